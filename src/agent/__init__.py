@@ -1,0 +1,1 @@
+"""LangGraph agent that reaches the registry only through MCP tools."""

@@ -1,0 +1,141 @@
+"""The append-only audit trail: who moved what, when and why, in the registry's database."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from registry_mcp.database import audit_table, backend_error
+from registry_mcp.errors import ErrorCode, RegistryError
+from registry_mcp.schemas import AuditAction, AuditEntry, Decision, Page
+
+MAX_AUDIT_PAGE = 500
+
+
+def _to_ms(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def _encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"before": last_id}).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))["before"]
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    except (ValueError, KeyError, TypeError):
+        pass
+    raise RegistryError(
+        ErrorCode.INVALID_INPUT,
+        "Invalid audit cursor; pass the next_cursor value from the previous page unchanged.",
+    )
+
+
+class AuditLog:
+    """Writes and reads ``modelreg_audit``. Rows are only ever inserted."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def record(
+        self,
+        *,
+        actor: str,
+        model: str,
+        action: AuditAction,
+        decision: Decision,
+        client: str | None = None,
+        from_version: int | None = None,
+        to_version: int | None = None,
+        from_stage: str | None = None,
+        to_stage: str | None = None,
+        rationale: str | None = None,
+        reason: str | None = None,
+    ) -> int:
+        values = {
+            "at_ms": int(time.time() * 1000),
+            "actor": actor,
+            "client": client,
+            "model": model,
+            "action": action.value,
+            "from_version": from_version,
+            "to_version": to_version,
+            "from_stage": from_stage,
+            "to_stage": to_stage,
+            "rationale": rationale,
+            "decision": decision.value,
+            "reason": reason,
+        }
+        try:
+            with self._engine.begin() as conn:
+                result = conn.execute(sa.insert(audit_table).values(**values))
+                key = result.inserted_primary_key
+                assert key is not None
+                return int(key[0])
+        except SQLAlchemyError as exc:
+            raise backend_error(exc, "writing the audit trail") from exc
+
+    def query(
+        self,
+        *,
+        model: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[AuditEntry]:
+        """Newest first; filter by model and by time range [since, until)."""
+        if not 1 <= limit <= MAX_AUDIT_PAGE:
+            raise RegistryError(
+                ErrorCode.INVALID_INPUT,
+                f"Audit limit must be between 1 and {MAX_AUDIT_PAGE}, got {limit}.",
+            )
+        if since is not None and until is not None and since >= until:
+            raise RegistryError(
+                ErrorCode.INVALID_INPUT,
+                "Audit time range is empty: 'since' must be before 'until'.",
+            )
+        query = sa.select(audit_table).order_by(audit_table.c.id.desc()).limit(limit + 1)
+        if model is not None:
+            query = query.where(audit_table.c.model == model)
+        if since is not None:
+            query = query.where(audit_table.c.at_ms >= _to_ms(since))
+        if until is not None:
+            query = query.where(audit_table.c.at_ms < _to_ms(until))
+        if cursor is not None:
+            query = query.where(audit_table.c.id < _decode_cursor(cursor))
+        try:
+            with self._engine.connect() as conn:
+                rows = conn.execute(query).mappings().all()
+        except SQLAlchemyError as exc:
+            raise backend_error(exc, "reading the audit trail") from exc
+        entries = [
+            AuditEntry(
+                id=row["id"],
+                at=datetime.fromtimestamp(row["at_ms"] / 1000, tz=UTC),
+                actor=row["actor"],
+                client=row["client"],
+                model=row["model"],
+                action=AuditAction(row["action"]),
+                from_version=row["from_version"],
+                to_version=row["to_version"],
+                from_stage=row["from_stage"],
+                to_stage=row["to_stage"],
+                rationale=row["rationale"],
+                decision=Decision(row["decision"]),
+                reason=row["reason"],
+            )
+            for row in rows[:limit]
+        ]
+        next_cursor = _encode_cursor(entries[-1].id) if len(rows) > limit else None
+        return Page[AuditEntry](items=entries, next_cursor=next_cursor)

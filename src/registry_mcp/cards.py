@@ -1,0 +1,143 @@
+"""Model cards: schema, completeness, and their MLflow form (markdown description + JSON tag)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from registry_mcp.errors import ErrorCode, RegistryError
+
+CARD_TAG = "modelreg.card"
+"""Version tag holding the card as JSON: the machine-readable truth."""
+
+REQUIRED_METRICS = ("accuracy", "p50_latency_ms")
+
+
+class ModelCard(BaseModel):
+    """What a reviewer needs to know about one model version.
+
+    Every field may be left empty while a card is drafted; ``missing_fields`` reports what a
+    complete card still lacks, and Production requires a complete card by default.
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    description: str | None = Field(default=None, max_length=4000)
+    owner: str | None = Field(default=None, max_length=200)
+    baseline_metrics: dict[str, float] = Field(
+        default_factory=dict,
+        description="At least accuracy (0..1) and p50_latency_ms (>= 0).",
+    )
+    training_dataset: str | None = Field(default=None, max_length=500)
+    preprocessing: list[str] = Field(default_factory=list, max_length=50)
+    intended_use: str | None = Field(default=None, max_length=2000)
+    limitations: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("baseline_metrics")
+    @classmethod
+    def _finite_metrics(cls, value: dict[str, float]) -> dict[str, float]:
+        for key, metric in value.items():
+            if not key or len(key) > 100:
+                raise ValueError("metric names must be 1-100 characters")
+            if not math.isfinite(metric):
+                raise ValueError(f"metric {key!r} must be a finite number, got {metric}")
+        accuracy = value.get("accuracy")
+        if accuracy is not None and not 0.0 <= accuracy <= 1.0:
+            raise ValueError(f"accuracy must be between 0 and 1, got {accuracy}")
+        latency = value.get("p50_latency_ms")
+        if latency is not None and latency < 0:
+            raise ValueError(f"p50_latency_ms must be >= 0, got {latency}")
+        return value
+
+    def missing_fields(self) -> list[str]:
+        missing = [
+            field
+            for field in (
+                "description",
+                "owner",
+                "training_dataset",
+                "intended_use",
+                "limitations",
+            )
+            if not getattr(self, field)
+        ]
+        if not self.preprocessing:
+            missing.append("preprocessing")
+        missing.extend(
+            f"baseline_metrics.{metric}"
+            for metric in REQUIRED_METRICS
+            if metric not in self.baseline_metrics
+        )
+        return missing
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing_fields()
+
+    def to_tag_value(self) -> str:
+        return self.model_dump_json(exclude_defaults=False)
+
+    def to_markdown(self, name: str, version: int) -> str:
+        """The card as the MLflow UI shows it in the version's description."""
+        lines = [f"# {name} v{version}", ""]
+        if self.description:
+            lines += [self.description, ""]
+        lines += [
+            f"**Owner:** {self.owner or '_missing_'}",
+            f"**Training dataset:** {self.training_dataset or '_missing_'}",
+            "",
+            "## Baseline metrics",
+        ]
+        lines += [f"- {key}: {value:g}" for key, value in sorted(self.baseline_metrics.items())]
+        lines += ["", "## Preprocessing"]
+        lines += [f"{i}. {step}" for i, step in enumerate(self.preprocessing, 1)] or ["_missing_"]
+        lines += ["", "## Intended use", self.intended_use or "_missing_"]
+        lines += ["", "## Limitations", self.limitations or "_missing_"]
+        missing = self.missing_fields()
+        if missing:
+            lines += ["", f"> Card incomplete: missing {', '.join(missing)}."]
+        return "\n".join(lines)
+
+
+class CardView(BaseModel):
+    """A stored card with its completeness, as reported to users."""
+
+    model_config = ConfigDict(frozen=True)
+
+    card: ModelCard
+    complete: bool
+    missing_fields: list[str]
+
+    @classmethod
+    def of(cls, card: ModelCard) -> CardView:
+        missing = card.missing_fields()
+        return cls(card=card, complete=not missing, missing_fields=missing)
+
+
+def parse_card(raw: object) -> ModelCard:
+    """Validate user input (dict or JSON text) into a card, or raise INVALID_INPUT."""
+    try:
+        if isinstance(raw, str | bytes):
+            return ModelCard.model_validate_json(raw)
+        return ModelCard.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'card'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise RegistryError(
+            ErrorCode.INVALID_INPUT,
+            f"Invalid model card: {problems}. Fix these fields and try again.",
+        ) from None
+
+
+def card_from_tag(value: str | None) -> ModelCard:
+    """Read a stored card; a missing or unreadable tag is an empty (incomplete) card."""
+    if not value:
+        return ModelCard()
+    try:
+        return ModelCard.model_validate(json.loads(value))
+    except (ValueError, ValidationError):
+        return ModelCard()

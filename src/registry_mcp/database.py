@@ -1,0 +1,129 @@
+"""The registry's SQL database: one engine, and the schema of our own ``modelreg_`` tables.
+
+Our tables live beside MLflow's in the same database and are migrated by our own ordered
+migrations (``modelreg_schema_version``); MLflow's tables are never altered, so
+``mlflow db upgrade`` and the MLflow UI keep working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from registry_mcp.errors import ErrorCode, RegistryError
+
+metadata = sa.MetaData()
+
+audit_table = sa.Table(
+    "modelreg_audit",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("client", sa.String(200), nullable=True),
+    sa.Column("model", sa.String(256), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("from_version", sa.Integer, nullable=True),
+    sa.Column("to_version", sa.Integer, nullable=True),
+    sa.Column("from_stage", sa.String(20), nullable=True),
+    sa.Column("to_stage", sa.String(20), nullable=True),
+    sa.Column("rationale", sa.Text, nullable=True),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Index("modelreg_audit_model_at", "model", "at_ms"),
+    sa.Index("modelreg_audit_at", "at_ms"),
+)
+
+schema_version_table = sa.Table(
+    "modelreg_schema_version",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+
+def _migration_1(conn: Connection) -> None:
+    audit_table.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1]
+"""Ordered; migration N brings the schema from version N-1 to N. Append, never edit."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def sqlalchemy_url(store_uri: str) -> str:
+    """The SQLAlchemy URL of an MLflow registry store URI, or INVALID_INPUT if not SQL."""
+    if store_uri.startswith("postgresql://") or store_uri.startswith("postgres://"):
+        # MLflow accepts these with psycopg2; we ship psycopg 3.
+        return "postgresql+psycopg://" + store_uri.split("://", 1)[1]
+    if store_uri.startswith(("sqlite:", "postgresql+")):
+        return store_uri
+    raise RegistryError(
+        ErrorCode.INVALID_INPUT,
+        f"Registry store {store_uri.split('://', 1)[0]}:// is not supported; set "
+        "MLFLOW_REGISTRY_URI to sqlite:///PATH or postgresql+psycopg://USER@HOST/DB "
+        "(the audit trail and fast queries need direct database access).",
+    )
+
+
+def create_engine(store_uri: str) -> Engine:
+    url = sqlalchemy_url(store_uri)
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _busy_timeout(dbapi_conn: object, _record: object) -> None:
+            cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
+            cursor.execute("PRAGMA busy_timeout = 30000")
+            cursor.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def current_schema_version(conn: Connection) -> int:
+    if not sa.inspect(conn).has_table(schema_version_table.name):
+        return 0
+    row = conn.execute(sa.select(schema_version_table.c.version)).first()
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: Connection) -> int:
+    """Apply pending migrations in the caller's transaction; return the resulting version."""
+    schema_version_table.create(conn, checkfirst=True)
+    found = current_schema_version(conn)
+    if found > SCHEMA_VERSION:
+        raise RegistryError(
+            ErrorCode.BACKEND,
+            f"The database has modelreg schema version {found}, newer than this release "
+            f"understands ({SCHEMA_VERSION}); upgrade modelreg.",
+        )
+    for number in range(found + 1, SCHEMA_VERSION + 1):
+        MIGRATIONS[number - 1](conn)
+    if found == 0:
+        conn.execute(sa.insert(schema_version_table).values(id=1, version=SCHEMA_VERSION))
+    elif found < SCHEMA_VERSION:
+        conn.execute(sa.update(schema_version_table).values(version=SCHEMA_VERSION))
+    return SCHEMA_VERSION
+
+
+def backend_error(exc: SQLAlchemyError, doing: str) -> RegistryError:
+    detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+    return RegistryError(
+        ErrorCode.BACKEND,
+        f"Database error while {doing}: {detail}. Check that the registry database is "
+        "reachable and migrated (modelreg init).",
+    )

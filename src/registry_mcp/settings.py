@@ -1,0 +1,72 @@
+"""One Settings object, built once at the edge (CLI or server start) and passed down."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return "unknown"
+
+
+class Settings(BaseSettings):
+    """Where the registry lives and how it behaves.
+
+    With nothing configured the registry is embedded: SQLite and local artifacts under
+    ``MODELREG_HOME``. ``MLFLOW_TRACKING_URI`` / ``MLFLOW_REGISTRY_URI`` point it elsewhere,
+    e.g. ``postgresql+psycopg://user:pw@host/db``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MODELREG_", extra="ignore")
+
+    home: Path = Field(
+        default_factory=lambda: Path.home() / ".modelreg",
+        description="Data home: SQLite database, artifacts, lock files.",
+    )
+    tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "MODELREG_TRACKING_URI"),
+        description="MLflow tracking store; default sqlite:///<home>/mlflow.db.",
+    )
+    registry_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_REGISTRY_URI", "MODELREG_REGISTRY_URI"),
+        description="MLflow registry store; default: the tracking store.",
+    )
+    artifact_root: str | None = Field(
+        default=None,
+        description="Artifact location for new experiments; default file://<home>/artifacts.",
+    )
+    experiment: str = Field(default="modelreg", description="Experiment that training logs to.")
+    actor: str = Field(
+        default_factory=_default_actor, description="Who is acting, recorded in the audit trail."
+    )
+    lock_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    require_complete_card: bool = Field(
+        default=True, description="Refuse Production for versions whose model card is incomplete."
+    )
+    page_size: int = Field(default=50, ge=1, le=1000, description="Default page size of lists.")
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        return self.tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def resolved_registry_uri(self) -> str:
+        return self.registry_uri or self.resolved_tracking_uri
+
+    @property
+    def resolved_artifact_root(self) -> str:
+        return self.artifact_root or (self.home / "artifacts").as_uri()

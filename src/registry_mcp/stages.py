@@ -1,0 +1,34 @@
+"""Stage rules: which transitions are allowed, and why a refused one is refused."""
+
+from __future__ import annotations
+
+from registry_mcp.schemas import Stage
+
+ALLOWED: dict[Stage, frozenset[Stage]] = {
+    Stage.NONE: frozenset({Stage.STAGING, Stage.ARCHIVED}),
+    Stage.STAGING: frozenset({Stage.PRODUCTION, Stage.NONE, Stage.ARCHIVED}),
+    Stage.PRODUCTION: frozenset({Stage.ARCHIVED}),
+    Stage.ARCHIVED: frozenset({Stage.STAGING, Stage.NONE}),
+}
+
+
+def refusal(version: int, current: Stage, target: Stage) -> str | None:
+    """Why ``version`` may not move from ``current`` to ``target``; None if it may."""
+    if current is target:
+        return f"v{version} is already in {target.value}; nothing to do."
+    if target in ALLOWED[current]:
+        return None
+    if target is Stage.PRODUCTION and current is Stage.NONE:
+        return f"v{version} is not in Staging; promote it to Staging first, then to Production."
+    if target is Stage.PRODUCTION and current is Stage.ARCHIVED:
+        return (
+            f"v{version} is Archived; use rollback to return a former Production version, "
+            "or promote it to Staging first."
+        )
+    if current is Stage.PRODUCTION:
+        return (
+            f"v{version} is in Production; promote another version to replace it, roll back, "
+            "or archive it explicitly."
+        )
+    allowed = ", ".join(sorted(s.value for s in ALLOWED[current]))
+    return f"v{version} cannot move from {current.value} to {target.value}; allowed: {allowed}."

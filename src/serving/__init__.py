@@ -1,0 +1,1 @@
+"""Serving: everything that talks to TorchServe or Kubernetes (receives desired state as data)."""
