@@ -261,13 +261,17 @@ class MlflowStore:
                 )
                 with tempfile.TemporaryDirectory() as tmp:
                     path = Path(tmp) / "model"
-                    mlflow.pytorch.save_model(
-                        model,
-                        str(path),
-                        signature=signature,
-                        input_example=input_example,
-                        pip_requirements=pip_requirements,
-                    )
+                    with warnings.catch_warnings():
+                        # MLflow's type-hint inference notes Any on torch's forward(); the
+                        # explicit signature below is what validates inputs.
+                        warnings.filterwarnings("ignore", message=".*Any type hint.*")
+                        mlflow.pytorch.save_model(
+                            model,
+                            str(path),
+                            signature=signature,
+                            input_example=input_example,
+                            pip_requirements=pip_requirements,
+                        )
                     self._client.log_model_artifacts(logged.model_id, str(path))
                 self._client.finalize_logged_model(logged.model_id, "READY")
                 self._client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     e.g. ``postgresql+psycopg://user:pw@host/db``.
     """
 
-    model_config = SettingsConfigDict(env_prefix="MODELREG_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="MODELREG_", extra="ignore", populate_by_name=True)
 
     home: Path = Field(
         default_factory=lambda: Path.home() / ".modelreg",

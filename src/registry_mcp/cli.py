@@ -1,0 +1,233 @@
+"""The `modelreg` command line: train, query, promote, roll back and audit models."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from registry_mcp import render
+from registry_mcp.cli_models import models_app
+from registry_mcp.cli_support import Ctx, confirm_or_abort, get_ctx
+from registry_mcp.errors import ErrorCode, RegistryError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="modelreg",
+    help="Model registry on MLflow: versions, stages, model cards, tags and an audit trail.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(models_app, name="models")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+RationaleOpt = Annotated[str, typer.Option("--rationale", "-r", help="Why (recorded in audit).")]
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    actor: Annotated[
+        str | None, typer.Option(help="Who acts (default: MODELREG_ACTOR or the OS user).")
+    ] = None,
+) -> None:
+    ctx.obj = Ctx(actor_override=actor)
+
+
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create or migrate the registry database (also done on first use)."""
+    state = get_ctx(ctx)
+    registry = state.registry()
+    state.console.print(
+        f"Registry ready: {registry.settings.resolved_registry_uri.split('@')[-1]} "
+        f"({registry.dialect})"
+    )
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="Registered model name.")] = "mnist-classifier",
+    hidden: Annotated[int, typer.Option(help="Hidden units.")] = 64,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 30,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-2,
+    batch_size: Annotated[int, typer.Option(help="Mini-batch size.")] = 64,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same model).")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train a digits classifier, log it to MLflow and register a new version."""
+    from registry_mcp.training import TrainConfig
+    from registry_mcp.training_job import train_and_register
+
+    state = get_ctx(ctx)
+    try:
+        config = TrainConfig(hidden=hidden, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    except ValidationError as exc:
+        raise RegistryError(ErrorCode.INVALID_INPUT, _pydantic_message(exc)) from None
+    registry = state.registry()
+    progress = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} epochs"),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TimeRemainingColumn(),
+        console=state.err_console,
+        disable=as_json or not state.err_console.is_terminal,
+    )
+    with progress:
+        task = progress.add_task(f"Training {name}", total=config.epochs, loss=float("nan"))
+        outcome = train_and_register(
+            registry,
+            config,
+            name=name,
+            actor=state.actor(),
+            on_epoch=lambda epoch, loss: progress.update(task, completed=epoch, loss=loss),
+        )
+    if as_json:
+        render.print_json(state.console, outcome)
+        return
+    state.console.print(
+        f"Registered [b]{outcome.version.name}[/] v{outcome.version.version}: "
+        f"accuracy {outcome.accuracy:.2%}, p50 latency {outcome.p50_latency_ms:.3f} ms "
+        f"(run {outcome.run_id})"
+    )
+
+
+@app.command()
+def promote(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    version: Annotated[str, typer.Argument(help="Version number, e.g. 3.")],
+    stage: Annotated[str, typer.Option("--stage", "-s", help="Staging, Production, ...")],
+    rationale: RationaleOpt,
+    expect_current: Annotated[
+        str | None,
+        typer.Option(help="Refuse unless the stage's current version is this (or 'none')."),
+    ] = None,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Move a version to a stage, after showing the change and asking for confirmation."""
+    state = get_ctx(ctx)
+    registry = state.registry()
+    plan = registry.plan_transition(name, version, stage)
+    if not as_json:
+        state.console.print(render.plan_panel(plan))
+    confirm_or_abort(state, yes)
+    result = registry.transition(
+        name,
+        version,
+        stage,
+        rationale=rationale,
+        actor=state.actor(),
+        expected_current_version=expect_current,
+        client="modelreg-cli",
+    )
+    if as_json:
+        render.print_json(state.console, result)
+    else:
+        state.console.print(render.transition_line(result))
+
+
+@app.command()
+def rollback(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    rationale: RationaleOpt,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Former Production version (default: previous).")
+    ] = None,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Return Production to the previous (or a named former) Production version."""
+    state = get_ctx(ctx)
+    registry = state.registry()
+    plan = registry.plan_rollback(name, to)
+    if not as_json:
+        state.console.print(render.plan_panel(plan, rollback=True))
+    confirm_or_abort(state, yes)
+    result = registry.rollback(
+        name,
+        rationale=rationale,
+        actor=state.actor(),
+        to_version=to,
+        expected_current_version=plan.replaced_version,
+        client="modelreg-cli",
+    )
+    if as_json:
+        render.print_json(state.console, result)
+    else:
+        state.console.print(render.transition_line(result))
+
+
+@app.command()
+def audit(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
+    since: Annotated[
+        datetime | None, typer.Option(help="From this time (ISO 8601, UTC if no zone).")
+    ] = None,
+    until: Annotated[datetime | None, typer.Option(help="Before this time.")] = None,
+    limit: Annotated[int, typer.Option(help="Entries per page (1-500).")] = 50,
+    cursor: Annotated[str | None, typer.Option(help="next_cursor of the previous page.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the audit trail: who moved what, when and why."""
+    state = get_ctx(ctx)
+    page = state.registry().audit_log(
+        model=name, since=since, until=until, limit=limit, cursor=cursor
+    )
+    if as_json:
+        render.print_json(state.console, page)
+        return
+    state.console.print(render.audit_table(page))
+    if page.next_cursor:
+        state.console.print(f"More: --cursor {page.next_cursor}")
+
+
+def _pydantic_message(exc: ValidationError) -> str:
+    parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+    return "Invalid option: " + "; ".join(parts) + "."
+
+
+@contextmanager
+def _user_errors(console: Console) -> Iterator[None]:
+    try:
+        yield
+    except RegistryError as exc:
+        console.print(
+            f"[red]error[/] ({exc.code.value}): {escape(exc.message)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise SystemExit(2 if exc.is_user_error else 1) from None
+    except KeyboardInterrupt:
+        console.print("Interrupted; nothing further was changed.")
+        raise SystemExit(130) from None
+
+
+def run(entry: Callable[[], T]) -> T:
+    with _user_errors(Console(stderr=True)):
+        return entry()
+
+
+def main() -> None:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    # MLflow logs schema creation at INFO; our own output says what happened.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    run(lambda: app(prog_name="modelreg"))
+    sys.exit(0)

@@ -1,0 +1,152 @@
+"""`modelreg models ...`: list, show, register, tag and describe registered models."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from registry_mcp import render, validation
+from registry_mcp.cards import parse_card
+from registry_mcp.cli_support import get_ctx
+from registry_mcp.errors import ErrorCode, RegistryError
+
+models_app = typer.Typer(
+    help="List, show, register, tag and describe models.", no_args_is_help=True
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+@models_app.command("list")
+def list_models(
+    ctx: typer.Context,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", "-t", help="key=value; repeat to AND them.")
+    ] = None,
+    stage: Annotated[
+        str | None, typer.Option(help="Production, Staging, Archived or None (any case).")
+    ] = None,
+    task: Annotated[str | None, typer.Option(help="Shorthand for --tag task=VALUE.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Models per page (1-1000).")] = None,
+    cursor: Annotated[str | None, typer.Option(help="next_cursor of the previous page.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List registered models, e.g. `--stage production --tag task=classification`."""
+    state = get_ctx(ctx)
+    pairs = [validation.tag_pair(item) for item in tag or []]
+    page = state.registry().list_models(
+        tags=pairs, stage=stage, task=task, limit=limit, cursor=cursor
+    )
+    if as_json:
+        render.print_json(state.console, page)
+        return
+    state.console.print(render.models_table(page))
+    if page.next_cursor:
+        state.console.print(f"More: --cursor {page.next_cursor}")
+
+
+@models_app.command("show")
+def show(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    version: Annotated[str | None, typer.Option(help="Show this version and its card.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Versions per page (1-1000).")] = None,
+    cursor: Annotated[str | None, typer.Option(help="next_cursor of the previous page.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a model with its versions, or one version with its model card."""
+    state = get_ctx(ctx)
+    registry = state.registry()
+    if version is None:
+        detail = registry.get_model(name, limit=limit, cursor=cursor)
+        if as_json:
+            render.print_json(state.console, detail)
+            return
+        for part in render.model_detail(detail):
+            state.console.print(part)
+        if detail.versions.next_cursor:
+            state.console.print(f"More versions: --cursor {detail.versions.next_cursor}")
+        return
+    info = registry.get_version(name, version)
+    card = registry.get_card(name, info.version)
+    if as_json:
+        render.print_json(state.console, {"version": info, "card": card})
+        return
+    state.console.print(
+        f"[b]{render.escape(info.name)}[/] v{info.version}  stage: {info.stage.value}  "
+        f"aliases: {', '.join(info.aliases) or '-'}  run: {info.run_id or '-'}"
+    )
+    state.console.print(f"tags: {render.escape(json.dumps(info.tags, ensure_ascii=False))}")
+    state.console.print(render.card_panel(info.name, info.version, card))
+
+
+@models_app.command("register")
+def register(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Registered model name (created if new).")],
+    model_uri: Annotated[str, typer.Argument(help="runs:/<run_id>/<path> or models:/m-<id>.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a new version from a logged model."""
+    state = get_ctx(ctx)
+    info = state.registry().register(name, model_uri, actor=state.actor(), client="modelreg-cli")
+    if as_json:
+        render.print_json(state.console, info)
+    else:
+        state.console.print(f"Registered {render.escape(info.name)} v{info.version}.")
+
+
+@models_app.command("tag")
+def tag(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    tags: Annotated[list[str] | None, typer.Argument(help="key=value pairs to set.")] = None,
+    version: Annotated[str | None, typer.Option(help="Tag this version, not the model.")] = None,
+    remove: Annotated[
+        list[str] | None, typer.Option("--remove", help="Tag key to delete; repeatable.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set or remove tags on a model or one of its versions."""
+    state = get_ctx(ctx)
+    pairs = dict(validation.tag_pair(item) for item in tags or [])
+    after = state.registry().set_tags(
+        name, pairs, actor=state.actor(), version=version, remove=remove or []
+    )
+    if as_json:
+        render.print_json(state.console, {"tags": after})
+    else:
+        state.console.print(f"Tags now: {render.escape(json.dumps(after, ensure_ascii=False))}")
+
+
+@models_app.command("card")
+def card(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    version: Annotated[str, typer.Argument(help="Version number.")],
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Card JSON to store ('-' for stdin).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a version's model card, or replace it with --file card.json."""
+    state = get_ctx(ctx)
+    registry = state.registry()
+    if file is None:
+        view = registry.get_card(name, version)
+    else:
+        try:
+            text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RegistryError(
+                ErrorCode.INVALID_INPUT, f"Cannot read card file {file}: {exc.strerror}."
+            ) from None
+        view = registry.set_card(name, version, parse_card(text), actor=state.actor())
+    if as_json:
+        render.print_json(state.console, view)
+    else:
+        state.console.print(render.card_panel(name, validation.version(version), view))

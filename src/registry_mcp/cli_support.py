@@ -1,0 +1,67 @@
+"""Per-invocation CLI state: settings and the registry are built here, once, at the edge."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from registry_mcp import validation
+from registry_mcp.errors import ErrorCode, RegistryError
+from registry_mcp.registry import Registry
+from registry_mcp.settings import Settings
+
+
+@dataclass
+class Ctx:
+    actor_override: str | None = None
+    console: Console = field(default_factory=Console)
+    err_console: Console = field(default_factory=lambda: Console(stderr=True))
+    _settings: Settings | None = None
+    _registry: Registry | None = None
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = Settings()
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"MODELREG_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+                    for e in exc.errors()
+                )
+                raise RegistryError(
+                    ErrorCode.INVALID_INPUT, f"Invalid configuration: {problems}."
+                ) from None
+        return self._settings
+
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = Registry.open(self.settings())
+        return self._registry
+
+    def actor(self) -> str:
+        return validation.actor(self.actor_override or self.settings().actor)
+
+
+def get_ctx(ctx: typer.Context) -> Ctx:
+    state = ctx.find_root().obj
+    assert isinstance(state, Ctx)
+    return state
+
+
+def confirm_or_abort(state: Ctx, yes: bool) -> None:
+    """Ask the human at the terminal; without a terminal, require --yes instead of hanging."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise RegistryError(
+            ErrorCode.INVALID_INPUT,
+            "Confirmation needed but no terminal is attached; nothing was changed. "
+            "Re-run in a terminal, or pass --yes to confirm from a script.",
+        )
+    if not typer.confirm("Apply this change?", default=False, err=True):
+        state.err_console.print("Cancelled; nothing was changed.")
+        raise typer.Exit(1)
