@@ -137,7 +137,7 @@ class Registry:
         return self._catalog.list_models(
             tags=checked,
             stage=None if stage is None else validation.stage(stage),
-            limit=limit or self.settings.page_size,
+            limit=self.settings.page_size if limit is None else limit,
             cursor=cursor,
         )
 
@@ -146,7 +146,7 @@ class Registry:
     ) -> ModelDetail:
         summary = self._require_model(validation.model_name(name))
         versions = self._catalog.list_versions(
-            summary.name, limit=limit or self.settings.page_size, cursor=cursor
+            summary.name, limit=self.settings.page_size if limit is None else limit, cursor=cursor
         )
         return ModelDetail(model=summary, versions=versions)
 
@@ -165,7 +165,7 @@ class Registry:
         return self._catalog.list_versions(
             name,
             stage=None if stage is None else validation.stage(stage),
-            limit=limit or self.settings.page_size,
+            limit=self.settings.page_size if limit is None else limit,
             cursor=cursor,
         )
 

@@ -1,0 +1,175 @@
+"""Property-based bad input: clear errors, no state change, no crash (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from registry_mcp import validation
+from registry_mcp.errors import ErrorCode, RegistryError
+from registry_mcp.registry import Registry
+from tests.conftest import BACKENDS, Backend, make_backend
+from tests.helpers import add_versions, snapshot
+
+NASTY_TEXT = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "'",
+            '"',
+            "' OR '1'='1",
+            "x'; DROP TABLE registered_models; --",
+            "%",
+            "_",
+            "\\",
+            "\x00",
+            "\n",
+            "production",
+            "modelreg.stage",
+            "ünïcödé 模型",
+            "a" * 300,
+            "../..",
+            "name/with/slash",
+            "models:/m-1",
+            "v1@production",
+        ]
+    ),
+)
+VERSIONS = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**63),
+    st.sampled_from(["1", "v1", "-1", "0", "1.5", "1e3", "", "NaN", "٣", " 2 ", "99999999999"]),
+    st.none(),
+    st.booleans(),
+    st.floats(allow_nan=True),
+)
+STAGES = st.one_of(
+    st.sampled_from(["prod", "Deleted_Internal", "", "PRODUCTION ", "staging;", "Archived2"]),
+    NASTY_TEXT,
+)
+ALLOWED = {
+    ErrorCode.INVALID_INPUT,
+    ErrorCode.NOT_FOUND,
+    ErrorCode.INVALID_TRANSITION,
+    ErrorCode.STALE_VERSION,
+}
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def seeded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Registry, dict[str, Any]]]:
+    backend: Backend = make_backend(request, request.param, tmp_path_factory.mktemp("bad"))
+    registry = Registry.open(backend.settings)
+    add_versions(registry, backend.model_uris[0], "digits", 3, tags={"task": "classification"})
+    registry.transition("digits", 1, "staging", rationale="seed", actor="seed")
+    registry.transition("digits", 1, "production", rationale="seed", actor="seed")
+    registry.transition("digits", 2, "staging", rationale="seed", actor="seed")
+    try:
+        yield registry, snapshot(registry)
+    finally:
+        registry.close()
+
+
+def _expect_clean_error(call: Any) -> RegistryError | None:
+    try:
+        call()
+    except RegistryError as exc:
+        assert exc.code in ALLOWED, exc
+        assert exc.message.strip()
+        assert "Traceback" not in exc.message
+        return exc
+    return None
+
+
+PROFILE = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@PROFILE
+@given(name=NASTY_TEXT, version=VERSIONS, stage=STAGES, rationale=NASTY_TEXT)
+def test_transitions_with_bad_input_change_nothing(
+    seeded: tuple[Registry, dict[str, Any]],
+    name: Any,
+    version: Any,
+    stage: Any,
+    rationale: Any,
+) -> None:
+    registry, before = seeded
+    # Keep each call bad in at least one way: never a valid transition of the seeded model.
+    if name == "digits":
+        stage = f"{stage}#"
+    _expect_clean_error(
+        lambda: registry.transition(name, version, stage, rationale=rationale, actor="fuzz")
+    )
+    _expect_clean_error(
+        lambda: registry.rollback(name, rationale=rationale, actor="fuzz", to_version=version)
+    )
+    assert snapshot(registry) == before
+
+
+@PROFILE
+@given(key=NASTY_TEXT, value=NASTY_TEXT, stage=STAGES, cursor=NASTY_TEXT)
+def test_queries_with_hostile_filters_never_break(
+    seeded: tuple[Registry, dict[str, Any]], key: str, value: str, stage: str, cursor: str
+) -> None:
+    registry, before = seeded
+    # Tag filters are bound parameters: they either validate and match nothing, or error.
+    error = _expect_clean_error(lambda: registry.list_models(tags={key: value}))
+    if error is None:
+        found = [m.name for m in registry.list_models(tags={key: value}).items]
+        assert found == (["digits"] if (key, value) == ("task", "classification") else [])
+    _expect_clean_error(lambda: registry.list_models(stage=stage))
+    _expect_clean_error(lambda: registry.list_models(cursor=cursor))
+    _expect_clean_error(lambda: registry.get_model(key))
+    _expect_clean_error(lambda: registry.audit_log(model=key))
+    assert snapshot(registry) == before
+
+
+@PROFILE
+@given(key=NASTY_TEXT, value=NASTY_TEXT, version=VERSIONS)
+def test_bad_tags_are_refused_before_anything_changes(
+    seeded: tuple[Registry, dict[str, Any]], key: str, value: str, version: Any
+) -> None:
+    registry, before = seeded
+    try:
+        validation.tag_key(key)
+        validation.tag_value(value)
+        valid = True
+    except RegistryError:
+        valid = False
+    if valid:  # a valid tag on the real model would change state; target a missing version
+        version = 999
+    _expect_clean_error(
+        lambda: registry.set_tags("digits", {key: value}, actor="f", version=version)
+    )
+    assert snapshot(registry) == before
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.text(min_size=1, max_size=60))
+def test_valid_names_round_trip_through_the_validator(name: str) -> None:
+    try:
+        accepted = validation.model_name(name)
+    except RegistryError as exc:
+        assert exc.code is ErrorCode.INVALID_INPUT
+        return
+    assert accepted == name
+    assert not set("/:@") & set(name)
+
+
+@settings(max_examples=100, deadline=None)
+@given(version=VERSIONS)
+def test_version_parser_accepts_only_positive_32_bit_integers(version: Any) -> None:
+    try:
+        parsed = validation.version(version)
+    except RegistryError as exc:
+        assert exc.code is ErrorCode.INVALID_INPUT
+        return
+    assert 1 <= parsed <= validation.MAX_VERSION
