@@ -199,6 +199,23 @@ def audit(
         state.console.print(f"More: --cursor {page.next_cursor}")
 
 
+@app.command()
+def demo(ctx: typer.Context, yes: YesOpt = False) -> None:
+    """Simulation run: train v1 and v2, promote with approval, roll back, show the audit."""
+    from registry_mcp.demo import run_demo
+
+    state = get_ctx(ctx)
+
+    def approve(plan: object) -> bool:
+        if yes:
+            state.console.print("  Approved (--yes).")
+            return True
+        confirm_or_abort(state, yes)
+        return True
+
+    run_demo(state.registry(), state.console, actor=state.actor(), approve=approve)
+
+
 def _pydantic_message(exc: ValidationError) -> str:
     parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
     return "Invalid option: " + "; ".join(parts) + "."

@@ -273,8 +273,7 @@ class Registry:
             action=AuditAction.REGISTER,
             decision=Decision.DONE,
             to_version=number,
-            to_stage=Stage.NONE.value,
-            reason=f"from {model_uri}",
+            reason=f"registered from {model_uri}",
         )
         return self._require_version(name, number)
 

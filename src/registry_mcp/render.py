@@ -136,30 +136,34 @@ def transition_line(result: TransitionResult) -> str:
     return text + f" (audit #{result.audit_id})"
 
 
+def _change(entry: AuditEntry) -> str:
+    text = f"{escape(entry.model)} {_v(entry.to_version)}"
+    if entry.to_stage:
+        text += f": {entry.from_stage or '?'} -> {entry.to_stage}"
+    if entry.from_version is not None:
+        text += f", replaces {_v(entry.from_version)}"
+    return text
+
+
 def audit_table(page: Page[AuditEntry]) -> Table:
     table = Table(title="Audit trail (newest first)")
-    for column in ("#", "Time (UTC)", "Actor", "Model", "Action", "Version", "Stage", "Replaced"):
-        table.add_column(column)
+    table.add_column("#", justify="right")
+    table.add_column("Time (UTC)", no_wrap=True)
+    table.add_column("Who")
+    table.add_column("Action")
+    table.add_column("Change")
     table.add_column("Decision")
     table.add_column("Why")
     for entry in page.items:
         why = entry.rationale or ""
         if entry.reason:
             why = f"{why} [{entry.reason}]" if why else entry.reason
-        stage = (
-            f"{entry.from_stage or '?'} -> {entry.to_stage}"
-            if entry.to_stage
-            else (entry.from_stage or "")
-        )
         table.add_row(
             str(entry.id),
-            entry.at.strftime("%Y-%m-%d %H:%M:%S"),
+            entry.at.strftime("%m-%d %H:%M:%S"),
             escape(entry.actor + (f" via {entry.client}" if entry.client else "")),
-            escape(entry.model),
             entry.action.value,
-            _v(entry.to_version),
-            stage,
-            _v(entry.from_version),
+            _change(entry),
             entry.decision.value,
             escape(why),
         )
