@@ -387,6 +387,26 @@ class Catalog:
             raise backend_error(exc, "reading a version") from exc
         return self._version(name, row, aliases.get(version, []), tags.get(version, {}))
 
+    def version_tag_values(
+        self, pairs: Sequence[tuple[str, int]], key: str
+    ) -> dict[tuple[str, int], str]:
+        """One tag's value for many (model, version) pairs, in one query."""
+        if not pairs:
+            return {}
+        query = sa.select(
+            _version_tags.c.name, _version_tags.c.version, _version_tags.c.value
+        ).where(
+            self._ws(_version_tags),
+            _version_tags.c.key == key,
+            sa.tuple_(_version_tags.c.name, _version_tags.c.version).in_(list(pairs)),
+        )
+        try:
+            with self._connect() as conn, conn.begin():
+                rows = conn.execute(query).all()
+        except SQLAlchemyError as exc:
+            raise backend_error(exc, "reading version tags") from exc
+        return {(row.name, int(row.version)): row.value or "" for row in rows}
+
     def _aliases_by_version(self, conn: Connection, name: str) -> dict[int, list[str]]:
         query = (
             sa.select(_aliases.c.version, _aliases.c.alias)

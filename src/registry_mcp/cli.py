@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -16,6 +17,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from registry_mcp import render
+from registry_mcp.cli_mcp import approvals_app
+from registry_mcp.cli_mcp import mcp as mcp_command
 from registry_mcp.cli_models import models_app
 from registry_mcp.cli_support import Ctx, confirm_or_abort, get_ctx
 from registry_mcp.errors import ErrorCode, RegistryError
@@ -30,6 +33,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(models_app, name="models")
+app.add_typer(approvals_app, name="approvals")
+app.command(name="mcp")(mcp_command)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
@@ -42,8 +47,12 @@ def _root(
     actor: Annotated[
         str | None, typer.Option(help="Who acts (default: MODELREG_ACTOR or the OS user).")
     ] = None,
+    home: Annotated[
+        Path | None,
+        typer.Option(help="Data home (default: MODELREG_HOME or ~/.modelreg).", file_okay=False),
+    ] = None,
 ) -> None:
-    ctx.obj = Ctx(actor_override=actor)
+    ctx.obj = Ctx(actor_override=actor, home_override=home)
 
 
 @app.command()

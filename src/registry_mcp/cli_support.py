@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import typer
 from pydantic import ValidationError
@@ -18,6 +19,7 @@ from registry_mcp.settings import Settings
 @dataclass
 class Ctx:
     actor_override: str | None = None
+    home_override: Path | None = None
     console: Console = field(default_factory=Console)
     err_console: Console = field(default_factory=lambda: Console(stderr=True))
     _settings: Settings | None = None
@@ -26,7 +28,10 @@ class Ctx:
     def settings(self) -> Settings:
         if self._settings is None:
             try:
-                self._settings = Settings()
+                if self.home_override is None:
+                    self._settings = Settings()
+                else:
+                    self._settings = Settings(home=self.home_override)
             except ValidationError as exc:
                 problems = "; ".join(
                     f"MODELREG_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"

@@ -50,11 +50,43 @@ schema_version_table = sa.Table(
 )
 
 
+proposals_table = sa.Table(
+    "modelreg_proposals",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_ms", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("model", sa.String(256), nullable=False),
+    sa.Column("version", sa.Integer, nullable=True),
+    sa.Column("stage", sa.String(20), nullable=False),
+    sa.Column("expected_current", sa.String(20), nullable=True),
+    sa.Column("rationale", sa.Text, nullable=False),
+    sa.Column("requested_by", sa.String(200), nullable=False),
+    sa.Column("client", sa.String(200), nullable=True),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("decided_ms", sa.BigInteger, nullable=True),
+    sa.Column("decided_by", sa.String(200), nullable=True),
+    sa.Column("decision_note", sa.Text, nullable=True),
+    sa.Index("modelreg_proposals_status", "status", "created_ms"),
+)
+
+
 def _migration_1(conn: Connection) -> None:
     audit_table.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1]
+def _migration_2(conn: Connection) -> None:
+    proposals_table.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2]
 """Ordered; migration N brings the schema from version N-1 to N. Append, never edit."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

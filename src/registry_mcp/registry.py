@@ -116,6 +116,11 @@ class Registry:
         self._engine.dispose()
 
     @property
+    def engine(self) -> Engine:
+        """The registry database (for our own tables: proposals, audit)."""
+        return self._engine
+
+    @property
     def dialect(self) -> str:
         return "postgresql" if is_postgres(self._engine) else "sqlite"
 
@@ -172,6 +177,11 @@ class Registry:
     def get_card(self, name: str, version: int | str) -> CardView:
         info = self.get_version(name, version)
         return CardView.of(card_from_tag(info.system_tags.get(CARD_TAG)))
+
+    def cards_for(self, pairs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], ModelCard]:
+        """Model cards of many versions at once (missing cards are empty)."""
+        raw = self._catalog.version_tag_values(pairs, CARD_TAG)
+        return {pair: card_from_tag(raw.get(pair)) for pair in pairs}
 
     def audit_log(
         self,
@@ -339,6 +349,36 @@ class Registry:
             reason=", ".join(changes)[:2000],
         )
         return {k: v for k, v in after.items() if not k.startswith(validation.RESERVED_TAG_PREFIX)}
+
+    def record_decision(
+        self,
+        *,
+        action: AuditAction,
+        decision: Decision,
+        model: str,
+        actor: str,
+        client: str | None = None,
+        version: int | None = None,
+        replaced_version: int | None = None,
+        from_stage: Stage | None = None,
+        to_stage: Stage | None = None,
+        rationale: str | None = None,
+        reason: str | None = None,
+    ) -> int:
+        """Audit a human decision or proposal about a stage change (nothing else moves)."""
+        return self._audit.record(
+            actor=validation.actor(actor),
+            client=client,
+            model=validation.model_name(model),
+            action=action,
+            decision=decision,
+            from_version=replaced_version,
+            to_version=version,
+            from_stage=None if from_stage is None else from_stage.value,
+            to_stage=None if to_stage is None else to_stage.value,
+            rationale=rationale,
+            reason=reason,
+        )
 
     # ----------------------------------------------------------- transitions
 

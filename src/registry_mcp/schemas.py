@@ -21,9 +21,12 @@ class Stage(StrEnum):
 
 
 class Decision(StrEnum):
-    DONE = "done"
-    REFUSED = "refused"
-    FAILED = "failed"
+    DONE = "done"  # the change was applied
+    REFUSED = "refused"  # the registry refused it (invalid, stale, incomplete card)
+    FAILED = "failed"  # the backend failed midway; see reason
+    PROPOSED = "proposed"  # waiting for a human (pending proposal)
+    DENIED = "denied"  # a human said no, or cancelled
+    EXPIRED = "expired"  # a proposal nobody decided in time
 
 
 class AuditAction(StrEnum):

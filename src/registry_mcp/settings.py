@@ -5,8 +5,17 @@ from __future__ import annotations
 import getpass
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    try:
+        return Path.home() / ".modelreg"
+    except RuntimeError:  # no HOME and no passwd entry, e.g. a minimal MCP client environment
+        raise ValueError(
+            "cannot determine the data home: set MODELREG_HOME to an absolute path"
+        ) from None
 
 
 def _default_actor() -> str:
@@ -27,7 +36,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MODELREG_", extra="ignore", populate_by_name=True)
 
     home: Path = Field(
-        default_factory=lambda: Path.home() / ".modelreg",
+        default_factory=_default_home,
         description="Data home: SQLite database, artifacts, lock files.",
     )
     tracking_uri: str | None = Field(
@@ -53,6 +62,16 @@ class Settings(BaseSettings):
         default=True, description="Refuse Production for versions whose model card is incomplete."
     )
     page_size: int = Field(default=50, ge=1, le=1000, description="Default page size of lists.")
+    proposal_ttl_s: float = Field(
+        default=24 * 3600,
+        gt=0,
+        le=30 * 24 * 3600,
+        description="How long a pending proposal waits for a human before it expires.",
+    )
+    mcp_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token required by the streamable-HTTP MCP server (always, once set).",
+    )
 
     @field_validator("home")
     @classmethod

@@ -1,0 +1,208 @@
+"""Pending proposals: stage changes waiting for a human, persisted in the registry database."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from registry_mcp.database import backend_error, proposals_table
+from registry_mcp.errors import ErrorCode, RegistryError
+from registry_mcp.schemas import Stage
+
+
+class ProposalKind(StrEnum):
+    PROMOTE = "promote"
+    ROLLBACK = "rollback"
+
+
+class ProposalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+
+class Proposal(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    kind: ProposalKind
+    model: str
+    version: int | None = Field(description="Target version; None = previous Production.")
+    stage: Stage
+    expected_current: str | None = Field(
+        description="The stage's holder when proposed ('none' = empty); approval re-checks it."
+    )
+    rationale: str
+    requested_by: str
+    client: str | None
+    summary: str = Field(description="What would change, in one line.")
+    status: ProposalStatus
+    created_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    decision_note: str | None = None
+
+    @property
+    def approve_command(self) -> str:
+        return f"modelreg approvals approve {self.id}"
+
+
+def _dt(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _row_to_proposal(row: sa.RowMapping) -> Proposal:
+    created = _dt(row["created_ms"])
+    expires = _dt(row["expires_ms"])
+    assert created is not None
+    assert expires is not None
+    return Proposal(
+        id=row["id"],
+        kind=ProposalKind(row["kind"]),
+        model=row["model"],
+        version=row["version"],
+        stage=Stage(row["stage"]),
+        expected_current=row["expected_current"],
+        rationale=row["rationale"],
+        requested_by=row["requested_by"],
+        client=row["client"],
+        summary=row["summary"],
+        status=ProposalStatus(row["status"]),
+        created_at=created,
+        expires_at=expires,
+        decided_at=_dt(row["decided_ms"]),
+        decided_by=row["decided_by"],
+        decision_note=row["decision_note"],
+    )
+
+
+class ProposalStore:
+    """CRUD over ``modelreg_proposals``; status moves only from pending, exactly once."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def create(
+        self,
+        *,
+        kind: ProposalKind,
+        model: str,
+        version: int | None,
+        stage: Stage,
+        expected_current: str | None,
+        rationale: str,
+        requested_by: str,
+        client: str | None,
+        summary: str,
+        ttl_s: float,
+    ) -> Proposal:
+        now = int(time.time() * 1000)
+        values = {
+            "created_ms": now,
+            "expires_ms": now + int(ttl_s * 1000),
+            "kind": kind.value,
+            "model": model,
+            "version": version,
+            "stage": stage.value,
+            "expected_current": expected_current,
+            "rationale": rationale,
+            "requested_by": requested_by,
+            "client": client,
+            "summary": summary,
+            "status": ProposalStatus.PENDING.value,
+        }
+        try:
+            with self._engine.begin() as conn:
+                key = conn.execute(sa.insert(proposals_table).values(**values)).inserted_primary_key
+                assert key is not None
+                row = (
+                    conn.execute(sa.select(proposals_table).where(proposals_table.c.id == key[0]))
+                    .mappings()
+                    .one()
+                )
+        except SQLAlchemyError as exc:
+            raise backend_error(exc, "saving a proposal") from exc
+        return _row_to_proposal(row)
+
+    def get(self, proposal_id: int) -> Proposal:
+        try:
+            with self._engine.connect() as conn:
+                row = (
+                    conn.execute(
+                        sa.select(proposals_table).where(proposals_table.c.id == proposal_id)
+                    )
+                    .mappings()
+                    .first()
+                )
+        except SQLAlchemyError as exc:
+            raise backend_error(exc, "reading a proposal") from exc
+        if row is None:
+            raise RegistryError(
+                ErrorCode.NOT_FOUND,
+                f"No proposal #{proposal_id}; run `modelreg approvals list` to see pending ones.",
+            )
+        return _row_to_proposal(row)
+
+    def list(
+        self,
+        *,
+        status: ProposalStatus | None = ProposalStatus.PENDING,
+        model: str | None = None,
+        limit: int = 50,
+    ) -> list[Proposal]:
+        query = sa.select(proposals_table).order_by(proposals_table.c.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(proposals_table.c.status == status.value)
+        if model is not None:
+            query = query.where(proposals_table.c.model == model)
+        try:
+            with self._engine.connect() as conn:
+                rows = conn.execute(query).mappings().all()
+        except SQLAlchemyError as exc:
+            raise backend_error(exc, "listing proposals") from exc
+        return [_row_to_proposal(row) for row in rows]
+
+    def settle(
+        self, proposal_id: int, status: ProposalStatus, *, decided_by: str, note: str | None
+    ) -> bool:
+        """Move a pending proposal to ``status``; False if it was no longer pending."""
+        query = (
+            sa.update(proposals_table)
+            .where(
+                proposals_table.c.id == proposal_id,
+                proposals_table.c.status == ProposalStatus.PENDING.value,
+            )
+            .values(
+                status=status.value,
+                decided_ms=int(time.time() * 1000),
+                decided_by=decided_by,
+                decision_note=note,
+            )
+        )
+        try:
+            with self._engine.begin() as conn:
+                return conn.execute(query).rowcount == 1
+        except SQLAlchemyError as exc:
+            raise backend_error(exc, "deciding a proposal") from exc
+
+    def override_status(self, proposal_id: int, status: ProposalStatus, note: str) -> None:
+        """Record the outcome of an approval that could not be applied (approved -> failed)."""
+        query = (
+            sa.update(proposals_table)
+            .where(proposals_table.c.id == proposal_id)
+            .values(status=status.value, decision_note=note)
+        )
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(query)
+        except SQLAlchemyError as exc:
+            raise backend_error(exc, "updating a proposal") from exc
