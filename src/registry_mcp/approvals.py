@@ -114,11 +114,26 @@ class Approvals:
         )
 
     def plan(self, req: ChangeRequest) -> TransitionPlan:
-        """What the request would change now; raises if the registry would refuse it."""
+        """What the request would change now; raises if the registry would refuse it,
+        including a stale ``expected_current`` (so a human is never asked in vain)."""
         if req.kind is ProposalKind.ROLLBACK:
-            return self._registry.plan_rollback(req.model, req.version)
-        assert req.version is not None
-        return self._registry.plan_transition(req.model, req.version, req.stage)
+            plan = self._registry.plan_rollback(req.model, req.version)
+        else:
+            assert req.version is not None
+            plan = self._registry.plan_transition(req.model, req.version, req.stage)
+        if req.expected_current is not None and plan.to_stage in (Stage.STAGING, Stage.PRODUCTION):
+            holder = plan.replaced_version if plan.replaced_version is not None else "none"
+            if holder != req.expected_current:
+                shown = "no version" if holder == "none" else f"v{holder}"
+                wanted = (
+                    "no version" if req.expected_current == "none" else f"v{req.expected_current}"
+                )
+                raise RegistryError(
+                    ErrorCode.STALE_VERSION,
+                    f"{plan.to_stage.value} of {req.model!r} is now {shown}, not {wanted} as "
+                    "expected; review the current state and retry with the new expected version.",
+                )
+        return plan
 
     def _expected(self, req: ChangeRequest, plan: TransitionPlan) -> ExpectedVersion:
         """Compare-and-set guard: the caller's, else the holder the human was shown."""
@@ -174,18 +189,21 @@ class Approvals:
                 message=f"Applied: {req.model} v{result.version} is now {result.to_stage.value}.",
                 transition=result,
             )
-        plan = self.plan(req)
         status: Literal["denied", "cancelled"] = "denied" if approved is False else "cancelled"
+        try:
+            plan: TransitionPlan | None = self.plan(req)
+        except RegistryError:
+            plan = None  # the state moved meanwhile; the denial is still recorded
         self._registry.record_decision(
             action=_action(req.kind),
             decision=Decision.DENIED,
             model=req.model,
             actor=approver,
             client=client,
-            version=plan.version,
-            replaced_version=plan.replaced_version,
-            from_stage=plan.from_stage,
-            to_stage=plan.to_stage,
+            version=plan.version if plan else req.version,
+            replaced_version=plan.replaced_version if plan else None,
+            from_stage=plan.from_stage if plan else None,
+            to_stage=plan.to_stage if plan else req.stage,
             rationale=req.rationale,
             reason=f"{status} by human" + (f": {note}" if note else ""),
         )
