@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+
+# MLflow configures its logging when first imported: quiet it before any import below.
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -252,8 +256,5 @@ def run(entry: Callable[[], T]) -> T:
 
 
 def main() -> None:
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    # MLflow logs schema creation at INFO; our own output says what happened.
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     run(lambda: app(prog_name="modelreg"))
     sys.exit(0)

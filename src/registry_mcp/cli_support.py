@@ -32,7 +32,11 @@ class Ctx:
                     self._settings = Settings()
                 else:
                     self._settings = Settings(home=self.home_override)
-            except ValidationError as exc:
+            except ValueError as exc:
+                if not isinstance(exc, ValidationError):  # raised by a default factory
+                    raise RegistryError(
+                        ErrorCode.INVALID_INPUT, f"Invalid configuration: {exc}."
+                    ) from None
                 problems = "; ".join(
                     f"MODELREG_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
                     for e in exc.errors()

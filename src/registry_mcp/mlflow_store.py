@@ -5,7 +5,6 @@ Every ``MlflowException`` is translated here into a ``RegistryError`` with a cod
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 import warnings
@@ -14,15 +13,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from registry_mcp.errors import ErrorCode, RegistryError
-from registry_mcp.settings import Settings
-
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-
 from mlflow import MlflowClient
 from mlflow.entities import LoggedModelOutput, Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
+
+from registry_mcp.errors import ErrorCode, RegistryError
+from registry_mcp.settings import Settings
 
 _CODES = {
     "RESOURCE_DOES_NOT_EXIST": ErrorCode.NOT_FOUND,

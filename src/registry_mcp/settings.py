@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import getpass
+import os
+import pwd
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -10,12 +12,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def _default_home() -> Path:
-    try:
-        return Path.home() / ".modelreg"
-    except RuntimeError:  # no HOME and no passwd entry, e.g. a minimal MCP client environment
+    """~/.modelreg, found without a login shell (MCP clients start servers with a bare env)."""
+    home = os.environ.get("HOME", "")
+    if not home:
+        try:
+            home = pwd.getpwuid(os.getuid()).pw_dir
+        except KeyError:
+            home = ""
+    if not home or not os.path.isabs(home):
         raise ValueError(
-            "cannot determine the data home: set MODELREG_HOME to an absolute path"
-        ) from None
+            f"cannot determine the data home (HOME={home!r}); set MODELREG_HOME to an "
+            "absolute path or pass --home"
+        )
+    return Path(home) / ".modelreg"
 
 
 def _default_actor() -> str:

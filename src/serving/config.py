@@ -1,0 +1,191 @@
+"""Schema and loader of ``configs/models.yaml``: per-model task, inputs, SLA and resources.
+
+Layout::
+
+    defaults:            # optional; applies to models not listed under `models`
+      torchserve: {workers: {min: 1, max: 1}, batch_size: 1, max_batch_delay_ms: 50}
+    models:
+      mnist-classifier:  # the registered model name
+        task: classification
+        primary_metric: accuracy
+        latency_sla_ms: 50
+        input_schema: {n_features: 64, dtype: float32}
+        n_classes: 10
+        torchserve: {workers: {min: 1, max: 2}, batch_size: 8, max_batch_delay_ms: 10}
+        kubernetes: {replicas: 2, cpu: "1", memory: 2Gi, gpu: 0}
+
+Every error names the file, the model and the field (``ServingErrorCode.CONFIG_INVALID``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from serving.errors import ServingError, ServingErrorCode
+
+Task = Literal["classification", "regression"]
+DType = Literal["float32", "float64", "int32", "int64"]
+
+
+class _Strict(BaseModel):
+    # Unknown keys are typos until the schema says otherwise.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputSchema(_Strict):
+    n_features: int = Field(ge=1, le=1_000_000, description="Values per input row.")
+    dtype: DType = Field(default="float32", description="Element type the model expects.")
+
+
+class WorkerRange(_Strict):
+    min: int = Field(default=1, ge=0, le=64, description="Workers kept alive.")
+    max: int = Field(default=1, ge=0, le=64, description="Workers TorchServe may scale up to.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be >= min ({self.min})")
+        return self
+
+
+class TorchServeSettings(_Strict):
+    """How a local TorchServe runs one model version."""
+
+    workers: WorkerRange = Field(default_factory=WorkerRange)
+    batch_size: int = Field(default=1, ge=1, le=1024, description="Requests per batch.")
+    max_batch_delay_ms: int = Field(
+        default=50, ge=0, le=10_000, description="How long TorchServe waits to fill a batch."
+    )
+
+
+class KubernetesResources(_Strict):
+    """Resources of the model's pods on Kubernetes (consumed by serving/k8s.py)."""
+
+    replicas: int = Field(default=1, ge=0, le=100)
+    cpu: Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?m?$")] = "1"
+    memory: Annotated[str, Field(pattern=r"^[0-9]+(Ki|Mi|Gi|Ti|K|M|G|T)?$")] = "1Gi"
+    gpu: int = Field(default=0, ge=0, le=16)
+
+
+class ModelDefaults(_Strict):
+    """Settings for a model that ``models`` does not list."""
+
+    task: Task = "classification"
+    primary_metric: str = Field(default="accuracy", min_length=1, max_length=100)
+    latency_sla_ms: float = Field(default=100.0, gt=0, le=600_000)
+    torchserve: TorchServeSettings = Field(default_factory=TorchServeSettings)
+    kubernetes: KubernetesResources = Field(default_factory=KubernetesResources)
+
+
+class ModelConfig(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    task: Task
+    primary_metric: str = Field(min_length=1, max_length=100)
+    latency_sla_ms: float = Field(gt=0, le=600_000)
+    input_schema: InputSchema | None = Field(
+        default=None, description="Expected input; None means: trust the MLflow signature."
+    )
+    n_classes: int | None = Field(default=None, ge=2, le=100_000)
+    torchserve: TorchServeSettings = Field(default_factory=TorchServeSettings)
+    kubernetes: KubernetesResources = Field(default_factory=KubernetesResources)
+
+    @model_validator(mode="after")
+    def _classes_for_classifiers(self) -> Self:
+        if self.n_classes is not None and self.task != "classification":
+            raise ValueError("n_classes is only meaningful for task: classification")
+        return self
+
+
+class ModelsConfig(_Strict):
+    defaults: ModelDefaults = Field(default_factory=ModelDefaults)
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+
+    def get(self, name: str) -> ModelConfig:
+        """The configured model, or one built from ``defaults`` for a model not listed."""
+        found = self.models.get(name)
+        if found is not None:
+            return found
+        return ModelConfig(name=name, **self.defaults.model_dump())
+
+
+def load_models_config(path: Path) -> ModelsConfig:
+    """Read and validate ``path``; every problem raises ``CONFIG_INVALID`` naming the spot."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise _invalid(path, "file not found; create it (see configs/models.yaml)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _invalid(path, f"cannot read the file: {exc}") from None
+    return parse_models_config(text, source=str(path))
+
+
+def parse_models_config(text: str, *, source: str = "<models.yaml>") -> ModelsConfig:
+    """Validate YAML text (``source`` is used in error messages)."""
+    try:
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise _invalid(source, f"invalid YAML: {exc}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise _invalid(source, "the top level must be a mapping with `models:` (and `defaults:`)")
+    models = raw.get("models")
+    if isinstance(models, dict):
+        # The mapping key is the name; a `name:` inside the entry must agree with it.
+        filled: dict[Any, Any] = {}
+        for key, entry in models.items():
+            if isinstance(entry, dict):
+                entry = {"name": key, **entry}
+            filled[key] = entry
+        raw = {**raw, "models": filled}
+    try:
+        config = ModelsConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [_describe(error) for error in exc.errors()]
+        raise _invalid(source, "\n  ".join(["invalid configuration:", *lines])) from None
+    for key, model in config.models.items():
+        if model.name != key:
+            raise _invalid(
+                source,
+                f"model {key!r}: field 'name' is {model.name!r}; it must equal the key "
+                "(or be left out)",
+            )
+    return config
+
+
+def _describe(error: Any) -> str:
+    loc = tuple(error.get("loc", ()))
+    message = str(error.get("msg", "invalid value"))
+    if error.get("type") == "extra_forbidden":
+        message = "unknown field (check the spelling; see the schema in serving/config.py)"
+    if len(loc) >= 2 and loc[0] == "models":
+        field = ".".join(str(part) for part in loc[2:]) or "<entry>"
+        return f"model {loc[1]!r}, field {field!r}: {message}"
+    field = ".".join(str(part) for part in loc) or "<top level>"
+    return f"field {field!r}: {message}"
+
+
+def _invalid(source: Path | str, detail: str) -> ServingError:
+    return ServingError(ServingErrorCode.CONFIG_INVALID, f"{source}: {detail}")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses duplicate keys (plain PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (line {key_node.start_mark.line + 1})",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
