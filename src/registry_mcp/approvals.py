@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry_mcp import validation
+from registry_mcp.compact_schema import CompactModel
 from registry_mcp.errors import ErrorCode, RegistryError
 from registry_mcp.proposals import Proposal, ProposalKind, ProposalStatus, ProposalStore
 from registry_mcp.registry import Registry
@@ -39,7 +40,7 @@ class ChangeRequest(BaseModel):
     expected_current: ExpectedVersion = None
 
 
-class Outcome(BaseModel):
+class Outcome(CompactModel):
     """What happened to a requested change."""
 
     model_config = ConfigDict(frozen=True)

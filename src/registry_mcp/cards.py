@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import math
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
+from registry_mcp.compact_schema import CompactModel
 from registry_mcp.errors import ErrorCode, RegistryError
 
 CARD_TAG = "modelreg.card"
@@ -15,7 +16,7 @@ CARD_TAG = "modelreg.card"
 REQUIRED_METRICS = ("accuracy", "p50_latency_ms")
 
 
-class ModelCard(BaseModel):
+class ModelCard(CompactModel):
     """What a reviewer needs to know about one model version.
 
     Every field may be left empty while a card is drafted; ``missing_fields`` reports what a
@@ -101,7 +102,7 @@ class ModelCard(BaseModel):
         return "\n".join(lines)
 
 
-class CardView(BaseModel):
+class CardView(CompactModel):
     """A stored card with its completeness, as reported to users."""
 
     model_config = ConfigDict(frozen=True)

@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from registry_mcp.compact_schema import CompactModel
 from registry_mcp.database import backend_error, proposals_table
 from registry_mcp.errors import ErrorCode, RegistryError
 from registry_mcp.schemas import Stage
@@ -29,7 +30,7 @@ class ProposalStatus(StrEnum):
     FAILED = "failed"
 
 
-class Proposal(BaseModel):
+class Proposal(CompactModel):
     model_config = ConfigDict(frozen=True)
 
     id: int

@@ -6,7 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from registry_mcp.compact_schema import CompactModel
 
 T = TypeVar("T")
 
@@ -37,7 +39,7 @@ class AuditAction(StrEnum):
     TAG = "tag"
 
 
-class _Frozen(BaseModel):
+class _Frozen(CompactModel):
     model_config = ConfigDict(frozen=True)
 
 

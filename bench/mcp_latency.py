@@ -1,0 +1,188 @@
+"""MCP overhead: a read-only tool over stdio vs the same core calls in-process, same run.
+
+Rows per tool, measured side by side:
+  core                      the registry calls the tool makes, in this process
+  mcp_stdio                 the tool through `modelreg mcp` over stdio (a real client session)
+  client_schema_validation  the share of mcp_stdio the SDK client spends validating the
+                            result against the output schema (the client's cost, not ours)
+  sdk_noop_stdio            a no-op tool on the bare mcp SDK over stdio: the transport floor
+
+Prints p50/p95 and writes JSON under bench/results/.
+
+    python bench/mcp_latency.py [--calls 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import anyio  # noqa: E402
+from mcp import Client, StdioServerParameters  # noqa: E402
+
+from bench.registry_scale import seed  # noqa: E402
+from registry_mcp.registry import Registry  # noqa: E402
+from registry_mcp.settings import Settings  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+MODELREG = str(Path(sys.executable).with_name("modelreg"))
+NOOP_SERVER = textwrap.dedent(
+    """
+    from mcp.server.mcpserver import MCPServer
+    server = MCPServer("noop", log_level="WARNING")
+
+    @server.tool()
+    def noop() -> str:
+        return "ok"
+
+    server.run()
+    """
+)
+
+
+def stats(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_ms": statistics.median(ordered),
+        "p95_ms": ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))],
+        "n": len(ordered),
+    }
+
+
+def time_sync(fn: Callable[[], object], calls: int) -> dict[str, float]:
+    for _ in range(20):
+        fn()
+    samples = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    return stats(samples)
+
+
+async def time_async(fn: Callable[[], Awaitable[object]], calls: int) -> dict[str, float]:
+    for _ in range(20):
+        await fn()
+    samples = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        await fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    return stats(samples)
+
+
+def core_calls(registry: Registry) -> dict[str, Callable[[], object]]:
+    def list_models() -> object:
+        page = registry.list_models(limit=20)
+        pairs = [(m.name, m.production_version or m.latest_version or 1) for m in page.items]
+        return registry.cards_for(pairs)
+
+    def get_model_info() -> object:
+        detail = registry.get_model("model-00007", limit=10)
+        version = detail.model.production_version or 1
+        registry.get_version("model-00007", version)
+        registry.get_card("model-00007", version)
+        return registry.audit_log(model="model-00007", limit=5)
+
+    return {"list_models": list_models, "get_model_info": get_model_info}
+
+
+TOOL_ARGS: dict[str, dict[str, Any]] = {
+    "list_models": {"limit": 20},
+    "get_model_info": {"model_name": "model-00007"},
+}
+
+
+async def measure(home: Path, calls: int) -> dict[str, Any]:
+    settings = Settings(home=home)
+    registry = Registry.open(settings)
+    seed(registry, 200, 5)
+    rows: dict[str, Any] = {}
+    core = core_calls(registry)
+    params = StdioServerParameters(
+        command=MODELREG,
+        args=["--home", str(home), "mcp"],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "MODELREG_ACTOR": "bench"},
+    )
+    noop_params = StdioServerParameters(command=sys.executable, args=["-c", NOOP_SERVER])
+    async with Client(params) as session, Client(noop_params) as noop:
+        # The SDK's client validates every structured result against the tool's output
+        # schema with `jsonschema`; time that share separately: it is the client's cost.
+        validation_ms: list[float] = []
+        validate = session.session.validate_tool_result
+
+        async def timed_validate(name: str, result: Any) -> None:
+            started = time.perf_counter()
+            await validate(name, result)
+            validation_ms.append((time.perf_counter() - started) * 1000)
+
+        session.session.validate_tool_result = timed_validate  # type: ignore[method-assign]
+        for tool, args in TOOL_ARGS.items():
+            result = await session.call_tool(tool, args)
+            assert not result.is_error, result.content
+
+            async def via_mcp(tool: str = tool, args: dict[str, Any] = args) -> object:
+                return await session.call_tool(tool, args)
+
+            async def floor() -> object:
+                return await noop.call_tool("noop", {})
+
+            # Interleave the three measurements so noise hits them alike.
+            core_row = time_sync(core[tool], calls)
+            validation_ms.clear()
+            mcp_row = await time_async(via_mcp, calls)
+            client_validation = stats(validation_ms[-calls:])
+            noop_row = await time_async(floor, calls)
+            rows[tool] = {
+                "core": core_row,
+                "mcp_stdio": mcp_row,
+                "client_schema_validation": client_validation,
+                "sdk_noop_stdio": noop_row,
+                "added_over_core_p50_ms": mcp_row["p50_ms"] - core_row["p50_ms"],
+                "added_over_core_excluding_client_validation_p50_ms": mcp_row["p50_ms"]
+                - core_row["p50_ms"]
+                - client_validation["p50_ms"],
+            }
+    registry.close()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--out", type=Path, default=RESULTS / "mcp_latency.json")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="modelreg-mcp-bench-") as tmp:
+        rows = anyio.run(measure, Path(tmp), args.calls)
+    print(f"{'tool':<16} {'row':<26} {'p50 ms':>8} {'p95 ms':>8}")
+    for tool, row in rows.items():
+        for key in ("core", "mcp_stdio", "client_schema_validation", "sdk_noop_stdio"):
+            print(f"{tool:<16} {key:<26} {row[key]['p50_ms']:>8.2f} {row[key]['p95_ms']:>8.2f}")
+        print(
+            f"{tool:<16} added over core (p50): {row['added_over_core_p50_ms']:.2f} ms; "
+            "without the client's schema validation: "
+            f"{row['added_over_core_excluding_client_validation_p50_ms']:.2f} ms"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps({"benchmark": "mcp_latency", "calls": args.calls, "results": rows}, indent=2)
+    )
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
