@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -100,39 +101,45 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def http_server(seeded: Backend) -> Iterator[tuple[str, Backend]]:
+@contextmanager
+def running_http_server(backend: Backend, **env: str) -> Iterator[str]:
+    """`modelreg mcp --transport http` on a free loopback port; yields the MCP URL."""
     port = _free_port()
     proc = subprocess.Popen(
         [
             MODELREG,
             "--home",
-            str(seeded.settings.home),
+            str(backend.settings.home),
             "mcp",
             "--transport",
             "http",
             "--port",
             str(port),
         ],
-        env={**_minimal_env(seeded), "MODELREG_MCP_TOKEN": "s3cret-token"},
+        env={**_minimal_env(backend), **env},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            time.sleep(0.2)
     try:
-        yield f"http://127.0.0.1:{port}/mcp", seeded
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert proc.poll() is None, "the MCP server exited early"
+                assert time.monotonic() < deadline, "the MCP server did not start"
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}/mcp"
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-        if proc.stderr is not None:
-            proc.stderr.close()
+
+
+@pytest.fixture
+def http_server(seeded: Backend) -> Iterator[tuple[str, Backend]]:
+    with running_http_server(seeded, MODELREG_MCP_TOKEN="s3cret-token") as url:
+        yield url, seeded
 
 
 async def test_http_requires_the_bearer_token(http_server: tuple[str, Backend]) -> None:
@@ -179,39 +186,11 @@ def test_non_loopback_bind_without_token_is_refused(seeded: Backend) -> None:
 
 
 def test_loopback_http_without_token_serves(seeded: Backend) -> None:
-    port = _free_port()
-    env = {k: v for k, v in _minimal_env(seeded).items()}
-    proc = subprocess.Popen(
-        [
-            MODELREG,
-            "--home",
-            str(seeded.settings.home),
-            "mcp",
-            "--transport",
-            "http",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        status = None
-        while time.monotonic() < deadline and status is None:
-            try:
-                response = httpx.post(
-                    f"http://127.0.0.1:{port}/mcp",
-                    json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
-                    headers={"Accept": "application/json, text/event-stream"},
-                )
-                status = response.status_code
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert status is not None
-        assert status != 401
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with running_http_server(seeded) as url:
+        response = httpx.post(
+            url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+            headers={"Accept": "application/json, text/event-stream"},
+        )
+    assert response.status_code != 401
     assert os.environ.get("MODELREG_MCP_TOKEN") is None

@@ -17,15 +17,21 @@ from registry_mcp.errors import ErrorCode, RegistryError
 
 metadata = sa.MetaData()
 
-audit_table = sa.Table(
-    "modelreg_audit",
-    metadata,
-    sa.Column(
+
+def _id_column() -> sa.Column[int]:
+    # SQLite autoincrements only INTEGER PRIMARY KEY; elsewhere use 64-bit ids.
+    return sa.Column(
         "id",
         sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
         primary_key=True,
         autoincrement=True,
-    ),
+    )
+
+
+audit_table = sa.Table(
+    "modelreg_audit",
+    metadata,
+    _id_column(),
     sa.Column("at_ms", sa.BigInteger, nullable=False),
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("client", sa.String(200), nullable=True),
@@ -53,12 +59,7 @@ schema_version_table = sa.Table(
 proposals_table = sa.Table(
     "modelreg_proposals",
     metadata,
-    sa.Column(
-        "id",
-        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-        primary_key=True,
-        autoincrement=True,
-    ),
+    _id_column(),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     sa.Column("expires_ms", sa.BigInteger, nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),

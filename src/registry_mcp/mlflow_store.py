@@ -159,6 +159,20 @@ class MlflowStore:
         with _mlflow(f"resolving the artifacts of {name!r} v{version}"):
             return str(self._client.get_model_version_download_uri(name, str(version)))
 
+    def download_version(self, name: str, version: int, dest: Path) -> Path:
+        """Copy a version's MLflow model directory to ``dest`` (for building an archive)."""
+        from mlflow.artifacts import download_artifacts
+
+        uri = self.download_uri(name, version)
+        dest.mkdir(parents=True, exist_ok=True)
+        with _mlflow(f"downloading {name!r} v{version}"):
+            local = download_artifacts(
+                artifact_uri=uri,
+                dst_path=str(dest),
+                tracking_uri=self._settings.resolved_tracking_uri,
+            )
+        return Path(local)
+
     def resolve_source(self, model_uri: str) -> tuple[str, str | None, str | None]:
         """(source, run_id, model_id) for ``runs:/<run>/<path>`` or ``models:/m-<id>``.
 

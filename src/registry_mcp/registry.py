@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -221,6 +222,11 @@ class Registry:
         return found
 
     # ---------------------------------------------------------------- writes
+
+    def download_version(self, name: str, version: int | str, dest: Path) -> Path:
+        """Copy a version's MLflow model directory under ``dest``; return its path."""
+        info = self.get_version(name, version)
+        return self._store.download_version(info.name, info.version, dest)
 
     def log_pytorch_run(
         self,
