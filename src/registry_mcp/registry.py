@@ -443,8 +443,9 @@ class Registry:
             )
         self._require_version(name, number)
         with self._locks.hold(name):
+            live = _LiveAliases(self._store, name)
             info = self._require_version(name, number)
-            current = self._live_stage(name, number, info)
+            current = self._live_stage(live, number, info)
             audit = _AuditDraft(
                 self._audit,
                 actor=actor,
@@ -460,7 +461,7 @@ class Registry:
             if reason:
                 raise audit.refuse(ErrorCode.INVALID_TRANSITION, reason)
             alias = _STAGE_ALIAS.get(target)
-            holder = None if alias is None else self._store.alias_version(name, alias)
+            holder = None if alias is None else live[alias]
             audit.from_version = holder
             if expected is not None and (holder or "none") != expected:
                 raise audit.refuse(
@@ -489,13 +490,10 @@ class Registry:
             audit_id=audit_id,
         )
 
-    def _live_stage(self, name: str, number: int, info: VersionInfo) -> Stage:
+    @staticmethod
+    def _live_stage(live: _LiveAliases, number: int, info: VersionInfo) -> Stage:
         """The version's stage read under the lock through MLflow's alias API."""
-        aliases = [
-            alias
-            for alias in (PRODUCTION_ALIAS, STAGING_ALIAS)
-            if self._store.alias_version(name, alias) == number
-        ]
+        aliases = [alias for alias in (PRODUCTION_ALIAS, STAGING_ALIAS) if live[alias] == number]
         return version_stage(aliases, info.system_tags.get(STAGE_TAG))
 
     def _apply_transition(
@@ -547,16 +545,19 @@ class Registry:
             missing_card_fields=card.missing_fields,
         )
 
-    def _rollback_pair(self, name: str, to_version: int | str | None) -> tuple[int, int]:
+    def _rollback_pair(
+        self, name: str, to_version: int | str | None, live: _LiveAliases | None = None
+    ) -> tuple[int, int]:
         self._require_model(name)
-        current = self._store.alias_version(name, PRODUCTION_ALIAS)
+        live = live or _LiveAliases(self._store, name)
+        current = live[PRODUCTION_ALIAS]
         if current is None:
             raise RegistryError(
                 ErrorCode.INVALID_TRANSITION,
                 f"{name!r} has no Production version to roll back; promote one instead.",
             )
         if to_version is None:
-            target = self._store.alias_version(name, PREVIOUS_ALIAS)
+            target = live[PREVIOUS_ALIAS]
             if target is None:
                 raise RegistryError(
                     ErrorCode.INVALID_TRANSITION,
@@ -606,15 +607,16 @@ class Registry:
                 to_stage=Stage.PRODUCTION.value,
                 rationale=why,
             )
+            live = _LiveAliases(self._store, name)
             try:
-                current, target = self._rollback_pair(name, wanted)
+                current, target = self._rollback_pair(name, wanted, live)
             except RegistryError as exc:
                 if exc.code is ErrorCode.NOT_FOUND:
                     raise
                 raise audit.refuse(exc.code, exc.message) from None
             audit.from_version, audit.to_version = current, target
             info = self._require_version(name, target)
-            from_stage = self._live_stage(name, target, info)
+            from_stage = self._live_stage(live, target, info)
             audit.from_stage = from_stage.value
             if expected is not None and current != expected:
                 raise audit.refuse(
@@ -640,6 +642,20 @@ class Registry:
             replaced_to_stage=Stage.ARCHIVED,
             audit_id=audit_id,
         )
+
+
+class _LiveAliases:
+    """Alias reads through MLflow's alias API, each made at most once per locked operation."""
+
+    def __init__(self, store: MlflowStore, name: str) -> None:
+        self._store = store
+        self._name = name
+        self._seen: dict[str, int | None] = {}
+
+    def __getitem__(self, alias: str) -> int | None:
+        if alias not in self._seen:
+            self._seen[alias] = self._store.alias_version(self._name, alias)
+        return self._seen[alias]
 
 
 class _AuditDraft:
