@@ -79,7 +79,7 @@ def test_promote_rollback_and_audit_with_yes(
         capsys, "promote", "digits", "2", "--stage", "production", "-r", "better", "--yes", "--json"
     )
     assert code == 0
-    assert json.loads(out)["replaced_version"] == 1
+    assert json.loads(out)["transition"]["replaced_version"] == 1
     code, out, _ = invoke(capsys, "rollback", "digits", "-r", "regression", "--yes")
     assert code == 0
     assert "v1: Archived -> Production" in out

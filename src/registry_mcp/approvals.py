@@ -7,6 +7,7 @@ agent (which answers the form with the decision its human gave at the graph's in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -25,6 +26,7 @@ from registry_mcp.schemas import (
     TransitionPlan,
     TransitionResult,
 )
+from registry_mcp.tool_models import ServingUpdate
 
 
 class ChangeRequest(BaseModel):
@@ -48,6 +50,9 @@ class Outcome(CompactModel):
     status: Literal["applied", "denied", "cancelled", "pending"]
     message: str
     transition: TransitionResult | None = None
+    serving: ServingUpdate | None = Field(
+        default=None, description="What serving did after the change (when serving is wired)."
+    )
     proposal_id: int | None = None
     approve_command: str | None = Field(
         default=None, description="Run by a human to approve a pending proposal."
@@ -68,13 +73,25 @@ def describe(plan: TransitionPlan, kind: ProposalKind) -> str:
 
 
 class Approvals:
-    def __init__(self, registry: Registry, store: ProposalStore) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        store: ProposalStore,
+        *,
+        after_change: Callable[[str], ServingUpdate] | None = None,
+    ) -> None:
         self._registry = registry
         self._store = store
+        self._after_change = after_change
 
     @classmethod
-    def for_registry(cls, registry: Registry) -> Approvals:
-        return cls(registry, ProposalStore(registry.engine))
+    def for_registry(
+        cls, registry: Registry, *, after_change: Callable[[str], ServingUpdate] | None = None
+    ) -> Approvals:
+        return cls(registry, ProposalStore(registry.engine), after_change=after_change)
+
+    def _follow(self, model: str) -> ServingUpdate | None:
+        return None if self._after_change is None else self._after_change(model)
 
     # ------------------------------------------------------------ requests
 
@@ -189,6 +206,7 @@ class Approvals:
                 status="applied",
                 message=f"Applied: {req.model} v{result.version} is now {result.to_stage.value}.",
                 transition=result,
+                serving=self._follow(req.model),
             )
         status: Literal["denied", "cancelled"] = "denied" if approved is False else "cancelled"
         try:
@@ -328,6 +346,7 @@ class Approvals:
             status="applied",
             message=f"Proposal #{proposal_id} approved and applied: {proposal.summary}.",
             transition=result,
+            serving=self._follow(proposal.model),
             proposal_id=proposal_id,
         )
 

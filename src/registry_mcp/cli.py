@@ -24,8 +24,12 @@ from registry_mcp import render
 from registry_mcp.cli_mcp import approvals_app
 from registry_mcp.cli_mcp import mcp as mcp_command
 from registry_mcp.cli_models import models_app
+from registry_mcp.cli_serve import predict as predict_command
+from registry_mcp.cli_serve import serve_app
 from registry_mcp.cli_support import Ctx, confirm_or_abort, get_ctx
 from registry_mcp.errors import ErrorCode, RegistryError
+from registry_mcp.schemas import TransitionResult
+from registry_mcp.tool_models import ServingUpdate
 
 T = TypeVar("T")
 
@@ -39,6 +43,8 @@ app = typer.Typer(
 app.add_typer(models_app, name="models")
 app.add_typer(approvals_app, name="approvals")
 app.command(name="mcp")(mcp_command)
+app.add_typer(serve_app, name="serve")
+app.command(name="predict")(predict_command)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
@@ -149,10 +155,7 @@ def promote(
         expected_current_version=expect_current,
         client="modelreg-cli",
     )
-    if as_json:
-        render.print_json(state.console, result)
-    else:
-        state.console.print(render.transition_line(result))
+    _report(state, result, _follow(state, result.name), as_json)
 
 
 @app.command()
@@ -181,10 +184,31 @@ def rollback(
         expected_current_version=plan.replaced_version,
         client="modelreg-cli",
     )
+    _report(state, result, _follow(state, result.name), as_json)
+
+
+def _follow(state: Ctx, model: str) -> ServingUpdate | None:
+    """Serving follows the registry when TorchServe runs; the registry already moved."""
+    from registry_mcp.deployment import Deployment
+
+    deployment = Deployment.open(state.registry())
+    try:
+        if not deployment.running():
+            return None
+        return deployment.follow(model)
+    finally:
+        deployment.close()
+
+
+def _report(
+    state: Ctx, result: TransitionResult, serving: ServingUpdate | None, as_json: bool
+) -> None:
     if as_json:
-        render.print_json(state.console, result)
-    else:
-        state.console.print(render.transition_line(result))
+        render.print_json(state.console, {"transition": result, "serving": serving})
+        return
+    state.console.print(render.transition_line(result))
+    if serving is not None:
+        state.console.print(f"Serving: {render.escape(serving.detail)}")
 
 
 @app.command()

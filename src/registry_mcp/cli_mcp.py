@@ -45,7 +45,10 @@ def mcp(
         from mcp.server.mcpserver import MCPServer
 
         http_app(MCPServer("bind-check"), host=host, token=token)
-    server = build_server(state.registry())
+    from registry_mcp.deployment import Deployment
+
+    registry = state.registry()
+    server = build_server(registry, serving=Deployment.open(registry))
     if chosen == "stdio":
         server.run()
     else:

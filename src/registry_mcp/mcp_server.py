@@ -40,7 +40,7 @@ from registry_mcp.tool_models import (
     ModelInfo,
     ModelList,
     ProposalList,
-    ServingProbe,
+    ServingSide,
     ServingState,
     ServingVersion,
 )
@@ -117,12 +117,14 @@ def client_can_elicit(ctx: Context) -> bool:
 def build_server(
     registry: Registry,
     *,
-    serving: ServingProbe | None = None,
+    serving: ServingSide | None = None,
     primary_metric: str = "accuracy",
     approver: str | None = None,
 ) -> MCPServer:
     """An MCP server over ``registry``; ``serving`` reports what TorchServe serves, if wired."""
-    approvals = Approvals.for_registry(registry)
+    approvals = Approvals.for_registry(
+        registry, after_change=None if serving is None else serving.follow
+    )
     human = approver or registry.settings.actor
     server = MCPServer(
         "modelreg",
@@ -236,7 +238,7 @@ def build_server(
                 "Production version is known.",
             )
         else:
-            state = _call(lambda: serving.status(model.name, model.production_version))
+            state = _call(lambda: serving.probe(model.name, model.production_version))
         return ServingVersion(
             model=model.name,
             registry_production_version=model.production_version,

@@ -77,6 +77,19 @@ class Settings(BaseSettings):
         le=30 * 24 * 3600,
         description="How long a pending proposal waits for a human before it expires.",
     )
+    serving_dir: Path | None = Field(
+        default=None, description="Local TorchServe's working directory; default <home>/serving."
+    )
+    serving_inference_port: int = Field(default=8080, ge=1, le=65535)
+    serving_management_port: int = Field(default=8081, ge=1, le=65535)
+    serving_metrics_port: int = Field(default=8082, ge=1, le=65535)
+    serving_grpc_inference_port: int = Field(default=7070, ge=1, le=65535)
+    serving_grpc_management_port: int = Field(default=7071, ge=1, le=65535)
+    models_config: Path | None = Field(
+        default=None,
+        description="configs/models.yaml (per-model serving settings); default: "
+        "<home>/models.yaml, else the checkout's configs/models.yaml, else built-in defaults.",
+    )
     mcp_token: SecretStr | None = Field(
         default=None,
         description="Bearer token required by the streamable-HTTP MCP server (always, once set).",
@@ -86,6 +99,10 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @property
+    def resolved_serving_dir(self) -> Path:
+        return (self.serving_dir or self.home / "serving").expanduser().resolve()
 
     @property
     def resolved_tracking_uri(self) -> str:

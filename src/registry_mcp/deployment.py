@@ -1,0 +1,255 @@
+"""Keeps TorchServe following the registry: desired state, archives, switch, reconcile, drift.
+
+The registry decides (aliases move first); this module then makes serving match: the new
+Production version becomes TorchServe's default with one verified ``set-default`` call, and a
+reconcile loads the rest of the desired set (previous Production warm, Staging loaded) and
+unloads what is no longer wanted. A failed switch is reported, never hidden; the next
+reconcile (``modelreg serve reconcile`` or ``serve up``) repairs the drift.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import filelock
+
+from registry_mcp.errors import ErrorCode, RegistryError
+from registry_mcp.registry import Registry
+from registry_mcp.settings import Settings
+from registry_mcp.tool_models import ServingState, ServingUpdate
+from serving.archive import build_archive
+from serving.config import ModelsConfig, load_models_config
+from serving.errors import ServingError
+from serving.local import LocalPorts, LocalTorchServe
+from serving.naming import archive_file_name
+from serving.rollout import (
+    DesiredModel,
+    ModelServingStatus,
+    ReconcileReport,
+    reconcile,
+    serving_status,
+    switch_default,
+)
+from serving.torchserve import TorchServeClient
+
+_CHECKOUT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "models.yaml"
+_UNBUILT_HASH = "0" * 12  # placeholder archive of a version never built (status only)
+
+
+def models_config_for(settings: Settings) -> ModelsConfig:
+    for candidate in (settings.models_config, settings.home / "models.yaml", _CHECKOUT_CONFIG):
+        if candidate is not None and (candidate == settings.models_config or candidate.exists()):
+            return load_models_config(candidate)
+    return ModelsConfig()
+
+
+def local_server(settings: Settings) -> LocalTorchServe:
+    ports = LocalPorts(
+        inference=settings.serving_inference_port,
+        management=settings.serving_management_port,
+        metrics=settings.serving_metrics_port,
+        grpc_inference=settings.serving_grpc_inference_port,
+        grpc_management=settings.serving_grpc_management_port,
+    )
+    return LocalTorchServe(settings.resolved_serving_dir, ports=ports)
+
+
+_USER_CODES = {
+    "INVALID_REQUEST": ErrorCode.INVALID_INPUT,
+    "NOT_FOUND": ErrorCode.NOT_FOUND,
+    "CONFIG_INVALID": ErrorCode.INVALID_INPUT,
+}
+
+
+def serving_error(exc: ServingError) -> RegistryError:
+    """A serving failure in the registry's error tree (user mistakes stay user errors)."""
+    return RegistryError(_USER_CODES.get(exc.code.value, ErrorCode.BACKEND), f"Serving: {exc}")
+
+
+class Deployment:
+    """The registry's view of one local TorchServe."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        server: LocalTorchServe,
+        client: TorchServeClient,
+        models: ModelsConfig,
+    ) -> None:
+        self._registry = registry
+        self.server = server
+        self._client = client
+        self._models = models
+        self._index_path = server.serving_dir / "archives.json"
+
+    @classmethod
+    def open(cls, registry: Registry) -> Deployment:
+        settings = registry.settings
+        server = local_server(settings)
+        try:
+            models = models_config_for(settings)
+        except ServingError as exc:
+            raise serving_error(exc) from None
+        return cls(registry, server, server.client(), models)
+
+    def close(self) -> None:
+        self._client.close()
+
+    @property
+    def client(self) -> TorchServeClient:
+        return self._client
+
+    # ---------------------------------------------------------- desired state
+
+    def desired(self, model: str, *, build: bool) -> DesiredModel:
+        """What the registry wants served; ``build`` packs missing archives (slow)."""
+        summary = self._registry.get_model(model, limit=1).model
+        versions = {
+            v
+            for v in (
+                summary.production_version,
+                summary.previous_production_version,
+                summary.staging_version,
+            )
+            if v is not None
+        }
+        archives = {v: self._archive(model, v, build=build) for v in sorted(versions)}
+        config = self._models.get(model)
+        return DesiredModel(
+            name=summary.name,
+            production=summary.production_version,
+            previous=summary.previous_production_version,
+            staging=summary.staging_version,
+            archives=archives,
+            serving=config.torchserve,
+        )
+
+    def _archive(self, model: str, version: int, *, build: bool) -> str:
+        info = self._registry.get_version(model, version)
+        key = f"{model}\t{version}\t{info.source}"
+        index = self._read_index()
+        known = index.get(key)
+        if known and (self.server.model_store / known).exists():
+            return known
+        if not build:
+            return archive_file_name(model, version, _UNBUILT_HASH)
+        self.server.model_store.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="modelreg-archive-") as tmp:
+            model_dir = self._registry.download_version(model, version, Path(tmp))
+            try:
+                built = build_archive(model_dir, model, version, self.server.model_store)
+            except ServingError as exc:
+                raise serving_error(exc) from None
+        with filelock.FileLock(str(self._index_path) + ".lock", timeout=30):
+            index = self._read_index()
+            index[key] = built.file_name
+            tmp_path = self._index_path.with_suffix(".tmp")
+            tmp_path.write_text(json.dumps(index, indent=1, sort_keys=True))
+            tmp_path.replace(self._index_path)
+        return built.file_name
+
+    def _read_index(self) -> dict[str, str]:
+        try:
+            data = json.loads(self._index_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def managed_models(self) -> list[str]:
+        """Registered models with a Production or Staging version (all pages)."""
+        names: list[str] = []
+        cursor = None
+        while True:
+            page = self._registry.list_models(limit=1000, cursor=cursor)
+            names += [
+                m.name
+                for m in page.items
+                if m.production_version is not None or m.staging_version is not None
+            ]
+            cursor = page.next_cursor
+            if cursor is None:
+                return names
+
+    # --------------------------------------------------------------- actions
+
+    def running(self) -> bool:
+        return self.server.status().running
+
+    def reconcile(self, models: list[str] | None = None) -> list[ReconcileReport]:
+        reports = []
+        for model in models if models is not None else self.managed_models():
+            desired = self.desired(model, build=True)
+            try:
+                reports.append(reconcile(self._client, desired))
+            except ServingError as exc:
+                raise serving_error(exc) from None
+        return reports
+
+    def follow(self, model: str, *, reconcile_after: bool = True) -> ServingUpdate:
+        """After the registry moved: switch the default (verified), then reconcile."""
+        if not self.running():
+            return ServingUpdate(
+                model=model,
+                switched_to=None,
+                detail="TorchServe is not running; the registry moved. Start serving with "
+                "`modelreg serve up` (it reconciles to the registry).",
+            )
+        try:
+            desired = self.desired(model, build=True)
+            switch = None
+            if desired.production is not None:
+                loaded = serving_status(self._client, desired).loaded_versions
+                if desired.production in loaded:
+                    switch = switch_default(self._client, model, desired.production)
+            report = reconcile(self._client, desired) if reconcile_after or switch is None else None
+            if switch is None and desired.production is not None:
+                switch = switch_default(self._client, model, desired.production)
+        except ServingError as exc:
+            return ServingUpdate(
+                model=model,
+                switched_to=None,
+                detail=f"Serving did not follow: {exc}. The registry change stands; run "
+                "`modelreg serve reconcile` to repair serving.",
+            )
+        in_sync = report.in_sync if report is not None else None
+        return ServingUpdate(
+            model=model,
+            switched_to=None if switch is None else switch.version,
+            switch=switch,
+            reconcile=report,
+            in_sync=in_sync,
+            detail=(
+                f"Serving default is v{switch.version} (verified)."
+                if switch is not None
+                else "No Production version: nothing to make default."
+            ),
+        )
+
+    def status(self, model: str) -> ModelServingStatus:
+        try:
+            return serving_status(self._client, self.desired(model, build=False))
+        except ServingError as exc:
+            raise serving_error(exc) from None
+
+    # ServingProbe (for the MCP tool get_serving_version)
+    def probe(self, model: str, production_version: int | None) -> ServingState:
+        if not self.running():
+            return ServingState(
+                configured=True,
+                detail="TorchServe is not running; start it with `modelreg serve up`.",
+            )
+        try:
+            status = serving_status(self._client, self.desired(model, build=False))
+        except ServingError as exc:
+            return ServingState(configured=True, detail=f"TorchServe did not answer: {exc}")
+        return ServingState(
+            configured=True,
+            default_version=status.serving_default,
+            loaded_versions=status.loaded_versions,
+            in_sync=status.in_sync,
+            detail="In sync with the registry."
+            if status.in_sync
+            else "Drift: " + "; ".join(status.drift_reasons),
+        )
