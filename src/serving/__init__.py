@@ -1,1 +1,15 @@
-"""Serving: everything that talks to TorchServe or Kubernetes (receives desired state as data)."""
+"""Serving: everything that talks to TorchServe or Kubernetes (receives desired state as data).
+
+Modules, one job each:
+
+- ``errors``      ServingError and its closed set of codes
+- ``config``      schema and loader of configs/models.yaml
+- ``naming``      served model names, TorchServe versions, archive file names
+- ``archive``     MLflow model directory -> .mar in the model store (cached by content)
+- ``handler/``    the TorchServe handler file shipped inside every archive
+- ``schemas``     typed results of the TorchServe client
+- ``keyfile``     reading TorchServe's key_file.json
+- ``torchserve``  the only HTTP client of TorchServe
+- ``local``       start / stop / status of a local TorchServe process
+- ``rollout``     desired versions -> plan, reconcile, verified set-default, drift report
+"""

@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-import yaml
+import yaml  # type: ignore[import-untyped]  # no stubs installed
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from serving.errors import ServingError, ServingErrorCode
@@ -126,7 +126,8 @@ def load_models_config(path: Path) -> ModelsConfig:
 def parse_models_config(text: str, *, source: str = "<models.yaml>") -> ModelsConfig:
     """Validate YAML text (``source`` is used in error messages)."""
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+        _check_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise _invalid(source, f"invalid YAML: {exc}") from None
     if raw is None:
@@ -173,19 +174,18 @@ def _invalid(source: Path | str, detail: str) -> ServingError:
     return ServingError(ServingErrorCode.CONFIG_INVALID, f"{source}: {detail}")
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses duplicate keys (plain PyYAML keeps the last one silently)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+def _check_duplicate_keys(node: Any) -> None:
+    """Refuse a mapping that repeats a key: plain PyYAML silently keeps the last one."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"duplicate key {key!r} (line {key_node.start_mark.line + 1})",
-                    key_node.start_mark,
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
                 )
             seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+            _check_duplicate_keys(value_node)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _check_duplicate_keys(item)

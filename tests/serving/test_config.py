@@ -1,0 +1,110 @@
+"""configs/models.yaml: the shipped file is valid; every error names file, model and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from serving.config import ModelConfig, load_models_config, parse_models_config
+from serving.errors import ServingError, ServingErrorCode
+
+SHIPPED = Path(__file__).resolve().parents[2] / "configs" / "models.yaml"
+
+VALID = """
+models:
+  m:
+    task: classification
+    primary_metric: accuracy
+    latency_sla_ms: 20
+"""
+
+
+def error_of(text: str) -> ServingError:
+    with pytest.raises(ServingError) as caught:
+        parse_models_config(text, source="conf/models.yaml")
+    assert caught.value.code is ServingErrorCode.CONFIG_INVALID
+    assert caught.value.message.startswith("conf/models.yaml: ")
+    return caught.value
+
+
+def test_shipped_config_declares_the_mnist_classifier() -> None:
+    config = load_models_config(SHIPPED)
+    mnist = config.get("mnist-classifier")
+    assert mnist.task == "classification"
+    assert mnist.primary_metric == "accuracy"
+    assert mnist.input_schema is not None
+    assert (mnist.input_schema.n_features, mnist.input_schema.dtype) == (64, "float32")
+    assert mnist.n_classes == 10
+    assert mnist.torchserve.workers.max >= mnist.torchserve.workers.min >= 1
+
+
+def test_unknown_models_get_the_defaults() -> None:
+    config = parse_models_config(
+        VALID + "defaults:\n  torchserve: {batch_size: 4}\n  kubernetes: {replicas: 3}\n"
+    )
+    other = config.get("never-declared")
+    assert isinstance(other, ModelConfig)
+    assert other.name == "never-declared"
+    assert other.torchserve.batch_size == 4
+    assert other.kubernetes.replicas == 3
+    assert other.input_schema is None
+    assert parse_models_config("").get("x").task == "classification"
+
+
+def test_error_names_the_model_and_the_nested_field() -> None:
+    message = error_of(VALID + "    torchserve: {workers: {min: 3, max: 1}}\n").message
+    assert "model 'm'" in message
+    assert "field 'torchserve.workers'" in message
+    assert "max (1) must be >= min (3)" in message
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ("    latency_sla_ms_typo: 3\n", "latency_sla_ms_typo"),
+        ("    input_schema: {n_features: 0}\n", "input_schema.n_features"),
+        ("    input_schema: {n_features: 4, dtype: float16}\n", "input_schema.dtype"),
+        ("    kubernetes: {memory: lots}\n", "kubernetes.memory"),
+        ("    torchserve: {batch_size: 0}\n", "torchserve.batch_size"),
+    ],
+)
+def test_invalid_fields_are_named(extra: str, field: str) -> None:
+    message = error_of(VALID + extra).message
+    assert f"model 'm', field '{field}'" in message
+
+
+def test_missing_required_field_and_wrong_task() -> None:
+    message = error_of("models:\n  m: {task: ranking, primary_metric: x}\n").message
+    assert "field 'task'" in message
+    assert "field 'latency_sla_ms'" in message  # all problems at once
+
+
+def test_name_inside_the_entry_must_match_the_key() -> None:
+    message = error_of(VALID.replace("task:", "name: other\n    task:")).message
+    assert "model 'm': field 'name' is 'other'" in message
+
+
+def test_n_classes_only_for_classifiers() -> None:
+    text = VALID.replace("classification", "regression") + "    n_classes: 3\n"
+    assert "n_classes" in error_of(text).message
+
+
+def test_duplicate_model_is_refused_not_silently_overwritten() -> None:
+    message = error_of(VALID + VALID.replace("models:\n", "")).message
+    assert "duplicate key 'm'" in message
+
+
+def test_yaml_syntax_and_shape_errors() -> None:
+    assert "invalid YAML" in error_of("models: [unclosed\n").message
+    assert "top level must be a mapping" in error_of("- a\n- b\n").message
+    assert "field 'models'" in error_of("models: 3\n").message
+
+
+def test_missing_file_names_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yaml"
+    with pytest.raises(ServingError) as caught:
+        load_models_config(path)
+    assert caught.value.code is ServingErrorCode.CONFIG_INVALID
+    assert str(path) in caught.value.message
+    assert "not found" in caught.value.message

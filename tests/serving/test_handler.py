@@ -1,0 +1,205 @@
+"""The TorchServe handler, driven directly with a fake context (TorchServe's side is tested live).
+
+A fake context is the one fake here: it records what the handler reports per request index.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from serving.handler import mlflow_handler
+from serving.handler.mlflow_handler import MlflowHandler
+from tests.serving.conftest import Digits, SavedModels, quiet_mlflow
+
+
+class FakeContext:
+    def __init__(self, model_dir: Path | None = None, version: str = "7") -> None:
+        self.system_properties = {"model_dir": str(model_dir)}
+        self.manifest = {"model": {"modelVersion": version}}
+        self.model_yaml_config: dict[str, Any] = {}
+        self.statuses: dict[int, tuple[int, str]] = {}
+        self.content_types: dict[int, str] = {}
+
+    def set_response_status(self, code: int, phrase: str, idx: int) -> None:
+        self.statuses[idx] = (code, phrase)
+
+    def set_response_content_type(self, idx: int, value: str) -> None:
+        self.content_types[idx] = value
+
+
+def eager_handler(*, softmax: bool = True) -> MlflowHandler:
+    torch.manual_seed(0)
+    layers: list[torch.nn.Module] = [torch.nn.Linear(64, 10)]
+    if softmax:
+        layers.append(torch.nn.Softmax(dim=1))
+    handler = MlflowHandler()
+    handler.model = torch.nn.Sequential(*layers).eval()
+    handler.row_shape = (64,)
+    handler.version = "7"
+    handler.initialized = True
+    return handler
+
+
+def request(body: Any, *, raw: bool = False) -> dict[str, Any]:
+    return {"body": body if raw else json.dumps(body).encode()}
+
+
+ROW = [0.5] * 64
+
+
+def test_handler_module_defines_exactly_one_class() -> None:
+    # TorchServe refuses to load a handler module that defines two classes.
+    tree = ast.parse(Path(mlflow_handler.__file__).read_text())
+    classes = [node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef)]
+    assert classes == ["MlflowHandler"]
+    assert "import serving" not in Path(mlflow_handler.__file__).read_text()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"inputs": [ROW, ROW]}, {"instances": [ROW, ROW]}, [ROW, ROW]],
+    ids=["inputs", "instances", "bare-list"],
+)
+def test_accepted_body_shapes(body: Any) -> None:
+    context = FakeContext()
+    [reply] = eager_handler().handle([request(body)], context)
+    assert reply["model_version"] == "7"
+    assert len(reply["predictions"]) == 2
+    first = reply["predictions"][0]
+    assert 0 <= first["class"] < 10
+    assert sum(first["probabilities"]) == pytest.approx(1.0, abs=1e-5)
+    assert context.statuses == {}
+    assert context.content_types == {0: "application/json"}
+
+
+def test_single_flat_row_and_already_decoded_bodies() -> None:
+    handler = eager_handler()
+    replies = handler.handle(
+        [request(ROW), request({"inputs": [ROW]}, raw=True), {"data": json.dumps([ROW])}],
+        FakeContext(),
+    )
+    assert [len(r["predictions"]) for r in replies] == [1, 1, 1]
+
+
+BAD_BODIES: list[tuple[Any, str]] = [
+    (b"not json{", "not valid JSON"),
+    (b"\xff\xfe", "not UTF-8"),
+    ("a string", "JSON object"),
+    ({"foo": 1}, 'exactly one of "inputs" or "instances"'),
+    ({"inputs": [ROW], "instances": [ROW]}, "exactly one of"),
+    ({"inputs": []}, "non-empty list"),
+    ({"inputs": [[1.0, 2.0]]}, "has 2 values; the model expects 64"),
+    ({"inputs": [["a"] * 64]}, "non-numeric"),
+    ({"inputs": [[True] * 64]}, "non-numeric"),
+    ({"inputs": [[None] * 64]}, "non-numeric"),
+    ({"inputs": [[1e400] * 64]}, "NaN or Infinity"),
+    ({"inputs": [ROW] * 1025}, "too many rows"),
+]
+
+
+@pytest.mark.parametrize(("body", "reason"), BAD_BODIES)
+def test_malformed_request_gets_400_with_a_reason(body: Any, reason: str) -> None:
+    context = FakeContext()
+    raw = isinstance(body, bytes)
+    [reply] = eager_handler().handle([request(body, raw=raw)], context)
+    assert context.statuses == {0: (400, "Bad Request")}
+    assert reply["code"] == 400
+    assert reason in reply["error"]
+
+
+def test_one_bad_request_does_not_fail_its_batch() -> None:
+    context = FakeContext()
+    data = [request({"inputs": [ROW]}), request({"inputs": [[1.0]]}), request([ROW, ROW, ROW])]
+    replies = eager_handler().handle(data, context)
+    assert set(context.statuses) == {1}
+    assert [len(r.get("predictions", [])) for r in replies] == [1, 0, 3]
+    assert context.content_types == dict.fromkeys(range(3), "application/json")
+
+
+def test_batch_results_equal_single_results() -> None:
+    handler = eager_handler()
+    rows = np.random.default_rng(0).random((5, 64)).tolist()
+    batched = handler.handle([request([rows[0], rows[1]]), request(rows[2:])], FakeContext())
+    single = [handler.handle([request([row])], FakeContext())[0] for row in rows]
+    flat = [p for reply in batched for p in reply["predictions"]]
+    assert [p["class"] for p in flat] == [s["predictions"][0]["class"] for s in single]
+    np.testing.assert_allclose(
+        [p["probabilities"] for p in flat],
+        [s["predictions"][0]["probabilities"] for s in single],
+        atol=1e-6,
+    )
+
+
+def test_logits_are_turned_into_probabilities() -> None:
+    [reply] = eager_handler(softmax=False).handle([request([ROW])], FakeContext())
+    probabilities = reply["predictions"][0]["probabilities"]
+    assert all(p >= 0 for p in probabilities)
+    assert sum(probabilities) == pytest.approx(1.0)
+
+
+def test_a_model_error_answers_400_for_that_request_only() -> None:
+    handler = eager_handler()
+    handler.row_shape = None  # no signature: the model itself rejects the wrong width
+    context = FakeContext()
+    replies = handler.handle([request([ROW]), request([[1.0, 2.0, 3.0]])], context)
+    assert len(replies[0]["predictions"]) == 1
+    assert context.statuses == {1: (400, "Bad Request")}
+    assert "cannot take this input" in replies[1]["error"]
+
+
+def test_initialize_reads_the_mlflow_signature_and_matches_the_model(
+    saved_models: SavedModels, digits: Digits
+) -> None:
+    import mlflow.pytorch
+
+    handler = MlflowHandler()
+    with quiet_mlflow():
+        handler.initialize(FakeContext(saved_models.dirs[1], version="1"))
+    assert handler.row_shape == (64,)
+    assert handler.dtype == np.float32
+    assert handler.version == "1"
+    rows = digits.x[:4]
+    [reply] = handler.handle([request({"inputs": rows.tolist()})], FakeContext())
+    with torch.inference_mode():
+        expected = mlflow.pytorch.load_model(str(saved_models.dirs[1]))(torch.from_numpy(rows))
+    np.testing.assert_allclose(
+        [p["probabilities"] for p in reply["predictions"]], expected.numpy(), atol=1e-6
+    )
+    context = FakeContext()
+    [bad] = handler.handle([request({"inputs": [[0.0] * 63]})], context)
+    assert context.statuses == {0: (400, "Bad Request")}
+    assert "expects 64" in bad["error"]
+
+
+def test_signature_parsing() -> None:
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema, TensorSpec
+
+    def tensor(shape: tuple[int, ...], dtype: Any = np.float32) -> ModelSignature:
+        return ModelSignature(inputs=Schema([TensorSpec(np.dtype(dtype), shape)]))
+
+    parse = mlflow_handler.input_spec_from_signature
+    assert parse(tensor((-1, 64))) == ((64,), np.dtype(np.float32))
+    assert parse(tensor((-1, 8, 8), np.int64)) == ((8, 8), np.dtype(np.int64))
+    assert parse(tensor((-1, -1)))[0] is None
+    assert parse(None) == (None, np.dtype(np.float32))
+    columns = ModelSignature(inputs=Schema([ColSpec("double", "a"), ColSpec("double", "b")]))
+    assert parse(columns)[0] == (2,)
+
+
+def test_image_shaped_rows_and_integer_inputs() -> None:
+    rows = [[[1, 2], [3, 4]]]
+    array = mlflow_handler.rows_to_array(rows, (2, 2), np.dtype(np.int64), 10)
+    assert array.shape == (1, 2, 2)
+    assert array.dtype == np.int64
+    flat = mlflow_handler.rows_to_array([[1, 2, 3, 4]], (2, 2), np.dtype(np.float32), 10)
+    assert flat.shape == (1, 2, 2)
+    with pytest.raises(ValueError, match="expects integers"):
+        mlflow_handler.rows_to_array([[1.5, 2, 3, 4]], (2, 2), np.dtype(np.int64), 10)
