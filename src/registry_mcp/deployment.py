@@ -23,7 +23,6 @@ from serving.archive import build_archive
 from serving.config import ModelsConfig, load_models_config
 from serving.errors import ServingError
 from serving.local import LocalPorts, LocalTorchServe
-from serving.naming import archive_file_name
 from serving.rollout import (
     DesiredModel,
     ModelServingStatus,
@@ -35,7 +34,6 @@ from serving.rollout import (
 from serving.torchserve import TorchServeClient
 
 _CHECKOUT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "models.yaml"
-_UNBUILT_HASH = "0" * 12  # placeholder archive of a version never built (status only)
 
 
 def models_config_for(settings: Settings) -> ModelsConfig:
@@ -115,7 +113,8 @@ class Deployment:
             )
             if v is not None
         }
-        archives = {v: self._archive(model, v, build=build) for v in sorted(versions)}
+        found = {v: self._archive(model, v, build=build) for v in sorted(versions)}
+        archives = {v: name for v, name in found.items() if name is not None}
         config = self._models.get(model)
         return DesiredModel(
             name=summary.name,
@@ -126,7 +125,8 @@ class Deployment:
             serving=config.torchserve,
         )
 
-    def _archive(self, model: str, version: int, *, build: bool) -> str:
+    def _archive(self, model: str, version: int, *, build: bool) -> str | None:
+        """The version's archive in the model store; None if not built and ``build`` is off."""
         info = self._registry.get_version(model, version)
         key = f"{model}\t{version}\t{info.source}"
         index = self._read_index()
@@ -134,7 +134,7 @@ class Deployment:
         if known and (self.server.model_store / known).exists():
             return known
         if not build:
-            return archive_file_name(model, version, _UNBUILT_HASH)
+            return None
         self.server.model_store.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="modelreg-archive-") as tmp:
             model_dir = self._registry.download_version(model, version, Path(tmp))

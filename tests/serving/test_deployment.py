@@ -1,0 +1,196 @@
+"""Serving follows the registry: real MLflow registry + the session's real TorchServe."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import httpx
+import numpy as np
+import pytest
+from mcp import Client
+
+from registry_mcp.approvals import Approvals
+from registry_mcp.deployment import Deployment
+from registry_mcp.mcp_server import build_server
+from registry_mcp.proposals import ProposalKind
+from registry_mcp.registry import Registry
+from serving.config import ModelsConfig
+from serving.local import LocalTorchServe
+from serving.torchserve import TorchServeClient
+from tests.conftest import Backend
+from tests.helpers import add_versions
+from tests.mcp_support import Human
+
+pytestmark = pytest.mark.slow
+MODEL = "digits-registry"
+
+
+@pytest.fixture
+def deployed(
+    sqlite_backend: Backend, torchserve: LocalTorchServe, client: TorchServeClient
+) -> Iterator[tuple[Registry, Deployment]]:
+    registry = Registry.open(sqlite_backend.settings)
+    add_versions(registry, sqlite_backend.model_uris[0], MODEL, 1)
+    add_versions(registry, sqlite_backend.model_uris[1], MODEL, 1)
+    for version, stage in [(1, "staging"), (1, "production"), (2, "staging")]:
+        registry.transition(MODEL, version, stage, rationale="setup", actor="t")
+    deployment = Deployment(registry, torchserve, client, ModelsConfig())
+    (report,) = deployment.reconcile([MODEL])
+    assert report.in_sync, report.remaining
+    try:
+        yield registry, deployment
+    finally:
+        # Leave the shared TorchServe without this model for the next test.
+        for served in client.describe(MODEL).versions:
+            if not served.is_default:
+                client.unregister(MODEL, served.version)
+        default = client.default_version(MODEL)
+        if default is not None:
+            client.unregister(MODEL, default)
+        registry.close()
+
+
+def _approvals(registry: Registry, deployment: Deployment) -> Approvals:
+    return Approvals.for_registry(registry, after_change=deployment.follow)
+
+
+def test_reconcile_serves_production_and_predictions_match_mlflow(
+    deployed: tuple[Registry, Deployment], client: TorchServeClient, tmp_path: Path
+) -> None:
+    import mlflow.pytorch
+    import torch
+    from sklearn.datasets import load_digits
+
+    registry, deployment = deployed
+    status = deployment.status(MODEL)
+    assert (status.registry_production, status.serving_default) == (1, 1)
+    assert status.loaded_versions == [1, 2]
+    assert status.in_sync
+    rows = (load_digits().data[:16] / 16.0).astype(np.float32)
+    served = client.predict(MODEL, {"inputs": rows.tolist()})
+    assert served.model_version == "1"
+    model = mlflow.pytorch.load_model(str(registry.download_version(MODEL, 1, tmp_path)))
+    with torch.no_grad():
+        expected = model(torch.from_numpy(rows)).numpy()
+    got = np.array([p.probabilities for p in served.predictions])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert [p.label for p in served.predictions] == expected.argmax(axis=1).tolist()
+
+
+def test_promotion_and_rollback_move_the_serving_default(
+    deployed: tuple[Registry, Deployment], client: TorchServeClient
+) -> None:
+    registry, deployment = deployed
+    approvals = _approvals(registry, deployment)
+    req = approvals.request(
+        ProposalKind.PROMOTE, MODEL, version=2, stage="Production", rationale="better"
+    )
+    outcome = approvals.decide(req, approved=True, approver="erin", client=None, note=None)
+    assert outcome.serving is not None
+    assert outcome.serving.switched_to == 2
+    assert outcome.serving.switch is not None
+    assert outcome.serving.switch.verified
+    assert client.default_version(MODEL) == "2"
+    assert outcome.serving.in_sync
+    # The replaced version stays loaded (warm) for rollback.
+    assert deployment.status(MODEL).loaded_versions == [1, 2]
+
+    server = build_server(registry, serving=deployment, approver="erin")
+
+    async def rollback_over_mcp() -> dict[str, object]:
+        async with Client(server, elicitation_callback=Human()) as session:
+            result = await session.call_tool(
+                "rollback_model", {"model_name": MODEL, "rationale": "regression"}
+            )
+            assert not result.is_error, result.content
+            status = await session.call_tool("get_serving_version", {"model_name": MODEL})
+            assert status.structured_content is not None
+            return {"rollback": result.structured_content, "status": status.structured_content}
+
+    answers = anyio.run(rollback_over_mcp)
+    assert answers["rollback"]["serving"]["switched_to"] == 1  # type: ignore[index]
+    serving = answers["status"]["serving"]  # type: ignore[index]
+    assert serving["configured"] is True
+    assert (serving["default_version"], serving["in_sync"]) == (1, True)
+    assert client.default_version(MODEL) == "1"
+
+
+def test_drift_behind_our_back_is_reported_and_repaired(
+    deployed: tuple[Registry, Deployment], client: TorchServeClient
+) -> None:
+    _, deployment = deployed
+    client.set_default(MODEL, "2")  # a manual change, not through the registry
+    status = deployment.status(MODEL)
+    assert not status.in_sync
+    assert status.serving_default == 2
+    assert any("default" in reason for reason in status.drift_reasons)
+    probe = deployment.probe(MODEL, 1)
+    assert probe.in_sync is False
+    assert probe.detail.startswith("Drift")
+    (report,) = deployment.reconcile([MODEL])
+    assert report.in_sync
+    assert client.default_version(MODEL) == "1"
+
+
+def test_no_failed_request_while_promoting_and_rolling_back(
+    deployed: tuple[Registry, Deployment], torchserve: LocalTorchServe, client: TorchServeClient
+) -> None:
+    registry, deployment = deployed
+    approvals = _approvals(registry, deployment)
+    approvals.decide(
+        approvals.request(
+            ProposalKind.PROMOTE, MODEL, version=2, stage="Production", rationale="release"
+        ),
+        approved=True,
+        approver="t",
+        client=None,
+        note=None,
+    )
+    stop = threading.Event()
+    counts = {"sent": 0, "failed": 0}
+    versions_seen: set[str] = set()
+    row = [[0.5] * 64]
+
+    def load() -> None:
+        key = torchserve.client()
+        with key:
+            while not stop.is_set():
+                try:
+                    result = key.predict(MODEL, {"inputs": row})
+                    versions_seen.add(result.model_version)
+                except Exception:  # noqa: BLE001  (any failure counts as a dropped request)
+                    counts["failed"] += 1
+                counts["sent"] += 1
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    switches = 0
+    try:
+        time.sleep(0.3)
+        for _ in range(20):
+            outcome = approvals.decide(
+                approvals.request(ProposalKind.ROLLBACK, MODEL, rationale="drill"),
+                approved=True,
+                approver="t",
+                client=None,
+                note=None,
+            )
+            assert outcome.serving is not None
+            assert outcome.serving.switch is not None
+            assert outcome.serving.switch.verified
+            switches += 1
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert switches == 20
+    assert counts["sent"] > 100
+    assert counts["failed"] == 0
+    assert versions_seen == {"1", "2"}
+    assert httpx.get(torchserve.endpoints.metrics + "/metrics").status_code == 200
