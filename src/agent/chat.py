@@ -1,0 +1,241 @@
+"""The terminal chat: ask the registry, review proposals, approve or deny them.
+
+``run_chat`` takes its session factory, console and input function as arguments so tests
+drive it end to end; ``chat_command`` builds the real ones (``modelreg mcp`` over stdio, the
+LLM from the environment, checkpoints under the data home) for the CLI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text
+
+from agent import answers
+from agent.checkpoint import open_checkpointer
+from agent.context import AgentContext
+from agent.conversation import Conversation, TurnResult
+from agent.decisions import Approve, Deny, EditRationale
+from agent.errors import DecisionRejected, RegistryUnavailable
+from agent.graph import build_graph
+from agent.intents import IntentParser
+from agent.llm import LLMSettings, build_intent_parser
+from agent.mcp_tools import RegistryTools, open_registry, stdio_target
+from agent.offline_parser import OfflineParser
+from agent.state import Answer, ApprovalRequest
+
+ReadLine = Callable[[str], str]
+"""Shows a prompt and returns one line; raises EOFError when input ends."""
+SessionFactory = Callable[[], AbstractAsyncContextManager[RegistryTools]]
+
+PROMPT = "you> "
+_STYLE = {
+    "info": "cyan",
+    "recommendation": "green",
+    "result": "green",
+    "error": "red",
+    "help": "blue",
+}
+_CHOICES = {
+    "a": "approve",
+    "approve": "approve",
+    "d": "deny",
+    "deny": "deny",
+    "e": "edit",
+    "edit": "edit",
+}
+
+
+class _Quit(Exception):
+    """The user typed /quit (or input ended)."""
+
+
+class _Chat:
+    def __init__(self, conversation: Conversation, console: Console, read_line: ReadLine) -> None:
+        self.conv = conversation
+        self.console = console
+        self.read_line = read_line
+
+    async def read(self, prompt: str) -> str:
+        try:
+            line = await anyio.to_thread.run_sync(self.read_line, prompt)
+        except EOFError:
+            raise _Quit from None
+        if line.strip().lower() in ("/quit", "/exit", "/q"):
+            raise _Quit
+        return line.strip()
+
+    def show(self, answer: Answer) -> None:
+        self.console.print(
+            Panel(Text(answer.text), title=Text(answer.title), border_style=_STYLE[answer.kind])
+        )
+
+    async def loop(self) -> None:
+        waiting = await self.conv.pending()
+        if waiting is not None:
+            self.console.print(Text(f"Thread {self.conv.thread_id} has an approval waiting."))
+            await self.handle(await self.decide(waiting))
+        while True:
+            line = await self.read(PROMPT)
+            if not line:
+                continue
+            if line.startswith("/"):
+                await self.command(line)
+                continue
+            await self.handle(await self.conv.ask(line))
+
+    async def handle(self, result: TurnResult) -> None:
+        while result.approval is not None:
+            result = await self.decide(result.approval)
+        if result.parse_note:
+            self.console.print(Text(f"note: {result.parse_note}", style="dim"))
+        if result.answer is not None:
+            self.show(result.answer)
+
+    async def decide(self, request: ApprovalRequest) -> TurnResult:
+        proposal = request.proposal
+        self.console.print(
+            Panel(
+                Text(answers.proposal_text(proposal)),
+                title=Text(
+                    f"Approval needed: {proposal.kind} {proposal.model} v{proposal.version}"
+                ),
+                border_style="yellow",
+            )
+        )
+        if request.problem:
+            self.console.print(
+                Text(f"Your last answer was refused: {request.problem}", style="red")
+            )
+        allowed = "/".join(proposal.allowed_decisions)
+        while True:
+            choice = _CHOICES.get(
+                (await self.read(f"Decision ({allowed}, /quit to decide later)> ")).lower()
+            )
+            if choice is None or choice not in proposal.allowed_decisions:
+                self.console.print(Text(f"Please answer one of: {allowed}."))
+                continue
+            decision: Approve | Deny | EditRationale
+            if choice == "approve":
+                decision = Approve(rationale=await self.read("Approval note (optional)> "))
+            elif choice == "deny":
+                decision = Deny(rationale=await self.read("Reason for denying> "))
+            else:
+                text = await self.read("New rationale> ")
+                if not text:
+                    self.console.print(Text("An edited rationale cannot be empty."))
+                    continue
+                decision = EditRationale(rationale=text)
+            try:
+                return await self.conv.decide(decision)
+            except DecisionRejected as exc:
+                self.console.print(Text(exc.reason, style="red"))
+
+    async def command(self, line: str) -> None:
+        name = line.split()[0].lower()
+        if name == "/help":
+            self.show(answers.help_answer())
+        elif name == "/history":
+            turns = await self.conv.history()
+            text = "\n".join(f"{t.role}: {t.text}" for t in turns) or "(nothing yet)"
+            self.show(Answer(kind="info", title=f"History of {self.conv.thread_id}", text=text))
+        elif name == "/thread":
+            self.console.print(Text(f"Thread: {self.conv.thread_id}"))
+        else:
+            self.console.print(Text(f"Unknown command {name}; try /help."))
+
+
+async def run_chat(
+    open_session: SessionFactory,
+    *,
+    checkpoint_path: Path,
+    thread_id: str | None = None,
+    parser: IntentParser | None = None,
+    console: Console | None = None,
+    read_line: ReadLine | None = None,
+    latency_sla_ms: float | None = None,
+    parser_label: str = "offline parser",
+) -> int:
+    """Run the chat until /quit or end of input; 0 on a clean exit, 1 if the registry is
+    down. A pending approval stays in the checkpoint and resumes with the same thread id."""
+    console = console or Console()
+    read_line = read_line or console.input
+    thread = thread_id or f"chat-{datetime.now():%Y%m%d-%H%M%S}"
+    console.print(
+        Panel(
+            Text(
+                f"Thread {thread} (resume with --thread {thread}); intents by {parser_label}.\n"
+                "Ask about models, or propose a promotion or rollback. /help for examples, "
+                "/quit to leave."
+            ),
+            title="modelreg chat",
+        )
+    )
+    try:
+        async with open_session() as tools, open_checkpointer(checkpoint_path) as saver:
+            ctx = AgentContext(
+                tools=tools, parser=parser or OfflineParser(), latency_sla_ms=latency_sla_ms
+            )
+            chat = _Chat(
+                Conversation(build_graph(ctx, checkpointer=saver), thread), console, read_line
+            )
+            with contextlib.suppress(_Quit):
+                await chat.loop()
+            if await chat.conv.pending() is not None:
+                console.print(Text(f"The approval stays pending; resume with --thread {thread}."))
+    except RegistryUnavailable as exc:
+        console.print(Panel(Text(str(exc)), title="Registry unavailable", border_style="red"))
+        return 1
+    console.print(Text("Bye."))
+    return 0
+
+
+def default_home(env: Mapping[str, str]) -> Path:
+    """The data home as the registry finds it: MODELREG_HOME, else ~/.modelreg."""
+    value = env.get("MODELREG_HOME")
+    return (Path(value) if value else Path.home() / ".modelreg").expanduser().resolve()
+
+
+def chat_command(
+    home: Path | None,
+    thread: str | None,
+    *,
+    console: Console | None = None,
+    read_line: ReadLine | None = None,
+    env: Mapping[str, str] | None = None,
+    mode: str = "auto",
+) -> int:
+    """`modelreg chat`: the registry over stdio (`modelreg [--home] mcp`), the LLM when
+    OPENAI_API_KEY / OPENAI_BASE_URL is set, checkpoints in <home>/agent/checkpoints.sqlite.
+    Returns the process exit code."""
+    env = os.environ if env is None else env
+    with contextlib.suppress(ImportError):
+        import readline  # noqa: F401  (line editing and history for input())
+    settings = LLMSettings.from_env(env)
+    target = stdio_target(home, env=env)
+    checkpoint = (home.expanduser().resolve() if home else default_home(env)) / "agent"
+    run = functools.partial(
+        run_chat,
+        lambda: open_registry(target, mode=mode),
+        checkpoint_path=checkpoint / "checkpoints.sqlite",
+        thread_id=thread,
+        parser=build_intent_parser(settings),
+        console=console,
+        read_line=read_line,
+        parser_label=f"LLM {settings.model}" if settings.enabled else "offline parser",
+    )
+    try:
+        return anyio.run(run)
+    except KeyboardInterrupt:
+        (console or Console()).print(Text("Interrupted; a pending approval stays pending."))
+        return 130

@@ -1,0 +1,68 @@
+"""Wires the graph: understand -> answer | select | propose -> approval -> apply -> verify.
+
+START -> understand -> answer_query ----------------------------------> END
+                    -> select_model ----------------------------------> END
+                    -> clarify ---------------------------------------> END
+                    -> propose -> approval (interrupt) -> apply -> verify -> END
+                               -> END (no proposal: refused or nothing to do)
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from agent.context import AgentContext
+from agent.nodes import Nodes
+from agent.state import State
+
+Graph = CompiledStateGraph[State, None, State, State]
+
+_QUERY_KINDS = frozenset({"list_models", "model_info", "serving", "audit", "pending", "compare"})
+
+
+def route_intent(state: State) -> Literal["answer_query", "select_model", "propose", "clarify"]:
+    kind = state.intent.kind if state.intent is not None else None
+    if kind in _QUERY_KINDS:
+        return "answer_query"
+    if kind == "select_model":
+        return "select_model"
+    if kind in ("promote", "rollback"):
+        return "propose"
+    if kind in ("help", "unclear"):
+        return "clarify"
+    raise ValueError(f"no route for intent {state.intent!r}")
+
+
+def route_proposal(state: State) -> Literal["approval", "__end__"]:
+    if state.proposal is not None:
+        return "approval"
+    if state.answer is not None:
+        return "__end__"
+    raise ValueError("propose produced neither a proposal nor an answer")
+
+
+def build_graph(
+    ctx: AgentContext, *, checkpointer: BaseCheckpointSaver[str] | None = None
+) -> Graph:
+    nodes = Nodes(ctx)
+    builder = StateGraph(State)
+    builder.add_node("understand", nodes.understand)
+    builder.add_node("answer_query", nodes.answer_query)
+    builder.add_node("select_model", nodes.select_model)
+    builder.add_node("clarify", nodes.clarify)
+    builder.add_node("propose", nodes.propose)
+    builder.add_node("approval", nodes.approval)
+    builder.add_node("apply", nodes.apply)
+    builder.add_node("verify", nodes.verify)
+    builder.add_edge(START, "understand")
+    builder.add_conditional_edges("understand", route_intent)
+    builder.add_conditional_edges("propose", route_proposal)
+    builder.add_edge("approval", "apply")
+    builder.add_edge("apply", "verify")
+    for last in ("answer_query", "select_model", "clarify", "verify"):
+        builder.add_edge(last, END)
+    return builder.compile(checkpointer=checkpointer, name="modelreg-agent")

@@ -1,0 +1,149 @@
+"""What the user asked for: a closed, typed union of intents discriminated by ``kind``.
+
+Both parsers (the LLM and the offline one) produce exactly these; anything else is rejected.
+A stage-change intent only ever leads to a *proposal*; a human decides at the interrupt.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from agent.tool_results import StageName
+
+ModelName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][\w.\-]*$")]
+Version = Annotated[int, Field(ge=1, le=2**31 - 1)]
+Rationale = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class _Intent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class ListModels(_Intent):
+    """ "What models are in production?" """
+
+    kind: Literal["list_models"] = "list_models"
+    stage: StageName | None = None
+    task: str | None = Field(default=None, max_length=200)
+
+
+class ModelDetails(_Intent):
+    """ "show me digits v3" """
+
+    kind: Literal["model_info"] = "model_info"
+    model: ModelName
+    version: Version | None = None
+
+
+class ServingStatus(_Intent):
+    """ "Which version of digits is serving?" """
+
+    kind: Literal["serving"] = "serving"
+    model: ModelName
+
+
+class AuditLog(_Intent):
+    """ "Who changed digits?" """
+
+    kind: Literal["audit"] = "audit"
+    model: ModelName | None = None
+    limit: int = Field(default=10, ge=1, le=100)
+
+
+class PendingApprovals(_Intent):
+    kind: Literal["pending"] = "pending"
+    model: ModelName | None = None
+
+
+class CompareVersions(_Intent):
+    """ "compare digits v3 with v1" (default baseline: Production)."""
+
+    kind: Literal["compare"] = "compare"
+    model: ModelName
+    version: Version
+    against: Version | None = None
+
+
+class SelectModel(_Intent):
+    """ "Which model should I use for classification?" """
+
+    kind: Literal["select_model"] = "select_model"
+    task: str = Field(min_length=1, max_length=200)
+    max_latency_ms: float | None = Field(default=None, gt=0)
+
+
+class Promote(_Intent):
+    """ "promote digits v3 to production" -> a proposal, never a direct change."""
+
+    kind: Literal["promote"] = "promote"
+    model: ModelName
+    version: Version
+    stage: StageName = "Production"
+    rationale: Rationale | None = None
+
+
+class Rollback(_Intent):
+    """ "roll back digits" -> a proposal to return Production to the previous version."""
+
+    kind: Literal["rollback"] = "rollback"
+    model: ModelName
+    to_version: Version | None = None
+    rationale: Rationale | None = None
+
+
+class Help(_Intent):
+    kind: Literal["help"] = "help"
+
+
+class Unclear(_Intent):
+    """Nothing we can act on; the agent asks the user to rephrase."""
+
+    kind: Literal["unclear"] = "unclear"
+    reason: str = Field(default="", max_length=500)
+
+
+Intent = Annotated[
+    ListModels
+    | ModelDetails
+    | ServingStatus
+    | AuditLog
+    | PendingApprovals
+    | CompareVersions
+    | SelectModel
+    | Promote
+    | Rollback
+    | Help
+    | Unclear,
+    Field(discriminator="kind"),
+]
+IntentKind = Literal[
+    "list_models",
+    "model_info",
+    "serving",
+    "audit",
+    "pending",
+    "compare",
+    "select_model",
+    "promote",
+    "rollback",
+    "help",
+    "unclear",
+]
+INTENT_ADAPTER: TypeAdapter[Intent] = TypeAdapter(Intent)
+CHANGE_KINDS: frozenset[str] = frozenset({"promote", "rollback"})
+
+
+class Parsed(BaseModel):
+    """A parser's answer: the intent, who produced it, and why a fallback happened."""
+
+    model_config = ConfigDict(frozen=True)
+
+    intent: Intent
+    source: Literal["llm", "offline"]
+    note: str | None = None
+
+
+class IntentParser(Protocol):
+    async def parse(self, text: str, history: list[str]) -> Parsed: ...

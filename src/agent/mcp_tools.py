@@ -1,0 +1,278 @@
+"""The agent's only way to the registry: a thin, typed wrapper over an MCP client session.
+
+Read tools return our own pydantic views (``agent.tool_results``). The two stage-changing
+tools take the human's :class:`~agent.decisions.FormAnswer` as a required argument: the
+session's elicitation callback (:class:`ApprovalGate`) answers the server's approval form
+with exactly that answer, once, during that call, and declines every other form.
+Errors: see ``agent.errors`` (AgentToolError, RegistryUnavailable).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import anyio
+from mcp import Client, MCPError, StdioServerParameters
+from mcp.client import ClientRequestContext
+from mcp.server.mcpserver import MCPServer
+from mcp.types import (
+    CONNECTION_CLOSED,
+    CallToolResult,
+    ElicitRequestFormParams,
+    ElicitRequestParams,
+    ElicitResult,
+    Implementation,
+)
+from pydantic import BaseModel, ValidationError
+
+from agent.decisions import FormAnswer
+from agent.errors import AgentError, AgentToolError, RegistryUnavailable
+from agent.tool_results import (
+    AuditPage,
+    Comparison,
+    ModelInfo,
+    ModelList,
+    Outcome,
+    ProposalList,
+    ServingVersion,
+    StageName,
+)
+
+M = TypeVar("M", bound=BaseModel)
+Target = MCPServer | StdioServerParameters | str
+"""An in-process server (tests, demo), a `modelreg mcp` subprocess, or an HTTP URL."""
+
+CLIENT_INFO = Implementation(name="modelreg-agent", version="0.1.0")
+FORM_FIELDS = frozenset({"approve", "rationale"})
+_TOOL_ERROR = re.compile(
+    r"^Error executing tool \S+: (?:(?P<code>[A-Z][A-Z_]+): )?(?P<msg>.*)$", re.S
+)
+_TRANSPORT_ERRORS = (
+    OSError,
+    anyio.ClosedResourceError,
+    anyio.BrokenResourceError,
+    anyio.EndOfStream,
+)
+# Environment a `modelreg mcp` child needs; stdio children get only a minimal environment.
+_PASS_ENV = ("MODELREG_", "MLFLOW_", "HOME", "PATH", "LANG", "LC_", "TZ", "TMPDIR")
+
+
+class ApprovalGate:
+    """MCP elicitation callback: answers the approval form only with an armed answer."""
+
+    def __init__(self) -> None:
+        self._armed: FormAnswer | None = None
+        self.answered: list[str] = []
+        self.declined: list[str] = []
+
+    @contextmanager
+    def holding(self, answer: FormAnswer) -> Iterator[None]:
+        if self._armed is not None:
+            raise RuntimeError("another stage change is already waiting for its approval form")
+        self._armed = answer
+        try:
+            yield
+        finally:
+            self._armed = None
+
+    async def __call__(
+        self, context: ClientRequestContext, params: ElicitRequestParams
+    ) -> ElicitResult:
+        answer, self._armed = self._armed, None  # one form per human decision
+        if (
+            answer is None
+            or not isinstance(params, ElicitRequestFormParams)
+            or set(params.requested_schema.get("properties", {})) != FORM_FIELDS
+        ):
+            self.declined.append(params.message)
+            return ElicitResult(action="decline")
+        self.answered.append(params.message)
+        return ElicitResult(
+            action="accept", content={"approve": answer.approve, "rationale": answer.rationale}
+        )
+
+
+class RegistryTools:
+    """Typed calls to the registry's MCP tools over one client session."""
+
+    def __init__(self, client: Client, gate: ApprovalGate) -> None:
+        self._client = client
+        self.gate = gate
+        self.calls: list[str] = []
+
+    # ---------------------------------------------------------------- reads
+
+    async def list_models(
+        self,
+        *,
+        stage: StageName | None = None,
+        task: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> ModelList:
+        args = {"stage": stage, "task": task, "limit": limit, "cursor": cursor}
+        return await self._call("list_models", args, ModelList)
+
+    async def get_model_info(self, model: str, version: int | None = None) -> ModelInfo:
+        args = {"model_name": model, "version": version}
+        return await self._call("get_model_info", args, ModelInfo)
+
+    async def compare_versions(
+        self, model: str, version: int, against: int | None = None
+    ) -> Comparison:
+        args = {"model_name": model, "version": version, "against": against}
+        return await self._call("compare_versions", args, Comparison)
+
+    async def get_serving_version(self, model: str) -> ServingVersion:
+        return await self._call("get_serving_version", {"model_name": model}, ServingVersion)
+
+    async def get_audit_log(self, model: str | None = None, limit: int = 10) -> AuditPage:
+        args = {"model_name": model, "limit": limit}
+        return await self._call("get_audit_log", args, AuditPage)
+
+    async def list_pending_approvals(self, model: str | None = None) -> ProposalList:
+        return await self._call("list_pending_approvals", {"model_name": model}, ProposalList)
+
+    # -------------------------------------------------------- stage changes
+
+    async def promote_model(
+        self,
+        model: str,
+        version: int,
+        stage: StageName,
+        rationale: str,
+        *,
+        expected_current_version: int | Literal["none"] | None,
+        answer: FormAnswer,
+    ) -> Outcome:
+        args = {
+            "model_name": model,
+            "version": version,
+            "stage": stage,
+            "rationale": rationale,
+            "expected_current_version": expected_current_version,
+        }
+        with self.gate.holding(answer):
+            return await self._call("promote_model", args, Outcome)
+
+    async def rollback_model(
+        self, model: str, rationale: str, *, to_version: int | None, answer: FormAnswer
+    ) -> Outcome:
+        args = {"model_name": model, "rationale": rationale, "to_version": to_version}
+        with self.gate.holding(answer):
+            return await self._call("rollback_model", args, Outcome)
+
+    # ------------------------------------------------------------ plumbing
+
+    async def _call(self, name: str, args: dict[str, Any], model: type[M]) -> M:
+        self.calls.append(name)
+        sent = {key: value for key, value in args.items() if value is not None}
+        try:
+            result = await self._client.call_tool(name, sent)
+        except MCPError as exc:
+            if exc.error.code == CONNECTION_CLOSED:
+                raise RegistryUnavailable(exc.error.message) from None
+            raise AgentToolError(name, "PROTOCOL", exc.error.message) from None
+        except _TRANSPORT_ERRORS as exc:
+            raise RegistryUnavailable(f"{type(exc).__name__}: {exc}") from None
+        except RuntimeError as exc:  # the client re-validates results against outputSchema
+            raise AgentToolError(name, "BAD_RESULT", str(exc)) from None
+        if result.is_error:
+            code, message = _split_error(result)
+            raise AgentToolError(name, code, message)
+        if result.structured_content is None:
+            raise AgentToolError(name, "BAD_RESULT", "the tool returned no structured result")
+        try:
+            return model.model_validate(result.structured_content)
+        except ValidationError as exc:
+            raise AgentToolError(name, "BAD_RESULT", f"unexpected result shape: {exc}") from None
+
+
+def _split_error(result: CallToolResult) -> tuple[str, str]:
+    text = " ".join(getattr(part, "text", "") for part in result.content).strip()
+    match = _TOOL_ERROR.match(text)
+    if match is None:
+        return "TOOL_ERROR", text or "the tool failed without a message"
+    return match.group("code") or "TOOL_ERROR", match.group("msg").strip()
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def _is_transport_failure(exc: BaseException) -> bool:
+    return isinstance(exc, _TRANSPORT_ERRORS) or (
+        isinstance(exc, MCPError) and exc.error.code == CONNECTION_CLOSED
+    )
+
+
+@asynccontextmanager
+async def open_registry(
+    target: Target, *, mode: str = "auto", read_timeout_s: float = 120.0
+) -> AsyncIterator[RegistryTools]:
+    """Connect to the registry's MCP server; raise RegistryUnavailable if it cannot start.
+
+    ``mode`` is the protocol era (``auto`` = 2026-07-28 when offered, ``legacy``)."""
+    gate = ApprovalGate()
+    client = Client(
+        target,
+        mode=mode,
+        elicitation_callback=gate,
+        client_info=CLIENT_INFO,
+        read_timeout_seconds=read_timeout_s,
+    )
+    entered = False
+    try:
+        async with client as session:
+            entered = True
+            yield RegistryTools(session, gate)
+    except BaseException as exc:
+        leaves = _leaves(exc)
+        if not entered and all(_is_transport_failure(leaf) for leaf in leaves):
+            raise RegistryUnavailable(_describe(leaves)) from exc
+        if isinstance(exc, BaseExceptionGroup):
+            # Task groups wrap errors in nested groups, often next to transport noise from
+            # closing a broken session: surface our own error (or the only one) instead.
+            ours = [leaf for leaf in leaves if isinstance(leaf, AgentError)]
+            if ours or len(leaves) == 1:
+                raise (ours or leaves)[0] from exc
+        raise
+
+
+def _describe(leaves: list[BaseException]) -> str:
+    first = leaves[0]
+    if isinstance(first, MCPError):
+        return f"{first.error.message}; the server exited or never started"
+    return f"{type(first).__name__}: {first}"
+
+
+def stdio_target(
+    home: Path | None = None,
+    *,
+    command: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> StdioServerParameters:
+    """`modelreg [--home HOME] mcp` as a subprocess, with the registry's part of ``env``
+    (default: this process's environment; never the LLM's keys)."""
+    exe = command or _modelreg_executable()
+    args = (["--home", str(home)] if home is not None else []) + ["mcp"]
+    source = os.environ if env is None else env
+    child = {k: v for k, v in source.items() if k.startswith(_PASS_ENV)}
+    child.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    return StdioServerParameters(command=exe, args=args, env=child)
+
+
+def _modelreg_executable() -> str:
+    beside = Path(sys.executable).with_name("modelreg")
+    if beside.exists():
+        return str(beside)
+    return shutil.which("modelreg") or "modelreg"

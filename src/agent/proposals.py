@@ -1,0 +1,124 @@
+"""Change proposals built from read-only evidence; they run before the interrupt and
+never call a stage-changing tool."""
+
+from __future__ import annotations
+
+from agent import answers
+from agent.decisions import DecisionKind
+from agent.intents import Promote, Rollback
+from agent.mcp_tools import RegistryTools
+from agent.selection import format_metric
+from agent.state import Answer, Evidence, Proposal
+from agent.tool_results import Comparison, ModelInfo, ServingVersion
+
+
+async def promotion(
+    tools: RegistryTools, intent: Promote, allowed: list[DecisionKind]
+) -> Proposal | Answer:
+    """A promotion proposal with evidence, or an answer when there is nothing to propose."""
+    info = await tools.get_model_info(intent.model, intent.version)
+    serving = await tools.get_serving_version(intent.model)
+    diff = await tools.compare_versions(intent.model, intent.version)
+    if info.version.stage == intent.stage:
+        text = f"{intent.model} v{intent.version} is already in {intent.stage}; nothing to do."
+        return Answer(kind="info", title="No change needed", text=text)
+    holder = {
+        "Production": serving.registry_production_version,
+        "Staging": serving.registry_staging_version,
+    }.get(intent.stage)
+    guarded = intent.stage in ("Production", "Staging")
+    evidence = evidence_from(diff, info, serving)
+    warnings = []
+    if intent.stage == "Production" and not info.card.complete:
+        warnings.append("The model card is incomplete; the registry refuses Production by default.")
+    if diff.verdict == "worse":
+        warnings.append(f"{diff.primary_metric} is worse than the current Production version.")
+    replaced = f"; v{holder} leaves {intent.stage}" if holder is not None else ""
+    summary = (
+        f"Promote {intent.model} v{intent.version}: {info.version.stage} -> {intent.stage}"
+        f"{replaced}"
+    )
+    proposal = Proposal(
+        kind="promote",
+        model=intent.model,
+        version=intent.version,
+        from_stage=info.version.stage,
+        stage=intent.stage,
+        current_version=holder,
+        expected_current_version=(holder if holder is not None else "none") if guarded else None,
+        rationale=intent.rationale or drafted_rationale(evidence, intent.version),
+        rationale_by="user" if intent.rationale else "agent",
+        summary=summary,
+        evidence=evidence,
+        warnings=warnings,
+        allowed_decisions=allowed,
+    )
+    return proposal
+
+
+async def rollback(
+    tools: RegistryTools, intent: Rollback, allowed: list[DecisionKind]
+) -> Proposal | Answer:
+    """A rollback proposal (to the previous or a named Production version), or an answer."""
+    serving = await tools.get_serving_version(intent.model)
+    current = serving.registry_production_version
+    target = intent.to_version or serving.rollback_target
+    if target is None:
+        text = (
+            f"{intent.model} has no previous Production version to roll back to "
+            f"(Production is {'v' + str(current) if current else 'empty'})."
+        )
+        return Answer(kind="info", title="Nothing to roll back to", text=text)
+    if target == current:
+        text = f"{intent.model} v{target} is already in Production; nothing to do."
+        return Answer(kind="info", title="No change needed", text=text)
+    info = await tools.get_model_info(intent.model, target)
+    diff = await tools.compare_versions(intent.model, target, current)
+    evidence = evidence_from(diff, info, serving)
+    replaced = f"; v{current} leaves Production" if current is not None else ""
+    proposal = Proposal(
+        kind="rollback",
+        model=intent.model,
+        version=target,
+        from_stage=info.version.stage,
+        stage="Production",
+        current_version=current,
+        expected_current_version=None,
+        rationale=intent.rationale or f"Roll back to v{target}, the previous Production version.",
+        rationale_by="user" if intent.rationale else "agent",
+        summary=f"Roll back {intent.model} to v{target}: "
+        f"{info.version.stage} -> Production{replaced}",
+        evidence=evidence,
+        warnings=[],
+        allowed_decisions=allowed,
+    )
+    return proposal
+
+
+def evidence_from(diff: Comparison, info: ModelInfo, serving: ServingVersion) -> Evidence:
+    metric = diff.primary_metric
+    baseline = diff.baseline
+    return Evidence(
+        primary_metric=metric,
+        candidate_value=diff.candidate.metrics.get(metric),
+        baseline_version=baseline.version if baseline is not None else None,
+        baseline_value=baseline.metrics.get(metric) if baseline is not None else None,
+        primary_delta=diff.primary_delta,
+        verdict=diff.verdict,
+        card_complete=info.card.complete,
+        missing_card_fields=info.card.missing_fields,
+        description=info.card.card.description or info.version.description,
+        serving_detail=answers.serving_answer(serving).text.replace("\n", " "),
+        serving_in_sync=serving.serving.in_sync,
+    )
+
+
+def drafted_rationale(e: Evidence, version: int) -> str:
+    if e.primary_delta is not None and e.baseline_version is not None:
+        return (
+            f"v{version} changes {e.primary_metric} by {e.primary_delta:+.4f} vs Production "
+            f"v{e.baseline_version} ({format_metric(e.primary_metric, e.candidate_value)})."
+        )
+    return (
+        f"v{version}: {format_metric(e.primary_metric, e.candidate_value)}; no Production baseline."
+    )

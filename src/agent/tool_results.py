@@ -1,0 +1,177 @@
+"""Typed views of the registry tools' structured results (our own models, not the server's).
+
+Only the fields the agent uses are declared; unknown fields are ignored so a server that
+adds fields keeps working. Free text (descriptions, tags, card text) is untrusted data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+StageName = Literal["None", "Staging", "Production", "Archived"]
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class MetricValue(_Result):
+    name: str
+    value: float | None = None
+    version: int | None = None
+
+
+class ModelEntry(_Result):
+    name: str
+    description: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    production_version: int | None = None
+    staging_version: int | None = None
+    previous_production_version: int | None = None
+    latest_version: int | None = None
+    primary_metric: MetricValue
+
+
+class ModelList(_Result):
+    items: list[ModelEntry]
+    next_cursor: str | None = None
+
+
+class VersionInfo(_Result):
+    name: str
+    version: int
+    stage: StageName
+    description: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    card_complete: bool = False
+    created_at: datetime | None = None
+
+
+class ModelSummary(_Result):
+    name: str
+    description: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    production_version: int | None = None
+    staging_version: int | None = None
+    previous_production_version: int | None = None
+    latest_version: int | None = None
+
+
+class ModelCard(_Result):
+    description: str | None = None
+    owner: str | None = None
+    baseline_metrics: dict[str, float] = Field(default_factory=dict)
+    training_dataset: str | None = None
+    preprocessing: list[str] = Field(default_factory=list)
+    intended_use: str | None = None
+    limitations: str | None = None
+
+
+class CardView(_Result):
+    card: ModelCard
+    complete: bool
+    missing_fields: list[str] = Field(default_factory=list)
+
+
+class AuditEntry(_Result):
+    id: int
+    at: datetime
+    actor: str
+    client: str | None = None
+    model: str
+    action: str
+    from_version: int | None = None
+    to_version: int | None = None
+    from_stage: str | None = None
+    to_stage: str | None = None
+    rationale: str | None = None
+    decision: str
+    reason: str | None = None
+
+
+class ModelInfo(_Result):
+    model: ModelSummary
+    version: VersionInfo
+    card: CardView
+    run_id: str | None = None
+    versions: list[VersionInfo] = Field(default_factory=list)
+    recent_audit: list[AuditEntry] = Field(default_factory=list)
+
+
+class VersionSide(_Result):
+    version: int
+    stage: StageName
+    card_complete: bool
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+
+class Comparison(_Result):
+    model: str
+    primary_metric: str
+    candidate: VersionSide
+    baseline: VersionSide | None = None
+    deltas: dict[str, float] = Field(default_factory=dict)
+    primary_delta: float | None = None
+    verdict: Literal["better", "worse", "same", "no_baseline", "unknown"]
+
+
+class ServingState(_Result):
+    configured: bool
+    default_version: int | None = None
+    loaded_versions: list[int] = Field(default_factory=list)
+    in_sync: bool | None = None
+    detail: str
+
+
+class ServingVersion(_Result):
+    model: str
+    registry_production_version: int | None = None
+    registry_staging_version: int | None = None
+    rollback_target: int | None = None
+    serving: ServingState
+
+
+class AuditPage(_Result):
+    items: list[AuditEntry]
+    next_cursor: str | None = None
+
+
+class PendingProposal(_Result):
+    id: int
+    kind: Literal["promote", "rollback"]
+    model: str
+    version: int | None = None
+    stage: StageName
+    rationale: str
+    requested_by: str
+    summary: str
+    status: str
+    expires_at: datetime
+
+
+class ProposalList(_Result):
+    items: list[PendingProposal]
+
+
+class TransitionResult(_Result):
+    name: str
+    version: int
+    from_stage: StageName
+    to_stage: StageName
+    replaced_version: int | None = None
+    replaced_to_stage: StageName | None = None
+    audit_id: int
+
+
+class Outcome(_Result):
+    """What the registry did with a requested stage change."""
+
+    status: Literal["applied", "denied", "cancelled", "pending"]
+    message: str
+    transition: TransitionResult | None = None
+    proposal_id: int | None = None
+    approve_command: str | None = None
+    deny_command: str | None = None

@@ -1,0 +1,135 @@
+"""Agent test fixtures: a seeded SQLite registry (seeded once, copied per test), the real MCP
+server in-process, and the agent's graph over a real MCP client session."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from mcp.server.mcpserver import MCPServer
+
+from agent.checkpoint import open_checkpointer
+from agent.context import AgentContext
+from agent.conversation import Conversation
+from agent.graph import build_graph
+from agent.intents import IntentParser
+from agent.llm import LLMSettings, build_intent_parser
+from agent.mcp_tools import RegistryTools, Target, open_registry
+from agent.offline_parser import OfflineParser
+from registry_mcp.mcp_server import build_server
+from registry_mcp.registry import Registry
+from registry_mcp.settings import Settings
+from tests.agent.fake_openai import ScriptedLLM
+from tests.conftest import Backend, make_backend
+from tests.helpers import COMPLETE_CARD, add_versions
+from tests.test_mcp import seed
+
+APPROVER = "dana"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def seed_agent_registry(registry: Registry, uri: str) -> None:
+    """digits v1 Production (95 %, 0.05 ms), v2 None, v3 Staging (99 %, 0.04 ms); plus
+    mnist-classifier v1 Production (99.2 %, 12 ms), all tagged task=classification."""
+    seed(registry, uri)
+    card = COMPLETE_CARD.model_copy(
+        update={"baseline_metrics": {"accuracy": 0.992, "p50_latency_ms": 12.0}}
+    )
+    add_versions(registry, uri, "mnist-classifier", 1, card=card, tags={"task": "classification"})
+    registry.transition("mnist-classifier", 1, "staging", rationale="seed", actor="seed")
+    registry.transition("mnist-classifier", 1, "production", rationale="seed", actor="seed")
+
+
+@pytest.fixture(scope="session")
+def agent_template(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Backend:
+    backend = make_backend(request, "sqlite", tmp_path_factory.mktemp("agent-template"))
+    registry = Registry.open(backend.settings)
+    seed_agent_registry(registry, backend.model_uris[0])
+    registry.close()
+    return backend
+
+
+@pytest.fixture
+def seeded(agent_template: Backend, tmp_path: Path) -> Backend:
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(agent_template.settings.home / "mlflow.db", home / "mlflow.db")
+    settings = Settings(
+        home=home, actor="tester", artifact_root=agent_template.settings.resolved_artifact_root
+    )
+    return Backend("sqlite", settings, agent_template.model_uris)
+
+
+@pytest.fixture
+def registry(seeded: Backend) -> Iterator[Registry]:
+    reg = Registry.open(seeded.settings)
+    try:
+        yield reg
+    finally:
+        reg.close()
+
+
+@pytest.fixture
+def server(registry: Registry) -> MCPServer:
+    return build_server(registry, approver=APPROVER)
+
+
+@dataclass
+class Agent:
+    conversation: Conversation
+    tools: RegistryTools
+
+
+@asynccontextmanager
+async def open_agent(
+    target: Target,
+    checkpoint: Path,
+    *,
+    thread: str = "t1",
+    parser: IntentParser | None = None,
+    mode: str = "auto",
+    latency_sla_ms: float | None = None,
+) -> AsyncIterator[Agent]:
+    """A fresh 'process': new MCP session, new checkpointer object, new graph."""
+    async with (
+        open_registry(target, mode=mode) as tools,
+        open_checkpointer(checkpoint) as saver,
+    ):
+        ctx = AgentContext(
+            tools=tools, parser=parser or OfflineParser(), latency_sla_ms=latency_sla_ms
+        )
+        graph = build_graph(ctx, checkpointer=saver)
+        yield Agent(Conversation(graph, thread), tools)
+
+
+@pytest.fixture
+def scripted_llm() -> Iterator[ScriptedLLM]:
+    llm = ScriptedLLM().start()
+    try:
+        yield llm
+    finally:
+        llm.stop()
+
+
+def llm_parser(llm: ScriptedLLM, *, timeout_s: float = 5.0, max_retries: int = 0) -> IntentParser:
+    """The real ChatOpenAI client pointed at the scripted server, as the CLI would build it."""
+    env = {"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "sk-test-not-real"}
+    settings = LLMSettings.from_env(env).model_copy(
+        update={"timeout_s": timeout_s, "max_retries": max_retries, "model": "fake-model"}
+    )
+    return build_intent_parser(settings)

@@ -1,0 +1,104 @@
+"""Every read-only intent through the graph, against the real MCP server on a seeded registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mcp.server.mcpserver import MCPServer
+
+from registry_mcp.registry import Registry
+from tests.agent.conftest import open_agent
+from tests.helpers import snapshot
+
+pytestmark = pytest.mark.anyio
+
+QUERIES = [
+    (
+        "What models are in production?",
+        ["list_models"],
+        ["2 model(s) in Production", "digits: Production v1, Staging v3", "mnist-classifier"],
+    ),
+    (
+        "show me digits v3",
+        ["get_model_info"],
+        ["digits v3 — stage Staging", "Card: complete", '"Digits classifier used in tests."'],
+    ),
+    (
+        "Which version of digits is serving?",
+        ["get_serving_version"],
+        ["Registry: Production v1, Staging v3", "Serving is not configured"],
+    ),
+    (
+        "show the audit log for digits",
+        ["get_audit_log"],
+        ["seed: transition digits", "-> v1 Production [done]"],
+    ),
+    ("pending approvals", ["list_pending_approvals"], ["Nothing is waiting."]),
+    (
+        "compare digits v3 with v1",
+        ["compare_versions"],
+        ["digits v3 (Staging) vs v1 (Production): accuracy +0.0400 — better."],
+    ),
+    (
+        "Which model should I use for classification?",
+        ["list_models", "get_model_info", "get_model_info"],
+        ["For classification I recommend mnist-classifier v1 (99.2 % accuracy, p50 12 ms)."],
+    ),
+    (
+        "which model should I use for classification under 5 ms?",
+        ["list_models", "get_model_info", "get_model_info"],
+        [
+            "For classification I recommend digits v1 (95.0 % accuracy, p50 0.05 ms).",
+            "excluded mnist-classifier v1: p50 12 ms > SLA 5 ms",
+        ],
+    ),
+    (
+        "Which model should I use for regression?",
+        ["list_models", "list_models"],
+        ['No models are tagged task="regression". Known tasks: classification.'],
+    ),
+    ("help", [], ["Which model should I use for classification"]),
+    ("what's the weather like", [], ["Could you rephrase?"]),
+    ("show me nope v1", ["get_model_info"], ["get_model_info (NOT_FOUND): No registered model"]),
+]
+
+
+@pytest.mark.parametrize(("question", "tools", "fragments"), QUERIES)
+async def test_query_paths_answer_from_the_registry(
+    server: MCPServer,
+    registry: Registry,
+    tmp_path: Path,
+    question: str,
+    tools: list[str],
+    fragments: list[str],
+) -> None:
+    before = snapshot(registry)
+    async with open_agent(server, tmp_path / "cp.sqlite") as agent:
+        result = await agent.conversation.ask(question)
+        assert agent.tools.calls == tools
+    assert result.approval is None
+    assert result.answer is not None
+    assert result.parsed_by == "offline"
+    for fragment in fragments:
+        assert fragment in result.answer.text
+    assert snapshot(registry) == before
+
+
+async def test_latency_sla_from_context_applies_when_the_user_names_none(
+    server: MCPServer, tmp_path: Path
+) -> None:
+    async with open_agent(server, tmp_path / "cp.sqlite", latency_sla_ms=1.0) as agent:
+        result = await agent.conversation.ask("Which model should I use for classification?")
+    assert result.answer is not None
+    assert "I recommend digits v1" in result.answer.text
+
+
+async def test_history_persists_across_turns(server: MCPServer, tmp_path: Path) -> None:
+    async with open_agent(server, tmp_path / "cp.sqlite") as agent:
+        await agent.conversation.ask("list models")
+        await agent.conversation.ask("help")
+    async with open_agent(server, tmp_path / "cp.sqlite") as agent:
+        turns = await agent.conversation.history()
+    assert [t.role for t in turns] == ["user", "agent", "user", "agent"]
+    assert turns[0].text == "list models"
