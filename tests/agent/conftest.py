@@ -8,7 +8,8 @@ import os
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
-import shutil
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from registry_mcp.mcp_server import build_server
 from registry_mcp.registry import Registry
 from registry_mcp.settings import Settings
 from tests.agent.fake_openai import ScriptedLLM
-from tests.conftest import Backend, make_backend
+from tests.conftest import Backend, Template
 from tests.helpers import COMPLETE_CARD, add_versions
 from tests.test_mcp import seed
 
@@ -53,22 +54,33 @@ def seed_agent_registry(registry: Registry, uri: str) -> None:
     registry.transition("mnist-classifier", 1, "production", rationale="seed", actor="seed")
 
 
+def copy_registry(src: Path, dst: Path) -> None:
+    """Copy a registry database consistently, WAL contents included (SQLite backup API)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    with (
+        contextlib.closing(sqlite3.connect(src / "mlflow.db")) as source,
+        contextlib.closing(sqlite3.connect(dst / "mlflow.db")) as target,
+    ):
+        source.backup(target)
+
+
 @pytest.fixture(scope="session")
-def agent_template(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Backend:
-    backend = make_backend(request, "sqlite", tmp_path_factory.mktemp("agent-template"))
-    registry = Registry.open(backend.settings)
-    seed_agent_registry(registry, backend.model_uris[0])
+def agent_template(sqlite_template: Template, tmp_path_factory: pytest.TempPathFactory) -> Backend:
+    home = tmp_path_factory.mktemp("agent-template")
+    copy_registry(sqlite_template.settings.home, home)
+    settings = Settings(
+        home=home, actor="tester", artifact_root=sqlite_template.settings.resolved_artifact_root
+    )
+    registry = Registry.open(settings)
+    seed_agent_registry(registry, sqlite_template.model_uris[0])
     registry.close()
-    return backend
+    return Backend("sqlite", settings, sqlite_template.model_uris)
 
 
 @pytest.fixture
 def seeded(agent_template: Backend, tmp_path: Path) -> Backend:
     home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(agent_template.settings.home / "mlflow.db", home / "mlflow.db")
+    copy_registry(agent_template.settings.home, home)
     settings = Settings(
         home=home, actor="tester", artifact_root=agent_template.settings.resolved_artifact_root
     )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp import StdioServerParameters
@@ -13,6 +14,7 @@ from mcp.server.mcpserver import MCPServer
 from rich.console import Console
 
 from agent.chat import chat_command, run_chat
+from agent.errors import RegistryUnavailable
 from agent.mcp_tools import RegistryTools, Target, open_registry
 from registry_mcp.registry import Registry
 from registry_mcp.schemas import Decision
@@ -188,3 +190,41 @@ def test_chat_command_talks_to_modelreg_mcp_over_stdio(seeded: Backend) -> None:
         Decision.DONE,
     )
     assert (seeded.settings.home / "agent" / "checkpoints.sqlite").exists()
+
+
+async def test_registry_lost_mid_chat_is_said_plainly_and_keeps_the_approval(
+    server: MCPServer, registry: Registry, tmp_path: Path
+) -> None:
+    @asynccontextmanager
+    async def flaky() -> AsyncIterator[RegistryTools]:
+        async with open_registry(server) as tools:
+
+            async def gone(**kwargs: object) -> Any:
+                raise RegistryUnavailable("Connection closed")
+
+            tools.list_models = gone  # type: ignore[method-assign]
+            yield tools
+
+    out = console()
+    code = await run_chat(
+        flaky,
+        checkpoint_path=tmp_path / "cp.sqlite",
+        thread_id="t9",
+        console=out,
+        read_line=Typist("promote digits v3", "/quit", "list models"),
+    )
+    text = out.export_text()
+    assert "The approval stays pending" in text
+    assert code == 0
+    code = await run_chat(
+        flaky,
+        checkpoint_path=tmp_path / "cp.sqlite",
+        thread_id="t10",
+        console=(out := console()),
+        read_line=Typist("list models"),
+    )
+    text = out.export_text()
+    assert code == 1
+    assert "Registry unavailable" in text
+    assert "Connection closed" in text
+    assert registry.get_model("digits").model.production_version == 1
