@@ -48,7 +48,7 @@ def mcp(
     from registry_mcp.deployment import Deployment
 
     registry = state.registry()
-    server = build_server(registry, serving=Deployment.open(registry))
+    server = build_server(registry, serving=Deployment.open(registry, defer_reconcile=True))
     if chosen == "stdio":
         server.run()
     else:

@@ -10,7 +10,10 @@ reconcile (``modelreg serve reconcile`` or ``serve up``) repairs the drift.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import filelock
@@ -21,18 +24,20 @@ from registry_mcp.settings import Settings
 from registry_mcp.tool_models import ServingState, ServingUpdate
 from serving.archive import build_archive
 from serving.config import ModelsConfig, load_models_config
-from serving.errors import ServingError
+from serving.errors import ServingError, ServingErrorCode
 from serving.local import LocalPorts, LocalTorchServe
 from serving.rollout import (
     DesiredModel,
     ModelServingStatus,
     ReconcileReport,
+    SwitchResult,
     reconcile,
     serving_status,
     switch_default,
 )
 from serving.torchserve import TorchServeClient
 
+_log = logging.getLogger(__name__)
 _CHECKOUT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "models.yaml"
 
 
@@ -75,24 +80,31 @@ class Deployment:
         server: LocalTorchServe,
         client: TorchServeClient,
         models: ModelsConfig,
+        *,
+        defer_reconcile: bool = False,
     ) -> None:
         self._registry = registry
         self.server = server
         self._client = client
         self._models = models
         self._index_path = server.serving_dir / "archives.json"
+        self._defer = defer_reconcile
+        self._lock = threading.RLock()  # one switch or reconcile at a time
+        self._executor: ThreadPoolExecutor | None = None
 
     @classmethod
-    def open(cls, registry: Registry) -> Deployment:
+    def open(cls, registry: Registry, *, defer_reconcile: bool = False) -> Deployment:
         settings = registry.settings
         server = local_server(settings)
         try:
             models = models_config_for(settings)
         except ServingError as exc:
             raise serving_error(exc) from None
-        return cls(registry, server, server.client(), models)
+        return cls(registry, server, server.client(), models, defer_reconcile=defer_reconcile)
 
     def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
         self._client.close()
 
     @property
@@ -175,57 +187,99 @@ class Deployment:
     # --------------------------------------------------------------- actions
 
     def running(self) -> bool:
-        return self.server.status().running
+        try:
+            self._client.ping()
+        except ServingError:
+            return False
+        return True
 
     def reconcile(self, models: list[str] | None = None) -> list[ReconcileReport]:
         reports = []
         for model in models if models is not None else self.managed_models():
-            desired = self.desired(model, build=True)
             try:
-                reports.append(reconcile(self._client, desired))
+                reports.append(self._reconcile_one(model))
             except ServingError as exc:
                 raise serving_error(exc) from None
         return reports
 
-    def follow(self, model: str, *, reconcile_after: bool = True) -> ServingUpdate:
-        """After the registry moved: switch the default (verified), then reconcile."""
-        if not self.running():
+    def follow(self, model: str) -> ServingUpdate:
+        """After the registry moved: switch the default (verified), then reconcile.
+
+        The switch is the instant part (one ``set-default`` plus a read-back); reconciling
+        (warm previous, load Staging, scale, unload) runs after it, in the background when
+        this deployment was opened with ``defer_reconcile``.
+        """
+        try:
+            self._client.ping()
+        except ServingError:
             return ServingUpdate(
                 model=model,
                 switched_to=None,
                 detail="TorchServe is not running; the registry moved. Start serving with "
                 "`modelreg serve up` (it reconciles to the registry).",
             )
+        production = self._registry.get_model(model, limit=1).model.production_version
         try:
-            desired = self.desired(model, build=True)
-            switch = None
-            if desired.production is not None:
-                loaded = serving_status(self._client, desired).loaded_versions
-                if desired.production in loaded:
-                    switch = switch_default(self._client, model, desired.production)
-            report = reconcile(self._client, desired) if reconcile_after or switch is None else None
-            if switch is None and desired.production is not None:
-                switch = switch_default(self._client, model, desired.production)
-        except ServingError as exc:
+            with self._lock:
+                switch = self._switch_if_loaded(model, production)
+            report = None
+            if switch is None or not self._defer:
+                report = self._reconcile_one(model)
+                if switch is None and production is not None:
+                    with self._lock:
+                        switch = switch_default(self._client, model, production)
+            else:
+                self._background().submit(self._reconcile_logged, model)
+        except (ServingError, RegistryError) as exc:
             return ServingUpdate(
                 model=model,
                 switched_to=None,
                 detail=f"Serving did not follow: {exc}. The registry change stands; run "
                 "`modelreg serve reconcile` to repair serving.",
             )
-        in_sync = report.in_sync if report is not None else None
+        detail = (
+            f"Serving default is v{switch.version} (verified)."
+            if switch is not None
+            else "No Production version: nothing to make default."
+        )
+        if report is None and switch is not None:
+            detail += " Reconciling the other versions in the background."
         return ServingUpdate(
             model=model,
             switched_to=None if switch is None else switch.version,
             switch=switch,
             reconcile=report,
-            in_sync=in_sync,
-            detail=(
-                f"Serving default is v{switch.version} (verified)."
-                if switch is not None
-                else "No Production version: nothing to make default."
-            ),
+            in_sync=None if report is None else report.in_sync,
+            detail=detail,
         )
+
+    def _switch_if_loaded(self, model: str, production: int | None) -> SwitchResult | None:
+        if production is None:
+            return None
+        try:
+            return switch_default(self._client, model, production)
+        except ServingError as exc:
+            if exc.code is ServingErrorCode.NOT_FOUND:
+                return None  # not loaded yet: reconcile registers it first
+            raise
+
+    def _reconcile_one(self, model: str) -> ReconcileReport:
+        with self._lock:
+            return reconcile(self._client, self.desired(model, build=True))
+
+    def _reconcile_logged(self, model: str) -> None:
+        try:
+            report = self._reconcile_one(model)
+        except (ServingError, RegistryError) as exc:
+            _log.warning("background reconcile of %s failed: %s", model, exc)
+            return
+        if not report.in_sync:
+            _log.warning("%s still drifts after reconcile: %s", model, report.remaining)
+
+    def _background(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reconcile")
+        return self._executor
 
     def status(self, model: str) -> ModelServingStatus:
         try:

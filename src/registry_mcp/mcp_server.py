@@ -331,7 +331,6 @@ def build_server(
     def _carry_out(
         req: ChangeRequest, ctx: Context, decision: ElicitationResult[Approval]
     ) -> Outcome:
-        _call(lambda: approvals.plan(req))  # refused requests never reach a human
         who = client_name(ctx)
         if not client_can_elicit(ctx):
             return _call(lambda: approvals.propose(req, requested_by=who, client=who))
@@ -354,6 +353,9 @@ def build_server(
                         req, approved=None, approver=human, client=who, note=None
                     )
                 )
+        # The resolver did not ask: the registry refuses the request (the human is never
+        # asked about a change that cannot happen). Report the refusal itself.
+        _call(lambda: approvals.plan(req))
         raise ToolError("The approval form returned an unexpected answer; nothing moved.")
 
     @server.tool(annotations=STAGE_CHANGE)

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -100,6 +100,14 @@ class Registry:
 
     def initialise(self) -> None:
         self._store.initialise()
+        if not is_postgres(self._engine):
+            # Write-ahead logging: readers never block the writer, and a commit costs one
+            # fsync instead of several; the setting persists in the database file.
+            try:
+                with self._engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            except SQLAlchemyError as exc:
+                raise backend_error(exc, "enabling write-ahead logging") from exc
         with self._schema_lock():
             try:
                 with self._engine.begin() as conn:
@@ -411,8 +419,10 @@ class Registry:
         )
 
     def _replaced(self, name: str, target: Stage, version: int) -> tuple[int | None, Stage | None]:
+        # A plan is a preview read from the catalog in one query; the locked operation
+        # re-reads every alias through MLflow's alias API before it changes anything.
         alias = _STAGE_ALIAS.get(target)
-        holder = None if alias is None else self._store.alias_version(name, alias)
+        holder = None if alias is None else _SnapshotAliases(self._require_model(name))[alias]
         if holder is None or holder == version:
             return None, None
         return holder, Stage.ARCHIVED if target is Stage.PRODUCTION else Stage.NONE
@@ -531,7 +541,8 @@ class Registry:
 
     def plan_rollback(self, name: str, to_version: int | str | None = None) -> TransitionPlan:
         name = validation.model_name(name)
-        current, target = self._rollback_pair(name, to_version)
+        snapshot = _SnapshotAliases(self._require_model(name))
+        current, target = self._rollback_pair(name, to_version, snapshot)
         info = self._require_version(name, target)
         card = CardView.of(card_from_tag(info.system_tags.get(CARD_TAG)))
         return TransitionPlan(
@@ -546,10 +557,8 @@ class Registry:
         )
 
     def _rollback_pair(
-        self, name: str, to_version: int | str | None, live: _LiveAliases | None = None
+        self, name: str, to_version: int | str | None, live: _Aliases
     ) -> tuple[int, int]:
-        self._require_model(name)
-        live = live or _LiveAliases(self._store, name)
         current = live[PRODUCTION_ALIAS]
         if current is None:
             raise RegistryError(
@@ -642,6 +651,24 @@ class Registry:
             replaced_to_stage=Stage.ARCHIVED,
             audit_id=audit_id,
         )
+
+
+class _Aliases(Protocol):
+    def __getitem__(self, alias: str) -> int | None: ...
+
+
+class _SnapshotAliases:
+    """Aliases as one catalog query saw them (for previews only)."""
+
+    def __init__(self, summary: ModelSummary) -> None:
+        self._aliases = {
+            PRODUCTION_ALIAS: summary.production_version,
+            STAGING_ALIAS: summary.staging_version,
+            PREVIOUS_ALIAS: summary.previous_production_version,
+        }
+
+    def __getitem__(self, alias: str) -> int | None:
+        return self._aliases.get(alias)
 
 
 class _LiveAliases:
