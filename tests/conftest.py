@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,7 +128,13 @@ class Backend:
 def make_backend(request: pytest.FixtureRequest, kind: str, tmp_path: Path) -> Backend:
     if kind == "sqlite":
         template: Template = request.getfixturevalue("sqlite_template")
-        shutil.copy(template.settings.home / "mlflow.db", tmp_path / "mlflow.db")
+        # The backup API copies a consistent snapshot, including pages still in the WAL.
+        source = sqlite3.connect(template.settings.home / "mlflow.db")
+        target = sqlite3.connect(tmp_path / "mlflow.db")
+        with target:
+            source.backup(target)
+        source.close()
+        target.close()
         settings = _settings(tmp_path, artifact_root=template.settings.resolved_artifact_root)
         return Backend("sqlite", settings, template.model_uris)
     template = request.getfixturevalue("pg_template")
