@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from pathlib import Path
 
 import anyio
-import anyio.to_thread
+import anyio.from_thread
+import anyio.lowlevel
 from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
@@ -60,6 +62,31 @@ class _Quit(Exception):
     """The user typed /quit (or input ended)."""
 
 
+async def _read_in_background(read_line: ReadLine, prompt: str) -> str:
+    """Run a blocking input function in a daemon thread: input() cannot be cancelled, and
+    Ctrl-C or leaving the chat must not wait for the user to press Enter."""
+    token = anyio.lowlevel.current_token()
+    done = anyio.Event()
+    box: list[str | EOFError | OSError | ValueError] = []
+
+    def work() -> None:
+        try:
+            box.append(read_line(prompt))
+        except (EOFError, OSError, ValueError) as exc:  # end of input, closed terminal
+            box.append(exc)
+        with contextlib.suppress(anyio.RunFinishedError):
+            anyio.from_thread.run_sync(done.set, token=token)
+
+    threading.Thread(target=work, name="chat-input", daemon=True).start()
+    await done.wait()
+    if not box:
+        raise EOFError  # the input function failed in an unexpected way
+    result = box[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
 class _Chat:
     def __init__(self, conversation: Conversation, console: Console, read_line: ReadLine) -> None:
         self.conv = conversation
@@ -68,7 +95,7 @@ class _Chat:
 
     async def read(self, prompt: str) -> str:
         try:
-            line = await anyio.to_thread.run_sync(self.read_line, prompt)
+            line = await _read_in_background(self.read_line, prompt)
         except EOFError:
             raise _Quit from None
         if line.strip().lower() in ("/quit", "/exit", "/q"):
@@ -236,6 +263,15 @@ def chat_command(
     )
     try:
         return anyio.run(run)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, BaseExceptionGroup) as exc:
+        # Ctrl-C can surface wrapped in the MCP client's task groups.
+        if not _interrupted(exc):
+            raise
         (console or Console()).print(Text("Interrupted; a pending approval stays pending."))
         return 130
+
+
+def _interrupted(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_interrupted(inner) for inner in exc.exceptions)
+    return isinstance(exc, KeyboardInterrupt)

@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 
 import anyio
 from mcp import Client, MCPError, StdioServerParameters
-from mcp.client import ClientRequestContext
+from mcp.client import ClientRequestContext, Transport
 from mcp.server.mcpserver import MCPServer
 from mcp.types import (
     CONNECTION_CLOSED,
@@ -46,8 +46,9 @@ from agent.tool_results import (
 )
 
 M = TypeVar("M", bound=BaseModel)
-Target = MCPServer | StdioServerParameters | str
-"""An in-process server (tests, demo), a `modelreg mcp` subprocess, or an HTTP URL."""
+Target = MCPServer | StdioServerParameters | Transport | str
+"""An in-process server (tests, demo), a `modelreg mcp` subprocess, a transport (e.g.
+``streamable_http_client(url, http_client=...)`` carrying a bearer token), or an HTTP URL."""
 
 CLIENT_INFO = Implementation(name="modelreg-agent", version="0.1.0")
 FORM_FIELDS = frozenset({"approve", "rationale"})

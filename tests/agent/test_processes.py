@@ -3,12 +3,14 @@ chat in a pseudo-terminal; the LangGraph Studio graph factory over `modelreg mcp
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import re
 import select
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -81,7 +83,16 @@ class Terminal:
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
         master, slave = pty.openpty()
         self.proc = subprocess.Popen(
-            args, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT, close_fds=True
+            args,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            cwd=ROOT,
+            close_fds=True,
+            start_new_session=True,
+            # Make the pty the controlling terminal, so ^C sends SIGINT as in a real shell.
+            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
         )
         os.close(slave)
         self.master = master
@@ -112,31 +123,39 @@ class Terminal:
             os.close(self.master)
 
 
-def test_chat_in_a_pseudo_terminal(seeded: Backend) -> None:
+def test_chat_in_a_pseudo_terminal_with_ctrl_c_and_resume(seeded: Backend) -> None:
     code = (
         "import sys; from pathlib import Path; from agent.chat import chat_command; "
         "sys.exit(chat_command(Path(sys.argv[1]), 'pty-1'))"
     )
-    term = Terminal(
-        [sys.executable, "-c", code, str(seeded.settings.home)],
-        _env(seeded, TERM="dumb", COLUMNS="100"),
-    )
+    args = [sys.executable, "-c", code, str(seeded.settings.home)]
+    env = _env(seeded, TERM="dumb", COLUMNS="100")
+    first = Terminal(args, env)
     try:
-        term.expect("you> ")
-        term.type("promote digits v3 because it is more accurate")
-        term.expect("Decision (approve/deny/edit")
-        term.type("a")
-        term.expect("Approval note (optional)> ")
-        term.type("from a terminal")
-        term.expect("Applied: digits v3 is now Production.")
-        term.expect("you> ")
-        term.type("/quit")
-        term.expect("Bye.")
+        first.expect("you> ")
+        first.type("promote digits v3 because it is more accurate")
+        first.expect("Decision (approve/deny/edit")
+        os.write(first.master, b"\x03")  # Ctrl-C: leave; the approval stays pending
+        first.expect("Interrupted; a pending approval stays pending.")
     finally:
-        code_ = term.close()
-    assert code_ == 0
+        assert first.close() == 130
     registry = Registry.open(seeded.settings)
     try:
+        assert registry.get_model("digits").model.production_version == 1
+
+        second = Terminal(args, env)
+        try:
+            second.expect("Thread pty-1 has an approval waiting.")
+            second.expect("Decision (approve/deny/edit")
+            second.type("a")
+            second.expect("Approval note (optional)> ")
+            second.type("from a terminal")
+            second.expect("Applied: digits v3 is now Production.")
+            second.expect("you> ")
+            second.type("/quit")
+            second.expect("Bye.")
+        finally:
+            assert second.close() == 0
         entry = registry.audit_log(model="digits", limit=1).items[0]
     finally:
         registry.close()
