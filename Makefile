@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/modelreg demo
+	$(BIN)/modelreg demo $(DEMO_ARGS)
 
 lint: install
 	$(BIN)/ruff format --check src tests bench

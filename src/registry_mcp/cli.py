@@ -237,20 +237,32 @@ def audit(
 
 
 @app.command()
-def demo(ctx: typer.Context, yes: YesOpt = False) -> None:
-    """Simulation run: train v1 and v2, promote with approval, roll back, show the audit."""
-    from registry_mcp.demo import run_demo
+def demo(
+    ctx: typer.Context,
+    yes: YesOpt = False,
+    keep: Annotated[bool, typer.Option("--keep", help="Leave TorchServe running.")] = False,
+) -> None:
+    """Simulation run: train v1 and v2, deploy, ask the agent, approve, verify, roll back."""
+    from simulation.command import demo_command
 
     state = get_ctx(ctx)
+    report = demo_command(state.registry(), state.console, yes=yes, keep=keep, actor=state.actor())
+    if not report.ok:
+        raise typer.Exit(1)
 
-    def approve(plan: object) -> bool:
-        if yes:
-            state.console.print("  Approved (--yes).")
-            return True
-        confirm_or_abort(state, yes)
-        return True
 
-    run_demo(state.registry(), state.console, actor=state.actor(), approve=approve)
+@app.command()
+def chat(
+    ctx: typer.Context,
+    thread: Annotated[
+        str | None, typer.Option("--thread", "--resume", help="Resume this conversation.")
+    ] = None,
+) -> None:
+    """Chat with the registry agent in the terminal (approve or deny every change)."""
+    from simulation.command import chat_command
+
+    state = get_ctx(ctx)
+    raise typer.Exit(chat_command(state.settings().home, thread, console=state.console))
 
 
 def _pydantic_message(exc: ValidationError) -> str:

@@ -1,0 +1,235 @@
+"""`modelreg demo`: register v1 and v2, deploy, ask the agent, approve, verify, roll back.
+
+This is the one module that composes all three packages: it trains and registers through
+the registry core, starts TorchServe through the deployment bridge, and talks to the agent,
+which reaches the registry only over MCP (a real `modelreg mcp` subprocess, as Claude
+Desktop would start it). Every step's outcome is recorded in a typed report.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from agent.checkpoint import open_checkpointer
+from agent.context import AgentContext
+from agent.conversation import Conversation, TurnResult
+from agent.decisions import Approve, Deny
+from agent.graph import build_graph
+from agent.mcp_tools import open_registry, stdio_target
+from agent.offline_parser import OfflineParser
+from agent.state import ApprovalRequest
+from registry_mcp.deployment import Deployment
+from registry_mcp.registry import Registry
+from registry_mcp.training import TrainConfig
+from registry_mcp.training_job import DEFAULT_MODEL_NAME, train_and_register
+from serving.naming import served_name
+
+# Two versions with measurably different accuracy (v2 is the better one).
+V1 = TrainConfig(hidden=8, epochs=5, lr=5e-3, seed=1)
+V2 = TrainConfig(hidden=64, epochs=30, lr=1e-2, seed=2)
+
+Approver = Callable[[ApprovalRequest], Awaitable[Approve | Deny]]
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    ok: bool
+    detail: str
+
+
+class Continuity(BaseModel):
+    sent: int
+    failed: int
+    served_versions: list[str]
+
+
+class SimulationReport(BaseModel):
+    model: str
+    v1: int
+    v2: int
+    steps: list[Step] = Field(default_factory=list)
+    continuity: Continuity | None = None
+    promoted: bool = False
+    rolled_back: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return all(step.ok for step in self.steps)
+
+
+class _Traffic:
+    """Prediction requests in a loop while the default version switches; counts failures."""
+
+    def __init__(self, deployment: Deployment, model: str) -> None:
+        self._deployment = deployment
+        self._name = served_name(model)
+        self._stop = threading.Event()
+        self.sent = 0
+        self.failed = 0
+        self.versions: set[str] = set()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        row = [[0.5] * 64]
+        with self._deployment.server.client() as client:
+            while not self._stop.is_set():
+                try:
+                    self.versions.add(client.predict(self._name, {"inputs": row}).model_version)
+                except Exception:  # noqa: BLE001  (every failure is a dropped request)
+                    self.failed += 1
+                self.sent += 1
+
+    def __enter__(self) -> _Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+async def run_simulation(
+    registry: Registry,
+    deployment: Deployment,
+    console: Console,
+    *,
+    approve: Approver,
+    actor: str,
+    home: Path,
+    model: str = DEFAULT_MODEL_NAME,
+) -> SimulationReport:
+    def step(report: SimulationReport, name: str, ok: bool, detail: str) -> None:
+        report.steps.append(Step(name=name, ok=ok, detail=detail))
+        mark = "[green]ok[/]" if ok else "[red]FAILED[/]"
+        console.print(f"  {mark}  {detail}", highlight=False)
+
+    console.rule("1. Train and register v1 and v2")
+    versions = []
+    for config in (V1, V2):
+        outcome = train_and_register(registry, config, name=model, actor=actor)
+        versions.append(outcome)
+        console.print(
+            f"  {model} v{outcome.version.version}: hidden={config.hidden}, "
+            f"epochs={config.epochs} -> accuracy {outcome.accuracy:.2%}"
+        )
+    v1, v2 = (o.version.version for o in versions)
+    report = SimulationReport(model=model, v1=v1, v2=v2)
+    current = registry.get_model(model, limit=1).model.production_version
+    registry.transition(model, v1, "staging", rationale="demo: release candidate", actor=actor)
+    registry.transition(
+        model,
+        v1,
+        "production",
+        rationale="demo: first release",
+        actor=actor,
+        expected_current_version=current or "none",
+    )
+    registry.transition(model, v2, "staging", rationale="demo: challenger", actor=actor)
+    step(report, "register", True, f"v{v1} in Production, v{v2} in Staging")
+
+    console.rule("2. Deploy on TorchServe")
+    with console.status("Starting TorchServe and loading both versions..."):
+        status = deployment.server.up()
+        (reconciled,) = deployment.reconcile([model])
+    described = deployment.client.describe(served_name(model))
+    resources = ", ".join(
+        f"v{v.version}: {v.min_workers}-{v.max_workers} worker(s), batch {v.batch_size}"
+        + (" (default)" if v.is_default else "")
+        for v in described.versions
+    )
+    step(
+        report,
+        "deploy",
+        reconciled.in_sync and described.default_version == str(v1),
+        f"TorchServe {status.inference_url}: {resources}",
+    )
+
+    console.rule("3. Ask the agent")
+    target = stdio_target(home)
+    async with (
+        open_registry(target) as tools,
+        open_checkpointer(home / "agent" / "checkpoints.sqlite") as saver,
+    ):
+        graph = build_graph(AgentContext(tools=tools, parser=OfflineParser()), checkpointer=saver)
+        conv = Conversation(graph, f"demo-{time.strftime('%Y%m%d-%H%M%S')}")
+
+        async def say(text: str) -> TurnResult:
+            console.print(Text(f"you> {text}", style="bold"))
+            turn = await conv.ask(text)
+            if turn.answer is not None:
+                console.print(Panel(Text(turn.answer.text), title=turn.answer.title))
+            return turn
+
+        turn = await say("What models are in production?")
+        answer = turn.answer.text if turn.answer else ""
+        step(report, "ask", f"v{v1}" in answer, f"agent reports {model} v{v1} in production")
+
+        async def change(text: str, name: str) -> bool:
+            turn = await say(text)
+            if turn.approval is None:
+                step(report, name, False, "the agent did not propose a change")
+                return False
+            console.print(Panel(Text(turn.approval.proposal.summary), title="Approval needed"))
+            decision = await approve(turn.approval)
+            result = await conv.decide(decision)
+            if result.answer is not None:
+                console.print(Panel(Text(result.answer.text), title=result.answer.title))
+            return isinstance(decision, Approve)
+
+        console.rule(f"4. Promote v{v2} (the human approves)")
+        report.promoted = await change(f"Promote {model} v{v2} to production", "promote")
+        default = deployment.client.default_version(served_name(model))
+        serving = await tools.get_serving_version(model)
+        step(
+            report,
+            "promote",
+            report.promoted and default == str(v2) and serving.serving.default_version == v2,
+            f"get_serving_version: v{serving.serving.default_version}; TorchServe management "
+            f"API default: v{default}",
+        )
+        if not report.promoted:
+            return report
+
+        console.rule(f"5. Roll back to v{v1} under live traffic")
+        with _Traffic(deployment, model) as traffic:
+            time.sleep(0.5)
+            report.rolled_back = await change(f"Roll back {model} to v{v1}", "rollback")
+            time.sleep(0.5)
+        report.continuity = Continuity(
+            sent=traffic.sent, failed=traffic.failed, served_versions=sorted(traffic.versions)
+        )
+        default = deployment.client.default_version(served_name(model))
+        step(
+            report,
+            "rollback",
+            report.rolled_back and default == str(v1) and traffic.failed == 0,
+            f"default back to v{default}; {traffic.sent} requests during the rollback, "
+            f"{traffic.failed} failed",
+        )
+    return report
+
+
+def print_summary(console: Console, report: SimulationReport, registry: Registry) -> None:
+    console.rule("Summary")
+    table = Table()
+    for column in ("Step", "Result", "Detail"):
+        table.add_column(column)
+    for item in report.steps:
+        table.add_row(item.name, "ok" if item.ok else "FAILED", Text(item.detail))
+    console.print(table)
+    console.print(
+        f"MLflow UI:  mlflow ui --backend-store-uri {registry.settings.resolved_tracking_uri}\n"
+        f"Audit:      modelreg audit {report.model}\n"
+        f"Serving:    modelreg serve status"
+    )
