@@ -1,0 +1,94 @@
+"""`modelreg demo` as a real process: the whole story, twice (re-running is safe)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from registry_mcp.registry import Registry
+from registry_mcp.settings import Settings
+from serving.local import LocalPorts
+
+MODELREG = str(Path(sys.executable).with_name("modelreg"))
+pytestmark = pytest.mark.slow
+
+
+def _env(home: Path, ports: LocalPorts) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELREG_", "MLFLOW_"))}
+    env.update(
+        MODELREG_HOME=str(home),
+        MODELREG_ACTOR="sim-tester",
+        MODELREG_SERVING_INFERENCE_PORT=str(ports.inference),
+        MODELREG_SERVING_MANAGEMENT_PORT=str(ports.management),
+        MODELREG_SERVING_METRICS_PORT=str(ports.metrics),
+        MODELREG_SERVING_GRPC_INFERENCE_PORT=str(ports.grpc_inference),
+        MODELREG_SERVING_GRPC_MANAGEMENT_PORT=str(ports.grpc_management),
+        COLUMNS="160",
+    )
+    return env
+
+
+def test_demo_without_terminal_or_yes_stops_clearly(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [MODELREG, "demo"],
+        env=_env(tmp_path, LocalPorts.free()),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "--yes" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "serving").exists()
+
+
+def test_demo_runs_the_whole_story_and_can_run_again(tmp_path: Path) -> None:
+    if shutil.which("java") is None:
+        pytest.skip("java is not installed: TorchServe 0.12 needs a Java 17 runtime")
+    env = _env(tmp_path, LocalPorts.free())
+    for run in (1, 2):
+        proc = subprocess.run(
+            [MODELREG, "demo", "--yes"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        out = proc.stdout
+        for step in ("register", "deploy", "ask", "promote", "rollback"):
+            assert f"│ {step}" in out, out[-3000:]
+        assert "FAILED" not in out
+        assert ", 0 failed." in out
+        first, second = (2 * run - 1, 2 * run)
+        assert (
+            f"get_serving_version: v{second}; TorchServe management API default: v{second}" in out
+        )
+        assert f"default back to v{first}" in out
+    registry = Registry.open(Settings(home=tmp_path))
+    model = registry.get_model("mnist-classifier").model
+    assert (model.production_version, model.previous_production_version) == (3, 4)
+    actions = [
+        (e.action.value, e.decision.value, e.to_version)
+        for e in registry.audit_log(model="mnist-classifier", limit=3).items
+    ]
+    assert actions[0] == ("rollback", "done", 3)
+    entry = registry.audit_log(model="mnist-classifier", limit=1).items[0]
+    assert entry.client == "mcp:modelreg-agent" or (entry.client or "").startswith("mcp:")
+    registry.close()
+    # Without --keep the demo stops TorchServe: nothing listens on its ports any more.
+    status = subprocess.run(
+        [MODELREG, "serve", "status", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert '"running": false' in status.stdout
