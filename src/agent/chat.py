@@ -237,19 +237,21 @@ def chat_command(
     home: Path | None,
     thread: str | None,
     *,
+    actor: str | None = None,
     console: Console | None = None,
     read_line: ReadLine | None = None,
     env: Mapping[str, str] | None = None,
     mode: str = "auto",
 ) -> int:
-    """`modelreg chat`: the registry over stdio (`modelreg [--home] mcp`), the LLM when
-    OPENAI_API_KEY / OPENAI_BASE_URL is set, checkpoints in <home>/agent/checkpoints.sqlite.
-    Returns the process exit code."""
+    """`modelreg chat`: the registry over stdio (`modelreg [--home] mcp`), the LLM
+    when OPENAI_API_KEY / OPENAI_BASE_URL is set, checkpoints in
+    <home>/agent/checkpoints.sqlite. ``actor`` is the approver the audit trail records
+    (default: the server's MODELREG_ACTOR or OS user). Returns the process exit code."""
     env = os.environ if env is None else env
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (line editing and history for input())
     settings = LLMSettings.from_env(env)
-    target = stdio_target(home, env=env)
+    target = stdio_target(home, actor=actor, env=env)
     checkpoint = (home.expanduser().resolve() if home else default_home(env)) / "agent"
     run = functools.partial(
         run_chat,

@@ -69,15 +69,17 @@ class ApprovalGate:
     """MCP elicitation callback: answers the approval form only with an armed answer."""
 
     def __init__(self) -> None:
-        self._armed: FormAnswer | None = None
+        self._armed: tuple[FormAnswer, str] | None = None
         self.answered: list[str] = []
         self.declined: list[str] = []
 
     @contextmanager
-    def holding(self, answer: FormAnswer) -> Iterator[None]:
+    def holding(self, answer: FormAnswer, *, about: str) -> Iterator[None]:
+        """Answer the one approval form whose question mentions ``about`` (e.g. "digits v3")
+        with ``answer`` while the block runs; decline anything else."""
         if self._armed is not None:
             raise RuntimeError("another stage change is already waiting for its approval form")
-        self._armed = answer
+        self._armed = (answer, about)
         try:
             yield
         finally:
@@ -86,14 +88,16 @@ class ApprovalGate:
     async def __call__(
         self, context: ClientRequestContext, params: ElicitRequestParams
     ) -> ElicitResult:
-        answer, self._armed = self._armed, None  # one form per human decision
+        armed, self._armed = self._armed, None  # one form per human decision
         if (
-            answer is None
+            armed is None
             or not isinstance(params, ElicitRequestFormParams)
             or set(params.requested_schema.get("properties", {})) != FORM_FIELDS
+            or re.search(rf"(?<![\w.\-]){re.escape(armed[1])}\b", params.message) is None
         ):
             self.declined.append(params.message)
             return ElicitResult(action="decline")
+        answer = armed[0]
         self.answered.append(params.message)
         return ElicitResult(
             action="accept", content={"approve": answer.approve, "rationale": answer.rationale}
@@ -160,14 +164,14 @@ class RegistryTools:
             "rationale": rationale,
             "expected_current_version": expected_current_version,
         }
-        with self.gate.holding(answer):
+        with self.gate.holding(answer, about=f"{model} v{version}"):
             return await self._call("promote_model", args, Outcome)
 
     async def rollback_model(
-        self, model: str, rationale: str, *, to_version: int | None, answer: FormAnswer
+        self, model: str, rationale: str, *, to_version: int, answer: FormAnswer
     ) -> Outcome:
         args = {"model_name": model, "rationale": rationale, "to_version": to_version}
-        with self.gate.holding(answer):
+        with self.gate.holding(answer, about=f"{model} v{to_version}"):
             return await self._call("rollback_model", args, Outcome)
 
     # ------------------------------------------------------------ plumbing
@@ -259,16 +263,20 @@ def _describe(leaves: list[BaseException]) -> str:
 def stdio_target(
     home: Path | None = None,
     *,
+    actor: str | None = None,
     command: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> StdioServerParameters:
     """`modelreg [--home HOME] mcp` as a subprocess, with the registry's part of ``env``
-    (default: this process's environment; never the LLM's keys)."""
+    (default: this process's environment; never the LLM's keys). ``actor`` (sent as
+    MODELREG_ACTOR) is who approves at this terminal; the server audits it as the approver."""
     exe = command or _modelreg_executable()
     args = (["--home", str(home)] if home is not None else []) + ["mcp"]
     source = os.environ if env is None else env
     child = {k: v for k, v in source.items() if k.startswith(_PASS_ENV)}
     child.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    if actor:
+        child["MODELREG_ACTOR"] = actor
     return StdioServerParameters(command=exe, args=args, env=child)
 
 

@@ -163,13 +163,14 @@ def test_chat_command_talks_to_modelreg_mcp_over_stdio(seeded: Backend) -> None:
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(seeded.settings.home),
-        "MODELREG_ACTOR": APPROVER,
+        "MODELREG_ACTOR": "someone-else",
         "MODELREG_ARTIFACT_ROOT": seeded.settings.resolved_artifact_root,
     }
     out = console()
     code = chat_command(
         seeded.settings.home,
         "stdio-1",
+        actor=APPROVER,
         console=out,
         read_line=Typist("show me digits v3", "promote digits v3", "a", "via stdio", "/quit"),
         env=env,

@@ -26,7 +26,7 @@ FORM = {
 }
 
 
-def form(message: str = "Approve?", schema: dict[str, Any] | None = None) -> Any:
+def form(message: str = "Approve digits v3?", schema: dict[str, Any] | None = None) -> Any:
     return ElicitRequestFormParams(message=message, requested_schema=schema or FORM)
 
 
@@ -34,22 +34,25 @@ async def test_gate_declines_unless_a_decision_is_armed_and_answers_it_exactly_o
     gate = ApprovalGate()
     ctx: Any = None
     assert (await gate(ctx, form())).action == "decline"
-    with gate.holding(FormAnswer(approve=False, rationale="no")):
-        first = await gate(ctx, form("first"))
-        second = await gate(ctx, form("second"))
+    with gate.holding(FormAnswer(approve=False, rationale="no"), about="digits v3"):
+        first = await gate(ctx, form("Move digits v3: Staging -> Production?"))
+        second = await gate(ctx, form("Move digits v3 again?"))
     assert (first.action, first.content) == ("accept", {"approve": False, "rationale": "no"})
     assert second.action == "decline"
-    with gate.holding(FormAnswer(approve=True, rationale="")):
+    with gate.holding(FormAnswer(approve=True, rationale=""), about="digits v3"):
+        for other in ("Move digits v30: None -> Staging?", "Move my-digits v3: None -> Staging?"):
+            assert (await gate(ctx, form(other))).action == "decline"
+    with gate.holding(FormAnswer(approve=True, rationale=""), about="digits v3"):
         other_schema = {"type": "object", "properties": {"approve": {"type": "boolean"}}}
         assert (await gate(ctx, form(schema=other_schema))).action == "decline"
-    with gate.holding(FormAnswer(approve=True, rationale="")):
-        url = ElicitRequestURLParams(message="go", url="https://x.test", elicitation_id="1")
+    with gate.holding(FormAnswer(approve=True, rationale=""), about="digits v3"):
+        url = ElicitRequestURLParams(message="digits v3", url="https://x.test", elicitation_id="1")
         assert (await gate(ctx, url)).action == "decline"
     assert (await gate(ctx, form())).action == "decline"  # disarmed after the call
-    assert gate.answered == ["first"]
+    assert gate.answered == ["Move digits v3: Staging -> Production?"]
     armed = FormAnswer(approve=True, rationale="")
-    with gate.holding(armed), pytest.raises(RuntimeError, match="already waiting"):
-        gate.holding(armed).__enter__()
+    with gate.holding(armed, about="x"), pytest.raises(RuntimeError, match="already waiting"):
+        gate.holding(armed, about="x").__enter__()
 
 
 async def test_a_stage_change_without_a_human_decision_is_declined_and_recorded(
@@ -119,3 +122,7 @@ def test_stdio_target_runs_modelreg_mcp_with_the_registry_environment(
     assert params.env["MODELREG_ACTOR"] == "erin"
     assert "OPENAI_API_KEY" not in params.env
     assert stdio_target(None, command="m").args == ["mcp"]
+    chatting = stdio_target(None, actor="fred", command="m")
+    assert chatting.args == ["mcp"]
+    assert chatting.env is not None
+    assert chatting.env["MODELREG_ACTOR"] == "fred"
