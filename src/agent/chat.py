@@ -27,7 +27,6 @@ from agent import answers
 from agent.checkpoint import open_checkpointer
 from agent.context import AgentContext
 from agent.conversation import Conversation, TurnResult
-from agent.decisions import Approve, Deny, EditRationale
 from agent.errors import DecisionRejected, RegistryUnavailable
 from agent.graph import build_graph
 from agent.intents import IntentParser
@@ -152,20 +151,15 @@ class _Chat:
             if choice is None or choice not in proposal.allowed_decisions:
                 self.console.print(Text(f"Please answer one of: {allowed}."))
                 continue
-            decision: Approve | Deny | EditRationale
-            if choice == "approve":
-                decision = Approve(rationale=await self.read("Approval note (optional)> "))
-            elif choice == "deny":
-                decision = Deny(rationale=await self.read("Reason for denying> "))
-            else:
-                text = await self.read("New rationale> ")
-                if not text:
-                    self.console.print(Text("An edited rationale cannot be empty."))
-                    continue
-                decision = EditRationale(rationale=text)
+            prompt = {
+                "approve": "Approval note (optional)> ",
+                "deny": "Reason for denying> ",
+                "edit": "New rationale> ",
+            }[choice]
+            raw = {"kind": choice, "rationale": await self.read(prompt)}
             try:
-                return await self.conv.decide(decision)
-            except DecisionRejected as exc:
+                return await self.conv.decide(raw)
+            except DecisionRejected as exc:  # e.g. an empty edit or a note that is too long
                 self.console.print(Text(exc.reason, style="red"))
 
     async def command(self, line: str) -> None:

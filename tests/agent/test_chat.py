@@ -108,7 +108,7 @@ async def test_edit_rationale_and_disallowed_answers(
     text = await chat(
         server, tmp_path, Typist("promote digits v3", "e", "", "edit", "fixes 7-vs-1 confusions")
     )
-    assert "An edited rationale cannot be empty." in text
+    assert "rationale: String should have at least 1 character" in text
     assert "now Production" in text
     assert registry.audit_log(model="digits", limit=1).items[0].rationale == (
         "fixes 7-vs-1 confusions"
