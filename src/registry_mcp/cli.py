@@ -262,7 +262,11 @@ def chat(
     from simulation.command import chat_command
 
     state = get_ctx(ctx)
-    raise typer.Exit(chat_command(state.settings().home, thread, console=state.console))
+    raise typer.Exit(
+        chat_command(
+            state.settings().home, thread, actor=state.actor_override, console=state.console
+        )
+    )
 
 
 def _pydantic_message(exc: ValidationError) -> str:

@@ -48,7 +48,11 @@ def mcp(
     from registry_mcp.deployment import Deployment
 
     registry = state.registry()
-    server = build_server(registry, serving=Deployment.open(registry, defer_reconcile=True))
+    server = build_server(
+        registry,
+        serving=Deployment.open(registry, defer_reconcile=True),
+        approver=state.actor(),
+    )
     if chosen == "stdio":
         server.run()
     else:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from serving.archive import ArchiveResult, build_archive
-from serving.config import load_models_config
+from serving.config import parse_models_config
 from serving.errors import ServingError, ServingErrorCode
 from serving.local import LocalPorts, LocalTorchServe
 from serving.naming import served_name
@@ -27,7 +27,21 @@ from tests.serving.conftest import MODEL, Digits, SavedModels, leftover_processe
 
 pytestmark = pytest.mark.slow
 
-CONFIG = load_models_config(Path(__file__).resolve().parents[2] / "configs" / "models.yaml")
+# Production scaled differently from the standby versions, so reconcile has scaling to do
+# (independent of what configs/models.yaml chooses for this machine).
+CONFIG = parse_models_config(
+    """
+models:
+  mnist-classifier:
+    task: classification
+    primary_metric: accuracy
+    latency_sla_ms: 50
+    input_schema: {n_features: 64, dtype: float32}
+    n_classes: 10
+    torchserve: {workers: {min: 1, max: 2}, batch_size: 8, max_batch_delay_ms: 10}
+""",
+    source="test config",
+)
 SERVED = served_name(MODEL)
 
 
