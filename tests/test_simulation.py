@@ -81,7 +81,8 @@ def test_demo_runs_the_whole_story_and_can_run_again(tmp_path: Path) -> None:
     ]
     assert actions[0] == ("rollback", "done", 3)
     entry = registry.audit_log(model="mnist-classifier", limit=1).items[0]
-    assert entry.client == "mcp:modelreg-agent" or (entry.client or "").startswith("mcp:")
+    # The rollback came through the agent's MCP client, approved by the human at the demo.
+    assert (entry.client, entry.actor) == ("mcp:modelreg-agent", "sim-tester")
     registry.close()
     # Without --keep the demo stops TorchServe: nothing listens on its ports any more.
     status = subprocess.run(

@@ -116,12 +116,7 @@ class Approvals:
         else:
             number = None if version is None else validation.version(version)
             target = Stage.PRODUCTION
-        expected: ExpectedVersion = None
-        if expected_current is not None:
-            if isinstance(expected_current, str) and expected_current.strip().lower() == "none":
-                expected = "none"
-            else:
-                expected = validation.version(expected_current)
+        expected = validation.expected_version(expected_current)
         return ChangeRequest(
             kind=kind,
             model=name,
@@ -333,7 +328,7 @@ class Approvals:
             version=proposal.version,
             stage=proposal.stage,
             rationale=proposal.rationale,
-            expected_current=_parse_expected(proposal.expected_current),
+            expected_current=validation.expected_version(proposal.expected_current),
         )
         try:
             result = self.apply(req, approver=approver, client=proposal.client, note=note)
@@ -368,11 +363,3 @@ class Approvals:
 
 def _action(kind: ProposalKind) -> AuditAction:
     return AuditAction.ROLLBACK if kind is ProposalKind.ROLLBACK else AuditAction.TRANSITION
-
-
-def _parse_expected(value: str | None) -> ExpectedVersion:
-    if value is None:
-        return None
-    if value == "none":
-        return "none"
-    return int(value)

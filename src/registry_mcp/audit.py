@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from datetime import UTC, datetime
 
@@ -13,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from registry_mcp.database import audit_table, backend_error
 from registry_mcp.errors import ErrorCode, RegistryError
+from registry_mcp.paging import decode_cursor, encode_cursor
 from registry_mcp.schemas import AuditAction, AuditEntry, Decision, Page
 
 MAX_AUDIT_PAGE = 500
@@ -22,23 +21,6 @@ def _to_ms(moment: datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
-
-
-def _encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"before": last_id}).encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))["before"]
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    except (ValueError, KeyError, TypeError):
-        pass
-    raise RegistryError(
-        ErrorCode.INVALID_INPUT,
-        "Invalid audit cursor; pass the next_cursor value from the previous page unchanged.",
-    )
 
 
 class AuditLog:
@@ -113,7 +95,7 @@ class AuditLog:
         if until is not None:
             query = query.where(audit_table.c.at_ms < _to_ms(until))
         if cursor is not None:
-            query = query.where(audit_table.c.id < _decode_cursor(cursor))
+            query = query.where(audit_table.c.id < decode_cursor(cursor, "before", int))
         try:
             with self._engine.connect() as conn:
                 rows = conn.execute(query).mappings().all()
@@ -137,5 +119,5 @@ class AuditLog:
             )
             for row in rows[:limit]
         ]
-        next_cursor = _encode_cursor(entries[-1].id) if len(rows) > limit else None
+        next_cursor = encode_cursor({"before": entries[-1].id}) if len(rows) > limit else None
         return Page[AuditEntry](items=entries, next_cursor=next_cursor)

@@ -10,8 +10,6 @@ is what the next query returns. Nothing here writes.
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from registry_mcp.cards import CARD_TAG, card_from_tag
 from registry_mcp.database import backend_error, is_postgres
 from registry_mcp.errors import ErrorCode, RegistryError
+from registry_mcp.paging import check_limit, decode_cursor, encode_cursor
 from registry_mcp.schemas import ModelSummary, Page, Stage, VersionInfo
 
 RESERVED_PREFIX = "modelreg."
@@ -32,7 +31,6 @@ SERVED_TAG = "modelreg.served_production_at"
 PRODUCTION_ALIAS = "production"
 STAGING_ALIAS = "staging"
 PREVIOUS_ALIAS = "previous_production"
-MAX_PAGE = 1000
 DELETED_STAGE = "Deleted_Internal"  # MLflow soft-deletes versions by setting this stage
 
 _models = sa.table(
@@ -86,31 +84,6 @@ _REQUIRED_TABLES = {
 
 def _ms_to_dt(value: int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value / 1000, tz=UTC)
-
-
-def encode_cursor(payload: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
-
-
-def decode_cursor(cursor: str, key: str, kind: type) -> Any:
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))[key]
-        if isinstance(value, kind) and not isinstance(value, bool):
-            return value
-    except (ValueError, KeyError, TypeError):
-        pass
-    raise RegistryError(
-        ErrorCode.INVALID_INPUT,
-        "Invalid cursor; pass the next_cursor value from the previous page unchanged.",
-    )
-
-
-def check_limit(limit: int) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-        raise RegistryError(
-            ErrorCode.INVALID_INPUT, f"Page size must be between 1 and {MAX_PAGE}, got {limit!r}."
-        )
-    return limit
 
 
 def version_stage(aliases: Iterable[str], stage_tag: str | None) -> Stage:

@@ -28,8 +28,7 @@ from registry_mcp.cli_serve import predict as predict_command
 from registry_mcp.cli_serve import serve_app
 from registry_mcp.cli_support import Ctx, confirm_or_abort, get_ctx
 from registry_mcp.errors import ErrorCode, RegistryError
-from registry_mcp.schemas import TransitionResult
-from registry_mcp.tool_models import ServingUpdate
+from registry_mcp.proposals import ProposalKind
 
 T = TypeVar("T")
 
@@ -140,22 +139,17 @@ def promote(
     as_json: JsonOpt = False,
 ) -> None:
     """Move a version to a stage, after showing the change and asking for confirmation."""
-    state = get_ctx(ctx)
-    registry = state.registry()
-    plan = registry.plan_transition(name, version, stage)
-    if not as_json:
-        state.console.print(render.plan_panel(plan))
-    confirm_or_abort(state, yes)
-    result = registry.transition(
+    _change(
+        get_ctx(ctx),
+        ProposalKind.PROMOTE,
         name,
-        version,
-        stage,
+        version=version,
+        stage=stage,
         rationale=rationale,
-        actor=state.actor(),
-        expected_current_version=expect_current,
-        client="modelreg-cli",
+        expected=expect_current,
+        yes=yes,
+        as_json=as_json,
     )
-    _report(state, result, _follow(state, result.name), as_json)
 
 
 @app.command()
@@ -170,45 +164,65 @@ def rollback(
     as_json: JsonOpt = False,
 ) -> None:
     """Return Production to the previous (or a named former) Production version."""
-    state = get_ctx(ctx)
-    registry = state.registry()
-    plan = registry.plan_rollback(name, to)
-    if not as_json:
-        state.console.print(render.plan_panel(plan, rollback=True))
-    confirm_or_abort(state, yes)
-    result = registry.rollback(
+    _change(
+        get_ctx(ctx),
+        ProposalKind.ROLLBACK,
         name,
+        version=to,
         rationale=rationale,
-        actor=state.actor(),
-        to_version=to,
-        expected_current_version=plan.replaced_version,
-        client="modelreg-cli",
+        expected=None,
+        yes=yes,
+        as_json=as_json,
     )
-    _report(state, result, _follow(state, result.name), as_json)
 
 
-def _follow(state: Ctx, model: str) -> ServingUpdate | None:
-    """Serving follows the registry when TorchServe runs; the registry already moved."""
+def _change(
+    state: Ctx,
+    kind: ProposalKind,
+    name: str,
+    *,
+    version: str | None,
+    rationale: str,
+    expected: str | None,
+    yes: bool,
+    as_json: bool,
+    stage: str = "Production",
+) -> None:
+    """Show the plan, ask the human at the terminal, then apply it through the one approval
+    path the MCP tools use (compare-and-set on what was shown; serving follows)."""
+    from registry_mcp.approvals import Approvals
     from registry_mcp.deployment import Deployment
 
-    deployment = Deployment.open(state.registry())
+    registry = state.registry()
+    deployment = Deployment.open(registry)
     try:
-        if not deployment.running():
-            return None
-        return deployment.follow(model)
+        approvals = Approvals.for_registry(registry, after_change=deployment.follow)
+        req = approvals.request(
+            kind,
+            name,
+            version=version,
+            stage=stage,
+            rationale=rationale,
+            expected_current=expected,
+        )
+        plan = approvals.plan(req)
+        if not as_json:
+            state.console.print(render.plan_panel(plan, rollback=kind is ProposalKind.ROLLBACK))
+        confirm_or_abort(state, yes)
+        outcome = approvals.decide(
+            req, approved=True, approver=state.actor(), client="modelreg-cli", note=None
+        )
     finally:
         deployment.close()
-
-
-def _report(
-    state: Ctx, result: TransitionResult, serving: ServingUpdate | None, as_json: bool
-) -> None:
+    assert outcome.transition is not None
     if as_json:
-        render.print_json(state.console, {"transition": result, "serving": serving})
+        render.print_json(
+            state.console, {"transition": outcome.transition, "serving": outcome.serving}
+        )
         return
-    state.console.print(render.transition_line(result))
-    if serving is not None:
-        state.console.print(f"Serving: {render.escape(serving.detail)}")
+    state.console.print(render.transition_line(outcome.transition))
+    if outcome.serving is not None:
+        state.console.print(f"Serving: {render.escape(outcome.serving.detail)}")
 
 
 @app.command()

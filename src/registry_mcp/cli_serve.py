@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -20,24 +22,26 @@ serve_app = typer.Typer(help="Run and inspect the local TorchServe.", no_args_is
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
-def _deployment(state: Ctx) -> Deployment:
-    return Deployment.open(state.registry())
+@contextmanager
+def _deployment(state: Ctx) -> Iterator[Deployment]:
+    """The deployment for one command; serving errors become registry errors."""
+    deployment = Deployment.open(state.registry())
+    try:
+        yield deployment
+    except ServingError as exc:
+        raise serving_error(exc) from None
+    finally:
+        deployment.close()
 
 
 @serve_app.command("up")
 def up(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Start TorchServe (hardened: loopback, token auth) and load what the registry wants."""
     state = get_ctx(ctx)
-    deployment = _deployment(state)
-    try:
-        with state.err_console.status("Starting TorchServe...") as spinner:
-            status = deployment.server.up(progress=lambda msg: spinner.update(msg))
-            spinner.update("Loading the registry's Production, previous and Staging versions...")
-            reports = deployment.reconcile()
-    except ServingError as exc:
-        raise serving_error(exc) from None
-    finally:
-        deployment.close()
+    with _deployment(state) as deployment, state.err_console.status("Starting...") as spinner:
+        status = deployment.server.up(progress=lambda msg: spinner.update(msg))
+        spinner.update("Loading the registry's Production, previous and Staging versions...")
+        reports = deployment.reconcile()
     if as_json:
         render.print_json(state.console, {"status": status, "reconcile": reports})
         return
@@ -53,14 +57,8 @@ def up(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 def down(ctx: typer.Context) -> None:
     """Stop TorchServe; no process is left behind."""
     state = get_ctx(ctx)
-    deployment = _deployment(state)
-    try:
-        with state.err_console.status("Stopping TorchServe...") as spinner:
-            status = deployment.server.down(progress=lambda msg: spinner.update(msg))
-    except ServingError as exc:
-        raise serving_error(exc) from None
-    finally:
-        deployment.close()
+    with _deployment(state) as deployment, state.err_console.status("Stopping...") as spinner:
+        status = deployment.server.down(progress=lambda msg: spinner.update(msg))
     state.console.print("TorchServe stopped." if not status.running else "TorchServe still runs!")
 
 
@@ -72,13 +70,10 @@ def status(
 ) -> None:
     """Per model: registry Production, serving default, loaded versions, in sync or drift."""
     state = get_ctx(ctx)
-    deployment = _deployment(state)
-    try:
+    with _deployment(state) as deployment:
         server = deployment.server.status()
         models = [model] if model else deployment.managed_models()
         rows = [deployment.status(name) for name in models] if server.running else []
-    finally:
-        deployment.close()
     if as_json:
         render.print_json(state.console, {"server": server, "models": rows})
         return
@@ -113,15 +108,12 @@ def reconcile_cmd(
 ) -> None:
     """Make serving match the registry (load, switch default, unload) and report drift left."""
     state = get_ctx(ctx)
-    deployment = _deployment(state)
-    try:
+    with _deployment(state) as deployment:
         if not deployment.running():
             raise RegistryError(
                 ErrorCode.BACKEND, "TorchServe is not running; start it with `modelreg serve up`."
             )
         reports = deployment.reconcile([model] if model else None)
-    finally:
-        deployment.close()
     if as_json:
         render.print_json(state.console, reports)
         return
@@ -156,11 +148,6 @@ def predict(
             ErrorCode.INVALID_INPUT,
             f'Input is not JSON ({exc}); send {{"inputs": [[64 numbers], ...]}}.',
         ) from None
-    deployment = _deployment(state)
-    try:
+    with _deployment(state) as deployment:
         result = deployment.client.predict(served_name(model), payload, version)
-    except ServingError as exc:
-        raise serving_error(exc) from None
-    finally:
-        deployment.close()
     render.print_json(state.console, result)

@@ -52,14 +52,6 @@ from registry_mcp.stages import refusal
 _STAGE_ALIAS = {Stage.PRODUCTION: PRODUCTION_ALIAS, Stage.STAGING: STAGING_ALIAS}
 
 
-def _expected(value: object) -> ExpectedVersion:
-    if value is None:
-        return None
-    if isinstance(value, str) and value.strip().lower() == "none":
-        return "none"
-    return validation.version(value)
-
-
 class Registry:
     """The registry's public operations. Build one with ``Registry.open(settings)``."""
 
@@ -444,7 +436,7 @@ class Registry:
         target = validation.stage(stage)
         why = validation.rationale(rationale)
         actor = validation.actor(actor)
-        expected = _expected(expected_current_version)
+        expected = validation.expected_version(expected_current_version)
         if expected is not None and target not in _STAGE_ALIAS:
             raise RegistryError(
                 ErrorCode.INVALID_INPUT,
@@ -602,7 +594,7 @@ class Registry:
         name = validation.model_name(name)
         why = validation.rationale(rationale)
         actor = validation.actor(actor)
-        expected = _expected(expected_current_version)
+        expected = validation.expected_version(expected_current_version)
         wanted = None if to_version is None else validation.version(to_version)
         self._require_model(name)
         with self._locks.hold(name):

@@ -10,7 +10,7 @@ import re
 import unicodedata
 
 from registry_mcp.errors import ErrorCode, RegistryError
-from registry_mcp.schemas import Stage
+from registry_mcp.schemas import ExpectedVersion, Stage
 
 MAX_NAME_LENGTH = 200
 MAX_VERSION = 2**31 - 1  # MLflow stores versions in a 32-bit integer column
@@ -149,3 +149,12 @@ def actor(value: object) -> str:
     if _has_control_chars(value):
         raise _invalid("Actor contains control characters; remove them.")
     return value.strip()
+
+
+def expected_version(value: object) -> ExpectedVersion:
+    """A compare-and-set guard: None (do not check), "none" (expect no holder) or a version."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().lower() == "none":
+        return "none"
+    return version(value)
