@@ -217,7 +217,12 @@ async def test_accepted_promotion_applies_with_approver_in_audit(
     assert reg.get_model("digits").model.production_version == 3
     entry = reg.audit_log(model="digits", limit=1).items[0]
     assert (entry.actor, entry.client, entry.decision) == ("dana", "mcp:test-client", Decision.DONE)
-    assert entry.rationale == "v3 is more accurate | approval: metrics are better"
+    assert entry.rationale == "v3 is more accurate"
+    assert entry.reason is not None
+    assert entry.reason.startswith("approved via form #")
+    assert entry.reason.endswith(": metrics are better")
+    assert entry.plan_digest is not None
+    assert entry.plan_digest[:12] in human.asked[0]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -286,7 +291,12 @@ async def test_client_without_elicitation_gets_a_pending_proposal(
             {"model_name": "digits", "version": 3, "stage": "Production", "rationale": "batch"},
         )
         assert out["status"] == "pending"
-        assert out["approve_command"] == f"modelreg approvals approve {out['proposal_id']}"
+        assert out["approve_command"] == (
+            f"modelreg approvals approve {out['proposal_id']} --rationale 'why you approve'"
+        )
+        assert out["deny_command"] == (
+            f"modelreg approvals deny {out['proposal_id']} --rationale 'why you deny'"
+        )
         pending = await structured(session, "list_pending_approvals", {"model_name": "digits"})
     assert snapshot(reg) == before
     (proposal,) = pending["items"]
@@ -300,16 +310,19 @@ async def test_client_without_elicitation_gets_a_pending_proposal(
     assert outcome.status == "applied"
     assert reg.get_model("digits").model.production_version == 3
     entry = reg.audit_log(model="digits", limit=1).items[0]
-    assert (entry.actor, entry.client, entry.action) == (
+    # Who approved, through what; who asked (the MCP session's human).
+    assert (entry.actor, entry.client, entry.requested_by, entry.action) == (
         "erin",
-        "mcp:test-client",
+        "modelreg-cli",
+        "dana",
         AuditAction.TRANSITION,
     )
+    assert entry.reason == f"approved via proposal #{out['proposal_id']}: reviewed"
     with pytest.raises(RegistryError) as info:
         Approvals.for_registry(reg).resolve(
             out["proposal_id"], approve=True, approver="x", note=None
         )
-    assert info.value.code is ErrorCode.INVALID_TRANSITION
+    assert info.value.code is ErrorCode.NOT_APPROVED  # single-use
 
 
 async def test_denied_and_stale_and_expired_proposals(
@@ -335,17 +348,25 @@ async def test_denied_and_stale_and_expired_proposals(
     reg.transition("digits", 2, "staging", rationale="other", actor="x")
     with pytest.raises(RegistryError) as info:
         approvals.resolve(second["proposal_id"], approve=True, approver="erin", note=None)
-    assert info.value.code is ErrorCode.INVALID_TRANSITION  # v3 left Staging
+    assert info.value.code is ErrorCode.STALE_PLAN  # v3 left Staging
+    assert "nothing moved" in info.value.message
     assert approvals.get(second["proposal_id"]).status.value == "failed"
 
     short = Registry.open(
         Settings(**{**sqlite_backend.settings.model_dump(), "proposal_ttl_s": 0.01})
     )
     expiring = Approvals.for_registry(short)
+    reg.transition("digits", 3, "staging", rationale="back", actor="x")
     req = expiring.request(
-        _kind("promote"), "digits", version=2, stage=Stage.PRODUCTION, rationale="late"
+        _kind("promote"),
+        "digits",
+        version=3,
+        stage=Stage.PRODUCTION,
+        rationale="late",
+        requested_by="bot",
+        client=None,
     )
-    proposal_id = expiring.propose(req, requested_by="bot", client=None).proposal_id
+    proposal_id = expiring.propose(req, expiring.plan(req)).proposal_id
     assert proposal_id is not None
     import time
 

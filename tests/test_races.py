@@ -70,6 +70,7 @@ def test_racing_promotions_leave_one_production_version(
     assert {code for o in outcomes.values() for _, code in o} <= {
         "done",
         "STALE_VERSION",
+        "STALE_PLAN",
         "INVALID_TRANSITION",
     }
 
@@ -94,6 +95,9 @@ def test_racing_promotions_leave_one_production_version(
     engine.dispose()
     assert [row[0] for row in legacy] == production
 
+    # Our own half-written changes are never reported as changes made around modelreg.
+    everything = registry.audit_log(model=MODEL, limit=500).items
+    assert not [e for e in everything if e.action is AuditAction.UNAPPROVED_CHANGE]
     # Every attempt is in the audit trail, as done or refused; nothing lost or half-done.
     entries = [
         e

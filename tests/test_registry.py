@@ -178,7 +178,7 @@ def test_rollback_refusals(registry: Registry, backend: Backend) -> None:
         e for e in registry.audit_log(model="digits").items if e.action is AuditAction.ROLLBACK
     ]
     assert {e.decision for e in refused} == {Decision.REFUSED}
-    assert len(refused) == 3  # the NOT_FOUND attempt named no existing version
+    assert len(refused) == 4  # every attempt, the one naming a missing version too
 
 
 def test_model_card_round_trip_and_incomplete_report(registry: Registry, backend: Backend) -> None:

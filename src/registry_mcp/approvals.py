@@ -1,8 +1,21 @@
 """Human approval of stage changes: the one place that decides, applies and audits them.
 
-Every path goes through here: an MCP client that elicits (the human answered a form), a
-client that cannot (a pending proposal, approved later with `modelreg approvals`), and the
-agent (which answers the form with the decision its human gave at the graph's interrupt).
+Every path ends here: the CLI (the human confirms at the terminal), an MCP client that
+elicits (the human answered a form), a client that cannot (a pending proposal, approved
+later with `modelreg approvals`), and the agent (its MCP client answers the form with the
+decision its human gave at the graph's interrupt).
+
+The rules, whatever the path:
+
+- An approval binds to a :class:`~registry_mcp.plans.ChangePlan` (its digest), never to a
+  request: applying re-checks the plan under the model lock, and refuses with STALE_PLAN if
+  the registry changed since the human was asked.
+- A form or proposal is single-use: it is settled (pending -> approved/denied) by one
+  compare-and-set before anything moves, so a replayed answer finds it already decided.
+- Only a real boolean ``true`` on an accepted form approves; anything else is refused.
+- :meth:`Approvals.apply` is the one apply function: registry move -> serving follows ->
+  verified, and every attempt leaves exactly one audit row (done, refused, failed, denied,
+  proposed), including refused, stale, invalid and lock-timeout attempts.
 """
 
 from __future__ import annotations
@@ -16,17 +29,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from registry_mcp import validation
 from registry_mcp.compact_schema import CompactModel
 from registry_mcp.errors import ErrorCode, RegistryError
-from registry_mcp.proposals import Proposal, ProposalKind, ProposalStatus, ProposalStore
+from registry_mcp.plans import ChangeKind, ChangePlan
+from registry_mcp.proposals import Channel, Proposal, ProposalStatus, ProposalStore
 from registry_mcp.registry import Registry
-from registry_mcp.schemas import (
-    AuditAction,
-    Decision,
-    ExpectedVersion,
-    Stage,
-    TransitionPlan,
-    TransitionResult,
-)
+from registry_mcp.schemas import Decision, ExpectedVersion, Stage, TransitionResult
 from registry_mcp.tool_models import ServingUpdate
+from registry_mcp.transitions import Attempt
 
 
 class ChangeRequest(BaseModel):
@@ -34,12 +42,26 @@ class ChangeRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    kind: ProposalKind
+    kind: ChangeKind
     model: str
     version: int | None
     stage: Stage
     rationale: str
+    requested_by: str
+    client: str | None = None
     expected_current: ExpectedVersion = None
+    plan_digest: str | None = None
+
+
+class Approval(BaseModel):
+    """A human's yes, and where it came from (audited as the actor)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    approver: str
+    client: str | None = None
+    note: str | None = None
+    via: str = Field(description="Which form, proposal or terminal carried the yes.")
 
 
 class Outcome(CompactModel):
@@ -49,6 +71,7 @@ class Outcome(CompactModel):
 
     status: Literal["applied", "denied", "cancelled", "pending"]
     message: str
+    plan: ChangePlan | None = Field(default=None, description="The plan the human decided on.")
     transition: TransitionResult | None = None
     serving: ServingUpdate | None = Field(
         default=None, description="What serving did after the change (when serving is wired)."
@@ -59,17 +82,6 @@ class Outcome(CompactModel):
     )
     deny_command: str | None = None
     expires_at: datetime | None = None
-
-
-def describe(plan: TransitionPlan, kind: ProposalKind) -> str:
-    verb = "Roll back" if kind is ProposalKind.ROLLBACK else "Move"
-    text = f"{verb} {plan.name} v{plan.version}: {plan.from_stage.value} -> {plan.to_stage.value}"
-    if plan.replaced_version is not None and plan.replaced_to_stage is not None:
-        text += f"; v{plan.replaced_version} leaves {plan.to_stage.value} -> "
-        text += plan.replaced_to_stage.value
-    if not plan.card_complete:
-        text += f" (card incomplete: {', '.join(plan.missing_card_fields)})"
-    return text
 
 
 class Approvals:
@@ -90,168 +102,314 @@ class Approvals:
     ) -> Approvals:
         return cls(registry, ProposalStore(registry.engine), after_change=after_change)
 
-    def _follow(self, model: str) -> ServingUpdate | None:
-        return None if self._after_change is None else self._after_change(model)
+    @property
+    def four_eyes(self) -> bool:
+        return self._registry.settings.four_eyes
 
     # ------------------------------------------------------------ requests
 
     def request(
         self,
-        kind: ProposalKind,
+        kind: ChangeKind,
         model: str,
         *,
         rationale: str,
+        requested_by: str,
+        client: str | None,
         version: int | str | None = None,
         stage: Stage | str = Stage.PRODUCTION,
         expected_current: ExpectedVersion | str = None,
+        plan_digest: str | None = None,
+        audit: bool = True,
     ) -> ChangeRequest:
-        """Validate a request (raises RegistryError); nothing is recorded yet."""
-        name = validation.model_name(model)
-        why = validation.rationale(rationale)
-        if kind is ProposalKind.PROMOTE:
-            if version is None:
-                raise RegistryError(ErrorCode.INVALID_INPUT, "A version to promote is required.")
-            number: int | None = validation.version(version)
-            target = validation.stage(stage)
-        else:
-            number = None if version is None else validation.version(version)
-            target = Stage.PRODUCTION
-        expected = validation.expected_version(expected_current)
+        """Validate a request; an invalid one is raised (and audited as refused, unless
+        ``audit`` is off because the caller records the attempt itself)."""
+        who = validation.actor(requested_by)
+        try:
+            name = validation.model_name(model)
+            why = validation.rationale(rationale)
+            if kind is ChangeKind.PROMOTE:
+                if version is None:
+                    raise RegistryError(
+                        ErrorCode.INVALID_INPUT, "A version to promote is required."
+                    )
+                number: int | None = validation.version(version)
+                target = validation.stage(stage)
+            else:
+                number = None if version is None else validation.version(version)
+                target = Stage.PRODUCTION
+            expected = validation.expected_version(expected_current)
+            digest = None if plan_digest is None else validation.plan_digest(plan_digest)
+        except RegistryError as exc:
+            if audit:
+                self.record_invalid(kind, model, exc, requested_by=who, client=client)
+            raise
         return ChangeRequest(
             kind=kind,
             model=name,
             version=number,
             stage=target,
             rationale=why,
+            requested_by=who,
+            client=client,
             expected_current=expected,
+            plan_digest=digest,
         )
 
-    def plan(self, req: ChangeRequest) -> TransitionPlan:
-        """What the request would change now; raises if the registry would refuse it,
-        including a stale ``expected_current`` (so a human is never asked in vain)."""
-        if req.kind is ProposalKind.ROLLBACK:
-            plan = self._registry.plan_rollback(req.model, req.version)
-        else:
-            assert req.version is not None
-            plan = self._registry.plan_transition(req.model, req.version, req.stage)
+    def record_invalid(
+        self,
+        kind: ChangeKind,
+        model: object,
+        error: RegistryError,
+        *,
+        requested_by: str,
+        client: str | None,
+    ) -> None:
+        """Audit a request too malformed to plan (the model name may itself be the problem)."""
+        self._registry.record_decision(
+            kind=kind,
+            decision=Decision.REFUSED,
+            attempt=Attempt(actor=requested_by, client=client),
+            model=str(model),
+            reason=f"{error.code.value}: {error.message}",
+        )
+
+    def needs_other_approver(self, plan: ChangePlan) -> bool:
+        """Four-eyes: a Production change is filed as a proposal for someone else."""
+        return self.four_eyes and plan.to_stage is Stage.PRODUCTION
+
+    def plan(self, req: ChangeRequest) -> ChangePlan:
+        """What the request would move now; raises (without auditing) what the registry would
+        refuse, including a stale expectation, so a human is never asked in vain."""
+        plan = self._registry.plan_change(req.kind, req.model, req.version, req.stage)
+        if req.plan_digest is not None and not plan.digest.startswith(req.plan_digest):
+            raise RegistryError(
+                ErrorCode.STALE_PLAN,
+                f"The plan changed since it was previewed ({req.plan_digest} asked, now "
+                f"{plan.describe()}); nothing moved. Preview it again.",
+            )
         if req.expected_current is not None and plan.to_stage in (Stage.STAGING, Stage.PRODUCTION):
             holder = plan.replaced_version if plan.replaced_version is not None else "none"
             if holder != req.expected_current:
-                shown = "no version" if holder == "none" else f"v{holder}"
-                wanted = (
-                    "no version" if req.expected_current == "none" else f"v{req.expected_current}"
-                )
                 raise RegistryError(
                     ErrorCode.STALE_VERSION,
-                    f"{plan.to_stage.value} of {req.model!r} is now {shown}, not {wanted} as "
-                    "expected; review the current state and retry with the new expected version.",
+                    f"{plan.to_stage.value} of {req.model!r} is now {_v(holder)}, not "
+                    f"{_v(req.expected_current)} as expected; review the current state and "
+                    "retry with the new expected version.",
                 )
         return plan
 
-    def _expected(self, req: ChangeRequest, plan: TransitionPlan) -> ExpectedVersion:
-        """Compare-and-set guard: the caller's, else the holder the human was shown."""
-        if req.expected_current is not None:
-            return req.expected_current
-        if plan.to_stage not in (Stage.PRODUCTION, Stage.STAGING):
-            return None
-        return plan.replaced_version if plan.replaced_version is not None else "none"
+    def refuse(self, req: ChangeRequest, error: RegistryError) -> RegistryError:
+        """Audit a request the registry refuses before any human decides; return the error."""
+        self._registry.record_decision(
+            kind=req.kind,
+            decision=Decision.REFUSED,
+            attempt=self._attempt(req, req.requested_by, req.client),
+            model=req.model,
+            version=req.version,
+            stage=req.stage,
+            reason=f"{error.code.value}: {error.message}",
+        )
+        return error
 
-    # ----------------------------------------------------------- decisions
-
-    def apply(
-        self, req: ChangeRequest, *, approver: str, client: str | None, note: str | None
-    ) -> TransitionResult:
-        """Apply an approved request, re-checking the state the human approved."""
-        plan = self.plan(req)
-        expected = self._expected(req, plan)
-        rationale = req.rationale if not note else f"{req.rationale} | approval: {note}"
-        if req.kind is ProposalKind.ROLLBACK:
-            return self._registry.rollback(
-                req.model,
-                rationale=rationale[: validation.MAX_RATIONALE_LENGTH],
-                actor=approver,
-                to_version=req.version,
-                expected_current_version=expected,
-                client=client,
-            )
-        assert req.version is not None
-        return self._registry.transition(
-            req.model,
-            req.version,
-            req.stage,
-            rationale=rationale[: validation.MAX_RATIONALE_LENGTH],
-            actor=approver,
-            expected_current_version=expected,
+    @staticmethod
+    def _attempt(req: ChangeRequest, actor: str, client: str | None) -> Attempt:
+        return Attempt(
+            actor=actor,
             client=client,
+            requested_by=req.requested_by if req.requested_by != actor else None,
+            rationale=req.rationale,
         )
 
-    def decide(
+    # -------------------------------------------------------- the one apply
+
+    def apply(self, req: ChangeRequest, plan: ChangePlan, approval: Approval) -> Outcome:
+        """Apply exactly ``plan``, which a human approved: registry, then serving follows."""
+        attempt = self._attempt(req, approval.approver, approval.client)
+        attempt = attempt.model_copy(
+            update={"note": f"approved via {approval.via}" + _note(approval.note)}
+        )
+        if (
+            self.four_eyes
+            and plan.to_stage is Stage.PRODUCTION
+            and approval.approver == req.requested_by
+        ):
+            error = RegistryError(
+                ErrorCode.NOT_APPROVED,
+                f"Four-eyes is on: {approval.approver} requested this Production change and "
+                "cannot also approve it; nothing moved. Another person approves the proposal.",
+            )
+            self._registry.record_decision(
+                kind=req.kind,
+                decision=Decision.REFUSED,
+                attempt=attempt,
+                model=req.model,
+                plan=plan,
+                reason=f"{error.code.value}: {error.message}",
+            )
+            raise error
+        result = self._registry.execute(plan, attempt)
+        serving = None if self._after_change is None else self._after_change(req.model)
+        return Outcome(
+            status="applied",
+            message=f"Applied: {req.model} v{result.version} is now {result.to_stage.value}.",
+            plan=plan,
+            transition=result,
+            serving=serving,
+        )
+
+    def decline(
         self,
         req: ChangeRequest,
+        plan: ChangePlan | None,
         *,
-        approved: bool | None,
+        status: Literal["denied", "cancelled"],
         approver: str,
         client: str | None,
         note: str | None,
     ) -> Outcome:
-        """Carry out a human's answer: True applies, False denies, None (cancel) denies too."""
-        if approved:
-            result = self.apply(req, approver=approver, client=client, note=note)
-            return Outcome(
-                status="applied",
-                message=f"Applied: {req.model} v{result.version} is now {result.to_stage.value}.",
-                transition=result,
-                serving=self._follow(req.model),
-            )
-        status: Literal["denied", "cancelled"] = "denied" if approved is False else "cancelled"
-        try:
-            plan: TransitionPlan | None = self.plan(req)
-        except RegistryError:
-            plan = None  # the state moved meanwhile; the denial is still recorded
+        """A human said no (or closed the form): audited, nothing moves."""
         self._registry.record_decision(
-            action=_action(req.kind),
+            kind=req.kind,
             decision=Decision.DENIED,
+            attempt=self._attempt(req, approver, client),
             model=req.model,
-            actor=approver,
-            client=client,
-            version=plan.version if plan else req.version,
-            replaced_version=plan.replaced_version if plan else None,
-            from_stage=plan.from_stage if plan else None,
-            to_stage=plan.to_stage if plan else req.stage,
-            rationale=req.rationale,
-            reason=f"{status} by human" + (f": {note}" if note else ""),
+            plan=plan,
+            version=req.version,
+            stage=req.stage,
+            reason=f"{status} by human" + _note(note),
         )
-        return Outcome(status=status, message=f"Not applied: the human {status} it; nothing moved.")
+        return Outcome(
+            status=status, plan=plan, message=f"Not applied: the human {status} it; nothing moved."
+        )
+
+    def refuse_answer(
+        self, req: ChangeRequest, plan: ChangePlan, *, approver: str, client: str | None, why: str
+    ) -> RegistryError:
+        """An answer that is not a valid approval (malformed, replayed): audited, refused."""
+        error = RegistryError(ErrorCode.NOT_APPROVED, f"{why}; nothing moved.")
+        self._registry.record_decision(
+            kind=req.kind,
+            decision=Decision.REFUSED,
+            attempt=self._attempt(req, approver, client),
+            model=req.model,
+            plan=plan,
+            reason=f"{error.code.value}: {error.message}",
+        )
+        return error
+
+    # ------------------------------------------------------ approval forms
+
+    def open_form(self, req: ChangeRequest, plan: ChangePlan) -> Proposal:
+        """The single-use ticket an approval form is about (reused while it is undecided,
+        so the form reads the same on every round of the same request)."""
+        found = self._store.open_form(
+            plan, rationale=req.rationale, requested_by=req.requested_by, client=req.client
+        )
+        if found is not None:
+            return found
+        return self._store.create(
+            plan,
+            rationale=req.rationale,
+            requested_by=req.requested_by,
+            client=req.client,
+            ttl_s=self._registry.settings.proposal_ttl_s,
+            channel=Channel.FORM,
+        )
+
+    def answer_form(
+        self,
+        req: ChangeRequest,
+        form: Proposal,
+        *,
+        approve: object,
+        approver: str,
+        note: object,
+    ) -> Outcome:
+        """Carry out an accepted form: only ``approve is True`` approves, once."""
+        assert form.plan is not None
+        plan = form.plan
+        if not isinstance(note, str) or len(note) > validation.MAX_RATIONALE_LENGTH:
+            note = None
+        if not isinstance(approve, bool):
+            raise self.refuse_answer(
+                req,
+                plan,
+                approver=approver,
+                client=req.client,
+                why=f"The approval form's answer {approve!r} is not the boolean true or false",
+            )
+        status = ProposalStatus.APPROVED if approve else ProposalStatus.DENIED
+        if not self._store.settle(form.id, status, decided_by=approver, note=note):
+            raise self.refuse_answer(
+                req,
+                plan,
+                approver=approver,
+                client=req.client,
+                why=f"Approval form #{form.id} was already answered (an answer counts once)",
+            )
+        if not approve:
+            return self.decline(
+                req, plan, status="denied", approver=approver, client=req.client, note=note
+            )
+        return self._apply_settled(
+            req,
+            form,
+            Approval(approver=approver, client=req.client, note=note, via=f"form #{form.id}"),
+        )
+
+    def close_form(
+        self,
+        req: ChangeRequest,
+        form: Proposal,
+        *,
+        status: Literal["denied", "cancelled"],
+        approver: str,
+        note: str | None,
+    ) -> Outcome:
+        """The human declined or dismissed the form: it is settled, so it cannot be
+        answered later, and the refusal is audited."""
+        assert form.plan is not None
+        if not self._store.settle(form.id, ProposalStatus.DENIED, decided_by=approver, note=note):
+            raise self.refuse_answer(
+                req,
+                form.plan,
+                approver=approver,
+                client=req.client,
+                why=f"Approval form #{form.id} was already answered (an answer counts once)",
+            )
+        return self.decline(
+            req, form.plan, status=status, approver=approver, client=req.client, note=note
+        )
+
+    def _apply_settled(self, req: ChangeRequest, ticket: Proposal, approval: Approval) -> Outcome:
+        assert ticket.plan is not None
+        try:
+            outcome = self.apply(req, ticket.plan, approval)
+        except RegistryError as exc:
+            self._store.override_status(
+                ticket.id, ProposalStatus.FAILED, f"{exc.code.value}: {exc.message}"
+            )
+            raise
+        return outcome
 
     # ----------------------------------------------------------- proposals
 
-    def propose(self, req: ChangeRequest, *, requested_by: str, client: str | None) -> Outcome:
-        """File a pending proposal for a human to approve out of band; nothing moves."""
-        plan = self.plan(req)
-        expected = self._expected(req, plan)
+    def propose(self, req: ChangeRequest, plan: ChangePlan) -> Outcome:
+        """File a pending proposal of ``plan`` for a human to approve out of band."""
         proposal = self._store.create(
-            kind=req.kind,
-            model=req.model,
-            version=plan.version if req.kind is ProposalKind.PROMOTE else req.version,
-            stage=req.stage,
-            expected_current=None if expected is None else str(expected),
+            plan,
             rationale=req.rationale,
-            requested_by=validation.actor(requested_by),
-            client=client,
-            summary=describe(plan, req.kind),
+            requested_by=req.requested_by,
+            client=req.client,
             ttl_s=self._registry.settings.proposal_ttl_s,
         )
         self._registry.record_decision(
-            action=_action(req.kind),
+            kind=req.kind,
             decision=Decision.PROPOSED,
+            attempt=self._attempt(req, req.requested_by, req.client),
             model=req.model,
-            actor=requested_by,
-            client=client,
-            version=plan.version,
-            replaced_version=plan.replaced_version,
-            from_stage=plan.from_stage,
-            to_stage=plan.to_stage,
-            rationale=req.rationale,
+            plan=plan,
             reason=f"proposal #{proposal.id}",
         )
         return Outcome(
@@ -260,9 +418,10 @@ class Approvals:
                 f"Proposal #{proposal.id} is waiting for a human: {proposal.summary}. Nothing "
                 f"moves until someone runs `{proposal.approve_command}`."
             ),
+            plan=plan,
             proposal_id=proposal.id,
             approve_command=proposal.approve_command,
-            deny_command=f"modelreg approvals deny {proposal.id}",
+            deny_command=proposal.deny_command,
             expires_at=proposal.expires_at,
         )
 
@@ -288,38 +447,34 @@ class Approvals:
     def resolve(
         self, proposal_id: int, *, approve: bool, approver: str, note: str | None
     ) -> Outcome:
-        """A human approves or denies a pending proposal (from the CLI)."""
+        """A human approves or denies a pending proposal (from the CLI): once, and only
+        the plan it pinned."""
         approver = validation.actor(approver)
         if note is not None:
             note = validation.rationale(note)
         proposal = self._store.get(proposal_id)
-        if proposal.status is not ProposalStatus.PENDING:
-            raise RegistryError(
-                ErrorCode.INVALID_TRANSITION,
-                f"Proposal #{proposal_id} is already {proposal.status.value}; nothing to do. "
-                "Ask for a new proposal if the change is still wanted.",
+        refusal = self._proposal_refusal(proposal, approve=approve, approver=approver)
+        if refusal is not None:
+            self._audit_proposal(
+                proposal, Decision.REFUSED, approver, f"{refusal.code.value}: {refusal.message}"
             )
-        if proposal.expires_at <= datetime.now(UTC):
-            if self._store.settle(
-                proposal_id, ProposalStatus.EXPIRED, decided_by="modelreg", note="expired"
-            ):
-                self._audit_proposal(proposal, Decision.EXPIRED, "modelreg", "expired")
-            raise RegistryError(
-                ErrorCode.INVALID_TRANSITION,
-                f"Proposal #{proposal_id} expired at {proposal.expires_at:%Y-%m-%d %H:%M} UTC; "
-                "nothing moved. Ask for a new proposal.",
-            )
+            raise refusal
         status = ProposalStatus.APPROVED if approve else ProposalStatus.DENIED
         if not self._store.settle(proposal_id, status, decided_by=approver, note=note):
-            raise RegistryError(
-                ErrorCode.INVALID_TRANSITION,
+            error = RegistryError(
+                ErrorCode.NOT_APPROVED,
                 f"Proposal #{proposal_id} was decided by someone else just now; nothing to do.",
             )
+            self._audit_proposal(
+                proposal, Decision.REFUSED, approver, f"{error.code.value}: {error.message}"
+            )
+            raise error
         if not approve:
             self._audit_proposal(proposal, Decision.DENIED, approver, note or "denied")
             return Outcome(
                 status="denied",
                 message=f"Proposal #{proposal_id} denied; nothing moved.",
+                plan=proposal.plan,
                 proposal_id=proposal_id,
             )
         req = ChangeRequest(
@@ -328,38 +483,89 @@ class Approvals:
             version=proposal.version,
             stage=proposal.stage,
             rationale=proposal.rationale,
-            expected_current=validation.expected_version(proposal.expected_current),
+            requested_by=proposal.requested_by,
+            client=proposal.client,
         )
-        try:
-            result = self.apply(req, approver=approver, client=proposal.client, note=note)
-        except RegistryError as exc:
-            self._store.override_status(
-                proposal_id, ProposalStatus.FAILED, f"{exc.code.value}: {exc.message}"
+        approval = Approval(
+            approver=approver, client="modelreg-cli", note=note, via=f"proposal #{proposal_id}"
+        )
+        outcome = self._apply_settled(req, proposal, approval)
+        return outcome.model_copy(
+            update={
+                "message": f"Proposal #{proposal_id} approved and applied: {proposal.summary}.",
+                "proposal_id": proposal_id,
+            }
+        )
+
+    def _proposal_refusal(
+        self, proposal: Proposal, *, approve: bool, approver: str
+    ) -> RegistryError | None:
+        if proposal.channel is Channel.FORM:
+            return RegistryError(
+                ErrorCode.NOT_APPROVED,
+                f"#{proposal.id} is an approval form shown to an MCP client's human, not a "
+                "proposal; it is answered there. Nothing moved.",
             )
-            raise
-        return Outcome(
-            status="applied",
-            message=f"Proposal #{proposal_id} approved and applied: {proposal.summary}.",
-            transition=result,
-            serving=self._follow(proposal.model),
-            proposal_id=proposal_id,
-        )
+        if proposal.status is not ProposalStatus.PENDING:
+            return RegistryError(
+                ErrorCode.NOT_APPROVED,
+                f"Proposal #{proposal.id} is already {proposal.status.value}; nothing to do. "
+                "Ask for a new proposal if the change is still wanted.",
+            )
+        if proposal.expires_at <= datetime.now(UTC):
+            if self._store.settle(
+                proposal.id, ProposalStatus.EXPIRED, decided_by="modelreg", note="expired"
+            ):
+                self._audit_proposal(proposal, Decision.EXPIRED, "modelreg", "expired")
+            return RegistryError(
+                ErrorCode.NOT_APPROVED,
+                f"Proposal #{proposal.id} expired at {proposal.expires_at:%Y-%m-%d %H:%M} UTC; "
+                "nothing moved. Ask for a new proposal.",
+            )
+        if approve and proposal.plan is None:
+            return RegistryError(
+                ErrorCode.NOT_APPROVED,
+                f"Proposal #{proposal.id} was filed by an earlier release and pins no plan; "
+                "nothing moved. Ask for a new proposal.",
+            )
+        if (
+            approve
+            and self.four_eyes
+            and proposal.stage is Stage.PRODUCTION
+            and approver == proposal.requested_by
+        ):
+            return RegistryError(
+                ErrorCode.NOT_APPROVED,
+                f"Four-eyes is on: {approver} requested proposal #{proposal.id} and cannot "
+                "also approve it; nothing moved. Another person approves it.",
+            )
+        return None
 
     def _audit_proposal(
         self, proposal: Proposal, decision: Decision, actor: str, note: str
     ) -> None:
         self._registry.record_decision(
-            action=_action(proposal.kind),
+            kind=proposal.kind,
             decision=decision,
+            attempt=Attempt(
+                actor=actor,
+                client=proposal.client,
+                requested_by=proposal.requested_by,
+                rationale=proposal.rationale,
+            ),
             model=proposal.model,
-            actor=actor,
-            client=proposal.client,
+            plan=proposal.plan,
             version=proposal.version,
-            to_stage=proposal.stage,
-            rationale=proposal.rationale,
+            stage=proposal.stage,
             reason=f"proposal #{proposal.id}: {note}",
         )
 
 
-def _action(kind: ProposalKind) -> AuditAction:
-    return AuditAction.ROLLBACK if kind is ProposalKind.ROLLBACK else AuditAction.TRANSITION
+def _note(note: str | None) -> str:
+    return f": {note}" if note else ""
+
+
+def _v(value: int | str | None) -> str:
+    if value is None or value == "none":
+        return "no version"
+    return f"v{value}"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from registry_mcp.database import audit_table, backend_error
@@ -43,7 +44,11 @@ class AuditLog:
         to_stage: str | None = None,
         rationale: str | None = None,
         reason: str | None = None,
+        requested_by: str | None = None,
+        plan_digest: str | None = None,
+        then: Callable[[Connection, int], None] | None = None,
     ) -> int:
+        """Insert one row; ``then`` runs in the same transaction with the new row's id."""
         values = {
             "at_ms": int(time.time() * 1000),
             "actor": actor,
@@ -57,12 +62,16 @@ class AuditLog:
             "rationale": rationale,
             "decision": decision.value,
             "reason": reason,
+            "requested_by": requested_by,
+            "plan_digest": plan_digest,
         }
         try:
             with self._engine.begin() as conn:
                 result = conn.execute(sa.insert(audit_table).values(**values))
                 key = result.inserted_primary_key
                 assert key is not None
+                if then is not None:
+                    then(conn, int(key[0]))
                 return int(key[0])
         except SQLAlchemyError as exc:
             raise backend_error(exc, "writing the audit trail") from exc
@@ -116,6 +125,8 @@ class AuditLog:
                 rationale=row["rationale"],
                 decision=Decision(row["decision"]),
                 reason=row["reason"],
+                requested_by=row["requested_by"],
+                plan_digest=row["plan_digest"],
             )
             for row in rows[:limit]
         ]

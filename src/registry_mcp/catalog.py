@@ -18,11 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from registry_mcp.approved_state import unapproved_change
 from registry_mcp.cards import CARD_TAG, card_from_tag
-from registry_mcp.database import backend_error, is_postgres
+from registry_mcp.database import approved_state_table, backend_error, is_postgres
 from registry_mcp.errors import ErrorCode, RegistryError
 from registry_mcp.paging import check_limit, decode_cursor, encode_cursor
-from registry_mcp.schemas import ModelSummary, Page, Stage, VersionInfo
+from registry_mcp.schemas import AliasState, ModelSummary, Page, Stage, VersionInfo
 
 RESERVED_PREFIX = "modelreg."
 STAGE_TAG = "modelreg.stage"
@@ -187,6 +188,12 @@ class Catalog:
                 .scalar_subquery()
             )
 
+        def approved(column: str) -> sa.ScalarSelect[Any]:
+            table = approved_state_table
+            return (
+                sa.select(table.c[column]).where(table.c.model == _models.c.name).scalar_subquery()
+            )
+
         latest = (
             sa.select(sa.func.max(_versions.c.version))
             .where(
@@ -203,6 +210,10 @@ class Catalog:
             alias_version(PRODUCTION_ALIAS).label("production"),
             alias_version(STAGING_ALIAS).label("staging"),
             alias_version(PREVIOUS_ALIAS).label("previous"),
+            approved("production").label("approved_production"),
+            approved("staging").label("approved_staging"),
+            approved("previous").label("approved_previous"),
+            approved("moving_ms").label("moving_ms"),
             latest.label("latest"),
         ).where(self._ws(_models))
 
@@ -239,8 +250,16 @@ class Catalog:
 
     @staticmethod
     def _summary(row: Any, tags: dict[str, str]) -> ModelSummary:
+        found = AliasState(production=row.production, staging=row.staging, previous=row.previous)
+        approved = AliasState(
+            production=row.approved_production,
+            staging=row.approved_staging,
+            previous=row.approved_previous,
+        )
         return ModelSummary(
             name=row.name,
+            unapproved_change=unapproved_change(row.name, approved, found, row.moving_ms),
+            approved=approved,
             description=row.description or None,
             tags=tags,
             production_version=row.production,

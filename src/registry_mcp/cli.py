@@ -26,9 +26,9 @@ from registry_mcp.cli_mcp import mcp as mcp_command
 from registry_mcp.cli_models import models_app
 from registry_mcp.cli_serve import predict as predict_command
 from registry_mcp.cli_serve import serve_app
-from registry_mcp.cli_support import Ctx, confirm_or_abort, get_ctx
+from registry_mcp.cli_support import CLI_CLIENT, Ctx, ask_confirmation, get_ctx
 from registry_mcp.errors import ErrorCode, RegistryError
-from registry_mcp.proposals import ProposalKind
+from registry_mcp.plans import ChangeKind
 
 T = TypeVar("T")
 
@@ -141,7 +141,7 @@ def promote(
     """Move a version to a stage, after showing the change and asking for confirmation."""
     _change(
         get_ctx(ctx),
-        ProposalKind.PROMOTE,
+        ChangeKind.PROMOTE,
         name,
         version=version,
         stage=stage,
@@ -166,7 +166,7 @@ def rollback(
     """Return Production to the previous (or a named former) Production version."""
     _change(
         get_ctx(ctx),
-        ProposalKind.ROLLBACK,
+        ChangeKind.ROLLBACK,
         name,
         version=to,
         rationale=rationale,
@@ -178,7 +178,7 @@ def rollback(
 
 def _change(
     state: Ctx,
-    kind: ProposalKind,
+    kind: ChangeKind,
     name: str,
     *,
     version: str | None,
@@ -188,12 +188,13 @@ def _change(
     as_json: bool,
     stage: str = "Production",
 ) -> None:
-    """Show the plan, ask the human at the terminal, then apply it through the one approval
-    path the MCP tools use (compare-and-set on what was shown; serving follows)."""
-    from registry_mcp.approvals import Approvals
+    """Show the plan, ask the human at the terminal, then apply exactly that plan through the
+    one apply path the MCP tools use (re-checked under the lock; serving follows)."""
+    from registry_mcp.approvals import Approval, Approvals
     from registry_mcp.deployment import Deployment
 
     registry = state.registry()
+    actor = state.actor()
     deployment = Deployment.open(registry)
     try:
         approvals = Approvals.for_registry(registry, after_change=deployment.follow)
@@ -204,21 +205,40 @@ def _change(
             stage=stage,
             rationale=rationale,
             expected_current=expected,
+            requested_by=actor,
+            client=CLI_CLIENT,
         )
-        plan = approvals.plan(req)
-        if not as_json:
-            state.console.print(render.plan_panel(plan, rollback=kind is ProposalKind.ROLLBACK))
-        confirm_or_abort(state, yes)
-        outcome = approvals.decide(
-            req, approved=True, approver=state.actor(), client="modelreg-cli", note=None
-        )
+        try:
+            plan = approvals.plan(req)
+        except RegistryError as exc:
+            raise approvals.refuse(req, exc) from None
+        if approvals.needs_other_approver(plan):
+            outcome = approvals.propose(req, plan)
+        else:
+            if not as_json:
+                state.console.print(render.plan_panel(plan))
+            try:
+                confirmed = ask_confirmation(state, yes)
+            except RegistryError as exc:
+                raise approvals.refuse(req, exc) from None
+            if not confirmed:
+                approvals.decline(
+                    req, plan, status="cancelled", approver=actor, client=CLI_CLIENT, note=None
+                )
+                state.err_console.print("Cancelled; nothing was changed.")
+                raise typer.Exit(1)
+            via = "--yes" if yes else "terminal confirmation"
+            outcome = approvals.apply(
+                req, plan, Approval(approver=actor, client=CLI_CLIENT, via=via)
+            )
     finally:
         deployment.close()
-    assert outcome.transition is not None
     if as_json:
-        render.print_json(
-            state.console, {"transition": outcome.transition, "serving": outcome.serving}
-        )
+        render.print_json(state.console, outcome)
+        return
+    if outcome.transition is None:
+        # Four-eyes: the change waits for someone else.
+        state.console.print(render.escape(outcome.message))
         return
     state.console.print(render.transition_line(outcome.transition))
     if outcome.serving is not None:

@@ -61,16 +61,25 @@ def get_ctx(ctx: typer.Context) -> Ctx:
     return state
 
 
-def confirm_or_abort(state: Ctx, yes: bool) -> None:
-    """Ask the human at the terminal; without a terminal, require --yes instead of hanging."""
+CLI_CLIENT = "modelreg-cli"
+"""The client recorded in the audit trail for changes made at the command line."""
+
+
+def ask_confirmation(state: Ctx, yes: bool) -> bool:
+    """The human's yes at the terminal; without a terminal, --yes is required (raised)."""
     if yes:
-        return
+        return True
     if not sys.stdin.isatty():
         raise RegistryError(
             ErrorCode.INVALID_INPUT,
             "Confirmation needed but no terminal is attached; nothing was changed. "
             "Re-run in a terminal, or pass --yes to confirm from a script.",
         )
-    if not typer.confirm("Apply this change?", default=False, err=True):
+    return typer.confirm("Apply this change?", default=False, err=True)
+
+
+def confirm_or_abort(state: Ctx, yes: bool) -> None:
+    """Ask the human at the terminal; exit 1 (changing nothing) on no."""
+    if not ask_confirmation(state, yes):
         state.err_console.print("Cancelled; nothing was changed.")
         raise typer.Exit(1)

@@ -7,6 +7,7 @@ migrations (``modelreg_schema_version``); MLflow's tables are never altered, so
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -44,6 +45,8 @@ audit_table = sa.Table(
     sa.Column("rationale", sa.Text, nullable=True),
     sa.Column("decision", sa.String(16), nullable=False),
     sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("requested_by", sa.String(200), nullable=True),
+    sa.Column("plan_digest", sa.String(64), nullable=True),
     sa.Index("modelreg_audit_model_at", "model", "at_ms"),
     sa.Index("modelreg_audit_at", "at_ms"),
 )
@@ -75,8 +78,37 @@ proposals_table = sa.Table(
     sa.Column("decided_ms", sa.BigInteger, nullable=True),
     sa.Column("decided_by", sa.String(200), nullable=True),
     sa.Column("decision_note", sa.Text, nullable=True),
+    sa.Column("plan_json", sa.Text, nullable=True),
+    sa.Column("digest", sa.String(64), nullable=True),
+    sa.Column("channel", sa.String(16), nullable=True),
     sa.Index("modelreg_proposals_status", "status", "created_ms"),
 )
+
+
+approved_state_table = sa.Table(
+    "modelreg_approved_state",
+    metadata,
+    sa.Column("model", sa.String(256), primary_key=True),
+    sa.Column("production", sa.Integer, nullable=True),
+    sa.Column("staging", sa.Integer, nullable=True),
+    sa.Column("previous", sa.Integer, nullable=True),
+    sa.Column("audit_id", sa.BigInteger, nullable=True),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Column("moving_ms", sa.BigInteger, nullable=True),
+)
+"""The stage aliases as modelreg last set them (or adopted them), per model. An alias that
+differs from this row was moved around modelreg (MLflow UI, REST, another client), unless
+``moving_ms`` says a change holding the model lock is between its writes right now."""
+
+out_of_band_table = sa.Table(
+    "modelreg_out_of_band",
+    metadata,
+    sa.Column("model", sa.String(256), primary_key=True),
+    sa.Column("seen_json", sa.Text, nullable=False),
+    sa.Column("audit_id", sa.BigInteger, nullable=True),
+    sa.Column("seen_ms", sa.BigInteger, nullable=False),
+)
+"""The last unapproved alias state seen per model, so each distinct one is audited once."""
 
 
 def _migration_1(conn: Connection) -> None:
@@ -87,7 +119,38 @@ def _migration_2(conn: Connection) -> None:
     proposals_table.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2]
+def _migration_3(conn: Connection) -> None:
+    """Plans bound to approvals; approved alias state (adopting today's aliases as approved)."""
+    # Databases created by migrations 1-2 of an earlier release lack these columns.
+    for table, column, sql_type in (
+        (audit_table, "requested_by", "VARCHAR(200)"),
+        (audit_table, "plan_digest", "VARCHAR(64)"),
+        (proposals_table, "plan_json", "TEXT"),
+        (proposals_table, "digest", "VARCHAR(64)"),
+        (proposals_table, "channel", "VARCHAR(16)"),
+    ):
+        present = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+        if column not in present:
+            conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column} {sql_type}"))
+    approved_state_table.create(conn, checkfirst=True)
+    out_of_band_table.create(conn, checkfirst=True)
+    if sa.inspect(conn).has_table("registered_model_aliases"):
+        conn.execute(
+            sa.text(
+                "INSERT INTO modelreg_approved_state "
+                "(model, production, staging, previous, audit_id, updated_ms) "
+                "SELECT name, "
+                "MAX(CASE WHEN alias = 'production' THEN version END), "
+                "MAX(CASE WHEN alias = 'staging' THEN version END), "
+                "MAX(CASE WHEN alias = 'previous_production' THEN version END), "
+                "NULL, :now FROM registered_model_aliases "
+                "WHERE alias IN ('production', 'staging', 'previous_production') GROUP BY name"
+            ),
+            {"now": int(time.time() * 1000)},
+        )
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2, _migration_3]
 """Ordered; migration N brings the schema from version N-1 to N. Append, never edit."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

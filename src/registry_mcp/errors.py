@@ -7,6 +7,9 @@
             ALREADY_EXISTS      the object to create exists already
             INVALID_TRANSITION  the stage change is not allowed from the current stage
             STALE_VERSION       the caller's expected current version is no longer current
+            STALE_PLAN          the registry changed since the human was shown the plan
+            NOT_APPROVED        no valid, unused human approval of exactly this plan
+            UNAPPROVED_CHANGE   stage aliases were moved outside modelreg; resolve that first
             CARD_INCOMPLETE     Production needs a complete model card
             LOCK_TIMEOUT        another promotion of the same model holds the lock too long
             BACKEND             the tracking/registry database or artifact store failed
@@ -26,6 +29,9 @@ class ErrorCode(StrEnum):
     ALREADY_EXISTS = "ALREADY_EXISTS"
     INVALID_TRANSITION = "INVALID_TRANSITION"
     STALE_VERSION = "STALE_VERSION"
+    STALE_PLAN = "STALE_PLAN"
+    NOT_APPROVED = "NOT_APPROVED"
+    UNAPPROVED_CHANGE = "UNAPPROVED_CHANGE"
     CARD_INCOMPLETE = "CARD_INCOMPLETE"
     LOCK_TIMEOUT = "LOCK_TIMEOUT"
     BACKEND = "BACKEND"
@@ -39,6 +45,9 @@ USER_ERRORS = frozenset(
         ErrorCode.ALREADY_EXISTS,
         ErrorCode.INVALID_TRANSITION,
         ErrorCode.STALE_VERSION,
+        ErrorCode.STALE_PLAN,
+        ErrorCode.NOT_APPROVED,
+        ErrorCode.UNAPPROVED_CHANGE,
         ErrorCode.CARD_INCOMPLETE,
     }
 )

@@ -6,8 +6,9 @@ cannot elicit gets a pending proposal that a human approves with `modelreg appro
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import (
     AcceptedElicitation,
@@ -23,13 +24,14 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.prompts.base import UserMessage
 from mcp.types import ToolAnnotations
 from mcp.types.version import is_version_at_least
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from registry_mcp import comparison
-from registry_mcp.approvals import Approvals, ChangeRequest, Outcome, describe
+from registry_mcp.approvals import Approvals, ChangeRequest, Outcome
 from registry_mcp.cards import CardView
 from registry_mcp.errors import ErrorCode, RegistryError
-from registry_mcp.proposals import ProposalKind
+from registry_mcp.plans import ChangeKind, ChangePlan
+from registry_mcp.proposals import Proposal
 from registry_mcp.registry import Registry
 from registry_mcp.schemas import Stage
 from registry_mcp.tool_models import (
@@ -81,11 +83,61 @@ Cursor = Annotated[str | None, Field(description="next_cursor from the previous 
 StageName = Literal["None", "Staging", "Production", "Archived"]
 
 
-class Approval(BaseModel):
-    """The form a human fills in to approve or deny a stage change."""
+PlanDigest = Annotated[
+    str | None,
+    Field(
+        description="Refuse unless the change's plan still has this digest (from "
+        "preview_change; the first 12+ hex characters suffice).",
+        min_length=12,
+        max_length=64,
+        pattern="^[0-9a-f]+$",
+    ),
+]
 
-    approve: bool = Field(description="Approve this change? (false = deny)")
-    rationale: str = Field(default="", description="Why you approve or deny (audited).")
+
+class ApprovalForm(BaseModel):
+    """The form a human fills in to approve or deny a stage change.
+
+    The fields accept any JSON so that a malformed answer reaches our code and is refused
+    and audited there: only the boolean ``true`` approves (never "yes", "true" or 1)."""
+
+    approve: Annotated[
+        Any,
+        WithJsonSchema(
+            {
+                "type": "boolean",
+                "title": "Approve",
+                "description": "Approve exactly this change? (false = deny)",
+            }
+        ),
+    ]
+    rationale: Annotated[
+        Any,
+        WithJsonSchema(
+            {
+                "type": "string",
+                "title": "Rationale",
+                "description": "Why you approve or deny (audited).",
+            }
+        ),
+    ] = ""
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A stage-change request as planned for this round: the plan the human is asked about
+    and its single-use form, or the reason it is refused."""
+
+    kind: ChangeKind
+    model: str
+    req: ChangeRequest | None = None
+    plan: ChangePlan | None = None
+    form: Proposal | None = None
+    error: RegistryError | None = None
+
+
+def _tool_error(exc: RegistryError) -> ToolError:
+    return ToolError(f"{exc.code.value}: {exc.message}")
 
 
 def _call(fn: Callable[[], T]) -> T:
@@ -93,7 +145,7 @@ def _call(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except RegistryError as exc:
-        raise ToolError(f"{exc.code.value}: {exc.message}") from None
+        raise _tool_error(exc) from None
 
 
 def client_name(ctx: Context) -> str:
@@ -120,8 +172,13 @@ def build_server(
     serving: ServingSide | None = None,
     primary_metric: str = "accuracy",
     approver: str | None = None,
+    identify: Callable[[Context], str | None] | None = None,
 ) -> MCPServer:
-    """An MCP server over ``registry``; ``serving`` reports what TorchServe serves, if wired."""
+    """An MCP server over ``registry``; ``serving`` reports what TorchServe serves, if wired.
+
+    ``approver`` is the human who answers this server's approval forms (stdio: the user who
+    started it); ``identify`` names the human of one request instead (HTTP: the bearer
+    token's actor)."""
     approvals = Approvals.for_registry(
         registry, after_change=None if serving is None else serving.follow
     )
@@ -275,15 +332,77 @@ def build_server(
 
     # ---------------------------------------------------------- stage changes
 
-    def _ask(req: ChangeRequest | None, ctx: Context) -> Elicit[Approval] | None:
-        if req is None or not client_can_elicit(ctx):
-            return None
+    def who(ctx: Context) -> str:
+        """The human behind this session: the HTTP token's actor, else the server's."""
+        found = identify(ctx) if identify is not None else None
+        return found or human
+
+    def _ticket(kind: ChangeKind, ctx: Context, model: str, **kw: object) -> Ticket:
+        """Validate and plan once per round; open the form the human will be asked about.
+        Nothing is audited here: the tool body records the attempt, exactly once."""
+        client = client_name(ctx)
+        try:
+            req = approvals.request(
+                kind,
+                model,
+                requested_by=who(ctx),
+                client=client,
+                audit=False,
+                **kw,  # type: ignore[arg-type]
+            )
+        except RegistryError as exc:
+            return Ticket(kind=kind, model=str(model), error=exc)
         try:
             plan = approvals.plan(req)
-        except RegistryError:
-            return None  # the tool body reports the refusal; don't ask about it
+        except RegistryError as exc:
+            return Ticket(kind=kind, model=req.model, req=req, error=exc)
+        if not client_can_elicit(ctx) or approvals.needs_other_approver(plan):
+            return Ticket(kind=kind, model=req.model, req=req, plan=plan)
+        form = approvals.open_form(req, plan)
+        return Ticket(kind=kind, model=req.model, req=req, plan=plan, form=form)
+
+    def open_promotion(
+        model_name: str,
+        version: int,
+        stage: str,
+        rationale: str,
+        ctx: Context,
+        expected_current_version: int | str | None = None,
+        plan_digest: str | None = None,
+    ) -> Ticket:
+        return _ticket(
+            ChangeKind.PROMOTE,
+            ctx,
+            model_name,
+            version=version,
+            stage=stage,
+            rationale=rationale,
+            expected_current=expected_current_version,
+            plan_digest=plan_digest,
+        )
+
+    def open_rollback(
+        model_name: str,
+        rationale: str,
+        ctx: Context,
+        to_version: int | None = None,
+        plan_digest: str | None = None,
+    ) -> Ticket:
+        return _ticket(
+            ChangeKind.ROLLBACK,
+            ctx,
+            model_name,
+            version=to_version,
+            rationale=rationale,
+            plan_digest=plan_digest,
+        )
+
+    def _ask(ticket: Ticket) -> Elicit[ApprovalForm] | None:
+        if ticket.form is None or ticket.plan is None or ticket.req is None:
+            return None  # the tool body reports the refusal or files a proposal
+        plan, req = ticket.plan, ticket.req
         evidence = ""
-        if req.kind is ProposalKind.PROMOTE and plan.to_stage is Stage.PRODUCTION:
+        if plan.kind is ChangeKind.PROMOTE and plan.to_stage is Stage.PRODUCTION:
             try:
                 diff = comparison.compare(registry, req.model, plan.version, None, primary_metric)
                 if diff.primary_delta is not None:
@@ -291,72 +410,99 @@ def build_server(
             except RegistryError:
                 evidence = ""
         return Elicit(
-            f"Approve this change? {describe(plan, req.kind)}.{evidence} "
-            f"Requested because: {req.rationale}",
-            Approval,
+            f"Approval form #{ticket.form.id}. Approve exactly this change? {plan.describe()}."
+            f"{evidence} Requested by {req.requested_by} because: {req.rationale}",
+            ApprovalForm,
         )
-
-    def _request(kind: ProposalKind, **kw: object) -> ChangeRequest | None:
-        try:
-            return approvals.request(kind, **kw)  # type: ignore[arg-type]
-        except RegistryError:
-            return None
 
     def ask_promotion(
-        model_name: str,
-        version: int,
-        stage: str,
-        rationale: str,
-        ctx: Context,
-        expected_current_version: int | str | None = None,
-    ) -> Elicit[Approval] | None:
-        req = _request(
-            ProposalKind.PROMOTE,
-            model=model_name,
-            version=version,
-            stage=stage,
-            rationale=rationale,
-            expected_current=expected_current_version,
-        )
-        return _ask(req, ctx)
+        ticket: Annotated[Ticket, Resolve(open_promotion)],
+    ) -> Elicit[ApprovalForm] | None:
+        return _ask(ticket)
 
     def ask_rollback(
-        model_name: str, rationale: str, ctx: Context, to_version: int | None = None
-    ) -> Elicit[Approval] | None:
-        req = _request(
-            ProposalKind.ROLLBACK, model=model_name, version=to_version, rationale=rationale
-        )
-        return _ask(req, ctx)
+        ticket: Annotated[Ticket, Resolve(open_rollback)],
+    ) -> Elicit[ApprovalForm] | None:
+        return _ask(ticket)
 
     def _carry_out(
-        req: ChangeRequest, ctx: Context, decision: ElicitationResult[Approval]
+        ticket: Ticket, ctx: Context, decision: ElicitationResult[ApprovalForm]
     ) -> Outcome:
-        who = client_name(ctx)
-        if not client_can_elicit(ctx):
-            return _call(lambda: approvals.propose(req, requested_by=who, client=who))
+        if ticket.req is None:
+            assert ticket.error is not None
+            approvals.record_invalid(
+                ticket.kind,
+                ticket.model,
+                ticket.error,
+                requested_by=who(ctx),
+                client=client_name(ctx),
+            )
+            raise _tool_error(ticket.error)
+        req = ticket.req
+        if ticket.plan is None:
+            assert ticket.error is not None
+            raise _tool_error(approvals.refuse(req, ticket.error))
+        plan = ticket.plan
+        if ticket.form is None:
+            return _call(lambda: approvals.propose(req, plan))
+        form = ticket.form
+        approver = who(ctx)
         match decision:
-            case AcceptedElicitation(data=Approval(approve=yes, rationale=note)):
+            case AcceptedElicitation(data=ApprovalForm(approve=answer, rationale=note)):
                 return _call(
-                    lambda: approvals.decide(
-                        req, approved=yes, approver=human, client=who, note=note or None
+                    lambda: approvals.answer_form(
+                        req, form, approve=answer, approver=approver, note=note
                     )
                 )
             case DeclinedElicitation():
                 return _call(
-                    lambda: approvals.decide(
-                        req, approved=False, approver=human, client=who, note="declined the form"
+                    lambda: approvals.close_form(
+                        req, form, status="denied", approver=approver, note="declined the form"
                     )
                 )
             case CancelledElicitation():
                 return _call(
-                    lambda: approvals.decide(
-                        req, approved=None, approver=human, client=who, note=None
+                    lambda: approvals.close_form(
+                        req, form, status="cancelled", approver=approver, note=None
                     )
                 )
-        # The resolver did not ask: the registry refuses the request (the human is never
-        # asked about a change that cannot happen). Report the refusal itself.
-        _call(lambda: approvals.plan(req))
-        raise ToolError("The approval form returned an unexpected answer; nothing moved.")
+        raise _tool_error(
+            approvals.refuse_answer(
+                req,
+                plan,
+                approver=approver,
+                client=req.client,
+                why="The approval form returned no answer",
+            )
+        )
+
+    @server.tool(annotations=READ_ONLY)
+    def preview_change(
+        model_name: ModelName,
+        change: Annotated[
+            Literal["promote", "rollback"], Field(description="promote or rollback.")
+        ],
+        version: Annotated[
+            int | None,
+            Field(
+                description="promote: the version to move; rollback: the former Production "
+                "version (default: the previous one).",
+                ge=1,
+                le=2**31 - 1,
+            ),
+        ] = None,
+        stage: Annotated[StageName | None, Field(description="promote: the target stage.")] = None,
+    ) -> ChangePlan:
+        """What a promotion or rollback would move now, with the digest an approval binds to.
+        Changes nothing; pass `digest` as `plan_digest` to refuse if the plan changes."""
+        kind = ChangeKind(change)
+        if kind is ChangeKind.PROMOTE and (version is None or stage is None):
+            raise ToolError(
+                "INVALID_INPUT: a promotion preview needs `version` and `stage`; pass both."
+            )
+        return _call(
+            lambda: registry.plan_change(kind, model_name, version, stage or Stage.PRODUCTION)
+        )
 
     @server.tool(annotations=STAGE_CHANGE)
     def promote_model(
@@ -365,34 +511,26 @@ def build_server(
         stage: Annotated[StageName, Field(description="Target stage.")],
         rationale: Rationale,
         ctx: Context,
-        decision: Annotated[ElicitationResult[Approval], Resolve(ask_promotion)],
+        ticket: Annotated[Ticket, Resolve(open_promotion)],
+        decision: Annotated[ElicitationResult[ApprovalForm], Resolve(ask_promotion)],
         expected_current_version: Annotated[
             int | Literal["none"] | None,
             Field(
-                description="Refuse unless the stage's current version is this ('none' = "
-                "empty). Default: the version the approver was shown."
+                description="Refuse unless the stage's current version is this ('none' = empty)."
             ),
         ] = None,
+        plan_digest: PlanDigest = None,
     ) -> Outcome:
         """Move a version to a stage after a human approves (Staging -> Production, ...)."""
-        req = _call(
-            lambda: approvals.request(
-                ProposalKind.PROMOTE,
-                model_name,
-                version=version,
-                stage=stage,
-                rationale=rationale,
-                expected_current=expected_current_version,
-            )
-        )
-        return _carry_out(req, ctx, decision)
+        return _carry_out(ticket, ctx, decision)
 
     @server.tool(annotations=STAGE_CHANGE)
     def rollback_model(
         model_name: ModelName,
         rationale: Rationale,
         ctx: Context,
-        decision: Annotated[ElicitationResult[Approval], Resolve(ask_rollback)],
+        ticket: Annotated[Ticket, Resolve(open_rollback)],
+        decision: Annotated[ElicitationResult[ApprovalForm], Resolve(ask_rollback)],
         to_version: Annotated[
             int | None,
             Field(
@@ -401,14 +539,10 @@ def build_server(
                 le=2**31 - 1,
             ),
         ] = None,
+        plan_digest: PlanDigest = None,
     ) -> Outcome:
         """Return Production to the previous (or a named former) Production version, if approved."""
-        req = _call(
-            lambda: approvals.request(
-                ProposalKind.ROLLBACK, model_name, version=to_version, rationale=rationale
-            )
-        )
-        return _carry_out(req, ctx, decision)
+        return _carry_out(ticket, ctx, decision)
 
     # ------------------------------------------------------ resources, prompts
 

@@ -14,12 +14,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from registry_mcp.compact_schema import CompactModel
 from registry_mcp.database import backend_error, proposals_table
 from registry_mcp.errors import ErrorCode, RegistryError
+from registry_mcp.plans import ChangeKind, ChangePlan
 from registry_mcp.schemas import Stage
 
+ProposalKind = ChangeKind
 
-class ProposalKind(StrEnum):
-    PROMOTE = "promote"
-    ROLLBACK = "rollback"
+
+class Channel(StrEnum):
+    """How the human is asked: a pending proposal (CLI) or an MCP approval form."""
+
+    PROPOSAL = "cli"
+    FORM = "form"
 
 
 class ProposalStatus(StrEnum):
@@ -51,10 +56,18 @@ class Proposal(CompactModel):
     decided_at: datetime | None = None
     decided_by: str | None = None
     decision_note: str | None = None
+    plan: ChangePlan | None = Field(
+        default=None, description="Exactly what approving moves (checked again on approval)."
+    )
+    channel: Channel = Channel.PROPOSAL
 
     @property
     def approve_command(self) -> str:
-        return f"modelreg approvals approve {self.id}"
+        return f"modelreg approvals approve {self.id} --rationale 'why you approve'"
+
+    @property
+    def deny_command(self) -> str:
+        return f"modelreg approvals deny {self.id} --rationale 'why you deny'"
 
 
 def _dt(ms: int | None) -> datetime | None:
@@ -83,6 +96,8 @@ def _row_to_proposal(row: sa.RowMapping) -> Proposal:
         decided_at=_dt(row["decided_ms"]),
         decided_by=row["decided_by"],
         decision_note=row["decision_note"],
+        plan=ChangePlan.model_validate_json(row["plan_json"]) if row["plan_json"] else None,
+        channel=Channel(row["channel"] or Channel.PROPOSAL.value),
     )
 
 
@@ -94,32 +109,33 @@ class ProposalStore:
 
     def create(
         self,
+        plan: ChangePlan,
         *,
-        kind: ProposalKind,
-        model: str,
-        version: int | None,
-        stage: Stage,
-        expected_current: str | None,
         rationale: str,
         requested_by: str,
         client: str | None,
-        summary: str,
         ttl_s: float,
+        channel: Channel = Channel.PROPOSAL,
     ) -> Proposal:
+        """Persist a plan waiting for a human; it can be decided once, before it expires."""
         now = int(time.time() * 1000)
+        holder = plan.replaced_version
         values = {
             "created_ms": now,
             "expires_ms": now + int(ttl_s * 1000),
-            "kind": kind.value,
-            "model": model,
-            "version": version,
-            "stage": stage.value,
-            "expected_current": expected_current,
+            "kind": plan.kind.value,
+            "model": plan.model,
+            "version": plan.version,
+            "stage": plan.to_stage.value,
+            "expected_current": "none" if holder is None else str(holder),
             "rationale": rationale,
             "requested_by": requested_by,
             "client": client,
-            "summary": summary,
+            "summary": plan.describe(),
             "status": ProposalStatus.PENDING.value,
+            "plan_json": plan.model_dump_json(),
+            "digest": plan.digest,
+            "channel": channel.value,
         }
         try:
             with self._engine.begin() as conn:
@@ -153,14 +169,46 @@ class ProposalStore:
             )
         return _row_to_proposal(row)
 
+    def open_form(
+        self, plan: ChangePlan, *, rationale: str, requested_by: str, client: str | None
+    ) -> Proposal | None:
+        """The undecided, unexpired approval form already opened for exactly this request."""
+        table = proposals_table
+        query = (
+            sa.select(table)
+            .where(
+                table.c.channel == Channel.FORM.value,
+                table.c.status == ProposalStatus.PENDING.value,
+                table.c.digest == plan.digest,
+                table.c.model == plan.model,
+                table.c.rationale == rationale,
+                table.c.requested_by == requested_by,
+                table.c.expires_ms > int(time.time() * 1000),
+                table.c.client == client if client is not None else table.c.client.is_(None),
+            )
+            .order_by(table.c.id.desc())
+            .limit(1)
+        )
+        try:
+            with self._engine.connect() as conn:
+                row = conn.execute(query).mappings().first()
+        except SQLAlchemyError as exc:
+            raise backend_error(exc, "reading an approval form") from exc
+        return None if row is None else _row_to_proposal(row)
+
     def list(
         self,
         *,
         status: ProposalStatus | None = ProposalStatus.PENDING,
         model: str | None = None,
         limit: int = 50,
+        channel: Channel | None = Channel.PROPOSAL,
     ) -> list[Proposal]:
         query = sa.select(proposals_table).order_by(proposals_table.c.id.desc()).limit(limit)
+        if channel is not None:
+            # Rows from before channels existed are proposals.
+            column = sa.func.coalesce(proposals_table.c.channel, Channel.PROPOSAL.value)
+            query = query.where(column == channel.value)
         if status is not None:
             query = query.where(proposals_table.c.status == status.value)
         if model is not None:

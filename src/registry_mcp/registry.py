@@ -10,30 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from registry_mcp import validation
+from registry_mcp.approved_state import ApprovedStates
 from registry_mcp.audit import AuditLog
 from registry_mcp.cards import CARD_TAG, CardView, ModelCard, card_from_tag
-from registry_mcp.catalog import (
-    PREVIOUS_ALIAS,
-    PRODUCTION_ALIAS,
-    SERVED_TAG,
-    STAGE_TAG,
-    STAGING_ALIAS,
-    Catalog,
-    version_stage,
-)
+from registry_mcp.catalog import Catalog
 from registry_mcp.database import backend_error, create_engine, is_postgres, migrate
 from registry_mcp.errors import ErrorCode, RegistryError
 from registry_mcp.locks import ModelLocks
 from registry_mcp.mlflow_store import MlflowStore
+from registry_mcp.plans import ChangeKind, ChangePlan, compute_plan
 from registry_mcp.schemas import (
+    AliasState,
     AuditAction,
     AuditEntry,
     Decision,
@@ -42,14 +37,11 @@ from registry_mcp.schemas import (
     ModelSummary,
     Page,
     Stage,
-    TransitionPlan,
     TransitionResult,
     VersionInfo,
 )
 from registry_mcp.settings import Settings
-from registry_mcp.stages import refusal
-
-_STAGE_ALIAS = {Stage.PRODUCTION: PRODUCTION_ALIAS, Stage.STAGING: STAGING_ALIAS}
+from registry_mcp.transitions import Attempt, StageMachine
 
 
 class Registry:
@@ -71,6 +63,15 @@ class Registry:
         self._locks = locks
         self._engine = engine
         self.settings = settings
+        self.stages = StageMachine(
+            store=store,
+            catalog=catalog,
+            audit=audit,
+            locks=locks,
+            states=ApprovedStates(engine),
+            version_info=self._require_version,
+            require_complete_card=lambda: self.settings.require_complete_card,
+        )
 
     @classmethod
     def open(cls, settings: Settings, *, initialise: bool = True) -> Registry:
@@ -208,6 +209,8 @@ class Registry:
                 ErrorCode.NOT_FOUND,
                 f"No registered model named {name!r}; run `modelreg models list` to see names.",
             )
+        # Every read of one model notices aliases moved outside modelreg (audited once).
+        self.stages.report_unapproved(found)
         return found
 
     def _require_version(self, name: str, version: int) -> VersionInfo:
@@ -359,65 +362,68 @@ class Registry:
     def record_decision(
         self,
         *,
-        action: AuditAction,
+        kind: ChangeKind,
         decision: Decision,
+        attempt: Attempt,
         model: str,
-        actor: str,
-        client: str | None = None,
+        plan: ChangePlan | None = None,
         version: int | None = None,
-        replaced_version: int | None = None,
-        from_stage: Stage | None = None,
-        to_stage: Stage | None = None,
-        rationale: str | None = None,
+        stage: Stage | None = None,
         reason: str | None = None,
     ) -> int:
-        """Audit a human decision or proposal about a stage change (nothing else moves)."""
+        """Audit a decision about a stage change that moved nothing (a proposal, a denial, a
+        refused or invalid attempt). ``model`` may be the caller's unvalidated text."""
         return self._audit.record(
-            actor=validation.actor(actor),
-            client=client,
-            model=validation.model_name(model),
-            action=action,
+            actor=attempt.actor,
+            client=attempt.client,
+            model=str(model)[: validation.MAX_NAME_LENGTH] or "?",
+            action=AuditAction.ROLLBACK if kind is ChangeKind.ROLLBACK else AuditAction.TRANSITION,
             decision=decision,
-            from_version=replaced_version,
-            to_version=version,
-            from_stage=None if from_stage is None else from_stage.value,
-            to_stage=None if to_stage is None else to_stage.value,
-            rationale=rationale,
+            from_version=plan.replaced_version if plan else None,
+            to_version=plan.version if plan else version,
+            from_stage=plan.from_stage.value if plan else None,
+            to_stage=(plan.to_stage if plan else stage or Stage.PRODUCTION).value,
+            rationale=attempt.rationale,
             reason=reason,
+            requested_by=attempt.requested_by,
+            plan_digest=plan.digest if plan else None,
         )
 
     # ----------------------------------------------------------- transitions
 
-    def plan_transition(self, name: str, version: int | str, stage: Stage | str) -> TransitionPlan:
-        """What ``transition`` would do now, or the error it would raise; changes nothing."""
+    def plan_change(
+        self,
+        kind: ChangeKind,
+        name: str,
+        version: int | str | None,
+        stage: Stage | str = Stage.PRODUCTION,
+    ) -> ChangePlan:
+        """What the change would move now (a preview to show a human); raises the refusal."""
+        name = validation.model_name(name)
+        number = None if version is None else validation.version(version)
+        target = validation.stage(stage) if kind is ChangeKind.PROMOTE else Stage.PRODUCTION
+        return self.stages.preview(self._require_model(name), kind, number, target)
+
+    def plan_transition(self, name: str, version: int | str, stage: Stage | str) -> ChangePlan:
+        """What ``transition`` would do now (card completeness reported, not refused)."""
         name = validation.model_name(name)
         number = validation.version(version)
-        target = validation.stage(stage)
-        info = self._require_version(name, number)
-        reason = refusal(number, info.stage, target)
-        if reason:
-            raise RegistryError(ErrorCode.INVALID_TRANSITION, reason)
-        replaced, replaced_to = self._replaced(name, target, number)
-        card = CardView.of(card_from_tag(info.system_tags.get(CARD_TAG)))
-        return TransitionPlan(
-            name=name,
-            version=number,
-            from_stage=info.stage,
-            to_stage=target,
-            replaced_version=replaced,
-            replaced_to_stage=replaced_to,
-            card_complete=card.complete,
-            missing_card_fields=card.missing_fields,
+        summary = self._require_model(name)
+        return compute_plan(
+            ChangeKind.PROMOTE,
+            name,
+            number,
+            validation.stage(stage),
+            summary.aliases,
+            lambda v: self._require_version(name, v),
         )
 
-    def _replaced(self, name: str, target: Stage, version: int) -> tuple[int | None, Stage | None]:
-        # A plan is a preview read from the catalog in one query; the locked operation
-        # re-reads every alias through MLflow's alias API before it changes anything.
-        alias = _STAGE_ALIAS.get(target)
-        holder = None if alias is None else _SnapshotAliases(self._require_model(name))[alias]
-        if holder is None or holder == version:
-            return None, None
-        return holder, Stage.ARCHIVED if target is Stage.PRODUCTION else Stage.NONE
+    def plan_rollback(self, name: str, to_version: int | str | None = None) -> ChangePlan:
+        return self.plan_change(ChangeKind.ROLLBACK, name, to_version)
+
+    def execute(self, plan: ChangePlan, attempt: Attempt) -> TransitionResult:
+        """Apply exactly ``plan`` (re-checked under the model lock); one audit row."""
+        return self.stages.execute(plan, attempt)
 
     def transition(
         self,
@@ -430,155 +436,24 @@ class Registry:
         expected_current_version: ExpectedVersion | str = None,
         client: str | None = None,
     ) -> TransitionResult:
-        """Move ``version`` to ``stage`` (compare-and-set on the stage's current holder)."""
+        """Move ``version`` to ``stage`` now (compare-and-set on the stage's holder).
+
+        The registry's own API, for scripts and operators with database access: no human
+        is asked. People and agents go through ``Approvals`` (CLI, MCP, proposals)."""
         name = validation.model_name(name)
+        attempt = Attempt(
+            actor=validation.actor(actor), client=client, rationale=validation.rationale(rationale)
+        )
         number = validation.version(version)
         target = validation.stage(stage)
-        why = validation.rationale(rationale)
-        actor = validation.actor(actor)
         expected = validation.expected_version(expected_current_version)
-        if expected is not None and target not in _STAGE_ALIAS:
+        if expected is not None and target not in (Stage.PRODUCTION, Stage.STAGING):
             raise RegistryError(
                 ErrorCode.INVALID_INPUT,
                 "expected_current_version applies only to Staging and Production, which hold "
                 "one version each; leave it out for other stages.",
             )
-        self._require_version(name, number)
-        with self._locks.hold(name):
-            live = _LiveAliases(self._store, name)
-            info = self._require_version(name, number)
-            current = self._live_stage(live, number, info)
-            audit = _AuditDraft(
-                self._audit,
-                actor=actor,
-                client=client,
-                model=name,
-                action=AuditAction.TRANSITION,
-                to_version=number,
-                from_stage=current.value,
-                to_stage=target.value,
-                rationale=why,
-            )
-            reason = refusal(number, current, target)
-            if reason:
-                raise audit.refuse(ErrorCode.INVALID_TRANSITION, reason)
-            alias = _STAGE_ALIAS.get(target)
-            holder = None if alias is None else live[alias]
-            audit.from_version = holder
-            if expected is not None and (holder or "none") != expected:
-                raise audit.refuse(
-                    ErrorCode.STALE_VERSION,
-                    f"{target.value} of {name!r} is now {_v(holder)}, not {_v(expected)} as "
-                    "expected; review the current state and retry with the new expected version.",
-                )
-            if target is Stage.PRODUCTION and self.settings.require_complete_card:
-                missing = card_from_tag(info.system_tags.get(CARD_TAG)).missing_fields()
-                if missing:
-                    raise audit.refuse(
-                        ErrorCode.CARD_INCOMPLETE,
-                        f"v{number} cannot go to Production: its model card lacks "
-                        f"{', '.join(missing)}. Complete it with `modelreg models card`.",
-                    )
-            with audit.applying():
-                replaced_to = self._apply_transition(name, number, current, target, holder)
-            audit_id = audit.done()
-        return TransitionResult(
-            name=name,
-            version=number,
-            from_stage=current,
-            to_stage=target,
-            replaced_version=holder if holder != number else None,
-            replaced_to_stage=replaced_to,
-            audit_id=audit_id,
-        )
-
-    @staticmethod
-    def _live_stage(live: _LiveAliases, number: int, info: VersionInfo) -> Stage:
-        """The version's stage read under the lock through MLflow's alias API."""
-        aliases = [alias for alias in (PRODUCTION_ALIAS, STAGING_ALIAS) if live[alias] == number]
-        return version_stage(aliases, info.system_tags.get(STAGE_TAG))
-
-    def _apply_transition(
-        self, name: str, number: int, current: Stage, target: Stage, holder: int | None
-    ) -> Stage | None:
-        replaced_to: Stage | None = None
-        if target is Stage.PRODUCTION:
-            # The alias move is the instant of truth; the rest records history around it.
-            self._store.set_alias(name, PRODUCTION_ALIAS, number)
-            if current is Stage.STAGING:
-                self._store.delete_alias(name, STAGING_ALIAS)
-            self._mark(name, number, Stage.PRODUCTION)
-            self._store.set_version_tag(name, number, SERVED_TAG, _now())
-            if holder is not None and holder != number:
-                self._store.set_alias(name, PREVIOUS_ALIAS, holder)
-                self._mark(name, holder, Stage.ARCHIVED)
-                replaced_to = Stage.ARCHIVED
-        elif target is Stage.STAGING:
-            self._store.set_alias(name, STAGING_ALIAS, number)
-            self._mark(name, number, Stage.STAGING)
-            if holder is not None and holder != number:
-                self._mark(name, holder, Stage.NONE)
-                replaced_to = Stage.NONE
-        else:
-            if current is Stage.PRODUCTION:
-                self._store.delete_alias(name, PRODUCTION_ALIAS)
-            elif current is Stage.STAGING:
-                self._store.delete_alias(name, STAGING_ALIAS)
-            self._mark(name, number, target)
-        return replaced_to
-
-    def _mark(self, name: str, number: int, stage: Stage) -> None:
-        self._store.set_version_tag(name, number, STAGE_TAG, stage.value)
-        self._store.mirror_legacy_stage(name, number, stage.value)
-
-    def plan_rollback(self, name: str, to_version: int | str | None = None) -> TransitionPlan:
-        name = validation.model_name(name)
-        snapshot = _SnapshotAliases(self._require_model(name))
-        current, target = self._rollback_pair(name, to_version, snapshot)
-        info = self._require_version(name, target)
-        card = CardView.of(card_from_tag(info.system_tags.get(CARD_TAG)))
-        return TransitionPlan(
-            name=name,
-            version=target,
-            from_stage=info.stage,
-            to_stage=Stage.PRODUCTION,
-            replaced_version=current,
-            replaced_to_stage=Stage.ARCHIVED,
-            card_complete=card.complete,
-            missing_card_fields=card.missing_fields,
-        )
-
-    def _rollback_pair(
-        self, name: str, to_version: int | str | None, live: _Aliases
-    ) -> tuple[int, int]:
-        current = live[PRODUCTION_ALIAS]
-        if current is None:
-            raise RegistryError(
-                ErrorCode.INVALID_TRANSITION,
-                f"{name!r} has no Production version to roll back; promote one instead.",
-            )
-        if to_version is None:
-            target = live[PREVIOUS_ALIAS]
-            if target is None:
-                raise RegistryError(
-                    ErrorCode.INVALID_TRANSITION,
-                    f"{name!r} has no previous Production version recorded; name the version "
-                    "to roll back to (--to V).",
-                )
-        else:
-            target = validation.version(to_version)
-        if target == current:
-            raise RegistryError(
-                ErrorCode.INVALID_TRANSITION, f"v{target} is already in Production; nothing to do."
-            )
-        info = self._require_version(name, target)
-        if SERVED_TAG not in info.system_tags:
-            raise RegistryError(
-                ErrorCode.INVALID_TRANSITION,
-                f"v{target} has never been in Production, so it is not a rollback target; "
-                "promote it through Staging instead.",
-            )
-        return current, target
+        return self._direct(ChangeKind.PROMOTE, name, number, target, expected, attempt)
 
     def rollback(
         self,
@@ -590,134 +465,54 @@ class Registry:
         expected_current_version: ExpectedVersion | str = None,
         client: str | None = None,
     ) -> TransitionResult:
-        """Re-point Production to the previous (or a named former) Production version."""
+        """Re-point Production to the previous (or a named former) Production version now."""
         name = validation.model_name(name)
-        why = validation.rationale(rationale)
-        actor = validation.actor(actor)
-        expected = validation.expected_version(expected_current_version)
+        attempt = Attempt(
+            actor=validation.actor(actor), client=client, rationale=validation.rationale(rationale)
+        )
         wanted = None if to_version is None else validation.version(to_version)
-        self._require_model(name)
-        with self._locks.hold(name):
-            audit = _AuditDraft(
-                self._audit,
-                actor=actor,
-                client=client,
-                model=name,
-                action=AuditAction.ROLLBACK,
-                to_version=wanted,
-                to_stage=Stage.PRODUCTION.value,
-                rationale=why,
-            )
-            live = _LiveAliases(self._store, name)
-            try:
-                current, target = self._rollback_pair(name, wanted, live)
-            except RegistryError as exc:
-                if exc.code is ErrorCode.NOT_FOUND:
-                    raise
-                raise audit.refuse(exc.code, exc.message) from None
-            audit.from_version, audit.to_version = current, target
-            info = self._require_version(name, target)
-            from_stage = self._live_stage(live, target, info)
-            audit.from_stage = from_stage.value
-            if expected is not None and current != expected:
-                raise audit.refuse(
+        expected = validation.expected_version(expected_current_version)
+        return self._direct(ChangeKind.ROLLBACK, name, wanted, Stage.PRODUCTION, expected, attempt)
+
+    def _direct(
+        self,
+        kind: ChangeKind,
+        name: str,
+        version: int | None,
+        stage: Stage,
+        expected: ExpectedVersion,
+        attempt: Attempt,
+    ) -> TransitionResult:
+        summary = self._require_model(name)
+        try:
+            plan = self.stages.preview(summary, kind, version, stage)
+            holder = plan.replaced_version if plan.replaced_version is not None else "none"
+            if expected is not None and holder != expected:
+                raise RegistryError(
                     ErrorCode.STALE_VERSION,
-                    f"Production of {name!r} is now {_v(current)}, not {_v(expected)} as "
+                    f"{stage.value} of {name!r} is now {_v(holder)}, not {_v(expected)} as "
                     "expected; review the current state and retry with the new expected version.",
                 )
-            with audit.applying():
-                self._store.set_alias(name, PRODUCTION_ALIAS, target)
-                if from_stage is Stage.STAGING:
-                    self._store.delete_alias(name, STAGING_ALIAS)
-                self._store.set_alias(name, PREVIOUS_ALIAS, current)
-                self._mark(name, target, Stage.PRODUCTION)
-                self._store.set_version_tag(name, target, SERVED_TAG, _now())
-                self._mark(name, current, Stage.ARCHIVED)
-            audit_id = audit.done()
-        return TransitionResult(
-            name=name,
-            version=target,
-            from_stage=from_stage,
-            to_stage=Stage.PRODUCTION,
-            replaced_version=current,
-            replaced_to_stage=Stage.ARCHIVED,
-            audit_id=audit_id,
-        )
-
-
-class _Aliases(Protocol):
-    def __getitem__(self, alias: str) -> int | None: ...
-
-
-class _SnapshotAliases:
-    """Aliases as one catalog query saw them (for previews only)."""
-
-    def __init__(self, summary: ModelSummary) -> None:
-        self._aliases = {
-            PRODUCTION_ALIAS: summary.production_version,
-            STAGING_ALIAS: summary.staging_version,
-            PREVIOUS_ALIAS: summary.previous_production_version,
-        }
-
-    def __getitem__(self, alias: str) -> int | None:
-        return self._aliases.get(alias)
-
-
-class _LiveAliases:
-    """Alias reads through MLflow's alias API, each made at most once per locked operation."""
-
-    def __init__(self, store: MlflowStore, name: str) -> None:
-        self._store = store
-        self._name = name
-        self._seen: dict[str, int | None] = {}
-
-    def __getitem__(self, alias: str) -> int | None:
-        if alias not in self._seen:
-            self._seen[alias] = self._store.alias_version(self._name, alias)
-        return self._seen[alias]
-
-
-class _AuditDraft:
-    """One attempted change: ends as exactly one audit row (done, refused or failed)."""
-
-    def __init__(self, log: AuditLog, **fields: object) -> None:
-        self._log = log
-        self._fields = fields
-        self.from_version: int | None = None
-        self.to_version = fields.pop("to_version", None)
-        self.from_stage = fields.pop("from_stage", None)
-
-    def _record(self, decision: Decision, reason: str | None) -> int:
-        return self._log.record(
-            decision=decision,
-            reason=reason,
-            from_version=self.from_version,
-            to_version=self.to_version,  # type: ignore[arg-type]
-            from_stage=self.from_stage,  # type: ignore[arg-type]
-            **self._fields,  # type: ignore[arg-type]
-        )
-
-    def refuse(self, code: ErrorCode, message: str) -> RegistryError:
-        self._record(Decision.REFUSED, f"{code.value}: {message}")
-        return RegistryError(code, message)
-
-    @contextmanager
-    def applying(self) -> Iterator[None]:
-        try:
-            yield
         except RegistryError as exc:
-            self._record(Decision.FAILED, f"{exc.code.value}: {exc.message}")
-            raise
+            raise self.stages.refused(
+                exc, attempt, kind=kind, model=name, version=version, stage=stage
+            ) from None
+        return self.stages.execute(plan, attempt)
 
-    def done(self) -> int:
-        return self._record(Decision.DONE, None)
+    def resolve_unapproved(
+        self, name: str, *, accept: bool, actor: str, rationale: str, seen: AliasState
+    ) -> AliasState:
+        """Revert MLflow's aliases to the approved state, or approve the changed ones."""
+        name = validation.model_name(name)
+        attempt = Attempt(
+            actor=validation.actor(actor),
+            client="modelreg-cli",
+            rationale=validation.rationale(rationale),
+        )
+        return self.stages.resolve_unapproved(name, accept=accept, attempt=attempt, seen=seen)
 
 
 def _v(value: int | str | None) -> str:
     if value is None or value == "none":
         return "no version"
     return f"v{value}"
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")

@@ -15,12 +15,13 @@ from rich.panel import Panel
 from rich.table import Table
 
 from registry_mcp.cards import CardView
+from registry_mcp.plans import ChangeKind, ChangePlan
 from registry_mcp.schemas import (
     AuditEntry,
     ModelDetail,
     ModelSummary,
     Page,
-    TransitionPlan,
+    Stage,
     TransitionResult,
 )
 
@@ -110,10 +111,10 @@ def card_panel(name: str, version: int, view: CardView) -> Panel:
     return Panel("\n".join(lines), title=f"Model card: {escape(name)} v{version}")
 
 
-def plan_panel(plan: TransitionPlan, *, rollback: bool = False) -> Panel:
-    verb = "Roll back" if rollback else "Promote"
+def plan_panel(plan: ChangePlan) -> Panel:
+    verb = "Roll back" if plan.kind is ChangeKind.ROLLBACK else "Promote"
     lines = [
-        f"{verb} [b]{escape(plan.name)}[/] v{plan.version}: "
+        f"{verb} [b]{escape(plan.model)}[/] v{plan.version}: "
         f"{plan.from_stage.value} -> [b]{plan.to_stage.value}[/]",
     ]
     if plan.replaced_version is not None and plan.replaced_to_stage is not None:
@@ -121,8 +122,12 @@ def plan_panel(plan: TransitionPlan, *, rollback: bool = False) -> Panel:
             f"v{plan.replaced_version} leaves {plan.to_stage.value} -> "
             f"{plan.replaced_to_stage.value}"
         )
+    if plan.to_stage is Stage.PRODUCTION:
+        after = plan.rollback_target_after
+        lines.append(f"Rollback target afterwards: {'v' + str(after) if after else 'none'}")
     if not plan.card_complete:
         lines.append(f"[yellow]Model card incomplete: {', '.join(plan.missing_card_fields)}[/]")
+    lines.append(f"[dim]plan {plan.short_digest}[/]")
     return Panel("\n".join(lines), title="Planned change")
 
 

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Generic, Literal, TypeVar
 
 from pydantic import ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from registry_mcp.compact_schema import CompactModel
 
@@ -29,18 +30,44 @@ class Decision(StrEnum):
     PROPOSED = "proposed"  # waiting for a human (pending proposal)
     DENIED = "denied"  # a human said no, or cancelled
     EXPIRED = "expired"  # a proposal nobody decided in time
+    DETECTED = "detected"  # a change made outside modelreg was noticed
 
 
 class AuditAction(StrEnum):
     REGISTER = "register"
     TRANSITION = "transition"
     ROLLBACK = "rollback"
+    UNAPPROVED_CHANGE = "unapproved_change"  # aliases moved outside modelreg
+    RESOLVE_UNAPPROVED = "resolve_unapproved"  # a human reverted or accepted such a change
+    TRUST = "trust"  # an operator allowed a version's model to run code on load
     CARD = "card"
     TAG = "tag"
 
 
 class _Frozen(CompactModel):
     model_config = ConfigDict(frozen=True)
+
+
+class AliasState(_Frozen):
+    """Which version holds each of a model's stage aliases (None = unset)."""
+
+    production: int | None = None
+    staging: int | None = None
+    previous: int | None = Field(default=None, description="The rollback target.")
+
+    def holder(self, stage: Stage) -> int | None:
+        if stage is Stage.PRODUCTION:
+            return self.production
+        if stage is Stage.STAGING:
+            return self.staging
+        return None
+
+    def aliases_of(self, version: int) -> list[str]:
+        return [
+            alias
+            for alias, holder in (("production", self.production), ("staging", self.staging))
+            if holder == version
+        ]
 
 
 class VersionInfo(_Frozen):
@@ -69,6 +96,26 @@ class ModelSummary(_Frozen):
     previous_production_version: int | None = None
     latest_version: int | None = None
     updated_at: datetime | None = None
+    unapproved_change: str | None = Field(
+        default=None,
+        description="Set when MLflow's stage aliases were moved outside modelreg (MLflow UI, "
+        "REST): what changed and how to resolve it. Serving keeps the approved versions.",
+    )
+    approved: SkipJsonSchema[AliasState] = Field(
+        default_factory=AliasState,
+        exclude=True,
+        repr=False,
+        description="The aliases as a human last approved them through modelreg.",
+    )
+
+    @property
+    def aliases(self) -> AliasState:
+        """MLflow's aliases as they are now (approved or not)."""
+        return AliasState(
+            production=self.production_version,
+            staging=self.staging_version,
+            previous=self.previous_production_version,
+        )
 
 
 class Page(_Frozen, Generic[T]):
@@ -93,19 +140,7 @@ class TransitionResult(_Frozen):
     )
     replaced_to_stage: Stage | None = None
     audit_id: int
-
-
-class TransitionPlan(_Frozen):
-    """What a transition would change, computed without changing anything."""
-
-    name: str
-    version: int
-    from_stage: Stage
-    to_stage: Stage
-    replaced_version: int | None = None
-    replaced_to_stage: Stage | None = None
-    card_complete: bool
-    missing_card_fields: list[str] = Field(default_factory=list)
+    plan_digest: str | None = Field(default=None, description="The plan that was applied.")
 
 
 class AuditEntry(_Frozen):
@@ -122,6 +157,12 @@ class AuditEntry(_Frozen):
     rationale: str | None = None
     decision: Decision
     reason: str | None = None
+    requested_by: str | None = Field(
+        default=None, description="Who asked for the change, when not the actor who decided."
+    )
+    plan_digest: str | None = Field(
+        default=None, description="Digest of the exact plan the approver was shown."
+    )
 
 
 ExpectedVersion = int | Literal["none"] | None

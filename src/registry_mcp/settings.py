@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     require_complete_card: bool = Field(
         default=True, description="Refuse Production for versions whose model card is incomplete."
     )
+    four_eyes: bool = Field(
+        default=False,
+        description="A Production change needs an approver other than the person who asked "
+        "(the request is filed as a proposal for someone else to approve).",
+    )
     page_size: int = Field(default=50, ge=1, le=1000, description="Default page size of lists.")
     proposal_ttl_s: float = Field(
         default=24 * 3600,

@@ -158,3 +158,17 @@ def expected_version(value: object) -> ExpectedVersion:
     if isinstance(value, str) and value.strip().lower() == "none":
         return "none"
     return version(value)
+
+
+def plan_digest(value: object) -> str:
+    """A plan digest as shown to a human (12-64 lowercase hex characters)."""
+    if (
+        not isinstance(value, str)
+        or not 12 <= len(value) <= 64
+        or any(c not in "0123456789abcdef" for c in value)
+    ):
+        raise _invalid(
+            f"Plan digest must be 12-64 lowercase hex characters (from the preview), "
+            f"got {_show(value)}."
+        )
+    return value
