@@ -15,6 +15,7 @@ import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from mcp.types import Implementation
 
 from registry_mcp.registry import Registry
 from tests.conftest import Backend
@@ -101,7 +102,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_http_server(backend: Backend, **env: str) -> Iterator[str]:
+def running_http_server(backend: Backend, *args: str, **env: str) -> Iterator[str]:
     """`modelreg mcp --transport http` on a free loopback port; yields the MCP URL."""
     port = _free_port()
     proc = subprocess.Popen(
@@ -114,6 +115,7 @@ def running_http_server(backend: Backend, **env: str) -> Iterator[str]:
             "http",
             "--port",
             str(port),
+            *args,
         ],
         env={**_minimal_env(backend), **env},
         stdout=subprocess.DEVNULL,
@@ -160,34 +162,98 @@ async def test_http_requires_the_bearer_token(http_server: tuple[str, Backend]) 
     registry.close()
 
 
-def test_non_loopback_bind_without_token_is_refused(seeded: Backend) -> None:
-    proc = subprocess.run(
+def _http_refusal(backend: Backend, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [
             MODELREG,
             "--home",
-            str(seeded.settings.home),
+            str(backend.settings.home),
             "mcp",
             "--transport",
             "http",
-            "--host",
-            "0.0.0.0",
             "--port",
             str(_free_port()),
+            *args,
         ],
-        env=_minimal_env(seeded),
+        env=_minimal_env(backend),
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 2
-    assert "without a token" in proc.stderr
-    assert "MODELREG_MCP_TOKEN" in proc.stderr
 
 
-async def test_loopback_http_without_token_serves_a_session(seeded: Backend) -> None:
-    with running_http_server(seeded) as url:
+def test_http_without_a_token_is_refused_loopback_included(seeded: Backend) -> None:
+    loopback = _http_refusal(seeded)
+    assert loopback.returncode == 2
+    assert "without a token" in loopback.stderr
+    assert "modelreg tokens add" in loopback.stderr
+    assert "--insecure-no-token" in loopback.stderr
+    # The explicit opt-out never applies off loopback.
+    wide = _http_refusal(seeded, "--host", "0.0.0.0", "--insecure-no-token")
+    assert wide.returncode == 2
+    assert "without a token" in wide.stderr
+    assert "Traceback" not in loopback.stderr + wide.stderr
+
+
+async def test_a_token_names_the_approver_in_the_audit(seeded: Backend) -> None:
+    """Two people hold tokens; the one whose token answered the form is the approver,
+    whatever the client calls itself."""
+    made = subprocess.run(
+        [MODELREG, "--home", str(seeded.settings.home), "tokens", "add", "erin"],
+        env=_minimal_env(seeded),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    erin = made.stdout.strip()
+    assert len(erin) >= 40
+    token_file = seeded.settings.home / "mcp-tokens.json"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    assert erin not in token_file.read_text()  # only a hash is stored
+    with running_http_server(seeded, MODELREG_MCP_TOKEN="dana-token") as url:
+        headers = {"Authorization": f"Bearer {erin}"}
+        async with httpx2.AsyncClient(
+            headers=headers, timeout=httpx2.Timeout(30, read=120)
+        ) as http:
+            transport = streamable_http_client(url, http_client=http)
+            async with Client(
+                transport,  # type: ignore[arg-type]
+                elicitation_callback=Human(note="erin approves"),
+                client_info=Implementation(name="dana", version="1"),
+            ) as session:
+                out = await structured(
+                    session,
+                    "promote_model",
+                    {"model_name": "digits", "version": 3, "stage": "Production", "rationale": "r"},
+                )
+    assert out["status"] == "applied"
+    registry = Registry.open(seeded.settings)
+    entry = registry.audit_log(model="digits", limit=1).items[0]
+    registry.close()
+    assert (entry.actor, entry.client) == ("erin", "mcp:dana")
+
+
+async def test_insecure_loopback_http_audits_an_unauthenticated_approver(
+    seeded: Backend,
+) -> None:
+    with running_http_server(seeded, "--insecure-no-token") as url:
         async with httpx2.AsyncClient(timeout=httpx2.Timeout(30, read=120)) as http:
             transport = streamable_http_client(url, http_client=http)
-            async with Client(transport) as session:
+            async with Client(
+                transport,  # type: ignore[arg-type]
+                elicitation_callback=Human(),
+                client_info=Implementation(name="dana", version="1"),
+            ) as session:
                 listed = await structured(session, "list_models", {})
+                await structured(
+                    session,
+                    "promote_model",
+                    {"model_name": "digits", "version": 3, "stage": "Production", "rationale": "r"},
+                )
     assert [m["name"] for m in listed["items"]] == ["digits"]
+    registry = Registry.open(seeded.settings)
+    entry = registry.audit_log(model="digits", limit=1).items[0]
+    registry.close()
+    # Neither the server's OS user nor the client's self-declared name is the approver.
+    assert entry.actor == "unauthenticated-http"

@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from registry_mcp import render
-from registry_mcp.cli_mcp import approvals_app
+from registry_mcp.cli_mcp import approvals_app, tokens_app
 from registry_mcp.cli_mcp import mcp as mcp_command
 from registry_mcp.cli_models import models_app
 from registry_mcp.cli_serve import predict as predict_command
@@ -41,6 +41,7 @@ app = typer.Typer(
 )
 app.add_typer(models_app, name="models")
 app.add_typer(approvals_app, name="approvals")
+app.add_typer(tokens_app, name="tokens")
 app.command(name="mcp")(mcp_command)
 app.add_typer(serve_app, name="serve")
 app.command(name="predict")(predict_command)

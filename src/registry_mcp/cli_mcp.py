@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from registry_mcp import render
 from registry_mcp.cli_support import confirm_or_abort, get_ctx
 
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import Context
+
 approvals_app = typer.Typer(
-    help="Pending stage changes proposed by MCP clients that cannot ask a human.",
+    help="Pending stage changes proposed by MCP clients that cannot ask a human, and "
+    "stage aliases changed outside modelreg.",
+    no_args_is_help=True,
+)
+tokens_app = typer.Typer(
+    help="Bearer tokens of the HTTP MCP server; each names the human it belongs to.",
     no_args_is_help=True,
 )
 
@@ -24,10 +32,18 @@ def mcp(
     ] = "stdio",
     host: Annotated[str, typer.Option(help="HTTP bind address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.", min=1, max=65535)] = 8765,
+    insecure_no_token: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-token",
+            help="HTTP on loopback without a bearer token: any local process can then "
+            "answer approval forms (audited as unauthenticated-http).",
+        ),
+    ] = False,
 ) -> None:
     """Run the MCP server (stdio by default)."""
     from registry_mcp.errors import ErrorCode, RegistryError
-    from registry_mcp.mcp_http import http_app, serve_http
+    from registry_mcp.mcp_http import UNAUTHENTICATED, TokenBook, check_bind, serve_http
     from registry_mcp.mcp_server import build_server
 
     chosen: Literal["stdio", "http"]
@@ -40,27 +56,73 @@ def mcp(
     state = get_ctx(ctx)
     settings = state.settings()
     token = settings.mcp_token.get_secret_value() if settings.mcp_token else None
+    book = TokenBook.load(settings.home, token=token, token_actor=state.actor())
     if chosen == "http":
         # Check the bind policy before touching the database.
-        from mcp.server.mcpserver import MCPServer
-
-        http_app(MCPServer("bind-check"), host=host, token=token)
+        check_bind(host, book, insecure_no_token=insecure_no_token)
     from registry_mcp.deployment import Deployment
 
     registry = state.registry()
-    server = build_server(
-        registry,
-        serving=Deployment.open(registry, defer_reconcile=True),
-        approver=state.actor(),
-    )
+    deployment = Deployment.open(registry, defer_reconcile=True)
     if chosen == "stdio":
+        server = build_server(registry, serving=deployment, approver=state.actor())
         server.run()
-    else:
-        state.err_console.print(
-            f"MCP server on http://{host}:{port}/mcp"
-            + (" (bearer token required)" if token else " (loopback only, no token)")
+        return
+
+    def identify(request_ctx: Context) -> str | None:
+        headers = request_ctx.headers or {}
+        return book.actor_for(headers.get("authorization")) if book else UNAUTHENTICATED
+
+    # Over HTTP the approver is the token's human, never the server's OS user.
+    server = build_server(registry, serving=deployment, approver=UNAUTHENTICATED, identify=identify)
+    state.err_console.print(
+        f"MCP server on http://{host}:{port}/mcp"
+        + (" (bearer token required)" if book else " (NO TOKEN: --insecure-no-token)")
+    )
+    serve_http(server, host=host, port=port, book=book, insecure_no_token=insecure_no_token)
+
+
+@tokens_app.command("add")
+def add_token(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The human the token identifies (audited).")],
+) -> None:
+    """Create an HTTP MCP bearer token for NAME (printed once; replaces NAME's old one)."""
+    from registry_mcp.mcp_http import TOKEN_FILE, add_token
+
+    state = get_ctx(ctx)
+    home = state.settings().home
+    token = add_token(home, name)
+    state.err_console.print(
+        f"Token for {render.escape(name)} (stored hashed in {home / TOKEN_FILE}; shown once):"
+    )
+    state.console.print(token, highlight=False, soft_wrap=True)
+
+
+@tokens_app.command("list")
+def list_tokens(ctx: typer.Context) -> None:
+    """Who holds an HTTP MCP token."""
+    from registry_mcp.mcp_http import token_actors
+
+    state = get_ctx(ctx)
+    actors = token_actors(state.settings().home)
+    state.console.print("\n".join(render.escape(a) for a in actors) or "No tokens.")
+
+
+@tokens_app.command("revoke")
+def revoke_token(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="Whose token to revoke.")]
+) -> None:
+    """Revoke NAME's HTTP MCP token (restart a running server to apply)."""
+    from registry_mcp.errors import ErrorCode, RegistryError
+    from registry_mcp.mcp_http import revoke_token
+
+    state = get_ctx(ctx)
+    if not revoke_token(state.settings().home, name):
+        raise RegistryError(
+            ErrorCode.NOT_FOUND, f"No token for {name!r}; see `modelreg tokens list`."
         )
-        serve_http(server, host=host, port=port, token=token)
+    state.console.print(f"Revoked the token of {render.escape(name)}.")
 
 
 @approvals_app.command("list")
@@ -93,20 +155,33 @@ def _resolve(
     ctx: typer.Context, proposal_id: int, approve: bool, note: str | None, yes: bool, as_json: bool
 ) -> None:
     from registry_mcp.approvals import Approvals
+    from registry_mcp.deployment import Deployment
 
     state = get_ctx(ctx)
-    approvals = Approvals.for_registry(state.registry())
-    proposal = approvals.get(proposal_id)
-    if not as_json:
-        verb = "Approve" if approve else "Deny"
-        state.console.print(f"{verb} proposal #{proposal.id}: {render.escape(proposal.summary)}")
-        state.console.print(f"Requested because: {render.escape(proposal.rationale)}")
-    confirm_or_abort(state, yes)
-    outcome = approvals.resolve(proposal_id, approve=approve, approver=state.actor(), note=note)
+    registry = state.registry()
+    deployment = Deployment.open(registry)
+    try:
+        # Approving moves the registry, then serving follows (switch verified, reconcile).
+        approvals = Approvals.for_registry(registry, after_change=deployment.follow)
+        proposal = approvals.get(proposal_id)
+        if not as_json:
+            verb = "Approve" if approve else "Deny"
+            shown = proposal.plan.describe() if proposal.plan else proposal.summary
+            state.console.print(f"{verb} proposal #{proposal.id}: {render.escape(shown)}")
+            state.console.print(
+                f"Requested by {render.escape(proposal.requested_by)} because: "
+                f"{render.escape(proposal.rationale)}"
+            )
+        confirm_or_abort(state, yes)
+        outcome = approvals.resolve(proposal_id, approve=approve, approver=state.actor(), note=note)
+    finally:
+        deployment.close()
     if as_json:
         render.print_json(state.console, outcome)
-    else:
-        state.console.print(render.escape(outcome.message))
+        return
+    state.console.print(render.escape(outcome.message))
+    if outcome.serving is not None:
+        state.console.print(f"Serving: {render.escape(outcome.serving.detail)}")
 
 
 @approvals_app.command("approve")
@@ -133,3 +208,77 @@ def deny(
 ) -> None:
     """Deny a pending proposal: nothing moves."""
     _resolve(ctx, proposal_id, False, rationale, yes, as_json)
+
+
+def _resolve_unapproved(
+    ctx: typer.Context, name: str, *, accept: bool, rationale: str, yes: bool, as_json: bool
+) -> None:
+    from registry_mcp.deployment import Deployment
+    from registry_mcp.errors import ErrorCode, RegistryError
+
+    state = get_ctx(ctx)
+    registry = state.registry()
+    summary = registry.get_model(name, limit=1).model
+    if not summary.unapproved_change:
+        raise RegistryError(
+            ErrorCode.INVALID_TRANSITION,
+            f"{summary.name!r} has no unapproved change; nothing to do.",
+        )
+    if not as_json:
+        state.console.print(render.escape(summary.unapproved_change))
+        verb = "Approve what MLflow shows now" if accept else "Restore the approved aliases"
+        state.console.print(f"{verb} for {render.escape(summary.name)}.")
+    confirm_or_abort(state, yes)
+    final = registry.resolve_unapproved(
+        summary.name,
+        accept=accept,
+        actor=state.actor(),
+        rationale=rationale,
+        seen=summary.aliases,
+    )
+    deployment = Deployment.open(registry)
+    try:
+        serving = deployment.follow(summary.name) if accept else None
+    finally:
+        deployment.close()
+    if as_json:
+        render.print_json(state.console, {"approved": final, "serving": serving})
+        return
+    state.console.print(
+        f"{render.escape(summary.name)}: Production {_v(final.production)}, Staging "
+        f"{_v(final.staging)}, rollback target {_v(final.previous)} (approved)."
+    )
+    if serving is not None:
+        state.console.print(f"Serving: {render.escape(serving.detail)}")
+
+
+def _v(version: int | None) -> str:
+    return "none" if version is None else f"v{version}"
+
+
+RationaleOpt = Annotated[str, typer.Option("--rationale", "-r", help="Why (audited).")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+@approvals_app.command("revert-unapproved")
+def revert_unapproved(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    rationale: RationaleOpt,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Put MLflow's stage aliases back where a human approved them (serving never moved)."""
+    _resolve_unapproved(ctx, name, accept=False, rationale=rationale, yes=yes, as_json=as_json)
+
+
+@approvals_app.command("accept-unapproved")
+def accept_unapproved(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    rationale: RationaleOpt,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve stage aliases changed outside modelreg; serving then follows them."""
+    _resolve_unapproved(ctx, name, accept=True, rationale=rationale, yes=yes, as_json=as_json)

@@ -114,25 +114,23 @@ class Deployment:
     # ---------------------------------------------------------- desired state
 
     def desired(self, model: str, *, build: bool) -> DesiredModel:
-        """What the registry wants served; ``build`` packs missing archives (slow)."""
+        """What the registry wants served; ``build`` packs missing archives (slow).
+
+        Serving follows the stage aliases a human approved through modelreg, never aliases
+        moved around it (MLflow UI, REST): those are reported and wait for a human."""
         summary = self._registry.get_model(model, limit=1).model
+        approved = summary.approved
         versions = {
-            v
-            for v in (
-                summary.production_version,
-                summary.previous_production_version,
-                summary.staging_version,
-            )
-            if v is not None
+            v for v in (approved.production, approved.previous, approved.staging) if v is not None
         }
         found = {v: self._archive(model, v, build=build) for v in sorted(versions)}
         archives = {v: name for v, name in found.items() if name is not None}
         config = self._models.get(model)
         return DesiredModel(
             name=summary.name,
-            production=summary.production_version,
-            previous=summary.previous_production_version,
-            staging=summary.staging_version,
+            production=approved.production,
+            previous=approved.previous,
+            staging=approved.staging,
             archives=archives,
             serving=config.torchserve,
         )
@@ -178,7 +176,10 @@ class Deployment:
             names += [
                 m.name
                 for m in page.items
-                if m.production_version is not None or m.staging_version is not None
+                if m.approved.production is not None
+                or m.approved.staging is not None
+                or m.production_version is not None
+                or m.staging_version is not None
             ]
             cursor = page.next_cursor
             if cursor is None:
@@ -218,7 +219,7 @@ class Deployment:
                 detail="TorchServe is not running; the registry moved. Start serving with "
                 "`modelreg serve up` (it reconciles to the registry).",
             )
-        production = self._registry.get_model(model, limit=1).model.production_version
+        production = self._registry.get_model(model, limit=1).model.approved.production
         try:
             with self._lock:
                 switch = self._switch_if_loaded(model, production)
