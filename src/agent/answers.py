@@ -62,6 +62,8 @@ def models_answer(intent: ListModels, page: ModelList) -> Answer:
             f"latest {_v(m.latest_version)}; {metric} ({_v(m.primary_metric.version)})"
         )
         lines.append(f"    tags: {_tags(m.tags)}")
+        if m.unapproved_change:
+            lines.append(f"    WARNING: {m.unapproved_change}")
     if page.next_cursor:
         lines.append("(more models exist; narrow by stage or task)")
     return Answer(kind="info", title="Models", text="\n".join(lines))
@@ -87,6 +89,8 @@ def model_info_answer(info: ModelInfo) -> Answer:
     ]
     if info.run_id:
         lines.append(f"MLflow run: {info.run_id}")
+    if info.model.unapproved_change:
+        lines.insert(0, f"WARNING: {info.model.unapproved_change}")
     return Answer(kind="info", title=f"{info.model.name} v{v.version}", text="\n".join(lines))
 
 
@@ -96,6 +100,8 @@ def serving_answer(sv: ServingVersion) -> Answer:
         f"{_v(sv.registry_staging_version)}, rollback target {_v(sv.rollback_target)}.",
         _serving_line(sv),
     ]
+    if sv.unapproved_change:
+        lines.insert(0, f"WARNING: {sv.unapproved_change}")
     return Answer(kind="info", title=f"Serving: {sv.model}", text="\n".join(lines))
 
 

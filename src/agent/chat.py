@@ -154,7 +154,7 @@ class _Chat:
             prompt = {
                 "approve": "Approval note (optional)> ",
                 "deny": "Reason for denying> ",
-                "edit": "New rationale> ",
+                "edit": "New rationale (you will be asked to approve or deny again)> ",
             }[choice]
             raw = {"kind": choice, "rationale": await self.read(prompt)}
             try:

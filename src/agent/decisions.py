@@ -1,8 +1,8 @@
 """The human's answer at the approval interrupt: a tagged union, checked in one place.
 
 ``approve`` and ``deny`` carry the approver's note; ``edit`` replaces the request's rationale
-and approves it (like the LangChain human-in-the-loop ``edit``). The MCP approval form is
-answered with exactly this decision: see :func:`form_answer`.
+and asks the human again: only ``approve`` approves. The MCP approval form is answered with
+exactly the final decision: see :func:`form_answer`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ class Deny(_Decision):
 class EditRationale(_Decision):
     kind: Literal["edit"] = "edit"
     rationale: str = Field(
-        min_length=1, max_length=2000, description="The corrected rationale; approves the change."
+        min_length=1,
+        max_length=2000,
+        description="The corrected rationale; the change is shown again for approve or deny.",
     )
 
 
@@ -73,20 +75,13 @@ def parse_decision(raw: object, allowed: Sequence[DecisionKind]) -> Approve | De
 
 
 def form_answer(decision: Approve | Deny | EditRationale) -> FormAnswer:
+    """The approval form's answer for a final decision; an edit is never one."""
     match decision:
         case Approve(rationale=note):
             return FormAnswer(approve=True, rationale=note)
         case Deny(rationale=note):
             return FormAnswer(approve=False, rationale=note)
-        case EditRationale():
-            # The edited text becomes the request's rationale; the form adds no second note.
-            return FormAnswer(approve=True, rationale="")
-    raise AssertionError(f"unexpected decision {decision!r}")
-
-
-def request_rationale(proposed: str, decision: Approve | Deny | EditRationale) -> str:
-    """The rationale sent with the tool call: the proposal's, unless the human edited it."""
-    return decision.rationale if isinstance(decision, EditRationale) else proposed
+    raise ValueError(f"{decision.kind!r} is not a final decision; ask the human again")
 
 
 def to_json(decision: Approve | Deny | EditRationale) -> dict[str, str]:

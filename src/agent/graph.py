@@ -4,6 +4,8 @@ START -> understand -> answer_query ----------------------------------> END
                     -> select_model ----------------------------------> END
                     -> clarify ---------------------------------------> END
                     -> propose -> approval (interrupt) -> apply -> verify -> END
+                               |        ^   |
+                               |        +---+ (edit: the edited proposal is asked again)
                                -> END (no proposal: refused or nothing to do)
 """
 
@@ -45,6 +47,15 @@ def route_proposal(state: State) -> Literal["approval", "__end__"]:
     raise ValueError("propose produced neither a proposal nor an answer")
 
 
+def route_approval(state: State) -> Literal["approval", "apply"]:
+    """Only a decision (approve or deny) leaves the interrupt; an edit is asked again."""
+    if state.decision is not None:
+        return "apply"
+    if state.proposal is not None:
+        return "approval"
+    raise ValueError("approval produced neither a decision nor a proposal")
+
+
 def build_graph(
     ctx: AgentContext, *, checkpointer: BaseCheckpointSaver[str] | None = None
 ) -> Graph:
@@ -61,7 +72,7 @@ def build_graph(
     builder.add_edge(START, "understand")
     builder.add_conditional_edges("understand", route_intent)
     builder.add_conditional_edges("propose", route_proposal)
-    builder.add_edge("approval", "apply")
+    builder.add_conditional_edges("approval", route_approval)
     builder.add_edge("apply", "verify")
     for last in ("answer_query", "select_model", "clarify", "verify"):
         builder.add_edge(last, END)

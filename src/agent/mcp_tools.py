@@ -36,6 +36,7 @@ from agent.decisions import FormAnswer
 from agent.errors import AgentError, AgentToolError, RegistryUnavailable
 from agent.tool_results import (
     AuditPage,
+    ChangePlan,
     Comparison,
     ModelInfo,
     ModelList,
@@ -69,17 +70,18 @@ class ApprovalGate:
     """MCP elicitation callback: answers the approval form only with an armed answer."""
 
     def __init__(self) -> None:
-        self._armed: tuple[FormAnswer, str] | None = None
+        self._armed: tuple[FormAnswer, str, str] | None = None
         self.answered: list[str] = []
         self.declined: list[str] = []
 
     @contextmanager
-    def holding(self, answer: FormAnswer, *, about: str) -> Iterator[None]:
+    def holding(self, answer: FormAnswer, *, about: str, plan: str) -> Iterator[None]:
         """Answer the one approval form whose question mentions ``about`` (e.g. "digits v3")
-        with ``answer`` while the block runs; decline anything else."""
+        and the digest of the plan the human approved (``plan``) with ``answer`` while the
+        block runs; decline anything else (a form about another plan was never approved)."""
         if self._armed is not None:
             raise RuntimeError("another stage change is already waiting for its approval form")
-        self._armed = (answer, about)
+        self._armed = (answer, about, plan[:12])
         try:
             yield
         finally:
@@ -94,6 +96,7 @@ class ApprovalGate:
             or not isinstance(params, ElicitRequestFormParams)
             or set(params.requested_schema.get("properties", {})) != FORM_FIELDS
             or re.search(rf"(?<![\w.\-]){re.escape(armed[1])}\b", params.message) is None
+            or f"[plan {armed[2]}" not in params.message
         ):
             self.declined.append(params.message)
             return ElicitResult(action="decline")
@@ -145,6 +148,17 @@ class RegistryTools:
     async def list_pending_approvals(self, model: str | None = None) -> ProposalList:
         return await self._call("list_pending_approvals", {"model_name": model}, ProposalList)
 
+    async def preview_change(
+        self,
+        model: str,
+        change: Literal["promote", "rollback"],
+        *,
+        version: int | None = None,
+        stage: StageName | None = None,
+    ) -> ChangePlan:
+        args = {"model_name": model, "change": change, "version": version, "stage": stage}
+        return await self._call("preview_change", args, ChangePlan)
+
     # -------------------------------------------------------- stage changes
 
     async def promote_model(
@@ -155,6 +169,7 @@ class RegistryTools:
         rationale: str,
         *,
         expected_current_version: int | Literal["none"] | None,
+        plan_digest: str,
         answer: FormAnswer,
     ) -> Outcome:
         args = {
@@ -163,15 +178,27 @@ class RegistryTools:
             "stage": stage,
             "rationale": rationale,
             "expected_current_version": expected_current_version,
+            "plan_digest": plan_digest,
         }
-        with self.gate.holding(answer, about=f"{model} v{version}"):
+        with self.gate.holding(answer, about=f"{model} v{version}", plan=plan_digest):
             return await self._call("promote_model", args, Outcome)
 
     async def rollback_model(
-        self, model: str, rationale: str, *, to_version: int, answer: FormAnswer
+        self,
+        model: str,
+        rationale: str,
+        *,
+        to_version: int,
+        plan_digest: str,
+        answer: FormAnswer,
     ) -> Outcome:
-        args = {"model_name": model, "rationale": rationale, "to_version": to_version}
-        with self.gate.holding(answer, about=f"{model} v{to_version}"):
+        args = {
+            "model_name": model,
+            "rationale": rationale,
+            "to_version": to_version,
+            "plan_digest": plan_digest,
+        }
+        with self.gate.holding(answer, about=f"{model} v{to_version}", plan=plan_digest):
             return await self._call("rollback_model", args, Outcome)
 
     # ------------------------------------------------------------ plumbing

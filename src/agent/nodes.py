@@ -9,7 +9,7 @@ from langgraph.types import interrupt
 
 from agent import answers, proposals
 from agent.context import AgentContext, ChangeKind
-from agent.decisions import DecisionKind, form_answer, parse_decision, request_rationale
+from agent.decisions import DecisionKind, EditRationale, form_answer, parse_decision
 from agent.errors import AgentToolError, DecisionRejected
 from agent.grounding import grounded, quoted_from
 from agent.intents import (
@@ -186,6 +186,13 @@ class Nodes:
             except DecisionRejected as exc:
                 problem = exc.reason  # ask again; the refused answer changes nothing
                 continue
+            if isinstance(decision, EditRationale):
+                # An edit changes what the human is asked about; only `approve` approves,
+                # so the edited proposal goes back to the human (route_approval).
+                edited = proposal.model_copy(
+                    update={"rationale": decision.rationale, "rationale_by": "user"}
+                )
+                return {"proposal": edited, "decision": None}
             return {"decision": decision}
 
     async def apply(self, state: State) -> Update:
@@ -195,7 +202,7 @@ class Nodes:
         if decision is None:
             raise ValueError("apply reached without a human decision")
         answer = form_answer(decision)
-        rationale = request_rationale(proposal.rationale, decision)
+        rationale = proposal.rationale
         try:
             if proposal.kind == "promote":
                 outcome = await self._tools.promote_model(
@@ -204,11 +211,16 @@ class Nodes:
                     proposal.stage,
                     rationale,
                     expected_current_version=proposal.expected_current_version,
+                    plan_digest=proposal.plan_digest,
                     answer=answer,
                 )
             else:
                 outcome = await self._tools.rollback_model(
-                    proposal.model, rationale, to_version=proposal.version, answer=answer
+                    proposal.model,
+                    rationale,
+                    to_version=proposal.version,
+                    plan_digest=proposal.plan_digest,
+                    answer=answer,
                 )
         except AgentToolError as exc:
             result = ChangeResult(

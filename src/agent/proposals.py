@@ -9,7 +9,7 @@ from agent.intents import Promote, Rollback
 from agent.mcp_tools import RegistryTools
 from agent.selection import format_metric
 from agent.state import Answer, Evidence, Proposal
-from agent.tool_results import Comparison, ModelInfo, ServingVersion
+from agent.tool_results import ChangePlan, Comparison, ModelInfo, ServingVersion
 
 
 async def promotion(
@@ -33,10 +33,9 @@ async def promotion(
         warnings.append("The model card is incomplete; the registry refuses Production by default.")
     if diff.verdict == "worse":
         warnings.append(f"{diff.primary_metric} is worse than the current Production version.")
-    replaced = f"; v{holder} leaves {intent.stage}" if holder is not None else ""
-    summary = (
-        f"Promote {intent.model} v{intent.version}: {info.version.stage} -> {intent.stage}"
-        f"{replaced}"
+    # The registry's own plan (and its digest) is what the human approves and what moves.
+    plan = await tools.preview_change(
+        intent.model, "promote", version=intent.version, stage=intent.stage
     )
     proposal = Proposal(
         kind="promote",
@@ -48,7 +47,8 @@ async def promotion(
         expected_current_version=(holder if holder is not None else "none") if guarded else None,
         rationale=intent.rationale or drafted_rationale(evidence, intent.version),
         rationale_by="user" if intent.rationale else "agent",
-        summary=summary,
+        summary=plan_summary(plan),
+        plan_digest=plan.digest,
         evidence=evidence,
         warnings=warnings,
         allowed_decisions=allowed,
@@ -75,7 +75,7 @@ async def rollback(
     info = await tools.get_model_info(intent.model, target)
     diff = await tools.compare_versions(intent.model, target, current)
     evidence = evidence_from(diff, info, serving)
-    replaced = f"; v{current} leaves Production" if current is not None else ""
+    plan = await tools.preview_change(intent.model, "rollback", version=target)
     proposal = Proposal(
         kind="rollback",
         model=intent.model,
@@ -86,13 +86,25 @@ async def rollback(
         expected_current_version=None,
         rationale=intent.rationale or f"Roll back to v{target}, the previous Production version.",
         rationale_by="user" if intent.rationale else "agent",
-        summary=f"Roll back {intent.model} to v{target}: "
-        f"{info.version.stage} -> Production{replaced}",
+        summary=plan_summary(plan),
+        plan_digest=plan.digest,
         evidence=evidence,
         warnings=[],
         allowed_decisions=allowed,
     )
     return proposal
+
+
+def plan_summary(plan: ChangePlan) -> str:
+    """The plan in one line, with the digest the server's approval form will show."""
+    verb = "Roll back" if plan.kind == "rollback" else "Promote"
+    text = f"{verb} {plan.model} v{plan.version}: {plan.from_stage} -> {plan.to_stage}"
+    if plan.replaced_version is not None and plan.replaced_to_stage is not None:
+        text += f"; v{plan.replaced_version} leaves {plan.to_stage} -> {plan.replaced_to_stage}"
+    if plan.to_stage == "Production":
+        after = plan.rollback_target_after
+        text += f"; rollback target becomes {'v' + str(after) if after else 'none'}"
+    return f"{text} [plan {plan.short_digest}]"
 
 
 def evidence_from(diff: Comparison, info: ModelInfo, serving: ServingVersion) -> Evidence:

@@ -67,6 +67,7 @@ class Proposal(_Frozen):
     rationale: str
     rationale_by: Literal["user", "agent"]
     summary: str
+    plan_digest: str = Field(description="The registry's plan the human approves; pinned.")
     evidence: Evidence
     warnings: list[str] = Field(default_factory=list)
     allowed_decisions: list[DecisionKind]

@@ -33,6 +33,7 @@ class ModelEntry(_Result):
     previous_production_version: int | None = None
     latest_version: int | None = None
     primary_metric: MetricValue
+    unapproved_change: str | None = None
 
 
 class ModelList(_Result):
@@ -58,6 +59,7 @@ class ModelSummary(_Result):
     staging_version: int | None = None
     previous_production_version: int | None = None
     latest_version: int | None = None
+    unapproved_change: str | None = None
 
 
 class ModelCard(_Result):
@@ -132,6 +134,27 @@ class ServingVersion(_Result):
     registry_staging_version: int | None = None
     rollback_target: int | None = None
     serving: ServingState
+    unapproved_change: str | None = None
+
+
+class ChangePlan(_Result):
+    """Exactly what a stage change would move; an approval binds to ``digest``."""
+
+    kind: Literal["promote", "rollback"]
+    model: str
+    version: int
+    from_stage: StageName
+    to_stage: StageName
+    replaced_version: int | None = None
+    replaced_to_stage: StageName | None = None
+    rollback_target_after: int | None = None
+    card_complete: bool
+    missing_card_fields: list[str] = Field(default_factory=list)
+    digest: str
+
+    @property
+    def short_digest(self) -> str:
+        return self.digest[:12]
 
 
 class AuditPage(_Result):
@@ -164,6 +187,7 @@ class TransitionResult(_Result):
     replaced_version: int | None = None
     replaced_to_stage: StageName | None = None
     audit_id: int
+    plan_digest: str | None = None
 
 
 class Outcome(_Result):

@@ -235,6 +235,7 @@ def build_server(
                     previous_production_version=model.previous_production_version,
                     latest_version=model.latest_version,
                     primary_metric=MetricValue(name=primary_metric, value=value, version=version),
+                    unapproved_change=model.unapproved_change,
                 )
             )
         return ModelList(items=items, next_cursor=page.next_cursor)
@@ -295,13 +296,16 @@ def build_server(
                 "Production version is known.",
             )
         else:
-            state = _call(lambda: serving.probe(model.name, model.production_version))
+            state = _call(lambda: serving.probe(model.name, model.approved.production))
+        # The approved versions: what a human approved through modelreg and serving follows.
+        approved = model.approved
         return ServingVersion(
             model=model.name,
-            registry_production_version=model.production_version,
-            registry_staging_version=model.staging_version,
-            rollback_target=model.previous_production_version,
+            registry_production_version=approved.production,
+            registry_staging_version=approved.staging,
+            rollback_target=approved.previous,
             serving=state,
+            unapproved_change=model.unapproved_change,
         )
 
     @server.tool(annotations=READ_ONLY)

@@ -36,6 +36,11 @@ class ModelEntry(_Result):
     )
     latest_version: int | None = None
     primary_metric: MetricValue
+    unapproved_change: str | None = Field(
+        default=None,
+        description="Stage aliases moved outside modelreg (MLflow UI, REST): what changed and "
+        "how a human resolves it. Serving keeps the approved versions meanwhile.",
+    )
 
 
 class ModelList(_Result):
@@ -71,6 +76,11 @@ class ServingVersion(_Result):
     registry_staging_version: int | None
     rollback_target: int | None
     serving: ServingState
+    unapproved_change: str | None = Field(
+        default=None,
+        description="Stage aliases moved outside modelreg (MLflow UI, REST): what changed and "
+        "how a human resolves it. Serving keeps the approved versions meanwhile.",
+    )
 
 
 class ServingUpdate(_Result):

@@ -87,7 +87,9 @@ async def test_ask_propose_approve_and_verify(
     assert registry.get_model("digits").model.production_version == 3
     entry = registry.audit_log(model="digits", limit=1).items[0]
     assert (entry.actor, entry.decision) == (APPROVER, Decision.DONE)
-    assert entry.rationale == "it is more accurate | approval: ship it"
+    assert entry.rationale == "it is more accurate"
+    assert entry.reason is not None
+    assert entry.reason.endswith(": ship it")
 
 
 async def test_deny_leaves_everything_as_it_was(
@@ -106,9 +108,13 @@ async def test_edit_rationale_and_disallowed_answers(
     server: MCPServer, registry: Registry, tmp_path: Path
 ) -> None:
     text = await chat(
-        server, tmp_path, Typist("promote digits v3", "e", "", "edit", "fixes 7-vs-1 confusions")
+        server,
+        tmp_path,
+        Typist("promote digits v3", "e", "", "edit", "fixes 7-vs-1 confusions", "approve", ""),
     )
     assert "rationale: String should have at least 1 character" in text
+    # The edited proposal is shown again before anything moves.
+    assert text.count("Approval needed: promote digits v3") == 2
     assert "now Production" in text
     assert registry.audit_log(model="digits", limit=1).items[0].rationale == (
         "fixes 7-vs-1 confusions"

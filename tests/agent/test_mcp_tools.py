@@ -33,26 +33,37 @@ def form(message: str = "Approve digits v3?", schema: dict[str, Any] | None = No
 async def test_gate_declines_unless_a_decision_is_armed_and_answers_it_exactly_once() -> None:
     gate = ApprovalGate()
     ctx: Any = None
+    plan = "0123456789ab" + "c" * 52
+    shown = "Move digits v3: Staging -> Production [plan 0123456789ab]?"
     assert (await gate(ctx, form())).action == "decline"
-    with gate.holding(FormAnswer(approve=False, rationale="no"), about="digits v3"):
-        first = await gate(ctx, form("Move digits v3: Staging -> Production?"))
-        second = await gate(ctx, form("Move digits v3 again?"))
+    with gate.holding(FormAnswer(approve=False, rationale="no"), about="digits v3", plan=plan):
+        first = await gate(ctx, form(shown))
+        second = await gate(ctx, form(shown))
     assert (first.action, first.content) == ("accept", {"approve": False, "rationale": "no"})
     assert second.action == "decline"
-    with gate.holding(FormAnswer(approve=True, rationale=""), about="digits v3"):
-        for other in ("Move digits v30: None -> Staging?", "Move my-digits v3: None -> Staging?"):
+    with gate.holding(FormAnswer(approve=True, rationale=""), about="digits v3", plan=plan):
+        for other in (
+            "Move digits v30: None -> Staging [plan 0123456789ab]?",
+            "Move my-digits v3: None -> Staging [plan 0123456789ab]?",
+            # The right model and version, but a plan the human never saw.
+            "Move digits v3: Staging -> Production [plan ffffffffffff]?",
+            "Move digits v3: Staging -> Production?",
+        ):
             assert (await gate(ctx, form(other))).action == "decline"
-    with gate.holding(FormAnswer(approve=True, rationale=""), about="digits v3"):
+    with gate.holding(FormAnswer(approve=True, rationale=""), about="digits v3", plan=plan):
         other_schema = {"type": "object", "properties": {"approve": {"type": "boolean"}}}
-        assert (await gate(ctx, form(schema=other_schema))).action == "decline"
-    with gate.holding(FormAnswer(approve=True, rationale=""), about="digits v3"):
-        url = ElicitRequestURLParams(message="digits v3", url="https://x.test", elicitation_id="1")
+        assert (await gate(ctx, form(shown, schema=other_schema))).action == "decline"
+    with gate.holding(FormAnswer(approve=True, rationale=""), about="digits v3", plan=plan):
+        url = ElicitRequestURLParams(message=shown, url="https://x.test", elicitation_id="1")
         assert (await gate(ctx, url)).action == "decline"
     assert (await gate(ctx, form())).action == "decline"  # disarmed after the call
-    assert gate.answered == ["Move digits v3: Staging -> Production?"]
+    assert gate.answered == [shown]
     armed = FormAnswer(approve=True, rationale="")
-    with gate.holding(armed, about="x"), pytest.raises(RuntimeError, match="already waiting"):
-        gate.holding(armed, about="x").__enter__()
+    with (
+        gate.holding(armed, about="x", plan=plan),
+        pytest.raises(RuntimeError, match="already waiting"),
+    ):
+        gate.holding(armed, about="x", plan=plan).__enter__()
 
 
 async def test_a_stage_change_without_a_human_decision_is_declined_and_recorded(

@@ -160,7 +160,9 @@ def test_chat_in_a_pseudo_terminal_with_ctrl_c_and_resume(seeded: Backend) -> No
     finally:
         registry.close()
     assert (entry.decision, entry.to_version, entry.actor) == (Decision.DONE, 3, APPROVER)
-    assert entry.rationale == "it is more accurate | approval: from a terminal"
+    assert entry.rationale == "it is more accurate"
+    assert entry.reason is not None
+    assert entry.reason.endswith(": from a terminal")
 
 
 async def test_studio_graph_factory_serves_queries_and_json_resumes(
