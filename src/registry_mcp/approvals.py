@@ -329,18 +329,23 @@ class Approvals:
         """Carry out an accepted form: only ``approve is True`` approves, once."""
         assert form.plan is not None
         plan = form.plan
-        if not isinstance(note, str) or len(note) > validation.MAX_RATIONALE_LENGTH:
-            note = None
+        problem = None
         if not isinstance(approve, bool):
-            raise self.refuse_answer(
-                req,
-                plan,
-                approver=approver,
-                client=req.client,
-                why=f"The approval form's answer {approve!r} is not the boolean true or false",
+            problem = (
+                f"The approval form's answer {_show(approve)} is not the boolean true or false"
             )
+        elif not isinstance(note, str) or len(note) > validation.MAX_RATIONALE_LENGTH:
+            problem = (
+                f"The approval form's rationale {_show(note)} is not text up to 2000 characters"
+            )
+        if problem is not None:
+            # Settle the form too: a corrected answer must come with a new question.
+            self._store.settle(form.id, ProposalStatus.DENIED, decided_by=approver, note=problem)
+            raise self.refuse_answer(req, plan, approver=approver, client=req.client, why=problem)
+        assert isinstance(note, str)
+        text = note or None
         status = ProposalStatus.APPROVED if approve else ProposalStatus.DENIED
-        if not self._store.settle(form.id, status, decided_by=approver, note=note):
+        if not self._store.settle(form.id, status, decided_by=approver, note=text):
             raise self.refuse_answer(
                 req,
                 plan,
@@ -350,12 +355,12 @@ class Approvals:
             )
         if not approve:
             return self.decline(
-                req, plan, status="denied", approver=approver, client=req.client, note=note
+                req, plan, status="denied", approver=approver, client=req.client, note=text
             )
         return self._apply_settled(
             req,
             form,
-            Approval(approver=approver, client=req.client, note=note, via=f"form #{form.id}"),
+            Approval(approver=approver, client=req.client, note=text, via=f"form #{form.id}"),
         )
 
     def close_form(
@@ -559,6 +564,11 @@ class Approvals:
             stage=proposal.stage,
             reason=f"proposal #{proposal.id}: {note}",
         )
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _note(note: str | None) -> str:

@@ -110,7 +110,7 @@ class ApprovalForm(BaseModel):
                 "description": "Approve exactly this change? (false = deny)",
             }
         ),
-    ]
+    ] = None
     rationale: Annotated[
         Any,
         WithJsonSchema(

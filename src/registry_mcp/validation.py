@@ -6,8 +6,11 @@ message that names the bad input and says what is accepted instead.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import unicodedata
+from collections.abc import Iterable
 
 from registry_mcp.errors import ErrorCode, RegistryError
 from registry_mcp.schemas import ExpectedVersion, Stage
@@ -171,4 +174,94 @@ def plan_digest(value: object) -> str:
             f"Plan digest must be 12-64 lowercase hex characters (from the preview), "
             f"got {_show(value)}."
         )
+    return value
+
+
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of arrays and objects accepted in a JSON document (a card or a
+prediction request needs 3); far deeper input is an attack or a mistake, and Python's parser
+would fail on it with RecursionError."""
+
+
+class _NonFiniteNumber(ValueError):
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+def _reject_constant(text: str) -> object:
+    raise _NonFiniteNumber(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses to inf
+        raise _NonFiniteNumber(text)
+    return value
+
+
+def _float_sized_int(text: str) -> int:
+    # A model reads numbers as floats: an integer beyond 1.8e308 would become inf. Checking
+    # the length first also keeps int() from refusing very long digit strings itself.
+    if len(text.lstrip("-")) > 309:
+        raise _NonFiniteNumber(text)
+    value = int(text)
+    try:
+        float(value)
+    except OverflowError:
+        raise _NonFiniteNumber(text) from None
+    return value
+
+
+def _nesting_exceeds(value: object, limit: int) -> bool:
+    # Iterative, so checking a deep document cannot itself exhaust the stack.
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children: Iterable[object]
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def _too_deep(what: str, max_depth: int) -> RegistryError:
+    return _invalid(
+        f"{what} nests arrays or objects more than {max_depth} levels deep; "
+        "remove the extra nesting."
+    )
+
+
+def json_document(text: str, *, what: str, max_depth: int = MAX_JSON_DEPTH) -> object:
+    """Strict JSON: finite numbers only (no NaN, Infinity or overflowing values) and at most
+    ``max_depth`` levels of nesting. ``what`` names the source in the error, e.g. "Card file
+    card.json"."""
+    if not text.strip():
+        raise _invalid(f"{what} is empty; give a JSON document.")
+    try:
+        value = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            parse_int=_float_sized_int,
+        )
+    except _NonFiniteNumber as exc:
+        raise _invalid(
+            f"{what} contains {_show(exc.text, 30)}, which is not a finite number; use "
+            "finite numbers only (no NaN, Infinity, or magnitudes beyond 1.8e308)."
+        ) from None
+    except RecursionError:
+        raise _too_deep(what, max_depth) from None
+    except json.JSONDecodeError as exc:
+        raise _invalid(
+            f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
+        ) from None
+    if _nesting_exceeds(value, max_depth):
+        raise _too_deep(what, max_depth)
     return value
