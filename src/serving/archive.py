@@ -3,15 +3,21 @@
 The caller downloads a version's MLflow model directory (the one holding ``MLmodel``); this
 module packs it with ``handler/mlflow_handler.py`` so the MLflow files sit at the archive root.
 The archive lands in the model store as ``<served name>-v<version>-<hash12>.mar``, where the
-hash covers every file of the model directory and the handler: building the same thing again
-is a no-op that returns ``cached=True``. ``find_archive`` finds an archive of a version
-without the model directory, so a caller can skip the download.
+hash covers every file of the model directory, the handler and the trust marker: building the
+same thing again is a no-op that returns ``cached=True``. ``find_archive`` finds an archive of
+a version without the model directory, so a caller can skip the download.
+
+A model whose loading could run code (anything but MLflow's pt2 export: pickle, code_paths,
+other loaders) is refused with ``UNSAFE_MODEL`` unless the caller passes
+``allow_code_on_load=True`` (an operator trusted that version); the archive then carries
+``modelreg-trust.json``, without which the handler refuses to load such a model too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import json
 import os
 import subprocess
 import sys
@@ -26,6 +32,9 @@ from serving.errors import ServingError, ServingErrorCode
 from serving.naming import archive_file_name, served_name, ts_version
 
 HANDLER_FILE = "mlflow_handler.py"
+# The handler's TRUST_MARKER, repeated so `import serving.archive` does not import torch (a
+# test pins both this name and trust_marker() to the handler's).
+TRUST_MARKER = "modelreg-trust.json"
 # Bump when the archive layout changes, so old cached archives are not reused.
 _LAYOUT = b"modelreg-mar-v1"
 _CHUNK = 1 << 20
@@ -49,11 +58,18 @@ def handler_source() -> bytes:
     return importlib.resources.files("serving.handler").joinpath(HANDLER_FILE).read_bytes()
 
 
-def content_hash(model_dir: Path, handler: bytes | None = None) -> str:
-    """sha256 over the archive layout, the handler and every file (path + bytes) of model_dir."""
+def trust_marker() -> bytes:
+    """The marker file's content for a version an operator trusted to run code on load."""
+    return json.dumps({"allow_code_on_load": True}).encode("utf-8") + b"\n"
+
+
+def content_hash(model_dir: Path, handler: bytes | None = None, trust: bytes | None = None) -> str:
+    """sha256 over layout, handler, trust marker (if any) and each file (path, bytes) of a dir."""
     digest = hashlib.sha256(_LAYOUT)
     source = handler_source() if handler is None else handler
     digest.update(len(source).to_bytes(8, "big") + source)
+    if trust is not None:
+        digest.update(b"trust" + len(trust).to_bytes(8, "big") + trust)
     files = sorted(p for p in model_dir.rglob("*") if p.is_file())
     for path in files:
         rel = path.relative_to(model_dir).as_posix().encode("utf-8")
@@ -72,8 +88,13 @@ def build_archive(
     model_store: Path,
     *,
     timeout_s: float = 300.0,
+    allow_code_on_load: bool = False,
 ) -> ArchiveResult:
-    """Pack ``model_dir`` (an MLflow model) for registry ``model`` ``version`` into the store."""
+    """Pack ``model_dir`` (an MLflow model) for registry ``model`` ``version`` into the store.
+
+    ``allow_code_on_load`` skips the load-safety check and marks the archive trusted; pass it
+    only for a version an operator has marked trusted.
+    """
     started = time.perf_counter()
     model_dir = model_dir.resolve()
     if not (model_dir / "MLmodel").is_file():
@@ -82,10 +103,11 @@ def build_archive(
             f"{model_dir} is not an MLflow model directory (no MLmodel file); pass the "
             "directory that mlflow.artifacts.download_artifacts returned for the version",
         )
+    trust = _check_load_safety(model_dir, model, version, allow_code_on_load)
     name = served_name(model)
     handler = handler_source()
     try:
-        digest = content_hash(model_dir, handler)
+        digest = content_hash(model_dir, handler, trust)
     except OSError as exc:
         raise ServingError(
             ServingErrorCode.ARCHIVE_FAILED, f"cannot read {model_dir}: {exc}"
@@ -111,7 +133,7 @@ def build_archive(
         model_store.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=model_store, prefix=".build-") as tmp:
             work = Path(tmp)
-            produced = _run_archiver(work, model_dir, name, version, handler, timeout_s)
+            produced = _run_archiver(work, model_dir, name, version, handler, trust, timeout_s)
             # Atomic within the store: TorchServe never sees a half-written archive.
             os.replace(produced, target)
     except OSError as exc:
@@ -122,11 +144,15 @@ def build_archive(
     return result(cached=False)
 
 
-def find_archive(model_store: Path, model: str, version: int) -> Path | None:
-    """The newest archive of ``model`` ``version`` in the store that holds the current handler.
+def find_archive(
+    model_store: Path, model: str, version: int, *, allow_code_on_load: bool = False
+) -> Path | None:
+    """The newest archive of ``model`` ``version`` in the store that holds the current handler
+    and is trusted exactly when ``allow_code_on_load`` is.
 
     MLflow versions are immutable, so a caller can skip downloading the model when this finds
-    one; a handler upgrade makes old archives invisible here, so they get rebuilt.
+    one; a handler upgrade makes old archives invisible here, so they get rebuilt. A trusted
+    archive is never returned for an untrusted lookup (the trust may have been withdrawn).
     """
     prefix = f"{served_name(model)}-v{ts_version(version)}-"
     handler = handler_source()
@@ -138,7 +164,8 @@ def find_archive(model_store: Path, model: str, version: int) -> Path | None:
     for path in sorted(candidates, key=_mtime, reverse=True):
         try:
             with zipfile.ZipFile(path) as mar:
-                if mar.read(HANDLER_FILE) == handler:
+                trusted = TRUST_MARKER in mar.namelist()
+                if mar.read(HANDLER_FILE) == handler and trusted == allow_code_on_load:
                     return path
         except (OSError, KeyError, zipfile.BadZipFile):
             continue
@@ -152,11 +179,58 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
+def _check_load_safety(
+    model_dir: Path, model: str, version: int, allow_code_on_load: bool
+) -> bytes | None:
+    """The trust marker to pack, or None; raises UNSAFE_MODEL for a model that may run code."""
+    # Imported here: the handler module imports torch, which `import serving.archive` avoids.
+    from serving.handler.mlflow_handler import (
+        RESERVED_NAMES,
+        load_safety_problems,
+        unsafe_model_message,
+    )
+
+    if allow_code_on_load:
+        # Even a trusted model must not smuggle in a handler or marker of its own.
+        reserved = sorted(p.name for p in model_dir.iterdir() if p.name in RESERVED_NAMES)
+        if reserved:
+            raise ServingError(
+                ServingErrorCode.UNSAFE_MODEL,
+                f"model {model!r} version {version}: the model directory holds {reserved}, "
+                "names only the archive may use; remove them from the logged model",
+            )
+        return trust_marker()
+    try:
+        problems = load_safety_problems(model_dir)
+    except OSError as exc:
+        raise ServingError(
+            ServingErrorCode.ARCHIVE_FAILED, f"cannot read {model_dir}: {exc}"
+        ) from None
+    if problems:
+        raise ServingError(
+            ServingErrorCode.UNSAFE_MODEL, unsafe_model_message(model, version, problems)
+        )
+    return None
+
+
 def _run_archiver(
-    work: Path, model_dir: Path, name: str, version: int, handler: bytes, timeout_s: float
+    work: Path,
+    model_dir: Path,
+    name: str,
+    version: int,
+    handler: bytes,
+    trust: bytes | None,
+    timeout_s: float,
 ) -> Path:
     handler_path = work / HANDLER_FILE
     handler_path.write_bytes(handler)
+    extra_files = str(model_dir)
+    if trust is not None:
+        # A second directory whose contents also land at the archive root.
+        marker_dir = work / "trust"
+        marker_dir.mkdir()
+        (marker_dir / TRUST_MARKER).write_bytes(trust)
+        extra_files = f"{model_dir},{marker_dir}"
     export = work / "export"
     staging = work / "staging"
     export.mkdir()
@@ -172,7 +246,7 @@ def _run_archiver(
         "--handler",
         str(handler_path),
         "--extra-files",
-        str(model_dir),
+        extra_files,
         "--export-path",
         str(export),
         "--archive-format",

@@ -10,6 +10,8 @@
             JAVA_MISSING     no Java 17+ to run a local TorchServe
             PORT_IN_USE      a port of the local TorchServe is taken by another process
             ARCHIVE_FAILED   building a model archive (.mar) failed
+            UNSAFE_MODEL     loading the model could run code (not MLflow's pt2 export) and no
+                             operator marked the version trusted; no archive is built
             CONFIG_INVALID   configs/models.yaml (or another serving setting) is invalid
             BACKEND          TorchServe failed in an unexpected way (HTTP 5xx, bad reply, crash)
 
@@ -32,6 +34,7 @@ class ServingErrorCode(StrEnum):
     JAVA_MISSING = "JAVA_MISSING"
     PORT_IN_USE = "PORT_IN_USE"
     ARCHIVE_FAILED = "ARCHIVE_FAILED"
+    UNSAFE_MODEL = "UNSAFE_MODEL"
     CONFIG_INVALID = "CONFIG_INVALID"
     BACKEND = "BACKEND"
 

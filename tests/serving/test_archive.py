@@ -1,4 +1,4 @@
-"""Archive building: content hash, cache hits, safe file names, clear failures; plus naming."""
+"""Archive building: content hash, cache hits, trust marker, safe file names, clear failures."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from serving import archive
-from serving.archive import build_archive, content_hash, find_archive
+from serving.archive import build_archive, content_hash, find_archive, trust_marker
 from serving.errors import ServingError, ServingErrorCode
+from serving.handler import mlflow_handler
 from serving.naming import (
     archive_file_name,
     is_archive_file_name,
@@ -19,13 +20,33 @@ from serving.naming import (
     ts_version,
 )
 
+MLMODEL = "flavors:\n  pytorch: {code: null, model_data: data, pytorch_version: 2.13.0}\n"
+
+
+def write_pt2(path: Path, weights: bytes) -> None:
+    """The records of a pt2 export (not a loadable one: the archiver never loads the model)."""
+    records = {
+        "archive_version": b"0\n",
+        "models/model.json": json.dumps(
+            {"graph_module": {"graph": {"nodes": [{"target": "torch.ops.aten.linear.default"}]}}}
+        ).encode(),
+        "data/weights/model_weights_config.json": json.dumps(
+            {"config": {"w": {"path_name": "weight_0", "use_pickle": False}}}
+        ).encode(),
+        "data/weights/weight_0": weights,
+    }
+    with zipfile.ZipFile(path, "w") as pt2:
+        for name, content in records.items():
+            # A fixed timestamp: the same records give the same bytes, hence the same hash.
+            pt2.writestr(zipfile.ZipInfo(f"model/{name}", (2020, 1, 1, 0, 0, 0)), content)
+
 
 def fake_mlflow_dir(root: Path, weights: bytes = b"weights-1") -> Path:
-    """Enough of an MLflow model directory for the archiver (it does not load the model)."""
+    """Enough of an MLflow pt2 model directory for the archiver and its safety check."""
     root.mkdir(parents=True)
-    (root / "MLmodel").write_text("flavors: {}\n")
+    (root / "MLmodel").write_text(MLMODEL)
     (root / "data").mkdir()
-    (root / "data" / "model.pt2").write_bytes(weights)
+    write_pt2(root / "data" / "model.pt2", weights)
     return root
 
 
@@ -57,7 +78,7 @@ def test_rebuild_is_skipped_until_the_content_changes(tmp_path: Path) -> None:
     assert second.cached
     assert (second.path, second.content_hash) == (first.path, first.content_hash)
     assert second.path.stat().st_mtime_ns == mtime
-    (model_dir / "data" / "model.pt2").write_bytes(b"weights-2")
+    write_pt2(model_dir / "data" / "model.pt2", b"weights-2")
     third = build_archive(model_dir, "m", 1, store)
     assert not third.cached
     assert third.content_hash != first.content_hash
@@ -91,6 +112,45 @@ def test_hash_covers_paths_contents_and_the_handler(tmp_path: Path) -> None:
     assert content_hash(a, b"handler 1") != content_hash(a, b"handler 2")
     (b / "data" / "model.pt2").rename(b / "data" / "other.pt2")
     assert content_hash(a) != content_hash(b)
+
+
+def test_a_trusted_archive_carries_the_marker_and_is_another_archive(tmp_path: Path) -> None:
+    model_dir = fake_mlflow_dir(tmp_path / "model")
+    store = tmp_path / "store"
+    plain = build_archive(model_dir, "m", 1, store)
+    trusted = build_archive(model_dir, "m", 1, store, allow_code_on_load=True)
+    assert not trusted.cached
+    assert trusted.content_hash == content_hash(model_dir, trust=trust_marker())
+    assert trusted.content_hash != plain.content_hash
+    assert trusted.path != plain.path
+    with zipfile.ZipFile(trusted.path) as mar:
+        assert json.loads(mar.read(archive.TRUST_MARKER)) == {"allow_code_on_load": True}
+        assert "MLmodel" in mar.namelist()
+    with zipfile.ZipFile(plain.path) as mar:
+        assert archive.TRUST_MARKER not in mar.namelist()
+    assert build_archive(model_dir, "m", 1, store, allow_code_on_load=True).cached
+    # A lookup finds only the archive whose trust matches what the caller allows.
+    assert find_archive(store, "m", 1) == plain.path
+    assert find_archive(store, "m", 1, allow_code_on_load=True) == trusted.path
+
+
+def test_the_trust_marker_is_the_one_the_handler_reads() -> None:
+    assert archive.TRUST_MARKER == mlflow_handler.TRUST_MARKER
+    assert json.loads(trust_marker()) == mlflow_handler.TRUST_MARKER_CONTENT
+
+
+@pytest.mark.parametrize("name", ["modelreg-trust.json", "mlflow_handler.py", "MAR-INF"])
+@pytest.mark.parametrize("trusted", [False, True], ids=["untrusted", "trusted"])
+def test_a_model_dir_cannot_bring_names_the_archive_owns(
+    tmp_path: Path, name: str, trusted: bool
+) -> None:
+    model_dir = fake_mlflow_dir(tmp_path / "model")
+    (model_dir / name).write_text('{"allow_code_on_load": true}\n')
+    with pytest.raises(ServingError) as caught:
+        build_archive(model_dir, "m", 1, tmp_path / "store", allow_code_on_load=trusted)
+    assert caught.value.code is ServingErrorCode.UNSAFE_MODEL
+    assert name in caught.value.message
+    assert not (tmp_path / "store").exists()
 
 
 def test_unsafe_model_names_give_safe_distinct_file_names(tmp_path: Path) -> None:

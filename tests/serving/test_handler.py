@@ -101,6 +101,15 @@ BAD_BODIES: list[tuple[Any, str]] = [
     ({"inputs": [[None] * 64]}, "non-numeric"),
     ({"inputs": [[1e400] * 64]}, "NaN or Infinity"),
     ({"inputs": [ROW] * 1025}, "too many rows"),
+    # Rows nested deeper than the signature's row shape (64,): a 3-D input for a 2-D model.
+    ({"inputs": [[[0.0] * 64]]}, "row 0 has shape [1, 64]; the model expects rows of shape [64]"),
+    ([[[0.0] * 64]], "row 0 has shape [1, 64]; the model expects rows of shape [64]"),
+    ({"instances": [ROW, [ROW, ROW]]}, "row 1 has shape [2, 64]; the model expects rows"),
+    ({"inputs": [[[[0.5]] * 64]]}, "expects rows of shape [64]"),
+    ({"inputs": [[ROW[:32], ROW[:32]]]}, "row 0 has shape [2, 32]"),
+    ({"inputs": [[[0.5], [0.5, 0.5]]]}, "ragged"),
+    ({"inputs": [[[]] * 64]}, "empty or ragged"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
 ]
 
 
@@ -192,6 +201,25 @@ def test_signature_parsing() -> None:
     assert parse(None) == (None, np.dtype(np.float32))
     columns = ModelSignature(inputs=Schema([ColSpec("double", "a"), ColSpec("double", "b")]))
     assert parse(columns)[0] == (2,)
+
+
+def test_rows_must_match_the_row_shape_or_be_flat() -> None:
+    to_array = mlflow_handler.rows_to_array
+    nested = [[[1, 2], [3, 4]]]
+    assert to_array(nested, (2, 2), np.dtype(np.float32), 10).shape == (1, 2, 2)
+    assert to_array([[1, 2, 3, 4]], (2, 2), np.dtype(np.float32), 10).shape == (1, 2, 2)
+    for bad, shape in (([[[[1, 2], [3, 4]]]], "[1, 2, 2]"), ([[[1], [2], [3], [4]]], "[4, 1]")):
+        with pytest.raises(ValueError, match=r"expects rows of shape \[2, 2\]") as caught:
+            to_array(bad, (2, 2), np.dtype(np.float32), 10)
+        assert f"has shape {shape}" in str(caught.value)
+        assert "or a flat list of 4 values" in str(caught.value)
+    deep: Any = 0.5
+    for _ in range(100):
+        deep = [deep]
+    with pytest.raises(ValueError, match="too deep a nesting"):
+        to_array([deep], None, np.dtype(np.float32), 10)
+    # Without a signature rows may take any regular shape, but all the same number of values.
+    assert to_array([[1, 2], [3, 4]], None, np.dtype(np.float32), 10).shape == (2, 2)
 
 
 def test_image_shaped_rows_and_integer_inputs() -> None:
