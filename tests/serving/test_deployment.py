@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,10 +15,10 @@ import numpy as np
 import pytest
 from mcp import Client
 
-from registry_mcp.approvals import Approvals
+from registry_mcp.approvals import Approval, Approvals, Outcome
 from registry_mcp.deployment import Deployment
 from registry_mcp.mcp_server import build_server
-from registry_mcp.proposals import ProposalKind
+from registry_mcp.plans import ChangeKind
 from registry_mcp.registry import Registry
 from serving.config import ModelsConfig
 from serving.local import LocalTorchServe
@@ -58,6 +60,12 @@ def _approvals(registry: Registry, deployment: Deployment) -> Approvals:
     return Approvals.for_registry(registry, after_change=deployment.follow)
 
 
+def _approve(approvals: Approvals, kind: ChangeKind, **kw: object) -> Outcome:
+    """A human's yes through the one apply path (what the CLI does after confirmation)."""
+    req = approvals.request(kind, MODEL, requested_by="erin", client="test", **kw)  # type: ignore[arg-type]
+    return approvals.apply(req, approvals.plan(req), Approval(approver="erin", via="test"))
+
+
 def test_reconcile_serves_production_and_predictions_match_mlflow(
     deployed: tuple[Registry, Deployment], client: TorchServeClient, tmp_path: Path
 ) -> None:
@@ -86,10 +94,9 @@ def test_promotion_and_rollback_move_the_serving_default(
 ) -> None:
     registry, deployment = deployed
     approvals = _approvals(registry, deployment)
-    req = approvals.request(
-        ProposalKind.PROMOTE, MODEL, version=2, stage="Production", rationale="better"
+    outcome = _approve(
+        approvals, ChangeKind.PROMOTE, version=2, stage="Production", rationale="better"
     )
-    outcome = approvals.decide(req, approved=True, approver="erin", client=None, note=None)
     assert outcome.serving is not None
     assert outcome.serving.switched_to == 2
     assert outcome.serving.switch is not None
@@ -141,15 +148,7 @@ def test_no_failed_request_while_promoting_and_rolling_back(
 ) -> None:
     registry, deployment = deployed
     approvals = _approvals(registry, deployment)
-    approvals.decide(
-        approvals.request(
-            ProposalKind.PROMOTE, MODEL, version=2, stage="Production", rationale="release"
-        ),
-        approved=True,
-        approver="t",
-        client=None,
-        note=None,
-    )
+    _approve(approvals, ChangeKind.PROMOTE, version=2, stage="Production", rationale="release")
     stop = threading.Event()
     counts = {"sent": 0, "failed": 0}
     versions_seen: set[str] = set()
@@ -173,13 +172,7 @@ def test_no_failed_request_while_promoting_and_rolling_back(
     try:
         time.sleep(0.3)
         for _ in range(20):
-            outcome = approvals.decide(
-                approvals.request(ProposalKind.ROLLBACK, MODEL, rationale="drill"),
-                approved=True,
-                approver="t",
-                client=None,
-                note=None,
-            )
+            outcome = _approve(approvals, ChangeKind.ROLLBACK, rationale="drill")
             assert outcome.serving is not None
             assert outcome.serving.switch is not None
             assert outcome.serving.switch.verified
@@ -194,3 +187,52 @@ def test_no_failed_request_while_promoting_and_rolling_back(
     assert counts["failed"] == 0
     assert versions_seen == {"1", "2"}
     assert httpx.get(torchserve.endpoints.metrics + "/metrics").status_code == 200
+
+
+def test_approving_a_proposal_at_the_cli_makes_serving_follow(
+    deployed: tuple[Registry, Deployment],
+    sqlite_backend: Backend,
+    torchserve: LocalTorchServe,
+    client: TorchServeClient,
+) -> None:
+    """`modelreg approvals approve ID --yes` as a real process: the registry moves and the
+    running TorchServe's default follows (verified), without a manual reconcile."""
+    registry, _ = deployed
+    approvals = Approvals.for_registry(registry)
+    req = approvals.request(
+        ChangeKind.PROMOTE,
+        MODEL,
+        version=2,
+        stage="Production",
+        rationale="better",
+        requested_by="bot",
+        client="mcp:bot",
+    )
+    proposal_id = approvals.propose(req, approvals.plan(req)).proposal_id
+    ports = torchserve.ports
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MODELREG_ACTOR": "erin",
+        "MODELREG_SERVING_DIR": str(torchserve.serving_dir),
+        "MODELREG_SERVING_INFERENCE_PORT": str(ports.inference),
+        "MODELREG_SERVING_MANAGEMENT_PORT": str(ports.management),
+        "MODELREG_SERVING_METRICS_PORT": str(ports.metrics),
+        "MODELREG_SERVING_GRPC_INFERENCE_PORT": str(ports.grpc_inference),
+        "MODELREG_SERVING_GRPC_MANAGEMENT_PORT": str(ports.grpc_management),
+        "MODELREG_ARTIFACT_ROOT": sqlite_backend.settings.resolved_artifact_root,
+    }
+    modelreg = str(Path(sys.executable).with_name("modelreg"))
+    home = str(sqlite_backend.settings.home)
+    done = subprocess.run(
+        [modelreg, "--home", home, "approvals", "approve", str(proposal_id), "-r", "ok", "--yes"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "approved and applied" in done.stdout
+    assert "Serving: Serving default is v2 (verified)" in done.stdout
+    assert registry.get_model(MODEL).model.production_version == 2
+    assert client.default_version(MODEL) == "2"
