@@ -282,3 +282,40 @@ def accept_unapproved(
 ) -> None:
     """Approve stage aliases changed outside modelreg; serving then follows them."""
     _resolve_unapproved(ctx, name, accept=True, rationale=rationale, yes=yes, as_json=as_json)
+
+
+@approvals_app.command("trust")
+def trust(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    version: Annotated[str, typer.Argument(help="Version number.")],
+    rationale: RationaleOpt,
+    revoke: Annotated[
+        bool, typer.Option("--revoke", help="Withdraw the trust instead of granting it.")
+    ] = False,
+    yes: YesOpt = False,
+) -> None:
+    """Allow a version whose model can run code when loaded (pickled, custom code) to be
+    served. Only for models whose origin you trust: loading runs their code on the server."""
+    state = get_ctx(ctx)
+    registry = state.registry()
+    info = registry.get_version(name, version)
+    verb = "Withdraw trust from" if revoke else "Trust"
+    state.console.print(
+        f"{verb} {render.escape(info.name)} v{info.version}: "
+        + (
+            "serving will refuse it again unless it is a plain pt2 model."
+            if revoke
+            else "serving will load it even if loading runs code from the registry."
+        )
+    )
+    confirm_or_abort(state, yes)
+    changed = registry.set_trusted(
+        info.name, info.version, trusted=not revoke, actor=state.actor(), rationale=rationale
+    )
+    state.console.print(
+        ("Done" if changed else "Nothing to do")
+        + f": {render.escape(info.name)} v{info.version} is "
+        + ("not trusted" if revoke else "trusted")
+        + " (audited). Run `modelreg serve reconcile` to rebuild its archive."
+    )

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from registry_mcp import files
 from registry_mcp.errors import ErrorCode, RegistryError
 
 metadata = sa.MetaData()
@@ -111,6 +113,18 @@ out_of_band_table = sa.Table(
 """The last unapproved alias state seen per model, so each distinct one is audited once."""
 
 
+trusted_versions_table = sa.Table(
+    "modelreg_trusted_versions",
+    metadata,
+    sa.Column("model", sa.String(256), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("audit_id", sa.BigInteger, nullable=True),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+)
+"""Versions an operator allowed to run code when loaded (pickled or custom models). Kept in
+our own table: MLflow's UI and REST API can edit any tag, but not this."""
+
+
 def _migration_1(conn: Connection) -> None:
     audit_table.create(conn, checkfirst=True)
 
@@ -134,6 +148,7 @@ def _migration_3(conn: Connection) -> None:
             conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column} {sql_type}"))
     approved_state_table.create(conn, checkfirst=True)
     out_of_band_table.create(conn, checkfirst=True)
+    trusted_versions_table.create(conn, checkfirst=True)
     if sa.inspect(conn).has_table("registered_model_aliases"):
         conn.execute(
             sa.text(
@@ -162,6 +177,16 @@ def sqlalchemy_url(store_uri: str) -> str:
         # MLflow accepts these with psycopg2; we ship psycopg 3.
         return "postgresql+psycopg://" + store_uri.split("://", 1)[1]
     if store_uri.startswith(("sqlite:", "postgresql+")):
+        try:
+            make_url(store_uri)
+        except (ArgumentError, ValueError):  # ValueError: a non-numeric port
+            # Not echoed: a PostgreSQL URL may carry a password.
+            raise RegistryError(
+                ErrorCode.INVALID_INPUT,
+                f"The registry store URI (scheme {store_uri.split(':', 1)[0]}) cannot be "
+                "parsed; set MLFLOW_REGISTRY_URI to sqlite:///PATH or "
+                "postgresql+psycopg://USER@HOST/DB.",
+            ) from None
         return store_uri
     raise RegistryError(
         ErrorCode.INVALID_INPUT,
@@ -171,9 +196,21 @@ def sqlalchemy_url(store_uri: str) -> str:
     )
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for in-memory and ``file:`` URI databases."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().resolve()
+
+
 def create_engine(store_uri: str) -> Engine:
     url = sqlalchemy_url(store_uri)
     if url.startswith("sqlite"):
+        database = _sqlite_file(url)
+        if database is not None:
+            # SQLite creates the file lazily with the umask's mode (often world-readable).
+            files.private_sqlite(database)
         engine = sa.create_engine(url, connect_args={"timeout": 30})
 
         @sa.event.listens_for(engine, "connect")

@@ -138,7 +138,9 @@ class Deployment:
     def _archive(self, model: str, version: int, *, build: bool) -> str | None:
         """The version's archive in the model store; None if not built and ``build`` is off."""
         info = self._registry.get_version(model, version)
-        key = f"{model}\t{version}\t{info.source}"
+        trusted = self._registry.is_trusted(info.name, info.version)
+        # Trust is part of the key: granting or withdrawing it builds a different archive.
+        key = f"{model}\t{version}\t{info.source}" + ("\ttrusted" if trusted else "")
         index = self._read_index()
         known = index.get(key)
         if known and (self.server.model_store / known).exists():
@@ -149,7 +151,13 @@ class Deployment:
         with tempfile.TemporaryDirectory(prefix="modelreg-archive-") as tmp:
             model_dir = self._registry.download_version(model, version, Path(tmp))
             try:
-                built = build_archive(model_dir, model, version, self.server.model_store)
+                built = build_archive(
+                    model_dir,
+                    model,
+                    version,
+                    self.server.model_store,
+                    allow_code_on_load=trusted,
+                )
             except ServingError as exc:
                 raise serving_error(exc) from None
         with filelock.FileLock(str(self._index_path) + ".lock", timeout=30):

@@ -8,13 +8,15 @@ registration, transition, rollback and refused attempt lands in the audit trail.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Engine
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from registry_mcp import validation
@@ -22,7 +24,13 @@ from registry_mcp.approved_state import ApprovedStates
 from registry_mcp.audit import AuditLog
 from registry_mcp.cards import CARD_TAG, CardView, ModelCard, card_from_tag
 from registry_mcp.catalog import Catalog
-from registry_mcp.database import backend_error, create_engine, is_postgres, migrate
+from registry_mcp.database import (
+    backend_error,
+    create_engine,
+    is_postgres,
+    migrate,
+    trusted_versions_table,
+)
 from registry_mcp.errors import ErrorCode, RegistryError
 from registry_mcp.locks import ModelLocks
 from registry_mcp.mlflow_store import MlflowStore
@@ -77,7 +85,7 @@ class Registry:
     def open(cls, settings: Settings, *, initialise: bool = True) -> Registry:
         """Connect to the configured stores; create the schema on first use."""
         if settings.tracking_uri is None or settings.registry_uri is None:
-            settings.home.mkdir(parents=True, exist_ok=True)
+            settings.ensure_home()
         engine = create_engine(settings.resolved_registry_uri)
         registry = cls(
             store=MlflowStore.from_settings(settings),
@@ -388,6 +396,54 @@ class Registry:
             requested_by=attempt.requested_by,
             plan_digest=plan.digest if plan else None,
         )
+
+    def is_trusted(self, name: str, version: int) -> bool:
+        """Whether an operator allowed this version's model to run code when loaded."""
+        table = trusted_versions_table
+        query = sa.select(table.c.version).where(table.c.model == name, table.c.version == version)
+        try:
+            with self._engine.connect() as conn:
+                return conn.execute(query).first() is not None
+        except SQLAlchemyError as exc:
+            raise backend_error(exc, "reading trusted versions") from exc
+
+    def set_trusted(
+        self, name: str, version: int | str, *, trusted: bool, actor: str, rationale: str
+    ) -> bool:
+        """Allow (or stop allowing) a version's model to run code when loaded; audited.
+        Returns whether anything changed."""
+        info = self.get_version(name, version)
+        actor = validation.actor(actor)
+        why = validation.rationale(rationale)
+        table = trusted_versions_table
+        where = (table.c.model == info.name, table.c.version == info.version)
+
+        def change(conn: Connection, audit_id: int) -> None:
+            if trusted:
+                conn.execute(
+                    sa.insert(table).values(
+                        model=info.name,
+                        version=info.version,
+                        audit_id=audit_id,
+                        at_ms=int(time.time() * 1000),
+                    )
+                )
+            else:
+                conn.execute(sa.delete(table).where(*where))
+
+        if self.is_trusted(info.name, info.version) == trusted:
+            return False
+        self._audit.record(
+            actor=actor,
+            model=info.name,
+            action=AuditAction.TRUST,
+            decision=Decision.DONE,
+            to_version=info.version,
+            rationale=why,
+            reason="may run code when loaded" if trusted else "trust withdrawn",
+            then=change,
+        )
+        return True
 
     # ----------------------------------------------------------- transitions
 
