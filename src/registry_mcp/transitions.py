@@ -130,17 +130,18 @@ class StageMachine:
                         "nothing moved. See `modelreg models show "
                         f"{plan.model}` and resolve it first.",
                     )
-                self._recheck(plan, live)
+                # What moves (and what the audit row names) is the plan recomputed now.
+                now = self._recheck(plan, live)
                 self._states.moving(plan.model, live)
                 moving = True
-                self._move(plan, live)
+                self._move(now, live)
                 moving = False
-                state = after_state(plan, live)
+                state = after_state(now, live)
 
                 def remember(conn: Connection, audit_id: int) -> None:
                     ApprovedStates.put_in(conn, plan.model, state, audit_id)
 
-                audit_id = self._record(plan, attempt, Decision.DONE, attempt.note, remember)
+                audit_id = self._record(now, attempt, Decision.DONE, attempt.note, remember)
         except RegistryError as exc:
             decision = Decision.FAILED if moving else Decision.REFUSED
 
@@ -151,17 +152,18 @@ class StageMachine:
             self._record(plan, attempt, decision, f"{exc.code.value}: {exc.message}", stopped)
             raise
         return TransitionResult(
-            name=plan.model,
-            version=plan.version,
-            from_stage=plan.from_stage,
-            to_stage=plan.to_stage,
-            replaced_version=plan.replaced_version,
-            replaced_to_stage=plan.replaced_to_stage,
+            name=now.model,
+            version=now.version,
+            from_stage=now.from_stage,
+            to_stage=now.to_stage,
+            replaced_version=now.replaced_version,
+            replaced_to_stage=now.replaced_to_stage,
             audit_id=audit_id,
-            plan_digest=plan.digest,
+            plan_digest=now.digest,
         )
 
-    def _recheck(self, plan: ChangePlan, live: AliasState) -> None:
+    def _recheck(self, plan: ChangePlan, live: AliasState) -> ChangePlan:
+        """The plan from the live aliases, if it is still exactly the approved one."""
         try:
             now = compute_plan(
                 plan.kind,
@@ -178,6 +180,7 @@ class StageMachine:
         refused = now.refusal(require_complete_card=self._require_card())
         if refused is not None:
             raise refused
+        return now
 
     def _live(self, name: str) -> AliasState:
         """The aliases read under the lock through MLflow's alias API."""
