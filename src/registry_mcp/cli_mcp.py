@@ -211,7 +211,13 @@ def deny(
 
 
 def _resolve_unapproved(
-    ctx: typer.Context, name: str, *, accept: bool, rationale: str, yes: bool, as_json: bool
+    ctx: typer.Context,
+    name: str,
+    *,
+    accept: bool,
+    rationale: str | None,
+    yes: bool,
+    as_json: bool,
 ) -> None:
     from registry_mcp.deployment import Deployment
     from registry_mcp.errors import ErrorCode, RegistryError
@@ -233,8 +239,9 @@ def _resolve_unapproved(
         summary.name,
         accept=accept,
         actor=state.actor(),
-        rationale=rationale,
         seen=summary.aliases,
+        rationale=rationale
+        or ("approved the aliases found in MLflow" if accept else "restored the approved aliases"),
     )
     deployment = Deployment.open(registry)
     try:
@@ -258,13 +265,14 @@ def _v(version: int | None) -> str:
 
 RationaleOpt = Annotated[str, typer.Option("--rationale", "-r", help="Why (audited).")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+OptionalRationale = Annotated[str | None, typer.Option("--rationale", "-r", help="Why (audited).")]
 
 
 @approvals_app.command("revert-unapproved")
 def revert_unapproved(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Registered model name.")],
-    rationale: RationaleOpt,
+    rationale: OptionalRationale = None,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -276,7 +284,7 @@ def revert_unapproved(
 def accept_unapproved(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Registered model name.")],
-    rationale: RationaleOpt,
+    rationale: OptionalRationale = None,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:

@@ -1,0 +1,145 @@
+"""Approval commands at the CLI: the commands modelreg prints work when pasted, a missing
+terminal says what to do, and aliases moved in MLflow are reverted or accepted by a human."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from registry_mcp.approvals import Approvals
+from registry_mcp.plans import ChangeKind
+from registry_mcp.registry import Registry
+from registry_mcp.schemas import AuditAction, Decision
+from tests.conftest import Backend
+from tests import test_cli
+from tests.test_cli import ANSI, _read_until, invoke
+from tests.test_mcp import seed
+
+MODELREG = str(Path(sys.executable).with_name("modelreg"))
+cli_env = test_cli.cli_env  # the same throwaway data home as the other CLI tests
+
+
+@pytest.fixture
+def seeded(cli_env: Backend) -> Backend:
+    registry = Registry.open(cli_env.settings)
+    seed(registry, cli_env.model_uris[0])  # digits: v1 Production, v3 Staging
+    registry.close()
+    return cli_env
+
+
+def _propose(backend: Backend) -> tuple[int, str, str]:
+    registry = Registry.open(backend.settings)
+    approvals = Approvals.for_registry(registry)
+    req = approvals.request(
+        ChangeKind.PROMOTE,
+        "digits",
+        version=3,
+        stage="Production",
+        rationale="ready",
+        requested_by="bot",
+        client="mcp:bot",
+    )
+    outcome = approvals.propose(req, approvals.plan(req))
+    registry.close()
+    assert outcome.proposal_id is not None
+    assert outcome.approve_command is not None
+    assert outcome.deny_command is not None
+    return outcome.proposal_id, outcome.approve_command, outcome.deny_command
+
+
+def _paste(command: str, answer: bytes, until: bytes) -> tuple[int, bytes]:
+    """Run ``command`` through a shell on a pseudo-terminal, as if pasted, and answer."""
+    primary, secondary = pty.openpty()
+    env = {**os.environ, "COLUMNS": "120", "PATH": f"{Path(MODELREG).parent}:{os.environ['PATH']}"}
+    proc = subprocess.Popen(
+        ["bash", "-c", command], stdin=secondary, stdout=secondary, stderr=secondary, env=env
+    )
+    os.close(secondary)
+    try:
+        shown = _read_until(primary, b"Apply this change?")
+        os.write(primary, answer)
+        shown += _read_until(primary, until)
+        code = proc.wait(timeout=120)
+    finally:
+        os.close(primary)
+        proc.kill()
+    return code, ANSI.sub(b"", shown)
+
+
+@pytest.mark.parametrize("which", ["approve", "deny"])
+def test_the_printed_approve_and_deny_commands_work_when_pasted(
+    seeded: Backend, which: str
+) -> None:
+    _, approve, deny = _propose(seeded)
+    command = approve if which == "approve" else deny
+    code, shown = _paste(command, b"y\n", b"applied" if which == "approve" else b"denied")
+    assert code == 0, shown
+    assert b"Move digits v3: Staging -> Production" in shown
+    assert b"[plan " in shown
+    registry = Registry.open(seeded.settings)
+    production = registry.get_model("digits").model.production_version
+    entry = registry.audit_log(model="digits", limit=1).items[0]
+    registry.close()
+    assert production == (3 if which == "approve" else 1)
+    assert entry.decision is (Decision.DONE if which == "approve" else Decision.DENIED)
+    assert entry.actor == "carol"
+
+
+def test_approving_without_a_terminal_says_to_pass_yes(
+    seeded: Backend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proposal_id, _, _ = _propose(seeded)
+    code, _, err = invoke(capsys, "approvals", "approve", str(proposal_id), "-r", "ok")
+    assert code == 2
+    assert "no terminal is attached" in err
+    assert "--yes" in err
+    registry = Registry.open(seeded.settings)
+    assert registry.get_model("digits").model.production_version == 1
+    registry.close()
+    code, out, _ = invoke(capsys, "approvals", "approve", str(proposal_id), "-r", "ok", "--yes")
+    assert code == 0
+    assert "approved and applied" in out
+    # Single use: the same approval again changes nothing and says why.
+    code, _, err = invoke(capsys, "approvals", "approve", str(proposal_id), "--yes")
+    assert code == 2
+    assert "already approved" in err
+
+
+def test_an_alias_moved_in_mlflow_is_shown_and_reverted_or_accepted(
+    seeded: Backend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = seeded.settings
+    other = MlflowClient(settings.resolved_tracking_uri, settings.resolved_registry_uri)
+    other.set_registered_model_alias("digits", "production", "2")  # the MLflow UI's editor
+
+    code, _, err = invoke(
+        capsys, "promote", "digits", "3", "--stage", "production", "-r", "go", "--yes"
+    )
+    assert code == 2
+    assert "UNAPPROVED_CHANGE" in err
+    assert "modelreg approvals revert-unapproved digits" in err
+
+    code, out, _ = invoke(capsys, "approvals", "revert-unapproved", "digits", "--yes")
+    assert code == 0, out
+    assert "Production v1" in out
+    registry = Registry.open(settings)
+    assert registry.get_model("digits").model.production_version == 1
+    assert registry.get_model("digits").model.unapproved_change is None
+
+    other.set_registered_model_alias("digits", "production", "2")
+    code, out, _ = invoke(
+        capsys, "approvals", "accept-unapproved", "digits", "-r", "hotfix by ops", "--yes"
+    )
+    assert code == 0, out
+    summary = registry.get_model("digits").model
+    assert (summary.production_version, summary.approved.production) == (2, 2)
+    kinds = [e.action for e in registry.audit_log(model="digits", limit=6).items]
+    registry.close()
+    assert kinds.count(AuditAction.UNAPPROVED_CHANGE) == 2
+    assert kinds.count(AuditAction.RESOLVE_UNAPPROVED) == 2
