@@ -16,8 +16,8 @@ from registry_mcp.approvals import Approvals
 from registry_mcp.plans import ChangeKind
 from registry_mcp.registry import Registry
 from registry_mcp.schemas import AuditAction, Decision
-from tests.conftest import Backend
 from tests import test_cli
+from tests.conftest import Backend
 from tests.test_cli import ANSI, _read_until, invoke
 from tests.test_mcp import seed
 
