@@ -12,9 +12,11 @@ import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import httpx2
 import pytest
 from mcp import Client
 from mcp.client import ClientRequestContext
+from mcp.client.streamable_http import streamable_http_client
 from mcp.server.mcpserver import MCPServer
 from mcp.types import (
     CallToolResult,
@@ -387,3 +389,80 @@ async def test_an_alias_moved_in_mlflow_is_caught_and_never_followed(
     assert restored.unapproved_change is None
     last = audit(reg)[0]
     assert (last.action, last.actor) == (AuditAction.RESOLVE_UNAPPROVED, "erin")
+
+
+# ------------------------------------------------------------ over streamable HTTP
+
+
+async def test_the_attacks_fail_over_http_too(reg: Registry, sqlite_backend: Backend) -> None:
+    """The same server over HTTP (a real `modelreg mcp` process with a token): a lax answer,
+    an approval of a plan that changed while the form was open, and a replayed answer."""
+    from tests.test_mcp_transports import running_http_server
+
+    headers = {"Authorization": "Bearer tok-erin"}
+    with running_http_server(sqlite_backend, MODELREG_MCP_TOKEN="tok-erin") as url:
+        async with httpx2.AsyncClient(
+            headers=headers, timeout=httpx2.Timeout(30, read=120)
+        ) as http:
+
+            def over_http(human: Operator | None, mode: str) -> Client:
+                return Client(
+                    streamable_http_client(url, http_client=http),  # type: ignore[arg-type]
+                    mode=mode,  # type: ignore[arg-type]
+                    elicitation_callback=human,
+                    client_info=Implementation(name="http", version="1"),
+                )
+
+            before = snapshot(reg)
+            for mode in MODES:
+                async with over_http(Operator({"approve": "yes", "rationale": ""}), mode) as c:
+                    lax = await c.call_tool("promote_model", PROMOTE_V3)
+                assert "NOT_APPROVED" in text(lax)
+            assert snapshot(reg) == before
+
+            def other_operator() -> None:
+                reg.transition("digits", 2, "staging", rationale="other", actor="frank")
+
+            async with over_http(Operator(meanwhile=other_operator), "legacy") as c:
+                stale = await c.call_tool(
+                    "promote_model", {**PROMOTE_V3, "version": 3, "stage": "Archived"}
+                )
+            # Archiving v3 was planned while v3 was Staging; v2 took Staging meanwhile, so
+            # the plan (v3 Staging -> Archived) no longer holds.
+            assert "STALE_PLAN" in text(stale)
+            assert reg.get_version("digits", 3).stage.value == "None"
+
+            async with over_http(Operator(), "auto") as c:
+                reg.transition("digits", 3, "staging", rationale="back", actor="frank")
+                args = {**PROMOTE_V3}
+                first = await c.session.call_tool("promote_model", args, allow_input_required=True)
+                assert isinstance(first, InputRequiredResult)
+                assert first.input_requests is not None
+                answers = {
+                    key: ElicitResult(action="accept", content={"approve": True, "rationale": ""})
+                    for key in first.input_requests
+                }
+                done = await c.session.call_tool(
+                    "promote_model",
+                    args,
+                    input_responses=answers,
+                    request_state=first.request_state,
+                    allow_input_required=True,
+                )
+                assert isinstance(done, CallToolResult)
+                assert not done.is_error
+                reg.rollback("digits", rationale="undo", actor="frank")
+                reg.transition("digits", 3, "staging", rationale="again", actor="frank")
+                replay = await c.session.call_tool(
+                    "promote_model",
+                    args,
+                    input_responses=answers,
+                    request_state=first.request_state,
+                    allow_input_required=True,
+                )
+            assert isinstance(replay, InputRequiredResult)
+            assert reg.get_model("digits").model.production_version == 1
+    (applied,) = [e for e in audit(reg) if e.client == "mcp:http" and e.decision is Decision.DONE]
+    assert applied.actor == "dana"  # the token's human (the server's MODELREG_ACTOR)
+    refused = [e for e in audit(reg) if e.client == "mcp:http" and e.decision is Decision.REFUSED]
+    assert len(refused) == 3  # two lax answers, one stale plan

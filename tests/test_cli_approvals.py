@@ -143,3 +143,58 @@ def test_an_alias_moved_in_mlflow_is_shown_and_reverted_or_accepted(
     registry.close()
     assert kinds.count(AuditAction.UNAPPROVED_CHANGE) == 2
     assert kinds.count(AuditAction.RESOLVE_UNAPPROVED) == 2
+
+
+def test_a_change_made_while_the_terminal_asks_is_refused(seeded: Backend) -> None:
+    """`modelreg rollback` shows its plan; another operator moves Production before the
+    human answers y: the shown plan is gone, so nothing moves."""
+    registry = Registry.open(seeded.settings)
+    registry.transition("digits", 3, "production", rationale="release", actor="seed")
+    registry.transition("digits", 2, "staging", rationale="next", actor="seed")
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [MODELREG, "rollback", "digits", "-r", "regression"],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    os.close(secondary)
+    try:
+        shown = ANSI.sub(b"", _read_until(primary, b"Apply this change?"))
+        assert b"Roll back digits v1" in shown
+        registry.transition("digits", 2, "production", rationale="hotfix", actor="erin")
+        os.write(primary, b"y\n")
+        rest = ANSI.sub(b"", _read_until(primary, b"nothing moved"))
+        assert proc.wait(timeout=60) == 2, rest
+    finally:
+        os.close(primary)
+        proc.kill()
+    assert b"STALE_PLAN" in rest
+    assert registry.get_model("digits").model.production_version == 2
+    entry = registry.audit_log(model="digits", limit=1).items[0]
+    registry.close()
+    assert (entry.action, entry.decision) == (AuditAction.ROLLBACK, Decision.REFUSED)
+
+
+def test_four_eyes_needs_a_second_person_for_production(
+    seeded: Backend, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELREG_FOUR_EYES", "true")
+    code, out, _ = invoke(
+        capsys, "promote", "digits", "3", "--stage", "production", "-r", "ready", "--yes"
+    )
+    assert code == 0
+    assert "waiting for a human" in out
+    proposal_id = int(out.split("Proposal #")[1].split()[0])
+    code, _, err = invoke(capsys, "approvals", "approve", str(proposal_id), "--yes")
+    assert code == 2
+    assert "Four-eyes" in err
+    code, out, _ = invoke(
+        capsys, "--actor", "erin", "approvals", "approve", str(proposal_id), "--yes"
+    )
+    assert code == 0, out
+    registry = Registry.open(seeded.settings)
+    entry = registry.audit_log(model="digits", limit=1).items[0]
+    registry.close()
+    assert (entry.decision, entry.actor, entry.requested_by) == (Decision.DONE, "erin", "carol")
