@@ -379,6 +379,6 @@ async def test_denied_and_stale_and_expired_proposals(
 
 
 def _kind(value: str) -> Any:
-    from registry_mcp.proposals import ProposalKind
+    from registry_mcp.plans import ChangeKind
 
-    return ProposalKind(value)
+    return ChangeKind(value)

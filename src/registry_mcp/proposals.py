@@ -17,8 +17,6 @@ from registry_mcp.errors import ErrorCode, RegistryError
 from registry_mcp.plans import ChangeKind, ChangePlan
 from registry_mcp.schemas import Stage
 
-ProposalKind = ChangeKind
-
 
 class Channel(StrEnum):
     """How the human is asked: a pending proposal (CLI) or an MCP approval form."""
@@ -39,7 +37,7 @@ class Proposal(CompactModel):
     model_config = ConfigDict(frozen=True)
 
     id: int
-    kind: ProposalKind
+    kind: ChangeKind
     model: str
     version: int | None = Field(description="Target version; None = previous Production.")
     stage: Stage
@@ -81,7 +79,7 @@ def _row_to_proposal(row: sa.RowMapping) -> Proposal:
     assert expires is not None
     return Proposal(
         id=row["id"],
-        kind=ProposalKind(row["kind"]),
+        kind=ChangeKind(row["kind"]),
         model=row["model"],
         version=row["version"],
         stage=Stage(row["stage"]),
