@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -173,3 +174,42 @@ def test_version_parser_accepts_only_positive_32_bit_integers(version: Any) -> N
         assert exc.code is ErrorCode.INVALID_INPUT
         return
     assert 1 <= parsed <= validation.MAX_VERSION
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=10),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=JSON_VALUES)
+def test_strict_json_keeps_every_finite_document(value: Any) -> None:
+    text = json.dumps(value)
+    assert validation.json_document(text, what="The input") == json.loads(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.one_of(
+        st.text(max_size=60),
+        st.text(alphabet='[]{}":,0123456789.eE+-NaInfity ', max_size=60),
+        st.builds(lambda n: "[" * n + "]" * n, st.integers(min_value=0, max_value=5000)),
+    )
+)
+def test_strict_json_either_parses_or_says_why(text: str) -> None:
+    try:
+        value = validation.json_document(text, what="The input")
+    except RegistryError as exc:
+        assert exc.code is ErrorCode.INVALID_INPUT
+        assert exc.message.startswith("The input ")
+        return
+    # Whatever passes is something a model server can receive as standard JSON.
+    assert json.loads(json.dumps(value, allow_nan=False)) == value

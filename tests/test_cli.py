@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.server
+import io
 import json
 import os
 import pty
@@ -9,16 +11,18 @@ import re
 import select
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from registry_mcp.cli import app, run
 from registry_mcp.registry import Registry
 from tests.conftest import Backend
-from tests.helpers import add_versions
+from tests.helpers import add_versions, snapshot
 
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -216,3 +220,230 @@ def test_terminal_confirmation(seeded: Backend, answer: bytes, moved: bool) -> N
         proc.kill()
     registry = Registry.open(seeded.settings)
     assert (registry.get_model("digits").model.staging_version == 3) is moved
+
+
+# --------------------------------------------------------------- bad input, nothing changed
+
+
+def _state(backend: Backend) -> tuple[dict[str, Any], list[int]]:
+    """Everything a bad command must leave alone: models, versions, tags, cards, audit rows."""
+    registry = Registry.open(backend.settings)
+    try:
+        return snapshot(registry), [e.id for e in registry.audit_log(limit=500).items]
+    finally:
+        registry.close()
+
+
+def _assert_one_line_error(code: int, out: str, err: str, fragment: str) -> None:
+    assert code == 2, err
+    assert fragment in err, err
+    assert err.count("\n") == 1, err
+    assert "Traceback" not in out + err
+
+
+def _stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b'{"owner": "\xff\xfe"}', "is not valid UTF-8 (byte 0xff at offset 11)"),
+        (b'{"owner": ', "is not valid JSON: Expecting value at line 1 column 11"),
+        (b"", "is empty"),
+        (b"[1, 2]", "must hold a JSON object with some of the fields description"),
+        (b'"owner"', "got a string"),
+        (b'{"ownr": "vision"}', "ownr: unknown field (the fields are description, owner"),
+        (b'{"baseline_metrics": {"accuracy": NaN}}', "contains 'NaN', which is not a finite"),
+        (b'{"baseline_metrics": {"accuracy": 1e400}}', "contains '1e400'"),
+        (b'{"preprocessing": ' + DEEP + b"}", "more than 64 levels deep"),
+    ],
+)
+@pytest.mark.parametrize("via", ["file", "stdin"])
+def test_bad_card_input_is_one_line_and_changes_nothing(
+    seeded: Backend,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    content: bytes,
+    fragment: str,
+    via: str,
+) -> None:
+    before = _state(seeded)
+    card = tmp_path / "card.json"
+    card.write_bytes(content)
+    if via == "stdin":
+        _stdin(monkeypatch, content)
+    source = "-" if via == "stdin" else str(card)
+    code, out, err = invoke(capsys, "models", "card", "digits", "1", "--file", source)
+    _assert_one_line_error(code, out, err, fragment)
+    assert ("standard input" if via == "stdin" else f"card file {card}") in err
+    assert _state(seeded) == before
+    assert card.read_bytes() == content
+
+
+@pytest.mark.parametrize(
+    ("path", "fragment"),
+    [("missing.json", "No such file or directory"), (".", "Is a directory")],
+)
+def test_unreadable_card_file_is_one_line_and_changes_nothing(
+    seeded: Backend, capsys: pytest.CaptureFixture[str], tmp_path: Path, path: str, fragment: str
+) -> None:
+    before = _state(seeded)
+    code, out, err = invoke(capsys, "models", "card", "digits", "1", "--file", str(tmp_path / path))
+    _assert_one_line_error(code, out, err, f"Cannot read card file {tmp_path / path}: {fragment}")
+    assert _state(seeded) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["models", "tag", "digits", "a=1", "a=2"], "Tag 'a' is given more than once"),
+        (["models", "tag", "digits", "a=1", "--remove", "a"], "Tag 'a' is both set and removed"),
+        (["models", "tag", "digits", "=1"], "is not key=value"),
+        (["models", "tag", "digits", "a=1", "--version", "abc"], "positive whole number"),
+        (["models", "card", "digits", "abc"], "positive whole number"),
+        (["models", "list", "--cursor", "garbage"], "Invalid cursor"),
+        (["serve", "status", ""], "Model name is empty"),
+        (["serve", "status", "nope", "--json"], "No registered model named 'nope'"),
+        (["serve", "reconcile", ""], "Model name is empty"),
+        (["serve", "reconcile", "nope"], "No registered model named 'nope'"),
+    ],
+)
+def test_more_bad_arguments_are_one_line_and_change_nothing(
+    seeded: Backend, capsys: pytest.CaptureFixture[str], args: list[str], fragment: str
+) -> None:
+    before = _state(seeded)
+    code, out, err = invoke(capsys, *args)
+    _assert_one_line_error(code, out, err, fragment)
+    assert _state(seeded) == before
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Stands where the CLI expects TorchServe and records every request it receives."""
+
+    seen: ClassVar[list[str]] = []
+
+    def _answer(self) -> None:
+        self.seen.append(self.path)
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b'{"status": "Healthy"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def torchserve_requests(seeded: Backend, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The paths the CLI sent to "TorchServe" (a recorder on the inference port)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    _Recorder.seen = []
+    monkeypatch.setenv("MODELREG_SERVING_INFERENCE_PORT", str(server.server_address[1]))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield _Recorder.seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+ROW = [0.5] * 64
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b'{"inputs": [[NaN]]}', "contains 'NaN', which is not a finite number"),
+        (b'{"inputs": [[Infinity]]}', "contains 'Infinity'"),
+        (b'{"inputs": [[-Infinity]]}', "contains '-Infinity'"),
+        (b'{"inputs": [[1e400]]}', "contains '1e400'"),
+        (b'{"inputs": [[1' + b"0" * 400 + b"]]}", "which is not a finite number"),
+        (DEEP, "more than 64 levels deep"),
+        (b'{"inputs": [["\xff"]]}', "is not valid UTF-8"),
+        (b'{"inputs": ', "is not valid JSON"),
+        (b"  \n", "is empty"),
+        (b'"hello"', 'must hold a JSON object like {"inputs"'),
+    ],
+)
+@pytest.mark.parametrize("via", ["file", "stdin"])
+def test_bad_predict_input_is_refused_before_torchserve_is_contacted(
+    torchserve_requests: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    content: bytes,
+    fragment: str,
+    via: str,
+) -> None:
+    request = tmp_path / "request.json"
+    request.write_bytes(content)
+    if via == "stdin":
+        _stdin(monkeypatch, content)
+        args = ["predict", "digits"]
+    else:
+        args = ["predict", "digits", "--input", str(request)]
+    code, out, err = invoke(capsys, *args)
+    _assert_one_line_error(code, out, err, fragment)
+    assert ("standard input" if via == "stdin" else f"input file {request}") in err
+    assert torchserve_requests == []
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["predict", "nope"], "No registered model named 'nope'"),
+        (["predict", ""], "Model name is empty"),
+        (["predict", "a/b"], "cannot contain '/'"),
+        (["predict", "digits", "--version", "abc"], "positive whole number like 3, got 'abc'"),
+        (["predict", "digits", "--version", "0"], "between 1 and"),
+        (["predict", "digits", "--input", "/nonexistent.json"], "Cannot read input file"),
+    ],
+)
+def test_bad_predict_arguments_are_refused_before_torchserve_is_contacted(
+    torchserve_requests: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    fragment: str,
+) -> None:
+    _stdin(monkeypatch, json.dumps({"inputs": [ROW, ROW]}).encode())
+    code, out, err = invoke(capsys, *args)
+    _assert_one_line_error(code, out, err, fragment)
+    assert torchserve_requests == []
+
+
+def test_a_valid_predict_request_does_reach_torchserve(
+    torchserve_requests: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The recorder sees traffic, so the tests above prove that nothing was sent."""
+    _stdin(monkeypatch, json.dumps({"inputs": [ROW, ROW]}).encode())
+    invoke(capsys, "predict", "digits", "--version", "1")
+    assert torchserve_requests[-1] == "/predictions/digits/1"
+
+
+def test_serve_status_json_on_a_stopped_server(
+    seeded: Backend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = invoke(capsys, "serve", "status", "--json")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["server"]["running"] is False
+    assert shown["server"]["key_file"].endswith("key_file.json")
+    assert shown["models"] == []
+    code, out, err = invoke(capsys, "serve", "status", "digits", "--json")
+    assert code == 0, err
+    assert json.loads(out)["models"] == []

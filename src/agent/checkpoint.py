@@ -6,6 +6,7 @@ tampered checkpoint file cannot make the agent import and call arbitrary code.
 
 from __future__ import annotations
 
+import os
 import typing
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,7 +34,12 @@ def serializer() -> JsonPlusSerializer:
 
 @asynccontextmanager
 async def open_checkpointer(path: Path) -> AsyncIterator[AsyncSqliteSaver]:
-    """An async SQLite checkpointer persisted to ``path`` (parent directories created)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """An async SQLite checkpointer persisted to ``path`` (parent directories created).
+
+    Conversations are private: new directories are 0700 and the database file 0600 (SQLite
+    gives its -wal/-shm files the database file's mode)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
     async with aiosqlite.connect(str(path)) as conn:
         yield AsyncSqliteSaver(conn, serde=serializer())

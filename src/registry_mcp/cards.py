@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from registry_mcp.compact_schema import CompactModel
 from registry_mcp.errors import ErrorCode, RegistryError
@@ -117,21 +119,60 @@ class CardView(CompactModel):
         return cls(card=card, complete=not missing, missing_fields=missing)
 
 
+_CARD_FIELDS = ", ".join(ModelCard.model_fields)
+
+
+def _problem(err: ErrorDetails) -> str:
+    where = ".".join(str(p) for p in err["loc"]) or "card"
+    if err["type"] == "extra_forbidden":
+        return f"{where}: unknown field (the fields are {_CARD_FIELDS})"
+    return f"{where}: {err['msg']}"
+
+
 def parse_card(raw: object) -> ModelCard:
     """Validate user input (dict or JSON text) into a card, or raise INVALID_INPUT."""
-    try:
-        if isinstance(raw, str | bytes):
-            return ModelCard.model_validate_json(raw)
-        return ModelCard.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'card'}: {err['msg']}"
-            for err in exc.errors()
-        )
+    if isinstance(raw, str | bytes):
+        return _validated(lambda: ModelCard.model_validate_json(raw), "The model card")
+    return card_from_document(raw)
+
+
+def card_from_document(value: object, *, what: str = "The model card") -> ModelCard:
+    """Validate an already parsed JSON value into a card; it must be an object.
+
+    ``what`` names the input at the start of errors, e.g. "The card file card.json".
+    """
+    if not isinstance(value, dict | ModelCard):
         raise RegistryError(
             ErrorCode.INVALID_INPUT,
-            f"Invalid model card: {problems}. Fix these fields and try again.",
+            f"{what} must hold a JSON object with some of the fields {_CARD_FIELDS}; "
+            f'got {_json_kind(value)}. Write it like {{"owner": "team", ...}}.',
+        )
+    return _validated(lambda: ModelCard.model_validate(value), what)
+
+
+def _validated(build: Callable[[], ModelCard], what: str) -> ModelCard:
+    try:
+        return build()
+    except ValidationError as exc:
+        problems = "; ".join(_problem(err) for err in exc.errors())
+        raise RegistryError(
+            ErrorCode.INVALID_INPUT,
+            f"{what} is not a valid model card: {problems}. Fix these fields and try again.",
         ) from None
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return f"a {type(value).__name__}"
 
 
 def card_from_tag(value: str | None) -> ModelCard:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from registry_mcp import render, validation
-from registry_mcp.cards import parse_card
+from registry_mcp import files, render, validation
+from registry_mcp.cards import card_from_document
 from registry_mcp.cli_support import get_ctx
 from registry_mcp.errors import ErrorCode, RegistryError
 
@@ -19,6 +18,8 @@ models_app = typer.Typer(
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+MAX_CARD_BYTES = 1024 * 1024
+"""A complete card is a few kilobytes; anything near this is not a card."""
 
 
 @models_app.command("list")
@@ -100,6 +101,25 @@ def register(
         state.console.print(f"Registered {render.escape(info.name)} v{info.version}.")
 
 
+def _distinct_pairs(items: list[str], remove: list[str]) -> dict[str, str]:
+    """Parsed key=value pairs; a key given twice, or both set and removed, is ambiguous."""
+    pairs: dict[str, str] = {}
+    for key, value in map(validation.tag_pair, items):
+        if key in pairs:
+            raise RegistryError(
+                ErrorCode.INVALID_INPUT,
+                f"Tag {key!r} is given more than once; give each key once. Nothing was changed.",
+            )
+        pairs[key] = value
+    both = sorted(set(pairs) & set(remove))
+    if both:
+        raise RegistryError(
+            ErrorCode.INVALID_INPUT,
+            f"Tag {both[0]!r} is both set and removed; do one or the other. Nothing was changed.",
+        )
+    return pairs
+
+
 @models_app.command("tag")
 def tag(
     ctx: typer.Context,
@@ -113,7 +133,7 @@ def tag(
 ) -> None:
     """Set or remove tags on a model or one of its versions."""
     state = get_ctx(ctx)
-    pairs = dict(validation.tag_pair(item) for item in tags or [])
+    pairs = _distinct_pairs(tags or [], remove or [])
     after = state.registry().set_tags(
         name, pairs, actor=state.actor(), version=version, remove=remove or []
     )
@@ -135,18 +155,17 @@ def card(
 ) -> None:
     """Show a version's model card, or replace it with --file card.json."""
     state = get_ctx(ctx)
-    registry = state.registry()
+    name = validation.model_name(name)
+    number = validation.version(version)
     if file is None:
-        view = registry.get_card(name, version)
+        view = state.registry().get_card(name, number)
     else:
-        try:
-            text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise RegistryError(
-                ErrorCode.INVALID_INPUT, f"Cannot read card file {file}: {exc.strerror}."
-            ) from None
-        view = registry.set_card(name, version, parse_card(text), actor=state.actor())
+        # The whole card is checked before the registry is opened: bad input changes nothing.
+        text = files.read_input(file, what="card file", max_bytes=MAX_CARD_BYTES)
+        source = f"The {files.source_name(file, 'card file')}"
+        new_card = card_from_document(validation.json_document(text, what=source), what=source)
+        view = state.registry().set_card(name, number, new_card, actor=state.actor())
     if as_json:
         render.print_json(state.console, view)
     else:
-        state.console.print(render.card_panel(name, validation.version(version), view))
+        state.console.print(render.card_panel(name, number, view))

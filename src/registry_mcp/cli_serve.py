@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from registry_mcp import render
+from registry_mcp import files, render, validation
 from registry_mcp.cli_support import Ctx, get_ctx
 from registry_mcp.deployment import Deployment, serving_error
 from registry_mcp.errors import ErrorCode, RegistryError
@@ -71,8 +69,10 @@ def status(
     """Per model: registry Production, serving default, loaded versions, in sync or drift."""
     state = get_ctx(ctx)
     with _deployment(state) as deployment:
+        if model is not None:  # checked even when nothing runs: a typo is reported either way
+            model = state.registry().get_model(model, limit=1).model.name
         server = deployment.server.status()
-        models = [model] if model else deployment.managed_models()
+        models = [model] if model is not None else deployment.managed_models()
         rows = [deployment.status(name) for name in models] if server.running else []
     if as_json:
         render.print_json(state.console, {"server": server, "models": rows})
@@ -109,11 +109,13 @@ def reconcile_cmd(
     """Make serving match the registry (load, switch default, unload) and report drift left."""
     state = get_ctx(ctx)
     with _deployment(state) as deployment:
+        if model is not None:  # the user's mistake first, then the server's state
+            model = state.registry().get_model(model, limit=1).model.name
         if not deployment.running():
             raise RegistryError(
                 ErrorCode.BACKEND, "TorchServe is not running; start it with `modelreg serve up`."
             )
-        reports = deployment.reconcile([model] if model else None)
+        reports = deployment.reconcile([model] if model is not None else None)
     if as_json:
         render.print_json(state.console, reports)
         return
@@ -130,24 +132,33 @@ def predict(
     model: Annotated[str, typer.Argument(help="Registered model name.")],
     input_file: Annotated[
         Path | None,
-        typer.Option("--input", "-i", help='JSON file ({"inputs": [[...]]}); default stdin.'),
+        typer.Option(
+            "--input", "-i", help='JSON file ({"inputs": [[...]]}); default or "-": stdin.'
+        ),
     ] = None,
-    version: Annotated[int | None, typer.Option(help="A specific loaded version.")] = None,
+    version: Annotated[str | None, typer.Option(help="A specific loaded version.")] = None,
 ) -> None:
     """Send one prediction request to the served model."""
     from serving.naming import served_name
 
     state = get_ctx(ctx)
-    try:
-        text = input_file.read_text() if input_file else sys.stdin.read()
-        payload = json.loads(text)
-    except OSError as exc:
-        raise RegistryError(ErrorCode.INVALID_INPUT, f"Cannot read {input_file}: {exc}") from None
-    except ValueError as exc:
+    # Everything the user typed is checked before TorchServe is contacted.
+    name = validation.model_name(model)
+    wanted = None if version is None else validation.version(version)
+    text = files.read_input(input_file, what="input file")
+    source = f"The {files.source_name(input_file, 'input file')}"
+    payload = validation.json_document(text, what=source)
+    if not isinstance(payload, dict | list):
         raise RegistryError(
             ErrorCode.INVALID_INPUT,
-            f'Input is not JSON ({exc}); send {{"inputs": [[64 numbers], ...]}}.',
-        ) from None
+            f'{source} must hold a JSON object like {{"inputs": [[64 numbers], ...]}} or a '
+            "list of rows.",
+        )
     with _deployment(state) as deployment:
-        result = deployment.client.predict(served_name(model), payload, version)
+        state.registry().get_model(name, limit=1)  # NOT_FOUND names the model and what to do
+        if not deployment.running():
+            raise RegistryError(
+                ErrorCode.BACKEND, "TorchServe is not running; start it with `modelreg serve up`."
+            )
+        result = deployment.client.predict(served_name(name), payload, wanted)
     render.print_json(state.console, result)

@@ -20,7 +20,7 @@ def decode_cursor(cursor: str, key: str, kind: type) -> Any:
         value = json.loads(base64.urlsafe_b64decode(cursor.encode()))[key]
         if isinstance(value, kind) and not isinstance(value, bool):
             return value
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         pass
     raise RegistryError(
         ErrorCode.INVALID_INPUT,

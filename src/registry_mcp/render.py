@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 from rich.console import Console
 from rich.markup import escape
 
@@ -26,17 +27,14 @@ from registry_mcp.schemas import (
 )
 
 
-def print_json(console: Console, value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:
-    if isinstance(value, BaseModel):
-        data: Any = value.model_dump(mode="json")
-    elif isinstance(value, dict):
-        data = {
-            k: v.model_dump(mode="json") if isinstance(v, BaseModel) else v
-            for k, v in value.items()
-        }
-    else:
-        data = [item.model_dump(mode="json") for item in value]
-    console.print_json(json.dumps(data), highlight=False)
+def print_json(
+    console: Console, value: BaseModel | Sequence[BaseModel] | Mapping[str, Any]
+) -> None:
+    """Print ``value`` as JSON; models may sit at any depth inside lists and dicts."""
+    # Field names as the models spell them (not aliases); NaN and infinities, which JSON
+    # cannot represent, become null so that scripts always receive valid JSON.
+    data = to_jsonable_python(value, by_alias=False, inf_nan_mode="null")
+    console.print_json(json.dumps(data, allow_nan=False), highlight=False)
 
 
 def _v(version: int | None) -> str:

@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from registry_mcp import files
+
 
 def _default_home() -> Path:
     """~/.modelreg, found without a login shell (MCP clients start servers with a bare env)."""
@@ -104,6 +106,11 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    def ensure_home(self) -> Path:
+        """Create the data home, private to this user (0700) whatever the umask."""
+        files.private_dir(self.home)
+        return self.home
 
     @property
     def resolved_serving_dir(self) -> Path:
