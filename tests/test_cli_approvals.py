@@ -3,6 +3,7 @@ terminal says what to do, and aliases moved in MLflow are reverted or accepted b
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import subprocess
@@ -118,6 +119,12 @@ def test_an_alias_moved_in_mlflow_is_shown_and_reverted_or_accepted(
     other = MlflowClient(settings.resolved_tracking_uri, settings.resolved_registry_uri)
     other.set_registered_model_alias("digits", "production", "2")  # the MLflow UI's editor
 
+    for command in (["models", "show", "digits"], ["models", "list"], ["serve", "status"]):
+        code, out, _ = invoke(capsys, *command)
+        assert code == 0, command
+        assert "UNAPPROVED CHANGE to digits: Production v1 -> v2" in " ".join(out.split())
+    code, out, _ = invoke(capsys, "serve", "status", "--json")
+    assert "UNAPPROVED CHANGE" in json.loads(out)["unapproved_changes"]["digits"]
     code, _, err = invoke(
         capsys, "promote", "digits", "3", "--stage", "production", "-r", "go", "--yes"
     )

@@ -46,6 +46,8 @@ def list_models(
         render.print_json(state.console, page)
         return
     state.console.print(render.models_table(page))
+    for line in render.unapproved(page.items):
+        state.console.print(line)
     if page.next_cursor:
         state.console.print(f"More: --cursor {page.next_cursor}")
 

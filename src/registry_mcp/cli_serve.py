@@ -60,6 +60,17 @@ def down(ctx: typer.Context) -> None:
     state.console.print("TorchServe stopped." if not status.running else "TorchServe still runs!")
 
 
+def _unapproved(state: Ctx, models: list[str]) -> dict[str, str]:
+    """Models whose aliases were moved outside modelreg, with what to do about it."""
+    registry = state.registry()
+    found = {}
+    for name in models:
+        summary = registry.get_model(name, limit=1).model
+        if summary.unapproved_change:
+            found[name] = summary.unapproved_change
+    return found
+
+
 @serve_app.command("status")
 def status(
     ctx: typer.Context,
@@ -74,9 +85,14 @@ def status(
         server = deployment.server.status()
         models = [model] if model is not None else deployment.managed_models()
         rows = [deployment.status(name) for name in models] if server.running else []
+        alarms = _unapproved(state, models)
     if as_json:
-        render.print_json(state.console, {"server": server, "models": rows})
+        render.print_json(
+            state.console, {"server": server, "models": rows, "unapproved_changes": alarms}
+        )
         return
+    for text in alarms.values():
+        state.console.print(f"[bold red]{render.escape(text)}[/]")
     state.console.print(
         f"TorchServe: {'running' if server.running else 'stopped'}"
         f"{'' if server.pid is None else f' (pid {server.pid})'}\n"
@@ -116,9 +132,13 @@ def reconcile_cmd(
                 ErrorCode.BACKEND, "TorchServe is not running; start it with `modelreg serve up`."
             )
         reports = deployment.reconcile([model] if model is not None else None)
+        alarms = _unapproved(state, [report.model for report in reports])
     if as_json:
         render.print_json(state.console, reports)
         return
+    for text in alarms.values():
+        # Reconcile follows the approved versions; the moved aliases wait for a human.
+        state.console.print(f"[bold red]{render.escape(text)}[/]")
     for report in reports:
         state.console.print(
             f"{render.escape(report.model)}: "

@@ -45,6 +45,11 @@ def _tags(tags: dict[str, str]) -> str:
     return ", ".join(f"{escape(k)}={escape(v)}" for k, v in sorted(tags.items())) or "-"
 
 
+def unapproved(models: Sequence[ModelSummary]) -> list[str]:
+    """A loud line per model whose stage aliases were moved outside modelreg."""
+    return [f"[bold red]{escape(m.unapproved_change)}[/]" for m in models if m.unapproved_change]
+
+
 def models_table(page: Page[ModelSummary]) -> Table:
     table = Table(title="Registered models", show_lines=False)
     for column in ("Name", "Production", "Staging", "Previous", "Latest", "Tags"):
@@ -63,6 +68,7 @@ def models_table(page: Page[ModelSummary]) -> Table:
 
 def model_detail(detail: ModelDetail) -> list[Any]:
     model = detail.model
+    warnings: list[Any] = unapproved([model])
     header = Panel(
         "\n".join(
             [
@@ -88,7 +94,7 @@ def model_detail(detail: ModelDetail) -> list[Any]:
             info.created_at.strftime("%Y-%m-%d %H:%M"),
             _tags(info.tags),
         )
-    return [header, table]
+    return [*warnings, header, table]
 
 
 def card_panel(name: str, version: int, view: CardView) -> Panel:
