@@ -303,8 +303,10 @@ def trust(
     ] = False,
     yes: YesOpt = False,
 ) -> None:
-    """Allow a version whose model can run code when loaded (pickled, custom code) to be
-    served. Only for models whose origin you trust: loading runs their code on the server."""
+    """Let serving load a version whose model can run code when loaded (pickled, custom).
+
+    Only for models whose origin you trust: loading runs their code on the serving host.
+    """
     state = get_ctx(ctx)
     registry = state.registry()
     info = registry.get_version(name, version)
