@@ -184,8 +184,10 @@ def _read_until(fd: int, needle: bytes, timeout: float = 60.0) -> bytes:
     while needle not in seen:
         remaining = deadline - time.monotonic()
         assert remaining > 0, seen.decode(errors="replace")
-        ready, _, _ = select.select([fd], [], [], remaining)
-        if ready:
+        # poll, not select: a long test session can hold more than FD_SETSIZE (1024) files.
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        if poller.poll(remaining * 1000):
             try:
                 chunk = os.read(fd, 4096)
             except OSError:
@@ -218,6 +220,7 @@ def test_terminal_confirmation(seeded: Backend, answer: bytes, moved: bool) -> N
     finally:
         os.close(primary)
         proc.kill()
+        proc.wait(timeout=30)
     registry = Registry.open(seeded.settings)
     assert (registry.get_model("digits").model.staging_version == 3) is moved
 

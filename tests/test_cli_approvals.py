@@ -70,6 +70,7 @@ def _paste(command: str, answer: bytes, until: bytes) -> tuple[int, bytes]:
     finally:
         os.close(primary)
         proc.kill()
+        proc.wait(timeout=30)
     return code, ANSI.sub(b"", shown)
 
 
@@ -177,6 +178,7 @@ def test_a_change_made_while_the_terminal_asks_is_refused(seeded: Backend) -> No
     finally:
         os.close(primary)
         proc.kill()
+        proc.wait(timeout=30)
     assert b"STALE_PLAN" in rest
     assert registry.get_model("digits").model.production_version == 2
     entry = registry.audit_log(model="digits", limit=1).items[0]

@@ -67,6 +67,15 @@ class MlflowStore:
         )
         return cls(client, settings)
 
+    def close(self) -> None:
+        """Release the database connections MLflow's stores hold (they are cached per URI
+        inside MLflow; a disposed engine reconnects if that cache hands it out again)."""
+        stores = (self._client._tracking_client.store, self._writes.store)
+        for store in stores:
+            engine = getattr(store, "engine", None)
+            if engine is not None:
+                engine.dispose()
+
     def initialise(self) -> None:
         """Create MLflow's schema (first use of an empty database runs its migrations)."""
         with _mlflow("initialising the tracking store"):

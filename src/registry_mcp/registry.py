@@ -123,6 +123,7 @@ class Registry:
             yield
 
     def close(self) -> None:
+        self._store.close()
         self._engine.dispose()
 
     @property
