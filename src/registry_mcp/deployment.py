@@ -19,11 +19,12 @@ from pathlib import Path
 import filelock
 
 from registry_mcp.errors import ErrorCode, RegistryError
+from registry_mcp.models_file import ModelsFile, load_models_file
 from registry_mcp.registry import Registry
 from registry_mcp.settings import Settings
 from registry_mcp.tool_models import ServingState, ServingUpdate
 from serving.archive import build_archive
-from serving.config import ModelsConfig, load_models_config
+from serving.config import ModelsConfig
 from serving.errors import ServingError, ServingErrorCode
 from serving.local import LocalPorts, LocalTorchServe
 from serving.rollout import (
@@ -38,14 +39,11 @@ from serving.rollout import (
 from serving.torchserve import TorchServeClient
 
 _log = logging.getLogger(__name__)
-_CHECKOUT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "models.yaml"
 
 
 def models_config_for(settings: Settings) -> ModelsConfig:
-    for candidate in (settings.models_config, settings.home / "models.yaml", _CHECKOUT_CONFIG):
-        if candidate is not None and (candidate == settings.models_config or candidate.exists()):
-            return load_models_config(candidate)
-    return ModelsConfig()
+    """The per-model serving settings in effect (see ``registry_mcp.models_file``)."""
+    return load_models_file(settings).config
 
 
 def local_server(settings: Settings) -> LocalTorchServe:
@@ -90,17 +88,19 @@ class Deployment:
         self._index_path = server.serving_dir / "archives.json"
         self._defer = defer_reconcile
         self._lock = threading.RLock()  # one switch or reconcile at a time
+        self.models_file: ModelsFile | None = None  # where ``models`` came from, if a file
         self._executor: ThreadPoolExecutor | None = None
 
     @classmethod
     def open(cls, registry: Registry, *, defer_reconcile: bool = False) -> Deployment:
         settings = registry.settings
         server = local_server(settings)
-        try:
-            models = models_config_for(settings)
-        except ServingError as exc:
-            raise serving_error(exc) from None
-        return cls(registry, server, server.client(), models, defer_reconcile=defer_reconcile)
+        models = load_models_file(settings)
+        deployment = cls(
+            registry, server, server.client(), models.config, defer_reconcile=defer_reconcile
+        )
+        deployment.models_file = models
+        return deployment
 
     def close(self) -> None:
         if self._executor is not None:

@@ -94,8 +94,8 @@ class Settings(BaseSettings):
     serving_grpc_management_port: int = Field(default=7071, ge=1, le=65535)
     models_config: Path | None = Field(
         default=None,
-        description="configs/models.yaml (per-model serving settings); default: "
-        "<home>/models.yaml, else the checkout's configs/models.yaml, else built-in defaults.",
+        description="models.yaml (per-model serving settings); default: <home>/models.yaml "
+        "if present, else the one shipped in the package (registry_mcp/defaults).",
     )
     mcp_token: SecretStr | None = Field(
         default=None,
