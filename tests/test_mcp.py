@@ -16,6 +16,7 @@ from registry_mcp.mcp_server import build_server
 from registry_mcp.registry import Registry
 from registry_mcp.schemas import AuditAction, Decision, Stage
 from registry_mcp.settings import Settings
+from registry_mcp.tool_models import ToolErrorData
 from tests.conftest import Backend
 from tests.helpers import add_versions, snapshot
 from tests.mcp_support import Human, check_snapshot, structured, tool_error, tool_table
@@ -96,7 +97,12 @@ async def test_read_tools_happy_paths(server: MCPServer, mode: str) -> None:
         assert [m["name"] for m in listed["items"]] == ["digits"]
         entry = listed["items"][0]
         assert (entry["production_version"], entry["staging_version"]) == (1, 3)
-        assert entry["primary_metric"] == {"name": "accuracy", "value": 0.95, "version": 1}
+        assert entry["primary_metric"] == {
+            "name": "accuracy",
+            "value": 0.95,
+            "version": 1,
+            "lower_is_better": False,
+        }
         assert (await structured(session, "list_models", {"task": "regression"}))["items"] == []
 
         info = await structured(session, "get_model_info", {"model_name": "digits"})
@@ -191,6 +197,59 @@ async def test_tool_errors_say_what_to_do_and_change_nothing(
     assert "Traceback" not in message
     assert human.asked == []  # refused requests never reach the human
     assert snapshot(reg) == before
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("tool", "args", "code"),
+    [
+        ("get_model_info", {"model_name": "nope"}, ErrorCode.NOT_FOUND),
+        ("preview_change", {"model_name": "digits", "change": "promote"}, ErrorCode.INVALID_INPUT),
+        (
+            "promote_model",
+            {"model_name": "nope", "version": 1, "stage": "Staging", "rationale": "x"},
+            ErrorCode.NOT_FOUND,
+        ),
+        (
+            "promote_model",
+            {
+                "model_name": "digits",
+                "version": 3,
+                "stage": "Production",
+                "rationale": "x",
+                "expected_current_version": 2,
+            },
+            ErrorCode.STALE_VERSION,
+        ),
+    ],
+)
+async def test_registry_errors_carry_their_code_as_structured_content(
+    server: MCPServer, mode: str, tool: str, args: dict[str, Any], code: ErrorCode
+) -> None:
+    async with client(server, mode, Human()) as session:
+        result = await session.call_tool(tool, args)
+    assert result.is_error
+    data = ToolErrorData.model_validate(result.structured_content)
+    assert data.code is code
+    # The same words go out as text for a human or an LLM to read.
+    text = " ".join(getattr(part, "text", "") for part in result.content)
+    assert text == f"Error executing tool {tool}: {code.value}: {data.message}"
+
+
+@pytest.mark.parametrize(
+    ("tool", "args"),
+    [
+        ("get_model_info", {"model_name": "digits", "version": -1}),
+        ("no_such_tool", {}),
+    ],
+)
+async def test_the_sdks_own_errors_stay_text_only(
+    server: MCPServer, tool: str, args: dict[str, Any]
+) -> None:
+    async with client(server) as session:
+        result = await session.call_tool(tool, args)
+    assert result.is_error
+    assert result.structured_content is None
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -151,7 +151,8 @@ def compare_answer(c: Comparison) -> Answer:
         delta = "unknown" if c.primary_delta is None else f"{c.primary_delta:+.4f}"
         head = (
             f"{c.model} v{c.candidate.version} ({c.candidate.stage}) vs v{c.baseline.version} "
-            f"({c.baseline.stage}): {c.primary_metric} {delta} — {c.verdict}."
+            f"({c.baseline.stage}): {c.primary_metric} {delta} — {c.verdict} "
+            f"({'lower' if c.lower_is_better else 'higher'} is better)."
         )
     deltas = ", ".join(f"{k} {v:+g}" for k, v in sorted(c.deltas.items())) or "(none)"
     card = "complete" if c.candidate.card_complete else "incomplete"

@@ -3,9 +3,10 @@
     AgentError
     ├── AgentToolError(tool, code, message)
     │       a registry tool answered with an error, or with a result we cannot read.
-    │       code: the registry's code when the tool gave one (NOT_FOUND, STALE_VERSION,
-    │       INVALID_TRANSITION, CARD_INCOMPLETE, INVALID_INPUT, ...), else
-    │       TOOL_ERROR (plain tool error), PROTOCOL (JSON-RPC error), BAD_RESULT.
+    │       code: the registry's code from the error's structured content (NOT_FOUND,
+    │       STALE_VERSION, INVALID_TRANSITION, CARD_INCOMPLETE, INVALID_INPUT, ...), else
+    │       TOOL_ERROR (the SDK's own text-only error, e.g. arguments that fail the input
+    │       schema), PROTOCOL (JSON-RPC error), BAD_RESULT (a result we cannot read).
     ├── RegistryUnavailable(detail)
     │       the MCP server could not be started or reached, or the session broke.
     ├── DecisionRejected(reason)

@@ -4,7 +4,8 @@ Read tools return our own pydantic views (``agent.tool_results``). The two stage
 tools take the human's :class:`~agent.decisions.FormAnswer` as a required argument: the
 session's elicitation callback (:class:`ApprovalGate`) answers the server's approval form
 with exactly that answer, once, during that call, and declines every other form.
-Errors: see ``agent.errors`` (AgentToolError, RegistryUnavailable).
+Errors: see ``agent.errors`` (AgentToolError, RegistryUnavailable). A registry error's code
+is read from the tool error's structured content (``ToolErrorData``), never from its text.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from agent.tool_results import (
     ProposalList,
     ServingVersion,
     StageName,
+    ToolErrorData,
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -53,9 +55,8 @@ Target = MCPServer | StdioServerParameters | Transport | str
 
 CLIENT_INFO = Implementation(name="modelreg-agent", version="0.1.0")
 FORM_FIELDS = frozenset({"approve", "rationale"})
-_TOOL_ERROR = re.compile(
-    r"^Error executing tool \S+: (?:(?P<code>[A-Z][A-Z_]+): )?(?P<msg>.*)$", re.S
-)
+# The SDK's own tool errors (unknown tool, arguments failing the input schema) are text only.
+_SDK_ERROR = re.compile(r"^Error executing tool \S+: (?P<msg>.*)$", re.S)
 _TRANSPORT_ERRORS = (
     OSError,
     anyio.ClosedResourceError,
@@ -228,11 +229,18 @@ class RegistryTools:
 
 
 def _split_error(result: CallToolResult) -> tuple[str, str]:
+    """(code, message) of an error result: the registry's structured error, else the SDK's
+    text under TOOL_ERROR."""
     text = " ".join(getattr(part, "text", "") for part in result.content).strip()
-    match = _TOOL_ERROR.match(text)
-    if match is None:
-        return "TOOL_ERROR", text or "the tool failed without a message"
-    return match.group("code") or "TOOL_ERROR", match.group("msg").strip()
+    if result.structured_content is not None:
+        try:
+            data = ToolErrorData.model_validate(result.structured_content)
+        except ValidationError:
+            return "BAD_RESULT", f"unreadable tool error: {text or result.structured_content}"
+        return data.code, data.message
+    match = _SDK_ERROR.match(text)
+    message = match.group("msg").strip() if match is not None else text
+    return "TOOL_ERROR", message or "the tool failed without a message"
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

@@ -132,6 +132,7 @@ class Nodes:
                         version=entry.primary_metric.version,
                         metric=entry.primary_metric.name,
                         value=entry.primary_metric.value,
+                        lower_is_better=entry.primary_metric.lower_is_better,
                         latency_ms=info.card.card.baseline_metrics.get("p50_latency_ms"),
                     )
                 )

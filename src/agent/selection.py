@@ -1,10 +1,11 @@
-"""Model selection: rank candidates for a task by the primary metric within a latency SLA."""
+"""Model selection: rank candidates for a task by the primary metric within a latency SLA.
+
+Which way a metric is better comes with each candidate from the registry's per-model policy
+(``MetricValue.lower_is_better``); nothing here guesses it from the metric's name."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
-
-_LOWER_IS_BETTER = ("loss", "error", "latency", "rmse", "mae", "mse", "perplexity")
 
 
 class Candidate(BaseModel):
@@ -14,6 +15,7 @@ class Candidate(BaseModel):
     version: int
     metric: str
     value: float | None
+    lower_is_better: bool = Field(description="The registry's direction of ``metric``.")
     latency_ms: float | None = Field(default=None, description="Card's p50_latency_ms.")
 
 
@@ -33,10 +35,6 @@ class Ranking(BaseModel):
         return self.ranked[0] if self.ranked else None
 
 
-def lower_is_better(metric: str) -> bool:
-    return any(word in metric.lower() for word in _LOWER_IS_BETTER)
-
-
 def rank(task: str, candidates: list[Candidate], sla_ms: float | None) -> Ranking:
     """Best primary metric first; ties go to the faster model, then the name."""
     measured = [c for c in candidates if c.value is not None]
@@ -50,7 +48,7 @@ def rank(task: str, candidates: list[Candidate], sla_ms: float | None) -> Rankin
 
     def key(c: Candidate) -> tuple[float, float, str]:
         assert c.value is not None
-        score = c.value if lower_is_better(c.metric) else -c.value
+        score = c.value if c.lower_is_better else -c.value
         latency = c.latency_ms if c.latency_ms is not None else float("inf")
         return (score, latency, c.model)
 

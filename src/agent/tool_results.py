@@ -18,10 +18,19 @@ class _Result(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
+class ToolErrorData(_Result):
+    """A registry tool error's structured content."""
+
+    code: str
+    message: str
+
+
 class MetricValue(_Result):
     name: str
     value: float | None = None
     version: int | None = None
+    lower_is_better: bool
+    """From the model's policy on the server: the agent never guesses a metric's direction."""
 
 
 class ModelEntry(_Result):
@@ -113,6 +122,7 @@ class VersionSide(_Result):
 class Comparison(_Result):
     model: str
     primary_metric: str
+    lower_is_better: bool
     candidate: VersionSide
     baseline: VersionSide | None = None
     deltas: dict[str, float] = Field(default_factory=dict)

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from registry_mcp import render
 from registry_mcp.cli_support import confirm_or_abort, get_ctx
 
 if TYPE_CHECKING:
@@ -88,6 +87,7 @@ def add_token(
     name: Annotated[str, typer.Argument(help="The human the token identifies (audited).")],
 ) -> None:
     """Create an HTTP MCP bearer token for NAME (printed once; replaces NAME's old one)."""
+    from registry_mcp import render
     from registry_mcp.mcp_http import TOKEN_FILE, add_token
 
     state = get_ctx(ctx)
@@ -102,6 +102,7 @@ def add_token(
 @tokens_app.command("list")
 def list_tokens(ctx: typer.Context) -> None:
     """Who holds an HTTP MCP token."""
+    from registry_mcp import render
     from registry_mcp.mcp_http import token_actors
 
     state = get_ctx(ctx)
@@ -114,6 +115,7 @@ def revoke_token(
     ctx: typer.Context, name: Annotated[str, typer.Argument(help="Whose token to revoke.")]
 ) -> None:
     """Revoke NAME's HTTP MCP token (restart a running server to apply)."""
+    from registry_mcp import render
     from registry_mcp.errors import ErrorCode, RegistryError
     from registry_mcp.mcp_http import revoke_token
 
@@ -132,6 +134,7 @@ def list_pending(
     as_json: JsonOpt = False,
 ) -> None:
     """Show proposals waiting for a human."""
+    from registry_mcp import render
     from registry_mcp.approvals import Approvals
 
     state = get_ctx(ctx)
@@ -154,6 +157,7 @@ def list_pending(
 def _resolve(
     ctx: typer.Context, proposal_id: int, approve: bool, note: str | None, yes: bool, as_json: bool
 ) -> None:
+    from registry_mcp import render
     from registry_mcp.approvals import Approvals
     from registry_mcp.deployment import Deployment
 
@@ -219,6 +223,7 @@ def _resolve_unapproved(
     yes: bool,
     as_json: bool,
 ) -> None:
+    from registry_mcp import render
     from registry_mcp.deployment import Deployment
     from registry_mcp.errors import ErrorCode, RegistryError
 
@@ -307,6 +312,8 @@ def trust(
 
     Only for models whose origin you trust: loading runs their code on the serving host.
     """
+    from registry_mcp import render
+
     state = get_ctx(ctx)
     registry = state.registry()
     info = registry.get_version(name, version)

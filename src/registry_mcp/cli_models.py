@@ -8,8 +8,6 @@ from typing import Annotated
 
 import typer
 
-from registry_mcp import files, render, validation
-from registry_mcp.cards import card_from_document
 from registry_mcp.cli_support import get_ctx
 from registry_mcp.errors import ErrorCode, RegistryError
 
@@ -37,6 +35,8 @@ def list_models(
     as_json: JsonOpt = False,
 ) -> None:
     """List registered models, e.g. `--stage production --tag task=classification`."""
+    from registry_mcp import render, validation
+
     state = get_ctx(ctx)
     pairs = [validation.tag_pair(item) for item in tag or []]
     page = state.registry().list_models(
@@ -62,6 +62,8 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a model with its versions, or one version with its model card."""
+    from registry_mcp import render
+
     state = get_ctx(ctx)
     registry = state.registry()
     if version is None:
@@ -95,6 +97,8 @@ def register(
     as_json: JsonOpt = False,
 ) -> None:
     """Register a new version from a logged model."""
+    from registry_mcp import render
+
     state = get_ctx(ctx)
     info = state.registry().register(name, model_uri, actor=state.actor(), client="modelreg-cli")
     if as_json:
@@ -105,6 +109,8 @@ def register(
 
 def _distinct_pairs(items: list[str], remove: list[str]) -> dict[str, str]:
     """Parsed key=value pairs; a key given twice, or both set and removed, is ambiguous."""
+    from registry_mcp import validation
+
     pairs: dict[str, str] = {}
     for key, value in map(validation.tag_pair, items):
         if key in pairs:
@@ -134,6 +140,8 @@ def tag(
     as_json: JsonOpt = False,
 ) -> None:
     """Set or remove tags on a model or one of its versions."""
+    from registry_mcp import render
+
     state = get_ctx(ctx)
     pairs = _distinct_pairs(tags or [], remove or [])
     after = state.registry().set_tags(
@@ -156,6 +164,9 @@ def card(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a version's model card, or replace it with --file card.json."""
+    from registry_mcp import files, render, validation
+    from registry_mcp.cards import card_from_document
+
     state = get_ctx(ctx)
     name = validation.model_name(name)
     number = validation.version(version)

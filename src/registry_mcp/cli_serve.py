@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from registry_mcp import files, render, validation
 from registry_mcp.cli_support import Ctx, get_ctx
-from registry_mcp.deployment import Deployment, serving_error
 from registry_mcp.errors import ErrorCode, RegistryError
-from serving.errors import ServingError
+
+if TYPE_CHECKING:
+    from registry_mcp.deployment import Deployment
+    from registry_mcp.models_file import ModelsFile
 
 serve_app = typer.Typer(help="Run and inspect the local TorchServe.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -23,6 +23,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 @contextmanager
 def _deployment(state: Ctx) -> Iterator[Deployment]:
     """The deployment for one command; serving errors become registry errors."""
+    # Imported here, not at the top: the deployment brings the registry and TorchServe's
+    # client, which `--help` and the other command groups do not need.
+    from registry_mcp.deployment import Deployment, serving_error
+    from serving.errors import ServingError
+
     deployment = Deployment.open(state.registry())
     try:
         yield deployment
@@ -35,15 +40,23 @@ def _deployment(state: Ctx) -> Iterator[Deployment]:
 @serve_app.command("up")
 def up(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Start TorchServe (hardened: loopback, token auth) and load what the registry wants."""
+    from registry_mcp import render
+
     state = get_ctx(ctx)
     with _deployment(state) as deployment, state.err_console.status("Starting...") as spinner:
         status = deployment.server.up(progress=lambda msg: spinner.update(msg))
         spinner.update("Loading the registry's Production, previous and Staging versions...")
         reports = deployment.reconcile()
+        models_file = deployment.models_file
     if as_json:
-        render.print_json(state.console, {"status": status, "reconcile": reports})
+        render.print_json(
+            state.console,
+            {"status": status, "reconcile": reports, "models_file": _file_info(models_file)},
+        )
         return
     state.console.print(f"TorchServe up (pid {status.pid}): inference {status.inference_url}")
+    if models_file is not None:
+        state.console.print(f"  {render.escape(models_file.describe())}", soft_wrap=True)
     for report in reports:
         state.console.print(
             f"  {render.escape(report.model)}: {len(report.actions)} action(s), "
@@ -71,6 +84,12 @@ def _unapproved(state: Ctx, models: list[str]) -> dict[str, str]:
     return found
 
 
+def _file_info(models_file: ModelsFile | None) -> dict[str, str] | None:
+    if models_file is None:
+        return None
+    return {"path": str(models_file.path), "origin": models_file.origin}
+
+
 @serve_app.command("status")
 def status(
     ctx: typer.Context,
@@ -78,6 +97,10 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """Per model: registry Production, serving default, loaded versions, in sync or drift."""
+    from rich.table import Table
+
+    from registry_mcp import render
+
     state = get_ctx(ctx)
     with _deployment(state) as deployment:
         if model is not None:  # checked even when nothing runs: a typo is reported either way
@@ -86,9 +109,16 @@ def status(
         models = [model] if model is not None else deployment.managed_models()
         rows = [deployment.status(name) for name in models] if server.running else []
         alarms = _unapproved(state, models)
+        models_file = deployment.models_file
     if as_json:
         render.print_json(
-            state.console, {"server": server, "models": rows, "unapproved_changes": alarms}
+            state.console,
+            {
+                "server": server,
+                "models": rows,
+                "unapproved_changes": alarms,
+                "models_file": _file_info(models_file),
+            },
         )
         return
     for text in alarms.values():
@@ -98,6 +128,8 @@ def status(
         f"{'' if server.pid is None else f' (pid {server.pid})'}\n"
         f"  inference  {server.inference_url}\n  management {server.management_url}\n"
         f"  metrics    {server.metrics_url}/metrics\n  key file   {server.key_file} (not shown)"
+        + ("" if models_file is None else f"\n  {render.escape(models_file.describe())}"),
+        soft_wrap=True,
     )
     if not server.running:
         state.console.print("Start it with `modelreg serve up`.")
@@ -123,6 +155,8 @@ def reconcile_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Make serving match the registry (load, switch default, unload) and report drift left."""
+    from registry_mcp import render
+
     state = get_ctx(ctx)
     with _deployment(state) as deployment:
         if model is not None:  # the user's mistake first, then the server's state
@@ -159,6 +193,7 @@ def predict(
     version: Annotated[str | None, typer.Option(help="A specific loaded version.")] = None,
 ) -> None:
     """Send one prediction request to the served model."""
+    from registry_mcp import files, render, validation
     from serving.naming import served_name
 
     state = get_ctx(ctx)

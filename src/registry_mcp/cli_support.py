@@ -1,19 +1,24 @@
-"""Per-invocation CLI state: settings and the registry are built here, once, at the edge."""
+"""Per-invocation CLI state: settings and the registry are built here, once, at the edge.
+
+Settings and the registry are imported when a command first asks for them, so that `--help`
+and commands that need neither do not pay for pydantic-settings, SQLAlchemy or MLflow.
+"""
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
-from registry_mcp import validation
 from registry_mcp.errors import ErrorCode, RegistryError
-from registry_mcp.registry import Registry
-from registry_mcp.settings import Settings
+
+if TYPE_CHECKING:
+    from registry_mcp.registry import Registry
+    from registry_mcp.settings import Settings
 
 
 @dataclass
@@ -27,6 +32,10 @@ class Ctx:
 
     def settings(self) -> Settings:
         if self._settings is None:
+            from pydantic import ValidationError
+
+            from registry_mcp.settings import Settings
+
             try:
                 if self.home_override is None:
                     self._settings = Settings()
@@ -48,10 +57,20 @@ class Ctx:
 
     def registry(self) -> Registry:
         if self._registry is None:
+            from registry_mcp.registry import Registry
+
             self._registry = Registry.open(self.settings())
         return self._registry
 
+    def close(self) -> None:
+        """Release the registry's database connections (when the command's context closes)."""
+        if self._registry is not None:
+            self._registry.close()
+            self._registry = None
+
     def actor(self) -> str:
+        from registry_mcp import validation
+
         return validation.actor(self.actor_override or self.settings().actor)
 
 

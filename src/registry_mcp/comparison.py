@@ -1,12 +1,12 @@
-"""Compare two versions of a model on their card metrics (the promotion node's evidence)."""
+"""Compare two versions of a model on their card metrics (the promotion node's evidence).
+
+The primary metric and which way it is better come from the model's policy
+(``Registry.policy``), never from the metric's name."""
 
 from __future__ import annotations
 
 from registry_mcp.registry import Registry
-from registry_mcp.tool_models import Comparison, VersionSide
-
-# Metrics where smaller is better; everything else is treated as higher-is-better.
-LOWER_IS_BETTER = ("latency", "loss", "error", "_ms")
+from registry_mcp.tool_models import Comparison, ComparisonVerdict, VersionSide
 
 
 def _side(registry: Registry, name: str, version: int) -> VersionSide:
@@ -25,7 +25,6 @@ def compare(
     name: str,
     version: int | str,
     against: int | str | None = None,
-    primary_metric: str = "accuracy",
 ) -> Comparison:
     candidate = _side(registry, name, registry.get_version(name, version).version)
     if against is None:
@@ -33,23 +32,23 @@ def compare(
         baseline = None if production is None else _side(registry, name, production)
     else:
         baseline = _side(registry, name, registry.get_version(name, against).version)
+    policy = registry.policy(name)
     deltas: dict[str, float] = {}
     if baseline is not None:
         shared = candidate.metrics.keys() & baseline.metrics.keys()
         deltas = {k: candidate.metrics[k] - baseline.metrics[k] for k in sorted(shared)}
-    primary_delta = deltas.get(primary_metric)
+    primary_delta = deltas.get(policy.primary_metric)
+    verdict: ComparisonVerdict
     if baseline is None:
         verdict = "no_baseline"
     elif primary_delta is None:
         verdict = "unknown"
-    elif primary_delta == 0:
-        verdict = "same"
     else:
-        lower_better = any(part in primary_metric for part in LOWER_IS_BETTER)
-        verdict = "better" if (primary_delta < 0) == lower_better else "worse"
+        verdict = policy.verdict(primary_delta)
     return Comparison(
         model=name,
-        primary_metric=primary_metric,
+        primary_metric=policy.primary_metric,
+        lower_is_better=policy.lower_is_better,
         candidate=candidate,
         baseline=baseline,
         deltas=deltas,

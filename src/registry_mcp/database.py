@@ -234,6 +234,26 @@ def current_schema_version(conn: Connection) -> int:
     return int(row[0]) if row else 0
 
 
+def schema_is_current(engine: Engine) -> bool:
+    """Whether MLflow's schema exists and ours is at this release's version: one query.
+
+    MLflow stamps ``alembic_version`` once its tables are created; it never upgrades an
+    existing database by itself (it asks for ``mlflow db upgrade`` on first use), so a
+    stamped database needs none of its initialisation. False on any error (missing tables
+    included): the caller then runs the full initialisation, which reports real problems.
+    """
+    query = sa.text(
+        "SELECT (SELECT version FROM modelreg_schema_version WHERE id = 1), "
+        "(SELECT COUNT(*) FROM alembic_version)"
+    )
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(query).first()
+    except SQLAlchemyError:
+        return False
+    return row is not None and row[0] == SCHEMA_VERSION and bool(row[1])
+
+
 def migrate(conn: Connection) -> int:
     """Apply pending migrations in the caller's transaction; return the resulting version."""
     schema_version_table.create(conn, checkfirst=True)

@@ -3,8 +3,12 @@
 Tools are thin: validate -> registry core -> typed result. Stage changes (`promote_model`,
 `rollback_model`) ask the human through elicitation on both protocol eras; a client that
 cannot elicit gets a pending proposal that a human approves with `modelreg approvals`.
+A registry error comes back as a tool error whose structured content is ``ToolErrorData``
+(``{"code", "message"}``) next to the same text; errors of the SDK itself (unknown tool,
+arguments that fail the input schema) carry text only.
 """
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +26,7 @@ from mcp.server.mcpserver import (
 )
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.prompts.base import UserMessage
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from mcp.types.version import is_version_at_least
 from pydantic import BaseModel, Field, WithJsonSchema
 
@@ -41,13 +45,16 @@ from registry_mcp.tool_models import (
     ModelEntry,
     ModelInfo,
     ModelList,
+    PlanPreview,
     ProposalList,
     ServingSide,
     ServingState,
     ServingVersion,
+    ToolErrorData,
 )
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 
 INSTRUCTIONS = """\
 Model registry on MLflow. Read tools list models, show versions, model cards, metrics, the
@@ -136,8 +143,51 @@ class Ticket:
     error: RegistryError | None = None
 
 
+class RegistryToolError(ToolError):
+    """A registry error on its way to the client, code and message kept apart."""
+
+    def __init__(self, error: RegistryError) -> None:
+        super().__init__(f"{error.code.value}: {error.message}")
+        self.data = ToolErrorData(code=error.code, message=error.message)
+
+
 def _tool_error(exc: RegistryError) -> ToolError:
-    return ToolError(f"{exc.code.value}: {exc.message}")
+    return RegistryToolError(exc)
+
+
+def _registry_error_in(exc: BaseException) -> RegistryToolError | None:
+    """The registry error behind a tool failure (the SDK wraps it once per tool layer)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, RegistryToolError):
+            return seen
+        seen = seen.__cause__
+    return None
+
+
+class RegistryServer(MCPServer):
+    """An MCP server whose registry errors carry their code as structured content.
+
+    The SDK turns a ``ToolError`` into ``is_error`` text only; a client would have to read the
+    code back out of the message. Here the same text goes out together with
+    ``structured_content = {"code": ..., "message": ...}`` (``ToolErrorData``); clients
+    never validate an error result against the tool's output schema."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            found = _registry_error_in(exc)
+            if found is None:
+                raise  # the SDK's own errors: text only, as the SDK reports them
+            _log.info("Tool %r failed: %s", name, found.data.code.value)
+            return CallToolResult(
+                content=[TextContent(type="text", text=str(exc))],
+                structured_content=found.data.model_dump(mode="json"),
+                is_error=True,
+            )
 
 
 def _call(fn: Callable[[], T]) -> T:
@@ -170,7 +220,6 @@ def build_server(
     registry: Registry,
     *,
     serving: ServingSide | None = None,
-    primary_metric: str = "accuracy",
     approver: str | None = None,
     identify: Callable[[Context], str | None] | None = None,
 ) -> MCPServer:
@@ -178,12 +227,13 @@ def build_server(
 
     ``approver`` is the human who answers this server's approval forms (stdio: the user who
     started it); ``identify`` names the human of one request instead (HTTP: the bearer
-    token's actor)."""
+    token's actor). Each model's primary metric and its direction come from the registry's
+    per-model policy (``registry.policy``)."""
     approvals = Approvals.for_registry(
         registry, after_change=None if serving is None else serving.follow
     )
     human = approver or registry.settings.actor
-    server = MCPServer(
+    server = RegistryServer(
         "modelreg",
         title="Model registry",
         version="0.1.0",
@@ -219,12 +269,14 @@ def build_server(
             if (v := m.production_version or m.latest_version) is not None
         ]
         cards = _call(lambda: registry.cards_for(pairs))
+        policies = _call(lambda: {m.name: registry.policy(m.name) for m in page.items})
         items = []
         for model in page.items:
+            policy = policies[model.name]
             version = model.production_version or model.latest_version
             value = None
             if version is not None:
-                value = cards[(model.name, version)].baseline_metrics.get(primary_metric)
+                value = cards[(model.name, version)].baseline_metrics.get(policy.primary_metric)
             items.append(
                 ModelEntry(
                     name=model.name,
@@ -234,7 +286,12 @@ def build_server(
                     staging_version=model.staging_version,
                     previous_production_version=model.previous_production_version,
                     latest_version=model.latest_version,
-                    primary_metric=MetricValue(name=primary_metric, value=value, version=version),
+                    primary_metric=MetricValue(
+                        name=policy.primary_metric,
+                        value=value,
+                        version=version,
+                        lower_is_better=policy.lower_is_better,
+                    ),
                     unapproved_change=model.unapproved_change,
                 )
             )
@@ -280,10 +337,8 @@ def build_server(
             Field(description="Baseline version; default current Production.", ge=1, le=2**31 - 1),
         ] = None,
     ) -> Comparison:
-        """Compare a candidate with a baseline: metrics, card completeness, primary-metric delta."""
-        return _call(
-            lambda: comparison.compare(registry, model_name, version, against, primary_metric)
-        )
+        """Compare a candidate with a baseline: metrics, card, primary-metric delta and verdict."""
+        return _call(lambda: comparison.compare(registry, model_name, version, against))
 
     @server.tool(annotations=READ_ONLY)
     def get_serving_version(model_name: ModelName) -> ServingVersion:
@@ -408,9 +463,13 @@ def build_server(
         evidence = ""
         if plan.kind is ChangeKind.PROMOTE and plan.to_stage is Stage.PRODUCTION:
             try:
-                diff = comparison.compare(registry, req.model, plan.version, None, primary_metric)
-                if diff.primary_delta is not None:
-                    evidence = f" {primary_metric} {diff.primary_delta:+.4f} vs Production."
+                diff = comparison.compare(registry, req.model, plan.version, None)
+                if diff.primary_delta is not None and diff.baseline is not None:
+                    direction = "lower" if diff.lower_is_better else "higher"
+                    evidence = (
+                        f" {diff.primary_metric} {diff.primary_delta:+.4f} vs Production "
+                        f"v{diff.baseline.version}: {diff.verdict} ({direction} is better)."
+                    )
             except RegistryError:
                 evidence = ""
         return Elicit(
@@ -496,17 +555,21 @@ def build_server(
             ),
         ] = None,
         stage: Annotated[StageName | None, Field(description="promote: the target stage.")] = None,
-    ) -> ChangePlan:
+    ) -> PlanPreview:
         """What a promotion or rollback would move now, with the digest an approval binds to.
         Changes nothing; pass `digest` as `plan_digest` to refuse if the plan changes."""
         kind = ChangeKind(change)
         if kind is ChangeKind.PROMOTE and (version is None or stage is None):
-            raise ToolError(
-                "INVALID_INPUT: a promotion preview needs `version` and `stage`; pass both."
+            raise _tool_error(
+                RegistryError(
+                    ErrorCode.INVALID_INPUT,
+                    "a promotion preview needs `version` and `stage`; pass both.",
+                )
             )
-        return _call(
+        plan = _call(
             lambda: registry.plan_change(kind, model_name, version, stage or Stage.PRODUCTION)
         )
+        return PlanPreview.of(plan)
 
     @server.tool(annotations=STAGE_CHANGE)
     def promote_model(

@@ -1,25 +1,28 @@
 """The one module that calls MlflowClient: registry writes, alias reads, training logs.
 
-Every ``MlflowException`` is translated here into a ``RegistryError`` with a code.
+Every ``MlflowException`` is translated here into a ``RegistryError`` with a code. MLflow
+itself is imported on the first call that needs it: importing it costs about a second, and
+most commands (catalog reads, serving status, help) never do.
 """
 
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-from mlflow import MlflowClient
-from mlflow.entities import LoggedModelOutput, Metric, Param
-from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from typing import TYPE_CHECKING, Any
 
 from registry_mcp.errors import ErrorCode, RegistryError
 from registry_mcp.settings import Settings
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking._model_registry.client import ModelRegistryClient
 
 _CODES = {
     "RESOURCE_DOES_NOT_EXIST": ErrorCode.NOT_FOUND,
@@ -39,6 +42,8 @@ def translate(exc: MlflowException, doing: str) -> RegistryError:
 
 @contextmanager
 def _mlflow(doing: str) -> Iterator[None]:
+    from mlflow.exceptions import MlflowException
+
     try:
         yield
     except MlflowException as exc:
@@ -48,29 +53,77 @@ def _mlflow(doing: str) -> Iterator[None]:
 
 
 class MlflowStore:
-    """Thin, typed wrapper around an injected ``MlflowClient``."""
+    """Thin, typed wrapper around an injected ``MlflowClient``.
 
-    def __init__(self, client: MlflowClient, settings: Settings) -> None:
-        self._client = client
-        self._settings = settings
+    Clients come from factories, called on the first call that needs each: a store that only
+    served catalog reads never imports MLflow, and stage moves (aliases, version tags) build
+    only the registry client, not the tracking store that ``MlflowClient`` opens eagerly.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], MlflowClient],
+        settings: Settings,
+        *,
+        connect_registry: Callable[[], ModelRegistryClient] | None = None,
+    ) -> None:
+        self._connect = connect
         # Stage moves write aliases, version tags and the legacy stage. MlflowClient checks
         # before each of those writes whether the model is a prompt (one extra read each,
         # ~45 % of a rollback's time); our models never are, so the hot path goes to the
         # registry client those public methods delegate to.
-        self._writes = client._get_registry_client()  # type: ignore[no-untyped-call]
+        self._connect_registry = connect_registry or (
+            lambda: self._client._get_registry_client()  # type: ignore[no-untyped-call]
+        )
+        self._settings = settings
+        self._client_made: MlflowClient | None = None
+        self._writes_made: ModelRegistryClient | None = None
+        self._connecting = threading.RLock()  # the MCP server calls in from worker threads
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MlflowStore:
-        client = MlflowClient(
-            tracking_uri=settings.resolved_tracking_uri,
-            registry_uri=settings.resolved_registry_uri,
-        )
-        return cls(client, settings)
+        def connect() -> MlflowClient:
+            from mlflow import MlflowClient
+
+            return MlflowClient(
+                tracking_uri=settings.resolved_tracking_uri,
+                registry_uri=settings.resolved_registry_uri,
+            )
+
+        def connect_registry() -> ModelRegistryClient:
+            from mlflow.tracking._model_registry.client import ModelRegistryClient
+
+            return ModelRegistryClient(  # type: ignore[no-untyped-call]
+                settings.resolved_registry_uri, settings.resolved_tracking_uri
+            )
+
+        return cls(connect, settings, connect_registry=connect_registry)
+
+    @property
+    def _client(self) -> MlflowClient:
+        with self._connecting:
+            if self._client_made is None:
+                with _mlflow("connecting to the MLflow tracking store"):
+                    self._client_made = self._connect()
+            return self._client_made
+
+    @property
+    def _writes(self) -> Any:  # MLflow's ModelRegistryClient has no type annotations
+        with self._connecting:
+            if self._writes_made is None:
+                with _mlflow("connecting to the MLflow model registry"):
+                    self._writes_made = self._connect_registry()
+            return self._writes_made
 
     def close(self) -> None:
         """Release the database connections MLflow's stores hold (they are cached per URI
-        inside MLflow; a disposed engine reconnects if that cache hands it out again)."""
-        stores = (self._client._tracking_client.store, self._writes.store)
+        inside MLflow; a disposed engine reconnects if that cache hands it out again).
+        Only clients that were made are touched: closing must not import MLflow."""
+        stores = []
+        if self._client_made is not None:
+            stores.append(self._client_made._tracking_client.store)
+        if self._writes_made is not None:
+            stores.append(self._writes_made.store)
         for store in stores:
             engine = getattr(store, "engine", None)
             if engine is not None:
@@ -87,6 +140,8 @@ class MlflowStore:
 
     def create_model(self, name: str, description: str | None = None) -> bool:
         """Create the registered model; False if it already existed."""
+        from mlflow.exceptions import MlflowException
+
         try:
             self._client.create_registered_model(name, description=description)
         except MlflowException as exc:
@@ -118,6 +173,8 @@ class MlflowStore:
 
     def alias_version(self, name: str, alias: str) -> int | None:
         """The version an alias points at, read with MLflow's alias API (never search)."""
+        from mlflow.exceptions import MlflowException
+
         try:
             return int(self._writes.get_model_version_by_alias(name, alias).version)
         except MlflowException as exc:
@@ -227,6 +284,8 @@ class MlflowStore:
     # ------------------------------------------------------------- training
 
     def experiment_id(self) -> str:
+        from mlflow.exceptions import MlflowException
+
         name = self._settings.experiment
         with _mlflow(f"reading experiment {name!r}"):
             found = self._client.get_experiment_by_name(name)
@@ -259,6 +318,8 @@ class MlflowStore:
         """
         import mlflow.pytorch  # heavy (torch); only training needs it
         import torch
+        from mlflow.entities import LoggedModelOutput, Metric, Param
+        from mlflow.models import infer_signature
 
         experiment_id = self.experiment_id()
         with torch.no_grad():

@@ -29,12 +29,14 @@ from registry_mcp.database import (
     create_engine,
     is_postgres,
     migrate,
+    schema_is_current,
     trusted_versions_table,
 )
 from registry_mcp.errors import ErrorCode, RegistryError
 from registry_mcp.locks import ModelLocks
 from registry_mcp.mlflow_store import MlflowStore
 from registry_mcp.plans import ChangeKind, ChangePlan, compute_plan
+from registry_mcp.policy import ModelPolicy, Policies
 from registry_mcp.schemas import (
     AliasState,
     AuditAction,
@@ -71,6 +73,7 @@ class Registry:
         self._locks = locks
         self._engine = engine
         self.settings = settings
+        self.policies = Policies(settings)  # reads the models file on first use
         self.stages = StageMachine(
             store=store,
             catalog=catalog,
@@ -83,7 +86,8 @@ class Registry:
 
     @classmethod
     def open(cls, settings: Settings, *, initialise: bool = True) -> Registry:
-        """Connect to the configured stores; create the schema on first use."""
+        """Connect to the configured stores; create or migrate the schema when it is not
+        current (checked with one query, so opening a ready registry stays cheap)."""
         if settings.tracking_uri is None or settings.registry_uri is None:
             settings.ensure_home()
         engine = create_engine(settings.resolved_registry_uri)
@@ -95,11 +99,12 @@ class Registry:
             engine=engine,
             settings=settings,
         )
-        if initialise:
+        if initialise and not schema_is_current(engine):
             registry.initialise()
         return registry
 
     def initialise(self) -> None:
+        """Create MLflow's schema and migrate ours (whatever their state; `modelreg init`)."""
         self._store.initialise()
         if not is_postgres(self._engine):
             # Write-ahead logging: readers never block the writer, and a commit costs one
@@ -188,6 +193,11 @@ class Registry:
     def get_card(self, name: str, version: int | str) -> CardView:
         info = self.get_version(name, version)
         return CardView.of(card_from_tag(info.system_tags.get(CARD_TAG)))
+
+    def policy(self, name: str) -> ModelPolicy:
+        """How ``name``'s versions are judged (primary metric, direction, SLA), from the
+        models file in effect; INVALID_INPUT names a bad file, model and field."""
+        return self.policies.get(name)
 
     def cards_for(self, pairs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], ModelCard]:
         """Model cards of many versions at once (missing cards are empty)."""

@@ -8,6 +8,7 @@ Layout::
       mnist-classifier:  # the registered model name
         task: classification
         primary_metric: accuracy
+        metric_direction: higher   # optional for the well-known metrics (METRIC_DIRECTIONS)
         latency_sla_ms: 50
         input_schema: {n_features: 64, dtype: float32}
         n_classes: 10
@@ -19,16 +20,68 @@ Every error names the file, the model and the field (``ServingErrorCode.CONFIG_I
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any, Literal, Self
 
 import yaml  # type: ignore[import-untyped]  # no stubs installed
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from serving.errors import ServingError, ServingErrorCode
 
 Task = Literal["classification", "regression"]
 DType = Literal["float32", "float64", "int32", "int64"]
+MetricDirection = Literal["higher", "lower"]
+
+_HIGHER: tuple[str, ...] = (
+    "accuracy",
+    "balanced_accuracy",
+    "top_5_accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "f1_macro",
+    "f1_micro",
+    "f1_weighted",
+    "auc",
+    "roc_auc",
+    "pr_auc",
+    "average_precision",
+    "r2",
+    "explained_variance",
+    "map",
+    "ndcg",
+)
+_LOWER: tuple[str, ...] = (
+    "rmse",
+    "mse",
+    "mae",
+    "mape",
+    "loss",
+    "log_loss",
+    "cross_entropy",
+    "error",
+    "error_rate",
+    "perplexity",
+    "latency_ms",
+    "p50_latency_ms",
+    "p95_latency_ms",
+    "p99_latency_ms",
+)
+METRIC_DIRECTIONS: Mapping[str, MetricDirection] = MappingProxyType(
+    {**dict.fromkeys(_HIGHER, "higher"), **dict.fromkeys(_LOWER, "lower")}
+)
+"""Which way is better for well-known metric names (exact names, never substrings). A
+primary metric not listed here needs an explicit ``metric_direction`` in models.yaml."""
 
 
 class _Strict(BaseModel):
@@ -71,20 +124,52 @@ class KubernetesResources(_Strict):
     gpu: int = Field(default=0, ge=0, le=16)
 
 
+def _resolve_direction(value: MetricDirection | None, info: ValidationInfo) -> MetricDirection:
+    """The declared direction, else the well-known one of the primary metric; never a guess."""
+    if value is not None:
+        return value
+    metric = info.data.get("primary_metric")
+    if metric is None:
+        return "higher"  # primary_metric itself is invalid; that error is reported instead
+    known = METRIC_DIRECTIONS.get(metric)
+    if known is None:
+        raise ValueError(
+            f"primary metric {metric!r} is not a well-known metric, so its direction is "
+            "unknown; set metric_direction: higher or lower"
+        )
+    return known
+
+
+_DIRECTION_DOC = (
+    "Which way the primary metric is better: higher or lower. Default: the well-known "
+    "direction of the metric's name (METRIC_DIRECTIONS); required for any other metric."
+)
+
+
 class ModelDefaults(_Strict):
     """Settings for a model that ``models`` does not list."""
 
     task: Task = "classification"
     primary_metric: str = Field(default="accuracy", min_length=1, max_length=100)
+    # None only before validation: the validator always resolves it.
+    metric_direction: MetricDirection | None = Field(
+        default=None, validate_default=True, description=_DIRECTION_DOC
+    )
     latency_sla_ms: float = Field(default=100.0, gt=0, le=600_000)
     torchserve: TorchServeSettings = Field(default_factory=TorchServeSettings)
     kubernetes: KubernetesResources = Field(default_factory=KubernetesResources)
+
+    _direction = field_validator("metric_direction")(_resolve_direction)
 
 
 class ModelConfig(_Strict):
     name: str = Field(min_length=1, max_length=200)
     task: Task
     primary_metric: str = Field(min_length=1, max_length=100)
+    # None only before validation: the validator always resolves it.
+    metric_direction: MetricDirection | None = Field(
+        default=None, validate_default=True, description=_DIRECTION_DOC
+    )
     latency_sla_ms: float = Field(gt=0, le=600_000)
     input_schema: InputSchema | None = Field(
         default=None, description="Expected input; None means: trust the MLflow signature."
@@ -92,6 +177,13 @@ class ModelConfig(_Strict):
     n_classes: int | None = Field(default=None, ge=2, le=100_000)
     torchserve: TorchServeSettings = Field(default_factory=TorchServeSettings)
     kubernetes: KubernetesResources = Field(default_factory=KubernetesResources)
+
+    _direction = field_validator("metric_direction")(_resolve_direction)
+
+    @property
+    def lower_is_better(self) -> bool:
+        """True when a smaller primary metric is better (rmse, loss, ...)."""
+        return self.metric_direction == "lower"
 
     @model_validator(mode="after")
     def _classes_for_classifiers(self) -> Self:

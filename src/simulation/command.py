@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 from rich.console import Console
@@ -12,10 +13,11 @@ from rich.prompt import Prompt
 from agent.chat import chat_command
 from agent.decisions import Approve, Deny
 from agent.state import ApprovalRequest
-from registry_mcp.deployment import Deployment
 from registry_mcp.errors import ErrorCode, RegistryError
-from registry_mcp.registry import Registry
-from simulation.run import SimulationReport, print_summary, run_simulation
+
+if TYPE_CHECKING:
+    from registry_mcp.registry import Registry
+    from simulation.run import SimulationReport
 
 __all__ = ["chat_command", "demo_command"]
 
@@ -42,6 +44,11 @@ def demo_command(
     registry: Registry, console: Console, *, yes: bool, keep: bool, actor: str
 ) -> SimulationReport:
     """Run the simulation; stop clearly (before changing anything) if nobody can approve."""
+    # Here, not at the top: `modelreg chat` shares this module but needs neither training
+    # (torch, scikit-learn) nor TorchServe.
+    from registry_mcp.deployment import Deployment
+    from simulation.run import print_summary, run_simulation
+
     if not yes and not sys.stdin.isatty():
         raise RegistryError(
             ErrorCode.INVALID_INPUT,

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from mcp import StdioServerParameters
 from mcp.server.mcpserver import MCPServer
-from mcp.types import ElicitRequestFormParams, ElicitRequestURLParams
+from mcp.types import CallToolResult, ElicitRequestFormParams, ElicitRequestURLParams, TextContent
 
 from agent.decisions import FormAnswer
 from agent.errors import AgentToolError, RegistryUnavailable
-from agent.mcp_tools import ApprovalGate, open_registry, stdio_target
+from agent.mcp_tools import ApprovalGate, _split_error, open_registry, stdio_target
 from registry_mcp.registry import Registry
 from registry_mcp.schemas import Decision
 from tests.helpers import snapshot
@@ -104,6 +104,26 @@ async def test_read_tools_return_typed_results_and_errors_carry_the_registry_cod
     assert "modelreg models list" in missing.value.message
     assert invalid.value.code == "TOOL_ERROR"
     assert "greater than or equal" in invalid.value.message
+
+
+def _error(text: str, structured: dict[str, Any] | None = None) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)], structured_content=structured, is_error=True
+    )
+
+
+def test_error_codes_come_from_structured_content_never_from_text() -> None:
+    registry_error = _error(
+        "Error executing tool get_model_info: STALE_PLAN: the text claims another code",
+        {"code": "NOT_FOUND", "message": "No registered model 'nope'."},
+    )
+    assert _split_error(registry_error) == ("NOT_FOUND", "No registered model 'nope'.")
+    # The SDK's own errors are text only: no code is read out of the words.
+    sdk_error = _error("Error executing tool get_model_info: NOT_FOUND: looks like a code")
+    assert _split_error(sdk_error) == ("TOOL_ERROR", "NOT_FOUND: looks like a code")
+    assert _split_error(_error("")) == ("TOOL_ERROR", "the tool failed without a message")
+    unreadable = _split_error(_error("Error executing tool x: boom", {"error": "?"}))
+    assert unreadable[0] == "BAD_RESULT"
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,7 @@ QUERIES = [
     (
         "compare digits v3 with v1",
         ["compare_versions"],
-        ["digits v3 (Staging) vs v1 (Production): accuracy +0.0400 — better."],
+        ["digits v3 (Staging) vs v1 (Production): accuracy +0.0400 — better (higher is better)."],
     ),
     (
         "Which model should I use for classification?",

@@ -108,3 +108,49 @@ def test_missing_file_names_the_path(tmp_path: Path) -> None:
     assert caught.value.code is ServingErrorCode.CONFIG_INVALID
     assert str(path) in caught.value.message
     assert "not found" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("metric", "direction"),
+    [
+        *[(m, "higher") for m in ("accuracy", "f1", "roc_auc", "r2")],
+        *[(m, "lower") for m in ("rmse", "mae", "mse", "perplexity", "loss", "error_rate")],
+        ("p95_latency_ms", "lower"),
+    ],
+)
+def test_well_known_metrics_get_their_direction(metric: str, direction: str) -> None:
+    model = parse_models_config(VALID.replace("accuracy", metric)).get("m")
+    assert model.metric_direction == direction
+    assert model.lower_is_better is (direction == "lower")
+
+
+def test_a_declared_direction_wins_over_the_table() -> None:
+    text = VALID.replace("accuracy", "error_reduction") + "    metric_direction: higher\n"
+    assert parse_models_config(text).get("m").lower_is_better is False
+    text = VALID + "    metric_direction: lower\n"  # odd, but the owner said so
+    assert parse_models_config(text).get("m").lower_is_better is True
+
+
+def test_an_unknown_metric_needs_a_declared_direction() -> None:
+    # Never guessed from the name: "error_reduction" contains "error" but nothing says which
+    # way is better.
+    message = error_of(VALID.replace("accuracy", "error_reduction")).message
+    assert "model 'm', field 'metric_direction'" in message
+    assert "'error_reduction' is not a well-known metric" in message
+    assert "set metric_direction: higher or lower" in message
+    message = error_of(VALID + "    metric_direction: down\n").message
+    assert "model 'm', field 'metric_direction'" in message
+
+
+def test_defaults_carry_a_direction_to_unlisted_models() -> None:
+    config = parse_models_config("defaults: {primary_metric: pinball, metric_direction: lower}\n")
+    assert config.get("unlisted").lower_is_better is True
+    assert parse_models_config("").get("unlisted").metric_direction == "higher"
+    message = error_of("defaults: {primary_metric: pinball}\n").message
+    assert "field 'defaults.metric_direction'" in message
+
+
+def test_shipped_config_states_the_direction() -> None:
+    config = load_models_config(SHIPPED)
+    assert config.defaults.metric_direction == "higher"
+    assert config.get("mnist-classifier").metric_direction == "higher"
