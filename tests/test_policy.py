@@ -49,9 +49,10 @@ def card(**metrics: float) -> ModelCard:
 @pytest.fixture
 def reg(sqlite_backend: Backend) -> Iterator[Registry]:
     """house-prices v1 Production (rmse 0.50), v2 Staging (rmse 0.40); churn-uplift v1
-    Production (0.10), v2 Staging (0.20). Regression cards carry no accuracy, so this
-    registry does not require complete cards."""
-    settings = sqlite_backend.settings.model_copy(update={"require_complete_card": False})
+    Production (0.10), v2 Staging (0.20). Their cards carry no accuracy: a complete card
+    states the model's own primary metric, so Production (complete cards required) works."""
+    settings = sqlite_backend.settings
+    assert settings.require_complete_card
     (settings.home / "models.yaml").write_text(MODELS_YAML)
     registry = Registry.open(settings)
     uri = sqlite_backend.model_uris[0]
@@ -92,6 +93,20 @@ def test_policy_comes_from_the_models_file_with_defaults_for_unlisted_models(
         False,
         False,
     )
+
+
+def test_a_complete_card_states_the_models_own_primary_metric(reg: Registry) -> None:
+    assert reg.get_card("house-prices", 2).complete
+    assert reg.get_version("house-prices", 2).card_complete
+    # accuracy instead of rmse: incomplete for this model, and Production refuses it.
+    reg.set_card("house-prices", 2, card(accuracy=0.9), actor="ann")
+    view = reg.get_card("house-prices", 2)
+    assert view.missing_fields == ["baseline_metrics.rmse"]
+    assert not reg.get_version("house-prices", 2).card_complete
+    with pytest.raises(RegistryError) as info:
+        reg.transition("house-prices", 2, "production", rationale="r", actor="ann")
+    assert info.value.code is ErrorCode.CARD_INCOMPLETE
+    assert "baseline_metrics.rmse" in info.value.message
 
 
 def test_a_lower_rmse_is_better_in_the_registry_comparison(reg: Registry) -> None:

@@ -15,7 +15,15 @@ from registry_mcp.errors import ErrorCode, RegistryError
 CARD_TAG = "modelreg.card"
 """Version tag holding the card as JSON: the machine-readable truth."""
 
-REQUIRED_METRICS = ("accuracy", "p50_latency_ms")
+LATENCY_METRIC = "p50_latency_ms"
+
+
+def required_metrics(primary_metric: str = "accuracy") -> tuple[str, ...]:
+    """Baseline metrics a complete card states: the model's primary metric (from its
+    policy in models.yaml) and the p50 latency."""
+    return (
+        (primary_metric,) if primary_metric == LATENCY_METRIC else (primary_metric, LATENCY_METRIC)
+    )
 
 
 class ModelCard(CompactModel):
@@ -54,7 +62,7 @@ class ModelCard(CompactModel):
             raise ValueError(f"p50_latency_ms must be >= 0, got {latency}")
         return value
 
-    def missing_fields(self) -> list[str]:
+    def missing_fields(self, primary_metric: str = "accuracy") -> list[str]:
         missing = [
             field
             for field in (
@@ -70,19 +78,15 @@ class ModelCard(CompactModel):
             missing.append("preprocessing")
         missing.extend(
             f"baseline_metrics.{metric}"
-            for metric in REQUIRED_METRICS
+            for metric in required_metrics(primary_metric)
             if metric not in self.baseline_metrics
         )
         return missing
 
-    @property
-    def complete(self) -> bool:
-        return not self.missing_fields()
-
     def to_tag_value(self) -> str:
         return self.model_dump_json(exclude_defaults=False)
 
-    def to_markdown(self, name: str, version: int) -> str:
+    def to_markdown(self, name: str, version: int, primary_metric: str = "accuracy") -> str:
         """The card as the MLflow UI shows it in the version's description."""
         lines = [f"# {name} v{version}", ""]
         if self.description:
@@ -98,7 +102,7 @@ class ModelCard(CompactModel):
         lines += [f"{i}. {step}" for i, step in enumerate(self.preprocessing, 1)] or ["_missing_"]
         lines += ["", "## Intended use", self.intended_use or "_missing_"]
         lines += ["", "## Limitations", self.limitations or "_missing_"]
-        missing = self.missing_fields()
+        missing = self.missing_fields(primary_metric)
         if missing:
             lines += ["", f"> Card incomplete: missing {', '.join(missing)}."]
         return "\n".join(lines)
@@ -114,8 +118,8 @@ class CardView(CompactModel):
     missing_fields: list[str]
 
     @classmethod
-    def of(cls, card: ModelCard) -> CardView:
-        missing = card.missing_fields()
+    def of(cls, card: ModelCard, primary_metric: str = "accuracy") -> CardView:
+        missing = card.missing_fields(primary_metric)
         return cls(card=card, complete=not missing, missing_fields=missing)
 
 

@@ -10,7 +10,7 @@ is what the next query returns. Nothing here writes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -102,7 +102,15 @@ def version_stage(aliases: Iterable[str], stage_tag: str | None) -> Stage:
 class Catalog:
     """Read-only registry queries in one consistent snapshot per call."""
 
-    def __init__(self, engine: Engine, workspace: str = "default") -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        workspace: str = "default",
+        *,
+        primary_metric_of: Callable[[str], str] = lambda _name: "accuracy",
+    ) -> None:
+        # The metric a complete card must state depends on the model's policy.
+        self.primary_metric_of = primary_metric_of
         self._engine = engine
         self._workspace = workspace
         self._checked = False
@@ -427,8 +435,9 @@ class Catalog:
             result.setdefault(int(version), {})[key] = value if value is not None else ""
         return result
 
-    @staticmethod
-    def _version(name: str, row: Any, aliases: list[str], tags: dict[str, str]) -> VersionInfo:
+    def _version(
+        self, name: str, row: Any, aliases: list[str], tags: dict[str, str]
+    ) -> VersionInfo:
         created = _ms_to_dt(row.creation_time) or datetime.fromtimestamp(0, tz=UTC)
         user_tags = {k: v for k, v in tags.items() if not k.startswith(RESERVED_PREFIX)}
         system_tags = {k: v for k, v in tags.items() if k.startswith(RESERVED_PREFIX)}
@@ -442,7 +451,9 @@ class Catalog:
             run_id=row.run_id,
             description=row.description or None,
             tags=user_tags,
-            card_complete=card_from_tag(system_tags.get(CARD_TAG)).complete,
+            card_complete=not card_from_tag(system_tags.get(CARD_TAG)).missing_fields(
+                self.primary_metric_of(name)
+            ),
             served_production_at=system_tags.get(SERVED_TAG),
             system_tags=system_tags,
         )

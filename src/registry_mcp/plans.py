@@ -93,9 +93,10 @@ class ChangePlan(CompactModel):
         return None
 
 
-def _card_of(info: VersionInfo) -> tuple[CardView, str]:
+def _card_of(info: VersionInfo, primary_metric: str) -> tuple[CardView, str]:
     raw = info.system_tags.get(CARD_TAG) or ""
-    return CardView.of(card_from_tag(raw or None)), hashlib.sha256(raw.encode()).hexdigest()
+    card = CardView.of(card_from_tag(raw or None), primary_metric)
+    return card, hashlib.sha256(raw.encode()).hexdigest()
 
 
 def compute_plan(
@@ -105,6 +106,7 @@ def compute_plan(
     stage: Stage,
     aliases: AliasState,
     version_info: Callable[[int], VersionInfo],
+    primary_metric: str = "accuracy",
 ) -> ChangePlan:
     """The one stage machine: what the change would do from ``aliases``, or the refusal.
 
@@ -113,7 +115,7 @@ def compute_plan(
     caller's copy, so previews and the locked re-check agree on the same inputs.
     """
     if kind is ChangeKind.ROLLBACK:
-        return _rollback(model, version, aliases, version_info)
+        return _rollback(model, version, aliases, version_info, primary_metric)
     if version is None:
         raise RegistryError(ErrorCode.INVALID_INPUT, "A version to promote is required.")
     info = version_info(version)
@@ -129,7 +131,7 @@ def compute_plan(
     previous_after = aliases.previous
     if stage is Stage.PRODUCTION and replaced is not None:
         previous_after = replaced
-    card, card_sha = _card_of(info)
+    card, card_sha = _card_of(info, primary_metric)
     return ChangePlan(
         kind=kind,
         model=model,
@@ -150,6 +152,7 @@ def _rollback(
     version: int | None,
     aliases: AliasState,
     version_info: Callable[[int], VersionInfo],
+    primary_metric: str,
 ) -> ChangePlan:
     current = aliases.production
     if current is None:
@@ -175,7 +178,7 @@ def _rollback(
             f"v{target} has never been in Production, so it is not a rollback target; "
             "promote it through Staging instead.",
         )
-    card, card_sha = _card_of(info)
+    card, card_sha = _card_of(info, primary_metric)
     return ChangePlan(
         kind=ChangeKind.ROLLBACK,
         model=model,

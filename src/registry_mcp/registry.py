@@ -74,6 +74,7 @@ class Registry:
         self._engine = engine
         self.settings = settings
         self.policies = Policies(settings)  # reads the models file on first use
+        catalog.primary_metric_of = self._primary_metric
         self.stages = StageMachine(
             store=store,
             catalog=catalog,
@@ -82,6 +83,7 @@ class Registry:
             states=ApprovedStates(engine),
             version_info=self._require_version,
             require_complete_card=lambda: self.settings.require_complete_card,
+            primary_metric_of=self._primary_metric,
         )
 
     @classmethod
@@ -192,7 +194,11 @@ class Registry:
 
     def get_card(self, name: str, version: int | str) -> CardView:
         info = self.get_version(name, version)
-        return CardView.of(card_from_tag(info.system_tags.get(CARD_TAG)))
+        card = card_from_tag(info.system_tags.get(CARD_TAG))
+        return CardView.of(card, self._primary_metric(info.name))
+
+    def _primary_metric(self, name: str) -> str:
+        return self.policies.get(name).primary_metric
 
     def policy(self, name: str) -> ModelPolicy:
         """How ``name``'s versions are judged (primary metric, direction, SLA), from the
@@ -303,7 +309,9 @@ class Registry:
             name, source, run_id=run_id, model_id=model_id, tags=v_tags
         )
         if card is not None:
-            self._store.set_version_description(name, number, card.to_markdown(name, number))
+            self._store.set_version_description(
+                name, number, card.to_markdown(name, number, self._primary_metric(name))
+            )
         self._audit.record(
             actor=actor,
             client=client,
@@ -320,9 +328,11 @@ class Registry:
         actor = validation.actor(actor)
         self._store.set_version_tag(info.name, info.version, CARD_TAG, card.to_tag_value())
         self._store.set_version_description(
-            info.name, info.version, card.to_markdown(info.name, info.version)
+            info.name,
+            info.version,
+            card.to_markdown(info.name, info.version, self._primary_metric(info.name)),
         )
-        view = CardView.of(card)
+        view = CardView.of(card, self._primary_metric(info.name))
         self._audit.record(
             actor=actor,
             model=info.name,
@@ -483,6 +493,7 @@ class Registry:
             validation.stage(stage),
             summary.aliases,
             lambda v: self._require_version(name, v),
+            self._primary_metric(name),
         )
 
     def plan_rollback(self, name: str, to_version: int | str | None = None) -> ChangePlan:

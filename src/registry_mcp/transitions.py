@@ -84,6 +84,7 @@ class StageMachine:
         states: ApprovedStates,
         version_info: Callable[[str, int], VersionInfo],
         require_complete_card: Callable[[], bool],
+        primary_metric_of: Callable[[str], str],
     ) -> None:
         self._store = store
         self._catalog = catalog
@@ -92,6 +93,7 @@ class StageMachine:
         self._states = states
         self._version_info = version_info
         self._require_card = require_complete_card
+        self._primary_metric_of = primary_metric_of
 
     # ------------------------------------------------------------- previews
 
@@ -108,6 +110,7 @@ class StageMachine:
             stage,
             summary.aliases,
             lambda v: self._version_info(summary.name, v),
+            self._primary_metric_of(summary.name),
         )
         refused = plan.refusal(require_complete_card=self._require_card())
         if refused is not None:
@@ -172,6 +175,7 @@ class StageMachine:
                 plan.to_stage,
                 live,
                 lambda v: self._version_info(plan.model, v),
+                self._primary_metric_of(plan.model),
             )
         except RegistryError as exc:
             raise _stale(plan, exc.message) from None
