@@ -125,16 +125,21 @@ class Backend:
     model_uris: tuple[str, ...]
 
 
+def copy_sqlite(source_home: Path, target_home: Path) -> None:
+    """Copy a registry's SQLite database with the backup API: a consistent snapshot,
+    including pages still in the write-ahead log."""
+    source = sqlite3.connect(source_home / "mlflow.db")
+    target = sqlite3.connect(target_home / "mlflow.db")
+    with target:
+        source.backup(target)
+    source.close()
+    target.close()
+
+
 def make_backend(request: pytest.FixtureRequest, kind: str, tmp_path: Path) -> Backend:
     if kind == "sqlite":
         template: Template = request.getfixturevalue("sqlite_template")
-        # The backup API copies a consistent snapshot, including pages still in the WAL.
-        source = sqlite3.connect(template.settings.home / "mlflow.db")
-        target = sqlite3.connect(tmp_path / "mlflow.db")
-        with target:
-            source.backup(target)
-        source.close()
-        target.close()
+        copy_sqlite(template.settings.home, tmp_path)
         settings = _settings(tmp_path, artifact_root=template.settings.resolved_artifact_root)
         return Backend("sqlite", settings, template.model_uris)
     template = request.getfixturevalue("pg_template")

@@ -5,7 +5,6 @@ attempt leaves exactly one audit row."""
 from __future__ import annotations
 
 import re
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from mcp.types import ElicitRequestFormParams, ElicitRequestParams, ElicitResult
 from registry_mcp.mcp_server import build_server
 from registry_mcp.registry import Registry
 from registry_mcp.schemas import AuditAction, Decision
-from tests.conftest import Template, _settings
+from tests.conftest import Template, _settings, copy_sqlite
 from tests.helpers import add_versions
 
 PLAN = re.compile(r"\[plan ([0-9a-f]{12})\]")
@@ -110,12 +109,7 @@ class Human:
 
 
 def _fresh_registry(template: Template, home: Path) -> Registry:
-    source = sqlite3.connect(template.settings.home / "mlflow.db")
-    target = sqlite3.connect(home / "mlflow.db")
-    with target:
-        source.backup(target)
-    source.close()
-    target.close()
+    copy_sqlite(template.settings.home, home)
     registry = Registry.open(
         _settings(home, artifact_root=template.settings.resolved_artifact_root)
     )
