@@ -207,3 +207,30 @@ def test_four_eyes_needs_a_second_person_for_production(
     entry = registry.audit_log(model="digits", limit=1).items[0]
     registry.close()
     assert (entry.decision, entry.actor, entry.requested_by) == (Decision.DONE, "erin", "carol")
+
+
+def test_trusting_a_version_is_confirmed_and_audited(
+    seeded: Backend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = invoke(capsys, "approvals", "trust", "digits", "2", "-r", "legacy model")
+    assert code == 2
+    assert "--yes" in err  # no terminal: nothing changes without an explicit yes
+    code, out, _ = invoke(
+        capsys, "approvals", "trust", "digits", "2", "-r", "legacy model", "--yes"
+    )
+    assert code == 0, out
+    assert "digits v2 is trusted (audited)" in " ".join(out.split())
+    assert "modelreg serve reconcile" in out
+    registry = Registry.open(seeded.settings)
+    assert registry.is_trusted("digits", 2)
+    code, out, _ = invoke(
+        capsys, "approvals", "trust", "digits", "2", "-r", "done", "--revoke", "--yes"
+    )
+    assert code == 0, out
+    assert not registry.is_trusted("digits", 2)
+    trust = [e for e in registry.audit_log(model="digits", limit=5).items if e.action == "trust"]
+    registry.close()
+    assert [(e.actor, e.reason) for e in trust] == [
+        ("carol", "trust withdrawn"),
+        ("carol", "may run code when loaded"),
+    ]
