@@ -33,7 +33,7 @@ from mcp import Client  # noqa: E402
 from mcp.client import ClientRequestContext  # noqa: E402
 from mcp.types import ElicitRequestParams, ElicitResult  # noqa: E402
 
-from registry_mcp.deployment import Deployment, models_config_for  # noqa: E402
+from registry_mcp.deployment import Deployment  # noqa: E402
 from registry_mcp.mcp_server import build_server  # noqa: E402
 from registry_mcp.registry import Registry  # noqa: E402
 from registry_mcp.settings import Settings  # noqa: E402
@@ -158,7 +158,7 @@ def main() -> None:
         torchserve = LocalTorchServe(Path(tmp) / "serving", ports=LocalPorts.free())
         torchserve.up()
         deployment = Deployment(
-            registry, torchserve, torchserve.client(), models_config_for(settings)
+            registry, torchserve, torchserve.client(), registry.policies.file.config
         )
         try:
             deployment.reconcile([MODEL])

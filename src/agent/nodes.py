@@ -7,7 +7,7 @@ from typing import Any
 
 from langgraph.types import interrupt
 
-from agent import answers, proposals
+from agent import answers, change_drafts
 from agent.context import AgentContext, ChangeKind
 from agent.decisions import DecisionKind, EditRationale, form_answer, parse_decision
 from agent.errors import AgentToolError, DecisionRejected
@@ -161,9 +161,9 @@ class Nodes:
         try:
             made: Proposal | Answer
             if isinstance(intent, Promote):
-                made = await proposals.promotion(self._tools, intent, self._allowed("promote"))
+                made = await change_drafts.promotion(self._tools, intent, self._allowed("promote"))
             elif isinstance(intent, Rollback):
-                made = await proposals.rollback(self._tools, intent, self._allowed("rollback"))
+                made = await change_drafts.rollback(self._tools, intent, self._allowed("rollback"))
             else:
                 raise ValueError(f"propose cannot handle intent {intent!r}")
             if isinstance(made, Answer):

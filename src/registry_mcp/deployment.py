@@ -19,7 +19,7 @@ from pathlib import Path
 import filelock
 
 from registry_mcp.errors import ErrorCode, RegistryError
-from registry_mcp.models_file import ModelsFile, load_models_file
+from registry_mcp.models_file import ModelsFile
 from registry_mcp.registry import Registry
 from registry_mcp.settings import Settings
 from registry_mcp.tool_models import ServingState, ServingUpdate
@@ -39,11 +39,6 @@ from serving.rollout import (
 from serving.torchserve import TorchServeClient
 
 _log = logging.getLogger(__name__)
-
-
-def models_config_for(settings: Settings) -> ModelsConfig:
-    """The per-model serving settings in effect (see ``registry_mcp.models_file``)."""
-    return load_models_file(settings).config
 
 
 def local_server(settings: Settings) -> LocalTorchServe:
@@ -95,7 +90,7 @@ class Deployment:
     def open(cls, registry: Registry, *, defer_reconcile: bool = False) -> Deployment:
         settings = registry.settings
         server = local_server(settings)
-        models = load_models_file(settings)
+        models = registry.policies.file  # the one models file the registry's policy uses
         deployment = cls(
             registry, server, server.client(), models.config, defer_reconcile=defer_reconcile
         )
