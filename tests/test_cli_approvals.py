@@ -125,7 +125,9 @@ def test_an_alias_moved_in_mlflow_is_shown_and_reverted_or_accepted(
         assert code == 0, command
         assert "UNAPPROVED CHANGE to digits: Production v1 -> v2" in " ".join(out.split())
     code, out, _ = invoke(capsys, "serve", "status", "--json")
-    assert "UNAPPROVED CHANGE" in json.loads(out)["unapproved_changes"]["digits"]
+    shown = json.loads(out)
+    assert "UNAPPROVED CHANGE" in shown["unapproved_changes"]["digits"]
+    assert shown["models_file"]["origin"] == "packaged default"
     code, _, err = invoke(
         capsys, "promote", "digits", "3", "--stage", "production", "-r", "go", "--yes"
     )
@@ -142,9 +144,17 @@ def test_an_alias_moved_in_mlflow_is_shown_and_reverted_or_accepted(
 
     other.set_registered_model_alias("digits", "production", "2")
     code, out, _ = invoke(
-        capsys, "approvals", "accept-unapproved", "digits", "-r", "hotfix by ops", "--yes"
+        capsys,
+        "approvals",
+        "accept-unapproved",
+        "digits",
+        "-r",
+        "hotfix by ops",
+        "--yes",
+        "--json",
     )
     assert code == 0, out
+    assert json.loads(out)["approved"] == {"production": 2, "staging": 3, "previous": None}
     summary = registry.get_model("digits").model
     assert (summary.production_version, summary.approved.production) == (2, 2)
     kinds = [e.action for e in registry.audit_log(model="digits", limit=6).items]
