@@ -21,7 +21,9 @@ batch.
 
 TorchServe constraints this file lives by: exactly ONE class in the module (TorchServe refuses
 to load a handler module with two), no ``.eval()`` on MLflow's pt2 export (it raises), and no
-import of the ``serving`` package (the worker only has what the archive holds).
+import of the ``serving`` package (the worker only has what the archive holds). That last
+rule is also why this module is long: the load-safety check must travel inside the archive
+with the handler, so it cannot live in a module of its own.
 """
 
 from __future__ import annotations
