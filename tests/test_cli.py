@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -198,29 +199,38 @@ def _read_until(fd: int, needle: bytes, timeout: float = 60.0) -> bytes:
     return seen
 
 
-@pytest.mark.parametrize(("answer", "moved"), [(b"y\n", True), (b"n\n", False)])
-def test_terminal_confirmation(seeded: Backend, answer: bytes, moved: bool) -> None:
-    """The real `modelreg` process on a pseudo-terminal shows the plan and asks."""
+@contextmanager
+def on_pty(args: list[str], env: dict[str, str] | None = None) -> Iterator[tuple[Any, int]]:
+    """Run ``args`` on a pseudo-terminal (a real terminal for the child); yield the process
+    and the terminal's file descriptor; reap the process whatever happens."""
     primary, secondary = pty.openpty()
-    exe = Path(sys.executable).with_name("modelreg")
     proc = subprocess.Popen(
-        [str(exe), "promote", "digits", "3", "--stage", "staging", "-r", "manual check"],
+        args,
         stdin=secondary,
         stdout=secondary,
         stderr=secondary,
-        env={**os.environ, "COLUMNS": "120"},
+        env={**os.environ, "COLUMNS": "120", **(env or {})},
     )
     os.close(secondary)
     try:
+        yield proc, primary
+    finally:
+        os.close(primary)
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize(("answer", "moved"), [(b"y\n", True), (b"n\n", False)])
+def test_terminal_confirmation(seeded: Backend, answer: bytes, moved: bool) -> None:
+    """The real `modelreg` process on a pseudo-terminal shows the plan and asks."""
+    exe = Path(sys.executable).with_name("modelreg")
+    args = [str(exe), "promote", "digits", "3", "--stage", "staging", "-r", "manual check"]
+    with on_pty(args) as (proc, primary):
         shown = ANSI.sub(b"", _read_until(primary, b"Apply this change?"))
         assert b"Promote digits v3: None -> Staging" in shown
         os.write(primary, answer)
         rest = _read_until(primary, b"\n(audit" if moved else b"nothing was changed")
         assert proc.wait(timeout=60) == (0 if moved else 1), rest
-    finally:
-        os.close(primary)
-        proc.kill()
-        proc.wait(timeout=30)
     registry = Registry.open(seeded.settings)
     assert (registry.get_model("digits").model.staging_version == 3) is moved
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from registry_mcp.registry import Registry
 from registry_mcp.schemas import AuditAction, Decision
 from tests import test_cli
 from tests.conftest import Backend
-from tests.test_cli import ANSI, _read_until, invoke
+from tests.test_cli import ANSI, _read_until, invoke, on_pty
 from tests.test_mcp import seed
 
 MODELREG = str(Path(sys.executable).with_name("modelreg"))
@@ -56,21 +54,12 @@ def _propose(backend: Backend) -> tuple[int, str, str]:
 
 def _paste(command: str, answer: bytes, until: bytes) -> tuple[int, bytes]:
     """Run ``command`` through a shell on a pseudo-terminal, as if pasted, and answer."""
-    primary, secondary = pty.openpty()
-    env = {**os.environ, "COLUMNS": "120", "PATH": f"{Path(MODELREG).parent}:{os.environ['PATH']}"}
-    proc = subprocess.Popen(
-        ["bash", "-c", command], stdin=secondary, stdout=secondary, stderr=secondary, env=env
-    )
-    os.close(secondary)
-    try:
+    path = {"PATH": f"{Path(MODELREG).parent}:{os.environ['PATH']}"}
+    with on_pty(["bash", "-c", command], path) as (proc, primary):
         shown = _read_until(primary, b"Apply this change?")
         os.write(primary, answer)
         shown += _read_until(primary, until)
         code = proc.wait(timeout=120)
-    finally:
-        os.close(primary)
-        proc.kill()
-        proc.wait(timeout=30)
     return code, ANSI.sub(b"", shown)
 
 
@@ -169,26 +158,13 @@ def test_a_change_made_while_the_terminal_asks_is_refused(seeded: Backend) -> No
     registry = Registry.open(seeded.settings)
     registry.transition("digits", 3, "production", rationale="release", actor="seed")
     registry.transition("digits", 2, "staging", rationale="next", actor="seed")
-    primary, secondary = pty.openpty()
-    proc = subprocess.Popen(
-        [MODELREG, "rollback", "digits", "-r", "regression"],
-        stdin=secondary,
-        stdout=secondary,
-        stderr=secondary,
-        env={**os.environ, "COLUMNS": "120"},
-    )
-    os.close(secondary)
-    try:
+    with on_pty([MODELREG, "rollback", "digits", "-r", "regression"]) as (proc, primary):
         shown = ANSI.sub(b"", _read_until(primary, b"Apply this change?"))
         assert b"Roll back digits v1" in shown
         registry.transition("digits", 2, "production", rationale="hotfix", actor="erin")
         os.write(primary, b"y\n")
         rest = ANSI.sub(b"", _read_until(primary, b"nothing moved"))
         assert proc.wait(timeout=60) == 2, rest
-    finally:
-        os.close(primary)
-        proc.kill()
-        proc.wait(timeout=30)
     assert b"STALE_PLAN" in rest
     assert registry.get_model("digits").model.production_version == 2
     entry = registry.audit_log(model="digits", limit=1).items[0]
@@ -244,3 +220,26 @@ def test_trusting_a_version_is_confirmed_and_audited(
         ("carol", "trust withdrawn"),
         ("carol", "may run code when loaded"),
     ]
+
+
+def test_tokens_are_added_listed_and_revoked_as_the_readme_prints(
+    seeded: Backend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = invoke(capsys, "tokens", "list")
+    assert (code, out.strip()) == (0, "No tokens.")
+    code, first, _ = invoke(capsys, "tokens", "add", "dana")
+    assert code == 0
+    code, second, _ = invoke(capsys, "tokens", "add", "dana")  # replaces dana's old token
+    assert code == 0
+    assert first.strip() != second.strip()
+    invoke(capsys, "tokens", "add", "erin")
+    code, out, _ = invoke(capsys, "tokens", "list")
+    assert out.split() == ["dana", "erin"]
+    code, out, _ = invoke(capsys, "tokens", "revoke", "dana")
+    assert code == 0
+    assert "Revoked the token of dana." in out
+    code, _, err = invoke(capsys, "tokens", "revoke", "dana")
+    assert code == 2
+    assert "modelreg tokens list" in err
+    code, out, _ = invoke(capsys, "tokens", "list")
+    assert out.split() == ["erin"]

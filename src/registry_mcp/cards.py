@@ -133,13 +133,6 @@ def _problem(err: ErrorDetails) -> str:
     return f"{where}: {err['msg']}"
 
 
-def parse_card(raw: object) -> ModelCard:
-    """Validate user input (dict or JSON text) into a card, or raise INVALID_INPUT."""
-    if isinstance(raw, str | bytes):
-        return _validated(lambda: ModelCard.model_validate_json(raw), "The model card")
-    return card_from_document(raw)
-
-
 def card_from_document(value: object, *, what: str = "The model card") -> ModelCard:
     """Validate an already parsed JSON value into a card; it must be an object.
 
