@@ -53,10 +53,10 @@ TARGETS_S = {
 
 def seed(home: Path) -> None:
     """One model with two versions: v2 in Production, v1 the rollback target."""
-    from registry_mcp.registry import Registry
-    from registry_mcp.settings import Settings
-    from registry_mcp.training import TrainConfig
-    from registry_mcp.training_job import train_and_register
+    from registry_mcp.core.registry import Registry
+    from registry_mcp.store.settings import Settings
+    from registry_mcp.training.job import train_and_register
+    from registry_mcp.training.trainer import TrainConfig
 
     registry = Registry.open(Settings(home=home, actor="bench"))
     try:

@@ -35,8 +35,8 @@ import anyio  # noqa: E402
 from mcp import Client, StdioServerParameters  # noqa: E402
 
 from bench.registry_scale import seed  # noqa: E402
-from registry_mcp.registry import Registry  # noqa: E402
-from registry_mcp.settings import Settings  # noqa: E402
+from registry_mcp.core.registry import Registry  # noqa: E402
+from registry_mcp.store.settings import Settings  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 MODELREG = str(Path(sys.executable).with_name("modelreg"))

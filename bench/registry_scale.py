@@ -43,8 +43,8 @@ from mlflow.store.model_registry.dbmodels.models import (  # noqa: E402
 )
 from sqlalchemy.orm import Session  # noqa: E402
 
-from registry_mcp.registry import Registry  # noqa: E402
-from registry_mcp.settings import Settings  # noqa: E402
+from registry_mcp.core.registry import Registry  # noqa: E402
+from registry_mcp.store.settings import Settings  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 

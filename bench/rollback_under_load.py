@@ -33,12 +33,12 @@ from mcp import Client  # noqa: E402
 from mcp.client import ClientRequestContext  # noqa: E402
 from mcp.types import ElicitRequestParams, ElicitResult  # noqa: E402
 
-from registry_mcp.deployment import Deployment  # noqa: E402
-from registry_mcp.mcp_server import build_server  # noqa: E402
-from registry_mcp.registry import Registry  # noqa: E402
-from registry_mcp.settings import Settings  # noqa: E402
-from registry_mcp.training import TrainConfig  # noqa: E402
-from registry_mcp.training_job import train_and_register  # noqa: E402
+from registry_mcp.core.registry import Registry  # noqa: E402
+from registry_mcp.deploy.deployment import Deployment  # noqa: E402
+from registry_mcp.mcp.server import build_server  # noqa: E402
+from registry_mcp.store.settings import Settings  # noqa: E402
+from registry_mcp.training.job import train_and_register  # noqa: E402
+from registry_mcp.training.trainer import TrainConfig  # noqa: E402
 from serving.local import LocalPorts, LocalTorchServe  # noqa: E402
 from serving.naming import served_name  # noqa: E402
 

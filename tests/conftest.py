@@ -19,9 +19,9 @@ import sqlalchemy as sa
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
-from registry_mcp.registry import Registry
-from registry_mcp.settings import Settings
-from registry_mcp.training import TrainConfig, TrainResult, train
+from registry_mcp.core.registry import Registry
+from registry_mcp.store.settings import Settings
+from registry_mcp.training.trainer import TrainConfig, TrainResult, train
 from tests import pg
 
 BACKENDS = ["sqlite", "postgres"]

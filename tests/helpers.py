@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry_mcp.cards import ModelCard
-from registry_mcp.registry import Registry
-from registry_mcp.schemas import VersionInfo
+from registry_mcp.core.registry import Registry
+from registry_mcp.domain.cards import ModelCard
+from registry_mcp.domain.schemas import VersionInfo
 
 COMPLETE_CARD = ModelCard(
     description="Digits classifier used in tests.",

@@ -28,11 +28,11 @@ from mcp.types import (
 )
 from mlflow import MlflowClient
 
-from registry_mcp.approvals import Approvals
-from registry_mcp.errors import ErrorCode, RegistryError
-from registry_mcp.mcp_server import build_server
-from registry_mcp.registry import Registry
-from registry_mcp.schemas import AuditAction, AuditEntry, Decision
+from registry_mcp.core.approvals import Approvals
+from registry_mcp.core.registry import Registry
+from registry_mcp.domain.errors import ErrorCode, RegistryError
+from registry_mcp.domain.schemas import AuditAction, AuditEntry, Decision
+from registry_mcp.mcp.server import build_server
 from tests.conftest import Backend
 from tests.helpers import snapshot
 from tests.mcp_support import structured

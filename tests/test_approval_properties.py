@@ -17,9 +17,9 @@ from mcp import Client
 from mcp.client import ClientRequestContext
 from mcp.types import ElicitRequestFormParams, ElicitRequestParams, ElicitResult, Implementation
 
-from registry_mcp.mcp_server import build_server
-from registry_mcp.registry import Registry
-from registry_mcp.schemas import AuditAction, Decision
+from registry_mcp.core.registry import Registry
+from registry_mcp.domain.schemas import AuditAction, Decision
+from registry_mcp.mcp.server import build_server
 from tests.conftest import Template, _settings, copy_sqlite
 from tests.helpers import add_versions
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from registry_mcp import validation
-from registry_mcp.errors import ErrorCode, RegistryError
-from registry_mcp.registry import Registry
+from registry_mcp.core.registry import Registry
+from registry_mcp.domain import validation
+from registry_mcp.domain.errors import ErrorCode, RegistryError
 from tests.conftest import BACKENDS, Backend, make_backend
 from tests.helpers import add_versions, snapshot
 

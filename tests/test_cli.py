@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from registry_mcp.cli import app, run
-from registry_mcp.registry import Registry
+from registry_mcp.cli.app import app, run
+from registry_mcp.core.registry import Registry
 from tests.conftest import Backend
 from tests.helpers import add_versions, snapshot
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from registry_mcp.approvals import Approvals
-from registry_mcp.plans import ChangeKind
-from registry_mcp.registry import Registry
-from registry_mcp.schemas import AuditAction, Decision
+from registry_mcp.core.approvals import Approvals
+from registry_mcp.core.registry import Registry
+from registry_mcp.domain.plans import ChangeKind
+from registry_mcp.domain.schemas import AuditAction, Decision
 from tests import test_cli
 from tests.conftest import Backend
 from tests.test_cli import ANSI, _read_until, invoke, on_pty

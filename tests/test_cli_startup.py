@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from registry_mcp.registry import Registry
+from registry_mcp.core.registry import Registry
 from serving.local import LocalPorts
 from tests.conftest import Backend
 from tests.helpers import add_versions
@@ -30,7 +30,7 @@ HEAVY = {
 
 PROBE = """
 import json, sys
-from registry_mcp.cli import app, run
+from registry_mcp.cli.app import app, run
 
 code = None
 if sys.argv[1:]:

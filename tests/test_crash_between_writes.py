@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from registry_mcp import approved_state
-from registry_mcp.errors import ErrorCode, RegistryError
-from registry_mcp.registry import Registry
-from registry_mcp.schemas import AuditAction, Decision
+from registry_mcp.core.registry import Registry
+from registry_mcp.domain.errors import ErrorCode, RegistryError
+from registry_mcp.domain.schemas import AuditAction, Decision
+from registry_mcp.store import approved_state
 from tests.conftest import Backend
 from tests.test_mcp import seed
 

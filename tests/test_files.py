@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from registry_mcp import files, render, validation
-from registry_mcp.database import sqlalchemy_url
-from registry_mcp.errors import ErrorCode, RegistryError
-from registry_mcp.registry import Registry
-from registry_mcp.settings import Settings
+from registry_mcp.cli import render
+from registry_mcp.core.registry import Registry
+from registry_mcp.domain import validation
+from registry_mcp.domain.errors import ErrorCode, RegistryError
+from registry_mcp.store import files
+from registry_mcp.store.database import sqlalchemy_url
+from registry_mcp.store.settings import Settings
 from serving.local import LocalStatus
 from serving.rollout import ModelServingStatus
 from tests.conftest import Backend
@@ -65,7 +67,7 @@ def test_existing_database_files_are_tightened_and_an_open_home_is_reported(
     os.chmod(home, 0o755)
     os.chmod(database, 0o644)
     os.chmod(lock_dir, 0o755)
-    with caplog.at_level(logging.WARNING, logger="registry_mcp.files"):
+    with caplog.at_level(logging.WARNING, logger="registry_mcp.store.files"):
         Registry.open(sqlite_backend.settings).close()
     assert _mode(database) == 0o600
     assert _mode(lock_dir) == 0o700

@@ -10,13 +10,13 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.types import Implementation
 
-from registry_mcp.approvals import Approvals
-from registry_mcp.errors import ErrorCode, RegistryError
-from registry_mcp.mcp_server import build_server
-from registry_mcp.registry import Registry
-from registry_mcp.schemas import AuditAction, Decision, Stage
-from registry_mcp.settings import Settings
-from registry_mcp.tool_models import ToolErrorData
+from registry_mcp.core.approvals import Approvals
+from registry_mcp.core.registry import Registry
+from registry_mcp.domain.errors import ErrorCode, RegistryError
+from registry_mcp.domain.schemas import AuditAction, Decision, Stage
+from registry_mcp.mcp.server import build_server
+from registry_mcp.mcp.tool_models import ToolErrorData
+from registry_mcp.store.settings import Settings
 from tests.conftest import Backend
 from tests.helpers import add_versions, snapshot
 from tests.mcp_support import Human, check_snapshot, structured, tool_error, tool_table
@@ -438,6 +438,6 @@ async def test_denied_and_stale_and_expired_proposals(
 
 
 def _kind(value: str) -> Any:
-    from registry_mcp.plans import ChangeKind
+    from registry_mcp.domain.plans import ChangeKind
 
     return ChangeKind(value)

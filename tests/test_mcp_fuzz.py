@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client
 
-from registry_mcp.mcp_server import build_server
-from registry_mcp.registry import Registry
+from registry_mcp.core.registry import Registry
+from registry_mcp.mcp.server import build_server
 from tests.conftest import Backend, make_backend
 from tests.helpers import snapshot
 from tests.mcp_support import Human

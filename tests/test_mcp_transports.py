@@ -17,7 +17,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import Implementation
 
-from registry_mcp.registry import Registry
+from registry_mcp.core.registry import Registry
 from tests.conftest import Backend
 from tests.helpers import snapshot
 from tests.mcp_support import Human, check_snapshot, structured, tool_table

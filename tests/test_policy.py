@@ -10,12 +10,12 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.types import Implementation
 
-from registry_mcp import comparison
-from registry_mcp.cards import ModelCard
-from registry_mcp.errors import ErrorCode, RegistryError
-from registry_mcp.mcp_server import build_server
-from registry_mcp.registry import Registry
-from registry_mcp.tool_models import ToolErrorData
+from registry_mcp.core import comparison
+from registry_mcp.core.registry import Registry
+from registry_mcp.domain.cards import ModelCard
+from registry_mcp.domain.errors import ErrorCode, RegistryError
+from registry_mcp.mcp.server import build_server
+from registry_mcp.mcp.tool_models import ToolErrorData
 from tests.conftest import Backend
 from tests.helpers import COMPLETE_CARD, add_versions
 from tests.mcp_support import Human, structured

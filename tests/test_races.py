@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from registry_mcp.errors import RegistryError
-from registry_mcp.registry import Registry
-from registry_mcp.schemas import AuditAction, Decision, Stage
-from registry_mcp.settings import Settings
+from registry_mcp.core.registry import Registry
+from registry_mcp.domain.errors import RegistryError
+from registry_mcp.domain.schemas import AuditAction, Decision, Stage
+from registry_mcp.store.settings import Settings
 from tests.conftest import Backend
 from tests.helpers import add_versions
 
@@ -50,7 +50,7 @@ def test_racing_promotions_leave_one_production_version(
 ) -> None:
     add_versions(registry, backend.model_uris[0], MODEL, WORKERS)
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["registry_mcp.registry"])
+    ctx.set_forkserver_preload(["registry_mcp.core.registry"])
     barrier = ctx.Barrier(WORKERS)
     results = ctx.Queue()
     settings_json = backend.settings.model_dump_json()

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from registry_mcp.cards import ModelCard
-from registry_mcp.errors import ErrorCode, RegistryError
-from registry_mcp.registry import Registry
-from registry_mcp.schemas import AuditAction, Decision, Stage
+from registry_mcp.core.registry import Registry
+from registry_mcp.domain.cards import ModelCard
+from registry_mcp.domain.errors import ErrorCode, RegistryError
+from registry_mcp.domain.schemas import AuditAction, Decision, Stage
 from tests.conftest import Backend
 from tests.helpers import COMPLETE_CARD, add_versions, snapshot
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from registry_mcp.registry import Registry
-from registry_mcp.settings import Settings
+from registry_mcp.core.registry import Registry
+from registry_mcp.store.settings import Settings
 from serving.local import LocalPorts
 
 MODELREG = str(Path(sys.executable).with_name("modelreg"))

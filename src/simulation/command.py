@@ -13,10 +13,10 @@ from rich.prompt import Prompt
 from agent.chat import chat_command
 from agent.decisions import Approve, Deny
 from agent.state import ApprovalRequest
-from registry_mcp.errors import ErrorCode, RegistryError
+from registry_mcp.domain.errors import ErrorCode, RegistryError
 
 if TYPE_CHECKING:
-    from registry_mcp.registry import Registry
+    from registry_mcp.core.registry import Registry
     from simulation.run import SimulationReport
 
 __all__ = ["chat_command", "demo_command"]
@@ -46,7 +46,7 @@ def demo_command(
     """Run the simulation; stop clearly (before changing anything) if nobody can approve."""
     # Here, not at the top: `modelreg chat` shares this module but needs neither training
     # (torch, scikit-learn) nor TorchServe.
-    from registry_mcp.deployment import Deployment
+    from registry_mcp.deploy.deployment import Deployment
     from simulation.run import print_summary, run_simulation
 
     if not yes and not sys.stdin.isatty():

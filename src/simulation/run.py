@@ -27,10 +27,10 @@ from agent.graph import build_graph
 from agent.mcp_tools import open_registry, stdio_target
 from agent.offline_parser import OfflineParser
 from agent.state import ApprovalRequest
-from registry_mcp.deployment import Deployment
-from registry_mcp.registry import Registry
-from registry_mcp.training import TrainConfig
-from registry_mcp.training_job import DEFAULT_MODEL_NAME, train_and_register
+from registry_mcp.core.registry import Registry
+from registry_mcp.deploy.deployment import Deployment
+from registry_mcp.training.job import DEFAULT_MODEL_NAME, train_and_register
+from registry_mcp.training.trainer import TrainConfig
 from serving.naming import served_name
 
 # Two versions with measurably different accuracy (v2 is the better one).

@@ -26,9 +26,9 @@ from agent.intents import IntentParser
 from agent.llm import LLMSettings, build_intent_parser
 from agent.mcp_tools import RegistryTools, Target, open_registry
 from agent.offline_parser import OfflineParser
-from registry_mcp.mcp_server import build_server
-from registry_mcp.registry import Registry
-from registry_mcp.settings import Settings
+from registry_mcp.core.registry import Registry
+from registry_mcp.mcp.server import build_server
+from registry_mcp.store.settings import Settings
 from tests.agent.fake_openai import ScriptedLLM
 from tests.conftest import Backend, Template
 from tests.helpers import COMPLETE_CARD, add_versions

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import anyio
 
-from registry_mcp.mcp_server import build_server
-from registry_mcp.registry import Registry
-from registry_mcp.settings import Settings
+from registry_mcp.core.registry import Registry
+from registry_mcp.mcp.server import build_server
+from registry_mcp.store.settings import Settings
 from tests.agent.conftest import APPROVER, open_agent
 
 

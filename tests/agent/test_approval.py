@@ -11,8 +11,8 @@ from mcp.server.mcpserver import MCPServer
 
 from agent.decisions import Approve, Deny, EditRationale
 from agent.errors import ApprovalPending, DecisionRejected
-from registry_mcp.registry import Registry
-from registry_mcp.schemas import AuditAction, AuditEntry, Decision
+from registry_mcp.core.registry import Registry
+from registry_mcp.domain.schemas import AuditAction, AuditEntry, Decision
 from tests.agent.conftest import APPROVER, open_agent
 from tests.helpers import snapshot
 

@@ -16,8 +16,8 @@ from rich.console import Console
 from agent.chat import chat_command, run_chat
 from agent.errors import RegistryUnavailable
 from agent.mcp_tools import RegistryTools, Target, open_registry
-from registry_mcp.registry import Registry
-from registry_mcp.schemas import Decision
+from registry_mcp.core.registry import Registry
+from registry_mcp.domain.schemas import Decision
 from tests.agent.conftest import APPROVER
 from tests.conftest import Backend
 from tests.helpers import snapshot

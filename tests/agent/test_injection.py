@@ -11,7 +11,7 @@ from mcp.server.mcpserver import MCPServer
 
 from agent.decisions import Deny
 from agent.intents import IntentParser
-from registry_mcp.registry import Registry
+from registry_mcp.core.registry import Registry
 from tests.agent.conftest import llm_parser, open_agent
 from tests.agent.fake_openai import Reply, ScriptedLLM
 from tests.helpers import snapshot

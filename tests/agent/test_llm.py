@@ -12,7 +12,7 @@ from mcp.server.mcpserver import MCPServer
 from agent.intents import ListModels, SelectModel
 from agent.llm import LLMIntentParser, LLMSettings, build_chat_model, build_intent_parser
 from agent.offline_parser import OfflineParser
-from registry_mcp.registry import Registry
+from registry_mcp.core.registry import Registry
 from tests.agent.conftest import llm_parser, open_agent
 from tests.agent.fake_openai import Reply, ScriptedLLM
 from tests.helpers import snapshot

@@ -15,8 +15,8 @@ from mcp.types import CallToolResult, ElicitRequestFormParams, ElicitRequestURLP
 from agent.decisions import FormAnswer
 from agent.errors import AgentToolError, RegistryUnavailable
 from agent.mcp_tools import ApprovalGate, _split_error, open_registry, stdio_target
-from registry_mcp.registry import Registry
-from registry_mcp.schemas import Decision
+from registry_mcp.core.registry import Registry
+from registry_mcp.domain.schemas import Decision
 from tests.helpers import snapshot
 
 pytestmark = pytest.mark.anyio

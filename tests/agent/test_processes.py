@@ -21,8 +21,8 @@ from mcp.server.mcpserver import MCPServer
 
 from agent.state import State
 from agent.studio import make_graph
-from registry_mcp.registry import Registry
-from registry_mcp.schemas import Decision
+from registry_mcp.core.registry import Registry
+from registry_mcp.domain.schemas import Decision
 from tests.agent.conftest import APPROVER, open_agent
 from tests.conftest import Backend
 

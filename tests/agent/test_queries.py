@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from mcp.server.mcpserver import MCPServer
 
-from registry_mcp.registry import Registry
+from registry_mcp.core.registry import Registry
 from tests.agent.conftest import open_agent
 from tests.helpers import snapshot
 

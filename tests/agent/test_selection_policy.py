@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from agent.selection import Candidate, rank
-from registry_mcp.mcp_server import build_server
-from registry_mcp.registry import Registry
+from registry_mcp.core.registry import Registry
+from registry_mcp.mcp.server import build_server
 from tests.agent.conftest import APPROVER, open_agent
 from tests.conftest import Backend
 from tests.helpers import COMPLETE_CARD, add_versions

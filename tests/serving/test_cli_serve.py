@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from registry_mcp.registry import Registry
+from registry_mcp.core.registry import Registry
 from serving.local import LocalTorchServe
 from tests.conftest import Backend
 from tests.helpers import add_versions

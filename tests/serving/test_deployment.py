@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from mcp import Client
 
-from registry_mcp.approvals import Approval, Approvals, Outcome
-from registry_mcp.deployment import Deployment
-from registry_mcp.mcp_server import build_server
-from registry_mcp.plans import ChangeKind
-from registry_mcp.registry import Registry
+from registry_mcp.core.approvals import Approval, Approvals, Outcome
+from registry_mcp.core.registry import Registry
+from registry_mcp.deploy.deployment import Deployment
+from registry_mcp.domain.plans import ChangeKind
+from registry_mcp.mcp.server import build_server
 from serving.config import ModelsConfig
 from serving.local import LocalTorchServe
 from serving.torchserve import TorchServeClient

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from registry_mcp.deployment import Deployment
-from registry_mcp.errors import RegistryError
-from registry_mcp.registry import Registry
-from registry_mcp.schemas import AuditAction
+from registry_mcp.core.registry import Registry
+from registry_mcp.deploy.deployment import Deployment
+from registry_mcp.domain.errors import RegistryError
+from registry_mcp.domain.schemas import AuditAction
 from serving.config import ModelsConfig
 from serving.local import LocalPorts, LocalTorchServe
 from tests.conftest import Backend

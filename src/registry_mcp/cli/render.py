@@ -1,0 +1,179 @@
+"""Rich rendering of registry results for the terminal, and JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+from rich.console import Console
+from rich.markup import escape
+
+__all__ = ["escape"]
+from rich.panel import Panel
+from rich.table import Table
+
+from registry_mcp.domain.cards import CardView
+from registry_mcp.domain.plans import ChangeKind, ChangePlan
+from registry_mcp.domain.schemas import (
+    AuditEntry,
+    ModelDetail,
+    ModelSummary,
+    Page,
+    Stage,
+    TransitionResult,
+)
+
+
+def print_json(
+    console: Console, value: BaseModel | Sequence[BaseModel] | Mapping[str, Any]
+) -> None:
+    """Print ``value`` as JSON; models may sit at any depth inside lists and dicts."""
+    # Field names as the models spell them (not aliases); NaN and infinities, which JSON
+    # cannot represent, become null so that scripts always receive valid JSON.
+    data = to_jsonable_python(value, by_alias=False, inf_nan_mode="null")
+    console.print_json(json.dumps(data, allow_nan=False), highlight=False)
+
+
+def _v(version: int | None) -> str:
+    return "-" if version is None else f"v{version}"
+
+
+def _tags(tags: dict[str, str]) -> str:
+    return ", ".join(f"{escape(k)}={escape(v)}" for k, v in sorted(tags.items())) or "-"
+
+
+def unapproved(models: Sequence[ModelSummary]) -> list[str]:
+    """A loud line per model whose stage aliases were moved outside modelreg."""
+    return [f"[bold red]{escape(m.unapproved_change)}[/]" for m in models if m.unapproved_change]
+
+
+def models_table(page: Page[ModelSummary]) -> Table:
+    table = Table(title="Registered models", show_lines=False)
+    for column in ("Name", "Production", "Staging", "Previous", "Latest", "Tags"):
+        table.add_column(column)
+    for model in page.items:
+        table.add_row(
+            escape(model.name),
+            _v(model.production_version),
+            _v(model.staging_version),
+            _v(model.previous_production_version),
+            _v(model.latest_version),
+            _tags(model.tags),
+        )
+    return table
+
+
+def model_detail(detail: ModelDetail) -> list[Any]:
+    model = detail.model
+    warnings: list[Any] = unapproved([model])
+    header = Panel(
+        "\n".join(
+            [
+                escape(model.description or "(no description)"),
+                "",
+                f"Production: {_v(model.production_version)}   "
+                f"Staging: {_v(model.staging_version)}   "
+                f"Rollback target: {_v(model.previous_production_version)}",
+                f"Tags: {_tags(model.tags)}",
+            ]
+        ),
+        title=escape(model.name),
+    )
+    table = Table(title="Versions (newest first)")
+    for column in ("Version", "Stage", "Aliases", "Card", "Created", "Tags"):
+        table.add_column(column)
+    for info in detail.versions.items:
+        table.add_row(
+            f"v{info.version}",
+            info.stage.value,
+            ", ".join(info.aliases) or "-",
+            "complete" if info.card_complete else "[yellow]incomplete[/]",
+            info.created_at.strftime("%Y-%m-%d %H:%M"),
+            _tags(info.tags),
+        )
+    return [*warnings, header, table]
+
+
+def card_panel(name: str, version: int, view: CardView) -> Panel:
+    card = view.card
+    metrics = ", ".join(f"{k}={v:g}" for k, v in sorted(card.baseline_metrics.items())) or "-"
+    lines = [
+        escape(card.description or "-"),
+        "",
+        f"[b]Owner[/]: {escape(card.owner or '-')}",
+        f"[b]Baseline metrics[/]: {escape(metrics)}",
+        f"[b]Training dataset[/]: {escape(card.training_dataset or '-')}",
+        f"[b]Preprocessing[/]: {escape('; '.join(card.preprocessing) or '-')}",
+        f"[b]Intended use[/]: {escape(card.intended_use or '-')}",
+        f"[b]Limitations[/]: {escape(card.limitations or '-')}",
+    ]
+    if not view.complete:
+        lines += ["", f"[yellow]Incomplete: missing {', '.join(view.missing_fields)}[/]"]
+    return Panel("\n".join(lines), title=f"Model card: {escape(name)} v{version}")
+
+
+def plan_panel(plan: ChangePlan) -> Panel:
+    verb = "Roll back" if plan.kind is ChangeKind.ROLLBACK else "Promote"
+    lines = [
+        f"{verb} [b]{escape(plan.model)}[/] v{plan.version}: "
+        f"{plan.from_stage.value} -> [b]{plan.to_stage.value}[/]",
+    ]
+    if plan.replaced_version is not None and plan.replaced_to_stage is not None:
+        lines.append(
+            f"v{plan.replaced_version} leaves {plan.to_stage.value} -> "
+            f"{plan.replaced_to_stage.value}"
+        )
+    if plan.to_stage is Stage.PRODUCTION:
+        after = plan.rollback_target_after
+        lines.append(f"Rollback target afterwards: {'v' + str(after) if after else 'none'}")
+    if not plan.card_complete:
+        lines.append(f"[yellow]Model card incomplete: {', '.join(plan.missing_card_fields)}[/]")
+    lines.append(f"[dim]plan {plan.short_digest}[/]")
+    return Panel("\n".join(lines), title="Planned change")
+
+
+def transition_line(result: TransitionResult) -> str:
+    text = (
+        f"{escape(result.name)} v{result.version}: {result.from_stage.value} -> "
+        f"{result.to_stage.value}"
+    )
+    if result.replaced_version is not None and result.replaced_to_stage is not None:
+        text += f"; v{result.replaced_version} -> {result.replaced_to_stage.value}"
+    return text + f" (audit #{result.audit_id})"
+
+
+def _change(entry: AuditEntry) -> str:
+    text = f"{escape(entry.model)} {_v(entry.to_version)}"
+    if entry.to_stage:
+        text += f": {entry.from_stage or '?'} -> {entry.to_stage}"
+    if entry.from_version is not None:
+        text += f", replaces {_v(entry.from_version)}"
+    return text
+
+
+def audit_table(page: Page[AuditEntry]) -> Table:
+    table = Table(title="Audit trail (newest first)")
+    table.add_column("#", justify="right")
+    table.add_column("Time (UTC)", no_wrap=True)
+    table.add_column("Who")
+    table.add_column("Action")
+    table.add_column("Change")
+    table.add_column("Decision")
+    table.add_column("Why")
+    for entry in page.items:
+        why = entry.rationale or ""
+        if entry.reason:
+            why = f"{why} [{entry.reason}]" if why else entry.reason
+        table.add_row(
+            str(entry.id),
+            entry.at.strftime("%m-%d %H:%M:%S"),
+            escape(entry.actor + (f" via {entry.client}" if entry.client else "")),
+            entry.action.value,
+            _change(entry),
+            entry.decision.value,
+            escape(why),
+        )
+    return table

@@ -1,0 +1,581 @@
+"""Human approval of stage changes: the one place that decides, applies and audits them.
+
+Every path ends here: the CLI (the human confirms at the terminal), an MCP client that
+elicits (the human answered a form), a client that cannot (a pending proposal, approved
+later with `modelreg approvals`), and the agent (its MCP client answers the form with the
+decision its human gave at the graph's interrupt).
+
+The rules, whatever the path:
+
+- An approval binds to a :class:`~registry_mcp.domain.plans.ChangePlan` (its digest), never to a
+  request: applying re-checks the plan under the model lock, and refuses with STALE_PLAN if
+  the registry changed since the human was asked.
+- A form or proposal is single-use: it is settled (pending -> approved/denied) by one
+  compare-and-set before anything moves, so a replayed answer finds it already decided.
+- Only a real boolean ``true`` on an accepted form approves; anything else is refused.
+- :meth:`Approvals.apply` is the one apply function: registry move -> serving follows ->
+  verified, and every attempt leaves exactly one audit row (done, refused, failed, denied,
+  proposed), including refused, stale, invalid and lock-timeout attempts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from registry_mcp.core.ports import ServingUpdate
+from registry_mcp.core.registry import Registry
+from registry_mcp.core.transitions import Attempt
+from registry_mcp.domain import validation
+from registry_mcp.domain.compact_schema import CompactModel
+from registry_mcp.domain.errors import ErrorCode, RegistryError
+from registry_mcp.domain.plans import ChangeKind, ChangePlan
+from registry_mcp.domain.schemas import Decision, ExpectedVersion, Stage, TransitionResult
+from registry_mcp.store.proposals import Channel, Proposal, ProposalStatus, ProposalStore
+
+
+class ChangeRequest(BaseModel):
+    """A requested stage change, validated, before any human has decided."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: ChangeKind
+    model: str
+    version: int | None
+    stage: Stage
+    rationale: str
+    requested_by: str
+    client: str | None = None
+    expected_current: ExpectedVersion = None
+    plan_digest: str | None = None
+
+
+class Approval(BaseModel):
+    """A human's yes, and where it came from (audited as the actor)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    approver: str
+    client: str | None = None
+    note: str | None = None
+    via: str = Field(description="Which form, proposal or terminal carried the yes.")
+
+
+class Outcome(CompactModel):
+    """What happened to a requested change."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: Literal["applied", "denied", "cancelled", "pending"]
+    message: str
+    plan: ChangePlan | None = Field(default=None, description="The plan the human decided on.")
+    transition: TransitionResult | None = None
+    serving: ServingUpdate | None = Field(
+        default=None, description="What serving did after the change (when serving is wired)."
+    )
+    proposal_id: int | None = None
+    approve_command: str | None = Field(
+        default=None, description="Run by a human to approve a pending proposal."
+    )
+    deny_command: str | None = None
+    expires_at: datetime | None = None
+
+
+class Approvals:
+    def __init__(
+        self,
+        registry: Registry,
+        store: ProposalStore,
+        *,
+        after_change: Callable[[str], ServingUpdate] | None = None,
+    ) -> None:
+        self._registry = registry
+        self._store = store
+        self._after_change = after_change
+
+    @classmethod
+    def for_registry(
+        cls, registry: Registry, *, after_change: Callable[[str], ServingUpdate] | None = None
+    ) -> Approvals:
+        return cls(registry, ProposalStore(registry.engine), after_change=after_change)
+
+    @property
+    def four_eyes(self) -> bool:
+        return self._registry.settings.four_eyes
+
+    # ------------------------------------------------------------ requests
+
+    def request(
+        self,
+        kind: ChangeKind,
+        model: str,
+        *,
+        rationale: str,
+        requested_by: str,
+        client: str | None,
+        version: int | str | None = None,
+        stage: Stage | str = Stage.PRODUCTION,
+        expected_current: ExpectedVersion | str = None,
+        plan_digest: str | None = None,
+        audit: bool = True,
+    ) -> ChangeRequest:
+        """Validate a request; an invalid one is raised (and audited as refused, unless
+        ``audit`` is off because the caller records the attempt itself)."""
+        who = validation.actor(requested_by)
+        try:
+            name = validation.model_name(model)
+            why = validation.rationale(rationale)
+            if kind is ChangeKind.PROMOTE:
+                if version is None:
+                    raise RegistryError(
+                        ErrorCode.INVALID_INPUT, "A version to promote is required."
+                    )
+                number: int | None = validation.version(version)
+                target = validation.stage(stage)
+            else:
+                number = None if version is None else validation.version(version)
+                target = Stage.PRODUCTION
+            expected = validation.expected_version(expected_current)
+            digest = None if plan_digest is None else validation.plan_digest(plan_digest)
+        except RegistryError as exc:
+            if audit:
+                self.record_invalid(kind, model, exc, requested_by=who, client=client)
+            raise
+        return ChangeRequest(
+            kind=kind,
+            model=name,
+            version=number,
+            stage=target,
+            rationale=why,
+            requested_by=who,
+            client=client,
+            expected_current=expected,
+            plan_digest=digest,
+        )
+
+    def record_invalid(
+        self,
+        kind: ChangeKind,
+        model: object,
+        error: RegistryError,
+        *,
+        requested_by: str,
+        client: str | None,
+    ) -> None:
+        """Audit a request too malformed to plan (the model name may itself be the problem)."""
+        self._registry.record_decision(
+            kind=kind,
+            decision=Decision.REFUSED,
+            attempt=Attempt(actor=requested_by, client=client),
+            model=str(model),
+            reason=f"{error.code.value}: {error.message}",
+        )
+
+    def needs_other_approver(self, plan: ChangePlan) -> bool:
+        """Four-eyes: a Production change is filed as a proposal for someone else."""
+        return self.four_eyes and plan.to_stage is Stage.PRODUCTION
+
+    def plan(self, req: ChangeRequest) -> ChangePlan:
+        """What the request would move now; raises (without auditing) what the registry would
+        refuse, including a stale expectation, so a human is never asked in vain."""
+        plan = self._registry.plan_change(req.kind, req.model, req.version, req.stage)
+        if req.plan_digest is not None and not plan.digest.startswith(req.plan_digest):
+            raise RegistryError(
+                ErrorCode.STALE_PLAN,
+                f"The plan changed since it was previewed ({req.plan_digest} asked, now "
+                f"{plan.describe()}); nothing moved. Preview it again.",
+            )
+        if req.expected_current is not None and plan.to_stage in (Stage.STAGING, Stage.PRODUCTION):
+            holder = plan.replaced_version if plan.replaced_version is not None else "none"
+            if holder != req.expected_current:
+                raise RegistryError(
+                    ErrorCode.STALE_VERSION,
+                    f"{plan.to_stage.value} of {req.model!r} is now {_v(holder)}, not "
+                    f"{_v(req.expected_current)} as expected; review the current state and "
+                    "retry with the new expected version.",
+                )
+        return plan
+
+    def refuse(self, req: ChangeRequest, error: RegistryError) -> RegistryError:
+        """Audit a request the registry refuses before any human decides; return the error."""
+        self._registry.record_decision(
+            kind=req.kind,
+            decision=Decision.REFUSED,
+            attempt=self._attempt(req, req.requested_by, req.client),
+            model=req.model,
+            version=req.version,
+            stage=req.stage,
+            reason=f"{error.code.value}: {error.message}",
+        )
+        return error
+
+    @staticmethod
+    def _attempt(req: ChangeRequest, actor: str, client: str | None) -> Attempt:
+        return Attempt(
+            actor=actor,
+            client=client,
+            requested_by=req.requested_by if req.requested_by != actor else None,
+            rationale=req.rationale,
+        )
+
+    # -------------------------------------------------------- the one apply
+
+    def apply(self, req: ChangeRequest, plan: ChangePlan, approval: Approval) -> Outcome:
+        """Apply exactly ``plan``, which a human approved: registry, then serving follows."""
+        attempt = self._attempt(req, approval.approver, approval.client)
+        attempt = attempt.model_copy(
+            update={"note": f"approved via {approval.via}" + _note(approval.note)}
+        )
+        if (
+            self.four_eyes
+            and plan.to_stage is Stage.PRODUCTION
+            and approval.approver == req.requested_by
+        ):
+            error = RegistryError(
+                ErrorCode.NOT_APPROVED,
+                f"Four-eyes is on: {approval.approver} requested this Production change and "
+                "cannot also approve it; nothing moved. Another person approves the proposal.",
+            )
+            self._registry.record_decision(
+                kind=req.kind,
+                decision=Decision.REFUSED,
+                attempt=attempt,
+                model=req.model,
+                plan=plan,
+                reason=f"{error.code.value}: {error.message}",
+            )
+            raise error
+        result = self._registry.execute(plan, attempt)
+        serving = None if self._after_change is None else self._after_change(req.model)
+        return Outcome(
+            status="applied",
+            message=f"Applied: {req.model} v{result.version} is now {result.to_stage.value}.",
+            plan=plan,
+            transition=result,
+            serving=serving,
+        )
+
+    def decline(
+        self,
+        req: ChangeRequest,
+        plan: ChangePlan | None,
+        *,
+        status: Literal["denied", "cancelled"],
+        approver: str,
+        client: str | None,
+        note: str | None,
+    ) -> Outcome:
+        """A human said no (or closed the form): audited, nothing moves."""
+        self._registry.record_decision(
+            kind=req.kind,
+            decision=Decision.DENIED,
+            attempt=self._attempt(req, approver, client),
+            model=req.model,
+            plan=plan,
+            version=req.version,
+            stage=req.stage,
+            reason=f"{status} by human" + _note(note),
+        )
+        return Outcome(
+            status=status, plan=plan, message=f"Not applied: the human {status} it; nothing moved."
+        )
+
+    def refuse_answer(
+        self, req: ChangeRequest, plan: ChangePlan, *, approver: str, client: str | None, why: str
+    ) -> RegistryError:
+        """An answer that is not a valid approval (malformed, replayed): audited, refused."""
+        error = RegistryError(ErrorCode.NOT_APPROVED, f"{why}; nothing moved.")
+        self._registry.record_decision(
+            kind=req.kind,
+            decision=Decision.REFUSED,
+            attempt=self._attempt(req, approver, client),
+            model=req.model,
+            plan=plan,
+            reason=f"{error.code.value}: {error.message}",
+        )
+        return error
+
+    # ------------------------------------------------------ approval forms
+
+    def open_form(self, req: ChangeRequest, plan: ChangePlan) -> Proposal:
+        """The single-use ticket an approval form is about (reused while it is undecided,
+        so the form reads the same on every round of the same request)."""
+        found = self._store.open_form(
+            plan, rationale=req.rationale, requested_by=req.requested_by, client=req.client
+        )
+        if found is not None:
+            return found
+        return self._store.create(
+            plan,
+            rationale=req.rationale,
+            requested_by=req.requested_by,
+            client=req.client,
+            ttl_s=self._registry.settings.proposal_ttl_s,
+            channel=Channel.FORM,
+        )
+
+    def answer_form(
+        self,
+        req: ChangeRequest,
+        form: Proposal,
+        *,
+        approve: object,
+        approver: str,
+        note: object,
+    ) -> Outcome:
+        """Carry out an accepted form: only ``approve is True`` approves, once."""
+        assert form.plan is not None
+        plan = form.plan
+        problem = None
+        if not isinstance(approve, bool):
+            problem = (
+                f"The approval form's answer {_show(approve)} is not the boolean true or false"
+            )
+        elif not isinstance(note, str) or len(note) > validation.MAX_RATIONALE_LENGTH:
+            problem = (
+                f"The approval form's rationale {_show(note)} is not text up to 2000 characters"
+            )
+        if problem is not None:
+            # Settle the form too: a corrected answer must come with a new question.
+            self._store.settle(form.id, ProposalStatus.DENIED, decided_by=approver, note=problem)
+            raise self.refuse_answer(req, plan, approver=approver, client=req.client, why=problem)
+        assert isinstance(note, str)
+        text = note or None
+        status = ProposalStatus.APPROVED if approve else ProposalStatus.DENIED
+        if not self._store.settle(form.id, status, decided_by=approver, note=text):
+            raise self.refuse_answer(
+                req,
+                plan,
+                approver=approver,
+                client=req.client,
+                why=f"Approval form #{form.id} was already answered (an answer counts once)",
+            )
+        if not approve:
+            return self.decline(
+                req, plan, status="denied", approver=approver, client=req.client, note=text
+            )
+        return self._apply_settled(
+            req,
+            form,
+            Approval(approver=approver, client=req.client, note=text, via=f"form #{form.id}"),
+        )
+
+    def close_form(
+        self,
+        req: ChangeRequest,
+        form: Proposal,
+        *,
+        status: Literal["denied", "cancelled"],
+        approver: str,
+        note: str | None,
+    ) -> Outcome:
+        """The human declined or dismissed the form: it is settled, so it cannot be
+        answered later, and the refusal is audited."""
+        assert form.plan is not None
+        if not self._store.settle(form.id, ProposalStatus.DENIED, decided_by=approver, note=note):
+            raise self.refuse_answer(
+                req,
+                form.plan,
+                approver=approver,
+                client=req.client,
+                why=f"Approval form #{form.id} was already answered (an answer counts once)",
+            )
+        return self.decline(
+            req, form.plan, status=status, approver=approver, client=req.client, note=note
+        )
+
+    def _apply_settled(self, req: ChangeRequest, ticket: Proposal, approval: Approval) -> Outcome:
+        assert ticket.plan is not None
+        try:
+            outcome = self.apply(req, ticket.plan, approval)
+        except RegistryError as exc:
+            self._store.override_status(
+                ticket.id, ProposalStatus.FAILED, f"{exc.code.value}: {exc.message}"
+            )
+            raise
+        return outcome
+
+    # ----------------------------------------------------------- proposals
+
+    def propose(self, req: ChangeRequest, plan: ChangePlan) -> Outcome:
+        """File a pending proposal of ``plan`` for a human to approve out of band."""
+        proposal = self._store.create(
+            plan,
+            rationale=req.rationale,
+            requested_by=req.requested_by,
+            client=req.client,
+            ttl_s=self._registry.settings.proposal_ttl_s,
+        )
+        self._registry.record_decision(
+            kind=req.kind,
+            decision=Decision.PROPOSED,
+            attempt=self._attempt(req, req.requested_by, req.client),
+            model=req.model,
+            plan=plan,
+            reason=f"proposal #{proposal.id}",
+        )
+        return Outcome(
+            status="pending",
+            message=(
+                f"Proposal #{proposal.id} is waiting for a human: {proposal.summary}. Nothing "
+                f"moves until someone runs `{proposal.approve_command}`."
+            ),
+            plan=plan,
+            proposal_id=proposal.id,
+            approve_command=proposal.approve_command,
+            deny_command=proposal.deny_command,
+            expires_at=proposal.expires_at,
+        )
+
+    def pending(self, model: str | None = None) -> list[Proposal]:
+        self.expire_due()
+        name = None if model is None else validation.model_name(model)
+        return self._store.list(status=ProposalStatus.PENDING, model=name)
+
+    def get(self, proposal_id: int) -> Proposal:
+        return self._store.get(proposal_id)
+
+    def expire_due(self) -> int:
+        now = datetime.now(UTC)
+        expired = 0
+        for proposal in self._store.list(status=ProposalStatus.PENDING, limit=1000):
+            if proposal.expires_at <= now and self._store.settle(
+                proposal.id, ProposalStatus.EXPIRED, decided_by="modelreg", note="expired"
+            ):
+                expired += 1
+                self._audit_proposal(proposal, Decision.EXPIRED, "modelreg", "expired")
+        return expired
+
+    def resolve(
+        self, proposal_id: int, *, approve: bool, approver: str, note: str | None
+    ) -> Outcome:
+        """A human approves or denies a pending proposal (from the CLI): once, and only
+        the plan it pinned."""
+        approver = validation.actor(approver)
+        if note is not None:
+            note = validation.rationale(note)
+        proposal = self._store.get(proposal_id)
+        refusal = self._proposal_refusal(proposal, approve=approve, approver=approver)
+        if refusal is not None:
+            self._audit_proposal(
+                proposal, Decision.REFUSED, approver, f"{refusal.code.value}: {refusal.message}"
+            )
+            raise refusal
+        status = ProposalStatus.APPROVED if approve else ProposalStatus.DENIED
+        if not self._store.settle(proposal_id, status, decided_by=approver, note=note):
+            error = RegistryError(
+                ErrorCode.NOT_APPROVED,
+                f"Proposal #{proposal_id} was decided by someone else just now; nothing to do.",
+            )
+            self._audit_proposal(
+                proposal, Decision.REFUSED, approver, f"{error.code.value}: {error.message}"
+            )
+            raise error
+        if not approve:
+            self._audit_proposal(proposal, Decision.DENIED, approver, note or "denied")
+            return Outcome(
+                status="denied",
+                message=f"Proposal #{proposal_id} denied; nothing moved.",
+                plan=proposal.plan,
+                proposal_id=proposal_id,
+            )
+        req = ChangeRequest(
+            kind=proposal.kind,
+            model=proposal.model,
+            version=proposal.version,
+            stage=proposal.stage,
+            rationale=proposal.rationale,
+            requested_by=proposal.requested_by,
+            client=proposal.client,
+        )
+        approval = Approval(
+            approver=approver, client="modelreg-cli", note=note, via=f"proposal #{proposal_id}"
+        )
+        outcome = self._apply_settled(req, proposal, approval)
+        return outcome.model_copy(
+            update={
+                "message": f"Proposal #{proposal_id} approved and applied: {proposal.summary}.",
+                "proposal_id": proposal_id,
+            }
+        )
+
+    def _proposal_refusal(
+        self, proposal: Proposal, *, approve: bool, approver: str
+    ) -> RegistryError | None:
+        if proposal.channel is Channel.FORM:
+            return RegistryError(
+                ErrorCode.NOT_APPROVED,
+                f"#{proposal.id} is an approval form shown to an MCP client's human, not a "
+                "proposal; it is answered there. Nothing moved.",
+            )
+        if proposal.status is not ProposalStatus.PENDING:
+            return RegistryError(
+                ErrorCode.NOT_APPROVED,
+                f"Proposal #{proposal.id} is already {proposal.status.value}; nothing to do. "
+                "Ask for a new proposal if the change is still wanted.",
+            )
+        if proposal.expires_at <= datetime.now(UTC):
+            if self._store.settle(
+                proposal.id, ProposalStatus.EXPIRED, decided_by="modelreg", note="expired"
+            ):
+                self._audit_proposal(proposal, Decision.EXPIRED, "modelreg", "expired")
+            return RegistryError(
+                ErrorCode.NOT_APPROVED,
+                f"Proposal #{proposal.id} expired at {proposal.expires_at:%Y-%m-%d %H:%M} UTC; "
+                "nothing moved. Ask for a new proposal.",
+            )
+        if approve and proposal.plan is None:
+            return RegistryError(
+                ErrorCode.NOT_APPROVED,
+                f"Proposal #{proposal.id} was filed by an earlier release and pins no plan; "
+                "nothing moved. Ask for a new proposal.",
+            )
+        if (
+            approve
+            and self.four_eyes
+            and proposal.stage is Stage.PRODUCTION
+            and approver == proposal.requested_by
+        ):
+            return RegistryError(
+                ErrorCode.NOT_APPROVED,
+                f"Four-eyes is on: {approver} requested proposal #{proposal.id} and cannot "
+                "also approve it; nothing moved. Another person approves it.",
+            )
+        return None
+
+    def _audit_proposal(
+        self, proposal: Proposal, decision: Decision, actor: str, note: str
+    ) -> None:
+        self._registry.record_decision(
+            kind=proposal.kind,
+            decision=decision,
+            attempt=Attempt(
+                actor=actor,
+                client=proposal.client,
+                requested_by=proposal.requested_by,
+                rationale=proposal.rationale,
+            ),
+            model=proposal.model,
+            plan=proposal.plan,
+            version=proposal.version,
+            stage=proposal.stage,
+            reason=f"proposal #{proposal.id}: {note}",
+        )
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _note(note: str | None) -> str:
+    return f": {note}" if note else ""
+
+
+def _v(value: int | str | None) -> str:
+    if value is None or value == "none":
+        return "no version"
+    return f"v{value}"

@@ -1,0 +1,596 @@
+"""The registry core: register, describe, tag, query, promote and roll back model versions.
+
+Stages are backed by aliases (``production``, ``staging``, plus ``previous_production`` as the
+rollback target) and a version tag for Archived; MLflow's legacy stage is mirrored for the UI
+and never read back. Transitions are compare-and-set under a per-model lock, and every
+registration, transition, rollback and refused attempt lands in the audit trail.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from registry_mcp.core.policy import ModelPolicy, Policies
+from registry_mcp.core.transitions import Attempt, StageMachine
+from registry_mcp.domain import validation
+from registry_mcp.domain.cards import CARD_TAG, CardView, ModelCard, card_from_tag
+from registry_mcp.domain.errors import ErrorCode, RegistryError
+from registry_mcp.domain.plans import ChangeKind, ChangePlan, compute_plan
+from registry_mcp.domain.schemas import (
+    AliasState,
+    AuditAction,
+    AuditEntry,
+    Decision,
+    ExpectedVersion,
+    ModelDetail,
+    ModelSummary,
+    Page,
+    Stage,
+    TransitionResult,
+    VersionInfo,
+)
+from registry_mcp.store.approved_state import ApprovedStates
+from registry_mcp.store.audit import AuditLog
+from registry_mcp.store.catalog import Catalog
+from registry_mcp.store.database import (
+    backend_error,
+    create_engine,
+    is_postgres,
+    migrate,
+    schema_is_current,
+    trusted_versions_table,
+)
+from registry_mcp.store.locks import ModelLocks
+from registry_mcp.store.mlflow_store import MlflowStore
+from registry_mcp.store.settings import Settings
+
+
+class Registry:
+    """The registry's public operations. Build one with ``Registry.open(settings)``."""
+
+    def __init__(
+        self,
+        *,
+        store: MlflowStore,
+        catalog: Catalog,
+        audit: AuditLog,
+        locks: ModelLocks,
+        engine: Engine,
+        settings: Settings,
+    ) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._audit = audit
+        self._locks = locks
+        self._engine = engine
+        self.settings = settings
+        self.policies = Policies(settings)  # reads the models file on first use
+        catalog.primary_metric_of = self._primary_metric
+        self.stages = StageMachine(
+            store=store,
+            catalog=catalog,
+            audit=audit,
+            locks=locks,
+            states=ApprovedStates(engine),
+            version_info=self._require_version,
+            require_complete_card=lambda: self.settings.require_complete_card,
+            primary_metric_of=self._primary_metric,
+        )
+
+    @classmethod
+    def open(cls, settings: Settings, *, initialise: bool = True) -> Registry:
+        """Connect to the configured stores; create or migrate the schema when it is not
+        current (checked with one query, so opening a ready registry stays cheap)."""
+        if settings.tracking_uri is None or settings.registry_uri is None:
+            settings.ensure_home()
+        engine = create_engine(settings.resolved_registry_uri)
+        registry = cls(
+            store=MlflowStore.from_settings(settings),
+            catalog=Catalog(engine),
+            audit=AuditLog(engine),
+            locks=ModelLocks(engine, settings.lock_timeout_s),
+            engine=engine,
+            settings=settings,
+        )
+        if initialise and not schema_is_current(engine):
+            registry.initialise()
+        return registry
+
+    def initialise(self) -> None:
+        """Create MLflow's schema and migrate ours (whatever their state; `modelreg init`)."""
+        self._store.initialise()
+        if not is_postgres(self._engine):
+            # Write-ahead logging: readers never block the writer, and a commit costs one
+            # fsync instead of several; the setting persists in the database file.
+            try:
+                with self._engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            except SQLAlchemyError as exc:
+                raise backend_error(exc, "enabling write-ahead logging") from exc
+        with self._schema_lock():
+            try:
+                with self._engine.begin() as conn:
+                    migrate(conn)
+            except SQLAlchemyError as exc:
+                raise backend_error(exc, "migrating the modelreg schema") from exc
+
+    @contextmanager
+    def _schema_lock(self) -> Iterator[None]:
+        # Reuse the per-model lock machinery with a name no model can have ('/' is refused).
+        with self._locks.hold("/schema"):
+            yield
+
+    def close(self) -> None:
+        self._store.close()
+        self._engine.dispose()
+
+    @property
+    def engine(self) -> Engine:
+        """The registry database (for our own tables: proposals, audit)."""
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        return "postgresql" if is_postgres(self._engine) else "sqlite"
+
+    # ----------------------------------------------------------------- reads
+
+    def list_models(
+        self,
+        *,
+        tags: Sequence[tuple[str, str]] | Mapping[str, str] = (),
+        stage: Stage | str | None = None,
+        task: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[ModelSummary]:
+        pairs = list(tags.items()) if isinstance(tags, Mapping) else list(tags)
+        checked = [(validation.tag_key(k), validation.tag_value(v)) for k, v in pairs]
+        if task is not None:
+            checked.append(("task", validation.tag_value(task)))
+        return self._catalog.list_models(
+            tags=checked,
+            stage=None if stage is None else validation.stage(stage),
+            limit=self.settings.page_size if limit is None else limit,
+            cursor=cursor,
+        )
+
+    def get_model(
+        self, name: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> ModelDetail:
+        summary = self._require_model(validation.model_name(name))
+        versions = self._catalog.list_versions(
+            summary.name, limit=self.settings.page_size if limit is None else limit, cursor=cursor
+        )
+        return ModelDetail(model=summary, versions=versions)
+
+    def get_version(self, name: str, version: int | str) -> VersionInfo:
+        return self._require_version(validation.model_name(name), validation.version(version))
+
+    def list_versions(
+        self,
+        name: str,
+        *,
+        stage: Stage | str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[VersionInfo]:
+        self._require_model(validation.model_name(name))
+        return self._catalog.list_versions(
+            name,
+            stage=None if stage is None else validation.stage(stage),
+            limit=self.settings.page_size if limit is None else limit,
+            cursor=cursor,
+        )
+
+    def get_card(self, name: str, version: int | str) -> CardView:
+        info = self.get_version(name, version)
+        card = card_from_tag(info.system_tags.get(CARD_TAG))
+        return CardView.of(card, self._primary_metric(info.name))
+
+    def _primary_metric(self, name: str) -> str:
+        return self.policies.get(name).primary_metric
+
+    def policy(self, name: str) -> ModelPolicy:
+        """How ``name``'s versions are judged (primary metric, direction, SLA), from the
+        models file in effect; INVALID_INPUT names a bad file, model and field."""
+        return self.policies.get(name)
+
+    def cards_for(self, pairs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], ModelCard]:
+        """Model cards of many versions at once (missing cards are empty)."""
+        raw = self._catalog.version_tag_values(pairs, CARD_TAG)
+        return {pair: card_from_tag(raw.get(pair)) for pair in pairs}
+
+    def audit_log(
+        self,
+        *,
+        model: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[AuditEntry]:
+        return self._audit.query(
+            model=None if model is None else validation.model_name(model),
+            since=since,
+            until=until,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    def _require_model(self, name: str) -> ModelSummary:
+        found = self._catalog.get_model(name)
+        if found is None:
+            raise RegistryError(
+                ErrorCode.NOT_FOUND,
+                f"No registered model named {name!r}; run `modelreg models list` to see names.",
+            )
+        # Every read of one model notices aliases moved outside modelreg (audited once).
+        self.stages.report_unapproved(found)
+        return found
+
+    def _require_version(self, name: str, version: int) -> VersionInfo:
+        found = self._catalog.get_version(name, version)
+        if found is None:
+            self._require_model(name)
+            raise RegistryError(
+                ErrorCode.NOT_FOUND,
+                f"Model {name!r} has no version {version}; run `modelreg models show {name}` "
+                "to see its versions.",
+            )
+        return found
+
+    # ---------------------------------------------------------------- writes
+
+    def download_version(self, name: str, version: int | str, dest: Path) -> Path:
+        """Copy a version's MLflow model directory under ``dest``; return its path."""
+        info = self.get_version(name, version)
+        return self._store.download_version(info.name, info.version, dest)
+
+    def log_pytorch_run(
+        self,
+        *,
+        model: Any,
+        input_example: Any,
+        params: Mapping[str, Any],
+        metrics: Mapping[str, float],
+        pip_requirements: list[str],
+        run_name: str,
+    ) -> tuple[str, str]:
+        """Log a training run and its PyTorch model to MLflow; return (run_id, model_uri)."""
+        return self._store.log_pytorch_run(
+            model=model,
+            input_example=input_example,
+            params=params,
+            metrics=metrics,
+            pip_requirements=pip_requirements,
+            run_name=run_name,
+        )
+
+    def register(
+        self,
+        name: str,
+        model_uri: str,
+        *,
+        actor: str,
+        description: str | None = None,
+        card: ModelCard | None = None,
+        tags: Mapping[str, str] | None = None,
+        version_tags: Mapping[str, str] | None = None,
+        client: str | None = None,
+    ) -> VersionInfo:
+        """Register a new version of ``name`` from ``runs:/<run>/<path>`` or ``models:/m-<id>``."""
+        name = validation.model_name(name)
+        actor = validation.actor(actor)
+        model_tags = {
+            validation.tag_key(k): validation.tag_value(v) for k, v in (tags or {}).items()
+        }
+        v_tags = {
+            validation.tag_key(k): validation.tag_value(v) for k, v in (version_tags or {}).items()
+        }
+        if not isinstance(model_uri, str) or not model_uri:
+            raise RegistryError(ErrorCode.INVALID_INPUT, "A model URI is required.")
+        source, run_id, model_id = self._store.resolve_source(model_uri)
+        self._store.create_model(name, description=description)
+        for key, value in model_tags.items():
+            self._store.set_model_tag(name, key, value)
+        if card is not None:
+            v_tags[CARD_TAG] = card.to_tag_value()
+        number = self._store.create_version(
+            name, source, run_id=run_id, model_id=model_id, tags=v_tags
+        )
+        if card is not None:
+            self._store.set_version_description(
+                name, number, card.to_markdown(name, number, self._primary_metric(name))
+            )
+        self._audit.record(
+            actor=actor,
+            client=client,
+            model=name,
+            action=AuditAction.REGISTER,
+            decision=Decision.DONE,
+            to_version=number,
+            reason=f"registered from {model_uri}",
+        )
+        return self._require_version(name, number)
+
+    def set_card(self, name: str, version: int | str, card: ModelCard, *, actor: str) -> CardView:
+        info = self.get_version(name, version)
+        actor = validation.actor(actor)
+        self._store.set_version_tag(info.name, info.version, CARD_TAG, card.to_tag_value())
+        self._store.set_version_description(
+            info.name,
+            info.version,
+            card.to_markdown(info.name, info.version, self._primary_metric(info.name)),
+        )
+        view = CardView.of(card, self._primary_metric(info.name))
+        self._audit.record(
+            actor=actor,
+            model=info.name,
+            action=AuditAction.CARD,
+            decision=Decision.DONE,
+            to_version=info.version,
+            reason="complete" if view.complete else f"incomplete: {', '.join(view.missing_fields)}",
+        )
+        return view
+
+    def set_tags(
+        self,
+        name: str,
+        tags: Mapping[str, str],
+        *,
+        actor: str,
+        version: int | str | None = None,
+        remove: Sequence[str] = (),
+    ) -> dict[str, str]:
+        """Set and remove user tags on a model (or one version); return its tags after."""
+        name = validation.model_name(name)
+        actor = validation.actor(actor)
+        to_set = {validation.tag_key(k): validation.tag_value(v) for k, v in tags.items()}
+        to_remove = [validation.tag_key(k) for k in remove]
+        if not to_set and not to_remove:
+            raise RegistryError(ErrorCode.INVALID_INPUT, "No tags given; pass key=value pairs.")
+        if version is None:
+            current = self._require_model(name).tags
+            for key in to_remove:
+                if key in current:
+                    self._store.delete_model_tag(name, key)
+            for key, value in to_set.items():
+                self._store.set_model_tag(name, key, value)
+            number = None
+            after = self._require_model(name).tags
+        else:
+            info = self._require_version(name, validation.version(version))
+            number = info.version
+            for key in to_remove:
+                if key in info.tags:
+                    self._store.delete_version_tag(name, number, key)
+            for key, value in to_set.items():
+                self._store.set_version_tag(name, number, key, value)
+            after = self._require_version(name, number).tags
+        changes = [f"{k}={v}" for k, v in to_set.items()] + [f"-{k}" for k in to_remove]
+        self._audit.record(
+            actor=actor,
+            model=name,
+            action=AuditAction.TAG,
+            decision=Decision.DONE,
+            to_version=number,
+            reason=", ".join(changes)[:2000],
+        )
+        return {k: v for k, v in after.items() if not k.startswith(validation.RESERVED_TAG_PREFIX)}
+
+    def record_decision(
+        self,
+        *,
+        kind: ChangeKind,
+        decision: Decision,
+        attempt: Attempt,
+        model: str,
+        plan: ChangePlan | None = None,
+        version: int | None = None,
+        stage: Stage | None = None,
+        reason: str | None = None,
+    ) -> int:
+        """Audit a decision about a stage change that moved nothing (a proposal, a denial, a
+        refused or invalid attempt). ``model`` may be the caller's unvalidated text."""
+        return self._audit.record(
+            actor=attempt.actor,
+            client=attempt.client,
+            model=str(model)[: validation.MAX_NAME_LENGTH] or "?",
+            action=AuditAction.ROLLBACK if kind is ChangeKind.ROLLBACK else AuditAction.TRANSITION,
+            decision=decision,
+            from_version=plan.replaced_version if plan else None,
+            to_version=plan.version if plan else version,
+            from_stage=plan.from_stage.value if plan else None,
+            to_stage=(plan.to_stage if plan else stage or Stage.PRODUCTION).value,
+            rationale=attempt.rationale,
+            reason=reason,
+            requested_by=attempt.requested_by,
+            plan_digest=plan.digest if plan else None,
+        )
+
+    def is_trusted(self, name: str, version: int) -> bool:
+        """Whether an operator allowed this version's model to run code when loaded."""
+        table = trusted_versions_table
+        query = sa.select(table.c.version).where(table.c.model == name, table.c.version == version)
+        try:
+            with self._engine.connect() as conn:
+                return conn.execute(query).first() is not None
+        except SQLAlchemyError as exc:
+            raise backend_error(exc, "reading trusted versions") from exc
+
+    def set_trusted(
+        self, name: str, version: int | str, *, trusted: bool, actor: str, rationale: str
+    ) -> bool:
+        """Allow (or stop allowing) a version's model to run code when loaded; audited.
+        Returns whether anything changed."""
+        info = self.get_version(name, version)
+        actor = validation.actor(actor)
+        why = validation.rationale(rationale)
+        table = trusted_versions_table
+        where = (table.c.model == info.name, table.c.version == info.version)
+
+        def change(conn: Connection, audit_id: int) -> None:
+            if trusted:
+                conn.execute(
+                    sa.insert(table).values(
+                        model=info.name,
+                        version=info.version,
+                        audit_id=audit_id,
+                        at_ms=int(time.time() * 1000),
+                    )
+                )
+            else:
+                conn.execute(sa.delete(table).where(*where))
+
+        if self.is_trusted(info.name, info.version) == trusted:
+            return False
+        self._audit.record(
+            actor=actor,
+            model=info.name,
+            action=AuditAction.TRUST,
+            decision=Decision.DONE,
+            to_version=info.version,
+            rationale=why,
+            reason="may run code when loaded" if trusted else "trust withdrawn",
+            then=change,
+        )
+        return True
+
+    # ----------------------------------------------------------- transitions
+
+    def plan_change(
+        self,
+        kind: ChangeKind,
+        name: str,
+        version: int | str | None,
+        stage: Stage | str = Stage.PRODUCTION,
+    ) -> ChangePlan:
+        """What the change would move now (a preview to show a human); raises the refusal."""
+        name = validation.model_name(name)
+        number = None if version is None else validation.version(version)
+        target = validation.stage(stage) if kind is ChangeKind.PROMOTE else Stage.PRODUCTION
+        return self.stages.preview(self._require_model(name), kind, number, target)
+
+    def plan_transition(self, name: str, version: int | str, stage: Stage | str) -> ChangePlan:
+        """What ``transition`` would do now (card completeness reported, not refused)."""
+        name = validation.model_name(name)
+        number = validation.version(version)
+        summary = self._require_model(name)
+        return compute_plan(
+            ChangeKind.PROMOTE,
+            name,
+            number,
+            validation.stage(stage),
+            summary.aliases,
+            lambda v: self._require_version(name, v),
+            self._primary_metric(name),
+        )
+
+    def plan_rollback(self, name: str, to_version: int | str | None = None) -> ChangePlan:
+        return self.plan_change(ChangeKind.ROLLBACK, name, to_version)
+
+    def execute(self, plan: ChangePlan, attempt: Attempt) -> TransitionResult:
+        """Apply exactly ``plan`` (re-checked under the model lock); one audit row."""
+        return self.stages.execute(plan, attempt)
+
+    def transition(
+        self,
+        name: str,
+        version: int | str,
+        stage: Stage | str,
+        *,
+        rationale: str,
+        actor: str,
+        expected_current_version: ExpectedVersion | str = None,
+        client: str | None = None,
+    ) -> TransitionResult:
+        """Move ``version`` to ``stage`` now (compare-and-set on the stage's holder).
+
+        The registry's own API, for scripts and operators with database access: no human
+        is asked. People and agents go through ``Approvals`` (CLI, MCP, proposals)."""
+        name = validation.model_name(name)
+        attempt = Attempt(
+            actor=validation.actor(actor), client=client, rationale=validation.rationale(rationale)
+        )
+        number = validation.version(version)
+        target = validation.stage(stage)
+        expected = validation.expected_version(expected_current_version)
+        if expected is not None and target not in (Stage.PRODUCTION, Stage.STAGING):
+            raise RegistryError(
+                ErrorCode.INVALID_INPUT,
+                "expected_current_version applies only to Staging and Production, which hold "
+                "one version each; leave it out for other stages.",
+            )
+        return self._direct(ChangeKind.PROMOTE, name, number, target, expected, attempt)
+
+    def rollback(
+        self,
+        name: str,
+        *,
+        rationale: str,
+        actor: str,
+        to_version: int | str | None = None,
+        expected_current_version: ExpectedVersion | str = None,
+        client: str | None = None,
+    ) -> TransitionResult:
+        """Re-point Production to the previous (or a named former) Production version now."""
+        name = validation.model_name(name)
+        attempt = Attempt(
+            actor=validation.actor(actor), client=client, rationale=validation.rationale(rationale)
+        )
+        wanted = None if to_version is None else validation.version(to_version)
+        expected = validation.expected_version(expected_current_version)
+        return self._direct(ChangeKind.ROLLBACK, name, wanted, Stage.PRODUCTION, expected, attempt)
+
+    def _direct(
+        self,
+        kind: ChangeKind,
+        name: str,
+        version: int | None,
+        stage: Stage,
+        expected: ExpectedVersion,
+        attempt: Attempt,
+    ) -> TransitionResult:
+        summary = self._require_model(name)
+        try:
+            plan = self.stages.preview(summary, kind, version, stage)
+            holder = plan.replaced_version if plan.replaced_version is not None else "none"
+            if expected is not None and holder != expected:
+                raise RegistryError(
+                    ErrorCode.STALE_VERSION,
+                    f"{stage.value} of {name!r} is now {_v(holder)}, not {_v(expected)} as "
+                    "expected; review the current state and retry with the new expected version.",
+                )
+        except RegistryError as exc:
+            raise self.stages.refused(
+                exc, attempt, kind=kind, model=name, version=version, stage=stage
+            ) from None
+        return self.stages.execute(plan, attempt)
+
+    def resolve_unapproved(
+        self, name: str, *, accept: bool, actor: str, rationale: str, seen: AliasState
+    ) -> AliasState:
+        """Revert MLflow's aliases to the approved state, or approve the changed ones."""
+        name = validation.model_name(name)
+        attempt = Attempt(
+            actor=validation.actor(actor),
+            client="modelreg-cli",
+            rationale=validation.rationale(rationale),
+        )
+        return self.stages.resolve_unapproved(name, accept=accept, attempt=attempt, seen=seen)
+
+
+def _v(value: int | str | None) -> str:
+    if value is None or value == "none":
+        return "no version"
+    return f"v{value}"

@@ -1,0 +1,367 @@
+"""The stage machine: preview a change as a plan, apply exactly that plan, audit every attempt.
+
+``preview`` computes a :class:`~registry_mcp.domain.plans.ChangePlan` from a catalog snapshot.
+``execute`` takes the model lock, recomputes the plan from MLflow's alias API and applies it
+only if the digest is unchanged; the audit row of the attempt (done, refused or failed) and
+the new approved alias state are written in one transaction. Every attempt ends as exactly
+one audit row: refusals before the lock (invalid, stale, lock timeout) included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.engine import Connection
+
+from registry_mcp.domain.errors import ErrorCode, RegistryError
+from registry_mcp.domain.plans import ChangeKind, ChangePlan, compute_plan
+from registry_mcp.domain.schemas import (
+    AliasState,
+    AuditAction,
+    Decision,
+    ModelSummary,
+    Stage,
+    TransitionResult,
+    VersionInfo,
+)
+from registry_mcp.domain.stages import (
+    PREVIOUS_ALIAS,
+    PRODUCTION_ALIAS,
+    SERVED_TAG,
+    STAGE_TAG,
+    STAGING_ALIAS,
+)
+from registry_mcp.store.approved_state import ApprovedStates
+from registry_mcp.store.audit import AuditLog
+from registry_mcp.store.catalog import Catalog
+from registry_mcp.store.locks import ModelLocks
+from registry_mcp.store.mlflow_store import MlflowStore
+
+OUTSIDE_ACTOR = "outside-modelreg"
+"""Audit actor of a change noticed in MLflow but not made through modelreg (MLflow records
+no user for alias changes)."""
+
+
+class Attempt(BaseModel):
+    """Who attempts a change, through what, and why: the audit row's people and words."""
+
+    model_config = ConfigDict(frozen=True)
+
+    actor: str
+    client: str | None = None
+    requested_by: str | None = None
+    rationale: str | None = None
+    note: str | None = None
+
+
+def action_of(kind: ChangeKind) -> AuditAction:
+    return AuditAction.ROLLBACK if kind is ChangeKind.ROLLBACK else AuditAction.TRANSITION
+
+
+def after_state(plan: ChangePlan, before: AliasState) -> AliasState:
+    """The aliases once ``plan`` is applied to ``before``."""
+    staging = None if before.staging == plan.version else before.staging
+    production = None if before.production == plan.version else before.production
+    if plan.to_stage is Stage.PRODUCTION:
+        return AliasState(
+            production=plan.version, staging=staging, previous=plan.rollback_target_after
+        )
+    if plan.to_stage is Stage.STAGING:
+        return AliasState(production=production, staging=plan.version, previous=before.previous)
+    return AliasState(production=production, staging=staging, previous=before.previous)
+
+
+class StageMachine:
+    def __init__(
+        self,
+        *,
+        store: MlflowStore,
+        catalog: Catalog,
+        audit: AuditLog,
+        locks: ModelLocks,
+        states: ApprovedStates,
+        version_info: Callable[[str, int], VersionInfo],
+        require_complete_card: Callable[[], bool],
+        primary_metric_of: Callable[[str], str],
+    ) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._audit = audit
+        self._locks = locks
+        self._states = states
+        self._version_info = version_info
+        self._require_card = require_complete_card
+        self._primary_metric_of = primary_metric_of
+
+    # ------------------------------------------------------------- previews
+
+    def preview(
+        self, summary: ModelSummary, kind: ChangeKind, version: int | None, stage: Stage
+    ) -> ChangePlan:
+        """The plan from a catalog snapshot; raises what ``execute`` would refuse."""
+        if summary.unapproved_change:
+            raise RegistryError(ErrorCode.UNAPPROVED_CHANGE, summary.unapproved_change)
+        plan = compute_plan(
+            kind,
+            summary.name,
+            version,
+            stage,
+            summary.aliases,
+            lambda v: self._version_info(summary.name, v),
+            self._primary_metric_of(summary.name),
+        )
+        refused = plan.refusal(require_complete_card=self._require_card())
+        if refused is not None:
+            raise refused
+        return plan
+
+    # ------------------------------------------------------------- applying
+
+    def execute(self, plan: ChangePlan, attempt: Attempt) -> TransitionResult:
+        """Apply exactly ``plan`` if the registry still yields it; one audit row either way."""
+        moving = False
+        try:
+            with self._locks.hold(plan.model):
+                live = self._live(plan.model)
+                approved = self._states.get(plan.model)
+                if live != approved:
+                    raise RegistryError(
+                        ErrorCode.UNAPPROVED_CHANGE,
+                        f"Stage aliases of {plan.model!r} were changed outside modelreg; "
+                        "nothing moved. See `modelreg models show "
+                        f"{plan.model}` and resolve it first.",
+                    )
+                # What moves (and what the audit row names) is the plan recomputed now.
+                now = self._recheck(plan, live)
+                self._states.moving(plan.model, live)
+                moving = True
+                self._move(now, live)
+                moving = False
+                state = after_state(now, live)
+
+                def remember(conn: Connection, audit_id: int) -> None:
+                    ApprovedStates.put_in(conn, plan.model, state, audit_id)
+
+                audit_id = self._record(now, attempt, Decision.DONE, attempt.note, remember)
+        except RegistryError as exc:
+            decision = Decision.FAILED if moving else Decision.REFUSED
+
+            def stopped(conn: Connection, _audit_id: int) -> None:
+                if moving:  # half-written: readers now see (and report) the mixed state
+                    ApprovedStates.moved_in(conn, plan.model)
+
+            self._record(plan, attempt, decision, f"{exc.code.value}: {exc.message}", stopped)
+            raise
+        return TransitionResult(
+            name=now.model,
+            version=now.version,
+            from_stage=now.from_stage,
+            to_stage=now.to_stage,
+            replaced_version=now.replaced_version,
+            replaced_to_stage=now.replaced_to_stage,
+            audit_id=audit_id,
+            plan_digest=now.digest,
+        )
+
+    def _recheck(self, plan: ChangePlan, live: AliasState) -> ChangePlan:
+        """The plan from the live aliases, if it is still exactly the approved one."""
+        try:
+            now = compute_plan(
+                plan.kind,
+                plan.model,
+                plan.version,
+                plan.to_stage,
+                live,
+                lambda v: self._version_info(plan.model, v),
+                self._primary_metric_of(plan.model),
+            )
+        except RegistryError as exc:
+            raise _stale(plan, exc.message) from None
+        if now.digest != plan.digest:
+            raise _stale(plan, f"now it would be: {now.describe()}")
+        refused = now.refusal(require_complete_card=self._require_card())
+        if refused is not None:
+            raise refused
+        return now
+
+    def _live(self, name: str) -> AliasState:
+        """The aliases read under the lock through MLflow's alias API."""
+        return AliasState(
+            production=self._store.alias_version(name, PRODUCTION_ALIAS),
+            staging=self._store.alias_version(name, STAGING_ALIAS),
+            previous=self._store.alias_version(name, PREVIOUS_ALIAS),
+        )
+
+    def _move(self, plan: ChangePlan, live: AliasState) -> None:
+        name, number = plan.model, plan.version
+        if plan.to_stage is Stage.PRODUCTION:
+            # The alias move is the instant of truth; the rest records history around it.
+            self._store.set_alias(name, PRODUCTION_ALIAS, number)
+            if live.staging == number:
+                self._store.delete_alias(name, STAGING_ALIAS)
+            self._mark(name, number, Stage.PRODUCTION)
+            self._store.set_version_tag(name, number, SERVED_TAG, _now())
+            if plan.replaced_version is not None:
+                self._store.set_alias(name, PREVIOUS_ALIAS, plan.replaced_version)
+                self._mark(name, plan.replaced_version, Stage.ARCHIVED)
+        elif plan.to_stage is Stage.STAGING:
+            self._store.set_alias(name, STAGING_ALIAS, number)
+            self._mark(name, number, Stage.STAGING)
+            if plan.replaced_version is not None:
+                self._mark(name, plan.replaced_version, Stage.NONE)
+        else:
+            if plan.from_stage is Stage.PRODUCTION:
+                self._store.delete_alias(name, PRODUCTION_ALIAS)
+            elif plan.from_stage is Stage.STAGING:
+                self._store.delete_alias(name, STAGING_ALIAS)
+            self._mark(name, number, plan.to_stage)
+
+    def _mark(self, name: str, number: int, stage: Stage) -> None:
+        self._store.set_version_tag(name, number, STAGE_TAG, stage.value)
+        self._store.mirror_legacy_stage(name, number, stage.value)
+
+    def _record(
+        self,
+        plan: ChangePlan,
+        attempt: Attempt,
+        decision: Decision,
+        reason: str | None,
+        then: Callable[[Connection, int], None] | None = None,
+    ) -> int:
+        return self._audit.record(
+            actor=attempt.actor,
+            client=attempt.client,
+            model=plan.model,
+            action=action_of(plan.kind),
+            decision=decision,
+            from_version=plan.replaced_version,
+            to_version=plan.version,
+            from_stage=plan.from_stage.value,
+            to_stage=plan.to_stage.value,
+            rationale=attempt.rationale,
+            reason=reason,
+            requested_by=attempt.requested_by,
+            plan_digest=plan.digest,
+            then=then,
+        )
+
+    def refused(
+        self,
+        error: RegistryError,
+        attempt: Attempt,
+        *,
+        kind: ChangeKind,
+        model: str,
+        version: int | None,
+        stage: Stage | None,
+    ) -> RegistryError:
+        """Audit an attempt refused before a plan existed; return the error to raise."""
+        self._audit.record(
+            actor=attempt.actor,
+            client=attempt.client,
+            model=model,
+            action=action_of(kind),
+            decision=Decision.REFUSED,
+            to_version=version,
+            to_stage=None if stage is None else stage.value,
+            rationale=attempt.rationale,
+            reason=f"{error.code.value}: {error.message}",
+            requested_by=attempt.requested_by,
+        )
+        return error
+
+    # ------------------------------------------------- changes made around us
+
+    def report_unapproved(self, summary: ModelSummary) -> None:
+        """Audit an unapproved alias state once (the first read path that sees it)."""
+        if not summary.unapproved_change:
+            return
+        found = summary.aliases
+        if self._states.already_reported(summary.name, found):
+            return
+
+        def remember(conn: Connection, audit_id: int) -> None:
+            ApprovedStates.mark_reported_in(conn, summary.name, found, audit_id)
+
+        self._audit.record(
+            actor=OUTSIDE_ACTOR,
+            model=summary.name,
+            action=AuditAction.UNAPPROVED_CHANGE,
+            decision=Decision.DETECTED,
+            to_version=found.production,
+            to_stage=Stage.PRODUCTION.value,
+            reason=summary.unapproved_change,
+            then=remember,
+        )
+
+    def resolve_unapproved(
+        self, name: str, *, accept: bool, attempt: Attempt, seen: AliasState
+    ) -> AliasState:
+        """Restore MLflow's aliases to the approved state, or approve what is there now
+        (only if it is still ``seen``, the state the human was shown). Returns the state."""
+        with self._locks.hold(name):
+            live = self._live(name)
+            approved = self._states.get(name)
+            if live == approved:
+                raise RegistryError(
+                    ErrorCode.INVALID_TRANSITION,
+                    f"{name!r} has no unapproved change; nothing to do.",
+                )
+            if live != seen:
+                raise RegistryError(
+                    ErrorCode.STALE_PLAN,
+                    f"The aliases of {name!r} changed again since you were shown them; "
+                    "nothing moved. Look again with `modelreg models show "
+                    f"{name}`.",
+                )
+            if not accept:
+                for alias, want, have in (
+                    (PRODUCTION_ALIAS, approved.production, live.production),
+                    (STAGING_ALIAS, approved.staging, live.staging),
+                    (PREVIOUS_ALIAS, approved.previous, live.previous),
+                ):
+                    if want is None and have is not None:
+                        self._store.delete_alias(name, alias)
+                    elif want is not None and want != have:
+                        self._store.set_alias(name, alias, want)
+            if accept and live.production is not None and live.production != approved.production:
+                # The accepted Production version becomes a proper one: tagged, and a
+                # rollback target later.
+                self._mark(name, live.production, Stage.PRODUCTION)
+                self._store.set_version_tag(name, live.production, SERVED_TAG, _now())
+            final = live if accept else approved
+
+            def remember(conn: Connection, audit_id: int) -> None:
+                ApprovedStates.put_in(conn, name, final, audit_id)
+
+            self._audit.record(
+                actor=attempt.actor,
+                client=attempt.client,
+                model=name,
+                action=AuditAction.RESOLVE_UNAPPROVED,
+                decision=Decision.DONE,
+                to_version=final.production,
+                to_stage=Stage.PRODUCTION.value,
+                rationale=attempt.rationale,
+                reason=(
+                    f"accepted the unapproved change: {live.model_dump_json()}"
+                    if accept
+                    else f"reverted MLflow's aliases to the approved {approved.model_dump_json()}"
+                ),
+                then=remember,
+            )
+        return final
+
+
+def _stale(plan: ChangePlan, detail: str) -> RegistryError:
+    return RegistryError(
+        ErrorCode.STALE_PLAN,
+        f"The registry changed since the approver was shown plan {plan.short_digest} "
+        f"({plan.describe()}); nothing moved. {detail} Ask again for the current state.",
+    )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

@@ -1,0 +1,1 @@
+"""Registry -> serving: build archives, make TorchServe follow the approved versions."""

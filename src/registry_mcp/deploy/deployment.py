@@ -1,0 +1,313 @@
+"""Keeps TorchServe following the registry: desired state, archives, switch, reconcile, drift.
+
+The registry decides (aliases move first); this module then makes serving match: the new
+Production version becomes TorchServe's default with one verified ``set-default`` call, and a
+reconcile loads the rest of the desired set (previous Production warm, Staging loaded) and
+unloads what is no longer wanted. A failed switch is reported, never hidden; the next
+reconcile (``modelreg serve reconcile`` or ``serve up``) repairs the drift.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import filelock
+
+from registry_mcp.core.ports import ServingState, ServingUpdate
+from registry_mcp.core.registry import Registry
+from registry_mcp.domain.errors import ErrorCode, RegistryError
+from registry_mcp.store.models_file import ModelsFile
+from registry_mcp.store.settings import Settings
+from serving.archive import build_archive
+from serving.config import ModelsConfig
+from serving.errors import ServingError, ServingErrorCode
+from serving.local import LocalPorts, LocalTorchServe
+from serving.rollout import (
+    DesiredModel,
+    ModelServingStatus,
+    ReconcileReport,
+    SwitchResult,
+    reconcile,
+    serving_status,
+    switch_default,
+)
+from serving.torchserve import TorchServeClient
+
+_log = logging.getLogger(__name__)
+
+
+def local_server(settings: Settings) -> LocalTorchServe:
+    ports = LocalPorts(
+        inference=settings.serving_inference_port,
+        management=settings.serving_management_port,
+        metrics=settings.serving_metrics_port,
+        grpc_inference=settings.serving_grpc_inference_port,
+        grpc_management=settings.serving_grpc_management_port,
+    )
+    return LocalTorchServe(settings.resolved_serving_dir, ports=ports)
+
+
+_USER_CODES = {
+    "INVALID_REQUEST": ErrorCode.INVALID_INPUT,
+    "NOT_FOUND": ErrorCode.NOT_FOUND,
+    "CONFIG_INVALID": ErrorCode.INVALID_INPUT,
+}
+
+
+def serving_error(exc: ServingError) -> RegistryError:
+    """A serving failure in the registry's error tree (user mistakes stay user errors)."""
+    return RegistryError(_USER_CODES.get(exc.code.value, ErrorCode.BACKEND), f"Serving: {exc}")
+
+
+class Deployment:
+    """The registry's view of one local TorchServe."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        server: LocalTorchServe,
+        client: TorchServeClient,
+        models: ModelsConfig,
+        *,
+        defer_reconcile: bool = False,
+    ) -> None:
+        self._registry = registry
+        self.server = server
+        self._client = client
+        self._models = models
+        self._index_path = server.serving_dir / "archives.json"
+        self._defer = defer_reconcile
+        self._lock = threading.RLock()  # one switch or reconcile at a time
+        self.models_file: ModelsFile | None = None  # where ``models`` came from, if a file
+        self._executor: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def open(cls, registry: Registry, *, defer_reconcile: bool = False) -> Deployment:
+        settings = registry.settings
+        server = local_server(settings)
+        models = registry.policies.file  # the one models file the registry's policy uses
+        deployment = cls(
+            registry, server, server.client(), models.config, defer_reconcile=defer_reconcile
+        )
+        deployment.models_file = models
+        return deployment
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        self._client.close()
+
+    @property
+    def client(self) -> TorchServeClient:
+        return self._client
+
+    # ---------------------------------------------------------- desired state
+
+    def desired(self, model: str, *, build: bool) -> DesiredModel:
+        """What the registry wants served; ``build`` packs missing archives (slow).
+
+        Serving follows the stage aliases a human approved through modelreg, never aliases
+        moved around it (MLflow UI, REST): those are reported and wait for a human."""
+        summary = self._registry.get_model(model, limit=1).model
+        approved = summary.approved
+        versions = {
+            v for v in (approved.production, approved.previous, approved.staging) if v is not None
+        }
+        found = {v: self._archive(model, v, build=build) for v in sorted(versions)}
+        archives = {v: name for v, name in found.items() if name is not None}
+        config = self._models.get(model)
+        return DesiredModel(
+            name=summary.name,
+            production=approved.production,
+            previous=approved.previous,
+            staging=approved.staging,
+            archives=archives,
+            serving=config.torchserve,
+        )
+
+    def _archive(self, model: str, version: int, *, build: bool) -> str | None:
+        """The version's archive in the model store; None if not built and ``build`` is off."""
+        info = self._registry.get_version(model, version)
+        trusted = self._registry.is_trusted(info.name, info.version)
+        # Trust is part of the key: granting or withdrawing it builds a different archive.
+        key = f"{model}\t{version}\t{info.source}" + ("\ttrusted" if trusted else "")
+        index = self._read_index()
+        known = index.get(key)
+        if known and (self.server.model_store / known).exists():
+            return known
+        if not build:
+            return None
+        self.server.model_store.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="modelreg-archive-") as tmp:
+            model_dir = self._registry.download_version(model, version, Path(tmp))
+            try:
+                built = build_archive(
+                    model_dir,
+                    model,
+                    version,
+                    self.server.model_store,
+                    allow_code_on_load=trusted,
+                )
+            except ServingError as exc:
+                raise serving_error(exc) from None
+        with filelock.FileLock(str(self._index_path) + ".lock", timeout=30):
+            index = self._read_index()
+            index[key] = built.file_name
+            tmp_path = self._index_path.with_suffix(".tmp")
+            tmp_path.write_text(json.dumps(index, indent=1, sort_keys=True))
+            tmp_path.replace(self._index_path)
+        return built.file_name
+
+    def _read_index(self) -> dict[str, str]:
+        try:
+            data = json.loads(self._index_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def managed_models(self) -> list[str]:
+        """Registered models with a Production or Staging version (all pages)."""
+        names: list[str] = []
+        cursor = None
+        while True:
+            page = self._registry.list_models(limit=1000, cursor=cursor)
+            names += [
+                m.name
+                for m in page.items
+                if m.approved.production is not None
+                or m.approved.staging is not None
+                or m.production_version is not None
+                or m.staging_version is not None
+            ]
+            cursor = page.next_cursor
+            if cursor is None:
+                return names
+
+    # --------------------------------------------------------------- actions
+
+    def running(self) -> bool:
+        try:
+            self._client.ping()
+        except ServingError:
+            return False
+        return True
+
+    def reconcile(self, models: list[str] | None = None) -> list[ReconcileReport]:
+        reports = []
+        for model in models if models is not None else self.managed_models():
+            try:
+                reports.append(self._reconcile_one(model))
+            except ServingError as exc:
+                raise serving_error(exc) from None
+        return reports
+
+    def follow(self, model: str) -> ServingUpdate:
+        """After the registry moved: switch the default (verified), then reconcile.
+
+        The switch is the instant part (one ``set-default`` plus a read-back); reconciling
+        (warm previous, load Staging, scale, unload) runs after it, in the background when
+        this deployment was opened with ``defer_reconcile``.
+        """
+        try:
+            self._client.ping()
+        except ServingError:
+            return ServingUpdate(
+                model=model,
+                switched_to=None,
+                detail="TorchServe is not running; the registry moved. Start serving with "
+                "`modelreg serve up` (it reconciles to the registry).",
+            )
+        production = self._registry.get_model(model, limit=1).model.approved.production
+        try:
+            with self._lock:
+                switch = self._switch_if_loaded(model, production)
+            report = None
+            if switch is None or not self._defer:
+                report = self._reconcile_one(model)
+                if switch is None and production is not None:
+                    with self._lock:
+                        switch = switch_default(self._client, model, production)
+            else:
+                self._background().submit(self._reconcile_logged, model)
+        except (ServingError, RegistryError) as exc:
+            return ServingUpdate(
+                model=model,
+                switched_to=None,
+                detail=f"Serving did not follow: {exc}. The registry change stands; run "
+                "`modelreg serve reconcile` to repair serving.",
+            )
+        detail = (
+            f"Serving default is v{switch.version} (verified)."
+            if switch is not None
+            else "No Production version: nothing to make default."
+        )
+        if report is None and switch is not None:
+            detail += " Reconciling the other versions in the background."
+        return ServingUpdate(
+            model=model,
+            switched_to=None if switch is None else switch.version,
+            switch=switch,
+            reconcile=report,
+            in_sync=None if report is None else report.in_sync,
+            detail=detail,
+        )
+
+    def _switch_if_loaded(self, model: str, production: int | None) -> SwitchResult | None:
+        if production is None:
+            return None
+        try:
+            return switch_default(self._client, model, production)
+        except ServingError as exc:
+            if exc.code is ServingErrorCode.NOT_FOUND:
+                return None  # not loaded yet: reconcile registers it first
+            raise
+
+    def _reconcile_one(self, model: str) -> ReconcileReport:
+        with self._lock:
+            return reconcile(self._client, self.desired(model, build=True))
+
+    def _reconcile_logged(self, model: str) -> None:
+        try:
+            report = self._reconcile_one(model)
+        except (ServingError, RegistryError) as exc:
+            _log.warning("background reconcile of %s failed: %s", model, exc)
+            return
+        if not report.in_sync:
+            _log.warning("%s still drifts after reconcile: %s", model, report.remaining)
+
+    def _background(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reconcile")
+        return self._executor
+
+    def status(self, model: str) -> ModelServingStatus:
+        try:
+            return serving_status(self._client, self.desired(model, build=False))
+        except ServingError as exc:
+            raise serving_error(exc) from None
+
+    # ServingProbe (for the MCP tool get_serving_version)
+    def probe(self, model: str, production_version: int | None) -> ServingState:
+        if not self.running():
+            return ServingState(
+                configured=True,
+                detail="TorchServe is not running; start it with `modelreg serve up`.",
+            )
+        try:
+            status = serving_status(self._client, self.desired(model, build=False))
+        except ServingError as exc:
+            return ServingState(configured=True, detail=f"TorchServe did not answer: {exc}")
+        return ServingState(
+            configured=True,
+            default_version=status.serving_default,
+            loaded_versions=status.loaded_versions,
+            in_sync=status.in_sync,
+            detail="In sync with the registry."
+            if status.in_sync
+            else "Drift: " + "; ".join(status.drift_reasons),
+        )

@@ -1,0 +1,193 @@
+"""Change plans: exactly what a stage change would move, computed once and bound by a digest.
+
+A plan is what a human is shown and what an approval binds to. It is computed by one pure
+function (:func:`compute_plan`) from the model's three aliases and the versions' tags, both
+for the preview (from a catalog snapshot) and again under the model lock just before the
+change is applied (from MLflow's alias API). The change is applied only if both computations
+give the same digest: if anything that moves, or the card the human judged, changed in
+between, nothing moves and the caller is told so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from enum import StrEnum
+
+from pydantic import ConfigDict, Field, computed_field
+
+from registry_mcp.domain.cards import CARD_TAG, CardView, card_from_tag
+from registry_mcp.domain.compact_schema import CompactModel
+from registry_mcp.domain.errors import ErrorCode, RegistryError
+from registry_mcp.domain.schemas import AliasState, Stage, VersionInfo
+from registry_mcp.domain.stages import SERVED_TAG, STAGE_TAG, refusal, version_stage
+
+DIGEST_SHOWN = 12
+"""Hex characters of the digest shown to humans ("plan 3f9a0c1d2b4e")."""
+
+
+class ChangeKind(StrEnum):
+    PROMOTE = "promote"
+    ROLLBACK = "rollback"
+
+
+class ChangePlan(CompactModel):
+    """What one stage change moves. Everything here is covered by ``digest``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: ChangeKind
+    model: str
+    version: int = Field(description="The version that moves.")
+    from_stage: Stage
+    to_stage: Stage
+    replaced_version: int | None = Field(
+        default=None, description="The version that leaves the target stage, if any."
+    )
+    replaced_to_stage: Stage | None = None
+    rollback_target_after: int | None = Field(
+        default=None, description="The rollback target once the change is applied."
+    )
+    card_complete: bool
+    missing_card_fields: list[str] = Field(default_factory=list)
+    card_sha: str = Field(description="sha256 of the moving version's model card as judged.")
+
+    @computed_field(description="sha256 over every field above; an approval binds to it.")  # type: ignore[prop-decorator]
+    @property
+    def digest(self) -> str:
+        body = self.model_dump(mode="json", exclude={"digest"})
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @property
+    def short_digest(self) -> str:
+        return self.digest[:DIGEST_SHOWN]
+
+    def describe(self) -> str:
+        """One line a human reads before approving; it names the plan's digest."""
+        verb = "Roll back" if self.kind is ChangeKind.ROLLBACK else "Move"
+        text = f"{verb} {self.model} v{self.version}: {self.from_stage.value} -> "
+        text += self.to_stage.value
+        if self.replaced_version is not None and self.replaced_to_stage is not None:
+            text += f"; v{self.replaced_version} leaves {self.to_stage.value} -> "
+            text += self.replaced_to_stage.value
+        if self.to_stage is Stage.PRODUCTION:
+            after = self.rollback_target_after
+            text += f"; rollback target becomes {'v' + str(after) if after else 'none'}"
+        if not self.card_complete:
+            text += f" (card incomplete: {', '.join(self.missing_card_fields)})"
+        return f"{text} [plan {self.short_digest}]"
+
+    def refusal(self, *, require_complete_card: bool) -> RegistryError | None:
+        """Why the registry would refuse this plan by policy; None if it may be applied."""
+        # A rollback returns a version that has served before: the card rule is for promotions.
+        promoting = self.kind is ChangeKind.PROMOTE and self.to_stage is Stage.PRODUCTION
+        if require_complete_card and promoting and not self.card_complete:
+            return RegistryError(
+                ErrorCode.CARD_INCOMPLETE,
+                f"v{self.version} cannot go to Production: its model card lacks "
+                f"{', '.join(self.missing_card_fields)}. Complete it with `modelreg models card`.",
+            )
+        return None
+
+
+def _card_of(info: VersionInfo, primary_metric: str) -> tuple[CardView, str]:
+    raw = info.system_tags.get(CARD_TAG) or ""
+    card = CardView.of(card_from_tag(raw or None), primary_metric)
+    return card, hashlib.sha256(raw.encode()).hexdigest()
+
+
+def compute_plan(
+    kind: ChangeKind,
+    model: str,
+    version: int | None,
+    stage: Stage,
+    aliases: AliasState,
+    version_info: Callable[[int], VersionInfo],
+    primary_metric: str = "accuracy",
+) -> ChangePlan:
+    """The one stage machine: what the change would do from ``aliases``, or the refusal.
+
+    ``version_info`` returns a version's tags (it raises NOT_FOUND for a missing version);
+    a version's stage is derived here from ``aliases`` and its stage tag, never from the
+    caller's copy, so previews and the locked re-check agree on the same inputs.
+    """
+    if kind is ChangeKind.ROLLBACK:
+        return _rollback(model, version, aliases, version_info, primary_metric)
+    if version is None:
+        raise RegistryError(ErrorCode.INVALID_INPUT, "A version to promote is required.")
+    info = version_info(version)
+    current = version_stage(aliases.aliases_of(version), info.system_tags.get(STAGE_TAG))
+    reason = refusal(version, current, stage)
+    if reason:
+        raise RegistryError(ErrorCode.INVALID_TRANSITION, reason)
+    holder = aliases.holder(stage)
+    replaced = holder if holder is not None and holder != version else None
+    replaced_to = None
+    if replaced is not None:
+        replaced_to = Stage.ARCHIVED if stage is Stage.PRODUCTION else Stage.NONE
+    previous_after = aliases.previous
+    if stage is Stage.PRODUCTION and replaced is not None:
+        previous_after = replaced
+    card, card_sha = _card_of(info, primary_metric)
+    return ChangePlan(
+        kind=kind,
+        model=model,
+        version=version,
+        from_stage=current,
+        to_stage=stage,
+        replaced_version=replaced,
+        replaced_to_stage=replaced_to,
+        rollback_target_after=previous_after,
+        card_complete=card.complete,
+        missing_card_fields=card.missing_fields,
+        card_sha=card_sha,
+    )
+
+
+def _rollback(
+    model: str,
+    version: int | None,
+    aliases: AliasState,
+    version_info: Callable[[int], VersionInfo],
+    primary_metric: str,
+) -> ChangePlan:
+    current = aliases.production
+    if current is None:
+        raise RegistryError(
+            ErrorCode.INVALID_TRANSITION,
+            f"{model!r} has no Production version to roll back; promote one instead.",
+        )
+    target = version if version is not None else aliases.previous
+    if target is None:
+        raise RegistryError(
+            ErrorCode.INVALID_TRANSITION,
+            f"{model!r} has no previous Production version recorded; name the version "
+            "to roll back to (--to V).",
+        )
+    if target == current:
+        raise RegistryError(
+            ErrorCode.INVALID_TRANSITION, f"v{target} is already in Production; nothing to do."
+        )
+    info = version_info(target)
+    if SERVED_TAG not in info.system_tags:
+        raise RegistryError(
+            ErrorCode.INVALID_TRANSITION,
+            f"v{target} has never been in Production, so it is not a rollback target; "
+            "promote it through Staging instead.",
+        )
+    card, card_sha = _card_of(info, primary_metric)
+    return ChangePlan(
+        kind=ChangeKind.ROLLBACK,
+        model=model,
+        version=target,
+        from_stage=version_stage(aliases.aliases_of(target), info.system_tags.get(STAGE_TAG)),
+        to_stage=Stage.PRODUCTION,
+        replaced_version=current,
+        replaced_to_stage=Stage.ARCHIVED,
+        rollback_target_after=current,
+        card_complete=card.complete,
+        missing_card_fields=card.missing_fields,
+        card_sha=card_sha,
+    )

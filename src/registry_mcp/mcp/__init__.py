@@ -1,0 +1,1 @@
+"""The MCP server: tool declarations, the approval flow, result types, HTTP transport."""

@@ -1,0 +1,152 @@
+"""The stage aliases modelreg last set, per model, and the alias changes made around it.
+
+MLflow OSS has no protected aliases: its UI ("Promote model", the alias editor), its REST
+API and any client can move ``production`` or ``staging``. We keep our own copy of what a
+human approved (``modelreg_approved_state``, written in the same transaction as the audit
+row of the change) and compare MLflow's aliases with it on every read path. A difference is
+an *unapproved change*: it is audited once per distinct state, reported loudly, and serving
+keeps following the approved state until a human reverts or accepts it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from registry_mcp.domain.schemas import AliasState
+from registry_mcp.store.database import approved_state_table, backend_error, out_of_band_table
+
+MOVING_GRACE_S = 60.0
+"""How long aliases may differ from the approved state while a change is being written; a
+change still unfinished after this crashed between its writes and is reported."""
+
+
+def unapproved_change(
+    model: str, approved: AliasState, found: AliasState, moving_ms: int | None = None
+) -> str | None:
+    """What moved around modelreg and how to resolve it; None when MLflow agrees with us
+    (or a change of ours is being written right now)."""
+    if approved == found:
+        return None
+    if moving_ms is not None and time.time() * 1000 - moving_ms < MOVING_GRACE_S * 1000:
+        return None
+    parts = []
+    for field, label in (
+        ("production", "Production"),
+        ("staging", "Staging"),
+        ("previous", "rollback target"),
+    ):
+        was, now = getattr(approved, field), getattr(found, field)
+        if was != now:
+            parts.append(f"{label} {_v(was)} -> {_v(now)}")
+    return (
+        f"UNAPPROVED CHANGE to {model}: {', '.join(parts)} in MLflow, made outside modelreg. "
+        "Serving keeps the approved versions and stage changes are refused until a human "
+        f"runs `modelreg approvals revert-unapproved {model}` (restore) or "
+        f"`modelreg approvals accept-unapproved {model}` (approve it)."
+    )
+
+
+def _v(version: int | None) -> str:
+    return "none" if version is None else f"v{version}"
+
+
+class ApprovedStates:
+    """Reads and writes ``modelreg_approved_state`` and ``modelreg_out_of_band``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def get(self, model: str) -> AliasState:
+        try:
+            with self._engine.connect() as conn:
+                return self.get_in(conn, model)
+        except SQLAlchemyError as exc:
+            raise backend_error(exc, "reading the approved stage state") from exc
+
+    @staticmethod
+    def get_in(conn: Connection, model: str) -> AliasState:
+        row = conn.execute(
+            sa.select(approved_state_table).where(approved_state_table.c.model == model)
+        ).first()
+        if row is None:
+            return AliasState()
+        return AliasState(production=row.production, staging=row.staging, previous=row.previous)
+
+    def moving(self, model: str, current: AliasState) -> None:
+        """Say a change is being written (under the model lock), so readers in between do
+        not report our own half-written aliases as an unapproved change."""
+        try:
+            with self._engine.begin() as conn:
+                self._upsert(conn, model, {"moving_ms": int(time.time() * 1000)}, current)
+        except SQLAlchemyError as exc:
+            raise backend_error(exc, "marking a change in progress") from exc
+
+    @staticmethod
+    def put_in(conn: Connection, model: str, state: AliasState, audit_id: int | None) -> None:
+        """Record ``state`` as approved (in the caller's transaction); clears the alarm."""
+        values = {
+            "production": state.production,
+            "staging": state.staging,
+            "previous": state.previous,
+            "audit_id": audit_id,
+            "updated_ms": int(time.time() * 1000),
+            "moving_ms": None,
+        }
+        table = approved_state_table
+        updated = conn.execute(sa.update(table).where(table.c.model == model).values(**values))
+        if updated.rowcount == 0:
+            conn.execute(sa.insert(table).values(model=model, **values))
+        conn.execute(sa.delete(out_of_band_table).where(out_of_band_table.c.model == model))
+
+    @staticmethod
+    def moved_in(conn: Connection, model: str) -> None:
+        """End a change in progress without approving a new state (it failed midway)."""
+        table = approved_state_table
+        conn.execute(sa.update(table).where(table.c.model == model).values(moving_ms=None))
+
+    @staticmethod
+    def _upsert(
+        conn: Connection, model: str, values: dict[str, object], current: AliasState
+    ) -> None:
+        table = approved_state_table
+        updated = conn.execute(sa.update(table).where(table.c.model == model).values(**values))
+        if updated.rowcount == 0:
+            conn.execute(
+                sa.insert(table).values(
+                    model=model,
+                    production=current.production,
+                    staging=current.staging,
+                    previous=current.previous,
+                    updated_ms=int(time.time() * 1000),
+                    **values,
+                )
+            )
+
+    def already_reported(self, model: str, found: AliasState) -> bool:
+        """True if this exact unapproved state was audited before."""
+        try:
+            with self._engine.connect() as conn:
+                seen = conn.execute(
+                    sa.select(out_of_band_table.c.seen_json).where(
+                        out_of_band_table.c.model == model
+                    )
+                ).scalar()
+        except SQLAlchemyError as exc:
+            raise backend_error(exc, "reading unapproved changes") from exc
+        return seen == found.model_dump_json()
+
+    @staticmethod
+    def mark_reported_in(conn: Connection, model: str, found: AliasState, audit_id: int) -> None:
+        table = out_of_band_table
+        values = {
+            "seen_json": found.model_dump_json(),
+            "audit_id": audit_id,
+            "seen_ms": int(time.time() * 1000),
+        }
+        updated = conn.execute(sa.update(table).where(table.c.model == model).values(**values))
+        if updated.rowcount == 0:
+            conn.execute(sa.insert(table).values(model=model, **values))

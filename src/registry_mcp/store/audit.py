@@ -1,0 +1,134 @@
+"""The append-only audit trail: who moved what, when and why, in the registry's database."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from registry_mcp.domain.errors import ErrorCode, RegistryError
+from registry_mcp.domain.paging import decode_cursor, encode_cursor
+from registry_mcp.domain.schemas import AuditAction, AuditEntry, Decision, Page
+from registry_mcp.store.database import audit_table, backend_error
+
+MAX_AUDIT_PAGE = 500
+
+
+def _to_ms(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+class AuditLog:
+    """Writes and reads ``modelreg_audit``. Rows are only ever inserted."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def record(
+        self,
+        *,
+        actor: str,
+        model: str,
+        action: AuditAction,
+        decision: Decision,
+        client: str | None = None,
+        from_version: int | None = None,
+        to_version: int | None = None,
+        from_stage: str | None = None,
+        to_stage: str | None = None,
+        rationale: str | None = None,
+        reason: str | None = None,
+        requested_by: str | None = None,
+        plan_digest: str | None = None,
+        then: Callable[[Connection, int], None] | None = None,
+    ) -> int:
+        """Insert one row; ``then`` runs in the same transaction with the new row's id."""
+        values = {
+            "at_ms": int(time.time() * 1000),
+            "actor": actor,
+            "client": client,
+            "model": model,
+            "action": action.value,
+            "from_version": from_version,
+            "to_version": to_version,
+            "from_stage": from_stage,
+            "to_stage": to_stage,
+            "rationale": rationale,
+            "decision": decision.value,
+            "reason": reason,
+            "requested_by": requested_by,
+            "plan_digest": plan_digest,
+        }
+        try:
+            with self._engine.begin() as conn:
+                result = conn.execute(sa.insert(audit_table).values(**values))
+                key = result.inserted_primary_key
+                assert key is not None
+                if then is not None:
+                    then(conn, int(key[0]))
+                return int(key[0])
+        except SQLAlchemyError as exc:
+            raise backend_error(exc, "writing the audit trail") from exc
+
+    def query(
+        self,
+        *,
+        model: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[AuditEntry]:
+        """Newest first; filter by model and by time range [since, until)."""
+        if not 1 <= limit <= MAX_AUDIT_PAGE:
+            raise RegistryError(
+                ErrorCode.INVALID_INPUT,
+                f"Audit limit must be between 1 and {MAX_AUDIT_PAGE}, got {limit}.",
+            )
+        if since is not None and until is not None and since >= until:
+            raise RegistryError(
+                ErrorCode.INVALID_INPUT,
+                "Audit time range is empty: 'since' must be before 'until'.",
+            )
+        query = sa.select(audit_table).order_by(audit_table.c.id.desc()).limit(limit + 1)
+        if model is not None:
+            query = query.where(audit_table.c.model == model)
+        if since is not None:
+            query = query.where(audit_table.c.at_ms >= _to_ms(since))
+        if until is not None:
+            query = query.where(audit_table.c.at_ms < _to_ms(until))
+        if cursor is not None:
+            query = query.where(audit_table.c.id < decode_cursor(cursor, "before", int))
+        try:
+            with self._engine.connect() as conn:
+                rows = conn.execute(query).mappings().all()
+        except SQLAlchemyError as exc:
+            raise backend_error(exc, "reading the audit trail") from exc
+        entries = [
+            AuditEntry(
+                id=row["id"],
+                at=datetime.fromtimestamp(row["at_ms"] / 1000, tz=UTC),
+                actor=row["actor"],
+                client=row["client"],
+                model=row["model"],
+                action=AuditAction(row["action"]),
+                from_version=row["from_version"],
+                to_version=row["to_version"],
+                from_stage=row["from_stage"],
+                to_stage=row["to_stage"],
+                rationale=row["rationale"],
+                decision=Decision(row["decision"]),
+                reason=row["reason"],
+                requested_by=row["requested_by"],
+                plan_digest=row["plan_digest"],
+            )
+            for row in rows[:limit]
+        ]
+        next_cursor = encode_cursor({"before": entries[-1].id}) if len(rows) > limit else None
+        return Page[AuditEntry](items=entries, next_cursor=next_cursor)

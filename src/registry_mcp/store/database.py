@@ -1,0 +1,282 @@
+"""The registry's SQL database: one engine, and the schema of our own ``modelreg_`` tables.
+
+Our tables live beside MLflow's in the same database and are migrated by our own ordered
+migrations (``modelreg_schema_version``); MLflow's tables are never altered, so
+``mlflow db upgrade`` and the MLflow UI keep working.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from registry_mcp.domain.errors import ErrorCode, RegistryError
+from registry_mcp.store import files
+
+metadata = sa.MetaData()
+
+
+def _id_column() -> sa.Column[int]:
+    # SQLite autoincrements only INTEGER PRIMARY KEY; elsewhere use 64-bit ids.
+    return sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    )
+
+
+audit_table = sa.Table(
+    "modelreg_audit",
+    metadata,
+    _id_column(),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("client", sa.String(200), nullable=True),
+    sa.Column("model", sa.String(256), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("from_version", sa.Integer, nullable=True),
+    sa.Column("to_version", sa.Integer, nullable=True),
+    sa.Column("from_stage", sa.String(20), nullable=True),
+    sa.Column("to_stage", sa.String(20), nullable=True),
+    sa.Column("rationale", sa.Text, nullable=True),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("requested_by", sa.String(200), nullable=True),
+    sa.Column("plan_digest", sa.String(64), nullable=True),
+    sa.Index("modelreg_audit_model_at", "model", "at_ms"),
+    sa.Index("modelreg_audit_at", "at_ms"),
+)
+
+schema_version_table = sa.Table(
+    "modelreg_schema_version",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+
+proposals_table = sa.Table(
+    "modelreg_proposals",
+    metadata,
+    _id_column(),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_ms", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("model", sa.String(256), nullable=False),
+    sa.Column("version", sa.Integer, nullable=True),
+    sa.Column("stage", sa.String(20), nullable=False),
+    sa.Column("expected_current", sa.String(20), nullable=True),
+    sa.Column("rationale", sa.Text, nullable=False),
+    sa.Column("requested_by", sa.String(200), nullable=False),
+    sa.Column("client", sa.String(200), nullable=True),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("decided_ms", sa.BigInteger, nullable=True),
+    sa.Column("decided_by", sa.String(200), nullable=True),
+    sa.Column("decision_note", sa.Text, nullable=True),
+    sa.Column("plan_json", sa.Text, nullable=True),
+    sa.Column("digest", sa.String(64), nullable=True),
+    sa.Column("channel", sa.String(16), nullable=True),
+    sa.Index("modelreg_proposals_status", "status", "created_ms"),
+)
+
+
+approved_state_table = sa.Table(
+    "modelreg_approved_state",
+    metadata,
+    sa.Column("model", sa.String(256), primary_key=True),
+    sa.Column("production", sa.Integer, nullable=True),
+    sa.Column("staging", sa.Integer, nullable=True),
+    sa.Column("previous", sa.Integer, nullable=True),
+    sa.Column("audit_id", sa.BigInteger, nullable=True),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Column("moving_ms", sa.BigInteger, nullable=True),
+)
+"""The stage aliases as modelreg last set them (or adopted them), per model. An alias that
+differs from this row was moved around modelreg (MLflow UI, REST, another client), unless
+``moving_ms`` says a change holding the model lock is between its writes right now."""
+
+out_of_band_table = sa.Table(
+    "modelreg_out_of_band",
+    metadata,
+    sa.Column("model", sa.String(256), primary_key=True),
+    sa.Column("seen_json", sa.Text, nullable=False),
+    sa.Column("audit_id", sa.BigInteger, nullable=True),
+    sa.Column("seen_ms", sa.BigInteger, nullable=False),
+)
+"""The last unapproved alias state seen per model, so each distinct one is audited once."""
+
+
+trusted_versions_table = sa.Table(
+    "modelreg_trusted_versions",
+    metadata,
+    sa.Column("model", sa.String(256), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("audit_id", sa.BigInteger, nullable=True),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+)
+"""Versions an operator allowed to run code when loaded (pickled or custom models). Kept in
+our own table: MLflow's UI and REST API can edit any tag, but not this."""
+
+
+def _migration_1(conn: Connection) -> None:
+    audit_table.create(conn, checkfirst=True)
+
+
+def _migration_2(conn: Connection) -> None:
+    proposals_table.create(conn, checkfirst=True)
+
+
+def _migration_3(conn: Connection) -> None:
+    """Plans bound to approvals; approved alias state (adopting today's aliases as approved)."""
+    # Databases created by migrations 1-2 of an earlier release lack these columns.
+    for table, column, sql_type in (
+        (audit_table, "requested_by", "VARCHAR(200)"),
+        (audit_table, "plan_digest", "VARCHAR(64)"),
+        (proposals_table, "plan_json", "TEXT"),
+        (proposals_table, "digest", "VARCHAR(64)"),
+        (proposals_table, "channel", "VARCHAR(16)"),
+    ):
+        present = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+        if column not in present:
+            conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {column} {sql_type}"))
+    approved_state_table.create(conn, checkfirst=True)
+    out_of_band_table.create(conn, checkfirst=True)
+    trusted_versions_table.create(conn, checkfirst=True)
+    if sa.inspect(conn).has_table("registered_model_aliases"):
+        conn.execute(
+            sa.text(
+                "INSERT INTO modelreg_approved_state "
+                "(model, production, staging, previous, audit_id, updated_ms) "
+                "SELECT name, "
+                "MAX(CASE WHEN alias = 'production' THEN version END), "
+                "MAX(CASE WHEN alias = 'staging' THEN version END), "
+                "MAX(CASE WHEN alias = 'previous_production' THEN version END), "
+                "NULL, :now FROM registered_model_aliases "
+                "WHERE alias IN ('production', 'staging', 'previous_production') GROUP BY name"
+            ),
+            {"now": int(time.time() * 1000)},
+        )
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2, _migration_3]
+"""Ordered; migration N brings the schema from version N-1 to N. Append, never edit."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def sqlalchemy_url(store_uri: str) -> str:
+    """The SQLAlchemy URL of an MLflow registry store URI, or INVALID_INPUT if not SQL."""
+    if store_uri.startswith("postgresql://") or store_uri.startswith("postgres://"):
+        # MLflow accepts these with psycopg2; we ship psycopg 3.
+        return "postgresql+psycopg://" + store_uri.split("://", 1)[1]
+    if store_uri.startswith(("sqlite:", "postgresql+")):
+        try:
+            make_url(store_uri)
+        except (ArgumentError, ValueError):  # ValueError: a non-numeric port
+            # Not echoed: a PostgreSQL URL may carry a password.
+            raise RegistryError(
+                ErrorCode.INVALID_INPUT,
+                f"The registry store URI (scheme {store_uri.split(':', 1)[0]}) cannot be "
+                "parsed; set MLFLOW_REGISTRY_URI to sqlite:///PATH or "
+                "postgresql+psycopg://USER@HOST/DB.",
+            ) from None
+        return store_uri
+    raise RegistryError(
+        ErrorCode.INVALID_INPUT,
+        f"Registry store {store_uri.split('://', 1)[0]}:// is not supported; set "
+        "MLFLOW_REGISTRY_URI to sqlite:///PATH or postgresql+psycopg://USER@HOST/DB "
+        "(the audit trail and fast queries need direct database access).",
+    )
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for in-memory and ``file:`` URI databases."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().resolve()
+
+
+def create_engine(store_uri: str) -> Engine:
+    url = sqlalchemy_url(store_uri)
+    if url.startswith("sqlite"):
+        database = _sqlite_file(url)
+        if database is not None:
+            # SQLite creates the file lazily with the umask's mode (often world-readable).
+            files.private_sqlite(database)
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _busy_timeout(dbapi_conn: object, _record: object) -> None:
+            cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
+            cursor.execute("PRAGMA busy_timeout = 30000")
+            cursor.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def current_schema_version(conn: Connection) -> int:
+    if not sa.inspect(conn).has_table(schema_version_table.name):
+        return 0
+    row = conn.execute(sa.select(schema_version_table.c.version)).first()
+    return int(row[0]) if row else 0
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """Whether MLflow's schema exists and ours is at this release's version: one query.
+
+    MLflow stamps ``alembic_version`` once its tables are created; it never upgrades an
+    existing database by itself (it asks for ``mlflow db upgrade`` on first use), so a
+    stamped database needs none of its initialisation. False on any error (missing tables
+    included): the caller then runs the full initialisation, which reports real problems.
+    """
+    query = sa.text(
+        "SELECT (SELECT version FROM modelreg_schema_version WHERE id = 1), "
+        "(SELECT COUNT(*) FROM alembic_version)"
+    )
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(query).first()
+    except SQLAlchemyError:
+        return False
+    return row is not None and row[0] == SCHEMA_VERSION and bool(row[1])
+
+
+def migrate(conn: Connection) -> int:
+    """Apply pending migrations in the caller's transaction; return the resulting version."""
+    schema_version_table.create(conn, checkfirst=True)
+    found = current_schema_version(conn)
+    if found > SCHEMA_VERSION:
+        raise RegistryError(
+            ErrorCode.BACKEND,
+            f"The database has modelreg schema version {found}, newer than this release "
+            f"understands ({SCHEMA_VERSION}); upgrade modelreg.",
+        )
+    for number in range(found + 1, SCHEMA_VERSION + 1):
+        MIGRATIONS[number - 1](conn)
+    if found == 0:
+        conn.execute(sa.insert(schema_version_table).values(id=1, version=SCHEMA_VERSION))
+    elif found < SCHEMA_VERSION:
+        conn.execute(sa.update(schema_version_table).values(version=SCHEMA_VERSION))
+    return SCHEMA_VERSION
+
+
+def backend_error(exc: SQLAlchemyError, doing: str) -> RegistryError:
+    detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+    return RegistryError(
+        ErrorCode.BACKEND,
+        f"Database error while {doing}: {detail}. Check that the registry database is "
+        "reachable and migrated (modelreg init).",
+    )

@@ -1,0 +1,1 @@
+"""Train the digits models and register them with their cards."""
