@@ -8,35 +8,31 @@ A registry error comes back as a tool error whose structured content is ``ToolEr
 arguments that fail the input schema) carry text only.
 """
 
-import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Literal
 
 from mcp.server.mcpserver import (
-    AcceptedElicitation,
-    CancelledElicitation,
     Context,
-    DeclinedElicitation,
     Elicit,
     ElicitationResult,
     MCPServer,
     Resolve,
 )
-from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.server.mcpserver.prompts.base import UserMessage
-from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
-from mcp.types.version import is_version_at_least
-from pydantic import BaseModel, Field, WithJsonSchema
+from mcp.types import ToolAnnotations
+from pydantic import Field
 
 from registry_mcp.core import comparison
-from registry_mcp.core.approvals import Approvals, ChangeRequest, Outcome
+from registry_mcp.core.approvals import Approvals, Outcome
 from registry_mcp.core.registry import Registry
 from registry_mcp.domain.cards import CardView
 from registry_mcp.domain.errors import ErrorCode, RegistryError
-from registry_mcp.domain.plans import ChangeKind, ChangePlan
+from registry_mcp.domain.plans import ChangeKind
 from registry_mcp.domain.schemas import Stage
+from registry_mcp.mcp.approval_flow import ApprovalForm, StageChangeFlow, Ticket
+from registry_mcp.mcp.tool_errors import RegistryServer, call, tool_error
 from registry_mcp.mcp.tool_models import (
     AuditPage,
     Comparison,
@@ -49,12 +45,7 @@ from registry_mcp.mcp.tool_models import (
     ServingSide,
     ServingState,
     ServingVersion,
-    ToolErrorData,
 )
-from registry_mcp.store.proposals import Proposal
-
-T = TypeVar("T")
-_log = logging.getLogger(__name__)
 
 INSTRUCTIONS = """\
 Model registry on MLflow. Read tools list models, show versions, model cards, metrics, the
@@ -102,120 +93,6 @@ PlanDigest = Annotated[
 ]
 
 
-class ApprovalForm(BaseModel):
-    """The form a human fills in to approve or deny a stage change.
-
-    The fields accept any JSON so that a malformed answer reaches our code and is refused
-    and audited there: only the boolean ``true`` approves (never "yes", "true" or 1)."""
-
-    approve: Annotated[
-        Any,
-        WithJsonSchema(
-            {
-                "type": "boolean",
-                "title": "Approve",
-                "description": "Approve exactly this change? (false = deny)",
-            }
-        ),
-    ] = None
-    rationale: Annotated[
-        Any,
-        WithJsonSchema(
-            {
-                "type": "string",
-                "title": "Rationale",
-                "description": "Why you approve or deny (audited).",
-            }
-        ),
-    ] = ""
-
-
-@dataclass(frozen=True)
-class Ticket:
-    """A stage-change request as planned for this round: the plan the human is asked about
-    and its single-use form, or the reason it is refused."""
-
-    kind: ChangeKind
-    model: str
-    req: ChangeRequest | None = None
-    plan: ChangePlan | None = None
-    form: Proposal | None = None
-    error: RegistryError | None = None
-
-
-class RegistryToolError(ToolError):
-    """A registry error on its way to the client, code and message kept apart."""
-
-    def __init__(self, error: RegistryError) -> None:
-        super().__init__(f"{error.code.value}: {error.message}")
-        self.data = ToolErrorData(code=error.code, message=error.message)
-
-
-def _tool_error(exc: RegistryError) -> ToolError:
-    return RegistryToolError(exc)
-
-
-def _registry_error_in(exc: BaseException) -> RegistryToolError | None:
-    """The registry error behind a tool failure (the SDK wraps it once per tool layer)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, RegistryToolError):
-            return seen
-        seen = seen.__cause__
-    return None
-
-
-class RegistryServer(MCPServer):
-    """An MCP server whose registry errors carry their code as structured content.
-
-    The SDK turns a ``ToolError`` into ``is_error`` text only; a client would have to read the
-    code back out of the message. Here the same text goes out together with
-    ``structured_content = {"code": ..., "message": ...}`` (``ToolErrorData``); clients
-    never validate an error result against the tool's output schema."""
-
-    async def call_tool(
-        self, name: str, arguments: dict[str, Any], context: Context | None = None
-    ) -> CallToolResult | InputRequiredResult:
-        try:
-            return await super().call_tool(name, arguments, context)
-        except ToolError as exc:
-            found = _registry_error_in(exc)
-            if found is None:
-                raise  # the SDK's own errors: text only, as the SDK reports them
-            _log.info("Tool %r failed: %s", name, found.data.code.value)
-            return CallToolResult(
-                content=[TextContent(type="text", text=str(exc))],
-                structured_content=found.data.model_dump(mode="json"),
-                is_error=True,
-            )
-
-
-def _call(fn: Callable[[], T]) -> T:
-    """Run a core call; registry errors become tool errors that say what to do next."""
-    try:
-        return fn()
-    except RegistryError as exc:
-        raise _tool_error(exc) from None
-
-
-def client_name(ctx: Context) -> str:
-    params = ctx.session.client_params if ctx.session is not None else None
-    name = params.client_info.name if params is not None else None
-    return f"mcp:{name}" if name else "mcp:unknown-client"
-
-
-def client_can_elicit(ctx: Context) -> bool:
-    """Form elicitation declared, and a way to deliver it on this protocol era."""
-    caps = ctx.client_capabilities
-    elicitation = caps.elicitation if caps is not None else None
-    if elicitation is None or (elicitation.form is None and elicitation.url is not None):
-        return False
-    version = ctx.protocol_version
-    if version is not None and is_version_at_least(version, "2026-07-28"):
-        return True  # asked through InputRequiredResult: no back-channel needed
-    return bool(ctx.session is not None and ctx.session.can_send_request)
-
-
 def build_server(
     registry: Registry,
     *,
@@ -258,7 +135,7 @@ def build_server(
         cursor: Cursor = None,
     ) -> ModelList:
         """List registered models with the version in each stage and the primary metric."""
-        page = _call(
+        page = call(
             lambda: registry.list_models(
                 tags=tags or {}, stage=stage, task=task, limit=limit, cursor=cursor
             )
@@ -268,8 +145,8 @@ def build_server(
             for m in page.items
             if (v := m.production_version or m.latest_version) is not None
         ]
-        cards = _call(lambda: registry.cards_for(pairs))
-        policies = _call(lambda: {m.name: registry.policy(m.name) for m in page.items})
+        cards = call(lambda: registry.cards_for(pairs))
+        policies = call(lambda: {m.name: registry.policy(m.name) for m in page.items})
         items = []
         for model in page.items:
             policy = policies[model.name]
@@ -326,7 +203,7 @@ def build_server(
                 recent_audit=registry.audit_log(model=model_name, limit=5).items,
             )
 
-        return _call(build)
+        return call(build)
 
     @server.tool(annotations=READ_ONLY)
     def compare_versions(
@@ -338,12 +215,12 @@ def build_server(
         ] = None,
     ) -> Comparison:
         """Compare a candidate with a baseline: metrics, card, primary-metric delta and verdict."""
-        return _call(lambda: comparison.compare(registry, model_name, version, against))
+        return call(lambda: comparison.compare(registry, model_name, version, against))
 
     @server.tool(annotations=READ_ONLY)
     def get_serving_version(model_name: ModelName) -> ServingVersion:
         """The registry's Production version and what the serving side actually serves."""
-        model = _call(lambda: registry.get_model(model_name, limit=1)).model
+        model = call(lambda: registry.get_model(model_name, limit=1)).model
         if serving is None:
             state = ServingState(
                 configured=False,
@@ -351,7 +228,7 @@ def build_server(
                 "Production version is known.",
             )
         else:
-            state = _call(lambda: serving.probe(model.name, model.approved.production))
+            state = call(lambda: serving.probe(model.name, model.approved.production))
         # The approved versions: what a human approved through modelreg and serving follows.
         approved = model.approved
         return ServingVersion(
@@ -375,7 +252,7 @@ def build_server(
         cursor: Cursor = None,
     ) -> AuditPage:
         """Who moved what, when and why (newest first)."""
-        page = _call(
+        page = call(
             lambda: registry.audit_log(model=model_name, since=since, limit=limit, cursor=cursor)
         )
         return AuditPage(items=page.items, next_cursor=page.next_cursor)
@@ -387,38 +264,11 @@ def build_server(
         ] = None,
     ) -> ProposalList:
         """Stage changes waiting for a human (approve with `modelreg approvals approve ID`)."""
-        return ProposalList(items=_call(lambda: approvals.pending(model_name)))
+        return ProposalList(items=call(lambda: approvals.pending(model_name)))
 
     # ---------------------------------------------------------- stage changes
 
-    def who(ctx: Context) -> str:
-        """The human behind this session: the HTTP token's actor, else the server's."""
-        found = identify(ctx) if identify is not None else None
-        return found or human
-
-    def _ticket(kind: ChangeKind, ctx: Context, model: str, **kw: object) -> Ticket:
-        """Validate and plan once per round; open the form the human will be asked about.
-        Nothing is audited here: the tool body records the attempt, exactly once."""
-        client = client_name(ctx)
-        try:
-            req = approvals.request(
-                kind,
-                model,
-                requested_by=who(ctx),
-                client=client,
-                audit=False,
-                **kw,  # type: ignore[arg-type]
-            )
-        except RegistryError as exc:
-            return Ticket(kind=kind, model=str(model), error=exc)
-        try:
-            plan = approvals.plan(req)
-        except RegistryError as exc:
-            return Ticket(kind=kind, model=req.model, req=req, error=exc)
-        if not client_can_elicit(ctx) or approvals.needs_other_approver(plan):
-            return Ticket(kind=kind, model=req.model, req=req, plan=plan)
-        form = approvals.open_form(req, plan)
-        return Ticket(kind=kind, model=req.model, req=req, plan=plan, form=form)
+    flow = StageChangeFlow(registry, approvals, human=human, identify=identify)
 
     def open_promotion(
         model_name: str,
@@ -429,7 +279,7 @@ def build_server(
         expected_current_version: int | str | None = None,
         plan_digest: str | None = None,
     ) -> Ticket:
-        return _ticket(
+        return flow.ticket(
             ChangeKind.PROMOTE,
             ctx,
             model_name,
@@ -447,7 +297,7 @@ def build_server(
         to_version: int | None = None,
         plan_digest: str | None = None,
     ) -> Ticket:
-        return _ticket(
+        return flow.ticket(
             ChangeKind.ROLLBACK,
             ctx,
             model_name,
@@ -456,88 +306,15 @@ def build_server(
             plan_digest=plan_digest,
         )
 
-    def _ask(ticket: Ticket) -> Elicit[ApprovalForm] | None:
-        if ticket.form is None or ticket.plan is None or ticket.req is None:
-            return None  # the tool body reports the refusal or files a proposal
-        plan, req = ticket.plan, ticket.req
-        evidence = ""
-        if plan.kind is ChangeKind.PROMOTE and plan.to_stage is Stage.PRODUCTION:
-            try:
-                diff = comparison.compare(registry, req.model, plan.version, None)
-                if diff.primary_delta is not None and diff.baseline is not None:
-                    direction = "lower" if diff.lower_is_better else "higher"
-                    evidence = (
-                        f" {diff.primary_metric} {diff.primary_delta:+.4f} vs Production "
-                        f"v{diff.baseline.version}: {diff.verdict} ({direction} is better)."
-                    )
-            except RegistryError:
-                evidence = ""
-        return Elicit(
-            f"Approval form #{ticket.form.id}. Approve exactly this change? {plan.describe()}."
-            f"{evidence} Requested by {req.requested_by} because: {req.rationale}",
-            ApprovalForm,
-        )
-
     def ask_promotion(
         ticket: Annotated[Ticket, Resolve(open_promotion)],
     ) -> Elicit[ApprovalForm] | None:
-        return _ask(ticket)
+        return flow.ask(ticket)
 
     def ask_rollback(
         ticket: Annotated[Ticket, Resolve(open_rollback)],
     ) -> Elicit[ApprovalForm] | None:
-        return _ask(ticket)
-
-    def _carry_out(
-        ticket: Ticket, ctx: Context, decision: ElicitationResult[ApprovalForm]
-    ) -> Outcome:
-        if ticket.req is None:
-            assert ticket.error is not None
-            approvals.record_invalid(
-                ticket.kind,
-                ticket.model,
-                ticket.error,
-                requested_by=who(ctx),
-                client=client_name(ctx),
-            )
-            raise _tool_error(ticket.error)
-        req = ticket.req
-        if ticket.plan is None:
-            assert ticket.error is not None
-            raise _tool_error(approvals.refuse(req, ticket.error))
-        plan = ticket.plan
-        if ticket.form is None:
-            return _call(lambda: approvals.propose(req, plan))
-        form = ticket.form
-        approver = who(ctx)
-        match decision:
-            case AcceptedElicitation(data=ApprovalForm(approve=answer, rationale=note)):
-                return _call(
-                    lambda: approvals.answer_form(
-                        req, form, approve=answer, approver=approver, note=note
-                    )
-                )
-            case DeclinedElicitation():
-                return _call(
-                    lambda: approvals.close_form(
-                        req, form, status="denied", approver=approver, note="declined the form"
-                    )
-                )
-            case CancelledElicitation():
-                return _call(
-                    lambda: approvals.close_form(
-                        req, form, status="cancelled", approver=approver, note=None
-                    )
-                )
-        raise _tool_error(
-            approvals.refuse_answer(
-                req,
-                plan,
-                approver=approver,
-                client=req.client,
-                why="The approval form returned no answer",
-            )
-        )
+        return flow.ask(ticket)
 
     @server.tool(annotations=READ_ONLY)
     def preview_change(
@@ -560,13 +337,13 @@ def build_server(
         Changes nothing; pass `digest` as `plan_digest` to refuse if the plan changes."""
         kind = ChangeKind(change)
         if kind is ChangeKind.PROMOTE and (version is None or stage is None):
-            raise _tool_error(
+            raise tool_error(
                 RegistryError(
                     ErrorCode.INVALID_INPUT,
                     "a promotion preview needs `version` and `stage`; pass both.",
                 )
             )
-        plan = _call(
+        plan = call(
             lambda: registry.plan_change(kind, model_name, version, stage or Stage.PRODUCTION)
         )
         return PlanPreview.of(plan)
@@ -589,7 +366,7 @@ def build_server(
         plan_digest: PlanDigest = None,
     ) -> Outcome:
         """Move a version to a stage after a human approves (Staging -> Production, ...)."""
-        return _carry_out(ticket, ctx, decision)
+        return flow.carry_out(ticket, ctx, decision)
 
     @server.tool(annotations=STAGE_CHANGE)
     def rollback_model(
@@ -609,7 +386,7 @@ def build_server(
         plan_digest: PlanDigest = None,
     ) -> Outcome:
         """Return Production to the previous (or a named former) Production version, if approved."""
-        return _carry_out(ticket, ctx, decision)
+        return flow.carry_out(ticket, ctx, decision)
 
     # ------------------------------------------------------ resources, prompts
 
