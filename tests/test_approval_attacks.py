@@ -176,7 +176,7 @@ async def test_a_pending_rollback_applies_exactly_its_pinned_target(
     reg.transition("digits", 2, "production", rationale="x", actor="erin")
     reg.rollback("digits", to_version=3, rationale="x", actor="erin")
     assert reg.get_model("digits").model.previous_production_version == 2
-    outcome = Approvals.for_registry(reg).resolve(
+    outcome = Approvals.for_registry(reg).proposals.resolve(
         out["proposal_id"], approve=True, approver="frank", note="ok"
     )
     assert outcome.transition is not None
@@ -184,7 +184,7 @@ async def test_a_pending_rollback_applies_exactly_its_pinned_target(
     assert "Roll back digits v1" in (outcome.plan.describe() if outcome.plan else "")
     # Single use: a second approval of the same proposal moves nothing.
     with pytest.raises(RegistryError) as info:
-        Approvals.for_registry(reg).resolve(
+        Approvals.for_registry(reg).proposals.resolve(
             out["proposal_id"], approve=True, approver="frank", note=None
         )
     assert info.value.code is ErrorCode.NOT_APPROVED
@@ -205,7 +205,7 @@ async def test_a_pending_proposal_is_refused_when_its_plan_changed(
     )
     before = snapshot(reg)
     with pytest.raises(RegistryError) as info:
-        Approvals.for_registry(reg).resolve(
+        Approvals.for_registry(reg).proposals.resolve(
             out["proposal_id"], approve=True, approver="frank", note=None
         )
     assert info.value.code is ErrorCode.STALE_PLAN

@@ -363,7 +363,7 @@ async def test_client_without_elicitation_gets_a_pending_proposal(
     assert proposal["expected_current"] == "1"
     assert reg.audit_log(model="digits", limit=1).items[0].decision is Decision.PROPOSED
 
-    outcome = Approvals.for_registry(reg).resolve(
+    outcome = Approvals.for_registry(reg).proposals.resolve(
         out["proposal_id"], approve=True, approver="erin", note="reviewed"
     )
     assert outcome.status == "applied"
@@ -378,7 +378,7 @@ async def test_client_without_elicitation_gets_a_pending_proposal(
     )
     assert entry.reason == f"approved via proposal #{out['proposal_id']}: reviewed"
     with pytest.raises(RegistryError) as info:
-        Approvals.for_registry(reg).resolve(
+        Approvals.for_registry(reg).proposals.resolve(
             out["proposal_id"], approve=True, approver="x", note=None
         )
     assert info.value.code is ErrorCode.NOT_APPROVED  # single-use
@@ -400,16 +400,18 @@ async def test_denied_and_stale_and_expired_proposals(
             {"model_name": "digits", "version": 3, "stage": "Production", "rationale": "b"},
         )
     before = snapshot(reg)
-    denied = approvals.resolve(first["proposal_id"], approve=False, approver="erin", note="no")
+    denied = approvals.proposals.resolve(
+        first["proposal_id"], approve=False, approver="erin", note="no"
+    )
     assert denied.status == "denied"
     assert snapshot(reg) == before
     # The state moves behind the proposal's back: approval is refused as stale.
     reg.transition("digits", 2, "staging", rationale="other", actor="x")
     with pytest.raises(RegistryError) as info:
-        approvals.resolve(second["proposal_id"], approve=True, approver="erin", note=None)
+        approvals.proposals.resolve(second["proposal_id"], approve=True, approver="erin", note=None)
     assert info.value.code is ErrorCode.STALE_PLAN  # v3 left Staging
     assert "nothing moved" in info.value.message
-    assert approvals.get(second["proposal_id"]).status.value == "failed"
+    assert approvals.proposals.get(second["proposal_id"]).status.value == "failed"
 
     short = Registry.open(
         Settings(**{**sqlite_backend.settings.model_dump(), "proposal_ttl_s": 0.01})
@@ -431,8 +433,8 @@ async def test_denied_and_stale_and_expired_proposals(
 
     time.sleep(0.05)
     with pytest.raises(RegistryError, match="expired"):
-        expiring.resolve(proposal_id, approve=True, approver="erin", note=None)
-    assert expiring.get(proposal_id).status.value == "expired"
+        expiring.proposals.resolve(proposal_id, approve=True, approver="erin", note=None)
+    assert expiring.proposals.get(proposal_id).status.value == "expired"
     assert reg.get_model("digits").model.production_version == 1
     short.close()
 

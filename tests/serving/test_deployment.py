@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from mcp import Client
 
-from registry_mcp.core.approvals import Approval, Approvals, Outcome
+from registry_mcp.core.approvals import Approvals
+from registry_mcp.core.change_requests import Approval, Outcome
 from registry_mcp.core.registry import Registry
 from registry_mcp.deploy.deployment import Deployment
 from registry_mcp.domain.plans import ChangeKind

@@ -218,7 +218,8 @@ def _change(
     """Show the plan, ask the human at the terminal, then apply exactly that plan through the
     one apply path the MCP tools use (re-checked under the lock; serving follows)."""
     from registry_mcp.cli import render
-    from registry_mcp.core.approvals import Approval, Approvals
+    from registry_mcp.core.approvals import Approvals
+    from registry_mcp.core.change_requests import Approval
     from registry_mcp.deploy.deployment import Deployment
 
     registry = state.registry()

@@ -138,7 +138,7 @@ def list_pending(
     from registry_mcp.core.approvals import Approvals
 
     state = get_ctx(ctx)
-    pending = Approvals.for_registry(state.registry()).pending(model)
+    pending = Approvals.for_registry(state.registry()).proposals.pending(model)
     if as_json:
         render.print_json(state.console, pending)
         return
@@ -167,7 +167,7 @@ def _resolve(
     try:
         # Approving moves the registry, then serving follows (switch verified, reconcile).
         approvals = Approvals.for_registry(registry, after_change=deployment.follow)
-        proposal = approvals.get(proposal_id)
+        proposal = approvals.proposals.get(proposal_id)
         if not as_json:
             verb = "Approve" if approve else "Deny"
             shown = proposal.plan.describe() if proposal.plan else proposal.summary
@@ -177,7 +177,9 @@ def _resolve(
                 f"{render.escape(proposal.rationale)}"
             )
         confirm_or_abort(state, yes)
-        outcome = approvals.resolve(proposal_id, approve=approve, approver=state.actor(), note=note)
+        outcome = approvals.proposals.resolve(
+            proposal_id, approve=approve, approver=state.actor(), note=note
+        )
     finally:
         deployment.close()
     if as_json:

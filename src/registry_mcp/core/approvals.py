@@ -21,67 +21,18 @@ The rules, whatever the path:
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from registry_mcp.core.change_requests import Approval, ChangeRequest, Outcome, note_suffix
 from registry_mcp.core.ports import ServingUpdate
+from registry_mcp.core.proposal_desk import ProposalDesk
 from registry_mcp.core.registry import Registry
 from registry_mcp.core.transitions import Attempt
 from registry_mcp.domain import validation
-from registry_mcp.domain.compact_schema import CompactModel
 from registry_mcp.domain.errors import ErrorCode, RegistryError
 from registry_mcp.domain.plans import ChangeKind, ChangePlan
-from registry_mcp.domain.schemas import Decision, ExpectedVersion, Stage, TransitionResult
+from registry_mcp.domain.schemas import Decision, ExpectedVersion, Stage
 from registry_mcp.store.proposals import Channel, Proposal, ProposalStatus, ProposalStore
-
-
-class ChangeRequest(BaseModel):
-    """A requested stage change, validated, before any human has decided."""
-
-    model_config = ConfigDict(frozen=True)
-
-    kind: ChangeKind
-    model: str
-    version: int | None
-    stage: Stage
-    rationale: str
-    requested_by: str
-    client: str | None = None
-    expected_current: ExpectedVersion = None
-    plan_digest: str | None = None
-
-
-class Approval(BaseModel):
-    """A human's yes, and where it came from (audited as the actor)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    approver: str
-    client: str | None = None
-    note: str | None = None
-    via: str = Field(description="Which form, proposal or terminal carried the yes.")
-
-
-class Outcome(CompactModel):
-    """What happened to a requested change."""
-
-    model_config = ConfigDict(frozen=True)
-
-    status: Literal["applied", "denied", "cancelled", "pending"]
-    message: str
-    plan: ChangePlan | None = Field(default=None, description="The plan the human decided on.")
-    transition: TransitionResult | None = None
-    serving: ServingUpdate | None = Field(
-        default=None, description="What serving did after the change (when serving is wired)."
-    )
-    proposal_id: int | None = None
-    approve_command: str | None = Field(
-        default=None, description="Run by a human to approve a pending proposal."
-    )
-    deny_command: str | None = None
-    expires_at: datetime | None = None
 
 
 class Approvals:
@@ -95,6 +46,7 @@ class Approvals:
         self._registry = registry
         self._store = store
         self._after_change = after_change
+        self.proposals = ProposalDesk(registry, store, self)
 
     @classmethod
     def for_registry(
@@ -227,7 +179,7 @@ class Approvals:
         """Apply exactly ``plan``, which a human approved: registry, then serving follows."""
         attempt = self._attempt(req, approval.approver, approval.client)
         attempt = attempt.model_copy(
-            update={"note": f"approved via {approval.via}" + _note(approval.note)}
+            update={"note": f"approved via {approval.via}" + note_suffix(approval.note)}
         )
         if (
             self.four_eyes
@@ -277,7 +229,7 @@ class Approvals:
             plan=plan,
             version=req.version,
             stage=req.stage,
-            reason=f"{status} by human" + _note(note),
+            reason=f"{status} by human" + note_suffix(note),
         )
         return Outcome(
             status=status, plan=plan, message=f"Not applied: the human {status} it; nothing moved."
@@ -357,7 +309,7 @@ class Approvals:
             return self.decline(
                 req, plan, status="denied", approver=approver, client=req.client, note=text
             )
-        return self._apply_settled(
+        return self.apply_settled(
             req,
             form,
             Approval(approver=approver, client=req.client, note=text, via=f"form #{form.id}"),
@@ -387,7 +339,9 @@ class Approvals:
             req, form.plan, status=status, approver=approver, client=req.client, note=note
         )
 
-    def _apply_settled(self, req: ChangeRequest, ticket: Proposal, approval: Approval) -> Outcome:
+    def apply_settled(self, req: ChangeRequest, ticket: Proposal, approval: Approval) -> Outcome:
+        """Apply the plan of a form or proposal already settled as approved; a failure marks
+        it failed."""
         assert ticket.plan is not None
         try:
             outcome = self.apply(req, ticket.plan, approval)
@@ -430,149 +384,10 @@ class Approvals:
             expires_at=proposal.expires_at,
         )
 
-    def pending(self, model: str | None = None) -> list[Proposal]:
-        self.expire_due()
-        name = None if model is None else validation.model_name(model)
-        return self._store.list(status=ProposalStatus.PENDING, model=name)
-
-    def get(self, proposal_id: int) -> Proposal:
-        return self._store.get(proposal_id)
-
-    def expire_due(self) -> int:
-        now = datetime.now(UTC)
-        expired = 0
-        for proposal in self._store.list(status=ProposalStatus.PENDING, limit=1000):
-            if proposal.expires_at <= now and self._store.settle(
-                proposal.id, ProposalStatus.EXPIRED, decided_by="modelreg", note="expired"
-            ):
-                expired += 1
-                self._audit_proposal(proposal, Decision.EXPIRED, "modelreg", "expired")
-        return expired
-
-    def resolve(
-        self, proposal_id: int, *, approve: bool, approver: str, note: str | None
-    ) -> Outcome:
-        """A human approves or denies a pending proposal (from the CLI): once, and only
-        the plan it pinned."""
-        approver = validation.actor(approver)
-        if note is not None:
-            note = validation.rationale(note)
-        proposal = self._store.get(proposal_id)
-        refusal = self._proposal_refusal(proposal, approve=approve, approver=approver)
-        if refusal is not None:
-            self._audit_proposal(
-                proposal, Decision.REFUSED, approver, f"{refusal.code.value}: {refusal.message}"
-            )
-            raise refusal
-        status = ProposalStatus.APPROVED if approve else ProposalStatus.DENIED
-        if not self._store.settle(proposal_id, status, decided_by=approver, note=note):
-            error = RegistryError(
-                ErrorCode.NOT_APPROVED,
-                f"Proposal #{proposal_id} was decided by someone else just now; nothing to do.",
-            )
-            self._audit_proposal(
-                proposal, Decision.REFUSED, approver, f"{error.code.value}: {error.message}"
-            )
-            raise error
-        if not approve:
-            self._audit_proposal(proposal, Decision.DENIED, approver, note or "denied")
-            return Outcome(
-                status="denied",
-                message=f"Proposal #{proposal_id} denied; nothing moved.",
-                plan=proposal.plan,
-                proposal_id=proposal_id,
-            )
-        req = ChangeRequest(
-            kind=proposal.kind,
-            model=proposal.model,
-            version=proposal.version,
-            stage=proposal.stage,
-            rationale=proposal.rationale,
-            requested_by=proposal.requested_by,
-            client=proposal.client,
-        )
-        approval = Approval(
-            approver=approver, client="modelreg-cli", note=note, via=f"proposal #{proposal_id}"
-        )
-        outcome = self._apply_settled(req, proposal, approval)
-        return outcome.model_copy(
-            update={
-                "message": f"Proposal #{proposal_id} approved and applied: {proposal.summary}.",
-                "proposal_id": proposal_id,
-            }
-        )
-
-    def _proposal_refusal(
-        self, proposal: Proposal, *, approve: bool, approver: str
-    ) -> RegistryError | None:
-        if proposal.channel is Channel.FORM:
-            return RegistryError(
-                ErrorCode.NOT_APPROVED,
-                f"#{proposal.id} is an approval form shown to an MCP client's human, not a "
-                "proposal; it is answered there. Nothing moved.",
-            )
-        if proposal.status is not ProposalStatus.PENDING:
-            return RegistryError(
-                ErrorCode.NOT_APPROVED,
-                f"Proposal #{proposal.id} is already {proposal.status.value}; nothing to do. "
-                "Ask for a new proposal if the change is still wanted.",
-            )
-        if proposal.expires_at <= datetime.now(UTC):
-            if self._store.settle(
-                proposal.id, ProposalStatus.EXPIRED, decided_by="modelreg", note="expired"
-            ):
-                self._audit_proposal(proposal, Decision.EXPIRED, "modelreg", "expired")
-            return RegistryError(
-                ErrorCode.NOT_APPROVED,
-                f"Proposal #{proposal.id} expired at {proposal.expires_at:%Y-%m-%d %H:%M} UTC; "
-                "nothing moved. Ask for a new proposal.",
-            )
-        if approve and proposal.plan is None:
-            return RegistryError(
-                ErrorCode.NOT_APPROVED,
-                f"Proposal #{proposal.id} was filed by an earlier release and pins no plan; "
-                "nothing moved. Ask for a new proposal.",
-            )
-        if (
-            approve
-            and self.four_eyes
-            and proposal.stage is Stage.PRODUCTION
-            and approver == proposal.requested_by
-        ):
-            return RegistryError(
-                ErrorCode.NOT_APPROVED,
-                f"Four-eyes is on: {approver} requested proposal #{proposal.id} and cannot "
-                "also approve it; nothing moved. Another person approves it.",
-            )
-        return None
-
-    def _audit_proposal(
-        self, proposal: Proposal, decision: Decision, actor: str, note: str
-    ) -> None:
-        self._registry.record_decision(
-            kind=proposal.kind,
-            decision=decision,
-            attempt=Attempt(
-                actor=actor,
-                client=proposal.client,
-                requested_by=proposal.requested_by,
-                rationale=proposal.rationale,
-            ),
-            model=proposal.model,
-            plan=proposal.plan,
-            version=proposal.version,
-            stage=proposal.stage,
-            reason=f"proposal #{proposal.id}: {note}",
-        )
-
 
 def _show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _note(note: str | None) -> str:
-    return f": {note}" if note else ""
 
 
 def _v(value: int | str | None) -> str:

@@ -25,7 +25,8 @@ from mcp.types.version import is_version_at_least
 from pydantic import BaseModel, WithJsonSchema
 
 from registry_mcp.core import comparison
-from registry_mcp.core.approvals import Approvals, ChangeRequest, Outcome
+from registry_mcp.core.approvals import Approvals
+from registry_mcp.core.change_requests import ChangeRequest, Outcome
 from registry_mcp.core.registry import Registry
 from registry_mcp.domain.errors import RegistryError
 from registry_mcp.domain.plans import ChangeKind, ChangePlan

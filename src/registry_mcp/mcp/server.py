@@ -25,7 +25,8 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from registry_mcp.core import comparison
-from registry_mcp.core.approvals import Approvals, Outcome
+from registry_mcp.core.approvals import Approvals
+from registry_mcp.core.change_requests import Outcome
 from registry_mcp.core.registry import Registry
 from registry_mcp.domain.cards import CardView
 from registry_mcp.domain.errors import ErrorCode, RegistryError
@@ -264,7 +265,7 @@ def build_server(
         ] = None,
     ) -> ProposalList:
         """Stage changes waiting for a human (approve with `modelreg approvals approve ID`)."""
-        return ProposalList(items=call(lambda: approvals.pending(model_name)))
+        return ProposalList(items=call(lambda: approvals.proposals.pending(model_name)))
 
     # ---------------------------------------------------------- stage changes
 
