@@ -64,7 +64,9 @@ def seed(home: Path) -> None:
             train_and_register(registry, config, name=MODEL, actor="bench")
         for version in (1, 2):
             for stage in ("staging", "production"):
-                registry.transition(MODEL, version, stage, rationale="bench setup", actor="bench")
+                registry.stages.transition(
+                    MODEL, version, stage, rationale="bench setup", actor="bench"
+                )
     finally:
         registry.close()
 

@@ -154,7 +154,9 @@ def main() -> None:
             (2, "staging"),
             (2, "production"),
         ]:
-            registry.transition(MODEL, version, stage, rationale="bench setup", actor="bench")
+            registry.stages.transition(
+                MODEL, version, stage, rationale="bench setup", actor="bench"
+            )
         torchserve = LocalTorchServe(Path(tmp) / "serving", ports=LocalPorts.free())
         torchserve.up()
         deployment = Deployment(

@@ -126,11 +126,11 @@ async def test_a_change_made_while_the_form_is_open_is_never_applied_unseen(
 ) -> None:
     """The form says "roll back to v1"; meanwhile another operator promotes v2. The
     approval of the shown plan must not apply a different one."""
-    reg.transition("digits", 3, "production", rationale="release", actor="seed")
-    reg.transition("digits", 2, "staging", rationale="next", actor="seed")
+    reg.stages.transition("digits", 3, "production", rationale="release", actor="seed")
+    reg.stages.transition("digits", 2, "staging", rationale="next", actor="seed")
 
     def other_operator() -> None:
-        reg.transition("digits", 2, "production", rationale="hotfix", actor="erin")
+        reg.stages.transition("digits", 2, "production", rationale="hotfix", actor="erin")
 
     human = Operator(meanwhile=other_operator)
     async with session(server, mode, human) as client:
@@ -166,15 +166,15 @@ async def test_a_change_made_while_the_form_is_open_is_never_applied_unseen(
 async def test_a_pending_rollback_applies_exactly_its_pinned_target(
     server: MCPServer, reg: Registry
 ) -> None:
-    reg.transition("digits", 3, "production", rationale="release", actor="seed")  # prev = v1
+    reg.stages.transition("digits", 3, "production", rationale="release", actor="seed")  # prev = v1
     async with session(server, "auto", None) as client:
         out = await structured(client, "rollback_model", {"model_name": "digits", "rationale": "r"})
     assert out["status"] == "pending"
     assert out["plan"]["version"] == 1
     # Production goes v3 -> v2 -> v3: the previous-Production alias now points at v2.
-    reg.transition("digits", 2, "staging", rationale="x", actor="erin")
-    reg.transition("digits", 2, "production", rationale="x", actor="erin")
-    reg.rollback("digits", to_version=3, rationale="x", actor="erin")
+    reg.stages.transition("digits", 2, "staging", rationale="x", actor="erin")
+    reg.stages.transition("digits", 2, "production", rationale="x", actor="erin")
+    reg.stages.rollback("digits", to_version=3, rationale="x", actor="erin")
     assert reg.get_model("digits").model.previous_production_version == 2
     outcome = Approvals.for_registry(reg).proposals.resolve(
         out["proposal_id"], approve=True, approver="frank", note="ok"
@@ -288,10 +288,10 @@ async def approve_then_replay(client: Client, reg: Registry) -> object:
     assert isinstance(applied, CallToolResult)
     assert not applied.is_error
     assert reg.get_model("digits").model.production_version == 3
-    reg.rollback("digits", rationale="undo", actor="erin")
-    reg.transition("digits", 3, "staging", rationale="again", actor="erin")
+    reg.stages.rollback("digits", rationale="undo", actor="erin")
+    reg.stages.transition("digits", 3, "staging", rationale="again", actor="erin")
     assert (
-        reg.plan_transition("digits", 3, "production").digest
+        reg.stages.plan_transition("digits", 3, "production").digest
         == (applied.structured_content or {})["plan"]["digest"]
     )
     return await client.session.call_tool(
@@ -387,7 +387,7 @@ async def test_an_alias_moved_in_mlflow_is_caught_and_never_followed(
     assert (summary.approved.production, summary.production_version) == (1, 2)
 
     seen = summary.aliases
-    reg.resolve_unapproved("digits", accept=False, actor="erin", rationale="r", seen=seen)
+    reg.stages.resolve_unapproved("digits", accept=False, actor="erin", rationale="r", seen=seen)
     restored = reg.get_model("digits").model
     assert restored.production_version == 1
     assert restored.unapproved_change is None
@@ -425,7 +425,7 @@ async def test_the_attacks_fail_over_http_too(reg: Registry, sqlite_backend: Bac
             assert snapshot(reg) == before
 
             def other_operator() -> None:
-                reg.transition("digits", 2, "staging", rationale="other", actor="frank")
+                reg.stages.transition("digits", 2, "staging", rationale="other", actor="frank")
 
             async with over_http(Operator(meanwhile=other_operator), "legacy") as c:
                 stale = await c.call_tool(
@@ -437,7 +437,7 @@ async def test_the_attacks_fail_over_http_too(reg: Registry, sqlite_backend: Bac
             assert reg.get_version("digits", 3).stage.value == "None"
 
             async with over_http(Operator(), "auto") as c:
-                reg.transition("digits", 3, "staging", rationale="back", actor="frank")
+                reg.stages.transition("digits", 3, "staging", rationale="back", actor="frank")
                 replay = await approve_then_replay(c, reg)
             assert isinstance(replay, InputRequiredResult)
             assert reg.get_model("digits").model.production_version == 1

@@ -114,8 +114,8 @@ def _fresh_registry(template: Template, home: Path) -> Registry:
         _settings(home, artifact_root=template.settings.resolved_artifact_root)
     )
     add_versions(registry, template.model_uris[0], "digits", 3)
-    registry.transition("digits", 1, "staging", rationale="seed", actor="seed")
-    registry.transition("digits", 1, "production", rationale="seed", actor="seed")
+    registry.stages.transition("digits", 1, "staging", rationale="seed", actor="seed")
+    registry.stages.transition("digits", 1, "production", rationale="seed", actor="seed")
     return registry
 
 

@@ -68,9 +68,9 @@ def seeded(
     backend: Backend = make_backend(request, request.param, tmp_path_factory.mktemp("bad"))
     registry = Registry.open(backend.settings)
     add_versions(registry, backend.model_uris[0], "digits", 3, tags={"task": "classification"})
-    registry.transition("digits", 1, "staging", rationale="seed", actor="seed")
-    registry.transition("digits", 1, "production", rationale="seed", actor="seed")
-    registry.transition("digits", 2, "staging", rationale="seed", actor="seed")
+    registry.stages.transition("digits", 1, "staging", rationale="seed", actor="seed")
+    registry.stages.transition("digits", 1, "production", rationale="seed", actor="seed")
+    registry.stages.transition("digits", 2, "staging", rationale="seed", actor="seed")
     try:
         yield registry, snapshot(registry)
     finally:
@@ -107,10 +107,12 @@ def test_transitions_with_bad_input_change_nothing(
     if name == "digits":
         stage = f"{stage}#"
     _expect_clean_error(
-        lambda: registry.transition(name, version, stage, rationale=rationale, actor="fuzz")
+        lambda: registry.stages.transition(name, version, stage, rationale=rationale, actor="fuzz")
     )
     _expect_clean_error(
-        lambda: registry.rollback(name, rationale=rationale, actor="fuzz", to_version=version)
+        lambda: registry.stages.rollback(
+            name, rationale=rationale, actor="fuzz", to_version=version
+        )
     )
     assert snapshot(registry) == before
 

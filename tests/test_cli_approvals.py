@@ -156,12 +156,12 @@ def test_a_change_made_while_the_terminal_asks_is_refused(seeded: Backend) -> No
     """`modelreg rollback` shows its plan; another operator moves Production before the
     human answers y: the shown plan is gone, so nothing moves."""
     registry = Registry.open(seeded.settings)
-    registry.transition("digits", 3, "production", rationale="release", actor="seed")
-    registry.transition("digits", 2, "staging", rationale="next", actor="seed")
+    registry.stages.transition("digits", 3, "production", rationale="release", actor="seed")
+    registry.stages.transition("digits", 2, "staging", rationale="next", actor="seed")
     with on_pty([MODELREG, "rollback", "digits", "-r", "regression"]) as (proc, primary):
         shown = ANSI.sub(b"", _read_until(primary, b"Apply this change?"))
         assert b"Roll back digits v1" in shown
-        registry.transition("digits", 2, "production", rationale="hotfix", actor="erin")
+        registry.stages.transition("digits", 2, "production", rationale="hotfix", actor="erin")
         os.write(primary, b"y\n")
         rest = ANSI.sub(b"", _read_until(primary, b"nothing moved"))
         assert proc.wait(timeout=60) == 2, rest
@@ -208,12 +208,12 @@ def test_trusting_a_version_is_confirmed_and_audited(
     assert "digits v2 is trusted (audited)" in " ".join(out.split())
     assert "modelreg serve reconcile" in out
     registry = Registry.open(seeded.settings)
-    assert registry.is_trusted("digits", 2)
+    assert registry.trust.is_trusted("digits", 2)
     code, out, _ = invoke(
         capsys, "approvals", "trust", "digits", "2", "-r", "done", "--revoke", "--yes"
     )
     assert code == 0, out
-    assert not registry.is_trusted("digits", 2)
+    assert not registry.trust.is_trusted("digits", 2)
     trust = [e for e in registry.audit_log(model="digits", limit=5).items if e.action == "trust"]
     registry.close()
     assert [(e.actor, e.reason) for e in trust] == [

@@ -27,7 +27,9 @@ def reg(backend: Backend) -> Iterator[Registry]:
 
 
 def _fail_on_alias(reg: Registry, monkeypatch: pytest.MonkeyPatch, alias: str) -> None:
-    store: Any = reg.stages._store  # the one MLflow adapter the stage machine writes through
+    store: Any = (
+        reg.stages.machine._store
+    )  # the one MLflow adapter the stage machine writes through
     real = store.set_alias
 
     def set_alias(name: str, which: str, version: int) -> None:
@@ -44,7 +46,7 @@ def test_a_failure_midway_is_audited_reported_and_not_followed(
     # Production moves first; the rollback-target write then fails.
     _fail_on_alias(reg, monkeypatch, "previous_production")
     with pytest.raises(RegistryError) as info:
-        reg.transition("digits", 3, "production", rationale="release", actor="ann")
+        reg.stages.transition("digits", 3, "production", rationale="release", actor="ann")
     assert info.value.code is ErrorCode.BACKEND
     monkeypatch.undo()
     entry = reg.audit_log(model="digits", limit=1).items[0]
@@ -55,10 +57,10 @@ def test_a_failure_midway_is_audited_reported_and_not_followed(
     assert summary.approved.production == 1  # ... serving keeps what was approved ...
     assert summary.unapproved_change is not None  # ... and it is reported at once.
     with pytest.raises(RegistryError) as refused:
-        reg.transition("digits", 3, "archived", rationale="cleanup", actor="ann")
+        reg.stages.transition("digits", 3, "archived", rationale="cleanup", actor="ann")
     assert refused.value.code is ErrorCode.UNAPPROVED_CHANGE
 
-    reg.resolve_unapproved(
+    reg.stages.resolve_unapproved(
         "digits", accept=False, actor="ann", rationale="restore", seen=summary.aliases
     )
     after = reg.get_model("digits").model
@@ -74,9 +76,9 @@ def test_a_process_killed_midway_is_reported_once_the_grace_period_ends(
     """A change holding the lock marks itself as moving; readers in between see no alarm.
     If the process dies there, the mark goes stale and the mix is reported."""
     before = reg.get_model("digits").model.aliases
-    states = reg.stages._states
+    states = reg.stages.machine._states
     states.moving("digits", before)
-    store: Any = reg.stages._store
+    store: Any = reg.stages.machine._store
     store.set_alias("digits", "production", 3)  # the first write, then the process dies
     assert reg.get_model("digits").model.unapproved_change is None  # within the grace period
     monkeypatch.setattr(approved_state, "MOVING_GRACE_S", 0.0)

@@ -40,9 +40,9 @@ def seed(registry: Registry, uri: str) -> None:
         ),
         actor="seed",
     )
-    registry.transition("digits", 1, "staging", rationale="seed", actor="seed")
-    registry.transition("digits", 1, "production", rationale="seed", actor="seed")
-    registry.transition("digits", 3, "staging", rationale="seed", actor="seed")
+    registry.stages.transition("digits", 1, "staging", rationale="seed", actor="seed")
+    registry.stages.transition("digits", 1, "production", rationale="seed", actor="seed")
+    registry.stages.transition("digits", 3, "staging", rationale="seed", actor="seed")
 
 
 @pytest.fixture
@@ -314,7 +314,7 @@ async def test_denied_declined_cancelled_move_nothing(
 async def test_rollback_asks_and_applies_or_denies(
     server: MCPServer, reg: Registry, mode: str
 ) -> None:
-    reg.transition("digits", 3, "production", rationale="release", actor="seed")
+    reg.stages.transition("digits", 3, "production", rationale="release", actor="seed")
     before = snapshot(reg)
     async with client(server, mode, Human("decline")) as session:
         out = await structured(
@@ -406,7 +406,7 @@ async def test_denied_and_stale_and_expired_proposals(
     assert denied.status == "denied"
     assert snapshot(reg) == before
     # The state moves behind the proposal's back: approval is refused as stale.
-    reg.transition("digits", 2, "staging", rationale="other", actor="x")
+    reg.stages.transition("digits", 2, "staging", rationale="other", actor="x")
     with pytest.raises(RegistryError) as info:
         approvals.proposals.resolve(second["proposal_id"], approve=True, approver="erin", note=None)
     assert info.value.code is ErrorCode.STALE_PLAN  # v3 left Staging
@@ -417,7 +417,7 @@ async def test_denied_and_stale_and_expired_proposals(
         Settings(**{**sqlite_backend.settings.model_dump(), "proposal_ttl_s": 0.01})
     )
     expiring = Approvals.for_registry(short)
-    reg.transition("digits", 3, "staging", rationale="back", actor="x")
+    reg.stages.transition("digits", 3, "staging", rationale="back", actor="x")
     req = expiring.request(
         _kind("promote"),
         "digits",

@@ -62,9 +62,9 @@ def reg(sqlite_backend: Backend) -> Iterator[Registry]:
     ):
         add_versions(registry, uri, name, 1, card=card(**{metric: first}))
         add_versions(registry, uri, name, 1, card=card(**{metric: second}))
-        registry.transition(name, 1, "staging", rationale="seed", actor="seed")
-        registry.transition(name, 1, "production", rationale="seed", actor="seed")
-        registry.transition(name, 2, "staging", rationale="seed", actor="seed")
+        registry.stages.transition(name, 1, "staging", rationale="seed", actor="seed")
+        registry.stages.transition(name, 1, "production", rationale="seed", actor="seed")
+        registry.stages.transition(name, 2, "staging", rationale="seed", actor="seed")
     try:
         yield registry
     finally:
@@ -104,7 +104,7 @@ def test_a_complete_card_states_the_models_own_primary_metric(reg: Registry) -> 
     assert view.missing_fields == ["baseline_metrics.rmse"]
     assert not reg.get_version("house-prices", 2).card_complete
     with pytest.raises(RegistryError) as info:
-        reg.transition("house-prices", 2, "production", rationale="r", actor="ann")
+        reg.stages.transition("house-prices", 2, "production", rationale="r", actor="ann")
     assert info.value.code is ErrorCode.CARD_INCOMPLETE
     assert "baseline_metrics.rmse" in info.value.message
 

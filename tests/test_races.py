@@ -28,7 +28,7 @@ def _worker(settings_json: str, version: int, barrier: Any, results: Any) -> Non
         current = registry.get_model(MODEL).model.production_version
         for stage, expected in (("staging", None), ("production", current or "none")):
             try:
-                registry.transition(
+                registry.stages.transition(
                     MODEL,
                     version,
                     stage,
@@ -53,7 +53,9 @@ def test_racing_promotions_leave_one_production_version(
     ctx.set_forkserver_preload(["registry_mcp.core.registry"])
     barrier = ctx.Barrier(WORKERS)
     results = ctx.Queue()
-    settings_json = backend.settings.model_dump_json()
+    # Twenty processes queue on one model lock; on a loaded 2-core machine the last one can
+    # wait longer than the default 30 s. This test is about outcomes, not lock timeouts.
+    settings_json = backend.settings.model_copy(update={"lock_timeout_s": 240.0}).model_dump_json()
     procs = [
         ctx.Process(target=_worker, args=(settings_json, v, barrier, results))
         for v in range(1, WORKERS + 1)

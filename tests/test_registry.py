@@ -15,7 +15,7 @@ from tests.helpers import COMPLETE_CARD, add_versions, snapshot
 
 
 def promote(registry: Registry, version: int, stage: str, name: str = "digits", **kw: object):
-    return registry.transition(name, version, stage, rationale="test", actor="alice", **kw)
+    return registry.stages.transition(name, version, stage, rationale="test", actor="alice", **kw)
 
 
 def test_register_from_logged_model_and_run_uri(registry: Registry, backend: Backend) -> None:
@@ -70,12 +70,12 @@ def test_stage_lifecycle_with_archive_and_rollback(registry: Registry, backend: 
     stages = {v.version: v.stage for v in registry.get_model("digits").versions.items}
     assert stages == {3: Stage.NONE, 2: Stage.PRODUCTION, 1: Stage.ARCHIVED}
 
-    rolled = registry.rollback("digits", rationale="v2 regressed", actor="bob")
+    rolled = registry.stages.rollback("digits", rationale="v2 regressed", actor="bob")
     assert (rolled.version, rolled.replaced_version) == (1, 2)
     model = registry.get_model("digits").model
     assert (model.production_version, model.previous_production_version) == (1, 2)
     # Rolling back again toggles to the version just replaced.
-    registry.rollback("digits", rationale="fixed", actor="bob")
+    registry.stages.rollback("digits", rationale="fixed", actor="bob")
     assert registry.get_model("digits").model.production_version == 2
 
     entries = registry.audit_log(model="digits").items
@@ -147,7 +147,7 @@ def test_compare_and_set_refuses_stale_expectation(registry: Registry, backend: 
 def test_production_requires_complete_card(registry: Registry, backend: Backend) -> None:
     add_versions(registry, backend.model_uris[0], count=1, card=None)
     promote(registry, 1, "staging")
-    plan = registry.plan_transition("digits", 1, "production")
+    plan = registry.stages.plan_transition("digits", 1, "production")
     assert not plan.card_complete
     assert "owner" in plan.missing_card_fields
     with pytest.raises(RegistryError) as info:
@@ -163,16 +163,16 @@ def test_production_requires_complete_card(registry: Registry, backend: Backend)
 def test_rollback_refusals(registry: Registry, backend: Backend) -> None:
     add_versions(registry, backend.model_uris[0], count=3)
     with pytest.raises(RegistryError, match="no Production version") as info:
-        registry.rollback("digits", rationale="x", actor="a")
+        registry.stages.rollback("digits", rationale="x", actor="a")
     assert info.value.code is ErrorCode.INVALID_TRANSITION
     promote(registry, 1, "staging")
     promote(registry, 1, "production")
     with pytest.raises(RegistryError, match="no previous Production"):
-        registry.rollback("digits", rationale="x", actor="a")
+        registry.stages.rollback("digits", rationale="x", actor="a")
     with pytest.raises(RegistryError, match="never been in Production"):
-        registry.rollback("digits", rationale="x", actor="a", to_version=3)
+        registry.stages.rollback("digits", rationale="x", actor="a", to_version=3)
     with pytest.raises(RegistryError) as info:
-        registry.rollback("digits", rationale="x", actor="a", to_version=9)
+        registry.stages.rollback("digits", rationale="x", actor="a", to_version=9)
     assert info.value.code is ErrorCode.NOT_FOUND
     refused = [
         e for e in registry.audit_log(model="digits").items if e.action is AuditAction.ROLLBACK

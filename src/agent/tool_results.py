@@ -2,6 +2,10 @@
 
 Only the fields the agent uses are declared; unknown fields are ignored so a server that
 adds fields keeps working. Free text (descriptions, tags, card text) is untrusted data.
+
+They repeat the shape of the server's result types on purpose: the agent reaches the registry
+over MCP only and imports none of it; tests/agent/test_tool_contract.py checks these views
+against the output schemas the server publishes.
 """
 
 from __future__ import annotations

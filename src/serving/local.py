@@ -14,6 +14,9 @@ Everything lives under one serving directory (the registry passes ``MODELREG_HOM
 waits until ``/ping`` answers with the inference token. ``down`` runs ``torchserve --stop
 --foreground`` and then kills the process group it started, so no java or worker process is
 left behind. ``status`` reports the process and URLs, never a token.
+
+One module, longer than most: writing the config, starting, waiting for health and stopping
+share the serving directory's layout and the process bookkeeping above.
 """
 
 from __future__ import annotations

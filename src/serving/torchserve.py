@@ -12,6 +12,9 @@ and on InvalidKeyException (or shortly before the recorded expiry) re-reads the 
 the key there is the one that failed, asks for a fresh key with the API key
 (``GET /token?type=management|inference`` on the management port rewrites the file); then it
 retries the request once. The metrics port takes no token. Keys are never logged or returned.
+
+One module, longer than most: its three APIs share the token refresh, the retry and the error
+mapping above, and keeping every HTTP call to TorchServe in one file is the point.
 """
 
 from __future__ import annotations

@@ -126,8 +126,10 @@ async def run_simulation(
     v1, v2 = (o.version.version for o in versions)
     report = SimulationReport(model=model, v1=v1, v2=v2)
     current = registry.get_model(model, limit=1).model.production_version
-    registry.transition(model, v1, "staging", rationale="demo: release candidate", actor=actor)
-    registry.transition(
+    registry.stages.transition(
+        model, v1, "staging", rationale="demo: release candidate", actor=actor
+    )
+    registry.stages.transition(
         model,
         v1,
         "production",
@@ -135,7 +137,7 @@ async def run_simulation(
         actor=actor,
         expected_current_version=current or "none",
     )
-    registry.transition(model, v2, "staging", rationale="demo: challenger", actor=actor)
+    registry.stages.transition(model, v2, "staging", rationale="demo: challenger", actor=actor)
     step(report, "register", True, f"v{v1} in Production, v{v2} in Staging")
 
     console.rule("2. Deploy on TorchServe")

@@ -50,8 +50,8 @@ def seed_agent_registry(registry: Registry, uri: str) -> None:
         update={"baseline_metrics": {"accuracy": 0.992, "p50_latency_ms": 12.0}}
     )
     add_versions(registry, uri, "mnist-classifier", 1, card=card, tags={"task": "classification"})
-    registry.transition("mnist-classifier", 1, "staging", rationale="seed", actor="seed")
-    registry.transition("mnist-classifier", 1, "production", rationale="seed", actor="seed")
+    registry.stages.transition("mnist-classifier", 1, "staging", rationale="seed", actor="seed")
+    registry.stages.transition("mnist-classifier", 1, "production", rationale="seed", actor="seed")
 
 
 def copy_registry(src: Path, dst: Path) -> None:

@@ -147,7 +147,7 @@ async def test_an_edit_that_says_approve_approves_nothing(
 async def test_rollback_allows_only_approve_or_deny_and_refused_answers_change_nothing(
     server: MCPServer, registry: Registry, tmp_path: Path
 ) -> None:
-    registry.transition("digits", 3, "production", rationale="release", actor="seed")
+    registry.stages.transition("digits", 3, "production", rationale="release", actor="seed")
     before, entries = snapshot(registry), len(audit(registry))
     async with open_agent(server, tmp_path / "cp.sqlite") as agent:
         result = await agent.conversation.ask("roll back digits because error rates went up")
@@ -265,8 +265,8 @@ async def test_stale_proposal_is_refused_by_the_registry_and_nothing_moves(
     async with open_agent(server, tmp_path / "cp.sqlite") as agent:
         await agent.conversation.ask(PROMOTE)
         # Someone else moves Production while the proposal waits.
-        registry.transition("digits", 3, "production", rationale="hotfix", actor="erin")
-        registry.rollback("digits", rationale="undo", actor="erin")
+        registry.stages.transition("digits", 3, "production", rationale="hotfix", actor="erin")
+        registry.stages.rollback("digits", rationale="undo", actor="erin")
         before = snapshot(registry)
         done = await agent.conversation.decide(Approve(rationale="late"))
     assert done.answer is not None

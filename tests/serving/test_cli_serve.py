@@ -30,7 +30,7 @@ def test_serve_status_json_lists_models_of_a_running_server(
     registry = Registry.open(sqlite_backend.settings)
     add_versions(registry, sqlite_backend.model_uris[0], MODEL, 1)
     for stage in ("staging", "production"):
-        registry.transition(MODEL, 1, stage, rationale="setup", actor="t")
+        registry.stages.transition(MODEL, 1, stage, rationale="setup", actor="t")
     registry.close()
     code, out, err = invoke(capsys, "serve", "status", MODEL, "--json")
     assert code == 0, err

@@ -40,7 +40,7 @@ def deployed(
     add_versions(registry, sqlite_backend.model_uris[0], MODEL, 1)
     add_versions(registry, sqlite_backend.model_uris[1], MODEL, 1)
     for version, stage in [(1, "staging"), (1, "production"), (2, "staging")]:
-        registry.transition(MODEL, version, stage, rationale="setup", actor="t")
+        registry.stages.transition(MODEL, version, stage, rationale="setup", actor="t")
     deployment = Deployment(registry, torchserve, client, ModelsConfig())
     (report,) = deployment.reconcile([MODEL])
     assert report.in_sync, report.remaining

@@ -35,7 +35,7 @@ def _register_pickled(registry: Registry, backend: Backend, model_dir: Path) -> 
     client.finalize_logged_model(logged.model_id, "READY")
     client.set_terminated(run.info.run_id)
     info = registry.register(MODEL, f"models:/{logged.model_id}", actor="mallory")
-    registry.transition(MODEL, info.version, "staging", rationale="try it", actor="mallory")
+    registry.stages.transition(MODEL, info.version, "staging", rationale="try it", actor="mallory")
     return info.version
 
 
@@ -54,10 +54,10 @@ def test_a_pickled_version_is_refused_until_an_operator_trusts_it(
         assert "UNSAFE_MODEL" in info.value.message or "run code" in info.value.message
         assert not list(server.model_store.glob("*.mar"))
 
-        assert registry.set_trusted(
+        assert registry.trust.set_trusted(
             MODEL, version, trusted=True, actor="olivia", rationale="our own legacy model"
         )
-        assert registry.is_trusted(MODEL, version)
+        assert registry.trust.is_trusted(MODEL, version)
         entry = registry.audit_log(model=MODEL, limit=1).items[0]
         assert (entry.action, entry.actor, entry.to_version) == (
             AuditAction.TRUST,
@@ -69,7 +69,7 @@ def test_a_pickled_version_is_refused_until_an_operator_trusts_it(
         with zipfile.ZipFile(archive) as mar:
             assert "modelreg-trust.json" in mar.namelist()
         # Withdrawn trust: the trusted archive is no longer used; a new build is refused.
-        registry.set_trusted(MODEL, version, trusted=False, actor="olivia", rationale="gone")
+        registry.trust.set_trusted(MODEL, version, trusted=False, actor="olivia", rationale="gone")
         with pytest.raises(RegistryError):
             deployment.desired(MODEL, build=True)
         deployment.close()

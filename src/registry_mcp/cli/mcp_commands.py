@@ -242,7 +242,7 @@ def _resolve_unapproved(
         verb = "Approve what MLflow shows now" if accept else "Restore the approved aliases"
         state.console.print(f"{verb} for {render.escape(summary.name)}.")
     confirm_or_abort(state, yes)
-    final = registry.resolve_unapproved(
+    final = registry.stages.resolve_unapproved(
         summary.name,
         accept=accept,
         actor=state.actor(),
@@ -329,7 +329,7 @@ def trust(
         )
     )
     confirm_or_abort(state, yes)
-    changed = registry.set_trusted(
+    changed = registry.trust.set_trusted(
         info.name, info.version, trusted=not revoke, actor=state.actor(), rationale=rationale
     )
     state.console.print(

@@ -118,7 +118,7 @@ class Approvals:
         client: str | None,
     ) -> None:
         """Audit a request too malformed to plan (the model name may itself be the problem)."""
-        self._registry.record_decision(
+        self._registry.stages.record_decision(
             kind=kind,
             decision=Decision.REFUSED,
             attempt=Attempt(actor=requested_by, client=client),
@@ -133,27 +133,19 @@ class Approvals:
     def plan(self, req: ChangeRequest) -> ChangePlan:
         """What the request would move now; raises (without auditing) what the registry would
         refuse, including a stale expectation, so a human is never asked in vain."""
-        plan = self._registry.plan_change(req.kind, req.model, req.version, req.stage)
+        plan = self._registry.stages.plan_change(req.kind, req.model, req.version, req.stage)
         if req.plan_digest is not None and not plan.digest.startswith(req.plan_digest):
             raise RegistryError(
                 ErrorCode.STALE_PLAN,
                 f"The plan changed since it was previewed ({req.plan_digest} asked, now "
                 f"{plan.describe()}); nothing moved. Preview it again.",
             )
-        if req.expected_current is not None and plan.to_stage in (Stage.STAGING, Stage.PRODUCTION):
-            holder = plan.replaced_version if plan.replaced_version is not None else "none"
-            if holder != req.expected_current:
-                raise RegistryError(
-                    ErrorCode.STALE_VERSION,
-                    f"{plan.to_stage.value} of {req.model!r} is now {_v(holder)}, not "
-                    f"{_v(req.expected_current)} as expected; review the current state and "
-                    "retry with the new expected version.",
-                )
+        plan.check_expected(req.expected_current)
         return plan
 
     def refuse(self, req: ChangeRequest, error: RegistryError) -> RegistryError:
         """Audit a request the registry refuses before any human decides; return the error."""
-        self._registry.record_decision(
+        self._registry.stages.record_decision(
             kind=req.kind,
             decision=Decision.REFUSED,
             attempt=self._attempt(req, req.requested_by, req.client),
@@ -191,7 +183,7 @@ class Approvals:
                 f"Four-eyes is on: {approval.approver} requested this Production change and "
                 "cannot also approve it; nothing moved. Another person approves the proposal.",
             )
-            self._registry.record_decision(
+            self._registry.stages.record_decision(
                 kind=req.kind,
                 decision=Decision.REFUSED,
                 attempt=attempt,
@@ -200,7 +192,7 @@ class Approvals:
                 reason=f"{error.code.value}: {error.message}",
             )
             raise error
-        result = self._registry.execute(plan, attempt)
+        result = self._registry.stages.execute(plan, attempt)
         serving = None if self._after_change is None else self._after_change(req.model)
         return Outcome(
             status="applied",
@@ -221,7 +213,7 @@ class Approvals:
         note: str | None,
     ) -> Outcome:
         """A human said no (or closed the form): audited, nothing moves."""
-        self._registry.record_decision(
+        self._registry.stages.record_decision(
             kind=req.kind,
             decision=Decision.DENIED,
             attempt=self._attempt(req, approver, client),
@@ -240,7 +232,7 @@ class Approvals:
     ) -> RegistryError:
         """An answer that is not a valid approval (malformed, replayed): audited, refused."""
         error = RegistryError(ErrorCode.NOT_APPROVED, f"{why}; nothing moved.")
-        self._registry.record_decision(
+        self._registry.stages.record_decision(
             kind=req.kind,
             decision=Decision.REFUSED,
             attempt=self._attempt(req, approver, client),
@@ -363,7 +355,7 @@ class Approvals:
             client=req.client,
             ttl_s=self._registry.settings.proposal_ttl_s,
         )
-        self._registry.record_decision(
+        self._registry.stages.record_decision(
             kind=req.kind,
             decision=Decision.PROPOSED,
             attempt=self._attempt(req, req.requested_by, req.client),
@@ -388,9 +380,3 @@ class Approvals:
 def _show(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _v(value: int | str | None) -> str:
-    if value is None or value == "none":
-        return "no version"
-    return f"v{value}"

@@ -147,7 +147,7 @@ class ProposalDesk:
     def _audit_proposal(
         self, proposal: Proposal, decision: Decision, actor: str, note: str
     ) -> None:
-        self._registry.record_decision(
+        self._registry.stages.record_decision(
             kind=proposal.kind,
             decision=decision,
             attempt=Attempt(

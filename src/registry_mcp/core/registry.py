@@ -1,41 +1,37 @@
-"""The registry core: register, describe, tag, query, promote and roll back model versions.
+"""The registry: open it, read models, versions, cards and the audit trail; register versions
+and write their metadata (cards, tags).
 
-Stages are backed by aliases (``production``, ``staging``, plus ``previous_production`` as the
-rollback target) and a version tag for Archived; MLflow's legacy stage is mirrored for the UI
-and never read back. Transitions are compare-and-set under a per-model lock, and every
-registration, transition, rollback and refused attempt lands in the audit trail.
+Stage changes live in ``registry.stages`` (:mod:`registry_mcp.core.stage_changes`, over the one
+stage machine in :mod:`registry_mcp.core.transitions`); the versions allowed to run code when
+loaded in ``registry.trust``. Every registration and metadata write lands in the audit trail.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from registry_mcp.core.policy import ModelPolicy, Policies
-from registry_mcp.core.transitions import Attempt, StageMachine
+from registry_mcp.core.stage_changes import StageChanges
+from registry_mcp.core.transitions import StageMachine
+from registry_mcp.core.trust import TrustedVersions
 from registry_mcp.domain import validation
 from registry_mcp.domain.cards import CARD_TAG, CardView, ModelCard, card_from_tag
 from registry_mcp.domain.errors import ErrorCode, RegistryError
-from registry_mcp.domain.plans import ChangeKind, ChangePlan, compute_plan
 from registry_mcp.domain.schemas import (
-    AliasState,
     AuditAction,
     AuditEntry,
     Decision,
-    ExpectedVersion,
     ModelDetail,
     ModelSummary,
     Page,
     Stage,
-    TransitionResult,
     VersionInfo,
 )
 from registry_mcp.store.approved_state import ApprovedStates
@@ -47,7 +43,6 @@ from registry_mcp.store.database import (
     is_postgres,
     migrate,
     schema_is_current,
-    trusted_versions_table,
 )
 from registry_mcp.store.locks import ModelLocks
 from registry_mcp.store.mlflow_store import MlflowStore
@@ -75,7 +70,7 @@ class Registry:
         self.settings = settings
         self.policies = Policies(settings)  # reads the models file on first use
         catalog.primary_metric_of = self._primary_metric
-        self.stages = StageMachine(
+        self._machine = StageMachine(
             store=store,
             catalog=catalog,
             audit=audit,
@@ -85,6 +80,16 @@ class Registry:
             require_complete_card=lambda: self.settings.require_complete_card,
             primary_metric_of=self._primary_metric,
         )
+        self.stages = StageChanges(
+            self._machine,
+            audit=audit,
+            model_summary=self._require_model,
+            version_info=self._require_version,
+            primary_metric_of=self._primary_metric,
+        )
+        """Stage changes: plan, transition, roll back, resolve unapproved alias moves."""
+        self.trust = TrustedVersions(engine, audit, version_info=self.get_version)
+        """Versions whose model may run code when loaded."""
 
     @classmethod
     def open(cls, settings: Settings, *, initialise: bool = True) -> Registry:
@@ -235,7 +240,7 @@ class Registry:
                 f"No registered model named {name!r}; run `modelreg models list` to see names.",
             )
         # Every read of one model notices aliases moved outside modelreg (audited once).
-        self.stages.report_unapproved(found)
+        self._machine.report_unapproved(found)
         return found
 
     def _require_version(self, name: str, version: int) -> VersionInfo:
@@ -387,210 +392,3 @@ class Registry:
             reason=", ".join(changes)[:2000],
         )
         return {k: v for k, v in after.items() if not k.startswith(validation.RESERVED_TAG_PREFIX)}
-
-    def record_decision(
-        self,
-        *,
-        kind: ChangeKind,
-        decision: Decision,
-        attempt: Attempt,
-        model: str,
-        plan: ChangePlan | None = None,
-        version: int | None = None,
-        stage: Stage | None = None,
-        reason: str | None = None,
-    ) -> int:
-        """Audit a decision about a stage change that moved nothing (a proposal, a denial, a
-        refused or invalid attempt). ``model`` may be the caller's unvalidated text."""
-        return self._audit.record(
-            actor=attempt.actor,
-            client=attempt.client,
-            model=str(model)[: validation.MAX_NAME_LENGTH] or "?",
-            action=AuditAction.ROLLBACK if kind is ChangeKind.ROLLBACK else AuditAction.TRANSITION,
-            decision=decision,
-            from_version=plan.replaced_version if plan else None,
-            to_version=plan.version if plan else version,
-            from_stage=plan.from_stage.value if plan else None,
-            to_stage=(plan.to_stage if plan else stage or Stage.PRODUCTION).value,
-            rationale=attempt.rationale,
-            reason=reason,
-            requested_by=attempt.requested_by,
-            plan_digest=plan.digest if plan else None,
-        )
-
-    def is_trusted(self, name: str, version: int) -> bool:
-        """Whether an operator allowed this version's model to run code when loaded."""
-        table = trusted_versions_table
-        query = sa.select(table.c.version).where(table.c.model == name, table.c.version == version)
-        try:
-            with self._engine.connect() as conn:
-                return conn.execute(query).first() is not None
-        except SQLAlchemyError as exc:
-            raise backend_error(exc, "reading trusted versions") from exc
-
-    def set_trusted(
-        self, name: str, version: int | str, *, trusted: bool, actor: str, rationale: str
-    ) -> bool:
-        """Allow (or stop allowing) a version's model to run code when loaded; audited.
-        Returns whether anything changed."""
-        info = self.get_version(name, version)
-        actor = validation.actor(actor)
-        why = validation.rationale(rationale)
-        table = trusted_versions_table
-        where = (table.c.model == info.name, table.c.version == info.version)
-
-        def change(conn: Connection, audit_id: int) -> None:
-            if trusted:
-                conn.execute(
-                    sa.insert(table).values(
-                        model=info.name,
-                        version=info.version,
-                        audit_id=audit_id,
-                        at_ms=int(time.time() * 1000),
-                    )
-                )
-            else:
-                conn.execute(sa.delete(table).where(*where))
-
-        if self.is_trusted(info.name, info.version) == trusted:
-            return False
-        self._audit.record(
-            actor=actor,
-            model=info.name,
-            action=AuditAction.TRUST,
-            decision=Decision.DONE,
-            to_version=info.version,
-            rationale=why,
-            reason="may run code when loaded" if trusted else "trust withdrawn",
-            then=change,
-        )
-        return True
-
-    # ----------------------------------------------------------- transitions
-
-    def plan_change(
-        self,
-        kind: ChangeKind,
-        name: str,
-        version: int | str | None,
-        stage: Stage | str = Stage.PRODUCTION,
-    ) -> ChangePlan:
-        """What the change would move now (a preview to show a human); raises the refusal."""
-        name = validation.model_name(name)
-        number = None if version is None else validation.version(version)
-        target = validation.stage(stage) if kind is ChangeKind.PROMOTE else Stage.PRODUCTION
-        return self.stages.preview(self._require_model(name), kind, number, target)
-
-    def plan_transition(self, name: str, version: int | str, stage: Stage | str) -> ChangePlan:
-        """What ``transition`` would do now (card completeness reported, not refused)."""
-        name = validation.model_name(name)
-        number = validation.version(version)
-        summary = self._require_model(name)
-        return compute_plan(
-            ChangeKind.PROMOTE,
-            name,
-            number,
-            validation.stage(stage),
-            summary.aliases,
-            lambda v: self._require_version(name, v),
-            self._primary_metric(name),
-        )
-
-    def plan_rollback(self, name: str, to_version: int | str | None = None) -> ChangePlan:
-        return self.plan_change(ChangeKind.ROLLBACK, name, to_version)
-
-    def execute(self, plan: ChangePlan, attempt: Attempt) -> TransitionResult:
-        """Apply exactly ``plan`` (re-checked under the model lock); one audit row."""
-        return self.stages.execute(plan, attempt)
-
-    def transition(
-        self,
-        name: str,
-        version: int | str,
-        stage: Stage | str,
-        *,
-        rationale: str,
-        actor: str,
-        expected_current_version: ExpectedVersion | str = None,
-        client: str | None = None,
-    ) -> TransitionResult:
-        """Move ``version`` to ``stage`` now (compare-and-set on the stage's holder).
-
-        The registry's own API, for scripts and operators with database access: no human
-        is asked. People and agents go through ``Approvals`` (CLI, MCP, proposals)."""
-        name = validation.model_name(name)
-        attempt = Attempt(
-            actor=validation.actor(actor), client=client, rationale=validation.rationale(rationale)
-        )
-        number = validation.version(version)
-        target = validation.stage(stage)
-        expected = validation.expected_version(expected_current_version)
-        if expected is not None and target not in (Stage.PRODUCTION, Stage.STAGING):
-            raise RegistryError(
-                ErrorCode.INVALID_INPUT,
-                "expected_current_version applies only to Staging and Production, which hold "
-                "one version each; leave it out for other stages.",
-            )
-        return self._direct(ChangeKind.PROMOTE, name, number, target, expected, attempt)
-
-    def rollback(
-        self,
-        name: str,
-        *,
-        rationale: str,
-        actor: str,
-        to_version: int | str | None = None,
-        expected_current_version: ExpectedVersion | str = None,
-        client: str | None = None,
-    ) -> TransitionResult:
-        """Re-point Production to the previous (or a named former) Production version now."""
-        name = validation.model_name(name)
-        attempt = Attempt(
-            actor=validation.actor(actor), client=client, rationale=validation.rationale(rationale)
-        )
-        wanted = None if to_version is None else validation.version(to_version)
-        expected = validation.expected_version(expected_current_version)
-        return self._direct(ChangeKind.ROLLBACK, name, wanted, Stage.PRODUCTION, expected, attempt)
-
-    def _direct(
-        self,
-        kind: ChangeKind,
-        name: str,
-        version: int | None,
-        stage: Stage,
-        expected: ExpectedVersion,
-        attempt: Attempt,
-    ) -> TransitionResult:
-        summary = self._require_model(name)
-        try:
-            plan = self.stages.preview(summary, kind, version, stage)
-            holder = plan.replaced_version if plan.replaced_version is not None else "none"
-            if expected is not None and holder != expected:
-                raise RegistryError(
-                    ErrorCode.STALE_VERSION,
-                    f"{stage.value} of {name!r} is now {_v(holder)}, not {_v(expected)} as "
-                    "expected; review the current state and retry with the new expected version.",
-                )
-        except RegistryError as exc:
-            raise self.stages.refused(
-                exc, attempt, kind=kind, model=name, version=version, stage=stage
-            ) from None
-        return self.stages.execute(plan, attempt)
-
-    def resolve_unapproved(
-        self, name: str, *, accept: bool, actor: str, rationale: str, seen: AliasState
-    ) -> AliasState:
-        """Revert MLflow's aliases to the approved state, or approve the changed ones."""
-        name = validation.model_name(name)
-        attempt = Attempt(
-            actor=validation.actor(actor),
-            client="modelreg-cli",
-            rationale=validation.rationale(rationale),
-        )
-        return self.stages.resolve_unapproved(name, accept=accept, attempt=attempt, seen=seen)
-
-
-def _v(value: int | str | None) -> str:
-    if value is None or value == "none":
-        return "no version"
-    return f"v{value}"

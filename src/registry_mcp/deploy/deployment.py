@@ -133,7 +133,7 @@ class Deployment:
     def _archive(self, model: str, version: int, *, build: bool) -> str | None:
         """The version's archive in the model store; None if not built and ``build`` is off."""
         info = self._registry.get_version(model, version)
-        trusted = self._registry.is_trusted(info.name, info.version)
+        trusted = self._registry.trust.is_trusted(info.name, info.version)
         # Trust is part of the key: granting or withdrawing it builds a different archive.
         key = f"{model}\t{version}\t{info.source}" + ("\ttrusted" if trusted else "")
         index = self._read_index()

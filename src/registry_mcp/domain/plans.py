@@ -20,7 +20,7 @@ from pydantic import ConfigDict, Field, computed_field
 from registry_mcp.domain.cards import CARD_TAG, CardView, card_from_tag
 from registry_mcp.domain.compact_schema import CompactModel
 from registry_mcp.domain.errors import ErrorCode, RegistryError
-from registry_mcp.domain.schemas import AliasState, Stage, VersionInfo
+from registry_mcp.domain.schemas import AliasState, ExpectedVersion, Stage, VersionInfo
 from registry_mcp.domain.stages import SERVED_TAG, STAGE_TAG, refusal, version_stage
 
 DIGEST_SHOWN = 12
@@ -78,6 +78,20 @@ class ChangePlan(CompactModel):
         if not self.card_complete:
             text += f" (card incomplete: {', '.join(self.missing_card_fields)})"
         return f"{text} [plan {self.short_digest}]"
+
+    def check_expected(self, expected: ExpectedVersion) -> None:
+        """The one expected-version check: raise STALE_VERSION unless the version this plan
+        displaces from Staging/Production is ``expected`` ('none' = the stage is empty)."""
+        if expected is None or self.to_stage not in (Stage.STAGING, Stage.PRODUCTION):
+            return
+        holder = self.replaced_version if self.replaced_version is not None else "none"
+        if holder != expected:
+            raise RegistryError(
+                ErrorCode.STALE_VERSION,
+                f"{self.to_stage.value} of {self.model!r} is now {_v(holder)}, not "
+                f"{_v(expected)} as expected; review the current state and retry with the new "
+                "expected version.",
+            )
 
     def refusal(self, *, require_complete_card: bool) -> RegistryError | None:
         """Why the registry would refuse this plan by policy; None if it may be applied."""
@@ -191,3 +205,9 @@ def _rollback(
         missing_card_fields=card.missing_fields,
         card_sha=card_sha,
     )
+
+
+def _v(value: int | str | None) -> str:
+    if value is None or value == "none":
+        return "no version"
+    return f"v{value}"

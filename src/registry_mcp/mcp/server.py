@@ -6,6 +6,9 @@ cannot elicit gets a pending proposal that a human approves with `modelreg appro
 A registry error comes back as a tool error whose structured content is ``ToolErrorData``
 (``{"code", "message"}``) next to the same text; errors of the SDK itself (unknown tool,
 arguments that fail the input schema) carry text only.
+
+The tool declarations stay in this one module so that a reader sees every tool, its
+arguments and its annotations together; the approval round is in ``approval_flow``.
 """
 
 from collections.abc import Callable
@@ -345,7 +348,9 @@ def build_server(
                 )
             )
         plan = call(
-            lambda: registry.plan_change(kind, model_name, version, stage or Stage.PRODUCTION)
+            lambda: registry.stages.plan_change(
+                kind, model_name, version, stage or Stage.PRODUCTION
+            )
         )
         return PlanPreview.of(plan)
 

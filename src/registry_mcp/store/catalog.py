@@ -6,6 +6,9 @@ tables MLflow writes (``registered_models``, ``registered_model_tags``,
 ``registered_model_aliases``, ``model_versions``, ``model_version_tags``) with bound
 parameters, in one transaction, with no cache: what another MLflow client wrote a moment ago
 is what the next query returns. Nothing here writes.
+
+One module, longer than most: every query mirrors the same five MLflow tables, declared once
+at the top; split, the mirror of MLflow's schema would be spread over several files.
 """
 
 from __future__ import annotations

@@ -96,7 +96,8 @@ def train_and_register(
         actor=actor,
         description="Handwritten digit classifier (8x8 digits, 10 classes).",
         card=model_card(config, result.accuracy, result.p50_latency_ms, actor),
-        tags={"framework": "pytorch", "task": "classification"},
+        # The `task` tag that list filters read is the model's policy task (models.yaml).
+        tags={"framework": "pytorch", "task": registry.policy(name).task},
         version_tags={"environment": "dev", "framework": "pytorch"},
     )
     return TrainOutcome(
