@@ -13,9 +13,26 @@ Layout::
         input_schema: {n_features: 64, dtype: float32}
         n_classes: 10
         torchserve: {workers: {min: 1, max: 2}, batch_size: 8, max_batch_delay_ms: 10}
-        kubernetes: {replicas: 2, cpu: "1", memory: 2Gi, gpu: 0}
+        kubernetes:
+          replicas: 2
+          requests: {cpu: 500m, memory: 1Gi}   # or the short form `cpu:` / `memory:`
+          limits: {cpu: "2", memory: 2Gi}      # optional; never below the requests
+          gpu: 0
+    routes:              # optional; public route name -> default model + ordered rules
+      digits:
+        default: mnist-classifier            # or {best_of_task: classification}
+        rules:                               # first match wins; else the default
+          - {kind: header, header: X-Priority, equals: critical, model: mnist-large}
+          - {kind: field, field: tier, equals: gold, model: mnist-large}
+          - {kind: batch_at_least, rows: 32, model: {best_of_task: classification}}
+          - {kind: batch_at_most, rows: 1, model: mnist-classifier}
 
-Every error names the file, the model and the field (``ServingErrorCode.CONFIG_INVALID``).
+A route target is a model of ``models`` by name, or ``{best_of_task: T}``: "the Production
+model of task T with the best primary metric", which only the registry can answer; the
+control plane resolves it to a model name when it writes the router's table.
+
+Every error names the file, the model (or route) and the field
+(``ServingErrorCode.CONFIG_INVALID``).
 """
 
 from __future__ import annotations
@@ -35,10 +52,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from serving.errors import ServingError, ServingErrorCode
 
-Task = Literal["classification", "regression"]
+#: ``feature-extraction``: an encoder answering with a vector per row (no classes).
+Task = Literal["classification", "regression", "feature-extraction"]
 DType = Literal["float32", "float64", "int32", "int64"]
 MetricDirection = Literal["higher", "lower"]
 
@@ -115,13 +134,104 @@ class TorchServeSettings(_Strict):
     )
 
 
-class KubernetesResources(_Strict):
-    """Resources of the model's pods on Kubernetes (consumed by serving/k8s.py)."""
+CpuQuantity = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?m?$")]
+MemoryQuantity = Annotated[str, Field(pattern=r"^[0-9]+(Ki|Mi|Gi|Ti|K|M|G|T)?$")]
 
-    replicas: int = Field(default=1, ge=0, le=100)
-    cpu: Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?m?$")] = "1"
-    memory: Annotated[str, Field(pattern=r"^[0-9]+(Ki|Mi|Gi|Ti|K|M|G|T)?$")] = "1Gi"
-    gpu: int = Field(default=0, ge=0, le=16)
+_MEMORY_UNITS = {
+    "": 1,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+}
+
+
+def cpu_millicores(quantity: str) -> float:
+    """``"500m"`` -> 500, ``"1.5"`` -> 1500 (a quantity the schema accepted)."""
+    if quantity.endswith("m"):
+        return float(quantity[:-1])
+    return float(quantity) * 1000
+
+
+def memory_bytes(quantity: str) -> int:
+    """``"1Gi"`` -> 1073741824, ``"500M"`` -> 500000000 (a quantity the schema accepted)."""
+    digits = quantity.rstrip("KMGTi")
+    return int(digits) * _MEMORY_UNITS[quantity[len(digits) :]]
+
+
+def _cpu_number_as_text(value: Any) -> Any:
+    """``cpu: 2`` / ``cpu: 0.5`` in YAML are numbers; Kubernetes reads them as quantities."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+class ResourceAmounts(_Strict):
+    cpu: CpuQuantity | None = Field(default=None, description='Kubernetes CPU: "1", "500m".')
+    memory: MemoryQuantity | None = Field(
+        default=None, description='Kubernetes memory: "1Gi", "512Mi".'
+    )
+
+    _cpu_text = field_validator("cpu", mode="before")(_cpu_number_as_text)
+
+
+class KubernetesResources(_Strict):
+    """Resources of the model's pods on Kubernetes (consumed by serving/k8s.py).
+
+    ``cpu`` / ``memory`` are the requests (default 1 CPU, 1Gi); ``requests: {cpu, memory}``
+    is accepted as the long form of the same two fields. ``limits`` are optional; a limit
+    below its request is refused. ``gpu`` is a whole-device count (a limit on Kubernetes).
+    """
+
+    replicas: int = Field(default=1, ge=0, le=100, description="Pods; 0 parks the model.")
+    cpu: CpuQuantity = Field(default="1", description="CPU request.")
+    memory: MemoryQuantity = Field(default="1Gi", description="Memory request.")
+    limits: ResourceAmounts = Field(default_factory=ResourceAmounts)
+    gpu: int = Field(default=0, ge=0, le=16, description="GPUs per pod.")
+
+    _cpu_text = field_validator("cpu", mode="before")(_cpu_number_as_text)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _long_form(cls, data: Any) -> Any:
+        """Fold ``requests: {cpu, memory}`` into ``cpu`` / ``memory``."""
+        if not isinstance(data, dict) or "requests" not in data:
+            return data
+        data = dict(data)
+        requests = data.pop("requests")
+        if requests is None:
+            return data
+        if not isinstance(requests, dict):
+            raise ValueError("requests must be a mapping {cpu: ..., memory: ...}")
+        for key, value in requests.items():
+            if key not in ("cpu", "memory"):
+                raise ValueError(f"requests.{key}: unknown field (requests take cpu and memory)")
+            if data.get(key, value) != value:
+                raise ValueError(
+                    f"{key} is given twice ({data[key]!r} and requests.{key} {value!r}); keep "
+                    f"one (`{key}:` is the short form of `requests.{key}:`)"
+                )
+            data[key] = value
+        return data
+
+    @model_validator(mode="after")
+    def _limits_not_below_requests(self) -> Self:
+        limit_cpu, limit_memory = self.limits.cpu, self.limits.memory
+        if limit_cpu is not None and cpu_millicores(limit_cpu) < cpu_millicores(self.cpu):
+            raise ValueError(f"limits.cpu ({limit_cpu}) is below the cpu request ({self.cpu})")
+        if limit_memory is not None and memory_bytes(limit_memory) < memory_bytes(self.memory):
+            raise ValueError(
+                f"limits.memory ({limit_memory}) is below the memory request ({self.memory})"
+            )
+        return self
+
+    @property
+    def requests(self) -> ResourceAmounts:
+        return ResourceAmounts(cpu=self.cpu, memory=self.memory)
 
 
 def _resolve_direction(value: MetricDirection | None, info: ValidationInfo) -> MetricDirection:
@@ -192,9 +302,102 @@ class ModelConfig(_Strict):
         return self
 
 
+#: Route names are one URL path segment: ``POST /routes/{route}``.
+RouteName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
+#: An HTTP header name (RFC 9110 token); matched case-insensitively.
+HeaderName = Annotated[str, Field(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")]
+#: A JSON field of the request body: ``tier`` or a dotted path ``meta.tier``.
+FieldPath = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,100}(\.[A-Za-z0-9_-]{1,100}){0,7}$")]
+#: A JSON scalar; ``true`` never equals ``1`` (compared with its JSON type).
+#: (pydantic's smart union keeps each JSON type: 1 stays int, true stays bool.)
+JsonScalar = bool | int | float | str
+RuleKind = Literal["header", "field", "batch_at_least", "batch_at_most"]
+RULE_KINDS: tuple[RuleKind, ...] = ("header", "field", "batch_at_least", "batch_at_most")
+
+
+class BestOfTask(_Strict):
+    """The Production model of ``best_of_task`` with the best primary metric (registry-side)."""
+
+    best_of_task: Task
+
+
+ModelTarget = Annotated[str, Field(min_length=1, max_length=200)] | BestOfTask
+
+
+class HeaderCondition(_Strict):
+    """Request header ``header`` equals ``equals`` (surrounding spaces ignored)."""
+
+    kind: Literal["header"]
+    header: HeaderName
+    equals: str = Field(max_length=1000)
+
+
+class FieldCondition(_Strict):
+    """The JSON body is an object whose ``field`` (dotted path) equals ``equals``."""
+
+    kind: Literal["field"]
+    field: FieldPath
+    equals: JsonScalar
+
+
+class BatchCondition(_Strict):
+    """The request holds at least / at most ``rows`` input rows."""
+
+    kind: Literal["batch_at_least", "batch_at_most"]
+    rows: int = Field(ge=1, le=1_000_000)
+
+
+class HeaderRule(HeaderCondition):
+    model: ModelTarget
+
+
+class FieldRule(FieldCondition):
+    model: ModelTarget
+
+
+class BatchRule(BatchCondition):
+    model: ModelTarget
+
+
+RouteRule = Annotated[HeaderRule | FieldRule | BatchRule, Field(discriminator="kind")]
+
+
+class RouteConfig(_Strict):
+    """A public route: the first rule that matches picks the model, else ``default``."""
+
+    default: ModelTarget
+    rules: tuple[RouteRule, ...] = Field(default=(), max_length=100)
+
+    def targets(self) -> list[tuple[str, ModelTarget]]:
+        """(field path, target) of the default and of every rule."""
+        found: list[tuple[str, ModelTarget]] = [("default", self.default)]
+        found += [(f"rules.{i}.model", rule.model) for i, rule in enumerate(self.rules)]
+        return found
+
+
 class ModelsConfig(_Strict):
     defaults: ModelDefaults = Field(default_factory=ModelDefaults)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
+    routes: dict[RouteName, RouteConfig] = Field(default_factory=dict)
+
+    @field_validator("routes")
+    @classmethod
+    def _targets_are_declared(
+        cls, routes: dict[str, RouteConfig], info: ValidationInfo
+    ) -> dict[str, RouteConfig]:
+        models = info.data.get("models")
+        if models is None:
+            return routes  # `models` itself is invalid; that error is reported instead
+        problems = [
+            f"route {name!r}, field {where!r}: model {target!r} is not declared under "
+            "`models` (declare it there, or target {best_of_task: <task>})"
+            for name, route in routes.items()
+            for where, target in route.targets()
+            if isinstance(target, str) and target not in models
+        ]
+        if problems:
+            raise PydanticCustomError("route_target", "\n  ".join(problems))
+        return routes
 
     def get(self, name: str) -> ModelConfig:
         """The configured model, or one built from ``defaults`` for a model not listed."""
@@ -225,7 +428,9 @@ def parse_models_config(text: str, *, source: str = "<models.yaml>") -> ModelsCo
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise _invalid(source, "the top level must be a mapping with `models:` (and `defaults:`)")
+        raise _invalid(
+            source, "the top level must be a mapping with `models:` (and `defaults:`, `routes:`)"
+        )
     models = raw.get("models")
     if isinstance(models, dict):
         # The mapping key is the name; a `name:` inside the entry must agree with it.
@@ -255,9 +460,14 @@ def _describe(error: Any) -> str:
     message = str(error.get("msg", "invalid value"))
     if error.get("type") == "extra_forbidden":
         message = "unknown field (check the spelling; see the schema in serving/config.py)"
-    if len(loc) >= 2 and loc[0] == "models":
+    if error.get("type") == "route_target":
+        return message  # every line names its route and field already
+    if len(loc) >= 2 and loc[0] in ("models", "routes"):
         field = ".".join(str(part) for part in loc[2:]) or "<entry>"
-        return f"model {loc[1]!r}, field {field!r}: {message}"
+        what = "model" if loc[0] == "models" else "route"
+        if loc[2:] == ("[key]",):
+            return f"{what} {loc[1]!r}: invalid name: {message}"
+        return f"{what} {loc[1]!r}, field {field!r}: {message}"
     field = ".".join(str(part) for part in loc) or "<top level>"
     return f"field {field!r}: {message}"
 

@@ -161,3 +161,110 @@ def leftover_processes(server: LocalTorchServe, wait_s: float = 10.0) -> list[in
         if not alive or time.monotonic() > deadline:
             return alive
         time.sleep(0.2)
+
+
+# --------------------------------------------------------------------- router fixtures
+
+#: Registry names of the router's models: two versions of one, and a second model.
+ROUTER_MODEL = "router digits"
+ROUTER_CRITICAL = "router-digits-critical"
+
+
+@dataclass(frozen=True)
+class RouterModels:
+    """TorchServe names and loaded versions of the router tests' models."""
+
+    served: dict[str, str]  # registry name -> TorchServe name
+    versions: dict[str, tuple[int, ...]]
+
+
+@pytest.fixture(scope="session")
+def router_models(
+    saved_models: SavedModels, torchserve: LocalTorchServe, client: TorchServeClient
+) -> Iterator[RouterModels]:
+    """``router digits`` v1 + v2 and ``router-digits-critical`` v1, one worker each."""
+    from serving.naming import served_name
+
+    plan = {ROUTER_MODEL: {1: 1, 2: 2}, ROUTER_CRITICAL: {1: 2}}  # version -> weights of vN
+    served = {name: served_name(name) for name in plan}
+    for name, versions in plan.items():
+        for version, weights in versions.items():
+            archive = build_archive(
+                saved_models.dirs[weights], name, version, torchserve.model_store
+            )
+            client.register(archive.file_name, served[name], version, initial_workers=1)
+    try:
+        yield RouterModels(served=served, versions={name: tuple(v) for name, v in plan.items()})
+    finally:
+        for name, versions in plan.items():
+            default = client.default_version(served[name])
+            for version in sorted(versions, key=lambda v: str(v) == default):
+                client.unregister(served[name], version)
+
+
+@dataclass
+class RunningRouter:
+    """A router app served by uvicorn in a thread of the test process."""
+
+    url: str
+    app: Any  # serving.router.app.RouterApp
+    admin_token: str
+    thread: Any
+    server: Any
+
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive(), "the router thread did not stop"
+
+
+@contextmanager
+def running_router(app: Any, admin_token: str) -> Iterator[RunningRouter]:
+    import threading
+
+    import uvicorn
+
+    from serving.router.server import free_port
+
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="router", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive(), "the router thread died during start-up"
+        assert time.monotonic() < deadline, "the router did not start in 30 s"
+        time.sleep(0.02)
+    running = RunningRouter(f"http://127.0.0.1:{port}", app, admin_token, thread, server)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def router(
+    torchserve: LocalTorchServe,
+    client: TorchServeClient,
+    router_models: RouterModels,
+    tmp_path: Path,
+) -> Iterator[RunningRouter]:
+    """A fresh router (empty table, own state file) in front of the session's TorchServe."""
+    from serving.router.server import RouterSettings, build_app
+
+    settings = RouterSettings(
+        inference_url=torchserve.endpoints.inference,
+        management_url=torchserve.endpoints.management,
+        key_file=torchserve.key_file,
+        state_file=tmp_path / "router-state.json",
+    )
+    token = "admin-" + "x" * 26
+    app = build_app(settings, token, client, refresh_token=client)
+    with running_router(app, token) as running:
+        yield running

@@ -154,3 +154,122 @@ def test_shipped_config_states_the_direction() -> None:
     config = load_models_config(SHIPPED)
     assert config.defaults.metric_direction == "higher"
     assert config.get("mnist-classifier").metric_direction == "higher"
+
+
+# --------------------------------------------------------------------- routes, resources, tasks
+
+ROUTED = (
+    VALID
+    + """  large:
+    task: classification
+    primary_metric: accuracy
+    latency_sla_ms: 200
+routes:
+  digits:
+    default: m
+    rules:
+      - {kind: header, header: X-Priority, equals: critical, model: large}
+      - {kind: field, field: meta.tier, equals: gold, model: large}
+      - {kind: batch_at_least, rows: 32, model: {best_of_task: classification}}
+      - {kind: batch_at_most, rows: 1, model: m}
+"""
+)
+
+
+def test_routes_parse_with_ordered_rules_and_registry_targets() -> None:
+    from serving.config import BestOfTask
+
+    route = parse_models_config(ROUTED).routes["digits"]
+    assert route.default == "m"
+    assert [rule.kind for rule in route.rules] == [
+        "header",
+        "field",
+        "batch_at_least",
+        "batch_at_most",
+    ]
+    assert route.rules[2].model == BestOfTask(best_of_task="classification")
+    assert parse_models_config(VALID).routes == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ("default: m", "default: ghost"),
+            "route 'digits', field 'default': model 'ghost' is not declared under `models`",
+        ),
+        (
+            ("equals: gold, model: large", "equals: gold, model: ghost"),
+            "route 'digits', field 'rules.1.model': model 'ghost' is not declared",
+        ),
+        (("kind: header", "kind: regex"), "route 'digits', field 'rules.0'"),
+        (("kind: header", "kind: regex"), "does not match any of the expected tags"),
+        (("rows: 32", "rows: 0"), "route 'digits', field 'rules.2.batch_at_least.rows'"),
+        (("header: X-Priority", "header: X Priority"), "field 'rules.0.header.header'"),
+        (("field: meta.tier", "field: meta..tier"), "field 'rules.1.field.field'"),
+        (("best_of_task: classification", "best_of_task: ranking"), "rules.2"),
+        (("  digits:", "  'bad name':"), "route 'bad name': invalid name"),
+        (("    default: m\n", "    rules_typo: []\n    default: m\n"), "rules_typo"),
+    ],
+)
+def test_bad_routes_name_the_route_and_field(change: tuple[str, str], expected: str) -> None:
+    message = error_of(ROUTED.replace(*change)).message
+    assert expected in message
+
+
+def test_every_bad_target_is_reported_at_once() -> None:
+    text = ROUTED.replace("default: m", "default: ghost").replace(
+        "rows: 1, model: m}", "rows: 1, model: gone}"
+    )
+    message = error_of(text).message
+    assert "'ghost'" in message
+    assert "'gone'" in message
+
+
+def test_feature_extraction_needs_no_classes() -> None:
+    text = VALID.replace("classification", "feature-extraction")
+    model = parse_models_config(text + "    input_schema: {n_features: 16}\n").get("m")
+    assert model.task == "feature-extraction"
+    assert model.n_classes is None
+    assert "n_classes" in error_of(text + "    n_classes: 3\n").message
+
+
+def test_kubernetes_requests_limits_gpu_and_replicas() -> None:
+    text = VALID + (
+        "    kubernetes:\n"
+        "      replicas: 0\n"
+        "      requests: {cpu: 250m, memory: 512Mi}\n"
+        "      limits: {cpu: '1', memory: 1Gi}\n"
+        "      gpu: 1\n"
+    )
+    k8s = parse_models_config(text).get("m").kubernetes
+    assert (k8s.replicas, k8s.gpu) == (0, 1)
+    assert (k8s.cpu, k8s.memory) == ("250m", "512Mi")
+    assert (k8s.requests.cpu, k8s.requests.memory) == ("250m", "512Mi")
+    assert (k8s.limits.cpu, k8s.limits.memory) == ("1", "1Gi")
+    short = parse_models_config(VALID + "    kubernetes: {cpu: 500m}\n").get("m").kubernetes
+    assert (short.requests.cpu, short.requests.memory) == ("500m", "1Gi")
+    assert short.limits.cpu is None
+    assert parse_models_config(VALID).get("m").kubernetes.requests.cpu == "1"
+
+
+@pytest.mark.parametrize(
+    ("kubernetes", "expected"),
+    [
+        (
+            "{replicas: -1}",
+            "field 'kubernetes.replicas': Input should be greater than or equal to 0",
+        ),
+        ("{gpu: -2}", "field 'kubernetes.gpu'"),
+        ("{limits: {cpu: lots}}", "field 'kubernetes.limits.cpu'"),
+        ("{cpu: 2, limits: {cpu: 500m}}", "limits.cpu (500m) is below the cpu request (2)"),
+        ("{memory: 2Gi, limits: {memory: 1000M}}", "limits.memory (1000M) is below"),
+        ("{cpu: 1, requests: {cpu: 2}}", "cpu is given twice"),
+        ("{requests: {gpu: 1}}", "requests.gpu: unknown field"),
+        ("{limits: {gpu: 1}}", "field 'kubernetes.limits.gpu'"),
+    ],
+)
+def test_bad_kubernetes_resources_are_named(kubernetes: str, expected: str) -> None:
+    message = error_of(VALID + f"    kubernetes: {kubernetes}\n").message
+    assert "model 'm'" in message
+    assert expected in message

@@ -1,0 +1,71 @@
+"""The router's one error type, its closed set of codes, and the HTTP status of each.
+
+    RouterError(code, message)
+        code: RouterErrorCode
+            INVALID_INPUT      the request body does not match the model's input (400)
+            BODY_TOO_LARGE     the request body exceeds the configured limit (413)
+            UNAUTHORIZED       missing or wrong API key / admin token (401)
+            NOT_FOUND          no such model, version or route in the table (404)
+            NOT_SERVED         the model has no Production version in the table (503)
+            CONFLICT           a table update named a stale generation (409)
+            INVALID_TABLE      a table update is malformed or names versions not loaded (422)
+            UNAVAILABLE        TorchServe is not reachable or has no worker (503)
+            TIMEOUT            TorchServe did not answer in time (504)
+            UPSTREAM_REJECTED  TorchServe refused the request (its 4xx, passed on)
+            BACKEND            TorchServe failed in an unexpected way (502)
+            STATE_FILE         the state file cannot be read or written (500)
+
+Clients branch on ``code`` (the ``error.code`` field of every JSON error reply), never on
+the message, which says what is wrong and what to do next.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RouterErrorCode(StrEnum):
+    INVALID_INPUT = "INVALID_INPUT"
+    BODY_TOO_LARGE = "BODY_TOO_LARGE"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    NOT_FOUND = "NOT_FOUND"
+    NOT_SERVED = "NOT_SERVED"
+    CONFLICT = "CONFLICT"
+    INVALID_TABLE = "INVALID_TABLE"
+    UNAVAILABLE = "UNAVAILABLE"
+    TIMEOUT = "TIMEOUT"
+    UPSTREAM_REJECTED = "UPSTREAM_REJECTED"
+    BACKEND = "BACKEND"
+    STATE_FILE = "STATE_FILE"
+
+
+HTTP_STATUS: dict[RouterErrorCode, int] = {
+    RouterErrorCode.INVALID_INPUT: 400,
+    RouterErrorCode.BODY_TOO_LARGE: 413,
+    RouterErrorCode.UNAUTHORIZED: 401,
+    RouterErrorCode.NOT_FOUND: 404,
+    RouterErrorCode.NOT_SERVED: 503,
+    RouterErrorCode.CONFLICT: 409,
+    RouterErrorCode.INVALID_TABLE: 422,
+    RouterErrorCode.UNAVAILABLE: 503,
+    RouterErrorCode.TIMEOUT: 504,
+    RouterErrorCode.UPSTREAM_REJECTED: 400,
+    RouterErrorCode.BACKEND: 502,
+    RouterErrorCode.STATE_FILE: 500,
+}
+
+
+class RouterError(Exception):
+    """A request or an update was refused; ``status`` overrides the code's HTTP status."""
+
+    def __init__(self, code: RouterErrorCode, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status if status is not None else HTTP_STATUS[code]
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"RouterError({self.code.value}, {self.message!r})"

@@ -1,0 +1,119 @@
+"""Request body -> rows, checked against a model's input schema before TorchServe sees it.
+
+Accepts what the TorchServe handler accepts (``serving/handler/mlflow_handler.py``)::
+
+    {"inputs": [[x, ...], ...]}   {"instances": [[x, ...], ...]}   [[x, ...], ...]   [x, ...]
+
+A row is a flat list of ``n_features`` numbers, or a regular nested list holding that many
+(the handler checks the nesting against the model's signature). Every refusal raises
+``RouterError(INVALID_INPUT)`` whose message names the problem; the body itself is
+forwarded unchanged when it passes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from serving.config import InputSchema
+from serving.router.errors import RouterError, RouterErrorCode
+
+_MAX_NESTING = 32
+_INTEGER_DTYPES = frozenset({"int32", "int64"})
+_NUMBER_TYPES = frozenset({int, float})
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A decoded request: the JSON value and its list of rows."""
+
+    payload: Any
+    rows: list[Any]
+
+
+def _invalid(message: str) -> RouterError:
+    return RouterError(RouterErrorCode.INVALID_INPUT, message)
+
+
+def decode(raw: bytes) -> Body:
+    """Parse the JSON body and find its rows (shape only; no schema yet)."""
+    if not raw.strip():
+        raise _invalid('empty body; send JSON like {"inputs": [[...], ...]}')
+    try:
+        payload = json.loads(raw)
+    except UnicodeDecodeError:
+        raise _invalid("body is not UTF-8 text; send JSON") from None
+    except json.JSONDecodeError as exc:
+        raise _invalid(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _invalid("body is nested too deeply") from None
+    if isinstance(payload, dict):
+        keys = [key for key in ("inputs", "instances") if key in payload]
+        if len(keys) != 1:
+            raise _invalid('body must contain exactly one of "inputs" or "instances"')
+        rows, where = payload[keys[0]], f'"{keys[0]}"'
+    elif isinstance(payload, list):
+        rows, where = payload, "body"
+    else:
+        raise _invalid('body must be a JSON object with "inputs" or "instances", or a list of rows')
+    if not isinstance(rows, list) or not rows:
+        raise _invalid(f"{where} must be a non-empty list of rows")
+    if _is_number(rows[0]):
+        rows = [rows]  # one flat row sent without the outer list
+    return Body(payload=payload, rows=rows)
+
+
+def check_rows(rows: list[Any], schema: InputSchema | None, max_rows: int) -> None:
+    """Refuse rows that do not fit ``schema`` (shape only when the schema is unknown)."""
+    if len(rows) > max_rows:
+        raise _invalid(f"too many rows: {len(rows)} > {max_rows}; split the request")
+    expected = schema.n_features if schema is not None else None
+    integers = schema is not None and schema.dtype in _INTEGER_DTYPES
+    for index, row in enumerate(rows):
+        values = _row_values(row, index)
+        if expected is None:
+            expected = len(values)  # unknown schema: rows must agree with each other
+        if len(values) != expected:
+            said = "the model expects" if schema is not None else "row 0 has"
+            raise _invalid(f"row {index} has {len(values)} values; {said} {expected}")
+        # One C-level sum finds NaN/Infinity in the common all-finite case; only a non-finite
+        # sum (which finite values can also overflow to) is checked value by value.
+        if not math.isfinite(sum(values)) and not all(math.isfinite(v) for v in values):
+            raise _invalid(f"row {index} contains NaN or Infinity")
+        if integers and any(v != int(v) for v in values):
+            raise _invalid(
+                f"row {index} has a fractional value; the model expects integers "
+                f"({schema.dtype if schema else ''})"
+            )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _row_values(row: Any, index: int) -> list[float]:
+    if type(row) is list and row and set(map(type, row)) <= _NUMBER_TYPES:
+        return row  # the common case: a flat row of numbers (type() excludes bool)
+    values: list[float] = []
+    if _nested_shape(row, values, _MAX_NESTING) is None:
+        raise _invalid(
+            f"row {index} must be a list of numbers or of equal-length lists (got a "
+            "non-numeric value, an empty or ragged list, or too deep a nesting)"
+        )
+    return values
+
+
+def _nested_shape(value: Any, out: list[float], depth: int) -> tuple[int, ...] | None:
+    """Shape of a regular nested list of numbers (appended to ``out``); None if not one."""
+    if _is_number(value):
+        out.append(float(value))
+        return ()
+    if not isinstance(value, list) or not value or depth == 0:
+        return None
+    inner = _nested_shape(value[0], out, depth - 1)
+    for item in value[1:]:
+        if inner is None or _nested_shape(item, out, depth - 1) != inner:
+            return None
+    return None if inner is None else (len(value), *inner)

@@ -1,0 +1,129 @@
+"""Prometheus metrics of one router, in its own ``CollectorRegistry`` (several apps per process).
+
+    modelreg_router_requests_total{model,version,route,outcome}          counter
+    modelreg_router_errors_total{model,version,route,outcome}            counter (outcome != ok)
+    modelreg_router_request_duration_seconds{model,version,route,outcome} histogram
+    modelreg_router_active_version{model,stage}                          gauge (from the table)
+    modelreg_router_version_changes_total{model,stage}                   counter
+    modelreg_router_table_generation                                     gauge
+
+``version`` is the version that answered (the router always names it to TorchServe);
+``route`` is empty for ``/predictions/...``. Label values only ever come from the table:
+a request for an unknown model or route is counted with empty ``model`` / ``route``, so a
+client cannot create series.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Mapping
+from typing import Literal
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+Outcome = Literal[
+    "ok",
+    "invalid_input",
+    "unauthorized",
+    "not_found",
+    "not_served",
+    "upstream_rejected",
+    "unavailable",
+    "timeout",
+    "backend_error",
+]
+
+#: Milliseconds-scale inference: 0.5 ms .. 2.5 s.
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+_LABELS = ("model", "version", "route", "outcome")
+
+
+class RouterMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._requests = Counter(
+            "modelreg_router_requests",
+            "Prediction requests answered by the router.",
+            _LABELS,
+            registry=self.registry,
+        )
+        self._errors = Counter(
+            "modelreg_router_errors",
+            "Prediction requests that did not end with a prediction.",
+            _LABELS,
+            registry=self.registry,
+        )
+        self._latency = Histogram(
+            "modelreg_router_request_duration_seconds",
+            "Time from the router receiving a prediction request to its answer.",
+            _LABELS,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._active = Gauge(
+            "modelreg_router_active_version",
+            "Registry version serving each model and stage in the router's table.",
+            ("model", "stage"),
+            registry=self.registry,
+        )
+        self._changes = Counter(
+            "modelreg_router_version_changes",
+            "Times a table update changed the version of a model's stage.",
+            ("model", "stage"),
+            registry=self.registry,
+        )
+        self._generation = Gauge(
+            "modelreg_router_table_generation",
+            "Generation of the routing table in use (0 before the first table).",
+            registry=self.registry,
+        )
+        # Label lookups take a lock and hash the tuple; cache the children per label set.
+        self._children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
+
+    def observe(
+        self, model: str, version: str, route: str, outcome: Outcome, seconds: float
+    ) -> None:
+        key = (model, version, route, outcome)
+        children = self._children.get(key)
+        if children is None:
+            children = (self._requests.labels(*key), self._latency.labels(*key))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+        if outcome != "ok":
+            self._errors.labels(*key).inc()
+
+    def table_changed(
+        self,
+        generation: int,
+        active: Mapping[tuple[str, str], int],
+        changed: Iterable[tuple[str, str]],
+    ) -> None:
+        """Publish the new table: set every (model, stage) first, then drop the stale ones."""
+        for (model, stage), version in active.items():
+            self._active.labels(model, stage).set(version)
+        for model, stage in changed:
+            if (model, stage) in active:
+                self._changes.labels(model, stage).inc()
+            else:
+                with contextlib.suppress(KeyError):  # never published (e.g. before a restart)
+                    self._active.remove(model, stage)
+        self._generation.set(generation)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

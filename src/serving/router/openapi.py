@@ -1,0 +1,130 @@
+"""The router's OpenAPI document (served at /openapi.json) and a plain /docs page (offline)."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from serving.router.table import TableState, TableUpdate
+
+_ERROR = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        },
+        "request_id": {"type": "string"},
+    },
+}
+_ROWS = {
+    "description": 'JSON: {"inputs": [[x, ...], ...]}, {"instances": [...]}, a list of rows, '
+    "or one flat row; each row holds the model's n_features numbers.",
+    "required": True,
+    "content": {"application/json": {"schema": {}}},
+}
+_PREDICTION = {
+    "description": "TorchServe's answer, from the version named in X-Model-Version.",
+    "headers": {
+        name: {"schema": {"type": "string"}}
+        for name in ("X-Model-Name", "X-Model-Version", "X-Request-Id")
+    },
+    "content": {"application/json": {"schema": {}}},
+}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {
+        str(s): {
+            "description": "Refused; error.code says why.",
+            "content": {"application/json": {"schema": _ERROR}},
+        }
+        for s in statuses
+    }
+
+
+def _param(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _predict(summary: str, params: list[str]) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "parameters": [_param(p) for p in params],
+            "requestBody": _ROWS,
+            "responses": {"200": _PREDICTION, **_errors(400, 401, 404, 413, 502, 503, 504)},
+            "security": [{"apiKey": []}, {}],
+        }
+    }
+
+
+def _simple(summary: str) -> dict[str, Any]:
+    return {"get": {"summary": summary, "responses": {"200": {"description": "OK"}}}}
+
+
+def openapi_document() -> dict[str, Any]:
+    table = {"application/json": {"schema": {"$ref": "#/components/schemas/TableState"}}}
+    update = {"application/json": {"schema": {"$ref": "#/components/schemas/TableUpdate"}}}
+    schemas = {
+        "TableState": TableState.model_json_schema(ref_template="#/components/schemas/{model}"),
+        "TableUpdate": TableUpdate.model_json_schema(ref_template="#/components/schemas/{model}"),
+    }
+    for schema in list(schemas.values()):
+        schemas.update(schema.pop("$defs", {}))
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "modelreg prediction router", "version": "1"},
+        "paths": {
+            "/predictions/{model}": _predict("Predict with the Production version", ["model"]),
+            "/predictions/{model}/{version}": _predict(
+                "Predict with a version the table serves", ["model", "version"]
+            ),
+            "/routes/{route}": _predict("Predict with the model the route's rules pick", ["route"]),
+            "/admin/table": {
+                "get": {
+                    "summary": "Read the routing table and its generation",
+                    "security": [{"adminToken": []}],
+                    "responses": {"200": {"description": "OK", "content": table}, **_errors(401)},
+                },
+                "put": {
+                    "summary": "Replace the table (compare-and-set on expected_generation)",
+                    "security": [{"adminToken": []}],
+                    "requestBody": {"required": True, "content": update},
+                    "responses": {
+                        "200": {"description": "Accepted", "content": table},
+                        **_errors(400, 401, 409, 413, 422, 500, 503),
+                    },
+                },
+            },
+            "/healthz": _simple("The process is alive"),
+            "/readyz": _simple("A table is loaded and TorchServe answers (503 otherwise)"),
+            "/metrics": _simple("Prometheus metrics (text exposition format)"),
+        },
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer"},
+                "adminToken": {"type": "http", "scheme": "bearer"},
+            },
+        },
+    }
+
+
+def docs_page(document: dict[str, Any]) -> bytes:
+    """A self-contained HTML page listing the endpoints (no scripts, no network)."""
+    rows = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}"
+                f"</code></td><td>{html.escape(operation['summary'])}</td></tr>"
+            )
+    title = html.escape(document["info"]["title"])
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+        f"<body><h1>{title}</h1><p>Full schema: <a href='/openapi.json'>/openapi.json</a></p>"
+        f"<table>{''.join(rows)}</table><pre>{html.escape(json.dumps(document, indent=2))}"
+        "</pre></body></html>"
+    ).encode()

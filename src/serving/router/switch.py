@@ -1,0 +1,122 @@
+"""The table in use and its atomic replacement (compare-and-set, verified, persisted).
+
+The compiled table is one attribute, ``Tables.current``. A request reads it once, at its
+start, and uses that object to its end, so an update switches every later request to the
+new table in one reference assignment while requests in flight finish on the version they
+started with. Updates are serialised and compare-and-set on ``expected_generation``; one is
+accepted only after every version it names is loaded in TorchServe and the state file holds
+it, so a refused update changes nothing, on disk or in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+from serving.errors import ServingError, ServingErrorCode
+from serving.router.errors import RouterError, RouterErrorCode
+from serving.router.metrics import RouterMetrics
+from serving.router.state import StateFile
+from serving.router.table import (
+    CompiledTable,
+    RoutingTable,
+    TableState,
+    TableUpdate,
+    changed_stages,
+    compile_table,
+)
+from serving.schemas import ModelDescription, PingResult
+
+
+class Management(Protocol):
+    """What the router asks TorchServe's management side (``TorchServeClient`` does this)."""
+
+    def ping(self) -> PingResult: ...
+
+    def describe(self, model: str) -> ModelDescription: ...
+
+
+class Tables:
+    """The current table, loaded from the state file at start (generation 0 if none)."""
+
+    def __init__(
+        self,
+        state_file: StateFile,
+        management: Management,
+        metrics: RouterMetrics,
+        *,
+        verify_loaded: bool = True,
+    ) -> None:
+        self.state_file = state_file
+        self._management = management
+        self._metrics = metrics
+        self._verify_loaded = verify_loaded
+        self.current: CompiledTable = compile_table(state_file.load() or TableState(generation=0))
+        self._publish(self.current, changed=[])
+        self._lock = asyncio.Lock()
+
+    async def update(self, update: TableUpdate) -> TableState:
+        """Compare-and-set the table; on any refusal nothing changes."""
+        async with self._lock:
+            current = self.current
+            if update.expected_generation != current.generation:
+                raise RouterError(
+                    RouterErrorCode.CONFLICT,
+                    f"stale table: expected_generation is {update.expected_generation}, the "
+                    f"router is at generation {current.generation}; GET /admin/table, reapply "
+                    "your change, and PUT again",
+                )
+            if self._verify_loaded:
+                problems = await asyncio.to_thread(self._not_loaded, update.table)
+                if problems:
+                    raise RouterError(RouterErrorCode.INVALID_TABLE, "; ".join(problems))
+            state = TableState(
+                generation=current.generation + 1,
+                updated_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+                table=update.table,
+            )
+            compiled = compile_table(state)
+            await asyncio.to_thread(self.state_file.save, state)
+            self.current = compiled  # the switch: one reference assignment
+            self._publish(compiled, changed_stages(current.state.table, update.table))
+            return state
+
+    def _not_loaded(self, table: RoutingTable) -> list[str]:
+        """Every version the table names that TorchServe does not have ready."""
+        problems: list[str] = []
+        for model, entry in table.models.items():
+            try:
+                description = self._management.describe(entry.served_name)
+            except ServingError as exc:
+                if exc.code is ServingErrorCode.NOT_FOUND:
+                    problems.append(
+                        f"model {model!r}: TorchServe has no model {entry.served_name!r}"
+                    )
+                    continue
+                raise RouterError(
+                    RouterErrorCode.UNAVAILABLE,
+                    f"cannot check the table against TorchServe: {exc}",
+                ) from None
+            for stage, version in entry.versions().items():
+                served = description.get(str(version))
+                if served is None:
+                    problems.append(
+                        f"model {model!r} {stage} version {version} is not loaded in "
+                        f"TorchServe (loaded: {[v.version for v in description.versions]})"
+                    )
+                elif served.status not in ("READY", "PARTIAL"):
+                    problems.append(
+                        f"model {model!r} {stage} version {version} has no ready worker "
+                        f"({served.status})"
+                    )
+        return problems
+
+    def _publish(self, table: CompiledTable, changed: Sequence[tuple[str, str]]) -> None:
+        active: dict[tuple[str, str], int] = {
+            (model, stage): version
+            for model, entry in table.state.table.models.items()
+            for stage, version in entry.versions().items()
+        }
+        self._metrics.table_changed(table.generation, active, changed)

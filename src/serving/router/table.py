@@ -1,0 +1,257 @@
+"""The routing table: which versions serve each model, and how public routes pick a model.
+
+The control plane writes it (``PUT /admin/table``) as plain data::
+
+    {"models": {
+        "mnist-classifier": {
+            "served_name": "mnist-classifier",      # serving.naming.served_name(model)
+            "production": 3, "previous": 2, "staging": 4,   # registry versions; previous
+                                                             # and staging are optional
+            "input_schema": {"n_features": 64, "dtype": "float32"}}},   # optional
+     "routes": {
+        "digits": {
+            "default": "mnist-classifier",
+            "default_resolved_from": null,
+            "rules": [
+                {"kind": "header", "header": "X-Priority", "equals": "critical",
+                 "model": "mnist-large"},
+                {"kind": "batch_at_least", "rows": 32, "model": "mnist-large",
+                 "resolved_from": {"best_of_task": "classification"}}]}}}
+
+Every route target is a model name of ``models``. A registry-driven target of
+``configs/models.yaml`` (``{best_of_task: T}``) is resolved by the control plane before it
+writes the table: it puts the winning model's name in ``default`` / ``model`` and may record
+what it resolved in ``default_resolved_from`` / ``resolved_from`` (reported, never
+evaluated here). ``routes_from_config`` does exactly that given the winners.
+
+``compile_table`` turns a validated table into the lookup structures requests use; the app
+swaps the compiled table as one reference, so a request sees one table from start to end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Literal, Self
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from serving.config import (
+    BatchCondition,
+    BestOfTask,
+    FieldCondition,
+    HeaderCondition,
+    InputSchema,
+    ModelsConfig,
+    RouteName,
+    Task,
+)
+
+Stage = Literal["production", "previous", "staging"]
+STAGES: tuple[Stage, ...] = ("production", "previous", "staging")
+
+#: What TorchServe accepts as a model name (serving.naming produces these).
+ServedName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+ModelName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^/\x00-\x1f]+$")]
+Version = Annotated[int, Field(ge=1, le=10**9)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelEntry(_Frozen):
+    """One model: its TorchServe name, the versions loaded there by stage, its input."""
+
+    served_name: ServedName
+    production: Version | None = Field(
+        default=None, description="Answers /predictions/{model} and routes; None: not served."
+    )
+    previous: Version | None = Field(default=None, description="Warm for rollback.")
+    staging: Version | None = Field(default=None, description="Loaded for canary/shadow.")
+    input_schema: InputSchema | None = Field(
+        default=None, description="Checked before TorchServe; None: only the body's shape."
+    )
+
+    @model_validator(mode="after")
+    def _previous_is_not_production(self) -> Self:
+        if self.previous is not None and self.previous == self.production:
+            raise ValueError(
+                f"previous ({self.previous}) equals production; previous is the version "
+                "Production had before (or null)"
+            )
+        return self
+
+    def versions(self) -> dict[Stage, int]:
+        found = {stage: getattr(self, stage) for stage in STAGES}
+        return {stage: version for stage, version in found.items() if version is not None}
+
+
+class _Target(_Frozen):
+    model: ModelName
+    resolved_from: BestOfTask | None = None
+
+
+class HeaderRule(HeaderCondition, _Target):
+    pass
+
+
+class FieldRule(FieldCondition, _Target):
+    pass
+
+
+class BatchRule(BatchCondition, _Target):
+    pass
+
+
+Rule = Annotated[HeaderRule | FieldRule | BatchRule, Field(discriminator="kind")]
+
+
+class TableRoute(_Frozen):
+    default: ModelName
+    default_resolved_from: BestOfTask | None = None
+    rules: tuple[Rule, ...] = Field(default=(), max_length=100)
+
+
+class RoutingTable(_Frozen):
+    models: dict[ModelName, ModelEntry] = Field(default_factory=dict)
+    routes: dict[RouteName, TableRoute] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _routes_reach_served_models(self) -> Self:
+        problems: list[str] = []
+        for name, route in self.routes.items():
+            targets = [("default", route.default)]
+            targets += [(f"rules[{i}].model", rule.model) for i, rule in enumerate(route.rules)]
+            for where, model in targets:
+                entry = self.models.get(model)
+                if entry is None:
+                    problems.append(f"route {name!r} {where}: model {model!r} is not in models")
+                elif entry.production is None:
+                    problems.append(
+                        f"route {name!r} {where}: model {model!r} has no production version"
+                    )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class TableUpdate(_Frozen):
+    """Body of ``PUT /admin/table``: compare-and-set on the generation the writer read."""
+
+    expected_generation: int = Field(ge=0, description="The generation GET returned.")
+    table: RoutingTable
+
+
+class TableState(_Frozen):
+    """Body of ``GET /admin/table`` and of the state file."""
+
+    generation: int = Field(ge=0, description="0 before the first accepted table.")
+    updated_at: str | None = Field(default=None, description="ISO time of the last update.")
+    table: RoutingTable = Field(default_factory=RoutingTable)
+
+
+# --------------------------------------------------------------------- compiled form
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One (model, version) a request can be sent to, with everything the hot path needs."""
+
+    model: str
+    version: str
+    stage: Stage
+    path: str  # /predictions/{served_name}/{version}, quoted
+    schema: InputSchema | None
+    model_header: bytes  # X-Model-Name value: the name, percent-encoded if not plain ASCII
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTable:
+    state: TableState
+    production: Mapping[str, Target]  # model -> its production target
+    versions: Mapping[tuple[str, str], Target]  # (model, version) -> target
+    routes: Mapping[str, TableRoute]
+    known_models: frozenset[str]
+
+    @property
+    def generation(self) -> int:
+        return self.state.generation
+
+
+def compile_table(state: TableState) -> CompiledTable:
+    production: dict[str, Target] = {}
+    versions: dict[tuple[str, str], Target] = {}
+    for model, entry in state.table.models.items():
+        # Later stages never shadow production when two stages share a version.
+        for stage, version in reversed(entry.versions().items()):
+            target = Target(
+                model=model,
+                version=str(version),
+                stage=stage,
+                path=f"/predictions/{quote(entry.served_name, safe='')}/{version}",
+                schema=entry.input_schema,
+                model_header=header_value(model),
+            )
+            versions[(model, str(version))] = target
+            if stage == "production":
+                production[model] = target
+    return CompiledTable(
+        state=state,
+        production=production,
+        versions=versions,
+        routes=dict(state.table.routes),
+        known_models=frozenset(state.table.models),
+    )
+
+
+def header_value(text: str) -> bytes:
+    """``text`` as an HTTP header value: as is when printable ASCII, else percent-encoded."""
+    if text.isascii() and text.isprintable():
+        return text.encode("ascii")
+    return quote(text, safe="").encode("ascii")
+
+
+def changed_stages(old: RoutingTable, new: RoutingTable) -> list[tuple[str, Stage]]:
+    """(model, stage) pairs whose version differs between two tables (for the metric)."""
+    changed: list[tuple[str, Stage]] = []
+    for model in sorted(set(old.models) | set(new.models)):
+        before = old.models[model].versions() if model in old.models else {}
+        after = new.models[model].versions() if model in new.models else {}
+        changed += [(model, s) for s in STAGES if before.get(s) != after.get(s)]
+    return changed
+
+
+def routes_from_config(
+    config: ModelsConfig, best_of_task: Mapping[Task, str]
+) -> dict[str, TableRoute]:
+    """The table's routes for ``config.routes``; ``best_of_task`` holds the registry's winners.
+
+    Raises ``KeyError`` naming the task when a route needs a winner that was not given.
+    """
+
+    def resolve(target: str | BestOfTask) -> tuple[str, BestOfTask | None]:
+        if isinstance(target, str):
+            return target, None
+        if target.best_of_task not in best_of_task:
+            raise KeyError(f"no Production model of task {target.best_of_task!r} was given")
+        return best_of_task[target.best_of_task], target
+
+    routes: dict[str, TableRoute] = {}
+    for name, route in config.routes.items():
+        default, default_from = resolve(route.default)
+        rules: list[HeaderRule | FieldRule | BatchRule] = []
+        for rule in route.rules:
+            model, source = resolve(rule.model)
+            fields = rule.model_dump(exclude={"model"})
+            if isinstance(rule, HeaderCondition):
+                rules.append(HeaderRule(**fields, model=model, resolved_from=source))
+            elif isinstance(rule, FieldCondition):
+                rules.append(FieldRule(**fields, model=model, resolved_from=source))
+            else:
+                rules.append(BatchRule(**fields, model=model, resolved_from=source))
+        routes[name] = TableRoute(
+            default=default, default_resolved_from=default_from, rules=tuple(rules)
+        )
+    return routes
