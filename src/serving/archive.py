@@ -28,6 +28,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from serving.config import Task
 from serving.errors import ServingError, ServingErrorCode
 from serving.naming import archive_file_name, served_name, ts_version
 
@@ -35,6 +36,8 @@ HANDLER_FILE = "mlflow_handler.py"
 # The handler's TRUST_MARKER, repeated so `import serving.archive` does not import torch (a
 # test pins both this name and trust_marker() to the handler's).
 TRUST_MARKER = "modelreg-trust.json"
+# The handler's SERVING_MARKER: how to answer (the model's task from models.yaml).
+SERVING_MARKER = "modelreg-serving.json"
 # Bump when the archive layout changes, so old cached archives are not reused.
 _LAYOUT = b"modelreg-mar-v1"
 _CHUNK = 1 << 20
@@ -63,13 +66,26 @@ def trust_marker() -> bytes:
     return json.dumps({"allow_code_on_load": True}).encode("utf-8") + b"\n"
 
 
-def content_hash(model_dir: Path, handler: bytes | None = None, trust: bytes | None = None) -> str:
-    """sha256 over layout, handler, trust marker (if any) and each file (path, bytes) of a dir."""
+def serving_marker(task: Task) -> bytes:
+    """The marker file that tells the handler how to answer for this model."""
+    return json.dumps({"task": task}).encode("utf-8") + b"\n"
+
+
+def content_hash(
+    model_dir: Path,
+    handler: bytes | None = None,
+    trust: bytes | None = None,
+    task: Task = "classification",
+) -> str:
+    """sha256 over layout, handler, trust marker (if any), serving marker and each file
+    (path, bytes) of a dir."""
     digest = hashlib.sha256(_LAYOUT)
     source = handler_source() if handler is None else handler
     digest.update(len(source).to_bytes(8, "big") + source)
     if trust is not None:
         digest.update(b"trust" + len(trust).to_bytes(8, "big") + trust)
+    serving = serving_marker(task)
+    digest.update(b"serving" + len(serving).to_bytes(8, "big") + serving)
     files = sorted(p for p in model_dir.rglob("*") if p.is_file())
     for path in files:
         rel = path.relative_to(model_dir).as_posix().encode("utf-8")
@@ -89,8 +105,12 @@ def build_archive(
     *,
     timeout_s: float = 300.0,
     allow_code_on_load: bool = False,
+    task: Task = "classification",
 ) -> ArchiveResult:
     """Pack ``model_dir`` (an MLflow model) for registry ``model`` ``version`` into the store.
+
+    ``task`` (from models.yaml) tells the handler how to answer: class and probabilities
+    for a classifier, one vector per row for a feature extractor, values for a regressor.
 
     ``allow_code_on_load`` skips the load-safety check and marks the archive trusted; pass it
     only for a version an operator has marked trusted.
@@ -107,7 +127,7 @@ def build_archive(
     name = served_name(model)
     handler = handler_source()
     try:
-        digest = content_hash(model_dir, handler, trust)
+        digest = content_hash(model_dir, handler, trust, task)
     except OSError as exc:
         raise ServingError(
             ServingErrorCode.ARCHIVE_FAILED, f"cannot read {model_dir}: {exc}"
@@ -133,7 +153,10 @@ def build_archive(
         model_store.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=model_store, prefix=".build-") as tmp:
             work = Path(tmp)
-            produced = _run_archiver(work, model_dir, name, version, handler, trust, timeout_s)
+            markers = {SERVING_MARKER: serving_marker(task)}
+            if trust is not None:
+                markers[TRUST_MARKER] = trust
+            produced = _run_archiver(work, model_dir, name, version, handler, markers, timeout_s)
             # Atomic within the store: TorchServe never sees a half-written archive.
             os.replace(produced, target)
     except OSError as exc:
@@ -145,10 +168,15 @@ def build_archive(
 
 
 def find_archive(
-    model_store: Path, model: str, version: int, *, allow_code_on_load: bool = False
+    model_store: Path,
+    model: str,
+    version: int,
+    *,
+    allow_code_on_load: bool = False,
+    task: Task = "classification",
 ) -> Path | None:
-    """The newest archive of ``model`` ``version`` in the store that holds the current handler
-    and is trusted exactly when ``allow_code_on_load`` is.
+    """The newest archive of ``model`` ``version`` in the store that holds the current handler,
+    answers as ``task`` and is trusted exactly when ``allow_code_on_load`` is.
 
     MLflow versions are immutable, so a caller can skip downloading the model when this finds
     one; a handler upgrade makes old archives invisible here, so they get rebuilt. A trusted
@@ -165,7 +193,11 @@ def find_archive(
         try:
             with zipfile.ZipFile(path) as mar:
                 trusted = TRUST_MARKER in mar.namelist()
-                if mar.read(HANDLER_FILE) == handler and trusted == allow_code_on_load:
+                if (
+                    mar.read(HANDLER_FILE) == handler
+                    and trusted == allow_code_on_load
+                    and mar.read(SERVING_MARKER) == serving_marker(task)
+                ):
                     return path
         except (OSError, KeyError, zipfile.BadZipFile):
             continue
@@ -219,18 +251,17 @@ def _run_archiver(
     name: str,
     version: int,
     handler: bytes,
-    trust: bytes | None,
+    markers: dict[str, bytes],
     timeout_s: float,
 ) -> Path:
     handler_path = work / HANDLER_FILE
     handler_path.write_bytes(handler)
-    extra_files = str(model_dir)
-    if trust is not None:
-        # A second directory whose contents also land at the archive root.
-        marker_dir = work / "trust"
-        marker_dir.mkdir()
-        (marker_dir / TRUST_MARKER).write_bytes(trust)
-        extra_files = f"{model_dir},{marker_dir}"
+    # A second directory whose contents also land at the archive root.
+    marker_dir = work / "markers"
+    marker_dir.mkdir()
+    for file_name, content in markers.items():
+        (marker_dir / file_name).write_bytes(content)
+    extra_files = f"{model_dir},{marker_dir}"
     export = work / "export"
     staging = work / "staging"
     export.mkdir()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from serving.naming import registry_version
 
@@ -96,10 +96,30 @@ class PingResult(_Frozen):
 
 
 class Prediction(_Frozen):
+    """One row's answer, by the model's task: ``class`` + ``probabilities`` (classification),
+    ``embedding`` (feature extraction), ``value`` or ``values`` (regression)."""
+
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
-    label: int = Field(alias="class")
-    probabilities: tuple[float, ...]
+    label: int | None = Field(default=None, alias="class")
+    probabilities: tuple[float, ...] | None = None
+    embedding: tuple[float, ...] | None = None
+    value: float | None = None
+    values: tuple[float, ...] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        kinds = [
+            self.label is not None and self.probabilities is not None,
+            self.embedding is not None,
+            self.value is not None,
+            self.values is not None,
+        ]
+        present = sum(v is not None for v in (self.label, self.probabilities, self.embedding))
+        present += sum(v is not None for v in (self.value, self.values))
+        if sum(kinds) != 1 or present != (2 if kinds[0] else 1):
+            raise ValueError("a prediction is class + probabilities, an embedding, or value(s)")
+        return self
 
 
 class PredictionResult(_Frozen):

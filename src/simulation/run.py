@@ -31,11 +31,17 @@ from registry_mcp.core.registry import Registry
 from registry_mcp.deploy.deployment import Deployment
 from registry_mcp.training.job import DEFAULT_MODEL_NAME, train_and_register
 from registry_mcp.training.trainer import TrainConfig
+from serving.config import ModelsConfig
 from serving.naming import served_name
 
 # Two versions with measurably different accuracy (v2 is the better one).
 V1 = TrainConfig(hidden=8, epochs=5, lr=5e-3, seed=1)
 V2 = TrainConfig(hidden=64, epochs=30, lr=1e-2, seed=2)
+# Served next to it: the high-accuracy classifier and a feature extractor (models.yaml).
+COMPANIONS = (
+    TrainConfig(architecture="cnn", hidden=64, epochs=20, seed=3),
+    TrainConfig(architecture="encoder", hidden=64, embedding_dim=16, epochs=30, seed=4),
+)
 
 Approver = Callable[[ApprovalRequest], Awaitable[Approve | Deny]]
 
@@ -58,6 +64,7 @@ class SimulationReport(BaseModel):
     model: str
     v1: int
     v2: int
+    companions: list[str] = Field(default_factory=list)
     steps: list[Step] = Field(default_factory=list)
     continuity: Continuity | None = None
     promoted: bool = False
@@ -138,23 +145,39 @@ async def run_simulation(
         expected_current_version=current or "none",
     )
     registry.stages.transition(model, v2, "staging", rationale="demo: challenger", actor=actor)
-    step(report, "register", True, f"v{v1} in Production, v{v2} in Staging")
+    companions = []
+    for config in COMPANIONS:
+        outcome = train_and_register(registry, config, actor=actor)
+        name, number = outcome.version.name, outcome.version.version
+        for stage in ("staging", "production"):
+            registry.stages.transition(
+                name, number, stage, rationale="demo: served next to the classifier", actor=actor
+            )
+        companions.append(name)
+        console.print(
+            f"  {name} v{number} ({config.architecture}) -> {outcome.primary_metric} "
+            f"{outcome.accuracy:.2%}, in Production"
+        )
+    report.companions = companions
+    step(
+        report,
+        "register",
+        True,
+        f"{model}: v{v1} in Production, v{v2} in Staging; {', '.join(companions)} in Production",
+    )
 
     console.rule("2. Deploy on TorchServe")
-    with console.status("Starting TorchServe and loading both versions..."):
+    with console.status("Starting TorchServe and loading the three models..."):
         status = deployment.server.up()
-        (reconciled,) = deployment.reconcile([model])
+        reconciled = deployment.reconcile([model, *companions])
+    console.print(_resources_table(deployment, registry.policies.file.config, [model, *companions]))
     described = deployment.client.describe(served_name(model))
-    resources = ", ".join(
-        f"v{v.version}: {v.min_workers}-{v.max_workers} worker(s), batch {v.batch_size}"
-        + (" (default)" if v.is_default else "")
-        for v in described.versions
-    )
     step(
         report,
         "deploy",
-        reconciled.in_sync and described.default_version == str(v1),
-        f"TorchServe {status.inference_url}: {resources}",
+        all(r.in_sync for r in reconciled) and described.default_version == str(v1),
+        f"TorchServe {status.inference_url}: {model} v{v1} default, {len(companions)} more "
+        "models served",
     )
 
     console.rule("3. Ask the agent")
@@ -220,6 +243,30 @@ async def run_simulation(
             f"{traffic.failed} failed",
         )
     return report
+
+
+def _resources_table(deployment: Deployment, config: ModelsConfig, models: list[str]) -> Table:
+    """Per model: what TorchServe runs now, and what models.yaml asks of Kubernetes."""
+    table = Table(title="Served models and their resources")
+    for column in ("Model", "Task", "TorchServe (default version)", "Kubernetes (models.yaml)"):
+        table.add_column(column)
+    for name in models:
+        model_config = config.get(name)
+        described = deployment.client.describe(served_name(name))
+        local = ", ".join(
+            f"v{v.version}: {v.min_workers}-{v.max_workers} worker(s), batch {v.batch_size}"
+            + (" *" if v.is_default else "")
+            for v in described.versions
+        )
+        k8s = model_config.kubernetes
+        table.add_row(
+            name,
+            model_config.task,
+            local,
+            f"{k8s.replicas} replicas, cpu {k8s.cpu}-{k8s.limits.cpu or k8s.cpu}, memory "
+            f"{k8s.memory}-{k8s.limits.memory or k8s.memory}, gpu {k8s.gpu}",
+        )
+    return table
 
 
 def print_summary(console: Console, report: SimulationReport, registry: Registry) -> None:

@@ -114,6 +114,23 @@ def test_hash_covers_paths_contents_and_the_handler(tmp_path: Path) -> None:
     assert content_hash(a) != content_hash(b)
 
 
+def test_the_task_is_packed_and_makes_another_archive(tmp_path: Path) -> None:
+    model_dir = fake_mlflow_dir(tmp_path / "model")
+    store = tmp_path / "store"
+    classifier = build_archive(model_dir, "m", 1, store)
+    extractor = build_archive(model_dir, "m", 1, store, task="feature-extraction")
+    assert extractor.content_hash == content_hash(model_dir, task="feature-extraction")
+    assert extractor.content_hash != classifier.content_hash
+    with zipfile.ZipFile(extractor.path) as mar:
+        assert json.loads(mar.read(archive.SERVING_MARKER)) == {"task": "feature-extraction"}
+    with zipfile.ZipFile(classifier.path) as mar:
+        assert json.loads(mar.read(archive.SERVING_MARKER)) == {"task": "classification"}
+    # A lookup finds only the archive that answers as the caller's task.
+    assert find_archive(store, "m", 1) == classifier.path
+    assert find_archive(store, "m", 1, task="feature-extraction") == extractor.path
+    assert find_archive(store, "m", 1, task="regression") is None
+
+
 def test_a_trusted_archive_carries_the_marker_and_is_another_archive(tmp_path: Path) -> None:
     model_dir = fake_mlflow_dir(tmp_path / "model")
     store = tmp_path / "store"
@@ -137,6 +154,14 @@ def test_a_trusted_archive_carries_the_marker_and_is_another_archive(tmp_path: P
 def test_the_trust_marker_is_the_one_the_handler_reads() -> None:
     assert archive.TRUST_MARKER == mlflow_handler.TRUST_MARKER
     assert json.loads(trust_marker()) == mlflow_handler.TRUST_MARKER_CONTENT
+
+
+def test_the_serving_marker_is_the_one_the_handler_reads() -> None:
+    assert archive.SERVING_MARKER == mlflow_handler.SERVING_MARKER
+    assert archive.SERVING_MARKER in mlflow_handler.RESERVED_NAMES
+    for task in ("classification", "regression", "feature-extraction"):
+        assert json.loads(archive.serving_marker(task)) == {"task": task}
+        assert task in mlflow_handler.TASKS
 
 
 @pytest.mark.parametrize("name", ["modelreg-trust.json", "mlflow_handler.py", "MAR-INF"])

@@ -231,3 +231,33 @@ def test_image_shaped_rows_and_integer_inputs() -> None:
     assert flat.shape == (1, 2, 2)
     with pytest.raises(ValueError, match="expects integers"):
         mlflow_handler.rows_to_array([[1.5, 2, 3, 4]], (2, 2), np.dtype(np.int64), 10)
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+def test_a_feature_extractor_answers_one_vector_per_row() -> None:
+    handler = eager_handler(softmax=False)
+    handler.task = "feature-extraction"
+    [reply] = handler.handle([request([ROW, [0.0] * 64])], FakeContext())
+    assert [sorted(p) for p in reply["predictions"]] == [["embedding"], ["embedding"]]
+    assert all(len(p["embedding"]) == 10 for p in reply["predictions"])
+
+
+def test_a_regressor_answers_values() -> None:
+    handler = eager_handler(softmax=False)
+    handler.model = torch.nn.Linear(64, 1)
+    handler.task = "regression"
+    [reply] = handler.handle([request([ROW])], FakeContext())
+    assert list(reply["predictions"][0]) == ["value"]
+    assert isinstance(reply["predictions"][0]["value"], float)
+
+
+def test_the_task_comes_from_the_serving_marker(tmp_path: Path) -> None:
+    assert mlflow_handler.task_of(tmp_path) == "classification"  # archives without one
+    marker = tmp_path / mlflow_handler.SERVING_MARKER
+    marker.write_text(json.dumps({"task": "feature-extraction"}))
+    assert mlflow_handler.task_of(tmp_path) == "feature-extraction"
+    marker.write_text(json.dumps({"task": "detection"}))
+    with pytest.raises(RuntimeError, match="unknown task 'detection'"):
+        mlflow_handler.task_of(tmp_path)

@@ -482,3 +482,49 @@ def is_loopback(hex_address: str) -> bool:
     if hex_address == "00000000000000000000000001000000":  # ::1
         return True
     return hex_address[:24] == "0000000000000000FFFF0000" and hex_address[30:32] == "7F"
+
+
+def test_a_feature_extractor_is_served_as_vectors(
+    digits: Digits,
+    client: TorchServeClient,
+    torchserve: LocalTorchServe,
+    tmp_path: Path,
+) -> None:
+    """An encoder archived with task feature-extraction answers one vector per row, equal
+    to the MLflow model's own output; refused input gets 400 as for a classifier."""
+    import mlflow
+    import mlflow.pytorch
+    import numpy as np
+    import torch
+    from mlflow.models import infer_signature
+
+    from tests.serving.conftest import quiet_mlflow
+
+    torch.manual_seed(3)
+    encoder = torch.nn.Sequential(torch.nn.Linear(64, 24), torch.nn.ReLU(), torch.nn.Linear(24, 16))
+    example = digits.x[:2]
+    with torch.no_grad():
+        signature = infer_signature(example, encoder(torch.from_numpy(example)).numpy())
+    with quiet_mlflow():
+        mlflow.pytorch.save_model(
+            encoder, str(tmp_path / "encoder"), signature=signature, input_example=example
+        )
+    name = "digits encoder test"
+    built = build_archive(
+        tmp_path / "encoder", name, 1, torchserve.model_store, task="feature-extraction"
+    )
+    served = served_name(name)
+    client.register(built.file_name, served, 1, initial_workers=1)
+    try:
+        rows = digits.x[:5]
+        result = client.predict(served, {"inputs": rows.tolist()}, version=1)
+        got = np.array([p.embedding for p in result.predictions])
+        with torch.inference_mode():
+            expected = encoder(torch.from_numpy(rows)).numpy()
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+        assert all(p.label is None and p.probabilities is None for p in result.predictions)
+        with pytest.raises(ServingError) as refused:
+            client.predict(served, {"inputs": [[0.5] * 63]}, version=1)
+        assert "expects 64" in str(refused.value)
+    finally:
+        client.unregister(served, 1)

@@ -97,15 +97,33 @@ def init(ctx: typer.Context) -> None:
 @app.command()
 def train(
     ctx: typer.Context,
-    name: Annotated[str, typer.Option(help="Registered model name.")] = "mnist-classifier",
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="Registered model name (default: mnist-classifier, mnist-cnn or "
+            "digits-encoder, by architecture)."
+        ),
+    ] = None,
+    architecture: Annotated[
+        str,
+        typer.Option(
+            "--architecture",
+            "-a",
+            help="mlp (fast classifier), cnn (high-accuracy classifier) or encoder (feature "
+            "extractor: one 16-value vector per digit).",
+        ),
+    ] = "mlp",
     hidden: Annotated[int, typer.Option(help="Hidden units.")] = 64,
+    embedding_dim: Annotated[
+        int, typer.Option(help="encoder: length of the vector it answers with.")
+    ] = 16,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 30,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-2,
     batch_size: Annotated[int, typer.Option(help="Mini-batch size.")] = 64,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same model).")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Train a digits classifier, log it to MLflow and register a new version."""
+    """Train a digits model, log it to MLflow and register a new version."""
     from pydantic import ValidationError
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -115,7 +133,15 @@ def train(
 
     state = get_ctx(ctx)
     try:
-        config = TrainConfig(hidden=hidden, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+        config = TrainConfig(
+            architecture=architecture,
+            hidden=hidden,
+            embedding_dim=embedding_dim,
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            seed=seed,
+        )
     except ValidationError as exc:
         raise RegistryError(ErrorCode.INVALID_INPUT, _pydantic_message(exc)) from None
     registry = state.registry()
@@ -129,7 +155,9 @@ def train(
         disable=as_json or not state.err_console.is_terminal,
     )
     with progress:
-        task = progress.add_task(f"Training {name}", total=config.epochs, loss=float("nan"))
+        task = progress.add_task(
+            f"Training {name or config.architecture}", total=config.epochs, loss=float("nan")
+        )
         outcome = train_and_register(
             registry,
             config,
@@ -142,7 +170,8 @@ def train(
         return
     state.console.print(
         f"Registered [b]{outcome.version.name}[/] v{outcome.version.version}: "
-        f"accuracy {outcome.accuracy:.2%}, p50 latency {outcome.p50_latency_ms:.3f} ms "
+        f"{outcome.primary_metric} {outcome.accuracy:.2%}, in-process p50 latency "
+        f"{outcome.p50_latency_ms:.3f} ms "
         f"(run {outcome.run_id})"
     )
 

@@ -1,4 +1,4 @@
-"""TorchServe handler for any MLflow PyTorch classifier; shipped inside every model archive.
+"""TorchServe handler for MLflow PyTorch models; shipped inside every model archive.
 
 The archive root holds the MLflow model directory (MLmodel, data/...), so ``initialize`` loads
 it with ``mlflow.pytorch.load_model(model_dir)`` and reads the input shape and dtype from the
@@ -13,6 +13,10 @@ A single row may be sent without the outer list. A row is nested exactly as the 
 row shape, or flat. Reply per request::
 
     {"model_version": "3", "predictions": [{"class": 7, "probabilities": [...]}, ...]}
+
+as a classifier; ``{"embedding": [...]}`` per row for a feature extractor, ``{"value": x}``
+per row for a regressor: the task comes from the archive's ``modelreg-serving.json``
+(written from models.yaml by ``serving.archive``; classification without one).
 
 A malformed request gets HTTP 400 ``{"error": "<reason>", "code": 400}`` through
 ``context.set_response_status`` for its own index only: the other requests in the batch are
@@ -147,6 +151,39 @@ def to_predictions(output: np.ndarray[Any, Any]) -> list[dict[str, Any]]:
     return [{"class": int(row.argmax()), "probabilities": [float(v) for v in row]} for row in probs]
 
 
+def to_embeddings(output: np.ndarray[Any, Any]) -> list[dict[str, Any]]:
+    """One ``{"embedding": [...]}`` per row (a feature extractor's vectors)."""
+    if output.ndim != 2:
+        raise ValueError(f"expected a (batch, dims) output, got shape {list(output.shape)}")
+    return [{"embedding": [float(v) for v in row]} for row in output.astype(np.float64)]
+
+
+def to_values(output: np.ndarray[Any, Any]) -> list[dict[str, Any]]:
+    """One ``{"value": x}`` per row (``{"values": [...]}`` for a multi-output regressor)."""
+    rows = output.astype(np.float64).reshape(len(output), -1)
+    if rows.shape[1] == 1:
+        return [{"value": float(row[0])} for row in rows]
+    return [{"values": [float(v) for v in row]} for row in rows]
+
+
+ANSWERS = {
+    "classification": to_predictions,
+    "feature-extraction": to_embeddings,
+    "regression": to_values,
+}
+
+
+def task_of(model_dir: str | os.PathLike[str]) -> str:
+    """The task the archive's serving marker names (classification without one)."""
+    path = Path(model_dir) / SERVING_MARKER
+    if not path.exists():
+        return "classification"
+    task = json.loads(path.read_text(encoding="utf-8")).get("task")
+    if task not in TASKS:
+        raise RuntimeError(f"{SERVING_MARKER} names an unknown task {task!r}")
+    return str(task)
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -202,11 +239,14 @@ def _nested_shape(value: Any, out: list[float], depth: int) -> tuple[int, ...] |
 
 TRUST_MARKER = "modelreg-trust.json"
 TRUST_MARKER_CONTENT = {"allow_code_on_load": True}
+# {"task": ...} written by the archive from models.yaml: how to answer.
+SERVING_MARKER = "modelreg-serving.json"
+TASKS = frozenset({"classification", "regression", "feature-extraction"})
 _ALLOW_PICKLE = "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"
 # Names the archive itself puts at its root; a model directory must not supply them.
-RESERVED_NAMES = frozenset({TRUST_MARKER, "mlflow_handler.py", "MAR-INF"})
+RESERVED_NAMES = frozenset({TRUST_MARKER, SERVING_MARKER, "mlflow_handler.py", "MAR-INF"})
 # What TorchServe's extracted archive adds to the model directory (Python caches this handler).
-_ARCHIVE_ROOT_NAMES = frozenset({"mlflow_handler.py", "MAR-INF", "__pycache__"})
+_ARCHIVE_ROOT_NAMES = frozenset({"mlflow_handler.py", "MAR-INF", "__pycache__", SERVING_MARKER})
 # What MLflow 3 writes (and downloads) for a pt2 PyTorch model, none of it importable code.
 _ROOT_FILES = frozenset(
     {
@@ -483,6 +523,7 @@ class MlflowHandler:
         self.row_shape: tuple[int, ...] | None = None
         self.dtype: np.dtype[Any] = np.dtype(np.float32)
         self.max_rows = DEFAULT_MAX_ROWS
+        self.task = "classification"
 
     def initialize(self, context: Any) -> None:
         import mlflow.pytorch  # here, so a worker without mlflow fails at load with a clear error
@@ -502,15 +543,17 @@ class MlflowHandler:
             if problems:
                 name = manifest.get("modelName", "unknown")
                 raise RuntimeError(unsafe_model_message(name, self.version, problems))
+        self.task = task_of(model_dir)
         self.row_shape, self.dtype = input_spec_from_signature(Model.load(model_dir).signature)
         with contextlib.nullcontext() if trusted else _pickle_refused():
             # No .eval(): MLflow 3's pt2 export raises NotImplementedError on it.
             self.model = mlflow.pytorch.load_model(model_dir)
         self.initialized = True
         logger.info(
-            "loaded MLflow model from %s: version %s, row shape %s, dtype %s",
+            "loaded MLflow model from %s: version %s, task %s, row shape %s, dtype %s",
             model_dir,
             self.version,
+            self.task,
             self.row_shape,
             self.dtype,
         )
@@ -563,7 +606,7 @@ class MlflowHandler:
         return array
 
     def _reply(self, output: np.ndarray[Any, Any]) -> dict[str, Any]:
-        return {"model_version": self.version, "predictions": to_predictions(output)}
+        return {"model_version": self.version, "predictions": ANSWERS[self.task](output)}
 
     @staticmethod
     def _error(context: Any, index: int, status: int, message: str) -> dict[str, Any]:
