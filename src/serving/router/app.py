@@ -22,9 +22,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from serving.errors import ServingError
-from serving.router import inputs
+from serving.router import feedback, inputs
 from serving.router.auth import AdminAuth, ClientKeys
 from serving.router.errors import RouterError, RouterErrorCode
+from serving.router.feedback import FeedbackBook
 from serving.router.metrics import CONTENT_TYPE, Outcome, RouterMetrics
 from serving.router.openapi import docs_page, openapi_document
 from serving.router.rules import pick_model
@@ -77,6 +78,7 @@ class RouterApp:
         metrics: RouterMetrics | None = None,
         limits: Limits | None = None,
         verify_loaded: bool = True,
+        feedback: FeedbackBook | None = None,
     ) -> None:
         self.upstream = upstream
         self.management = management
@@ -85,6 +87,7 @@ class RouterApp:
         self.metrics = metrics or RouterMetrics()
         self.limits = limits or Limits()
         self.tables = Tables(state_file, management, self.metrics, verify_loaded=verify_loaded)
+        self.feedback = feedback or FeedbackBook()
         self._openapi = json.dumps(openapi_document()).encode()
 
     @property
@@ -125,6 +128,9 @@ class RouterApp:
             if method == "POST" and name and "/" not in name:
                 await self._predict(headers, receive, send, None, None, name)
                 return
+        elif path == "/feedback" and method == "POST":
+            await self._feedback(headers, receive, send)
+            return
         elif path == "/admin/table" and method in ("GET", "PUT"):
             await self._admin(method, headers, receive, send)
             return
@@ -150,18 +156,7 @@ class RouterApp:
         target: Target | None = None
         route_label = ""
         try:
-            if (
-                self.clients.required
-                and self.clients.client_for(
-                    _text(headers.get(b"authorization")), _text(headers.get(b"x-api-key"))
-                )
-                is None
-            ):
-                raise RouterError(
-                    RouterErrorCode.UNAUTHORIZED,
-                    "this router needs an API key: send Authorization: Bearer <key> or "
-                    "X-Api-Key: <key>",
-                )
+            self._check_client(headers)
             if route is None:
                 target = _direct_target(table, str(model), version)
                 raw = await _read_body(receive, headers, self.limits.max_body_bytes)
@@ -187,6 +182,7 @@ class RouterApp:
             await _error(send, exc, request_id, target)
             return
         self._observe(target, route_label, "ok", started)
+        self.feedback.remember(request_id.decode(), target.model, target.version, reply.body)
         response_headers = [
             (b"content-type", reply.content_type),
             (b"x-request-id", request_id),
@@ -196,6 +192,30 @@ class RouterApp:
         if route_label:
             response_headers.append((b"x-route", route_label.encode()))
         await _respond(send, 200, reply.body, response_headers)
+
+    def _check_client(self, headers: dict[bytes, bytes]) -> None:
+        if (
+            self.clients.required
+            and self.clients.client_for(
+                _text(headers.get(b"authorization")), _text(headers.get(b"x-api-key"))
+            )
+            is None
+        ):
+            raise RouterError(
+                RouterErrorCode.UNAUTHORIZED,
+                "this router needs an API key: send Authorization: Bearer <key> or "
+                "X-Api-Key: <key>",
+            )
+
+    async def _feedback(self, headers: dict[bytes, bytes], receive: Receive, send: Send) -> None:
+        try:
+            self._check_client(headers)
+            raw = await _read_body(receive, headers, self.limits.max_body_bytes)
+            settled = self.feedback.settle(feedback.parse(raw), self.metrics)
+        except RouterError as exc:
+            await _error(send, exc)
+            return
+        await _respond(send, 200, settled.model_dump_json().encode(), [(b"content-type", _JSON)])
 
     def _observe(self, target: Target | None, route: str, outcome: Outcome, started: float) -> None:
         model, version = (target.model, target.version) if target else ("", "")

@@ -6,6 +6,12 @@
     modelreg_router_active_version{model,stage}                          gauge (from the table)
     modelreg_router_version_changes_total{model,stage}                   counter
     modelreg_router_table_generation                                     gauge
+    modelreg_router_feedback_rows_total{model,version}                   counter
+    modelreg_router_feedback_correct_total{model,version}                counter
+    modelreg_router_feedback_unmatched_total                             counter
+
+Feedback (``serving.router.feedback``): rows whose true label arrived, and how many of them
+the version that answered got right; their ratio is production accuracy.
 
 ``version`` is the version that answered (the router always names it to TorchServe);
 ``route`` is empty for ``/predictions/...``. Label values only ever come from the table:
@@ -92,6 +98,23 @@ class RouterMetrics:
             "Generation of the routing table in use (0 before the first table).",
             registry=self.registry,
         )
+        self._feedback_rows = Counter(
+            "modelreg_router_feedback_rows",
+            "Answered rows whose true label arrived (POST /feedback).",
+            ("model", "version"),
+            registry=self.registry,
+        )
+        self._feedback_correct = Counter(
+            "modelreg_router_feedback_correct",
+            "Answered rows whose predicted class equals the true label sent as feedback.",
+            ("model", "version"),
+            registry=self.registry,
+        )
+        self._feedback_unmatched = Counter(
+            "modelreg_router_feedback_unmatched",
+            "Feedback for request ids the router does not hold (unknown, settled or too old).",
+            registry=self.registry,
+        )
         # Label lookups take a lock and hash the tuple; cache the children per label set.
         self._children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
 
@@ -124,6 +147,14 @@ class RouterMetrics:
                 with contextlib.suppress(KeyError):  # never published (e.g. before a restart)
                     self._active.remove(model, stage)
         self._generation.set(generation)
+
+    def feedback(self, model: str, version: str, rows: int, correct: int) -> None:
+        self._feedback_rows.labels(model, version).inc(rows)
+        self._feedback_correct.labels(model, version).inc(correct)
+
+    def feedback_unmatched(self, count: int) -> None:
+        if count:
+            self._feedback_unmatched.inc(count)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

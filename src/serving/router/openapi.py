@@ -6,6 +6,7 @@ import html
 import json
 from typing import Any
 
+from serving.router.feedback import FeedbackBatch, FeedbackItem, Settled
 from serving.router.table import TableState, TableUpdate
 
 _ERROR = {
@@ -67,7 +68,21 @@ def _simple(summary: str) -> dict[str, Any]:
 def openapi_document() -> dict[str, Any]:
     table = {"application/json": {"schema": {"$ref": "#/components/schemas/TableState"}}}
     update = {"application/json": {"schema": {"$ref": "#/components/schemas/TableUpdate"}}}
+    feedback = {
+        "application/json": {
+            "schema": {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/FeedbackItem"},
+                    {"$ref": "#/components/schemas/FeedbackBatch"},
+                ]
+            }
+        }
+    }
+    ref = "#/components/schemas/{model}"
     schemas = {
+        "FeedbackItem": FeedbackItem.model_json_schema(ref_template=ref),
+        "FeedbackBatch": FeedbackBatch.model_json_schema(ref_template=ref),
+        "Settled": Settled.model_json_schema(ref_template=ref),
         "TableState": TableState.model_json_schema(ref_template="#/components/schemas/{model}"),
         "TableUpdate": TableUpdate.model_json_schema(ref_template="#/components/schemas/{model}"),
     }
@@ -82,6 +97,24 @@ def openapi_document() -> dict[str, Any]:
                 "Predict with a version the table serves", ["model", "version"]
             ),
             "/routes/{route}": _predict("Predict with the model the route's rules pick", ["route"]),
+            "/feedback": {
+                "post": {
+                    "summary": "True labels for answered requests (production accuracy)",
+                    "security": [{"apiKey": []}, {}],
+                    "requestBody": {"required": True, "content": feedback},
+                    "responses": {
+                        "200": {
+                            "description": "What was counted",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Settled"}
+                                }
+                            },
+                        },
+                        **_errors(400, 401, 413),
+                    },
+                }
+            },
             "/admin/table": {
                 "get": {
                     "summary": "Read the routing table and its generation",
