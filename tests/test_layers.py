@@ -25,7 +25,8 @@ LAYERS: dict[str, frozenset[str]] = {
     "mcp": frozenset({"core", "store", "domain"}),
     "deploy": frozenset({"core", "store", "domain"}),
     "training": frozenset({"core", "store", "domain"}),
-    "cli": frozenset({"mcp", "deploy", "training", "core", "store", "domain"}),
+    "metrics": frozenset({"core", "store", "domain"}),
+    "cli": frozenset({"mcp", "deploy", "training", "metrics", "core", "store", "domain"}),
 }
 #: serving's data modules: the schema of models.yaml, its errors, the results of a switch
 SERVING_TYPES = frozenset({"serving.config", "serving.errors", "serving.rollout"})
@@ -36,6 +37,7 @@ SERVING_ALLOWED: dict[str, frozenset[str] | None] = {  # None: all of serving
     "mcp": SERVING_TYPES,
     "deploy": None,
     "training": None,
+    "metrics": frozenset(),
     "cli": None,
 }
 #: other top-level packages of ours a layer may import (lazily, for one command)

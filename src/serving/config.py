@@ -10,6 +10,7 @@ Layout::
         primary_metric: accuracy
         metric_direction: higher   # optional for the well-known metrics (METRIC_DIRECTIONS)
         latency_sla_ms: 50
+        error_budget: 0.01         # share of requests that may fail (alerts); default 0.01
         input_schema: {n_features: 64, dtype: float32}
         n_classes: 10
         torchserve: {workers: {min: 1, max: 2}, batch_size: 8, max_batch_delay_ms: 10}
@@ -256,6 +257,11 @@ _DIRECTION_DOC = (
 )
 
 
+_BUDGET_DOC = (
+    "Share of a model's requests that may fail before its error-ratio alert fires (0.01 = 1%)."
+)
+
+
 class ModelDefaults(_Strict):
     """Settings for a model that ``models`` does not list."""
 
@@ -266,6 +272,7 @@ class ModelDefaults(_Strict):
         default=None, validate_default=True, description=_DIRECTION_DOC
     )
     latency_sla_ms: float = Field(default=100.0, gt=0, le=600_000)
+    error_budget: float = Field(default=0.01, gt=0, le=1, description=_BUDGET_DOC)
     torchserve: TorchServeSettings = Field(default_factory=TorchServeSettings)
     kubernetes: KubernetesResources = Field(default_factory=KubernetesResources)
 
@@ -281,6 +288,7 @@ class ModelConfig(_Strict):
         default=None, validate_default=True, description=_DIRECTION_DOC
     )
     latency_sla_ms: float = Field(gt=0, le=600_000)
+    error_budget: float = Field(default=0.01, gt=0, le=1, description=_BUDGET_DOC)
     input_schema: InputSchema | None = Field(
         default=None, description="Expected input; None means: trust the MLflow signature."
     )

@@ -273,3 +273,26 @@ def test_bad_kubernetes_resources_are_named(kubernetes: str, expected: str) -> N
     message = error_of(VALID + f"    kubernetes: {kubernetes}\n").message
     assert "model 'm'" in message
     assert expected in message
+
+
+@pytest.mark.parametrize("budget", ["0", "1.5", "-0.1", '"lots"'])
+def test_an_error_budget_outside_0_1_is_refused(budget: str) -> None:
+    text = f"""
+models:
+  m:
+    task: classification
+    primary_metric: accuracy
+    latency_sla_ms: 50
+    error_budget: {budget}
+"""
+    with pytest.raises(ServingError) as refused:
+        parse_models_config(text, source="models.yaml")
+    assert "error_budget" in str(refused.value)
+
+
+def test_the_error_budget_defaults_to_one_percent() -> None:
+    config = parse_models_config(
+        "models:\n  m: {task: classification, primary_metric: accuracy, latency_sla_ms: 5}\n"
+    )
+    assert config.get("m").error_budget == 0.01
+    assert config.get("unlisted").error_budget == 0.01

@@ -1,0 +1,64 @@
+"""`modelreg metrics`: serve the registry's state to Prometheus (monitoring/prometheus)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from registry_mcp.cli.support import get_ctx
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def metrics(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Bind address (loopback unless you mean it).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="HTTP port.", min=1, max=65535)] = 9109,
+    public: Annotated[
+        bool,
+        typer.Option(
+            "--public",
+            help="Allow a non-loopback --host: model names and versions become readable "
+            "by anyone who can reach the port.",
+        ),
+    ] = False,
+) -> None:
+    """Serve /metrics with the registry's versions, change history and per-model SLOs."""
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from prometheus_client import make_wsgi_app
+
+    from registry_mcp.domain.errors import ErrorCode, RegistryError
+    from registry_mcp.metrics.registry_exporter import registry_metrics
+
+    if host not in LOOPBACK and not public:
+        raise RegistryError(
+            ErrorCode.INVALID_INPUT,
+            f"--host {host} is not loopback; add --public to expose the registry's model "
+            "names and versions there, or bind 127.0.0.1.",
+        )
+    state = get_ctx(ctx)
+    registry = state.registry()
+
+    class _Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    try:
+        server = make_server(
+            host, port, make_wsgi_app(registry_metrics(registry)), handler_class=_Quiet
+        )
+    except OSError as exc:
+        raise RegistryError(
+            ErrorCode.INVALID_INPUT, f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from None
+    state.err_console.print(f"Registry metrics on http://{host}:{port}/metrics (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

@@ -1,0 +1,43 @@
+"""The registry exporter: versions, change history and SLOs as Prometheus reads them."""
+
+from __future__ import annotations
+
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from registry_mcp.core.registry import Registry
+from registry_mcp.metrics.registry_exporter import registry_metrics
+from tests.conftest import Backend
+from tests.helpers import add_versions
+
+
+def samples(registry: Registry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = generate_latest(registry_metrics(registry)).decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_versions_changes_and_slos_follow_the_registry(
+    registry: Registry, backend: Backend
+) -> None:
+    add_versions(registry, backend.model_uris[0], "mnist-classifier", 2)
+    stages = registry.stages
+    stages.transition("mnist-classifier", 1, "staging", rationale="r", actor="a")
+    stages.transition("mnist-classifier", 1, "production", rationale="r", actor="a")
+    stages.transition("mnist-classifier", 2, "staging", rationale="r", actor="a")
+    stages.transition("mnist-classifier", 2, "production", rationale="r", actor="a")
+    stages.rollback("mnist-classifier", rationale="bad", actor="a")
+    got = samples(registry)
+    model = ("model", "mnist-classifier")
+    assert got[("modelreg_registry_up", ())] == 1.0
+    assert got[("modelreg_registry_version", (model, ("stage", "production")))] == 1.0
+    assert got[("modelreg_registry_version", (model, ("stage", "previous")))] == 2.0
+    assert got[("modelreg_registry_stage_changes_total", (("kind", "promote"), model))] == 2.0
+    assert got[("modelreg_registry_stage_changes_total", (("kind", "rollback"), model))] == 1.0
+    assert got[("modelreg_registry_last_change_timestamp_seconds", (model,))] > 1.7e9
+    config = registry.policies.file.config.get("mnist-classifier")
+    assert got[("modelreg_model_latency_sla_seconds", (model,))] == config.latency_sla_ms / 1000
+    assert got[("modelreg_model_error_budget_ratio", (model,))] == config.error_budget
