@@ -28,6 +28,7 @@ from rich.markup import escape
 
 from registry_mcp.cli.mcp_commands import approvals_app, tokens_app
 from registry_mcp.cli.mcp_commands import mcp as mcp_command
+from registry_mcp.cli.metrics_commands import dashboards_app
 from registry_mcp.cli.metrics_commands import metrics as metrics_command
 from registry_mcp.cli.models import models_app
 from registry_mcp.cli.serve import predict as predict_command
@@ -54,6 +55,7 @@ app.add_typer(approvals_app, name="approvals")
 app.add_typer(tokens_app, name="tokens")
 app.command(name="mcp")(mcp_command)
 app.command(name="metrics")(metrics_command)
+app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(serve_app, name="serve")
 app.command(name="predict")(predict_command)
 

@@ -1,7 +1,9 @@
-"""`modelreg metrics`: serve the registry's state to Prometheus (monitoring/prometheus)."""
+"""`modelreg metrics` serves the registry's state to Prometheus (monitoring/prometheus);
+`modelreg dashboards render` writes the Grafana dashboard (monitoring/grafana)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -9,6 +11,39 @@ import typer
 from registry_mcp.cli.support import get_ctx
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+dashboards_app = typer.Typer(help="Grafana dashboards.", no_args_is_help=True)
+
+
+@dashboards_app.command("render")
+def render_dashboard(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write here (e.g. monitoring/grafana/dashboards/modelreg.json); default stdout.",
+        ),
+    ] = None,
+) -> None:
+    """Render the serving dashboard from the models file in effect (deterministic JSON)."""
+    from registry_mcp.domain.errors import ErrorCode, RegistryError
+    from registry_mcp.metrics.dashboard import render
+    from registry_mcp.store.models_file import load_models_file
+
+    state = get_ctx(ctx)
+    models = load_models_file(state.settings())
+    text = render(models.config)
+    if out is None:
+        state.console.out(text, end="")
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise RegistryError(
+            ErrorCode.INVALID_INPUT, f"cannot write {out}: {exc.strerror or exc}"
+        ) from None
+    state.err_console.print(f"Wrote {out} (models from {models.path})")
 
 
 def metrics(
