@@ -37,7 +37,7 @@ SERVING_ALLOWED: dict[str, frozenset[str] | None] = {  # None: all of serving
     "mcp": SERVING_TYPES,
     "deploy": None,
     "training": None,
-    "metrics": frozenset(),
+    "metrics": frozenset({"serving.config"}),
     "cli": None,
 }
 #: other top-level packages of ours a layer may import (lazily, for one command)
