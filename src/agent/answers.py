@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 
+from agent import formatting as fmt
 from agent.errors import AgentToolError
 from agent.intents import ListModels
-from agent.selection import Ranking, format_metric
-from agent.state import Answer, ChangeResult, Proposal
+from agent.state import Answer, ChangeResult, Evidence, Proposal
 from agent.tool_results import (
+    AuditEntry,
     AuditPage,
     Comparison,
     ModelInfo,
@@ -27,6 +28,9 @@ Ask me about the registry, for example:
   Which version of digits is serving?     show the audit log for digits
   compare digits v3 with v1               pending approvals
   Which model should I use for classification (under 5 ms)?
+  the fastest model / the most accurate one / for critical requests / for a batch job
+Follow-ups use the conversation: "compare it with production", "show the previous one",
+"promote it", "more" (next page). With one model in the registry its name is optional.
 Propose a change (a human approves it before anything moves):
   promote digits v3 to production because it is more accurate
   roll back digits because error rates went up
@@ -56,7 +60,7 @@ def models_answer(intent: ListModels, page: ModelList) -> Answer:
         return Answer(kind="info", title="Models", text=f"No models{where}{task}.")
     lines = [f"{len(page.items)} model(s){where}{task}:"]
     for m in page.items:
-        metric = format_metric(m.primary_metric.name, m.primary_metric.value)
+        metric = fmt.metric(m.primary_metric.name, m.primary_metric.value)
         lines.append(
             f"- {m.name}: Production {_v(m.production_version)}, Staging {_v(m.staging_version)}, "
             f"latest {_v(m.latest_version)}; {metric} ({_v(m.primary_metric.version)})"
@@ -65,20 +69,22 @@ def models_answer(intent: ListModels, page: ModelList) -> Answer:
         if m.unapproved_change:
             lines.append(f"    WARNING: {m.unapproved_change}")
     if page.next_cursor:
-        lines.append("(more models exist; narrow by stage or task)")
+        lines.append("More models exist: say 'more' for the next page, or narrow by stage or task.")
     return Answer(kind="info", title="Models", text="\n".join(lines))
 
 
 def model_info_answer(info: ModelInfo) -> Answer:
     v = info.version
     card = info.card
-    metrics = ", ".join(f"{k} {val:g}" for k, val in sorted(card.card.baseline_metrics.items()))
+    metrics = ", ".join(
+        _card_metric(k, val) for k, val in sorted(card.card.baseline_metrics.items())
+    )
     lines = [
         f"{info.model.name} v{v.version} — stage {v.stage}",
         f"Production {_v(info.model.production_version)}, Staging "
         f"{_v(info.model.staging_version)}, rollback target "
         f"{_v(info.model.previous_production_version)}",
-        f"Baseline metrics: {metrics or '(none)'}",
+        f"Baseline metrics (model card): {metrics or '(none)'}",
         "Card: complete"
         if card.complete
         else f"Card: INCOMPLETE (missing {', '.join(card.missing_fields)})",
@@ -92,6 +98,12 @@ def model_info_answer(info: ModelInfo) -> Answer:
     if info.model.unapproved_change:
         lines.insert(0, f"WARNING: {info.model.unapproved_change}")
     return Answer(kind="info", title=f"{info.model.name} v{v.version}", text="\n".join(lines))
+
+
+def _card_metric(name: str, value: float) -> str:
+    if "latency" in name and name.endswith("_ms"):
+        return f"{name} {fmt.ms(value)} (in-process forward pass, not served latency)"
+    return f"{name} {fmt.metric_value(name, value)}"
 
 
 def serving_answer(sv: ServingVersion) -> Answer:
@@ -114,22 +126,52 @@ def _serving_line(sv: ServingVersion) -> str:
     return f"Serving: default {_v(s.default_version)} ({sync}); loaded {loaded}. {s.detail}"
 
 
-def _side(version: int | None, stage: str | None) -> str:
-    parts = [f"v{version}" if version is not None else "", stage or ""]
-    return " ".join(p for p in parts if p) or "-"
+_OUTCOME = {
+    "done": "",
+    "refused": " — refused by the registry",
+    "failed": " — failed",
+    "proposed": " — proposed, waiting for a human",
+    "denied": " — denied",
+    "expired": " — proposal expired",
+    "detected": " — detected",
+}
+
+
+def audit_line(e: AuditEntry) -> str:
+    """One audit entry in words: what moved where, and what it displaced.
+
+    In an entry ``to_version`` is the version that moved (from ``from_stage`` to
+    ``to_stage``) and ``from_version`` the version it displaced from ``to_stage``."""
+    done = e.decision == "done"
+    version = f"v{e.to_version}" if e.to_version is not None else ""
+    move = ""
+    if e.from_stage and e.to_stage:
+        move = f" ({e.from_stage} -> {e.to_stage})"
+    elif e.to_stage:
+        move = f" (-> {e.to_stage})"
+    displaced = f", replacing v{e.from_version}" if e.from_version is not None else ""
+    if e.action == "transition":
+        verb = "promoted" if done else "promotion of"
+        what = f"{verb} {e.model} {version}{move}{displaced}"
+    elif e.action == "rollback":
+        what = f"{'rolled back' if done else 'rollback of'} {e.model} to {version}{move}{displaced}"
+    elif e.action == "register":
+        what = f"registered {e.model} {version}".rstrip()
+    else:
+        what = f"{e.action.replace('_', ' ')} {e.model} {version}".rstrip()
+    line = f"{e.at:%Y-%m-%d %H:%M} {e.actor}: {what}{_OUTCOME.get(e.decision, f' [{e.decision}]')}"
+    if e.rationale:
+        line += f"; rationale: {quote(e.rationale, 120)}"
+    return line
 
 
 def audit_answer(page: AuditPage, model: str | None) -> Answer:
     title = f"Audit: {model}" if model else "Audit"
     if not page.items:
         return Answer(kind="info", title=title, text="No audit entries.")
-    lines = []
-    for e in page.items:
-        move = f"{_side(e.from_version, e.from_stage)} -> {_side(e.to_version, e.to_stage)}"
-        lines.append(
-            f"{e.at:%Y-%m-%d %H:%M} {e.actor}: {e.action} {e.model} {move} [{e.decision}]"
-            + (f" — {quote(e.rationale, 120)}" if e.rationale else "")
-        )
+    lines = [audit_line(e) for e in page.items]
+    if page.next_cursor:
+        lines.append("Older entries exist: say 'more' for the next page.")
     return Answer(kind="info", title=title, text="\n".join(lines))
 
 
@@ -145,70 +187,34 @@ def pending_answer(proposals: ProposalList) -> Answer:
 
 
 def compare_answer(c: Comparison) -> Answer:
+    m = c.primary_metric
     if c.baseline is None:
         head = f"{c.model} v{c.candidate.version} has no baseline to compare with."
     else:
-        delta = "unknown" if c.primary_delta is None else f"{c.primary_delta:+.4f}"
+        mine, theirs = c.candidate.metrics.get(m), c.baseline.metrics.get(m)
         head = (
             f"{c.model} v{c.candidate.version} ({c.candidate.stage}) vs v{c.baseline.version} "
-            f"({c.baseline.stage}): {c.primary_metric} {delta} — {c.verdict} "
-            f"({'lower' if c.lower_is_better else 'higher'} is better)."
+            f"({c.baseline.stage}): {m} {fmt.metric_value(m, mine)} vs "
+            f"{fmt.metric_value(m, theirs)} ({fmt.delta(m, c.primary_delta, mine)}) — "
+            f"{c.verdict} ({'lower' if c.lower_is_better else 'higher'} is better, the "
+            "registry's policy for this model)."
         )
-    deltas = ", ".join(f"{k} {v:+g}" for k, v in sorted(c.deltas.items())) or "(none)"
+    deltas = ", ".join(_delta(k, v, c) for k, v in sorted(c.deltas.items())) or "(none)"
     card = "complete" if c.candidate.card_complete else "incomplete"
-    text = f"{head}\nAll shared metrics: {deltas}\nCandidate card: {card}."
+    text = f"{head}\nAll shared card metrics: {deltas}\nCandidate card: {card}."
     return Answer(kind="info", title=f"Compare {c.model}", text=text)
 
 
-def selection_answer(ranking: Ranking, known_tasks: list[str]) -> Answer:
-    title = f"Model for {ranking.task}"
-    best = ranking.best
-    if best is None:
-        if ranking.too_slow:
-            fastest = min(ranking.too_slow, key=lambda c: c.latency_ms or 0.0)
-            text = (
-                f"No {ranking.task} model meets the {ranking.sla_ms:g} ms latency SLA; the "
-                f"fastest is {fastest.model} v{fastest.version} ({fastest.latency_ms:g} ms p50)."
-            )
-        elif ranking.unmeasured:
-            names = ", ".join(f"{c.model} v{c.version}" for c in ranking.unmeasured)
-            text = f"Models for {ranking.task} have no {ranking.unmeasured[0].metric} yet: {names}."
-        else:
-            hint = f" Known tasks: {', '.join(known_tasks)}." if known_tasks else ""
-            text = f"No models are tagged task={quote(ranking.task)}.{hint}"
-        return Answer(kind="recommendation", title=title, text=text)
-    latency = f", p50 {best.latency_ms:g} ms" if best.latency_ms is not None else ""
-    lines = [
-        f"For {ranking.task} I recommend {best.model} v{best.version} "
-        f"({format_metric(best.metric, best.value)}{latency})."
-    ]
-    if best.latency_ms is None and ranking.sla_ms is not None:
-        lines.append("Its latency is unknown (no p50_latency_ms on the card).")
-    for other in ranking.ranked[1:5]:
-        lat = f", p50 {other.latency_ms:g} ms" if other.latency_ms is not None else ""
-        metric = format_metric(other.metric, other.value)
-        lines.append(f"  then {other.model} v{other.version} ({metric}{lat})")
-    for slow in ranking.too_slow:
-        lines.append(
-            f"  excluded {slow.model} v{slow.version}: p50 {slow.latency_ms:g} ms > SLA "
-            f"{ranking.sla_ms:g} ms"
-        )
-    return Answer(kind="recommendation", title=title, text="\n".join(lines))
+def _delta(name: str, change: float, c: Comparison) -> str:
+    if "latency" in name and name.endswith("_ms"):
+        return f"{name} {change:+.2g} ms (in-process forward pass)"
+    return f"{name} {fmt.delta(name, change, c.candidate.metrics.get(name))}"
 
 
 def proposal_text(p: Proposal) -> str:
     e = p.evidence
     lines = [p.summary, f"Rationale ({p.rationale_by}): {p.rationale}"]
-    if e.baseline_version is not None and e.primary_delta is not None:
-        lines.append(
-            f"Evidence: {e.primary_metric} {e.primary_delta:+.4f} vs v{e.baseline_version} "
-            f"({format_metric(e.primary_metric, e.candidate_value)} vs "
-            f"{format_metric(e.primary_metric, e.baseline_value)}; {e.verdict})"
-        )
-    else:
-        lines.append(
-            f"Evidence: {format_metric(e.primary_metric, e.candidate_value)} ({e.verdict})"
-        )
+    lines.append(f"Evidence: {evidence_line(e)}")
     lines.append(
         "Card: complete"
         if e.card_complete
@@ -219,6 +225,18 @@ def proposal_text(p: Proposal) -> str:
     lines.extend(f"Warning: {w}" for w in p.warnings)
     lines.append(f"Allowed answers: {', '.join(p.allowed_decisions)}")
     return "\n".join(lines)
+
+
+def evidence_line(e: Evidence) -> str:
+    """The proposal's delta on the primary metric, from the registry's compare_versions."""
+    m = e.primary_metric
+    if e.baseline_version is not None and e.primary_delta is not None:
+        return (
+            f"{fmt.metric(m, e.candidate_value)} vs {fmt.metric_value(m, e.baseline_value)} "
+            f"on v{e.baseline_version} ({fmt.delta(m, e.primary_delta, e.candidate_value)}, "
+            f"{e.verdict}; model card baseline metrics)"
+        )
+    return f"{fmt.metric(m, e.candidate_value)} ({e.verdict.replace('_', ' ')})"
 
 
 def result_answer(p: Proposal, result: ChangeResult, serving: ServingVersion | None) -> Answer:

@@ -4,10 +4,10 @@ never call a stage-changing tool."""
 from __future__ import annotations
 
 from agent import answers
+from agent import formatting as fmt
 from agent.decisions import DecisionKind
 from agent.intents import Promote, Rollback
 from agent.mcp_tools import RegistryTools
-from agent.selection import format_metric
 from agent.state import Answer, Evidence, Proposal
 from agent.tool_results import ChangePlan, Comparison, ModelInfo, ServingVersion
 
@@ -127,10 +127,10 @@ def evidence_from(diff: Comparison, info: ModelInfo, serving: ServingVersion) ->
 
 def drafted_rationale(e: Evidence, version: int) -> str:
     if e.primary_delta is not None and e.baseline_version is not None:
+        m = e.primary_metric
         return (
-            f"v{version} changes {e.primary_metric} by {e.primary_delta:+.4f} vs Production "
-            f"v{e.baseline_version} ({format_metric(e.primary_metric, e.candidate_value)})."
+            f"v{version}: {fmt.metric(m, e.candidate_value)}, "
+            f"{fmt.delta(m, e.primary_delta, e.candidate_value)} vs Production "
+            f"v{e.baseline_version} ({fmt.metric_value(m, e.baseline_value)})."
         )
-    return (
-        f"v{version}: {format_metric(e.primary_metric, e.candidate_value)}; no Production baseline."
-    )
+    return f"v{version}: {fmt.metric(e.primary_metric, e.candidate_value)}; no Production baseline."

@@ -19,6 +19,7 @@ from pathlib import Path
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
+from langchain_core.language_models import BaseChatModel
 from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
@@ -30,7 +31,7 @@ from agent.conversation import Conversation, TurnResult
 from agent.errors import DecisionRejected, RegistryUnavailable
 from agent.graph import build_graph
 from agent.intents import IntentParser
-from agent.llm import LLMSettings, build_intent_parser
+from agent.llm import LLMSettings, build_chat_model, build_intent_parser
 from agent.mcp_tools import RegistryTools, open_registry, stdio_target
 from agent.offline_parser import OfflineParser
 from agent.state import Answer, ApprovalRequest
@@ -186,6 +187,7 @@ async def run_chat(
     read_line: ReadLine | None = None,
     latency_sla_ms: float | None = None,
     parser_label: str = "offline parser",
+    llm: BaseChatModel | None = None,
 ) -> int:
     """Run the chat until /quit or end of input; 0 on a clean exit, 1 if the registry is
     down. A pending approval stays in the checkpoint and resumes with the same thread id."""
@@ -205,7 +207,11 @@ async def run_chat(
     try:
         async with open_session() as tools, open_checkpointer(checkpoint_path) as saver:
             ctx = AgentContext(
-                tools=tools, parser=parser or OfflineParser(), latency_sla_ms=latency_sla_ms
+                tools=tools,
+                parser=parser or OfflineParser(),
+                latency_sla_ms=latency_sla_ms,
+                llm=llm,
+                llm_label=parser_label if llm is not None else "the language model",
             )
             chat = _Chat(
                 Conversation(build_graph(ctx, checkpointer=saver), thread), console, read_line
@@ -256,6 +262,7 @@ def chat_command(
         console=console,
         read_line=read_line,
         parser_label=f"LLM {settings.model}" if settings.enabled else "offline parser",
+        llm=build_chat_model(settings),
     )
     try:
         return anyio.run(run)

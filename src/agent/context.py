@@ -1,4 +1,5 @@
-"""What the graph's nodes run with: the registry session, the intent parser and policy.
+"""What the graph's nodes run with: the registry session, the intent parser, the optional
+chat model for the read-only tool loop, and policy.
 
 Built at the edge (chat, Studio factory, tests) and handed to ``graph.build_graph``; never
 created at import time and never checkpointed (it holds a live MCP session).
@@ -10,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
+
+from langchain_core.language_models import BaseChatModel
 
 from agent.decisions import ALL_DECISIONS, DecisionKind
 from agent.intents import IntentParser
@@ -34,3 +37,9 @@ class AgentContext:
     allowed_decisions: Mapping[ChangeKind, tuple[DecisionKind, ...]] = field(
         default_factory=lambda: DEFAULT_ALLOWED
     )
+    llm: BaseChatModel | None = None
+    """The chat model for the read-only tool loop; None: no loop (offline)."""
+    llm_label: str = "the language model"
+    max_tool_calls: int = 4
+    """Tool calls the model may make per turn."""
+    llm_deadline_s: float = 60.0

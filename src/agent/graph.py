@@ -3,6 +3,9 @@
 START -> understand -> answer_query ----------------------------------> END
                     -> select_model ----------------------------------> END
                     -> clarify ---------------------------------------> END
+                    -> investigate (LLM, read tools only) ------------> END
+                         | (the loop failed: the rules' intent) -> answer_query | select_model
+                         |                                          | clarify | propose
                     -> propose -> approval (interrupt) -> apply -> verify -> END
                                |        ^   |
                                |        +---+ (edit: the edited proposal is asked again)
@@ -26,8 +29,13 @@ Graph = CompiledStateGraph[State, None, State, State]
 _QUERY_KINDS = frozenset({"list_models", "model_info", "serving", "audit", "pending", "compare"})
 
 
-def route_intent(state: State) -> Literal["answer_query", "select_model", "propose", "clarify"]:
+Route = Literal["answer_query", "select_model", "propose", "clarify", "investigate"]
+
+
+def route_intent(state: State) -> Route:
     kind = state.intent.kind if state.intent is not None else None
+    if kind == "question":
+        return "investigate"
     if kind in _QUERY_KINDS:
         return "answer_query"
     if kind == "select_model":
@@ -37,6 +45,18 @@ def route_intent(state: State) -> Literal["answer_query", "select_model", "propo
     if kind in ("help", "unclear"):
         return "clarify"
     raise ValueError(f"no route for intent {state.intent!r}")
+
+
+def route_investigation(
+    state: State,
+) -> Literal["answer_query", "select_model", "propose", "clarify", "__end__"]:
+    """The loop answered, or failed and left the rules' reading of the request."""
+    if state.answer is not None:
+        return "__end__"
+    route = route_intent(state)
+    if route == "investigate":
+        raise ValueError("the rules never produce a question intent")
+    return route
 
 
 def route_proposal(state: State) -> Literal["approval", "__end__"]:
@@ -65,12 +85,14 @@ def build_graph(
     builder.add_node("answer_query", nodes.answer_query)
     builder.add_node("select_model", nodes.select_model)
     builder.add_node("clarify", nodes.clarify)
+    builder.add_node("investigate", nodes.investigate)
     builder.add_node("propose", nodes.propose)
     builder.add_node("approval", nodes.approval)
     builder.add_node("apply", nodes.apply)
     builder.add_node("verify", nodes.verify)
     builder.add_edge(START, "understand")
     builder.add_conditional_edges("understand", route_intent)
+    builder.add_conditional_edges("investigate", route_investigation)
     builder.add_conditional_edges("propose", route_proposal)
     builder.add_conditional_edges("approval", route_approval)
     builder.add_edge("apply", "verify")

@@ -10,6 +10,7 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from agent.focus import ParseContext
 from agent.tool_results import StageName
 
 ModelName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][\w.\-]*$")]
@@ -27,6 +28,7 @@ class ListModels(_Intent):
     kind: Literal["list_models"] = "list_models"
     stage: StageName | None = None
     task: str | None = Field(default=None, max_length=200)
+    cursor: str | None = Field(default=None, max_length=500, description="Next page ('more').")
 
 
 class ModelDetails(_Intent):
@@ -50,6 +52,7 @@ class AuditLog(_Intent):
     kind: Literal["audit"] = "audit"
     model: ModelName | None = None
     limit: int = Field(default=10, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=500, description="Next page ('more').")
 
 
 class PendingApprovals(_Intent):
@@ -66,12 +69,18 @@ class CompareVersions(_Intent):
     against: Version | None = None
 
 
+Goal = Literal["accuracy", "latency", "critical", "batch"]
+"""What a recommendation optimises: "most accurate", "fast", "for critical requests",
+"for a batch job"."""
+
+
 class SelectModel(_Intent):
-    """ "Which model should I use for classification?" """
+    """ "Which model should I use for classification?", "the fastest model under 10 ms" """
 
     kind: Literal["select_model"] = "select_model"
-    task: str = Field(min_length=1, max_length=200)
+    task: str | None = Field(default=None, min_length=1, max_length=200)
     max_latency_ms: float | None = Field(default=None, gt=0)
+    goal: Goal = "accuracy"
 
 
 class Promote(_Intent):
@@ -97,11 +106,22 @@ class Help(_Intent):
     kind: Literal["help"] = "help"
 
 
+class Question(_Intent):
+    """A question about the registry outside the fixed intents ("why was v2 rolled back?"):
+    answered by the LLM's read-only tool loop; never a change."""
+
+    kind: Literal["question"] = "question"
+    text: str = Field(min_length=1, max_length=2000)
+
+
 class Unclear(_Intent):
     """Nothing we can act on; the agent asks the user to rephrase."""
 
     kind: Literal["unclear"] = "unclear"
     reason: str = Field(default="", max_length=500)
+    needs: Literal["model"] | None = Field(
+        default=None, description="What is missing; 'model' lets the agent look the names up."
+    )
 
 
 Intent = Annotated[
@@ -115,6 +135,7 @@ Intent = Annotated[
     | Promote
     | Rollback
     | Help
+    | Question
     | Unclear,
     Field(discriminator="kind"),
 ]
@@ -129,6 +150,7 @@ IntentKind = Literal[
     "promote",
     "rollback",
     "help",
+    "question",
     "unclear",
 ]
 INTENT_ADAPTER: TypeAdapter[Intent] = TypeAdapter(Intent)
@@ -146,4 +168,6 @@ class Parsed(BaseModel):
 
 
 class IntentParser(Protocol):
-    async def parse(self, text: str, history: list[str]) -> Parsed: ...
+    async def parse(
+        self, text: str, history: list[str], context: ParseContext | None = None
+    ) -> Parsed: ...

@@ -2,8 +2,9 @@
 
 The client is built from :class:`LLMSettings` at the edge, never at import. Any
 OpenAI-compatible server works (``OPENAI_BASE_URL``). The LLM only proposes an intent:
-a reply that is off-format, names an unknown intent, errors or times out falls back to the
-offline parser, and nothing the LLM says can change a stage.
+a reply that is off-format, names an unknown intent, errors or times out is asked once more,
+then the offline parser reads the message (with a visible note), and nothing the LLM says can
+change a stage.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from agent.focus import Focus, ParseContext
 from agent.intents import INTENT_ADAPTER, Intent, IntentParser, Parsed
 from agent.offline_parser import OfflineParser
 from agent.prompts import INTENT_SYSTEM, intent_request
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.I)
 # What a misbehaving endpoint can raise through the OpenAI SDK and LangChain's parsing.
-_LLM_FAILURES = (
+LLM_FAILURES = (
     openai.OpenAIError,
     httpx.HTTPError,
     TimeoutError,
@@ -90,8 +92,21 @@ def read_intent(content: str) -> Intent:
     return INTENT_ADAPTER.validate_python(json.loads(text[start : end + 1]))
 
 
+def under_discussion(focus: Focus) -> dict[str, object]:
+    """The conversation's focus as data for the model."""
+    data: dict[str, object] = {}
+    if focus.model is not None:
+        data.update(model=focus.model, version=focus.version)
+        if focus.previous_version is not None:
+            data["previous_version"] = focus.previous_version
+    if focus.proposal is not None:
+        data["proposal"] = focus.proposal.model_dump()
+    return data
+
+
 class LLMIntentParser:
-    """Asks the LLM for the intent; falls back to ``fallback`` whenever it misbehaves."""
+    """Asks the LLM for the intent, once more if the reply is unusable, then falls back to
+    ``fallback`` with a note saying why."""
 
     def __init__(
         self, model: BaseChatModel, fallback: IntentParser, *, deadline_s: float = 30.0
@@ -100,25 +115,33 @@ class LLMIntentParser:
         self._fallback = fallback
         self._deadline_s = deadline_s
 
-    async def parse(self, text: str, history: list[str]) -> Parsed:
-        messages = [SystemMessage(INTENT_SYSTEM), HumanMessage(intent_request(text, history))]
+    async def parse(
+        self, text: str, history: list[str], context: ParseContext | None = None
+    ) -> Parsed:
+        focus = context.focus if context is not None else Focus()
+        request = intent_request(text, history, under_discussion(focus))
+        messages = [SystemMessage(INTENT_SYSTEM), HumanMessage(request)]
+        first: str | None = None
         try:
             with anyio.fail_after(self._deadline_s):
-                reply = await self._model.ainvoke(messages)
-            intent = read_intent(reply.text)
-        except ValidationError:
-            return await self._fall_back(
-                text, history, "the language model named an unknown intent"
-            )
-        except _LLM_FAILURES as exc:
-            return await self._fall_back(
-                text, history, f"the language model failed ({type(exc).__name__})"
-            )
-        return Parsed(intent=intent, source="llm")
+                for _ in range(2):
+                    try:
+                        reply = await self._model.ainvoke(messages)
+                        return Parsed(intent=read_intent(reply.text), source="llm")
+                    except ValidationError:
+                        first = first or "the language model named an unknown intent"
+                    except LLM_FAILURES as exc:
+                        first = first or f"the language model failed ({type(exc).__name__})"
+        except TimeoutError:
+            first = first or "the language model failed (TimeoutError)"
+            return await self._fall_back(text, history, context, f"{first}; gave up")
+        return await self._fall_back(text, history, context, f"{first}; retried once")
 
-    async def _fall_back(self, text: str, history: list[str], why: str) -> Parsed:
-        parsed = await self._fallback.parse(text, history)
-        return parsed.model_copy(update={"note": f"{why}; used the offline parser"})
+    async def _fall_back(
+        self, text: str, history: list[str], context: ParseContext | None, why: str
+    ) -> Parsed:
+        parsed = await self._fallback.parse(text, history, context)
+        return parsed.model_copy(update={"note": f"{why}, then used the offline parser"})
 
 
 def build_intent_parser(settings: LLMSettings) -> IntentParser:

@@ -142,8 +142,10 @@ class RegistryTools:
     async def get_serving_version(self, model: str) -> ServingVersion:
         return await self._call("get_serving_version", {"model_name": model}, ServingVersion)
 
-    async def get_audit_log(self, model: str | None = None, limit: int = 10) -> AuditPage:
-        args = {"model_name": model, "limit": limit}
+    async def get_audit_log(
+        self, model: str | None = None, limit: int = 10, *, cursor: str | None = None
+    ) -> AuditPage:
+        args = {"model_name": model, "limit": limit, "cursor": cursor}
         return await self._call("get_audit_log", args, AuditPage)
 
     async def list_pending_approvals(self, model: str | None = None) -> ProposalList:

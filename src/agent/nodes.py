@@ -7,31 +7,20 @@ from typing import Any
 
 from langgraph.types import interrupt
 
-from agent import answers, change_drafts
+from agent import answers, change_drafts, queries
 from agent.context import AgentContext, ChangeKind
 from agent.decisions import DecisionKind, EditRationale, form_answer, parse_decision
 from agent.errors import AgentToolError, DecisionRejected
+from agent.focus import ParseContext, ProposalRef
 from agent.grounding import grounded, quoted_from
-from agent.intents import (
-    AuditLog,
-    CompareVersions,
-    Help,
-    ListModels,
-    ModelDetails,
-    PendingApprovals,
-    Promote,
-    Rollback,
-    SelectModel,
-    ServingStatus,
-    Unclear,
-)
+from agent.intents import Help, Intent, Promote, Question, Rollback, SelectModel, Unclear
 from agent.offline_parser import parse_intent
-from agent.selection import Candidate, rank
 from agent.state import Answer, ApprovalRequest, ChangeResult, Proposal, State, Turn
+from agent.tool_loop import ToolLoop
 from agent.tool_results import ServingVersion
+from agent.wording import closest_model
 
 Update = dict[str, Any]
-_MAX_CANDIDATES = 20
 
 
 def _say(answer: Answer, **extra: Any) -> Update:
@@ -50,19 +39,25 @@ class Nodes:
 
     async def understand(self, state: State) -> Update:
         history = [f"{t.role}: {t.text}" for t in state.history[-6:]]
-        parsed = await self._ctx.parser.parse(state.request, history)
+        focus = state.about
+        context = ParseContext(focus=focus)
+        parsed = await self._ctx.parser.parse(state.request, history, context)
         intent, note = parsed.intent, parsed.note
         if parsed.source == "llm":
-            if not grounded(intent, state.request):
+            if not grounded(intent, state.request, focus):
                 # The model named a change, model or version the user never typed (e.g.
                 # steered by registry text it was shown): use the user's own words instead.
-                intent = parse_intent(state.request)
+                intent = parse_intent(state.request, context)
                 note = "The language model's reading did not match your words; used the rules."
             elif isinstance(intent, Promote | Rollback) and not quoted_from(
                 intent.rationale, state.request
             ):
                 # A rationale is audited as the requester's: keep only words the user wrote.
                 intent = intent.model_copy(update={"rationale": None})
+        if isinstance(intent, Question) and self._ctx.llm is None:
+            intent = parse_intent(state.request, context)
+        if isinstance(intent, Unclear) and intent.needs == "model":
+            intent = await self._with_model_names(state.request, context)
         return {
             "intent": intent,
             "parsed_by": parsed.source,
@@ -74,75 +69,88 @@ class Nodes:
             "history": [Turn(role="user", text=state.request)],
         }
 
+    async def _with_model_names(self, text: str, context: ParseContext) -> Intent:
+        """No model named and none under discussion: read again knowing the registry's names
+        (with one model, its name is optional)."""
+        try:
+            names = await queries.model_names(self._tools)
+        except AgentToolError as exc:
+            return Unclear(reason=f"Which model? (the model list failed: {exc.code})")
+        intent = parse_intent(text, context.model_copy(update={"models": names}))
+        if isinstance(intent, Unclear) and intent.needs == "model":
+            listed = ", ".join(names[:10]) or "none yet"
+            return Unclear(reason=f"Which model? The registry has: {listed}.")
+        return intent
+
+    async def _corrected(self, intent: Intent, exc: AgentToolError) -> Intent | None:
+        """A model name the registry does not know, read again against its names ("digts"
+        -> digits); None if nothing close exists."""
+        model = getattr(intent, "model", None)
+        if exc.code != "NOT_FOUND" or not isinstance(model, str):
+            return None
+        try:
+            names = await queries.model_names(self._tools)
+        except AgentToolError:
+            return None
+        fixed = closest_model(model, names)
+        if fixed is None or fixed == model:
+            return None
+        return intent.model_copy(update={"model": fixed})
+
     # ---------------------------------------------------------------- reads
 
     async def answer_query(self, state: State) -> Update:
         intent = state.intent
+        if intent is None:
+            raise ValueError("answer_query reached without an intent")
+        note = state.parse_note
         try:
-            match intent:
-                case ListModels(stage=stage, task=task):
-                    page = await self._tools.list_models(stage=stage, task=task)
-                    return _say(answers.models_answer(intent, page))
-                case ModelDetails(model=model, version=version):
-                    return _say(
-                        answers.model_info_answer(await self._tools.get_model_info(model, version))
-                    )
-                case ServingStatus(model=model):
-                    return _say(
-                        answers.serving_answer(await self._tools.get_serving_version(model))
-                    )
-                case AuditLog(model=model, limit=limit):
-                    log = await self._tools.get_audit_log(model, limit)
-                    return _say(answers.audit_answer(log, model))
-                case PendingApprovals(model=model):
-                    pending = await self._tools.list_pending_approvals(model)
-                    return _say(answers.pending_answer(pending))
-                case CompareVersions(model=model, version=version, against=against):
-                    diff = await self._tools.compare_versions(model, version, against)
-                    return _say(answers.compare_answer(diff))
+            try:
+                reply = await queries.answer(self._tools, intent, state.about)
+            except AgentToolError as exc:
+                fixed = await self._corrected(intent, exc)
+                if fixed is None:
+                    raise
+                reply = await queries.answer(self._tools, fixed, state.about)
+                note = _read_as(intent, fixed)
         except AgentToolError as exc:
-            return _say(answers.tool_error_answer(exc))
-        raise ValueError(f"answer_query cannot handle intent {intent!r}")
+            return _say(queries.tool_error(exc))
+        return _say(reply.answer, focus=reply.focus, parse_note=note)
 
     async def select_model(self, state: State) -> Update:
         intent = state.intent
         if not isinstance(intent, SelectModel):
             raise ValueError(f"select_model cannot handle intent {intent!r}")
-        sla = intent.max_latency_ms or self._ctx.latency_sla_ms
         try:
-            entries = []
-            cursor: str | None = None
-            for _ in range(5):  # at most 500 models
-                page = await self._tools.list_models(task=intent.task, cursor=cursor)
-                entries.extend(page.items)
-                cursor = page.next_cursor
-                if cursor is None:
-                    break
-            measured = sorted(
-                (e for e in entries if e.primary_metric.version is not None),
-                key=lambda e: e.primary_metric.value is None,
-            )[:_MAX_CANDIDATES]
-            candidates = []
-            for entry in measured:
-                assert entry.primary_metric.version is not None
-                info = await self._tools.get_model_info(entry.name, entry.primary_metric.version)
-                candidates.append(
-                    Candidate(
-                        model=entry.name,
-                        version=entry.primary_metric.version,
-                        metric=entry.primary_metric.name,
-                        value=entry.primary_metric.value,
-                        lower_is_better=entry.primary_metric.lower_is_better,
-                        latency_ms=info.card.card.baseline_metrics.get("p50_latency_ms"),
-                    )
-                )
-            known: list[str] = []
-            if not entries:
-                everything = await self._tools.list_models()
-                known = sorted({m.tags["task"] for m in everything.items if "task" in m.tags})
+            reply = await queries.recommend(
+                self._tools, intent, state.about, self._ctx.latency_sla_ms
+            )
         except AgentToolError as exc:
-            return _say(answers.tool_error_answer(exc))
-        return _say(answers.selection_answer(rank(intent.task, candidates, sla), known))
+            return _say(queries.tool_error(exc))
+        return _say(reply.answer, focus=reply.focus)
+
+    async def investigate(self, state: State) -> Update:
+        """A question outside the fixed intents: the LLM's read-only tool loop. If the loop
+        fails, the rules read the request instead (the graph routes that intent on)."""
+        intent = state.intent
+        if not isinstance(intent, Question) or self._ctx.llm is None:
+            raise ValueError(f"investigate cannot handle intent {intent!r}")
+        loop = ToolLoop(
+            self._ctx.llm,
+            self._tools,
+            max_calls=self._ctx.max_tool_calls,
+            deadline_s=self._ctx.llm_deadline_s,
+            label=self._ctx.llm_label,
+        )
+        history = [f"{t.role}: {t.text}" for t in state.history[-7:-1]]
+        result = await loop.run(state.request, history, state.about)
+        if result.answer is not None:
+            return _say(result.answer, parse_note=result.note)
+        context = ParseContext(focus=state.about)
+        fallback = parse_intent(state.request, context)
+        if isinstance(fallback, Unclear) and fallback.needs == "model":
+            fallback = await self._with_model_names(state.request, context)
+        return {"intent": fallback, "parsed_by": "offline", "parse_note": result.note}
 
     async def clarify(self, state: State) -> Update:
         intent = state.intent
@@ -150,6 +158,8 @@ class Nodes:
             return _say(answers.help_answer())
         if isinstance(intent, Unclear):
             return _say(answers.unclear_answer(intent.reason))
+        if isinstance(intent, Question):
+            return _say(answers.unclear_answer("I can only answer that with a language model."))
         raise ValueError(f"clarify cannot handle intent {intent!r}")
 
     # ------------------------------------------------------ change proposals
@@ -158,19 +168,30 @@ class Nodes:
         """Gather evidence with read-only tools; no stage changes here (runs before the
         interrupt)."""
         intent = state.intent
+        if not isinstance(intent, Promote | Rollback):
+            raise ValueError(f"propose cannot handle intent {intent!r}")
+        note = state.parse_note
         try:
-            made: Proposal | Answer
-            if isinstance(intent, Promote):
-                made = await change_drafts.promotion(self._tools, intent, self._allowed("promote"))
-            elif isinstance(intent, Rollback):
-                made = await change_drafts.rollback(self._tools, intent, self._allowed("rollback"))
-            else:
-                raise ValueError(f"propose cannot handle intent {intent!r}")
-            if isinstance(made, Answer):
-                return _say(made)
-            return {"proposal": made}
+            try:
+                made = await self._draft(intent)
+            except AgentToolError as exc:
+                fixed = await self._corrected(intent, exc)
+                if not isinstance(fixed, Promote | Rollback):
+                    raise
+                made = await self._draft(fixed)
+                note = _read_as(intent, fixed)
         except AgentToolError as exc:
-            return _say(answers.tool_error_answer(exc))
+            return _say(queries.tool_error(exc))
+        if isinstance(made, Answer):
+            return _say(made, parse_note=note)
+        ref = ProposalRef(kind=made.kind, model=made.model, version=made.version)
+        focus = state.about.on(made.model, made.version).proposed(ref)
+        return {"proposal": made, "focus": focus, "parse_note": note}
+
+    async def _draft(self, intent: Promote | Rollback) -> Proposal | Answer:
+        if isinstance(intent, Promote):
+            return await change_drafts.promotion(self._tools, intent, self._allowed("promote"))
+        return await change_drafts.rollback(self._tools, intent, self._allowed("rollback"))
 
     # -------------------------------------------------------------- approval
 
@@ -263,7 +284,19 @@ class Nodes:
                     "applied twice.",
                 }
             )
-        return _say(answers.result_answer(proposal, result, serving), result=result)
+        ref = ProposalRef(
+            kind=proposal.kind, model=proposal.model, version=proposal.version, status=result.status
+        )
+        return _say(
+            answers.result_answer(proposal, result, serving),
+            result=result,
+            focus=state.about.proposed(ref),
+        )
+
+
+def _read_as(before: Intent, after: Intent) -> str:
+    typed, meant = getattr(before, "model", "?"), getattr(after, "model", "?")
+    return f"No model {typed!r} in the registry; read it as {meant}."
 
 
 def _proposal(state: State) -> Proposal:

@@ -1,7 +1,10 @@
-"""Intent parsing without a network: keyword and pattern rules over the user's own words.
+"""Intent parsing without a network: keyword and pattern rules over the user's own words,
+with the conversation's focus for "it", "that version" or "the previous one".
 
-It only ever reads what the user typed (never registry text), so data in the registry
-cannot steer it. Whatever it cannot place becomes ``Unclear`` and the agent asks again.
+It only ever reads what the user typed (never registry text; the registry's model names at
+most, to recognise a name), so data in the registry cannot steer it. Whatever it cannot
+place becomes ``Unclear`` and the agent asks again; a missing model name becomes
+``Unclear(needs="model")`` so the agent can look the names up and try once more.
 """
 
 from __future__ import annotations
@@ -10,9 +13,12 @@ import re
 
 from pydantic import ValidationError
 
+from agent import phrases as P
+from agent.focus import ParseContext
 from agent.intents import (
     AuditLog,
     CompareVersions,
+    Goal,
     Help,
     Intent,
     ListModels,
@@ -26,39 +32,7 @@ from agent.intents import (
     Unclear,
 )
 from agent.tool_results import StageName
-
-_TOKEN = re.compile(r"[A-Za-z0-9][\w.\-]*")
-_VERSION = re.compile(r"^(?:v|version)?(\d+)$", re.I)
-_NAME_THEN_VERSION = re.compile(r"\b([A-Za-z0-9][\w.\-]*?)\s+(?:v|version\s*)(\d+)\b", re.I)
-_STAGE_WORD = re.compile(r"\b(prod(?:uction)?|staging|archived?)\b", re.I)
-_TO_STAGE = re.compile(r"\bto\s+(prod(?:uction)?|staging|archived?|none)\b", re.I)
-_TO_VERSION = re.compile(r"\bto\s+(?:v|version\s*)?(\d+)\b", re.I)
-_AGAINST = re.compile(r"\b(?:with|against|vs\.?|versus|to)\s+(?:v|version\s*)(\d+)\b", re.I)
-_WHY = re.compile(r"\b(?:because|since|reason:|rationale:|why:)\s*(.+)$", re.I | re.S)
-_LATENCY = re.compile(
-    r"\b(?:under|within|below|less than|at most|<=?)\s*(\d+(?:\.\d+)?)\s*ms\b", re.I
-)
-_FOR_TASK = re.compile(
-    r"\bfor\s+(?:an?\s+|the\s+)?([a-z][\w\- ]*?)(?:\s+tasks?)?\s*"
-    r"(?:$|[?.!,]|\b(?:under|within|below|less|at most|with|that|which)\b)",
-    re.I,
-)
-_LIST = (
-    r"\bmodels\b|^(?:list|ls)\b"
-    r"|\b(?:what|which)(?:s| is| are)?\b.*\b(?:in|on)\s+(?:prod(?:uction)?|staging)\b"
-)
-
-_COMMON_WORDS = """
-    a about against all an and any are as at audit back be best by can changed changes compare
-    current currently deploy deployed describe detail details did do does for from get give go
-    happened has have history how i in info information is it its latest list live log made
-    make me model models move moved my now of on or please prod production promote promoted put
-    recommend release released revert rollback roll rolled serve served serves serving shall
-    ship should show stage staging status suggest tell that the this to use used version
-    versions vs versus was what whats which who why will with would you your archived archive
-    none pending approval approvals proposals proposal waiting
-    """
-STOPWORDS = frozenset(_COMMON_WORDS.split())
+from agent.wording import closest_model, normalise
 
 
 def _stage(word: str) -> StageName:
@@ -72,115 +46,270 @@ def _stage(word: str) -> StageName:
     return "None"
 
 
-def _model(text: str, start: int = 0) -> str | None:
-    """The first word after ``start`` that can be a model name and is not a common word."""
-    for match in _TOKEN.finditer(text, start):
-        word = match.group(0).rstrip(".-")
-        if word.lower() in STOPWORDS or _VERSION.match(word):
-            continue
-        return word
-    return None
+def _has(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    return pattern.search(text)
 
 
-def _model_version(text: str, start: int = 0) -> tuple[str | None, int | None]:
-    for match in _NAME_THEN_VERSION.finditer(text, start):
-        if match.group(1).lower() not in STOPWORDS:
-            return match.group(1), int(match.group(2))
-    model = _model(text, start)
-    found = re.search(r"\b(?:v|version\s*)(\d+)\b", text[start:], re.I)
-    return model, int(found.group(1)) if found else None
+class _Reader:
+    """The rules, over one normalised message and its context."""
 
+    def __init__(self, text: str, ctx: ParseContext) -> None:
+        self.ctx = ctx
+        self.focus = ctx.focus
+        self.text = normalise(text, ctx.models or ())
 
-def _why(text: str) -> tuple[str, str | None]:
-    match = _WHY.search(text)
-    if match is None:
-        return text, None
-    return text[: match.start()], match.group(1).strip() or None
+    # -------------------------------------------------------- names, versions
 
+    def named_model(self, start: int = 0, end: int | None = None) -> str | None:
+        """A model the text names after ``start``: a registry name when known, else the
+        first word that can be a name and is not a common word."""
+        part = self.text[start:end]
+        words = [m.group(0).rstrip(".-") for m in P.TOKEN.finditer(part)]
+        if self.ctx.models is not None:
+            for word in words:
+                if word.lower() in P.STOPWORDS or P.VERSION_WORD.match(word):
+                    continue
+                found = closest_model(word, self.ctx.models)
+                if found is not None:
+                    return found
+            return None
+        for match in P.NAME_THEN_VERSION.finditer(part):
+            if match.group(1).lower() not in P.STOPWORDS:
+                return match.group(1)
+        for word in words:
+            if word.lower() in P.STOPWORDS or P.VERSION_WORD.match(word):
+                continue
+            if ":" in word:
+                word = word.split(":")[0]
+            return word
+        return None
 
-def _has(pattern: str, text: str) -> re.Match[str] | None:
-    return re.search(pattern, text, re.I)
+    def versions(self, start: int = 0) -> list[int]:
+        return [int(m.group(1)) for m in P.VERSION.finditer(self.text, start)]
 
+    def model(self, start: int = 0, end: int | None = None) -> str | None:
+        """The named model, else the one under discussion, else the registry's only one."""
+        named = self.named_model(start, end)
+        if named is not None:
+            return named
+        if self.focus.model is not None:
+            return self.focus.model
+        if self.ctx.models is not None and len(self.ctx.models) == 1:
+            return self.ctx.models[0]
+        return None
 
-def parse_intent(text: str) -> Intent:
-    """The user's request as an intent; ``Unclear`` when no rule fits."""
-    text = re.sub(r"(\w)['’](\w)", r"\1\2", text.strip())  # what's -> whats
-    if not text:
-        return Unclear(reason="empty message")
-    if _has(r"^/?help\b|\bwhat can you do\b|^\?$", text):
-        return Help()
-    if _has(r"\bpending\b|\bawaiting approval\b|\bwaiting for (?:a )?(?:human|approval)\b", text):
-        return PendingApprovals(model=_model(text))
-    if found := _has(r"\b(?:roll\s*back|rollback|revert)\b", text):
-        head, why = _why(text)
-        model = _model(head, found.end())
-        if model is None:
-            return Unclear(reason="Which model should be rolled back? e.g. 'roll back digits'.")
-        target = _TO_VERSION.search(head, found.end())
-        return Rollback(
-            model=model, to_version=int(target.group(1)) if target else None, rationale=why
+    def referenced_version(self, model: str | None) -> int | None:
+        """ "it", "that version" -> the version under discussion; "the previous one" -> the
+        one discussed before it (else the version just below)."""
+        if model is None or model != self.focus.model or self.focus.version is None:
+            return None
+        if P.PREVIOUS.search(self.text):
+            if self.focus.previous_version is not None:
+                return self.focus.previous_version
+            return self.focus.version - 1 if self.focus.version > 1 else None
+        if P.THIS.search(self.text):
+            return self.focus.version
+        return None
+
+    def needs_model(self, example: str) -> Unclear:
+        return Unclear(reason=f"Which model? e.g. '{example}'.", needs="model")
+
+    # ------------------------------------------------------------------ rules
+
+    def read(self) -> Intent:
+        t = self.text
+        if not t:
+            return Unclear(reason="empty message")
+        if _has(P.HELP, t):
+            return Help()
+        if _has(P.MORE, t):
+            return self.more()
+        if _has(P.HISTORY_QUESTION, t):
+            return AuditLog(model=self.named_model() or self.focus.model)
+        if _has(P.HELP, t):
+            return Help()
+        if _has(P.PENDING, t) and not _has(P.PROMOTE, t):
+            return PendingApprovals(model=self.named_model())
+        if found := _has(P.ROLLBACK, t):
+            return self.rollback(found)
+        if (found := _has(P.PROMOTE, t)) and not _has(P.SELECT, t):
+            return self.promote(found)
+        if _has(P.COMPARE, t) and (self.versions() or P.THIS.search(t) or P.PREVIOUS.search(t)):
+            return self.compare()
+        if _has(P.AUDIT, t):
+            model = self.named_model()
+            if model is None and (P.THIS.search(t) or P.FOLLOW_UP.search(t)):
+                model = self.focus.model
+            return AuditLog(model=model)
+        if _has(P.SELECT, t) or (
+            (_has(P.LATENCY, t) or any(p.search(t) for _, p in P.GOALS))
+            and re.search(r"\bmodels?\b|\bclassifier\b|\bregressor\b", t, re.I)
+        ):
+            return self.select()
+        if _has(P.SERVING, t):
+            return self.serving()
+        if _has(P.LIST, t):
+            return self.listing()
+        return self.details()
+
+    def serving(self) -> Intent:
+        t = self.text
+        model = self.named_model()
+        if model is None and (P.THIS.search(t) or re.search(r"\bversion\b", t, re.I)):
+            model = self.model()
+            if model is None:
+                return self.needs_model("which version of digits is serving?")
+        if model is None or _has(P.LIST, t):
+            listed = self.listing()
+            if isinstance(listed, ListModels) and listed.stage is None:
+                return listed.model_copy(update={"stage": "Production"})
+            return listed
+        return ServingStatus(model=model)
+
+    def more(self) -> Intent:
+        page = self.focus.next_page
+        if page is None:
+            return Unclear(reason="There is nothing more to show.")
+        if page.kind == "audit":
+            return AuditLog(model=page.model, cursor=page.cursor)
+        stage = page.stage if page.stage in ("None", "Staging", "Production", "Archived") else None
+        return ListModels(
+            stage=_stage(stage) if stage else None, task=page.task, cursor=page.cursor
         )
-    if found := _has(r"\b(?:promote|deploy|release|ship|move|put)\b", text):
-        head, why = _why(text)
-        model, version = _model_version(head, found.end())
-        if model is None or version is None:
-            return Unclear(reason="Say which model and version, e.g. 'promote digits v3'.")
-        stage = _TO_STAGE.search(head) or _has(r"\b(?:in|into)\s+(prod(?:uction)?|staging)\b", head)
+
+    def rollback(self, found: re.Match[str]) -> Intent:
+        head, why = _why(self.text)
+        model = self.named_model(found.start(), len(head)) or self.model(0, 0)
+        if model is None:
+            return self.needs_model("roll back digits")
+        target = re.search(r"\bto\s+(?:v|version\s*)?(\d+)\b", head[found.end() :], re.I)
+        # No version named ("roll back", "to the previous one"): the registry's rollback target.
+        version = int(target.group(1)) if target else None
+        return Rollback(model=model, to_version=version, rationale=why)
+
+    def promote(self, found: re.Match[str]) -> Intent:
+        head, why = _why(self.text)
+        model = None
+        for match in P.NAME_THEN_VERSION.finditer(head):
+            if match.group(1).lower() not in P.STOPWORDS:
+                model = self.named_model(match.start(), match.end())
+                break
+        model = model or self.named_model(found.start(), len(head)) or self.model(0, 0)
+        if model is None:
+            return self.needs_model("promote digits v3")
+        explicit = [int(m.group(1)) for m in P.VERSION.finditer(head)]
+        version = explicit[0] if explicit else self.referenced_version(model)
+        if version is None:
+            return Unclear(reason=f"Which version of {model}? e.g. 'promote {model} v3'.")
+        stage = P.TO_STAGE.search(head[found.end() :])
         return Promote(
             model=model,
             version=version,
             stage=_stage(stage.group(1)) if stage else "Production",
             rationale=why,
         )
-    if found := _has(r"\b(?:compare|diff)\b", text):
-        model, version = _model_version(text, found.end())
-        if model is None or version is None:
-            return Unclear(reason="Say what to compare, e.g. 'compare digits v3 with v1'.")
-        rest = _NAME_THEN_VERSION.search(text, found.end())
-        against = _AGAINST.search(text, rest.end() if rest else found.end())
-        return CompareVersions(
-            model=model, version=version, against=int(against.group(1)) if against else None
-        )
-    if found := _has(
-        r"\baudit\b|\bhistory\b|\bwho\s+(?:changed|promoted|moved|rolled|approved)\b", text
-    ):
-        return AuditLog(model=_model(text, 0))
-    if _has(r"\b(?:recommend|suggest|best)\b|\bwhich model should\b|\bwhat model should\b", text):
-        task = _FOR_TASK.search(text)
-        latency = _LATENCY.search(text)
-        if task is None:
-            return Unclear(
-                reason="For which task? e.g. 'Which model should I use for classification?'"
-            )
-        words = [w for w in task.group(1).split() if w.lower() not in {"a", "an", "the", "task"}]
-        return SelectModel(
-            task=" ".join(words) or task.group(1),
-            max_latency_ms=float(latency.group(1)) if latency else None,
-        )
-    if found := _has(r"\b(?:serving|served|serves|live|deployed)\b", text):
-        model = _model(text, 0)
+
+    def compare(self) -> Intent:
+        model = self.model()
         if model is None:
-            return ListModels(stage="Production")
-        return ServingStatus(model=model)
-    if _has(_LIST, text):
-        stage = _STAGE_WORD.search(text)
-        task = _has(r"\b([a-z][\w\-]*)\s+models\b", text)
-        task_name = task.group(1) if task and task.group(1).lower() not in STOPWORDS else None
-        return ListModels(stage=_stage(stage.group(1)) if stage else None, task=task_name)
-    model, version = _model_version(text)
-    if model is not None and (
-        version is not None or _has(r"\b(?:show|describe|info|details|about|card)\b", text)
-    ):
+            return self.needs_model("compare digits v3 with v1")
+        found = self.versions()
+        referenced = self.referenced_version(model)
+        if not found:
+            if referenced is None:
+                return Unclear(
+                    reason=f"Which versions of {model}? e.g. 'compare {model} v3 with v1'."
+                )
+            version, against = self.focus.version or referenced, None
+            if P.PREVIOUS.search(self.text):
+                version, against = self.focus.version or referenced, referenced
+            if version == against:
+                against = None
+        elif len(found) == 1:
+            version, against = found[0], None
+            if P.THIS.search(self.text) and self.focus.model == model and self.focus.version:
+                # "compare it with v1": the version under discussion against the one named.
+                if self.focus.version != found[0]:
+                    version, against = self.focus.version, found[0]
+            elif P.PREVIOUS.search(self.text):
+                against = self.referenced_version(model)
+        else:
+            version, against = found[0], found[1]
+        return CompareVersions(model=model, version=version, against=against)
+
+    def select(self) -> Intent:
+        t = self.text
+        latency = P.LATENCY.search(t)
+        goal: Goal = "accuracy"
+        if not re.search(r"\bmost accurate\b|\baccura\w*\b", t, re.I):
+            for name, pattern in P.GOALS:
+                if pattern.search(t):
+                    goal = name
+                    break
+        return SelectModel(
+            task=_task(t),
+            max_latency_ms=float(latency.group(1)) if latency else None,
+            goal=goal,
+        )
+
+    def listing(self) -> Intent:
+        t = self.text
+        stage = P.STAGE_WORD.search(t)
+        task = _task(t)
+        if task is None:
+            word = re.search(r"\b([a-z][\w\-]*)\s+models\b", t, re.I)
+            if word and word.group(1).lower() not in P.STOPWORDS | P.NOT_TASK:
+                task = word.group(1)
+        return ListModels(stage=_stage(stage.group(1)) if stage else None, task=task)
+
+    def details(self) -> Intent:
+        t = self.text
+        named = self.named_model()
+        explicit = self.versions()
+        asks = _has(P.DETAILS, t) is not None
+        referenced = P.THIS.search(t) is not None or P.PREVIOUS.search(t) is not None
+        known = named is not None and self.ctx.models is not None and named in self.ctx.models
+        if not (asks or explicit or referenced or known):
+            return Unclear(reason="I did not understand that.")
+        model = named or self.model()
+        if model is None:
+            return self.needs_model("show me digits v3")
+        version = explicit[0] if explicit else self.referenced_version(model)
         return ModelDetails(model=model, version=version)
-    return Unclear(reason="I did not understand that.")
+
+
+def _why(text: str) -> tuple[str, str | None]:
+    match = P.WHY.search(text)
+    if match is None:
+        return text, None
+    return text[: match.start()], match.group(1).strip() or None
+
+
+def _task(text: str) -> str | None:
+    for match in P.FOR_TASK.finditer(text):
+        words = [w for w in match.group(1).split() if w.lower() not in P.NOT_TASK]
+        words = [P.TASKS.get(w.lower(), w) for w in words]
+        if words and all(w.lower() not in P.STOPWORDS - set(P.TASKS) for w in words):
+            return " ".join(words)
+    for word in re.findall(r"[a-z]+", text.lower()):
+        if word in P.TASKS:
+            return P.TASKS[word]
+    return None
+
+
+def parse_intent(text: str, context: ParseContext | None = None) -> Intent:
+    """The user's request as an intent; ``Unclear`` when no rule fits."""
+    return _Reader(text, context or ParseContext()).read()
 
 
 class OfflineParser:
     """The IntentParser used without an LLM, and the LLM parser's fallback."""
 
-    async def parse(self, text: str, history: list[str]) -> Parsed:
+    async def parse(
+        self, text: str, history: list[str], context: ParseContext | None = None
+    ) -> Parsed:
         try:
-            intent = parse_intent(text)
+            intent = parse_intent(text, context)
         except ValidationError:
             # A name or number outside the allowed shape (e.g. a 300-character "model").
             intent = Unclear(reason="That names a model or version I cannot use.")

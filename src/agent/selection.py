@@ -1,11 +1,15 @@
-"""Model selection: rank candidates for a task by the primary metric within a latency SLA.
+"""Model selection: rank candidates for a use case by the registry's per-model policy.
 
 Which way a metric is better comes with each candidate from the registry's per-model policy
-(``MetricValue.lower_is_better``); nothing here guesses it from the metric's name."""
+(``MetricValue.lower_is_better``); nothing here guesses it from the metric's name. Latency is
+the model card's ``p50_latency_ms``: an in-process forward pass, not what clients see through
+serving (no tool reports served latency yet)."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from agent.intents import Goal
 
 
 class Candidate(BaseModel):
@@ -17,53 +21,80 @@ class Candidate(BaseModel):
     value: float | None
     lower_is_better: bool = Field(description="The registry's direction of ``metric``.")
     latency_ms: float | None = Field(default=None, description="Card's p50_latency_ms.")
+    task: str | None = None
 
 
 class Ranking(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     task: str
+    goal: Goal = "accuracy"
     sla_ms: float | None
     ranked: list[Candidate]
     """Eligible candidates, best first."""
     too_slow: list[Candidate] = Field(default_factory=list)
     unmeasured: list[Candidate] = Field(default_factory=list)
     """No primary-metric value on the card: cannot be ranked."""
+    no_latency: list[Candidate] = Field(default_factory=list)
+    """No latency on the card, where the use case needs one (fast, critical): not ranked."""
 
     @property
     def best(self) -> Candidate | None:
         return self.ranked[0] if self.ranked else None
 
+    @property
+    def tied(self) -> list[Candidate]:
+        """Candidates whose primary metric equals the best one's (same metric)."""
+        best = self.best
+        if best is None:
+            return []
+        return [
+            c
+            for c in self.ranked[1:]
+            if c.metric == best.metric
+            and c.value is not None
+            and best.value is not None
+            and abs(c.value - best.value) < 1e-12
+        ]
 
-def rank(task: str, candidates: list[Candidate], sla_ms: float | None) -> Ranking:
-    """Best primary metric first; ties go to the faster model, then the name."""
+
+def _score(c: Candidate) -> float:
+    assert c.value is not None
+    return c.value if c.lower_is_better else -c.value
+
+
+def _latency(c: Candidate) -> float:
+    return c.latency_ms if c.latency_ms is not None else float("inf")
+
+
+def rank(
+    task: str, candidates: list[Candidate], sla_ms: float | None, goal: Goal = "accuracy"
+) -> Ranking:
+    """Best first for ``goal``: accuracy (and batch) by the primary metric, ties to the faster
+    model; latency by card latency, ties to the better metric; critical by the primary
+    metric among versions with a measured latency. ``sla_ms`` excludes slower versions."""
     measured = [c for c in candidates if c.value is not None]
     unmeasured = [c for c in candidates if c.value is None]
+    no_latency: list[Candidate] = []
+    if goal in ("latency", "critical"):
+        no_latency = [c for c in measured if c.latency_ms is None]
+        measured = [c for c in measured if c.latency_ms is not None]
     too_slow = [
         c
         for c in measured
         if sla_ms is not None and c.latency_ms is not None and c.latency_ms > sla_ms
     ]
     eligible = [c for c in measured if c not in too_slow]
-
-    def key(c: Candidate) -> tuple[float, float, str]:
-        assert c.value is not None
-        score = c.value if c.lower_is_better else -c.value
-        latency = c.latency_ms if c.latency_ms is not None else float("inf")
-        return (score, latency, c.model)
-
+    if goal == "latency":
+        ranked = sorted(eligible, key=lambda c: (_latency(c), _score(c), c.model))
+    else:
+        ranked = sorted(eligible, key=lambda c: (_score(c), _latency(c), c.model))
     return Ranking(
         task=task,
+        goal=goal,
         sla_ms=sla_ms,
-        ranked=sorted(eligible, key=key),
+        ranked=ranked,
         too_slow=too_slow,
         unmeasured=unmeasured,
+        no_latency=no_latency,
     )
-
-
-def format_metric(name: str, value: float | None) -> str:
-    if value is None:
-        return f"{name} unknown"
-    if name == "accuracy" and 0.0 <= value <= 1.0:
-        return f"{value * 100:.1f} % {name}"
-    return f"{name} {value:g}"

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.decisions import DecisionKind, HumanDecision
+from agent.focus import Focus, NextPage, ProposalRef
 from agent.intents import Intent
 from agent.tool_results import StageName
 
@@ -96,10 +97,19 @@ class State(BaseModel):
     intent: Intent | None = None
     parsed_by: Literal["llm", "offline"] | None = None
     parse_note: str | None = None
+    """One visible line when the turn did not go the usual way (a fallback, a correction)."""
+    focus: Focus | None = None
+    """What the conversation is about; kept across turns (no reducer). None, not an empty
+    Focus, by default: an input's non-None defaults would overwrite the checkpointed one."""
     proposal: Proposal | None = None
     decision: HumanDecision | None = None
     result: ChangeResult | None = None
     answer: Answer | None = None
+
+    @property
+    def about(self) -> Focus:
+        """The focus, empty at the start of a conversation."""
+        return self.focus or Focus()
 
 
 STATE_TYPES: tuple[type[BaseModel], ...] = (
@@ -110,4 +120,7 @@ STATE_TYPES: tuple[type[BaseModel], ...] = (
     ApprovalRequest,
     ChangeResult,
     State,
+    Focus,
+    NextPage,
+    ProposalRef,
 )

@@ -16,7 +16,7 @@ from langchain_core.runnables import RunnableConfig
 
 from agent.context import AgentContext
 from agent.graph import Graph, build_graph
-from agent.llm import LLMSettings, build_intent_parser
+from agent.llm import LLMSettings, build_chat_model, build_intent_parser
 from agent.mcp_tools import open_registry, stdio_target
 
 
@@ -24,5 +24,7 @@ from agent.mcp_tools import open_registry, stdio_target
 async def make_graph(config: RunnableConfig) -> AsyncIterator[Graph]:
     home = os.environ.get("MODELREG_HOME")
     async with open_registry(stdio_target(Path(home) if home else None)) as tools:
-        parser = build_intent_parser(LLMSettings.from_env())
-        yield build_graph(AgentContext(tools=tools, parser=parser))
+        settings = LLMSettings.from_env()
+        parser = build_intent_parser(settings)
+        llm = build_chat_model(settings)
+        yield build_graph(AgentContext(tools=tools, parser=parser, llm=llm))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from langchain_core.language_models import BaseChatModel
 from mcp.server.mcpserver import MCPServer
 
 from agent.checkpoint import open_checkpointer
@@ -23,7 +24,7 @@ from agent.context import AgentContext
 from agent.conversation import Conversation
 from agent.graph import build_graph
 from agent.intents import IntentParser
-from agent.llm import LLMSettings, build_intent_parser
+from agent.llm import LLMSettings, build_chat_model, build_intent_parser
 from agent.mcp_tools import RegistryTools, Target, open_registry
 from agent.offline_parser import OfflineParser
 from registry_mcp.core.registry import Registry
@@ -77,14 +78,42 @@ def agent_template(sqlite_template: Template, tmp_path_factory: pytest.TempPathF
     return Backend("sqlite", settings, sqlite_template.model_uris)
 
 
+@pytest.fixture(scope="session")
+def one_model_template(
+    sqlite_template: Template, tmp_path_factory: pytest.TempPathFactory
+) -> Backend:
+    """A registry holding one model: digits (v1 Production, v2, v3 Staging)."""
+    home = tmp_path_factory.mktemp("one-model-template")
+    copy_registry(sqlite_template.settings.home, home)
+    settings = Settings(
+        home=home, actor="tester", artifact_root=sqlite_template.settings.resolved_artifact_root
+    )
+    registry = Registry.open(settings)
+    seed(registry, sqlite_template.model_uris[0])
+    registry.close()
+    return Backend("sqlite", settings, sqlite_template.model_uris)
+
+
+def _copy_of(template: Backend, home: Path) -> Backend:
+    copy_registry(template.settings.home, home)
+    settings = Settings(
+        home=home, actor="tester", artifact_root=template.settings.resolved_artifact_root
+    )
+    return Backend("sqlite", settings, template.model_uris)
+
+
 @pytest.fixture
 def seeded(agent_template: Backend, tmp_path: Path) -> Backend:
-    home = tmp_path / "home"
-    copy_registry(agent_template.settings.home, home)
-    settings = Settings(
-        home=home, actor="tester", artifact_root=agent_template.settings.resolved_artifact_root
-    )
-    return Backend("sqlite", settings, agent_template.model_uris)
+    return _copy_of(agent_template, tmp_path / "home")
+
+
+@pytest.fixture
+def one_model(one_model_template: Backend, tmp_path: Path) -> Iterator[Registry]:
+    reg = Registry.open(_copy_of(one_model_template, tmp_path / "one").settings)
+    try:
+        yield reg
+    finally:
+        reg.close()
 
 
 @pytest.fixture
@@ -116,6 +145,8 @@ async def open_agent(
     parser: IntentParser | None = None,
     mode: str = "auto",
     latency_sla_ms: float | None = None,
+    llm: BaseChatModel | None = None,
+    max_tool_calls: int = 4,
 ) -> AsyncIterator[Agent]:
     """A fresh 'process': new MCP session, new checkpointer object, new graph."""
     async with (
@@ -123,7 +154,11 @@ async def open_agent(
         open_checkpointer(checkpoint) as saver,
     ):
         ctx = AgentContext(
-            tools=tools, parser=parser or OfflineParser(), latency_sla_ms=latency_sla_ms
+            tools=tools,
+            parser=parser or OfflineParser(),
+            latency_sla_ms=latency_sla_ms,
+            llm=llm,
+            max_tool_calls=max_tool_calls,
         )
         graph = build_graph(ctx, checkpointer=saver)
         yield Agent(Conversation(graph, thread), tools)
@@ -138,10 +173,20 @@ def scripted_llm() -> Iterator[ScriptedLLM]:
         llm.stop()
 
 
-def llm_parser(llm: ScriptedLLM, *, timeout_s: float = 5.0, max_retries: int = 0) -> IntentParser:
-    """The real ChatOpenAI client pointed at the scripted server, as the CLI would build it."""
+def llm_settings(llm: ScriptedLLM, *, timeout_s: float = 5.0, max_retries: int = 0) -> LLMSettings:
     env = {"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "sk-test-not-real"}
-    settings = LLMSettings.from_env(env).model_copy(
+    return LLMSettings.from_env(env).model_copy(
         update={"timeout_s": timeout_s, "max_retries": max_retries, "model": "fake-model"}
     )
-    return build_intent_parser(settings)
+
+
+def llm_parser(llm: ScriptedLLM, *, timeout_s: float = 5.0, max_retries: int = 0) -> IntentParser:
+    """The real ChatOpenAI client pointed at the scripted server, as the CLI would build it."""
+    return build_intent_parser(llm_settings(llm, timeout_s=timeout_s, max_retries=max_retries))
+
+
+def llm_model(llm: ScriptedLLM, *, timeout_s: float = 5.0) -> BaseChatModel:
+    """The chat model of the tool loop: the real ChatOpenAI client, as the CLI builds it."""
+    model = build_chat_model(llm_settings(llm, timeout_s=timeout_s))
+    assert model is not None
+    return model

@@ -17,18 +17,27 @@ class Reply:
     status: int = 200
     raw: bytes | None = None
     delay_s: float = 0.0
+    tool_calls: tuple[tuple[str, str], ...] = ()
+    """(name, JSON arguments as sent, possibly malformed) for each tool call."""
+
+
+def calls(*pairs: tuple[str, dict[str, Any] | str]) -> Reply:
+    """A reply that calls tools; a str argument is sent verbatim (e.g. broken JSON)."""
+    return Reply(
+        tool_calls=tuple((n, a if isinstance(a, str) else json.dumps(a)) for n, a in pairs)
+    )
 
 
 def completion(reply: Reply) -> bytes:
     message: dict[str, Any] = {"role": "assistant", "content": reply.content}
     finish = "stop"
+    wanted = list(reply.tool_calls)
     if reply.tool_call is not None:
+        wanted.append((reply.tool_call, '{"model_name": "digits"}'))
+    if wanted:
         message["tool_calls"] = [
-            {
-                "id": "call_1",
-                "type": "function",
-                "function": {"name": reply.tool_call, "arguments": '{"model_name": "digits"}'},
-            }
+            {"id": f"call_{i}", "type": "function", "function": {"name": n, "arguments": a}}
+            for i, (n, a) in enumerate(wanted, 1)
         ]
         finish = "tool_calls"
     body = {
@@ -94,6 +103,10 @@ class ScriptedLLM:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+    def tool_names(self, index: int = -1) -> list[str]:
+        """The tools the client offered the model in one request."""
+        return [t["function"]["name"] for t in self.requests[index].get("tools", [])]
 
     def user_messages(self, index: int = -1) -> str:
         messages = self.requests[index]["messages"]

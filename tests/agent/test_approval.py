@@ -110,7 +110,7 @@ async def test_edited_rationale_is_what_the_registry_records(
         result = await agent.conversation.ask("promote digits v3")
         assert result.approval is not None
         assert result.approval.proposal.rationale_by == "agent"
-        assert "+0.0400 vs Production v1" in result.approval.proposal.rationale
+        assert "+4.0 points vs Production v1" in result.approval.proposal.rationale
         before = snapshot(registry)
         again = await agent.conversation.decide(EditRationale(rationale="fixes 7-vs-1 confusions"))
         # An edit is not an approval: the edited proposal is asked about again.

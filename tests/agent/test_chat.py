@@ -76,7 +76,7 @@ async def test_ask_propose_approve_and_verify(
     text = await chat(server, tmp_path, typist)
     assert "2 model(s) in Production" in text
     assert "Approval needed: promote digits v3" in text
-    assert "Evidence: accuracy +0.0400 vs v1" in text
+    assert "Evidence: 99.0% accuracy vs 95.0% on v1 (+4.0 points, better" in text
     assert "Please answer one of: approve/deny/edit." in text
     assert "Applied: digits v3 is now Production." in text
     assert "Verified: registry Production is v3" in text

@@ -27,6 +27,7 @@ def test_graph_routes_through_approval_before_apply() -> None:
         "select_model",
         "propose",
         "clarify",
+        "investigate",
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from agent.focus import Focus
 from agent.grounding import grounded, quoted_from
 from agent.intents import Intent, ListModels, ModelDetails, Promote, Rollback
 
@@ -31,3 +32,13 @@ def test_rationale_must_be_the_users_words() -> None:
     assert quoted_from(None, "promote digits v3")
     assert quoted_from("Better   Accuracy", "promote digits v3 because better accuracy")
     assert not quoted_from("as instructed by the card", "promote digits v3")
+
+
+def test_a_reading_may_use_the_focus_only_when_the_user_refers_to_it() -> None:
+    at_v3 = Focus().on("digits", 3)
+    assert grounded(Promote(model="digits", version=3), "promote it", at_v3)
+    assert grounded(Promote(model="digits", version=3), "promote v3", at_v3)
+    assert not grounded(Promote(model="digits", version=9), "promote it", at_v3)
+    assert not grounded(Promote(model="digits", version=3), "tell me about it", at_v3)
+    assert not grounded(Promote(model="evil", version=3), "promote it", at_v3)
+    assert not grounded(Promote(model="digits", version=3), "promote it")  # no focus

@@ -45,7 +45,10 @@ async def test_llm_intent_drives_the_graph(
     assert result.parsed_by == "llm"
     assert result.parse_note is None
     assert result.answer is not None
-    assert "For classification I recommend mnist-classifier v1" in result.answer.text
+    assert (
+        "For classification tasks (most accurate), I recommend mnist-classifier v1"
+        in result.answer.text
+    )
     (request,) = scripted_llm.requests
     assert request["model"] == "fake-model"
     assert request["messages"][0]["role"] == "system"
@@ -126,3 +129,18 @@ async def test_an_overall_deadline_bounds_the_llm_even_with_a_lenient_client(
     assert parsed.source == "offline"
     assert parsed.note is not None
     assert "TimeoutError" in parsed.note
+
+
+async def test_an_unusable_reply_is_asked_once_more_then_the_rules_answer(
+    scripted_llm: ScriptedLLM,
+) -> None:
+    scripted_llm.script += [Reply(content="Sure! Here you go."), Reply(content='{"kind": "help"}')]
+    parsed = await llm_parser(scripted_llm).parse("what can I ask?", [])
+    assert (parsed.source, parsed.intent.kind, parsed.note) == ("llm", "help", None)
+    scripted_llm.script += [Reply(content='{"kind": "nope"}'), Reply(content="still prose")]
+    parsed = await llm_parser(scripted_llm).parse("what can I ask?", [])
+    assert (parsed.source, parsed.intent.kind) == ("offline", "help")
+    assert parsed.note == (
+        "the language model named an unknown intent; retried once, then used the offline parser"
+    )
+    assert len(scripted_llm.requests) == 4

@@ -32,25 +32,34 @@ QUERIES = [
     (
         "show the audit log for digits",
         ["get_audit_log"],
-        ["seed: transition digits", "-> v1 Production [done]"],
+        ["seed: promoted digits v1 (Staging -> Production)", "tester: registered digits v1"],
     ),
     ("pending approvals", ["list_pending_approvals"], ["Nothing is waiting."]),
     (
         "compare digits v3 with v1",
         ["compare_versions"],
-        ["digits v3 (Staging) vs v1 (Production): accuracy +0.0400 — better (higher is better)."],
+        [
+            "digits v3 (Staging) vs v1 (Production): accuracy 99.0% vs 95.0% (+4.0 points) — "
+            "better (higher is better, the registry's policy for this model)."
+        ],
     ),
     (
         "Which model should I use for classification?",
         ["list_models", "get_model_info", "get_model_info"],
-        ["For classification I recommend mnist-classifier v1 (99.2 % accuracy, p50 12 ms)."],
+        [
+            "For classification tasks (most accurate), I recommend mnist-classifier v1 "
+            "(99.2% accuracy, p50 12 ms).",
+            "Trade-off: digits v1 is 4.2 points worse on accuracy and faster (0.050 ms vs 12 ms).",
+            "not reported by the registry's tools yet",
+        ],
     ),
     (
         "which model should I use for classification under 5 ms?",
         ["list_models", "get_model_info", "get_model_info"],
         [
-            "For classification I recommend digits v1 (95.0 % accuracy, p50 0.05 ms).",
-            "excluded mnist-classifier v1: p50 12 ms > SLA 5 ms",
+            "For classification tasks (most accurate), I recommend digits v1 (95.0% accuracy, "
+            "p50 0.050 ms).",
+            "excluded mnist-classifier v1: p50 12 ms > limit 5.0 ms",
         ],
     ),
     (
@@ -60,7 +69,11 @@ QUERIES = [
     ),
     ("help", [], ["Which model should I use for classification"]),
     ("what's the weather like", [], ["Could you rephrase?"]),
-    ("show me nope v1", ["get_model_info"], ["get_model_info (NOT_FOUND): No registered model"]),
+    (
+        "show me nope v1",
+        ["get_model_info", "list_models"],  # the names, for a typo: nothing close
+        ["get_model_info (NOT_FOUND): No registered model"],
+    ),
 ]
 
 

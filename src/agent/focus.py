@@ -1,0 +1,69 @@
+"""What the conversation is about: the model, version and proposal under discussion.
+
+Checkpointed with the thread, so "it", "that version" or "the previous one" in a later turn
+(even after a restart) resolve against it. Only the agent's own typed readings and the
+registry's structured results set it, never free text from the registry.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class NextPage(_Frozen):
+    """The rest of the last long list: "more" asks for it."""
+
+    kind: Literal["list_models", "audit"]
+    cursor: str
+    stage: str | None = None
+    task: str | None = None
+    model: str | None = None
+
+
+class ProposalRef(_Frozen):
+    kind: Literal["promote", "rollback"]
+    model: str
+    version: int
+    status: str = "waiting"
+    """waiting, applied, denied, cancelled, pending, failed, already_done."""
+
+
+class Focus(_Frozen):
+    model: str | None = None
+    version: int | None = None
+    previous_version: int | None = None
+    """The version of ``model`` discussed before ``version`` ("the previous one")."""
+    proposal: ProposalRef | None = None
+    next_page: NextPage | None = None
+
+    def on(self, model: str | None, version: int | None = None) -> Focus:
+        """The focus moved to ``model`` (and ``version``, if known)."""
+        if model is None:
+            return self
+        if model != self.model:
+            return self.model_copy(
+                update={"model": model, "version": version, "previous_version": None}
+            )
+        if version is None or version == self.version:
+            return self
+        return self.model_copy(update={"version": version, "previous_version": self.version})
+
+    def paged(self, page: NextPage | None) -> Focus:
+        return self.model_copy(update={"next_page": page})
+
+    def proposed(self, ref: ProposalRef | None) -> Focus:
+        return self.model_copy(update={"proposal": ref})
+
+
+class ParseContext(_Frozen):
+    """What a parser may use besides the user's words: the conversation's focus and, once
+    looked up, the registry's model names."""
+
+    focus: Focus = Focus()
+    models: tuple[str, ...] | None = None

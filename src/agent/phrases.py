@@ -1,0 +1,160 @@
+"""The words and patterns the offline parser keys on (its vocabulary, in one place)."""
+
+from __future__ import annotations
+
+import re
+
+from agent.intents import Goal
+from agent.wording import VOCABULARY
+
+TOKEN = re.compile(r"[A-Za-z0-9][\w.\-]*")
+VERSION_WORD = re.compile(r"^(?:v|version|ver)?(\d+)$", re.I)
+VERSION = re.compile(r"(?:\bv|\bversion\s*|\bver\.?\s*|:v?|#)(\d+)\b", re.I)
+NAME_THEN_VERSION = re.compile(
+    r"\b([A-Za-z0-9][\w.\-]*?)(?:\s+|:)(?:v|version\s*|ver\.?\s*)(\d+)\b", re.I
+)
+TO_STAGE = re.compile(
+    r"\b(?:to|into|in|as)\s+(prod(?:uction)?|staging|stage|archived?|none)\b", re.I
+)
+STAGE_WORD = re.compile(r"\b(prod(?:uction)?|staging|archived?)\b", re.I)
+WHY = re.compile(r"\b(?:because|since|reason:|rationale:|why:)\s*(.+)$", re.I | re.S)
+LATENCY = re.compile(
+    r"(?:\b(?:under|within|below|less than|at most|faster than|max(?:imum)?|sla(?: of)?)|<=?)"
+    r"\s*(\d+(?:\.\d+)?)\s*(?:ms|milliseconds?)\b",
+    re.I,
+)
+THIS = re.compile(
+    r"\b(?:it|its|that one|this one|that version|this version|that model|this model|"
+    r"the same(?: one| version| model)?|same version|same model|the recommended one|"
+    r"the one you (?:recommended|suggested|picked)|your (?:pick|recommendation|suggestion)|"
+    r"(?:promote|ship|deploy|release|compare|show|describe|move|put)\s+(?:that|this))\b",
+    re.I,
+)
+PREVIOUS = re.compile(
+    r"\b(?:the\s+)?(?:previous|prior|earlier|older|old|last)\s+(?:one|version|release)\b"
+    r"|\bthe one before\b",
+    re.I,
+)
+FOLLOW_UP = re.compile(r"^(?:and|also|what about|how about)\b", re.I)
+HELP = re.compile(
+    r"^/?(?:help|hepl|hlep|halp)\b|\bwhat can (?:you|i) (?:do|ask)\b|^\?+$"
+    r"|\bhow do i (?:use (?:this|you)|approve)\b"
+    r"|\bwhat do you (?:do|know)\b|\bcommands?\b.*\?$",
+    re.I,
+)
+MORE = re.compile(
+    r"^(?:show\s+)?(?:more|next(?: page)?|continue|the rest|keep going|go on)\b"
+    r"|\b(?:show|give|list) (?:me )?(?:more|the rest|the next (?:page|ones?))\b",
+    re.I,
+)
+PENDING = re.compile(
+    r"\bpending\b|\bawaiting\b|\bwaiting (?:for|on) (?:a )?(?:human|approval|review|sign[- ]?off)"
+    r"|\bneeds? (?:my )?approv|\bto approve\b|\bopen proposals?\b|\bapprovals?\b",
+    re.I,
+)
+HISTORY_QUESTION = re.compile(
+    r"\b(?:why|when|who)\b.*\b(?:rolled\s+back|roll\s*back|rollback|reverted|promoted|changed|"
+    r"moved|deployed|released|approved|denied|touched)\b",
+    re.I,
+)
+ROLLBACK = re.compile(
+    r"\b(?:roll\s*back|rollback|revert|undo)\b|\broll\s+(?:[\w.\-]+\s+){1,2}back\b", re.I
+)
+PROMOTE = re.compile(
+    r"\b(?:promote|deploy|release|ship|move|put|push|graduate|roll\s*out|go\s+live|"
+    r"make\b.{1,40}\blive)\b|\bv\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b",
+    re.I,
+)
+COMPARE = re.compile(
+    r"\b(?:compare|comparison|diff|difference|differences|vs\.?|versus|better than|worse than|"
+    r"changed between|change between|stack up|against)\b",
+    re.I,
+)
+AUDIT = re.compile(
+    r"\baudit\b|\bhistory\b|\blog\b|\bwho\s+(?:changed|promoted|moved|rolled|approved|denied)\b"
+    r"|\bwhat happened\b|\brecent (?:changes|activity)\b|\bchangelog\b|\bwhat changed\b",
+    re.I,
+)
+SELECT = re.compile(
+    r"\b(?:recommend(?:s|ation|ations)?|suggest(?:s|ion|ions)?|best|fastest|quickest|"
+    r"most accurate|pick|choose|good (?:model|one) for|"
+    r"(?:which|what) model (?:should|do|would|could|can|to|is|for)|should i use|"
+    r"(?:which|what) (?:one|model) (?:should|do|would)|good for|ideal for)\b"
+    r"|\bfor (?:a |an |my |our )?(?:batch|critical)\b",
+    re.I,
+)
+SERVING = re.compile(
+    r"\b(?:serving|served|serves|live|deployed|running|in prod(?:uction)?|on prod(?:uction)?)\b",
+    re.I,
+)
+LIST = re.compile(
+    r"\bmodels\b|^(?:list|ls)\b|\b(?:what|which) is (?:in|on) (?:prod(?:uction)?|staging)\b"
+    r"|\bwhat do we have\b|\beverything\b|\bcatalog(?:ue)?\b|\binventory\b"
+    r"|\b(?:anything|what is) (?:in|on) (?:prod(?:uction)?|staging)\b|\bwhat is live\b",
+    re.I,
+)
+DETAILS = re.compile(
+    r"\b(?:show|describe|info|information|details?|about|card|tell me (?:about|more)|look at|"
+    r"open|inspect|metrics)\b",
+    re.I,
+)
+
+GOALS: list[tuple[Goal, re.Pattern[str]]] = [
+    ("batch", re.compile(r"\b(?:batch\w*|bulk|nightly|offline scoring|throughput)\b", re.I)),
+    (
+        "critical",
+        re.compile(
+            r"\b(?:critical|high[- ]stakes|must not fail|important requests|safety)\b", re.I
+        ),
+    ),
+    (
+        "latency",
+        re.compile(
+            r"\b(?:fast|faster|fastest|quick|quickest|low(?:est)? latency|latency|real[- ]?time|"
+            r"speed|snappy|lightweight|responsive)\b",
+            re.I,
+        ),
+    ),
+]
+TASKS = {
+    "classification": "classification",
+    "classifier": "classification",
+    "classify": "classification",
+    "classifying": "classification",
+    "regression": "regression",
+    "regressor": "regression",
+    "detection": "detection",
+    "segmentation": "segmentation",
+    "forecasting": "forecasting",
+    "ranking": "ranking",
+}
+FOR_TASK = re.compile(
+    r"\bfor\s+(?:an?\s+|the\s+|my\s+|our\s+)?([a-z][\w\- ]*?)\s*"
+    r"(?:$|[?.!,]|\b(?:under|within|below|less|at most|with|that|which|and|in)\b)",
+    re.I,
+)
+#: Words around a task name that are not the task ("for a batch job", "for critical requests").
+NOT_TASK_WORDS = """a an the my our task tasks use work workload workloads job jobs batch
+    batches bulk critical requests request traffic inference scoring nightly real time
+    real-time realtime fast speed latency low production prod me us it this that something
+    stuff things everything anything people users clients serving"""
+NOT_TASK = frozenset(NOT_TASK_WORDS.split())
+
+COMMON_WORDS = """
+    a about against all an and any anything are as at audit back be best better by can
+    changed changes compare current currently deploy deployed describe detail details did do
+    does everything for from get give go happened has have history how i in info information
+    is it its latest list live log made make me model models move moved my now of on or please
+    prod production promote promoted put recommend release released revert rollback roll
+    rolled serve served serves serving shall ship should show stage staging status suggest
+    tell that the this to use used version versions vs versus was what whats which who why
+    will with would you your archived archive none pending approval approvals proposals
+    proposal waiting one ones new same previous prior earlier last old older recommended
+    pick choose there here we us our them those these up out let lets now just again also
+    hey hi hello ok okay thanks thank so then than into onto run running go push graduate
+    look open inspect card metrics fastest quickest accurate most fast quick good ideal
+    difference differences between diff undo since because whole current live right more
+    when approved needs need awaiting recent activity change promotion deployment
+    instructions ignore previous human review sign off anyone someone
+    """
+STOPWORDS = frozenset(COMMON_WORDS.split()) | VOCABULARY

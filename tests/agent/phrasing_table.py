@@ -1,0 +1,110 @@
+"""The offline parser measured on how users really type (tests/agent/data/phrasings.tsv).
+
+Run ``python -m tests.agent.phrasing_table`` for the accuracy per intent and every miss."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.focus import Focus, NextPage, ParseContext
+from agent.intents import INTENT_ADAPTER, Intent, Unclear
+from agent.offline_parser import parse_intent
+
+TABLE = Path(__file__).with_name("data") / "phrasings.tsv"
+REGISTRY = ("digits", "mnist-classifier")
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    context: str
+    text: str
+    expected: Intent
+    models: tuple[str, ...] = REGISTRY
+
+
+def _focus(context: str) -> Focus:
+    focus = Focus()
+    for part in context.split():
+        key, _, value = part.partition("=")
+        if key == "focus":
+            model, version, *previous = value.split(":")
+            focus = focus.on(model, int(version))
+            if previous:
+                focus = focus.model_copy(update={"previous_version": int(previous[0])})
+        elif key == "page":
+            kind, where, cursor = value.split(":")
+            focus = focus.paged(
+                NextPage(kind="audit", model=where, cursor=cursor)
+                if kind == "audit"
+                else NextPage(kind="list_models", stage=where or None, cursor=cursor)
+            )
+    return focus
+
+
+def load(path: Path = TABLE) -> list[Row]:
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if line.startswith("#") or not line.strip():
+            continue
+        context, text, expected, *extra = line.split("\t")
+        models = REGISTRY
+        if extra and extra[0].startswith("models="):
+            models = tuple(extra[0].removeprefix("models=").split(","))
+        rows.append(
+            Row(number, context, text, INTENT_ADAPTER.validate_python(json.loads(expected)), models)
+        )
+    return rows
+
+
+def read(row: Row) -> Intent:
+    """As the agent does: the rules with the conversation's focus; if no model is named and
+    none is under discussion, once more with the registry's names."""
+    ctx = ParseContext(focus=_focus(row.context))
+    intent = parse_intent(row.text, ctx)
+    model = getattr(intent, "model", None)
+    unknown = isinstance(model, str) and model not in row.models  # the registry says NOT_FOUND
+    if unknown or (isinstance(intent, Unclear) and intent.needs == "model"):
+        intent = parse_intent(row.text, ctx.model_copy(update={"models": row.models}))
+    return intent
+
+
+@dataclass(frozen=True)
+class Report:
+    total: int
+    misses: list[tuple[Row, Intent]]
+    per_kind: dict[str, tuple[int, int]]
+
+    @property
+    def accuracy(self) -> float:
+        return (self.total - len(self.misses)) / self.total
+
+
+def evaluate(rows: list[Row]) -> Report:
+    seen: Counter[str] = Counter()
+    right: Counter[str] = Counter()
+    misses = []
+    for row in rows:
+        got = read(row)
+        seen[row.expected.kind] += 1
+        if got == row.expected:
+            right[row.expected.kind] += 1
+        else:
+            misses.append((row, got))
+    return Report(len(rows), misses, {k: (right[k], n) for k, n in sorted(seen.items())})
+
+
+def main() -> None:
+    report = evaluate(load())
+    for kind, (ok, n) in report.per_kind.items():
+        print(f"{kind:14} {ok:3}/{n:<3}")
+    for row, got in report.misses:
+        print(f"MISS line {row.line}: {row.text!r} [{row.context}] -> {got!r}")
+    print(f"accuracy {report.accuracy:.1%} on {report.total} phrasings")
+
+
+if __name__ == "__main__":
+    main()
