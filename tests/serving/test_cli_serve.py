@@ -37,6 +37,13 @@ def test_serve_status_json_lists_models_of_a_running_server(
     assert "Traceback" not in err
     shown = json.loads(out)
     assert shown["server"]["running"] is True
+    # No router was started for this serving directory: reported, with where it would run.
+    router = shown["router"]
+    assert router["configured"] is True
+    assert router["process"]["running"] is False
+    assert router["process"]["url"].startswith("http://127.0.0.1:")
+    assert router["table"] is None
+    assert "serve up" in router["detail"]
     # Nothing was deployed for this model: the row reports the drift instead of crashing.
     (row,) = shown["models"]
     assert (row["model"], row["registry_production"], row["in_sync"]) == (MODEL, 1, False)

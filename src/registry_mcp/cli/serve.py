@@ -1,4 +1,5 @@
-"""`modelreg serve up|down|status|reconcile` and `modelreg predict`: local TorchServe."""
+"""`modelreg serve up|down|status|reconcile|plan` and `modelreg predict`: local TorchServe and
+the prediction router in front of it."""
 
 from __future__ import annotations
 
@@ -13,10 +14,18 @@ from registry_mcp.cli.support import Ctx, get_ctx
 from registry_mcp.domain.errors import ErrorCode, RegistryError
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from registry_mcp.core.ports import RouterUpdate
     from registry_mcp.deploy.deployment import Deployment
+    from registry_mcp.deploy.router_predict import RoutedPrediction
+    from registry_mcp.deploy.router_process import RouterProcess
+    from registry_mcp.deploy.router_report import RouterReport
     from registry_mcp.store.models_file import ModelsFile
 
-serve_app = typer.Typer(help="Run and inspect the local TorchServe.", no_args_is_help=True)
+serve_app = typer.Typer(
+    help="Run and inspect the local TorchServe and its prediction router.", no_args_is_help=True
+)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
@@ -37,39 +46,74 @@ def _deployment(state: Ctx) -> Iterator[Deployment]:
         deployment.close()
 
 
+def _router_process(deployment: Deployment) -> RouterProcess:
+    """The router next to this TorchServe; INVALID_INPUT when its settings are wrong."""
+    if deployment.router_process is None:
+        raise RegistryError(ErrorCode.INVALID_INPUT, deployment.router_problem or "no router")
+    return deployment.router_process
+
+
 @serve_app.command("up")
 def up(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Start TorchServe (hardened: loopback, token auth) and load what the registry wants."""
+    """Start TorchServe (hardened: loopback, token auth) and the router in front of it, load
+    what the registry wants, and give the router its routing table."""
     from registry_mcp.cli import render
 
     state = get_ctx(ctx)
     with _deployment(state) as deployment, state.err_console.status("Starting...") as spinner:
+        router = _router_process(deployment)
+        router.preflight()  # a bad router setting stops `up` before anything starts
         status = deployment.server.up(progress=lambda msg: spinner.update(msg))
+        spinner.update(f"Starting the router on {router.place.url}...")
+        router_status = router.up()
         spinner.update("Loading the registry's Production, previous and Staging versions...")
-        reports = deployment.reconcile()
+        outcome = deployment.reconcile_all()
         models_file = deployment.models_file
     if as_json:
         render.print_json(
             state.console,
-            {"status": status, "reconcile": reports, "models_file": _file_info(models_file)},
+            {
+                "status": status,
+                "reconcile": outcome.reports,
+                "router": router_status,
+                "router_table": outcome.router,
+                "models_file": _file_info(models_file),
+            },
         )
         return
     state.console.print(f"TorchServe up (pid {status.pid}): inference {status.inference_url}")
+    state.console.print(f"Router up (pid {router_status.pid}): {router_status.url}")
     if models_file is not None:
         state.console.print(f"  {render.escape(models_file.describe())}", soft_wrap=True)
-    for report in reports:
+    for report in outcome.reports:
         state.console.print(
             f"  {render.escape(report.model)}: {len(report.actions)} action(s), "
             f"{'in sync' if report.in_sync else 'drift: ' + '; '.join(report.remaining)}"
         )
+    _print_router_update(state, outcome.router)
+
+
+def _print_router_update(state: Ctx, update: RouterUpdate | None) -> None:
+    from registry_mcp.cli import render
+
+    if update is None:
+        return
+    style = "" if update.updated else "[yellow]"
+    state.console.print(f"  {style}{render.escape(update.detail)}", soft_wrap=True)
 
 
 @serve_app.command("down")
 def down(ctx: typer.Context) -> None:
-    """Stop TorchServe; no process is left behind."""
+    """Stop the router and TorchServe; no process is left behind."""
     state = get_ctx(ctx)
     with _deployment(state) as deployment, state.err_console.status("Stopping...") as spinner:
+        router = deployment.router_process
+        if router is not None:
+            spinner.update("Stopping the router...")
+            router_running = router.down().running
         status = deployment.server.down(progress=lambda msg: spinner.update(msg))
+    if router is not None:
+        state.console.print("Router stopped." if not router_running else "The router still runs!")
     state.console.print("TorchServe stopped." if not status.running else "TorchServe still runs!")
 
 
@@ -110,11 +154,13 @@ def status(
         rows = [deployment.status(name) for name in models] if server.running else []
         alarms = _unapproved(state, models)
         models_file = deployment.models_file
+        router = _router_info(deployment, server.running)
     if as_json:
         render.print_json(
             state.console,
             {
                 "server": server,
+                "router": router,
                 "models": rows,
                 "unapproved_changes": alarms,
                 "models_file": _file_info(models_file),
@@ -131,6 +177,7 @@ def status(
         + ("" if models_file is None else f"\n  {render.escape(models_file.describe())}"),
         soft_wrap=True,
     )
+    _print_router_status(state, router)
     if not server.running:
         state.console.print("Start it with `modelreg serve up`.")
         return
@@ -146,6 +193,48 @@ def status(
             "in sync" if row.in_sync else "[yellow]drift[/]: " + "; ".join(row.drift_reasons),
         )
     state.console.print(table)
+
+
+def _router_info(deployment: Deployment, torchserve_running: bool) -> RouterReport:
+    from registry_mcp.deploy.router_report import router_report
+
+    return router_report(
+        deployment.router_process,
+        deployment.router,
+        problem=deployment.router_problem,
+        torchserve_running=torchserve_running,
+    )
+
+
+def _print_router_status(state: Ctx, report: RouterReport) -> None:
+    from registry_mcp.cli import render
+
+    process = report.process
+    if process is None:
+        state.console.print(f"Router: [yellow]{render.escape(report.detail or '')}[/]")
+        return
+    state.console.print(
+        f"Router: {'running' if process.running else 'stopped'}"
+        f"{'' if process.pid is None else f' (pid {process.pid})'}\n"
+        f"  url        {process.url}  (POST /predictions/MODEL, POST /routes/ROUTE)\n"
+        f"  metrics    {process.url}/metrics\n"
+        f"  admin      {process.token_file} (not shown)",
+        soft_wrap=True,
+    )
+    table = report.table
+    if table is None:
+        return
+    if not table.reachable:
+        state.console.print(f"  table      [yellow]{render.escape(table.detail)}[/]")
+        return
+    state.console.print(
+        f"  table      generation {table.generation}"
+        + ("" if table.updated_at is None else f", updated {table.updated_at}")
+        + f"; {render.escape(table.detail)}",
+        soft_wrap=True,
+    )
+    for route, model in sorted(table.routes.items()):
+        state.console.print(f"  route      {render.escape(route)} -> {render.escape(model)}")
 
 
 @serve_app.command("reconcile")
@@ -165,10 +254,11 @@ def reconcile_cmd(
             raise RegistryError(
                 ErrorCode.BACKEND, "TorchServe is not running; start it with `modelreg serve up`."
             )
-        reports = deployment.reconcile([model] if model is not None else None)
+        outcome = deployment.reconcile_all([model] if model is not None else None)
+        reports = outcome.reports
         alarms = _unapproved(state, [report.model for report in reports])
     if as_json:
-        render.print_json(state.console, reports)
+        render.print_json(state.console, {"reconcile": reports, "router": outcome.router})
         return
     for text in alarms.values():
         # Reconcile follows the approved versions; the moved aliases wait for a human.
@@ -179,11 +269,55 @@ def reconcile_cmd(
             + (", ".join(f"{a.kind} v{a.ts_version}" for a in report.actions) or "no changes")
             + (" -> in sync" if report.in_sync else " -> drift: " + "; ".join(report.remaining))
         )
+    _print_router_update(state, outcome.router)
+
+
+@serve_app.command("plan")
+def plan(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Per model in models.yaml: local workers and batching, Kubernetes replicas, CPU/memory
+    requests and limits, GPUs (read from the models config; no cluster needed)."""
+    from rich.table import Table
+
+    from registry_mcp.cli import render
+    from registry_mcp.deploy.capacity_plan import capacity_plan
+    from registry_mcp.store.models_file import load_models_file
+
+    state = get_ctx(ctx)
+    models_file = load_models_file(state.settings())
+    result = capacity_plan(models_file.config)
+    if as_json:
+        render.print_json(state.console, {"plan": result, "models_file": _file_info(models_file)})
+        return
+    state.console.print(render.escape(models_file.describe()), soft_wrap=True)
+    table = Table(title="Capacity plan (local TorchServe | Kubernetes, per pod: request / limit)")
+    for column in ("Model", "Workers", "Batch", "Pods", "CPU", "Memory", "GPU"):
+        table.add_column(column, no_wrap=True)
+    for row in [*result.models, result.defaults]:
+        local, k8s = row.local, row.kubernetes
+        table.add_row(
+            render.escape(row.model),
+            f"{local.min_workers}-{local.max_workers}",
+            f"{local.batch_size}/{local.max_batch_delay_ms}ms",
+            str(k8s.replicas),
+            f"{k8s.cpu_request}/{k8s.cpu_limit or '-'}",
+            f"{k8s.memory_request}/{k8s.memory_limit or '-'}",
+            str(k8s.gpu),
+        )
+    state.console.print(table)
+    totals = result.totals
+    state.console.print(
+        f"Totals over all replicas: {totals.replicas} pod(s), CPU requests "
+        f"{totals.cpu_request_millicores:g}m, memory requests "
+        f"{totals.memory_request_bytes / 2**30:.2f} GiB, {totals.gpu} GPU(s); "
+        f"local TorchServe: up to {totals.max_local_workers} Production worker(s)."
+    )
 
 
 def predict(
     ctx: typer.Context,
-    model: Annotated[str, typer.Argument(help="Registered model name.")],
+    model: Annotated[
+        str | None, typer.Argument(help="Registered model name (or give --route).")
+    ] = None,
     input_file: Annotated[
         Path | None,
         typer.Option(
@@ -191,17 +325,42 @@ def predict(
         ),
     ] = None,
     version: Annotated[str | None, typer.Option(help="A specific loaded version.")] = None,
+    route: Annotated[
+        str | None, typer.Option(help="Send to this route of the router instead of a model.")
+    ] = None,
+    via_router: Annotated[
+        bool, typer.Option("--via-router", help="Send MODEL's request through the router.")
+    ] = False,
+    header: Annotated[
+        list[str] | None,
+        typer.Option(help="Request header NAME=VALUE for the router's rules (repeatable)."),
+    ] = None,
 ) -> None:
-    """Send one prediction request to the served model."""
+    """Send one prediction request to the served model, or through the router."""
     from registry_mcp.cli import render
+    from registry_mcp.deploy.router_predict import check_route_name, parse_headers
     from registry_mcp.domain import validation
     from registry_mcp.store import files
     from serving.naming import served_name
 
     state = get_ctx(ctx)
-    # Everything the user typed is checked before TorchServe is contacted.
-    name = validation.model_name(model)
+    # Everything the user typed is checked before anything is contacted.
+    if (model is None) == (route is None):
+        raise RegistryError(
+            ErrorCode.INVALID_INPUT, "Give a MODEL, or --route NAME to use a route of the router."
+        )
+    name = None if model is None else validation.model_name(model)
     wanted = None if version is None else validation.version(version)
+    if route is not None and wanted is not None:
+        raise RegistryError(ErrorCode.INVALID_INPUT, "--version applies to a MODEL, not a route.")
+    routed = route is not None or via_router
+    headers = parse_headers(header or [])
+    if headers and not routed:
+        raise RegistryError(
+            ErrorCode.INVALID_INPUT,
+            "--header goes with --route or --via-router (the router's rules).",
+        )
+    route_name = None if route is None else check_route_name(route)
     text = files.read_input(input_file, what="input file")
     source = f"The {files.source_name(input_file, 'input file')}"
     payload = validation.json_document(text, what=source)
@@ -212,10 +371,41 @@ def predict(
             "list of rows.",
         )
     with _deployment(state) as deployment:
-        state.registry().get_model(name, limit=1)  # NOT_FOUND names the model and what to do
-        if not deployment.running():
-            raise RegistryError(
-                ErrorCode.BACKEND, "TorchServe is not running; start it with `modelreg serve up`."
+        if name is not None:  # NOT_FOUND names the model and what to do
+            name = state.registry().get_model(name, limit=1).model.name
+        if routed:
+            result: BaseModel = _predict_routed(
+                deployment, name, wanted, route_name, payload, headers
             )
-        result = deployment.client.predict(served_name(name), payload, wanted)
+        else:
+            assert name is not None
+            if not deployment.running():
+                raise RegistryError(
+                    ErrorCode.BACKEND,
+                    "TorchServe is not running; start it with `modelreg serve up`.",
+                )
+            result = deployment.client.predict(served_name(name), payload, wanted)
     render.print_json(state.console, result)
+
+
+def _predict_routed(
+    deployment: Deployment,
+    model: str | None,
+    version: int | None,
+    route: str | None,
+    payload: object,
+    headers: dict[str, str],
+) -> RoutedPrediction:
+    import httpx
+
+    from registry_mcp.deploy.router_predict import predict_via_router, router_path
+
+    process = _router_process(deployment)
+    if not process.running():
+        raise RegistryError(
+            ErrorCode.BACKEND,
+            f"The router ({process.place.url}) is not running; start it with `modelreg serve up`.",
+        )
+    path = router_path(model=model, version=version, route=route)
+    with httpx.Client(timeout=httpx.Timeout(60.0, connect=2.0), trust_env=False) as http:
+        return predict_via_router(http, process.place.url, path, payload, headers)

@@ -28,6 +28,25 @@ class ServingState(_Result):
     detail: str
 
 
+class RouterUpdate(_Result):
+    """What the prediction router did with the routing table computed from the registry."""
+
+    updated: bool = Field(
+        description="The router holds the table computed now (written, or already equal)."
+    )
+    verified: bool = Field(default=False, description="Read back from the router and equal.")
+    url: str
+    generation: int | None = Field(default=None, description="The router's table generation.")
+    changed: bool = Field(default=False, description="A new generation was written.")
+    routes: dict[str, str] = Field(
+        default_factory=dict, description="Route -> the model its default resolved to."
+    )
+    omitted: list[str] = Field(
+        default_factory=list, description="Versions and routes left out of the table, and why."
+    )
+    detail: str
+
+
 class ServingUpdate(_Result):
     """What serving did after a registry change."""
 
@@ -36,6 +55,9 @@ class ServingUpdate(_Result):
     switch: SwitchResult | None = None
     reconcile: ReconcileReport | None = None
     in_sync: bool | None = None
+    router: RouterUpdate | None = Field(
+        default=None, description="The prediction router's table; null if no router is set up."
+    )
     detail: str
 
 

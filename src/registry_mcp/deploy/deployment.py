@@ -5,6 +5,10 @@ Production version becomes TorchServe's default with one verified ``set-default`
 reconcile loads the rest of the desired set (previous Production warm, Staging loaded) and
 unloads what is no longer wanted. A failed switch is reported, never hidden; the next
 reconcile (``modelreg serve reconcile`` or ``serve up``) repairs the drift.
+
+After TorchServe follows (and after every reconcile), the prediction router in front of it
+gets the routing table computed from the registry (``router_sync``); a router that is down
+is reported in the result and never blocks the registry change.
 """
 
 from __future__ import annotations
@@ -17,9 +21,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import filelock
+import httpx
+from pydantic import BaseModel, ConfigDict
 
-from registry_mcp.core.ports import ServingState, ServingUpdate
+from registry_mcp.core.ports import RouterUpdate, ServingState, ServingUpdate
 from registry_mcp.core.registry import Registry
+from registry_mcp.deploy.router_client import RouterAdmin
+from registry_mcp.deploy.router_process import RouterProcess, read_admin_token
+from registry_mcp.deploy.router_settings import RouterPlace
+from registry_mcp.deploy.router_sync import RouterSync, last_write
+from registry_mcp.deploy.routing_table import BuiltTable, TableBuilder
 from registry_mcp.domain.errors import ErrorCode, RegistryError
 from registry_mcp.store.models_file import ModelsFile
 from registry_mcp.store.settings import Settings
@@ -64,8 +75,17 @@ def serving_error(exc: ServingError) -> RegistryError:
     return RegistryError(_USER_CODES.get(exc.code.value, ErrorCode.BACKEND), f"Serving: {exc}")
 
 
+class ReconcileOutcome(BaseModel):
+    """A reconcile of TorchServe, then of the router's table."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reports: list[ReconcileReport]
+    router: RouterUpdate | None = None
+
+
 class Deployment:
-    """The registry's view of one local TorchServe."""
+    """The registry's view of one local TorchServe and the router in front of it."""
 
     def __init__(
         self,
@@ -85,6 +105,10 @@ class Deployment:
         self._lock = threading.RLock()  # one switch or reconcile at a time
         self.models_file: ModelsFile | None = None  # where ``models`` came from, if a file
         self._executor: ThreadPoolExecutor | None = None
+        self.router: RouterSync | None = None
+        self.router_process: RouterProcess | None = None
+        self.router_problem: str | None = None  # why there is no router (bad settings)
+        self._owned_http: httpx.Client | None = None
 
     @classmethod
     def open(cls, registry: Registry, *, defer_reconcile: bool = False) -> Deployment:
@@ -95,12 +119,37 @@ class Deployment:
             registry, server, server.client(), models.config, defer_reconcile=defer_reconcile
         )
         deployment.models_file = models
+        try:
+            place = RouterPlace.resolve(settings)
+        except RegistryError as exc:
+            # A bad router setting must not block registry changes: it is reported instead.
+            deployment.router_problem = exc.message
+            return deployment
+        http = httpx.Client(timeout=httpx.Timeout(30.0, connect=2.0), trust_env=False)
+        deployment._owned_http = http
+        deployment.attach_router(
+            RouterAdmin(place.url, lambda: read_admin_token(place), http),
+            RouterProcess(place, server),
+        )
         return deployment
+
+    def attach_router(self, admin: RouterAdmin, process: RouterProcess | None = None) -> None:
+        """Keep the router at ``admin`` following this deployment (tables from the registry)."""
+        self.router = RouterSync(
+            admin, self.routing_table, alive=None if process is None else process.running
+        )
+        self.router_process = process
 
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
         self._client.close()
+        if self._owned_http is not None:
+            self._owned_http.close()
+
+    @property
+    def models_config(self) -> ModelsConfig:
+        return self._models
 
     @property
     def client(self) -> TorchServeClient:
@@ -134,8 +183,9 @@ class Deployment:
         """The version's archive in the model store; None if not built and ``build`` is off."""
         info = self._registry.get_version(model, version)
         trusted = self._registry.trust.is_trusted(info.name, info.version)
-        # Trust is part of the key: granting or withdrawing it builds a different archive.
-        key = f"{model}\t{version}\t{info.source}" + ("\ttrusted" if trusted else "")
+        task = self._models.get(model).task
+        # Trust and task are part of the key: changing either builds a different archive.
+        key = f"{model}\t{version}\t{info.source}\t{task}" + ("\ttrusted" if trusted else "")
         index = self._read_index()
         known = index.get(key)
         if known and (self.server.model_store / known).exists():
@@ -152,6 +202,7 @@ class Deployment:
                     version,
                     self.server.model_store,
                     allow_code_on_load=trusted,
+                    task=task,
                 )
             except ServingError as exc:
                 raise serving_error(exc) from None
@@ -198,13 +249,35 @@ class Deployment:
         return True
 
     def reconcile(self, models: list[str] | None = None) -> list[ReconcileReport]:
+        return self.reconcile_all(models).reports
+
+    def reconcile_all(self, models: list[str] | None = None) -> ReconcileOutcome:
+        """Reconcile TorchServe (``models``, default all managed), then the router's table."""
         reports = []
         for model in models if models is not None else self.managed_models():
             try:
                 reports.append(self._reconcile_one(model))
             except ServingError as exc:
                 raise serving_error(exc) from None
-        return reports
+        return ReconcileOutcome(reports=reports, router=self.sync_router())
+
+    # --------------------------------------------------------------- router
+
+    def routing_table(self) -> BuiltTable:
+        """The table the registry wants now, limited to versions TorchServe has ready."""
+        builder = TableBuilder(self._registry, self._client, self._models)
+        return builder.build(self.managed_models())
+
+    def sync_router(self) -> RouterUpdate | None:
+        """Push the registry's routing table to the router; None when no router is set up."""
+        if self.router is None:
+            if self.router_problem is None:
+                return None
+            return RouterUpdate(
+                updated=False, url="", detail=f"Router not updated: {self.router_problem}"
+            )
+        with self._lock:
+            return self.router.push()
 
     def follow(self, model: str) -> ServingUpdate:
         """After the registry moved: switch the default (verified), then reconcile.
@@ -216,30 +289,46 @@ class Deployment:
         try:
             self._client.ping()
         except ServingError:
+            skipped = (
+                None
+                if self.router is None
+                else self.router.not_updated("TorchServe is not running")
+            )
             return ServingUpdate(
                 model=model,
                 switched_to=None,
+                router=skipped,
                 detail="TorchServe is not running; the registry moved. Start serving with "
-                "`modelreg serve up` (it reconciles to the registry).",
+                "`modelreg serve up` (it reconciles to the registry)."
+                + ("" if skipped is None else f" {skipped.detail}"),
             )
         production = self._registry.get_model(model, limit=1).model.approved.production
+        router = None
         try:
             with self._lock:
                 switch = self._switch_if_loaded(model, production)
+            if switch is not None:
+                # The router switches next, before the slow part, and before a reconcile
+                # unloads a version its current table still names.
+                router = self.sync_router()
             report = None
             if switch is None or not self._defer:
                 report = self._reconcile_one(model)
                 if switch is None and production is not None:
                     with self._lock:
                         switch = switch_default(self._client, model, production)
+                router = last_write(router, self.sync_router())  # with what reconcile loaded
             else:
                 self._background().submit(self._reconcile_logged, model)
         except (ServingError, RegistryError) as exc:
+            router = self.sync_router()
             return ServingUpdate(
                 model=model,
                 switched_to=None,
+                router=router,
                 detail=f"Serving did not follow: {exc}. The registry change stands; run "
-                "`modelreg serve reconcile` to repair serving.",
+                "`modelreg serve reconcile` to repair serving."
+                + ("" if router is None else f" {router.detail}"),
             )
         detail = (
             f"Serving default is v{switch.version} (verified)."
@@ -248,12 +337,15 @@ class Deployment:
         )
         if report is None and switch is not None:
             detail += " Reconciling the other versions in the background."
+        if router is not None:
+            detail += f" {router.detail}"
         return ServingUpdate(
             model=model,
             switched_to=None if switch is None else switch.version,
             switch=switch,
             reconcile=report,
             in_sync=None if report is None else report.in_sync,
+            router=router,
             detail=detail,
         )
 
@@ -279,6 +371,9 @@ class Deployment:
             return
         if not report.in_sync:
             _log.warning("%s still drifts after reconcile: %s", model, report.remaining)
+        router = self.sync_router()  # the versions loaded meanwhile join the table
+        if router is not None and not router.updated:
+            _log.warning("after the background reconcile of %s: %s", model, router.detail)
 
     def _background(self) -> ThreadPoolExecutor:
         if self._executor is None:
