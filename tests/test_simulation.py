@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from registry_mcp.core.registry import Registry
 from registry_mcp.store.settings import Settings
 from serving.local import LocalPorts
+from serving.router.server import free_port
 
 MODELREG = str(Path(sys.executable).with_name("modelreg"))
 pytestmark = pytest.mark.slow
@@ -28,6 +30,7 @@ def _env(home: Path, ports: LocalPorts) -> dict[str, str]:
         MODELREG_SERVING_METRICS_PORT=str(ports.metrics),
         MODELREG_SERVING_GRPC_INFERENCE_PORT=str(ports.grpc_inference),
         MODELREG_SERVING_GRPC_MANAGEMENT_PORT=str(ports.grpc_management),
+        MODELREG_ROUTER_PORT=str(free_port()),
         COLUMNS="160",
     )
     return env
@@ -63,10 +66,12 @@ def test_demo_runs_the_whole_story_and_can_run_again(tmp_path: Path) -> None:
         )
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         out = proc.stdout
-        for step in ("register", "deploy", "ask", "promote", "rollback"):
+        for step in ("register", "deploy", "route", "ask", "promote", "rollback"):
             assert f"│ {step}" in out, out[-3000:]
         assert "FAILED" not in out
         assert ", 0 failed." in out
+        # Three models served; a request routed by a feature reached the high-accuracy one.
+        assert "route digits: X-Priority: critical -> mnist-cnn, no header -> " in out
         first, second = (2 * run - 1, 2 * run)
         assert (
             f"get_serving_version: v{second}; TorchServe management API default: v{second}" in out
@@ -93,3 +98,4 @@ def test_demo_runs_the_whole_story_and_can_run_again(tmp_path: Path) -> None:
         timeout=120,
     )
     assert '"running": false' in status.stdout
+    assert json.loads(status.stdout)["router"]["process"]["running"] is False

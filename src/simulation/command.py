@@ -76,9 +76,14 @@ def demo_command(
             )
     finally:
         if keep:
-            console.print("TorchServe keeps running (--keep); stop it with `modelreg serve down`.")
+            console.print(
+                "TorchServe and the router keep running (--keep); stop them with "
+                "`modelreg serve down`."
+            )
         else:
-            with console.status("Stopping TorchServe..."):
+            with console.status("Stopping the router and TorchServe..."):
+                if deployment.router_process is not None:
+                    deployment.router_process.down()
                 deployment.server.down()
         deployment.close()
     return report

@@ -1,4 +1,5 @@
-"""`modelreg demo`: register v1 and v2, deploy, ask the agent, approve, verify, roll back.
+"""`modelreg demo`: register v1 and v2 (and two more models), deploy behind the router, route a
+request by a feature, ask the agent, approve, verify, roll back under traffic.
 
 This is the one module that composes all three packages: it trains and registers through
 the registry core, starts TorchServe through the deployment bridge, and talks to the agent,
@@ -13,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.panel import Panel
@@ -65,6 +67,7 @@ class SimulationReport(BaseModel):
     v1: int
     v2: int
     companions: list[str] = Field(default_factory=list)
+    router_url: str = ""
     steps: list[Step] = Field(default_factory=list)
     continuity: Continuity | None = None
     promoted: bool = False
@@ -76,11 +79,11 @@ class SimulationReport(BaseModel):
 
 
 class _Traffic:
-    """Prediction requests in a loop while the default version switches; counts failures."""
+    """Prediction requests through the router in a loop while the Production version
+    switches; counts failures and the versions that answered (X-Model-Version)."""
 
-    def __init__(self, deployment: Deployment, model: str) -> None:
-        self._deployment = deployment
-        self._name = served_name(model)
+    def __init__(self, router_url: str, model: str) -> None:
+        self._url = f"{router_url}/predictions/{model}"
         self._stop = threading.Event()
         self.sent = 0
         self.failed = 0
@@ -88,11 +91,13 @@ class _Traffic:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        row = [[0.5] * 64]
-        with self._deployment.server.client() as client:
+        body = {"inputs": [[0.5] * 64]}
+        with httpx.Client(timeout=30.0, trust_env=False) as client:
             while not self._stop.is_set():
                 try:
-                    self.versions.add(client.predict(self._name, {"inputs": row}).model_version)
+                    reply = client.post(self._url, json=body)
+                    reply.raise_for_status()
+                    self.versions.add(reply.headers["X-Model-Version"])
                 except Exception:  # noqa: BLE001  (every failure is a dropped request)
                     self.failed += 1
                 self.sent += 1
@@ -166,18 +171,37 @@ async def run_simulation(
         f"{model}: v{v1} in Production, v{v2} in Staging; {', '.join(companions)} in Production",
     )
 
-    console.rule("2. Deploy on TorchServe")
-    with console.status("Starting TorchServe and loading the three models..."):
+    console.rule("2. Deploy on TorchServe behind the router")
+    router = deployment.router_process
+    if router is None:
+        step(report, "deploy", False, f"the router cannot start: {deployment.router_problem}")
+        return report
+    with console.status("Starting TorchServe and the router, loading the three models..."):
+        router.preflight()
         status = deployment.server.up()
-        reconciled = deployment.reconcile([model, *companions])
+        router_status = router.up()
+        deployed = deployment.reconcile_all([model, *companions])
     console.print(_resources_table(deployment, registry.policies.file.config, [model, *companions]))
     described = deployment.client.describe(served_name(model))
+    table_ok = deployed.router is not None and deployed.router.verified
     step(
         report,
         "deploy",
-        all(r.in_sync for r in reconciled) and described.default_version == str(v1),
-        f"TorchServe {status.inference_url}: {model} v{v1} default, {len(companions)} more "
-        "models served",
+        all(r.in_sync for r in deployed.reports)
+        and described.default_version == str(v1)
+        and table_ok,
+        f"TorchServe {status.inference_url}, router {router_status.url}: {model} v{v1} "
+        f"Production, {len(companions)} more models; "
+        + (deployed.router.detail if deployed.router else "router table not written"),
+    )
+    report.router_url = router_status.url
+    routed = _route_by_feature(router_status.url, console)
+    step(
+        report,
+        "route",
+        routed == {"critical": "mnist-cnn", "normal": model},
+        "route digits: X-Priority: critical -> "
+        f"{routed.get('critical')}, no header -> {routed.get('normal')}",
     )
 
     console.rule("3. Ask the agent")
@@ -227,7 +251,7 @@ async def run_simulation(
             return report
 
         console.rule(f"5. Roll back to v{v1} under live traffic")
-        with _Traffic(deployment, model) as traffic:
+        with _Traffic(report.router_url, model) as traffic:
             time.sleep(0.5)
             report.rolled_back = await change(f"Roll back {model} to v{v1}", "rollback")
             time.sleep(0.5)
@@ -239,10 +263,30 @@ async def run_simulation(
             report,
             "rollback",
             report.rolled_back and default == str(v1) and traffic.failed == 0,
-            f"default back to v{default}; {traffic.sent} requests during the rollback, "
-            f"{traffic.failed} failed",
+            f"default back to v{default}; {traffic.sent} requests through the router during "
+            f"the rollback, {traffic.failed} failed",
         )
     return report
+
+
+def _route_by_feature(router_url: str, console: Console) -> dict[str, str]:
+    """One request with `X-Priority: critical` and one without, through the `digits` route."""
+    answered: dict[str, str] = {}
+    body = {"inputs": [[0.5] * 64]}
+    with httpx.Client(timeout=30.0, trust_env=False) as client:
+        for kind, headers in (("critical", {"X-Priority": "critical"}), ("normal", {})):
+            reply = client.post(f"{router_url}/routes/digits", json=body, headers=headers)
+            if reply.status_code != 200:
+                console.print(f"  route digits ({kind}): HTTP {reply.status_code} {reply.text}")
+                continue
+            answered[kind] = reply.headers["X-Model-Name"]
+            shown = ", ".join(f"{k}: {v}" for k, v in headers.items()) or "no header"
+            console.print(
+                f"  POST {router_url}/routes/digits ({shown}) -> {answered[kind]} "
+                f"v{reply.headers['X-Model-Version']}",
+                highlight=False,
+            )
+    return answered
 
 
 def _resources_table(deployment: Deployment, config: ModelsConfig, models: list[str]) -> Table:
@@ -280,5 +324,6 @@ def print_summary(console: Console, report: SimulationReport, registry: Registry
     console.print(
         f"MLflow UI:  mlflow ui --backend-store-uri {registry.settings.resolved_tracking_uri}\n"
         f"Audit:      modelreg audit {report.model}\n"
-        f"Serving:    modelreg serve status"
+        f"Serving:    modelreg serve status\n"
+        f"Router:     {report.router_url or 'not started'} (metrics at /metrics, docs at /docs)"
     )
