@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -9,6 +13,9 @@ from registry_mcp.core.registry import Registry
 from registry_mcp.metrics.registry_exporter import registry_metrics
 from tests.conftest import Backend
 from tests.helpers import add_versions
+from tests.test_cli import cli_env, invoke
+
+__all__ = ["cli_env"]  # the fixture, shared with the CLI tests
 
 
 def samples(registry: Registry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -41,3 +48,17 @@ def test_versions_changes_and_slos_follow_the_registry(
     config = registry.policies.file.config.get("mnist-classifier")
     assert got[("modelreg_model_latency_sla_seconds", (model,))] == config.latency_sla_ms / 1000
     assert got[("modelreg_model_error_budget_ratio", (model,))] == config.error_budget
+
+
+def test_the_cli_refuses_a_public_bind_and_an_unwritable_dashboard(
+    cli_env: Backend, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = invoke(capsys, "metrics", "--host", "0.0.0.0")
+    assert code == 2
+    assert "--public" in err
+    code, _, err = invoke(capsys, "dashboards", "render", "--out", str(tmp_path / "no" / "x.json"))
+    assert code == 2
+    assert "cannot write" in err
+    code, out, _ = invoke(capsys, "dashboards", "render")
+    assert code == 0
+    assert json.loads(out)["uid"] == "modelreg-serving"
