@@ -19,6 +19,7 @@ Layout::
           requests: {cpu: 500m, memory: 1Gi}   # or the short form `cpu:` / `memory:`
           limits: {cpu: "2", memory: 2Gi}      # optional; never below the requests
           gpu: 0
+    cluster: {gpu_nodes: true}  # optional; false refuses any model asking for a GPU
     routes:              # optional; public route name -> default model + ordered rules
       digits:
         default: mnist-classifier            # or {best_of_task: classification}
@@ -383,10 +384,36 @@ class RouteConfig(_Strict):
         return found
 
 
+class ClusterConfig(_Strict):
+    """What the Kubernetes cluster offers (the kubernetes issue's overlays build on it)."""
+
+    gpu_nodes: bool = Field(
+        default=True,
+        description="The cluster has nodes with nvidia.com/gpu; false: no model may ask for a GPU.",
+    )
+
+
 class ModelsConfig(_Strict):
     defaults: ModelDefaults = Field(default_factory=ModelDefaults)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     routes: dict[RouteName, RouteConfig] = Field(default_factory=dict)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+
+    @model_validator(mode="after")
+    def _gpus_need_gpu_nodes(self) -> Self:
+        if self.cluster.gpu_nodes:
+            return self
+        asking = [(name, m.kubernetes.gpu) for name, m in self.models.items() if m.kubernetes.gpu]
+        if self.defaults.kubernetes.gpu:
+            asking.insert(0, ("defaults", self.defaults.kubernetes.gpu))
+        if asking:
+            problems = [
+                f"model {name!r}, field 'kubernetes.gpu': asks for {gpus} GPU(s) but "
+                "`cluster.gpu_nodes` is false (set gpu: 0, or declare GPU nodes)"
+                for name, gpus in asking
+            ]
+            raise PydanticCustomError("gpu_nodes", "\n  ".join(problems))
+        return self
 
     @field_validator("routes")
     @classmethod

@@ -176,14 +176,33 @@ routes:
   digits: {default: known, rules: [{kind: header, header: X-Tier, equals: gold, model: ghost}]}
 """
 
+NEGATIVE_REPLICAS = """
+models:
+  known: {task: classification, primary_metric: accuracy, latency_sla_ms: 100,
+          kubernetes: {replicas: -1}}
+"""
+GPU_WITHOUT_GPU_NODES = """
+cluster: {gpu_nodes: false}
+models:
+  known: {task: classification, primary_metric: accuracy, latency_sla_ms: 100,
+          kubernetes: {gpu: 1}}
+"""
+
 
 @pytest.mark.parametrize(
     ("models_yaml", "router_port", "expected"),
     [
         (BAD_ROUTE, None, ["route 'digits'", "'rules.0.model'", "'ghost'", "not declared"]),
         (GOOD, "inference", ["MODELREG_ROUTER_PORT", "inference API"]),
+        (NEGATIVE_REPLICAS, None, ["'known'", "kubernetes.replicas", "greater than or equal"]),
+        (GPU_WITHOUT_GPU_NODES, None, ["'known'", "kubernetes.gpu", "gpu_nodes` is false"]),
     ],
-    ids=["route-to-a-missing-model", "router-port-taken-by-torchserve"],
+    ids=[
+        "route-to-a-missing-model",
+        "router-port-taken-by-torchserve",
+        "negative-replicas",
+        "gpu-without-gpu-nodes",
+    ],
 )
 def test_bad_configuration_is_a_clear_error_and_starts_nothing(
     sqlite_backend: Backend,
