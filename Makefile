@@ -38,8 +38,10 @@ tools:
 test: lint tools
 	$(BIN)/pytest
 
+# Every benchmark, one after the other; one table in bench/results/summary.md.
+# `make bench BENCH_ARGS=--quick` is the smoke run `make test` also does (not a measurement).
 bench: install
-	$(BIN)/python bench/registry_scale.py
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

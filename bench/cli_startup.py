@@ -14,7 +14,11 @@ rollback target); successive rollbacks flip between the two. TorchServe rows nee
 and `torchserve` on PATH; without them they are skipped and the rollback is measured with
 serving down (the report says so).
 
-    python bench/cli_startup.py [--runs 7] [--no-serving]
+With ``--compare-src DIR`` the rollback is also run from another source tree of the
+project (``PYTHONPATH=DIR``, e.g. an earlier release's ``src``) against the same data home,
+interleaved with ours: a before/after in one run.
+
+    python bench/cli_startup.py [--runs 7] [--no-serving] [--quick] [--compare-src DIR]
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ RESULTS = ROOT / "bench" / "results"
 MODELREG = str(Path(sys.executable).with_name("modelreg"))
 MODEL = "startup-bench"
 
+ENTRY = "import sys; from registry_mcp.cli.app import main; sys.exit(main())"
+"""The `modelreg` console script, for running it from another source tree."""
+
 TARGETS_S = {
     "modelreg --help": 0.4,
     "serve status (empty home)": 0.6,
@@ -51,8 +58,9 @@ TARGETS_S = {
 }
 
 
-def seed(home: Path) -> None:
-    """One model with two versions: v2 in Production, v1 the rollback target."""
+def seed(home: Path, *, quick: bool = False) -> None:
+    """One model with two versions: v2 in Production, v1 the rollback target (``quick``:
+    both versions of one training run)."""
     from registry_mcp.core.registry import Registry
     from registry_mcp.store.settings import Settings
     from registry_mcp.training.job import train_and_register
@@ -60,8 +68,14 @@ def seed(home: Path) -> None:
 
     registry = Registry.open(Settings(home=home, actor="bench"))
     try:
-        for config in (TrainConfig(hidden=16, epochs=3, seed=1), TrainConfig(epochs=3, seed=2)):
-            train_and_register(registry, config, name=MODEL, actor="bench")
+        first = train_and_register(
+            registry, TrainConfig(hidden=16, epochs=3, seed=1), name=MODEL, actor="bench"
+        )
+        if quick:
+            card = registry.get_card(MODEL, 1).card
+            registry.register(MODEL, first.model_uri, actor="bench", card=card)
+        else:
+            train_and_register(registry, TrainConfig(epochs=3, seed=2), name=MODEL, actor="bench")
         for version in (1, 2):
             for stage in ("staging", "production"):
                 registry.stages.transition(
@@ -155,9 +169,17 @@ def main() -> None:
     parser.add_argument(
         "--no-serving", action="store_true", help="Do not start TorchServe (rollback without it)."
     )
+    parser.add_argument(
+        "--quick", action="store_true", help="A smoke run: one run each, serving down."
+    )
+    parser.add_argument(
+        "--compare-src", type=Path, default=None, help="Also run the rollback from this tree."
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "cli_startup.json")
     args = parser.parse_args()
-    if args.runs < 5:
+    if args.quick:
+        args.runs, args.no_serving = 1, True
+    elif args.runs < 5:
         parser.error("--runs must be at least 5")
     from serving.local import LocalPorts
 
@@ -165,7 +187,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="modelreg-cli-bench-") as tmp:
         home = Path(tmp) / "home"
         print(f"seeding {home} ...", flush=True)
-        seed(home)
+        seed(home, quick=args.quick)
         # A copy with ports nobody listens on: the same registry with TorchServe stopped.
         stopped_home = Path(tmp) / "stopped"
         shutil.copytree(home, stopped_home, symlinks=True)
@@ -174,6 +196,10 @@ def main() -> None:
         empty_env = cli_env(Path(tmp) / "empty", LocalPorts.free().model_dump())
         status = [MODELREG, "serve", "status"]
         rollback = [MODELREG, "rollback", MODEL, "--rationale", "bench", "--yes"]
+        other_env = None
+        if args.compare_src is not None:
+            other_env = dict(env, PYTHONPATH=str(args.compare_src.resolve()))
+        other_rollback = [sys.executable, "-c", ENTRY, *rollback[1:]]
         commands: dict[str, tuple[list[str], dict[str, str]]] = {
             "python -c pass": ([sys.executable, "-c", "pass"], env),
             "modelreg --help": ([MODELREG, "--help"], env),
@@ -193,11 +219,21 @@ def main() -> None:
                 else:
                     commands["serve status (1 model, running)"] = (status, env)
                     commands["rollback --yes (serving up)"] = (rollback, env)
+                    if other_env is not None:
+                        commands["rollback --yes (serving up) [compare-src]"] = (
+                            other_rollback,
+                            other_env,
+                        )
                     samples = measure(commands, args.runs)
             finally:
                 subprocess.run([MODELREG, "serve", "down"], env=env, capture_output=True)
         if no_serving is not None:
             commands["rollback --yes (serving down)"] = (rollback, env)
+            if other_env is not None:
+                commands["rollback --yes (serving down) [compare-src]"] = (
+                    other_rollback,
+                    other_env,
+                )
             samples = measure(commands, args.runs)
 
     rows = summarise(samples)

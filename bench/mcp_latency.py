@@ -7,9 +7,10 @@ Rows per tool, measured side by side:
                             result against the output schema (the client's cost, not ours)
   sdk_noop_stdio            a no-op tool on the bare mcp SDK over stdio: the transport floor
 
-Prints p50/p95 and writes JSON under bench/results/.
+The three are timed round-robin, one call of each per round, so machine noise hits them
+alike. Prints p50/p95 and writes JSON under bench/results/.
 
-    python bench/mcp_latency.py [--calls 300]
+    python bench/mcp_latency.py [--calls 300] [--quick]
 """
 
 from __future__ import annotations
@@ -63,39 +64,21 @@ def stats(samples: list[float]) -> dict[str, float]:
     }
 
 
-def time_sync(fn: Callable[[], object], calls: int) -> dict[str, float]:
-    for _ in range(20):
-        fn()
-    samples = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    return stats(samples)
-
-
-async def time_async(fn: Callable[[], Awaitable[object]], calls: int) -> dict[str, float]:
-    for _ in range(20):
-        await fn()
-    samples = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        await fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    return stats(samples)
-
-
 def core_calls(registry: Registry) -> dict[str, Callable[[], object]]:
+    """The registry calls each tool makes, in this process."""
+
     def list_models() -> object:
         page = registry.list_models(limit=20)
         pairs = [(m.name, m.production_version or m.latest_version or 1) for m in page.items]
-        return registry.cards_for(pairs)
+        cards = registry.cards_for(pairs)
+        return [registry.policy(m.name) for m in page.items], cards
 
     def get_model_info() -> object:
         detail = registry.get_model("model-00007", limit=10)
-        version = detail.model.production_version or 1
-        registry.get_version("model-00007", version)
-        registry.get_card("model-00007", version)
+        version = detail.model.production_version or detail.model.latest_version
+        assert version is not None
+        info = next(v for v in detail.versions.items if v.version == version)
+        registry.policy(info.name)
         return registry.audit_log(model="model-00007", limit=5)
 
     return {"list_models": list_models, "get_model_info": get_model_info}
@@ -107,16 +90,37 @@ TOOL_ARGS: dict[str, dict[str, Any]] = {
 }
 
 
-async def measure(home: Path, calls: int) -> dict[str, Any]:
+async def round_robin(
+    fns: dict[str, Callable[[], Awaitable[object]]], calls: int
+) -> dict[str, list[float]]:
+    """Each function ``calls`` times, one call of each per round (after a warm-up)."""
+    for _ in range(min(20, calls)):
+        for fn in fns.values():
+            await fn()
+    samples: dict[str, list[float]] = {key: [] for key in fns}
+    for _ in range(calls):
+        for key, fn in fns.items():
+            started = time.perf_counter()
+            await fn()
+            samples[key].append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+async def measure(home: Path, calls: int, models: int, versions: int) -> dict[str, Any]:
     settings = Settings(home=home)
     registry = Registry.open(settings)
-    seed(registry, 200, 5)
+    seed(registry, models, versions)
     rows: dict[str, Any] = {}
     core = core_calls(registry)
     params = StdioServerParameters(
         command=MODELREG,
         args=["--home", str(home), "mcp"],
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "MODELREG_ACTOR": "bench"},
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "MODELREG_ACTOR": "bench",
+            # A run against another source tree of the project serves that tree, too.
+            **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}),
+        },
     )
     noop_params = StdioServerParameters(command=sys.executable, args=["-c", NOOP_SERVER])
     async with Client(params) as session, Client(noop_params) as noop:
@@ -135,23 +139,26 @@ async def measure(home: Path, calls: int) -> dict[str, Any]:
             result = await session.call_tool(tool, args)
             assert not result.is_error, result.content
 
+            async def in_process(fn: Callable[[], object] = core[tool]) -> object:
+                return fn()
+
             async def via_mcp(tool: str = tool, args: dict[str, Any] = args) -> object:
                 return await session.call_tool(tool, args)
 
             async def floor() -> object:
                 return await noop.call_tool("noop", {})
 
-            # Interleave the three measurements so noise hits them alike.
-            core_row = time_sync(core[tool], calls)
             validation_ms.clear()
-            mcp_row = await time_async(via_mcp, calls)
+            samples = await round_robin(
+                {"core": in_process, "mcp_stdio": via_mcp, "sdk_noop_stdio": floor}, calls
+            )
+            core_row, mcp_row = stats(samples["core"]), stats(samples["mcp_stdio"])
             client_validation = stats(validation_ms[-calls:])
-            noop_row = await time_async(floor, calls)
             rows[tool] = {
                 "core": core_row,
                 "mcp_stdio": mcp_row,
                 "client_schema_validation": client_validation,
-                "sdk_noop_stdio": noop_row,
+                "sdk_noop_stdio": stats(samples["sdk_noop_stdio"]),
                 "added_over_core_p50_ms": mcp_row["p50_ms"] - core_row["p50_ms"],
                 "added_over_core_excluding_client_validation_p50_ms": mcp_row["p50_ms"]
                 - core_row["p50_ms"]
@@ -164,10 +171,14 @@ async def measure(home: Path, calls: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument(
+        "--quick", action="store_true", help="A smoke run: 20 models, 20 calls (not timed)."
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "mcp_latency.json")
     args = parser.parse_args()
+    calls, models, versions = (20, 20, 2) if args.quick else (args.calls, 200, 5)
     with tempfile.TemporaryDirectory(prefix="modelreg-mcp-bench-") as tmp:
-        rows = anyio.run(measure, Path(tmp), args.calls)
+        rows = anyio.run(measure, Path(tmp), calls, models, versions)
     print(f"{'tool':<16} {'row':<26} {'p50 ms':>8} {'p95 ms':>8}")
     for tool, row in rows.items():
         for key in ("core", "mcp_stdio", "client_schema_validation", "sdk_noop_stdio"):
@@ -179,7 +190,7 @@ def main() -> None:
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
-        json.dumps({"benchmark": "mcp_latency", "calls": args.calls, "results": rows}, indent=2)
+        json.dumps({"benchmark": "mcp_latency", "calls": calls, "results": rows}, indent=2)
     )
     print(f"wrote {args.out}")
 

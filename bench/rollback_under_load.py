@@ -7,7 +7,7 @@ same run, the bare `set-default` call is timed on its own as the floor.
 
 Prints p50/p95 and request counts; writes JSON under bench/results/.
 
-    python bench/rollback_under_load.py [--cycles 100] [--load-threads 2]
+    python bench/rollback_under_load.py [--cycles 100] [--load-threads 2] [--quick]
 """
 
 from __future__ import annotations
@@ -140,14 +140,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=100)
     parser.add_argument("--load-threads", type=int, default=2)
+    parser.add_argument(
+        "--quick", action="store_true", help="A smoke run: 5 cycles, tiny models (not timed)."
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "rollback_under_load.json")
     args = parser.parse_args()
+    epochs = (1, 1) if args.quick else (5, 10)
+    if args.quick:
+        args.cycles = 5
 
     with tempfile.TemporaryDirectory(prefix="modelreg-rollback-bench-") as tmp:
         settings = Settings(home=Path(tmp), actor="bench")
         registry = Registry.open(settings)
-        for config in (TrainConfig(hidden=16, epochs=5, seed=1), TrainConfig(epochs=10, seed=2)):
-            train_and_register(registry, config, name=MODEL, actor="bench")
+        first = train_and_register(
+            registry, TrainConfig(hidden=16, epochs=epochs[0], seed=1), name=MODEL, actor="bench"
+        )
+        if args.quick:  # a second version of the same model: one training is enough
+            card = registry.get_card(MODEL, 1).card
+            registry.register(MODEL, first.model_uri, actor="bench", card=card)
+        else:
+            train_and_register(
+                registry, TrainConfig(epochs=epochs[1], seed=2), name=MODEL, actor="bench"
+            )
         for version, stage in [
             (1, "staging"),
             (1, "production"),
@@ -165,7 +179,7 @@ def main() -> None:
         try:
             deployment.reconcile([MODEL])
             with Load(torchserve, args.load_threads) as load:
-                time.sleep(1.0)
+                time.sleep(0.2 if args.quick else 1.0)
                 started = time.perf_counter()
                 measured = anyio.run(cycles, registry, deployment, args.cycles)
                 measured["bare_set_default"] = bare_set_default(deployment, args.cycles)

@@ -1,16 +1,20 @@
 """The stage machine: preview a change as a plan, apply exactly that plan, audit every attempt.
 
 ``preview`` computes a :class:`~registry_mcp.domain.plans.ChangePlan` from a catalog snapshot.
-``execute`` takes the model lock, recomputes the plan from MLflow's alias API and applies it
-only if the digest is unchanged; the audit row of the attempt (done, refused or failed) and
-the new approved alias state are written in one transaction. Every attempt ends as exactly
-one audit row: refusals before the lock (invalid, stale, lock timeout) included.
+``execute`` takes the model lock, opens one database transaction, recomputes the plan from
+the aliases read in it and applies it only if the digest is unchanged: MLflow's aliases,
+version tags and legacy stage, the audit row and the new approved alias state are committed
+together or not at all, so a crash at any point leaves the old state or the new one, never a
+mix. Every attempt ends as exactly one audit row: a refusal or a failure (nothing moved) is
+audited after the transaction is rolled back, refusals before the lock (invalid, stale, lock
+timeout) included.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Connection
@@ -38,6 +42,7 @@ from registry_mcp.store.audit import AuditLog
 from registry_mcp.store.catalog import Catalog
 from registry_mcp.store.locks import ModelLocks
 from registry_mcp.store.mlflow_store import MlflowStore
+from registry_mcp.store.stage_writes import StageTransaction, StageWrites
 
 OUTSIDE_ACTOR = "outside-modelreg"
 """Audit actor of a change noticed in MLflow but not made through modelreg (MLflow records
@@ -85,8 +90,12 @@ class StageMachine:
         version_info: Callable[[str, int], VersionInfo],
         require_complete_card: Callable[[], bool],
         primary_metric_of: Callable[[str], str],
+        writes: StageWrites | None = None,
     ) -> None:
+        # MLflow's own logic (create models and versions, log runs) stays with ``store``;
+        # a stage change is plain SQL in one transaction (``writes``).
         self._store = store
+        self._writes = writes or StageWrites(catalog.engine, catalog.workspace)
         self._catalog = catalog
         self._audit = audit
         self._locks = locks
@@ -121,11 +130,11 @@ class StageMachine:
 
     def execute(self, plan: ChangePlan, attempt: Attempt) -> TransitionResult:
         """Apply exactly ``plan`` if the registry still yields it; one audit row either way."""
-        moving = False
+        writing = False
         try:
-            with self._locks.hold(plan.model):
-                live = self._live(plan.model)
-                approved = self._states.get(plan.model)
+            with self._locks.hold(plan.model), self._writes.begin() as tx:
+                live = tx.aliases(plan.model)
+                approved = ApprovedStates.get_in(tx.conn, plan.model)
                 if live != approved:
                     raise RegistryError(
                         ErrorCode.UNAPPROVED_CHANGE,
@@ -134,25 +143,20 @@ class StageMachine:
                         f"{plan.model}` and resolve it first.",
                     )
                 # What moves (and what the audit row names) is the plan recomputed now.
-                now = self._recheck(plan, live)
-                self._states.moving(plan.model, live)
-                moving = True
-                self._move(now, live)
-                moving = False
-                state = after_state(now, live)
-
-                def remember(conn: Connection, audit_id: int) -> None:
-                    ApprovedStates.put_in(conn, plan.model, state, audit_id)
-
-                audit_id = self._record(now, attempt, Decision.DONE, attempt.note, remember)
+                now = self._recheck(plan, live, tx)
+                writing = True
+                self._move(tx, now, live)
+                audit_id = AuditLog.insert_in(
+                    tx.conn, **self._row(now, attempt, Decision.DONE, attempt.note)
+                )
+                ApprovedStates.put_in(tx.conn, plan.model, after_state(now, live), audit_id)
         except RegistryError as exc:
-            decision = Decision.FAILED if moving else Decision.REFUSED
-
-            def stopped(conn: Connection, _audit_id: int) -> None:
-                if moving:  # half-written: readers now see (and report) the mixed state
-                    ApprovedStates.moved_in(conn, plan.model)
-
-            self._record(plan, attempt, decision, f"{exc.code.value}: {exc.message}", stopped)
+            # Rolled back: nothing of the change is stored; audit the attempt on its own.
+            decision = Decision.FAILED if writing else Decision.REFUSED
+            reason = f"{exc.code.value}: {exc.message}"
+            if writing:
+                reason += " (rolled back; nothing moved)"
+            self._audit.record(**self._row(plan, attempt, decision, reason))
             raise
         return TransitionResult(
             name=now.model,
@@ -165,8 +169,17 @@ class StageMachine:
             plan_digest=now.digest,
         )
 
-    def _recheck(self, plan: ChangePlan, live: AliasState) -> ChangePlan:
+    def _recheck(self, plan: ChangePlan, live: AliasState, tx: StageTransaction) -> ChangePlan:
         """The plan from the live aliases, if it is still exactly the approved one."""
+
+        def version_info(number: int) -> VersionInfo:
+            found = self._catalog.get_version_in(tx.conn, plan.model, number)
+            if found is None:
+                raise RegistryError(
+                    ErrorCode.NOT_FOUND, f"Model {plan.model!r} has no version {number}."
+                )
+            return found
+
         try:
             now = compute_plan(
                 plan.kind,
@@ -174,7 +187,7 @@ class StageMachine:
                 plan.version,
                 plan.to_stage,
                 live,
-                lambda v: self._version_info(plan.model, v),
+                version_info,
                 self._primary_metric_of(plan.model),
             )
         except RegistryError as exc:
@@ -186,66 +199,48 @@ class StageMachine:
             raise refused
         return now
 
-    def _live(self, name: str) -> AliasState:
-        """The aliases read under the lock through MLflow's alias API."""
-        return AliasState(
-            production=self._store.alias_version(name, PRODUCTION_ALIAS),
-            staging=self._store.alias_version(name, STAGING_ALIAS),
-            previous=self._store.alias_version(name, PREVIOUS_ALIAS),
-        )
-
-    def _move(self, plan: ChangePlan, live: AliasState) -> None:
+    def _move(self, tx: StageTransaction, plan: ChangePlan, live: AliasState) -> None:
         name, number = plan.model, plan.version
         if plan.to_stage is Stage.PRODUCTION:
-            # The alias move is the instant of truth; the rest records history around it.
-            self._store.set_alias(name, PRODUCTION_ALIAS, number)
+            tx.set_alias(name, PRODUCTION_ALIAS, number)
             if live.staging == number:
-                self._store.delete_alias(name, STAGING_ALIAS)
-            self._mark(name, number, Stage.PRODUCTION)
-            self._store.set_version_tag(name, number, SERVED_TAG, _now())
+                tx.delete_alias(name, STAGING_ALIAS)
+            _mark(tx, name, number, Stage.PRODUCTION)
+            tx.set_version_tag(name, number, SERVED_TAG, _now())
             if plan.replaced_version is not None:
-                self._store.set_alias(name, PREVIOUS_ALIAS, plan.replaced_version)
-                self._mark(name, plan.replaced_version, Stage.ARCHIVED)
+                tx.set_alias(name, PREVIOUS_ALIAS, plan.replaced_version)
+                _mark(tx, name, plan.replaced_version, Stage.ARCHIVED)
         elif plan.to_stage is Stage.STAGING:
-            self._store.set_alias(name, STAGING_ALIAS, number)
-            self._mark(name, number, Stage.STAGING)
+            tx.set_alias(name, STAGING_ALIAS, number)
+            _mark(tx, name, number, Stage.STAGING)
             if plan.replaced_version is not None:
-                self._mark(name, plan.replaced_version, Stage.NONE)
+                _mark(tx, name, plan.replaced_version, Stage.NONE)
         else:
             if plan.from_stage is Stage.PRODUCTION:
-                self._store.delete_alias(name, PRODUCTION_ALIAS)
+                tx.delete_alias(name, PRODUCTION_ALIAS)
             elif plan.from_stage is Stage.STAGING:
-                self._store.delete_alias(name, STAGING_ALIAS)
-            self._mark(name, number, plan.to_stage)
+                tx.delete_alias(name, STAGING_ALIAS)
+            _mark(tx, name, number, plan.to_stage)
 
-    def _mark(self, name: str, number: int, stage: Stage) -> None:
-        self._store.set_version_tag(name, number, STAGE_TAG, stage.value)
-        self._store.mirror_legacy_stage(name, number, stage.value)
-
-    def _record(
-        self,
-        plan: ChangePlan,
-        attempt: Attempt,
-        decision: Decision,
-        reason: str | None,
-        then: Callable[[Connection, int], None] | None = None,
-    ) -> int:
-        return self._audit.record(
-            actor=attempt.actor,
-            client=attempt.client,
-            model=plan.model,
-            action=action_of(plan.kind),
-            decision=decision,
-            from_version=plan.replaced_version,
-            to_version=plan.version,
-            from_stage=plan.from_stage.value,
-            to_stage=plan.to_stage.value,
-            rationale=attempt.rationale,
-            reason=reason,
-            requested_by=attempt.requested_by,
-            plan_digest=plan.digest,
-            then=then,
-        )
+    @staticmethod
+    def _row(
+        plan: ChangePlan, attempt: Attempt, decision: Decision, reason: str | None
+    ) -> dict[str, Any]:
+        return {
+            "actor": attempt.actor,
+            "client": attempt.client,
+            "model": plan.model,
+            "action": action_of(plan.kind),
+            "decision": decision,
+            "from_version": plan.replaced_version,
+            "to_version": plan.version,
+            "from_stage": plan.from_stage.value,
+            "to_stage": plan.to_stage.value,
+            "rationale": attempt.rationale,
+            "reason": reason,
+            "requested_by": attempt.requested_by,
+            "plan_digest": plan.digest,
+        }
 
     def refused(
         self,
@@ -301,9 +296,9 @@ class StageMachine:
     ) -> AliasState:
         """Restore MLflow's aliases to the approved state, or approve what is there now
         (only if it is still ``seen``, the state the human was shown). Returns the state."""
-        with self._locks.hold(name):
-            live = self._live(name)
-            approved = self._states.get(name)
+        with self._locks.hold(name), self._writes.begin() as tx:
+            live = tx.aliases(name)
+            approved = ApprovedStates.get_in(tx.conn, name)
             if live == approved:
                 raise RegistryError(
                     ErrorCode.INVALID_TRANSITION,
@@ -323,20 +318,17 @@ class StageMachine:
                     (PREVIOUS_ALIAS, approved.previous, live.previous),
                 ):
                     if want is None and have is not None:
-                        self._store.delete_alias(name, alias)
+                        tx.delete_alias(name, alias)
                     elif want is not None and want != have:
-                        self._store.set_alias(name, alias, want)
+                        tx.set_alias(name, alias, want)
             if accept and live.production is not None and live.production != approved.production:
                 # The accepted Production version becomes a proper one: tagged, and a
                 # rollback target later.
-                self._mark(name, live.production, Stage.PRODUCTION)
-                self._store.set_version_tag(name, live.production, SERVED_TAG, _now())
+                _mark(tx, name, live.production, Stage.PRODUCTION)
+                tx.set_version_tag(name, live.production, SERVED_TAG, _now())
             final = live if accept else approved
-
-            def remember(conn: Connection, audit_id: int) -> None:
-                ApprovedStates.put_in(conn, name, final, audit_id)
-
-            self._audit.record(
+            audit_id = AuditLog.insert_in(
+                tx.conn,
                 actor=attempt.actor,
                 client=attempt.client,
                 model=name,
@@ -350,9 +342,15 @@ class StageMachine:
                     if accept
                     else f"reverted MLflow's aliases to the approved {approved.model_dump_json()}"
                 ),
-                then=remember,
             )
+            ApprovedStates.put_in(tx.conn, name, final, audit_id)
         return final
+
+
+def _mark(tx: StageTransaction, name: str, number: int, stage: Stage) -> None:
+    """Our stage tag, and MLflow's legacy stage mirrored for the UI badge (never read)."""
+    tx.set_version_tag(name, number, STAGE_TAG, stage.value)
+    tx.mirror_stage(name, number, stage.value)
 
 
 def _stale(plan: ChangePlan, detail: str) -> RegistryError:

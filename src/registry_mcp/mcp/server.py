@@ -31,17 +31,15 @@ from registry_mcp.core import comparison
 from registry_mcp.core.approvals import Approvals
 from registry_mcp.core.change_requests import Outcome
 from registry_mcp.core.registry import Registry
-from registry_mcp.domain.cards import CardView
+from registry_mcp.domain.cards import CARD_TAG, CardView, card_from_tag
 from registry_mcp.domain.errors import ErrorCode, RegistryError
 from registry_mcp.domain.plans import ChangeKind
 from registry_mcp.domain.schemas import Stage
 from registry_mcp.mcp.approval_flow import ApprovalForm, StageChangeFlow, Ticket
-from registry_mcp.mcp.tool_errors import RegistryServer, call, tool_error
+from registry_mcp.mcp.tool_errors import RegistryServer, off_loop, tool_error
 from registry_mcp.mcp.tool_models import (
     AuditPage,
     Comparison,
-    MetricValue,
-    ModelEntry,
     ModelInfo,
     ModelList,
     PlanPreview,
@@ -125,7 +123,7 @@ def build_server(
     # ------------------------------------------------------------------ reads
 
     @server.tool(annotations=READ_ONLY)
-    def list_models(
+    async def list_models(
         stage: Annotated[
             StageName | None, Field(description="Only models with a version in this stage.")
         ] = None,
@@ -139,47 +137,22 @@ def build_server(
         cursor: Cursor = None,
     ) -> ModelList:
         """List registered models with the version in each stage and the primary metric."""
-        page = call(
-            lambda: registry.list_models(
+
+        def build() -> ModelList:
+            page = registry.list_models(
                 tags=tags or {}, stage=stage, task=task, limit=limit, cursor=cursor
             )
-        )
-        pairs = [
-            (m.name, v)
-            for m in page.items
-            if (v := m.production_version or m.latest_version) is not None
-        ]
-        cards = call(lambda: registry.cards_for(pairs))
-        policies = call(lambda: {m.name: registry.policy(m.name) for m in page.items})
-        items = []
-        for model in page.items:
-            policy = policies[model.name]
-            version = model.production_version or model.latest_version
-            value = None
-            if version is not None:
-                value = cards[(model.name, version)].baseline_metrics.get(policy.primary_metric)
-            items.append(
-                ModelEntry(
-                    name=model.name,
-                    description=model.description,
-                    tags=model.tags,
-                    production_version=model.production_version,
-                    staging_version=model.staging_version,
-                    previous_production_version=model.previous_production_version,
-                    latest_version=model.latest_version,
-                    primary_metric=MetricValue(
-                        name=policy.primary_metric,
-                        value=value,
-                        version=version,
-                        lower_is_better=policy.lower_is_better,
-                    ),
-                    unapproved_change=model.unapproved_change,
-                )
-            )
-        return ModelList(items=items, next_cursor=page.next_cursor)
+            pairs = [
+                (m.name, v)
+                for m in page.items
+                if (v := m.production_version or m.latest_version) is not None
+            ]
+            return ModelList.of(page, registry.cards_for(pairs), registry.policy)
+
+        return await off_loop(build)
 
     @server.tool(annotations=READ_ONLY)
-    def get_model_info(
+    async def get_model_info(
         model_name: ModelName,
         version: Annotated[
             int | None,
@@ -190,27 +163,32 @@ def build_server(
 
         def build() -> ModelInfo:
             detail = registry.get_model(model_name, limit=10)
-            chosen = version or detail.model.production_version or detail.model.latest_version
+            model = detail.model
+            chosen = version or model.production_version or model.latest_version
             if chosen is None:
                 raise RegistryError(
                     ErrorCode.NOT_FOUND,
                     f"Model {model_name!r} has no versions yet; register one first.",
                 )
-            info = registry.get_version(model_name, chosen)
+            # The chosen version is usually among the newest ones just read.
+            info = next((v for v in detail.versions.items if v.version == chosen), None)
+            if info is None:
+                info = registry.get_version(model.name, chosen)
+            card = card_from_tag(info.system_tags.get(CARD_TAG))
             return ModelInfo(
-                model=detail.model,
+                model=model,
                 version=info,
-                card=registry.get_card(model_name, chosen),
+                card=CardView.of(card, registry.policy(model.name).primary_metric),
                 run_id=info.run_id,
                 source=info.source,
                 versions=detail.versions.items,
-                recent_audit=registry.audit_log(model=model_name, limit=5).items,
+                recent_audit=registry.audit_log(model=model.name, limit=5).items,
             )
 
-        return call(build)
+        return await off_loop(build)
 
     @server.tool(annotations=READ_ONLY)
-    def compare_versions(
+    async def compare_versions(
         model_name: ModelName,
         version: Annotated[int, Field(description="Candidate version.", ge=1, le=2**31 - 1)],
         against: Annotated[
@@ -219,33 +197,38 @@ def build_server(
         ] = None,
     ) -> Comparison:
         """Compare a candidate with a baseline: metrics, card, primary-metric delta and verdict."""
-        return call(lambda: comparison.compare(registry, model_name, version, against))
+        return await off_loop(lambda: comparison.compare(registry, model_name, version, against))
 
     @server.tool(annotations=READ_ONLY)
-    def get_serving_version(model_name: ModelName) -> ServingVersion:
+    async def get_serving_version(model_name: ModelName) -> ServingVersion:
         """The registry's Production version and what the serving side actually serves."""
-        model = call(lambda: registry.get_model(model_name, limit=1)).model
-        if serving is None:
-            state = ServingState(
-                configured=False,
-                detail="Serving is not configured for this registry; only the registry's "
-                "Production version is known.",
+
+        def build() -> ServingVersion:
+            model = registry.get_model(model_name, limit=1).model
+            if serving is None:
+                state = ServingState(
+                    configured=False,
+                    detail="Serving is not configured for this registry; only the registry's "
+                    "Production version is known.",
+                )
+            else:
+                state = serving.probe(model.name, model.approved.production)
+            # The approved versions: what a human approved through modelreg and serving
+            # follows.
+            approved = model.approved
+            return ServingVersion(
+                model=model.name,
+                registry_production_version=approved.production,
+                registry_staging_version=approved.staging,
+                rollback_target=approved.previous,
+                serving=state,
+                unapproved_change=model.unapproved_change,
             )
-        else:
-            state = call(lambda: serving.probe(model.name, model.approved.production))
-        # The approved versions: what a human approved through modelreg and serving follows.
-        approved = model.approved
-        return ServingVersion(
-            model=model.name,
-            registry_production_version=approved.production,
-            registry_staging_version=approved.staging,
-            rollback_target=approved.previous,
-            serving=state,
-            unapproved_change=model.unapproved_change,
-        )
+
+        return await off_loop(build)
 
     @server.tool(annotations=READ_ONLY)
-    def get_audit_log(
+    async def get_audit_log(
         model_name: Annotated[
             str | None, Field(description="Only this model.", max_length=200)
         ] = None,
@@ -256,19 +239,19 @@ def build_server(
         cursor: Cursor = None,
     ) -> AuditPage:
         """Who moved what, when and why (newest first)."""
-        page = call(
+        page = await off_loop(
             lambda: registry.audit_log(model=model_name, since=since, limit=limit, cursor=cursor)
         )
         return AuditPage(items=page.items, next_cursor=page.next_cursor)
 
     @server.tool(annotations=READ_ONLY)
-    def list_pending_approvals(
+    async def list_pending_approvals(
         model_name: Annotated[
             str | None, Field(description="Only this model.", max_length=200)
         ] = None,
     ) -> ProposalList:
         """Stage changes waiting for a human (approve with `modelreg approvals approve ID`)."""
-        return ProposalList(items=call(lambda: approvals.proposals.pending(model_name)))
+        return ProposalList(items=await off_loop(lambda: approvals.proposals.pending(model_name)))
 
     # ---------------------------------------------------------- stage changes
 
@@ -321,7 +304,7 @@ def build_server(
         return flow.ask(ticket)
 
     @server.tool(annotations=READ_ONLY)
-    def preview_change(
+    async def preview_change(
         model_name: ModelName,
         change: Annotated[
             Literal["promote", "rollback"], Field(description="promote or rollback.")
@@ -347,7 +330,7 @@ def build_server(
                     "a promotion preview needs `version` and `stage`; pass both.",
                 )
             )
-        plan = call(
+        plan = await off_loop(
             lambda: registry.stages.plan_change(
                 kind, model_name, version, stage or Stage.PRODUCTION
             )
@@ -409,7 +392,7 @@ def build_server(
             raise ResourceError(f"{exc.code.value}: {exc.message}") from None
 
     @server.prompt(title="Review a promotion")
-    def review_promotion(model_name: str, version: str) -> list[UserMessage]:
+    async def review_promotion(model_name: str, version: str) -> list[UserMessage]:
         """Review whether a version should go to Production, using the registry's tools."""
         return [
             UserMessage(

@@ -20,8 +20,9 @@ from registry_mcp.domain.schemas import AliasState
 from registry_mcp.store.database import approved_state_table, backend_error, out_of_band_table
 
 MOVING_GRACE_S = 60.0
-"""How long aliases may differ from the approved state while a change is being written; a
-change still unfinished after this crashed between its writes and is reported."""
+"""How long aliases may differ from the approved state while a row says a change is being
+written (``moving_ms``). Stage changes are now written in one transaction and never set it;
+it is honoured for rows an earlier release left mid-change."""
 
 
 def unapproved_change(
@@ -76,15 +77,6 @@ class ApprovedStates:
             return AliasState()
         return AliasState(production=row.production, staging=row.staging, previous=row.previous)
 
-    def moving(self, model: str, current: AliasState) -> None:
-        """Say a change is being written (under the model lock), so readers in between do
-        not report our own half-written aliases as an unapproved change."""
-        try:
-            with self._engine.begin() as conn:
-                self._upsert(conn, model, {"moving_ms": int(time.time() * 1000)}, current)
-        except SQLAlchemyError as exc:
-            raise backend_error(exc, "marking a change in progress") from exc
-
     @staticmethod
     def put_in(conn: Connection, model: str, state: AliasState, audit_id: int | None) -> None:
         """Record ``state`` as approved (in the caller's transaction); clears the alarm."""
@@ -101,30 +93,6 @@ class ApprovedStates:
         if updated.rowcount == 0:
             conn.execute(sa.insert(table).values(model=model, **values))
         conn.execute(sa.delete(out_of_band_table).where(out_of_band_table.c.model == model))
-
-    @staticmethod
-    def moved_in(conn: Connection, model: str) -> None:
-        """End a change in progress without approving a new state (it failed midway)."""
-        table = approved_state_table
-        conn.execute(sa.update(table).where(table.c.model == model).values(moving_ms=None))
-
-    @staticmethod
-    def _upsert(
-        conn: Connection, model: str, values: dict[str, object], current: AliasState
-    ) -> None:
-        table = approved_state_table
-        updated = conn.execute(sa.update(table).where(table.c.model == model).values(**values))
-        if updated.rowcount == 0:
-            conn.execute(
-                sa.insert(table).values(
-                    model=model,
-                    production=current.production,
-                    staging=current.staging,
-                    previous=current.previous,
-                    updated_ms=int(time.time() * 1000),
-                    **values,
-                )
-            )
 
     def already_reported(self, model: str, found: AliasState) -> bool:
         """True if this exact unapproved state was audited before."""

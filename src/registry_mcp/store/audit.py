@@ -48,7 +48,51 @@ class AuditLog:
         plan_digest: str | None = None,
         then: Callable[[Connection, int], None] | None = None,
     ) -> int:
-        """Insert one row; ``then`` runs in the same transaction with the new row's id."""
+        """Insert one row in a transaction of its own; ``then`` runs in the same
+        transaction with the new row's id."""
+        try:
+            with self._engine.begin() as conn:
+                audit_id = self.insert_in(
+                    conn,
+                    actor=actor,
+                    model=model,
+                    action=action,
+                    decision=decision,
+                    client=client,
+                    from_version=from_version,
+                    to_version=to_version,
+                    from_stage=from_stage,
+                    to_stage=to_stage,
+                    rationale=rationale,
+                    reason=reason,
+                    requested_by=requested_by,
+                    plan_digest=plan_digest,
+                )
+                if then is not None:
+                    then(conn, audit_id)
+                return audit_id
+        except SQLAlchemyError as exc:
+            raise backend_error(exc, "writing the audit trail") from exc
+
+    @staticmethod
+    def insert_in(
+        conn: Connection,
+        *,
+        actor: str,
+        model: str,
+        action: AuditAction,
+        decision: Decision,
+        client: str | None = None,
+        from_version: int | None = None,
+        to_version: int | None = None,
+        from_stage: str | None = None,
+        to_stage: str | None = None,
+        rationale: str | None = None,
+        reason: str | None = None,
+        requested_by: str | None = None,
+        plan_digest: str | None = None,
+    ) -> int:
+        """Insert one row in the caller's transaction; return its id."""
         values = {
             "at_ms": int(time.time() * 1000),
             "actor": actor,
@@ -65,16 +109,10 @@ class AuditLog:
             "requested_by": requested_by,
             "plan_digest": plan_digest,
         }
-        try:
-            with self._engine.begin() as conn:
-                result = conn.execute(sa.insert(audit_table).values(**values))
-                key = result.inserted_primary_key
-                assert key is not None
-                if then is not None:
-                    then(conn, int(key[0]))
-                return int(key[0])
-        except SQLAlchemyError as exc:
-            raise backend_error(exc, "writing the audit trail") from exc
+        result = conn.execute(sa.insert(audit_table).values(**values))
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
     def query(
         self,

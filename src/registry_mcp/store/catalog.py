@@ -107,6 +107,15 @@ class Catalog:
         self._workspace = workspace
         self._checked = False
 
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def workspace(self) -> str:
+        """MLflow's workspace the registry lives in (``default`` unless configured)."""
+        return self._workspace
+
     def _connect(self) -> Connection:
         conn = self._engine.connect()
         if is_postgres(self._engine):
@@ -244,21 +253,30 @@ class Catalog:
         query = sa.select(_model_tags.c.name, _model_tags.c.key, _model_tags.c.value).where(
             self._ws(_model_tags), _model_tags.c.name.in_(names)
         )
-        for name, key, value in conn.execute(query):
+        for name, key, value in conn.execute(query).all():
             result.setdefault(name, {})[key] = value if value is not None else ""
         return result
 
     @staticmethod
     def _summary(row: Any, tags: dict[str, str]) -> ModelSummary:
-        found = AliasState(production=row.production, staging=row.staging, previous=row.previous)
         approved = AliasState(
             production=row.approved_production,
             staging=row.approved_staging,
             previous=row.approved_previous,
         )
+        unapproved = None
+        if (row.production, row.staging, row.previous) != (
+            approved.production,
+            approved.staging,
+            approved.previous,
+        ):
+            found = AliasState(
+                production=row.production, staging=row.staging, previous=row.previous
+            )
+            unapproved = unapproved_change(row.name, approved, found, row.moving_ms)
         return ModelSummary(
             name=row.name,
-            unapproved_change=unapproved_change(row.name, approved, found, row.moving_ms),
+            unapproved_change=unapproved,
             approved=approved,
             description=row.description or None,
             tags=tags,
@@ -356,6 +374,14 @@ class Catalog:
         return rows, tags
 
     def get_version(self, name: str, version: int) -> VersionInfo | None:
+        try:
+            with self._connect() as conn, conn.begin():
+                return self.get_version_in(conn, name, version)
+        except SQLAlchemyError as exc:
+            raise backend_error(exc, "reading a version") from exc
+
+    def get_version_in(self, conn: Connection, name: str, version: int) -> VersionInfo | None:
+        """One version read on the caller's connection (inside its transaction)."""
         query = sa.select(
             _versions.c.version,
             _versions.c.creation_time,
@@ -368,15 +394,11 @@ class Catalog:
             _versions.c.version == version,
             _versions.c.current_stage != DELETED_STAGE,
         )
-        try:
-            with self._connect() as conn, conn.begin():
-                row = conn.execute(query).first()
-                if row is None:
-                    return None
-                aliases = self._aliases_by_version(conn, name)
-                tags = self._version_tags(conn, name, [version])
-        except SQLAlchemyError as exc:
-            raise backend_error(exc, "reading a version") from exc
+        row = conn.execute(query).first()
+        if row is None:
+            return None
+        aliases = self._aliases_by_version(conn, name)
+        tags = self._version_tags(conn, name, [version])
         return self._version(name, row, aliases.get(version, []), tags.get(version, {}))
 
     def version_tag_values(

@@ -1,4 +1,7 @@
-"""The one module that calls MlflowClient: registry writes, alias reads, training logs.
+"""The one module that calls MlflowClient: models, versions, tags and descriptions, training.
+
+Stage changes (aliases, stage tags, the legacy stage) are not written here but in one SQL
+transaction of ours (``store.stage_writes``).
 
 Every ``MlflowException`` is translated here into a ``RegistryError`` with a code. MLflow
 itself is imported on the first call that needs it: importing it costs about a second, and
@@ -56,8 +59,8 @@ class MlflowStore:
     """Thin, typed wrapper around an injected ``MlflowClient``.
 
     Clients come from factories, called on the first call that needs each: a store that only
-    served catalog reads never imports MLflow, and stage moves (aliases, version tags) build
-    only the registry client, not the tracking store that ``MlflowClient`` opens eagerly.
+    served catalog reads never imports MLflow, and version tags build only the registry
+    client, not the tracking store that ``MlflowClient`` opens eagerly.
     """
 
     def __init__(
@@ -68,10 +71,9 @@ class MlflowStore:
         connect_registry: Callable[[], ModelRegistryClient] | None = None,
     ) -> None:
         self._connect = connect
-        # Stage moves write aliases, version tags and the legacy stage. MlflowClient checks
-        # before each of those writes whether the model is a prompt (one extra read each,
-        # ~45 % of a rollback's time); our models never are, so the hot path goes to the
-        # registry client those public methods delegate to.
+        # MlflowClient checks before each version-tag write whether the model is a prompt
+        # (one extra read each); our models never are, so tag writes go to the registry
+        # client those public methods delegate to.
         self._connect_registry = connect_registry or (
             lambda: self._client._get_registry_client()  # type: ignore[no-untyped-call]
         )
@@ -171,28 +173,6 @@ class MlflowStore:
             )
         return int(created.version)
 
-    def alias_version(self, name: str, alias: str) -> int | None:
-        """The version an alias points at, read with MLflow's alias API (never search)."""
-        from mlflow.exceptions import MlflowException
-
-        try:
-            return int(self._writes.get_model_version_by_alias(name, alias).version)
-        except MlflowException as exc:
-            # The SQL store reports an unset alias as INVALID_PARAMETER_VALUE; our aliases
-            # and validated names are always well-formed, so that code means "not set".
-            # A missing model stays RESOURCE_DOES_NOT_EXIST and is raised as NOT_FOUND.
-            if exc.error_code == "INVALID_PARAMETER_VALUE":
-                return None
-            raise translate(exc, f"reading alias {alias!r} of {name!r}") from exc
-
-    def set_alias(self, name: str, alias: str, version: int) -> None:
-        with _mlflow(f"setting alias {alias!r} of {name!r}"):
-            self._writes.set_registered_model_alias(name, alias, str(version))
-
-    def delete_alias(self, name: str, alias: str) -> None:
-        with _mlflow(f"deleting alias {alias!r} of {name!r}"):
-            self._writes.delete_registered_model_alias(name, alias)
-
     def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
         with _mlflow(f"tagging {name!r} v{version}"):
             self._writes.set_model_version_tag(name, str(version), key, value)
@@ -216,15 +196,6 @@ class MlflowStore:
     def set_version_description(self, name: str, version: int, description: str) -> None:
         with _mlflow(f"describing {name!r} v{version}"):
             self._client.update_model_version(name, str(version), description=description)
-
-    def mirror_legacy_stage(self, name: str, version: int, stage: str) -> None:
-        """Mirror our stage into MLflow's deprecated ``current_stage`` for the UI badge only."""
-        with warnings.catch_warnings(), _mlflow(f"mirroring the stage of {name!r} v{version}"):
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            self._writes.transition_model_version_stage(
-                name, str(version), stage, archive_existing_versions=False
-            )
 
     def download_uri(self, name: str, version: int) -> str:
         with _mlflow(f"resolving the artifacts of {name!r} v{version}"):

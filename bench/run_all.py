@@ -1,0 +1,153 @@
+"""Run every benchmark, one after the other, and write one results table.
+
+Each benchmark runs as its own process (as ``python bench/<name>.py`` would) and writes its
+JSON under the output directory; this script then reads those files and writes
+``summary.md`` (the headline rows of each, with the targets) next to them.
+
+    python bench/run_all.py [--quick] [--out bench/results]
+
+``--quick`` is a smoke run (tiny data, a few calls; nothing it prints is a measurement):
+``make test`` runs it through tests/test_bench_smoke.py to keep the benchmarks working.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+# name -> (arguments of a full run, arguments of a quick run)
+BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
+    "mcp_latency": ([], ["--quick"]),
+    "rollback_under_load": ([], ["--quick"]),
+    "registry_scale": ([], ["--quick"]),
+    "cli_startup": ([], ["--quick"]),
+    "router_overhead": ([], ["--requests", "40", "--concurrency", "1", "--rounds", "1"]),
+}
+
+
+def run(name: str, args: list[str], out: Path) -> dict[str, Any]:
+    target = out / f"{name}.json"
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / f"{name}.py"), *args, "--out", str(target)],
+        env=dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    sys.stdout.write(done.stdout)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr[-4000:])
+    loaded = json.loads(target.read_text()) if target.exists() else None
+    return {"ok": done.returncode == 0, "seconds": seconds, "data": loaded}
+
+
+def rows_of(name: str, data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(what, measured, target) rows of one benchmark's JSON."""
+    results = data["results"]
+    rows: list[tuple[str, str, str]] = []
+    if name == "mcp_latency":
+        for tool, row in results.items():
+            rows.append(
+                (
+                    f"{tool}: added over core (p50)",
+                    f"{row['added_over_core_p50_ms']:.2f} ms "
+                    f"(floor {row['sdk_noop_stdio']['p50_ms']:.2f} ms, client validation "
+                    f"{row['client_schema_validation']['p50_ms']:.2f} ms)",
+                    "<= 1.5 ms",
+                )
+            )
+    elif name == "rollback_under_load":
+        e2e, req = results["end_to_end"], results["requests"]
+        rows.append(
+            (
+                "rollback_model e2e (MCP)",
+                f"p50 {e2e['p50_ms']:.1f} ms, p95 {e2e['p95_ms']:.1f} ms",
+                "p50 <= 50 ms",
+            )
+        )
+        rows.append(("requests during the run", f"{req['sent']} sent, {req['failed']} failed", "0"))
+    elif name == "registry_scale":
+        targets = {
+            "first-page-prod": "<= 20 ms",
+            "first-page-tag": "<= 20 ms",
+            "list-production": "<= 1 s (SQLite)",
+            "get-model-info": "<= 10 ms",
+        }
+        for backend in results:
+            for job, row in backend["jobs"].items():
+                rows.append(
+                    (
+                        f"{backend['backend']} {job} ({data['models']} x "
+                        f"{data['versions_per_model']})",
+                        f"ours {row['ours']['p50_ms']:.1f} ms, MlflowClient "
+                        f"{row['mlflow']['p50_ms']:.1f} ms (x{row['speedup_p50']:.1f})",
+                        targets.get(job, "-"),
+                    )
+                )
+    elif name == "cli_startup":
+        for row in results:
+            target = "-" if row["target_s"] is None else f"<= {row['target_s']} s"
+            rows.append((row["command"], f"{row['median_s']:.3f} s", target))
+    elif name == "router_overhead":
+        for level in results:
+            rows.append(
+                (
+                    f"router adds at p50 (concurrency {level['concurrency']})",
+                    f"{level['added_p50_ms']:.2f} ms; throughput ratio "
+                    f"{level['throughput_ratio']:.2f}",
+                    "-",
+                )
+            )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="Smoke run: tiny and untimed.")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="Default bench/results (quick: .../quick)."
+    )
+    parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), default=None)
+    args = parser.parse_args()
+    if args.out is None:  # a smoke run never overwrites the measured results
+        args.out = RESULTS / "quick" if args.quick else RESULTS
+    args.out.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "| benchmark | what | measured | target |",
+        "|---|---|---|---|",
+    ]
+    failed = []
+    for name, (full, quick) in BENCHMARKS.items():
+        if args.only is not None and name not in args.only:
+            continue
+        print(f"== {name}", flush=True)
+        outcome = run(name, quick if args.quick else full, args.out)
+        if not outcome["ok"] or outcome["data"] is None:
+            failed.append(name)
+            lines.append(f"| {name} | FAILED | - | - |")
+            continue
+        for what, measured, target in rows_of(name, outcome["data"]):
+            lines.append(f"| {name} | {what} | {measured} | {target} |")
+        print(f"== {name}: {outcome['seconds']:.0f} s", flush=True)
+    title = "Benchmarks (quick smoke run: not measurements)" if args.quick else "Benchmarks"
+    table = f"# {title}\n\n" + "\n".join(lines) + "\n"
+    (args.out / "summary.md").write_text(table)
+    print(table)
+    print(f"wrote {args.out / 'summary.md'}")
+    if failed:
+        raise SystemExit(f"benchmarks failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Every benchmark still runs: each one in its quick mode through `bench/run_all.py`, with its
+results checked for what they must say. Nothing here is timed (speed lives in bench/)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow
+
+
+def quick_run(name: str, out: Path) -> dict[str, Any]:
+    script = str(ROOT / "bench" / "run_all.py")
+    done = subprocess.run(
+        [sys.executable, script, "--quick", "--only", name, "--out", str(out)],
+        env=dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = (out / "summary.md").read_text()
+    assert f"| {name} |" in summary
+    assert "FAILED" not in summary
+    data: dict[str, Any] = json.loads((out / f"{name}.json").read_text())
+    assert data["benchmark"] == name
+    return data
+
+
+def test_mcp_latency(tmp_path: Path) -> None:
+    results = quick_run("mcp_latency", tmp_path)["results"]
+    assert set(results) == {"list_models", "get_model_info"}
+    for row in results.values():
+        for key in ("core", "mcp_stdio", "client_schema_validation", "sdk_noop_stdio"):
+            assert row[key]["n"] == 20
+        assert "added_over_core_p50_ms" in row
+
+
+def test_rollback_under_load(tmp_path: Path) -> None:
+    if subprocess.run(["java", "-version"], capture_output=True, check=False).returncode:
+        pytest.skip("Java 17 is needed for TorchServe")
+    results = quick_run("rollback_under_load", tmp_path)["results"]
+    assert results["end_to_end"]["n"] == 5
+    assert results["requests"]["sent"] > 0
+    assert results["requests"]["failed"] == 0, results["requests"]["first_errors"]
+
+
+def test_registry_scale(tmp_path: Path) -> None:
+    data = quick_run("registry_scale", tmp_path)
+    assert data["models"] == 200
+    for backend in data["results"]:
+        assert all(backend["correctness"].values()), backend["correctness"]
+        jobs = backend["jobs"]
+        assert jobs["first-page-prod"]["ours"]["items"] == 50
+        assert jobs["list-production"]["ours"]["items"] == 200
+        assert jobs["tag-search"]["ours"]["items"] == 100
+        # Both sides found the same models.
+        for job in ("first-page-prod", "first-page-tag", "list-production", "tag-search"):
+            assert jobs[job]["ours"]["items"] == jobs[job]["mlflow"]["items"], job
+
+
+def test_cli_startup(tmp_path: Path) -> None:
+    rows = {row["command"]: row for row in quick_run("cli_startup", tmp_path)["results"]}
+    assert {"python -c pass", "modelreg --help", "rollback --yes (serving down)"} <= set(rows)
+    assert all(len(row["samples_s"]) == 1 for row in rows.values())
+
+
+def test_router_overhead(tmp_path: Path) -> None:
+    if subprocess.run(["java", "-version"], capture_output=True, check=False).returncode:
+        pytest.skip("Java 17 is needed for TorchServe")
+    (level,) = quick_run("router_overhead", tmp_path)["results"]
+    for path in ("direct", "router"):
+        assert level[path]["n"] == 40
+        assert level[path]["failed"] == 0
