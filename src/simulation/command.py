@@ -47,6 +47,7 @@ def demo_command(
     # Here, not at the top: `modelreg chat` shares this module but needs neither training
     # (torch, scikit-learn) nor TorchServe.
     from registry_mcp.deploy.deployment import Deployment
+    from simulation.monitoring import DemoMonitoring
     from simulation.run import print_summary, run_simulation
 
     if not yes and not sys.stdin.isatty():
@@ -57,17 +58,23 @@ def demo_command(
         )
     deployment = Deployment.open(registry)
     home: Path = registry.settings.home
+    router_url = (
+        deployment.router_process.place.url if deployment.router_process is not None else ""
+    )
+    monitoring = DemoMonitoring(registry, router_url, registry.settings.serving_metrics_port)
     try:
-        report = anyio.run(
-            lambda: run_simulation(
-                registry,
-                deployment,
-                console,
-                approve=_approver(console, yes),  # type: ignore[arg-type]
-                actor=actor,
-                home=home,
+        with monitoring:
+            report = anyio.run(
+                lambda: run_simulation(
+                    registry,
+                    deployment,
+                    console,
+                    approve=_approver(console, yes),  # type: ignore[arg-type]
+                    actor=actor,
+                    home=home,
+                    monitoring=monitoring,
+                )
             )
-        )
         print_summary(console, report, registry)
         if report.continuity is not None:
             console.print(

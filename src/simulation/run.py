@@ -35,6 +35,7 @@ from registry_mcp.training.job import DEFAULT_MODEL_NAME, train_and_register
 from registry_mcp.training.trainer import TrainConfig
 from serving.config import ModelsConfig
 from serving.naming import served_name
+from simulation.monitoring import DemoMonitoring
 
 # Two versions with measurably different accuracy (v2 is the better one).
 V1 = TrainConfig(hidden=8, epochs=5, lr=5e-3, seed=1)
@@ -80,27 +81,46 @@ class SimulationReport(BaseModel):
 
 class _Traffic:
     """Prediction requests through the router in a loop while the Production version
-    switches; counts failures and the versions that answered (X-Model-Version)."""
+    switches; counts failures and the versions that answered (X-Model-Version), and sends
+    the true label of every third answer as feedback (production accuracy per version)."""
 
     def __init__(self, router_url: str, model: str) -> None:
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        self._rows = (digits.data / 16.0).tolist()
+        self._labels = digits.target.tolist()
+        self._router = router_url
         self._url = f"{router_url}/predictions/{model}"
         self._stop = threading.Event()
         self.sent = 0
         self.failed = 0
+        self.labelled = 0
         self.versions: set[str] = set()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        body = {"inputs": [[0.5] * 64]}
         with httpx.Client(timeout=30.0, trust_env=False) as client:
             while not self._stop.is_set():
+                i = self.sent % len(self._rows)
                 try:
-                    reply = client.post(self._url, json=body)
+                    reply = client.post(self._url, json={"inputs": [self._rows[i]]})
                     reply.raise_for_status()
                     self.versions.add(reply.headers["X-Model-Version"])
                 except Exception:  # noqa: BLE001  (every failure is a dropped request)
                     self.failed += 1
+                else:
+                    if self.sent % 3 == 0:
+                        self._feedback(client, reply.headers["X-Request-Id"], self._labels[i])
                 self.sent += 1
+
+    def _feedback(self, client: httpx.Client, request_id: str, label: int) -> None:
+        body = {"request_id": request_id, "label": label}
+        try:
+            settled = client.post(f"{self._router}/feedback", json=body).json()
+            self.labelled += int(settled.get("rows", 0))
+        except (httpx.HTTPError, ValueError):
+            pass  # feedback is best effort; predictions are what is counted
 
     def __enter__(self) -> _Traffic:
         self._thread.start()
@@ -120,6 +140,7 @@ async def run_simulation(
     actor: str,
     home: Path,
     model: str = DEFAULT_MODEL_NAME,
+    monitoring: DemoMonitoring | None = None,
 ) -> SimulationReport:
     def step(report: SimulationReport, name: str, ok: bool, detail: str) -> None:
         report.steps.append(Step(name=name, ok=ok, detail=detail))
@@ -266,7 +287,49 @@ async def run_simulation(
             f"default back to v{default}; {traffic.sent} requests through the router during "
             f"the rollback, {traffic.failed} failed",
         )
+    if monitoring is not None:
+        _monitor(report, monitoring, model, v1, traffic.labelled, console, step)
     return report
+
+
+def _monitor(
+    report: SimulationReport,
+    monitoring: DemoMonitoring,
+    model: str,
+    v1: int,
+    labelled: int,
+    console: Console,
+    step: Callable[[SimulationReport, str, bool, str], None],
+) -> None:
+    console.rule("6. What Prometheus sees")
+    console.print(f"  Registry exporter: {monitoring.exporter_url}", highlight=False)
+    if monitoring.prometheus_url is None:
+        step(report, "monitor", True, f"Prometheus skipped: {monitoring.skipped}")
+        return
+    console.print(f"  Prometheus: {monitoring.prometheus_url}", highlight=False)
+    production = 'max by (model) (modelreg_router_active_version{stage="production"})'
+    seen = monitoring.wait_for(production, {model: str(v1)})
+    rows = {
+        (s["metric"]["model"], s["metric"]["version"]): float(s["value"][1])
+        for s in monitoring.query("sum by (model, version) (modelreg_router_feedback_rows_total)")
+    }
+    correct = monitoring.query("sum by (model, version) (modelreg_router_feedback_correct_total)")
+    for sample in correct:
+        key = (sample["metric"]["model"], sample["metric"]["version"])
+        if rows.get(key):
+            console.print(
+                f"  production accuracy {key[0]} v{key[1]}: "
+                f"{float(sample['value'][1]) / rows[key]:.1%} of {rows[key]:.0f} labelled rows "
+                "(feedback)",
+                highlight=False,
+            )
+    step(
+        report,
+        "monitor",
+        seen,
+        f"Prometheus {monitoring.prometheus_url}: Production {model} v{v1} after the "
+        f"rollback; {labelled} labelled rows counted",
+    )
 
 
 def _route_by_feature(router_url: str, console: Console) -> dict[str, str]:
