@@ -110,8 +110,8 @@ async def recommend(
 ) -> Reply:
     """A recommendation per task for the intent's use case, with its evidence."""
     sla = intent.max_latency_ms
-    if sla is None and intent.goal != "batch":
-        sla = default_sla_ms
+    if sla is None and intent.goal not in ("batch", "critical"):
+        sla = default_sla_ms  # critical requests: each model's own SLA (models.yaml) instead
     entries = await all_models(tools, intent.task)
     with_version = sorted(
         (e for e in entries if e.primary_metric.version is not None),
@@ -123,7 +123,7 @@ async def recommend(
         version = entry.primary_metric.version
         assert version is not None
         info = await tools.get_model_info(entry.name, version)
-        task = intent.task or entry.tags.get("task") or "untagged"
+        task = intent.task or entry.tags.get("task") or entry.task or "untagged"
         candidate = Candidate(
             model=entry.name,
             version=version,
@@ -132,6 +132,7 @@ async def recommend(
             lower_is_better=entry.primary_metric.lower_is_better,
             latency_ms=info.card.card.baseline_metrics.get("p50_latency_ms"),
             task=task,
+            sla_ms=entry.latency_sla_ms,
         )
         # Different primary metrics cannot be ranked against each other.
         by_task.setdefault((task, candidate.metric), []).append(candidate)

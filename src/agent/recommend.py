@@ -98,9 +98,7 @@ def _ranking_lines(r: Ranking) -> list[str]:
             f"{fmt.ms(r.sla_ms)}."
         )
     for slow in r.too_slow:
-        lines.append(
-            f"  excluded {_name(slow)}: p50 {fmt.ms(slow.latency_ms)} > limit {fmt.ms(r.sla_ms)}"
-        )
+        lines.append(f"  excluded {_name(slow)}: p50 {fmt.ms(slow.latency_ms)} > {_limit(r, slow)}")
     for missing in r.no_latency:
         lines.append(f"  not ranked {_name(missing)}: no latency on its card")
     for missing in r.unmeasured:
@@ -108,11 +106,18 @@ def _ranking_lines(r: Ranking) -> list[str]:
     return lines
 
 
+def _limit(r: Ranking, c: Candidate) -> str:
+    if r.sla_ms is not None:
+        return f"limit {fmt.ms(r.sla_ms)}"
+    return f"its latency SLA {fmt.ms(c.sla_ms)} (models.yaml)"
+
+
 def _nothing(r: Ranking) -> list[str]:
     if r.too_slow:
         fastest = min(r.too_slow, key=lambda c: c.latency_ms or 0.0)
+        limit = f"the {fmt.ms(r.sla_ms)} latency limit" if r.sla_ms else "its latency SLA"
         return [
-            f"No {r.task} model meets the {fmt.ms(r.sla_ms)} latency limit; the fastest is "
+            f"No {r.task} model meets {limit}; the fastest is "
             f"{_name(fastest)} ({fmt.ms(fastest.latency_ms)} p50)."
         ]
     if r.no_latency:

@@ -22,6 +22,9 @@ class Candidate(BaseModel):
     lower_is_better: bool = Field(description="The registry's direction of ``metric``.")
     latency_ms: float | None = Field(default=None, description="Card's p50_latency_ms.")
     task: str | None = None
+    sla_ms: float | None = Field(
+        default=None, description="The model's own latency SLA (models.yaml policy)."
+    )
 
 
 class Ranking(BaseModel):
@@ -72,17 +75,22 @@ def rank(
 ) -> Ranking:
     """Best first for ``goal``: accuracy (and batch) by the primary metric, ties to the faster
     model; latency by card latency, ties to the better metric; critical by the primary
-    metric among versions with a measured latency. ``sla_ms`` excludes slower versions."""
+    metric among versions with a measured latency. ``sla_ms`` excludes slower versions; for
+    critical requests with no ``sla_ms``, each model's own SLA does."""
     measured = [c for c in candidates if c.value is not None]
     unmeasured = [c for c in candidates if c.value is None]
     no_latency: list[Candidate] = []
     if goal in ("latency", "critical"):
         no_latency = [c for c in measured if c.latency_ms is None]
         measured = [c for c in measured if c.latency_ms is not None]
+
+    def limit(c: Candidate) -> float | None:
+        return sla_ms if sla_ms is not None or goal != "critical" else c.sla_ms
+
     too_slow = [
         c
         for c in measured
-        if sla_ms is not None and c.latency_ms is not None and c.latency_ms > sla_ms
+        if (cap := limit(c)) is not None and c.latency_ms is not None and c.latency_ms > cap
     ]
     eligible = [c for c in measured if c not in too_slow]
     if goal == "latency":

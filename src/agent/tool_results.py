@@ -46,6 +46,8 @@ class ModelEntry(_Result):
     previous_production_version: int | None = None
     latest_version: int | None = None
     primary_metric: MetricValue
+    task: str | None = None
+    latency_sla_ms: float | None = None
     unapproved_change: str | None = None
 
 

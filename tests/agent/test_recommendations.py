@@ -113,3 +113,25 @@ async def test_without_a_task_each_task_gets_its_own_recommendation(
     assert "For classification tasks (most accurate), I recommend mnist-classifier v1" in text
     # No policy names rmse for it: the default primary metric (accuracy) is not on its card.
     assert "Models for pricing have no accuracy yet: prices v1." in text
+
+
+async def test_critical_requests_use_each_models_own_latency_sla(
+    seeded: Backend, registry: Registry, server: MCPServer, tmp_path: Path
+) -> None:
+    """No limit named: a model slower than its own SLA (models.yaml) is not recommended for
+    critical traffic, however accurate, and the answer names that SLA."""
+    card = COMPLETE_CARD.model_copy(
+        update={"baseline_metrics": {"accuracy": 0.999, "p50_latency_ms": 150.0}}
+    )
+    add_versions(
+        registry, seeded.model_uris[0], "slowpoke", 1, card=card, tags={"task": "classification"}
+    )
+    sla = registry.policy("slowpoke").latency_sla_ms
+    assert sla < 150.0
+    text = await _ask(server, tmp_path, "which model for critical requests")
+    assert "For classification tasks (for critical requests), I recommend mnist-classifier v1" in (
+        text
+    )
+    assert f"excluded slowpoke v1: p50 150 ms > its latency SLA {sla:.0f} ms (models.yaml)" in text
+    accurate = await _ask(server, tmp_path, "the most accurate classifier")
+    assert "I recommend slowpoke v1" in accurate  # no latency rule without a latency use case

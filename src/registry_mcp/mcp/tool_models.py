@@ -63,6 +63,11 @@ class ModelEntry(_Result):
     )
     latest_version: int | None = None
     primary_metric: MetricValue
+    task: str = Field(description="The model's task (models.yaml policy).")
+    latency_sla_ms: float = Field(
+        description="The model's latency SLA (models.yaml policy): what 'fast enough for "
+        "critical requests' means for it."
+    )
     unapproved_change: str | None = Field(
         default=None,
         description="Stage aliases moved outside modelreg (MLflow UI, REST): what changed and "
@@ -106,6 +111,8 @@ class ModelList(_Result):
                         version=version,
                         lower_is_better=rule.lower_is_better,
                     ),
+                    task=rule.task,
+                    latency_sla_ms=rule.latency_sla_ms,
                     unapproved_change=model.unapproved_change,
                 )
             )
