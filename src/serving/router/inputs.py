@@ -8,6 +8,9 @@ A row is a flat list of ``n_features`` numbers, or a regular nested list holding
 (the handler checks the nesting against the model's signature). Every refusal raises
 ``RouterError(INVALID_INPUT)`` whose message names the problem; the body itself is
 forwarded unchanged when it passes.
+
+The row walk repeats the handler's on purpose: the handler travels inside each archive and
+imports nothing of ours, and importing it here would load torch into the router.
 """
 
 from __future__ import annotations
