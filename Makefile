@@ -35,6 +35,20 @@ tools:
 	       || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q prometheus >/dev/null 2>&1; }; }; } \
 	  || echo "promtool could not be installed: the monitoring checks will skip"
 
+# checkov (make test scans k8s/ and terraform/) pins many packages of its own: it lives in a
+# venv of its own, built once (minutes), never in the project venv.
+TOOLS_VENV  ?= .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed-stamp
+CHECKOV     := checkov==3.3.30
+
+tools: $(TOOLS_STAMP)
+
+$(TOOLS_STAMP):
+	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS_VENV)/bin/python -m pip install --quiet '$(CHECKOV)'
+	touch $(TOOLS_STAMP)
+
 test: lint tools
 	$(BIN)/pytest
 

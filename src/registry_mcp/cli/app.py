@@ -26,6 +26,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from registry_mcp.cli.k8s_commands import k8s_app, tf_app
 from registry_mcp.cli.mcp_commands import approvals_app, tokens_app
 from registry_mcp.cli.mcp_commands import mcp as mcp_command
 from registry_mcp.cli.metrics_commands import dashboards_app
@@ -58,6 +59,8 @@ app.command(name="metrics")(metrics_command)
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(serve_app, name="serve")
 app.command(name="predict")(predict_command)
+app.add_typer(k8s_app, name="k8s")
+app.add_typer(tf_app, name="tf")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]

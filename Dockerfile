@@ -1,0 +1,37 @@
+# The one image of the platform (k8s/): modelreg, MLflow, TorchServe and the router.
+# Each Kubernetes container picks its command (the same commands run locally):
+#   modelreg k8s archives --model M --out /srv/torchserve/model-store --versions 1,2
+#                                            (TorchServe pods' init container: builds .mar files)
+#   torchserve --start --foreground --ncs --ts-config /etc/torchserve/config.properties --models all
+#   python -m serving.router --host 0.0.0.0 --port 8090 ...            (prediction router)
+#   modelreg mcp --transport http --host 0.0.0.0 --port 8765           (MCP server; token from a Secret)
+#   mlflow server --backend-store-uri $(DSN) --artifacts-destination /mlartifacts --serve-artifacts
+# Build: docker build -t modelreg:0.1.0 .   (kind: kind load docker-image modelreg:0.1.0)
+FROM python:3.11-slim-bookworm
+
+# TorchServe 0.12 needs Java 17.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
+ && rm -rf /var/lib/apt/lists/*
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    MLFLOW_DISABLE_TELEMETRY=true \
+    MODELREG_HOME=/var/lib/modelreg
+
+WORKDIR /opt/modelreg
+COPY pyproject.toml README.md ./
+COPY src ./src
+# torch first and pinned to the CPU build (a GPU node needs an image with the CUDA build).
+RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
+ && pip install .
+
+# Non-root, matching the pods' runAsUser; the root filesystem is read-only in the pods
+# (emptyDirs for /tmp, /srv/torchserve, /var/lib/modelreg).
+RUN useradd --uid 10001 --user-group --no-create-home --home-dir /var/lib/modelreg modelreg \
+ && mkdir -p /srv/torchserve /var/lib/modelreg \
+ && chown -R 10001:10001 /srv/torchserve /var/lib/modelreg
+USER 10001:10001
+
+HEALTHCHECK NONE
+CMD ["modelreg", "--help"]

@@ -1,0 +1,184 @@
+"""`modelreg k8s render|archives|diff` and `modelreg tf vars`: the serving platform as code
+(kustomize under k8s/, desired versions for Terraform under terraform/), and its drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from registry_mcp.cli.support import Ctx, get_ctx
+
+if TYPE_CHECKING:
+    from registry_mcp.core.registry import Registry
+    from registry_mcp.deploy.kubernetes.desired import DesiredVersions
+    from serving.config import ModelsConfig
+
+k8s_app = typer.Typer(
+    help="Kubernetes manifests (kustomize) from models.yaml and the registry.",
+    no_args_is_help=True,
+)
+tf_app = typer.Typer(help="Terraform inputs from the registry.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+NoRegistryOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-registry",
+        help="Do not read the registry: every model without versions (the tree in the repo).",
+    ),
+]
+DRIFT_EXIT = 3
+
+
+def _state(
+    ctx: typer.Context, no_registry: bool
+) -> tuple[Ctx, ModelsConfig, DesiredVersions, list[str]]:
+    from registry_mcp.deploy.kubernetes.desired import (
+        DesiredVersions,
+        desired_from_registry,
+        platform_models,
+    )
+    from registry_mcp.store.models_file import load_models_file
+
+    state = get_ctx(ctx)
+    config = load_models_file(state.settings()).config
+    registry: Registry | None = None if no_registry else state.registry()
+    models = platform_models(config, registry)
+    if registry is None:
+        return state, config, DesiredVersions(), models
+    return state, config, desired_from_registry(registry, models), models
+
+
+@k8s_app.command("render")
+def render(
+    ctx: typer.Context,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Directory of the kustomize tree.", file_okay=False)
+    ] = Path("k8s"),
+    no_registry: NoRegistryOpt = False,
+) -> None:
+    """Write base/ and overlays cpu and gpu: TorchServe per model with the registry's
+    Production, Staging and previous versions, the router, MCP, MLflow and PostgreSQL."""
+    from registry_mcp.deploy.kubernetes.render import render_tree
+    from registry_mcp.domain.errors import ErrorCode, RegistryError
+
+    state, config, desired, models = _state(ctx, no_registry)
+    tree = render_tree(config, desired, models)
+    try:
+        written = tree.write(out)
+    except OSError as exc:
+        raise RegistryError(
+            ErrorCode.INVALID_INPUT, f"cannot write under {out}: {exc.strerror or exc}"
+        ) from None
+    state.console.print(f"Wrote {len(written)} files under {out}")
+    for model in models:
+        versions = desired.of(model).configmap_data()
+        state.console.print(
+            f"  {model}: production {versions['PRODUCTION'] or '-'}, staging "
+            f"{versions['STAGING'] or '-'}, previous {versions['PREVIOUS'] or '-'}"
+        )
+    state.console.print(f"Check: kubectl kustomize {out}/overlays/cpu", soft_wrap=True)
+
+
+@k8s_app.command("archives")
+def archives(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Option("--model", "-m", help="Registered model name.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model store to fill.", file_okay=False)],
+    versions: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated versions (e.g. 1,3; empty: none). Default: the registry's "
+            "Production, previous and Staging."
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build the .mar archives a TorchServe pod loads (its init container runs this)."""
+    from registry_mcp.cli import render as cli_render
+    from registry_mcp.deploy.kubernetes.archives import build_archives, parse_versions
+    from registry_mcp.deploy.kubernetes.desired import desired_from_registry
+    from registry_mcp.store.models_file import load_models_file
+
+    state = get_ctx(ctx)
+    config = load_models_file(state.settings()).config
+    registry = state.registry()
+    if versions is None:
+        wanted = desired_from_registry(registry, [model]).of(model).loaded()
+    else:
+        wanted = parse_versions(versions)
+    built = build_archives(registry, config, model, wanted, out)
+    if as_json:
+        cli_render.print_json(state.console, built)
+        return
+    if not built:
+        state.console.print(f"{model}: no version to serve; nothing built")
+    for item in built:
+        state.console.print(
+            f"{item.model} v{item.version}: {out / item.file_name}"
+            + (" (cached)" if item.cached else "")
+        )
+
+
+@k8s_app.command("diff")
+def diff(
+    ctx: typer.Context,
+    tfvars: Annotated[
+        Path | None,
+        typer.Option(
+            help="Compare with this tfvars file (from `modelreg tf vars`).", dir_okay=False
+        ),
+    ] = None,
+    rendered: Annotated[
+        Path,
+        typer.Option(help="Else compare with this rendered tree's ConfigMaps.", file_okay=False),
+    ] = Path("k8s"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Registry vs the desired versions written for the cluster; exit 3 on drift."""
+    from registry_mcp.cli import render as cli_render
+    from registry_mcp.deploy.kubernetes.drift import compare, read_rendered
+    from registry_mcp.deploy.kubernetes.tfvars import read_tfvars
+
+    state, _, desired, models = _state(ctx, no_registry=False)
+    if tfvars is not None:
+        cluster, source = read_tfvars(tfvars).desired(), str(tfvars)
+    else:
+        cluster, source = read_rendered(rendered, models), str(rendered)
+    report = compare(desired, cluster, source)
+    if as_json:
+        cli_render.print_json(state.console, report)
+    elif report.in_sync:
+        state.console.print(f"In sync: {source} holds the registry's versions.")
+    else:
+        state.console.print(f"Drift between the registry and {source}:")
+        for item in report.drift:
+            side = "the cluster side" if item.behind == "cluster" else "the registry"
+            state.console.print(
+                f"  {item.model} {item.stage}: registry {item.registry or '-'}, "
+                f"cluster {item.cluster or '-'}; {side} is behind: {item.fix}",
+                soft_wrap=True,
+            )
+    if not report.in_sync:
+        raise typer.Exit(DRIFT_EXIT)
+
+
+@tf_app.command("vars")
+def tf_vars(
+    ctx: typer.Context,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="tfvars file to write.", dir_okay=False)
+    ] = Path("terraform/model_versions.auto.tfvars.json"),
+    no_registry: NoRegistryOpt = False,
+) -> None:
+    """Write the registry's versions and models.yaml's resources for `terraform apply`."""
+    from registry_mcp.deploy.kubernetes.tfvars import build_tfvars, write_tfvars
+
+    state, config, desired, models = _state(ctx, no_registry)
+    write_tfvars(build_tfvars(config, desired, models), out)
+    state.console.print(
+        f"Wrote {out} ({len(models)} models); next: terraform -chdir={out.parent} plan",
+        soft_wrap=True,
+    )

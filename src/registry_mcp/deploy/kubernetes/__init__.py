@@ -1,0 +1,1 @@
+"""The serving platform as code: desired versions, kustomize manifests, Terraform vars, drift."""

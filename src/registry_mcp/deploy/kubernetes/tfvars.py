@@ -1,0 +1,104 @@
+"""Terraform's desired versions: ``model_versions.auto.tfvars.json`` written from the
+registry and models.yaml, and read back (for drift). The variable it fills is ``models`` of
+``terraform/`` (and of ``terraform/modules/model-versions``)::
+
+    {"models": {"<name>": {"version": 3, "previous": 2, "staging": 4,
+                           "replicas": 2, "cpu": "500m", "memory": "1Gi", "gpu": 0}}}
+
+``version`` is the Production version; null where the registry has none.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from registry_mcp.deploy.kubernetes.desired import DesiredVersions, ModelVersions
+from registry_mcp.domain.errors import ErrorCode, RegistryError
+from serving.config import ModelsConfig
+
+TFVARS_NAME = "model_versions.auto.tfvars.json"
+
+
+class TfModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: int | None = Field(default=None, ge=1, description="Production.")
+    previous: int | None = Field(default=None, ge=1)
+    staging: int | None = Field(default=None, ge=1)
+    replicas: int = Field(ge=0)
+    cpu: str
+    memory: str
+    gpu: int = Field(ge=0)
+
+    def versions(self) -> ModelVersions:
+        return ModelVersions(production=self.version, staging=self.staging, previous=self.previous)
+
+
+class TfVars(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    models: dict[str, TfModel]
+
+    def desired(self) -> DesiredVersions:
+        return DesiredVersions(models={n: m.versions() for n, m in self.models.items()})
+
+
+def build_tfvars(config: ModelsConfig, desired: DesiredVersions, models: list[str]) -> TfVars:
+    found = {}
+    for name in models:
+        versions, res = desired.of(name), config.get(name).kubernetes
+        found[name] = TfModel(
+            version=versions.production,
+            previous=versions.previous,
+            staging=versions.staging,
+            replicas=res.replicas,
+            cpu=res.cpu,
+            memory=res.memory,
+            gpu=res.gpu,
+        )
+    return TfVars(models=found)
+
+
+def tfvars_text(tfvars: TfVars) -> str:
+    return json.dumps(tfvars.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+
+
+def write_tfvars(tfvars: TfVars, out: Path) -> None:
+    """Write atomically (a temporary file renamed over ``out``)."""
+    if not out.parent.is_dir():
+        raise RegistryError(
+            ErrorCode.INVALID_INPUT,
+            f"cannot write {out}: directory {out.parent} does not exist (run from the "
+            "repository root, or pass --out)",
+        )
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        tmp.write_text(tfvars_text(tfvars), encoding="utf-8")
+        tmp.replace(out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise RegistryError(
+            ErrorCode.INVALID_INPUT, f"cannot write {out}: {exc.strerror or exc}"
+        ) from None
+
+
+def read_tfvars(path: Path) -> TfVars:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RegistryError(
+            ErrorCode.INVALID_INPUT,
+            f"{path} does not exist; write it with `modelreg tf vars --out {path}`",
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise RegistryError(ErrorCode.INVALID_INPUT, f"cannot read {path}: {exc}") from None
+    try:
+        return TfVars.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise RegistryError(ErrorCode.INVALID_INPUT, f"{path}: {problems}") from None

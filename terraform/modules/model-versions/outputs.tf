@@ -1,0 +1,29 @@
+output "configmap_data" {
+  description = "Model name -> data of its versions ConfigMap (PRODUCTION, STAGING, PREVIOUS, VERSIONS)."
+  value       = local.configmap_data
+}
+
+output "checksums" {
+  description = "Model name -> value of the pod-template annotation checksum/model-versions."
+  value       = local.checksums
+}
+
+output "annotations" {
+  description = "Model name -> pod-template annotations to set on its TorchServe Deployment."
+  value       = { for name, sum in local.checksums : name => { "checksum/model-versions" = sum } }
+}
+
+output "workloads" {
+  description = "Model name -> replicas, cpu, memory, gpu (from models.yaml)."
+  value       = local.workloads
+}
+
+output "restart_ids" {
+  description = "Model name -> id of its restart trigger (changes when the pods must roll)."
+  value       = { for name, r in terraform_data.restart : name => r.id }
+}
+
+output "k8s_names" {
+  description = "Model name -> the name its Kubernetes objects carry (ts-<name>, model-versions-<name>)."
+  value       = local.k8s_names
+}

@@ -1,0 +1,4 @@
+output "checksums" {
+  description = "Model name -> checksum/model-versions annotation."
+  value       = module.versions.checksums
+}

@@ -1,0 +1,30 @@
+variable "models" {
+  description = "Desired state per model, written by `modelreg tf vars` (model_versions.auto.tfvars.json)."
+  type = map(object({
+    version  = optional(number)
+    previous = optional(number)
+    staging  = optional(number)
+    replicas = number
+    cpu      = string
+    memory   = string
+    gpu      = number
+  }))
+}
+
+variable "namespace" {
+  description = "Namespace of the kustomize-rendered platform (k8s/)."
+  type        = string
+  default     = "modelreg"
+}
+
+variable "kubeconfig_path" {
+  description = "kubeconfig of the target cluster."
+  type        = string
+  default     = "~/.kube/config"
+}
+
+variable "kube_context" {
+  description = "kubeconfig context (null: the current one)."
+  type        = string
+  default     = null
+}

@@ -1,0 +1,227 @@
+"""Invariants of the rendered overlays (parsed from `kubectl kustomize` output), and the
+committed k8s/ tree being exactly what `modelreg k8s render --no-registry` writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry_mcp.cli.app import app, run
+from registry_mcp.deploy.kubernetes.desired import DesiredVersions, ModelVersions, k8s_name
+from tests.k8s.conftest import K8S, OVERLAYS, by_kind, kustomize, packaged, render_into
+
+Docs = dict[str, list[dict[str, Any]]]
+WORKLOADS = ("Deployment", "StatefulSet")
+
+
+def _pods(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    return [(d["metadata"]["name"], d["spec"]["template"]) for d in docs if d["kind"] in WORKLOADS]
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_committed_tree_is_the_packaged_render(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MODELREG_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MODELREG_MODELS_CONFIG", raising=False)
+    out = tmp_path / "k8s"
+    try:
+        run(lambda: app(["k8s", "render", "--no-registry", "--out", str(out)], prog_name="m"))
+    except SystemExit as exc:
+        assert exc.code in (0, None), capsys.readouterr().err
+    assert _files(out) == _files(K8S), "k8s/ is stale: run `modelreg k8s render --no-registry`"
+    again = tmp_path / "again"
+    render_into(again, DesiredVersions())
+    assert _files(again) == _files(out)  # deterministic
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_model_deployments_match_models_yaml(repo_overlays: Docs, overlay: str) -> None:
+    config = packaged()
+    deployments = by_kind(repo_overlays[overlay], "Deployment")
+    for name, model in config.models.items():
+        res = model.kubernetes
+        deployment = deployments[f"ts-{k8s_name(name)}"]
+        assert deployment["spec"]["replicas"] == res.replicas
+        pod = deployment["spec"]["template"]["spec"]
+        (serve,) = [c for c in pod["containers"] if c["name"] == "torchserve"]
+        resources = serve["resources"]
+        gpus = res.gpu if overlay == "gpu" else 0
+        want_limits = {"cpu": res.limits.cpu or res.cpu, "memory": res.limits.memory or res.memory}
+        want_requests = {"cpu": res.cpu, "memory": res.memory}
+        if gpus:
+            want_limits["nvidia.com/gpu"] = want_requests["nvidia.com/gpu"] = str(gpus)
+            assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+            assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
+        else:
+            assert "nodeSelector" not in pod
+            assert "tolerations" not in pod
+        assert resources == {"limits": want_limits, "requests": want_requests}
+    assert any(m.kubernetes.gpu for m in config.models.values())  # the gpu case is exercised
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_container_is_limited_probed_and_unprivileged(
+    repo_overlays: Docs, overlay: str
+) -> None:
+    pods = _pods(repo_overlays[overlay])
+    assert len(pods) >= 7  # 3 models, router, MCP, MLflow, PostgreSQL
+    for name, template in pods:
+        spec = template["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True, name
+        assert spec["securityContext"]["runAsUser"] >= 10000, name
+        assert spec["automountServiceAccountToken"] is False, name
+        writable = {v["name"] for v in spec["volumes"] if "emptyDir" in v or "ephemeral" in v}
+        writable |= {v["name"] for v in spec["volumes"] if "persistentVolumeClaim" in v}
+        claims = template.get("volumeClaimTemplates", [])
+        writable |= {c["metadata"]["name"] for c in claims}
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            where = f"{name}/{container['name']}"
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True, where
+            assert security["allowPrivilegeEscalation"] is False, where
+            assert security["capabilities"] == {"drop": ["ALL"]}, where
+            assert {"cpu", "memory"} <= set(container["resources"]["limits"]), where
+            assert {"cpu", "memory"} <= set(container["resources"]["requests"]), where
+            if container in spec["containers"]:
+                assert "readinessProbe" in container, where
+                assert "livenessProbe" in container, where
+            mounts = container.get("volumeMounts", [])
+            assert "/tmp" in {m["mountPath"] for m in mounts}, where  # writable scratch
+            for mount in mounts:
+                assert mount.get("readOnly") or mount["name"] in writable | {"data"}, where
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_management_port_stays_inside_and_secrets_are_referenced(
+    repo_overlays: Docs, overlay: str
+) -> None:
+    docs = repo_overlays[overlay]
+    assert by_kind(docs, "Secret") == {}  # referenced, never rendered
+    for name, service in by_kind(docs, "Service").items():
+        assert service["spec"]["type"] == "ClusterIP", name
+        ports = {p["port"] for p in service["spec"]["ports"]}
+        if 8081 in ports:
+            assert name.endswith("-management"), name
+            assert ports == {8081}, name
+    for name in packaged().models:
+        ts = f"ts-{k8s_name(name)}"
+        assert {p["port"] for p in by_kind(docs, "Service")[ts]["spec"]["ports"]} == {8080, 8082}
+    policy = by_kind(docs, "NetworkPolicy")["torchserve-ingress"]["spec"]
+    assert policy["podSelector"]["matchLabels"] == {"app.kubernetes.io/component": "torchserve"}
+    assert policy["policyTypes"] == ["Ingress"]
+    for rule in policy["ingress"]:
+        ports = {p["port"] for p in rule["ports"]}
+        if 8081 in ports:  # only modelreg's own pods reach the management API
+            assert rule["from"] == [
+                {"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "modelreg"}}}
+            ]
+    # Every workload has a policy selecting it.
+    selected = {
+        p["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+        for p in by_kind(docs, "NetworkPolicy").values()
+    }
+    components = {t["metadata"]["labels"]["app.kubernetes.io/component"] for _, t in _pods(docs)}
+    assert components <= selected
+
+
+def test_torchserve_config_is_the_hardened_one(repo_overlays: Docs) -> None:
+    maps = by_kind(repo_overlays["cpu"], "ConfigMap")
+    (name,) = [n for n in maps if n.startswith("torchserve-config-")]
+    props = dict(
+        line.split("=", 1)
+        for line in maps[name]["data"]["config.properties"].splitlines()
+        if line and not line.startswith("#")
+    )
+    assert props["disable_token_authorization"] == "false"
+    assert props["enable_envvars_config"] == "false"
+    # only archives in the pod's model store (a Java regex, escaped for .properties)
+    assert props["allowed_urls"] == r"file:///srv/torchserve/model\\-store/[A-Za-z0-9_.-]+\\.mar"
+    assert props["metrics_mode"] == "prometheus"
+    assert props["inference_address"] == "http://0.0.0.0:8080"
+    assert props["grpc_management_address"] == "127.0.0.1"
+
+
+def _model_objects(docs: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
+    """(kind, name) -> object; ConfigMaps keyed by name *with* their content hash."""
+    return {(d["kind"], d["metadata"]["name"]): d for d in docs}
+
+
+def test_a_version_change_rolls_only_that_model(tmp_path: Path) -> None:
+    before = DesiredVersions(
+        models={
+            "mnist-classifier": ModelVersions(production=2, previous=1, staging=3),
+            "mnist-cnn": ModelVersions(production=1),
+        }
+    )
+    after = DesiredVersions(
+        models={**before.models, "mnist-classifier": ModelVersions(production=3, previous=2)}
+    )
+    old = _model_objects(kustomize(render_into(tmp_path / "a", before) / "overlays" / "gpu"))
+    new = _model_objects(kustomize(render_into(tmp_path / "b", after) / "overlays" / "gpu"))
+
+    data = {k[1]: v["data"] for k, v in old.items() if k[0] == "ConfigMap"}
+    (old_cm,) = [n for n in data if n.startswith("model-versions-mnist-classifier-")]
+    assert data[old_cm] == {"PRODUCTION": "2", "STAGING": "3", "PREVIOUS": "1", "VERSIONS": "1,2,3"}
+
+    changed = {key for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
+    (new_cm,) = [n for n in (k[1] for k in new) if n.startswith("model-versions-mnist-classifier-")]
+    assert changed == {
+        ("ConfigMap", old_cm),
+        ("ConfigMap", new_cm),
+        ("Deployment", "ts-mnist-classifier"),
+    }
+    assert old_cm != new_cm  # the name hash changed: the Deployment references a new name
+    deployment = new[("Deployment", "ts-mnist-classifier")]["spec"]["template"]
+    refs = [e["configMapRef"]["name"] for e in deployment["spec"]["initContainers"][0]["envFrom"]]
+    assert refs == [new_cm, "tf-model-versions-mnist-classifier"]
+    annotation = deployment["metadata"]["annotations"]["checksum/model-versions"]
+    assert annotation == after.of("mnist-classifier").checksum()
+
+
+@pytest.mark.parametrize("group", ["k8s", "tf"])
+def test_new_command_groups_start_light(group: str) -> None:
+    from tests.test_cli_startup import HEAVY, probe
+
+    code, imported = probe(group, "--help")
+    assert code == 0
+    assert imported & (HEAVY | {"sqlalchemy"}) == set()
+
+
+def test_prometheus_scrape_config_names_every_metrics_service(
+    repo_overlays: Docs, tmp_path: Path
+) -> None:
+    import shutil
+    import subprocess
+
+    import yaml  # type: ignore[import-untyped]
+
+    maps = by_kind(repo_overlays["cpu"], "ConfigMap")
+    (name,) = [n for n in maps if n.startswith("prometheus-scrape-")]
+    text = maps[name]["data"]["prometheus.yml"]
+    jobs = {j["job_name"]: j for j in yaml.safe_load(text)["scrape_configs"]}
+    targets = set(jobs["torchserve"]["static_configs"][0]["targets"])
+    assert targets == {f"ts-{k8s_name(m)}.modelreg.svc:8082" for m in packaged().models}
+    assert jobs["modelreg-router"]["static_configs"][0]["targets"] == [
+        "modelreg-router.modelreg.svc:8090"
+    ]
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (`make tools` installs Debian's prometheus)")
+    path = tmp_path / "prometheus.yml"
+    path.write_text(text)
+    done = subprocess.run(
+        [promtool, "check", "config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

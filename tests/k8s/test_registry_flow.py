@@ -1,0 +1,203 @@
+"""With a real registry (MLflow on SQLite): `modelreg tf vars` writes the registry's
+versions, `modelreg k8s diff` reports drift after a promotion not yet written and none after
+`tf vars`; `k8s render` puts the versions into the ConfigMaps; `k8s archives` builds .mar
+files with the archive code `serve up` uses. All in-process through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml  # type: ignore[import-untyped]
+
+from registry_mcp.cli.app import app, run
+from registry_mcp.core.registry import Registry
+from serving.local import LocalPorts
+from tests.conftest import Backend
+from tests.helpers import add_versions
+
+MODEL = "mnist-classifier"
+
+
+def invoke(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        run(lambda: app(list(args), prog_name="modelreg"))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def env(sqlite_backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Backend:
+    monkeypatch.setenv("MODELREG_HOME", str(sqlite_backend.settings.home))
+    monkeypatch.setenv("MODELREG_ARTIFACT_ROOT", sqlite_backend.settings.resolved_artifact_root)
+    monkeypatch.setenv("MODELREG_ACTOR", "carol")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    monkeypatch.delenv("MODELREG_MODELS_CONFIG", raising=False)
+    # Ports nothing listens on: no TorchServe or router of another test answers.
+    for name, port in LocalPorts.free().model_dump().items():
+        monkeypatch.setenv(f"MODELREG_SERVING_{name.upper()}_PORT", str(port))
+    monkeypatch.setenv("MODELREG_ROUTER_PORT", str(LocalPorts.free().inference))
+    registry = Registry.open(sqlite_backend.settings)
+    add_versions(registry, sqlite_backend.model_uris[0], MODEL, 3)
+    registry.close()
+    return sqlite_backend
+
+
+def promote(capsys: pytest.CaptureFixture[str], version: str, stage: str) -> None:
+    code, _, err = invoke(capsys, "promote", MODEL, version, "--stage", stage, "-r", "ok", "--yes")
+    assert code == 0, err
+
+
+def test_drift_after_a_promotion_until_tf_vars(
+    env: Backend, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    tfvars = tmp_path / "model_versions.auto.tfvars.json"
+    promote(capsys, "1", "staging")
+    promote(capsys, "1", "production")
+    code, out, _ = invoke(capsys, "tf", "vars", "--out", str(tfvars))
+    assert code == 0, out
+    written = json.loads(tfvars.read_text())["models"]
+    assert written[MODEL] == {
+        "version": 1,
+        "previous": None,
+        "staging": None,
+        "replicas": 2,
+        "cpu": "500m",
+        "memory": "1Gi",
+        "gpu": 0,
+    }
+    assert written["mnist-cnn"]["version"] is None
+    assert written["mnist-cnn"]["gpu"] == 1
+    code, out, _ = invoke(capsys, "k8s", "diff", "--tfvars", str(tfvars))
+    assert code == 0
+    assert "In sync" in out
+
+    promote(capsys, "2", "staging")
+    promote(capsys, "2", "production")
+    code, out, _ = invoke(capsys, "k8s", "diff", "--tfvars", str(tfvars), "--json")
+    assert code == 3
+    report = json.loads(out)
+    assert report["in_sync"] is False
+    assert {
+        (d["model"], d["stage"], d["registry"], d["cluster"], d["behind"]) for d in report["drift"]
+    } == {
+        (MODEL, "production", 2, 1, "cluster"),
+        (MODEL, "previous", 1, None, "cluster"),
+    }
+    code, out, _ = invoke(capsys, "k8s", "diff", "--tfvars", str(tfvars))
+    assert code == 3
+    assert "the cluster side is behind" in out
+    assert "modelreg tf vars" in out
+
+    code, _, _ = invoke(capsys, "tf", "vars", "--out", str(tfvars))
+    assert code == 0
+    code, out, _ = invoke(capsys, "k8s", "diff", "--tfvars", str(tfvars))
+    assert code == 0, out
+
+    # A rollback written to the tfvars by hand first: the registry is the side behind.
+    data = json.loads(tfvars.read_text())
+    data["models"][MODEL].update(version=1, previous=2)
+    tfvars.write_text(json.dumps(data))
+    code, out, _ = invoke(capsys, "k8s", "diff", "--tfvars", str(tfvars), "--json")
+    assert code == 3
+    assert {d["behind"] for d in json.loads(out)["drift"]} == {"registry"}
+
+
+def test_render_puts_the_registry_versions_in_the_configmap(
+    env: Backend, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "k8s"
+    promote(capsys, "1", "staging")
+    promote(capsys, "1", "production")
+    promote(capsys, "2", "staging")
+    # A registered model models.yaml does not list gets a Deployment with the defaults.
+    registry = Registry.open(env.settings)
+    add_versions(registry, env.model_uris[0], "extra.model", 1)
+    registry.close()
+    code, _, err = invoke(
+        capsys, "promote", "extra.model", "1", "--stage", "staging", "-r", "ok", "--yes"
+    )
+    assert code == 0, err
+    code, text, err = invoke(capsys, "k8s", "render", "--out", str(out))
+    assert code == 0, err
+    assert f"{MODEL}: production 1, staging 2, previous -" in text
+    assert "extra.model: production -, staging 1, previous -" in text
+    extra = (out / "base" / "models" / "extra-model.yaml").read_text()
+    assert "name: ts-extra-model" in extra
+    assert "replicas: 1" in extra
+    kustomization = yaml.safe_load((out / "base" / "kustomization.yaml").read_text())
+    generators = {g["name"]: g for g in kustomization["configMapGenerator"]}
+    assert generators[f"model-versions-{MODEL}"]["literals"] == [
+        "PREVIOUS=",
+        "PRODUCTION=1",
+        "STAGING=2",
+        "VERSIONS=1,2",
+    ]
+    code, text, _ = invoke(capsys, "k8s", "diff", "--rendered", str(out))
+    assert code == 0, text
+    promote(capsys, "2", "production")
+    code, text, _ = invoke(capsys, "k8s", "diff", "--rendered", str(out))
+    assert code == 3
+    assert "production: registry 2, cluster 1" in text
+
+
+def test_bad_input_changes_nothing(
+    env: Backend, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    code, _, err = invoke(
+        capsys, "k8s", "archives", "--model", MODEL, "--out", str(store), "--versions", "1,x"
+    )
+    assert code == 2
+    assert "'x' is not a version number" in err
+    code, _, err = invoke(
+        capsys, "k8s", "archives", "--model", MODEL, "--out", str(store), "--versions", "1,9"
+    )
+    assert code == 2
+    assert "9" in err
+    assert not store.exists()  # every version is checked before anything is built
+    code, _, err = invoke(capsys, "tf", "vars", "--out", str(tmp_path / "nope" / "x.json"))
+    assert code == 2
+    assert "does not exist" in err
+    code, _, err = invoke(capsys, "k8s", "diff", "--tfvars", str(tmp_path / "missing.json"))
+    assert code == 2
+    assert "modelreg tf vars --out" in err
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"models": {MODEL: {"version": "two"}}}))
+    code, _, err = invoke(capsys, "k8s", "diff", "--tfvars", str(broken))
+    assert code == 2
+    assert "broken.json" in err
+
+
+@pytest.mark.slow
+def test_archives_builds_mar_files(
+    env: Backend, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    code, out, err = invoke(
+        capsys,
+        "k8s",
+        "archives",
+        "--model",
+        MODEL,
+        "--out",
+        str(store),
+        "--versions",
+        "2",
+        "--json",
+    )
+    assert code == 0, err
+    (built,) = json.loads(out)
+    assert built["version"] == 2
+    assert (store / built["file_name"]).is_file()
+    assert [p.name for p in store.glob("*.mar")] == [built["file_name"]]
+    code, out, _ = invoke(
+        capsys, "k8s", "archives", "--model", MODEL, "--out", str(store), "--versions", ""
+    )
+    assert code == 0
+    assert "nothing built" in out
