@@ -35,6 +35,10 @@ control plane resolves it to a model name when it writes the router's table.
 
 Every error names the file, the model (or route) and the field
 (``ServingErrorCode.CONFIG_INVALID``).
+
+One module, longer than most: it is the schema of one file, and the cross-field checks
+(route targets, GPUs and GPU nodes, limits against requests) and the error wording that
+names the spot need every part of it in view.
 """
 
 from __future__ import annotations
