@@ -26,7 +26,9 @@ def ms(value: float | None) -> str:
 
 
 def is_fraction(metric: str, value: float | None) -> bool:
-    return metric.lower() in _FRACTIONS and value is not None and 0.0 <= value <= 1.0
+    name = metric.lower()
+    fraction = name in _FRACTIONS or name.endswith("_accuracy")  # knn_accuracy, top_1_accuracy
+    return fraction and value is not None and 0.0 <= value <= 1.0
 
 
 def metric_value(name: str, value: float | None) -> str:

@@ -33,6 +33,7 @@ def test_fractions_read_as_percent_with_one_decimal() -> None:
     assert fmt.metric("accuracy", 0.992) == "99.2% accuracy"
     assert fmt.metric("rmse", 0.30000001) == "rmse 0.3"
     assert fmt.metric("accuracy", None) == "accuracy unknown"
+    assert fmt.metric("knn_accuracy", 0.9756) == "97.6% knn_accuracy"  # the encoder's metric
     assert fmt.delta("accuracy", 0.04, 0.99) == "+4.0 points"
     assert fmt.delta("rmse", -0.0123, 0.3) == "-0.0123"
 
