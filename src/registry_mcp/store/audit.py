@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import NotRequired, TypedDict, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -16,6 +17,25 @@ from registry_mcp.domain.schemas import AuditAction, AuditEntry, Decision, Page
 from registry_mcp.store.database import audit_table, backend_error
 
 MAX_AUDIT_PAGE = 500
+
+
+class AuditRow(TypedDict):
+    """One audit row as written: who (actor, client, requested_by), what (model, action,
+    versions and stages), the outcome (decision, reason), why (rationale), and the plan."""
+
+    actor: str
+    model: str
+    action: AuditAction
+    decision: Decision
+    client: NotRequired[str | None]
+    from_version: NotRequired[int | None]
+    to_version: NotRequired[int | None]
+    from_stage: NotRequired[str | None]
+    to_stage: NotRequired[str | None]
+    rationale: NotRequired[str | None]
+    reason: NotRequired[str | None]
+    requested_by: NotRequired[str | None]
+    plan_digest: NotRequired[str | None]
 
 
 def _to_ms(moment: datetime) -> int:
@@ -33,41 +53,14 @@ class AuditLog:
     def record(
         self,
         *,
-        actor: str,
-        model: str,
-        action: AuditAction,
-        decision: Decision,
-        client: str | None = None,
-        from_version: int | None = None,
-        to_version: int | None = None,
-        from_stage: str | None = None,
-        to_stage: str | None = None,
-        rationale: str | None = None,
-        reason: str | None = None,
-        requested_by: str | None = None,
-        plan_digest: str | None = None,
         then: Callable[[Connection, int], None] | None = None,
+        **row: Unpack[AuditRow],
     ) -> int:
         """Insert one row in a transaction of its own; ``then`` runs in the same
         transaction with the new row's id."""
         try:
             with self._engine.begin() as conn:
-                audit_id = self.insert_in(
-                    conn,
-                    actor=actor,
-                    model=model,
-                    action=action,
-                    decision=decision,
-                    client=client,
-                    from_version=from_version,
-                    to_version=to_version,
-                    from_stage=from_stage,
-                    to_stage=to_stage,
-                    rationale=rationale,
-                    reason=reason,
-                    requested_by=requested_by,
-                    plan_digest=plan_digest,
-                )
+                audit_id = self.insert_in(conn, **row)
                 if then is not None:
                     then(conn, audit_id)
                 return audit_id
@@ -75,40 +68,11 @@ class AuditLog:
             raise backend_error(exc, "writing the audit trail") from exc
 
     @staticmethod
-    def insert_in(
-        conn: Connection,
-        *,
-        actor: str,
-        model: str,
-        action: AuditAction,
-        decision: Decision,
-        client: str | None = None,
-        from_version: int | None = None,
-        to_version: int | None = None,
-        from_stage: str | None = None,
-        to_stage: str | None = None,
-        rationale: str | None = None,
-        reason: str | None = None,
-        requested_by: str | None = None,
-        plan_digest: str | None = None,
-    ) -> int:
+    def insert_in(conn: Connection, **row: Unpack[AuditRow]) -> int:
         """Insert one row in the caller's transaction; return its id."""
-        values = {
-            "at_ms": int(time.time() * 1000),
-            "actor": actor,
-            "client": client,
-            "model": model,
-            "action": action.value,
-            "from_version": from_version,
-            "to_version": to_version,
-            "from_stage": from_stage,
-            "to_stage": to_stage,
-            "rationale": rationale,
-            "decision": decision.value,
-            "reason": reason,
-            "requested_by": requested_by,
-            "plan_digest": plan_digest,
-        }
+        values: dict[str, object] = {"at_ms": int(time.time() * 1000), **row}
+        values["action"] = row["action"].value
+        values["decision"] = row["decision"].value
         result = conn.execute(sa.insert(audit_table).values(**values))
         key = result.inserted_primary_key
         assert key is not None
