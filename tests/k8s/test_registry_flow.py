@@ -11,23 +11,13 @@ from pathlib import Path
 import pytest
 import yaml  # type: ignore[import-untyped]
 
-from registry_mcp.cli.app import app, run
 from registry_mcp.core.registry import Registry
 from serving.local import LocalPorts
 from tests.conftest import Backend
 from tests.helpers import add_versions
+from tests.test_cli import invoke
 
 MODEL = "mnist-classifier"
-
-
-def invoke(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        run(lambda: app(list(args), prog_name="modelreg"))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
