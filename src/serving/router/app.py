@@ -35,8 +35,10 @@ from serving.router.table import (
     CompiledTable,
     TableUpdate,
     Target,
+    canary_bucket,
 )
 from serving.router.upstream import Upstream, checked
+from serving.router.window import Windows
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -62,6 +64,7 @@ class Limits:
     max_body_bytes: int = 1 << 20
     max_table_bytes: int = 4 << 20
     max_rows: int = 1024
+    max_shadow_in_flight: int = 64  # mirrored requests beyond this are skipped, not queued
 
 
 class RouterApp:
@@ -79,6 +82,7 @@ class RouterApp:
         limits: Limits | None = None,
         verify_loaded: bool = True,
         feedback: FeedbackBook | None = None,
+        windows: Windows | None = None,
     ) -> None:
         self.upstream = upstream
         self.management = management
@@ -88,6 +92,8 @@ class RouterApp:
         self.limits = limits or Limits()
         self.tables = Tables(state_file, management, self.metrics, verify_loaded=verify_loaded)
         self.feedback = feedback or FeedbackBook()
+        self.windows = windows or Windows()
+        self._shadows: set[asyncio.Task[None]] = set()
         self._openapi = json.dumps(openapi_document()).encode()
 
     @property
@@ -134,6 +140,9 @@ class RouterApp:
         elif path == "/admin/table" and method in ("GET", "PUT"):
             await self._admin(method, headers, receive, send)
             return
+        elif path == "/admin/stats" and method == "GET":
+            await self._stats(headers, scope.get("query_string", b""), send)
+            return
         elif method == "GET" and path in _PAGES:
             await _PAGES[path](self, send)
             return
@@ -154,11 +163,14 @@ class RouterApp:
         request_id = _request_id(headers)
         table = self.tables.current  # this request uses this table, whatever is swapped later
         target: Target | None = None
+        shadow: Target | None = None
         route_label = ""
         try:
             self._check_client(headers)
             if route is None:
                 target = _direct_target(table, str(model), version)
+                if version is None:
+                    target, shadow = _canary(table, target, headers)
                 raw = await _read_body(receive, headers, self.limits.max_body_bytes)
                 body = inputs.decode(raw)
             else:
@@ -174,8 +186,10 @@ class RouterApp:
                     body.payload,
                     len(body.rows),
                 )
-                target = table.production[chosen]  # the table guarantees it
+                target, shadow = _canary(table, table.production[chosen], headers)
             inputs.check_rows(body.rows, target.schema, self.limits.max_rows)
+            if shadow is not None:
+                self._mirror(shadow, raw)
             reply = checked(await self.upstream.predict(target.path, raw))
         except RouterError as exc:
             self._observe(target, route_label, _OUTCOME.get(exc.code, "backend_error"), started)
@@ -211,7 +225,9 @@ class RouterApp:
         try:
             self._check_client(headers)
             raw = await _read_body(receive, headers, self.limits.max_body_bytes)
-            settled = self.feedback.settle(feedback.parse(raw), self.metrics)
+            settled = self.feedback.settle(
+                feedback.parse(raw), _FeedbackSinks(self.metrics, self.windows)
+            )
         except RouterError as exc:
             await _error(send, exc)
             return
@@ -219,7 +235,27 @@ class RouterApp:
 
     def _observe(self, target: Target | None, route: str, outcome: Outcome, started: float) -> None:
         model, version = (target.model, target.version) if target else ("", "")
-        self.metrics.observe(model, version, route, outcome, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        self.metrics.observe(model, version, route, outcome, seconds)
+        self.windows.record(model, version, outcome, seconds)
+
+    def _mirror(self, target: Target, raw: bytes) -> None:
+        """Send a copy of the request to a shadow version; its answer is only measured."""
+        if len(self._shadows) >= self.limits.max_shadow_in_flight:
+            self.metrics.shadow_skipped(target.model)
+            return
+        task = asyncio.create_task(self._shadow_call(target, raw))
+        self._shadows.add(task)
+        task.add_done_callback(self._shadows.discard)
+
+    async def _shadow_call(self, target: Target, raw: bytes) -> None:
+        started = time.perf_counter()
+        try:
+            checked(await self.upstream.predict(target.path, raw))
+        except RouterError as exc:
+            self._observe(target, "shadow", _OUTCOME.get(exc.code, "backend_error"), started)
+            return
+        self._observe(target, "shadow", "ok", started)
 
     # ----------------------------------------------------------------- admin
 
@@ -246,6 +282,25 @@ class RouterApp:
             await _error(send, exc)
             return
         await _respond(send, 200, state.model_dump_json().encode(), [(b"content-type", _JSON)])
+
+    async def _stats(self, headers: dict[bytes, bytes], query: bytes, send: Send) -> None:
+        if not self.admin.allows(_text(headers.get(b"authorization"))):
+            await _error(
+                send,
+                RouterError(
+                    RouterErrorCode.UNAUTHORIZED,
+                    "admin endpoints need Authorization: Bearer <the router's admin token>",
+                ),
+                extra=[(b"www-authenticate", b"Bearer")],
+            )
+            return
+        try:
+            since = _since(query)
+        except RouterError as exc:
+            await _error(send, exc)
+            return
+        reply = self.windows.stats(since)
+        await _respond(send, 200, reply.model_dump_json().encode(), [(b"content-type", _JSON)])
 
     # ----------------------------------------------------------------- small pages
 
@@ -312,6 +367,56 @@ def _direct_target(table: CompiledTable, model: str, version: str | None) -> Tar
         RouterErrorCode.NOT_FOUND,
         f"version {version!r} of model {model!r} is not served (served versions: {served})",
     )
+
+
+def _canary(
+    table: CompiledTable, production: Target, headers: dict[bytes, bytes]
+) -> tuple[Target, Target | None]:
+    """(who answers, who gets a mirrored copy) for a request bound for ``production``."""
+    canary = table.canaries.get(production.model)
+    if canary is None:
+        return production, None
+    key = headers.get(b"x-routing-key")
+    bucket = canary_bucket(production.model, None if key is None else key.decode("latin-1"))
+    if bucket >= canary.threshold:
+        return production, None
+    if canary.shadow:
+        return production, canary.target
+    return canary.target, None
+
+
+def _since(query: bytes) -> float:
+    for part in query.decode("latin-1").split("&"):
+        name, _, value = part.partition("=")
+        if name == "since":
+            try:
+                since = float(value)
+            except ValueError:
+                break
+            if since == since and since >= 0:  # not NaN, not negative
+                return since
+            break
+    else:
+        return 0.0
+    raise RouterError(
+        RouterErrorCode.INVALID_INPUT,
+        "since must be a Unix time in seconds (e.g. ?since=1764230400.5)",
+    )
+
+
+class _FeedbackSinks:
+    """Feedback counted in the Prometheus metrics and in the per-version windows."""
+
+    def __init__(self, metrics: RouterMetrics, windows: Windows) -> None:
+        self._metrics = metrics
+        self._windows = windows
+
+    def feedback(self, model: str, version: str, rows: int, correct: int) -> None:
+        self._metrics.feedback(model, version, rows, correct)
+        self._windows.record_feedback(model, version, rows, correct)
+
+    def feedback_unmatched(self, count: int) -> None:
+        self._metrics.feedback_unmatched(count)
 
 
 def _parse_update(raw: bytes) -> TableUpdate:

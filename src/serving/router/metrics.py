@@ -9,6 +9,11 @@
     modelreg_router_feedback_rows_total{model,version}                   counter
     modelreg_router_feedback_correct_total{model,version}                counter
     modelreg_router_feedback_unmatched_total                             counter
+    modelreg_router_canary_percent{model,version}                        gauge (from the table)
+    modelreg_router_shadow_skipped_total{model}                          counter
+
+Mirrored (shadow) requests are counted with ``route="shadow"``; one skipped because too
+many mirrored requests were in flight is counted in ``shadow_skipped`` only.
 
 Feedback (``serving.router.feedback``): rows whose true label arrived, and how many of them
 the version that answered got right; their ratio is production accuracy.
@@ -115,6 +120,19 @@ class RouterMetrics:
             "Feedback for request ids the router does not hold (unknown, settled or too old).",
             registry=self.registry,
         )
+        self._canary = Gauge(
+            "modelreg_router_canary_percent",
+            "Share of a model's Production traffic sent (or mirrored) to a canary version, in %.",
+            ("model", "version"),
+            registry=self.registry,
+        )
+        self._shadow_skipped = Counter(
+            "modelreg_router_shadow_skipped",
+            "Mirrored requests skipped because too many were in flight.",
+            ("model",),
+            registry=self.registry,
+        )
+        self._canary_labels: set[tuple[str, str]] = set()
         # Label lookups take a lock and hash the tuple; cache the children per label set.
         self._children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
 
@@ -147,6 +165,19 @@ class RouterMetrics:
                 with contextlib.suppress(KeyError):  # never published (e.g. before a restart)
                     self._active.remove(model, stage)
         self._generation.set(generation)
+
+    def canaries_changed(self, canaries: Mapping[str, tuple[str, float]]) -> None:
+        """Publish model -> (version, percent); drop canaries that ended."""
+        now = {(model, version) for model, (version, _) in canaries.items()}
+        for model, (version, percent) in canaries.items():
+            self._canary.labels(model, version).set(percent)
+        for labels in self._canary_labels - now:
+            with contextlib.suppress(KeyError):
+                self._canary.remove(*labels)
+        self._canary_labels = now
+
+    def shadow_skipped(self, model: str) -> None:
+        self._shadow_skipped.labels(model).inc()
 
     def feedback(self, model: str, version: str, rows: int, correct: int) -> None:
         self._feedback_rows.labels(model, version).inc(rows)

@@ -8,6 +8,7 @@ from typing import Any
 
 from serving.router.feedback import FeedbackBatch, FeedbackItem, Settled
 from serving.router.table import TableState, TableUpdate
+from serving.router.window import StatsReply
 
 _ERROR = {
     "type": "object",
@@ -85,6 +86,7 @@ def openapi_document() -> dict[str, Any]:
         "Settled": Settled.model_json_schema(ref_template=ref),
         "TableState": TableState.model_json_schema(ref_template="#/components/schemas/{model}"),
         "TableUpdate": TableUpdate.model_json_schema(ref_template="#/components/schemas/{model}"),
+        "StatsReply": StatsReply.model_json_schema(ref_template=ref),
     }
     for schema in list(schemas.values()):
         schemas.update(schema.pop("$defs", {}))
@@ -130,6 +132,25 @@ def openapi_document() -> dict[str, Any]:
                         **_errors(400, 401, 409, 413, 422, 500, 503),
                     },
                 },
+            },
+            "/admin/stats": {
+                "get": {
+                    "summary": "Requests, errors, p50/p99 and feedback per model version since a "
+                    "Unix time (canary comparison, promotion guards)",
+                    "security": [{"adminToken": []}],
+                    "parameters": [{"name": "since", "in": "query", "schema": {"type": "number"}}],
+                    "responses": {
+                        "200": {
+                            "description": "OK",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/StatsReply"}
+                                }
+                            },
+                        },
+                        **_errors(400, 401),
+                    },
+                }
             },
             "/healthz": _simple("The process is alive"),
             "/readyz": _simple("A table is loaded and TorchServe answers (503 otherwise)"),

@@ -120,3 +120,10 @@ class Tables:
             for stage, version in entry.versions().items()
         }
         self._metrics.table_changed(table.generation, active, changed)
+        self._metrics.canaries_changed(
+            {
+                model: (str(entry.canary.version), entry.canary.percent)
+                for model, entry in table.state.table.models.items()
+                if entry.canary is not None
+            }
+        )

@@ -7,6 +7,7 @@ The control plane writes it (``PUT /admin/table``) as plain data::
             "served_name": "mnist-classifier",      # serving.naming.served_name(model)
             "production": 3, "previous": 2, "staging": 4,   # registry versions; previous
                                                              # and staging are optional
+            "canary": {"version": 4, "percent": 10, "mode": "split"},   # optional
             "input_schema": {"n_features": 64, "dtype": "float32"}}},   # optional
      "routes": {
         "digits": {
@@ -17,6 +18,11 @@ The control plane writes it (``PUT /admin/table``) as plain data::
                  "model": "mnist-large"},
                 {"kind": "batch_at_least", "rows": 32, "model": "mnist-large",
                  "resolved_from": {"best_of_task": "classification"}}]}}}
+
+A canary sends ``percent`` % of the model's Production traffic (unversioned predictions and
+routes) to a warm non-Production version of the entry (``mode: split``), or mirrors that share
+to it and discards its answers (``mode: shadow``). A request carrying ``X-Routing-Key`` is
+assigned by a hash of the model and the key, so one key always lands on the same side.
 
 Every route target is a model name of ``models``. A registry-driven target of
 ``configs/models.yaml`` (``{best_of_task: T}``) is resolved by the control plane before it
@@ -30,6 +36,8 @@ swaps the compiled table as one reference, so a request sees one table from star
 
 from __future__ import annotations
 
+import hashlib
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Literal, Self
@@ -61,6 +69,19 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+CanaryMode = Literal["split", "shadow"]
+
+
+class Canary(_Frozen):
+    """A share of a model's Production traffic for a warm candidate version."""
+
+    version: Version
+    percent: float = Field(gt=0, le=100, description="Share of Production traffic, in %.")
+    mode: CanaryMode = Field(
+        default="split", description="split: the candidate answers; shadow: mirrored, discarded."
+    )
+
+
 class ModelEntry(_Frozen):
     """One model: its TorchServe name, the versions loaded there by stage, its input."""
 
@@ -70,6 +91,9 @@ class ModelEntry(_Frozen):
     )
     previous: Version | None = Field(default=None, description="Warm for rollback.")
     staging: Version | None = Field(default=None, description="Loaded for canary/shadow.")
+    canary: Canary | None = Field(
+        default=None, description="A share of Production traffic for previous or staging."
+    )
     input_schema: InputSchema | None = Field(
         default=None, description="Checked before TorchServe; None: only the body's shape."
     )
@@ -81,6 +105,18 @@ class ModelEntry(_Frozen):
                 f"previous ({self.previous}) equals production; previous is the version "
                 "Production had before (or null)"
             )
+        canary = self.canary
+        if canary is not None:
+            if self.production is None:
+                raise ValueError("a canary needs a production version to take traffic from")
+            if canary.version == self.production or canary.version not in (
+                self.previous,
+                self.staging,
+            ):
+                raise ValueError(
+                    f"canary version {canary.version} must be the entry's previous or staging "
+                    "version (loaded, and not production)"
+                )
         return self
 
     def versions(self) -> dict[Stage, int]:
@@ -168,12 +204,24 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class CompiledCanary:
+    target: Target
+    threshold: int  # of BUCKETS: a request whose bucket is below it goes to the canary
+    shadow: bool
+
+
+BUCKETS = 10_000
+"""Canary assignment resolution: 0.01 %."""
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledTable:
     state: TableState
     production: Mapping[str, Target]  # model -> its production target
     versions: Mapping[tuple[str, str], Target]  # (model, version) -> target
     routes: Mapping[str, TableRoute]
     known_models: frozenset[str]
+    canaries: Mapping[str, CompiledCanary]  # model -> its canary
 
     @property
     def generation(self) -> int:
@@ -197,12 +245,22 @@ def compile_table(state: TableState) -> CompiledTable:
             versions[(model, str(version))] = target
             if stage == "production":
                 production[model] = target
+    canaries = {
+        model: CompiledCanary(
+            target=versions[(model, str(entry.canary.version))],
+            threshold=round(entry.canary.percent * BUCKETS / 100),
+            shadow=entry.canary.mode == "shadow",
+        )
+        for model, entry in state.table.models.items()
+        if entry.canary is not None
+    }
     return CompiledTable(
         state=state,
         production=production,
         versions=versions,
         routes=dict(state.table.routes),
         known_models=frozenset(state.table.models),
+        canaries=canaries,
     )
 
 
@@ -211,6 +269,15 @@ def header_value(text: str) -> bytes:
     if text.isascii() and text.isprintable():
         return text.encode("ascii")
     return quote(text, safe="").encode("ascii")
+
+
+def canary_bucket(model: str, key: str | None) -> int:
+    """A request's bucket in [0, BUCKETS): from the model and ``key`` when one is given (the
+    same key always gets the same bucket), else random."""
+    if key is None:
+        return random.randrange(BUCKETS)  # traffic split, not a secret
+    digest = hashlib.blake2b(f"{model}\x00{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % BUCKETS
 
 
 def changed_stages(old: RoutingTable, new: RoutingTable) -> list[tuple[str, Stage]]:
