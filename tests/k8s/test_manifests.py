@@ -149,6 +149,41 @@ def test_torchserve_config_is_the_hardened_one(repo_overlays: Docs) -> None:
     assert props["grpc_management_address"] == "127.0.0.1"
 
 
+def test_torchserve_starts_from_the_config_the_init_container_writes(repo_overlays: Docs) -> None:
+    deployments = by_kind(repo_overlays["cpu"], "Deployment")
+    keys = set(ModelVersions().configmap_data())  # the keys Terraform's ConfigMap also holds
+    for name in packaged().models:
+        pod = deployments[f"ts-{k8s_name(name)}"]["spec"]["template"]["spec"]
+        (init,) = pod["initContainers"]
+        (serve,) = [c for c in pod["containers"] if c["name"] == "torchserve"]
+        assert init["command"] == ["modelreg", "k8s", "archives"]
+        args = dict(zip(init["args"][::2], init["args"][1::2], strict=True))
+        assert args["--model"] == name
+        assert args["--versions"] == "$(VERSIONS)"
+        assert args["--production"] == "$(PRODUCTION)"  # a Terraform rollback moves it too
+        assert {"VERSIONS", "PRODUCTION"} <= keys
+        written = args["--ts-config-out"]
+        assert serve["args"] == ["--start", "--foreground", "--ncs", "--ts-config", written]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+
+        def mount(container: dict[str, Any], path: str) -> dict[str, Any]:
+            (found,) = [
+                m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/")
+            ]
+            return found
+
+        # The shared, hardened config comes read-only from its ConfigMap.
+        base = mount(init, args["--ts-config-base"])
+        assert base.get("readOnly") is True
+        assert volumes[base["name"]]["configMap"]["name"].startswith("torchserve-config")
+        # The written one lives in an emptyDir: writable for the init container only.
+        out = mount(init, written)
+        assert "emptyDir" in volumes[out["name"]]
+        assert not out.get("readOnly")
+        assert mount(serve, written) == {**out, "readOnly": True}
+        assert mount(init, args["--out"] + "/x")["name"] == "model-store"
+
+
 def _model_objects(docs: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
     """(kind, name) -> object; ConfigMaps keyed by name *with* their content hash."""
     return {(d["kind"], d["metadata"]["name"]): d for d in docs}

@@ -191,3 +191,77 @@ def test_archives_builds_mar_files(
     )
     assert code == 0
     assert "nothing built" in out
+
+
+def _shared_config(tmp_path: Path, store: Path) -> Path:
+    """The shared TorchServe config, serving ``store`` (as the ConfigMap serves the pod's)."""
+    from serving.local import LocalTorchServe
+
+    base = tmp_path / f"shared-{store.name}.properties"
+    base.write_text(LocalTorchServe(tmp_path / "ts", model_store=store).render_config())
+    return base
+
+
+def test_ts_config_bad_input_changes_nothing(
+    env: Backend, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    store, out = tmp_path / "store", tmp_path / "config.properties"
+    base = _shared_config(tmp_path, store)
+    elsewhere = _shared_config(tmp_path, tmp_path / "other")
+    archives = ("k8s", "archives", "--model", MODEL, "--out", str(store), "--versions", "1,2")
+    cases = [
+        (["--production", "3", "--ts-config-base", str(base), "--ts-config-out", str(out)], "3"),
+        (["--production", "1,2"], "give one version"),
+        (["--ts-config-out", str(out)], "go together"),
+        (["--ts-config-base", str(base)], "go together"),
+        (
+            ["--ts-config-base", str(elsewhere), "--ts-config-out", str(out)],
+            "would not find them",
+        ),
+        (
+            ["--ts-config-base", str(base), "--ts-config-out", str(tmp_path / "no" / "c")],
+            "does not exist",
+        ),
+    ]
+    for extra, fragment in cases:
+        code, _, err = invoke(capsys, *archives, *extra)
+        assert code == 2, extra
+        assert fragment in err, (extra, err)
+    assert not store.exists()  # refused before anything was built
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_archives_writes_the_ts_config_with_the_registry_production(
+    env: Backend, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from registry_mcp.deploy.kubernetes.tsconfig import read_properties
+
+    promote(capsys, "1", "staging")
+    promote(capsys, "1", "production")
+    promote(capsys, "2", "staging")
+    store, out = tmp_path / "store", tmp_path / "config.properties"
+    base = _shared_config(tmp_path, store)
+    code, text, err = invoke(
+        capsys,
+        "k8s",
+        "archives",
+        "--model",
+        MODEL,
+        "--out",
+        str(store),
+        "--ts-config-base",
+        str(base),
+        "--ts-config-out",
+        str(out),
+    )
+    assert code == 0, err
+    assert "v1:" in text
+    assert "(default version)" in text
+    props = read_properties(out.read_text())
+    names = [entry.split("=", 1) for entry in props["load_models"].split(",")]
+    assert [n for n, _ in names] == [MODEL, MODEL]
+    assert [f.split("-v")[-1].split("-")[0] for _, f in names] == ["1", "2"]  # Production first
+    assert {p.name for p in store.glob("*.mar")} == {f for _, f in names}
+    versions = json.loads(props["models"])[MODEL]
+    assert {v: e["defaultVersion"] for v, e in versions.items()} == {"1": True, "2": False}

@@ -94,22 +94,80 @@ def archives(
             "Production, previous and Staging."
         ),
     ] = None,
+    production: Annotated[
+        str | None,
+        typer.Option(
+            help="The Production version, TorchServe's default version (empty: none). "
+            "Default: the registry's when --versions is not given, else none."
+        ),
+    ] = None,
+    ts_config_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write TorchServe's config here: --ts-config-base + load_models "
+            "(Production first) + models (workers and batching of models.yaml).",
+            dir_okay=False,
+        ),
+    ] = None,
+    ts_config_base: Annotated[
+        Path | None,
+        typer.Option(
+            help="The shared config.properties (`modelreg k8s render`'s) to start from; its "
+            "model_store must be --out.",
+            dir_okay=False,
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Build the .mar archives a TorchServe pod loads (its init container runs this)."""
+    """Build the .mar archives a TorchServe pod loads and write its TorchServe config (its
+    init container runs this)."""
     from registry_mcp.cli import render as cli_render
-    from registry_mcp.deploy.kubernetes.archives import build_archives, parse_versions
+    from registry_mcp.deploy.kubernetes import tsconfig
+    from registry_mcp.deploy.kubernetes.archives import (
+        build_archives,
+        parse_production,
+        parse_versions,
+    )
     from registry_mcp.deploy.kubernetes.desired import desired_from_registry
+    from registry_mcp.domain.errors import ErrorCode, RegistryError
     from registry_mcp.store.models_file import load_models_file
 
     state = get_ctx(ctx)
     config = load_models_file(state.settings()).config
+    if (ts_config_out is None) != (ts_config_base is None):
+        raise RegistryError(
+            ErrorCode.INVALID_INPUT,
+            "--ts-config-out and --ts-config-base go together (the config written is the "
+            "base plus the models to load)",
+        )
     registry = state.registry()
     if versions is None:
-        wanted = desired_from_registry(registry, [model]).of(model).loaded()
+        registry_versions = desired_from_registry(registry, [model]).of(model)
+        wanted, default = registry_versions.loaded(), registry_versions.production
     else:
-        wanted = parse_versions(versions)
+        wanted, default = parse_versions(versions), None
+    if production is not None:
+        default = parse_production(production)
+    shared = None
+    if ts_config_base is not None:  # everything is checked before anything is built
+        shared = tsconfig.read_base(ts_config_base, out, config.get(model))
+        if ts_config_out is not None and not ts_config_out.parent.is_dir():
+            raise RegistryError(
+                ErrorCode.INVALID_INPUT,
+                f"--ts-config-out {ts_config_out}: directory {ts_config_out.parent} does not exist",
+            )
+    if default is not None and default not in wanted:
+        raise RegistryError(
+            ErrorCode.INVALID_INPUT,
+            f"--production {default} is not among the versions to load "
+            f"({','.join(map(str, wanted)) or 'none'})",
+        )
     built = build_archives(registry, config, model, wanted, out)
+    if ts_config_out is not None and shared is not None:
+        text = tsconfig.pod_properties(
+            shared, config.get(model), {b.version: b.file_name for b in built}, default
+        )
+        tsconfig.write_text_atomically(text, ts_config_out)
     if as_json:
         cli_render.print_json(state.console, built)
         return
@@ -119,7 +177,10 @@ def archives(
         state.console.print(
             f"{item.model} v{item.version}: {out / item.file_name}"
             + (" (cached)" if item.cached else "")
+            + (" (default version)" if item.version == default else "")
         )
+    if ts_config_out is not None:
+        state.console.print(f"Wrote {ts_config_out}", soft_wrap=True)
 
 
 @k8s_app.command("diff")

@@ -40,6 +40,16 @@ def parse_versions(text: str) -> list[int]:
     return sorted(found)
 
 
+def parse_production(text: str) -> int | None:
+    """``"2"`` -> 2; ``""`` -> None (no Production: the ConfigMap's empty PRODUCTION)."""
+    found = parse_versions(text)
+    if len(found) > 1:
+        raise RegistryError(
+            ErrorCode.INVALID_INPUT, f"--production: give one version, not {text!r}"
+        )
+    return found[0] if found else None
+
+
 def build_archives(
     registry: Registry, models: ModelsConfig, model: str, versions: list[int], out: Path
 ) -> list[BuiltArchive]:

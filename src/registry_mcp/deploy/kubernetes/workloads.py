@@ -24,7 +24,8 @@ COMPONENT = "app.kubernetes.io/component"
 MODEL_LABEL = "modelreg.io/model"
 TS_HOME = "/srv/torchserve"
 MODEL_STORE = f"{TS_HOME}/model-store"
-TS_CONFIG_DIR = "/etc/torchserve"
+TS_CONFIG_DIR = "/etc/torchserve"  # the shared torchserve-config ConfigMap
+TS_POD_CONFIG_DIR = "/srv/torchserve-config"  # the pod's config, written by the init container
 INFERENCE_PORT, MANAGEMENT_PORT, METRICS_PORT = 8080, 8081, 8082
 ROUTER_PORT, MCP_PORT, MLFLOW_PORT, POSTGRES_PORT = 8090, 8765, 5000, 5432
 DB_SECRET = "modelreg-db"  # keys: dsn (postgresql+psycopg://...), password
@@ -181,14 +182,31 @@ def torchserve_objects(model: ModelConfig, k8s: str, checksum: str) -> list[Obj]
     management Service of one model."""
     name = torchserve_name(k8s)
     res = model.kubernetes
+    shared_config = f"{TS_CONFIG_DIR}/config.properties"
+    pod_config = f"{TS_POD_CONFIG_DIR}/config.properties"
     fetch = {
         "name": "fetch-archives",
         "image": image_ref(),
-        # The same command builds the archives locally: `modelreg k8s archives`.
+        # The same command builds the archives locally: `modelreg k8s archives`. It also
+        # writes TorchServe's config: the shared one + load_models (Production first: the
+        # default version) + models (workers and batching of models.yaml per version).
         "command": ["modelreg", "k8s", "archives"],
-        "args": ["--model", model.name, "--out", MODEL_STORE, "--versions", "$(VERSIONS)"],
+        "args": [
+            "--model",
+            model.name,
+            "--out",
+            MODEL_STORE,
+            "--versions",
+            "$(VERSIONS)",
+            "--production",
+            "$(PRODUCTION)",
+            "--ts-config-base",
+            shared_config,
+            "--ts-config-out",
+            pod_config,
+        ],
         # Terraform's ConfigMap (terraform/), when it exists, wins: the last source of a key
-        # takes precedence.
+        # takes precedence. So a Terraform rollback changes the default version too.
         "envFrom": [
             {"configMapRef": {"name": versions_configmap(k8s)}},
             {"configMapRef": {"name": terraform_configmap(k8s), "optional": True}},
@@ -198,6 +216,8 @@ def torchserve_objects(model: ModelConfig, k8s: str, checksum: str) -> list[Obj]
         "securityContext": container_security(),
         "volumeMounts": [
             {"name": "model-store", "mountPath": MODEL_STORE},
+            {"name": "torchserve-config", "mountPath": TS_CONFIG_DIR, "readOnly": True},
+            {"name": "torchserve-pod-config", "mountPath": TS_POD_CONFIG_DIR},
             {"name": "modelreg-home", "mountPath": "/var/lib/modelreg"},
             {"name": "tmp", "mountPath": "/tmp"},
         ],
@@ -206,15 +226,8 @@ def torchserve_objects(model: ModelConfig, k8s: str, checksum: str) -> list[Obj]
         "name": "torchserve",
         "image": image_ref(),
         "command": ["torchserve"],
-        "args": [
-            "--start",
-            "--foreground",
-            "--ncs",
-            "--ts-config",
-            f"{TS_CONFIG_DIR}/config.properties",
-            "--models",
-            "all",
-        ],
+        # No --models: the config's load_models lists the archives, Production first.
+        "args": ["--start", "--foreground", "--ncs", "--ts-config", pod_config],
         "workingDir": TS_HOME,  # TorchServe writes key_file.json into its working directory
         "env": [
             {"name": "TEMP", "value": "/tmp"},
@@ -238,13 +251,14 @@ def torchserve_objects(model: ModelConfig, k8s: str, checksum: str) -> list[Obj]
         "volumeMounts": [
             {"name": "torchserve-home", "mountPath": TS_HOME},
             {"name": "model-store", "mountPath": MODEL_STORE},
-            {"name": "torchserve-config", "mountPath": TS_CONFIG_DIR, "readOnly": True},
+            {"name": "torchserve-pod-config", "mountPath": TS_POD_CONFIG_DIR, "readOnly": True},
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
     volumes = [
         empty_dir("torchserve-home"),
         empty_dir("model-store", "10Gi"),
+        empty_dir("torchserve-pod-config", "1Mi"),
         empty_dir("modelreg-home"),
         empty_dir("tmp", "4Gi"),
         {"name": "torchserve-config", "configMap": {"name": "torchserve-config"}},
