@@ -153,10 +153,21 @@ class ServingVersion(_Result):
     unapproved_change: str | None = None
 
 
+class GuardTerms(_Result):
+    """A guarded promotion's thresholds, as the approval form shows them."""
+
+    window_s: float
+    min_requests: int
+    max_error_ratio: float
+    max_p99_ms: float
+    min_accuracy: float | None = None
+    min_feedback_rows: int
+
+
 class ChangePlan(_Result):
     """Exactly what a stage change would move; an approval binds to ``digest``."""
 
-    kind: Literal["promote", "rollback"]
+    kind: Literal["promote", "rollback", "canary"]
     model: str
     version: int
     from_stage: StageName
@@ -166,6 +177,8 @@ class ChangePlan(_Result):
     rollback_target_after: int | None = None
     card_complete: bool
     missing_card_fields: list[str] = Field(default_factory=list)
+    ends_canary: bool = False
+    guard: GuardTerms | None = None
     digest: str
 
     @property
@@ -180,7 +193,7 @@ class AuditPage(_Result):
 
 class PendingProposal(_Result):
     id: int
-    kind: Literal["promote", "rollback"]
+    kind: Literal["promote", "rollback", "canary"]
     model: str
     version: int | None = None
     stage: StageName

@@ -267,6 +267,27 @@ _BUDGET_DOC = (
 )
 
 
+class GuardSettings(_Strict):
+    """How a guarded promotion is judged (``modelreg promote --guard``).
+
+    Over ``window_s`` after the promotion, the new Production version is rolled back
+    automatically if, once it has answered ``min_requests`` requests, its error ratio exceeds
+    the model's ``error_budget`` or its p99 latency exceeds ``latency_sla_ms``; or if, once
+    ``min_feedback_rows`` labels came back, its accuracy is below ``min_accuracy``.
+    """
+
+    window_s: float = Field(default=120, ge=5, le=86_400, description="Bake window, seconds.")
+    min_requests: int = Field(
+        default=50, ge=1, le=1_000_000, description="Requests before errors/latency are judged."
+    )
+    min_accuracy: float | None = Field(
+        default=None, gt=0, le=1, description="Production accuracy floor; None: not judged."
+    )
+    min_feedback_rows: int = Field(
+        default=100, ge=1, le=1_000_000, description="Labelled rows before accuracy is judged."
+    )
+
+
 class ModelDefaults(_Strict):
     """Settings for a model that ``models`` does not list."""
 
@@ -300,6 +321,9 @@ class ModelConfig(_Strict):
     n_classes: int | None = Field(default=None, ge=2, le=100_000)
     torchserve: TorchServeSettings = Field(default_factory=TorchServeSettings)
     kubernetes: KubernetesResources = Field(default_factory=KubernetesResources)
+    guard: GuardSettings | None = Field(
+        default=None, description="Guarded promotions; None: `promote --guard` is refused."
+    )
 
     _direction = field_validator("metric_direction")(_resolve_direction)
 

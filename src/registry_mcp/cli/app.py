@@ -26,21 +26,28 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from registry_mcp.cli.changes import apply_change
 from registry_mcp.cli.k8s_commands import k8s_app, tf_app
 from registry_mcp.cli.mcp_commands import approvals_app, tokens_app
 from registry_mcp.cli.mcp_commands import mcp as mcp_command
 from registry_mcp.cli.metrics_commands import dashboards_app
 from registry_mcp.cli.metrics_commands import metrics as metrics_command
 from registry_mcp.cli.models import models_app
+from registry_mcp.cli.release_commands import canary_app, guard_app
 from registry_mcp.cli.serve import predict as predict_command
 from registry_mcp.cli.serve import serve_app
-from registry_mcp.cli.support import CLI_CLIENT, Ctx, ask_confirmation, get_ctx
+from registry_mcp.cli.support import (
+    Ctx,
+    JsonOpt,
+    RationaleOpt,
+    YesOpt,
+    get_ctx,
+)
 from registry_mcp.domain.errors import ErrorCode, RegistryError
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
-    from registry_mcp.domain.plans import ChangeKind
 
 T = TypeVar("T")
 
@@ -58,13 +65,11 @@ app.command(name="mcp")(mcp_command)
 app.command(name="metrics")(metrics_command)
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(serve_app, name="serve")
+app.add_typer(canary_app, name="canary")
+app.add_typer(guard_app, name="guard")
 app.command(name="predict")(predict_command)
 app.add_typer(k8s_app, name="k8s")
 app.add_typer(tf_app, name="tf")
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-RationaleOpt = Annotated[str, typer.Option("--rationale", "-r", help="Why (recorded in audit).")]
 
 
 @app.callback()
@@ -194,13 +199,21 @@ def promote(
         str | None,
         typer.Option(help="Refuse unless the stage's current version is this (or 'none')."),
     ] = None,
+    guard: Annotated[
+        bool,
+        typer.Option(
+            "--guard",
+            help="Production only: roll back automatically if the new version breaks the "
+            "model's guard (models.yaml) during its window; shown on the plan you approve.",
+        ),
+    ] = False,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Move a version to a stage, after showing the change and asking for confirmation."""
     from registry_mcp.domain.plans import ChangeKind
 
-    _change(
+    apply_change(
         get_ctx(ctx),
         ChangeKind.PROMOTE,
         name,
@@ -210,6 +223,7 @@ def promote(
         expected=expect_current,
         yes=yes,
         as_json=as_json,
+        guard=guard,
     )
 
 
@@ -227,7 +241,7 @@ def rollback(
     """Return Production to the previous (or a named former) Production version."""
     from registry_mcp.domain.plans import ChangeKind
 
-    _change(
+    apply_change(
         get_ctx(ctx),
         ChangeKind.ROLLBACK,
         name,
@@ -237,77 +251,6 @@ def rollback(
         yes=yes,
         as_json=as_json,
     )
-
-
-def _change(
-    state: Ctx,
-    kind: ChangeKind,
-    name: str,
-    *,
-    version: str | None,
-    rationale: str,
-    expected: str | None,
-    yes: bool,
-    as_json: bool,
-    stage: str = "Production",
-) -> None:
-    """Show the plan, ask the human at the terminal, then apply exactly that plan through the
-    one apply path the MCP tools use (re-checked under the lock; serving follows)."""
-    from registry_mcp.cli import render
-    from registry_mcp.core.approvals import Approvals
-    from registry_mcp.core.change_requests import Approval
-    from registry_mcp.deploy.deployment import Deployment
-
-    registry = state.registry()
-    actor = state.actor()
-    deployment = Deployment.open(registry)
-    try:
-        approvals = Approvals.for_registry(registry, after_change=deployment.follow)
-        req = approvals.request(
-            kind,
-            name,
-            version=version,
-            stage=stage,
-            rationale=rationale,
-            expected_current=expected,
-            requested_by=actor,
-            client=CLI_CLIENT,
-        )
-        try:
-            plan = approvals.plan(req)
-        except RegistryError as exc:
-            raise approvals.refuse(req, exc) from None
-        if approvals.needs_other_approver(plan):
-            outcome = approvals.propose(req, plan)
-        else:
-            if not as_json:
-                state.console.print(render.plan_panel(plan))
-            try:
-                confirmed = ask_confirmation(state, yes)
-            except RegistryError as exc:
-                raise approvals.refuse(req, exc) from None
-            if not confirmed:
-                approvals.decline(
-                    req, plan, status="cancelled", approver=actor, client=CLI_CLIENT, note=None
-                )
-                state.err_console.print("Cancelled; nothing was changed.")
-                raise typer.Exit(1)
-            via = "--yes" if yes else "terminal confirmation"
-            outcome = approvals.apply(
-                req, plan, Approval(approver=actor, client=CLI_CLIENT, via=via)
-            )
-    finally:
-        deployment.close()
-    if as_json:
-        render.print_json(state.console, outcome)
-        return
-    if outcome.transition is None:
-        # Four-eyes: the change waits for someone else.
-        state.console.print(render.escape(outcome.message))
-        return
-    state.console.print(render.transition_line(outcome.transition))
-    if outcome.serving is not None:
-        state.console.print(f"Serving: {render.escape(outcome.serving.detail)}")
 
 
 @app.command()

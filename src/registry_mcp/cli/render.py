@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
@@ -25,6 +25,11 @@ from registry_mcp.domain.schemas import (
     Stage,
     TransitionResult,
 )
+
+if TYPE_CHECKING:
+    from registry_mcp.deploy.guard_watch import GuardVerdict
+    from registry_mcp.deploy.releases import CanaryReport
+    from registry_mcp.store.releases import Guard
 
 
 def print_json(
@@ -116,6 +121,11 @@ def card_panel(name: str, version: int, view: CardView) -> Panel:
 
 
 def plan_panel(plan: ChangePlan) -> Panel:
+    if plan.kind is ChangeKind.CANARY:
+        return Panel(
+            f"{escape(plan.describe().rsplit(' [plan ', 1)[0])}\n[dim]plan {plan.short_digest}[/]",
+            title="Planned canary change",
+        )
     verb = "Roll back" if plan.kind is ChangeKind.ROLLBACK else "Promote"
     lines = [
         f"{verb} [b]{escape(plan.model)}[/] v{plan.version}: "
@@ -129,10 +139,78 @@ def plan_panel(plan: ChangePlan) -> Panel:
     if plan.to_stage is Stage.PRODUCTION:
         after = plan.rollback_target_after
         lines.append(f"Rollback target afterwards: {'v' + str(after) if after else 'none'}")
+    if plan.ends_canary and plan.canary_before is not None:
+        lines.append(f"Ends the canary: {plan.canary_before.describe()}")
+    if plan.guard is not None:
+        lines.append(
+            f"[b]Guarded:[/] {escape(plan.guard.describe())}; on breach it rolls back to "
+            f"v{plan.rollback_target_after} automatically, under this approval"
+        )
     if not plan.card_complete:
         lines.append(f"[yellow]Model card incomplete: {', '.join(plan.missing_card_fields)}[/]")
     lines.append(f"[dim]plan {plan.short_digest}[/]")
     return Panel("\n".join(lines), title="Planned change")
+
+
+def canary_table(report: CanaryReport) -> Table | str:
+    if report.canary is None:
+        return escape(report.detail)
+    table = Table(
+        title=f"Canary of {escape(report.model)}: {escape(report.canary.describe())}, "
+        f"window {report.window_s:g} s"
+    )
+    for column in ("side", "version", "requests", "errors", "error ratio", "p50 ms", "p99 ms"):
+        table.add_column(column)
+    table.add_column("accuracy (labelled rows)")
+    for arm in report.arms:
+        table.add_row(
+            arm.role,
+            f"v{arm.version}",
+            str(arm.requests),
+            str(arm.errors),
+            _ratio(arm.error_ratio),
+            _ms(arm.p50_ms),
+            _ms(arm.p99_ms),
+            f"{_ratio(arm.accuracy)} ({arm.feedback_rows})",
+        )
+    table.caption = escape(report.detail)
+    return table
+
+
+def guard_table(guards: Sequence[Guard]) -> Table | str:
+    if not guards:
+        return "No guarded promotions yet; promote with `modelreg promote ... --guard`."
+    table = Table(title="Guarded promotions")
+    for column in ("guard", "model", "version", "back to", "approval", "ends", "status"):
+        table.add_column(column)
+    table.add_column("evidence", overflow="fold")
+    for guard in guards:
+        table.add_row(
+            f"#{guard.id}",
+            escape(guard.model),
+            f"v{guard.version}",
+            f"v{guard.rollback_to}",
+            f"#{guard.approval_audit_id}",
+            f"{guard.ends_at:%H:%M:%S}",
+            guard.status.value,
+            escape(guard.evidence or ""),
+        )
+    return table
+
+
+def guard_verdict(verdict: GuardVerdict) -> str:
+    return (
+        f"guard #{verdict.guard_id} {escape(verdict.model)} v{verdict.version}: "
+        f"[b]{verdict.action}[/] {escape(verdict.evidence)}"
+    )
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def transition_line(result: TransitionResult) -> str:

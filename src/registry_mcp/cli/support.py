@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -79,6 +79,10 @@ def get_ctx(ctx: typer.Context) -> Ctx:
     assert isinstance(state, Ctx)
     return state
 
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+RationaleOpt = Annotated[str, typer.Option("--rationale", "-r", help="Why (recorded in audit).")]
 
 CLI_CLIENT = "modelreg-cli"
 """The client recorded in the audit trail for changes made at the command line."""

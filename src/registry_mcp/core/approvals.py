@@ -31,8 +31,13 @@ from registry_mcp.core.transitions import Attempt
 from registry_mcp.domain import validation
 from registry_mcp.domain.errors import ErrorCode, RegistryError
 from registry_mcp.domain.plans import ChangeKind, ChangePlan
+from registry_mcp.domain.releases import CanaryState, canary_mode, canary_percent
 from registry_mcp.domain.schemas import Decision, ExpectedVersion, Stage
 from registry_mcp.store.proposals import Channel, Proposal, ProposalStatus, ProposalStore
+from registry_mcp.store.releases import Guard
+
+GUARD_ACTOR = "modelreg-guard"
+"""Audit actor of an automatic rollback (its rationale names the human approval it is under)."""
 
 
 class Approvals:
@@ -73,19 +78,45 @@ class Approvals:
         expected_current: ExpectedVersion | str = None,
         plan_digest: str | None = None,
         audit: bool = True,
+        percent: object = None,
+        mode: object = "split",
+        guard: object = False,
     ) -> ChangeRequest:
         """Validate a request; an invalid one is raised (and audited as refused, unless
-        ``audit`` is off because the caller records the attempt itself)."""
+        ``audit`` is off because the caller records the attempt itself).
+
+        CANARY: ``version`` and ``percent`` (and ``mode``) start or change a canary; both
+        None stop it. ``guard``: a promotion to Production is guarded (a real boolean)."""
         who = validation.actor(requested_by)
+        canary: CanaryState | None = None
+        number: int | None
         try:
             name = validation.model_name(model)
             why = validation.rationale(rationale)
-            if kind is ChangeKind.PROMOTE:
+            if not isinstance(guard, bool):
+                raise RegistryError(
+                    ErrorCode.INVALID_INPUT, f"guard {guard!r} is not the boolean true or false"
+                )
+            if kind is ChangeKind.CANARY:
+                number = None
+                target = Stage.PRODUCTION
+                if version is not None or percent is not None:
+                    if version is None or percent is None:
+                        raise RegistryError(
+                            ErrorCode.INVALID_INPUT,
+                            "A canary needs both a version and a percent (e.g. version 4, "
+                            "percent 10).",
+                        )
+                    number = validation.version(version)
+                    canary = CanaryState(
+                        version=number, percent=canary_percent(percent), mode=canary_mode(mode)
+                    )
+            elif kind is ChangeKind.PROMOTE:
                 if version is None:
                     raise RegistryError(
                         ErrorCode.INVALID_INPUT, "A version to promote is required."
                     )
-                number: int | None = validation.version(version)
+                number = validation.version(version)
                 target = validation.stage(stage)
             else:
                 number = None if version is None else validation.version(version)
@@ -106,6 +137,8 @@ class Approvals:
             client=client,
             expected_current=expected,
             plan_digest=digest,
+            canary=canary,
+            guard=guard,
         )
 
     def record_invalid(
@@ -128,12 +161,29 @@ class Approvals:
 
     def needs_other_approver(self, plan: ChangePlan) -> bool:
         """Four-eyes: a Production change is filed as a proposal for someone else."""
-        return self.four_eyes and plan.to_stage is Stage.PRODUCTION
+        return self.four_eyes and plan.moves_production_traffic
 
     def plan(self, req: ChangeRequest) -> ChangePlan:
         """What the request would move now; raises (without auditing) what the registry would
         refuse, including a stale expectation, so a human is never asked in vain."""
-        plan = self._registry.stages.plan_change(req.kind, req.model, req.version, req.stage)
+        guard = None
+        if req.guard:
+            guard = self._registry.policy(req.model).guard
+            if guard is None:
+                raise RegistryError(
+                    ErrorCode.INVALID_INPUT,
+                    f"{req.model!r} declares no guard in the models file, so a guarded "
+                    "promotion has no thresholds: add `guard: {window_s: 120}` (and its "
+                    "latency_sla_ms / error_budget) under the model, or promote without guard.",
+                )
+        plan = self._registry.stages.plan_change(
+            req.kind,
+            req.model,
+            req.version,
+            req.stage,
+            canary_after=req.canary,
+            guard=guard,
+        )
         if req.plan_digest is not None and not plan.digest.startswith(req.plan_digest):
             raise RegistryError(
                 ErrorCode.STALE_PLAN,
@@ -175,8 +225,9 @@ class Approvals:
         )
         if (
             self.four_eyes
-            and plan.to_stage is Stage.PRODUCTION
+            and plan.moves_production_traffic
             and approval.approver == req.requested_by
+            and not approval.pre_approved
         ):
             error = RegistryError(
                 ErrorCode.NOT_APPROVED,
@@ -192,11 +243,25 @@ class Approvals:
                 reason=f"{error.code.value}: {error.message}",
             )
             raise error
+        if approval.guard_id is not None:
+            attempt = attempt.model_copy(update={"guard_id": approval.guard_id})
         result = self._registry.stages.execute(plan, attempt)
         serving = None if self._after_change is None else self._after_change(req.model)
+        if plan.kind is ChangeKind.CANARY:
+            after = plan.canary_after
+            message = f"Applied: canary of {req.model} " + (
+                "stopped." if after is None else f"running: {after.describe()}."
+            )
+        else:
+            message = f"Applied: {req.model} v{result.version} is now {result.to_stage.value}."
+            if plan.guard is not None:
+                message += (
+                    f" Guarded for {plan.guard.window_s:g} s: a breach rolls it back to "
+                    f"v{plan.rollback_target_after} automatically."
+                )
         return Outcome(
             status="applied",
-            message=f"Applied: {req.model} v{result.version} is now {result.to_stage.value}.",
+            message=message,
             plan=plan,
             transition=result,
             serving=serving,
@@ -241,6 +306,33 @@ class Approvals:
             reason=f"{error.code.value}: {error.message}",
         )
         return error
+
+    def apply_guard_rollback(self, guard: Guard, evidence: str) -> Outcome:
+        """Roll back a guarded version that breached its guard: the rollback its human
+        approved with the promotion (audit #N), through the one apply path. Refused (and
+        audited) unless the guard still watches that version within its window."""
+        via = f"automatic rollback under approval #{guard.approval_audit_id}"
+        req = self.request(
+            ChangeKind.ROLLBACK,
+            guard.model,
+            rationale=f"{via} (guard #{guard.id}): {evidence}",
+            requested_by=GUARD_ACTOR,
+            client=GUARD_ACTOR,
+            version=guard.rollback_to,
+        )
+        try:
+            plan = self.plan(req)
+        except RegistryError as exc:
+            raise self.refuse(req, exc) from None
+        approval = Approval(
+            approver=GUARD_ACTOR,
+            client=GUARD_ACTOR,
+            note=evidence,
+            via=via,
+            pre_approved=True,
+            guard_id=guard.id,
+        )
+        return self.apply(req, plan, approval)
 
     # ------------------------------------------------------ approval forms
 

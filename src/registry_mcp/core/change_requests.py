@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from registry_mcp.core.ports import ServingUpdate
 from registry_mcp.domain.compact_schema import CompactModel
 from registry_mcp.domain.plans import ChangeKind, ChangePlan
+from registry_mcp.domain.releases import CanaryState
 from registry_mcp.domain.schemas import ExpectedVersion, Stage, TransitionResult
 
 
@@ -27,6 +28,10 @@ class ChangeRequest(BaseModel):
     client: str | None = None
     expected_current: ExpectedVersion = None
     plan_digest: str | None = None
+    canary: CanaryState | None = Field(
+        default=None, description="CANARY requests: the canary to run; None stops it."
+    )
+    guard: bool = Field(default=False, description="Promotions: guard the new version.")
 
 
 class Approval(BaseModel):
@@ -38,6 +43,10 @@ class Approval(BaseModel):
     client: str | None = None
     note: str | None = None
     via: str = Field(description="Which form, proposal or terminal carried the yes.")
+    pre_approved: bool = Field(
+        default=False, description="Part of an earlier approval (a guard's rollback)."
+    )
+    guard_id: int | None = None
 
 
 class Outcome(CompactModel):

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from registry_mcp.domain.releases import GuardSpec
 from registry_mcp.store.models_file import ModelsFile, load_models_file
 from registry_mcp.store.settings import Settings
 from serving.config import InputSchema, MetricDirection, ModelConfig, Task
@@ -30,6 +31,9 @@ class ModelPolicy(BaseModel):
     latency_sla_ms: float
     input_schema: InputSchema | None = None
     declared: bool = Field(description="Listed under `models:`; False means from `defaults:`.")
+    guard: GuardSpec | None = Field(
+        default=None, description="How a guarded promotion is judged; None: no guard declared."
+    )
 
     @property
     def lower_is_better(self) -> bool:
@@ -52,6 +56,16 @@ class ModelPolicy(BaseModel):
             latency_sla_ms=config.latency_sla_ms,
             input_schema=config.input_schema,
             declared=declared,
+            guard=None
+            if config.guard is None
+            else GuardSpec(
+                window_s=config.guard.window_s,
+                min_requests=config.guard.min_requests,
+                max_error_ratio=config.error_budget,
+                max_p99_ms=config.latency_sla_ms,
+                min_accuracy=config.guard.min_accuracy,
+                min_feedback_rows=config.guard.min_feedback_rows,
+            ),
         )
 
 

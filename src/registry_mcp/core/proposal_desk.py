@@ -88,6 +88,8 @@ class ProposalDesk:
             rationale=proposal.rationale,
             requested_by=proposal.requested_by,
             client=proposal.client,
+            canary=None if proposal.plan is None else proposal.plan.canary_after,
+            guard=proposal.plan is not None and proposal.plan.guard is not None,
         )
         approval = Approval(
             approver=approver, client="modelreg-cli", note=note, via=f"proposal #{proposal_id}"
@@ -134,7 +136,10 @@ class ProposalDesk:
         if (
             approve
             and self._registry.settings.four_eyes
-            and proposal.stage is Stage.PRODUCTION
+            and (
+                proposal.stage is Stage.PRODUCTION
+                or (proposal.plan is not None and proposal.plan.moves_production_traffic)
+            )
             and approver == proposal.requested_by
         ):
             return RegistryError(

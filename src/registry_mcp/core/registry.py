@@ -90,6 +90,8 @@ class Registry:
         """Stage changes: plan, transition, roll back, resolve unapproved alias moves."""
         self.trust = TrustedVersions(engine, audit, version_info=self.get_version)
         """Versions whose model may run code when loaded."""
+        self.releases = self._machine.releases
+        """Running canaries and promotion guards (changed only through ``stages``)."""
 
     @classmethod
     def open(cls, settings: Settings, *, initialise: bool = True) -> Registry:

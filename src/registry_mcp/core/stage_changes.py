@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from registry_mcp.core.transitions import Attempt, StageMachine
+from registry_mcp.core.transitions import Attempt, StageMachine, action_of
 from registry_mcp.domain import validation
 from registry_mcp.domain.errors import ErrorCode, RegistryError
 from registry_mcp.domain.plans import ChangeKind, ChangePlan, compute_plan
+from registry_mcp.domain.releases import CanaryState, GuardSpec
 from registry_mcp.domain.schemas import (
     AliasState,
-    AuditAction,
     Decision,
     ExpectedVersion,
     ModelSummary,
@@ -49,12 +49,20 @@ class StageChanges:
         name: str,
         version: int | str | None,
         stage: Stage | str = Stage.PRODUCTION,
+        *,
+        canary_after: CanaryState | None = None,
+        guard: GuardSpec | None = None,
     ) -> ChangePlan:
-        """What the change would move now (a preview to show a human); raises the refusal."""
+        """What the change would move now (a preview to show a human); raises the refusal.
+
+        CANARY plans: ``canary_after`` is the canary to run (None: stop it). ``guard``: the
+        thresholds of a guarded promotion to Production."""
         name = validation.model_name(name)
         number = None if version is None else validation.version(version)
         target = validation.stage(stage) if kind is ChangeKind.PROMOTE else Stage.PRODUCTION
-        return self.machine.preview(self._model(name), kind, number, target)
+        return self.machine.preview(
+            self._model(name), kind, number, target, canary_after=canary_after, guard=guard
+        )
 
     def plan_transition(self, name: str, version: int | str, stage: Stage | str) -> ChangePlan:
         """What ``transition`` would do now (card completeness reported, not refused)."""
@@ -176,7 +184,7 @@ class StageChanges:
             actor=attempt.actor,
             client=attempt.client,
             model=str(model)[: validation.MAX_NAME_LENGTH] or "?",
-            action=AuditAction.ROLLBACK if kind is ChangeKind.ROLLBACK else AuditAction.TRANSITION,
+            action=action_of(kind),
             decision=decision,
             from_version=plan.replaced_version if plan else None,
             to_version=plan.version if plan else version,

@@ -12,6 +12,7 @@ timeout) included.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from registry_mcp.domain.errors import ErrorCode, RegistryError
 from registry_mcp.domain.plans import ChangeKind, ChangePlan, compute_plan
+from registry_mcp.domain.releases import CanaryState, GuardSpec
 from registry_mcp.domain.schemas import (
     AliasState,
     AuditAction,
@@ -42,6 +44,15 @@ from registry_mcp.store.audit import AuditLog
 from registry_mcp.store.catalog import Catalog
 from registry_mcp.store.locks import ModelLocks
 from registry_mcp.store.mlflow_store import MlflowStore
+from registry_mcp.store.releases import (
+    GuardStatus,
+    Releases,
+    canary_in,
+    end_guards_in,
+    guard_in,
+    set_canary_in,
+    start_guard_in,
+)
 from registry_mcp.store.stage_writes import StageTransaction, StageWrites
 
 OUTSIDE_ACTOR = "outside-modelreg"
@@ -59,9 +70,13 @@ class Attempt(BaseModel):
     requested_by: str | None = None
     rationale: str | None = None
     note: str | None = None
+    guard_id: int | None = None
+    """Set by a guard's automatic rollback: the guard must still be watching when it lands."""
 
 
 def action_of(kind: ChangeKind) -> AuditAction:
+    if kind is ChangeKind.CANARY:
+        return AuditAction.CANARY
     return AuditAction.ROLLBACK if kind is ChangeKind.ROLLBACK else AuditAction.TRANSITION
 
 
@@ -103,15 +118,24 @@ class StageMachine:
         self._version_info = version_info
         self._require_card = require_complete_card
         self._primary_metric_of = primary_metric_of
+        self.releases = Releases(catalog.engine)
 
     # ------------------------------------------------------------- previews
 
     def preview(
-        self, summary: ModelSummary, kind: ChangeKind, version: int | None, stage: Stage
+        self,
+        summary: ModelSummary,
+        kind: ChangeKind,
+        version: int | None,
+        stage: Stage,
+        *,
+        canary_after: CanaryState | None = None,
+        guard: GuardSpec | None = None,
     ) -> ChangePlan:
         """The plan from a catalog snapshot; raises what ``execute`` would refuse."""
         if summary.unapproved_change:
             raise RegistryError(ErrorCode.UNAPPROVED_CHANGE, summary.unapproved_change)
+        running = self.releases.canary(summary.name)
         plan = compute_plan(
             kind,
             summary.name,
@@ -120,6 +144,9 @@ class StageMachine:
             summary.aliases,
             lambda v: self._version_info(summary.name, v),
             self._primary_metric_of(summary.name),
+            canary=None if running is None else running.canary,
+            canary_after=canary_after,
+            guard=guard,
         )
         refused = plan.refusal(require_complete_card=self._require_card())
         if refused is not None:
@@ -143,13 +170,22 @@ class StageMachine:
                         f"{plan.model}` and resolve it first.",
                     )
                 # What moves (and what the audit row names) is the plan recomputed now.
-                now = self._recheck(plan, live, tx)
+                now = self._recheck(plan, live, tx, canary_in(tx.conn, plan.model))
+                if attempt.guard_id is not None:
+                    self._check_guard(tx.conn, attempt.guard_id, now, live)
                 writing = True
-                self._move(tx, now, live)
-                audit_id = AuditLog.insert_in(
-                    tx.conn, **self._row(now, attempt, Decision.DONE, attempt.note)
-                )
-                ApprovedStates.put_in(tx.conn, plan.model, after_state(now, live), audit_id)
+                if now.kind is ChangeKind.CANARY:
+                    audit_id = AuditLog.insert_in(
+                        tx.conn, **self._row(now, attempt, Decision.DONE, attempt.note)
+                    )
+                    set_canary_in(tx.conn, now.model, now.canary_after, audit_id)
+                else:
+                    self._move(tx, now, live)
+                    audit_id = AuditLog.insert_in(
+                        tx.conn, **self._row(now, attempt, Decision.DONE, attempt.note)
+                    )
+                    ApprovedStates.put_in(tx.conn, plan.model, after_state(now, live), audit_id)
+                    self._releases_follow(tx.conn, now, attempt, audit_id)
         except RegistryError as exc:
             # Rolled back: nothing of the change is stored; audit the attempt on its own.
             decision = Decision.FAILED if writing else Decision.REFUSED
@@ -169,7 +205,66 @@ class StageMachine:
             plan_digest=now.digest,
         )
 
-    def _recheck(self, plan: ChangePlan, live: AliasState, tx: StageTransaction) -> ChangePlan:
+    @staticmethod
+    def _check_guard(conn: Connection, guard_id: int, plan: ChangePlan, live: AliasState) -> None:
+        """An automatic rollback lands only while its guard watches the version it guards."""
+        guard = guard_in(conn, guard_id)
+        problem = None
+        if guard is None or guard.model != plan.model:
+            problem = f"guard #{guard_id} does not exist for {plan.model!r}"
+        elif guard.status is not GuardStatus.WATCHING:
+            problem = f"guard #{guard_id} is {guard.status.value}, no longer watching"
+        elif not guard.open_at(time.time()):
+            problem = f"the window of guard #{guard_id} ended at {guard.ends_at.isoformat()}"
+        elif live.production != guard.version or plan.version != guard.rollback_to:
+            problem = (
+                f"guard #{guard_id} guards v{guard.version} -> v{guard.rollback_to}, but "
+                f"Production is now {live.production}"
+            )
+        if problem is not None:
+            raise RegistryError(ErrorCode.STALE_PLAN, f"No automatic rollback: {problem}.")
+
+    @staticmethod
+    def _releases_follow(
+        conn: Connection, plan: ChangePlan, attempt: Attempt, audit_id: int
+    ) -> None:
+        """Canary and guards after a stage change, in its transaction."""
+        if plan.ends_canary:
+            set_canary_in(conn, plan.model, None, audit_id)
+        if plan.to_stage is not Stage.PRODUCTION:
+            return
+        if attempt.guard_id is not None:
+            end_guards_in(
+                conn,
+                plan.model,
+                GuardStatus.ROLLED_BACK,
+                guard_id=attempt.guard_id,
+                evidence=attempt.note,
+            )
+        end_guards_in(
+            conn,
+            plan.model,
+            GuardStatus.SUPERSEDED,
+            evidence=f"Production changed (audit #{audit_id})",
+        )
+        if plan.guard is not None:
+            assert plan.rollback_target_after is not None  # compute_plan refuses otherwise
+            start_guard_in(
+                conn,
+                model=plan.model,
+                version=plan.version,
+                rollback_to=plan.rollback_target_after,
+                approval_audit_id=audit_id,
+                spec=plan.guard,
+            )
+
+    def _recheck(
+        self,
+        plan: ChangePlan,
+        live: AliasState,
+        tx: StageTransaction,
+        canary: CanaryState | None,
+    ) -> ChangePlan:
         """The plan from the live aliases, if it is still exactly the approved one."""
 
         def version_info(number: int) -> VersionInfo:
@@ -189,6 +284,9 @@ class StageMachine:
                 live,
                 version_info,
                 self._primary_metric_of(plan.model),
+                canary=canary,
+                canary_after=plan.canary_after,
+                guard=plan.guard,
             )
         except RegistryError as exc:
             raise _stale(plan, exc.message) from None
@@ -232,12 +330,16 @@ class StageMachine:
             "model": plan.model,
             "action": action_of(plan.kind),
             "decision": decision,
-            "from_version": plan.replaced_version,
+            "from_version": (
+                plan.canary_before.version
+                if plan.kind is ChangeKind.CANARY and plan.canary_before is not None
+                else plan.replaced_version
+            ),
             "to_version": plan.version,
             "from_stage": plan.from_stage.value,
             "to_stage": plan.to_stage.value,
             "rationale": attempt.rationale,
-            "reason": reason,
+            "reason": _with_release(plan, reason),
             "requested_by": attempt.requested_by,
             "plan_digest": plan.digest,
         }
@@ -345,6 +447,21 @@ class StageMachine:
             )
             ApprovedStates.put_in(tx.conn, name, final, audit_id)
         return final
+
+
+def _with_release(plan: ChangePlan, reason: str | None) -> str | None:
+    """The audit reason, with the canary or guard the plan sets (they are not columns)."""
+    parts = []
+    if plan.kind is ChangeKind.CANARY:
+        after = plan.canary_after
+        parts.append("canary stopped" if after is None else f"canary: {after.describe()}")
+    elif plan.ends_canary:
+        parts.append("canary ended")
+    if plan.guard is not None:
+        parts.append(f"guarded: {plan.guard.describe()}, back to v{plan.rollback_target_after}")
+    if reason:
+        parts.append(reason)
+    return "; ".join(parts) or None
 
 
 def _mark(tx: StageTransaction, name: str, number: int, stage: Stage) -> None:

@@ -22,6 +22,7 @@ import httpx
 from pydantic import ValidationError
 
 from serving.router.table import RoutingTable, TableState, TableUpdate
+from serving.router.window import StatsReply
 
 
 class RouterCallCode(StrEnum):
@@ -53,12 +54,22 @@ class RouterAdmin:
     def get_table(self) -> TableState:
         return self._state(self._send("GET", None))
 
+    def stats(self, since: float) -> StatsReply:
+        """Requests, errors, p50/p99 and feedback per model version since ``since``."""
+        response = self._send("GET", None, path=f"/admin/stats?since={since:.3f}")
+        try:
+            return StatsReply.model_validate_json(response.content)
+        except ValidationError:
+            raise RouterCallError(
+                RouterCallCode.FAILED, f"the router at {self.url} answered with no statistics"
+            ) from None
+
     def put_table(self, expected_generation: int, table: RoutingTable) -> TableState:
         """Compare-and-set: CONFLICT when the router is no longer at ``expected_generation``."""
         update = TableUpdate(expected_generation=expected_generation, table=table)
         return self._state(self._send("PUT", update.model_dump_json().encode()))
 
-    def _send(self, method: str, body: bytes | None) -> httpx.Response:
+    def _send(self, method: str, body: bytes | None, path: str = "/admin/table") -> httpx.Response:
         token = self._token()
         if token is None:
             raise RouterCallError(
@@ -70,9 +81,7 @@ class RouterAdmin:
         if body is not None:
             headers["Content-Type"] = "application/json"
         try:
-            response = self._http.request(
-                method, self.url + "/admin/table", content=body, headers=headers
-            )
+            response = self._http.request(method, self.url + path, content=body, headers=headers)
         except httpx.ConnectError:
             raise RouterCallError(
                 RouterCallCode.NOT_RUNNING,

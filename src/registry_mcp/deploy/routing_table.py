@@ -23,7 +23,13 @@ from registry_mcp.core.registry import Registry
 from serving.config import BestOfTask, ModelsConfig, Task
 from serving.errors import ServingError, ServingErrorCode
 from serving.naming import served_name
-from serving.router.table import ModelEntry, RoutingTable, TableRoute, routes_from_config
+from serving.router.table import (
+    Canary,
+    ModelEntry,
+    RoutingTable,
+    TableRoute,
+    routes_from_config,
+)
 from serving.torchserve import TorchServeClient
 
 _READY = ("READY", "PARTIAL")
@@ -93,8 +99,22 @@ class TableBuilder:
         if not versions:
             return None
         return ModelEntry(
-            served_name=served, input_schema=self._config.get(name).input_schema, **versions
+            served_name=served,
+            input_schema=self._config.get(name).input_schema,
+            canary=self._canary(name, versions, omitted),
+            **versions,
         )
+
+    def _canary(self, name: str, versions: dict[str, int], omitted: list[str]) -> Canary | None:
+        running = self._registry.releases.canary(name)
+        if running is None:
+            return None
+        canary = running.canary
+        warm = {versions.get("previous"), versions.get("staging")}
+        if canary.version not in warm or canary.version == versions.get("production"):
+            omitted.append(f"model {name!r} canary v{canary.version}: not ready in TorchServe")
+            return None
+        return Canary(version=canary.version, percent=canary.percent, mode=canary.mode)
 
     def _ready(self, served: str) -> set[int]:
         try:

@@ -14,12 +14,14 @@ import hashlib
 import json
 from collections.abc import Callable
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, computed_field
 
 from registry_mcp.domain.cards import CARD_TAG, CardView, card_from_tag
 from registry_mcp.domain.compact_schema import CompactModel
 from registry_mcp.domain.errors import ErrorCode, RegistryError
+from registry_mcp.domain.releases import CanaryState, GuardSpec
 from registry_mcp.domain.schemas import AliasState, ExpectedVersion, Stage, VersionInfo
 from registry_mcp.domain.stages import SERVED_TAG, STAGE_TAG, refusal, version_stage
 
@@ -30,6 +32,14 @@ DIGEST_SHOWN = 12
 class ChangeKind(StrEnum):
     PROMOTE = "promote"
     ROLLBACK = "rollback"
+    CANARY = "canary"  # start, change or stop a canary: no stage moves, traffic does
+
+
+def _inline(model: type[BaseModel]) -> WithJsonSchema:
+    """``model | None`` as an inline schema: pydantic 2 fails to build the schema of a
+    subclass with ``json_schema_mode_override`` (the MCP preview result) when nested models
+    are referenced (KeyError on their "-Output" definition)."""
+    return WithJsonSchema({"anyOf": [model.model_json_schema(), {"type": "null"}]})
 
 
 class ChangePlan(CompactModel):
@@ -52,6 +62,20 @@ class ChangePlan(CompactModel):
     card_complete: bool
     missing_card_fields: list[str] = Field(default_factory=list)
     card_sha: str = Field(description="sha256 of the moving version's model card as judged.")
+    canary_before: Annotated[CanaryState | None, _inline(CanaryState)] = Field(
+        default=None, description="The model's canary before the change."
+    )
+    canary_after: Annotated[CanaryState | None, _inline(CanaryState)] = Field(
+        default=None, description="The canary once applied (canary plans; None: stopped)."
+    )
+    ends_canary: bool = Field(
+        default=False, description="A stage change that ends the running canary."
+    )
+    guard: Annotated[GuardSpec | None, _inline(GuardSpec)] = Field(
+        default=None,
+        description="Promotions: when the new Production version is rolled back "
+        "automatically to rollback_target_after, under this approval.",
+    )
 
     @computed_field(description="sha256 over every field above; an approval binds to it.")  # type: ignore[prop-decorator]
     @property
@@ -64,8 +88,15 @@ class ChangePlan(CompactModel):
     def short_digest(self) -> str:
         return self.digest[:DIGEST_SHOWN]
 
+    @property
+    def moves_production_traffic(self) -> bool:
+        """Production changes and canaries: what four-eyes asks a second person for."""
+        return self.to_stage is Stage.PRODUCTION or self.kind is ChangeKind.CANARY
+
     def describe(self) -> str:
         """One line a human reads before approving; it names the plan's digest."""
+        if self.kind is ChangeKind.CANARY:
+            return f"{self._describe_canary()} [plan {self.short_digest}]"
         verb = "Roll back" if self.kind is ChangeKind.ROLLBACK else "Move"
         text = f"{verb} {self.model} v{self.version}: {self.from_stage.value} -> "
         text += self.to_stage.value
@@ -75,9 +106,23 @@ class ChangePlan(CompactModel):
         if self.to_stage is Stage.PRODUCTION:
             after = self.rollback_target_after
             text += f"; rollback target becomes {'v' + str(after) if after else 'none'}"
+        if self.ends_canary and self.canary_before is not None:
+            text += f"; ends the canary ({self.canary_before.describe()})"
+        if self.guard is not None:
+            text += f"; {self.guard.describe()}, back to v{self.rollback_target_after}"
         if not self.card_complete:
             text += f" (card incomplete: {', '.join(self.missing_card_fields)})"
         return f"{text} [plan {self.short_digest}]"
+
+    def _describe_canary(self) -> str:
+        before, after = self.canary_before, self.canary_after
+        if after is None:
+            assert before is not None
+            return f"Stop the canary of {self.model}: {before.describe()} -> 0 %"
+        text = f"Canary of {self.model}: {after.describe()} ({self.from_stage.value} version)"
+        if before is not None:
+            text += f", was: {before.describe()}"
+        return text
 
     def check_expected(self, expected: ExpectedVersion) -> None:
         """The one expected-version check: raise STALE_VERSION unless the version this plan
@@ -120,13 +165,52 @@ def compute_plan(
     aliases: AliasState,
     version_info: Callable[[int], VersionInfo],
     primary_metric: str = "accuracy",
+    *,
+    canary: CanaryState | None = None,
+    canary_after: CanaryState | None = None,
+    guard: GuardSpec | None = None,
 ) -> ChangePlan:
     """The one stage machine: what the change would do from ``aliases``, or the refusal.
 
     ``version_info`` returns a version's tags (it raises NOT_FOUND for a missing version);
     a version's stage is derived here from ``aliases`` and its stage tag, never from the
     caller's copy, so previews and the locked re-check agree on the same inputs.
+    ``canary`` is the model's running canary; ``canary_after`` the one a CANARY plan sets
+    (None stops it); ``guard`` the thresholds of a guarded promotion to Production.
     """
+    if kind is ChangeKind.CANARY:
+        return _canary(model, aliases, version_info, primary_metric, canary, canary_after)
+    plan = _stage_plan(kind, model, version, stage, aliases, version_info, primary_metric)
+    if canary is not None and (
+        plan.to_stage is Stage.PRODUCTION or canary.version in (plan.version, plan.replaced_version)
+    ):
+        # Its baseline or its candidate moves: the canary ends with the change.
+        plan = plan.model_copy(update={"canary_before": canary, "ends_canary": True})
+    if guard is not None:
+        if kind is not ChangeKind.PROMOTE or plan.to_stage is not Stage.PRODUCTION:
+            raise RegistryError(
+                ErrorCode.INVALID_INPUT,
+                "--guard applies to promotions to Production only; leave it out here.",
+            )
+        if plan.rollback_target_after is None:
+            raise RegistryError(
+                ErrorCode.INVALID_TRANSITION,
+                f"{model!r} has no Production version before v{plan.version}, so a guard "
+                "would have nothing to roll back to; promote without --guard.",
+            )
+        plan = plan.model_copy(update={"guard": guard})
+    return plan
+
+
+def _stage_plan(
+    kind: ChangeKind,
+    model: str,
+    version: int | None,
+    stage: Stage,
+    aliases: AliasState,
+    version_info: Callable[[int], VersionInfo],
+    primary_metric: str,
+) -> ChangePlan:
     if kind is ChangeKind.ROLLBACK:
         return _rollback(model, version, aliases, version_info, primary_metric)
     if version is None:
@@ -204,6 +288,64 @@ def _rollback(
         card_complete=card.complete,
         missing_card_fields=card.missing_fields,
         card_sha=card_sha,
+    )
+
+
+def _canary(
+    model: str,
+    aliases: AliasState,
+    version_info: Callable[[int], VersionInfo],
+    primary_metric: str,
+    before: CanaryState | None,
+    after: CanaryState | None,
+) -> ChangePlan:
+    if after is None:
+        if before is None:
+            raise RegistryError(
+                ErrorCode.INVALID_TRANSITION, f"{model!r} has no canary running; nothing to stop."
+            )
+        number = before.version
+    else:
+        number = after.version
+        if aliases.production is None:
+            raise RegistryError(
+                ErrorCode.INVALID_TRANSITION,
+                f"{model!r} has no Production version, so there is no traffic to share with "
+                "a canary; promote a version first.",
+            )
+        if number == aliases.production:
+            raise RegistryError(
+                ErrorCode.INVALID_TRANSITION,
+                f"v{number} is the Production version of {model!r}; a canary is another "
+                "version (its Staging version, or the previous Production version).",
+            )
+        if number not in (aliases.staging, aliases.previous):
+            warm = [f"v{v}" for v in (aliases.staging, aliases.previous) if v is not None]
+            raise RegistryError(
+                ErrorCode.INVALID_TRANSITION,
+                f"v{number} of {model!r} is not loaded for serving: a canary runs on the "
+                "Staging version or the previous Production version (warm now: "
+                f"{', '.join(warm) or 'none'}). Promote v{number} to Staging first.",
+            )
+        if after == before:
+            raise RegistryError(
+                ErrorCode.INVALID_TRANSITION,
+                f"The canary of {model!r} already runs like that ({after.describe()}).",
+            )
+    info = version_info(number)
+    stage = version_stage(aliases.aliases_of(number), info.system_tags.get(STAGE_TAG))
+    card, card_sha = _card_of(info, primary_metric)
+    return ChangePlan(
+        kind=ChangeKind.CANARY,
+        model=model,
+        version=number,
+        from_stage=stage,
+        to_stage=stage,
+        card_complete=card.complete,
+        missing_card_fields=card.missing_fields,
+        card_sha=card_sha,
+        canary_before=before,
+        canary_after=after,
     )
 
 

@@ -42,6 +42,8 @@ class AuditAction(StrEnum):
     TRUST = "trust"  # an operator allowed a version's model to run code on load
     CARD = "card"
     TAG = "tag"
+    CANARY = "canary"  # a canary started, changed or stopped
+    GUARD = "guard"  # a promotion guard ended without acting (window passed)
 
 
 class _Frozen(CompactModel):

@@ -125,6 +125,38 @@ trusted_versions_table = sa.Table(
 our own table: MLflow's UI and REST API can edit any tag, but not this."""
 
 
+canaries_table = sa.Table(
+    "modelreg_canaries",
+    metadata,
+    sa.Column("model", sa.String(256), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("percent", sa.Float, nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("started_ms", sa.BigInteger, nullable=False),
+    sa.Column("audit_id", sa.BigInteger, nullable=True),
+)
+"""The running canary per model, as approved (written with the audit row of the change)."""
+
+guards_table = sa.Table(
+    "modelreg_guards",
+    metadata,
+    _id_column(),
+    sa.Column("model", sa.String(256), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("rollback_to", sa.Integer, nullable=False),
+    sa.Column("approval_audit_id", sa.BigInteger, nullable=False),
+    sa.Column("started_ms", sa.BigInteger, nullable=False),
+    sa.Column("ends_ms", sa.BigInteger, nullable=False),
+    sa.Column("spec_json", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("decided_ms", sa.BigInteger, nullable=True),
+    sa.Column("evidence", sa.Text, nullable=True),
+    sa.Index("modelreg_guards_status", "status", "model"),
+)
+"""Guarded promotions: watched until their window ends, the version is replaced, or they
+roll it back (the status changes in the transaction of that rollback)."""
+
+
 def _migration_1(conn: Connection) -> None:
     audit_table.create(conn, checkfirst=True)
 
@@ -165,7 +197,18 @@ def _migration_3(conn: Connection) -> None:
         )
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2, _migration_3]
+def _migration_4(conn: Connection) -> None:
+    """Canaries and promotion guards."""
+    canaries_table.create(conn, checkfirst=True)
+    guards_table.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _migration_1,
+    _migration_2,
+    _migration_3,
+    _migration_4,
+]
 """Ordered; migration N brings the schema from version N-1 to N. Append, never edit."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
