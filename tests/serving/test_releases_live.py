@@ -1,0 +1,388 @@
+"""Canaries and guarded promotions end to end: a real registry, the session's TorchServe, a
+real router process, the guard watcher, and client traffic through the router.
+
+``rel-guarded`` v1 and v3 are the fixture's digits classifier; v2 is the same classifier
+made slow on purpose (a chain of 512x512 matrix products per row, ~100+ ms a request on this
+machine), so it breaks the model's 60 ms p99 SLA: the version "built to fail" its guard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+import torch
+
+from registry_mcp.core.approvals import GUARD_ACTOR, Approvals
+from registry_mcp.core.change_requests import Approval, Outcome
+from registry_mcp.core.registry import Registry
+from registry_mcp.deploy.deployment import Deployment
+from registry_mcp.deploy.guard_watch import GuardWatcher
+from registry_mcp.deploy.releases import canary_report, check_warm, router_stats
+from registry_mcp.deploy.router_client import RouterAdmin
+from registry_mcp.deploy.router_process import RouterProcess, read_admin_token
+from registry_mcp.deploy.router_settings import RouterPlace
+from registry_mcp.domain.errors import ErrorCode, RegistryError
+from registry_mcp.domain.plans import ChangeKind
+from registry_mcp.domain.schemas import AuditAction, Decision
+from registry_mcp.store.releases import GuardStatus
+from registry_mcp.training.trainer import TrainResult
+from serving.config import parse_models_config
+from serving.errors import ServingError
+from serving.local import LocalTorchServe
+from serving.naming import served_name
+from serving.router.server import free_port
+from serving.torchserve import TorchServeClient
+from tests.conftest import make_backend
+from tests.helpers import add_versions
+
+pytestmark = pytest.mark.slow
+
+GUARDED, QUICK = "rel-guarded", "rel-quick"
+ROW = [0.5] * 64
+CONFIG = f"""
+models:
+  {GUARDED}:
+    task: classification
+    primary_metric: accuracy
+    latency_sla_ms: 60
+    error_budget: 0.05
+    input_schema: {{n_features: 64}}
+    guard: {{window_s: 60, min_requests: 20}}
+  {QUICK}:
+    task: classification
+    primary_metric: accuracy
+    latency_sla_ms: 1000
+    input_schema: {{n_features: 64}}
+    guard: {{window_s: 6, min_requests: 5}}
+"""
+
+
+class SlowClassifier(torch.nn.Module):
+    """The digits classifier, plus work that makes every row take ~100 ms or more."""
+
+    def __init__(self, base: torch.nn.Module, steps: int = 12, width: int = 512) -> None:
+        super().__init__()
+        self.base = base
+        self.steps = steps
+        self.spread = torch.nn.Parameter(torch.randn(64, width) / 8, requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.tanh(x @ self.spread)
+        m = h.unsqueeze(-1) * h.unsqueeze(-2)
+        for _ in range(self.steps):
+            m = torch.tanh(m @ m)
+        return self.base(x) + 0.0 * m.mean(dim=(-1, -2)).unsqueeze(-1)
+
+
+@dataclass
+class Stack:
+    registry: Registry
+    deployment: Deployment
+    process: RouterProcess
+    admin: RouterAdmin
+    good_uri: str
+    approvals: Approvals = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.approvals = Approvals.for_registry(self.registry, after_change=self.deployment.follow)
+
+    @property
+    def url(self) -> str:
+        return self.process.place.url
+
+    def change(self, kind: ChangeKind, model: str = GUARDED, **kw: object) -> Outcome:
+        req = self.approvals.request(kind, model, requested_by="erin", client="test", **kw)  # type: ignore[arg-type]
+        plan = self.approvals.plan(req)
+        if plan.canary_after is not None:
+            check_warm(self.deployment, model, plan.canary_after.version)
+        return self.approvals.apply(req, plan, Approval(approver="erin", via="t"))
+
+    def watcher(self) -> GuardWatcher:
+        return GuardWatcher(
+            self.registry, self.approvals, lambda since: router_stats(self.deployment, since)
+        )
+
+
+@pytest.fixture(scope="module")
+def stack(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    torchserve: LocalTorchServe,
+    client: TorchServeClient,
+    trained: TrainResult,
+) -> Iterator[Stack]:
+    home = tmp_path_factory.mktemp("releases")
+    backend = make_backend(request, "sqlite", home)
+    models_file = home / "models.yaml"
+    models_file.write_text(CONFIG)
+    registry = Registry.open(backend.settings.model_copy(update={"models_config": models_file}))
+    good = backend.model_uris[0]
+    _, slow = registry.log_pytorch_run(
+        model=SlowClassifier(trained.model).eval(),
+        input_example=trained.input_example,
+        params={"slow": 1},
+        metrics={"test_accuracy": trained.accuracy},
+        pip_requirements=["torch", "mlflow"],
+        run_name="slow",
+    )
+    for uri in (good, slow, good):
+        add_versions(registry, uri, GUARDED, 1)
+    add_versions(registry, good, QUICK, 2)
+    for name, version, stage in [
+        (GUARDED, 1, "staging"),
+        (GUARDED, 1, "production"),
+        (GUARDED, 2, "staging"),
+        (QUICK, 1, "staging"),
+        (QUICK, 1, "production"),
+        (QUICK, 2, "staging"),
+    ]:
+        registry.stages.transition(name, version, stage, rationale="setup", actor="t")
+    deployment = Deployment(registry, torchserve, client, parse_models_config(CONFIG))
+    place = RouterPlace(
+        port=free_port(), host="127.0.0.1", directory=tmp_path_factory.mktemp("router")
+    )
+    process = RouterProcess(place, torchserve)
+    http = httpx.Client(timeout=30.0, trust_env=False)
+    admin = RouterAdmin(place.url, lambda: read_admin_token(place), http)
+    deployment.attach_router(admin, process)
+    process.up()
+    try:
+        outcome = deployment.reconcile_all([GUARDED, QUICK])
+        assert all(report.in_sync for report in outcome.reports), outcome
+        yield Stack(registry, deployment, process, admin, good)
+    finally:
+        process.down()
+        http.close()
+        for name in (GUARDED, QUICK):
+            served = served_name(name)
+            with contextlib.suppress(ServingError):
+                loaded = client.describe(served).versions
+                for served_version in sorted(loaded, key=lambda v: v.is_default):
+                    client.unregister(served, served_version.version)
+        registry.close()
+
+
+class Load:
+    """Clients posting to the router until stopped; every answer's version is counted."""
+
+    def __init__(self, url: str, clients: int = 3) -> None:
+        self.url = url
+        self.stop = threading.Event()
+        self.versions: Counter[str] = Counter()
+        self.failures: list[str] = []
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run) for _ in range(clients)]
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=30.0, trust_env=False) as http:
+            while not self.stop.is_set():
+                reply = http.post(self.url, json={"inputs": [ROW]})
+                with self._lock:
+                    if reply.status_code == 200:
+                        self.versions[reply.headers["x-model-version"]] += 1
+                    else:
+                        self.failures.append(f"{reply.status_code} {reply.text[:200]}")
+
+
+def _audit(stack: Stack, model: str) -> list:  # type: ignore[type-arg]
+    return list(stack.registry.audit_log(model=model, limit=200).items)
+
+
+def test_a_canary_is_approved_routed_reported_and_stopped(stack: Stack) -> None:
+    outcome = stack.change(ChangeKind.CANARY, version=2, percent=10, rationale="try v2")
+    assert outcome.status == "applied"
+    assert outcome.plan is not None
+    assert outcome.plan.canary_after is not None
+    entry = stack.admin.get_table().table.models[GUARDED]
+    assert entry.canary is not None
+    assert (entry.canary.version, entry.canary.percent) == (2, 10)
+    audit = _audit(stack, GUARDED)[0]
+    assert (audit.action, audit.decision, audit.to_version) == (
+        AuditAction.CANARY,
+        Decision.DONE,
+        2,
+    )
+    assert audit.reason is not None
+    assert "canary: v2 gets 10 %" in audit.reason
+
+    with httpx.Client(timeout=30.0, trust_env=False) as http:
+        for _ in range(40):
+            reply = http.post(f"{stack.url}/predictions/{GUARDED}", json={"inputs": [ROW]})
+            assert reply.status_code == 200, reply.text
+    report = canary_report(stack.registry, stack.deployment, GUARDED)
+    sides = {arm.role: arm for arm in report.arms}
+    assert sides["production"].version == 1
+    assert sides["canary"].version == 2
+    assert sides["production"].requests + sides["canary"].requests == 40
+
+    stopped = stack.change(ChangeKind.CANARY, rationale="enough")
+    assert stopped.status == "applied"
+    assert stack.admin.get_table().table.models[GUARDED].canary is None
+    assert stack.registry.releases.canary(GUARDED) is None
+
+
+def test_bad_canaries_get_one_clear_error_and_change_nothing(stack: Stack) -> None:
+    before = stack.admin.get_table()
+    audit_before = len(_audit(stack, GUARDED))
+    cases: list[tuple[dict[str, object], ErrorCode, str]] = [
+        ({"version": 2, "percent": 150}, ErrorCode.INVALID_INPUT, "at most 100"),
+        ({"version": 2, "percent": 0}, ErrorCode.INVALID_INPUT, "above 0"),
+        ({"version": 2, "percent": "ten"}, ErrorCode.INVALID_INPUT, "not a number"),
+        ({"version": 2, "percent": 10, "mode": "mirror"}, ErrorCode.INVALID_INPUT, "mode"),
+        ({"version": 1, "percent": 10}, ErrorCode.INVALID_TRANSITION, "is the Production"),
+        ({"version": 3, "percent": 10}, ErrorCode.INVALID_TRANSITION, "not loaded"),
+        ({"percent": 10}, ErrorCode.INVALID_INPUT, "both a version and a percent"),
+    ]
+    for kw, code, words in cases:
+        with pytest.raises(RegistryError) as caught:
+            stack.change(ChangeKind.CANARY, rationale="bad", **kw)
+        assert caught.value.code is code, (kw, caught.value)
+        assert words in caught.value.message, (kw, caught.value.message)
+    with pytest.raises(RegistryError) as no_canary:
+        stack.change(ChangeKind.CANARY, rationale="stop what?")
+    assert "no canary running" in no_canary.value.message
+    assert stack.admin.get_table() == before
+    assert stack.registry.releases.canary(GUARDED) is None
+    # Invalid requests are audited as refused; nothing else was written.
+    rows = _audit(stack, GUARDED)[: len(_audit(stack, GUARDED)) - audit_before]
+    assert all(row.decision is Decision.REFUSED for row in rows)
+
+
+def test_a_guard_needs_a_declared_guard_and_a_boolean(stack: Stack) -> None:
+    registry = stack.registry
+    add_versions(registry, stack.good_uri, "rel-unguarded", 2)
+    registry.stages.transition("rel-unguarded", 1, "staging", rationale="s", actor="t")
+    with pytest.raises(RegistryError) as no_guard:
+        stack.change(
+            ChangeKind.PROMOTE,
+            "rel-unguarded",
+            version=1,
+            stage="Production",
+            rationale="r",
+            guard=True,
+        )
+    assert "declares no guard" in no_guard.value.message
+    assert registry.get_model("rel-unguarded").model.production_version is None
+    with pytest.raises(RegistryError) as lax:
+        stack.change(
+            ChangeKind.PROMOTE, QUICK, version=2, stage="Production", rationale="r", guard="yes"
+        )
+    assert "not the boolean" in lax.value.message
+    assert registry.get_model(QUICK).model.production_version == 1
+
+
+def test_a_guard_rolls_back_a_version_that_breaks_its_sla_under_its_approval(
+    stack: Stack,
+) -> None:
+    promoted = stack.change(
+        ChangeKind.PROMOTE, version=2, stage="Production", rationale="ship v2", guard=True
+    )
+    assert promoted.transition is not None
+    approval_id = promoted.transition.audit_id
+    assert promoted.plan is not None
+    assert promoted.plan.guard is not None
+    assert "guard for 60 s" in promoted.plan.describe()
+    (guard,) = stack.registry.releases.guards(model=GUARDED, status=GuardStatus.WATCHING)
+    assert (guard.version, guard.rollback_to, guard.approval_audit_id) == (2, 1, approval_id)
+
+    # A watcher that starts, ticks once and goes away (a restart): nothing to judge yet.
+    assert [v.action for v in stack.watcher().tick()] == ["watching"]
+
+    stop = threading.Event()
+    watcher = threading.Thread(target=stack.watcher().run, args=(stop, 0.2))
+    started = time.monotonic()
+    with Load(f"{stack.url}/predictions/{GUARDED}") as load:
+        watcher.start()
+        try:
+            while time.monotonic() - started < 45:
+                if stack.registry.get_model(GUARDED).model.production_version == 1:
+                    break
+                time.sleep(0.1)
+            time.sleep(0.5)  # traffic after the rollback
+        finally:
+            stop.set()
+            watcher.join()
+    assert stack.registry.get_model(GUARDED).model.production_version == 1
+    assert load.failures == []
+    assert load.versions["2"] >= 20  # judged only after min_requests
+    assert load.versions["1"] > 0
+    (ended,) = stack.registry.releases.guards(model=GUARDED, limit=1)
+    assert ended.status is GuardStatus.ROLLED_BACK
+    assert ended.evidence is not None
+    assert "p99" in ended.evidence
+    rollback = next(row for row in _audit(stack, GUARDED) if row.action is AuditAction.ROLLBACK)
+    assert rollback.actor == GUARD_ACTOR
+    assert rollback.decision is Decision.DONE
+    assert rollback.to_version == 1
+    assert rollback.rationale is not None
+    assert f"automatic rollback under approval #{approval_id}" in rollback.rationale
+    assert "> SLA 60 ms" in rollback.rationale
+    assert stack.admin.get_table().table.models[GUARDED].production == 1
+
+    # Replayed: the guard is no longer watching, so its rollback is refused (and audited).
+    with pytest.raises(RegistryError) as replay:
+        stack.approvals.apply_guard_rollback(ended, "replay")
+    assert replay.value.code in (ErrorCode.STALE_PLAN, ErrorCode.INVALID_TRANSITION)
+    assert stack.registry.get_model(GUARDED).model.production_version == 1
+
+
+def test_a_good_version_stays_and_a_guard_never_fires_after_its_window(stack: Stack) -> None:
+    promoted = stack.change(
+        ChangeKind.PROMOTE, QUICK, version=2, stage="Production", rationale="v2", guard=True
+    )
+    assert promoted.transition is not None
+    (guard,) = stack.registry.releases.guards(model=QUICK, status=GuardStatus.WATCHING)
+    with Load(f"{stack.url}/predictions/{QUICK}", clients=1) as load:
+        while time.time() < guard.ends_at.timestamp() - 0.5:
+            verdicts = stack.watcher().tick()
+            assert all(v.action == "watching" for v in verdicts), verdicts
+            time.sleep(0.3)
+    assert load.failures == []
+    time.sleep(max(0.0, guard.ends_at.timestamp() + 0.1 - time.time()))
+    # After the window, the rollback is refused whatever the numbers say ...
+    with pytest.raises(RegistryError) as late:
+        stack.approvals.apply_guard_rollback(guard, "p99 9999 ms > SLA (made up)")
+    assert "window" in late.value.message
+    assert stack.registry.get_model(QUICK).model.production_version == 2
+    # ... and the watcher marks it passed (audited), not rolled back.
+    verdicts = stack.watcher().tick()
+    assert [(v.guard_id, v.action) for v in verdicts] == [(guard.id, "passed")]
+    (ended,) = stack.registry.releases.guards(model=QUICK, limit=1)
+    assert ended.status is GuardStatus.PASSED
+    passed = _audit(stack, QUICK)[0]
+    assert (passed.action, passed.actor) == (AuditAction.GUARD, GUARD_ACTOR)
+    assert stack.registry.get_model(QUICK).model.production_version == 2
+
+
+def test_another_production_change_supersedes_the_guard(stack: Stack) -> None:
+    add_versions(stack.registry, stack.good_uri, QUICK, 1)
+    stack.change(ChangeKind.PROMOTE, QUICK, version=3, stage="Staging", rationale="v3")
+    stack.change(
+        ChangeKind.PROMOTE, QUICK, version=3, stage="Production", rationale="v3", guard=True
+    )
+    (guard,) = stack.registry.releases.guards(model=QUICK, status=GuardStatus.WATCHING)
+    assert (guard.version, guard.rollback_to) == (3, 2)
+    stack.change(ChangeKind.ROLLBACK, QUICK, rationale="a human rolls back first")
+    (ended,) = stack.registry.releases.guards(model=QUICK, limit=1)
+    assert ended.id == guard.id
+    assert ended.status is GuardStatus.SUPERSEDED
+    with pytest.raises(RegistryError):
+        stack.approvals.apply_guard_rollback(guard, "stale")
+    assert stack.registry.get_model(QUICK).model.production_version == 2
