@@ -18,19 +18,22 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 import torch
+from mcp import Client
+from mcp.types import Implementation
 
 from registry_mcp.core.approvals import GUARD_ACTOR, Approvals
 from registry_mcp.core.change_requests import Approval, Outcome
 from registry_mcp.core.registry import Registry
 from registry_mcp.deploy.deployment import Deployment
 from registry_mcp.deploy.guard_watch import GuardWatcher
-from registry_mcp.deploy.releases import canary_report, check_warm, router_stats
+from registry_mcp.deploy.releases import canary_report, router_stats
 from registry_mcp.deploy.router_client import RouterAdmin
 from registry_mcp.deploy.router_process import RouterProcess, read_admin_token
 from registry_mcp.deploy.router_settings import RouterPlace
 from registry_mcp.domain.errors import ErrorCode, RegistryError
 from registry_mcp.domain.plans import ChangeKind
 from registry_mcp.domain.schemas import AuditAction, Decision
+from registry_mcp.mcp.server import build_server
 from registry_mcp.store.releases import GuardStatus
 from registry_mcp.training.trainer import TrainResult
 from serving.config import parse_models_config
@@ -41,6 +44,7 @@ from serving.router.server import free_port
 from serving.torchserve import TorchServeClient
 from tests.conftest import make_backend
 from tests.helpers import add_versions
+from tests.mcp_support import Human, structured, tool_error
 
 pytestmark = pytest.mark.slow
 
@@ -91,7 +95,11 @@ class Stack:
     approvals: Approvals = field(init=False)
 
     def __post_init__(self) -> None:
-        self.approvals = Approvals.for_registry(self.registry, after_change=self.deployment.follow)
+        self.approvals = Approvals.for_registry(
+            self.registry,
+            after_change=self.deployment.follow,
+            check_warm=self.deployment.check_warm,
+        )
 
     @property
     def url(self) -> str:
@@ -99,10 +107,9 @@ class Stack:
 
     def change(self, kind: ChangeKind, model: str = GUARDED, **kw: object) -> Outcome:
         req = self.approvals.request(kind, model, requested_by="erin", client="test", **kw)  # type: ignore[arg-type]
-        plan = self.approvals.plan(req)
-        if plan.canary_after is not None:
-            check_warm(self.deployment, model, plan.canary_after.version)
-        return self.approvals.apply(req, plan, Approval(approver="erin", via="t"))
+        return self.approvals.apply(
+            req, self.approvals.plan(req), Approval(approver="erin", via="t")
+        )
 
     def watcher(self) -> GuardWatcher:
         return GuardWatcher(
@@ -236,6 +243,54 @@ def test_a_canary_is_approved_routed_reported_and_stopped(stack: Stack) -> None:
     assert stopped.status == "applied"
     assert stack.admin.get_table().table.models[GUARDED].canary is None
     assert stack.registry.releases.canary(GUARDED) is None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_mcp_canary_tools_ask_the_human_for_exactly_the_canary(
+    stack: Stack, mode: str
+) -> None:
+    server = build_server(stack.registry, serving=stack.deployment, approver="dana")
+    human = Human(note="10 % of traffic is fine")
+    info = Implementation(name="test-client", version="1")
+    async with Client(server, mode=mode, elicitation_callback=human, client_info=info) as session:  # type: ignore[arg-type]
+        lax = await tool_error(
+            session,
+            "start_canary",
+            {"model_name": GUARDED, "version": 2, "percent": "10", "rationale": "lax"},
+        )
+        assert "percent" in lax
+        assert human.asked == []
+        out = await structured(
+            session,
+            "start_canary",
+            {"model_name": GUARDED, "version": 2, "percent": 10, "rationale": "try v2"},
+        )
+        assert out["status"] == "applied"
+        assert "v2 gets 10 % of Production traffic" in human.asked[0]
+        shown = await structured(session, "get_serving_version", {"model_name": GUARDED})
+        assert shown["canary"]["version"] == 2
+        assert shown["canary"]["percent"] == 10
+        assert stack.admin.get_table().table.models[GUARDED].canary is not None
+        denier = Human(approve=False, note="no")
+        async with Client(
+            server,
+            mode=mode,
+            elicitation_callback=denier,
+            client_info=info,  # type: ignore[arg-type]
+        ) as other:
+            denied = await structured(
+                other, "stop_canary", {"model_name": GUARDED, "rationale": "stop"}
+            )
+        assert denied["status"] == "denied"
+        assert stack.registry.releases.canary(GUARDED) is not None
+        stopped = await structured(
+            session, "stop_canary", {"model_name": GUARDED, "rationale": "stop"}
+        )
+        assert stopped["status"] == "applied"
+        assert "Stop the canary" in human.asked[-1]
+    assert stack.registry.releases.canary(GUARDED) is None
+    assert stack.admin.get_table().table.models[GUARDED].canary is None
 
 
 def test_bad_canaries_get_one_clear_error_and_change_nothing(stack: Stack) -> None:

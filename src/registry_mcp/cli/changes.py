@@ -37,13 +37,14 @@ def apply_change(
     from registry_mcp.core.approvals import Approvals
     from registry_mcp.core.change_requests import Approval
     from registry_mcp.deploy.deployment import Deployment
-    from registry_mcp.deploy.releases import check_warm
 
     registry = state.registry()
     actor = state.actor()
     deployment = Deployment.open(registry)
     try:
-        approvals = Approvals.for_registry(registry, after_change=deployment.follow)
+        approvals = Approvals.for_registry(
+            registry, after_change=deployment.follow, check_warm=deployment.check_warm
+        )
         req = approvals.request(
             kind,
             name,
@@ -59,8 +60,6 @@ def apply_change(
         )
         try:
             plan = approvals.plan(req)
-            if plan.canary_after is not None:
-                check_warm(deployment, plan.model, plan.canary_after.version)
         except RegistryError as exc:
             raise approvals.refuse(req, exc) from None
         if approvals.needs_other_approver(plan):

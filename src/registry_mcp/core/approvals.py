@@ -47,17 +47,30 @@ class Approvals:
         store: ProposalStore,
         *,
         after_change: Callable[[str], ServingUpdate] | None = None,
+        check_warm: Callable[[str, int], None] | None = None,
     ) -> None:
         self._registry = registry
         self._store = store
         self._after_change = after_change
+        self._check_warm = check_warm
         self.proposals = ProposalDesk(registry, store, self)
 
     @classmethod
     def for_registry(
-        cls, registry: Registry, *, after_change: Callable[[str], ServingUpdate] | None = None
+        cls,
+        registry: Registry,
+        *,
+        after_change: Callable[[str], ServingUpdate] | None = None,
+        check_warm: Callable[[str, int], None] | None = None,
     ) -> Approvals:
-        return cls(registry, ProposalStore(registry.engine), after_change=after_change)
+        """``after_change`` makes serving follow a change; ``check_warm`` refuses a canary
+        of a version serving has not loaded (without it, canaries cannot start here)."""
+        return cls(
+            registry,
+            ProposalStore(registry.engine),
+            after_change=after_change,
+            check_warm=check_warm,
+        )
 
     @property
     def four_eyes(self) -> bool:
@@ -184,6 +197,14 @@ class Approvals:
             canary_after=req.canary,
             guard=guard,
         )
+        if plan.canary_after is not None:
+            if self._check_warm is None:
+                raise RegistryError(
+                    ErrorCode.INVALID_TRANSITION,
+                    "No serving is attached here, so a canary cannot be checked against what "
+                    "is loaded; start it where serving runs (`modelreg canary start`).",
+                )
+            self._check_warm(plan.model, plan.canary_after.version)
         if req.plan_digest is not None and not plan.digest.startswith(req.plan_digest):
             raise RegistryError(
                 ErrorCode.STALE_PLAN,

@@ -71,3 +71,7 @@ class ServingSide(Protocol):
     def follow(self, model: str) -> ServingUpdate:
         """Make serving follow the registry after a stage change of ``model``."""
         ...
+
+    def check_warm(self, model: str, version: int) -> None:
+        """Raise unless ``version`` of ``model`` is loaded and ready (before a canary)."""
+        ...

@@ -38,6 +38,7 @@ from serving.archive import build_archive
 from serving.config import ModelsConfig
 from serving.errors import ServingError, ServingErrorCode
 from serving.local import LocalPorts, LocalTorchServe
+from serving.naming import served_name
 from serving.rollout import (
     DesiredModel,
     ModelServingStatus,
@@ -247,6 +248,37 @@ class Deployment:
         except ServingError:
             return False
         return True
+
+    def check_warm(self, model: str, version: int) -> None:
+        """Raise INVALID_TRANSITION unless TorchServe has ``version`` of ``model`` ready (a
+        canary's share of traffic must never meet a cold or missing version)."""
+        if not self.running():
+            raise RegistryError(
+                ErrorCode.INVALID_TRANSITION,
+                "TorchServe is not running, so no version is loaded for a canary; start serving "
+                "with `modelreg serve up`, then start the canary.",
+            )
+        try:
+            description = self._client.describe(served_name(model))
+        except ServingError as exc:
+            if exc.code is ServingErrorCode.NOT_FOUND:
+                description = None
+            else:
+                raise RegistryError(
+                    ErrorCode.BACKEND, f"TorchServe did not answer: {exc}"
+                ) from None
+        ready = sorted(
+            v.registry_version
+            for v in (description.versions if description is not None else [])
+            if v.status in ("READY", "PARTIAL") and v.registry_version is not None
+        )
+        if version not in ready:
+            raise RegistryError(
+                ErrorCode.INVALID_TRANSITION,
+                f"v{version} of {model!r} is not loaded in TorchServe (ready: "
+                f"{', '.join(f'v{v}' for v in ready) or 'none'}); a canary needs a warm version. "
+                "Run `modelreg serve reconcile` and retry once it is ready.",
+            )
 
     def reconcile(self, models: list[str] | None = None) -> list[ReconcileReport]:
         return self.reconcile_all(models).reports

@@ -1,7 +1,5 @@
 """Serving-side checks and reports of canaries and guards (the registry side is in core).
 
-- :func:`check_warm`: a canary may start only on a version TorchServe has ready, so that
-  its share of traffic never meets a cold or missing version;
 - :func:`router_stats`: the router's per-version window (``GET /admin/stats``);
 - :func:`canary_report`: canary vs Production over the same window, with sample sizes.
 """
@@ -20,40 +18,7 @@ from registry_mcp.deploy.router_client import RouterCallError
 from registry_mcp.domain.errors import ErrorCode, RegistryError
 from registry_mcp.domain.releases import CanaryState
 from registry_mcp.store.releases import Guard
-from serving.errors import ServingError, ServingErrorCode
-from serving.naming import served_name
 from serving.router.window import StatsReply, VersionStats
-
-_READY = ("READY", "PARTIAL")
-
-
-def check_warm(deployment: Deployment, model: str, version: int) -> None:
-    """Raise INVALID_TRANSITION unless TorchServe has ``version`` of ``model`` ready."""
-    if not deployment.running():
-        raise RegistryError(
-            ErrorCode.INVALID_TRANSITION,
-            "TorchServe is not running, so no version is loaded for a canary; start serving "
-            "with `modelreg serve up`, then start the canary.",
-        )
-    try:
-        description = deployment.client.describe(served_name(model))
-    except ServingError as exc:
-        if exc.code is ServingErrorCode.NOT_FOUND:
-            description = None
-        else:
-            raise RegistryError(ErrorCode.BACKEND, f"TorchServe did not answer: {exc}") from None
-    ready = sorted(
-        v.registry_version
-        for v in (description.versions if description is not None else [])
-        if v.status in _READY and v.registry_version is not None
-    )
-    if version not in ready:
-        raise RegistryError(
-            ErrorCode.INVALID_TRANSITION,
-            f"v{version} of {model!r} is not loaded in TorchServe (ready: "
-            f"{', '.join(f'v{v}' for v in ready) or 'none'}); a canary needs a warm version. "
-            "Run `modelreg serve reconcile` and retry once it is ready.",
-        )
 
 
 def router_stats(deployment: Deployment, since: float) -> StatsReply:

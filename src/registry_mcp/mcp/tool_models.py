@@ -129,12 +129,38 @@ class ModelInfo(_Result):
     recent_audit: list[AuditEntry] = Field(description="Latest audit entries for the model.")
 
 
+class CanaryView(_Result):
+    """The model's running canary, as approved."""
+
+    version: int
+    percent: float
+    mode: str = Field(description="split: the candidate answers its share; shadow: a copy only.")
+    started_at: str
+
+
+class GuardView(_Result):
+    """The model's newest guarded promotion."""
+
+    id: int
+    version: int = Field(description="The guarded Production version.")
+    rollback_to: int
+    approval_audit_id: int = Field(description="Audit id of the approved, guarded promotion.")
+    status: str = Field(description="watching, rolled_back, superseded or passed.")
+    ends_at: str
+    terms: str = Field(description="The thresholds the human approved.")
+    evidence: str | None = Field(default=None, description="What was measured when it ended.")
+
+
 class ServingVersion(_Result):
     model: str
     registry_production_version: int | None
     registry_staging_version: int | None
     rollback_target: int | None
     serving: ServingState
+    canary: CanaryView | None = Field(default=None, description="A running canary, if any.")
+    guard: GuardView | None = Field(
+        default=None, description="The newest guarded promotion of this model, if any."
+    )
     unapproved_change: str | None = Field(
         default=None,
         description="Stage aliases moved outside modelreg (MLflow UI, REST): what changed and "
