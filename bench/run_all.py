@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "registry_scale": ([], ["--quick"]),
     "cli_startup": ([], ["--quick"]),
     "router_overhead": ([], ["--requests", "40", "--concurrency", "1", "--rounds", "1"]),
+    "auto_rollback": ([], ["--quick"]),
 }
 
 
@@ -99,6 +100,16 @@ def rows_of(name: str, data: dict[str, Any]) -> list[tuple[str, str, str]]:
         for row in results:
             target = "-" if row["target_s"] is None else f"<= {row['target_s']} s"
             rows.append((row["command"], f"{row['median_s']:.3f} s", target))
+    elif name == "auto_rollback":
+        breach = results["breach_to_verified"]
+        rows.append(
+            (
+                "guard: first breach -> rollback verified",
+                f"p50 {breach['p50_s']:.2f} s, max {breach['max_s']:.2f} s "
+                f"({breach['n']} runs, {results['requests']['failed']} failed requests)",
+                "p50 <= 5 s, 0 failed",
+            )
+        )
     elif name == "router_overhead":
         for level in results:
             rows.append(

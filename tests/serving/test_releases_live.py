@@ -2,8 +2,8 @@
 real router process, the guard watcher, and client traffic through the router.
 
 ``rel-guarded`` v1 and v3 are the fixture's digits classifier; v2 is the same classifier
-made slow on purpose (a chain of 512x512 matrix products per row, ~100+ ms a request on this
-machine), so it breaks the model's 60 ms p99 SLA: the version "built to fail" its guard.
+made slow on purpose (``bench.slow_model``: ~100+ ms a request on this machine), so it breaks
+the model's 60 ms p99 SLA: the version "built to fail" its guard.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-import torch
+from bench.slow_model import SlowClassifier
 from mcp import Client
 from mcp.types import Implementation
 
@@ -66,23 +66,6 @@ models:
     input_schema: {{n_features: 64}}
     guard: {{window_s: 6, min_requests: 5}}
 """
-
-
-class SlowClassifier(torch.nn.Module):
-    """The digits classifier, plus work that makes every row take ~100 ms or more."""
-
-    def __init__(self, base: torch.nn.Module, steps: int = 12, width: int = 512) -> None:
-        super().__init__()
-        self.base = base
-        self.steps = steps
-        self.spread = torch.nn.Parameter(torch.randn(64, width) / 8, requires_grad=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.tanh(x @ self.spread)
-        m = h.unsqueeze(-1) * h.unsqueeze(-2)
-        for _ in range(self.steps):
-            m = torch.tanh(m @ m)
-        return self.base(x) + 0.0 * m.mean(dim=(-1, -2)).unsqueeze(-1)
 
 
 @dataclass
