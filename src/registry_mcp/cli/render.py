@@ -159,13 +159,12 @@ def canary_table(report: CanaryReport) -> Table | str:
         title=f"Canary of {escape(report.model)}: {escape(report.canary.describe())}, "
         f"window {report.window_s:g} s"
     )
-    for column in ("side", "version", "requests", "errors", "error ratio", "p50 ms", "p99 ms"):
-        table.add_column(column)
-    table.add_column("accuracy (labelled rows)")
+    for column in ("version", "requests", "errors", "error %", "p50 ms", "p99 ms"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("accuracy (rows)", no_wrap=True)
     for arm in report.arms:
         table.add_row(
-            arm.role,
-            f"v{arm.version}",
+            f"v{arm.version} {arm.role}",
             str(arm.requests),
             str(arm.errors),
             _ratio(arm.error_ratio),

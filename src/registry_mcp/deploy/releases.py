@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from shlex import quote
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -67,12 +68,18 @@ def canary_report(registry: Registry, deployment: Deployment, model: str) -> Can
     production = summary.approved.production
     running = registry.releases.canary(summary.name)
     if running is None:
+        staging = summary.approved.staging
+        how = (
+            f"start one on its Staging version with `modelreg canary start {quote(summary.name)} "
+            f"{staging} --percent 10 -r 'why'`"
+            if staging is not None
+            else "promote a version to Staging first, then start a canary on it"
+        )
         return CanaryReport(
             model=summary.name,
             canary=None,
             production_version=production,
-            detail=f"No canary is running for {summary.name}; start one with "
-            f"`modelreg canary start {summary.name} VERSION --percent 10 -r WHY`.",
+            detail=f"No canary is running for {summary.name}; {how}.",
         )
     since = running.started_at.timestamp()
     try:
