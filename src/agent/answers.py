@@ -112,9 +112,31 @@ def serving_answer(sv: ServingVersion) -> Answer:
         f"{_v(sv.registry_staging_version)}, rollback target {_v(sv.rollback_target)}.",
         _serving_line(sv),
     ]
+    lines += release_lines(sv)
     if sv.unapproved_change:
         lines.insert(0, f"WARNING: {sv.unapproved_change}")
     return Answer(kind="info", title=f"Serving: {sv.model}", text="\n".join(lines))
+
+
+def release_lines(sv: ServingVersion) -> list[str]:
+    """The running canary and the newest promotion guard, if any."""
+    lines = []
+    if sv.canary is not None:
+        c = sv.canary
+        verb = "mirrors" if c.mode == "shadow" else "gets"
+        lines.append(f"Canary: v{c.version} {verb} {c.percent:g} % of Production traffic.")
+    g = sv.guard
+    if g is not None and g.status == "watching":
+        lines.append(
+            f"Guard #{g.id} watches v{g.version} until {g.ends_at[11:19]} UTC and rolls back "
+            f"to v{g.rollback_to} on breach ({g.terms})."
+        )
+    elif g is not None and g.status == "rolled_back":
+        lines.append(
+            f"Guard #{g.id} rolled v{g.version} back to v{g.rollback_to} automatically under "
+            f"approval #{g.approval_audit_id}: {g.evidence or 'no evidence recorded'}."
+        )
+    return lines
 
 
 def _serving_line(sv: ServingVersion) -> str:
@@ -243,10 +265,12 @@ def result_answer(p: Proposal, result: ChangeResult, serving: ServingVersion | N
     if result.status in ("applied", "already_done"):
         head = result.message
     elif result.status in ("denied", "cancelled"):
-        head = (
-            f"Understood — {p.model} v{p.version} was not moved. Your decision was recorded "
-            "in the registry's audit trail."
+        what = (
+            f"the canary of {p.model} was not changed"
+            if p.kind in ("canary", "stop_canary")
+            else f"{p.model} v{p.version} was not moved"
         )
+        head = f"Understood — {what}. Your decision was recorded in the registry's audit trail."
     elif result.status == "pending":
         head = f"The registry filed it as a pending proposal instead: {result.message}"
     else:
@@ -258,8 +282,10 @@ def result_answer(p: Proposal, result: ChangeResult, serving: ServingVersion | N
             f"Staging {_v(serving.registry_staging_version)}."
         )
         lines.append(_serving_line(serving))
+        lines += release_lines(serving)
     kind = "error" if result.status == "failed" else "result"
-    return Answer(kind=kind, title=f"{p.kind.title()} {p.model}", text="\n".join(lines))
+    title = {"stop_canary": "Stop canary", "canary": "Canary"}.get(p.kind, p.kind.title())
+    return Answer(kind=kind, title=f"{title} {p.model}", text="\n".join(lines))
 
 
 def tool_error_answer(exc: AgentToolError) -> Answer:

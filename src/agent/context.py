@@ -18,13 +18,18 @@ from agent.decisions import ALL_DECISIONS, DecisionKind
 from agent.intents import IntentParser
 from agent.mcp_tools import RegistryTools
 
-ChangeKind = Literal["promote", "rollback"]
+ChangeKind = Literal["promote", "rollback", "canary", "stop_canary"]
 
 #: Which answers a human may give at the interrupt, per kind of change. A rollback restores
 #: a version that already served Production; its reason is the incident the user reported,
 #: so the approver approves or denies it (with a note) rather than rewriting the request.
 DEFAULT_ALLOWED: Mapping[ChangeKind, tuple[DecisionKind, ...]] = MappingProxyType(
-    {"promote": ALL_DECISIONS, "rollback": ("approve", "deny")}
+    {
+        "promote": ALL_DECISIONS,
+        "rollback": ("approve", "deny"),
+        "canary": ALL_DECISIONS,
+        "stop_canary": ("approve", "deny"),
+    }
 )
 
 

@@ -27,7 +27,7 @@ class NextPage(_Frozen):
 
 
 class ProposalRef(_Frozen):
-    kind: Literal["promote", "rollback"]
+    kind: Literal["promote", "rollback", "canary", "stop_canary"]
     model: str
     version: int
     status: str = "waiting"

@@ -40,7 +40,7 @@ def route_intent(state: State) -> Route:
         return "answer_query"
     if kind == "select_model":
         return "select_model"
-    if kind in ("promote", "rollback"):
+    if kind in ("promote", "rollback", "canary", "stop_canary"):
         return "propose"
     if kind in ("help", "unclear"):
         return "clarify"

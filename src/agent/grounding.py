@@ -12,7 +12,7 @@ from agent.intents import CHANGE_KINDS, Intent
 # Verbs a user asking for a stage change would use; naming a stage alone is not a request.
 _CHANGE_WORDS = re.compile(
     r"\b(promot\w*|roll\s*back|rollback|revert\w*|deploy\w*|releas\w*|ship\w*|mov\w*|put|"
-    r"go\s+live|make\s+\S+\s+live)\b",
+    r"go\s+live|make\s+\S+\s+live|canar\w*|shadow\w*|send|split)\b",
     re.I,
 )
 
@@ -49,7 +49,13 @@ def grounded(intent: Intent, text: str, focus: Focus | None = None) -> bool:
         value = getattr(intent, field, None)
         if isinstance(value, int) and value not in numbers:
             return False
-    return True
+    percent = getattr(intent, "percent", None)
+    if isinstance(percent, float) and not any(
+        abs(percent - float(n)) < 1e-9 for n in re.findall(r"\d+(?:\.\d+)?", text)
+    ):
+        return False
+    # A guard only when the user asked for one.
+    return not getattr(intent, "guard", False) or re.search(r"\bguard", text, re.I) is not None
 
 
 # ------------------------------------------------------------- phrased answers

@@ -91,6 +91,29 @@ class Promote(_Intent):
     version: Version
     stage: StageName = "Production"
     rationale: Rationale | None = None
+    guard: bool = Field(
+        default=False,
+        description="Production only: roll back automatically if the version breaks its guard.",
+    )
+
+
+class StartCanary(_Intent):
+    """ "send 10% of digits traffic to v3" -> a proposal to start (or change) a canary."""
+
+    kind: Literal["canary"] = "canary"
+    model: ModelName
+    version: Version
+    percent: float = Field(gt=0, le=100)
+    mode: Literal["split", "shadow"] = "split"
+    rationale: Rationale | None = None
+
+
+class StopCanary(_Intent):
+    """ "stop the canary of digits" -> a proposal to send all traffic back to Production."""
+
+    kind: Literal["stop_canary"] = "stop_canary"
+    model: ModelName
+    rationale: Rationale | None = None
 
 
 class Rollback(_Intent):
@@ -134,6 +157,8 @@ Intent = Annotated[
     | SelectModel
     | Promote
     | Rollback
+    | StartCanary
+    | StopCanary
     | Help
     | Question
     | Unclear,
@@ -149,12 +174,15 @@ IntentKind = Literal[
     "select_model",
     "promote",
     "rollback",
+    "canary",
+    "stop_canary",
     "help",
     "question",
     "unclear",
 ]
 INTENT_ADAPTER: TypeAdapter[Intent] = TypeAdapter(Intent)
-CHANGE_KINDS: frozenset[str] = frozenset({"promote", "rollback"})
+CHANGE_KINDS: frozenset[str] = frozenset({"promote", "rollback", "canary", "stop_canary"})
+ChangeIntent = Promote | Rollback | StartCanary | StopCanary
 
 
 class Parsed(BaseModel):

@@ -154,12 +154,24 @@ class RegistryTools:
     async def preview_change(
         self,
         model: str,
-        change: Literal["promote", "rollback"],
+        change: Literal["promote", "rollback", "canary"],
         *,
         version: int | None = None,
         stage: StageName | None = None,
+        guard: bool = False,
+        percent: float | None = None,
+        mode: Literal["split", "shadow"] = "split",
     ) -> ChangePlan:
-        args = {"model_name": model, "change": change, "version": version, "stage": stage}
+        args: dict[str, Any] = {
+            "model_name": model,
+            "change": change,
+            "version": version,
+            "stage": stage,
+        }
+        if guard:
+            args["guard"] = True
+        if change == "canary":
+            args["percent"], args["mode"] = percent, mode
         return await self._call("preview_change", args, ChangePlan)
 
     # -------------------------------------------------------- stage changes
@@ -174,8 +186,9 @@ class RegistryTools:
         expected_current_version: int | Literal["none"] | None,
         plan_digest: str,
         answer: FormAnswer,
+        guard: bool = False,
     ) -> Outcome:
-        args = {
+        args: dict[str, Any] = {
             "model_name": model,
             "version": version,
             "stage": stage,
@@ -183,8 +196,41 @@ class RegistryTools:
             "expected_current_version": expected_current_version,
             "plan_digest": plan_digest,
         }
+        if guard:
+            args["guard"] = True
         with self.gate.holding(answer, about=f"{model} v{version}", plan=plan_digest):
             return await self._call("promote_model", args, Outcome)
+
+    async def start_canary(
+        self,
+        model: str,
+        version: int,
+        percent: float,
+        rationale: str,
+        *,
+        mode: Literal["split", "shadow"],
+        plan_digest: str,
+        answer: FormAnswer,
+    ) -> Outcome:
+        args = {
+            "model_name": model,
+            "version": version,
+            "percent": percent,
+            "mode": mode,
+            "rationale": rationale,
+            "plan_digest": plan_digest,
+        }
+        # The form reads "Canary of <model>: v<version> gets ... [plan <digest>]".
+        with self.gate.holding(answer, about=f"{model}: v{version}", plan=plan_digest):
+            return await self._call("start_canary", args, Outcome)
+
+    async def stop_canary(
+        self, model: str, rationale: str, *, plan_digest: str, answer: FormAnswer
+    ) -> Outcome:
+        args = {"model_name": model, "rationale": rationale, "plan_digest": plan_digest}
+        # The form reads "Stop the canary of <model>: ... [plan <digest>]".
+        with self.gate.holding(answer, about=f"canary of {model}", plan=plan_digest):
+            return await self._call("stop_canary", args, Outcome)
 
     async def rollback_model(
         self,

@@ -13,7 +13,17 @@ from agent.decisions import DecisionKind, EditRationale, form_answer, parse_deci
 from agent.errors import AgentToolError, DecisionRejected
 from agent.focus import ParseContext, ProposalRef
 from agent.grounding import grounded, quoted_from
-from agent.intents import Help, Intent, Promote, Question, Rollback, SelectModel, Unclear
+from agent.intents import (
+    ChangeIntent,
+    Help,
+    Intent,
+    Promote,
+    Question,
+    SelectModel,
+    StartCanary,
+    StopCanary,
+    Unclear,
+)
 from agent.offline_parser import parse_intent
 from agent.state import Answer, ApprovalRequest, ChangeResult, Proposal, State, Turn
 from agent.tool_loop import ToolLoop
@@ -49,7 +59,7 @@ class Nodes:
                 # steered by registry text it was shown): use the user's own words instead.
                 intent = parse_intent(state.request, context)
                 note = "The language model's reading did not match your words; used the rules."
-            elif isinstance(intent, Promote | Rollback) and not quoted_from(
+            elif isinstance(intent, ChangeIntent) and not quoted_from(
                 intent.rationale, state.request
             ):
                 # A rationale is audited as the requester's: keep only words the user wrote.
@@ -168,7 +178,7 @@ class Nodes:
         """Gather evidence with read-only tools; no stage changes here (runs before the
         interrupt)."""
         intent = state.intent
-        if not isinstance(intent, Promote | Rollback):
+        if not isinstance(intent, ChangeIntent):
             raise ValueError(f"propose cannot handle intent {intent!r}")
         note = state.parse_note
         try:
@@ -176,7 +186,7 @@ class Nodes:
                 made = await self._draft(intent)
             except AgentToolError as exc:
                 fixed = await self._corrected(intent, exc)
-                if not isinstance(fixed, Promote | Rollback):
+                if not isinstance(fixed, ChangeIntent):
                     raise
                 made = await self._draft(fixed)
                 note = _read_as(intent, fixed)
@@ -188,9 +198,15 @@ class Nodes:
         focus = state.about.on(made.model, made.version).proposed(ref)
         return {"proposal": made, "focus": focus, "parse_note": note}
 
-    async def _draft(self, intent: Promote | Rollback) -> Proposal | Answer:
+    async def _draft(self, intent: ChangeIntent) -> Proposal | Answer:
         if isinstance(intent, Promote):
             return await change_drafts.promotion(self._tools, intent, self._allowed("promote"))
+        if isinstance(intent, StartCanary):
+            return await change_drafts.canary(self._tools, intent, self._allowed("canary"))
+        if isinstance(intent, StopCanary):
+            return await change_drafts.stop_canary(
+                self._tools, intent, self._allowed("stop_canary")
+            )
         return await change_drafts.rollback(self._tools, intent, self._allowed("rollback"))
 
     # -------------------------------------------------------------- approval
@@ -235,6 +251,22 @@ class Nodes:
                     expected_current_version=proposal.expected_current_version,
                     plan_digest=proposal.plan_digest,
                     answer=answer,
+                    guard=proposal.guard,
+                )
+            elif proposal.kind == "canary":
+                assert proposal.percent is not None
+                outcome = await self._tools.start_canary(
+                    proposal.model,
+                    proposal.version,
+                    proposal.percent,
+                    rationale,
+                    mode=proposal.mode,
+                    plan_digest=proposal.plan_digest,
+                    answer=answer,
+                )
+            elif proposal.kind == "stop_canary":
+                outcome = await self._tools.stop_canary(
+                    proposal.model, rationale, plan_digest=proposal.plan_digest, answer=answer
                 )
             else:
                 outcome = await self._tools.rollback_model(

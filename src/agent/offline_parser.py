@@ -29,6 +29,8 @@ from agent.intents import (
     Rollback,
     SelectModel,
     ServingStatus,
+    StartCanary,
+    StopCanary,
     Unclear,
 )
 from agent.tool_results import StageName
@@ -130,6 +132,10 @@ class _Reader:
             return Help()
         if _has(P.PENDING, t) and not _has(P.PROMOTE, t):
             return PendingApprovals(model=self.named_model())
+        if _has(P.CANARY, t) and not _has(P.HISTORY_QUESTION, t):
+            return self.canary()
+        if (found := _has(P.PROMOTE, t)) and _has(P.GUARD, t):
+            return self.promote(found)  # "promote ... with automatic rollback"
         if found := _has(P.ROLLBACK, t):
             return self.rollback(found)
         if (found := _has(P.PROMOTE, t)) and not _has(P.SELECT, t):
@@ -207,7 +213,34 @@ class _Reader:
             version=version,
             stage=_stage(stage.group(1)) if stage else "Production",
             rationale=why,
+            guard=_has(P.GUARD, head) is not None,
         )
+
+    def canary(self) -> Intent:
+        """ "canary digits v3 at 10%", "send 5% of digits traffic to v3", "stop the canary",
+        "how is the canary of digits doing?" (a status question)."""
+        head, why = _why(self.text)
+        model = self.named_model() or self.model(0, 0)
+        if model is None:
+            return self.needs_model("canary digits v3 at 10%")
+        if _has(P.STOP, head):
+            return StopCanary(model=model, rationale=why)
+        percent = P.PERCENT.search(head)
+        explicit = [int(m.group(1)) for m in P.VERSION.finditer(head)]
+        version = explicit[0] if explicit else self.referenced_version(model)
+        if percent is None and not explicit:
+            return ServingStatus(model=model)  # "how is the canary doing?"
+        if version is None:
+            return Unclear(reason=f"Which version of {model}? e.g. 'canary {model} v3 at 10%'.")
+        if percent is None:
+            return Unclear(
+                reason=f"What share of traffic? e.g. 'canary {model} v{version} at 10%'."
+            )
+        share = float(percent.group(1))
+        if not 0 < share <= 100:
+            return Unclear(reason=f"A canary share is above 0 and at most 100 %, not {share:g}.")
+        mode = "shadow" if re.search(r"\bshadow|\bmirror", head, re.I) else "split"
+        return StartCanary(model=model, version=version, percent=share, mode=mode, rationale=why)
 
     def compare(self) -> Intent:
         model = self.model()

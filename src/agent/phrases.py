@@ -60,6 +60,14 @@ HISTORY_QUESTION = re.compile(
 ROLLBACK = re.compile(
     r"\b(?:roll\s*back|rollback|revert|undo)\b|\broll\s+(?:[\w.\-]+\s+){1,2}back\b", re.I
 )
+CANARY = re.compile(
+    r"\bcanar(?:y|ies)\b|\bshadow(?:ing)?\b|\bsplit\b|\bmirror\b|"
+    r"\b(?:send|route|give)\s+\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)",
+    re.I,
+)
+STOP = re.compile(r"\b(?:stop|end|cancel|remove|kill|halt|finish|turn\s+off)\b", re.I)
+GUARD = re.compile(r"\bguard(?:ed|s)?\b|\bauto(?:matic(?:ally)?)?[\s-]*roll\s*back\b", re.I)
+PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:%|percent\b|per\s*cent\b)", re.I)
 PROMOTE = re.compile(
     r"\b(?:promote|deploy|release|ship|move|put|push|graduate|roll\s*out|go\s+live|"
     r"make\b.{1,40}\blive)\b|\bv\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b",
@@ -156,5 +164,7 @@ COMMON_WORDS = """
     difference differences between diff undo since because whole current live right more
     when approved needs need awaiting recent activity change promotion deployment
     instructions ignore previous human review sign off anyone someone
+    canary canaries shadow mirror split send route traffic percent share stop end cancel
+    start guard guarded guards automatic automatically doing going
     """
 STOPWORDS = frozenset(COMMON_WORDS.split()) | VOCABULARY

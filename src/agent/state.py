@@ -56,7 +56,7 @@ class Evidence(_Frozen):
 class Proposal(_Frozen):
     """A stage change waiting for a human; nothing has moved."""
 
-    kind: Literal["promote", "rollback"]
+    kind: Literal["promote", "rollback", "canary", "stop_canary"]
     model: str
     version: int
     from_stage: StageName
@@ -69,6 +69,9 @@ class Proposal(_Frozen):
     rationale_by: Literal["user", "agent"]
     summary: str
     plan_digest: str = Field(description="The registry's plan the human approves; pinned.")
+    guard: bool = Field(default=False, description="promote: a guarded promotion.")
+    percent: float | None = Field(default=None, description="canary: share of traffic, in %.")
+    mode: Literal["split", "shadow"] = "split"
     evidence: Evidence
     warnings: list[str] = Field(default_factory=list)
     allowed_decisions: list[DecisionKind]

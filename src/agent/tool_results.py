@@ -144,6 +144,24 @@ class ServingState(_Result):
     detail: str
 
 
+class CanaryView(_Result):
+    version: int
+    percent: float
+    mode: str
+    started_at: str
+
+
+class GuardView(_Result):
+    id: int
+    version: int
+    rollback_to: int
+    approval_audit_id: int
+    status: str
+    ends_at: str
+    terms: str
+    evidence: str | None = None
+
+
 class ServingVersion(_Result):
     model: str
     registry_production_version: int | None = None
@@ -151,6 +169,14 @@ class ServingVersion(_Result):
     rollback_target: int | None = None
     serving: ServingState
     unapproved_change: str | None = None
+    canary: CanaryView | None = None
+    guard: GuardView | None = None
+
+
+class CanaryTerms(_Result):
+    version: int
+    percent: float
+    mode: str = "split"
 
 
 class GuardTerms(_Result):
@@ -177,6 +203,8 @@ class ChangePlan(_Result):
     rollback_target_after: int | None = None
     card_complete: bool
     missing_card_fields: list[str] = Field(default_factory=list)
+    canary_before: CanaryTerms | None = None
+    canary_after: CanaryTerms | None = None
     ends_canary: bool = False
     guard: GuardTerms | None = None
     digest: str

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from bench.slow_model import SlowClassifier
 from mcp import Client
 from mcp.types import Implementation
 
+from agent.decisions import Approve, Deny
 from registry_mcp.core.approvals import GUARD_ACTOR, Approvals
 from registry_mcp.core.change_requests import Approval, Outcome
 from registry_mcp.core.registry import Registry
@@ -42,6 +44,7 @@ from serving.local import LocalTorchServe
 from serving.naming import served_name
 from serving.router.server import free_port
 from serving.torchserve import TorchServeClient
+from tests.agent.conftest import open_agent
 from tests.conftest import make_backend
 from tests.helpers import add_versions
 from tests.mcp_support import Human, structured, tool_error
@@ -272,6 +275,39 @@ async def test_mcp_canary_tools_ask_the_human_for_exactly_the_canary(
         )
         assert stopped["status"] == "applied"
         assert "Stop the canary" in human.asked[-1]
+    assert stack.registry.releases.canary(GUARDED) is None
+    assert stack.admin.get_table().table.models[GUARDED].canary is None
+
+
+@pytest.mark.anyio
+async def test_the_agent_proposes_a_canary_and_a_human_decides(
+    stack: Stack, tmp_path: Path
+) -> None:
+    server = build_server(stack.registry, serving=stack.deployment, approver="dana")
+    async with open_agent(server, tmp_path / "cp.sqlite") as agent:
+        asked = await agent.conversation.ask(f"canary {GUARDED} v2 at 10% because real traffic")
+        assert asked.approval is not None
+        proposal = asked.approval.proposal
+        assert (proposal.kind, proposal.version, proposal.percent) == ("canary", 2, 10)
+        assert "v2 gets 10 % of Production traffic" in proposal.summary
+        denied = await agent.conversation.decide(Deny(rationale="not today"))
+        assert denied.answer is not None
+        assert "canary of rel-guarded was not changed" in denied.answer.text
+        assert stack.registry.releases.canary(GUARDED) is None
+
+        again = await agent.conversation.ask(f"canary {GUARDED} v2 at 10%")
+        assert again.approval is not None
+        done = await agent.conversation.decide(Approve(rationale="go"))
+        assert done.answer is not None
+        assert "Canary: v2 gets 10 % of Production traffic." in done.answer.text
+        assert stack.admin.get_table().table.models[GUARDED].canary is not None
+
+        stop = await agent.conversation.ask(f"stop the canary of {GUARDED}")
+        assert stop.approval is not None
+        assert stop.approval.proposal.kind == "stop_canary"
+        stopped = await agent.conversation.decide(Approve(rationale="enough"))
+        assert stopped.answer is not None
+        assert "stopped" in stopped.answer.text
     assert stack.registry.releases.canary(GUARDED) is None
     assert stack.admin.get_table().table.models[GUARDED].canary is None
 

@@ -290,21 +290,32 @@ def build_server(
     async def preview_change(
         model_name: ModelName,
         change: Annotated[
-            Literal["promote", "rollback"], Field(description="promote or rollback.")
+            Literal["promote", "rollback", "canary"],
+            Field(description="promote, rollback, or canary (start, change or stop one)."),
         ],
         version: Annotated[
             int | None,
             Field(
                 description="promote: the version to move; rollback: the former Production "
-                "version (default: the previous one).",
+                "version (default: the previous one); canary: the candidate (none: stop).",
                 ge=1,
                 le=2**31 - 1,
             ),
         ] = None,
         stage: Annotated[StageName | None, Field(description="promote: the target stage.")] = None,
+        guard: Annotated[
+            bool, Field(strict=True, description="promote to Production: a guarded promotion.")
+        ] = False,
+        percent: Annotated[
+            float | None, Field(strict=True, description="canary: share of traffic, in %.")
+        ] = None,
+        mode: Annotated[
+            Literal["split", "shadow"], Field(description="canary: split or shadow.")
+        ] = "split",
     ) -> PlanPreview:
-        """What a promotion or rollback would move now, with the digest an approval binds to.
-        Changes nothing; pass `digest` as `plan_digest` to refuse if the plan changes."""
+        """What a promotion, rollback or canary change would move now, with the digest an
+        approval binds to. Changes nothing; pass `digest` as `plan_digest` to refuse if the
+        plan changes."""
         kind = ChangeKind(change)
         if kind is ChangeKind.PROMOTE and (version is None or stage is None):
             raise tool_error(
@@ -313,12 +324,24 @@ def build_server(
                     "a promotion preview needs `version` and `stage`; pass both.",
                 )
             )
-        plan = await off_loop(
-            lambda: registry.stages.plan_change(
-                kind, model_name, version, stage or Stage.PRODUCTION
+
+        def preview() -> PlanPreview:
+            req = approvals.request(
+                kind,
+                model_name,
+                rationale="preview",
+                requested_by=human,
+                client=None,
+                version=version,
+                stage=stage or Stage.PRODUCTION,
+                percent=percent,
+                mode=mode,
+                guard=guard,
+                audit=False,
             )
-        )
-        return PlanPreview.of(plan)
+            return PlanPreview.of(approvals.plan(req))
+
+        return await off_loop(preview)
 
     @server.tool(annotations=STAGE_CHANGE)
     def promote_model(
