@@ -66,7 +66,7 @@ def test_demo_runs_the_whole_story_and_can_run_again(tmp_path: Path) -> None:
         )
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         out = proc.stdout
-        for step in ("register", "deploy", "route", "ask", "promote", "rollback"):
+        for step in ("register", "deploy", "route", "ask", "canary", "promote", "rollback"):
             assert f"│ {step}" in out, out[-3000:]
         assert "FAILED" not in out
         assert ", 0 failed." in out
@@ -77,6 +77,8 @@ def test_demo_runs_the_whole_story_and_can_run_again(tmp_path: Path) -> None:
             f"get_serving_version: v{second}; TorchServe management API default: v{second}" in out
         )
         assert f"default back to v{first}" in out
+        assert "canary ended; guard #" in out
+        assert "(superseded)" in out
     registry = Registry.open(Settings(home=tmp_path))
     model = registry.get_model("mnist-classifier").model
     assert (model.production_version, model.previous_production_version) == (3, 4)

@@ -1,5 +1,6 @@
 """`modelreg demo`: register v1 and v2 (and two more models), deploy behind the router, route a
-request by a feature, ask the agent, approve, verify, roll back under traffic.
+request by a feature, ask the agent, approve a 10 % canary of v2, approve a guarded promotion,
+verify, roll back under traffic.
 
 This is the one module that composes all three packages: it trains and registers through
 the registry core, starts TorchServe through the deployment bridge, and talks to the agent,
@@ -31,6 +32,7 @@ from agent.offline_parser import OfflineParser
 from agent.state import ApprovalRequest
 from registry_mcp.core.registry import Registry
 from registry_mcp.deploy.deployment import Deployment
+from registry_mcp.deploy.releases import canary_report
 from registry_mcp.training.job import DEFAULT_MODEL_NAME, train_and_register
 from registry_mcp.training.trainer import TrainConfig
 from serving.config import ModelsConfig
@@ -71,6 +73,7 @@ class SimulationReport(BaseModel):
     router_url: str = ""
     steps: list[Step] = Field(default_factory=list)
     continuity: Continuity | None = None
+    canary: bool = False
     promoted: bool = False
     rolled_back: bool = False
 
@@ -257,21 +260,46 @@ async def run_simulation(
                 console.print(Panel(Text(result.answer.text), title=result.answer.title))
             return isinstance(decision, Approve)
 
-        console.rule(f"4. Promote v{v2} (the human approves)")
-        report.promoted = await change(f"Promote {model} v{v2} to production", "promote")
+        console.rule(f"4. Canary: 10 % of {model} traffic to v{v2} (the human approves)")
+        report.canary = await change(f"Canary {model} v{v2} at 10%", "canary")
+        with _Traffic(report.router_url, model) as traffic:
+            time.sleep(2.0)
+        seen = canary_report(registry, deployment, model)
+        arms = {arm.role: arm for arm in seen.arms}
+        on_canary = arms["canary"].requests if "canary" in arms else 0
+        total = on_canary + (arms["production"].requests if "production" in arms else 0)
+        step(
+            report,
+            "canary",
+            report.canary and seen.canary is not None and 0 < on_canary < total,
+            f"router window since the canary started: {total} requests, v{v2} answered "
+            f"{on_canary} ({on_canary / max(total, 1):.1%}), {traffic.failed} failed",
+        )
+
+        console.rule(f"5. Promote v{v2} with a guard (the human approves)")
+        report.promoted = await change(
+            f"Promote {model} v{v2} to production with a guard", "promote"
+        )
         default = deployment.client.default_version(served_name(model))
         serving = await tools.get_serving_version(model)
+        guard = serving.guard
         step(
             report,
             "promote",
-            report.promoted and default == str(v2) and serving.serving.default_version == v2,
+            report.promoted
+            and default == str(v2)
+            and serving.serving.default_version == v2
+            and serving.canary is None
+            and guard is not None
+            and guard.status == "watching",
             f"get_serving_version: v{serving.serving.default_version}; TorchServe management "
-            f"API default: v{default}",
+            f"API default: v{default}; canary ended; "
+            + (f"guard #{guard.id} watching v{guard.version}" if guard else "no guard"),
         )
         if not report.promoted:
             return report
 
-        console.rule(f"5. Roll back to v{v1} under live traffic")
+        console.rule(f"6. Roll back to v{v1} under live traffic")
         with _Traffic(report.router_url, model) as traffic:
             time.sleep(0.5)
             report.rolled_back = await change(f"Roll back {model} to v{v1}", "rollback")
@@ -280,12 +308,18 @@ async def run_simulation(
             sent=traffic.sent, failed=traffic.failed, served_versions=sorted(traffic.versions)
         )
         default = deployment.client.default_version(served_name(model))
+        after = (await tools.get_serving_version(model)).guard
         step(
             report,
             "rollback",
-            report.rolled_back and default == str(v1) and traffic.failed == 0,
+            report.rolled_back
+            and default == str(v1)
+            and traffic.failed == 0
+            and after is not None
+            and after.status == "superseded",
             f"default back to v{default}; {traffic.sent} requests through the router during "
-            f"the rollback, {traffic.failed} failed",
+            f"the rollback, {traffic.failed} failed; the human's rollback ended guard "
+            f"#{after.id if after else '?'} ({after.status if after else 'missing'})",
         )
     if monitoring is not None:
         _monitor(report, monitoring, model, v1, traffic.labelled, console, step)
@@ -301,7 +335,7 @@ def _monitor(
     console: Console,
     step: Callable[[SimulationReport, str, bool, str], None],
 ) -> None:
-    console.rule("6. What Prometheus sees")
+    console.rule("7. What Prometheus sees")
     console.print(f"  Registry exporter: {monitoring.exporter_url}", highlight=False)
     if monitoring.prometheus_url is None:
         step(report, "monitor", True, f"Prometheus skipped: {monitoring.skipped}")
@@ -387,6 +421,7 @@ def print_summary(console: Console, report: SimulationReport, registry: Registry
     console.print(
         f"MLflow UI:  mlflow ui --backend-store-uri {registry.settings.resolved_tracking_uri}\n"
         f"Audit:      modelreg audit {report.model}\n"
+        f"Guards:     modelreg guard status {report.model}\n"
         f"Serving:    modelreg serve status\n"
         f"Router:     {report.router_url or 'not started'} (metrics at /metrics, docs at /docs)"
     )
