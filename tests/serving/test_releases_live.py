@@ -312,6 +312,58 @@ async def test_the_agent_proposes_a_canary_and_a_human_decides(
     assert stack.admin.get_table().table.models[GUARDED].canary is None
 
 
+def test_a_second_operator_changing_the_canary_makes_the_first_approval_stale(
+    stack: Stack,
+) -> None:
+    approvals = stack.approvals
+    first = approvals.request(
+        ChangeKind.CANARY,
+        GUARDED,
+        version=2,
+        percent=10,
+        rationale="human A reads this form",
+        requested_by="ann",
+        client="test",
+    )
+    plan_seen_by_a = approvals.plan(first)
+    # While A reads the form, B starts a 20 % canary.
+    stack.change(ChangeKind.CANARY, version=2, percent=20, rationale="B was faster")
+    with pytest.raises(RegistryError) as stale:
+        approvals.apply(first, plan_seen_by_a, Approval(approver="ann", via="t"))
+    assert stale.value.code is ErrorCode.STALE_PLAN
+    running = stack.registry.releases.canary(GUARDED)
+    assert running is not None
+    assert running.canary.percent == 20
+    refused = _audit(stack, GUARDED)[0]
+    assert (refused.action, refused.decision, refused.actor) == (
+        AuditAction.CANARY,
+        Decision.REFUSED,
+        "ann",
+    )
+    stack.change(ChangeKind.CANARY, rationale="clean up")
+    assert stack.registry.releases.canary(GUARDED) is None
+
+
+def test_a_crash_between_the_audit_row_and_the_canary_row_stores_neither(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import registry_mcp.core.transitions as transitions
+
+    audit_before = [row.id for row in _audit(stack, GUARDED)]
+
+    def crash(*_: object) -> None:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(transitions, "set_canary_in", crash)
+    with pytest.raises(RuntimeError):
+        stack.change(ChangeKind.CANARY, version=2, percent=10, rationale="crash")
+    monkeypatch.undo()
+    assert stack.registry.releases.canary(GUARDED) is None
+    done = [r for r in _audit(stack, GUARDED) if r.id not in audit_before]
+    assert all(r.decision is not Decision.DONE for r in done)
+    assert stack.admin.get_table().table.models[GUARDED].canary is None
+
+
 def test_bad_canaries_get_one_clear_error_and_change_nothing(stack: Stack) -> None:
     before = stack.admin.get_table()
     audit_before = len(_audit(stack, GUARDED))
