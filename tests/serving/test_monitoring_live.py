@@ -26,7 +26,7 @@ from registry_mcp.metrics.registry_exporter import registry_metrics
 from tests.conftest import Backend
 from tests.helpers import add_versions
 from tests.serving.conftest import ROUTER_MODEL, Digits, RouterModels, RunningRouter
-from tests.serving.test_router_app import http, install
+from tests.serving.test_router_app import http, install, put, table
 
 pytestmark = pytest.mark.slow
 RULES = Path(__file__).resolve().parents[2] / "monitoring" / "prometheus" / "rules"
@@ -171,6 +171,14 @@ def test_every_dashboard_and_rule_expression_answers_from_real_series(
     install(router, router_models, production=1)
     traffic("1")
     _until(lambda: _production(prometheus).get(ROUTER_MODEL) == "1", "v1 after the rollback")
+    # A 10 % canary of v2: the share panel shows it.
+    with_canary = table(router_models, production=1)
+    with_canary["models"][ROUTER_MODEL]["canary"] = {"version": 2, "percent": 10}
+    generation = router.app.table.generation
+    assert put(router, {"expected_generation": generation, "table": with_canary}).is_success
+    share = f'modelreg_router_canary_percent{{model="{ROUTER_MODEL}",version="2"}}'
+    _until(lambda: query(prometheus, share) != [], "the canary share")
+    assert float(query(prometheus, share)[0]["value"][1]) == 10.0
 
     recorded = [r for group in _rules("recording.yml") for r in group["rules"]]
     _until(lambda: all(query(prometheus, r["record"]) for r in recorded), "every recording rule")

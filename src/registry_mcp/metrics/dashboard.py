@@ -56,6 +56,9 @@ PANELS: dict[str, list[str]] = {
         f' - on (model) max by (model) (modelreg_router_active_version{{stage="production", '
         f"{_SEL}}})"
     ],
+    "Canary share by version (% of Production traffic)": [
+        f"max by (model, version) (modelreg_router_canary_percent{{{_SEL}}})"
+    ],
 }
 ANNOTATION = (
     "changes(max by (model) "
@@ -136,6 +139,10 @@ def build_dashboard(models: ModelsConfig) -> dict[str, Any]:
     for target in _targets(PANELS[titles[6]]):
         drift = drift.with_target(target)
     board = board.with_panel(_place(drift, 7, 0, 22, 24, 6))
+    canary = timeseries.Panel().title(titles[7]).unit("percent").min(0).max(100)
+    for target in _targets(PANELS[titles[7]]):
+        canary = canary.with_target(target.legend_format("{{model}} v{{version}}"))
+    board = board.with_panel(_place(canary, 8, 0, 28, 24, 6))
     data: dict[str, Any] = json.loads(JSONEncoder(sort_keys=True, indent=2).encode(board.build()))
     return data
 
