@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from registry_mcp.core.registry import Registry
+from registry_mcp.deploy.guard_process import GuardProcess
 from registry_mcp.deploy.router_process import RouterProcess
 from registry_mcp.deploy.router_settings import RouterPlace
 from serving.errors import ServingError
@@ -67,6 +68,8 @@ def test_canary_and_guard_commands(
     try:
         code, out, err = invoke(capsys, "serve", "up", "--json")
         assert code == 0, err
+        started = json.loads(out)["guard_watcher"]
+        assert started["running"] is True
 
         code, out, err = invoke(capsys, "canary", "status", MODEL)
         assert code == 0, err
@@ -123,7 +126,8 @@ def test_canary_and_guard_commands(
         assert code == 0, err
         said = " ".join(out.split())
         assert "Guarded for 30 s" in said
-        assert "`modelreg guard watch` rolls it back to v1 on breach" in said
+        assert "the guard watcher rolls it back to v1 on breach" in said
+        assert "No guard watcher is checking" not in said  # `serve up` started one
         code, out, err = invoke(capsys, "guard", "status", "--json")
         assert code == 0, err
         (guard,) = json.loads(out)["items"]
@@ -139,7 +143,14 @@ def test_canary_and_guard_commands(
         code, out, err = invoke(capsys, "guard", "status", MODEL)
         assert code == 0, err
         assert "watching" in out
+        assert f"Guard watcher running (pid {started['pid']})" in " ".join(out.split())
+        code, out, err = invoke(capsys, "serve", "status", "--json")
+        assert code == 0, err
+        seen = json.loads(out)["guard_watcher"]
+        assert (seen["running"], seen["pid"]) == (True, started["pid"])
+        assert seen["last_check_s_ago"] is not None  # the background watcher checks too
     finally:
+        GuardProcess(sqlite_backend.settings.home).down()
         RouterProcess(place, torchserve).down()
         for name in (MODEL, PLAIN):
             served = served_name(name)

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from registry_mcp.core.registry import Registry
+from registry_mcp.deploy.guard_process import GuardProcess
 from registry_mcp.deploy.router_process import RouterProcess
 from registry_mcp.deploy.router_settings import RouterPlace
 from serving.errors import ServingError
@@ -156,10 +157,13 @@ def test_serve_up_starts_the_router_status_shows_both_and_down_stops_it(
         _use(monkeypatch, sqlite_backend, tmp_path / "no-ts", idle, router_dir, port, GOOD)
         code, out, err = invoke(capsys, "serve", "down")
         assert code == 0, err
+        assert "Guard watcher stopped." in out
+        assert not GuardProcess(sqlite_backend.settings.home).status().running
         assert "Router stopped." in out
         assert not RouterProcess(place, torchserve).status().running
         assert torchserve.status().running  # the session's TorchServe was not touched
     finally:
+        GuardProcess(sqlite_backend.settings.home).down()
         RouterProcess(place, torchserve).down()
         served = served_name(MODEL)
         try:

@@ -98,10 +98,17 @@ def apply_change(
         state.console.print(render.transition_line(outcome.transition))
         applied = outcome.plan
         if applied is not None and applied.guard is not None:
+            from registry_mcp.deploy.guard_process import GuardProcess
+
             state.console.print(
-                f"Guarded for {applied.guard.window_s:g} s: `modelreg guard watch` rolls it "
-                f"back to v{applied.rollback_target_after} on breach; see `modelreg guard "
-                "status`."
+                f"Guarded for {applied.guard.window_s:g} s: the guard watcher rolls it back "
+                f"to v{applied.rollback_target_after} on breach; see `modelreg guard status`."
             )
+            watcher = GuardProcess(registry.settings.home).status()
+            if not watcher.watching:
+                state.console.print(
+                    "[yellow]No guard watcher is checking right now: start one with "
+                    "`modelreg serve up` (it starts the watcher) or `modelreg guard watch`.[/]"
+                )
     if outcome.serving is not None:
         state.console.print(f"Serving: {render.escape(outcome.serving.detail)}")

@@ -150,18 +150,23 @@ def guard_status(
     limit: Annotated[int, typer.Option(help="Newest guards to show (1-500).", min=1, max=500)] = 20,
     as_json: JsonOpt = False,
 ) -> None:
-    """Guarded promotions: watching, rolled back, passed or superseded, with evidence."""
+    """Guarded promotions: watching, rolled back, passed or superseded, with evidence; and
+    whether a watcher is checking them."""
     from registry_mcp.cli import render
+    from registry_mcp.deploy.guard_process import GuardProcess
     from registry_mcp.deploy.releases import GuardList
     from registry_mcp.domain import validation
 
     state = get_ctx(ctx)
     model = None if name is None else validation.model_name(name)
-    guards = state.registry().releases.guards(model=model, limit=limit)
+    registry = state.registry()
+    guards = registry.releases.guards(model=model, limit=limit)
+    watcher = GuardProcess(registry.settings.home).status()
     if as_json:
-        render.print_json(state.console, GuardList(items=guards))
+        render.print_json(state.console, GuardList(items=guards, watcher=watcher))
         return
     state.console.print(render.guard_table(guards))
+    state.console.print(render.escape(watcher.describe()))
 
 
 @guard_app.command("watch")
@@ -179,17 +184,20 @@ def guard_watch(
     from registry_mcp.cli import render
     from registry_mcp.core.approvals import Approvals
     from registry_mcp.deploy.deployment import Deployment
+    from registry_mcp.deploy.guard_process import GuardProcess
     from registry_mcp.deploy.guard_watch import GuardWatcher
     from registry_mcp.deploy.releases import router_stats
 
     state = get_ctx(ctx)
     registry = state.registry()
+    heartbeat = GuardProcess(registry.settings.home)
     deployment = Deployment.open(registry)
     try:
         approvals = Approvals.for_registry(registry, after_change=deployment.follow)
         watcher = GuardWatcher(registry, approvals, lambda since: router_stats(deployment, since))
         if once:
             verdicts = watcher.tick()
+            heartbeat.beat()
             if as_json:
                 render.print_json(state.console, verdicts)
             else:
@@ -203,7 +211,10 @@ def guard_watch(
             signal.signal(sig, lambda *_: stop.set())
         state.err_console.print(f"Watching guarded promotions every {interval:g} s (Ctrl-C stops).")
         watcher.run(
-            stop, interval, lambda verdict: state.console.print(render.guard_verdict(verdict))
+            stop,
+            interval,
+            lambda verdict: state.console.print(render.guard_verdict(verdict)),
+            on_tick=heartbeat.beat,
         )
     finally:
         deployment.close()

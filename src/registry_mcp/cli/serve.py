@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from registry_mcp.core.ports import RouterUpdate
     from registry_mcp.deploy.deployment import Deployment
+    from registry_mcp.deploy.guard_process import GuardProcess
     from registry_mcp.deploy.router_predict import RoutedPrediction
     from registry_mcp.deploy.router_process import RouterProcess
     from registry_mcp.deploy.router_report import RouterReport
@@ -69,6 +70,8 @@ def up(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         spinner.update("Loading the registry's Production, previous and Staging versions...")
         outcome = deployment.reconcile_all()
         models_file = deployment.models_file
+        spinner.update("Starting the guard watcher...")
+        watcher = _guard_process(state).up()
     if as_json:
         render.print_json(
             state.console,
@@ -77,12 +80,14 @@ def up(ctx: typer.Context, as_json: JsonOpt = False) -> None:
                 "reconcile": outcome.reports,
                 "router": router_status,
                 "router_table": outcome.router,
+                "guard_watcher": watcher,
                 "models_file": _file_info(models_file),
             },
         )
         return
     state.console.print(f"TorchServe up (pid {status.pid}): inference {status.inference_url}")
     state.console.print(f"Router up (pid {router_status.pid}): {router_status.url}")
+    state.console.print(f"Guard watcher up (pid {watcher.pid}): log {watcher.log_file}")
     if models_file is not None:
         state.console.print(f"  {render.escape(models_file.describe())}", soft_wrap=True)
     for report in outcome.reports:
@@ -91,6 +96,12 @@ def up(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             f"{'in sync' if report.in_sync else 'drift: ' + '; '.join(report.remaining)}"
         )
     _print_router_update(state, outcome.router)
+
+
+def _guard_process(state: Ctx) -> GuardProcess:
+    from registry_mcp.deploy.guard_process import GuardProcess
+
+    return GuardProcess(state.settings().home)
 
 
 def _print_router_update(state: Ctx, update: RouterUpdate | None) -> None:
@@ -107,11 +118,16 @@ def down(ctx: typer.Context) -> None:
     """Stop the router and TorchServe; no process is left behind."""
     state = get_ctx(ctx)
     with _deployment(state) as deployment, state.err_console.status("Stopping...") as spinner:
+        spinner.update("Stopping the guard watcher...")
+        watcher_running = _guard_process(state).down().running
         router = deployment.router_process
         if router is not None:
             spinner.update("Stopping the router...")
             router_running = router.down().running
         status = deployment.server.down(progress=lambda msg: spinner.update(msg))
+    state.console.print(
+        "Guard watcher stopped." if not watcher_running else "The guard watcher still runs!"
+    )
     if router is not None:
         state.console.print("Router stopped." if not router_running else "The router still runs!")
     state.console.print("TorchServe stopped." if not status.running else "TorchServe still runs!")
@@ -155,12 +171,14 @@ def status(
         alarms = _unapproved(state, models)
         models_file = deployment.models_file
         router = _router_info(deployment, server.running)
+        watcher = _guard_process(state).status()
     if as_json:
         render.print_json(
             state.console,
             {
                 "server": server,
                 "router": router,
+                "guard_watcher": watcher,
                 "models": rows,
                 "unapproved_changes": alarms,
                 "models_file": _file_info(models_file),
@@ -178,6 +196,7 @@ def status(
         soft_wrap=True,
     )
     _print_router_status(state, router)
+    state.console.print(render.escape(watcher.describe()))
     if not server.running:
         state.console.print("Start it with `modelreg serve up`.")
         return

@@ -73,9 +73,11 @@ class GuardWatcher:
         stop: threading.Event,
         interval_s: float = 0.5,
         report: Callable[[GuardVerdict], None] | None = None,
+        on_tick: Callable[[], None] | None = None,
     ) -> None:
         """Tick until ``stop`` is set; every decision other than "watching" is reported
-        (logged by default); a failing tick is logged and retried."""
+        (logged by default); ``on_tick`` runs after each completed check (the heartbeat);
+        a failing tick is logged and retried."""
         while not stop.is_set():
             try:
                 for verdict in self.tick():
@@ -83,6 +85,9 @@ class GuardWatcher:
                         (report or _log)(verdict)
             except RegistryError as exc:
                 log.warning("guard tick failed: %s", exc)
+            else:
+                if on_tick is not None:
+                    on_tick()
             stop.wait(interval_s)
 
     def _judge(self, guard: Guard) -> GuardVerdict:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from registry_mcp.core.registry import Registry
 from registry_mcp.deploy.deployment import Deployment
+from registry_mcp.deploy.guard_process import WatcherStatus
 from registry_mcp.deploy.router_client import RouterCallError
 from registry_mcp.domain.errors import ErrorCode, RegistryError
 from registry_mcp.domain.releases import CanaryState
@@ -134,3 +135,4 @@ class GuardList(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     items: list[Guard]
+    watcher: WatcherStatus
