@@ -512,3 +512,43 @@ def test_another_production_change_supersedes_the_guard(stack: Stack) -> None:
     with pytest.raises(RegistryError):
         stack.approvals.apply_guard_rollback(guard, "stale")
     assert stack.registry.get_model(QUICK).model.production_version == 2
+
+
+def test_a_refused_automatic_rollback_is_retried_after_a_pause_not_on_every_tick(
+    stack: Stack,
+) -> None:
+    from mlflow import MlflowClient
+
+    registry = stack.registry
+    if registry.get_model(GUARDED).model.staging_version != 2:
+        stack.change(ChangeKind.PROMOTE, version=2, stage="Staging", rationale="again")
+    stack.change(ChangeKind.PROMOTE, version=2, stage="Production", rationale="r", guard=True)
+    with httpx.Client(timeout=30.0, trust_env=False) as http:
+        for _ in range(25):  # v2 answers each over the SLA: a breach once 20 are counted
+            assert http.post(
+                f"{stack.url}/predictions/{GUARDED}", json={"inputs": [ROW]}
+            ).is_success
+    # Someone moves an alias in MLflow directly: every stage change is refused until a human
+    # resolves it, the guard's rollback included.
+    mlflow = MlflowClient(registry.settings.resolved_tracking_uri)
+    mlflow.set_registered_model_alias(GUARDED, "staging", "3")
+    last_row = _audit(stack, GUARDED)[0].id
+    watcher = stack.watcher()
+    first, again = watcher.tick(), watcher.tick()
+    assert [v.action for v in first] == ["refused"]
+    assert "UNAPPROVED_CHANGE" in first[0].evidence
+    assert [v.evidence for v in again] == ["waiting to retry a refused rollback"]
+    attempts = [
+        row
+        for row in _audit(stack, GUARDED)
+        if row.action is AuditAction.ROLLBACK and row.actor == GUARD_ACTOR and row.id > last_row
+    ]
+    assert [row.decision for row in attempts] == [Decision.REFUSED]  # one attempt, audited
+    assert registry.get_model(GUARDED).model.production_version == 2
+    # The human restores the approved aliases; the next attempt rolls back.
+    seen = registry.get_model(GUARDED).model.aliases
+    registry.stages.resolve_unapproved(
+        GUARDED, accept=False, actor="erin", rationale="not ours", seen=seen
+    )
+    assert [v.action for v in stack.watcher().tick()] == ["rolled_back"]
+    assert registry.get_model(GUARDED).model.production_version == 1

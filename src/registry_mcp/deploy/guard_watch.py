@@ -32,6 +32,9 @@ from serving.router.window import StatsReply, VersionStats
 
 log = logging.getLogger(__name__)
 
+RETRY_AFTER_S = 10.0
+"""Pause before retrying a rollback the registry refused (each attempt is audited)."""
+
 Action = Literal["watching", "rolled_back", "passed", "refused", "no_data"]
 
 
@@ -64,6 +67,7 @@ class GuardWatcher:
         self._approvals = approvals
         self._stats = stats
         self._clock = clock
+        self._retry_at: dict[int, float] = {}  # guard id -> when a refused rollback retries
 
     def tick(self) -> list[GuardVerdict]:
         return [self._judge(guard) for guard in self._registry.releases.watching()]
@@ -108,9 +112,14 @@ class GuardWatcher:
         if not found:
             return self._verdict(guard, "watching", text)
         detail = f"{'; '.join(found)} ({text})"
+        if now < self._retry_at.get(guard.id, 0.0):
+            return self._verdict(guard, "refused", "waiting to retry a refused rollback", found)
         try:
             self._approvals.apply_guard_rollback(guard, detail)
         except RegistryError as exc:
+            # Every attempt is audited; a refusal (e.g. an unapproved change, a lock held)
+            # is retried after a pause rather than on every tick.
+            self._retry_at[guard.id] = now + RETRY_AFTER_S
             return self._verdict(guard, "refused", f"{exc.code.value}: {exc.message}", found)
         return self._verdict(guard, "rolled_back", detail, found)
 
