@@ -552,3 +552,17 @@ def test_a_refused_automatic_rollback_is_retried_after_a_pause_not_on_every_tick
     )
     assert [v.action for v in stack.watcher().tick()] == ["rolled_back"]
     assert registry.get_model(GUARDED).model.production_version == 1
+
+
+def test_a_canary_of_a_staging_version_serving_has_not_loaded_is_refused(stack: Stack) -> None:
+    registry = stack.registry
+    # Staged without serving following (e.g. by a script): TorchServe has no v3 yet.
+    registry.stages.transition(GUARDED, 3, "staging", rationale="scripted", actor="t")
+    before = stack.admin.get_table()
+    with pytest.raises(RegistryError) as cold:
+        stack.change(ChangeKind.CANARY, version=3, percent=10, rationale="too early")
+    assert cold.value.code is ErrorCode.INVALID_TRANSITION
+    assert "v3 of 'rel-guarded' is not loaded in TorchServe" in cold.value.message
+    assert "modelreg serve reconcile" in cold.value.message
+    assert registry.releases.canary(GUARDED) is None
+    assert stack.admin.get_table() == before
