@@ -3,6 +3,8 @@ committed k8s/ tree being exactly what `modelreg k8s render --no-registry` write
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -117,12 +119,17 @@ def test_management_port_stays_inside_and_secrets_are_referenced(
     policy = by_kind(docs, "NetworkPolicy")["torchserve-ingress"]["spec"]
     assert policy["podSelector"]["matchLabels"] == {"app.kubernetes.io/component": "torchserve"}
     assert policy["policyTypes"] == ["Ingress"]
-    for rule in policy["ingress"]:
-        ports = {p["port"] for p in rule["ports"]}
-        if 8081 in ports:  # only modelreg's own pods reach the management API
-            assert rule["from"] == [
-                {"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "modelreg"}}}
-            ]
+    # TorchServe runs without token authorization on the cluster: this policy is the boundary.
+    # Only the router's pods reach inference and management; metrics (no token anyway) are
+    # open to the cluster for Prometheus.
+    router = by_kind(docs, "Deployment")["modelreg-router"]["spec"]["selector"]["matchLabels"]
+    assert router == {
+        "app.kubernetes.io/component": "router",
+        "app.kubernetes.io/name": "modelreg-router",
+    }
+    router_pods = [{"podSelector": {"matchLabels": router}}]
+    by_port = {p["port"]: rule["from"] for rule in policy["ingress"] for p in rule["ports"]}
+    assert by_port == {8080: router_pods, 8081: router_pods, 8082: [{"namespaceSelector": {}}]}
     # Every workload has a policy selecting it.
     selected = {
         p["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
@@ -140,7 +147,10 @@ def test_torchserve_config_is_the_hardened_one(repo_overlays: Docs) -> None:
         for line in maps[name]["data"]["config.properties"].splitlines()
         if line and not line.startswith("#")
     )
-    assert props["disable_token_authorization"] == "false"
+    # Off on the cluster: every TorchServe pod draws random keys at start that the router
+    # (another pod, in front of several replicas) cannot know; the NetworkPolicy is the
+    # boundary (test above). Local serving keeps token authorization on (serving.local).
+    assert props["disable_token_authorization"] == "true"
     assert props["enable_envvars_config"] == "false"
     # only archives in the pod's model store (a Java regex, escaped for .properties)
     assert props["allowed_urls"] == r"file:///srv/torchserve/model\\-store/[A-Za-z0-9_.-]+\\.mar"
@@ -208,11 +218,25 @@ def test_a_version_change_rolls_only_that_model(tmp_path: Path) -> None:
 
     changed = {key for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
     (new_cm,) = [n for n in (k[1] for k in new) if n.startswith("model-versions-mnist-classifier-")]
+    # The router's table names the versions too: its ConfigMap and pods roll with the model's.
+    old_table, new_table = (
+        next(n for kind, n in docs if kind == "ConfigMap" and n.startswith("router-table-"))
+        for docs in (old, new)
+    )
     assert changed == {
         ("ConfigMap", old_cm),
         ("ConfigMap", new_cm),
         ("Deployment", "ts-mnist-classifier"),
+        ("ConfigMap", old_table),
+        ("ConfigMap", new_table),
+        ("Deployment", "modelreg-router"),
     }
+    router = new[("Deployment", "modelreg-router")]["spec"]["template"]
+    table = new[("ConfigMap", new_table)]["data"]["table.json"]
+    assert router["metadata"]["annotations"] == {
+        "checksum/router-table": hashlib.sha256(table.encode()).hexdigest()
+    }
+    assert json.loads(table)["models"]["mnist-classifier"]["production"] == 3
     assert old_cm != new_cm  # the name hash changed: the Deployment references a new name
     deployment = new[("Deployment", "ts-mnist-classifier")]["spec"]["template"]
     refs = [e["configMapRef"]["name"] for e in deployment["spec"]["initContainers"][0]["envFrom"]]

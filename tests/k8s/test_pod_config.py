@@ -79,7 +79,7 @@ def test_everything_else_of_the_shared_config_is_kept() -> None:
     assert {k: v for k, v in pod.items() if k not in ("load_models", "models")} == {
         k: v for k, v in shared.items() if k != "load_models"
     }
-    assert pod["disable_token_authorization"] == "false"
+    assert pod["disable_token_authorization"] == "true"  # the NetworkPolicy is the boundary
     assert text.count("\nload_models=") == 1
     assert text.endswith("}\n")
     # The packaged models.yaml's values reach the per-version settings.

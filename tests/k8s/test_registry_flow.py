@@ -14,7 +14,7 @@ import yaml  # type: ignore[import-untyped]
 from registry_mcp.core.registry import Registry
 from serving.local import LocalPorts
 from tests.conftest import Backend
-from tests.helpers import add_versions
+from tests.helpers import COMPLETE_CARD, add_versions
 from tests.test_cli import invoke
 
 MODEL = "mnist-classifier"
@@ -117,6 +117,18 @@ def test_render_puts_the_registry_versions_in_the_configmap(
     assert code == 0, err
     assert f"{MODEL}: production 1, staging 2, previous -" in text
     assert "extra.model: production -, staging 1, previous -" in text
+    # The router's initial table holds the same versions; `digits` can pick mnist-cnn, which
+    # has no Production version: the whole route is left out, and the render says so.
+    table = json.loads((out / "base" / "router" / "table.json").read_text())
+    assert {m: (e.get("production"), e.get("staging")) for m, e in table["models"].items()} == {
+        MODEL: (1, 2),
+        "extra.model": (None, 1),
+    }
+    assert table["models"]["extra.model"]["upstream"]["inference_url"] == (
+        "http://ts-extra-model:8080"
+    )
+    assert table["routes"] == {}
+    assert "route 'digits': rules.0.model model 'mnist-cnn' has no Production version" in text
     extra = (out / "base" / "models" / "extra-model.yaml").read_text()
     assert "name: ts-extra-model" in extra
     assert "replicas: 1" in extra
@@ -134,6 +146,36 @@ def test_render_puts_the_registry_versions_in_the_configmap(
     code, text, _ = invoke(capsys, "k8s", "diff", "--rendered", str(out))
     assert code == 3
     assert "production: registry 2, cluster 1" in text
+
+
+def test_render_resolves_best_of_task_from_the_registry_cards(
+    env: Backend, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    registry = Registry.open(env.settings)
+    metrics = {**COMPLETE_CARD.baseline_metrics, "accuracy": 0.99}
+    better = COMPLETE_CARD.model_copy(update={"baseline_metrics": metrics})
+    add_versions(registry, env.model_uris[0], "mnist-cnn", 1, card=better)
+    registry.close()
+    for model in (MODEL, "mnist-cnn"):
+        for stage in ("staging", "production"):
+            code, _, err = invoke(
+                capsys, "promote", model, "1", "--stage", stage, "-r", "ok", "--yes"
+            )
+            assert code == 0, err
+    out = tmp_path / "k8s"
+    code, text, err = invoke(capsys, "k8s", "render", "--out", str(out))
+    assert code == 0, err
+    assert "Left out of the router's initial table" in text  # digits-encoder: no version
+    table = json.loads((out / "base" / "router" / "table.json").read_text())
+    assert table["routes"]["digits"]["default"] == MODEL
+    header, batch = table["routes"]["digits"]["rules"]
+    assert header["model"] == "mnist-cnn"
+    assert batch == {  # mnist-cnn's card (0.99) beats mnist-classifier's (0.95)
+        "kind": "batch_at_least",
+        "rows": 64,
+        "model": "mnist-cnn",
+        "resolved_from": {"best_of_task": "classification"},
+    }
 
 
 def test_bad_input_changes_nothing(

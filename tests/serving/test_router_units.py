@@ -116,6 +116,49 @@ def test_an_invalid_table_is_refused_with_the_reason(change: Any, expected: str)
     assert expected in str(caught.value)
 
 
+def _with_upstream(inference: str, management: str = "http://ts-small-management:8081") -> Any:
+    raw = table()
+    raw["models"]["small"]["upstream"] = {"inference_url": inference, "management_url": management}
+    return raw
+
+
+def test_a_models_upstream_reaches_its_targets_as_a_base_url() -> None:
+    raw = _with_upstream("HTTP://TS-Small:8080/", "https://ts-small-management:8443")
+    parsed = RoutingTable.model_validate(raw)
+    upstream = parsed.models["small"].upstream
+    assert upstream is not None
+    assert upstream.management_url == "https://ts-small-management:8443"
+    compiled = compile_table(TableState(generation=1, table=parsed))
+    assert {t.upstream for (m, _), t in compiled.versions.items() if m == "small"} == {
+        "http://ts-small:8080"
+    }
+    assert compiled.production["large"].upstream is None  # the router's default TorchServe
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("ftp://ts-small:8080", "is not an http or https URL"),
+        ("ts-small:8080", "is not an http or https URL"),
+        ("http://user:secret@ts-small:8080", "the URL carries credentials"),
+        ("http://@ts-small:8080", "the URL carries credentials"),
+        ("ftp://user:secret@ts-small:8080", "the URL carries credentials"),
+        ("http://:8080", "names no host"),
+        ("http://ts-small:99999", "has an invalid port"),
+        ("http://ts-small:8080/predictions", "has a path, query or fragment"),
+        ("http://ts-small:8080?x=1", "has a path, query or fragment"),
+        ("http://ts small:8080", "contains spaces or control characters"),
+    ],
+)
+def test_upstream_urls_are_checked(url: str, expected: str) -> None:
+    for raw in (_with_upstream(url), _with_upstream("http://ts-small:8080", url)):
+        with pytest.raises(ValidationError) as caught:
+            RoutingTable.model_validate(raw)
+        (error,) = caught.value.errors()
+        assert expected in error["msg"]
+        assert "secret" not in error["msg"]  # what the router answers and logs
+
+
 def test_update_needs_the_expected_generation() -> None:
     with pytest.raises(ValidationError, match="expected_generation"):
         TableUpdate.model_validate({"table": table()})

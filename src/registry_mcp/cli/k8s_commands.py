@@ -60,12 +60,15 @@ def render(
     no_registry: NoRegistryOpt = False,
 ) -> None:
     """Write base/ and overlays cpu and gpu: TorchServe per model with the registry's
-    Production, Staging and previous versions, the router, MCP, MLflow and PostgreSQL."""
+    Production, Staging and previous versions, the router with its initial routing table
+    (best_of_task routes resolved from the registry's cards), MCP, MLflow and PostgreSQL."""
     from registry_mcp.deploy.kubernetes.render import render_tree
+    from registry_mcp.deploy.kubernetes.routertable import production_cards
     from registry_mcp.domain.errors import ErrorCode, RegistryError
 
     state, config, desired, models = _state(ctx, no_registry)
-    tree = render_tree(config, desired, models)
+    cards = None if no_registry else production_cards(state.registry(), desired, models)
+    tree = render_tree(config, desired, models, cards)
     try:
         written = tree.write(out)
     except OSError as exc:
@@ -79,6 +82,10 @@ def render(
             f"  {model}: production {versions['PRODUCTION'] or '-'}, staging "
             f"{versions['STAGING'] or '-'}, previous {versions['PREVIOUS'] or '-'}"
         )
+    if tree.omitted:
+        state.console.print("Left out of the router's initial table:")
+        for reason in tree.omitted:
+            state.console.print(f"  {reason}", soft_wrap=True, markup=False)
     state.console.print(f"Check: kubectl kustomize {out}/overlays/cpu", soft_wrap=True)
 
 

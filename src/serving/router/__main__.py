@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             parser.add_argument(flag, default=None, help=field.description)
     args = {k: v for k, v in vars(parser.parse_args(argv)).items() if v is not None}
-    for path_arg in ("key_file", "state_file", "client_keys_file"):
+    for path_arg in ("key_file", "state_file", "client_keys_file", "initial_table"):
         if path_arg in args:
             args[path_arg] = Path(args[path_arg])
     args.setdefault("key_file", None)
@@ -34,6 +35,10 @@ def main(argv: list[str] | None = None) -> None:
         settings = RouterSettings.model_validate(args)
     except ValidationError as exc:
         sys.exit(f"invalid arguments: {exc}")
+    # The router's own notes (the initial table) at INFO; libraries (httpx logs every
+    # request at INFO) only from WARNING.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("serving.router").setLevel(logging.INFO)
     try:
         serve(settings, token)
     except ServingError as exc:

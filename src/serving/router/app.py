@@ -190,7 +190,7 @@ class RouterApp:
             inputs.check_rows(body.rows, target.schema, self.limits.max_rows)
             if shadow is not None:
                 self._mirror(shadow, raw)
-            reply = checked(await self.upstream.predict(target.path, raw))
+            reply = checked(await self.upstream.predict(target.path, raw, target.upstream))
         except RouterError as exc:
             self._observe(target, route_label, _OUTCOME.get(exc.code, "backend_error"), started)
             await _error(send, exc, request_id, target)
@@ -251,7 +251,7 @@ class RouterApp:
     async def _shadow_call(self, target: Target, raw: bytes) -> None:
         started = time.perf_counter()
         try:
-            checked(await self.upstream.predict(target.path, raw))
+            checked(await self.upstream.predict(target.path, raw, target.upstream))
         except RouterError as exc:
             self._observe(target, "shadow", _OUTCOME.get(exc.code, "backend_error"), started)
             return

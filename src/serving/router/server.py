@@ -3,12 +3,20 @@ child process with start/stop, the way ``serving.local`` runs TorchServe).
 
 The admin token never travels on a command line (other users can read those): ``serve``
 takes it as an argument and the child process reads it from ``MODELREG_ROUTER_ADMIN_TOKEN``.
-TorchServe's inference and management keys are read from its ``key_file.json``.
+TorchServe's inference and management keys are read from its ``key_file.json``; they are the
+keys of the default TorchServe (``--inference-url``) and go to it only (``TorchServes``).
+
+``--initial-table FILE`` (on Kubernetes, the ConfigMap ``modelreg k8s render`` writes): when
+the state file holds no table, ``serve`` installs FILE as generation 1 through ``Tables.update``
+(the check of ``PUT /admin/table``: every version loaded in its TorchServe), retrying while
+that is refused; /readyz answers 503 until a table is in place.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -21,19 +29,25 @@ from typing import Self
 
 import httpx
 import uvicorn
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from serving.errors import ServingError, ServingErrorCode
 from serving.router.app import Limits, RouterApp
 from serving.router.auth import AdminAuth, ClientKeys, is_loopback
+from serving.router.errors import RouterError, RouterErrorCode
 from serving.router.metrics import RouterMetrics
 from serving.router.state import StateFile
-from serving.router.switch import Management
+from serving.router.switch import Management, Managements, Tables
+from serving.router.table import ModelUpstream, RoutingTable, TableState, TableUpdate, base_url
 from serving.router.upstream import InferenceToken, Upstream
-from serving.schemas import ClientTimeouts, Endpoints
+from serving.schemas import ClientTimeouts, Endpoints, ModelDescription, PingResult
 from serving.torchserve import TorchServeClient
 
 ADMIN_TOKEN_ENV = "MODELREG_ROUTER_ADMIN_TOKEN"
+#: Seconds between attempts to install the initial table while TorchServe is not ready.
+INITIAL_TABLE_RETRY_S = 5.0
+_TIMEOUTS = ClientTimeouts(connect_s=2.0, request_s=10.0)
+_log = logging.getLogger(__name__)
 
 
 class RouterSettings(BaseModel):
@@ -41,10 +55,23 @@ class RouterSettings(BaseModel):
 
     host: str = Field(default="127.0.0.1", description="Off loopback, clients need API keys.")
     port: int = Field(default=8090, ge=1, le=65535)
-    inference_url: str = Field(description="TorchServe's inference API, e.g. http://127.0.0.1:8080")
-    management_url: str = Field(description="TorchServe's management API (health, versions)")
-    key_file: Path | None = Field(description="TorchServe's key_file.json; None: no token auth")
+    inference_url: str | None = Field(
+        default=None,
+        description="The default TorchServe's inference API, e.g. http://127.0.0.1:8080; "
+        "None: every model of the table names its own upstream",
+    )
+    management_url: str | None = Field(
+        default=None, description="The default TorchServe's management API (health, versions)"
+    )
+    key_file: Path | None = Field(
+        description="The default TorchServe's key_file.json; None: no token auth"
+    )
     state_file: Path = Field(description="Where the last accepted table is kept")
+    initial_table: Path | None = Field(
+        default=None,
+        description="A routing table (JSON) installed when the state file holds none, after "
+        "the check PUT /admin/table makes",
+    )
     client_keys_file: Path | None = Field(
         default=None, description="{'keys': {sha256: client}}; required off loopback"
     )
@@ -56,7 +83,31 @@ class RouterSettings(BaseModel):
         default=True, description="Refuse a table naming versions TorchServe has not loaded"
     )
 
-    def endpoints(self) -> Endpoints:
+    @field_validator("inference_url", "management_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            base_url(value)
+        return value
+
+    @model_validator(mode="after")
+    def _default_torchserve(self) -> Self:
+        if (self.inference_url is None) != (self.management_url is None):
+            raise ValueError(
+                "give inference_url and management_url together (the default TorchServe), or "
+                "neither (every model of the table names its upstream)"
+            )
+        if self.key_file is not None and self.inference_url is None:
+            raise ValueError(
+                "key_file holds the default TorchServe's keys; it needs inference_url and "
+                "management_url"
+            )
+        return self
+
+    def endpoints(self) -> Endpoints | None:
+        """The default TorchServe's endpoints; None when the router has none."""
+        if self.inference_url is None or self.management_url is None:
+            return None
         return Endpoints(
             inference=self.inference_url,
             management=self.management_url,
@@ -75,17 +126,81 @@ class RouterSettings(BaseModel):
         return args
 
 
+class TorchServes:
+    """The management side of every TorchServe the router uses (``switch.Managements``).
+
+    The default one (``management``, with the key file's tokens) answers health and, for the
+    entries without ``upstream``, loaded versions. A model's own upstream is asked without a
+    token (the key file is the default server's), through a client opened for each check:
+    tables change rarely, and no client outlives the check. Without a default TorchServe the
+    router's health does not hang on any one model's server: ``ping`` is healthy, and each
+    model's requests fail or succeed on their own.
+    """
+
+    def __init__(
+        self,
+        default: Management | None,
+        management_url: str | None,
+        timeouts: ClientTimeouts = _TIMEOUTS,
+    ) -> None:
+        if (default is None) != (management_url is None):
+            raise ValueError("a default TorchServe needs both its client and its management URL")
+        self._default = default
+        self._default_url = base_url(management_url) if management_url is not None else None
+        self._timeouts = timeouts
+
+    def ping(self) -> PingResult:
+        if self._default is None:
+            return PingResult(healthy=True, status="no default TorchServe: each model has its own")
+        return self._default.ping()
+
+    def describe(self, model: str) -> ModelDescription:
+        if self._default is None:
+            raise ServingError(
+                ServingErrorCode.UNAVAILABLE, "this router has no default TorchServe"
+            )
+        return self._default.describe(model)
+
+    def at(self, upstream: ModelUpstream | None) -> Management | None:
+        if upstream is None or upstream.management_url == self._default_url:
+            return self._default
+        return _OwnTorchServe(upstream, self._timeouts)
+
+
+class _OwnTorchServe:
+    """A model's own TorchServe, asked through a client of its own (no token)."""
+
+    def __init__(self, upstream: ModelUpstream, timeouts: ClientTimeouts) -> None:
+        self._endpoints = Endpoints(
+            inference=upstream.inference_url,
+            management=upstream.management_url,
+            metrics=upstream.management_url,  # unused
+        )
+        self._timeouts = timeouts
+
+    def ping(self) -> PingResult:
+        with TorchServeClient.create(self._endpoints, None, timeouts=self._timeouts) as client:
+            return client.ping()
+
+    def describe(self, model: str) -> ModelDescription:
+        with TorchServeClient.create(self._endpoints, None, timeouts=self._timeouts) as client:
+            return client.describe(model)
+
+
 def build_app(
     settings: RouterSettings,
     admin_token: str,
-    management: Management,
+    management: Management | None,
     *,
     refresh_token: TorchServeClient | None = None,
 ) -> RouterApp:
-    """A router app for ``settings``; ``management`` answers health and loaded versions."""
+    """A router app for ``settings``; ``management`` answers health and loaded versions of
+    the default TorchServe (None: the settings name none)."""
     token = InferenceToken(
         settings.key_file, refresh=refresh_token.ping if refresh_token is not None else None
     )
+    if not isinstance(management, Managements):
+        management = TorchServes(management, settings.management_url)
     return RouterApp(
         upstream=Upstream(
             settings.inference_url,
@@ -103,12 +218,65 @@ def build_app(
     )
 
 
+def read_table(path: Path) -> RoutingTable:
+    """The routing table in ``path`` (JSON ``{"models": ..., "routes": ...}``), or
+    CONFIG_INVALID naming the file and what is wrong."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ServingError(
+            ServingErrorCode.CONFIG_INVALID,
+            f"cannot read the initial table {path}: {exc.strerror or exc}",
+        ) from None
+    try:
+        return RoutingTable.model_validate_json(raw)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or '<file>'}: {e['msg']}" for e in exc.errors()
+        ]
+        raise ServingError(
+            ServingErrorCode.CONFIG_INVALID,
+            f"{path} is not a routing table: " + "; ".join(problems[:20]),
+        ) from None
+
+
+async def install_initial_table(
+    tables: Tables, table: RoutingTable, *, retry_s: float = INITIAL_TABLE_RETRY_S
+) -> TableState | None:
+    """Install ``table`` as the first table, checked as ``PUT /admin/table`` checks one;
+    retried every ``retry_s`` while refused (TorchServe still loading, or not reachable).
+    None when the router has a table already, or another writer got there first."""
+    while tables.current.generation == 0:
+        try:
+            state = await tables.update(TableUpdate(expected_generation=0, table=table))
+        except RouterError as exc:
+            if exc.code is RouterErrorCode.CONFLICT:
+                return None  # an admin PUT came first: the control plane wins
+            _log.warning(
+                "initial routing table not installed (%s: %s); retrying in %g s",
+                exc.code.value,
+                exc.message,
+                retry_s,
+            )
+            await asyncio.sleep(retry_s)
+            continue
+        _log.info("initial routing table installed (generation %d)", state.generation)
+        return state
+    return None
+
+
 def serve(settings: RouterSettings, admin_token: str) -> None:
     """Run the router in this process until SIGINT/SIGTERM."""
-    timeouts = ClientTimeouts(connect_s=2.0, request_s=10.0)
-    with TorchServeClient.create(settings.endpoints(), settings.key_file, timeouts=timeouts) as ts:
-        app = build_app(settings, admin_token, ts, refresh_token=ts)
-        uvicorn.run(
+    initial = read_table(settings.initial_table) if settings.initial_table is not None else None
+    endpoints = settings.endpoints()
+    with contextlib.ExitStack() as stack:
+        default = None
+        if endpoints is not None:
+            default = stack.enter_context(
+                TorchServeClient.create(endpoints, settings.key_file, timeouts=_TIMEOUTS)
+            )
+        app = build_app(settings, admin_token, default, refresh_token=default)
+        config = uvicorn.Config(
             app,
             host=settings.host,
             port=settings.port,
@@ -117,6 +285,21 @@ def serve(settings: RouterSettings, admin_token: str) -> None:
             lifespan="on",
             timeout_graceful_shutdown=10,
         )
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(_serve(uvicorn.Server(config), app.tables, initial))
+
+
+async def _serve(server: uvicorn.Server, tables: Tables, initial: RoutingTable | None) -> None:
+    loader = None
+    if initial is not None and tables.current.generation == 0:
+        loader = asyncio.create_task(install_initial_table(tables, initial))
+    try:
+        await server.serve()
+    finally:
+        if loader is not None:
+            loader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loader
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -5,7 +5,9 @@ start, and uses that object to its end, so an update switches every later reques
 new table in one reference assignment while requests in flight finish on the version they
 started with. Updates are serialised and compare-and-set on ``expected_generation``; one is
 accepted only after every version it names is loaded in TorchServe and the state file holds
-it, so a refused update changes nothing, on disk or in memory.
+it, so a refused update changes nothing, on disk or in memory. Each model is checked against
+the TorchServe that serves it: its own ``upstream`` when the entry names one, else the
+router's default.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from serving.errors import ServingError, ServingErrorCode
 from serving.router.errors import RouterError, RouterErrorCode
@@ -21,6 +23,7 @@ from serving.router.metrics import RouterMetrics
 from serving.router.state import StateFile
 from serving.router.table import (
     CompiledTable,
+    ModelUpstream,
     RoutingTable,
     TableState,
     TableUpdate,
@@ -36,6 +39,16 @@ class Management(Protocol):
     def ping(self) -> PingResult: ...
 
     def describe(self, model: str) -> ModelDescription: ...
+
+
+@runtime_checkable
+class Managements(Management, Protocol):
+    """The default TorchServe's management side, and each model's own (``server.TorchServes``)."""
+
+    def at(self, upstream: ModelUpstream | None) -> Management | None:
+        """The management API of ``upstream`` (None: the router's default); None when the
+        router has no default TorchServe."""
+        ...
 
 
 class Tables:
@@ -87,24 +100,34 @@ class Tables:
         """Every version the table names that TorchServe does not have ready."""
         problems: list[str] = []
         for model, entry in table.models.items():
+            management = self._management_of(entry.upstream)
+            where = "" if entry.upstream is None else f" at {entry.upstream.management_url}"
+            if management is None:
+                problems.append(
+                    f"model {model!r} names no upstream and this router has no default "
+                    "TorchServe (--inference-url/--management-url)"
+                    if entry.upstream is None
+                    else f"model {model!r}: this router cannot check TorchServe{where}"
+                )
+                continue
             try:
-                description = self._management.describe(entry.served_name)
+                description = management.describe(entry.served_name)
             except ServingError as exc:
                 if exc.code is ServingErrorCode.NOT_FOUND:
                     problems.append(
-                        f"model {model!r}: TorchServe has no model {entry.served_name!r}"
+                        f"model {model!r}: TorchServe{where} has no model {entry.served_name!r}"
                     )
                     continue
                 raise RouterError(
                     RouterErrorCode.UNAVAILABLE,
-                    f"cannot check the table against TorchServe: {exc}",
+                    f"cannot check the table against TorchServe{where} (model {model!r}): {exc}",
                 ) from None
             for stage, version in entry.versions().items():
                 served = description.get(str(version))
                 if served is None:
                     problems.append(
                         f"model {model!r} {stage} version {version} is not loaded in "
-                        f"TorchServe (loaded: {[v.version for v in description.versions]})"
+                        f"TorchServe{where} (loaded: {[v.version for v in description.versions]})"
                     )
                 elif served.status not in ("READY", "PARTIAL"):
                     problems.append(
@@ -112,6 +135,11 @@ class Tables:
                         f"({served.status})"
                     )
         return problems
+
+    def _management_of(self, upstream: ModelUpstream | None) -> Management | None:
+        if isinstance(self._management, Managements):
+            return self._management.at(upstream)
+        return self._management if upstream is None else None
 
     def _publish(self, table: CompiledTable, changed: Sequence[tuple[str, str]]) -> None:
         active: dict[tuple[str, str], int] = {

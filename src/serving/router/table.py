@@ -8,7 +8,10 @@ The control plane writes it (``PUT /admin/table``) as plain data::
             "production": 3, "previous": 2, "staging": 4,   # registry versions; previous
                                                              # and staging are optional
             "canary": {"version": 4, "percent": 10, "mode": "split"},   # optional
-            "input_schema": {"n_features": 64, "dtype": "float32"}}},   # optional
+            "input_schema": {"n_features": 64, "dtype": "float32"},     # optional
+            "upstream": {                                               # optional
+                "inference_url": "http://ts-mnist-classifier:8080",
+                "management_url": "http://ts-mnist-classifier-management:8081"}}},
      "routes": {
         "digits": {
             "default": "mnist-classifier",
@@ -23,6 +26,10 @@ A canary sends ``percent`` % of the model's Production traffic (unversioned pred
 routes) to a warm non-Production version of the entry (``mode: split``), or mirrors that share
 to it and discards its answers (``mode: shadow``). A request carrying ``X-Routing-Key`` is
 assigned by a hash of the model and the key, so one key always lands on the same side.
+
+``upstream`` is the model's own TorchServe (on Kubernetes, its Services); without it the
+model is served by the router's default TorchServe (``--inference-url``). URLs are http(s),
+host and optional port only: no credentials, path, query or fragment.
 
 Every route target is a model name of ``models``. A registry-driven target of
 ``configs/models.yaml`` (``{best_of_task: T}``) is resolved by the control plane before it
@@ -41,9 +48,9 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Literal, Self
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from serving.config import (
     BatchCondition,
@@ -72,6 +79,44 @@ class _Frozen(BaseModel):
 CanaryMode = Literal["split", "shadow"]
 
 
+def base_url(url: str) -> str:
+    """``url`` as the base URL of a TorchServe API (``scheme://host[:port]``, lower case), or
+    ValueError saying why it cannot be one."""
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None or "@" in url:
+        # First, and without the URL: an error message must not repeat a password.
+        raise ValueError("the URL carries credentials (user@ or user:password@); it must not")
+    if not url.isprintable() or any(ch.isspace() for ch in url):
+        raise ValueError(f"{url!r} contains spaces or control characters")
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ValueError(f"{url!r} is not an http or https URL")
+    if not parts.hostname:
+        raise ValueError(f"{url!r} names no host")
+    try:
+        _ = parts.port  # raises on a port out of range or not a number
+    except ValueError:
+        raise ValueError(f"{url!r} has an invalid port") from None
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(
+            f"{url!r} has a path, query or fragment; give scheme://host:port only "
+            "(TorchServe's APIs are at the root)"
+        )
+    return f"{scheme}://{parts.netloc.lower()}"
+
+
+BaseUrl = Annotated[str, Field(max_length=300), AfterValidator(base_url)]
+
+
+class ModelUpstream(_Frozen):
+    """A model's own TorchServe, instead of the router's default one."""
+
+    inference_url: BaseUrl = Field(description="Its inference API, e.g. http://ts-m:8080.")
+    management_url: BaseUrl = Field(
+        description="Its management API (loaded versions), e.g. http://ts-m-management:8081."
+    )
+
+
 class Canary(_Frozen):
     """A share of a model's Production traffic for a warm candidate version."""
 
@@ -96,6 +141,9 @@ class ModelEntry(_Frozen):
     )
     input_schema: InputSchema | None = Field(
         default=None, description="Checked before TorchServe; None: only the body's shape."
+    )
+    upstream: ModelUpstream | None = Field(
+        default=None, description="The model's own TorchServe; None: the router's default."
     )
 
     @model_validator(mode="after")
@@ -201,6 +249,7 @@ class Target:
     path: str  # /predictions/{served_name}/{version}, quoted
     schema: InputSchema | None
     model_header: bytes  # X-Model-Name value: the name, percent-encoded if not plain ASCII
+    upstream: str | None = None  # the model's inference base URL; None: the router's default
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +290,7 @@ def compile_table(state: TableState) -> CompiledTable:
                 path=f"/predictions/{quote(entry.served_name, safe='')}/{version}",
                 schema=entry.input_schema,
                 model_header=header_value(model),
+                upstream=entry.upstream.inference_url if entry.upstream is not None else None,
             )
             versions[(model, str(version))] = target
             if stage == "production":

@@ -13,6 +13,12 @@ once for all waiting requests and the file is read again; the request is retried
 Transport failures become ``RouterError`` UNAVAILABLE / TIMEOUT / BACKEND; a request is
 retried once on a fresh connection only when a reused keep-alive connection failed before
 any byte of the answer arrived (TorchServe closed it while idle).
+
+One keep-alive pool per TorchServe base URL: the router's default (``--inference-url``) and
+each model's own (``upstream`` of its table entry, e.g. its Kubernetes Service), opened on
+first use. The key file's token goes to the default TorchServe only (it is that server's
+key); a model's own upstream gets no token, so its TorchServe runs without token
+authorization behind a network boundary (the README's Kubernetes section says why).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -30,6 +37,7 @@ from urllib.parse import urlsplit
 from serving.errors import ServingError
 from serving.keyfile import EXPIRY_MARGIN, read_keys
 from serving.router.errors import RouterError, RouterErrorCode
+from serving.router.table import base_url
 
 _INVALID_KEY = b"InvalidKeyException"
 
@@ -89,25 +97,94 @@ class InferenceToken:
 
 
 class Upstream:
-    """Keep-alive connections to one TorchServe inference address, at most ``max_connections``."""
+    """The TorchServe inference APIs of one router: one ``_Pool`` per base URL."""
 
     def __init__(
         self,
-        inference_url: str,
+        inference_url: str | None,
         token: InferenceToken,
         *,
         max_connections: int = 64,
         connect_timeout_s: float = 3.0,
         timeout_s: float = 30.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
-        parts = urlsplit(inference_url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"{inference_url!r}: the router speaks plain http to TorchServe")
-        self.url = inference_url.rstrip("/")
+        """``inference_url``: the default TorchServe (None: every model names its own);
+        ``token`` is sent to it only; ``max_connections`` per base URL; ``tls`` verifies
+        https upstreams (default: the system's trust store)."""
+        self.url = base_url(inference_url) if inference_url is not None else None
+        self._limits = (max_connections, connect_timeout_s, timeout_s)
+        self._tls = tls
+        self._pools: dict[str, _Pool] = {}
+        if self.url is not None:
+            self._pools[self.url] = self._open(self.url, token, "check --inference-url")
+
+    @property
+    def bases(self) -> list[str]:
+        """The base URLs pools were opened for (the default first)."""
+        return list(self._pools)
+
+    async def predict(self, path: str, body: bytes, base: str | None = None) -> UpstreamReply:
+        """POST ``body`` to ``path`` at ``base`` (a table's ``upstream``; None: the default)."""
+        return await self._pool(base).predict(path, body)
+
+    async def aclose(self) -> None:
+        for pool in list(self._pools.values()):
+            await pool.aclose()
+
+    def _pool(self, base: str | None) -> _Pool:
+        key = base if base is not None else self.url
+        if key is None:
+            raise RouterError(
+                RouterErrorCode.UNAVAILABLE,
+                "this router has no default TorchServe (--inference-url) and the table names "
+                "no upstream for this model",
+            )
+        pool = self._pools.get(key)
+        if pool is None:  # a model's own TorchServe: no token (it is not the key file's server)
+            hint = "check the model's upstream in the routing table"
+            pool = self._pools[key] = self._open(key, InferenceToken(None, None), hint)
+        return pool
+
+    def _open(self, url: str, token: InferenceToken, hint: str) -> _Pool:
+        max_connections, connect_timeout_s, timeout_s = self._limits
+        tls = None
+        if url.startswith("https://"):
+            tls = self._tls = self._tls or ssl.create_default_context()
+        return _Pool(
+            url,
+            token,
+            hint=hint,
+            max_connections=max_connections,
+            connect_timeout_s=connect_timeout_s,
+            timeout_s=timeout_s,
+            tls=tls,
+        )
+
+
+class _Pool:
+    """Keep-alive connections to one TorchServe inference address, at most ``max_connections``."""
+
+    def __init__(
+        self,
+        url: str,
+        token: InferenceToken,
+        *,
+        hint: str,
+        max_connections: int,
+        connect_timeout_s: float,
+        timeout_s: float,
+        tls: ssl.SSLContext | None,
+    ) -> None:
+        parts = urlsplit(url)
+        assert parts.hostname is not None  # base_url checked it
+        self.url = url
         self._host = parts.hostname
-        self._port = parts.port or 80
+        self._port = parts.port or (443 if tls is not None else 80)
         self._host_line = f"Host: {parts.netloc}\r\n".encode("latin-1")
         self._token = token
+        self._hint = hint
+        self._tls = tls
         self._slots = asyncio.Semaphore(max_connections)
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         self._connect_timeout_s = connect_timeout_s
@@ -162,7 +239,7 @@ class Upstream:
                     try:
                         return await self._exchange(conn, message)
                     except _StaleConnection:
-                        raise _unavailable(
+                        raise self._unavailable(
                             f"TorchServe at {self.url} closed the connection"
                         ) from None
             except TimeoutError:
@@ -175,9 +252,16 @@ class Upstream:
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         try:
             async with asyncio.timeout(self._connect_timeout_s):
-                return await asyncio.open_connection(self._host, self._port)
-        except (TimeoutError, OSError) as exc:
-            raise _unavailable(f"TorchServe is not reachable at {self.url} ({exc!r})") from None
+                return await asyncio.open_connection(self._host, self._port, ssl=self._tls)
+        except (TimeoutError, OSError) as exc:  # ssl.SSLError (certificate) is an OSError
+            raise self._unavailable(
+                f"TorchServe is not reachable at {self.url} ({exc!r})"
+            ) from None
+
+    def _unavailable(self, message: str) -> RouterError:
+        return RouterError(
+            RouterErrorCode.UNAVAILABLE, f"{message}; start that TorchServe or {self._hint}"
+        )
 
     async def _exchange(
         self, conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], message: bytes
@@ -200,7 +284,7 @@ class Upstream:
             reusable = keep
         except asyncio.LimitOverrunError:
             raise _backend("TorchServe sent oversized response headers") from None
-        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError) as exc:
             raise _backend(f"TorchServe broke off its answer ({exc!r})") from None
         finally:
             if reusable and not self._closed:
@@ -220,7 +304,8 @@ def checked(reply: UpstreamReply) -> UpstreamReply:
         raise RouterError(
             RouterErrorCode.BACKEND,
             "TorchServe refused the router's inference key even after renewing it; restart "
-            "the router with the key file of the running TorchServe",
+            "the router with the key file of the running TorchServe (a model's own upstream "
+            "gets no key: run that TorchServe without token authorization)",
         )
     if status == 404:
         raise RouterError(
@@ -305,12 +390,6 @@ def _is_invalid_key(body: bytes) -> bool:
     except (ValueError, UnicodeDecodeError):
         return False
     return isinstance(parsed, dict) and parsed.get("type") == "InvalidKeyException"
-
-
-def _unavailable(message: str) -> RouterError:
-    return RouterError(
-        RouterErrorCode.UNAVAILABLE, message + "; start TorchServe or check --inference-url"
-    )
 
 
 def _backend(message: str) -> RouterError:

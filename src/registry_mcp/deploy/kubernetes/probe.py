@@ -3,7 +3,10 @@
 The readiness and liveness probe of the TorchServe containers. With token authorization on,
 ``/ping`` needs the inference token, which expires after ``token_expiration_min``; an expired
 one is renewed first with the API key (management ``GET /token?type=inference`` rewrites the
-key file), as our client does. Exit 0: healthy; 1: not (the reason on stderr).
+key file), as our client does. Without a key file (the rendered cluster config turns token
+authorization off, and TorchServe then writes none) ``/ping`` is asked without a token: a
+TorchServe that wants one, or is still starting, fails that. Exit 0: healthy; 1: not (the
+reason on stderr).
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ INFERENCE = "http://127.0.0.1:8080"
 MANAGEMENT = "http://127.0.0.1:8081"
 
 
-def _get(url: str, key: str, timeout_s: float) -> int:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
+def _get(url: str, key: str | None, timeout_s: float) -> int:
+    headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+    request = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             return int(response.status)
@@ -37,7 +41,13 @@ def check(key_file: Path, inference: str, management: str, timeout_s: float = 4.
     try:
         keys = read_keys(key_file)
         if keys is None:
-            return f"{key_file} does not exist yet (TorchServe is starting)"
+            status = _get(f"{inference}/ping", None, timeout_s)
+            if status == 200:
+                return None  # token authorization is off
+            return (
+                f"/ping without a token answered HTTP {status} and {key_file} does not exist "
+                "(TorchServe is starting, or wants a token)"
+            )
         token = keys.get("inference")
         if token is None or token.expired():
             api = keys.get("API")

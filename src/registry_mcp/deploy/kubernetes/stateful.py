@@ -143,10 +143,12 @@ def postgres_objects() -> list[Obj]:
 
 
 def network_policies() -> list[Obj]:
-    """Every pod has a policy. TorchServe: inference and management only from modelreg pods,
-    metrics from anywhere in the cluster (Prometheus); PostgreSQL and MLflow only from
-    modelreg pods; the router (the prediction entry point) and MCP from the cluster."""
+    """Every pod has a policy. TorchServe: inference and management only from the router's
+    pods (TorchServe runs without token authorization on the cluster: this policy is its
+    boundary), metrics from anywhere in the cluster (Prometheus); PostgreSQL and MLflow only
+    from modelreg pods; the router (the prediction entry point) and MCP from the cluster."""
     modelreg_pods = [{"podSelector": {"matchLabels": {PART_OF: "modelreg"}}}]
+    router_pods = [{"podSelector": {"matchLabels": selector_labels("router", "modelreg-router")}}]
     cluster: list[Obj] = [{"namespaceSelector": {}}]
 
     def policy(name: str, component: str, ingress: list[Obj]) -> Obj:
@@ -169,7 +171,7 @@ def network_policies() -> list[Obj]:
             "torchserve-ingress",
             "torchserve",
             [
-                {"from": modelreg_pods, "ports": tcp(INFERENCE_PORT, MANAGEMENT_PORT)},
+                {"from": router_pods, "ports": tcp(INFERENCE_PORT, MANAGEMENT_PORT)},
                 {"from": cluster, "ports": tcp(METRICS_PORT)},
             ],
         ),

@@ -313,7 +313,16 @@ def gpu_patch(k8s: str, gpus: int) -> Obj:
 # ----------------------------------------------------------------- control plane
 
 
-def router_objects(upstream: str) -> list[Obj]:
+ROUTER_TABLE_CONFIGMAP = "router-table"  # file table.json: routertable.RouterTable.text()
+ROUTER_TABLE_DIR = "/etc/modelreg-router-table"
+ROUTER_TABLE_CHECKSUM = "checksum/router-table"
+
+
+def router_objects(table_checksum: str) -> list[Obj]:
+    """The router: no default TorchServe and no key file; each model of its table names its
+    own Services (``upstream``), whose TorchServe runs without token authorization behind the
+    ``torchserve-ingress`` NetworkPolicy. It starts from the rendered table (``--initial-table``,
+    checked against each model's TorchServe before use; /readyz is 503 until then)."""
     name = "modelreg-router"
     container = {
         "name": "router",
@@ -324,12 +333,10 @@ def router_objects(upstream: str) -> list[Obj]:
             "0.0.0.0",  # off loopback: the router then requires client API keys
             "--port",
             str(ROUTER_PORT),
-            "--inference-url",
-            f"http://{upstream}:{INFERENCE_PORT}",
-            "--management-url",
-            f"http://{upstream}-management:{MANAGEMENT_PORT}",
             "--state-file",
             "/var/lib/modelreg-router/state.json",
+            "--initial-table",
+            f"{ROUTER_TABLE_DIR}/table.json",
             "--client-keys-file",
             "/etc/modelreg-router/client-keys.json",
         ],
@@ -342,6 +349,7 @@ def router_objects(upstream: str) -> list[Obj]:
         "volumeMounts": [
             {"name": "state", "mountPath": "/var/lib/modelreg-router"},
             {"name": "client-keys", "mountPath": "/etc/modelreg-router", "readOnly": True},
+            {"name": "routing-table", "mountPath": ROUTER_TABLE_DIR, "readOnly": True},
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
@@ -355,11 +363,14 @@ def router_objects(upstream: str) -> list[Obj]:
                 "items": [{"key": "client-keys.json", "path": "client-keys.json"}],
             },
         },
+        {"name": "routing-table", "configMap": {"name": ROUTER_TABLE_CONFIGMAP}},
     ]
-    return [
-        make_deployment(name, "router", 2, make_pod([container], volumes), None),
-        make_service(name, "router", name, [("http", ROUTER_PORT)]),
-    ]
+    deployment = make_deployment(name, "router", 2, make_pod([container], volumes), None)
+    # A version change (any model's) changes the table: the router pods roll with the model's.
+    deployment["spec"]["template"]["metadata"]["annotations"] = {
+        ROUTER_TABLE_CHECKSUM: table_checksum
+    }
+    return [deployment, make_service(name, "router", name, [("http", ROUTER_PORT)])]
 
 
 def mcp_objects() -> list[Obj]:

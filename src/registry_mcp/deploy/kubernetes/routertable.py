@@ -1,0 +1,190 @@
+"""The router's initial routing table on Kubernetes (ConfigMap ``router-table``).
+
+What ``modelreg serve`` PUTs to a local router, computed from the desired versions instead of
+from what a TorchServe reports ready: every model with a desired version enters with its
+Production, previous and Staging (the versions its pods load), its input schema, and
+``upstream`` = its own Services (``ts-<model>:8080``, ``ts-<model>-management:8081``); a model
+without a version is left out (its pods load nothing). The router checks the table against
+each model's TorchServe before it uses it, as it checks ``PUT /admin/table``.
+
+A route of models.yaml enters only when every model it can pick has a desired Production
+version and its ``{best_of_task: T}`` targets are resolved; otherwise the whole route is left
+out and ``omitted`` says why (never a route with a rule silently dropped). ``best_of_task: T``
+is resolved by the rule of ``deploy.routing_table``: among the models of task T with a
+Production version, the one whose Production card has the best primary metric, in its
+direction; ties go to the first name; models of one task ranked by different metrics (or
+directions) have no winner. The cards come from the registry: rendered with
+``--no-registry`` (``cards`` None), no card is known and such routes are left out. Canaries
+are not part of the rendered cluster state: the table has none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from registry_mcp.core.registry import Registry
+from registry_mcp.deploy.kubernetes.desired import DesiredVersions, k8s_name
+from registry_mcp.deploy.kubernetes.workloads import (
+    INFERENCE_PORT,
+    MANAGEMENT_PORT,
+    torchserve_name,
+)
+from serving.config import BestOfTask, ModelsConfig, RouteConfig, Task
+from serving.naming import served_name
+from serving.router.table import (
+    ModelEntry,
+    ModelUpstream,
+    RoutingTable,
+    routes_from_config,
+)
+
+#: (model, version) -> the primary metrics on that version's card
+Cards = Mapping[tuple[str, int], Mapping[str, float]]
+
+
+class RouterTable(BaseModel):
+    """The rendered table and what was left out of it, with the reason."""
+
+    model_config = ConfigDict(frozen=True)
+
+    table: RoutingTable
+    omitted: list[str] = Field(default_factory=list)
+
+    def text(self) -> str:
+        """The table file (JSON, keys sorted, no nulls): what ``--initial-table`` reads."""
+        data = self.table.model_dump(mode="json", exclude_none=True)
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    def checksum(self) -> str:
+        return hashlib.sha256(self.text().encode()).hexdigest()
+
+
+def model_upstream(model: str) -> ModelUpstream:
+    """The model's Services, by their names in the router's namespace."""
+    name = torchserve_name(k8s_name(model))
+    return ModelUpstream(
+        inference_url=f"http://{name}:{INFERENCE_PORT}",
+        management_url=f"http://{name}-management:{MANAGEMENT_PORT}",
+    )
+
+
+def production_cards(registry: Registry, desired: DesiredVersions, models: list[str]) -> Cards:
+    """The metrics on the cards of the desired Production versions."""
+    pairs = [(m, v) for m in models if (v := desired.of(m).production) is not None]
+    return {pair: card.baseline_metrics for pair, card in registry.cards_for(pairs).items()}
+
+
+def router_table(
+    config: ModelsConfig, desired: DesiredVersions, models: list[str], cards: Cards | None
+) -> RouterTable:
+    omitted: list[str] = []
+    entries: dict[str, ModelEntry] = {}
+    for model in models:
+        versions = desired.of(model)
+        if not versions.loaded():
+            omitted.append(f"model {model!r}: no version to serve")
+            continue
+        previous = versions.previous if versions.previous != versions.production else None
+        entries[model] = ModelEntry(
+            served_name=served_name(model),
+            production=versions.production,
+            previous=previous,
+            staging=versions.staging,
+            input_schema=config.get(model).input_schema,
+            upstream=model_upstream(model),
+        )
+    winners = _winners(config, entries, cards, omitted)
+    served = {
+        name: route
+        for name, route in sorted(config.routes.items())
+        if not _omitted_route(name, route, entries, winners, omitted)
+    }
+    routes = routes_from_config(config.model_copy(update={"routes": served}), winners)
+    return RouterTable(table=RoutingTable(models=entries, routes=routes), omitted=omitted)
+
+
+def _omitted_route(
+    name: str,
+    route: RouteConfig,
+    entries: dict[str, ModelEntry],
+    winners: Mapping[Task, str],
+    omitted: list[str],
+) -> bool:
+    """Whether the route can pick a model without a Production version (then it says why)."""
+    for where, target in route.targets():
+        if isinstance(target, BestOfTask):
+            if target.best_of_task not in winners:
+                omitted.append(
+                    f"route {name!r}: {where} is {{best_of_task: {target.best_of_task}}}, "
+                    "which has no winner"
+                )
+                return True
+            continue
+        entry = entries.get(target)
+        if entry is None or entry.production is None:
+            omitted.append(f"route {name!r}: {where} model {target!r} has no Production version")
+            return True
+    return False
+
+
+def _winners(
+    config: ModelsConfig, entries: dict[str, ModelEntry], cards: Cards | None, omitted: list[str]
+) -> dict[Task, str]:
+    tasks = sorted(
+        {
+            target.best_of_task
+            for route in config.routes.values()
+            for _, target in route.targets()
+            if isinstance(target, BestOfTask)
+        }
+    )
+    winners: dict[Task, str] = {}
+    for task in tasks:
+        if cards is None:
+            omitted.append(
+                f"best_of_task {task!r}: ranking needs the Production cards in the registry "
+                "(rendered with --no-registry)"
+            )
+            continue
+        candidates = [
+            (name, entry.production)
+            for name, entry in sorted(entries.items())
+            if entry.production is not None and config.get(name).task == task
+        ]
+        winner, problem = _best_of(config, candidates, cards)
+        if winner is not None:
+            winners[task] = winner
+        elif problem is not None:
+            omitted.append(f"best_of_task {task!r}: {problem}")
+    return winners
+
+
+def _best_of(
+    config: ModelsConfig, candidates: list[tuple[str, int]], cards: Cards
+) -> tuple[str | None, str | None]:
+    if not candidates:
+        return None, None  # routes_from_config names the task in the route's reason
+    scored: list[tuple[str, float]] = []
+    rankings: set[tuple[str, str]] = set()
+    for name, version in candidates:
+        model = config.get(name)
+        value = cards.get((name, version), {}).get(model.primary_metric)
+        if value is None:
+            continue  # a card without the metric cannot win
+        direction = model.metric_direction
+        assert direction is not None  # resolved by the schema's validator
+        rankings.add((model.primary_metric, direction))
+        scored.append((name, -value if direction == "lower" else value))
+    if len(rankings) > 1:
+        return None, (
+            "its Production models rank by different metrics or directions "
+            f"({sorted(rankings)}); give them one primary_metric in models.yaml"
+        )
+    if not scored:
+        return None, "no Production model of this task has its primary metric on its card"
+    best = max(score for _, score in scored)
+    return next(name for name, score in scored if score == best), None
