@@ -52,6 +52,7 @@ class GuardVerdict(BaseModel):
 
 
 StatsSource = Callable[[float], StatsReply]
+"""The router's per-version window since a Unix time; raises RegistryError when unavailable."""
 
 
 class GuardWatcher:
@@ -97,13 +98,13 @@ class GuardWatcher:
     def _judge(self, guard: Guard) -> GuardVerdict:
         now = self._clock()
         if now > guard.ends_at.timestamp():
-            seen = self._evidence(guard)
+            seen = self._closing_evidence(guard)
             text = "window over without a breach" + ("" if seen is None else f"; {seen}")
             self._registry.releases.pass_guard(guard, text, actor=GUARD_ACTOR)
             return self._verdict(guard, "passed", text)
         try:
             reply = self._stats(guard.started_s)
-        except Exception as exc:  # noqa: BLE001  # any router failure: keep watching
+        except RegistryError as exc:  # the router is down or refused: keep watching
             return self._verdict(guard, "no_data", f"router statistics unavailable: {exc}")
         stats = reply.models.get(guard.model, {}).get(str(guard.version))
         evidence = _evidence(stats)
@@ -123,10 +124,10 @@ class GuardWatcher:
             return self._verdict(guard, "refused", f"{exc.code.value}: {exc.message}", found)
         return self._verdict(guard, "rolled_back", detail, found)
 
-    def _evidence(self, guard: Guard) -> str | None:
+    def _closing_evidence(self, guard: Guard) -> str | None:
         try:
             reply = self._stats(guard.started_s)
-        except Exception:  # noqa: BLE001  # the window is over either way
+        except RegistryError:  # the window is over either way
             return None
         stats = reply.models.get(guard.model, {}).get(str(guard.version))
         return describe(guard, _evidence(stats), min(self._clock(), guard.ends_at.timestamp()))
