@@ -8,6 +8,7 @@ requests) is three standard deviations, so a correct router fails it about 3 tim
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -85,9 +86,33 @@ def test_a_ten_percent_canary_gets_ten_percent_and_stopping_returns_to_zero(
     assert seen["2"]["errors"] == 0
     assert seen["2"]["p99_ms"] is not None
 
+    # Stop it under traffic: nothing fails, and every request sent after the stop was
+    # acknowledged is answered by Production.
+    answers: list[tuple[float, str]] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        with http(router) as c:
+            while not stop.is_set():
+                sent_at = time.monotonic()
+                reply = c.post(f"/predictions/{ROUTER_MODEL}", json=rows(digits))
+                ok = reply.status_code == 200
+                answers.append((sent_at, reply.headers["x-model-version"] if ok else "fail"))
+
+    threads = [threading.Thread(target=client) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
     install_canary(router, router_models, None)
-    after = send(router, digits, 300)
-    assert after == Counter({"1": 300}), after
+    stopped_at = time.monotonic()
+    time.sleep(0.5)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert all(version != "fail" for _, version in answers), answers
+    after = Counter(version for sent_at, version in answers if sent_at > stopped_at)
+    assert set(after) == {"1"}, after
+    assert sum(after.values()) > 0
 
 
 def test_a_routing_key_always_lands_on_the_same_side(
