@@ -1,8 +1,8 @@
 """A classifier made slow on purpose: the version "built to fail" a latency guard.
 
-It answers exactly like the model it wraps, after a chain of 512 x 512 matrix products per
-row (~100 ms or more a request on a 2-core machine), so a guarded promotion of it breaks any
-latency SLA below that. Used by bench/auto_rollback.py and the guard tests.
+It answers exactly like the model it wraps, after a chain of 36 512 x 512 matrix products
+per row (over 100 ms a request on a 2-core machine, more under load), so a guarded promotion
+of it breaks any latency SLA below that. Used by bench/auto_rollback.py and the guard tests.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import torch
 
 
 class SlowClassifier(torch.nn.Module):
-    def __init__(self, base: torch.nn.Module, steps: int = 12, width: int = 512) -> None:
+    def __init__(self, base: torch.nn.Module, steps: int = 36, width: int = 512) -> None:
         super().__init__()
         self.base = base
         self.steps = steps

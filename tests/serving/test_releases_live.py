@@ -536,7 +536,7 @@ def test_a_refused_automatic_rollback_is_retried_after_a_pause_not_on_every_tick
     last_row = _audit(stack, GUARDED)[0].id
     watcher = stack.watcher()
     first, again = watcher.tick(), watcher.tick()
-    assert [v.action for v in first] == ["refused"]
+    assert [v.action for v in first] == ["refused"], first
     assert "UNAPPROVED_CHANGE" in first[0].evidence
     assert [v.evidence for v in again] == ["waiting to retry a refused rollback"]
     attempts = [
@@ -567,3 +567,36 @@ def test_a_canary_of_a_staging_version_serving_has_not_loaded_is_refused(stack: 
     assert "modelreg serve reconcile" in cold.value.message
     assert registry.releases.canary(GUARDED) is None
     assert stack.admin.get_table() == before
+
+
+def test_with_four_eyes_a_canary_is_a_proposal_another_person_approves(stack: Stack) -> None:
+    settings = stack.registry.settings.model_copy(update={"four_eyes": True})
+    registry = Registry.open(settings)
+    try:
+        approvals = Approvals.for_registry(
+            registry,
+            after_change=stack.deployment.follow,
+            check_warm=stack.deployment.check_warm,
+        )
+        staged = registry.get_model(GUARDED).model.staging_version
+        assert staged is not None
+        stack.deployment.reconcile_all([GUARDED])  # load the Staging version
+        req = approvals.request(
+            ChangeKind.CANARY,
+            GUARDED,
+            version=staged,
+            percent=5,
+            rationale="four eyes",
+            requested_by="ann",
+            client="test",
+        )
+        plan = approvals.plan(req)
+        assert approvals.needs_other_approver(plan)
+        filed = approvals.propose(req, plan)
+        assert filed.proposal_id is not None
+        with pytest.raises(RegistryError) as own:
+            approvals.proposals.resolve(filed.proposal_id, approve=True, approver="ann", note=None)
+        assert "Four-eyes is on" in own.value.message
+        assert registry.releases.canary(GUARDED) is None
+    finally:
+        registry.close()
