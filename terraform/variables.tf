@@ -11,6 +11,12 @@ variable "models" {
   }))
 }
 
+variable "router_table" {
+  description = "The router's table.json for these versions, as text, written by `modelreg tf vars`; the module refuses one that disagrees with models (null: an older tfvars without it)."
+  type        = string
+  default     = null
+}
+
 variable "namespace" {
   description = "Namespace of the kustomize-rendered platform (k8s/)."
   type        = string

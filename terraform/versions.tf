@@ -1,5 +1,5 @@
 terraform {
-  required_version = ">= 1.6"
+  required_version = ">= 1.9" # the module's cross-variable validation
 
   required_providers {
     kubernetes = {

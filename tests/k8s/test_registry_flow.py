@@ -1,12 +1,16 @@
 """With a real registry (MLflow on SQLite): `modelreg tf vars` writes the registry's
-versions, `modelreg k8s diff` reports drift after a promotion not yet written and none after
-`tf vars`; `k8s render` puts the versions into the ConfigMaps; `k8s archives` builds .mar
-files with the archive code `serve up` uses. All in-process through the CLI."""
+versions and the router's table for them, `modelreg k8s diff` reports drift after a
+promotion not yet written and none after `tf vars`; a rollback through Terraform moves the
+versions and the router's table together; `k8s render` puts the versions into the
+ConfigMaps; `k8s archives` builds .mar files with the archive code `serve up` uses. All
+in-process through the CLI."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped]
@@ -15,6 +19,7 @@ from registry_mcp.core.registry import Registry
 from serving.local import LocalPorts
 from tests.conftest import Backend
 from tests.helpers import COMPLETE_CARD, add_versions
+from tests.k8s.conftest import TERRAFORM, need, run
 from tests.test_cli import invoke
 
 MODEL = "mnist-classifier"
@@ -63,6 +68,7 @@ def test_drift_after_a_promotion_until_tf_vars(
     }
     assert written["mnist-cnn"]["version"] is None
     assert written["mnist-cnn"]["gpu"] == 1
+    assert router_entry(tfvars) == {"production": 1}
     code, out, _ = invoke(capsys, "k8s", "diff", "--tfvars", str(tfvars))
     assert code == 0
     assert "In sync" in out
@@ -86,6 +92,7 @@ def test_drift_after_a_promotion_until_tf_vars(
 
     code, _, _ = invoke(capsys, "tf", "vars", "--out", str(tfvars))
     assert code == 0
+    assert router_entry(tfvars) == {"production": 2, "previous": 1}
     code, out, _ = invoke(capsys, "k8s", "diff", "--tfvars", str(tfvars))
     assert code == 0, out
 
@@ -96,6 +103,70 @@ def test_drift_after_a_promotion_until_tf_vars(
     code, out, _ = invoke(capsys, "k8s", "diff", "--tfvars", str(tfvars), "--json")
     assert code == 3
     assert {d["behind"] for d in json.loads(out)["drift"]} == {"registry"}
+
+
+def router_entry(tfvars: Path) -> dict[str, Any]:
+    """The versions the router's table in the tfvars names for MODEL."""
+    entry = json.loads(json.loads(tfvars.read_text())["router_table"])["models"][MODEL]
+    return {k: entry[k] for k in ("production", "previous", "staging") if k in entry}
+
+
+def test_rollback_through_terraform_moves_the_router_table(
+    env: Backend, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The README's runbook: promote v2, `tf vars`, roll back in the registry, `tf vars`
+    again; the module's plan v2 -> v1 touches the model's versions and the router's table
+    (and their restart triggers) only, and the router's checksum moves."""
+    tf = need("terraform")
+    work = tmp_path / "model-versions"
+    shutil.copytree(TERRAFORM / "modules" / "model-versions", work)
+    run([tf, "init", "-input=false", "-no-color"], cwd=work)
+    for version in ("1", "2"):
+        promote(capsys, version, "staging")
+        promote(capsys, version, "production")
+    v2, v1 = work / "v2.tfvars.json", work / "v1.tfvars.json"
+    code, out, _ = invoke(capsys, "tf", "vars", "--out", str(v2))
+    assert code == 0, out
+    code, _, err = invoke(capsys, "rollback", MODEL, "-r", "p99 above SLA since v2", "--yes")
+    assert code == 0, err
+    code, out, _ = invoke(capsys, "k8s", "diff", "--tfvars", str(v2))
+    assert code == 3
+    assert "production: registry 1, cluster 2" in out, out
+    code, out, _ = invoke(capsys, "tf", "vars", "--out", str(v1))
+    assert code == 0, out
+    assert router_entry(v2)["production"] == 2
+    assert router_entry(v1)["production"] == 1
+
+    def outputs() -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(run([tf, "output", "-json", "-no-color"], cwd=work))
+        return found
+
+    run(
+        [tf, "apply", "-input=false", "-auto-approve", "-no-color", f"-var-file={v2.name}"],
+        cwd=work,
+    )
+    before = outputs()
+    run([tf, "plan", "-input=false", "-no-color", f"-var-file={v1.name}", "-out=p"], cwd=work)
+    plan = json.loads(run([tf, "show", "-json", "-no-color", "p"], cwd=work))
+    changes = {
+        c["address"]: c["change"]["actions"]
+        for c in plan["resource_changes"]
+        if c["change"]["actions"] != ["no-op"]
+    }
+    assert changes == {
+        f'terraform_data.configmap["{MODEL}"]': ["update"],
+        f'terraform_data.restart["{MODEL}"]': ["delete", "create"],
+        "terraform_data.router_table[0]": ["update"],
+        "terraform_data.router_restart[0]": ["delete", "create"],
+    }
+    run([tf, "apply", "-input=false", "-no-color", "p"], cwd=work)
+    after = outputs()
+    assert after["configmap_data"]["value"][MODEL]["PRODUCTION"] == "1"
+    table = json.loads(after["router_table_data"]["value"]["table.json"])
+    assert table["models"][MODEL]["production"] == 1
+    assert after["router_checksum"]["value"] != before["router_checksum"]["value"]
+    code, out, _ = invoke(capsys, "k8s", "diff", "--tfvars", str(v1))
+    assert code == 0, out
 
 
 def test_render_puts_the_registry_versions_in_the_configmap(

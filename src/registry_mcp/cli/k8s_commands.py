@@ -241,11 +241,14 @@ def tf_vars(
     ] = Path("terraform/model_versions.auto.tfvars.json"),
     no_registry: NoRegistryOpt = False,
 ) -> None:
-    """Write the registry's versions and models.yaml's resources for `terraform apply`."""
+    """Write the registry's versions, models.yaml's resources and the router's table for
+    those versions (what `k8s render` writes) for `terraform apply`."""
+    from registry_mcp.deploy.kubernetes.routertable import production_cards
     from registry_mcp.deploy.kubernetes.tfvars import build_tfvars, write_tfvars
 
     state, config, desired, models = _state(ctx, no_registry)
-    write_tfvars(build_tfvars(config, desired, models), out)
+    cards = None if no_registry else production_cards(state.registry(), desired, models)
+    write_tfvars(build_tfvars(config, desired, models, cards), out)
     state.console.print(
         f"Wrote {out} ({len(models)} models); next: terraform -chdir={out.parent} plan",
         soft_wrap=True,

@@ -1,6 +1,8 @@
 # Desired model versions as code, with built-ins only (tested offline with `terraform test`).
 # The ConfigMap data and its checksum match what `modelreg k8s render` writes:
-# sha256 of the compact, key-sorted JSON of the data.
+# sha256 of the compact, key-sorted JSON of the data. The router's table is computed by
+# modelreg (`modelreg tf vars`) and taken as text: its checksum is sha256 of that text, the
+# render's checksum/router-table; variables.tf refuses a table that disagrees with `models`.
 
 locals {
   # The DNS-1123 names `modelreg k8s render` gives (lower case, '-' for the rest, 50 chars).
@@ -26,6 +28,9 @@ locals {
   }
 
   checksums = { for name, data in local.configmap_data : name => sha256(jsonencode(data)) }
+
+  router_table_data = var.router_table == null ? null : { "table.json" = var.router_table }
+  router_checksum   = var.router_table == null ? null : sha256(var.router_table)
 
   workloads = {
     for name, m in var.models : name => {
@@ -54,4 +59,17 @@ resource "terraform_data" "restart" {
 resource "terraform_data" "workload" {
   for_each = local.workloads
   input    = each.value
+}
+
+# The router's table (ConfigMap data) and its restart trigger: replaced when the table changes
+# (the router's pods roll), kept when it does not.
+resource "terraform_data" "router_table" {
+  count = var.router_table == null ? 0 : 1
+  input = local.router_table_data
+}
+
+resource "terraform_data" "router_restart" {
+  count            = var.router_table == null ? 0 : 1
+  input            = local.router_checksum
+  triggers_replace = local.router_checksum
 }

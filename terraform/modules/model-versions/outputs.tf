@@ -27,3 +27,18 @@ output "k8s_names" {
   description = "Model name -> the name its Kubernetes objects carry (ts-<name>, model-versions-<name>)."
   value       = local.k8s_names
 }
+
+output "router_table_data" {
+  description = "Data of the router's table ConfigMap ({\"table.json\" = the table}); null without router_table."
+  value       = local.router_table_data
+}
+
+output "router_checksum" {
+  description = "Value of the router's pod-template annotation checksum/router-table (sha256 of the table); null without router_table."
+  value       = local.router_checksum
+}
+
+output "router_restart_id" {
+  description = "Id of the router's restart trigger (changes when its pods must roll); null without router_table."
+  value       = one(terraform_data.router_restart[*].id)
+}

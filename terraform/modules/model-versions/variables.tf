@@ -39,3 +39,30 @@ variable "models" {
     error_message = "A model with a previous version must have a Production version (version)."
   }
 }
+
+variable "router_table" {
+  description = "The router's table.json for these versions, as text (written by `modelreg tf vars`; null: no table, for callers older than it)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.router_table == null ? true : can(jsondecode(var.router_table).models)
+    error_message = "router_table must be the router's table as JSON text with a \"models\" object; write it with `modelreg tf vars`."
+  }
+
+  # The router calls TorchServe with the explicit version its table names: a table that
+  # disagrees with `models` would keep sending traffic to another version than Production.
+  validation {
+    condition = var.router_table == null ? true : alltrue(concat(
+      [
+        for name, m in var.models : alltrue([
+          try(jsondecode(var.router_table).models[name].production, null) == m.version,
+          try(jsondecode(var.router_table).models[name].staging, null) == m.staging,
+          try(jsondecode(var.router_table).models[name].previous, null) == (m.previous == m.version ? null : m.previous),
+        ])
+      ],
+      [for name in keys(try(jsondecode(var.router_table).models, {})) : contains(keys(var.models), name)],
+    ))
+    error_message = "router_table disagrees with models (a model's production, staging or previous version, or a model not in models): the two were edited separately. Write both with `modelreg tf vars` (the registry's versions)."
+  }
+}

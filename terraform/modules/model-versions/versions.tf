@@ -1,3 +1,3 @@
 terraform {
-  required_version = ">= 1.6"
+  required_version = ">= 1.9" # a variable validation refers to another variable
 }

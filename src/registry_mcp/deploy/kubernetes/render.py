@@ -166,7 +166,14 @@ def render_tree(
     generators: list[dict[str, Any]] = [
         {"name": "torchserve-config", "files": ["config.properties=torchserve/config.properties"]},
         {"name": "prometheus-scrape", "files": ["prometheus.yml=prometheus/prometheus.yml"]},
-        {"name": ROUTER_TABLE_CONFIGMAP, "files": ["table.json=router/table.json"]},
+        {
+            # A fixed name, so Terraform can take over table.json after a rollback
+            # (terraform/: kubernetes_config_map_v1_data); the router rolls on its own
+            # checksum/router-table annotation.
+            "name": ROUTER_TABLE_CONFIGMAP,
+            "files": ["table.json=router/table.json"],
+            "options": {"disableNameSuffixHash": True},
+        },
     ]
     resources = ["namespace.yaml", "router.yaml", "mcp.yaml", "mlflow.yaml", "postgres.yaml"]
     resources.append("networkpolicies.yaml")

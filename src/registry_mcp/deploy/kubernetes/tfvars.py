@@ -3,9 +3,14 @@ registry and models.yaml, and read back (for drift). The variable it fills is ``
 ``terraform/`` (and of ``terraform/modules/model-versions``)::
 
     {"models": {"<name>": {"version": 3, "previous": 2, "staging": 4,
-                           "replicas": 2, "cpu": "500m", "memory": "1Gi", "gpu": 0}}}
+                           "replicas": 2, "cpu": "500m", "memory": "1Gi", "gpu": 0}},
+     "router_table": "<the router's table.json, as text>"}
 
-``version`` is the Production version; null where the registry has none.
+``version`` is the Production version; null where the registry has none. ``router_table`` is
+the file ``modelreg k8s render`` writes to ``base/router/table.json`` for the same versions
+(``routertable.router_table``), so Terraform's ``sha256`` of it is the render's
+``checksum/router-table``; the module refuses a table whose versions disagree with
+``models``. Older files without it still read (None).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from registry_mcp.deploy.kubernetes.desired import DesiredVersions, ModelVersions
+from registry_mcp.deploy.kubernetes.routertable import Cards, router_table
 from registry_mcp.domain.errors import ErrorCode, RegistryError
 from serving.config import ModelsConfig
 
@@ -41,12 +47,21 @@ class TfVars(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     models: dict[str, TfModel]
+    router_table: str | None = Field(
+        default=None, description="The router's table.json for these versions (None: older file)."
+    )
 
     def desired(self) -> DesiredVersions:
         return DesiredVersions(models={n: m.versions() for n, m in self.models.items()})
 
 
-def build_tfvars(config: ModelsConfig, desired: DesiredVersions, models: list[str]) -> TfVars:
+def build_tfvars(
+    config: ModelsConfig,
+    desired: DesiredVersions,
+    models: list[str],
+    cards: Cards | None = None,
+) -> TfVars:
+    """``cards`` resolve ``best_of_task`` routes of the router's table, as for the render."""
     found = {}
     for name in models:
         versions, res = desired.of(name), config.get(name).kubernetes
@@ -59,7 +74,8 @@ def build_tfvars(config: ModelsConfig, desired: DesiredVersions, models: list[st
             memory=res.memory,
             gpu=res.gpu,
         )
-    return TfVars(models=found)
+    table = router_table(config, desired, models, cards).text()
+    return TfVars(models=found, router_table=table)
 
 
 def tfvars_text(tfvars: TfVars) -> str:

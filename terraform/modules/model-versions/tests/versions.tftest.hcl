@@ -165,3 +165,134 @@ run "rollback_v2_to_v1" {
     error_message = "the rollback touches nothing else"
   }
 }
+
+# The router's table, as `modelreg tf vars` writes it (here compact: any text works, the
+# checksum is sha256 of the text given). Its versions must agree with `models`.
+
+run "router_setup_v2" {
+  command = apply
+
+  variables {
+    models = {
+      "mnist-classifier" = { version = 2, previous = 1, replicas = 2, cpu = "500m", memory = "1Gi", gpu = 0 }
+      "digits-encoder"   = { version = 1, replicas = 4, cpu = "250m", memory = "512Mi", gpu = 0 }
+    }
+    router_table = jsonencode({
+      models = {
+        "mnist-classifier" = { served_name = "mnist-classifier", production = 2, previous = 1 }
+        "digits-encoder"   = { served_name = "digits-encoder", production = 1 }
+      }
+      routes = {}
+    })
+  }
+
+  assert {
+    condition     = output.router_table_data == { "table.json" = var.router_table }
+    error_message = "the router's ConfigMap data is the table, as given"
+  }
+
+  assert {
+    condition     = output.router_checksum == sha256(var.router_table)
+    error_message = "the router's annotation is sha256 of the table text (the render's checksum/router-table)"
+  }
+}
+
+run "router_rollback_v2_to_v1" {
+  command = apply
+
+  variables {
+    models = {
+      "mnist-classifier" = { version = 1, previous = 2, replicas = 2, cpu = "500m", memory = "1Gi", gpu = 0 }
+      "digits-encoder"   = { version = 1, replicas = 4, cpu = "250m", memory = "512Mi", gpu = 0 }
+    }
+    router_table = jsonencode({
+      models = {
+        "mnist-classifier" = { served_name = "mnist-classifier", production = 1, previous = 2 }
+        "digits-encoder"   = { served_name = "digits-encoder", production = 1 }
+      }
+      routes = {}
+    })
+  }
+
+  assert {
+    condition     = jsondecode(output.router_table_data["table.json"]).models["mnist-classifier"].production == 1
+    error_message = "the router's table names the rolled-back Production"
+  }
+
+  assert {
+    condition     = output.router_checksum != run.router_setup_v2.router_checksum
+    error_message = "a consistent rollback changes the router's checksum"
+  }
+
+  assert {
+    condition     = output.router_restart_id != run.router_setup_v2.router_restart_id
+    error_message = "a consistent rollback replaces the router's restart trigger (its pods roll)"
+  }
+
+  assert {
+    condition     = output.restart_ids["mnist-classifier"] != run.router_setup_v2.restart_ids["mnist-classifier"] && output.restart_ids["digits-encoder"] == run.router_setup_v2.restart_ids["digits-encoder"]
+    error_message = "the rolled-back model's pods roll with the router's, no other model's"
+  }
+}
+
+run "router_unchanged_versions_keep_checksum" {
+  command = apply
+
+  variables {
+    models = {
+      "mnist-classifier" = { version = 1, previous = 2, replicas = 5, cpu = "1", memory = "2Gi", gpu = 0 }
+      "digits-encoder"   = { version = 1, replicas = 4, cpu = "250m", memory = "512Mi", gpu = 0 }
+    }
+    router_table = run.router_rollback_v2_to_v1.router_table_data["table.json"]
+  }
+
+  assert {
+    condition     = output.router_checksum == run.router_rollback_v2_to_v1.router_checksum
+    error_message = "unchanged versions keep the router's checksum"
+  }
+
+  assert {
+    condition     = output.router_restart_id == run.router_rollback_v2_to_v1.router_restart_id
+    error_message = "unchanged versions keep the router's restart trigger (its pods do not roll)"
+  }
+}
+
+run "router_table_behind_a_hand_rollback_rejected" {
+  command = plan
+
+  variables {
+    # `version` rolled back by hand, the table left at v2: the router would keep v2.
+    models = {
+      "mnist-classifier" = { version = 1, previous = 2, replicas = 2, cpu = "500m", memory = "1Gi", gpu = 0 }
+      "digits-encoder"   = { version = 1, replicas = 4, cpu = "250m", memory = "512Mi", gpu = 0 }
+    }
+    router_table = run.router_setup_v2.router_table_data["table.json"]
+  }
+
+  expect_failures = [var.router_table]
+}
+
+run "router_table_ahead_of_models_rejected" {
+  command = plan
+
+  variables {
+    # the table rolled back by hand, `models` left at v2
+    models = {
+      "mnist-classifier" = { version = 2, previous = 1, replicas = 2, cpu = "500m", memory = "1Gi", gpu = 0 }
+      "digits-encoder"   = { version = 1, replicas = 4, cpu = "250m", memory = "512Mi", gpu = 0 }
+    }
+    router_table = run.router_rollback_v2_to_v1.router_table_data["table.json"]
+  }
+
+  expect_failures = [var.router_table]
+}
+
+run "router_table_not_json_rejected" {
+  command = plan
+
+  variables {
+    router_table = "{not json"
+  }
+
+  expect_failures = [var.router_table]
+}
