@@ -16,6 +16,7 @@ different metrics (or directions) are not comparable: such a task has no winner.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -157,24 +158,43 @@ class TableBuilder:
         if not candidates:
             return None, None  # routes_from_config names the task in the route's reason
         cards = self._registry.cards_for(candidates)
-        scored: list[tuple[str, float]] = []
-        rankings: set[tuple[str, str]] = set()
+        ranked = []
         for name, version in candidates:
             policy = self._registry.policy(name)
             value = cards[(name, version)].baseline_metrics.get(policy.primary_metric)
-            if value is None:
-                continue  # a card without the metric cannot win
-            rankings.add((policy.primary_metric, policy.metric_direction))
-            scored.append((name, -value if policy.lower_is_better else value))
-        if len(rankings) > 1:
-            return None, (
-                "its Production models rank by different metrics or directions "
-                f"({sorted(rankings)}); give them one primary_metric in models.yaml"
-            )
-        if not scored:
-            return None, "no Production model of this task has its primary metric on its card"
-        best = max(score for _, score in scored)
-        return next(name for name, score in scored if score == best), None
+            ranked.append(Ranked(name, value, policy.primary_metric, policy.metric_direction))
+        return best_ranked(ranked)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One candidate of ``best_of_task``: its Production card's primary metric value."""
+
+    model: str
+    value: float | None
+    metric: str
+    direction: str  # "higher" or "lower" is better
+
+
+def best_ranked(candidates: Iterable[Ranked]) -> tuple[str | None, str | None]:
+    """(the winner, or None and why): the best value in its direction; ties go to the first.
+    Candidates ranked by different metrics or directions are not comparable."""
+    scored: list[tuple[str, float]] = []
+    rankings: set[tuple[str, str]] = set()
+    for c in candidates:
+        if c.value is None:
+            continue  # a card without the metric cannot win
+        rankings.add((c.metric, c.direction))
+        scored.append((c.model, -c.value if c.direction == "lower" else c.value))
+    if len(rankings) > 1:
+        return None, (
+            "its Production models rank by different metrics or directions "
+            f"({sorted(rankings)}); give them one primary_metric in models.yaml"
+        )
+    if not scored:
+        return None, "no Production model of this task has its primary metric on its card"
+    best = max(score for _, score in scored)
+    return next(name for name, score in scored if score == best), None
 
 
 def _unserved_target(route: TableRoute, entries: dict[str, ModelEntry]) -> str | None:

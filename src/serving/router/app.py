@@ -259,18 +259,24 @@ class RouterApp:
 
     # ----------------------------------------------------------------- admin
 
+    async def _admin_refused(self, headers: dict[bytes, bytes], send: Send) -> bool:
+        """Answer 401 unless the request carries the admin token; True when refused."""
+        if self.admin.allows(_text(headers.get(b"authorization"))):
+            return False
+        await _error(
+            send,
+            RouterError(
+                RouterErrorCode.UNAUTHORIZED,
+                "admin endpoints need Authorization: Bearer <the router's admin token>",
+            ),
+            extra=[(b"www-authenticate", b"Bearer")],
+        )
+        return True
+
     async def _admin(
         self, method: str, headers: dict[bytes, bytes], receive: Receive, send: Send
     ) -> None:
-        if not self.admin.allows(_text(headers.get(b"authorization"))):
-            await _error(
-                send,
-                RouterError(
-                    RouterErrorCode.UNAUTHORIZED,
-                    "admin endpoints need Authorization: Bearer <the router's admin token>",
-                ),
-                extra=[(b"www-authenticate", b"Bearer")],
-            )
+        if await self._admin_refused(headers, send):
             return
         try:
             if method == "GET":
@@ -284,15 +290,7 @@ class RouterApp:
         await _respond(send, 200, state.model_dump_json().encode(), [(b"content-type", _JSON)])
 
     async def _stats(self, headers: dict[bytes, bytes], query: bytes, send: Send) -> None:
-        if not self.admin.allows(_text(headers.get(b"authorization"))):
-            await _error(
-                send,
-                RouterError(
-                    RouterErrorCode.UNAUTHORIZED,
-                    "admin endpoints need Authorization: Bearer <the router's admin token>",
-                ),
-                extra=[(b"www-authenticate", b"Bearer")],
-            )
+        if await self._admin_refused(headers, send):
             return
         try:
             since = _since(query)

@@ -33,6 +33,7 @@ from registry_mcp.deploy.kubernetes.workloads import (
     MANAGEMENT_PORT,
     torchserve_name,
 )
+from registry_mcp.deploy.routing_table import Ranked, best_ranked
 from serving.config import BestOfTask, ModelsConfig, RouteConfig, Task
 from serving.naming import served_name
 from serving.router.table import (
@@ -168,23 +169,10 @@ def _best_of(
 ) -> tuple[str | None, str | None]:
     if not candidates:
         return None, None  # routes_from_config names the task in the route's reason
-    scored: list[tuple[str, float]] = []
-    rankings: set[tuple[str, str]] = set()
+    ranked = []
     for name, version in candidates:
         model = config.get(name)
+        assert model.metric_direction is not None  # resolved by the schema's validator
         value = cards.get((name, version), {}).get(model.primary_metric)
-        if value is None:
-            continue  # a card without the metric cannot win
-        direction = model.metric_direction
-        assert direction is not None  # resolved by the schema's validator
-        rankings.add((model.primary_metric, direction))
-        scored.append((name, -value if direction == "lower" else value))
-    if len(rankings) > 1:
-        return None, (
-            "its Production models rank by different metrics or directions "
-            f"({sorted(rankings)}); give them one primary_metric in models.yaml"
-        )
-    if not scored:
-        return None, "no Production model of this task has its primary metric on its card"
-    best = max(score for _, score in scored)
-    return next(name for name, score in scored if score == best), None
+        ranked.append(Ranked(name, value, model.primary_metric, model.metric_direction))
+    return best_ranked(ranked)  # the rule `serve up` uses
