@@ -10,11 +10,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import signal
+import sys
+import termios
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.from_thread
@@ -70,6 +74,9 @@ async def _read_in_background(read_line: ReadLine, prompt: str) -> str:
     box: list[str | EOFError | OSError | ValueError] = []
 
     def work() -> None:
+        # Ctrl-C goes to the main thread only: readline, reading here, would otherwise catch
+        # SIGINT in this thread at some moments and the chat would not leave.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             box.append(read_line(prompt))
         except (EOFError, OSError, ValueError) as exc:  # end of input, closed terminal
@@ -264,14 +271,32 @@ def chat_command(
         parser_label=f"LLM {settings.model}" if settings.enabled else "offline parser",
         llm=build_chat_model(settings),
     )
+    terminal = _terminal_state()
     try:
         return anyio.run(run)
     except (KeyboardInterrupt, BaseExceptionGroup) as exc:
         # Ctrl-C can surface wrapped in the MCP client's task groups.
         if not _interrupted(exc):
             raise
+        _restore_terminal(terminal)  # readline may have been mid-line (echo off)
         (console or Console()).print(Text("Interrupted; a pending approval stays pending."))
         return 130
+
+
+_TermState = list[Any]  # termios' attribute list
+
+
+def _terminal_state() -> _TermState | None:
+    try:
+        return termios.tcgetattr(sys.stdin.fileno())
+    except (termios.error, OSError, ValueError):
+        return None  # not a terminal
+
+
+def _restore_terminal(state: _TermState | None) -> None:
+    if state is not None:
+        with contextlib.suppress(termios.error, OSError, ValueError):
+            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, state)
 
 
 def _interrupted(exc: BaseException) -> bool:
