@@ -272,6 +272,10 @@ def chat_command(
         llm=build_chat_model(settings),
     )
     terminal = _terminal_state()
+    if terminal is not None and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        # Started with SIGINT ignored (e.g. from a background job): at a terminal, Ctrl-C
+        # must still leave the chat.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return anyio.run(run)
     except (KeyboardInterrupt, BaseExceptionGroup) as exc:

@@ -106,7 +106,24 @@ class GuardProcess:
                 ) from None
             self.pid_file.write_text(f"{pid}\n")
             os.chmod(self.pid_file, 0o600)
+            self._wait_started(pid)
         return self.status()
+
+    def _wait_started(self, pid: int, timeout_s: float = 10.0) -> None:
+        """Until /proc shows the spawned process as our watcher; a clear error if it died."""
+        deadline = time.monotonic() + timeout_s
+        while not self._is_ours(pid):
+            if _exited(pid) or time.monotonic() > deadline:
+                self.pid_file.unlink(missing_ok=True)
+                tail = ""
+                with contextlib.suppress(OSError):
+                    tail = self.log_file.read_text()[-500:].strip()
+                raise RegistryError(
+                    ErrorCode.BACKEND,
+                    f"the guard watcher did not start; see {self.log_file}"
+                    + (f": {tail}" if tail else ""),
+                )
+            time.sleep(0.05)
 
     def down(self, grace_s: float = 10.0) -> WatcherStatus:
         pid = self._pid()
