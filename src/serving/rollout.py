@@ -214,11 +214,25 @@ def drift(desired: DesiredModel, current: ModelDescription) -> list[str]:
     return reasons
 
 
-def reconcile(client: TorchServeClient, desired: DesiredModel) -> ReconcileReport:
-    """Run ``plan``; per-version failures are reported, system failures (UNAVAILABLE...) raise."""
+LOAD_STEPS: frozenset[ActionKind] = frozenset({"register", "replace", "scale"})
+"""Steps that only add capacity (slow: a load takes seconds); what serves is unchanged."""
+SWITCH_STEPS: frozenset[ActionKind] = frozenset({"set_default", "unregister"})
+"""Steps that change what serves (fast): run them on a fresh reading of the registry."""
+
+
+def reconcile(
+    client: TorchServeClient,
+    desired: DesiredModel,
+    *,
+    only: frozenset[ActionKind] | None = None,
+) -> ReconcileReport:
+    """Run ``plan`` (only the steps of the kinds in ``only``, if given); per-version failures
+    are reported, system failures (UNAVAILABLE...) raise."""
     name = served_name(desired.name)
     actions: list[Action] = []
     for step in plan(desired, describe_or_empty(client, name)):
+        if only is not None and step.kind not in only:
+            continue
         started = time.perf_counter()
         try:
             _apply(client, desired, name, step)

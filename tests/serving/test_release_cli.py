@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from registry_mcp.core.registry import Registry
-from registry_mcp.deploy.guard_process import GuardProcess
+from registry_mcp.deploy.controller_process import ControllerProcess
 from registry_mcp.deploy.router_process import RouterProcess
 from registry_mcp.deploy.router_settings import RouterPlace
 from serving.errors import ServingError
@@ -126,8 +126,8 @@ def test_canary_and_guard_commands(
         assert code == 0, err
         said = " ".join(out.split())
         assert "Guarded for 30 s" in said
-        assert "the guard watcher rolls it back to v1 on breach" in said
-        assert "No guard watcher is checking" not in said  # `serve up` started one
+        assert "the controller rolls it back to v1 on breach" in said
+        assert "No controller is checking" not in said  # `serve up` started one
         code, out, err = invoke(capsys, "guard", "status", "--json")
         assert code == 0, err
         (guard,) = json.loads(out)["items"]
@@ -150,7 +150,7 @@ def test_canary_and_guard_commands(
         assert (seen["running"], seen["pid"]) == (True, started["pid"])
         assert seen["last_check_s_ago"] is not None  # the background watcher checks too
     finally:
-        GuardProcess(sqlite_backend.settings.home).down()
+        ControllerProcess(sqlite_backend.settings.home).down()
         RouterProcess(place, torchserve).down()
         for name in (MODEL, PLAIN):
             served = served_name(name)

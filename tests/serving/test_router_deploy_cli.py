@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from registry_mcp.core.registry import Registry
-from registry_mcp.deploy.guard_process import GuardProcess
+from registry_mcp.deploy.controller_process import ControllerProcess
 from registry_mcp.deploy.router_process import RouterProcess
 from registry_mcp.deploy.router_settings import RouterPlace
 from serving.errors import ServingError
@@ -158,12 +158,12 @@ def test_serve_up_starts_the_router_status_shows_both_and_down_stops_it(
         code, out, err = invoke(capsys, "serve", "down")
         assert code == 0, err
         assert "Guard watcher stopped." in out
-        assert not GuardProcess(sqlite_backend.settings.home).status().running
+        assert not ControllerProcess(sqlite_backend.settings.home).status().running
         assert "Router stopped." in out
         assert not RouterProcess(place, torchserve).status().running
         assert torchserve.status().running  # the session's TorchServe was not touched
     finally:
-        GuardProcess(sqlite_backend.settings.home).down()
+        ControllerProcess(sqlite_backend.settings.home).down()
         RouterProcess(place, torchserve).down()
         served = served_name(MODEL)
         try:

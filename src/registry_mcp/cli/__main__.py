@@ -1,4 +1,4 @@
-"""`python -m registry_mcp.cli` = `modelreg` (how `serve up` starts the guard watcher)."""
+"""`python -m registry_mcp.cli` = `modelreg` (how `serve up` starts the controller)."""
 
 from registry_mcp.cli.app import main
 

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from registry_mcp.cli.changes import apply_change
+from registry_mcp.cli.controller_commands import controller_app
 from registry_mcp.cli.k8s_commands import k8s_app, tf_app
 from registry_mcp.cli.mcp_commands import approvals_app, tokens_app
 from registry_mcp.cli.mcp_commands import mcp as mcp_command
@@ -67,6 +68,7 @@ app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(serve_app, name="serve")
 app.add_typer(canary_app, name="canary")
 app.add_typer(guard_app, name="guard")
+app.add_typer(controller_app, name="controller")
 app.command(name="predict")(predict_command)
 app.add_typer(k8s_app, name="k8s")
 app.add_typer(tf_app, name="tf")

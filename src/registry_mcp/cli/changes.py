@@ -98,17 +98,19 @@ def apply_change(
         state.console.print(render.transition_line(outcome.transition))
         applied = outcome.plan
         if applied is not None and applied.guard is not None:
-            from registry_mcp.deploy.guard_process import GuardProcess
+            from registry_mcp.deploy.controller_process import ControllerProcess
 
             state.console.print(
-                f"Guarded for {applied.guard.window_s:g} s: the guard watcher rolls it back "
+                f"Guarded for {applied.guard.window_s:g} s: the controller rolls it back "
                 f"to v{applied.rollback_target_after} on breach; see `modelreg guard status`."
             )
-            watcher = GuardProcess(registry.settings.home).status()
+            watcher = ControllerProcess(registry.settings.home).status()
             if not watcher.watching:
                 state.console.print(
-                    "[yellow]No guard watcher is checking right now: start one with "
-                    "`modelreg serve up` (it starts the watcher) or `modelreg guard watch`.[/]"
+                    "[yellow]No controller is checking right now: start one with "
+                    "`modelreg serve up` (it starts the controller) or `modelreg controller "
+                    "run`. A guard whose window ends unwatched is judged late on its evidence, "
+                    "or ends unjudged.[/]"
                 )
     if outcome.serving is not None:
         state.console.print(f"Serving: {render.escape(outcome.serving.detail)}")

@@ -1,15 +1,14 @@
-"""`modelreg canary start|stop|status|promote` and `modelreg guard watch|status`.
+"""`modelreg canary start|stop|status|promote` and `modelreg guard status|watch`.
 
 Starting, changing, stopping and promoting a canary change what serves Production traffic,
 so each goes through the same plan -> human -> apply path as a stage change
-(:func:`registry_mcp.cli.changes.apply_change`). The guard watcher is the process that
-rolls a guarded promotion back on breach, under the human's approval of that promotion.
+(:func:`registry_mcp.cli.changes.apply_change`). The controller (`serve up` starts it) is
+the process that rolls a guarded promotion back on breach, under the human's approval of that
+promotion.
 """
 
 from __future__ import annotations
 
-import signal
-import threading
 from typing import Annotated
 
 import typer
@@ -22,7 +21,7 @@ canary_app = typer.Typer(
     no_args_is_help=True,
 )
 guard_app = typer.Typer(
-    help="Watch guarded promotions and roll them back automatically on breach.",
+    help="Guarded promotions: rolled back automatically on breach (the controller judges them).",
     no_args_is_help=True,
 )
 
@@ -153,7 +152,7 @@ def guard_status(
     """Guarded promotions: watching, rolled back, passed or superseded, with evidence; and
     whether a watcher is checking them."""
     from registry_mcp.cli import render
-    from registry_mcp.deploy.guard_process import GuardProcess
+    from registry_mcp.deploy.controller_process import ControllerProcess
     from registry_mcp.deploy.releases import GuardList
     from registry_mcp.domain import validation
 
@@ -161,7 +160,7 @@ def guard_status(
     model = None if name is None else validation.model_name(name)
     registry = state.registry()
     guards = registry.releases.guards(model=model, limit=limit)
-    watcher = GuardProcess(registry.settings.home).status()
+    watcher = ControllerProcess(registry.settings.home).status()
     if as_json:
         render.print_json(state.console, GuardList(items=guards, watcher=watcher))
         return
@@ -178,43 +177,17 @@ def guard_watch(
     once: Annotated[bool, typer.Option("--once", help="Check once and exit.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Judge guarded Production versions against the router's numbers; roll back on breach.
+    """Run the controller in the foreground: it judges guarded Production versions against the
+    router's numbers (rolling back on breach) and keeps serving on the approved state.
 
-    Runs until interrupted. Its state is in the database: a restarted watcher goes on."""
-    from registry_mcp.cli import render
-    from registry_mcp.core.approvals import Approvals
-    from registry_mcp.deploy.deployment import Deployment
-    from registry_mcp.deploy.guard_process import GuardProcess
-    from registry_mcp.deploy.guard_watch import GuardWatcher
-    from registry_mcp.deploy.releases import router_stats
+    The same as `modelreg controller run`; `serve up` already runs one in the background."""
+    from registry_mcp.cli.controller_commands import _run_loop
 
-    state = get_ctx(ctx)
-    registry = state.registry()
-    heartbeat = GuardProcess(registry.settings.home)
-    deployment = Deployment.open(registry)
-    try:
-        approvals = Approvals.for_registry(registry, after_change=deployment.follow)
-        watcher = GuardWatcher(registry, approvals, lambda since: router_stats(deployment, since))
-        if once:
-            verdicts = watcher.tick()
-            heartbeat.beat()
-            if as_json:
-                render.print_json(state.console, verdicts)
-            else:
-                for verdict in verdicts:
-                    state.console.print(render.guard_verdict(verdict))
-                if not verdicts:
-                    state.console.print("No guarded promotion is being watched.")
-            return
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-        state.err_console.print(f"Watching guarded promotions every {interval:g} s (Ctrl-C stops).")
-        watcher.run(
-            stop,
-            interval,
-            lambda verdict: state.console.print(render.guard_verdict(verdict)),
-            on_tick=heartbeat.beat,
-        )
-    finally:
-        deployment.close()
+    _run_loop(
+        get_ctx(ctx),
+        interval=interval,
+        once=once,
+        supervise=True,
+        with_watchdog=False,
+        as_json=as_json,
+    )

@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from registry_mcp.core.ports import RouterUpdate
+    from registry_mcp.deploy.controller_process import ControllerProcess
     from registry_mcp.deploy.deployment import Deployment
-    from registry_mcp.deploy.guard_process import GuardProcess
     from registry_mcp.deploy.router_predict import RoutedPrediction
     from registry_mcp.deploy.router_process import RouterProcess
     from registry_mcp.deploy.router_report import RouterReport
@@ -57,7 +57,8 @@ def _router_process(deployment: Deployment) -> RouterProcess:
 @serve_app.command("up")
 def up(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Start TorchServe (hardened: loopback, token auth) and the router in front of it, load
-    what the registry wants, and give the router its routing table."""
+    what the registry wants, give the router its routing table, and start the controller
+    that keeps serving on the approved registry state from then on."""
     from registry_mcp.cli import render
 
     state = get_ctx(ctx)
@@ -70,8 +71,8 @@ def up(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         spinner.update("Loading the registry's Production, previous and Staging versions...")
         outcome = deployment.reconcile_all()
         models_file = deployment.models_file
-        spinner.update("Starting the guard watcher...")
-        watcher = _guard_process(state).up()
+        spinner.update("Starting the controller...")
+        controller = _controller_process(state).up()
     if as_json:
         render.print_json(
             state.console,
@@ -80,14 +81,18 @@ def up(ctx: typer.Context, as_json: JsonOpt = False) -> None:
                 "reconcile": outcome.reports,
                 "router": router_status,
                 "router_table": outcome.router,
-                "guard_watcher": watcher,
+                "controller": controller,
                 "models_file": _file_info(models_file),
             },
         )
         return
     state.console.print(f"TorchServe up (pid {status.pid}): inference {status.inference_url}")
     state.console.print(f"Router up (pid {router_status.pid}): {router_status.url}")
-    state.console.print(f"Guard watcher up (pid {watcher.pid}): log {watcher.log_file}")
+    state.console.print(
+        f"Controller up (pid {controller.pid}): keeps serving on the approved registry state "
+        f"and judges guards; log {controller.log_file}",
+        soft_wrap=True,
+    )
     if models_file is not None:
         state.console.print(f"  {render.escape(models_file.describe())}", soft_wrap=True)
     for report in outcome.reports:
@@ -98,10 +103,10 @@ def up(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     _print_router_update(state, outcome.router)
 
 
-def _guard_process(state: Ctx) -> GuardProcess:
-    from registry_mcp.deploy.guard_process import GuardProcess
+def _controller_process(state: Ctx) -> ControllerProcess:
+    from registry_mcp.deploy.controller_process import ControllerProcess
 
-    return GuardProcess(state.settings().home)
+    return ControllerProcess(state.settings().home)
 
 
 def _print_router_update(state: Ctx, update: RouterUpdate | None) -> None:
@@ -115,18 +120,19 @@ def _print_router_update(state: Ctx, update: RouterUpdate | None) -> None:
 
 @serve_app.command("down")
 def down(ctx: typer.Context) -> None:
-    """Stop the router and TorchServe; no process is left behind."""
+    """Stop the controller, the router and TorchServe; no process is left behind."""
     state = get_ctx(ctx)
     with _deployment(state) as deployment, state.err_console.status("Stopping...") as spinner:
-        spinner.update("Stopping the guard watcher...")
-        watcher_running = _guard_process(state).down().running
+        # First: a running controller would restart what is being stopped.
+        spinner.update("Stopping the controller...")
+        controller_running = _controller_process(state).down().running
         router = deployment.router_process
         if router is not None:
             spinner.update("Stopping the router...")
             router_running = router.down().running
         status = deployment.server.down(progress=lambda msg: spinner.update(msg))
     state.console.print(
-        "Guard watcher stopped." if not watcher_running else "The guard watcher still runs!"
+        "Controller stopped." if not controller_running else "The controller still runs!"
     )
     if router is not None:
         state.console.print("Router stopped." if not router_running else "The router still runs!")
@@ -171,14 +177,14 @@ def status(
         alarms = _unapproved(state, models)
         models_file = deployment.models_file
         router = _router_info(deployment, server.running)
-        watcher = _guard_process(state).status()
+        controller = _controller_process(state).status()
     if as_json:
         render.print_json(
             state.console,
             {
                 "server": server,
                 "router": router,
-                "guard_watcher": watcher,
+                "controller": controller,
                 "models": rows,
                 "unapproved_changes": alarms,
                 "models_file": _file_info(models_file),
@@ -196,7 +202,7 @@ def status(
         soft_wrap=True,
     )
     _print_router_status(state, router)
-    state.console.print(render.escape(watcher.describe()))
+    state.console.print(render.escape(controller.describe()), soft_wrap=True)
     if not server.running:
         state.console.print("Start it with `modelreg serve up`.")
         return

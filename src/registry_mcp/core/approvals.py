@@ -38,6 +38,8 @@ from registry_mcp.store.releases import Guard
 
 GUARD_ACTOR = "modelreg-guard"
 """Audit actor of an automatic rollback (its rationale names the human approval it is under)."""
+CONTROLLER_ACTOR = "modelreg-controller"
+"""Audit actor of a serving repair: serving made to match the approved registry state."""
 
 
 class Approvals:
@@ -265,7 +267,9 @@ class Approvals:
             )
             raise error
         if approval.guard_id is not None:
-            attempt = attempt.model_copy(update={"guard_id": approval.guard_id})
+            attempt = attempt.model_copy(
+                update={"guard_id": approval.guard_id, "guard_late": approval.guard_late}
+            )
         result = self._registry.stages.execute(plan, attempt)
         serving = None if self._after_change is None else self._after_change(req.model)
         if plan.kind is ChangeKind.CANARY:
@@ -328,11 +332,16 @@ class Approvals:
         )
         return error
 
-    def apply_guard_rollback(self, guard: Guard, evidence: str) -> Outcome:
+    def apply_guard_rollback(
+        self, guard: Guard, evidence: str, *, late_by_s: float | None = None
+    ) -> Outcome:
         """Roll back a guarded version that breached its guard: the rollback its human
         approved with the promotion (audit #N), through the one apply path. Refused (and
-        audited) unless the guard still watches that version within its window."""
+        audited) unless the guard still watches that version within its window, or
+        (``late_by_s``) the breach was found afterwards in the window's own evidence."""
         via = f"automatic rollback under approval #{guard.approval_audit_id}"
+        if late_by_s is not None:
+            via += f", judged {late_by_s:.0f} s after its window ended"
         req = self.request(
             ChangeKind.ROLLBACK,
             guard.model,
@@ -352,6 +361,7 @@ class Approvals:
             via=via,
             pre_approved=True,
             guard_id=guard.id,
+            guard_late=late_by_s is not None,
         )
         return self.apply(req, plan, approval)
 

@@ -47,6 +47,9 @@ class Approval(BaseModel):
         default=False, description="Part of an earlier approval (a guard's rollback)."
     )
     guard_id: int | None = None
+    guard_late: bool = Field(
+        default=False, description="A guard's rollback judged after its window, on its evidence."
+    )
 
 
 class Outcome(CompactModel):

@@ -234,6 +234,17 @@ class Registry:
             cursor=cursor,
         )
 
+    def record_repair(self, *, actor: str, model: str, ok: bool, reason: str) -> int:
+        """Audit one serving repair (serving made to match the approved state)."""
+        return self._audit.record(
+            actor=actor,
+            client=actor,
+            model=model,
+            action=AuditAction.REPAIR,
+            decision=Decision.DONE if ok else Decision.FAILED,
+            reason=reason,
+        )
+
     def _require_model(self, name: str) -> ModelSummary:
         found = self._catalog.get_model(name)
         if found is None:

@@ -72,6 +72,8 @@ class Attempt(BaseModel):
     note: str | None = None
     guard_id: int | None = None
     """Set by a guard's automatic rollback: the guard must still be watching when it lands."""
+    guard_late: bool = False
+    """The rollback was judged after the window ended, on the window's own evidence."""
 
 
 def action_of(kind: ChangeKind) -> AuditAction:
@@ -172,7 +174,7 @@ class StageMachine:
                 # What moves (and what the audit row names) is the plan recomputed now.
                 now = self._recheck(plan, live, tx, canary_in(tx.conn, plan.model))
                 if attempt.guard_id is not None:
-                    self._check_guard(tx.conn, attempt.guard_id, now, live)
+                    self._check_guard(tx.conn, attempt.guard_id, now, live, late=attempt.guard_late)
                 writing = True
                 if now.kind is ChangeKind.CANARY:
                     audit_id = AuditLog.insert_in(
@@ -206,15 +208,18 @@ class StageMachine:
         )
 
     @staticmethod
-    def _check_guard(conn: Connection, guard_id: int, plan: ChangePlan, live: AliasState) -> None:
-        """An automatic rollback lands only while its guard watches the version it guards."""
+    def _check_guard(
+        conn: Connection, guard_id: int, plan: ChangePlan, live: AliasState, *, late: bool
+    ) -> None:
+        """An automatic rollback lands only while its guard watches the version it guards
+        (after its window only when judged ``late`` on the window's own evidence)."""
         guard = guard_in(conn, guard_id)
         problem = None
         if guard is None or guard.model != plan.model:
             problem = f"guard #{guard_id} does not exist for {plan.model!r}"
         elif guard.status is not GuardStatus.WATCHING:
             problem = f"guard #{guard_id} is {guard.status.value}, no longer watching"
-        elif not guard.open_at(time.time()):
+        elif not late and not guard.open_at(time.time()):
             problem = f"the window of guard #{guard_id} ended at {guard.ends_at.isoformat()}"
         elif live.production != guard.version or plan.version != guard.rollback_to:
             problem = (
@@ -234,10 +239,11 @@ class StageMachine:
         if plan.to_stage is not Stage.PRODUCTION:
             return
         if attempt.guard_id is not None:
+            # Done only once serving is verified on the target (the controller confirms it).
             end_guards_in(
                 conn,
                 plan.model,
-                GuardStatus.ROLLED_BACK,
+                GuardStatus.ROLLING_BACK,
                 guard_id=attempt.guard_id,
                 evidence=attempt.note,
             )

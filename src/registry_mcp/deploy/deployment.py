@@ -40,6 +40,7 @@ from serving.errors import ServingError, ServingErrorCode
 from serving.local import LocalPorts, LocalTorchServe
 from serving.naming import served_name
 from serving.rollout import (
+    LOAD_STEPS,
     DesiredModel,
     ModelServingStatus,
     ReconcileReport,
@@ -76,6 +77,39 @@ def serving_error(exc: ServingError) -> RegistryError:
     return RegistryError(_USER_CODES.get(exc.code.value, ErrorCode.BACKEND), f"Serving: {exc}")
 
 
+class ServingLock:
+    """One changer of what serves at a time: a re-entrant lock for this process's threads,
+    and a file lock beside the serving directory for the other processes."""
+
+    def __init__(self, path: Path, *, timeout_s: float = 60.0) -> None:
+        self._local = threading.RLock()
+        self._file = filelock.FileLock(str(path), timeout=timeout_s)
+        self._path = path
+
+    def __enter__(self) -> ServingLock:
+        self._local.acquire()
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._file.acquire()
+        except filelock.Timeout:
+            self._local.release()
+            raise RegistryError(
+                ErrorCode.BACKEND,
+                f"another process has held the serving lock {self._path} for over "
+                f"{self._file.timeout:.0f} s; check `modelreg serve status`",
+            ) from None
+        except BaseException:
+            self._local.release()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._file.release()
+        finally:
+            self._local.release()
+
+
 class ReconcileOutcome(BaseModel):
     """A reconcile of TorchServe, then of the router's table."""
 
@@ -103,7 +137,7 @@ class Deployment:
         self._models = models
         self._index_path = server.serving_dir / "archives.json"
         self._defer = defer_reconcile
-        self._lock = threading.RLock()  # one switch or reconcile at a time
+        self._lock = ServingLock(server.serving_dir / "serving.lock")
         self.models_file: ModelsFile | None = None  # where ``models`` came from, if a file
         self._executor: ThreadPoolExecutor | None = None
         self.router: RouterSync | None = None
@@ -392,8 +426,18 @@ class Deployment:
             raise
 
     def _reconcile_one(self, model: str) -> ReconcileReport:
+        """Load what is missing (slow, no lock: it changes nothing that serves), then switch
+        and unload under the serving lock, on a fresh reading of the registry."""
+        loaded = reconcile(self._client, self.desired(model, build=True), only=LOAD_STEPS)
         with self._lock:
-            return reconcile(self._client, self.desired(model, build=True))
+            switched = reconcile(self._client, self.desired(model, build=False))
+        return switched.model_copy(update={"actions": [*loaded.actions, *switched.actions]})
+
+    @property
+    def serving_lock(self) -> ServingLock:
+        """Held by whoever changes what serves (this process's threads and other processes:
+        the CLI, the MCP server, the controller), for milliseconds at a time."""
+        return self._lock
 
     def _reconcile_logged(self, model: str) -> None:
         try:

@@ -8,7 +8,11 @@ router and TorchServe follow, verified, one audit row naming the approval and th
 That path refuses (and audits) a rollback whose guard is no longer watching the version, or
 whose window is over, whatever this process believed a moment before.
 
-A guard whose window ended without a breach is marked passed (audited). Nothing here
+A guard is judged on its evidence, never passed by the clock alone. A guard whose window
+ended while nobody judged it (the watcher was down) is judged on the window's own requests
+when the watcher comes back: a breach rolls back (audited as late, with how late); no breach
+passes it only when the router holds the *whole* window of the version (it did not restart,
+nothing was dropped); otherwise the guard ends ``unjudged`` — never ``passed``. Nothing here
 decides on a version that is not the guarded one: its Production version is read from the
 registry on every tick.
 """
@@ -19,6 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -34,8 +39,11 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 10.0
 """Pause before retrying a rollback the registry refused (each attempt is audited)."""
+UNAVAILABLE_GRACE_S = 30.0
+"""After its window, how long a guard waits for the router's statistics before it ends
+unjudged (a router being restarted answers again within seconds; its evidence is gone)."""
 
-Action = Literal["watching", "rolled_back", "passed", "refused", "no_data"]
+Action = Literal["watching", "rolled_back", "passed", "unjudged", "refused", "no_data"]
 
 
 class GuardVerdict(BaseModel):
@@ -51,8 +59,9 @@ class GuardVerdict(BaseModel):
     breaches: list[str] = []
 
 
-StatsSource = Callable[[float], StatsReply]
-"""The router's per-version window since a Unix time; raises RegistryError when unavailable."""
+StatsSource = Callable[[float, float | None], StatsReply]
+"""The router's per-version window from a Unix time until another (None: now); raises
+RegistryError when unavailable."""
 
 
 class GuardWatcher:
@@ -63,7 +72,9 @@ class GuardWatcher:
         stats: StatsSource,
         *,
         clock: Callable[[], float] = time.time,
+        interval_hint_s: float = 0.5,
     ) -> None:
+        self._interval_hint = interval_hint_s
         self._registry = registry
         self._approvals = approvals
         self._stats = stats
@@ -97,40 +108,60 @@ class GuardWatcher:
 
     def _judge(self, guard: Guard) -> GuardVerdict:
         now = self._clock()
-        if now > guard.ends_at.timestamp():
-            seen = self._closing_evidence(guard)
-            text = "window over without a breach" + ("" if seen is None else f"; {seen}")
-            self._registry.releases.pass_guard(guard, text, actor=GUARD_ACTOR)
-            return self._verdict(guard, "passed", text)
+        ends = guard.ends_at.timestamp()
+        over = now > ends
         try:
-            reply = self._stats(guard.started_s)
-        except RegistryError as exc:  # the router is down or refused: keep watching
+            reply = self._stats(guard.started_s, ends if over else None)
+        except RegistryError as exc:  # the router is down or refused
+            if over and now - ends > UNAVAILABLE_GRACE_S:
+                text = f"the router's statistics of the window are unavailable: {exc.message}"
+                return self._end_unjudged(guard, text)
             return self._verdict(guard, "no_data", f"router statistics unavailable: {exc}")
         stats = reply.models.get(guard.model, {}).get(str(guard.version))
         evidence = _evidence(stats)
         found = breaches(guard.spec, evidence)
-        text = describe(guard, evidence, now)
-        if not found:
+        text = describe(guard, evidence, min(now, ends))
+        if found:
+            return self._roll_back(guard, found, text, now, late_by_s=now - ends if over else None)
+        if not over:
             return self._verdict(guard, "watching", text)
+        held_since = reply.started_at if stats is None else stats.complete_since
+        if held_since > guard.started_s:
+            return self._end_unjudged(
+                guard,
+                f"{text}; the router holds this version's requests only since "
+                f"{_clock_time(held_since)} and the window began {_clock_time(guard.started_s)} "
+                "(restarted or dropped): no breach in what is left, but not the whole window",
+            )
+        verb = "window over without a breach"
+        if now - ends > 2 * self._interval_hint:
+            verb += f" (judged {now - ends:.0f} s after it ended)"
+        self._registry.releases.pass_guard(guard, f"{verb}; {text}", actor=GUARD_ACTOR)
+        return self._verdict(guard, "passed", f"{verb}; {text}")
+
+    def _roll_back(
+        self, guard: Guard, found: list[str], text: str, now: float, *, late_by_s: float | None
+    ) -> GuardVerdict:
         detail = f"{'; '.join(found)} ({text})"
         if now < self._retry_at.get(guard.id, 0.0):
             return self._verdict(guard, "refused", "waiting to retry a refused rollback", found)
         try:
-            self._approvals.apply_guard_rollback(guard, detail)
+            self._approvals.apply_guard_rollback(guard, detail, late_by_s=late_by_s)
         except RegistryError as exc:
             # Every attempt is audited; a refusal (e.g. an unapproved change, a lock held)
             # is retried after a pause rather than on every tick.
             self._retry_at[guard.id] = now + RETRY_AFTER_S
             return self._verdict(guard, "refused", f"{exc.code.value}: {exc.message}", found)
+        if late_by_s is not None:
+            detail += f"; judged late, {late_by_s:.0f} s after the window ended"
         return self._verdict(guard, "rolled_back", detail, found)
 
-    def _closing_evidence(self, guard: Guard) -> str | None:
-        try:
-            reply = self._stats(guard.started_s)
-        except RegistryError:  # the window is over either way
-            return None
-        stats = reply.models.get(guard.model, {}).get(str(guard.version))
-        return describe(guard, _evidence(stats), min(self._clock(), guard.ends_at.timestamp()))
+    def _end_unjudged(self, guard: Guard, text: str) -> GuardVerdict:
+        self._registry.releases.unjudge_guard(guard, text, actor=GUARD_ACTOR)
+        log.error(
+            "guard #%s of %s v%s ended unjudged: %s", guard.id, guard.model, guard.version, text
+        )
+        return self._verdict(guard, "unjudged", text)
 
     @staticmethod
     def _verdict(
@@ -144,6 +175,10 @@ class GuardWatcher:
             evidence=evidence,
             breaches=found or [],
         )
+
+
+def _clock_time(unix: float) -> str:
+    return datetime.fromtimestamp(unix, UTC).strftime("%H:%M:%S UTC")
 
 
 def _log(verdict: GuardVerdict) -> None:

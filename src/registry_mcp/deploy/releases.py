@@ -14,8 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry_mcp.core.registry import Registry
+from registry_mcp.deploy.controller_process import ControllerStatus
 from registry_mcp.deploy.deployment import Deployment
-from registry_mcp.deploy.guard_process import WatcherStatus
 from registry_mcp.deploy.router_client import RouterCallError
 from registry_mcp.domain.errors import ErrorCode, RegistryError
 from registry_mcp.domain.releases import CanaryState
@@ -23,7 +23,7 @@ from registry_mcp.store.releases import Guard
 from serving.router.window import StatsReply, VersionStats
 
 
-def router_stats(deployment: Deployment, since: float) -> StatsReply:
+def router_stats(deployment: Deployment, since: float, until: float | None = None) -> StatsReply:
     if deployment.router is None:
         raise RegistryError(
             ErrorCode.INVALID_INPUT,
@@ -31,7 +31,7 @@ def router_stats(deployment: Deployment, since: float) -> StatsReply:
             or "no router is configured; start serving with `modelreg serve up`",
         )
     try:
-        return deployment.router.admin.stats(since)
+        return deployment.router.admin.stats(since, until)
     except RouterCallError as exc:
         raise RegistryError(ErrorCode.BACKEND, str(exc)) from None
 
@@ -135,4 +135,4 @@ class GuardList(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     items: list[Guard]
-    watcher: WatcherStatus
+    watcher: ControllerStatus

@@ -54,9 +54,11 @@ class RouterAdmin:
     def get_table(self) -> TableState:
         return self._state(self._send("GET", None))
 
-    def stats(self, since: float) -> StatsReply:
-        """Requests, errors, p50/p99 and feedback per model version since ``since``."""
-        response = self._send("GET", None, path=f"/admin/stats?since={since:.3f}")
+    def stats(self, since: float, until: float | None = None) -> StatsReply:
+        """Requests, errors, p50/p99 and feedback per model version from ``since`` until
+        ``until`` (default: now)."""
+        query = f"since={since:.3f}" + ("" if until is None else f"&until={until:.3f}")
+        response = self._send("GET", None, path=f"/admin/stats?{query}")
         try:
             return StatsReply.model_validate_json(response.content)
         except ValidationError:

@@ -43,7 +43,8 @@ class AuditAction(StrEnum):
     CARD = "card"
     TAG = "tag"
     CANARY = "canary"  # a canary started, changed or stopped
-    GUARD = "guard"  # a promotion guard ended without acting (window passed)
+    GUARD = "guard"  # a promotion guard ended (passed, unjudged) or its rollback was verified
+    REPAIR = "repair"  # the controller made serving match the approved state again
 
 
 class _Frozen(CompactModel):

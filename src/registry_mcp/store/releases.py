@@ -26,9 +26,15 @@ from registry_mcp.store.database import backend_error, canaries_table, guards_ta
 
 class GuardStatus(StrEnum):
     WATCHING = "watching"
+    ROLLING_BACK = "rolling_back"
+    """The registry rolled back; serving has not been verified on the target yet."""
     ROLLED_BACK = "rolled_back"
+    """Rolled back, and serving verified on the rollback target."""
     SUPERSEDED = "superseded"
     PASSED = "passed"
+    """The window's whole evidence was judged and held no breach."""
+    UNJUDGED = "unjudged"
+    """The window ended with its evidence incomplete (nobody could judge all of it)."""
 
 
 class RunningCanary(BaseModel):
@@ -154,12 +160,12 @@ def end_guards_in(
     *,
     guard_id: int | None = None,
     evidence: str | None = None,
+    from_status: GuardStatus = GuardStatus.WATCHING,
 ) -> int:
-    """Move the model's watching guards (or only ``guard_id``) to ``status``; the count."""
+    """Move the model's guards in ``from_status`` (or only ``guard_id``) to ``status``; the
+    count (0 when another writer moved it first)."""
     table = guards_table
-    query = sa.update(table).where(
-        table.c.model == model, table.c.status == GuardStatus.WATCHING.value
-    )
+    query = sa.update(table).where(table.c.model == model, table.c.status == from_status.value)
     if guard_id is not None:
         query = query.where(table.c.id == guard_id)
     result = conn.execute(
@@ -215,15 +221,61 @@ class Releases:
     def watching(self) -> list[Guard]:
         return self.guards(status=GuardStatus.WATCHING, limit=1000)
 
+    def rolling_back(self) -> list[Guard]:
+        """Guards whose rollback the registry made but serving has not been verified on."""
+        return self.guards(status=GuardStatus.ROLLING_BACK, limit=1000)
+
     def pass_guard(self, guard: Guard, evidence: str, *, actor: str) -> bool:
         """Mark a guard passed once its window is over, audited in the same transaction;
         False if it already ended (or its window is still open)."""
         if time.time() <= guard.ends_at.timestamp():
             return False
+        return self.close_guard(guard, GuardStatus.PASSED, "passed", evidence, actor=actor)
+
+    def unjudge_guard(self, guard: Guard, evidence: str, *, actor: str) -> bool:
+        """End a guard whose window is over but whose evidence is incomplete: never passed."""
+        if time.time() <= guard.ends_at.timestamp():
+            return False
+        return self.close_guard(
+            guard, GuardStatus.UNJUDGED, "ended unjudged", evidence, actor=actor
+        )
+
+    def confirm_rollback(self, guard: Guard, evidence: str, *, actor: str) -> bool:
+        """A guard's rollback is done once serving is verified on its target (audited)."""
+        return self.close_guard(
+            guard,
+            GuardStatus.ROLLED_BACK,
+            "rollback verified",
+            evidence,
+            actor=actor,
+            from_status=GuardStatus.ROLLING_BACK,
+            version=guard.rollback_to,
+            stored=guard.evidence,  # the breach stays the guard's evidence
+        )
+
+    def close_guard(
+        self,
+        guard: Guard,
+        status: GuardStatus,
+        verb: str,
+        evidence: str,
+        *,
+        actor: str,
+        from_status: GuardStatus = GuardStatus.WATCHING,
+        version: int | None = None,
+        stored: str | None = None,
+    ) -> bool:
+        """Move one guard from ``from_status`` to ``status`` with one audit row, in one
+        transaction; False when another writer moved it first (nothing is written)."""
         try:
             with self._engine.begin() as conn:
                 ended = end_guards_in(
-                    conn, guard.model, GuardStatus.PASSED, guard_id=guard.id, evidence=evidence
+                    conn,
+                    guard.model,
+                    status,
+                    guard_id=guard.id,
+                    evidence=evidence if stored is None else stored,
+                    from_status=from_status,
                 )
                 if ended == 1:
                     AuditLog.insert_in(
@@ -233,10 +285,10 @@ class Releases:
                         model=guard.model,
                         action=AuditAction.GUARD,
                         decision=Decision.DONE,
-                        to_version=guard.version,
+                        to_version=guard.version if version is None else version,
                         to_stage=Stage.PRODUCTION.value,
                         reason=(
-                            f"guard #{guard.id} of approval #{guard.approval_audit_id} passed: "
+                            f"guard #{guard.id} of approval #{guard.approval_audit_id} {verb}: "
                             f"{evidence}"
                         ),
                     )
