@@ -33,6 +33,7 @@ from serving.router.state import StateFile
 from serving.router.switch import Management, Tables
 from serving.router.table import (
     CompiledTable,
+    Confirmation,
     TableUpdate,
     Target,
     canary_bucket,
@@ -53,6 +54,7 @@ _OUTCOME: dict[RouterErrorCode, Outcome] = {
     RouterErrorCode.UNAUTHORIZED: "unauthorized",
     RouterErrorCode.NOT_FOUND: "not_found",
     RouterErrorCode.NOT_SERVED: "not_served",
+    RouterErrorCode.UNCONFIRMED: "unconfirmed",
     RouterErrorCode.UPSTREAM_REJECTED: "upstream_rejected",
     RouterErrorCode.UNAVAILABLE: "unavailable",
     RouterErrorCode.TIMEOUT: "timeout",
@@ -83,6 +85,8 @@ class RouterApp:
         verify_loaded: bool = True,
         feedback: FeedbackBook | None = None,
         windows: Windows | None = None,
+        start_unconfirmed: bool = False,
+        unconfirmed_wait_s: float = 5.0,
     ) -> None:
         self.upstream = upstream
         self.management = management
@@ -90,7 +94,14 @@ class RouterApp:
         self.clients = clients
         self.metrics = metrics or RouterMetrics()
         self.limits = limits or Limits()
-        self.tables = Tables(state_file, management, self.metrics, verify_loaded=verify_loaded)
+        self.tables = Tables(
+            state_file,
+            management,
+            self.metrics,
+            verify_loaded=verify_loaded,
+            start_unconfirmed=start_unconfirmed,
+        )
+        self.unconfirmed_wait_s = unconfirmed_wait_s
         self.feedback = feedback or FeedbackBook()
         self.windows = windows or Windows()
         self._shadows: set[asyncio.Task[None]] = set()
@@ -140,6 +151,9 @@ class RouterApp:
         elif path == "/admin/table" and method in ("GET", "PUT"):
             await self._admin(method, headers, receive, send)
             return
+        elif path == "/admin/confirm" and method == "POST":
+            await self._confirm(headers, receive, send)
+            return
         elif path == "/admin/stats" and method == "GET":
             await self._stats(headers, scope.get("query_string", b""), send)
             return
@@ -161,6 +175,10 @@ class RouterApp:
     ) -> None:
         started = time.perf_counter()
         request_id = _request_id(headers)
+        if not self.tables.confirmed and not await self._confirmed(
+            route, started, request_id, send
+        ):
+            return
         table = self.tables.current  # this request uses this table, whatever is swapped later
         target: Target | None = None
         shadow: Target | None = None
@@ -206,6 +224,26 @@ class RouterApp:
         if route_label:
             response_headers.append((b"x-route", route_label.encode()))
         await _respond(send, 200, reply.body, response_headers)
+
+    async def _confirmed(
+        self, route: str | None, started: float, request_id: bytes, send: Send
+    ) -> bool:
+        """Wait for the control plane to confirm the table; False once refused (503)."""
+        with self.metrics.unconfirmed_waiting.track_inprogress():
+            confirmed = await self.tables.wait_confirmed(self.unconfirmed_wait_s)
+        if confirmed:
+            self.metrics.unconfirmed("waited")
+            return True
+        self.metrics.unconfirmed("refused")
+        self._observe(None, route or "", "unconfirmed", started)
+        exc = RouterError(
+            RouterErrorCode.UNCONFIRMED,
+            "the router restarted and its routing table is not confirmed yet (the registry may "
+            "have changed meanwhile); retry in a moment, or confirm the table with "
+            "POST /admin/confirm (the control plane does this)",
+        )
+        await _error(send, exc, request_id, extra=[(b"retry-after", b"1")])
+        return False
 
     def _check_client(self, headers: dict[bytes, bytes]) -> None:
         if (
@@ -280,10 +318,21 @@ class RouterApp:
             return
         try:
             if method == "GET":
-                state = self.tables.current.state
+                state = self.tables.reply()
             else:
                 raw = await _read_body(receive, headers, self.limits.max_table_bytes)
                 state = await self.tables.update(_parse_update(raw))
+        except RouterError as exc:
+            await _error(send, exc)
+            return
+        await _respond(send, 200, state.model_dump_json().encode(), [(b"content-type", _JSON)])
+
+    async def _confirm(self, headers: dict[bytes, bytes], receive: Receive, send: Send) -> None:
+        if await self._admin_refused(headers, send):
+            return
+        try:
+            raw = await _read_body(receive, headers, self.limits.max_body_bytes)
+            state = await self.tables.confirm(_parse_confirmation(raw).generation)
         except RouterError as exc:
             await _error(send, exc)
             return
@@ -309,6 +358,11 @@ class RouterApp:
         problems = []
         if self.tables.current.generation == 0:
             problems.append("no routing table yet: the control plane must PUT /admin/table")
+        elif not self.tables.confirmed:
+            problems.append(
+                "the table read from the state file is not confirmed yet: the control plane "
+                "must PUT /admin/table or POST /admin/confirm"
+            )
         try:
             ping = await asyncio.to_thread(self.management.ping)
             if not ping.healthy:
@@ -426,6 +480,16 @@ def _parse_update(raw: bytes) -> TableUpdate:
         ]
         raise RouterError(
             RouterErrorCode.INVALID_TABLE, "invalid table update: " + "; ".join(problems[:20])
+        ) from None
+
+
+def _parse_confirmation(raw: bytes) -> Confirmation:
+    try:
+        return Confirmation.model_validate_json(raw)
+    except ValidationError:
+        raise RouterError(
+            RouterErrorCode.INVALID_INPUT,
+            'the body must be {"generation": N} with N the generation GET /admin/table returned',
         ) from None
 
 

@@ -7,6 +7,8 @@
             UNAUTHORIZED       missing or wrong API key / admin token (401)
             NOT_FOUND          no such model, version or route in the table (404)
             NOT_SERVED         the model has no Production version in the table (503)
+            UNCONFIRMED        a restarted router's table is not confirmed yet (503 with
+                               Retry-After: the control plane confirms or replaces it)
             CONFLICT           a table update named a stale generation (409)
             INVALID_TABLE      a table update is malformed or names versions not loaded (422)
             UNAVAILABLE        TorchServe is not reachable or has no worker (503)
@@ -30,6 +32,7 @@ class RouterErrorCode(StrEnum):
     UNAUTHORIZED = "UNAUTHORIZED"
     NOT_FOUND = "NOT_FOUND"
     NOT_SERVED = "NOT_SERVED"
+    UNCONFIRMED = "UNCONFIRMED"
     CONFLICT = "CONFLICT"
     INVALID_TABLE = "INVALID_TABLE"
     UNAVAILABLE = "UNAVAILABLE"
@@ -45,6 +48,7 @@ HTTP_STATUS: dict[RouterErrorCode, int] = {
     RouterErrorCode.UNAUTHORIZED: 401,
     RouterErrorCode.NOT_FOUND: 404,
     RouterErrorCode.NOT_SERVED: 503,
+    RouterErrorCode.UNCONFIRMED: 503,
     RouterErrorCode.CONFLICT: 409,
     RouterErrorCode.INVALID_TABLE: 422,
     RouterErrorCode.UNAVAILABLE: 503,

@@ -11,6 +11,13 @@
     modelreg_router_feedback_unmatched_total                             counter
     modelreg_router_canary_percent{model,version}                        gauge (from the table)
     modelreg_router_shadow_skipped_total{model}                          counter
+    modelreg_router_unconfirmed_requests_total{result}                   counter (waited|refused)
+    modelreg_router_unconfirmed_waiting                                  gauge
+
+While a restarted router's table is unconfirmed (``Tables.confirmed``), a prediction waits
+for the control plane: counted ``result="waited"`` when it then went ahead, ``"refused"``
+when it got 503 UNCONFIRMED (also counted in requests/errors with ``outcome="unconfirmed"``);
+``unconfirmed_waiting`` is how many wait now.
 
 Mirrored (shadow) requests are counted with ``route="shadow"``; one skipped because too
 many mirrored requests were in flight is counted in ``shadow_skipped`` only.
@@ -39,6 +46,7 @@ Outcome = Literal[
     "unauthorized",
     "not_found",
     "not_served",
+    "unconfirmed",
     "upstream_rejected",
     "unavailable",
     "timeout",
@@ -132,6 +140,18 @@ class RouterMetrics:
             ("model",),
             registry=self.registry,
         )
+        self._unconfirmed = Counter(
+            "modelreg_router_unconfirmed_requests",
+            "Prediction requests that met an unconfirmed table: waited (then went ahead) or "
+            "refused (503).",
+            ("result",),
+            registry=self.registry,
+        )
+        self.unconfirmed_waiting = Gauge(
+            "modelreg_router_unconfirmed_waiting",
+            "Prediction requests waiting now for an unconfirmed table to be confirmed.",
+            registry=self.registry,
+        )
         self._canary_labels: set[tuple[str, str]] = set()
         # Label lookups take a lock and hash the tuple; cache the children per label set.
         self._children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
@@ -178,6 +198,9 @@ class RouterMetrics:
 
     def shadow_skipped(self, model: str) -> None:
         self._shadow_skipped.labels(model).inc()
+
+    def unconfirmed(self, result: Literal["waited", "refused"]) -> None:
+        self._unconfirmed.labels(result).inc()
 
     def feedback(self, model: str, version: str, rows: int, correct: int) -> None:
         self._feedback_rows.labels(model, version).inc(rows)

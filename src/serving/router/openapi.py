@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from serving.router.feedback import FeedbackBatch, FeedbackItem, Settled
-from serving.router.table import TableState, TableUpdate
+from serving.router.table import Confirmation, TableState, TableUpdate
 from serving.router.window import StatsReply
 
 _ERROR = {
@@ -56,7 +56,10 @@ def _predict(summary: str, params: list[str]) -> dict[str, Any]:
             "summary": summary,
             "parameters": [_param(p) for p in params],
             "requestBody": _ROWS,
-            "responses": {"200": _PREDICTION, **_errors(400, 401, 404, 413, 502, 503, 504)},
+            "responses": {
+                "200": _PREDICTION,
+                **_errors(400, 401, 403, 404, 413, 502, 503, 504),
+            },
             "security": [{"apiKey": []}, {}],
         }
     }
@@ -86,6 +89,7 @@ def openapi_document() -> dict[str, Any]:
         "Settled": Settled.model_json_schema(ref_template=ref),
         "TableState": TableState.model_json_schema(ref_template="#/components/schemas/{model}"),
         "TableUpdate": TableUpdate.model_json_schema(ref_template="#/components/schemas/{model}"),
+        "Confirmation": Confirmation.model_json_schema(ref_template=ref),
         "StatsReply": StatsReply.model_json_schema(ref_template=ref),
     }
     for schema in list(schemas.values()):
@@ -133,6 +137,25 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            "/admin/confirm": {
+                "post": {
+                    "summary": "Confirm the table a restarted router read from its state file "
+                    "(409 unless generation is the current one)",
+                    "security": [{"adminToken": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/Confirmation"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {"description": "Confirmed", "content": table},
+                        **_errors(400, 401, 409, 413),
+                    },
+                }
+            },
             "/admin/stats": {
                 "get": {
                     "summary": "Requests, errors, p50/p99 and feedback per model version since a "
@@ -153,7 +176,9 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             "/healthz": _simple("The process is alive"),
-            "/readyz": _simple("A table is loaded and TorchServe answers (503 otherwise)"),
+            "/readyz": _simple(
+                "A confirmed table is loaded and TorchServe answers (503 otherwise)"
+            ),
             "/metrics": _simple("Prometheus metrics (text exposition format)"),
         },
         "components": {

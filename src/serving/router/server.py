@@ -10,6 +10,14 @@ keys of the default TorchServe (``--inference-url``) and go to it only (``TorchS
 the state file holds no table, ``serve`` installs FILE as generation 1 through ``Tables.update``
 (the check of ``PUT /admin/table``: every version loaded in its TorchServe), retrying while
 that is refused; /readyz answers 503 until a table is in place.
+
+``--start-unconfirmed`` (the local control plane's router): a table read from the state
+file may be one the registry no longer approves (the router was down while it changed), so
+it is *unconfirmed* until the control plane accepts it (``POST /admin/confirm``) or replaces
+it (``PUT /admin/table``). Meanwhile predictions wait up to ``--unconfirmed-wait-s`` and then
+get 503 UNCONFIRMED with ``Retry-After: 1``, and /readyz answers 503. Off by default: on
+Kubernetes the router starts from the rendered table (``--initial-table``), which is the
+desired state already.
 """
 
 from __future__ import annotations
@@ -81,6 +89,17 @@ class RouterSettings(BaseModel):
     max_rows: int = Field(default=1024, ge=1, le=1_000_000)
     verify_loaded: bool = Field(
         default=True, description="Refuse a table naming versions TorchServe has not loaded"
+    )
+    start_unconfirmed: bool = Field(
+        default=False,
+        description="A table read from the state file at start is unconfirmed: predictions "
+        "wait for PUT /admin/table or POST /admin/confirm, then get 503 with Retry-After",
+    )
+    unconfirmed_wait_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="How long a prediction waits for an unconfirmed table (0: refuse at once)",
     )
 
     @field_validator("inference_url", "management_url")
@@ -215,6 +234,8 @@ def build_app(
         metrics=RouterMetrics(),
         limits=Limits(max_body_bytes=settings.max_body_bytes, max_rows=settings.max_rows),
         verify_loaded=settings.verify_loaded,
+        start_unconfirmed=settings.start_unconfirmed,
+        unconfirmed_wait_s=settings.unconfirmed_wait_s,
     )
 
 

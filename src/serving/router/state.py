@@ -32,12 +32,13 @@ class StateFile:
         except (OSError, UnicodeDecodeError) as exc:
             raise self._error(f"cannot read it: {exc}") from None
         try:
-            return TableState.model_validate_json(text)
+            state = TableState.model_validate_json(text)
         except ValidationError as exc:
             raise self._error(f"it does not hold a valid routing table: {exc}") from None
+        return state.model_copy(update={"confirmed": None})  # a reply field, never trusted
 
     def save(self, state: TableState) -> None:
-        data = state.model_dump_json(indent=2).encode("utf-8")
+        data = state.model_dump_json(indent=2, exclude={"confirmed"}).encode("utf-8")
         directory = self.path.parent
         try:
             directory.mkdir(parents=True, exist_ok=True)

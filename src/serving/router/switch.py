@@ -52,7 +52,12 @@ class Managements(Management, Protocol):
 
 
 class Tables:
-    """The current table, loaded from the state file at start (generation 0 if none)."""
+    """The current table, loaded from the state file at start (generation 0 if none).
+
+    With ``start_unconfirmed``, a table read from the state file is *unconfirmed*: the
+    registry may have moved on while the router was down, so requests wait (``confirmed``)
+    until the control plane accepts it (``confirm``) or replaces it (``update``).
+    """
 
     def __init__(
         self,
@@ -61,14 +66,55 @@ class Tables:
         metrics: RouterMetrics,
         *,
         verify_loaded: bool = True,
+        start_unconfirmed: bool = False,
     ) -> None:
         self.state_file = state_file
         self._management = management
         self._metrics = metrics
         self._verify_loaded = verify_loaded
-        self.current: CompiledTable = compile_table(state_file.load() or TableState(generation=0))
+        loaded = state_file.load()
+        self.current: CompiledTable = compile_table(loaded or TableState(generation=0))
         self._publish(self.current, changed=[])
         self._lock = asyncio.Lock()
+        self._confirmed = asyncio.Event()
+        if not (start_unconfirmed and loaded is not None and loaded.generation > 0):
+            self._confirmed.set()
+
+    @property
+    def confirmed(self) -> bool:
+        """False while a table read from the state file awaits the control plane."""
+        return self._confirmed.is_set()
+
+    async def wait_confirmed(self, timeout_s: float) -> bool:
+        """True once confirmed, False if ``timeout_s`` passed first (0: do not wait)."""
+        if self._confirmed.is_set():
+            return True
+        if timeout_s <= 0:
+            return False
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._confirmed.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def reply(self) -> TableState:
+        """The current state as ``GET /admin/table`` answers it (with ``confirmed``)."""
+        return self.current.state.model_copy(update={"confirmed": self.confirmed})
+
+    async def confirm(self, generation: int) -> TableState:
+        """Confirm the table in use (CONFLICT when ``generation`` is not the current one)."""
+        async with self._lock:
+            current = self.current.generation
+            if generation != current:
+                raise RouterError(
+                    RouterErrorCode.CONFLICT,
+                    f"cannot confirm generation {generation}: the router is at generation "
+                    f"{current}; GET /admin/table and confirm what it returns, or PUT the "
+                    "table you want",
+                )
+            self._confirmed.set()
+            return self.reply()
 
     async def update(self, update: TableUpdate) -> TableState:
         """Compare-and-set the table; on any refusal nothing changes."""
@@ -93,8 +139,9 @@ class Tables:
             compiled = compile_table(state)
             await asyncio.to_thread(self.state_file.save, state)
             self.current = compiled  # the switch: one reference assignment
+            self._confirmed.set()  # the control plane wrote it: confirmed by definition
             self._publish(compiled, changed_stages(current.state.table, update.table))
-            return state
+            return self.reply()
 
     def _not_loaded(self, table: RoutingTable) -> list[str]:
         """Every version the table names that TorchServe does not have ready."""

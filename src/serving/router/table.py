@@ -234,6 +234,17 @@ class TableState(_Frozen):
     generation: int = Field(ge=0, description="0 before the first accepted table.")
     updated_at: str | None = Field(default=None, description="ISO time of the last update.")
     table: RoutingTable = Field(default_factory=RoutingTable)
+    confirmed: bool | None = Field(
+        default=None,
+        description="In replies only (never stored): false while a restarted router waits for "
+        "the control plane to confirm or replace the table it read from its state file.",
+    )
+
+
+class Confirmation(_Frozen):
+    """Body of ``POST /admin/confirm``: the table on file at this generation is right."""
+
+    generation: int = Field(ge=0, description="The generation GET /admin/table returned.")
 
 
 # --------------------------------------------------------------------- compiled form
