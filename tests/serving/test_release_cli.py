@@ -68,7 +68,7 @@ def test_canary_and_guard_commands(
     try:
         code, out, err = invoke(capsys, "serve", "up", "--json")
         assert code == 0, err
-        started = json.loads(out)["guard_watcher"]
+        started = json.loads(out)["controller"]
         assert started["running"] is True
 
         code, out, err = invoke(capsys, "canary", "status", MODEL)
@@ -143,12 +143,12 @@ def test_canary_and_guard_commands(
         code, out, err = invoke(capsys, "guard", "status", MODEL)
         assert code == 0, err
         assert "watching" in out
-        assert f"Guard watcher running (pid {started['pid']})" in " ".join(out.split())
+        assert f"Controller running (pid {started['pid']}" in " ".join(out.split())
         code, out, err = invoke(capsys, "serve", "status", "--json")
         assert code == 0, err
-        seen = json.loads(out)["guard_watcher"]
+        seen = json.loads(out)["controller"]
         assert (seen["running"], seen["pid"]) == (True, started["pid"])
-        assert seen["last_check_s_ago"] is not None  # the background watcher checks too
+        assert seen["last_check_s_ago"] is not None  # the background controller checks too
     finally:
         ControllerProcess(sqlite_backend.settings.home).down()
         RouterProcess(place, torchserve).down()

@@ -157,7 +157,7 @@ def test_serve_up_starts_the_router_status_shows_both_and_down_stops_it(
         _use(monkeypatch, sqlite_backend, tmp_path / "no-ts", idle, router_dir, port, GOOD)
         code, out, err = invoke(capsys, "serve", "down")
         assert code == 0, err
-        assert "Guard watcher stopped." in out
+        assert "Controller stopped." in out
         assert not ControllerProcess(sqlite_backend.settings.home).status().running
         assert "Router stopped." in out
         assert not RouterProcess(place, torchserve).status().running

@@ -374,6 +374,8 @@ class Controller:
             problems.append(f"router: {status.detail}")
             return None, None
         key = "router:table"
+        if status.confirmed is False:
+            urgent = True  # a restarted router holds its requests until we confirm
         if status.in_sync is not False:
             self._settled(key)
             return status.generation, status.in_sync

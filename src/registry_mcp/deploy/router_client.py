@@ -1,4 +1,5 @@
-"""The control plane's client of the router's admin API (``GET``/``PUT /admin/table``).
+"""The control plane's client of the router's admin API (``GET``/``PUT /admin/table``,
+``POST /admin/confirm``, ``GET /admin/stats``).
 
     RouterCallError(code, message)
         code: RouterCallCode
@@ -21,7 +22,7 @@ from enum import StrEnum
 import httpx
 from pydantic import ValidationError
 
-from serving.router.table import RoutingTable, TableState, TableUpdate
+from serving.router.table import Confirmation, RoutingTable, TableState, TableUpdate
 from serving.router.window import StatsReply
 
 
@@ -65,6 +66,12 @@ class RouterAdmin:
             raise RouterCallError(
                 RouterCallCode.FAILED, f"the router at {self.url} answered with no statistics"
             ) from None
+
+    def confirm(self, generation: int) -> TableState:
+        """The table the router read at start (``generation``) is right: serve it. CONFLICT
+        when the router is no longer at that generation."""
+        body = Confirmation(generation=generation).model_dump_json().encode()
+        return self._state(self._send("POST", body, path="/admin/confirm"))
 
     def put_table(self, expected_generation: int, table: RoutingTable) -> TableState:
         """Compare-and-set: CONFLICT when the router is no longer at ``expected_generation``."""

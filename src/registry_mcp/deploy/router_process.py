@@ -108,6 +108,9 @@ class RouterProcess:
             key_file=self._server.key_file,
             state_file=self.place.state_file,
             client_keys_file=self.place.client_keys,
+            # A restarted router must not answer from a table the registry may no longer
+            # approve: it waits for the controller's (or serve up's) confirmation.
+            start_unconfirmed=True,
         )
 
     def running(self) -> bool:

@@ -34,6 +34,10 @@ class RouterTableStatus(BaseModel):
     in_sync: bool | None = Field(
         default=None, description="The router's table equals the registry's; null if unknown."
     )
+    confirmed: bool | None = Field(
+        default=None,
+        description="False while a restarted router waits for its table to be confirmed.",
+    )
     production: dict[str, int | None] = Field(
         default_factory=dict, description="Model -> the Production version the router serves."
     )
@@ -84,6 +88,23 @@ class RouterSync:
                 # into the registry change that already happened.
                 return self.not_updated(f"cannot compute the routing table: {exc}")
             if built.table == current.table:
+                if current.confirmed is False:
+                    # A restarted router read this table from its file and waits for us.
+                    try:
+                        self.admin.confirm(current.generation)
+                    except RouterCallError as exc:
+                        if exc.code in _RETRY:
+                            last = exc
+                            continue
+                        return self.not_updated(str(exc))
+                    result = self._result(built, current.generation, changed=True, verified=True)
+                    return result.model_copy(
+                        update={
+                            "detail": f"Router table generation {current.generation} (read "
+                            "from its state file after a restart) confirmed: it matches the "
+                            "registry."
+                        }
+                    )
                 return self._result(built, current.generation, changed=False, verified=True)
             try:
                 accepted = self.admin.put_table(current.generation, built.table)
@@ -110,6 +131,7 @@ class RouterSync:
             reachable=True,
             generation=state.generation,
             updated_at=state.updated_at,
+            confirmed=state.confirmed,
             production={name: entry.production for name, entry in table.models.items()},
             routes={name: route.default for name, route in table.routes.items()},
             detail="",
@@ -120,7 +142,7 @@ class RouterSync:
             wanted = self._build()
         except (ServingError, RegistryError) as exc:
             return seen.model_copy(update={"detail": f"cannot compute the wanted table: {exc}"})
-        in_sync = wanted.table == table
+        in_sync = wanted.table == table and state.confirmed is not False
         detail = (
             "In sync with the registry."
             if in_sync
