@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import time
 import uuid
@@ -342,11 +343,11 @@ class RouterApp:
         if await self._admin_refused(headers, send):
             return
         try:
-            since = _since(query)
+            since, until = _window(query)
         except RouterError as exc:
             await _error(send, exc)
             return
-        reply = self.windows.stats(since)
+        reply = self.windows.stats(since, until)
         await _respond(send, 200, reply.model_dump_json().encode(), [(b"content-type", _JSON)])
 
     # ----------------------------------------------------------------- small pages
@@ -437,23 +438,30 @@ def _canary(
     return canary.target, None
 
 
-def _since(query: bytes) -> float:
+def _window(query: bytes) -> tuple[float, float | None]:
+    """``since`` (default 0) and ``until`` (default None: now) of a stats query."""
+    found: dict[str, float] = {}
     for part in query.decode("latin-1").split("&"):
         name, _, value = part.partition("=")
-        if name == "since":
-            try:
-                since = float(value)
-            except ValueError:
-                break
-            if since == since and since >= 0:  # not NaN, not negative
-                return since
-            break
-    else:
-        return 0.0
-    raise RouterError(
-        RouterErrorCode.INVALID_INPUT,
-        "since must be a Unix time in seconds (e.g. ?since=1764230400.5)",
-    )
+        if name not in ("since", "until"):
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if not (math.isfinite(number) and number >= 0):  # not NaN, infinite or negative
+            raise RouterError(
+                RouterErrorCode.INVALID_INPUT,
+                f"{name} must be a Unix time in seconds (e.g. ?since=1764230400.5)",
+            )
+        found[name] = number
+    since, until = found.get("since", 0.0), found.get("until")
+    if until is not None and until < since:
+        raise RouterError(
+            RouterErrorCode.INVALID_INPUT,
+            f"until ({until:g}) is before since ({since:g}); give until >= since, or omit it",
+        )
+    return since, until
 
 
 class _FeedbackSinks:

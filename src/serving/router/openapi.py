@@ -158,10 +158,13 @@ def openapi_document() -> dict[str, Any]:
             },
             "/admin/stats": {
                 "get": {
-                    "summary": "Requests, errors, p50/p99 and feedback per model version since a "
-                    "Unix time (canary comparison, promotion guards)",
+                    "summary": "Requests, errors, rejections, p50/p99 and feedback per model "
+                    "version between two Unix times (canary comparison, promotion guards)",
                     "security": [{"adminToken": []}],
-                    "parameters": [{"name": "since", "in": "query", "schema": {"type": "number"}}],
+                    "parameters": [
+                        {"name": name, "in": "query", "schema": {"type": "number"}}
+                        for name in ("since", "until")
+                    ],
                     "responses": {
                         "200": {
                             "description": "OK",
