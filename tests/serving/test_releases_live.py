@@ -23,9 +23,10 @@ from mcp import Client
 from mcp.types import Implementation
 
 from agent.decisions import Approve, Deny
-from registry_mcp.core.approvals import GUARD_ACTOR, Approvals
+from registry_mcp.core.approvals import CONTROLLER_ACTOR, GUARD_ACTOR, Approvals
 from registry_mcp.core.change_requests import Approval, Outcome
 from registry_mcp.core.registry import Registry
+from registry_mcp.deploy.controller import Controller
 from registry_mcp.deploy.deployment import Deployment
 from registry_mcp.deploy.guard_watch import GuardWatcher
 from registry_mcp.deploy.releases import canary_report, router_stats
@@ -51,7 +52,7 @@ from tests.mcp_support import Human, structured, tool_error
 
 pytestmark = pytest.mark.slow
 
-GUARDED, QUICK = "rel-guarded", "rel-quick"
+GUARDED, QUICK, LATE = "rel-guarded", "rel-quick", "rel-late"
 ROW = [0.5] * 64
 CONFIG = f"""
 models:
@@ -68,6 +69,12 @@ models:
     latency_sla_ms: 1000
     input_schema: {{n_features: 64}}
     guard: {{window_s: 6, min_requests: 5}}
+  {LATE}:
+    task: classification
+    primary_metric: accuracy
+    latency_sla_ms: 60
+    input_schema: {{n_features: 64}}
+    guard: {{window_s: 15, min_requests: 5}}
 """
 
 
@@ -99,8 +106,14 @@ class Stack:
 
     def watcher(self) -> GuardWatcher:
         return GuardWatcher(
-            self.registry, self.approvals, lambda since: router_stats(self.deployment, since)
+            self.registry,
+            self.approvals,
+            lambda since, until: router_stats(self.deployment, since, until),
         )
+
+    def controller(self) -> Controller:
+        """A controller over this stack that supervises no process (the tests own them)."""
+        return Controller(self.registry, self.deployment, self.watcher(), supervise=False)
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +141,8 @@ def stack(
     for uri in (good, slow, good):
         add_versions(registry, uri, GUARDED, 1)
     add_versions(registry, good, QUICK, 2)
+    for uri in (good, slow):
+        add_versions(registry, uri, LATE, 1)
     for name, version, stage in [
         (GUARDED, 1, "staging"),
         (GUARDED, 1, "production"),
@@ -135,6 +150,9 @@ def stack(
         (QUICK, 1, "staging"),
         (QUICK, 1, "production"),
         (QUICK, 2, "staging"),
+        (LATE, 1, "staging"),
+        (LATE, 1, "production"),
+        (LATE, 2, "staging"),
     ]:
         registry.stages.transition(name, version, stage, rationale="setup", actor="t")
     deployment = Deployment(registry, torchserve, client, parse_models_config(CONFIG))
@@ -147,13 +165,13 @@ def stack(
     deployment.attach_router(admin, process)
     process.up()
     try:
-        outcome = deployment.reconcile_all([GUARDED, QUICK])
+        outcome = deployment.reconcile_all([GUARDED, QUICK, LATE])
         assert all(report.in_sync for report in outcome.reports), outcome
         yield Stack(registry, deployment, process, admin, good)
     finally:
         process.down()
         http.close()
-        for name in (GUARDED, QUICK):
+        for name in (GUARDED, QUICK, LATE):
             served = served_name(name)
             with contextlib.suppress(ServingError):
                 loaded = client.describe(served).versions
@@ -441,7 +459,9 @@ def test_a_guard_rolls_back_a_version_that_breaks_its_sla_under_its_approval(
                 if stack.registry.get_model(GUARDED).model.production_version == 1:
                     break
                 time.sleep(0.1)
-            time.sleep(0.5)  # traffic after the rollback
+            deadline = time.monotonic() + 60
+            while load.versions["1"] == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)  # traffic after the rollback, once serving followed
         finally:
             stop.set()
             watcher.join()
@@ -450,9 +470,21 @@ def test_a_guard_rolls_back_a_version_that_breaks_its_sla_under_its_approval(
     assert load.versions["2"] >= 20  # judged only after min_requests
     assert load.versions["1"] > 0
     (ended,) = stack.registry.releases.guards(model=GUARDED, limit=1)
-    assert ended.status is GuardStatus.ROLLED_BACK
+    # The registry rolled back and serving followed; "done" once a controller verified it.
+    assert ended.status is GuardStatus.ROLLING_BACK
     assert ended.evidence is not None
     assert "p99" in ended.evidence
+    stack.controller().tick()
+    (ended,) = stack.registry.releases.guards(model=GUARDED, limit=1)
+    assert ended.status is GuardStatus.ROLLED_BACK
+    assert ended.evidence is not None
+    assert "p99" in ended.evidence  # the breach stays the guard's evidence
+    verified = _audit(stack, GUARDED)[0]
+    assert (verified.action, verified.actor) == (AuditAction.GUARD, CONTROLLER_ACTOR)
+    assert verified.reason is not None
+    assert "rollback verified: TorchServe's default and the router's table serve v1" in (
+        verified.reason
+    )
     rollback = next(row for row in _audit(stack, GUARDED) if row.action is AuditAction.ROLLBACK)
     assert rollback.actor == GUARD_ACTOR
     assert rollback.decision is Decision.DONE
@@ -525,7 +557,7 @@ def test_a_refused_automatic_rollback_is_retried_after_a_pause_not_on_every_tick
     stack.change(ChangeKind.PROMOTE, version=2, stage="Production", rationale="r", guard=True)
     # Under load, as in the rollback test, v2 answers over the SLA: a breach once 20 count.
     with Load(f"{stack.url}/predictions/{GUARDED}") as load:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 240  # a busy machine answers slowly
         while load.versions["2"] < 30 and time.monotonic() < deadline:
             time.sleep(0.05)
     assert load.failures == []
@@ -600,3 +632,69 @@ def test_with_four_eyes_a_canary_is_a_proposal_another_person_approves(stack: St
         assert registry.releases.canary(GUARDED) is None
     finally:
         registry.close()
+
+
+def test_a_breach_nobody_judged_in_its_window_is_rolled_back_late_not_passed(
+    stack: Stack,
+) -> None:
+    """The watcher (controller) is dead for the whole window of a breaching version."""
+    promoted = stack.change(
+        ChangeKind.PROMOTE, LATE, version=2, stage="Production", rationale="v2", guard=True
+    )
+    assert promoted.transition is not None
+    (guard,) = stack.registry.releases.guards(model=LATE, status=GuardStatus.WATCHING)
+    with Load(f"{stack.url}/predictions/{LATE}") as load:
+        while time.time() < guard.ends_at.timestamp() + 0.2:
+            time.sleep(0.1)
+    assert load.failures == []
+    assert load.versions["2"] >= 5
+    time.sleep(2.0)  # the watcher comes back well after the window ended
+    verdicts = stack.watcher().tick()
+    assert [(v.guard_id, v.action) for v in verdicts] == [(guard.id, "rolled_back")], verdicts
+    assert "judged late" in verdicts[0].evidence
+    assert stack.registry.get_model(LATE).model.production_version == 1
+    rollback = next(row for row in _audit(stack, LATE) if row.action is AuditAction.ROLLBACK)
+    assert (rollback.actor, rollback.decision) == (GUARD_ACTOR, Decision.DONE)
+    assert rollback.rationale is not None
+    assert "after its window ended" in rollback.rationale
+    assert "> SLA 60 ms" in rollback.rationale
+    (ended,) = stack.registry.releases.guards(model=LATE, limit=1)
+    assert ended.status is GuardStatus.ROLLING_BACK
+    stack.controller().tick()
+    (ended,) = stack.registry.releases.guards(model=LATE, limit=1)
+    assert ended.status is GuardStatus.ROLLED_BACK
+
+
+def test_a_window_whose_evidence_was_lost_ends_unjudged_never_passed(stack: Stack) -> None:
+    """The router restarts inside the window (its in-memory evidence is gone) and nobody
+    judged before: what is left shows no breach, so the guard can be neither passed nor
+    rolled back."""
+    registry = stack.registry
+    add_versions(registry, stack.good_uri, QUICK, 1)
+    latest = registry.get_model(QUICK).model.latest_version
+    assert latest is not None
+    stack.change(ChangeKind.PROMOTE, QUICK, version=latest, stage="Staging", rationale="s")
+    stack.deployment.reconcile_all([QUICK])
+    stack.change(
+        ChangeKind.PROMOTE, QUICK, version=latest, stage="Production", rationale="p", guard=True
+    )
+    (guard,) = stack.registry.releases.guards(model=QUICK, status=GuardStatus.WATCHING)
+    stack.process.down()
+    stack.process.up()
+    update = stack.deployment.sync_router()  # the restarted router's table is confirmed
+    assert update is not None
+    assert update.updated, update
+    with Load(f"{stack.url}/predictions/{QUICK}", clients=1) as load:
+        while time.time() < guard.ends_at.timestamp() + 0.2:
+            time.sleep(0.1)
+    assert load.failures == []
+    verdicts = stack.watcher().tick()
+    assert [(v.guard_id, v.action) for v in verdicts] == [(guard.id, "unjudged")], verdicts
+    assert "not the whole window" in verdicts[0].evidence
+    (ended,) = stack.registry.releases.guards(model=QUICK, limit=1)
+    assert ended.status is GuardStatus.UNJUDGED
+    row = _audit(stack, QUICK)[0]
+    assert (row.action, row.actor) == (AuditAction.GUARD, GUARD_ACTOR)
+    assert row.reason is not None
+    assert "ended unjudged" in row.reason
+    assert registry.get_model(QUICK).model.production_version == latest  # nothing moved
