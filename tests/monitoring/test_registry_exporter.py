@@ -62,3 +62,40 @@ def test_the_cli_refuses_a_public_bind_and_an_unwritable_dashboard(
     code, out, _ = invoke(capsys, "dashboards", "render")
     assert code == 0
     assert json.loads(out)["uid"] == "modelreg-serving"
+
+
+def test_repairs_guard_outcomes_and_the_controller_heartbeat_are_exported(
+    registry: Registry, backend: Backend
+) -> None:
+    import time
+
+    from registry_mcp.deploy.controller_process import ControllerProcess
+    from registry_mcp.domain.releases import GuardSpec
+    from registry_mcp.store.releases import GuardStatus, end_guards_in, start_guard_in
+
+    SPEC = GuardSpec(
+        window_s=60, min_requests=5, max_error_ratio=0.01, max_p99_ms=50, min_feedback_rows=5
+    )
+    got = samples(registry)
+    assert not any(name == "modelreg_controller_last_tick_timestamp_seconds" for name, _ in got)
+    registry.record_repair(actor="modelreg-controller", model="m", ok=True, reason="r")
+    registry.record_repair(actor="modelreg-controller", model="m", ok=True, reason="r")
+    registry.record_repair(actor="modelreg-controller", model="*", ok=False, reason="r")
+    with registry.engine.begin() as conn:
+        for _ in range(2):
+            start_guard_in(
+                conn, model="m", version=2, rollback_to=1, approval_audit_id=1, spec=spec
+            )
+        end_guards_in(conn, "m", GuardStatus.UNJUDGED)
+        start_guard_in(conn, model="m", version=3, rollback_to=2, approval_audit_id=2, spec=spec)
+    ControllerProcess(registry.settings.home).beat()
+    got = samples(registry)
+    assert got[("modelreg_serving_repairs_total", (("model", "m"), ("outcome", "done")))] == 2.0
+    assert got[("modelreg_serving_repairs_total", (("model", "*"), ("outcome", "failed")))] == 1.0
+    assert got[("modelreg_guard_outcomes_total", (("model", "m"), ("status", "unjudged")))] == 2.0
+    assert not any(
+        name == "modelreg_guard_outcomes_total" and ("status", "watching") in labels
+        for name, labels in got
+    )
+    beat = got[("modelreg_controller_last_tick_timestamp_seconds", ())]
+    assert abs(beat - time.time()) < 120

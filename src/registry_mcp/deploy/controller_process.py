@@ -26,6 +26,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry_mcp.domain.errors import ErrorCode, RegistryError
+from registry_mcp.store.settings import controller_heartbeat
 
 _MODULE = "registry_mcp.cli"
 STALE_AFTER_S = 10.0
@@ -77,7 +78,7 @@ class ControllerProcess:
         self.home = home
         self.directory = home / "controller"
         self.log_file = self.directory / "controller.log"
-        self.heartbeat_file = self.directory / "heartbeat"
+        self.heartbeat_file = controller_heartbeat(home)  # the registry exporter reads it too
         self.status_file = self.directory / "status.json"
         self.stop_file = self.directory / "stopped"
 

@@ -134,6 +134,10 @@ class RegistryCollector(Collector):
 
 def registry_metrics(registry: Registry) -> CollectorRegistry:
     """A collector registry holding only the registry's metrics (nothing global)."""
+    from registry_mcp.metrics.control_exporter import ControlCollector
+    from registry_mcp.store.settings import controller_heartbeat
+
     collectors = CollectorRegistry(auto_describe=False)
     collectors.register(RegistryCollector(registry))
+    collectors.register(ControlCollector(registry, controller_heartbeat(registry.settings.home)))
     return collectors

@@ -127,3 +127,9 @@ class Settings(BaseSettings):
     @property
     def resolved_artifact_root(self) -> str:
         return self.artifact_root or (self.home / "artifacts").as_uri()
+
+
+def controller_heartbeat(home: Path) -> Path:
+    """The file the serving controller of ``home`` touches at each tick (read by
+    ``serve status`` and the registry exporter)."""
+    return home / "controller" / "heartbeat"
