@@ -73,7 +73,7 @@ def test_repairs_guard_outcomes_and_the_controller_heartbeat_are_exported(
     from registry_mcp.domain.releases import GuardSpec
     from registry_mcp.store.releases import GuardStatus, end_guards_in, start_guard_in
 
-    SPEC = GuardSpec(
+    spec = GuardSpec(
         window_s=60, min_requests=5, max_error_ratio=0.01, max_p99_ms=50, min_feedback_rows=5
     )
     got = samples(registry)
