@@ -242,7 +242,9 @@ def main() -> None:
         approvals = Approvals.for_registry(
             registry, after_change=deployment.follow, check_warm=deployment.check_warm
         )
-        watcher = GuardWatcher(registry, approvals, lambda since: router_stats(deployment, since))
+        watcher = GuardWatcher(
+            registry, approvals, lambda since, until: router_stats(deployment, since, until)
+        )
         watching = threading.Thread(target=watcher.run, args=(stop, 0.2, remember))
         runs: list[dict[str, float]] = []
         try:

@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "cli_startup": ([], ["--quick"]),
     "router_overhead": ([], ["--requests", "40", "--concurrency", "1", "--rounds", "1"]),
     "auto_rollback": ([], ["--quick"]),
+    "convergence": ([], ["--quick"]),
 }
 
 
@@ -108,6 +109,16 @@ def rows_of(name: str, data: dict[str, Any]) -> list[tuple[str, str, str]]:
                 f"p50 {breach['p50_s']:.2f} s, max {breach['max_s']:.2f} s "
                 f"({breach['n']} runs, {results['requests']['failed']} failed requests)",
                 "p50 <= 5 s, 0 failed",
+            )
+        )
+    elif name == "convergence":
+        took = results["commit_to_verified"]
+        rows.append(
+            (
+                "changing process killed after the commit -> serving verified",
+                f"p50 {took['p50_s']:.2f} s, p95 {took['p95_s']:.2f} s ({took['n']} runs, "
+                f"{results['wrong_answers_after_convergence']} wrong answers after)",
+                "p50 <= 2 s, p95 <= 5 s, 0 wrong",
             )
         )
     elif name == "router_overhead":

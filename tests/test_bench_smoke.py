@@ -81,3 +81,12 @@ def test_router_overhead(tmp_path: Path) -> None:
     for path in ("direct", "router"):
         assert level[path]["n"] == 40
         assert level[path]["failed"] == 0
+
+
+def test_convergence(tmp_path: Path) -> None:
+    if subprocess.run(["java", "-version"], capture_output=True, check=False).returncode:
+        pytest.skip("Java 17 is needed for TorchServe")
+    results = quick_run("convergence", tmp_path)["results"]
+    assert results["commit_to_verified"]["n"] == 2
+    assert results["wrong_answers_after_convergence"] == 0
+    assert all(run["requests_after"] > 0 for run in results["runs"])
