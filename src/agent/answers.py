@@ -10,7 +10,7 @@ import json
 
 from agent import formatting as fmt
 from agent.errors import AgentToolError
-from agent.intents import ListModels
+from agent.intents import ListModels, Unclear, Unsupported
 from agent.state import Answer, ChangeResult, Evidence, Proposal
 from agent.tool_results import (
     AuditEntry,
@@ -229,7 +229,7 @@ def compare_answer(c: Comparison) -> Answer:
 
 def _delta(name: str, change: float, c: Comparison) -> str:
     if "latency" in name and name.endswith("_ms"):
-        return f"{name} {change:+.2g} ms (in-process forward pass)"
+        return f"{name} {fmt.ms_change(change)} (in-process forward pass)"
     return f"{name} {fmt.delta(name, change, c.candidate.metrics.get(name))}"
 
 
@@ -289,8 +289,64 @@ def result_answer(p: Proposal, result: ChangeResult, serving: ServingVersion | N
 
 
 def tool_error_answer(exc: AgentToolError) -> Answer:
+    # Only a refusal is "the registry said no"; a missing name or a bad value is the request's.
+    title = {
+        "NOT_FOUND": "Not in the registry",
+        "INVALID_INPUT": "The registry could not use that",
+    }.get(exc.code, "The registry said no")
+    return Answer(kind="error", title=title, text=f"{exc.tool} ({exc.code}): {exc.message}")
+
+
+#: What the chat cannot do, and the command that does it (None: nothing does).
+_ELSEWHERE: dict[str, tuple[str, str | None]] = {
+    "archive": (
+        "archive a version",
+        "modelreg promote {model} {version} --stage Archived --rationale 'no longer used'",
+    ),
+    "delete": ("delete models or versions (the registry keeps every version)", None),
+    "retrain": ("train or retrain models", "modelreg train --name {model}"),
+    "rename": ("rename models", None),
+    "tag": ("set tags", "modelreg models tag {model} key=value"),
+    "register": ("register new versions", "modelreg models register --help"),
+    "edit_card": (
+        "edit model cards or descriptions",
+        "modelreg models card {model} {version} --file card.json",
+    ),
+    "predict": ("run predictions", "modelreg predict --help"),
+    "scale": ("scale or restart serving", "modelreg serve --help"),
+}
+
+
+def unsupported_answer(intent: Unsupported) -> Answer:
+    what, command = _ELSEWHERE.get(intent.action, (intent.action, None))
+    text = f"I cannot {what} from the chat; nothing was changed."
+    if command is not None:
+        needs_model = "{model}" in command
+        needs_version = "{version}" in command
+        if (needs_model and intent.model is None) or (needs_version and intent.version is None):
+            command = command.split(" {")[0] + " --help"
+        command = command.format(model=intent.model, version=intent.version)
+        text += f"\nThe command line does it: {command}"
+    elif intent.action == "delete":
+        text += "\nTo take a version out of use, archive it: modelreg promote --help"
+    text += "\nHere I can show, compare, recommend, and propose promotions, canaries and rollbacks."
+    return Answer(kind="help", title="Not something the chat does", text=text)
+
+
+def out_of_scope_answer() -> Answer:
     return Answer(
-        kind="error", title="The registry said no", text=f"{exc.tool} ({exc.code}): {exc.message}"
+        kind="help",
+        title="What I can do",
+        text="That is outside this model registry. " + HELP,
+    )
+
+
+def which_model_answer(intent: Unclear, listing: str) -> Answer:
+    head = intent.reason or "Which model?"
+    return Answer(
+        kind="help",
+        title="Which model?",
+        text=f"{head} The registry has: {listing}.",
     )
 
 

@@ -67,3 +67,5 @@ class ParseContext(_Frozen):
 
     focus: Focus = Focus()
     models: tuple[str, ...] | None = None
+    routes: tuple[tuple[str, str], ...] = ()
+    """Public route names and the model each one sends to by default ("digits" -> a model)."""

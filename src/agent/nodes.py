@@ -7,7 +7,8 @@ from typing import Any
 
 from langgraph.types import interrupt
 
-from agent import answers, change_drafts, queries
+from agent import answers, change_drafts, entities, queries
+from agent.catalog import Catalog
 from agent.context import AgentContext, ChangeKind
 from agent.decisions import DecisionKind, EditRationale, form_answer, parse_decision
 from agent.errors import AgentToolError, DecisionRejected
@@ -17,18 +18,21 @@ from agent.intents import (
     ChangeIntent,
     Help,
     Intent,
+    OutOfScope,
     Promote,
     Question,
     SelectModel,
     StartCanary,
     StopCanary,
     Unclear,
+    Unsupported,
 )
 from agent.offline_parser import parse_intent
+from agent.phrases import STOPWORDS
 from agent.state import Answer, ApprovalRequest, ChangeResult, Proposal, State, Turn
 from agent.tool_loop import ToolLoop
 from agent.tool_results import ServingVersion
-from agent.wording import closest_model
+from agent.wording import closest_model, normalise
 
 Update = dict[str, Any]
 
@@ -41,6 +45,7 @@ class Nodes:
     def __init__(self, ctx: AgentContext) -> None:
         self._ctx = ctx
         self._tools = ctx.tools
+        self._catalog = Catalog(ctx.tools)
 
     def _allowed(self, kind: ChangeKind) -> list[DecisionKind]:
         return list(self._ctx.allowed_decisions[kind])
@@ -50,15 +55,26 @@ class Nodes:
     async def understand(self, state: State) -> Update:
         history = [f"{t.role}: {t.text}" for t in state.history[-6:]]
         focus = state.about
-        context = ParseContext(focus=focus)
+        context = await self._catalog.context(focus)
         parsed = await self._ctx.parser.parse(state.request, history, context)
         intent, note = parsed.intent, parsed.note
         if parsed.source == "llm":
+            model = getattr(intent, "model", None)
             if not grounded(intent, state.request, focus):
                 # The model named a change, model or version the user never typed (e.g.
                 # steered by registry text it was shown): use the user's own words instead.
                 intent = parse_intent(state.request, context)
                 note = "The language model's reading did not match your words; used the rules."
+            elif (
+                isinstance(model, str)
+                and context.models is not None
+                and model not in (context.models)
+            ):
+                # A name the registry does not have: the rules match names against it.
+                intent = parse_intent(state.request, context)
+                note = (
+                    f"The language model read a model {model!r} the registry lacks; used the rules."
+                )
             elif isinstance(intent, ChangeIntent) and not quoted_from(
                 intent.rationale, state.request
             ):
@@ -66,8 +82,13 @@ class Nodes:
                 intent = intent.model_copy(update={"rationale": None})
         if isinstance(intent, Question) and self._ctx.llm is None:
             intent = parse_intent(state.request, context)
-        if isinstance(intent, Unclear) and intent.needs == "model":
-            intent = await self._with_model_names(state.request, context)
+        note = note or _how_read(intent, state.request, context)
+        if isinstance(intent, Unclear) and intent.unknown is not None:
+            age = self._catalog.age_s
+            if age is not None and age > 1.0:  # maybe registered since: look once more
+                await self._catalog.refresh()
+                context = await self._catalog.context(focus)
+                intent = parse_intent(state.request, context)
         return {
             "intent": intent,
             "parsed_by": parsed.source,
@@ -78,19 +99,6 @@ class Nodes:
             "answer": None,
             "history": [Turn(role="user", text=state.request)],
         }
-
-    async def _with_model_names(self, text: str, context: ParseContext) -> Intent:
-        """No model named and none under discussion: read again knowing the registry's names
-        (with one model, its name is optional)."""
-        try:
-            names = await queries.model_names(self._tools)
-        except AgentToolError as exc:
-            return Unclear(reason=f"Which model? (the model list failed: {exc.code})")
-        intent = parse_intent(text, context.model_copy(update={"models": names}))
-        if isinstance(intent, Unclear) and intent.needs == "model":
-            listed = ", ".join(names[:10]) or "none yet"
-            return Unclear(reason=f"Which model? The registry has: {listed}.")
-        return intent
 
     async def _corrected(self, intent: Intent, exc: AgentToolError) -> Intent | None:
         """A model name the registry does not know, read again against its names ("digts"
@@ -156,10 +164,8 @@ class Nodes:
         result = await loop.run(state.request, history, state.about)
         if result.answer is not None:
             return _say(result.answer, parse_note=result.note)
-        context = ParseContext(focus=state.about)
+        context = await self._catalog.context(state.about)
         fallback = parse_intent(state.request, context)
-        if isinstance(fallback, Unclear) and fallback.needs == "model":
-            fallback = await self._with_model_names(state.request, context)
         return {"intent": fallback, "parsed_by": "offline", "parse_note": result.note}
 
     async def clarify(self, state: State) -> Update:
@@ -167,7 +173,14 @@ class Nodes:
         if isinstance(intent, Help):
             return _say(answers.help_answer())
         if isinstance(intent, Unclear):
+            if intent.needs == "model":
+                await self._catalog.context(state.about)
+                return _say(answers.which_model_answer(intent, self._catalog.listing()))
             return _say(answers.unclear_answer(intent.reason))
+        if isinstance(intent, Unsupported):
+            return _say(answers.unsupported_answer(intent))
+        if isinstance(intent, OutOfScope):
+            return _say(answers.out_of_scope_answer())
         if isinstance(intent, Question):
             return _say(answers.unclear_answer("I can only answer that with a language model."))
         raise ValueError(f"clarify cannot handle intent {intent!r}")
@@ -324,6 +337,24 @@ class Nodes:
             result=result,
             focus=state.about.proposed(ref),
         )
+
+
+_VIA = {
+    "typo": "a typo",
+    "prefix": "the only model starting with it",
+    "route": "the route's default model",
+}
+
+
+def _how_read(intent: Intent, text: str, context: ParseContext) -> str | None:
+    """One line when the model was recognised from something other than its exact name."""
+    model = getattr(intent, "model", None)
+    if not isinstance(model, str):
+        return None
+    for found in entities.find_models(normalise(text, context.models or ()), context, STOPWORDS):
+        if found.model == model and found.via != "name":
+            return f"Read {found.said!r} as {model} ({_VIA[found.via]})."
+    return None
 
 
 def _read_as(before: Intent, after: Intent) -> str:

@@ -13,6 +13,7 @@ import re
 
 from pydantic import ValidationError
 
+from agent import entities
 from agent import phrases as P
 from agent.focus import ParseContext
 from agent.intents import (
@@ -23,6 +24,7 @@ from agent.intents import (
     Intent,
     ListModels,
     ModelDetails,
+    OutOfScope,
     Parsed,
     PendingApprovals,
     Promote,
@@ -32,9 +34,10 @@ from agent.intents import (
     StartCanary,
     StopCanary,
     Unclear,
+    Unsupported,
 )
 from agent.tool_results import StageName
-from agent.wording import closest_model, normalise
+from agent.wording import normalise
 
 
 def _stage(word: str) -> StageName:
@@ -58,7 +61,24 @@ class _Reader:
     def __init__(self, text: str, ctx: ParseContext) -> None:
         self.ctx = ctx
         self.focus = ctx.focus
-        self.text = normalise(text, ctx.models or ())
+        known = (*(ctx.models or ()), *(route for route, _ in ctx.routes))
+        self.text = normalise(text, known)
+        self.since = entities.since_minutes(self.text)
+        self.text = entities.strip_time(self.text) if self.since else self.text
+        self.text = re.sub(r"\s{2,}", " ", self.text).strip()
+        self.known = ctx.models is not None
+        self.found = entities.find_models(self.text, ctx, P.STOPWORDS) if self.known else []
+        self.unknown = (
+            entities.unknown_name(
+                self.text,
+                ctx,
+                P.STOPWORDS,
+                # "promote that version because it beats v1": "beats" names nothing.
+                before_version=not (P.THIS.search(self.text) or P.PREVIOUS.search(self.text)),
+            )
+            if self.known and not self.found
+            else None
+        )
 
     # -------------------------------------------------------- names, versions
 
@@ -67,14 +87,11 @@ class _Reader:
         first word that can be a name and is not a common word."""
         part = self.text[start:end]
         words = [m.group(0).rstrip(".-") for m in P.TOKEN.finditer(part)]
-        if self.ctx.models is not None:
-            for word in words:
-                if word.lower() in P.STOPWORDS or P.VERSION_WORD.match(word):
-                    continue
-                found = closest_model(word, self.ctx.models)
-                if found is not None:
-                    return found
-            return None
+        if self.known:
+            # Only what the registry has: a word that matches nothing is never a name.
+            stop = len(self.text) if end is None else end
+            inside = [f for f in self.found if start <= f.start < stop]
+            return inside[0].model if inside else None
         for match in P.NAME_THEN_VERSION.finditer(part):
             if match.group(1).lower() not in P.STOPWORDS:
                 return match.group(1)
@@ -94,6 +111,8 @@ class _Reader:
         named = self.named_model(start, end)
         if named is not None:
             return named
+        if self.unknown is not None:
+            return None  # the user named something that does not exist: never the focus
         if self.focus.model is not None:
             return self.focus.model
         if self.ctx.models is not None and len(self.ctx.models) == 1:
@@ -114,16 +133,39 @@ class _Reader:
         return None
 
     def needs_model(self, example: str) -> Unclear:
+        if self.unknown is not None:
+            return self.no_such_model()
         return Unclear(reason=f"Which model? e.g. '{example}'.", needs="model")
+
+    def no_such_model(self) -> Unclear:
+        return Unclear(
+            reason=f"No model or route named {self.unknown!r} in the registry.",
+            needs="model",
+            unknown=self.unknown,
+        )
 
     # ------------------------------------------------------------------ rules
 
     def read(self) -> Intent:
+        intent = self._read()
+        if self.unknown is not None and not self.found and _MODEL_KINDS.get(intent.kind, False):
+            return self.no_such_model()  # never answer about a name the registry lacks
+        if isinstance(intent, AuditLog) and self.since is not None:
+            return intent.model_copy(update={"since_minutes": self.since})
+        return intent
+
+    def _read(self) -> Intent:
         t = self.text
         if not t:
-            return Unclear(reason="empty message")
+            return Unclear(reason="empty message") if self.since is None else AuditLog()
         if _has(P.HELP, t):
             return Help()
+        if _has(P.OFF_TOPIC, t) and not self.found:
+            return OutOfScope()
+        if (unsupported := self.unsupported()) is not None:
+            return unsupported
+        if self.oncall():
+            return self.rollback(None)
         if _has(P.MORE, t):
             return self.more()
         if _has(P.HISTORY_QUESTION, t):
@@ -158,9 +200,35 @@ class _Reader:
             return self.listing()
         return self.details()
 
+    def unsupported(self) -> Unsupported | None:
+        t = self.text
+        for action, pattern in P.UNSUPPORTED:
+            if pattern.search(t) and not (action == "delete" and _has(P.CANARY, t)):
+                versions = self.versions()
+                return Unsupported(
+                    action=action,
+                    model=self.named_model() or (None if self.unknown else self.focus.model),
+                    version=versions[0] if versions else None,
+                )
+        return None
+
+    def oncall(self) -> bool:
+        """ "URGENT x is returning garbage, roll back!!!", "prod is broken, revert digits now"."""
+        t = self.text
+        if _has(P.ROLLBACK, t) or _has(P.PENDING, t) or _has(P.HISTORY_QUESTION, t):
+            return False
+        if not _has(P.ONCALL, t):
+            return False
+        question = re.match(r"^\s*(?:is|are|was|did|what|which|why|who|when|how)\b", t, re.I)
+        return not question or _has(P.ACT_NOW, t) is not None
+
     def serving(self) -> Intent:
         t = self.text
         model = self.named_model()
+        if model is None and _has(P.SYNC, t):
+            model = self.model()
+            if model is None:
+                return self.needs_model("is digits in sync with the registry?")
         if model is None and (P.THIS.search(t) or re.search(r"\bversion\b", t, re.I)):
             model = self.model()
             if model is None:
@@ -183,12 +251,15 @@ class _Reader:
             stage=_stage(stage) if stage else None, task=page.task, cursor=page.cursor
         )
 
-    def rollback(self, found: re.Match[str]) -> Intent:
+    def rollback(self, found: re.Match[str] | None) -> Intent:
         head, why = _why(self.text)
-        model = self.named_model(found.start(), len(head)) or self.model(0, 0)
+        after = found.start() if found is not None else 0
+        model = self.named_model(after, len(head)) or self.named_model(0, len(head))
+        model = model or self.model(0, 0)
         if model is None:
             return self.needs_model("roll back digits")
-        target = re.search(r"\bto\s+(?:v|version\s*)?(\d+)\b", head[found.end() :], re.I)
+        rest = head[found.end() :] if found is not None else head
+        target = re.search(r"\bto\s+(?:v|version\s*)?(\d+)\b", rest, re.I)
         # No version named ("roll back", "to the previous one"): the registry's rollback target.
         version = int(target.group(1)) if target else None
         return Rollback(model=model, to_version=version, rationale=why)
@@ -309,6 +380,20 @@ class _Reader:
             return self.needs_model("show me digits v3")
         version = explicit[0] if explicit else self.referenced_version(model)
         return ModelDetails(model=model, version=version)
+
+
+#: Intents that need a model (True) or may leave it out (False).
+_MODEL_KINDS = {
+    "model_info": True,
+    "serving": True,
+    "audit": True,
+    "pending": True,
+    "compare": True,
+    "promote": True,
+    "rollback": True,
+    "canary": True,
+    "stop_canary": True,
+}
 
 
 def _why(text: str) -> tuple[str, str | None]:

@@ -168,3 +168,75 @@ COMMON_WORDS = """
     start guard guarded guards automatic automatically doing going
     """
 STOPWORDS = frozenset(COMMON_WORDS.split()) | VOCABULARY
+
+#: Incident words: with a model named or under discussion, they ask for a rollback.
+ONCALL = re.compile(
+    r"\b(?:urgent|emergency|asap|incident|outage|sev[- ]?[0-2]|p[0-1]|on fire|broken|broke|"
+    r"garbage|junk|nonsense|is down|went down|melting down|meltdown|hotfix|paged|pager|"
+    r"bad predictions|wrong predictions|predictions are (?:wrong|bad|off)|"
+    r"(?:returning|returns|giving|spitting out) (?:garbage|junk|errors?|wrong|bad)|"
+    r"back to (?:the )?(?:previous|last|old|prior)(?: one| version| good one)?|"
+    r"last (?:known )?good(?: version| one)?|get (?:the )?old (?:one|version) back|"
+    r"go back|put (?:the )?(?:old|previous) (?:one|version) back)\b",
+    re.I,
+)
+#: A plea to act on an incident (with ONCALL words above: "undo it now", "fix it!!!").
+ACT_NOW = re.compile(r"\b(?:now|immediately|right away|asap|fix it|fix this)\b|!{2,}", re.I)
+#: Registry work the chat does not do, and the command that does it (None: no command).
+UNSUPPORTED: list[tuple[str, re.Pattern[str]]] = [
+    ("archive", re.compile(r"\barchiv(?:e|ing)\b|\bretire\b|\bdecommission\b", re.I)),
+    (
+        "delete",
+        re.compile(
+            r"\b(?:delete|remove|drop|purge|erase|destroy|get rid of|wipe|nuke)\b"
+            r"(?!.*\bcanar)",
+            re.I,
+        ),
+    ),
+    (
+        "retrain",
+        re.compile(
+            r"\bre-?train\w*|\bfine[- ]?tun\w*|^(?:please\s+|can you\s+|pls\s+)?train\b"
+            r"|\btrain (?:a |an |another |it\b|them\b|the model|again|on\b)|\bre-?fit\b",
+            re.I,
+        ),
+    ),
+    ("rename", re.compile(r"\brenam\w+\b", re.I)),
+    (
+        "tag",
+        re.compile(
+            r"\b(?:tag|label)\s+(?!of\b)(?:\w[\w.\-]*\s+)?(?:as|with|=)\b"
+            r"|\badd (?:a )?tag\b|\bset (?:a |the )?tag\b",
+            re.I,
+        ),
+    ),
+    ("register", re.compile(r"\b(?:register|upload|import)\b(?!ed)", re.I)),
+    (
+        "edit_card",
+        re.compile(
+            r"\b(?:edit|update|change|set|fix|rewrite)\s+(?:the\s+)?(?:model\s+)?"
+            r"(?:card|description)\b",
+            re.I,
+        ),
+    ),
+    (
+        "predict",
+        re.compile(
+            r"\b(?:predict|run inference|classify this|score this|make a prediction)\b", re.I
+        ),
+    ),
+    ("scale", re.compile(r"\b(?:scale|replicas?|restart|reboot|redeploy the pod)\b", re.I)),
+]
+#: Plainly not about the registry.
+OFF_TOPIC = re.compile(
+    r"\b(?:weather|joke|poem|recipe|lunch|dinner|coffee|football|soccer|movie|song|lyrics|"
+    r"capital of|translate|stock price|bitcoin|horoscope|email (?:my|the) boss|birthday|"
+    r"meaning of life|who are you|how are you|your name|write (?:me )?(?:a |an )?"
+    r"(?:essay|story|poem|haiku|function|script|code)|python code|sql query)\b"
+    r"|^(?:hi|hello|hey|yo|thanks|thank you|thx|cheers|good (?:morning|night|evening)|ok|okay|"
+    r"cool|great|nice|lol|bye)\b[\s!.?]*(?:there|again|so much|a lot)?[\s!.?]*$",
+    re.I,
+)
+SYNC = re.compile(
+    r"\bin sync\b|\bout of sync\b|\bsynced\b|\bdrift\w*\b|\bmatch(?:es)? the registry\b", re.I
+)
