@@ -187,10 +187,22 @@ def audit_line(e: AuditEntry) -> str:
     return line
 
 
-def audit_answer(page: AuditPage, model: str | None) -> Answer:
+def span(minutes: int) -> str:
+    """ "the last hour", "the last 3 days", "the last 45 minutes"."""
+    for size, unit in ((10080, "week"), (1440, "day"), (60, "hour")):
+        if minutes % size == 0:
+            count = minutes // size
+            return f"the last {unit}" if count == 1 else f"the last {count} {unit}s"
+    return f"the last {minutes} minutes"
+
+
+def audit_answer(page: AuditPage, model: str | None, since_minutes: int | None = None) -> Answer:
     title = f"Audit: {model}" if model else "Audit"
+    if since_minutes is not None:
+        title += f", {span(since_minutes)}"
     if not page.items:
-        return Answer(kind="info", title=title, text="No audit entries.")
+        when = f" in {span(since_minutes)}" if since_minutes is not None else ""
+        return Answer(kind="info", title=title, text=f"No audit entries{when}.")
     lines = [audit_line(e) for e in page.items]
     if page.next_cursor:
         lines.append("Older entries exist: say 'more' for the next page.")

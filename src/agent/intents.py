@@ -217,6 +217,7 @@ class Parsed(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     intent: Intent
+    also: Intent | None = Field(default=None, description="A two-part question's second part.")
     source: Literal["llm", "offline"]
     note: str | None = None
 

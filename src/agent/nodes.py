@@ -12,7 +12,7 @@ from agent.catalog import Catalog
 from agent.context import AgentContext, ChangeKind
 from agent.decisions import DecisionKind, EditRationale, form_answer, parse_decision
 from agent.errors import AgentToolError, DecisionRejected
-from agent.focus import ParseContext, ProposalRef
+from agent.focus import Focus, ParseContext, ProposalRef
 from agent.grounding import grounded, quoted_from
 from agent.intents import (
     ChangeIntent,
@@ -89,8 +89,10 @@ class Nodes:
                 await self._catalog.refresh()
                 context = await self._catalog.context(focus)
                 intent = parse_intent(state.request, context)
+        also = parsed.also if intent is parsed.intent else None
         return {
             "intent": intent,
+            "also": also,
             "parsed_by": parsed.source,
             "parse_note": note,
             "proposal": None,
@@ -133,7 +135,27 @@ class Nodes:
                 note = _read_as(intent, fixed)
         except AgentToolError as exc:
             return _say(queries.tool_error(exc))
+        reply = await self._and_also(state, reply)
         return _say(reply.answer, focus=reply.focus, parse_note=note)
+
+    async def _read_reply(self, intent: Intent, focus: Focus) -> queries.Reply:
+        """The answer to a read intent (a two-part question's second part)."""
+        try:
+            if isinstance(intent, SelectModel):
+                return await queries.recommend(self._tools, intent, focus, self._ctx.latency_sla_ms)
+            return await queries.answer(self._tools, intent, focus)
+        except AgentToolError as exc:
+            return queries.Reply(answer=queries.tool_error(exc), focus=focus)
+
+    async def _and_also(self, state: State, first: queries.Reply) -> queries.Reply:
+        """Both parts of a two-part question, in one answer."""
+        if state.also is None:
+            return first
+        second = await self._read_reply(state.also, first.focus)
+        a, b = first.answer, second.answer
+        text = f"{a.text}\n\n{b.title}:\n{b.text}"
+        both = Answer(kind=a.kind, title=f"{a.title} · {b.title}", text=text)
+        return queries.Reply(answer=both, focus=second.focus)
 
     async def select_model(self, state: State) -> Update:
         intent = state.intent
@@ -145,6 +167,7 @@ class Nodes:
             )
         except AgentToolError as exc:
             return _say(queries.tool_error(exc))
+        reply = await self._and_also(state, reply)
         return _say(reply.answer, focus=reply.focus)
 
     async def investigate(self, state: State) -> Update:
@@ -205,6 +228,11 @@ class Nodes:
                 note = _read_as(intent, fixed)
         except AgentToolError as exc:
             return _say(queries.tool_error(exc))
+        if state.also is not None:
+            # "promote digits v3 and show the audit": the read part answered beside it.
+            part = await self._read_reply(state.also, state.about)
+            said = f"{part.answer.title}: {part.answer.text}"
+            note = f"{note}\n{said}" if note else said
         if isinstance(made, Answer):
             return _say(made, parse_note=note)
         ref = ProposalRef(kind=made.kind, model=made.model, version=made.version)

@@ -415,6 +415,43 @@ def _task(text: str) -> str | None:
     return None
 
 
+#: Where a second question starts: "...serving? and who promoted it", "...; show the audit",
+#: "... and what changed since yesterday".
+_SECOND_PART = re.compile(
+    r"\?\s*(?:and\s+|also\s+|plus\s+)?(?=[A-Za-z])|;\s*|\.\s+(?=[A-Za-z])"
+    r"|,?\s+(?:and|also|plus)\s+(?:also\s+|then\s+)?(?=(?:what|which|who|when|why|how|is|are|"
+    r"was|were|show|list|compare|has|have|did|does|can|tell|give|any|anything)\b)",
+    re.I,
+)
+#: Kinds a second part may have (a second change in one message is asked for separately).
+_PART_KINDS = frozenset(
+    {"list_models", "model_info", "serving", "audit", "pending", "compare", "select_model"}
+)
+
+
+def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
+    """One intent, or two for a two-part question ("which version of digits is serving and
+    who promoted it?"); the second part may lean on a model the first one names."""
+    ctx = context or ParseContext()
+    whole = parse_intent(text, ctx)
+    pieces = [p.strip(" ,") for p in _SECOND_PART.split(text) if p.strip(" ,?")]
+    if len(pieces) != 2:
+        return [whole]
+    first = parse_intent(pieces[0], ctx)
+    model, version = getattr(first, "model", None), getattr(first, "version", None)
+    focus = ctx.focus.on(
+        model if isinstance(model, str) else None, version if isinstance(version, int) else None
+    )
+    second = parse_intent(pieces[1], ctx.model_copy(update={"focus": focus}))
+    if (
+        first.kind not in _PART_KINDS | {"promote", "rollback", "canary", "stop_canary"}
+        or second.kind not in _PART_KINDS
+        or first == second
+    ):
+        return [whole]
+    return [first, second]
+
+
 def parse_intent(text: str, context: ParseContext | None = None) -> Intent:
     """The user's request as an intent; ``Unclear`` when no rule fits."""
     return _Reader(text, context or ParseContext()).read()
@@ -427,8 +464,8 @@ class OfflineParser:
         self, text: str, history: list[str], context: ParseContext | None = None
     ) -> Parsed:
         try:
-            intent = parse_intent(text, context)
+            parts = parse_parts(text, context)
         except ValidationError:
             # A name or number outside the allowed shape (e.g. a 300-character "model").
-            intent = Unclear(reason="That names a model or version I cannot use.")
-        return Parsed(intent=intent, source="offline")
+            parts = [Unclear(reason="That names a model or version I cannot use.")]
+        return Parsed(intent=parts[0], also=parts[1] if len(parts) > 1 else None, source="offline")
