@@ -326,12 +326,16 @@ _ELSEWHERE: dict[str, tuple[str, str | None]] = {
     ),
     "predict": ("run predictions", "modelreg predict --help"),
     "scale": ("scale or restart serving", "modelreg serve --help"),
+    "other": ("do that", None),
 }
 
 
 def unsupported_answer(intent: Unsupported) -> Answer:
     what, command = _ELSEWHERE.get(intent.action, (intent.action, None))
     text = f"I cannot {what} from the chat; nothing was changed."
+    if intent.action == "other":
+        command = None
+        text += "\nSee what the command line does: modelreg --help"
     if command is not None:
         needs_model = "{model}" in command
         needs_version = "{version}" in command

@@ -13,7 +13,7 @@ import re
 
 from pydantic import ValidationError
 
-from agent import entities
+from agent import classifier, entities
 from agent import phrases as P
 from agent.focus import ParseContext
 from agent.intents import (
@@ -200,6 +200,49 @@ class _Reader:
             return self.listing()
         return self.details()
 
+    def classified(self) -> Intent:
+        """No rule placed the message: the classifier names its kind (if confident) and the
+        rules read that kind's names and numbers."""
+        guess = classifier.shared().guess(self.text)
+        if guess.confidence < _CONFIDENT:
+            return Unclear(reason="I did not understand that.")
+        named = self.named_model()
+        match guess.kind:
+            case "out_of_scope":
+                return OutOfScope()
+            case "help":
+                return Help()
+            case "unsupported":
+                return self.unsupported() or Unsupported(action="other", model=named)
+            case "list_models":
+                return self.listing()
+            case "audit":
+                return AuditLog(model=named)
+            case "pending":
+                return PendingApprovals(model=named)
+            case "serving":
+                model = self.model()
+                return ServingStatus(model=model) if model else self.needs_model("is digits live?")
+            case "model_info":
+                model = self.model()
+                if model is None:
+                    return self.needs_model("show me digits v3")
+                return ModelDetails(model=model, version=self.referenced_version(model))
+            case "compare":
+                return self.compare()
+            case "select_model":
+                return self.select()
+            case "rollback":
+                return self.rollback(None)
+            case "promote" | "canary" | "stop_canary":
+                example = {
+                    "promote": "promote digits v3",
+                    "canary": "canary digits v3 at 10%",
+                    "stop_canary": "stop the canary of digits",
+                }[guess.kind]
+                return Unclear(reason=f"To propose that change, name it, e.g. '{example}'.")
+        return Unclear(reason="I did not understand that.")
+
     def unsupported(self) -> Unsupported | None:
         t = self.text
         for action, pattern in P.UNSUPPORTED:
@@ -374,13 +417,16 @@ class _Reader:
         referenced = P.THIS.search(t) is not None or P.PREVIOUS.search(t) is not None
         known = named is not None and self.ctx.models is not None and named in self.ctx.models
         if not (asks or explicit or referenced or known):
-            return Unclear(reason="I did not understand that.")
+            return self.classified()
         model = named or self.model()
         if model is None:
             return self.needs_model("show me digits v3")
         version = explicit[0] if explicit else self.referenced_version(model)
         return ModelDetails(model=model, version=version)
 
+
+#: The classifier's confidence below which the agent asks instead.
+_CONFIDENT = 0.35
 
 #: Intents that need a model (True) or may leave it out (False).
 _MODEL_KINDS = {
