@@ -118,13 +118,16 @@ def _same(got: Any, want: Any) -> bool:
 
 def guessed(got: dict[str, Any], want: dict[str, Any] | None) -> bool:
     """An answer built on a guessed entity: a model the registry lacks, another model than
-    the one meant, or any model where the right answer was to ask."""
+    the one meant (or one where none was meant), or any model where the right answer was to
+    ask."""
     model = got.get("model")
     if model is None or got["kind"] == "clarify":
         return False
     if model not in MODELS or want is None or want["kind"] == "clarify":
         return True
-    return "model" in want and want["model"] != model
+    # The set gives `model` whenever the message (or its history) determines one: a model
+    # read where the label has none was guessed.
+    return want.get("model") != model
 
 
 def evaluate(items: list[Item]) -> Score:
