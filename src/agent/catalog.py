@@ -28,16 +28,25 @@ class Catalog:
         self._read_at: float | None = None
         self.models: tuple[str, ...] | None = None
         self.routes: tuple[tuple[str, str], ...] = ()
+        self.stages: tuple[tuple[str, str, int], ...] = ()
 
     async def refresh(self) -> None:
         """Read the names again; on failure keep what was known (None at first)."""
         names: list[str] = []
         routes: dict[str, str] = {}
+        stages: list[tuple[str, str, int]] = []
         cursor: str | None = None
         try:
             for _ in range(_MAX_PAGES):
                 page = await self._tools.list_models(cursor=cursor)
                 names.extend(entry.name for entry in page.items)
+                for entry in page.items:
+                    for stage, version in (
+                        ("Production", entry.production_version),
+                        ("Staging", entry.staging_version),
+                    ):
+                        if version is not None:
+                            stages.append((entry.name, stage, version))
                 routes.update(page.routes)
                 cursor = page.next_cursor
                 if cursor is None:
@@ -45,6 +54,7 @@ class Catalog:
         except AgentToolError:
             return
         self.models = tuple(sorted(names))
+        self.stages = tuple(stages)
         known = set(names)
         self.routes = tuple(sorted((r, m) for r, m in routes.items() if m in known))
         self._read_at = self._clock()
@@ -57,7 +67,7 @@ class Catalog:
         age = self.age_s
         if age is None or age > self._max_age_s:
             await self.refresh()
-        return ParseContext(focus=focus, models=self.models, routes=self.routes)
+        return ParseContext(focus=focus, models=self.models, routes=self.routes, stages=self.stages)
 
     def exists(self, model: str) -> bool:
         return self.models is not None and model in self.models

@@ -36,26 +36,49 @@ def _words(text: str) -> list[tuple[str, int]]:
     return [(m.group(0).rstrip(".-"), m.start()) for m in _WORD.finditer(text)]
 
 
+def _segments(name: str) -> list[str]:
+    return [part for part in re.split(r"[-_.]", name.lower()) if part]
+
+
 def _match(word: str, ctx: ParseContext) -> tuple[str, Literal["name", "typo", "prefix", "route"]]:
     models = ctx.models or ()
     lower = {m.lower(): m for m in models}
     routes = {r.lower(): m for r, m in ctx.routes}
     low = word.lower()
-    if low in lower:
-        return lower[low], "name"
+    flat = low.replace("_", "-")
+    if low in lower or flat in lower:
+        return lower.get(low) or lower[flat], "name"
     if low in routes:
         return routes[low], "route"
+    if len(low) >= 3:
+        segment = [m for key, m in lower.items() if low in _segments(key)]
+        if len(segment) == 1 and len(low) >= 3:  # "cnn" -> mnist-cnn (only when one has it)
+            return segment[0], "prefix"
+        if len(segment) > 1:
+            return "", "name"  # "mnist": several models; ask (ambiguous())
     if len(low) >= 4:
-        close = difflib.get_close_matches(low, list(lower), n=1, cutoff=0.8)
+        # An English plural or singular of a plain-word name ("digit images") is not a name;
+        # of an identifier ("mnist-cnns card") it is.
+        plain = [k for k in lower if not (word.isalpha() and _is_plural_of(low, k))]
+        close = difflib.get_close_matches(low, plain, n=1, cutoff=0.8)
         if close:
             return lower[close[0]], "typo"
-        prefixed = [m for key, m in lower.items() if re.split(r"[-_.]", key)[0] == low]
-        if len(prefixed) == 1:
-            return prefixed[0], "prefix"
-        close = difflib.get_close_matches(low, list(routes), n=1, cutoff=0.8)
+        plain_routes = [k for k in routes if not (word.isalpha() and _is_plural_of(low, k))]
+        close = difflib.get_close_matches(low, plain_routes, n=1, cutoff=0.8)
         if close:
             return routes[close[0]], "route"
     return "", "name"
+
+
+def _is_plural_of(word: str, name: str) -> bool:
+    return word + "s" == name or name + "s" == word
+
+
+def ambiguous(word: str, ctx: ParseContext) -> bool:
+    """A word several registry names share a part of ("mnist" in mnist-cnn, mnist-classifier)."""
+    low = word.lower()
+    hits = [m for m in ctx.models or () if low in _segments(m)]
+    return len(hits) > 1 and low not in {m.lower() for m in ctx.models or ()}
 
 
 def find_models(
@@ -66,8 +89,16 @@ def find_models(
     found: list[Found] = []
     seen: set[str] = set()
     exact = {m.lower() for m in ctx.models or ()} | {r.lower() for r, _ in ctx.routes}
-    for word, at in _words(text[start:]):
+    words = _words(text[start:])
+    for i, (word, at) in enumerate(words):
         low = word.lower()
+        if i + 1 < len(words):
+            # "mnist classifier" -> mnist-classifier: two words that are one name.
+            joined = f"{low}-{words[i + 1][0].lower()}"
+            if joined in exact and (model := _match(joined, ctx)[0]) and model not in seen:
+                seen.add(model)
+                found.append(Found(model=model, said=joined, via="name", start=start + at))
+                continue
         if _VERSION_WORD.match(word) or (low in skip and low not in exact):
             continue
         if ":" in word:
@@ -90,8 +121,12 @@ def unknown_name(
             return word
     for word, _ in _words(text):
         low = word.lower()
+        if ambiguous(word, ctx) and low not in skip:
+            return word
         if low in skip or _VERSION_WORD.match(word) or not _NAME_LIKE.match(word):
             continue
+        if all(part in skip for part in re.split(r"[-_.]", low) if part):
+            continue  # "auto-rollback", "real-time": common words joined, not a name
         if not _match(word, ctx)[0]:
             return word
     return None

@@ -17,6 +17,7 @@ from agent import classifier, entities
 from agent import phrases as P
 from agent.focus import ParseContext
 from agent.intents import (
+    CHANGE_KINDS,
     AuditLog,
     CompareVersions,
     Goal,
@@ -104,7 +105,31 @@ class _Reader:
         return None
 
     def versions(self, start: int = 0) -> list[int]:
-        return [int(m.group(1)) for m in P.VERSION.finditer(self.text, start)]
+        found = [int(m.group(1)) for m in P.VERSION.finditer(self.text, start)]
+        return found or self.bare_versions()
+
+    def bare_versions(self, end: int | None = None) -> list[int]:
+        """ "mnist-classifier 2", "diff digits 4 and 2": bare numbers right after a name."""
+        for entity in self.found:
+            if end is not None and entity.start >= end:
+                continue
+            after = self.text[entity.start + len(entity.said) :]
+            bare = re.match(
+                r"\s+(\d+)(?:\s+(?:and|vs\.?|versus|with|to|against)\s+(\d+))?\b", after
+            )
+            if bare and not re.match(r"\s+\d+\s*(?:%|ms\b|percent)", after):
+                return [int(g) for g in bare.groups() if g is not None]
+        return []
+
+    def stage_versions(self, model: str) -> list[int]:
+        """Versions a message names by stage ("compare staging and prod", "the staging
+        build"), in the order it names them, from the registry's stages."""
+        found = []
+        for match in re.finditer(r"\b(prod(?:uction)?|staging)\b", self.text, re.I):
+            version = self.ctx.stage_version(model, _stage(match.group(1)))
+            if version is not None and version not in found:
+                found.append(version)
+        return found
 
     def model(self, start: int = 0, end: int | None = None) -> str | None:
         """The named model, else the one under discussion, else the registry's only one."""
@@ -150,6 +175,12 @@ class _Reader:
         intent = self._read()
         if self.unknown is not None and not self.found and _MODEL_KINDS.get(intent.kind, False):
             return self.no_such_model()  # never answer about a name the registry lacks
+        if self.since is not None and (
+            intent.kind in ("list_models", "model_info")
+            or (isinstance(intent, Unclear) and intent.needs is None and not intent.unknown)
+        ):
+            # "what did people do over the past 7 days": a time span asks for history.
+            intent = AuditLog(model=self.named_model())
         if isinstance(intent, AuditLog) and self.since is not None:
             return intent.model_copy(update={"since_minutes": self.since})
         return intent
@@ -182,8 +213,15 @@ class _Reader:
             return self.rollback(found)
         if (found := _has(P.PROMOTE, t)) and not _has(P.SELECT, t):
             return self.promote(found)
-        if _has(P.COMPARE, t) and (self.versions() or P.THIS.search(t) or P.PREVIOUS.search(t)):
+        if _has(P.COMPARE, t) and (
+            self.versions()
+            or P.THIS.search(t)
+            or P.PREVIOUS.search(t)
+            or re.search(r"\b(?:prod(?:uction)?|staging)\b.*\b(?:prod(?:uction)?|staging)\b", t)
+        ):
             return self.compare()
+        if _has(P.SYNC, t):
+            return self.serving()
         if _has(P.AUDIT, t):
             model = self.named_model()
             if model is None and (P.THIS.search(t) or P.FOLLOW_UP.search(t)):
@@ -276,7 +314,7 @@ class _Reader:
             model = self.model()
             if model is None:
                 return self.needs_model("which version of digits is serving?")
-        if model is None or _has(P.LIST, t):
+        if model is None or re.search(r"\bmodels\b", t, re.I):
             listed = self.listing()
             if isinstance(listed, ListModels) and listed.stage is None:
                 return listed.model_copy(update={"stage": "Production"})
@@ -318,10 +356,16 @@ class _Reader:
         if model is None:
             return self.needs_model("promote digits v3")
         explicit = [int(m.group(1)) for m in P.VERSION.finditer(head)]
+        explicit = explicit or self.bare_versions(len(head))
         version = explicit[0] if explicit else self.referenced_version(model)
+        staged = re.search(r"\b(staging|prod(?:uction)?) (?:build|version|one|candidate)\b", head)
+        if version is None and staged:
+            version = self.ctx.stage_version(model, _stage(staged.group(1)))
+        stage = P.TO_STAGE.search(head[found.end() :])
+        if stage is not None and _stage(stage.group(1)) == "Archived":
+            return Unsupported(action="archive", model=model, version=version)
         if version is None:
             return Unclear(reason=f"Which version of {model}? e.g. 'promote {model} v3'.")
-        stage = P.TO_STAGE.search(head[found.end() :])
         return Promote(
             model=model,
             version=version,
@@ -341,9 +385,14 @@ class _Reader:
             return StopCanary(model=model, rationale=why)
         percent = P.PERCENT.search(head)
         explicit = [int(m.group(1)) for m in P.VERSION.finditer(head)]
+        shadow = re.search(r"\bshadow|\bmirror", head, re.I) is not None
         version = explicit[0] if explicit else self.referenced_version(model)
         if percent is None and not explicit:
             return ServingStatus(model=model)  # "how is the canary doing?"
+        if percent is None and shadow and version is not None:
+            # A shadow copy answers no user: mirroring all of Production's traffic is the
+            # plain reading of "shadow v2" (the proposal shows the share; a human approves).
+            return StartCanary(model=model, version=version, percent=100, mode="shadow")
         if version is None:
             return Unclear(reason=f"Which version of {model}? e.g. 'canary {model} v3 at 10%'.")
         if percent is None:
@@ -353,7 +402,7 @@ class _Reader:
         share = float(percent.group(1))
         if not 0 < share <= 100:
             return Unclear(reason=f"A canary share is above 0 and at most 100 %, not {share:g}.")
-        mode = "shadow" if re.search(r"\bshadow|\bmirror", head, re.I) else "split"
+        mode = "shadow" if shadow else "split"
         return StartCanary(model=model, version=version, percent=share, mode=mode, rationale=why)
 
     def compare(self) -> Intent:
@@ -361,6 +410,11 @@ class _Reader:
         if model is None:
             return self.needs_model("compare digits v3 with v1")
         found = self.versions()
+        if not found and self.ctx.stages:
+            found = self.stage_versions(model)
+        elif len(found) == 1 and self.ctx.stages and not P.THIS.search(self.text):
+            # "compare v3 with production": the version in that stage.
+            found = found + [v for v in self.stage_versions(model) if v != found[0]][:1]
         referenced = self.referenced_version(model)
         if not found:
             if referenced is None:
@@ -380,6 +434,9 @@ class _Reader:
                     version, against = self.focus.version, found[0]
             elif P.PREVIOUS.search(self.text):
                 against = self.referenced_version(model)
+            elif self.ctx.stages:
+                staged = [v for v in self.stage_versions(model) if v != version]
+                against = staged[0] if staged else None
         else:
             version, against = found[0], found[1]
         return CompareVersions(model=model, version=version, against=against)
@@ -450,6 +507,13 @@ def _why(text: str) -> tuple[str, str | None]:
 
 
 def _task(text: str) -> str | None:
+    named = P.TASK_IS.search(text)
+    if named is not None:
+        return named.group(1)
+    low = text.lower()
+    for phrase, task in P.MULTI_WORD_TASKS.items():
+        if re.search(rf"\b{phrase}\b", low):
+            return task
     for match in P.FOR_TASK.finditer(text):
         words = [w for w in match.group(1).split() if w.lower() not in P.NOT_TASK]
         words = [P.TASKS.get(w.lower(), w) for w in words]
@@ -465,13 +529,10 @@ def _task(text: str) -> str | None:
 #: "... and what changed since yesterday".
 _SECOND_PART = re.compile(
     r"\?\s*(?:and\s+|also\s+|plus\s+)?(?=[A-Za-z])|;\s*|\.\s+(?=[A-Za-z])"
-    r"|,?\s+(?:and|also|plus)\s+(?:also\s+|then\s+)?(?=(?:what|which|who|when|why|how|is|are|"
-    r"was|were|show|list|compare|has|have|did|does|can|tell|give|any|anything)\b)",
+    r"|,?\s+(?:and|also|plus|then)\s+(?:also\s+|then\s+)?(?=(?:what|which|who|when|why|how|is|"
+    r"are|was|were|show|list|compare|has|have|did|does|can|tell|give|any|anything|stop|kill|"
+    r"end|promote|roll|rollback|revert|archive|delete|canary|approve)\b)",
     re.I,
-)
-#: Kinds a second part may have (a second change in one message is asked for separately).
-_PART_KINDS = frozenset(
-    {"list_models", "model_info", "serving", "audit", "pending", "compare", "select_model"}
 )
 
 
@@ -489,12 +550,14 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         model if isinstance(model, str) else None, version if isinstance(version, int) else None
     )
     second = parse_intent(pieces[1], ctx.model_copy(update={"focus": focus}))
-    if (
-        first.kind not in _PART_KINDS | {"promote", "rollback", "canary", "stop_canary"}
-        or second.kind not in _PART_KINDS
-        or first == second
-    ):
+    if "unclear" in (first.kind, second.kind) or first == second:
         return [whole]
+    if first.kind == second.kind and first.kind in ("select_model", "list_models", "help"):
+        return [whole]  # "I need a fast model. suggestions?" is one request
+    if whole.kind in CHANGE_KINDS and whole in (first, second):
+        other = second if whole == first else first
+        if other.kind in ("model_info", "serving"):
+            return [whole]  # "x is throwing 500s. rollback!!!": the incident, then the ask
     return [first, second]
 
 

@@ -21,6 +21,12 @@ HELDOUT = Path(__file__).with_name("data") / "chat_heldout.jsonl"
 #: The registry the set assumes (its README): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")
 ROUTES = (("digits", "mnist-classifier"),)
+STAGES = (
+    ("mnist-classifier", "Production", 1),
+    ("mnist-classifier", "Staging", 2),
+    ("mnist-cnn", "Production", 1),
+    ("digits-encoder", "Production", 1),
+)
 SLOTS = (
     "model",
     "version",
@@ -92,7 +98,7 @@ def read(item: Item) -> list[dict[str, Any]]:
 
 
 def _context(focus: Focus) -> ParseContext:
-    return ParseContext(focus=focus, models=MODELS, routes=ROUTES)
+    return ParseContext(focus=focus, models=MODELS, routes=ROUTES, stages=STAGES)
 
 
 def matches(got: dict[str, Any], want: dict[str, Any]) -> bool:
@@ -116,18 +122,15 @@ def _same(got: Any, want: Any) -> bool:
     return bool(got == want)
 
 
-def guessed(got: dict[str, Any], want: dict[str, Any] | None) -> bool:
-    """An answer built on a guessed entity: a model the registry lacks, another model than
-    the one meant (or one where none was meant), or any model where the right answer was to
-    ask."""
+def guessed(got: dict[str, Any], expect: list[dict[str, Any]]) -> bool:
+    """An answer built on a guessed entity: a model the registry lacks, a model the message
+    does not mean (the set gives `model` whenever the message or its history determines
+    one), or any model where the right answer was to ask."""
     model = got.get("model")
     if model is None or got["kind"] == "clarify":
         return False
-    if model not in MODELS or want is None or want["kind"] == "clarify":
-        return True
-    # The set gives `model` whenever the message (or its history) determines one: a model
-    # read where the label has none was guessed.
-    return want.get("model") != model
+    meant = {want.get("model") for want in expect if want["kind"] != "clarify"}
+    return model not in MODELS or model not in meant
 
 
 def evaluate(items: list[Item]) -> Score:
@@ -139,10 +142,7 @@ def evaluate(items: list[Item]) -> Score:
             score.right += 1
         else:
             score.misses.append((item, got))
-        for i, reading_ in enumerate(got):
-            want = item.expect[i] if i < len(item.expect) else None
-            if guessed(reading_, want):
-                score.guessed.append((item, reading_))
+        score.guessed += [(item, r) for r in got if guessed(r, item.expect)]
     return score
 
 
