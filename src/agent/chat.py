@@ -198,16 +198,23 @@ async def run_chat(
     parser_label: str = "offline parser",
     llm: BaseChatModel | None = None,
     resume_command: str | None = None,
+    llm_budget_s: float | None = None,
 ) -> int:
     """Run the chat until /quit or end of input; 0 on a clean exit, 1 if the registry is
     down. A pending approval stays in the checkpoint and resumes with the same thread id."""
     console = console or Console()
     read_line = read_line or console.input
     thread = thread_id or f"chat-{datetime.now():%Y%m%d-%H%M%S}"
+    budget = (
+        f" (each turn waits at most {llm_budget_s:g} s for it, then the rules read instead)"
+        if llm_budget_s is not None
+        else ""
+    )
     console.print(
         Panel(
             Text(
-                f"Thread {thread} (resume with --thread {thread}); intents by {parser_label}.\n"
+                f"Thread {thread} (resume with --thread {thread}); intents by {parser_label}"
+                f"{budget}.\n"
                 "Ask about models, or propose a promotion or rollback. /help for examples, "
                 "/quit to leave."
             ),
@@ -286,6 +293,7 @@ def chat_command(
         console=console,
         read_line=read_line,
         parser_label=f"LLM {settings.model}" if settings.enabled else "offline parser",
+        llm_budget_s=settings.turn_budget_s if settings.enabled else None,
         llm=build_chat_model(settings),
         resume_command=resume,
     )
