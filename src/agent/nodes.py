@@ -90,6 +90,14 @@ class Nodes:
                 context = await self._catalog.context(focus)
                 intent = parse_intent(state.request, context)
         also = parsed.also if intent is parsed.intent else None
+        if isinstance(also, ChangeIntent):
+            if isinstance(intent, ChangeIntent):
+                # One change per approval: the second is asked for after this one.
+                said = f"One change at a time: ask for the {also.kind} after deciding this one."
+                note, also = (f"{note}\n{said}" if note else said), None
+            else:
+                # "archive v3 and promote v4": the change is proposed, the other part answered.
+                intent, also = also, intent
         return {
             "intent": intent,
             "also": also,
@@ -140,6 +148,8 @@ class Nodes:
 
     async def _read_reply(self, intent: Intent, focus: Focus) -> queries.Reply:
         """The answer to a read intent (a two-part question's second part)."""
+        if isinstance(intent, Help | Unclear | Unsupported | OutOfScope | Question):
+            return queries.Reply(answer=await self._said(intent), focus=focus)
         try:
             if isinstance(intent, SelectModel):
                 return await queries.recommend(self._tools, intent, focus, self._ctx.latency_sla_ms)
@@ -192,20 +202,27 @@ class Nodes:
         return {"intent": fallback, "parsed_by": "offline", "parse_note": result.note}
 
     async def clarify(self, state: State) -> Update:
-        intent = state.intent
+        if state.intent is None:
+            raise ValueError("clarify reached without an intent")
+        first = queries.Reply(answer=await self._said(state.intent), focus=state.about)
+        reply = await self._and_also(state, first)
+        return _say(reply.answer, focus=reply.focus)
+
+    async def _said(self, intent: Intent) -> Answer:
+        """The answer to a request that reads nothing: help, a question back, a refusal."""
         if isinstance(intent, Help):
-            return _say(answers.help_answer())
+            return answers.help_answer()
         if isinstance(intent, Unclear):
             if intent.needs == "model":
-                await self._catalog.context(state.about)
-                return _say(answers.which_model_answer(intent, self._catalog.listing()))
-            return _say(answers.unclear_answer(intent.reason))
+                await self._catalog.context(Focus())
+                return answers.which_model_answer(intent, self._catalog.listing())
+            return answers.unclear_answer(intent.reason)
         if isinstance(intent, Unsupported):
-            return _say(answers.unsupported_answer(intent))
+            return answers.unsupported_answer(intent)
         if isinstance(intent, OutOfScope):
-            return _say(answers.out_of_scope_answer())
+            return answers.out_of_scope_answer()
         if isinstance(intent, Question):
-            return _say(answers.unclear_answer("I can only answer that with a language model."))
+            return answers.unclear_answer("I can only answer that with a language model.")
         raise ValueError(f"clarify cannot handle intent {intent!r}")
 
     # ------------------------------------------------------ change proposals

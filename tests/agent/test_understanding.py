@@ -259,3 +259,30 @@ async def test_the_compare_panel_has_no_exponents(server: MCPServer, tmp_path: P
     assert result.answer is not None
     assert "p50_latency_ms" in result.answer.text
     assert "e-0" not in result.answer.text
+
+
+@pytest.mark.anyio
+async def test_two_parts_that_are_not_both_reads(
+    server: MCPServer, registry: Registry, tmp_path: Path
+) -> None:
+    async with open_agent(server, tmp_path / "cp.sqlite") as agent:
+        both = await agent.conversation.ask("what can you do? also whats the weather like")
+        assert both.answer is not None
+        assert "Which model should I use for classification" in both.answer.text
+        assert "That is outside this model registry." in both.answer.text
+        # A refusal and a change: the change is proposed, the refusal said beside it.
+        mixed = await agent.conversation.ask("archive digits v2 and promote digits v3")
+        assert mixed.approval is not None
+        assert (mixed.approval.proposal.kind, mixed.approval.proposal.version) == ("promote", 3)
+        assert mixed.parse_note is not None
+        assert "I cannot archive a version from the chat" in mixed.parse_note
+        await agent.conversation.decide({"kind": "deny", "rationale": "not now"})
+    async with open_agent(server, tmp_path / "cp2.sqlite") as agent:
+        # Two changes: one approval at a time, and the second is named.
+        two = await agent.conversation.ask("promote digits v3 and stop the canary")
+        assert two.approval is not None
+        assert two.approval.proposal.kind == "promote"
+        assert two.parse_note == (
+            "One change at a time: ask for the stop_canary after deciding this one."
+        )
+    assert registry.get_model("digits").model.production_version == 1  # nothing moved
