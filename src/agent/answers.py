@@ -10,7 +10,7 @@ import json
 
 from agent import formatting as fmt
 from agent.errors import AgentToolError
-from agent.intents import ListModels
+from agent.intents import ListModels, Unclear, Unsupported
 from agent.state import Answer, ChangeResult, Evidence, Proposal
 from agent.tool_results import (
     AuditEntry,
@@ -187,10 +187,22 @@ def audit_line(e: AuditEntry) -> str:
     return line
 
 
-def audit_answer(page: AuditPage, model: str | None) -> Answer:
+def span(minutes: int) -> str:
+    """ "the last hour", "the last 3 days", "the last 45 minutes"."""
+    for size, unit in ((10080, "week"), (1440, "day"), (60, "hour")):
+        if minutes % size == 0:
+            count = minutes // size
+            return f"the last {unit}" if count == 1 else f"the last {count} {unit}s"
+    return f"the last {minutes} minutes"
+
+
+def audit_answer(page: AuditPage, model: str | None, since_minutes: int | None = None) -> Answer:
     title = f"Audit: {model}" if model else "Audit"
+    if since_minutes is not None:
+        title += f", {span(since_minutes)}"
     if not page.items:
-        return Answer(kind="info", title=title, text="No audit entries.")
+        when = f" in {span(since_minutes)}" if since_minutes is not None else ""
+        return Answer(kind="info", title=title, text=f"No audit entries{when}.")
     lines = [audit_line(e) for e in page.items]
     if page.next_cursor:
         lines.append("Older entries exist: say 'more' for the next page.")
@@ -229,7 +241,7 @@ def compare_answer(c: Comparison) -> Answer:
 
 def _delta(name: str, change: float, c: Comparison) -> str:
     if "latency" in name and name.endswith("_ms"):
-        return f"{name} {change:+.2g} ms (in-process forward pass)"
+        return f"{name} {fmt.ms_change(change)} (in-process forward pass)"
     return f"{name} {fmt.delta(name, change, c.candidate.metrics.get(name))}"
 
 
@@ -289,8 +301,68 @@ def result_answer(p: Proposal, result: ChangeResult, serving: ServingVersion | N
 
 
 def tool_error_answer(exc: AgentToolError) -> Answer:
+    # Only a refusal is "the registry said no"; a missing name or a bad value is the request's.
+    title = {
+        "NOT_FOUND": "Not in the registry",
+        "INVALID_INPUT": "The registry could not use that",
+    }.get(exc.code, "The registry said no")
+    return Answer(kind="error", title=title, text=f"{exc.tool} ({exc.code}): {exc.message}")
+
+
+#: What the chat cannot do, and the command that does it (None: nothing does).
+_ELSEWHERE: dict[str, tuple[str, str | None]] = {
+    "archive": (
+        "archive a version",
+        "modelreg promote {model} {version} --stage Archived --rationale 'no longer used'",
+    ),
+    "delete": ("delete models or versions (the registry keeps every version)", None),
+    "retrain": ("train or retrain models", "modelreg train --name {model}"),
+    "rename": ("rename models", None),
+    "tag": ("set tags", "modelreg models tag {model} key=value"),
+    "register": ("register new versions", "modelreg models register --help"),
+    "edit_card": (
+        "edit model cards or descriptions",
+        "modelreg models card {model} {version} --file card.json",
+    ),
+    "predict": ("run predictions", "modelreg predict --help"),
+    "scale": ("scale or restart serving", "modelreg serve --help"),
+    "other": ("do that", None),
+}
+
+
+def unsupported_answer(intent: Unsupported) -> Answer:
+    what, command = _ELSEWHERE.get(intent.action, (intent.action, None))
+    text = f"I cannot {what} from the chat; nothing was changed."
+    if intent.action == "other":
+        command = None
+        text += "\nSee what the command line does: modelreg --help"
+    if command is not None:
+        needs_model = "{model}" in command
+        needs_version = "{version}" in command
+        if (needs_model and intent.model is None) or (needs_version and intent.version is None):
+            command = command.split(" {")[0] + " --help"
+        command = command.format(model=intent.model, version=intent.version)
+        text += f"\nThe command line does it: {command}"
+    elif intent.action == "delete":
+        text += "\nTo take a version out of use, archive it: modelreg promote --help"
+    text += "\nHere I can show, compare, recommend, and propose promotions, canaries and rollbacks."
+    return Answer(kind="help", title="Not something the chat does", text=text)
+
+
+def out_of_scope_answer() -> Answer:
     return Answer(
-        kind="error", title="The registry said no", text=f"{exc.tool} ({exc.code}): {exc.message}"
+        kind="help",
+        title="What I can do",
+        text="That is outside this model registry. " + HELP,
+    )
+
+
+def which_model_answer(intent: Unclear, listing: str) -> Answer:
+    head = intent.reason or "Which model?"
+    return Answer(
+        kind="help",
+        title="Which model?",
+        text=f"{head} The registry has: {listing}.",
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import shlex
 import signal
 import sys
 import termios
@@ -52,8 +53,9 @@ _STYLE = {
     "error": "red",
     "help": "blue",
 }
+#: Only the whole word approves (a stray "a" or "y" must not move a stage); deny and edit
+#: change nothing, so their first letters are enough.
 _CHOICES = {
-    "a": "approve",
     "approve": "approve",
     "d": "deny",
     "deny": "deny",
@@ -195,16 +197,24 @@ async def run_chat(
     latency_sla_ms: float | None = None,
     parser_label: str = "offline parser",
     llm: BaseChatModel | None = None,
+    resume_command: str | None = None,
+    llm_budget_s: float | None = None,
 ) -> int:
     """Run the chat until /quit or end of input; 0 on a clean exit, 1 if the registry is
     down. A pending approval stays in the checkpoint and resumes with the same thread id."""
     console = console or Console()
     read_line = read_line or console.input
     thread = thread_id or f"chat-{datetime.now():%Y%m%d-%H%M%S}"
+    budget = (
+        f" (each turn waits at most {llm_budget_s:g} s for it, then the rules read instead)"
+        if llm_budget_s is not None
+        else ""
+    )
     console.print(
         Panel(
             Text(
-                f"Thread {thread} (resume with --thread {thread}); intents by {parser_label}.\n"
+                f"Thread {thread} (resume with --thread {thread}); intents by {parser_label}"
+                f"{budget}.\n"
                 "Ask about models, or propose a promotion or rollback. /help for examples, "
                 "/quit to leave."
             ),
@@ -226,12 +236,23 @@ async def run_chat(
             with contextlib.suppress(_Quit):
                 await chat.loop()
             if await chat.conv.pending() is not None:
-                console.print(Text(f"The approval stays pending; resume with --thread {thread}."))
+                console.print(Text(waiting_elsewhere(thread, resume_command)))
     except RegistryUnavailable as exc:
         console.print(Panel(Text(str(exc)), title="Registry unavailable", border_style="red"))
         return 1
     console.print(Text("Bye."))
     return 0
+
+
+def waiting_elsewhere(thread: str, resume_command: str | None) -> str:
+    """Where an approval left undecided in the chat waits, and how to act on it: in the chat's
+    thread, not among the registry's proposals (``modelreg approvals list``)."""
+    command = resume_command or f"modelreg chat --thread {shlex.quote(thread)}"
+    return (
+        f"The approval stays pending in chat thread {thread}; nothing was sent to the registry, "
+        "so `modelreg approvals list` does not show it. To approve or deny it, run: "
+        f"{command}"
+    )
 
 
 def default_home(env: Mapping[str, str]) -> Path:
@@ -260,6 +281,9 @@ def chat_command(
     settings = LLMSettings.from_env(env)
     target = stdio_target(home, actor=actor, env=env)
     checkpoint = (home.expanduser().resolve() if home else default_home(env)) / "agent"
+    thread = thread or f"chat-{datetime.now():%Y%m%d-%H%M%S}"
+    where = f"--home {shlex.quote(str(home))} " if home is not None else ""
+    resume = f"modelreg {where}chat --thread {shlex.quote(thread)}"
     run = functools.partial(
         run_chat,
         lambda: open_registry(target, mode=mode),
@@ -269,7 +293,9 @@ def chat_command(
         console=console,
         read_line=read_line,
         parser_label=f"LLM {settings.model}" if settings.enabled else "offline parser",
+        llm_budget_s=settings.turn_budget_s if settings.enabled else None,
         llm=build_chat_model(settings),
+        resume_command=resume,
     )
     terminal = _terminal_state()
     if terminal is not None and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
@@ -283,7 +309,12 @@ def chat_command(
         if not _interrupted(exc):
             raise
         _restore_terminal(terminal)  # readline may have been mid-line (echo off)
-        (console or Console()).print(Text("Interrupted; a pending approval stays pending."))
+        (console or Console()).print(
+            Text(
+                "Interrupted; a pending approval stays pending. "
+                + waiting_elsewhere(thread, resume)
+            )
+        )
         return 130
 
 

@@ -67,3 +67,13 @@ class ParseContext(_Frozen):
 
     focus: Focus = Focus()
     models: tuple[str, ...] | None = None
+    routes: tuple[tuple[str, str], ...] = ()
+    """Public route names and the model each one sends to by default ("digits" -> a model)."""
+    stages: tuple[tuple[str, str, int], ...] = ()
+    """(model, stage, version) as the registry last said: "the staging build" -> a version."""
+
+    def stage_version(self, model: str, stage: str) -> int | None:
+        for name, where, version in self.stages:
+            if name == model and where == stage:
+                return version
+        return None

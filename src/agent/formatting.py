@@ -21,8 +21,37 @@ def significant(value: float, digits: int = 2) -> str:
     return f"{rounded:.{max(decimals, 0)}f}"
 
 
+#: Latencies are shown to 0.01 ms; anything smaller reads as such, never as 1e-05.
+MS_PRECISION = 0.01
+
+
 def ms(value: float | None) -> str:
-    return "unknown" if value is None else f"{significant(value)} ms"
+    if value is None:
+        return "unknown"
+    if 0 < abs(value) < MS_PRECISION:
+        return f"< {MS_PRECISION} ms"
+    return f"{significant(value)} ms"
+
+
+def ms_change(change: float) -> str:
+    """A latency difference: "+1.2 ms", "-0.05 ms", "< 0.01 ms lower", "no change"."""
+    if change == 0:
+        return "no change"
+    if abs(change) < MS_PRECISION:
+        return f"< {MS_PRECISION} ms {'higher' if change > 0 else 'lower'}"
+    return f"{'+' if change > 0 else '-'}{significant(abs(change))} ms"
+
+
+def plain(value: float, digits: int = 4) -> str:
+    """A number without exponent notation: 4 significant digits, "< 0.0001" below that."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    if abs(value) < 1e-4:
+        return f"< 0.0001 {'above zero' if value > 0 else 'below zero'}"
+    if abs(value) >= 1e6:
+        return f"{value:,.0f}"
+    text = significant(value, digits)
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def is_fraction(metric: str, value: float | None) -> bool:
@@ -37,7 +66,7 @@ def metric_value(name: str, value: float | None) -> str:
         return "unknown"
     if is_fraction(name, value):
         return f"{value * 100:.1f}%"
-    return f"{value:.4g}"
+    return plain(value)
 
 
 def metric(name: str, value: float | None) -> str:
@@ -55,4 +84,8 @@ def delta(name: str, change: float | None, reference: float | None = None) -> st
         return "unknown"
     if is_fraction(name, reference if reference is not None else abs(change)):
         return f"{change * 100:+.1f} points"
-    return f"{change:+.4g}"
+    if change == 0:
+        return "no change"
+    if abs(change) < 1e-4:
+        return f"< 0.0001 {'higher' if change > 0 else 'lower'}"
+    return f"{'+' if change > 0 else '-'}{plain(abs(change))}"

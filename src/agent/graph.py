@@ -42,7 +42,7 @@ def route_intent(state: State) -> Route:
         return "select_model"
     if kind in ("promote", "rollback", "canary", "stop_canary"):
         return "propose"
-    if kind in ("help", "unclear"):
+    if kind in ("help", "unclear", "unsupported", "out_of_scope"):
         return "clarify"
     raise ValueError(f"no route for intent {state.intent!r}")
 

@@ -51,6 +51,9 @@ class AuditLog(_Intent):
 
     kind: Literal["audit"] = "audit"
     model: ModelName | None = None
+    since_minutes: int | None = Field(
+        default=None, ge=1, le=60 * 24 * 366, description="Only the last N minutes."
+    )
     limit: int = Field(default=10, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=500, description="Next page ('more').")
 
@@ -129,6 +132,22 @@ class Help(_Intent):
     kind: Literal["help"] = "help"
 
 
+class Unsupported(_Intent):
+    """A registry request the chat cannot carry out ("archive digits v2", "retrain it"): said
+    so, with the command that does it when one exists; nothing is read or changed."""
+
+    kind: Literal["unsupported"] = "unsupported"
+    action: str = Field(min_length=1, max_length=40)
+    model: ModelName | None = None
+    version: Version | None = None
+
+
+class OutOfScope(_Intent):
+    """Not about the registry at all ("what's the weather?"): the agent says what it can do."""
+
+    kind: Literal["out_of_scope"] = "out_of_scope"
+
+
 class Question(_Intent):
     """A question about the registry outside the fixed intents ("why was v2 rolled back?"):
     answered by the LLM's read-only tool loop; never a change."""
@@ -145,6 +164,9 @@ class Unclear(_Intent):
     needs: Literal["model"] | None = Field(
         default=None, description="What is missing; 'model' lets the agent look the names up."
     )
+    unknown: str | None = Field(
+        default=None, max_length=200, description="A name the user gave that matches nothing."
+    )
 
 
 Intent = Annotated[
@@ -160,6 +182,8 @@ Intent = Annotated[
     | StartCanary
     | StopCanary
     | Help
+    | Unsupported
+    | OutOfScope
     | Question
     | Unclear,
     Field(discriminator="kind"),
@@ -177,6 +201,8 @@ IntentKind = Literal[
     "canary",
     "stop_canary",
     "help",
+    "unsupported",
+    "out_of_scope",
     "question",
     "unclear",
 ]
@@ -191,6 +217,7 @@ class Parsed(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     intent: Intent
+    also: Intent | None = Field(default=None, description="A two-part question's second part.")
     source: Literal["llm", "offline"]
     note: str | None = None
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import typing
 from collections.abc import Mapping
+from typing import Any, Literal
 
 import anyio
 import httpx
@@ -28,6 +30,23 @@ from agent.offline_parser import OfflineParser
 from agent.prompts import INTENT_SYSTEM, intent_request
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.I)
+#: An intent is a few dozen tokens; without a cap one small-model call ran to 2,275.
+INTENT_MAX_TOKENS = 120
+#: A tool-loop answer is at most six short lines (or a tool call).
+ANSWER_MAX_TOKENS = 320
+ResponseFormat = Literal["json_schema", "json_object", "none"]
+
+
+def _response_format(value: str | None) -> ResponseFormat:
+    if value in (None, ""):
+        return "json_schema"
+    if value not in ("json_schema", "json_object", "none"):
+        raise ValueError(
+            f"MODELREG_AGENT_RESPONSE_FORMAT={value!r}: use json_schema, json_object or none"
+        )
+    return value  # type: ignore[return-value]
+
+
 # What a misbehaving endpoint can raise through the OpenAI SDK and LangChain's parsing.
 LLM_FAILURES = (
     openai.OpenAIError,
@@ -50,6 +69,17 @@ class LLMSettings(BaseModel):
     model: str = "gpt-4o-mini"
     timeout_s: float = Field(default=10.0, gt=0, le=300)
     max_retries: int = Field(default=1, ge=0, le=5)
+    intent_max_tokens: int = Field(
+        default=INTENT_MAX_TOKENS, ge=16, le=4096, description="Cap on an intent reply."
+    )
+    answer_max_tokens: int = Field(
+        default=ANSWER_MAX_TOKENS, ge=32, le=8192, description="Cap on a tool-loop reply."
+    )
+    response_format: ResponseFormat = Field(
+        default="json_schema",
+        description="How the intent reply is constrained: a JSON schema (llama.cpp, vLLM, "
+        "OpenAI), any JSON object, or not at all.",
+    )
 
     @property
     def enabled(self) -> bool:
@@ -65,7 +95,13 @@ class LLMSettings(BaseModel):
             base_url=env.get("OPENAI_BASE_URL") or None,
             model=env.get("MODELREG_AGENT_MODEL") or "gpt-4o-mini",
             timeout_s=float(env.get("MODELREG_AGENT_LLM_TIMEOUT") or 10.0),
+            response_format=_response_format(env.get("MODELREG_AGENT_RESPONSE_FORMAT")),
         )
+
+    @property
+    def turn_budget_s(self) -> float:
+        """The longest a turn waits for the LLM's reading before the rules read instead."""
+        return self.timeout_s * (self.max_retries + 1) + 2.0
 
 
 def build_chat_model(settings: LLMSettings) -> ChatOpenAI | None:
@@ -80,16 +116,85 @@ def build_chat_model(settings: LLMSettings) -> ChatOpenAI | None:
         timeout=settings.timeout_s,
         max_retries=settings.max_retries,
         temperature=0,
+        # Tool-loop answers; the intent parser binds its own, smaller cap.
+        **token_cap(settings.answer_max_tokens, local=settings.base_url is not None),
     )
 
 
+def token_cap(tokens: int, *, local: bool) -> dict[str, Any]:
+    """The client sends ``max_completion_tokens`` (OpenAI's name); local OpenAI-compatible
+    servers (llama.cpp, Ollama, vLLM) are sent the older ``max_tokens`` too, which they all
+    read."""
+    cap: dict[str, Any] = {"max_tokens": tokens}
+    if local:
+        cap["extra_body"] = {"max_tokens": tokens}
+    return cap
+
+
 def read_intent(content: str) -> Intent:
-    """The intent in an LLM reply; raises ValueError / ValidationError if off-format."""
+    """The intent in an LLM reply; raises ValueError / ValidationError if off-format.
+
+    Keys the kind does not have and null values are dropped first: the constrained (flat)
+    schema lets a small model fill every key."""
     text = _FENCE.sub("", content.strip())
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end < start:
         raise ValueError("no JSON object in the reply")
-    return INTENT_ADAPTER.validate_python(json.loads(text[start : end + 1]))
+    data = json.loads(text[start : end + 1])
+    if not isinstance(data, dict):
+        raise ValueError("the reply is not a JSON object")
+    fields = INTENT_FIELDS.get(str(data.get("kind")))
+    if fields is not None:
+        data = {k: v for k, v in data.items() if k in fields and v is not None}
+    return INTENT_ADAPTER.validate_python(data)
+
+
+#: The keys each intent kind has.
+INTENT_FIELDS: dict[str, frozenset[str]] = {
+    str(cls.model_fields["kind"].default): frozenset(cls.model_fields)
+    for cls in typing.get_args(typing.get_args(Intent)[0])
+}
+
+
+def intent_schema() -> dict[str, Any]:
+    """One flat JSON object: a grammar a 270M model can follow (llama.cpp turns it into one)."""
+    number = {"type": ["number", "null"]}
+    integer = {"type": ["integer", "null"], "minimum": 1}
+    text = {"type": ["string", "null"], "maxLength": 200}
+    return {
+        "type": "object",
+        "properties": {
+            "kind": {"enum": sorted(INTENT_FIELDS)},
+            "model": text,
+            "version": integer,
+            "against": integer,
+            "to_version": integer,
+            "stage": {"enum": ["Production", "Staging", None]},
+            "percent": number,
+            "mode": {"enum": ["split", "shadow", None]},
+            "guard": {"type": ["boolean", "null"]},
+            "task": text,
+            "goal": {"enum": ["accuracy", "latency", "critical", "batch", None]},
+            "max_latency_ms": number,
+            "since_minutes": integer,
+            "action": text,
+            "rationale": text,
+        },
+        "required": ["kind"],
+        "additionalProperties": False,
+    }
+
+
+def response_format(kind: ResponseFormat) -> dict[str, Any] | None:
+    """The ``response_format`` of an intent request."""
+    if kind == "json_schema":
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": "intent", "schema": intent_schema(), "strict": False},
+        }
+    if kind == "json_object":
+        return {"type": "json_object"}
+    return None
 
 
 def under_discussion(focus: Focus) -> dict[str, object]:
@@ -109,9 +214,19 @@ class LLMIntentParser:
     ``fallback`` with a note saying why."""
 
     def __init__(
-        self, model: BaseChatModel, fallback: IntentParser, *, deadline_s: float = 30.0
+        self,
+        model: BaseChatModel,
+        fallback: IntentParser,
+        *,
+        deadline_s: float = 30.0,
+        max_tokens: int = INTENT_MAX_TOKENS,
+        constrain: ResponseFormat = "json_schema",
+        local: bool = False,
     ) -> None:
-        self._model = model
+        options = token_cap(max_tokens, local=local)
+        if (shape := response_format(constrain)) is not None:
+            options["response_format"] = shape
+        self._model = model.bind(**options)
         self._fallback = fallback
         self._deadline_s = deadline_s
 
@@ -150,5 +265,11 @@ def build_intent_parser(settings: LLMSettings) -> IntentParser:
     offline = OfflineParser()
     if model is None:
         return offline
-    deadline = settings.timeout_s * (settings.max_retries + 1) + 2.0
-    return LLMIntentParser(model, offline, deadline_s=deadline)
+    return LLMIntentParser(
+        model,
+        offline,
+        deadline_s=settings.turn_budget_s,
+        max_tokens=settings.intent_max_tokens,
+        constrain=settings.response_format,
+        local=settings.base_url is not None,
+    )

@@ -16,6 +16,7 @@ import shutil
 import sys
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -143,9 +144,16 @@ class RegistryTools:
         return await self._call("get_serving_version", {"model_name": model}, ServingVersion)
 
     async def get_audit_log(
-        self, model: str | None = None, limit: int = 10, *, cursor: str | None = None
+        self,
+        model: str | None = None,
+        limit: int = 10,
+        *,
+        cursor: str | None = None,
+        since: datetime | None = None,
     ) -> AuditPage:
-        args = {"model_name": model, "limit": limit, "cursor": cursor}
+        args: dict[str, Any] = {"model_name": model, "limit": limit, "cursor": cursor}
+        if since is not None:
+            args["since"] = since.isoformat()
         return await self._call("get_audit_log", args, AuditPage)
 
     async def list_pending_approvals(self, model: str | None = None) -> ProposalList:

@@ -7,28 +7,32 @@ from typing import Any
 
 from langgraph.types import interrupt
 
-from agent import answers, change_drafts, queries
+from agent import answers, change_drafts, entities, queries
+from agent.catalog import Catalog
 from agent.context import AgentContext, ChangeKind
 from agent.decisions import DecisionKind, EditRationale, form_answer, parse_decision
 from agent.errors import AgentToolError, DecisionRejected
-from agent.focus import ParseContext, ProposalRef
+from agent.focus import Focus, ParseContext, ProposalRef
 from agent.grounding import grounded, quoted_from
 from agent.intents import (
     ChangeIntent,
     Help,
     Intent,
+    OutOfScope,
     Promote,
     Question,
     SelectModel,
     StartCanary,
     StopCanary,
     Unclear,
+    Unsupported,
 )
 from agent.offline_parser import parse_intent
+from agent.phrases import STOPWORDS
 from agent.state import Answer, ApprovalRequest, ChangeResult, Proposal, State, Turn
 from agent.tool_loop import ToolLoop
 from agent.tool_results import ServingVersion
-from agent.wording import closest_model
+from agent.wording import closest_model, normalise
 
 Update = dict[str, Any]
 
@@ -41,6 +45,7 @@ class Nodes:
     def __init__(self, ctx: AgentContext) -> None:
         self._ctx = ctx
         self._tools = ctx.tools
+        self._catalog = Catalog(ctx.tools)
 
     def _allowed(self, kind: ChangeKind) -> list[DecisionKind]:
         return list(self._ctx.allowed_decisions[kind])
@@ -50,15 +55,26 @@ class Nodes:
     async def understand(self, state: State) -> Update:
         history = [f"{t.role}: {t.text}" for t in state.history[-6:]]
         focus = state.about
-        context = ParseContext(focus=focus)
+        context = await self._catalog.context(focus)
         parsed = await self._ctx.parser.parse(state.request, history, context)
         intent, note = parsed.intent, parsed.note
         if parsed.source == "llm":
+            model = getattr(intent, "model", None)
             if not grounded(intent, state.request, focus):
                 # The model named a change, model or version the user never typed (e.g.
                 # steered by registry text it was shown): use the user's own words instead.
                 intent = parse_intent(state.request, context)
                 note = "The language model's reading did not match your words; used the rules."
+            elif (
+                isinstance(model, str)
+                and context.models is not None
+                and model not in (context.models)
+            ):
+                # A name the registry does not have: the rules match names against it.
+                intent = parse_intent(state.request, context)
+                note = (
+                    f"The language model read a model {model!r} the registry lacks; used the rules."
+                )
             elif isinstance(intent, ChangeIntent) and not quoted_from(
                 intent.rationale, state.request
             ):
@@ -66,10 +82,25 @@ class Nodes:
                 intent = intent.model_copy(update={"rationale": None})
         if isinstance(intent, Question) and self._ctx.llm is None:
             intent = parse_intent(state.request, context)
-        if isinstance(intent, Unclear) and intent.needs == "model":
-            intent = await self._with_model_names(state.request, context)
+        note = note or _how_read(intent, state.request, context)
+        if isinstance(intent, Unclear) and intent.unknown is not None:
+            age = self._catalog.age_s
+            if age is not None and age > 1.0:  # maybe registered since: look once more
+                await self._catalog.refresh()
+                context = await self._catalog.context(focus)
+                intent = parse_intent(state.request, context)
+        also = parsed.also if intent is parsed.intent else None
+        if isinstance(also, ChangeIntent):
+            if isinstance(intent, ChangeIntent):
+                # One change per approval: the second is asked for after this one.
+                said = f"One change at a time: ask for the {also.kind} after deciding this one."
+                note, also = (f"{note}\n{said}" if note else said), None
+            else:
+                # "archive v3 and promote v4": the change is proposed, the other part answered.
+                intent, also = also, intent
         return {
             "intent": intent,
+            "also": also,
             "parsed_by": parsed.source,
             "parse_note": note,
             "proposal": None,
@@ -78,19 +109,6 @@ class Nodes:
             "answer": None,
             "history": [Turn(role="user", text=state.request)],
         }
-
-    async def _with_model_names(self, text: str, context: ParseContext) -> Intent:
-        """No model named and none under discussion: read again knowing the registry's names
-        (with one model, its name is optional)."""
-        try:
-            names = await queries.model_names(self._tools)
-        except AgentToolError as exc:
-            return Unclear(reason=f"Which model? (the model list failed: {exc.code})")
-        intent = parse_intent(text, context.model_copy(update={"models": names}))
-        if isinstance(intent, Unclear) and intent.needs == "model":
-            listed = ", ".join(names[:10]) or "none yet"
-            return Unclear(reason=f"Which model? The registry has: {listed}.")
-        return intent
 
     async def _corrected(self, intent: Intent, exc: AgentToolError) -> Intent | None:
         """A model name the registry does not know, read again against its names ("digts"
@@ -125,7 +143,29 @@ class Nodes:
                 note = _read_as(intent, fixed)
         except AgentToolError as exc:
             return _say(queries.tool_error(exc))
+        reply = await self._and_also(state, reply)
         return _say(reply.answer, focus=reply.focus, parse_note=note)
+
+    async def _read_reply(self, intent: Intent, focus: Focus) -> queries.Reply:
+        """The answer to a read intent (a two-part question's second part)."""
+        if isinstance(intent, Help | Unclear | Unsupported | OutOfScope | Question):
+            return queries.Reply(answer=await self._said(intent), focus=focus)
+        try:
+            if isinstance(intent, SelectModel):
+                return await queries.recommend(self._tools, intent, focus, self._ctx.latency_sla_ms)
+            return await queries.answer(self._tools, intent, focus)
+        except AgentToolError as exc:
+            return queries.Reply(answer=queries.tool_error(exc), focus=focus)
+
+    async def _and_also(self, state: State, first: queries.Reply) -> queries.Reply:
+        """Both parts of a two-part question, in one answer."""
+        if state.also is None:
+            return first
+        second = await self._read_reply(state.also, first.focus)
+        a, b = first.answer, second.answer
+        text = f"{a.text}\n\n{b.title}:\n{b.text}"
+        both = Answer(kind=a.kind, title=f"{a.title} · {b.title}", text=text)
+        return queries.Reply(answer=both, focus=second.focus)
 
     async def select_model(self, state: State) -> Update:
         intent = state.intent
@@ -137,6 +177,7 @@ class Nodes:
             )
         except AgentToolError as exc:
             return _say(queries.tool_error(exc))
+        reply = await self._and_also(state, reply)
         return _say(reply.answer, focus=reply.focus)
 
     async def investigate(self, state: State) -> Update:
@@ -156,20 +197,32 @@ class Nodes:
         result = await loop.run(state.request, history, state.about)
         if result.answer is not None:
             return _say(result.answer, parse_note=result.note)
-        context = ParseContext(focus=state.about)
+        context = await self._catalog.context(state.about)
         fallback = parse_intent(state.request, context)
-        if isinstance(fallback, Unclear) and fallback.needs == "model":
-            fallback = await self._with_model_names(state.request, context)
         return {"intent": fallback, "parsed_by": "offline", "parse_note": result.note}
 
     async def clarify(self, state: State) -> Update:
-        intent = state.intent
+        if state.intent is None:
+            raise ValueError("clarify reached without an intent")
+        first = queries.Reply(answer=await self._said(state.intent), focus=state.about)
+        reply = await self._and_also(state, first)
+        return _say(reply.answer, focus=reply.focus)
+
+    async def _said(self, intent: Intent) -> Answer:
+        """The answer to a request that reads nothing: help, a question back, a refusal."""
         if isinstance(intent, Help):
-            return _say(answers.help_answer())
+            return answers.help_answer()
         if isinstance(intent, Unclear):
-            return _say(answers.unclear_answer(intent.reason))
+            if intent.needs == "model":
+                await self._catalog.context(Focus())
+                return answers.which_model_answer(intent, self._catalog.listing())
+            return answers.unclear_answer(intent.reason)
+        if isinstance(intent, Unsupported):
+            return answers.unsupported_answer(intent)
+        if isinstance(intent, OutOfScope):
+            return answers.out_of_scope_answer()
         if isinstance(intent, Question):
-            return _say(answers.unclear_answer("I can only answer that with a language model."))
+            return answers.unclear_answer("I can only answer that with a language model.")
         raise ValueError(f"clarify cannot handle intent {intent!r}")
 
     # ------------------------------------------------------ change proposals
@@ -192,6 +245,11 @@ class Nodes:
                 note = _read_as(intent, fixed)
         except AgentToolError as exc:
             return _say(queries.tool_error(exc))
+        if state.also is not None:
+            # "promote digits v3 and show the audit": the read part answered beside it.
+            part = await self._read_reply(state.also, state.about)
+            said = f"{part.answer.title}: {part.answer.text}"
+            note = f"{note}\n{said}" if note else said
         if isinstance(made, Answer):
             return _say(made, parse_note=note)
         ref = ProposalRef(kind=made.kind, model=made.model, version=made.version)
@@ -324,6 +382,24 @@ class Nodes:
             result=result,
             focus=state.about.proposed(ref),
         )
+
+
+_VIA = {
+    "typo": "a typo",
+    "prefix": "the only model starting with it",
+    "route": "the route's default model",
+}
+
+
+def _how_read(intent: Intent, text: str, context: ParseContext) -> str | None:
+    """One line when the model was recognised from something other than its exact name."""
+    model = getattr(intent, "model", None)
+    if not isinstance(model, str):
+        return None
+    for found in entities.find_models(normalise(text, context.models or ()), context, STOPWORDS):
+        if found.model == model and found.via != "name":
+            return f"Read {found.said!r} as {model} ({_VIA[found.via]})."
+    return None
 
 
 def _read_as(before: Intent, after: Intent) -> str:

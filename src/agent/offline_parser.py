@@ -13,9 +13,11 @@ import re
 
 from pydantic import ValidationError
 
+from agent import classifier, entities
 from agent import phrases as P
 from agent.focus import ParseContext
 from agent.intents import (
+    CHANGE_KINDS,
     AuditLog,
     CompareVersions,
     Goal,
@@ -23,6 +25,7 @@ from agent.intents import (
     Intent,
     ListModels,
     ModelDetails,
+    OutOfScope,
     Parsed,
     PendingApprovals,
     Promote,
@@ -32,9 +35,10 @@ from agent.intents import (
     StartCanary,
     StopCanary,
     Unclear,
+    Unsupported,
 )
 from agent.tool_results import StageName
-from agent.wording import closest_model, normalise
+from agent.wording import normalise
 
 
 def _stage(word: str) -> StageName:
@@ -58,7 +62,24 @@ class _Reader:
     def __init__(self, text: str, ctx: ParseContext) -> None:
         self.ctx = ctx
         self.focus = ctx.focus
-        self.text = normalise(text, ctx.models or ())
+        known = (*(ctx.models or ()), *(route for route, _ in ctx.routes))
+        self.text = normalise(text, known)
+        self.since = entities.since_minutes(self.text)
+        self.text = entities.strip_time(self.text) if self.since else self.text
+        self.text = re.sub(r"\s{2,}", " ", self.text).strip()
+        self.known = ctx.models is not None
+        self.found = entities.find_models(self.text, ctx, P.STOPWORDS) if self.known else []
+        self.unknown = (
+            entities.unknown_name(
+                self.text,
+                ctx,
+                P.STOPWORDS,
+                # "promote that version because it beats v1": "beats" names nothing.
+                before_version=not (P.THIS.search(self.text) or P.PREVIOUS.search(self.text)),
+            )
+            if self.known and not self.found
+            else None
+        )
 
     # -------------------------------------------------------- names, versions
 
@@ -67,14 +88,11 @@ class _Reader:
         first word that can be a name and is not a common word."""
         part = self.text[start:end]
         words = [m.group(0).rstrip(".-") for m in P.TOKEN.finditer(part)]
-        if self.ctx.models is not None:
-            for word in words:
-                if word.lower() in P.STOPWORDS or P.VERSION_WORD.match(word):
-                    continue
-                found = closest_model(word, self.ctx.models)
-                if found is not None:
-                    return found
-            return None
+        if self.known:
+            # Only what the registry has: a word that matches nothing is never a name.
+            stop = len(self.text) if end is None else end
+            inside = [f for f in self.found if start <= f.start < stop]
+            return inside[0].model if inside else None
         for match in P.NAME_THEN_VERSION.finditer(part):
             if match.group(1).lower() not in P.STOPWORDS:
                 return match.group(1)
@@ -87,13 +105,39 @@ class _Reader:
         return None
 
     def versions(self, start: int = 0) -> list[int]:
-        return [int(m.group(1)) for m in P.VERSION.finditer(self.text, start)]
+        found = [int(m.group(1)) for m in P.VERSION.finditer(self.text, start)]
+        return found or self.bare_versions()
+
+    def bare_versions(self, end: int | None = None) -> list[int]:
+        """ "mnist-classifier 2", "diff digits 4 and 2": bare numbers right after a name."""
+        for entity in self.found:
+            if end is not None and entity.start >= end:
+                continue
+            after = self.text[entity.start + len(entity.said) :]
+            bare = re.match(
+                r"\s+(\d+)(?:\s+(?:and|vs\.?|versus|with|to|against)\s+(\d+))?\b", after
+            )
+            if bare and not re.match(r"\s+\d+\s*(?:%|ms\b|percent)", after):
+                return [int(g) for g in bare.groups() if g is not None]
+        return []
+
+    def stage_versions(self, model: str) -> list[int]:
+        """Versions a message names by stage ("compare staging and prod", "the staging
+        build"), in the order it names them, from the registry's stages."""
+        found = []
+        for match in re.finditer(r"\b(prod(?:uction)?|staging)\b", self.text, re.I):
+            version = self.ctx.stage_version(model, _stage(match.group(1)))
+            if version is not None and version not in found:
+                found.append(version)
+        return found
 
     def model(self, start: int = 0, end: int | None = None) -> str | None:
         """The named model, else the one under discussion, else the registry's only one."""
         named = self.named_model(start, end)
         if named is not None:
             return named
+        if self.unknown is not None:
+            return None  # the user named something that does not exist: never the focus
         if self.focus.model is not None:
             return self.focus.model
         if self.ctx.models is not None and len(self.ctx.models) == 1:
@@ -114,16 +158,45 @@ class _Reader:
         return None
 
     def needs_model(self, example: str) -> Unclear:
+        if self.unknown is not None:
+            return self.no_such_model()
         return Unclear(reason=f"Which model? e.g. '{example}'.", needs="model")
+
+    def no_such_model(self) -> Unclear:
+        return Unclear(
+            reason=f"No model or route named {self.unknown!r} in the registry.",
+            needs="model",
+            unknown=self.unknown,
+        )
 
     # ------------------------------------------------------------------ rules
 
     def read(self) -> Intent:
+        intent = self._read()
+        if self.unknown is not None and not self.found and _MODEL_KINDS.get(intent.kind, False):
+            return self.no_such_model()  # never answer about a name the registry lacks
+        if self.since is not None and (
+            intent.kind in ("list_models", "model_info")
+            or (isinstance(intent, Unclear) and intent.needs is None and not intent.unknown)
+        ):
+            # "what did people do over the past 7 days": a time span asks for history.
+            intent = AuditLog(model=self.named_model())
+        if isinstance(intent, AuditLog) and self.since is not None:
+            return intent.model_copy(update={"since_minutes": self.since})
+        return intent
+
+    def _read(self) -> Intent:
         t = self.text
         if not t:
-            return Unclear(reason="empty message")
+            return Unclear(reason="empty message") if self.since is None else AuditLog()
         if _has(P.HELP, t):
             return Help()
+        if _has(P.OFF_TOPIC, t) and not self.found:
+            return OutOfScope()
+        if (unsupported := self.unsupported()) is not None:
+            return unsupported
+        if self.oncall():
+            return self.rollback(None)
         if _has(P.MORE, t):
             return self.more()
         if _has(P.HISTORY_QUESTION, t):
@@ -140,8 +213,15 @@ class _Reader:
             return self.rollback(found)
         if (found := _has(P.PROMOTE, t)) and not _has(P.SELECT, t):
             return self.promote(found)
-        if _has(P.COMPARE, t) and (self.versions() or P.THIS.search(t) or P.PREVIOUS.search(t)):
+        if _has(P.COMPARE, t) and (
+            self.versions()
+            or P.THIS.search(t)
+            or P.PREVIOUS.search(t)
+            or re.search(r"\b(?:prod(?:uction)?|staging)\b.*\b(?:prod(?:uction)?|staging)\b", t)
+        ):
             return self.compare()
+        if _has(P.SYNC, t):
+            return self.serving()
         if _has(P.AUDIT, t):
             model = self.named_model()
             if model is None and (P.THIS.search(t) or P.FOLLOW_UP.search(t)):
@@ -158,14 +238,83 @@ class _Reader:
             return self.listing()
         return self.details()
 
+    def classified(self) -> Intent:
+        """No rule placed the message: the classifier names its kind (if confident) and the
+        rules read that kind's names and numbers."""
+        guess = classifier.shared().guess(self.text)
+        if guess.confidence < _CONFIDENT:
+            return Unclear(reason="I did not understand that.")
+        named = self.named_model()
+        match guess.kind:
+            case "out_of_scope":
+                return OutOfScope()
+            case "help":
+                return Help()
+            case "unsupported":
+                return self.unsupported() or Unsupported(action="other", model=named)
+            case "list_models":
+                return self.listing()
+            case "audit":
+                return AuditLog(model=named)
+            case "pending":
+                return PendingApprovals(model=named)
+            case "serving":
+                model = self.model()
+                return ServingStatus(model=model) if model else self.needs_model("is digits live?")
+            case "model_info":
+                model = self.model()
+                if model is None:
+                    return self.needs_model("show me digits v3")
+                return ModelDetails(model=model, version=self.referenced_version(model))
+            case "compare":
+                return self.compare()
+            case "select_model":
+                return self.select()
+            case "rollback":
+                return self.rollback(None)
+            case "promote" | "canary" | "stop_canary":
+                example = {
+                    "promote": "promote digits v3",
+                    "canary": "canary digits v3 at 10%",
+                    "stop_canary": "stop the canary of digits",
+                }[guess.kind]
+                return Unclear(reason=f"To propose that change, name it, e.g. '{example}'.")
+        return Unclear(reason="I did not understand that.")
+
+    def unsupported(self) -> Unsupported | None:
+        t = self.text
+        for action, pattern in P.UNSUPPORTED:
+            if pattern.search(t) and not (action == "delete" and _has(P.CANARY, t)):
+                versions = self.versions()
+                return Unsupported(
+                    action=action,
+                    model=self.named_model() or (None if self.unknown else self.focus.model),
+                    version=versions[0] if versions else None,
+                )
+        return None
+
+    def oncall(self) -> bool:
+        """ "URGENT x is returning garbage, roll back!!!", "prod is broken, revert digits now"."""
+        t = self.text
+        if _has(P.ROLLBACK, t) or _has(P.PENDING, t) or _has(P.HISTORY_QUESTION, t):
+            return False
+        if not _has(P.ONCALL, t):
+            return False
+        question = re.match(r"^\s*(?:is|are|was|did|what|which|why|who|when|how)\b", t, re.I)
+        return not question or _has(P.ACT_NOW, t) is not None
+
     def serving(self) -> Intent:
         t = self.text
         model = self.named_model()
+        if model is None and _has(P.SYNC, t):
+            model = self.model()
+            if model is None:
+                return self.needs_model("is digits in sync with the registry?")
         if model is None and (P.THIS.search(t) or re.search(r"\bversion\b", t, re.I)):
             model = self.model()
             if model is None:
                 return self.needs_model("which version of digits is serving?")
-        if model is None or _has(P.LIST, t):
+        if model is None or re.search(r"\bmodels\b", t, re.I):
             listed = self.listing()
             if isinstance(listed, ListModels) and listed.stage is None:
                 return listed.model_copy(update={"stage": "Production"})
@@ -183,12 +332,15 @@ class _Reader:
             stage=_stage(stage) if stage else None, task=page.task, cursor=page.cursor
         )
 
-    def rollback(self, found: re.Match[str]) -> Intent:
+    def rollback(self, found: re.Match[str] | None) -> Intent:
         head, why = _why(self.text)
-        model = self.named_model(found.start(), len(head)) or self.model(0, 0)
+        after = found.start() if found is not None else 0
+        model = self.named_model(after, len(head)) or self.named_model(0, len(head))
+        model = model or self.model(0, 0)
         if model is None:
             return self.needs_model("roll back digits")
-        target = re.search(r"\bto\s+(?:v|version\s*)?(\d+)\b", head[found.end() :], re.I)
+        rest = head[found.end() :] if found is not None else head
+        target = re.search(r"\bto\s+(?:v|version\s*)?(\d+)\b", rest, re.I)
         # No version named ("roll back", "to the previous one"): the registry's rollback target.
         version = int(target.group(1)) if target else None
         return Rollback(model=model, to_version=version, rationale=why)
@@ -204,10 +356,16 @@ class _Reader:
         if model is None:
             return self.needs_model("promote digits v3")
         explicit = [int(m.group(1)) for m in P.VERSION.finditer(head)]
+        explicit = explicit or self.bare_versions(len(head))
         version = explicit[0] if explicit else self.referenced_version(model)
+        staged = re.search(r"\b(staging|prod(?:uction)?) (?:build|version|one|candidate)\b", head)
+        if version is None and staged:
+            version = self.ctx.stage_version(model, _stage(staged.group(1)))
+        stage = P.TO_STAGE.search(head[found.end() :])
+        if stage is not None and _stage(stage.group(1)) == "Archived":
+            return Unsupported(action="archive", model=model, version=version)
         if version is None:
             return Unclear(reason=f"Which version of {model}? e.g. 'promote {model} v3'.")
-        stage = P.TO_STAGE.search(head[found.end() :])
         return Promote(
             model=model,
             version=version,
@@ -227,9 +385,14 @@ class _Reader:
             return StopCanary(model=model, rationale=why)
         percent = P.PERCENT.search(head)
         explicit = [int(m.group(1)) for m in P.VERSION.finditer(head)]
+        shadow = re.search(r"\bshadow|\bmirror", head, re.I) is not None
         version = explicit[0] if explicit else self.referenced_version(model)
         if percent is None and not explicit:
             return ServingStatus(model=model)  # "how is the canary doing?"
+        if percent is None and shadow and version is not None:
+            # A shadow copy answers no user: mirroring all of Production's traffic is the
+            # plain reading of "shadow v2" (the proposal shows the share; a human approves).
+            return StartCanary(model=model, version=version, percent=100, mode="shadow")
         if version is None:
             return Unclear(reason=f"Which version of {model}? e.g. 'canary {model} v3 at 10%'.")
         if percent is None:
@@ -239,7 +402,7 @@ class _Reader:
         share = float(percent.group(1))
         if not 0 < share <= 100:
             return Unclear(reason=f"A canary share is above 0 and at most 100 %, not {share:g}.")
-        mode = "shadow" if re.search(r"\bshadow|\bmirror", head, re.I) else "split"
+        mode = "shadow" if shadow else "split"
         return StartCanary(model=model, version=version, percent=share, mode=mode, rationale=why)
 
     def compare(self) -> Intent:
@@ -247,6 +410,11 @@ class _Reader:
         if model is None:
             return self.needs_model("compare digits v3 with v1")
         found = self.versions()
+        if not found and self.ctx.stages:
+            found = self.stage_versions(model)
+        elif len(found) == 1 and self.ctx.stages and not P.THIS.search(self.text):
+            # "compare v3 with production": the version in that stage.
+            found = found + [v for v in self.stage_versions(model) if v != found[0]][:1]
         referenced = self.referenced_version(model)
         if not found:
             if referenced is None:
@@ -266,6 +434,9 @@ class _Reader:
                     version, against = self.focus.version, found[0]
             elif P.PREVIOUS.search(self.text):
                 against = self.referenced_version(model)
+            elif self.ctx.stages:
+                staged = [v for v in self.stage_versions(model) if v != version]
+                against = staged[0] if staged else None
         else:
             version, against = found[0], found[1]
         return CompareVersions(model=model, version=version, against=against)
@@ -303,12 +474,29 @@ class _Reader:
         referenced = P.THIS.search(t) is not None or P.PREVIOUS.search(t) is not None
         known = named is not None and self.ctx.models is not None and named in self.ctx.models
         if not (asks or explicit or referenced or known):
-            return Unclear(reason="I did not understand that.")
+            return self.classified()
         model = named or self.model()
         if model is None:
             return self.needs_model("show me digits v3")
         version = explicit[0] if explicit else self.referenced_version(model)
         return ModelDetails(model=model, version=version)
+
+
+#: The classifier's confidence below which the agent asks instead.
+_CONFIDENT = 0.35
+
+#: Intents that need a model (True) or may leave it out (False).
+_MODEL_KINDS = {
+    "model_info": True,
+    "serving": True,
+    "audit": True,
+    "pending": True,
+    "compare": True,
+    "promote": True,
+    "rollback": True,
+    "canary": True,
+    "stop_canary": True,
+}
 
 
 def _why(text: str) -> tuple[str, str | None]:
@@ -319,6 +507,13 @@ def _why(text: str) -> tuple[str, str | None]:
 
 
 def _task(text: str) -> str | None:
+    named = P.TASK_IS.search(text)
+    if named is not None:
+        return named.group(1)
+    low = text.lower()
+    for phrase, task in P.MULTI_WORD_TASKS.items():
+        if re.search(rf"\b{phrase}\b", low):
+            return task
     for match in P.FOR_TASK.finditer(text):
         words = [w for w in match.group(1).split() if w.lower() not in P.NOT_TASK]
         words = [P.TASKS.get(w.lower(), w) for w in words]
@@ -328,6 +523,42 @@ def _task(text: str) -> str | None:
         if word in P.TASKS:
             return P.TASKS[word]
     return None
+
+
+#: Where a second question starts: "...serving? and who promoted it", "...; show the audit",
+#: "... and what changed since yesterday".
+_SECOND_PART = re.compile(
+    r"\?\s*(?:and\s+|also\s+|plus\s+)?(?=[A-Za-z])|;\s*|\.\s+(?=[A-Za-z])"
+    r"|,?\s+(?:and|also|plus|then)\s+(?:also\s+|then\s+)?(?=(?:what|which|who|when|why|how|is|"
+    r"are|was|were|show|list|compare|has|have|did|does|can|tell|give|any|anything|stop|kill|"
+    r"end|promote|roll|rollback|revert|archive|delete|canary|approve)\b)",
+    re.I,
+)
+
+
+def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
+    """One intent, or two for a two-part question ("which version of digits is serving and
+    who promoted it?"); the second part may lean on a model the first one names."""
+    ctx = context or ParseContext()
+    whole = parse_intent(text, ctx)
+    pieces = [p.strip(" ,") for p in _SECOND_PART.split(text) if p.strip(" ,?")]
+    if len(pieces) != 2:
+        return [whole]
+    first = parse_intent(pieces[0], ctx)
+    model, version = getattr(first, "model", None), getattr(first, "version", None)
+    focus = ctx.focus.on(
+        model if isinstance(model, str) else None, version if isinstance(version, int) else None
+    )
+    second = parse_intent(pieces[1], ctx.model_copy(update={"focus": focus}))
+    if "unclear" in (first.kind, second.kind) or first == second:
+        return [whole]
+    if first.kind == second.kind and first.kind in ("select_model", "list_models", "help"):
+        return [whole]  # "I need a fast model. suggestions?" is one request
+    if whole.kind in CHANGE_KINDS and whole in (first, second):
+        other = second if whole == first else first
+        if other.kind in ("model_info", "serving"):
+            return [whole]  # "x is throwing 500s. rollback!!!": the incident, then the ask
+    return [first, second]
 
 
 def parse_intent(text: str, context: ParseContext | None = None) -> Intent:
@@ -342,8 +573,8 @@ class OfflineParser:
         self, text: str, history: list[str], context: ParseContext | None = None
     ) -> Parsed:
         try:
-            intent = parse_intent(text, context)
+            parts = parse_parts(text, context)
         except ValidationError:
             # A name or number outside the allowed shape (e.g. a 300-character "model").
-            intent = Unclear(reason="That names a model or version I cannot use.")
-        return Parsed(intent=intent, source="offline")
+            parts = [Unclear(reason="That names a model or version I cannot use.")]
+        return Parsed(intent=parts[0], also=parts[1] if len(parts) > 1 else None, source="offline")

@@ -49,7 +49,8 @@ MORE = re.compile(
 )
 PENDING = re.compile(
     r"\bpending\b|\bawaiting\b|\bwaiting (?:for|on) (?:a )?(?:human|approval|review|sign[- ]?off)"
-    r"|\bneeds? (?:my )?approv|\bto approve\b|\bopen proposals?\b|\bapprovals?\b",
+    r"|\bneeds? (?:my )?approv|\bto approve\b|\bopen proposals?\b|\bapprovals?\b"
+    r"|\bproposals?\b.*\bopen\b|\bsign[- ]?off\b",
     re.I,
 )
 HISTORY_QUESTION = re.compile(
@@ -67,10 +68,10 @@ CANARY = re.compile(
 )
 STOP = re.compile(r"\b(?:stop|end|cancel|remove|kill|halt|finish|turn\s+off)\b", re.I)
 GUARD = re.compile(r"\bguard(?:ed|s)?\b|\bauto(?:matic(?:ally)?)?[\s-]*roll\s*back\b", re.I)
-PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:%|percent\b|per\s*cent\b)", re.I)
+PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:%|percent\b|per\s*cent\b|/\s*\d+(?:\.\d+)?\b)", re.I)
 PROMOTE = re.compile(
-    r"\b(?:promote|deploy|release|ship|move|put|push|graduate|roll\s*out|go\s+live|"
-    r"make\b.{1,40}\blive)\b|\bv\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b",
+    r"\b(?:promote|deploy|release|ship|move|put|push|graduate|bump|roll\s*out|go\s+live|"
+    r"make\b.{1,40}\blive|make\s+(?:v|version\s*)\d+\s+(?:the\s+)?(?:prod|production|staging))\b|\bv\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b",
     re.I,
 )
 COMPARE = re.compile(
@@ -80,7 +81,8 @@ COMPARE = re.compile(
 )
 AUDIT = re.compile(
     r"\baudit\b|\bhistory\b|\blog\b|\bwho\s+(?:changed|promoted|moved|rolled|approved|denied)\b"
-    r"|\bwhat happened\b|\brecent (?:changes|activity)\b|\bchangelog\b|\bwhat changed\b",
+    r"|\bwhat happened\b|\brecent (?:changes|activity)\b|\bchangelog\b|\bwhat changed\b"
+    r"|\b(?:any|the|recent|last) (?:promotions|rollbacks|changes|deployments)\b",
     re.I,
 )
 SELECT = re.compile(
@@ -92,13 +94,16 @@ SELECT = re.compile(
     re.I,
 )
 SERVING = re.compile(
-    r"\b(?:serving|served|serves|live|deployed|running|in prod(?:uction)?|on prod(?:uction)?)\b",
+    r"\b(?:serving|served|serves|live|deployed|running|router|in prod(?:uction)?|"
+    r"on prod(?:uction)?)\b",
     re.I,
 )
 LIST = re.compile(
     r"\bmodels\b|^(?:list|ls)\b|\b(?:what|which) is (?:in|on) (?:prod(?:uction)?|staging)\b"
     r"|\bwhat do we have\b|\beverything\b|\bcatalog(?:ue)?\b|\binventory\b"
-    r"|\b(?:anything|what is) (?:in|on) (?:prod(?:uction)?|staging)\b|\bwhat is live\b",
+    r"|\b(?:anything|what is) (?:in|on) (?:prod(?:uction)?|staging)\b|\bwhat is live\b"
+    r"|\b(?:which|what) (?:ones? )?(?:are|is) (?:in )?(?:prod(?:uction)?|staging|archived)\b"
+    r"|\b(?:the )?(?:prod(?:uction)?|staging|archived) ones\b",
     re.I,
 )
 DETAILS = re.compile(
@@ -165,6 +170,89 @@ COMMON_WORDS = """
     when approved needs need awaiting recent activity change promotion deployment
     instructions ignore previous human review sign off anyone someone
     canary canaries shadow mirror split send route traffic percent share stop end cancel
-    start guard guarded guards automatic automatically doing going
+    start guard guarded guards automatic automatically doing going auto error rate spikes
     """
 STOPWORDS = frozenset(COMMON_WORDS.split()) | VOCABULARY
+
+#: Incident words: with a model named or under discussion, they ask for a rollback.
+ONCALL = re.compile(
+    r"\b(?:urgent|emergency|asap|incident|outage|sev[- ]?[0-2]|p[0-1]|on fire|broken|broke|"
+    r"garbage|junk|nonsense|is down|went down|melting down|meltdown|hotfix|paged|pager|"
+    r"(?:throwing|returning) (?:5\d\ds|5xx|errors)|errors everywhere|"
+    r"bad predictions|wrong predictions|predictions are (?:wrong|bad|off)|"
+    r"(?:returning|returns|giving|spitting out) (?:garbage|junk|errors?|wrong|bad)|"
+    r"back to (?:the )?(?:previous|last|old|prior)(?: one| version| good one)?|"
+    r"last (?:known )?good(?: version| one)?|get (?:the )?old (?:one|version) back|"
+    r"go back|put (?:the )?(?:old|previous) (?:one|version) back)\b",
+    re.I,
+)
+#: A plea to act on an incident (with ONCALL words above: "undo it now", "fix it!!!").
+ACT_NOW = re.compile(r"\b(?:now|immediately|right away|asap|fix it|fix this)\b|!{2,}", re.I)
+#: Registry work the chat does not do, and the command that does it (None: no command).
+UNSUPPORTED: list[tuple[str, re.Pattern[str]]] = [
+    ("archive", re.compile(r"\barchiv(?:e|ing)\b|\bretire\b|\bdecommission\b", re.I)),
+    (
+        "delete",
+        re.compile(
+            r"\b(?:delete|remove|drop|purge|erase|destroy|get rid of|wipe|nuke)\b"
+            r"(?!.*\bcanar)",
+            re.I,
+        ),
+    ),
+    (
+        "retrain",
+        re.compile(
+            r"\bre-?train\w*|\bfine[- ]?tun\w*|^(?:please\s+|can you\s+|pls\s+)?train\b"
+            r"|\btrain (?:a |an |another |it\b|them\b|the model|again|on\b)|\bre-?fit\b",
+            re.I,
+        ),
+    ),
+    ("rename", re.compile(r"\brenam\w+\b", re.I)),
+    (
+        "tag",
+        re.compile(
+            r"\b(?:tag|label)\s+(?!of\b)(?:\w[\w.\-]*\s+)?(?:as|with|=)\b"
+            r"|\badd (?:a )?tag\b|\bset (?:a |the )?tag\b",
+            re.I,
+        ),
+    ),
+    ("register", re.compile(r"\b(?:register|upload|import)\b(?!ed)", re.I)),
+    (
+        "edit_card",
+        re.compile(
+            r"\b(?:edit|update|change|set|fix|rewrite)\s+(?:the\s+)?(?:model\s+)?"
+            r"(?:card|description)\b",
+            re.I,
+        ),
+    ),
+    (
+        "predict",
+        re.compile(
+            r"\b(?:predict|run inference|classify this|score this|make a prediction)\b", re.I
+        ),
+    ),
+    ("scale", re.compile(r"\b(?:scale|replicas?|restart|reboot|redeploy the pod)\b", re.I)),
+]
+#: Plainly not about the registry.
+OFF_TOPIC = re.compile(
+    r"\b(?:weather|joke|poem|recipe|lunch|dinner|coffee|football|soccer|movie|song|lyrics|"
+    r"capital of|translate|stock price|bitcoin|horoscope|email (?:my|the) boss|birthday|"
+    r"meaning of life|who are you|how are you|your name|write (?:me )?(?:a |an )?"
+    r"(?:essay|story|poem|haiku|function|script|code)|python code|sql query)\b"
+    r"|^(?:hi|hello|hey|yo|thanks|thank you|thx|cheers|good (?:morning|night|evening)|ok|okay|"
+    r"cool|great|nice|lol|bye)\b[\s!.?]*(?:there|again|so much|a lot)?[\s!.?]*$",
+    re.I,
+)
+SYNC = re.compile(
+    r"\bin sync\b|\bout of sync\b|\bsynced\b|\bdrift\w*\b"
+    r"|\bmatch(?:es)? (?:what )?the registry\b",
+    re.I,
+)
+#: "task = feature-extraction", "task: classification"
+TASK_IS = re.compile(r"\btask\s*(?:=|:|is)\s*([A-Za-z][\w\-]*)", re.I)
+#: Tasks of more than one word, as the registry spells them.
+MULTI_WORD_TASKS = {
+    "feature extraction": "feature-extraction",
+    "embeddings": "feature-extraction",
+    "embedding": "feature-extraction",
+}

@@ -4,6 +4,9 @@ Every call here is a read tool; nothing in this module can change a stage."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
 from pydantic import BaseModel, ConfigDict
 
 from agent import answers
@@ -51,7 +54,13 @@ async def all_models(tools: RegistryTools, task: str | None = None) -> list[Mode
     return entries
 
 
-async def answer(tools: RegistryTools, intent: Intent, focus: Focus) -> Reply:
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def answer(
+    tools: RegistryTools, intent: Intent, focus: Focus, now: Callable[[], datetime] = _utc_now
+) -> Reply:
     """The templated answer to a read intent; raises AgentToolError from the registry."""
     match intent:
         case ListModels(stage=stage, task=task, cursor=cursor):
@@ -78,14 +87,17 @@ async def answer(tools: RegistryTools, intent: Intent, focus: Focus) -> Reply:
                 answer=answers.serving_answer(sv),
                 focus=focus.on(model, focus.version if focus.model == model else None),
             )
-        case AuditLog(model=model, limit=limit, cursor=cursor):
-            log = await tools.get_audit_log(model, limit, cursor=cursor)
+        case AuditLog(model=model, limit=limit, cursor=cursor, since_minutes=minutes):
+            since = None if minutes is None else now() - timedelta(minutes=minutes)
+            log = await tools.get_audit_log(model, limit, cursor=cursor, since=since)
             nxt = (
                 NextPage(kind="audit", cursor=log.next_cursor, model=model)
                 if log.next_cursor
                 else None
             )
-            return Reply(answer=answers.audit_answer(log, model), focus=focus.on(model).paged(nxt))
+            return Reply(
+                answer=answers.audit_answer(log, model, minutes), focus=focus.on(model).paged(nxt)
+            )
         case PendingApprovals(model=model):
             pending = await tools.list_pending_approvals(model)
             return Reply(answer=answers.pending_answer(pending), focus=focus.on(model))

@@ -98,6 +98,8 @@ class State(BaseModel):
     request: str = ""
     history: Annotated[list[Turn], operator.add] = Field(default_factory=list)
     intent: Intent | None = None
+    also: Intent | None = None
+    """The second part of a two-part question, answered after the first."""
     parsed_by: Literal["llm", "offline"] | None = None
     parse_note: str | None = None
     """One visible line when the turn did not go the usual way (a fallback, a correction)."""

@@ -54,6 +54,7 @@ class ModelEntry(_Result):
 class ModelList(_Result):
     items: list[ModelEntry]
     next_cursor: str | None = None
+    routes: dict[str, str] = Field(default_factory=dict)
 
 
 class VersionInfo(_Result):

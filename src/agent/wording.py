@@ -16,7 +16,7 @@ _VOCABULARY_WORDS = """
     deployed describe description details difference fastest faster history latency latest
     list live model models pending please previous production promote promoted quickest
     recommend regression release requests rollback serving show staging suggest version
-    versions what which canary shadow mirror guard guarded percent traffic
+    versions what which canary shadow mirror guard guarded percent traffic match matches
     """
 VOCABULARY = frozenset(_VOCABULARY_WORDS.split())
 #: Short words a glued prefix or suffix can be split from ("clearwhat" -> "what").

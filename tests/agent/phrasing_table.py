@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.focus import Focus, NextPage, ParseContext
-from agent.intents import INTENT_ADAPTER, Intent, Unclear
+from agent.intents import INTENT_ADAPTER, Intent
 from agent.offline_parser import parse_intent
 
 TABLE = Path(__file__).with_name("data") / "phrasings.tsv"
@@ -61,15 +61,9 @@ def load(path: Path = TABLE) -> list[Row]:
 
 
 def read(row: Row) -> Intent:
-    """As the agent does: the rules with the conversation's focus; if no model is named and
-    none is under discussion, once more with the registry's names."""
-    ctx = ParseContext(focus=_focus(row.context))
-    intent = parse_intent(row.text, ctx)
-    model = getattr(intent, "model", None)
-    unknown = isinstance(model, str) and model not in row.models  # the registry says NOT_FOUND
-    if unknown or (isinstance(intent, Unclear) and intent.needs == "model"):
-        intent = parse_intent(row.text, ctx.model_copy(update={"models": row.models}))
-    return intent
+    """As the agent does: the rules with the conversation's focus and the registry's names."""
+    ctx = ParseContext(focus=_focus(row.context), models=row.models)
+    return parse_intent(row.text, ctx)
 
 
 @dataclass(frozen=True)

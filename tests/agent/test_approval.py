@@ -53,14 +53,19 @@ async def test_approved_promotion_moves_only_after_the_human_says_yes(
         assert proposal.evidence.card_complete
         assert proposal.allowed_decisions == ["approve", "deny", "edit"]
         # Everything before the interrupt only read.
-        assert agent.tools.calls == READS
+        assert agent.tools.calls == ["list_models", *READS]  # the registry's names, then reads
         assert snapshot(registry) == before
         assert len(audit(registry)) == entries
         with pytest.raises(ApprovalPending):
             await agent.conversation.ask("list models")
 
         done = await agent.conversation.decide(Approve(rationale="numbers check out"))
-        assert agent.tools.calls == [*READS, "promote_model", "get_serving_version"]
+        assert agent.tools.calls == [
+            "list_models",
+            *READS,
+            "promote_model",
+            "get_serving_version",
+        ]
         assert agent.tools.gate.answered
         assert len(agent.tools.gate.answered) == 1
         assert "digits v3: Staging -> Production" in agent.tools.gate.answered[0]
@@ -199,7 +204,7 @@ async def test_pending_approval_survives_a_restart_without_repeating_reads_or_wr
     entries = len(audit(registry))
     async with open_agent(server, checkpoint, thread="conv-7") as first:
         await first.conversation.ask(PROMOTE)
-        assert first.tools.calls == READS
+        assert first.tools.calls == ["list_models", *READS]
     assert len(audit(registry)) == entries  # proposing wrote nothing
 
     # A new "process": new MCP session, new checkpointer object, new graph, same file + thread.
@@ -280,7 +285,7 @@ async def test_stale_proposal_is_refused_by_the_registry_and_nothing_moves(
     [
         ("promote digits v1 to production", "already in Production; nothing to do"),
         ("roll back digits", "no previous Production version"),
-        ("promote nope v1", "NOT_FOUND"),
+        ("promote nope v1", "No model or route named 'nope' in the registry."),
         ("promote digits v2 to production", "Staging first"),
     ],
 )

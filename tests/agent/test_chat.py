@@ -16,6 +16,7 @@ from rich.console import Console
 from agent.chat import chat_command, run_chat
 from agent.errors import RegistryUnavailable
 from agent.mcp_tools import RegistryTools, Target, open_registry
+from registry_mcp.core.approvals import Approvals
 from registry_mcp.core.registry import Registry
 from registry_mcp.domain.schemas import Decision
 from tests.agent.conftest import APPROVER
@@ -68,7 +69,7 @@ async def test_ask_propose_approve_and_verify(
         "What models are in production?",
         "promote digits v3 to production because it is more accurate",
         "maybe",
-        "a",
+        "approve",
         "ship it",
         "/history",
         "/quit",
@@ -132,7 +133,10 @@ async def test_pending_approval_resumes_by_thread_after_a_restart(
     server: MCPServer, registry: Registry, tmp_path: Path
 ) -> None:
     first = await chat(server, tmp_path, Typist("promote digits v3", "/quit"), thread="conv-9")
-    assert "The approval stays pending; resume with --thread conv-9." in first
+    said = " ".join(first.split())
+    assert "The approval stays pending in chat thread conv-9" in said
+    assert "`modelreg approvals list` does not show it" in said
+    assert "modelreg chat --thread conv-9" in said
     assert registry.get_model("digits").model.production_version == 1
 
     second = await chat(server, tmp_path, Typist("approve", "", "/quit"), thread="conv-9")
@@ -178,7 +182,9 @@ def test_chat_command_talks_to_modelreg_mcp_over_stdio(seeded: Backend) -> None:
         "stdio-1",
         actor=APPROVER,
         console=out,
-        read_line=Typist("show me digits v3", "promote digits v3", "a", "via stdio", "/quit"),
+        read_line=Typist(
+            "show me digits v3", "promote digits v3", " APPROVE ", "via stdio", "/quit"
+        ),
         env=env,
     )
     text = out.export_text()
@@ -205,8 +211,11 @@ async def test_registry_lost_mid_chat_is_said_plainly_and_keeps_the_approval(
     @asynccontextmanager
     async def flaky() -> AsyncIterator[RegistryTools]:
         async with open_registry(server) as tools:
+            names = tools.list_models
 
             async def gone(**kwargs: object) -> Any:
+                if not tools.calls:  # the first turn reads the names; then the registry goes
+                    return await names(**kwargs)  # type: ignore[arg-type]
                 raise RegistryUnavailable("Connection closed")
 
             tools.list_models = gone  # type: ignore[method-assign]
@@ -234,4 +243,29 @@ async def test_registry_lost_mid_chat_is_said_plainly_and_keeps_the_approval(
     assert code == 1
     assert "Registry unavailable" in text
     assert "Connection closed" in text
+    assert registry.get_model("digits").model.production_version == 1
+
+
+async def test_only_the_whole_word_approve_approves(
+    server: MCPServer, registry: Registry, tmp_path: Path
+) -> None:
+    typist = Typist("promote digits v3", "a", "y", "yes", "approved", "/quit")
+    text = await chat(server, tmp_path, typist, thread="word-1")
+    assert text.count("Please answer one of: approve/deny/edit.") == 4
+    assert registry.get_model("digits").model.production_version == 1
+    again = await chat(server, tmp_path, Typist("  Approve ", "", "/quit"), thread="word-1")
+    assert "Applied: digits v3 is now Production." in again
+
+
+async def test_what_the_chat_says_after_leaving_matches_approvals_list(
+    server: MCPServer, registry: Registry, tmp_path: Path
+) -> None:
+    """End of input (Ctrl-D) with an approval waiting: the chat says it waits in the chat's
+    thread, which `approvals list` (the registry's proposals) indeed does not show."""
+    text = " ".join(
+        (await chat(server, tmp_path, Typist("promote digits v3"), thread="ctrl-d")).split()
+    )
+    assert "pending in chat thread ctrl-d" in text
+    assert "modelreg chat --thread ctrl-d" in text
+    assert Approvals.for_registry(registry).proposals.pending(None) == []
     assert registry.get_model("digits").model.production_version == 1

@@ -57,7 +57,7 @@ async def test_follow_ups_resolve_against_the_conversation_even_after_a_restart(
         assert state.about.proposal is not None
         assert state.about.proposal.status == "denied"
         previous = await agent.conversation.ask("show me the previous one")
-        assert agent.tools.calls == ["get_model_info"]
+        assert agent.tools.calls == ["list_models", "get_model_info"]  # names, then the read
     assert previous.answer is not None
     assert "digits v1 — stage Production" in previous.answer.text
     assert snapshot(registry) == before
@@ -69,7 +69,8 @@ async def test_without_a_model_in_focus_the_agent_names_the_choices(
     async with open_agent(server, tmp_path / "cp.sqlite") as agent:
         result = await agent.conversation.ask("compare v2 with production")
     assert result.answer is not None
-    assert "Which model? The registry has: digits, mnist-classifier." in result.answer.text
+    assert "Which model?" in result.answer.text
+    assert "The registry has: digits, mnist-classifier" in result.answer.text
 
 
 async def test_typos_are_read_and_a_corrected_name_is_said(
@@ -79,16 +80,15 @@ async def test_typos_are_read_and_a_corrected_name_is_said(
         listed = await agent.conversation.ask("clearwhat models are in production?")
         corrected = await agent.conversation.ask("digts v3")
         assert agent.tools.calls == [
+            "list_models",  # the registry's names, read once at the start
             "list_models",
-            "get_model_info",  # NOT_FOUND: no model "digts"
-            "list_models",  # the names: "digts" is closest to digits
-            "get_model_info",
+            "get_model_info",  # "digts" is read as digits: never sent as a name
         ]
+        assert corrected.parse_note == "Read 'digts' as digits (a typo)."
     assert listed.answer is not None
     assert "2 model(s) in Production" in listed.answer.text
     assert corrected.answer is not None
     assert "digits v3 — stage Staging" in corrected.answer.text
-    assert corrected.parse_note == "No model 'digts' in the registry; read it as digits."
 
 
 async def test_a_long_audit_log_is_paged(

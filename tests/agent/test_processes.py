@@ -147,7 +147,7 @@ def test_chat_in_a_pseudo_terminal_with_ctrl_c_and_resume(seeded: Backend) -> No
         try:
             second.expect("Thread pty-1 has an approval waiting.")
             second.expect("Decision (approve/deny/edit")
-            second.type("a")
+            second.type("approve")
             second.expect("Approval note (optional)> ")
             second.type("from a terminal")
             second.expect("Applied: digits v3 is now Production.")

@@ -35,7 +35,9 @@ async def _ask(
         max_tool_calls=max_tool_calls,
     ) as agent:
         result = await agent.conversation.ask(text)
-        return result, list(agent.tools.calls)
+        # The turn starts by reading the registry's names; the rest is the turn's own work.
+        assert agent.tools.calls[0] == "list_models"
+        return result, list(agent.tools.calls[1:])
 
 
 QUESTIONS = [

@@ -123,7 +123,13 @@ def build_server(
                 for m in page.items
                 if (v := m.production_version or m.latest_version) is not None
             ]
-            return ModelList.of(page, registry.cards_for(pairs), registry.policy)
+            listed = ModelList.of(page, registry.cards_for(pairs), registry.policy)
+            routes = {
+                name: route.default
+                for name, route in registry.policies.file.config.routes.items()
+                if isinstance(route.default, str)
+            }
+            return listed.model_copy(update={"routes": routes})
 
         return await off_loop(build)
 

@@ -80,6 +80,10 @@ class ModelList(_Result):
     next_cursor: str | None = Field(
         default=None, description="Pass back as `cursor` for the next page; null at the end."
     )
+    routes: dict[str, str] = Field(
+        default_factory=dict,
+        description="Public route name -> the model it sends to by default (models file).",
+    )
 
     @classmethod
     def of(

@@ -1,0 +1,192 @@
+"""Entities in the user's words, recognised against what the registry really has.
+
+Model names match the registry's names (exactly, with a typo, or by a unique prefix such as
+"mnist" for "mnist-classifier"); a route name stands for the model it sends to; a word that
+matches nothing is never used as a model name (``unknown_name`` reports it instead). Time
+expressions ("last hour", "since yesterday") become a number of minutes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from agent.focus import ParseContext
+
+_WORD = re.compile(r"[A-Za-z0-9][\w.\-]*")
+#: Looks like an identifier rather than an English word: mnist-cnn, fraud_v2, resnet50.
+_NAME_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)+$|^[A-Za-z]+[0-9]+[a-z]*$")
+_VERSION_WORD = re.compile(r"^(?:v|version|ver)?\d+$", re.I)
+_BEFORE_VERSION = re.compile(r"\b([A-Za-z][\w.\-]*?)(?:\s+|:)(?:v|version\s*)\d+\b", re.I)
+
+
+@dataclass(frozen=True)
+class Found:
+    """A registry model the text names, and how it was recognised."""
+
+    model: str
+    said: str
+    via: Literal["name", "typo", "prefix", "route"]
+    start: int
+
+
+def _words(text: str) -> list[tuple[str, int]]:
+    return [(m.group(0).rstrip(".-"), m.start()) for m in _WORD.finditer(text)]
+
+
+def _segments(name: str) -> list[str]:
+    return [part for part in re.split(r"[-_.]", name.lower()) if part]
+
+
+def _match(word: str, ctx: ParseContext) -> tuple[str, Literal["name", "typo", "prefix", "route"]]:
+    models = ctx.models or ()
+    lower = {m.lower(): m for m in models}
+    routes = {r.lower(): m for r, m in ctx.routes}
+    low = word.lower()
+    flat = low.replace("_", "-")
+    if low in lower or flat in lower:
+        return lower.get(low) or lower[flat], "name"
+    if low in routes:
+        return routes[low], "route"
+    if len(low) >= 3:
+        segment = [m for key, m in lower.items() if low in _segments(key)]
+        if len(segment) == 1 and len(low) >= 3:  # "cnn" -> mnist-cnn (only when one has it)
+            return segment[0], "prefix"
+        if len(segment) > 1:
+            return "", "name"  # "mnist": several models; ask (ambiguous())
+    if len(low) >= 4:
+        # An English plural or singular of a plain-word name ("digit images") is not a name;
+        # of an identifier ("mnist-cnns card") it is.
+        plain = [k for k in lower if not (word.isalpha() and _is_plural_of(low, k))]
+        close = difflib.get_close_matches(low, plain, n=1, cutoff=0.8)
+        if close:
+            return lower[close[0]], "typo"
+        plain_routes = [k for k in routes if not (word.isalpha() and _is_plural_of(low, k))]
+        close = difflib.get_close_matches(low, plain_routes, n=1, cutoff=0.8)
+        if close:
+            return routes[close[0]], "route"
+    return "", "name"
+
+
+def _is_plural_of(word: str, name: str) -> bool:
+    return word + "s" == name or name + "s" == word
+
+
+def ambiguous(word: str, ctx: ParseContext) -> bool:
+    """A word several registry names share a part of ("mnist" in mnist-cnn, mnist-classifier)."""
+    low = word.lower()
+    hits = [m for m in ctx.models or () if low in _segments(m)]
+    return len(hits) > 1 and low not in {m.lower() for m in ctx.models or ()}
+
+
+def find_models(
+    text: str, ctx: ParseContext, skip: frozenset[str] = frozenset(), start: int = 0
+) -> list[Found]:
+    """Every registry model named in ``text`` (from ``start``), in order, without repeats.
+    ``skip``: command words that are never names (unless a model is called exactly that)."""
+    found: list[Found] = []
+    seen: set[str] = set()
+    exact = {m.lower() for m in ctx.models or ()} | {r.lower() for r, _ in ctx.routes}
+    words = _words(text[start:])
+    for i, (word, at) in enumerate(words):
+        low = word.lower()
+        if i + 1 < len(words):
+            # "mnist classifier" -> mnist-classifier: two words that are one name.
+            joined = f"{low}-{words[i + 1][0].lower()}"
+            if joined in exact and (model := _match(joined, ctx)[0]) and model not in seen:
+                seen.add(model)
+                found.append(Found(model=model, said=joined, via="name", start=start + at))
+                continue
+        if _VERSION_WORD.match(word) or (low in skip and low not in exact):
+            continue
+        if ":" in word:
+            word = word.split(":")[0]
+        model, via = _match(word, ctx)
+        if model and model not in seen:
+            seen.add(model)
+            found.append(Found(model=model, said=word, via=via, start=start + at))
+    return found
+
+
+def unknown_name(
+    text: str, ctx: ParseContext, skip: frozenset[str] = frozenset(), *, before_version: bool = True
+) -> str | None:
+    """A word that looks like a model name ("mnist-cnn", "resnet50", "nope" in "nope v1")
+    but matches nothing the registry has; the agent says so instead of guessing."""
+    for match in _BEFORE_VERSION.finditer(text) if before_version else ():
+        word = match.group(1)
+        if word.lower() not in skip and not _match(word, ctx)[0]:
+            return word
+    for word, _ in _words(text):
+        low = word.lower()
+        if ambiguous(word, ctx) and low not in skip:
+            return word
+        if low in skip or _VERSION_WORD.match(word) or not _NAME_LIKE.match(word):
+            continue
+        if all(part in skip for part in re.split(r"[-_.]", low) if part):
+            continue  # "auto-rollback", "real-time": common words joined, not a name
+        if not _match(word, ctx)[0]:
+            return word
+    return None
+
+
+_UNITS = {"min": 1, "minute": 1, "m": 1, "h": 60, "hr": 60, "hour": 60, "d": 1440, "day": 1440}
+_UNITS |= {"week": 10080, "w": 10080, "month": 43200}
+_NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "few": 3, "couple": 2}
+_NUMBER_WORDS |= {"four": 4, "five": 5, "six": 6, "ten": 10, "twelve": 12, "24": 24}
+_SPAN = re.compile(
+    r"\b(?:last|past|previous|recent|within|in)\s+(?:the\s+)?(?:last\s+|past\s+)?"
+    r"(\d+|an?|one|two|three|four|five|six|ten|twelve|few|couple(?:\s+of)?)?\s*"
+    r"(min(?:ute)?s?|m|h|hrs?|hours?|d|days?|w|weeks?|months?)\b",
+    re.I,
+)
+_AGO = re.compile(
+    r"\b(\d+|an?|one|two|three|few|couple(?:\s+of)?)\s*"
+    r"(min(?:ute)?s?|h|hrs?|hours?|days?|weeks?)\s+ago\b",
+    re.I,
+)
+_NAMED = [
+    (re.compile(r"\b(?:since\s+)?yesterday\b", re.I), 1440),
+    (
+        re.compile(r"\btoday\b|\bthis morning\b|\btonight\b|\bovernight\b|\blast night\b", re.I),
+        1440,
+    ),
+    (re.compile(r"\bthis week\b|\blast week\b|\bpast week\b", re.I), 10080),
+    (re.compile(r"\bthis month\b|\blast month\b", re.I), 43200),
+]
+
+
+def _amount(word: str | None) -> int:
+    if not word:
+        return 1
+    word = word.lower().replace(" of", "").strip()
+    return int(word) if word.isdigit() else _NUMBER_WORDS.get(word, 1)
+
+
+def _unit(word: str) -> int:
+    word = word.lower().rstrip("s")
+    if word in _UNITS:
+        return _UNITS[word]
+    return _UNITS.get(word[:3] if word.startswith("min") else word[:1], 1)
+
+
+def since_minutes(text: str) -> int | None:
+    """How far back a time expression reaches, in minutes ("last hour" -> 60, "since
+    yesterday" -> 1440, "past 3 days" -> 4320); None without one."""
+    for pattern in (_SPAN, _AGO):
+        match = pattern.search(text)
+        if match is not None:
+            return max(1, _amount(match.group(1)) * _unit(match.group(2)))
+    for named, minutes in _NAMED:
+        if named.search(text):
+            return minutes
+    return None
+
+
+def strip_time(text: str) -> str:
+    """The text without its time expression, so "since yesterday" is not read as a reason."""
+    for pattern in (_SPAN, _AGO, *(p for p, _ in _NAMED)):
+        text = pattern.sub(" ", text)
+    return text
