@@ -283,8 +283,8 @@ class Relay:
                 sock.shutdown(socket.SHUT_RDWR)
 
     def cut(self, mode: str) -> None:
-        """End every relayed connection; then refuse new ones ("stopped") or accept and
-        ignore them ("hanging")."""
+        """End every relayed connection; then refuse new ones ("stopped"), accept and
+        ignore them ("hanging"), or relay them again ("relay": a restarted server)."""
         with self._lock:
             self._mode = mode
             for sock in self._sockets:
@@ -398,3 +398,27 @@ async def test_mcp_promotion_with_a_read_only_home_changes_nothing(
         assert snapshot(registry) == before
     finally:
         registry.close()
+
+
+def test_a_restarted_database_is_reconnected_without_an_error(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Connections the server dropped are replaced (pre-ping), not reported as unreachable."""
+    backend = make_backend(request, "postgres", tmp_path)
+    assert backend.settings.tracking_uri is not None
+    server_port = int(backend.settings.tracking_uri.rsplit(":", 1)[1].split("/", 1)[0])
+    database = backend.settings.tracking_uri.rsplit("/", 1)[1]
+    relay = Relay(server_port)
+    try:
+        uri = f"postgresql+psycopg://postgres@127.0.0.1:{relay.port}/{database}"
+        settings = backend.settings.model_copy(update={"tracking_uri": uri, "registry_uri": uri})
+        registry = Registry.open(settings)
+        try:
+            add_versions(registry, backend.model_uris[0], "digits", 1)
+            relay.cut("relay")
+            assert [m.name for m in registry.list_models().items] == ["digits"]
+            assert registry.get_model("digits").model.latest_version == 1
+        finally:
+            registry.close()
+    finally:
+        relay.close()

@@ -319,8 +319,9 @@ def _name_connect_failures(engine: Engine, setting: str) -> None:
 
     @sa.event.listens_for(engine, "handle_error")
     def _not_connected(context: ExceptionContext) -> None:
-        # Without a connection, connecting itself failed (a query's errors have one).
-        if context.connection is None:
+        # Without a connection, connecting itself failed (a query's errors have one). A
+        # failed pre-ping is not: the pool then reconnects (a restarted server is fine).
+        if context.connection is None and not context.is_pre_ping:
             raise _unreachable(engine.url, setting, context.original_exception)
 
 
