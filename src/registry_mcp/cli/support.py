@@ -53,6 +53,10 @@ class Ctx:
                 raise RegistryError(
                     ErrorCode.INVALID_INPUT, f"Invalid configuration: {problems}."
                 ) from None
+            from registry_mcp.store import files
+
+            # Every command that reads the data home would otherwise fail on its own file.
+            files.check_not_a_file(self._settings.home)
         return self._settings
 
     def registry(self) -> Registry:

@@ -39,6 +39,7 @@ from registry_mcp.store.audit import AuditLog
 from registry_mcp.store.catalog import Catalog
 from registry_mcp.store.database import (
     backend_error,
+    check_reachable,
     create_engine,
     is_postgres,
     migrate,
@@ -99,7 +100,13 @@ class Registry:
         current (checked with one query, so opening a ready registry stays cheap)."""
         if settings.tracking_uri is None or settings.registry_uri is None:
             settings.ensure_home()
-        engine = create_engine(settings.resolved_registry_uri)
+        setting = settings.registry_uri_setting
+        engine = create_engine(settings.resolved_registry_uri, setting=setting)
+        try:
+            check_reachable(engine, setting)  # one clear error now, not MLflow's retries
+        except RegistryError:
+            engine.dispose()
+            raise
         registry = cls(
             store=MlflowStore.from_settings(settings),
             catalog=Catalog(engine),

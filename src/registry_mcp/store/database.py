@@ -7,12 +7,13 @@ migrations (``modelreg_schema_version``); MLflow's tables are never altered, so
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from registry_mcp.domain.errors import ErrorCode, RegistryError
@@ -247,7 +248,86 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(database).expanduser().resolve()
 
 
-def create_engine(store_uri: str) -> Engine:
+CONNECT_TIMEOUT_S = 3
+"""How long one connection attempt to a PostgreSQL server may take (TCP, TLS, login), unless
+the URL's ``connect_timeout`` or ``PGCONNECT_TIMEOUT`` says otherwise. Without it a server
+that drops packets holds every command for minutes."""
+
+
+def display_name(url: URL) -> str:
+    """How messages name a database: the file of a SQLite one, else the URL, no password."""
+    if url.get_backend_name() == "sqlite":
+        return url.database or ":memory:"
+    return url.render_as_string(hide_password=True)
+
+
+def _timed_out(error: BaseException) -> bool:
+    from psycopg.errors import ConnectionTimeout  # the PostgreSQL driver we ship
+
+    return isinstance(error, ConnectionTimeout)
+
+
+def _unreachable(url: URL, setting: str, error: BaseException) -> RegistryError:
+    detail = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    if url.password and str(url.password) in detail:  # never echo a password
+        detail = type(error).__name__
+    name = display_name(url)
+    if url.get_backend_name() == "sqlite":
+        advice = (
+            f"check that {Path(name).parent} is a directory you can write, or set {setting} "
+            "to another database"
+        )
+        return RegistryError(
+            ErrorCode.BACKEND, f"Cannot open the registry database {name}: {detail}; {advice}."
+        )
+    slow = ""
+    if _timed_out(error) and "connect_timeout" not in url.query:
+        waited = os.environ.get("PGCONNECT_TIMEOUT", str(CONNECT_TIMEOUT_S))
+        slow = f" after {waited}s (set PGCONNECT_TIMEOUT to wait longer on a slow network)"
+    return RegistryError(
+        ErrorCode.BACKEND,
+        f"Cannot reach the registry database {name}: {detail}{slow}. Start the database "
+        f"server, or set {setting} to one that is running.",
+    )
+
+
+def limit_connect_time(engine: Engine) -> Engine:
+    """Bound each PostgreSQL connection attempt of ``engine`` (also MLflow's engines, which
+    it caches per URI: applied once per engine)."""
+    url = engine.url
+    if (
+        url.get_backend_name() != "postgresql"
+        or "connect_timeout" in url.query
+        or getattr(engine, "_modelreg_connect_timeout", False)
+    ):
+        return engine
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _connect_timeout(
+        _dialect: object, _record: object, _cargs: object, cparams: dict[str, object]
+    ) -> None:
+        if "PGCONNECT_TIMEOUT" not in os.environ:
+            cparams.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+
+    engine._modelreg_connect_timeout = True  # type: ignore[attr-defined]
+    return engine
+
+
+def _name_connect_failures(engine: Engine, setting: str) -> None:
+    """Turn a failure to connect (at first use, or reconnecting after a pre-ping) into one
+    BACKEND error that names the database and ``setting``, the variable that chose it."""
+
+    @sa.event.listens_for(engine, "handle_error")
+    def _not_connected(context: ExceptionContext) -> None:
+        # Without a connection, connecting itself failed (a query's errors have one). A
+        # failed pre-ping is not: the pool then reconnects (a restarted server is fine).
+        if context.connection is None and not context.is_pre_ping:
+            raise _unreachable(engine.url, setting, context.original_exception)
+
+
+def create_engine(store_uri: str, *, setting: str = "MLFLOW_TRACKING_URI") -> Engine:
+    """Our engine for ``store_uri``; ``setting`` names the variable that chose it (errors
+    say which one to change)."""
     url = sqlalchemy_url(store_uri)
     if url.startswith("sqlite"):
         database = _sqlite_file(url)
@@ -262,8 +342,38 @@ def create_engine(store_uri: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout = 30000")
             cursor.close()
 
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+    else:
+        engine = limit_connect_time(
+            sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+        )
+    _name_connect_failures(engine, setting)
+    return engine
+
+
+def check_reachable(engine: Engine, setting: str = "MLFLOW_TRACKING_URI") -> None:
+    """Fail fast with one BACKEND error if the database cannot be opened: before MLflow is
+    built, which retries an unreachable database for minutes with a warning per try."""
+    # SQLite opens its file lazily: reading the schema is what fails on an unusable one.
+    probe = "SELECT count(*) FROM sqlite_master" if engine.dialect.name == "sqlite" else "SELECT 1"
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(probe)
+    except SQLAlchemyError as exc:
+        raise _unreachable(engine.url, setting, getattr(exc, "orig", None) or exc) from None
+
+
+def probe_store(store_uri: str, setting: str) -> None:
+    """``check_reachable`` for a store URI MLflow is about to open; non-SQL stores (an MLflow
+    server over HTTP, a file store) are left to MLflow."""
+    try:
+        url = sqlalchemy_url(store_uri)
+    except RegistryError:
+        return
+    engine = create_engine(url, setting=setting)
+    try:
+        check_reachable(engine, setting)
+    finally:
+        engine.dispose()
 
 
 def is_postgres(engine: Engine) -> bool:

@@ -16,6 +16,7 @@ import logging
 import os
 import stat
 import sys
+import tempfile
 from pathlib import Path
 
 from registry_mcp.domain.errors import ErrorCode, RegistryError
@@ -124,6 +125,15 @@ def _tighten(path: Path, mode: int) -> None:
     )
 
 
+def check_not_a_file(home: Path) -> None:
+    """Refuse a data home that exists but is not a directory (a file, a broken link)."""
+    if os.path.lexists(home) and not home.is_dir():
+        raise _invalid(
+            f"The data home {home} exists but is not a directory; set MODELREG_HOME "
+            "(or --home) to a directory."
+        )
+
+
 def private_dir(path: Path) -> None:
     """Create the data home ``path`` (and missing parents) mode 0700.
 
@@ -132,11 +142,8 @@ def private_dir(path: Path) -> None:
     try:
         path.mkdir(parents=True, mode=PRIVATE_DIR_MODE)
     except FileExistsError:
-        if not path.is_dir():
-            raise _invalid(
-                f"The data home {path} exists but is not a directory; set MODELREG_HOME "
-                "(or --home) to a directory."
-            ) from None
+        check_not_a_file(path)
+        _check_writable(path)
         st = path.stat()
         if stat.S_IMODE(st.st_mode) & 0o077:
             _log.warning(
@@ -154,6 +161,20 @@ def private_dir(path: Path) -> None:
         ) from None
     # mkdir's mode is filtered by the umask; the data home must not depend on it.
     os.chmod(path, PRIVATE_DIR_MODE)
+
+
+def _check_writable(home: Path) -> None:
+    """Refuse a data home this process cannot create files in (read-only file system,
+    immutable directory, no permission) now, by trying: the database, lock files and
+    serving files would fail later, halfway through a command."""
+    try:
+        with tempfile.TemporaryFile(dir=home):
+            pass
+    except OSError as exc:
+        raise _invalid(
+            f"The data home {home} is not writable ({exc.strerror or exc}); make it writable, "
+            "or set MODELREG_HOME (or --home) to a directory you can write."
+        ) from None
 
 
 def private_sqlite(database: Path) -> None:

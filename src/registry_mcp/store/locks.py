@@ -62,13 +62,20 @@ class ModelLocks:
     @contextmanager
     def _file(self, name: str) -> Iterator[None]:
         assert self._lock_dir is not None
-        self._lock_dir.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256(name.encode()).hexdigest()[:32]
         lock = filelock.FileLock(str(self._lock_dir / f"{digest}.lock"))
         try:
+            self._lock_dir.mkdir(parents=True, exist_ok=True)
             lock.acquire(timeout=self._timeout_s)
         except filelock.Timeout:
             raise _timeout(name, self._timeout_s) from None
+        except OSError as exc:  # a read-only or full disk, a directory made immutable
+            raise RegistryError(
+                ErrorCode.BACKEND,
+                f"Cannot lock {name!r}: cannot write in {self._lock_dir} "
+                f"({exc.strerror or exc}); nothing was changed. Make the data home writable, "
+                "or set MODELREG_HOME (or --home) to a directory you can write.",
+            ) from None
         try:
             yield
         finally:

@@ -19,7 +19,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.engine import Engine
+
 from registry_mcp.domain.errors import ErrorCode, RegistryError
+from registry_mcp.store import database
 from registry_mcp.store.settings import Settings
 
 if TYPE_CHECKING:
@@ -41,6 +44,22 @@ def translate(exc: MlflowException, doing: str) -> RegistryError:
     detail = str(exc.message).splitlines()[0][:300]
     hint = "" if code is not ErrorCode.BACKEND else " Check the registry database and try again."
     return RegistryError(code, f"MLflow refused {doing}: {detail}.{hint}")
+
+
+def _probe(settings: Settings) -> None:
+    """Check MLflow's databases before MLflow opens them: it retries an unreachable one for
+    about two minutes, logging a warning per try, before it raises."""
+    database.probe_store(settings.resolved_tracking_uri, "MLFLOW_TRACKING_URI")
+    if settings.resolved_registry_uri != settings.resolved_tracking_uri:
+        database.probe_store(settings.resolved_registry_uri, settings.registry_uri_setting)
+
+
+def _limit(store: object) -> None:
+    """Bound the connection attempts of an MLflow SQL store's engine too (MLflow sets no
+    timeout), so a database lost later fails in seconds, not minutes."""
+    engine = getattr(store, "engine", None)
+    if isinstance(engine, Engine):
+        database.limit_connect_time(engine)
 
 
 @contextmanager
@@ -87,17 +106,23 @@ class MlflowStore:
         def connect() -> MlflowClient:
             from mlflow import MlflowClient
 
-            return MlflowClient(
+            _probe(settings)
+            client = MlflowClient(
                 tracking_uri=settings.resolved_tracking_uri,
                 registry_uri=settings.resolved_registry_uri,
             )
+            _limit(client._tracking_client.store)
+            return client
 
         def connect_registry() -> ModelRegistryClient:
             from mlflow.tracking._model_registry.client import ModelRegistryClient
 
-            return ModelRegistryClient(  # type: ignore[no-untyped-call]
+            _probe(settings)
+            client = ModelRegistryClient(  # type: ignore[no-untyped-call]
                 settings.resolved_registry_uri, settings.resolved_tracking_uri
             )
+            _limit(client.store)
+            return client
 
         return cls(connect, settings, connect_registry=connect_registry)
 

@@ -125,6 +125,11 @@ class Settings(BaseSettings):
         return self.registry_uri or self.resolved_tracking_uri
 
     @property
+    def registry_uri_setting(self) -> str:
+        """The variable that chose the registry store (what an error tells the user to fix)."""
+        return "MLFLOW_REGISTRY_URI" if self.registry_uri else "MLFLOW_TRACKING_URI"
+
+    @property
     def resolved_artifact_root(self) -> str:
         return self.artifact_root or (self.home / "artifacts").as_uri()
 
