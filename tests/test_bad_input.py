@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,6 +15,13 @@ from hypothesis import strategies as st
 from registry_mcp.core.registry import Registry
 from registry_mcp.domain import validation
 from registry_mcp.domain.errors import ErrorCode, RegistryError
+from serving.router.app import RouterApp
+from serving.router.auth import AdminAuth, ClientKeys
+from serving.router.errors import RouterErrorCode
+from serving.router.state import StateFile
+from serving.router.table import RoutingTable, TableState
+from serving.router.upstream import InferenceToken, Upstream
+from serving.schemas import ModelDescription, PingResult
 from tests.conftest import BACKENDS, Backend, make_backend
 from tests.helpers import add_versions, snapshot
 
@@ -215,3 +224,140 @@ def test_strict_json_either_parses_or_says_why(text: str) -> None:
         return
     # Whatever passes is something a model server can receive as standard JSON.
     assert json.loads(json.dumps(value, allow_nan=False)) == value
+
+
+# --------------------------------------------------------------------- the prediction router
+
+
+class _NoTorchServe:
+    """Management side of a TorchServe that is not there (nothing here may reach it)."""
+
+    def ping(self) -> PingResult:
+        return PingResult(healthy=False, status="not running")
+
+    def describe(self, model: str) -> ModelDescription:
+        raise AssertionError("a refused request must not reach TorchServe")
+
+
+ROUTER_TOKEN = "admin-" + "b" * 26
+
+
+@pytest.fixture(scope="module")
+def bad_input_router(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[asyncio.Runner, RouterApp]]:
+    """A router app whose table serves ``m`` v1 (3 float32 features) from a TorchServe that
+    does not answer: a request that passes every check gets 503 UNAVAILABLE, never more."""
+    from serving.router.server import free_port
+
+    state = StateFile(tmp_path_factory.mktemp("router") / "state.json")
+    state.save(
+        TableState(
+            generation=1,
+            table=RoutingTable.model_validate(
+                {
+                    "models": {
+                        "m": {
+                            "served_name": "m",
+                            "production": 1,
+                            "input_schema": {"n_features": 3, "dtype": "float32"},
+                        }
+                    }
+                }
+            ),
+        )
+    )
+    app = RouterApp(
+        upstream=Upstream(f"http://127.0.0.1:{free_port()}", InferenceToken(None, None)),
+        management=_NoTorchServe(),
+        state_file=state,
+        admin=AdminAuth(ROUTER_TOKEN),
+        clients=ClientKeys({}, required=False),
+        verify_loaded=False,
+    )
+    with asyncio.Runner() as runner:
+        yield runner, app
+        runner.run(app.upstream.aclose())
+
+
+def _call(
+    router: tuple[asyncio.Runner, RouterApp], method: str, path: str, body: bytes | None = None
+) -> httpx.Response:
+    runner, app = router
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://router") as c:
+            headers = {"Authorization": f"Bearer {ROUTER_TOKEN}"}
+            return await c.request(method, path, content=body, headers=headers)
+
+    return runner.run(call())
+
+
+def _assert_clean_refusal(reply: httpx.Response, *statuses: int) -> str:
+    assert reply.status_code in statuses, (reply.status_code, reply.text[:300])
+    error = reply.json()["error"]
+    assert error["code"] in {c.value for c in RouterErrorCode}
+    assert error["message"].strip()
+    assert "Traceback" not in reply.text
+    return str(error["message"])
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+HUGE = b"1" + b"0" * 400
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "reason"),
+    [
+        ("POST", "/feedback", DEEP, 400, "nested too deeply"),
+        ("POST", "/feedback", b'{"items": ' + DEEP + b"}", 400, "nested too deeply"),
+        ("POST", "/feedback", b'{"request_id": "r", "label": ' + HUGE + b"}", 400, "label"),
+        ("POST", "/feedback", b'{"request_id": "r", "label": ' + b"9" * 5000 + b"}", 400, "JSON"),
+        ("POST", "/predictions/m", b'{"inputs": [[1, 2, ' + HUGE + b"]]}", 400, "too large"),
+        ("POST", "/predictions/m", b'{"inputs": [[1, 2, 1e39]]}', 400, "range of float32"),
+        ("POST", "/predictions/m", b'{"inputs": [[1, 2, 1e400]]}', 400, "NaN or Infinity"),
+        ("POST", "/predictions/m", b'{"inputs": [[1, 2, ' + b"9" * 5000 + b"]]}", 400, "read"),
+        ("POST", "/predictions/m", b'{"inputs": [[[1], [2], [3]]]}', 400, "nested as [3, 1]"),
+        ("POST", "/predictions/m", DEEP, 400, "nested too deeply"),
+        ("POST", "/predictions/m/1", b'{"inputs": [[1, 2, -1e39]]}', 400, "range of float32"),
+        ("POST", "/admin/confirm", DEEP, 400, "generation"),
+        ("POST", "/admin/confirm", b'{"generation": ' + HUGE + b"}", 400, "generation"),
+        ("PUT", "/admin/table", DEEP, 422, "invalid table update"),
+        ("GET", "/admin/stats?since=1e400", None, 400, "Unix time"),
+        ("GET", "/admin/stats?since=" + "9" * 5000, None, 400, "Unix time"),
+    ],
+)
+def test_router_refuses_malformed_input_with_a_4xx_never_a_500(
+    bad_input_router: tuple[asyncio.Runner, RouterApp],
+    method: str,
+    path: str,
+    body: bytes | None,
+    status: int,
+    reason: str,
+) -> None:
+    before = bad_input_router[1].tables.current
+    message = _assert_clean_refusal(_call(bad_input_router, method, path, body), status)
+    assert reason in message
+    assert bad_input_router[1].tables.current is before  # nothing changed
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.recursive(
+        JSON_VALUES | st.integers().map(lambda n: n * 10**400) | st.sampled_from([1e39, -3.5e38]),
+        lambda children: st.lists(children, max_size=4),
+        max_leaves=12,
+    )
+)
+def test_router_answers_any_prediction_body_without_a_500(
+    bad_input_router: tuple[asyncio.Runner, RouterApp], rows: Any
+) -> None:
+    body = json.dumps({"inputs": rows}).encode()
+    reply = _call(bad_input_router, "POST", "/predictions/m", body)
+    # Refused as the caller's mistake, or passed every check and met the absent TorchServe.
+    _assert_clean_refusal(reply, 400, 413, 503)
+    if reply.status_code == 503:
+        assert reply.json()["error"]["code"] == "UNAVAILABLE"

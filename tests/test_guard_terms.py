@@ -34,6 +34,8 @@ def seen(**kw: object) -> GuardEvidence:
         "p99_ms": 10.0,
         "feedback_rows": 200,
         "accuracy": 0.95,
+        "feedback_requests": 200,
+        "request_accuracy": 0.95,
     }
     return GuardEvidence.model_validate(base | kw)
 
@@ -45,16 +47,30 @@ def seen(**kw: object) -> GuardEvidence:
         (seen(errors=10, error_ratio=0.10), ["error ratio 10 % (10/100) > budget 5 %"]),
         (seen(errors=5, error_ratio=0.05), []),  # at the budget is within it
         (seen(p99_ms=51.0), ["p99 51.0 ms > SLA 50 ms (over 100 requests)"]),
-        (seen(accuracy=0.85), ["accuracy 85 % over 200 labelled rows < 90 %"]),
+        (seen(request_accuracy=0.85), ["accuracy 85 % over 200 labelled requests < 90 %"]),
+        # Per-row figures are reported, never judged: one 120-row request labelled wrong
+        # next to 100 right one-row requests is 1 bad request in 101.
+        (
+            seen(
+                feedback_rows=220,
+                accuracy=100 / 220,
+                feedback_requests=101,
+                request_accuracy=100 / 101,
+            ),
+            [],
+        ),
+        # A source that did not count labelled requests gets no accuracy judgement.
+        (seen(feedback_requests=None, request_accuracy=None, accuracy=0.1), []),
         # Below the sample sizes nothing is judged, however bad it looks.
         (seen(requests=19, errors=19, error_ratio=1.0, p99_ms=9999.0), []),
-        (seen(feedback_rows=99, accuracy=0.0), []),
+        (seen(feedback_requests=99, request_accuracy=0.0), []),
+        (seen(feedback_rows=10_000, feedback_requests=1, request_accuracy=0.0), []),
         (
-            seen(errors=50, error_ratio=0.5, p99_ms=80.0, accuracy=0.5),
+            seen(errors=50, error_ratio=0.5, p99_ms=80.0, request_accuracy=0.5),
             [
                 "error ratio 50 % (50/100) > budget 5 %",
                 "p99 80.0 ms > SLA 50 ms (over 100 requests)",
-                "accuracy 50 % over 200 labelled rows < 90 %",
+                "accuracy 50 % over 200 labelled requests < 90 %",
             ],
         ),
     ],
@@ -65,9 +81,9 @@ def test_breaches_name_each_threshold_broken(evidence: GuardEvidence, expected: 
 
 def test_no_accuracy_floor_means_accuracy_is_not_judged() -> None:
     spec = SPEC.model_copy(update={"min_accuracy": None})
-    assert breaches(spec, seen(accuracy=0.1)) == []
+    assert breaches(spec, seen(request_accuracy=0.1)) == []
     assert "accuracy" not in spec.describe()
-    assert "accuracy falls below 90 % after 100 labelled rows" in SPEC.describe()
+    assert "accuracy falls below 90 % after 100 labelled requests" in SPEC.describe()
 
 
 @pytest.mark.parametrize("value", [10, 10.5, "10", "0.01", 100])

@@ -11,8 +11,9 @@ Layout::
         metric_direction: higher   # optional for the well-known metrics (METRIC_DIRECTIONS)
         latency_sla_ms: 50
         error_budget: 0.01         # share of requests that may fail (alerts); default 0.01
-        input_schema: {n_features: 64, dtype: float32}
+        input_schema: {n_features: 64, dtype: float32}   # row_shape: [8, 8] for nested rows
         n_classes: 10
+        pinned_versions: admin     # who may call /predictions/{model}/{version}; see below
         torchserve: {workers: {min: 1, max: 2}, batch_size: 8, max_batch_delay_ms: 10}
         kubernetes:
           replicas: 2
@@ -29,6 +30,17 @@ Layout::
           - {kind: batch_at_least, rows: 32, model: {best_of_task: classification}}
           - {kind: batch_at_most, rows: 1, model: mnist-classifier}
 
+``pinned_versions`` (the router enforces it on ``/predictions/{model}/{version}``; unversioned
+predictions and routes always reach Production or the canary):
+
+- ``admin`` (default): any client may name the Production version; Staging and the warm
+  previous version need the router's admin token (``X-Admin-Token``), for operators
+  checking a candidate before promoting it.
+- ``production``: only the Production version may be named; nobody calls another by path.
+- ``approved``: any client may name Production, Staging or the previous version.
+
+Archived versions are never in the router's table, so no policy reaches them.
+
 A route target is a model of ``models`` by name, or ``{best_of_task: T}``: "the Production
 model of task T with the best primary metric", which only the registry can answer; the
 control plane resolves it to a model name when it writes the router's table.
@@ -43,6 +55,7 @@ names the spot need every part of it in view.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -65,6 +78,12 @@ from serving.errors import ServingError, ServingErrorCode
 #: ``feature-extraction``: an encoder answering with a vector per row (no classes).
 Task = Literal["classification", "regression", "feature-extraction"]
 DType = Literal["float32", "float64", "int32", "int64"]
+PinnedVersions = Literal["admin", "production", "approved"]
+_PINNED_DOC = (
+    "Who may call a version by path (/predictions/{model}/{version}): admin (default; "
+    "non-Production versions need the router's admin token), production (only Production), "
+    "approved (Production, Staging and the previous version, for any client)."
+)
 MetricDirection = Literal["higher", "lower"]
 
 _HIGHER: tuple[str, ...] = (
@@ -117,6 +136,22 @@ class _Strict(BaseModel):
 class InputSchema(_Strict):
     n_features: int = Field(ge=1, le=1_000_000, description="Values per input row.")
     dtype: DType = Field(default="float32", description="Element type the model expects.")
+    row_shape: tuple[Annotated[int, Field(ge=1)], ...] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=8,
+        description="A nested row's shape (e.g. [8, 8]); None: rows are flat lists of "
+        "n_features numbers. A flat row is always accepted.",
+    )
+
+    @model_validator(mode="after")
+    def _shape_holds_n_features(self) -> Self:
+        if self.row_shape is not None and math.prod(self.row_shape) != self.n_features:
+            raise ValueError(
+                f"row_shape {list(self.row_shape)} holds {math.prod(self.row_shape)} values, "
+                f"n_features is {self.n_features}; they must agree"
+            )
+        return self
 
 
 class WorkerRange(_Strict):
@@ -273,7 +308,8 @@ class GuardSettings(_Strict):
     Over ``window_s`` after the promotion, the new Production version is rolled back
     automatically if, once it has answered ``min_requests`` requests, its error ratio exceeds
     the model's ``error_budget`` or its p99 latency exceeds ``latency_sla_ms``; or if, once
-    ``min_feedback_rows`` labels came back, its accuracy is below ``min_accuracy``.
+    ``min_feedback_rows`` labelled *requests* came back (each counts once, whatever its
+    rows), the mean of their accuracies is below ``min_accuracy``.
     """
 
     window_s: float = Field(default=120, ge=5, le=86_400, description="Bake window, seconds.")
@@ -284,7 +320,7 @@ class GuardSettings(_Strict):
         default=None, gt=0, le=1, description="Production accuracy floor; None: not judged."
     )
     min_feedback_rows: int = Field(
-        default=100, ge=1, le=1_000_000, description="Labelled rows before accuracy is judged."
+        default=100, ge=1, le=1_000_000, description="Labelled requests before accuracy is judged."
     )
 
 
@@ -301,6 +337,7 @@ class ModelDefaults(_Strict):
     error_budget: float = Field(default=0.01, gt=0, le=1, description=_BUDGET_DOC)
     torchserve: TorchServeSettings = Field(default_factory=TorchServeSettings)
     kubernetes: KubernetesResources = Field(default_factory=KubernetesResources)
+    pinned_versions: PinnedVersions = Field(default="admin", description=_PINNED_DOC)
 
     _direction = field_validator("metric_direction")(_resolve_direction)
 
@@ -324,6 +361,7 @@ class ModelConfig(_Strict):
     guard: GuardSettings | None = Field(
         default=None, description="Guarded promotions; None: `promote --guard` is refused."
     )
+    pinned_versions: PinnedVersions = Field(default="admin", description=_PINNED_DOC)
 
     _direction = field_validator("metric_direction")(_resolve_direction)
 

@@ -114,11 +114,15 @@ class _Traffic:
                     self.failed += 1
                 else:
                     if self.sent % 3 == 0:
-                        self._feedback(client, reply.headers["X-Request-Id"], self._labels[i])
+                        self._feedback(client, reply.headers, self._labels[i])
                 self.sent += 1
 
-    def _feedback(self, client: httpx.Client, request_id: str, label: int) -> None:
-        body = {"request_id": request_id, "label": label}
+    def _feedback(self, client: httpx.Client, headers: httpx.Headers, label: int) -> None:
+        body = {
+            "request_id": headers["X-Request-Id"],
+            "token": headers["X-Feedback-Token"],
+            "label": label,
+        }
         try:
             settled = client.post(f"{self._router}/feedback", json=body).json()
             self.labelled += int(settled.get("rows", 0))

@@ -125,6 +125,7 @@ def test_routes_resolve_best_of_task_from_the_cards() -> None:
         "served_name": "mnist-cnn",
         "production": 1,
         "input_schema": {"n_features": 64, "dtype": "float32"},
+        "pinned_versions": "admin",
         "upstream": {
             "inference_url": "http://ts-mnist-cnn:8080",
             "management_url": "http://ts-mnist-cnn-management:8081",

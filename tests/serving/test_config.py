@@ -67,6 +67,8 @@ def test_error_names_the_model_and_the_nested_field() -> None:
         ("    input_schema: {n_features: 4, dtype: float16}\n", "input_schema.dtype"),
         ("    kubernetes: {memory: lots}\n", "kubernetes.memory"),
         ("    torchserve: {batch_size: 0}\n", "torchserve.batch_size"),
+        ("    pinned_versions: anyone\n", "pinned_versions"),
+        ("    input_schema: {n_features: 64, row_shape: [8, 9]}\n", "input_schema"),
     ],
 )
 def test_invalid_fields_are_named(extra: str, field: str) -> None:
@@ -296,3 +298,22 @@ def test_the_error_budget_defaults_to_one_percent() -> None:
     )
     assert config.get("m").error_budget == 0.01
     assert config.get("unlisted").error_budget == 0.01
+
+
+def test_pinned_versions_default_to_admin_and_reach_unlisted_models() -> None:
+    config = parse_models_config(
+        VALID + "    pinned_versions: approved\n" + "defaults:\n  pinned_versions: production\n"
+    )
+    assert config.get("m").pinned_versions == "approved"
+    assert config.get("unlisted").pinned_versions == "production"
+    assert parse_models_config(VALID).get("m").pinned_versions == "admin"
+    assert load_models_config(SHIPPED).get("mnist-classifier").pinned_versions == "admin"
+
+
+def test_a_row_shape_must_hold_n_features() -> None:
+    config = parse_models_config(VALID + "    input_schema: {n_features: 64, row_shape: [8, 8]}\n")
+    schema = config.get("m").input_schema
+    assert schema is not None
+    assert schema.row_shape == (8, 8)
+    message = error_of(VALID + "    input_schema: {n_features: 64, row_shape: [8, 9]}\n").message
+    assert "row_shape [8, 9] holds 72 values, n_features is 64" in message

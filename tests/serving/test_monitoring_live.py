@@ -153,7 +153,11 @@ def test_every_dashboard_and_rule_expression_answers_from_real_series(
                     predicted = [p["class"] for p in reply.json()["predictions"]]
                     settled = c.post(
                         "/feedback",
-                        json={"request_id": reply.headers["X-Request-Id"], "labels": truth},
+                        json={
+                            "request_id": reply.headers["X-Request-Id"],
+                            "token": reply.headers["X-Feedback-Token"],
+                            "labels": truth,
+                        },
                     ).json()
                     assert settled["rows"] == 2
                     sent[version][0] += 2

@@ -111,7 +111,7 @@ def test_predictions_go_to_production_or_the_named_version(
         explicit = c.post(
             f"/predictions/{ROUTER_MODEL}/1",
             json=rows(digits),
-            headers={"X-Request-Id": "client-id-42"},
+            headers={"X-Request-Id": "client-id-42", "X-Admin-Token": router.admin_token},
         )
         assert explicit.status_code == 200, explicit.text
         assert explicit.headers["x-model-version"] == "1"
@@ -202,7 +202,12 @@ def test_metrics_carry_the_version_that_answered(
     install(router, router_models, production=2)
     with http(router) as c:
         assert c.post(f"/predictions/{ROUTER_MODEL}", json=rows(digits)).status_code == 200
-        assert c.post(f"/predictions/{ROUTER_MODEL}/1", json=rows(digits)).status_code == 200
+        staging = c.post(
+            f"/predictions/{ROUTER_MODEL}/1",
+            json=rows(digits),
+            headers={"X-Admin-Token": router.admin_token},
+        )
+        assert staging.status_code == 200
         response = c.get("/metrics")
     text = response.text
     assert response.headers["content-type"].startswith("text/plain")

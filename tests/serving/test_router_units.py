@@ -273,7 +273,7 @@ def test_batch_at_most() -> None:
         (b'{"instances": [[1, 2, 3], [4, 5, 6.5]]}', 2),
         (b"[[1, 2, 3]]", 1),
         (b"[1, 2, 3]", 1),
-        (b'{"inputs": [[[1], [2], [3]]], "tier": "gold"}', 1),
+        (b'{"inputs": [[1, 2, 3e38]], "tier": "gold"}', 1),
     ],
 )
 def test_bodies_the_handler_accepts_pass(body: bytes, rows: int) -> None:
@@ -303,6 +303,15 @@ def test_bodies_the_handler_accepts_pass(body: bytes, rows: int) -> None:
         (b'{"inputs": [[[1, 2], [3]]]}', "ragged"),
         (b'{"inputs": [[]]}', "empty"),
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        # Nested rows reach TorchServe only in the shape the schema names (none here).
+        (b'{"inputs": [[[1], [2], [3]]]}', "row 0 is nested as [3, 1]"),
+        (b'{"inputs": [[[1, 2, 3]]]}', "row 0 is nested as [1, 3]"),
+        # Finite as JSON, not as the model's float32; beyond any float; beyond int parsing.
+        (b'{"inputs": [[1, 2, 1e39]]}', "outside the range of float32"),
+        (b'{"inputs": [[1, 2, -1e39]]}', "outside the range of float32"),
+        (b'{"inputs": [[1, 2, ' + b"1" + b"0" * 400 + b"]]}", "too large"),
+        (b'{"inputs": [[[1], [2], [' + b"1" + b"0" * 400 + b"]]]}", "too large"),
+        (b'{"inputs": [[1, 2, ' + b"9" * 5000 + b"]]}", "cannot be read"),
     ],
 )
 def test_bodies_that_do_not_fit_are_refused_with_the_reason(body: bytes, reason: str) -> None:
@@ -314,6 +323,18 @@ def test_bodies_that_do_not_fit_are_refused_with_the_reason(body: bytes, reason:
     assert caught.value.code is RouterErrorCode.INVALID_INPUT
     assert caught.value.status == 400
     assert reason in caught.value.message
+
+
+def test_a_declared_row_shape_admits_that_nesting_only() -> None:
+    shaped = InputSchema(n_features=4, row_shape=(2, 2))
+    inputs.check_rows([[[1, 2], [3, 4]], [1, 2, 3, 4]], shaped, max_rows=5)
+    with pytest.raises(RouterError, match=r"nested as \[4, 1\]; the model expects .*\[2, 2\]"):
+        inputs.check_rows([[[1], [2], [3], [4]]], shaped, max_rows=5)
+    with pytest.raises(ValueError, match="must agree"):
+        InputSchema(n_features=5, row_shape=(2, 2))
+    inputs.check_rows([[[1], [2]], [[3], [4]]], None, max_rows=5)  # no schema: shape only
+    with pytest.raises(RouterError, match="range of int32"):
+        inputs.check_rows([[1, 2, 2**31]], InputSchema(n_features=3, dtype="int32"), max_rows=5)
 
 
 def test_row_limit_integer_dtype_and_unknown_schema() -> None:

@@ -43,6 +43,8 @@ class GuardSpec(BaseModel):
     max_error_ratio: float = Field(description="The model's error_budget.")
     max_p99_ms: float = Field(description="The model's latency_sla_ms.")
     min_accuracy: float | None = None
+    # Labelled *requests* (not rows) before accuracy is judged; the name is kept for the
+    # guards already approved and for models.yaml.
     min_feedback_rows: int
 
     def describe(self) -> str:
@@ -54,7 +56,7 @@ class GuardSpec(BaseModel):
         if self.min_accuracy is not None:
             text += (
                 f", or if accuracy falls below {_pct(self.min_accuracy * 100)} after "
-                f"{self.min_feedback_rows} labelled rows"
+                f"{self.min_feedback_rows} labelled requests"
             )
         return text
 
@@ -64,12 +66,20 @@ class GuardEvidence(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    requests: int
-    errors: int
+    requests: int = Field(description="Requests answered or failed server-side by the version.")
+    errors: int = Field(description="Server-side failures only (5xx, timeouts, no worker).")
     error_ratio: float | None
     p99_ms: float | None
-    feedback_rows: int
-    accuracy: float | None
+    feedback_rows: int = Field(description="Labelled rows (reported, never judged).")
+    accuracy: float | None = Field(description="Per-row accuracy (reported, never judged).")
+    feedback_requests: int | None = Field(
+        default=None,
+        description="Labelled requests, each counted once however many rows it held; None: "
+        "the source did not count them, and accuracy is not judged.",
+    )
+    request_accuracy: float | None = Field(
+        default=None, description="Mean of each labelled request's accuracy; what is judged."
+    )
 
 
 def breaches(spec: GuardSpec, seen: GuardEvidence) -> list[str]:
@@ -86,15 +96,18 @@ def breaches(spec: GuardSpec, seen: GuardEvidence) -> list[str]:
                 f"p99 {seen.p99_ms:.1f} ms > SLA {spec.max_p99_ms:g} ms "
                 f"(over {seen.requests} requests)"
             )
+    # Accuracy is judged per labelled request: one request of many rows (and wrong labels)
+    # weighs as much as one of one row, so a single caller cannot outvote the others.
     if (
         spec.min_accuracy is not None
-        and seen.feedback_rows >= spec.min_feedback_rows
-        and seen.accuracy is not None
-        and seen.accuracy < spec.min_accuracy
+        and seen.feedback_requests is not None
+        and seen.feedback_requests >= spec.min_feedback_rows
+        and seen.request_accuracy is not None
+        and seen.request_accuracy < spec.min_accuracy
     ):
         found.append(
-            f"accuracy {_pct(seen.accuracy * 100)} over {seen.feedback_rows} labelled rows "
-            f"< {_pct(spec.min_accuracy * 100)}"
+            f"accuracy {_pct(seen.request_accuracy * 100)} over {seen.feedback_requests} "
+            f"labelled requests < {_pct(spec.min_accuracy * 100)}"
         )
     return found
 

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import ValidationError
 
@@ -26,7 +27,7 @@ from serving.errors import ServingError
 from serving.router import feedback, inputs
 from serving.router.auth import AdminAuth, ClientKeys
 from serving.router.errors import RouterError, RouterErrorCode
-from serving.router.feedback import FeedbackBook
+from serving.router.feedback import Asker, FeedbackBook
 from serving.router.metrics import CONTENT_TYPE, Outcome, RouterMetrics
 from serving.router.openapi import docs_page, openapi_document
 from serving.router.rules import pick_model
@@ -53,6 +54,7 @@ _OUTCOME: dict[RouterErrorCode, Outcome] = {
     RouterErrorCode.INVALID_INPUT: "invalid_input",
     RouterErrorCode.BODY_TOO_LARGE: "invalid_input",
     RouterErrorCode.UNAUTHORIZED: "unauthorized",
+    RouterErrorCode.FORBIDDEN: "forbidden",
     RouterErrorCode.NOT_FOUND: "not_found",
     RouterErrorCode.NOT_SERVED: "not_served",
     RouterErrorCode.UNCONFIRMED: "unconfirmed",
@@ -139,15 +141,15 @@ class RouterApp:
             parts = path[len("/predictions/") :].split("/")
             if method == "POST" and 1 <= len(parts) <= 2 and all(parts):
                 version = parts[1] if len(parts) == 2 else None
-                await self._predict(headers, receive, send, parts[0], version, None)
+                await self._predict(scope, receive, send, parts[0], version, None)
                 return
         elif path.startswith("/routes/"):
             name = path[len("/routes/") :]
             if method == "POST" and name and "/" not in name:
-                await self._predict(headers, receive, send, None, None, name)
+                await self._predict(scope, receive, send, None, None, name)
                 return
         elif path == "/feedback" and method == "POST":
-            await self._feedback(headers, receive, send)
+            await self._feedback(scope, receive, send)
             return
         elif path == "/admin/table" and method in ("GET", "PUT"):
             await self._admin(method, headers, receive, send)
@@ -167,7 +169,7 @@ class RouterApp:
 
     async def _predict(
         self,
-        headers: dict[bytes, bytes],
+        scope: Scope,
         receive: Receive,
         send: Send,
         model: str | None,
@@ -175,6 +177,7 @@ class RouterApp:
         route: str | None,
     ) -> None:
         started = time.perf_counter()
+        headers = dict(scope["headers"])
         request_id = _request_id(headers)
         if not self.tables.confirmed and not await self._confirmed(
             route, started, request_id, send
@@ -185,11 +188,13 @@ class RouterApp:
         shadow: Target | None = None
         route_label = ""
         try:
-            self._check_client(headers)
+            client = self._client(headers)
             if route is None:
                 target = _direct_target(table, str(model), version)
                 if version is None:
                     target, shadow = _canary(table, target, headers)
+                elif target.stage != "production":
+                    self._check_pinned(target, headers)
                 raw = await _read_body(receive, headers, self.limits.max_body_bytes)
                 body = inputs.decode(raw)
             else:
@@ -215,10 +220,18 @@ class RouterApp:
             await _error(send, exc, request_id, target)
             return
         self._observe(target, route_label, "ok", started)
-        self.feedback.remember(request_id.decode(), target.model, target.version, reply.body)
+        token = self.feedback.remember(
+            request_id.decode(),
+            target.model,
+            target.version,
+            reply.body,
+            _asker(scope, client),
+            len(body.rows),
+        )
         response_headers = [
             (b"content-type", reply.content_type),
             (b"x-request-id", request_id),
+            (b"x-feedback-token", token.encode()),
             (b"x-model-name", target.model_header),
             (b"x-model-version", target.version.encode()),
         ]
@@ -246,26 +259,54 @@ class RouterApp:
         await _error(send, exc, request_id, extra=[(b"retry-after", b"1")])
         return False
 
-    def _check_client(self, headers: dict[bytes, bytes]) -> None:
-        if (
-            self.clients.required
-            and self.clients.client_for(
-                _text(headers.get(b"authorization")), _text(headers.get(b"x-api-key"))
-            )
-            is None
-        ):
+    def _client(self, headers: dict[bytes, bytes]) -> str | None:
+        """The client name of the presented API key (None when keys are not required)."""
+        if not self.clients.required:
+            return None
+        client = self.clients.client_for(
+            _text(headers.get(b"authorization")), _text(headers.get(b"x-api-key"))
+        )
+        if client is None:
             raise RouterError(
                 RouterErrorCode.UNAUTHORIZED,
                 "this router needs an API key: send Authorization: Bearer <key> or "
                 "X-Api-Key: <key>",
             )
+        return client
 
-    async def _feedback(self, headers: dict[bytes, bytes], receive: Receive, send: Send) -> None:
+    def _check_pinned(self, target: Target, headers: dict[bytes, bytes]) -> None:
+        """Apply the model's ``pinned_versions`` policy to a non-Production version by path."""
+        if target.pinned == "approved":
+            return
+        production = f"POST /predictions/{quote(target.model, safe='')} answers with Production"
+        if target.pinned == "production":
+            raise RouterError(
+                RouterErrorCode.FORBIDDEN,
+                f"version {target.version} of model {target.model!r} is its {target.stage} "
+                "version, and the model's policy (pinned_versions: production) lets only the "
+                f"Production version be called by path; {production}",
+            )
+        presented = headers.get(b"x-admin-token")
+        if presented is not None and self.admin.allows("Bearer " + presented.decode("latin-1")):
+            return
+        if self.admin.allows(_text(headers.get(b"authorization"))):
+            return
+        raise RouterError(
+            RouterErrorCode.FORBIDDEN,
+            f"version {target.version} of model {target.model!r} is its {target.stage} "
+            "version, and the model's policy (pinned_versions: admin) needs the router's admin "
+            f"token to call it by path: send X-Admin-Token: <admin token>; {production}",
+        )
+
+    async def _feedback(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"])
         try:
-            self._check_client(headers)
+            client = self._client(headers)
             raw = await _read_body(receive, headers, self.limits.max_body_bytes)
             settled = self.feedback.settle(
-                feedback.parse(raw), _FeedbackSinks(self.metrics, self.windows)
+                feedback.parse(raw),
+                _FeedbackSinks(self.metrics, self.windows),
+                _asker(scope, client),
             )
         except RouterError as exc:
             await _error(send, exc)
@@ -531,6 +572,11 @@ def _request_id(headers: dict[bytes, bytes]) -> bytes:
     if given is not None and _REQUEST_ID.match(given.decode("latin-1")):
         return given
     return uuid.uuid4().hex.encode()
+
+
+def _asker(scope: Scope, client: str | None) -> Asker:
+    peer = scope.get("client")
+    return Asker(address=str(peer[0]) if peer else None, client=client)
 
 
 def _text(value: bytes | None) -> str | None:

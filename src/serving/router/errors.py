@@ -5,6 +5,8 @@
             INVALID_INPUT      the request body does not match the model's input (400)
             BODY_TOO_LARGE     the request body exceeds the configured limit (413)
             UNAUTHORIZED       missing or wrong API key / admin token (401)
+            FORBIDDEN          the model's pinned_versions policy refuses calling that
+                               version by path (403)
             NOT_FOUND          no such model, version or route in the table (404)
             NOT_SERVED         the model has no Production version in the table (503)
             UNCONFIRMED        a restarted router's table is not confirmed yet (503 with
@@ -30,6 +32,7 @@ class RouterErrorCode(StrEnum):
     INVALID_INPUT = "INVALID_INPUT"
     BODY_TOO_LARGE = "BODY_TOO_LARGE"
     UNAUTHORIZED = "UNAUTHORIZED"
+    FORBIDDEN = "FORBIDDEN"
     NOT_FOUND = "NOT_FOUND"
     NOT_SERVED = "NOT_SERVED"
     UNCONFIRMED = "UNCONFIRMED"
@@ -46,6 +49,7 @@ HTTP_STATUS: dict[RouterErrorCode, int] = {
     RouterErrorCode.INVALID_INPUT: 400,
     RouterErrorCode.BODY_TOO_LARGE: 413,
     RouterErrorCode.UNAUTHORIZED: 401,
+    RouterErrorCode.FORBIDDEN: 403,
     RouterErrorCode.NOT_FOUND: 404,
     RouterErrorCode.NOT_SERVED: 503,
     RouterErrorCode.UNCONFIRMED: 503,

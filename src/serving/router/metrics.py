@@ -44,6 +44,7 @@ Outcome = Literal[
     "ok",
     "invalid_input",
     "unauthorized",
+    "forbidden",
     "not_found",
     "not_served",
     "unconfirmed",

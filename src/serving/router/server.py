@@ -43,6 +43,7 @@ from serving.errors import ServingError, ServingErrorCode
 from serving.router.app import Limits, RouterApp
 from serving.router.auth import AdminAuth, ClientKeys, is_loopback
 from serving.router.errors import RouterError, RouterErrorCode
+from serving.router.feedback import DEFAULT_MAX_BYTES, FeedbackBook
 from serving.router.metrics import RouterMetrics
 from serving.router.state import StateFile
 from serving.router.switch import Management, Managements, Tables
@@ -89,6 +90,12 @@ class RouterSettings(BaseModel):
     max_rows: int = Field(default=1024, ge=1, le=1_000_000)
     verify_loaded: bool = Field(
         default=True, description="Refuse a table naming versions TorchServe has not loaded"
+    )
+    feedback_store_bytes: int = Field(
+        default=DEFAULT_MAX_BYTES,
+        ge=64 << 10,
+        le=4 << 30,
+        description="Memory budget of the answers kept for feedback (oldest dropped first)",
     )
     start_unconfirmed: bool = Field(
         default=False,
@@ -234,6 +241,7 @@ def build_app(
         metrics=RouterMetrics(),
         limits=Limits(max_body_bytes=settings.max_body_bytes, max_rows=settings.max_rows),
         verify_loaded=settings.verify_loaded,
+        feedback=FeedbackBook(max_bytes=settings.feedback_store_bytes),
         start_unconfirmed=settings.start_unconfirmed,
         unconfirmed_wait_s=settings.unconfirmed_wait_s,
     )

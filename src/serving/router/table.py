@@ -9,6 +9,7 @@ The control plane writes it (``PUT /admin/table``) as plain data::
                                                              # and staging are optional
             "canary": {"version": 4, "percent": 10, "mode": "split"},   # optional
             "input_schema": {"n_features": 64, "dtype": "float32"},     # optional
+            "pinned_versions": "admin",   # who may call /predictions/{model}/{version}
             "upstream": {                                               # optional
                 "inference_url": "http://ts-mnist-classifier:8080",
                 "management_url": "http://ts-mnist-classifier-management:8081"}}},
@@ -26,6 +27,11 @@ A canary sends ``percent`` % of the model's Production traffic (unversioned pred
 routes) to a warm non-Production version of the entry (``mode: split``), or mirrors that share
 to it and discards its answers (``mode: shadow``). A request carrying ``X-Routing-Key`` is
 assigned by a hash of the model and the key, so one key always lands on the same side.
+
+``pinned_versions`` is the model's policy for ``/predictions/{model}/{version}`` (from
+``configs/models.yaml``): ``admin`` (default) lets any client name the Production version
+and needs the admin token for the others, ``production`` allows only Production,
+``approved`` allows every version of the entry (``serving.config`` says more).
 
 ``upstream`` is the model's own TorchServe (on Kubernetes, its Services); without it the
 model is served by the router's default TorchServe (``--inference-url``). URLs are http(s),
@@ -59,6 +65,7 @@ from serving.config import (
     HeaderCondition,
     InputSchema,
     ModelsConfig,
+    PinnedVersions,
     RouteName,
     Task,
 )
@@ -144,6 +151,11 @@ class ModelEntry(_Frozen):
     )
     upstream: ModelUpstream | None = Field(
         default=None, description="The model's own TorchServe; None: the router's default."
+    )
+    pinned_versions: PinnedVersions = Field(
+        default="admin",
+        description="Who may call a version by path: admin (non-Production versions need the "
+        "admin token), production (Production only), approved (any version of the entry).",
     )
 
     @model_validator(mode="after")
@@ -244,7 +256,9 @@ class TableState(_Frozen):
 class Confirmation(_Frozen):
     """Body of ``POST /admin/confirm``: the table on file at this generation is right."""
 
-    generation: int = Field(ge=0, description="The generation GET /admin/table returned.")
+    generation: int = Field(
+        ge=0, le=2**63 - 1, description="The generation GET /admin/table returned."
+    )
 
 
 # --------------------------------------------------------------------- compiled form
@@ -261,6 +275,7 @@ class Target:
     schema: InputSchema | None
     model_header: bytes  # X-Model-Name value: the name, percent-encoded if not plain ASCII
     upstream: str | None = None  # the model's inference base URL; None: the router's default
+    pinned: PinnedVersions = "admin"  # who may name this version by path (see ModelEntry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +317,7 @@ def compile_table(state: TableState) -> CompiledTable:
                 schema=entry.input_schema,
                 model_header=header_value(model),
                 upstream=entry.upstream.inference_url if entry.upstream is not None else None,
+                pinned=entry.pinned_versions,
             )
             versions[(model, str(version))] = target
             if stage == "production":
