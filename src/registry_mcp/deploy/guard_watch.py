@@ -195,7 +195,14 @@ def _log(verdict: GuardVerdict) -> None:
 def _evidence(stats: VersionStats | None) -> GuardEvidence:
     if stats is None:
         return GuardEvidence(
-            requests=0, errors=0, error_ratio=None, p99_ms=None, feedback_rows=0, accuracy=None
+            requests=0,
+            errors=0,
+            error_ratio=None,
+            p99_ms=None,
+            feedback_rows=0,
+            accuracy=None,
+            feedback_requests=0,
+            request_accuracy=None,
         )
     return GuardEvidence(
         requests=stats.requests,
@@ -204,6 +211,8 @@ def _evidence(stats: VersionStats | None) -> GuardEvidence:
         p99_ms=stats.p99_ms,
         feedback_rows=stats.feedback_rows,
         accuracy=stats.accuracy,
+        feedback_requests=stats.feedback_requests,
+        request_accuracy=stats.request_accuracy,
     )
 
 
@@ -212,6 +221,9 @@ def describe(guard: Guard, seen: GuardEvidence, now: float) -> str:
     text = f"v{guard.version} over {elapsed:.1f} s: {seen.requests} requests, {seen.errors} errors"
     if seen.p99_ms is not None:
         text += f", p99 {seen.p99_ms:.1f} ms"
-    if seen.accuracy is not None:
-        text += f", accuracy {seen.accuracy:.1%} of {seen.feedback_rows} labelled rows"
+    if seen.request_accuracy is not None:
+        text += (
+            f", accuracy {seen.request_accuracy:.1%} over {seen.feedback_requests} "
+            "labelled requests"
+        )
     return text
