@@ -23,6 +23,7 @@ from tests.k8s.conftest import TERRAFORM, need, run
 from tests.test_cli import invoke
 
 MODEL = "mnist-classifier"
+LOCAL = "--allow-local-artifacts"  # the fixtures' versions are stored under file://
 
 
 @pytest.fixture
@@ -54,9 +55,10 @@ def test_drift_after_a_promotion_until_tf_vars(
     tfvars = tmp_path / "model_versions.auto.tfvars.json"
     promote(capsys, "1", "staging")
     promote(capsys, "1", "production")
-    code, out, _ = invoke(capsys, "tf", "vars", "--out", str(tfvars))
+    code, out, _ = invoke(capsys, "tf", "vars", LOCAL, "--out", str(tfvars))
     assert code == 0, out
     written = json.loads(tfvars.read_text())["models"]
+    assert isinstance(written[MODEL].pop("change_id"), int)  # the promotion's audit id
     assert written[MODEL] == {
         "version": 1,
         "previous": None,
@@ -90,19 +92,23 @@ def test_drift_after_a_promotion_until_tf_vars(
     assert "the cluster side is behind" in out
     assert "modelreg tf vars" in out
 
-    code, _, _ = invoke(capsys, "tf", "vars", "--out", str(tfvars))
+    code, _, _ = invoke(capsys, "tf", "vars", LOCAL, "--out", str(tfvars))
     assert code == 0
     assert router_entry(tfvars) == {"production": 2, "previous": 1}
     code, out, _ = invoke(capsys, "k8s", "diff", "--tfvars", str(tfvars))
     assert code == 0, out
 
-    # A rollback written to the tfvars by hand first: the registry is the side behind.
+    # A rollback written to the tfvars by hand (same change id as the registry: the runbook's
+    # rollback in Terraform first): the registry is the side behind, and must record it.
     data = json.loads(tfvars.read_text())
     data["models"][MODEL].update(version=1, previous=2)
     tfvars.write_text(json.dumps(data))
     code, out, _ = invoke(capsys, "k8s", "diff", "--tfvars", str(tfvars), "--json")
     assert code == 3
-    assert {d["behind"] for d in json.loads(out)["drift"]} == {"registry"}
+    drift = json.loads(out)["drift"]
+    assert {d["behind"] for d in drift} == {"registry"}
+    assert all("was edited after it was written" in d["why"] for d in drift)
+    assert drift[0]["fix"].startswith(f"record it: `modelreg rollback {MODEL} --to 1 -r")
 
 
 def router_entry(tfvars: Path) -> dict[str, Any]:
@@ -125,14 +131,14 @@ def test_rollback_through_terraform_moves_the_router_table(
         promote(capsys, version, "staging")
         promote(capsys, version, "production")
     v2, v1 = work / "v2.tfvars.json", work / "v1.tfvars.json"
-    code, out, _ = invoke(capsys, "tf", "vars", "--out", str(v2))
+    code, out, _ = invoke(capsys, "tf", "vars", LOCAL, "--out", str(v2))
     assert code == 0, out
     code, _, err = invoke(capsys, "rollback", MODEL, "-r", "p99 above SLA since v2", "--yes")
     assert code == 0, err
     code, out, _ = invoke(capsys, "k8s", "diff", "--tfvars", str(v2))
     assert code == 3
     assert "production: registry 1, cluster 2" in out, out
-    code, out, _ = invoke(capsys, "tf", "vars", "--out", str(v1))
+    code, out, _ = invoke(capsys, "tf", "vars", LOCAL, "--out", str(v1))
     assert code == 0, out
     assert router_entry(v2)["production"] == 2
     assert router_entry(v1)["production"] == 1
@@ -184,7 +190,7 @@ def test_render_puts_the_registry_versions_in_the_configmap(
         capsys, "promote", "extra.model", "1", "--stage", "staging", "-r", "ok", "--yes"
     )
     assert code == 0, err
-    code, text, err = invoke(capsys, "k8s", "render", "--out", str(out))
+    code, text, err = invoke(capsys, "k8s", "render", LOCAL, "--out", str(out))
     assert code == 0, err
     assert f"{MODEL}: production 1, staging 2, previous -" in text
     assert "extra.model: production -, staging 1, previous -" in text
@@ -234,7 +240,7 @@ def test_render_resolves_best_of_task_from_the_registry_cards(
             )
             assert code == 0, err
     out = tmp_path / "k8s"
-    code, text, err = invoke(capsys, "k8s", "render", "--out", str(out))
+    code, text, err = invoke(capsys, "k8s", "render", LOCAL, "--out", str(out))
     assert code == 0, err
     assert "Left out of the router's initial table" in text  # digits-encoder: no version
     table = json.loads((out / "base" / "router" / "table.json").read_text())

@@ -29,12 +29,22 @@ NoRegistryOpt = Annotated[
         help="Do not read the registry: every model without versions (the tree in the repo).",
     ),
 ]
+AllowLocalOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-local-artifacts",
+        help="Accept versions stored under file:// (pods cannot fetch them): for output that "
+        "is only validated offline, never for a cluster.",
+    ),
+]
 DRIFT_EXIT = 3
 
 
 def _state(
-    ctx: typer.Context, no_registry: bool
+    ctx: typer.Context, no_registry: bool, *, allow_local: bool = True
 ) -> tuple[Ctx, ModelsConfig, DesiredVersions, list[str]]:
+    """The models file, the platform's models and their desired versions; unless
+    ``allow_local``, refuse versions whose artifacts pods could not fetch (file://)."""
     from registry_mcp.deploy.kubernetes.desired import (
         DesiredVersions,
         desired_from_registry,
@@ -48,7 +58,12 @@ def _state(
     models = platform_models(config, registry)
     if registry is None:
         return state, config, DesiredVersions(), models
-    return state, config, desired_from_registry(registry, models), models
+    desired = desired_from_registry(registry, models)
+    if not allow_local:
+        from registry_mcp.deploy.kubernetes.fetchable import require_fetchable
+
+        require_fetchable(registry, desired, models)
+    return state, config, desired, models
 
 
 @k8s_app.command("render")
@@ -58,6 +73,7 @@ def render(
         Path, typer.Option("--out", "-o", help="Directory of the kustomize tree.", file_okay=False)
     ] = Path("k8s"),
     no_registry: NoRegistryOpt = False,
+    allow_local_artifacts: AllowLocalOpt = False,
 ) -> None:
     """Write base/ and overlays cpu and gpu: TorchServe per model with the registry's
     Production, Staging and previous versions, the router with its initial routing table
@@ -66,7 +82,7 @@ def render(
     from registry_mcp.deploy.kubernetes.routertable import production_cards
     from registry_mcp.domain.errors import ErrorCode, RegistryError
 
-    state, config, desired, models = _state(ctx, no_registry)
+    state, config, desired, models = _state(ctx, no_registry, allow_local=allow_local_artifacts)
     cards = None if no_registry else production_cards(state.registry(), desired, models)
     tree = render_tree(config, desired, models, cards)
     try:
@@ -212,10 +228,10 @@ def diff(
 
     state, _, desired, models = _state(ctx, no_registry=False)
     if tfvars is not None:
-        cluster, source = read_tfvars(tfvars).desired(), str(tfvars)
+        report = compare(desired, read_tfvars(tfvars).desired(), "tfvars", tfvars)
     else:
-        cluster, source = read_rendered(rendered, models), str(rendered)
-    report = compare(desired, cluster, source)
+        report = compare(desired, read_rendered(rendered, models), "rendered", rendered)
+    source = report.source
     if as_json:
         cli_render.print_json(state.console, report)
     elif report.in_sync:
@@ -226,7 +242,7 @@ def diff(
             side = "the cluster side" if item.behind == "cluster" else "the registry"
             state.console.print(
                 f"  {item.model} {item.stage}: registry {item.registry or '-'}, "
-                f"cluster {item.cluster or '-'}; {side} is behind: {item.fix}",
+                f"cluster {item.cluster or '-'}; {side} is behind ({item.why}): {item.fix}",
                 soft_wrap=True,
             )
     if not report.in_sync:
@@ -240,13 +256,14 @@ def tf_vars(
         Path, typer.Option("--out", "-o", help="tfvars file to write.", dir_okay=False)
     ] = Path("terraform/model_versions.auto.tfvars.json"),
     no_registry: NoRegistryOpt = False,
+    allow_local_artifacts: AllowLocalOpt = False,
 ) -> None:
     """Write the registry's versions, models.yaml's resources and the router's table for
     those versions (what `k8s render` writes) for `terraform apply`."""
     from registry_mcp.deploy.kubernetes.routertable import production_cards
     from registry_mcp.deploy.kubernetes.tfvars import build_tfvars, write_tfvars
 
-    state, config, desired, models = _state(ctx, no_registry)
+    state, config, desired, models = _state(ctx, no_registry, allow_local=allow_local_artifacts)
     cards = None if no_registry else production_cards(state.registry(), desired, models)
     write_tfvars(build_tfvars(config, desired, models, cards), out)
     state.console.print(

@@ -274,6 +274,15 @@ class Registry:
             )
         return found
 
+    def change_id(self, name: str) -> int | None:
+        """The audit id of the last approved stage change of ``name`` (None: none yet)."""
+        return ApprovedStates(self._engine).change_id(name)
+
+    def download_uri(self, name: str, version: int | str) -> str:
+        """Where a version's model directory is fetched from (MLflow's download URI)."""
+        info = self.get_version(name, version)
+        return self._store.download_uri(info.name, info.version)
+
     # ---------------------------------------------------------------- writes
 
     def download_version(self, name: str, version: int | str, dest: Path) -> Path:

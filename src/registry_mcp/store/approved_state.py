@@ -68,6 +68,21 @@ class ApprovedStates:
         except SQLAlchemyError as exc:
             raise backend_error(exc, "reading the approved stage state") from exc
 
+    def change_id(self, model: str) -> int | None:
+        """The audit id of the last approved change of ``model`` (None: none recorded, e.g.
+        a state adopted from MLflow's aliases): a number that only grows, so two copies of
+        the desired versions stamped with it say which one is newer."""
+        try:
+            with self._engine.connect() as conn:
+                found = conn.execute(
+                    sa.select(approved_state_table.c.audit_id).where(
+                        approved_state_table.c.model == model
+                    )
+                ).scalar()
+        except SQLAlchemyError as exc:
+            raise backend_error(exc, "reading the approved stage state") from exc
+        return None if found is None else int(found)
+
     @staticmethod
     def get_in(conn: Connection, model: str) -> AliasState:
         row = conn.execute(

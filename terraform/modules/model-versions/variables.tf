@@ -8,6 +8,8 @@ variable "models" {
     cpu      = string
     memory   = string
     gpu      = number
+    # The registry change these versions come from (its audit id), for `modelreg k8s diff`.
+    change_id = optional(number)
   }))
 
   validation {

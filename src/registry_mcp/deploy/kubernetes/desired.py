@@ -19,6 +19,7 @@ from registry_mcp.domain.errors import ErrorCode, RegistryError
 from serving.config import ModelsConfig
 
 CHECKSUM_ANNOTATION = "checksum/model-versions"
+CHANGE_ID_ANNOTATION = "modelreg.io/change-id"
 _DNS_LABEL = re.compile(r"[^a-z0-9-]+")
 
 
@@ -30,6 +31,12 @@ class ModelVersions(BaseModel):
     production: int | None = Field(default=None, ge=1)
     staging: int | None = Field(default=None, ge=1)
     previous: int | None = Field(default=None, ge=1, description="Kept warm for rollback.")
+    change_id: int | None = Field(
+        default=None,
+        ge=1,
+        description="The registry's change these versions come from (the audit id of the "
+        "model's last approved stage change; None: unknown). Not part of the ConfigMap data.",
+    )
 
     def loaded(self) -> list[int]:
         """The versions a TorchServe pod loads, ascending."""
@@ -116,6 +123,9 @@ def desired_from_registry(registry: Registry, models: list[str]) -> DesiredVersi
             found[name] = ModelVersions()  # declared in models.yaml, not registered yet
             continue
         found[name] = ModelVersions(
-            production=approved.production, staging=approved.staging, previous=approved.previous
+            production=approved.production,
+            staging=approved.staging,
+            previous=approved.previous,
+            change_id=registry.change_id(name),
         )
     return DesiredVersions(models=found)

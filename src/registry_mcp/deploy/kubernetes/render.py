@@ -17,7 +17,11 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]  # no stubs installed
 from pydantic import BaseModel, ConfigDict, Field
 
-from registry_mcp.deploy.kubernetes.desired import DesiredVersions, k8s_name
+from registry_mcp.deploy.kubernetes.desired import (
+    CHANGE_ID_ANNOTATION,
+    DesiredVersions,
+    k8s_name,
+)
 from registry_mcp.deploy.kubernetes.routertable import Cards, RouterTable, router_table
 from registry_mcp.deploy.kubernetes.stateful import (
     mlflow_objects,
@@ -187,10 +191,13 @@ def render_tree(
         )
         resources.append(f"models/{k8s}.yaml")
         data = versions.configmap_data()
+        options: dict[str, Any] = {"labels": {"modelreg.io/model": model}}
+        if versions.change_id is not None:  # outside the data: the pods do not roll on it
+            options["annotations"] = {CHANGE_ID_ANNOTATION: str(versions.change_id)}
         generators.append(
             {
                 "name": versions_configmap(k8s),
-                "options": {"labels": {"modelreg.io/model": model}},
+                "options": options,
                 "literals": [f"{key}={data[key]}" for key in sorted(data)],
             }
         )

@@ -3,10 +3,13 @@ registry and models.yaml, and read back (for drift). The variable it fills is ``
 ``terraform/`` (and of ``terraform/modules/model-versions``)::
 
     {"models": {"<name>": {"version": 3, "previous": 2, "staging": 4,
-                           "replicas": 2, "cpu": "500m", "memory": "1Gi", "gpu": 0}},
+                           "replicas": 2, "cpu": "500m", "memory": "1Gi", "gpu": 0,
+                           "change_id": 41}},
      "router_table": "<the router's table.json, as text>"}
 
-``version`` is the Production version; null where the registry has none. ``router_table`` is
+``version`` is the Production version; null where the registry has none. ``change_id`` is
+the audit id of the model's last approved stage change these versions come from (null:
+none), so ``modelreg k8s diff`` knows whether the file or the registry is newer. ``router_table`` is
 the file ``modelreg k8s render`` writes to ``base/router/table.json`` for the same versions
 (``routertable.router_table``), so Terraform's ``sha256`` of it is the render's
 ``checksum/router-table``; the module refuses a table whose versions disagree with
@@ -38,9 +41,17 @@ class TfModel(BaseModel):
     cpu: str
     memory: str
     gpu: int = Field(ge=0)
+    change_id: int | None = Field(
+        default=None, ge=1, description="The registry change these versions come from."
+    )
 
     def versions(self) -> ModelVersions:
-        return ModelVersions(production=self.version, staging=self.staging, previous=self.previous)
+        return ModelVersions(
+            production=self.version,
+            staging=self.staging,
+            previous=self.previous,
+            change_id=self.change_id,
+        )
 
 
 class TfVars(BaseModel):
@@ -73,6 +84,7 @@ def build_tfvars(
             cpu=res.cpu,
             memory=res.memory,
             gpu=res.gpu,
+            change_id=versions.change_id,
         )
     table = router_table(config, desired, models, cards).text()
     return TfVars(models=found, router_table=table)
