@@ -78,6 +78,29 @@ run "resource_change_does_not_roll" {
   }
 }
 
+run "change_id_alone_does_not_roll" {
+  command = apply
+
+  # `modelreg tf vars` stamps each model with the registry change its versions come from
+  # (for `modelreg k8s diff`); a new stamp with the same versions must not roll any pod.
+  variables {
+    models = {
+      "mnist-classifier" = { version = 3, previous = 2, replicas = 5, cpu = "1", memory = "2Gi", gpu = 0, change_id = 57 }
+      "digits-encoder"   = { version = 1, replicas = 4, cpu = "250m", memory = "512Mi", gpu = 0, change_id = 12 }
+    }
+  }
+
+  assert {
+    condition     = output.configmap_data["mnist-classifier"] == run.resource_change_does_not_roll.configmap_data["mnist-classifier"]
+    error_message = "the change id is not part of the ConfigMap data"
+  }
+
+  assert {
+    condition     = output.restart_ids["mnist-classifier"] == run.resource_change_does_not_roll.restart_ids["mnist-classifier"] && output.restart_ids["digits-encoder"] == run.resource_change_does_not_roll.restart_ids["digits-encoder"]
+    error_message = "a change id without a version change must not replace a restart trigger"
+  }
+}
+
 run "numeric_order" {
   command = plan
 
