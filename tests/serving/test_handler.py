@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,54 @@ def test_initialize_reads_the_mlflow_signature_and_matches_the_model(
     [bad] = handler.handle([request({"inputs": [[0.0] * 63]})], context)
     assert context.statuses == {0: (400, "Bad Request")}
     assert "expects 64" in bad["error"]
+
+
+@pytest.mark.parametrize(
+    ("gpu_id", "cuda", "count", "device"),
+    [
+        (None, False, 0, "cpu"),  # TorchServe without GPUs assigns none
+        (None, True, 2, "cpu"),
+        (0, False, 0, "cpu"),  # a GPU assigned but no usable CUDA (CPU-only torch): the CPU
+        (1, True, 2, "cuda:1"),
+        ("0", True, 1, "cuda:0"),
+    ],
+)
+def test_device_choice(gpu_id: object, cuda: bool, count: int, device: str) -> None:
+    assert mlflow_handler.choose_device(gpu_id, cuda, count) == device
+
+
+def test_device_choice_refuses_a_gpu_the_worker_cannot_see() -> None:
+    with pytest.raises(RuntimeError, match="assigned GPU 2, but this worker sees 2 CUDA"):
+        mlflow_handler.choose_device(2, True, 2)
+    with pytest.raises(RuntimeError, match="not a GPU index"):
+        mlflow_handler.choose_device("gpu0", True, 2)
+
+
+def test_initialize_places_the_model_on_the_assigned_device(
+    saved_models: SavedModels, digits: Digits, caplog: pytest.LogCaptureFixture
+) -> None:
+    """TorchServe's gpu_id decides the device when CUDA is usable (here, on a CPU-only
+    machine, the CPU); on a GPU machine the same test checks cuda:0 answers as the CPU does."""
+    context = FakeContext(saved_models.dirs[1], version="1")
+    context.system_properties["gpu_id"] = "0"
+    handler = MlflowHandler()
+    with quiet_mlflow(), caplog.at_level(logging.INFO, logger=mlflow_handler.logger.name):
+        handler.initialize(context)
+    expected = "cuda:0" if torch.cuda.is_available() else "cpu"
+    assert handler.device == expected
+    assert f"on {expected}" in caplog.text
+    rows = digits.x[:4]
+    [reply] = handler.handle([request({"inputs": rows.tolist()})], FakeContext())
+    cpu = MlflowHandler()
+    with quiet_mlflow():
+        cpu.initialize(FakeContext(saved_models.dirs[1], version="1"))
+    assert cpu.device == "cpu"
+    [reference] = cpu.handle([request({"inputs": rows.tolist()})], FakeContext())
+    np.testing.assert_allclose(
+        [p["probabilities"] for p in reply["predictions"]],
+        [p["probabilities"] for p in reference["predictions"]],
+        atol=1e-5,
+    )
 
 
 def test_signature_parsing() -> None:

@@ -513,6 +513,25 @@ def _checkpoint_problems(record: str, content: bytes) -> list[str]:
     return problems
 
 
+def choose_device(gpu_id: object, cuda_available: bool, cuda_count: int) -> str:
+    """The device a worker runs its model on: ``cuda:<gpu_id>`` when TorchServe assigned a
+    GPU (``system_properties["gpu_id"]``, None on a CPU-only server) and CUDA is usable,
+    else ``cpu``. A GPU id this process cannot see is a misconfiguration: say so, do not
+    fall back to the CPU silently on a node that reserved a GPU."""
+    if gpu_id is None or gpu_id == "" or not cuda_available:
+        return "cpu"
+    try:
+        index = int(str(gpu_id))
+    except ValueError:
+        raise RuntimeError(f"TorchServe assigned gpu_id {gpu_id!r}, not a GPU index") from None
+    if not 0 <= index < cuda_count:
+        raise RuntimeError(
+            f"TorchServe assigned GPU {index}, but this worker sees {cuda_count} CUDA "
+            "device(s); check number_of_gpu and the pod's nvidia.com/gpu limit"
+        )
+    return f"cuda:{index}"
+
+
 class MlflowHandler:
     """Loads the MLflow model at the archive root and answers batched JSON requests."""
 
@@ -524,6 +543,7 @@ class MlflowHandler:
         self.dtype: np.dtype[Any] = np.dtype(np.float32)
         self.max_rows = DEFAULT_MAX_ROWS
         self.task = "classification"
+        self.device = "cpu"
 
     def initialize(self, context: Any) -> None:
         import mlflow.pytorch  # here, so a worker without mlflow fails at load with a clear error
@@ -548,14 +568,22 @@ class MlflowHandler:
         with contextlib.nullcontext() if trusted else _pickle_refused():
             # No .eval(): MLflow 3's pt2 export raises NotImplementedError on it.
             self.model = mlflow.pytorch.load_model(model_dir)
+        self.device = choose_device(
+            context.system_properties.get("gpu_id"),
+            torch.cuda.is_available(),
+            torch.cuda.device_count(),
+        )
+        if self.device != "cpu":
+            self.model = self.model.to(self.device)
         self.initialized = True
         logger.info(
-            "loaded MLflow model from %s: version %s, task %s, row shape %s, dtype %s",
+            "loaded MLflow model from %s: version %s, task %s, row shape %s, dtype %s, on %s",
             model_dir,
             self.version,
             self.task,
             self.row_shape,
             self.dtype,
+            self.device,
         )
 
     def handle(self, data: list[dict[str, Any]], context: Any) -> list[Any]:
@@ -599,7 +627,8 @@ class MlflowHandler:
 
     def _forward(self, batch: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         with torch.inference_mode():
-            result = self.model(torch.from_numpy(np.ascontiguousarray(batch)))
+            inputs = torch.from_numpy(np.ascontiguousarray(batch))
+            result = self.model(inputs if self.device == "cpu" else inputs.to(self.device))
         if isinstance(result, tuple | list):
             result = result[0]
         array: np.ndarray[Any, Any] = result.detach().cpu().numpy()
