@@ -7,7 +7,12 @@
 #   modelreg mcp --transport http --host 0.0.0.0 --port 8765           (MCP server; token from a Secret)
 #   mlflow server --backend-store-uri $(DSN) --artifacts-destination /mlartifacts --serve-artifacts
 # Build: docker build -t modelreg:0.1.0 .   (kind: kind load docker-image modelreg:0.1.0)
+# GPU image (k8s/overlays/gpu runs it): torch's CUDA wheels instead of the CPU ones,
+#   docker build --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128 -t modelreg:0.1.0-cuda .
 FROM python:3.11-slim-bookworm
+
+# Where torch comes from: the CPU wheels by default, a CUDA index for the GPU image.
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 
 # TorchServe 0.12 needs Java 17.
 RUN apt-get update \
@@ -22,8 +27,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /opt/modelreg
 COPY pyproject.toml README.md ./
 COPY src ./src
-# torch first and pinned to the CPU build (a GPU node needs an image with the CUDA build).
-RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
+# torch first and pinned, from TORCH_INDEX_URL (CPU build unless the GPU image is built).
+RUN pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0 \
  && pip install .
 
 # Non-root, matching the pods' runAsUser; the root filesystem is read-only in the pods

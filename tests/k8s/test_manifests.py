@@ -62,11 +62,28 @@ def test_model_deployments_match_models_yaml(repo_overlays: Docs, overlay: str) 
             want_limits["nvidia.com/gpu"] = want_requests["nvidia.com/gpu"] = str(gpus)
             assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
             assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
+            # Fits a pool of exactly `replicas` GPUs: an old pod goes before a new one starts.
+            assert deployment["spec"]["strategy"] == {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
+            }
         else:
+            assert "strategy" not in deployment["spec"]
             assert "nodeSelector" not in pod
             assert "tolerations" not in pod
         assert resources == {"limits": want_limits, "requests": want_requests}
     assert any(m.kubernetes.gpu for m in config.models.values())  # the gpu case is exercised
+    # Only a GPU model's TorchServe container runs the CUDA image; everything else the CPU one.
+    images = {
+        (name, c["name"]): c["image"]
+        for name, d in deployments.items()
+        for c in d["spec"]["template"]["spec"].get("initContainers", [])
+        + d["spec"]["template"]["spec"]["containers"]
+    }
+    cuda = {key for key, image in images.items() if image == "modelreg:0.1.0-cuda"}
+    gpu_models = {f"ts-{k8s_name(n)}" for n, m in config.models.items() if m.kubernetes.gpu}
+    assert cuda == ({(d, "torchserve") for d in gpu_models} if overlay == "gpu" else set())
+    assert set(images.values()) - {"modelreg:0.1.0-cuda"} == {"modelreg:0.1.0"}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

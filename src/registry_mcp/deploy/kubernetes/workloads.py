@@ -282,13 +282,25 @@ def torchserve_objects(model: ModelConfig, k8s: str, checksum: str) -> list[Obj]
     ]
 
 
+GPU_IMAGE_TAG = f"{IMAGE_TAG}-cuda"  # the Dockerfile built with TORCH_INDEX_URL=.../cu128
+
+
 def gpu_patch(k8s: str, gpus: int) -> Obj:
-    """Strategic-merge patch of the gpu overlay: GPU limit, node selector, toleration."""
+    """Strategic-merge patch of the gpu overlay: GPU limit, node selector, toleration, and a
+    rollout that fits a pool sized for the replicas: an old pod goes before a new one starts
+    (maxSurge 0, maxUnavailable 1); the default (one extra pod first) waits for a GPU that a
+    pool of exactly ``replicas`` GPUs does not have, and the rollout stalls. Only the
+    TorchServe container runs the image with torch's CUDA wheels (Dockerfile
+    ``TORCH_INDEX_URL``); its init container and every other pod keep the CPU image."""
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": torchserve_name(k8s)},
         "spec": {
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
+            },
             "template": {
                 "spec": {
                     "nodeSelector": {"nvidia.com/gpu.present": "true"},
@@ -298,6 +310,7 @@ def gpu_patch(k8s: str, gpus: int) -> Obj:
                     "containers": [
                         {
                             "name": "torchserve",
+                            "image": f"{IMAGE}:{GPU_IMAGE_TAG}",
                             "resources": {
                                 "limits": {"nvidia.com/gpu": str(gpus)},
                                 "requests": {"nvidia.com/gpu": str(gpus)},
@@ -305,7 +318,7 @@ def gpu_patch(k8s: str, gpus: int) -> Obj:
                         }
                     ],
                 }
-            }
+            },
         },
     }
 
