@@ -364,8 +364,9 @@ class Deployment:
                 model=model,
                 switched_to=None,
                 router=skipped,
-                detail="TorchServe is not running; the registry moved. Start serving with "
-                "`modelreg serve up` (it reconciles to the registry)."
+                detail="TorchServe is not running; the registry moved. A running controller "
+                "restarts TorchServe and brings serving to the registry (`modelreg serve "
+                "status` shows it); with none, start serving with `modelreg serve up`."
                 + ("" if skipped is None else f" {skipped.detail}"),
             )
         production = self._registry.get_model(model, limit=1).model.approved.production
