@@ -488,13 +488,6 @@ class Controller:
             self._audited[key] = repair.did
         else:
             self._audited.pop(key, None)
-        log.warning(
-            "%s%s: %s -> %s",
-            repair.target,
-            "" if repair.model is None else f" {repair.model}",
-            repair.differed,
-            repair.did,
-        )
         try:
             self._registry.record_repair(
                 actor=CONTROLLER_ACTOR,
