@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from registry_mcp.core.registry import Registry
 from registry_mcp.store.settings import Settings
 from serving.local import LocalPorts
 from serving.router.server import free_port
+from tests.test_cli import ANSI, _read_until, on_pty
 
 MODELREG = str(Path(sys.executable).with_name("modelreg"))
 pytestmark = pytest.mark.slow
@@ -101,3 +104,56 @@ def test_demo_runs_the_whole_story_and_can_run_again(tmp_path: Path) -> None:
     )
     assert '"running": false' in status.stdout
     assert json.loads(status.stdout)["router"]["process"]["running"] is False
+
+
+def test_ctrl_c_during_training_stops_the_demo_at_once(tmp_path: Path) -> None:
+    """The first Ctrl-C (SIGINT) ends the demo where it is, training included, cleanly:
+    the interrupt message, status 130, no traceback, and no later step started."""
+    proc = subprocess.Popen(
+        [MODELREG, "demo", "--yes"],
+        env=_env(tmp_path, LocalPorts.free()),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        seen = _read_until(proc.stdout.fileno(), b"sets up the starting state", timeout=300)
+        time.sleep(1.0)  # inside the training of the first versions
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    out = (seen + rest).decode(errors="replace")
+    assert proc.returncode == 130, out + err.decode(errors="replace")
+    assert "Interrupted (Ctrl-C): the demo stopped there" in err.decode()
+    assert "Traceback" not in err.decode()
+    assert "2. Deploy" not in out
+
+
+def test_denying_is_an_outcome_and_the_demo_goes_on(tmp_path: Path) -> None:
+    """Deny the canary and the promotion at the terminal: both are reported as denied (not
+    failed), say what stays as it was, the rollback is skipped, and the demo exits 0."""
+    if shutil.which("java") is None:
+        pytest.skip("java is not installed: TorchServe 0.12 needs a Java 17 runtime")
+    env = _env(tmp_path, LocalPorts.free())
+    with on_pty([MODELREG, "demo"], env=env) as (proc, terminal):
+        shown = b""
+        for _ in ("canary", "promote"):
+            shown += _read_until(terminal, b"Decision (approve/deny)", timeout=600)
+            os.write(terminal, b"deny\n")
+            shown += _read_until(terminal, b"Reason for denying", timeout=60)
+            os.write(terminal, b"not today\n")
+        shown += _read_until(terminal, b"Router:", timeout=600)
+        assert proc.wait(timeout=300) == 0, shown.decode(errors="replace")[-3000:]
+    text = ANSI.sub(b"", shown).decode(errors="replace")
+    assert "denied: no canary; all mnist-classifier traffic stays on v1" in text
+    assert "denied: v1 stays Production, v2 stays Staging; nothing to roll back" in text
+    assert "FAILED" not in text
+    assert "6. Roll back" not in text
+    registry = Registry.open(Settings(home=tmp_path))
+    model = registry.get_model("mnist-classifier").model
+    assert (model.production_version, model.staging_version) == (1, 2)
+    registry.close()

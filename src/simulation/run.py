@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -50,13 +51,27 @@ COMPANIONS = (
 
 Approver = Callable[[ApprovalRequest], Awaitable[Approve | Deny]]
 
+_MARKS: dict[str, str] = {
+    "ok": "[green]ok[/]",
+    "denied": "[yellow]denied[/]",
+    "failed": "[red]FAILED[/]",
+}
+
+
+Outcome = Literal["ok", "denied", "failed"]
+"""A denied change is an outcome of the story, not a failure: nothing moved, as asked."""
+
 
 class Step(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
-    ok: bool
+    outcome: Outcome
     detail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome != "failed"
 
 
 class Continuity(BaseModel):
@@ -145,12 +160,17 @@ async def run_simulation(
     model: str = DEFAULT_MODEL_NAME,
     monitoring: DemoMonitoring | None = None,
 ) -> SimulationReport:
-    def step(report: SimulationReport, name: str, ok: bool, detail: str) -> None:
-        report.steps.append(Step(name=name, ok=ok, detail=detail))
-        mark = "[green]ok[/]" if ok else "[red]FAILED[/]"
-        console.print(f"  {mark}  {detail}", highlight=False)
+    def step(report: SimulationReport, name: str, ok: bool | Outcome, detail: str) -> None:
+        outcome: Outcome = ok if isinstance(ok, str) else ("ok" if ok else "failed")
+        report.steps.append(Step(name=name, outcome=outcome, detail=detail))
+        console.print(f"  {_MARKS[outcome]}  {detail}", highlight=False)
 
-    console.rule("1. Train and register v1 and v2")
+    console.rule(f"1. Starting state: train two {model} versions (set up without asking)")
+    console.print(
+        "  This step sets up the starting state directly: the older version to Production, "
+        "the newer to Staging, two more models to Production. Every later change asks you.",
+        highlight=False,
+    )
     versions = []
     for config in (V1, V2):
         outcome = train_and_register(registry, config, name=model, actor=actor)
@@ -195,7 +215,7 @@ async def run_simulation(
         f"{model}: v{v1} in Production, v{v2} in Staging; {', '.join(companions)} in Production",
     )
 
-    console.rule("2. Deploy on TorchServe behind the router")
+    console.rule(f"2. Deploy {model} v{v1} and v{v2} on TorchServe behind the router")
     router = deployment.router_process
     if router is None:
         step(report, "deploy", False, f"the router cannot start: {deployment.router_problem}")
@@ -248,11 +268,12 @@ async def run_simulation(
         answer = turn.answer.text if turn.answer else ""
         step(report, "ask", f"v{v1}" in answer, f"agent reports {model} v{v1} in production")
 
-        async def change(text: str, name: str) -> bool:
+        async def change(text: str, name: str) -> bool | None:
+            """True: approved; False: denied (recorded as an outcome); None: no proposal."""
             turn = await say(text)
             if turn.approval is None:
                 step(report, name, False, "the agent did not propose a change")
-                return False
+                return None
             console.print(Panel(Text(turn.approval.proposal.summary), title="Approval needed"))
             decision = await approve(turn.approval)
             result = await conv.decide(decision)
@@ -260,10 +281,111 @@ async def run_simulation(
                 console.print(Panel(Text(result.answer.text), title=result.answer.title))
             return isinstance(decision, Approve)
 
-        console.rule(f"4. Canary: 10 % of {model} traffic to v{v2} (the human approves)")
-        report.canary = await change(f"Canary {model} v{v2} at 10%", "canary")
+        console.rule(f"4. Canary: 10 % of {model} traffic to v{v2} (you decide)")
+        canary = await change(f"Canary {model} v{v2} at 10%", "canary")
+        report.canary = canary is True
+        if canary is False:
+            step(
+                report,
+                "canary",
+                "denied",
+                f"denied: no canary; all {model} traffic stays on v{v1} (Production)",
+            )
+        elif canary:
+            _measure_canary(report, registry, deployment, model, v2, step)
+
+        console.rule(f"5. Promote v{v2} with a guard (you decide)")
+        promoted = await change(f"Promote {model} v{v2} to production with a guard", "promote")
+        report.promoted = promoted is True
+        if promoted is False:
+            step(
+                report,
+                "promote",
+                "denied",
+                f"denied: v{v1} stays Production, v{v2} stays Staging"
+                + (" with its 10 % canary running" if report.canary else "")
+                + "; nothing to roll back, so step 6 is skipped",
+            )
+        if not report.promoted:
+            if monitoring is not None:
+                _monitor(report, monitoring, model, v1, 0, console, step)
+            return report
+        default = deployment.client.default_version(served_name(model))
+        serving = await tools.get_serving_version(model)
+        guard = serving.guard
+        step(
+            report,
+            "promote",
+            default == str(v2)
+            and serving.serving.default_version == v2
+            and serving.canary is None
+            and guard is not None
+            and guard.status == "watching"
+            and guard.version == v2,
+            f"get_serving_version: v{serving.serving.default_version}; TorchServe management "
+            f"API default: v{default}; "
+            + (
+                ("canary ended" if serving.canary is None else "canary still running")
+                if report.canary
+                else "no canary"
+            )
+            + "; "
+            + (
+                f"guard #{guard.id} watching v{guard.version}"
+                if guard is not None and guard.version == v2
+                else "no guard on this promotion"
+            ),
+        )
+
+        console.rule(f"6. Roll back to v{v1} under live traffic (you decide)")
         with _Traffic(report.router_url, model) as traffic:
-            time.sleep(2.0)
+            time.sleep(0.5)
+            rolled_back = await change(f"Roll back {model} to v{v1}", "rollback")
+            report.rolled_back = rolled_back is True
+            time.sleep(0.5)
+        report.continuity = Continuity(
+            sent=traffic.sent, failed=traffic.failed, served_versions=sorted(traffic.versions)
+        )
+        default = deployment.client.default_version(served_name(model))
+        after = (await tools.get_serving_version(model)).guard
+        if rolled_back is False:
+            step(
+                report,
+                "rollback",
+                "denied" if traffic.failed == 0 and default == str(v2) else "failed",
+                f"denied: v{v2} stays Production (TorchServe default v{default}), its guard "
+                f"keeps watching; {traffic.sent} requests through the router meanwhile, "
+                f"{traffic.failed} failed",
+            )
+        elif rolled_back:
+            step(
+                report,
+                "rollback",
+                default == str(v1)
+                and traffic.failed == 0
+                and after is not None
+                and after.status == "superseded",
+                f"default back to v{default}; {traffic.sent} requests through the router during "
+                f"the rollback, {traffic.failed} failed; the human's rollback ended guard "
+                f"#{after.id if after else '?'} ({after.status if after else 'missing'})",
+            )
+    if monitoring is not None:
+        production = v1 if report.rolled_back else v2
+        _monitor(report, monitoring, model, production, traffic.labelled, console, step)
+    return report
+
+
+def _measure_canary(
+    report: SimulationReport,
+    registry: Registry,
+    deployment: Deployment,
+    model: str,
+    v2: int,
+    step: Callable[[SimulationReport, str, bool, str], None],
+) -> None:
+    """Two seconds of traffic through the router; the share that reached the canary."""
+    with _Traffic(report.router_url, model) as traffic:
+        time.sleep(2.0)
         seen = canary_report(registry, deployment, model)
         arms = {arm.role: arm for arm in seen.arms}
         on_canary = arms["canary"].requests if "canary" in arms else 0
@@ -271,59 +393,10 @@ async def run_simulation(
         step(
             report,
             "canary",
-            report.canary and seen.canary is not None and 0 < on_canary < total,
+            seen.canary is not None and 0 < on_canary < total,
             f"router window since the canary started: {total} requests, v{v2} answered "
             f"{on_canary} ({on_canary / max(total, 1):.1%}), {traffic.failed} failed",
         )
-
-        console.rule(f"5. Promote v{v2} with a guard (the human approves)")
-        report.promoted = await change(
-            f"Promote {model} v{v2} to production with a guard", "promote"
-        )
-        default = deployment.client.default_version(served_name(model))
-        serving = await tools.get_serving_version(model)
-        guard = serving.guard
-        step(
-            report,
-            "promote",
-            report.promoted
-            and default == str(v2)
-            and serving.serving.default_version == v2
-            and serving.canary is None
-            and guard is not None
-            and guard.status == "watching",
-            f"get_serving_version: v{serving.serving.default_version}; TorchServe management "
-            f"API default: v{default}; canary ended; "
-            + (f"guard #{guard.id} watching v{guard.version}" if guard else "no guard"),
-        )
-        if not report.promoted:
-            return report
-
-        console.rule(f"6. Roll back to v{v1} under live traffic")
-        with _Traffic(report.router_url, model) as traffic:
-            time.sleep(0.5)
-            report.rolled_back = await change(f"Roll back {model} to v{v1}", "rollback")
-            time.sleep(0.5)
-        report.continuity = Continuity(
-            sent=traffic.sent, failed=traffic.failed, served_versions=sorted(traffic.versions)
-        )
-        default = deployment.client.default_version(served_name(model))
-        after = (await tools.get_serving_version(model)).guard
-        step(
-            report,
-            "rollback",
-            report.rolled_back
-            and default == str(v1)
-            and traffic.failed == 0
-            and after is not None
-            and after.status == "superseded",
-            f"default back to v{default}; {traffic.sent} requests through the router during "
-            f"the rollback, {traffic.failed} failed; the human's rollback ended guard "
-            f"#{after.id if after else '?'} ({after.status if after else 'missing'})",
-        )
-    if monitoring is not None:
-        _monitor(report, monitoring, model, v1, traffic.labelled, console, step)
-    return report
 
 
 def _monitor(
@@ -361,8 +434,8 @@ def _monitor(
         report,
         "monitor",
         seen,
-        f"Prometheus {monitoring.prometheus_url}: Production {model} v{v1} after the "
-        f"rollback; {labelled} labelled rows counted",
+        f"Prometheus {monitoring.prometheus_url}: Production {model} v{v1} as the router "
+        f"serves it; {labelled} labelled rows counted",
     )
 
 
@@ -416,7 +489,9 @@ def print_summary(console: Console, report: SimulationReport, registry: Registry
     for column in ("Step", "Result", "Detail"):
         table.add_column(column)
     for item in report.steps:
-        table.add_row(item.name, "ok" if item.ok else "FAILED", Text(item.detail))
+        table.add_row(
+            item.name, item.outcome.upper() if not item.ok else item.outcome, Text(item.detail)
+        )
     console.print(table)
     console.print(
         f"MLflow UI:  mlflow ui --backend-store-uri {registry.settings.resolved_tracking_uri}\n"
