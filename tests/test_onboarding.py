@@ -8,13 +8,17 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
+from rich.console import Console
 
+from registry_mcp.cli import render
 from registry_mcp.core.registry import Registry
 from registry_mcp.domain.cards import ModelCard
+from registry_mcp.domain.schemas import AuditEntry, Page
 from serving.router.server import free_port
 from tests.conftest import Backend
 from tests.mcp_support import structured
@@ -261,3 +265,51 @@ def test_piped_output_is_wide_and_unwrapped(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert f"sqlite:///{home}/mlflow.db" in done.stdout
     assert done.stdout.count("\n") == 1
+
+
+# ------------------------------------------------------------ wording of changes and audit
+
+
+def _entry(**fields: object) -> AuditEntry:
+    base: dict[str, object] = {
+        "id": 7,
+        "at": datetime(2026, 12, 1, 8, 0, tzinfo=UTC),
+        "actor": "dana",
+        "model": "mnist-classifier",
+        "action": "canary",
+        "decision": "done",
+    }
+    return AuditEntry.model_validate({**base, **fields})
+
+
+def _rendered(entry: AuditEntry) -> str:
+    console = Console(width=400, record=True)
+    console.print(render.audit_table(Page[AuditEntry](items=[entry], next_cursor=None)))
+    return console.export_text()
+
+
+def test_a_canary_row_names_no_stage_move() -> None:
+    shown = _rendered(_entry(to_version=2, from_stage="Staging", to_stage="Staging"))
+    assert "Staging -> Staging" not in shown
+    assert "mnist-classifier v2: stays Staging" in shown
+    promoted = _rendered(
+        _entry(action="transition", to_version=2, from_stage="Staging", to_stage="Production")
+    )
+    assert "Staging -> Production" in promoted
+
+
+def test_an_automatic_rollback_row_shows_the_guard_evidence_once() -> None:
+    evidence = "p99 73.1 ms above the 50 ms SLA over 120 requests; error ratio 0.0%"
+    shown = _rendered(
+        _entry(
+            action="rollback",
+            actor="modelreg-guard",
+            to_version=1,
+            from_stage="Archived",
+            to_stage="Production",
+            rationale=f"automatic rollback under approval #5 (guard #2): {evidence}",
+            reason=f"approved by modelreg-guard: {evidence}",
+        )
+    )
+    assert shown.count(evidence) == 1, shown
+    assert "approved by modelreg-guard (as in the rationale)" in shown
