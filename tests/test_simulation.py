@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml  # type: ignore[import-untyped]
 
 from registry_mcp.core.registry import Registry
 from registry_mcp.store.settings import Settings
@@ -81,6 +83,8 @@ def test_demo_runs_the_whole_story_and_can_run_again(tmp_path: Path) -> None:
         )
         assert f"default back to v{first}" in out
         assert "canary ended; guard #" in out
+        assert "Guard threshold" in out
+        assert "p99 through the router on this machine: " in out
         assert "(superseded)" in out
     registry = Registry.open(Settings(home=tmp_path))
     model = registry.get_model("mnist-classifier").model
@@ -139,6 +143,12 @@ def test_denying_is_an_outcome_and_the_demo_goes_on(tmp_path: Path) -> None:
     if shutil.which("java") is None:
         pytest.skip("java is not installed: TorchServe 0.12 needs a Java 17 runtime")
     env = _env(tmp_path, LocalPorts.free())
+    # A guard SLA no machine meets: the demo measures p99 here and calibrates it, and says so.
+    packaged = Path(__file__).resolve().parents[1] / "configs" / "models.yaml"
+    tight = yaml.safe_load(packaged.read_text())
+    tight["models"]["mnist-classifier"]["latency_sla_ms"] = 0.01
+    (tmp_path / "tight.yaml").write_text(yaml.safe_dump(tight))
+    env["MODELREG_MODELS_CONFIG"] = str(tmp_path / "tight.yaml")
     with on_pty([MODELREG, "demo"], env=env) as (proc, terminal):
         shown = b""
         for _ in ("canary", "promote"):
@@ -153,6 +163,14 @@ def test_denying_is_an_outcome_and_the_demo_goes_on(tmp_path: Path) -> None:
     assert "denied: v1 stays Production, v2 stays Staging; nothing to roll back" in text
     assert "FAILED" not in text
     assert "6. Roll back" not in text
+    assert "Guard threshold calibrated: p99 <= " in text
+    assert "mnist-classifier p99 through the router on this machine: " in text
+    calibrated = yaml.safe_load((tmp_path / "demo" / "models.yaml").read_text())
+    sla = calibrated["models"]["mnist-classifier"]["latency_sla_ms"]
+    assert sla >= 1  # 5x a measured p99 of HTTP round trips: never below a millisecond
+    # The plan the human was shown (from the MCP server) carries the calibrated threshold.
+    flat = re.sub(r"[│\s]+", " ", text)
+    assert f"p99 exceeds {sla:g} ms" in flat
     registry = Registry.open(Settings(home=tmp_path))
     model = registry.get_model("mnist-classifier").model
     assert (model.production_version, model.staging_version) == (1, 2)
