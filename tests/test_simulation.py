@@ -176,3 +176,26 @@ def test_denying_is_an_outcome_and_the_demo_goes_on(tmp_path: Path) -> None:
     model = registry.get_model("mnist-classifier").model
     assert (model.production_version, model.staging_version) == (1, 2)
     registry.close()
+    # The closing hints run as printed, in a shell where the venv is active (as the README says).
+    hints = dict(re.findall(r"^(Audit|Guards|Serving|MLflow UI): +(.+?)\s*$", text, re.M))
+    assert set(hints) == {"Audit", "Guards", "Serving", "MLflow UI"}, text[-2000:]
+    activate = f"source {Path(sys.prefix)}/bin/activate"
+    for name in ("Audit", "Guards", "Serving"):
+        done = subprocess.run(
+            ["bash", "-c", f"{activate} && {hints[name]}"],
+            env={**env, "PATH": "/usr/local/bin:/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, (hints[name], done.stderr)
+    mlflow_ui = hints["MLflow UI"].split()
+    assert mlflow_ui[:3] == ["mlflow", "ui", "--backend-store-uri"]
+    assert mlflow_ui[3] == f"sqlite:///{tmp_path}/mlflow.db"
+    found = subprocess.run(
+        ["bash", "-c", f"{activate} && command -v mlflow"],
+        env={**env, "PATH": "/usr/local/bin:/usr/bin:/bin"},
+        capture_output=True,
+        timeout=60,
+    )
+    assert found.returncode == 0
