@@ -171,7 +171,7 @@ def test_denying_is_an_outcome_and_the_demo_goes_on(tmp_path: Path) -> None:
     assert sla >= 1  # 5x a measured p99 of HTTP round trips: never below a millisecond
     # The plan the human was shown (from the MCP server) carries the calibrated threshold.
     flat = re.sub(r"[│\s]+", " ", text)
-    assert f"p99 exceeds {sla:g} ms" in flat
+    assert f"p99 <= {sla:g} ms): a breach rolls back to v1" in flat
     registry = Registry.open(Settings(home=tmp_path))
     model = registry.get_model("mnist-classifier").model
     assert (model.production_version, model.staging_version) == (1, 2)
