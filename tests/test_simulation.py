@@ -56,6 +56,7 @@ def test_demo_without_terminal_or_yes_stops_clearly(tmp_path: Path) -> None:
     assert not (tmp_path / "serving").exists()
 
 
+@pytest.mark.timeout(2400)  # two whole demos on a busy machine
 def test_demo_runs_the_whole_story_and_can_run_again(tmp_path: Path) -> None:
     if shutil.which("java") is None:
         pytest.skip("java is not installed: TorchServe 0.12 needs a Java 17 runtime")
