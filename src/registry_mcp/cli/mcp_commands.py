@@ -41,6 +41,8 @@ def mcp(
     ] = False,
 ) -> None:
     """Run the MCP server (stdio by default)."""
+    if ctx.invoked_subcommand is not None:
+        return  # `modelreg mcp config`
     from registry_mcp.domain.errors import ErrorCode, RegistryError
     from registry_mcp.mcp.http import UNAUTHENTICATED, TokenBook, check_bind, serve_http
     from registry_mcp.mcp.server import build_server

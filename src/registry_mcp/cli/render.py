@@ -212,10 +212,17 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _move(from_stage: str | None, to_stage: str) -> str:
+    """``Staging -> Production``; a change that moves no stage (a canary) says so."""
+    if from_stage == to_stage:
+        return f"stays {to_stage}"
+    return f"{from_stage or '?'} -> {to_stage}"
+
+
 def transition_line(result: TransitionResult) -> str:
     text = (
-        f"{escape(result.name)} v{result.version}: {result.from_stage.value} -> "
-        f"{result.to_stage.value}"
+        f"{escape(result.name)} v{result.version}: "
+        f"{_move(result.from_stage.value, result.to_stage.value)}"
     )
     if result.replaced_version is not None and result.replaced_to_stage is not None:
         text += f"; v{result.replaced_version} -> {result.replaced_to_stage.value}"
@@ -225,10 +232,30 @@ def transition_line(result: TransitionResult) -> str:
 def _change(entry: AuditEntry) -> str:
     text = f"{escape(entry.model)} {_v(entry.to_version)}"
     if entry.to_stage:
-        text += f": {entry.from_stage or '?'} -> {entry.to_stage}"
+        text += f": {_move(entry.from_stage, entry.to_stage)}"
     if entry.from_version is not None:
         text += f", replaces {_v(entry.from_version)}"
     return text
+
+
+_REPEATED = 30
+"""Characters shared by a row's rationale and reason that count as the same text."""
+
+
+def _why(rationale: str, reason: str) -> str:
+    """Rationale, then the reason in brackets, saying once what both quote (an automatic
+    rollback's rationale and its approval note both carry the guard's evidence)."""
+    if not reason:
+        return rationale
+    if not rationale:
+        return reason
+    from difflib import SequenceMatcher
+
+    same = SequenceMatcher(None, reason, rationale, autojunk=False).find_longest_match()
+    if same.size >= _REPEATED:
+        left, right = reason[: same.a].rstrip(" :;,"), reason[same.a + same.size :].strip()
+        reason = " ".join(part for part in (left, "(as in the rationale)", right) if part)
+    return f"{rationale} [{reason}]"
 
 
 def audit_table(page: Page[AuditEntry]) -> Table:
@@ -241,9 +268,7 @@ def audit_table(page: Page[AuditEntry]) -> Table:
     table.add_column("Decision")
     table.add_column("Why")
     for entry in page.items:
-        why = entry.rationale or ""
-        if entry.reason:
-            why = f"{why} [{entry.reason}]" if why else entry.reason
+        why = _why(entry.rationale or "", entry.reason or "")
         table.add_row(
             str(entry.id),
             entry.at.strftime("%m-%d %H:%M:%S"),

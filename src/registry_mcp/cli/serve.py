@@ -409,7 +409,10 @@ def predict(
                     ErrorCode.BACKEND,
                     "TorchServe is not running; start it with `modelreg serve up`.",
                 )
-            result = deployment.client.predict(served_name(name), payload, wanted)
+            answered = deployment.client.predict(served_name(name), payload, wanted)
+            # `class` as TorchServe and the router answer it (the field is `label` in Python).
+            render.print_json(state.console, answered.model_dump(mode="json", by_alias=True))
+            return
     render.print_json(state.console, result)
 
 
