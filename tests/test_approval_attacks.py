@@ -387,7 +387,7 @@ async def test_an_alias_moved_in_mlflow_is_caught_and_never_followed(
     assert (summary.approved.production, summary.production_version) == (1, 2)
 
     seen = summary.aliases
-    reg.stages.resolve_unapproved("digits", accept=False, actor="erin", rationale="r", seen=seen)
+    reg.stages.revert_unapproved("digits", actor="erin", rationale="r", seen=seen)
     restored = reg.get_model("digits").model
     assert restored.production_version == 1
     assert restored.unapproved_change is None

@@ -131,7 +131,7 @@ def test_an_alias_moved_in_mlflow_is_shown_and_reverted_or_accepted(
     assert registry.get_model("digits").model.production_version == 1
     assert registry.get_model("digits").model.unapproved_change is None
 
-    other.set_registered_model_alias("digits", "production", "2")
+    other.set_registered_model_alias("digits", "production", "3")  # v3 is in Staging
     code, out, _ = invoke(
         capsys,
         "approvals",
@@ -143,13 +143,18 @@ def test_an_alias_moved_in_mlflow_is_shown_and_reverted_or_accepted(
         "--json",
     )
     assert code == 0, out
-    assert json.loads(out)["approved"] == {"production": 2, "staging": 3, "previous": None}
+    assert json.loads(out)["status"] == "applied"
     summary = registry.get_model("digits").model
-    assert (summary.production_version, summary.approved.production) == (2, 2)
-    kinds = [e.action for e in registry.audit_log(model="digits", limit=6).items]
+    # Accepted as the promotion it amounts to: v3 leaves Staging, v1 is the rollback target.
+    assert summary.approved.model_dump() == {"production": 3, "staging": None, "previous": 1}
+    assert (summary.production_version, summary.unapproved_change) == (3, None)
+    entries = registry.audit_log(model="digits", limit=6).items
     registry.close()
+    kinds = [e.action for e in entries]
     assert kinds.count(AuditAction.UNAPPROVED_CHANGE) == 2
-    assert kinds.count(AuditAction.RESOLVE_UNAPPROVED) == 2
+    assert kinds.count(AuditAction.RESOLVE_UNAPPROVED) == 1
+    assert (entries[0].action, entries[0].decision) == (AuditAction.TRANSITION, Decision.DONE)
+    assert entries[0].rationale == "hotfix by ops"
 
 
 def test_a_change_made_while_the_terminal_asks_is_refused(seeded: Backend) -> None:
