@@ -113,6 +113,16 @@ def test_an_alias_moved_in_mlflow_is_shown_and_reverted_or_accepted(
         code, out, _ = invoke(capsys, *command)
         assert code == 0, command
         assert "UNAPPROVED CHANGE to digits: Production v1 -> v2" in " ".join(out.split())
+    # `models show`: the approved stages, and MLflow's pending aliases on a line of their own.
+    code, out, _ = invoke(capsys, "models", "show", "digits")
+    lines = [" ".join(line.split()) for line in out.splitlines()]
+    assert any("Production: v1 Staging: v3" in line and "(approved)" in line for line in lines)
+    assert any(
+        "Pending, not approved (MLflow shows): Production v2 Staging v3" in line for line in lines
+    )
+    code, out, _ = invoke(capsys, "models", "list", "--json")
+    item = json.loads(out)["items"][0]
+    assert (item["production_version"], item["unapproved_aliases"]["production"]) == (1, 2)
     code, out, _ = invoke(capsys, "serve", "status", "--json")
     shown = json.loads(out)
     assert "UNAPPROVED CHANGE" in shown["unapproved_changes"]["digits"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -41,8 +42,11 @@ def seeded(sqlite_backend: Backend) -> Backend:
 
 
 def _minimal_env(backend: Backend, **extra: str) -> dict[str, str]:
-    # What an MCP client passes: no shell profile, just the snippet's env.
+    # What an MCP client passes: no shell profile, just the snippet's env (and the source
+    # tree under test when PYTHONPATH points at one).
+    tree = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
     return {
+        **tree,
         "PATH": "/usr/bin:/bin",
         "MODELREG_ACTOR": "dana",
         "MODELREG_ARTIFACT_ROOT": backend.settings.resolved_artifact_root,

@@ -55,6 +55,17 @@ def unapproved(models: Sequence[ModelSummary]) -> list[str]:
     return [f"[bold red]{escape(m.unapproved_change)}[/]" for m in models if m.unapproved_change]
 
 
+def _pending_line(model: ModelSummary) -> list[str]:
+    """MLflow's aliases while a change made outside modelreg waits for a human."""
+    found = model.unapproved_aliases
+    if found is None:
+        return []
+    return [
+        f"[red]Pending, not approved (MLflow shows): Production {_v(found.production)}   "
+        f"Staging {_v(found.staging)}   Rollback target {_v(found.previous)}[/]"
+    ]
+
+
 def models_table(page: Page[ModelSummary]) -> Table:
     table = Table(title="Registered models", show_lines=False)
     for column in ("Name", "Production", "Staging", "Previous", "Latest", "Tags"):
@@ -81,7 +92,9 @@ def model_detail(detail: ModelDetail) -> list[Any]:
                 "",
                 f"Production: {_v(model.production_version)}   "
                 f"Staging: {_v(model.staging_version)}   "
-                f"Rollback target: {_v(model.previous_production_version)}",
+                f"Rollback target: {_v(model.previous_production_version)}"
+                + ("   (approved)" if model.unapproved_aliases is not None else ""),
+                *_pending_line(model),
                 f"Tags: {_tags(model.tags)}",
             ]
         ),

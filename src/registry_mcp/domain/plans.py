@@ -86,6 +86,8 @@ class ChangePlan(CompactModel):
     @property
     def digest(self) -> str:
         body = self.model_dump(mode="json", exclude={"digest"})
+        if body["accepts"] is None:
+            del body["accepts"]  # plans that accept nothing keep the digests they had
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
