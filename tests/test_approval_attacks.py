@@ -411,8 +411,10 @@ async def test_the_attacks_fail_over_http_too(reg: Registry, sqlite_backend: Bac
     an approval of a plan that changed while the form was open, and a replayed answer."""
     from tests.test_mcp_transports import running_http_server
 
-    headers = {"Authorization": "Bearer tok-erin"}
-    with running_http_server(sqlite_backend, MODELREG_MCP_TOKEN="tok-erin") as url:
+    headers = {"Authorization": "Bearer tok-erin-Gk3mP9xT5rLw2nB7vC4zQa8"}
+    with running_http_server(
+        sqlite_backend, MODELREG_MCP_TOKEN="tok-erin-Gk3mP9xT5rLw2nB7vC4zQa8"
+    ) as url:
         async with httpx2.AsyncClient(
             headers=headers, timeout=httpx2.Timeout(30, read=120)
         ) as http:

@@ -114,7 +114,7 @@ def list_tokens(ctx: typer.Context) -> None:
 def revoke_token(
     ctx: typer.Context, name: Annotated[str, typer.Argument(help="Whose token to revoke.")]
 ) -> None:
-    """Revoke NAME's HTTP MCP token (restart a running server to apply)."""
+    """Revoke NAME's HTTP MCP token (a running server refuses it from its next request)."""
     from registry_mcp.cli import render
     from registry_mcp.domain.errors import ErrorCode, RegistryError
     from registry_mcp.mcp.http import revoke_token
@@ -124,7 +124,10 @@ def revoke_token(
         raise RegistryError(
             ErrorCode.NOT_FOUND, f"No token for {name!r}; see `modelreg tokens list`."
         )
-    state.console.print(f"Revoked the token of {render.escape(name)}.")
+    state.console.print(
+        f"Revoked the token of {render.escape(name)}; running MCP servers refuse it from "
+        "their next request."
+    )
 
 
 @approvals_app.command("list")

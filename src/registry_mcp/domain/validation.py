@@ -154,6 +154,45 @@ def actor(value: object) -> str:
     return value.strip()
 
 
+RESERVED_ACTORS = frozenset(
+    {"modelreg-guard", "outside-modelreg", "modelreg-controller", "unauthenticated-http"}
+)
+"""Names the audit trail gives to modelreg itself (automatic rollbacks, changes seen in MLflow,
+the serving controller) and to token-less HTTP: no person, token or environment takes them."""
+
+MIN_TOKEN_LENGTH = 32
+MIN_TOKEN_DISTINCT = 10
+
+
+def human_actor(value: object) -> str:
+    """A person's name as the audit trail records it: an actor, and none of modelreg's own."""
+    name = actor(value)
+    if name.lower() in RESERVED_ACTORS:
+        raise _invalid(
+            f"{name!r} is reserved for modelreg's own audit entries "
+            f"({', '.join(sorted(RESERVED_ACTORS))}); act under your own name "
+            "(--actor NAME or MODELREG_ACTOR)."
+        )
+    return name
+
+
+def bearer_token(value: str, *, source: str) -> str:
+    """A bearer token long and varied enough not to be guessed."""
+    if (
+        len(value) < MIN_TOKEN_LENGTH
+        or len(set(value)) < MIN_TOKEN_DISTINCT
+        or _has_control_chars(value)
+        or value != value.strip()
+    ):
+        raise _invalid(
+            f"{source} is too weak: a token needs at least {MIN_TOKEN_LENGTH} characters "
+            f"with at least {MIN_TOKEN_DISTINCT} different ones, no spaces around it. Use "
+            "`modelreg tokens add YOUR_NAME` (a random token per person), or set it to the "
+            'output of `python3 -c "import secrets; print(secrets.token_urlsafe(32))"`.'
+        )
+    return value
+
+
 def expected_version(value: object) -> ExpectedVersion:
     """A compare-and-set guard: None (do not check), "none" (expect no holder) or a version."""
     if value is None:
