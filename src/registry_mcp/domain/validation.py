@@ -62,6 +62,36 @@ def model_name(value: object) -> str:
     return value
 
 
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+_NOT_DNS = re.compile(r"[^a-z0-9-]+")
+NAME_RULE = (
+    "1-63 ASCII letters, digits, '-', '_' or '.', starting and ending with a letter or "
+    "digit (e.g. 'mnist-classifier'), so it is a valid Kubernetes label value"
+)
+
+
+def kubernetes_name(model: str) -> str:
+    """The DNS-1123 label a model's Kubernetes objects are named by ('' if none)."""
+    return _NOT_DNS.sub("-", model.lower()).strip("-")[:50].strip("-")
+
+
+def name_problem(name: str) -> str | None:
+    """Why a model name is unsafe for Kubernetes (label value, object name); None if safe."""
+    if _LABEL_VALUE.match(name) and kubernetes_name(name):
+        return None
+    return f"a model name must be {NAME_RULE}"
+
+
+def new_model_name(value: object) -> str:
+    """A name for a model registered now: a model name that is also safe for Kubernetes.
+    (Models registered before keep working under their names and are reported.)"""
+    name = model_name(value)
+    problem = name_problem(name)
+    if problem is not None:
+        raise _invalid(f"Model name {name!a} cannot be registered: {problem}.")
+    return name
+
+
 def version(value: object) -> int:
     """A model version number: an integer from 1 to 2**31-1 (text digits accepted)."""
     if isinstance(value, bool):
