@@ -252,7 +252,7 @@ def test_tokens_are_added_listed_and_revoked_as_the_readme_prints(
     assert out.split() == ["dana", "erin"]
     code, out, _ = invoke(capsys, "tokens", "revoke", "dana")
     assert code == 0
-    assert "Revoked the token of dana." in out
+    assert "Revoked the token of dana;" in out
     code, _, err = invoke(capsys, "tokens", "revoke", "dana")
     assert code == 2
     assert "modelreg tokens list" in err
