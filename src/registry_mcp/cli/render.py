@@ -15,6 +15,7 @@ __all__ = ["escape"]
 from rich.panel import Panel
 from rich.table import Table
 
+from registry_mcp.domain import validation
 from registry_mcp.domain.cards import CardView
 from registry_mcp.domain.plans import ChangeKind, ChangePlan
 from registry_mcp.domain.schemas import (
@@ -55,13 +56,44 @@ def unapproved(models: Sequence[ModelSummary]) -> list[str]:
     return [f"[bold red]{escape(m.unapproved_change)}[/]" for m in models if m.unapproved_change]
 
 
+def _pending_line(model: ModelSummary) -> list[str]:
+    """MLflow's aliases while a change made outside modelreg waits for a human."""
+    found = model.unapproved_aliases
+    if found is None:
+        return []
+    return [
+        f"[red]Pending, not approved (MLflow shows): Production {_v(found.production)}   "
+        f"Staging {_v(found.staging)}   Rollback target {_v(found.previous)}[/]"
+    ]
+
+
+def model_name(name: str) -> str:
+    """A model name for a table cell; an unsafe one (spaces, quotes, line separators) is
+    shown escaped so it stays on one line and cannot pass for another."""
+    return escape(name) if validation.name_problem(name) is None else escape(ascii(name))
+
+
+def unsafe_names(models: Sequence[ModelSummary]) -> list[str]:
+    """A line per model registered before names were checked whose name Kubernetes refuses."""
+    lines = []
+    for model in models:
+        problem = validation.name_problem(model.name)
+        if problem is not None:
+            lines.append(
+                f"[yellow]Model {escape(ascii(model.name))}: its name is not safe for "
+                f"Kubernetes ({escape(problem)}); new models cannot be registered like that. "
+                "Register its versions under a safe name to serve it on Kubernetes.[/]"
+            )
+    return lines
+
+
 def models_table(page: Page[ModelSummary]) -> Table:
     table = Table(title="Registered models", show_lines=False)
     for column in ("Name", "Production", "Staging", "Previous", "Latest", "Tags"):
         table.add_column(column)
     for model in page.items:
         table.add_row(
-            escape(model.name),
+            model_name(model.name),
             _v(model.production_version),
             _v(model.staging_version),
             _v(model.previous_production_version),
@@ -73,7 +105,7 @@ def models_table(page: Page[ModelSummary]) -> Table:
 
 def model_detail(detail: ModelDetail) -> list[Any]:
     model = detail.model
-    warnings: list[Any] = unapproved([model])
+    warnings: list[Any] = unapproved([model]) + unsafe_names([model])
     header = Panel(
         "\n".join(
             [
@@ -81,7 +113,9 @@ def model_detail(detail: ModelDetail) -> list[Any]:
                 "",
                 f"Production: {_v(model.production_version)}   "
                 f"Staging: {_v(model.staging_version)}   "
-                f"Rollback target: {_v(model.previous_production_version)}",
+                f"Rollback target: {_v(model.previous_production_version)}"
+                + ("   (approved)" if model.unapproved_aliases is not None else ""),
+                *_pending_line(model),
                 f"Tags: {_tags(model.tags)}",
             ]
         ),

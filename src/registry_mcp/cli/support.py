@@ -90,7 +90,7 @@ class Ctx:
     def actor(self) -> str:
         from registry_mcp.domain import validation
 
-        return validation.actor(self.actor_override or self.settings().actor)
+        return validation.human_actor(self.actor_override or self.settings().actor)
 
 
 def get_ctx(ctx: typer.Context) -> Ctx:
