@@ -42,9 +42,9 @@ def main() -> None:
         ("training: phrasing table (rules)", table.total - len(table.misses), table.total),
         ("training: classifier corpus", corpus_right, len(pairs)),
     ]
-    print(f"{'set':40} {'right':>7} {'total':>7} {'accuracy':>9}")
+    print(f"{'set':46} {'right':>7} {'total':>7} {'accuracy':>9}")
     for name, right, total in rows:
-        print(f"{name:40} {right:7} {total:7} {right / total:9.1%}")
+        print(f"{name:46} {right:7} {total:7} {right / total:9.1%}")
     for name, score in held.items():
         print(
             f"answers built on a guessed entity ({name}): {len(score.guessed)} "
