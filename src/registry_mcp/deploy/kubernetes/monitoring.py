@@ -86,7 +86,7 @@ def exporter_objects() -> list[Obj]:
     ]
 
 
-def discovery_rbac(namespace: str) -> list[Obj]:
+def discovery_rbac() -> list[Obj]:
     """Read access to this namespace's pods for Prometheus' ServiceAccount (service
     discovery lists and watches pods; nothing else)."""
     name = "prometheus-pod-discovery"

@@ -187,7 +187,7 @@ def render_tree(
     files["base/networkpolicies.yaml"] = dump(*network_policies())
     files["base/torchserve/config.properties"] = torchserve_properties()
     files["base/exporter.yaml"] = dump(*monitoring.exporter_objects())
-    files["base/prometheus-discovery.yaml"] = dump(*monitoring.discovery_rbac(NAMESPACE))
+    files["base/prometheus-discovery.yaml"] = dump(*monitoring.discovery_rbac())
     files["base/prometheus/prometheus.yml"] = HEADER + yaml.safe_dump(
         monitoring.prometheus_config(NAMESPACE), sort_keys=False
     )
