@@ -144,7 +144,7 @@ def _scraped(url: str, expected: int) -> Callable[[], bool]:
 
 def test_the_window_sums_every_router_pod(pods: list[Pod], prometheus: str) -> None:
     _until(_scraped(prometheus, 0), "both pods scraped at 0")
-    time.sleep(2)
+    time.sleep(3)  # more than the lookback: the window starts from zeros
     since = time.time()
     # Pod a: 90 ok + 10 timeouts; pod b: 100 ok; a client's bad input is not a request.
     pods[0].counts.update(ok=90, timeout=10, invalid_input=40)
@@ -152,7 +152,7 @@ def test_the_window_sums_every_router_pod(pods: list[Pod], prometheus: str) -> N
     _until(_scraped(prometheus, 190), "both pods scraped with traffic")
     time.sleep(10)  # a longer window: less of it is extrapolated
     with httpx.Client(trust_env=False, timeout=10) as http:
-        reply = PrometheusStats(prometheus, http)(since)
+        reply = PrometheusStats(prometheus, http, scrape_interval_s=1)(since)
     stats = reply.models["m"]["2"]
     # increase() extrapolates to the window's edges: counts are estimates above 200 and 10
     # (one pod alone would be 100); the ratio of counters that moved together holds.

@@ -4,11 +4,12 @@ router pod's share of the traffic.
 
 Counted as the router's window counts: ``requests`` are outcomes ok, backend_error,
 unavailable and timeout; ``errors`` the last three; ``rejected`` is upstream_rejected; p50/p99
-are over those requests' latency histogram. ``increase()`` over the window (Prometheus
-extrapolates to its edges, so counts are rounded estimates, exact only in their ratio when
-both counters move together). Feedback is per row (``feedback_rows``, ``correct``,
-``accuracy``): the router exports no per-request accuracy, so ``feedback_requests`` is 0 and
-``request_accuracy`` None here, and a guard on accuracy cannot be judged from this source.
+are over those requests' latency histogram. ``increase()`` over the window widened by one
+scrape interval (Prometheus extrapolates to its edges, so counts are rounded estimates, exact
+only in their ratio when both counters move together). Feedback is per row
+(``feedback_rows``, ``correct``, ``accuracy``): the router exports no per-request accuracy,
+so ``feedback_requests`` is 0 and ``request_accuracy`` None here, and a guard on accuracy
+cannot be judged from this source.
 
 Errors: RegistryError(BACKEND) when Prometheus cannot be reached or refuses a query.
 """
@@ -33,16 +34,25 @@ class PrometheusStats:
     """``StatsSource`` over Prometheus' HTTP API (``/api/v1/query``)."""
 
     def __init__(
-        self, url: str, http: httpx.Client, *, clock: Callable[[], float] = time.time
+        self,
+        url: str,
+        http: httpx.Client,
+        *,
+        scrape_interval_s: float = 15.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = url.rstrip("/")
         self._http = http
+        self._lookback = scrape_interval_s
         self._clock = clock
 
     def __call__(self, since: float, until: float | None = None) -> StatsReply:
         now = self._clock()
         end = now if until is None else until
-        window = f"{max(1, math.ceil(end - since))}s"
+        # increase() sees only samples inside its range: one scrape interval more reaches
+        # the last sample before ``since``, so a jump between it and the first one after
+        # counts (at the price of up to one interval of earlier traffic).
+        window = f"{max(1, math.ceil(end - since + self._lookback))}s"
 
         def increase(metric: str, where: str) -> dict[_Key, float]:
             return self._query(
