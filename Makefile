@@ -18,9 +18,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+	@echo "Installed. Put modelreg and mlflow on PATH in your shell with: source $(VENV)/bin/activate"
 
 demo: install
 	$(BIN)/modelreg demo $(DEMO_ARGS)
+	@echo "To run the commands printed above, first: source $(VENV)/bin/activate"
 
 lint: install
 	$(BIN)/ruff format --check src tests bench

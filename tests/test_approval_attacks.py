@@ -368,6 +368,7 @@ async def test_an_alias_moved_in_mlflow_is_caught_and_never_followed(
     async with session(server, "auto", Operator()) as client:
         serving = await structured(client, "get_serving_version", {"model_name": "digits"})
         listed = await structured(client, "list_models", {})
+        info = await structured(client, "get_model_info", {"model_name": "digits"})
         again = await structured(client, "get_serving_version", {"model_name": "digits"})
         refused = await client.call_tool("promote_model", PROMOTE_V3)
     assert serving["registry_production_version"] == 1  # the approved version
@@ -375,6 +376,12 @@ async def test_an_alias_moved_in_mlflow_is_caught_and_never_followed(
     assert "Production v1 -> v2" in serving["unapproved_change"]
     assert again["unapproved_change"] == serving["unapproved_change"]
     assert listed["items"][0]["unapproved_change"] == serving["unapproved_change"]
+    # Every read path shows the approved stages; the pending change is a separate field.
+    entry = listed["items"][0]
+    assert (entry["production_version"], entry["staging_version"]) == (1, 3)
+    assert entry["unapproved_aliases"] == {"production": 2, "staging": 3}
+    assert info["model"]["production_version"] == 1
+    assert info["model"]["unapproved_aliases"]["production"] == 2
     assert refused.is_error
     assert "UNAPPROVED_CHANGE" in text(refused)
     detected = [e for e in audit(reg) if e.action is AuditAction.UNAPPROVED_CHANGE]
@@ -384,10 +391,11 @@ async def test_an_alias_moved_in_mlflow_is_caught_and_never_followed(
     assert len(audit(reg)) == rows + 2  # the detection (once) and the refused promotion
     # Serving's desired state stays on the approved versions.
     summary = reg.get_model("digits").model
-    assert (summary.approved.production, summary.production_version) == (1, 2)
+    assert (summary.approved.production, summary.production_version) == (1, 1)
+    assert summary.aliases.production == 2
 
     seen = summary.aliases
-    reg.stages.resolve_unapproved("digits", accept=False, actor="erin", rationale="r", seen=seen)
+    reg.stages.revert_unapproved("digits", actor="erin", rationale="r", seen=seen)
     restored = reg.get_model("digits").model
     assert restored.production_version == 1
     assert restored.unapproved_change is None
@@ -403,8 +411,10 @@ async def test_the_attacks_fail_over_http_too(reg: Registry, sqlite_backend: Bac
     an approval of a plan that changed while the form was open, and a replayed answer."""
     from tests.test_mcp_transports import running_http_server
 
-    headers = {"Authorization": "Bearer tok-erin"}
-    with running_http_server(sqlite_backend, MODELREG_MCP_TOKEN="tok-erin") as url:
+    headers = {"Authorization": "Bearer tok-erin-Gk3mP9xT5rLw2nB7vC4zQa8"}
+    with running_http_server(
+        sqlite_backend, MODELREG_MCP_TOKEN="tok-erin-Gk3mP9xT5rLw2nB7vC4zQa8"
+    ) as url:
         async with httpx2.AsyncClient(
             headers=headers, timeout=httpx2.Timeout(30, read=120)
         ) as http:

@@ -361,3 +361,97 @@ def test_router_answers_any_prediction_body_without_a_500(
     _assert_clean_refusal(reply, 400, 413, 503)
     if reply.status_code == 503:
         assert reply.json()["error"]["code"] == "UNAVAILABLE"
+
+
+# ------------------------------------------------------ commands at the terminal
+
+
+@pytest.fixture
+def cli_seeded(sqlite_backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Backend:
+    from tests.test_mcp import seed
+
+    backend = sqlite_backend  # the CLI's environment, as tests/test_cli.py sets it
+    monkeypatch.setenv("MODELREG_HOME", str(backend.settings.home))
+    monkeypatch.setenv("MODELREG_ARTIFACT_ROOT", backend.settings.resolved_artifact_root)
+    monkeypatch.setenv("MODELREG_ACTOR", "carol")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    registry = Registry.open(backend.settings)
+    seed(registry, backend.model_uris[0])  # digits: v1 Production, v3 Staging
+    registry.close()
+    return backend
+
+
+ODD_PERCENTS = ["1e-320", "nan", "inf", "-inf", "-0", "1e308", "1e400", str(10**400), "0.001"]
+CLI_CASES: list[tuple[list[str], str]] = [
+    *(
+        (["canary", "start", "digits", "3", "--percent", p, "-r", "r", "--yes"], "0.01 to 100")
+        for p in ODD_PERCENTS
+    ),
+    (["approvals", "accept-unapproved", "digits", "--yes"], "no unapproved change"),
+    (["approvals", "accept-unapproved", "no-such-model", "--yes"], "no-such-model"),
+    (["approvals", "accept-unapproved", "a b", "--yes"], "a b"),
+    (["approvals", "revert-unapproved", "digits", "--yes"], "no unapproved change"),
+    (["--actor", "modelreg-guard", "rollback", "digits", "-r", "r", "--yes"], "reserved"),
+    (
+        [
+            "--actor",
+            "Outside-Modelreg",
+            "promote",
+            "digits",
+            "3",
+            "-s",
+            "production",
+            "-r",
+            "r",
+            "--yes",
+        ],
+        "reserved",
+    ),
+    (["tokens", "add", "modelreg-controller"], "reserved"),
+    (["tokens", "revoke", "nobody"], "No token for 'nobody'"),
+    (["models", "register", "two words", "models:/m-1"], "cannot be registered"),
+    (["models", "register", "it's\u2028odd", "models:/m-1"], "cannot be registered"),
+    (["models", "register", "DIGITS", "models:/m-1"], "Kubernetes name 'digits'"),
+]
+
+
+@pytest.mark.parametrize(("args", "says"), CLI_CASES, ids=lambda v: repr(v)[:50])
+def test_cli_bad_input_is_one_clear_line_and_changes_nothing(
+    cli_seeded: Backend, capsys: pytest.CaptureFixture[str], args: list[str], says: str
+) -> None:
+    from tests.test_cli import invoke
+
+    registry = Registry.open(cli_seeded.settings)
+    before = snapshot(registry)
+    rows = len(registry.audit_log(limit=500).items)
+    registry.close()
+    code, out, err = invoke(capsys, *args)
+    assert code == 2, (out, err)
+    assert "Traceback" not in out + err
+    assert says in " ".join(err.split())
+    assert err.startswith("error (")
+    registry = Registry.open(cli_seeded.settings)
+    assert snapshot(registry) == before
+    added = registry.audit_log(limit=500).items[: len(registry.audit_log(limit=500).items) - rows]
+    registry.close()
+    if args[0] == "canary":  # a stage-change attempt: audited, refused
+        assert [(e.action.value, e.decision.value) for e in added] == [("canary", "refused")]
+
+
+def test_models_registered_before_names_were_checked_are_reported(
+    cli_seeded: Backend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlflow import MlflowClient
+
+    from tests.test_cli import invoke
+
+    settings = cli_seeded.settings
+    other = MlflowClient(settings.resolved_tracking_uri, settings.resolved_registry_uri)
+    other.create_registered_model("old\u2028name")
+    code, out, _ = invoke(capsys, "models", "list")
+    assert code == 0
+    assert "\u2028" not in out  # one line per model, the name shown escaped
+    flat = " ".join(out.split())
+    assert "Model 'old\\u2028name': its name is not safe for Kubernetes" in flat
+    assert "digits" in flat

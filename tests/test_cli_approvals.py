@@ -113,6 +113,16 @@ def test_an_alias_moved_in_mlflow_is_shown_and_reverted_or_accepted(
         code, out, _ = invoke(capsys, *command)
         assert code == 0, command
         assert "UNAPPROVED CHANGE to digits: Production v1 -> v2" in " ".join(out.split())
+    # `models show`: the approved stages, and MLflow's pending aliases on a line of their own.
+    code, out, _ = invoke(capsys, "models", "show", "digits")
+    lines = [" ".join(line.split()) for line in out.splitlines()]
+    assert any("Production: v1 Staging: v3" in line and "(approved)" in line for line in lines)
+    assert any(
+        "Pending, not approved (MLflow shows): Production v2 Staging v3" in line for line in lines
+    )
+    code, out, _ = invoke(capsys, "models", "list", "--json")
+    item = json.loads(out)["items"][0]
+    assert (item["production_version"], item["unapproved_aliases"]["production"]) == (1, 2)
     code, out, _ = invoke(capsys, "serve", "status", "--json")
     shown = json.loads(out)
     assert "UNAPPROVED CHANGE" in shown["unapproved_changes"]["digits"]
@@ -131,7 +141,7 @@ def test_an_alias_moved_in_mlflow_is_shown_and_reverted_or_accepted(
     assert registry.get_model("digits").model.production_version == 1
     assert registry.get_model("digits").model.unapproved_change is None
 
-    other.set_registered_model_alias("digits", "production", "2")
+    other.set_registered_model_alias("digits", "production", "3")  # v3 is in Staging
     code, out, _ = invoke(
         capsys,
         "approvals",
@@ -143,13 +153,18 @@ def test_an_alias_moved_in_mlflow_is_shown_and_reverted_or_accepted(
         "--json",
     )
     assert code == 0, out
-    assert json.loads(out)["approved"] == {"production": 2, "staging": 3, "previous": None}
+    assert json.loads(out)["status"] == "applied"
     summary = registry.get_model("digits").model
-    assert (summary.production_version, summary.approved.production) == (2, 2)
-    kinds = [e.action for e in registry.audit_log(model="digits", limit=6).items]
+    # Accepted as the promotion it amounts to: v3 leaves Staging, v1 is the rollback target.
+    assert summary.approved.model_dump() == {"production": 3, "staging": None, "previous": 1}
+    assert (summary.production_version, summary.unapproved_change) == (3, None)
+    entries = registry.audit_log(model="digits", limit=6).items
     registry.close()
+    kinds = [e.action for e in entries]
     assert kinds.count(AuditAction.UNAPPROVED_CHANGE) == 2
-    assert kinds.count(AuditAction.RESOLVE_UNAPPROVED) == 2
+    assert kinds.count(AuditAction.RESOLVE_UNAPPROVED) == 1
+    assert (entries[0].action, entries[0].decision) == (AuditAction.TRANSITION, Decision.DONE)
+    assert entries[0].rationale == "hotfix by ops"
 
 
 def test_a_change_made_while_the_terminal_asks_is_refused(seeded: Backend) -> None:
@@ -237,7 +252,7 @@ def test_tokens_are_added_listed_and_revoked_as_the_readme_prints(
     assert out.split() == ["dana", "erin"]
     code, out, _ = invoke(capsys, "tokens", "revoke", "dana")
     assert code == 0
-    assert "Revoked the token of dana." in out
+    assert "Revoked the token of dana;" in out
     code, _, err = invoke(capsys, "tokens", "revoke", "dana")
     assert code == 2
     assert "modelreg tokens list" in err

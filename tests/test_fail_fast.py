@@ -124,7 +124,7 @@ def _cli_env(home: Path, uri: str) -> dict[str, str]:
         # connections keep the bound about the database, not the machine's load.
         (("mcp",), "refused"),
     ],
-    ids=lambda v: v if isinstance(v, str) else "-".join(v[:2]),
+    ids=lambda v: v if isinstance(v, str) else "-".join(a for a in v if a[0] != "-"),
 )
 def test_cli_with_postgres_unreachable_fails_fast_in_one_line(
     tmp_path: Path, how: str, args: tuple[str, ...]
@@ -366,8 +366,8 @@ async def test_mcp_tools_fail_fast_when_postgres_goes_away(
 async def test_mcp_promotion_with_a_read_only_home_changes_nothing(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    """The data home made immutable under a running server (root too cannot create files in
-    it): the promotion cannot take its lock file and says so in one line."""
+    """The data home's lock directory made immutable under a running server (root cannot
+    create files in it either): the promotion cannot take its lock and says so in one line."""
     chattr = shutil.which("chattr")
     if chattr is None:
         pytest.skip("chattr is not installed")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -41,8 +43,11 @@ def seeded(sqlite_backend: Backend) -> Backend:
 
 
 def _minimal_env(backend: Backend, **extra: str) -> dict[str, str]:
-    # What an MCP client passes: no shell profile, just the snippet's env.
+    # What an MCP client passes: no shell profile, just the snippet's env (and the source
+    # tree under test when PYTHONPATH points at one).
+    tree = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
     return {
+        **tree,
         "PATH": "/usr/bin:/bin",
         "MODELREG_ACTOR": "dana",
         "MODELREG_ARTIFACT_ROOT": backend.settings.resolved_artifact_root,
@@ -139,7 +144,7 @@ def running_http_server(backend: Backend, *args: str, **env: str) -> Iterator[st
 
 @pytest.fixture
 def http_server(seeded: Backend) -> Iterator[tuple[str, Backend]]:
-    with running_http_server(seeded, MODELREG_MCP_TOKEN="s3cret-token") as url:
+    with running_http_server(seeded, MODELREG_MCP_TOKEN="s3cret-token-Vq8nX2pL7wRb4kJ9mZ1c") as url:
         yield url, seeded
 
 
@@ -149,7 +154,7 @@ async def test_http_requires_the_bearer_token(http_server: tuple[str, Backend]) 
     assert before.status_code == 401
     wrong = httpx.post(url, json={}, headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
-    headers = {"Authorization": "Bearer s3cret-token"}
+    headers = {"Authorization": "Bearer s3cret-token-Vq8nX2pL7wRb4kJ9mZ1c"}
     async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=120)) as http:
         for mode in ("auto", "legacy"):
             human = Human()
@@ -211,7 +216,9 @@ async def test_a_token_names_the_approver_in_the_audit(seeded: Backend) -> None:
     token_file = seeded.settings.home / "mcp-tokens.json"
     assert token_file.stat().st_mode & 0o777 == 0o600
     assert erin not in token_file.read_text()  # only a hash is stored
-    with running_http_server(seeded, MODELREG_MCP_TOKEN="dana-token") as url:
+    with running_http_server(
+        seeded, MODELREG_MCP_TOKEN="dana-token-Hc4tY8uQ2sLp6vN0bW3eKx7"
+    ) as url:
         headers = {"Authorization": f"Bearer {erin}"}
         async with httpx2.AsyncClient(
             headers=headers, timeout=httpx2.Timeout(30, read=120)
@@ -257,3 +264,151 @@ async def test_insecure_loopback_http_audits_an_unauthenticated_approver(
     registry.close()
     # Neither the server's OS user nor the client's self-declared name is the approver.
     assert entry.actor == "unauthenticated-http"
+
+
+def _tokens(backend: Backend, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MODELREG, "--home", str(backend.settings.home), "tokens", *args],
+        env=_minimal_env(backend),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_a_revoked_token_stops_working_on_the_running_server(seeded: Backend) -> None:
+    """`modelreg tokens revoke` applies from the next request, without a restart; a token
+    added meanwhile works at once too."""
+    erin = _tokens(seeded, "add", "erin").stdout.strip()
+    server_token = "dana-token-Hc4tY8uQ2sLp6vN0bW3eKx7"
+    with running_http_server(seeded, MODELREG_MCP_TOKEN=server_token) as url:
+        headers = {"Authorization": f"Bearer {erin}"}
+        async with httpx2.AsyncClient(
+            headers=headers, timeout=httpx2.Timeout(30, read=120)
+        ) as http:
+            transport = streamable_http_client(url, http_client=http)
+            async with Client(transport, elicitation_callback=Human()) as session:  # type: ignore[arg-type]
+                listed = await structured(session, "list_models", {})
+        assert [m["name"] for m in listed["items"]] == ["digits"]
+
+        revoked = _tokens(seeded, "revoke", "erin")
+        assert revoked.returncode == 0, revoked.stderr
+        assert "from their next request" in " ".join(revoked.stdout.split())
+        after = httpx.post(
+            url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=headers
+        )
+        assert after.status_code == 401
+        # Nor can it move anything: a rollback request is refused at the door.
+        call = {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "rollback_model", "arguments": {"model_name": "digits"}},
+        }
+        assert httpx.post(url, json=call, headers=headers).status_code == 401
+
+        frank = _tokens(seeded, "add", "frank").stdout.strip()
+        fresh = httpx.post(
+            url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={
+                "Authorization": f"Bearer {frank}",
+                "Accept": "application/json, text/event-stream",
+            },
+        )
+        assert fresh.status_code != 401
+        # The server's own token is unaffected.
+        still = httpx.post(
+            url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={"Authorization": f"Bearer {server_token}"},
+        )
+        assert still.status_code != 401
+    registry = Registry.open(seeded.settings)
+    assert registry.get_model("digits").model.production_version == 1
+    registry.close()
+
+
+@pytest.mark.parametrize("token", ["x", "a" * 40, "abababababababababababababababababab"])
+def test_a_weak_server_token_is_refused(seeded: Backend, token: str) -> None:
+    refused = subprocess.run(
+        [
+            MODELREG,
+            "--home",
+            str(seeded.settings.home),
+            "mcp",
+            "--transport",
+            "http",
+            "--port",
+            str(_free_port()),
+        ],
+        env={**_minimal_env(seeded), "MODELREG_MCP_TOKEN": token},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 2
+    assert "MODELREG_MCP_TOKEN is too weak" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) <= 3
+
+
+@pytest.mark.parametrize("name", ["modelreg-guard", "outside-modelreg", "Modelreg-Controller"])
+def test_reserved_actor_names_are_refused_everywhere(seeded: Backend, name: str) -> None:
+    added = _tokens(seeded, "add", name)
+    assert added.returncode == 2
+    assert "reserved" in added.stderr
+    assert "Traceback" not in added.stderr
+    by_env = subprocess.run(
+        [MODELREG, "--home", str(seeded.settings.home), "rollback", "digits", "-r", "x", "--yes"],
+        env={**_minimal_env(seeded), "MODELREG_ACTOR": name},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert by_env.returncode == 2
+    assert "reserved" in by_env.stderr
+    by_flag = subprocess.run(
+        [
+            MODELREG,
+            "--home",
+            str(seeded.settings.home),
+            "--actor",
+            name,
+            "rollback",
+            "digits",
+            "-r",
+            "x",
+            "--yes",
+        ],
+        env=_minimal_env(seeded),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert by_flag.returncode == 2
+    assert "reserved" in by_flag.stderr
+    # A token file edited by hand to name one is refused when the server starts.
+    path = seeded.settings.home / "mcp-tokens.json"
+    path.write_text(json.dumps({"tokens": {"0" * 64: name}}))
+    server = subprocess.run(
+        [
+            MODELREG,
+            "--home",
+            str(seeded.settings.home),
+            "mcp",
+            "--transport",
+            "http",
+            "--port",
+            str(_free_port()),
+        ],
+        env=_minimal_env(seeded),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert server.returncode == 2
+    assert f"modelreg tokens revoke {name}" in server.stderr
+    registry = Registry.open(seeded.settings)
+    assert registry.audit_log(model="digits", limit=1).items[0].actor != name
+    registry.close()

@@ -283,16 +283,59 @@ def test_reads_see_writes_of_a_plain_mlflow_client(registry: Registry, backend: 
     assert names == ["from-elsewhere", "shared"]
     assert [m.name for m in registry.list_models(stage="production").items] == ["shared"]
     detail = registry.get_model("shared")
-    assert detail.model.production_version == 2
+    # An alias set around modelreg is seen, and flagged apart from the approved stages.
+    assert detail.model.aliases.production == 2
+    assert detail.model.production_version is None
+    assert detail.model.unapproved_change is not None
     assert [v.version for v in detail.versions.items] == [2]
 
 
 def test_names_with_quotes_unicode_and_sql_work(registry: Registry, backend: Backend) -> None:
     tricky = ['it\'s "quoted"', "模型 ünïcode", "x'; DROP TABLE registered_models; --", "a%_b"]
+    from mlflow import MlflowClient
+
+    settings = registry.settings
+    other = MlflowClient(settings.resolved_tracking_uri, settings.resolved_registry_uri)
     for name in tricky:
+        # modelreg registers no such new name; models made elsewhere keep working.
+        with pytest.raises(RegistryError) as info:
+            registry.register(name, backend.model_uris[0], actor="a")
+        assert info.value.code is ErrorCode.INVALID_INPUT
+        other.create_registered_model(name)
         registry.register(name, backend.model_uris[0], actor="a", tags={"k": name})
     assert sorted(m.name for m in registry.list_models().items) == sorted(tricky)
     for name in tricky:
         assert [m.name for m in registry.list_models(tags={"k": name}).items] == [name]
         assert registry.get_model(name).model.latest_version == 1
     assert registry.list_models(tags={"k": "a__b"}).items == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    ['it\'s "quoted"', "a#b", "two words", "line\u2028break", "-dash", "x" * 64, "模型", "a/b"],
+)
+def test_a_new_model_name_must_be_safe_for_kubernetes(
+    registry: Registry, backend: Backend, name: str
+) -> None:
+    before = snapshot(registry)
+    with pytest.raises(RegistryError) as info:
+        registry.register(name, backend.model_uris[0], actor="a")
+    assert info.value.code is ErrorCode.INVALID_INPUT
+    assert "\n" not in info.value.message
+    assert "\u2028" not in info.value.message
+    assert snapshot(registry) == before
+
+
+def test_a_second_name_for_the_same_kubernetes_name_is_refused_naming_the_first(
+    registry: Registry, backend: Backend
+) -> None:
+    registry.register("mnist-classifier", backend.model_uris[0], actor="a")
+    before = snapshot(registry)
+    for twin in ("MNIST-Classifier", "mnist_classifier", "mnist.classifier"):
+        with pytest.raises(RegistryError) as info:
+            registry.register(twin, backend.model_uris[0], actor="a")
+        assert info.value.code is ErrorCode.ALREADY_EXISTS
+        assert "'mnist-classifier'" in info.value.message
+    assert snapshot(registry) == before
+    # More versions of the first are fine.
+    assert registry.register("mnist-classifier", backend.model_uris[0], actor="a").version == 2

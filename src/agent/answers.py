@@ -167,7 +167,9 @@ def audit_line(e: AuditEntry) -> str:
     done = e.decision == "done"
     version = f"v{e.to_version}" if e.to_version is not None else ""
     move = ""
-    if e.from_stage and e.to_stage:
+    if e.from_stage and e.to_stage and e.from_stage == e.to_stage:
+        move = f" (stays {e.to_stage})"  # a canary moves traffic, not the version's stage
+    elif e.from_stage and e.to_stage:
         move = f" ({e.from_stage} -> {e.to_stage})"
     elif e.to_stage:
         move = f" (-> {e.to_stage})"
@@ -179,6 +181,8 @@ def audit_line(e: AuditEntry) -> str:
         what = f"{'rolled back' if done else 'rollback of'} {e.model} to {version}{move}{displaced}"
     elif e.action == "register":
         what = f"registered {e.model} {version}".rstrip()
+    elif e.action == "canary":
+        what = f"canary {e.model} {version}{move}".rstrip()
     else:
         what = f"{e.action.replace('_', ' ')} {e.model} {version}".rstrip()
     line = f"{e.at:%Y-%m-%d %H:%M} {e.actor}: {what}{_OUTCOME.get(e.decision, f' [{e.decision}]')}"

@@ -29,17 +29,20 @@ class Catalog:
         self.models: tuple[str, ...] | None = None
         self.routes: tuple[tuple[str, str], ...] = ()
         self.stages: tuple[tuple[str, str, int], ...] = ()
+        self.tasks: tuple[str, ...] | None = None
 
     async def refresh(self) -> None:
         """Read the names again; on failure keep what was known (None at first)."""
         names: list[str] = []
         routes: dict[str, str] = {}
         stages: list[tuple[str, str, int]] = []
+        tasks: set[str] = set()
         cursor: str | None = None
         try:
             for _ in range(_MAX_PAGES):
                 page = await self._tools.list_models(cursor=cursor)
                 names.extend(entry.name for entry in page.items)
+                tasks.update(t for e in page.items if (t := e.tags.get("task") or e.task))
                 for entry in page.items:
                     for stage, version in (
                         ("Production", entry.production_version),
@@ -55,6 +58,7 @@ class Catalog:
             return
         self.models = tuple(sorted(names))
         self.stages = tuple(stages)
+        self.tasks = tuple(sorted(tasks)) or None  # none tagged: tasks unknown
         known = set(names)
         self.routes = tuple(sorted((r, m) for r, m in routes.items() if m in known))
         self._read_at = self._clock()
@@ -67,7 +71,13 @@ class Catalog:
         age = self.age_s
         if age is None or age > self._max_age_s:
             await self.refresh()
-        return ParseContext(focus=focus, models=self.models, routes=self.routes, stages=self.stages)
+        return ParseContext(
+            focus=focus,
+            models=self.models,
+            routes=self.routes,
+            stages=self.stages,
+            tasks=self.tasks,
+        )
 
     def exists(self, model: str) -> bool:
         return self.models is not None and model in self.models

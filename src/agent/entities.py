@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
 from agent.focus import ParseContext
@@ -158,6 +159,23 @@ _NAMED = [
 ]
 
 
+_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_WEEKDAY = re.compile(
+    r"\b(?:since|from|on|after)\s+(?:last\s+)?(mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)"
+    r"(?:day|nesday|sday|urday)?\b",
+    re.I,
+)
+
+
+def _since_weekday(day: str, now: datetime) -> int:
+    """Minutes from the start (UTC) of the last such weekday to now: "since monday" on a
+    Wednesday reaches back to Monday 00:00, on a Monday to this morning's 00:00."""
+    target = next(i for i, name in enumerate(_DAYS) if name.startswith(day.lower()[:3]))
+    days_back = (now.weekday() - target) % 7
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(1, days_back * 1440 + int((now - midnight).total_seconds() // 60))
+
+
 def _amount(word: str | None) -> int:
     if not word:
         return 1
@@ -172,9 +190,13 @@ def _unit(word: str) -> int:
     return _UNITS.get(word[:3] if word.startswith("min") else word[:1], 1)
 
 
-def since_minutes(text: str) -> int | None:
+def since_minutes(text: str, now: datetime | None = None) -> int | None:
     """How far back a time expression reaches, in minutes ("last hour" -> 60, "since
-    yesterday" -> 1440, "past 3 days" -> 4320); None without one."""
+    yesterday" -> 1440, "past 3 days" -> 4320, "since monday" -> back to Monday 00:00 UTC
+    as of ``now``); None without one."""
+    weekday = _WEEKDAY.search(text)
+    if weekday is not None:
+        return _since_weekday(weekday.group(1), now or datetime.now(UTC))
     for pattern in (_SPAN, _AGO):
         match = pattern.search(text)
         if match is not None:
@@ -187,6 +209,6 @@ def since_minutes(text: str) -> int | None:
 
 def strip_time(text: str) -> str:
     """The text without its time expression, so "since yesterday" is not read as a reason."""
-    for pattern in (_SPAN, _AGO, *(p for p, _ in _NAMED)):
+    for pattern in (_SPAN, _AGO, _WEEKDAY, *(p for p, _ in _NAMED)):
         text = pattern.sub(" ", text)
     return text

@@ -41,6 +41,8 @@ class Focus(_Frozen):
     """The version of ``model`` discussed before ``version`` ("the previous one")."""
     proposal: ProposalRef | None = None
     next_page: NextPage | None = None
+    asked: str | None = None
+    """The kind of the last question answered ("list_models"): "and production?" repeats it."""
 
     def on(self, model: str | None, version: int | None = None) -> Focus:
         """The focus moved to ``model`` (and ``version``, if known)."""
@@ -53,6 +55,9 @@ class Focus(_Frozen):
         if version is None or version == self.version:
             return self
         return self.model_copy(update={"version": version, "previous_version": self.version})
+
+    def answered(self, kind: str) -> Focus:
+        return self.model_copy(update={"asked": kind})
 
     def paged(self, page: NextPage | None) -> Focus:
         return self.model_copy(update={"next_page": page})
@@ -71,6 +76,8 @@ class ParseContext(_Frozen):
     """Public route names and the model each one sends to by default ("digits" -> a model)."""
     stages: tuple[tuple[str, str, int], ...] = ()
     """(model, stage, version) as the registry last said: "the staging build" -> a version."""
+    tasks: tuple[str, ...] | None = None
+    """The registry's task names, once looked up: a task outside them is never used."""
 
     def stage_version(self, model: str, stage: str) -> int | None:
         for name, where, version in self.stages:

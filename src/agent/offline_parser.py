@@ -9,6 +9,7 @@ place becomes ``Unclear`` and the agent asks again; a missing model name becomes
 
 from __future__ import annotations
 
+import difflib
 import re
 
 from pydantic import ValidationError
@@ -63,7 +64,8 @@ class _Reader:
         self.ctx = ctx
         self.focus = ctx.focus
         known = (*(ctx.models or ()), *(route for route, _ in ctx.routes))
-        self.text = normalise(text, known)
+        # A link or storage path names a place, not a model ("from s3://x/digits/v5").
+        self.text = normalise(_URL.sub(" ", text), known)
         self.since = entities.since_minutes(self.text)
         self.text = entities.strip_time(self.text) if self.since else self.text
         self.text = re.sub(r"\s{2,}", " ", self.text).strip()
@@ -197,13 +199,16 @@ class _Reader:
             return unsupported
         if self.oncall():
             return self.rollback(None)
+        if (again := self.follow_up()) is not None:
+            return again
         if _has(P.MORE, t):
             return self.more()
         if _has(P.HISTORY_QUESTION, t):
             return AuditLog(model=self.named_model() or self.focus.model)
         if _has(P.HELP, t):
             return Help()
-        if _has(P.PENDING, t) and not _has(P.PROMOTE, t):
+        if _has(P.PENDING, t) and (not _has(P.PROMOTE, t) or _has(P.STATUS_QUESTION, t)):
+            # "did my promotion request go through or is it still waiting?": a status question
             return PendingApprovals(model=self.named_model())
         if _has(P.CANARY, t) and not _has(P.HISTORY_QUESTION, t):
             return self.canary()
@@ -310,7 +315,11 @@ class _Reader:
             model = self.model()
             if model is None:
                 return self.needs_model("is digits in sync with the registry?")
-        if model is None and (P.THIS.search(t) or re.search(r"\bversion\b", t, re.I)):
+        if model is None and (
+            P.THIS.search(t)
+            or P.FOLLOW_UP.search(t)
+            or re.search(r"\b(?:version|build)\b", t, re.I)
+        ):
             model = self.model()
             if model is None:
                 return self.needs_model("which version of digits is serving?")
@@ -320,6 +329,35 @@ class _Reader:
                 return listed.model_copy(update={"stage": "Production"})
             return listed
         return ServingStatus(model=model)
+
+    def follow_up(self) -> Intent | None:
+        """ "and production?" after "what's in staging?", "what about mnist-cnn?" after a
+        serving question: the last question again, with only the slot this one names."""
+        lead = P.FOLLOW_UP.search(self.text)
+        asked = self.focus.asked
+        if lead is None or asked is None:
+            return None
+        rest = [w.lower() for w in P.TOKEN.findall(self.text[lead.end() :])]
+        found = {f.said.lower() for f in self.found}
+        other = [w for w in rest if w not in found and w not in _FILLERS]
+        stages = [w for w in other if P.STAGE_WORD.fullmatch(w)]
+        if stages and len(stages) == len(other) == 1 and not self.found:
+            if asked == "list_models":
+                return ListModels(stage=_stage(stages[0]))
+            return None
+        if other or len(self.found) != 1:
+            return None
+        model = self.found[0].model
+        match asked:
+            case "serving":
+                return ServingStatus(model=model)
+            case "model_info":
+                return ModelDetails(model=model)
+            case "audit":
+                return AuditLog(model=model)
+            case "pending":
+                return PendingApprovals(model=model)
+        return None
 
     def more(self) -> Intent:
         page = self.focus.next_page
@@ -358,10 +396,16 @@ class _Reader:
         explicit = [int(m.group(1)) for m in P.VERSION.finditer(head)]
         explicit = explicit or self.bare_versions(len(head))
         version = explicit[0] if explicit else self.referenced_version(model)
-        staged = re.search(r"\b(staging|prod(?:uction)?) (?:build|version|one|candidate)\b", head)
-        if version is None and staged:
-            version = self.ctx.stage_version(model, _stage(staged.group(1)))
-        stage = P.TO_STAGE.search(head[found.end() :])
+        # "promote whatever is in staging to prod": the source stage names the version and
+        # is not the target.
+        source = P.STAGE_SOURCE.search(head)
+        if version is None and source:
+            version = self.ctx.stage_version(model, _stage(source.group(1) or source.group(2)))
+        rest = head[found.end() :]
+        if source is not None and source.start() >= found.end():
+            rest = head[found.end() : source.start()] + " " + head[source.end() :]
+        stage = P.TO_STAGE.search(found.group(0)) or P.TO_STAGE.search(rest)
+        stage = stage or P.MAKE_STAGE.search(head)
         if stage is not None and _stage(stage.group(1)) == "Archived":
             return Unsupported(action="archive", model=model, version=version)
         if version is None:
@@ -369,7 +413,7 @@ class _Reader:
         return Promote(
             model=model,
             version=version,
-            stage=_stage(stage.group(1)) if stage else "Production",
+            stage=_stage(stage.group(1)) if stage else _default_stage(head),
             rationale=why,
             guard=_has(P.GUARD, head) is not None,
         )
@@ -450,8 +494,12 @@ class _Reader:
                 if pattern.search(t):
                     goal = name
                     break
+
+        task = self.task()
+        if isinstance(task, Unclear):
+            return task
         return SelectModel(
-            task=_task(t),
+            task=task,
             max_latency_ms=float(latency.group(1)) if latency else None,
             goal=goal,
         )
@@ -459,12 +507,39 @@ class _Reader:
     def listing(self) -> Intent:
         t = self.text
         stage = P.STAGE_WORD.search(t)
-        task = _task(t)
-        if task is None:
+        task = self.task()
+        if isinstance(task, Unclear):
+            return task
+        if task is None and self.ctx.tasks is None:
             word = re.search(r"\b([a-z][\w\-]*)\s+models\b", t, re.I)
             if word and word.group(1).lower() not in P.STOPWORDS | P.NOT_TASK:
                 task = word.group(1)
         return ListModels(stage=_stage(stage.group(1)) if stage else None, task=task)
+
+    def task(self) -> str | Unclear | None:
+        """The task the message names, as the registry spells it ("digit classification" ->
+        classification); a task the registry does not have is never used: the agent says
+        which exist (or, for a name that looks like a model, that no such model exists)."""
+        said = _task(self.text)
+        tasks = self.ctx.tasks
+        if said is None or tasks is None:
+            return said
+        known = {t.lower(): t for t in tasks}
+        words = [said, *said.split(), *(P.TASKS.get(w.lower(), w) for w in said.split())]
+        for word in words:
+            if word.lower() in known:
+                return known[word.lower()]
+        close = difflib.get_close_matches(said.lower(), known, n=1, cutoff=0.8)
+        if close:
+            return known[close[0]]
+        if self.unknown is not None and self.unknown.lower() in said.lower():
+            return self.no_such_model()
+        if said.lower() in _TASK_WORDS:
+            # A task by its usual name ("regression"): the answer reads the registry afresh
+            # and says which tasks it has, in case a model of this task was just added.
+            return said
+        shown = ", ".join(tasks) if tasks else "none yet"
+        return Unclear(reason=f"No task named {said!r} in the registry; its tasks: {shown}.")
 
     def details(self) -> Intent:
         t = self.text
@@ -475,6 +550,12 @@ class _Reader:
         known = named is not None and self.ctx.models is not None and named in self.ctx.models
         if not (asks or explicit or referenced or known):
             return self.classified()
+        if _has(P.CHANGE_ASK, t):
+            # A change this reading could not place is asked about, never shown as details.
+            return Unclear(
+                reason="That reads as a change I could not place; say it as e.g. "
+                "'promote digits v3 to Staging' or 'roll back digits'."
+            )
         model = named or self.model()
         if model is None:
             return self.needs_model("show me digits v3")
@@ -497,6 +578,23 @@ _MODEL_KINDS = {
     "canary": True,
     "stop_canary": True,
 }
+
+
+#: Words a bare follow-up may carry around its one slot ("and for the production ones?").
+_FILLERS = frozenset(
+    ["the", "for", "in", "on", "one", "ones", "then", "what", "about", "how", "is", "are", "there"]
+)
+
+#: Tasks by their usual names, as the vocabulary spells them.
+_TASK_WORDS = frozenset(P.TASKS.values()) | frozenset(P.MULTI_WORD_TASKS.values())
+
+#: A link or a storage path ("s3://bucket/digits/v5/model.pt").
+_URL = re.compile(r"\b[a-z][a-z0-9+.\-]*://\S*", re.I)
+
+
+def _default_stage(head: str) -> StageName:
+    """ "stage digits v4" asks for Staging; any other move without a stage, Production."""
+    return "Staging" if P.STAGE_VERB.search(head) else "Production"
 
 
 def _why(text: str) -> tuple[str, str | None]:
@@ -531,7 +629,7 @@ _SECOND_PART = re.compile(
     r"\?\s*(?:and\s+|also\s+|plus\s+)?(?=[A-Za-z])|;\s*|\.\s+(?=[A-Za-z])"
     r"|,?\s+(?:and|also|plus|then)\s+(?:also\s+|then\s+)?(?=(?:what|which|who|when|why|how|is|"
     r"are|was|were|show|list|compare|has|have|did|does|can|tell|give|any|anything|stop|kill|"
-    r"end|promote|roll|rollback|revert|archive|delete|canary|approve)\b)",
+    r"end|promote|roll|rollback|revert|archive|delete|canary|approve|queue|stage|ship|move|make)\b)",
     re.I,
 )
 

@@ -14,7 +14,7 @@ NAME_THEN_VERSION = re.compile(
     r"\b([A-Za-z0-9][\w.\-]*?)(?:\s+|:)(?:v|version\s*|ver\.?\s*)(\d+)\b", re.I
 )
 TO_STAGE = re.compile(
-    r"\b(?:to|into|in|as)\s+(prod(?:uction)?|staging|stage|archived?|none)\b", re.I
+    r"\b(?:to|into|in|as|for)\s+(prod(?:uction)?|staging|stage|archived?|none)\b", re.I
 )
 STAGE_WORD = re.compile(r"\b(prod(?:uction)?|staging|archived?)\b", re.I)
 WHY = re.compile(r"\b(?:because|since|reason:|rationale:|why:)\s*(.+)$", re.I | re.S)
@@ -50,7 +50,9 @@ MORE = re.compile(
 PENDING = re.compile(
     r"\bpending\b|\bawaiting\b|\bwaiting (?:for|on) (?:a )?(?:human|approval|review|sign[- ]?off)"
     r"|\bneeds? (?:my )?approv|\bto approve\b|\bopen proposals?\b|\bapprovals?\b"
-    r"|\bproposals?\b.*\bopen\b|\bsign[- ]?off\b",
+    r"|\bproposals?\b.*\bopen\b|\bsign[- ]?off\b|\bstill waiting\b"
+    r"|\bwaiting (?:for|on) (?:someone|anyone|somebody)\b"
+    r"|\b(?:requests?|proposals?) (?:go|gone|went|got) through\b",
     re.I,
 )
 HISTORY_QUESTION = re.compile(
@@ -69,13 +71,45 @@ CANARY = re.compile(
 STOP = re.compile(r"\b(?:stop|end|cancel|remove|kill|halt|finish|turn\s+off)\b", re.I)
 GUARD = re.compile(r"\bguard(?:ed|s)?\b|\bauto(?:matic(?:ally)?)?[\s-]*roll\s*back\b", re.I)
 PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:%|percent\b|per\s*cent\b|/\s*\d+(?:\.\d+)?\b)", re.I)
+#: Asking for a stage change: a verb of moving ("promote", "ship", "propose promoting"),
+#: "make X the production one", "stage X", "v3 to staging" ("v3->stg" once normalised).
 PROMOTE = re.compile(
-    r"\b(?:promote|deploy|release|ship|move|put|push|graduate|bump|roll\s*out|go\s+live|"
-    r"make\b.{1,40}\blive|make\s+(?:v|version\s*)\d+\s+(?:the\s+)?(?:prod|production|staging))\b|\bv\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b",
+    r"\b(?:promote|promoting|deploy|release|ship|move|push|graduate|bump|roll\s*out|go\s+live"
+    r"|queue\s+up|put(?!.{0,40}\b(?:next to|beside|side by side)\b)|make\b.{1,40}\blive)\b"
+    r"|\bmake\b.{1,60}?\b(?:the\s+)?(?:new\s+)?(?:prod(?:uction)?|staging)"
+    r"(?:\s+(?:one|version|build|model|release)\b|(?=\s*(?:[.!?,]|$|please|pls|now|thanks)))"
+    r"|^\W*(?:(?:please|pls|can you|could you|go ahead and)\s+)?stage\s+(?!is\b|=|:|of\b|for\b)"
+    r"|\bv\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b",
+    re.I,
+)
+#: Words of a change request: a message with one is never answered as a details view.
+CHANGE_ASK = re.compile(
+    r"\b(?:propos\w*|promot(?:e|ing)|switch|swap|upgrade|downgrade|deploy|ship|release)\b"
+    r"|\bmake\b.{1,60}\b(?:prod(?:uction)?|staging)\b"
+    r"|\bset\b.{1,60}\bto\s+(?:prod(?:uction)?|staging)\b",
+    re.I,
+)
+#: A question about how something stands ("did my request go through?"), not a request.
+STATUS_QUESTION = re.compile(r"^\W*(?:did|is|are|has|have|was|were)\b", re.I)
+#: A promotion aimed at Staging by its verb ("stage mnist v4").
+STAGE_VERB = re.compile(
+    r"^\W*(?:(?:please|pls|can you|could you|go ahead and)\s+)?stage\s+(?!is\b|=|:)", re.I
+)
+#: "make v2 the production one": the stage a "make" names.
+MAKE_STAGE = re.compile(
+    r"\bmake\b.{1,60}?\b(?:the\s+)?(?:new\s+)?(prod(?:uction)?|staging)\b", re.I
+)
+#: The version a message names by its stage ("whatever is in staging", "the staging build").
+STAGE_SOURCE = re.compile(
+    r"\b(?:whatever|what|whichever(?:\s+version)?|the\s+(?:version|one|build|model))"
+    r"\s+(?:that\s+)?(?:is|sits|is\s+sitting)\s+(?:currently\s+|now\s+)?(?:in|on)\s+"
+    r"(prod(?:uction)?|staging)\b"
+    r"|\b(?:the\s+)?(?:current\s+)?(staging|prod(?:uction)?)\s+(?:build|version|one|candidate)\b",
     re.I,
 )
 COMPARE = re.compile(
-    r"\b(?:compare|comparison|diff|difference|differences|vs\.?|versus|better than|worse than|"
+    r"\b(?:compare|comparison|next to|side by side|diff|difference|differences|vs\.?|versus|"
+    r"better than|worse than|"
     r"changed between|change between|stack up|against)\b",
     re.I,
 )
@@ -95,6 +129,8 @@ SELECT = re.compile(
 )
 SERVING = re.compile(
     r"\b(?:serving|served|serves|live|deployed|running|router|in prod(?:uction)?|"
+    r"(?:taking|getting|handling|receiving|gets|takes|handles|receives)\s+(?:the\s+|live\s+)?"
+    r"(?:traffic|requests)|answering (?:requests|traffic)|in use|"
     r"on prod(?:uction)?)\b",
     re.I,
 )
@@ -102,7 +138,8 @@ LIST = re.compile(
     r"\bmodels\b|^(?:list|ls)\b|\b(?:what|which) is (?:in|on) (?:prod(?:uction)?|staging)\b"
     r"|\bwhat do we have\b|\beverything\b|\bcatalog(?:ue)?\b|\binventory\b"
     r"|\b(?:anything|what is) (?:in|on) (?:prod(?:uction)?|staging)\b|\bwhat is live\b"
-    r"|\b(?:which|what) (?:ones? )?(?:are|is) (?:in )?(?:prod(?:uction)?|staging|archived)\b"
+    r"|\b(?:which|what) (?:ones?|models?)? ?(?:are|is) (?:sitting |currently |now |still )?"
+    r"(?:in |on )?(?:prod(?:uction)?|staging|archived)\b"
     r"|\b(?:the )?(?:prod(?:uction)?|staging|archived) ones\b",
     re.I,
 )
@@ -124,7 +161,9 @@ GOALS: list[tuple[Goal, re.Pattern[str]]] = [
         "latency",
         re.compile(
             r"\b(?:fast|faster|fastest|quick|quickest|low(?:est)? latency|latency|real[- ]?time|"
-            r"speed|snappy|lightweight|responsive)\b",
+            r"speed|snappy|lightweight|responsive|"
+            # "answers in under 20ms": how fast it answers is what is asked for.
+            r"(?:answers?|responds?|replies|returns?)\s+(?:in|within)\s+(?:under\s+)?\d[\d.]*\s*ms)\b",
             re.I,
         ),
     ),
@@ -237,7 +276,11 @@ UNSUPPORTED: list[tuple[str, re.Pattern[str]]] = [
 OFF_TOPIC = re.compile(
     r"\b(?:weather|joke|poem|recipe|lunch|dinner|coffee|football|soccer|movie|song|lyrics|"
     r"capital of|translate|stock price|bitcoin|horoscope|email (?:my|the) boss|birthday|"
-    r"meaning of life|who are you|how are you|your name|write (?:me )?(?:a |an )?"
+    r"meaning of life|who are you|how are you|your name|"
+    # The cluster and the machine, not the registry: pods, nodes, drivers, memory errors.
+    r"k8s|kubectl|kubernetes|pods?|nodes?|cluster|cuda|gpu driver|out of memory|oom|"
+    r"segfault|stack ?trace|docker(?:file)?|vpn|ssh|pip install|conda|"
+    r"write (?:me )?(?:a |an )?"
     r"(?:essay|story|poem|haiku|function|script|code)|python code|sql query)\b"
     r"|^(?:hi|hello|hey|yo|thanks|thank you|thx|cheers|good (?:morning|night|evening)|ok|okay|"
     r"cool|great|nice|lol|bye)\b[\s!.?]*(?:there|again|so much|a lot)?[\s!.?]*$",

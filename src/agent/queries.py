@@ -62,6 +62,13 @@ async def answer(
     tools: RegistryTools, intent: Intent, focus: Focus, now: Callable[[], datetime] = _utc_now
 ) -> Reply:
     """The templated answer to a read intent; raises AgentToolError from the registry."""
+    reply = await _answer(tools, intent, focus, now)
+    return reply.model_copy(update={"focus": reply.focus.answered(intent.kind)})
+
+
+async def _answer(
+    tools: RegistryTools, intent: Intent, focus: Focus, now: Callable[[], datetime]
+) -> Reply:
     match intent:
         case ListModels(stage=stage, task=task, cursor=cursor):
             page = await tools.list_models(stage=stage, task=task, limit=PAGE_SIZE, cursor=cursor)

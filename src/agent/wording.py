@@ -22,6 +22,11 @@ VOCABULARY = frozenset(_VOCABULARY_WORDS.split())
 #: Short words a glued prefix or suffix can be split from ("clearwhat" -> "what").
 _GLUE = ("what", "which", "show", "list", "promote", "compare", "models", "rollback")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
+#: Short forms people type for stages and moves ("v3->stg", "stg vs prod").
+ABBREVIATIONS = {"stg": "staging", "stag": "staging", "stging": "staging", "prd": "prod"}
+#: A whole word only, never part of a name ("stg-copy" stays).
+_ABBREVIATED = re.compile(r"(?<![\w.\-])(" + "|".join(ABBREVIATIONS) + r")(?![\w\-]|\.\w)", re.I)
+_ARROW = re.compile(r"\s*(?:-->|->|=>|→)\s*")
 
 
 def _fix(word: str, protected: frozenset[str]) -> str:
@@ -45,7 +50,14 @@ def normalise(text: str, models: Iterable[str] = ()) -> str:
     """The text with contractions joined and command-word typos fixed."""
     text = re.sub(r"(\w)['’](\w)", r"\1\2", text.strip())  # what's -> whats
     text = re.sub(r"\bwhats\b", "what is", text, flags=re.I)
+    text = _ARROW.sub(" to ", text)  # "v2->prod": a move
     protected = frozenset(m.lower() for m in models)
+    text = _ABBREVIATED.sub(
+        lambda m: (
+            m.group(0) if m.group(0).lower() in protected else ABBREVIATIONS[m.group(1).lower()]
+        ),
+        text,
+    )
     return _WORD.sub(lambda m: _fix(m.group(0), protected), text)
 
 

@@ -14,19 +14,16 @@ import socket
 import subprocess
 import threading
 import time
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import httpx
-import yaml  # type: ignore[import-untyped]
 from prometheus_client import make_wsgi_app
 
 from registry_mcp.core.registry import Registry
+from registry_mcp.metrics.prometheus_config import RULES, prometheus_config
 from registry_mcp.metrics.registry_exporter import registry_metrics
-
-RULES = Path(__file__).resolve().parents[2] / "monitoring" / "prometheus" / "rules"
 
 
 class _Quiet(WSGIRequestHandler):
@@ -75,15 +72,14 @@ class DemoMonitoring:
             "modelreg-registry": f"127.0.0.1:{self._server.server_port if self._server else 0}",
             "torchserve": self._torchserve,
         }
-        config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(p) for p in sorted(RULES.glob("*.yml"))],
-            "scrape_configs": [
-                {"job_name": job, "static_configs": [{"targets": [target]}]}
-                for job, target in targets.items()
-            ],
-        }
-        (home / "prometheus.yml").write_text(yaml.safe_dump(config))
+        config = prometheus_config(
+            router=targets["modelreg-router"],
+            exporter=targets["modelreg-registry"],
+            torchserve_metrics=targets["torchserve"],
+            rules=RULES,
+            interval="1s",
+        )
+        (home / "prometheus.yml").write_text(config)
         port = _free_port()
         log = (home / "prometheus.log").open("wb")
         self._process = subprocess.Popen(

@@ -10,12 +10,16 @@ Desktop would start it). Every step's outcome is recorded in a typed report.
 
 from __future__ import annotations
 
+import math
+import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Literal
 
 import httpx
+import yaml  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.panel import Panel
@@ -50,13 +54,27 @@ COMPANIONS = (
 
 Approver = Callable[[ApprovalRequest], Awaitable[Approve | Deny]]
 
+_MARKS: dict[str, str] = {
+    "ok": "[green]ok[/]",
+    "denied": "[yellow]denied[/]",
+    "failed": "[red]FAILED[/]",
+}
+
+
+Outcome = Literal["ok", "denied", "failed"]
+"""A denied change is an outcome of the story, not a failure: nothing moved, as asked."""
+
 
 class Step(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
-    ok: bool
+    outcome: Outcome
     detail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome != "failed"
 
 
 class Continuity(BaseModel):
@@ -149,12 +167,17 @@ async def run_simulation(
     model: str = DEFAULT_MODEL_NAME,
     monitoring: DemoMonitoring | None = None,
 ) -> SimulationReport:
-    def step(report: SimulationReport, name: str, ok: bool, detail: str) -> None:
-        report.steps.append(Step(name=name, ok=ok, detail=detail))
-        mark = "[green]ok[/]" if ok else "[red]FAILED[/]"
-        console.print(f"  {mark}  {detail}", highlight=False)
+    def step(report: SimulationReport, name: str, ok: bool | Outcome, detail: str) -> None:
+        outcome: Outcome = ok if isinstance(ok, str) else ("ok" if ok else "failed")
+        report.steps.append(Step(name=name, outcome=outcome, detail=detail))
+        console.print(f"  {_MARKS[outcome]}  {detail}", highlight=False)
 
-    console.rule("1. Train and register v1 and v2")
+    console.rule(f"1. Starting state: train two {model} versions (set up without asking)")
+    console.print(
+        "  This step sets up the starting state directly: the older version to Production, "
+        "the newer to Staging, two more models to Production. Every later change asks you.",
+        highlight=False,
+    )
     versions = []
     for config in (V1, V2):
         outcome = train_and_register(registry, config, name=model, actor=actor)
@@ -199,7 +222,7 @@ async def run_simulation(
         f"{model}: v{v1} in Production, v{v2} in Staging; {', '.join(companions)} in Production",
     )
 
-    console.rule("2. Deploy on TorchServe behind the router")
+    console.rule(f"2. Deploy {model} v{v1} and v{v2} on TorchServe behind the router")
     router = deployment.router_process
     if router is None:
         step(report, "deploy", False, f"the router cannot start: {deployment.router_problem}")
@@ -232,8 +255,16 @@ async def run_simulation(
         f"{routed.get('critical')}, no header -> {routed.get('normal')}",
     )
 
+    demo_config = _calibrate_guard(registry, router_status.url, model, home, console)
+
     console.rule("3. Ask the agent")
-    target = stdio_target(home)
+    # The MCP server plans the guarded promotion: it reads the calibrated models file.
+    target = stdio_target(
+        home,
+        env=None
+        if demo_config is None
+        else {**os.environ, "MODELREG_MODELS_CONFIG": str(demo_config)},
+    )
     async with (
         open_registry(target) as tools,
         open_checkpointer(home / "agent" / "checkpoints.sqlite") as saver,
@@ -252,11 +283,12 @@ async def run_simulation(
         answer = turn.answer.text if turn.answer else ""
         step(report, "ask", f"v{v1}" in answer, f"agent reports {model} v{v1} in production")
 
-        async def change(text: str, name: str) -> bool:
+        async def change(text: str, name: str) -> bool | None:
+            """True: approved; False: denied (recorded as an outcome); None: no proposal."""
             turn = await say(text)
             if turn.approval is None:
                 step(report, name, False, "the agent did not propose a change")
-                return False
+                return None
             console.print(Panel(Text(turn.approval.proposal.summary), title="Approval needed"))
             decision = await approve(turn.approval)
             result = await conv.decide(decision)
@@ -264,10 +296,111 @@ async def run_simulation(
                 console.print(Panel(Text(result.answer.text), title=result.answer.title))
             return isinstance(decision, Approve)
 
-        console.rule(f"4. Canary: 10 % of {model} traffic to v{v2} (the human approves)")
-        report.canary = await change(f"Canary {model} v{v2} at 10%", "canary")
+        console.rule(f"4. Canary: 10 % of {model} traffic to v{v2} (you decide)")
+        canary = await change(f"Canary {model} v{v2} at 10%", "canary")
+        report.canary = canary is True
+        if canary is False:
+            step(
+                report,
+                "canary",
+                "denied",
+                f"denied: no canary; all {model} traffic stays on v{v1} (Production)",
+            )
+        elif canary:
+            _measure_canary(report, registry, deployment, model, v2, step)
+
+        console.rule(f"5. Promote v{v2} with a guard (you decide)")
+        promoted = await change(f"Promote {model} v{v2} to production with a guard", "promote")
+        report.promoted = promoted is True
+        if promoted is False:
+            step(
+                report,
+                "promote",
+                "denied",
+                f"denied: v{v1} stays Production, v{v2} stays Staging"
+                + (" with its 10 % canary running" if report.canary else "")
+                + "; nothing to roll back, so step 6 is skipped",
+            )
+        if not report.promoted:
+            if monitoring is not None:
+                _monitor(report, monitoring, model, v1, 0, console, step)
+            return report
+        default = deployment.client.default_version(served_name(model))
+        serving = await tools.get_serving_version(model)
+        guard = serving.guard
+        step(
+            report,
+            "promote",
+            default == str(v2)
+            and serving.serving.default_version == v2
+            and serving.canary is None
+            and guard is not None
+            and guard.status == "watching"
+            and guard.version == v2,
+            f"get_serving_version: v{serving.serving.default_version}; TorchServe management "
+            f"API default: v{default}; "
+            + (
+                ("canary ended" if serving.canary is None else "canary still running")
+                if report.canary
+                else "no canary"
+            )
+            + "; "
+            + (
+                f"guard #{guard.id} watching v{guard.version}"
+                if guard is not None and guard.version == v2
+                else "no guard on this promotion"
+            ),
+        )
+
+        console.rule(f"6. Roll back to v{v1} under live traffic (you decide)")
         with _Traffic(report.router_url, model) as traffic:
-            time.sleep(2.0)
+            time.sleep(0.5)
+            rolled_back = await change(f"Roll back {model} to v{v1}", "rollback")
+            report.rolled_back = rolled_back is True
+            time.sleep(0.5)
+        report.continuity = Continuity(
+            sent=traffic.sent, failed=traffic.failed, served_versions=sorted(traffic.versions)
+        )
+        default = deployment.client.default_version(served_name(model))
+        after = (await tools.get_serving_version(model)).guard
+        if rolled_back is False:
+            step(
+                report,
+                "rollback",
+                "denied" if traffic.failed == 0 and default == str(v2) else "failed",
+                f"denied: v{v2} stays Production (TorchServe default v{default}), its guard "
+                f"keeps watching; {traffic.sent} requests through the router meanwhile, "
+                f"{traffic.failed} failed",
+            )
+        elif rolled_back:
+            step(
+                report,
+                "rollback",
+                default == str(v1)
+                and traffic.failed == 0
+                and after is not None
+                and after.status == "superseded",
+                f"default back to v{default}; {traffic.sent} requests through the router during "
+                f"the rollback, {traffic.failed} failed; the human's rollback ended guard "
+                f"#{after.id if after else '?'} ({after.status if after else 'missing'})",
+            )
+    if monitoring is not None:
+        production = v1 if report.rolled_back else v2
+        _monitor(report, monitoring, model, production, traffic.labelled, console, step)
+    return report
+
+
+def _measure_canary(
+    report: SimulationReport,
+    registry: Registry,
+    deployment: Deployment,
+    model: str,
+    v2: int,
+    step: Callable[[SimulationReport, str, bool, str], None],
+) -> None:
+    """Two seconds of traffic through the router; the share that reached the canary."""
+    with _Traffic(report.router_url, model) as traffic:
+        time.sleep(2.0)
         seen = canary_report(registry, deployment, model)
         arms = {arm.role: arm for arm in seen.arms}
         on_canary = arms["canary"].requests if "canary" in arms else 0
@@ -275,59 +408,10 @@ async def run_simulation(
         step(
             report,
             "canary",
-            report.canary and seen.canary is not None and 0 < on_canary < total,
+            seen.canary is not None and 0 < on_canary < total,
             f"router window since the canary started: {total} requests, v{v2} answered "
             f"{on_canary} ({on_canary / max(total, 1):.1%}), {traffic.failed} failed",
         )
-
-        console.rule(f"5. Promote v{v2} with a guard (the human approves)")
-        report.promoted = await change(
-            f"Promote {model} v{v2} to production with a guard", "promote"
-        )
-        default = deployment.client.default_version(served_name(model))
-        serving = await tools.get_serving_version(model)
-        guard = serving.guard
-        step(
-            report,
-            "promote",
-            report.promoted
-            and default == str(v2)
-            and serving.serving.default_version == v2
-            and serving.canary is None
-            and guard is not None
-            and guard.status == "watching",
-            f"get_serving_version: v{serving.serving.default_version}; TorchServe management "
-            f"API default: v{default}; canary ended; "
-            + (f"guard #{guard.id} watching v{guard.version}" if guard else "no guard"),
-        )
-        if not report.promoted:
-            return report
-
-        console.rule(f"6. Roll back to v{v1} under live traffic")
-        with _Traffic(report.router_url, model) as traffic:
-            time.sleep(0.5)
-            report.rolled_back = await change(f"Roll back {model} to v{v1}", "rollback")
-            time.sleep(0.5)
-        report.continuity = Continuity(
-            sent=traffic.sent, failed=traffic.failed, served_versions=sorted(traffic.versions)
-        )
-        default = deployment.client.default_version(served_name(model))
-        after = (await tools.get_serving_version(model)).guard
-        step(
-            report,
-            "rollback",
-            report.rolled_back
-            and default == str(v1)
-            and traffic.failed == 0
-            and after is not None
-            and after.status == "superseded",
-            f"default back to v{default}; {traffic.sent} requests through the router during "
-            f"the rollback, {traffic.failed} failed; the human's rollback ended guard "
-            f"#{after.id if after else '?'} ({after.status if after else 'missing'})",
-        )
-    if monitoring is not None:
-        _monitor(report, monitoring, model, v1, traffic.labelled, console, step)
-    return report
 
 
 def _monitor(
@@ -365,9 +449,71 @@ def _monitor(
         report,
         "monitor",
         seen,
-        f"Prometheus {monitoring.prometheus_url}: Production {model} v{v1} after the "
-        f"rollback; {labelled} labelled rows counted",
+        f"Prometheus {monitoring.prometheus_url}: Production {model} v{v1} as the router "
+        f"serves it; {labelled} labelled rows counted",
     )
+
+
+BASELINE_REQUESTS = 200
+HEADROOM = 5.0
+"""The guard's p99 threshold is at least this many times the p99 measured on this machine."""
+
+
+def _calibrate_guard(
+    registry: Registry, router_url: str, model: str, home: Path, console: Console
+) -> Path | None:
+    """Measure the model's p99 through the router here, before anything is judged, and
+    make the demo's guard threshold fit this machine: the models file's ``latency_sla_ms``
+    when it leaves HEADROOM times the measured p99, otherwise a copy of the file (under the
+    data home, used by this run only) with the threshold raised to that. Says which."""
+    from sklearn.datasets import load_digits
+
+    rows = (load_digits().data[:BASELINE_REQUESTS] / 16.0).tolist()
+    timings: list[float] = []
+    with httpx.Client(timeout=30.0, trust_env=False) as client:
+        url = f"{router_url}/predictions/{model}"
+        for row in rows[:10]:  # warm-up: first requests pay for connections and caches
+            client.post(url, json={"inputs": [row]})
+        for row in rows:
+            started = time.perf_counter()
+            client.post(url, json={"inputs": [row]}).raise_for_status()
+            timings.append((time.perf_counter() - started) * 1000)
+    timings.sort()
+    p99 = timings[min(len(timings) - 1, math.ceil(0.99 * len(timings)) - 1)]
+    models_file = registry.policies.file
+    configured = models_file.config.get(model).latency_sla_ms
+    needed = float(math.ceil(HEADROOM * p99))
+    measured = (
+        f"{model} p99 through the router on this machine: {p99:.1f} ms "
+        f"({len(timings)} sequential requests)"
+    )
+    if needed <= configured:
+        console.print(
+            f"  Guard threshold: p99 <= {configured:g} ms ({models_file.path}); {measured}, "
+            f"{configured / max(p99, 1e-3):.0f}x headroom.",
+            highlight=False,
+        )
+        return None
+    document = yaml.safe_load(models_file.path.read_text(encoding="utf-8"))
+    entry = (document.get("models") or {}).get(model)
+    if not isinstance(entry, dict):
+        console.print(
+            f"  Guard threshold: p99 <= {configured:g} ms; {measured}: this machine may breach "
+            f"it ({model} is not declared in {models_file.path}, so it is not calibrated).",
+            highlight=False,
+        )
+        return None
+    entry["latency_sla_ms"] = needed
+    path = home / "demo" / "models.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    console.print(
+        f"  Guard threshold calibrated: p99 <= {needed:g} ms ({HEADROOM:g}x the measured p99) "
+        f"instead of {configured:g} ms from {models_file.path}; {measured}. This run's models "
+        f"file: {path}.",
+        highlight=False,
+    )
+    return path
 
 
 def _route_by_feature(router_url: str, console: Console) -> dict[str, str]:
@@ -420,7 +566,9 @@ def print_summary(console: Console, report: SimulationReport, registry: Registry
     for column in ("Step", "Result", "Detail"):
         table.add_column(column)
     for item in report.steps:
-        table.add_row(item.name, "ok" if item.ok else "FAILED", Text(item.detail))
+        table.add_row(
+            item.name, item.outcome.upper() if not item.ok else item.outcome, Text(item.detail)
+        )
     console.print(table)
     console.print(
         f"MLflow UI:  mlflow ui --backend-store-uri {registry.settings.resolved_tracking_uri}\n"

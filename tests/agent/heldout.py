@@ -1,26 +1,45 @@
-"""The offline reading of chat messages scored on a held-out set written by someone who never
-saw the parser (tests/agent/data/chat_heldout.jsonl, how it was made in
-chat_heldout.README.md), against the registry state that set assumes.
+"""The offline reading of chat messages scored on held-out sets written by someone who never
+saw the parser (tests/agent/data/chat_heldout*.jsonl, how each was made in its README),
+against the registry state they assume. Each set is scored on its own.
 
-Run ``python -m tests.agent.heldout`` for the score, every miss and every answer built on a
-guessed entity.
+An answer built on a guessed entity is a reading (other than a question back) that carries
+a model, route or task the message and its history do not name (by name, route, typo or
+unique part, as the chat recognises names), or one the registry does not have. A model the
+message names outright is not a guess, even where the label leaves the slot out (set 2
+labels ``unsupported`` without a model). The earlier, stricter definition (any model the
+label does not give) is kept as ``guessed_by_label`` and reported beside it.
+
+Run ``python -m tests.agent.heldout [set.jsonl ...]`` for each set's score, every miss and
+every answer built on a guessed entity.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent import entities
+from agent import phrases as P
 from agent.focus import Focus, ParseContext
 from agent.intents import Intent
 from agent.offline_parser import parse_parts
 
-HELDOUT = Path(__file__).with_name("data") / "chat_heldout.jsonl"
+DATA = Path(__file__).with_name("data")
+HELDOUT = DATA / "chat_heldout.jsonl"
+#: Written later, by someone else who had not seen the chat's code.
+HELDOUT2 = DATA / "chat_heldout2.jsonl"
+#: Set 2's score with the parser as it was before anything was changed after reading it.
+HELDOUT2_FIRST = (82, 100)
+#: Written by a third person; opened only once the chat was final, scored once, not tuned on.
+HELDOUT3 = DATA / "chat_heldout3.jsonl"
+SETS = (HELDOUT, HELDOUT2, HELDOUT3)
 #: The registry the set assumes (its README): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")
 ROUTES = (("digits", "mnist-classifier"),)
+TASKS = ("classification", "feature-extraction")
 STAGES = (
     ("mnist-classifier", "Production", 1),
     ("mnist-classifier", "Staging", 2),
@@ -60,6 +79,7 @@ class Score:
     right: int = 0
     misses: list[tuple[Item, list[dict[str, Any]]]] = field(default_factory=list)
     guessed: list[tuple[Item, dict[str, Any]]] = field(default_factory=list)
+    guessed_by_label: list[tuple[Item, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def accuracy(self) -> float:
@@ -94,16 +114,23 @@ def read(item: Item) -> list[dict[str, Any]]:
                 model if isinstance(model, str) else None,
                 version if isinstance(version, int) else None,
             )
+            if intent.kind in _ANSWERED:
+                focus = focus.answered(intent.kind)
     return [reading(i) for i in parse_parts(item.text, _context(focus))]
 
 
 def _context(focus: Focus) -> ParseContext:
-    return ParseContext(focus=focus, models=MODELS, routes=ROUTES, stages=STAGES)
+    return ParseContext(focus=focus, models=MODELS, routes=ROUTES, stages=STAGES, tasks=TASKS)
 
 
-def matches(got: dict[str, Any], want: dict[str, Any]) -> bool:
+#: Kinds the chat answers from the registry (queries.answer records them as asked).
+_ANSWERED = ("list_models", "model_info", "serving", "audit", "pending", "compare")
+
+
+def matches(got: dict[str, Any], want: dict[str, Any], note: str = "") -> bool:
     """Every slot the label gives is read the same (a slot the label leaves out is free);
-    compare's two versions may come in either order (the set's README)."""
+    compare's two versions may come in either order (the set's README); a time the note
+    calls approximate "up to" N minutes may be any positive value up to N (set 2's README)."""
     if got["kind"] != want["kind"]:
         return False
     if want["kind"] == "compare" and {"version", "against"} <= want.keys():
@@ -111,6 +138,10 @@ def matches(got: dict[str, Any], want: dict[str, Any]) -> bool:
         if pair != {want["version"], want["against"]}:
             return False
         want = {k: v for k, v in want.items() if k not in ("version", "against")}
+    if "any positive value up to" in note and isinstance(got.get("since_minutes"), int):
+        if not 0 < got["since_minutes"] <= want.get("since_minutes", 0):
+            return False
+        want = {k: v for k, v in want.items() if k != "since_minutes"}
     return all(_same(got.get(k), v) for k, v in want.items() if k != "kind")
 
 
@@ -122,10 +153,34 @@ def _same(got: Any, want: Any) -> bool:
     return bool(got == want)
 
 
-def guessed(got: dict[str, Any], expect: list[dict[str, Any]]) -> bool:
-    """An answer built on a guessed entity: a model the registry lacks, a model the message
-    does not mean (the set gives `model` whenever the message or its history determines
-    one), or any model where the right answer was to ask."""
+def guessed(got: dict[str, Any], item: Item) -> bool:
+    """An answer built on a guessed entity (the module docstring): a model or task the
+    registry lacks, or a model the message and its history do not name."""
+    if got["kind"] == "clarify":
+        return False
+    task = got.get("task")
+    if task is not None and task not in TASKS:
+        return True
+    model = got.get("model")
+    if model is None:
+        return False
+    return model not in MODELS or model not in named(item)
+
+
+def named(item: Item) -> set[str]:
+    """The registry models the message or its history names, as the chat recognises them."""
+    ctx = _context(Focus())
+    return {
+        found.model
+        for text in (*item.history, item.text)
+        for found in entities.find_models(text, ctx, P.STOPWORDS)
+    }
+
+
+def guessed_by_label(got: dict[str, Any], expect: list[dict[str, Any]]) -> bool:
+    """The earlier definition: a model the registry lacks, a model the label does not give
+    (the label gives `model` whenever the message or its history determines one), or any
+    model where the right answer was to ask."""
     model = got.get("model")
     if model is None or got["kind"] == "clarify":
         return False
@@ -138,25 +193,31 @@ def evaluate(items: list[Item]) -> Score:
     for item in items:
         got = read(item)
         score.total += 1
-        if len(got) == len(item.expect) and all(map(matches, got, item.expect)):
+        right = all(matches(g, w, item.note) for g, w in zip(got, item.expect, strict=False))
+        if len(got) == len(item.expect) and right:
             score.right += 1
         else:
             score.misses.append((item, got))
-        score.guessed += [(item, r) for r in got if guessed(r, item.expect)]
+        score.guessed += [(item, r) for r in got if guessed(r, item)]
+        score.guessed_by_label += [(item, r) for r in got if guessed_by_label(r, item.expect)]
     return score
 
 
 def main() -> None:
-    score = evaluate(load())
-    for item, got in score.misses:
-        print(f"MISS {item.id}: {item.text!r} history={item.history}")
-        print(f"     want {item.expect}\n     got  {got}")
-    for item, got in score.guessed:
-        print(f"GUESSED {item.id}: {item.text!r} -> {got}")
-    print(
-        f"held-out: {score.right}/{score.total} = {score.accuracy:.1%}; "
-        f"answers built on a guessed entity: {len(score.guessed)}"
-    )
+    paths = [Path(arg) for arg in sys.argv[1:]] or list(SETS)
+    for path in paths:
+        score = evaluate(load(path))
+        print(f"== {path.name}")
+        for item, got in score.misses:
+            print(f"MISS {item.id}: {item.text!r} history={item.history}")
+            print(f"     want {item.expect}\n     got  {got}")
+        for item, got in score.guessed:
+            print(f"GUESSED {item.id}: {item.text!r} -> {got}")
+        print(
+            f"{path.name}: {score.right}/{score.total} = {score.accuracy:.1%}; answers built on "
+            f"a guessed entity: {len(score.guessed)} "
+            f"(by the label's model: {len(score.guessed_by_label)})"
+        )
 
 
 if __name__ == "__main__":

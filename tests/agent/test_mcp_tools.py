@@ -102,7 +102,7 @@ async def test_read_tools_return_typed_results_and_errors_carry_the_registry_cod
             await tools.compare_versions("digits", 3, against=0)
     assert (missing.value.tool, missing.value.code) == ("get_model_info", "NOT_FOUND")
     assert "modelreg models list" in missing.value.message
-    assert invalid.value.code == "TOOL_ERROR"
+    assert invalid.value.code == "INVALID_INPUT"  # a schema failure, in plain words
     assert "greater than or equal" in invalid.value.message
 
 

@@ -80,6 +80,8 @@ def test_audit_entries_say_what_moved_and_what_it_replaced() -> None:
         decision="denied",
     )
     assert audit_line(denied).endswith("promotion of digits v3 (Staging -> Production) — denied")
+    canary = _entry(action="canary", to_version=2, from_stage="Staging", to_stage="Staging")
+    assert audit_line(canary) == "2026-11-26 14:02 dana: canary digits v2 (stays Staging)"
 
 
 def _facts() -> Facts:

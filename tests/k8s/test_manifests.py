@@ -265,35 +265,3 @@ def test_new_command_groups_start_light(group: str) -> None:
     code, imported = probe(group, "--help")
     assert code == 0
     assert imported & (HEAVY | {"sqlalchemy"}) == set()
-
-
-def test_prometheus_scrape_config_names_every_metrics_service(
-    repo_overlays: Docs, tmp_path: Path
-) -> None:
-    import shutil
-    import subprocess
-
-    import yaml  # type: ignore[import-untyped]
-
-    maps = by_kind(repo_overlays["cpu"], "ConfigMap")
-    (name,) = [n for n in maps if n.startswith("prometheus-scrape-")]
-    text = maps[name]["data"]["prometheus.yml"]
-    jobs = {j["job_name"]: j for j in yaml.safe_load(text)["scrape_configs"]}
-    targets = set(jobs["torchserve"]["static_configs"][0]["targets"])
-    assert targets == {f"ts-{k8s_name(m)}.modelreg.svc:8082" for m in packaged().models}
-    assert jobs["modelreg-router"]["static_configs"][0]["targets"] == [
-        "modelreg-router.modelreg.svc:8090"
-    ]
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed (`make tools` installs Debian's prometheus)")
-    path = tmp_path / "prometheus.yml"
-    path.write_text(text)
-    done = subprocess.run(
-        [promtool, "check", "config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr

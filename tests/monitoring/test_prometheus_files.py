@@ -51,17 +51,47 @@ def test_every_alert_has_a_firing_and_a_quiet_case(promtool: str) -> None:
     assert alerts == firing == quiet
 
 
-def test_a_broken_rule_fails_the_unit_tests(promtool: str, tmp_path: Path) -> None:
-    """The unit tests can fail: raising a threshold silences an alert they expect."""
+# Each change undoes one property the unit tests pin; the named case must then fail.
+BROKEN = {
+    "a higher threshold silences an alert": (
+        "alerts.yml",
+        "group_left 14.4 * max by (model) (modelreg_model_error_budget_ratio)",
+        "group_left 144 * max by (model) (modelreg_model_error_budget_ratio)",
+        "alertname: ModelErrorBudgetBurnFast, time: 4m",
+    ),
+    "without the volume minimum the canary's blip pages": (
+        "alerts.yml",
+        "and model_version:modelreg_router_requests:increase1h >= 100",
+        "and model_version:modelreg_router_requests:increase1h >= 10",
+        "alertname: ModelErrorBudgetBurnFast, time: 4m",
+    ),
+    "a `for: 15m` on the 15-minute window fires at 30": (
+        "alerts.yml",
+        "        # No `for`: the 15-minute window is the wait (a `for: 15m` on top made it 30).\n",
+        "        for: 15m\n",
+        "alertname: ProductionModelWithoutTraffic, time: 26m",
+    ),
+    "a p99 of the answers that came back hides timeouts": (
+        "recording.yml",
+        "histogram_quantile(0.99, sum by (model, version, le) (rate("
+        'modelreg_router_request_duration_seconds_bucket{model!="", '
+        'outcome=~"ok|unavailable|timeout|backend_error|not_served"}',
+        "histogram_quantile(0.99, sum by (model, version, le) (rate("
+        'modelreg_router_request_duration_seconds_bucket{model!="", outcome="ok"}',
+        "alertname: ModelP99AboveLatencySLA, time: 20m",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_a_broken_rule_fails_the_unit_tests(promtool: str, tmp_path: Path, case: str) -> None:
+    """The unit tests can fail: undoing a fix makes the case that pins it fail."""
+    file, old, new, failing = BROKEN[case]
     rules = tmp_path / "rules"
     shutil.copytree(PROMETHEUS / "rules", rules)
-    alerts = rules / "alerts.yml"
-    alerts.write_text(
-        alerts.read_text().replace(
-            "> on (model) group_left max by (model) (modelreg_model_error_budget_ratio)",
-            "> on (model) group_left max by (model) (10 * modelreg_model_error_budget_ratio)",
-        )
-    )
+    text = (rules / file).read_text()
+    assert old in text, old
+    (rules / file).write_text(text.replace(old, new))
     (tmp_path / "tests").mkdir()
     shutil.copy(PROMETHEUS / "tests" / "alerts_test.yml", tmp_path / "tests")
     done = subprocess.run(
@@ -74,4 +104,26 @@ def test_a_broken_rule_fails_the_unit_tests(promtool: str, tmp_path: Path) -> No
     assert done.returncode != 0
     out = done.stdout + done.stderr
     assert "parse error" not in out
-    assert re.search(r"alertname: ModelErrorRatioAboveBudget, time: 15m", out)
+    assert failing in out
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    found = set()
+    for heading in re.findall(r"^#+ (.+)$", markdown, flags=re.MULTILINE):
+        found.add(re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-"))
+    return found
+
+
+def test_every_alert_links_a_runbook_section_of_the_readme() -> None:
+    readme = (PROMETHEUS.parents[1] / "README.md").read_text(encoding="utf-8")
+    anchors = _anchors(readme)
+    groups = yaml.safe_load((PROMETHEUS / "rules" / "alerts.yml").read_text())["groups"]
+    alerts = [rule for group in groups for rule in group["rules"]]
+    assert len(alerts) >= 11
+    for alert in alerts:
+        url = alert["annotations"].get("runbook_url", "")
+        assert url.startswith("README.md#"), alert["alert"]
+        assert url.removeprefix("README.md#") in anchors, (alert["alert"], url)
+    # The anchors are the ones GitHub writes.
+    assert {"monitoring-prometheus-and-grafana", "canaries-and-guarded-promotions"} <= anchors

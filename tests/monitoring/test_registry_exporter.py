@@ -99,3 +99,33 @@ def test_repairs_guard_outcomes_and_the_controller_heartbeat_are_exported(
     )
     beat = got[("modelreg_controller_last_tick_timestamp_seconds", ())]
     assert abs(beat - time.time()) < 120
+
+
+def test_a_change_made_outside_modelreg_is_a_separate_series(
+    registry: Registry, backend: Backend
+) -> None:
+    """Dashboards and alerts follow stage="production": it stays the approved version while
+    MLflow's UI shows another one; the pending one is its own series until a human decides."""
+    from mlflow import MlflowClient
+
+    add_versions(registry, backend.model_uris[0], "mnist-classifier", 2)
+    stages = registry.stages
+    stages.transition("mnist-classifier", 1, "staging", rationale="r", actor="a")
+    stages.transition("mnist-classifier", 1, "production", rationale="r", actor="a")
+    stages.transition("mnist-classifier", 2, "staging", rationale="r", actor="a")
+    settings = registry.settings
+    MlflowClient(
+        settings.resolved_tracking_uri, settings.resolved_registry_uri
+    ).set_registered_model_alias("mnist-classifier", "production", "2")
+    got = samples(registry)
+    model = ("model", "mnist-classifier")
+    assert got[("modelreg_registry_version", (model, ("stage", "production")))] == 1.0
+    assert got[("modelreg_registry_version", (model, ("stage", "staging")))] == 2.0
+    pending = "modelreg_registry_unapproved_version"
+    assert got[(pending, (model, ("stage", "production")))] == 2.0
+    assert got[(pending, (model, ("stage", "staging")))] == 2.0
+    assert got[(pending, (model, ("stage", "previous")))] == -1.0
+    # Reverted: the pending series is gone.
+    found = registry.get_model("mnist-classifier", limit=1).model.aliases
+    stages.revert_unapproved("mnist-classifier", actor="erin", rationale="no", seen=found)
+    assert not [key for key in samples(registry) if key[0] == pending]

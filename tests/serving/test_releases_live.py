@@ -577,12 +577,10 @@ def test_a_refused_automatic_rollback_is_retried_after_a_pause_not_on_every_tick
         if row.action is AuditAction.ROLLBACK and row.actor == GUARD_ACTOR and row.id > last_row
     ]
     assert [row.decision for row in attempts] == [Decision.REFUSED]  # one attempt, audited
-    assert registry.get_model(GUARDED).model.production_version == 2
+    assert registry.get_model(GUARDED).model.aliases.production == 2
     # The human restores the approved aliases; the next attempt rolls back.
     seen = registry.get_model(GUARDED).model.aliases
-    registry.stages.resolve_unapproved(
-        GUARDED, accept=False, actor="erin", rationale="not ours", seen=seen
-    )
+    registry.stages.revert_unapproved(GUARDED, actor="erin", rationale="not ours", seen=seen)
     assert [v.action for v in stack.watcher().tick()] == ["rolled_back"]
     assert registry.get_model(GUARDED).model.production_version == 1
 

@@ -149,6 +149,14 @@ def test_serve_up_starts_the_router_status_shows_both_and_down_stops_it(
         )
         assert code == 0, err
         assert (json.loads(out)["model"], json.loads(out)["route"]) == (MODEL, None)
+        # One field name straight from TorchServe and through the router: `class`.
+        via_router = json.loads(out)["response"]["predictions"][0]
+        code, out, err = invoke(capsys, "predict", MODEL, "--version", "1", "-i", str(rows))
+        assert code == 0, err
+        straight = json.loads(out)["predictions"][0]
+        assert set(straight) >= {"class", "probabilities"}
+        assert "label" not in straight
+        assert straight["class"] == via_router["class"]
         code, out, err = invoke(capsys, "predict", "--route", "nope", "-i", str(rows))
         assert code == 2
         assert "Router: NOT_FOUND: no route 'nope'" in err

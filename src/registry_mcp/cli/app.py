@@ -31,7 +31,8 @@ from registry_mcp.cli.controller_commands import controller_app
 from registry_mcp.cli.k8s_commands import k8s_app, tf_app
 from registry_mcp.cli.mcp_commands import approvals_app, tokens_app
 from registry_mcp.cli.mcp_commands import mcp as mcp_command
-from registry_mcp.cli.metrics_commands import dashboards_app
+from registry_mcp.cli.mcp_config import mcp_config
+from registry_mcp.cli.metrics_commands import dashboards_app, monitoring_app
 from registry_mcp.cli.metrics_commands import metrics as metrics_command
 from registry_mcp.cli.models import models_app
 from registry_mcp.cli.release_commands import canary_app, guard_app
@@ -42,6 +43,7 @@ from registry_mcp.cli.support import (
     JsonOpt,
     RationaleOpt,
     YesOpt,
+    cli_console,
     get_ctx,
 )
 from registry_mcp.domain.errors import ErrorCode, RegistryError
@@ -62,9 +64,15 @@ app = typer.Typer(
 app.add_typer(models_app, name="models")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(tokens_app, name="tokens")
-app.command(name="mcp")(mcp_command)
+mcp_app = typer.Typer(
+    help="Run the MCP server (stdio by default), or print a client's entry for it."
+)
+mcp_app.callback(invoke_without_command=True)(mcp_command)
+mcp_app.command(name="config")(mcp_config)
+app.add_typer(mcp_app, name="mcp")
 app.command(name="metrics")(metrics_command)
 app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(monitoring_app, name="monitoring")
 app.add_typer(serve_app, name="serve")
 app.add_typer(canary_app, name="canary")
 app.add_typer(guard_app, name="guard")
@@ -337,7 +345,7 @@ def _user_errors(console: Console) -> Iterator[None]:
 
 
 def run(entry: Callable[[], T]) -> T:
-    with _user_errors(Console(stderr=True)):
+    with _user_errors(cli_console(stderr=True)):
         return entry()
 
 

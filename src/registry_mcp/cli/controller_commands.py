@@ -144,7 +144,8 @@ def _print_tick(state: Ctx, report: TickReport, *, quiet_when_idle: bool) -> Non
         where = repair.target + ("" if repair.model is None else f" {repair.model}")
         mark = "repaired" if repair.ok else "[yellow]not repaired[/]"
         state.console.print(
-            f"{mark} {render.escape(where)}: {render.escape(repair.differed)} -> "
+            f"{time.strftime('%H:%M:%S')} {mark} {render.escape(where)}: "
+            f"{render.escape(repair.differed)} -> "
             f"{render.escape(repair.did)}",
             soft_wrap=True,
         )

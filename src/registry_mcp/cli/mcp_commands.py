@@ -41,6 +41,8 @@ def mcp(
     ] = False,
 ) -> None:
     """Run the MCP server (stdio by default)."""
+    if ctx.invoked_subcommand is not None:
+        return  # `modelreg mcp config`
     from registry_mcp.domain.errors import ErrorCode, RegistryError
     from registry_mcp.mcp.http import UNAUTHENTICATED, TokenBook, check_bind, serve_http
     from registry_mcp.mcp.server import build_server
@@ -114,7 +116,7 @@ def list_tokens(ctx: typer.Context) -> None:
 def revoke_token(
     ctx: typer.Context, name: Annotated[str, typer.Argument(help="Whose token to revoke.")]
 ) -> None:
-    """Revoke NAME's HTTP MCP token (restart a running server to apply)."""
+    """Revoke NAME's HTTP MCP token (a running server refuses it from its next request)."""
     from registry_mcp.cli import render
     from registry_mcp.domain.errors import ErrorCode, RegistryError
     from registry_mcp.mcp.http import revoke_token
@@ -124,7 +126,10 @@ def revoke_token(
         raise RegistryError(
             ErrorCode.NOT_FOUND, f"No token for {name!r}; see `modelreg tokens list`."
         )
-    state.console.print(f"Revoked the token of {render.escape(name)}.")
+    state.console.print(
+        f"Revoked the token of {render.escape(name)}; running MCP servers refuse it from "
+        "their next request."
+    )
 
 
 @approvals_app.command("list")
@@ -166,7 +171,9 @@ def _resolve(
     deployment = Deployment.open(registry)
     try:
         # Approving moves the registry, then serving follows (switch verified, reconcile).
-        approvals = Approvals.for_registry(registry, after_change=deployment.follow)
+        approvals = Approvals.for_registry(
+            registry, after_change=deployment.follow, check_loadable=deployment.check_loadable
+        )
         proposal = approvals.proposals.get(proposal_id)
         if not as_json:
             verb = "Approve" if approve else "Deny"
@@ -216,17 +223,10 @@ def deny(
     _resolve(ctx, proposal_id, False, rationale, yes, as_json)
 
 
-def _resolve_unapproved(
-    ctx: typer.Context,
-    name: str,
-    *,
-    accept: bool,
-    rationale: str | None,
-    yes: bool,
-    as_json: bool,
+def _revert_unapproved(
+    ctx: typer.Context, name: str, *, rationale: str | None, yes: bool, as_json: bool
 ) -> None:
     from registry_mcp.cli import render
-    from registry_mcp.deploy.deployment import Deployment
     from registry_mcp.domain.errors import ErrorCode, RegistryError
 
     state = get_ctx(ctx)
@@ -239,31 +239,75 @@ def _resolve_unapproved(
         )
     if not as_json:
         state.console.print(render.escape(summary.unapproved_change))
-        verb = "Approve what MLflow shows now" if accept else "Restore the approved aliases"
-        state.console.print(f"{verb} for {render.escape(summary.name)}.")
+        state.console.print(f"Restore the approved aliases for {render.escape(summary.name)}.")
     confirm_or_abort(state, yes)
-    final = registry.stages.resolve_unapproved(
+    final = registry.stages.revert_unapproved(
         summary.name,
-        accept=accept,
         actor=state.actor(),
         seen=summary.aliases,
-        rationale=rationale
-        or ("approved the aliases found in MLflow" if accept else "restored the approved aliases"),
+        rationale=rationale or "restored the approved aliases",
     )
-    deployment = Deployment.open(registry)
-    try:
-        serving = deployment.follow(summary.name) if accept else None
-    finally:
-        deployment.close()
     if as_json:
-        render.print_json(state.console, {"approved": final, "serving": serving})
+        render.print_json(state.console, {"approved": final, "serving": None})
         return
     state.console.print(
         f"{render.escape(summary.name)}: Production {_v(final.production)}, Staging "
         f"{_v(final.staging)}, rollback target {_v(final.previous)} (approved)."
     )
-    if serving is not None:
-        state.console.print(f"Serving: {render.escape(serving.detail)}")
+
+
+def _accept_unapproved(
+    ctx: typer.Context, name: str, *, rationale: str | None, yes: bool, as_json: bool
+) -> None:
+    """An approval like any other: plan, rules, four-eyes, confirmation, one apply."""
+    from registry_mcp.cli import render
+    from registry_mcp.cli.support import CLI_CLIENT, ask_confirmation
+    from registry_mcp.core.approvals import Approvals
+    from registry_mcp.core.change_requests import Approval
+    from registry_mcp.deploy.deployment import Deployment
+    from registry_mcp.domain.errors import RegistryError
+
+    state = get_ctx(ctx)
+    registry = state.registry()
+    actor = state.actor()
+    deployment = Deployment.open(registry)
+    try:
+        approvals = Approvals.for_registry(
+            registry, after_change=deployment.follow, check_loadable=deployment.check_loadable
+        )
+        req, plan = approvals.request_accept(
+            name,
+            rationale=rationale or "approved the aliases found in MLflow",
+            requested_by=actor,
+            client=CLI_CLIENT,
+        )
+        if approvals.needs_other_approver(plan):
+            outcome = approvals.propose(req, plan)
+        else:
+            if not as_json:
+                state.console.print(render.plan_panel(plan))
+            try:
+                confirmed = ask_confirmation(state, yes)
+            except RegistryError as exc:
+                raise approvals.refuse_plan(req, plan, exc) from None
+            if not confirmed:
+                approvals.decline(
+                    req, plan, status="cancelled", approver=actor, client=CLI_CLIENT, note=None
+                )
+                state.err_console.print("Cancelled; nothing was changed.")
+                raise typer.Exit(1)
+            via = "--yes" if yes else "terminal confirmation"
+            outcome = approvals.apply(
+                req, plan, Approval(approver=actor, client=CLI_CLIENT, via=via)
+            )
+    finally:
+        deployment.close()
+    if as_json:
+        render.print_json(state.console, outcome)
+        return
+    state.console.print(render.escape(outcome.message))
+    if outcome.serving is not None:
+        state.console.print(f"Serving: {render.escape(outcome.serving.detail)}")
 
 
 def _v(version: int | None) -> str:
@@ -284,7 +328,7 @@ def revert_unapproved(
     as_json: JsonOpt = False,
 ) -> None:
     """Put MLflow's stage aliases back where a human approved them (serving never moved)."""
-    _resolve_unapproved(ctx, name, accept=False, rationale=rationale, yes=yes, as_json=as_json)
+    _revert_unapproved(ctx, name, rationale=rationale, yes=yes, as_json=as_json)
 
 
 @approvals_app.command("accept-unapproved")
@@ -295,8 +339,10 @@ def accept_unapproved(
     yes: YesOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Approve stage aliases changed outside modelreg; serving then follows them."""
-    _resolve_unapproved(ctx, name, accept=True, rationale=rationale, yes=yes, as_json=as_json)
+    """Approve stage aliases changed outside modelreg, as the promotion or rollback they
+    amount to: the same plan, rules (model card, transitions, a version serving can load,
+    four-eyes), confirmation and audit; serving then follows."""
+    _accept_unapproved(ctx, name, rationale=rationale, yes=yes, as_json=as_json)
 
 
 @approvals_app.command("trust")

@@ -47,7 +47,7 @@ def list_models(
         render.print_json(state.console, page)
         return
     state.console.print(render.models_table(page))
-    for line in render.unapproved(page.items):
+    for line in render.unapproved(page.items) + render.unsafe_names(page.items):
         state.console.print(line)
     if page.next_cursor:
         state.console.print(f"More: --cursor {page.next_cursor}")

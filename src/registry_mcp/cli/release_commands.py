@@ -177,17 +177,18 @@ def guard_watch(
     once: Annotated[bool, typer.Option("--once", help="Check once and exit.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the controller in the foreground: it judges guarded Production versions against the
-    router's numbers (rolling back on breach) and keeps serving on the approved state.
+    """Judge guarded Production versions against the router's numbers (rolling back on
+    breach) and keep serving on the approved state, in the foreground.
 
-    The same as `modelreg controller run`; `serve up` already runs one in the background."""
+    `modelreg controller run --no-supervise`: it never starts or restarts TorchServe or the
+    router. `serve up` already runs a controller in the background."""
     from registry_mcp.cli.controller_commands import _run_loop
 
     _run_loop(
         get_ctx(ctx),
         interval=interval,
         once=once,
-        supervise=True,
+        supervise=False,
         with_watchdog=False,
         as_json=as_json,
     )

@@ -15,6 +15,7 @@ __all__ = ["escape"]
 from rich.panel import Panel
 from rich.table import Table
 
+from registry_mcp.domain import validation
 from registry_mcp.domain.cards import CardView
 from registry_mcp.domain.plans import ChangeKind, ChangePlan
 from registry_mcp.domain.schemas import (
@@ -55,13 +56,44 @@ def unapproved(models: Sequence[ModelSummary]) -> list[str]:
     return [f"[bold red]{escape(m.unapproved_change)}[/]" for m in models if m.unapproved_change]
 
 
+def _pending_line(model: ModelSummary) -> list[str]:
+    """MLflow's aliases while a change made outside modelreg waits for a human."""
+    found = model.unapproved_aliases
+    if found is None:
+        return []
+    return [
+        f"[red]Pending, not approved (MLflow shows): Production {_v(found.production)}   "
+        f"Staging {_v(found.staging)}   Rollback target {_v(found.previous)}[/]"
+    ]
+
+
+def model_name(name: str) -> str:
+    """A model name for a table cell; an unsafe one (spaces, quotes, line separators) is
+    shown escaped so it stays on one line and cannot pass for another."""
+    return escape(name) if validation.name_problem(name) is None else escape(ascii(name))
+
+
+def unsafe_names(models: Sequence[ModelSummary]) -> list[str]:
+    """A line per model registered before names were checked whose name Kubernetes refuses."""
+    lines = []
+    for model in models:
+        problem = validation.name_problem(model.name)
+        if problem is not None:
+            lines.append(
+                f"[yellow]Model {escape(ascii(model.name))}: its name is not safe for "
+                f"Kubernetes ({escape(problem)}); new models cannot be registered like that. "
+                "Register its versions under a safe name to serve it on Kubernetes.[/]"
+            )
+    return lines
+
+
 def models_table(page: Page[ModelSummary]) -> Table:
     table = Table(title="Registered models", show_lines=False)
     for column in ("Name", "Production", "Staging", "Previous", "Latest", "Tags"):
         table.add_column(column)
     for model in page.items:
         table.add_row(
-            escape(model.name),
+            model_name(model.name),
             _v(model.production_version),
             _v(model.staging_version),
             _v(model.previous_production_version),
@@ -73,7 +105,7 @@ def models_table(page: Page[ModelSummary]) -> Table:
 
 def model_detail(detail: ModelDetail) -> list[Any]:
     model = detail.model
-    warnings: list[Any] = unapproved([model])
+    warnings: list[Any] = unapproved([model]) + unsafe_names([model])
     header = Panel(
         "\n".join(
             [
@@ -81,7 +113,9 @@ def model_detail(detail: ModelDetail) -> list[Any]:
                 "",
                 f"Production: {_v(model.production_version)}   "
                 f"Staging: {_v(model.staging_version)}   "
-                f"Rollback target: {_v(model.previous_production_version)}",
+                f"Rollback target: {_v(model.previous_production_version)}"
+                + ("   (approved)" if model.unapproved_aliases is not None else ""),
+                *_pending_line(model),
                 f"Tags: {_tags(model.tags)}",
             ]
         ),
@@ -212,10 +246,17 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+def _move(from_stage: str | None, to_stage: str) -> str:
+    """``Staging -> Production``; a change that moves no stage (a canary) says so."""
+    if from_stage == to_stage:
+        return f"stays {to_stage}"
+    return f"{from_stage or '?'} -> {to_stage}"
+
+
 def transition_line(result: TransitionResult) -> str:
     text = (
-        f"{escape(result.name)} v{result.version}: {result.from_stage.value} -> "
-        f"{result.to_stage.value}"
+        f"{escape(result.name)} v{result.version}: "
+        f"{_move(result.from_stage.value, result.to_stage.value)}"
     )
     if result.replaced_version is not None and result.replaced_to_stage is not None:
         text += f"; v{result.replaced_version} -> {result.replaced_to_stage.value}"
@@ -225,10 +266,30 @@ def transition_line(result: TransitionResult) -> str:
 def _change(entry: AuditEntry) -> str:
     text = f"{escape(entry.model)} {_v(entry.to_version)}"
     if entry.to_stage:
-        text += f": {entry.from_stage or '?'} -> {entry.to_stage}"
+        text += f": {_move(entry.from_stage, entry.to_stage)}"
     if entry.from_version is not None:
         text += f", replaces {_v(entry.from_version)}"
     return text
+
+
+_REPEATED = 30
+"""Characters shared by a row's rationale and reason that count as the same text."""
+
+
+def _why(rationale: str, reason: str) -> str:
+    """Rationale, then the reason in brackets, saying once what both quote (an automatic
+    rollback's rationale and its approval note both carry the guard's evidence)."""
+    if not reason:
+        return rationale
+    if not rationale:
+        return reason
+    from difflib import SequenceMatcher
+
+    same = SequenceMatcher(None, reason, rationale, autojunk=False).find_longest_match()
+    if same.size >= _REPEATED:
+        left, right = reason[: same.a].rstrip(" :;,"), reason[same.a + same.size :].strip()
+        reason = " ".join(part for part in (left, "(as in the rationale)", right) if part)
+    return f"{rationale} [{reason}]"
 
 
 def audit_table(page: Page[AuditEntry]) -> Table:
@@ -241,9 +302,7 @@ def audit_table(page: Page[AuditEntry]) -> Table:
     table.add_column("Decision")
     table.add_column("Why")
     for entry in page.items:
-        why = entry.rationale or ""
-        if entry.reason:
-            why = f"{why} [{entry.reason}]" if why else entry.reason
+        why = _why(entry.rationale or "", entry.reason or "")
         table.add_row(
             str(entry.id),
             entry.at.strftime("%m-%d %H:%M:%S"),

@@ -409,7 +409,10 @@ def predict(
                     ErrorCode.BACKEND,
                     "TorchServe is not running; start it with `modelreg serve up`.",
                 )
-            result = deployment.client.predict(served_name(name), payload, wanted)
+            answered = deployment.client.predict(served_name(name), payload, wanted)
+            # `class` as TorchServe and the router answer it (the field is `label` in Python).
+            render.print_json(state.console, answered.model_dump(mode="json", by_alias=True))
+            return
     render.print_json(state.console, result)
 
 
@@ -431,6 +434,14 @@ def _predict_routed(
             ErrorCode.BACKEND,
             f"The router ({process.place.url}) is not running; start it with `modelreg serve up`.",
         )
+    from registry_mcp.deploy.router_process import read_admin_token
+
     path = router_path(model=model, version=version, route=route)
+    if version is not None:
+        # A pinned version may be for the router's admin only (models.yaml
+        # `pinned_versions`); the operator running this command holds its token.
+        token = read_admin_token(process.place)
+        if token is not None:
+            headers = {**headers, "X-Admin-Token": token}
     with httpx.Client(timeout=httpx.Timeout(60.0, connect=2.0), trust_env=False) as http:
         return predict_via_router(http, process.place.url, path, payload, headers)

@@ -6,6 +6,7 @@ and commands that need neither do not pay for pydantic-settings, SQLAlchemy or M
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +22,26 @@ if TYPE_CHECKING:
     from registry_mcp.store.settings import Settings
 
 
+PIPED_WIDTH = 200
+"""Columns of tables and panels when output goes to a file or a pipe (not a terminal)."""
+
+
+def cli_console(*, stderr: bool = False) -> Console:
+    """A console for the command line: at a terminal, rich's usual one; piped to a file or
+    another program, wide and without line wrapping, so that names, evidence and printed
+    commands stay whole on one line (copy-paste, grep). ``COLUMNS`` still wins."""
+    console = Console(stderr=stderr)
+    if console.is_terminal or os.environ.get("COLUMNS"):
+        return console
+    return Console(stderr=stderr, width=PIPED_WIDTH, soft_wrap=True)
+
+
 @dataclass
 class Ctx:
     actor_override: str | None = None
     home_override: Path | None = None
-    console: Console = field(default_factory=Console)
-    err_console: Console = field(default_factory=lambda: Console(stderr=True))
+    console: Console = field(default_factory=cli_console)
+    err_console: Console = field(default_factory=lambda: cli_console(stderr=True))
     _settings: Settings | None = None
     _registry: Registry | None = None
 
@@ -75,7 +90,7 @@ class Ctx:
     def actor(self) -> str:
         from registry_mcp.domain import validation
 
-        return validation.actor(self.actor_override or self.settings().actor)
+        return validation.human_actor(self.actor_override or self.settings().actor)
 
 
 def get_ctx(ctx: typer.Context) -> Ctx:

@@ -50,11 +50,13 @@ class Approvals:
         *,
         after_change: Callable[[str], ServingUpdate] | None = None,
         check_warm: Callable[[str, int], None] | None = None,
+        check_loadable: Callable[[str, int], None] | None = None,
     ) -> None:
         self._registry = registry
         self._store = store
         self._after_change = after_change
         self._check_warm = check_warm
+        self._check_loadable = check_loadable
         self.proposals = ProposalDesk(registry, store, self)
 
     @classmethod
@@ -64,14 +66,18 @@ class Approvals:
         *,
         after_change: Callable[[str], ServingUpdate] | None = None,
         check_warm: Callable[[str, int], None] | None = None,
+        check_loadable: Callable[[str, int], None] | None = None,
     ) -> Approvals:
         """``after_change`` makes serving follow a change; ``check_warm`` refuses a canary
-        of a version serving has not loaded (without it, canaries cannot start here)."""
+        of a version serving has not loaded (without it, canaries cannot start here);
+        ``check_loadable`` refuses a version serving cannot load (without it, a change made
+        outside modelreg cannot be accepted into Production here)."""
         return cls(
             registry,
             ProposalStore(registry.engine),
             after_change=after_change,
             check_warm=check_warm,
+            check_loadable=check_loadable,
         )
 
     @property
@@ -174,6 +180,74 @@ class Approvals:
             reason=f"{error.code.value}: {error.message}",
         )
 
+    def request_accept(
+        self, model: str, *, rationale: str, requested_by: str, client: str | None
+    ) -> tuple[ChangeRequest, ChangePlan]:
+        """Approving aliases moved outside modelreg: the one stage change they amount to,
+        planned from the approved aliases under the rules of any promotion or rollback
+        (card, transitions, four-eyes, a version serving can load). Refusals are audited."""
+        who = validation.actor(requested_by)
+        try:
+            name = validation.model_name(model)
+            why = validation.rationale(rationale)
+        except RegistryError as exc:
+            self.record_invalid(ChangeKind.PROMOTE, model, exc, requested_by=who, client=client)
+            raise
+        try:
+            plan = self._registry.stages.plan_accept(name)
+        except RegistryError as exc:
+            self._registry.stages.record_decision(
+                kind=ChangeKind.PROMOTE,
+                decision=Decision.REFUSED,
+                attempt=Attempt(actor=who, client=client, rationale=why),
+                model=name,
+                reason=f"accepting the change made outside modelreg: {exc.code.value}: "
+                f"{exc.message}",
+            )
+            raise
+        req = ChangeRequest(
+            kind=plan.kind,
+            model=name,
+            version=plan.version,
+            stage=plan.to_stage,
+            rationale=why,
+            requested_by=who,
+            client=client,
+        )
+        try:
+            self.check_loadable(plan)
+        except RegistryError as exc:
+            raise self.refuse_plan(req, plan, exc) from None
+        return req, plan
+
+    def check_loadable(self, plan: ChangePlan) -> None:
+        """Refuse accepting into Production a version serving cannot load (unsafe format,
+        broken artifacts): serving would answer every prediction with an error."""
+        if plan.accepts is None or plan.to_stage is not Stage.PRODUCTION:
+            return
+        if self._check_loadable is None:
+            raise RegistryError(
+                ErrorCode.INVALID_TRANSITION,
+                "No serving is attached here, so the version cannot be checked for loading; "
+                f"accept it where serving runs (`modelreg approvals accept-unapproved "
+                f"{plan.model}`).",
+            )
+        self._check_loadable(plan.model, plan.version)
+
+    def refuse_plan(
+        self, req: ChangeRequest, plan: ChangePlan, error: RegistryError
+    ) -> RegistryError:
+        """Audit a planned change refused before it moves; return the error."""
+        self._registry.stages.record_decision(
+            kind=req.kind,
+            decision=Decision.REFUSED,
+            attempt=self._attempt(req, req.requested_by, req.client),
+            model=req.model,
+            plan=plan,
+            reason=f"{error.code.value}: {error.message}",
+        )
+        return error
+
     def needs_other_approver(self, plan: ChangePlan) -> bool:
         """Four-eyes: a Production change is filed as a proposal for someone else."""
         return self.four_eyes and plan.moves_production_traffic
@@ -270,6 +344,22 @@ class Approvals:
             attempt = attempt.model_copy(
                 update={"guard_id": approval.guard_id, "guard_late": approval.guard_late}
             )
+        if plan.accepts is not None:
+            attempt = attempt.model_copy(
+                update={"note": f"{attempt.note}; accepts the change made outside modelreg"}
+            )
+            try:
+                self.check_loadable(plan)
+            except RegistryError as exc:
+                self._registry.stages.record_decision(
+                    kind=req.kind,
+                    decision=Decision.REFUSED,
+                    attempt=attempt,
+                    model=req.model,
+                    plan=plan,
+                    reason=f"{exc.code.value}: {exc.message}",
+                )
+                raise
         result = self._registry.stages.execute(plan, attempt)
         serving = None if self._after_change is None else self._after_change(req.model)
         if plan.kind is ChangeKind.CANARY:

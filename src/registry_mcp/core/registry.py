@@ -158,6 +158,24 @@ class Registry:
 
     # ----------------------------------------------------------------- reads
 
+    def _check_kubernetes_name(self, name: str) -> None:
+        wanted = validation.kubernetes_name(name)
+        cursor = None
+        while True:
+            page = self.list_models(limit=1000, cursor=cursor)
+            for model in page.items:
+                if model.name != name and validation.kubernetes_name(model.name) == wanted:
+                    raise RegistryError(
+                        ErrorCode.ALREADY_EXISTS,
+                        f"Model name {name!r} maps to the Kubernetes name {wanted!r} of the "
+                        f"registered model {model.name!r}; register this version under "
+                        f"{model.name!r} or choose a name that differs by more than case, "
+                        "'_' or '.'.",
+                    )
+            cursor = page.next_cursor
+            if cursor is None:
+                return
+
     def list_models(
         self,
         *,
@@ -322,8 +340,14 @@ class Registry:
         version_tags: Mapping[str, str] | None = None,
         client: str | None = None,
     ) -> VersionInfo:
-        """Register a new version of ``name`` from ``runs:/<run>/<path>`` or ``models:/m-<id>``."""
+        """Register a new version of ``name`` from ``runs:/<run>/<path>`` or ``models:/m-<id>``.
+
+        A new model's name must be safe for Kubernetes and must not map to the Kubernetes
+        name of a model registered before (refused, naming it)."""
         name = validation.model_name(name)
+        if self._catalog.get_model(name) is None:
+            name = validation.new_model_name(name)
+            self._check_kubernetes_name(name)
         actor = validation.actor(actor)
         model_tags = {
             validation.tag_key(k): validation.tag_value(v) for k, v in (tags or {}).items()

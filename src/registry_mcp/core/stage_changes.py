@@ -154,17 +154,22 @@ class StageChanges:
             ) from None
         return self.machine.execute(plan, attempt)
 
-    def resolve_unapproved(
-        self, name: str, *, accept: bool, actor: str, rationale: str, seen: AliasState
+    def revert_unapproved(
+        self, name: str, *, actor: str, rationale: str, seen: AliasState
     ) -> AliasState:
-        """Revert MLflow's aliases to the approved state, or approve the changed ones."""
+        """Put MLflow's aliases back to the approved state (the one-step way back; accepting
+        a change made outside modelreg is an approval, through ``Approvals``)."""
         name = validation.model_name(name)
         attempt = Attempt(
             actor=validation.actor(actor),
             client="modelreg-cli",
             rationale=validation.rationale(rationale),
         )
-        return self.machine.resolve_unapproved(name, accept=accept, attempt=attempt, seen=seen)
+        return self.machine.revert_unapproved(name, attempt=attempt, seen=seen)
+
+    def plan_accept(self, name: str) -> ChangePlan:
+        """The plan that approves the aliases moved outside modelreg; raises the refusal."""
+        return self.machine.preview_accept(self._model(validation.model_name(name)))
 
     def record_decision(
         self,

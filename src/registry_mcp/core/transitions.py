@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Connection
 
 from registry_mcp.domain.errors import ErrorCode, RegistryError
-from registry_mcp.domain.plans import ChangeKind, ChangePlan, compute_plan
+from registry_mcp.domain.plans import ChangeKind, ChangePlan, accept_plan, after_state, compute_plan
 from registry_mcp.domain.releases import CanaryState, GuardSpec
 from registry_mcp.domain.schemas import (
     AliasState,
@@ -80,19 +80,6 @@ def action_of(kind: ChangeKind) -> AuditAction:
     if kind is ChangeKind.CANARY:
         return AuditAction.CANARY
     return AuditAction.ROLLBACK if kind is ChangeKind.ROLLBACK else AuditAction.TRANSITION
-
-
-def after_state(plan: ChangePlan, before: AliasState) -> AliasState:
-    """The aliases once ``plan`` is applied to ``before``."""
-    staging = None if before.staging == plan.version else before.staging
-    production = None if before.production == plan.version else before.production
-    if plan.to_stage is Stage.PRODUCTION:
-        return AliasState(
-            production=plan.version, staging=staging, previous=plan.rollback_target_after
-        )
-    if plan.to_stage is Stage.STAGING:
-        return AliasState(production=production, staging=plan.version, previous=before.previous)
-    return AliasState(production=production, staging=staging, previous=before.previous)
 
 
 class StageMachine:
@@ -164,15 +151,9 @@ class StageMachine:
             with self._locks.hold(plan.model), self._writes.begin() as tx:
                 live = tx.aliases(plan.model)
                 approved = ApprovedStates.get_in(tx.conn, plan.model)
-                if live != approved:
-                    raise RegistryError(
-                        ErrorCode.UNAPPROVED_CHANGE,
-                        f"Stage aliases of {plan.model!r} were changed outside modelreg; "
-                        "nothing moved. See `modelreg models show "
-                        f"{plan.model}` and resolve it first.",
-                    )
+                self._check_aliases(plan, live, approved)
                 # What moves (and what the audit row names) is the plan recomputed now.
-                now = self._recheck(plan, live, tx, canary_in(tx.conn, plan.model))
+                now = self._recheck(plan, live, approved, tx, canary_in(tx.conn, plan.model))
                 if attempt.guard_id is not None:
                     self._check_guard(tx.conn, attempt.guard_id, now, live, late=attempt.guard_late)
                 writing = True
@@ -186,7 +167,8 @@ class StageMachine:
                     audit_id = AuditLog.insert_in(
                         tx.conn, **self._row(now, attempt, Decision.DONE, attempt.note)
                     )
-                    ApprovedStates.put_in(tx.conn, plan.model, after_state(now, live), audit_id)
+                    # An accepted change is planned from the approved aliases, like any other.
+                    ApprovedStates.put_in(tx.conn, plan.model, after_state(now, approved), audit_id)
                     self._releases_follow(tx.conn, now, attempt, audit_id)
         except RegistryError as exc:
             # Rolled back: nothing of the change is stored; audit the attempt on its own.
@@ -206,6 +188,46 @@ class StageMachine:
             audit_id=audit_id,
             plan_digest=now.digest,
         )
+
+    @staticmethod
+    def _check_aliases(plan: ChangePlan, live: AliasState, approved: AliasState) -> None:
+        """MLflow's aliases must be the approved ones, or (accepting a change made outside
+        modelreg) exactly the ones the approver was shown."""
+        if plan.accepts is None and live != approved:
+            raise RegistryError(
+                ErrorCode.UNAPPROVED_CHANGE,
+                f"Stage aliases of {plan.model!r} were changed outside modelreg; "
+                "nothing moved. See `modelreg models show "
+                f"{plan.model}` and resolve it first.",
+            )
+        if plan.accepts is not None and live != plan.accepts:
+            raise RegistryError(
+                ErrorCode.STALE_PLAN,
+                f"The aliases of {plan.model!r} changed again since the approver was shown "
+                f"them; nothing moved. Look again with `modelreg models show {plan.model}`.",
+            )
+
+    def preview_accept(self, summary: ModelSummary) -> ChangePlan:
+        """The plan that approves the aliases moved outside modelreg (the stage change they
+        amount to, from the approved aliases); raises what ``execute`` would refuse."""
+        if not summary.unapproved_change:
+            raise RegistryError(
+                ErrorCode.INVALID_TRANSITION,
+                f"{summary.name!r} has no unapproved change; nothing to do.",
+            )
+        running = self.releases.canary(summary.name)
+        plan = accept_plan(
+            summary.name,
+            summary.approved,
+            summary.aliases,
+            lambda v: self._version_info(summary.name, v),
+            self._primary_metric_of(summary.name),
+            canary=None if running is None else running.canary,
+        )
+        refused = plan.refusal(require_complete_card=self._require_card())
+        if refused is not None:
+            raise refused
+        return plan
 
     @staticmethod
     def _check_guard(
@@ -268,6 +290,7 @@ class StageMachine:
         self,
         plan: ChangePlan,
         live: AliasState,
+        approved: AliasState,
         tx: StageTransaction,
         canary: CanaryState | None,
     ) -> ChangePlan:
@@ -282,20 +305,33 @@ class StageMachine:
             return found
 
         try:
-            now = compute_plan(
-                plan.kind,
-                plan.model,
-                plan.version,
-                plan.to_stage,
-                live,
-                version_info,
-                self._primary_metric_of(plan.model),
-                canary=canary,
-                canary_after=plan.canary_after,
-                guard=plan.guard,
-            )
+            if plan.accepts is not None:
+                now = accept_plan(
+                    plan.model,
+                    approved,
+                    live,
+                    version_info,
+                    self._primary_metric_of(plan.model),
+                    canary=canary,
+                )
+            else:
+                now = compute_plan(
+                    plan.kind,
+                    plan.model,
+                    plan.version,
+                    plan.to_stage,
+                    live,
+                    version_info,
+                    self._primary_metric_of(plan.model),
+                    canary=canary,
+                    canary_after=plan.canary_after,
+                    guard=plan.guard,
+                )
         except RegistryError as exc:
             raise _stale(plan, exc.message) from None
+        return self._still_allowed(plan, now)
+
+    def _still_allowed(self, plan: ChangePlan, now: ChangePlan) -> ChangePlan:
         if now.digest != plan.digest:
             raise _stale(plan, f"now it would be: {now.describe()}")
         refused = now.refusal(require_complete_card=self._require_card())
@@ -399,11 +435,9 @@ class StageMachine:
             then=remember,
         )
 
-    def resolve_unapproved(
-        self, name: str, *, accept: bool, attempt: Attempt, seen: AliasState
-    ) -> AliasState:
-        """Restore MLflow's aliases to the approved state, or approve what is there now
-        (only if it is still ``seen``, the state the human was shown). Returns the state."""
+    def revert_unapproved(self, name: str, *, attempt: Attempt, seen: AliasState) -> AliasState:
+        """Restore MLflow's aliases to the approved state (only if they are still ``seen``,
+        the state the human was shown). Returns the approved state."""
         with self._locks.hold(name), self._writes.begin() as tx:
             live = tx.aliases(name)
             approved = ApprovedStates.get_in(tx.conn, name)
@@ -419,22 +453,16 @@ class StageMachine:
                     "nothing moved. Look again with `modelreg models show "
                     f"{name}`.",
                 )
-            if not accept:
-                for alias, want, have in (
-                    (PRODUCTION_ALIAS, approved.production, live.production),
-                    (STAGING_ALIAS, approved.staging, live.staging),
-                    (PREVIOUS_ALIAS, approved.previous, live.previous),
-                ):
-                    if want is None and have is not None:
-                        tx.delete_alias(name, alias)
-                    elif want is not None and want != have:
-                        tx.set_alias(name, alias, want)
-            if accept and live.production is not None and live.production != approved.production:
-                # The accepted Production version becomes a proper one: tagged, and a
-                # rollback target later.
-                _mark(tx, name, live.production, Stage.PRODUCTION)
-                tx.set_version_tag(name, live.production, SERVED_TAG, _now())
-            final = live if accept else approved
+            for alias, want, have in (
+                (PRODUCTION_ALIAS, approved.production, live.production),
+                (STAGING_ALIAS, approved.staging, live.staging),
+                (PREVIOUS_ALIAS, approved.previous, live.previous),
+            ):
+                if want is None and have is not None:
+                    tx.delete_alias(name, alias)
+                elif want is not None and want != have:
+                    tx.set_alias(name, alias, want)
+            final = approved
             audit_id = AuditLog.insert_in(
                 tx.conn,
                 actor=attempt.actor,
@@ -445,11 +473,7 @@ class StageMachine:
                 to_version=final.production,
                 to_stage=Stage.PRODUCTION.value,
                 rationale=attempt.rationale,
-                reason=(
-                    f"accepted the unapproved change: {live.model_dump_json()}"
-                    if accept
-                    else f"reverted MLflow's aliases to the approved {approved.model_dump_json()}"
-                ),
+                reason=f"reverted MLflow's aliases to the approved {approved.model_dump_json()}",
             )
             ApprovedStates.put_in(tx.conn, name, final, audit_id)
         return final

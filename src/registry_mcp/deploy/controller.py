@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 ALL_MODELS = "*"
 """Audit model of a repair of the whole stack (a restarted TorchServe or router)."""
 
-ProcessState = Literal["running", "restarted", "restarting", "down", "not_managed"]
+ProcessState = Literal["running", "unresponsive", "restarted", "restarting", "down", "not_managed"]
 
 
 class ControllerConfig(BaseModel):
@@ -210,6 +210,11 @@ class Controller:
         if self._deployment.running():
             self._ts_backoff.succeeded()
             return "running"
+        if server.status().running:
+            # Alive but not answering /ping (busy, or still starting): never restart a live
+            # server for being slow; report it and look again next tick.
+            problems.append("TorchServe runs but does not answer /ping")
+            return "unresponsive"
         if not self._supervise:
             problems.append("TorchServe is not running")
             return "down"
@@ -483,13 +488,6 @@ class Controller:
             self._audited[key] = repair.did
         else:
             self._audited.pop(key, None)
-        log.warning(
-            "%s%s: %s -> %s",
-            repair.target,
-            "" if repair.model is None else f" {repair.model}",
-            repair.differed,
-            repair.did,
-        )
         try:
             self._registry.record_repair(
                 actor=CONTROLLER_ACTOR,

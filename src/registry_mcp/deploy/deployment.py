@@ -214,8 +214,12 @@ class Deployment:
             serving=config.torchserve,
         )
 
-    def _archive(self, model: str, version: int, *, build: bool) -> str | None:
-        """The version's archive in the model store; None if not built and ``build`` is off."""
+    def _archive(
+        self, model: str, version: int, *, build: bool, refuse: bool = False
+    ) -> str | None:
+        """The version's archive in the model store; None if not built and ``build`` is off.
+        ``refuse``: a version that cannot be packed is refused as a stage change
+        (INVALID_TRANSITION) rather than reported as a serving failure."""
         info = self._registry.get_version(model, version)
         trusted = self._registry.trust.is_trusted(info.name, info.version)
         task = self._models.get(model).task
@@ -240,6 +244,12 @@ class Deployment:
                     task=task,
                 )
             except ServingError as exc:
+                if refuse:
+                    raise RegistryError(
+                        ErrorCode.INVALID_TRANSITION,
+                        f"Serving cannot load v{version} of {model!r}, so it cannot serve "
+                        f"Production; nothing moved. {exc}",
+                    ) from None
                 raise serving_error(exc) from None
         with filelock.FileLock(str(self._index_path) + ".lock", timeout=30):
             index = self._read_index()
@@ -314,6 +324,12 @@ class Deployment:
                 "Run `modelreg serve reconcile` and retry once it is ready.",
             )
 
+    def check_loadable(self, model: str, version: int) -> None:
+        """Raise unless serving can load ``version`` of ``model``: its archive builds (a
+        format that runs no code on load, or a version an operator trusted; complete
+        artifacts). The archive is kept, so serving later loads exactly it."""
+        self._archive(model, version, build=True, refuse=True)
+
     def reconcile(self, models: list[str] | None = None) -> list[ReconcileReport]:
         return self.reconcile_all(models).reports
 
@@ -364,8 +380,9 @@ class Deployment:
                 model=model,
                 switched_to=None,
                 router=skipped,
-                detail="TorchServe is not running; the registry moved. Start serving with "
-                "`modelreg serve up` (it reconciles to the registry)."
+                detail="TorchServe is not running; the registry moved. A running controller "
+                "restarts TorchServe and brings serving to the registry (`modelreg serve "
+                "status` shows it); with none, start serving with `modelreg serve up`."
                 + ("" if skipped is None else f" {skipped.detail}"),
             )
         production = self._registry.get_model(model, limit=1).model.approved.production

@@ -102,6 +102,7 @@ class TableBuilder:
         return ModelEntry(
             served_name=served,
             input_schema=self._config.get(name).input_schema,
+            pinned_versions=self._config.get(name).pinned_versions,
             canary=self._canary(name, versions, omitted),
             **versions,
         )

@@ -86,9 +86,28 @@ class ModelCard(CompactModel):
     def to_tag_value(self) -> str:
         return self.model_dump_json(exclude_defaults=False)
 
+    def summary(self, name: str, version: int, primary_metric: str = "accuracy") -> str:
+        """One line: what the version is, its primary metric and latency, completeness.
+
+        The MLflow UI's version list shows only the first line of a description."""
+        parts = [f"{name} v{version}"]
+        if self.description:
+            parts.append(self.description.split("\n")[0].split(". ")[0].rstrip("."))
+        shown = [m for m in (primary_metric, LATENCY_METRIC) if m in self.baseline_metrics]
+        if shown:
+            parts.append(
+                ", ".join(format_metric(m, self.baseline_metrics[m]) for m in dict.fromkeys(shown))
+            )
+        missing = self.missing_fields(primary_metric)
+        parts.append(
+            "card complete" if not missing else f"card incomplete ({len(missing)} missing)"
+        )
+        return " · ".join(parts)
+
     def to_markdown(self, name: str, version: int, primary_metric: str = "accuracy") -> str:
-        """The card as the MLflow UI shows it in the version's description."""
-        lines = [f"# {name} v{version}", ""]
+        """The card as the MLflow UI shows it in the version's description: a one-line
+        summary first (all the version list shows), then the card."""
+        lines = [f"**{self.summary(name, version, primary_metric)}**", ""]
         if self.description:
             lines += [self.description, ""]
         lines += [
@@ -97,7 +116,9 @@ class ModelCard(CompactModel):
             "",
             "## Baseline metrics",
         ]
-        lines += [f"- {key}: {value:g}" for key, value in sorted(self.baseline_metrics.items())]
+        lines += [
+            f"- {format_metric(key, value)}" for key, value in sorted(self.baseline_metrics.items())
+        ]
         lines += ["", "## Preprocessing"]
         lines += [f"{i}. {step}" for i, step in enumerate(self.preprocessing, 1)] or ["_missing_"]
         lines += ["", "## Intended use", self.intended_use or "_missing_"]
@@ -106,6 +127,19 @@ class ModelCard(CompactModel):
         if missing:
             lines += ["", f"> Card incomplete: missing {', '.join(missing)}."]
         return "\n".join(lines)
+
+
+_SHARE_METRICS = ("accuracy", "precision", "recall", "f1", "auc")
+
+
+def format_metric(name: str, value: float) -> str:
+    """``accuracy 82.67%``, ``p50_latency_ms 0.031 ms``, ``rmse 0.1234``: a share (0..1)
+    as a percentage, a duration with its unit, anything else with 4 significant digits."""
+    if any(word in name for word in _SHARE_METRICS) and 0.0 <= value <= 1.0:
+        return f"{name} {value:.2%}"
+    if name.endswith("_ms"):
+        return f"{name} {value:.3g} ms"
+    return f"{name} {value:.4g}"
 
 
 class CardView(CompactModel):
@@ -136,8 +170,17 @@ def _problem(err: ErrorDetails) -> str:
 def card_from_document(value: object, *, what: str = "The model card") -> ModelCard:
     """Validate an already parsed JSON value into a card; it must be an object.
 
-    ``what`` names the input at the start of errors, e.g. "The card file card.json".
+    The object is the card itself, or what ``models card --json`` prints (the card with its
+    ``complete`` and ``missing_fields``, which are recomputed, never taken from the input),
+    so that a shown card can be edited and stored again. ``what`` names the input at the
+    start of errors, e.g. "The card file card.json".
     """
+    if (
+        isinstance(value, dict)
+        and isinstance(value.get("card"), dict)
+        and set(value) <= set(CardView.model_fields)
+    ):
+        value = value["card"]
     if not isinstance(value, dict | ModelCard):
         raise RegistryError(
             ErrorCode.INVALID_INPUT,

@@ -76,11 +76,18 @@ class ChangePlan(CompactModel):
         description="Promotions: when the new Production version is rolled back "
         "automatically to rollback_target_after, under this approval.",
     )
+    accepts: Annotated[AliasState | None, _inline(AliasState)] = Field(
+        default=None,
+        description="Set when the change approves aliases moved outside modelreg: MLflow's "
+        "aliases as the approver was shown them (the plan is computed from the approved ones).",
+    )
 
     @computed_field(description="sha256 over every field above; an approval binds to it.")  # type: ignore[prop-decorator]
     @property
     def digest(self) -> str:
         body = self.model_dump(mode="json", exclude={"digest"})
+        if body["accepts"] is None:
+            del body["accepts"]  # plans that accept nothing keep the digests they had
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -98,6 +105,8 @@ class ChangePlan(CompactModel):
         if self.kind is ChangeKind.CANARY:
             return f"{self._describe_canary()} [plan {self.short_digest}]"
         verb = "Roll back" if self.kind is ChangeKind.ROLLBACK else "Move"
+        if self.accepts is not None:
+            verb = f"Accept the change made outside modelreg: {verb.lower()}"
         text = f"{verb} {self.model} v{self.version}: {self.from_stage.value} -> "
         text += self.to_stage.value
         if self.replaced_version is not None and self.replaced_to_stage is not None:
@@ -347,6 +356,87 @@ def _canary(
         canary_before=before,
         canary_after=after,
     )
+
+
+def after_state(plan: ChangePlan, before: AliasState) -> AliasState:
+    """The aliases once ``plan`` is applied to ``before``."""
+    staging = None if before.staging == plan.version else before.staging
+    production = None if before.production == plan.version else before.production
+    if plan.to_stage is Stage.PRODUCTION:
+        return AliasState(
+            production=plan.version, staging=staging, previous=plan.rollback_target_after
+        )
+    if plan.to_stage is Stage.STAGING:
+        return AliasState(production=production, staging=plan.version, previous=before.previous)
+    return AliasState(production=production, staging=staging, previous=before.previous)
+
+
+def accept_plan(
+    model: str,
+    approved: AliasState,
+    found: AliasState,
+    version_info: Callable[[int], VersionInfo],
+    primary_metric: str = "accuracy",
+    *,
+    canary: CanaryState | None = None,
+) -> ChangePlan:
+    """The one ordinary stage change that turns the approved aliases into ``found`` (what
+    MLflow shows after a change made outside modelreg), as a plan with the same rules as a
+    promotion or rollback; raises when ``found`` is not one such change."""
+    revert = (
+        f"Restore the approved aliases with `modelreg approvals revert-unapproved {model}` "
+        "and make the change through modelreg (`modelreg promote` / `modelreg rollback`)."
+    )
+    if found == approved:
+        raise RegistryError(
+            ErrorCode.INVALID_TRANSITION, f"{model!r} has no unapproved change; nothing to do."
+        )
+    kind, stage = ChangeKind.PROMOTE, Stage.PRODUCTION
+    if found.production != approved.production:
+        version = found.production
+        if version is not None:
+            tags = version_info(version).system_tags
+            current = version_stage(approved.aliases_of(version), tags.get(STAGE_TAG))
+            if current is Stage.ARCHIVED and SERVED_TAG in tags:
+                kind = ChangeKind.ROLLBACK
+    elif found.staging != approved.staging:
+        version, stage = found.staging, Stage.STAGING
+    else:
+        raise RegistryError(
+            ErrorCode.INVALID_TRANSITION,
+            f"Only the rollback target of {model!r} moved outside modelreg; it is not a stage "
+            f"change to approve. {revert}",
+        )
+    if version is None:
+        raise RegistryError(
+            ErrorCode.INVALID_TRANSITION,
+            f"The {stage.value} alias of {model!r} was removed outside modelreg; accepting "
+            f"approves a version moving into a stage, not an empty stage. {revert}",
+        )
+    try:
+        plan = compute_plan(
+            kind, model, version, stage, approved, version_info, primary_metric, canary=canary
+        )
+    except RegistryError as exc:
+        raise RegistryError(
+            exc.code, f"The change made outside modelreg is not allowed: {exc.message} {revert}"
+        ) from None
+    expected = after_state(plan, approved)
+    staging_ok = {expected.staging}
+    if plan.to_stage is Stage.PRODUCTION and approved.staging == plan.version:
+        staging_ok.add(plan.version)  # MLflow's UI leaves the staging alias on it
+    if (
+        found.production != expected.production
+        or found.staging not in staging_ok
+        or found.previous not in (expected.previous, approved.previous)
+    ):
+        raise RegistryError(
+            ErrorCode.INVALID_TRANSITION,
+            f"MLflow's aliases of {model!r} (Production {_v(found.production)}, Staging "
+            f"{_v(found.staging)}) are more than one stage change away from the approved ones "
+            f"(Production {_v(approved.production)}, Staging {_v(approved.staging)}). {revert}",
+        )
+    return plan.model_copy(update={"accepts": found})
 
 
 def _v(value: int | str | None) -> str:

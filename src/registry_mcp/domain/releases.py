@@ -117,12 +117,12 @@ def canary_percent(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise _bad_percent(value)
     try:
-        number = float(value)
-    except ValueError:
+        number = round(float(value), 2)  # shares are kept to 0.01 %
+    except (ValueError, OverflowError):
         raise _bad_percent(value) from None
-    if not (0 < number <= 100):  # also refuses NaN
+    if not (0 < number <= 100):  # also refuses NaN, infinities and what rounds to 0
         raise _bad_percent(value)
-    return round(number, 2)
+    return number
 
 
 def canary_mode(value: object) -> CanaryMode:
@@ -137,10 +137,15 @@ def canary_mode(value: object) -> CanaryMode:
     )
 
 
+def _shown(value: object) -> str:
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "(huge)"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _bad_percent(value: object) -> RegistryError:
     return RegistryError(
         ErrorCode.INVALID_INPUT,
-        f"canary percent {value!r} is not a number above 0 and at most 100 (e.g. 10 for "
+        f"canary percent {_shown(value)} is not a number from 0.01 to 100 (e.g. 10 for "
         "10 %); to end a canary use `modelreg canary stop`",
     )
 

@@ -91,18 +91,30 @@ class VersionInfo(_Frozen):
 
 
 class ModelSummary(_Frozen):
+    """A model's stages as a human approved them; a change made around modelreg is flagged
+    separately (``unapproved_change``, ``unapproved_aliases``) and never shown as a stage."""
+
     name: str
     description: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
-    production_version: int | None = None
-    staging_version: int | None = None
-    previous_production_version: int | None = None
+    production_version: int | None = Field(
+        default=None, description="The approved Production version."
+    )
+    staging_version: int | None = Field(default=None, description="The approved Staging version.")
+    previous_production_version: int | None = Field(
+        default=None, description="The approved rollback target."
+    )
     latest_version: int | None = None
     updated_at: datetime | None = None
     unapproved_change: str | None = Field(
         default=None,
         description="Set when MLflow's stage aliases were moved outside modelreg (MLflow UI, "
         "REST): what changed and how to resolve it. Serving keeps the approved versions.",
+    )
+    unapproved_aliases: AliasState | None = Field(
+        default=None,
+        description="MLflow's stage aliases as moved outside modelreg, pending a human's "
+        "decision (null when MLflow agrees with the approved stages). Not what serves.",
     )
     approved: SkipJsonSchema[AliasState] = Field(
         default_factory=AliasState,
@@ -114,6 +126,8 @@ class ModelSummary(_Frozen):
     @property
     def aliases(self) -> AliasState:
         """MLflow's aliases as they are now (approved or not)."""
+        if self.unapproved_aliases is not None:
+            return self.unapproved_aliases
         return AliasState(
             production=self.production_version,
             staging=self.staging_version,

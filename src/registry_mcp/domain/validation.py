@@ -62,6 +62,36 @@ def model_name(value: object) -> str:
     return value
 
 
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+_NOT_DNS = re.compile(r"[^a-z0-9-]+")
+NAME_RULE = (
+    "1-63 ASCII letters, digits, '-', '_' or '.', starting and ending with a letter or "
+    "digit (e.g. 'mnist-classifier'), so it is a valid Kubernetes label value"
+)
+
+
+def kubernetes_name(model: str) -> str:
+    """The DNS-1123 label a model's Kubernetes objects are named by ('' if none)."""
+    return _NOT_DNS.sub("-", model.lower()).strip("-")[:50].strip("-")
+
+
+def name_problem(name: str) -> str | None:
+    """Why a model name is unsafe for Kubernetes (label value, object name); None if safe."""
+    if _LABEL_VALUE.match(name) and kubernetes_name(name):
+        return None
+    return f"a model name must be {NAME_RULE}"
+
+
+def new_model_name(value: object) -> str:
+    """A name for a model registered now: a model name that is also safe for Kubernetes.
+    (Models registered before keep working under their names and are reported.)"""
+    name = model_name(value)
+    problem = name_problem(name)
+    if problem is not None:
+        raise _invalid(f"Model name {name!a} cannot be registered: {problem}.")
+    return name
+
+
 def version(value: object) -> int:
     """A model version number: an integer from 1 to 2**31-1 (text digits accepted)."""
     if isinstance(value, bool):
@@ -152,6 +182,45 @@ def actor(value: object) -> str:
     if _has_control_chars(value):
         raise _invalid("Actor contains control characters; remove them.")
     return value.strip()
+
+
+RESERVED_ACTORS = frozenset(
+    {"modelreg-guard", "outside-modelreg", "modelreg-controller", "unauthenticated-http"}
+)
+"""Names the audit trail gives to modelreg itself (automatic rollbacks, changes seen in MLflow,
+the serving controller) and to token-less HTTP: no person, token or environment takes them."""
+
+MIN_TOKEN_LENGTH = 32
+MIN_TOKEN_DISTINCT = 10
+
+
+def human_actor(value: object) -> str:
+    """A person's name as the audit trail records it: an actor, and none of modelreg's own."""
+    name = actor(value)
+    if name.lower() in RESERVED_ACTORS:
+        raise _invalid(
+            f"{name!r} is reserved for modelreg's own audit entries "
+            f"({', '.join(sorted(RESERVED_ACTORS))}); act under your own name "
+            "(--actor NAME or MODELREG_ACTOR)."
+        )
+    return name
+
+
+def bearer_token(value: str, *, source: str) -> str:
+    """A bearer token long and varied enough not to be guessed."""
+    if (
+        len(value) < MIN_TOKEN_LENGTH
+        or len(set(value)) < MIN_TOKEN_DISTINCT
+        or _has_control_chars(value)
+        or value != value.strip()
+    ):
+        raise _invalid(
+            f"{source} is too weak: a token needs at least {MIN_TOKEN_LENGTH} characters "
+            f"with at least {MIN_TOKEN_DISTINCT} different ones, no spaces around it. Use "
+            "`modelreg tokens add YOUR_NAME` (a random token per person), or set it to the "
+            'output of `python3 -c "import secrets; print(secrets.token_urlsafe(32))"`.'
+        )
+    return value
 
 
 def expected_version(value: object) -> ExpectedVersion:

@@ -28,9 +28,10 @@ from registry_mcp.core import comparison
 from registry_mcp.core.approvals import Approvals
 from registry_mcp.core.change_requests import ChangeRequest, Outcome
 from registry_mcp.core.registry import Registry
-from registry_mcp.domain.errors import RegistryError
+from registry_mcp.core.transitions import Attempt
+from registry_mcp.domain.errors import ErrorCode, RegistryError
 from registry_mcp.domain.plans import ChangeKind, ChangePlan
-from registry_mcp.domain.schemas import Stage
+from registry_mcp.domain.schemas import Decision, Stage
 from registry_mcp.mcp.tool_errors import call, tool_error
 from registry_mcp.store.proposals import Proposal
 
@@ -138,6 +139,21 @@ class StageChangeFlow:
             return Ticket(kind=kind, model=req.model, req=req, plan=plan)
         form = approvals.open_form(req, plan)
         return Ticket(kind=kind, model=req.model, req=req, plan=plan, form=form)
+
+    def record_failed_call(
+        self, kind: ChangeKind, ctx: Context, model: object, reason: str, *, crashed: bool
+    ) -> None:
+        """Audit a call that failed before or outside the flow (bad arguments, an empty or
+        erroring answer to the form, a crash): every attempt leaves a row."""
+        self._registry.stages.record_decision(
+            kind=kind,
+            decision=Decision.FAILED if crashed else Decision.REFUSED,
+            attempt=Attempt(actor=self.who(ctx), client=client_name(ctx)),
+            model=model if isinstance(model, str) and model else "?",
+            reason=f"{ErrorCode.INVALID_INPUT.value}: {reason}"
+            if not crashed
+            else f"{ErrorCode.BACKEND.value}: {reason}",
+        )
 
     def ask(self, ticket: Ticket) -> Elicit[ApprovalForm] | None:
         """The form the human reads: the exact plan, the evidence, who asks and why."""

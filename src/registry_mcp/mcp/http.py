@@ -50,19 +50,58 @@ def _hash(token: str) -> str:
 
 
 class TokenBook:
-    """Bearer tokens and the actor each one identifies (only hashes are kept)."""
+    """Bearer tokens and the actor each one identifies (only hashes are kept).
 
-    def __init__(self, actors_by_hash: Mapping[str, str]) -> None:
-        self._actors = dict(actors_by_hash)
+    The token file is read again whenever it changes (checked on every request), so a token
+    revoked with `modelreg tokens revoke` stops working on the next request of a running
+    server; a file that cannot be read then accepts none of its tokens (fail closed)."""
+
+    def __init__(
+        self,
+        actors_by_hash: Mapping[str, str],
+        *,
+        path: Path | None = None,
+        fixed: Mapping[str, str] | None = None,
+    ) -> None:
+        self._fixed = dict(fixed or {})
+        self._path = path
+        self._seen: tuple[int, int, int] | None = self._stamp()
+        self._actors = {**dict(actors_by_hash), **self._fixed}
 
     @classmethod
     def load(cls, home: Path, *, token: str | None, token_actor: str) -> TokenBook:
-        book = dict(read_token_file(home / TOKEN_FILE))
+        path = home / TOKEN_FILE
+        book = _checked(read_token_file(path), path)
+        fixed = {}
         if token:
-            book[_hash(token)] = token_actor
-        return cls(book)
+            validation.bearer_token(token, source="MODELREG_MCP_TOKEN")
+            fixed[_hash(token)] = validation.human_actor(token_actor)
+        return cls(book, path=path, fixed=fixed)
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        if self._path is None:
+            return None
+        try:
+            stat = self._path.stat()
+        except OSError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+    def _refresh(self) -> None:
+        if self._path is None:
+            return
+        stamp = self._stamp()
+        if stamp == self._seen:
+            return
+        self._seen = stamp
+        try:
+            book = _checked(read_token_file(self._path), self._path)
+        except RegistryError:
+            book = {}
+        self._actors = {**book, **self._fixed}
 
     def __bool__(self) -> bool:
+        self._refresh()
         return bool(self._actors)
 
     def actor_for(self, authorization: str | bytes | None) -> str | None:
@@ -71,6 +110,7 @@ class TokenBook:
             authorization = authorization.decode("latin-1")
         if not authorization or not authorization.startswith("Bearer "):
             return None
+        self._refresh()
         presented = _hash(authorization.removeprefix("Bearer ").strip())
         found = None
         for digest, actor in self._actors.items():
@@ -78,6 +118,19 @@ class TokenBook:
             if hmac.compare_digest(digest, presented):
                 found = actor
         return found
+
+
+def _checked(book: Mapping[str, str], path: Path) -> dict[str, str]:
+    """The token file's entries, refusing one that names a reserved actor."""
+    for actor in sorted(set(book.values())):
+        if actor.strip().lower() in validation.RESERVED_ACTORS:
+            raise RegistryError(
+                ErrorCode.INVALID_INPUT,
+                f"The MCP token file {path} has a token for {actor!r}, a name reserved for "
+                f"modelreg's own audit entries; revoke it with `modelreg tokens revoke "
+                f"{actor}` and add one under a person's name.",
+            )
+    return dict(book)
 
 
 def read_token_file(path: Path) -> dict[str, str]:
@@ -106,7 +159,7 @@ def read_token_file(path: Path) -> dict[str, str]:
 
 def add_token(home: Path, actor: str) -> str:
     """Create a token for ``actor`` (replacing an earlier one); return it (shown once)."""
-    actor = validation.actor(actor)
+    actor = validation.human_actor(actor)
     path = home / TOKEN_FILE
     book = {h: a for h, a in read_token_file(path).items() if a != actor}
     token = secrets.token_urlsafe(32)

@@ -13,7 +13,7 @@ arguments and its annotations together; the approval round is in ``approval_flow
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import (
     Context,
@@ -241,6 +241,22 @@ def build_server(
     # ---------------------------------------------------------- stage changes
 
     flow = StageChangeFlow(registry, approvals, human=human, identify=identify)
+    kinds = {
+        "promote_model": ChangeKind.PROMOTE,
+        "rollback_model": ChangeKind.ROLLBACK,
+        "start_canary": ChangeKind.CANARY,
+        "stop_canary": ChangeKind.CANARY,
+    }
+
+    def failed_stage_call(
+        tool: str, arguments: dict[str, Any], ctx: Context, reason: str, crashed: bool
+    ) -> None:
+        flow.record_failed_call(
+            kinds[tool], ctx, arguments.get("model_name"), reason, crashed=crashed
+        )
+
+    server.stage_tools = frozenset(kinds)
+    server.on_failed_stage_call = failed_stage_call
 
     def open_promotion(
         model_name: str,

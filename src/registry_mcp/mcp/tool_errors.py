@@ -17,11 +17,12 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, InputRequiredResult, TextContent
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from registry_mcp.domain.errors import RegistryError
+from registry_mcp.domain.errors import ErrorCode, RegistryError
 from registry_mcp.mcp.tool_models import ToolErrorData
 
 T = TypeVar("T")
@@ -72,21 +73,108 @@ def _registry_error_in(exc: BaseException) -> RegistryToolError | None:
     return None
 
 
+FailedCall = Callable[[str, dict[str, Any], Context, str, bool], None]
+"""Audits a stage-change tool call that failed outside the approval flow: (tool, arguments,
+context, reason, crashed)."""
+
+
+def _error_result(tool: str, error: RegistryError) -> CallToolResult:
+    """The error as every registry error reaches the client (text and structured)."""
+    data = ToolErrorData(code=error.code, message=error.message)
+    text = f"Error executing tool {tool}: {error.code.value}: {error.message}"
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)],
+        structured_content=data.model_dump(mode="json"),
+        is_error=True,
+    )
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def plain_validation_error(tool: str, exc: ValidationError) -> str:
+    """Arguments that fail a tool's input schema, in plain words (no pydantic dump)."""
+    parts = []
+    for error in exc.errors(include_url=False, include_context=False):
+        where = ".".join(str(p) for p in error["loc"]) or "arguments"
+        if error["type"] == "missing":
+            parts.append(f"{where} is required")
+        else:
+            message = str(error["msg"]).rstrip(".")
+            parts.append(
+                f"{where}: {message[:1].lower()}{message[1:]} (got {_shown(error['input'])})"
+            )
+    return (
+        f"Invalid arguments for {tool}: {'; '.join(parts)}. Nothing was changed; see the "
+        "tool's input schema for what each argument takes."
+    )
+
+
 class RegistryServer(MCPServer):
     """An MCP server whose registry errors carry their code as structured content; clients
-    never validate an error result against the tool's output schema. Errors of the SDK
-    itself (unknown tool, arguments that fail the input schema) stay text only."""
+    never validate an error result against the tool's output schema.
+
+    Arguments are checked before a tool runs: an argument the tool does not take is refused
+    naming the ones it does, and arguments that fail its input schema are reported in plain
+    words (INVALID_INPUT). A stage-change tool call that fails anywhere outside the approval
+    flow (its arguments, the client's answer to the form, a crash) is audited through
+    ``on_failed_stage_call``; the flow audits everything else itself."""
+
+    stage_tools: frozenset[str] = frozenset()
+    on_failed_stage_call: FailedCall | None = None
+
+    def _audit_failure(
+        self, name: str, arguments: dict[str, Any], context: Context, reason: str, crashed: bool
+    ) -> None:
+        if name not in self.stage_tools or self.on_failed_stage_call is None:
+            return
+        try:
+            self.on_failed_stage_call(name, arguments, context, reason, crashed)
+        except RegistryError as exc:  # the audit itself failed: say so on the server
+            _log.error("Could not audit the failed call of %r: %s", name, exc)
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context | None = None
     ) -> CallToolResult | InputRequiredResult:
         if context is None:
             context = Context(mcp_server=self, subscriptions=self._subscriptions)
+        tool = self._tool_manager.get_tool(name)
+        if tool is not None:
+            allowed = sorted(tool.parameters.get("properties", {}))
+            unknown = sorted(set(arguments) - set(allowed))
+            if unknown:
+                error = RegistryError(
+                    ErrorCode.INVALID_INPUT,
+                    f"{name} takes no argument {', '.join(repr(u) for u in unknown)}; its "
+                    f"arguments are: {', '.join(allowed) or 'none'}. Nothing was changed.",
+                )
+                await anyio.to_thread.run_sync(
+                    self._audit_failure, name, arguments, context, error.message, False
+                )
+                return _error_result(name, error)
         try:
             result = await self._tool_manager.call_tool(name, arguments, context)
+        except UnexpectedToolError:
+            await anyio.to_thread.run_sync(
+                self._audit_failure, name, arguments, context, "the tool call crashed", True
+            )
+            raise
         except ToolError as exc:
             found = _registry_error_in(exc)
             if found is None:
+                if isinstance(exc.__cause__, ValidationError):
+                    error = RegistryError(
+                        ErrorCode.INVALID_INPUT, plain_validation_error(name, exc.__cause__)
+                    )
+                    await anyio.to_thread.run_sync(
+                        self._audit_failure, name, arguments, context, error.message, False
+                    )
+                    return _error_result(name, error)
+                await anyio.to_thread.run_sync(
+                    self._audit_failure, name, arguments, context, str(exc), False
+                )
                 raise  # the SDK's own errors: text only, as the SDK reports them
             _log.info("Tool %r failed: %s", name, found.data.code.value)
             return CallToolResult(
@@ -94,6 +182,12 @@ class RegistryServer(MCPServer):
                 structured_content=found.data.model_dump(mode="json"),
                 is_error=True,
             )
+        except MCPError as exc:
+            # E.g. the client answered the approval form with an error.
+            await anyio.to_thread.run_sync(
+                self._audit_failure, name, arguments, context, f"MCP error: {exc}", False
+            )
+            raise
         if isinstance(result, CallToolResult | InputRequiredResult):
             return result
         tool = self._tool_manager.get_tool(name)

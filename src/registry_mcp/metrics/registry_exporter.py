@@ -55,7 +55,13 @@ class RegistryCollector(Collector):
     def _versions(self) -> list[Metric]:
         family = GaugeMetricFamily(
             "modelreg_registry_version",
-            "The version the registry holds in each stage (previous = the rollback target).",
+            "The version a human approved in each stage (previous = the rollback target).",
+            labels=["model", "stage"],
+        )
+        pending = GaugeMetricFamily(
+            "modelreg_registry_unapproved_version",
+            "The version MLflow's alias shows in a stage moved outside modelreg, pending a "
+            "human's decision (absent when MLflow agrees with the approved stages).",
             labels=["model", "stage"],
         )
         cursor: str | None = None
@@ -69,9 +75,19 @@ class RegistryCollector(Collector):
                 ):
                     if version is not None:
                         family.add_metric([model.name, stage], float(version))
+                found = model.unapproved_aliases
+                if found is None:
+                    continue
+                for stage, version in (
+                    ("production", found.production),
+                    ("staging", found.staging),
+                    ("previous", found.previous),
+                ):
+                    # -1: the alias was removed (a stage left empty around modelreg).
+                    pending.add_metric([model.name, stage], -1.0 if version is None else version)
             cursor = page.next_cursor
             if cursor is None:
-                return [family]
+                return [family, pending]
 
     def _changes(self) -> list[Metric]:
         a = audit_table.c

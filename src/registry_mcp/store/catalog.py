@@ -264,25 +264,22 @@ class Catalog:
             staging=row.approved_staging,
             previous=row.approved_previous,
         )
+        found = AliasState(production=row.production, staging=row.staging, previous=row.previous)
         unapproved = None
-        if (row.production, row.staging, row.previous) != (
-            approved.production,
-            approved.staging,
-            approved.previous,
-        ):
-            found = AliasState(
-                production=row.production, staging=row.staging, previous=row.previous
-            )
+        if found != approved:
             unapproved = unapproved_change(row.name, approved, found, row.moving_ms)
+        # Every read path shows the approved stages; a pending change is flagged apart.
+        shown = found if unapproved is None else approved
         return ModelSummary(
             name=row.name,
             unapproved_change=unapproved,
+            unapproved_aliases=None if unapproved is None else found,
             approved=approved,
             description=row.description or None,
             tags=tags,
-            production_version=row.production,
-            staging_version=row.staging,
-            previous_production_version=row.previous,
+            production_version=shown.production,
+            staging_version=shown.staging,
+            previous_production_version=shown.previous,
             latest_version=row.latest,
             updated_at=_ms_to_dt(row.last_updated_time),
         )

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry_mcp.core.registry import Registry
+from registry_mcp.domain import validation
 from registry_mcp.domain.errors import ErrorCode, RegistryError
 from serving.config import ModelsConfig
 
 CHECKSUM_ANNOTATION = "checksum/model-versions"
 CHANGE_ID_ANNOTATION = "modelreg.io/change-id"
-_DNS_LABEL = re.compile(r"[^a-z0-9-]+")
 
 
 class ModelVersions(BaseModel):
@@ -74,7 +73,7 @@ class DesiredVersions(BaseModel):
 
 def k8s_name(model: str) -> str:
     """A DNS-1123 label for a model name (lower case, ``-`` for anything else)."""
-    name = _DNS_LABEL.sub("-", model.lower()).strip("-")[:50].strip("-")
+    name = validation.kubernetes_name(model)
     if not name:
         raise RegistryError(
             ErrorCode.INVALID_INPUT,

@@ -17,6 +17,7 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]  # no stubs installed
 from pydantic import BaseModel, ConfigDict, Field
 
+from registry_mcp.deploy.kubernetes import monitoring
 from registry_mcp.deploy.kubernetes.desired import (
     CHANGE_ID_ANNOTATION,
     DesiredVersions,
@@ -31,15 +32,12 @@ from registry_mcp.deploy.kubernetes.stateful import (
 from registry_mcp.deploy.kubernetes.workloads import (
     IMAGE,
     IMAGE_TAG,
-    METRICS_PORT,
     MODEL_STORE,
-    ROUTER_PORT,
     ROUTER_TABLE_CONFIGMAP,
     TS_HOME,
     gpu_patch,
     mcp_objects,
     router_objects,
-    torchserve_name,
     torchserve_objects,
     versions_configmap,
 )
@@ -122,30 +120,6 @@ def torchserve_properties() -> str:
     )
 
 
-def prometheus_config(models: list[str]) -> str:
-    scrape = {
-        "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
-        "scrape_configs": [
-            {
-                "job_name": "modelreg-router",
-                "static_configs": [{"targets": [f"modelreg-router.{NAMESPACE}.svc:{ROUTER_PORT}"]}],
-            },
-            {
-                "job_name": "torchserve",
-                "static_configs": [
-                    {
-                        "targets": [
-                            f"{torchserve_name(k8s_name(m))}.{NAMESPACE}.svc:{METRICS_PORT}"
-                            for m in models
-                        ]
-                    }
-                ],
-            },
-        ],
-    }
-    return HEADER + str(yaml.safe_dump(scrape, sort_keys=False))
-
-
 def _router_notes(router: RouterTable) -> list[str]:
     table = router.table
     notes = [
@@ -181,6 +155,7 @@ def render_tree(
     ]
     resources = ["namespace.yaml", "router.yaml", "mcp.yaml", "mlflow.yaml", "postgres.yaml"]
     resources.append("networkpolicies.yaml")
+    resources += ["exporter.yaml", "prometheus-discovery.yaml"]
     gpu_patches: list[dict[str, Any]] = []
     for model in models:
         k8s = k8s_name(model)
@@ -218,7 +193,12 @@ def render_tree(
     files["base/postgres.yaml"] = dump(*postgres_objects())
     files["base/networkpolicies.yaml"] = dump(*network_policies())
     files["base/torchserve/config.properties"] = torchserve_properties()
-    files["base/prometheus/prometheus.yml"] = prometheus_config(models)
+    files["base/exporter.yaml"] = dump(*monitoring.exporter_objects())
+    files["base/prometheus-discovery.yaml"] = dump(*monitoring.discovery_rbac())
+    files["base/prometheus/prometheus.yml"] = HEADER + yaml.safe_dump(
+        monitoring.prometheus_config(NAMESPACE), sort_keys=False
+    )
+    files["base/prometheus/podmonitors.yaml"] = dump(*monitoring.pod_monitors())
     files["base/kustomization.yaml"] = dump(
         {
             "apiVersion": "kustomize.config.k8s.io/v1beta1",

@@ -96,6 +96,7 @@ def router_table(
             previous=previous,
             staging=versions.staging,
             input_schema=config.get(model).input_schema,
+            pinned_versions=config.get(model).pinned_versions,
             upstream=model_upstream(model),
         )
     winners = _winners(config, entries, cards, omitted)
