@@ -279,6 +279,7 @@ takes seconds per run at 20,000 models)."""
 def run_backend(
     kind: str, uri: str, home: Path, models: int, versions: int, repeat: int
 ) -> dict[str, Any]:
+    home.mkdir(parents=True, exist_ok=True)  # the SQLite file's folder (uri is explicit)
     settings = Settings(home=home, tracking_uri=uri, registry_uri=uri)
     registry = Registry.open(settings)
     started = time.perf_counter()

@@ -96,7 +96,7 @@ def test_canary_percent_refuses_everything_else(value: object) -> None:
     with pytest.raises(RegistryError) as refused:
         canary_percent(value)
     assert refused.value.code is ErrorCode.INVALID_INPUT
-    assert "above 0 and at most 100" in refused.value.message
+    assert "is not a number from 0.01 to 100" in refused.value.message
 
 
 def test_canary_mode_is_split_or_shadow() -> None:

@@ -85,7 +85,7 @@ def test_demo_runs_the_whole_story_and_can_run_again(tmp_path: Path) -> None:
         assert f"default back to v{first}" in out
         assert "canary ended; guard #" in out
         assert "Guard threshold" in out
-        assert "p99 through the router on this machine: " in out
+        assert "p99 through the router on this machine: " in " ".join(out.split())
         assert "(superseded)" in out
     registry = Registry.open(Settings(home=tmp_path))
     model = registry.get_model("mnist-classifier").model

@@ -80,7 +80,7 @@ def test_canary_and_guard_commands(
             capsys, "canary", "start", MODEL, "2", "--percent", "150", "-r", "x", "--yes"
         )
         assert code == 2
-        assert "at most 100" in err
+        assert "from 0.01 to 100" in err
         code, out, err = invoke(
             capsys, "canary", "start", MODEL, "1", "--percent", "10", "-r", "x", "--yes"
         )

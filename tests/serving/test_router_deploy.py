@@ -321,9 +321,21 @@ def test_router_down_the_registry_change_still_applies_and_a_restart_catches_up(
     assert "Router not updated" in outcome.serving.detail
     assert "not running" in router.detail
 
-    # Restarted, the router serves its last table from the state file ...
+    # Restarted, the router holds its last table from the state file, unconfirmed: it
+    # answers no prediction from it (the registry moved meanwhile) ...
     stack.process.up()
-    assert stack.admin.get_table() == before
+    held = stack.admin.get_table()
+    assert (held.generation, held.table, held.confirmed) == (
+        before.generation,
+        before.table,
+        False,
+    )
+    with httpx.Client(timeout=30.0, trust_env=False) as http:
+        refused = http.post(
+            f"{stack.process.place.url}/predictions/{ALPHA}", json={"inputs": [[0.5] * 64]}
+        )
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["retry-after"] == "1"
     # ... until the next reconcile (what `serve up` runs) gives it the registry's table.
     update = stack.deployment.reconcile_all([ALPHA, BETA]).router
     assert update is not None
@@ -331,6 +343,7 @@ def test_router_down_the_registry_change_still_applies_and_a_restart_catches_up(
     assert update.verified
     assert update.generation == before.generation + 1
     assert stack.admin.get_table().table.models[ALPHA].production == target
+    assert stack.admin.get_table().confirmed is True
 
 
 def test_deferred_reconcile_switches_the_router_first_and_completes_it_after(
