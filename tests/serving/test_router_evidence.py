@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from registry_mcp.domain.releases import GuardEvidence, GuardSpec, breaches
+from registry_mcp.deploy.guard_watch import evidence_of
+from registry_mcp.domain.releases import GuardSpec, breaches
 from serving.router.window import VersionStats
 from serving.torchserve import TorchServeClient
 from tests.serving.conftest import ROUTER_MODEL, Digits, RouterModels, RunningRouter
@@ -24,20 +25,6 @@ SPEC = GuardSpec(
     min_accuracy=0.8,
     min_feedback_rows=5,
 )
-
-
-def evidence(stats: VersionStats) -> GuardEvidence:
-    """What a guard judges, taken from the router's statistics of the version."""
-    return GuardEvidence(
-        requests=stats.requests,
-        errors=stats.errors,
-        error_ratio=stats.error_ratio,
-        p99_ms=stats.p99_ms,
-        feedback_rows=stats.feedback_rows,
-        accuracy=stats.accuracy,
-        feedback_requests=stats.feedback_requests,
-        request_accuracy=stats.request_accuracy,
-    )
 
 
 def test_forged_evidence_does_not_make_a_healthy_version_breach(
@@ -106,4 +93,4 @@ def test_forged_evidence_does_not_make_a_healthy_version_breach(
     assert seen.accuracy is not None
     assert seen.accuracy < 0.8
     assert seen.request_accuracy == pytest.approx(8 / 9)
-    assert breaches(SPEC, evidence(seen)) == []
+    assert breaches(SPEC, evidence_of(seen)) == []

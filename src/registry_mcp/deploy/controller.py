@@ -218,37 +218,12 @@ class Controller:
         if not self._supervise:
             problems.append("TorchServe is not running")
             return "down"
-        if not self._ts_backoff.ready(now):
-            return "restarting"
-        try:
-            # A crashed server leaves its pid file and workers: clear them, then start.
-            server.down()
+
+        def start() -> None:
+            server.down()  # a crashed server leaves its pid file and workers: clear them
             server.up()
-        except ServingError as exc:
-            pause = self._ts_backoff.failed(now)
-            self._record(
-                Repair(
-                    target="process",
-                    differed="TorchServe was not running",
-                    did=f"restart failed: {exc}; next attempt in {pause:g} s",
-                    ok=False,
-                ),
-                repairs,
-                key="process:torchserve",
-            )
-            return "down"
-        self._ts_backoff.succeeded()
-        self._record(
-            Repair(
-                target="process",
-                differed="TorchServe was not running",
-                did="restarted TorchServe",
-                ok=True,
-            ),
-            repairs,
-            key="process:torchserve",
-        )
-        return "restarted"
+
+        return self._restart("TorchServe", "torchserve", self._ts_backoff, now, start, repairs)
 
     def _supervise_router(
         self, now: float, repairs: list[Repair], problems: list[str]
@@ -262,33 +237,38 @@ class Controller:
         if not self._supervise:
             problems.append("the router is not running")
             return "down"
-        if not self._router_backoff.ready(now):
+        return self._restart("the router", "router", self._router_backoff, now, process.up, repairs)
+
+    def _restart(
+        self,
+        name: str,
+        key: str,
+        backoff: _Backoff,
+        now: float,
+        start: Callable[[], object],
+        repairs: list[Repair],
+    ) -> ProcessState:
+        """Start a dead process (after its back-off); the attempt is a repair, audited."""
+        if not backoff.ready(now):
             return "restarting"
+        differed = f"{name} was not running"
         try:
-            process.up()
-        except RegistryError as exc:
-            pause = self._router_backoff.failed(now)
+            start()
+        except (ServingError, RegistryError) as exc:
+            pause = backoff.failed(now)
+            message = exc.message if isinstance(exc, RegistryError) else str(exc)
+            did = f"restart failed: {message}; next attempt in {pause:g} s"
             self._record(
-                Repair(
-                    target="process",
-                    differed="the router was not running",
-                    did=f"restart failed: {exc.message}; next attempt in {pause:g} s",
-                    ok=False,
-                ),
+                Repair(target="process", differed=differed, did=did, ok=False),
                 repairs,
-                key="process:router",
+                key=f"process:{key}",
             )
             return "down"
-        self._router_backoff.succeeded()
+        backoff.succeeded()
         self._record(
-            Repair(
-                target="process",
-                differed="the router was not running",
-                did="restarted the router",
-                ok=True,
-            ),
+            Repair(target="process", differed=differed, did=f"restarted {name}", ok=True),
             repairs,
-            key="process:router",
+            key=f"process:{key}",
         )
         return "restarted"
 

@@ -118,7 +118,7 @@ class GuardWatcher:
                 return self._end_unjudged(guard, text)
             return self._verdict(guard, "no_data", f"router statistics unavailable: {exc}")
         stats = reply.models.get(guard.model, {}).get(str(guard.version))
-        evidence = _evidence(stats)
+        evidence = evidence_of(stats)
         found = breaches(guard.spec, evidence)
         text = describe(guard, evidence, min(now, ends))
         if found:
@@ -192,7 +192,8 @@ def _log(verdict: GuardVerdict) -> None:
     )
 
 
-def _evidence(stats: VersionStats | None) -> GuardEvidence:
+def evidence_of(stats: VersionStats | None) -> GuardEvidence:
+    """What a guard judges, from the router's statistics of the version (None: no requests)."""
     if stats is None:
         return GuardEvidence(
             requests=0,
