@@ -3,8 +3,10 @@
 The registry decides (aliases move first); this module then makes serving match: the new
 Production version becomes TorchServe's default with one verified ``set-default`` call, and a
 reconcile loads the rest of the desired set (previous Production warm, Staging loaded) and
-unloads what is no longer wanted. A failed switch is reported, never hidden; the next
-reconcile (``modelreg serve reconcile`` or ``serve up``) repairs the drift.
+unloads what is no longer wanted. A failed switch is reported, never hidden; the controller
+(``controller.py``, started by ``serve up``) repairs the drift on its next tick, and
+``modelreg serve reconcile`` does the same by hand. Whoever changes what serves holds the
+serving lock (this process's threads and other processes alike) for milliseconds.
 
 After TorchServe follows (and after every reconcile), the prediction router in front of it
 gets the routing table computed from the registry (``router_sync``); a router that is down
