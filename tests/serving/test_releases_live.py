@@ -387,7 +387,7 @@ def test_bad_canaries_get_one_clear_error_and_change_nothing(stack: Stack) -> No
     audit_before = len(_audit(stack, GUARDED))
     cases: list[tuple[dict[str, object], ErrorCode, str]] = [
         ({"version": 2, "percent": 150}, ErrorCode.INVALID_INPUT, "from 0.01 to 100"),
-        ({"version": 2, "percent": 0}, ErrorCode.INVALID_INPUT, "above 0"),
+        ({"version": 2, "percent": 0}, ErrorCode.INVALID_INPUT, "canary stop"),
         ({"version": 2, "percent": "ten"}, ErrorCode.INVALID_INPUT, "not a number"),
         ({"version": 2, "percent": 10, "mode": "mirror"}, ErrorCode.INVALID_INPUT, "mode"),
         ({"version": 1, "percent": 10}, ErrorCode.INVALID_TRANSITION, "is the Production"),
