@@ -28,6 +28,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry_mcp.core.approvals import CONTROLLER_ACTOR
+from registry_mcp.core.ports import RouterUpdate
 from registry_mcp.core.registry import Registry
 from registry_mcp.deploy.deployment import Deployment, serving_error
 from registry_mcp.deploy.guard_watch import GuardVerdict, GuardWatcher
@@ -366,24 +367,28 @@ class Controller:
             return status.generation, status.in_sync
         if not urgent and not self._due(key, now):
             return status.generation, False
-        self._push_router(
+        update = self._push_router(
             repairs, problems, reason="the router's table differed from the registry's"
         )
-        after = sync.status(compare=True)
-        if after.in_sync:
+        # The push read its table back: no third computation of the wanted table.
+        in_sync = update is not None and update.updated and bool(update.verified)
+        if in_sync:
             self._settled(key)
         else:
             self._failed(key, now)
-        return after.generation, after.in_sync
+        generation = status.generation if update is None else update.generation
+        return generation, in_sync
 
-    def _push_router(self, repairs: list[Repair], problems: list[str], *, reason: str) -> None:
+    def _push_router(
+        self, repairs: list[Repair], problems: list[str], *, reason: str
+    ) -> RouterUpdate | None:
         if self._deployment.router is None:
-            return
+            return None
         with self._deployment.serving_lock:
             update = self._deployment.router.push()
         if not update.updated:
             problems.append(update.detail)
-            return
+            return update
         if update.changed:
             self._record(
                 Repair(
@@ -395,6 +400,7 @@ class Controller:
                 repairs,
                 key="router:table",
             )
+        return update
 
     # ----------------------------------------------------------- guards
 
