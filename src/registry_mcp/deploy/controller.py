@@ -186,7 +186,9 @@ class Controller:
                 seen = self._converge_model(name, started, repairs, problems)
                 if seen is not None:
                     models.append(seen)
-        generation, router_in_sync = self._converge_router(started, repairs, problems, urgent)
+        generation, router_in_sync = (None, None)
+        if router not in ("down", "restarting"):  # a dead router is already reported
+            generation, router_in_sync = self._converge_router(started, repairs, problems, urgent)
         guards = self._judge_guards(problems)
         self._confirm_rollbacks(problems)
         return TickReport(
