@@ -350,6 +350,16 @@ async def test_mcp_tools_fail_fast_when_postgres_goes_away(
                     ("list_models", {}),
                     ("get_model_info", {"model_name": "digits"}),
                     ("get_audit_log", {"model_name": "digits"}),
+                    # a change: its refusal cannot be audited either, and says why
+                    (
+                        "promote_model",
+                        {
+                            "model_name": "digits",
+                            "version": 2,
+                            "stage": "Staging",
+                            "rationale": "ok",
+                        },
+                    ),
                 ):
                     message = await _tool_fails_fast(session, tool, args)
                     assert message.startswith("Cannot reach the registry database "), message

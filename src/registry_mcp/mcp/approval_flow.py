@@ -189,18 +189,22 @@ class StageChangeFlow:
         approvals = self._approvals
         if ticket.req is None:
             assert ticket.error is not None
-            approvals.record_invalid(
-                ticket.kind,
-                ticket.model,
-                ticket.error,
-                requested_by=self.who(ctx),
-                client=client_name(ctx),
+            error = ticket.error
+            call(  # a registry gone mid-session: its own error, not a crash
+                lambda: approvals.record_invalid(
+                    ticket.kind,
+                    ticket.model,
+                    error,
+                    requested_by=self.who(ctx),
+                    client=client_name(ctx),
+                )
             )
-            raise tool_error(ticket.error)
+            raise tool_error(error)
         req = ticket.req
         if ticket.plan is None:
             assert ticket.error is not None
-            raise tool_error(approvals.refuse(req, ticket.error))
+            refused = ticket.error
+            raise tool_error(call(lambda: approvals.refuse(req, refused)))
         plan = ticket.plan
         if ticket.form is None:
             return call(lambda: approvals.propose(req, plan))
@@ -226,11 +230,13 @@ class StageChangeFlow:
                     )
                 )
         raise tool_error(
-            approvals.refuse_answer(
-                req,
-                plan,
-                approver=approver,
-                client=req.client,
-                why="The approval form returned no answer",
+            call(
+                lambda: approvals.refuse_answer(
+                    req,
+                    plan,
+                    approver=approver,
+                    client=req.client,
+                    why="The approval form returned no answer",
+                )
             )
         )
