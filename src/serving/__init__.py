@@ -6,7 +6,8 @@ Modules, one job each:
 - ``config``      schema and loader of configs/models.yaml
 - ``naming``      served model names, TorchServe versions, archive file names
 - ``archive``     MLflow model directory -> .mar in the model store (cached by content)
-- ``handler/``    the TorchServe handler file shipped inside every archive
+- ``safe_model``  loading our safe model format and checking inputs (every backend)
+- ``handler/``    the TorchServe handler glue shipped inside every archive (with safe_model)
 - ``schemas``     typed results of the TorchServe client
 - ``keyfile``     reading TorchServe's key_file.json
 - ``torchserve``  the only HTTP client of TorchServe

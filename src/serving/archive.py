@@ -1,9 +1,10 @@
 """Build TorchServe model archives (.mar) from local MLflow model directories, cached by content.
 
 The caller downloads a version's MLflow model directory (the one holding ``MLmodel``); this
-module packs it with ``handler/mlflow_handler.py`` so the MLflow files sit at the archive root.
-The archive lands in the model store as ``<served name>-v<version>-<hash12>.mar``, where the
-hash covers every file of the model directory, the handler and the trust marker: building the
+module packs it with ``handler/mlflow_handler.py`` and ``safe_model.py`` (the loader and input
+checks the handler imports) so the MLflow files sit at the archive root. The archive lands in
+the model store as ``<served name>-v<version>-<hash12>.mar``, where the hash covers every file
+of the model directory, the handler, the loader and the trust marker: building the
 same thing again is a no-op that returns ``cached=True``. ``find_archive`` finds an archive of
 a version without the model directory, so a caller can skip the download.
 
@@ -33,13 +34,15 @@ from serving.errors import ServingError, ServingErrorCode
 from serving.naming import archive_file_name, served_name, ts_version
 
 HANDLER_FILE = "mlflow_handler.py"
-# The handler's TRUST_MARKER, repeated so `import serving.archive` does not import torch (a
-# test pins both this name and trust_marker() to the handler's).
+# serving/safe_model.py, shipped next to the handler (which imports it as ``safe_model``).
+LOADER_FILE = "safe_model.py"
+# safe_model's TRUST_MARKER, repeated so `import serving.archive` does not import numpy (a
+# test pins both this name and trust_marker() to safe_model's).
 TRUST_MARKER = "modelreg-trust.json"
-# The handler's SERVING_MARKER: how to answer (the model's task from models.yaml).
+# safe_model's SERVING_MARKER: how to answer (the model's task from models.yaml).
 SERVING_MARKER = "modelreg-serving.json"
 # Bump when the archive layout changes, so old cached archives are not reused.
-_LAYOUT = b"modelreg-mar-v1"
+_LAYOUT = b"modelreg-mar-v2"
 _CHUNK = 1 << 20
 
 
@@ -61,6 +64,11 @@ def handler_source() -> bytes:
     return importlib.resources.files("serving.handler").joinpath(HANDLER_FILE).read_bytes()
 
 
+def loader_source() -> bytes:
+    """The shared loader module shipped next to the handler."""
+    return importlib.resources.files("serving").joinpath(LOADER_FILE).read_bytes()
+
+
 def trust_marker() -> bytes:
     """The marker file's content for a version an operator trusted to run code on load."""
     return json.dumps({"allow_code_on_load": True}).encode("utf-8") + b"\n"
@@ -77,11 +85,13 @@ def content_hash(
     trust: bytes | None = None,
     task: Task = "classification",
 ) -> str:
-    """sha256 over layout, handler, trust marker (if any), serving marker and each file
-    (path, bytes) of a dir."""
+    """sha256 over layout, handler, loader, trust marker (if any), serving marker and each
+    file (path, bytes) of a dir."""
     digest = hashlib.sha256(_LAYOUT)
     source = handler_source() if handler is None else handler
     digest.update(len(source).to_bytes(8, "big") + source)
+    loader = loader_source()
+    digest.update(b"loader" + len(loader).to_bytes(8, "big") + loader)
     if trust is not None:
         digest.update(b"trust" + len(trust).to_bytes(8, "big") + trust)
     serving = serving_marker(task)
@@ -184,6 +194,7 @@ def find_archive(
     """
     prefix = f"{served_name(model)}-v{ts_version(version)}-"
     handler = handler_source()
+    loader = loader_source()
     candidates = []
     for path in model_store.glob(f"{prefix}*.mar"):
         digest = path.name[len(prefix) : -len(".mar")]
@@ -195,6 +206,7 @@ def find_archive(
                 trusted = TRUST_MARKER in mar.namelist()
                 if (
                     mar.read(HANDLER_FILE) == handler
+                    and mar.read(LOADER_FILE) == loader
                     and trusted == allow_code_on_load
                     and mar.read(SERVING_MARKER) == serving_marker(task)
                 ):
@@ -215,12 +227,8 @@ def _check_load_safety(
     model_dir: Path, model: str, version: int, allow_code_on_load: bool
 ) -> bytes | None:
     """The trust marker to pack, or None; raises UNSAFE_MODEL for a model that may run code."""
-    # Imported here: the handler module imports torch, which `import serving.archive` avoids.
-    from serving.handler.mlflow_handler import (
-        RESERVED_NAMES,
-        load_safety_problems,
-        unsafe_model_message,
-    )
+    # Imported here: `import serving.archive` stays free of numpy.
+    from serving.safe_model import RESERVED_NAMES, load_safety_problems, unsafe_model_message
 
     if allow_code_on_load:
         # Even a trusted model must not smuggle in a handler or marker of its own.
@@ -259,6 +267,7 @@ def _run_archiver(
     # A second directory whose contents also land at the archive root.
     marker_dir = work / "markers"
     marker_dir.mkdir()
+    (marker_dir / LOADER_FILE).write_bytes(loader_source())
     for file_name, content in markers.items():
         (marker_dir / file_name).write_bytes(content)
     extra_files = f"{model_dir},{marker_dir}"

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from serving import archive
+from serving import archive, safe_model
 from serving.archive import build_archive, content_hash, find_archive, trust_marker
 from serving.errors import ServingError, ServingErrorCode
-from serving.handler import mlflow_handler
 from serving.naming import (
     archive_file_name,
     is_archive_file_name,
@@ -59,7 +58,7 @@ def test_archive_holds_model_files_at_the_root_and_the_handler(tmp_path: Path) -
     with zipfile.ZipFile(result.path) as mar:
         names = set(mar.namelist())
         manifest = json.loads(mar.read("MAR-INF/MANIFEST.json"))
-    assert {"MLmodel", "data/model.pt2", "mlflow_handler.py"} <= names
+    assert {"MLmodel", "data/model.pt2", "mlflow_handler.py", "safe_model.py"} <= names
     assert manifest["model"] == {
         "modelName": "mnist-classifier",
         "handler": "mlflow_handler.py",
@@ -152,19 +151,21 @@ def test_a_trusted_archive_carries_the_marker_and_is_another_archive(tmp_path: P
 
 
 def test_the_trust_marker_is_the_one_the_handler_reads() -> None:
-    assert archive.TRUST_MARKER == mlflow_handler.TRUST_MARKER
-    assert json.loads(trust_marker()) == mlflow_handler.TRUST_MARKER_CONTENT
+    assert archive.TRUST_MARKER == safe_model.TRUST_MARKER
+    assert json.loads(trust_marker()) == safe_model.TRUST_MARKER_CONTENT
 
 
 def test_the_serving_marker_is_the_one_the_handler_reads() -> None:
-    assert archive.SERVING_MARKER == mlflow_handler.SERVING_MARKER
-    assert archive.SERVING_MARKER in mlflow_handler.RESERVED_NAMES
+    assert archive.SERVING_MARKER == safe_model.SERVING_MARKER
+    assert archive.SERVING_MARKER in safe_model.RESERVED_NAMES
     for task in ("classification", "regression", "feature-extraction"):
         assert json.loads(archive.serving_marker(task)) == {"task": task}
-        assert task in mlflow_handler.TASKS
+        assert task in safe_model.TASKS
 
 
-@pytest.mark.parametrize("name", ["modelreg-trust.json", "mlflow_handler.py", "MAR-INF"])
+@pytest.mark.parametrize(
+    "name", ["modelreg-trust.json", "mlflow_handler.py", "safe_model.py", "MAR-INF"]
+)
 @pytest.mark.parametrize("trusted", [False, True], ids=["untrusted", "trusted"])
 def test_a_model_dir_cannot_bring_names_the_archive_owns(
     tmp_path: Path, name: str, trusted: bool

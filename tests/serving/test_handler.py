@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from serving import safe_model
 from serving.handler import mlflow_handler
 from serving.handler.mlflow_handler import MlflowHandler
 from tests.serving.conftest import Digits, SavedModels, quiet_mlflow
@@ -243,7 +244,7 @@ def test_signature_parsing() -> None:
     def tensor(shape: tuple[int, ...], dtype: Any = np.float32) -> ModelSignature:
         return ModelSignature(inputs=Schema([TensorSpec(np.dtype(dtype), shape)]))
 
-    parse = mlflow_handler.input_spec_from_signature
+    parse = safe_model.input_spec_from_signature
     assert parse(tensor((-1, 64))) == ((64,), np.dtype(np.float32))
     assert parse(tensor((-1, 8, 8), np.int64)) == ((8, 8), np.dtype(np.int64))
     assert parse(tensor((-1, -1)))[0] is None
@@ -253,7 +254,7 @@ def test_signature_parsing() -> None:
 
 
 def test_rows_must_match_the_row_shape_or_be_flat() -> None:
-    to_array = mlflow_handler.rows_to_array
+    to_array = safe_model.rows_to_array
     nested = [[[1, 2], [3, 4]]]
     assert to_array(nested, (2, 2), np.dtype(np.float32), 10).shape == (1, 2, 2)
     assert to_array([[1, 2, 3, 4]], (2, 2), np.dtype(np.float32), 10).shape == (1, 2, 2)
@@ -273,13 +274,13 @@ def test_rows_must_match_the_row_shape_or_be_flat() -> None:
 
 def test_image_shaped_rows_and_integer_inputs() -> None:
     rows = [[[1, 2], [3, 4]]]
-    array = mlflow_handler.rows_to_array(rows, (2, 2), np.dtype(np.int64), 10)
+    array = safe_model.rows_to_array(rows, (2, 2), np.dtype(np.int64), 10)
     assert array.shape == (1, 2, 2)
     assert array.dtype == np.int64
-    flat = mlflow_handler.rows_to_array([[1, 2, 3, 4]], (2, 2), np.dtype(np.float32), 10)
+    flat = safe_model.rows_to_array([[1, 2, 3, 4]], (2, 2), np.dtype(np.float32), 10)
     assert flat.shape == (1, 2, 2)
     with pytest.raises(ValueError, match="expects integers"):
-        mlflow_handler.rows_to_array([[1.5, 2, 3, 4]], (2, 2), np.dtype(np.int64), 10)
+        safe_model.rows_to_array([[1.5, 2, 3, 4]], (2, 2), np.dtype(np.int64), 10)
 
 
 # --------------------------------------------------------------------------- tasks
@@ -303,10 +304,10 @@ def test_a_regressor_answers_values() -> None:
 
 
 def test_the_task_comes_from_the_serving_marker(tmp_path: Path) -> None:
-    assert mlflow_handler.task_of(tmp_path) == "classification"  # archives without one
-    marker = tmp_path / mlflow_handler.SERVING_MARKER
+    assert safe_model.task_of(tmp_path) == "classification"  # archives without one
+    marker = tmp_path / safe_model.SERVING_MARKER
     marker.write_text(json.dumps({"task": "feature-extraction"}))
-    assert mlflow_handler.task_of(tmp_path) == "feature-extraction"
+    assert safe_model.task_of(tmp_path) == "feature-extraction"
     marker.write_text(json.dumps({"task": "detection"}))
     with pytest.raises(RuntimeError, match="unknown task 'detection'"):
-        mlflow_handler.task_of(tmp_path)
+        safe_model.task_of(tmp_path)

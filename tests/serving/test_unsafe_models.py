@@ -22,10 +22,12 @@ import numpy as np
 import pytest
 import torch
 
+from serving import safe_model
 from serving.archive import build_archive, content_hash, trust_marker
 from serving.errors import ServingError, ServingErrorCode
 from serving.handler import mlflow_handler
-from serving.handler.mlflow_handler import TRUST_MARKER, MlflowHandler, load_safety_problems
+from serving.handler.mlflow_handler import MlflowHandler
+from serving.safe_model import TRUST_MARKER, load_safety_problems
 from tests.serving.conftest import Digits, SavedModels, quiet_mlflow
 from tests.serving.test_handler import FakeContext, request
 
@@ -122,9 +124,10 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Staged:
 
 
 def archive_like(model_dir: Path, target: Path) -> Path:
-    """What TorchServe extracts from an archive: the model directory plus the handler."""
+    """What TorchServe extracts from an archive: the model directory plus the handler files."""
     shutil.copytree(model_dir, target)
     shutil.copy(mlflow_handler.__file__, target / "mlflow_handler.py")
+    shutil.copy(safe_model.__file__, target / "safe_model.py")
     (target / "MAR-INF").mkdir()
     (target / "MAR-INF" / "MANIFEST.json").write_text('{"model": {"modelVersion": "1"}}')
     return target
