@@ -1,4 +1,4 @@
-"""Serving: everything that talks to TorchServe or Kubernetes (receives desired state as data).
+"""Serving: everything that talks to a model server or Kubernetes (gets desired state as data).
 
 Modules, one job each:
 
@@ -11,6 +11,8 @@ Modules, one job each:
 - ``schemas``     typed results of the TorchServe client
 - ``keyfile``     reading TorchServe's key_file.json
 - ``torchserve``  the only HTTP client of TorchServe
+- ``backend``     the serving backend interface, and TorchServe's implementation of it
+- ``kserve/``     KServe's model server as the second backend (Open Inference Protocol v2)
 - ``local``       start / stop / status of a local TorchServe process
 - ``rollout``     desired versions -> plan, reconcile, verified set-default, drift report
 """

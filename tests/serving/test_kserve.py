@@ -208,6 +208,17 @@ def test_loading_refuses_anything_but_an_archive_in_the_store(
     assert reason in caught.value.message
 
 
+@pytest.mark.parametrize(
+    ("name", "version"), [("..", "1"), ("a b", "1"), (NAME, "01"), (NAME, "x")]
+)
+def test_loading_refuses_names_and_versions_we_never_serve(
+    backend: KServeBackend, archives: dict[int, str], name: str, version: str
+) -> None:
+    with pytest.raises(ServingError) as caught:
+        backend.load(archives[1], name, version)
+    assert caught.value.code in (ServingErrorCode.INVALID_REQUEST, ServingErrorCode.NOT_FOUND)
+
+
 def test_loading_refuses_a_wrong_version_and_a_tampered_archive(
     backend: KServeBackend, server: LocalKServe, archives: dict[int, str]
 ) -> None:

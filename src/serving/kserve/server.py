@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from serving.naming import is_archive_file_name
+from serving.naming import is_archive_file_name, registry_version, served_name
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -65,6 +65,12 @@ class Registry:
     def load(self, name: str, version: str, archive: str) -> None:
         from serving.kserve.model import LoadRefused, VersionedModel
 
+        if served_name(name) != name or registry_version(version) is None:
+            raise LoadRefused(
+                400,
+                f"model {name!r} version {version!r}: load a served model name "
+                "(serving.naming.served_name) and a registry version (1, 2, ...)",
+            )
         if not is_archive_file_name(archive):
             raise LoadRefused(
                 400,
