@@ -146,7 +146,7 @@ routes:
 @pytest.mark.parametrize(
     ("cards", "reason"),
     [
-        (None, "ranking needs the Production cards in the registry (rendered with --no-registry)"),
+        (None, "ranking needs the Production cards in the registry (written with --no-registry)"),
         (
             {("a", 1): {"accuracy": 0.9}, ("b", 1): {"f1": 0.8}},
             "rank by different metrics or directions",
