@@ -27,7 +27,7 @@ _log = logging.getLogger(__name__)
 
 async def follow_table(tables: Tables, path: Path, read: Reader, *, poll_s: float = POLL_S) -> None:
     """Run until cancelled: install ``path``'s table when it differs from the one in use."""
-    done: bytes | None = None  # the file's bytes last installed (or found already in use)
+    done: bytes | None = None  # the file's bytes last settled (installed, or not a table)
     while True:
         try:
             raw = await asyncio.to_thread(path.read_bytes)
@@ -40,12 +40,13 @@ async def follow_table(tables: Tables, path: Path, read: Reader, *, poll_s: floa
 
 
 async def _install(tables: Tables, path: Path, read: Reader) -> bool:
-    """True once the file's table is the one in use; False to try again later."""
+    """True when these bytes are settled: their table is in use, or they are not a table
+    (logged once; the file must change). False: refused for now, try again later."""
     try:
         table = read(path)
     except ServingError as exc:
-        _log.warning("routing table file ignored: %s", exc.message)
-        return False
+        _log.warning("routing table file ignored until it changes: %s", exc.message)
+        return True
     current = tables.current
     if current.generation > 0 and current.state.table == table:
         return True
