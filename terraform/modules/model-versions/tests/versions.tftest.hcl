@@ -280,6 +280,28 @@ run "router_rollback_v2_to_v1" {
   }
 }
 
+run "router_unchanged_versions_change_nothing" {
+  command = apply
+
+  variables {
+    models = {
+      "mnist-classifier" = { version = 1, previous = 2, replicas = 5, cpu = "1", memory = "2Gi", gpu = 0 }
+      "digits-encoder"   = { version = 1, replicas = 4, cpu = "250m", memory = "512Mi", gpu = 0 }
+    }
+    router_table = run.router_rollback_v2_to_v1.router_table_data["table.json"]
+  }
+
+  assert {
+    condition     = output.configmaps["router-table"] == run.router_rollback_v2_to_v1.configmaps["router-table"] && output.configmap_ids == run.router_rollback_v2_to_v1.configmap_ids
+    error_message = "unchanged versions keep the router's table"
+  }
+
+  assert {
+    condition     = output.restart_ids == run.router_rollback_v2_to_v1.restart_ids
+    error_message = "unchanged versions roll no pod (a resource change only updates the workload)"
+  }
+}
+
 run "router_table_behind_a_hand_rollback_rejected" {
   command = plan
 
