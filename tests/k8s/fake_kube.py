@@ -5,8 +5,10 @@ GETs were made. Plus a kubeconfig pointing at it."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,15 +38,33 @@ class FakeKube:
             "data": data,
         }
 
-    def kubeconfig(self, path: Path, namespace: str | None = None) -> Path:
+    def kubeconfig(
+        self,
+        path: Path,
+        namespace: str | None = None,
+        *,
+        ca: bytes | None = None,
+        client_cert: tuple[bytes, bytes] | None = None,
+    ) -> Path:
+        """A kubeconfig for this server: its token, or ``client_cert`` (PEM cert and key, as
+        ``-data``); ``ca``: the CA's PEM, as ``certificate-authority-data``."""
         context: dict[str, Any] = {"cluster": "fake", "user": "reader"}
         if namespace is not None:
             context["namespace"] = namespace
+        cluster: dict[str, Any] = {"server": self.url}
+        if ca is not None:
+            cluster["certificate-authority-data"] = base64.b64encode(ca).decode()
+        user: dict[str, Any] = {"token": self.token}
+        if client_cert is not None:
+            user = {
+                "client-certificate-data": base64.b64encode(client_cert[0]).decode(),
+                "client-key-data": base64.b64encode(client_cert[1]).decode(),
+            }
         doc = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
-            "users": [{"name": "reader", "user": {"token": self.token}}],
+            "clusters": [{"name": "fake", "cluster": cluster}],
+            "users": [{"name": "reader", "user": user}],
             "contexts": [{"name": "fake", "context": context}],
             "current-context": "fake",
         }
@@ -58,7 +78,14 @@ def _status(code: int, reason: str) -> bytes:
 
 
 @contextmanager
-def fake_kube(token: str = "reader-token-0123456789") -> Iterator[FakeKube]:
+def fake_kube(
+    token: str = "reader-token-0123456789",
+    *,
+    tls: ssl.SSLContext | None = None,
+    cert_user: bool = False,
+) -> Iterator[FakeKube]:
+    """``tls``: serve HTTPS on https://localhost:<port>; ``cert_user``: a request needs no
+    token (``tls`` verified the client's certificate)."""
     kube = FakeKube(token=token)
 
     class Handler(BaseHTTPRequestHandler):
@@ -71,7 +98,7 @@ def fake_kube(token: str = "reader-token-0123456789") -> Iterator[FakeKube]:
 
         def _any(self) -> None:
             kube.requests.append((self.command, self.path))
-            if self.headers.get("Authorization") != f"Bearer {kube.token}":
+            if not cert_user and self.headers.get("Authorization") != f"Bearer {kube.token}":
                 self._answer(401, _status(401, "Unauthorized"))
                 return
             match = PATH.match(self.path)
@@ -90,7 +117,11 @@ def fake_kube(token: str = "reader-token-0123456789") -> Iterator[FakeKube]:
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    kube.url = f"http://127.0.0.1:{server.server_address[1]}"
+    if tls is None:
+        kube.url = f"http://127.0.0.1:{server.server_address[1]}"
+    else:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        kube.url = f"https://localhost:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -281,3 +281,42 @@ def test_bad_live_input_is_one_line_and_reads_nothing_else(
     plugin.write_text(yaml.safe_dump(doc))
     assert "not run here" in refused("--kubeconfig", str(plugin))
     assert {method for method, _ in kube.requests} == {"GET"}
+
+
+def test_live_diff_over_tls_with_the_kubeconfigs_ca_and_client_certificate(
+    env: Backend, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """HTTPS as a real API server speaks it: the server's certificate verified against the
+    kubeconfig's CA (and refused without it), the user a client certificate."""
+    import ssl
+
+    from tests.serving.test_router_upstream import _self_signed
+
+    server_dir, client_dir = tmp_path / "server", tmp_path / "client"
+    server_dir.mkdir()
+    client_dir.mkdir()
+    server_cert, server_key = _self_signed(server_dir)
+    client_cert, client_key = _self_signed(client_dir)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(server_cert, server_key)
+    tls.verify_mode = ssl.CERT_REQUIRED
+    tls.load_verify_locations(cafile=str(client_cert))
+    promote(capsys, "1", "staging")
+    promote(capsys, "1", "production")
+    with fake_kube(tls=tls, cert_user=True) as kube:
+        user = (client_cert.read_bytes(), client_key.read_bytes())
+        good = kube.kubeconfig(
+            tmp_path / "kubeconfig", ca=server_cert.read_bytes(), client_cert=user
+        )
+        code, out, err = invoke(capsys, "k8s", "diff", "--kubeconfig", str(good))
+        assert code == 3, out + err  # reached and read: nothing applied yet
+        assert "not applied yet" in " ".join(out.split())
+        prefix = f"/api/v1/namespaces/{NAMESPACE}/configmaps/model-versions-"
+        assert sorted(kube.requests) == [
+            ("GET", prefix + name) for name in ("digits-encoder", "mnist-classifier", "mnist-cnn")
+        ]
+        untrusted = kube.kubeconfig(tmp_path / "untrusted", client_cert=user)
+        code, out, err = invoke(capsys, "k8s", "diff", "--kubeconfig", str(untrusted))
+        assert code not in (0, 3), out
+        assert "cannot reach the API server" in " ".join(err.split())
+        assert "Traceback" not in err
