@@ -78,6 +78,7 @@ def _pem(entry: dict[str, Any], key: str, base: Path, path: Path) -> bytes | Non
 
 def load_kubeconfig(path: Path, context: str | None = None) -> KubeAccess:
     """The server, credentials and namespace of ``context`` (default: current-context)."""
+    path = path.expanduser()
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
