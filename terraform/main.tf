@@ -1,15 +1,14 @@
-# Terraform owns the desired versions on a running cluster: one ConfigMap per model
-# (tf-model-versions-<model>, which the TorchServe pods' init container reads after the
-# rendered one, so it wins) and the pod-template annotation checksum/model-versions of the
-# model's Deployment, so a version change rolls exactly that model's pods. Everything else
-# comes from `kubectl apply -k k8s/overlays/<cpu|gpu>`.
-# The logic lives in modules/model-versions (built-ins only, `terraform test`).
-#
-# router_table (the router's table.json for the same versions, from `modelreg tf vars`) is
-# checked by the module: a plan is refused when its versions disagree with `models`. Terraform
-# then owns table.json of ConfigMap router-table (rendered by kustomize under that fixed
-# name) and the router Deployment's checksum/router-table annotation, so the router pods
-# restart with the table that names the new versions.
+# Terraform is the one owner of the desired versions on a running cluster (the kustomize tree
+# of `modelreg k8s render` holds everything else and no version data):
+# - ConfigMap model-versions-<model> per model (PRODUCTION, STAGING, PREVIOUS, VERSIONS; the
+#   annotation modelreg.io/change-id is the registry change they come from), read by the
+#   TorchServe pods' init container, and the pod-template annotation checksum/model-versions
+#   of Deployment ts-<model>, so a version change rolls exactly that model's pods;
+# - ConfigMap router-table (table.json, from `modelreg tf vars`), mounted by the router, which
+#   reloads it when the kubelet updates the file: no router pod restarts for a promotion.
+# Apply `kubectl apply -k k8s/overlays/<cpu|gpu>` first (the namespace and Deployments), then
+# this. The logic lives in modules/model-versions (built-ins only, `terraform test`); it
+# refuses a router_table whose versions disagree with `models`.
 
 provider "kubernetes" {
   config_path    = var.kubeconfig_path
@@ -26,20 +25,17 @@ locals {
   k8s_names = module.versions.k8s_names
 }
 
-resource "kubernetes_config_map_v1" "versions" {
-  for_each = module.versions.configmap_data
+resource "kubernetes_config_map_v1" "owned" {
+  for_each = module.versions.configmaps
 
   metadata {
-    name      = "tf-model-versions-${local.k8s_names[each.key]}"
-    namespace = var.namespace
-    labels = {
-      "app.kubernetes.io/part-of"    = "modelreg"
-      "app.kubernetes.io/managed-by" = "terraform"
-      "modelreg.io/model"            = each.key
-    }
+    name        = each.key
+    namespace   = var.namespace
+    labels      = each.value.labels
+    annotations = each.value.annotations
   }
 
-  data = each.value
+  data = each.value.data
 }
 
 resource "kubernetes_annotations" "restart" {
@@ -52,35 +48,8 @@ resource "kubernetes_annotations" "restart" {
     namespace = var.namespace
   }
   template_annotations = each.value
-  # The annotation was first written by kustomize; Terraform takes it over.
+  # kustomize renders no such annotation: Terraform is its only writer.
   force = true
 
-  depends_on = [kubernetes_config_map_v1.versions]
-}
-
-resource "kubernetes_config_map_v1_data" "router_table" {
-  count = var.router_table == null ? 0 : 1
-
-  metadata {
-    name      = "router-table"
-    namespace = var.namespace
-  }
-  data = module.versions.router_table_data
-  # The ConfigMap was first written by kustomize; Terraform takes over table.json.
-  force = true
-}
-
-resource "kubernetes_annotations" "router_restart" {
-  count = var.router_table == null ? 0 : 1
-
-  api_version = "apps/v1"
-  kind        = "Deployment"
-  metadata {
-    name      = "modelreg-router"
-    namespace = var.namespace
-  }
-  template_annotations = { "checksum/router-table" = module.versions.router_checksum }
-  force                = true
-
-  depends_on = [kubernetes_config_map_v1_data.router_table]
+  depends_on = [kubernetes_config_map_v1.owned]
 }

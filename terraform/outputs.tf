@@ -3,7 +3,7 @@ output "checksums" {
   value       = module.versions.checksums
 }
 
-output "router_checksum" {
-  description = "sha256 of router_table: the checksum/router-table annotation `modelreg k8s render` gives the router for the same versions."
-  value       = module.versions.router_checksum
+output "configmaps" {
+  description = "Names of the ConfigMaps Terraform owns (model-versions-<model>, router-table)."
+  value       = keys(module.versions.configmaps)
 }

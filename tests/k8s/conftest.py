@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]
 
-from registry_mcp.deploy.kubernetes.desired import DesiredVersions
 from registry_mcp.deploy.kubernetes.render import render_tree
 from serving.config import ModelsConfig, load_models_config
 
@@ -54,9 +53,9 @@ def packaged() -> ModelsConfig:
     return load_models_config(PACKAGED)
 
 
-def render_into(out: Path, desired: DesiredVersions, config: ModelsConfig | None = None) -> Path:
+def render_into(out: Path, config: ModelsConfig | None = None) -> Path:
     config = config or packaged()
-    render_tree(config, desired, sorted(config.models)).write(out)
+    render_tree(config, sorted(config.models)).write(out)
     return out
 
 

@@ -3,16 +3,14 @@ committed k8s/ tree being exactly what `modelreg k8s render --no-registry` write
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from registry_mcp.cli.app import app, run
-from registry_mcp.deploy.kubernetes.desired import DesiredVersions, ModelVersions, k8s_name
-from tests.k8s.conftest import K8S, OVERLAYS, by_kind, kustomize, packaged, render_into
+from registry_mcp.deploy.kubernetes.desired import ModelVersions, k8s_name
+from tests.k8s.conftest import K8S, OVERLAYS, by_kind, packaged, render_into
 
 Docs = dict[str, list[dict[str, Any]]]
 WORKLOADS = ("Deployment", "StatefulSet")
@@ -40,7 +38,7 @@ def test_committed_tree_is_the_packaged_render(
         assert exc.code in (0, None), capsys.readouterr().err
     assert _files(out) == _files(K8S), "k8s/ is stale: run `modelreg k8s render --no-registry`"
     again = tmp_path / "again"
-    render_into(again, DesiredVersions())
+    render_into(again)
     assert _files(again) == _files(out)  # deterministic
 
 
@@ -211,51 +209,27 @@ def test_torchserve_starts_from_the_config_the_init_container_writes(repo_overla
         assert mount(init, args["--out"] + "/x")["name"] == "model-store"
 
 
-def _model_objects(docs: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
-    """(kind, name) -> object; ConfigMaps keyed by name *with* their content hash."""
-    return {(d["kind"], d["metadata"]["name"]): d for d in docs}
-
-
-def test_a_version_change_rolls_only_that_model(tmp_path: Path) -> None:
-    before = DesiredVersions(
-        models={
-            "mnist-classifier": ModelVersions(production=2, previous=1, staging=3),
-            "mnist-cnn": ModelVersions(production=1),
-        }
-    )
-    after = DesiredVersions(
-        models={**before.models, "mnist-classifier": ModelVersions(production=3, previous=2)}
-    )
-    old = _model_objects(kustomize(render_into(tmp_path / "a", before) / "overlays" / "gpu"))
-    new = _model_objects(kustomize(render_into(tmp_path / "b", after) / "overlays" / "gpu"))
-
-    data = {k[1]: v["data"] for k, v in old.items() if k[0] == "ConfigMap"}
-    (old_cm,) = [n for n in data if n.startswith("model-versions-mnist-classifier-")]
-    assert data[old_cm] == {"PRODUCTION": "2", "STAGING": "3", "PREVIOUS": "1", "VERSIONS": "1,2,3"}
-
-    changed = {key for key in old.keys() | new.keys() if old.get(key) != new.get(key)}
-    (new_cm,) = [n for n in (k[1] for k in new) if n.startswith("model-versions-mnist-classifier-")]
-    # The router's table names the versions too: its ConfigMap (a fixed name, which Terraform
-    # can take over) changes, and its checksum annotation rolls the router's pods.
-    assert changed == {
-        ("ConfigMap", old_cm),
-        ("ConfigMap", new_cm),
-        ("Deployment", "ts-mnist-classifier"),
-        ("ConfigMap", "router-table"),
-        ("Deployment", "modelreg-router"),
-    }
-    router = new[("Deployment", "modelreg-router")]["spec"]["template"]
-    table = new[("ConfigMap", "router-table")]["data"]["table.json"]
-    assert router["metadata"]["annotations"] == {
-        "checksum/router-table": hashlib.sha256(table.encode()).hexdigest()
-    }
-    assert json.loads(table)["models"]["mnist-classifier"]["production"] == 3
-    assert old_cm != new_cm  # the name hash changed: the Deployment references a new name
-    deployment = new[("Deployment", "ts-mnist-classifier")]["spec"]["template"]
-    refs = [e["configMapRef"]["name"] for e in deployment["spec"]["initContainers"][0]["envFrom"]]
-    assert refs == [new_cm, "tf-model-versions-mnist-classifier"]
-    annotation = deployment["metadata"]["annotations"]["checksum/model-versions"]
-    assert annotation == after.of("mnist-classifier").checksum()
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_pods_read_the_versions_terraform_owns(repo_overlays: Docs, overlay: str) -> None:
+    """The TorchServe pods take their versions from Terraform's ConfigMap only (no second
+    source), and the routers mount Terraform's table as a directory, which the kubelet
+    updates in place (a subPath mount never changes), and follow it."""
+    deployments = by_kind(repo_overlays[overlay], "Deployment")
+    for name in packaged().models:
+        k8s = k8s_name(name)
+        pod = deployments[f"ts-{k8s}"]["spec"]["template"]["spec"]
+        (init,) = pod["initContainers"]
+        assert init["envFrom"] == [{"configMapRef": {"name": f"model-versions-{k8s}"}}]
+    router = deployments["modelreg-router"]["spec"]["template"]
+    assert "annotations" not in router["metadata"]  # a promotion restarts no router pod
+    (container,) = router["spec"]["containers"]
+    args = container["args"]
+    assert "--follow-table" in args
+    table = args[args.index("--initial-table") + 1]
+    volumes = {v["name"]: v for v in router["spec"]["volumes"]}
+    (mount,) = [m for m in container["volumeMounts"] if table.startswith(m["mountPath"] + "/")]
+    assert "subPath" not in mount
+    assert volumes[mount["name"]]["configMap"] == {"name": "router-table"}
 
 
 @pytest.mark.parametrize("group", ["k8s", "tf"])

@@ -1,9 +1,10 @@
 """With a real registry (MLflow on SQLite): `modelreg tf vars` writes the registry's
 versions and the router's table for them, `modelreg k8s diff` reports drift after a
 promotion not yet written and none after `tf vars`; a rollback through Terraform moves the
-versions and the router's table together; `k8s render` puts the versions into the
-ConfigMaps; `k8s archives` builds .mar files with the archive code `serve up` uses. All
-in-process through the CLI."""
+versions and the router's table together; `k8s render` writes a Deployment per registered
+model and no version data; `tf vars` resolves best_of_task routes from the registry's cards;
+`k8s archives` builds .mar files with the archive code `serve up` uses. All in-process
+through the CLI."""
 
 from __future__ import annotations
 
@@ -89,8 +90,8 @@ def test_drift_after_a_promotion_until_tf_vars(
     }
     code, out, _ = invoke(capsys, "k8s", "diff", "--tfvars", str(tfvars))
     assert code == 3
-    assert "the cluster side is behind" in out
-    assert "modelreg tf vars" in out
+    assert "Terraform's side is behind" in out
+    assert "apply the new desired versions: `modelreg tf vars" in out
 
     code, _, _ = invoke(capsys, "tf", "vars", LOCAL, "--out", str(tfvars))
     assert code == 0
@@ -121,8 +122,8 @@ def test_rollback_through_terraform_moves_the_router_table(
     env: Backend, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """The README's runbook: promote v2, `tf vars`, roll back in the registry, `tf vars`
-    again; the module's plan v2 -> v1 touches the model's versions and the router's table
-    (and their restart triggers) only, and the router's checksum moves."""
+    again; the module's plan v2 -> v1 updates the model's versions and the router's table in
+    place and replaces that model's restart trigger only (the routers reload the table)."""
     tf = need("terraform")
     work = tmp_path / "model-versions"
     shutil.copytree(TERRAFORM / "modules" / "model-versions", work)
@@ -137,7 +138,7 @@ def test_rollback_through_terraform_moves_the_router_table(
     assert code == 0, err
     code, out, _ = invoke(capsys, "k8s", "diff", "--tfvars", str(v2))
     assert code == 3
-    assert "production: registry 1, cluster 2" in out, out
+    assert "production: registry 1, Terraform 2" in out, out
     code, out, _ = invoke(capsys, "tf", "vars", LOCAL, "--out", str(v1))
     assert code == 0, out
     assert router_entry(v2)["production"] == 2
@@ -160,25 +161,30 @@ def test_rollback_through_terraform_moves_the_router_table(
         if c["change"]["actions"] != ["no-op"]
     }
     assert changes == {
-        f'terraform_data.configmap["{MODEL}"]': ["update"],
+        f'terraform_data.configmap["model-versions-{MODEL}"]': ["update"],
         f'terraform_data.restart["{MODEL}"]': ["delete", "create"],
-        "terraform_data.router_table[0]": ["update"],
-        "terraform_data.router_restart[0]": ["delete", "create"],
+        'terraform_data.configmap["router-table"]': ["update"],
     }
     run([tf, "apply", "-input=false", "-no-color", "p"], cwd=work)
     after = outputs()
     assert after["configmap_data"]["value"][MODEL]["PRODUCTION"] == "1"
     table = json.loads(after["router_table_data"]["value"]["table.json"])
     assert table["models"][MODEL]["production"] == 1
-    assert after["router_checksum"]["value"] != before["router_checksum"]["value"]
+    assert after["restart_ids"]["value"][MODEL] != before["restart_ids"]["value"][MODEL]
+    change = after["configmaps"]["value"][f"model-versions-{MODEL}"]["annotations"]
+    assert int(change["modelreg.io/change-id"]) > int(
+        before["configmaps"]["value"][f"model-versions-{MODEL}"]["annotations"][
+            "modelreg.io/change-id"
+        ]
+    )
     code, out, _ = invoke(capsys, "k8s", "diff", "--tfvars", str(v1))
     assert code == 0, out
 
 
-def test_render_puts_the_registry_versions_in_the_configmap(
+def test_render_writes_no_versions_and_tf_vars_all_of_them(
     env: Backend, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    out = tmp_path / "k8s"
+    out, tfvars = tmp_path / "k8s", tmp_path / "model_versions.auto.tfvars.json"
     promote(capsys, "1", "staging")
     promote(capsys, "1", "production")
     promote(capsys, "2", "staging")
@@ -192,13 +198,30 @@ def test_render_puts_the_registry_versions_in_the_configmap(
     assert code == 0, err
     code, text, err = invoke(capsys, "k8s", "render", LOCAL, "--out", str(out))
     assert code == 0, err
-    assert f"{MODEL}: production 1, staging 2, previous -" in text
+    assert "extra.model" in text
+    extra = (out / "base" / "models" / "extra-model.yaml").read_text()
+    assert "name: ts-extra-model" in extra
+    assert "replicas: 1" in extra
+    assert "name: model-versions-extra-model" in extra  # the fixed name Terraform writes
+    kustomization = yaml.safe_load((out / "base" / "kustomization.yaml").read_text())
+    generated = {g["name"] for g in kustomization["configMapGenerator"]}
+    assert generated == {"torchserve-config", "prometheus-scrape"}  # no version data
+    assert not (out / "base" / "router" / "table.json").exists()
+    before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    promote(capsys, "2", "production")
+    code, _, err = invoke(capsys, "k8s", "render", LOCAL, "--out", str(out))
+    assert code == 0, err
+    assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+
+    code, text, err = invoke(capsys, "tf", "vars", LOCAL, "--out", str(tfvars))
+    assert code == 0, err
+    assert f"{MODEL}: production 2, staging -, previous 1" in text
     assert "extra.model: production -, staging 1, previous -" in text
-    # The router's initial table holds the same versions; `digits` can pick mnist-cnn, which
-    # has no Production version: the whole route is left out, and the render says so.
-    table = json.loads((out / "base" / "router" / "table.json").read_text())
+    # The router's table holds the same versions; `digits` can pick mnist-cnn, which has no
+    # Production version: the whole route is left out, and `tf vars` says so.
+    table = json.loads(json.loads(tfvars.read_text())["router_table"])
     assert {m: (e.get("production"), e.get("staging")) for m, e in table["models"].items()} == {
-        MODEL: (1, 2),
+        MODEL: (2, None),
         "extra.model": (None, 1),
     }
     assert table["models"]["extra.model"]["upstream"]["inference_url"] == (
@@ -206,26 +229,9 @@ def test_render_puts_the_registry_versions_in_the_configmap(
     )
     assert table["routes"] == {}
     assert "route 'digits': rules.0.model model 'mnist-cnn' has no Production version" in text
-    extra = (out / "base" / "models" / "extra-model.yaml").read_text()
-    assert "name: ts-extra-model" in extra
-    assert "replicas: 1" in extra
-    kustomization = yaml.safe_load((out / "base" / "kustomization.yaml").read_text())
-    generators = {g["name"]: g for g in kustomization["configMapGenerator"]}
-    assert generators[f"model-versions-{MODEL}"]["literals"] == [
-        "PREVIOUS=",
-        "PRODUCTION=1",
-        "STAGING=2",
-        "VERSIONS=1,2",
-    ]
-    code, text, _ = invoke(capsys, "k8s", "diff", "--rendered", str(out))
-    assert code == 0, text
-    promote(capsys, "2", "production")
-    code, text, _ = invoke(capsys, "k8s", "diff", "--rendered", str(out))
-    assert code == 3
-    assert "production: registry 2, cluster 1" in text
 
 
-def test_render_resolves_best_of_task_from_the_registry_cards(
+def test_tf_vars_resolves_best_of_task_from_the_registry_cards(
     env: Backend, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     registry = Registry.open(env.settings)
@@ -239,11 +245,11 @@ def test_render_resolves_best_of_task_from_the_registry_cards(
                 capsys, "promote", model, "1", "--stage", stage, "-r", "ok", "--yes"
             )
             assert code == 0, err
-    out = tmp_path / "k8s"
-    code, text, err = invoke(capsys, "k8s", "render", LOCAL, "--out", str(out))
+    tfvars = tmp_path / "model_versions.auto.tfvars.json"
+    code, text, err = invoke(capsys, "tf", "vars", LOCAL, "--out", str(tfvars))
     assert code == 0, err
-    assert "Left out of the router's initial table" in text  # digits-encoder: no version
-    table = json.loads((out / "base" / "router" / "table.json").read_text())
+    assert "Left out of the router's table" in text  # digits-encoder: no version
+    table = json.loads(json.loads(tfvars.read_text())["router_table"])
     assert table["routes"]["digits"]["default"] == MODEL
     header, batch = table["routes"]["digits"]["rules"]
     assert header["model"] == "mnist-cnn"

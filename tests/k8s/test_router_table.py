@@ -1,10 +1,10 @@
-"""The router on the cluster: no default TorchServe and no key file; it starts from the
-routing table `modelreg k8s render` writes into ConfigMap `router-table`, whose entries name
-each model's own Services and whose routes are models.yaml's with names resolved."""
+"""The router on the cluster: no default TorchServe and no key file; it follows the routing
+table Terraform owns (ConfigMap `router-table`, from `modelreg tf vars`), whose entries name
+each model's own Services (those of the rendered tree) and whose routes are models.yaml's
+with names resolved."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ import pytest
 
 from registry_mcp.deploy.kubernetes.desired import DesiredVersions, ModelVersions
 from registry_mcp.deploy.kubernetes.routertable import router_table
+from registry_mcp.deploy.kubernetes.tfvars import build_tfvars
 from registry_mcp.deploy.kubernetes.workloads import router_objects
 from serving.config import parse_models_config
 from serving.router.server import RouterSettings, read_table
@@ -45,24 +46,21 @@ def _args(container: dict[str, Any]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_the_router_starts_from_the_rendered_table(repo_overlays: Docs, overlay: str) -> None:
+def test_the_router_follows_terraforms_table(repo_overlays: Docs, overlay: str) -> None:
     docs = repo_overlays[overlay]
     template, container = _router(docs)
-    args = _args(container)
+    args = container["args"]
     # No default TorchServe and no TorchServe key: every model names its own Services.
     assert not {"--inference-url", "--management-url", "--key-file"} & set(args)
-    table_file = Path(args["--initial-table"])
+    assert "--follow-table" in args
+    table_file = Path(args[args.index("--initial-table") + 1])
     (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == str(table_file.parent)]
     assert mount["readOnly"] is True
     volumes = {v["name"]: v for v in template["spec"]["volumes"]}
-    configmap = by_kind(docs, "ConfigMap")[volumes[mount["name"]]["configMap"]["name"]]
-    # A fixed name (no kustomize hash): Terraform takes over its table.json after a rollback.
-    assert configmap["metadata"]["name"] == "router-table"
-    text = configmap["data"][table_file.name]
-    assert RoutingTable.model_validate_json(text) == RoutingTable()  # no versions in k8s/
-    assert template["metadata"]["annotations"]["checksum/router-table"] == (
-        hashlib.sha256(text.encode()).hexdigest()
-    )
+    assert volumes[mount["name"]]["configMap"]["name"] == "router-table"
+    # Terraform's, not kustomize's: the tree holds no table and no checksum of one.
+    assert "router-table" not in by_kind(docs, "ConfigMap")
+    assert "annotations" not in template["metadata"]
 
 
 def test_the_rendered_arguments_are_what_the_router_accepts(
@@ -74,7 +72,7 @@ def test_the_rendered_arguments_are_what_the_router_accepts(
     started: list[RouterSettings] = []
     monkeypatch.setattr(router_main, "serve", lambda settings, token: started.append(settings))
     monkeypatch.setenv("MODELREG_ROUTER_ADMIN_TOKEN", "admin-" + "k" * 26)
-    (container,) = router_objects("checksum")[0]["spec"]["template"]["spec"]["containers"]
+    (container,) = router_objects()[0]["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["python", "-m", "serving.router"]
     router_main.main(container["args"])
     (settings,) = started
@@ -84,12 +82,18 @@ def test_the_rendered_arguments_are_what_the_router_accepts(
         None,
     )
     assert settings.initial_table == Path("/etc/modelreg-router-table/table.json")
+    assert settings.follow_table is True
     assert settings.host == "0.0.0.0"
 
 
 def test_entries_name_each_models_services(tmp_path: Path) -> None:
-    out = render_into(tmp_path / "k8s", DESIRED)
-    table = read_table(out / "base" / "router" / "table.json")  # what the router reads
+    out = render_into(tmp_path / "k8s")
+    config = packaged()
+    table_file = tmp_path / "table.json"  # ConfigMap router-table's file, as Terraform writes it
+    table_text = build_tfvars(config, DESIRED, sorted(config.models)).router_table
+    assert table_text is not None
+    table_file.write_text(table_text)
+    table = read_table(table_file)  # what the router reads
     assert set(table.models) == {"mnist-classifier", "mnist-cnn", "digits-encoder"}
     classifier = table.models["mnist-classifier"]
     assert classifier.versions() == {"production": 3, "previous": 2, "staging": 4}
@@ -146,7 +150,7 @@ routes:
 @pytest.mark.parametrize(
     ("cards", "reason"),
     [
-        (None, "ranking needs the Production cards in the registry (rendered with --no-registry)"),
+        (None, "ranking needs the Production cards in the registry (written with --no-registry)"),
         (
             {("a", 1): {"accuracy": 0.9}, ("b", 1): {"f1": 0.8}},
             "rank by different metrics or directions",

@@ -1,13 +1,14 @@
-"""terraform/: the built-ins module under `terraform test` (offline), its checksums (model
-versions and router table) equal to the rendered annotations, a rollback plan that touches
-only the versions and the router's table, bad input and a router table edited apart from the
-versions refused with the variable's message; the provider root module is only
+"""terraform/: the built-ins module under `terraform test` (offline); the owner split (the
+ConfigMaps Terraform owns are exactly the fixed names the rendered pods reference, and the
+kustomize tree holds no version data); its checksum equal to `ModelVersions.checksum`; a
+rollback plan that updates the versions and the router's table in place and replaces only
+that model's restart trigger (no router restart); bad input and a router table edited apart
+from the versions refused with the variable's message. The provider root module is only
 `terraform fmt -check`-ed here (its provider cannot be installed offline) and scanned by
 checkov."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -17,9 +18,9 @@ from typing import Any
 import pytest
 
 from registry_mcp.deploy.kubernetes.desired import DesiredVersions, ModelVersions, k8s_name
-from registry_mcp.deploy.kubernetes.render import render_tree
+from registry_mcp.deploy.kubernetes.routertable import router_table
 from registry_mcp.deploy.kubernetes.tfvars import TfVars, build_tfvars, tfvars_text
-from tests.k8s.conftest import TERRAFORM, need, packaged, run
+from tests.k8s.conftest import OVERLAYS, TERRAFORM, need, packaged, run
 
 MODULE = TERRAFORM / "modules" / "model-versions"
 
@@ -85,12 +86,49 @@ def _plan_refused(work: Path, var_file: Path) -> str:
     return " ".join(done.stderr.split())
 
 
-def _rendered_router_table(desired: DesiredVersions) -> str:
+def _router_table(desired: DesiredVersions) -> str:
     config = packaged()
-    return render_tree(config, desired, sorted(config.models)).files["base/router/table.json"]
+    return router_table(config, desired, sorted(config.models), None).text()
 
 
-def test_same_checksum_as_render_and_rollback_touches_only_versions(workdir: Path) -> None:
+def _referenced_configmaps(docs: list[dict[str, Any]]) -> set[str]:
+    """Every ConfigMap name a pod template of the rendered overlay refers to."""
+    found: set[str] = set()
+    for doc in docs:
+        pod = doc.get("spec", {}).get("template", {}).get("spec")
+        if pod is None:
+            continue
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            for source in container.get("envFrom", []):
+                if "configMapRef" in source:
+                    found.add(source["configMapRef"]["name"])
+        found |= {v["configMap"]["name"] for v in pod.get("volumes", []) if "configMap" in v}
+    return found
+
+
+def test_one_owner_of_the_versions(workdir: Path, repo_overlays: dict[str, Any]) -> None:
+    """What Terraform owns and what the kustomize tree holds do not overlap, and every
+    ConfigMap a pod needs comes from exactly one of them."""
+    desired = DesiredVersions(models={"mnist-classifier": ModelVersions(production=2)})
+    var_file = _vars(workdir, desired, "owner.tfvars.json")
+    _tf(workdir, "apply", "-input=false", "-auto-approve", f"-var-file={var_file.name}")
+    owned = set(json.loads(_tf(workdir, "output", "-json", "configmaps")))
+    assert owned == {f"model-versions-{k8s_name(m)}" for m in packaged().models} | {"router-table"}
+    for overlay in OVERLAYS:
+        docs = repo_overlays[overlay]
+        kustomized = {d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"}
+        assert kustomized & owned == set(), overlay  # kustomize writes none of them
+        for name in kustomized:  # and none under a hash-suffixed name either
+            assert not name.startswith(("model-versions", "router-table")), name
+        assert _referenced_configmaps(docs) <= kustomized | owned
+        assert owned <= _referenced_configmaps(docs)  # the pods read all of them
+        for doc in docs:  # no version data: no checksum annotation Terraform also writes
+            template = doc.get("spec", {}).get("template", {}).get("metadata", {})
+            assert "checksum/model-versions" not in template.get("annotations", {})
+            assert "checksum/router-table" not in template.get("annotations", {})
+
+
+def test_same_checksum_as_the_versions_and_rollback_touches_only_versions(workdir: Path) -> None:
     v2 = DesiredVersions(
         models={
             "mnist-classifier": ModelVersions(production=2, previous=1, staging=3),
@@ -106,13 +144,13 @@ def test_same_checksum_as_render_and_rollback_touches_only_versions(workdir: Pat
     )
     before: dict[str, Any] = json.loads(_tf(workdir, "output", "-json"))
     for model in packaged().models:
-        # Terraform's sha256(jsonencode(data)) == the annotation `modelreg k8s render` writes
+        # Terraform's sha256(jsonencode(data)) == modelreg's ModelVersions.checksum
         assert before["checksums"]["value"][model] == v2.of(model).checksum()
         assert before["configmap_data"]["value"][model] == v2.of(model).configmap_data()
-    # The router's table is the rendered table.json, byte for byte, and so is its checksum.
-    table = _rendered_router_table(v2)
+    # The router's table is modelreg's, byte for byte, in ConfigMap router-table.
+    table = _router_table(v2)
     assert before["router_table_data"]["value"] == {"table.json": table}
-    assert before["router_checksum"]["value"] == hashlib.sha256(table.encode()).hexdigest()
+    assert before["configmaps"]["value"]["router-table"]["data"] == {"table.json": table}
     assert json.loads(table)["models"]["mnist-classifier"]["production"] == 2
 
     v1 = DesiredVersions(
@@ -120,22 +158,22 @@ def test_same_checksum_as_render_and_rollback_touches_only_versions(workdir: Pat
     )
     v1_vars = _vars(workdir, v1, "v1.tfvars.json")
     changes = _plan_changes(workdir, v1_vars)
+    # In place: the model's ConfigMap and the router's table; replaced: that model's restart
+    # trigger only (its TorchServe pods roll; the routers reload the table, no restart).
     assert changes == {
-        'terraform_data.configmap["mnist-classifier"]': ["update"],
+        'terraform_data.configmap["model-versions-mnist-classifier"]': ["update"],
+        'terraform_data.configmap["router-table"]': ["update"],
         'terraform_data.restart["mnist-classifier"]': ["delete", "create"],
-        "terraform_data.router_table[0]": ["update"],
-        "terraform_data.router_restart[0]": ["delete", "create"],
     }
     _tf(workdir, "apply", "-input=false", "-auto-approve", f"-var-file={v1_vars.name}")
     after: dict[str, Any] = json.loads(_tf(workdir, "output", "-json"))
     table = after["router_table_data"]["value"]["table.json"]
-    assert table == _rendered_router_table(v1)
+    assert table == _router_table(v1)
     entry = json.loads(table)["models"]["mnist-classifier"]
     assert (entry["production"], entry["previous"]) == (1, 2)
-    assert after["router_checksum"]["value"] != before["router_checksum"]["value"]
-    assert after["router_restart_id"]["value"] != before["router_restart_id"]["value"]
+    assert after["configmap_ids"]["value"] == before["configmap_ids"]["value"]
 
-    # The same versions again: nothing to change, the router keeps its checksum.
+    # The same versions again: nothing to change.
     assert _plan_changes(workdir, v1_vars) == {}
 
 
@@ -155,7 +193,7 @@ def test_tfvars_read_back_with_and_without_router_table() -> None:
     config = packaged()
     desired = DesiredVersions(models={"mnist-classifier": ModelVersions(production=2)})
     written = build_tfvars(config, desired, sorted(config.models))
-    assert written.router_table == _rendered_router_table(desired)
+    assert written.router_table == _router_table(desired)
     assert TfVars.model_validate_json(tfvars_text(written)) == written
     older = json.loads(tfvars_text(written))
     del older["router_table"]  # written before the router's table was part of it

@@ -82,7 +82,7 @@ def _init_command(values: dict[str, str]) -> list[str]:
     and the ConfigMap's variables replaced by ``values``; checks the main container starts
     TorchServe from the file the init container writes."""
     config = parse_models_config(MODELS_YAML, source="test").get(MODEL)
-    deployment = torchserve_objects(config, k8s_name(MODEL), "checksum")[0]
+    deployment = torchserve_objects(config, k8s_name(MODEL))[0]
     pod = deployment["spec"]["template"]["spec"]
     (init,) = pod["initContainers"]
     (serve,) = pod["containers"]

@@ -1,5 +1,8 @@
-"""`modelreg k8s render|archives|diff` and `modelreg tf vars`: the serving platform as code
-(kustomize under k8s/, desired versions for Terraform under terraform/), and its drift."""
+"""`modelreg k8s render|archives|diff` and `modelreg tf vars`: the serving platform as code.
+One owner each: the kustomize tree under k8s/ holds everything but version data; Terraform
+(terraform/, its tfvars from `tf vars`) holds each model's desired versions and the router's
+table. `k8s diff` compares the registry with Terraform's side (the tfvars, or the live
+ConfigMaps)."""
 
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ AllowLocalOpt = Annotated[
     ),
 ]
 DRIFT_EXIT = 3
+TFVARS = Path("terraform/model_versions.auto.tfvars.json")
 
 
 def _state(
@@ -75,33 +79,25 @@ def render(
     no_registry: NoRegistryOpt = False,
     allow_local_artifacts: AllowLocalOpt = False,
 ) -> None:
-    """Write base/ and overlays cpu and gpu: TorchServe per model with the registry's
-    Production, Staging and previous versions, the router with its initial routing table
-    (best_of_task routes resolved from the registry's cards), MCP, MLflow and PostgreSQL."""
+    """Write base/ and overlays cpu and gpu: TorchServe per model (models.yaml's and the
+    registry's models with a version), the router, MCP, MLflow and PostgreSQL. No version
+    data: the versions and the router's table are Terraform's (`modelreg tf vars`)."""
     from registry_mcp.deploy.kubernetes.render import render_tree
-    from registry_mcp.deploy.kubernetes.routertable import production_cards
     from registry_mcp.domain.errors import ErrorCode, RegistryError
 
-    state, config, desired, models = _state(ctx, no_registry, allow_local=allow_local_artifacts)
-    cards = None if no_registry else production_cards(state.registry(), desired, models)
-    tree = render_tree(config, desired, models, cards)
+    state, config, _, models = _state(ctx, no_registry, allow_local=allow_local_artifacts)
+    tree = render_tree(config, models)
     try:
         written = tree.write(out)
     except OSError as exc:
         raise RegistryError(
             ErrorCode.INVALID_INPUT, f"cannot write under {out}: {exc.strerror or exc}"
         ) from None
-    state.console.print(f"Wrote {len(written)} files under {out}")
-    for model in models:
-        versions = desired.of(model).configmap_data()
-        state.console.print(
-            f"  {model}: production {versions['PRODUCTION'] or '-'}, staging "
-            f"{versions['STAGING'] or '-'}, previous {versions['PREVIOUS'] or '-'}"
-        )
-    if tree.omitted:
-        state.console.print("Left out of the router's initial table:")
-        for reason in tree.omitted:
-            state.console.print(f"  {reason}", soft_wrap=True, markup=False)
+    state.console.print(
+        f"Wrote {len(written)} files under {out} (models: {', '.join(models) or 'none'}; "
+        "versions and the router's table are Terraform's: `modelreg tf vars`)",
+        soft_wrap=True,
+    )
     state.console.print(f"Check: kubectl kustomize {out}/overlays/cpu", soft_wrap=True)
 
 
@@ -210,40 +206,79 @@ def archives(
 def diff(
     ctx: typer.Context,
     tfvars: Annotated[
+        Path,
+        typer.Option(
+            help="Terraform's desired versions (from `modelreg tf vars`): compared, or with "
+            "--kubeconfig, named in the fix.",
+            dir_okay=False,
+        ),
+    ] = TFVARS,
+    kubeconfig: Annotated[
         Path | None,
         typer.Option(
-            help="Compare with this tfvars file (from `modelreg tf vars`).", dir_okay=False
+            help="Compare with the live ConfigMaps model-versions-<model> Terraform applied "
+            "(read-only GETs to the kubeconfig's API server).",
+            dir_okay=False,
         ),
     ] = None,
-    rendered: Annotated[
-        Path,
-        typer.Option(help="Else compare with this rendered tree's ConfigMaps.", file_okay=False),
-    ] = Path("k8s"),
+    context: Annotated[
+        str | None, typer.Option(help="kubeconfig context (default: its current-context).")
+    ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(help="Namespace of the platform (default: the context's, else modelreg)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Registry vs the desired versions written for the cluster; exit 3 on drift."""
+    """Registry vs Terraform's desired versions (the tfvars, or the live cluster); names the
+    side behind and the one command that fixes it; exit 3 on drift."""
     from registry_mcp.cli import render as cli_render
-    from registry_mcp.deploy.kubernetes.drift import compare, read_rendered
-    from registry_mcp.deploy.kubernetes.tfvars import read_tfvars
+    from registry_mcp.deploy.kubernetes.drift import ClusterSide, compare
+    from registry_mcp.domain.errors import ErrorCode, RegistryError
 
-    state, _, desired, models = _state(ctx, no_registry=False)
-    if tfvars is not None:
-        report = compare(desired, read_tfvars(tfvars).desired(), "tfvars", tfvars)
+    if kubeconfig is None and (context is not None or namespace is not None):
+        raise RegistryError(
+            ErrorCode.INVALID_INPUT,
+            "--context and --namespace read a live cluster: give --kubeconfig PATH too",
+        )
+    if kubeconfig is None:
+        from registry_mcp.deploy.kubernetes.tfvars import read_tfvars
+
+        cluster = read_tfvars(tfvars).desired()  # checked before the registry is opened
+        state, _, desired, models = _state(ctx, no_registry=False)
+        side = ClusterSide(kind="tfvars", where=str(tfvars), tfvars=tfvars)
     else:
-        report = compare(desired, read_rendered(rendered, models), "rendered", rendered)
-    source = report.source
+        from registry_mcp.deploy.kubernetes.live import (
+            load_kubeconfig,
+            open_configmaps,
+            read_live,
+        )
+        from registry_mcp.deploy.kubernetes.render import NAMESPACE
+
+        access = load_kubeconfig(kubeconfig, context)
+        ns = namespace or access.namespace or NAMESPACE
+        state, _, desired, models = _state(ctx, no_registry=False)
+        with open_configmaps(access, ns) as configmaps:
+            cluster = read_live(configmaps, models)
+        where = f"the cluster {access.server} (namespace {ns})"
+        side = ClusterSide(kind="live", where=where, tfvars=tfvars)
+    report = compare(desired, cluster, side)
     if as_json:
         cli_render.print_json(state.console, report)
     elif report.in_sync:
-        state.console.print(f"In sync: {source} holds the registry's versions.")
+        state.console.print(
+            f"In sync: {report.source} holds the registry's versions.", soft_wrap=True
+        )
     else:
-        state.console.print(f"Drift between the registry and {source}:")
+        state.console.print(f"Drift between the registry and {report.source}:", soft_wrap=True)
         for item in report.drift:
-            side = "the cluster side" if item.behind == "cluster" else "the registry"
+            behind = "Terraform's side" if item.behind == "cluster" else "the registry"
             state.console.print(
                 f"  {item.model} {item.stage}: registry {item.registry or '-'}, "
-                f"cluster {item.cluster or '-'}; {side} is behind ({item.why}): {item.fix}",
+                f"Terraform {item.cluster or '-'}; {behind} is behind ({item.why}). "
+                f"Fix: {item.fix}",
                 soft_wrap=True,
+                markup=False,
             )
     if not report.in_sync:
         raise typer.Exit(DRIFT_EXIT)
@@ -254,19 +289,29 @@ def tf_vars(
     ctx: typer.Context,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="tfvars file to write.", dir_okay=False)
-    ] = Path("terraform/model_versions.auto.tfvars.json"),
+    ] = TFVARS,
     no_registry: NoRegistryOpt = False,
     allow_local_artifacts: AllowLocalOpt = False,
 ) -> None:
-    """Write the registry's versions, models.yaml's resources and the router's table for
-    those versions (what `k8s render` writes) for `terraform apply`."""
-    from registry_mcp.deploy.kubernetes.routertable import production_cards
+    """Write the desired state Terraform owns: the registry's versions per model (with its
+    change id), models.yaml's resources, and the router's table for those versions
+    (best_of_task routes resolved from the registry's cards)."""
+    from registry_mcp.deploy.kubernetes.routertable import production_cards, router_table
     from registry_mcp.deploy.kubernetes.tfvars import build_tfvars, write_tfvars
 
     state, config, desired, models = _state(ctx, no_registry, allow_local=allow_local_artifacts)
     cards = None if no_registry else production_cards(state.registry(), desired, models)
     write_tfvars(build_tfvars(config, desired, models, cards), out)
-    state.console.print(
-        f"Wrote {out} ({len(models)} models); next: terraform -chdir={out.parent} plan",
-        soft_wrap=True,
-    )
+    state.console.print(f"Wrote {out} ({len(models)} models)", soft_wrap=True)
+    for model in models:
+        versions = desired.of(model).configmap_data()
+        state.console.print(
+            f"  {model}: production {versions['PRODUCTION'] or '-'}, staging "
+            f"{versions['STAGING'] or '-'}, previous {versions['PREVIOUS'] or '-'}"
+        )
+    omitted = router_table(config, desired, models, cards).omitted
+    if omitted:
+        state.console.print("Left out of the router's table:")
+        for reason in omitted:
+            state.console.print(f"  {reason}", soft_wrap=True, markup=False)
+    state.console.print(f"Next: terraform -chdir={out.parent} apply", soft_wrap=True)

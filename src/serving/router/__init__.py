@@ -13,6 +13,7 @@ Modules, one job each:
 - ``metrics``   Prometheus metrics of one router (its own CollectorRegistry)
 - ``openapi``   the OpenAPI document and the /docs page
 - ``switch``    the table in use and its atomic, verified, persisted replacement
+- ``follow``    install a table file again whenever it changes (``--follow-table``)
 - ``app``       the ASGI app: endpoints, auth, validation, metrics
 - ``server``    settings, ``serve()``, and a start/stop helper for a router process
 """

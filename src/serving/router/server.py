@@ -11,6 +11,10 @@ the state file holds no table, ``serve`` installs FILE as generation 1 through `
 (the check of ``PUT /admin/table``: every version loaded in its TorchServe), retrying while
 that is refused; /readyz answers 503 until a table is in place.
 
+``--follow-table`` (on Kubernetes, where Terraform owns the table's ConfigMap): the
+initial-table file is also installed again whenever it changes (``follow``), so a promotion
+reaches the router without restarting it.
+
 ``--start-unconfirmed`` (the local control plane's router): a table read from the state
 file may be one the registry no longer approves (the router was down while it changed), so
 it is *unconfirmed* until the control plane accepts it (``POST /admin/confirm``) or replaces
@@ -44,6 +48,7 @@ from serving.router.app import Limits, RouterApp
 from serving.router.auth import AdminAuth, ClientKeys, is_loopback
 from serving.router.errors import RouterError, RouterErrorCode
 from serving.router.feedback import DEFAULT_MAX_BYTES, FeedbackBook
+from serving.router.follow import follow_table
 from serving.router.metrics import RouterMetrics
 from serving.router.state import StateFile
 from serving.router.switch import Management, Managements, Tables
@@ -80,6 +85,11 @@ class RouterSettings(BaseModel):
         default=None,
         description="A routing table (JSON) installed when the state file holds none, after "
         "the check PUT /admin/table makes",
+    )
+    follow_table: bool = Field(
+        default=False,
+        description="Also install initial_table again whenever the file changes (checked "
+        "as PUT /admin/table checks a table; retried while refused)",
     )
     client_keys_file: Path | None = Field(
         default=None, description="{'keys': {sha256: client}}; required off loopback"
@@ -123,6 +133,8 @@ class RouterSettings(BaseModel):
                 "give inference_url and management_url together (the default TorchServe), or "
                 "neither (every model of the table names its upstream)"
             )
+        if self.follow_table and self.initial_table is None:
+            raise ValueError("follow_table needs initial_table (the file to follow)")
         if self.key_file is not None and self.inference_url is None:
             raise ValueError(
                 "key_file holds the default TorchServe's keys; it needs inference_url and "
@@ -315,12 +327,17 @@ def serve(settings: RouterSettings, admin_token: str) -> None:
             timeout_graceful_shutdown=10,
         )
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-            runner.run(_serve(uvicorn.Server(config), app.tables, initial))
+            follow = settings.initial_table if settings.follow_table else None
+            runner.run(_serve(uvicorn.Server(config), app.tables, initial, follow))
 
 
-async def _serve(server: uvicorn.Server, tables: Tables, initial: RoutingTable | None) -> None:
-    loader = None
-    if initial is not None and tables.current.generation == 0:
+async def _serve(
+    server: uvicorn.Server, tables: Tables, initial: RoutingTable | None, follow: Path | None
+) -> None:
+    loader: asyncio.Task[object] | None = None
+    if follow is not None:
+        loader = asyncio.create_task(follow_table(tables, follow, read_table))
+    elif initial is not None and tables.current.generation == 0:
         loader = asyncio.create_task(install_initial_table(tables, initial))
     try:
         await server.serve()

@@ -1,8 +1,12 @@
 # Desired model versions as code, with built-ins only (tested offline with `terraform test`).
-# The ConfigMap data and its checksum match what `modelreg k8s render` writes:
-# sha256 of the compact, key-sorted JSON of the data. The router's table is computed by
-# modelreg (`modelreg tf vars`) and taken as text: its checksum is sha256 of that text, the
-# render's checksum/router-table; variables.tf refuses a table that disagrees with `models`.
+# Terraform is the one owner of what serves: each model's ConfigMap model-versions-<model>
+# and the router's ConfigMap router-table, under those fixed names (the kustomize tree of
+# `modelreg k8s render` references them and holds no version data). The checksum of a
+# model's data (sha256 of its compact, key-sorted JSON, `modelreg`'s ModelVersions.checksum)
+# is the pod-template annotation that rolls that model's TorchServe pods. The router's table
+# is computed by modelreg (`modelreg tf vars`) and taken as text; the routers reload the
+# mounted file, so a table change restarts no router pod. variables.tf refuses a table that
+# disagrees with `models`.
 
 locals {
   # The DNS-1123 names `modelreg k8s render` gives (lower case, '-' for the rest, 50 chars).
@@ -30,7 +34,23 @@ locals {
   checksums = { for name, data in local.configmap_data : name => sha256(jsonencode(data)) }
 
   router_table_data = var.router_table == null ? null : { "table.json" = var.router_table }
-  router_checksum   = var.router_table == null ? null : sha256(var.router_table)
+
+  labels = { "app.kubernetes.io/part-of" = "modelreg", "app.kubernetes.io/managed-by" = "terraform" }
+
+  # Every object Terraform owns, by its Kubernetes name. The change id (the registry's audit
+  # id these versions come from) is an annotation, outside the data: it rolls no pod.
+  configmaps = merge(
+    {
+      for name, m in var.models : "model-versions-${local.k8s_names[name]}" => {
+        data        = local.configmap_data[name]
+        labels      = merge(local.labels, { "modelreg.io/model" = name })
+        annotations = m.change_id == null ? {} : { "modelreg.io/change-id" = tostring(m.change_id) }
+      }
+    },
+    var.router_table == null ? {} : {
+      "router-table" = { data = local.router_table_data, labels = local.labels, annotations = {} }
+    },
+  )
 
   workloads = {
     for name, m in var.models : name => {
@@ -43,10 +63,10 @@ locals {
 }
 
 # Stand-ins for what the root module writes to the cluster, so that a plan shows exactly
-# what a change touches: the ConfigMap data, the pod-template annotation (replaced: the pods
+# what a change touches: the ConfigMaps, the pod-template annotation (replaced: the pods
 # roll), and the workload's resources.
 resource "terraform_data" "configmap" {
-  for_each = local.configmap_data
+  for_each = local.configmaps
   input    = each.value
 }
 
@@ -59,17 +79,4 @@ resource "terraform_data" "restart" {
 resource "terraform_data" "workload" {
   for_each = local.workloads
   input    = each.value
-}
-
-# The router's table (ConfigMap data) and its restart trigger: replaced when the table changes
-# (the router's pods roll), kept when it does not.
-resource "terraform_data" "router_table" {
-  count = var.router_table == null ? 0 : 1
-  input = local.router_table_data
-}
-
-resource "terraform_data" "router_restart" {
-  count            = var.router_table == null ? 0 : 1
-  input            = local.router_checksum
-  triggers_replace = local.router_checksum
 }

@@ -33,12 +33,12 @@ output "router_table_data" {
   value       = local.router_table_data
 }
 
-output "router_checksum" {
-  description = "Value of the router's pod-template annotation checksum/router-table (sha256 of the table); null without router_table."
-  value       = local.router_checksum
+output "configmaps" {
+  description = "Kubernetes name -> {data, labels, annotations} of every ConfigMap Terraform owns: model-versions-<model> per model and router-table (with router_table)."
+  value       = local.configmaps
 }
 
-output "router_restart_id" {
-  description = "Id of the router's restart trigger (changes when its pods must roll); null without router_table."
-  value       = one(terraform_data.router_restart[*].id)
+output "configmap_ids" {
+  description = "Kubernetes name -> id of its stand-in (changes only when the ConfigMap is replaced, never on a data change)."
+  value       = { for name, c in terraform_data.configmap : name => c.id }
 }

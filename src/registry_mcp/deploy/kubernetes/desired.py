@@ -1,9 +1,10 @@
 """The desired versions per model (Production, Staging, previous) and their checksum.
 
-The same data lands in each model's ConfigMap (kustomize) and in Terraform's
-``model_versions.auto.tfvars.json``; the checksum is ``sha256`` of the compact JSON of the
-ConfigMap data with sorted keys, which is what Terraform's ``sha256(jsonencode(data))``
-computes, so both sides annotate a pod template with the same value.
+The data lands in Terraform's ``model_versions.auto.tfvars.json`` and from there in each
+model's ConfigMap ``model-versions-<model>`` (Terraform's; the kustomize tree holds no
+version data); the checksum is ``sha256`` of the compact JSON of the ConfigMap data with
+sorted keys, which is what Terraform's ``sha256(jsonencode(data))`` computes for the pod
+template's ``checksum/model-versions``.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Render the kustomize tree (``base`` + overlays ``cpu`` and ``gpu``) as files, in memory.
 
-Deterministic: the same models.yaml and desired versions give byte-identical files. Each
-model's versions live in their own ``configMapGenerator`` (``model-versions-<model>``), so a
-version change renames only that ConfigMap (kustomize's content hash) and changes only that
-model's Deployment (the reference and the ``checksum/model-versions`` annotation): exactly
-the pods serving that model roll, and the router's, whose initial routing table (ConfigMap
-``router-table``, see ``routertable``) names the versions too.
+Deterministic: the same models.yaml and model list give byte-identical files. The tree holds
+no version data: each model's desired versions (ConfigMap ``model-versions-<model>``) and the
+router's table (ConfigMap ``router-table``) are Terraform's (``terraform/``, from ``modelreg
+tf vars``), under those fixed names, which the pods reference. So ``kubectl apply -k`` never
+changes what serves, and a promotion (``modelreg tf vars`` + ``terraform apply``) rolls only
+the promoted model's TorchServe pods while the routers reload their mounted table.
 """
 
 from __future__ import annotations
@@ -15,15 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml  # type: ignore[import-untyped]  # no stubs installed
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from registry_mcp.deploy.kubernetes import monitoring
-from registry_mcp.deploy.kubernetes.desired import (
-    CHANGE_ID_ANNOTATION,
-    DesiredVersions,
-    k8s_name,
-)
-from registry_mcp.deploy.kubernetes.routertable import Cards, RouterTable, router_table
+from registry_mcp.deploy.kubernetes.desired import k8s_name
 from registry_mcp.deploy.kubernetes.stateful import (
     mlflow_objects,
     network_policies,
@@ -54,9 +49,6 @@ class RenderedTree(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     files: dict[str, str]
-    omitted: list[str] = Field(
-        default_factory=list, description="What the router's table left out, and why."
-    )
 
     def write(self, out: Path) -> list[Path]:
         """Write every file under ``out`` and remove stale generated model files."""
@@ -70,6 +62,8 @@ class RenderedTree(BaseModel):
             for stale in sorted((out / generated).glob("*.yaml")):
                 if f"{generated}/{stale.name}" not in self.files:
                     stale.unlink()  # a model no longer declared, or no longer on a GPU
+        # Written by older renders; the table is Terraform's now.
+        (out / "base" / "router" / "table.json").unlink(missing_ok=True)
         return written
 
 
@@ -120,38 +114,12 @@ def torchserve_properties() -> str:
     )
 
 
-def _router_notes(router: RouterTable) -> list[str]:
-    table = router.table
-    notes = [
-        f"The router starts from ConfigMap {ROUTER_TABLE_CONFIGMAP} (base/router/table.json): "
-        f"models {sorted(table.models) or 'none'}, routes {sorted(table.routes) or 'none'}.",
-    ]
-    if router.omitted:
-        notes.append("Left out of that table:")
-        notes += [f"  - {reason}" for reason in router.omitted]
-    return notes
-
-
-def render_tree(
-    config: ModelsConfig,
-    desired: DesiredVersions,
-    models: list[str],
-    cards: Cards | None = None,
-) -> RenderedTree:
-    """The tree; ``cards`` (the registry's Production card metrics) resolve ``best_of_task``
-    routes of the router's table, None: such routes are left out (``--no-registry``)."""
+def render_tree(config: ModelsConfig, models: list[str]) -> RenderedTree:
+    """The tree for ``models`` (models.yaml's and the registry's with a version)."""
     files: dict[str, str] = {}
     generators: list[dict[str, Any]] = [
         {"name": "torchserve-config", "files": ["config.properties=torchserve/config.properties"]},
         {"name": "prometheus-scrape", "files": ["prometheus.yml=prometheus/prometheus.yml"]},
-        {
-            # A fixed name, so Terraform can take over table.json after a rollback
-            # (terraform/: kubernetes_config_map_v1_data); the router rolls on its own
-            # checksum/router-table annotation.
-            "name": ROUTER_TABLE_CONFIGMAP,
-            "files": ["table.json=router/table.json"],
-            "options": {"disableNameSuffixHash": True},
-        },
     ]
     resources = ["namespace.yaml", "router.yaml", "mcp.yaml", "mlflow.yaml", "postgres.yaml"]
     resources.append("networkpolicies.yaml")
@@ -159,23 +127,15 @@ def render_tree(
     gpu_patches: list[dict[str, Any]] = []
     for model in models:
         k8s = k8s_name(model)
-        versions = desired.of(model)
         model_config = config.get(model)
         files[f"base/models/{k8s}.yaml"] = dump(
-            *torchserve_objects(model_config, k8s, versions.checksum())
+            *torchserve_objects(model_config, k8s),
+            notes=[
+                f"Versions: ConfigMap {versions_configmap(k8s)} and the pod template's "
+                "checksum/model-versions are Terraform's (terraform/)."
+            ],
         )
         resources.append(f"models/{k8s}.yaml")
-        data = versions.configmap_data()
-        options: dict[str, Any] = {"labels": {"modelreg.io/model": model}}
-        if versions.change_id is not None:  # outside the data: the pods do not roll on it
-            options["annotations"] = {CHANGE_ID_ANNOTATION: str(versions.change_id)}
-        generators.append(
-            {
-                "name": versions_configmap(k8s),
-                "options": options,
-                "literals": [f"{key}={data[key]}" for key in sorted(data)],
-            }
-        )
         if model_config.kubernetes.gpu:
             patch_file = f"gpu-{k8s}.yaml"
             files[f"overlays/gpu/{patch_file}"] = dump(gpu_patch(k8s, model_config.kubernetes.gpu))
@@ -183,10 +143,12 @@ def render_tree(
     files["base/namespace.yaml"] = dump(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
     )
-    router = router_table(config, desired, models, cards)
-    files["base/router/table.json"] = router.text()
     files["base/router.yaml"] = dump(
-        *router_objects(router.checksum()), notes=_router_notes(router)
+        *router_objects(),
+        notes=[
+            f"The router's table: ConfigMap {ROUTER_TABLE_CONFIGMAP} is Terraform's "
+            "(terraform/); the router reloads it when it changes."
+        ],
     )
     files["base/mcp.yaml"] = dump(*mcp_objects())
     files["base/mlflow.yaml"] = dump(*mlflow_objects())
@@ -222,4 +184,4 @@ def render_tree(
     if gpu_patches:
         gpu["patches"] = gpu_patches
     files["overlays/gpu/kustomization.yaml"] = dump(gpu)
-    return RenderedTree(files=files, omitted=router.omitted)
+    return RenderedTree(files=files)

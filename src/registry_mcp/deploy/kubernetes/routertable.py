@@ -1,4 +1,5 @@
-"""The router's initial routing table on Kubernetes (ConfigMap ``router-table``).
+"""The router's routing table on Kubernetes (ConfigMap ``router-table``, written by Terraform
+from ``modelreg tf vars``; the router follows the mounted file).
 
 What ``modelreg serve`` PUTs to a local router, computed from the desired versions instead of
 from what a TorchServe reports ready: every model with a desired version enters with its
@@ -13,9 +14,9 @@ out and ``omitted`` says why (never a route with a rule silently dropped). ``bes
 is resolved by the rule of ``deploy.routing_table``: among the models of task T with a
 Production version, the one whose Production card has the best primary metric, in its
 direction; ties go to the first name; models of one task ranked by different metrics (or
-directions) have no winner. The cards come from the registry: rendered with
+directions) have no winner. The cards come from the registry: written with
 ``--no-registry`` (``cards`` None), no card is known and such routes are left out. Canaries
-are not part of the rendered cluster state: the table has none.
+are not part of the cluster's desired state: the table has none.
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ def _winners(
         if cards is None:
             omitted.append(
                 f"best_of_task {task!r}: ranking needs the Production cards in the registry "
-                "(rendered with --no-registry)"
+                "(written with --no-registry)"
             )
             continue
         candidates = [

@@ -1,5 +1,6 @@
-"""Terraform's desired versions: ``model_versions.auto.tfvars.json`` written from the
-registry and models.yaml, and read back (for drift). The variable it fills is ``models`` of
+"""Terraform's desired versions (Terraform is their one owner on a cluster):
+``model_versions.auto.tfvars.json`` written from the registry and models.yaml, and read back
+(for drift). The variable it fills is ``models`` of
 ``terraform/`` (and of ``terraform/modules/model-versions``)::
 
     {"models": {"<name>": {"version": 3, "previous": 2, "staging": 4,
@@ -9,11 +10,11 @@ registry and models.yaml, and read back (for drift). The variable it fills is ``
 
 ``version`` is the Production version; null where the registry has none. ``change_id`` is
 the audit id of the model's last approved stage change these versions come from (null:
-none), so ``modelreg k8s diff`` knows whether the file or the registry is newer. ``router_table`` is
-the file ``modelreg k8s render`` writes to ``base/router/table.json`` for the same versions
-(``routertable.router_table``), so Terraform's ``sha256`` of it is the render's
-``checksum/router-table``; the module refuses a table whose versions disagree with
-``models``. Older files without it still read (None).
+none), so ``modelreg k8s diff`` knows whether the file or the registry is newer; Terraform
+puts it on ConfigMap ``model-versions-<model>`` as annotation ``modelreg.io/change-id``.
+``router_table`` is the router's table for the same versions (``routertable.router_table``),
+which Terraform writes to ConfigMap ``router-table``; the module refuses a table whose
+versions disagree with ``models``. Older files without it still read (None).
 """
 
 from __future__ import annotations

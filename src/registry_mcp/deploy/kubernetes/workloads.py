@@ -169,17 +169,16 @@ def torchserve_name(k8s: str) -> str:
 
 
 def versions_configmap(k8s: str) -> str:
+    """The model's desired versions: a ConfigMap of this fixed name that Terraform writes
+    (terraform/), never kustomize."""
     return f"model-versions-{k8s}"
 
 
-def terraform_configmap(k8s: str) -> str:
-    """The ConfigMap terraform/ writes (same keys), overriding the rendered one."""
-    return f"tf-model-versions-{k8s}"
-
-
-def torchserve_objects(model: ModelConfig, k8s: str, checksum: str) -> list[Obj]:
+def torchserve_objects(model: ModelConfig, k8s: str) -> list[Obj]:
     """Deployment (base: no GPU; the gpu overlay adds it), inference+metrics Service and the
-    management Service of one model."""
+    management Service of one model. No version data: the init container reads the versions
+    from ConfigMap ``model-versions-<model>`` (Terraform's), and Terraform sets the pod
+    template's ``checksum/model-versions`` annotation, so a version change rolls these pods."""
     name = torchserve_name(k8s)
     res = model.kubernetes
     shared_config = f"{TS_CONFIG_DIR}/config.properties"
@@ -205,12 +204,8 @@ def torchserve_objects(model: ModelConfig, k8s: str, checksum: str) -> list[Obj]
             "--ts-config-out",
             pod_config,
         ],
-        # Terraform's ConfigMap (terraform/), when it exists, wins: the last source of a key
-        # takes precedence. So a Terraform rollback changes the default version too.
-        "envFrom": [
-            {"configMapRef": {"name": versions_configmap(k8s)}},
-            {"configMapRef": {"name": terraform_configmap(k8s), "optional": True}},
-        ],
+        # The one owner of the versions: Terraform's ConfigMap (the pod waits until it exists).
+        "envFrom": [{"configMapRef": {"name": versions_configmap(k8s)}}],
         "env": _registry_env(),
         "resources": resource_block("250m", "512Mi", "1", "2Gi"),
         "securityContext": container_security(),
@@ -266,10 +261,6 @@ def torchserve_objects(model: ModelConfig, k8s: str, checksum: str) -> list[Obj]
     deployment = make_deployment(
         name, "torchserve", res.replicas, make_pod([serve], volumes, [fetch]), model.name
     )
-    # Also rolls the pods when only the data changes (Terraform sets the same annotation).
-    deployment["spec"]["template"]["metadata"]["annotations"] = {
-        "checksum/model-versions": checksum
-    }
     return [
         deployment,
         make_service(
@@ -326,16 +317,19 @@ def gpu_patch(k8s: str, gpus: int) -> Obj:
 # ----------------------------------------------------------------- control plane
 
 
-ROUTER_TABLE_CONFIGMAP = "router-table"  # file table.json: routertable.RouterTable.text()
+#: Written by Terraform (file table.json: routertable.RouterTable.text()), never by kustomize.
+ROUTER_TABLE_CONFIGMAP = "router-table"
 ROUTER_TABLE_DIR = "/etc/modelreg-router-table"
-ROUTER_TABLE_CHECKSUM = "checksum/router-table"
 
 
-def router_objects(table_checksum: str) -> list[Obj]:
+def router_objects() -> list[Obj]:
     """The router: no default TorchServe and no key file; each model of its table names its
     own Services (``upstream``), whose TorchServe runs without token authorization behind the
-    ``torchserve-ingress`` NetworkPolicy. It starts from the rendered table (``--initial-table``,
-    checked against each model's TorchServe before use; /readyz is 503 until then)."""
+    ``torchserve-ingress`` NetworkPolicy. Its table is the file of ConfigMap ``router-table``
+    (Terraform's), mounted as a directory so the kubelet updates it in place: the router
+    installs it at start and again whenever it changes (``--follow-table``, each time checked
+    against each model's TorchServe; /readyz is 503 until a first table is in place). A
+    promotion therefore changes the router's table without restarting a router pod."""
     name = "modelreg-router"
     container = {
         "name": "router",
@@ -350,6 +344,7 @@ def router_objects(table_checksum: str) -> list[Obj]:
             "/var/lib/modelreg-router/state.json",
             "--initial-table",
             f"{ROUTER_TABLE_DIR}/table.json",
+            "--follow-table",
             "--client-keys-file",
             "/etc/modelreg-router/client-keys.json",
         ],
@@ -379,10 +374,6 @@ def router_objects(table_checksum: str) -> list[Obj]:
         {"name": "routing-table", "configMap": {"name": ROUTER_TABLE_CONFIGMAP}},
     ]
     deployment = make_deployment(name, "router", 2, make_pod([container], volumes), None)
-    # A version change (any model's) changes the table: the router pods roll with the model's.
-    deployment["spec"]["template"]["metadata"]["annotations"] = {
-        ROUTER_TABLE_CHECKSUM: table_checksum
-    }
     return [deployment, make_service(name, "router", name, [("http", ROUTER_PORT)])]
 
 

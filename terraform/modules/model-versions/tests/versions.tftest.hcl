@@ -24,6 +24,22 @@ run "initial" {
     condition     = output.annotations["mnist-classifier"]["checksum/model-versions"] == sha256(jsonencode(output.configmap_data["mnist-classifier"]))
     error_message = "the annotation is the checksum of the ConfigMap data"
   }
+
+  # The owner split: Terraform owns the versions under the fixed names the pods reference.
+  assert {
+    condition     = keys(output.configmaps) == ["model-versions-digits-encoder", "model-versions-mnist-classifier"]
+    error_message = "Terraform owns one model-versions-<model> ConfigMap per model (no router-table without router_table)"
+  }
+
+  assert {
+    condition     = output.configmaps["model-versions-mnist-classifier"].data == output.configmap_data["mnist-classifier"] && output.configmaps["model-versions-mnist-classifier"].labels["app.kubernetes.io/managed-by"] == "terraform"
+    error_message = "model-versions-<model> carries the model's data and says who manages it"
+  }
+
+  assert {
+    condition     = length(output.configmaps["model-versions-mnist-classifier"].annotations) == 0
+    error_message = "no change id given, no change-id annotation"
+  }
 }
 
 run "version_change_rolls_only_that_model" {
@@ -98,6 +114,11 @@ run "change_id_alone_does_not_roll" {
   assert {
     condition     = output.restart_ids["mnist-classifier"] == run.resource_change_does_not_roll.restart_ids["mnist-classifier"] && output.restart_ids["digits-encoder"] == run.resource_change_does_not_roll.restart_ids["digits-encoder"]
     error_message = "a change id without a version change must not replace a restart trigger"
+  }
+
+  assert {
+    condition     = output.configmaps["model-versions-mnist-classifier"].annotations["modelreg.io/change-id"] == "57" && output.configmaps["model-versions-digits-encoder"].annotations["modelreg.io/change-id"] == "12"
+    error_message = "the change id is the ConfigMap's annotation modelreg.io/change-id (what `modelreg k8s diff --kubeconfig` reads)"
   }
 }
 
@@ -189,8 +210,9 @@ run "rollback_v2_to_v1" {
   }
 }
 
-# The router's table, as `modelreg tf vars` writes it (here compact: any text works, the
-# checksum is sha256 of the text given). Its versions must agree with `models`.
+# The router's table, as `modelreg tf vars` writes it (here compact: any text works). Its
+# versions must agree with `models`. Terraform owns it as ConfigMap router-table; the routers
+# reload the mounted file, so a table change replaces nothing and restarts no router pod.
 
 run "router_setup_v2" {
   command = apply
@@ -215,8 +237,13 @@ run "router_setup_v2" {
   }
 
   assert {
-    condition     = output.router_checksum == sha256(var.router_table)
-    error_message = "the router's annotation is sha256 of the table text (the render's checksum/router-table)"
+    condition     = output.configmaps["router-table"].data == { "table.json" = var.router_table }
+    error_message = "Terraform owns ConfigMap router-table (the fixed name the router mounts)"
+  }
+
+  assert {
+    condition     = keys(output.configmaps) == ["model-versions-digits-encoder", "model-versions-mnist-classifier", "router-table"]
+    error_message = "Terraform owns exactly the versions ConfigMaps and the router's table"
   }
 }
 
@@ -243,22 +270,17 @@ run "router_rollback_v2_to_v1" {
   }
 
   assert {
-    condition     = output.router_checksum != run.router_setup_v2.router_checksum
-    error_message = "a consistent rollback changes the router's checksum"
-  }
-
-  assert {
-    condition     = output.router_restart_id != run.router_setup_v2.router_restart_id
-    error_message = "a consistent rollback replaces the router's restart trigger (its pods roll)"
+    condition     = output.configmap_ids == run.router_setup_v2.configmap_ids
+    error_message = "a rollback updates the ConfigMaps in place (the routers reload the table; none is replaced)"
   }
 
   assert {
     condition     = output.restart_ids["mnist-classifier"] != run.router_setup_v2.restart_ids["mnist-classifier"] && output.restart_ids["digits-encoder"] == run.router_setup_v2.restart_ids["digits-encoder"]
-    error_message = "the rolled-back model's pods roll with the router's, no other model's"
+    error_message = "the rolled-back model's pods roll, no other model's"
   }
 }
 
-run "router_unchanged_versions_keep_checksum" {
+run "router_unchanged_versions_change_nothing" {
   command = apply
 
   variables {
@@ -270,13 +292,13 @@ run "router_unchanged_versions_keep_checksum" {
   }
 
   assert {
-    condition     = output.router_checksum == run.router_rollback_v2_to_v1.router_checksum
-    error_message = "unchanged versions keep the router's checksum"
+    condition     = output.configmaps["router-table"] == run.router_rollback_v2_to_v1.configmaps["router-table"] && output.configmap_ids == run.router_rollback_v2_to_v1.configmap_ids
+    error_message = "unchanged versions keep the router's table"
   }
 
   assert {
-    condition     = output.router_restart_id == run.router_rollback_v2_to_v1.router_restart_id
-    error_message = "unchanged versions keep the router's restart trigger (its pods do not roll)"
+    condition     = output.restart_ids == run.router_rollback_v2_to_v1.restart_ids
+    error_message = "unchanged versions roll no pod (a resource change only updates the workload)"
   }
 }
 
