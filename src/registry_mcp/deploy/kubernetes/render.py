@@ -17,7 +17,7 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]  # no stubs installed
 from pydantic import BaseModel, ConfigDict, Field
 
-from registry_mcp.deploy.kubernetes import monitoring
+from registry_mcp.deploy.kubernetes import credentials, monitoring
 from registry_mcp.deploy.kubernetes.desired import (
     CHANGE_ID_ANNOTATION,
     DesiredVersions,
@@ -152,8 +152,13 @@ def render_tree(
             "files": ["table.json=router/table.json"],
             "options": {"disableNameSuffixHash": True},
         },
+        {
+            "name": credentials.ROLE_CONFIGMAP,
+            "files": [f"{credentials.ROLE_SQL_FILE}=postgres/{credentials.ROLE_SQL_FILE}"],
+        },
     ]
     resources = ["namespace.yaml", "router.yaml", "mcp.yaml", "mlflow.yaml", "postgres.yaml"]
+    resources.append("postgres-readonly-role.yaml")
     resources.append("networkpolicies.yaml")
     resources += ["exporter.yaml", "prometheus-discovery.yaml"]
     gpu_patches: list[dict[str, Any]] = []
@@ -191,6 +196,8 @@ def render_tree(
     files["base/mcp.yaml"] = dump(*mcp_objects())
     files["base/mlflow.yaml"] = dump(*mlflow_objects())
     files["base/postgres.yaml"] = dump(*postgres_objects())
+    files["base/postgres-readonly-role.yaml"] = dump(*credentials.role_objects())
+    files[f"base/postgres/{credentials.ROLE_SQL_FILE}"] = credentials.READONLY_ROLE_SQL
     files["base/networkpolicies.yaml"] = dump(*network_policies())
     files["base/torchserve/config.properties"] = torchserve_properties()
     files["base/exporter.yaml"] = dump(*monitoring.exporter_objects())
