@@ -66,7 +66,7 @@ def test_drift_after_a_promotion_until_tf_vars(
         "staging": None,
         "replicas": 2,
         "cpu": "500m",
-        "memory": "1Gi",
+        "memory": "1280Mi",
         "gpu": 0,
     }
     assert written["mnist-cnn"]["version"] is None

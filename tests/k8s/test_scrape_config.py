@@ -130,7 +130,7 @@ def test_the_exporter_runs_in_the_cluster(repo_overlays: Docs) -> None:
     assert container["command"] == ["modelreg", "metrics"]
     assert container["args"] == ["--host", "0.0.0.0", "--port", "9109", "--public"]
     env = {e["name"]: e for e in container["env"]}
-    assert env["MLFLOW_REGISTRY_URI"]["valueFrom"]["secretKeyRef"]["name"] == "modelreg-db"
+    assert env["MLFLOW_REGISTRY_URI"]["valueFrom"]["secretKeyRef"]["name"] == "modelreg-db-readonly"
     service = by_kind(docs, "Service")["modelreg-exporter"]
     assert [p["port"] for p in service["spec"]["ports"]] == [9109]
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]

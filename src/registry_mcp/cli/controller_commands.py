@@ -26,6 +26,21 @@ IntervalOpt = Annotated[
     float, typer.Option(help="Seconds between ticks (0.05-60).", min=0.05, max=60.0)
 ]
 OnceOpt = Annotated[bool, typer.Option("--once", help="One tick, print it, and exit.")]
+StatsFromOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--stats-from",
+        help="Where guards read a version's requests: router (its own window) or prometheus "
+        "(every router replica summed). Default: MODELREG_GUARD_STATS_FROM, else router.",
+    ),
+]
+PrometheusUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--prometheus-url",
+        help="Prometheus for --stats-from prometheus (default: MODELREG_PROMETHEUS_URL).",
+    ),
+]
 _WATCHDOG_PAUSE_S = 0.5
 
 
@@ -49,6 +64,8 @@ def run(
             help="Keep a watchdog process that restarts this one (how `serve up` runs it).",
         ),
     ] = False,
+    stats_from: StatsFromOpt = None,
+    prometheus_url: PrometheusUrlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the controller in the foreground until interrupted (Ctrl-C stops it)."""
@@ -60,6 +77,8 @@ def run(
         supervise=supervise,
         with_watchdog=with_watchdog,
         as_json=as_json,
+        stats_from=stats_from,
+        prometheus_url=prometheus_url,
     )
 
 
@@ -71,15 +90,20 @@ def _run_loop(
     supervise: bool,
     with_watchdog: bool,
     as_json: bool,
+    stats_from: str | None = None,
+    prometheus_url: str | None = None,
 ) -> None:
+    import httpx
+
     from registry_mcp.cli import render
     from registry_mcp.core.approvals import Approvals
     from registry_mcp.deploy.controller import Controller, ControllerConfig
     from registry_mcp.deploy.controller_process import ControllerProcess
     from registry_mcp.deploy.deployment import Deployment
     from registry_mcp.deploy.guard_watch import GuardWatcher
-    from registry_mcp.deploy.releases import router_stats
+    from registry_mcp.deploy.stats_source import guard_stats, parse_stats_from, prometheus_url_of
 
+    prometheus = prometheus_url_of(state.settings(), parse_stats_from(stats_from), prometheus_url)
     registry = state.registry()
     process = ControllerProcess(registry.settings.home)
     if with_watchdog and not process.claim("run"):
@@ -88,6 +112,7 @@ def _run_loop(
         )
         return
     deployment = Deployment.open(registry)
+    http = httpx.Client(timeout=10.0, trust_env=False)
     try:
         approvals = Approvals.for_registry(
             registry, after_change=deployment.follow, check_warm=deployment.check_warm
@@ -95,7 +120,12 @@ def _run_loop(
         watcher = GuardWatcher(
             registry,
             approvals,
-            lambda since, until: router_stats(deployment, since, until),
+            guard_stats(
+                prometheus,
+                http,
+                scrape_interval_s=registry.settings.prometheus_scrape_interval_s,
+                deployment=deployment,
+            ),
             interval_hint_s=interval,
         )
         controller = Controller(
@@ -128,6 +158,7 @@ def _run_loop(
             _print_tick(state, report, quiet_when_idle=True)
             stop.wait(max(0.0, interval - report.elapsed_ms / 1000))
     finally:
+        http.close()
         deployment.close()
 
 

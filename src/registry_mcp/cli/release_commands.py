@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from registry_mcp.cli.changes import apply_change
+from registry_mcp.cli.controller_commands import PrometheusUrlOpt, StatsFromOpt
 from registry_mcp.cli.support import JsonOpt, RationaleOpt, YesOpt, get_ctx
 
 canary_app = typer.Typer(
@@ -175,6 +176,8 @@ def guard_watch(
         float, typer.Option(help="Seconds between checks.", min=0.05, max=60.0)
     ] = 0.5,
     once: Annotated[bool, typer.Option("--once", help="Check once and exit.")] = False,
+    stats_from: StatsFromOpt = None,
+    prometheus_url: PrometheusUrlOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Judge guarded Production versions against the router's numbers (rolling back on
@@ -191,4 +194,6 @@ def guard_watch(
         supervise=False,
         with_watchdog=False,
         as_json=as_json,
+        stats_from=stats_from,
+        prometheus_url=prometheus_url,
     )

@@ -61,7 +61,8 @@ class GuardVerdict(BaseModel):
 
 StatsSource = Callable[[float, float | None], StatsReply]
 """The router's per-version window from a Unix time until another (None: now); raises
-RegistryError when unavailable."""
+RegistryError when unavailable. ``stats_source.guard_stats`` picks one: the router's own
+``/admin/stats``, or Prometheus summing every router replica (a cluster)."""
 
 
 class GuardWatcher:
@@ -125,6 +126,20 @@ class GuardWatcher:
             return self._roll_back(guard, found, text, now, late_by_s=now - ends if over else None)
         if not over:
             return self._verdict(guard, "watching", text)
+        if (
+            guard.spec.min_accuracy is not None
+            and stats is not None
+            and stats.feedback_rows > 0
+            and stats.feedback_requests == 0
+        ):
+            # Labels came back, but the source counts rows only (Prometheus: the router
+            # exports no per-request accuracy): the accuracy threshold was never judged.
+            return self._end_unjudged(
+                guard,
+                f"{text}; {stats.feedback_rows} labelled rows came back, but these statistics "
+                "have no per-request accuracy (Prometheus): the accuracy threshold could not "
+                "be judged",
+            )
         held_since = reply.started_at if stats is None else stats.complete_since
         if held_since > guard.started_s:
             return self._end_unjudged(

@@ -6,6 +6,7 @@ import getpass
 import os
 import pwd
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -96,6 +97,22 @@ class Settings(BaseSettings):
         default=None,
         description="models.yaml (per-model serving settings); default: <home>/models.yaml "
         "if present, else the one shipped in the package (registry_mcp/defaults).",
+    )
+    guard_stats_from: Literal["router", "prometheus"] = Field(
+        default="router",
+        description="Where guards read a version's requests: the router's own window (one "
+        "router) or Prometheus (every router replica summed; a cluster).",
+    )
+    prometheus_url: str | None = Field(
+        default=None,
+        description="Prometheus' HTTP API for guard_stats_from=prometheus, e.g. "
+        "http://prometheus.monitoring:9090.",
+    )
+    prometheus_scrape_interval_s: float = Field(
+        default=15.0,
+        gt=0,
+        le=3600,
+        description="Prometheus' scrape interval (a guard's window is widened by one).",
     )
     mcp_token: SecretStr | None = Field(
         default=None,

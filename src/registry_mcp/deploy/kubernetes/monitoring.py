@@ -45,7 +45,7 @@ SCRAPE_JOBS: dict[str, tuple[str, str]] = {
 def exporter_objects() -> list[Obj]:
     """``modelreg metrics`` in a pod: what the registry says should serve and each model's
     SLO, the series the registry-side alerts compare with the router's. It only reads (one
-    SELECT per scrape); it uses the registry's DSN Secret, as the tree has no read-only one."""
+    SELECT per scrape), with the read-only DSN (``credentials``): never the registry's own."""
     container = {
         "name": "exporter",
         "image": image_ref(),

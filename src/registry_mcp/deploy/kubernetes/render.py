@@ -17,7 +17,7 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]  # no stubs installed
 from pydantic import BaseModel, ConfigDict
 
-from registry_mcp.deploy.kubernetes import monitoring
+from registry_mcp.deploy.kubernetes import credentials, monitoring
 from registry_mcp.deploy.kubernetes.desired import k8s_name
 from registry_mcp.deploy.kubernetes.stateful import (
     mlflow_objects,
@@ -120,8 +120,13 @@ def render_tree(config: ModelsConfig, models: list[str]) -> RenderedTree:
     generators: list[dict[str, Any]] = [
         {"name": "torchserve-config", "files": ["config.properties=torchserve/config.properties"]},
         {"name": "prometheus-scrape", "files": ["prometheus.yml=prometheus/prometheus.yml"]},
+        {
+            "name": credentials.ROLE_CONFIGMAP,
+            "files": [f"{credentials.ROLE_SQL_FILE}=postgres/{credentials.ROLE_SQL_FILE}"],
+        },
     ]
     resources = ["namespace.yaml", "router.yaml", "mcp.yaml", "mlflow.yaml", "postgres.yaml"]
+    resources.append("postgres-readonly-role.yaml")
     resources.append("networkpolicies.yaml")
     resources += ["exporter.yaml", "prometheus-discovery.yaml"]
     gpu_patches: list[dict[str, Any]] = []
@@ -153,6 +158,8 @@ def render_tree(config: ModelsConfig, models: list[str]) -> RenderedTree:
     files["base/mcp.yaml"] = dump(*mcp_objects())
     files["base/mlflow.yaml"] = dump(*mlflow_objects())
     files["base/postgres.yaml"] = dump(*postgres_objects())
+    files["base/postgres-readonly-role.yaml"] = dump(*credentials.role_objects())
+    files[f"base/postgres/{credentials.ROLE_SQL_FILE}"] = credentials.READONLY_ROLE_SQL
     files["base/networkpolicies.yaml"] = dump(*network_policies())
     files["base/torchserve/config.properties"] = torchserve_properties()
     files["base/exporter.yaml"] = dump(*monitoring.exporter_objects())

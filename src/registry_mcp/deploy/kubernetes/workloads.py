@@ -29,6 +29,8 @@ TS_POD_CONFIG_DIR = "/srv/torchserve-config"  # the pod's config, written by the
 INFERENCE_PORT, MANAGEMENT_PORT, METRICS_PORT = 8080, 8081, 8082
 ROUTER_PORT, MCP_PORT, MLFLOW_PORT, POSTGRES_PORT = 8090, 8765, 5000, 5432
 DB_SECRET = "modelreg-db"  # keys: dsn (postgresql+psycopg://...), password
+# keys: dsn, password of the SELECT-only role (credentials.READONLY_ROLE_SQL creates it)
+DB_READONLY_SECRET = "modelreg-db-readonly"
 MCP_SECRET = "modelreg-mcp"  # key: token
 ROUTER_SECRET = "modelreg-router"  # keys: admin-token, client-keys.json
 UID = 10001
@@ -149,13 +151,14 @@ def make_pod(containers: list[Obj], volumes: list[Obj], init: list[Obj] | None =
     return pod
 
 
-def _registry_env() -> list[Obj]:
+def _registry_env(secret: str = DB_READONLY_SECRET) -> list[Obj]:
     """How a modelreg container reaches the registry: the registry (and our audit tables) in
-    PostgreSQL by the DSN of a Secret; runs and artifacts through the MLflow server, which
-    proxies the artifact store (``mlflow-artifacts:`` URIs resolve against it)."""
+    PostgreSQL by the DSN of a Secret (the read-only one unless the pod writes: see
+    ``credentials.WRITERS``); runs and artifacts through the MLflow server, which proxies
+    the artifact store (``mlflow-artifacts:`` URIs resolve against it)."""
     return [
         {"name": "MLFLOW_TRACKING_URI", "value": f"http://mlflow:{MLFLOW_PORT}"},
-        secret_env("MLFLOW_REGISTRY_URI", DB_SECRET, "dsn"),
+        secret_env("MLFLOW_REGISTRY_URI", secret, "dsn"),
         {"name": "MODELREG_HOME", "value": "/var/lib/modelreg"},
         {"name": "MLFLOW_DISABLE_TELEMETRY", "value": "true"},
     ]
@@ -384,7 +387,10 @@ def mcp_objects() -> list[Obj]:
         "image": image_ref(),
         "command": ["modelreg", "mcp"],
         "args": ["--transport", "http", "--host", "0.0.0.0", "--port", str(MCP_PORT)],
-        "env": [*_registry_env(), secret_env("MODELREG_MCP_TOKEN", MCP_SECRET, "token")],
+        "env": [
+            *_registry_env(DB_SECRET),  # a writer: promotions, proposals, the audit trail
+            secret_env("MODELREG_MCP_TOKEN", MCP_SECRET, "token"),
+        ],
         "ports": [{"name": "http", "containerPort": MCP_PORT}],
         "resources": resource_block("250m", "512Mi", "1", "1Gi"),
         "readinessProbe": _tcp_probe(MCP_PORT, delay=10),
