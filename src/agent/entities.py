@@ -18,7 +18,7 @@ from agent.focus import ParseContext
 
 _WORD = re.compile(r"[A-Za-z0-9][\w.\-]*")
 #: Looks like an identifier rather than an English word: mnist-cnn, fraud_v2, resnet50.
-_NAME_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)+$|^[A-Za-z]+[0-9]+[a-z]*$")
+NAME_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)+$|^[A-Za-z]+[0-9]+[a-z]*$")
 _VERSION_WORD = re.compile(r"^(?:v|version|ver)?\d+$", re.I)
 _BEFORE_VERSION = re.compile(r"\b([A-Za-z][\w.\-]*?)(?:\s+|:)(?:v|version\s*)\d+\b", re.I)
 
@@ -75,6 +75,14 @@ def _is_plural_of(word: str, name: str) -> bool:
     return word + "s" == name or name + "s" == word
 
 
+def sharing(word: str, ctx: ParseContext) -> list[str]:
+    """The registry names that share the part ``word`` ("mnist" -> mnist-classifier,
+    mnist-cnn), when more than one does and none is called exactly that."""
+    return sorted(m for m in ctx.models or () if word.lower() in _segments(m)) if ambiguous(
+        word, ctx
+    ) else []
+
+
 def ambiguous(word: str, ctx: ParseContext) -> bool:
     """A word several registry names share a part of ("mnist" in mnist-cnn, mnist-classifier)."""
     low = word.lower()
@@ -124,7 +132,7 @@ def unknown_name(
         low = word.lower()
         if ambiguous(word, ctx) and low not in skip:
             return word
-        if low in skip or _VERSION_WORD.match(word) or not _NAME_LIKE.match(word):
+        if low in skip or _VERSION_WORD.match(word) or not NAME_LIKE.match(word):
             continue
         if all(part in skip for part in re.split(r"[-_.]", low) if part):
             continue  # "auto-rollback", "real-time": common words joined, not a name

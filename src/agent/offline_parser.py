@@ -64,8 +64,11 @@ class _Reader:
         self.ctx = ctx
         self.focus = ctx.focus
         known = (*(ctx.models or ()), *(route for route, _ in ctx.routes))
-        # A link or storage path names a place, not a model ("from s3://x/digits/v5").
-        self.text = normalise(_URL.sub(" ", text), known)
+        # A link or storage path names a place, not a model ("from s3://x/digits/v5"); a
+        # pasted log line is evidence, not the request: only the names in it are kept.
+        text = _CODE.sub(lambda m: " " + _names_in(m.group(1), ctx) + " ", _URL.sub(" ", text))
+        text = _CLOCK.sub(" ", text)  # "at 02:14:07": a time of day, never a version
+        self.text = normalise(text, known)
         self.since = entities.since_minutes(self.text)
         self.text = entities.strip_time(self.text) if self.since else self.text
         self.text = re.sub(r"\s{2,}", " ", self.text).strip()
@@ -165,6 +168,14 @@ class _Reader:
         return Unclear(reason=f"Which model? e.g. '{example}'.", needs="model")
 
     def no_such_model(self) -> Unclear:
+        assert self.unknown is not None
+        several = entities.sharing(self.unknown, self.ctx)
+        if several:
+            return Unclear(
+                reason=f"{self.unknown!r} could be {' or '.join(several)}; which one?",
+                needs="model",
+                unknown=self.unknown,
+            )
         return Unclear(
             reason=f"No model or route named {self.unknown!r} in the registry.",
             needs="model",
@@ -193,7 +204,7 @@ class _Reader:
             return Unclear(reason="empty message") if self.since is None else AuditLog()
         if _has(P.HELP, t):
             return Help()
-        if _has(P.OFF_TOPIC, t) and not self.found:
+        if (_has(P.OFF_TOPIC, t) or _has(P.GREETING, t)) and not self.found:
             return OutOfScope()
         if (unsupported := self.unsupported()) is not None:
             return unsupported
@@ -287,22 +298,30 @@ class _Reader:
         return Unclear(reason="I did not understand that.")
 
     def unsupported(self) -> Unsupported | None:
+        """The first unsupported action the message names: the request's verb comes before
+        its objects ("retrain digits on the new data drop": a retrain, not a delete)."""
         t = self.text
-        for action, pattern in P.UNSUPPORTED:
-            if pattern.search(t) and not (action == "delete" and _has(P.CANARY, t)):
-                versions = self.versions()
-                return Unsupported(
-                    action=action,
-                    model=self.named_model() or (None if self.unknown else self.focus.model),
-                    version=versions[0] if versions else None,
-                )
-        return None
+        named = [
+            (found.start(), action)
+            for action, pattern in P.UNSUPPORTED
+            if (found := pattern.search(t)) and not (action == "delete" and _has(P.CANARY, t))
+        ]
+        if not named:
+            return None
+        versions = self.versions()
+        return Unsupported(
+            action=min(named)[1],
+            model=self.named_model() or (None if self.unknown else self.focus.model),
+            version=versions[0] if versions else None,
+        )
 
     def oncall(self) -> bool:
         """ "URGENT x is returning garbage, roll back!!!", "prod is broken, revert digits now"."""
         t = self.text
         if _has(P.ROLLBACK, t) or _has(P.PENDING, t) or _has(P.HISTORY_QUESTION, t):
             return False
+        if _has(P.CANARY, t):
+            return False  # "kill the canary, it is throwing 500s": the change it names
         if not _has(P.ONCALL, t):
             return False
         question = re.match(r"^\s*(?:is|are|was|did|what|which|why|who|when|how)\b", t, re.I)
@@ -311,6 +330,8 @@ class _Reader:
     def serving(self) -> Intent:
         t = self.text
         model = self.named_model()
+        if model is None and self.unknown is not None:
+            return self.no_such_model()  # "is the mnist model serving ok": which one?
         if model is None and _has(P.SYNC, t):
             model = self.model()
             if model is None:
@@ -429,6 +450,7 @@ class _Reader:
             return StopCanary(model=model, rationale=why)
         percent = P.PERCENT.search(head)
         explicit = [int(m.group(1)) for m in P.VERSION.finditer(head)]
+        explicit = explicit or self.bare_versions(len(head))  # "canary digits 3 at 50%"
         shadow = re.search(r"\bshadow|\bmirror", head, re.I) is not None
         version = explicit[0] if explicit else self.referenced_version(model)
         if percent is None and not explicit:
@@ -494,6 +516,8 @@ class _Reader:
                 if pattern.search(t):
                     goal = name
                     break
+            if goal == "accuracy" and P.LATENCY_NEED.search(t):
+                goal = "latency"  # "p99 must stay below 5 ms": speed is the requirement
 
         task = self.task()
         if isinstance(task, Unclear):
@@ -590,6 +614,18 @@ _TASK_WORDS = frozenset(P.TASKS.values()) | frozenset(P.MULTI_WORD_TASKS.values(
 
 #: A link or a storage path ("s3://bucket/digits/v5/model.pt").
 _URL = re.compile(r"\b[a-z][a-z0-9+.\-]*://\S*", re.I)
+#: A pasted fragment between backticks (a log line, a command).
+_CODE = re.compile(r"`+([^`]*)`+")
+#: A time of day ("02:14", "02:14:07").
+_CLOCK = re.compile(r"(?<![\w:])\d{1,2}:\d{2}(?::\d{2})?(?![\w:])")
+
+
+def _names_in(fragment: str, ctx: ParseContext) -> str:
+    """The registry names a pasted fragment holds (identifier-like words when the names are
+    not known yet): the fragment's other words are not the user's request."""
+    if ctx.models is None:
+        return " ".join(w for w in P.TOKEN.findall(fragment) if entities.NAME_LIKE.match(w))
+    return " ".join(found.said for found in entities.find_models(fragment, ctx, P.STOPWORDS))
 
 
 def _default_stage(head: str) -> StageName:
@@ -640,6 +676,10 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     ctx = context or ParseContext()
     whole = parse_intent(text, ctx)
     pieces = [p.strip(" ,") for p in _SECOND_PART.split(text) if p.strip(" ,?")]
+    # "ok, and which version is it serving": an acknowledgement is not a part.
+    pieces = [p for p in pieces if not P.GREETING.match(p)] or pieces
+    if len(pieces) == 1 and len(pieces[0]) < len(text.strip(" ,?")):
+        return [parse_intent(pieces[0], ctx)]
     if len(pieces) != 2:
         return [whole]
     first = parse_intent(pieces[0], ctx)
@@ -650,6 +690,8 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     second = parse_intent(pieces[1], ctx.model_copy(update={"focus": focus}))
     if "unclear" in (first.kind, second.kind) or first == second:
         return [whole]
+    if first.kind == second.kind and _within(second, first):
+        return [first]  # "is v3's card complete? heard prod needs one": a remark, one ask
     if first.kind == second.kind and first.kind in ("select_model", "list_models", "help"):
         return [whole]  # "I need a fast model. suggestions?" is one request
     if whole.kind in CHANGE_KINDS and whole in (first, second):
@@ -657,6 +699,13 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         if other.kind in ("model_info", "serving"):
             return [whole]  # "x is throwing 500s. rollback!!!": the incident, then the ask
     return [first, second]
+
+
+def _within(part: Intent, other: Intent) -> bool:
+    """Every slot ``part`` sets, ``other`` sets the same: it asks nothing new."""
+    mine = part.model_dump(exclude_defaults=True)
+    theirs = other.model_dump(exclude_defaults=True)
+    return all(theirs.get(key) == value for key, value in mine.items())
 
 
 def parse_intent(text: str, context: ParseContext | None = None) -> Intent:

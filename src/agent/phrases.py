@@ -27,7 +27,9 @@ THIS = re.compile(
     r"\b(?:it|its|that one|this one|that version|this version|that model|this model|"
     r"the same(?: one| version| model)?|same version|same model|the recommended one|"
     r"the one you (?:recommended|suggested|picked)|your (?:pick|recommendation|suggestion)|"
-    r"(?:promote|ship|deploy|release|compare|show|describe|move|put)\s+(?:that|this))\b",
+    r"(?:promote|ship|deploy|release|compare|show|describe|move|put)\s+(?:that|this)|"
+    # "how does that compare to v3": the version just discussed, measured against another.
+    r"(?:that|this)\s+(?:compares?|stacks?\s+up|fares?))\b",
     re.I,
 )
 PREVIOUS = re.compile(
@@ -57,7 +59,11 @@ PENDING = re.compile(
 )
 HISTORY_QUESTION = re.compile(
     r"\b(?:why|when|who)\b.*\b(?:rolled\s+back|roll\s*back|rollback|reverted|promoted|changed|"
-    r"moved|deployed|released|approved|denied|touched)\b",
+    r"moved|deployed|released|approved|denied|touched)\b"
+    # "did anyone move a version?", "has somebody promoted something?": who did what.
+    r"|\b(?:did|has|have)\s+(?:any|some|no)\s*(?:one|body)\s+(?:\w+\s+)?(?:roll(?:ed)?\s*back|"
+    r"revert(?:ed)?|promot(?:e|ed)|chang(?:e|ed)|mov(?:e|ed)|deploy(?:ed)?|releas(?:e|ed)|"
+    r"approv(?:e|ed)|touch(?:ed)?|push(?:ed)?|swap(?:ped)?)\b",
     re.I,
 )
 ROLLBACK = re.compile(
@@ -65,7 +71,10 @@ ROLLBACK = re.compile(
 )
 CANARY = re.compile(
     r"\bcanar(?:y|ies)\b|\bshadow(?:ing)?\b|\bsplit\b|\bmirror\b|"
-    r"\b(?:send|route|give)\s+\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)",
+    r"\b(?:send|route|give)\s+\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)"
+    # "try v4 on 5% of real traffic", "expose v3 to 10 percent of users": a share of traffic.
+    r"|\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)\s*of\s+(?:the\s+|our\s+|all\s+)?"
+    r"(?:\w+\s+){0,2}(?:traffic|requests|users|calls|load|predictions)\b",
     re.I,
 )
 STOP = re.compile(r"\b(?:stop|end|cancel|remove|kill|halt|finish|turn\s+off)\b", re.I)
@@ -114,7 +123,7 @@ COMPARE = re.compile(
     re.I,
 )
 AUDIT = re.compile(
-    r"\baudit\b|\bhistory\b|\blog\b|\bwho\s+(?:changed|promoted|moved|rolled|approved|denied)\b"
+    r"\baudit\b|\bhistory\b|(?<!\bdid\s)(?<!\bdoes\s)(?<!\bto\s)\blog\b(?!ged\b)|\bwho\s+(?:changed|promoted|moved|rolled|approved|denied)\b"
     r"|\bwhat happened\b|\brecent (?:changes|activity)\b|\bchangelog\b|\bwhat changed\b"
     r"|\b(?:any|the|recent|last) (?:promotions|rollbacks|changes|deployments)\b",
     re.I,
@@ -128,7 +137,7 @@ SELECT = re.compile(
     re.I,
 )
 SERVING = re.compile(
-    r"\b(?:serving|served|serves|live|deployed|running|router|in prod(?:uction)?|"
+    r"\b(?:serving|served|serves|serve|live|deployed|running|router|in prod(?:uction)?|"
     r"(?:taking|getting|handling|receiving|gets|takes|handles|receives)\s+(?:the\s+|live\s+)?"
     r"(?:traffic|requests)|answering (?:requests|traffic)|in use|"
     r"on prod(?:uction)?)\b",
@@ -225,6 +234,14 @@ ONCALL = re.compile(
     r"go back|put (?:the )?(?:old|previous) (?:one|version) back)\b",
     re.I,
 )
+#: A hard latency requirement ("p99 must stay below 5 ms", "must be <50 ms", "latency has
+#: to stay under 20ms"): the answer should be the fastest model, not the most accurate one.
+LATENCY_NEED = re.compile(
+    r"\b(?:p\d{2,3}|latency|response time)\b.{0,30}\d[\d.]*\s*(?:ms|milliseconds?)\b"
+    r"|\b(?:must|has to|have to|needs? to|should)\s+(?:be|stay|remain|keep|answer|respond|"
+    r"return)\s+(?:\w+\s+)?(?:under|below|within|<=?|less than|at most)\s*\d",
+    re.I,
+)
 #: A plea to act on an incident (with ONCALL words above: "undo it now", "fix it!!!").
 ACT_NOW = re.compile(r"\b(?:now|immediately|right away|asap|fix it|fix this)\b|!{2,}", re.I)
 #: Registry work the chat does not do, and the command that does it (None: no command).
@@ -281,9 +298,14 @@ OFF_TOPIC = re.compile(
     r"k8s|kubectl|kubernetes|pods?|nodes?|cluster|cuda|gpu driver|out of memory|oom|"
     r"segfault|stack ?trace|docker(?:file)?|vpn|ssh|pip install|conda|"
     r"write (?:me )?(?:a |an )?"
-    r"(?:essay|story|poem|haiku|function|script|code)|python code|sql query)\b"
-    r"|^(?:hi|hello|hey|yo|thanks|thank you|thx|cheers|good (?:morning|night|evening)|ok|okay|"
-    r"cool|great|nice|lol|bye)\b[\s!.?]*(?:there|again|so much|a lot)?[\s!.?]*$",
+    r"(?:essay|story|poem|haiku|function|script|code)|python code|sql query)\b",
+    re.I,
+)
+#: A greeting or an acknowledgement on its own ("ok", "thanks!"): no request in it.
+GREETING = re.compile(
+    r"^\W*(?:hi|hello|hey|yo|thanks|thank you|thx|cheers|good (?:morning|night|evening)|ok|okay|"
+    r"cool|great|nice|lol|bye|alright|got it)\b[\s!.?,]*"
+    r"(?:there|again|so much|a lot)?[\s!.?,]*$",
     re.I,
 )
 SYNC = re.compile(
