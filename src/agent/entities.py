@@ -1,7 +1,9 @@
 """Entities in the user's words, recognised against what the registry really has.
 
 Model names match the registry's names (exactly, with a typo, or by a unique prefix such as
-"mnist" for "mnist-classifier"); a route name stands for the model it sends to; a word that
+"mnist" for "mnist-classifier"); a route name stands for the model it sends to (or, when the
+text names one of the route's rules, "critical requests on digits", the model of that rule); a
+word that
 matches nothing is never used as a model name (``unknown_name`` reports it instead). Time
 expressions ("last hour", "since yesterday") become a number of minutes.
 """
@@ -71,6 +73,35 @@ def _match(word: str, ctx: ParseContext) -> tuple[str, Literal["name", "typo", "
     return "", "name"
 
 
+def ruled(route: str, text: str, ctx: ParseContext) -> str | None:
+    """The model a rule of ``route`` sends to when ``text`` names that rule's condition
+    ("X-Priority: critical" -> "critical requests on digits"); None when none or several do."""
+    names = {r.lower(): r for r, _ in ctx.routes}
+    key = route.lower()
+    if key not in names:
+        close = difflib.get_close_matches(key, names, n=1, cutoff=0.8)
+        key = close[0] if close else key
+    hits = {
+        model
+        for name, when, model in ctx.route_rules
+        if name.lower() == key and _names_condition(when, text)
+    }
+    return hits.pop() if len(hits) == 1 else None
+
+
+def _names_condition(when: str, text: str) -> bool:
+    """The text says the condition's value ("critical" of "X-Priority: critical")."""
+    if not re.search(r"[:=]", when):
+        return False  # a batch-size rule has no word a person would say
+    value = re.split(r"[:=]", when)[-1].strip().strip('"').lower()
+    return len(value) >= 3 and re.search(rf"\b{re.escape(value)}\b", text.lower()) is not None
+
+
+def _condition_words(ctx: ParseContext) -> set[str]:
+    """Header and field names of the routes' rules ("x-priority"): not model names."""
+    return {re.split(r"[:=]", when)[0].strip().lower() for _, when, _ in ctx.route_rules}
+
+
 def _is_plural_of(word: str, name: str) -> bool:
     return word + "s" == name or name + "s" == word
 
@@ -78,9 +109,11 @@ def _is_plural_of(word: str, name: str) -> bool:
 def sharing(word: str, ctx: ParseContext) -> list[str]:
     """The registry names that share the part ``word`` ("mnist" -> mnist-classifier,
     mnist-cnn), when more than one does and none is called exactly that."""
-    return sorted(m for m in ctx.models or () if word.lower() in _segments(m)) if ambiguous(
-        word, ctx
-    ) else []
+    return (
+        sorted(m for m in ctx.models or () if word.lower() in _segments(m))
+        if ambiguous(word, ctx)
+        else []
+    )
 
 
 def ambiguous(word: str, ctx: ParseContext) -> bool:
@@ -113,6 +146,8 @@ def find_models(
         if ":" in word:
             word = word.split(":")[0]
         model, via = _match(word, ctx)
+        if via == "route":
+            model = ruled(word, text, ctx) or model
         if model and model not in seen:
             seen.add(model)
             found.append(Found(model=model, said=word, via=via, start=start + at))
@@ -128,8 +163,11 @@ def unknown_name(
         word = match.group(1)
         if word.lower() not in skip and not _match(word, ctx)[0]:
             return word
+    conditions = _condition_words(ctx)
     for word, _ in _words(text):
         low = word.lower()
+        if low in conditions:
+            continue
         if ambiguous(word, ctx) and low not in skip:
             return word
         if low in skip or _VERSION_WORD.match(word) or not NAME_LIKE.match(word):

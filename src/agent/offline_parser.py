@@ -238,13 +238,15 @@ class _Reader:
             return self.compare()
         if _has(P.SYNC, t):
             return self.serving()
-        if _has(P.AUDIT, t):
+        if _has(P.AUDIT, P.LOG_VERB.sub(" ", t)):
             model = self.named_model()
             if model is None and (P.THIS.search(t) or P.FOLLOW_UP.search(t)):
                 model = self.focus.model
             return AuditLog(model=model)
         if _has(P.SELECT, t) or (
-            (_has(P.LATENCY, t) or any(p.search(t) for _, p in P.GOALS))
+            # "critical requests on digits - which model handles those?" names its model.
+            not self.found
+            and (_has(P.LATENCY, t) or any(p.search(t) for _, p in P.GOALS))
             and re.search(r"\bmodels?\b|\bclassifier\b|\bregressor\b", t, re.I)
         ):
             return self.select()

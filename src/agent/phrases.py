@@ -128,6 +128,8 @@ AUDIT = re.compile(
     r"|\b(?:any|the|recent|last) (?:promotions|rollbacks|changes|deployments)\b",
     re.I,
 )
+#: "log" as a verb ("what did v4 log for its baseline"): metrics, not the audit log.
+LOG_VERB = re.compile(r"\b(?:did|does|do|will|would|to)\s+(?:[\w.\-]+\s+){0,3}?log\b", re.I)
 SELECT = re.compile(
     r"\b(?:recommend(?:s|ation|ations)?|suggest(?:s|ion|ions)?|best|fastest|quickest|"
     r"most accurate|pick|choose|good (?:model|one) for|"
@@ -140,6 +142,8 @@ SERVING = re.compile(
     r"\b(?:serving|served|serves|serve|live|deployed|running|router|in prod(?:uction)?|"
     r"(?:taking|getting|handling|receiving|gets|takes|handles|receives)\s+(?:the\s+|live\s+)?"
     r"(?:traffic|requests)|answering (?:requests|traffic)|in use|"
+    # "which model handles those right now": the requests just named.
+    r"(?:handles?|handling|answers?|answering|takes?|taking)\s+(?:those|these|them)|"
     r"on prod(?:uction)?)\b",
     re.I,
 )
@@ -147,7 +151,8 @@ LIST = re.compile(
     r"\bmodels\b|^(?:list|ls)\b|\b(?:what|which) is (?:in|on) (?:prod(?:uction)?|staging)\b"
     r"|\bwhat do we have\b|\beverything\b|\bcatalog(?:ue)?\b|\binventory\b"
     r"|\b(?:anything|what is) (?:in|on) (?:prod(?:uction)?|staging)\b|\bwhat is live\b"
-    r"|\b(?:which|what) (?:ones?|models?)? ?(?:are|is) (?:sitting |currently |now |still )?"
+    r"|\b(?:which|what) (?:ones?|models?|versions?)? ?"
+    r"(?:are|is|got|were|was|went|have been|has been) (?:sitting |currently |now |still |already )?"
     r"(?:in |on )?(?:prod(?:uction)?|staging|archived)\b"
     r"|\b(?:the )?(?:prod(?:uction)?|staging|archived) ones\b",
     re.I,
@@ -219,6 +224,7 @@ COMMON_WORDS = """
     instructions ignore previous human review sign off anyone someone
     canary canaries shadow mirror split send route traffic percent share stop end cancel
     start guard guarded guards automatic automatically doing going auto error rate spikes
+    try trying test testing expose exposing trial pilot shift first
     """
 STOPWORDS = frozenset(COMMON_WORDS.split()) | VOCABULARY
 
@@ -303,8 +309,8 @@ OFF_TOPIC = re.compile(
 )
 #: A greeting or an acknowledgement on its own ("ok", "thanks!"): no request in it.
 GREETING = re.compile(
-    r"^\W*(?:hi|hello|hey|yo|thanks|thank you|thx|cheers|good (?:morning|night|evening)|ok|okay|"
-    r"cool|great|nice|lol|bye|alright|got it)\b[\s!.?,]*"
+    r"^\W*(?:(?:hi|hello|hey|yo|thanks|thank you|thx|cheers|good (?:morning|night|evening)|ok|"
+    r"okay|cool|great|nice|lol|bye|alright|got it)\b[\s!.?,]*)+"
     r"(?:there|again|so much|a lot)?[\s!.?,]*$",
     re.I,
 )

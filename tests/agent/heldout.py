@@ -36,9 +36,11 @@ HELDOUT2_FIRST = (82, 100)
 #: Written by a third person; opened only once the chat was final, scored once, not tuned on.
 HELDOUT3 = DATA / "chat_heldout3.jsonl"
 SETS = (HELDOUT, HELDOUT2, HELDOUT3)
-#: The registry the set assumes (its README): three models and the `digits` route.
+#: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")
 ROUTES = (("digits", "mnist-classifier"),)
+#: ... and `digits` sends requests with the header `X-Priority: critical` to mnist-cnn.
+ROUTE_RULES = (("digits", "X-Priority: critical", "mnist-cnn"),)
 TASKS = ("classification", "feature-extraction")
 STAGES = (
     ("mnist-classifier", "Production", 1),
@@ -120,7 +122,14 @@ def read(item: Item) -> list[dict[str, Any]]:
 
 
 def _context(focus: Focus) -> ParseContext:
-    return ParseContext(focus=focus, models=MODELS, routes=ROUTES, stages=STAGES, tasks=TASKS)
+    return ParseContext(
+        focus=focus,
+        models=MODELS,
+        routes=ROUTES,
+        route_rules=ROUTE_RULES,
+        stages=STAGES,
+        tasks=TASKS,
+    )
 
 
 #: Kinds the chat answers from the registry (queries.answer records them as asked).
