@@ -18,6 +18,8 @@ from agent.errors import AgentToolError
 from agent.focus import Focus, ParseContext
 from agent.intents import (
     AuditLog,
+    CompareVersions,
+    ModelDetails,
     OutOfScope,
     Rollback,
     ServingStatus,
@@ -148,6 +150,54 @@ def test_two_part_questions_have_two_parts() -> None:
     assert len(parse_parts("compare digits v3 and v1", REGISTRY)) == 1
 
 
+def test_a_second_part_must_ask_something() -> None:
+    # An acknowledgement before the question is not a part of its own.
+    assert parse_parts("ok thanks, and show me digits v2", REGISTRY) == [
+        ModelDetails(model="digits", version=2)
+    ]
+    # A remark that only repeats the first part's reading asks nothing new.
+    remark = "show mnist-classifier v2. someone said mnist-classifier looked odd"
+    assert parse_parts(remark, REGISTRY) == [ModelDetails(model="mnist-classifier", version=2)]
+    # "this"/"that" in the second part is the version the first part named.
+    assert parse_parts(
+        "describe mnist-classifier v2; how does this stack up against v1?", REGISTRY
+    ) == [
+        ModelDetails(model="mnist-classifier", version=2),
+        CompareVersions(model="mnist-classifier", version=2, against=1),
+    ]
+
+
+#: digits sends to mnist-classifier, and requests with X-Priority: critical to mnist-cnn.
+WITH_RULE = ParseContext(
+    models=("mnist-classifier", "mnist-cnn"),
+    routes=(("digits", "mnist-classifier"),),
+    route_rules=(("digits", "X-Priority: critical", "mnist-cnn"),),
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("revert the critical model on digits", Rollback(model="mnist-cnn")),
+        (
+            "digits priority traffic, X-Priority: critical - is it in sync?",
+            ServingStatus(model="mnist-cnn"),
+        ),
+        ("revert digits", Rollback(model="mnist-classifier")),
+        ("is digits in sync?", ServingStatus(model="mnist-classifier")),
+    ],
+)
+def test_a_route_rule_named_in_words_means_its_model(text: str, intent: object) -> None:
+    assert read(text, WITH_RULE) == intent
+
+
+def test_a_rule_only_counts_with_its_route_and_its_value() -> None:
+    # The header's name alone is not an unknown model, and no rule is guessed without a route.
+    got = read("which version serves X-Priority requests?", WITH_RULE)
+    assert not isinstance(got, Unclear) or got.unknown is None
+    assert getattr(got, "model", None) != "mnist-cnn"
+
+
 def test_numbers_below_display_precision_read_as_such() -> None:
     assert fmt.ms_change(1e-05) == "< 0.01 ms higher"
     assert fmt.ms_change(-0.00018) == "< 0.01 ms lower"
@@ -175,6 +225,20 @@ async def test_routes_come_from_the_registry_through_mcp(server: MCPServer) -> N
         ctx = await catalog.context(Focus())
     assert ctx.models == ("digits", "mnist-classifier")
     assert ("digits", "mnist-classifier") in ctx.routes
+
+
+@pytest.mark.anyio
+async def test_route_rules_come_through_mcp_for_registered_models_only(
+    server: MCPServer,
+) -> None:
+    async with open_registry(server) as tools:
+        listed = await tools.list_models()
+        ctx = await Catalog(tools).context(Focus())
+    rules = [(r.route, r.when, r.model) for r in listed.route_rules]
+    assert ("digits", "X-Priority: critical", "mnist-cnn") in rules
+    # mnist-cnn is not registered here: the chat never reads a request as about it.
+    assert ctx.route_rules == ()
+    assert read("roll back the critical model on digits", ctx) == Rollback(model="digits")
 
 
 @pytest.mark.anyio
