@@ -350,3 +350,18 @@ async def test_two_parts_that_are_not_both_reads(
             "One change at a time: ask for the stop_canary after deciding this one."
         )
     assert registry.get_model("digits").model.production_version == 1  # nothing moved
+
+
+@pytest.mark.anyio
+async def test_a_word_read_in_a_question_never_becomes_the_conversations_model(
+    server: MCPServer, tmp_path: Path
+) -> None:
+    async with open_agent(server, tmp_path / "cp.sqlite") as agent:
+        why = await agent.conversation.ask("why was v2 never promoted?")
+        assert why.answer is not None
+        assert "never" not in why.answer.title
+        # "Which versions of never?" once followed: the next question has no model to lean on.
+        after = await agent.conversation.ask("compare v2 with v1")
+    assert after.answer is not None
+    assert "never" not in after.answer.text
+    assert "Which model?" in after.answer.text
