@@ -55,7 +55,9 @@ class ChangeReading(Slots):
             if match.group(1).lower() not in P.STOPWORDS:
                 model = self.named_model(match.start(), match.end())
                 break
-        model = model or self.named_model(found.start(), len(head)) or self.model(0, 0)
+        model = model or self.named_model(found.start(), len(head))
+        # "the staging one of digits - promote it": named before the verb.
+        model = model or self.named_model(0, len(head)) or self.model(0, 0)
         if model is None:
             return self.needs_model("promote digits v3")
         explicit = [int(m.group(1)) for m in P.VERSION.finditer(head)]
@@ -88,9 +90,12 @@ class ChangeReading(Slots):
         "how is the canary of digits doing?" (a status question)."""
         head, why = split_why(self.text)
         model = self.named_model() or self.model(0, 0)
+        stop = has(P.STOP, head) is not None
         if model is None:
-            return self.needs_model("canary digits v3 at 10%")
-        if has(P.STOP, head):
+            return self.needs_model(
+                "stop the canary of digits" if stop else "canary digits v3 at 10%"
+            )
+        if stop:
             return StopCanary(model=model, rationale=why)
         percent = P.PERCENT.search(head)
         explicit = [int(m.group(1)) for m in P.VERSION.finditer(head)]

@@ -70,6 +70,16 @@ def _match(word: str, ctx: ParseContext) -> tuple[str, Literal["name", "typo", "
         close = difflib.get_close_matches(low, plain_routes, n=1, cutoff=0.8)
         if close:
             return routes[close[0]], "route"
+    if len(low) >= 5 and word.isalpha():
+        # "the encodr" -> digits-encoder: a typo of a part only one name has.
+        parts: dict[str, set[str]] = {}
+        for key, model in lower.items():
+            for part in _segments(key):
+                parts.setdefault(part, set()).add(model)
+        near = [p for p in parts if len(p) >= 5 and not _is_plural_of(low, p)]
+        close = difflib.get_close_matches(low, near, n=1, cutoff=0.85)
+        if close and len(parts[close[0]]) == 1:
+            return next(iter(parts[close[0]])), "typo"
     return "", "name"
 
 
@@ -236,10 +246,35 @@ def _unit(word: str) -> int:
     return _UNITS.get(word[:3] if word.startswith("min") else word[:1], 1)
 
 
+#: "since 9am", "after 14:30", "from 7 pm": a time of day (UTC) today.
+_SINCE_CLOCK = re.compile(
+    r"\b(?:since|after|from)\s+(?=\d{1,2}(?::\d{2}|\s*[ap]\.?m))"
+    r"(\d{1,2})(?::(\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?(?![\w:%])",
+    re.I,
+)
+
+
+def _since_clock(match: re.Match[str], now: datetime) -> int | None:
+    """Minutes from that time of day (UTC; yesterday's if still ahead) to now."""
+    hour, minute, half = int(match.group(1)), int(match.group(2) or 0), match.group(3)
+    if half is not None:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if half.lower().startswith("p") else 0)
+    if hour > 23 or minute > 59:
+        return None
+    then = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    back = (now - then).total_seconds() // 60
+    return int(back if back > 0 else back + 1440) or 1
+
+
 def since_minutes(text: str, now: datetime | None = None) -> int | None:
     """How far back a time expression reaches, in minutes ("last hour" -> 60, "since
     yesterday" -> 1440, "past 3 days" -> 4320, "since monday" -> back to Monday 00:00 UTC
-    as of ``now``); None without one."""
+    as of ``now``, "since 9am" -> back to 09:00 UTC); None without one."""
+    clock = _SINCE_CLOCK.search(text)
+    if clock is not None and (minutes := _since_clock(clock, now or datetime.now(UTC))):
+        return minutes
     weekday = _WEEKDAY.search(text)
     if weekday is not None:
         return _since_weekday(weekday.group(1), now or datetime.now(UTC))
@@ -255,6 +290,6 @@ def since_minutes(text: str, now: datetime | None = None) -> int | None:
 
 def strip_time(text: str) -> str:
     """The text without its time expression, so "since yesterday" is not read as a reason."""
-    for pattern in (_SPAN, _AGO, _WEEKDAY, *(p for p, _ in _NAMED)):
+    for pattern in (_SINCE_CLOCK, _SPAN, _AGO, _WEEKDAY, *(p for p, _ in _NAMED)):
         text = pattern.sub(" ", text)
     return text

@@ -62,8 +62,8 @@ class _Reader(ChangeReading, QuestionReading):
             return Unclear(reason="empty message") if self.since is None else AuditLog()
         if has(P.HELP, t):
             return Help()
-        if (has(P.OFF_TOPIC, t) or has(P.GREETING, t)) and not self.found:
-            return OutOfScope()
+        if ((has(P.OFF_TOPIC, t) or has(P.GREETING, t)) and not self.found) or has(P.CODING, t):
+            return OutOfScope()  # "write me a script to train a cnn": whatever it names
         if (unsupported := self.unsupported()) is not None:
             return unsupported
         if self.oncall():
@@ -110,7 +110,8 @@ class _Reader(ChangeReading, QuestionReading):
             return self.select()
         if has(P.SERVING, t):
             return self.serving()
-        if has(P.LIST, t):
+        if has(P.LIST, t) and not (self.found and (has(P.DETAILS, t) or self.versions())):
+            # "tell me everything about digits v1" is about that model, not the list.
             return self.listing()
         details = self.details()
         return details if details is not None else self.classified()

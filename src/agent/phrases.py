@@ -125,7 +125,9 @@ COMPARE = re.compile(
 AUDIT = re.compile(
     r"\baudit\b|\bhistory\b|(?<!\bdid\s)(?<!\bdoes\s)(?<!\bto\s)\blog\b(?!ged\b)|\bwho\s+(?:changed|promoted|moved|rolled|approved|denied)\b"
     r"|\bwhat happened\b|\brecent (?:changes|activity)\b|\bchangelog\b|\bwhat changed\b"
-    r"|\b(?:any|the|recent|last) (?:promotions|rollbacks|changes|deployments)\b",
+    r"|\b(?:any|the|recent|last) (?:promotions|rollbacks|changes|deployments)\b"
+    r"|\b(?:anything|something|what)\s+(?:(?:has|have|did)\s+)?(?:happen(?:ed|ing)?|went on|"
+    r"going on|go on)\b",
     re.I,
 )
 #: "log" as a verb ("what did v4 log for its baseline"): metrics, not the audit log.
@@ -140,8 +142,10 @@ SELECT = re.compile(
 )
 SERVING = re.compile(
     r"\b(?:serving|served|serves|serve|live|deployed|running|router|in prod(?:uction)?|"
-    r"(?:taking|getting|handling|receiving|gets|takes|handles|receives)\s+(?:the\s+|live\s+)?"
-    r"(?:traffic|requests)|answering (?:requests|traffic)|in use|"
+    r"(?:taking|getting|handling|receiving|gets|takes|handles|receives)\s+(?:\w+\s+){0,2}?"
+    r"(?:traffic|requests|calls)|answering (?:requests|traffic)|in use|"
+    # "what version is behind the digits endpoint"
+    r"(?:version|model|build) is behind|endpoint|"
     # "which model handles those right now": the requests just named.
     r"(?:handles?|handling|answers?|answering|takes?|taking)\s+(?:those|these|them)|"
     r"on prod(?:uction)?)\b",
@@ -305,6 +309,13 @@ OFF_TOPIC = re.compile(
     r"segfault|stack ?trace|docker(?:file)?|vpn|ssh|pip install|conda|"
     r"write (?:me )?(?:a |an )?"
     r"(?:essay|story|poem|haiku|function|script|code)|python code|sql query)\b",
+    re.I,
+)
+#: Writing code or prose for someone: out of scope whatever model it mentions.
+CODING = re.compile(
+    r"\b(?:write|generate|give me)\s+(?:me\s+)?(?:a\s+|an\s+|some\s+)?(?:\w+\s+){0,2}"
+    r"(?:script|code|function|notebook|snippet|class|program|essay|poem)\b"
+    r"|\b(?:python|bash|sql|pytorch)\s+(?:code|script|snippet)\b",
     re.I,
 )
 #: A greeting or an acknowledgement on its own ("ok", "thanks!"): no request in it.

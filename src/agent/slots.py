@@ -65,10 +65,10 @@ class Slots:
         # A link or storage path names a place, not a model ("from s3://x/digits/v5"); a
         # pasted log line is evidence, not the request: only the names in it are kept.
         text = CODE.sub(lambda m: " " + names_in(m.group(1), ctx) + " ", URL.sub(" ", text))
-        text = CLOCK.sub(" ", text)  # "at 02:14:07": a time of day, never a version
         self.text = normalise(text, known)
         self.since = entities.since_minutes(self.text)
         self.text = entities.strip_time(self.text) if self.since else self.text
+        self.text = CLOCK.sub(" ", self.text)  # "at 02:14:07": a time of day, never a version
         self.text = re.sub(r"\s{2,}", " ", self.text).strip()
         self.known = ctx.models is not None
         self.found = entities.find_models(self.text, ctx, P.STOPWORDS) if self.known else []

@@ -60,6 +60,24 @@ def test_time_expressions_become_minutes(text: str, minutes: int | None) -> None
     assert since_minutes(text) == minutes
 
 
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [
+        ("who moved anything since 8am?", 150),  # now is 10:30 UTC
+        ("changes after 10:00", 30),
+        ("anything since 11 pm", 690),  # still ahead today: last night's
+        ("promote digits from 3", None),  # a bare number is not a time of day
+    ],
+)
+def test_a_time_of_day_reaches_back_to_it(text: str, minutes: int | None) -> None:
+    now = datetime(2026, 12, 6, 10, 30, tzinfo=UTC)
+    assert since_minutes(text, now) == minutes
+
+
+def test_a_clock_time_is_never_a_version() -> None:
+    assert read("digits broke at 14:05, roll back to v1") == Rollback(model="digits", to_version=1)
+
+
 def test_what_changed_in_the_last_hour_is_a_time_not_a_model() -> None:
     assert read("what changed in the last hour") == AuditLog(since_minutes=60)
     assert read("what changed since yesterday?") == AuditLog(since_minutes=1440)
