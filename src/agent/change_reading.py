@@ -102,7 +102,12 @@ class ChangeReading(Slots):
         explicit = explicit or self.bare_versions(len(head))  # "canary digits 3 at 50%"
         shadow = re.search(r"\bshadow|\bmirror", head, re.I) is not None
         version = explicit[0] if explicit else self.referenced_version(model)
+        if version is None and percent is not None and has(P.RESHARE, head):
+            # "bump the canary to 50%": the canary discussed keeps its version.
+            version = self.focus.version if self.focus.model == model else None
         if percent is None and not explicit:
+            if (found := has(P.PROMOTE, head)) is not None and not shadow:
+                return self.promote(found)  # "promote the canary to production"
             return ServingStatus(model=model)  # "how is the canary doing?"
         if percent is None and shadow and version is not None:
             # A shadow copy answers no user: mirroring all of Production's traffic is the

@@ -62,7 +62,9 @@ class _Reader(ChangeReading, QuestionReading):
             return Unclear(reason="empty message") if self.since is None else AuditLog()
         if has(P.HELP, t):
             return Help()
-        if ((has(P.OFF_TOPIC, t) or has(P.GREETING, t)) and not self.found) or has(P.CODING, t):
+        if ((has(P.OFF_TOPIC, t) or has(P.GREETING, t)) and not self.found) or (
+            has(P.CODING, t) or (has(P.ARITHMETIC, t) and not P.VERSION.search(t))
+        ):
             return OutOfScope()  # "write me a script to train a cnn": whatever it names
         if (unsupported := self.unsupported()) is not None:
             return unsupported

@@ -29,7 +29,9 @@ THIS = re.compile(
     r"the one you (?:recommended|suggested|picked)|your (?:pick|recommendation|suggestion)|"
     r"(?:promote|ship|deploy|release|compare|show|describe|move|put)\s+(?:that|this)|"
     # "how does that compare to v3": the version just discussed, measured against another.
-    r"(?:that|this)\s+(?:compares?|stacks?\s+up|fares?))\b",
+    r"(?:that|this)\s+(?:compares?|stacks?\s+up|fares?)|"
+    # "promote the canary": the version just put on a canary.
+    r"(?:promote|ship|release|graduate)\s+the\s+canary(?:\s+(?:version|build|one))?)\b",
     re.I,
 )
 PREVIOUS = re.compile(
@@ -51,7 +53,8 @@ MORE = re.compile(
 )
 PENDING = re.compile(
     r"\bpending\b|\bawaiting\b|\bwaiting (?:for|on) (?:a )?(?:human|approval|review|sign[- ]?off)"
-    r"|\bneeds? (?:my )?approv|\bto approve\b|\bopen proposals?\b|\bapprovals?\b"
+    r"|\bneeds? (?:my )?approv|\bto approve\b|\bopen proposals?\b|\bapprovals?\b|\bproposals\b"
+    r"|\b(?:been|got|get|gotten)\s+approved\b|\bapproved yet\b"
     r"|\bproposals?\b.*\bopen\b|\bsign[- ]?off\b|\bstill waiting\b"
     r"|\bwaiting (?:for|on) (?:someone|anyone|somebody)\b"
     r"|\b(?:requests?|proposals?) (?:go|gone|went|got) through\b",
@@ -59,7 +62,7 @@ PENDING = re.compile(
 )
 HISTORY_QUESTION = re.compile(
     r"\b(?:why|when|who)\b.*\b(?:rolled\s+back|roll\s*back|rollback|reverted|promoted|changed|"
-    r"moved|deployed|released|approved|denied|touched)\b"
+    r"moved|deployed|released|approved|denied|touched|put|pushed|shipped)\b"
     # "did anyone move a version?", "has somebody promoted something?": who did what.
     r"|\b(?:did|has|have)\s+(?:any|some|no)\s*(?:one|body)\s+(?:\w+\s+)?(?:roll(?:ed)?\s*back|"
     r"revert(?:ed)?|promot(?:e|ed)|chang(?:e|ed)|mov(?:e|ed)|deploy(?:ed)?|releas(?:e|ed)|"
@@ -73,11 +76,25 @@ CANARY = re.compile(
     r"\bcanar(?:y|ies)\b|\bshadow(?:ing)?\b|\bsplit\b|\bmirror\b|"
     r"\b(?:send|route|give)\s+\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)"
     # "try v4 on 5% of real traffic", "expose v3 to 10 percent of users": a share of traffic.
+    r"|\b(?:stop|quit|cease)\s+(?:sending|routing|splitting|mirroring|shadowing)\b"
     r"|\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)\s*of\s+(?:the\s+|our\s+|all\s+)?"
     r"(?:\w+\s+){0,2}(?:traffic|requests|users|calls|load|predictions)\b",
     re.I,
 )
-STOP = re.compile(r"\b(?:stop|end|cancel|remove|kill|halt|finish|turn\s+off)\b", re.I)
+STOP = re.compile(
+    r"\b(?:stop|quit|cease|end|cancel|remove|kill|halt|finish|turn\s+off|abort|pull|disable|"
+    r"terminate|"
+    r"shut\s+down|roll\s*back|revert|undo|scrap|drop)\b"
+    # "move 100% of traffic back to prod": nothing left on the canary.
+    r"|\b(?:all|100\s*%|100 percent|everything)\b.{0,30}\bback\b|\bback to prod(?:uction)?\b",
+    re.I,
+)
+#: Changing the share of the canary that runs ("bump the canary to 50%").
+RESHARE = re.compile(
+    r"\b(?:bump|raise|increase|lower|reduce|decrease|set|change|adjust|ramp|scale|take|dial|"
+    r"move|up)\b",
+    re.I,
+)
 GUARD = re.compile(r"\bguard(?:ed|s)?\b|\bauto(?:matic(?:ally)?)?[\s-]*roll\s*back\b", re.I)
 PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:%|percent\b|per\s*cent\b|/\s*\d+(?:\.\d+)?\b)", re.I)
 #: Asking for a stage change: a verb of moving ("promote", "ship", "propose promoting"),
@@ -125,6 +142,7 @@ COMPARE = re.compile(
 AUDIT = re.compile(
     r"\baudit\b|\bhistory\b|(?<!\bdid\s)(?<!\bdoes\s)(?<!\bto\s)\blog\b(?!ged\b)|\bwho\s+(?:changed|promoted|moved|rolled|approved|denied)\b"
     r"|\bwhat happened\b|\brecent (?:changes|activity)\b|\bchangelog\b|\bwhat changed\b"
+    r"|\bwho (?:did|done|made|approved|asked for|requested) (?:it|that|this)\b"
     r"|\b(?:any|the|recent|last) (?:promotions|rollbacks|changes|deployments)\b"
     r"|\b(?:anything|something|what)\s+(?:(?:has|have|did)\s+)?(?:happen(?:ed|ing)?|went on|"
     r"going on|go on)\b",
@@ -148,7 +166,8 @@ SERVING = re.compile(
     r"(?:version|model|build) is behind|endpoint|"
     # "which model handles those right now": the requests just named.
     r"(?:handles?|handling|answers?|answering|takes?|taking)\s+(?:those|these|them)|"
-    r"on prod(?:uction)?)\b",
+    r"on prod(?:uction)?)\b"
+    r"|\b(?:which|what) (?:version|build)\b.{1,40}\b(?:in|on) (?:prod(?:uction)?|staging)\b",
     re.I,
 )
 LIST = re.compile(
@@ -277,7 +296,7 @@ UNSUPPORTED: list[tuple[str, re.Pattern[str]]] = [
     (
         "tag",
         re.compile(
-            r"\b(?:tag|label)\s+(?!of\b)(?:\w[\w.\-]*\s+)?(?:as|with|=)\b"
+            r"\b(?:tag|label)\s+(?!of\b)(?:\w[\w.\-]*\s+){0,3}(?:as|with|=)\b"
             r"|\badd (?:a )?tag\b|\bset (?:a |the )?tag\b",
             re.I,
         ),
@@ -311,6 +330,8 @@ OFF_TOPIC = re.compile(
     r"(?:essay|story|poem|haiku|function|script|code)|python code|sql query)\b",
     re.I,
 )
+#: Arithmetic and trivia ("what's 2+2").
+ARITHMETIC = re.compile(r"^\W*(?:what is|calculate|compute)?\s*[\d\s+\-*/x().^=]+\??\s*$", re.I)
 #: Writing code or prose for someone: out of scope whatever model it mentions.
 CODING = re.compile(
     r"\b(?:write|generate|give me)\s+(?:me\s+)?(?:a\s+|an\s+|some\s+)?(?:\w+\s+){0,2}"
