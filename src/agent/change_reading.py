@@ -102,8 +102,13 @@ class ChangeReading(Slots):
         explicit = explicit or self.bare_versions(len(head))  # "canary digits 3 at 50%"
         shadow = re.search(r"\bshadow|\bmirror", head, re.I) is not None
         version = explicit[0] if explicit else self.referenced_version(model)
-        if version is None and percent is not None and has(P.RESHARE, head):
-            # "bump the canary to 50%": the canary discussed keeps its version.
+        if (
+            version is None
+            and percent is not None
+            and (has(P.RESHARE, head) or has(P.INSTEAD, head) or P.FOLLOW_UP.search(head))
+        ):
+            # "bump the canary to 50%", "how about a 10% canary instead": the version
+            # under discussion.
             version = self.focus.version if self.focus.model == model else None
         if percent is None and not explicit:
             if (found := has(P.PROMOTE, head)) is not None and not shadow:

@@ -39,7 +39,11 @@ PREVIOUS = re.compile(
     r"|\bthe one before\b",
     re.I,
 )
-FOLLOW_UP = re.compile(r"^(?:and|also|what about|how about)\b", re.I)
+FOLLOW_UP = re.compile(
+    r"^(?:and|also|what about|how about|same (?:for|with|thing for)|ditto for|likewise for|"
+    r"now (?:for|do)|do the same for)\b",
+    re.I,
+)
 HELP = re.compile(
     r"^/?(?:help|hepl|hlep|halp)\b|\bwhat can (?:you|i) (?:do|ask)\b|^\?+$"
     r"|\bhow do i (?:use (?:this|you)|approve)\b"
@@ -89,6 +93,8 @@ STOP = re.compile(
     r"|\b(?:all|100\s*%|100 percent|everything)\b.{0,30}\bback\b|\bback to prod(?:uction)?\b",
     re.I,
 )
+#: A change in place of the one just discussed ("a canary instead").
+INSTEAD = re.compile(r"\binstead\b|\brather\b", re.I)
 #: Changing the share of the canary that runs ("bump the canary to 50%").
 RESHARE = re.compile(
     r"\b(?:bump|raise|increase|lower|reduce|decrease|set|change|adjust|ramp|scale|take|dial|"
@@ -135,7 +141,7 @@ STAGE_SOURCE = re.compile(
 )
 COMPARE = re.compile(
     r"\b(?:compare|comparison|next to|side by side|diff|difference|differences|vs\.?|versus|"
-    r"better than|worse than|"
+    r"better than|worse than|beats?|outperforms?|improves? on|regress(?:es|ed)? (?:on|from)|"
     r"changed between|change between|stack up|against)\b",
     re.I,
 )

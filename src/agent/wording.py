@@ -43,7 +43,13 @@ _ENGLISH = frozenset(
 _GLUE = ("what", "which", "show", "list", "promote", "compare", "models", "rollback")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
 #: Short forms people type for stages and moves ("v3->stg", "stg vs prod").
-ABBREVIATIONS = {"stg": "staging", "stag": "staging", "stging": "staging", "prd": "prod"}
+ABBREVIATIONS = {
+    "stg": "staging",
+    "stag": "staging",
+    "stging": "staging",
+    "prd": "prod",
+    "rb": "roll back",
+}
 #: A whole word only, never part of a name ("stg-copy" stays).
 _ABBREVIATED = re.compile(r"(?<![\w.\-])(" + "|".join(ABBREVIATIONS) + r")(?![\w\-]|\.\w)", re.I)
 _ARROW = re.compile(r"\s*(?:-->|->|=>|→)\s*")
