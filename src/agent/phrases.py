@@ -66,7 +66,9 @@ PENDING = re.compile(
 )
 HISTORY_QUESTION = re.compile(
     r"\b(?:why|when|who)\b.*\b(?:rolled\s+back|roll\s*back|rollback|reverted|promoted|changed|"
-    r"moved|deployed|released|approved|denied|touched|put|pushed|shipped)\b"
+    r"moved|deployed|released|approved|denied|touched|put|pushed|shipped|"
+    # "when did v2 go to staging?"
+    r"(?:go|went|get|got|land|landed)\s+(?:to|in|into|on|live))\b"
     # "did anyone move a version?", "has somebody promoted something?": who did what.
     r"|\b(?:did|has|have)\s+(?:any|some|no)\s*(?:one|body)\s+(?:\w+\s+)?(?:roll(?:ed)?\s*back|"
     r"revert(?:ed)?|promot(?:e|ed)|chang(?:e|ed)|mov(?:e|ed)|deploy(?:ed)?|releas(?:e|ed)|"
@@ -149,6 +151,7 @@ AUDIT = re.compile(
     r"\baudit\b|\bhistory\b|(?<!\bdid\s)(?<!\bdoes\s)(?<!\bto\s)\blog\b(?!ged\b)|\bwho\s+(?:changed|promoted|moved|rolled|approved|denied)\b"
     r"|\bwhat happened\b|\brecent (?:changes|activity)\b|\bchangelog\b|\bwhat changed\b"
     r"|\bwho (?:did|done|made|approved|asked for|requested) (?:it|that|this)\b"
+    r"|\b(?:show|list|see|any|all)\s+(?:me\s+)?(?:all\s+)?(?:the\s+)?(?:recent\s+)?changes\b"
     r"|\b(?:any|the|recent|last) (?:promotions|rollbacks|changes|deployments)\b"
     r"|\b(?:anything|something|what)\s+(?:(?:has|have|did)\s+)?(?:happen(?:ed|ing)?|went on|"
     r"going on|go on)\b",
@@ -169,7 +172,8 @@ SERVING = re.compile(
     r"(?:taking|getting|handling|receiving|gets|takes|handles|receives)\s+(?:\w+\s+){0,2}?"
     r"(?:traffic|requests|calls)|answering (?:requests|traffic)|in use|"
     # "what version is behind the digits endpoint"
-    r"(?:version|model|build) is behind|endpoint|"
+    r"(?:version|model|build) is behind|endpoint|behind (?:it|that|this|the route)|"
+    r"point(?:s|ing|ed)? (?:at|to)|"
     # "which model handles those right now": the requests just named.
     r"(?:handles?|handling|answers?|answering|takes?|taking)\s+(?:those|these|them)|"
     r"on prod(?:uction)?)\b"

@@ -47,6 +47,11 @@ CODE = re.compile(r"`+([^`]*)`+")
 CLOCK = re.compile(r"(?<![\w:])\d{1,2}:\d{2}(?::\d{2})?(?![\w:])")
 
 
+#: "half of the traffic" -> 50% of it.
+_FRACTIONS = {"half": 50, "a quarter": 25, "a third": 33, "a tenth": 10, "a fifth": 20}
+FRACTION = re.compile(r"\b(half|a quarter|a third|a tenth|a fifth)\s+of\b", re.I)
+
+
 def names_in(fragment: str, ctx: ParseContext) -> str:
     """The registry names a pasted fragment holds (identifier-like words when the names are
     not known yet): the fragment's other words are not the user's request."""
@@ -65,6 +70,7 @@ class Slots:
         # A link or storage path names a place, not a model ("from s3://x/digits/v5"); a
         # pasted log line is evidence, not the request: only the names in it are kept.
         text = CODE.sub(lambda m: " " + names_in(m.group(1), ctx) + " ", URL.sub(" ", text))
+        text = FRACTION.sub(lambda m: f"{_FRACTIONS[m.group(1).lower()]}% of", text)
         self.text = normalise(text, known)
         self.since = entities.since_minutes(self.text)
         self.text = entities.strip_time(self.text) if self.since else self.text
