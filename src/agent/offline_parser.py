@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from agent import classifier
 from agent import phrases as P
+from agent import scope_phrases as S
 from agent.change_reading import ChangeReading
 from agent.focus import ParseContext
 from agent.intents import (
@@ -60,10 +61,10 @@ class _Reader(ChangeReading, QuestionReading):
         t = self.text
         if not t:
             return Unclear(reason="empty message") if self.since is None else AuditLog()
-        if has(P.HELP, t):
+        if has(S.HELP, t):
             return Help()
-        if ((has(P.OFF_TOPIC, t) or has(P.GREETING, t)) and not self.found) or (
-            has(P.CODING, t) or (has(P.ARITHMETIC, t) and not P.VERSION.search(t))
+        if ((has(S.OFF_TOPIC, t) or has(S.GREETING, t)) and not self.found) or (
+            has(S.CODING, t) or (has(S.ARITHMETIC, t) and not P.VERSION.search(t))
         ):
             return OutOfScope()  # "write me a script to train a cnn": whatever it names
         if (unsupported := self.unsupported()) is not None:
@@ -76,7 +77,7 @@ class _Reader(ChangeReading, QuestionReading):
             return self.more()
         if has(P.HISTORY_QUESTION, t):
             return AuditLog(model=self.named_model() or self.focus.model)
-        if has(P.HELP, t):
+        if has(S.HELP, t):
             return Help()
         if has(P.PENDING, t) and (not has(P.PROMOTE, t) or has(P.STATUS_QUESTION, t)):
             # "did my promotion request go through or is it still waiting?": a status question
@@ -198,7 +199,7 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     whole = parse_intent(text, ctx)
     pieces = [p.strip(" ,") for p in _SECOND_PART.split(text) if p.strip(" ,?")]
     # "ok, and which version is it serving": an acknowledgement is not a part.
-    pieces = [p for p in pieces if not P.GREETING.match(p)] or pieces
+    pieces = [p for p in pieces if not S.GREETING.match(p)] or pieces
     if len(pieces) == 1 and len(pieces[0]) < len(text.strip(" ,?")):
         return [parse_intent(pieces[0], ctx)]
     if len(pieces) != 2:

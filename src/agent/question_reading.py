@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from agent import phrases as P
+from agent import scope_phrases as S
 from agent.intents import (
     AuditLog,
     CompareVersions,
@@ -36,7 +37,7 @@ class QuestionReading(Slots):
         t = self.text
         named = [
             (found.start(), action)
-            for action, pattern in P.UNSUPPORTED
+            for action, pattern in S.UNSUPPORTED
             if (found := pattern.search(t)) and not (action == "delete" and has(P.CANARY, t))
         ]
         if not named:
