@@ -28,6 +28,7 @@ class Catalog:
         self._read_at: float | None = None
         self.models: tuple[str, ...] | None = None
         self.routes: tuple[tuple[str, str], ...] = ()
+        self.route_rules: tuple[tuple[str, str, str], ...] = ()
         self.stages: tuple[tuple[str, str, int], ...] = ()
         self.tasks: tuple[str, ...] | None = None
 
@@ -35,6 +36,7 @@ class Catalog:
         """Read the names again; on failure keep what was known (None at first)."""
         names: list[str] = []
         routes: dict[str, str] = {}
+        rules: list[tuple[str, str, str]] = []
         stages: list[tuple[str, str, int]] = []
         tasks: set[str] = set()
         cursor: str | None = None
@@ -51,6 +53,7 @@ class Catalog:
                         if version is not None:
                             stages.append((entry.name, stage, version))
                 routes.update(page.routes)
+                rules += [(r.route, r.when, r.model) for r in page.route_rules]
                 cursor = page.next_cursor
                 if cursor is None:
                     break
@@ -61,6 +64,7 @@ class Catalog:
         self.tasks = tuple(sorted(tasks)) or None  # none tagged: tasks unknown
         known = set(names)
         self.routes = tuple(sorted((r, m) for r, m in routes.items() if m in known))
+        self.route_rules = tuple(dict.fromkeys(r for r in rules if r[2] in known))
         self._read_at = self._clock()
 
     @property
@@ -75,6 +79,7 @@ class Catalog:
             focus=focus,
             models=self.models,
             routes=self.routes,
+            route_rules=self.route_rules,
             stages=self.stages,
             tasks=self.tasks,
         )

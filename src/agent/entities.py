@@ -1,7 +1,9 @@
 """Entities in the user's words, recognised against what the registry really has.
 
 Model names match the registry's names (exactly, with a typo, or by a unique prefix such as
-"mnist" for "mnist-classifier"); a route name stands for the model it sends to; a word that
+"mnist" for "mnist-classifier"); a route name stands for the model it sends to (or, when the
+text names one of the route's rules, "critical requests on digits", the model of that rule); a
+word that
 matches nothing is never used as a model name (``unknown_name`` reports it instead). Time
 expressions ("last hour", "since yesterday") become a number of minutes.
 """
@@ -18,7 +20,7 @@ from agent.focus import ParseContext
 
 _WORD = re.compile(r"[A-Za-z0-9][\w.\-]*")
 #: Looks like an identifier rather than an English word: mnist-cnn, fraud_v2, resnet50.
-_NAME_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)+$|^[A-Za-z]+[0-9]+[a-z]*$")
+NAME_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)+$|^[A-Za-z]+[0-9]+[a-z]*$")
 _VERSION_WORD = re.compile(r"^(?:v|version|ver)?\d+$", re.I)
 _BEFORE_VERSION = re.compile(r"\b([A-Za-z][\w.\-]*?)(?:\s+|:)(?:v|version\s*)\d+\b", re.I)
 
@@ -68,11 +70,60 @@ def _match(word: str, ctx: ParseContext) -> tuple[str, Literal["name", "typo", "
         close = difflib.get_close_matches(low, plain_routes, n=1, cutoff=0.8)
         if close:
             return routes[close[0]], "route"
+    if len(low) >= 5 and word.isalpha():
+        # "the encodr" -> digits-encoder: a typo of a part only one name has.
+        parts: dict[str, set[str]] = {}
+        for key, model in lower.items():
+            for part in _segments(key):
+                parts.setdefault(part, set()).add(model)
+        near = [p for p in parts if len(p) >= 5 and not _is_plural_of(low, p)]
+        close = difflib.get_close_matches(low, near, n=1, cutoff=0.85)
+        if close and len(parts[close[0]]) == 1:
+            return next(iter(parts[close[0]])), "typo"
     return "", "name"
+
+
+def ruled(route: str, text: str, ctx: ParseContext) -> str | None:
+    """The model a rule of ``route`` sends to when ``text`` names that rule's condition
+    ("X-Priority: critical" -> "critical requests on digits"); None when none or several do."""
+    names = {r.lower(): r for r, _ in ctx.routes}
+    key = route.lower()
+    if key not in names:
+        close = difflib.get_close_matches(key, names, n=1, cutoff=0.8)
+        key = close[0] if close else key
+    hits = {
+        model
+        for name, when, model in ctx.route_rules
+        if name.lower() == key and _names_condition(when, text)
+    }
+    return hits.pop() if len(hits) == 1 else None
+
+
+def _names_condition(when: str, text: str) -> bool:
+    """The text says the condition's value ("critical" of "X-Priority: critical")."""
+    if not re.search(r"[:=]", when):
+        return False  # a batch-size rule has no word a person would say
+    value = re.split(r"[:=]", when)[-1].strip().strip('"').lower()
+    return len(value) >= 3 and re.search(rf"\b{re.escape(value)}\b", text.lower()) is not None
+
+
+def _condition_words(ctx: ParseContext) -> set[str]:
+    """Header and field names of the routes' rules ("x-priority"): not model names."""
+    return {re.split(r"[:=]", when)[0].strip().lower() for _, when, _ in ctx.route_rules}
 
 
 def _is_plural_of(word: str, name: str) -> bool:
     return word + "s" == name or name + "s" == word
+
+
+def sharing(word: str, ctx: ParseContext) -> list[str]:
+    """The registry names that share the part ``word`` ("mnist" -> mnist-classifier,
+    mnist-cnn), when more than one does and none is called exactly that."""
+    return (
+        sorted(m for m in ctx.models or () if word.lower() in _segments(m))
+        if ambiguous(word, ctx)
+        else []
+    )
 
 
 def ambiguous(word: str, ctx: ParseContext) -> bool:
@@ -105,6 +156,8 @@ def find_models(
         if ":" in word:
             word = word.split(":")[0]
         model, via = _match(word, ctx)
+        if via == "route":
+            model = ruled(word, text, ctx) or model
         if model and model not in seen:
             seen.add(model)
             found.append(Found(model=model, said=word, via=via, start=start + at))
@@ -120,11 +173,14 @@ def unknown_name(
         word = match.group(1)
         if word.lower() not in skip and not _match(word, ctx)[0]:
             return word
+    conditions = _condition_words(ctx)
     for word, _ in _words(text):
         low = word.lower()
+        if low in conditions:
+            continue
         if ambiguous(word, ctx) and low not in skip:
             return word
-        if low in skip or _VERSION_WORD.match(word) or not _NAME_LIKE.match(word):
+        if low in skip or _VERSION_WORD.match(word) or not NAME_LIKE.match(word):
             continue
         if all(part in skip for part in re.split(r"[-_.]", low) if part):
             continue  # "auto-rollback", "real-time": common words joined, not a name
@@ -190,10 +246,35 @@ def _unit(word: str) -> int:
     return _UNITS.get(word[:3] if word.startswith("min") else word[:1], 1)
 
 
+#: "since 9am", "after 14:30", "from 7 pm": a time of day (UTC) today.
+_SINCE_CLOCK = re.compile(
+    r"\b(?:since|after|from)\s+(?=\d{1,2}(?::\d{2}|\s*[ap]\.?m))"
+    r"(\d{1,2})(?::(\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?(?![\w:%])",
+    re.I,
+)
+
+
+def _since_clock(match: re.Match[str], now: datetime) -> int | None:
+    """Minutes from that time of day (UTC; yesterday's if still ahead) to now."""
+    hour, minute, half = int(match.group(1)), int(match.group(2) or 0), match.group(3)
+    if half is not None:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if half.lower().startswith("p") else 0)
+    if hour > 23 or minute > 59:
+        return None
+    then = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    back = (now - then).total_seconds() // 60
+    return int(back if back > 0 else back + 1440) or 1
+
+
 def since_minutes(text: str, now: datetime | None = None) -> int | None:
     """How far back a time expression reaches, in minutes ("last hour" -> 60, "since
     yesterday" -> 1440, "past 3 days" -> 4320, "since monday" -> back to Monday 00:00 UTC
-    as of ``now``); None without one."""
+    as of ``now``, "since 9am" -> back to 09:00 UTC); None without one."""
+    clock = _SINCE_CLOCK.search(text)
+    if clock is not None and (minutes := _since_clock(clock, now or datetime.now(UTC))):
+        return minutes
     weekday = _WEEKDAY.search(text)
     if weekday is not None:
         return _since_weekday(weekday.group(1), now or datetime.now(UTC))
@@ -209,6 +290,6 @@ def since_minutes(text: str, now: datetime | None = None) -> int | None:
 
 def strip_time(text: str) -> str:
     """The text without its time expression, so "since yesterday" is not read as a reason."""
-    for pattern in (_SPAN, _AGO, _WEEKDAY, *(p for p, _ in _NAMED)):
+    for pattern in (_SINCE_CLOCK, _SPAN, _AGO, _WEEKDAY, *(p for p, _ in _NAMED)):
         text = pattern.sub(" ", text)
     return text

@@ -74,6 +74,9 @@ class ParseContext(_Frozen):
     models: tuple[str, ...] | None = None
     routes: tuple[tuple[str, str], ...] = ()
     """Public route names and the model each one sends to by default ("digits" -> a model)."""
+    route_rules: tuple[tuple[str, str, str], ...] = ()
+    """(route, condition, model): a route's requests that meet the condition ("X-Priority:
+    critical") go to that model ("critical requests on digits" -> it)."""
     stages: tuple[tuple[str, str, int], ...] = ()
     """(model, stage, version) as the registry last said: "the staging build" -> a version."""
     tasks: tuple[str, ...] | None = None

@@ -1,4 +1,5 @@
-"""The words and patterns the offline parser keys on (its vocabulary, in one place)."""
+"""The words and patterns the offline parser keys on (its vocabulary, in one place; the words
+of messages that ask nothing it does are in ``scope_phrases``)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,11 @@ THIS = re.compile(
     r"\b(?:it|its|that one|this one|that version|this version|that model|this model|"
     r"the same(?: one| version| model)?|same version|same model|the recommended one|"
     r"the one you (?:recommended|suggested|picked)|your (?:pick|recommendation|suggestion)|"
-    r"(?:promote|ship|deploy|release|compare|show|describe|move|put)\s+(?:that|this))\b",
+    r"(?:promote|ship|deploy|release|compare|show|describe|move|put)\s+(?:that|this)|"
+    # "how does that compare to v3": the version just discussed, measured against another.
+    r"(?:that|this)\s+(?:compares?|stacks?\s+up|fares?)|"
+    # "promote the canary": the version just put on a canary.
+    r"(?:promote|ship|release|graduate)\s+the\s+canary(?:\s+(?:version|build|one))?)\b",
     re.I,
 )
 PREVIOUS = re.compile(
@@ -35,11 +40,9 @@ PREVIOUS = re.compile(
     r"|\bthe one before\b",
     re.I,
 )
-FOLLOW_UP = re.compile(r"^(?:and|also|what about|how about)\b", re.I)
-HELP = re.compile(
-    r"^/?(?:help|hepl|hlep|halp)\b|\bwhat can (?:you|i) (?:do|ask)\b|^\?+$"
-    r"|\bhow do i (?:use (?:this|you)|approve)\b"
-    r"|\bwhat do you (?:do|know)\b|\bcommands?\b.*\?$",
+FOLLOW_UP = re.compile(
+    r"^(?:and|also|what about|how about|same (?:for|with|thing for)|ditto for|likewise for|"
+    r"now (?:for|do)|do the same for)\b",
     re.I,
 )
 MORE = re.compile(
@@ -49,7 +52,8 @@ MORE = re.compile(
 )
 PENDING = re.compile(
     r"\bpending\b|\bawaiting\b|\bwaiting (?:for|on) (?:a )?(?:human|approval|review|sign[- ]?off)"
-    r"|\bneeds? (?:my )?approv|\bto approve\b|\bopen proposals?\b|\bapprovals?\b"
+    r"|\bneeds? (?:my )?approv|\bto approve\b|\bopen proposals?\b|\bapprovals?\b|\bproposals\b"
+    r"|\b(?:been|got|get|gotten)\s+approved\b|\bapproved yet\b"
     r"|\bproposals?\b.*\bopen\b|\bsign[- ]?off\b|\bstill waiting\b"
     r"|\bwaiting (?:for|on) (?:someone|anyone|somebody)\b"
     r"|\b(?:requests?|proposals?) (?:go|gone|went|got) through\b",
@@ -57,7 +61,13 @@ PENDING = re.compile(
 )
 HISTORY_QUESTION = re.compile(
     r"\b(?:why|when|who)\b.*\b(?:rolled\s+back|roll\s*back|rollback|reverted|promoted|changed|"
-    r"moved|deployed|released|approved|denied|touched)\b",
+    r"moved|deployed|released|approved|denied|touched|put|pushed|shipped|"
+    # "when did v2 go to staging?"
+    r"(?:go|went|get|got|land|landed)\s+(?:to|in|into|on|live))\b"
+    # "did anyone move a version?", "has somebody promoted something?": who did what.
+    r"|\b(?:did|has|have)\s+(?:any|some|no)\s*(?:one|body)\s+(?:\w+\s+)?(?:roll(?:ed)?\s*back|"
+    r"revert(?:ed)?|promot(?:e|ed)|chang(?:e|ed)|mov(?:e|ed)|deploy(?:ed)?|releas(?:e|ed)|"
+    r"approv(?:e|ed)|touch(?:ed)?|push(?:ed)?|swap(?:ped)?)\b",
     re.I,
 )
 ROLLBACK = re.compile(
@@ -65,10 +75,29 @@ ROLLBACK = re.compile(
 )
 CANARY = re.compile(
     r"\bcanar(?:y|ies)\b|\bshadow(?:ing)?\b|\bsplit\b|\bmirror\b|"
-    r"\b(?:send|route|give)\s+\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)",
+    r"\b(?:send|route|give)\s+\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)"
+    # "try v4 on 5% of real traffic", "expose v3 to 10 percent of users": a share of traffic.
+    r"|\b(?:stop|quit|cease)\s+(?:sending|routing|splitting|mirroring|shadowing)\b"
+    r"|\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)\s*of\s+(?:the\s+|our\s+|all\s+)?"
+    r"(?:\w+\s+){0,2}(?:traffic|requests|users|calls|load|predictions)\b",
     re.I,
 )
-STOP = re.compile(r"\b(?:stop|end|cancel|remove|kill|halt|finish|turn\s+off)\b", re.I)
+STOP = re.compile(
+    r"\b(?:stop|quit|cease|end|cancel|remove|kill|halt|finish|turn\s+off|abort|pull|disable|"
+    r"terminate|"
+    r"shut\s+down|roll\s*back|revert|undo|scrap|drop)\b"
+    # "move 100% of traffic back to prod": nothing left on the canary.
+    r"|\b(?:all|100\s*%|100 percent|everything)\b.{0,30}\bback\b|\bback to prod(?:uction)?\b",
+    re.I,
+)
+#: A change in place of the one just discussed ("a canary instead").
+INSTEAD = re.compile(r"\binstead\b|\brather\b", re.I)
+#: Changing the share of the canary that runs ("bump the canary to 50%").
+RESHARE = re.compile(
+    r"\b(?:bump|raise|increase|lower|reduce|decrease|set|change|adjust|ramp|scale|take|dial|"
+    r"move|up)\b",
+    re.I,
+)
 GUARD = re.compile(r"\bguard(?:ed|s)?\b|\bauto(?:matic(?:ally)?)?[\s-]*roll\s*back\b", re.I)
 PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:%|percent\b|per\s*cent\b|/\s*\d+(?:\.\d+)?\b)", re.I)
 #: Asking for a stage change: a verb of moving ("promote", "ship", "propose promoting"),
@@ -109,16 +138,22 @@ STAGE_SOURCE = re.compile(
 )
 COMPARE = re.compile(
     r"\b(?:compare|comparison|next to|side by side|diff|difference|differences|vs\.?|versus|"
-    r"better than|worse than|"
+    r"better than|worse than|beats?|outperforms?|improves? on|regress(?:es|ed)? (?:on|from)|"
     r"changed between|change between|stack up|against)\b",
     re.I,
 )
 AUDIT = re.compile(
-    r"\baudit\b|\bhistory\b|\blog\b|\bwho\s+(?:changed|promoted|moved|rolled|approved|denied)\b"
+    r"\baudit\b|\bhistory\b|(?<!\bdid\s)(?<!\bdoes\s)(?<!\bto\s)\blog\b(?!ged\b)|\bwho\s+(?:changed|promoted|moved|rolled|approved|denied)\b"
     r"|\bwhat happened\b|\brecent (?:changes|activity)\b|\bchangelog\b|\bwhat changed\b"
-    r"|\b(?:any|the|recent|last) (?:promotions|rollbacks|changes|deployments)\b",
+    r"|\bwho (?:did|done|made|approved|asked for|requested) (?:it|that|this)\b"
+    r"|\b(?:show|list|see|any|all)\s+(?:me\s+)?(?:all\s+)?(?:the\s+)?(?:recent\s+)?changes\b"
+    r"|\b(?:any|the|recent|last) (?:promotions|rollbacks|changes|deployments)\b"
+    r"|\b(?:anything|something|what)\s+(?:(?:has|have|did)\s+)?(?:happen(?:ed|ing)?|went on|"
+    r"going on|go on)\b",
     re.I,
 )
+#: "log" as a verb ("what did v4 log for its baseline"): metrics, not the audit log.
+LOG_VERB = re.compile(r"\b(?:did|does|do|will|would|to)\s+(?:[\w.\-]+\s+){0,3}?log\b", re.I)
 SELECT = re.compile(
     r"\b(?:recommend(?:s|ation|ations)?|suggest(?:s|ion|ions)?|best|fastest|quickest|"
     r"most accurate|pick|choose|good (?:model|one) for|"
@@ -128,17 +163,24 @@ SELECT = re.compile(
     re.I,
 )
 SERVING = re.compile(
-    r"\b(?:serving|served|serves|live|deployed|running|router|in prod(?:uction)?|"
-    r"(?:taking|getting|handling|receiving|gets|takes|handles|receives)\s+(?:the\s+|live\s+)?"
-    r"(?:traffic|requests)|answering (?:requests|traffic)|in use|"
-    r"on prod(?:uction)?)\b",
+    r"\b(?:serving|served|serves|serve|live|deployed|running|router|in prod(?:uction)?|"
+    r"(?:taking|getting|handling|receiving|gets|takes|handles|receives)\s+(?:\w+\s+){0,2}?"
+    r"(?:traffic|requests|calls)|answering (?:requests|traffic)|in use|"
+    # "what version is behind the digits endpoint"
+    r"(?:version|model|build) is behind|endpoint|behind (?:it|that|this|the route)|"
+    r"point(?:s|ing|ed)? (?:at|to)|"
+    # "which model handles those right now": the requests just named.
+    r"(?:handles?|handling|answers?|answering|takes?|taking)\s+(?:those|these|them)|"
+    r"on prod(?:uction)?)\b"
+    r"|\b(?:which|what) (?:version|build)\b.{1,40}\b(?:in|on) (?:prod(?:uction)?|staging)\b",
     re.I,
 )
 LIST = re.compile(
     r"\bmodels\b|^(?:list|ls)\b|\b(?:what|which) is (?:in|on) (?:prod(?:uction)?|staging)\b"
     r"|\bwhat do we have\b|\beverything\b|\bcatalog(?:ue)?\b|\binventory\b"
     r"|\b(?:anything|what is) (?:in|on) (?:prod(?:uction)?|staging)\b|\bwhat is live\b"
-    r"|\b(?:which|what) (?:ones?|models?)? ?(?:are|is) (?:sitting |currently |now |still )?"
+    r"|\b(?:which|what) (?:ones?|models?|versions?)? ?"
+    r"(?:are|is|got|were|was|went|have been|has been) (?:sitting |currently |now |still |already )?"
     r"(?:in |on )?(?:prod(?:uction)?|staging|archived)\b"
     r"|\b(?:the )?(?:prod(?:uction)?|staging|archived) ones\b",
     re.I,
@@ -210,6 +252,7 @@ COMMON_WORDS = """
     instructions ignore previous human review sign off anyone someone
     canary canaries shadow mirror split send route traffic percent share stop end cancel
     start guard guarded guards automatic automatically doing going auto error rate spikes
+    try trying test testing expose exposing trial pilot shift first
     """
 STOPWORDS = frozenset(COMMON_WORDS.split()) | VOCABULARY
 
@@ -225,67 +268,16 @@ ONCALL = re.compile(
     r"go back|put (?:the )?(?:old|previous) (?:one|version) back)\b",
     re.I,
 )
-#: A plea to act on an incident (with ONCALL words above: "undo it now", "fix it!!!").
-ACT_NOW = re.compile(r"\b(?:now|immediately|right away|asap|fix it|fix this)\b|!{2,}", re.I)
-#: Registry work the chat does not do, and the command that does it (None: no command).
-UNSUPPORTED: list[tuple[str, re.Pattern[str]]] = [
-    ("archive", re.compile(r"\barchiv(?:e|ing)\b|\bretire\b|\bdecommission\b", re.I)),
-    (
-        "delete",
-        re.compile(
-            r"\b(?:delete|remove|drop|purge|erase|destroy|get rid of|wipe|nuke)\b"
-            r"(?!.*\bcanar)",
-            re.I,
-        ),
-    ),
-    (
-        "retrain",
-        re.compile(
-            r"\bre-?train\w*|\bfine[- ]?tun\w*|^(?:please\s+|can you\s+|pls\s+)?train\b"
-            r"|\btrain (?:a |an |another |it\b|them\b|the model|again|on\b)|\bre-?fit\b",
-            re.I,
-        ),
-    ),
-    ("rename", re.compile(r"\brenam\w+\b", re.I)),
-    (
-        "tag",
-        re.compile(
-            r"\b(?:tag|label)\s+(?!of\b)(?:\w[\w.\-]*\s+)?(?:as|with|=)\b"
-            r"|\badd (?:a )?tag\b|\bset (?:a |the )?tag\b",
-            re.I,
-        ),
-    ),
-    ("register", re.compile(r"\b(?:register|upload|import)\b(?!ed)", re.I)),
-    (
-        "edit_card",
-        re.compile(
-            r"\b(?:edit|update|change|set|fix|rewrite)\s+(?:the\s+)?(?:model\s+)?"
-            r"(?:card|description)\b",
-            re.I,
-        ),
-    ),
-    (
-        "predict",
-        re.compile(
-            r"\b(?:predict|run inference|classify this|score this|make a prediction)\b", re.I
-        ),
-    ),
-    ("scale", re.compile(r"\b(?:scale|replicas?|restart|reboot|redeploy the pod)\b", re.I)),
-]
-#: Plainly not about the registry.
-OFF_TOPIC = re.compile(
-    r"\b(?:weather|joke|poem|recipe|lunch|dinner|coffee|football|soccer|movie|song|lyrics|"
-    r"capital of|translate|stock price|bitcoin|horoscope|email (?:my|the) boss|birthday|"
-    r"meaning of life|who are you|how are you|your name|"
-    # The cluster and the machine, not the registry: pods, nodes, drivers, memory errors.
-    r"k8s|kubectl|kubernetes|pods?|nodes?|cluster|cuda|gpu driver|out of memory|oom|"
-    r"segfault|stack ?trace|docker(?:file)?|vpn|ssh|pip install|conda|"
-    r"write (?:me )?(?:a |an )?"
-    r"(?:essay|story|poem|haiku|function|script|code)|python code|sql query)\b"
-    r"|^(?:hi|hello|hey|yo|thanks|thank you|thx|cheers|good (?:morning|night|evening)|ok|okay|"
-    r"cool|great|nice|lol|bye)\b[\s!.?]*(?:there|again|so much|a lot)?[\s!.?]*$",
+#: A hard latency requirement ("p99 must stay below 5 ms", "must be <50 ms", "latency has
+#: to stay under 20ms"): the answer should be the fastest model, not the most accurate one.
+LATENCY_NEED = re.compile(
+    r"\b(?:p\d{2,3}|latency|response time)\b.{0,30}\d[\d.]*\s*(?:ms|milliseconds?)\b"
+    r"|\b(?:must|has to|have to|needs? to|should)\s+(?:be|stay|remain|keep|answer|respond|"
+    r"return)\s+(?:\w+\s+)?(?:under|below|within|<=?|less than|at most)\s*\d",
     re.I,
 )
+#: A plea to act on an incident (with ONCALL words above: "undo it now", "fix it!!!").
+ACT_NOW = re.compile(r"\b(?:now|immediately|right away|asap|fix it|fix this)\b|!{2,}", re.I)
 SYNC = re.compile(
     r"\bin sync\b|\bout of sync\b|\bsynced\b|\bdrift\w*\b"
     r"|\bmatch(?:es)? (?:what )?the registry\b",

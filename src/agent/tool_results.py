@@ -51,10 +51,17 @@ class ModelEntry(_Result):
     unapproved_change: str | None = None
 
 
+class RouteRule(_Result):
+    route: str
+    when: str
+    model: str
+
+
 class ModelList(_Result):
     items: list[ModelEntry]
     next_cursor: str | None = None
     routes: dict[str, str] = Field(default_factory=dict)
+    route_rules: list[RouteRule] = Field(default_factory=list)
 
 
 class VersionInfo(_Result):

@@ -19,11 +19,37 @@ _VOCABULARY_WORDS = """
     versions what which canary shadow mirror guard guarded percent traffic match matches
     """
 VOCABULARY = frozenset(_VOCABULARY_WORDS.split())
+#: English words a command word is close to, that are not its typo ("staying", "modes").
+_ENGLISH = frozenset(
+    [
+        "staying",
+        "stating",
+        "staring",
+        "stable",
+        "modes",
+        "modal",
+        "father",
+        "product",
+        "products",
+        "productive",
+        "relapse",
+        "regarded",
+        "currency",
+        "swerving",
+        "classified",
+    ]
+)
 #: Short words a glued prefix or suffix can be split from ("clearwhat" -> "what").
 _GLUE = ("what", "which", "show", "list", "promote", "compare", "models", "rollback")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
 #: Short forms people type for stages and moves ("v3->stg", "stg vs prod").
-ABBREVIATIONS = {"stg": "staging", "stag": "staging", "stging": "staging", "prd": "prod"}
+ABBREVIATIONS = {
+    "stg": "staging",
+    "stag": "staging",
+    "stging": "staging",
+    "prd": "prod",
+    "rb": "roll back",
+}
 #: A whole word only, never part of a name ("stg-copy" stays).
 _ABBREVIATED = re.compile(r"(?<![\w.\-])(" + "|".join(ABBREVIATIONS) + r")(?![\w\-]|\.\w)", re.I)
 _ARROW = re.compile(r"\s*(?:-->|->|=>|→)\s*")
@@ -42,7 +68,12 @@ def _fix(word: str, protected: frozenset[str]) -> str:
             rest = word[len(glued) :]
             if rest.lower() in VOCABULARY:
                 return f"{glued} {rest}"
-    close = difflib.get_close_matches(low, VOCABULARY, n=1, cutoff=0.8)
+    if low in _ENGLISH:
+        return word
+    # A typo keeps its first letter; a different first letter is another word ("sending"
+    # is not "pending", "watch" is not "match").
+    near = [v for v in VOCABULARY if v[0] == low[0]]
+    close = difflib.get_close_matches(low, near, n=1, cutoff=0.8)
     return close[0] if close else word
 
 

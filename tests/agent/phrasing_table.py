@@ -24,6 +24,8 @@ class Row:
     text: str
     expected: Intent
     models: tuple[str, ...] = REGISTRY
+    routes: tuple[tuple[str, str], ...] = ()
+    route_rules: tuple[tuple[str, str, str], ...] = ()
 
 
 def _focus(context: str) -> Focus:
@@ -51,18 +53,38 @@ def load(path: Path = TABLE) -> list[Row]:
         if line.startswith("#") or not line.strip():
             continue
         context, text, expected, *extra = line.split("\t")
-        models = REGISTRY
-        if extra and extra[0].startswith("models="):
-            models = tuple(extra[0].removeprefix("models=").split(","))
-        rows.append(
-            Row(number, context, text, INTENT_ADAPTER.validate_python(json.loads(expected)), models)
-        )
+        intent = INTENT_ADAPTER.validate_python(json.loads(expected))
+        rows.append(Row(number, context, text, intent, *_registry(extra[0] if extra else "")))
     return rows
+
+
+def _registry(
+    column: str,
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...], tuple[tuple[str, str, str], ...]]:
+    """ "models=a,b;routes=r>a;rules=r>X-Priority: critical>b": what the registry holds."""
+    models, routes, rules = REGISTRY, [], []
+    for part in filter(None, column.split(";")):
+        key, _, value = part.partition("=")
+        items = [item.split(">") for item in value.split(",")]
+        if key == "models":
+            models = tuple(value.split(","))
+        elif key == "routes":
+            routes = [(route, model) for route, model in items]
+        elif key == "rules":
+            rules = [(route, when, model) for route, when, model in items]
+        else:
+            raise ValueError(f"unknown registry key {key!r} in {column!r}")
+    return models, tuple(routes), tuple(rules)
 
 
 def read(row: Row) -> Intent:
     """As the agent does: the rules with the conversation's focus and the registry's names."""
-    ctx = ParseContext(focus=_focus(row.context), models=row.models)
+    ctx = ParseContext(
+        focus=_focus(row.context),
+        models=row.models,
+        routes=row.routes,
+        route_rules=row.route_rules,
+    )
     return parse_intent(row.text, ctx)
 
 

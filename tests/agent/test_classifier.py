@@ -27,6 +27,9 @@ def test_held_back_phrasings_are_placed() -> None:
         "are we good on approvals": "pending",
         "what version is prod on for digits": "serving",
         "drop version 2 of digits": "unsupported",
+        "pull the canary": "stop_canary",
+        "which ones got archived": "list_models",
+        "did anything happen overnight": "audit",
     }
     pairs = [(k, t) for k, t in corpus() if t not in held]
     model = IntentClassifier(pairs)

@@ -18,6 +18,8 @@ from agent.errors import AgentToolError
 from agent.focus import Focus, ParseContext
 from agent.intents import (
     AuditLog,
+    CompareVersions,
+    ModelDetails,
     OutOfScope,
     Rollback,
     ServingStatus,
@@ -56,6 +58,24 @@ def read(text: str, ctx: ParseContext = REGISTRY) -> object:
 )
 def test_time_expressions_become_minutes(text: str, minutes: int | None) -> None:
     assert since_minutes(text) == minutes
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [
+        ("who moved anything since 8am?", 150),  # now is 10:30 UTC
+        ("changes after 10:00", 30),
+        ("anything since 11 pm", 690),  # still ahead today: last night's
+        ("promote digits from 3", None),  # a bare number is not a time of day
+    ],
+)
+def test_a_time_of_day_reaches_back_to_it(text: str, minutes: int | None) -> None:
+    now = datetime(2026, 12, 6, 10, 30, tzinfo=UTC)
+    assert since_minutes(text, now) == minutes
+
+
+def test_a_clock_time_is_never_a_version() -> None:
+    assert read("digits broke at 14:05, roll back to v1") == Rollback(model="digits", to_version=1)
 
 
 def test_what_changed_in_the_last_hour_is_a_time_not_a_model() -> None:
@@ -148,6 +168,54 @@ def test_two_part_questions_have_two_parts() -> None:
     assert len(parse_parts("compare digits v3 and v1", REGISTRY)) == 1
 
 
+def test_a_second_part_must_ask_something() -> None:
+    # An acknowledgement before the question is not a part of its own.
+    assert parse_parts("ok thanks, and show me digits v2", REGISTRY) == [
+        ModelDetails(model="digits", version=2)
+    ]
+    # A remark that only repeats the first part's reading asks nothing new.
+    remark = "show mnist-classifier v2. someone said mnist-classifier looked odd"
+    assert parse_parts(remark, REGISTRY) == [ModelDetails(model="mnist-classifier", version=2)]
+    # "this"/"that" in the second part is the version the first part named.
+    assert parse_parts(
+        "describe mnist-classifier v2; how does this stack up against v1?", REGISTRY
+    ) == [
+        ModelDetails(model="mnist-classifier", version=2),
+        CompareVersions(model="mnist-classifier", version=2, against=1),
+    ]
+
+
+#: digits sends to mnist-classifier, and requests with X-Priority: critical to mnist-cnn.
+WITH_RULE = ParseContext(
+    models=("mnist-classifier", "mnist-cnn"),
+    routes=(("digits", "mnist-classifier"),),
+    route_rules=(("digits", "X-Priority: critical", "mnist-cnn"),),
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("revert the critical model on digits", Rollback(model="mnist-cnn")),
+        (
+            "digits priority traffic, X-Priority: critical - is it in sync?",
+            ServingStatus(model="mnist-cnn"),
+        ),
+        ("revert digits", Rollback(model="mnist-classifier")),
+        ("is digits in sync?", ServingStatus(model="mnist-classifier")),
+    ],
+)
+def test_a_route_rule_named_in_words_means_its_model(text: str, intent: object) -> None:
+    assert read(text, WITH_RULE) == intent
+
+
+def test_a_rule_only_counts_with_its_route_and_its_value() -> None:
+    # The header's name alone is not an unknown model, and no rule is guessed without a route.
+    got = read("which version serves X-Priority requests?", WITH_RULE)
+    assert not isinstance(got, Unclear) or got.unknown is None
+    assert getattr(got, "model", None) != "mnist-cnn"
+
+
 def test_numbers_below_display_precision_read_as_such() -> None:
     assert fmt.ms_change(1e-05) == "< 0.01 ms higher"
     assert fmt.ms_change(-0.00018) == "< 0.01 ms lower"
@@ -175,6 +243,20 @@ async def test_routes_come_from_the_registry_through_mcp(server: MCPServer) -> N
         ctx = await catalog.context(Focus())
     assert ctx.models == ("digits", "mnist-classifier")
     assert ("digits", "mnist-classifier") in ctx.routes
+
+
+@pytest.mark.anyio
+async def test_route_rules_come_through_mcp_for_registered_models_only(
+    server: MCPServer,
+) -> None:
+    async with open_registry(server) as tools:
+        listed = await tools.list_models()
+        ctx = await Catalog(tools).context(Focus())
+    rules = [(r.route, r.when, r.model) for r in listed.route_rules]
+    assert ("digits", "X-Priority: critical", "mnist-cnn") in rules
+    # mnist-cnn is not registered here: the chat never reads a request as about it.
+    assert ctx.route_rules == ()
+    assert read("roll back the critical model on digits", ctx) == Rollback(model="digits")
 
 
 @pytest.mark.anyio
@@ -286,3 +368,18 @@ async def test_two_parts_that_are_not_both_reads(
             "One change at a time: ask for the stop_canary after deciding this one."
         )
     assert registry.get_model("digits").model.production_version == 1  # nothing moved
+
+
+@pytest.mark.anyio
+async def test_a_word_read_in_a_question_never_becomes_the_conversations_model(
+    server: MCPServer, tmp_path: Path
+) -> None:
+    async with open_agent(server, tmp_path / "cp.sqlite") as agent:
+        why = await agent.conversation.ask("why was v2 never promoted?")
+        assert why.answer is not None
+        assert "never" not in why.answer.title
+        # "Which versions of never?" once followed: the next question has no model to lean on.
+        after = await agent.conversation.ask("compare v2 with v1")
+    assert after.answer is not None
+    assert "never" not in after.answer.text
+    assert "Which model?" in after.answer.text

@@ -85,6 +85,22 @@ def test_short_stage_forms_in_lists_and_compares() -> None:
     assert {compared.version, compared.against} == {1, 2}
 
 
+@pytest.mark.parametrize(
+    ("said", "meant"),
+    [
+        ("stop sending traffic", "stop sending traffic"),  # not "pending"
+        ("watch digits", "watch digits"),  # not "match"
+        ("the story so far", "the story so far"),  # not "history"
+        ("who is staying late", "who is staying late"),  # not "staging"
+        ("promte digits", "promote digits"),
+        ("prodction models", "production models"),
+        ("lsit the modles", "lsit the models"),  # a first-letter slip is left as typed
+    ],
+)
+def test_only_typos_of_command_words_are_corrected(said: str, meant: str) -> None:
+    assert normalise(said) == meant
+
+
 def test_a_short_form_inside_a_name_is_left_alone() -> None:
     assert normalise("show stg-copy v2", ["stg-copy"]) == "show stg-copy v2"
     assert normalise("stg", ["stg"]) == "stg"

@@ -44,6 +44,7 @@ from registry_mcp.mcp.tool_models import (
     ModelList,
     PlanPreview,
     ProposalList,
+    RouteRuleView,
     ServingSide,
     ServingState,
     ServingVersion,
@@ -124,12 +125,19 @@ def build_server(
                 if (v := m.production_version or m.latest_version) is not None
             ]
             listed = ModelList.of(page, registry.cards_for(pairs), registry.policy)
+            configured = registry.policies.file.config.routes
             routes = {
                 name: route.default
-                for name, route in registry.policies.file.config.routes.items()
+                for name, route in configured.items()
                 if isinstance(route.default, str)
             }
-            return listed.model_copy(update={"routes": routes})
+            rules = [
+                view
+                for name, route in configured.items()
+                for rule in route.rules
+                if (view := RouteRuleView.of(name, rule)) is not None
+            ]
+            return listed.model_copy(update={"routes": routes, "route_rules": rules})
 
         return await off_loop(build)
 

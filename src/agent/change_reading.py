@@ -1,0 +1,131 @@
+"""Reading a request for a change (promote, roll back, start or stop a canary): the slots
+each needs, or a question back when one is missing. A change read here only ever becomes a
+proposal that a human approves."""
+
+from __future__ import annotations
+
+import re
+
+from agent import phrases as P
+from agent.intents import (
+    Intent,
+    Promote,
+    Rollback,
+    ServingStatus,
+    StartCanary,
+    StopCanary,
+    Unclear,
+    Unsupported,
+)
+from agent.slots import Slots, default_stage, has, split_why, stage_of
+
+
+class ChangeReading(Slots):
+    """Changes, on top of the message's slots."""
+
+    def oncall(self) -> bool:
+        """ "URGENT x is returning garbage, roll back!!!", "prod is broken, revert digits now"."""
+        t = self.text
+        if has(P.ROLLBACK, t) or has(P.PENDING, t) or has(P.HISTORY_QUESTION, t):
+            return False
+        if has(P.CANARY, t):
+            return False  # "kill the canary, it is throwing 500s": the change it names
+        if not has(P.ONCALL, t):
+            return False
+        question = re.match(r"^\s*(?:is|are|was|did|what|which|why|who|when|how)\b", t, re.I)
+        return not question or has(P.ACT_NOW, t) is not None
+
+    def rollback(self, found: re.Match[str] | None) -> Intent:
+        head, why = split_why(self.text)
+        after = found.start() if found is not None else 0
+        model = self.named_model(after, len(head)) or self.named_model(0, len(head))
+        model = model or self.model(0, 0)
+        if model is None:
+            return self.needs_model("roll back digits")
+        rest = head[found.end() :] if found is not None else head
+        target = re.search(r"\bto\s+(?:v|version\s*)?(\d+)\b", rest, re.I)
+        # No version named ("roll back", "to the previous one"): the registry's rollback target.
+        version = int(target.group(1)) if target else None
+        return Rollback(model=model, to_version=version, rationale=why)
+
+    def promote(self, found: re.Match[str]) -> Intent:
+        head, why = split_why(self.text)
+        model = None
+        for match in P.NAME_THEN_VERSION.finditer(head):
+            if match.group(1).lower() not in P.STOPWORDS:
+                model = self.named_model(match.start(), match.end())
+                break
+        model = model or self.named_model(found.start(), len(head))
+        # "the staging one of digits - promote it": named before the verb.
+        model = model or self.named_model(0, len(head)) or self.model(0, 0)
+        if model is None:
+            return self.needs_model("promote digits v3")
+        explicit = [int(m.group(1)) for m in P.VERSION.finditer(head)]
+        explicit = explicit or self.bare_versions(len(head))
+        version = explicit[0] if explicit else self.referenced_version(model)
+        # "promote whatever is in staging to prod": the source stage names the version and
+        # is not the target.
+        source = P.STAGE_SOURCE.search(head)
+        if version is None and source:
+            version = self.ctx.stage_version(model, stage_of(source.group(1) or source.group(2)))
+        rest = head[found.end() :]
+        if source is not None and source.start() >= found.end():
+            rest = head[found.end() : source.start()] + " " + head[source.end() :]
+        stage = P.TO_STAGE.search(found.group(0)) or P.TO_STAGE.search(rest)
+        stage = stage or P.MAKE_STAGE.search(head)
+        if stage is not None and stage_of(stage.group(1)) == "Archived":
+            return Unsupported(action="archive", model=model, version=version)
+        if version is None:
+            return Unclear(reason=f"Which version of {model}? e.g. 'promote {model} v3'.")
+        return Promote(
+            model=model,
+            version=version,
+            stage=stage_of(stage.group(1)) if stage else default_stage(head),
+            rationale=why,
+            guard=has(P.GUARD, head) is not None,
+        )
+
+    def canary(self) -> Intent:
+        """ "canary digits v3 at 10%", "send 5% of digits traffic to v3", "stop the canary",
+        "how is the canary of digits doing?" (a status question)."""
+        head, why = split_why(self.text)
+        model = self.named_model() or self.model(0, 0)
+        stop = has(P.STOP, head) is not None
+        if model is None:
+            return self.needs_model(
+                "stop the canary of digits" if stop else "canary digits v3 at 10%"
+            )
+        if stop:
+            return StopCanary(model=model, rationale=why)
+        percent = P.PERCENT.search(head)
+        explicit = [int(m.group(1)) for m in P.VERSION.finditer(head)]
+        explicit = explicit or self.bare_versions(len(head))  # "canary digits 3 at 50%"
+        shadow = re.search(r"\bshadow|\bmirror", head, re.I) is not None
+        version = explicit[0] if explicit else self.referenced_version(model)
+        if (
+            version is None
+            and percent is not None
+            and (has(P.RESHARE, head) or has(P.INSTEAD, head) or P.FOLLOW_UP.search(head))
+        ):
+            # "bump the canary to 50%", "how about a 10% canary instead": the version
+            # under discussion.
+            version = self.focus.version if self.focus.model == model else None
+        if percent is None and not explicit:
+            if (found := has(P.PROMOTE, head)) is not None and not shadow:
+                return self.promote(found)  # "promote the canary to production"
+            return ServingStatus(model=model)  # "how is the canary doing?"
+        if percent is None and shadow and version is not None:
+            # A shadow copy answers no user: mirroring all of Production's traffic is the
+            # plain reading of "shadow v2" (the proposal shows the share; a human approves).
+            return StartCanary(model=model, version=version, percent=100, mode="shadow")
+        if version is None:
+            return Unclear(reason=f"Which version of {model}? e.g. 'canary {model} v3 at 10%'.")
+        if percent is None:
+            return Unclear(
+                reason=f"What share of traffic? e.g. 'canary {model} v{version} at 10%'."
+            )
+        share = float(percent.group(1))
+        if not 0 < share <= 100:
+            return Unclear(reason=f"A canary share is above 0 and at most 100 %, not {share:g}.")
+        mode = "shadow" if shadow else "split"
+        return StartCanary(model=model, version=version, percent=share, mode=mode, rationale=why)

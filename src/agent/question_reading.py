@@ -1,0 +1,206 @@
+"""Reading a question about the registry (lists, details, serving, compare, a model to pick,
+a follow-up, the next page) or a request the chat does not carry out."""
+
+from __future__ import annotations
+
+import re
+
+from agent import phrases as P
+from agent import scope_phrases as S
+from agent.intents import (
+    AuditLog,
+    CompareVersions,
+    Goal,
+    Intent,
+    ListModels,
+    ModelDetails,
+    PendingApprovals,
+    SelectModel,
+    ServingStatus,
+    Unclear,
+    Unsupported,
+)
+from agent.slots import Slots, has, stage_of
+
+#: Words a bare follow-up may carry around its one slot ("and for the production ones?").
+_FILLERS = frozenset(
+    ["the", "for", "in", "on", "one", "ones", "then", "what", "about", "how", "is", "are", "there"]
+)
+
+
+class QuestionReading(Slots):
+    """Questions and unsupported requests, on top of the message's slots."""
+
+    def unsupported(self) -> Unsupported | None:
+        """The first unsupported action the message names: the request's verb comes before
+        its objects ("retrain digits on the new data drop": a retrain, not a delete)."""
+        t = self.text
+        named = [
+            (found.start(), action)
+            for action, pattern in S.UNSUPPORTED
+            if (found := pattern.search(t)) and not (action == "delete" and has(P.CANARY, t))
+        ]
+        if not named:
+            return None
+        versions = self.versions()
+        return Unsupported(
+            action=min(named)[1],
+            model=self.named_model() or (None if self.unknown else self.focus.model),
+            version=versions[0] if versions else None,
+        )
+
+    def serving(self) -> Intent:
+        t = self.text
+        model = self.named_model()
+        if model is None and self.unknown is not None:
+            return self.no_such_model()  # "is the mnist model serving ok": which one?
+        if model is None and has(P.SYNC, t):
+            model = self.model()
+            if model is None:
+                return self.needs_model("is digits in sync with the registry?")
+        if model is None and (
+            P.THIS.search(t)
+            or P.FOLLOW_UP.search(t)
+            or re.search(r"\b(?:version|build)\b", t, re.I)
+        ):
+            model = self.model()
+            if model is None:
+                return self.needs_model("which version of digits is serving?")
+        if model is None or re.search(r"\bmodels\b", t, re.I):
+            listed = self.listing()
+            if isinstance(listed, ListModels) and listed.stage is None:
+                return listed.model_copy(update={"stage": "Production"})
+            return listed
+        return ServingStatus(model=model)
+
+    def follow_up(self) -> Intent | None:
+        """ "and production?" after "what's in staging?", "what about mnist-cnn?" after a
+        serving question: the last question again, with only the slot this one names."""
+        lead = P.FOLLOW_UP.search(self.text)
+        asked = self.focus.asked
+        if lead is None or asked is None:
+            return None
+        rest = [w.lower() for w in P.TOKEN.findall(self.text[lead.end() :])]
+        found = {f.said.lower() for f in self.found}
+        other = [w for w in rest if w not in found and w not in _FILLERS]
+        stages = [w for w in other if P.STAGE_WORD.fullmatch(w)]
+        if stages and len(stages) == len(other) == 1 and not self.found:
+            if asked == "list_models":
+                return ListModels(stage=stage_of(stages[0]))
+            return None
+        if other or len(self.found) != 1:
+            return None
+        model = self.found[0].model
+        match asked:
+            case "serving":
+                return ServingStatus(model=model)
+            case "model_info":
+                return ModelDetails(model=model)
+            case "audit":
+                return AuditLog(model=model)
+            case "pending":
+                return PendingApprovals(model=model)
+        return None
+
+    def more(self) -> Intent:
+        page = self.focus.next_page
+        if page is None:
+            return Unclear(reason="There is nothing more to show.")
+        if page.kind == "audit":
+            return AuditLog(model=page.model, cursor=page.cursor)
+        stage = page.stage if page.stage in ("None", "Staging", "Production", "Archived") else None
+        return ListModels(
+            stage=stage_of(stage) if stage else None, task=page.task, cursor=page.cursor
+        )
+
+    def compare(self) -> Intent:
+        model = self.model()
+        if model is None:
+            return self.needs_model("compare digits v3 with v1")
+        found = self.versions()
+        if not found and self.ctx.stages:
+            found = self.stage_versions(model)
+        elif len(found) == 1 and self.ctx.stages and not P.THIS.search(self.text):
+            # "compare v3 with production": the version in that stage.
+            found = found + [v for v in self.stage_versions(model) if v != found[0]][:1]
+        referenced = self.referenced_version(model)
+        if not found:
+            if referenced is None:
+                return Unclear(
+                    reason=f"Which versions of {model}? e.g. 'compare {model} v3 with v1'."
+                )
+            version, against = self.focus.version or referenced, None
+            if P.PREVIOUS.search(self.text):
+                version, against = self.focus.version or referenced, referenced
+            if version == against:
+                against = None
+        elif len(found) == 1:
+            version, against = found[0], None
+            if P.THIS.search(self.text) and self.focus.model == model and self.focus.version:
+                # "compare it with v1": the version under discussion against the one named.
+                if self.focus.version != found[0]:
+                    version, against = self.focus.version, found[0]
+            elif P.PREVIOUS.search(self.text):
+                against = self.referenced_version(model)
+            elif self.ctx.stages:
+                staged = [v for v in self.stage_versions(model) if v != version]
+                against = staged[0] if staged else None
+        else:
+            version, against = found[0], found[1]
+        return CompareVersions(model=model, version=version, against=against)
+
+    def select(self) -> Intent:
+        t = self.text
+        latency = P.LATENCY.search(t)
+        goal: Goal = "accuracy"
+        if not re.search(r"\bmost accurate\b|\baccura\w*\b", t, re.I):
+            for name, pattern in P.GOALS:
+                if pattern.search(t):
+                    goal = name
+                    break
+            if goal == "accuracy" and P.LATENCY_NEED.search(t):
+                goal = "latency"  # "p99 must stay below 5 ms": speed is the requirement
+
+        task = self.task()
+        if isinstance(task, Unclear):
+            return task
+        return SelectModel(
+            task=task,
+            max_latency_ms=float(latency.group(1)) if latency else None,
+            goal=goal,
+        )
+
+    def listing(self) -> Intent:
+        t = self.text
+        stage = P.STAGE_WORD.search(t)
+        task = self.task()
+        if isinstance(task, Unclear):
+            return task
+        if task is None and self.ctx.tasks is None:
+            word = re.search(r"\b([a-z][\w\-]*)\s+models\b", t, re.I)
+            if word and word.group(1).lower() not in P.STOPWORDS | P.NOT_TASK:
+                task = word.group(1)
+        return ListModels(stage=stage_of(stage.group(1)) if stage else None, task=task)
+
+    def details(self) -> Intent | None:
+        """A model's (or version's) details; None when nothing asks for them (the classifier
+        reads the message then)."""
+        t = self.text
+        named = self.named_model()
+        explicit = self.versions()
+        asks = has(P.DETAILS, t) is not None
+        referenced = P.THIS.search(t) is not None or P.PREVIOUS.search(t) is not None
+        known = named is not None and self.ctx.models is not None and named in self.ctx.models
+        if not (asks or explicit or referenced or known):
+            return None
+        if has(P.CHANGE_ASK, t):
+            # A change this reading could not place is asked about, never shown as details.
+            return Unclear(
+                reason="That reads as a change I could not place; say it as e.g. "
+                "'promote digits v3 to Staging' or 'roll back digits'."
+            )
+        model = named or self.model()
+        if model is None:
+            return self.needs_model("show me digits v3")
+        version = explicit[0] if explicit else self.referenced_version(model)
+        return ModelDetails(model=model, version=version)

@@ -1,0 +1,91 @@
+"""Words of messages that ask nothing the chat does: help, greetings, off-topic requests,
+arithmetic, writing code, and registry work the chat does not carry out (with its name)."""
+
+from __future__ import annotations
+
+import re
+
+HELP = re.compile(
+    r"^/?(?:help|hepl|hlep|halp)\b|\bwhat can (?:you|i) (?:do|ask)\b|^\?+$"
+    r"|\bhow do i (?:use (?:this|you)|approve)\b"
+    r"|\bwhat do you (?:do|know)\b|\bcommands?\b.*\?$",
+    re.I,
+)
+
+#: Plainly not about the registry.
+OFF_TOPIC = re.compile(
+    r"\b(?:weather|joke|poem|recipe|lunch|dinner|coffee|football|soccer|movie|song|lyrics|"
+    r"capital of|translate|stock price|bitcoin|horoscope|email (?:my|the) boss|birthday|"
+    r"meaning of life|who are you|how are you|your name|"
+    # The cluster and the machine, not the registry: pods, nodes, drivers, memory errors.
+    r"k8s|kubectl|kubernetes|pods?|nodes?|cluster|cuda|gpu driver|out of memory|oom|"
+    r"segfault|stack ?trace|docker(?:file)?|vpn|ssh|pip install|conda|"
+    r"write (?:me )?(?:a |an )?"
+    r"(?:essay|story|poem|haiku|function|script|code)|python code|sql query)\b",
+    re.I,
+)
+
+#: A greeting or an acknowledgement on its own ("ok", "thanks!"): no request in it.
+GREETING = re.compile(
+    r"^\W*(?:(?:hi|hello|hey|yo|thanks|thank you|thx|cheers|good (?:morning|night|evening)|ok|"
+    r"okay|cool|great|nice|lol|bye|alright|got it)\b[\s!.?,]*)+"
+    r"(?:there|again|so much|a lot)?[\s!.?,]*$",
+    re.I,
+)
+
+#: Arithmetic and trivia ("what's 2+2").
+ARITHMETIC = re.compile(r"^\W*(?:what is|calculate|compute)?\s*[\d\s+\-*/x().^=]+\??\s*$", re.I)
+
+#: Writing code or prose for someone: out of scope whatever model it mentions.
+CODING = re.compile(
+    r"\b(?:write|generate|give me)\s+(?:me\s+)?(?:a\s+|an\s+|some\s+)?(?:\w+\s+){0,2}"
+    r"(?:script|code|function|notebook|snippet|class|program|essay|poem)\b"
+    r"|\b(?:python|bash|sql|pytorch)\s+(?:code|script|snippet)\b",
+    re.I,
+)
+
+#: Registry work the chat does not do, and the command that does it (None: no command).
+UNSUPPORTED: list[tuple[str, re.Pattern[str]]] = [
+    ("archive", re.compile(r"\barchiv(?:e|ing)\b|\bretire\b|\bdecommission\b", re.I)),
+    (
+        "delete",
+        re.compile(
+            r"\b(?:delete|remove|drop|purge|erase|destroy|get rid of|wipe|nuke)\b"
+            r"(?!.*\bcanar)",
+            re.I,
+        ),
+    ),
+    (
+        "retrain",
+        re.compile(
+            r"\bre-?train\w*|\bfine[- ]?tun\w*|^(?:please\s+|can you\s+|pls\s+)?train\b"
+            r"|\btrain (?:a |an |another |it\b|them\b|the model|again|on\b)|\bre-?fit\b",
+            re.I,
+        ),
+    ),
+    ("rename", re.compile(r"\brenam\w+\b", re.I)),
+    (
+        "tag",
+        re.compile(
+            r"\b(?:tag|label)\s+(?!of\b)(?:\w[\w.\-]*\s+){0,3}(?:as|with|=)\b"
+            r"|\badd (?:a )?tag\b|\bset (?:a |the )?tag\b",
+            re.I,
+        ),
+    ),
+    ("register", re.compile(r"\b(?:register|upload|import)\b(?!ed)", re.I)),
+    (
+        "edit_card",
+        re.compile(
+            r"\b(?:edit|update|change|set|fix|rewrite)\s+(?:the\s+)?(?:model\s+)?"
+            r"(?:card|description)\b",
+            re.I,
+        ),
+    ),
+    (
+        "predict",
+        re.compile(
+            r"\b(?:predict|run inference|classify this|score this|make a prediction)\b", re.I
+        ),
+    ),
+    ("scale", re.compile(r"\b(?:scale|replicas?|restart|reboot|redeploy the pod)\b", re.I)),
+]

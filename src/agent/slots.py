@@ -1,0 +1,241 @@
+"""The slots of one message, read against what the registry has: model names (never a word
+that matches nothing), versions (named, bare after a name, by stage, or "it"/"the previous
+one" from the conversation's focus), tasks, a reason after "because", a time span.
+
+It only ever reads what the user typed (never registry text; the registry's names at most,
+to recognise a name), so data in the registry cannot steer it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from agent import entities
+from agent import phrases as P
+from agent.focus import ParseContext
+from agent.intents import Unclear
+from agent.tool_results import StageName
+from agent.wording import normalise
+
+
+def has(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    return pattern.search(text)
+
+
+def stage_of(word: str) -> StageName:
+    word = word.lower()
+    if word.startswith("prod"):
+        return "Production"
+    if word.startswith("stag"):
+        return "Staging"
+    if word.startswith("arch"):
+        return "Archived"
+    return "None"
+
+
+#: Tasks by their usual names, as the vocabulary spells them.
+TASK_WORDS = frozenset(P.TASKS.values()) | frozenset(P.MULTI_WORD_TASKS.values())
+
+#: A link or a storage path ("s3://bucket/digits/v5/model.pt").
+URL = re.compile(r"\b[a-z][a-z0-9+.\-]*://\S*", re.I)
+
+#: A pasted fragment between backticks (a log line, a command).
+CODE = re.compile(r"`+([^`]*)`+")
+
+#: A time of day ("02:14", "02:14:07").
+CLOCK = re.compile(r"(?<![\w:])\d{1,2}:\d{2}(?::\d{2})?(?![\w:])")
+
+
+#: "half of the traffic" -> 50% of it.
+_FRACTIONS = {"half": 50, "a quarter": 25, "a third": 33, "a tenth": 10, "a fifth": 20}
+FRACTION = re.compile(r"\b(half|a quarter|a third|a tenth|a fifth)\s+of\b", re.I)
+
+
+def names_in(fragment: str, ctx: ParseContext) -> str:
+    """The registry names a pasted fragment holds (identifier-like words when the names are
+    not known yet): the fragment's other words are not the user's request."""
+    if ctx.models is None:
+        return " ".join(w for w in P.TOKEN.findall(fragment) if entities.NAME_LIKE.match(w))
+    return " ".join(found.said for found in entities.find_models(fragment, ctx, P.STOPWORDS))
+
+
+class Slots:
+    """One normalised message and its context, and the slots read from them."""
+
+    def __init__(self, text: str, ctx: ParseContext) -> None:
+        self.ctx = ctx
+        self.focus = ctx.focus
+        known = (*(ctx.models or ()), *(route for route, _ in ctx.routes))
+        # A link or storage path names a place, not a model ("from s3://x/digits/v5"); a
+        # pasted log line is evidence, not the request: only the names in it are kept.
+        text = CODE.sub(lambda m: " " + names_in(m.group(1), ctx) + " ", URL.sub(" ", text))
+        text = FRACTION.sub(lambda m: f"{_FRACTIONS[m.group(1).lower()]}% of", text)
+        self.text = normalise(text, known)
+        self.since = entities.since_minutes(self.text)
+        self.text = entities.strip_time(self.text) if self.since else self.text
+        self.text = CLOCK.sub(" ", self.text)  # "at 02:14:07": a time of day, never a version
+        self.text = re.sub(r"\s{2,}", " ", self.text).strip()
+        self.known = ctx.models is not None
+        self.found = entities.find_models(self.text, ctx, P.STOPWORDS) if self.known else []
+        self.unknown = (
+            entities.unknown_name(
+                self.text,
+                ctx,
+                P.STOPWORDS,
+                # "promote that version because it beats v1": "beats" names nothing.
+                before_version=not (P.THIS.search(self.text) or P.PREVIOUS.search(self.text)),
+            )
+            if self.known and not self.found
+            else None
+        )
+
+    def named_model(self, start: int = 0, end: int | None = None) -> str | None:
+        """A model the text names after ``start``: a registry name when known, else the
+        first word that can be a name and is not a common word."""
+        part = self.text[start:end]
+        words = [m.group(0).rstrip(".-") for m in P.TOKEN.finditer(part)]
+        if self.known:
+            # Only what the registry has: a word that matches nothing is never a name.
+            stop = len(self.text) if end is None else end
+            inside = [f for f in self.found if start <= f.start < stop]
+            return inside[0].model if inside else None
+        for match in P.NAME_THEN_VERSION.finditer(part):
+            if match.group(1).lower() not in P.STOPWORDS:
+                return match.group(1)
+        for word in words:
+            if word.lower() in P.STOPWORDS or P.VERSION_WORD.match(word):
+                continue
+            if ":" in word:
+                word = word.split(":")[0]
+            return word
+        return None
+
+    def versions(self, start: int = 0) -> list[int]:
+        found = [int(m.group(1)) for m in P.VERSION.finditer(self.text, start)]
+        return found or self.bare_versions()
+
+    def bare_versions(self, end: int | None = None) -> list[int]:
+        """ "mnist-classifier 2", "diff digits 4 and 2": bare numbers right after a name."""
+        for entity in self.found:
+            if end is not None and entity.start >= end:
+                continue
+            after = self.text[entity.start + len(entity.said) :]
+            bare = re.match(
+                r"\s+(\d+)(?:\s+(?:and|vs\.?|versus|with|to|against)\s+(\d+))?\b", after
+            )
+            if bare and not re.match(r"\s+\d+\s*(?:%|ms\b|percent)", after):
+                return [int(g) for g in bare.groups() if g is not None]
+        return []
+
+    def stage_versions(self, model: str) -> list[int]:
+        """Versions a message names by stage ("compare staging and prod", "the staging
+        build"), in the order it names them, from the registry's stages."""
+        found = []
+        for match in re.finditer(r"\b(prod(?:uction)?|staging)\b", self.text, re.I):
+            version = self.ctx.stage_version(model, stage_of(match.group(1)))
+            if version is not None and version not in found:
+                found.append(version)
+        return found
+
+    def model(self, start: int = 0, end: int | None = None) -> str | None:
+        """The named model, else the one under discussion, else the registry's only one."""
+        named = self.named_model(start, end)
+        if named is not None:
+            return named
+        if self.unknown is not None:
+            return None  # the user named something that does not exist: never the focus
+        if self.focus.model is not None:
+            return self.focus.model
+        if self.ctx.models is not None and len(self.ctx.models) == 1:
+            return self.ctx.models[0]
+        return None
+
+    def referenced_version(self, model: str | None) -> int | None:
+        """ "it", "that version" -> the version under discussion; "the previous one" -> the
+        one discussed before it (else the version just below)."""
+        if model is None or model != self.focus.model or self.focus.version is None:
+            return None
+        if P.PREVIOUS.search(self.text):
+            if self.focus.previous_version is not None:
+                return self.focus.previous_version
+            return self.focus.version - 1 if self.focus.version > 1 else None
+        if P.THIS.search(self.text):
+            return self.focus.version
+        return None
+
+    def needs_model(self, example: str) -> Unclear:
+        if self.unknown is not None:
+            return self.no_such_model()
+        return Unclear(reason=f"Which model? e.g. '{example}'.", needs="model")
+
+    def no_such_model(self) -> Unclear:
+        assert self.unknown is not None
+        several = entities.sharing(self.unknown, self.ctx)
+        if several:
+            return Unclear(
+                reason=f"{self.unknown!r} could be {' or '.join(several)}; which one?",
+                needs="model",
+                unknown=self.unknown,
+            )
+        return Unclear(
+            reason=f"No model or route named {self.unknown!r} in the registry.",
+            needs="model",
+            unknown=self.unknown,
+        )
+
+    def task(self) -> str | Unclear | None:
+        """The task the message names, as the registry spells it ("digit classification" ->
+        classification); a task the registry does not have is never used: the agent says
+        which exist (or, for a name that looks like a model, that no such model exists)."""
+        said = task_said(self.text)
+        tasks = self.ctx.tasks
+        if said is None or tasks is None:
+            return said
+        known = {t.lower(): t for t in tasks}
+        words = [said, *said.split(), *(P.TASKS.get(w.lower(), w) for w in said.split())]
+        for word in words:
+            if word.lower() in known:
+                return known[word.lower()]
+        close = difflib.get_close_matches(said.lower(), known, n=1, cutoff=0.8)
+        if close:
+            return known[close[0]]
+        if self.unknown is not None and self.unknown.lower() in said.lower():
+            return self.no_such_model()
+        if said.lower() in TASK_WORDS:
+            # A task by its usual name ("regression"): the answer reads the registry afresh
+            # and says which tasks it has, in case a model of this task was just added.
+            return said
+        shown = ", ".join(tasks) if tasks else "none yet"
+        return Unclear(reason=f"No task named {said!r} in the registry; its tasks: {shown}.")
+
+
+def default_stage(head: str) -> StageName:
+    """ "stage digits v4" asks for Staging; any other move without a stage, Production."""
+    return "Staging" if P.STAGE_VERB.search(head) else "Production"
+
+
+def split_why(text: str) -> tuple[str, str | None]:
+    match = P.WHY.search(text)
+    if match is None:
+        return text, None
+    return text[: match.start()], match.group(1).strip() or None
+
+
+def task_said(text: str) -> str | None:
+    named = P.TASK_IS.search(text)
+    if named is not None:
+        return named.group(1)
+    low = text.lower()
+    for phrase, task in P.MULTI_WORD_TASKS.items():
+        if re.search(rf"\b{phrase}\b", low):
+            return task
+    for match in P.FOR_TASK.finditer(text):
+        words = [w for w in match.group(1).split() if w.lower() not in P.NOT_TASK]
+        words = [P.TASKS.get(w.lower(), w) for w in words]
+        if words and all(w.lower() not in P.STOPWORDS - set(P.TASKS) for w in words):
+            return " ".join(words)
+    for word in re.findall(r"[a-z]+", text.lower()):
+        if word in P.TASKS:
+            return P.TASKS[word]
+    return None
