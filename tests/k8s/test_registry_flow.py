@@ -205,7 +205,7 @@ def test_render_writes_no_versions_and_tf_vars_all_of_them(
     assert "name: model-versions-extra-model" in extra  # the fixed name Terraform writes
     kustomization = yaml.safe_load((out / "base" / "kustomization.yaml").read_text())
     generated = {g["name"] for g in kustomization["configMapGenerator"]}
-    assert generated == {"torchserve-config", "prometheus-scrape"}  # no version data
+    assert generated == {"torchserve-config", "prometheus-scrape", "postgres-readonly-role"}
     assert not (out / "base" / "router" / "table.json").exists()
     before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
     promote(capsys, "2", "production")
