@@ -307,10 +307,12 @@ def test_listed_models_equal_their_validated_form(registry: Registry, backend: B
     )
     other.set_registered_model_alias("moved", "production", "2")
     other.create_registered_model("empty", description="no versions")
-    listed = registry.list_models().items + [registry.get_model("moved").model]
+    listed = [*registry.list_models().items, registry.get_model("moved").model]
     assert [m.name for m in listed] == ["approved", "empty", "moved", "moved"]
-    assert listed[0].production_version == 1 and listed[0].tags == {"team": "vision"}
-    assert listed[2].unapproved_change is not None and listed[2].aliases.production == 2
+    assert listed[0].production_version == 1
+    assert listed[0].tags == {"team": "vision"}
+    assert listed[2].unapproved_change is not None
+    assert listed[2].aliases.production == 2
     for model in listed:
         validated = ModelSummary(
             **{field: getattr(model, field) for field in ModelSummary.model_fields}
@@ -318,6 +320,10 @@ def test_listed_models_equal_their_validated_form(registry: Registry, backend: B
         assert validated == model
         assert validated.model_dump_json() == model.model_dump_json()
         assert validated.approved == model.approved
+    # What serving follows: the approved aliases, in one read.
+    assert registry.approved_state("approved") == listed[0].approved
+    assert registry.approved_state("moved") == listed[2].approved
+    assert registry.approved_state("moved").production is None
     with pytest.raises(TypeError, match="needs exactly its fields"):
         ModelSummary.trusted({"name": "x"})
 

@@ -61,3 +61,41 @@ class CompactModel(BaseModel):
         object.__setattr__(instance, "__pydantic_extra__", None)
         object.__setattr__(instance, "__pydantic_private__", None)
         return instance
+
+
+_DEFS_PREFIX = "#/$defs/"
+
+
+def inline_definitions(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with every local ``$ref`` replaced by its definition and ``$defs`` dropped.
+
+    The MCP SDK's client validates each structured result with ``jsonschema``, whose
+    reference resolution costs about as much as the rest of the check: an inline schema
+    validates the same documents in roughly two thirds of the time. A schema whose
+    definitions refer to themselves (recursion) is returned unchanged.
+    """
+    defs: dict[str, Any] = schema.get("$defs", {})
+
+    def expand(node: Any, seen: frozenset[str]) -> Any:
+        if isinstance(node, list):
+            return [expand(item, seen) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_DEFS_PREFIX):
+            name = ref.removeprefix(_DEFS_PREFIX)
+            if name in seen or name not in defs:
+                raise _Recursive(name)
+            siblings = {k: expand(v, seen) for k, v in node.items() if k != "$ref"}
+            return {**expand(defs[name], seen | {name}), **siblings}
+        return {k: expand(v, seen) for k, v in node.items() if k != "$defs"}
+
+    try:
+        inlined: dict[str, Any] = expand(schema, frozenset())
+    except _Recursive:
+        return schema
+    return inlined
+
+
+class _Recursive(Exception):
+    """A definition that refers to itself (or to nothing): the schema keeps its ``$defs``."""
