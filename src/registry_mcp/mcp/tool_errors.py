@@ -20,7 +20,7 @@ import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.shared.exceptions import MCPError
-from mcp.types import CallToolResult, InputRequiredResult, TextContent
+from mcp.types import CallToolResult, Icon, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ValidationError
 
 from registry_mcp.domain.compact_schema import inline_definitions
@@ -127,10 +127,29 @@ class RegistryServer(MCPServer):
     stage_tools: frozenset[str] = frozenset()
     on_failed_stage_call: FailedCall | None = None
 
-    def add_tool(self, fn: Callable[..., Any], name: str | None = None, **kw: Any) -> None:
+    def add_tool(
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        annotations: ToolAnnotations | None = None,
+        icons: list[Icon] | None = None,
+        meta: dict[str, Any] | None = None,
+        structured_output: bool | None = None,
+    ) -> None:
         """Register a tool whose output schema is inline (no ``$ref``): the client
         validates every result against it, and references are the costly part."""
-        super().add_tool(fn, name, **kw)
+        super().add_tool(
+            fn,
+            name=name,
+            title=title,
+            description=description,
+            annotations=annotations,
+            icons=icons,
+            meta=meta,
+            structured_output=structured_output,
+        )
         tool = self._tool_manager.get_tool(name or fn.__name__)
         if tool is not None and tool.fn_metadata.output_schema is not None:
             tool.fn_metadata.output_schema = inline_definitions(tool.fn_metadata.output_schema)
