@@ -46,9 +46,9 @@ class CompactModel(BaseModel):
         """An instance from values our own code already typed, without validating them.
 
         What ``model_construct`` does last, without its per-field alias and default loop
-        (which costs more than validation itself): for rows read by our own SQL, where a list
-        of 20,000 models would otherwise spend most of its time re-checking integers. Every
-        field must be given; nested models must already be instances.
+        (which costs more than validation itself): for rows read by our own SQL, already
+        typed by their columns. Every field must be given; nested models must already be
+        instances.
         """
         if values.keys() != cls.__pydantic_fields__.keys():
             raise TypeError(

@@ -266,7 +266,7 @@ class Catalog:
     @staticmethod
     def _summary(row: Any, tags: dict[str, str]) -> ModelSummary:
         # Every field comes from our own SQL (integer columns, text, milliseconds): built
-        # without re-validation, which cost four times the query at 20,000 models.
+        # without re-validating it (three models per row, 60,000 for 20,000 models).
         approved = (row.approved_production, row.approved_staging, row.approved_previous)
         found = (row.production, row.staging, row.previous)
         unapproved = None
