@@ -8,9 +8,16 @@ Rows per tool, measured side by side:
   sdk_noop_stdio            a no-op tool on the bare mcp SDK over stdio: the transport floor
 
 The three are timed round-robin, one call of each per round, so machine noise hits them
-alike. Prints p50/p95 and writes JSON under bench/results/.
+alike. ``ratio_to_sdk_noop`` is what the tool adds over its core calls divided by the bare
+SDK's no-op round trip from the same rounds (target: at most 1.2).
 
-    python bench/mcp_latency.py [--calls 300] [--quick]
+Start-up, also round-robin: the time from spawning the server to its answer to
+``initialize`` (what Claude Desktop waits for on every launch), ``modelreg mcp`` against the
+bare SDK server; ``initialize_ratio`` divides their medians (target: at most 1.2).
+
+Prints p50/p95 and writes JSON under bench/results/.
+
+    python bench/mcp_latency.py [--calls 300] [--starts 15] [--quick]
 """
 
 from __future__ import annotations
@@ -112,17 +119,7 @@ async def measure(home: Path, calls: int, models: int, versions: int) -> dict[st
     seed(registry, models, versions)
     rows: dict[str, Any] = {}
     core = core_calls(registry)
-    params = StdioServerParameters(
-        command=MODELREG,
-        args=["--home", str(home), "mcp"],
-        env={
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "MODELREG_ACTOR": "bench",
-            # A run against another source tree of the project serves that tree, too.
-            **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}),
-        },
-    )
-    noop_params = StdioServerParameters(command=sys.executable, args=["-c", NOOP_SERVER])
+    params, noop_params = server_params(home)
     async with Client(params) as session, Client(noop_params) as noop:
         # The SDK's client validates every structured result against the tool's output
         # schema with `jsonschema`; time that share separately: it is the client's cost.
@@ -164,21 +161,66 @@ async def measure(home: Path, calls: int, models: int, versions: int) -> dict[st
                 - core_row["p50_ms"]
                 - client_validation["p50_ms"],
             }
+            rows[tool]["ratio_to_sdk_noop"] = (
+                rows[tool]["added_over_core_p50_ms"] / rows[tool]["sdk_noop_stdio"]["p50_ms"]
+            )
     registry.close()
     return rows
+
+
+async def startups(home: Path, starts: int) -> dict[str, Any]:
+    """Spawn to ``initialize`` answered, ``modelreg mcp`` and the bare SDK server in turn."""
+    params, noop_params = server_params(home)
+
+    async def start(server: StdioServerParameters) -> float:
+        started = time.perf_counter()
+        async with Client(server):
+            elapsed = (time.perf_counter() - started) * 1000
+        return elapsed
+
+    samples: dict[str, list[float]] = {"modelreg_mcp": [], "sdk_noop": []}
+    await start(params)  # the first start also warms the file cache for both
+    await start(noop_params)
+    for _ in range(starts):
+        samples["modelreg_mcp"].append(await start(params))
+        samples["sdk_noop"].append(await start(noop_params))
+    ours, bare = stats(samples["modelreg_mcp"]), stats(samples["sdk_noop"])
+    return {
+        "modelreg_mcp": ours,
+        "sdk_noop": bare,
+        "initialize_ratio": ours["p50_ms"] / bare["p50_ms"],
+    }
+
+
+def server_params(home: Path) -> tuple[StdioServerParameters, StdioServerParameters]:
+    """``modelreg mcp`` on ``home`` and the bare SDK no-op server, as stdio servers."""
+    params = StdioServerParameters(
+        command=MODELREG,
+        args=["--home", str(home), "mcp"],
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "MODELREG_ACTOR": "bench",
+            # A run against another source tree of the project serves that tree, too.
+            **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}),
+        },
+    )
+    return params, StdioServerParameters(command=sys.executable, args=["-c", NOOP_SERVER])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--starts", type=int, default=15, help="Server starts per side.")
     parser.add_argument(
         "--quick", action="store_true", help="A smoke run: 20 models, 20 calls (not timed)."
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "mcp_latency.json")
     args = parser.parse_args()
     calls, models, versions = (20, 20, 2) if args.quick else (args.calls, 200, 5)
+    starts = 2 if args.quick else args.starts
     with tempfile.TemporaryDirectory(prefix="modelreg-mcp-bench-") as tmp:
         rows = anyio.run(measure, Path(tmp), calls, models, versions)
+        startup = anyio.run(startups, Path(tmp), starts)
     print(f"{'tool':<16} {'row':<26} {'p50 ms':>8} {'p95 ms':>8}")
     for tool, row in rows.items():
         for key in ("core", "mcp_stdio", "client_schema_validation", "sdk_noop_stdio"):
@@ -186,11 +228,28 @@ def main() -> None:
         print(
             f"{tool:<16} added over core (p50): {row['added_over_core_p50_ms']:.2f} ms; "
             "without the client's schema validation: "
-            f"{row['added_over_core_excluding_client_validation_p50_ms']:.2f} ms"
+            f"{row['added_over_core_excluding_client_validation_p50_ms']:.2f} ms; "
+            f"ratio to the SDK no-op round trip: {row['ratio_to_sdk_noop']:.2f}"
         )
+    for key in ("modelreg_mcp", "sdk_noop"):
+        print(
+            f"{'initialize':<16} {key:<26} {startup[key]['p50_ms']:>8.1f} "
+            f"{startup[key]['p95_ms']:>8.1f}"
+        )
+    print(
+        f"{'initialize':<16} ratio modelreg mcp / bare SDK (p50): {startup['initialize_ratio']:.2f}"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
-        json.dumps({"benchmark": "mcp_latency", "calls": calls, "results": rows}, indent=2)
+        json.dumps(
+            {
+                "benchmark": "mcp_latency",
+                "calls": calls,
+                "results": rows,
+                "initialize": {"starts": starts, **startup},
+            },
+            indent=2,
+        )
     )
     print(f"wrote {args.out}")
 

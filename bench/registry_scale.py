@@ -12,6 +12,11 @@ registry database, then times the same jobs both ways:
                     the shown version's card, 5 audit rows); MLflow: model, its versions
                     and the version's tags
 
+The two jobs that page through every model are also timed as raw SQL: the same two
+statements per page (the summary query and the page's tags), sent through the database
+driver's own cursor and fetched, with no objects built. ``ours / raw`` is what building typed
+results costs on top of the database.
+
 Prints p50/p95 per job and backend and writes JSON under bench/results/. Seeding inserts
 rows into MLflow's own tables with bulk SQL (``executemany``; creating 200,000 versions one
 MlflowClient call at a time would take hours, and even MLflow's ORM classes take minutes);
@@ -194,6 +199,67 @@ def ours_jobs(registry: Registry) -> dict[str, Callable[[], int]]:
     }
 
 
+_SUMMARY_SQL = """
+SELECT m.name, m.description, m.last_updated_time,
+  (SELECT a.version FROM registered_model_aliases a
+    WHERE a.workspace = {p} AND a.name = m.name AND a.alias = 'production') AS production,
+  (SELECT a.version FROM registered_model_aliases a
+    WHERE a.workspace = {p} AND a.name = m.name AND a.alias = 'staging') AS staging,
+  (SELECT a.version FROM registered_model_aliases a
+    WHERE a.workspace = {p} AND a.name = m.name AND a.alias = 'previous_production') AS previous,
+  (SELECT s.production FROM modelreg_approved_state s WHERE s.model = m.name),
+  (SELECT s.staging FROM modelreg_approved_state s WHERE s.model = m.name),
+  (SELECT s.previous FROM modelreg_approved_state s WHERE s.model = m.name),
+  (SELECT s.moving_ms FROM modelreg_approved_state s WHERE s.model = m.name),
+  (SELECT max(v.version) FROM model_versions v
+    WHERE v.workspace = {p} AND v.name = m.name AND v.current_stage != 'Deleted_Internal')
+FROM registered_models m
+WHERE m.workspace = {p} AND {filter} AND m.name > {p}
+ORDER BY m.name LIMIT 1001
+"""
+_PRODUCTION_FILTER = """EXISTS (SELECT 1 FROM registered_model_aliases a
+  WHERE a.workspace = {p} AND a.name = m.name AND a.alias = 'production')"""
+_TAG_FILTER = """EXISTS (SELECT 1 FROM registered_model_tags t
+  WHERE t.workspace = {p} AND t.name = m.name AND t.key = 'task' AND t.value = 'classification')"""
+_TAGS_SQL = (
+    "SELECT name, key, value FROM registered_model_tags WHERE workspace = {p} AND name IN ({names})"
+)
+
+
+def raw_jobs(registry: Registry) -> dict[str, Callable[[], int]]:
+    """The all-pages jobs as the same SQL through the driver's cursor: the database's floor."""
+    engine = registry.engine
+    p = "?" if engine.dialect.name == "sqlite" else "%s"
+
+    def all_pages(filter_sql: str) -> int:
+        summary = _SUMMARY_SQL.format(p=p, filter=filter_sql.format(p=p))
+        total, after = 0, ""
+        with engine.connect() as conn:
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            while True:
+                cursor.execute(summary, ("default",) * 6 + (after,))
+                rows = cursor.fetchall()
+                page = rows[:1000]
+                names = [row[0] for row in page]
+                if names:
+                    cursor.execute(
+                        _TAGS_SQL.format(p=p, names=", ".join([p] * len(names))),
+                        ("default", *names),
+                    )
+                    cursor.fetchall()
+                total += len(page)
+                if len(rows) <= 1000:
+                    cursor.close()
+                    conn.rollback()
+                    return total
+                after = names[-1]
+
+    return {
+        "list-production": lambda: all_pages(_PRODUCTION_FILTER),
+        "tag-search": lambda: all_pages(_TAG_FILTER),
+    }
+
+
 def mlflow_jobs(client: MlflowClient) -> dict[str, Callable[[], int]]:
     def all_pages(filter_string: str | None, predicate: Callable[[Any], bool]) -> int:
         total, token = 0, None
@@ -287,13 +353,20 @@ def run_backend(
     seed_s = time.perf_counter() - started
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     correctness = check_concurrent_writer(registry, client, versions)
-    ours, theirs = ours_jobs(registry), mlflow_jobs(client)
+    ours, theirs, raw = ours_jobs(registry), mlflow_jobs(client), raw_jobs(registry)
     jobs: dict[str, Any] = {}
     for job in ours:
-        # Interleave the two sides so machine noise hits both alike.
+        # Interleave the sides so machine noise hits them alike.
         times = max(3, repeat // 3) if job in SLOW_JOBS else repeat
         jobs[job] = {"ours": timed(ours[job], times), "mlflow": timed(theirs[job], times)}
         jobs[job]["speedup_p50"] = jobs[job]["mlflow"]["p50_ms"] / jobs[job]["ours"]["p50_ms"]
+        if job in raw:
+            jobs[job]["raw_sql"] = timed(raw[job], times)
+            if jobs[job]["raw_sql"]["items"] != jobs[job]["ours"]["items"]:
+                raise SystemExit(f"{job}: raw SQL found {jobs[job]['raw_sql']['items']} models")
+            jobs[job]["ours_over_raw_p50"] = (
+                jobs[job]["ours"]["p50_ms"] / jobs[job]["raw_sql"]["p50_ms"]
+            )
     registry.close()
     return {"backend": kind, "seed_seconds": seed_s, "correctness": correctness, "jobs": jobs}
 
@@ -301,7 +374,8 @@ def run_backend(
 def print_table(results: list[dict[str, Any]]) -> None:
     header = (
         f"{'backend':<10} {'job':<16} {'ours p50':>9} {'ours p95':>9} "
-        f"{'mlflow p50':>11} {'mlflow p95':>11} {'x faster':>9} {'items':>6}"
+        f"{'mlflow p50':>11} {'mlflow p95':>11} {'x faster':>9} {'items':>6} "
+        f"{'raw p50':>8} {'ours/raw':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -311,7 +385,12 @@ def print_table(results: list[dict[str, Any]]) -> None:
                 f"{result['backend']:<10} {job:<16} {row['ours']['p50_ms']:>8.1f}  "
                 f"{row['ours']['p95_ms']:>8.1f}  {row['mlflow']['p50_ms']:>10.1f}  "
                 f"{row['mlflow']['p95_ms']:>10.1f}  {row['speedup_p50']:>8.1f}  "
-                f"{row['ours']['items']:>6}"
+                f"{row['ours']['items']:>6} "
+                + (
+                    f"{row['raw_sql']['p50_ms']:>8.1f} {row['ours_over_raw_p50']:>8.2f}"
+                    if "raw_sql" in row
+                    else f"{'':>8} {'':>8}"
+                )
             )
         print(f"{result['backend']:<10} concurrent-writer checks: {result['correctness']}")
 

@@ -5,9 +5,21 @@ answered "approve"): registry compare-and-set move, serving `set-default`, read-
 verification and reconcile. Prediction threads keep TorchServe busy the whole time. In the
 same run, the bare `set-default` call is timed on its own as the floor.
 
+Per-step timings: the steps of one rollback are the project's own calls, each wrapped here
+with a timer (nothing in the project changes for the bench): planning (registry read and
+approval checks), the registry move (one database transaction: MLflow aliases, approved
+state, audit row), serving follow (TorchServe ping, registry read, serving lock, set-default +
+read-back, router push, reconcile) and, as the rest, the MCP round trip with the approval
+form. Their p50 per cycle is printed under the end-to-end row.
+
+The deployment is the one `modelreg mcp` opens (``--reconcile deferred``, the default: the
+instant switch in the call, warming and unloading after it in the background);
+``--reconcile inline`` waits for the reconcile inside the call, as the CLI does.
+
 Prints p50/p95 and request counts; writes JSON under bench/results/.
 
     python bench/rollback_under_load.py [--cycles 100] [--load-threads 2] [--quick]
+        [--reconcile deferred|inline]
 """
 
 from __future__ import annotations
@@ -20,6 +32,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +47,18 @@ from mcp import Client  # noqa: E402
 from mcp.client import ClientRequestContext  # noqa: E402
 from mcp.types import ElicitRequestParams, ElicitResult  # noqa: E402
 
+from registry_mcp.core.approvals import Approvals  # noqa: E402
 from registry_mcp.core.registry import Registry  # noqa: E402
-from registry_mcp.deploy.deployment import Deployment  # noqa: E402
+from registry_mcp.core.stage_changes import StageChanges  # noqa: E402
+from registry_mcp.deploy import deployment as deployment_module  # noqa: E402
+from registry_mcp.deploy.deployment import Deployment, ServingLock  # noqa: E402
 from registry_mcp.mcp.server import build_server  # noqa: E402
 from registry_mcp.store.settings import Settings  # noqa: E402
 from registry_mcp.training.job import train_and_register  # noqa: E402
 from registry_mcp.training.trainer import TrainConfig  # noqa: E402
 from serving.local import LocalPorts, LocalTorchServe  # noqa: E402
 from serving.naming import served_name  # noqa: E402
+from serving.torchserve import TorchServeClient  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 MODEL = "mnist-classifier"
@@ -97,29 +115,111 @@ class Load:
             thread.join(timeout=30)
 
 
+STEPS: list[tuple[str, Any, str]] = [
+    ("request: arguments checked", Approvals, "request"),
+    ("plan: registry read + approval checks", Approvals, "plan"),
+    ("approval form opened (its row)", Approvals, "open_form"),
+    ("answer: form settled, plan re-checked, applied", Approvals, "answer_form"),
+    ("  registry move: one DB transaction", StageChanges, "execute"),
+    ("  serving follow", Deployment, "follow"),
+    ("    TorchServe ping", TorchServeClient, "ping"),
+    ("    registry read", Registry, "get_model"),
+    ("    serving lock wait", ServingLock, "__enter__"),
+    ("    set-default + read-back", deployment_module, "switch_default"),
+    ("    router push + confirm", Deployment, "sync_router"),
+    ("reconcile (in the background when deferred)", Deployment, "_reconcile_one"),
+]
+"""(label, owner, attribute): the steps of one rollback, by the call that does each. A
+step's time includes the steps indented under it; a step may run more than once a cycle."""
+OUTSIDE = "MCP round trip, approval form, the rest"
+"""The end-to-end time not spent inside any step above (background work excluded)."""
+
+
+class StepTimer:
+    """Wraps each step's call with a timer; sums per cycle (any thread)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = threading.local()
+        self.current: dict[str, float] = {}
+        self.cycles: dict[str, list[float]] = {label: [] for label, _, _ in STEPS}
+        self.cycles[OUTSIDE] = []
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def _wrap(self, label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        background = "background" in label
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            depth = getattr(self._depth, "n", 0)
+            self._depth.n = depth + 1
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent = (time.perf_counter() - started) * 1000
+                self._depth.n = depth
+                with self._lock:
+                    self.current[label] = self.current.get(label, 0.0) + spent
+                    if depth == 0 and not background:
+                        self.current[OUTSIDE] = self.current.get(OUTSIDE, 0.0) + spent
+
+        return timed
+
+    @contextmanager
+    def installed(self) -> Iterator[StepTimer]:
+        for label, owner, attr in STEPS:
+            original = getattr(owner, attr)
+            self._saved.append((owner, attr, original))
+            setattr(owner, attr, self._wrap(label, original))
+        try:
+            yield self
+        finally:
+            for owner, attr, original in reversed(self._saved):
+                setattr(owner, attr, original)
+            self._saved.clear()
+
+    def start_cycle(self) -> None:
+        with self._lock:
+            self.current = {}
+
+    def end_cycle(self, elapsed_ms: float) -> None:
+        with self._lock:
+            spent, self.current = self.current, {}
+        for label, _, _ in STEPS:
+            self.cycles[label].append(spent.get(label, 0.0))
+        self.cycles[OUTSIDE].append(elapsed_ms - spent.get(OUTSIDE, 0.0))
+
+
 async def cycles(registry: Registry, deployment: Deployment, count: int) -> dict[str, Any]:
-    server = build_server(registry, serving=deployment, approver="bench")
     end_to_end: list[float] = []
     switch_call: list[float] = []
     verify: list[float] = []
-    async with Client(server, elicitation_callback=approve) as session:
-        for _ in range(count):
-            started = time.perf_counter()
-            result = await session.call_tool(
-                "rollback_model", {"model_name": MODEL, "rationale": "bench cycle"}
-            )
-            end_to_end.append((time.perf_counter() - started) * 1000)
-            assert not result.is_error, result.content
-            out = result.structured_content or {}
-            switch = (out.get("serving") or {}).get("switch")
-            assert switch, out
-            assert switch["verified"], out
-            switch_call.append(switch["call_ms"])
-            verify.append(switch["verify_ms"])
+    timer = StepTimer()
+    with timer.installed():  # before the server takes its references to the steps
+        server = build_server(registry, serving=deployment, approver="bench")
+        async with Client(server, elicitation_callback=approve) as session:
+            for _ in range(count):
+                timer.start_cycle()
+                started = time.perf_counter()
+                result = await session.call_tool(
+                    "rollback_model", {"model_name": MODEL, "rationale": "bench cycle"}
+                )
+                elapsed = (time.perf_counter() - started) * 1000
+                end_to_end.append(elapsed)
+                timer.end_cycle(elapsed)
+                assert not result.is_error, result.content
+                out = result.structured_content or {}
+                switch = (out.get("serving") or {}).get("switch")
+                assert switch, out
+                assert switch["verified"], out
+                switch_call.append(switch["call_ms"])
+                verify.append(switch["verify_ms"])
+    steps = {label: pct(samples) for label, samples in timer.cycles.items()}
     return {
         "end_to_end": pct(end_to_end),
         "switch_call": pct(switch_call),
         "switch_verify": pct(verify),
+        "steps": steps,
     }
 
 
@@ -142,6 +242,12 @@ def main() -> None:
     parser.add_argument("--load-threads", type=int, default=2)
     parser.add_argument(
         "--quick", action="store_true", help="A smoke run: 5 cycles, tiny models (not timed)."
+    )
+    parser.add_argument(
+        "--reconcile",
+        choices=["deferred", "inline"],
+        default="deferred",
+        help="deferred: as `modelreg mcp` runs (default); inline: wait for the reconcile.",
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "rollback_under_load.json")
     args = parser.parse_args()
@@ -174,7 +280,11 @@ def main() -> None:
         torchserve = LocalTorchServe(Path(tmp) / "serving", ports=LocalPorts.free())
         torchserve.up()
         deployment = Deployment(
-            registry, torchserve, torchserve.client(), registry.policies.file.config
+            registry,
+            torchserve,
+            torchserve.client(),
+            registry.policies.file.config,
+            defer_reconcile=args.reconcile == "deferred",
         )
         try:
             deployment.reconcile([MODEL])
@@ -198,13 +308,14 @@ def main() -> None:
 
     rows = [
         ("rollback_model e2e (MCP)", measured["end_to_end"]),
+        *((f"  {label}", row) for label, row in measured["steps"].items()),
         ("  of which set-default", measured["switch_call"]),
         ("  of which read-back", measured["switch_verify"]),
         ("bare set-default", measured["bare_set_default"]),
     ]
-    print(f"{'path':<28} {'p50 ms':>8} {'p95 ms':>8} {'n':>5}")
+    print(f"{'path (per cycle)':<46} {'p50 ms':>8} {'p95 ms':>8} {'n':>5}")
     for label, row in rows:
-        print(f"{label:<28} {row['p50_ms']:>8.1f} {row['p95_ms']:>8.1f} {row['n']:>5}")
+        print(f"{label:<46} {row['p50_ms']:>8.2f} {row['p95_ms']:>8.2f} {row['n']:>5}")
     req = measured["requests"]
     print(
         f"requests during the run: {req['sent']} sent, {req['failed']} failed "
@@ -213,7 +324,12 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
-            {"benchmark": "rollback_under_load", "cycles": args.cycles, "results": measured},
+            {
+                "benchmark": "rollback_under_load",
+                "cycles": args.cycles,
+                "reconcile": args.reconcile,
+                "results": measured,
+            },
             indent=2,
         )
     )

@@ -290,6 +290,44 @@ def test_reads_see_writes_of_a_plain_mlflow_client(registry: Registry, backend: 
     assert [v.version for v in detail.versions.items] == [2]
 
 
+def test_listed_models_equal_their_validated_form(registry: Registry, backend: Backend) -> None:
+    """Listed models are built without validation; they must be what validation would give."""
+    from mlflow import MlflowClient
+
+    from registry_mcp.domain.schemas import ModelSummary
+
+    add_versions(registry, backend.model_uris[0], "approved", 2)
+    promote(registry, 1, "staging", name="approved")
+    promote(registry, 1, "production", name="approved")
+    registry.set_tags("approved", {"team": "vision"}, actor="alice")
+    add_versions(registry, backend.model_uris[0], "moved", 2)
+    other = MlflowClient(
+        tracking_uri=backend.settings.resolved_tracking_uri,
+        registry_uri=backend.settings.resolved_registry_uri,
+    )
+    other.set_registered_model_alias("moved", "production", "2")
+    other.create_registered_model("empty", description="no versions")
+    listed = [*registry.list_models().items, registry.get_model("moved").model]
+    assert [m.name for m in listed] == ["approved", "empty", "moved", "moved"]
+    assert listed[0].production_version == 1
+    assert listed[0].tags == {"team": "vision"}
+    assert listed[2].unapproved_change is not None
+    assert listed[2].aliases.production == 2
+    for model in listed:
+        validated = ModelSummary(
+            **{field: getattr(model, field) for field in ModelSummary.model_fields}
+        )
+        assert validated == model
+        assert validated.model_dump_json() == model.model_dump_json()
+        assert validated.approved == model.approved
+    # What serving follows: the approved aliases, in one read.
+    assert registry.approved_state("approved") == listed[0].approved
+    assert registry.approved_state("moved") == listed[2].approved
+    assert registry.approved_state("moved").production is None
+    with pytest.raises(TypeError, match="needs exactly its fields"):
+        ModelSummary.trusted({"name": "x"})
+
+
 def test_names_with_quotes_unicode_and_sql_work(registry: Registry, backend: Backend) -> None:
     tricky = ['it\'s "quoted"', "模型 ünïcode", "x'; DROP TABLE registered_models; --", "a%_b"]
     from mlflow import MlflowClient

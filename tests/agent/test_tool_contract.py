@@ -246,7 +246,8 @@ async def test_the_metric_direction_is_part_of_the_contract(
         "not publish it"
     ]
     loosened = copy.deepcopy(published["list_models"])
-    loosened["$defs"]["MetricValue"]["required"].remove("lower_is_better")
+    entry = loosened["properties"]["items"]["items"]  # output schemas are published inline
+    entry["properties"]["primary_metric"]["required"].remove("lower_is_better")
     problems = check_tool("list_models", models["list_models"], loosened).problems
     assert problems == [
         "list_models: ModelList.items[].primary_metric.lower_is_better: the agent requires it; "

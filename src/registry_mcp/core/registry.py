@@ -25,6 +25,7 @@ from registry_mcp.domain import validation
 from registry_mcp.domain.cards import CARD_TAG, CardView, ModelCard, card_from_tag
 from registry_mcp.domain.errors import ErrorCode, RegistryError
 from registry_mcp.domain.schemas import (
+    AliasState,
     AuditAction,
     AuditEntry,
     Decision,
@@ -291,6 +292,11 @@ class Registry:
                 "to see its versions.",
             )
         return found
+
+    def approved_state(self, name: str) -> AliasState:
+        """The stage aliases of ``name`` as a human last approved them, in one small read
+        (what serving follows; all unset for a model modelreg never moved)."""
+        return ApprovedStates(self._engine).get(validation.model_name(name))
 
     def change_id(self, name: str) -> int | None:
         """The audit id of the last approved stage change of ``name`` (None: none yet)."""

@@ -387,7 +387,7 @@ class Deployment:
                 "status` shows it); with none, start serving with `modelreg serve up`."
                 + ("" if skipped is None else f" {skipped.detail}"),
             )
-        production = self._registry.get_model(model, limit=1).model.approved.production
+        production = self._registry.approved_state(model).production
         router = None
         try:
             with self._lock:

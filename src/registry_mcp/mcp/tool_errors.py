@@ -4,6 +4,7 @@ The SDK turns a ``ToolError`` into ``is_error`` text only; a client would have t
 back out of the message. ``RegistryServer`` sends the same text together with
 ``structured_content = {"code": ..., "message": ...}`` (``ToolErrorData``).
 
+Output schemas are published inline (``$ref`` expanded), which the client checks faster.
 A tool's pydantic result is serialised once (``model_dump_json``), without the fields that
 hold their default (null, empty lists and maps: the output schema does not require them), and
 that one JSON text is both the text content and, parsed, the structured content. The SDK's
@@ -19,9 +20,10 @@ import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.shared.exceptions import MCPError
-from mcp.types import CallToolResult, InputRequiredResult, TextContent
+from mcp.types import CallToolResult, Icon, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ValidationError
 
+from registry_mcp.domain.compact_schema import inline_definitions
 from registry_mcp.domain.errors import ErrorCode, RegistryError
 from registry_mcp.mcp.tool_models import ToolErrorData
 
@@ -124,6 +126,33 @@ class RegistryServer(MCPServer):
 
     stage_tools: frozenset[str] = frozenset()
     on_failed_stage_call: FailedCall | None = None
+
+    def add_tool(
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        annotations: ToolAnnotations | None = None,
+        icons: list[Icon] | None = None,
+        meta: dict[str, Any] | None = None,
+        structured_output: bool | None = None,
+    ) -> None:
+        """Register a tool whose output schema is inline (no ``$ref``): the client
+        validates every result against it, and references are the costly part."""
+        super().add_tool(
+            fn,
+            name=name,
+            title=title,
+            description=description,
+            annotations=annotations,
+            icons=icons,
+            meta=meta,
+            structured_output=structured_output,
+        )
+        tool = self._tool_manager.get_tool(name or fn.__name__)
+        if tool is not None and tool.fn_metadata.output_schema is not None:
+            tool.fn_metadata.output_schema = inline_definitions(tool.fn_metadata.output_schema)
 
     def _audit_failure(
         self, name: str, arguments: dict[str, Any], context: Context, reason: str, crashed: bool
