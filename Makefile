@@ -70,7 +70,8 @@ bench-llm-setup: $(LLM_STAMP)
 $(LLM_STAMP): bench/requirements-llm.txt
 	test -x $(LLM_VENV)/bin/python || $(PYTHON) -m venv $(LLM_VENV)
 	$(LLM_VENV)/bin/python -m pip install --quiet --upgrade pip
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(LLM_VENV)/bin/python -m pip install --quiet -r bench/requirements-llm.txt
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	  $(LLM_VENV)/bin/python -m pip install --quiet -r bench/requirements-llm.txt
 	touch $(LLM_STAMP)
 
 bench-llm: install bench-llm-setup

@@ -2,7 +2,7 @@
 used or fell back to the rules, and whether the used readings were right.
 
 Starts llama.cpp's OpenAI-compatible server (``bench/llm_server.py``, a GGUF from PyPI) in
-its own venv, then reads a fixed list of chat turns (every second message of
+its own venv, then reads a fixed list of chat turns (every fifth message of
 ``tests/agent/data/chat_heldout3.jsonl``, with its earlier messages) exactly as
 ``modelreg chat`` reads a message: the same client, prompt, token cap, JSON schema, turn
 budget and grounding checks, against the registry state the set assumes. A turn's LLM
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -33,9 +34,11 @@ import anyio
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(ROOT / "src"))
 
 from tests.agent import heldout  # noqa: E402
 
+from agent.classifier import shared  # noqa: E402
 from agent.focus import Focus, ParseContext  # noqa: E402
 from agent.grounding import reading_problem  # noqa: E402
 from agent.intents import Parsed  # noqa: E402
@@ -130,7 +133,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def summary(done: list[Turn], settings: LLMSettings, model: str, wall_s: float) -> dict[str, Any]:
+def summary(
+    done: list[Turn], settings: LLMSettings, model: str, wall_s: float, every: int
+) -> dict[str, Any]:
     latencies = [t.latency_s for t in done]
     used = [t for t in done if t.used]
     fallback = 1 - len(used) / len(done)
@@ -138,6 +143,7 @@ def summary(done: list[Turn], settings: LLMSettings, model: str, wall_s: float) 
     return {
         "model": model,
         "turns": len(done),
+        "every": every,
         "p50_turn_s": round(p50, 2),
         "p95_turn_s": round(percentile(latencies, 0.95), 2),
         "max_turn_s": round(max(latencies), 2),
@@ -149,10 +155,12 @@ def summary(done: list[Turn], settings: LLMSettings, model: str, wall_s: float) 
         "fallback_reasons": dict(Counter(t.reason for t in done if t.reason)),
         "turn_budget_s": settings.turn_budget_s,
         "intent_max_tokens": settings.intent_max_tokens,
-        "response_format": settings.response_format,
+        "response_format": settings.constrain,
         "targets": {"fallback_rate_max": TARGET_FALLBACK, "p50_turn_s_max": TARGET_P50_S},
         "meets_targets": fallback <= TARGET_FALLBACK and p50 <= TARGET_P50_S,
         "wall_s": round(wall_s, 1),
+        "cpus": os.cpu_count(),
+        "load_average_1m_at_end": round(os.getloadavg()[0], 1),
         "per_turn": [asdict(t) for t in done],
     }
 
@@ -161,7 +169,7 @@ def table(result: dict[str, Any]) -> str:
     used = result["llm_used"]
     rows = [
         ("model", result["model"]),
-        ("turns (chat_heldout3, every 2nd)", result["turns"]),
+        ("turns (chat_heldout3)", f"{result['turns']} (every {result['every']}th message)"),
         (
             "turn latency p50 / p95 / max",
             f"{result['p50_turn_s']} / {result['p95_turn_s']} / "
@@ -194,6 +202,7 @@ async def run(base_url: str, model: str, every: int, env: dict[str, str]) -> dic
         {"OPENAI_BASE_URL": base_url, "MODELREG_AGENT_MODEL": model, **env}
     )
     parser = build_intent_parser(settings)
+    shared()  # the rules' classifier, trained once per process (as in a chat)
     await parser.parse("hello", [], context(Focus()))  # load the weights, fill the cache
     started = time.perf_counter()
     done: list[Turn] = []
@@ -202,8 +211,10 @@ async def run(base_url: str, model: str, every: int, env: dict[str, str]) -> dic
         done.append(turn)
         mark = "used" if turn.used else f"fallback ({turn.reason})"
         right = "right" if turn.right else "wrong"
-        print(f"{turn.id} {turn.latency_s:6.2f} s  {mark:38} {right}  {turn.text[:60]!r}")
-    return summary(done, settings, model, time.perf_counter() - started)
+        print(
+            f"{turn.id} {turn.latency_s:6.2f} s  {mark:38} {right}  {turn.text[:60]!r}", flush=True
+        )
+    return summary(done, settings, model, time.perf_counter() - started, every)
 
 
 def main() -> None:
@@ -211,8 +222,8 @@ def main() -> None:
     parser.add_argument("--model", choices=sorted(llm_server.WEIGHTS), default="gemma-3-270m")
     parser.add_argument("--base-url", help="a server already running (its /v1 URL)")
     parser.add_argument("--venv", type=Path, default=llm_server.VENV)
-    parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--every", type=int, default=2, help="every Nth message of the set")
+    parser.add_argument("--port", type=int, default=18091)
+    parser.add_argument("--every", type=int, default=5, help="every Nth message of the set")
     parser.add_argument("--json", type=Path, default=ROOT / "bench/results/chat_llm.json")
     parser.add_argument(
         "--env",

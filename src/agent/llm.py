@@ -35,17 +35,23 @@ _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.I)
 INTENT_MAX_TOKENS = 120
 #: A tool-loop answer is at most six short lines (or a tool call).
 ANSWER_MAX_TOKENS = 320
-ResponseFormat = Literal["json_schema", "json_object", "none"]
+ResponseFormat = Literal["json_schema", "schema", "json_object", "none"]
+"""How an intent reply is constrained. ``json_schema``: OpenAI's form (OpenAI, vLLM, Ollama,
+llama.cpp's llama-server). ``schema``: ``{"type": "json_object", "schema": ...}``, the form
+both llama.cpp servers read (llama-server and llama-cpp-python's, which refuses
+``json_schema``). ``json_object``: any JSON object. ``none``: unconstrained."""
+_FORMATS: tuple[ResponseFormat, ...] = ("json_schema", "schema", "json_object", "none")
 
 
-def _response_format(value: str | None) -> ResponseFormat:
+def _response_format(value: str | None) -> ResponseFormat | None:
     if value in (None, ""):
-        return "json_schema"
-    if value not in ("json_schema", "json_object", "none"):
+        return None
+    if value not in _FORMATS:
         raise ValueError(
-            f"MODELREG_AGENT_RESPONSE_FORMAT={value!r}: use json_schema, json_object or none"
+            f"MODELREG_AGENT_RESPONSE_FORMAT={value!r}: use json_schema, schema, json_object "
+            "or none"
         )
-    return value  # type: ignore[return-value]
+    return value
 
 
 _ENV_NAMES = {
@@ -101,10 +107,10 @@ class LLMSettings(BaseModel):
         description="Seconds a turn waits for the LLM before the rules read the message; "
         "default: the timeout per call times the tries, plus 2 s.",
     )
-    response_format: ResponseFormat = Field(
-        default="json_schema",
-        description="How the intent reply is constrained: a JSON schema (llama.cpp, vLLM, "
-        "OpenAI), any JSON object, or not at all.",
+    response_format: ResponseFormat | None = Field(
+        default=None,
+        description="How the intent reply is constrained (ResponseFormat); default: "
+        "json_schema for OpenAI, schema for a local server (OPENAI_BASE_URL).",
     )
 
     @property
@@ -131,6 +137,13 @@ class LLMSettings(BaseModel):
             error = exc.errors()[0]
             name = _ENV_NAMES.get(str(error["loc"][0]), str(error["loc"][0]))
             raise ValueError(f"{name}={error['input']!r}: {error['msg'].lower()}") from None
+
+    @property
+    def constrain(self) -> ResponseFormat:
+        """The response format sent with an intent request."""
+        if self.response_format is not None:
+            return self.response_format
+        return "json_schema" if self.base_url is None else "schema"
 
     @property
     def turn_budget_s(self) -> float:
@@ -236,6 +249,8 @@ def response_format(
             "type": "json_schema",
             "json_schema": {"name": "intent", "schema": schema, "strict": False},
         }
+    if kind == "schema":
+        return {"type": "json_object", "schema": intent_schema(models)}
     if kind == "json_object":
         return {"type": "json_object"}
     return None
@@ -335,6 +350,6 @@ def build_intent_parser(settings: LLMSettings) -> IntentParser:
         offline,
         deadline_s=settings.turn_budget_s,
         max_tokens=settings.intent_max_tokens,
-        constrain=settings.response_format,
+        constrain=settings.constrain,
         local=settings.base_url is not None,
     )

@@ -22,6 +22,7 @@ from agent.llm import (
     build_intent_parser,
     intent_schema,
     read_intent,
+    response_format,
 )
 from agent.mcp_tools import open_registry
 from agent.prompts import INTENT_SYSTEM
@@ -46,11 +47,30 @@ def test_a_flat_reply_with_nulls_is_read_as_its_intent() -> None:
 
 
 def test_the_response_format_setting_is_checked() -> None:
-    assert LLMSettings.from_env({}).response_format == "json_schema"
+    assert LLMSettings.from_env({}).constrain == "json_schema"  # OpenAI's form
+    local = {"OPENAI_BASE_URL": "http://127.0.0.1:8080/v1"}
+    assert LLMSettings.from_env(local).constrain == "schema"  # both llama.cpp servers read it
+    env = {**local, "MODELREG_AGENT_RESPONSE_FORMAT": "json_schema"}
+    assert LLMSettings.from_env(env).constrain == "json_schema"
     env = {"MODELREG_AGENT_RESPONSE_FORMAT": "json_object"}
-    assert LLMSettings.from_env(env).response_format == "json_object"
-    with pytest.raises(ValueError, match="use json_schema, json_object or none"):
+    assert LLMSettings.from_env(env).constrain == "json_object"
+    with pytest.raises(ValueError, match="use json_schema, schema, json_object or none"):
         LLMSettings.from_env({"MODELREG_AGENT_RESPONSE_FORMAT": "grammar"})
+
+
+def test_each_response_format_has_its_shape() -> None:
+    models = ["digits", "mnist-cnn"]
+    assert response_format("schema", models) == {
+        "type": "json_object",
+        "schema": intent_schema(models),
+    }
+    assert response_format("json_schema", models) == {
+        "type": "json_schema",
+        "json_schema": {"name": "intent", "schema": intent_schema(models), "strict": False},
+    }
+    assert response_format("json_object") == {"type": "json_object"}
+    assert response_format("none") is None
+    assert intent_schema(models)["properties"]["model"] == {"enum": ["digits", "mnist-cnn", None]}
 
 
 async def test_each_call_type_has_its_token_cap_and_the_intent_is_constrained(
@@ -71,13 +91,14 @@ async def test_each_call_type_has_its_token_cap_and_the_intent_is_constrained(
     # OpenAI's name, and the older one local servers read.
     assert intent_request["max_completion_tokens"] == INTENT_MAX_TOKENS
     assert intent_request["max_tokens"] == INTENT_MAX_TOKENS
-    shape = intent_request["response_format"]
-    assert shape["type"] == "json_schema"
-    # The registry's names, as the prompt lists them, are the only models the grammar spells.
+    # A local server is sent the schema in the form both llama.cpp servers read; the
+    # registry's names, as the prompt lists them, are the only models the grammar spells.
     listed = json.loads(scripted_llm.user_messages(0).split("\n")[1])["registry"]["models"]
     assert {"digits", "mnist-classifier"} <= set(listed)
-    assert shape["json_schema"]["schema"] == intent_schema(listed)
-    assert shape["json_schema"]["schema"]["properties"]["model"]["enum"][-1] is None
+    assert intent_request["response_format"] == {
+        "type": "json_object",
+        "schema": intent_schema(listed),
+    }
     assert answer_request["max_completion_tokens"] == ANSWER_MAX_TOKENS
     assert answer_request["max_tokens"] == ANSWER_MAX_TOKENS
     assert "response_format" not in answer_request
