@@ -188,6 +188,10 @@ def table(result: dict[str, Any]) -> str:
         ("used readings that were right", f"{result['used_right']} / {used}"),
         ("chat's readings right (LLM or rules)", f"{result['chat_right']} / {result['turns']}"),
         (
+            "machine load (1 min average, cores)",
+            f"{result['load_average_1m_at_end']} on {result['cpus']} cores",
+        ),
+        (
             "turn budget, intent max_tokens, format",
             f"{result['turn_budget_s']:g} s, "
             f"{result['intent_max_tokens']}, {result['response_format']}",
