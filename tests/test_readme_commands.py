@@ -35,6 +35,15 @@ SKIPPED: tuple[tuple[str, str], ...] = (
     (r"^prometheus\b", "starts a long-running Prometheus"),
     (r"^modelreg chat\b", "interactive: needs a human at a terminal (tests/agent drive it)"),
     (
+        r"^make bench-llm(-setup)?$",
+        "compiles llama.cpp (10-20 minutes) and runs the local-LLM benchmark (minutes)",
+    ),
+    (r"^\.venv-llm/bin/python bench/llm_server\.py$", "starts a long-running llama.cpp server"),
+    (
+        r"^OPENAI_BASE_URL=\S+ MODELREG_AGENT_MODEL=\S+ \.venv/bin/modelreg chat$",
+        "interactive, with a local LLM server running (bench/chat_llm.py measures it)",
+    ),
+    (
         r"^modelreg approvals (approve|deny) 7\b",
         "needs pending proposal #7 (its number comes from `approvals list`)",
     ),

@@ -229,6 +229,7 @@ async def run_chat(
                 latency_sla_ms=latency_sla_ms,
                 llm=llm,
                 llm_label=parser_label if llm is not None else "the language model",
+                llm_deadline_s=llm_budget_s or 60.0,
             )
             chat = _Chat(
                 Conversation(build_graph(ctx, checkpointer=saver), thread), console, read_line
@@ -278,7 +279,11 @@ def chat_command(
     env = os.environ if env is None else env
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (line editing and history for input())
-    settings = LLMSettings.from_env(env)
+    try:
+        settings = LLMSettings.from_env(env)
+    except ValueError as exc:  # a malformed MODELREG_AGENT_* / OPENAI_* variable
+        (console or Console()).print(Text(f"error: {exc}", style="red"))
+        return 2
     target = stdio_target(home, actor=actor, env=env)
     checkpoint = (home.expanduser().resolve() if home else default_home(env)) / "agent"
     thread = thread or f"chat-{datetime.now():%Y%m%d-%H%M%S}"

@@ -5,9 +5,13 @@ results."""
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
-from agent.focus import Focus
+from agent import entities
+from agent.focus import Focus, ParseContext
 from agent.intents import CHANGE_KINDS, Intent
+from agent.phrases import STOPWORDS
+from agent.wording import normalise
 
 # Verbs a user asking for a stage change would use; naming a stage alone is not a request.
 _CHANGE_WORDS = re.compile(
@@ -31,16 +35,20 @@ def quoted_from(rationale: str | None, text: str) -> bool:
     return rationale is None or squash(rationale) in squash(text)
 
 
-def grounded(intent: Intent, text: str, focus: Focus | None = None) -> bool:
+def grounded(
+    intent: Intent, text: str, focus: Focus | None = None, named: Collection[str] = ()
+) -> bool:
     """An LLM reading may only name a change, model or version the user's text contains, or
-    the model and version under discussion when the text refers to them ("promote it")."""
+    the model and version under discussion when the text refers to them ("promote it").
+    ``named``: registry models the text names by a typo, a unique part or a route."""
     if getattr(intent, "kind", None) in CHANGE_KINDS and not _CHANGE_WORDS.search(text):
         return False
     lowered = text.lower()
     refers = _REFERS.search(text) is not None
     model = getattr(intent, "model", None)
     in_focus = focus is not None and model == focus.model
-    if isinstance(model, str) and model.lower() not in lowered and not in_focus:
+    said = isinstance(model, str) and (model.lower() in lowered or model in named)
+    if isinstance(model, str) and not said and not in_focus:
         return False
     numbers = {int(n) for n in re.findall(r"\d+", text)}
     if focus is not None and refers and model == focus.model:
@@ -56,6 +64,22 @@ def grounded(intent: Intent, text: str, focus: Focus | None = None) -> bool:
         return False
     # A guard only when the user asked for one.
     return not getattr(intent, "guard", False) or re.search(r"\bguard", text, re.I) is not None
+
+
+def reading_problem(intent: Intent, text: str, context: ParseContext) -> str | None:
+    """Why the chat cannot use an LLM's reading of ``text`` (one line for the user), or None.
+
+    The reading must match the user's words (``grounded``) and name only models the
+    registry has; otherwise the rules read the message instead."""
+    names = context.models or ()
+    named = {f.model for f in entities.find_models(normalise(text, names), context, STOPWORDS)}
+    if not grounded(intent, text, context.focus, named):
+        # E.g. steered by registry text it was shown: the user's own words decide.
+        return "The language model's reading did not match your words; used the rules."
+    model = getattr(intent, "model", None)
+    if isinstance(model, str) and context.models is not None and model not in context.models:
+        return f"The language model read a model {model!r} the registry lacks; used the rules."
+    return None
 
 
 # ------------------------------------------------------------- phrased answers

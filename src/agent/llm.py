@@ -13,14 +13,15 @@ import json
 import os
 import re
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import anyio
 import httpx
 import openai
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -34,17 +35,41 @@ _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.I)
 INTENT_MAX_TOKENS = 120
 #: A tool-loop answer is at most six short lines (or a tool call).
 ANSWER_MAX_TOKENS = 320
-ResponseFormat = Literal["json_schema", "json_object", "none"]
+ResponseFormat = Literal["json_schema", "schema", "json_object", "none"]
+"""How an intent reply is constrained. ``json_schema``: OpenAI's form (OpenAI, vLLM, Ollama,
+llama.cpp's llama-server). ``schema``: ``{"type": "json_object", "schema": ...}``, the form
+both llama.cpp servers read (llama-server and llama-cpp-python's, which refuses
+``json_schema``). ``json_object``: any JSON object. ``none``: unconstrained."""
+_FORMATS: tuple[ResponseFormat, ...] = ("json_schema", "schema", "json_object", "none")
 
 
-def _response_format(value: str | None) -> ResponseFormat:
+def _response_format(value: str | None) -> ResponseFormat | None:
     if value in (None, ""):
-        return "json_schema"
-    if value not in ("json_schema", "json_object", "none"):
+        return None
+    if value not in _FORMATS:
         raise ValueError(
-            f"MODELREG_AGENT_RESPONSE_FORMAT={value!r}: use json_schema, json_object or none"
+            f"MODELREG_AGENT_RESPONSE_FORMAT={value!r}: use json_schema, schema, json_object "
+            "or none"
         )
-    return value  # type: ignore[return-value]
+    return value
+
+
+_ENV_NAMES = {
+    "timeout_s": "MODELREG_AGENT_LLM_TIMEOUT",
+    "turn_budget": "MODELREG_AGENT_TURN_BUDGET",
+    "base_url": "OPENAI_BASE_URL",
+    "model": "MODELREG_AGENT_MODEL",
+}
+
+
+def _seconds(env: Mapping[str, str], name: str) -> float | None:
+    value = env.get(name) or None
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{name}={value!r}: give a number of seconds, e.g. 20") from None
 
 
 # What a misbehaving endpoint can raise through the OpenAI SDK and LangChain's parsing.
@@ -75,10 +100,17 @@ class LLMSettings(BaseModel):
     answer_max_tokens: int = Field(
         default=ANSWER_MAX_TOKENS, ge=32, le=8192, description="Cap on a tool-loop reply."
     )
-    response_format: ResponseFormat = Field(
-        default="json_schema",
-        description="How the intent reply is constrained: a JSON schema (llama.cpp, vLLM, "
-        "OpenAI), any JSON object, or not at all.",
+    turn_budget: float | None = Field(
+        default=None,
+        gt=0,
+        le=600,
+        description="Seconds a turn waits for the LLM before the rules read the message; "
+        "default: the timeout per call times the tries, plus 2 s.",
+    )
+    response_format: ResponseFormat | None = Field(
+        default=None,
+        description="How the intent reply is constrained (ResponseFormat); default: "
+        "json_schema for OpenAI, schema for a local server (OPENAI_BASE_URL).",
     )
 
     @property
@@ -87,20 +119,38 @@ class LLMSettings(BaseModel):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LLMSettings:
-        """OPENAI_API_KEY, OPENAI_BASE_URL, MODELREG_AGENT_MODEL, MODELREG_AGENT_LLM_TIMEOUT."""
+        """OPENAI_API_KEY, OPENAI_BASE_URL, MODELREG_AGENT_MODEL, MODELREG_AGENT_LLM_TIMEOUT,
+        MODELREG_AGENT_TURN_BUDGET, MODELREG_AGENT_RESPONSE_FORMAT."""
         env = os.environ if env is None else env
         key = env.get("OPENAI_API_KEY") or None
-        return cls(
-            api_key=SecretStr(key) if key else None,
-            base_url=env.get("OPENAI_BASE_URL") or None,
-            model=env.get("MODELREG_AGENT_MODEL") or "gpt-4o-mini",
-            timeout_s=float(env.get("MODELREG_AGENT_LLM_TIMEOUT") or 10.0),
-            response_format=_response_format(env.get("MODELREG_AGENT_RESPONSE_FORMAT")),
-        )
+        timeout = _seconds(env, "MODELREG_AGENT_LLM_TIMEOUT")
+        try:
+            return cls(
+                api_key=SecretStr(key) if key else None,
+                base_url=env.get("OPENAI_BASE_URL") or None,
+                model=env.get("MODELREG_AGENT_MODEL") or "gpt-4o-mini",
+                timeout_s=10.0 if timeout is None else timeout,
+                turn_budget=_seconds(env, "MODELREG_AGENT_TURN_BUDGET"),
+                response_format=_response_format(env.get("MODELREG_AGENT_RESPONSE_FORMAT")),
+            )
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            name = _ENV_NAMES.get(str(error["loc"][0]), str(error["loc"][0]))
+            raise ValueError(f"{name}={error['input']!r}: {error['msg'].lower()}") from None
+
+    @property
+    def constrain(self) -> ResponseFormat:
+        """The response format sent with an intent request."""
+        if self.response_format is not None:
+            return self.response_format
+        return "json_schema" if self.base_url is None else "schema"
 
     @property
     def turn_budget_s(self) -> float:
-        """The longest a turn waits for the LLM's reading before the rules read instead."""
+        """The longest a turn waits for the LLM (its reading, and a tool loop's answer)
+        before the rules read the message instead."""
+        if self.turn_budget is not None:
+            return self.turn_budget
         return self.timeout_s * (self.max_retries + 1) + 2.0
 
 
@@ -156,16 +206,20 @@ INTENT_FIELDS: dict[str, frozenset[str]] = {
 }
 
 
-def intent_schema() -> dict[str, Any]:
-    """One flat JSON object: a grammar a 270M model can follow (llama.cpp turns it into one)."""
+def intent_schema(models: Sequence[str] | None = None) -> dict[str, Any]:
+    """One flat JSON object: a grammar a 270M model can follow (llama.cpp turns it into one).
+
+    With the registry's model names known, ``model`` is one of them (or null): the grammar
+    cannot spell a name the registry lacks."""
     number = {"type": ["number", "null"]}
     integer = {"type": ["integer", "null"], "minimum": 1}
     text = {"type": ["string", "null"], "maxLength": 200}
+    model: dict[str, Any] = text if models is None else {"enum": [*sorted(models), None]}
     return {
         "type": "object",
         "properties": {
             "kind": {"enum": sorted(INTENT_FIELDS)},
-            "model": text,
+            "model": model,
             "version": integer,
             "against": integer,
             "to_version": integer,
@@ -185,16 +239,31 @@ def intent_schema() -> dict[str, Any]:
     }
 
 
-def response_format(kind: ResponseFormat) -> dict[str, Any] | None:
+def response_format(
+    kind: ResponseFormat, models: Sequence[str] | None = None
+) -> dict[str, Any] | None:
     """The ``response_format`` of an intent request."""
     if kind == "json_schema":
+        schema = intent_schema(models)
         return {
             "type": "json_schema",
-            "json_schema": {"name": "intent", "schema": intent_schema(), "strict": False},
+            "json_schema": {"name": "intent", "schema": schema, "strict": False},
         }
+    if kind == "schema":
+        return {"type": "json_object", "schema": intent_schema(models)}
     if kind == "json_object":
         return {"type": "json_object"}
     return None
+
+
+def registry(context: ParseContext | None) -> dict[str, object]:
+    """The registry's model and route names, once looked up: a small model copies them."""
+    if context is None or context.models is None:
+        return {}
+    data: dict[str, object] = {"models": list(context.models)}
+    if context.routes:
+        data["routes"] = dict(context.routes)
+    return data
 
 
 def under_discussion(focus: Focus) -> dict[str, object]:
@@ -211,7 +280,8 @@ def under_discussion(focus: Focus) -> dict[str, object]:
 
 class LLMIntentParser:
     """Asks the LLM for the intent, once more if the reply is unusable, then falls back to
-    ``fallback`` with a note saying why."""
+    ``fallback`` with a note saying why. The whole reading, retry included, has
+    ``deadline_s`` (the turn's budget)."""
 
     def __init__(
         self,
@@ -223,33 +293,43 @@ class LLMIntentParser:
         constrain: ResponseFormat = "json_schema",
         local: bool = False,
     ) -> None:
-        options = token_cap(max_tokens, local=local)
-        if (shape := response_format(constrain)) is not None:
-            options["response_format"] = shape
-        self._model = model.bind(**options)
+        self._model = model
+        self._cap = token_cap(max_tokens, local=local)
+        self._constrain: ResponseFormat = constrain
         self._fallback = fallback
         self._deadline_s = deadline_s
+
+    def _bound(self, context: ParseContext | None) -> Runnable[Any, BaseMessage]:
+        options = dict(self._cap)
+        models = context.models if context is not None else None
+        if (shape := response_format(self._constrain, models)) is not None:
+            options["response_format"] = shape
+        return self._model.bind(**options)
 
     async def parse(
         self, text: str, history: list[str], context: ParseContext | None = None
     ) -> Parsed:
         focus = context.focus if context is not None else Focus()
-        request = intent_request(text, history, under_discussion(focus))
+        request = intent_request(text, history, under_discussion(focus), registry(context))
         messages = [SystemMessage(INTENT_SYSTEM), HumanMessage(request)]
+        model = self._bound(context)
         first: str | None = None
         try:
             with anyio.fail_after(self._deadline_s):
                 for _ in range(2):
                     try:
-                        reply = await self._model.ainvoke(messages)
+                        reply = await model.ainvoke(messages)
                         return Parsed(intent=read_intent(reply.text), source="llm")
                     except ValidationError:
                         first = first or "the language model named an unknown intent"
                     except LLM_FAILURES as exc:
                         first = first or f"the language model failed ({type(exc).__name__})"
         except TimeoutError:
-            first = first or "the language model failed (TimeoutError)"
-            return await self._fall_back(text, history, context, f"{first}; gave up")
+            why = (
+                f"the language model gave no usable reading within the turn's "
+                f"{self._deadline_s:g} s budget (TimeoutError)"
+            )
+            return await self._fall_back(text, history, context, why)
         return await self._fall_back(text, history, context, f"{first}; retried once")
 
     async def _fall_back(
@@ -270,6 +350,6 @@ def build_intent_parser(settings: LLMSettings) -> IntentParser:
         offline,
         deadline_s=settings.turn_budget_s,
         max_tokens=settings.intent_max_tokens,
-        constrain=settings.response_format,
+        constrain=settings.constrain,
         local=settings.base_url is not None,
     )

@@ -13,7 +13,7 @@ from agent.context import AgentContext, ChangeKind
 from agent.decisions import DecisionKind, EditRationale, form_answer, parse_decision
 from agent.errors import AgentToolError, DecisionRejected
 from agent.focus import Focus, ParseContext, ProposalRef
-from agent.grounding import grounded, quoted_from
+from agent.grounding import quoted_from, reading_problem
 from agent.intents import (
     ChangeIntent,
     Help,
@@ -59,22 +59,11 @@ class Nodes:
         parsed = await self._ctx.parser.parse(state.request, history, context)
         intent, note = parsed.intent, parsed.note
         if parsed.source == "llm":
-            model = getattr(intent, "model", None)
-            if not grounded(intent, state.request, focus):
-                # The model named a change, model or version the user never typed (e.g.
-                # steered by registry text it was shown): use the user's own words instead.
-                intent = parse_intent(state.request, context)
-                note = "The language model's reading did not match your words; used the rules."
-            elif (
-                isinstance(model, str)
-                and context.models is not None
-                and model not in (context.models)
-            ):
-                # A name the registry does not have: the rules match names against it.
-                intent = parse_intent(state.request, context)
-                note = (
-                    f"The language model read a model {model!r} the registry lacks; used the rules."
-                )
+            problem = reading_problem(intent, state.request, context)
+            if problem is not None:
+                # A change, model or version the user never typed, or a name the registry
+                # lacks: the rules read the user's own words against the registry instead.
+                intent, note = parse_intent(state.request, context), problem
             elif isinstance(intent, ChangeIntent) and not quoted_from(
                 intent.rationale, state.request
             ):

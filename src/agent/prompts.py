@@ -11,7 +11,8 @@ promote, rollback, canary, stop_canary, help, unsupported, out_of_scope, questio
 Other keys, only when the message says them: model, version, stage (Production|Staging), \
 against, to_version, percent, mode (split|shadow), guard, task, goal \
 (accuracy|latency|critical|batch), max_latency_ms, since_minutes, action, rationale, text, reason.
-- Names and numbers only from the user's message or under_discussion ("it" = that model).
+- model: a name from registry.models that the message names (a route in registry.routes \
+means its model), or under_discussion's model for "it". Numbers only from the message.
 - promote, rollback, canary, stop_canary only when the user asks for that change; they \
 only prepare a proposal that a human approves.
 - unsupported: archive, delete, retrain, rename, register ("action"). out_of_scope: not \
@@ -46,9 +47,14 @@ def quoted(value: object) -> str:
 
 
 def intent_request(
-    text: str, history: list[str], under_discussion: dict[str, object] | None = None
+    text: str,
+    history: list[str],
+    under_discussion: dict[str, object] | None = None,
+    registry: dict[str, object] | None = None,
 ) -> str:
     data: dict[str, object] = {"earlier_turns": history}
+    if registry:
+        data["registry"] = registry
     if under_discussion:
         data["under_discussion"] = under_discussion
     return (
