@@ -61,6 +61,8 @@ CLIENT_KEY = "client-key-of-the-tests"
 ADMIN_TOKEN = "admin-token-of-the-tests"
 BIN = Path(sys.executable).parent
 SRC = Path(__file__).resolve().parents[2] / "src"
+IMAGE_HOME = "/var/lib/modelreg"  # the Dockerfile's user's home and MODELREG_HOME
+IMAGE_WORKDIR = "/opt/modelreg"
 READY_S = 240.0  # TorchServe with two workers on a busy two-core machine
 
 
@@ -104,6 +106,7 @@ class Host:
         self.objects: list[Obj] = []
         self.host_ports: dict[tuple[str, int], int] = {}  # (deployment, container port)
         self.pods: dict[str, Pod] = {}
+        self.started: list[Pod] = []
         self._count = 0
 
     # ---------------------------------------------------------- name resolution
@@ -196,6 +199,7 @@ class Host:
             for file_name, text in self._volume_files(volume).items():
                 (folders[volume_name] / file_name).write_text(self.rewrite(pod, mounts, text))
         self.pods[name] = pod
+        self.started.append(pod)
         for init in spec.get("initContainers", []):
             done = self._run(pod, init, mounts)
             assert done.wait(timeout=600) == 0, _logs(pod, init["name"])
@@ -229,10 +233,14 @@ class Host:
 
     def _env(self, pod: Pod, container: Obj, mounts: dict[str, Path]) -> dict[str, str]:
         """The image's environment, then envFrom, then env (later wins, as the kubelet does)."""
-        env = {
+        image_home = self._image_path(pod, mounts, IMAGE_HOME)
+        env = {  # the Dockerfile's ENV and user
             "PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin",
             "PYTHONPATH": str(SRC),  # the image installs the package; here it is the worktree
-            "HOME": str(pod.folder / "home"),
+            "HOME": image_home,
+            "MODELREG_HOME": image_home,
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "PYTHONDONTWRITEBYTECODE": "1",
             "LANG": "C.UTF-8",
         }
         if "JAVA_HOME" in os.environ:
@@ -259,6 +267,21 @@ class Host:
             env[item["name"]] = value
         return env
 
+    def _image_path(self, pod: Pod, mounts: dict[str, Path], path: str) -> str:
+        """Where ``path`` of the image is: a mounted volume, else the pod's root filesystem
+        (read-only in the cluster: ``root_writes`` lists what a container wrote there)."""
+        mapped = self.rewrite(pod, mounts, path)
+        return mapped if mapped != path else str(pod.folder / "rootfs" / path.lstrip("/"))
+
+    def root_writes(self) -> list[str]:
+        """Files any pod wrote to its root filesystem: each would fail in the cluster."""
+        return sorted(
+            str(found)
+            for pod in self.started
+            for found in (pod.folder / "rootfs").rglob("*")
+            if found.is_file()
+        )
+
     def _argv(self, pod: Pod, container: Obj, mounts: dict[str, Path]) -> list[str]:
         env = self._env(pod, container, mounts)
         own = {str(port): str(host) for port, host in self._own_ports(pod).items()}
@@ -267,7 +290,7 @@ class Host:
 
     def _run(self, pod: Pod, container: Obj, mounts: dict[str, Path]) -> subprocess.Popen[bytes]:
         env = self._env(pod, container, mounts)
-        cwd = Path(self.rewrite(pod, mounts, container.get("workingDir", str(pod.folder))))
+        cwd = Path(self._image_path(pod, mounts, container.get("workingDir", IMAGE_WORKDIR)))
         cwd.mkdir(parents=True, exist_ok=True)
         Path(env["HOME"]).mkdir(parents=True, exist_ok=True)
         with (pod.folder / f"{container['name']}.log").open("wb") as log:
@@ -465,6 +488,8 @@ def test_pods_of_the_rendered_tree_serve_and_follow_a_promotion(
     assert fetched == [f"{MODEL}-v1", f"{MODEL}-v2"]
     host.start("modelreg-router")
     router = host.host_ports[("modelreg-router", 8090)]
+    with urllib.request.urlopen(f"http://127.0.0.1:{router}/readyz", timeout=10) as response:
+        assert json.loads(response.read())["models"] == {MODEL: {"ready": True}}
     status, headers, body = predict(router)
     assert status == 200, body
     assert headers["x-model-version"] == "1"
@@ -486,3 +511,4 @@ def test_pods_of_the_rendered_tree_serve_and_follow_a_promotion(
     assert status == 200, body
     assert headers["x-model-version"] == "2"
     assert headers.get("x-model-name") == MODEL
+    assert host.root_writes() == []  # nothing needs a writable root filesystem
