@@ -20,7 +20,8 @@ the PostgreSQL pod; MLflow's own server runs from the rendered MLflow pod on it,
 trainer's disk fails. One replica per Deployment. Shown: the init container fetches both
 versions through MLflow's artifact proxy, TorchServe loads them, the router installs the
 rendered table, a prediction names Production; a promotion written by the owner of desired
-versions rolls exactly the pods whose templates changed, and the answer names the new one.
+versions rolls exactly the pods whose templates changed, and the answer names the new one; no
+container wrote to its (read-only in the cluster) root filesystem.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ from tests.helpers import COMPLETE_CARD
 from tests.k8s.conftest import by_kind, kustomize, need
 from tests.test_cli import invoke
 
+pytestmark = pytest.mark.slow
+
 Obj = dict[str, Any]
 MODEL = "mnist-classifier"
 CLIENT_KEY = "client-key-of-the-tests"
@@ -68,7 +71,9 @@ READY_S = 240.0  # TorchServe with two workers on a busy two-core machine
 
 def desired_version_objects(rendered: list[Obj]) -> list[Obj]:
     """The objects that carry desired versions (each model's ``model-versions-*`` ConfigMap
-    and the router's table), from their one owner: the rendered tree (`modelreg k8s render`)."""
+    and the router's table), from their one owner. The one place that says which owner: the
+    rendered tree (`modelreg k8s render`) here; an owner writing the same ConfigMaps (names
+    and keys) elsewhere, such as Terraform, is read here instead."""
     return [
         doc
         for name, doc in by_kind(rendered, "ConfigMap").items()
@@ -202,7 +207,12 @@ class Host:
         self.started.append(pod)
         for init in spec.get("initContainers", []):
             done = self._run(pod, init, mounts)
-            assert done.wait(timeout=600) == 0, _logs(pod, init["name"])
+            try:
+                code = done.wait(timeout=600)
+            except subprocess.TimeoutExpired:
+                stop_group(done)  # a hung init container is not left behind
+                raise
+            assert code == 0, _logs(pod, init["name"])
         for container in spec["containers"]:
             pod.processes.append(self._run(pod, container, mounts))
         for container in spec["containers"]:
