@@ -117,6 +117,41 @@ def test_every_container_is_limited_probed_and_unprivileged(
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_deployment_has_a_disruption_budget_and_spreads(
+    repo_overlays: Docs, overlay: str
+) -> None:
+    """A drain evicts at most one pod of each Deployment at a time, and a Deployment's
+    replicas spread over nodes and zones; a budget never selects pods of another workload."""
+    docs = repo_overlays[overlay]
+    deployments = by_kind(docs, "Deployment")
+    budgets = by_kind(docs, "PodDisruptionBudget")
+    assert len(deployments) >= 7  # 3 models, router, MCP, MLflow, exporter
+    assert set(budgets) == set(deployments)
+    for name, deployment in deployments.items():
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        budget = budgets[name]["spec"]
+        assert budget["maxUnavailable"] == 1, name  # minAvailable 1 would block drains
+        assert budget["selector"]["matchLabels"] == selector, name
+        others = [
+            d["metadata"]["name"]
+            for d in deployments.values()
+            if d is not deployment
+            and selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        assert others == [], name
+        spread = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        assert {c["topologyKey"] for c in spread} == {
+            "kubernetes.io/hostname",
+            "topology.kubernetes.io/zone",
+        }, name
+        for constraint in spread:
+            assert constraint["labelSelector"]["matchLabels"] == selector, name
+            assert constraint["maxSkew"] == 1, name
+            # A one-node cluster still schedules every replica.
+            assert constraint["whenUnsatisfiable"] == "ScheduleAnyway", name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_management_port_stays_inside_and_secrets_are_referenced(
     repo_overlays: Docs, overlay: str
 ) -> None:

@@ -307,7 +307,12 @@ def test_a_router_without_default_starts_from_its_initial_table(
     admin = {"Authorization": "Bearer admin-" + "i" * 26}
     with router, httpx.Client(base_url=router.url, timeout=30.0, trust_env=False) as http:
         ready = _wait_ready(http)
-        assert ready == {"ready": True, "generation": 1, "problems": []}
+        assert ready == {
+            "ready": True,
+            "generation": 1,
+            "problems": [],
+            "models": {ROUTER_CRITICAL: {"ready": True}},
+        }
         state = http.get("/admin/table", headers=admin).json()
         assert state["generation"] == 1
         assert state["table"]["models"][ROUTER_CRITICAL]["upstream"] == on(second)
@@ -334,24 +339,37 @@ def test_a_router_without_default_starts_from_its_initial_table(
         assert set(state["table"]["models"]) == {ROUTER_CRITICAL}
 
 
-def test_an_initial_table_is_checked_before_use_and_retried(
-    router_models: RouterModels, second: ClusterTorchServe, tmp_path: Path
+def test_an_initial_table_serves_its_ready_models_and_holds_the_others(
+    router_models: RouterModels, second: ClusterTorchServe, digits: Digits, tmp_path: Path
 ) -> None:
-    router = _cluster_router(tmp_path, _critical_only(router_models, second, version=7))
+    """A version no TorchServe loaded (7) holds its model only: the other model serves, the
+    held one answers 503 MODEL_NOT_READY, /readyz names it and stays 200."""
+    initial = _critical_only(router_models, second)
+    held = dict(initial["models"][ROUTER_CRITICAL], production=7)
+    initial["models"]["held"] = held
+    router = _cluster_router(tmp_path, initial)
     admin = {"Authorization": "Bearer admin-" + "i" * 26}
     with router, httpx.Client(base_url=router.url, timeout=30.0, trust_env=False) as http:
-        assert _log_has(router, "initial routing table not installed (INVALID_TABLE:")
-        assert _log_has(router, "version 7 is not loaded in TorchServe at ")
-        ready = http.get("/readyz")
-        assert ready.status_code == 503
-        assert ready.json()["generation"] == 0
-        # The control plane can still PUT a table; the initial one then stops trying.
+        ready = _wait_ready(http)
+        assert (ready["ready"], ready["generation"]) == (True, 1)
+        assert ready["models"][ROUTER_CRITICAL] == {"ready": True}
+        assert ready["models"]["held"]["ready"] is False
+        assert "version 7 is not loaded in TorchServe at " in ready["models"]["held"]["problem"]
+        assert _log_has(router, "model 'held' not ready (")
+        answer = http.post("/routes/digits", json=rows(digits))
+        assert answer.status_code == 200, answer.text
+        refused = http.post("/predictions/held", json=rows(digits))
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["code"] == "MODEL_NOT_READY"
+        assert refused.headers["retry-after"] == "5"
+        # The control plane's table replaces it, checked whole; nothing is held after that.
         valid = _critical_only(router_models, second)
         answer = http.put(
-            "/admin/table", json={"expected_generation": 0, "table": valid}, headers=admin
+            "/admin/table", json={"expected_generation": 1, "table": valid}, headers=admin
         )
         assert answer.status_code == 200, answer.text
-        assert _wait_ready(http)["ready"] is True
+        ready = http.get("/readyz").json()
+        assert ready["models"] == {ROUTER_CRITICAL: {"ready": True}}
 
 
 def test_an_unreadable_initial_table_stops_the_start(tmp_path: Path) -> None:

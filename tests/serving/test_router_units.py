@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -18,7 +20,9 @@ from serving.router.auth import AdminAuth, ClientKeys, digest, is_loopback
 from serving.router.errors import RouterError, RouterErrorCode
 from serving.router.metrics import RouterMetrics
 from serving.router.rules import pick_model
+from serving.router.server import RouterSettings, build_app, free_port
 from serving.router.state import StateFile
+from serving.router.switch import Tables
 from serving.router.table import (
     RoutingTable,
     TableRoute,
@@ -28,6 +32,7 @@ from serving.router.table import (
     compile_table,
     routes_from_config,
 )
+from serving.schemas import ModelDescription, PingResult, ServedVersion
 
 SCHEMA = InputSchema(n_features=3)
 
@@ -460,3 +465,138 @@ def test_the_router_imports_only_serving() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+# --------------------------------------------------------------------- per-model readiness
+
+
+class Loaded:
+    """TorchServe's management answers as data (``describe`` of the Management protocol):
+    served name -> {version: status}. The router's readiness logic is what is under test."""
+
+    def __init__(self, loaded: dict[str, dict[str, str]]) -> None:
+        self.loaded = loaded
+
+    def ping(self) -> PingResult:
+        return PingResult(healthy=True, status="Healthy")
+
+    def describe(self, model: str) -> ModelDescription:
+        if model not in self.loaded:
+            raise ServingError(ServingErrorCode.NOT_FOUND, f"no model {model}")
+        versions = tuple(
+            ServedVersion(
+                version=version,
+                is_default=False,
+                status=status,  # type: ignore[arg-type]
+                workers=(),
+                min_workers=1,
+                max_workers=1,
+                batch_size=1,
+                max_batch_delay_ms=100,
+                archive=f"{model}-v{version}.mar",
+            )
+            for version, status in self.loaded[model].items()
+        )
+        return ModelDescription(name=model, default_version=None, versions=versions)
+
+
+def test_an_initial_table_serves_the_ready_models_and_holds_the_others(tmp_path: Path) -> None:
+    """`small` has every version loaded; `large` is missing, then loading, then ready."""
+    management = Loaded({"small": {"1": "READY", "2": "READY", "3": "READY"}})
+    tables = Tables(StateFile(tmp_path / "state.json"), management, RouterMetrics())
+    initial = RoutingTable.model_validate(table())
+
+    async def scenario() -> None:
+        state = await tables.install_initial(initial)
+        assert state.generation == 1
+        assert tables.current.production["large"].version == "1"  # in the table, held
+        assert set(tables.pending) == {"large"}
+        assert "TorchServe has no model 'large'" in tables.pending["large"]
+        with pytest.raises(RouterError) as again:
+            await tables.install_initial(initial)
+        assert again.value.code is RouterErrorCode.CONFLICT
+        management.loaded["large"] = {"1": "LOADING"}
+        still = await tables.recheck_pending()
+        assert list(still) == ["large"]
+        assert "production version 1 has no ready worker (LOADING)" in still["large"]
+        management.loaded["large"] = {"1": "READY"}
+        assert await tables.recheck_pending() == {}
+        assert tables.pending == {}
+
+    asyncio.run(scenario())
+    saved = StateFile(tmp_path / "state.json").load()
+    assert saved is not None
+    assert (saved.generation, sorted(saved.table.models)) == (1, ["large", "small"])
+
+
+def test_a_table_put_by_the_control_plane_is_checked_whole_and_clears_pending(
+    tmp_path: Path,
+) -> None:
+    management = Loaded({"small": {"1": "READY", "2": "READY", "3": "READY"}})
+    tables = Tables(StateFile(tmp_path / "state.json"), management, RouterMetrics())
+    initial = RoutingTable.model_validate(table())
+
+    async def scenario() -> None:
+        await tables.install_initial(initial)
+        assert set(tables.pending) == {"large"}
+        with pytest.raises(RouterError) as refused:
+            await tables.update(TableUpdate(expected_generation=1, table=initial))
+        assert refused.value.code is RouterErrorCode.INVALID_TABLE
+        assert tables.current.generation == 1
+        small_only = RoutingTable.model_validate(
+            table(models={"small": table()["models"]["small"]}, routes={})
+        )
+        state = await tables.update(TableUpdate(expected_generation=1, table=small_only))
+        assert state.generation == 2
+        assert tables.pending == {}
+
+    asyncio.run(scenario())
+
+
+def test_readyz_names_each_model_and_a_held_model_answers_503_model_not_ready(
+    tmp_path: Path,
+) -> None:
+    management = Loaded({"small": {"1": "READY", "2": "READY", "3": "READY"}})
+    settings = RouterSettings(
+        port=free_port(),
+        inference_url="http://127.0.0.1:9",  # the default TorchServe (never asked here)
+        management_url="http://127.0.0.1:9",
+        key_file=None,
+        state_file=tmp_path / "state.json",
+    )
+    app = build_app(settings, "admin-" + "r" * 26, management)
+
+    async def scenario() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://router") as http:
+            assert (await http.get("/readyz")).status_code == 503  # no table yet
+            await app.tables.install_initial(RoutingTable.model_validate(table()))
+            ready = await http.get("/readyz")
+            assert ready.status_code == 200, ready.text  # `small` serves: the pod is ready
+            body = ready.json()
+            assert body["models"]["small"] == {"ready": True}
+            assert body["models"]["large"]["ready"] is False
+            assert "has no model 'large'" in body["models"]["large"]["problem"]
+            held = await http.post("/predictions/large", json={"inputs": [[0.1, 0.2, 0.3]]})
+            assert held.status_code == 503, held.text
+            assert held.json()["error"]["code"] == "MODEL_NOT_READY"
+            assert held.headers["retry-after"] == "5"
+            assert held.headers["x-model-name"] == "large"
+            assert "GET /readyz" in held.json()["error"]["message"]
+            routed = await http.post(
+                "/routes/r", json={"inputs": [[0.1, 0.2, 0.3]]}, headers={"X-Priority": "critical"}
+            )
+            assert routed.json()["error"]["code"] == "MODEL_NOT_READY"
+            metrics = (await http.get("/metrics")).text
+            labels = 'model="large",outcome="unavailable",route="",version="1"'
+            assert f"modelreg_router_errors_total{{{labels}}} 1.0" in metrics
+
+            management.loaded.clear()  # `small` goes too: nothing of the table serves
+            app.tables.pending = await asyncio.to_thread(
+                app.tables._pending_of, app.tables.current.state.table, ["small", "large"]
+            )
+            ready = await http.get("/readyz")
+            assert ready.status_code == 503
+            assert any("no model of the table is ready" in p for p in ready.json()["problems"])
+
+    asyncio.run(scenario())

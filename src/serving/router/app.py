@@ -49,6 +49,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 _JSON = b"application/json"
+#: Seconds a client waits before asking again for a model that is not ready yet.
+_NOT_READY_RETRY = b"5"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _OUTCOME: dict[RouterErrorCode, Outcome] = {
     RouterErrorCode.INVALID_INPUT: "invalid_input",
@@ -57,6 +59,7 @@ _OUTCOME: dict[RouterErrorCode, Outcome] = {
     RouterErrorCode.FORBIDDEN: "forbidden",
     RouterErrorCode.NOT_FOUND: "not_found",
     RouterErrorCode.NOT_SERVED: "not_served",
+    RouterErrorCode.MODEL_NOT_READY: "unavailable",
     RouterErrorCode.UNCONFIRMED: "unconfirmed",
     RouterErrorCode.UPSTREAM_REJECTED: "upstream_rejected",
     RouterErrorCode.UNAVAILABLE: "unavailable",
@@ -211,13 +214,16 @@ class RouterApp:
                     len(body.rows),
                 )
                 target, shadow = _canary(table, table.production[chosen], headers)
+            self._check_ready(target)
             inputs.check_rows(body.rows, target.schema, self.limits.max_rows)
             if shadow is not None:
                 self._mirror(shadow, raw)
             reply = checked(await self.upstream.predict(target.path, raw, target.upstream))
         except RouterError as exc:
             self._observe(target, route_label, _OUTCOME.get(exc.code, "backend_error"), started)
-            await _error(send, exc, request_id, target)
+            retry = [(b"retry-after", _NOT_READY_RETRY)]
+            extra = retry if exc.code is RouterErrorCode.MODEL_NOT_READY else None
+            await _error(send, exc, request_id, target, extra)
             return
         self._observe(target, route_label, "ok", started)
         token = self.feedback.remember(
@@ -238,6 +244,17 @@ class RouterApp:
         if route_label:
             response_headers.append((b"x-route", route_label.encode()))
         await _respond(send, 200, reply.body, response_headers)
+
+    def _check_ready(self, target: Target) -> None:
+        """MODEL_NOT_READY for a model of the initial table whose TorchServe has not loaded
+        every version yet (the router's other models serve meanwhile)."""
+        why = self.tables.pending.get(target.model)
+        if why is not None:
+            raise RouterError(
+                RouterErrorCode.MODEL_NOT_READY,
+                f"model {target.model!r} is not ready on this router yet ({why}); retry "
+                "later, GET /readyz shows each model's state",
+            )
 
     async def _confirmed(
         self, route: str | None, started: float, request_id: bytes, send: Send
@@ -397,6 +414,11 @@ class RouterApp:
         await _respond(send, 200, b'{"status":"alive"}', [(b"content-type", _JSON)])
 
     async def _readyz(self, send: Send) -> None:
+        """Ready (200) when a confirmed table is in place, TorchServe answers and at least
+        one model of the table serves (or it has none): one model still loading, or whose
+        TorchServe is down, must not take the router out of its Service for every other
+        model. ``models`` names each model's own state; a model not ready answers 503
+        MODEL_NOT_READY."""
         problems = []
         if self.tables.current.generation == 0:
             problems.append("no routing table yet: the control plane must PUT /admin/table")
@@ -412,7 +434,21 @@ class RouterApp:
         except ServingError as exc:
             problems.append(f"TorchServe is not reachable: {exc}")
         generation = self.tables.current.generation
-        body = {"ready": not problems, "generation": generation, "problems": problems}
+        pending = self.tables.pending
+        models = {
+            model: {"ready": False, "problem": pending[model]}
+            if model in pending
+            else {"ready": True}
+            for model in sorted(self.tables.current.state.table.models)
+        }
+        if models and len(pending) >= len(models):
+            problems.append(f"no model of the table is ready: {sorted(pending)}")
+        body = {
+            "ready": not problems,
+            "generation": generation,
+            "problems": problems,
+            "models": models,
+        }
         await _respond(
             send, 503 if problems else 200, json.dumps(body).encode(), [(b"content-type", _JSON)]
         )

@@ -9,6 +9,9 @@
                                version by path (403)
             NOT_FOUND          no such model, version or route in the table (404)
             NOT_SERVED         the model has no Production version in the table (503)
+            MODEL_NOT_READY    the model is in the initial table but its TorchServe has not
+                               loaded every version yet (503 with Retry-After; /readyz
+                               names why); the router's other models serve meanwhile
             UNCONFIRMED        a restarted router's table is not confirmed yet (503 with
                                Retry-After: the control plane confirms or replaces it)
             CONFLICT           a table update named a stale generation (409)
@@ -35,6 +38,7 @@ class RouterErrorCode(StrEnum):
     FORBIDDEN = "FORBIDDEN"
     NOT_FOUND = "NOT_FOUND"
     NOT_SERVED = "NOT_SERVED"
+    MODEL_NOT_READY = "MODEL_NOT_READY"
     UNCONFIRMED = "UNCONFIRMED"
     CONFLICT = "CONFLICT"
     INVALID_TABLE = "INVALID_TABLE"
@@ -52,6 +56,7 @@ HTTP_STATUS: dict[RouterErrorCode, int] = {
     RouterErrorCode.FORBIDDEN: 403,
     RouterErrorCode.NOT_FOUND: 404,
     RouterErrorCode.NOT_SERVED: 503,
+    RouterErrorCode.MODEL_NOT_READY: 503,
     RouterErrorCode.UNCONFIRMED: 503,
     RouterErrorCode.CONFLICT: 409,
     RouterErrorCode.INVALID_TABLE: 422,

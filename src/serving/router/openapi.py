@@ -180,7 +180,8 @@ def openapi_document() -> dict[str, Any]:
             },
             "/healthz": _simple("The process is alive"),
             "/readyz": _simple(
-                "A confirmed table is loaded and TorchServe answers (503 otherwise)"
+                "A confirmed table is loaded, TorchServe answers and at least one model of "
+                "the table is ready (503 otherwise); `models` gives each model's state"
             ),
             "/metrics": _simple("Prometheus metrics (text exposition format)"),
         },

@@ -7,9 +7,11 @@ TorchServe's inference and management keys are read from its ``key_file.json``; 
 keys of the default TorchServe (``--inference-url``) and go to it only (``TorchServes``).
 
 ``--initial-table FILE`` (on Kubernetes, the ConfigMap ``modelreg k8s render`` writes): when
-the state file holds no table, ``serve`` installs FILE as generation 1 through ``Tables.update``
-(the check of ``PUT /admin/table``: every version loaded in its TorchServe), retrying while
-that is refused; /readyz answers 503 until a table is in place.
+the state file holds no table, ``serve`` installs FILE as generation 1 at once, each model
+checked on its own (``Tables.install_initial``): the models whose TorchServe has every
+version loaded serve, the others answer 503 MODEL_NOT_READY and are checked again every
+few seconds until they serve. /readyz answers 503 until a table is in place and while no
+model of it is ready, and names each model's state.
 
 ``--follow-table`` (on Kubernetes, where Terraform owns the table's ConfigMap): the
 initial-table file is also installed again whenever it changes (``follow``), so a promotion
@@ -52,7 +54,7 @@ from serving.router.follow import follow_table
 from serving.router.metrics import RouterMetrics
 from serving.router.state import StateFile
 from serving.router.switch import Management, Managements, Tables
-from serving.router.table import ModelUpstream, RoutingTable, TableState, TableUpdate, base_url
+from serving.router.table import ModelUpstream, RoutingTable, TableState, base_url
 from serving.router.upstream import InferenceToken, Upstream
 from serving.schemas import ClientTimeouts, Endpoints, ModelDescription, PingResult
 from serving.torchserve import TorchServeClient
@@ -284,26 +286,36 @@ def read_table(path: Path) -> RoutingTable:
 async def install_initial_table(
     tables: Tables, table: RoutingTable, *, retry_s: float = INITIAL_TABLE_RETRY_S
 ) -> TableState | None:
-    """Install ``table`` as the first table, checked as ``PUT /admin/table`` checks one;
-    retried every ``retry_s`` while refused (TorchServe still loading, or not reachable).
+    """Install ``table`` as the first table, its not-ready models pending, then check those
+    every ``retry_s`` until each serves (or a table from the control plane replaces it).
     None when the router has a table already, or another writer got there first."""
-    while tables.current.generation == 0:
+    state = None
+    while state is None:
+        if tables.current.generation != 0:
+            return None
         try:
-            state = await tables.update(TableUpdate(expected_generation=0, table=table))
+            state = await tables.install_initial(table)
         except RouterError as exc:
             if exc.code is RouterErrorCode.CONFLICT:
                 return None  # an admin PUT came first: the control plane wins
-            _log.warning(
+            _log.warning(  # the state file cannot be written
                 "initial routing table not installed (%s: %s); retrying in %g s",
                 exc.code.value,
                 exc.message,
                 retry_s,
             )
             await asyncio.sleep(retry_s)
-            continue
-        _log.info("initial routing table installed (generation %d)", state.generation)
-        return state
-    return None
+    _log.info("initial routing table installed (generation %d)", state.generation)
+    pending = dict(tables.pending)
+    while pending:
+        for model, why in sorted(pending.items()):
+            _log.warning("model %r not ready (%s); checking again in %g s", model, why, retry_s)
+        await asyncio.sleep(retry_s)
+        still = await tables.recheck_pending()
+        for model in sorted(set(pending) - set(still)):
+            _log.info("model %r ready: serving", model)
+        pending = still
+    return state
 
 
 def serve(settings: RouterSettings, admin_token: str) -> None:
@@ -334,15 +346,17 @@ def serve(settings: RouterSettings, admin_token: str) -> None:
 async def _serve(
     server: uvicorn.Server, tables: Tables, initial: RoutingTable | None, follow: Path | None
 ) -> None:
-    loader: asyncio.Task[object] | None = None
+    loaders: list[asyncio.Task[object]] = []
+    if initial is not None and tables.current.generation == 0:
+        # Per model: the ready models serve at once, the others are held and rechecked.
+        loaders.append(asyncio.create_task(install_initial_table(tables, initial)))
     if follow is not None:
-        loader = asyncio.create_task(follow_table(tables, follow, read_table))
-    elif initial is not None and tables.current.generation == 0:
-        loader = asyncio.create_task(install_initial_table(tables, initial))
+        # Later changes of the file; its first read finds the initial table in use.
+        loaders.append(asyncio.create_task(follow_table(tables, follow, read_table)))
     try:
         await server.serve()
     finally:
-        if loader is not None:
+        for loader in loaders:
             loader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await loader

@@ -8,6 +8,13 @@ accepted only after every version it names is loaded in TorchServe and the state
 it, so a refused update changes nothing, on disk or in memory. Each model is checked against
 the TorchServe that serves it: its own ``upstream`` when the entry names one, else the
 router's default.
+
+The initial table (``--initial-table``, the desired state on Kubernetes) is the exception: it
+is installed even when some of its models are not ready, and those models are *pending*
+(``pending``: model -> why), answered with 503 MODEL_NOT_READY while the others serve, and
+re-checked until ready (``recheck_pending``). One model's TorchServe failing to load then
+never keeps the router from serving every other model. A table the control plane PUTs is
+checked whole, as before, and clears ``pending``.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from serving.router.metrics import RouterMetrics
 from serving.router.state import StateFile
 from serving.router.table import (
     CompiledTable,
+    ModelEntry,
     ModelUpstream,
     RoutingTable,
     TableState,
@@ -77,6 +85,7 @@ class Tables:
         self._publish(self.current, changed=[])
         self._lock = asyncio.Lock()
         self._confirmed = asyncio.Event()
+        self.pending: dict[str, str] = {}
         if not (start_unconfirmed and loaded is not None and loaded.generation > 0):
             self._confirmed.set()
 
@@ -139,48 +148,100 @@ class Tables:
             compiled = compile_table(state)
             await asyncio.to_thread(self.state_file.save, state)
             self.current = compiled  # the switch: one reference assignment
+            self.pending = {}  # every version of it was checked
             self._confirmed.set()  # the control plane wrote it: confirmed by definition
             self._publish(compiled, changed_stages(current.state.table, update.table))
             return self.reply()
+
+    async def install_initial(self, table: RoutingTable) -> TableState:
+        """Install ``table`` as generation 1 with its not-ready models pending (CONFLICT
+        when the router has a table already: the control plane got there first)."""
+        async with self._lock:
+            current = self.current
+            if current.generation != 0:
+                raise RouterError(
+                    RouterErrorCode.CONFLICT,
+                    f"the router is at generation {current.generation} already; the initial "
+                    "table is for a router without a table",
+                )
+            pending: dict[str, str] = {}
+            if self._verify_loaded:
+                pending = await asyncio.to_thread(self._pending_of, table, list(table.models))
+            state = TableState(
+                generation=1,
+                updated_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+                table=table,
+            )
+            compiled = compile_table(state)
+            await asyncio.to_thread(self.state_file.save, state)
+            self.current = compiled
+            self.pending = pending
+            self._confirmed.set()  # the desired state itself, as rendered
+            self._publish(compiled, changed_stages(current.state.table, table))
+            return self.reply()
+
+    async def recheck_pending(self) -> dict[str, str]:
+        """Check the pending models again; those now ready serve. Returns the rest."""
+        async with self._lock:
+            if self.pending:
+                table = self.current.state.table
+                self.pending = await asyncio.to_thread(self._pending_of, table, list(self.pending))
+            return dict(self.pending)
+
+    def _pending_of(self, table: RoutingTable, models: list[str]) -> dict[str, str]:
+        """model -> why it is not ready, for each of ``models`` that is not (an unreachable
+        TorchServe makes only its own models pending)."""
+        found: dict[str, str] = {}
+        for model in models:
+            try:
+                problems = self._model_problems(model, table.models[model])
+            except RouterError as exc:
+                problems = [exc.message]
+            if problems:
+                found[model] = "; ".join(problems)
+        return found
 
     def _not_loaded(self, table: RoutingTable) -> list[str]:
         """Every version the table names that TorchServe does not have ready."""
         problems: list[str] = []
         for model, entry in table.models.items():
-            management = self._management_of(entry.upstream)
-            where = "" if entry.upstream is None else f" at {entry.upstream.management_url}"
-            if management is None:
+            problems += self._model_problems(model, entry)
+        return problems
+
+    def _model_problems(self, model: str, entry: ModelEntry) -> list[str]:
+        """Every version of ``model`` that its TorchServe does not have ready; UNAVAILABLE
+        when that TorchServe cannot be asked."""
+        management = self._management_of(entry.upstream)
+        where = "" if entry.upstream is None else f" at {entry.upstream.management_url}"
+        if management is None:
+            return [
+                f"model {model!r} names no upstream and this router has no default "
+                "TorchServe (--inference-url/--management-url)"
+                if entry.upstream is None
+                else f"model {model!r}: this router cannot check TorchServe{where}"
+            ]
+        try:
+            description = management.describe(entry.served_name)
+        except ServingError as exc:
+            if exc.code is ServingErrorCode.NOT_FOUND:
+                return [f"model {model!r}: TorchServe{where} has no model {entry.served_name!r}"]
+            raise RouterError(
+                RouterErrorCode.UNAVAILABLE,
+                f"cannot check the table against TorchServe{where} (model {model!r}): {exc}",
+            ) from None
+        problems: list[str] = []
+        for stage, version in entry.versions().items():
+            served = description.get(str(version))
+            if served is None:
                 problems.append(
-                    f"model {model!r} names no upstream and this router has no default "
-                    "TorchServe (--inference-url/--management-url)"
-                    if entry.upstream is None
-                    else f"model {model!r}: this router cannot check TorchServe{where}"
+                    f"model {model!r} {stage} version {version} is not loaded in "
+                    f"TorchServe{where} (loaded: {[v.version for v in description.versions]})"
                 )
-                continue
-            try:
-                description = management.describe(entry.served_name)
-            except ServingError as exc:
-                if exc.code is ServingErrorCode.NOT_FOUND:
-                    problems.append(
-                        f"model {model!r}: TorchServe{where} has no model {entry.served_name!r}"
-                    )
-                    continue
-                raise RouterError(
-                    RouterErrorCode.UNAVAILABLE,
-                    f"cannot check the table against TorchServe{where} (model {model!r}): {exc}",
-                ) from None
-            for stage, version in entry.versions().items():
-                served = description.get(str(version))
-                if served is None:
-                    problems.append(
-                        f"model {model!r} {stage} version {version} is not loaded in "
-                        f"TorchServe{where} (loaded: {[v.version for v in description.versions]})"
-                    )
-                elif served.status not in ("READY", "PARTIAL"):
-                    problems.append(
-                        f"model {model!r} {stage} version {version} has no ready worker "
-                        f"({served.status})"
-                    )
+            elif served.status not in ("READY", "PARTIAL"):
+                problems.append(
+                    f"model {model!r} {stage} version {version} has no ready worker "
+                    f"({served.status})"
+                )
         return problems
 
     def _management_of(self, upstream: ModelUpstream | None) -> Management | None:

@@ -18,6 +18,7 @@ from registry_mcp.deploy.kubernetes.workloads import (
     Obj,
     _registry_env,
     container_security,
+    disruption_budget,
     empty_dir,
     http_probe,
     image_ref,
@@ -79,8 +80,12 @@ def exporter_objects() -> list[Obj]:
             ],
         },
     }
+    deployment = make_deployment(
+        EXPORTER, EXPORTER_COMPONENT, 1, make_pod([container], volumes), None
+    )
     return [
-        make_deployment(EXPORTER, EXPORTER_COMPONENT, 1, make_pod([container], volumes), None),
+        deployment,
+        disruption_budget(deployment),
         make_service(EXPORTER, EXPORTER_COMPONENT, EXPORTER, [("metrics", EXPORTER_PORT)]),
         policy,
     ]

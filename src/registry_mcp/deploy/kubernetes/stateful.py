@@ -16,6 +16,7 @@ from registry_mcp.deploy.kubernetes.workloads import (
     ROUTER_PORT,
     Obj,
     container_security,
+    disruption_budget,
     empty_dir,
     http_probe,
     image_ref,
@@ -79,7 +80,12 @@ def mlflow_objects() -> list[Obj]:
     }
     deployment = make_deployment(name, "mlflow", 1, make_pod([container], volumes), None)
     deployment["spec"]["strategy"] = {"type": "Recreate"}  # one writer of a ReadWriteOnce PVC
-    return [deployment, make_service(name, "mlflow", name, [("http", MLFLOW_PORT)]), pvc]
+    return [
+        deployment,
+        disruption_budget(deployment),
+        make_service(name, "mlflow", name, [("http", MLFLOW_PORT)]),
+        pvc,
+    ]
 
 
 def postgres_objects() -> list[Obj]:

@@ -108,8 +108,25 @@ def _exec_probe(command: list[str], *, delay: int, period: int) -> Obj:
     }
 
 
+def topology_spread(component: str, name: str) -> list[Obj]:
+    """Spread a Deployment's replicas over nodes, then zones: one node or zone going down
+    takes at most its share. ``ScheduleAnyway``: a one-node cluster (or a GPU pool of one
+    node) still schedules every replica rather than leaving pods pending."""
+    selector = {"matchLabels": selector_labels(component, name)}
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": selector,
+        }
+        for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+    ]
+
+
 def make_deployment(name: str, component: str, replicas: int, pod: Obj, model: str | None) -> Obj:
     meta_labels = labels(component, name, model)
+    spec = {**pod, "topologySpreadConstraints": topology_spread(component, name)}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -118,7 +135,24 @@ def make_deployment(name: str, component: str, replicas: int, pod: Obj, model: s
             "replicas": replicas,
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": selector_labels(component, name)},
-            "template": {"metadata": {"labels": meta_labels}, "spec": pod},
+            "template": {"metadata": {"labels": meta_labels}, "spec": spec},
+        },
+    }
+
+
+def disruption_budget(deployment: Obj) -> Obj:
+    """The PodDisruptionBudget of a Deployment: a voluntary disruption (a node drain, a
+    cluster upgrade) evicts at most one of its pods at a time. ``maxUnavailable: 1`` rather
+    than ``minAvailable``: with one replica, ``minAvailable: 1`` would block every drain
+    forever; with two or more, one stays serving while the other moves."""
+    meta = deployment["metadata"]
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": meta["name"], "labels": dict(meta["labels"])},
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": dict(deployment["spec"]["selector"]["matchLabels"])},
         },
     }
 
@@ -266,6 +300,7 @@ def torchserve_objects(model: ModelConfig, k8s: str) -> list[Obj]:
     )
     return [
         deployment,
+        disruption_budget(deployment),
         make_service(
             name,
             "torchserve",
@@ -377,7 +412,11 @@ def router_objects() -> list[Obj]:
         {"name": "routing-table", "configMap": {"name": ROUTER_TABLE_CONFIGMAP}},
     ]
     deployment = make_deployment(name, "router", 2, make_pod([container], volumes), None)
-    return [deployment, make_service(name, "router", name, [("http", ROUTER_PORT)])]
+    return [
+        deployment,
+        disruption_budget(deployment),
+        make_service(name, "router", name, [("http", ROUTER_PORT)]),
+    ]
 
 
 def mcp_objects() -> list[Obj]:
@@ -402,8 +441,10 @@ def mcp_objects() -> list[Obj]:
         ],
     }
     volumes = [empty_dir("modelreg-home"), empty_dir("tmp")]
+    deployment = make_deployment(name, "mcp", 1, make_pod([container], volumes), None)
     return [
-        make_deployment(name, "mcp", 1, make_pod([container], volumes), None),
+        deployment,
+        disruption_budget(deployment),
         make_service(name, "mcp", name, [("http", MCP_PORT)]),
     ]
 
