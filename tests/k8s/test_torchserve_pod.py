@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from registry_mcp.deploy.kubernetes.workloads import (
 )
 from serving.config import parse_models_config
 from serving.local import LocalPorts, LocalTorchServe
+from serving.schemas import ClientTimeouts
 from tests.conftest import make_backend
 from tests.helpers import add_versions
 from tests.serving.conftest import leftover_processes
@@ -153,7 +155,13 @@ def test_production_is_the_default_with_models_yaml_settings(pod: Pod) -> None:
     v1, v2 = files  # "...-v1-<hash>.mar" sorts before "...-v2-<hash>.mar"
     assert props["load_models"] == f"{MODEL}={v2},{MODEL}={v1}"  # Production first
 
-    with server.client() as client:
+    # The pod's TorchServe loads its models after it answers health checks: wait for their
+    # workers (slow on a busy machine) before the first prediction.
+    with server.client(ClientTimeouts(request_s=120.0)) as client:
+        deadline = time.monotonic() + 300
+        while {v.status for v in client.describe(MODEL).versions} != {"READY"}:
+            assert time.monotonic() < deadline, client.describe(MODEL)
+            time.sleep(0.2)
         described = client.describe(MODEL)
         assert described.default_version == "2"
         by_version = {v.version: v for v in described.versions}

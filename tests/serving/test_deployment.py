@@ -32,9 +32,26 @@ pytestmark = pytest.mark.slow
 MODEL = "digits-registry"
 
 
+@pytest.fixture(scope="module")
+def loaded(client: TorchServeClient) -> Iterator[None]:
+    """The model's versions stay loaded in the shared TorchServe from one test of this module
+    to the next (each test reconciles its own fresh registry onto them: a set-default at
+    most, instead of registering and starting two workers again); unloaded at the end."""
+    try:
+        yield
+    finally:
+        # Leave the shared TorchServe without this model for the next module.
+        for served in client.describe(MODEL).versions:
+            if not served.is_default:
+                client.unregister(MODEL, served.version)
+        default = client.default_version(MODEL)
+        if default is not None:
+            client.unregister(MODEL, default)
+
+
 @pytest.fixture
 def deployed(
-    sqlite_backend: Backend, torchserve: LocalTorchServe, client: TorchServeClient
+    loaded: None, sqlite_backend: Backend, torchserve: LocalTorchServe, client: TorchServeClient
 ) -> Iterator[tuple[Registry, Deployment]]:
     registry = Registry.open(sqlite_backend.settings)
     add_versions(registry, sqlite_backend.model_uris[0], MODEL, 1)
@@ -47,13 +64,6 @@ def deployed(
     try:
         yield registry, deployment
     finally:
-        # Leave the shared TorchServe without this model for the next test.
-        for served in client.describe(MODEL).versions:
-            if not served.is_default:
-                client.unregister(MODEL, served.version)
-        default = client.default_version(MODEL)
-        if default is not None:
-            client.unregister(MODEL, default)
         registry.close()
 
 
