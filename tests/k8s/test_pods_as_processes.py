@@ -19,9 +19,12 @@ the PostgreSQL pod; MLflow's own server runs from the rendered MLflow pod on it,
 ``mlflow-artifacts:/`` and its data home is moved away while pods run: a pod that needed the
 trainer's disk fails. One replica per Deployment. Shown: the init container fetches both
 versions through MLflow's artifact proxy, TorchServe loads them, the router installs the
-rendered table, a prediction names Production; a promotion written by the owner of desired
-versions rolls exactly the pods whose templates changed, and the answer names the new one; no
-container wrote to its (read-only in the cluster) root filesystem.
+table, a prediction names Production. The desired versions come from their one owner,
+Terraform: `modelreg tf vars`, then the module's own `terraform apply` (built-ins only, as
+offline) gives the ConfigMaps and the TorchServe pods' annotations it writes. A promotion
+written that way rolls exactly the changed model's TorchServe pods, no router pod: the router
+follows its mounted table file (updated in place, as the kubelet does), and the answer names
+the new version. No container wrote to its (read-only in the cluster) root filesystem.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from registry_mcp.store.settings import Settings
 from registry_mcp.training.trainer import TrainResult
 from serving.router.server import free_port
 from tests.helpers import COMPLETE_CARD
-from tests.k8s.conftest import by_kind, kustomize, need
+from tests.k8s.conftest import TERRAFORM, by_kind, kustomize, need, run
 from tests.test_cli import invoke
 
 pytestmark = pytest.mark.slow
@@ -69,26 +72,53 @@ IMAGE_WORKDIR = "/opt/modelreg"
 READY_S = 240.0  # TorchServe with two workers on a busy two-core machine
 
 
-def desired_version_objects(rendered: list[Obj]) -> list[Obj]:
-    """The objects that carry desired versions (each model's ``model-versions-*`` ConfigMap
-    and the router's table), from their one owner. The one place that says which owner: the
-    rendered tree (`modelreg k8s render`) here; an owner writing the same ConfigMaps (names
-    and keys) elsewhere, such as Terraform, is read here instead."""
-    return [
-        doc
-        for name, doc in by_kind(rendered, "ConfigMap").items()
-        if name.startswith("model-versions-") or name == "router-table"
-    ]
+class Terraform:
+    """The owner of desired versions: the model-versions module applied on `modelreg tf
+    vars`' file (its provider-free part: what it writes is read from its outputs)."""
+
+    def __init__(self, work: Path) -> None:
+        self.module = work / "model-versions"
+        shutil.copytree(TERRAFORM / "modules" / "model-versions", self.module)
+        self._tf = need("terraform")
+        run([self._tf, "init", "-input=false", "-no-color"], cwd=self.module)
+
+    def apply(self, tfvars: Path) -> tuple[list[Obj], dict[str, Obj]]:
+        """The ConfigMaps it owns, and each TorchServe Deployment's pod annotations."""
+        args = ["apply", "-input=false", "-auto-approve", "-no-color", f"-var-file={tfvars}"]
+        run([self._tf, *args], cwd=self.module)
+        outputs = json.loads(run([self._tf, "output", "-json", "-no-color"], cwd=self.module))
+        configmaps = [
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": name,
+                    "namespace": NAMESPACE,
+                    "annotations": made.get("annotations") or {},
+                },
+                "data": made["data"],
+            }
+            for name, made in outputs["configmaps"]["value"].items()
+        ]
+        names = outputs["k8s_names"]["value"]
+        annotations = {
+            f"ts-{names[model]}": made for model, made in outputs["annotations"]["value"].items()
+        }
+        return configmaps, annotations
 
 
-def cluster_objects(tree: Path) -> list[Obj]:
-    """Everything the cluster holds: the cpu overlay, with the version objects of their owner."""
+def cluster_objects(tree: Path, owner: tuple[list[Obj], dict[str, Obj]]) -> list[Obj]:
+    """Everything the cluster holds: the cpu overlay (no version data), plus what Terraform
+    writes: its ConfigMaps and the annotations on the TorchServe Deployments."""
     rendered = kustomize(tree / "overlays" / "cpu")
-    owned = {doc["metadata"]["name"]: doc for doc in desired_version_objects(rendered)}
-    rest = [
-        d for d in rendered if not (d["kind"] == "ConfigMap" and d["metadata"]["name"] in owned)
-    ]
-    return rest + list(owned.values())
+    configmaps, annotations = owner
+    owned = {doc["metadata"]["name"] for doc in configmaps}
+    assert not owned & set(by_kind(rendered, "ConfigMap")), "two owners of one ConfigMap"
+    for name, deployment in by_kind(rendered, "Deployment").items():
+        if name in annotations:
+            template = deployment["spec"]["template"]["metadata"]
+            template["annotations"] = {**template.get("annotations", {}), **annotations[name]}
+    return rendered + configmaps
 
 
 # ------------------------------------------------------------------ the harness
@@ -100,6 +130,8 @@ class Pod:
     template: Obj
     folder: Path
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    folders: dict[str, Path] = field(default_factory=dict)  # volume -> its folder
+    mounts: dict[str, Path] = field(default_factory=dict)  # mount path -> its folder
 
 
 class Host:
@@ -200,9 +232,8 @@ class Host:
             for c in containers
             for m in c.get("volumeMounts", [])
         }
-        for volume_name, volume in volumes.items():  # files of ConfigMaps and Secrets
-            for file_name, text in self._volume_files(volume).items():
-                (folders[volume_name] / file_name).write_text(self.rewrite(pod, mounts, text))
+        pod.folders, pod.mounts = folders, mounts
+        self._write_volume_files(pod)
         self.pods[name] = pod
         self.started.append(pod)
         for init in spec.get("initContainers", []):
@@ -218,6 +249,20 @@ class Host:
         for container in spec["containers"]:
             self._wait_ready(pod, container, mounts)
         return pod
+
+    def _write_volume_files(self, pod: Pod) -> None:
+        """The files of its ConfigMaps and Secrets (again: the kubelet's in-place update of a
+        mounted ConfigMap, which a running pod sees)."""
+        for volume in pod.template["spec"]["volumes"]:
+            for file_name, text in self._volume_files(volume).items():
+                target = pod.folders[volume["name"]] / file_name
+                staged = target.with_name(f".{file_name}.new")
+                staged.write_text(self.rewrite(pod, pod.mounts, text))
+                staged.replace(target)  # atomic, as the kubelet's symlink swap
+
+    def refresh(self, name: str) -> None:
+        """A running pod's mounted ConfigMaps follow the objects now loaded."""
+        self._write_volume_files(self.pods[name])
 
     def stop(self, name: str) -> None:
         pod = self.pods.pop(name)
@@ -408,20 +453,25 @@ def predict(router: int) -> tuple[int, dict[str, str], bytes]:
 
 @dataclass
 class Operator:
-    """The operator's machine: the trainer's data home and the CLI."""
+    """The operator's machine: the trainer's data home, the CLI and Terraform."""
 
     home: Path
     tree: Path
     capsys: pytest.CaptureFixture[str]
+    terraform: Terraform
 
     def cli(self, *args: str) -> str:
         code, out, err = invoke(self.capsys, *args)
         assert code == 0, f"modelreg {' '.join(args)}: {out}{err}"
         return out
 
-    def render(self) -> list[Obj]:
-        self.cli("k8s", "render", "--out", str(self.tree))  # refuses file:// versions
-        return cluster_objects(self.tree)
+    def render(self, *registry: str) -> list[Obj]:
+        """`k8s render` (the platform), `tf vars` + `terraform apply` (the versions); both
+        refuse versions stored under file:// (pods could not fetch them)."""
+        tfvars = self.tree.parent / "model_versions.auto.tfvars.json"
+        self.cli("k8s", "render", *registry, "--out", str(self.tree))
+        self.cli("tf", "vars", *registry, "--out", str(tfvars))
+        return cluster_objects(self.tree, self.terraform.apply(tfvars))
 
 
 @pytest.fixture
@@ -432,6 +482,8 @@ def host(tmp_path: Path) -> Iterator[Host]:
     dsn = f"sqlite:///{db / 'registry.db'}"
     secrets = {
         "modelreg-db": {"dsn": dsn, "password": "unused-with-sqlite"},
+        # SQLite has no roles: the same file stands in for the read-only DSN.
+        "modelreg-db-readonly": {"dsn": dsn, "password": "unused-with-sqlite"},
         "modelreg-router": {"admin-token": ADMIN_TOKEN, "client-keys.json": json.dumps(keys)},
         "modelreg-mcp": {"token": "mcp-token-of-the-tests"},
     }
@@ -457,11 +509,10 @@ def test_pods_of_the_rendered_tree_serve_and_follow_a_promotion(
     trainer = tmp_path / "trainer-home"
     hidden = tmp_path / "trainer-home-moved-away"
     trainer.mkdir()
-    operator = Operator(trainer, tmp_path / "k8s", capsys)
+    operator = Operator(trainer, tmp_path / "k8s", capsys, Terraform(tmp_path / "tf"))
     monkeypatch.setenv("MODELREG_HOME", str(trainer))
     monkeypatch.delenv("MODELREG_MODELS_CONFIG", raising=False)
-    operator.cli("k8s", "render", "--no-registry", "--out", str(operator.tree))
-    host.load(cluster_objects(operator.tree))
+    host.load(operator.render("--no-registry"))
 
     # MLflow from its rendered pod, on the registry database, proxying the artifact store.
     host.start("mlflow")
@@ -504,7 +555,8 @@ def test_pods_of_the_rendered_tree_serve_and_follow_a_promotion(
     assert status == 200, body
     assert headers["x-model-version"] == "1"
 
-    # A promotion, written by the owner of desired versions; the cluster rolls what changed.
+    # A promotion, written by the owner of desired versions: only that model's pods roll;
+    # the router installs its updated table file once TorchServe has the versions.
     hidden.rename(trainer)
     operator.cli("promote", MODEL, "2", "--stage", "production", "-r", "better", "--yes")
     before = {n: d["spec"]["template"] for n, d in by_kind(host.objects, "Deployment").items()}
@@ -512,13 +564,16 @@ def test_pods_of_the_rendered_tree_serve_and_follow_a_promotion(
     trainer.rename(hidden)
     after = {n: d["spec"]["template"] for n, d in by_kind(host.objects, "Deployment").items()}
     rolled = sorted(name for name in after if after[name] != before[name])
-    assert rolled == ["modelreg-router", "ts-mnist-classifier"]
-    for name in rolled:
-        host.stop(name)
-    for name in reversed(rolled):  # TorchServe first: the router checks its table against it
-        host.start(name)
-    status, headers, body = predict(router)
-    assert status == 200, body
-    assert headers["x-model-version"] == "2"
+    assert rolled == ["ts-mnist-classifier"]
+    host.stop("ts-mnist-classifier")
+    host.start("ts-mnist-classifier")
+    host.refresh("modelreg-router")  # the kubelet updates the mounted table in place
+    deadline = time.monotonic() + READY_S
+    while True:
+        status, headers, body = predict(router)
+        if status == 200 and headers["x-model-version"] == "2":
+            break
+        assert time.monotonic() < deadline, f"the router did not follow its table: {body!r}"
+        time.sleep(1.0)
     assert headers.get("x-model-name") == MODEL
     assert host.root_writes() == []  # nothing needs a writable root filesystem
