@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 export MLFLOW_DISABLE_TELEMETRY := true
 export MLFLOW_LOGGING_LEVEL ?= WARNING
 
-.PHONY: install tools demo test check lint bench bench-llm-setup bench-llm clean
+.PHONY: install tools kserve-venv demo test check lint bench bench-llm-setup bench-llm clean
 
 install: $(STAMP)
 
@@ -51,8 +51,26 @@ $(TOOLS_STAMP):
 	$(TOOLS_VENV)/bin/python -m pip install --quiet '$(CHECKOV)'
 	touch $(TOOLS_STAMP)
 
-test: lint tools
-	$(BIN)/pytest
+# KServe's model server (the second serving backend) pins older pandas/protobuf/psutil than
+# the project's venv has: it gets a venv of its own holding kserve and what it pins, which
+# then reads the rest (torch, the project) from the project's venv (a .pth appended last).
+KSERVE_VENV  ?= .venv-kserve
+KSERVE_STAMP := $(KSERVE_VENV)/.installed-stamp
+
+kserve-venv: $(KSERVE_STAMP)
+
+$(KSERVE_STAMP): pyproject.toml $(STAMP)
+	test -x $(KSERVE_VENV)/bin/python || $(PYTHON) -m venv $(KSERVE_VENV)
+	$(KSERVE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(KSERVE_VENV)/bin/python -m pip install --quiet 'kserve>=0.21,<0.22'
+	$(KSERVE_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" > $(KSERVE_VENV)/.own
+	$(BIN)/python -c "import sysconfig; print('import site; site.addsitedir(%r)' % sysconfig.get_paths()['purelib'])" \
+	  > "$$(cat $(KSERVE_VENV)/.own)/zz_modelreg_venv.pth"
+	$(KSERVE_VENV)/bin/python -c "import kserve, torch, serving.kserve.server"
+	touch $(KSERVE_STAMP)
+
+test: lint tools kserve-venv
+	MODELREG_TEST_KSERVE_PYTHON=$(abspath $(KSERVE_VENV))/bin/python $(BIN)/pytest
 
 # Every benchmark, one after the other; one table in bench/results/summary.md.
 # `make bench BENCH_ARGS=--quick` is the smoke run `make test` also does (not a measurement).
