@@ -23,8 +23,8 @@ from typing import Any
 
 from agent import entities
 from agent import phrases as P
-from agent.focus import Focus, ParseContext
-from agent.intents import Intent
+from agent.focus import Focus, ParseContext, ProposalRef
+from agent.intents import CHANGE_KINDS, Intent
 from agent.offline_parser import parse_parts
 
 DATA = Path(__file__).with_name("data")
@@ -119,6 +119,9 @@ def read(item: Item) -> list[dict[str, Any]]:
             )
             if intent.kind in _ANSWERED:
                 focus = focus.answered(intent.kind)
+            if intent.kind in CHANGE_KINDS and isinstance(version, int) and model:
+                # The chat proposes the change: "bump it to 50" may lean on that proposal.
+                focus = focus.proposed(ProposalRef(kind=intent.kind, model=model, version=version))
     return [reading(i) for i in parse_parts(item.text, _context(focus))]
 
 
