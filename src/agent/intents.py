@@ -40,10 +40,11 @@ class ModelDetails(_Intent):
 
 
 class ServingStatus(_Intent):
-    """ "Which version of digits is serving?" """
+    """ "Which version of digits is serving?"; without a model ("is serving in sync with the
+    registry?") every model with a Production version."""
 
     kind: Literal["serving"] = "serving"
-    model: ModelName
+    model: ModelName | None = None
 
 
 class AuditLog(_Intent):
