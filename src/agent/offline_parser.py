@@ -106,7 +106,15 @@ class _Reader(ChangeReading, QuestionReading):
             if model is None and (P.THIS.search(t) or P.FOLLOW_UP.search(t)):
                 model = self.focus.model
             return AuditLog(model=model)
-        if has(P.SELECT, t) or (
+        chooser = has(P.SELECT, t)
+        if (
+            chooser
+            and chooser.group(0).lower().endswith(" is")
+            and self.found
+            and has(P.SERVING, t)
+        ):
+            return self.serving()  # "which model is answering digits requests": what serves
+        if chooser or (
             # "critical requests on digits - which model handles those?" names its model.
             not self.found
             and (has(P.LATENCY, t) or any(p.search(t) for _, p in P.GOALS))
@@ -217,6 +225,13 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     second = parse_intent(pieces[1], ctx.model_copy(update={"focus": focus}))
     if "unclear" in (first.kind, second.kind) or first == second:
         return [whole]
+    if (
+        isinstance(first, ServingStatus)
+        and isinstance(second, ModelDetails)
+        and (second.model, second.version) == (first.model, None)
+        and _WHICH_VERSION.search(pieces[1])
+    ):
+        return [first]  # "which model answers digits requests, and which version of it?"
     if first.kind == "model_info" and _OF_EACH.search(pieces[1]):
         return [first]  # "x - which versions exist and which stage is each in": one view
     for piece, other in ((pieces[0], second), (pieces[1], first)):
@@ -270,6 +285,9 @@ _OPENS_ASK = re.compile(
     r"|^\W*(?:v\d+|version\s*\d+)\b",
     re.I,
 )
+
+#: "... and which version of it?": the version a serving answer gives.
+_WHICH_VERSION = re.compile(r"^\W*(?:and\s+)?(?:which|what)\s+version\b", re.I)
 
 #: "... and which stage is each in": the stages of the versions just asked for.
 _OF_EACH = re.compile(r"\b(?:stage|stages)\b.*\b(?:each|them|they|those)\b", re.I)

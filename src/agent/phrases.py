@@ -169,7 +169,8 @@ SELECT = re.compile(
 )
 SERVING = re.compile(
     r"\b(?:serving|served|serves|serve|live|deployed|running|router|in prod(?:uction)?|"
-    r"(?:taking|getting|handling|receiving|gets|takes|handles|receives)\s+(?:\w+\s+){0,2}?"
+    r"(?:taking|getting|handling|receiving|answering|gets|takes|handles|receives|answers?)"
+    r"\s+(?:\w+\s+){0,2}?"
     r"(?:traffic|requests|calls)|answering (?:requests|traffic)|in use|"
     # "what version is behind the digits endpoint"
     r"(?:version|model|build) is behind|endpoint|behind (?:it|that|this|the route)|"

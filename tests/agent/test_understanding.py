@@ -491,6 +491,11 @@ AFTER_CANARY = STAGED.model_copy(
             [ServingStatus(model="digits")],
         ),
         ("show all models in the registry and their stages", STAGED, [ListModels()]),
+        (
+            "which model is answering shop requests, and what version of it?",
+            STAGED.model_copy(update={"routes": (("shop", "fashion-net"),)}),
+            [ServingStatus(model="fashion-net")],
+        ),
         # Two parts: both answered; padding around one request adds no part.
         (
             "cards for digits and fashion-net",
