@@ -537,3 +537,18 @@ def test_the_versions_of_a_model_the_registry_lacks_are_asked_about_by_its_name(
     assert len(got) == 1
     assert isinstance(got[0], Unclear)
     assert got[0].unknown == "fashion-lstm"
+
+
+def test_a_route_that_is_also_part_of_a_model_name_said_as_a_model_is_asked_about() -> None:
+    shop = ParseContext(
+        models=("fashion-net", "shop-embedder"),
+        routes=(("shop", "fashion-net"),),
+        focus=Focus().on("shop-embedder", 1),
+    )
+    # "the shop model": the route's model or shop-embedder; never the one under discussion.
+    (asked,) = parse_parts("please revert the shop model", shop)
+    assert isinstance(asked, Unclear)
+    assert asked.unknown == "shop"
+    assert asked.reason == "'shop' could be fashion-net or shop-embedder; which one?"
+    # The route on its own names its model.
+    assert parse_parts("revert shop now", shop) == [Rollback(model="fashion-net")]
