@@ -118,6 +118,24 @@ def serving_answer(sv: ServingVersion) -> Answer:
     return Answer(kind="info", title=f"Serving: {sv.model}", text="\n".join(lines))
 
 
+def serving_overview_answer(every: list[ServingVersion], more: bool) -> Answer:
+    """Each Production model's serving line: "is serving in sync with the registry?"."""
+    if not every:
+        return Answer(kind="info", title="Serving", text="No model has a Production version.")
+    lines = []
+    for sv in every:
+        lines.append(
+            f"- {sv.model}: Production {_v(sv.registry_production_version)}. {_serving_line(sv)}"
+        )
+        if sv.unapproved_change:
+            lines.append(f"  WARNING: {sv.unapproved_change}")
+    if more:
+        lines.append(
+            f"More models are in Production: ask about one, e.g. 'is {every[0].model} live?'."
+        )
+    return Answer(kind="info", title="Serving: all Production models", text="\n".join(lines))
+
+
 def release_lines(sv: ServingVersion) -> list[str]:
     """The running canary and the newest promotion guard, if any."""
     lines = []

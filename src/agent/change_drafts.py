@@ -66,6 +66,16 @@ async def canary(
     serving = await tools.get_serving_version(intent.model)
     production = serving.registry_production_version
     running = serving.canary
+    if intent.version is None:
+        # "dial the digits canary down to 5%": the share of the canary that runs.
+        if running is None:
+            text = (
+                f"{intent.model} has no canary running to change; name the version, e.g. "
+                f"'canary {intent.model} v3 at {intent.percent:g}%'."
+            )
+            return Answer(kind="info", title="No canary running", text=text)
+        intent = intent.model_copy(update={"version": running.version})
+    assert intent.version is not None
     if (
         running is not None
         and running.version == intent.version

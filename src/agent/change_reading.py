@@ -33,7 +33,26 @@ class ChangeReading(Slots):
         if not has(P.ONCALL, t):
             return False
         question = re.match(r"^\s*(?:is|are|was|did|what|which|why|who|when|how)\b", t, re.I)
+        if _ASKS_LAST.search(t):
+            return False  # "PROD IS BROKEN!!! what version is serving??": asked in a panic
         return not question or has(P.ACT_NOW, t) is not None
+
+    def reshare(self) -> StartCanary | None:
+        """ "looks fine so far, bump it to 50" right after a canary was proposed: that
+        canary's new share, not a promotion (None when the message is not that)."""
+        ref = self.focus.proposal
+        if ref is None or ref.kind != "canary" or has(P.RESHARE, self.text) is None:
+            return None
+        if P.STAGE_WORD.search(self.text) or (self.found and self.named_model() != ref.model):
+            return None  # "bump it to production", or another model
+        head, why = split_why(self.text)
+        share = P.PERCENT.search(head) or re.search(r"\bto\s+(\d+(?:\.\d+)?)\s*$", head)
+        if share is None or P.VERSION.search(head):
+            return None
+        percent = float(share.group(1))
+        if not 0 < percent <= 100:
+            return None
+        return StartCanary(model=ref.model, version=ref.version, percent=percent, rationale=why)
 
     def rollback(self, found: re.Match[str] | None) -> Intent:
         head, why = split_why(self.text)
@@ -63,6 +82,14 @@ class ChangeReading(Slots):
         explicit = [int(m.group(1)) for m in P.VERSION.finditer(head)]
         explicit = explicit or self.bare_versions(len(head))
         version = explicit[0] if explicit else self.referenced_version(model)
+        # "make the staging digits the production one": the stage it ends on is the target,
+        # the stage before the model's name is where the version comes from.
+        target = _MAKE_TARGET.search(head)
+        if target is not None:
+            head = head[: target.start(1)]
+            of_model = _STAGE_OF_MODEL.search(head)
+            if version is None and of_model and self.named_model(of_model.end(1), len(head)):
+                version = self.ctx.stage_version(model, stage_of(of_model.group(1)))
         # "promote whatever is in staging to prod": the source stage names the version and
         # is not the target.
         source = P.STAGE_SOURCE.search(head)
@@ -71,7 +98,7 @@ class ChangeReading(Slots):
         rest = head[found.end() :]
         if source is not None and source.start() >= found.end():
             rest = head[found.end() : source.start()] + " " + head[source.end() :]
-        stage = P.TO_STAGE.search(found.group(0)) or P.TO_STAGE.search(rest)
+        stage = target or P.TO_STAGE.search(found.group(0)) or P.TO_STAGE.search(rest)
         stage = stage or P.MAKE_STAGE.search(head)
         if stage is not None and stage_of(stage.group(1)) == "Archived":
             return Unsupported(action="archive", model=model, version=version)
@@ -110,6 +137,14 @@ class ChangeReading(Slots):
             # "bump the canary to 50%", "how about a 10% canary instead": the version
             # under discussion.
             version = self.focus.version if self.focus.model == model else None
+            if version is None and has(P.RESHARE, head):
+                # "set the canary percentage for digits to 30%": the running canary's share
+                # (its version is read from serving when the change is drafted).
+                share = float(percent.group(1))
+                if 0 < share <= 100:
+                    return StartCanary(model=model, percent=share, rationale=why)
+        if percent is None and _CANARY_STATUS.search(head):
+            return ServingStatus(model=model)  # "how's the canary going, what share is v2 getting?"
         if percent is None and not explicit:
             if (found := has(P.PROMOTE, head)) is not None and not shadow:
                 return self.promote(found)  # "promote the canary to production"
@@ -129,3 +164,28 @@ class ChangeReading(Slots):
             return Unclear(reason=f"A canary share is above 0 and at most 100 %, not {share:g}.")
         mode = "shadow" if shadow else "split"
         return StartCanary(model=model, version=version, percent=share, mode=mode, rationale=why)
+
+
+#: A message whose last clause is a question ("..., what version is serving??"): urgency
+#: around it does not turn it into a change.
+_ASKS_LAST = re.compile(
+    r"(?:^|[.!?,;:]\s*|\s-\s*)(?:so\s+|and\s+|but\s+)?(?:is|are|was|were|did|does|do|what|which|"
+    r"who|when|where|why|how)\b[^.!?,;]*\?+\W*$",
+    re.I,
+)
+
+#: "make X the production one": the stage the message ends on is where X goes.
+_MAKE_TARGET = re.compile(
+    r"\bmake\b.{1,80}\bthe\s+(?:new\s+)?(prod(?:uction)?|staging)"
+    r"(?:\s+(?:one|version|build|model|release))?\W*(?:please|pls|now|thanks)?\W*$",
+    re.I,
+)
+#: "the staging digits": a model named by the stage its version is in.
+_STAGE_OF_MODEL = re.compile(r"\bthe\s+(?:current\s+)?(staging|prod(?:uction)?)\s+(?=\S)", re.I)
+#: A question about how the running canary does ("how's the digits canary going?",
+#: "what share is v2 getting?").
+_CANARY_STATUS = re.compile(
+    r"\bhow(?:'s|\s+is|\s+are|\s+does|\s+did)\b|\b(?:going|doing)\b"
+    r"|\b(?:what|which|how much)\s+(?:share|percent(?:age)?|traffic|split|portion)\b",
+    re.I,
+)

@@ -118,7 +118,13 @@ def _is_plural_of(word: str, name: str) -> bool:
 
 def sharing(word: str, ctx: ParseContext) -> list[str]:
     """The registry names that share the part ``word`` ("mnist" -> mnist-classifier,
-    mnist-cnn), when more than one does and none is called exactly that."""
+    mnist-cnn), when more than one does and none is called exactly that; for a route that is
+    also part of another model's name ("the digits model"), the route's model and that one."""
+    low = word.lower()
+    routed = {r.lower(): m for r, m in ctx.routes}.get(low)
+    if routed is not None:
+        parts = [m for m in ctx.models or () if m != routed and low in _segments(m)]
+        return sorted({routed, *parts}) if parts else []
     return (
         sorted(m for m in ctx.models or () if word.lower() in _segments(m))
         if ambiguous(word, ctx)
@@ -156,12 +162,24 @@ def find_models(
         if ":" in word:
             word = word.split(":")[0]
         model, via = _match(word, ctx)
+        if via == "route" and _route_or_part(low, model, words[i + 1 : i + 2], ctx):
+            continue  # "the digits model": the route's model, or digits-encoder? Ask.
         if via == "route":
             model = ruled(word, text, ctx) or model
         if model and model not in seen:
             seen.add(model)
             found.append(Found(model=model, said=word, via=via, start=start + at))
     return found
+
+
+def _route_or_part(
+    low: str, routed: str, following: list[tuple[str, int]], ctx: ParseContext
+) -> bool:
+    """ "the digits model" where `digits` is a route to one model and part of another's name
+    (digits-encoder): said as a model, it names neither for sure."""
+    if not following or following[0][0].lower() not in ("model", "models"):
+        return False
+    return any(low in _segments(m) for m in ctx.models or () if m != routed)
 
 
 def unknown_name(
@@ -174,10 +192,14 @@ def unknown_name(
         if word.lower() not in skip and not _match(word, ctx)[0]:
             return word
     conditions = _condition_words(ctx)
-    for word, _ in _words(text):
+    words = _words(text)
+    for i, (word, _) in enumerate(words):
         low = word.lower()
         if low in conditions:
             continue
+        route = _match(word, ctx)
+        if route[1] == "route" and _route_or_part(low, route[0], words[i + 1 : i + 2], ctx):
+            return word
         if ambiguous(word, ctx) and low not in skip:
             return word
         if low in skip or _VERSION_WORD.match(word) or not NAME_LIKE.match(word):

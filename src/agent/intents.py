@@ -40,10 +40,11 @@ class ModelDetails(_Intent):
 
 
 class ServingStatus(_Intent):
-    """ "Which version of digits is serving?" """
+    """ "Which version of digits is serving?"; without a model ("is serving in sync with the
+    registry?") every model with a Production version."""
 
     kind: Literal["serving"] = "serving"
-    model: ModelName
+    model: ModelName | None = None
 
 
 class AuditLog(_Intent):
@@ -101,11 +102,12 @@ class Promote(_Intent):
 
 
 class StartCanary(_Intent):
-    """ "send 10% of digits traffic to v3" -> a proposal to start (or change) a canary."""
+    """ "send 10% of digits traffic to v3" -> a proposal to start (or change) a canary;
+    without a version ("dial the digits canary down to 5%") the running canary's share."""
 
     kind: Literal["canary"] = "canary"
     model: ModelName
-    version: Version
+    version: Version | None = None
     percent: float = Field(gt=0, le=100)
     mode: Literal["split", "shadow"] = "split"
     rationale: Rationale | None = None

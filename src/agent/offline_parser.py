@@ -71,6 +71,8 @@ class _Reader(ChangeReading, QuestionReading):
             return unsupported
         if self.oncall():
             return self.rollback(None)
+        if (reshared := self.reshare()) is not None:
+            return reshared
         if (again := self.follow_up()) is not None:
             return again
         if has(P.MORE, t):
@@ -104,7 +106,15 @@ class _Reader(ChangeReading, QuestionReading):
             if model is None and (P.THIS.search(t) or P.FOLLOW_UP.search(t)):
                 model = self.focus.model
             return AuditLog(model=model)
-        if has(P.SELECT, t) or (
+        chooser = has(P.SELECT, t)
+        if (
+            chooser
+            and chooser.group(0).lower().endswith(" is")
+            and self.found
+            and has(P.SERVING, t)
+        ):
+            return self.serving()  # "which model is answering digits requests": what serves
+        if chooser or (
             # "critical requests on digits - which model handles those?" names its model.
             not self.found
             and (has(P.LATENCY, t) or any(p.search(t) for _, p in P.GOALS))
@@ -187,7 +197,8 @@ _SECOND_PART = re.compile(
     r"\?\s*(?:and\s+|also\s+|plus\s+)?(?=[A-Za-z])|;\s*|\.\s+(?=[A-Za-z])"
     r"|,?\s+(?:and|also|plus|then)\s+(?:also\s+|then\s+)?(?=(?:what|which|who|when|why|how|is|"
     r"are|was|were|show|list|compare|has|have|did|does|can|tell|give|any|anything|stop|kill|"
-    r"end|promote|roll|rollback|revert|archive|delete|canary|approve|queue|stage|ship|move|make)\b)",
+    r"end|promote|roll|rollback|revert|archive|delete|canary|approve|queue|stage|ship|move|make|"
+    r"its|their)\b)",
     re.I,
 )
 
@@ -197,6 +208,8 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     who promoted it?"); the second part may lean on a model the first one names."""
     ctx = context or ParseContext()
     whole = parse_intent(text, ctx)
+    if (both := _each_model(text, ctx, whole)) is not None:
+        return both
     pieces = [p.strip(" ,") for p in _SECOND_PART.split(text) if p.strip(" ,?")]
     # "ok, and which version is it serving": an acknowledgement is not a part.
     pieces = [p for p in pieces if not S.GREETING.match(p)] or pieces
@@ -212,6 +225,28 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     second = parse_intent(pieces[1], ctx.model_copy(update={"focus": focus}))
     if "unclear" in (first.kind, second.kind) or first == second:
         return [whole]
+    if (
+        isinstance(first, ServingStatus)
+        and isinstance(second, ModelDetails)
+        and (second.model, second.version) == (first.model, None)
+        and _WHICH_VERSION.search(pieces[1])
+    ):
+        return [first]  # "which model answers digits requests, and which version of it?"
+    if first.kind == "model_info" and _OF_EACH.search(pieces[1]):
+        return [first]  # "x - which versions exist and which stage is each in": one view
+    for piece, other in ((pieces[0], second), (pieces[1], first)):
+        if _remark(piece, text) and other.kind not in ("out_of_scope", "help"):
+            # "... I just joined the team.", "alerts firing on everything", "nobody uses it":
+            # said around the request, asking nothing; the request is the other part.
+            return [whole] if whole.kind == other.kind else [other]
+    for part, piece, other in ((first, pieces[0], second), (second, pieces[1], first)):
+        if (
+            part.kind == "rollback"
+            and not has(P.ROLLBACK, piece)
+            and other.kind not in CHANGE_KINDS
+        ):
+            # "paged for x p99 alerts. who touched x?": the incident is context, the ask a question.
+            return [other]
     if first.kind == second.kind and _within(second, first):
         return [first]  # "is v3's card complete? heard prod needs one": a remark, one ask
     if first.kind == second.kind and first.kind in ("select_model", "list_models", "help"):
@@ -221,6 +256,55 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         if other.kind in ("model_info", "serving"):
             return [whole]  # "x is throwing 500s. rollback!!!": the incident, then the ask
     return [first, second]
+
+
+def _remark(piece: str, text: str) -> bool:
+    """A part that neither asks nor requests: no question mark and no opening verb (after a
+    topic such as "URGENT:" or "digits -")."""
+    at = text.find(piece)
+    if "?" in piece or (at >= 0 and "?" in text[at + len(piece) : at + len(piece) + 3]):
+        return False
+    return _OPENS_ASK.match(_TOPIC.sub("", piece)) is None
+
+
+#: A topic before the ask: "URGENT: ...", "mnist classifier - ...".
+_TOPIC = re.compile(r"^\W*(?:[\w.\-]+(?:\s+[\w.\-]+){0,3}?)\s*(?::|\s[-\u2013\u2014])\s+")
+
+
+#: How a part that asks or requests something opens.
+_OPENS_ASK = re.compile(
+    r"^\W*(?:(?:and|also|then|plus|so|ok|okay|please|pls|now|hey|hi|hello)\W+)*"
+    r"(?:what|which|who|whose|when|where|why|how|is|are|was|were|did|does|do|can|could|would|"
+    r"will|should|has|have|any|show|list|ls|give|tell|compare|get|find|check|display|open|"
+    r"describe|see|promote|roll|rollback|revert|undo|stop|kill|end|cancel|canary|send|shadow|"
+    r"archive|delete|remove|retrain|rename|tag|approve|deploy|ship|move|make|put|set|bump|"
+    r"audit|history|metrics|card|versions?|stage|start|try|run|pick|recommend|suggest|"
+    r"queue|push|release|graduate|switch|swap|upgrade|downgrade|shift|route|mirror|turn|"
+    r"dial|raise|lower|ramp|propose|proposing|its|their|anything|something|"
+    r"i\s+(?:want|need|would like)|i'd like|let's|we need|help)\b"
+    r"|^\W*(?:v\d+|version\s*\d+)\b",
+    re.I,
+)
+
+#: "... and which version of it?": the version a serving answer gives.
+_WHICH_VERSION = re.compile(r"^\W*(?:and\s+)?(?:which|what)\s+version\b", re.I)
+
+#: "... and which stage is each in": the stages of the versions just asked for.
+_OF_EACH = re.compile(r"\b(?:stage|stages)\b.*\b(?:each|them|they|those)\b", re.I)
+
+
+def _each_model(text: str, ctx: ParseContext, whole: Intent) -> list[Intent] | None:
+    """ "metrics for mnist-cnn and digits-encoder please": the same question about each of
+    two models the message joins with "and" (None when it is not that)."""
+    if whole.kind not in ("model_info", "serving", "audit") or getattr(whole, "version", None):
+        return None
+    found = list({f.model: f for f in _Reader(text, ctx).found}.values())
+    if len(found) != 2 or getattr(whole, "model", None) != found[0].model:
+        return None
+    between = text[found[0].start + len(found[0].said) : found[1].start]
+    if not re.fullmatch(r"\W*(?:and|&|plus|as well as)?\W*", between, re.I):
+        return None
+    return [whole, whole.model_copy(update={"model": found[1].model})]
 
 
 def _within(part: Intent, other: Intent) -> bool:

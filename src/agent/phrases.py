@@ -84,6 +84,7 @@ CANARY = re.compile(
 )
 STOP = re.compile(
     r"\b(?:stop|quit|cease|end|cancel|remove|kill|halt|finish|turn\s+off|abort|pull|disable|"
+    r"(?:turn|switch|shut)\s+(?:it|that|this|the\s+canary)\s+off|done with|"
     r"terminate|"
     r"shut\s+down|roll\s*back|revert|undo|scrap|drop)\b"
     # "move 100% of traffic back to prod": nothing left on the canary.
@@ -99,7 +100,9 @@ RESHARE = re.compile(
     re.I,
 )
 GUARD = re.compile(r"\bguard(?:ed|s)?\b|\bauto(?:matic(?:ally)?)?[\s-]*roll\s*back\b", re.I)
-PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:%|percent\b|per\s*cent\b|/\s*\d+(?:\.\d+)?\b)", re.I)
+PERCENT = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(?:%|percent\b|per\s*cent\b|pct\b|/\s*\d+(?:\.\d+)?\b)", re.I
+)
 #: Asking for a stage change: a verb of moving ("promote", "ship", "propose promoting"),
 #: "make X the production one", "stage X", "v3 to staging" ("v3->stg" once normalised).
 PROMOTE = re.compile(
@@ -108,7 +111,9 @@ PROMOTE = re.compile(
     r"|\bmake\b.{1,60}?\b(?:the\s+)?(?:new\s+)?(?:prod(?:uction)?|staging)"
     r"(?:\s+(?:one|version|build|model|release)\b|(?=\s*(?:[.!?,]|$|please|pls|now|thanks)))"
     r"|^\W*(?:(?:please|pls|can you|could you|go ahead and)\s+)?stage\s+(?!is\b|=|:|of\b|for\b)"
-    r"|\bv\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b",
+    r"|\bv\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
+    # "can we get v3 of digits promoted?", "I'd like to have v2 promoted"
+    r"|\b(?:get|have)\s+(?:[\w.\-]+\s+){1,6}?promoted\b",
     re.I,
 )
 #: Words of a change request: a message with one is never answered as a details view.
@@ -164,19 +169,21 @@ SELECT = re.compile(
 )
 SERVING = re.compile(
     r"\b(?:serving|served|serves|serve|live|deployed|running|router|in prod(?:uction)?|"
-    r"(?:taking|getting|handling|receiving|gets|takes|handles|receives)\s+(?:\w+\s+){0,2}?"
+    r"(?:taking|getting|handling|receiving|answering|gets|takes|handles|receives|answers?)"
+    r"\s+(?:\w+\s+){0,2}?"
     r"(?:traffic|requests|calls)|answering (?:requests|traffic)|in use|"
     # "what version is behind the digits endpoint"
     r"(?:version|model|build) is behind|endpoint|behind (?:it|that|this|the route)|"
     r"point(?:s|ing|ed)? (?:at|to)|"
     # "which model handles those right now": the requests just named.
     r"(?:handles?|handling|answers?|answering|takes?|taking)\s+(?:those|these|them)|"
-    r"on prod(?:uction)?)\b"
+    r"on prod(?:uction)?|torchserve|loaded (?:on|in|into|by))\b"
     r"|\b(?:which|what) (?:version|build)\b.{1,40}\b(?:in|on) (?:prod(?:uction)?|staging)\b",
     re.I,
 )
 LIST = re.compile(
-    r"\bmodels\b|^(?:list|ls)\b|\b(?:what|which) is (?:in|on) (?:prod(?:uction)?|staging)\b"
+    r"\bmodels\b|^(?:list|ls)\b|\b(?:every|each|all(?: the)?)\s+models?\b"
+    r"|\b(?:what|which) is (?:in|on) (?:prod(?:uction)?|staging)\b"
     r"|\bwhat do we have\b|\beverything\b|\bcatalog(?:ue)?\b|\binventory\b"
     r"|\b(?:anything|what is) (?:in|on) (?:prod(?:uction)?|staging)\b|\bwhat is live\b"
     r"|\b(?:which|what) (?:ones?|models?|versions?)? ?"
@@ -187,7 +194,7 @@ LIST = re.compile(
 )
 DETAILS = re.compile(
     r"\b(?:show|describe|info|information|details?|about|card|tell me (?:about|more)|look at|"
-    r"open|inspect|metrics)\b",
+    r"open|inspect|metrics|versions)\b",
     re.I,
 )
 

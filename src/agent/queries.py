@@ -88,7 +88,12 @@ async def _answer(
                 answer=answers.model_info_answer(info),
                 focus=focus.on(info.model.name, info.version.version),
             )
-        case ServingStatus(model=model):
+        case ServingStatus(model=None):
+            page = await tools.list_models(stage="Production", limit=PAGE_SIZE)
+            every = [await tools.get_serving_version(m.name) for m in page.items]
+            more = page.next_cursor is not None
+            return Reply(answer=answers.serving_overview_answer(every, more), focus=focus)
+        case ServingStatus(model=str() as model):
             sv = await tools.get_serving_version(model)
             return Reply(
                 answer=answers.serving_answer(sv),

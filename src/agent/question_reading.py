@@ -55,9 +55,8 @@ class QuestionReading(Slots):
         if model is None and self.unknown is not None:
             return self.no_such_model()  # "is the mnist model serving ok": which one?
         if model is None and has(P.SYNC, t):
-            model = self.model()
-            if model is None:
-                return self.needs_model("is digits in sync with the registry?")
+            # "is torchserve in sync with the registry?": every Production model's serving.
+            return ServingStatus(model=self.model())
         if model is None and (
             P.THIS.search(t)
             or P.FOLLOW_UP.search(t)

@@ -34,6 +34,12 @@ QUERIES = [
         ["get_audit_log"],
         ["seed: promoted digits v1 (Staging -> Production)", "tester: registered digits v1"],
     ),
+    (
+        # No model named: every Production model's serving, each read from the registry.
+        "is torchserve in sync with the registry?",
+        ["list_models", "get_serving_version", "get_serving_version"],
+        ["- digits: Production v1. Serving", "- mnist-classifier: Production v1. Serving"],
+    ),
     ("pending approvals", ["list_pending_approvals"], ["Nothing is waiting."]),
     (
         "compare digits v3 with v1",

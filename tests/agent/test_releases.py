@@ -90,3 +90,20 @@ async def test_a_canary_needs_serving_and_a_denied_one_changes_nothing(
         assert "no canary running" in stop.answer.text
     assert snapshot(guarded) == before
     assert guarded.releases.canary("digits") is None
+
+
+async def test_a_new_share_without_a_running_canary_asks_for_the_version(
+    registry: Registry, server: MCPServer, tmp_path: Path
+) -> None:
+    before = snapshot(registry)
+    async with open_agent(server, tmp_path / "cp.sqlite") as agent:
+        said = await agent.conversation.ask("lower the digits canary to 5 percent")
+        # Only serving is read: there is no running canary whose share could change.
+        assert agent.tools.calls == ["list_models", "get_serving_version"]
+    assert said.approval is None
+    assert said.answer is not None
+    assert (
+        "digits has no canary running to change; name the version, e.g. "
+        "'canary digits v3 at 5%'." in said.answer.text
+    )
+    assert snapshot(registry) == before

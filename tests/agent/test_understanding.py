@@ -15,14 +15,18 @@ from agent import formatting as fmt
 from agent.catalog import Catalog
 from agent.entities import since_minutes
 from agent.errors import AgentToolError
-from agent.focus import Focus, ParseContext
+from agent.focus import Focus, ParseContext, ProposalRef
 from agent.intents import (
     AuditLog,
     CompareVersions,
+    Intent,
+    ListModels,
     ModelDetails,
     OutOfScope,
+    Promote,
     Rollback,
     ServingStatus,
+    StartCanary,
     StopCanary,
     Unclear,
     Unsupported,
@@ -110,9 +114,8 @@ def test_a_name_the_registry_lacks_never_falls_back_to_the_focus() -> None:
 def test_serving_in_sync_and_killing_a_canary_read_the_registry_names() -> None:
     focused = REGISTRY.model_copy(update={"focus": Focus().on("digits", 3)})
     assert read("is serving in sync with the registry?", focused) == ServingStatus(model="digits")
-    lost = read("is serving in sync with the registry?")
-    assert isinstance(lost, Unclear)
-    assert lost.needs == "model"
+    # No model named or under discussion: every Production model's serving.
+    assert read("is serving in sync with the registry?") == ServingStatus()
     assert read("kill the canary on mnist-classifier") == StopCanary(model="mnist-classifier")
 
 
@@ -383,3 +386,169 @@ async def test_a_word_read_in_a_question_never_becomes_the_conversations_model(
     assert after.answer is not None
     assert "never" not in after.answer.text
     assert "Which model?" in after.answer.text
+
+
+#: A registry with versions in stages, for the readings below.
+STAGED = ParseContext(
+    models=("digits", "fashion-net", "mnist-classifier"),
+    stages=(
+        ("fashion-net", "Production", 1),
+        ("fashion-net", "Staging", 2),
+        ("digits", "Production", 1),
+        ("digits", "Staging", 3),
+    ),
+)
+#: Right after a canary of digits v3 was proposed.
+AFTER_CANARY = STAGED.model_copy(
+    update={
+        "focus": Focus()
+        .on("digits", 3)
+        .proposed(ProposalRef(kind="canary", model="digits", version=3))
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "ctx", "want"),
+    [
+        # A running canary's share: its version is the running one (read when drafted).
+        (
+            "change the fashion-net canary share to 40%",
+            STAGED,
+            [StartCanary(model="fashion-net", percent=40)],
+        ),
+        (
+            "lower the canary on digits to 2 percent",
+            STAGED,
+            [StartCanary(model="digits", percent=2)],
+        ),
+        (
+            "route 15 pct of fashion-net requests to v2 as a canary",
+            STAGED,
+            [StartCanary(model="fashion-net", version=2, percent=15)],
+        ),
+        # Right after a canary was proposed, a new number is its share, never a promotion ...
+        (
+            "all good, raise it to 75",
+            AFTER_CANARY,
+            [StartCanary(model="digits", version=3, percent=75)],
+        ),
+        (
+            "seems healthy, take it to 60%",
+            AFTER_CANARY,
+            [StartCanary(model="digits", version=3, percent=60)],
+        ),
+        # ... while a stage is still a promotion.
+        (
+            "looks good, bump it to production",
+            AFTER_CANARY,
+            [Promote(model="digits", version=3, stage="Production")],
+        ),
+        (
+            "we're finished with the digits canary, switch it off",
+            STAGED,
+            [StopCanary(model="digits")],
+        ),
+        # A question asked in a panic is a question; urgency with a rollback verb stays one.
+        (
+            "EVERYTHING IS ON FIRE!!! fashion-net returning junk, which version is live??",
+            STAGED,
+            [ServingStatus(model="fashion-net")],
+        ),
+        (
+            "got paged about digits latency. what changed on digits in the last hour?",
+            STAGED,
+            [AuditLog(model="digits", since_minutes=60)],
+        ),
+        ("fashion-net is broken!!! roll it back now", STAGED, [Rollback(model="fashion-net")]),
+        # Promotions said another way.
+        (
+            "make the staging fashion-net the prod one",
+            STAGED,
+            [Promote(model="fashion-net", version=2, stage="Production")],
+        ),
+        (
+            "could we have v4 of digits promoted please",
+            STAGED,
+            [Promote(model="digits", version=4, stage="Production")],
+        ),
+        # A model's versions are its details; serving and list questions in other words.
+        ("ls versions of fashion-net", STAGED, [ModelDetails(model="fashion-net")]),
+        (
+            "fashion-net: what versions are there and which stage is each one in",
+            STAGED,
+            [ModelDetails(model="fashion-net")],
+        ),
+        ("is the router in sync with the registry?", STAGED, [ServingStatus()]),
+        (
+            "fashion-net - is the production version really loaded in torchserve?",
+            STAGED,
+            [ServingStatus(model="fashion-net")],
+        ),
+        (
+            "how is the digits canary doing, which share does v3 get?",
+            STAGED,
+            [ServingStatus(model="digits")],
+        ),
+        ("show all models in the registry and their stages", STAGED, [ListModels()]),
+        (
+            "which model is answering shop requests, and what version of it?",
+            STAGED.model_copy(update={"routes": (("shop", "fashion-net"),)}),
+            [ServingStatus(model="fashion-net")],
+        ),
+        # Two parts: both answered; padding around one request adds no part.
+        (
+            "cards for digits and fashion-net",
+            STAGED,
+            [ModelDetails(model="digits"), ModelDetails(model="fashion-net")],
+        ),
+        (
+            "show fashion-net's versions, and its history as well",
+            STAGED,
+            [ModelDetails(model="fashion-net"), AuditLog(model="fashion-net")],
+        ),
+        ("Hello! can you list every model we have? I'm new here.", STAGED, [ListModels()]),
+        (
+            "what changed in the last hour?? pager going off everywhere",
+            STAGED,
+            [AuditLog(since_minutes=60)],
+        ),
+        # Unsupported requests: only that, with no details view added.
+        (
+            "pull v2 of digits out of staging and archive it",
+            STAGED,
+            [Unsupported(action="archive", model="digits", version=2)],
+        ),
+        (
+            "can you delete fashion-net from the registry? nobody needs it",
+            STAGED,
+            [Unsupported(action="delete", model="fashion-net")],
+        ),
+    ],
+)
+def test_canary_shares_panic_questions_and_parts_read_as_meant(
+    text: str, ctx: ParseContext, want: list[Intent]
+) -> None:
+    assert parse_parts(text, ctx) == want
+
+
+def test_the_versions_of_a_model_the_registry_lacks_are_asked_about_by_its_name() -> None:
+    got = parse_parts("versions of fashion-lstm?", STAGED)
+    assert len(got) == 1
+    assert isinstance(got[0], Unclear)
+    assert got[0].unknown == "fashion-lstm"
+
+
+def test_a_route_that_is_also_part_of_a_model_name_said_as_a_model_is_asked_about() -> None:
+    shop = ParseContext(
+        models=("fashion-net", "shop-embedder"),
+        routes=(("shop", "fashion-net"),),
+        focus=Focus().on("shop-embedder", 1),
+    )
+    # "the shop model": the route's model or shop-embedder; never the one under discussion.
+    (asked,) = parse_parts("please revert the shop model", shop)
+    assert isinstance(asked, Unclear)
+    assert asked.unknown == "shop"
+    assert asked.reason == "'shop' could be fashion-net or shop-embedder; which one?"
+    # The route on its own names its model.
+    assert parse_parts("revert shop now", shop) == [Rollback(model="fashion-net")]
