@@ -3,7 +3,8 @@ owns ConfigMap ``router-table`` and the kubelet swaps the mounted file in place)
 the session's real TorchServe, a new table written to the file becomes the one in use
 without restarting the router (same process), after the check ``PUT /admin/table`` makes;
 a file that is not a table, or names a version TorchServe has not loaded, leaves the table in
-use in place and is retried when the file changes again."""
+use in place and is retried when the file changes again; a table put into the router by hand
+is replaced by the file's again (the file is compared with the table in use at every poll)."""
 
 from __future__ import annotations
 
@@ -102,5 +103,16 @@ def test_a_changed_table_file_is_installed_without_a_restart(
 
         _swap(table_file, json.dumps(table(router_models, 1)))  # the rollback
         _wait_production(c, 1, generation=3)
+        assert _answered_by(c, digits) == "1"
+
+        # A table put into this pod by hand (drift from the owner's): the file's comes back.
+        put = c.put(
+            "/admin/table",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            json={"expected_generation": 3, "table": table(router_models, 2)},
+        )
+        assert put.status_code == 200, put.text
+        assert put.json()["generation"] == 4
+        _wait_production(c, 1, generation=5)
         assert _answered_by(c, digits) == "1"
         assert router.pid == pid  # one process throughout: no restart

@@ -4,6 +4,8 @@ router installs the file's table whenever the file's bytes change, through the s
 compare-and-set as ``PUT /admin/table`` (every version loaded in its TorchServe), retried while
 refused: after a promotion the changed model's TorchServe pods are still rolling. No router
 pod restarts for a promotion, and a table the router refuses leaves the one in use in place.
+Level-triggered: every poll compares the file's table with the one in use, so a table put
+into one router pod by hand (``PUT /admin/table``) is replaced by the owner's again.
 """
 
 from __future__ import annotations
@@ -26,27 +28,28 @@ _log = logging.getLogger(__name__)
 
 
 async def follow_table(tables: Tables, path: Path, read: Reader, *, poll_s: float = POLL_S) -> None:
-    """Run until cancelled: install ``path``'s table when it differs from the one in use."""
-    done: bytes | None = None  # the file's bytes last settled (installed, or not a table)
+    """Run until cancelled: install ``path``'s table whenever it differs from the one in use."""
+    invalid: bytes | None = None  # bytes that are not a table: logged once, skipped
     while True:
         try:
             raw = await asyncio.to_thread(path.read_bytes)
         except OSError as exc:
             _log.warning("routing table file %s not readable: %s", path, exc.strerror or exc)
             raw = None
-        if raw is not None and raw != done:
-            done = raw if await _install(tables, path, read) else done
+        if raw is not None and raw != invalid:
+            invalid = None if await _install(tables, path, read) else raw
         await asyncio.sleep(poll_s)
 
 
 async def _install(tables: Tables, path: Path, read: Reader) -> bool:
-    """True when these bytes are settled: their table is in use, or they are not a table
-    (logged once; the file must change). False: refused for now, try again later."""
+    """Bring the table in use to the file's (no-op when it is already); False only when
+    the file is not a table (logged once: it must change). A refusal is logged and retried
+    at the next poll."""
     try:
         table = read(path)
     except ServingError as exc:
         _log.warning("routing table file ignored until it changes: %s", exc.message)
-        return True
+        return False
     current = tables.current
     if current.generation > 0 and current.state.table == table:
         return True
@@ -62,6 +65,6 @@ async def _install(tables: Tables, path: Path, read: Reader) -> bool:
                 exc.code.value,
                 exc.message,
             )
-        return False
+        return True
     _log.info("routing table from %s installed (generation %d)", path, state.generation)
     return True
