@@ -43,8 +43,10 @@ def mcp(
     """Run the MCP server (stdio by default)."""
     if ctx.invoked_subcommand is not None:
         return  # `modelreg mcp config`
+    from registry_mcp.core.ports import ServingSide
     from registry_mcp.domain.errors import ErrorCode, RegistryError
     from registry_mcp.mcp.http import UNAUTHENTICATED, TokenBook, check_bind, serve_http
+    from registry_mcp.mcp.lazy_serving import LazyServing
     from registry_mcp.mcp.server import build_server
 
     chosen: Literal["stdio", "http"]
@@ -61,10 +63,15 @@ def mcp(
     if chosen == "http":
         # Check the bind policy before touching the database.
         check_bind(host, book, insecure_no_token=insecure_no_token)
-    from registry_mcp.deploy.deployment import Deployment
-
     registry = state.registry()
-    deployment = Deployment.open(registry, defer_reconcile=True)
+
+    def open_deployment() -> ServingSide:
+        from registry_mcp.deploy.deployment import Deployment
+
+        return Deployment.open(registry, defer_reconcile=True)
+
+    # Opened by the first tool that needs serving: `initialize` does not wait for it.
+    deployment = LazyServing(open_deployment)
     if chosen == "stdio":
         server = build_server(registry, serving=deployment, approver=state.actor())
         server.run()
