@@ -38,7 +38,8 @@ def test_nothing_opens_until_a_method_is_called_then_it_opens_once() -> None:
         return side
 
     lazy = LazyServing(open_side)
-    assert not lazy.opened and opened == []
+    assert not lazy.opened
+    assert opened == []
     threads = [threading.Thread(target=lazy.check_warm, args=("m", 2)) for _ in range(8)]
     for thread in threads:
         thread.start()
@@ -69,4 +70,5 @@ def test_a_failed_open_reaches_the_caller_and_the_next_call_tries_again() -> Non
         lazy.check_warm("m", 1)
     assert not lazy.opened
     lazy.check_warm("m", 1)
-    assert lazy.opened and len(attempts) == 2
+    assert lazy.opened
+    assert len(attempts) == 2
