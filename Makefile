@@ -70,7 +70,7 @@ $(KSERVE_STAMP): pyproject.toml $(STAMP)
 	touch $(KSERVE_STAMP)
 
 test: lint tools kserve-venv
-	MODELREG_TEST_KSERVE_PYTHON=$(abspath $(KSERVE_VENV))/bin/python $(BIN)/pytest
+	MODELREG_TEST_KSERVE_PYTHON=$(abspath $(KSERVE_VENV))/bin/python $(BIN)/pytest --durations=30
 
 # Every benchmark, one after the other; one table in bench/results/summary.md.
 # `make bench BENCH_ARGS=--quick` is the smoke run `make test` also does (not a measurement).
