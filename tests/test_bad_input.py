@@ -383,6 +383,7 @@ def _oip_tensor(shape: Any, data: Any, datatype: Any = "FP32") -> bytes:
         ("/v2/models/m/infer", _oip_tensor([1, 3], [1, 2]), 400, "data holds 2"),
         ("/v2/models/m/infer", _oip_tensor([1, True, 3], [1, 2, 3]), 400, "shape must be"),
         ("/v2/models/m/infer", _oip_tensor([0, 3], []), 400, "no values"),
+        ("/v2/models/m/infer", _oip_tensor([1] * 100_000, [1]), 400, "100000 dimensions"),
         ("/v2/models/m/infer", _oip_tensor([10**9, 3], [1]), 400, "too many rows"),
         ("/v2/models/m/infer", _oip_tensor([1, 3], [1, 2, 1e39]), 400, "range of FP32"),
         ("/v2/models/m/infer", _oip_tensor([1, 3], [1, 2, True]), 400, "numbers only"),

@@ -15,7 +15,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
@@ -98,8 +97,8 @@ def test_tritonclient_infers_with_production_and_the_same_answer_as_the_native_p
             assert response["id"] == "r-1"
             classes = result.as_numpy("class")
             probabilities = result.as_numpy("probabilities")
-            assert classes.dtype == np.int64 and classes.shape == (5,)
-            assert probabilities.dtype == np.float64 and probabilities.shape == (5, 10)
+            assert (classes.dtype, classes.shape) == (np.int64, (5,))
+            assert (probabilities.dtype, probabilities.shape) == (np.float64, (5, 10))
             assert classes.tolist() == [p["class"] for p in expected["predictions"]]
             # The same numbers the native path gives, not a float32 rounding of them.
             assert probabilities.tolist() == [p["probabilities"] for p in expected["predictions"]]
@@ -251,7 +250,7 @@ def test_the_oip_path_carries_the_native_headers_and_a_canary_share(
     assert seen["2"]["errors"] == seen["1"]["errors"] == 0
     assert label.status_code == 200, label.text
     assert label.json()["rows"] == 2
-    assert label.json()["unmatched"] == [] and label.json()["refused"] == {}
+    assert (label.json()["unmatched"], label.json()["refused"]) == ([], {})
 
 
 # --------------------------------------------------------------------- bad input
@@ -400,7 +399,8 @@ def test_the_readmes_curl_and_tritonclient_examples_work_as_written(
     section = _readme_section()
     [shell] = _blocks(section, "bash")
     [snippet] = _blocks(section, "python")
-    assert "127.0.0.1:8090" in shell and "127.0.0.1:8090" in snippet
+    assert "127.0.0.1:8090" in shell
+    assert "127.0.0.1:8090" in snippet
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     env.pop("http_proxy", None)
     env.pop("HTTP_PROXY", None)

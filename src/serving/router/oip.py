@@ -76,6 +76,8 @@ _FLOAT_LIMIT = {"FP16": 65504.0, "FP32": 3.4028234663852886e38, "FP64": math.inf
 #: Output names the router's backends answer with (``serving.safe_model.ANSWERS``).
 OUTPUT_NAMES = frozenset({"class", "probabilities", "embedding", "value", "values"})
 _MAX_NESTING = 32
+#: A row's dimensions at most (``InputSchema.row_shape`` has at most 8).
+_MAX_ROW_DIMS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +215,11 @@ def _rows(
         raise _invalid(
             f"input {name!r}: shape must be a list [rows, *row] of at least two non-negative "
             f"integers; the model takes {input_shape(schema)}"
+        )
+    if len(shape) > 1 + _MAX_ROW_DIMS:
+        raise _invalid(
+            f"input {name!r}: shape has {len(shape)} dimensions; a row has at most "
+            f"{_MAX_ROW_DIMS} (the model takes {input_shape(schema)})"
         )
     if shape[0] < 1 or 0 in shape:
         raise _invalid(f"input {name!r}: shape {shape} holds no values; send at least one row")
@@ -390,12 +397,15 @@ def encode_answer(native: bytes, request: InferRequest, target: Target) -> Answe
     for tensor, binary in chosen:
         if binary:
             flat = _flat(tensor["data"])
-            data = struct.pack(f"<{len(flat)}{_STRUCT[tensor['datatype']]}", *flat)
+            try:
+                data = struct.pack(f"<{len(flat)}{_STRUCT[tensor['datatype']]}", *flat)
+            except (struct.error, OverflowError) as exc:
+                raise _uncarried(target, f"{tensor['name']}: {exc}") from None
             buffers.append(data)
             meta = {k: v for k, v in tensor.items() if k != "data"}
             listed.append({**meta, "parameters": {"binary_data_size": len(data)}})
         else:
-            listed.append(tensor)
+            listed.append({**tensor, "data": _flat(tensor["data"])})  # row-major, flattened
     response["outputs"] = listed
     head = json.dumps(response, separators=(",", ":")).encode()
     if not buffers:
@@ -420,13 +430,17 @@ def _tensors(native: bytes, target: Target) -> list[dict[str, Any]]:
         if any(list(row) != names for row in rows):
             raise ValueError("the rows' answers do not have the same fields")
     except (ValueError, KeyError, TypeError) as exc:
-        raise RouterError(
-            RouterErrorCode.BACKEND,
-            f"version {target.version} of model {target.model!r} answered in a form the Open "
-            f"Inference Protocol cannot carry ({exc}); the native path "
-            f"POST /predictions/{quote(target.model, safe='')} gives it as is",
-        ) from None
+        raise _uncarried(target, str(exc)) from None
     return tensors
+
+
+def _uncarried(target: Target, why: str) -> RouterError:
+    return RouterError(
+        RouterErrorCode.BACKEND,
+        f"version {target.version} of model {target.model!r} answered in a form the Open "
+        f"Inference Protocol cannot carry ({why}); the native path "
+        f"POST /predictions/{quote(target.model, safe='')} gives it as is",
+    )
 
 
 def _inner_shape(column: list[Any], datatype: str) -> list[int]:
