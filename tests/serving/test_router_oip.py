@@ -179,6 +179,15 @@ def test_metadata_readiness_and_health_through_tritonclient(
         assert client.is_model_ready(ROUTER_MODEL, "1")
         assert not client.is_model_ready(ROUTER_MODEL, "7")
         assert not client.is_model_ready("no such model")
+        with http(router) as c:
+            documented = set(c.get("/openapi.json").json()["paths"])
+        assert {
+            "/v2",
+            "/v2/health/ready",
+            "/v2/models/{model}/infer",
+            "/v2/models/{model}/versions/{version}/infer",
+            "/v2/models/{model}/versions/{version}/ready",
+        } <= documented
         server = client.get_server_metadata()
         assert server["name"] == "modelreg-router"
         assert "binary_tensor_data" in server["extensions"]
