@@ -262,6 +262,31 @@ def test_the_oip_path_carries_the_native_headers_and_a_canary_share(
     assert (label.json()["unmatched"], label.json()["refused"]) == ([], {})
 
 
+def test_a_shadow_canary_gets_the_native_body_of_an_oip_request(
+    router: RunningRouter, router_models: RouterModels, digits: Digits
+) -> None:
+    """The mirrored copy is what the backend understands: the candidate answers every one
+    without an error or a rejection, while the client is answered by Production."""
+    body = table(router_models, production=1)
+    body["models"][ROUTER_MODEL]["canary"] = {"version": 2, "percent": 100, "mode": "shadow"}
+    assert put(router, {"expected_generation": 0, "table": body}).status_code == 200
+    started = time.time()
+    with http(router) as c:
+        versions = {
+            c.post(OIP, json=tensor(digits.x[:3])).json()["model_version"] for _ in range(20)
+        }
+        deadline = time.monotonic() + 30
+        while True:  # mirrored calls finish after the answers
+            stats = c.get("/admin/stats", params={"since": started}, headers=router.admin())
+            candidate = stats.json()["models"][ROUTER_MODEL].get("2", {})
+            if candidate.get("requests", 0) + candidate.get("rejected", 0) >= 20:
+                break
+            assert time.monotonic() < deadline, stats.text
+            time.sleep(0.05)
+    assert versions == {"1"}
+    assert (candidate["requests"], candidate["errors"], candidate["rejected"]) == (20, 0, 0)
+
+
 # --------------------------------------------------------------------- bad input
 
 
