@@ -282,8 +282,8 @@ def _values(
     data = tensor.get("data")
     if not isinstance(data, list):
         raise _invalid(f'input {name!r} needs "data" (a list of numbers, row-major)')
-    values: list[Any] = []
-    if not _flatten(data, values, _MAX_NESTING):
+    values: list[Any] = data  # flat data, the common case (one C-level type scan)
+    if list in set(map(type, data)) and not _flatten(data, values := [], _MAX_NESTING):
         raise _invalid(f"input {name!r}: data is nested too deeply")
     if len(values) != count:
         raise _invalid(
@@ -444,16 +444,12 @@ def _uncarried(target: Target, why: str) -> RouterError:
 
 
 def _inner_shape(column: list[Any], datatype: str) -> list[int]:
-    kinds: tuple[type, ...] = (int,) if datatype == "INT64" else (int, float)
-
-    def number(value: Any) -> bool:
-        return isinstance(value, kinds) and not isinstance(value, bool)
-
-    if all(number(v) for v in column):
+    kinds = {int} if datatype == "INT64" else {int, float}  # type(): bool is not a number
+    if set(map(type, column)) <= kinds:
         return []
-    if all(isinstance(v, list) for v in column):
+    if set(map(type, column)) == {list}:
         width = len(column[0])
-        if width and all(len(v) == width and all(number(x) for x in v) for v in column):
+        if width and all(len(v) == width and set(map(type, v)) <= kinds for v in column):
             return [width]
     raise ValueError(f"output {column[0]!r}... is not a number or a list of numbers per row")
 
