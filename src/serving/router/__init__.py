@@ -6,6 +6,7 @@ Modules, one job each:
 - ``errors``    RouterError and its closed set of codes (-> HTTP status)
 - ``table``     the routing table (models -> versions, routes -> rules), compiled for lookup
 - ``inputs``    request body -> rows, checked against a model's input schema
+- ``oip``       the Open Inference Protocol v2 for clients: request -> rows, answer -> tensors
 - ``rules``     which model a route's rules pick for a request
 - ``upstream``  pooled async HTTP/1.1 client of TorchServe's inference API (token included)
 - ``auth``      admin token and client API keys (constant-time compares)
@@ -14,6 +15,6 @@ Modules, one job each:
 - ``openapi``   the OpenAPI document and the /docs page
 - ``switch``    the table in use and its atomic, verified, persisted replacement
 - ``follow``    install a table file again whenever it changes (``--follow-table``)
-- ``app``       the ASGI app: endpoints, auth, validation, metrics
+- ``app``       the ASGI app: endpoints (native and OIP), auth, validation, metrics
 - ``server``    settings, ``serve()``, and a start/stop helper for a router process
 """

@@ -1,11 +1,13 @@
-"""The router's ASGI app: prediction endpoints, admin table API, health, metrics, docs.
+"""The router's ASGI app: prediction endpoints (native JSON and the Open Inference Protocol
+v2), admin table API, health, metrics, docs.
 
 A plain ASGI callable rather than a framework: the prediction path is a handful of dict
 lookups, one JSON parse and one upstream call. Measured in-process, a Starlette route with
 Request/Response objects costs about 11 us more per request than this; small next to the
 ~0.3 ms the router adds end to end, but the endpoints are few enough not to need routing.
 
-Switching and table updates live in ``serving.router.switch``.
+Switching and table updates live in ``serving.router.switch``; the OIP's translation to and
+from the native path lives in ``serving.router.oip`` (one prediction path for both).
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from pydantic import ValidationError
 
 from serving.errors import ServingError
-from serving.router import feedback, inputs
+from serving.router import feedback, inputs, oip
 from serving.router.auth import AdminAuth, ClientKeys
 from serving.router.errors import RouterError, RouterErrorCode
 from serving.router.feedback import Asker, FeedbackBook
@@ -48,6 +50,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+#: Which API a prediction came in by: the native JSON one or the Open Inference Protocol v2.
+ApiProtocol = Literal["native", "oip"]
 _JSON = b"application/json"
 #: Seconds a client waits before asking again for a model that is not ready yet.
 _NOT_READY_RETRY = b"5"
@@ -112,6 +116,8 @@ class RouterApp:
         self.windows = windows or Windows()
         self._shadows: set[asyncio.Task[None]] = set()
         self._openapi = json.dumps(openapi_document()).encode()
+        #: (model, version) -> the OIP outputs it last answered with (model metadata).
+        self._oip_outputs: dict[tuple[str, str], tuple[dict[str, Any], ...]] = {}
 
     @property
     def table(self) -> CompiledTable:
@@ -151,6 +157,9 @@ class RouterApp:
             if method == "POST" and name and "/" not in name:
                 await self._predict(scope, receive, send, None, None, name)
                 return
+        elif path == "/v2" or path.startswith("/v2/"):
+            await self._oip(scope, receive, send, method, path)
+            return
         elif path == "/feedback" and method == "POST":
             await self._feedback(scope, receive, send)
             return
@@ -178,28 +187,38 @@ class RouterApp:
         model: str | None,
         version: str | None,
         route: str | None,
+        *,
+        protocol: ApiProtocol = "native",
     ) -> None:
         started = time.perf_counter()
         headers = dict(scope["headers"])
         request_id = _request_id(headers)
         if not self.tables.confirmed and not await self._confirmed(
-            route, started, request_id, send
+            route, started, request_id, send, protocol
         ):
             return
         table = self.tables.current  # this request uses this table, whatever is swapped later
         target: Target | None = None
         shadow: Target | None = None
         route_label = ""
+        request: oip.InferRequest | None = None
+        answer: oip.Answer | None = None
         try:
             client = self._client(headers)
             if route is None:
+                if protocol == "oip":
+                    oip.refuse_route(table, str(model))
                 target = _direct_target(table, str(model), version)
                 if version is None:
                     target, shadow = _canary(table, target, headers)
                 elif target.stage != "production":
-                    self._check_pinned(target, headers)
+                    self._check_pinned(target, headers, protocol)
                 raw = await _read_body(receive, headers, self.limits.max_body_bytes)
-                body = inputs.decode(raw)
+                if protocol == "oip":
+                    request = oip.parse_infer(raw, headers, target.schema, self.limits.max_rows)
+                    body, raw = request.body, request.forward
+                else:
+                    body = inputs.decode(raw)
             else:
                 table_route = table.routes.get(route)
                 if table_route is None:
@@ -219,11 +238,14 @@ class RouterApp:
             if shadow is not None:
                 self._mirror(shadow, raw)
             reply = checked(await self.upstream.predict(target.path, raw, target.upstream))
+            if request is not None:
+                answer = oip.encode_answer(reply.body, request, target)
+                self._oip_outputs[(target.model, target.version)] = answer.outputs
         except RouterError as exc:
             self._observe(target, route_label, _OUTCOME.get(exc.code, "backend_error"), started)
             retry = [(b"retry-after", _NOT_READY_RETRY)]
             extra = retry if exc.code is RouterErrorCode.MODEL_NOT_READY else None
-            await _error(send, exc, request_id, target, extra)
+            await _error(send, exc, request_id, target, extra, protocol)
             return
         self._observe(target, route_label, "ok", started)
         token = self.feedback.remember(
@@ -234,8 +256,15 @@ class RouterApp:
             _asker(scope, client),
             len(body.rows),
         )
-        response_headers = [
-            (b"content-type", reply.content_type),
+        content_type, content = reply.content_type, reply.body
+        response_headers = []
+        if answer is not None:
+            content_type, content = answer.content_type, answer.body
+            if answer.header_length is not None:
+                length = str(answer.header_length).encode()
+                response_headers.append((oip.HEADER_LENGTH, length))
+        response_headers += [
+            (b"content-type", content_type),
             (b"x-request-id", request_id),
             (b"x-feedback-token", token.encode()),
             (b"x-model-name", target.model_header),
@@ -243,7 +272,7 @@ class RouterApp:
         ]
         if route_label:
             response_headers.append((b"x-route", route_label.encode()))
-        await _respond(send, 200, reply.body, response_headers)
+        await _respond(send, 200, content, response_headers)
 
     def _check_ready(self, target: Target) -> None:
         """MODEL_NOT_READY for a model of the initial table whose TorchServe has not loaded
@@ -257,7 +286,12 @@ class RouterApp:
             )
 
     async def _confirmed(
-        self, route: str | None, started: float, request_id: bytes, send: Send
+        self,
+        route: str | None,
+        started: float,
+        request_id: bytes,
+        send: Send,
+        protocol: ApiProtocol = "native",
     ) -> bool:
         """Wait for the control plane to confirm the table; False once refused (503)."""
         with self.metrics.unconfirmed_waiting.track_inprogress():
@@ -273,7 +307,7 @@ class RouterApp:
             "have changed meanwhile); retry in a moment, or confirm the table with "
             "POST /admin/confirm (the control plane does this)",
         )
-        await _error(send, exc, request_id, extra=[(b"retry-after", b"1")])
+        await _error(send, exc, request_id, extra=[(b"retry-after", b"1")], protocol=protocol)
         return False
 
     def _client(self, headers: dict[bytes, bytes]) -> str | None:
@@ -291,11 +325,15 @@ class RouterApp:
             )
         return client
 
-    def _check_pinned(self, target: Target, headers: dict[bytes, bytes]) -> None:
+    def _check_pinned(
+        self, target: Target, headers: dict[bytes, bytes], protocol: ApiProtocol = "native"
+    ) -> None:
         """Apply the model's ``pinned_versions`` policy to a non-Production version by path."""
         if target.pinned == "approved":
             return
-        production = f"POST /predictions/{quote(target.model, safe='')} answers with Production"
+        name = quote(target.model, safe="")
+        path = f"/v2/models/{name}/infer" if protocol == "oip" else f"/predictions/{name}"
+        production = f"POST {path} answers with Production"
         if target.pinned == "production":
             raise RouterError(
                 RouterErrorCode.FORBIDDEN,
@@ -408,6 +446,82 @@ class RouterApp:
         reply = self.windows.stats(since, until)
         await _respond(send, 200, reply.model_dump_json().encode(), [(b"content-type", _JSON)])
 
+    # ----------------------------------------------------------------- Open Inference Protocol
+
+    async def _oip(
+        self, scope: Scope, receive: Receive, send: Send, method: str, path: str
+    ) -> None:
+        """``/v2...``: server and model metadata, health and readiness, and inference (the
+        native prediction path, with OIP translation)."""
+        parts = path[len("/v2/") :].split("/") if path != "/v2" else []
+        infer = len(parts) in (3, 5) and parts[0] == "models" and parts[-1] == "infer"
+        if (
+            method == "POST"
+            and infer
+            and all(parts)
+            and (len(parts) == 3 or parts[2] == "versions")
+        ):
+            version = parts[3] if len(parts) == 5 else None
+            await self._predict(scope, receive, send, parts[1], version, None, protocol="oip")
+            return
+        if method == "GET":
+            if not parts:
+                server = json.dumps(oip.server_metadata()).encode()
+                await _respond(send, 200, server, [(b"content-type", _JSON)])
+                return
+            if parts == ["health", "live"]:
+                await _respond(send, 200, b'{"live":true}', [(b"content-type", _JSON)])
+                return
+            if parts == ["health", "ready"]:
+                ready = await self._readiness()
+                body = {"ready": ready["ready"], "problems": ready["problems"]}
+                status = 200 if ready["ready"] else 503
+                await _respond(send, status, json.dumps(body).encode(), [(b"content-type", _JSON)])
+                return
+            if parts[0] == "models" and len(parts) >= 2 and all(parts):
+                await self._oip_model(dict(scope["headers"]), send, parts[1], parts[2:])
+                return
+        exc = RouterError(RouterErrorCode.NOT_FOUND, f"no endpoint {method} {path}")
+        await _error(send, exc, protocol="oip")
+
+    async def _oip_model(
+        self, headers: dict[bytes, bytes], send: Send, model: str, rest: list[str]
+    ) -> None:
+        """Model metadata and readiness: ``[versions/{v}][/ready]`` after the model's name."""
+        version = None
+        if len(rest) >= 2 and rest[0] == "versions":
+            version, rest = rest[1], rest[2:]
+        if rest not in ([], ["ready"]):
+            exc = RouterError(RouterErrorCode.NOT_FOUND, f"no endpoint GET under model {model!r}")
+            await _error(send, exc, protocol="oip")
+            return
+        table = self.tables.current
+        try:
+            self._client(headers)
+            metadata = oip.model_metadata(table, model, version, self._oip_outputs)
+            if rest == ["ready"]:
+                metadata = {"name": model, "ready": True}
+                if version is not None:
+                    metadata["version"] = version
+                self._check_model_ready(table, model, version)
+        except RouterError as exc:
+            waiting = exc.code in (RouterErrorCode.MODEL_NOT_READY, RouterErrorCode.UNCONFIRMED)
+            extra = [(b"retry-after", _NOT_READY_RETRY)] if waiting else None
+            await _error(send, exc, extra=extra, protocol="oip")
+            return
+        await _respond(send, 200, json.dumps(metadata).encode(), [(b"content-type", _JSON)])
+
+    def _check_model_ready(self, table: CompiledTable, model: str, version: str | None) -> None:
+        """What a prediction of ``model`` (``version``) would meet before its backend: an
+        unconfirmed table, no Production version, a model still loading."""
+        if not self.tables.confirmed:
+            raise RouterError(
+                RouterErrorCode.UNCONFIRMED,
+                "the router's routing table is not confirmed yet; retry in a moment",
+            )
+        target = _direct_target(table, model, version)
+        self._check_ready(target)
+
     # ----------------------------------------------------------------- small pages
 
     async def _healthz(self, send: Send) -> None:
@@ -419,6 +533,12 @@ class RouterApp:
         TorchServe is down, must not take the router out of its Service for every other
         model. ``models`` names each model's own state; a model not ready answers 503
         MODEL_NOT_READY."""
+        body = await self._readiness()
+        status = 200 if body["ready"] else 503
+        await _respond(send, status, json.dumps(body).encode(), [(b"content-type", _JSON)])
+
+    async def _readiness(self) -> dict[str, Any]:
+        """The body of /readyz (also behind ``GET /v2/health/ready``)."""
         problems = []
         if self.tables.current.generation == 0:
             problems.append("no routing table yet: the control plane must PUT /admin/table")
@@ -443,15 +563,12 @@ class RouterApp:
         }
         if models and len(pending) >= len(models):
             problems.append(f"no model of the table is ready: {sorted(pending)}")
-        body = {
+        return {
             "ready": not problems,
             "generation": generation,
             "problems": problems,
             "models": models,
         }
-        await _respond(
-            send, 503 if problems else 200, json.dumps(body).encode(), [(b"content-type", _JSON)]
-        )
 
     async def _metrics(self, send: Send) -> None:
         await _respond(send, 200, self.metrics.render(), [(b"content-type", CONTENT_TYPE.encode())])
@@ -633,8 +750,15 @@ async def _error(
     request_id: bytes | None = None,
     target: Target | None = None,
     extra: list[tuple[bytes, bytes]] | None = None,
+    protocol: ApiProtocol = "native",
 ) -> None:
-    payload: dict[str, Any] = {"error": {"code": exc.code.value, "message": exc.message}}
+    """The error reply: ``{"error": {"code", "message"}}``, or in the OIP's form
+    ``{"error": message, "code": code}`` (clients of either branch on the code)."""
+    payload: dict[str, Any] = (
+        {"error": exc.message, "code": exc.code.value}
+        if protocol == "oip"
+        else {"error": {"code": exc.code.value, "message": exc.message}}
+    )
     headers = [(b"content-type", _JSON), *(extra or [])]
     if request_id is not None:
         payload["request_id"] = request_id.decode()

@@ -22,8 +22,9 @@
             BACKEND            TorchServe failed in an unexpected way (502)
             STATE_FILE         the state file cannot be read or written (500)
 
-Clients branch on ``code`` (the ``error.code`` field of every JSON error reply), never on
-the message, which says what is wrong and what to do next.
+Clients branch on ``code`` (the ``error.code`` field of every JSON error reply; ``code``
+beside the Open Inference Protocol's ``{"error": message}`` under ``/v2``), never on the
+message, which says what is wrong and what to do next.
 """
 
 from __future__ import annotations

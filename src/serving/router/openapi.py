@@ -36,6 +36,103 @@ _PREDICTION = {
 }
 
 
+_OIP_ERROR = {
+    "type": "object",
+    "properties": {
+        "error": {"type": "string"},
+        "code": {"type": "string"},
+        "request_id": {"type": "string"},
+    },
+}
+_OIP_TENSOR = {
+    "type": "object",
+    "required": ["name", "shape", "datatype"],
+    "properties": {
+        "name": {"type": "string"},
+        "shape": {"type": "array", "items": {"type": "integer"}},
+        "datatype": {"type": "string", "examples": ["FP32"]},
+        "parameters": {"type": "object"},
+        "data": {"type": "array"},
+    },
+}
+_OIP_REQUEST = {
+    "description": "An Open Inference Protocol v2 infer request: one input tensor of shape "
+    "[rows, *row] and the schema's datatype; with Inference-Header-Content-Length, the "
+    "JSON part is followed by binary tensor data (little-endian).",
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["inputs"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "parameters": {"type": "object"},
+                    "inputs": {"type": "array", "items": _OIP_TENSOR},
+                    "outputs": {"type": "array", "items": {"type": "object"}},
+                },
+            }
+        },
+        "application/octet-stream": {"schema": {}},
+    },
+}
+_OIP_RESPONSE = {
+    "description": "The native answer as output tensors (class INT64, probabilities FP64, "
+    "...), from the version named in model_version and X-Model-Version.",
+    "headers": _PREDICTION["headers"],
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "model_name": {"type": "string"},
+                    "model_version": {"type": "string"},
+                    "id": {"type": "string"},
+                    "outputs": {"type": "array", "items": _OIP_TENSOR},
+                },
+            }
+        },
+        "application/octet-stream": {"schema": {}},
+    },
+}
+
+
+def _oip_errors(*statuses: int) -> dict[str, Any]:
+    return {
+        str(s): {
+            "description": "Refused; code says why.",
+            "content": {"application/json": {"schema": _OIP_ERROR}},
+        }
+        for s in statuses
+    }
+
+
+def _oip_infer(summary: str, params: list[str]) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "parameters": [_param(p) for p in params],
+            "requestBody": _OIP_REQUEST,
+            "responses": {
+                "200": _OIP_RESPONSE,
+                **_oip_errors(400, 401, 403, 404, 413, 502, 503, 504),
+            },
+            "security": [{"apiKey": []}, {}],
+        }
+    }
+
+
+def _oip_get(summary: str, params: list[str], *statuses: int) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": summary,
+            "parameters": [_param(p) for p in params],
+            "responses": {"200": {"description": "OK"}, **_oip_errors(*statuses)},
+            "security": [{"apiKey": []}, {}],
+        }
+    }
+
+
 def _errors(*statuses: int) -> dict[str, Any]:
     return {
         str(s): {
@@ -184,6 +281,45 @@ def openapi_document() -> dict[str, Any]:
                 "the table is ready (503 otherwise); `models` gives each model's state"
             ),
             "/metrics": _simple("Prometheus metrics (text exposition format)"),
+            "/v2": _simple("Open Inference Protocol: server metadata (name, version, extensions)"),
+            "/v2/health/live": _simple("Open Inference Protocol: the process is alive"),
+            "/v2/health/ready": _simple("Open Inference Protocol: as /readyz (503 when not)"),
+            "/v2/models/{model}/infer": _oip_infer(
+                "Open Inference Protocol: infer with the Production version (or the canary's "
+                "share)",
+                ["model"],
+            ),
+            "/v2/models/{model}/versions/{version}/infer": _oip_infer(
+                "Open Inference Protocol: infer with a version the table serves (its "
+                "pinned_versions policy applies)",
+                ["model", "version"],
+            ),
+            "/v2/models/{model}": _oip_get(
+                "Open Inference Protocol: model metadata (versions, input, outputs)",
+                ["model"],
+                401,
+                404,
+            ),
+            "/v2/models/{model}/versions/{version}": _oip_get(
+                "Open Inference Protocol: metadata of one served version",
+                ["model", "version"],
+                401,
+                404,
+            ),
+            "/v2/models/{model}/ready": _oip_get(
+                "Open Inference Protocol: 200 when the model's Production version serves",
+                ["model"],
+                401,
+                404,
+                503,
+            ),
+            "/v2/models/{model}/versions/{version}/ready": _oip_get(
+                "Open Inference Protocol: 200 when that version serves",
+                ["model", "version"],
+                401,
+                404,
+                503,
+            ),
         },
         "components": {
             "schemas": schemas,
