@@ -118,6 +118,8 @@ class ChangeReading(Slots):
         head, why = split_why(self.text)
         model = self.named_model() or self.model(0, 0)
         stop = has(P.STOP, head) is not None
+        if stop and (lower := _NEW_SHARE.search(head)) and 0 < float(lower.group(1)) < 100:
+            stop = False  # "drop the canary share to 2%": a smaller canary, not none
         if model is None:
             return self.needs_model(
                 "stop the canary of digits" if stop else "canary digits v3 at 10%"
@@ -171,6 +173,13 @@ class ChangeReading(Slots):
 _ASKS_LAST = re.compile(
     r"(?:^|[.!?,;:]\s*|\s-\s*)(?:so\s+|and\s+|but\s+)?(?:is|are|was|were|did|does|do|what|which|"
     r"who|when|where|why|how)\b[^.!?,;]*\?+\W*$",
+    re.I,
+)
+
+#: The share a canary is changed to ("down to 2%", "to 5 percent", "at 1%").
+_NEW_SHARE = re.compile(
+    r"\b(?:to|at|down\s+to|back\s+to|by)\s+(?:just\s+|only\s+)?(\d+(?:\.\d+)?)\s*"
+    r"(?:%|percent\b|per\s*cent\b|pct\b)",
     re.I,
 )
 

@@ -23,6 +23,7 @@ from agent import phrases as P
 from agent import scope_phrases as S
 from agent.change_reading import ChangeReading
 from agent.focus import ParseContext
+from agent.follow_ups import FollowUpReading
 from agent.intents import (
     CHANGE_KINDS,
     AuditLog,
@@ -36,11 +37,11 @@ from agent.intents import (
     Unclear,
     Unsupported,
 )
-from agent.question_reading import QuestionReading
 from agent.slots import has
+from agent.topics import topic_of
 
 
-class _Reader(ChangeReading, QuestionReading):
+class _Reader(ChangeReading, FollowUpReading):
     """The rules in order, over one message."""
 
     def read(self) -> Intent:
@@ -63,7 +64,10 @@ class _Reader(ChangeReading, QuestionReading):
             return Unclear(reason="empty message") if self.since is None else AuditLog()
         if has(S.HELP, t):
             return Help()
-        if ((has(S.OFF_TOPIC, t) or has(S.GREETING, t)) and not self.found) or (
+        # A pasted trace's own words ("CUDA out of memory") are gone; "here is the stack
+        # trace" around it is about the registry's serving, not the machine.
+        off_topic = has(S.OFF_TOPIC, t) is not None and not self.pasted
+        if ((off_topic or has(S.GREETING, t)) and not self.found) or (
             has(S.CODING, t) or (has(S.ARITHMETIC, t) and not P.VERSION.search(t))
         ):
             return OutOfScope()  # "write me a script to train a cnn": whatever it names
@@ -75,6 +79,8 @@ class _Reader(ChangeReading, QuestionReading):
             return reshared
         if (again := self.follow_up()) is not None:
             return again
+        if (kept := self.kept_follow_up()) is not None:
+            return kept
         if has(P.MORE, t):
             return self.more()
         if has(P.HISTORY_QUESTION, t):
@@ -222,6 +228,8 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     focus = ctx.focus.on(
         model if isinstance(model, str) else None, version if isinstance(version, int) else None
     )
+    # "is x live, and what about y?": the second part may be a follow-up of the first.
+    focus = focus.answered(first.kind).read(topic_of(first, pieces[0]))
     second = parse_intent(pieces[1], ctx.model_copy(update={"focus": focus}))
     if "unclear" in (first.kind, second.kind) or first == second:
         return [whole]
@@ -298,13 +306,28 @@ def _each_model(text: str, ctx: ParseContext, whole: Intent) -> list[Intent] | N
     two models the message joins with "and" (None when it is not that)."""
     if whole.kind not in ("model_info", "serving", "audit") or getattr(whole, "version", None):
         return None
-    found = list({f.model: f for f in _Reader(text, ctx).found}.values())
+    reader = _Reader(text, ctx)
+    found = list({f.model: f for f in reader.found}.values())
     if len(found) != 2 or getattr(whole, "model", None) != found[0].model:
         return None
-    between = text[found[0].start + len(found[0].said) : found[1].start]
-    if not re.fullmatch(r"\W*(?:and|&|plus|as well as)?\W*", between, re.I):
+    between = reader.text[found[0].start + len(found[0].said) : found[1].start]
+    words = [w.lower() for w in re.findall(r"[A-Za-z]+|&", between)]
+    # "x's card and also the y one", "metrics for x, then y too": the same ask, joined.
+    if words and not (set(words) <= _JOINING and _JOINED.intersection(words)):
         return None
     return [whole, whole.model_copy(update={"model": found[1].model})]
+
+
+#: Words that join a second model to the same ask ("and", "also", "as well as", "then").
+_JOINED = frozenset(["and", "&", "plus", "also", "then", "well"])
+#: ... and the words of the ask itself, repeated or implied, between the two names.
+_JOINING = _JOINED | frozenset(
+    [
+        *("s", "as", "the", "for", "of", "on", "about", "too", "card", "cards", "model"),
+        *("details", "info", "information", "metrics", "history", "audit", "versions"),
+        *("status", "please", "pls"),
+    ]
+)
 
 
 def _within(part: Intent, other: Intent) -> bool:

@@ -20,8 +20,13 @@ TO_STAGE = re.compile(
 STAGE_WORD = re.compile(r"\b(prod(?:uction)?|staging|archived?)\b", re.I)
 WHY = re.compile(r"\b(?:because|since|reason:|rationale:|why:)\s*(.+)$", re.I | re.S)
 LATENCY = re.compile(
-    r"(?:\b(?:under|within|below|less than|at most|faster than|max(?:imum)?|sla(?: of)?)|<=?)"
-    r"\s*(\d+(?:\.\d+)?)\s*(?:ms|milliseconds?)\b",
+    r"(?:\b(?:under|within|below|less than|at most|faster than|max(?:imum)?|sla(?: of)?|"
+    # "budget 20 ms", "a latency budget of 15ms", "p99 of 8 ms": a bound on how long it takes.
+    r"(?:latency\s+)?budget(?:\s+(?:of|is))?|p\d{2,3}\s+(?:of|at)|no (?:more|slower) than)|<=?)"
+    r"\s*(\d+(?:\.\d+)?)\s*(?:ms|milliseconds?)\b"
+    # "20 ms max", "5ms or less", "10 ms tops", "a 20 ms budget"
+    r"|\b(\d+(?:\.\d+)?)\s*(?:ms|milliseconds?)\s+(?:max(?:imum)?|or (?:less|under|below|faster)"
+    r"|tops|at most|budget|sla|limit|ceiling)\b",
     re.I,
 )
 THIS = re.compile(
@@ -96,7 +101,7 @@ INSTEAD = re.compile(r"\binstead\b|\brather\b", re.I)
 #: Changing the share of the canary that runs ("bump the canary to 50%").
 RESHARE = re.compile(
     r"\b(?:bump|raise|increase|lower|reduce|decrease|set|change|adjust|ramp|scale|take|dial|"
-    r"move|up)\b",
+    r"move|up|drop|cut|trim|shrink|halve|double|throttle|bring)\b",
     re.I,
 )
 GUARD = re.compile(r"\bguard(?:ed|s)?\b|\bauto(?:matic(?:ally)?)?[\s-]*roll\s*back\b", re.I)
@@ -113,7 +118,10 @@ PROMOTE = re.compile(
     r"|^\W*(?:(?:please|pls|can you|could you|go ahead and)\s+)?stage\s+(?!is\b|=|:|of\b|for\b)"
     r"|\bv\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
     # "can we get v3 of digits promoted?", "I'd like to have v2 promoted"
-    r"|\b(?:get|have)\s+(?:[\w.\-]+\s+){1,6}?promoted\b",
+    r"|\b(?:get|have)\s+(?:[\w.\-]+\s+){1,6}?promoted\b"
+    # "I'd like to propose v4 for staging", "nominate v3 for production": a move, asked for.
+    r"|\b(?:propos(?:e|ing)|nominat(?:e|ing)|put\s+forward)\b(?=.{1,80}\b(?:v\d+|version\s*\d+"
+    r"|for\s+(?:prod(?:uction)?|staging)|to\s+(?:prod(?:uction)?|staging))\b)",
     re.I,
 )
 #: Words of a change request: a message with one is never answered as a details view.
@@ -178,6 +186,9 @@ SERVING = re.compile(
     # "which model handles those right now": the requests just named.
     r"(?:handles?|handling|answers?|answering|takes?|taking)\s+(?:those|these|them)|"
     r"on prod(?:uction)?|torchserve|loaded (?:on|in|into|by))\b"
+    # "which model+version handles X-Priority: critical", "what version takes the header route"
+    r"|\b(?:which|what)\s+(?:model|version|build)s?(?:\s*[+/&]\s*(?:model|version|build)s?)?"
+    r"\s+(?:\w+\s+)?(?:handles?|serves?|answers?|takes?|gets?|receives?|processes)\b"
     r"|\b(?:which|what) (?:version|build)\b.{1,40}\b(?:in|on) (?:prod(?:uction)?|staging)\b",
     re.I,
 )
@@ -238,7 +249,9 @@ FOR_TASK = re.compile(
 NOT_TASK_WORDS = """a an the my our task tasks use work workload workloads job jobs batch
     batches bulk critical requests request traffic inference scoring nightly real time
     real-time realtime fast speed latency low production prod me us it this that something
-    stuff things everything anything people users clients serving"""
+    stuff things everything anything people users clients serving api apis service services
+    endpoint endpoints app apps application applications customer customers team teams web
+    mobile demo sensitive product"""
 NOT_TASK = frozenset(NOT_TASK_WORDS.split())
 
 COMMON_WORDS = """

@@ -96,7 +96,10 @@ class QuestionReading(Slots):
             case "model_info":
                 return ModelDetails(model=model)
             case "audit":
-                return AuditLog(model=model)
+                # "same for mnist-cnn" after a history since yesterday: the same window.
+                topic = self.focus.topic
+                since = topic.since_minutes if topic.kind == "audit" else None
+                return AuditLog(model=model, since_minutes=since)
             case "pending":
                 return PendingApprovals(model=model)
         return None
@@ -165,7 +168,7 @@ class QuestionReading(Slots):
             return task
         return SelectModel(
             task=task,
-            max_latency_ms=float(latency.group(1)) if latency else None,
+            max_latency_ms=float(latency.group(1) or latency.group(2)) if latency else None,
             goal=goal,
         )
 

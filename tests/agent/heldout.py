@@ -26,6 +26,7 @@ from agent import phrases as P
 from agent.focus import Focus, ParseContext, ProposalRef
 from agent.intents import CHANGE_KINDS, Intent
 from agent.offline_parser import parse_parts
+from agent.topics import topic_of
 
 DATA = Path(__file__).with_name("data")
 HELDOUT = DATA / "chat_heldout.jsonl"
@@ -116,7 +117,10 @@ def read(item: Item) -> list[dict[str, Any]]:
     """As the chat does: earlier messages move the focus, then this message is read."""
     focus = Focus()
     for earlier in item.history:
-        for intent in parse_parts(earlier, _context(focus)):
+        parts = parse_parts(earlier, _context(focus))
+        # What a follow-up keeps of it (the chat's understand node does the same).
+        focus = focus.read(topic_of(parts[-1], earlier))
+        for intent in parts:
             model, version = getattr(intent, "model", None), getattr(intent, "version", None)
             focus = focus.on(
                 model if isinstance(model, str) else None,

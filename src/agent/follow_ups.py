@@ -1,0 +1,124 @@
+"""Reading a follow-up against the request before it (the focus's ``Topic``): a refinement of
+a recommendation ("under 5 ms though", "and the fastest one?"), another task for the same
+list ("and for regression?"), another time window or model for the same history ("what about
+the last day?", "same for mnist-cnn"), or the canary just asked about ("stop it", "bump it
+to 20%"). Only slots the message does not name are kept; a change is still only proposed."""
+
+from __future__ import annotations
+
+import re
+
+from agent import phrases as P
+from agent.intents import AuditLog, Intent, ListModels, SelectModel, StartCanary, StopCanary
+from agent.question_reading import QuestionReading
+from agent.slots import has, stage_of, task_said
+
+#: Short enough to lean on what was just asked ("under 5 ms though", "and for regression?").
+_ELLIPTIC_WORDS = 6
+#: How a refinement ends: "..., though", "... then", "... instead", "... too".
+_TRAILING = re.compile(r"\b(?:though|tho|then|instead|too|as well|please|pls)\W*$", re.I)
+#: Stopping the canary just asked about, said of "it" ("stop it", "kill that", "pull it").
+_STOP_IT = re.compile(
+    r"\b(?:stop|kill|end|cancel|halt|abort|pull|scrap|disable|drop|terminate)\s+"
+    r"(?:it|that|this|that one|this one)\b"
+    r"|\b(?:turn|switch|shut)\s+(?:it|that|this)\s+off\b|\bshut\s+(?:it|that|this)\s+down\b",
+    re.I,
+)
+
+
+class FollowUpReading(QuestionReading):
+    """Follow-ups that keep the slots of the request before them."""
+
+    def select(self) -> Intent:
+        """A recommendation; right after another one, a short refinement keeps the task,
+        goal and latency budget it does not name ("under 5 ms though")."""
+        intent = super().select()
+        topic = self.focus.topic
+        if (
+            not isinstance(intent, SelectModel)
+            or topic.kind != "select_model"
+            or self.found
+            or not self.elliptic()
+        ):
+            return intent
+        kept: dict[str, object] = {}
+        if intent.task is None and topic.task is not None:
+            kept["task"] = topic.task
+        if intent.max_latency_ms is None and topic.max_latency_ms is not None:
+            kept["max_latency_ms"] = topic.max_latency_ms
+        if not _names_goal(self.text) and topic.goal in (
+            "accuracy",
+            "latency",
+            "critical",
+            "batch",
+        ):
+            kept["goal"] = topic.goal
+        return intent.model_copy(update=kept)
+
+    def elliptic(self) -> bool:
+        """A message that leans on the one before: it opens like a follow-up, is a few words
+        long, or ends like a refinement."""
+        words = P.TOKEN.findall(self.text)
+        return bool(
+            P.FOLLOW_UP.search(self.text)
+            or len(words) <= _ELLIPTIC_WORDS
+            or _TRAILING.search(self.text)
+        )
+
+    def kept_follow_up(self) -> Intent | None:
+        """The request before, again with what this message changes; None when the message
+        is not such a follow-up."""
+        topic = self.focus.topic
+        if topic.kind is None or not self.elliptic() or self.unknown is not None:
+            return None
+        if topic.canary and (canary := self.canary_follow_up()) is not None:
+            return canary
+        if self.found:
+            return None
+        if topic.kind == "select_model" and (
+            has(P.LATENCY, self.text)
+            or any(p.search(self.text) for _, p in P.GOALS)
+            or has(P.SELECT, self.text)
+            or task_said(self.text) is not None
+        ):
+            return self.select()  # keeps what it does not name (QuestionReading.select)
+        lead = P.FOLLOW_UP.search(self.text)
+        if topic.kind == "list_models" and lead is not None:
+            task = self.task()
+            if isinstance(task, str):  # "and for regression?": the same list, that task
+                stage = P.STAGE_WORD.search(self.text)
+                kept = stage.group(1) if stage else topic.stage
+                return ListModels(task=task, stage=stage_of(kept) if kept else None)
+        if topic.kind == "audit" and self.since is not None and lead is not None:
+            words = P.TOKEN.findall(self.text[lead.end() :])
+            if all(w.lower() in _TIME_FILLERS for w in words):
+                return AuditLog(model=topic.model)  # "what about the last day?": same history
+        return None
+
+    def canary_follow_up(self) -> Intent | None:
+        """ "stop it" / "bump it to 20%" right after a question about a model's canary."""
+        model = self.focus.topic.model or self.focus.model
+        if model is None or (self.found and self.named_model() != model):
+            return None
+        if has(P.CANARY, self.text) or has(P.ROLLBACK, self.text):
+            return None  # the message names its own change: the change rules read it
+        if _STOP_IT.search(self.text):
+            return StopCanary(model=model)
+        share = P.PERCENT.search(self.text)
+        if share is not None and has(P.RESHARE, self.text) and not P.VERSION.search(self.text):
+            percent = float(share.group(1))
+            if 0 < percent <= 100:
+                return StartCanary(model=model, percent=percent)
+        return None
+
+
+def _names_goal(text: str) -> bool:
+    return bool(
+        re.search(r"\bmost accurate\b|\baccura\w*\b", text, re.I)
+        or any(p.search(text) for _, p in P.GOALS)
+        or P.LATENCY_NEED.search(text)
+    )
+
+
+#: Words around a time window in a follow-up ("what about the last day?" once stripped).
+_TIME_FILLERS = frozenset(["the", "then", "for", "over", "in", "and", "same", "thing"])
