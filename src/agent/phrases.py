@@ -251,7 +251,7 @@ NOT_TASK_WORDS = """a an the my our task tasks use work workload workloads job j
     real-time realtime fast speed latency low production prod me us it this that something
     stuff things everything anything people users clients serving api apis service services
     endpoint endpoints app apps application applications customer customers team teams web
-    mobile demo sensitive product"""
+    mobile demo sensitive product case cases"""
 NOT_TASK = frozenset(NOT_TASK_WORDS.split())
 
 COMMON_WORDS = """
