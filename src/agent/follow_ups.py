@@ -75,11 +75,15 @@ class FollowUpReading(QuestionReading):
             return canary
         if self.found:
             return None
-        if topic.kind == "select_model" and (
-            has(P.LATENCY, self.text)
-            or any(p.search(self.text) for _, p in P.GOALS)
-            or has(P.SELECT, self.text)
-            or task_said(self.text) is not None
+        if (
+            topic.kind == "select_model"
+            and not _ELSEWHERE.search(self.text)
+            and (
+                has(P.LATENCY, self.text)
+                or any(p.search(self.text) for _, p in P.GOALS)
+                or has(P.SELECT, self.text)
+                or task_said(self.text) is not None
+            )
         ):
             return self.select()  # keeps what it does not name (QuestionReading.select)
         lead = P.FOLLOW_UP.search(self.text)
@@ -118,6 +122,16 @@ def _names_goal(text: str) -> bool:
         or any(p.search(text) for _, p in P.GOALS)
         or P.LATENCY_NEED.search(text)
     )
+
+
+#: A reference or a request of another kind: not a refinement of a recommendation ("how fast
+#: is it?" asks about the model recommended; "ship the fastest one" is a change).
+_ELSEWHERE = re.compile(
+    "|".join(
+        p.pattern for p in (P.THIS, P.PROMOTE, P.ROLLBACK, P.CANARY, P.COMPARE, P.AUDIT, P.PENDING)
+    ),
+    re.I,
+)
 
 
 #: Words around a time window in a follow-up ("what about the last day?" once stripped).

@@ -132,6 +132,13 @@ class _Reader(ChangeReading, FollowUpReading):
         if has(P.LIST, t) and not (self.found and (has(P.DETAILS, t) or self.versions())):
             # "tell me everything about digits v1" is about that model, not the list.
             return self.listing()
+        if (
+            self.found
+            and "?" in t
+            and not has(P.DETAILS, t)
+            and (has(P.ONCALL, t) or _UP.search(t))
+        ):
+            return self.serving()  # "is mnist-cnn broken?", "is x down?": how it serves
         details = self.details()
         return details if details is not None else self.classified()
 
@@ -178,6 +185,9 @@ class _Reader(ChangeReading, FollowUpReading):
                 return Unclear(reason=f"To propose that change, name it, e.g. '{example}'.")
         return Unclear(reason="I did not understand that.")
 
+
+#: Asking whether a model is up ("is x down?", "is x healthy?", "x still working?").
+_UP = re.compile(r"\b(?:down|up|healthy|alive|working|responding)\s*\?", re.I)
 
 #: The classifier's confidence below which the agent asks instead.
 _CONFIDENT = 0.35

@@ -15,7 +15,7 @@ NAME_THEN_VERSION = re.compile(
     r"\b([A-Za-z0-9][\w.\-]*?)(?:\s+|:)(?:v|version\s*|ver\.?\s*)(\d+)\b", re.I
 )
 TO_STAGE = re.compile(
-    r"\b(?:to|into|in|as|for)\s+(prod(?:uction)?|staging|stage|archived?|none)\b", re.I
+    r"\b(?:to|into|in|as|for|nach|auf)\s+(prod(?:uction)?|staging|stage|archived?|none)\b", re.I
 )
 STAGE_WORD = re.compile(r"\b(prod(?:uction)?|staging|archived?)\b", re.I)
 WHY = re.compile(r"\b(?:because|since|reason:|rationale:|why:)\s*(.+)$", re.I | re.S)
@@ -76,10 +76,11 @@ HISTORY_QUESTION = re.compile(
     re.I,
 )
 ROLLBACK = re.compile(
-    r"\b(?:roll\s*back|rollback|revert|undo)\b|\broll\s+(?:[\w.\-]+\s+){1,2}back\b", re.I
+    r"\b(?:roll\s*back|rollback|revert|undo|zur(?:ü|ue)ck(?:rollen|setzen))\b|\broll\s+(?:[\w.\-]+\s+){1,2}back\b",
+    re.I,
 )
 CANARY = re.compile(
-    r"\bcanar(?:y|ies)\b|\bshadow(?:ing)?\b|\bsplit\b|\bmirror\b|"
+    r"\bcanar(?:y|ies)\b|\bshadow(?:ing)?\b|\bsplit\b|\bmirror\b|\ba\s*/?\s*b[\s-]+test\b|"
     r"\b(?:send|route|give)\s+\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)"
     # "try v4 on 5% of real traffic", "expose v3 to 10 percent of users": a share of traffic.
     r"|\b(?:stop|quit|cease)\s+(?:sending|routing|splitting|mirroring|shadowing)\b"
@@ -101,7 +102,7 @@ INSTEAD = re.compile(r"\binstead\b|\brather\b", re.I)
 #: Changing the share of the canary that runs ("bump the canary to 50%").
 RESHARE = re.compile(
     r"\b(?:bump|raise|increase|lower|reduce|decrease|set|change|adjust|ramp|scale|take|dial|"
-    r"move|up|drop|cut|trim|shrink|halve|double|throttle|bring)\b",
+    r"move|up|drop|cut|trim|shrink|halve|double|throttle|bring|push|open\s+up|make)\b",
     re.I,
 )
 GUARD = re.compile(r"\bguard(?:ed|s)?\b|\bauto(?:matic(?:ally)?)?[\s-]*roll\s*back\b", re.I)
@@ -111,7 +112,7 @@ PERCENT = re.compile(
 #: Asking for a stage change: a verb of moving ("promote", "ship", "propose promoting"),
 #: "make X the production one", "stage X", "v3 to staging" ("v3->stg" once normalised).
 PROMOTE = re.compile(
-    r"\b(?:promote|promoting|deploy|release|ship|move|push|graduate|bump|roll\s*out|go\s+live"
+    r"\b(?:promote|promoting|promoten|deploy|deployen|release|ship|move|push|graduate|bump|roll\s*out|go\s+live"
     r"|queue\s+up|put(?!.{0,40}\b(?:next to|beside|side by side)\b)|make\b.{1,40}\blive)\b"
     r"|\bmake\b.{1,60}?\b(?:the\s+)?(?:new\s+)?(?:prod(?:uction)?|staging)"
     r"(?:\s+(?:one|version|build|model|release)\b|(?=\s*(?:[.!?,]|$|please|pls|now|thanks)))"
@@ -120,7 +121,7 @@ PROMOTE = re.compile(
     # "can we get v3 of digits promoted?", "I'd like to have v2 promoted"
     r"|\b(?:get|have)\s+(?:[\w.\-]+\s+){1,6}?promoted\b"
     # "I'd like to propose v4 for staging", "nominate v3 for production": a move, asked for.
-    r"|\b(?:propos(?:e|ing)|nominat(?:e|ing)|put\s+forward)\b(?=.{1,80}\b(?:v\d+|version\s*\d+"
+    r"|\b(?:propos(?:e|ing)|nominat(?:e|ing)|put\s+forward|queue)\b(?=.{1,80}\b(?:v\d+|version\s*\d+"
     r"|for\s+(?:prod(?:uction)?|staging)|to\s+(?:prod(?:uction)?|staging))\b)",
     re.I,
 )
@@ -177,6 +178,8 @@ SELECT = re.compile(
 )
 SERVING = re.compile(
     r"\b(?:serving|served|serves|serve|live|deployed|running|router|in prod(?:uction)?|"
+    # "how much traffic does v2 get", German "welche version läuft"
+    r"how much (?:of the )?(?:traffic|load|requests)|l(?:ä|ae)uft|"
     r"(?:taking|getting|handling|receiving|answering|gets|takes|handles|receives|answers?)"
     r"\s+(?:\w+\s+){0,2}?"
     r"(?:traffic|requests|calls)|answering (?:requests|traffic)|in use|"
@@ -187,6 +190,8 @@ SERVING = re.compile(
     r"(?:handles?|handling|answers?|answering|takes?|taking)\s+(?:those|these|them)|"
     r"on prod(?:uction)?|torchserve|loaded (?:on|in|into|by))\b"
     # "which model+version handles X-Priority: critical", "what version takes the header route"
+    # "which version of x is up", "what build is out there"
+    r"|\b(?:which|what)\s+(?:version|build|model)\b.{1,40}\b(?:is|are)\s+(?:up|out)\b"
     r"|\b(?:which|what)\s+(?:model|version|build)s?(?:\s*[+/&]\s*(?:model|version|build)s?)?"
     r"\s+(?:\w+\s+)?(?:handles?|serves?|answers?|takes?|gets?|receives?|processes)\b"
     r"|\b(?:which|what) (?:version|build)\b.{1,40}\b(?:in|on) (?:prod(?:uction)?|staging)\b",
@@ -205,7 +210,7 @@ LIST = re.compile(
 )
 DETAILS = re.compile(
     r"\b(?:show|describe|info|information|details?|about|card|tell me (?:about|more)|look at|"
-    r"open|inspect|metrics|versions)\b",
+    r"open|inspect|metrics|versions|zeig\w*|karte)\b",
     re.I,
 )
 
@@ -239,6 +244,8 @@ TASKS = {
     "segmentation": "segmentation",
     "forecasting": "forecasting",
     "ranking": "ranking",
+    # "digit recognition": telling classes apart is classification.
+    "recognition": "classification",
 }
 FOR_TASK = re.compile(
     r"\bfor\s+(?:an?\s+|the\s+|my\s+|our\s+)?([a-z][\w\- ]*?)\s*"

@@ -86,6 +86,12 @@ class QuestionReading(Slots):
         if stages and len(stages) == len(other) == 1 and not self.found:
             if asked == "list_models":
                 return ListModels(stage=stage_of(stages[0]))
+            model = self.focus.model
+            if asked == "serving" and model is not None:
+                return ServingStatus(model=model)  # its answer names every stage's version
+            if asked == "model_info" and model is not None:
+                version = self.ctx.stage_version(model, stage_of(stages[0]))
+                return ModelDetails(model=model, version=version) if version else None
             return None
         if other or len(self.found) != 1:
             return None

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mcp.server.mcpserver import MCPServer
 
-from agent.focus import Focus, ParseContext, Topic
+from agent.focus import Focus, ParseContext, ProposalRef, Topic
 from agent.intents import (
     AuditLog,
     ListModels,
@@ -210,6 +210,19 @@ def test_a_smaller_canary_share_is_a_change_of_share_and_none_is_a_stop(
     text: str, meant: object
 ) -> None:
     assert parse_parts(text, CTX) == [meant]
+
+
+def test_a_bare_number_after_a_canary_proposal_is_its_new_share() -> None:
+    proposed = (
+        Focus()
+        .on("mnist-cnn", 2)
+        .proposed(ProposalRef(kind="canary", model="mnist-cnn", version=2))
+    )
+    ctx = CTX.model_copy(update={"focus": proposed})
+    assert parse_intent("make it 30", ctx) == StartCanary(model="mnist-cnn", version=2, percent=30)
+    # Another mode is not a new share: the canary rules read it, mode and all.
+    shadow = parse_intent("make it shadow mode instead, same 10%", ctx)
+    assert shadow == StartCanary(model="mnist-cnn", version=2, percent=10, mode="shadow")
 
 
 # ------------------------------------------------------------ through the chat
