@@ -226,6 +226,8 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     whole = parse_intent(text, ctx)
     if (both := _each_model(text, ctx, whole)) is not None:
         return both
+    if (both := _two_models_compared(text, ctx, whole)) is not None:
+        return both
     pieces = [p.strip(" ,") for p in _SECOND_PART.split(text) if p.strip(" ,?")]
     # "ok, and which version is it serving": an acknowledgement is not a part.
     pieces = [p for p in pieces if not S.GREETING.match(p)] or pieces
@@ -337,6 +339,27 @@ _JOINING = _JOINED | frozenset(
         *("details", "info", "information", "metrics", "history", "audit", "versions"),
         *("status", "please", "pls"),
     ]
+)
+
+
+def _two_models_compared(text: str, ctx: ParseContext, whole: Intent) -> list[Intent] | None:
+    """ "compare mnist-cnn with digits-encoder", "which is more accurate, x or y?": two models
+    (not two versions of one) side by side: each one's details, whose metrics answer it."""
+    if whole.kind not in ("model_info", "compare", "select_model") or P.VERSION.search(text):
+        return None
+    if not (has(P.COMPARE, text) or _WHICH_OF.search(text)):
+        return None
+    found = list({f.model: f for f in _Reader(text, ctx).found}.values())
+    if len(found) != 2:
+        return None
+    return [ModelDetails(model=found[0].model), ModelDetails(model=found[1].model)]
+
+
+#: "which is more accurate, x or y?", "x or y - which one is faster?"
+_WHICH_OF = re.compile(
+    r"\b(?:which|what)\b.*\b(?:more|less|better|worse|faster|slower|bigger|smaller)\b.*\bor\b"
+    r"|\bor\b.*\b(?:which|what)\s+(?:one\s+)?(?:is|has)\b",
+    re.I,
 )
 
 

@@ -180,6 +180,23 @@ def test_two_models_joined_by_their_ask_get_an_answer_each(text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
+        "how does mnist-cnn stack up against digits-encoder?",
+        "digits-encoder or mnist-cnn, which one is faster?",
+        "mnist-cnn versus digits-encoder please",
+    ],
+)
+def test_two_models_compared_get_each_ones_details(text: str) -> None:
+    # Not two versions of one model: each model's details (their metrics) side by side.
+    assert sorted(getattr(m, "model", "") for m in parse_parts(text, CTX)) == [
+        "digits-encoder",
+        "mnist-cnn",
+    ]
+    assert {m.kind for m in parse_parts(text, CTX)} == {"model_info"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         "need a classifier for a latency-sensitive app, budget 15 ms",
         "what do you suggest for an accuracy-first use case under 40ms",
         "which model for a p99 of 7 ms?",
