@@ -29,6 +29,7 @@ from agent.intents import (
     AuditLog,
     Help,
     Intent,
+    ListModels,
     ModelDetails,
     OutOfScope,
     Parsed,
@@ -129,6 +130,8 @@ class _Reader(ChangeReading, FollowUpReading):
             return self.select()
         if has(P.SERVING, t):
             return self.serving()
+        if self.found and has(P.LIST, t) and re.search(r"\b(?:which|what)\s+version\b", t, re.I):
+            return self.serving()  # "which version is prod for x": x's stages, not a list
         if has(P.LIST, t) and not (self.found and (has(P.DETAILS, t) or self.versions())):
             # "tell me everything about digits v1" is about that model, not the list.
             return self.listing()
@@ -252,6 +255,14 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         and _WHICH_VERSION.search(pieces[1])
     ):
         return [first]  # "which model answers digits requests, and which version of it?"
+    if (
+        isinstance(first, ServingStatus)
+        and first.model is not None
+        and isinstance(second, ListModels)
+        and second.task is None
+        and not re.search(r"\bmodels\b", pieces[1], re.I)
+    ):
+        return [first]  # "which version is prod for x and which is stg": one serving view
     if first.kind == "model_info" and _OF_EACH.search(pieces[1]):
         return [first]  # "x - which versions exist and which stage is each in": one view
     for piece, other in ((pieces[0], second), (pieces[1], first)):

@@ -184,7 +184,8 @@ SERVING = re.compile(
     r"\s+(?:\w+\s+){0,2}?"
     r"(?:traffic|requests|calls)|answering (?:requests|traffic)|in use|"
     # "what version is behind the digits endpoint"
-    r"(?:version|model|build) is behind|endpoint|behind (?:it|that|this|the route)|"
+    r"(?:version|model|build|who|what) is behind|whos behind|endpoint|"
+    r"behind (?:it|that|this|the route)|"
     r"point(?:s|ing|ed)? (?:at|to)|"
     # "which model handles those right now": the requests just named.
     r"(?:handles?|handling|answers?|answering|takes?|taking)\s+(?:those|these|them)|"

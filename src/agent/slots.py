@@ -228,6 +228,8 @@ class Slots:
         if tasks is not None and (registry := registry_task(self.text, tasks)) is not None:
             return registry  # "list feature-extraction models": a task the registry has
         said = task_said(self.text)
+        if said is not None and said.lower() in {f.said.lower() for f in self.found}:
+            return None  # "for mnist-classifier": a model the registry has, not a task
         if said is None or tasks is None:
             return said
         known = {t.lower(): t for t in tasks}

@@ -242,6 +242,17 @@ def test_a_bare_number_after_a_canary_proposal_is_its_new_share() -> None:
     assert shadow == StartCanary(model="mnist-cnn", version=2, percent=10, mode="shadow")
 
 
+def test_which_version_of_each_stage_is_one_serving_view() -> None:
+    assert parse_parts("which version is prod for mnist-cnn and which is stg", CTX) == [
+        ServingStatus(model="mnist-cnn")
+    ]
+    # A list of models asked beside it is its own part.
+    assert parse_parts("is mnist-cnn live and what models are in staging", CTX) == [
+        ServingStatus(model="mnist-cnn"),
+        ListModels(stage="Staging"),
+    ]
+
+
 # ------------------------------------------------------------ through the chat
 
 
