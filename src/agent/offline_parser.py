@@ -124,6 +124,7 @@ class _Reader(ChangeReading, FollowUpReading):
         if chooser or (
             # "critical requests on digits - which model handles those?" names its model.
             not self.found
+            and self.unknown is None  # "the latency of the resnet50 model": about that one
             and (has(P.LATENCY, t) or any(p.search(t) for _, p in P.GOALS))
             and re.search(r"\bmodels?\b|\bclassifier\b|\bregressor\b", t, re.I)
         ):
