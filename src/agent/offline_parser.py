@@ -218,7 +218,7 @@ _SECOND_PART = re.compile(
     r"|,?\s+(?:and|also|plus|then)\s+(?:also\s+|then\s+)?(?=(?:what|which|who|when|why|how|is|"
     r"are|was|were|show|list|compare|has|have|did|does|can|tell|give|any|anything|stop|kill|"
     r"end|promote|roll|rollback|revert|archive|delete|canary|approve|queue|stage|ship|move|make|"
-    r"its|their)\b)",
+    r"its|their|pending|approvals|history|audit)\b)",
     re.I,
 )
 
@@ -249,6 +249,9 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     second = parse_intent(pieces[1], ctx.model_copy(update={"focus": focus}))
     if "unclear" in (first.kind, second.kind) or first == second:
         return [whole]
+    if isinstance(second, AuditLog) and second.model is None and _BARE_AUDIT.match(pieces[1]):
+        # "x card and history": the history of the model the first part names.
+        second = second.model_copy(update={"model": focus.model})
     if (
         isinstance(first, ServingStatus)
         and isinstance(second, ModelDetails)
@@ -296,7 +299,22 @@ def _remark(piece: str, text: str) -> bool:
     at = text.find(piece)
     if "?" in piece or (at >= 0 and "?" in text[at + len(piece) : at + len(piece) + 3]):
         return False
+    if _ASKED_NOUN.search(piece):
+        return False  # "mnist-cnn card", "pending approvals": asked for by naming it
     return _OPENS_ASK.match(_TOPIC.sub("", piece)) is None
+
+
+#: A part that only names the history ("and history", "the audit log please").
+_BARE_AUDIT = re.compile(
+    r"^\W*(?:the\s+)?(?:history|audit(?:\s+log|\s+trail)?|changelog)\W*(?:please|pls|too)?\W*$",
+    re.I,
+)
+
+#: What a part asks for when it only names it ("x card, and pending approvals").
+_ASKED_NOUN = re.compile(
+    r"\b(?:card|metrics|details|history|audit(?: log| trail)?|versions|pending|approvals)\W*$",
+    re.I,
+)
 
 
 #: A topic before the ask: "URGENT: ...", "mnist classifier - ...".

@@ -163,7 +163,10 @@ AUDIT = re.compile(
     r"|\b(?:show|list|see|any|all)\s+(?:me\s+)?(?:all\s+)?(?:the\s+)?(?:recent\s+)?changes\b"
     r"|\b(?:any|the|recent|last) (?:promotions|rollbacks|changes|deployments)\b"
     r"|\b(?:anything|something|what)\s+(?:(?:has|have|did)\s+)?(?:happen(?:ed|ing)?|went on|"
-    r"going on|go on)\b",
+    r"going on|go on)\b"
+    # "anything deployed in the last hour?", "something got rolled back?": changes made.
+    r"|\b(?:anything|something)\s+(?:(?:got|was|been|has been|have been)\s+)?(?:deployed|"
+    r"promoted|released|shipped|rolled\s*back|reverted|moved|changed)\b",
     re.I,
 )
 #: "log" as a verb ("what did v4 log for its baseline"): metrics, not the audit log.

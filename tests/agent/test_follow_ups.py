@@ -16,6 +16,7 @@ from agent.intents import (
     AuditLog,
     ListModels,
     ModelDetails,
+    PendingApprovals,
     Rollback,
     SelectModel,
     ServingStatus,
@@ -251,6 +252,23 @@ def test_which_version_of_each_stage_is_one_serving_view() -> None:
         ServingStatus(model="mnist-cnn"),
         ListModels(stage="Staging"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        (
+            "quick one: mnist-cnn metrics, and pending approvals",
+            [ModelDetails(model="mnist-cnn"), PendingApprovals()],
+        ),
+        (
+            "digits-encoder details and history pls",
+            [ModelDetails(model="digits-encoder"), AuditLog(model="digits-encoder")],
+        ),
+    ],
+)
+def test_a_part_that_names_what_it_asks_for_is_a_part(text: str, meant: list[object]) -> None:
+    assert parse_parts(text, CTX) == meant
 
 
 # ------------------------------------------------------------ through the chat
