@@ -61,7 +61,7 @@ PENDING = re.compile(
     r"|\b(?:been|got|get|gotten)\s+approved\b|\bapproved yet\b"
     r"|\bproposals?\b.*\bopen\b|\bsign[- ]?off\b|\bstill waiting\b"
     r"|\bwaiting (?:for|on) (?:someone|anyone|somebody)\b"
-    r"|\b(?:requests?|proposals?) (?:go|gone|went|got) through\b",
+    r"|\b(?:requests?|proposals?|promotions?)\s+(?:[\w.\-]+\s+){0,3}?(?:go|gone|went|got)\s+through\b",
     re.I,
 )
 HISTORY_QUESTION = re.compile(
@@ -164,6 +164,9 @@ AUDIT = re.compile(
     r"|\b(?:any|the|recent|last) (?:promotions|rollbacks|changes|deployments)\b"
     r"|\b(?:anything|something|what)\s+(?:(?:has|have|did)\s+)?(?:happen(?:ed|ing)?|went on|"
     r"going on|go on)\b"
+    # "stage changes in december", "how many rollbacks", "the last change to x": changes made.
+    r"|\b(?:stage|version)\s+(?:changes|transitions|moves)\b|\b(?:promotions|rollbacks|transitions)\b"
+    r"|\b(?:last|latest|most recent)\s+(?:change|promotion|rollback|transition)\b"
     # "anything deployed in the last hour?", "something got rolled back?": changes made.
     r"|\b(?:anything|something)\s+(?:(?:got|was|been|has been|have been)\s+)?(?:deployed|"
     r"promoted|released|shipped|rolled\s*back|reverted|moved|changed)\b",
