@@ -46,6 +46,7 @@ class Topic(_Frozen):
     max_latency_ms: float | None = None
     since_minutes: int | None = None
     stage: str | None = None
+    percent: float | None = None
     canary: bool = False
     """The request was about a canary (started, changed, stopped or asked about)."""
 

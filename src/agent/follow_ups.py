@@ -9,7 +9,17 @@ from __future__ import annotations
 import re
 
 from agent import phrases as P
-from agent.intents import AuditLog, Intent, ListModels, SelectModel, StartCanary, StopCanary
+from agent.intents import (
+    AuditLog,
+    Intent,
+    ListModels,
+    ModelDetails,
+    Promote,
+    SelectModel,
+    ServingStatus,
+    StartCanary,
+    StopCanary,
+)
 from agent.question_reading import QuestionReading
 from agent.slots import has, stage_of, task_said
 
@@ -17,6 +27,17 @@ from agent.slots import has, stage_of, task_said
 _ELLIPTIC_WORDS = 6
 #: How a refinement ends: "..., though", "... then", "... instead", "... too".
 _TRAILING = re.compile(r"\b(?:though|tho|then|instead|too|as well|please|pls)\W*$", re.I)
+#: Correcting the version of the request before ("actually v3", "no, I meant v3").
+_CORRECTION = re.compile(
+    r"^\W*(?:(?:no|nope|sorry|oops|wait|hm+|ah)\W+)*(?:actually|i\s+meant?|make\s+(?:it|that)|"
+    r"rather|instead|correction|i\s+mean)\b"
+    r"|\b(?:instead|rather|not\s+v\d+)\W*$",
+    re.I,
+)
+#: Asking how much of the traffic the canary gets.
+_SHARE_ASKED = re.compile(
+    r"\b(?:what|which|how much)\s+(?:share|percent(?:age)?|traffic|split|portion)\b", re.I
+)
 #: Stopping the canary just asked about, said of "it" ("stop it", "kill that", "pull it").
 _STOP_IT = re.compile(
     r"\b(?:stop|kill|end|cancel|halt|abort|pull|scrap|disable|drop|terminate)\s+"
@@ -71,6 +92,8 @@ class FollowUpReading(QuestionReading):
         topic = self.focus.topic
         if topic.kind is None or not self.elliptic() or self.unknown is not None:
             return None
+        if (corrected := self.correction()) is not None:
+            return corrected
         if topic.canary and (canary := self.canary_follow_up()) is not None:
             return canary
         if self.found:
@@ -99,6 +122,31 @@ class FollowUpReading(QuestionReading):
                 return AuditLog(model=topic.model)  # "what about the last day?": same history
         return None
 
+    def correction(self) -> Intent | None:
+        """ "actually v3", "I meant v3", "make that v3": the request before, with this version."""
+        topic = self.focus.topic
+        said = _CORRECTION.search(self.text)
+        versions = [int(m.group(1)) for m in P.VERSION.finditer(self.text)]
+        if said is None or len(versions) != 1 or topic.model is None:
+            return None
+        t = self.text
+        if any(has(p, t) for p in (P.ROLLBACK, P.STOP, P.COMPARE, P.AUDIT, P.PENDING)) or (
+            (has(P.PROMOTE, t) and topic.kind != "promote")
+            or (has(P.CANARY, t) and topic.kind != "canary")
+        ):
+            return None  # "actually revert prod to v1": a request of its own
+        if self.found and self.named_model() != topic.model:
+            return None
+        model, version = topic.model, versions[0]
+        if topic.kind == "promote":
+            stage = stage_of(topic.stage) if topic.stage else "Production"
+            return Promote(model=model, version=version, stage=stage)
+        if topic.kind == "canary" and topic.percent is not None:
+            return StartCanary(model=model, version=version, percent=topic.percent)
+        if topic.kind == "model_info":
+            return ModelDetails(model=model, version=version)
+        return None
+
     def canary_follow_up(self) -> Intent | None:
         """ "stop it" / "bump it to 20%" right after a question about a model's canary."""
         model = self.focus.topic.model or self.focus.model
@@ -108,6 +156,8 @@ class FollowUpReading(QuestionReading):
             return None  # the message names its own change: the change rules read it
         if _STOP_IT.search(self.text):
             return StopCanary(model=model)
+        if _SHARE_ASKED.search(self.text):
+            return ServingStatus(model=model)  # "what share does it get?": how it runs
         share = P.PERCENT.search(self.text)
         if share is not None and has(P.RESHARE, self.text) and not P.VERSION.search(self.text):
             percent = float(share.group(1))
@@ -135,4 +185,6 @@ _ELSEWHERE = re.compile(
 
 
 #: Words around a time window in a follow-up ("what about the last day?" once stripped).
-_TIME_FILLERS = frozenset(["the", "then", "for", "over", "in", "and", "same", "thing"])
+_TIME_FILLERS = frozenset(
+    ["the", "then", "for", "over", "in", "and", "same", "thing", "only", "just", "please", "pls"]
+)

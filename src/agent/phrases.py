@@ -286,6 +286,7 @@ COMMON_WORDS = """
     instructions ignore previous human review sign off anyone someone
     canary canaries shadow mirror split send route traffic percent share stop end cancel
     start guard guarded guards automatic automatically doing going auto error rate spikes
+    actually meant mean wait sorry oops instead rather only just no yes
     try trying test testing expose exposing trial pilot shift first
     """
 STOPWORDS = frozenset(COMMON_WORDS.split()) | VOCABULARY

@@ -9,6 +9,7 @@ from agent.intents import (
     AuditLog,
     Intent,
     ListModels,
+    Promote,
     SelectModel,
     ServingStatus,
     StartCanary,
@@ -38,4 +39,8 @@ def topic_of(intent: Intent, text: str) -> Topic | None:
             return topic.model_copy(update={"task": task, "stage": stage})
         case AuditLog(since_minutes=minutes):
             return topic.model_copy(update={"since_minutes": minutes})
+        case Promote(stage=stage):
+            return topic.model_copy(update={"stage": stage})
+        case StartCanary(percent=percent):
+            return topic.model_copy(update={"percent": percent})
     return topic

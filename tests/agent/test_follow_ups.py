@@ -17,6 +17,7 @@ from agent.intents import (
     ListModels,
     ModelDetails,
     PendingApprovals,
+    Promote,
     Rollback,
     SelectModel,
     ServingStatus,
@@ -104,6 +105,32 @@ def after(first: str, second: str) -> list[object]:
     ],
 )
 def test_a_follow_up_keeps_what_it_does_not_name(first: str, second: str, meant: object) -> None:
+    assert after(first, second) == [meant]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "meant"),
+    [
+        (
+            "promote mnist-cnn v2 to staging",
+            "oops, I meant v3",
+            Promote(model="mnist-cnn", version=3, stage="Staging"),
+        ),
+        (
+            "canary mnist-cnn v2 at 15%",
+            "rather v4",
+            StartCanary(model="mnist-cnn", version=4, percent=15),
+        ),
+        ("show mnist-cnn v2", "actually v1", ModelDetails(model="mnist-cnn", version=1)),
+        # A correction that names a request of its own is that request.
+        (
+            "promote mnist-cnn v2 to staging",
+            "actually roll mnist-cnn back to v1",
+            Rollback(model="mnist-cnn", to_version=1),
+        ),
+    ],
+)
+def test_a_correction_changes_only_the_version(first: str, second: str, meant: object) -> None:
     assert after(first, second) == [meant]
 
 
