@@ -191,7 +191,7 @@ class _Reader(ChangeReading, FollowUpReading):
 
 
 #: Asking whether a model is up ("is x down?", "is x healthy?", "x still working?").
-_UP = re.compile(r"\b(?:down|up|healthy|alive|working|responding)\s*\?", re.I)
+_UP = re.compile(r"\b(?:down|up|healthy|alive|working|responding|ok|okay|fine)\s*\?", re.I)
 
 #: The classifier's confidence below which the agent asks instead.
 _CONFIDENT = 0.35

@@ -91,7 +91,7 @@ CANARY = re.compile(
 STOP = re.compile(
     r"\b(?:stop|quit|cease|end|cancel|remove|kill|halt|finish|turn\s+off|abort|pull|disable|"
     r"(?:turn|switch|shut)\s+(?:it|that|this|the\s+canary)\s+off|done with|"
-    r"terminate|"
+    r"terminate|(?:get|take)\s+(?:[\w.\-]+\s+){0,3}?off|"
     r"shut\s+down|roll\s*back|revert|undo|scrap|drop)\b"
     # "move 100% of traffic back to prod": nothing left on the canary.
     r"|\b(?:all|100\s*%|100 percent|everything)\b.{0,30}\bback\b|\bback to prod(?:uction)?\b",
