@@ -179,7 +179,9 @@ def _names_goal(text: str) -> bool:
 _ELSEWHERE = re.compile(
     "|".join(
         p.pattern for p in (P.THIS, P.PROMOTE, P.ROLLBACK, P.CANARY, P.COMPARE, P.AUDIT, P.PENDING)
-    ),
+    )
+    # "list classification models", "what do we have": a list, not a recommendation.
+    + r"|^\W*(?:list|ls)\b|\bwhat\s+(?:models\s+)?do\s+we\s+have\b",
     re.I,
 )
 
