@@ -35,6 +35,8 @@ class ChangeReading(Slots):
         question = re.match(r"^\s*(?:is|are|was|did|what|which|why|who|when|how)\b", t, re.I)
         if _ASKS_LAST.search(t):
             return False  # "PROD IS BROKEN!!! what version is serving??": asked in a panic
+        if t.rstrip().endswith("?") and not has(P.ACT_NOW, t):
+            return False  # "mnist-cnn is down?": asked, not a plea to act
         return not question or has(P.ACT_NOW, t) is not None
 
     def reshare(self) -> StartCanary | None:
@@ -45,8 +47,13 @@ class ChangeReading(Slots):
             return None
         if P.STAGE_WORD.search(self.text) or (self.found and self.named_model() != ref.model):
             return None  # "bump it to production", or another model
+        if re.search(r"\bshadow|\bmirror", self.text, re.I):
+            return None  # "make it shadow mode, same 10%": another mode (canary() reads it)
         head, why = split_why(self.text)
-        share = P.PERCENT.search(head) or re.search(r"\bto\s+(\d+(?:\.\d+)?)\s*$", head)
+        # "bump it to 50", "make it 30": a bare number at the end is the new share.
+        share = P.PERCENT.search(head) or re.search(
+            r"\b(?:to|it|that|this)\s+(\d+(?:\.\d+)?)\s*\W*$", head
+        )
         if share is None or P.VERSION.search(head):
             return None
         percent = float(share.group(1))
@@ -100,6 +107,8 @@ class ChangeReading(Slots):
             rest = head[found.end() : source.start()] + " " + head[source.end() :]
         stage = target or P.TO_STAGE.search(found.group(0)) or P.TO_STAGE.search(rest)
         stage = stage or P.MAKE_STAGE.search(head)
+        # "mnist-classifier v2 nach staging promoten": the stage before a verb said last.
+        stage = stage or _STAGE_BEFORE_VERB.search(head[: found.start()])
         if stage is not None and stage_of(stage.group(1)) == "Archived":
             return Unsupported(action="archive", model=model, version=version)
         if version is None:
@@ -118,6 +127,8 @@ class ChangeReading(Slots):
         head, why = split_why(self.text)
         model = self.named_model() or self.model(0, 0)
         stop = has(P.STOP, head) is not None
+        if stop and (lower := _NEW_SHARE.search(head)) and 0 < float(lower.group(1)) < 100:
+            stop = False  # "drop the canary share to 2%": a smaller canary, not none
         if model is None:
             return self.needs_model(
                 "stop the canary of digits" if stop else "canary digits v3 at 10%"
@@ -171,6 +182,16 @@ class ChangeReading(Slots):
 _ASKS_LAST = re.compile(
     r"(?:^|[.!?,;:]\s*|\s-\s*)(?:so\s+|and\s+|but\s+)?(?:is|are|was|were|did|does|do|what|which|"
     r"who|when|where|why|how)\b[^.!?,;]*\?+\W*$",
+    re.I,
+)
+
+#: German word order, the target stage before the verb ("nach staging promoten").
+_STAGE_BEFORE_VERB = re.compile(r"\b(?:nach|auf|in)\s+(prod(?:uction)?|staging)\s*$", re.I)
+
+#: The share a canary is changed to ("down to 2%", "to 5 percent", "at 1%").
+_NEW_SHARE = re.compile(
+    r"\b(?:to|at|down\s+to|back\s+to|by)\s+(?:just\s+|only\s+)?(\d+(?:\.\d+)?)\s*"
+    r"(?:%|percent\b|per\s*cent\b|pct\b)",
     re.I,
 )
 

@@ -192,11 +192,12 @@ def unknown_name(
         if word.lower() not in skip and not _match(word, ctx)[0]:
             return word
     conditions = _condition_words(ctx)
+    tasks = {re.sub(r"[\s_]", "-", t.lower()) for t in ctx.tasks or ()}
     words = _words(text)
     for i, (word, _) in enumerate(words):
         low = word.lower()
-        if low in conditions:
-            continue
+        if low in conditions or re.sub(r"[\s_]", "-", low) in tasks:
+            continue  # a rule's header, or a task the registry has ("feature_extraction")
         route = _match(word, ctx)
         if route[1] == "route" and _route_or_part(low, route[0], words[i + 1 : i + 2], ctx):
             return word
@@ -206,10 +207,22 @@ def unknown_name(
             continue
         if all(part in skip for part in re.split(r"[-_.]", low) if part):
             continue  # "auto-rollback", "real-time": common words joined, not a name
+        if DESCRIBING.search(low) or _MEASURE.match(low):
+            continue  # "latency-sensitive", "critical-header", "p99", "5xx": what, not which
         if not _match(word, ctx)[0]:
             return word
     return None
 
+
+#: An English compound that describes rather than names ("latency-sensitive", "cpu-bound",
+#: "mission-critical", "the critical-header route"): never a model name.
+DESCRIBING = re.compile(
+    r"^[a-z]+-(?:sensitive|critical|bound|heavy|intensive|friendly|aware|based|ready|safe|"
+    r"free|first|only|optimi[sz]ed|tolerant|facing|grade|level|class|header|priority|related|"
+    r"driven|style|like|wide|specific|sized?|scale|time|latency|throughput)$"
+)
+#: A measurement, not a name: p50/p95/p99, 5xx, 20ms.
+_MEASURE = re.compile(r"^(?:p\d{2,3}(?:\.\d+)?|\d+xx|\d+(?:\.\d+)?(?:ms|s|m|h|%))$")
 
 _UNITS = {"min": 1, "minute": 1, "m": 1, "h": 60, "hr": 60, "hour": 60, "d": 1440, "day": 1440}
 _UNITS |= {"week": 10080, "w": 10080, "month": 43200}
@@ -227,11 +240,19 @@ _AGO = re.compile(
     re.I,
 )
 _NAMED = [
-    (re.compile(r"\b(?:since\s+)?yesterday\b", re.I), 1440),
+    # The night just past (at most 12 hours back): "overnight", "last night", "while I slept".
     (
-        re.compile(r"\btoday\b|\bthis morning\b|\btonight\b|\bovernight\b|\blast night\b", re.I),
-        1440,
+        re.compile(
+            r"\bover\s?night\b|\b(?:since\s+|during\s+)?(?:last|the)\s+night\b"
+            r"|\bwhile\s+(?:i|we)\s+(?:(?:was|were)\s+)?(?:asleep|sleeping|slept|offline|away)\b"
+            r"|\b(?:since|after)\s+midnight\b|\bin the small hours\b|\bthis morning\b"
+            r"|\b(?:during|in)\s+(?:my|the|this)\s+(?:on-?call\s+)?shift\b",
+            re.I,
+        ),
+        720,
     ),
+    (re.compile(r"\b(?:since\s+)?yesterday\b", re.I), 1440),
+    (re.compile(r"\btoday\b|\btonight\b|\bearlier today\b", re.I), 1440),
     (re.compile(r"\bthis week\b|\blast week\b|\bpast week\b", re.I), 10080),
     (re.compile(r"\bthis month\b|\blast month\b", re.I), 43200),
 ]

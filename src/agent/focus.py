@@ -34,6 +34,23 @@ class ProposalRef(_Frozen):
     """waiting, applied, denied, cancelled, pending, failed, already_done."""
 
 
+class Topic(_Frozen):
+    """The slots of the last request read: a follow-up keeps those it does not name ("and for
+    regression?" keeps the goal, "same for mnist-cnn" the time window, "stop it" after a
+    question about a canary stops that canary)."""
+
+    kind: str | None = None
+    model: str | None = None
+    task: str | None = None
+    goal: str | None = None
+    max_latency_ms: float | None = None
+    since_minutes: int | None = None
+    stage: str | None = None
+    percent: float | None = None
+    canary: bool = False
+    """The request was about a canary (started, changed, stopped or asked about)."""
+
+
 class Focus(_Frozen):
     model: str | None = None
     version: int | None = None
@@ -43,6 +60,8 @@ class Focus(_Frozen):
     next_page: NextPage | None = None
     asked: str | None = None
     """The kind of the last question answered ("list_models"): "and production?" repeats it."""
+    topic: Topic = Topic()
+    """The slots of the last request read (see ``Topic``)."""
 
     def on(self, model: str | None, version: int | None = None) -> Focus:
         """The focus moved to ``model`` (and ``version``, if known)."""
@@ -58,6 +77,10 @@ class Focus(_Frozen):
 
     def answered(self, kind: str) -> Focus:
         return self.model_copy(update={"asked": kind})
+
+    def read(self, topic: Topic | None) -> Focus:
+        """The last request's slots, once read (None: nothing read to keep, e.g. unclear)."""
+        return self if topic is None else self.model_copy(update={"topic": topic})
 
     def paged(self, page: NextPage | None) -> Focus:
         return self.model_copy(update={"next_page": page})

@@ -32,6 +32,7 @@ from agent.phrases import STOPWORDS
 from agent.state import Answer, ApprovalRequest, ChangeResult, Proposal, State, Turn
 from agent.tool_loop import ToolLoop
 from agent.tool_results import ServingVersion
+from agent.topics import topic_of
 from agent.wording import closest_model, normalise
 
 Update = dict[str, Any]
@@ -90,6 +91,8 @@ class Nodes:
         return {
             "intent": intent,
             "also": also,
+            # What a follow-up keeps ("and for regression?", "stop it" after a canary question).
+            "focus": focus.read(topic_of(also or intent, state.request)),
             "parsed_by": parsed.source,
             "parse_note": note,
             "proposal": None,

@@ -23,11 +23,13 @@ from agent import phrases as P
 from agent import scope_phrases as S
 from agent.change_reading import ChangeReading
 from agent.focus import ParseContext
+from agent.follow_ups import FollowUpReading
 from agent.intents import (
     CHANGE_KINDS,
     AuditLog,
     Help,
     Intent,
+    ListModels,
     ModelDetails,
     OutOfScope,
     Parsed,
@@ -36,11 +38,11 @@ from agent.intents import (
     Unclear,
     Unsupported,
 )
-from agent.question_reading import QuestionReading
 from agent.slots import has
+from agent.topics import topic_of
 
 
-class _Reader(ChangeReading, QuestionReading):
+class _Reader(ChangeReading, FollowUpReading):
     """The rules in order, over one message."""
 
     def read(self) -> Intent:
@@ -63,7 +65,10 @@ class _Reader(ChangeReading, QuestionReading):
             return Unclear(reason="empty message") if self.since is None else AuditLog()
         if has(S.HELP, t):
             return Help()
-        if ((has(S.OFF_TOPIC, t) or has(S.GREETING, t)) and not self.found) or (
+        # A pasted trace's own words ("CUDA out of memory") are gone; "here is the stack
+        # trace" around it is about the registry's serving, not the machine.
+        off_topic = has(S.OFF_TOPIC, t) is not None and not self.pasted
+        if ((off_topic or has(S.GREETING, t)) and not self.found) or (
             has(S.CODING, t) or (has(S.ARITHMETIC, t) and not P.VERSION.search(t))
         ):
             return OutOfScope()  # "write me a script to train a cnn": whatever it names
@@ -75,6 +80,8 @@ class _Reader(ChangeReading, QuestionReading):
             return reshared
         if (again := self.follow_up()) is not None:
             return again
+        if (kept := self.kept_follow_up()) is not None:
+            return kept
         if has(P.MORE, t):
             return self.more()
         if has(P.HISTORY_QUESTION, t):
@@ -117,15 +124,25 @@ class _Reader(ChangeReading, QuestionReading):
         if chooser or (
             # "critical requests on digits - which model handles those?" names its model.
             not self.found
+            and self.unknown is None  # "the latency of the resnet50 model": about that one
             and (has(P.LATENCY, t) or any(p.search(t) for _, p in P.GOALS))
             and re.search(r"\bmodels?\b|\bclassifier\b|\bregressor\b", t, re.I)
         ):
             return self.select()
         if has(P.SERVING, t):
             return self.serving()
+        if self.found and has(P.LIST, t) and re.search(r"\b(?:which|what)\s+version\b", t, re.I):
+            return self.serving()  # "which version is prod for x": x's stages, not a list
         if has(P.LIST, t) and not (self.found and (has(P.DETAILS, t) or self.versions())):
             # "tell me everything about digits v1" is about that model, not the list.
             return self.listing()
+        if (
+            self.found
+            and "?" in t
+            and not has(P.DETAILS, t)
+            and (has(P.ONCALL, t) or _UP.search(t))
+        ):
+            return self.serving()  # "is mnist-cnn broken?", "is x down?": how it serves
         details = self.details()
         return details if details is not None else self.classified()
 
@@ -173,6 +190,9 @@ class _Reader(ChangeReading, QuestionReading):
         return Unclear(reason="I did not understand that.")
 
 
+#: Asking whether a model is up ("is x down?", "is x healthy?", "x still working?").
+_UP = re.compile(r"\b(?:down|up|healthy|alive|working|responding|ok|okay|fine)\s*\?", re.I)
+
 #: The classifier's confidence below which the agent asks instead.
 _CONFIDENT = 0.35
 
@@ -198,7 +218,7 @@ _SECOND_PART = re.compile(
     r"|,?\s+(?:and|also|plus|then)\s+(?:also\s+|then\s+)?(?=(?:what|which|who|when|why|how|is|"
     r"are|was|were|show|list|compare|has|have|did|does|can|tell|give|any|anything|stop|kill|"
     r"end|promote|roll|rollback|revert|archive|delete|canary|approve|queue|stage|ship|move|make|"
-    r"its|their)\b)",
+    r"its|their|pending|approvals|history|audit)\b)",
     re.I,
 )
 
@@ -209,6 +229,8 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     ctx = context or ParseContext()
     whole = parse_intent(text, ctx)
     if (both := _each_model(text, ctx, whole)) is not None:
+        return both
+    if (both := _two_models_compared(text, ctx, whole)) is not None:
         return both
     pieces = [p.strip(" ,") for p in _SECOND_PART.split(text) if p.strip(" ,?")]
     # "ok, and which version is it serving": an acknowledgement is not a part.
@@ -222,9 +244,14 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     focus = ctx.focus.on(
         model if isinstance(model, str) else None, version if isinstance(version, int) else None
     )
+    # "is x live, and what about y?": the second part may be a follow-up of the first.
+    focus = focus.answered(first.kind).read(topic_of(first, pieces[0]))
     second = parse_intent(pieces[1], ctx.model_copy(update={"focus": focus}))
     if "unclear" in (first.kind, second.kind) or first == second:
         return [whole]
+    if isinstance(second, AuditLog) and second.model is None and _BARE_AUDIT.match(pieces[1]):
+        # "x card and history": the history of the model the first part names.
+        second = second.model_copy(update={"model": focus.model})
     if (
         isinstance(first, ServingStatus)
         and isinstance(second, ModelDetails)
@@ -232,6 +259,14 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         and _WHICH_VERSION.search(pieces[1])
     ):
         return [first]  # "which model answers digits requests, and which version of it?"
+    if (
+        isinstance(first, ServingStatus)
+        and first.model is not None
+        and isinstance(second, ListModels)
+        and second.task is None
+        and not re.search(r"\bmodels\b", pieces[1], re.I)
+    ):
+        return [first]  # "which version is prod for x and which is stg": one serving view
     if first.kind == "model_info" and _OF_EACH.search(pieces[1]):
         return [first]  # "x - which versions exist and which stage is each in": one view
     for piece, other in ((pieces[0], second), (pieces[1], first)):
@@ -264,7 +299,22 @@ def _remark(piece: str, text: str) -> bool:
     at = text.find(piece)
     if "?" in piece or (at >= 0 and "?" in text[at + len(piece) : at + len(piece) + 3]):
         return False
+    if _ASKED_NOUN.search(piece):
+        return False  # "mnist-cnn card", "pending approvals": asked for by naming it
     return _OPENS_ASK.match(_TOPIC.sub("", piece)) is None
+
+
+#: A part that only names the history ("and history", "the audit log please").
+_BARE_AUDIT = re.compile(
+    r"^\W*(?:the\s+)?(?:history|audit(?:\s+log|\s+trail)?|changelog)\W*(?:please|pls|too)?\W*$",
+    re.I,
+)
+
+#: What a part asks for when it only names it ("x card, and pending approvals").
+_ASKED_NOUN = re.compile(
+    r"\b(?:card|metrics|details|history|audit(?: log| trail)?|versions|pending|approvals)\W*$",
+    re.I,
+)
 
 
 #: A topic before the ask: "URGENT: ...", "mnist classifier - ...".
@@ -298,13 +348,49 @@ def _each_model(text: str, ctx: ParseContext, whole: Intent) -> list[Intent] | N
     two models the message joins with "and" (None when it is not that)."""
     if whole.kind not in ("model_info", "serving", "audit") or getattr(whole, "version", None):
         return None
-    found = list({f.model: f for f in _Reader(text, ctx).found}.values())
+    reader = _Reader(text, ctx)
+    found = list({f.model: f for f in reader.found}.values())
     if len(found) != 2 or getattr(whole, "model", None) != found[0].model:
         return None
-    between = text[found[0].start + len(found[0].said) : found[1].start]
-    if not re.fullmatch(r"\W*(?:and|&|plus|as well as)?\W*", between, re.I):
+    between = reader.text[found[0].start + len(found[0].said) : found[1].start]
+    words = [w.lower() for w in re.findall(r"[A-Za-z]+|&", between)]
+    # "x's card and also the y one", "metrics for x, then y too": the same ask, joined.
+    if words and not (set(words) <= _JOINING and _JOINED.intersection(words)):
         return None
     return [whole, whole.model_copy(update={"model": found[1].model})]
+
+
+#: Words that join a second model to the same ask ("and", "also", "as well as", "then").
+_JOINED = frozenset(["and", "&", "plus", "also", "then", "well"])
+#: ... and the words of the ask itself, repeated or implied, between the two names.
+_JOINING = _JOINED | frozenset(
+    [
+        *("s", "as", "the", "for", "of", "on", "about", "too", "card", "cards", "model"),
+        *("details", "info", "information", "metrics", "history", "audit", "versions"),
+        *("status", "please", "pls"),
+    ]
+)
+
+
+def _two_models_compared(text: str, ctx: ParseContext, whole: Intent) -> list[Intent] | None:
+    """ "compare mnist-cnn with digits-encoder", "which is more accurate, x or y?": two models
+    (not two versions of one) side by side: each one's details, whose metrics answer it."""
+    if whole.kind not in ("model_info", "compare", "select_model") or P.VERSION.search(text):
+        return None
+    if not (has(P.COMPARE, text) or _WHICH_OF.search(text)):
+        return None
+    found = list({f.model: f for f in _Reader(text, ctx).found}.values())
+    if len(found) != 2:
+        return None
+    return [ModelDetails(model=found[0].model), ModelDetails(model=found[1].model)]
+
+
+#: "which is more accurate, x or y?", "x or y - which one is faster?"
+_WHICH_OF = re.compile(
+    r"\b(?:which|what)\b.*\b(?:more|less|better|worse|faster|slower|bigger|smaller)\b.*\bor\b"
+    r"|\bor\b.*\b(?:which|what)\s+(?:one\s+)?(?:is|has)\b",
+    re.I,
+)
 
 
 def _within(part: Intent, other: Intent) -> bool:

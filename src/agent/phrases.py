@@ -15,13 +15,18 @@ NAME_THEN_VERSION = re.compile(
     r"\b([A-Za-z0-9][\w.\-]*?)(?:\s+|:)(?:v|version\s*|ver\.?\s*)(\d+)\b", re.I
 )
 TO_STAGE = re.compile(
-    r"\b(?:to|into|in|as|for)\s+(prod(?:uction)?|staging|stage|archived?|none)\b", re.I
+    r"\b(?:to|into|in|as|for|nach|auf)\s+(prod(?:uction)?|staging|stage|archived?|none)\b", re.I
 )
 STAGE_WORD = re.compile(r"\b(prod(?:uction)?|staging|archived?)\b", re.I)
 WHY = re.compile(r"\b(?:because|since|reason:|rationale:|why:)\s*(.+)$", re.I | re.S)
 LATENCY = re.compile(
-    r"(?:\b(?:under|within|below|less than|at most|faster than|max(?:imum)?|sla(?: of)?)|<=?)"
-    r"\s*(\d+(?:\.\d+)?)\s*(?:ms|milliseconds?)\b",
+    r"(?:\b(?:under|within|below|less than|at most|faster than|max(?:imum)?|sla(?: of)?|"
+    # "budget 20 ms", "a latency budget of 15ms", "p99 of 8 ms": a bound on how long it takes.
+    r"(?:latency\s+)?budget(?:\s+(?:of|is))?|p\d{2,3}\s+(?:of|at)|no (?:more|slower) than)|<=?)"
+    r"\s*(\d+(?:\.\d+)?)\s*(?:ms|milliseconds?)\b"
+    # "20 ms max", "5ms or less", "10 ms tops", "a 20 ms budget"
+    r"|\b(\d+(?:\.\d+)?)\s*(?:ms|milliseconds?)\s+(?:max(?:imum)?|or (?:less|under|below|faster)"
+    r"|tops|at most|budget|sla|limit|ceiling)\b",
     re.I,
 )
 THIS = re.compile(
@@ -56,7 +61,7 @@ PENDING = re.compile(
     r"|\b(?:been|got|get|gotten)\s+approved\b|\bapproved yet\b"
     r"|\bproposals?\b.*\bopen\b|\bsign[- ]?off\b|\bstill waiting\b"
     r"|\bwaiting (?:for|on) (?:someone|anyone|somebody)\b"
-    r"|\b(?:requests?|proposals?) (?:go|gone|went|got) through\b",
+    r"|\b(?:requests?|proposals?|promotions?)\s+(?:[\w.\-]+\s+){0,3}?(?:go|gone|went|got)\s+through\b",
     re.I,
 )
 HISTORY_QUESTION = re.compile(
@@ -71,10 +76,11 @@ HISTORY_QUESTION = re.compile(
     re.I,
 )
 ROLLBACK = re.compile(
-    r"\b(?:roll\s*back|rollback|revert|undo)\b|\broll\s+(?:[\w.\-]+\s+){1,2}back\b", re.I
+    r"\b(?:roll\s*back|rollback|revert|undo|zur(?:ü|ue)ck(?:rollen|setzen))\b|\broll\s+(?:[\w.\-]+\s+){1,2}back\b",
+    re.I,
 )
 CANARY = re.compile(
-    r"\bcanar(?:y|ies)\b|\bshadow(?:ing)?\b|\bsplit\b|\bmirror\b|"
+    r"\bcanar(?:y|ies)\b|\bshadow(?:ing)?\b|\bsplit\b|\bmirror\b|\ba\s*/?\s*b[\s-]+test\b|"
     r"\b(?:send|route|give)\s+\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)"
     # "try v4 on 5% of real traffic", "expose v3 to 10 percent of users": a share of traffic.
     r"|\b(?:stop|quit|cease)\s+(?:sending|routing|splitting|mirroring|shadowing)\b"
@@ -85,7 +91,7 @@ CANARY = re.compile(
 STOP = re.compile(
     r"\b(?:stop|quit|cease|end|cancel|remove|kill|halt|finish|turn\s+off|abort|pull|disable|"
     r"(?:turn|switch|shut)\s+(?:it|that|this|the\s+canary)\s+off|done with|"
-    r"terminate|"
+    r"terminate|(?:get|take)\s+(?:[\w.\-]+\s+){0,3}?off|"
     r"shut\s+down|roll\s*back|revert|undo|scrap|drop)\b"
     # "move 100% of traffic back to prod": nothing left on the canary.
     r"|\b(?:all|100\s*%|100 percent|everything)\b.{0,30}\bback\b|\bback to prod(?:uction)?\b",
@@ -96,7 +102,7 @@ INSTEAD = re.compile(r"\binstead\b|\brather\b", re.I)
 #: Changing the share of the canary that runs ("bump the canary to 50%").
 RESHARE = re.compile(
     r"\b(?:bump|raise|increase|lower|reduce|decrease|set|change|adjust|ramp|scale|take|dial|"
-    r"move|up)\b",
+    r"move|up|drop|cut|trim|shrink|halve|double|throttle|bring|push|open\s+up|make)\b",
     re.I,
 )
 GUARD = re.compile(r"\bguard(?:ed|s)?\b|\bauto(?:matic(?:ally)?)?[\s-]*roll\s*back\b", re.I)
@@ -106,14 +112,17 @@ PERCENT = re.compile(
 #: Asking for a stage change: a verb of moving ("promote", "ship", "propose promoting"),
 #: "make X the production one", "stage X", "v3 to staging" ("v3->stg" once normalised).
 PROMOTE = re.compile(
-    r"\b(?:promote|promoting|deploy|release|ship|move|push|graduate|bump|roll\s*out|go\s+live"
+    r"\b(?:promote|promoting|promoten|deploy|deployen|release|ship|move|push|graduate|bump|roll\s*out|go\s+live"
     r"|queue\s+up|put(?!.{0,40}\b(?:next to|beside|side by side)\b)|make\b.{1,40}\blive)\b"
     r"|\bmake\b.{1,60}?\b(?:the\s+)?(?:new\s+)?(?:prod(?:uction)?|staging)"
     r"(?:\s+(?:one|version|build|model|release)\b|(?=\s*(?:[.!?,]|$|please|pls|now|thanks)))"
     r"|^\W*(?:(?:please|pls|can you|could you|go ahead and)\s+)?stage\s+(?!is\b|=|:|of\b|for\b)"
     r"|\bv\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
     # "can we get v3 of digits promoted?", "I'd like to have v2 promoted"
-    r"|\b(?:get|have)\s+(?:[\w.\-]+\s+){1,6}?promoted\b",
+    r"|\b(?:get|have)\s+(?:[\w.\-]+\s+){1,6}?promoted\b"
+    # "I'd like to propose v4 for staging", "nominate v3 for production": a move, asked for.
+    r"|\b(?:propos(?:e|ing)|nominat(?:e|ing)|put\s+forward|queue)\b(?=.{1,80}\b(?:v\d+|version\s*\d+"
+    r"|for\s+(?:prod(?:uction)?|staging)|to\s+(?:prod(?:uction)?|staging))\b)",
     re.I,
 )
 #: Words of a change request: a message with one is never answered as a details view.
@@ -154,7 +163,13 @@ AUDIT = re.compile(
     r"|\b(?:show|list|see|any|all)\s+(?:me\s+)?(?:all\s+)?(?:the\s+)?(?:recent\s+)?changes\b"
     r"|\b(?:any|the|recent|last) (?:promotions|rollbacks|changes|deployments)\b"
     r"|\b(?:anything|something|what)\s+(?:(?:has|have|did)\s+)?(?:happen(?:ed|ing)?|went on|"
-    r"going on|go on)\b",
+    r"going on|go on)\b"
+    # "stage changes in december", "how many rollbacks", "the last change to x": changes made.
+    r"|\b(?:stage|version)\s+(?:changes|transitions|moves)\b|\b(?:promotions|rollbacks|transitions)\b"
+    r"|\b(?:last|latest|most recent)\s+(?:change|promotion|rollback|transition)\b"
+    # "anything deployed in the last hour?", "something got rolled back?": changes made.
+    r"|\b(?:anything|something)\s+(?:(?:got|was|been|has been|have been)\s+)?(?:deployed|"
+    r"promoted|released|shipped|rolled\s*back|reverted|moved|changed)\b",
     re.I,
 )
 #: "log" as a verb ("what did v4 log for its baseline"): metrics, not the audit log.
@@ -169,15 +184,23 @@ SELECT = re.compile(
 )
 SERVING = re.compile(
     r"\b(?:serving|served|serves|serve|live|deployed|running|router|in prod(?:uction)?|"
+    # "how much traffic does v2 get", German "welche version läuft"
+    r"how much (?:of the )?(?:traffic|load|requests)|l(?:ä|ae)uft|"
     r"(?:taking|getting|handling|receiving|answering|gets|takes|handles|receives|answers?)"
     r"\s+(?:\w+\s+){0,2}?"
     r"(?:traffic|requests|calls)|answering (?:requests|traffic)|in use|"
     # "what version is behind the digits endpoint"
-    r"(?:version|model|build) is behind|endpoint|behind (?:it|that|this|the route)|"
+    r"(?:version|model|build|who|what) is behind|whos behind|endpoint|"
+    r"behind (?:it|that|this|the route)|"
     r"point(?:s|ing|ed)? (?:at|to)|"
     # "which model handles those right now": the requests just named.
     r"(?:handles?|handling|answers?|answering|takes?|taking)\s+(?:those|these|them)|"
     r"on prod(?:uction)?|torchserve|loaded (?:on|in|into|by))\b"
+    # "which model+version handles X-Priority: critical", "what version takes the header route"
+    # "which version of x is up", "what build is out there"
+    r"|\b(?:which|what)\s+(?:version|build|model)\b.{1,40}\b(?:is|are)\s+(?:up|out)\b"
+    r"|\b(?:which|what)\s+(?:model|version|build)s?(?:\s*[+/&]\s*(?:model|version|build)s?)?"
+    r"\s+(?:\w+\s+)?(?:handles?|serves?|answers?|takes?|gets?|receives?|processes)\b"
     r"|\b(?:which|what) (?:version|build)\b.{1,40}\b(?:in|on) (?:prod(?:uction)?|staging)\b",
     re.I,
 )
@@ -194,7 +217,7 @@ LIST = re.compile(
 )
 DETAILS = re.compile(
     r"\b(?:show|describe|info|information|details?|about|card|tell me (?:about|more)|look at|"
-    r"open|inspect|metrics|versions)\b",
+    r"open|inspect|metrics|versions|zeig\w*|karte)\b",
     re.I,
 )
 
@@ -228,6 +251,8 @@ TASKS = {
     "segmentation": "segmentation",
     "forecasting": "forecasting",
     "ranking": "ranking",
+    # "digit recognition": telling classes apart is classification.
+    "recognition": "classification",
 }
 FOR_TASK = re.compile(
     r"\bfor\s+(?:an?\s+|the\s+|my\s+|our\s+)?([a-z][\w\- ]*?)\s*"
@@ -238,7 +263,9 @@ FOR_TASK = re.compile(
 NOT_TASK_WORDS = """a an the my our task tasks use work workload workloads job jobs batch
     batches bulk critical requests request traffic inference scoring nightly real time
     real-time realtime fast speed latency low production prod me us it this that something
-    stuff things everything anything people users clients serving"""
+    stuff things everything anything people users clients serving api apis service services
+    endpoint endpoints app apps application applications customer customers team teams web
+    mobile demo sensitive product case cases"""
 NOT_TASK = frozenset(NOT_TASK_WORDS.split())
 
 COMMON_WORDS = """
@@ -259,6 +286,7 @@ COMMON_WORDS = """
     instructions ignore previous human review sign off anyone someone
     canary canaries shadow mirror split send route traffic percent share stop end cancel
     start guard guarded guards automatic automatically doing going auto error rate spikes
+    actually meant mean wait sorry oops instead rather only just no yes
     try trying test testing expose exposing trial pilot shift first
     """
 STOPWORDS = frozenset(COMMON_WORDS.split()) | VOCABULARY

@@ -122,6 +122,7 @@ async def _answer(
                 previous_version=baseline,
                 proposal=focus.proposal,
                 next_page=focus.next_page,
+                topic=focus.topic,
             )
             return Reply(answer=answers.compare_answer(diff), focus=after)
         case SelectModel():

@@ -86,6 +86,12 @@ class QuestionReading(Slots):
         if stages and len(stages) == len(other) == 1 and not self.found:
             if asked == "list_models":
                 return ListModels(stage=stage_of(stages[0]))
+            model = self.focus.model
+            if asked == "serving" and model is not None:
+                return ServingStatus(model=model)  # its answer names every stage's version
+            if asked == "model_info" and model is not None:
+                version = self.ctx.stage_version(model, stage_of(stages[0]))
+                return ModelDetails(model=model, version=version) if version else None
             return None
         if other or len(self.found) != 1:
             return None
@@ -96,7 +102,10 @@ class QuestionReading(Slots):
             case "model_info":
                 return ModelDetails(model=model)
             case "audit":
-                return AuditLog(model=model)
+                # "same for mnist-cnn" after a history since yesterday: the same window.
+                topic = self.focus.topic
+                since = topic.since_minutes if topic.kind == "audit" else None
+                return AuditLog(model=model, since_minutes=since)
             case "pending":
                 return PendingApprovals(model=model)
         return None
@@ -165,7 +174,7 @@ class QuestionReading(Slots):
             return task
         return SelectModel(
             task=task,
-            max_latency_ms=float(latency.group(1)) if latency else None,
+            max_latency_ms=float(latency.group(1) or latency.group(2)) if latency else None,
             goal=goal,
         )
 

@@ -46,7 +46,15 @@ CODING = re.compile(
 
 #: Registry work the chat does not do, and the command that does it (None: no command).
 UNSUPPORTED: list[tuple[str, re.Pattern[str]]] = [
-    ("archive", re.compile(r"\barchiv(?:e|ing)\b|\bretire\b|\bdecommission\b", re.I)),
+    (
+        "archive",
+        re.compile(
+            r"\barchiv(?:e|ing)\b|\bretire\b|\bdecommission\b"
+            # "undeploy x", "unload v1", "take v1 out of service": a version out of use.
+            r"|\bun-?deploy\w*|\bunload\w*|\btake\s+(?:\S+\s+){0,3}?out\s+of\s+(?:service|use)\b",
+            re.I,
+        ),
+    ),
     (
         "delete",
         re.compile(

@@ -43,13 +43,47 @@ URL = re.compile(r"\b[a-z][a-z0-9+.\-]*://\S*", re.I)
 #: A pasted fragment between backticks (a log line, a command).
 CODE = re.compile(r"`+([^`]*)`+")
 
+#: A pasted log or stack-trace line: a timestamp, a level, a traceback frame, an exception,
+#: or key=value fields. Evidence, not the request: only the registry names in it are kept.
+LOG_LINE = re.compile(
+    r"^\s*(?:\[?\d{4}-\d{2}-\d{2}[T\s]\d{1,2}:\d{2}|\[?\d{1,2}:\d{2}:\d{2}"
+    r"|\[?(?:ERROR|WARN(?:ING)?|INFO|DEBUG|FATAL|CRITICAL|TRACE|E|W|I)\]?[\s:|]"
+    r"|Traceback \(most recent call last\)|File \"[^\"]*\", line \d+|at [\w.$<>]+\("
+    r"|[\w.]*(?:Error|Exception|Warning|Exit)\b:|\S+:\d+:\s)"
+    r"|(?:\b[\w.\-]+=\S+.*){2,}"
+)
+
+
+def without_logs(text: str, ctx: ParseContext) -> str:
+    """A message with pasted log lines: each such line reduced to the registry names in it
+    (a message of one line is the user's own words)."""
+    lines = text.splitlines()
+    if len(lines) < 2:
+        return text
+    kept = [names_in(line, ctx) if LOG_LINE.search(line) else line for line in lines]
+    return "\n".join(kept)
+
+
 #: A time of day ("02:14", "02:14:07").
 CLOCK = re.compile(r"(?<![\w:])\d{1,2}:\d{2}(?::\d{2})?(?![\w:])")
 
 
-#: "half of the traffic" -> 50% of it.
+#: "half of the traffic", "half the requests", "a quarter of users" -> 50% / 25% of it.
 _FRACTIONS = {"half": 50, "a quarter": 25, "a third": 33, "a tenth": 10, "a fifth": 20}
-FRACTION = re.compile(r"\b(half|a quarter|a third|a tenth|a fifth)\s+of\b", re.I)
+_FRACTIONS |= {"one half": 50, "one quarter": 25, "one third": 33, "one tenth": 10}
+FRACTION = re.compile(
+    r"\b(half|(?:a|one) (?:quarter|third|tenth|fifth|half))\s+"
+    r"(?:of\b|(?=(?:the|our|all|its|their)\s+(?:\w+\s+){0,2}?"
+    r"(?:traffic|requests|users|calls|load|predictions)\b))",
+    re.I,
+)
+#: A share in words ("ten percent", "five per cent") -> the number.
+_NUMBERS = {"one": 1, "two": 2, "three": 3, "five": 5, "ten": 10, "fifteen": 15, "twenty": 20}
+_NUMBERS |= {"twenty-five": 25, "thirty": 30, "forty": 40, "fifty": 50, "seventy-five": 75}
+SHARE_WORDS = re.compile(
+    r"\b(" + "|".join(sorted(_NUMBERS, key=len, reverse=True)) + r")\s+(?=percent\b|per\s*cent\b)",
+    re.I,
+)
 
 
 def names_in(fragment: str, ctx: ParseContext) -> str:
@@ -70,7 +104,9 @@ class Slots:
         # A link or storage path names a place, not a model ("from s3://x/digits/v5"); a
         # pasted log line is evidence, not the request: only the names in it are kept.
         text = CODE.sub(lambda m: " " + names_in(m.group(1), ctx) + " ", URL.sub(" ", text))
-        text = FRACTION.sub(lambda m: f"{_FRACTIONS[m.group(1).lower()]}% of", text)
+        self.pasted = text != (text := without_logs(text, ctx))
+        text = FRACTION.sub(lambda m: f"{_FRACTIONS[m.group(1).lower()]}% of ", text)
+        text = SHARE_WORDS.sub(lambda m: f"{_NUMBERS[m.group(1).lower()]} ", text)
         self.text = normalise(text, known)
         self.since = entities.since_minutes(self.text)
         self.text = entities.strip_time(self.text) if self.since else self.text
@@ -188,8 +224,12 @@ class Slots:
         """The task the message names, as the registry spells it ("digit classification" ->
         classification); a task the registry does not have is never used: the agent says
         which exist (or, for a name that looks like a model, that no such model exists)."""
-        said = task_said(self.text)
         tasks = self.ctx.tasks
+        if tasks is not None and (registry := registry_task(self.text, tasks)) is not None:
+            return registry  # "list feature-extraction models": a task the registry has
+        said = task_said(self.text)
+        if said is not None and said.lower() in {f.said.lower() for f in self.found}:
+            return None  # "for mnist-classifier": a model the registry has, not a task
         if said is None or tasks is None:
             return said
         known = {t.lower(): t for t in tasks}
@@ -222,6 +262,21 @@ def split_why(text: str) -> tuple[str, str | None]:
     return text[: match.start()], match.group(1).strip() or None
 
 
+def registry_task(text: str, tasks: tuple[str, ...]) -> str | None:
+    """The one registry task the text names, as spelled there or by its usual word
+    ("feature extraction", "embeddings", "classifier"); None when none or several."""
+    low = text.lower()
+    hits = set()
+    for task in tasks:
+        spelled = r"[\s_\-]+".join(re.escape(p) for p in re.split(r"[\s_\-]+", task.lower()))
+        if re.search(rf"(?<![\w\-]){spelled}(?![\w\-])", low):
+            hits.add(task)
+    words = {P.TASKS[w] for w in re.findall(r"(?<![\w\-])[a-z]+(?![\w\-])", low) if w in P.TASKS}
+    words |= {t for phrase, t in P.MULTI_WORD_TASKS.items() if re.search(rf"\b{phrase}\b", low)}
+    hits |= {t for t in tasks if t.lower() in words}
+    return hits.pop() if len(hits) == 1 else None
+
+
 def task_said(text: str) -> str | None:
     named = P.TASK_IS.search(text)
     if named is not None:
@@ -231,7 +286,11 @@ def task_said(text: str) -> str | None:
         if re.search(rf"\b{phrase}\b", low):
             return task
     for match in P.FOR_TASK.finditer(text):
-        words = [w for w in match.group(1).split() if w.lower() not in P.NOT_TASK]
+        words = [
+            w
+            for w in match.group(1).split()
+            if w.lower() not in P.NOT_TASK and not entities.DESCRIBING.match(w.lower())
+        ]
         words = [P.TASKS.get(w.lower(), w) for w in words]
         if words and all(w.lower() not in P.STOPWORDS - set(P.TASKS) for w in words):
             return " ".join(words)

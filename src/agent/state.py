@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.decisions import DecisionKind, HumanDecision
-from agent.focus import Focus, NextPage, ProposalRef
+from agent.focus import Focus, NextPage, ProposalRef, Topic
 from agent.intents import Intent
 from agent.tool_results import StageName
 
@@ -128,4 +128,5 @@ STATE_TYPES: tuple[type[BaseModel], ...] = (
     Focus,
     NextPage,
     ProposalRef,
+    Topic,
 )

@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.focus import Focus, NextPage, ParseContext
+from agent.focus import Focus, NextPage, ParseContext, Topic
 from agent.intents import INTENT_ADAPTER, Intent
 from agent.offline_parser import parse_intent
 
@@ -26,6 +26,7 @@ class Row:
     models: tuple[str, ...] = REGISTRY
     routes: tuple[tuple[str, str], ...] = ()
     route_rules: tuple[tuple[str, str, str], ...] = ()
+    tasks: tuple[str, ...] | None = None
 
 
 def _focus(context: str) -> Focus:
@@ -37,6 +38,13 @@ def _focus(context: str) -> Focus:
             focus = focus.on(model, int(version))
             if previous:
                 focus = focus.model_copy(update={"previous_version": int(previous[0])})
+        elif key == "asked":
+            focus = focus.answered(value)
+        elif key == "topic":
+            # "topic=audit,model=digits,since_minutes=1440": the slots of the last request.
+            kind, *slots = value.split(",")
+            fields = dict(slot.split(":", 1) for slot in slots)
+            focus = focus.read(Topic.model_validate({"kind": kind, **fields}))
         elif key == "page":
             kind, where, cursor = value.split(":")
             focus = focus.paged(
@@ -60,9 +68,16 @@ def load(path: Path = TABLE) -> list[Row]:
 
 def _registry(
     column: str,
-) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...], tuple[tuple[str, str, str], ...]]:
-    """ "models=a,b;routes=r>a;rules=r>X-Priority: critical>b": what the registry holds."""
+) -> tuple[
+    tuple[str, ...],
+    tuple[tuple[str, str], ...],
+    tuple[tuple[str, str, str], ...],
+    tuple[str, ...] | None,
+]:
+    """ "models=a,b;routes=r>a;rules=r>X-Priority: critical>b;tasks=t,u": what the registry
+    holds (tasks: unknown unless given)."""
     models, routes, rules = REGISTRY, [], []
+    tasks: tuple[str, ...] | None = None
     for part in filter(None, column.split(";")):
         key, _, value = part.partition("=")
         items = [item.split(">") for item in value.split(",")]
@@ -72,9 +87,11 @@ def _registry(
             routes = [(route, model) for route, model in items]
         elif key == "rules":
             rules = [(route, when, model) for route, when, model in items]
+        elif key == "tasks":
+            tasks = tuple(value.split(","))
         else:
             raise ValueError(f"unknown registry key {key!r} in {column!r}")
-    return models, tuple(routes), tuple(rules)
+    return models, tuple(routes), tuple(rules), tasks
 
 
 def read(row: Row) -> Intent:
@@ -84,6 +101,7 @@ def read(row: Row) -> Intent:
         models=row.models,
         routes=row.routes,
         route_rules=row.route_rules,
+        tasks=row.tasks,
     )
     return parse_intent(row.text, ctx)
 

@@ -1,0 +1,192 @@
+"""Reading a follow-up against the request before it (the focus's ``Topic``): a refinement of
+a recommendation ("under 5 ms though", "and the fastest one?"), another task for the same
+list ("and for regression?"), another time window or model for the same history ("what about
+the last day?", "same for mnist-cnn"), or the canary just asked about ("stop it", "bump it
+to 20%"). Only slots the message does not name are kept; a change is still only proposed."""
+
+from __future__ import annotations
+
+import re
+
+from agent import phrases as P
+from agent.intents import (
+    AuditLog,
+    Intent,
+    ListModels,
+    ModelDetails,
+    Promote,
+    SelectModel,
+    ServingStatus,
+    StartCanary,
+    StopCanary,
+)
+from agent.question_reading import QuestionReading
+from agent.slots import has, stage_of, task_said
+
+#: Short enough to lean on what was just asked ("under 5 ms though", "and for regression?").
+_ELLIPTIC_WORDS = 6
+#: How a refinement ends: "..., though", "... then", "... instead", "... too".
+_TRAILING = re.compile(r"\b(?:though|tho|then|instead|too|as well|please|pls)\W*$", re.I)
+#: Correcting the version of the request before ("actually v3", "no, I meant v3").
+_CORRECTION = re.compile(
+    r"^\W*(?:(?:no|nope|sorry|oops|wait|hm+|ah)\W+)*(?:actually|i\s+meant?|make\s+(?:it|that)|"
+    r"rather|instead|correction|i\s+mean)\b"
+    r"|\b(?:instead|rather|not\s+v\d+)\W*$",
+    re.I,
+)
+#: Asking how much of the traffic the canary gets.
+_SHARE_ASKED = re.compile(
+    r"\b(?:what|which|how much)\s+(?:share|percent(?:age)?|traffic|split|portion)\b", re.I
+)
+#: Stopping the canary just asked about, said of "it" ("stop it", "kill that", "pull it").
+_STOP_IT = re.compile(
+    r"\b(?:stop|kill|end|cancel|halt|abort|pull|scrap|disable|drop|terminate)\s+"
+    r"(?:it|that|this|that one|this one)\b"
+    r"|\b(?:turn|switch|shut)\s+(?:it|that|this)\s+off\b|\bshut\s+(?:it|that|this)\s+down\b",
+    re.I,
+)
+
+
+class FollowUpReading(QuestionReading):
+    """Follow-ups that keep the slots of the request before them."""
+
+    def select(self) -> Intent:
+        """A recommendation; right after another one, a short refinement keeps the task,
+        goal and latency budget it does not name ("under 5 ms though")."""
+        intent = super().select()
+        topic = self.focus.topic
+        if (
+            not isinstance(intent, SelectModel)
+            or topic.kind != "select_model"
+            or self.found
+            or not self.elliptic()
+        ):
+            return intent
+        kept: dict[str, object] = {}
+        if intent.task is None and topic.task is not None:
+            kept["task"] = topic.task
+        if intent.max_latency_ms is None and topic.max_latency_ms is not None:
+            kept["max_latency_ms"] = topic.max_latency_ms
+        if not _names_goal(self.text) and topic.goal in (
+            "accuracy",
+            "latency",
+            "critical",
+            "batch",
+        ):
+            kept["goal"] = topic.goal
+        return intent.model_copy(update=kept)
+
+    def elliptic(self) -> bool:
+        """A message that leans on the one before: it opens like a follow-up, is a few words
+        long, or ends like a refinement."""
+        words = P.TOKEN.findall(self.text)
+        return bool(
+            P.FOLLOW_UP.search(self.text)
+            or len(words) <= _ELLIPTIC_WORDS
+            or _TRAILING.search(self.text)
+        )
+
+    def kept_follow_up(self) -> Intent | None:
+        """The request before, again with what this message changes; None when the message
+        is not such a follow-up."""
+        topic = self.focus.topic
+        if topic.kind is None or not self.elliptic() or self.unknown is not None:
+            return None
+        if (corrected := self.correction()) is not None:
+            return corrected
+        if topic.canary and (canary := self.canary_follow_up()) is not None:
+            return canary
+        if self.found:
+            return None
+        if (
+            topic.kind == "select_model"
+            and not _ELSEWHERE.search(self.text)
+            and (
+                has(P.LATENCY, self.text)
+                or any(p.search(self.text) for _, p in P.GOALS)
+                or has(P.SELECT, self.text)
+                or task_said(self.text) is not None
+            )
+        ):
+            return self.select()  # keeps what it does not name (QuestionReading.select)
+        lead = P.FOLLOW_UP.search(self.text)
+        if topic.kind == "list_models" and lead is not None:
+            task = self.task()
+            if isinstance(task, str):  # "and for regression?": the same list, that task
+                stage = P.STAGE_WORD.search(self.text)
+                kept = stage.group(1) if stage else topic.stage
+                return ListModels(task=task, stage=stage_of(kept) if kept else None)
+        if topic.kind == "audit" and self.since is not None and lead is not None:
+            words = P.TOKEN.findall(self.text[lead.end() :])
+            if all(w.lower() in _TIME_FILLERS for w in words):
+                return AuditLog(model=topic.model)  # "what about the last day?": same history
+        return None
+
+    def correction(self) -> Intent | None:
+        """ "actually v3", "I meant v3", "make that v3": the request before, with this version."""
+        topic = self.focus.topic
+        said = _CORRECTION.search(self.text)
+        versions = [int(m.group(1)) for m in P.VERSION.finditer(self.text)]
+        if said is None or len(versions) != 1 or topic.model is None:
+            return None
+        t = self.text
+        if any(has(p, t) for p in (P.ROLLBACK, P.STOP, P.COMPARE, P.AUDIT, P.PENDING)) or (
+            (has(P.PROMOTE, t) and topic.kind != "promote")
+            or (has(P.CANARY, t) and topic.kind != "canary")
+        ):
+            return None  # "actually revert prod to v1": a request of its own
+        if self.found and self.named_model() != topic.model:
+            return None
+        model, version = topic.model, versions[0]
+        if topic.kind == "promote":
+            stage = stage_of(topic.stage) if topic.stage else "Production"
+            return Promote(model=model, version=version, stage=stage)
+        if topic.kind == "canary" and topic.percent is not None:
+            return StartCanary(model=model, version=version, percent=topic.percent)
+        if topic.kind == "model_info":
+            return ModelDetails(model=model, version=version)
+        return None
+
+    def canary_follow_up(self) -> Intent | None:
+        """ "stop it" / "bump it to 20%" right after a question about a model's canary."""
+        model = self.focus.topic.model or self.focus.model
+        if model is None or (self.found and self.named_model() != model):
+            return None
+        if has(P.CANARY, self.text) or has(P.ROLLBACK, self.text):
+            return None  # the message names its own change: the change rules read it
+        if _STOP_IT.search(self.text):
+            return StopCanary(model=model)
+        if _SHARE_ASKED.search(self.text):
+            return ServingStatus(model=model)  # "what share does it get?": how it runs
+        share = P.PERCENT.search(self.text)
+        if share is not None and has(P.RESHARE, self.text) and not P.VERSION.search(self.text):
+            percent = float(share.group(1))
+            if 0 < percent <= 100:
+                return StartCanary(model=model, percent=percent)
+        return None
+
+
+def _names_goal(text: str) -> bool:
+    return bool(
+        re.search(r"\bmost accurate\b|\baccura\w*\b", text, re.I)
+        or any(p.search(text) for _, p in P.GOALS)
+        or P.LATENCY_NEED.search(text)
+    )
+
+
+#: A reference or a request of another kind: not a refinement of a recommendation ("how fast
+#: is it?" asks about the model recommended; "ship the fastest one" is a change).
+_ELSEWHERE = re.compile(
+    "|".join(
+        p.pattern for p in (P.THIS, P.PROMOTE, P.ROLLBACK, P.CANARY, P.COMPARE, P.AUDIT, P.PENDING)
+    )
+    # "list classification models", "what do we have": a list, not a recommendation.
+    + r"|^\W*(?:list|ls)\b|\bwhat\s+(?:models\s+)?do\s+we\s+have\b",
+    re.I,
+)
+
+
+#: Words around a time window in a follow-up ("what about the last day?" once stripped).
+_TIME_FILLERS = frozenset(
+    ["the", "then", "for", "over", "in", "and", "same", "thing", "only", "just", "please", "pls"]
+)

@@ -1,0 +1,46 @@
+"""What a follow-up may keep of the request before it: the slots read (task, goal, latency
+budget, time window, stage, model) and whether it was about a canary."""
+
+from __future__ import annotations
+
+from agent import phrases as P
+from agent.focus import Topic
+from agent.intents import (
+    AuditLog,
+    Intent,
+    ListModels,
+    Promote,
+    SelectModel,
+    ServingStatus,
+    StartCanary,
+    StopCanary,
+)
+
+#: Readings that ask or request nothing a follow-up could build on.
+_NOTHING = ("unclear", "question", "help", "out_of_scope", "unsupported")
+
+
+def topic_of(intent: Intent, text: str) -> Topic | None:
+    """The slots a follow-up of ``text`` (read as ``intent``) keeps; None when the reading
+    holds nothing to keep (a question back, help, a refusal): the earlier topic stays."""
+    if intent.kind in _NOTHING:
+        return None
+    model = getattr(intent, "model", None)
+    topic = Topic(
+        kind=intent.kind,
+        model=model if isinstance(model, str) else None,
+        canary=isinstance(intent, StartCanary | StopCanary)
+        or (isinstance(intent, ServingStatus) and P.CANARY.search(text) is not None),
+    )
+    match intent:
+        case SelectModel(task=task, goal=goal, max_latency_ms=budget):
+            return topic.model_copy(update={"task": task, "goal": goal, "max_latency_ms": budget})
+        case ListModels(task=task, stage=stage):
+            return topic.model_copy(update={"task": task, "stage": stage})
+        case AuditLog(since_minutes=minutes):
+            return topic.model_copy(update={"since_minutes": minutes})
+        case Promote(stage=stage):
+            return topic.model_copy(update={"stage": stage})
+        case StartCanary(percent=percent):
+            return topic.model_copy(update={"percent": percent})
+    return topic
