@@ -25,12 +25,14 @@ import pytest
 from registry_mcp.core.approvals import CONTROLLER_ACTOR
 from registry_mcp.core.registry import Registry
 from registry_mcp.deploy.controller_process import ControllerProcess
+from registry_mcp.deploy.deployment import Deployment
 from registry_mcp.domain.schemas import AuditAction, Decision
 from serving.errors import ServingError
 from serving.kserve.backend import KServeBackend
 from serving.kserve.local import LocalKServe, free_port
 from serving.local import LocalPorts, LocalTorchServe
 from serving.naming import served_name
+from serving.router.table import ModelUpstream
 from tests.conftest import make_backend
 from tests.helpers import add_versions
 from tests.serving.test_kserve import _kserve_python
@@ -122,16 +124,24 @@ def stack(
     backend = make_backend(request, "sqlite", home)
     models_file = home / "models-test.yaml"
     models_file.write_text(CONFIG)
-    settings = backend.settings.model_copy(update={"models_config": models_file})
+    ports = LocalPorts.free()
+    serving_dir = home / "serving"
+    kserve_port = free_port()
+    settings = backend.settings.model_copy(
+        update={
+            "models_config": models_file,
+            "serving_dir": serving_dir,
+            "serving_kserve_port": kserve_port,
+            "kserve_python": Path(python),
+            **{f"serving_{k}_port": v for k, v in ports.as_dict().items()},
+        }
+    )
     registry = Registry.open(settings)
     add_versions(registry, backend.model_uris[0], MODEL, 1)
     add_versions(registry, backend.model_uris[1], MODEL, 1)
     for version in (1, 2):
         for stage in ("staging", "production"):
             registry.stages.transition(MODEL, version, stage, rationale="setup", actor="t")
-    ports = LocalPorts.free()
-    serving_dir = home / "serving"
-    kserve_port = free_port()
     env = {
         **os.environ,
         "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -192,6 +202,9 @@ def test_cli_rollback_and_promotion_move_what_kserve_serves(stack: Stack) -> Non
     assert "Serving default is v1 (verified)" in rolled.stdout, rolled.stdout
     assert stack.served()[0] == "1"  # switched before the CLI returned
     stack.wait_serving(1, [1, 2])
+    staged = stack.cli("promote", MODEL, "2", "--stage", "Staging", "-r", "fixed", "--yes")
+    assert staged.returncode == 0, staged.stdout + staged.stderr
+    stack.wait_serving(1, [1, 2])
     promoted = stack.cli("promote", MODEL, "2", "--stage", "Production", "-r", "fixed", "--yes")
     assert promoted.returncode == 0, promoted.stdout + promoted.stderr
     assert "Serving default is v2 (verified)" in promoted.stdout, promoted.stdout
@@ -235,3 +248,17 @@ def test_kill_9_of_the_kserve_server_is_restarted_and_serves_the_approved_state(
     assert stack.kserve.pid not in (None, pid)
     repairs = stack.repairs_since(mark)
     assert any("restarted the KServe server" in text for text in repairs), repairs
+
+
+def test_the_routing_table_sends_the_model_to_the_kserve_server(stack: Stack) -> None:
+    stack.wait_serving(2, [1, 2])
+    deployment = Deployment.open(stack.registry)
+    try:
+        built = deployment.routing_table()
+    finally:
+        deployment.close()
+    entry = built.table.models[MODEL]
+    url = stack.kserve.url
+    assert entry.upstream == ModelUpstream(inference_url=url, management_url=url, backend="kserve")
+    assert (entry.production, entry.previous) == (2, 1)
+    assert built.omitted == []

@@ -58,9 +58,10 @@ def _router_process(deployment: Deployment) -> RouterProcess:
 
 @serve_app.command("up")
 def up(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Start TorchServe (hardened: loopback, token auth) and the router in front of it, load
-    what the registry wants, give the router its routing table, and start the controller
-    that keeps serving on the approved registry state from then on."""
+    """Start TorchServe (hardened: loopback, token auth), KServe's model server when a model
+    has backend: kserve, and the router in front of them; load what the registry wants, give
+    the router its routing table, and start the controller that keeps serving on the
+    approved registry state from then on."""
     from registry_mcp.cli import render
 
     state = get_ctx(ctx)
