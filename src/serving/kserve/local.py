@@ -129,6 +129,9 @@ class LocalKServe:
             self._wait_healthy(time.monotonic() + timeout_s)
             return
         with socket.socket() as sock:
+            # As the server binds (uvicorn): connections of a killed server left in TIME_WAIT
+            # must not block its restart on the same port.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((HOST, self.port))
             except OSError:
