@@ -3,6 +3,7 @@
 Layout::
 
     defaults:            # optional; applies to models not listed under `models`
+      backend: torchserve  # or kserve (KServe's model server, Open Inference Protocol v2)
       torchserve: {workers: {min: 1, max: 1}, batch_size: 1, max_batch_delay_ms: 50}
     models:
       mnist-classifier:  # the registered model name
@@ -14,6 +15,7 @@ Layout::
         input_schema: {n_features: 64, dtype: float32}   # row_shape: [8, 8] for nested rows
         n_classes: 10
         pinned_versions: admin     # who may call /predictions/{model}/{version}; see below
+        backend: torchserve        # torchserve (default) or kserve
         torchserve: {workers: {min: 1, max: 2}, batch_size: 8, max_batch_delay_ms: 10}
         kubernetes:
           replicas: 2
@@ -40,6 +42,12 @@ predictions and routes always reach Production or the canary):
 - ``approved``: any client may name Production, Staging or the previous version.
 
 Archived versions are never in the router's table, so no policy reaches them.
+
+``backend`` picks the model server of a model: ``torchserve`` (default) or ``kserve``
+(KServe's Python model server; ``modelreg serve up`` starts one when a model needs it).
+``torchserve:`` (workers, batching) only applies to TorchServe: a ``kserve`` model that
+sets it is refused rather than silently ignored (KServe runs one process per server, with
+no worker pool or server-side batching of ours to configure).
 
 A route target is a model of ``models`` by name, or ``{best_of_task: T}``: "the Production
 model of task T with the best primary metric", which only the registry can answer; the
@@ -85,6 +93,12 @@ _PINNED_DOC = (
     "approved (Production, Staging and the previous version, for any client)."
 )
 MetricDirection = Literal["higher", "lower"]
+#: The model server of a model (``serving.backend.BackendKind`` names the same two).
+Backend = Literal["torchserve", "kserve"]
+_BACKEND_DOC = (
+    "Model server: torchserve (default) or kserve (KServe's model server, Open Inference "
+    "Protocol v2)."
+)
 
 _HIGHER: tuple[str, ...] = (
     "accuracy",
@@ -324,9 +338,19 @@ class GuardSettings(_Strict):
     )
 
 
+def _torchserve_settings_apply(model: _Strict, backend: Backend) -> None:
+    """``torchserve:`` set on a kserve model would be silently ignored: refuse it."""
+    if backend == "kserve" and "torchserve" in model.model_fields_set:
+        raise ValueError(
+            "torchserve settings (workers, batching) do not apply to backend: kserve; remove "
+            "the `torchserve:` block, or set backend: torchserve"
+        )
+
+
 class ModelDefaults(_Strict):
     """Settings for a model that ``models`` does not list."""
 
+    backend: Backend = Field(default="torchserve", description=_BACKEND_DOC)
     task: Task = "classification"
     primary_metric: str = Field(default="accuracy", min_length=1, max_length=100)
     # None only before validation: the validator always resolves it.
@@ -341,9 +365,15 @@ class ModelDefaults(_Strict):
 
     _direction = field_validator("metric_direction")(_resolve_direction)
 
+    @model_validator(mode="after")
+    def _backend_settings(self) -> Self:
+        _torchserve_settings_apply(self, self.backend)
+        return self
+
 
 class ModelConfig(_Strict):
     name: str = Field(min_length=1, max_length=200)
+    backend: Backend = Field(default="torchserve", description=_BACKEND_DOC)
     task: Task
     primary_metric: str = Field(min_length=1, max_length=100)
     # None only before validation: the validator always resolves it.
@@ -374,6 +404,11 @@ class ModelConfig(_Strict):
     def _classes_for_classifiers(self) -> Self:
         if self.n_classes is not None and self.task != "classification":
             raise ValueError("n_classes is only meaningful for task: classification")
+        return self
+
+    @model_validator(mode="after")
+    def _backend_settings(self) -> Self:
+        _torchserve_settings_apply(self, self.backend)
         return self
 
 
@@ -505,7 +540,10 @@ class ModelsConfig(_Strict):
         found = self.models.get(name)
         if found is not None:
             return found
-        return ModelConfig(name=name, **self.defaults.model_dump())
+        data = self.defaults.model_dump()
+        if self.defaults.backend == "kserve":
+            del data["torchserve"]  # does not apply (and would be refused)
+        return ModelConfig(name=name, **data)
 
 
 def load_models_config(path: Path) -> ModelsConfig:

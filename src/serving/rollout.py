@@ -1,11 +1,13 @@
-"""Make TorchServe serve the registry's desired versions: plan, reconcile, switch, report drift.
+"""Make a serving backend serve the registry's desired versions: plan, reconcile, switch, drift.
 
 The registry hands over plain data (``DesiredModel``): which version is Production, which was
 Production before (kept warm for an instant rollback) and which is Staging (loaded for shadow
-or canary), plus the archive of each in the model store. TorchServe then holds exactly those
-versions, with Production as the default version.
+or canary), plus the archive of each in the model store. The model's backend (TorchServe or
+KServe's model server, a ``ServingBackend``) then holds exactly those versions, with
+Production as the default version. Scaling workers and batching are TorchServe's only: a
+KServe-backed model has no ``scale`` step.
 
-``plan`` compares the desired state with ``TorchServeClient.describe`` and lists the steps;
+``plan`` compares the desired state with ``ServingBackend.describe`` and lists the steps;
 ``serving_status`` reports those steps as drift; ``reconcile`` runs them (idempotent: a
 second run does nothing). ``switch_default`` is the promotion/rollback path: one set-default
 call, then a read-back that proves the switch.
@@ -18,7 +20,8 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from serving.config import TorchServeSettings
+from serving.backend import ServingBackend, TorchServeBackend
+from serving.config import Backend, TorchServeSettings
 from serving.errors import ServingError, ServingErrorCode
 from serving.naming import is_archive_file_name, registry_version, served_name, ts_version
 from serving.schemas import ModelDescription
@@ -41,6 +44,7 @@ class DesiredModel(BaseModel):
         default_factory=dict,
         description="version -> archive file name in the model store; needed to load a version",
     )
+    backend: Backend = Field(default="torchserve", description="The model's model server.")
     serving: TorchServeSettings = Field(default_factory=TorchServeSettings)
     standby_workers: int = Field(
         default=1, ge=0, le=64, description="Workers of the previous and Staging versions."
@@ -129,10 +133,18 @@ class ModelServingStatus(BaseModel):
     drift_reasons: list[str]
 
 
-def describe_or_empty(client: TorchServeClient, model: str) -> ModelDescription:
-    """``describe``, with a model TorchServe does not know reported as having no versions."""
+Client = ServingBackend | TorchServeClient
+"""A backend, or a bare ``TorchServeClient`` (taken as ``TorchServeBackend``)."""
+
+
+def as_backend(client: Client) -> ServingBackend:
+    return TorchServeBackend(client) if isinstance(client, TorchServeClient) else client
+
+
+def describe_or_empty(client: Client, model: str) -> ModelDescription:
+    """``describe``, with a model the backend does not know reported as having no versions."""
     try:
-        return client.describe(model)
+        return as_backend(client).describe(model)
     except ServingError as exc:
         if exc.code is ServingErrorCode.NOT_FOUND:
             return ModelDescription(name=model, default_version=None, versions=())
@@ -163,7 +175,7 @@ def plan(desired: DesiredModel, current: ModelDescription) -> list[Step]:
     if target is not None and current.default_version != ts_version(target):
         now = current.default_version or "none"
         steps.append(_step("set_default", target, f"default is {now}, desired v{target}"))
-    for version in order:
+    for version in order if desired.backend == "torchserve" else ():
         served = loaded.get(ts_version(version))
         want = desired.workers(version)
         if served is not None and (served.min_workers, served.max_workers) != want:
@@ -196,7 +208,8 @@ def drift(desired: DesiredModel, current: ModelDescription) -> list[str]:
     """Every difference between desired and served, including what ``plan`` cannot fix."""
     reasons = [step.reason for step in plan(desired, current)]
     if not current.versions and desired.roles():
-        reasons.insert(0, f"TorchServe has no model {current.name!r}")
+        server = "TorchServe" if desired.backend == "torchserve" else "the KServe server"
+        reasons.insert(0, f"{server} has no model {current.name!r}")
     for served in current.versions:
         version = served.registry_version
         if served.is_default and not desired.roles():
@@ -221,28 +234,29 @@ SWITCH_STEPS: frozenset[ActionKind] = frozenset({"set_default", "unregister"})
 
 
 def reconcile(
-    client: TorchServeClient,
+    client: Client,
     desired: DesiredModel,
     *,
     only: frozenset[ActionKind] | None = None,
 ) -> ReconcileReport:
     """Run ``plan`` (only the steps of the kinds in ``only``, if given); per-version failures
     are reported, system failures (UNAVAILABLE...) raise."""
+    backend = as_backend(client)
     name = served_name(desired.name)
     actions: list[Action] = []
-    for step in plan(desired, describe_or_empty(client, name)):
+    for step in plan(desired, describe_or_empty(backend, name)):
         if only is not None and step.kind not in only:
             continue
         started = time.perf_counter()
         try:
-            _apply(client, desired, name, step)
+            _apply(backend, desired, name, step)
         except ServingError as exc:
             if exc.is_system_error:
                 raise
             actions.append(_action(step, started, exc))
             continue
         actions.append(_action(step, started, None))
-    remaining = drift(desired, describe_or_empty(client, name))
+    remaining = drift(desired, describe_or_empty(backend, name))
     return ReconcileReport(
         model=desired.name,
         served_name=name,
@@ -253,15 +267,16 @@ def reconcile(
 
 
 def switch_default(
-    client: TorchServeClient, model: str, version: int, *, strict: bool = True
+    client: Client, model: str, version: int, *, strict: bool = True
 ) -> SwitchResult:
     """Make ``version`` the default and read it back; BACKEND error if the read-back differs."""
+    backend = as_backend(client)
     name = served_name(model)
-    previous = client.default_version(name)
+    previous = backend.default_version(name)
     started = time.perf_counter()
-    client.set_default(name, ts_version(version))
+    backend.set_default(name, ts_version(version))
     switched = time.perf_counter()
-    now = client.default_version(name)
+    now = backend.default_version(name)
     done = time.perf_counter()
     result = SwitchResult(
         model=model,
@@ -274,14 +289,14 @@ def switch_default(
     if strict and not result.verified:
         raise ServingError(
             ServingErrorCode.BACKEND,
-            f"set-default of {model} to v{version} was accepted, but TorchServe reports "
-            f"default {now}; run reconcile and check TorchServe's logs",
+            f"set-default of {model} to v{version} was accepted, but {backend.kind} reports "
+            f"default {now}; run reconcile and check the server's logs",
         )
     return result
 
 
-def serving_status(client: TorchServeClient, desired: DesiredModel) -> ModelServingStatus:
-    """What TorchServe serves for ``desired.name`` and how it differs from the registry."""
+def serving_status(client: Client, desired: DesiredModel) -> ModelServingStatus:
+    """What the backend serves for ``desired.name`` and how it differs from the registry."""
     name = served_name(desired.name)
     current = describe_or_empty(client, name)
     default_raw = current.default_version
@@ -323,17 +338,23 @@ def _registry_version_or_none(version: str | None) -> int | None:
     return registry_version(version) if version is not None else None
 
 
-def _apply(client: TorchServeClient, desired: DesiredModel, name: str, step: Step) -> None:
+def _apply(backend: ServingBackend, desired: DesiredModel, name: str, step: Step) -> None:
     version = step.version
     if step.kind == "unregister":
-        client.unregister(name, step.ts_version)
+        backend.unload(name, step.ts_version)
         return
     assert version is not None
     low, high = desired.workers(version)
+    torchserve = backend.client if isinstance(backend, TorchServeBackend) else None
     if step.kind == "set_default":
-        client.set_default(name, step.ts_version)
+        backend.set_default(name, step.ts_version)
     elif step.kind == "scale":
-        client.scale(name, step.ts_version, low, high)
+        if torchserve is None:
+            raise ServingError(
+                ServingErrorCode.INVALID_REQUEST,
+                f"v{version} of {desired.name}: only TorchServe scales workers",
+            )
+        torchserve.scale(name, step.ts_version, low, high)
     elif step.kind in ("register", "replace"):
         archive = desired.archives.get(version)
         if archive is None:
@@ -343,8 +364,11 @@ def _apply(client: TorchServeClient, desired: DesiredModel, name: str, step: Ste
                 "build one with serving.archive.build_archive and pass it in `archives`",
             )
         if step.kind == "replace":
-            client.unregister(name, step.ts_version)
-        client.register(
+            backend.unload(name, step.ts_version)
+        if torchserve is None:
+            backend.load(archive, name, step.ts_version)
+            return
+        torchserve.register(
             archive,
             name,
             step.ts_version,
@@ -353,7 +377,7 @@ def _apply(client: TorchServeClient, desired: DesiredModel, name: str, step: Ste
             max_batch_delay_ms=desired.serving.max_batch_delay_ms,
         )
         if high != low:
-            client.scale(name, step.ts_version, low, high)
+            torchserve.scale(name, step.ts_version, low, high)
     else:  # pragma: no cover - ActionKind is closed
         raise AssertionError(step.kind)
 

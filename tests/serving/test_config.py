@@ -317,3 +317,36 @@ def test_a_row_shape_must_hold_n_features() -> None:
     assert schema.row_shape == (8, 8)
     message = error_of(VALID + "    input_schema: {n_features: 64, row_shape: [8, 9]}\n").message
     assert "row_shape [8, 9] holds 72 values, n_features is 64" in message
+
+
+def test_backend_defaults_to_torchserve_and_takes_kserve() -> None:
+    config = parse_models_config(
+        VALID
+        + "  k:\n"
+        + "\n".join(VALID.splitlines()[3:]).replace("    task", "    backend: kserve\n    task", 1)
+        + "\n"
+    )
+    assert config.get("m").backend == "torchserve"
+    assert config.get("k").backend == "kserve"
+    assert config.get("undeclared").backend == "torchserve"
+    kserve_default = parse_models_config("defaults:\n  backend: kserve\n")
+    assert kserve_default.get("undeclared").backend == "kserve"
+
+
+def test_an_unknown_backend_is_named_with_the_choices() -> None:
+    message = error_of(VALID + "    backend: triton\n").message
+    assert "model 'm', field 'backend'" in message
+    assert "'torchserve' or 'kserve'" in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        VALID + "    backend: kserve\n    torchserve: {batch_size: 8}\n",
+        "defaults:\n  backend: kserve\n  torchserve: {workers: {min: 2, max: 2}}\n",
+    ],
+)
+def test_torchserve_settings_on_a_kserve_model_are_refused(text: str) -> None:
+    message = error_of(text).message
+    assert "torchserve settings (workers, batching) do not apply to backend: kserve" in message
+    assert "remove the `torchserve:` block" in message

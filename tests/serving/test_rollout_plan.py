@@ -134,3 +134,14 @@ def test_desired_model_validation() -> None:
     assert same.roles() == {2: "production"}
     assert same.workers(2) == (2, 3)
     assert desired(production=2, staging=3).workers(3) == (1, 1)
+
+
+def test_a_kserve_model_has_no_worker_steps_and_names_its_server() -> None:
+    want = desired(production=3, previous=2).model_copy(update={"backend": "kserve"})
+    # KServe reports one process per version (1-1); TorchServe's 2-3 workers do not apply.
+    current = state(served(3, default=True), served(2), served(5))
+    assert kinds(want, current) == [("unregister", "5")]
+    assert kinds(want, state()) == [("register", "3"), ("register", "2"), ("set_default", "3")]
+    assert drift(want, state())[0] == "the KServe server has no model 'm'"
+    torchserve = desired(production=3, previous=2)
+    assert ("scale", "3") in kinds(torchserve, current)

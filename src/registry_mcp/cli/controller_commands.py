@@ -53,7 +53,7 @@ def run(
         bool,
         typer.Option(
             "--supervise/--no-supervise",
-            help="Restart a dead TorchServe or router (on by default).",
+            help="Restart a dead TorchServe, KServe server or router (on by default).",
         ),
     ] = True,
     with_watchdog: Annotated[
@@ -188,7 +188,9 @@ def _print_tick(state: Ctx, report: TickReport, *, quiet_when_idle: bool) -> Non
             state.console.print(f"[yellow]{render.escape(problem)}[/]", soft_wrap=True)
         state.console.print(
             ("In sync" if report.in_sync else "Converging")
-            + f": TorchServe {report.torchserve}, router {report.router}, "
+            + f": TorchServe {report.torchserve}, "
+            + ("" if report.kserve == "not_managed" else f"KServe {report.kserve}, ")
+            + f"router {report.router}, "
             + f"{sum(m.in_sync for m in report.models)}/{len(report.models)} model(s) in sync "
             + f"({report.elapsed_ms:.0f} ms)."
         )

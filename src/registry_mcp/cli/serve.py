@@ -1,5 +1,5 @@
-"""`modelreg serve up|down|status|reconcile|plan` and `modelreg predict`: local TorchServe and
-the prediction router in front of it."""
+"""`modelreg serve up|down|status|reconcile|plan` and `modelreg predict`: local TorchServe (and
+KServe's model server, when a model has backend: kserve) and the prediction router in front."""
 
 from __future__ import annotations
 
@@ -23,9 +23,11 @@ if TYPE_CHECKING:
     from registry_mcp.deploy.router_process import RouterProcess
     from registry_mcp.deploy.router_report import RouterReport
     from registry_mcp.store.models_file import ModelsFile
+    from serving.kserve.local import KServeStatus
 
 serve_app = typer.Typer(
-    help="Run and inspect the local TorchServe and its prediction router.", no_args_is_help=True
+    help="Run and inspect the local TorchServe (and KServe model server) and the router.",
+    no_args_is_help=True,
 )
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -56,15 +58,21 @@ def _router_process(deployment: Deployment) -> RouterProcess:
 
 @serve_app.command("up")
 def up(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Start TorchServe (hardened: loopback, token auth) and the router in front of it, load
-    what the registry wants, give the router its routing table, and start the controller
-    that keeps serving on the approved registry state from then on."""
+    """Start TorchServe (hardened: loopback, token auth), KServe's model server when a model
+    has backend: kserve, and the router in front of them; load what the registry wants, give
+    the router its routing table, and start the controller that keeps serving on the
+    approved registry state from then on."""
     from registry_mcp.cli import render
 
     state = get_ctx(ctx)
     with _deployment(state) as deployment, state.err_console.status("Starting...") as spinner:
         router = _router_process(deployment)
         router.preflight()  # a bad router setting stops `up` before anything starts
+        kserve = None
+        if deployment.kserve is not None and deployment.kserve_needed():
+            spinner.update(f"Starting the KServe model server on {deployment.kserve.server.url}...")
+            deployment.kserve.up()  # first: a missing interpreter stops `up` early
+            kserve = deployment.kserve.server.status()
         status = deployment.server.up(progress=lambda msg: spinner.update(msg))
         spinner.update(f"Starting the router on {router.place.url}...")
         router_status = router.up()
@@ -78,6 +86,7 @@ def up(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             state.console,
             {
                 "status": status,
+                "kserve": kserve,
                 "reconcile": outcome.reports,
                 "router": router_status,
                 "router_table": outcome.router,
@@ -87,6 +96,8 @@ def up(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         )
         return
     state.console.print(f"TorchServe up (pid {status.pid}): inference {status.inference_url}")
+    if kserve is not None:
+        state.console.print(f"KServe model server up (pid {kserve.pid}): {kserve.url}")
     state.console.print(f"Router up (pid {router_status.pid}): {router_status.url}")
     state.console.print(
         f"Controller up (pid {controller.pid}): keeps serving on the approved registry state "
@@ -120,7 +131,8 @@ def _print_router_update(state: Ctx, update: RouterUpdate | None) -> None:
 
 @serve_app.command("down")
 def down(ctx: typer.Context) -> None:
-    """Stop the controller, the router and TorchServe; no process is left behind."""
+    """Stop the controller, the router, TorchServe and the KServe model server; no process is
+    left behind."""
     state = get_ctx(ctx)
     with _deployment(state) as deployment, state.err_console.status("Stopping...") as spinner:
         # First: a running controller would restart what is being stopped.
@@ -131,12 +143,23 @@ def down(ctx: typer.Context) -> None:
             spinner.update("Stopping the router...")
             router_running = router.down().running
         status = deployment.server.down(progress=lambda msg: spinner.update(msg))
+        kserve = None
+        if deployment.kserve is not None and deployment.kserve.server.pid is not None:
+            spinner.update("Stopping the KServe model server...")
+            deployment.kserve.server.down()
+            kserve = deployment.kserve.server.status()
     state.console.print(
         "Controller stopped." if not controller_running else "The controller still runs!"
     )
     if router is not None:
         state.console.print("Router stopped." if not router_running else "The router still runs!")
     state.console.print("TorchServe stopped." if not status.running else "TorchServe still runs!")
+    if kserve is not None:
+        state.console.print(
+            "KServe model server stopped."
+            if not kserve.running
+            else "The KServe server still runs!"
+        )
 
 
 def _unapproved(state: Ctx, models: list[str]) -> dict[str, str]:
@@ -173,7 +196,9 @@ def status(
             model = state.registry().get_model(model, limit=1).model.name
         server = deployment.server.status()
         models = [model] if model is not None else deployment.managed_models()
-        rows = [deployment.status(name) for name in models] if server.running else []
+        kserve = _kserve_info(deployment, models)
+        up = {"torchserve": server.running, "kserve": kserve is not None and kserve.running}
+        rows = [deployment.status(name) for name in models if up[deployment.backend_kind(name)]]
         alarms = _unapproved(state, models)
         models_file = deployment.models_file
         router = _router_info(deployment, server.running)
@@ -183,6 +208,7 @@ def status(
             state.console,
             {
                 "server": server,
+                "kserve": kserve,
                 "router": router,
                 "controller": controller,
                 "models": rows,
@@ -201,10 +227,19 @@ def status(
         + ("" if models_file is None else f"\n  {render.escape(models_file.describe())}"),
         soft_wrap=True,
     )
+    if kserve is not None:
+        state.console.print(
+            f"KServe model server: {'running' if kserve.running else 'stopped'}"
+            f"{'' if kserve.pid is None else f' (pid {kserve.pid})'}\n"
+            f"  url        {kserve.url}  (Open Inference Protocol v2; metrics {kserve.url}/metrics)"
+            f"\n  python     {kserve.python}\n  token      {kserve.token_file} (not shown)",
+            soft_wrap=True,
+        )
     _print_router_status(state, router)
     state.console.print(render.escape(controller.describe()), soft_wrap=True)
-    if not server.running:
-        state.console.print("Start it with `modelreg serve up`.")
+    if not server.running or (kserve is not None and not kserve.running):
+        state.console.print("Start serving with `modelreg serve up`.")
+    if not rows:
         return
     table = Table(title="Serving vs registry")
     for column in ("Model", "Registry Production", "Serving default", "Loaded", "State"):
@@ -218,6 +253,15 @@ def status(
             "in sync" if row.in_sync else "[yellow]drift[/]: " + "; ".join(row.drift_reasons),
         )
     state.console.print(table)
+
+
+def _kserve_info(deployment: Deployment, models: list[str]) -> KServeStatus | None:
+    """The KServe server's status when a model uses it or it runs; None otherwise."""
+    side = deployment.kserve
+    if side is None:
+        return None
+    found = side.server.status()
+    return found if found.running or deployment.kserve_needed(models) else None
 
 
 def _router_info(deployment: Deployment, torchserve_running: bool) -> RouterReport:
@@ -404,12 +448,15 @@ def predict(
             )
         else:
             assert name is not None
-            if not deployment.running():
+            if not deployment.backend_running(name):
+                server = deployment.server_name(name)
                 raise RegistryError(
                     ErrorCode.BACKEND,
-                    "TorchServe is not running; start it with `modelreg serve up`.",
+                    f"{server[:1].upper() + server[1:]} is not running; start it with "
+                    "`modelreg serve up`.",
                 )
-            answered = deployment.client.predict(served_name(name), payload, wanted)
+            backend = deployment.backend_for(name)
+            answered = backend.predict(served_name(name), payload, wanted)
             # `class` as TorchServe and the router answer it (the field is `label` in Python).
             render.print_json(state.console, answered.model_dump(mode="json", by_alias=True))
             return

@@ -2,12 +2,14 @@
 
 Level-triggered, like a Kubernetes controller. Every tick it reads the desired state (the
 registry's approved Production, previous and Staging versions, canary, guards) and the actual
-state (TorchServe's default and loaded versions, the router's table), and makes one round of
+state (the default and loaded versions of each model's backend, TorchServe or KServe's
+model server per ``backend:`` in models.yaml; the router's table), and makes one round of
 repairs in the safe order: load, then switch, then unload, then the router's table. It never
 trusts that an earlier push happened: a CLI killed between the registry commit and the
 switch, a restarted router, a hand-made ``set-default`` are all the same difference to it.
 
-- **Supervision.** A dead TorchServe or router is restarted (with back-off); after a restart
+- **Supervision.** A dead TorchServe, KServe server (when a managed model uses it) or router
+  is restarted (with back-off); after a restart
   the router's table is pushed at once, before anything else, so no request is answered by a
   version the registry no longer approves.
 - **Grace.** Drift is repaired once it has lasted ``grace_s``: the process that made a change
@@ -70,7 +72,7 @@ class Repair(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    target: Literal["torchserve", "router", "process"]
+    target: Literal["torchserve", "kserve", "router", "process"]
     model: str | None = None
     differed: str = Field(description="What differed from the approved state.")
     did: str = Field(description="What the controller did about it.")
@@ -97,6 +99,7 @@ class TickReport(BaseModel):
     elapsed_ms: float
     torchserve: ProcessState
     router: ProcessState
+    kserve: ProcessState = "not_managed"
     router_generation: int | None = None
     router_in_sync: bool | None = None
     models: list[ModelObservation] = Field(default_factory=list)
@@ -108,6 +111,7 @@ class TickReport(BaseModel):
     def in_sync(self) -> bool:
         return (
             self.torchserve == "running"
+            and self.kserve in ("running", "not_managed")
             and self.router in ("running", "not_managed")
             and self.router_in_sync is not False
             and all(m.in_sync for m in self.models)
@@ -160,6 +164,7 @@ class Controller:
         self._retry_at: dict[str, float] = {}  # key -> when a failed repair retries
         self._ts_backoff = _Backoff(self.config.restart_backoff_s)
         self._router_backoff = _Backoff(self.config.restart_backoff_s)
+        self._kserve_backoff = _Backoff(self.config.restart_backoff_s)
 
     # ------------------------------------------------------------------ the tick
 
@@ -168,24 +173,27 @@ class Controller:
         perf = time.perf_counter()
         repairs: list[Repair] = []
         problems: list[str] = []
+        try:
+            names = self._deployment.managed_models()
+        except RegistryError as exc:
+            names = []
+            problems.append(f"registry: {exc.message}")
         torchserve = self._supervise_torchserve(started, repairs, problems)
+        kserve = self._supervise_kserve(started, names, repairs, problems)
         router = self._supervise_router(started, repairs, problems)
-        urgent = "restarted" in (torchserve, router)
+        urgent = "restarted" in (torchserve, kserve, router)
         if urgent:
             # Before anything else: the table of a restarted router (or one in front of a
-            # restarted TorchServe, which lost every version) must name only what is ready.
+            # restarted backend, which lost every version) must name only what is ready.
             self._push_router(repairs, problems, reason="a serving process restarted")
         models: list[ModelObservation] = []
-        if torchserve in ("running", "restarted"):
-            try:
-                names = self._deployment.managed_models()
-            except RegistryError as exc:
-                names = []
-                problems.append(f"registry: {exc.message}")
-            for name in names:
-                seen = self._converge_model(name, started, repairs, problems)
-                if seen is not None:
-                    models.append(seen)
+        up = {"torchserve": torchserve, "kserve": kserve}
+        for name in names:
+            if up[self._deployment.backend_kind(name)] not in ("running", "restarted"):
+                continue  # its server is down: reported above
+            seen = self._converge_model(name, started, repairs, problems)
+            if seen is not None:
+                models.append(seen)
         generation, router_in_sync = (None, None)
         if router not in ("down", "restarting"):  # a dead router is already reported
             generation, router_in_sync = self._converge_router(started, repairs, problems, urgent)
@@ -196,6 +204,7 @@ class Controller:
             elapsed_ms=round((time.perf_counter() - perf) * 1000, 1),
             torchserve=torchserve,
             router=router,
+            kserve=kserve,
             router_generation=generation,
             router_in_sync=router_in_sync,
             models=models,
@@ -227,6 +236,30 @@ class Controller:
             server.up()
 
         return self._restart("TorchServe", "torchserve", self._ts_backoff, now, start, repairs)
+
+    def _supervise_kserve(
+        self, now: float, names: list[str], repairs: list[Repair], problems: list[str]
+    ) -> ProcessState:
+        side = self._deployment.kserve
+        if side is None or not any(self._deployment.backend_kind(n) == "kserve" for n in names):
+            return "not_managed"
+        if side.running():
+            self._kserve_backoff.succeeded()
+            return "running"
+        if side.server.pid is not None:
+            problems.append("the KServe server runs but does not answer /v2/health/live")
+            return "unresponsive"
+        if not self._supervise:
+            problems.append("the KServe server is not running")
+            return "down"
+
+        def start() -> None:
+            side.server.down()  # clear what a crashed server left (pid file, token)
+            side.up()
+
+        return self._restart(
+            "the KServe server", "kserve", self._kserve_backoff, now, start, repairs
+        )
 
     def _supervise_router(
         self, now: float, repairs: list[Repair], problems: list[str]
@@ -280,7 +313,8 @@ class Controller:
     def _converge_model(
         self, model: str, now: float, repairs: list[Repair], problems: list[str]
     ) -> ModelObservation | None:
-        key = f"torchserve:{model}"
+        target = self._deployment.backend_kind(model)
+        key = f"{target}:{model}"
         try:
             status = self._deployment.status(model)
         except RegistryError as exc:
@@ -307,7 +341,7 @@ class Controller:
             self._failed(key, now)
             self._record(
                 Repair(
-                    target="torchserve",
+                    target=target,
                     model=model,
                     differed=differed,
                     did=f"repair failed: {message}",
@@ -329,9 +363,7 @@ class Controller:
             did += "; still drifting: " + "; ".join(report.remaining)
         if report.actions:
             self._record(
-                Repair(
-                    target="torchserve", model=model, differed=differed, did=did, ok=report.in_sync
-                ),
+                Repair(target=target, model=model, differed=differed, did=did, ok=report.in_sync),
                 repairs,
                 key=key,
             )
@@ -340,11 +372,13 @@ class Controller:
     def _reconcile(self, model: str) -> ReconcileReport:
         """Load first (no lock), then switch and unload under the serving lock, each on a
         fresh reading of the registry: never a switch decided on a stale state."""
-        client = self._deployment.client
+        backend = self._deployment.backend_for(model)
         try:
-            loaded = reconcile(client, self._deployment.desired(model, build=True), only=LOAD_STEPS)
+            loaded = reconcile(
+                backend, self._deployment.desired(model, build=True), only=LOAD_STEPS
+            )
             with self._deployment.serving_lock:
-                switched = reconcile(client, self._deployment.desired(model, build=False))
+                switched = reconcile(backend, self._deployment.desired(model, build=False))
         except ServingError as exc:
             raise serving_error(exc) from None
         return switched.model_copy(update={"actions": [*loaded.actions, *switched.actions]})
@@ -445,9 +479,11 @@ class Controller:
             delay = (
                 f", {self._clock() - guard.decided_at.timestamp():.1f} s after the registry moved"
             )
+        server = (
+            "TorchServe" if self._deployment.backend_kind(guard.model) == "torchserve" else "KServe"
+        )
         return (
-            f"TorchServe's default and the router's table serve v{status.registry_production}"
-            f"{delay}"
+            f"{server}'s default and the router's table serve v{status.registry_production}{delay}"
         )
 
     # ----------------------------------------------------------- bookkeeping

@@ -1,7 +1,9 @@
-"""Keeps TorchServe following the registry: desired state, archives, switch, reconcile, drift.
+"""Keeps serving following the registry: desired state, archives, switch, reconcile, drift.
 
+Each model is served by its backend (``backend:`` in models.yaml): the local TorchServe, or
+the local KServe model server (``kserve_side``), both driven through ``ServingBackend``.
 The registry decides (aliases move first); this module then makes serving match: the new
-Production version becomes TorchServe's default with one verified ``set-default`` call, and a
+Production version becomes the backend's default with one verified ``set-default`` call, and a
 reconcile loads the rest of the desired set (previous Production warm, Staging loaded) and
 unloads what is no longer wanted. A failed switch is reported, never hidden; the controller
 (``controller.py``, started by ``serve up``) repairs the drift on its next tick, and
@@ -28,6 +30,7 @@ from pydantic import BaseModel, ConfigDict
 
 from registry_mcp.core.ports import RouterUpdate, ServingState, ServingUpdate
 from registry_mcp.core.registry import Registry
+from registry_mcp.deploy.kserve_side import KServeSide, open_kserve
 from registry_mcp.deploy.router_client import RouterAdmin
 from registry_mcp.deploy.router_process import RouterProcess, read_admin_token
 from registry_mcp.deploy.router_settings import RouterPlace
@@ -37,7 +40,8 @@ from registry_mcp.domain.errors import ErrorCode, RegistryError
 from registry_mcp.store.models_file import ModelsFile
 from registry_mcp.store.settings import Settings
 from serving.archive import build_archive
-from serving.config import ModelsConfig
+from serving.backend import ServingBackend, TorchServeBackend
+from serving.config import Backend, ModelsConfig
 from serving.errors import ServingError, ServingErrorCode
 from serving.local import LocalPorts, LocalTorchServe
 from serving.naming import served_name
@@ -51,6 +55,7 @@ from serving.rollout import (
     serving_status,
     switch_default,
 )
+from serving.router.table import ModelUpstream
 from serving.torchserve import TorchServeClient
 
 _log = logging.getLogger(__name__)
@@ -132,10 +137,13 @@ class Deployment:
         models: ModelsConfig,
         *,
         defer_reconcile: bool = False,
+        kserve: KServeSide | None = None,
     ) -> None:
         self._registry = registry
         self.server = server
         self._client = client
+        self._torchserve = TorchServeBackend(client)
+        self.kserve = kserve
         self._models = models
         self._index_path = server.serving_dir / "archives.json"
         self._defer = defer_reconcile
@@ -153,7 +161,12 @@ class Deployment:
         server = local_server(settings)
         models = registry.policies.file  # the one models file the registry's policy uses
         deployment = cls(
-            registry, server, server.client(), models.config, defer_reconcile=defer_reconcile
+            registry,
+            server,
+            server.client(),
+            models.config,
+            defer_reconcile=defer_reconcile,
+            kserve=open_kserve(settings, server.model_store),
         )
         deployment.models_file = models
         try:
@@ -181,6 +194,8 @@ class Deployment:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
         self._client.close()
+        if self.kserve is not None:
+            self.kserve.close()
         if self._owned_http is not None:
             self._owned_http.close()
 
@@ -190,7 +205,48 @@ class Deployment:
 
     @property
     def client(self) -> TorchServeClient:
+        """TorchServe's client (a model's own backend: ``backend_for``)."""
         return self._client
+
+    # ---------------------------------------------------------- backends
+
+    def backend_kind(self, model: str) -> Backend:
+        return self._models.get(model).backend
+
+    def backend_for(self, model: str) -> ServingBackend:
+        """The backend that serves ``model`` (models.yaml ``backend:``)."""
+        if self.backend_kind(model) == "torchserve":
+            return self._torchserve
+        if self.kserve is None:
+            raise RegistryError(
+                ErrorCode.INVALID_INPUT,
+                f"{model!r} has backend: kserve in models.yaml, but this deployment has no "
+                "KServe model server; set backend: torchserve, or serve it with `modelreg "
+                "serve up`",
+            )
+        return self.kserve.backend
+
+    def server_name(self, model: str) -> str:
+        return "TorchServe" if self.backend_kind(model) == "torchserve" else "the KServe server"
+
+    def backend_running(self, model: str) -> bool:
+        try:
+            self.backend_for(model).health()
+        except (ServingError, RegistryError):
+            return False
+        return True
+
+    def kserve_needed(self, models: list[str] | None = None) -> bool:
+        """Some managed model (or one of ``models``) is served by KServe."""
+        names = self.managed_models() if models is None else models
+        return any(self.backend_kind(name) == "kserve" for name in names)
+
+    def upstream(self, model: str) -> ModelUpstream | None:
+        """Where the router reaches ``model``: None for the router's default TorchServe."""
+        if self.backend_kind(model) == "torchserve" or self.kserve is None:
+            return None
+        url = self.kserve.server.url
+        return ModelUpstream(inference_url=url, management_url=url, backend="kserve")
 
     # ---------------------------------------------------------- desired state
 
@@ -213,6 +269,7 @@ class Deployment:
             previous=approved.previous,
             staging=approved.staging,
             archives=archives,
+            backend=config.backend,
             serving=config.torchserve,
         )
 
@@ -296,22 +353,23 @@ class Deployment:
         return True
 
     def check_warm(self, model: str, version: int) -> None:
-        """Raise INVALID_TRANSITION unless TorchServe has ``version`` of ``model`` ready (a
+        """Raise INVALID_TRANSITION unless the model's backend has ``version`` ready (a
         canary's share of traffic must never meet a cold or missing version)."""
-        if not self.running():
+        server = self.server_name(model)
+        if not self.backend_running(model):
             raise RegistryError(
                 ErrorCode.INVALID_TRANSITION,
-                "TorchServe is not running, so no version is loaded for a canary; start serving "
-                "with `modelreg serve up`, then start the canary.",
+                f"{_cap(server)} is not running, so no version is loaded for a canary; start "
+                "serving with `modelreg serve up`, then start the canary.",
             )
         try:
-            description = self._client.describe(served_name(model))
+            description = self.backend_for(model).describe(served_name(model))
         except ServingError as exc:
             if exc.code is ServingErrorCode.NOT_FOUND:
                 description = None
             else:
                 raise RegistryError(
-                    ErrorCode.BACKEND, f"TorchServe did not answer: {exc}"
+                    ErrorCode.BACKEND, f"{_cap(server)} did not answer: {exc}"
                 ) from None
         ready = sorted(
             v.registry_version
@@ -321,7 +379,7 @@ class Deployment:
         if version not in ready:
             raise RegistryError(
                 ErrorCode.INVALID_TRANSITION,
-                f"v{version} of {model!r} is not loaded in TorchServe (ready: "
+                f"v{version} of {model!r} is not loaded in {server} (ready: "
                 f"{', '.join(f'v{v}' for v in ready) or 'none'}); a canary needs a warm version. "
                 "Run `modelreg serve reconcile` and retry once it is ready.",
             )
@@ -336,7 +394,7 @@ class Deployment:
         return self.reconcile_all(models).reports
 
     def reconcile_all(self, models: list[str] | None = None) -> ReconcileOutcome:
-        """Reconcile TorchServe (``models``, default all managed), then the router's table."""
+        """Reconcile the backends (``models``, default all managed), then the router's table."""
         reports = []
         for model in models if models is not None else self.managed_models():
             try:
@@ -348,8 +406,8 @@ class Deployment:
     # --------------------------------------------------------------- router
 
     def routing_table(self) -> BuiltTable:
-        """The table the registry wants now, limited to versions TorchServe has ready."""
-        builder = TableBuilder(self._registry, self._client, self._models)
+        """The table the registry wants now, limited to versions their backends have ready."""
+        builder = TableBuilder(self._registry, self._models, self.backend_for, self.upstream)
         return builder.build(self.managed_models())
 
     def sync_router(self) -> RouterUpdate | None:
@@ -370,21 +428,20 @@ class Deployment:
         (warm previous, load Staging, scale, unload) runs after it, in the background when
         this deployment was opened with ``defer_reconcile``.
         """
-        try:
-            self._client.ping()
-        except ServingError:
+        if not self.backend_running(model):
+            server = self.server_name(model)
             skipped = (
                 None
                 if self.router is None
-                else self.router.not_updated("TorchServe is not running")
+                else self.router.not_updated(f"{_cap(server)} is not running")
             )
             return ServingUpdate(
                 model=model,
                 switched_to=None,
                 router=skipped,
-                detail="TorchServe is not running; the registry moved. A running controller "
-                "restarts TorchServe and brings serving to the registry (`modelreg serve "
-                "status` shows it); with none, start serving with `modelreg serve up`."
+                detail=f"{_cap(server)} is not running; the registry moved. A running "
+                f"controller restarts {server} and brings serving to the registry (`modelreg "
+                "serve status` shows it); with none, start serving with `modelreg serve up`."
                 + ("" if skipped is None else f" {skipped.detail}"),
             )
         production = self._registry.approved_state(model).production
@@ -401,7 +458,7 @@ class Deployment:
                 report = self._reconcile_one(model)
                 if switch is None and production is not None:
                     with self._lock:
-                        switch = switch_default(self._client, model, production)
+                        switch = switch_default(self.backend_for(model), model, production)
                 router = last_write(router, self.sync_router())  # with what reconcile loaded
             else:
                 self._background().submit(self._reconcile_logged, model)
@@ -438,7 +495,7 @@ class Deployment:
         if production is None:
             return None
         try:
-            return switch_default(self._client, model, production)
+            return switch_default(self.backend_for(model), model, production)
         except ServingError as exc:
             if exc.code is ServingErrorCode.NOT_FOUND:
                 return None  # not loaded yet: reconcile registers it first
@@ -447,9 +504,10 @@ class Deployment:
     def _reconcile_one(self, model: str) -> ReconcileReport:
         """Load what is missing (slow, no lock: it changes nothing that serves), then switch
         and unload under the serving lock, on a fresh reading of the registry."""
-        loaded = reconcile(self._client, self.desired(model, build=True), only=LOAD_STEPS)
+        backend = self.backend_for(model)
+        loaded = reconcile(backend, self.desired(model, build=True), only=LOAD_STEPS)
         with self._lock:
-            switched = reconcile(self._client, self.desired(model, build=False))
+            switched = reconcile(backend, self.desired(model, build=False))
         return switched.model_copy(update={"actions": [*loaded.actions, *switched.actions]})
 
     @property
@@ -477,21 +535,22 @@ class Deployment:
 
     def status(self, model: str) -> ModelServingStatus:
         try:
-            return serving_status(self._client, self.desired(model, build=False))
+            return serving_status(self.backend_for(model), self.desired(model, build=False))
         except ServingError as exc:
             raise serving_error(exc) from None
 
     # ServingProbe (for the MCP tool get_serving_version)
     def probe(self, model: str, production_version: int | None) -> ServingState:
-        if not self.running():
+        server = _cap(self.server_name(model))
+        if not self.backend_running(model):
             return ServingState(
                 configured=True,
-                detail="TorchServe is not running; start it with `modelreg serve up`.",
+                detail=f"{server} is not running; start it with `modelreg serve up`.",
             )
         try:
-            status = serving_status(self._client, self.desired(model, build=False))
+            status = serving_status(self.backend_for(model), self.desired(model, build=False))
         except ServingError as exc:
-            return ServingState(configured=True, detail=f"TorchServe did not answer: {exc}")
+            return ServingState(configured=True, detail=f"{server} did not answer: {exc}")
         return ServingState(
             configured=True,
             default_version=status.serving_default,
@@ -501,3 +560,7 @@ class Deployment:
             if status.in_sync
             else "Drift: " + "; ".join(status.drift_reasons),
         )
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]

@@ -1,7 +1,11 @@
-"""The routing table the registry wants: per model the versions TorchServe has ready, and the
+"""The routing table the registry wants: per model the versions its backend has ready, and the
 routes of models.yaml with every ``{best_of_task: T}`` resolved from the registry.
 
-A version enters the table only when TorchServe reports it ready (the router refuses any
+A model served by KServe's model server gets ``upstream`` (that server's URL, ``backend:
+kserve``): the router forwards to it over the Open Inference Protocol; a TorchServe model
+has none (the router's default TorchServe).
+
+A version enters the table only when its backend reports it ready (the router refuses any
 other), so a Staging version still loading is left out, reported in ``omitted``, and added
 by the next push. A route enters the table only when every model it can pick has a ready
 Production version; otherwise the whole route is left out (never a route with a rule
@@ -15,23 +19,24 @@ different metrics (or directions) are not comparable: such a task has no winner.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry_mcp.core.registry import Registry
+from serving.backend import ServingBackend
 from serving.config import BestOfTask, ModelsConfig, Task
 from serving.errors import ServingError, ServingErrorCode
 from serving.naming import served_name
 from serving.router.table import (
     Canary,
     ModelEntry,
+    ModelUpstream,
     RoutingTable,
     TableRoute,
     routes_from_config,
 )
-from serving.torchserve import TorchServeClient
 
 _READY = ("READY", "PARTIAL")
 
@@ -47,12 +52,19 @@ class BuiltTable(BaseModel):
 
 
 class TableBuilder:
-    """Computes the routing table from the registry and what TorchServe has ready."""
+    """Computes the routing table from the registry and what each model's backend has ready."""
 
-    def __init__(self, registry: Registry, client: TorchServeClient, config: ModelsConfig) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        config: ModelsConfig,
+        backend_for: Callable[[str], ServingBackend],
+        upstream_for: Callable[[str], ModelUpstream | None],
+    ) -> None:
         self._registry = registry
-        self._client = client
         self._config = config
+        self._backend_for = backend_for
+        self._upstream_for = upstream_for
 
     def build(self, models: Iterable[str]) -> BuiltTable:
         omitted: list[str] = []
@@ -83,7 +95,8 @@ class TableBuilder:
         summary = self._registry.get_model(name, limit=1).model
         approved = summary.approved
         served = served_name(summary.name)
-        ready = self._ready(served)
+        ready = self._ready(name, served)
+        where = "TorchServe" if self._config.get(name).backend == "torchserve" else "KServe"
         versions: dict[str, int] = {}
         for stage in ("production", "previous", "staging"):
             version = getattr(approved, stage)
@@ -92,7 +105,7 @@ class TableBuilder:
             if version in ready:
                 versions[stage] = version
             else:
-                omitted.append(f"model {name!r} {stage} v{version}: not ready in TorchServe")
+                omitted.append(f"model {name!r} {stage} v{version}: not ready in {where}")
         if versions.get("previous") is not None and versions.get("previous") == versions.get(
             "production"
         ):
@@ -104,6 +117,7 @@ class TableBuilder:
             input_schema=self._config.get(name).input_schema,
             pinned_versions=self._config.get(name).pinned_versions,
             canary=self._canary(name, versions, omitted),
+            upstream=self._upstream_for(name),
             **versions,
         )
 
@@ -118,9 +132,9 @@ class TableBuilder:
             return None
         return Canary(version=canary.version, percent=canary.percent, mode=canary.mode)
 
-    def _ready(self, served: str) -> set[int]:
+    def _ready(self, name: str, served: str) -> set[int]:
         try:
-            description = self._client.describe(served)
+            description = self._backend_for(name).describe(served)
         except ServingError as exc:
             if exc.code is ServingErrorCode.NOT_FOUND:
                 return set()

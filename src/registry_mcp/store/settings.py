@@ -93,6 +93,17 @@ class Settings(BaseSettings):
     serving_metrics_port: int = Field(default=8082, ge=1, le=65535)
     serving_grpc_inference_port: int = Field(default=7070, ge=1, le=65535)
     serving_grpc_management_port: int = Field(default=7071, ge=1, le=65535)
+    serving_kserve_port: int = Field(
+        default=8085,
+        ge=1,
+        le=65535,
+        description="Local KServe model server's port (only started for backend: kserve models).",
+    )
+    kserve_python: Path | None = Field(
+        default=None,
+        description="A Python with the kserve package, which runs the local KServe model "
+        "server; default: .venv-kserve/bin/python beside this Python's venv (`make kserve-venv`).",
+    )
     models_config: Path | None = Field(
         default=None,
         description="models.yaml (per-model serving settings); default: <home>/models.yaml "

@@ -10,7 +10,7 @@ management API (bearer token). ``httpx`` errors and the server's error replies b
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
@@ -43,9 +43,10 @@ _CODES = {
 
 
 class KServeBackend:
-    """Typed calls to one KServe model server; the ``httpx.Client`` is injected."""
+    """Typed calls to one KServe model server; the ``httpx.Client`` is injected. ``token`` may
+    be a function, read on every management call (a restarted server draws a new token)."""
 
-    def __init__(self, url: str, token: str, *, http: httpx.Client) -> None:
+    def __init__(self, url: str, token: str | Callable[[], str], *, http: httpx.Client) -> None:
         self.url = url.rstrip("/")
         self._token = token
         self._http = http
@@ -175,7 +176,7 @@ class KServeBackend:
     def _send(
         self, method: str, path: str, what: str, json_body: Any, *, auth: bool
     ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self._token}"} if auth else {}
+        headers = {"Authorization": f"Bearer {self._bearer()}"} if auth else {}
         try:
             response = self._http.request(method, self.url + path, json=json_body, headers=headers)
         except httpx.TimeoutException:
@@ -196,6 +197,17 @@ class KServeBackend:
             code = _CODES.get(response.status_code, ServingErrorCode.BACKEND)
             raise ServingError(code, f"{what}: HTTP {response.status_code}: {detail}")
         return response
+
+    def _bearer(self) -> str:
+        if isinstance(self._token, str):
+            return self._token
+        try:
+            return self._token()
+        except OSError as exc:
+            raise ServingError(
+                ServingErrorCode.UNAVAILABLE,
+                f"no token of the KServe server at {self.url} ({exc}); is it running?",
+            ) from None
 
 
 def v2_request(payload: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:

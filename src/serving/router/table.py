@@ -122,6 +122,7 @@ class ModelUpstream(_Frozen):
     management_url: BaseUrl = Field(
         description="Its management API (loaded versions), e.g. http://ts-m-management:8081."
     )
+    backend: Literal["torchserve", "kserve"] = "torchserve"
 
 
 class Canary(_Frozen):
