@@ -40,7 +40,7 @@ from serving.router.table import (
     Target,
     canary_bucket,
 )
-from serving.router.upstream import Upstream, checked
+from serving.router.upstream import Upstream
 from serving.router.window import Windows
 
 Scope = MutableMapping[str, Any]
@@ -217,8 +217,8 @@ class RouterApp:
             self._check_ready(target)
             inputs.check_rows(body.rows, target.schema, self.limits.max_rows)
             if shadow is not None:
-                self._mirror(shadow, raw)
-            reply = checked(await self.upstream.predict(target.path, raw, target.upstream))
+                self._mirror(shadow, raw, body.rows)
+            reply = await self.upstream.forward(target, raw, body.rows)
         except RouterError as exc:
             self._observe(target, route_label, _OUTCOME.get(exc.code, "backend_error"), started)
             retry = [(b"retry-after", _NOT_READY_RETRY)]
@@ -336,19 +336,19 @@ class RouterApp:
         self.metrics.observe(model, version, route, outcome, seconds)
         self.windows.record(model, version, outcome, seconds)
 
-    def _mirror(self, target: Target, raw: bytes) -> None:
+    def _mirror(self, target: Target, raw: bytes, rows: list[Any]) -> None:
         """Send a copy of the request to a shadow version; its answer is only measured."""
         if len(self._shadows) >= self.limits.max_shadow_in_flight:
             self.metrics.shadow_skipped(target.model)
             return
-        task = asyncio.create_task(self._shadow_call(target, raw))
+        task = asyncio.create_task(self._shadow_call(target, raw, rows))
         self._shadows.add(task)
         task.add_done_callback(self._shadows.discard)
 
-    async def _shadow_call(self, target: Target, raw: bytes) -> None:
+    async def _shadow_call(self, target: Target, raw: bytes, rows: list[Any]) -> None:
         started = time.perf_counter()
         try:
-            checked(await self.upstream.predict(target.path, raw, target.upstream))
+            await self.upstream.forward(target, raw, rows)
         except RouterError as exc:
             self._observe(target, "shadow", _OUTCOME.get(exc.code, "backend_error"), started)
             return
