@@ -5,6 +5,7 @@ test_router_kserve.py."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -110,6 +111,7 @@ def test_embeddings_values_and_deeper_outputs() -> None:
             ]
         ),
         v2([{"name": "class", "shape": ["x"], "data": [1]}]),
+        v2([{"name": "class", "shape": [1] * 5000, "data": [1]}]),  # deeper than any answer
     ],
 )
 def test_a_reply_that_is_not_a_v2_answer_is_a_backend_error(body: bytes) -> None:
@@ -176,3 +178,34 @@ def test_the_backend_is_torchserve_or_kserve_and_defaults_to_torchserve() -> Non
             {"models": {"m": {**entry, "upstream": {**upstream, "backend": "triton"}}}}
         )
     assert "backend" in str(caught.value)
+
+
+def test_an_unreachable_kserve_upstream_is_unavailable_and_named() -> None:
+    from serving.router.server import free_port
+    from serving.router.upstream import InferenceToken, Upstream
+
+    url = f"http://127.0.0.1:{free_port()}"
+    table = RoutingTable.model_validate(
+        {
+            "models": {
+                "m": {
+                    "served_name": "m",
+                    "production": 1,
+                    "upstream": {"inference_url": url, "management_url": url, "backend": "kserve"},
+                }
+            }
+        }
+    )
+    target = compile_table(TableState(generation=1, table=table)).production["m"]
+
+    async def run() -> None:
+        upstream = Upstream(None, InferenceToken(None, None))
+        try:
+            await upstream.forward(target, b"[[1.0]]", [[1.0]])
+        finally:
+            await upstream.aclose()
+
+    with pytest.raises(RouterError) as caught:
+        asyncio.run(run())
+    assert caught.value.code is RouterErrorCode.UNAVAILABLE
+    assert f"the KServe model server is not reachable at {url}" in caught.value.message

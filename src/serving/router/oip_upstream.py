@@ -42,6 +42,7 @@ from serving.router.errors import RouterError, RouterErrorCode
 SERVER = "the KServe model server"
 _DATATYPES = {"float32": "FP32", "float64": "FP64", "int32": "INT32", "int64": "INT64"}
 _INTEGER = frozenset({"INT32", "INT64"})
+_MAX_DIMS = 32  # an output nested deeper is no answer of ours (and would recurse that deep)
 
 
 def request_body(rows: list[Any], schema: InputSchema | None) -> bytes:
@@ -103,7 +104,7 @@ def answer(status: int, body: bytes) -> bytes:
 def _rows_of(data: Any, shape: Any) -> list[Any]:
     """``data`` (flat, row-major) as a list of ``shape[0]`` rows nested as ``shape[1:]``."""
     dims = [int(d) for d in shape]
-    if not isinstance(data, list) or not dims or any(d < 0 for d in dims):
+    if not isinstance(data, list) or not 1 <= len(dims) <= _MAX_DIMS or any(d < 0 for d in dims):
         raise ValueError(f"output data/shape {shape!r} is not a tensor")
     if len(data) != math.prod(dims):
         raise ValueError(f"output holds {len(data)} values, not {math.prod(dims)} ({dims})")
