@@ -218,8 +218,8 @@ class Tables:
         return problems
 
     def _model_problems(self, model: str, entry: ModelEntry) -> list[str]:
-        """Every version of ``model`` that its TorchServe does not have ready; UNAVAILABLE
-        when that TorchServe cannot be asked."""
+        """Every version of ``model`` that its TorchServe (or KServe model server) does not
+        have ready; UNAVAILABLE when that server cannot be asked."""
         if entry.upstream is not None and entry.upstream.backend == "kserve":
             return self._kserve_problems(model, entry, entry.upstream.inference_url)
         management = self._management_of(entry.upstream)

@@ -105,7 +105,7 @@ class InferenceToken:
 
 
 class Upstream:
-    """The TorchServe inference APIs of one router: one ``_Pool`` per base URL."""
+    """The inference APIs of one router's backends: one ``_Pool`` per base URL."""
 
     def __init__(
         self,
