@@ -18,8 +18,8 @@ Prints p50/p99 latency and throughput per path, KServe's ratios to TorchServe an
 router adds on each; writes JSON under bench/results/.
 
 KServe runs on an interpreter with the ``kserve`` package (``make kserve-venv`` builds
-``.venv-kserve``; found there, else ``$MODELREG_TEST_KSERVE_PYTHON``, else this one if it has
-kserve; or name one with ``--kserve-python``). TorchServe needs Java 17.
+``.venv-kserve``): ``--kserve-python``, else ``$MODELREG_KSERVE_PYTHON``, else that venv, else
+``$MODELREG_TEST_KSERVE_PYTHON``, else this one if it has kserve. TorchServe needs Java 17.
 
     python bench/backends.py [--requests 1000] [--concurrency 1 8 16] [--rounds 3]
 """
@@ -72,6 +72,8 @@ def digit_row() -> list[float]:
 def kserve_python(given: str | None) -> str:
     if given is not None:
         return given
+    if os.environ.get("MODELREG_KSERVE_PYTHON"):
+        return os.environ["MODELREG_KSERVE_PYTHON"]
     own = ROOT / ".venv-kserve" / "bin" / "python"
     if own.exists():
         return str(own)

@@ -96,7 +96,8 @@ def test_backends(tmp_path: Path) -> None:
     if subprocess.run(["java", "-version"], capture_output=True, check=False).returncode:
         pytest.skip("Java 17 is needed for TorchServe")
     own = ROOT / ".venv-kserve" / "bin" / "python"
-    if not (own.exists() or os.environ.get("MODELREG_TEST_KSERVE_PYTHON")):
+    given = ("MODELREG_KSERVE_PYTHON", "MODELREG_TEST_KSERVE_PYTHON")
+    if not (own.exists() or any(os.environ.get(name) for name in given)):
         pytest.skip("no Python with kserve: make kserve-venv (make test builds it)")
     data = quick_run("backends", tmp_path)
     (level,) = data["results"]
