@@ -173,6 +173,7 @@ def test_predictions_answer_with_production_or_the_named_version(
 
         narrow = c.post(f"/predictions/{KS_MODEL}", json={"inputs": [[0.5] * 63]})
         assert (narrow.status_code, narrow.json()["error"]["code"]) == (400, "INVALID_INPUT")
+    assert router.app.upstream.bases == [kserve.local.url]  # one pool: the model's server
 
     stats = httpx.get(
         f"{router.url}/admin/stats",
