@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "router_overhead": ([], ["--requests", "40", "--concurrency", "1", "--rounds", "1"]),
     "auto_rollback": ([], ["--quick"]),
     "convergence": ([], ["--quick"]),
+    "backends": ([], ["--requests", "40", "--concurrency", "1", "--rounds", "1"]),
 }
 
 
@@ -147,6 +148,19 @@ def rows_of(name: str, data: dict[str, Any]) -> list[tuple[str, str, str]]:
                     f"router adds at p50 (concurrency {level['concurrency']})",
                     f"{level['added_p50_ms']:.2f} ms; throughput ratio "
                     f"{level['throughput_ratio']:.2f}",
+                    "-",
+                )
+            )
+    elif name == "backends":
+        for level in results:
+            ratios = level["ratios"]
+            rows.append(
+                (
+                    f"KServe / TorchServe (concurrency {level['concurrency']})",
+                    f"p50 x{ratios['kserve_over_torchserve_p50_direct']:.2f} direct, "
+                    f"x{ratios['kserve_over_torchserve_p50_router']:.2f} routed; throughput "
+                    f"x{ratios['kserve_over_torchserve_rps_direct']:.2f} direct, "
+                    f"x{ratios['kserve_over_torchserve_rps_router']:.2f} routed",
                     "-",
                 )
             )

@@ -305,6 +305,24 @@ def _assert_clean_refusal(reply: httpx.Response, *statuses: int) -> str:
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
 HUGE = b"1" + b"0" * 400
+TRITON = json.dumps(  # a backend the router cannot speak to
+    {
+        "expected_generation": 1,
+        "table": {
+            "models": {
+                "m": {
+                    "served_name": "m",
+                    "production": 1,
+                    "upstream": {
+                        "inference_url": "http://127.0.0.1:9",
+                        "management_url": "http://127.0.0.1:9",
+                        "backend": "triton",
+                    },
+                }
+            }
+        },
+    }
+).encode()
 
 
 @pytest.mark.parametrize(
@@ -324,6 +342,7 @@ HUGE = b"1" + b"0" * 400
         ("POST", "/admin/confirm", DEEP, 400, "generation"),
         ("POST", "/admin/confirm", b'{"generation": ' + HUGE + b"}", 400, "generation"),
         ("PUT", "/admin/table", DEEP, 422, "invalid table update"),
+        ("PUT", "/admin/table", TRITON, 422, "upstream.backend: Input should be 'torchserve'"),
         ("GET", "/admin/stats?since=1e400", None, 400, "Unix time"),
         ("GET", "/admin/stats?since=" + "9" * 5000, None, 400, "Unix time"),
     ],

@@ -90,3 +90,18 @@ def test_convergence(tmp_path: Path) -> None:
     assert results["commit_to_verified"]["n"] == 2
     assert results["wrong_answers_after_convergence"] == 0
     assert all(run["requests_after"] > 0 for run in results["runs"])
+
+
+def test_backends(tmp_path: Path) -> None:
+    if subprocess.run(["java", "-version"], capture_output=True, check=False).returncode:
+        pytest.skip("Java 17 is needed for TorchServe")
+    own = ROOT / ".venv-kserve" / "bin" / "python"
+    given = ("MODELREG_KSERVE_PYTHON", "MODELREG_TEST_KSERVE_PYTHON")
+    if not (own.exists() or any(os.environ.get(name) for name in given)):
+        pytest.skip("no Python with kserve: make kserve-venv (make test builds it)")
+    data = quick_run("backends", tmp_path)
+    (level,) = data["results"]
+    for path in ("torchserve/direct", "torchserve/router", "kserve/direct", "kserve/router"):
+        assert level[path]["n"] == 40
+        assert level[path]["failed"] == 0
+    assert len(set(data["checks"]["same_class_through_router"].values())) == 1

@@ -133,6 +133,7 @@ def test_routes_resolve_best_of_task_from_the_cards() -> None:
         "upstream": {
             "inference_url": "http://ts-mnist-cnn:8080",
             "management_url": "http://ts-mnist-cnn-management:8081",
+            "backend": "torchserve",
         },
     }
 

@@ -315,7 +315,10 @@ def test_a_router_without_default_starts_from_its_initial_table(
         }
         state = http.get("/admin/table", headers=admin).json()
         assert state["generation"] == 1
-        assert state["table"]["models"][ROUTER_CRITICAL]["upstream"] == on(second)
+        assert state["table"]["models"][ROUTER_CRITICAL]["upstream"] == {
+            **on(second),
+            "backend": "torchserve",  # the default, written out
+        }
         log = router.log_file.read_text(encoding="utf-8")
         assert "initial routing table installed (generation 1)" in log
         assert "HTTP Request:" not in log  # httpx's per-request INFO lines stay out

@@ -42,7 +42,7 @@ from serving.router.table import (
     Target,
     canary_bucket,
 )
-from serving.router.upstream import Upstream, checked
+from serving.router.upstream import Upstream
 from serving.router.window import Windows
 
 Scope = MutableMapping[str, Any]
@@ -236,8 +236,8 @@ class RouterApp:
             self._check_ready(target)
             inputs.check_rows(body.rows, target.schema, self.limits.max_rows)
             if shadow is not None:
-                self._mirror(shadow, raw)
-            reply = checked(await self.upstream.predict(target.path, raw, target.upstream))
+                self._mirror(shadow, raw, body.rows)
+            reply = await self.upstream.forward(target, raw, body.rows)
             if request is not None:
                 answer = oip.encode_answer(reply.body, request, target)
                 self._oip_outputs[(target.model, target.version)] = answer.outputs
@@ -374,19 +374,19 @@ class RouterApp:
         self.metrics.observe(model, version, route, outcome, seconds)
         self.windows.record(model, version, outcome, seconds)
 
-    def _mirror(self, target: Target, raw: bytes) -> None:
+    def _mirror(self, target: Target, raw: bytes, rows: list[Any]) -> None:
         """Send a copy of the request to a shadow version; its answer is only measured."""
         if len(self._shadows) >= self.limits.max_shadow_in_flight:
             self.metrics.shadow_skipped(target.model)
             return
-        task = asyncio.create_task(self._shadow_call(target, raw))
+        task = asyncio.create_task(self._shadow_call(target, raw, rows))
         self._shadows.add(task)
         task.add_done_callback(self._shadows.discard)
 
-    async def _shadow_call(self, target: Target, raw: bytes) -> None:
+    async def _shadow_call(self, target: Target, raw: bytes, rows: list[Any]) -> None:
         started = time.perf_counter()
         try:
-            checked(await self.upstream.predict(target.path, raw, target.upstream))
+            await self.upstream.forward(target, raw, rows)
         except RouterError as exc:
             self._observe(target, "shadow", _OUTCOME.get(exc.code, "backend_error"), started)
             return

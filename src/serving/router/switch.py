@@ -27,6 +27,7 @@ from typing import Protocol, runtime_checkable
 from serving.errors import ServingError, ServingErrorCode
 from serving.router.errors import RouterError, RouterErrorCode
 from serving.router.metrics import RouterMetrics
+from serving.router.oip_upstream import OipReadiness
 from serving.router.state import StateFile
 from serving.router.table import (
     CompiledTable,
@@ -47,6 +48,12 @@ class Management(Protocol):
     def ping(self) -> PingResult: ...
 
     def describe(self, model: str) -> ModelDescription: ...
+
+
+class VersionReadiness(Protocol):
+    """Whether a KServe model server has a version ready (``oip_upstream.OipReadiness``)."""
+
+    def ready(self, inference_url: str, served_name: str, version: int) -> bool: ...
 
 
 @runtime_checkable
@@ -75,9 +82,11 @@ class Tables:
         *,
         verify_loaded: bool = True,
         start_unconfirmed: bool = False,
+        readiness: VersionReadiness | None = None,
     ) -> None:
         self.state_file = state_file
         self._management = management
+        self._readiness = readiness or OipReadiness()
         self._metrics = metrics
         self._verify_loaded = verify_loaded
         loaded = state_file.load()
@@ -209,8 +218,10 @@ class Tables:
         return problems
 
     def _model_problems(self, model: str, entry: ModelEntry) -> list[str]:
-        """Every version of ``model`` that its TorchServe does not have ready; UNAVAILABLE
-        when that TorchServe cannot be asked."""
+        """Every version of ``model`` that its TorchServe (or KServe model server) does not
+        have ready; UNAVAILABLE when that server cannot be asked."""
+        if entry.upstream is not None and entry.upstream.backend == "kserve":
+            return self._kserve_problems(model, entry, entry.upstream.inference_url)
         management = self._management_of(entry.upstream)
         where = "" if entry.upstream is None else f" at {entry.upstream.management_url}"
         if management is None:
@@ -241,6 +252,25 @@ class Tables:
                 problems.append(
                     f"model {model!r} {stage} version {version} has no ready worker "
                     f"({served.status})"
+                )
+        return problems
+
+    def _kserve_problems(self, model: str, entry: ModelEntry, url: str) -> list[str]:
+        """Every version of ``model`` that its KServe model server at ``url`` has not ready."""
+        problems: list[str] = []
+        for stage, version in entry.versions().items():
+            try:
+                ready = self._readiness.ready(url, entry.served_name, version)
+            except ServingError as exc:
+                raise RouterError(
+                    RouterErrorCode.UNAVAILABLE,
+                    f"cannot check the table against the KServe model server at {url} (model "
+                    f"{model!r}): {exc}",
+                ) from None
+            if not ready:
+                problems.append(
+                    f"model {model!r} {stage} version {version} is not loaded and ready in the "
+                    f"KServe model server at {url} (served as {entry.served_name!r})"
                 )
         return problems
 

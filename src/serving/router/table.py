@@ -12,7 +12,8 @@ The control plane writes it (``PUT /admin/table``) as plain data::
             "pinned_versions": "admin",   # who may call /predictions/{model}/{version}
             "upstream": {                                               # optional
                 "inference_url": "http://ts-mnist-classifier:8080",
-                "management_url": "http://ts-mnist-classifier-management:8081"}}},
+                "management_url": "http://ts-mnist-classifier-management:8081",
+                "backend": "torchserve"}}},                 # or "kserve"; default torchserve
      "routes": {
         "digits": {
             "default": "mnist-classifier",
@@ -33,9 +34,13 @@ assigned by a hash of the model and the key, so one key always lands on the same
 and needs the admin token for the others, ``production`` allows only Production,
 ``approved`` allows every version of the entry (``serving.config`` says more).
 
-``upstream`` is the model's own TorchServe (on Kubernetes, its Services); without it the
+``upstream`` is the model's own serving backend (on Kubernetes, its Services); without it the
 model is served by the router's default TorchServe (``--inference-url``). URLs are http(s),
-host and optional port only: no credentials, path, query or fragment.
+host and optional port only: no credentials, path, query or fragment. ``backend`` says what
+answers there: ``torchserve`` (default; ``/predictions/{served_name}/{version}``) or
+``kserve``, KServe's model server, called over the Open Inference Protocol v2
+(``/v2/models/{served_name}/versions/{version}/infer``, ``serving.router.oip_upstream``). A
+KServe-backed model always names its upstream: the router's default is a TorchServe.
 
 Every route target is a model name of ``models``. A registry-driven target of
 ``configs/models.yaml`` (``{best_of_task: T}``) is resolved by the control plane before it
@@ -115,8 +120,11 @@ def base_url(url: str) -> str:
 BaseUrl = Annotated[str, Field(max_length=300), AfterValidator(base_url)]
 
 
+Backend = Literal["torchserve", "kserve"]
+
+
 class ModelUpstream(_Frozen):
-    """A model's own TorchServe, instead of the router's default one."""
+    """A model's own serving backend, instead of the router's default TorchServe."""
 
     inference_url: BaseUrl = Field(description="Its inference API, e.g. http://ts-m:8080.")
     management_url: BaseUrl = Field(
@@ -272,11 +280,12 @@ class Target:
     model: str
     version: str
     stage: Stage
-    path: str  # /predictions/{served_name}/{version}, quoted
+    path: str  # /predictions/{served_name}/{version} (kserve: /v2/models/.../infer), quoted
     schema: InputSchema | None
     model_header: bytes  # X-Model-Name value: the name, percent-encoded if not plain ASCII
     upstream: str | None = None  # the model's inference base URL; None: the router's default
     pinned: PinnedVersions = "admin"  # who may name this version by path (see ModelEntry)
+    backend: Backend = "torchserve"  # what answers at ``upstream`` (kserve: path is OIP v2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,16 +318,24 @@ def compile_table(state: TableState) -> CompiledTable:
     versions: dict[tuple[str, str], Target] = {}
     for model, entry in state.table.models.items():
         # Later stages never shadow production when two stages share a version.
+        backend: Backend = entry.upstream.backend if entry.upstream is not None else "torchserve"
+        served = quote(entry.served_name, safe="")
         for stage, version in reversed(entry.versions().items()):
+            path = (
+                f"/v2/models/{served}/versions/{version}/infer"
+                if backend == "kserve"
+                else f"/predictions/{served}/{version}"
+            )
             target = Target(
                 model=model,
                 version=str(version),
                 stage=stage,
-                path=f"/predictions/{quote(entry.served_name, safe='')}/{version}",
+                path=path,
                 schema=entry.input_schema,
                 model_header=header_value(model),
                 upstream=entry.upstream.inference_url if entry.upstream is not None else None,
                 pinned=entry.pinned_versions,
+                backend=backend,
             )
             versions[(model, str(version))] = target
             if stage == "production":

@@ -1,4 +1,6 @@
-"""Pooled async HTTP/1.1 client of TorchServe's inference API: ``POST /predictions/...`` only.
+"""Pooled async HTTP/1.1 client of the serving backends' inference APIs: TorchServe's
+``POST /predictions/...`` and, for KServe-backed models, the Open Inference Protocol v2
+(``POST /v2/models/.../infer``, translated by ``serving.router.oip_upstream``).
 
 The client was chosen by measurement against the same local TorchServe and model (one-row
 digits requests, p50 at concurrency 1): ``httpx.AsyncClient`` 1.8-3.4 ms, ``aiohttp``
@@ -18,7 +20,11 @@ One keep-alive pool per TorchServe base URL: the router's default (``--inference
 each model's own (``upstream`` of its table entry, e.g. its Kubernetes Service), opened on
 first use. The key file's token goes to the default TorchServe only (it is that server's
 key); a model's own upstream gets no token, so its TorchServe runs without token
-authorization behind a network boundary (the README's Kubernetes section says why).
+authorization behind a network boundary (the README's Kubernetes section says why). KServe's
+inference API takes no token.
+
+``forward`` sends a request to whatever serves its target and returns the router's answer
+(TorchServe's body as is; a KServe reply turned into the same shape), errors raised.
 """
 
 from __future__ import annotations
@@ -31,15 +37,17 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from serving.errors import ServingError
 from serving.keyfile import EXPIRY_MARGIN, read_keys
+from serving.router import oip_upstream
 from serving.router.errors import RouterError, RouterErrorCode
-from serving.router.table import base_url
+from serving.router.table import Target, base_url
 
 _INVALID_KEY = b"InvalidKeyException"
+_JSON = b"application/json"
 
 
 class UpstreamReply(NamedTuple):
@@ -97,7 +105,7 @@ class InferenceToken:
 
 
 class Upstream:
-    """The TorchServe inference APIs of one router: one ``_Pool`` per base URL."""
+    """The inference APIs of one router's backends: one ``_Pool`` per base URL."""
 
     def __init__(
         self,
@@ -128,11 +136,20 @@ class Upstream:
         """POST ``body`` to ``path`` at ``base`` (a table's ``upstream``; None: the default)."""
         return await self._pool(base).predict(path, body)
 
+    async def forward(self, target: Target, raw: bytes, rows: list[Any]) -> UpstreamReply:
+        """The answer of ``target``'s backend to a request (``raw``, its checked ``rows``),
+        in the router's shape whatever the backend; RouterError for every failure."""
+        if target.backend == "torchserve":
+            return checked(await self._pool(target.upstream).predict(target.path, raw))
+        body = oip_upstream.request_body(rows, target.schema)
+        reply = await self._pool(target.upstream, oip_upstream.SERVER).predict(target.path, body)
+        return UpstreamReply(200, oip_upstream.answer(reply.status, reply.body), _JSON)
+
     async def aclose(self) -> None:
         for pool in list(self._pools.values()):
             await pool.aclose()
 
-    def _pool(self, base: str | None) -> _Pool:
+    def _pool(self, base: str | None, server: str = "TorchServe") -> _Pool:
         key = base if base is not None else self.url
         if key is None:
             raise RouterError(
@@ -141,12 +158,14 @@ class Upstream:
                 "no upstream for this model",
             )
         pool = self._pools.get(key)
-        if pool is None:  # a model's own TorchServe: no token (it is not the key file's server)
+        if pool is None:  # a model's own server: no token (it is not the key file's server)
             hint = "check the model's upstream in the routing table"
-            pool = self._pools[key] = self._open(key, InferenceToken(None, None), hint)
+            pool = self._pools[key] = self._open(key, InferenceToken(None, None), hint, server)
         return pool
 
-    def _open(self, url: str, token: InferenceToken, hint: str) -> _Pool:
+    def _open(
+        self, url: str, token: InferenceToken, hint: str, server: str = "TorchServe"
+    ) -> _Pool:
         max_connections, connect_timeout_s, timeout_s = self._limits
         tls = None
         if url.startswith("https://"):
@@ -155,6 +174,7 @@ class Upstream:
             url,
             token,
             hint=hint,
+            server=server,
             max_connections=max_connections,
             connect_timeout_s=connect_timeout_s,
             timeout_s=timeout_s,
@@ -163,7 +183,7 @@ class Upstream:
 
 
 class _Pool:
-    """Keep-alive connections to one TorchServe inference address, at most ``max_connections``."""
+    """Keep-alive connections to one inference address, at most ``max_connections``."""
 
     def __init__(
         self,
@@ -171,6 +191,7 @@ class _Pool:
         token: InferenceToken,
         *,
         hint: str,
+        server: str,
         max_connections: int,
         connect_timeout_s: float,
         timeout_s: float,
@@ -184,6 +205,7 @@ class _Pool:
         self._host_line = f"Host: {parts.netloc}\r\n".encode("latin-1")
         self._token = token
         self._hint = hint
+        self._server = server  # who answers here, as error messages name it
         self._tls = tls
         self._slots = asyncio.Semaphore(max_connections)
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
@@ -240,12 +262,12 @@ class _Pool:
                         return await self._exchange(conn, message)
                     except _StaleConnection:
                         raise self._unavailable(
-                            f"TorchServe at {self.url} closed the connection"
+                            f"{self._server} at {self.url} closed the connection"
                         ) from None
             except TimeoutError:
                 raise RouterError(
                     RouterErrorCode.TIMEOUT,
-                    f"TorchServe did not answer within {self._timeout_s:g} s; the model may be "
+                    f"{self._server} did not answer within {self._timeout_s:g} s; the model may be "
                     "overloaded or its workers may be loading",
                 ) from None
 
@@ -255,12 +277,12 @@ class _Pool:
                 return await asyncio.open_connection(self._host, self._port, ssl=self._tls)
         except (TimeoutError, OSError) as exc:  # ssl.SSLError (certificate) is an OSError
             raise self._unavailable(
-                f"TorchServe is not reachable at {self.url} ({exc!r})"
+                f"{self._server} is not reachable at {self.url} ({exc!r})"
             ) from None
 
     def _unavailable(self, message: str) -> RouterError:
         return RouterError(
-            RouterErrorCode.UNAVAILABLE, f"{message}; start that TorchServe or {self._hint}"
+            RouterErrorCode.UNAVAILABLE, f"{message}; start that server or {self._hint}"
         )
 
     async def _exchange(
@@ -274,7 +296,7 @@ class _Pool:
                 status_and_headers = await reader.readuntil(b"\r\n\r\n")
             except (asyncio.IncompleteReadError, ConnectionError) as exc:
                 if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
-                    raise _backend("TorchServe closed the connection mid-answer") from None
+                    raise _backend(f"{self._server} closed the connection mid-answer") from None
                 raise _StaleConnection from None
             status, content_type, length, chunked, keep = _parse_head(status_and_headers)
             if chunked:
@@ -283,9 +305,9 @@ class _Pool:
                 body = await reader.readexactly(length) if length else b""
             reusable = keep
         except asyncio.LimitOverrunError:
-            raise _backend("TorchServe sent oversized response headers") from None
+            raise _backend(f"{self._server} sent oversized response headers") from None
         except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError) as exc:
-            raise _backend(f"TorchServe broke off its answer ({exc!r})") from None
+            raise _backend(f"{self._server} broke off its answer ({exc!r})") from None
         finally:
             if reusable and not self._closed:
                 self._idle.append(conn)
