@@ -49,6 +49,7 @@ models:
     latency_sla_ms: 1000
     input_schema: {{n_features: 64}}
 """
+ROW = [0.25] * 64
 DEADLINE_S = 180.0  # generous: a loaded machine may take long to start a Python server
 
 
@@ -94,6 +95,36 @@ class Stack:
                 f"{ControllerProcess(self.home).status().describe()}"
             )
             time.sleep(0.1)
+
+    def router_version(self, *, oip: bool = False) -> str | None:
+        """The version the router's answer for MODEL came from (None: it did not answer)."""
+        url = f"http://127.0.0.1:{self.env['MODELREG_ROUTER_PORT']}"
+        if oip:
+            path = f"/v2/models/{MODEL}/infer"
+            body: dict[str, object] = {
+                "inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": ROW}]
+            }
+        else:
+            path, body = f"/predictions/{MODEL}", {"inputs": [ROW]}
+        try:
+            with httpx.Client(timeout=30.0, trust_env=False) as http:
+                answer = http.post(url + path, json=body)
+        except httpx.HTTPError:
+            return None
+        if answer.status_code != 200:
+            return None
+        assert answer.headers["x-model-version"] == str(answer.json()["model_version"])
+        return str(answer.json()["model_version"])
+
+    def wait_router(self, version: str) -> None:
+        """Until the router answers from ``version`` five times in a row."""
+        deadline = time.monotonic() + DEADLINE_S
+        streak = 0
+        while streak < 5:
+            streak = streak + 1 if self.router_version() == version else 0
+            assert time.monotonic() < deadline, f"the router never answered v{version}"
+            if streak == 0:
+                time.sleep(0.2)
 
     def last_audit_id(self) -> int:
         rows = self.registry.audit_log(limit=1).items
@@ -262,3 +293,30 @@ def test_the_routing_table_sends_the_model_to_the_kserve_server(stack: Stack) ->
     assert entry.upstream == ModelUpstream(inference_url=url, management_url=url, backend="kserve")
     assert (entry.production, entry.previous) == (2, 1)
     assert built.omitted == []
+
+
+def test_the_router_answers_from_kserve_and_follows_a_rollback_at_once(stack: Stack) -> None:
+    stack.wait_serving(2, [1, 2])
+    stack.wait_router("2")
+    assert stack.router_version(oip=True) == "2"  # the Open Inference Protocol route too
+    rolled = stack.cli("rollback", MODEL, "-r", "router check", "--yes")
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    # The CLI returns after the router's table is confirmed: no stale answer after it.
+    assert [stack.router_version() for _ in range(10)] == ["1"] * 10
+    assert stack.router_version(oip=True) == "1"
+    for stage in ("Staging", "Production"):
+        moved = stack.cli("promote", MODEL, "2", "--stage", stage, "-r", "back", "--yes")
+        assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert [stack.router_version() for _ in range(10)] == ["2"] * 10
+
+
+def test_after_a_kill_9_of_kserve_the_router_answers_again(stack: Stack) -> None:
+    stack.wait_serving(2, [1, 2])
+    stack.wait_router("2")
+    pid = stack.kserve.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+    stack.wait_serving(2, [1, 2])
+    stack.wait_router("2")
