@@ -4,7 +4,8 @@ The client is built from :class:`LLMSettings` at the edge, never at import. Any
 OpenAI-compatible server works (``OPENAI_BASE_URL``). The LLM only proposes an intent:
 a reply that is off-format, names an unknown intent, errors or times out is asked once more,
 then the offline parser reads the message (with a visible note), and nothing the LLM says can
-change a stage.
+change a stage. With ``MODELREG_AGENT_LLM_READS=kind`` the LLM names only the request's kind
+(``llm_kind``), for a small local model.
 """
 
 from __future__ import annotations

@@ -347,3 +347,38 @@ def test_the_reading_setting_is_checked() -> None:
     assert read_kind('```json\n{"kind": "audit"}\n```') == "audit"
     with pytest.raises(ValueError, match="not a kind"):
         read_kind('{"kind": "question"}')
+
+
+async def test_a_chat_turn_reading_the_kind_answers_from_the_registry(
+    server: MCPServer, tmp_path: Path, scripted_llm: ScriptedLLM
+) -> None:
+    scripted_llm.script += [Reply(content='{"kind": "list_models"}')]
+    env = {
+        "OPENAI_BASE_URL": scripted_llm.base_url,
+        "MODELREG_AGENT_MODEL": "fake-model",
+        "MODELREG_AGENT_LLM_READS": "kind",
+    }
+    settings = LLMSettings.from_env(env)
+    out = Console(record=True, width=300)
+    lines = iter(["What models are in production?"])
+
+    def read_line(prompt: str) -> str:
+        try:
+            return next(lines)
+        except StopIteration:
+            raise EOFError from None
+
+    code = await run_chat(
+        lambda: open_registry(server),
+        checkpoint_path=tmp_path / "cp.sqlite",
+        parser=build_intent_parser(settings),
+        console=out,
+        read_line=read_line,
+        parser_label="LLM fake-model",
+        llm_budget_s=settings.turn_budget_s,
+    )
+    assert code == 0
+    text = out.export_text()
+    assert "2 model(s) in Production" in text
+    assert not [line for line in text.splitlines() if line.startswith("note:")]
+    assert len(scripted_llm.requests) == 1  # one call a turn
