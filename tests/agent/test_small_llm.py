@@ -34,7 +34,15 @@ from agent.llm import (
     read_intent,
     response_format,
 )
-from agent.llm_kind import KIND_MAX_TOKENS, KINDS, LLMKindParser, kind_schema, read_kind
+from agent.llm_kind import (
+    KIND_MAX_TOKENS,
+    KINDS,
+    LLMKind,
+    LLMKindParser,
+    kind_schema,
+    read_kind,
+    reading_of_kind,
+)
 from agent.mcp_tools import open_registry
 from agent.prompts import INTENT_SYSTEM, KIND_EXAMPLES, KIND_SYSTEM
 from tests.agent.conftest import llm_model, llm_parser, open_agent
@@ -382,3 +390,16 @@ async def test_a_chat_turn_reading_the_kind_answers_from_the_registry(
     assert "2 model(s) in Production" in text
     assert not [line for line in text.splitlines() if line.startswith("note:")]
     assert len(scripted_llm.requests) == 1  # one call a turn
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_reads_only_names_the_message_gives(kind: LLMKind) -> None:
+    for text in ("blah blah", "tell me about digits v2", "what about ghost-model?"):
+        intent = reading_of_kind(kind, text, KIND_CONTEXT)
+        model = getattr(intent, "model", None)
+        assert model in (None, "mnist-classifier"), (kind, text, intent)
+        if "ghost" in text:
+            assert isinstance(intent, Unclear)  # a name the registry lacks is never read
+            assert intent.unknown == "ghost-model"
+        if kind in ("promote", "rollback", "canary", "stop_canary"):
+            assert isinstance(intent, Unclear)  # a change comes only from the rules' reading
