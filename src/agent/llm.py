@@ -4,7 +4,8 @@ The client is built from :class:`LLMSettings` at the edge, never at import. Any
 OpenAI-compatible server works (``OPENAI_BASE_URL``). The LLM only proposes an intent:
 a reply that is off-format, names an unknown intent, errors or times out is asked once more,
 then the offline parser reads the message (with a visible note), and nothing the LLM says can
-change a stage.
+change a stage. With ``MODELREG_AGENT_LLM_READS=kind`` the LLM names only the request's kind
+(``llm_kind``), for a small local model.
 """
 
 from __future__ import annotations
@@ -41,6 +42,20 @@ llama.cpp's llama-server). ``schema``: ``{"type": "json_object", "schema": ...}`
 both llama.cpp servers read (llama-server and llama-cpp-python's, which refuses
 ``json_schema``). ``json_object``: any JSON object. ``none``: unconstrained."""
 _FORMATS: tuple[ResponseFormat, ...] = ("json_schema", "schema", "json_object", "none")
+Reads = Literal["intent", "kind"]
+"""What the LLM reads from a message. ``intent``: the whole intent (kind and slots), for a
+large model. ``kind``: only its kind, the rules reading names and numbers (``llm_kind``), for
+a small local one."""
+
+
+def _reads(value: str | None) -> Reads | None:
+    if value in (None, ""):
+        return None
+    if value == "intent":
+        return "intent"
+    if value == "kind":
+        return "kind"
+    raise ValueError(f"MODELREG_AGENT_LLM_READS={value!r}: use intent or kind")
 
 
 def _response_format(value: str | None) -> ResponseFormat | None:
@@ -112,6 +127,11 @@ class LLMSettings(BaseModel):
         description="How the intent reply is constrained (ResponseFormat); default: "
         "json_schema for OpenAI, schema for a local server (OPENAI_BASE_URL).",
     )
+    reads: Reads | None = Field(
+        default=None,
+        description="What the LLM reads (Reads); default: intent. ``kind`` is for a "
+        "small local model (README, 'Chat with a local LLM').",
+    )
 
     @property
     def enabled(self) -> bool:
@@ -120,7 +140,7 @@ class LLMSettings(BaseModel):
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LLMSettings:
         """OPENAI_API_KEY, OPENAI_BASE_URL, MODELREG_AGENT_MODEL, MODELREG_AGENT_LLM_TIMEOUT,
-        MODELREG_AGENT_TURN_BUDGET, MODELREG_AGENT_RESPONSE_FORMAT."""
+        MODELREG_AGENT_TURN_BUDGET, MODELREG_AGENT_RESPONSE_FORMAT, MODELREG_AGENT_LLM_READS."""
         env = os.environ if env is None else env
         key = env.get("OPENAI_API_KEY") or None
         timeout = _seconds(env, "MODELREG_AGENT_LLM_TIMEOUT")
@@ -132,6 +152,7 @@ class LLMSettings(BaseModel):
                 timeout_s=10.0 if timeout is None else timeout,
                 turn_budget=_seconds(env, "MODELREG_AGENT_TURN_BUDGET"),
                 response_format=_response_format(env.get("MODELREG_AGENT_RESPONSE_FORMAT")),
+                reads=_reads(env.get("MODELREG_AGENT_LLM_READS")),
             )
         except ValidationError as exc:
             error = exc.errors()[0]
@@ -144,6 +165,11 @@ class LLMSettings(BaseModel):
         if self.response_format is not None:
             return self.response_format
         return "json_schema" if self.base_url is None else "schema"
+
+    @property
+    def reading(self) -> Reads:
+        """What the LLM reads from a message."""
+        return self.reads or "intent"
 
     @property
     def turn_budget_s(self) -> float:
@@ -240,17 +266,20 @@ def intent_schema(models: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 def response_format(
-    kind: ResponseFormat, models: Sequence[str] | None = None
+    kind: ResponseFormat,
+    models: Sequence[str] | None = None,
+    *,
+    schema: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """The ``response_format`` of an intent request."""
+    """The ``response_format`` of a reading request: ``schema``, or the intent's."""
+    schema = intent_schema(models) if schema is None else schema
     if kind == "json_schema":
-        schema = intent_schema(models)
         return {
             "type": "json_schema",
             "json_schema": {"name": "intent", "schema": schema, "strict": False},
         }
     if kind == "schema":
-        return {"type": "json_object", "schema": intent_schema(models)}
+        return {"type": "json_object", "schema": schema}
     if kind == "json_object":
         return {"type": "json_object"}
     return None
@@ -345,11 +374,19 @@ def build_intent_parser(settings: LLMSettings) -> IntentParser:
     offline = OfflineParser()
     if model is None:
         return offline
+    local = settings.base_url is not None
+    if settings.reading == "kind":
+        from agent.llm_kind import KIND_MAX_TOKENS, LLMKindParser, kind_schema
+
+        options = token_cap(KIND_MAX_TOKENS, local=local)
+        if (shape := response_format(settings.constrain, schema=kind_schema())) is not None:
+            options["response_format"] = shape
+        return LLMKindParser(model, offline, deadline_s=settings.turn_budget_s, options=options)
     return LLMIntentParser(
         model,
         offline,
         deadline_s=settings.turn_budget_s,
         max_tokens=settings.intent_max_tokens,
         constrain=settings.constrain,
-        local=settings.base_url is not None,
+        local=local,
     )

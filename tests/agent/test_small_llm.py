@@ -14,7 +14,17 @@ from rich.console import Console
 from agent.chat import chat_command, run_chat
 from agent.focus import Focus, ParseContext
 from agent.grounding import reading_problem
-from agent.intents import AuditLog, ListModels, Rollback, ServingStatus
+from agent.intents import (
+    AuditLog,
+    Help,
+    IntentParser,
+    ListModels,
+    ModelDetails,
+    Parsed,
+    Rollback,
+    ServingStatus,
+    Unclear,
+)
 from agent.llm import (
     ANSWER_MAX_TOKENS,
     INTENT_MAX_TOKENS,
@@ -24,8 +34,17 @@ from agent.llm import (
     read_intent,
     response_format,
 )
+from agent.llm_kind import (
+    KIND_MAX_TOKENS,
+    KINDS,
+    LLMKind,
+    LLMKindParser,
+    kind_schema,
+    read_kind,
+    reading_of_kind,
+)
 from agent.mcp_tools import open_registry
-from agent.prompts import INTENT_SYSTEM
+from agent.prompts import INTENT_SYSTEM, KIND_EXAMPLES, KIND_SYSTEM
 from tests.agent.conftest import llm_model, llm_parser, open_agent
 from tests.agent.fake_openai import Reply, ScriptedLLM
 
@@ -199,6 +218,7 @@ def test_a_route_or_typo_grounds_the_llm_reading_and_a_guess_does_not() -> None:
         ({"MODELREG_AGENT_TURN_BUDGET": "soon"}, "MODELREG_AGENT_TURN_BUDGET='soon': give a"),
         ({"MODELREG_AGENT_TURN_BUDGET": "0"}, "MODELREG_AGENT_TURN_BUDGET=0.0: input should be"),
         ({"MODELREG_AGENT_LLM_TIMEOUT": "-3"}, "MODELREG_AGENT_LLM_TIMEOUT=-3.0: input should"),
+        ({"MODELREG_AGENT_LLM_READS": "all"}, "MODELREG_AGENT_LLM_READS='all': use intent or"),
     ],
 )
 def test_a_bad_llm_setting_is_one_line_and_starts_nothing(
@@ -210,3 +230,176 @@ def test_a_bad_llm_setting_is_one_line_and_starts_nothing(
     (line,) = out.export_text().splitlines()
     assert line.startswith(f"error: {said}")
     assert not (tmp_path / "home").exists()
+
+
+# ------------------------------------------------ reading only the kind (a small model)
+
+KIND_CONTEXT = ParseContext(
+    focus=Focus(),
+    models=("mnist-classifier", "mnist-cnn"),
+    routes=(("digits", "mnist-classifier"),),
+)
+
+
+def kind_parser(llm: ScriptedLLM, **settings: float) -> IntentParser:
+    env = {"OPENAI_BASE_URL": llm.base_url, "MODELREG_AGENT_LLM_READS": "kind"}
+    update = {"model": "fake-model", "timeout_s": 5.0, "max_retries": 0, **settings}
+    return build_intent_parser(LLMSettings.from_env(env).model_copy(update=update))
+
+
+async def test_reading_the_kind_asks_for_one_enum_and_the_rules_read_the_names(
+    scripted_llm: ScriptedLLM,
+) -> None:
+    scripted_llm.script += [Reply(content='{"kind": "serving"}')] * 2
+    parser = kind_parser(scripted_llm)
+    assert isinstance(parser, LLMKindParser)
+    parsed = await parser.parse("which version of digits is live?", [], KIND_CONTEXT)
+    assert parsed == Parsed(intent=ServingStatus(model="mnist-classifier"), source="llm")
+    first = scripted_llm.requests[0]
+    assert first["max_tokens"] == KIND_MAX_TOKENS
+    assert first["response_format"] == {"type": "json_object", "schema": kind_schema()}
+    assert kind_schema()["properties"]["kind"]["enum"] == list(KINDS)
+    await parser.parse("is mnist-cnn serving", [], KIND_CONTEXT)
+    # The same prefix every turn (the server reuses its cache); only the message differs.
+    one, two = (r["messages"] for r in scripted_llm.requests[:2])
+    assert one[:-1] == two[:-1]
+    assert one[0] == {"role": "system", "content": KIND_SYSTEM}
+    assert len(one) == 2 + 2 * len(KIND_EXAMPLES)
+    assert one[-1]["content"] == '<user_message>"which version of digits is live?"</user_message>'
+
+
+async def test_a_kind_reply_names_no_entity_and_registry_text_never_reaches_it(
+    scripted_llm: ScriptedLLM,
+) -> None:
+    # A kind only: a model or version in the reply is not read (it is not in the schema).
+    scripted_llm.script += [Reply(content='{"kind": "model_info", "model": "mnist-cnn"}')]
+    parsed = await kind_parser(scripted_llm).parse("show me digits v2", [], KIND_CONTEXT)
+    assert parsed.intent == ModelDetails(model="mnist-classifier", version=2)
+    assert parsed.source == "llm"
+    sent = json.dumps(scripted_llm.requests[0]["messages"])
+    assert "registry_data" not in sent
+    assert "mnist-cnn" not in sent
+
+
+async def test_a_kind_other_than_the_rules_reading_is_not_used(scripted_llm: ScriptedLLM) -> None:
+    scripted_llm.script += [Reply(content='{"kind": "audit"}')]
+    parsed = await kind_parser(scripted_llm).parse("show me digits v2", [], KIND_CONTEXT)
+    assert parsed.source == "offline"
+    assert parsed.intent == ModelDetails(model="mnist-classifier", version=2)
+    assert parsed.note == (
+        "the language model read it as audit, the rules as model_info, so used the offline parser"
+    )
+
+
+async def test_where_the_rules_cannot_place_a_message_the_kind_decides_but_never_a_change(
+    scripted_llm: ScriptedLLM,
+) -> None:
+    scripted_llm.script += [Reply(content='{"kind": "help"}')]
+    parser = kind_parser(scripted_llm)
+    parsed = await parser.parse("blah blah", [], KIND_CONTEXT)
+    assert (parsed.intent, parsed.source) == (Help(), "llm")
+    assert parsed.note == "the language model read it as help; the rules could not place it"
+    for change in ("rollback", "promote", "canary", "stop_canary"):
+        scripted_llm.script += [Reply(content=json.dumps({"kind": change}))]
+        parsed = await parser.parse("blah blah", [], KIND_CONTEXT)
+        assert parsed.source == "offline"
+        assert isinstance(parsed.intent, Unclear)
+        assert parsed.note is not None
+        assert "the rules did not read in the message" in parsed.note
+
+
+async def test_a_kind_whose_slots_the_message_lacks_is_not_used(
+    scripted_llm: ScriptedLLM,
+) -> None:
+    scripted_llm.script += [Reply(content='{"kind": "compare"}')]
+    parsed = await kind_parser(scripted_llm).parse("blah blah", [], KIND_CONTEXT)
+    assert parsed.source == "offline"
+    assert parsed.note == (
+        "the language model read it as compare, which the message does not complete, so used "
+        "the offline parser"
+    )
+
+
+@pytest.mark.parametrize(
+    ("replies", "said"),
+    [
+        (
+            [Reply(content='{"kind": "archive"}'), Reply(content="list_models")],
+            "the language model named no kind (not a kind: 'archive'); retried once",
+        ),
+        (
+            [Reply(content='{"kind": "help"}', delay_s=20.0)] * 2,
+            "the language model gave no usable reading within the turn's 1.5 s budget "
+            "(TimeoutError)",
+        ),
+    ],
+    ids=["off-format", "slow"],
+)
+async def test_an_unusable_kind_reply_leaves_the_rules_reading_with_one_note(
+    scripted_llm: ScriptedLLM, replies: list[Reply], said: str
+) -> None:
+    scripted_llm.script += replies
+    parser = kind_parser(scripted_llm, timeout_s=30.0, turn_budget=1.5)
+    started = time.monotonic()
+    parsed = await parser.parse("what models are in production?", [], KIND_CONTEXT)
+    assert parsed.intent == ListModels(stage="Production")
+    assert (parsed.source, parsed.note) == ("offline", f"{said}, so used the offline parser")
+    assert time.monotonic() - started < 15.0
+
+
+def test_the_reading_setting_is_checked() -> None:
+    assert LLMSettings.from_env({}).reading == "intent"
+    assert LLMSettings.from_env({"MODELREG_AGENT_LLM_READS": "kind"}).reading == "kind"
+    with pytest.raises(ValueError, match="MODELREG_AGENT_LLM_READS='slots': use intent or kind"):
+        LLMSettings.from_env({"MODELREG_AGENT_LLM_READS": "slots"})
+    assert read_kind('```json\n{"kind": "audit"}\n```') == "audit"
+    with pytest.raises(ValueError, match="not a kind"):
+        read_kind('{"kind": "question"}')
+
+
+async def test_a_chat_turn_reading_the_kind_answers_from_the_registry(
+    server: MCPServer, tmp_path: Path, scripted_llm: ScriptedLLM
+) -> None:
+    scripted_llm.script += [Reply(content='{"kind": "list_models"}')]
+    env = {
+        "OPENAI_BASE_URL": scripted_llm.base_url,
+        "MODELREG_AGENT_MODEL": "fake-model",
+        "MODELREG_AGENT_LLM_READS": "kind",
+    }
+    settings = LLMSettings.from_env(env)
+    out = Console(record=True, width=300)
+    lines = iter(["What models are in production?"])
+
+    def read_line(prompt: str) -> str:
+        try:
+            return next(lines)
+        except StopIteration:
+            raise EOFError from None
+
+    code = await run_chat(
+        lambda: open_registry(server),
+        checkpoint_path=tmp_path / "cp.sqlite",
+        parser=build_intent_parser(settings),
+        console=out,
+        read_line=read_line,
+        parser_label="LLM fake-model",
+        llm_budget_s=settings.turn_budget_s,
+    )
+    assert code == 0
+    text = out.export_text()
+    assert "2 model(s) in Production" in text
+    assert not [line for line in text.splitlines() if line.startswith("note:")]
+    assert len(scripted_llm.requests) == 1  # one call a turn
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_reads_only_names_the_message_gives(kind: LLMKind) -> None:
+    for text in ("blah blah", "tell me about digits v2", "what about ghost-model?"):
+        intent = reading_of_kind(kind, text, KIND_CONTEXT)
+        model = getattr(intent, "model", None)
+        assert model in (None, "mnist-classifier"), (kind, text, intent)
+        if "ghost" in text:
+            assert isinstance(intent, Unclear)  # a name the registry lacks is never read
+            assert intent.unknown == "ghost-model"
+        if kind in ("promote", "rollback", "canary", "stop_canary"):
+            assert isinstance(intent, Unclear)  # a change comes only from the rules' reading
