@@ -28,6 +28,7 @@ from registry_mcp.core.registry import Registry
 from registry_mcp.deploy.kubernetes import inferenceservice as isvc
 from serving.config import load_models_config
 from serving.kserve.local import free_port
+from serving.local import LocalPorts
 from serving.naming import served_name
 from tests.conftest import Backend
 from tests.helpers import add_versions
@@ -55,6 +56,10 @@ def env(sqlite_backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Backend:
     monkeypatch.setenv("MODELREG_MODELS_CONFIG", str(FIXTURE))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    # Ports nothing listens on: no TorchServe or router of another test answers.
+    for name, port in LocalPorts.free().model_dump().items():
+        monkeypatch.setenv(f"MODELREG_SERVING_{name.upper()}_PORT", str(port))
+    monkeypatch.setenv("MODELREG_ROUTER_PORT", str(LocalPorts.free().inference))
     registry = Registry.open(sqlite_backend.settings)
     add_versions(registry, sqlite_backend.model_uris[0], KSERVE_MODEL, 2)
     registry.close()
@@ -69,14 +74,51 @@ def _rendered_args(flag_values: dict[str, str], container: dict[str, object]) ->
     return args
 
 
+def _promote(capsys: pytest.CaptureFixture[str], version: str, stage: str) -> None:
+    code, _, err = invoke(
+        capsys, "promote", KSERVE_MODEL, version, "--stage", stage, "-r", "ok", "--yes"
+    )
+    assert code == 0, err
+
+
+def test_tf_vars_writes_a_kserve_canary_only_where_it_fits(
+    env: Backend, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    tfvars = tmp_path / "model_versions.auto.tfvars.json"
+    write = ("tf", "vars", "--allow-local-artifacts", "--out", str(tfvars))
+    _promote(capsys, "1", "staging")
+    _promote(capsys, "1", "production")
+    _promote(capsys, "2", "staging")
+    code, _, err = invoke(capsys, *write)  # Terraform's side: v1 Production, v2 Staging
+    assert code == 0, err
+    _promote(capsys, "2", "production")
+    before = tfvars.read_text()
+    for bad, why in (
+        ("mnist-classifier=10", "torchserve-backed"),
+        ("mnist-cnn=ten", "MODEL=PERCENT"),
+        ("mnist-cnn=101", "from 0 to 100"),
+    ):
+        code, out, err = invoke(capsys, *write, "--kserve-canary", bad)
+        assert code == 2, out
+        assert why in err
+        assert "Traceback" not in err
+        assert tfvars.read_text() == before  # nothing written
+    code, out, err = invoke(capsys, *write, "--kserve-canary", "mnist-cnn=10")
+    assert code == 0, err
+    assert "mnist-cnn: production 2, staging -, previous 1, KServe canary 10%" in out
+    model = json.loads(tfvars.read_text())["models"][KSERVE_MODEL]
+    assert model["backend"] == "kserve"
+    assert model["canary_percent"] == 10
+    code, _, err = invoke(capsys, *write)  # the canary completed: the field goes away
+    assert code == 0, err
+    assert "canary_percent" not in json.loads(tfvars.read_text())["models"][KSERVE_MODEL]
+
+
 @pytest.fixture
 def pod(env: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Path]:
     """The init container's work: archives of v1 and v2 and the load plan (v2 Production)."""
     for version, stage in (("1", "staging"), ("1", "production"), ("2", "staging")):
-        code, _, err = invoke(
-            capsys, "promote", KSERVE_MODEL, version, "--stage", stage, "-r", "ok", "--yes"
-        )
-        assert code == 0, err
+        _promote(capsys, version, stage)
     rendered = isvc.inference_service(load_models_config(FIXTURE).get(KSERVE_MODEL), "mnist-cnn")
     fetch = rendered["spec"]["predictor"]["initContainers"][0]
     dirs = {name: tmp_path / name for name in ("store", "load", "work")}
