@@ -164,6 +164,9 @@ def inference_service(model: ModelConfig, k8s: str) -> Obj:
             {"name": "model-store", "mountPath": KSERVE_STORE},
             {"name": "kserve-load", "mountPath": LOAD_DIR, "readOnly": True},
             {"name": "kserve-token", "mountPath": TOKEN_DIR, "readOnly": True},
+            # The image user's home: whatever a library caches there stays off the
+            # read-only root filesystem.
+            {"name": "modelreg-home", "mountPath": "/var/lib/modelreg"},
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
