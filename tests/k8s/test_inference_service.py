@@ -1,8 +1,9 @@
 """A kserve-backed model on Kubernetes (fixture: the packaged models.yaml with mnist-cnn on
-KServe): an InferenceService in place of its TorchServe Deployment, valid against the vendored
-KServe CRD (strictly), its pod built like a TorchServe pod's, the gpu overlay's JSON patch, the
-router's table pointing at the predictor Service, Terraform's tfvars and module for it, and
-checkov on the rendered tree."""
+KServe, written from the packaged file so that it follows its changes): an InferenceService
+in place of its TorchServe Deployment, valid against the vendored KServe CRD (strictly), its
+pod built like a TorchServe pod's, the gpu overlay's JSON patch, the router's table pointing
+at the predictor Service, Terraform's tfvars and module for it, and checkov on the rendered
+tree."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from tests.k8s import kserve_crd
 from tests.k8s.conftest import (
     KUBE_VERSION,
     OVERLAYS,
+    PACKAGED,
     ROOT,
     TERRAFORM,
     by_kind,
@@ -41,14 +43,23 @@ from tests.k8s.conftest import (
     run,
 )
 
-FIXTURE = Path(__file__).parent / "fixtures" / "models-kserve.yaml"
 KSERVE_MODEL = "mnist-cnn"
 Docs = dict[str, list[dict[str, Any]]]
 
 
+def write_kserve_models(path: Path) -> Path:
+    """The packaged models.yaml with ``backend: kserve`` added under mnist-cnn."""
+    import yaml  # type: ignore[import-untyped]
+
+    data = yaml.safe_load(PACKAGED.read_text(encoding="utf-8"))
+    data["models"][KSERVE_MODEL]["backend"] = "kserve"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="module")
-def config() -> ModelsConfig:
-    return load_models_config(FIXTURE)
+def config(tmp_path_factory: pytest.TempPathFactory) -> ModelsConfig:
+    return load_models_config(write_kserve_models(tmp_path_factory.mktemp("models") / "m.yaml"))
 
 
 @pytest.fixture(scope="module")

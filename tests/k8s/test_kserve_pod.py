@@ -32,7 +32,7 @@ from serving.local import LocalPorts
 from serving.naming import served_name
 from tests.conftest import Backend
 from tests.helpers import add_versions
-from tests.k8s.test_inference_service import FIXTURE, KSERVE_MODEL
+from tests.k8s.test_inference_service import KSERVE_MODEL, write_kserve_models
 from tests.test_cli import invoke
 
 
@@ -49,11 +49,16 @@ def _kserve_python() -> str:
 
 
 @pytest.fixture
-def env(sqlite_backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Backend:
+def models_file(tmp_path: Path) -> Path:
+    return write_kserve_models(tmp_path / "models-kserve.yaml")
+
+
+@pytest.fixture
+def env(sqlite_backend: Backend, monkeypatch: pytest.MonkeyPatch, models_file: Path) -> Backend:
     monkeypatch.setenv("MODELREG_HOME", str(sqlite_backend.settings.home))
     monkeypatch.setenv("MODELREG_ARTIFACT_ROOT", sqlite_backend.settings.resolved_artifact_root)
     monkeypatch.setenv("MODELREG_ACTOR", "carol")
-    monkeypatch.setenv("MODELREG_MODELS_CONFIG", str(FIXTURE))
+    monkeypatch.setenv("MODELREG_MODELS_CONFIG", str(models_file))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     # Ports nothing listens on: no TorchServe or router of another test answers.
@@ -115,11 +120,15 @@ def test_tf_vars_writes_a_kserve_canary_only_where_it_fits(
 
 
 @pytest.fixture
-def pod(env: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Path]:
+def pod(
+    env: Backend, models_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> dict[str, Path]:
     """The init container's work: archives of v1 and v2 and the load plan (v2 Production)."""
     for version, stage in (("1", "staging"), ("1", "production"), ("2", "staging")):
         _promote(capsys, version, stage)
-    rendered = isvc.inference_service(load_models_config(FIXTURE).get(KSERVE_MODEL), "mnist-cnn")
+    rendered = isvc.inference_service(
+        load_models_config(models_file).get(KSERVE_MODEL), "mnist-cnn"
+    )
     fetch = rendered["spec"]["predictor"]["initContainers"][0]
     dirs = {name: tmp_path / name for name in ("store", "load", "work")}
     for folder in dirs.values():
@@ -155,9 +164,11 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @pytest.fixture
-def server(pod: dict[str, Path], tmp_path: Path) -> Iterator[tuple[str, str]]:
+def server(pod: dict[str, Path], models_file: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
     python = _kserve_python()
-    rendered = isvc.inference_service(load_models_config(FIXTURE).get(KSERVE_MODEL), "mnist-cnn")
+    rendered = isvc.inference_service(
+        load_models_config(models_file).get(KSERVE_MODEL), "mnist-cnn"
+    )
     container = rendered["spec"]["predictor"]["containers"][0]
     token = tmp_path / "token"
     token.write_text(secrets.token_urlsafe(32))
