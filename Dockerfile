@@ -4,6 +4,8 @@
 #                                            (TorchServe pods' init container: builds .mar files)
 #   torchserve --start --foreground --ncs --ts-config /etc/torchserve/config.properties --models all
 #   python -m serving.router --host 0.0.0.0 --port 8090 ...            (prediction router)
+#   /opt/kserve/bin/python -m serving.kserve.server --host 0.0.0.0 --port 8080 --load ...
+#                                            (a kserve-backed model's InferenceService predictor)
 #   modelreg mcp --transport http --host 0.0.0.0 --port 8765           (MCP server; token from a Secret)
 #   mlflow server --backend-store-uri $(DSN) --artifacts-destination /mlartifacts --serve-artifacts
 # Build: docker build -t modelreg:0.1.0 .   (kind: kind load docker-image modelreg:0.1.0)
@@ -30,6 +32,13 @@ COPY src ./src
 # torch first and pinned, from TORCH_INDEX_URL (CPU build unless the GPU image is built).
 RUN pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0 \
  && pip install .
+
+# KServe's model server (the predictor of a kserve-backed model's InferenceService runs
+# /opt/kserve/bin/python -m serving.kserve.server) in an environment of its own: kserve pins
+# libraries older than the project's; it reads torch and modelreg from the system site-packages.
+RUN python -m venv --system-site-packages /opt/kserve \
+ && /opt/kserve/bin/pip install 'kserve>=0.21,<0.22' \
+ && /opt/kserve/bin/python -c "import kserve, torch, serving.kserve.server"
 
 # Non-root, matching the pods' runAsUser; the root filesystem is read-only in the pods
 # (emptyDirs for /tmp, /srv/torchserve, /var/lib/modelreg).

@@ -10,6 +10,9 @@ variable "models" {
     gpu      = number
     # The registry change these versions come from (its audit id), for `modelreg k8s diff`.
     change_id = optional(number)
+    # torchserve or kserve (models.yaml); kserve only: KServe's canaryTrafficPercent.
+    backend        = optional(string, "torchserve")
+    canary_percent = optional(number)
   }))
 }
 

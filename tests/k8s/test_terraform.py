@@ -48,7 +48,7 @@ def _vars(work: Path, desired: DesiredVersions, name: str) -> Path:
 
 def test_terraform_test_scenarios(workdir: Path) -> None:
     out = _tf(workdir, "test")
-    assert "16 passed, 0 failed" in out, out
+    assert "24 passed, 0 failed" in out, out
 
 
 def test_fmt(workdir: Path) -> None:

@@ -136,10 +136,18 @@ def archives(
             dir_okay=False,
         ),
     ] = None,
+    kserve_load_out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write a KServe model server's load plan here (the archives built, "
+            "Production the default): what `python -m serving.kserve.server --load` reads.",
+            dir_okay=False,
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Build the .mar archives a TorchServe pod loads and write its TorchServe config (its
-    init container runs this)."""
+    """Build the .mar archives a TorchServe pod or a KServe predictor loads and write its
+    TorchServe config or KServe load plan (its init container runs this)."""
     from registry_mcp.cli import render as cli_render
     from registry_mcp.deploy.kubernetes import tsconfig
     from registry_mcp.deploy.kubernetes.archives import (
@@ -175,6 +183,12 @@ def archives(
                 ErrorCode.INVALID_INPUT,
                 f"--ts-config-out {ts_config_out}: directory {ts_config_out.parent} does not exist",
             )
+    if kserve_load_out is not None and not kserve_load_out.parent.is_dir():
+        raise RegistryError(
+            ErrorCode.INVALID_INPUT,
+            f"--kserve-load-out {kserve_load_out}: directory {kserve_load_out.parent} "
+            "does not exist",
+        )
     if default is not None and default not in wanted:
         raise RegistryError(
             ErrorCode.INVALID_INPUT,
@@ -187,6 +201,9 @@ def archives(
             shared, config.get(model), {b.version: b.file_name for b in built}, default
         )
         tsconfig.write_text_atomically(text, ts_config_out)
+    if kserve_load_out is not None:
+        plan = tsconfig.kserve_load_plan(model, {b.version: b.file_name for b in built}, default)
+        tsconfig.write_text_atomically(plan.model_dump_json(indent=2) + "\n", kserve_load_out)
     if as_json:
         cli_render.print_json(state.console, built)
         return
@@ -198,8 +215,9 @@ def archives(
             + (" (cached)" if item.cached else "")
             + (" (default version)" if item.version == default else "")
         )
-    if ts_config_out is not None:
-        state.console.print(f"Wrote {ts_config_out}", soft_wrap=True)
+    for written in (ts_config_out, kserve_load_out):
+        if written is not None:
+            state.console.print(f"Wrote {written}", soft_wrap=True)
 
 
 @k8s_app.command("diff")
@@ -292,22 +310,42 @@ def tf_vars(
     ] = TFVARS,
     no_registry: NoRegistryOpt = False,
     allow_local_artifacts: AllowLocalOpt = False,
+    kserve_canary: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="MODEL=PERCENT: KServe's canaryTrafficPercent for a kserve-backed model's new "
+            "predictor revision (repeatable; 0 sends every request back to the previous "
+            "revision; leave it out to complete the rollout).",
+        ),
+    ] = None,
 ) -> None:
     """Write the desired state Terraform owns: the registry's versions per model (with its
     change id), models.yaml's resources, and the router's table for those versions
     (best_of_task routes resolved from the registry's cards)."""
     from registry_mcp.deploy.kubernetes.routertable import production_cards, router_table
-    from registry_mcp.deploy.kubernetes.tfvars import build_tfvars, write_tfvars
+    from registry_mcp.deploy.kubernetes.tfvars import (
+        build_tfvars,
+        kserve_canaries,
+        parse_canary,
+        read_tfvars,
+        write_tfvars,
+    )
 
+    asked = dict(parse_canary(text) for text in kserve_canary or [])
     state, config, desired, models = _state(ctx, no_registry, allow_local=allow_local_artifacts)
+    canaries = {}
+    if asked:
+        written = read_tfvars(out) if out.is_file() else None
+        canaries = kserve_canaries(config, desired, models, written, asked)
     cards = None if no_registry else production_cards(state.registry(), desired, models)
-    write_tfvars(build_tfvars(config, desired, models, cards), out)
+    write_tfvars(build_tfvars(config, desired, models, cards, canaries), out)
     state.console.print(f"Wrote {out} ({len(models)} models)", soft_wrap=True)
     for model in models:
         versions = desired.of(model).configmap_data()
         state.console.print(
             f"  {model}: production {versions['PRODUCTION'] or '-'}, staging "
             f"{versions['STAGING'] or '-'}, previous {versions['PREVIOUS'] or '-'}"
+            + (f", KServe canary {canaries[model]}%" if model in canaries else "")
         )
     omitted = router_table(config, desired, models, cards).omitted
     if omitted:

@@ -1,7 +1,9 @@
 """The KServe model server process: kserve's REST app, versioned v2 routes, a management API.
 
 Run as ``python -m serving.kserve.server --port N --model-store DIR --work-dir DIR
---token-file FILE`` (``serving.kserve.local`` does). It binds 127.0.0.1 only and serves:
+--token-file FILE`` (``serving.kserve.local`` does). It binds 127.0.0.1 unless ``--host``
+names another address (a Kubernetes pod: ``--host 0.0.0.0``), loads the versions of ``--load
+FILE`` (``serving.kserve.preload``) before it answers, and serves:
 
 - kserve's Open Inference Protocol v2 app: ``/v2/health/live|ready``, ``/v2/models``,
   ``/v2/models/{name}[/ready|/infer]`` (the default version), ``/metrics``;
@@ -24,6 +26,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from serving.kserve.preload import LoadPlan, LoadPlanError, read_plan
 from serving.naming import is_archive_file_name, registry_version, served_name
 
 Scope = MutableMapping[str, Any]
@@ -32,7 +35,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-HOST = "127.0.0.1"
+HOST = "127.0.0.1"  # the default bind address: loopback
 _VERSIONED = re.compile(r"^/v2/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)(?P<rest>/.*)?$")
 _REFUSED = re.compile(r"^/(v1/|v2/repository/)")
 _MANAGEMENT = "/modelreg/v1"
@@ -205,16 +208,46 @@ def _key(version: str) -> tuple[int, str]:
     return (int(version), version) if version.isdigit() else (1 << 62, version)
 
 
+def preload(registry: Registry, plan: LoadPlan) -> None:
+    """Load the plan's versions, the default first, and make it the default."""
+    for version in plan.order():
+        registry.load(plan.model, version, plan.versions[version])
+    if plan.default is not None:
+        registry.model(plan.model).set_default(plan.default)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="KServe model server for modelreg archives")
+    parser.add_argument(
+        "--host",
+        default=HOST,
+        help="Address to bind (default: loopback). In a pod, 0.0.0.0; the management API "
+        "still needs the token.",
+    )
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--model-store", type=Path, required=True)
     parser.add_argument("--work-dir", type=Path, required=True)
     parser.add_argument("--token-file", type=Path, required=True)
+    parser.add_argument(
+        "--load",
+        type=Path,
+        default=None,
+        help="A load plan (JSON: model, default, versions -> archive file names in the model "
+        "store) to load before serving.",
+    )
     args = parser.parse_args(argv)
-    token = args.token_file.read_text(encoding="utf-8").strip()
+    try:
+        token = args.token_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        parser.error(f"cannot read --token-file {args.token_file}: {exc.strerror or exc}")
     if len(token) < 32:
         parser.error(f"{args.token_file} must hold a token of at least 32 characters")
+    plan = None
+    if args.load is not None:
+        try:
+            plan = read_plan(args.load)
+        except LoadPlanError as exc:
+            parser.error(str(exc))
     sys.argv = sys.argv[:1]  # kserve parses the command line when imported
     import uvicorn
     from kserve.model_repository import ModelRepository
@@ -234,8 +267,15 @@ def main(argv: list[str] | None = None) -> None:
     import kserve.model_server
 
     registry = Registry(repository, args.model_store.resolve(), args.work_dir.resolve())
+    if plan is not None:
+        from serving.kserve.model import LoadRefused
+
+        try:
+            preload(registry, plan)
+        except LoadRefused as exc:
+            parser.exit(1, f"cannot load {args.load}: {exc}\n")
     app = versioned_routing(kserve.model_server.app, registry, token)
-    config = uvicorn.Config(app, host=HOST, port=args.port, log_config=None, workers=1)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, workers=1)
     uvicorn.Server(config).run()
 
 

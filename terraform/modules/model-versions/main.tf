@@ -52,6 +52,25 @@ locals {
     },
   )
 
+  # A kserve-backed model's InferenceService: the versions as annotations (KServe copies
+  # them into the predictor's pod template, so each Knative revision keeps its own) and
+  # KServe's canaryTrafficPercent. A TorchServe-backed model's Deployment gets the checksum.
+  inference_services = {
+    for name, m in var.models : name => {
+      annotations = {
+        "modelreg.io/production"  = local.configmap_data[name].PRODUCTION
+        "modelreg.io/versions"    = local.configmap_data[name].VERSIONS
+        "checksum/model-versions" = local.checksums[name]
+      }
+      canary_traffic_percent = m.canary_percent
+    } if m.backend == "kserve"
+  }
+
+  deployment_annotations = {
+    for name, sum in local.checksums : name => { "checksum/model-versions" = sum }
+    if var.models[name].backend == "torchserve"
+  }
+
   workloads = {
     for name, m in var.models : name => {
       replicas = m.replicas
@@ -74,6 +93,13 @@ resource "terraform_data" "restart" {
   for_each         = local.checksums
   input            = each.value
   triggers_replace = each.value
+}
+
+# A kserve-backed model's InferenceService fields Terraform owns: updated in place (KServe
+# makes a new revision of the predictor when the annotations change).
+resource "terraform_data" "inference_service" {
+  for_each = local.inference_services
+  input    = each.value
 }
 
 resource "terraform_data" "workload" {

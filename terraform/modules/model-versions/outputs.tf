@@ -9,8 +9,18 @@ output "checksums" {
 }
 
 output "annotations" {
-  description = "Model name -> pod-template annotations to set on its TorchServe Deployment."
-  value       = { for name, sum in local.checksums : name => { "checksum/model-versions" = sum } }
+  description = "TorchServe-backed model name -> pod-template annotations to set on its Deployment ts-<model>."
+  value       = local.deployment_annotations
+}
+
+output "inference_services" {
+  description = "KServe-backed model name -> {annotations (modelreg.io/production, modelreg.io/versions, checksum/model-versions), canary_traffic_percent} of its InferenceService ks-<model>."
+  value       = local.inference_services
+}
+
+output "inference_service_ids" {
+  description = "KServe-backed model name -> id of its stand-in (changes only when replaced, never on an update)."
+  value       = { for name, isvc in terraform_data.inference_service : name => isvc.id }
 }
 
 output "workloads" {

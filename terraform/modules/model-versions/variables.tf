@@ -10,6 +10,12 @@ variable "models" {
     gpu      = number
     # The registry change these versions come from (its audit id), for `modelreg k8s diff`.
     change_id = optional(number)
+    # models.yaml's backend: torchserve (Deployment ts-<model>) or kserve (InferenceService
+    # ks-<model>, whose annotations carry the versions).
+    backend = optional(string, "torchserve")
+    # kserve only: KServe's canaryTrafficPercent, the share of the model's requests for the
+    # predictor's newest revision (null: all of them once it is ready).
+    canary_percent = optional(number)
   }))
 
   validation {
@@ -39,6 +45,22 @@ variable "models" {
   validation {
     condition     = alltrue([for _, m in var.models : m.previous == null || m.version != null])
     error_message = "A model with a previous version must have a Production version (version)."
+  }
+
+  validation {
+    condition     = alltrue([for _, m in var.models : contains(["torchserve", "kserve"], m.backend)])
+    error_message = "backend must be \"torchserve\" or \"kserve\" (models.yaml's backend of the model)."
+  }
+
+  validation {
+    condition     = alltrue([for _, m in var.models : m.canary_percent == null ? true : (m.canary_percent >= 0 && m.canary_percent <= 100 && floor(m.canary_percent) == m.canary_percent)])
+    error_message = "canary_percent must be a whole number from 0 to 100, or null (no canary)."
+  }
+
+  # TorchServe pods roll with a Deployment's rolling update: no revision to split traffic with.
+  validation {
+    condition     = alltrue([for _, m in var.models : m.canary_percent == null || m.backend == "kserve"])
+    error_message = "canary_percent is only for kserve-backed models (KServe's canaryTrafficPercent); remove it from the torchserve-backed ones."
   }
 }
 

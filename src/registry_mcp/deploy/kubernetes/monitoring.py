@@ -16,7 +16,6 @@ from registry_mcp.deploy.kubernetes.workloads import (
     COMPONENT,
     PART_OF,
     Obj,
-    _registry_env,
     container_security,
     disruption_budget,
     empty_dir,
@@ -25,6 +24,7 @@ from registry_mcp.deploy.kubernetes.workloads import (
     make_deployment,
     make_pod,
     make_service,
+    registry_env,
     resource_block,
 )
 
@@ -53,7 +53,7 @@ def exporter_objects() -> list[Obj]:
         "command": ["modelreg", "metrics"],
         # --public: off loopback on purpose; the NetworkPolicy below is the boundary.
         "args": ["--host", "0.0.0.0", "--port", str(EXPORTER_PORT), "--public"],
-        "env": _registry_env(),
+        "env": registry_env(),
         "ports": [{"name": "metrics", "containerPort": EXPORTER_PORT}],
         "resources": resource_block("100m", "256Mi", "500m", "512Mi"),
         "readinessProbe": http_probe("/metrics", EXPORTER_PORT, delay=10),

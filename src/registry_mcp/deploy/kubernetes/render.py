@@ -19,6 +19,12 @@ from pydantic import BaseModel, ConfigDict
 
 from registry_mcp.deploy.kubernetes import credentials, monitoring
 from registry_mcp.deploy.kubernetes.desired import k8s_name
+from registry_mcp.deploy.kubernetes.inferenceservice import (
+    backend_of,
+    inference_service,
+    inference_service_gpu_patch,
+    kserve_network_policy,
+)
 from registry_mcp.deploy.kubernetes.stateful import (
     mlflow_objects,
     network_policies,
@@ -130,9 +136,26 @@ def render_tree(config: ModelsConfig, models: list[str]) -> RenderedTree:
     resources.append("networkpolicies.yaml")
     resources += ["exporter.yaml", "prometheus-discovery.yaml"]
     gpu_patches: list[dict[str, Any]] = []
+    kserve_models = [m for m in models if backend_of(config.get(m)) == "kserve"]
     for model in models:
         k8s = k8s_name(model)
         model_config = config.get(model)
+        if model in kserve_models:
+            files[f"base/models/{k8s}.yaml"] = dump(
+                inference_service(model_config, k8s),
+                notes=[
+                    "Versions: the annotations modelreg.io/production, modelreg.io/versions and "
+                    "checksum/model-versions, and spec.predictor.canaryTrafficPercent, are "
+                    "Terraform's (terraform/)."
+                ],
+            )
+            resources.append(f"models/{k8s}.yaml")
+            if model_config.kubernetes.gpu:
+                patch_file = f"gpu-{k8s}.yaml"
+                patch, target = inference_service_gpu_patch(k8s, model_config.kubernetes.gpu)
+                files[f"overlays/gpu/{patch_file}"] = dump(patch)
+                gpu_patches.append({"path": patch_file, "target": target})
+            continue
         files[f"base/models/{k8s}.yaml"] = dump(
             *torchserve_objects(model_config, k8s),
             notes=[
@@ -160,7 +183,10 @@ def render_tree(config: ModelsConfig, models: list[str]) -> RenderedTree:
     files["base/postgres.yaml"] = dump(*postgres_objects())
     files["base/postgres-readonly-role.yaml"] = dump(*credentials.role_objects())
     files[f"base/postgres/{credentials.ROLE_SQL_FILE}"] = credentials.READONLY_ROLE_SQL
-    files["base/networkpolicies.yaml"] = dump(*network_policies())
+    policies = network_policies()
+    if kserve_models:
+        policies.append(kserve_network_policy())
+    files["base/networkpolicies.yaml"] = dump(*policies)
     files["base/torchserve/config.properties"] = torchserve_properties()
     files["base/exporter.yaml"] = dump(*monitoring.exporter_objects())
     files["base/prometheus-discovery.yaml"] = dump(*monitoring.discovery_rbac())

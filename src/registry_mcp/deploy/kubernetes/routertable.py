@@ -4,9 +4,11 @@ from ``modelreg tf vars``; the router follows the mounted file).
 What ``modelreg serve`` PUTs to a local router, computed from the desired versions instead of
 from what a TorchServe reports ready: every model with a desired version enters with its
 Production, previous and Staging (the versions its pods load), its input schema, and
-``upstream`` = its own Services (``ts-<model>:8080``, ``ts-<model>-management:8081``); a model
-without a version is left out (its pods load nothing). The router checks the table against
-each model's TorchServe before it uses it, as it checks ``PUT /admin/table``.
+``upstream`` = its own Services (``ts-<model>:8080``, ``ts-<model>-management:8081``; a
+KServe-backed model: its InferenceService's predictor Service ``ks-<model>-predictor`` for
+both, ``"backend": "kserve"``); a model without a version is left out (its pods load
+nothing). The router checks the table against each model's TorchServe before it uses it, as
+it checks ``PUT /admin/table``.
 
 A route of models.yaml enters only when every model it can pick has a desired Production
 version and its ``{best_of_task: T}`` targets are resolved; otherwise the whole route is left
@@ -29,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from registry_mcp.core.registry import Registry
 from registry_mcp.deploy.kubernetes.desired import DesiredVersions, k8s_name
+from registry_mcp.deploy.kubernetes.inferenceservice import Backend, backend_of, predictor_service
 from registry_mcp.deploy.kubernetes.workloads import (
     INFERENCE_PORT,
     MANAGEMENT_PORT,
@@ -55,18 +58,31 @@ class RouterTable(BaseModel):
 
     table: RoutingTable
     omitted: list[str] = Field(default_factory=list)
+    backends: dict[str, Backend] = Field(
+        default_factory=dict, description="Model -> its backend, where it is not TorchServe."
+    )
 
     def text(self) -> str:
         """The table file (JSON, keys sorted, no nulls): what ``--initial-table`` reads."""
         data = self.table.model_dump(mode="json", exclude_none=True)
+        for model, backend in self.backends.items():
+            # Written here while the table's schema has no backend field (it then round-trips).
+            data["models"][model]["upstream"].setdefault("backend", backend)
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     def checksum(self) -> str:
         return hashlib.sha256(self.text().encode()).hexdigest()
 
 
-def model_upstream(model: str) -> ModelUpstream:
-    """The model's Services, by their names in the router's namespace."""
+def model_upstream(model: str, backend: Backend = "torchserve") -> ModelUpstream:
+    """The model's Services, by their names in the router's namespace: TorchServe's two, or
+    the predictor Service of its InferenceService (port 80; OIP and the management API)."""
+    if backend == "kserve":
+        url = f"http://{predictor_service(k8s_name(model))}"
+        fields: dict[str, str] = {"inference_url": url, "management_url": url}
+        if "backend" in ModelUpstream.model_fields:
+            fields["backend"] = backend
+        return ModelUpstream.model_validate(fields)
     name = torchserve_name(k8s_name(model))
     return ModelUpstream(
         inference_url=f"http://{name}:{INFERENCE_PORT}",
@@ -85,6 +101,7 @@ def router_table(
 ) -> RouterTable:
     omitted: list[str] = []
     entries: dict[str, ModelEntry] = {}
+    backends: dict[str, Backend] = {}
     for model in models:
         versions = desired.of(model)
         if not versions.loaded():
@@ -98,8 +115,10 @@ def router_table(
             staging=versions.staging,
             input_schema=config.get(model).input_schema,
             pinned_versions=config.get(model).pinned_versions,
-            upstream=model_upstream(model),
+            upstream=model_upstream(model, backend_of(config.get(model))),
         )
+        if backend_of(config.get(model)) != "torchserve":
+            backends[model] = backend_of(config.get(model))
     winners = _winners(config, entries, cards, omitted)
     served = {
         name: route
@@ -107,7 +126,8 @@ def router_table(
         if not _omitted_route(name, route, entries, winners, omitted)
     }
     routes = routes_from_config(config.model_copy(update={"routes": served}), winners)
-    return RouterTable(table=RoutingTable(models=entries, routes=routes), omitted=omitted)
+    table = RoutingTable(models=entries, routes=routes)
+    return RouterTable(table=table, omitted=omitted, backends=backends)
 
 
 def _omitted_route(

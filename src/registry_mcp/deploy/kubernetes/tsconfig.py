@@ -33,6 +33,7 @@ from pathlib import Path
 
 from registry_mcp.domain.errors import ErrorCode, RegistryError
 from serving.config import ModelConfig
+from serving.kserve.preload import LoadPlan
 from serving.naming import is_archive_file_name, served_name, ts_version
 from serving.rollout import DesiredModel
 
@@ -151,3 +152,13 @@ def write_text_atomically(text: str, out: Path) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise _invalid(f"cannot write {out}: {exc.strerror or exc}") from None
+
+
+# A KServe predictor's init container writes a load plan instead (serving.kserve.preload).
+def kserve_load_plan(model: str, archives: Mapping[int, str], default: int | None) -> LoadPlan:
+    """A KServe predictor's load plan: the archives built, Production the default version."""
+    return LoadPlan(
+        model=served_name(model),
+        default=None if default is None else str(default),
+        versions={str(version): archive for version, archive in sorted(archives.items())},
+    )

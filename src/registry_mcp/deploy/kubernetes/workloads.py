@@ -185,7 +185,7 @@ def make_pod(containers: list[Obj], volumes: list[Obj], init: list[Obj] | None =
     return pod
 
 
-def _registry_env(secret: str = DB_READONLY_SECRET) -> list[Obj]:
+def registry_env(secret: str = DB_READONLY_SECRET) -> list[Obj]:
     """How a modelreg container reaches the registry: the registry (and our audit tables) in
     PostgreSQL by the DSN of a Secret (the read-only one unless the pod writes: see
     ``credentials.WRITERS``); runs and artifacts through the MLflow server, which proxies
@@ -243,7 +243,7 @@ def torchserve_objects(model: ModelConfig, k8s: str) -> list[Obj]:
         ],
         # The one owner of the versions: Terraform's ConfigMap (the pod waits until it exists).
         "envFrom": [{"configMapRef": {"name": versions_configmap(k8s)}}],
-        "env": _registry_env(),
+        "env": registry_env(),
         "resources": resource_block("250m", "512Mi", "1", "2Gi"),
         "securityContext": container_security(),
         "volumeMounts": [
@@ -312,6 +312,8 @@ def torchserve_objects(model: ModelConfig, k8s: str) -> list[Obj]:
 
 
 GPU_IMAGE_TAG = f"{IMAGE_TAG}-cuda"  # the Dockerfile built with TORCH_INDEX_URL=.../cu128
+GPU_NODE_SELECTOR = {"nvidia.com/gpu.present": "true"}
+GPU_TOLERATIONS = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
 
 
 def gpu_patch(k8s: str, gpus: int) -> Obj:
@@ -332,10 +334,8 @@ def gpu_patch(k8s: str, gpus: int) -> Obj:
             },
             "template": {
                 "spec": {
-                    "nodeSelector": {"nvidia.com/gpu.present": "true"},
-                    "tolerations": [
-                        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-                    ],
+                    "nodeSelector": dict(GPU_NODE_SELECTOR),
+                    "tolerations": [dict(t) for t in GPU_TOLERATIONS],
                     "containers": [
                         {
                             "name": "torchserve",
@@ -427,7 +427,7 @@ def mcp_objects() -> list[Obj]:
         "command": ["modelreg", "mcp"],
         "args": ["--transport", "http", "--host", "0.0.0.0", "--port", str(MCP_PORT)],
         "env": [
-            *_registry_env(DB_SECRET),  # a writer: promotions, proposals, the audit trail
+            *registry_env(DB_SECRET),  # a writer: promotions, proposals, the audit trail
             secret_env("MODELREG_MCP_TOKEN", MCP_SECRET, "token"),
         ],
         "ports": [{"name": "http", "containerPort": MCP_PORT}],

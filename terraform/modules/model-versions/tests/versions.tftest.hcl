@@ -341,3 +341,162 @@ run "router_table_not_json_rejected" {
 
   expect_failures = [var.router_table]
 }
+
+# A kserve-backed model: Terraform owns its InferenceService's version annotations (a new
+# predictor revision that loads them) and KServe's canaryTrafficPercent for that revision.
+# A promotion with a canary, the canary completed, and a rollback both ways.
+run "kserve_v1" {
+  command = apply
+
+  variables {
+    models = {
+      "mnist-classifier" = { version = 1, staging = 2, replicas = 2, cpu = "500m", memory = "1Gi", gpu = 0, backend = "kserve" }
+      "digits-encoder"   = { version = 1, replicas = 4, cpu = "250m", memory = "512Mi", gpu = 0 }
+    }
+  }
+
+  assert {
+    condition     = output.inference_services["mnist-classifier"].annotations == { "modelreg.io/production" = "1", "modelreg.io/versions" = "1,2", "checksum/model-versions" = output.checksums["mnist-classifier"] }
+    error_message = "the InferenceService carries Production, the loaded set and the checksum as annotations"
+  }
+
+  assert {
+    condition     = output.inference_services["mnist-classifier"].canary_traffic_percent == null
+    error_message = "no canary unless one is asked for"
+  }
+
+  assert {
+    condition     = keys(output.inference_services) == ["mnist-classifier"] && keys(output.annotations) == ["digits-encoder"]
+    error_message = "the checksum goes on a Deployment only for torchserve-backed models, the InferenceService annotations only for kserve-backed ones"
+  }
+
+  assert {
+    condition     = contains(keys(output.configmaps), "model-versions-mnist-classifier")
+    error_message = "a kserve-backed model keeps its versions ConfigMap (what `modelreg k8s diff` reads)"
+  }
+}
+
+run "kserve_promote_v2_with_canary" {
+  command = apply
+
+  variables {
+    models = {
+      "mnist-classifier" = { version = 2, previous = 1, replicas = 2, cpu = "500m", memory = "1Gi", gpu = 0, backend = "kserve", canary_percent = 10 }
+      "digits-encoder"   = { version = 1, replicas = 4, cpu = "250m", memory = "512Mi", gpu = 0 }
+    }
+  }
+
+  assert {
+    condition     = output.inference_services["mnist-classifier"].annotations["modelreg.io/production"] == "2" && output.inference_services["mnist-classifier"].annotations["modelreg.io/versions"] == "1,2"
+    error_message = "the promotion's revision loads v2 (Production) and v1 (previous)"
+  }
+
+  assert {
+    condition     = output.inference_services["mnist-classifier"].canary_traffic_percent == 10
+    error_message = "KServe sends 10 % of the requests to the new revision"
+  }
+
+  assert {
+    condition     = output.inference_service_ids["mnist-classifier"] == run.kserve_v1.inference_service_ids["mnist-classifier"]
+    error_message = "the InferenceService is updated in place, never replaced"
+  }
+
+  assert {
+    condition     = output.checksums["digits-encoder"] == run.kserve_v1.checksums["digits-encoder"]
+    error_message = "the other model is untouched"
+  }
+}
+
+run "kserve_canary_completed" {
+  command = apply
+
+  variables {
+    models = {
+      "mnist-classifier" = { version = 2, previous = 1, replicas = 2, cpu = "500m", memory = "1Gi", gpu = 0, backend = "kserve" }
+      "digits-encoder"   = { version = 1, replicas = 4, cpu = "250m", memory = "512Mi", gpu = 0 }
+    }
+  }
+
+  assert {
+    condition     = output.inference_services["mnist-classifier"].canary_traffic_percent == null
+    error_message = "completing the canary removes canaryTrafficPercent"
+  }
+
+  assert {
+    condition     = output.inference_services["mnist-classifier"].annotations == run.kserve_promote_v2_with_canary.inference_services["mnist-classifier"].annotations && output.restart_ids["mnist-classifier"] == run.kserve_promote_v2_with_canary.restart_ids["mnist-classifier"]
+    error_message = "completing the canary changes no version annotation: no new revision"
+  }
+}
+
+run "kserve_canary_rolled_back" {
+  command = plan
+
+  variables {
+    models = {
+      "mnist-classifier" = { version = 2, previous = 1, replicas = 2, cpu = "500m", memory = "1Gi", gpu = 0, backend = "kserve", canary_percent = 0 }
+      "digits-encoder"   = { version = 1, replicas = 4, cpu = "250m", memory = "512Mi", gpu = 0 }
+    }
+  }
+
+  assert {
+    condition     = output.inference_services["mnist-classifier"].canary_traffic_percent == 0 && output.inference_services["mnist-classifier"].annotations == run.kserve_promote_v2_with_canary.inference_services["mnist-classifier"].annotations
+    error_message = "canary 0 with the same versions sends every request back to the last revision that had them all"
+  }
+}
+
+run "kserve_rollback_v2_to_v1" {
+  command = plan
+
+  variables {
+    models = {
+      "mnist-classifier" = { version = 1, previous = 2, replicas = 2, cpu = "500m", memory = "1Gi", gpu = 0, backend = "kserve" }
+      "digits-encoder"   = { version = 1, replicas = 4, cpu = "250m", memory = "512Mi", gpu = 0 }
+    }
+  }
+
+  assert {
+    condition     = output.inference_services["mnist-classifier"].annotations["modelreg.io/production"] == "1" && output.inference_services["mnist-classifier"].annotations["modelreg.io/versions"] == "1,2"
+    error_message = "the rollback's revision loads v1 as Production and keeps v2 warm"
+  }
+
+  assert {
+    condition     = output.inference_services["mnist-classifier"].annotations["checksum/model-versions"] != run.kserve_canary_completed.inference_services["mnist-classifier"].annotations["checksum/model-versions"]
+    error_message = "the rollback changes the annotations (a new revision)"
+  }
+}
+
+run "canary_on_torchserve_rejected" {
+  command = plan
+
+  variables {
+    models = {
+      "m" = { version = 1, replicas = 1, cpu = "1", memory = "1Gi", gpu = 0, canary_percent = 10 }
+    }
+  }
+
+  expect_failures = [var.models]
+}
+
+run "canary_out_of_range_rejected" {
+  command = plan
+
+  variables {
+    models = {
+      "m" = { version = 1, replicas = 1, cpu = "1", memory = "1Gi", gpu = 0, backend = "kserve", canary_percent = 150 }
+    }
+  }
+
+  expect_failures = [var.models]
+}
+
+run "unknown_backend_rejected" {
+  command = plan
+
+  variables {
+    models = {
+      "m" = { version = 1, replicas = 1, cpu = "1", memory = "1Gi", gpu = 0, backend = "triton" }
+    }
+  }
+
+  expect_failures = [var.models]
+}
