@@ -386,7 +386,6 @@ class ModelConfig(_Strict):
         default=None, description="Expected input; None means: trust the MLflow signature."
     )
     n_classes: int | None = Field(default=None, ge=2, le=100_000)
-    backend: Literal["torchserve", "kserve"] = "torchserve"
     torchserve: TorchServeSettings = Field(default_factory=TorchServeSettings)
     kubernetes: KubernetesResources = Field(default_factory=KubernetesResources)
     guard: GuardSettings | None = Field(

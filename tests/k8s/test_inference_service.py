@@ -48,11 +48,13 @@ Docs = dict[str, list[dict[str, Any]]]
 
 
 def write_kserve_models(path: Path) -> Path:
-    """The packaged models.yaml with ``backend: kserve`` added under mnist-cnn."""
+    """The packaged models.yaml with ``backend: kserve`` under mnist-cnn (whose TorchServe
+    settings then do not apply and are removed)."""
     import yaml  # type: ignore[import-untyped]
 
     data = yaml.safe_load(PACKAGED.read_text(encoding="utf-8"))
     data["models"][KSERVE_MODEL]["backend"] = "kserve"
+    data["models"][KSERVE_MODEL].pop("torchserve", None)
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
 
@@ -72,15 +74,18 @@ def _services(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return by_kind(docs, "InferenceService")
 
 
-def test_the_fixture_differs_from_the_packaged_file_only_by_the_backend(
+def test_the_fixture_differs_from_the_packaged_file_only_by_the_backend_and_its_settings(
     config: ModelsConfig,
 ) -> None:
     assert isvc.backend_of(config.get(KSERVE_MODEL)) == "kserve"
     assert [m for m in config.models if isvc.backend_of(config.get(m)) == "kserve"] == [
         KSERVE_MODEL
     ]
-    moved = config.models[KSERVE_MODEL].model_copy(update={"backend": "torchserve"})
-    assert moved == packaged().models[KSERVE_MODEL]
+    shipped = packaged().models[KSERVE_MODEL]
+    moved = config.models[KSERVE_MODEL].model_copy(
+        update={"backend": "torchserve", "torchserve": shipped.torchserve}
+    )
+    assert moved == shipped
     assert all(isvc.backend_of(m) == "torchserve" for m in packaged().models.values())
 
 
@@ -259,6 +264,7 @@ def test_the_router_table_points_at_the_predictor_service(config: ModelsConfig) 
     assert data["models"]["mnist-classifier"]["upstream"] == {
         "inference_url": "http://ts-mnist-classifier:8080",
         "management_url": "http://ts-mnist-classifier-management:8081",
+        "backend": "torchserve",
     }
 
 
