@@ -26,6 +26,7 @@ Also measured in-process, as the floor: the handler answering one request, and t
 forward pass.
 
     python bench/batching.py [--model NAME ...] [--quick] [--tolerance 0.1]
+    python bench/batching.py --compare-only   # after models.yaml changed: the comparison only
 
 Prints one table per model and writes bench/results/batching.json.
 """
