@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "auto_rollback": ([], ["--quick"]),
     "convergence": ([], ["--quick"]),
     "backends": ([], ["--requests", "40", "--concurrency", "1", "--rounds", "1"]),
+    "batching": ([], ["--quick"]),
 }
 
 
@@ -141,6 +142,29 @@ def rows_of(name: str, data: dict[str, Any]) -> list[tuple[str, str, str]]:
                 "p50 <= 2 s, p95 <= 5 s, 0 wrong",
             )
         )
+    elif name == "batching":
+        for model in results:
+            knee = model["knee"]
+            rows.append(
+                (
+                    f"{model['model']}: knee of the sweep (c16 within "
+                    f"{data['tolerance']:.0%} of the best)",
+                    f"batch {knee['batch_size']}, delay {knee['max_batch_delay_ms']} ms: c1 p50 "
+                    f"{knee['c1_p50_ms']:.2f} ms, c16 {knee['c16_rps']:.0f} req/s",
+                    "-",
+                )
+            )
+            cmp = model.get("configured_vs_before")
+            if cmp is not None:
+                router = cmp["configured"]["router"]
+                rows.append(
+                    (
+                        f"{model['model']}: models.yaml batching through the router",
+                        f"c1 p50 {router['c1']['p50_ms']:.2f} ms; c16 x"
+                        f"{cmp['router_c16_rps_ratio']:.2f} of the previous setting's req/s",
+                        "c1 p50 <= 3 ms, c16 >= x1.0",
+                    )
+                )
     elif name == "router_overhead":
         for level in results:
             rows.append(

@@ -105,3 +105,23 @@ def test_backends(tmp_path: Path) -> None:
         assert level[path]["n"] == 40
         assert level[path]["failed"] == 0
     assert len(set(data["checks"]["same_class_through_router"].values())) == 1
+
+
+def test_batching(tmp_path: Path) -> None:
+    if subprocess.run(["java", "-version"], capture_output=True, check=False).returncode:
+        pytest.skip("Java 17 is needed for TorchServe")
+    (model,) = quick_run("batching", tmp_path)["results"]
+    settings = {(row["batch_size"], row["max_batch_delay_ms"]) for row in model["sweep"]}
+    assert settings == {(1, 0), (8, 1)}
+    for row in model["sweep"]:
+        for level in ("c1", "c8", "c16"):
+            assert row[level]["n"] > 0, row
+            assert row[level]["failed"] == 0, row
+    assert (model["knee"]["batch_size"], model["knee"]["max_batch_delay_ms"]) in settings
+    assert model["client_vs_null_server"]["c16"]["n"] > 0
+    compared = model["configured_vs_before"]
+    for label in ("configured", "before"):
+        for path in ("direct", "router"):
+            for level in ("c1", "c16"):
+                assert compared[label][path][level]["n"] > 0
+                assert compared[label][path][level]["failed"] == 0

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from serving.config import TorchServeSettings, load_models_config
 from serving.local import LocalPorts, LocalTorchServe
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = "mnist-classifier"  # configured in the shipped models.yaml: batch 8, 10 ms delay
+MODEL = "mnist-classifier"  # the shipped models.yaml gives it batching of its own
 
 
 def _run(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 600) -> str:
@@ -103,6 +104,15 @@ def test_the_installed_wheel_serves_with_the_shipped_models_yaml(tmp_path: Path)
         assert f"models config {shipped} (packaged default)" in " ".join(shown.split())
         with server.client() as client:
             (served,) = client.describe(MODEL).versions
-        assert (served.batch_size, served.max_batch_delay_ms) == (8, 10)
+        batching = load_models_config(shipped).get(MODEL).torchserve
+        fallback = TorchServeSettings()  # what a missing or unread file would give
+        assert (batching.batch_size, batching.max_batch_delay_ms) != (
+            fallback.batch_size,
+            fallback.max_batch_delay_ms,
+        )
+        assert (served.batch_size, served.max_batch_delay_ms) == (
+            batching.batch_size,
+            batching.max_batch_delay_ms,
+        )
     finally:
         subprocess.run([modelreg, "serve", "down"], cwd=elsewhere, env=env, timeout=120)

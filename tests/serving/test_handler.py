@@ -311,3 +311,29 @@ def test_the_task_comes_from_the_serving_marker(tmp_path: Path) -> None:
     marker.write_text(json.dumps({"task": "detection"}))
     with pytest.raises(RuntimeError, match="unknown task 'detection'"):
         safe_model.task_of(tmp_path)
+
+
+@pytest.mark.parametrize(("config", "threads"), [({}, 1), ({"intra_op_threads": 2}, 2)])
+def test_initialize_sets_the_intra_op_threads(
+    saved_models: SavedModels, config: dict[str, Any], threads: int
+) -> None:
+    """One thread unless the archive's config asks for more (README "Batching": two threads
+    stall batched forward passes on a busy 2-core machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        context = FakeContext(saved_models.dirs[1], version="1")
+        context.model_yaml_config = {"handler": config}
+        handler = MlflowHandler()
+        with quiet_mlflow():
+            handler.initialize(context)
+        assert handler.threads == threads
+        assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("value", [0, -1, "2", 1.5, True])
+def test_intra_op_threads_refuses_what_is_not_a_count(value: object) -> None:
+    with pytest.raises(RuntimeError, match="intra_op_threads must be a whole number >= 1"):
+        mlflow_handler.intra_op_threads({"intra_op_threads": value})

@@ -55,6 +55,24 @@ def choose_device(gpu_id: object, cuda_available: bool, cuda_count: int) -> str:
     return f"cuda:{index}"
 
 
+def intra_op_threads(handler_cfg: dict[str, Any]) -> int:
+    """Torch intra-op threads of one worker: the archive's config ``handler:
+    {intra_op_threads: N}``, else 1.
+
+    One by default, as measured (bench/batching.py; README "Batching"): with torch's default of
+    one thread per core, a batched forward pass of these small models waits on an OpenMP
+    barrier whenever another process holds the other core (the router, the frontend, a second
+    worker) — 40-100 ms per batch on a busy 2-core machine, against 0.2-0.4 ms with one thread.
+    """
+    value = handler_cfg.get("intra_op_threads", 1)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise RuntimeError(
+            f"handler intra_op_threads must be a whole number >= 1, got {value!r}; fix the "
+            "archive's model config"
+        )
+    return value
+
+
 class MlflowHandler:
     """Loads the MLflow model at the archive root and answers batched JSON requests."""
 
@@ -67,6 +85,7 @@ class MlflowHandler:
         self.max_rows = safe_model.DEFAULT_MAX_ROWS
         self.task = "classification"
         self.device = "cpu"
+        self.threads = 1
 
     def initialize(self, context: Any) -> None:
         model_dir = context.system_properties["model_dir"]
@@ -74,6 +93,8 @@ class MlflowHandler:
         self.version = str(manifest.get("modelVersion", "unknown"))
         handler_cfg = (getattr(context, "model_yaml_config", None) or {}).get("handler") or {}
         self.max_rows = int(handler_cfg.get("max_rows", safe_model.DEFAULT_MAX_ROWS))
+        self.threads = intra_op_threads(handler_cfg)
+        torch.set_num_threads(self.threads)
         loaded = safe_model.load_model_dir(
             model_dir,
             name=str(manifest.get("modelName", "unknown")),
