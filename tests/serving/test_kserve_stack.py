@@ -15,18 +15,22 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from bench.slow_model import SlowClassifier
 
-from registry_mcp.core.approvals import CONTROLLER_ACTOR
+from registry_mcp.core.approvals import CONTROLLER_ACTOR, GUARD_ACTOR
 from registry_mcp.core.registry import Registry
 from registry_mcp.deploy.controller_process import ControllerProcess
 from registry_mcp.deploy.deployment import Deployment
 from registry_mcp.domain.schemas import AuditAction, Decision
+from registry_mcp.store.releases import GuardStatus
+from registry_mcp.training.trainer import TrainResult
 from serving.errors import ServingError
 from serving.kserve.backend import KServeBackend
 from serving.kserve.local import LocalKServe, free_port
@@ -40,6 +44,8 @@ from tests.serving.test_kserve import _kserve_python
 pytestmark = pytest.mark.slow
 
 MODEL = "ks-digits"
+#: v1 good, v2 made slow on purpose (bench.slow_model): it breaks the 60 ms SLA of its guard.
+GUARDED = "ks-guarded"
 CONFIG = f"""
 models:
   {MODEL}:
@@ -48,6 +54,14 @@ models:
     primary_metric: accuracy
     latency_sla_ms: 1000
     input_schema: {{n_features: 64}}
+  {GUARDED}:
+    backend: kserve
+    task: classification
+    primary_metric: accuracy
+    latency_sla_ms: 60
+    error_budget: 0.05
+    input_schema: {{n_features: 64}}
+    guard: {{window_s: 60, min_requests: 20}}
 """
 ROW = [0.25] * 64
 DEADLINE_S = 180.0  # generous: a loaded machine may take long to start a Python server
@@ -143,7 +157,10 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, java: str
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    java: str,
+    trained: TrainResult,
 ) -> Iterator[Stack]:
     python = _kserve_python()
     if python is None:
@@ -173,6 +190,18 @@ def stack(
     for version in (1, 2):
         for stage in ("staging", "production"):
             registry.stages.transition(MODEL, version, stage, rationale="setup", actor="t")
+    _, slow = registry.log_pytorch_run(
+        model=SlowClassifier(trained.model).eval(),
+        input_example=trained.input_example,
+        params={"slow": 1},
+        metrics={"test_accuracy": trained.accuracy},
+        pip_requirements=["torch", "mlflow"],
+        run_name="slow",
+    )
+    add_versions(registry, backend.model_uris[0], GUARDED, 1)
+    add_versions(registry, slow, GUARDED, 1)
+    for version, stage in ((1, "staging"), (1, "production"), (2, "staging")):
+        registry.stages.transition(GUARDED, version, stage, rationale="setup", actor="t")
     env = {
         **os.environ,
         "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -212,7 +241,7 @@ def test_serve_up_loads_the_approved_versions_into_kserve(stack: Stack) -> None:
     shown = json.loads(status.stdout)
     assert shown["kserve"]["running"] is True
     assert shown["kserve"]["pid"] == stack.kserve.pid
-    (row,) = shown["models"]
+    (row,) = [m for m in shown["models"] if m["model"] == MODEL]
     assert (row["serving_default"], row["loaded_versions"], row["in_sync"]) == (2, [1, 2], True)
     request = stack.home / "request.json"
     request.write_text(json.dumps({"inputs": [[0.5] * 64, [0.0] * 64]}))
@@ -320,3 +349,47 @@ def test_after_a_kill_9_of_kserve_the_router_answers_again(stack: Stack) -> None
         os.waitpid(pid, 0)
     stack.wait_serving(2, [1, 2])
     stack.wait_router("2")
+
+
+def test_a_guard_rolls_back_a_kserve_version_that_breaks_its_sla(stack: Stack) -> None:
+    """The controller started by `serve up` judges the guard from the router's statistics of
+    a KServe-backed model and rolls back under the human's approval, as for TorchServe."""
+    url = f"http://127.0.0.1:{stack.env['MODELREG_ROUTER_PORT']}/predictions/{GUARDED}"
+    promoted = stack.cli(
+        "promote", GUARDED, "2", "--stage", "Production", "--guard", "-r", "ship", "--yes"
+    )
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    seen: Counter[str] = Counter()
+    failures: list[str] = []
+    deadline = time.monotonic() + 60 + DEADLINE_S  # the guard's window, then judging
+    with httpx.Client(timeout=30.0, trust_env=False) as http:
+        while time.monotonic() < deadline:
+            reply = http.post(url, json={"inputs": [ROW]})
+            if reply.status_code == 200:
+                seen[reply.headers["x-model-version"]] += 1
+            else:
+                failures.append(f"{reply.status_code} {reply.text[:200]}")
+            if seen["1"] >= 5 and stack.registry.get_model(GUARDED).model.production_version == 1:
+                break
+    assert failures == []
+    assert seen["2"] >= 20, seen  # judged only after min_requests
+    assert seen["1"] >= 5, seen  # and the router follows the rollback
+    rollback = next(
+        row
+        for row in stack.registry.audit_log(model=GUARDED, limit=50).items
+        if row.action is AuditAction.ROLLBACK
+    )
+    assert (rollback.actor, rollback.decision, rollback.to_version) == (
+        GUARD_ACTOR,
+        Decision.DONE,
+        1,
+    )
+    assert rollback.rationale is not None
+    assert "> SLA 60 ms" in rollback.rationale
+    deadline = time.monotonic() + DEADLINE_S
+    while True:  # the controller verifies serving and closes the guard
+        (ended,) = stack.registry.releases.guards(model=GUARDED, limit=1)
+        if ended.status is GuardStatus.ROLLED_BACK:
+            break
+        assert time.monotonic() < deadline, ended
+        time.sleep(0.2)
