@@ -191,6 +191,43 @@ def test_a_pasted_log_is_evidence_and_the_question_around_it_is_read(
 
 
 @pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        (
+            "FIRING ModelregRouteErrors route=digits priority=critical\n"
+            "did anyone touch digits-encoder in the past 30 min?",
+            [AuditLog(model="digits-encoder", since_minutes=30)],
+        ),
+        (
+            "[ERROR] route=digits status=503 upstream=mnist-classifier\n"
+            "what is mnist-cnn serving right now?",
+            [ServingStatus(model="mnist-cnn")],
+        ),
+        (
+            "route=digits 5xx rising, who touched mnist-cnn today?",
+            [AuditLog(model="mnist-cnn", since_minutes=1440)],
+        ),
+        (
+            "alert says model=mnist-classifier is slow. is digits-encoder serving fine?",
+            [ServingStatus(model="digits-encoder")],
+        ),
+    ],
+)
+def test_a_pasted_route_or_field_never_overrides_the_model_the_question_names(
+    text: str, meant: list[object]
+) -> None:
+    # The alert's route (whose model is mnist-classifier) is evidence; the user's own words
+    # name the model asked about.
+    assert parse_parts(text, CTX) == meant
+
+
+def test_a_pasted_field_is_still_read_when_the_question_names_no_model() -> None:
+    assert parse_parts("route=digits errors, roll back now", CTX) == [
+        Rollback(model="mnist-classifier")
+    ]
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "mnist-cnn's metrics, and the digits-encoder ones too",
