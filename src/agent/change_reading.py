@@ -69,7 +69,10 @@ class ChangeReading(Slots):
         if model is None:
             return self.needs_model("roll back digits")
         rest = head[found.end() :] if found is not None else head
-        target = re.search(r"\bto\s+(?:v|version\s*)?(\d+)\b", rest, re.I)
+        # "to v1", "to the version 1", "back to ver. 1"
+        target = re.search(
+            r"\bto\s+(?:the\s+)?(?:v|ver\.?\s*|version\s*|release\s*)?(\d+)\b", rest, re.I
+        )
         # No version named ("roll back", "to the previous one"): the registry's rollback target.
         version = int(target.group(1)) if target else None
         return Rollback(model=model, to_version=version, rationale=why)

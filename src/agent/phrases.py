@@ -243,6 +243,9 @@ GOALS: list[tuple[Goal, re.Pattern[str]]] = [
 TASKS = {
     "classification": "classification",
     "classifier": "classification",
+    # Shell-style abbreviations: "ls prod clf models".
+    "clf": "classification",
+    "clfs": "classification",
     "classify": "classification",
     "classifying": "classification",
     "regression": "regression",
@@ -322,6 +325,10 @@ SYNC = re.compile(
 TASK_IS = re.compile(r"\btask\s*(?:=|:|is)\s*([A-Za-z][\w\-]*)", re.I)
 #: Tasks of more than one word, as the registry spells them.
 MULTI_WORD_TASKS = {
+    # A task said by what it does: putting labels or categories on inputs is classification.
+    "labels? (?:\\w+ ){0,2}(?:images|digits|pictures|photos|scans|inputs|samples)": "classification",
+    "labell?ing (?:\\w+ ){0,2}(?:images|digits|pictures|photos|scans|inputs|samples)": "classification",
+    "(?:tags?|tagging|categori[sz]es?|categori[sz]ing|sorts?|sorting) (?:\\w+ ){0,2}(?:images|digits|pictures|photos|scans)": "classification",
     "feature extraction": "feature-extraction",
     "embeddings": "feature-extraction",
     "embedding": "feature-extraction",
