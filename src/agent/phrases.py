@@ -61,7 +61,11 @@ PENDING = re.compile(
     r"|\b(?:been|got|get|gotten)\s+approved\b|\bapproved yet\b"
     r"|\bproposals?\b.*\bopen\b|\bsign[- ]?off\b|\bstill waiting\b"
     r"|\bwaiting (?:for|on) (?:someone|anyone|somebody)\b"
-    r"|\b(?:requests?|proposals?|promotions?)\s+(?:[\w.\-]+\s+){0,3}?(?:go|gone|went|got)\s+through\b",
+    r"|\b(?:requests?|proposals?|promotions?)\s+(?:[\w.\-]+\s+){0,3}?(?:go|gone|went|got)\s+through\b"
+    # "what did I leave unapproved?", "any open plans?", "changes nobody signed yet"
+    r"|\bunapproved\b|\bnot (?:yet )?approved\b|\bopen (?:plans?|changes|requests)\b"
+    r"|\b(?:plans?|changes|requests)\s+(?:still\s+)?(?:open|outstanding|unsigned)\b"
+    r"|\boutstanding (?:plans?|changes|requests|proposals?)\b",
     re.I,
 )
 HISTORY_QUESTION = re.compile(
@@ -178,6 +182,8 @@ SELECT = re.compile(
     r"\b(?:recommend(?:s|ation|ations)?|suggest(?:s|ion|ions)?|best|fastest|quickest|"
     r"most accurate|pick|choose|good (?:model|one) for|"
     r"(?:which|what) model (?:should|do|would|could|can|to|is|for)|should i use|"
+    # "which classifier should we put there", "what encoder would you use"
+    r"(?:which|what) (?:classifier|regressor|encoder|detector) (?:should|do|would|could|to)|"
     r"(?:which|what) (?:one|model) (?:should|do|would)|good for|ideal for)\b"
     r"|\bfor (?:a |an |my |our )?(?:batch|critical)\b",
     re.I,
@@ -201,7 +207,10 @@ SERVING = re.compile(
     r"|\b(?:which|what)\s+(?:version|build|model)\b.{1,40}\b(?:is|are)\s+(?:up|out)\b"
     r"|\b(?:which|what)\s+(?:model|version|build)s?(?:\s*[+/&]\s*(?:model|version|build)s?)?"
     r"\s+(?:\w+\s+)?(?:handles?|serves?|answers?|takes?|gets?|receives?|processes)\b"
-    r"|\b(?:which|what) (?:version|build)\b.{1,40}\b(?:in|on) (?:prod(?:uction)?|staging)\b",
+    r"|\b(?:which|what) (?:version|build)\b.{1,40}\b(?:in|on) (?:prod(?:uction)?|staging)\b"
+    # "which version does the digits route hit by default", "where does the route send people"
+    r"|\b(?:route|endpoint)\s+(?:hit|hits|send|sends|go|goes|forward|forwards|use|uses|call|calls)\b"
+    r"|\bby default\b",
     re.I,
 )
 LIST = re.compile(
