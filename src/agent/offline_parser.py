@@ -99,6 +99,8 @@ class _Reader(ChangeReading, FollowUpReading):
             return self.rollback(found)
         if (found := has(P.PROMOTE, t)) and not has(P.SELECT, t):
             return self.promote(found)
+        if (self.found or self.focus.model) and has(P.LOADED, t) and not has(P.COMPARE_WORD, t):
+            return self.serving()  # "is anything else loaded next to it?": what serves
         if has(P.COMPARE, t) and (
             self.versions()
             or P.THIS.search(t)
@@ -247,6 +249,8 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     # "is x live, and what about y?": the second part may be a follow-up of the first.
     focus = focus.answered(first.kind).read(topic_of(first, pieces[0]))
     second = parse_intent(pieces[1], ctx.model_copy(update={"focus": focus}))
+    if first == second and whole.kind == "unclear":
+        return [first]  # "what is x serving, and is anything else loaded next to it?"
     if "unclear" in (first.kind, second.kind) or first == second:
         return [whole]
     if isinstance(second, AuditLog) and second.model is None and _BARE_AUDIT.match(pieces[1]):
@@ -267,6 +271,13 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         and not re.search(r"\bmodels\b", pieces[1], re.I)
     ):
         return [first]  # "which version is prod for x and which is stg": one serving view
+    if (
+        isinstance(first, ServingStatus)
+        and isinstance(second, ModelDetails)
+        and (second.model, second.version) == (first.model, None)
+        and not has(P.DETAILS, pieces[1])
+    ):
+        return [first]  # "is there a canary on x? how's it looking": one serving answer
     if first.kind == "model_info" and _OF_EACH.search(pieces[1]):
         return [first]  # "x - which versions exist and which stage is each in": one view
     for piece, other in ((pieces[0], second), (pieces[1], first)):

@@ -224,6 +224,13 @@ LIST = re.compile(
     r"|\b(?:the )?(?:prod(?:uction)?|staging|archived) ones\b",
     re.I,
 )
+#: What the server holds beside the default: "loaded", "still warm", "in memory".
+LOADED = re.compile(
+    r"\b(?:loaded|unloaded|warm|cold|resident|in memory|alongside|next to it)\b", re.I
+)
+#: Comparing said outright ("compare", "vs", "against"), not "next to".
+COMPARE_WORD = re.compile(r"\b(?:compare|comparison|vs\.?|versus|against|diff)\b", re.I)
+
 DETAILS = re.compile(
     r"\b(?:show|describe|info|information|details?|about|card|tell me (?:about|more)|look at|"
     r"open|inspect|metrics|versions|zeig\w*|karte)\b",

@@ -221,6 +221,28 @@ def test_a_pasted_route_or_field_never_overrides_the_model_the_question_names(
     assert parse_parts(text, CTX) == meant
 
 
+@pytest.mark.parametrize(
+    ("text", "model"),
+    [
+        ("which mnist-cnn version is live, and is v1 still loaded too?", "mnist-cnn"),
+        ("is digits-encoder serving ok? how is it doing", "digits-encoder"),
+        (
+            "what does torchserve run for mnist-cnn and what else sits in memory beside it?",
+            "mnist-cnn",
+        ),
+    ],
+)
+def test_a_second_clause_about_what_serves_stays_one_serving_answer(text: str, model: str) -> None:
+    assert parse_parts(text, CTX) == [ServingStatus(model=model)]
+
+
+def test_a_second_clause_asking_for_the_card_is_still_its_own_answer() -> None:
+    assert parse_parts("is mnist-cnn live? show its card", CTX) == [
+        ServingStatus(model="mnist-cnn"),
+        ModelDetails(model="mnist-cnn"),
+    ]
+
+
 def test_a_pasted_field_is_still_read_when_the_question_names_no_model() -> None:
     assert parse_parts("route=digits errors, roll back now", CTX) == [
         Rollback(model="mnist-classifier")
