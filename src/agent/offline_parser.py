@@ -217,10 +217,17 @@ _MODEL_KINDS = {
 #: "... and what changed since yesterday".
 _SECOND_PART = re.compile(
     r"\?\s*(?:and\s+|also\s+|plus\s+)?(?=[A-Za-z])|;\s*|\.\s+(?=[A-Za-z])"
-    r"|,?\s+(?:and|also|plus|then)\s+(?:also\s+|then\s+)?(?=(?:what|which|who|when|why|how|is|"
+    # "first show x, second: who changed y", "..., then: roll it back"
+    r"|,?\s*\b(?:second(?:ly)?|then|after that|next|and then)\s*:\s*"
+    r"|,\s*(?:second(?:ly)?|after that)\s*,?\s+"
+    r"|,?\s+(?:and|also|plus|then)\s+(?:also\s+|then\s+)?"
+    # "..., and if you can, delete v4", "... and please start a canary"
+    r"(?:(?:if you can|if possible|please|pls|maybe)\s*,?\s+)?"
+    r"(?=(?:what|which|who|when|why|how|is|"
     r"are|was|were|show|list|compare|has|have|did|does|can|tell|give|any|anything|stop|kill|"
     r"end|promote|roll|rollback|revert|archive|delete|canary|approve|queue|stage|ship|move|make|"
-    r"its|their|pending|approvals|history|audit)\b)",
+    r"its|their|pending|approvals|history|audit|start|begin|shadow|mirror|put|pull|remove|"
+    r"rename|retrain|send|switch|swap|deploy|release|push|drop)\b)",
     re.I,
 )
 
@@ -334,7 +341,8 @@ _TOPIC = re.compile(r"^\W*(?:[\w.\-]+(?:\s+[\w.\-]+){0,3}?)\s*(?::|\s[-\u2013\u2
 
 #: How a part that asks or requests something opens.
 _OPENS_ASK = re.compile(
-    r"^\W*(?:(?:and|also|then|plus|so|ok|okay|please|pls|now|hey|hi|hello)\W+)*"
+    r"^\W*(?:(?:and|also|then|plus|so|ok|okay|please|pls|now|hey|hi|hello|first(?:ly)?|"
+    r"second(?:ly)?|next)\W+)*"
     r"(?:what|which|who|whose|when|where|why|how|is|are|was|were|did|does|do|can|could|would|"
     r"will|should|has|have|any|show|list|ls|give|tell|compare|get|find|check|display|open|"
     r"describe|see|promote|roll|rollback|revert|undo|stop|kill|end|cancel|canary|send|shadow|"
@@ -342,6 +350,7 @@ _OPENS_ASK = re.compile(
     r"audit|history|metrics|card|versions?|stage|start|try|run|pick|recommend|suggest|"
     r"queue|push|release|graduate|switch|swap|upgrade|downgrade|shift|route|mirror|turn|"
     r"dial|raise|lower|ramp|propose|proposing|its|their|anything|something|"
+    r"pull|begin|drop|kick|flip|"
     r"i\s+(?:want|need|would like)|i'd like|let's|we need|help)\b"
     r"|^\W*(?:v\d+|version\s*\d+)\b",
     re.I,

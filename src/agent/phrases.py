@@ -84,7 +84,7 @@ ROLLBACK = re.compile(
     re.I,
 )
 CANARY = re.compile(
-    r"\bcanar(?:y|ies)\b|\bshadow(?:ing)?\b|\bsplit\b|\bmirror\b|\ba\s*/?\s*b[\s-]+test\b|"
+    r"\bcanar(?:y|ies)\b|\bshadow(?:ing)?\b|\bsplit\b|\bmirror(?:ing)?\b|\ba\s*/?\s*b[\s-]+test\b|"
     r"\b(?:send|route|give)\s+\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)"
     # "try v4 on 5% of real traffic", "expose v3 to 10 percent of users": a share of traffic.
     r"|\b(?:stop|quit|cease)\s+(?:sending|routing|splitting|mirroring|shadowing)\b"
@@ -307,6 +307,8 @@ COMMON_WORDS = """
     start guard guarded guards automatic automatically doing going auto error rate spikes
     actually meant mean wait sorry oops instead rather only just no yes
     try trying test testing expose exposing trial pilot shift first
+    shadowing mirroring splitting canarying begin beginning second secondly
+    delete remove rename retrain erase purge wipe drop
     """
 STOPWORDS = frozenset(COMMON_WORDS.split()) | VOCABULARY
 

@@ -24,6 +24,7 @@ from agent.intents import (
     StartCanary,
     StopCanary,
     Unclear,
+    Unsupported,
 )
 from agent.offline_parser import parse_intent, parse_parts
 from agent.topics import topic_of
@@ -241,6 +242,41 @@ def test_a_second_clause_asking_for_the_card_is_still_its_own_answer() -> None:
         ServingStatus(model="mnist-cnn"),
         ModelDetails(model="mnist-cnn"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        (
+            "stop the mnist-cnn canary and then push v1 to staging",
+            [
+                StopCanary(model="mnist-cnn"),
+                Promote(model="mnist-cnn", version=1, stage="Staging"),
+            ],
+        ),
+        (
+            "roll back digits-encoder and begin mirroring v2 at 10%",
+            [
+                Rollback(model="digits-encoder"),
+                StartCanary(model="digits-encoder", version=2, percent=10, mode="shadow"),
+            ],
+        ),
+        (
+            "show mnist-cnn v1 and if possible, archive v2",
+            [
+                ModelDetails(model="mnist-cnn", version=1),
+                Unsupported(action="archive", model="mnist-cnn", version=2),
+            ],
+        ),
+        (
+            "first list staging models, then: what changed on mnist-cnn today",
+            [ListModels(stage="Staging"), AuditLog(model="mnist-cnn", since_minutes=1440)],
+        ),
+    ],
+)
+def test_two_parts_each_with_its_own_request_get_both(text: str, meant: list[object]) -> None:
+    # Each change stays a proposal of its own; the second part leans on the first's model.
+    assert parse_parts(text, CTX) == meant
 
 
 def test_a_pasted_field_is_still_read_when_the_question_names_no_model() -> None:
