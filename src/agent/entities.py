@@ -225,11 +225,10 @@ def unknown_name(
 #: A name said as a route ("the payments route", "our fraud endpoint").
 _ROUTE_SAID = re.compile(r"\b([A-Za-z][\w\-]*)\s+(?:route|endpoint)s?\b")
 #: Words before "route" that say which kind of route, not its name.
-_NOT_ROUTE = frozenset(
-    """default header priority critical main same other new old batch shadow split canary
-    prediction predictions predict inference http https rest grpc api that this which what
-    each every another second first primary fallback its their whole entire""".split()
-)
+_NOT_ROUTE_WORDS = """default header priority critical main same other new old batch shadow
+    split canary prediction predictions predict inference http https rest grpc api that this
+    which what each every another second first primary fallback its their whole entire"""
+_NOT_ROUTE = frozenset(_NOT_ROUTE_WORDS.split())
 
 
 #: An English compound that describes rather than names ("latency-sensitive", "cpu-bound",

@@ -15,7 +15,8 @@ NAME_THEN_VERSION = re.compile(
     r"\b([A-Za-z0-9][\w.\-]*?)(?:\s+|:)(?:v|version\s*|ver\.?\s*)(\d+)\b", re.I
 )
 TO_STAGE = re.compile(
-    r"\b(?:to|into|in|as|for|nach|auf)\s+(prod(?:uction)?|staging|stage|archived?|none)\b", re.I
+    r"\b(?:to|into|in|on|onto|as|for|nach|auf)\s+(prod(?:uction)?|staging|stage|archived?|none)\b",
+    re.I,
 )
 STAGE_WORD = re.compile(r"\b(prod(?:uction)?|staging|archived?)\b", re.I)
 WHY = re.compile(r"\b(?:because|since|reason:|rationale:|why:)\s*(.+)$", re.I | re.S)
@@ -30,7 +31,8 @@ LATENCY = re.compile(
     re.I,
 )
 THIS = re.compile(
-    r"\b(?:it|its|that one|this one|that version|this version|that model|this model|"
+    r"\b(?:it|its|that one|this one|that ones|this ones|that version|this version|that model|"
+    r"this model|"
     r"the same(?: one| version| model)?|same version|same model|the recommended one|"
     r"the one you (?:recommended|suggested|picked)|your (?:pick|recommendation|suggestion)|"
     r"(?:promote|ship|deploy|release|compare|show|describe|move|put)\s+(?:that|this)|"
@@ -43,6 +45,11 @@ THIS = re.compile(
 PREVIOUS = re.compile(
     r"\b(?:the\s+)?(?:previous|prior|earlier|older|old|last)\s+(?:one|version|release)\b"
     r"|\bthe one before\b",
+    re.I,
+)
+#: The newer of the versions just discussed ("the newer one", "the more recent version").
+NEWER = re.compile(
+    r"\bthe\s+(?:newer|more\s+recent|later|higher|younger)\s+(?:one|version|build|release)\b",
     re.I,
 )
 FOLLOW_UP = re.compile(
@@ -341,12 +348,17 @@ SYNC = re.compile(
 )
 #: "task = feature-extraction", "task: classification"
 TASK_IS = re.compile(r"\btask\s*(?:=|:|is)\s*([A-Za-z][\w\-]*)", re.I)
+#: Up to two words, then what a classifier is given ("labels scanned digit images").
+_FEW = r"(?:\w+ ){0,2}"
+_INPUTS = r"(?:images|pictures|photos|scans|inputs|samples)"
 #: Tasks of more than one word, as the registry spells them.
 MULTI_WORD_TASKS = {
     # A task said by what it does: putting labels or categories on inputs is classification.
-    "labels? (?:\\w+ ){0,2}(?:images|digits|pictures|photos|scans|inputs|samples)": "classification",
-    "labell?ing (?:\\w+ ){0,2}(?:images|digits|pictures|photos|scans|inputs|samples)": "classification",
-    "(?:tags?|tagging|categori[sz]es?|categori[sz]ing|sorts?|sorting) (?:\\w+ ){0,2}(?:images|digits|pictures|photos|scans)": "classification",
+    rf"labels? {_FEW}{_INPUTS}": "classification",
+    rf"labell?ing {_FEW}{_INPUTS}": "classification",
+    rf"(?:tags?|tagging|categori[sz]es?|categori[sz]ing|sorts?|sorting) {_FEW}{_INPUTS}": (
+        "classification"
+    ),
     "feature extraction": "feature-extraction",
     "embeddings": "feature-extraction",
     "embedding": "feature-extraction",

@@ -132,7 +132,11 @@ class Slots:
                 ctx,
                 P.STOPWORDS,
                 # "promote that version because it beats v1": "beats" names nothing.
-                before_version=not (P.THIS.search(self.text) or P.PREVIOUS.search(self.text)),
+                before_version=not (
+                    P.THIS.search(self.text)
+                    or P.PREVIOUS.search(self.text)
+                    or P.NEWER.search(self.text)
+                ),
             )
             if self.known and not self.found
             else None
@@ -204,6 +208,9 @@ class Slots:
         one discussed before it (else the version just below)."""
         if model is None or model != self.focus.model or self.focus.version is None:
             return None
+        if P.NEWER.search(self.text):
+            # "promote the newer one" after "v4 vs v2": the higher of the two discussed.
+            return max(v for v in (self.focus.version, self.focus.previous_version) if v)
         if P.PREVIOUS.search(self.text):
             if self.focus.previous_version is not None:
                 return self.focus.previous_version

@@ -279,6 +279,26 @@ def test_two_parts_each_with_its_own_request_get_both(text: str, meant: list[obj
     assert parse_parts(text, CTX) == meant
 
 
+@pytest.mark.parametrize(
+    "text", ["hmm, go back to the old one", "latency is worse, revert to the previous version"]
+)
+def test_the_old_one_after_a_proposed_promotion_is_the_version_production_still_holds(
+    text: str,
+) -> None:
+    focus = (
+        Focus()
+        .on("mnist-classifier", 2)
+        .proposed(ProposalRef(kind="promote", model="mnist-classifier", version=2))
+    )
+    ctx = CTX.model_copy(
+        update={"focus": focus, "stages": (("mnist-classifier", "Production", 1),)}
+    )
+    assert parse_parts(text, ctx) == [Rollback(model="mnist-classifier", to_version=1)]
+    # Once the registry shows v2 in Production, the registry's own rollback target decides.
+    ctx = ctx.model_copy(update={"stages": (("mnist-classifier", "Production", 2),)})
+    assert parse_parts(text, ctx) == [Rollback(model="mnist-classifier")]
+
+
 def test_a_pasted_field_is_still_read_when_the_question_names_no_model() -> None:
     assert parse_parts("route=digits errors, roll back now", CTX) == [
         Rollback(model="mnist-classifier")
