@@ -350,7 +350,7 @@ _OPENS_ASK = re.compile(
     r"audit|history|metrics|card|versions?|stage|start|try|run|pick|recommend|suggest|"
     r"queue|push|release|graduate|switch|swap|upgrade|downgrade|shift|route|mirror|turn|"
     r"dial|raise|lower|ramp|propose|proposing|its|their|anything|something|"
-    r"pull|begin|drop|kick|flip|"
+    r"pull the plug|begin|kick off|flip|"
     r"i\s+(?:want|need|would like)|i'd like|let's|we need|help)\b"
     r"|^\W*(?:v\d+|version\s*\d+)\b",
     re.I,
