@@ -227,7 +227,8 @@ _ROUTE_SAID = re.compile(r"\b([A-Za-z][\w\-]*)\s+(?:route|endpoint)s?\b")
 #: Words before "route" that say which kind of route, not its name.
 _NOT_ROUTE_WORDS = """default header priority critical main same other new old batch shadow
     split canary prediction predictions predict inference http https rest grpc api that this
-    which what each every another second first primary fallback its their whole entire"""
+    which what each every another second first primary fallback its their whole entire
+    torchserve mlflow management metrics health registry router public internal local"""
 _NOT_ROUTE = frozenset(_NOT_ROUTE_WORDS.split())
 
 

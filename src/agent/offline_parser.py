@@ -99,7 +99,11 @@ class _Reader(ChangeReading, FollowUpReading):
             return self.rollback(found)
         if (found := has(P.PROMOTE, t)) and not has(P.SELECT, t):
             return self.promote(found)
-        if (self.found or self.focus.model) and has(P.LOADED, t) and not has(P.COMPARE_WORD, t):
+        if (
+            (self.found or self.focus.model)
+            and has(P.LOADED, t)
+            and not (has(P.COMPARE_WORD, t) or has(P.DETAILS, t))
+        ):
             return self.serving()  # "is anything else loaded next to it?": what serves
         if has(P.COMPARE, t) and (
             self.versions()
@@ -282,7 +286,7 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         isinstance(first, ServingStatus)
         and isinstance(second, ModelDetails)
         and (second.model, second.version) == (first.model, None)
-        and not has(P.DETAILS, pieces[1])
+        and _HOW_IT_GOES.search(pieces[1])
     ):
         return [first]  # "is there a canary on x? how's it looking": one serving answer
     if first.kind == "model_info" and _OF_EACH.search(pieces[1]):
@@ -320,6 +324,14 @@ def _remark(piece: str, text: str) -> bool:
     if _ASKED_NOUN.search(piece):
         return False  # "mnist-cnn card", "pending approvals": asked for by naming it
     return _OPENS_ASK.match(_TOPIC.sub("", piece)) is None
+
+
+#: "how's it looking", "how is that doing", "how are things going": how it serves.
+_HOW_IT_GOES = re.compile(
+    r"^\W*(?:and\s+|so\s+)?how\W*s?\s+(?:is\s+|are\s+)?(?:it|that|this|things?|they)\s+"
+    r"(?:look|do|go|hold|behav|perform)\w*\W*$",
+    re.I,
+)
 
 
 #: A part that only names the history ("and history", "the audit log please").

@@ -237,8 +237,11 @@ def test_a_second_clause_about_what_serves_stays_one_serving_answer(text: str, m
     assert parse_parts(text, CTX) == [ServingStatus(model=model)]
 
 
-def test_a_second_clause_asking_for_the_card_is_still_its_own_answer() -> None:
-    assert parse_parts("is mnist-cnn live? show its card", CTX) == [
+@pytest.mark.parametrize(
+    "text", ["is mnist-cnn live? show its card", "is mnist-cnn live? and what's its accuracy?"]
+)
+def test_a_second_clause_asking_for_the_card_is_still_its_own_answer(text: str) -> None:
+    assert parse_parts(text, CTX) == [
         ServingStatus(model="mnist-cnn"),
         ModelDetails(model="mnist-cnn"),
     ]
