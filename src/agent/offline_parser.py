@@ -49,6 +49,14 @@ class _Reader(ChangeReading, FollowUpReading):
         intent = self._read()
         if self.unknown is not None and not self.found and _MODEL_KINDS.get(intent.kind, False):
             return self.no_such_model()  # never answer about a name the registry lacks
+        if (
+            self.unknown is not None
+            and not self.found
+            and isinstance(intent, Unclear)
+            and intent.needs is None
+            and intent.unknown is None
+        ):
+            return self.no_such_model()  # "what's on the billing route": say what is not there
         if self.since is not None and (
             intent.kind in ("list_models", "model_info")
             or (isinstance(intent, Unclear) and intent.needs is None and not intent.unknown)
@@ -135,6 +143,8 @@ class _Reader(ChangeReading, FollowUpReading):
             and re.search(r"\bmodels?\b|\bclassifier\b|\bregressor\b", t, re.I)
         ):
             return self.select()
+        if not self.found and has(P.ALL_SERVING, t):
+            return ServingStatus()  # "health of all models": every model's serving
         if has(P.SERVING, t):
             return self.serving()
         if self.found and has(P.LIST, t) and re.search(r"\b(?:which|what)\s+version\b", t, re.I):
@@ -231,7 +241,7 @@ _SECOND_PART = re.compile(
     r"are|was|were|show|list|compare|has|have|did|does|can|tell|give|any|anything|stop|kill|"
     r"end|promote|roll|rollback|revert|archive|delete|canary|approve|queue|stage|ship|move|make|"
     r"its|their|pending|approvals|history|audit|start|begin|shadow|mirror|put|pull|remove|"
-    r"rename|retrain|send|switch|swap|deploy|release|push|drop)\b)",
+    r"rename|retrain|send|switch|swap|deploy|release|push|drop|bump|raise|set|cancel|undo)\b)",
     re.I,
 )
 

@@ -162,7 +162,7 @@ STAGE_SOURCE = re.compile(
     re.I,
 )
 COMPARE = re.compile(
-    r"\b(?:compare|comparison|next to|side by side|diff|difference|differences|vs\.?|versus|"
+    r"\b(?:compare|comparison|cmp|next to|side by side|diff|difference|differences|vs\.?|versus|"
     r"better than|worse than|beats?|outperforms?|improves? on|regress(?:es|ed)? (?:on|from)|"
     r"changed between|change between|stack up|against)\b",
     re.I,
@@ -231,12 +231,21 @@ LIST = re.compile(
     r"|\b(?:the )?(?:prod(?:uction)?|staging|archived) ones\b",
     re.I,
 )
+#: The serving state of every model ("serving status for all models", "health of every
+#: model"), not a list of Production versions.
+ALL_SERVING = re.compile(
+    r"\b(?:serving|health|healthy|running|live|up)\b.{0,30}\b(?:all|every|each)\s+"
+    r"(?:the\s+|our\s+)?models?\b"
+    r"|\b(?:all|every|each)\s+(?:the\s+|our\s+)?models?\b.{0,30}"
+    r"\b(?:serving|health|healthy|running|live|up)\b",
+    re.I,
+)
 #: What the server holds beside the default: "loaded", "still warm", "in memory".
 LOADED = re.compile(
     r"\b(?:loaded|unloaded|warm|cold|resident|in memory|alongside|next to it)\b", re.I
 )
 #: Comparing said outright ("compare", "vs", "against"), not "next to".
-COMPARE_WORD = re.compile(r"\b(?:compare|comparison|vs\.?|versus|against|diff)\b", re.I)
+COMPARE_WORD = re.compile(r"\b(?:compare|comparison|cmp|vs\.?|versus|against|diff)\b", re.I)
 
 DETAILS = re.compile(
     r"\b(?:show|describe|info|information|details?|about|card|tell me (?:about|more)|look at|"

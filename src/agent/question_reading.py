@@ -65,7 +65,7 @@ class QuestionReading(Slots):
             model = self.model()
             if model is None:
                 return self.needs_model("which version of digits is serving?")
-        if model is None and _ALL_STATUS.search(t):
+        if model is None and has(P.ALL_SERVING, t):
             return ServingStatus()  # "serving status for all models": every model's serving
         if model is None or re.search(r"\bmodels\b", t, re.I):
             listed = self.listing()
@@ -214,12 +214,3 @@ class QuestionReading(Slots):
             return self.needs_model("show me digits v3")
         version = explicit[0] if explicit else self.referenced_version(model)
         return ModelDetails(model=model, version=version)
-
-
-#: The serving state of every model ("serving status for all models", "health of every
-#: deployed model"), not a list of Production versions.
-_ALL_STATUS = re.compile(
-    r"\b(?:status|state|health|overview)\b.{0,30}\b(?:all|every|each)\s+(?:the\s+|our\s+)?models?\b"
-    r"|\b(?:all|every|each)\s+(?:the\s+|our\s+)?models?\b.{0,30}\b(?:status|state|health)\b",
-    re.I,
-)

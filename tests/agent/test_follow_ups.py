@@ -272,6 +272,13 @@ def test_a_second_clause_asking_for_the_card_is_still_its_own_answer(text: str) 
             ],
         ),
         (
+            "kill the canary on mnist-cnn and also bump digits-encoder v2 to staging",
+            [
+                StopCanary(model="mnist-cnn"),
+                Promote(model="digits-encoder", version=2, stage="Staging"),
+            ],
+        ),
+        (
             "first list staging models, then: what changed on mnist-cnn today",
             [ListModels(stage="Staging"), AuditLog(model="mnist-cnn", since_minutes=1440)],
         ),
