@@ -47,6 +47,14 @@ class _Reader(ChangeReading, FollowUpReading):
 
     def read(self) -> Intent:
         intent = self._read()
+        named = sorted({found.model for found in self.found})
+        if intent.kind in CHANGE_KINDS and len(named) > 1:
+            # "roll back mnist-cnn or mnist-classifier, whichever is broken": a change is
+            # never proposed for one of two models the message leaves open; ask.
+            return Unclear(
+                reason=f"That names {' and '.join(named)}; which one should the change be for?",
+                needs="model",
+            )
         if self.unknown is not None and not self.found and _MODEL_KINDS.get(intent.kind, False):
             return self.no_such_model()  # never answer about a name the registry lacks
         if (
