@@ -69,10 +69,25 @@ class ChangeReading(Slots):
         if model is None:
             return self.needs_model("roll back digits")
         rest = head[found.end() :] if found is not None else head
-        target = re.search(r"\bto\s+(?:v|version\s*)?(\d+)\b", rest, re.I)
+        # "to v1", "to the version 1", "back to ver. 1"
+        target = re.search(
+            r"\bto\s+(?:the\s+)?(?:v|ver\.?\s*|version\s*|release\s*)?(\d+)\b", rest, re.I
+        )
         # No version named ("roll back", "to the previous one"): the registry's rollback target.
         version = int(target.group(1)) if target else None
+        if version is None and P.PREVIOUS.search(rest):
+            version = self.replaced_version(model)
         return Rollback(model=model, to_version=version, rationale=why)
+
+    def replaced_version(self, model: str) -> int | None:
+        """ "go back to the old one" right after a promotion of ``model`` to Production was
+        proposed: the version the registry (as last read) still shows in Production, when it
+        is another one; else None (the registry's own rollback target)."""
+        ref = self.focus.proposal
+        if ref is None or ref.kind != "promote" or ref.model != model:
+            return None
+        held = self.ctx.stage_version(model, "Production")
+        return held if held is not None and held != ref.version else None
 
     def promote(self, found: re.Match[str]) -> Intent:
         head, why = split_why(self.text)
@@ -121,6 +136,20 @@ class ChangeReading(Slots):
             guard=has(P.GUARD, head) is not None,
         )
 
+    def mode_switch(self, model: str, head: str) -> StartCanary | None:
+        """ "switch it to a real split at the same percentage" right after a canary: that
+        canary (version and share) in the other mode."""
+        said = _MODE_SWITCH.search(head)
+        topic = self.focus.topic
+        if said is None or not topic.canary or topic.percent is None:
+            return None
+        if self.focus.model != model or self.focus.version is None:
+            return None
+        mode = "split" if said.group(1).lower() == "split" else "shadow"
+        return StartCanary(
+            model=model, version=self.focus.version, percent=topic.percent, mode=mode
+        )
+
     def canary(self) -> Intent:
         """ "canary digits v3 at 10%", "send 5% of digits traffic to v3", "stop the canary",
         "how is the canary of digits doing?" (a status question)."""
@@ -154,6 +183,8 @@ class ChangeReading(Slots):
                 share = float(percent.group(1))
                 if 0 < share <= 100:
                     return StartCanary(model=model, percent=share, rationale=why)
+        if percent is None and not explicit and (switched := self.mode_switch(model, head)):
+            return switched
         if percent is None and _CANARY_STATUS.search(head):
             return ServingStatus(model=model)  # "how's the canary going, what share is v2 getting?"
         if percent is None and not explicit:
@@ -182,6 +213,13 @@ class ChangeReading(Slots):
 _ASKS_LAST = re.compile(
     r"(?:^|[.!?,;:]\s*|\s-\s*)(?:so\s+|and\s+|but\s+)?(?:is|are|was|were|did|does|do|what|which|"
     r"who|when|where|why|how)\b[^.!?,;]*\?+\W*$",
+    re.I,
+)
+
+#: Changing a canary's mode only ("switch it to a real split", "make it a mirror instead").
+_MODE_SWITCH = re.compile(
+    r"\b(?:switch|change|turn|make|convert|flip|move)\b.{0,30}?\b(?:to|into|it|that)\s+"
+    r"(?:a\s+|an\s+)?(?:real\s+|proper\s+|live\s+|full\s+)?(split|shadow|mirror)\b",
     re.I,
 )
 

@@ -192,6 +192,14 @@ def unknown_name(
         if word.lower() not in skip and not _match(word, ctx)[0]:
             return word
     conditions = _condition_words(ctx)
+    for match in _ROUTE_SAID.finditer(text):
+        # "the payments route": said as a route, a name the registry's routes lack.
+        word = match.group(1)
+        low = word.lower()
+        if low in skip or low in _NOT_ROUTE or low in conditions or DESCRIBING.search(low):
+            continue
+        if not _match(word, ctx)[0]:
+            return word
     tasks = {re.sub(r"[\s_]", "-", t.lower()) for t in ctx.tasks or ()}
     words = _words(text)
     for i, (word, _) in enumerate(words):
@@ -214,12 +222,24 @@ def unknown_name(
     return None
 
 
+#: A name said as a route ("the payments route", "our fraud endpoint").
+_ROUTE_SAID = re.compile(r"\b([A-Za-z][\w\-]*)\s+(?:route|endpoint)s?\b")
+#: Words before "route" that say which kind of route, not its name.
+_NOT_ROUTE_WORDS = """default header priority critical main same other new old batch shadow
+    split canary prediction predictions predict inference http https rest grpc api that this
+    which what each every another second first primary fallback its their whole entire
+    torchserve mlflow management metrics health registry router public internal local"""
+_NOT_ROUTE = frozenset(_NOT_ROUTE_WORDS.split())
+
+
 #: An English compound that describes rather than names ("latency-sensitive", "cpu-bound",
 #: "mission-critical", "the critical-header route"): never a model name.
 DESCRIBING = re.compile(
     r"^[a-z]+-(?:sensitive|critical|bound|heavy|intensive|friendly|aware|based|ready|safe|"
     r"free|first|only|optimi[sz]ed|tolerant|facing|grade|level|class|header|priority|related|"
     r"driven|style|like|wide|specific|sized?|scale|time|latency|throughput)$"
+    # "fat-fingered", "hand-picked", "half-baked": a participle compound says how, not which.
+    r"|^[a-z]+-[a-z]+(?:ed|en)$"
 )
 #: A measurement, not a name: p50/p95/p99, 5xx, 20ms.
 _MEASURE = re.compile(r"^(?:p\d{2,3}(?:\.\d+)?|\d+xx|\d+(?:\.\d+)?(?:ms|s|m|h|%))$")

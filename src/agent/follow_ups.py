@@ -84,6 +84,7 @@ class FollowUpReading(QuestionReading):
             P.FOLLOW_UP.search(self.text)
             or len(words) <= _ELLIPTIC_WORDS
             or _TRAILING.search(self.text)
+            or _BUDGET_IT.search(self.text)
         )
 
     def kept_follow_up(self) -> Intent | None:
@@ -100,7 +101,8 @@ class FollowUpReading(QuestionReading):
             return None
         if (
             topic.kind == "select_model"
-            and not _ELSEWHERE.search(self.text)
+            # "and if I need it under 5 ms?": "it" is the model still to be picked.
+            and not (_ELSEWHERE.search(self.text) and not _BUDGET_IT.search(self.text))
             and (
                 has(P.LATENCY, self.text)
                 or any(p.search(self.text) for _, p in P.GOALS)
@@ -116,8 +118,9 @@ class FollowUpReading(QuestionReading):
                 stage = P.STAGE_WORD.search(self.text)
                 kept = stage.group(1) if stage else topic.stage
                 return ListModels(task=task, stage=stage_of(kept) if kept else None)
-        if topic.kind == "audit" and self.since is not None and lead is not None:
-            words = P.TOKEN.findall(self.text[lead.end() :])
+        if topic.kind == "audit" and self.since is not None:
+            # "what about the last day?", "just the last 45 minutes": the same history.
+            words = P.TOKEN.findall(self.text[lead.end() :] if lead else self.text)
             if all(w.lower() in _TIME_FILLERS for w in words):
                 return AuditLog(model=topic.model)  # "what about the last day?": same history
         return None
@@ -182,6 +185,15 @@ _ELSEWHERE = re.compile(
     )
     # "list classification models", "what do we have": a list, not a recommendation.
     + r"|^\W*(?:list|ls)\b|\bwhat\s+(?:models\s+)?do\s+we\s+have\b",
+    re.I,
+)
+
+
+#: A latency budget said of the model to be picked ("if I need it under 5 ms", "what if it
+#: has to answer within 3ms"): a refinement, not a question about a model named before.
+_BUDGET_IT = re.compile(
+    r"^\W*(?:and\s+|but\s+)?(?:what\s+)?if\s+(?:i|we|you)?\s*(?:need|want|require|has\s+to|"
+    r"must|should)?\s*(?:it|that|this)\b.*\d",
     re.I,
 )
 

@@ -47,8 +47,24 @@ class _Reader(ChangeReading, FollowUpReading):
 
     def read(self) -> Intent:
         intent = self._read()
+        named = sorted({found.model for found in self.found})
+        if intent.kind in CHANGE_KINDS and len(named) > 1:
+            # "roll back mnist-cnn or mnist-classifier, whichever is broken": a change is
+            # never proposed for one of two models the message leaves open; ask.
+            return Unclear(
+                reason=f"That names {' and '.join(named)}; which one should the change be for?",
+                needs="model",
+            )
         if self.unknown is not None and not self.found and _MODEL_KINDS.get(intent.kind, False):
             return self.no_such_model()  # never answer about a name the registry lacks
+        if (
+            self.unknown is not None
+            and not self.found
+            and isinstance(intent, Unclear)
+            and intent.needs is None
+            and intent.unknown is None
+        ):
+            return self.no_such_model()  # "what's on the billing route": say what is not there
         if self.since is not None and (
             intent.kind in ("list_models", "model_info")
             or (isinstance(intent, Unclear) and intent.needs is None and not intent.unknown)
@@ -99,6 +115,12 @@ class _Reader(ChangeReading, FollowUpReading):
             return self.rollback(found)
         if (found := has(P.PROMOTE, t)) and not has(P.SELECT, t):
             return self.promote(found)
+        if (
+            (self.found or self.focus.model)
+            and has(P.LOADED, t)
+            and not (has(P.COMPARE_WORD, t) or has(P.DETAILS, t))
+        ):
+            return self.serving()  # "is anything else loaded next to it?": what serves
         if has(P.COMPARE, t) and (
             self.versions()
             or P.THIS.search(t)
@@ -129,6 +151,8 @@ class _Reader(ChangeReading, FollowUpReading):
             and re.search(r"\bmodels?\b|\bclassifier\b|\bregressor\b", t, re.I)
         ):
             return self.select()
+        if not self.found and has(P.ALL_SERVING, t):
+            return ServingStatus()  # "health of all models": every model's serving
         if has(P.SERVING, t):
             return self.serving()
         if self.found and has(P.LIST, t) and re.search(r"\b(?:which|what)\s+version\b", t, re.I):
@@ -215,10 +239,17 @@ _MODEL_KINDS = {
 #: "... and what changed since yesterday".
 _SECOND_PART = re.compile(
     r"\?\s*(?:and\s+|also\s+|plus\s+)?(?=[A-Za-z])|;\s*|\.\s+(?=[A-Za-z])"
-    r"|,?\s+(?:and|also|plus|then)\s+(?:also\s+|then\s+)?(?=(?:what|which|who|when|why|how|is|"
+    # "first show x, second: who changed y", "..., then: roll it back"
+    r"|,?\s*\b(?:second(?:ly)?|then|after that|next|and then)\s*:\s*"
+    r"|,\s*(?:second(?:ly)?|after that)\s*,?\s+"
+    r"|,?\s+(?:and|also|plus|then)\s+(?:also\s+|then\s+)?"
+    # "..., and if you can, delete v4", "... and please start a canary"
+    r"(?:(?:if you can|if possible|please|pls|maybe)\s*,?\s+)?"
+    r"(?=(?:what|which|who|when|why|how|is|"
     r"are|was|were|show|list|compare|has|have|did|does|can|tell|give|any|anything|stop|kill|"
     r"end|promote|roll|rollback|revert|archive|delete|canary|approve|queue|stage|ship|move|make|"
-    r"its|their|pending|approvals|history|audit)\b)",
+    r"its|their|pending|approvals|history|audit|start|begin|shadow|mirror|put|pull|remove|"
+    r"rename|retrain|send|switch|swap|deploy|release|push|drop|bump|raise|set|cancel|undo)\b)",
     re.I,
 )
 
@@ -247,6 +278,8 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     # "is x live, and what about y?": the second part may be a follow-up of the first.
     focus = focus.answered(first.kind).read(topic_of(first, pieces[0]))
     second = parse_intent(pieces[1], ctx.model_copy(update={"focus": focus}))
+    if first == second and whole.kind == "unclear":
+        return [first]  # "what is x serving, and is anything else loaded next to it?"
     if "unclear" in (first.kind, second.kind) or first == second:
         return [whole]
     if isinstance(second, AuditLog) and second.model is None and _BARE_AUDIT.match(pieces[1]):
@@ -267,6 +300,13 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         and not re.search(r"\bmodels\b", pieces[1], re.I)
     ):
         return [first]  # "which version is prod for x and which is stg": one serving view
+    if (
+        isinstance(first, ServingStatus)
+        and isinstance(second, ModelDetails)
+        and (second.model, second.version) == (first.model, None)
+        and _HOW_IT_GOES.search(pieces[1])
+    ):
+        return [first]  # "is there a canary on x? how's it looking": one serving answer
     if first.kind == "model_info" and _OF_EACH.search(pieces[1]):
         return [first]  # "x - which versions exist and which stage is each in": one view
     for piece, other in ((pieces[0], second), (pieces[1], first)):
@@ -304,6 +344,14 @@ def _remark(piece: str, text: str) -> bool:
     return _OPENS_ASK.match(_TOPIC.sub("", piece)) is None
 
 
+#: "how's it looking", "how is that doing", "how are things going": how it serves.
+_HOW_IT_GOES = re.compile(
+    r"^\W*(?:and\s+|so\s+)?how\W*s?\s+(?:is\s+|are\s+)?(?:it|that|this|things?|they)\s+"
+    r"(?:look|do|go|hold|behav|perform)\w*\W*$",
+    re.I,
+)
+
+
 #: A part that only names the history ("and history", "the audit log please").
 _BARE_AUDIT = re.compile(
     r"^\W*(?:the\s+)?(?:history|audit(?:\s+log|\s+trail)?|changelog)\W*(?:please|pls|too)?\W*$",
@@ -323,7 +371,8 @@ _TOPIC = re.compile(r"^\W*(?:[\w.\-]+(?:\s+[\w.\-]+){0,3}?)\s*(?::|\s[-\u2013\u2
 
 #: How a part that asks or requests something opens.
 _OPENS_ASK = re.compile(
-    r"^\W*(?:(?:and|also|then|plus|so|ok|okay|please|pls|now|hey|hi|hello)\W+)*"
+    r"^\W*(?:(?:and|also|then|plus|so|ok|okay|please|pls|now|hey|hi|hello|first(?:ly)?|"
+    r"second(?:ly)?|next)\W+)*"
     r"(?:what|which|who|whose|when|where|why|how|is|are|was|were|did|does|do|can|could|would|"
     r"will|should|has|have|any|show|list|ls|give|tell|compare|get|find|check|display|open|"
     r"describe|see|promote|roll|rollback|revert|undo|stop|kill|end|cancel|canary|send|shadow|"
@@ -331,6 +380,7 @@ _OPENS_ASK = re.compile(
     r"audit|history|metrics|card|versions?|stage|start|try|run|pick|recommend|suggest|"
     r"queue|push|release|graduate|switch|swap|upgrade|downgrade|shift|route|mirror|turn|"
     r"dial|raise|lower|ramp|propose|proposing|its|their|anything|something|"
+    r"pull the plug|begin|kick off|flip|"
     r"i\s+(?:want|need|would like)|i'd like|let's|we need|help)\b"
     r"|^\W*(?:v\d+|version\s*\d+)\b",
     re.I,

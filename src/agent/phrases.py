@@ -15,7 +15,8 @@ NAME_THEN_VERSION = re.compile(
     r"\b([A-Za-z0-9][\w.\-]*?)(?:\s+|:)(?:v|version\s*|ver\.?\s*)(\d+)\b", re.I
 )
 TO_STAGE = re.compile(
-    r"\b(?:to|into|in|as|for|nach|auf)\s+(prod(?:uction)?|staging|stage|archived?|none)\b", re.I
+    r"\b(?:to|into|in|on|onto|as|for|nach|auf)\s+(prod(?:uction)?|staging|stage|archived?|none)\b",
+    re.I,
 )
 STAGE_WORD = re.compile(r"\b(prod(?:uction)?|staging|archived?)\b", re.I)
 WHY = re.compile(r"\b(?:because|since|reason:|rationale:|why:)\s*(.+)$", re.I | re.S)
@@ -30,7 +31,8 @@ LATENCY = re.compile(
     re.I,
 )
 THIS = re.compile(
-    r"\b(?:it|its|that one|this one|that version|this version|that model|this model|"
+    r"\b(?:it|its|that one|this one|that ones|this ones|that version|this version|that model|"
+    r"this model|"
     r"the same(?: one| version| model)?|same version|same model|the recommended one|"
     r"the one you (?:recommended|suggested|picked)|your (?:pick|recommendation|suggestion)|"
     r"(?:promote|ship|deploy|release|compare|show|describe|move|put)\s+(?:that|this)|"
@@ -43,6 +45,11 @@ THIS = re.compile(
 PREVIOUS = re.compile(
     r"\b(?:the\s+)?(?:previous|prior|earlier|older|old|last)\s+(?:one|version|release)\b"
     r"|\bthe one before\b",
+    re.I,
+)
+#: The newer of the versions just discussed ("the newer one", "the more recent version").
+NEWER = re.compile(
+    r"\bthe\s+(?:newer|more\s+recent|later|higher|younger)\s+(?:one|version|build|release)\b",
     re.I,
 )
 FOLLOW_UP = re.compile(
@@ -61,7 +68,11 @@ PENDING = re.compile(
     r"|\b(?:been|got|get|gotten)\s+approved\b|\bapproved yet\b"
     r"|\bproposals?\b.*\bopen\b|\bsign[- ]?off\b|\bstill waiting\b"
     r"|\bwaiting (?:for|on) (?:someone|anyone|somebody)\b"
-    r"|\b(?:requests?|proposals?|promotions?)\s+(?:[\w.\-]+\s+){0,3}?(?:go|gone|went|got)\s+through\b",
+    r"|\b(?:requests?|proposals?|promotions?)\s+(?:[\w.\-]+\s+){0,3}?(?:go|gone|went|got)\s+through\b"
+    # "what did I leave unapproved?", "any open plans?", "changes nobody signed yet"
+    r"|\bunapproved\b|\bnot (?:yet )?approved\b|\bopen (?:plans?|changes|requests)\b"
+    r"|\b(?:plans?|changes|requests)\s+(?:still\s+)?(?:open|outstanding|unsigned)\b"
+    r"|\boutstanding (?:plans?|changes|requests|proposals?)\b",
     re.I,
 )
 HISTORY_QUESTION = re.compile(
@@ -80,7 +91,7 @@ ROLLBACK = re.compile(
     re.I,
 )
 CANARY = re.compile(
-    r"\bcanar(?:y|ies)\b|\bshadow(?:ing)?\b|\bsplit\b|\bmirror\b|\ba\s*/?\s*b[\s-]+test\b|"
+    r"\bcanar(?:y|ies)\b|\bshadow(?:ing)?\b|\bsplit\b|\bmirror(?:ing)?\b|\ba\s*/?\s*b[\s-]+test\b|"
     r"\b(?:send|route|give)\s+\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)"
     # "try v4 on 5% of real traffic", "expose v3 to 10 percent of users": a share of traffic.
     r"|\b(?:stop|quit|cease)\s+(?:sending|routing|splitting|mirroring|shadowing)\b"
@@ -151,7 +162,7 @@ STAGE_SOURCE = re.compile(
     re.I,
 )
 COMPARE = re.compile(
-    r"\b(?:compare|comparison|next to|side by side|diff|difference|differences|vs\.?|versus|"
+    r"\b(?:compare|comparison|cmp|next to|side by side|diff|difference|differences|vs\.?|versus|"
     r"better than|worse than|beats?|outperforms?|improves? on|regress(?:es|ed)? (?:on|from)|"
     r"changed between|change between|stack up|against)\b",
     re.I,
@@ -178,6 +189,8 @@ SELECT = re.compile(
     r"\b(?:recommend(?:s|ation|ations)?|suggest(?:s|ion|ions)?|best|fastest|quickest|"
     r"most accurate|pick|choose|good (?:model|one) for|"
     r"(?:which|what) model (?:should|do|would|could|can|to|is|for)|should i use|"
+    # "which classifier should we put there", "what encoder would you use"
+    r"(?:which|what) (?:classifier|regressor|encoder|detector) (?:should|do|would|could|to)|"
     r"(?:which|what) (?:one|model) (?:should|do|would)|good for|ideal for)\b"
     r"|\bfor (?:a |an |my |our )?(?:batch|critical)\b",
     re.I,
@@ -201,7 +214,10 @@ SERVING = re.compile(
     r"|\b(?:which|what)\s+(?:version|build|model)\b.{1,40}\b(?:is|are)\s+(?:up|out)\b"
     r"|\b(?:which|what)\s+(?:model|version|build)s?(?:\s*[+/&]\s*(?:model|version|build)s?)?"
     r"\s+(?:\w+\s+)?(?:handles?|serves?|answers?|takes?|gets?|receives?|processes)\b"
-    r"|\b(?:which|what) (?:version|build)\b.{1,40}\b(?:in|on) (?:prod(?:uction)?|staging)\b",
+    r"|\b(?:which|what) (?:version|build)\b.{1,40}\b(?:in|on) (?:prod(?:uction)?|staging)\b"
+    # "which version does the digits route hit by default", "where does the route send people"
+    r"|\b(?:route|endpoint)\s+(?:hit|hits|send|sends|go|goes|forward|forwards|use|uses|call|calls)\b"
+    r"|\bby default\b",
     re.I,
 )
 LIST = re.compile(
@@ -215,6 +231,22 @@ LIST = re.compile(
     r"|\b(?:the )?(?:prod(?:uction)?|staging|archived) ones\b",
     re.I,
 )
+#: The serving state of every model ("serving status for all models", "health of every
+#: model"), not a list of Production versions.
+ALL_SERVING = re.compile(
+    r"\b(?:serving|health|healthy|running|live|up)\b.{0,30}\b(?:all|every|each)\s+"
+    r"(?:the\s+|our\s+)?models?\b"
+    r"|\b(?:all|every|each)\s+(?:the\s+|our\s+)?models?\b.{0,30}"
+    r"\b(?:serving|health|healthy|running|live|up)\b",
+    re.I,
+)
+#: What the server holds beside the default: "loaded", "still warm", "in memory".
+LOADED = re.compile(
+    r"\b(?:loaded|unloaded|warm|cold|resident|in memory|alongside|next to it)\b", re.I
+)
+#: Comparing said outright ("compare", "vs", "against"), not "next to".
+COMPARE_WORD = re.compile(r"\b(?:compare|comparison|cmp|vs\.?|versus|against|diff)\b", re.I)
+
 DETAILS = re.compile(
     r"\b(?:show|describe|info|information|details?|about|card|tell me (?:about|more)|look at|"
     r"open|inspect|metrics|versions|zeig\w*|karte)\b",
@@ -243,6 +275,9 @@ GOALS: list[tuple[Goal, re.Pattern[str]]] = [
 TASKS = {
     "classification": "classification",
     "classifier": "classification",
+    # Shell-style abbreviations: "ls prod clf models".
+    "clf": "classification",
+    "clfs": "classification",
     "classify": "classification",
     "classifying": "classification",
     "regression": "regression",
@@ -288,6 +323,8 @@ COMMON_WORDS = """
     start guard guarded guards automatic automatically doing going auto error rate spikes
     actually meant mean wait sorry oops instead rather only just no yes
     try trying test testing expose exposing trial pilot shift first
+    shadowing mirroring splitting canarying begin beginning second secondly
+    delete remove rename retrain erase purge wipe drop
     """
 STOPWORDS = frozenset(COMMON_WORDS.split()) | VOCABULARY
 
@@ -320,8 +357,17 @@ SYNC = re.compile(
 )
 #: "task = feature-extraction", "task: classification"
 TASK_IS = re.compile(r"\btask\s*(?:=|:|is)\s*([A-Za-z][\w\-]*)", re.I)
+#: Up to two words, then what a classifier is given ("labels scanned digit images").
+_FEW = r"(?:\w+ ){0,2}"
+_INPUTS = r"(?:images|pictures|photos|scans|inputs|samples)"
 #: Tasks of more than one word, as the registry spells them.
 MULTI_WORD_TASKS = {
+    # A task said by what it does: putting labels or categories on inputs is classification.
+    rf"labels? {_FEW}{_INPUTS}": "classification",
+    rf"labell?ing {_FEW}{_INPUTS}": "classification",
+    rf"(?:tags?|tagging|categori[sz]es?|categori[sz]ing|sorts?|sorting) {_FEW}{_INPUTS}": (
+        "classification"
+    ),
     "feature extraction": "feature-extraction",
     "embeddings": "feature-extraction",
     "embedding": "feature-extraction",

@@ -80,7 +80,9 @@ async def _answer(
             after = focus.paged(nxt)
             if len(page.items) == 1:
                 only = page.items[0]
-                after = after.on(only.name, only.production_version)
+                # "what's in staging?" then "that one's card": the version the list was of.
+                held = only.staging_version if stage == "Staging" else only.production_version
+                after = after.on(only.name, held)
             return Reply(answer=answers.models_answer(intent, page), focus=after)
         case ModelDetails(model=model, version=version):
             info = await tools.get_model_info(model, version)

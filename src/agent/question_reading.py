@@ -65,6 +65,8 @@ class QuestionReading(Slots):
             model = self.model()
             if model is None:
                 return self.needs_model("which version of digits is serving?")
+        if model is None and has(P.ALL_SERVING, t):
+            return ServingStatus()  # "serving status for all models": every model's serving
         if model is None or re.search(r"\bmodels\b", t, re.I):
             listed = self.listing()
             if isinstance(listed, ListModels) and listed.stage is None:
@@ -197,7 +199,7 @@ class QuestionReading(Slots):
         named = self.named_model()
         explicit = self.versions()
         asks = has(P.DETAILS, t) is not None
-        referenced = P.THIS.search(t) is not None or P.PREVIOUS.search(t) is not None
+        referenced = any(p.search(t) for p in (P.THIS, P.PREVIOUS, P.NEWER))
         known = named is not None and self.ctx.models is not None and named in self.ctx.models
         if not (asks or explicit or referenced or known):
             return None

@@ -8,7 +8,10 @@ import re
 HELP = re.compile(
     r"^/?(?:help|hepl|hlep|halp)\b|\bwhat can (?:you|i) (?:do|ask)\b|^\?+$"
     r"|\bhow do i (?:use (?:this|you)|approve)\b"
-    r"|\bwhat do you (?:do|know)\b|\bcommands?\b.*\?$",
+    r"|\bwhat do you (?:do|know)\b|\bcommands?\b.*\?$"
+    # "what are you able to do for me", "what are you capable of", "what can this thing do"
+    r"|\bwhat (?:are|r) (?:you|u) (?:able to do|capable of|good for|for)\b"
+    r"|\bwhat (?:can|does) (?:this|the) (?:thing|tool|bot|chat|assistant) do\b",
     re.I,
 )
 
@@ -40,7 +43,10 @@ ARITHMETIC = re.compile(r"^\W*(?:what is|calculate|compute)?\s*[\d\s+\-*/x().^=]
 CODING = re.compile(
     r"\b(?:write|generate|give me)\s+(?:me\s+)?(?:a\s+|an\s+|some\s+)?(?:\w+\s+){0,2}"
     r"(?:script|code|function|notebook|snippet|class|program|essay|poem)\b"
-    r"|\b(?:python|bash|sql|pytorch)\s+(?:code|script|snippet)\b",
+    r"|\b(?:python|bash|sql|pytorch)\s+(?:code|script|snippet)\b"
+    # Debugging someone's own code: a data library, or "my script / my notebook".
+    r"|\b(?:pandas|numpy|dataframes?|groupby|matplotlib|sklearn|scikit-learn|regex|"
+    r"my (?:\w+ )?(?:code|script|notebook|function|loop|query|jupyter))\b",
     re.I,
 )
 

@@ -56,13 +56,20 @@ LOG_LINE = re.compile(
 
 def without_logs(text: str, ctx: ParseContext) -> str:
     """A message with pasted log lines: each such line reduced to the registry names in it
-    (a message of one line is the user's own words)."""
+    (a message of one line is the user's own words). Names in the user's own lines win: an
+    alert naming ``route=digits`` above "who changed mnist-cnn?" is about mnist-cnn."""
     lines = text.splitlines()
     if len(lines) < 2:
         return text
+    own = [line for line in lines if not LOG_LINE.search(line)]
+    if ctx.models is not None and any(entities.find_models(line, ctx, P.STOPWORDS) for line in own):
+        return "\n".join(own)
     kept = [names_in(line, ctx) if LOG_LINE.search(line) else line for line in lines]
     return "\n".join(kept)
 
+
+#: Just before a name, a pasted field ("route=", "model: ") rather than the user's words.
+_FIELD_VALUE = re.compile(r"\b[\w.\-]+=[\"']?$")
 
 #: A time of day ("02:14", "02:14:07").
 CLOCK = re.compile(r"(?<![\w:])\d{1,2}:\d{2}(?::\d{2})?(?![\w:])")
@@ -114,13 +121,22 @@ class Slots:
         self.text = re.sub(r"\s{2,}", " ", self.text).strip()
         self.known = ctx.models is not None
         self.found = entities.find_models(self.text, ctx, P.STOPWORDS) if self.known else []
+        fields = [f for f in self.found if _FIELD_VALUE.search(self.text[: f.start])]
+        if fields and len(fields) < len(self.found):
+            # "route=digits 5xx up, who touched mnist-cnn?": a pasted field is evidence; the
+            # model named in the user's own words is the one asked about.
+            self.found = [f for f in self.found if f not in fields]
         self.unknown = (
             entities.unknown_name(
                 self.text,
                 ctx,
                 P.STOPWORDS,
                 # "promote that version because it beats v1": "beats" names nothing.
-                before_version=not (P.THIS.search(self.text) or P.PREVIOUS.search(self.text)),
+                before_version=not (
+                    P.THIS.search(self.text)
+                    or P.PREVIOUS.search(self.text)
+                    or P.NEWER.search(self.text)
+                ),
             )
             if self.known and not self.found
             else None
@@ -192,6 +208,9 @@ class Slots:
         one discussed before it (else the version just below)."""
         if model is None or model != self.focus.model or self.focus.version is None:
             return None
+        if P.NEWER.search(self.text):
+            # "promote the newer one" after "v4 vs v2": the higher of the two discussed.
+            return max(v for v in (self.focus.version, self.focus.previous_version) if v)
         if P.PREVIOUS.search(self.text):
             if self.focus.previous_version is not None:
                 return self.focus.previous_version

@@ -24,6 +24,7 @@ from agent.intents import (
     StartCanary,
     StopCanary,
     Unclear,
+    Unsupported,
 )
 from agent.offline_parser import parse_intent, parse_parts
 from agent.topics import topic_of
@@ -188,6 +189,130 @@ def test_a_pasted_log_is_evidence_and_the_question_around_it_is_read(
 ) -> None:
     # Neither "resnet-152" nor "v7" nor "900ms" of the log becomes a model or a version.
     assert parse_parts(text, CTX) == meant
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        (
+            "FIRING ModelregRouteErrors route=digits priority=critical\n"
+            "did anyone touch digits-encoder in the past 30 min?",
+            [AuditLog(model="digits-encoder", since_minutes=30)],
+        ),
+        (
+            "[ERROR] route=digits status=503 upstream=mnist-classifier\n"
+            "what is mnist-cnn serving right now?",
+            [ServingStatus(model="mnist-cnn")],
+        ),
+        (
+            "route=digits 5xx rising, who touched mnist-cnn today?",
+            [AuditLog(model="mnist-cnn", since_minutes=1440)],
+        ),
+        (
+            "alert says model=mnist-classifier is slow. is digits-encoder serving fine?",
+            [ServingStatus(model="digits-encoder")],
+        ),
+    ],
+)
+def test_a_pasted_route_or_field_never_overrides_the_model_the_question_names(
+    text: str, meant: list[object]
+) -> None:
+    # The alert's route (whose model is mnist-classifier) is evidence; the user's own words
+    # name the model asked about.
+    assert parse_parts(text, CTX) == meant
+
+
+@pytest.mark.parametrize(
+    ("text", "model"),
+    [
+        ("which mnist-cnn version is live, and is v1 still loaded too?", "mnist-cnn"),
+        ("is digits-encoder serving ok? how is it doing", "digits-encoder"),
+        (
+            "what does torchserve run for mnist-cnn and what else sits in memory beside it?",
+            "mnist-cnn",
+        ),
+    ],
+)
+def test_a_second_clause_about_what_serves_stays_one_serving_answer(text: str, model: str) -> None:
+    assert parse_parts(text, CTX) == [ServingStatus(model=model)]
+
+
+@pytest.mark.parametrize(
+    "text", ["is mnist-cnn live? show its card", "is mnist-cnn live? and what's its accuracy?"]
+)
+def test_a_second_clause_asking_for_the_card_is_still_its_own_answer(text: str) -> None:
+    assert parse_parts(text, CTX) == [
+        ServingStatus(model="mnist-cnn"),
+        ModelDetails(model="mnist-cnn"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        (
+            "stop the mnist-cnn canary and then push v1 to staging",
+            [
+                StopCanary(model="mnist-cnn"),
+                Promote(model="mnist-cnn", version=1, stage="Staging"),
+            ],
+        ),
+        (
+            "roll back digits-encoder and begin mirroring v2 at 10%",
+            [
+                Rollback(model="digits-encoder"),
+                StartCanary(model="digits-encoder", version=2, percent=10, mode="shadow"),
+            ],
+        ),
+        (
+            "show mnist-cnn v1 and if possible, archive v2",
+            [
+                ModelDetails(model="mnist-cnn", version=1),
+                Unsupported(action="archive", model="mnist-cnn", version=2),
+            ],
+        ),
+        (
+            "kill the canary on mnist-cnn and also bump digits-encoder v2 to staging",
+            [
+                StopCanary(model="mnist-cnn"),
+                Promote(model="digits-encoder", version=2, stage="Staging"),
+            ],
+        ),
+        (
+            "first list staging models, then: what changed on mnist-cnn today",
+            [ListModels(stage="Staging"), AuditLog(model="mnist-cnn", since_minutes=1440)],
+        ),
+    ],
+)
+def test_two_parts_each_with_its_own_request_get_both(text: str, meant: list[object]) -> None:
+    # Each change stays a proposal of its own; the second part leans on the first's model.
+    assert parse_parts(text, CTX) == meant
+
+
+@pytest.mark.parametrize(
+    "text", ["hmm, go back to the old one", "latency is worse, revert to the previous version"]
+)
+def test_the_old_one_after_a_proposed_promotion_is_the_version_production_still_holds(
+    text: str,
+) -> None:
+    focus = (
+        Focus()
+        .on("mnist-classifier", 2)
+        .proposed(ProposalRef(kind="promote", model="mnist-classifier", version=2))
+    )
+    ctx = CTX.model_copy(
+        update={"focus": focus, "stages": (("mnist-classifier", "Production", 1),)}
+    )
+    assert parse_parts(text, ctx) == [Rollback(model="mnist-classifier", to_version=1)]
+    # Once the registry shows v2 in Production, the registry's own rollback target decides.
+    ctx = ctx.model_copy(update={"stages": (("mnist-classifier", "Production", 2),)})
+    assert parse_parts(text, ctx) == [Rollback(model="mnist-classifier")]
+
+
+def test_a_pasted_field_is_still_read_when_the_question_names_no_model() -> None:
+    assert parse_parts("route=digits errors, roll back now", CTX) == [
+        Rollback(model="mnist-classifier")
+    ]
 
 
 @pytest.mark.parametrize(

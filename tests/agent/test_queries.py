@@ -122,3 +122,16 @@ async def test_history_persists_across_turns(server: MCPServer, tmp_path: Path) 
         turns = await agent.conversation.history()
     assert [t.role for t in turns] == ["user", "agent", "user", "agent"]
     assert turns[0].text == "list models"
+
+
+async def test_that_one_after_a_list_of_one_stage_is_the_version_in_that_stage(
+    server: MCPServer, tmp_path: Path
+) -> None:
+    # The seeded registry has one model in Staging: digits v3 (v1 is its Production one).
+    async with open_agent(server, tmp_path / "cp.sqlite") as agent:
+        listed = await agent.conversation.ask("what's in staging?")
+        card = await agent.conversation.ask("show me that one's card")
+    assert listed.answer is not None
+    assert "digits" in listed.answer.text
+    assert card.answer is not None
+    assert "digits v3 — stage Staging" in card.answer.text
