@@ -46,7 +46,9 @@ HELDOUT5 = DATA / "chat_heldout5.jsonl"
 #: Written by a sixth person; scored blind 73/100, then its misses were read and fixed by
 #: class (its README).
 HELDOUT6 = DATA / "chat_heldout6.jsonl"
-SETS = (HELDOUT, HELDOUT2, HELDOUT3, HELDOUT4, HELDOUT5, HELDOUT6)
+#: Written by a seventh person; scored blind (its README), not tuned on.
+HELDOUT7 = DATA / "chat_heldout7.jsonl"
+SETS = (HELDOUT, HELDOUT2, HELDOUT3, HELDOUT4, HELDOUT5, HELDOUT6, HELDOUT7)
 #: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")
 ROUTES = (("digits", "mnist-classifier"),)
