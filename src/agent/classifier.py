@@ -12,23 +12,9 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal, cast
 
-Kind = Literal[
-    "list_models",
-    "model_info",
-    "serving",
-    "audit",
-    "pending",
-    "compare",
-    "select_model",
-    "promote",
-    "rollback",
-    "canary",
-    "stop_canary",
-    "help",
-    "unsupported",
-    "out_of_scope",
-    "clarify",
-]
+from agent.intents import RequestKind
+
+Kind = Literal[RequestKind, "clarify"]
 #: Stand-ins for a model name in the corpus: the name itself is never the signal.
 SAMPLE_NAMES = ("digits", "mnist-classifier", "fraud-detector", "churn_model", "resnet50")
 

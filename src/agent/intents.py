@@ -190,7 +190,8 @@ Intent = Annotated[
     | Unclear,
     Field(discriminator="kind"),
 ]
-IntentKind = Literal[
+#: What a request asks for; the chat's readings add "question" and "unclear" (ask back).
+RequestKind = Literal[
     "list_models",
     "model_info",
     "serving",
@@ -205,9 +206,8 @@ IntentKind = Literal[
     "help",
     "unsupported",
     "out_of_scope",
-    "question",
-    "unclear",
 ]
+IntentKind = Literal[RequestKind, "question", "unclear"]
 INTENT_ADAPTER: TypeAdapter[Intent] = TypeAdapter(Intent)
 CHANGE_KINDS: frozenset[str] = frozenset({"promote", "rollback", "canary", "stop_canary"})
 ChangeIntent = Promote | Rollback | StartCanary | StopCanary

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal, cast, get_args
+from typing import Any, cast, get_args
 
 import anyio
 from langchain_core.language_models import BaseChatModel
@@ -43,6 +43,7 @@ from agent.intents import (
     OutOfScope,
     Parsed,
     PendingApprovals,
+    RequestKind,
     Unclear,
     Unsupported,
 )
@@ -50,22 +51,7 @@ from agent.llm import LLM_FAILURES
 from agent.prompts import KIND_EXAMPLES, KIND_SYSTEM, kind_request
 from agent.question_reading import QuestionReading
 
-LLMKind = Literal[
-    "list_models",
-    "model_info",
-    "serving",
-    "audit",
-    "pending",
-    "compare",
-    "select_model",
-    "promote",
-    "rollback",
-    "canary",
-    "stop_canary",
-    "help",
-    "unsupported",
-    "out_of_scope",
-]
+LLMKind = RequestKind
 KINDS: tuple[LLMKind, ...] = get_args(LLMKind)
 #: ``{"kind": "model_info"}`` is about 8 tokens; a little room for spacing.
 KIND_MAX_TOKENS = 16
