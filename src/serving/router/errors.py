@@ -83,3 +83,26 @@ class RouterError(Exception):
 
     def __repr__(self) -> str:
         return f"RouterError({self.code.value}, {self.message!r})"
+
+
+def upstream_status_error(server: str, status: int, detail: str, *, busy: str) -> RouterError:
+    """A model server's non-2xx answer (``detail``: its error text) as the router's error:
+    404 the version is not served, 503 ``busy`` (no worker / not ready), 408/504 a timeout,
+    other 4xx the input refused (status kept), the rest the server failing."""
+    if status == 404:
+        return RouterError(
+            RouterErrorCode.UNAVAILABLE,
+            f"{server} does not serve the version the table names ({detail}); the table and "
+            f"{server} disagree until the control plane reconciles",
+        )
+    if status == 503:
+        return RouterError(RouterErrorCode.UNAVAILABLE, f"{server} {busy}: {detail}")
+    if status in (408, 504):
+        return RouterError(RouterErrorCode.TIMEOUT, f"{server} timed out: {detail}")
+    if 400 <= status < 500:
+        return RouterError(
+            RouterErrorCode.UPSTREAM_REJECTED,
+            f"{server} refused the input: {detail}",
+            status=status,
+        )
+    return RouterError(RouterErrorCode.BACKEND, f"{server} failed (HTTP {status}): {detail}")

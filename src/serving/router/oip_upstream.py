@@ -37,7 +37,7 @@ import httpx
 
 from serving.config import InputSchema
 from serving.errors import ServingError, ServingErrorCode
-from serving.router.errors import RouterError, RouterErrorCode
+from serving.router.errors import RouterError, RouterErrorCode, upstream_status_error
 
 SERVER = "the KServe model server"
 _DATATYPES = {"float32": "FP32", "float64": "FP64", "int32": "INT32", "int64": "INT64"}
@@ -122,24 +122,7 @@ def checked(status: int, body: bytes) -> None:
     """The server's non-2xx answer -> RouterError, with the codes TorchServe's map to."""
     if 200 <= status < 300:
         return
-    detail = _message(body)
-    if status == 404:
-        raise RouterError(
-            RouterErrorCode.UNAVAILABLE,
-            f"{SERVER} does not serve the version the table names ({detail}); the table and "
-            "the server disagree until the control plane reconciles",
-        )
-    if status == 503:
-        raise RouterError(RouterErrorCode.UNAVAILABLE, f"{SERVER} is not ready: {detail}")
-    if status in (408, 504):
-        raise RouterError(RouterErrorCode.TIMEOUT, f"{SERVER} timed out: {detail}")
-    if 400 <= status < 500:
-        raise RouterError(
-            RouterErrorCode.UPSTREAM_REJECTED,
-            f"{SERVER} refused the input: {detail}",
-            status=status,
-        )
-    raise RouterError(RouterErrorCode.BACKEND, f"{SERVER} failed (HTTP {status}): {detail}")
+    raise upstream_status_error(SERVER, status, _message(body), busy="is not ready")
 
 
 def _message(body: bytes) -> str:

@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 from serving.errors import ServingError
 from serving.keyfile import EXPIRY_MARGIN, read_keys
 from serving.router import oip_upstream
-from serving.router.errors import RouterError, RouterErrorCode
+from serving.router.errors import RouterError, RouterErrorCode, upstream_status_error
 from serving.router.table import Target, base_url
 
 _INVALID_KEY = b"InvalidKeyException"
@@ -329,23 +329,7 @@ def checked(reply: UpstreamReply) -> UpstreamReply:
             "the router with the key file of the running TorchServe (a model's own upstream "
             "gets no key: run that TorchServe without token authorization)",
         )
-    if status == 404:
-        raise RouterError(
-            RouterErrorCode.UNAVAILABLE,
-            f"TorchServe does not serve the version the table names ({detail}); the table and "
-            "TorchServe disagree until the control plane reconciles",
-        )
-    if status == 503:
-        raise RouterError(RouterErrorCode.UNAVAILABLE, f"TorchServe has no worker: {detail}")
-    if status in (408, 504):
-        raise RouterError(RouterErrorCode.TIMEOUT, f"TorchServe timed out: {detail}")
-    if 400 <= status < 500:
-        raise RouterError(
-            RouterErrorCode.UPSTREAM_REJECTED,
-            f"TorchServe refused the input: {detail}",
-            status=status,
-        )
-    raise RouterError(RouterErrorCode.BACKEND, f"TorchServe failed (HTTP {status}): {detail}")
+    raise upstream_status_error("TorchServe", status, detail, busy="has no worker")
 
 
 def _upstream_message(body: bytes) -> str:
