@@ -111,11 +111,11 @@ models:
 """
 
 
-def _window(since: float, *, per_request: bool) -> StatsReply:
-    """30 good requests with 40 labelled rows, 38 right: per request (the router's own
-    window) or per row only (Prometheus' shape)."""
+def _window(since: float, *, per_request: bool, requests: int = 30) -> StatsReply:
+    """``requests`` good requests with 40 labelled rows, 38 right: per request (the router's
+    own window) or per row only (Prometheus' shape)."""
     stats = VersionStats(
-        requests=30,
+        requests=requests,
         errors=0,
         error_ratio=0.0,
         p50_ms=2.0,
@@ -139,10 +139,16 @@ def _window(since: float, *, per_request: bool) -> StatsReply:
     )
 
 
-@pytest.mark.parametrize(("per_request", "action"), [(True, "passed"), (False, "unjudged")])
-def test_an_accuracy_guard_is_never_passed_on_rows_alone(
-    request: pytest.FixtureRequest, tmp_path: Path, per_request: bool, action: str
+@pytest.mark.parametrize(
+    ("per_request", "requests", "action"),
+    [(True, 30, "passed"), (False, 30, "unjudged"), (True, 4, "unjudged")],
+    ids=["judged", "rows-alone", "too-few-requests"],
+)
+def test_an_accuracy_guard_is_never_passed_on_rows_alone_or_too_few_requests(
+    request: pytest.FixtureRequest, tmp_path: Path, per_request: bool, requests: int, action: str
 ) -> None:
+    """A window that ends with fewer requests than the guard's ``min_requests`` (5) ends
+    unjudged: a version slow enough to starve its own window must not pass by the clock."""
     backend = make_backend(request, "sqlite", tmp_path)
     (tmp_path / "models.yaml").write_text(ACCURACY_CONFIG)
     registry = Registry.open(
@@ -168,12 +174,16 @@ def test_an_accuracy_guard_is_never_passed_on_rows_alone(
         while time.time() <= guard.ends_at.timestamp() + 0.5:  # the window is over
             time.sleep(0.2)
         watcher = GuardWatcher(
-            registry, approvals, lambda since, _until: _window(since, per_request=per_request)
+            registry,
+            approvals,
+            lambda since, _until: _window(since, per_request=per_request, requests=requests),
         )
         (verdict,) = watcher.tick()
         assert verdict.action == action, verdict
         if not per_request:
             assert "no per-request accuracy" in verdict.evidence
+        if requests < 5:
+            assert "only 4 of the 5 requests the guard needs" in verdict.evidence
         (ended,) = registry.releases.guards(model=ACCURACY_MODEL, limit=1)
         assert ended.status == action
         assert registry.get_model(ACCURACY_MODEL, limit=1).model.approved.production == 2

@@ -11,8 +11,9 @@ whose window is over, whatever this process believed a moment before.
 A guard is judged on its evidence, never passed by the clock alone. A guard whose window
 ended while nobody judged it (the watcher was down) is judged on the window's own requests
 when the watcher comes back: a breach rolls back (audited as late, with how late); no breach
-passes it only when the router holds the *whole* window of the version (it did not restart,
-nothing was dropped); otherwise the guard ends ``unjudged`` — never ``passed``. Nothing here
+passes it only when the window holds at least the guard's ``min_requests`` and the router
+holds the *whole* window of the version (it did not restart, nothing was dropped); otherwise
+the guard ends ``unjudged`` — never ``passed``. Nothing here
 decides on a version that is not the guarded one: its Production version is read from the
 registry on every tick.
 """
@@ -126,6 +127,14 @@ class GuardWatcher:
             return self._roll_back(guard, found, text, now, late_by_s=now - ends if over else None)
         if not over:
             return self._verdict(guard, "watching", text)
+        if evidence.requests < guard.spec.min_requests:
+            # Too few requests to judge (a version slow enough to starve its own window must
+            # not pass by the clock): the window is over, the version stays, nobody vouched.
+            return self._end_unjudged(
+                guard,
+                f"{text}; only {evidence.requests} of the {guard.spec.min_requests} requests "
+                "the guard needs came in its window: too few to judge",
+            )
         if (
             guard.spec.min_accuracy is not None
             and stats is not None
