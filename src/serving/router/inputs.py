@@ -49,12 +49,13 @@ def _invalid(message: str) -> RouterError:
     return RouterError(RouterErrorCode.INVALID_INPUT, message)
 
 
-def decode(raw: bytes) -> Body:
-    """Parse the JSON body and find its rows (shape only; no schema yet)."""
+def parse_json(raw: bytes, *, empty: str) -> Any:
+    """A request body as JSON, or INVALID_INPUT saying what is wrong (``empty``: what to
+    send instead of an empty body)."""
     if not raw.strip():
-        raise _invalid('empty body; send JSON like {"inputs": [[...], ...]}')
+        raise _invalid(f"empty body; send {empty}")
     try:
-        payload = json.loads(raw)
+        return json.loads(raw)
     except UnicodeDecodeError:
         raise _invalid("body is not UTF-8 text; send JSON") from None
     except json.JSONDecodeError as exc:
@@ -63,6 +64,11 @@ def decode(raw: bytes) -> Body:
         raise _invalid("body is nested too deeply") from None
     except ValueError as exc:  # an integer of more digits than Python converts
         raise _invalid(f"body holds a number that cannot be read: {exc}") from None
+
+
+def decode(raw: bytes) -> Body:
+    """Parse the JSON body and find its rows (shape only; no schema yet)."""
+    payload = parse_json(raw, empty='JSON like {"inputs": [[...], ...]}')
     if isinstance(payload, dict):
         keys = [key for key in ("inputs", "instances") if key in payload]
         if len(keys) != 1:

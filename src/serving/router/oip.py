@@ -164,18 +164,7 @@ def _split(raw: bytes, declared: bytes | None) -> tuple[bytes, bytes]:
 
 
 def _json_object(head: bytes) -> dict[str, Any]:
-    if not head.strip():
-        raise _invalid('empty body; send {"inputs": [{"name", "shape", "datatype", "data"}]}')
-    try:
-        parsed = json.loads(head)
-    except UnicodeDecodeError:
-        raise _invalid("body is not UTF-8 text; send JSON") from None
-    except json.JSONDecodeError as exc:
-        raise _invalid(f"body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise _invalid("body is nested too deeply") from None
-    except ValueError as exc:  # an integer of more digits than Python converts
-        raise _invalid(f"body holds a number that cannot be read: {exc}") from None
+    parsed = inputs.parse_json(head, empty='{"inputs": [{"name", "shape", "datatype", "data"}]}')
     if not isinstance(parsed, dict):
         raise _invalid('body must be a JSON object with "inputs" (an inference request)')
     return parsed
