@@ -211,7 +211,7 @@ class ChangeReading(Slots):
 #: A message whose last clause is a question ("..., what version is serving??"): urgency
 #: around it does not turn it into a change.
 _ASKS_LAST = re.compile(
-    r"(?:^|[.!?,;:]\s*|\s-\s*)(?:so\s+|and\s+|but\s+)?(?:is|are|was|were|did|does|do|what|which|"
+    r"(?:^|[.!?,;:]\s*|\s[-\u2013\u2014]{1,2}\s*|\bbut\s+)(?:so\s+|and\s+|but\s+)?(?:is|are|was|were|did|does|do|what|which|"
     r"who|when|where|why|how)\b[^.!?,;]*\?+\W*$",
     re.I,
 )

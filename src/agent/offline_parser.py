@@ -22,6 +22,7 @@ from agent import classifier
 from agent import phrases as P
 from agent import scope_phrases as S
 from agent.change_reading import ChangeReading
+from agent.clauses import remark
 from agent.focus import ParseContext
 from agent.follow_ups import FollowUpReading
 from agent.intents import (
@@ -100,7 +101,7 @@ class _Reader(ChangeReading, FollowUpReading):
             return kept
         if has(P.MORE, t):
             return self.more()
-        if has(P.HISTORY_QUESTION, t):
+        if has(P.HISTORY_QUESTION, t) or self.changes_made():
             return AuditLog(model=self.named_model() or self.focus.model)
         if has(S.HELP, t):
             return Help()
@@ -169,6 +170,14 @@ class _Reader(ChangeReading, FollowUpReading):
             return self.serving()  # "is mnist-cnn broken?", "is x down?": how it serves
         details = self.details()
         return details if details is not None else self.classified()
+
+    def changes_made(self) -> bool:
+        """ "I need every promotion and rollback made this week": changes named as made, and
+        no verb outside them asks for one ("roll back every change made today" does)."""
+        if not has(P.CHANGES_MADE, self.text):
+            return False
+        rest = P.CHANGES_MADE.sub(" ", self.text)
+        return not any(has(p, rest) for p in (P.ROLLBACK, P.PROMOTE, P.CANARY, P.PENDING))
 
     def classified(self) -> Intent:
         """No rule placed the message: the classifier names its kind (if confident) and the
@@ -310,7 +319,7 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     if first.kind == "model_info" and _OF_EACH.search(pieces[1]):
         return [first]  # "x - which versions exist and which stage is each in": one view
     for piece, other in ((pieces[0], second), (pieces[1], first)):
-        if _remark(piece, text) and other.kind not in ("out_of_scope", "help"):
+        if remark(piece, text) and other.kind not in ("out_of_scope", "help"):
             # "... I just joined the team.", "alerts firing on everything", "nobody uses it":
             # said around the request, asking nothing; the request is the other part.
             return [whole] if whole.kind == other.kind else [other]
@@ -324,6 +333,8 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
             return [other]
     if first.kind == second.kind and _within(second, first):
         return [first]  # "is v3's card complete? heard prod needs one": a remark, one ask
+    if first.kind == second.kind and _within(first, second):
+        return [second]  # "every promotion and rollback made this week": one history
     if first.kind == second.kind and first.kind in ("select_model", "list_models", "help"):
         return [whole]  # "I need a fast model. suggestions?" is one request
     if whole.kind in CHANGE_KINDS and whole in (first, second):
@@ -331,17 +342,6 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         if other.kind in ("model_info", "serving"):
             return [whole]  # "x is throwing 500s. rollback!!!": the incident, then the ask
     return [first, second]
-
-
-def _remark(piece: str, text: str) -> bool:
-    """A part that neither asks nor requests: no question mark and no opening verb (after a
-    topic such as "URGENT:" or "digits -")."""
-    at = text.find(piece)
-    if "?" in piece or (at >= 0 and "?" in text[at + len(piece) : at + len(piece) + 3]):
-        return False
-    if _ASKED_NOUN.search(piece):
-        return False  # "mnist-cnn card", "pending approvals": asked for by naming it
-    return _OPENS_ASK.match(_TOPIC.sub("", piece)) is None
 
 
 #: "how's it looking", "how is that doing", "how are things going": how it serves.
@@ -355,34 +355,6 @@ _HOW_IT_GOES = re.compile(
 #: A part that only names the history ("and history", "the audit log please").
 _BARE_AUDIT = re.compile(
     r"^\W*(?:the\s+)?(?:history|audit(?:\s+log|\s+trail)?|changelog)\W*(?:please|pls|too)?\W*$",
-    re.I,
-)
-
-#: What a part asks for when it only names it ("x card, and pending approvals").
-_ASKED_NOUN = re.compile(
-    r"\b(?:card|metrics|details|history|audit(?: log| trail)?|versions|pending|approvals)\W*$",
-    re.I,
-)
-
-
-#: A topic before the ask: "URGENT: ...", "mnist classifier - ...".
-_TOPIC = re.compile(r"^\W*(?:[\w.\-]+(?:\s+[\w.\-]+){0,3}?)\s*(?::|\s[-\u2013\u2014])\s+")
-
-
-#: How a part that asks or requests something opens.
-_OPENS_ASK = re.compile(
-    r"^\W*(?:(?:and|also|then|plus|so|ok|okay|please|pls|now|hey|hi|hello|first(?:ly)?|"
-    r"second(?:ly)?|next)\W+)*"
-    r"(?:what|which|who|whose|when|where|why|how|is|are|was|were|did|does|do|can|could|would|"
-    r"will|should|has|have|any|show|list|ls|give|tell|compare|get|find|check|display|open|"
-    r"describe|see|promote|roll|rollback|revert|undo|stop|kill|end|cancel|canary|send|shadow|"
-    r"archive|delete|remove|retrain|rename|tag|approve|deploy|ship|move|make|put|set|bump|"
-    r"audit|history|metrics|card|versions?|stage|start|try|run|pick|recommend|suggest|"
-    r"queue|push|release|graduate|switch|swap|upgrade|downgrade|shift|route|mirror|turn|"
-    r"dial|raise|lower|ramp|propose|proposing|its|their|anything|something|"
-    r"pull the plug|begin|kick off|flip|"
-    r"i\s+(?:want|need|would like)|i'd like|let's|we need|help)\b"
-    r"|^\W*(?:v\d+|version\s*\d+)\b",
     re.I,
 )
 

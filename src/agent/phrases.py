@@ -183,6 +183,20 @@ AUDIT = re.compile(
     r"promoted|released|shipped|rolled\s*back|reverted|moved|changed)\b",
     re.I,
 )
+_CHANGE_NOUN = (
+    r"(?:(?:stage|version|model)\s+)?(?:promotions?|rollbacks?|roll-?backs?|transitions?|"
+    r"deployments?|releases?|changes?|canar(?:y|ies)|reverts?)"
+)
+#: Changes already made, asked for by a quantifier ("every promotion and rollback", "all
+#: the transitions") or as done ("rollbacks made this week", "changes applied to x"): the
+#: history, not a request to make one (unless a verb outside it asks for one).
+CHANGES_MADE = re.compile(
+    rf"\b(?:every|each|all|any)\s+(?:of\s+)?(?:the\s+|our\s+)?(?:recent\s+|past\s+)?{_CHANGE_NOUN}"
+    rf"(?:\s*(?:,|and|or|&|\+)\s*(?:\w+\s+)?{_CHANGE_NOUN})*\b"
+    rf"|\b{_CHANGE_NOUN}\s+(?:[\w.\-]+\s+){{0,3}}?(?:made|done|performed|applied|carried\s+out|"
+    r"executed|approved|that\s+happened)\b",
+    re.I,
+)
 #: "log" as a verb ("what did v4 log for its baseline"): metrics, not the audit log.
 LOG_VERB = re.compile(r"\b(?:did|does|do|will|would|to)\s+(?:[\w.\-]+\s+){0,3}?log\b", re.I)
 SELECT = re.compile(
@@ -200,8 +214,10 @@ SERVING = re.compile(
     # "how much traffic does v2 get", German "welche version läuft"
     r"how much (?:of the )?(?:traffic|load|requests)|l(?:ä|ae)uft|"
     r"(?:taking|getting|handling|receiving|answering|gets|takes|handles|receives|answers?)"
-    r"\s+(?:\w+\s+){0,2}?"
+    r"\s+(?:[\w.\-]+\s+){0,2}?"
     r"(?:traffic|requests|calls)|answering (?:requests|traffic)|in use|"
+    # "who handles critical-header requests", "who is answering those": what serves them.
+    r"who(?:\s+is|s)?\s+(?:handl|serv|answer|tak|process|receiv)\w*|"
     # "what version is behind the digits endpoint"
     r"(?:version|model|build|who|what) is behind|whos behind|endpoint|"
     r"behind (?:it|that|this|the route)|"

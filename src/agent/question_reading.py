@@ -61,6 +61,8 @@ class QuestionReading(Slots):
             P.THIS.search(t)
             or P.FOLLOW_UP.search(t)
             or re.search(r"\b(?:version|build)\b", t, re.I)
+            # "which model handles those?": the requests just named, by the model named.
+            or re.search(r"\b(?:those|these|them)\b", t, re.I)
         ):
             model = self.model()
             if model is None:

@@ -13,6 +13,7 @@ import re
 
 from agent import entities
 from agent import phrases as P
+from agent.clauses import asked_about
 from agent.focus import ParseContext
 from agent.intents import Unclear
 from agent.tool_results import StageName
@@ -98,7 +99,12 @@ def names_in(fragment: str, ctx: ParseContext) -> str:
     not known yet): the fragment's other words are not the user's request."""
     if ctx.models is None:
         return " ".join(w for w in P.TOKEN.findall(fragment) if entities.NAME_LIKE.match(w))
-    return " ".join(found.said for found in entities.find_models(fragment, ctx, P.STOPWORDS))
+    # A route with its rule's condition ("X-Priority: critical ... /routes/digits") names
+    # the rule's model: kept as that model, since the condition's words are dropped.
+    return " ".join(
+        found.model if found.via == "route" else found.said
+        for found in entities.find_models(fragment, ctx, P.STOPWORDS)
+    )
 
 
 class Slots:
@@ -126,6 +132,8 @@ class Slots:
             # "route=digits 5xx up, who touched mnist-cnn?": a pasted field is evidence; the
             # model named in the user's own words is the one asked about.
             self.found = [f for f in self.found if f not in fields]
+        # "x looks fine, but what does y's card say?", "not x - I mean y": the one asked about.
+        self.found = asked_about(self.text, self.found, ctx, P.STOPWORDS)
         self.unknown = (
             entities.unknown_name(
                 self.text,

@@ -1,0 +1,88 @@
+"""Where the request is in a message of several clauses: the clauses that ask (a question, or
+one that opens with a request) against those said around them ("digits-encoder looks fine",
+"alert says ...", "not mnist-cnn"), and the models a message names only as context."""
+
+from __future__ import annotations
+
+import re
+
+from agent.entities import Found, find_models
+from agent.focus import ParseContext
+
+#: A topic before the ask: "URGENT: ...", "mnist classifier - ...".
+TOPIC = re.compile(r"^\W*(?:[\w.\-]+(?:\s+[\w.\-]+){0,3}?)\s*(?::|\s[-\u2013\u2014])\s+")
+
+#: What a part asks for when it only names it ("x card, and pending approvals").
+ASKED_NOUN = re.compile(
+    r"\b(?:card|metrics|details|history|audit(?: log| trail)?|versions|pending|approvals)\W*$",
+    re.I,
+)
+
+#: How a part that asks or requests something opens.
+OPENS_ASK = re.compile(
+    r"^\W*(?:(?:and|also|then|plus|so|ok|okay|please|pls|now|hey|hi|hello|first(?:ly)?|"
+    r"second(?:ly)?|next|but)\W+)*"
+    r"(?:what|which|who|whose|when|where|why|how|is|are|was|were|did|does|do|can|could|would|"
+    r"will|should|has|have|any|show|list|ls|give|tell|compare|get|find|check|display|open|"
+    r"describe|see|promote|roll|rollback|revert|undo|stop|kill|end|cancel|canary|send|shadow|"
+    r"archive|delete|remove|retrain|rename|tag|approve|deploy|ship|move|make|put|set|bump|"
+    r"audit|history|metrics|card|versions?|stage|start|try|run|pick|recommend|suggest|"
+    r"queue|push|release|graduate|switch|swap|upgrade|downgrade|shift|route|mirror|turn|"
+    r"dial|raise|lower|ramp|propose|proposing|its|their|anything|something|"
+    r"pull the plug|begin|kick off|flip|"
+    # "I need it for the weekly report" states a purpose, not a request (PURPOSE).
+    r"i\s+(?:want|need|would like)(?!\s+(?:it|this|that|them|these|those)\s+"
+    r"(?:for|by|before|until|asap|today|tomorrow|soon)\b)|i'd like|let's|we need|help)\b"
+    r"|^\W*(?:v\d+|version\s*\d+)\b",
+    re.I,
+)
+
+#: Where one clause ends and the next begins: a sentence's end, a semicolon, a colon or a
+#: dash before more words, "but", "I mean".
+_BOUNDARY = re.compile(
+    r"[.!?;]+\s+|:\s+|\s[-\u2013\u2014]{1,2}\s+|,?\s+but\s+|,\s+(?=i\s+meant?\b)", re.I
+)
+
+#: A model said as the one not meant ("not mnist-cnn", "rather than digits").
+_NEGATED = re.compile(r"\b(?:not|instead of|rather than)\s+(?:the\s+)?$", re.I)
+
+
+def remark(piece: str, text: str) -> bool:
+    """A part that neither asks nor requests: no question mark and no opening verb (after a
+    topic such as "URGENT:" or "digits -")."""
+    at = text.find(piece)
+    if "?" in piece or (at >= 0 and "?" in text[at + len(piece) : at + len(piece) + 3]):
+        return False
+    if ASKED_NOUN.search(piece):
+        return False  # "mnist-cnn card", "pending approvals": asked for by naming it
+    return OPENS_ASK.match(TOPIC.sub("", piece)) is None
+
+
+def _clauses(text: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for boundary in _BOUNDARY.finditer(text):
+        spans.append((start, boundary.start()))
+        start = boundary.end()
+    return [*spans, (start, len(text))]
+
+
+def asked_about(
+    text: str, found: list[Found], ctx: ParseContext, skip: frozenset[str]
+) -> list[Found]:
+    """Of several models a message names, those the request is about: a model said as the
+    one not meant ("not x - I mean y") is dropped, and so is one named only in clauses that
+    ask nothing ("x looks fine, but what does y's card say?") when a clause that asks names
+    another. ``found`` unchanged when that leaves nothing or the message names one model."""
+    if len({f.model for f in found}) < 2:
+        return found
+    meant = [f for f in found if not _NEGATED.search(text[: f.start])]
+    if meant and len({f.model for f in meant}) < len({f.model for f in found}):
+        found = meant
+    asking = set()
+    for start, end in _clauses(text):
+        if not remark(text[start:end], text):
+            asking |= {f.model for f in find_models(text[:end], ctx, skip, start)}
+    asking &= {f.model for f in found}
+    if asking and asking != {f.model for f in found}:
+        return [f for f in found if f.model in asking]
+    return found
