@@ -114,7 +114,7 @@ class _Reader(ChangeReading, FollowUpReading):
             return self.promote(found)  # "promote ... with automatic rollback"
         if found := has(P.ROLLBACK, t):
             return self.rollback(found)
-        if (found := has(P.PROMOTE, t)) and not has(P.SELECT, t):
+        if (found := has(P.PROMOTE, t) or self.wished_move()) and not has(P.SELECT, t):
             return self.promote(found)
         if (
             (self.found or self.focus.model)
@@ -170,6 +170,13 @@ class _Reader(ChangeReading, FollowUpReading):
             return self.serving()  # "is mnist-cnn broken?", "is x down?": how it serves
         details = self.details()
         return details if details is not None else self.classified()
+
+    def wished_move(self) -> re.Match[str] | None:
+        """ "I would like that x version 4 goes to Production, is it possible?": a move asked
+        for as the state wished for (None for a question about a move made)."""
+        if has(P.ASKS_IF_MOVED, self.text):
+            return None
+        return has(P.MOVED_TO_STAGE, self.text)
 
     def changes_made(self) -> bool:
         """ "I need every promotion and rollback made this week": changes named as made, and

@@ -83,12 +83,22 @@ HISTORY_QUESTION = re.compile(
     # "did anyone move a version?", "has somebody promoted something?": who did what.
     r"|\b(?:did|has|have)\s+(?:any|some|no)\s*(?:one|body)\s+(?:\w+\s+)?(?:roll(?:ed)?\s*back|"
     r"revert(?:ed)?|promot(?:e|ed)|chang(?:e|ed)|mov(?:e|ed)|deploy(?:ed)?|releas(?:e|ed)|"
-    r"approv(?:e|ed)|touch(?:ed)?|push(?:ed)?|swap(?:ped)?)\b",
+    r"approv(?:e|ed)|touch(?:ed)?|push(?:ed)?|swap(?:ped)?)\b"
+    # "who's been changing it", "who keeps promoting x", "who has been touching prod"
+    r"|\bwho(?:s|\s+is|\s+has|\s+have|\s+was|\s+were|\s+keeps|\s+kept)?(?:\s+been)?\s+"
+    r"(?:chang|promot|mov|touch|roll|deploy|releas|approv|push|revert|edit|mess|tinker|fiddl|"
+    r"swap|play)\w*"
+    r"\b",
     re.I,
 )
 ROLLBACK = re.compile(
     r"\b(?:roll\s*back|rollback|revert|undo|zur(?:ü|ue)ck(?:rollen|setzen))\b|\broll\s+(?:[\w.\-]+\s+){1,2}back\b",
     re.I,
+)
+#: Who or what a share of traffic is a share of.
+_AUDIENCE = (
+    r"(?:traffic|requests|users|calls|load|predictions|customers|people|clients|visitors|"
+    r"sessions|queries)"
 )
 CANARY = re.compile(
     r"\bcanar(?:y|ies)\b|\bshadow(?:ing)?\b|\bsplit\b|\bmirror(?:ing)?\b|\ba\s*/?\s*b[\s-]+test\b|"
@@ -96,7 +106,11 @@ CANARY = re.compile(
     # "try v4 on 5% of real traffic", "expose v3 to 10 percent of users": a share of traffic.
     r"|\b(?:stop|quit|cease)\s+(?:sending|routing|splitting|mirroring|shadowing)\b"
     r"|\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)\s*of\s+(?:the\s+|our\s+|all\s+)?"
-    r"(?:\w+\s+){0,2}(?:traffic|requests|users|calls|load|predictions)\b",
+    rf"(?:\w+\s+){{0,2}}{_AUDIENCE}\b"
+    # "with a small part of users", "a slice of the traffic": a share said in words.
+    r"|\b(?:a|some|only\s+a|just\s+a)\s+(?:(?:small|tiny|little|limited)\s+)?(?:part|slice|"
+    r"portion|fraction|share|subset|sample|bit|handful|percentage)\s+of\s+(?:the\s+|our\s+)?"
+    rf"(?:\w+\s+)?{_AUDIENCE}\b",
     re.I,
 )
 STOP = re.compile(
@@ -134,6 +148,24 @@ PROMOTE = re.compile(
     # "I'd like to propose v4 for staging", "nominate v3 for production": a move, asked for.
     r"|\b(?:propos(?:e|ing)|nominat(?:e|ing)|put\s+forward|queue)\b(?=.{1,80}\b(?:v\d+|version\s*\d+"
     r"|for\s+(?:prod(?:uction)?|staging)|to\s+(?:prod(?:uction)?|staging))\b)",
+    re.I,
+)
+#: A move asked for as the state wished for: "I would like that x version 4 goes to
+#: Production", "can v3 of x go to staging?", "we want version 2 to be in prod", "v5 should
+#: be on staging": a version, then it going, being moved or being in a stage.
+MOVED_TO_STAGE = re.compile(
+    r"\b(?:v|version\s*)\d+\b(?:\s+[\w.\-]+){0,3}?\s+(?:goes|go|going|gets|get|moves|move|lands?|"
+    r"(?:to\s+|should\s+|must\s+|could\s+|can\s+|needs?\s+to\s+|ought\s+to\s+)?be\s+"
+    r"(?:moved|put|pushed|promoted|deployed|released|placed|made|set|live)?|ends?\s+up|"
+    r"(?:to|should|must|can|could)\s+(?:go|move|land|get))"
+    r"\s*(?:to|into|in|on|onto)\s+(?:the\s+)?(?:prod(?:uction)?|staging)\b",
+    re.I,
+)
+#: A question about a move made (not a request for one): "did v3 go to prod?", "was v2
+#: moved to staging?", "when did ...".
+ASKS_IF_MOVED = re.compile(
+    r"^\W*(?:did|has|have|had|was|were|when|why|who|is it true)\b"
+    r"|\b(?:did|has|have|had|was|were)\s+(?:[\w.\-]+\s+){0,4}?(?:v|version\s*)\d+\b",
     re.I,
 )
 #: Words of a change request: a message with one is never answered as a details view.
