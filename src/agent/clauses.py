@@ -31,8 +31,8 @@ OPENS_ASK = re.compile(
     r"dial|raise|lower|ramp|propose|proposing|its|their|anything|something|"
     r"pull the plug|begin|kick off|flip|"
     # "I need it for the weekly report" states a purpose, not a request (PURPOSE).
-    r"i\s+(?:want|need|would like)(?!\s+(?:it|this|that|them|these|those)\s+"
-    r"(?:for|by|before|until|asap|today|tomorrow|soon)\b)|i'd like|let's|we need|help)\b"
+    r"(?:i|we)\s+(?:want|need|would like)(?!\s+(?:it|this|that|them|these|those)\s+"
+    r"(?:for|by|before|until|asap|today|tomorrow|soon)\b)|i'd like|let's|help)\b"
     r"|^\W*(?:v\d+|version\s*\d+)\b",
     re.I,
 )

@@ -99,6 +99,15 @@ def ruled(route: str, text: str, ctx: ParseContext) -> str | None:
     return hits.pop() if len(hits) == 1 else None
 
 
+def rule_of(model: str, text: str, ctx: ParseContext) -> str | None:
+    """The model a rule sends to, of a route that sends to ``model`` by default, when
+    ``text`` names that rule's condition ("and with the critical header?" right after a
+    question about the route); None when none or several do."""
+    hits = {ruled(route, text, ctx) for route, default in ctx.routes if default == model}
+    hits.discard(None)
+    return hits.pop() if len(hits) == 1 else None
+
+
 def _names_condition(when: str, text: str) -> bool:
     """The text says the condition's value ("critical" of "X-Priority: critical")."""
     if not re.search(r"[:=]", when):

@@ -47,8 +47,13 @@ class Topic(_Frozen):
     since_minutes: int | None = None
     stage: str | None = None
     percent: float | None = None
+    against: int | None = None
+    """The baseline of a comparison ("what about v4?" after "v3 with v2" keeps v2)."""
     canary: bool = False
     """The request was about a canary (started, changed, stopped or asked about)."""
+    unknown: str | None = None
+    """A name the last request gave that the registry lacks: "promote it" then is about
+    that name (said not to exist), never about a model discussed before it."""
 
 
 class Focus(_Frozen):

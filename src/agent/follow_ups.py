@@ -85,6 +85,7 @@ class FollowUpReading(QuestionReading):
             or len(words) <= _ELLIPTIC_WORDS
             or _TRAILING.search(self.text)
             or _BUDGET_IT.search(self.text)
+            or _WHAT_IF.search(self.text)
         )
 
     def kept_follow_up(self) -> Intent | None:
@@ -170,10 +171,11 @@ class FollowUpReading(QuestionReading):
 
 
 def _names_goal(text: str) -> bool:
+    """A goal said in words ("the fastest", "for batch"); a budget alone ("and if it has to
+    be under 5 ms?") is a bound on the goal kept, not another goal."""
     return bool(
         re.search(r"\bmost accurate\b|\baccura\w*\b", text, re.I)
-        or any(p.search(text) for _, p in P.GOALS)
-        or P.LATENCY_NEED.search(text)
+        or any(p.search(P.LATENCY.sub(" ", P.LATENCY_NEED.sub(" ", text))) for _, p in P.GOALS)
     )
 
 
@@ -196,6 +198,10 @@ _BUDGET_IT = re.compile(
     r"must|should)?\s*(?:it|that|this)\b.*\d",
     re.I,
 )
+
+
+#: A hypothetical on the request before ("what if latency has to be under 30 ms?").
+_WHAT_IF = re.compile(r"^\W*(?:(?:and|but|so|ok)\W+)?(?:what|and|but)\s+if\b", re.I)
 
 
 #: Words around a time window in a follow-up ("what about the last day?" once stripped).

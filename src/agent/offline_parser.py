@@ -24,7 +24,6 @@ from agent import scope_phrases as S
 from agent.change_reading import ChangeReading
 from agent.clauses import remark
 from agent.focus import ParseContext
-from agent.follow_ups import FollowUpReading
 from agent.intents import (
     CHANGE_KINDS,
     AuditLog,
@@ -39,11 +38,12 @@ from agent.intents import (
     Unclear,
     Unsupported,
 )
-from agent.slots import has
+from agent.repeats import SAME_FOR, RepeatReading
+from agent.slots import CODE, has
 from agent.topics import topic_of
 
 
-class _Reader(ChangeReading, FollowUpReading):
+class _Reader(ChangeReading, RepeatReading):
     """The rules in order, over one message."""
 
     def read(self) -> Intent:
@@ -95,6 +95,8 @@ class _Reader(ChangeReading, FollowUpReading):
             return self.rollback(None)
         if (reshared := self.reshare()) is not None:
             return reshared
+        if (repeated := self.repeated()) is not None:
+            return repeated
         if (again := self.follow_up()) is not None:
             return again
         if (kept := self.kept_follow_up()) is not None:
@@ -293,6 +295,13 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     )
     # "is x live, and what about y?": the second part may be a follow-up of the first.
     focus = focus.answered(first.kind).read(topic_of(first, pieces[0]))
+    if SAME_FOR.search(pieces[1]) and (pasted := _pasted_change(pieces[0], ctx)) is not None:
+        # "log: `promote x v1 -> Production by alice`. do the same for y v2": the change
+        # the pasted line shows is what "the same" repeats (for the model the user names);
+        # the line itself is evidence, not a request.
+        focus = focus.read(topic_of(pasted, pieces[0]))
+        repeated = parse_intent(pieces[1], ctx.model_copy(update={"focus": focus}))
+        return [repeated]
     second = parse_intent(pieces[1], ctx.model_copy(update={"focus": focus}))
     if first == second and whole.kind == "unclear":
         return [first]  # "what is x serving, and is anything else loaded next to it?"
@@ -420,6 +429,14 @@ _WHICH_OF = re.compile(
     r"|\bor\b.*\b(?:which|what)\s+(?:one\s+)?(?:is|has)\b",
     re.I,
 )
+
+
+def _pasted_change(piece: str, ctx: ParseContext) -> Intent | None:
+    """The change a pasted fragment of ``piece`` shows, read as words; None without one."""
+    if not CODE.search(piece):
+        return None
+    shown = parse_intent(CODE.sub(lambda m: f" {m.group(1)} ", piece), ctx)
+    return shown if shown.kind in CHANGE_KINDS else None
 
 
 def _within(part: Intent, other: Intent) -> bool:

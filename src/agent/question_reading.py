@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from agent import entities
 from agent import phrases as P
 from agent import scope_phrases as S
 from agent.intents import (
@@ -83,6 +84,11 @@ class QuestionReading(Slots):
         asked = self.focus.asked
         if lead is None or asked is None:
             return None
+        if not self.found and asked == "serving" and self.focus.model is not None:
+            # "and with the critical header?": the model that rule of its route sends to.
+            ruled = entities.rule_of(self.focus.model, self.text, self.ctx)
+            if ruled is not None:
+                return ServingStatus(model=ruled)
         rest = [w.lower() for w in P.TOKEN.findall(self.text[lead.end() :])]
         found = {f.said.lower() for f in self.found}
         other = [w for w in rest if w not in found and w not in _FILLERS]

@@ -149,6 +149,9 @@ class Slots:
             if self.known and not self.found
             else None
         )
+        if self.unknown is None and not self.found and P.THIS.search(self.text):
+            # "ok then promote it" right after a name the registry lacks: that name.
+            self.unknown = self.focus.topic.unknown
 
     def named_model(self, start: int = 0, end: int | None = None) -> str | None:
         """A model the text names after ``start``: a registry name when known, else the

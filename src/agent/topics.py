@@ -7,6 +7,7 @@ from agent import phrases as P
 from agent.focus import Topic
 from agent.intents import (
     AuditLog,
+    CompareVersions,
     Intent,
     ListModels,
     Promote,
@@ -14,6 +15,7 @@ from agent.intents import (
     ServingStatus,
     StartCanary,
     StopCanary,
+    Unclear,
 )
 
 #: Readings that ask or request nothing a follow-up could build on.
@@ -23,6 +25,8 @@ _NOTHING = ("unclear", "question", "help", "out_of_scope", "unsupported")
 def topic_of(intent: Intent, text: str) -> Topic | None:
     """The slots a follow-up of ``text`` (read as ``intent``) keeps; None when the reading
     holds nothing to keep (a question back, help, a refusal): the earlier topic stays."""
+    if isinstance(intent, Unclear) and intent.unknown is not None:
+        return Topic(unknown=intent.unknown)  # "tell me about fraud-detector", then "promote it"
     if intent.kind in _NOTHING:
         return None
     model = getattr(intent, "model", None)
@@ -41,6 +45,8 @@ def topic_of(intent: Intent, text: str) -> Topic | None:
             return topic.model_copy(update={"since_minutes": minutes})
         case Promote(stage=stage):
             return topic.model_copy(update={"stage": stage})
+        case CompareVersions(against=against):
+            return topic.model_copy(update={"against": against})
         case StartCanary(percent=percent):
             return topic.model_copy(update={"percent": percent})
     return topic

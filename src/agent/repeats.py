@@ -1,0 +1,104 @@
+"""Follow-ups that repeat the request before with one thing changed: "do the same for
+mnist-cnn v2" (that request, for another model), "what about v4?" right after a comparison
+(v4 against the same baseline), "to v1 specifically" right after a rollback (its target).
+A change read here is still only proposed; a human approves it."""
+
+from __future__ import annotations
+
+import re
+
+from agent import phrases as P
+from agent.follow_ups import FollowUpReading
+from agent.intents import (
+    AuditLog,
+    CompareVersions,
+    Intent,
+    ModelDetails,
+    PendingApprovals,
+    Promote,
+    Rollback,
+    ServingStatus,
+    StartCanary,
+    StopCanary,
+    Unclear,
+)
+from agent.slots import stage_of
+
+#: "do the same for x", "same thing with x", "likewise for x", "repeat that for x".
+SAME_FOR = re.compile(
+    r"\b(?:(?:do|repeat|apply)\s+(?:the\s+same|that|this|it)(?:\s+thing)?|(?:the\s+)?same\s+thing"
+    r"|(?:the\s+)?same|likewise|ditto)\s+(?:for|with|on|to)\b",
+    re.I,
+)
+_FILLER = r"(?:(?:and|but|no|ok|okay|so|then|actually|please|pls|now)\W+)*"
+_AFTER = r"(?:\s+(?:specifically|exactly|only|instead|please|pls|then|though|rather|too))*\W*$"
+_VERSION = r"(?:the\s+)?(?:v|version\s*|ver\.?\s*)\d+\b"
+#: Only a rollback's target: "to v1 specifically", "back to version 2 please".
+_TARGET_ONLY = re.compile(rf"^\W*{_FILLER}(?:back\s+)?(?:to|onto)\s+{_VERSION}{_AFTER}", re.I)
+#: Only another version: "what about v4?", "and version 5?", "v6 then?".
+_VERSION_ONLY = re.compile(
+    rf"^\W*{_FILLER}(?:(?:what|how)\s+about\s+|same\s+with\s+|with\s+|try\s+)?{_VERSION}{_AFTER}",
+    re.I,
+)
+#: Only another baseline: "against v1?", "what about vs version 2?".
+_AGAINST_ONLY = re.compile(
+    rf"^\W*{_FILLER}(?:(?:what|how)\s+about\s+)?(?:against|vs\.?|versus|compared\s+(?:to|with))"
+    rf"\s+{_VERSION}{_AFTER}",
+    re.I,
+)
+
+
+class RepeatReading(FollowUpReading):
+    """The request before, repeated with what this message changes."""
+
+    def repeated(self) -> Intent | None:
+        """None when the message is not such a follow-up."""
+        topic = self.focus.topic
+        if topic.kind is None or self.unknown is not None:
+            return None
+        versions = [int(m.group(1)) for m in P.VERSION.finditer(self.text)]
+        if SAME_FOR.search(self.text) and len({f.model for f in self.found}) == 1:
+            return self.same_for(self.found[0].model, versions[0] if versions else None)
+        if self.found or topic.model is None or len(versions) != 1:
+            return None
+        version = versions[0]
+        if topic.kind == "rollback" and _TARGET_ONLY.match(self.text):
+            return Rollback(model=topic.model, to_version=version)
+        if topic.kind == "compare" and _AGAINST_ONLY.match(self.text):
+            shown = self.focus.version if self.focus.model == topic.model else None
+            if shown is not None and shown != version:
+                return CompareVersions(model=topic.model, version=shown, against=version)
+        if topic.kind == "compare" and _VERSION_ONLY.match(self.text):
+            against = topic.against if topic.against != version else None
+            return CompareVersions(model=topic.model, version=version, against=against)
+        return None
+
+    def same_for(self, model: str, version: int | None) -> Intent | None:
+        """ "do the same for x v2": the request before (its kind, stage, share, time window),
+        for the model and version this message names."""
+        topic = self.focus.topic
+        match topic.kind:
+            case "promote":
+                if version is None:
+                    return Unclear(reason=f"Which version of {model}? e.g. 'promote {model} v3'.")
+                stage = stage_of(topic.stage) if topic.stage else "Production"
+                return Promote(model=model, version=version, stage=stage)
+            case "rollback":
+                return Rollback(model=model, to_version=version)
+            case "canary":
+                if version is None or topic.percent is None:
+                    return Unclear(
+                        reason=f"Which version of {model}? e.g. 'canary {model} v3 at 10%'."
+                    )
+                return StartCanary(model=model, version=version, percent=topic.percent)
+            case "stop_canary":
+                return StopCanary(model=model)
+            case "audit":
+                return AuditLog(model=model, since_minutes=self.since or topic.since_minutes)
+            case "serving":
+                return ServingStatus(model=model)
+            case "model_info":
+                return ModelDetails(model=model, version=version)
+            case "pending":
+                return PendingApprovals(model=model)
+        return None

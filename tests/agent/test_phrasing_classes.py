@@ -1,0 +1,161 @@
+"""Classes of phrasing read from held-out set 7's misses, each with phrasings of our own
+(other words, models and numbers; the phrasing table holds more): a purpose said after the
+request, a pasted change repeated for another model, "it" after a name the registry lacks,
+the clause that asks among clauses said around it."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.focus import Focus, Topic
+from agent.intents import (
+    AuditLog,
+    CompareVersions,
+    ModelDetails,
+    Promote,
+    Rollback,
+    ServingStatus,
+    StartCanary,
+    Unclear,
+)
+from agent.offline_parser import parse_parts
+from agent.topics import topic_of
+from tests.agent.test_follow_ups import CTX, after
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        (
+            "who promoted mnist-cnn since yesterday? I need it for the quarterly review.",
+            [AuditLog(model="mnist-cnn", since_minutes=1440)],
+        ),
+        (
+            "show me digits-encoder's card. we need this by friday for the auditors",
+            [ModelDetails(model="digits-encoder")],
+        ),
+        (
+            "what is serving mnist-classifier? I need that for the incident report",
+            [ServingStatus(model="mnist-classifier")],
+        ),
+    ],
+)
+def test_a_purpose_after_the_request_is_not_a_second_request(
+    text: str, meant: list[object]
+) -> None:
+    assert parse_parts(text, CTX) == meant
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        (
+            "audit says `promote mnist-cnn v3 -> Staging by bob`. can you do the same for "
+            "digits-encoder v2",
+            Promote(model="digits-encoder", version=2, stage="Staging"),
+        ),
+        (
+            "yesterday's log: `rollback mnist-classifier to v1 by carol`. same thing for mnist-cnn",
+            Rollback(model="mnist-cnn"),
+        ),
+        (
+            "from the log: `canary mnist-cnn v4 at 15%`. now repeat that for digits-encoder v6",
+            StartCanary(model="digits-encoder", version=6, percent=15),
+        ),
+    ],
+)
+def test_the_same_as_a_pasted_change_is_that_change_for_the_model_named(
+    text: str, meant: object
+) -> None:
+    assert parse_parts(text, CTX) == [meant]
+
+
+def test_a_pasted_line_that_is_no_change_gives_the_same_nothing_to_repeat() -> None:
+    # The pasted words are evidence only: with no change in them, nothing is proposed.
+    parts = parse_parts("log: `GET /predictions 200 ok`. do the same for mnist-cnn v2", CTX)
+    assert all(part.kind not in ("promote", "rollback", "canary") for part in parts)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("show me fraud-detector", "promote it to staging please"),
+        ("what is serving churn-model?", "ok, roll it back then"),
+        ("tell me about resnet50 v2", "compare it with v1"),
+    ],
+)
+def test_it_after_a_name_the_registry_lacks_is_that_name_never_an_earlier_model(
+    first: str, second: str
+) -> None:
+    # mnist-cnn was discussed before the unknown name: "it" is never read as mnist-cnn.
+    parts = parse_parts(first, CTX)
+    focus = Focus().on("mnist-cnn", 1).read(topic_of(parts[-1], first))
+    (read,) = parse_parts(second, CTX.model_copy(update={"focus": focus}))
+    assert isinstance(read, Unclear)
+    assert read.unknown is not None
+    assert read.unknown.lower() in first.lower()
+
+
+def test_the_topic_keeps_a_comparisons_baseline_and_an_unknown_name() -> None:
+    compared = CompareVersions(model="mnist-cnn", version=5, against=3)
+    assert topic_of(compared, "v5 vs v3") == Topic(kind="compare", model="mnist-cnn", against=3)
+    unknown = Unclear(reason="none", needs="model", unknown="fraud-detector")
+    assert topic_of(unknown, "fraud-detector card") == Topic(unknown="fraud-detector")
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "meant"),
+    [
+        (
+            "compare mnist-cnn v5 with v3",
+            "and version 6?",
+            CompareVersions(model="mnist-cnn", version=6, against=3),
+        ),
+        (
+            "roll back digits-encoder",
+            "back to v2 please",
+            Rollback(model="digits-encoder", to_version=2),
+        ),
+        (
+            "what serves the digits route?",
+            "what about critical requests?",
+            ServingStatus(model="mnist-cnn"),
+        ),
+        (
+            "promote mnist-cnn v4 to staging",
+            "ok now do the same for digits-encoder v7",
+            Promote(model="digits-encoder", version=7, stage="Staging"),
+        ),
+    ],
+)
+def test_a_follow_up_repeats_the_request_with_what_it_changes(
+    first: str, second: str, meant: object
+) -> None:
+    assert after(first, second) == [meant]
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        (
+            "digits-encoder is fine, but what versions does mnist-cnn have?",
+            ModelDetails(model="mnist-cnn"),
+        ),
+        (
+            "alert: `mnist-cnn p99 high`. who touched mnist-classifier in the last hour?",
+            AuditLog(model="mnist-classifier", since_minutes=60),
+        ),
+        (
+            "not digits-encoder, I mean mnist-cnn - which version is live?",
+            ServingStatus(model="mnist-cnn"),
+        ),
+    ],
+)
+def test_the_clause_that_asks_names_the_model(text: str, meant: object) -> None:
+    assert parse_parts(text, CTX) == [meant]
+
+
+def test_a_change_whose_asking_clause_names_no_model_still_asks_which() -> None:
+    (read,) = parse_parts("mnist-cnn looks fine but digits-encoder is broken, revert now!!", CTX)
+    assert isinstance(read, Unclear)
+    assert read.needs == "model"
