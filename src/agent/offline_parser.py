@@ -142,7 +142,7 @@ class _Reader(ChangeReading, RepeatReading):
         if (
             chooser
             and chooser.group(0).lower().endswith(" is")
-            and self.found
+            and (self.found or (P.THIS.search(t) and self.focus.model))
             and has(P.SERVING, t)
         ):
             return self.serving()  # "which model is answering digits requests": what serves
@@ -290,6 +290,12 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         return [whole]
     first = parse_intent(pieces[0], ctx)
     model, version = getattr(first, "model", None), getattr(first, "version", None)
+    if first.kind == "unclear":
+        # "The canary for x v3 went well. Promote it to production": "it" is what the first
+        # part names (a registry name only), even when that part asks nothing.
+        said = _Reader(pieces[0], ctx)
+        model, versions = said.named_model(), said.versions()
+        version = versions[0] if len(versions) == 1 else None
     focus = ctx.focus.on(
         model if isinstance(model, str) else None, version if isinstance(version, int) else None
     )
@@ -305,6 +311,13 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     second = parse_intent(pieces[1], ctx.model_copy(update={"focus": focus}))
     if first == second and whole.kind == "unclear":
         return [first]  # "what is x serving, and is anything else loaded next to it?"
+    for piece, part, other in ((pieces[0], first, second), (pieces[1], second, first)):
+        if (
+            part.kind == "unclear"
+            and other.kind not in ("unclear", "out_of_scope", "help")
+            and remark(piece, text)
+        ):
+            return [other]  # "x v4 failed its canary, we stopped it. what versions ...?"
     if "unclear" in (first.kind, second.kind) or first == second:
         return [whole]
     if isinstance(second, AuditLog) and second.model is None and _BARE_AUDIT.match(pieces[1]):

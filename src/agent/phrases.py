@@ -11,6 +11,10 @@ from agent.wording import VOCABULARY
 TOKEN = re.compile(r"[A-Za-z0-9][\w.\-]*")
 VERSION_WORD = re.compile(r"^(?:v|version|ver)?(\d+)$", re.I)
 VERSION = re.compile(r"(?:\bv|\bversion\s*|\bver\.?\s*|:v?|#)(\d+)\b", re.I)
+#: Two versions after one plural "versions" ("compare versions 4 and 2").
+VERSION_PAIR = re.compile(
+    r"\bversions\s+(\d+)\s*(?:,|and|&|vs\.?|versus|with|to|against)\s*v?(\d+)\b", re.I
+)
 NAME_THEN_VERSION = re.compile(
     r"\b([A-Za-z0-9][\w.\-]*?)(?:\s+|:)(?:v|version\s*|ver\.?\s*)(\d+)\b", re.I
 )
@@ -118,6 +122,10 @@ STOP = re.compile(
     r"(?:turn|switch|shut)\s+(?:it|that|this|the\s+canary)\s+off|done with|"
     r"terminate|(?:get|take)\s+(?:[\w.\-]+\s+){0,3}?off|"
     r"shut\s+down|roll\s*back|revert|undo|scrap|drop)\b"
+    # The canary stated as a problem: "it should not be running anymore", "not needed now".
+    r"|\b(?:should|must)(?:\s*not|nt)\s+(?:be\s+)?(?:running|on|live|there|active|needed)\b"
+    r"|\b(?:should|must)(?:\s*not|nt)\s+(?:be\s+)?(?:\w+\s+)?any\s?(?:more|longer)\b"
+    r"|\b(?:no\s+longer|not|isnt|is\s+not)\s+(?:needed|wanted|necessary|useful)\b"
     # "move 100% of traffic back to prod": nothing left on the canary.
     r"|\b(?:all|100\s*%|100 percent|everything)\b.{0,30}\bback\b|\bback to prod(?:uction)?\b",
     re.I,
@@ -203,6 +211,8 @@ AUDIT = re.compile(
     r"\baudit\b|\bhistory\b|(?<!\bdid\s)(?<!\bdoes\s)(?<!\bto\s)\blog\b(?!ged\b)|\bwho\s+(?:changed|promoted|moved|rolled|approved|denied)\b"
     r"|\bwhat happened\b|\brecent (?:changes|activity)\b|\bchangelog\b|\bwhat changed\b"
     r"|\bwho (?:did|done|made|approved|asked for|requested) (?:it|that|this)\b"
+    # "somebody deployed x v2 ten minutes ago. who was it?": who made the change just told.
+    r"|\bwho\s+(?:was|is)\s+(?:it|that|this)\b|\bwho\s+was\s+(?:that|it)\s+done\s+by\b"
     r"|\b(?:show|list|see|any|all)\s+(?:me\s+)?(?:all\s+)?(?:the\s+)?(?:recent\s+)?changes\b"
     r"|\b(?:any|the|recent|last) (?:promotions|rollbacks|changes|deployments)\b"
     r"|\b(?:anything|something|what)\s+(?:(?:has|have|did)\s+)?(?:happen(?:ed|ing)?|went on|"
@@ -315,7 +325,8 @@ GOALS: list[tuple[Goal, re.Pattern[str]]] = [
             r"\b(?:fast|faster|fastest|quick|quickest|low(?:est)? latency|latency|real[- ]?time|"
             r"speed|snappy|lightweight|responsive|"
             # "answers in under 20ms": how fast it answers is what is asked for.
-            r"(?:answers?|responds?|replies|returns?)\s+(?:in|within)\s+(?:under\s+)?\d[\d.]*\s*ms)\b",
+            r"(?:answers?|responds?|replies|returns?)\s+(?:in|within)\s+(?:under\s+)?\d[\d.]*\s*"
+            r"(?:ms|milliseconds?))\b",
             re.I,
         ),
     ),

@@ -220,5 +220,10 @@ class QuestionReading(Slots):
         model = named or self.model()
         if model is None:
             return self.needs_model("show me digits v3")
-        version = explicit[0] if explicit else self.referenced_version(model)
+        if explicit:
+            version: int | None = explicit[0]
+        elif re.search(r"\bversions\b", t, re.I):
+            version = None  # "what versions does it have?": the model's, not one version
+        else:
+            version = self.referenced_version(model)
         return ModelDetails(model=model, version=version)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 
-from agent import entities
+from agent import entities, numbers
 from agent import phrases as P
 from agent.clauses import asked_about
 from agent.focus import ParseContext
@@ -85,13 +85,6 @@ FRACTION = re.compile(
     r"(?:traffic|requests|users|calls|load|predictions)\b))",
     re.I,
 )
-#: A share in words ("ten percent", "five per cent") -> the number.
-_NUMBERS = {"one": 1, "two": 2, "three": 3, "five": 5, "ten": 10, "fifteen": 15, "twenty": 20}
-_NUMBERS |= {"twenty-five": 25, "thirty": 30, "forty": 40, "fifty": 50, "seventy-five": 75}
-SHARE_WORDS = re.compile(
-    r"\b(" + "|".join(sorted(_NUMBERS, key=len, reverse=True)) + r")\s+(?=percent\b|per\s*cent\b)",
-    re.I,
-)
 
 
 def names_in(fragment: str, ctx: ParseContext) -> str:
@@ -119,7 +112,7 @@ class Slots:
         text = CODE.sub(lambda m: " " + names_in(m.group(1), ctx) + " ", URL.sub(" ", text))
         self.pasted = text != (text := without_logs(text, ctx))
         text = FRACTION.sub(lambda m: f"{_FRACTIONS[m.group(1).lower()]}% of ", text)
-        text = SHARE_WORDS.sub(lambda m: f"{_NUMBERS[m.group(1).lower()]} ", text)
+        text = numbers.with_digits(text)  # "ten percent", "version two", "forty-eight hours"
         self.text = normalise(text, known)
         self.since = entities.since_minutes(self.text)
         self.text = entities.strip_time(self.text) if self.since else self.text
@@ -176,6 +169,8 @@ class Slots:
 
     def versions(self, start: int = 0) -> list[int]:
         found = [int(m.group(1)) for m in P.VERSION.finditer(self.text, start)]
+        if not found and (pair := P.VERSION_PAIR.search(self.text, start)) is not None:
+            found = [int(pair.group(1)), int(pair.group(2))]  # "versions 4 and 2"
         return found or self.bare_versions()
 
     def bare_versions(self, end: int | None = None) -> list[int]:

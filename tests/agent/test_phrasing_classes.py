@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from agent import numbers
 from agent.focus import Focus, Topic
 from agent.intents import (
     AuditLog,
@@ -159,3 +160,40 @@ def test_a_change_whose_asking_clause_names_no_model_still_asks_which() -> None:
     (read,) = parse_parts("mnist-cnn looks fine but digits-encoder is broken, revert now!!", CTX)
     assert isinstance(read, Unclear)
     assert read.needs == "model"
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        (
+            "The canary for mnist-cnn v3 went well. Promote it to production please.",
+            Promote(model="mnist-cnn", version=3, stage="Production"),
+        ),
+        (
+            "digits-encoder v2 failed its canary, we stopped it. what versions does it have now?",
+            ModelDetails(model="digits-encoder"),
+        ),
+        (
+            "Alice says the digits route is slow today. Which model is behind it?",
+            ServingStatus(model="mnist-classifier"),
+        ),
+    ],
+)
+def test_the_request_in_the_last_sentence_after_a_story_is_read(text: str, meant: object) -> None:
+    assert parse_parts(text, CTX) == [meant]
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        ("canary x version three at ten percent", "canary x version 3 at 10 percent"),
+        ("compare versions four and two", "compare versions 4 and 2"),
+        ("the past forty-eight hours, under twenty five ms", "the past 48 hours, under 25 ms"),
+        ("promote that one, not the one before", "promote that one, not the one before"),
+        ("a hundred percent of the traffic", "100 percent of the traffic"),
+    ],
+)
+def test_numbers_spelled_out_are_read_as_digits_only_where_they_count(
+    text: str, meant: str
+) -> None:
+    assert numbers.with_digits(text) == meant
