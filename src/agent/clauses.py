@@ -44,7 +44,12 @@ _BOUNDARY = re.compile(
 )
 
 #: A model said as the one not meant ("not mnist-cnn", "rather than digits").
-_NEGATED = re.compile(r"\b(?:not|instead of|rather than)\s+(?:the\s+)?$", re.I)
+_NEGATED = re.compile(
+    r"\b(?:not|instead of|rather than|forget(?: about)?|never\s?mind|nvm|ignore)\s+(?:the\s+)?$",
+    re.I,
+)
+#: "it", "its", "that one": the asking clause leans on a model named just before it.
+_REFERS = re.compile(r"\b(?:it|its|that one|this one|that model|this model)\b", re.I)
 
 
 def remark(piece: str, text: str) -> bool:
@@ -78,10 +83,15 @@ def asked_about(
     meant = [f for f in found if not _NEGATED.search(text[: f.start])]
     if meant and len({f.model for f in meant}) < len({f.model for f in found}):
         found = meant
-    asking = set()
+    asking: set[str] = set()
+    before: set[str] = set()
     for start, end in _clauses(text):
+        named = {f.model for f in find_models(text[:end], ctx, skip, start)}
         if not remark(text[start:end], text):
-            asking |= {f.model for f in find_models(text[:end], ctx, skip, start)}
+            # "mnist-classifier though - what's its latency?": "its" is the topic before it.
+            leans = not named and _REFERS.search(text[start:end]) and len(before) == 1
+            asking |= before if leans else named
+        before = named or before
     asking &= {f.model for f in found}
     if asking and asking != {f.model for f in found}:
         return [f for f in found if f.model in asking]
