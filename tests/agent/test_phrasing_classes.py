@@ -5,7 +5,10 @@ the clause that asks among clauses said around it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from mcp.server.mcpserver import MCPServer
 
 from agent import numbers
 from agent.focus import Focus, Topic
@@ -21,7 +24,10 @@ from agent.intents import (
 )
 from agent.offline_parser import parse_parts
 from agent.topics import topic_of
+from registry_mcp.core.registry import Registry
+from tests.agent.conftest import open_agent
 from tests.agent.test_follow_ups import CTX, after
+from tests.helpers import snapshot
 
 
 @pytest.mark.parametrize(
@@ -197,3 +203,34 @@ def test_numbers_spelled_out_are_read_as_digits_only_where_they_count(
     text: str, meant: str
 ) -> None:
     assert numbers.with_digits(text) == meant
+
+
+@pytest.mark.anyio
+async def test_the_chat_reads_it_after_an_unknown_name_as_that_name_and_proposes_nothing(
+    server: MCPServer, registry: Registry, tmp_path: Path
+) -> None:
+    before = snapshot(registry)
+    async with open_agent(server, tmp_path / "cp.sqlite") as agent:
+        await agent.conversation.ask("show me digits v3")
+        await agent.conversation.ask("tell me about fraud-detector")
+        promote = await agent.conversation.ask("ok then promote it to staging")
+    # Never digits (discussed before the unknown name): the name said, and nothing proposed.
+    assert promote.approval is None
+    assert promote.answer is not None
+    assert "fraud-detector" in promote.answer.text
+    assert snapshot(registry) == before
+
+
+@pytest.mark.anyio
+async def test_the_chat_keeps_a_comparisons_baseline_for_another_version(
+    server: MCPServer, registry: Registry, tmp_path: Path
+) -> None:
+    before = snapshot(registry)
+    async with open_agent(server, tmp_path / "cp.sqlite") as agent:
+        await agent.conversation.ask("compare digits v3 with v1")
+        other = await agent.conversation.ask("what about v2?")
+        state = await agent.conversation.state()
+    assert other.answer is not None
+    assert other.answer.text.startswith("digits v2 (None) vs v1 (Production)")
+    assert state.about.topic == Topic(kind="compare", model="digits", against=1)
+    assert snapshot(registry) == before
