@@ -295,6 +295,12 @@ _WEEKDAY = re.compile(
 )
 
 
+#: "over the weekend", "since the weekend", "this weekend": back to the last Saturday.
+_WEEKEND = re.compile(
+    r"\b(?:over|during|on|since|this|last|from)\s+(?:the\s+|this\s+)?weekend\b", re.I
+)
+
+
 def _since_weekday(day: str, now: datetime) -> int:
     """Minutes from the start (UTC) of the last such weekday to now: "since monday" on a
     Wednesday reaches back to Monday 00:00, on a Monday to this morning's 00:00."""
@@ -350,6 +356,8 @@ def since_minutes(text: str, now: datetime | None = None) -> int | None:
     weekday = _WEEKDAY.search(text)
     if weekday is not None:
         return _since_weekday(weekday.group(1), now or datetime.now(UTC))
+    if _WEEKEND.search(text):
+        return _since_weekday("sat", now or datetime.now(UTC))  # back to Saturday 00:00
     for pattern in (_SPAN, _AGO):
         match = pattern.search(text)
         if match is not None:
@@ -362,6 +370,6 @@ def since_minutes(text: str, now: datetime | None = None) -> int | None:
 
 def strip_time(text: str) -> str:
     """The text without its time expression, so "since yesterday" is not read as a reason."""
-    for pattern in (_SINCE_CLOCK, _SPAN, _AGO, _WEEKDAY, *(p for p, _ in _NAMED)):
+    for pattern in (_SINCE_CLOCK, _SPAN, _AGO, _WEEKDAY, _WEEKEND, *(p for p, _ in _NAMED)):
         text = pattern.sub(" ", text)
     return text

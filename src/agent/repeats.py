@@ -43,7 +43,7 @@ _VERSION_ONLY = re.compile(
 #: Only another baseline: "against v1?", "what about vs version 2?".
 _AGAINST_ONLY = re.compile(
     rf"^\W*{_FILLER}(?:(?:what|how)\s+about\s+)?(?:against|vs\.?|versus|compared\s+(?:to|with))"
-    rf"\s+{_VERSION}{_AFTER}",
+    rf"\s+(?:{_VERSION}|(?:the\s+)?(prod(?:uction)?|staging)(?:\s+(?:one|version))?\b){_AFTER}",
     re.I,
 )
 
@@ -59,18 +59,29 @@ class RepeatReading(FollowUpReading):
         versions = [int(m.group(1)) for m in P.VERSION.finditer(self.text)]
         if SAME_FOR.search(self.text) and len({f.model for f in self.found}) == 1:
             return self.same_for(self.found[0].model, versions[0] if versions else None)
+        against = _AGAINST_ONLY.match(self.text)
+        if (
+            topic.kind == "compare"
+            and topic.model
+            and against
+            and against.group(1)
+            and not versions
+        ):
+            # "against production instead": the version shown against that stage's.
+            staged = self.ctx.stage_version(topic.model, stage_of(against.group(1)))
+            versions = [staged] if staged is not None else []
         if self.found or topic.model is None or len(versions) != 1:
             return None
         version = versions[0]
         if topic.kind == "rollback" and _TARGET_ONLY.match(self.text):
             return Rollback(model=topic.model, to_version=version)
-        if topic.kind == "compare" and _AGAINST_ONLY.match(self.text):
+        if topic.kind == "compare" and against:
             shown = self.focus.version if self.focus.model == topic.model else None
             if shown is not None and shown != version:
                 return CompareVersions(model=topic.model, version=shown, against=version)
         if topic.kind == "compare" and _VERSION_ONLY.match(self.text):
-            against = topic.against if topic.against != version else None
-            return CompareVersions(model=topic.model, version=version, against=against)
+            baseline = topic.against if topic.against != version else None
+            return CompareVersions(model=topic.model, version=version, against=baseline)
         return None
 
     def same_for(self, model: str, version: int | None) -> Intent | None:

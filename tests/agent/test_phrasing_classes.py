@@ -5,12 +5,14 @@ the clause that asks among clauses said around it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from mcp.server.mcpserver import MCPServer
 
 from agent import numbers
+from agent.entities import since_minutes
 from agent.focus import Focus, Topic
 from agent.intents import (
     AuditLog,
@@ -234,3 +236,26 @@ async def test_the_chat_keeps_a_comparisons_baseline_for_another_version(
     assert other.answer.text.startswith("digits v2 (None) vs v1 (Production)")
     assert state.about.topic == Topic(kind="compare", model="digits", against=1)
     assert snapshot(registry) == before
+
+
+def test_the_weekend_reaches_back_to_saturday() -> None:
+    sunday = datetime(2026, 12, 6, 15, 0, tzinfo=UTC)
+    tuesday = datetime(2026, 12, 8, 1, 0, tzinfo=UTC)
+    assert since_minutes("what happened to digits-encoder over the weekend?", sunday) == 1440 + 900
+    assert since_minutes("any rollbacks since the weekend", tuesday) == 3 * 1440 + 60
+    assert since_minutes("what is the weekend plan for digits", sunday) is None
+
+
+def test_another_baseline_by_its_stage_keeps_the_version_compared() -> None:
+    staged = CTX.model_copy(
+        update={"stages": (("mnist-cnn", "Production", 1), ("mnist-cnn", "Staging", 4))}
+    )
+    first = parse_parts("compare mnist-cnn v3 with v2", staged)
+    focus = Focus().on("mnist-cnn", 3).read(topic_of(first[-1], "compare mnist-cnn v3 with v2"))
+    ctx = staged.model_copy(update={"focus": focus})
+    assert parse_parts("against production instead", ctx) == [
+        CompareVersions(model="mnist-cnn", version=3, against=1)
+    ]
+    assert parse_parts("and vs the staging one?", ctx) == [
+        CompareVersions(model="mnist-cnn", version=3, against=4)
+    ]
