@@ -60,7 +60,7 @@ def mcp(
     state = get_ctx(ctx)
     settings = state.settings()
     if chosen == "stdio":
-        _serve_stdio(state)
+        serve_stdio(state)
         return
 
     from registry_mcp.mcp.http import UNAUTHENTICATED, TokenBook, check_bind, serve_http
@@ -103,9 +103,10 @@ def _deployment_opener(registry: Registry) -> Callable[[], ServingSide]:
     return open_deployment
 
 
-def _serve_stdio(state: Ctx) -> None:
+def serve_stdio(state: Ctx, *, warm_up: bool = True) -> None:
     """The stdio server answers `initialize` and the lists before the registry is open (the
-    registry core is imported and the database opened on a worker thread meanwhile)."""
+    registry core is imported and the database opened on a worker thread meanwhile, or with
+    ``warm_up=False`` by the first call that needs it: bench/mcp_latency.py compares both)."""
     from registry_mcp.mcp import catalogue
     from registry_mcp.mcp.deferred import DeferredServer, run_stdio
 
@@ -119,7 +120,7 @@ def _serve_stdio(state: Ctx) -> None:
         serving = LazyServing(_deployment_opener(registry))
         declare_tools(server, registry, serving=serving, approver=approver)
 
-    run_stdio(DeferredServer(declare, catalogue.load()))
+    run_stdio(DeferredServer(declare, catalogue.load()), warm_up=warm_up)
 
 
 @tokens_app.command("add")

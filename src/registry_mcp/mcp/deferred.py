@@ -133,15 +133,19 @@ class DeferredServer(RegistryServer):
         return await super().get_prompt(name, arguments, context)
 
 
-def run_stdio(server: DeferredServer) -> None:
-    """Serve one stdio session, opening the registry as soon as the transport is up. A
-    session that ends with the registry never opened raises the error that kept it shut
-    (what the CLI prints, in one line, with its exit code)."""
+def run_stdio(server: DeferredServer, *, warm_up: bool = True) -> None:
+    """Serve one stdio session, opening the registry as soon as the transport is up
+    (``warm_up=False``: on the first call that needs it). A session that ends with the
+    registry never opened raises the error that kept it shut (what the CLI prints, in one
+    line, with its exit code); without a warm-up, one that never needed it opens it then."""
 
     async def session() -> None:
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(server.warm_up)
+            if warm_up:
+                tasks.start_soon(server.warm_up)
             await server.run_stdio_async()
+        if not server.ready:
+            await server.warm_up()
 
     anyio.run(session)
     if not server.ready and server.failure is not None:
