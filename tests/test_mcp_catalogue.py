@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from mcp import Client
+from mcp import Client, StdioServerParameters
 from mcp.types import ListPromptsResult, ListResourceTemplatesResult, ListToolsResult
 
 from registry_mcp.core.registry import Registry
@@ -158,7 +161,7 @@ async def test_a_registry_that_cannot_open_is_a_tool_error_and_the_next_call_ret
 PROBE = """
 import json, sys
 import anyio
-from mcp import Client
+from mcp import Client, StdioServerParameters
 from registry_mcp.cli import app
 from registry_mcp.mcp import catalogue
 from registry_mcp.mcp.deferred import DeferredServer
@@ -191,3 +194,37 @@ def test_answering_initialize_and_the_lists_imports_no_registry_core() -> None:
     }
     assert heavy == set()
     assert "registry_mcp.mcp.server" not in modules
+
+
+async def test_stdio_server_with_its_database_down_lists_tools_and_says_why_calls_fail(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    uri = f"postgresql+psycopg://modelreg:secret@127.0.0.1:{port}/registry"
+    tree = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
+    params = StdioServerParameters(
+        command=str(Path(sys.executable).with_name("modelreg")),
+        args=["--home", str(tmp_path / "home"), "mcp"],
+        env={
+            **tree,
+            "PATH": "/usr/bin:/bin",
+            "MODELREG_ACTOR": "dana",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "MLFLOW_TRACKING_URI": uri,
+        },
+    )
+    async with Client(params) as session:
+        assert session.server_info is not None
+        assert session.server_info.name == "modelreg"
+        listed = await session.list_tools()
+        assert [t.name for t in listed.tools] == [t.name for t in catalogue.load().tools]
+        for _ in range(2):  # each call tries again, and says why it failed
+            failed = await session.call_tool("list_models", {})
+            assert failed.is_error
+            assert failed.structured_content is not None
+            assert failed.structured_content["code"] == "BACKEND"
+            message = failed.structured_content["message"]
+            assert message.startswith("Cannot reach the registry database "), message
+            assert "secret" not in message
