@@ -228,3 +228,20 @@ async def test_stdio_server_with_its_database_down_lists_tools_and_says_why_call
             message = failed.structured_content["message"]
             assert message.startswith("Cannot reach the registry database "), message
             assert "secret" not in message
+
+
+async def test_the_background_open_starts_once_initialize_is_answered(reg: Registry) -> None:
+    declarer = Declarer(reg)
+    deferred = DeferredServer(declarer, catalogue.load())
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(deferred.warm_up_after_first_answer)
+        await anyio.sleep(0.2)
+        assert declarer.calls == 0  # nothing answered yet: nothing opened
+        async with Client(deferred) as session:
+            with anyio.fail_after(60):
+                while not deferred.ready:
+                    await anyio.sleep(0.01)
+            assert declarer.calls == 1
+            listed = await structured(session, "list_models", {})
+            assert [m["name"] for m in listed["items"]] == ["digits"]
+    assert declarer.calls == 1

@@ -5,10 +5,11 @@ Claude Desktop starts ``modelreg mcp`` on every launch and waits for ``initializ
 Importing the registry core (SQLAlchemy, the stores, the tools' result models) and opening
 the database would double that wait. ``DeferredServer`` answers ``initialize`` and the lists
 from the pinned catalogue (``catalogue.json``: what the full server lists, byte for byte)
-while ``warm_up`` opens the registry and declares the tools on a worker thread. A call that
-arrives before that is done waits for it. A failure to open reaches each call as a tool
-error (its code and message, as every registry error), the next call tries again, and
-``failure`` keeps it so that a session that ends without an open registry can end with it.
+while ``warm_up`` opens the registry and declares the tools on a worker thread, started once
+the first request is answered. A call that arrives before that is done waits for it. A
+failure to open reaches each call as a tool error (its code and message, as every registry
+error), the next call tries again, and ``failure`` keeps it so that a session that ends
+without an open registry can end with it.
 
 This module imports no part of the registry core: tests/test_mcp_catalogue.py checks it.
 """
@@ -22,6 +23,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+from mcp.server.context import CallNext, ServerRequestContext
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError
@@ -52,6 +54,15 @@ class DeferredServer(RegistryServer):
         self._ready = False
         self.failure: RegistryError | None = None
         """The error of the last attempt to open the registry, while it is not open."""
+        self._answered: anyio.Event | None = None
+        self.middleware.append(self._note_answer)
+
+    async def _note_answer(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
+        try:
+            return await call_next(ctx)
+        finally:
+            if self._answered is not None and ctx.request_id is not None:
+                self._answered.set()
 
     @property
     def ready(self) -> bool:
@@ -77,6 +88,18 @@ class DeferredServer(RegistryServer):
         """Open in the background; a failure is kept for the calls (and ``failure``)."""
         with contextlib.suppress(RegistryError):
             await anyio.to_thread.run_sync(self.open)
+
+    async def warm_up_after_first_answer(self) -> None:
+        """``warm_up`` once the server has answered its first request (``initialize``): the
+        worker thread's imports would otherwise compete with that answer for the
+        interpreter. ``run_stdio`` sets ``answered`` itself when a session ends first."""
+        await self.answered().wait()
+        await self.warm_up()
+
+    def answered(self) -> anyio.Event:
+        if self._answered is None:
+            self._answered = anyio.Event()
+        return self._answered
 
     async def _opened(self) -> None:
         if not self._ready:
@@ -134,16 +157,17 @@ class DeferredServer(RegistryServer):
 
 
 def run_stdio(server: DeferredServer, *, warm_up: bool = True) -> None:
-    """Serve one stdio session, opening the registry as soon as the transport is up
-    (``warm_up=False``: on the first call that needs it). A session that ends with the
+    """Serve one stdio session, opening the registry on a worker thread once ``initialize``
+    is answered (``warm_up=False``: on the first call that needs it). A session that ends with the
     registry never opened raises the error that kept it shut (what the CLI prints, in one
     line, with its exit code); without a warm-up, one that never needed it opens it then."""
 
     async def session() -> None:
         async with anyio.create_task_group() as tasks:
             if warm_up:
-                tasks.start_soon(server.warm_up)
+                tasks.start_soon(server.warm_up_after_first_answer)
             await server.run_stdio_async()
+            server.answered().set()
         if not server.ready:
             await server.warm_up()
 
