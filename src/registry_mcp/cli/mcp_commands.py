@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from registry_mcp.cli.support import confirm_or_abort, get_ctx
+from registry_mcp.cli.support import Ctx, confirm_or_abort, get_ctx
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
+
+    from registry_mcp.core.ports import ServingSide
+    from registry_mcp.core.registry import Registry
+    from registry_mcp.mcp.tool_errors import RegistryServer
 
 approvals_app = typer.Typer(
     help="Pending stage changes proposed by MCP clients that cannot ask a human, and "
@@ -43,11 +48,7 @@ def mcp(
     """Run the MCP server (stdio by default)."""
     if ctx.invoked_subcommand is not None:
         return  # `modelreg mcp config`
-    from registry_mcp.core.ports import ServingSide
     from registry_mcp.domain.errors import ErrorCode, RegistryError
-    from registry_mcp.mcp.http import UNAUTHENTICATED, TokenBook, check_bind, serve_http
-    from registry_mcp.mcp.lazy_serving import LazyServing
-    from registry_mcp.mcp.server import build_server
 
     chosen: Literal["stdio", "http"]
     if transport in ("stdio", "http"):
@@ -58,36 +59,68 @@ def mcp(
         )
     state = get_ctx(ctx)
     settings = state.settings()
+    if chosen == "stdio":
+        serve_stdio(state)
+        return
+
+    from registry_mcp.mcp.http import UNAUTHENTICATED, TokenBook, check_bind, serve_http
+    from registry_mcp.mcp.lazy_serving import LazyServing
+    from registry_mcp.mcp.server import build_server
+
     token = settings.mcp_token.get_secret_value() if settings.mcp_token else None
     book = TokenBook.load(settings.home, token=token, token_actor=state.actor())
-    if chosen == "http":
-        # Check the bind policy before touching the database.
-        check_bind(host, book, insecure_no_token=insecure_no_token)
+    # Check the bind policy before touching the database.
+    check_bind(host, book, insecure_no_token=insecure_no_token)
     registry = state.registry()
-
-    def open_deployment() -> ServingSide:
-        from registry_mcp.deploy.deployment import Deployment
-
-        return Deployment.open(registry, defer_reconcile=True)
-
-    # Opened by the first tool that needs serving: `initialize` does not wait for it.
-    deployment = LazyServing(open_deployment)
-    if chosen == "stdio":
-        server = build_server(registry, serving=deployment, approver=state.actor())
-        server.run()
-        return
 
     def identify(request_ctx: Context) -> str | None:
         headers = request_ctx.headers or {}
         return book.actor_for(headers.get("authorization")) if book else UNAUTHENTICATED
 
     # Over HTTP the approver is the token's human, never the server's OS user.
-    server = build_server(registry, serving=deployment, approver=UNAUTHENTICATED, identify=identify)
+    server = build_server(
+        registry,
+        serving=LazyServing(_deployment_opener(registry)),
+        approver=UNAUTHENTICATED,
+        identify=identify,
+    )
     state.err_console.print(
         f"MCP server on http://{host}:{port}/mcp"
         + (" (bearer token required)" if book else " (NO TOKEN: --insecure-no-token)")
     )
     serve_http(server, host=host, port=port, book=book, insecure_no_token=insecure_no_token)
+
+
+def _deployment_opener(registry: Registry) -> Callable[[], ServingSide]:
+    """Opens the local deployment: on the first tool that needs serving (``LazyServing``),
+    so that `initialize` does not wait for it."""
+
+    def open_deployment() -> ServingSide:
+        from registry_mcp.deploy.deployment import Deployment
+
+        return Deployment.open(registry, defer_reconcile=True)
+
+    return open_deployment
+
+
+def serve_stdio(state: Ctx, *, warm_up: bool = True) -> None:
+    """The stdio server answers `initialize` and the lists before the registry is open (the
+    registry core is imported and the database opened on a worker thread meanwhile, or with
+    ``warm_up=False`` by the first call that needs it: bench/mcp_latency.py compares both)."""
+    from registry_mcp.mcp import catalogue
+    from registry_mcp.mcp.deferred import DeferredServer, run_stdio
+
+    approver = state.actor()
+
+    def declare(server: RegistryServer) -> None:
+        from registry_mcp.mcp.lazy_serving import LazyServing
+        from registry_mcp.mcp.server import declare_tools
+
+        registry = state.registry()
+        serving = LazyServing(_deployment_opener(registry))
+        declare_tools(server, registry, serving=serving, approver=approver)
+
+    run_stdio(DeferredServer(declare, catalogue.load()), warm_up=warm_up)
 
 
 @tokens_app.command("add")

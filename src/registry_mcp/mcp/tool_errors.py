@@ -21,14 +21,22 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, Icon, InputRequiredResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from registry_mcp.domain.compact_schema import inline_definitions
+from registry_mcp.domain.compact_schema import CompactModel, inline_definitions
 from registry_mcp.domain.errors import ErrorCode, RegistryError
-from registry_mcp.mcp.tool_models import ToolErrorData
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
+
+
+class ToolErrorData(CompactModel):
+    """The structured content of a tool error: branch on ``code``, show ``message``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: ErrorCode
+    message: str = Field(description="What is wrong and what to do next.")
 
 
 class RegistryToolError(ToolError):
@@ -80,7 +88,7 @@ FailedCall = Callable[[str, dict[str, Any], Context, str, bool], None]
 context, reason, crashed)."""
 
 
-def _error_result(tool: str, error: RegistryError) -> CallToolResult:
+def error_result(tool: str, error: RegistryError) -> CallToolResult:
     """The error as every registry error reaches the client (text and structured)."""
     data = ToolErrorData(code=error.code, message=error.message)
     text = f"Error executing tool {tool}: {error.code.value}: {error.message}"
@@ -182,7 +190,7 @@ class RegistryServer(MCPServer):
                 await anyio.to_thread.run_sync(
                     self._audit_failure, name, arguments, context, error.message, False
                 )
-                return _error_result(name, error)
+                return error_result(name, error)
         try:
             result = await self._tool_manager.call_tool(name, arguments, context)
         except UnexpectedToolError:
@@ -200,7 +208,7 @@ class RegistryServer(MCPServer):
                     await anyio.to_thread.run_sync(
                         self._audit_failure, name, arguments, context, error.message, False
                     )
-                    return _error_result(name, error)
+                    return error_result(name, error)
                 await anyio.to_thread.run_sync(
                     self._audit_failure, name, arguments, context, str(exc), False
                 )

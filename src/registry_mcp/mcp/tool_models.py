@@ -17,9 +17,9 @@ from registry_mcp.core.policy import ModelPolicy
 from registry_mcp.core.ports import ServingSide, ServingState, ServingUpdate
 from registry_mcp.domain.cards import CardView, ModelCard
 from registry_mcp.domain.compact_schema import CompactModel
-from registry_mcp.domain.errors import ErrorCode
 from registry_mcp.domain.plans import ChangePlan
 from registry_mcp.domain.schemas import AliasState, AuditEntry, ModelSummary, Page, VersionInfo
+from registry_mcp.mcp.tool_errors import ToolErrorData
 from registry_mcp.store.proposals import Proposal
 from serving.config import BatchRule, FieldRule, HeaderRule, RouteRule
 
@@ -32,19 +32,13 @@ __all__ = [  # the result types defined in core, published here with the tools' 
     "ServingSide",
     "ServingState",
     "ServingUpdate",
+    "ToolErrorData",
     "VersionSide",
 ]
 
 
 class _Result(CompactModel):
     model_config = ConfigDict(frozen=True)
-
-
-class ToolErrorData(_Result):
-    """The structured content of a tool error: branch on ``code``, show ``message``."""
-
-    code: ErrorCode
-    message: str = Field(description="What is wrong and what to do next.")
 
 
 class MetricValue(_Result):
