@@ -30,8 +30,13 @@ from tests.conftest import make_backend
 from tests.helpers import add_versions, snapshot
 from tests.mcp_support import Human
 
-FAST_S = 10.0
-"""The promise: a command facing an unreachable database answers within this."""
+FAST_S = 30.0
+"""The promise: a command facing an unreachable database answers within this wall time.
+
+The wait on the database itself is the 3 s connect timeout (asserted in the messages); the
+rest is the process starting, which takes seconds on a busy machine. Without the timeout a
+dropped connection waits for the operating system's TCP timeout (over two minutes), which this
+bound still catches."""
 
 PASSWORD = "s3cret-pw"
 EXE = str(Path(sys.executable).with_name("modelreg"))
