@@ -66,6 +66,7 @@ from serving.keyfile import read_keys  # noqa: E402
 from serving.local import LocalPorts, LocalTorchServe  # noqa: E402
 from serving.naming import served_name  # noqa: E402
 from serving.router.server import LocalRouter, RouterSettings, free_port  # noqa: E402
+from serving.router.stack import server_stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 MODEL = "bench-digits"
@@ -472,6 +473,7 @@ def main() -> None:
                 "clients": heads,
                 "measured_with": fastest,
                 "variants_skipped_not_installed": skipped,
+                "shipped_stack": server_stack().name,  # what `python -m serving.router` ran on
                 # The shipped router's levels (what `make bench` summarises), then every variant.
                 "results": next((r["rows"] for r in results if r["variant"] == SHIPPED), []),
                 "variants": results,
