@@ -1,11 +1,13 @@
 """A closed-loop HTTP/1.1 load generator cheap enough not to be what a benchmark measures.
 
 Each of ``concurrency`` keep-alive connections sends one pre-built request, waits for the
-whole answer and sends the next, for ``duration_s`` after ``warmup_s``; only requests sent
-inside the measured window count. The request is written with one ``write`` and the answer
-parsed in a raw ``asyncio.Protocol`` (no stream objects, no header dictionary), so one request
-costs the client a few tens of microseconds of CPU; the client's own CPU time during the
-window is reported with every run, so a reader can see whether it was near a full core.
+whole answer and sends the next, for ``duration_s`` after ``warmup_s`` (or until ``requests``
+have been sent after it); only requests sent inside the measured window count. The request is
+written with one ``write`` and the answer parsed in a raw ``asyncio.Protocol`` (no stream
+objects, no header dictionary), so one request costs the client a few tens of microseconds of
+CPU; the client's own CPU time during the window is reported with every run, so a reader can
+see whether it was near a full core. ``run_children`` splits the connections between several
+processes; ``run_wrk`` drives the same load with ``wrk`` (C) where it is installed.
 
 Its ceiling is measured, not assumed: ``python bench/loadgen.py null-server`` answers every
 request at once with a canned body, and ``headroom`` = (the client's rate against it) /
@@ -24,8 +26,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
+import resource
+import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +53,7 @@ class Spec:
     duration_s: float = 2.0
     warmup_s: float = 0.5
     token: str | None = None  # Authorization: Bearer ...
+    requests: int | None = None  # stop after this many measured requests (not after duration_s)
 
 
 def build_request(spec: Spec) -> tuple[str, int, bytes]:
@@ -92,6 +100,8 @@ class _Connection(asyncio.Protocol):
     def send(self) -> None:
         assert self.transport is not None
         self.sent_at = time.perf_counter()
+        if self.sent_at >= self.run.start:
+            self.run.issued += 1
         self.transport.write(self.run.request)
 
     def data_received(self, data: bytes) -> None:
@@ -109,7 +119,7 @@ class _Connection(asyncio.Protocol):
         self.buffer = self.buffer[self.need :]
         self.need = -1
         self.run.record(self.sent_at, now, self.status)
-        if now < self.run.end:
+        if now < self.run.end and self.run.issued < self.run.limit:
             self.send()
         elif not self.done.done():
             self.done.set_result(None)
@@ -120,15 +130,19 @@ class _Connection(asyncio.Protocol):
 
 
 class _Run:
-    def __init__(self, request: bytes, start: float, end: float) -> None:
+    def __init__(self, request: bytes, start: float, end: float, limit: float) -> None:
         self.request = request
         self.start = start
         self.end = end
+        self.limit = limit  # measured requests to send (inf: until ``end``)
+        self.issued = 0
+        self.total = 0  # answers, warm-up included (what the server did during the run)
         self.latencies_ms: list[float] = []
         self.failed = 0
         self.last_done = start
 
     def record(self, sent: float, done: float, status: int) -> None:
+        self.total += 1
         if sent < self.start or sent >= self.end:
             return  # warm-up, or sent after the window closed
         self.latencies_ms.append((done - sent) * 1000)
@@ -141,13 +155,14 @@ async def run(spec: Spec) -> dict[str, Any]:
     client's CPU share (process CPU seconds / wall seconds over the window)."""
     host, port, request = build_request(spec)
     loop = asyncio.get_running_loop()
-    state = _Run(request, float("inf"), float("inf"))
+    limit = float("inf") if spec.requests is None else spec.requests
+    state = _Run(request, float("inf"), float("inf"), limit)
     connections: list[_Connection] = []
     for _ in range(spec.concurrency):
         _, conn = await loop.create_connection(lambda: _Connection(state), host, port)
         connections.append(conn)
     state.start = time.perf_counter() + spec.warmup_s
-    state.end = state.start + spec.duration_s
+    state.end = state.start + spec.duration_s if spec.requests is None else float("inf")
     state.last_done = state.start
     for conn in connections:
         conn.send()
@@ -165,6 +180,7 @@ async def run(spec: Spec) -> dict[str, Any]:
     return {
         "latencies_ms": state.latencies_ms,
         "n": len(state.latencies_ms),
+        "total": state.total,
         "failed": state.failed,
         "rps": len(state.latencies_ms) / window,
         "client_cpu_share": cpu / wall if wall > 0 else 0.0,
@@ -185,6 +201,143 @@ def run_child(spec: Spec) -> dict[str, Any]:
         raise RuntimeError(f"loadgen failed: {done.stderr.strip()[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+def _child_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_children(spec: Spec, processes: int) -> dict[str, Any]:
+    """``run`` in ``processes`` child processes at once, the connections split between them
+    (a second process takes the client past one core); rates added, latencies pooled."""
+    base, extra = divmod(spec.concurrency, processes)
+    shares = [n for n in (base + (i < extra) for i in range(processes)) if n > 0]
+    children = [
+        subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "run"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in shares
+    ]
+    for child, share in zip(children, shares, strict=True):
+        assert child.stdin is not None
+        child.stdin.write(json.dumps({**spec.__dict__, "concurrency": share}))
+        child.stdin.close()
+    results = []
+    for child in children:
+        assert child.stdout is not None
+        assert child.stderr is not None
+        out = child.stdout.read()  # one JSON line; stderr stays small (an error only)
+        err = child.stderr.read()
+        child.wait(timeout=spec.warmup_s + spec.duration_s + 120)
+        if child.returncode != 0:
+            raise RuntimeError(f"loadgen failed: {err.strip()[-2000:]}")
+        results.append(json.loads(out))
+    return {
+        "latencies_ms": [ms for r in results for ms in r["latencies_ms"]],
+        "n": sum(r["n"] for r in results),
+        "total": sum(r["total"] for r in results),
+        "failed": sum(r["failed"] for r in results),
+        "rps": sum(r["rps"] for r in results),
+        "client_cpu_share": sum(r["client_cpu_share"] for r in results),
+    }
+
+
+_WRK_SCRIPT = """wrk.method = "POST"
+wrk.body = {body}
+wrk.headers["Content-Type"] = "application/json"
+{auth}
+"""
+_WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _wrk_ms(text: str) -> float:
+    found = re.fullmatch(r"([0-9.]+)(us|ms|s|m)", text)
+    if found is None:
+        raise RuntimeError(f"wrk: unexpected latency {text!r}")
+    return float(found[1]) * _WRK_UNITS[found[2]]
+
+
+def wrk_available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def run_wrk(spec: Spec) -> dict[str, Any]:
+    """The same load with ``wrk`` (a C load generator; Debian's package ``wrk``), one thread.
+
+    wrk has no warm-up: a ``warmup_s`` run is made first and dropped. Its latency percentiles
+    come from its own histogram; ``latencies_ms`` is empty and ``p50_ms``/``p99_ms`` given."""
+    auth = f'wrk.headers["Authorization"] = "Bearer {spec.token}"' if spec.token else ""
+    with tempfile.TemporaryDirectory(prefix="loadgen-wrk-") as tmp:
+        script = Path(tmp) / "post.lua"
+        script.write_text(_WRK_SCRIPT.format(body=json.dumps(spec.body), auth=auth))
+
+        def wrk(seconds: float) -> tuple[str, float]:
+            cpu = _child_cpu_s()
+            done = subprocess.run(
+                [
+                    "wrk",
+                    "-t1",
+                    f"-c{spec.concurrency}",
+                    f"-d{max(1, round(seconds))}s",
+                    "--latency",
+                    "-s",
+                    str(script),
+                    spec.url + spec.path,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=seconds + 120,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"wrk failed: {done.stderr.strip()[-2000:]}")
+            return done.stdout, _child_cpu_s() - cpu
+
+        warm = wrk(spec.warmup_s)[0] if spec.warmup_s > 0 else ""
+        out, cpu = wrk(spec.duration_s)
+    seconds = max(1, round(spec.duration_s))
+    total = re.search(r"(\d+) requests in ([0-9.]+)(\w+)", out)
+    rate = re.search(r"Requests/sec:\s+([0-9.]+)", out)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if total is None or rate is None or p50 is None or p99 is None:
+        raise RuntimeError(f"wrk: cannot read its report: {out[-2000:]}")
+    warm_total = re.search(r"(\d+) requests in", warm)
+    return {
+        "latencies_ms": [],
+        "p50_ms": _wrk_ms(p50[1]),
+        "p99_ms": _wrk_ms(p99[1]),
+        "n": int(total[1]),
+        "total": int(total[1]) + (int(warm_total[1]) if warm_total else 0),
+        "failed": (int(bad[1]) if bad else 0) + (sum(map(int, errors.groups())) if errors else 0),
+        "rps": float(rate[1]),
+        "client_cpu_share": cpu / seconds,
+    }
+
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    """p50/p99 (from the latencies when the client kept them), rate, failures, CPU share."""
+    latencies = sorted(result["latencies_ms"])
+    if latencies:
+        p50 = statistics.median(latencies)
+        p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
+    else:
+        p50, p99 = result["p50_ms"], result["p99_ms"]
+    return {
+        "p50_ms": round(p50, 3),
+        "p99_ms": round(p99, 3),
+        "rps": round(result["rps"], 1),
+        "n": result["n"],
+        "failed": result["failed"],
+        "client_cpu_share": round(result["client_cpu_share"], 3),
+    }
 
 
 class NullServer:

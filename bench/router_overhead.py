@@ -1,30 +1,47 @@
-"""Router overhead: the same load straight to TorchServe and through the router, one run.
+"""Router overhead: the same load straight to TorchServe and through the router, measured
+with a client that is shown not to be the bottleneck.
 
 A digits classifier (sklearn's load_digits, a small torch MLP saved with MLflow) is served by
-a local TorchServe (one worker); a router process (``python -m serving.router``) sits in front
-of it. At each concurrency level the same number of one-row requests goes to
-``/predictions/{name}/{version}`` on TorchServe and to ``/predictions/{model}`` on the
-router, alternating direct/router rounds so both see the same machine noise. Both load
-generators are the router's own pooled keep-alive client, so they cost the same.
+a local TorchServe (one worker); routers (``serving.router``'s app on uvicorn) sit in front.
 
-Prints p50/p99 latency and throughput per path and the ratios; writes JSON under
-bench/results/.
+1. The clients' headroom. Each available client drives TorchServe directly and a null server
+   (``bench/loadgen.py null-server``, answers at once): ``loadgen`` (the bench's own asyncio
+   client, one process), ``loadgen x2`` (two processes) and ``wrk`` (a C load generator,
+   Debian's ``wrk``, when installed). The fastest client against TorchServe measures the rest.
+   A level where that client's direct rate is not well below its null-server ceiling
+   (``--headroom`` times) is marked ``client_limited``: its ratio measures the client too.
+2. Router variants side by side (``--variants``): ``shipped`` is ``python -m serving.router``
+   as it runs, its table put through the admin API; the others are the same app on uvicorn with
+   a chosen HTTP parser and event loop (``h11``/``asyncio``, ``httptools``/``uvloop``) and a
+   number of worker processes sharing one port through ``SO_REUSEPORT`` (each with its own
+   copy of the table, read from the same file: enough to measure throughput, not a way to run
+   the router). At each level direct and router rounds alternate, so both see the same noise.
 
-    python bench/router_overhead.py [--requests 1000] [--concurrency 1 8 16] [--rounds 4]
+Prints the tables and writes JSON under bench/results/.
+
+    python bench/router_overhead.py [--concurrency 1 8 16] [--rounds 3] [--duration 2]
+        [--variants shipped httptools/uvloop/2 ...] [--client wrk]
+    python bench/router_overhead.py --requests 40 --concurrency 1 --rounds 1   # smoke run
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import importlib.util
 import json
 import os
 import secrets
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +52,38 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from bench.loadgen import (  # noqa: E402
+    NullServer,
+    Spec,
+    run_child,
+    run_children,
+    run_wrk,
+    summarize,
+    wrk_available,
+)
 from serving.archive import build_archive  # noqa: E402
+from serving.keyfile import read_keys  # noqa: E402
 from serving.local import LocalPorts, LocalTorchServe  # noqa: E402
 from serving.naming import served_name  # noqa: E402
 from serving.router.server import LocalRouter, RouterSettings, free_port  # noqa: E402
-from serving.router.upstream import InferenceToken, Upstream  # noqa: E402
+from serving.router.stack import server_stack  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 MODEL = "bench-digits"
-BODY = json.dumps({"inputs": [[0.25] * 64]}).encode()
+BODY = json.dumps({"inputs": [[0.25] * 64]})
+Client = Callable[[Spec], dict[str, Any]]
+#: The router as it runs: ``python -m serving.router``, its table put through the admin API.
+SHIPPED = "shipped"
+VARIANTS = (SHIPPED, "h11/asyncio/1", "httptools/uvloop/1", "h11/asyncio/2", "httptools/uvloop/2")
+TABLE = {
+    "models": {
+        MODEL: {
+            "served_name": served_name(MODEL),
+            "production": 1,
+            "input_schema": {"n_features": 64, "dtype": "float32"},
+        }
+    }
+}
 
 
 def save_digits_model(path: Path) -> None:
@@ -68,72 +108,322 @@ def save_digits_model(path: Path) -> None:
         mlflow.pytorch.save_model(model, str(path), signature=signature, input_example=example)
 
 
-def pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+def clients(counted: bool) -> dict[str, Client]:
+    """The clients available here; only the bench's own counts requests (``--requests``)."""
+    found: dict[str, Client] = {"loadgen": run_child}
+    if not counted:
+        found["loadgen x2"] = lambda spec: run_children(spec, 2)
+        if wrk_available():
+            found["wrk"] = run_wrk
+    return found
 
 
-async def load(upstream: Upstream, path: str, requests: int, concurrency: int) -> dict[str, Any]:
-    latencies: list[float] = []
-    failed = 0
-
-    async def worker(count: int) -> None:
-        nonlocal failed
-        for _ in range(count):
-            started = time.perf_counter()
-            reply = await upstream.predict(path, BODY)
-            latencies.append((time.perf_counter() - started) * 1000)
-            failed += reply.status != 200
-
-    await asyncio.gather(*(worker(20) for _ in range(concurrency)))  # warm the pool
-    latencies.clear()
-    started = time.perf_counter()
-    await asyncio.gather(*(worker(requests // concurrency) for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    return {"latencies": latencies, "elapsed": elapsed, "failed": failed}
-
-
-async def measure(
-    ts: LocalTorchServe, router_url: str, args: argparse.Namespace
-) -> list[dict[str, Any]]:
-    direct = Upstream(ts.endpoints.inference, InferenceToken(ts.key_file, None))
-    routed = Upstream(router_url, InferenceToken(None, None))
-    direct_path = f"/predictions/{served_name(MODEL)}/1"
-    rows = []
+def variant_parts(variant: str) -> tuple[str, str, int]:
+    """``http/loop/workers``, e.g. ``httptools/uvloop/2``; ``shipped`` is checked by the caller."""
     try:
-        for concurrency in args.concurrency:
-            runs: dict[str, list[dict[str, Any]]] = {"direct": [], "router": []}
-            for _ in range(args.rounds):
-                runs["direct"].append(await load(direct, direct_path, args.requests, concurrency))
-                runs["router"].append(
-                    await load(routed, f"/predictions/{MODEL}", args.requests, concurrency)
-                )
-            row: dict[str, Any] = {"concurrency": concurrency}
-            for name, found in runs.items():
-                latencies = [ms for run in found for ms in run["latencies"]]
-                row[name] = {
-                    "p50_ms": round(statistics.median(latencies), 3),
-                    "p99_ms": round(pct(latencies, 0.99), 3),
-                    "rps": round(len(latencies) / sum(run["elapsed"] for run in found), 1),
-                    "n": len(latencies),
-                    "failed": sum(run["failed"] for run in found),
-                }
-            row["added_p50_ms"] = round(row["router"]["p50_ms"] - row["direct"]["p50_ms"], 3)
-            row["throughput_ratio"] = round(row["router"]["rps"] / row["direct"]["rps"], 3)
-            rows.append(row)
+        http, loop, workers = variant.split("/")
+        count = int(workers)
+    except ValueError:
+        raise SystemExit(
+            f"--variants: {variant!r} is not http/loop/workers, e.g. h11/asyncio/1"
+        ) from None
+    if http not in ("h11", "httptools") or loop not in ("asyncio", "uvloop") or count < 1:
+        raise SystemExit(
+            f"--variants: {variant!r}: http is h11 or httptools, loop asyncio or uvloop, "
+            "workers >= 1"
+        )
+    return http, loop, count
+
+
+def variant_available(variant: str) -> bool:
+    if variant == SHIPPED:
+        return True
+    http, loop, _ = variant_parts(variant)
+    return all(
+        importlib.util.find_spec(name) is not None
+        for name in {http, loop} & {"httptools", "uvloop"}
+    )
+
+
+def router_worker() -> None:
+    """One router process on a shared port (``SO_REUSEPORT``); its spec as JSON on stdin."""
+    import uvicorn
+
+    from serving.router.server import _TIMEOUTS, build_app, install_initial_table, read_table
+    from serving.torchserve import TorchServeClient
+
+    spec = json.loads(sys.stdin.read())
+    settings = RouterSettings.model_validate(spec["settings"])
+    endpoints = settings.endpoints()
+    assert endpoints is not None
+    assert settings.initial_table is not None
+    initial = read_table(settings.initial_table)
+    # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets whose proto says TCP
+    # (with proto 0, Nagle and the client's delayed ACK add ~40 ms to every answer).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((settings.host, settings.port))
+    with TorchServeClient.create(endpoints, settings.key_file, timeouts=_TIMEOUTS) as default:
+        app = build_app(settings, spec["admin_token"], default, refresh_token=default)
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            http=spec["http"],
+            loop=spec["loop"],
+        )
+        server = uvicorn.Server(config)
+
+        async def run() -> None:
+            loader = asyncio.create_task(install_initial_table(app.tables, initial))
+            await server.serve(sockets=[sock])
+            loader.cancel()
+
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(run())
+
+
+@contextlib.contextmanager
+def routers(ts: LocalTorchServe, root: Path, variant: str) -> Iterator[tuple[str, list[int]]]:
+    """The router(s) of ``variant`` on one port, each with the table ready; yields the URL
+    and the routers' process ids."""
+    if variant == SHIPPED:
+        with shipped_router(ts, root) as found:
+            yield found
+        return
+    http, loop, workers = variant_parts(variant)
+    port = free_port()
+    table = root / "table.json"
+    table.write_text(json.dumps(TABLE))
+    processes = []
+    try:
+        for index in range(workers):
+            settings = RouterSettings(
+                port=port,
+                inference_url=ts.endpoints.inference,
+                management_url=ts.endpoints.management,
+                key_file=ts.key_file,
+                state_file=root / f"router-{port}-{index}.json",
+                initial_table=table,
+            )
+            spec = {
+                "settings": settings.model_dump(mode="json"),
+                "admin_token": secrets.token_urlsafe(24),
+                "http": http,
+                "loop": loop,
+            }
+            process = subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve()), "router-worker"],
+                stdin=subprocess.PIPE,
+                stderr=(root / f"router-{port}-{index}.log").open("wb"),
+                text=True,
+                start_new_session=True,
+            )
+            assert process.stdin is not None
+            process.stdin.write(json.dumps(spec))
+            process.stdin.close()
+            processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        ready = 0  # a new connection each time lands on any worker: many in a row = all
+        deadline = time.monotonic() + 120
+        while ready < 20 * workers:
+            if any(process.poll() is not None for process in processes):
+                raise RuntimeError(f"a router worker exited; see {root}/router-{port}-*.log")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the routers did not become ready; see {root}")
+            try:
+                ok = httpx.get(url + "/readyz", timeout=5, trust_env=False).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            ready = ready + 1 if ok else 0
+            if not ok:
+                time.sleep(0.1)
+        yield url, [process.pid for process in processes]
     finally:
-        await direct.aclose()
-        await routed.aclose()
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def shipped_router(ts: LocalTorchServe, root: Path) -> Iterator[tuple[str, list[int]]]:
+    settings = RouterSettings(
+        port=free_port(),
+        inference_url=ts.endpoints.inference,
+        management_url=ts.endpoints.management,
+        key_file=ts.key_file,
+        state_file=root / f"router-state-{secrets.token_hex(4)}.json",
+    )
+    token = secrets.token_urlsafe(24)
+    with LocalRouter(settings, token, log_file=root / "router.log") as router:
+        httpx.put(
+            router.url + "/admin/table",
+            json={"expected_generation": 0, "table": TABLE},
+            headers={"Authorization": f"Bearer {token}"},
+            trust_env=False,
+        ).raise_for_status()
+        assert router.pid is not None
+        yield router.url, [router.pid]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes have used (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rounds of one path: p50/p99 the median of the rounds', the rate the median rate."""
+    rows = [summarize(run) for run in runs]
+    return {
+        "p50_ms": round(statistics.median(r["p50_ms"] for r in rows), 3),
+        "p99_ms": round(statistics.median(r["p99_ms"] for r in rows), 3),
+        "rps": round(statistics.median(r["rps"] for r in rows), 1),
+        "n": sum(r["n"] for r in rows),
+        "failed": sum(r["failed"] for r in rows),
+        "client_cpu_share": round(max(r["client_cpu_share"] for r in rows), 3),
+    }
+
+
+class Bench:
+    def __init__(self, ts: LocalTorchServe, args: argparse.Namespace) -> None:
+        self.ts = ts
+        self.args = args
+        self.direct_path = f"/predictions/{served_name(MODEL)}/1"
+
+    def spec(self, url: str, path: str, concurrency: int, token: str | None) -> Spec:
+        return Spec(
+            url=url,
+            path=path,
+            body=BODY,
+            concurrency=concurrency,
+            duration_s=self.args.duration,
+            warmup_s=self.args.warmup,
+            token=token,
+            requests=self.args.requests,
+        )
+
+    def direct(self, client: Client, concurrency: int) -> dict[str, Any]:
+        keys = read_keys(self.ts.key_file) or {}
+        token = keys["inference"].key
+        return client(self.spec(self.ts.endpoints.inference, self.direct_path, concurrency, token))
+
+    def routed(self, client: Client, url: str, pids: list[int], concurrency: int) -> dict[str, Any]:
+        """A run through the router, with the routers' CPU time per request it answered."""
+        cpu = cpu_seconds(pids)
+        result = client(self.spec(url, f"/predictions/{MODEL}", concurrency, None))
+        result["router_cpu_us"] = (cpu_seconds(pids) - cpu) / max(result["total"], 1) * 1e6
+        return result
+
+
+def headroom(bench: Bench, found: dict[str, Client], reply: str) -> dict[str, Any]:
+    """Per client and level: its rate against TorchServe and against the null server."""
+    out: dict[str, Any] = {}
+    with NullServer(reply.encode()) as null:
+        for name, client in found.items():
+            row: dict[str, Any] = {}
+            for c in bench.args.concurrency:
+                direct = combine([bench.direct(client, c) for _ in range(bench.args.rounds)])
+                ceiling = summarize(client(bench.spec(null.url, "/predictions/null/1", c, None)))
+                row[f"c{c}"] = {
+                    "direct": direct,
+                    "null_server_rps": ceiling["rps"],
+                    "null_over_direct": round(ceiling["rps"] / max(direct["rps"], 1e-9), 2),
+                }
+                print(
+                    f"  client {name:<11} c{c:<3} direct {direct['rps']:>8.1f} req/s  "
+                    f"null server {ceiling['rps']:>8.1f} req/s",
+                    flush=True,
+                )
+            out[name] = row
+    return out
+
+
+def pick_client(heads: dict[str, Any], level: str) -> str:
+    """Of the clients whose direct rate at ``level`` is within 10 % of the best (they all
+    saturate TorchServe), the one with the most headroom (the cheapest per request)."""
+    best = max(head[level]["direct"]["rps"] for head in heads.values())
+    saturating = [n for n, head in heads.items() if head[level]["direct"]["rps"] >= 0.9 * best]
+    return max(saturating, key=lambda n: heads[n][level]["null_server_rps"])
+
+
+def measure_variant(
+    bench: Bench, client: Client, url: str, pids: list[int], heads: dict[str, Any]
+) -> list[dict[str, Any]]:
+    rows = []
+    for c in bench.args.concurrency:
+        runs: dict[str, list[dict[str, Any]]] = {"direct": [], "router": []}
+        for _ in range(bench.args.rounds):
+            runs["direct"].append(bench.direct(client, c))
+            runs["router"].append(bench.routed(client, url, pids, c))
+        row: dict[str, Any] = {"concurrency": c}
+        row.update({name: combine(found) for name, found in runs.items()})
+        row["added_p50_ms"] = round(row["router"]["p50_ms"] - row["direct"]["p50_ms"], 3)
+        row["throughput_ratio"] = round(row["router"]["rps"] / row["direct"]["rps"], 3)
+        # The routers' own CPU per answer: what limits them on a busy machine, and far less
+        # noisy there than rates (10 ms clock ticks over a whole run).
+        row["router_cpu_us_per_request"] = round(
+            statistics.median(run["router_cpu_us"] for run in runs["router"]), 1
+        )
+        head = heads[f"c{c}"]
+        # The client's ceiling must stand well above what it measured straight to TorchServe.
+        row["client_limited"] = head["null_server_rps"] < bench.args.headroom * row["direct"]["rps"]
+        rows.append(row)
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=1000, help="per round and level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 16])
-    parser.add_argument("--rounds", type=int, default=4, help="direct/router alternations")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=None,
+        help="a fixed number of requests per run instead of --duration (a smoke run): only "
+        "the bench's own client counts, and --variants defaults to the shipped router",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="direct/router alternations")
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds measured per run")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds before each run")
+    parser.add_argument(
+        "--headroom",
+        type=float,
+        default=1.5,
+        help="a level is client_limited unless the client's null-server rate is this many "
+        "times its direct rate",
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=None,
+        help=f"router variants: {SHIPPED} (python -m serving.router) or http/loop/workers, "
+        f"e.g. httptools/uvloop/2 (default: {' '.join(VARIANTS)})",
+    )
+    parser.add_argument(
+        "--client", default=None, help="measure with this client (default: the fastest)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "router_overhead.json")
     args = parser.parse_args()
+    if args.variants is None:
+        args.variants = [SHIPPED] if args.requests is not None else list(VARIANTS)
+    variants = [v for v in args.variants if variant_available(v)]
+    skipped = sorted(set(args.variants) - set(variants))
+    found = clients(counted=args.requests is not None)
+    if args.client is not None and args.client not in found:
+        raise SystemExit(f"--client: {args.client!r} is not one of {', '.join(found)}")
+    load_before = os.getloadavg()
+    started = time.perf_counter()
 
     with tempfile.TemporaryDirectory(prefix="modelreg-router-bench-") as tmp:
         root = Path(tmp)
@@ -144,57 +434,49 @@ def main() -> None:
             archive = build_archive(root / "model", MODEL, 1, ts.model_store)
             with ts.client() as client:
                 client.register(archive.file_name, served_name(MODEL), 1)
-            settings = RouterSettings(
-                port=free_port(),
-                inference_url=ts.endpoints.inference,
-                management_url=ts.endpoints.management,
-                key_file=ts.key_file,
-                state_file=root / "router-state.json",
-            )
-            token = secrets.token_urlsafe(24)
-            with LocalRouter(settings, token, log_file=root / "router.log") as router:
-                table = {
-                    "models": {
-                        MODEL: {
-                            "served_name": served_name(MODEL),
-                            "production": 1,
-                            "input_schema": {"n_features": 64, "dtype": "float32"},
-                        }
-                    }
-                }
-                httpx.put(
-                    router.url + "/admin/table",
-                    json={"expected_generation": 0, "table": table},
-                    headers={"Authorization": f"Bearer {token}"},
-                    trust_env=False,
-                ).raise_for_status()
-                rows = asyncio.run(measure(ts, router.url, args))
+            bench = Bench(ts, args)
+            token = (read_keys(ts.key_file) or {})["inference"].key
+            reply = httpx.post(
+                ts.endpoints.inference + bench.direct_path,
+                content=BODY,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                trust_env=False,
+            ).text
+            print("== clients' headroom", flush=True)
+            heads = headroom(bench, found, reply)
+            top = max(args.concurrency)
+            fastest = args.client or pick_client(heads, f"c{top}")
+            print(f"== measuring with {fastest}", flush=True)
+            results = []
+            for variant in variants:
+                with routers(ts, root, variant) as (url, pids):
+                    rows = measure_variant(bench, found[fastest], url, pids, heads[fastest])
+                results.append({"variant": variant, "rows": rows})
+                print_variant(variant, rows)
         finally:
             ts.down()
 
-    print(
-        f"{'conc':>4} {'path':<7} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'n':>6} {'failed':>6}"
-    )
-    for row in rows:
-        for name in ("direct", "router"):
-            r = row[name]
-            print(
-                f"{row['concurrency']:>4} {name:<7} {r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f} "
-                f"{r['rps']:>8.1f} {r['n']:>6} {r['failed']:>6}"
-            )
-        print(
-            f"{'':>4} router adds {row['added_p50_ms']:.3f} ms at p50; throughput ratio "
-            f"{row['throughput_ratio']:.2f}"
-        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
             {
                 "benchmark": "router_overhead",
-                "requests_per_round": args.requests,
-                "rounds": args.rounds,
                 "cpus": os.cpu_count(),
-                "results": rows,
+                "load_average_before": [round(v, 2) for v in load_before],
+                "load_average_after": [round(v, 2) for v in os.getloadavg()],
+                "seconds": round(time.perf_counter() - started, 1),
+                "duration_s": args.duration if args.requests is None else None,
+                "requests_per_run": args.requests,
+                "warmup_s": args.warmup,
+                "rounds": args.rounds,
+                "headroom_required": args.headroom,
+                "clients": heads,
+                "measured_with": fastest,
+                "variants_skipped_not_installed": skipped,
+                "shipped_stack": server_stack().name,  # what `python -m serving.router` ran on
+                # The shipped router's levels (what `make bench` summarises), then every variant.
+                "results": next((r["rows"] for r in results if r["variant"] == SHIPPED), []),
+                "variants": results,
             },
             indent=2,
         )
@@ -202,5 +484,30 @@ def main() -> None:
     print(f"wrote {args.out}")
 
 
+def print_variant(variant: str, rows: list[dict[str, Any]]) -> None:
+    print(f"-- router {variant}")
+    print(
+        f"{'conc':>4} {'path':<7} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'n':>7} {'failed':>6}"
+    )
+    for row in rows:
+        for name in ("direct", "router"):
+            r = row[name]
+            print(
+                f"{row['concurrency']:>4} {name:<7} {r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f} "
+                f"{r['rps']:>8.1f} {r['n']:>7} {r['failed']:>6}"
+            )
+        limited = "  (client-limited: the ratio measures the client too)"
+        print(
+            f"{'':>4} router adds {row['added_p50_ms']:.3f} ms at p50; throughput ratio "
+            f"{row['throughput_ratio']:.2f}; router CPU "
+            f"{row['router_cpu_us_per_request']:.0f} us/request"
+            f"{limited if row['client_limited'] else ''}",
+            flush=True,
+        )
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["router-worker"]:
+        router_worker()
+    else:
+        main()

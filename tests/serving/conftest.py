@@ -228,10 +228,19 @@ def running_router(app: Any, admin_token: str) -> Iterator[RunningRouter]:
     import uvicorn
 
     from serving.router.server import free_port
+    from serving.router.stack import server_stack
 
     port = free_port()
+    stack = server_stack()  # the HTTP stack `python -m serving.router` runs on
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        http=stack.http,
+        loop=stack.loop,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="router", daemon=True)

@@ -16,5 +16,6 @@ Modules, one job each:
 - ``switch``    the table in use and its atomic, verified, persisted replacement
 - ``follow``    install a table file again whenever it changes (``--follow-table``)
 - ``app``       the ASGI app: endpoints (native and OIP), auth, validation, metrics
+- ``stack``     the HTTP server stack (httptools + uvloop when installed), request head capped
 - ``server``    settings, ``serve()``, and a start/stop helper for a router process
 """

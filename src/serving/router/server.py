@@ -52,6 +52,7 @@ from serving.router.errors import RouterError, RouterErrorCode
 from serving.router.feedback import DEFAULT_MAX_BYTES, FeedbackBook
 from serving.router.follow import follow_table
 from serving.router.metrics import RouterMetrics
+from serving.router.stack import server_stack
 from serving.router.state import StateFile
 from serving.router.switch import Management, Managements, Tables
 from serving.router.table import ModelUpstream, RoutingTable, TableState, base_url
@@ -329,10 +330,13 @@ def serve(settings: RouterSettings, admin_token: str) -> None:
                 TorchServeClient.create(endpoints, settings.key_file, timeouts=_TIMEOUTS)
             )
         app = build_app(settings, admin_token, default, refresh_token=default)
+        http_stack = server_stack()
         config = uvicorn.Config(
             app,
             host=settings.host,
             port=settings.port,
+            http=http_stack.http,
+            loop=http_stack.loop,
             log_level="warning",
             access_log=False,
             lifespan="on",
@@ -340,6 +344,7 @@ def serve(settings: RouterSettings, admin_token: str) -> None:
         )
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
             follow = settings.initial_table if settings.follow_table else None
+            _log.info("serving on %s:%d (%s)", settings.host, settings.port, http_stack.name)
             runner.run(_serve(uvicorn.Server(config), app.tables, initial, follow))
 
 

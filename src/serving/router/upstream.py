@@ -292,6 +292,10 @@ class _Pool:
         reusable = False  # only once the whole answer is read (not on error or cancellation)
         try:
             try:
+                if writer.transport.is_closing():
+                    # uvloop closes an idle connection as soon as the server does (asyncio
+                    # leaves that to the next read), and a write on it raises RuntimeError.
+                    raise _StaleConnection
                 writer.write(message)
                 status_and_headers = await reader.readuntil(b"\r\n\r\n")
             except (asyncio.IncompleteReadError, ConnectionError) as exc:
