@@ -13,10 +13,11 @@ at the top; split, the mirror of MLflow's schema would be spread over several fi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -108,10 +109,22 @@ def _shared_state(
     return state
 
 
+_decode = json.JSONDecoder().decode
+
+
+def _tags(value: str | dict[str, str | None] | None) -> dict[str, str]:
+    """A model's tags from its JSON object column (text on SQLite; decoded by the driver on
+    PostgreSQL; NULL there for a model without tags)."""
+    if value is None:
+        return {}
+    found: dict[str, str | None] = _decode(value) if isinstance(value, str) else value
+    if None not in found.values():
+        return cast(dict[str, str], found)  # no NULL value: every value is text
+    return {key: "" if text is None else text for key, text in found.items()}
+
+
 def _summary(
-    row: tuple[Any, ...],
-    tag_map: dict[str, dict[str, str]],
-    states: dict[tuple[int | None, ...], AliasState],
+    row: tuple[Any, ...], states: dict[tuple[int | None, ...], AliasState]
 ) -> ModelSummary:
     """A model summary from one row of ``Catalog._summary_query``, in its column order.
 
@@ -131,7 +144,7 @@ def _summary(
         {
             "name": name,
             "description": description or None,
-            "tags": tag_map.get(name, {}),
+            "tags": _tags(row[11]),
             "production_version": shown[0],
             "staging_version": shown[1],
             "previous_production_version": shown[2],
@@ -201,12 +214,6 @@ class Catalog:
         return self._summary_query().where(_models.c.name == sa.bindparam("name"))
 
     @cached_property
-    def _tags_of_models(self) -> sa.Select[Any]:
-        return sa.select(_model_tags.c.name, _model_tags.c.key, _model_tags.c.value).where(
-            self._ws(_model_tags), _model_tags.c.name.in_(sa.bindparam("names", expanding=True))
-        )
-
-    @cached_property
     def _one_version(self) -> sa.Select[Any]:
         return sa.select(
             _versions.c.version,
@@ -265,12 +272,10 @@ class Catalog:
         try:
             with self._connect() as conn, conn.begin():
                 rows = conn.execute(query).all()
-                page_rows = rows[:limit]
-                tag_map = self._model_tags(conn, [row.name for row in page_rows])
         except SQLAlchemyError as exc:
             raise backend_error(exc, "listing models") from exc
         states: dict[tuple[int | None, ...], AliasState] = {}
-        items = [_summary(tuple(row), tag_map, states) for row in page_rows]
+        items = [_summary(tuple(row), states) for row in rows[:limit]]
         next_cursor = encode_cursor({"after": items[-1].name}) if len(rows) > limit else None
         return Page[ModelSummary].trusted({"items": items, "next_cursor": next_cursor})
 
@@ -278,12 +283,9 @@ class Catalog:
         try:
             with self._connect() as conn, conn.begin():
                 row = conn.execute(self._one_model, {"name": name}).first()
-                if row is None:
-                    return None
-                tag_map = self._model_tags(conn, [name])
         except SQLAlchemyError as exc:
             raise backend_error(exc, "reading a model") from exc
-        return _summary(tuple(row), tag_map, {})
+        return None if row is None else _summary(tuple(row), {})
 
     def _summary_query(self) -> sa.Select[Any]:
         def alias_version(alias: str) -> sa.ScalarSelect[Any]:
@@ -303,6 +305,16 @@ class Catalog:
                 sa.select(table.c[column]).where(table.c.model == _models.c.name).scalar_subquery()
             )
 
+        # The model's tags as one JSON object per row: a page is one statement and one row
+        # per model, instead of a second statement returning a row per tag.
+        tags_object = (
+            sa.func.json_object_agg if is_postgres(self._engine) else sa.func.json_group_object
+        )
+        tags = (
+            sa.select(tags_object(_model_tags.c.key, _model_tags.c.value))
+            .where(self._ws(_model_tags), _model_tags.c.name == _models.c.name)
+            .scalar_subquery()
+        )
         latest = (
             sa.select(sa.func.max(_versions.c.version))
             .where(
@@ -324,6 +336,7 @@ class Catalog:
             approved("previous").label("approved_previous"),
             approved("moving_ms").label("moving_ms"),
             latest.label("latest"),
+            tags.label("tags"),
         ).where(self._ws(_models))
 
     def _stage_filter(self, stage: Stage) -> sa.ColumnElement[bool]:
@@ -345,19 +358,6 @@ class Catalog:
             _aliases.c.name == _models.c.name,
             _aliases.c.alias.in_([PRODUCTION_ALIAS, STAGING_ALIAS]),
         )
-
-    def _model_tags(self, conn: Connection, names: list[str]) -> dict[str, dict[str, str]]:
-        result: dict[str, dict[str, str]] = {}
-        if not names:
-            return result
-        query = self._tags_of_models
-        # Plain tuples (no per-row attribute lookups): a page of 1,000 models has ~3,000.
-        for name, key, value in conn.execute(query, {"names": names}).all():
-            tags = result.get(name)
-            if tags is None:
-                tags = result[name] = {}
-            tags[key] = "" if value is None else value
-        return result
 
     # --------------------------------------------------------------- versions
 
