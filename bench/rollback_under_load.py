@@ -7,10 +7,10 @@ same run, the bare `set-default` call is timed on its own as the floor.
 
 Per-step timings: the steps of one rollback are the project's own calls, each wrapped here
 with a timer (nothing in the project changes for the bench): planning (registry read and
-approval checks), the registry move (one database transaction: MLflow aliases, approved
-state, audit row), serving follow (TorchServe ping, registry read, serving lock, set-default +
-read-back, router push, reconcile) and, as the rest, the MCP round trip with the approval
-form. Their p50 per cycle is printed under the end-to-end row.
+approval checks), the approval form's row, its settling, the registry move (one database
+transaction: MLflow aliases, approved state, audit row), serving follow (approved state,
+serving lock, set-default + read-back, router push, reconcile) and, as the rest, the MCP
+round trips with the approval form. Their p50 per cycle is printed under the end-to-end row.
 
 The deployment is the one `modelreg mcp` opens (``--reconcile deferred``, the default: the
 instant switch in the call, warming and unloading after it in the background);
@@ -53,6 +53,7 @@ from registry_mcp.core.stage_changes import StageChanges  # noqa: E402
 from registry_mcp.deploy import deployment as deployment_module  # noqa: E402
 from registry_mcp.deploy.deployment import Deployment, ServingLock  # noqa: E402
 from registry_mcp.mcp.server import build_server  # noqa: E402
+from registry_mcp.store.proposals import ProposalStore  # noqa: E402
 from registry_mcp.store.settings import Settings  # noqa: E402
 from registry_mcp.training.job import train_and_register  # noqa: E402
 from registry_mcp.training.trainer import TrainConfig  # noqa: E402
@@ -120,17 +121,23 @@ STEPS: list[tuple[str, Any, str]] = [
     ("plan: registry read + approval checks", Approvals, "plan"),
     ("approval form opened (its row)", Approvals, "open_form"),
     ("answer: form settled, plan re-checked, applied", Approvals, "answer_form"),
-    ("  registry move: one DB transaction", StageChanges, "execute"),
+    ("  form settled (compare-and-set)", ProposalStore, "settle"),
+    ("  registry move + audit row: one DB transaction", StageChanges, "execute"),
     ("  serving follow", Deployment, "follow"),
+    ("    approved state read", Registry, "approved_state"),
     ("    TorchServe ping", TorchServeClient, "ping"),
-    ("    registry read", Registry, "get_model"),
     ("    serving lock wait", ServingLock, "__enter__"),
     ("    set-default + read-back", deployment_module, "switch_default"),
     ("    router push + confirm", Deployment, "sync_router"),
     ("reconcile (in the background when deferred)", Deployment, "_reconcile_one"),
 ]
 """(label, owner, attribute): the steps of one rollback, by the call that does each. A
-step's time includes the steps indented under it; a step may run more than once a cycle."""
+step's time includes the steps indented under it; a step may run more than once a cycle:
+on the MCP protocol's current era a call with an approval form is two rounds (the form
+travels back as ``input_responses``), and each round re-validates and re-plans (the answer
+counts only for the question asked), so ``request``, ``plan`` and ``open_form`` (which
+finds the form already open on the second round) run twice a cycle. The audit row is
+written in the registry move's transaction and has no time of its own."""
 OUTSIDE = "MCP round trip, approval form, the rest"
 """The end-to-end time not spent inside any step above (background work excluded)."""
 

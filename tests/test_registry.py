@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from registry_mcp.core.registry import Registry
 from registry_mcp.domain.cards import ModelCard
@@ -307,8 +308,27 @@ def test_listed_models_equal_their_validated_form(registry: Registry, backend: B
     )
     other.set_registered_model_alias("moved", "production", "2")
     other.create_registered_model("empty", description="no versions")
-    listed = [*registry.list_models().items, registry.get_model("moved").model]
-    assert [m.name for m in listed] == ["approved", "empty", "moved", "moved"]
+    # A second model in the same approved state: models of a page share that (frozen) state.
+    add_versions(registry, backend.model_uris[0], "twin", 2)
+    promote(registry, 1, "staging", name="twin")
+    promote(registry, 1, "production", name="twin")
+    page = registry.list_models()
+    listed = [*page.items, registry.get_model("moved").model]
+    assert [m.name for m in listed] == ["approved", "empty", "moved", "twin", "moved"]
+    assert listed[3].approved == listed[0].approved
+    assert listed[3].tags == {}
+    with pytest.raises(ValidationError):
+        listed[3].approved.production = 2  # type: ignore[misc]
+    assert listed[0].approved.production == 1
+    # Page by page, the same models and the same JSON as in one page.
+    walked, cursor = [], None
+    while True:
+        one = registry.list_models(limit=1, cursor=cursor)
+        walked += one.items
+        cursor = one.next_cursor
+        if cursor is None:
+            break
+    assert [m.model_dump_json() for m in walked] == [m.model_dump_json() for m in page.items]
     assert listed[0].production_version == 1
     assert listed[0].tags == {"team": "vision"}
     assert listed[2].unapproved_change is not None

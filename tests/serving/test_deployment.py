@@ -247,3 +247,35 @@ def test_approving_a_proposal_at_the_cli_makes_serving_follow(
     assert "Serving: Serving default is v2 (verified)" in done.stdout
     assert registry.get_model(MODEL).model.production_version == 2
     assert client.default_version(MODEL) == "2"
+
+
+def test_a_stopped_torchserve_leaves_the_registry_change_and_says_so(
+    sqlite_backend: Backend, tmp_path: Path
+) -> None:
+    """No separate ping before the switch: a TorchServe that does not answer the switch
+    reads as not running, the registry change stands, and nothing claims serving followed."""
+    from serving.local import LocalPorts
+
+    registry = Registry.open(sqlite_backend.settings)
+    try:
+        add_versions(registry, sqlite_backend.model_uris[0], MODEL, 2)
+        for version, stage in [(1, "staging"), (1, "production"), (2, "staging")]:
+            registry.stages.transition(MODEL, version, stage, rationale="setup", actor="t")
+        stopped = LocalTorchServe(tmp_path / "serving", ports=LocalPorts.free())  # never started
+        deployment = Deployment(registry, stopped, stopped.client(), ModelsConfig())
+        outcome = _approve(
+            _approvals(registry, deployment),
+            ChangeKind.PROMOTE,
+            version=2,
+            stage="Production",
+            rationale="serving is down",
+        )
+        assert outcome.status == "applied"
+        assert registry.get_model(MODEL).model.production_version == 2
+        assert outcome.serving is not None
+        assert outcome.serving.switched_to is None
+        assert outcome.serving.switch is None
+        assert outcome.serving.detail.startswith("TorchServe is not running; the registry moved.")
+        deployment.close()
+    finally:
+        registry.close()

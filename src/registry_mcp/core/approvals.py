@@ -33,7 +33,7 @@ from registry_mcp.domain.errors import ErrorCode, RegistryError
 from registry_mcp.domain.plans import ChangeKind, ChangePlan
 from registry_mcp.domain.releases import CanaryState, canary_mode, canary_percent
 from registry_mcp.domain.schemas import Decision, ExpectedVersion, Stage
-from registry_mcp.store.proposals import Channel, Proposal, ProposalStatus, ProposalStore
+from registry_mcp.store.proposals import Proposal, ProposalStatus, ProposalStore
 from registry_mcp.store.releases import Guard
 
 GUARD_ACTOR = "modelreg-guard"
@@ -460,18 +460,12 @@ class Approvals:
     def open_form(self, req: ChangeRequest, plan: ChangePlan) -> Proposal:
         """The single-use ticket an approval form is about (reused while it is undecided,
         so the form reads the same on every round of the same request)."""
-        found = self._store.open_form(
-            plan, rationale=req.rationale, requested_by=req.requested_by, client=req.client
-        )
-        if found is not None:
-            return found
-        return self._store.create(
+        return self._store.form_for(
             plan,
             rationale=req.rationale,
             requested_by=req.requested_by,
             client=req.client,
             ttl_s=self._registry.settings.proposal_ttl_s,
-            channel=Channel.FORM,
         )
 
     def answer_form(

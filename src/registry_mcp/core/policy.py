@@ -78,6 +78,9 @@ class Policies:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._file: ModelsFile | None = None
+        # Built once per name: the file is read once, and a model missing from it gets a
+        # config built (and validated) from ``defaults`` on every lookup otherwise.
+        self._policies: dict[str, ModelPolicy] = {}
 
     @property
     def file(self) -> ModelsFile:
@@ -86,5 +89,10 @@ class Policies:
         return self._file
 
     def get(self, name: str) -> ModelPolicy:
-        config = self.file.config
-        return ModelPolicy.of(config.get(name), declared=name in config.models)
+        found = self._policies.get(name)
+        if found is None:
+            config = self.file.config
+            found = ModelPolicy.of(config.get(name), declared=name in config.models)
+            if len(self._policies) < 10_000:  # names come from callers: keep the cache bounded
+                self._policies[name] = found
+        return found

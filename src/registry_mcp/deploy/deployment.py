@@ -428,27 +428,24 @@ class Deployment:
         (warm previous, load Staging, scale, unload) runs after it, in the background when
         this deployment was opened with ``defer_reconcile``.
         """
-        if not self.backend_running(model):
-            server = self.server_name(model)
-            skipped = (
-                None
-                if self.router is None
-                else self.router.not_updated(f"{_cap(server)} is not running")
-            )
-            return ServingUpdate(
-                model=model,
-                switched_to=None,
-                router=skipped,
-                detail=f"{_cap(server)} is not running; the registry moved. A running "
-                f"controller restarts {server} and brings serving to the registry (`modelreg "
-                "serve status` shows it); with none, start serving with `modelreg serve up`."
-                + ("" if skipped is None else f" {skipped.detail}"),
-            )
+        try:
+            self.backend_for(model)
+        except RegistryError:
+            return self._not_running(model)
         production = self._registry.approved_state(model).production
         router = None
         try:
-            with self._lock:
-                switch = self._switch_if_loaded(model, production)
+            try:
+                with self._lock:
+                    switch = self._switch_if_loaded(model, production)
+            except ServingError as exc:
+                if exc.code is ServingErrorCode.UNAVAILABLE:
+                    return self._not_running(model)
+                raise
+            # The switch itself shows the server answers; without one, ask it first (a
+            # reconcile against a stopped server would only fail later and less clearly).
+            if switch is None and not self.backend_running(model):
+                return self._not_running(model)
             if switch is not None:
                 # The router switches next, before the slow part, and before a reconcile
                 # unloads a version its current table still names.
@@ -489,6 +486,23 @@ class Deployment:
             in_sync=None if report is None else report.in_sync,
             router=router,
             detail=detail,
+        )
+
+    def _not_running(self, model: str) -> ServingUpdate:
+        server = self.server_name(model)
+        skipped = (
+            None
+            if self.router is None
+            else self.router.not_updated(f"{_cap(server)} is not running")
+        )
+        return ServingUpdate(
+            model=model,
+            switched_to=None,
+            router=skipped,
+            detail=f"{_cap(server)} is not running; the registry moved. A running "
+            f"controller restarts {server} and brings serving to the registry (`modelreg "
+            "serve status` shows it); with none, start serving with `modelreg serve up`."
+            + ("" if skipped is None else f" {skipped.detail}"),
         )
 
     def _switch_if_loaded(self, model: str, production: int | None) -> SwitchResult | None:

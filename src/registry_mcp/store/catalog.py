@@ -13,9 +13,11 @@ at the top; split, the mirror of MLflow's schema would be spread over several fi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from functools import cached_property
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -91,9 +93,69 @@ def _ms_to_dt(value: int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value / 1000, tz=UTC)
 
 
-def _alias_state(versions: tuple[int | None, int | None, int | None]) -> AliasState:
+def _alias_state(versions: tuple[int | None, ...]) -> AliasState:
     return AliasState.trusted(
         {"production": versions[0], "staging": versions[1], "previous": versions[2]}
+    )
+
+
+def _shared_state(
+    versions: tuple[int | None, ...], states: dict[tuple[int | None, ...], AliasState]
+) -> AliasState:
+    """One frozen ``AliasState`` per distinct triple in a page (most models share a few)."""
+    state = states.get(versions)
+    if state is None:
+        state = states[versions] = _alias_state(versions)
+    return state
+
+
+_decode = json.JSONDecoder().decode
+
+
+def _tags(value: str | dict[str, str | None] | None) -> dict[str, str]:
+    """A model's tags from its JSON object column (text on SQLite; decoded by the driver on
+    PostgreSQL; NULL there for a model without tags)."""
+    if value is None:
+        return {}
+    found: dict[str, str | None] = _decode(value) if isinstance(value, str) else value
+    if None not in found.values():
+        return cast(dict[str, str], found)  # no NULL value: every value is text
+    return {key: "" if text is None else text for key, text in found.items()}
+
+
+def _summary(
+    row: tuple[Any, ...], states: dict[tuple[int | None, ...], AliasState]
+) -> ModelSummary:
+    """A model summary from one row of ``Catalog._summary_query``, in its column order.
+
+    Every field comes from our own SQL (integer columns, text, milliseconds): built without
+    re-validating it, positionally (no per-column name lookup), with the frozen alias states
+    shared between the models of a page.
+    """
+    name, description, updated_ms = row[0], row[1], row[2]
+    found, approved_versions, moving_ms, latest = row[3:6], row[6:9], row[9], row[10]
+    approved = _shared_state(approved_versions, states)
+    unapproved = None
+    if found != approved_versions:
+        unapproved = unapproved_change(name, approved, _alias_state(found), moving_ms)
+    # Every read path shows the approved stages; a pending change is flagged apart.
+    shown = found if unapproved is None else approved_versions
+    return ModelSummary.trusted(
+        {
+            "name": name,
+            "description": description or None,
+            "tags": _tags(row[11]),
+            "production_version": shown[0],
+            "staging_version": shown[1],
+            "previous_production_version": shown[2],
+            "latest_version": latest,
+            "updated_at": None
+            if updated_ms is None
+            else datetime.fromtimestamp(updated_ms / 1000, tz=UTC),
+            "unapproved_change": unapproved,
+            "unapproved_aliases": None if unapproved is None else _alias_state(found),
+            "approved": approved,
+        }
     )
 
 
@@ -143,6 +205,45 @@ class Catalog:
     def _ws(self, table: sa.TableClause) -> sa.ColumnElement[bool]:
         return table.c.workspace == self._workspace
 
+    # Statements of the per-model reads, built once per catalog with bound parameters: a
+    # stage change reads one model and a few versions several times, and building a select
+    # costs more than running it on SQLite.
+
+    @cached_property
+    def _one_model(self) -> sa.Select[Any]:
+        return self._summary_query().where(_models.c.name == sa.bindparam("name"))
+
+    @cached_property
+    def _one_version(self) -> sa.Select[Any]:
+        return sa.select(
+            _versions.c.version,
+            _versions.c.creation_time,
+            _versions.c.description,
+            _versions.c.source,
+            _versions.c.run_id,
+        ).where(
+            self._ws(_versions),
+            _versions.c.name == sa.bindparam("name"),
+            _versions.c.version == sa.bindparam("version"),
+            _versions.c.current_stage != DELETED_STAGE,
+        )
+
+    @cached_property
+    def _aliases_of_model(self) -> sa.Select[Any]:
+        return (
+            sa.select(_aliases.c.version, _aliases.c.alias)
+            .where(self._ws(_aliases), _aliases.c.name == sa.bindparam("name"))
+            .order_by(_aliases.c.alias)
+        )
+
+    @cached_property
+    def _tags_of_versions(self) -> sa.Select[Any]:
+        return sa.select(_version_tags.c.version, _version_tags.c.key, _version_tags.c.value).where(
+            self._ws(_version_tags),
+            _version_tags.c.name == sa.bindparam("name"),
+            _version_tags.c.version.in_(sa.bindparam("versions", expanding=True)),
+        )
+
     # ----------------------------------------------------------------- models
 
     def list_models(
@@ -171,25 +272,20 @@ class Catalog:
         try:
             with self._connect() as conn, conn.begin():
                 rows = conn.execute(query).all()
-                page_rows = rows[:limit]
-                tag_map = self._model_tags(conn, [row.name for row in page_rows])
         except SQLAlchemyError as exc:
             raise backend_error(exc, "listing models") from exc
-        items = [self._summary(row, tag_map.get(row.name, {})) for row in page_rows]
+        states: dict[tuple[int | None, ...], AliasState] = {}
+        items = [_summary(tuple(row), states) for row in rows[:limit]]
         next_cursor = encode_cursor({"after": items[-1].name}) if len(rows) > limit else None
         return Page[ModelSummary].trusted({"items": items, "next_cursor": next_cursor})
 
     def get_model(self, name: str) -> ModelSummary | None:
-        query = self._summary_query().where(_models.c.name == name)
         try:
             with self._connect() as conn, conn.begin():
-                row = conn.execute(query).first()
-                if row is None:
-                    return None
-                tag_map = self._model_tags(conn, [name])
+                row = conn.execute(self._one_model, {"name": name}).first()
         except SQLAlchemyError as exc:
             raise backend_error(exc, "reading a model") from exc
-        return self._summary(row, tag_map.get(name, {}))
+        return None if row is None else _summary(tuple(row), {})
 
     def _summary_query(self) -> sa.Select[Any]:
         def alias_version(alias: str) -> sa.ScalarSelect[Any]:
@@ -209,6 +305,16 @@ class Catalog:
                 sa.select(table.c[column]).where(table.c.model == _models.c.name).scalar_subquery()
             )
 
+        # The model's tags as one JSON object per row: a page is one statement and one row
+        # per model, instead of a second statement returning a row per tag.
+        tags_object = (
+            sa.func.json_object_agg if is_postgres(self._engine) else sa.func.json_group_object
+        )
+        tags = (
+            sa.select(tags_object(_model_tags.c.key, _model_tags.c.value))
+            .where(self._ws(_model_tags), _model_tags.c.name == _models.c.name)
+            .scalar_subquery()
+        )
         latest = (
             sa.select(sa.func.max(_versions.c.version))
             .where(
@@ -230,6 +336,7 @@ class Catalog:
             approved("previous").label("approved_previous"),
             approved("moving_ms").label("moving_ms"),
             latest.label("latest"),
+            tags.label("tags"),
         ).where(self._ws(_models))
 
     def _stage_filter(self, stage: Stage) -> sa.ColumnElement[bool]:
@@ -250,49 +357,6 @@ class Catalog:
             self._ws(_aliases),
             _aliases.c.name == _models.c.name,
             _aliases.c.alias.in_([PRODUCTION_ALIAS, STAGING_ALIAS]),
-        )
-
-    def _model_tags(self, conn: Connection, names: list[str]) -> dict[str, dict[str, str]]:
-        result: dict[str, dict[str, str]] = {}
-        if not names:
-            return result
-        query = sa.select(_model_tags.c.name, _model_tags.c.key, _model_tags.c.value).where(
-            self._ws(_model_tags), _model_tags.c.name.in_(names)
-        )
-        for name, key, value in conn.execute(query).all():
-            result.setdefault(name, {})[key] = value if value is not None else ""
-        return result
-
-    @staticmethod
-    def _summary(row: Any, tags: dict[str, str]) -> ModelSummary:
-        # Every field comes from our own SQL (integer columns, text, milliseconds): built
-        # without re-validating it (three models per row, 60,000 for 20,000 models).
-        approved = (row.approved_production, row.approved_staging, row.approved_previous)
-        found = (row.production, row.staging, row.previous)
-        unapproved = None
-        if found != approved:
-            unapproved = unapproved_change(
-                row.name,
-                _alias_state(approved),
-                _alias_state(found),
-                row.moving_ms,
-            )
-        # Every read path shows the approved stages; a pending change is flagged apart.
-        shown = found if unapproved is None else approved
-        return ModelSummary.trusted(
-            {
-                "name": row.name,
-                "description": row.description or None,
-                "tags": tags,
-                "production_version": shown[0],
-                "staging_version": shown[1],
-                "previous_production_version": shown[2],
-                "latest_version": row.latest,
-                "updated_at": _ms_to_dt(row.last_updated_time),
-                "unapproved_change": unapproved,
-                "unapproved_aliases": None if unapproved is None else _alias_state(found),
-                "approved": _alias_state(approved),
-            }
         )
 
     # --------------------------------------------------------------- versions
@@ -390,19 +454,7 @@ class Catalog:
 
     def get_version_in(self, conn: Connection, name: str, version: int) -> VersionInfo | None:
         """One version read on the caller's connection (inside its transaction)."""
-        query = sa.select(
-            _versions.c.version,
-            _versions.c.creation_time,
-            _versions.c.description,
-            _versions.c.source,
-            _versions.c.run_id,
-        ).where(
-            self._ws(_versions),
-            _versions.c.name == name,
-            _versions.c.version == version,
-            _versions.c.current_stage != DELETED_STAGE,
-        )
-        row = conn.execute(query).first()
+        row = conn.execute(self._one_version, {"name": name, "version": version}).first()
         if row is None:
             return None
         aliases = self._aliases_by_version(conn, name)
@@ -430,13 +482,8 @@ class Catalog:
         return {(row.name, int(row.version)): row.value or "" for row in rows}
 
     def _aliases_by_version(self, conn: Connection, name: str) -> dict[int, list[str]]:
-        query = (
-            sa.select(_aliases.c.version, _aliases.c.alias)
-            .where(self._ws(_aliases), _aliases.c.name == name)
-            .order_by(_aliases.c.alias)
-        )
         result: dict[int, list[str]] = {}
-        for version, alias in conn.execute(query):
+        for version, alias in conn.execute(self._aliases_of_model, {"name": name}):
             result.setdefault(int(version), []).append(alias)
         return result
 
@@ -446,14 +493,8 @@ class Catalog:
         result: dict[int, dict[str, str]] = {}
         if not versions:
             return result
-        query = sa.select(
-            _version_tags.c.version, _version_tags.c.key, _version_tags.c.value
-        ).where(
-            self._ws(_version_tags),
-            _version_tags.c.name == name,
-            _version_tags.c.version.in_(versions),
-        )
-        for version, key, value in conn.execute(query):
+        query = self._tags_of_versions
+        for version, key, value in conn.execute(query, {"name": name, "versions": versions}):
             result.setdefault(int(version), {})[key] = value if value is not None else ""
         return result
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ConfigDict, Field
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from registry_mcp.domain.compact_schema import CompactModel
@@ -116,37 +117,19 @@ class ProposalStore:
         channel: Channel = Channel.PROPOSAL,
     ) -> Proposal:
         """Persist a plan waiting for a human; it can be decided once, before it expires."""
-        now = int(time.time() * 1000)
-        holder = plan.replaced_version
-        values = {
-            "created_ms": now,
-            "expires_ms": now + int(ttl_s * 1000),
-            "kind": plan.kind.value,
-            "model": plan.model,
-            "version": plan.version,
-            "stage": plan.to_stage.value,
-            "expected_current": "none" if holder is None else str(holder),
-            "rationale": rationale,
-            "requested_by": requested_by,
-            "client": client,
-            "summary": plan.describe(),
-            "status": ProposalStatus.PENDING.value,
-            "plan_json": plan.model_dump_json(),
-            "digest": plan.digest,
-            "channel": channel.value,
-        }
+        values = _new_row(
+            plan,
+            rationale=rationale,
+            requested_by=requested_by,
+            client=client,
+            ttl_s=ttl_s,
+            channel=channel,
+        )
         try:
             with self._engine.begin() as conn:
-                key = conn.execute(sa.insert(proposals_table).values(**values)).inserted_primary_key
-                assert key is not None
-                row = (
-                    conn.execute(sa.select(proposals_table).where(proposals_table.c.id == key[0]))
-                    .mappings()
-                    .one()
-                )
+                return _insert(conn, values)
         except SQLAlchemyError as exc:
             raise backend_error(exc, "saving a proposal") from exc
-        return _row_to_proposal(row)
 
     def get(self, proposal_id: int) -> Proposal:
         try:
@@ -167,32 +150,34 @@ class ProposalStore:
             )
         return _row_to_proposal(row)
 
-    def open_form(
-        self, plan: ChangePlan, *, rationale: str, requested_by: str, client: str | None
-    ) -> Proposal | None:
-        """The undecided, unexpired approval form already opened for exactly this request."""
-        table = proposals_table
-        query = (
-            sa.select(table)
-            .where(
-                table.c.channel == Channel.FORM.value,
-                table.c.status == ProposalStatus.PENDING.value,
-                table.c.digest == plan.digest,
-                table.c.model == plan.model,
-                table.c.rationale == rationale,
-                table.c.requested_by == requested_by,
-                table.c.expires_ms > int(time.time() * 1000),
-                table.c.client == client if client is not None else table.c.client.is_(None),
-            )
-            .order_by(table.c.id.desc())
-            .limit(1)
+    def form_for(
+        self,
+        plan: ChangePlan,
+        *,
+        rationale: str,
+        requested_by: str,
+        client: str | None,
+        ttl_s: float,
+    ) -> Proposal:
+        """The approval form for exactly this request: the undecided one already open, else
+        a new one; looked up and created in one transaction."""
+        query = _open_form_query(
+            plan, rationale=rationale, requested_by=requested_by, client=client
+        )
+        values = _new_row(
+            plan,
+            rationale=rationale,
+            requested_by=requested_by,
+            client=client,
+            ttl_s=ttl_s,
+            channel=Channel.FORM,
         )
         try:
-            with self._engine.connect() as conn:
+            with self._engine.begin() as conn:
                 row = conn.execute(query).mappings().first()
+                return _row_to_proposal(row) if row is not None else _insert(conn, values)
         except SQLAlchemyError as exc:
-            raise backend_error(exc, "reading an approval form") from exc
-        return None if row is None else _row_to_proposal(row)
+            raise backend_error(exc, "opening an approval form") from exc
 
     def list(
         self,
@@ -253,3 +238,60 @@ class ProposalStore:
                 conn.execute(query)
         except SQLAlchemyError as exc:
             raise backend_error(exc, "updating a proposal") from exc
+
+
+def _open_form_query(
+    plan: ChangePlan, *, rationale: str, requested_by: str, client: str | None
+) -> sa.Select[Any]:
+    table = proposals_table
+    return (
+        sa.select(table)
+        .where(
+            table.c.channel == Channel.FORM.value,
+            table.c.status == ProposalStatus.PENDING.value,
+            table.c.digest == plan.digest,
+            table.c.model == plan.model,
+            table.c.rationale == rationale,
+            table.c.requested_by == requested_by,
+            table.c.expires_ms > int(time.time() * 1000),
+            table.c.client == client if client is not None else table.c.client.is_(None),
+        )
+        .order_by(table.c.id.desc())
+        .limit(1)
+    )
+
+
+def _new_row(
+    plan: ChangePlan,
+    *,
+    rationale: str,
+    requested_by: str,
+    client: str | None,
+    ttl_s: float,
+    channel: Channel,
+) -> dict[str, Any]:
+    now = int(time.time() * 1000)
+    holder = plan.replaced_version
+    return {
+        "created_ms": now,
+        "expires_ms": now + int(ttl_s * 1000),
+        "kind": plan.kind.value,
+        "model": plan.model,
+        "version": plan.version,
+        "stage": plan.to_stage.value,
+        "expected_current": "none" if holder is None else str(holder),
+        "rationale": rationale,
+        "requested_by": requested_by,
+        "client": client,
+        "summary": plan.describe(),
+        "status": ProposalStatus.PENDING.value,
+        "plan_json": plan.model_dump_json(),
+        "digest": plan.digest,
+        "channel": channel.value,
+    }
+
+
+def _insert(conn: Connection, values: dict[str, Any]) -> Proposal:
+    """Insert one proposal row and read it back in the same statement (RETURNING)."""
+    statement = sa.insert(proposals_table).values(**values).returning(*proposals_table.c)
+    return _row_to_proposal(conn.execute(statement).mappings().one())

@@ -68,79 +68,105 @@ _ALIAS_FIELDS = {
 }
 
 
+def _upsert(insert: Any, table: sa.TableClause, keys: tuple[str, ...]) -> Any:
+    """Insert or overwrite one row by its primary key, in one statement (values bound)."""
+    statement = insert(table)
+    changed = {c.name: statement.excluded[c.name] for c in table.c if c.name not in keys}
+    return statement.on_conflict_do_update(index_elements=keys, set_=changed)
+
+
+class _Statements:
+    """A stage change's statements, built once per dialect with bound parameters (building
+    a statement costs more than running it; a stage change runs about ten)."""
+
+    def __init__(self, postgres: bool) -> None:
+        insert = postgresql.insert if postgres else sqlite.insert
+        ws: sa.BindParameter[str] = sa.bindparam("b_ws")
+        name: sa.BindParameter[str] = sa.bindparam("b_name")
+        self.lock_model = (
+            sa.select(models_table.c.name)
+            .where(models_table.c.workspace == ws, models_table.c.name == name)
+            .with_for_update()
+        )
+        self.aliases = sa.select(aliases_table.c.alias, aliases_table.c.version).where(
+            aliases_table.c.workspace == ws,
+            aliases_table.c.name == name,
+            aliases_table.c.alias.in_(list(_ALIAS_FIELDS)),
+        )
+        self.put_alias = _upsert(insert, aliases_table, ("workspace", "name", "alias"))
+        self.put_version_tag = _upsert(
+            insert, version_tags_table, ("workspace", "key", "name", "version")
+        )
+        self.delete_alias = sa.delete(aliases_table).where(
+            aliases_table.c.workspace == ws,
+            aliases_table.c.name == name,
+            aliases_table.c.alias == sa.bindparam("b_alias"),
+        )
+        self.stage_version = (
+            sa.update(versions_table)
+            .where(
+                versions_table.c.workspace == ws,
+                versions_table.c.name == name,
+                versions_table.c.version == sa.bindparam("b_version"),
+            )
+            .values(current_stage=sa.bindparam("b_stage"), last_updated_time=sa.bindparam("b_now"))
+        )
+        self.touch_model = (
+            sa.update(models_table)
+            .where(models_table.c.workspace == ws, models_table.c.name == name)
+            .values(last_updated_time=sa.bindparam("b_now"))
+        )
+
+
+_STATEMENTS = {postgres: _Statements(postgres) for postgres in (False, True)}
+
+
 class StageTransaction:
     """The writes of one stage change; nothing is visible to others until it commits."""
 
     def __init__(self, conn: Connection, workspace: str) -> None:
         self.conn = conn
         self._ws = workspace
-        self._upsert: Any = postgresql.insert if is_postgres_conn(conn) else sqlite.insert
+        self._sql = _STATEMENTS[is_postgres_conn(conn)]
 
     def aliases(self, name: str) -> AliasState:
         """Lock the model for this transaction and read its three stage aliases (the rows
         MLflow's ``get_model_version_by_alias`` reads). NOT_FOUND if there is no model."""
-        found = self.conn.execute(
-            sa.select(models_table.c.name)
-            .where(models_table.c.workspace == self._ws, models_table.c.name == name)
-            .with_for_update()
-        ).first()
+        model = {"b_ws": self._ws, "b_name": name}
+        found = self.conn.execute(self._sql.lock_model, model).first()
         if found is None:
             raise RegistryError(
                 ErrorCode.NOT_FOUND,
                 f"No registered model named {name!r}; run `modelreg models list` to see names.",
             )
-        rows = self.conn.execute(
-            sa.select(aliases_table.c.alias, aliases_table.c.version).where(
-                aliases_table.c.workspace == self._ws,
-                aliases_table.c.name == name,
-                aliases_table.c.alias.in_(list(_ALIAS_FIELDS)),
-            )
-        )
+        rows = self.conn.execute(self._sql.aliases, model)
         return AliasState(**{_ALIAS_FIELDS[alias]: int(version) for alias, version in rows})
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
-        self._put(
-            aliases_table,
+        self.conn.execute(
+            self._sql.put_alias,
             {"workspace": self._ws, "name": name, "alias": alias, "version": version},
-            keys=("workspace", "name", "alias"),
         )
 
     def delete_alias(self, name: str, alias: str) -> None:
-        table = aliases_table
         self.conn.execute(
-            sa.delete(table).where(
-                table.c.workspace == self._ws, table.c.name == name, table.c.alias == alias
-            )
+            self._sql.delete_alias, {"b_ws": self._ws, "b_name": name, "b_alias": alias}
         )
 
     def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
-        self._put(
-            version_tags_table,
+        self.conn.execute(
+            self._sql.put_version_tag,
             {"workspace": self._ws, "name": name, "version": version, "key": key, "value": value},
-            keys=("workspace", "key", "name", "version"),
         )
 
     def mirror_stage(self, name: str, version: int, stage: str) -> None:
         """MLflow's deprecated ``current_stage`` (the UI badge), with the timestamps MLflow's
         own transition bumps on the version and its model."""
-        now = int(time.time() * 1000)
-        table = versions_table
+        model = {"b_ws": self._ws, "b_name": name, "b_now": int(time.time() * 1000)}
         self.conn.execute(
-            sa.update(table)
-            .where(table.c.workspace == self._ws, table.c.name == name, table.c.version == version)
-            .values(current_stage=stage, last_updated_time=now)
+            self._sql.stage_version, {**model, "b_version": version, "b_stage": stage}
         )
-        self.conn.execute(
-            sa.update(models_table)
-            .where(models_table.c.workspace == self._ws, models_table.c.name == name)
-            .values(last_updated_time=now)
-        )
-
-    def _put(self, table: sa.TableClause, values: dict[str, Any], keys: tuple[str, ...]) -> None:
-        """Insert or overwrite one row by its primary key, in one statement."""
-        statement = self._upsert(table).values(**values)
-        changed = {k: v for k, v in values.items() if k not in keys}
-        self.conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changed))
+        self.conn.execute(self._sql.touch_model, model)
 
 
 def is_postgres_conn(conn: Connection) -> bool:
