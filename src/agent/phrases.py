@@ -275,7 +275,10 @@ SERVING = re.compile(
     r"|\b(?:which|what) (?:version|build)\b.{1,40}\b(?:in|on) (?:prod(?:uction)?|staging)\b"
     # "which version does the digits route hit by default", "where does the route send people"
     r"|\b(?:route|endpoint)\s+(?:hit|hits|send|sends|go|goes|forward|forwards|use|uses|call|calls)\b"
-    r"|\bby default\b",
+    r"|\bby default\b"
+    # "which version is answering on the digits route", "what does /routes/digits hit"
+    r"|\b(?:answering|answers|responding|responds)\s+(?:on|at|behind)\s+(?:the\s+)?\S+\s+route\b"
+    r"|\bwhat\s+(?:does|do)\s+(?:the\s+)?\S+\s+(?:route\s+)?hit\b",
     re.I,
 )
 LIST = re.compile(
