@@ -215,11 +215,15 @@ def named(item: Item) -> set[str]:
     a route's rule counts when the conversation names both ("what serves the digits route?",
     then "and with the critical header?")."""
     ctx = _context(Focus())
+    conversation = "\n".join((*item.history, item.text))
+    # The chat reads a rule only in the sentence that names the route; across turns the
+    # conversation still names both.
+    rules = {entities.ruled(route, conversation, ctx) for route, _ in ROUTES if route in conversation}
     return {
         found.model
-        for text in (*item.history, item.text, "\n".join((*item.history, item.text)))
+        for text in (*item.history, item.text, conversation)
         for found in entities.find_models(text, ctx, P.STOPWORDS)
-    }
+    } | {model for model in rules if model is not None}
 
 
 def guessed_by_label(got: dict[str, Any], expect: list[dict[str, Any]]) -> bool:
