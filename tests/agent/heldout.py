@@ -218,7 +218,9 @@ def named(item: Item) -> set[str]:
     conversation = "\n".join((*item.history, item.text))
     # The chat reads a rule only in the sentence that names the route; across turns the
     # conversation still names both.
-    rules = {entities.ruled(route, conversation, ctx) for route, _ in ROUTES if route in conversation}
+    rules = {
+        entities.ruled(route, conversation, ctx) for route, _ in ROUTES if route in conversation
+    }
     return {
         found.model
         for text in (*item.history, item.text, conversation)

@@ -17,12 +17,16 @@ from agent.focus import Focus, Topic
 from agent.intents import (
     AuditLog,
     CompareVersions,
+    Help,
     ModelDetails,
+    OutOfScope,
+    PendingApprovals,
     Promote,
     Rollback,
     ServingStatus,
     StartCanary,
     Unclear,
+    Unsupported,
 )
 from agent.offline_parser import parse_parts
 from agent.topics import topic_of
@@ -259,3 +263,34 @@ def test_another_baseline_by_its_stage_keeps_the_version_compared() -> None:
     assert parse_parts("and vs the staging one?", ctx) == [
         CompareVersions(model="mnist-cnn", version=3, against=4)
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        (
+            "open mnist-cnn v3's card and then promote it to staging",
+            [
+                ModelDetails(model="mnist-cnn", version=3),
+                Promote(model="mnist-cnn", version=3, stage="Staging"),
+            ],
+        ),
+        (
+            "digits-encoder v2 is useless, remove it and promote v1 to production",
+            [
+                Unsupported(action="delete", model="digits-encoder", version=2),
+                Promote(model="digits-encoder", version=1, stage="Production"),
+            ],
+        ),
+        (
+            "who promoted mnist-cnn, and btw tell me a joke",
+            [AuditLog(model="mnist-cnn"), OutOfScope()],
+        ),
+        (
+            "anything waiting for approval? and what else can the bot do",
+            [PendingApprovals(), Help()],
+        ),
+    ],
+)
+def test_each_part_of_a_two_part_message_is_answered(text: str, meant: list[object]) -> None:
+    assert parse_parts(text, CTX) == meant
