@@ -195,7 +195,10 @@ _ELSEWHERE = re.compile(
 #: has to answer within 3ms"): a refinement, not a question about a model named before.
 _BUDGET_IT = re.compile(
     r"^\W*(?:and\s+|but\s+)?(?:what\s+)?if\s+(?:i|we|you)?\s*(?:need|want|require|has\s+to|"
-    r"must|should)?\s*(?:it|that|this)\b.*\d",
+    r"must|should)?\s*(?:it|that|this)\b.*\d"
+    # "same question, but it has to answer in under 15 ms"
+    r"|^\W*(?:(?:same\s+(?:question|thing)|and|but|ok|so)\W+)*(?:it|that|this)\s+"
+    r"(?:has\s+to|have\s+to|must|needs?\s+to|should)\b.*\d",
     re.I,
 )
 

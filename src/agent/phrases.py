@@ -57,8 +57,8 @@ NEWER = re.compile(
     re.I,
 )
 FOLLOW_UP = re.compile(
-    r"^(?:and|also|what about|how about|same (?:for|with|thing for)|ditto for|likewise for|"
-    r"now (?:for|do)|do the same for)\b",
+    r"^(?:and|also|what about|how about|same (?:for|with|thing for|question)|ditto for|"
+    r"likewise for|now (?:for|do)|do the same for)\b",
     re.I,
 )
 MORE = re.compile(
@@ -248,7 +248,9 @@ SELECT = re.compile(
     # "which classifier should we put there", "what encoder would you use"
     r"(?:which|what) (?:classifier|regressor|encoder|detector) (?:should|do|would|could|to)|"
     r"(?:which|what) (?:one|model) (?:should|do|would)|good for|ideal for)\b"
-    r"|\bfor (?:a |an |my |our )?(?:batch|critical)\b",
+    r"|\bfor (?:a |an |my |our )?(?:batch|critical)\b"
+    # "whatever we use has to answer within 10ms": the model still to be picked.
+    r"|\b(?:whatever|whichever)\s+(?:model\s+|one\s+)?(?:we|i|you)\s+(?:use|pick|choose|call|put)\b",
     re.I,
 )
 SERVING = re.compile(
@@ -430,6 +432,11 @@ MULTI_WORD_TASKS = {
     rf"(?:tags?|tagging|categori[sz]es?|categori[sz]ing|sorts?|sorting) {_FEW}{_INPUTS}": (
         "classification"
     ),
+    # Telling digits apart: "scores two million scanned digits", "digit predictions".
+    r"(?:scor(?:e|es|ing)|recogni[sz]\w*|read(?:s|ing)?|predict\w*) (?:\w+ ){0,4}?digits?": (
+        "classification"
+    ),
+    r"digits? (?:predictions?|recognition|labels?)": "classification",
     "feature extraction": "feature-extraction",
     "embeddings": "feature-extraction",
     "embedding": "feature-extraction",

@@ -23,6 +23,7 @@ from agent.intents import (
     PendingApprovals,
     Promote,
     Rollback,
+    SelectModel,
     ServingStatus,
     StartCanary,
     Unclear,
@@ -294,3 +295,17 @@ def test_another_baseline_by_its_stage_keeps_the_version_compared() -> None:
 )
 def test_each_part_of_a_two_part_message_is_answered(text: str, meant: list[object]) -> None:
     assert parse_parts(text, CTX) == meant
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        "same question, but it has to answer in under 15 ms",
+        "same thing, it must respond within 15 ms",
+        "but it needs to answer under 15 ms",
+    ],
+)
+def test_a_budget_said_of_it_refines_the_recommendation_before(second: str) -> None:
+    assert after("which classifier would you recommend for accuracy?", second) == [
+        SelectModel(task="classification", goal="accuracy", max_latency_ms=15)
+    ]
