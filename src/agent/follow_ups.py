@@ -42,7 +42,7 @@ _SHARE_ASKED = re.compile(
 _STOP_IT = re.compile(
     r"\b(?:stop|kill|end|cancel|halt|abort|pull|scrap|disable|drop|terminate)\s+"
     r"(?:it|that|this|that one|this one)\b"
-    r"|\b(?:turn|switch|shut)\s+(?:it|that|this)\s+off\b|\bshut\s+(?:it|that|this)\s+down\b",
+    r"|\b(?:turn|switch|shut|call)\s+(?:it|that|this)\s+off\b|\bshut\s+(?:it|that|this)\s+down\b",
     re.I,
 )
 

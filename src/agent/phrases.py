@@ -76,7 +76,9 @@ PENDING = re.compile(
     # "what did I leave unapproved?", "any open plans?", "changes nobody signed yet"
     r"|\bunapproved\b|\bnot (?:yet )?approved\b|\bopen (?:plans?|changes|requests)\b"
     r"|\b(?:plans?|changes|requests)\s+(?:still\s+)?(?:open|outstanding|unsigned)\b"
-    r"|\boutstanding (?:plans?|changes|requests|proposals?)\b",
+    r"|\boutstanding (?:plans?|changes|requests|proposals?)\b"
+    # "I left a proposal hanging", "a change still dangling": one not yet decided.
+    r"|\b(?:proposals?|plans?|changes?|requests?)\s+(?:\w+\s+){0,4}?(?:hanging|dangling|unanswered)\b",
     re.I,
 )
 HISTORY_QUESTION = re.compile(
@@ -96,7 +98,10 @@ HISTORY_QUESTION = re.compile(
     re.I,
 )
 ROLLBACK = re.compile(
-    r"\b(?:roll\s*back|rollback|revert|undo|zur(?:ü|ue)ck(?:rollen|setzen))\b|\broll\s+(?:[\w.\-]+\s+){1,2}back\b",
+    r"\b(?:roll\s*back|rollback|revert|undo|zur(?:ü|ue)ck(?:rollen|setzen))\b|\broll\s+(?:[\w.\-]+\s+){1,2}back\b"
+    # "we need the old version back", "bring the previous one back"
+    r"|\b(?:need|want|get|bring|put|have)\s+(?:the\s+)?(?:old|previous|prior|last|earlier)\s+"
+    r"(?:version|one|model|build|release)\s+back\b",
     re.I,
 )
 #: Who or what a share of traffic is a share of.
@@ -297,7 +302,8 @@ LIST = re.compile(
 #: The serving state of every model ("serving status for all models", "health of every
 #: model"), not a list of Production versions.
 ALL_SERVING = re.compile(
-    r"\b(?:serving|health|healthy|running|live|up)\b.{0,30}\b(?:all|every|each)\s+"
+    r"\b(?:serving|served|health|healthy|running|live|up)\b.{0,30}\bacross the board\b"
+    r"|\b(?:serving|health|healthy|running|live|up)\b.{0,30}\b(?:all|every|each)\s+"
     r"(?:the\s+|our\s+)?models?\b"
     r"|\b(?:all|every|each)\s+(?:the\s+|our\s+)?models?\b.{0,30}"
     r"\b(?:serving|health|healthy|running|live|up)\b",

@@ -18,7 +18,8 @@ HELP = re.compile(
 
 #: Plainly not about the registry.
 OFF_TOPIC = re.compile(
-    r"\b(?:weather|joke|poem|recipe|lunch|dinner|coffee|football|soccer|movie|song|lyrics|"
+    # "before lunch" says when, not what.
+    r"\b(?:weather|joke|poem|recipe|(?<!before\s)(?<!after\s)(?<!since\s)(?:lunch|dinner)|coffee|football|soccer|movie|song|lyrics|"
     r"capital of|translate|stock price|bitcoin|horoscope|email (?:my|the) boss|birthday|"
     r"meaning of life|who are you|how are you|your name|"
     # The cluster and the machine, not the registry: pods, nodes, drivers, memory errors.

@@ -26,6 +26,7 @@ from agent.intents import (
     SelectModel,
     ServingStatus,
     StartCanary,
+    StopCanary,
     Unclear,
     Unsupported,
 )
@@ -309,3 +310,8 @@ def test_a_budget_said_of_it_refines_the_recommendation_before(second: str) -> N
     assert after("which classifier would you recommend for accuracy?", second) == [
         SelectModel(task="classification", goal="accuracy", max_latency_ms=15)
     ]
+
+
+@pytest.mark.parametrize("second", ["call it off", "actually, call that off", "ok call it off"])
+def test_calling_a_canary_off_stops_it(second: str) -> None:
+    assert after("canary mnist-cnn v2 at 5 percent", second) == [StopCanary(model="mnist-cnn")]
