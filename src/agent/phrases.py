@@ -296,7 +296,9 @@ LIST = re.compile(
     r"|\b(?:which|what) (?:ones?|models?|versions?)? ?"
     r"(?:are|is|got|were|was|went|have been|has been) (?:sitting |currently |now |still |already )?"
     r"(?:in |on )?(?:prod(?:uction)?|staging|archived)\b"
-    r"|\b(?:the )?(?:prod(?:uction)?|staging|archived) ones\b",
+    r"|\b(?:the )?(?:prod(?:uction)?|staging|archived) ones\b"
+    # "show all the feature extraction ones": every model of a kind.
+    r"|^\W*(?:show|list|give)\s+(?:me\s+)?all\s+(?:the\s+|our\s+)?(?:[a-z]+[\s\-]){1,2}ones\b",
     re.I,
 )
 #: The serving state of every model ("serving status for all models", "health of every
