@@ -346,6 +346,7 @@ _ELSEWHERE: dict[str, tuple[str, str | None]] = {
         "edit model cards or descriptions",
         "modelreg models card {model} {version} --file card.json",
     ),
+    "export": ("export or download model files", None),
     "predict": ("run predictions", "modelreg predict --help"),
     "scale": ("scale or restart serving", "modelreg serve --help"),
     "other": ("do that", None),

@@ -223,8 +223,10 @@ _MODE_SWITCH = re.compile(
     re.I,
 )
 
-#: German word order, the target stage before the verb ("nach staging promoten").
-_STAGE_BEFORE_VERB = re.compile(r"\b(?:nach|auf|in)\s+(prod(?:uction)?|staging)\s*$", re.I)
+#: The target stage before a verb said last ("nach staging promoten", "to Staging put").
+_STAGE_BEFORE_VERB = re.compile(
+    r"\b(?:nach|auf|in|to|into|onto)\s+(prod(?:uction)?|staging)\s*$", re.I
+)
 
 #: The share a canary is changed to ("down to 2%", "to 5 percent", "at 1%").
 _NEW_SHARE = re.compile(

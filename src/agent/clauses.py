@@ -48,6 +48,20 @@ _NEGATED = re.compile(
     r"\b(?:not|instead of|rather than|forget(?: about)?|never\s?mind|nvm|ignore)\s+(?:the\s+)?$",
     re.I,
 )
+#: A model said to be working ("x is fine", "that part is ok"): context, not the request.
+_FINE = re.compile(
+    r"\b(?:is|are|looks?|seems?|part is)\s+(?:\w+\s+)?(?:fine|ok|okay|healthy)\b", re.I
+)
+
+
+def _piece(text: str, at: int) -> str:
+    """The stretch of ``text`` around ``at`` between commas, sentence ends and "and"."""
+    cut = re.compile(r"[,.;!?]\s+|\s+and\s+", re.I)
+    starts = [m.end() for m in cut.finditer(text[:at])]
+    end = cut.search(text[at:])
+    return text[starts[-1] if starts else 0 : at + end.start() if end else len(text)]
+
+
 #: "it", "its", "that one": the asking clause leans on a model named just before it.
 _REFERS = re.compile(r"\b(?:it|its|that one|this one|that model|this model)\b", re.I)
 
@@ -83,6 +97,10 @@ def asked_about(
     meant = [f for f in found if not _NEGATED.search(text[: f.start])]
     if meant and len({f.model for f in meant}) < len({f.model for f in found}):
         found = meant
+    # "critical traffic is fine on x, it's the normal digits traffic that broke": not x.
+    troubled = [f for f in found if not _FINE.search(_piece(text, f.start))]
+    if troubled and len({f.model for f in troubled}) < len({f.model for f in found}):
+        found = troubled
     asking: set[str] = set()
     before: set[str] = set()
     for start, end in _clauses(text):

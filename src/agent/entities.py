@@ -70,6 +70,12 @@ def _match(word: str, ctx: ParseContext) -> tuple[str, Literal["name", "typo", "
         close = difflib.get_close_matches(low, plain_routes, n=1, cutoff=0.8)
         if close:
             return routes[close[0]], "route"
+    if "-" in flat:
+        # "mnist-clf" -> mnist-classifier: each part the same or a short form of the name's
+        # part (its first letter, then its letters in order), and only one name fits.
+        fits = [m for key, m in lower.items() if _abbreviates(_segments(flat), _segments(key))]
+        if len(fits) == 1:
+            return fits[0], "typo"
     if len(low) >= 5 and word.isalpha():
         # "the encodr" -> digits-encoder: a typo of a part only one name has.
         parts: dict[str, set[str]] = {}
@@ -81,6 +87,22 @@ def _match(word: str, ctx: ParseContext) -> tuple[str, Literal["name", "typo", "
         if close and len(parts[close[0]]) == 1:
             return next(iter(parts[close[0]])), "typo"
     return "", "name"
+
+
+def _abbreviates(said: list[str], parts: list[str]) -> bool:
+    """``said`` shortens ``parts`` part by part ("clf" of "classifier", "enc" of "encoder")."""
+    if len(said) != len(parts) or said == parts:
+        return False
+    return all(
+        s == p or (len(s) >= 2 and _shortens(s, p)) for s, p in zip(said, parts, strict=True)
+    )
+
+
+def _shortens(short: str, full: str) -> bool:
+    if short[0] != full[0] or len(short) >= len(full):
+        return False
+    rest = iter(full[1:])
+    return all(char in rest for char in short[1:])
 
 
 def ruled(route: str, text: str, ctx: ParseContext) -> str | None:
@@ -173,12 +195,30 @@ def find_models(
         model, via = _match(word, ctx)
         if via == "route" and _route_or_part(low, model, words[i + 1 : i + 2], ctx):
             continue  # "the digits model": the route's model, or digits-encoder? Ask.
-        if via == "route":
-            model = ruled(word, text, ctx) or model
+        if via == "route" and not _DEFAULT_PATH.search(_sentence(text, start + at)):
+            model = ruled(word, _sentence(text, start + at), ctx) or model
         if model and model not in seen:
             seen.add(model)
             found.append(Found(model=model, said=word, via=via, start=start + at))
     return found
+
+
+#: The route's own path, not a rule's: "the default path on digits", "normal digits traffic",
+#: "when there's no priority header".
+_DEFAULT_PATH = re.compile(
+    r"\b(?:default|normal|regular|ordinary|standard|non-?critical|plain)\b"
+    r"|\b(?:no|without(?: an?| the)?)\s+(?:[\w\-]+\s+)?header\b",
+    re.I,
+)
+
+
+def _sentence(text: str, at: int) -> str:
+    """The sentence of ``text`` around position ``at``: a rule named in another sentence
+    ("critical traffic is fine. what is the default path on digits serving?") is not meant."""
+    starts = [m.end() for m in re.finditer(r"[.!?;]+\s+", text[:at])]
+    begin = starts[-1] if starts else 0
+    end = re.search(r"[.!?;]+(?:\s|$)", text[at:])
+    return text[begin : at + end.start() if end else len(text)]
 
 
 def _route_or_part(

@@ -42,7 +42,7 @@ _SHARE_ASKED = re.compile(
 _STOP_IT = re.compile(
     r"\b(?:stop|kill|end|cancel|halt|abort|pull|scrap|disable|drop|terminate)\s+"
     r"(?:it|that|this|that one|this one)\b"
-    r"|\b(?:turn|switch|shut)\s+(?:it|that|this)\s+off\b|\bshut\s+(?:it|that|this)\s+down\b",
+    r"|\b(?:turn|switch|shut|call)\s+(?:it|that|this)\s+off\b|\bshut\s+(?:it|that|this)\s+down\b",
     re.I,
 )
 
@@ -195,7 +195,10 @@ _ELSEWHERE = re.compile(
 #: has to answer within 3ms"): a refinement, not a question about a model named before.
 _BUDGET_IT = re.compile(
     r"^\W*(?:and\s+|but\s+)?(?:what\s+)?if\s+(?:i|we|you)?\s*(?:need|want|require|has\s+to|"
-    r"must|should)?\s*(?:it|that|this)\b.*\d",
+    r"must|should)?\s*(?:it|that|this)\b.*\d"
+    # "same question, but it has to answer in under 15 ms"
+    r"|^\W*(?:(?:same\s+(?:question|thing)|and|but|ok|so)\W+)*(?:it|that|this)\s+"
+    r"(?:has\s+to|have\s+to|must|needs?\s+to|should)\b.*\d",
     re.I,
 )
 

@@ -22,7 +22,7 @@ from agent import classifier
 from agent import phrases as P
 from agent import scope_phrases as S
 from agent.change_reading import ChangeReading
-from agent.clauses import remark
+from agent.clauses import OPENS_ASK, remark
 from agent.focus import ParseContext
 from agent.intents import (
     CHANGE_KINDS,
@@ -262,7 +262,7 @@ _SECOND_PART = re.compile(
     r"|,\s*(?:second(?:ly)?|after that)\s*,?\s+"
     r"|,?\s+(?:and|also|plus|then)\s+(?:also\s+|then\s+)?"
     # "..., and if you can, delete v4", "... and please start a canary"
-    r"(?:(?:if you can|if possible|please|pls|maybe)\s*,?\s+)?"
+    r"(?:(?:if you can|if possible|please|pls|maybe|by the way|btw|oh)\s*,?\s+)?"
     r"(?=(?:what|which|who|when|why|how|is|"
     r"are|was|were|show|list|compare|has|have|did|does|can|tell|give|any|anything|stop|kill|"
     r"end|promote|roll|rollback|revert|archive|delete|canary|approve|queue|stage|ship|move|make|"
@@ -347,8 +347,13 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         return [first]  # "is there a canary on x? how's it looking": one serving answer
     if first.kind == "model_info" and _OF_EACH.search(pieces[1]):
         return [first]  # "x - which versions exist and which stage is each in": one view
-    for piece, other in ((pieces[0], second), (pieces[1], first)):
-        if remark(piece, text) and other.kind not in ("out_of_scope", "help"):
+    for piece, part, other in ((pieces[0], first, second), (pieces[1], second, first)):
+        # "x v4 is junk, delete it and promote v3": a refused action is still asked for.
+        if (
+            remark(piece, text)
+            and not (part.kind == "unsupported" and _asks_in_a_clause(piece))
+            and other.kind not in ("out_of_scope", "help")
+        ):
             # "... I just joined the team.", "alerts firing on everything", "nobody uses it":
             # said around the request, asking nothing; the request is the other part.
             return [whole] if whole.kind == other.kind else [other]
@@ -368,10 +373,22 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         return [whole]  # "I need a fast model. suggestions?" is one request
     if whole.kind in CHANGE_KINDS and whole in (first, second):
         other = second if whole == first else first
-        if other.kind in ("model_info", "serving"):
+        asked = pieces[1] if whole == first else pieces[0]
+        if other.kind in ("model_info", "serving") and not _SHOW_FIRST.match(asked):
             return [whole]  # "x is throwing 500s. rollback!!!": the incident, then the ask
     return [first, second]
 
+
+def _asks_in_a_clause(piece: str) -> bool:
+    """A clause of ``piece`` opens with a request ("x is junk, delete it")."""
+    return any(OPENS_ASK.match(clause) for clause in re.split(r",\s*", piece)[1:])
+
+
+#: "show me x v2's card and then put it in Production": a view asked for before the change.
+_SHOW_FIRST = re.compile(
+    r"^\W*(?:(?:please|pls|first|can you|could you)\s+)*(?:show|display|open|pull up|give)\b",
+    re.I,
+)
 
 #: "how's it looking", "how is that doing", "how are things going": how it serves.
 _HOW_IT_GOES = re.compile(

@@ -57,8 +57,8 @@ NEWER = re.compile(
     re.I,
 )
 FOLLOW_UP = re.compile(
-    r"^(?:and|also|what about|how about|same (?:for|with|thing for)|ditto for|likewise for|"
-    r"now (?:for|do)|do the same for)\b",
+    r"^(?:and|also|what about|how about|same (?:for|with|thing for|question)|ditto for|"
+    r"likewise for|now (?:for|do)|do the same for)\b",
     re.I,
 )
 MORE = re.compile(
@@ -76,7 +76,9 @@ PENDING = re.compile(
     # "what did I leave unapproved?", "any open plans?", "changes nobody signed yet"
     r"|\bunapproved\b|\bnot (?:yet )?approved\b|\bopen (?:plans?|changes|requests)\b"
     r"|\b(?:plans?|changes|requests)\s+(?:still\s+)?(?:open|outstanding|unsigned)\b"
-    r"|\boutstanding (?:plans?|changes|requests|proposals?)\b",
+    r"|\boutstanding (?:plans?|changes|requests|proposals?)\b"
+    # "I left a proposal hanging", "a change still dangling": one not yet decided.
+    r"|\b(?:proposals?|plans?|changes?|requests?)\s+(?:\w+\s+){0,4}?(?:hanging|dangling|unanswered)\b",
     re.I,
 )
 HISTORY_QUESTION = re.compile(
@@ -96,7 +98,10 @@ HISTORY_QUESTION = re.compile(
     re.I,
 )
 ROLLBACK = re.compile(
-    r"\b(?:roll\s*back|rollback|revert|undo|zur(?:ü|ue)ck(?:rollen|setzen))\b|\broll\s+(?:[\w.\-]+\s+){1,2}back\b",
+    r"\b(?:roll\s*back|rollback|revert|undo|zur(?:ü|ue)ck(?:rollen|setzen))\b|\broll\s+(?:[\w.\-]+\s+){1,2}back\b"
+    # "we need the old version back", "bring the previous one back"
+    r"|\b(?:need|want|get|bring|put|have)\s+(?:the\s+)?(?:old|previous|prior|last|earlier)\s+"
+    r"(?:version|one|model|build|release)\s+back\b",
     re.I,
 )
 #: Who or what a share of traffic is a share of.
@@ -248,7 +253,9 @@ SELECT = re.compile(
     # "which classifier should we put there", "what encoder would you use"
     r"(?:which|what) (?:classifier|regressor|encoder|detector) (?:should|do|would|could|to)|"
     r"(?:which|what) (?:one|model) (?:should|do|would)|good for|ideal for)\b"
-    r"|\bfor (?:a |an |my |our )?(?:batch|critical)\b",
+    r"|\bfor (?:a |an |my |our )?(?:batch|critical)\b"
+    # "whatever we use has to answer within 10ms": the model still to be picked.
+    r"|\b(?:whatever|whichever)\s+(?:model\s+|one\s+)?(?:we|i|you)\s+(?:use|pick|choose|call|put)\b",
     re.I,
 )
 SERVING = re.compile(
@@ -275,7 +282,10 @@ SERVING = re.compile(
     r"|\b(?:which|what) (?:version|build)\b.{1,40}\b(?:in|on) (?:prod(?:uction)?|staging)\b"
     # "which version does the digits route hit by default", "where does the route send people"
     r"|\b(?:route|endpoint)\s+(?:hit|hits|send|sends|go|goes|forward|forwards|use|uses|call|calls)\b"
-    r"|\bby default\b",
+    r"|\bby default\b"
+    # "which version is answering on the digits route", "what does /routes/digits hit"
+    r"|\b(?:answering|answers|responding|responds)\s+(?:on|at|behind)\s+(?:the\s+)?\S+\s+route\b"
+    r"|\bwhat\s+(?:does|do)\s+(?:the\s+)?\S+\s+(?:route\s+)?hit\b",
     re.I,
 )
 LIST = re.compile(
@@ -286,13 +296,16 @@ LIST = re.compile(
     r"|\b(?:which|what) (?:ones?|models?|versions?)? ?"
     r"(?:are|is|got|were|was|went|have been|has been) (?:sitting |currently |now |still |already )?"
     r"(?:in |on )?(?:prod(?:uction)?|staging|archived)\b"
-    r"|\b(?:the )?(?:prod(?:uction)?|staging|archived) ones\b",
+    r"|\b(?:the )?(?:prod(?:uction)?|staging|archived) ones\b"
+    # "show all the feature extraction ones": every model of a kind.
+    r"|^\W*(?:show|list|give)\s+(?:me\s+)?all\s+(?:the\s+|our\s+)?(?:[a-z]+[\s\-]){1,2}ones\b",
     re.I,
 )
 #: The serving state of every model ("serving status for all models", "health of every
 #: model"), not a list of Production versions.
 ALL_SERVING = re.compile(
-    r"\b(?:serving|health|healthy|running|live|up)\b.{0,30}\b(?:all|every|each)\s+"
+    r"\b(?:serving|served|health|healthy|running|live|up)\b.{0,30}\bacross the board\b"
+    r"|\b(?:serving|health|healthy|running|live|up)\b.{0,30}\b(?:all|every|each)\s+"
     r"(?:the\s+|our\s+)?models?\b"
     r"|\b(?:all|every|each)\s+(?:the\s+|our\s+)?models?\b.{0,30}"
     r"\b(?:serving|health|healthy|running|live|up)\b",
@@ -427,6 +440,11 @@ MULTI_WORD_TASKS = {
     rf"(?:tags?|tagging|categori[sz]es?|categori[sz]ing|sorts?|sorting) {_FEW}{_INPUTS}": (
         "classification"
     ),
+    # Telling digits apart: "scores two million scanned digits", "digit predictions".
+    r"(?:scor(?:e|es|ing)|recogni[sz]\w*|read(?:s|ing)?|predict\w*) (?:\w+ ){0,4}?digits?": (
+        "classification"
+    ),
+    r"digits? (?:predictions?|recognition|labels?)": "classification",
     "feature extraction": "feature-extraction",
     "embeddings": "feature-extraction",
     "embedding": "feature-extraction",

@@ -11,13 +11,15 @@ HELP = re.compile(
     r"|\bwhat do you (?:do|know)\b|\bcommands?\b.*\?$"
     # "what are you able to do for me", "what are you capable of", "what can this thing do"
     r"|\bwhat (?:are|r) (?:you|u) (?:able to do|capable of|good for|for)\b"
-    r"|\bwhat (?:can|does) (?:this|the) (?:thing|tool|bot|chat|assistant) do\b",
+    r"|\bwhat (?:else )?(?:can|does) (?:this|the) (?:thing|tool|bot|chat|assistant) do\b"
+    r"|\bwhat else can (?:you|i) (?:do|ask)\b",
     re.I,
 )
 
 #: Plainly not about the registry.
 OFF_TOPIC = re.compile(
-    r"\b(?:weather|joke|poem|recipe|lunch|dinner|coffee|football|soccer|movie|song|lyrics|"
+    # "before lunch" says when, not what.
+    r"\b(?:weather|joke|poem|recipe|(?<!before\s)(?<!after\s)(?<!since\s)(?:lunch|dinner)|coffee|football|soccer|movie|song|lyrics|"
     r"capital of|translate|stock price|bitcoin|horoscope|email (?:my|the) boss|birthday|"
     r"meaning of life|who are you|how are you|your name|"
     # The cluster and the machine, not the registry: pods, nodes, drivers, memory errors.
@@ -99,6 +101,14 @@ UNSUPPORTED: list[tuple[str, re.Pattern[str]]] = [
         "predict",
         re.compile(
             r"\b(?:predict|run inference|classify this|score this|make a prediction)\b", re.I
+        ),
+    ),
+    (
+        "export",
+        re.compile(
+            r"\bexport(?:s|ing)?\b(?!ed)|\bdownload\b.{0,40}\b(?:weights|artifacts?|files?|\.pt)\b"
+            r"|\b(?:save|dump|copy)\s+(?:\S+\s+){0,4}?(?:weights|artifacts?)\b",
+            re.I,
         ),
     ),
     ("scale", re.compile(r"\b(?:scale|replicas?|restart|reboot|redeploy the pod)\b", re.I)),

@@ -79,7 +79,9 @@ def _fix(word: str, protected: frozenset[str]) -> str:
 
 def normalise(text: str, models: Iterable[str] = ()) -> str:
     """The text with contractions joined and command-word typos fixed."""
-    text = re.sub(r"(\w)['’](\w)", r"\1\2", text.strip())  # what's -> whats
+    # "v2's card": the version's, not a word "v2s".
+    text = re.sub(r"(\b(?:v|version\s*)\d+)['’]s\b", r"\1", text.strip(), flags=re.I)
+    text = re.sub(r"(\w)['’](\w)", r"\1\2", text)  # what's -> whats
     text = re.sub(r"\bwhats\b", "what is", text, flags=re.I)
     text = _ARROW.sub(" to ", text)  # "v2->prod": a move
     protected = frozenset(m.lower() for m in models)

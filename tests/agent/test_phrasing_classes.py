@@ -17,12 +17,18 @@ from agent.focus import Focus, Topic
 from agent.intents import (
     AuditLog,
     CompareVersions,
+    Help,
     ModelDetails,
+    OutOfScope,
+    PendingApprovals,
     Promote,
     Rollback,
+    SelectModel,
     ServingStatus,
     StartCanary,
+    StopCanary,
     Unclear,
+    Unsupported,
 )
 from agent.offline_parser import parse_parts
 from agent.topics import topic_of
@@ -259,3 +265,53 @@ def test_another_baseline_by_its_stage_keeps_the_version_compared() -> None:
     assert parse_parts("and vs the staging one?", ctx) == [
         CompareVersions(model="mnist-cnn", version=3, against=4)
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        (
+            "open mnist-cnn v3's card and then promote it to staging",
+            [
+                ModelDetails(model="mnist-cnn", version=3),
+                Promote(model="mnist-cnn", version=3, stage="Staging"),
+            ],
+        ),
+        (
+            "digits-encoder v2 is useless, remove it and promote v1 to production",
+            [
+                Unsupported(action="delete", model="digits-encoder", version=2),
+                Promote(model="digits-encoder", version=1, stage="Production"),
+            ],
+        ),
+        (
+            "who promoted mnist-cnn, and btw tell me a joke",
+            [AuditLog(model="mnist-cnn"), OutOfScope()],
+        ),
+        (
+            "anything waiting for approval? and what else can the bot do",
+            [PendingApprovals(), Help()],
+        ),
+    ],
+)
+def test_each_part_of_a_two_part_message_is_answered(text: str, meant: list[object]) -> None:
+    assert parse_parts(text, CTX) == meant
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        "same question, but it has to answer in under 15 ms",
+        "same thing, it must respond within 15 ms",
+        "but it needs to answer under 15 ms",
+    ],
+)
+def test_a_budget_said_of_it_refines_the_recommendation_before(second: str) -> None:
+    assert after("which classifier would you recommend for accuracy?", second) == [
+        SelectModel(task="classification", goal="accuracy", max_latency_ms=15)
+    ]
+
+
+@pytest.mark.parametrize("second", ["call it off", "actually, call that off", "ok call it off"])
+def test_calling_a_canary_off_stops_it(second: str) -> None:
+    assert after("canary mnist-cnn v2 at 5 percent", second) == [StopCanary(model="mnist-cnn")]
