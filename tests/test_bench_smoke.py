@@ -14,7 +14,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.slow
+# Each benchmark loads the machine (TorchServe, load threads, many processes): under xdist
+# they run on one worker, one after the other, never two at once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bench")]
 
 
 def quick_run(name: str, out: Path) -> dict[str, Any]:
