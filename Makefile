@@ -69,8 +69,9 @@ $(KSERVE_STAMP): pyproject.toml $(STAMP)
 	$(KSERVE_VENV)/bin/python -c "import kserve, torch, serving.kserve.server"
 	touch $(KSERVE_STAMP)
 
-# Workers: most slow tests wait on processes (TorchServe, MLflow, the router), so more workers
-# than cores pay; 4 measured fastest on 2 cores. `make test TEST_WORKERS=0` runs serially.
+# pytest-xdist workers: the slowest tests (the demo, the pods, the benchmark smoke runs, the
+# races, the wheel) each wait on processes of their own, so they overlap well; the tests on the
+# session's TorchServe share one worker. `make test TEST_WORKERS=0` runs in one process.
 TEST_WORKERS ?= 4
 
 test: lint tools kserve-venv
