@@ -69,10 +69,10 @@ $(KSERVE_STAMP): pyproject.toml $(STAMP)
 	$(KSERVE_VENV)/bin/python -c "import kserve, torch, serving.kserve.server"
 	touch $(KSERVE_STAMP)
 
-# pytest-xdist workers: the slowest tests (the demo, the pods, the benchmark smoke runs, the
-# races, the wheel) each wait on processes of their own, so they overlap well; the tests on the
-# session's TorchServe share one worker. `make test TEST_WORKERS=0` runs in one process.
-TEST_WORKERS ?= 4
+# pytest-xdist: `make test TEST_WORKERS=4` runs the suite on 4 workers. Serial by default: each
+# worker builds every session and module fixture it needs (TorchServe, the KServe stack), and
+# no run here has shown the workers faster yet.
+TEST_WORKERS ?= 0
 
 test: lint tools kserve-venv
 	MODELREG_TEST_KSERVE_PYTHON=$(abspath $(KSERVE_VENV))/bin/python $(BIN)/pytest -n $(TEST_WORKERS) --durations=30

@@ -14,8 +14,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Each benchmark loads the machine (TorchServe, load threads, many processes): under xdist
-# they run on one worker, one after the other, never two at once.
+# Each benchmark loads the machine (TorchServe, load threads, many processes): one xdist
+# group, so that --dist loadgroup keeps them on one worker.
 # A quick run took up to two minutes on an idle machine: the deadlines only catch a hang.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bench"), pytest.mark.timeout(1800)]
 

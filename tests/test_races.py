@@ -48,7 +48,7 @@ def _worker(settings_json: str, version: int, barrier: Any, results: Any) -> Non
         results.put((version, outcome))
 
 
-# Many processes at once: under xdist, the two backends' races run on one worker in turn.
+# Many processes at once: one xdist group for both backends (--dist loadgroup).
 @pytest.mark.slow
 @pytest.mark.xdist_group("races")
 def test_racing_promotions_leave_one_production_version(

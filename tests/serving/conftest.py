@@ -106,17 +106,6 @@ def saved_models(digits: Digits, tmp_path_factory: pytest.TempPathFactory) -> Sa
     return SavedModels(dirs=dirs)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (--dist loadgroup)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under xdist, every test on the session's TorchServe runs on one worker: one server
-    started and loaded once, not once per worker (measured: four copies cost more than the
-    parallelism gave). A test already in a group keeps it."""
-    for item in items:
-        uses = getattr(item, "fixturenames", ())
-        if "torchserve" in uses and item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group("torchserve"))
-
-
 @pytest.fixture(scope="session")
 def java() -> str:
     found = shutil.which("java")
