@@ -69,8 +69,13 @@ $(KSERVE_STAMP): pyproject.toml $(STAMP)
 	$(KSERVE_VENV)/bin/python -c "import kserve, torch, serving.kserve.server"
 	touch $(KSERVE_STAMP)
 
+# pytest-xdist: `make test TEST_WORKERS=4` runs the suite on 4 workers. Serial by default: each
+# worker builds every session and module fixture it needs (TorchServe, the KServe stack), and
+# no run here has shown the workers faster yet.
+TEST_WORKERS ?= 0
+
 test: lint tools kserve-venv
-	MODELREG_TEST_KSERVE_PYTHON=$(abspath $(KSERVE_VENV))/bin/python $(BIN)/pytest --durations=30
+	MODELREG_TEST_KSERVE_PYTHON=$(abspath $(KSERVE_VENV))/bin/python $(BIN)/pytest -n $(TEST_WORKERS) --durations=30
 
 # Every benchmark, one after the other; one table in bench/results/summary.md.
 # `make bench BENCH_ARGS=--quick` is the smoke run `make test` also does (not a measurement).

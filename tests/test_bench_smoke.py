@@ -14,7 +14,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.slow
+# Each benchmark loads the machine (TorchServe, load threads, many processes): one xdist
+# group, so that --dist loadgroup keeps them on one worker.
+# A quick run took up to two minutes on an idle machine: the deadlines only catch a hang.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bench"), pytest.mark.timeout(1800)]
 
 
 def quick_run(name: str, out: Path) -> dict[str, Any]:
@@ -24,7 +27,7 @@ def quick_run(name: str, out: Path) -> dict[str, Any]:
         env=dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true"),
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=1500,
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

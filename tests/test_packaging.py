@@ -14,6 +14,7 @@ import pytest
 
 from serving.config import TorchServeSettings, load_models_config
 from serving.local import LocalPorts, LocalTorchServe
+from serving.router.server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "mnist-classifier"  # the shipped models.yaml gives it batching of its own
@@ -82,6 +83,8 @@ def test_the_installed_wheel_serves_with_the_shipped_models_yaml(tmp_path: Path)
         "MODELREG_SERVING_METRICS_PORT": str(ports.metrics),
         "MODELREG_SERVING_GRPC_INFERENCE_PORT": str(ports.grpc_inference),
         "MODELREG_SERVING_GRPC_MANAGEMENT_PORT": str(ports.grpc_management),
+        # `serve up` starts the router too: never on the default port another run may hold.
+        "MODELREG_ROUTER_PORT": str(free_port()),
     }
     modelreg = str(venv / "bin" / "modelreg")
     where = _run(
