@@ -116,7 +116,11 @@ class _Reader(ChangeReading, RepeatReading):
             return self.promote(found)  # "promote ... with automatic rollback"
         if found := has(P.ROLLBACK, t):
             return self.rollback(found)
-        if (found := has(P.PROMOTE, t) or self.wished_move()) and not has(P.SELECT, t):
+        if (
+            (found := has(P.PROMOTE, t) or self.wished_move())
+            and not has(P.SELECT, t)
+            and not _compared_to_stage(t, found)
+        ):
             return self.promote(found)
         if (
             (self.found or self.focus.model)
@@ -230,6 +234,21 @@ class _Reader(ChangeReading, RepeatReading):
                 }[guess.kind]
                 return Unclear(reason=f"To propose that change, name it, e.g. '{example}'.")
         return Unclear(reason="I did not understand that.")
+
+
+#: A comparison asked for with its verb first ("compare v3 to prod", "diff x v2 to staging").
+_COMPARE_FIRST = re.compile(
+    r"^\W*(?:(?:please|pls|can you|could you)\s+)?(?:compare|cmp|diff)\b", re.I
+)
+#: The one form of a move that names no verb: "v3 to prod".
+_VERSION_TO_STAGE = re.compile(r"v\d+\s+(?:to|into)\s", re.I)
+
+
+def _compared_to_stage(text: str, found: re.Match[str]) -> bool:
+    """ "compare mnist-classifier v3 to production": the stage is what v3 is compared with,
+    not where it moves; a move needs its own verb ("compare them, then promote v3")."""
+    clause = re.split(r"[,;.!?]|\band\b|\bthen\b", text[: found.start()])[-1]
+    return bool(_VERSION_TO_STAGE.match(found.group(0))) and bool(_COMPARE_FIRST.search(clause))
 
 
 #: Asking whether a model is up ("is x down?", "is x healthy?", "x still working?").
