@@ -202,10 +202,29 @@ class ChangeReading(Slots):
                 reason=f"What share of traffic? e.g. 'canary {model} v{version} at 10%'."
             )
         share = float(percent.group(1))
+        if (split := _split_of(head, explicit)) is not None:
+            version, share = split  # "split traffic 90/10 between v1 and v2": v2 gets 10 %
         if not 0 < share <= 100:
             return Unclear(reason=f"A canary share is above 0 and at most 100 %, not {share:g}.")
         mode = "shadow" if shadow else "split"
         return StartCanary(model=model, version=version, percent=share, mode=mode, rationale=why)
+
+
+#: Two shares that make up all traffic ("90/10", "95-5", "80:20").
+_SHARES = re.compile(r"(?<![\w.])(\d{1,2}(?:\.\d+)?)\s*[/:-]\s*(\d{1,2}(?:\.\d+)?)\s*%?(?![\w.])")
+
+
+def _split_of(head: str, versions: list[int]) -> tuple[int, float] | None:
+    """ "split traffic 90/10 between v1 and v2": the shares go to the versions in the order
+    named, and the canary is the version with the smaller share (v2 at 10 %). None unless two
+    versions and two shares adding up to 100 are said."""
+    shares = _SHARES.search(head)
+    if shares is None or len(versions) != 2:
+        return None
+    first, second = float(shares.group(1)), float(shares.group(2))
+    if first + second != 100 or first == second:
+        return None
+    return (versions[1], second) if second < first else (versions[0], first)
 
 
 #: A message whose last clause is a question ("..., what version is serving??"): urgency
