@@ -1,6 +1,7 @@
 """Follow-ups that repeat the request before with one thing changed: "do the same for
 mnist-cnn v2" (that request, for another model), "what about v4?" right after a comparison
-(v4 against the same baseline), "to v1 specifically" right after a rollback (its target).
+(v4 against the same baseline), "to v1 specifically" right after a rollback (its target),
+"no sorry, I meant mnist-classifier" (the request before, for the model meant).
 A change read here is still only proposed; a human approves it."""
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ SAME_FOR = re.compile(
     r"|(?:the\s+)?same|likewise|ditto)\s+(?:for|with|on|to)\b",
     re.I,
 )
+#: A correction of the model just named: "no sorry, I meant x", "oops, x", "I mean x v2".
+CORRECTION = re.compile(
+    r"^\W*(?:(?:no|nope|sorry|oops|wait|actually|my bad|err?m?)\W+)*"
+    r"(?:(?:i\s+)?(?:meant|mean)\s+|(?:sorry|oops|my bad)\W+)"
+    r"(?:the\s+)?[\w.\-]+(?:\s+(?:v|version\s*)\d+)?(?:\s+(?:instead|please|pls))*\W*$",
+    re.I,
+)
 _FILLER = r"(?:(?:and|but|no|ok|okay|so|then|actually|please|pls|now)\W+)*"
 _AFTER = r"(?:\s+(?:specifically|exactly|only|instead|please|pls|then|though|rather|too))*\W*$"
 _VERSION = r"(?:the\s+)?(?:v|version\s*|ver\.?\s*)\d+\b"
@@ -57,7 +65,8 @@ class RepeatReading(FollowUpReading):
         if topic.kind is None or self.unknown is not None:
             return None
         versions = [int(m.group(1)) for m in P.VERSION.finditer(self.text)]
-        if SAME_FOR.search(self.text) and len({f.model for f in self.found}) == 1:
+        corrected = CORRECTION.match(self.text) is not None
+        if (SAME_FOR.search(self.text) or corrected) and len({f.model for f in self.found}) == 1:
             return self.same_for(self.found[0].model, versions[0] if versions else None)
         against = _AGAINST_ONLY.match(self.text)
         if (
