@@ -47,6 +47,10 @@ _STOP_IT = re.compile(
 )
 
 
+#: Narrowing the list just shown: "just the classification ones", "only feature-extraction please".
+_NARROWED = re.compile(r"^\W*(?:and\s+|ok\s+|now\s+)?(?:just|only)\b", re.I)
+
+
 class FollowUpReading(QuestionReading):
     """Follow-ups that keep the slots of the request before them."""
 
@@ -113,7 +117,7 @@ class FollowUpReading(QuestionReading):
         ):
             return self.select()  # keeps what it does not name (QuestionReading.select)
         lead = P.FOLLOW_UP.search(self.text)
-        if topic.kind == "list_models" and lead is not None:
+        if topic.kind == "list_models" and (lead is not None or _NARROWED.search(self.text)):
             task = self.task()
             if isinstance(task, str):  # "and for regression?": the same list, that task
                 stage = P.STAGE_WORD.search(self.text)
