@@ -174,11 +174,20 @@ class FollowUpReading(QuestionReading):
         return None
 
 
+#: A goal said as what matters ("if latency matters more", "speed first"), next to a budget or not.
+_GOAL_PREFERRED = re.compile(
+    r"\b(?:latency|speed)\s+(?:matters|is\s+(?:more\s+|most\s+)?important|first|comes\s+first)\b"
+    r"|\b(?:prioriti[sz]e|care\s+(?:more\s+)?about)\s+(?:latency|speed)\b",
+    re.I,
+)
+
+
 def _names_goal(text: str) -> bool:
     """A goal said in words ("the fastest", "for batch"); a budget alone ("and if it has to
     be under 5 ms?") is a bound on the goal kept, not another goal."""
     return bool(
         re.search(r"\bmost accurate\b|\baccura\w*\b", text, re.I)
+        or _GOAL_PREFERRED.search(text)
         or any(p.search(P.LATENCY.sub(" ", P.LATENCY_NEED.sub(" ", text))) for _, p in P.GOALS)
     )
 
