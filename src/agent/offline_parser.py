@@ -272,6 +272,14 @@ _MODEL_KINDS = {
 }
 
 
+#: A stage asked about as a whole ("what's in staging?", "anything in prod?"): the registry's
+#: list of that stage, not one model's version in it.
+_WHOLE_STAGE = re.compile(
+    r"^\W*(?:what(?:'s|\s+is|\s+do\s+we\s+have)|anything|whats)\s+(?:currently\s+)?in\s+"
+    r"(?:prod(?:uction)?|staging)\W*$",
+    re.I,
+)
+
 #: Where a second question starts: "...serving? and who promoted it", "...; show the audit",
 #: "... and what changed since yesterday".
 _SECOND_PART = re.compile(
@@ -279,7 +287,7 @@ _SECOND_PART = re.compile(
     # "first show x, second: who changed y", "..., then: roll it back"
     r"|,?\s*\b(?:second(?:ly)?|then|after that|next|and then)\s*:\s*"
     r"|,\s*(?:second(?:ly)?|after that)\s*,?\s+"
-    r"|,?\s+(?:and|also|plus|then)\s+(?:also\s+|then\s+)?"
+    r"|,?\s+(?:and|also|plus|then|\+)\s+(?:also\s+|then\s+)?"
     # "..., and if you can, delete v4", "... and please start a canary"
     r"(?:(?:if you can|if possible|please|pls|maybe|by the way|btw|oh)\s*,?\s+)?"
     r"(?=(?:what|which|who|when|why|how|is|"
@@ -355,6 +363,7 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         and isinstance(second, ListModels)
         and second.task is None
         and not re.search(r"\bmodels\b", pieces[1], re.I)
+        and not _WHOLE_STAGE.match(pieces[1])
     ):
         return [first]  # "which version is prod for x and which is stg": one serving view
     if (

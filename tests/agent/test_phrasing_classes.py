@@ -18,6 +18,7 @@ from agent.intents import (
     AuditLog,
     CompareVersions,
     Help,
+    ListModels,
     ModelDetails,
     OutOfScope,
     PendingApprovals,
@@ -315,3 +316,27 @@ def test_a_budget_said_of_it_refines_the_recommendation_before(second: str) -> N
 @pytest.mark.parametrize("second", ["call it off", "actually, call that off", "ok call it off"])
 def test_calling_a_canary_off_stops_it(second: str) -> None:
     assert after("canary mnist-cnn v2 at 5 percent", second) == [StopCanary(model="mnist-cnn")]
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        (
+            "what is serving on mnist-cnn, and what is in production?",
+            [ServingStatus(model="mnist-cnn"), ListModels(stage="Production")],
+        ),
+        (
+            "show production models + any approvals waiting?",
+            [ListModels(stage="Production"), PendingApprovals()],
+        ),
+        # One model's stages stay one serving view.
+        (
+            "which version is prod for mnist-cnn and which is stg",
+            [ServingStatus(model="mnist-cnn")],
+        ),
+    ],
+)
+def test_a_stage_asked_about_as_a_whole_is_the_registry_list(
+    text: str, meant: list[object]
+) -> None:
+    assert parse_parts(text, CTX) == meant
