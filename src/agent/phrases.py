@@ -249,7 +249,10 @@ LOG_VERB = re.compile(r"\b(?:did|does|do|will|would|to)\s+(?:[\w.\-]+\s+){0,3}?l
 SELECT = re.compile(
     r"\b(?:recommend(?:s|ation|ations)?|suggest(?:s|ion|ions)?|best|fastest|quickest|"
     r"most accurate|pick|choose|good (?:model|one) for|"
-    r"(?:which|what) model (?:should|do|would|could|can|to|is|for)|should i use|"
+    # "which model is best" picks; "which model is in production" asks what is there.
+    r"(?:which|what) model (?:should|do|would|could|can|to|for|"
+    r"is(?!\s+(?:(?:currently|now|right now)\s+)?(?:in|on|at|live|serving|deployed|running)\b))|"
+    r"should i use|"
     # "which classifier should we put there", "what encoder would you use"
     r"(?:which|what) (?:classifier|regressor|encoder|detector) (?:should|do|would|could|to)|"
     r"(?:which|what) (?:one|model) (?:should|do|would)|good for|ideal for)\b"
