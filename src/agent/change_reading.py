@@ -195,6 +195,12 @@ class ChangeReading(Slots):
             # A shadow copy answers no user: mirroring all of Production's traffic is the
             # plain reading of "shadow v2" (the proposal shows the share; a human approves).
             return StartCanary(model=model, version=version, percent=100, mode="shadow")
+        mode = "shadow" if shadow else "split"
+        if (split := _split_of(head, explicit)) is not None:
+            version, share = split  # "split traffic 90/10 between v1 and v2": v2 gets 10 %
+            return StartCanary(
+                model=model, version=version, percent=share, mode=mode, rationale=why
+            )
         if version is None:
             return Unclear(reason=f"Which version of {model}? e.g. 'canary {model} v3 at 10%'.")
         if percent is None:
@@ -202,11 +208,8 @@ class ChangeReading(Slots):
                 reason=f"What share of traffic? e.g. 'canary {model} v{version} at 10%'."
             )
         share = float(percent.group(1))
-        if (split := _split_of(head, explicit)) is not None:
-            version, share = split  # "split traffic 90/10 between v1 and v2": v2 gets 10 %
         if not 0 < share <= 100:
             return Unclear(reason=f"A canary share is above 0 and at most 100 %, not {share:g}.")
-        mode = "shadow" if shadow else "split"
         return StartCanary(model=model, version=version, percent=share, mode=mode, rationale=why)
 
 
