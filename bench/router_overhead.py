@@ -86,6 +86,12 @@ TABLE = {
 }
 
 
+def pct(samples: list[float], q: float) -> float:
+    """The q-quantile of samples (nearest rank); the other benches import it from here."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
 def save_digits_model(path: Path) -> None:
     """A small MLP on load_digits, saved as MLflow's pt2 export (what the registry serves)."""
     import mlflow.pytorch
