@@ -31,6 +31,7 @@ class Catalog:
         self.route_rules: tuple[tuple[str, str, str], ...] = ()
         self.stages: tuple[tuple[str, str, int], ...] = ()
         self.tasks: tuple[str, ...] | None = None
+        self.model_tasks: tuple[tuple[str, str], ...] = ()
 
     async def refresh(self) -> None:
         """Read the names again; on failure keep what was known (None at first)."""
@@ -39,12 +40,16 @@ class Catalog:
         rules: list[tuple[str, str, str]] = []
         stages: list[tuple[str, str, int]] = []
         tasks: set[str] = set()
+        model_tasks: list[tuple[str, str]] = []
         cursor: str | None = None
         try:
             for _ in range(_MAX_PAGES):
                 page = await self._tools.list_models(cursor=cursor)
                 names.extend(entry.name for entry in page.items)
-                tasks.update(t for e in page.items if (t := e.tags.get("task") or e.task))
+                for entry in page.items:
+                    if task := entry.tags.get("task") or entry.task:
+                        tasks.add(task)
+                        model_tasks.append((entry.name, task))
                 for entry in page.items:
                     for stage, version in (
                         ("Production", entry.production_version),
@@ -62,6 +67,7 @@ class Catalog:
         self.models = tuple(sorted(names))
         self.stages = tuple(stages)
         self.tasks = tuple(sorted(tasks)) or None  # none tagged: tasks unknown
+        self.model_tasks = tuple(model_tasks)
         known = set(names)
         self.routes = tuple(sorted((r, m) for r, m in routes.items() if m in known))
         self.route_rules = tuple(dict.fromkeys(r for r in rules if r[2] in known))
@@ -82,6 +88,7 @@ class Catalog:
             route_rules=self.route_rules,
             stages=self.stages,
             tasks=self.tasks,
+            model_tasks=self.model_tasks,
         )
 
     def exists(self, model: str) -> bool:

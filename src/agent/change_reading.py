@@ -33,7 +33,7 @@ class ChangeReading(Slots):
         if not has(P.ONCALL, t):
             return False
         question = re.match(r"^\s*(?:is|are|was|did|what|which|why|who|when|how)\b", t, re.I)
-        if _ASKS_LAST.search(t):
+        if _ASKS_LAST.search(t) or _ASKS_SERVING_LAST.search(t):
             return False  # "PROD IS BROKEN!!! what version is serving??": asked in a panic
         if t.rstrip().endswith("?") and not has(P.ACT_NOW, t):
             return False  # "mnist-cnn is down?": asked, not a plea to act
@@ -222,12 +222,26 @@ def _split_of(head: str, versions: list[int]) -> tuple[int, float] | None:
     named, and the canary is the version with the smaller share (v2 at 10 %). None unless two
     versions and two shares adding up to 100 are said."""
     shares = _SHARES.search(head)
-    if shares is None or len(versions) != 2:
+    if shares is None or not 1 <= len(versions) <= 2:
         return None
     first, second = float(shares.group(1)), float(shares.group(2))
     if first + second != 100 or first == second:
         return None
+    if len(versions) == 1:
+        # "90/10 between prod and v2": Production keeps one share, the version named gets the
+        # other, in the order the two are said.
+        said = re.search(rf"\bv(?:ersion)?\s*{versions[0]}\b", head[shares.end() :], re.I)
+        stage = _PRODUCTION_SIDE.search(head, shares.end())
+        if said is None or stage is None:
+            return None
+        return (versions[0], second if stage.start() < shares.end() + said.start() else first)
     return (versions[1], second) if second < first else (versions[0], first)
+
+
+#: Production as one side of a split ("between prod and v2", "v3 and the live one").
+_PRODUCTION_SIDE = re.compile(
+    r"\b(?:prod(?:uction)?|live|current)(?:\s+(?:one|version|model))?\b", re.I
+)
 
 
 #: A message whose last clause is a question ("..., what version is serving??"): urgency
@@ -235,6 +249,15 @@ def _split_of(head: str, versions: list[int]) -> tuple[int, float] | None:
 _ASKS_LAST = re.compile(
     r"(?:^|[.!?,;:]\s*|\s[-\u2013\u2014]{1,2}\s*|\bbut\s+)(?:so\s+|and\s+|but\s+)?(?:is|are|was|were|did|does|do|what|which|"
     r"who|when|where|why|how)\b[^.!?,;]*\?+\W*$",
+    re.I,
+)
+
+#: A last clause asking what serves, question mark or not ("5xx on route digits!!! what is
+#: serving there right now").
+_ASKS_SERVING_LAST = re.compile(
+    r"(?:^|[.!?,;:]\s*|\s[-\u2013\u2014]{1,2}\s*)(?:so\s+|and\s+|but\s+)?(?:what|which)"
+    r"(?:\s+(?:version|model|build|one))?(?:'s|s|\s+is|\s+are)\s+(?:currently\s+|actually\s+)?"
+    r"(?:serving|live|deployed|running|up|in\s+prod(?:uction)?)\b[^.!?,;]*\W*$",
     re.I,
 )
 

@@ -38,9 +38,10 @@ OPENS_ASK = re.compile(
 )
 
 #: Where one clause ends and the next begins: a sentence's end, a semicolon, a colon or a
-#: dash before more words, "but", "I mean".
+#: dash or an arrow ("<- who touched it?" after a pasted line) before more words, "but", "I mean".
 _BOUNDARY = re.compile(
-    r"[.!?;]+\s+|:\s+|\s[-\u2013\u2014]{1,2}\s+|,?\s+but\s+|,\s+(?=i\s+meant?\b)", re.I
+    r"[.!?;]+\s+|:\s+|\s[-\u2013\u2014]{1,2}\s+|\s<-{1,2}\s+|,?\s+but\s+|,\s+(?=i\s+meant?\b)",
+    re.I,
 )
 
 #: A model said as the one not meant ("not mnist-cnn", "rather than digits").

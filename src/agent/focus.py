@@ -109,6 +109,11 @@ class ParseContext(_Frozen):
     """(model, stage, version) as the registry last said: "the staging build" -> a version."""
     tasks: tuple[str, ...] | None = None
     """The registry's task names, once looked up: a task outside them is never used."""
+    model_tasks: tuple[tuple[str, str], ...] = ()
+    """(model, task) as the registry last said: "anything faster for that task?" -> its task."""
+
+    def task_of(self, model: str | None) -> str | None:
+        return next((task for name, task in self.model_tasks if name == model), None)
 
     def stage_version(self, model: str, stage: str) -> int | None:
         for name, where, version in self.stages:

@@ -34,6 +34,7 @@ from agent.intents import (
     OutOfScope,
     Parsed,
     PendingApprovals,
+    SelectModel,
     ServingStatus,
     Unclear,
     Unsupported,
@@ -150,6 +151,12 @@ class _Reader(ChangeReading, RepeatReading):
             and has(P.SERVING, t)
         ):
             return self.serving()  # "which model is answering digits requests": what serves
+        if (
+            not self.found
+            and self.ctx.task_of(self.focus.model) is not None
+            and P.SAME_TASK_AS_FOCUS.search(t)
+        ):
+            return self.select()  # "anything faster for that task?" after a model's card
         if chooser or (
             # "critical requests on digits - which model handles those?" names its model.
             not self.found
@@ -164,6 +171,8 @@ class _Reader(ChangeReading, RepeatReading):
             return self.serving()
         if self.found and has(P.LIST, t) and re.search(r"\b(?:which|what)\s+version\b", t, re.I):
             return self.serving()  # "which version is prod for x": x's stages, not a list
+        if not self.found and not P.THIS.search(t) and _STAGE_PLURAL.search(t):
+            return self.listing()  # "are there any archived versions of anything?"
         if has(P.LIST, t) and not (self.found and (has(P.DETAILS, t) or self.versions())):
             # "tell me everything about digits v1" is about that model, not the list.
             return self.listing()
@@ -236,6 +245,14 @@ class _Reader(ChangeReading, RepeatReading):
         return Unclear(reason="I did not understand that.")
 
 
+#: Versions or models of a stage, no model named ("any archived versions?", "the production
+#: classifiers"): the registry's list of that stage.
+_STAGE_PLURAL = re.compile(
+    r"\b(?:prod(?:uction)?|staging|archived)\s+(?:versions|models|ones|builds|releases|"
+    r"classifiers|regressors|encoders)\b",
+    re.I,
+)
+
 #: A comparison asked for with its verb first ("compare v3 to prod", "diff x v2 to staging").
 _COMPARE_FIRST = re.compile(
     r"^\W*(?:(?:please|pls|can you|could you)\s+)?(?:compare|cmp|diff)\b", re.I
@@ -294,7 +311,8 @@ _SECOND_PART = re.compile(
     r"are|was|were|show|list|compare|has|have|did|does|can|tell|give|any|anything|stop|kill|"
     r"end|promote|roll|rollback|revert|archive|delete|canary|approve|queue|stage|ship|move|make|"
     r"its|their|pending|approvals|history|audit|start|begin|shadow|mirror|put|pull|remove|"
-    r"rename|retrain|send|switch|swap|deploy|release|push|drop|bump|raise|set|cancel|undo)\b)",
+    r"rename|retrain|send|switch|swap|deploy|release|push|drop|bump|raise|set|cancel|undo|"
+    r"recommend|suggest|pick|choose)\b)",
     re.I,
 )
 
@@ -347,6 +365,9 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
             return [other]  # "x v4 failed its canary, we stopped it. what versions ...?"
     if "unclear" in (first.kind, second.kind) or first == second:
         return [whole]
+    if isinstance(first, ListModels) and isinstance(second, SelectModel) and second.task is None:
+        # "list the feature extraction models and recommend one": one of those.
+        second = second.model_copy(update={"task": first.task})
     if isinstance(second, AuditLog) and second.model is None and _BARE_AUDIT.match(pieces[1]):
         # "x card and history": the history of the model the first part names.
         second = second.model_copy(update={"model": focus.model})

@@ -304,6 +304,15 @@ LIST = re.compile(
     r"|^\W*(?:show|list|give)\s+(?:me\s+)?all\s+(?:the\s+|our\s+)?(?:[a-z]+[\s\-]){1,2}ones\b",
     re.I,
 )
+#: Another model for the task of the one under discussion ("anything faster for that task?",
+#: "is there something more accurate?" right after a model's card).
+SAME_TASK_AS_FOCUS = re.compile(
+    r"\b(?:that|this|the same|same|its)\s+(?:task|job|use[\s-]?case|kind of work)\b"
+    r"|^\W*(?:(?:is|are)\s+there\s+|do\s+we\s+have\s+)?(?:anything|something|any\s+other|"
+    r"another(?:\s+one|\s+model)?)\s+(?:even\s+|a\s+bit\s+|much\s+)?(?:fast\w*|quick\w*|"
+    r"more\s+accurate|better|lighter|smaller|cheaper)\b",
+    re.I,
+)
 #: The serving state of every model ("serving status for all models", "health of every
 #: model"), not a list of Production versions.
 ALL_SERVING = re.compile(
@@ -350,6 +359,7 @@ GOALS: list[tuple[Goal, re.Pattern[str]]] = [
 TASKS = {
     "classification": "classification",
     "classifier": "classification",
+    "classifiers": "classification",
     # Shell-style abbreviations: "ls prod clf models".
     "clf": "classification",
     "clfs": "classification",
@@ -357,6 +367,7 @@ TASKS = {
     "classifying": "classification",
     "regression": "regression",
     "regressor": "regression",
+    "regressors": "regression",
     "detection": "detection",
     "segmentation": "segmentation",
     "forecasting": "forecasting",

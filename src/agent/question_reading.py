@@ -182,6 +182,8 @@ class QuestionReading(Slots):
         task = self.task()
         if isinstance(task, Unclear):
             return task
+        if task is None and not self.found and P.SAME_TASK_AS_FOCUS.search(t):
+            task = self.ctx.task_of(self.focus.model)  # "anything faster for that task?"
         return SelectModel(
             task=task,
             max_latency_ms=float(latency.group(1) or latency.group(2)) if latency else None,

@@ -31,10 +31,13 @@ SAME_FOR = re.compile(
     r"|(?:the\s+)?same|likewise|ditto)\s+(?:for|with|on|to)\b",
     re.I,
 )
-#: A correction of the model just named: "no sorry, I meant x", "oops, x", "I mean x v2".
+#: What takes back the name just said: "cancel that", "scratch that", "wrong model".
+_TAKE_BACK = r"(?:cancel|scratch|ignore|forget)\s+that|wrong\s+(?:model|one|name)"
+#: A correction of the model just named: "no sorry, I meant x", "oops, x", "I mean x v2",
+#: "wait no, cancel that -- wrong model, I meant x", "scratch that, x".
 CORRECTION = re.compile(
-    r"^\W*(?:(?:no|nope|sorry|oops|wait|actually|my bad|err?m?)\W+)*"
-    r"(?:(?:i\s+)?(?:meant|mean)\s+|(?:sorry|oops|my bad)\W+)"
+    rf"^\W*(?:(?:no|nope|sorry|oops|wait|actually|my bad|err?m?|{_TAKE_BACK})\W+)*"
+    rf"(?:(?:i\s+)?(?:meant|mean)\s+|(?:sorry|oops|my bad|{_TAKE_BACK})\W+)"
     r"(?:the\s+)?[\w.\-]+(?:\s+(?:v|version\s*)\d+)?(?:\s+(?:instead|please|pls))*\W*$",
     re.I,
 )

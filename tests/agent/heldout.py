@@ -55,7 +55,8 @@ HELDOUT8 = DATA / "chat_heldout8.jsonl"
 #: Written by a ninth person; scored blind 87/100, then its misses were read and fixed by
 #: class (its README).
 HELDOUT9 = DATA / "chat_heldout9.jsonl"
-#: Written by a tenth person; scored blind 92/100 (its README).
+#: Written by a tenth person; scored blind 92/100, then its misses were read and fixed by
+#: class (its README).
 HELDOUT10 = DATA / "chat_heldout10.jsonl"
 SETS = (
     HELDOUT,
@@ -75,6 +76,11 @@ ROUTES = (("digits", "mnist-classifier"),)
 #: ... and `digits` sends requests with the header `X-Priority: critical` to mnist-cnn.
 ROUTE_RULES = (("digits", "X-Priority: critical", "mnist-cnn"),)
 TASKS = ("classification", "feature-extraction")
+MODEL_TASKS = (
+    ("digits-encoder", "feature-extraction"),
+    ("mnist-classifier", "classification"),
+    ("mnist-cnn", "classification"),
+)
 STAGES = (
     ("mnist-classifier", "Production", 1),
     ("mnist-classifier", "Staging", 2),
@@ -168,6 +174,7 @@ def _context(focus: Focus) -> ParseContext:
         route_rules=ROUTE_RULES,
         stages=STAGES,
         tasks=TASKS,
+        model_tasks=MODEL_TASKS,
     )
 
 

@@ -27,6 +27,7 @@ class Row:
     routes: tuple[tuple[str, str], ...] = ()
     route_rules: tuple[tuple[str, str, str], ...] = ()
     tasks: tuple[str, ...] | None = None
+    model_tasks: tuple[tuple[str, str], ...] = ()
 
 
 def _focus(context: str) -> Focus:
@@ -73,11 +74,13 @@ def _registry(
     tuple[tuple[str, str], ...],
     tuple[tuple[str, str, str], ...],
     tuple[str, ...] | None,
+    tuple[tuple[str, str], ...],
 ]:
-    """ "models=a,b;routes=r>a;rules=r>X-Priority: critical>b;tasks=t,u": what the registry
-    holds (tasks: unknown unless given)."""
+    """ "models=a,b;routes=r>a;rules=r>X-Priority: critical>b;tasks=t,u;modeltasks=a>t":
+    what the registry holds (tasks: unknown unless given; modeltasks: each model's task)."""
     models, routes, rules = REGISTRY, [], []
     tasks: tuple[str, ...] | None = None
+    model_tasks: list[tuple[str, str]] = []
     for part in filter(None, column.split(";")):
         key, _, value = part.partition("=")
         items = [item.split(">") for item in value.split(",")]
@@ -89,9 +92,11 @@ def _registry(
             rules = [(route, when, model) for route, when, model in items]
         elif key == "tasks":
             tasks = tuple(value.split(","))
+        elif key == "modeltasks":
+            model_tasks = [(model, task) for model, task in items]
         else:
             raise ValueError(f"unknown registry key {key!r} in {column!r}")
-    return models, tuple(routes), tuple(rules), tasks
+    return models, tuple(routes), tuple(rules), tasks, tuple(model_tasks)
 
 
 def read(row: Row) -> Intent:
@@ -102,6 +107,7 @@ def read(row: Row) -> Intent:
         routes=row.routes,
         route_rules=row.route_rules,
         tasks=row.tasks,
+        model_tasks=row.model_tasks,
     )
     return parse_intent(row.text, ctx)
 

@@ -25,6 +25,7 @@ from agent.intents import (
     OutOfScope,
     Promote,
     Rollback,
+    SelectModel,
     ServingStatus,
     StartCanary,
     StopCanary,
@@ -246,6 +247,18 @@ async def test_routes_come_from_the_registry_through_mcp(server: MCPServer) -> N
         ctx = await catalog.context(Focus())
     assert ctx.models == ("digits", "mnist-classifier")
     assert ("digits", "mnist-classifier") in ctx.routes
+
+
+@pytest.mark.anyio
+async def test_each_models_task_comes_through_mcp(server: MCPServer) -> None:
+    async with open_registry(server) as tools:
+        ctx = await Catalog(tools).context(Focus().on("mnist-classifier", 1))
+    assert ctx.task_of("mnist-classifier") == "classification"
+    assert ctx.task_of("no-such-model") is None
+    # "anything faster for that task?" right after mnist-classifier's card: its task.
+    assert read("anything faster for that task?", ctx) == SelectModel(
+        task="classification", goal="latency"
+    )
 
 
 @pytest.mark.anyio
