@@ -58,6 +58,8 @@ HELDOUT9 = DATA / "chat_heldout9.jsonl"
 #: Written by a tenth person; scored blind 92/100, then its misses were read and fixed by
 #: class (its README).
 HELDOUT10 = DATA / "chat_heldout10.jsonl"
+#: Written by an eleventh person; scored blind 88/100 (its README).
+HELDOUT11 = DATA / "chat_heldout11.jsonl"
 SETS = (
     HELDOUT,
     HELDOUT2,
@@ -69,6 +71,7 @@ SETS = (
     HELDOUT8,
     HELDOUT9,
     HELDOUT10,
+    HELDOUT11,
 )
 #: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")
