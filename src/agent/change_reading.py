@@ -196,7 +196,8 @@ class ChangeReading(Slots):
             # plain reading of "shadow v2" (the proposal shows the share; a human approves).
             return StartCanary(model=model, version=version, percent=100, mode="shadow")
         mode = "shadow" if shadow else "split"
-        if (split := _split_of(head, explicit)) is not None:
+        production = self.ctx.stage_version(model, "Production")
+        if (split := _split_of(head, explicit, production)) is not None:
             version, share = split  # "split traffic 90/10 between v1 and v2": v2 gets 10 %
             return StartCanary(
                 model=model, version=version, percent=share, mode=mode, rationale=why
@@ -217,15 +218,21 @@ class ChangeReading(Slots):
 _SHARES = re.compile(r"(?<![\w.])(\d{1,2}(?:\.\d+)?)\s*[/:-]\s*(\d{1,2}(?:\.\d+)?)\s*%?(?![\w.])")
 
 
-def _split_of(head: str, versions: list[int]) -> tuple[int, float] | None:
+def _split_of(head: str, versions: list[int], production: int | None) -> tuple[int, float] | None:
     """ "split traffic 90/10 between v1 and v2": the shares go to the versions in the order
-    named, and the canary is the version with the smaller share (v2 at 10 %). None unless two
-    versions and two shares adding up to 100 are said."""
+    named, and the canary is the version with the smaller share (v2 at 10 %); with equal
+    shares, the one not in Production. None unless two versions (or one and Production) and
+    two shares adding up to 100 are said."""
     shares = _SHARES.search(head)
     if shares is None or not 1 <= len(versions) <= 2:
         return None
     first, second = float(shares.group(1)), float(shares.group(2))
-    if first + second != 100 or first == second:
+    if first + second != 100:
+        return None
+    if first == second and len(versions) == 2:
+        others = [v for v in versions if v != production]
+        if production in versions and len(others) == 1:
+            return others[0], first  # "50/50 between v1 and v2" with v1 in Production
         return None
     if len(versions) == 1:
         # "90/10 between prod and v2": Production keeps one share, the version named gets the

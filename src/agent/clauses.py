@@ -54,6 +54,12 @@ _FINE = re.compile(
     r"\b(?:is|are|looks?|seems?|part is)\s+(?:\w+\s+)?(?:fine|ok|okay|healthy)\b", re.I
 )
 
+#: The same, said right after the name: "alongside mnist-cnn, which is fine, ...".
+_FINE_AFTER = re.compile(
+    r"\W*(?:which|that|it|who)\s+(?:is|'s|are|looks?|seems?)\s+(?:\w+\s+)?(?:fine|ok|okay|healthy)\b",
+    re.I,
+)
+
 
 def _piece(text: str, at: int) -> str:
     """The stretch of ``text`` around ``at`` between commas, sentence ends and "and"."""
@@ -99,7 +105,12 @@ def asked_about(
     if meant and len({f.model for f in meant}) < len({f.model for f in found}):
         found = meant
     # "critical traffic is fine on x, it's the normal digits traffic that broke": not x.
-    troubled = [f for f in found if not _FINE.search(_piece(text, f.start))]
+    troubled = [
+        f
+        for f in found
+        if not _FINE.search(_piece(text, f.start))
+        and not _FINE_AFTER.match(text[f.start + len(f.said) :])
+    ]
     if troubled and len({f.model for f in troubled}) < len({f.model for f in found}):
         found = troubled
     asking: set[str] = set()

@@ -47,8 +47,13 @@ _STOP_IT = re.compile(
 )
 
 
-#: Narrowing the list just shown: "just the classification ones", "only feature-extraction please".
-_NARROWED = re.compile(r"^\W*(?:and\s+|ok\s+|now\s+)?(?:just|only)\b", re.I)
+#: Narrowing the list just shown: "just the classification ones", "only feature-extraction
+#: please", "ok and which of those are classification ones".
+_NARROWED = re.compile(
+    r"^\W*(?:(?:and|ok|okay|now|so)\W+)*(?:just|only)\b"
+    r"|\b(?:which|what|how many)\s+(?:ones\s+)?(?:of\s+)?(?:those|these|them)\b",
+    re.I,
+)
 
 
 class FollowUpReading(QuestionReading):
@@ -90,6 +95,7 @@ class FollowUpReading(QuestionReading):
             or _TRAILING.search(self.text)
             or _BUDGET_IT.search(self.text)
             or _WHAT_IF.search(self.text)
+            or _NARROWED.search(self.text)
         )
 
     def kept_follow_up(self) -> Intent | None:

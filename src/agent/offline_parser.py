@@ -121,6 +121,8 @@ class _Reader(ChangeReading, RepeatReading):
             (found := has(P.PROMOTE, t) or self.wished_move())
             and not has(P.SELECT, t)
             and not _compared_to_stage(t, found)
+            and not (found.group(0).lower().startswith("move") and _METRIC_MOVED.search(t))
+            and not has(P.WHAT_WAS_MOVED, t)
         ):
             return self.promote(found)
         if (
@@ -171,6 +173,9 @@ class _Reader(ChangeReading, RepeatReading):
             return self.serving()
         if self.found and has(P.LIST, t) and re.search(r"\b(?:which|what)\s+version\b", t, re.I):
             return self.serving()  # "which version is prod for x": x's stages, not a list
+        if len(self.found) == 1 and _IN_STAGE_FOR.search(t) and not has(P.SELECT, t):
+            # "what's in staging for x?": x's versions and their stages, not every model's.
+            return ModelDetails(model=self.found[0].model)
         if not self.found and not P.THIS.search(t) and _STAGE_PLURAL.search(t):
             return self.listing()  # "are there any archived versions of anything?"
         if has(P.LIST, t) and not (self.found and (has(P.DETAILS, t) or self.versions())):
@@ -245,6 +250,12 @@ class _Reader(ChangeReading, RepeatReading):
         return Unclear(reason="I did not understand that.")
 
 
+#: What one model has in a stage: "what's in staging for x?", "what is on prod for x".
+_IN_STAGE_FOR = re.compile(
+    r"^\W*(?:(?:and|ok|so)\W+)*(?:what|which)\s+(?:version\s+)?is\s+(?:in|on)\s+"
+    r"(?:prod(?:uction)?|staging)\s+(?:for|of|on)\s+\S",
+    re.I,
+)
 #: Versions or models of a stage, no model named ("any archived versions?", "the production
 #: classifiers"): the registry's list of that stage.
 _STAGE_PLURAL = re.compile(
@@ -256,6 +267,12 @@ _STAGE_PLURAL = re.compile(
 #: A comparison asked for with its verb first ("compare v3 to prod", "diff x v2 to staging").
 _COMPARE_FIRST = re.compile(
     r"^\W*(?:(?:please|pls|can you|could you)\s+)?(?:compare|cmp|diff)\b", re.I
+)
+#: A number asked about as moving ("did accuracy move at all?"): a comparison, not a move.
+_METRIC_MOVED = re.compile(
+    r"\b(?:did|has|have|does|do)\s+(?:the\s+|its\s+|their\s+)?(?:accuracy|latency|p\d+|metrics?|"
+    r"numbers?|scores?|loss|f1|anything)\s+(?:\w+\s+)?move\b",
+    re.I,
 )
 #: The one form of a move that names no verb: "v3 to prod".
 _VERSION_TO_STAGE = re.compile(r"v\d+\s+(?:to|into)\s", re.I)

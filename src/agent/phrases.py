@@ -101,7 +101,10 @@ ROLLBACK = re.compile(
     r"\b(?:roll\s*back|rollback|revert|undo|zur(?:ü|ue)ck(?:rollen|setzen))\b|\broll\s+(?:[\w.\-]+\s+){1,2}back\b"
     # "we need the old version back", "bring the previous one back"
     r"|\b(?:need|want|get|bring|put|have)\s+(?:the\s+)?(?:old|previous|prior|last|earlier)\s+"
-    r"(?:version|one|model|build|release)\s+back\b",
+    r"(?:version|one|model|build|release)\s+back\b"
+    # "I want to return x on the old version", "go back to the previous one"
+    r"|\b(?:return|switch\s+back|put)\b.{0,40}?\b(?:to|on|onto)\s+(?:the\s+)?"
+    r"(?:old|previous|prior|last good|earlier)\s+(?:version|one|model|build|release)\b",
     re.I,
 )
 #: Who or what a share of traffic is a share of.
@@ -209,7 +212,18 @@ STAGE_SOURCE = re.compile(
 COMPARE = re.compile(
     r"\b(?:compare|comparison|cmp|next to|side by side|diff|difference|differences|vs\.?|versus|"
     r"better than|worse than|beats?|outperforms?|improves? on|regress(?:es|ed)? (?:on|from)|"
-    r"changed between|change between|stack up|against)\b",
+    r"changed between|change between|stack up|against)\b"
+    # "how much better is the staging version than what's in production?"
+    r"|\b(?:better|worse|faster|slower|more accurate|less accurate)\b.{1,80}?\bthan\b",
+    re.I,
+)
+#: A question about what was moved ("what did we push to x last?", "what got deployed to x"):
+#: the history, not a move.
+WHAT_WAS_MOVED = re.compile(
+    r"\bwhat\s+(?:(?:did|have|has)\s+(?:we|you|they|someone|somebody|anyone|people|the team)\s+"
+    r"(?:just\s+|last\s+)?(?:push|deploy|ship|release|promote|roll\s*out|put|change)(?:ed)?"
+    r"|(?:was|got|has been|have been)\s+(?:last\s+|just\s+)?(?:pushed|deployed|shipped|released|"
+    r"promoted|rolled\s*out|put|changed))\b",
     re.I,
 )
 AUDIT = re.compile(
@@ -227,7 +241,8 @@ AUDIT = re.compile(
     r"|\b(?:last|latest|most recent)\s+(?:change|promotion|rollback|transition)\b"
     # "anything deployed in the last hour?", "something got rolled back?": changes made.
     r"|\b(?:anything|something)\s+(?:(?:got|was|been|has been|have been)\s+)?(?:deployed|"
-    r"promoted|released|shipped|rolled\s*back|reverted|moved|changed)\b",
+    r"promoted|released|shipped|rolled\s*back|reverted|moved|changed)\b"
+    r"|" + WHAT_WAS_MOVED.pattern,
     re.I,
 )
 _CHANGE_NOUN = (

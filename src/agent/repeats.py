@@ -58,6 +58,14 @@ _AGAINST_ONLY = re.compile(
     re.I,
 )
 
+#: Another measure of the comparison just made: "what about latency, is it slower?".
+_MEASURE_ONLY = re.compile(
+    rf"^\W*{_FILLER}(?:(?:what|how)\s+about\s+(?:the\s+)?(?:latency|accuracy|speed|p\d+|loss|f1|"
+    r"size|memory|throughput)\b|(?:is|was)\s+it\s+(?:any\s+)?(?:slower|faster|better|worse|"
+    r"more accurate|less accurate|bigger|smaller)\b)",
+    re.I,
+)
+
 
 class RepeatReading(FollowUpReading):
     """The request before, repeated with what this message changes."""
@@ -82,6 +90,19 @@ class RepeatReading(FollowUpReading):
             # "against production instead": the version shown against that stage's.
             staged = self.ctx.stage_version(topic.model, stage_of(against.group(1)))
             versions = [staged] if staged is not None else []
+        if (
+            topic.kind == "compare"
+            and topic.model
+            and not self.found
+            and not versions
+            and self.focus.model == topic.model
+            and self.focus.version is not None
+            and _MEASURE_ONLY.match(self.text)
+        ):
+            # "what about latency, is it slower?": the same two versions, read again.
+            return CompareVersions(
+                model=topic.model, version=self.focus.version, against=topic.against
+            )
         if self.found or topic.model is None or len(versions) != 1:
             return None
         version = versions[0]

@@ -14,6 +14,7 @@ import re
 from agent import entities, numbers
 from agent import phrases as P
 from agent.clauses import asked_about
+from agent.entities import Found
 from agent.focus import ParseContext
 from agent.intents import Unclear
 from agent.tool_results import StageName
@@ -123,8 +124,13 @@ class Slots:
         fields = [f for f in self.found if _FIELD_VALUE.search(self.text[: f.start])]
         if fields and len(fields) < len(self.found):
             # "route=digits 5xx up, who touched mnist-cnn?": a pasted field is evidence; the
-            # model named in the user's own words is the one asked about.
-            self.found = [f for f in self.found if f not in fields]
+            # model named in the user's own words is the one asked about (a model also named
+            # again in those words stays, at that place).
+            kept = [f for f in self.found if f not in fields]
+            for field in fields:
+                if (again := self._named_again(field)) is not None:
+                    kept.append(again)
+            self.found = sorted(kept, key=lambda f: f.start)
         # "x looks fine, but what does y's card say?", "not x - I mean y": the one asked about.
         self.found = asked_about(self.text, self.found, ctx, P.STOPWORDS)
         self.unknown = (
@@ -145,6 +151,16 @@ class Slots:
         if self.unknown is None and not self.found and P.THIS.search(self.text):
             # "ok then promote it" right after a name the registry lacks: that name.
             self.unknown = self.focus.topic.unknown
+
+    def _named_again(self, field: Found) -> Found | None:
+        """The same model named again after a pasted ``field=value``, outside any field."""
+        at = field.start + len(field.said)
+        while True:
+            later = entities.find_models(self.text, self.ctx, P.STOPWORDS, at)
+            again = next((g for g in later if g.model == field.model), None)
+            if again is None or not _FIELD_VALUE.search(self.text[: again.start]):
+                return again
+            at = again.start + len(again.said)
 
     def named_model(self, start: int = 0, end: int | None = None) -> str | None:
         """A model the text names after ``start``: a registry name when known, else the

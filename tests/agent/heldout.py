@@ -58,7 +58,8 @@ HELDOUT9 = DATA / "chat_heldout9.jsonl"
 #: Written by a tenth person; scored blind 92/100, then its misses were read and fixed by
 #: class (its README).
 HELDOUT10 = DATA / "chat_heldout10.jsonl"
-#: Written by an eleventh person; scored blind 88/100 (its README).
+#: Written by an eleventh person; scored blind 88/100, then its misses were read and fixed
+#: by class (its README).
 HELDOUT11 = DATA / "chat_heldout11.jsonl"
 SETS = (
     HELDOUT,
