@@ -61,6 +61,8 @@ HELDOUT10 = DATA / "chat_heldout10.jsonl"
 #: Written by an eleventh person; scored blind 88/100, then its misses were read and fixed
 #: by class (its README).
 HELDOUT11 = DATA / "chat_heldout11.jsonl"
+#: Written by a twelfth person; scored blind 83/100 (its README).
+HELDOUT12 = DATA / "chat_heldout12.jsonl"
 SETS = (
     HELDOUT,
     HELDOUT2,
@@ -73,6 +75,7 @@ SETS = (
     HELDOUT9,
     HELDOUT10,
     HELDOUT11,
+    HELDOUT12,
 )
 #: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")
