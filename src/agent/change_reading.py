@@ -99,11 +99,16 @@ class ChangeReading(Slots):
         model = model or self.named_model(found.start(), len(head))
         # "the staging one of digits - promote it": named before the verb.
         model = model or self.named_model(0, len(head)) or self.model(0, 0)
+        bare = _NO_OBJECT.search(head) is not None and not self.found
+        if model is None and bare and self.focus.version is not None:
+            model = self.focus.model  # "promote to production then" right after a version
         if model is None:
             return self.needs_model("promote digits v3")
         explicit = [int(m.group(1)) for m in P.VERSION.finditer(head)]
         explicit = explicit or self.bare_versions(len(head))
         version = explicit[0] if explicit else self.referenced_version(model)
+        if version is None and bare and model == self.focus.model:
+            version = self.focus.version
         # "make the staging digits the production one": the stage it ends on is the target,
         # the stage before the model's name is where the version comes from.
         target = _MAKE_TARGET.search(head)
@@ -169,6 +174,8 @@ class ChangeReading(Slots):
         explicit = explicit or self.bare_versions(len(head))  # "canary digits 3 at 50%"
         shadow = re.search(r"\bshadow|\bmirror", head, re.I) is not None
         version = explicit[0] if explicit else self.referenced_version(model)
+        if len(explicit) > 1 and (after := _VERSION_AFTER_VERB.search(head)) is not None:
+            version = int(after.group(1))  # "while v2 is in staging, shadow v4 next to prod"
         if (
             version is None
             and percent is not None
@@ -213,6 +220,20 @@ class ChangeReading(Slots):
             return Unclear(reason=f"A canary share is above 0 and at most 100 %, not {share:g}.")
         return StartCanary(model=model, version=version, percent=share, mode=mode, rationale=why)
 
+
+#: A move with no object, only its target: "promote to production then", "ship to staging".
+_NO_OBJECT = re.compile(
+    r"\b(?:promote|ship|move|push|deploy|release|graduate)\s+(?:(?:it|that|this)\s+)?(?:to|into|onto)\s+"
+    r"(?:the\s+)?(?:prod(?:uction)?|staging)\b",
+    re.I,
+)
+
+#: The version a canary verb names ("shadow v4", "canary version 3", "try v2 on a quarter").
+_VERSION_AFTER_VERB = re.compile(
+    r"\b(?:canary|shadow|mirror|try|send|route)\b(?:\s+(?:the|to|of|traffic|it|them|out|on))*\s+"
+    r"(?:v|version\s*)(\d+)\b",
+    re.I,
+)
 
 #: Two shares that make up all traffic ("90/10", "95-5", "80:20").
 _SHARES = re.compile(r"(?<![\w.])(\d{1,2}(?:\.\d+)?)\s*[/:-]\s*(\d{1,2}(?:\.\d+)?)\s*%?(?![\w.])")
@@ -264,7 +285,11 @@ _ASKS_LAST = re.compile(
 _ASKS_SERVING_LAST = re.compile(
     r"(?:^|[.!?,;:]\s*|\s[-\u2013\u2014]{1,2}\s*)(?:so\s+|and\s+|but\s+)?(?:what|which)"
     r"(?:\s+(?:version|model|build|one))?(?:'s|s|\s+is|\s+are)\s+(?:currently\s+|actually\s+)?"
-    r"(?:serving|live|deployed|running|up|in\s+prod(?:uction)?)\b[^.!?,;]*\W*$",
+    r"(?:serving|live|deployed|running|up|in\s+prod(?:uction)?)\b[^.!?,;]*\W*$"
+    # "... what version is it on", "which build is it running"
+    r"|(?:^|[.!?,;:]\s*|\s[-\u2013\u2014]{1,2}\s*)(?:so\s+|and\s+|but\s+)?(?:what|which)\s+"
+    r"(?:version|model|build|release)\s+(?:is|'s|are)\s+(?:it|that|this|they|we)\s+"
+    r"(?:on|running|serving|at|using)\W*$",
     re.I,
 )
 

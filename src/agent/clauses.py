@@ -22,7 +22,8 @@ ASKED_NOUN = re.compile(
 OPENS_ASK = re.compile(
     r"^\W*(?:(?:and|also|then|plus|so|ok|okay|please|pls|now|hey|hi|hello|first(?:ly)?|"
     r"second(?:ly)?|next|but)\W+)*"
-    r"(?:what|which|who|whose|when|where|why|how|is|are|was|were|did|does|do|can|could|would|"
+    r"(?:what|which|who|whose|when|where|why|how|whats|what's|hows|how's|whos|who's|is|are|"
+    r"was|were|did|does|do|can|could|would|"
     r"will|should|has|have|any|show|list|ls|give|tell|compare|get|find|check|display|open|"
     r"describe|see|promote|roll|rollback|revert|undo|stop|kill|end|cancel|canary|send|shadow|"
     r"archive|delete|remove|retrain|rename|tag|approve|deploy|ship|move|make|put|set|bump|"
@@ -101,6 +102,11 @@ def asked_about(
     another. ``found`` unchanged when that leaves nothing or the message names one model."""
     if len({f.model for f in found}) < 2:
         return found
+    # "ignore the critical path (thats mnist-cnn), i need ...": an aside in brackets.
+    asides = [m.span() for m in re.finditer(r"\([^()]*\)", text)]
+    outside = [f for f in found if not any(a < f.start < b for a, b in asides)]
+    if outside and len({f.model for f in outside}) < len({f.model for f in found}):
+        found = outside
     meant = [f for f in found if not _NEGATED.search(text[: f.start])]
     if meant and len({f.model for f in meant}) < len({f.model for f in found}):
         found = meant

@@ -39,7 +39,7 @@ from agent.intents import (
     Unclear,
     Unsupported,
 )
-from agent.repeats import SAME_FOR, RepeatReading
+from agent.repeats import CORRECTION, SAME_FOR, RepeatReading
 from agent.slots import CODE, has
 from agent.topics import topic_of
 
@@ -145,6 +145,9 @@ class _Reader(ChangeReading, RepeatReading):
             if model is None and (P.THIS.search(t) or P.FOLLOW_UP.search(t)):
                 model = self.focus.model
             return AuditLog(model=model)
+        if self.found and (_WHICH_MODEL_TAKES.search(t) or _VERSION_IT_IS_ON.search(t)):
+            # "which model takes the X-Priority: critical requests", "what version is it on"
+            return self.serving()
         chooser = has(P.SELECT, t)
         if (
             chooser
@@ -268,6 +271,18 @@ _STAGE_PLURAL = re.compile(
 _COMPARE_FIRST = re.compile(
     r"^\W*(?:(?:please|pls|can you|could you)\s+)?(?:compare|cmp|diff)\b", re.I
 )
+#: Which model a route's requests reach: "which model takes the critical requests".
+_WHICH_MODEL_TAKES = re.compile(
+    r"\b(?:which|what)\s+(?:model|version|one)\s+(?:takes|handles|gets|serves|answers|receives|"
+    r"is\s+(?:taking|handling|getting|serving|answering|receiving))\b",
+    re.I,
+)
+#: The version a model is on: "what version is it on", "which build is mnist-cnn running".
+_VERSION_IT_IS_ON = re.compile(
+    r"\b(?:what|which)\s+(?:version|build|release)\s+(?:is|'s)\s+(?:it|that|this|[\w.\-]+)\s+"
+    r"(?:on|running|serving|using)\b",
+    re.I,
+)
 #: A number asked about as moving ("did accuracy move at all?"): a comparison, not a move.
 _METRIC_MOVED = re.compile(
     r"\b(?:did|has|have|does|do)\s+(?:the\s+|its\s+|their\s+)?(?:accuracy|latency|p\d+|metrics?|"
@@ -339,6 +354,8 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     who promoted it?"); the second part may lean on a model the first one names."""
     ctx = context or ParseContext()
     whole = parse_intent(text, ctx)
+    if whole.kind != "unclear" and CORRECTION.match(text.strip()):
+        return [whole]  # "sorry, wrong model. x, not y": one correction, not two parts
     if (both := _each_model(text, ctx, whole)) is not None:
         return both
     if (both := _two_models_compared(text, ctx, whole)) is not None:

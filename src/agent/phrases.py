@@ -161,6 +161,8 @@ PROMOTE = re.compile(
     r"|\bv\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
     # "can we get v3 of digits promoted?", "I'd like to have v2 promoted"
     r"|\b(?:get|have)\s+(?:[\w.\-]+\s+){1,6}?promoted\b"
+    # "can we get v2 of x out to production"
+    r"|\bget\s+(?:[\w.\-]+\s+){1,6}?(?:out|up|over)\s+(?:to|into|on)\s+(?:prod(?:uction)?|staging)\b"
     # "I'd like to propose v4 for staging", "nominate v3 for production": a move, asked for.
     r"|\b(?:propos(?:e|ing)|nominat(?:e|ing)|put\s+forward|queue)\b(?=.{1,80}\b(?:v\d+|version\s*\d+"
     r"|for\s+(?:prod(?:uction)?|staging)|to\s+(?:prod(?:uction)?|staging))\b)",

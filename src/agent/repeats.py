@@ -38,7 +38,9 @@ _TAKE_BACK = r"(?:cancel|scratch|ignore|forget)\s+that|wrong\s+(?:model|one|name
 CORRECTION = re.compile(
     rf"^\W*(?:(?:no|nope|sorry|oops|wait|actually|my bad|err?m?|{_TAKE_BACK})\W+)*"
     rf"(?:(?:i\s+)?(?:meant|mean)\s+|(?:sorry|oops|my bad|{_TAKE_BACK})\W+)"
-    r"(?:the\s+)?[\w.\-]+(?:\s+(?:v|version\s*)\d+)?(?:\s+(?:instead|please|pls))*\W*$",
+    r"(?:the\s+)?[\w.\-]+(?:\s+(?:v|version\s*)\d+)?(?:\s+(?:instead|please|pls))*"
+    # "..., mnist-classifier, not encoder": the one meant, then the one not meant.
+    r"(?:\W+not\s+(?:the\s+)?[\w.\-]+)?\W*$",
     re.I,
 )
 _FILLER = r"(?:(?:and|but|no|ok|okay|so|then|actually|please|pls|now)\W+)*"

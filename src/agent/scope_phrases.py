@@ -104,9 +104,13 @@ UNSUPPORTED: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
     (
+        "download",
+        re.compile(r"\bdownload\b.{0,40}\b(?:weights|artifacts?|files?|\.pt|model)\b", re.I),
+    ),
+    (
         "export",
         re.compile(
-            r"\bexport(?:s|ing)?\b(?!ed)|\bdownload\b.{0,40}\b(?:weights|artifacts?|files?|\.pt)\b"
+            r"\bexport(?:s|ing)?\b(?!ed)"
             r"|\b(?:save|dump|copy)\s+(?:\S+\s+){0,4}?(?:weights|artifacts?)\b",
             re.I,
         ),

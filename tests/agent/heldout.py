@@ -61,7 +61,8 @@ HELDOUT10 = DATA / "chat_heldout10.jsonl"
 #: Written by an eleventh person; scored blind 88/100, then its misses were read and fixed
 #: by class (its README).
 HELDOUT11 = DATA / "chat_heldout11.jsonl"
-#: Written by a twelfth person; scored blind 83/100 (its README).
+#: Written by a twelfth person; scored blind 83/100, then its misses were read and fixed
+#: by class (its README).
 HELDOUT12 = DATA / "chat_heldout12.jsonl"
 SETS = (
     HELDOUT,

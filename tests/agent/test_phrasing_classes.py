@@ -293,6 +293,18 @@ def test_another_baseline_by_its_stage_keeps_the_version_compared() -> None:
             "anything waiting for approval? and what else can the bot do",
             [PendingApprovals(), Help()],
         ),
+        (
+            # A contraction without its apostrophe still opens a question.
+            "whats in staging + any approvals waiting?",
+            [ListModels(stage="Staging"), PendingApprovals()],
+        ),
+        (
+            "list the classification models and suggest the fastest",
+            [
+                ListModels(task="classification"),
+                SelectModel(task="classification", goal="latency"),
+            ],
+        ),
     ],
 )
 def test_each_part_of_a_two_part_message_is_answered(text: str, meant: list[object]) -> None:

@@ -312,7 +312,11 @@ async def test_the_last_hour_reaches_the_audit_tool_as_a_time(
         ("delete digits", ["I cannot delete models or versions", "modelreg promote --help"]),
         (
             "can you export the weights of digits v3 to a .pt file?",
-            ["I cannot export or download model files from the chat; nothing was changed."],
+            ["I cannot export model files from the chat; nothing was changed."],
+        ),
+        (
+            "can u download digits v3 weights to my laptop",
+            ["I cannot download model files from the chat; nothing was changed."],
         ),
         ("what's the weather like?", ["That is outside this model registry.", "show me digits v3"]),
     ],
