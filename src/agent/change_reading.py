@@ -283,7 +283,10 @@ _ASKS_LAST = re.compile(
 #: A last clause asking what serves, question mark or not ("5xx on route digits!!! what is
 #: serving there right now").
 _ASKS_SERVING_LAST = re.compile(
-    r"(?:^|[.!?,;:]\s*|\s[-\u2013\u2014]{1,2}\s*)(?:so\s+|and\s+|but\s+)?(?:what|which)"
+    # "... what is it actually serving right now", "... what's x serving"
+    r"(?:^|[.!?,;:]\s*|\s[-\u2013\u2014]{1,2}\s*)(?:so\s+|and\s+|but\s+)?(?:what|which)\b"
+    r"[^.!?,;+]{0,40}?\b(?:serving|deployed|running|live)\b[^.!?,;+]*\W*$"
+    r"|(?:^|[.!?,;:]\s*|\s[-\u2013\u2014]{1,2}\s*)(?:so\s+|and\s+|but\s+)?(?:what|which)"
     r"(?:\s+(?:version|model|build|one))?(?:'s|s|\s+is|\s+are)\s+(?:currently\s+|actually\s+)?"
     r"(?:serving|live|deployed|running|up|in\s+prod(?:uction)?)\b[^.!?,;]*\W*$"
     # "... what version is it on", "which build is it running"

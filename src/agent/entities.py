@@ -226,7 +226,7 @@ def _route_or_part(
 ) -> bool:
     """ "the digits model" where `digits` is a route to one model and part of another's name
     (digits-encoder): said as a model, it names neither for sure."""
-    if not following or following[0][0].lower() not in ("model", "models"):
+    if not following or following[0][0].lower() not in ("model", "models", "one"):
         return False
     return any(low in _segments(m) for m in ctx.models or () if m != routed)
 

@@ -123,6 +123,7 @@ class _Reader(ChangeReading, RepeatReading):
             and not _compared_to_stage(t, found)
             and not (found.group(0).lower().startswith("move") and _METRIC_MOVED.search(t))
             and not has(P.WHAT_WAS_MOVED, t)
+            and not _PURPOSE.search(t[: found.start()])
         ):
             return self.promote(found)
         if (
@@ -145,6 +146,8 @@ class _Reader(ChangeReading, RepeatReading):
             if model is None and (P.THIS.search(t) or P.FOLLOW_UP.search(t)):
                 model = self.focus.model
             return AuditLog(model=model)
+        if not self.found and self.focus.model and _THE_ONE_SERVING.search(t):
+            return ServingStatus(model=self.focus.model)  # "is that the one serving?"
         if self.found and (_WHICH_MODEL_TAKES.search(t) or _VERSION_IT_IS_ON.search(t)):
             # "which model takes the X-Priority: critical requests", "what version is it on"
             return self.serving()
@@ -172,7 +175,7 @@ class _Reader(ChangeReading, RepeatReading):
             return self.select()
         if not self.found and has(P.ALL_SERVING, t):
             return ServingStatus()  # "health of all models": every model's serving
-        if has(P.SERVING, t):
+        if has(P.SERVING, t) and not (self.found and _CARD_OF.search(t)):
             return self.serving()
         if self.found and has(P.LIST, t) and re.search(r"\b(?:which|what)\s+version\b", t, re.I):
             return self.serving()  # "which version is prod for x": x's stages, not a list
@@ -271,6 +274,15 @@ _STAGE_PLURAL = re.compile(
 _COMPARE_FIRST = re.compile(
     r"^\W*(?:(?:please|pls|can you|could you)\s+)?(?:compare|cmp|diff)\b", re.I
 )
+#: Whether the model under discussion is what serves: "is that the one serving?".
+_THE_ONE_SERVING = re.compile(
+    r"^\W*(?:(?:and|so|ok)\W+)*(?:is|isn't|isnt|is not)\s+(?:that|this|it)\s+"
+    r"(?:the\s+one\s+|the\s+version\s+|what's\s+|what\s+is\s+)?(?:serving|live|deployed|running|in\s+prod(?:uction)?)\b",
+    re.I,
+)
+#: A card asked for by name ("the card of whatever gets the normal traffic on digits"):
+#: details, even where the words around it speak of serving.
+_CARD_OF = re.compile(r"\b(?:model\s+)?card\s+(?:of|for)\b", re.I)
 #: Which model a route's requests reach: "which model takes the critical requests".
 _WHICH_MODEL_TAKES = re.compile(
     r"\b(?:which|what)\s+(?:model|version|one)\s+(?:takes|handles|gets|serves|answers|receives|"
@@ -281,6 +293,13 @@ _WHICH_MODEL_TAKES = re.compile(
 _VERSION_IT_IS_ON = re.compile(
     r"\b(?:what|which)\s+(?:version|build|release)\s+(?:is|'s)\s+(?:it|that|this|[\w.\-]+)\s+"
     r"(?:on|running|serving|using)\b",
+    re.I,
+)
+#: A purpose clause before a verb ("... so that I may decide which one to propose for
+#: staging"): the move is what the asker will decide, not a request.
+_PURPOSE = re.compile(
+    r"\b(?:so\s+that|so\s+(?:i|we)\s+can|in\s+order\s+to|to\s+(?:help\s+(?:me|us)\s+)?decide|"
+    r"before\s+(?:i|we)\s+decide)\b",
     re.I,
 )
 #: A number asked about as moving ("did accuracy move at all?"): a comparison, not a move.
@@ -363,6 +382,15 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     pieces = [p.strip(" ,") for p in _SECOND_PART.split(text) if p.strip(" ,?")]
     # "ok, and which version is it serving": an acknowledgement is not a part.
     pieces = [p for p in pieces if not S.GREETING.match(p)] or pieces
+    rest = pieces
+    while len(rest) > 2 and remark(rest[0], text):
+        rest = rest[1:]
+    if len(rest) == 2 and len(pieces) > 2:
+        # "PAGER: p99 > 50ms. what's x serving + any changes?": context, then two requests
+        # of different kinds (else the whole message is one request said in several parts).
+        kinds = {parse_intent(piece, ctx).kind for piece in rest}
+        if len(kinds) == 2 and "unclear" not in kinds:
+            pieces = rest
     if len(pieces) == 1 and len(pieces[0]) < len(text.strip(" ,?")):
         return [parse_intent(pieces[0], ctx)]
     if len(pieces) != 2:
@@ -399,6 +427,12 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
             return [other]  # "x v4 failed its canary, we stopped it. what versions ...?"
     if "unclear" in (first.kind, second.kind) or first == second:
         return [whole]
+    if first.kind == "out_of_scope" and second.kind != "out_of_scope" and remark(pieces[0], text):
+        return [second]  # "Hello, I am new in the team. Which questions can I ask you?"
+    named = {f.model for f in _Reader(text, ctx).found}
+    if isinstance(first, Unsupported) and first.model is None and len(named) == 1:
+        # "delete v3 and canary v4 at 10% on x": the one model the message names.
+        first = first.model_copy(update={"model": named.pop()})
     if isinstance(first, ListModels) and isinstance(second, SelectModel) and second.task is None:
         # "list the feature extraction models and recommend one": one of those.
         second = second.model_copy(update={"task": first.task})

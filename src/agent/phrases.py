@@ -19,7 +19,8 @@ NAME_THEN_VERSION = re.compile(
     r"\b([A-Za-z0-9][\w.\-]*?)(?:\s+|:)(?:v|version\s*|ver\.?\s*)(\d+)\b", re.I
 )
 TO_STAGE = re.compile(
-    r"\b(?:to|into|in|on|onto|as|for|nach|auf)\s+(prod(?:uction)?|staging|stage|archived?|none)\b",
+    r"\b(?:to|into|in|on|onto|as|for|nach|auf)\s+(?:the\s+)?"
+    r"(prod(?:uction)?|staging|stage|archived?|none)\b",
     re.I,
 )
 STAGE_WORD = re.compile(r"\b(prod(?:uction)?|staging|archived?)\b", re.I)
@@ -67,7 +68,8 @@ MORE = re.compile(
     re.I,
 )
 PENDING = re.compile(
-    r"\bpending\b|\bawaiting\b|\bwaiting (?:for|on) (?:a )?(?:human|approval|review|sign[- ]?off)"
+    r"\bpending\b|\bawaiting\b"
+    r"|\bwaiting (?:for|on) (?:a |an )?(?:human|approv\w*|review|sign[- ]?off)"
     r"|\bneeds? (?:my )?approv|\bto approve\b|\bopen proposals?\b|\bapprovals?\b|\bproposals\b"
     r"|\b(?:been|got|get|gotten)\s+approved\b|\bapproved yet\b"
     r"|\bproposals?\b.*\bopen\b|\bsign[- ]?off\b|\bstill waiting\b"
@@ -102,6 +104,9 @@ ROLLBACK = re.compile(
     # "we need the old version back", "bring the previous one back"
     r"|\b(?:need|want|get|bring|put|have)\s+(?:the\s+)?(?:old|previous|prior|last|earlier)\s+"
     r"(?:version|one|model|build|release)\s+back\b"
+    # "restore the previous version of x"
+    r"|\brestore\s+(?:the\s+)?(?:old|previous|prior|last good|earlier)\s+"
+    r"(?:version|one|build|release)\b"
     # "I want to return x on the old version", "go back to the previous one"
     r"|\b(?:return|switch\s+back|put)\b.{0,40}?\b(?:to|on|onto)\s+(?:the\s+)?"
     r"(?:old|previous|prior|last good|earlier)\s+(?:version|one|model|build|release)\b",

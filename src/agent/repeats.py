@@ -55,7 +55,7 @@ _VERSION_ONLY = re.compile(
 )
 #: Only another baseline: "against v1?", "what about vs version 2?".
 _AGAINST_ONLY = re.compile(
-    rf"^\W*{_FILLER}(?:(?:what|how)\s+about\s+)?(?:against|vs\.?|versus|compared\s+(?:to|with))"
+    rf"^\W*{_FILLER}(?:(?:what|how)\s+about\s+)?(?:against|vs\.?|versus|with|compared\s+(?:to|with))"
     rf"\s+(?:{_VERSION}|(?:the\s+)?(prod(?:uction)?|staging)(?:\s+(?:one|version))?\b){_AFTER}",
     re.I,
 )

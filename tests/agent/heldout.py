@@ -64,6 +64,11 @@ HELDOUT11 = DATA / "chat_heldout11.jsonl"
 #: Written by a twelfth person; scored blind 83/100, then its misses were read and fixed
 #: by class (its README).
 HELDOUT12 = DATA / "chat_heldout12.jsonl"
+#: Written by a thirteenth person; scored blind 75/100 (its README).
+HELDOUT13 = DATA / "chat_heldout13.jsonl"
+#: Written by a fourteenth person; scored blind 83/100, then its misses were read and fixed
+#: by class (its README).
+HELDOUT14 = DATA / "chat_heldout14.jsonl"
 SETS = (
     HELDOUT,
     HELDOUT2,
@@ -77,6 +82,8 @@ SETS = (
     HELDOUT10,
     HELDOUT11,
     HELDOUT12,
+    HELDOUT13,
+    HELDOUT14,
 )
 #: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")
