@@ -14,7 +14,8 @@ TOPIC = re.compile(r"^\W*(?:[\w.\-]+(?:\s+[\w.\-]+){0,3}?)\s*(?::|\s[-\u2013\u20
 
 #: What a part asks for when it only names it ("x card, and pending approvals").
 ASKED_NOUN = re.compile(
-    r"\b(?:card|metrics|details|history|audit(?: log| trail)?|versions|pending|approvals)\W*$",
+    r"\b(?:card|metrics|details|history|audit(?: log| trail)?|versions|pending|approvals|"
+    r"(?:prod(?:uction)?|staging|archived)\s+models)\W*$",
     re.I,
 )
 

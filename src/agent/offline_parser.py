@@ -382,6 +382,20 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     pieces = [p.strip(" ,") for p in _SECOND_PART.split(text) if p.strip(" ,?")]
     # "ok, and which version is it serving": an acknowledgement is not a part.
     pieces = [p for p in pieces if not S.GREETING.match(p)] or pieces
+    if isinstance(whole, Unclear) and whole.needs in (None, "model"):
+        # "This is my first time here, my lead told me to use it. What can you do for me?":
+        # sentences of context around the one that asks.
+        asking = [piece for piece in pieces if not remark(piece, text)]
+        if (
+            len(pieces) > 1
+            and len(asking) == 1
+            and (not whole.unknown or whole.unknown not in asking[0])
+        ):
+            alone = parse_intent(asking[0], ctx)
+            if isinstance(alone, SelectModel):
+                alone = _Reader(text, ctx).select()  # the context says the task and the goal
+            if alone.kind != "unclear":
+                return [alone]
     rest = pieces
     while len(rest) > 2 and remark(rest[0], text):
         rest = rest[1:]

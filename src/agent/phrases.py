@@ -275,6 +275,8 @@ SELECT = re.compile(
     r"(?:which|what) model (?:should|do|would|could|can|to|for|"
     r"is(?!\s+(?:(?:currently|now|right now)\s+)?(?:in|on|at|live|serving|deployed|running)\b))|"
     r"should i use|"
+    # "which classification model should we point it at"
+    r"(?:which|what)\s+[\w\-]+\s+model\s+(?:should|would|do|could)\s+(?:i|we|you)\b|"
     # "which classifier should we put there", "what encoder would you use"
     r"(?:which|what) (?:classifier|regressor|encoder|detector) (?:should|do|would|could|to)|"
     r"(?:which|what) (?:one|model) (?:should|do|would)|good for|ideal for)\b"
@@ -359,7 +361,14 @@ DETAILS = re.compile(
 )
 
 GOALS: list[tuple[Goal, re.Pattern[str]]] = [
-    ("batch", re.compile(r"\b(?:batch\w*|bulk|nightly|offline scoring|throughput)\b", re.I)),
+    (
+        "batch",
+        re.compile(
+            r"\b(?:batch\w*|bulk|nightly|offline scoring|throughput|backfill\w*|"
+            r"nobody waits|no one waits)\b",
+            re.I,
+        ),
+    ),
     (
         "critical",
         re.compile(

@@ -8,6 +8,7 @@ import re
 from agent import entities
 from agent import phrases as P
 from agent import scope_phrases as S
+from agent.clauses import remark
 from agent.intents import (
     AuditLog,
     CompareVersions,
@@ -29,6 +30,10 @@ _FILLERS = frozenset(
 )
 
 
+#: A sentence: up to its full stop, question or exclamation mark.
+_SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)")
+
+
 class QuestionReading(Slots):
     """Questions and unsupported requests, on top of the message's slots."""
 
@@ -41,6 +46,16 @@ class QuestionReading(Slots):
             for action, pattern in S.UNSUPPORTED
             if (found := pattern.search(t)) and not (action == "delete" and has(P.CANARY, t))
         ]
+        # "I retrained the MLP and registered it as v4. ... Can you compare v4 against
+        # production?": a sentence that only tells what happened asks for nothing.
+        sentences = [(m.start(), m.group(0)) for m in _SENTENCE.finditer(t)]
+        asking = [(at, s) for at, s in sentences if not remark(s, t)]
+        if len(sentences) > 1 and asking:
+            named = [
+                (at, action)
+                for at, action in named
+                if any(start <= at < start + len(s) for start, s in asking)
+            ]
         if not named:
             return None
         versions = self.versions()
@@ -135,7 +150,8 @@ class QuestionReading(Slots):
         model = self.model()
         if model is None:
             return self.needs_model("compare digits v3 with v1")
-        found = self.versions()
+        # "registered it as x v3. can you compare v3 with v1?": each version once.
+        found = list(dict.fromkeys(self.versions()))
         if not found and self.ctx.stages:
             found = self.stage_versions(model)
         elif len(found) == 1 and self.ctx.stages and not P.THIS.search(self.text):

@@ -24,7 +24,8 @@ OFF_TOPIC = re.compile(
     # "before lunch" says when, not what.
     r"\b(?:weather|joke|poem|recipe|(?<!before\s)(?<!after\s)(?<!since\s)(?:lunch|dinner)|coffee|football|soccer|movie|song|lyrics|"
     r"capital of|translate|stock price|bitcoin|horoscope|email (?:my|the) boss|birthday|"
-    r"meaning of life|who are you|how are you|your name|"
+    r"meaning of life|who are you|how are you|your name|pizza|restaurant|wifi|self-review|"
+    r"draft (?:three|two|a few|some)? ?paragraphs|"
     # The cluster and the machine, not the registry: pods, nodes, drivers, memory errors.
     r"k8s|kubectl|kubernetes|pods?|nodes?|cluster|cuda|gpu driver|out of memory|oom|"
     r"segfault|stack ?trace|docker(?:file)?|vpn|ssh|pip install|conda|"
@@ -113,7 +114,7 @@ UNSUPPORTED: list[tuple[str, re.Pattern[str]]] = [
     (
         "export",
         re.compile(
-            r"\bexport(?:s|ing)?\b(?!ed)"
+            r"\bexport(?:ing)?\s+(?!with\b|of\b|from\b|that\b|which\b)"
             r"|\b(?:save|dump|copy)\s+(?:\S+\s+){0,4}?(?:weights|artifacts?)\b",
             re.I,
         ),

@@ -64,7 +64,8 @@ HELDOUT11 = DATA / "chat_heldout11.jsonl"
 #: Written by a twelfth person; scored blind 83/100, then its misses were read and fixed
 #: by class (its README).
 HELDOUT12 = DATA / "chat_heldout12.jsonl"
-#: Written by a thirteenth person; scored blind 75/100 (its README).
+#: Written by a thirteenth person; scored blind 75/100, then its misses were read and fixed
+#: by class (its README).
 HELDOUT13 = DATA / "chat_heldout13.jsonl"
 #: Written by a fourteenth person; scored blind 83/100, then its misses were read and fixed
 #: by class (its README).

@@ -294,6 +294,11 @@ def test_another_baseline_by_its_stage_keeps_the_version_compared() -> None:
             [PendingApprovals(), Help()],
         ),
         (
+            # A stage's models asked for by naming them, then another request.
+            "staging models + pending?",
+            [ListModels(stage="Staging"), PendingApprovals()],
+        ),
+        (
             # A contraction without its apostrophe still opens a question.
             "whats in staging + any approvals waiting?",
             [ListModels(stage="Staging"), PendingApprovals()],
