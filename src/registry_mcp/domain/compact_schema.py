@@ -55,13 +55,17 @@ class CompactModel(BaseModel):
                 f"{cls.__name__}.trusted needs exactly its fields; "
                 f"got {sorted(values)}, expected {sorted(cls.__pydantic_fields__)}"
             )
-        instance = cls.__new__(cls)
-        object.__setattr__(instance, "__dict__", values)
-        object.__setattr__(instance, "__pydantic_fields_set__", set(values))
-        object.__setattr__(instance, "__pydantic_extra__", None)
-        object.__setattr__(instance, "__pydantic_private__", None)
+        instance = _new(cls)
+        _set(instance, "__dict__", values)
+        _set(instance, "__pydantic_fields_set__", set(values))
+        _set(instance, "__pydantic_extra__", None)
+        _set(instance, "__pydantic_private__", None)
         return instance
 
+
+# Looked up once: ``trusted`` builds every model of a listed page.
+_new = object.__new__
+_set = object.__setattr__
 
 _DEFS_PREFIX = "#/$defs/"
 

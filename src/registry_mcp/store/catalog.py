@@ -13,11 +13,10 @@ at the top; split, the mirror of MLflow's schema would be spread over several fi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -26,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from registry_mcp.domain.cards import CARD_TAG, card_from_tag
 from registry_mcp.domain.errors import ErrorCode, RegistryError
 from registry_mcp.domain.paging import check_limit, decode_cursor, encode_cursor
-from registry_mcp.domain.schemas import AliasState, ModelSummary, Page, Stage, VersionInfo
+from registry_mcp.domain.schemas import ModelSummary, Page, Stage, VersionInfo
 from registry_mcp.domain.stages import (
     DELETED_STAGE,
     PREVIOUS_ALIAS,
@@ -37,8 +36,8 @@ from registry_mcp.domain.stages import (
     STAGING_ALIAS,
     version_stage,
 )
-from registry_mcp.store.approved_state import unapproved_change
 from registry_mcp.store.database import approved_state_table, backend_error, is_postgres
+from registry_mcp.store.summaries import paused_collector, summaries
 
 _models = sa.table(
     "registered_models",
@@ -80,6 +79,8 @@ _version_tags = sa.table(
     sa.column("key"),
     sa.column("value"),
 )
+_CACHED_TAG_FILTERS = 4
+"""List statements with up to this many tag filters are kept (a handful of shapes)."""
 _REQUIRED_TABLES = {
     "registered_models",
     "registered_model_tags",
@@ -91,72 +92,6 @@ _REQUIRED_TABLES = {
 
 def _ms_to_dt(value: int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value / 1000, tz=UTC)
-
-
-def _alias_state(versions: tuple[int | None, ...]) -> AliasState:
-    return AliasState.trusted(
-        {"production": versions[0], "staging": versions[1], "previous": versions[2]}
-    )
-
-
-def _shared_state(
-    versions: tuple[int | None, ...], states: dict[tuple[int | None, ...], AliasState]
-) -> AliasState:
-    """One frozen ``AliasState`` per distinct triple in a page (most models share a few)."""
-    state = states.get(versions)
-    if state is None:
-        state = states[versions] = _alias_state(versions)
-    return state
-
-
-_decode = json.JSONDecoder().decode
-
-
-def _tags(value: str | dict[str, str | None] | None) -> dict[str, str]:
-    """A model's tags from its JSON object column (text on SQLite; decoded by the driver on
-    PostgreSQL; NULL there for a model without tags)."""
-    if value is None:
-        return {}
-    found: dict[str, str | None] = _decode(value) if isinstance(value, str) else value
-    if None not in found.values():
-        return cast(dict[str, str], found)  # no NULL value: every value is text
-    return {key: "" if text is None else text for key, text in found.items()}
-
-
-def _summary(
-    row: tuple[Any, ...], states: dict[tuple[int | None, ...], AliasState]
-) -> ModelSummary:
-    """A model summary from one row of ``Catalog._summary_query``, in its column order.
-
-    Every field comes from our own SQL (integer columns, text, milliseconds): built without
-    re-validating it, positionally (no per-column name lookup), with the frozen alias states
-    shared between the models of a page.
-    """
-    name, description, updated_ms = row[0], row[1], row[2]
-    found, approved_versions, moving_ms, latest = row[3:6], row[6:9], row[9], row[10]
-    approved = _shared_state(approved_versions, states)
-    unapproved = None
-    if found != approved_versions:
-        unapproved = unapproved_change(name, approved, _alias_state(found), moving_ms)
-    # Every read path shows the approved stages; a pending change is flagged apart.
-    shown = found if unapproved is None else approved_versions
-    return ModelSummary.trusted(
-        {
-            "name": name,
-            "description": description or None,
-            "tags": _tags(row[11]),
-            "production_version": shown[0],
-            "staging_version": shown[1],
-            "previous_production_version": shown[2],
-            "latest_version": latest,
-            "updated_at": None
-            if updated_ms is None
-            else datetime.fromtimestamp(updated_ms / 1000, tz=UTC),
-            "unapproved_change": unapproved,
-            "unapproved_aliases": None if unapproved is None else _alias_state(found),
-            "approved": approved,
-        }
-    )
 
 
 class Catalog:
@@ -174,6 +109,7 @@ class Catalog:
         self._engine = engine
         self._workspace = workspace
         self._checked = False
+        self._list_queries: dict[tuple[Stage | None, int, bool], sa.Select[Any]] = {}
 
     @property
     def engine(self) -> Engine:
@@ -255,29 +191,48 @@ class Catalog:
         cursor: str | None = None,
     ) -> Page[ModelSummary]:
         check_limit(limit)
-        query = self._summary_query().order_by(_models.c.name).limit(limit + 1)
-        for key, value in tags:
+        params: dict[str, Any] = {"limit": limit + 1}
+        for i, (key, value) in enumerate(tags):
+            params[f"tag_key_{i}"], params[f"tag_value_{i}"] = key, value
+        if cursor is not None:
+            params["after"] = decode_cursor(cursor, "after", str)
+        query = self._list_query(stage, len(tags), cursor is not None)
+        # A page builds thousands of objects that outlive it; see ``paused_collector``.
+        with paused_collector():
+            try:
+                with self._connect() as conn, conn.begin():
+                    rows = conn.execute(query, params).all()
+            except SQLAlchemyError as exc:
+                raise backend_error(exc, "listing models") from exc
+            items = summaries(rows[:limit])
+        next_cursor = encode_cursor({"after": items[-1].name}) if len(rows) > limit else None
+        return Page[ModelSummary].trusted({"items": items, "next_cursor": next_cursor})
+
+    def _list_query(self, stage: Stage | None, tag_count: int, after: bool) -> sa.Select[Any]:
+        """The page statement of one filter shape, with bound parameters (``limit``,
+        ``tag_key_<i>``/``tag_value_<i>``, ``after``), built once: building and keying a
+        select of a dozen subqueries costs more than SQLite takes to run it for a small page."""
+        shape = (stage, tag_count, after)
+        query = self._list_queries.get(shape)
+        if query is not None:
+            return query
+        query = self._summary_query().order_by(_models.c.name).limit(sa.bindparam("limit"))
+        for i in range(tag_count):
             query = query.where(
                 sa.exists().where(
                     self._ws(_model_tags),
                     _model_tags.c.name == _models.c.name,
-                    _model_tags.c.key == key,
-                    _model_tags.c.value == value,
+                    _model_tags.c.key == sa.bindparam(f"tag_key_{i}"),
+                    _model_tags.c.value == sa.bindparam(f"tag_value_{i}"),
                 )
             )
         if stage is not None:
             query = query.where(self._stage_filter(stage))
-        if cursor is not None:
-            query = query.where(_models.c.name > decode_cursor(cursor, "after", str))
-        try:
-            with self._connect() as conn, conn.begin():
-                rows = conn.execute(query).all()
-        except SQLAlchemyError as exc:
-            raise backend_error(exc, "listing models") from exc
-        states: dict[tuple[int | None, ...], AliasState] = {}
-        items = [_summary(tuple(row), states) for row in rows[:limit]]
-        next_cursor = encode_cursor({"after": items[-1].name}) if len(rows) > limit else None
-        return Page[ModelSummary].trusted({"items": items, "next_cursor": next_cursor})
+        if after:
+            query = query.where(_models.c.name > sa.bindparam("after"))
+        if tag_count <= _CACHED_TAG_FILTERS:
+            self._list_queries[shape] = query
+        return query
 
     def get_model(self, name: str) -> ModelSummary | None:
         try:
@@ -285,7 +240,7 @@ class Catalog:
                 row = conn.execute(self._one_model, {"name": name}).first()
         except SQLAlchemyError as exc:
             raise backend_error(exc, "reading a model") from exc
-        return None if row is None else _summary(tuple(row), {})
+        return None if row is None else summaries([row])[0]
 
     def _summary_query(self) -> sa.Select[Any]:
         def alias_version(alias: str) -> sa.ScalarSelect[Any]:
