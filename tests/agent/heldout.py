@@ -70,6 +70,8 @@ HELDOUT13 = DATA / "chat_heldout13.jsonl"
 #: Written by a fourteenth person; scored blind 83/100, then its misses were read and fixed
 #: by class (its README).
 HELDOUT14 = DATA / "chat_heldout14.jsonl"
+#: Written by a fifteenth person; scored blind 89/100 (its README).
+HELDOUT15 = DATA / "chat_heldout15.jsonl"
 SETS = (
     HELDOUT,
     HELDOUT2,
@@ -85,6 +87,7 @@ SETS = (
     HELDOUT12,
     HELDOUT13,
     HELDOUT14,
+    HELDOUT15,
 )
 #: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")
