@@ -129,6 +129,10 @@ class FollowUpReading(QuestionReading):
                 stage = P.STAGE_WORD.search(self.text)
                 kept = stage.group(1) if stage else topic.stage
                 return ListModels(task=task, stage=stage_of(kept) if kept else None)
+            stage = P.STAGE_WORD.search(self.text)
+            if task is None and stage is not None and topic.task:
+                # "what about staging?" after "only the classification ones": that task still.
+                return ListModels(task=topic.task, stage=stage_of(stage.group(1)))
         if topic.kind == "audit" and self.since is not None:
             # "what about the last day?", "just the last 45 minutes": the same history.
             words = P.TOKEN.findall(self.text[lead.end() :] if lead else self.text)

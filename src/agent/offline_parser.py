@@ -57,6 +57,13 @@ class _Reader(ChangeReading, RepeatReading):
                 reason=f"That names {' and '.join(named)}; which one should the change be for?",
                 needs="model",
             )
+        if (
+            self.unknown is not None
+            and not self.found
+            and isinstance(intent, ListModels)
+            and re.match(r"^\W*(?:is|are|was|has|did)\s+(?:the\s+)?[\w.\-]+\s", self.text, re.I)
+        ):
+            return self.no_such_model()  # "is sentiment-bert in staging yet?": no such model
         if self.unknown is not None and not self.found and _MODEL_KINDS.get(intent.kind, False):
             return self.no_such_model()  # never answer about a name the registry lacks
         if (

@@ -107,6 +107,8 @@ ROLLBACK = re.compile(
     # "restore the previous version of x"
     r"|\brestore\s+(?:the\s+)?(?:old|previous|prior|last good|earlier)\s+"
     r"(?:version|one|build|release)\b"
+    # "is possible to go back with x to version 1?"
+    r"|\bgo\s+back\b(?=.{0,40}?\bto\s+(?:v|version\s*)\d+\b)"
     # "I want to return x on the old version", "go back to the previous one"
     r"|\b(?:return|switch\s+back|put)\b.{0,40}?\b(?:to|on|onto)\s+(?:the\s+)?"
     r"(?:old|previous|prior|last good|earlier)\s+(?:version|one|model|build|release)\b",
@@ -399,6 +401,9 @@ TASKS = {
     "regression": "regression",
     "regressor": "regression",
     "regressors": "regression",
+    # "recommend an encoder for similarity search": what an encoder does is feature extraction.
+    "encoder": "feature-extraction",
+    "encoders": "feature-extraction",
     "detection": "detection",
     "segmentation": "segmentation",
     "forecasting": "forecasting",

@@ -110,7 +110,9 @@ class QuestionReading(Slots):
         stages = [w for w in other if P.STAGE_WORD.fullmatch(w)]
         if stages and len(stages) == len(other) == 1 and not self.found:
             if asked == "list_models":
-                return ListModels(stage=stage_of(stages[0]))
+                # "what about staging?" after "only the classification ones": that task still.
+                kept = self.focus.topic.task if self.focus.topic.kind == "list_models" else None
+                return ListModels(stage=stage_of(stages[0]), task=kept)
             model = self.focus.model
             if asked == "serving" and model is not None:
                 return ServingStatus(model=model)  # its answer names every stage's version

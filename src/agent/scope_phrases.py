@@ -13,6 +13,9 @@ HELP = re.compile(
     r"|\bwhat (?:are|r) (?:you|u) (?:able to do|capable of|good for|for)\b"
     r"|\bwhat (?:else )?(?:can|does) (?:this|the) (?:thing|tool|bot|chat|assistant) do\b"
     r"|\bwhat else can (?:you|i) (?:do|ask)\b"
+    # "how does this chat work and what may I ask it?"
+    r"|\bhow does (?:this|the) (?:chat|tool|bot|thing|assistant) work\b"
+    r"|\bwhat (?:can|may|could|should) (?:i|we) ask\b"
     # "explain me which kinds of questions I am allowed to ask you"
     r"|\b(?:which|what)\s+(?:kinds?\s+of\s+|sorts?\s+of\s+|types?\s+of\s+)?(?:questions|things|requests)\s+"
     r"(?:can|may|could|should)?\s*(?:i|we)\s+(?:am\s+|are\s+)?(?:allowed\s+to\s+|able\s+to\s+)?ask\b",

@@ -70,7 +70,8 @@ HELDOUT13 = DATA / "chat_heldout13.jsonl"
 #: Written by a fourteenth person; scored blind 83/100, then its misses were read and fixed
 #: by class (its README).
 HELDOUT14 = DATA / "chat_heldout14.jsonl"
-#: Written by a fifteenth person; scored blind 89/100 (its README).
+#: Written by a fifteenth person; scored blind 89/100, then its misses were read and fixed
+#: by class (its README).
 HELDOUT15 = DATA / "chat_heldout15.jsonl"
 SETS = (
     HELDOUT,
