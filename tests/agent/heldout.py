@@ -73,6 +73,8 @@ HELDOUT14 = DATA / "chat_heldout14.jsonl"
 #: Written by a fifteenth person; scored blind 89/100, then its misses were read and fixed
 #: by class (its README).
 HELDOUT15 = DATA / "chat_heldout15.jsonl"
+#: Written by a sixteenth person; scored blind 87/100; its misses not read (its README).
+HELDOUT16 = DATA / "chat_heldout16.jsonl"
 SETS = (
     HELDOUT,
     HELDOUT2,
@@ -89,6 +91,7 @@ SETS = (
     HELDOUT13,
     HELDOUT14,
     HELDOUT15,
+    HELDOUT16,
 )
 #: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")
