@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -26,7 +25,7 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from serving.errors import ServingError
-from serving.router import feedback, inputs, oip
+from serving.router import entropy, feedback, inputs, oip
 from serving.router.auth import AdminAuth, ClientKeys
 from serving.router.errors import RouterError, RouterErrorCode
 from serving.router.feedback import Asker, FeedbackBook
@@ -733,7 +732,7 @@ def _request_id(headers: dict[bytes, bytes]) -> bytes:
     given = headers.get(b"x-request-id")
     if given is not None and _REQUEST_ID.match(given.decode("latin-1")):
         return given
-    return os.urandom(16).hex().encode()  # 32 hex digits, as uuid4().hex, without the UUID
+    return entropy.token_bytes(16).hex().encode()  # 32 hex digits, as uuid4().hex
 
 
 def _asker(scope: Scope, client: str | None) -> Asker:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 import re
 import threading
 from array import array
@@ -40,6 +39,7 @@ from typing import Annotated, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
+from serving.router import entropy
 from serving.router.auth import is_loopback
 from serving.router.errors import RouterError, RouterErrorCode
 
@@ -148,7 +148,7 @@ class FeedbackBook:
     ) -> str:
         """Keep what judging ``reply`` (to a request of ``rows`` rows) needs; the feedback
         token for its reply (hex)."""
-        token = os.urandom(TOKEN_BYTES)  # what secrets.token_bytes reads, one call less
+        token = entropy.token_bytes(TOKEN_BYTES)
         classes = compact_classes(reply, rows)
         size = ENTRY_OVERHEAD + len(request_id) + (len(classes) * 4 if classes else 0)
         answer = _Answer(model, version, classes, token, asker, size)
