@@ -294,14 +294,18 @@ def python_path(src: Path | None) -> Iterator[None]:
 
 @contextlib.contextmanager
 def shipped_router(
-    ts: LocalTorchServe, root: Path, src: Path | None = None
+    ts: LocalTorchServe, root: Path, src: Path | None = None, inference: str | None = None
 ) -> Iterator[tuple[str, list[int]]]:
+    """``python -m serving.router`` with the bench's table; ``inference``: another inference
+    address than TorchServe's (the null server; then without TorchServe's key, and the table
+    not checked against TorchServe, which needs that key)."""
     settings = RouterSettings(
         port=free_port(),
-        inference_url=ts.endpoints.inference,
+        inference_url=inference or ts.endpoints.inference,
         management_url=ts.endpoints.management,
-        key_file=ts.key_file,
+        key_file=ts.key_file if inference is None else None,
         state_file=root / f"router-state-{secrets.token_hex(4)}.json",
+        verify_loaded=inference is None,
     )
     token = secrets.token_urlsafe(24)
     router = LocalRouter(settings, token, log_file=root / f"router-{settings.port}.log")
@@ -416,6 +420,27 @@ def app_cost(reply: bytes, requests: int, root: Path) -> dict[str, Any]:
     }
 
 
+def null_upstream(bench: Bench, client: Client, variant: str, reply: str) -> dict[str, Any]:
+    """The shipped router in front of the null server (an answer of TorchServe's size, at
+    once) instead of TorchServe, at the highest concurrency: its CPU per request when no
+    model competes for the cores, the figure that moves least between runs."""
+    top = max(bench.args.concurrency)
+    src = shipped_source(variant)
+    with (
+        NullServer(reply.encode()) as null,
+        shipped_router(bench.ts, bench.root, src, null.url) as (url, pids),
+    ):
+        runs = [bench.routed(client, url, pids, top) for _ in range(bench.args.rounds)]
+    return {
+        "concurrency": top,
+        "rps": round(statistics.median(run["rps"] for run in runs), 1),
+        "failed": sum(run["failed"] for run in runs),
+        "router_cpu_us_per_request": round(
+            statistics.median(run["router_cpu_us"] for run in runs), 1
+        ),
+    }
+
+
 def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Rounds of one path: p50/p99 the median of the rounds', the rate the median rate."""
     rows = [summarize(run) for run in runs]
@@ -430,8 +455,9 @@ def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class Bench:
-    def __init__(self, ts: LocalTorchServe, args: argparse.Namespace) -> None:
+    def __init__(self, ts: LocalTorchServe, args: argparse.Namespace, root: Path) -> None:
         self.ts = ts
+        self.root = root
         self.args = args
         self.direct_path = f"/predictions/{served_name(MODEL)}/1"
 
@@ -574,7 +600,7 @@ def main() -> None:
             archive = build_archive(root / "model", MODEL, 1, ts.model_store)
             with ts.client() as client:
                 client.register(archive.file_name, served_name(MODEL), 1)
-            bench = Bench(ts, args)
+            bench = Bench(ts, args, root)
             token = (read_keys(ts.key_file) or {})["inference"].key
             reply = httpx.post(
                 ts.endpoints.inference + bench.direct_path,
@@ -599,8 +625,11 @@ def main() -> None:
             for variant in variants:
                 with routers(ts, root, variant) as (url, pids):
                     rows = measure_variant(bench, found[fastest], url, pids, heads[fastest])
-                results.append({"variant": variant, "rows": rows})
-                print_variant(variant, rows)
+                result: dict[str, Any] = {"variant": variant, "rows": rows}
+                if variant == SHIPPED or variant.startswith(SHIPPED + "@"):
+                    result["null_upstream"] = null_upstream(bench, found[fastest], variant, reply)
+                results.append(result)
+                print_variant(variant, rows, result.get("null_upstream"))
         finally:
             ts.down()
 
@@ -634,7 +663,9 @@ def main() -> None:
     print(f"wrote {args.out}")
 
 
-def print_variant(variant: str, rows: list[dict[str, Any]]) -> None:
+def print_variant(
+    variant: str, rows: list[dict[str, Any]], null: dict[str, Any] | None = None
+) -> None:
     print(f"-- router {variant}")
     print(
         f"{'conc':>4} {'path':<7} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'n':>7} {'failed':>6}"
@@ -652,6 +683,12 @@ def print_variant(variant: str, rows: list[dict[str, Any]]) -> None:
             f"{row['throughput_ratio']:.2f}; router CPU "
             f"{row['router_cpu_us_per_request']:.0f} us/request"
             f"{limited if row['client_limited'] else ''}",
+            flush=True,
+        )
+    if null is not None:
+        print(
+            f"{'':>4} before the null server (c{null['concurrency']}): {null['rps']:.0f} req/s, "
+            f"router CPU {null['router_cpu_us_per_request']:.0f} us/request",
             flush=True,
         )
 
