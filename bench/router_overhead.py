@@ -11,16 +11,19 @@ a local TorchServe (one worker); routers (``serving.router``'s app on uvicorn) s
    A level where that client's direct rate is not well below its null-server ceiling
    (``--headroom`` times) is marked ``client_limited``: its ratio measures the client too.
 2. Router variants side by side (``--variants``): ``shipped`` is ``python -m serving.router``
-   as it runs, its table put through the admin API; the others are the same app on uvicorn with
-   a chosen HTTP parser and event loop (``h11``/``asyncio``, ``httptools``/``uvloop``) and a
-   number of worker processes sharing one port through ``SO_REUSEPORT`` (each with its own
-   copy of the table, read from the same file: enough to measure throughput, not a way to run
-   the router). At each level direct and router rounds alternate, so both see the same noise.
+   as it runs, its table put through the admin API; ``shipped@DIR`` is the same command run
+   from the source tree ``DIR`` (``PYTHONPATH=DIR``, e.g. another checkout's ``src``: the
+   router before and after a change, in one run, against the same TorchServe); the others
+   are the same app on uvicorn with a chosen HTTP parser and event loop (``h11``/``asyncio``,
+   ``httptools``/``uvloop``) and a number of worker processes sharing one port through
+   ``SO_REUSEPORT`` (each with its own copy of the table, read from the same file: enough to
+   measure throughput, not a way to run the router). At each level direct and router rounds
+   alternate, so both see the same noise.
 
 Prints the tables and writes JSON under bench/results/.
 
     python bench/router_overhead.py [--concurrency 1 8 16] [--rounds 3] [--duration 2]
-        [--variants shipped httptools/uvloop/2 ...] [--client wrk]
+        [--variants shipped shipped@../main/src httptools/uvloop/2 ...] [--client wrk]
     python bench/router_overhead.py --requests 40 --concurrency 1 --rounds 1   # smoke run
 """
 
@@ -141,8 +144,22 @@ def variant_parts(variant: str) -> tuple[str, str, int]:
     return http, loop, count
 
 
-def variant_available(variant: str) -> bool:
+def shipped_source(variant: str) -> Path | None:
+    """The source tree of a ``shipped@DIR`` variant (None: this tree); exits if not one."""
     if variant == SHIPPED:
+        return None
+    src = Path(variant.removeprefix(SHIPPED + "@")).resolve()
+    if not (src / "serving" / "router" / "__main__.py").is_file():
+        raise SystemExit(
+            f"--variants: {variant!r}: {src} holds no serving/router package; give the src "
+            "directory of a checkout, e.g. shipped@/path/to/checkout/src"
+        )
+    return src
+
+
+def variant_available(variant: str) -> bool:
+    if variant == SHIPPED or variant.startswith(SHIPPED + "@"):
+        shipped_source(variant)
         return True
     http, loop, _ = variant_parts(variant)
     return all(
@@ -194,8 +211,8 @@ def router_worker() -> None:
 def routers(ts: LocalTorchServe, root: Path, variant: str) -> Iterator[tuple[str, list[int]]]:
     """The router(s) of ``variant`` on one port, each with the table ready; yields the URL
     and the routers' process ids."""
-    if variant == SHIPPED:
-        with shipped_router(ts, root) as found:
+    if variant == SHIPPED or variant.startswith(SHIPPED + "@"):
+        with shipped_router(ts, root, shipped_source(variant)) as found:
             yield found
         return
     http, loop, workers = variant_parts(variant)
@@ -259,16 +276,42 @@ def routers(ts: LocalTorchServe, root: Path, variant: str) -> Iterator[tuple[str
 
 
 @contextlib.contextmanager
-def shipped_router(ts: LocalTorchServe, root: Path) -> Iterator[tuple[str, list[int]]]:
+def python_path(src: Path | None) -> Iterator[None]:
+    """``PYTHONPATH=src`` for the processes started inside (nothing changed when None)."""
+    if src is None:
+        yield
+        return
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(src)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = before
+
+
+@contextlib.contextmanager
+def shipped_router(
+    ts: LocalTorchServe, root: Path, src: Path | None = None, inference: str | None = None
+) -> Iterator[tuple[str, list[int]]]:
+    """``python -m serving.router`` with the bench's table; ``inference``: another inference
+    address than TorchServe's (the null server; then without TorchServe's key, and the table
+    not checked against TorchServe, which needs that key)."""
     settings = RouterSettings(
         port=free_port(),
-        inference_url=ts.endpoints.inference,
+        inference_url=inference or ts.endpoints.inference,
         management_url=ts.endpoints.management,
-        key_file=ts.key_file,
+        key_file=ts.key_file if inference is None else None,
         state_file=root / f"router-state-{secrets.token_hex(4)}.json",
+        verify_loaded=inference is None,
     )
     token = secrets.token_urlsafe(24)
-    with LocalRouter(settings, token, log_file=root / "router.log") as router:
+    router = LocalRouter(settings, token, log_file=root / f"router-{settings.port}.log")
+    with python_path(src):
+        router.start()  # the child process reads PYTHONPATH as it starts
+    with router:
         httpx.put(
             router.url + "/admin/table",
             json={"expected_generation": 0, "table": TABLE},
@@ -289,6 +332,115 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
+class _AnsweringUpstream:
+    """In place of the upstream client: TorchServe's recorded answer, at once (no socket)."""
+
+    def __init__(self, body: bytes) -> None:
+        from serving.router.upstream import UpstreamReply
+
+        self._reply = UpstreamReply(200, body, b"application/json")
+
+    async def forward(self, target: object, raw: bytes, rows: list[Any]) -> Any:
+        return self._reply
+
+    async def aclose(self) -> None:
+        return None
+
+
+def app_cost(reply: bytes, requests: int, root: Path) -> dict[str, Any]:
+    """The router app's own CPU per prediction: ASGI calls in this process, the upstream
+    answering at once with ``reply`` (TorchServe's real answer), no server and no socket.
+    What is left of the routed CPU per request is uvicorn, the upstream client, the event
+    loop and the kernel."""
+    from serving.router.app import RouterApp
+    from serving.router.auth import AdminAuth, ClientKeys
+    from serving.router.state import StateFile
+    from serving.router.table import RoutingTable, TableUpdate
+    from serving.schemas import ModelDescription, PingResult
+
+    class NoManagement:  # verify_loaded is off: nothing asks it
+        def ping(self) -> PingResult:
+            return PingResult(healthy=True, status="in-process")
+
+        def describe(self, model: str) -> ModelDescription:
+            raise AssertionError("not asked with verify_loaded off")
+
+    upstream: Any = _AnsweringUpstream(reply)
+    app = RouterApp(
+        upstream=upstream,
+        management=NoManagement(),
+        state_file=StateFile(root / f"app-cost-{secrets.token_hex(4)}.json"),
+        admin=AdminAuth(secrets.token_urlsafe(24)),
+        clients=ClientKeys({}, required=False),
+        verify_loaded=False,
+    )
+    body = BODY.encode()
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": f"/predictions/{MODEL}",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 40000),
+    }
+    message = {"type": "http.request", "body": body, "more_body": False}
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return message
+
+    async def send(sent: Any) -> None:
+        if sent["type"] == "http.response.start":
+            statuses.append(sent["status"])
+
+    async def run() -> list[float]:
+        table = RoutingTable.model_validate(TABLE)
+        await app.tables.update(TableUpdate(expected_generation=0, table=table))
+        for _ in range(min(requests, 2000)):  # warm-up
+            await app(dict(scope), receive, send)
+        rounds = []
+        for _ in range(5):
+            started = time.process_time()
+            for _ in range(requests):
+                await app(dict(scope), receive, send)
+            rounds.append((time.process_time() - started) / requests * 1e6)
+        return rounds
+
+    rounds = asyncio.run(run())
+    if set(statuses) != {200}:
+        raise RuntimeError(f"the in-process router did not answer 200: {sorted(set(statuses))}")
+    return {
+        "requests_per_round": requests,
+        "cpu_us_per_request_rounds": [round(r, 1) for r in rounds],
+        "cpu_us_per_request": round(statistics.median(rounds), 1),
+    }
+
+
+def null_upstream(bench: Bench, client: Client, variant: str, reply: str) -> dict[str, Any]:
+    """The shipped router in front of the null server (an answer of TorchServe's size, at
+    once) instead of TorchServe, at the highest concurrency: its CPU per request when no
+    model competes for the cores, the figure that moves least between runs."""
+    top = max(bench.args.concurrency)
+    src = shipped_source(variant)
+    with (
+        NullServer(reply.encode()) as null,
+        shipped_router(bench.ts, bench.root, src, null.url) as (url, pids),
+    ):
+        runs = [bench.routed(client, url, pids, top) for _ in range(bench.args.rounds)]
+    return {
+        "concurrency": top,
+        "rps": round(statistics.median(run["rps"] for run in runs), 1),
+        "failed": sum(run["failed"] for run in runs),
+        "router_cpu_us_per_request": round(
+            statistics.median(run["router_cpu_us"] for run in runs), 1
+        ),
+    }
+
+
 def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Rounds of one path: p50/p99 the median of the rounds', the rate the median rate."""
     rows = [summarize(run) for run in runs]
@@ -303,8 +455,9 @@ def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class Bench:
-    def __init__(self, ts: LocalTorchServe, args: argparse.Namespace) -> None:
+    def __init__(self, ts: LocalTorchServe, args: argparse.Namespace, root: Path) -> None:
         self.ts = ts
+        self.root = root
         self.args = args
         self.direct_path = f"/predictions/{served_name(MODEL)}/1"
 
@@ -413,11 +566,18 @@ def main() -> None:
         "--variants",
         nargs="+",
         default=None,
-        help=f"router variants: {SHIPPED} (python -m serving.router) or http/loop/workers, "
-        f"e.g. httptools/uvloop/2 (default: {' '.join(VARIANTS)})",
+        help=f"router variants: {SHIPPED} (python -m serving.router), {SHIPPED}@DIR (the same "
+        "from the source tree DIR) or http/loop/workers, e.g. httptools/uvloop/2 (default: "
+        f"{' '.join(VARIANTS)})",
     )
     parser.add_argument(
         "--client", default=None, help="measure with this client (default: the fastest)"
+    )
+    parser.add_argument(
+        "--app-requests",
+        type=int,
+        default=20_000,
+        help="requests per round of the in-process measurement of the app alone",
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "router_overhead.json")
     args = parser.parse_args()
@@ -440,7 +600,7 @@ def main() -> None:
             archive = build_archive(root / "model", MODEL, 1, ts.model_store)
             with ts.client() as client:
                 client.register(archive.file_name, served_name(MODEL), 1)
-            bench = Bench(ts, args)
+            bench = Bench(ts, args, root)
             token = (read_keys(ts.key_file) or {})["inference"].key
             reply = httpx.post(
                 ts.endpoints.inference + bench.direct_path,
@@ -449,6 +609,14 @@ def main() -> None:
                 trust_env=False,
             ).text
             print("== clients' headroom", flush=True)
+            # A smoke run (--requests) makes as few calls here too.
+            app_requests = args.app_requests if args.requests is None else args.requests
+            in_process = app_cost(reply.encode(), app_requests, root)
+            print(
+                f"== the router app alone, in process: {in_process['cpu_us_per_request']:.1f} us "
+                "CPU per request",
+                flush=True,
+            )
             heads = headroom(bench, found, reply)
             top = max(args.concurrency)
             fastest = args.client or pick_client(heads, f"c{top}")
@@ -457,8 +625,11 @@ def main() -> None:
             for variant in variants:
                 with routers(ts, root, variant) as (url, pids):
                     rows = measure_variant(bench, found[fastest], url, pids, heads[fastest])
-                results.append({"variant": variant, "rows": rows})
-                print_variant(variant, rows)
+                result: dict[str, Any] = {"variant": variant, "rows": rows}
+                if variant == SHIPPED or variant.startswith(SHIPPED + "@"):
+                    result["null_upstream"] = null_upstream(bench, found[fastest], variant, reply)
+                results.append(result)
+                print_variant(variant, rows, result.get("null_upstream"))
         finally:
             ts.down()
 
@@ -477,6 +648,8 @@ def main() -> None:
                 "rounds": args.rounds,
                 "headroom_required": args.headroom,
                 "clients": heads,
+                # The app's own share of the router's CPU (no server, client or socket).
+                "app_in_process": in_process,
                 "measured_with": fastest,
                 "variants_skipped_not_installed": skipped,
                 "shipped_stack": server_stack().name,  # what `python -m serving.router` ran on
@@ -490,7 +663,9 @@ def main() -> None:
     print(f"wrote {args.out}")
 
 
-def print_variant(variant: str, rows: list[dict[str, Any]]) -> None:
+def print_variant(
+    variant: str, rows: list[dict[str, Any]], null: dict[str, Any] | None = None
+) -> None:
     print(f"-- router {variant}")
     print(
         f"{'conc':>4} {'path':<7} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'n':>7} {'failed':>6}"
@@ -508,6 +683,12 @@ def print_variant(variant: str, rows: list[dict[str, Any]]) -> None:
             f"{row['throughput_ratio']:.2f}; router CPU "
             f"{row['router_cpu_us_per_request']:.0f} us/request"
             f"{limited if row['client_limited'] else ''}",
+            flush=True,
+        )
+    if null is not None:
+        print(
+            f"{'':>4} before the null server (c{null['concurrency']}): {null['rps']:.0f} req/s, "
+            f"router CPU {null['router_cpu_us_per_request']:.0f} us/request",
             flush=True,
         )
 

@@ -65,3 +65,56 @@ def test_a_head_past_the_cap_is_refused_and_the_router_goes_on(router: LocalRout
     # 400 and closed (or reset while the rest was still arriving); never read on and on.
     assert answer == b"" or answer.startswith(b"HTTP/1.1 400"), answer[:200]
     assert exchange(router.url, get_with_headers(0)).startswith(b"HTTP/1.1 200")
+
+
+def read_answer(sock: socket.socket, buffer: bytes) -> tuple[bytes, bytes, bytes]:
+    """(head, body, rest) of the next answer on ``sock`` (Content-Length bodies)."""
+    while b"\r\n\r\n" not in buffer:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed mid-head: {buffer!r}"
+        buffer += chunk
+    head, _, buffer = buffer.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(buffer) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "closed mid-body"
+        buffer += chunk
+    return head, buffer[:length], buffer[length:]
+
+
+def test_answers_stay_whole_on_a_kept_alive_connection_and_100_continue_comes_first(
+    router: LocalRouter,
+) -> None:
+    """Heads are held until their body (one write): every answer still arrives whole and in
+    order, and an interim 100 Continue is sent before the request's body is read."""
+    parts = urlsplit(router.url)
+    assert parts.hostname is not None
+    assert parts.port is not None
+    with socket.create_connection((parts.hostname, parts.port), timeout=60) as sock:
+        rest = b""
+        for _ in range(3):
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: router\r\n\r\n")
+            head, body, rest = read_answer(sock, rest)
+            assert head.startswith(b"HTTP/1.1 200"), head
+            assert body == b'{"status":"alive"}'
+        body_out = b'{"request_id": "r1", "token": "' + b"0" * 32 + b'", "label": 1}'
+        sock.sendall(
+            b"POST /feedback HTTP/1.1\r\nHost: router\r\nContent-Type: application/json\r\n"
+            b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body_out)
+        )
+        while b"\r\n\r\n" not in rest:
+            rest += sock.recv(65536)
+        assert rest.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), rest[:100]
+        rest = rest[len(b"HTTP/1.1 100 Continue\r\n\r\n") :]
+        sock.sendall(body_out)
+        head, body, rest = read_answer(sock, rest)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert b'"unmatched":["r1"]' in body, body
+        sock.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: router\r\n\r\n")
+        while b"\r\n\r\n" not in rest:
+            rest += sock.recv(65536)
+        assert rest.startswith(b"HTTP/1.1 "), rest[:100]

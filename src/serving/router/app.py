@@ -17,7 +17,6 @@ import json
 import math
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -26,7 +25,7 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from serving.errors import ServingError
-from serving.router import feedback, inputs, oip
+from serving.router import entropy, feedback, inputs, oip
 from serving.router.auth import AdminAuth, ClientKeys
 from serving.router.errors import RouterError, RouterErrorCode
 from serving.router.feedback import Asker, FeedbackBook
@@ -145,23 +144,23 @@ class RouterApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
-        headers = dict(scope["headers"])
+        headers = dict(scope["headers"])  # once per request: the handlers share it
         if path.startswith("/predictions/"):
             parts = path[len("/predictions/") :].split("/")
             if method == "POST" and 1 <= len(parts) <= 2 and all(parts):
                 version = parts[1] if len(parts) == 2 else None
-                await self._predict(scope, receive, send, parts[0], version, None)
+                await self._predict(scope, headers, receive, send, parts[0], version, None)
                 return
         elif path.startswith("/routes/"):
             name = path[len("/routes/") :]
             if method == "POST" and name and "/" not in name:
-                await self._predict(scope, receive, send, None, None, name)
+                await self._predict(scope, headers, receive, send, None, None, name)
                 return
         elif path == "/v2" or path.startswith("/v2/"):
-            await self._oip(scope, receive, send, method, path)
+            await self._oip(scope, headers, receive, send, method, path)
             return
         elif path == "/feedback" and method == "POST":
-            await self._feedback(scope, receive, send)
+            await self._feedback(scope, headers, receive, send)
             return
         elif path == "/admin/table" and method in ("GET", "PUT"):
             await self._admin(method, headers, receive, send)
@@ -182,6 +181,7 @@ class RouterApp:
     async def _predict(
         self,
         scope: Scope,
+        headers: dict[bytes, bytes],
         receive: Receive,
         send: Send,
         model: str | None,
@@ -191,7 +191,6 @@ class RouterApp:
         protocol: ApiProtocol = "native",
     ) -> None:
         started = time.perf_counter()
-        headers = dict(scope["headers"])
         request_id = _request_id(headers)
         if not self.tables.confirmed and not await self._confirmed(
             route, started, request_id, send, protocol
@@ -256,20 +255,20 @@ class RouterApp:
             _asker(scope, client),
             len(body.rows),
         )
-        content_type, content = reply.content_type, reply.body
-        response_headers = []
-        if answer is not None:
-            content_type, content = answer.content_type, answer.body
+        if answer is None:
+            content = reply.body
+            response_headers = [(b"content-type", reply.content_type)]
+        else:
+            content = answer.body
+            response_headers = [(b"content-type", answer.content_type)]
             if answer.header_length is not None:
                 length = str(answer.header_length).encode()
                 response_headers.append((oip.HEADER_LENGTH, length))
-        response_headers += [
-            (b"content-type", content_type),
+        response_headers += (
             (b"x-request-id", request_id),
             (b"x-feedback-token", token.encode()),
-            (b"x-model-name", target.model_header),
-            (b"x-model-version", target.version.encode()),
-        ]
+            *target.reply_headers,
+        )
         if route_label:
             response_headers.append((b"x-route", route_label.encode()))
         await _respond(send, 200, content, response_headers)
@@ -353,8 +352,9 @@ class RouterApp:
             f"token to call it by path: send X-Admin-Token: <admin token>; {production}",
         )
 
-    async def _feedback(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope["headers"])
+    async def _feedback(
+        self, scope: Scope, headers: dict[bytes, bytes], receive: Receive, send: Send
+    ) -> None:
         try:
             client = self._client(headers)
             raw = await _read_body(receive, headers, self.limits.max_body_bytes)
@@ -449,7 +449,13 @@ class RouterApp:
     # ----------------------------------------------------------------- Open Inference Protocol
 
     async def _oip(
-        self, scope: Scope, receive: Receive, send: Send, method: str, path: str
+        self,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        receive: Receive,
+        send: Send,
+        method: str,
+        path: str,
     ) -> None:
         """``/v2...``: server and model metadata, health and readiness, and inference (the
         native prediction path, with OIP translation)."""
@@ -462,7 +468,9 @@ class RouterApp:
             and (len(parts) == 3 or parts[2] == "versions")
         ):
             version = parts[3] if len(parts) == 5 else None
-            await self._predict(scope, receive, send, parts[1], version, None, protocol="oip")
+            await self._predict(
+                scope, headers, receive, send, parts[1], version, None, protocol="oip"
+            )
             return
         if method == "GET":
             if not parts:
@@ -479,7 +487,7 @@ class RouterApp:
                 await _respond(send, status, json.dumps(body).encode(), [(b"content-type", _JSON)])
                 return
             if parts[0] == "models" and len(parts) >= 2 and all(parts):
-                await self._oip_model(dict(scope["headers"]), send, parts[1], parts[2:])
+                await self._oip_model(headers, send, parts[1], parts[2:])
                 return
         exc = RouterError(RouterErrorCode.NOT_FOUND, f"no endpoint {method} {path}")
         await _error(send, exc, protocol="oip")
@@ -724,7 +732,7 @@ def _request_id(headers: dict[bytes, bytes]) -> bytes:
     given = headers.get(b"x-request-id")
     if given is not None and _REQUEST_ID.match(given.decode("latin-1")):
         return given
-    return uuid.uuid4().hex.encode()
+    return entropy.token_bytes(16).hex().encode()  # 32 hex digits, as uuid4().hex
 
 
 def _asker(scope: Scope, client: str | None) -> Asker:
@@ -764,8 +772,5 @@ async def _error(
         payload["request_id"] = request_id.decode()
         headers.append((b"x-request-id", request_id))
     if target is not None:
-        headers += [
-            (b"x-model-name", target.model_header),
-            (b"x-model-version", target.version.encode()),
-        ]
+        headers += target.reply_headers
     await _respond(send, exc.status, json.dumps(payload).encode(), headers)

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from serving.config import InputSchema
 from serving.router.errors import RouterError, RouterErrorCode
 
 _MAX_NESTING = 32
+_PLAIN_START = (b"{", b"[")
 _INTEGER_DTYPES = frozenset({"int32", "int64"})
 _NUMBER_TYPES = frozenset({int, float})
 _FLOAT32_MAX = 3.4028234663852886e38
@@ -37,8 +37,7 @@ _RANGE: dict[str, tuple[float, float]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Body:
+class Body(NamedTuple):  # a tuple: built on every request, cheaper than a frozen dataclass
     """A decoded request: the JSON value and its list of rows."""
 
     payload: Any
@@ -55,6 +54,10 @@ def parse_json(raw: bytes, *, empty: str) -> Any:
     if not raw.strip():
         raise _invalid(f"empty body; send {empty}")
     try:
+        if raw[:1] in _PLAIN_START and b"\x00" not in raw[:4]:
+            # UTF-8 for sure (UTF-16/32 JSON has a BOM or a NUL in its first four bytes):
+            # decoded as json.loads decodes it, without its encoding detection.
+            return json.loads(raw.decode("utf-8", "surrogatepass"))
         return json.loads(raw)
     except UnicodeDecodeError:
         raise _invalid("body is not UTF-8 text; send JSON") from None

@@ -339,6 +339,11 @@ def serve(settings: RouterSettings, admin_token: str) -> None:
             loop=http_stack.loop,
             log_level="warning",
             access_log=False,
+            # The peer address is the client's own: no X-Forwarded-For rewriting (a local
+            # process could claim any address to the feedback check), and one middleware
+            # call less per request. No "server: uvicorn" header either.
+            proxy_headers=False,
+            server_header=False,
             lifespan="on",
             timeout_graceful_shutdown=10,
         )

@@ -57,7 +57,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Literal, Self
 from urllib.parse import quote, urlsplit
 
@@ -286,6 +286,15 @@ class Target:
     upstream: str | None = None  # the model's inference base URL; None: the router's default
     pinned: PinnedVersions = "admin"  # who may name this version by path (see ModelEntry)
     backend: Backend = "torchserve"  # what answers at ``upstream`` (kserve: path is OIP v2)
+    #: X-Model-Name and X-Model-Version of every reply of this target, encoded once.
+    reply_headers: tuple[tuple[bytes, bytes], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        headers = (
+            (b"x-model-name", self.model_header),
+            (b"x-model-version", self.version.encode()),
+        )
+        object.__setattr__(self, "reply_headers", headers)  # frozen: set once, here
 
 
 @dataclass(frozen=True, slots=True)
