@@ -195,8 +195,13 @@ def find_models(
         model, via = _match(word, ctx)
         if via == "route" and _route_or_part(low, model, words[i + 1 : i + 2], ctx):
             continue  # "the digits model": the route's model, or digits-encoder? Ask.
-        if via == "route" and not _DEFAULT_PATH.search(_sentence(text, start + at)):
-            model = ruled(word, _sentence(text, start + at), ctx) or model
+        sentence = _sentence(text, start + at)
+        if (
+            via == "route"
+            and not _DEFAULT_PATH.search(sentence)
+            and not _SAID_FINE.search(sentence)
+        ):
+            model = ruled(word, sentence, ctx) or model
         if model and model not in seen:
             seen.add(model)
             found.append(Found(model=model, said=word, via=via, start=start + at))
@@ -208,6 +213,14 @@ def find_models(
 _DEFAULT_PATH = re.compile(
     r"\b(?:default|normal|regular|ordinary|standard|non-?critical|plain)\b"
     r"|\b(?:no|without(?: an?| the)?)\s+(?:[\w\-]+\s+)?header\b",
+    re.I,
+)
+
+
+#: The sentence says something works ("critical traffic looks fine"): the rule it names is not
+#: the trouble, the route's own path is.
+_SAID_FINE = re.compile(
+    r"\b(?:looks?|is|are|seems?)\s+(?:\w+\s+)?(?:fine|ok|okay|healthy|good|normal)\b(?![^?]*\?)",
     re.I,
 )
 

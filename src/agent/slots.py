@@ -15,7 +15,7 @@ from agent import entities, numbers
 from agent import phrases as P
 from agent.clauses import asked_about
 from agent.entities import Found
-from agent.focus import ParseContext
+from agent.focus import ParseContext, PartialChange
 from agent.intents import Unclear
 from agent.tool_results import StageName
 from agent.wording import normalise
@@ -241,10 +241,12 @@ class Slots:
             return self.focus.version
         return None
 
-    def needs_model(self, example: str) -> Unclear:
+    def needs_model(self, example: str, partial: PartialChange | None = None) -> Unclear:
+        """Ask which model; ``partial``: the change asked for, which a next message naming
+        only the model completes."""
         if self.unknown is not None:
             return self.no_such_model()
-        return Unclear(reason=f"Which model? e.g. '{example}'.", needs="model")
+        return Unclear(reason=f"Which model? e.g. '{example}'.", needs="model", partial=partial)
 
     def no_such_model(self) -> Unclear:
         assert self.unknown is not None
