@@ -79,9 +79,9 @@ class ChangeReading(Slots):
             update["mode"] = "shadow"
         elif _SPLIT_SAID.search(self.text):
             update["mode"] = "split"
-        return self._finish(partial.model_copy(update=update))
+        return self.finish(partial.model_copy(update=update))
 
-    def _finish(self, partial: PartialChange) -> Intent:
+    def finish(self, partial: PartialChange) -> Intent:
         """The change, once every slot it needs is there; else the next question back."""
         model = partial.model
         if model is None:

@@ -42,7 +42,8 @@ OPENS_ASK = re.compile(
     r"dial|raise|lower|ramp|propose|proposing|its|their|anything|something|"
     r"pull the plug|begin|kick off|flip|"
     # "I need it for the weekly report" states a purpose, not a request (PURPOSE).
-    r"(?:i|we)\s+(?:want|need|would like)(?!\s+(?:it|this|that|them|these|those)\s+"
+    r"(?:i|we)\s+(?:want|need|would like)"
+    r"(?!\s+(?:it|this|that|them|these|those|(?:a|an|the)\s+\w+)\s+"
     rf"(?:for|by|before|until|asap|today|tomorrow|soon)\b)(?!\s+to\s+(?!{_ASK_VERBS})\w)"
     rf"|i'd like(?!\s+to\s+(?!{_ASK_VERBS})\w)|let's|help)\b"
     r"|^\W*(?:v\d+|version\s*\d+)\b",

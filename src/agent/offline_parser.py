@@ -27,6 +27,7 @@ from agent.focus import ParseContext
 from agent.intents import (
     CHANGE_KINDS,
     AuditLog,
+    CompareVersions,
     Help,
     Intent,
     ListModels,
@@ -397,6 +398,11 @@ _ASKS_FOR_THOSE = re.compile(
     re.I,
 )
 
+#: "x v2 is good?", "is it any better": a judgement the comparison after it answers.
+_IS_IT_GOOD = re.compile(
+    r"\b(?:is|looks?|seems?)\s+(?:it\s+)?(?:any\s+)?(?:good|ok|okay|better|fine|ready)\W*$", re.I
+)
+
 #: Parts numbered by the user: each one is asked.
 _NUMBERED = re.compile(r"\(2\)|(?<![\w.])2\)")
 
@@ -476,6 +482,24 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         repeated = parse_intent(pieces[1], ctx.model_copy(update={"focus": focus}))
         return [repeated]
     second = parse_intent(pieces[1], ctx.model_copy(update={"focus": focus}))
+    if (
+        isinstance(second, Unclear)
+        and second.partial is not None
+        and second.partial.missing == "model"
+        and first.kind != "unclear"
+        and isinstance(model, str)
+    ):
+        # "promote x v2 to production, then start a 10% canary of v3": x's canary.
+        partial = second.partial.model_copy(update={"model": model})
+        second = _Reader(pieces[1], ctx).finish(partial)
+    if (
+        isinstance(first, ModelDetails)
+        and isinstance(second, CompareVersions)
+        and first.model == second.model
+        and first.version in (second.version, second.against)
+        and _IS_IT_GOOD.search(pieces[0])
+    ):
+        return [second]  # "x v2 is good? compare with v1 please": one comparison
     if first == second and whole.kind == "unclear":
         return [first]  # "what is x serving, and is anything else loaded next to it?"
     for piece, part, other in ((pieces[0], first, second), (pieces[1], second, first)):

@@ -135,6 +135,7 @@ CANARY = re.compile(
 STOP = re.compile(
     r"\b(?:stop|quit|cease|end|cancel|remove|kill|halt|finish|turn\s+off|abort|pull|disable|"
     r"(?:turn|switch|shut)\s+(?:it|that|this|the\s+canary)\s+off|done with|"
+    r"(?:shut|close|wind)\s+(?:it|that|this|the\s+canary)\s+down|"
     r"terminate|(?:get|take)\s+(?:[\w.\-]+\s+){0,3}?off|"
     r"shut\s+down|roll\s*back|revert|undo|scrap|drop)\b"
     # The canary stated as a problem: "it should not be running anymore", "not needed now".

@@ -43,7 +43,7 @@ CORRECTION = re.compile(
     r"(?:\W+not\s+(?:the\s+)?[\w.\-]+)?\W*$",
     re.I,
 )
-_FILLER = r"(?:(?:and|but|no|ok|okay|so|then|actually|please|pls|now|hmm+|uh|um)\W+)*"
+_FILLER = r"(?:(?:and|but|no|ok|okay|so|then|actually|please|pls|now|hmm+|uh|um|wait)\W+)*"
 _AFTER = (
     r"(?:\s+(?:specifically|exactly|only|instead|please|pls|then|though|rather|too|"
     r"i\s+mean|i\s+meant))*"

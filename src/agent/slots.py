@@ -88,6 +88,21 @@ FRACTION = re.compile(
 )
 
 
+#: A share said as a ratio of requests: "1 in 20 requests", "one out of ten calls".
+ONE_IN = re.compile(
+    r"\b(\d+)\s+(?:in|out\s+of)\s+(\d+)\s+(?=(?:of\s+)?(?:the\s+|our\s+)?"
+    r"(?:requests|calls|users|predictions|queries)\b)",
+    re.I,
+)
+
+
+def _one_in(match: re.Match[str]) -> str:
+    part, whole = int(match.group(1)), int(match.group(2))
+    if not 0 < part < whole:
+        return match.group(0)
+    return f"{100 * part / whole:g}% of "
+
+
 def names_in(fragment: str, ctx: ParseContext) -> str:
     """The registry names a pasted fragment holds (identifier-like words when the names are
     not known yet): the fragment's other words are not the user's request."""
@@ -114,6 +129,7 @@ class Slots:
         self.pasted = text != (text := without_logs(text, ctx))
         text = FRACTION.sub(lambda m: f"{_FRACTIONS[m.group(1).lower()]}% of ", text)
         text = numbers.with_digits(text)  # "ten percent", "version two", "forty-eight hours"
+        text = ONE_IN.sub(_one_in, text)  # "1 in 20 requests" -> "5% of requests"
         self.text = normalise(text, known)
         self.since = entities.since_minutes(self.text)
         self.text = entities.strip_time(self.text) if self.since else self.text
