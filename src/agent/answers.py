@@ -10,6 +10,7 @@ import json
 
 from agent import formatting as fmt
 from agent.errors import AgentToolError
+from agent.focus import PartialChange
 from agent.intents import ListModels, Unclear, Unsupported
 from agent.state import Answer, ChangeResult, Evidence, Proposal
 from agent.tool_results import (
@@ -386,8 +387,40 @@ def which_model_answer(intent: Unclear, listing: str) -> Answer:
     return Answer(
         kind="help",
         title="Which model?",
-        text=f"{head} The registry has: {listing}.",
+        text=f"{head} The registry has: {listing}.{_completes(intent.partial)}",
     )
+
+
+def missing_answer(intent: Unclear) -> Answer:
+    """A change asked for with a version or share missing: the question, and what a reply
+    giving only that will propose."""
+    return Answer(
+        kind="help", title="One more thing", text=f"{intent.reason}{_completes(intent.partial)}"
+    )
+
+
+def _completes(partial: PartialChange | None) -> str:
+    """ " Reply with just the name and I will propose promoting v4 to Staging (you approve)." """
+    if partial is None:
+        return ""
+    said = {"model": "the name", "version": "the version", "percent": "the share"}[partial.missing]
+    return f" Reply with just {said} and I will propose {_change_of(partial)} (you approve it)."
+
+
+def _change_of(partial: PartialChange) -> str:
+    of = f" of {partial.model}" if partial.model else ""
+    version = f" v{partial.version}" if partial.version else ""
+    match partial.kind:
+        case "promote":
+            return f"promoting{of}{version or ' a version'} to {partial.stage or 'Production'}"
+        case "rollback":
+            target = f" to v{partial.to_version}" if partial.to_version else ""
+            return f"rolling back{of}{target}"
+        case "stop_canary":
+            return f"stopping the canary{of}"
+    share = f" at {partial.percent:g}%" if partial.percent else ""
+    mode = " (shadow)" if partial.mode == "shadow" else ""
+    return f"a canary{of}{version}{share}{mode}"
 
 
 def help_answer() -> Answer:

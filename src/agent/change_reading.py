@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 
 from agent import phrases as P
+from agent.entities import Found
+from agent.focus import PartialChange
 from agent.intents import (
     Intent,
     Promote,
@@ -18,6 +20,7 @@ from agent.intents import (
     Unsupported,
 )
 from agent.slots import Slots, default_stage, has, split_why, stage_of
+from agent.tool_results import StageName
 
 
 class ChangeReading(Slots):
@@ -38,6 +41,76 @@ class ChangeReading(Slots):
         if t.rstrip().endswith("?") and not has(P.ACT_NOW, t):
             return False  # "mnist-cnn is down?": asked, not a plea to act
         return not question or has(P.ACT_NOW, t) is not None
+
+    def completed(self) -> Intent | None:
+        """ "mnist-cnn" after "promote v4" was answered with "which model?", "20 percent,
+        real traffic" after "what share?": the change asked for, with what was missing (None
+        unless the message gives only that)."""
+        partial = self.focus.topic.partial
+        if partial is None or _LEFT_OVER.search(_slots_removed(self.text, self.found)):
+            return None
+        versions = [int(m.group(1)) for m in P.VERSION.finditer(self.text)]
+        number = re.fullmatch(r"\W*(\d+(?:\.\d+)?)\W*", self.text)
+        percent = P.PERCENT.search(self.text)
+        update: dict[str, object] = {}
+        match partial.missing:
+            case "model":
+                if len({found.model for found in self.found}) != 1:
+                    return None
+                update["model"] = self.found[0].model
+                if versions:
+                    update["version"] = versions[0]
+            case "version":
+                said = versions + ([int(float(number.group(1)))] if number else [])
+                staged = _STAGE_SAID.search(self.text)
+                if not said and staged and partial.model is not None:
+                    # "the staging one": the version the registry (as last read) holds there
+                    held = self.ctx.stage_version(partial.model, stage_of(staged.group(1)))
+                    said = [held] if held is not None else []
+                if self.found or percent or len(said) != 1:
+                    return None
+                update["version"] = said[0]
+            case "percent":
+                share = percent or number
+                if self.found or versions or share is None:
+                    return None
+                update["percent"] = float(share.group(1))
+        if _SHADOW_SAID.search(self.text):
+            update["mode"] = "shadow"
+        elif _SPLIT_SAID.search(self.text):
+            update["mode"] = "split"
+        return self.finish(partial.model_copy(update=update))
+
+    def finish(self, partial: PartialChange) -> Intent:
+        """The change, once every slot it needs is there; else the next question back."""
+        model = partial.model
+        if model is None:
+            return Unclear(reason="Which model?", needs="model", partial=partial)
+        match partial.kind:
+            case "stop_canary":
+                return StopCanary(model=model)
+            case "rollback":
+                return Rollback(model=model, to_version=partial.to_version)
+            case "promote":
+                stage = partial.stage or "Production"
+                if partial.version is None:
+                    return self.which_version(model, stage)
+                return Promote(model=model, version=partial.version, stage=stage)
+        if partial.version is None or partial.percent is None or not 0 < partial.percent <= 100:
+            missing = "version" if partial.version is None else "percent"
+            question = (
+                f"Which version of {model}" if missing == "version" else "What share of traffic"
+            )
+            return Unclear(
+                reason=f"{question}? e.g. 'canary {model} v{partial.version or 3} at 10%'.",
+                partial=partial.model_copy(update={"missing": missing, "percent": None}),
+            )
+        return StartCanary(
+            model=model,
+            version=partial.version,
+            percent=partial.percent,
+            mode=partial.mode or "split",
+        )
 
     def reshare(self) -> StartCanary | None:
         """ "looks fine so far, bump it to 50" right after a canary was proposed: that
@@ -66,8 +139,6 @@ class ChangeReading(Slots):
         after = found.start() if found is not None else 0
         model = self.named_model(after, len(head)) or self.named_model(0, len(head))
         model = model or self.model(0, 0)
-        if model is None:
-            return self.needs_model("roll back digits")
         rest = head[found.end() :] if found is not None else head
         # "to v1", "to the version 1", "back to ver. 1"
         target = re.search(
@@ -75,6 +146,11 @@ class ChangeReading(Slots):
         )
         # No version named ("roll back", "to the previous one"): the registry's rollback target.
         version = int(target.group(1)) if target else None
+        if model is None:
+            return self.needs_model(
+                "roll back digits",
+                PartialChange(kind="rollback", missing="model", to_version=version),
+            )
         if version is None and P.PREVIOUS.search(rest):
             version = self.replaced_version(model)
         return Rollback(model=model, to_version=version, rationale=why)
@@ -103,7 +179,7 @@ class ChangeReading(Slots):
         if model is None and bare and self.focus.version is not None:
             model = self.focus.model  # "promote to production then" right after a version
         if model is None:
-            return self.needs_model("promote digits v3")
+            return self.needs_model("promote digits v3", self._promote_of_no_model(head, found))
         explicit = [int(m.group(1)) for m in P.VERSION.finditer(head)]
         explicit = explicit or self.bare_versions(len(head))
         version = explicit[0] if explicit else self.referenced_version(model)
@@ -131,14 +207,43 @@ class ChangeReading(Slots):
         stage = stage or _STAGE_BEFORE_VERB.search(head[: found.start()])
         if stage is not None and stage_of(stage.group(1)) == "Archived":
             return Unsupported(action="archive", model=model, version=version)
+        moved_to = stage_of(stage.group(1)) if stage else default_stage(head)
         if version is None:
-            return Unclear(reason=f"Which version of {model}? e.g. 'promote {model} v3'.")
+            return self.which_version(model, moved_to)
         return Promote(
             model=model,
             version=version,
-            stage=stage_of(stage.group(1)) if stage else default_stage(head),
+            stage=moved_to,
             rationale=why,
             guard=has(P.GUARD, head) is not None,
+        )
+
+    def which_version(self, model: str, stage: StageName) -> Unclear:
+        """Ask which version to move; the version a promotion usually takes (Staging's, to
+        Production) is named as a hint, never proposed unasked."""
+        staged = self.ctx.stage_version(model, "Staging") if stage == "Production" else None
+        hint = f" v{staged} is in Staging." if staged is not None else ""
+        return Unclear(
+            reason=f"Which version of {model}? e.g. 'promote {model} v3'.{hint}",
+            partial=PartialChange(
+                kind="promote",
+                missing="version",
+                model=model,
+                stage=stage if stage in ("Production", "Staging") else None,
+            ),
+        )
+
+    def _promote_of_no_model(self, head: str, found: re.Match[str]) -> PartialChange:
+        """ "promote v4 to staging": what a promotion naming no model says (its version and
+        target stage), kept while the chat asks which model."""
+        versions = [int(m.group(1)) for m in P.VERSION.finditer(head)]
+        said = P.TO_STAGE.search(head[found.start() :]) or P.MAKE_STAGE.search(head)
+        stage = stage_of(said.group(1)) if said else default_stage(head)
+        return PartialChange(
+            kind="promote",
+            missing="model",
+            version=versions[0] if versions else None,
+            stage=stage if stage in ("Production", "Staging") else None,
         )
 
     def mode_switch(self, model: str, head: str) -> StartCanary | None:
@@ -165,7 +270,8 @@ class ChangeReading(Slots):
             stop = False  # "drop the canary share to 2%": a smaller canary, not none
         if model is None:
             return self.needs_model(
-                "stop the canary of digits" if stop else "canary digits v3 at 10%"
+                "stop the canary of digits" if stop else "canary digits v3 at 10%",
+                self._canary_of_no_model(head, stop),
             )
         if stop:
             return StopCanary(model=model, rationale=why)
@@ -209,16 +315,41 @@ class ChangeReading(Slots):
             return StartCanary(
                 model=model, version=version, percent=share, mode=mode, rationale=why
             )
-        if version is None:
-            return Unclear(reason=f"Which version of {model}? e.g. 'canary {model} v3 at 10%'.")
-        if percent is None:
+        if version is None or percent is None:
+            example = f"canary {model} v{version or 3} at 10%"
+            question = f"Which version of {model}" if version is None else "What share of traffic"
+            said = float(percent.group(1)) if percent is not None else None
             return Unclear(
-                reason=f"What share of traffic? e.g. 'canary {model} v{version} at 10%'."
+                reason=f"{question}? e.g. '{example}'.",
+                partial=PartialChange(
+                    kind="canary",
+                    missing="version" if version is None else "percent",
+                    model=model,
+                    version=version,
+                    percent=said if said is not None and 0 < said <= 100 else None,
+                    mode="shadow" if shadow else None,
+                ),
             )
         share = float(percent.group(1))
         if not 0 < share <= 100:
             return Unclear(reason=f"A canary share is above 0 and at most 100 %, not {share:g}.")
         return StartCanary(model=model, version=version, percent=share, mode=mode, rationale=why)
+
+    def _canary_of_no_model(self, head: str, stop: bool) -> PartialChange:
+        """What a canary request naming no model says, kept while the chat asks which."""
+        if stop:
+            return PartialChange(kind="stop_canary", missing="model")
+        versions = [int(m.group(1)) for m in P.VERSION.finditer(head)]
+        percent = P.PERCENT.search(head)
+        share = float(percent.group(1)) if percent is not None else None
+        shadow = re.search(r"\bshadow|\bmirror", head, re.I) is not None
+        return PartialChange(
+            kind="canary",
+            missing="model",
+            version=versions[0] if versions else None,
+            percent=share if share is not None and 0 < share <= 100 else None,
+            mode="shadow" if shadow else None,
+        )
 
 
 #: A move with no object, only its target: "promote to production then", "ship to staging".
@@ -330,3 +461,30 @@ _CANARY_STATUS = re.compile(
     r"|\b(?:what|which|how much)\s+(?:share|percent(?:age)?|traffic|split|portion)\b",
     re.I,
 )
+
+
+#: What may stand around the one thing a question back asked for ("for mnist-cnn please",
+#: "20 percent, real traffic, not shadow", "v3 i mean").
+_FILL = (
+    r"the|a|an|as|for|on|of|to|at|with|in|one|model|version|ver|please|pls|plz|i|mean|meant|"
+    r"it|its|it's|is|ok|okay|yes|yeah|yep|sure|then|just|that|this|sorry|oh|and|do|make|go|"
+    r"real|traffic|not|no|shadow|split|mirror|mode|live|users?|percent|pct|per|cent|share|"
+    r"thanks|thank|you|thx|use|try|instead|let's|lets|say|about|share|only|"
+    r"staging|stg|prod|production|current|build"
+)
+_STAGE_SAID = re.compile(r"\b(staging|stg|prod(?:uction)?)\b", re.I)
+#: A word outside those, once the model names, versions and numbers are gone.
+_LEFT_OVER = re.compile(rf"(?!\b(?:{_FILL})\b)\b[a-z']+", re.I)
+_SHADOW_SAID = re.compile(r"(?<!not\s)(?<!no\s)\b(?:shadow|mirror)", re.I)
+_SPLIT_SAID = re.compile(
+    r"\b(?:real|live)\s+(?:traffic|users?|split)|\bsplit\b|\bnot\s+(?:a\s+)?(?:shadow|mirror)",
+    re.I,
+)
+
+
+def _slots_removed(text: str, found: list[Found]) -> str:
+    """The text without the model names it names, versions and numbers."""
+    for entity in sorted(found, key=lambda f: f.start, reverse=True):
+        text = text[: entity.start] + " " + text[entity.start + len(entity.said) :]
+    text = P.VERSION.sub(" ", text)
+    return re.sub(r"\d+(?:\.\d+)?\s*%?", " ", text)

@@ -19,10 +19,19 @@ ASKED_NOUN = re.compile(
     re.I,
 )
 
+#: What one asks of the registry after "I would like to ...": "I would like to see the card"
+#: asks, "I would like to plan this week's reviews" says what the answer is for.
+_ASK_VERBS = (
+    r"(?:see|know|check|compare|view|read|look|find|get|list|show|review|understand|promote|"
+    r"roll|rollback|revert|stop|end|kill|cancel|canary|start|try|move|ship|deploy|archive|"
+    r"delete|remove|retrain|rename|approve|audit|send|shadow|mirror|put|make|set|bump|switch|"
+    r"pick|choose|use|ask|learn|confirm|verify|be|have|go|do)\b"
+)
+
 #: How a part that asks or requests something opens.
 OPENS_ASK = re.compile(
     r"^\W*(?:(?:and|also|then|plus|so|ok|okay|please|pls|now|hey|hi|hello|first(?:ly)?|"
-    r"second(?:ly)?|next|but)\W+)*"
+    r"second(?:ly)?|next|but|if you (?:can|could|may)|if possible)\W+)*"
     r"(?:what|which|who|whose|when|where|why|how|whats|what's|hows|how's|whos|who's|is|are|"
     r"was|were|did|does|do|can|could|would|"
     r"will|should|has|have|any|show|list|ls|give|tell|compare|get|find|check|display|open|"
@@ -33,8 +42,10 @@ OPENS_ASK = re.compile(
     r"dial|raise|lower|ramp|propose|proposing|its|their|anything|something|"
     r"pull the plug|begin|kick off|flip|"
     # "I need it for the weekly report" states a purpose, not a request (PURPOSE).
-    r"(?:i|we)\s+(?:want|need|would like)(?!\s+(?:it|this|that|them|these|those)\s+"
-    r"(?:for|by|before|until|asap|today|tomorrow|soon)\b)|i'd like|let's|help)\b"
+    r"(?:i|we)\s+(?:want|need|would like)"
+    r"(?!\s+(?:it|this|that|them|these|those|(?:a|an|the)\s+\w+)\s+"
+    rf"(?:for|by|before|until|asap|today|tomorrow|soon)\b)(?!\s+to\s+(?!{_ASK_VERBS})\w)"
+    rf"|i'd like(?!\s+to\s+(?!{_ASK_VERBS})\w)|let's|help)\b"
     r"|^\W*(?:v\d+|version\s*\d+)\b",
     re.I,
 )

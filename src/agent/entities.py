@@ -51,6 +51,9 @@ def _match(word: str, ctx: ParseContext) -> tuple[str, Literal["name", "typo", "
     flat = low.replace("_", "-")
     if low in lower or flat in lower:
         return lower.get(low) or lower[flat], "name"
+    versioned = re.match(r"^(.+?)[-_:@]v?\d+$", flat)
+    if versioned and versioned.group(1) in lower:
+        return lower[versioned.group(1)], "name"  # "mnist-classifier-v4" (a pod, an image tag)
     if low in routes:
         return routes[low], "route"
     if len(low) >= 3:
@@ -64,11 +67,11 @@ def _match(word: str, ctx: ParseContext) -> tuple[str, Literal["name", "typo", "
         # of an identifier ("mnist-cnns card") it is.
         plain = [k for k in lower if not (word.isalpha() and _is_plural_of(low, k))]
         close = difflib.get_close_matches(low, plain, n=1, cutoff=0.8)
-        if close:
+        if close and _slip(low, close[0]):
             return lower[close[0]], "typo"
         plain_routes = [k for k in routes if not (word.isalpha() and _is_plural_of(low, k))]
         close = difflib.get_close_matches(low, plain_routes, n=1, cutoff=0.8)
-        if close:
+        if close and _slip(low, close[0]):
             return routes[close[0]], "route"
     if "-" in flat:
         # "mnist-clf" -> mnist-classifier: each part the same or a short form of the name's
@@ -84,7 +87,7 @@ def _match(word: str, ctx: ParseContext) -> tuple[str, Literal["name", "typo", "
                 parts.setdefault(part, set()).add(model)
         near = [p for p in parts if len(p) >= 5 and not _is_plural_of(low, p)]
         close = difflib.get_close_matches(low, near, n=1, cutoff=0.85)
-        if close and len(parts[close[0]]) == 1:
+        if close and len(parts[close[0]]) == 1 and _slip(low, close[0]):
             return next(iter(parts[close[0]])), "typo"
     return "", "name"
 
@@ -96,6 +99,28 @@ def _abbreviates(said: list[str], parts: list[str]) -> bool:
     return all(
         s == p or (len(s) >= 2 and _shortens(s, p)) for s, p in zip(said, parts, strict=True)
     )
+
+
+def _slip(said: str, name: str) -> bool:
+    """``said`` is ``name`` with a slip of the keyboard: at most one edit (a letter missing,
+    added, changed or two swapped) per eight letters. "digits-decoder" is another word, not
+    a typo of digits-encoder, though most of its letters match."""
+    return _edits(said, name) <= max(1, len(name) // 8)
+
+
+def _edits(a: str, b: str) -> int:
+    """Edits from ``a`` to ``b``: insertions, deletions, substitutions and swaps of two
+    neighbouring letters (optimal string alignment distance)."""
+    rows = [list(range(len(b) + 1))]
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            row[j] = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
 
 
 def _shortens(short: str, full: str) -> bool:
@@ -195,8 +220,13 @@ def find_models(
         model, via = _match(word, ctx)
         if via == "route" and _route_or_part(low, model, words[i + 1 : i + 2], ctx):
             continue  # "the digits model": the route's model, or digits-encoder? Ask.
-        if via == "route" and not _DEFAULT_PATH.search(_sentence(text, start + at)):
-            model = ruled(word, _sentence(text, start + at), ctx) or model
+        sentence = _sentence(text, start + at)
+        if (
+            via == "route"
+            and not _DEFAULT_PATH.search(sentence)
+            and not _SAID_FINE.search(sentence)
+        ):
+            model = ruled(word, sentence, ctx) or model
         if model and model not in seen:
             seen.add(model)
             found.append(Found(model=model, said=word, via=via, start=start + at))
@@ -208,6 +238,14 @@ def find_models(
 _DEFAULT_PATH = re.compile(
     r"\b(?:default|normal|regular|ordinary|standard|non-?critical|plain)\b"
     r"|\b(?:no|without(?: an?| the)?)\s+(?:[\w\-]+\s+)?header\b",
+    re.I,
+)
+
+
+#: The sentence says something works ("critical traffic looks fine"): the rule it names is not
+#: the trouble, the route's own path is.
+_SAID_FINE = re.compile(
+    r"\b(?:looks?|is|are|seems?)\s+(?:\w+\s+)?(?:fine|ok|okay|healthy|good|normal)\b(?![^?]*\?)",
     re.I,
 )
 

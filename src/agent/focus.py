@@ -34,6 +34,21 @@ class ProposalRef(_Frozen):
     """waiting, applied, denied, cancelled, pending, failed, already_done."""
 
 
+class PartialChange(_Frozen):
+    """A change asked for with one thing missing ("promote v4": which model?, "canary x v2":
+    what share?): the chat asks for it, and a next message that only gives it ("mnist-cnn",
+    "20 percent") completes this change. Completed, it is still only proposed."""
+
+    kind: Literal["promote", "rollback", "canary", "stop_canary"]
+    missing: Literal["model", "version", "percent"]
+    model: str | None = None
+    version: int | None = None
+    stage: Literal["Production", "Staging"] | None = None
+    percent: float | None = None
+    mode: Literal["split", "shadow"] | None = None
+    to_version: int | None = None
+
+
 class Topic(_Frozen):
     """The slots of the last request read: a follow-up keeps those it does not name ("and for
     regression?" keeps the goal, "same for mnist-cnn" the time window, "stop it" after a
@@ -54,6 +69,8 @@ class Topic(_Frozen):
     unknown: str | None = None
     """A name the last request gave that the registry lacks: "promote it" then is about
     that name (said not to exist), never about a model discussed before it."""
+    partial: PartialChange | None = None
+    """The change the chat just asked to complete; only the next message can complete it."""
 
 
 class Focus(_Frozen):

@@ -117,6 +117,7 @@ class FollowUpReading(QuestionReading):
             and (
                 has(P.LATENCY, self.text)
                 or any(p.search(self.text) for _, p in P.GOALS)
+                or _names_goal(self.text)  # "what about for accuracy"
                 or has(P.SELECT, self.text)
                 or task_said(self.text) is not None
             )

@@ -10,7 +10,7 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from agent.focus import ParseContext
+from agent.focus import ParseContext, PartialChange
 from agent.tool_results import StageName
 
 ModelName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][\w.\-]*$")]
@@ -168,6 +168,9 @@ class Unclear(_Intent):
     )
     unknown: str | None = Field(
         default=None, max_length=200, description="A name the user gave that matches nothing."
+    )
+    partial: PartialChange | None = Field(
+        default=None, description="The change asked for, which this question back completes."
     )
 
 

@@ -208,6 +208,8 @@ class Nodes:
             if intent.needs == "model":
                 await self._catalog.context(Focus())
                 return answers.which_model_answer(intent, self._catalog.listing())
+            if intent.partial is not None:
+                return answers.missing_answer(intent)
             return answers.unclear_answer(intent.reason)
         if isinstance(intent, Unsupported):
             return answers.unsupported_answer(intent)

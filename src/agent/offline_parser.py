@@ -27,6 +27,7 @@ from agent.focus import ParseContext
 from agent.intents import (
     CHANGE_KINDS,
     AuditLog,
+    CompareVersions,
     Help,
     Intent,
     ListModels,
@@ -99,6 +100,8 @@ class _Reader(ChangeReading, RepeatReading):
             return OutOfScope()  # "write me a script to train a cnn": whatever it names
         if (unsupported := self.unsupported()) is not None:
             return unsupported
+        if (completed := self.completed()) is not None:
+            return completed
         if self.oncall():
             return self.rollback(None)
         if (reshared := self.reshare()) is not None:
@@ -361,11 +364,13 @@ _SECOND_PART = re.compile(
     r"\?\s*(?:and\s+|also\s+|plus\s+)?(?=[A-Za-z])|;\s*|\.\s+(?=[A-Za-z])"
     # "first show x, second: who changed y", "..., then: roll it back"
     r"|,?\s*\b(?:second(?:ly)?|then|after that|next|and then)\s*:\s*"
-    r"|,\s*(?:second(?:ly)?|after that)\s*,?\s+"
-    r"|,?\s+(?:and|also|plus|then|\+)\s+(?:also\s+|then\s+)?"
+    r"|,\s*(?:and\s+)?(?:second(?:ly)?|after that)\s*,?\s+"
+    # "(1) all models in production, (2) every change to x"
+    r"|[,;]?\s*(?:\(2\)|(?<![\w.])2\))\s*"
+    r"|(?<!\bcan)(?<!\bcould)(?<!\bplease),?\s+(?:and|also|plus|then|\+)\s+(?:also\s+|then\s+)?"
     # "..., and if you can, delete v4", "... and please start a canary"
     r"(?:(?:if you can|if possible|please|pls|maybe|by the way|btw|oh)\s*,?\s+)?"
-    r"(?=(?:what|which|who|when|why|how|is|"
+    r"(?=(?:what|whats|what's|which|who|when|why|how|hows|how's|is|"
     r"are|was|were|show|list|compare|has|have|did|does|can|tell|give|any|anything|stop|kill|"
     r"end|promote|roll|rollback|revert|archive|delete|canary|approve|queue|stage|ship|move|make|"
     r"its|their|pending|approvals|history|audit|start|begin|shadow|mirror|put|pull|remove|"
@@ -375,10 +380,38 @@ _SECOND_PART = re.compile(
 )
 
 
+#: "Two things for the audit prep: (1) ...", "Two things, if you don't mind: first, ...": what
+#: announces the parts, not one of them.
+_PREFACE = re.compile(
+    r"^\W*(?:(?:ok|okay|hi|hey|so)\W+)?(?:two|2|a\s+couple\s+of|a\s+few|three|3)\s+"
+    r"(?:things|questions|requests|asks|items)\b(?:[^:?]{0,60}:|,)\s*"
+    r"(?:first(?:ly)?\s*[,:]?\s*|\(1\)\s*|1\)\s*)?",
+    re.I,
+)
+
+
+#: A part that asks for what the part before described: "Can you list those?", "show them".
+_ASKS_FOR_THOSE = re.compile(
+    r"^\W*(?:(?:so|ok|okay|please|pls)\W+)*(?:(?:can|could|would)\s+you\s+(?:please\s+)?)?"
+    r"(?:list|show|give|send|pull(?:\s+up)?|get)\s+(?:me\s+|us\s+)?(?:those|them|these|that|it)"
+    r"(?:\s+(?:please|pls|for\s+me|for\s+us))?\W*$",
+    re.I,
+)
+
+#: "x v2 is good?", "is it any better": a judgement the comparison after it answers.
+_IS_IT_GOOD = re.compile(
+    r"\b(?:is|looks?|seems?)\s+(?:it\s+)?(?:any\s+)?(?:good|ok|okay|better|fine|ready)\W*$", re.I
+)
+
+#: Parts numbered by the user: each one is asked.
+_NUMBERED = re.compile(r"\(2\)|(?<![\w.])2\)")
+
+
 def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     """One intent, or two for a two-part question ("which version of digits is serving and
     who promoted it?"); the second part may lean on a model the first one names."""
     ctx = context or ParseContext()
+    text = _PREFACE.sub("", text, count=1) or text
     whole = parse_intent(text, ctx)
     if whole.kind != "unclear" and CORRECTION.match(text.strip()):
         return [whole]  # "sorry, wrong model. x, not y": one correction, not two parts
@@ -409,7 +442,12 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     if len(rest) == 2 and len(pieces) > 2:
         # "PAGER: p99 > 50ms. what's x serving + any changes?": context, then two requests
         # of different kinds (else the whole message is one request said in several parts).
-        kinds = {parse_intent(piece, ctx).kind for piece in rest}
+        # (the second may lean on a model the first names: "... x went through. Which
+        # version is serving it now?")
+        kinds = {
+            parse_intent(rest[0], ctx).kind,
+            parse_intent(rest[1], _leaning(rest[0], ctx)).kind,
+        }
         if len(kinds) == 2 and "unclear" not in kinds:
             pieces = rest
     if len(pieces) == 1 and len(pieces[0]) < len(text.strip(" ,?")):
@@ -417,6 +455,13 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     if len(pieces) != 2:
         return [whole]
     first = parse_intent(pieces[0], ctx)
+    if first.kind != "unclear" and _ASKS_FOR_THOSE.match(pieces[1]):
+        return [first]  # "... need everything that does feature extraction. Can you list those?"
+    if _NUMBERED.search(text) and "unclear" not in (
+        first.kind,
+        (second := parse_intent(pieces[1], ctx)).kind,
+    ):
+        return [first, second]  # "(1) all models in production, (2) every change to x"
     model, version = getattr(first, "model", None), getattr(first, "version", None)
     if first.kind == "unclear":
         # "The canary for x v3 went well. Promote it to production": "it" is what the first
@@ -437,6 +482,24 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         repeated = parse_intent(pieces[1], ctx.model_copy(update={"focus": focus}))
         return [repeated]
     second = parse_intent(pieces[1], ctx.model_copy(update={"focus": focus}))
+    if (
+        isinstance(second, Unclear)
+        and second.partial is not None
+        and second.partial.missing == "model"
+        and first.kind != "unclear"
+        and isinstance(model, str)
+    ):
+        # "promote x v2 to production, then start a 10% canary of v3": x's canary.
+        partial = second.partial.model_copy(update={"model": model})
+        second = _Reader(pieces[1], ctx).finish(partial)
+    if (
+        isinstance(first, ModelDetails)
+        and isinstance(second, CompareVersions)
+        and first.model == second.model
+        and first.version in (second.version, second.against)
+        and _IS_IT_GOOD.search(pieces[0])
+    ):
+        return [second]  # "x v2 is good? compare with v1 please": one comparison
     if first == second and whole.kind == "unclear":
         return [first]  # "what is x serving, and is anything else loaded next to it?"
     for piece, part, other in ((pieces[0], first, second), (pieces[1], second, first)):
@@ -515,6 +578,12 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         if other.kind in ("model_info", "serving") and not _SHOW_FIRST.match(asked):
             return [whole]  # "x is throwing 500s. rollback!!!": the incident, then the ask
     return [first, second]
+
+
+def _leaning(piece: str, ctx: ParseContext) -> ParseContext:
+    """The context for the part after ``piece``: "it" may be the one model ``piece`` names."""
+    model = _Reader(piece, ctx).named_model()
+    return ctx.model_copy(update={"focus": ctx.focus.on(model)}) if model else ctx
 
 
 def _asks_in_a_clause(piece: str) -> bool:

@@ -135,6 +135,7 @@ CANARY = re.compile(
 STOP = re.compile(
     r"\b(?:stop|quit|cease|end|cancel|remove|kill|halt|finish|turn\s+off|abort|pull|disable|"
     r"(?:turn|switch|shut)\s+(?:it|that|this|the\s+canary)\s+off|done with|"
+    r"(?:shut|close|wind)\s+(?:it|that|this|the\s+canary)\s+down|"
     r"terminate|(?:get|take)\s+(?:[\w.\-]+\s+){0,3}?off|"
     r"shut\s+down|roll\s*back|revert|undo|scrap|drop)\b"
     # The canary stated as a problem: "it should not be running anymore", "not needed now".
@@ -165,7 +166,10 @@ PROMOTE = re.compile(
     r"|\bmake\b.{1,60}?\b(?:the\s+)?(?:new\s+)?(?:prod(?:uction)?|staging)"
     r"(?:\s+(?:one|version|build|model|release)\b|(?=\s*(?:[.!?,]|$|please|pls|now|thanks)))"
     r"|^\W*(?:(?:please|pls|can you|could you|go ahead and)\s+)?stage\s+(?!is\b|=|:|of\b|for\b)"
-    r"|\bv\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
+    r"|\b(?:v|version\s*)\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
+    # "could you prepare the promotion of x v3", "draft a promotion for x"
+    r"|\b(?:prepare|draft|start|open|set\s+up|create|raise|file|request)\s+(?:the\s+|a\s+)?"
+    r"promotion\s+(?:of|for)\b"
     # "can we get v3 of digits promoted?", "I'd like to have v2 promoted"
     r"|\b(?:get|have)\s+(?:[\w.\-]+\s+){1,6}?promoted\b"
     # "can we get v2 of x out to production"
@@ -314,7 +318,14 @@ SERVING = re.compile(
     r"|\bby default\b"
     # "which version is answering on the digits route", "what does /routes/digits hit"
     r"|\b(?:answering|answers|responding|responds)\s+(?:on|at|behind)\s+(?:the\s+)?\S+\s+route\b"
-    r"|\bwhat\s+(?:does|do)\s+(?:the\s+)?\S+\s+(?:route\s+)?hit\b",
+    r"|\bwhat\s+(?:does|do)\s+(?:the\s+)?\S+\s+(?:route\s+)?hit\b"
+    # "what version is on mnist-classifier rn", "which build is on x right now"
+    r"|\b(?:what|which)\s+(?:version|build|release)\s+(?:is|'s)\s+(?:on|at)\s+(?:the\s+)?"
+    r"(?!(?:prod(?:uction)?|staging|stg|archived)\b)[\w.\-]+"
+    r"(?:\s+(?:rn|now|right now|currently|today|atm))?\W*$"
+    # "what answers the critical header on digits?", "who gets X-Priority: critical?"
+    r"|^\W*(?:(?:and|so|ok)\W+)?(?:what|who|which\s+one)\s+(?:answers|handles|serves|takes|gets|receives)\b"
+    r"|\bbehind\s+(?:the\s+)?default\b",
     re.I,
 )
 LIST = re.compile(
@@ -498,4 +509,9 @@ MULTI_WORD_TASKS = {
     "feature extraction": "feature-extraction",
     "embeddings": "feature-extraction",
     "embedding": "feature-extraction",
+    # "a job that embeds 2M digit images", "vectors for a similarity index"
+    r"embeds? (?:\S+ ){0,4}?(?:images?|digits?|inputs?|samples?|documents?|items?)": (
+        "feature-extraction"
+    ),
+    r"similarity (?:index|search|lookup)": "feature-extraction",
 }

@@ -172,7 +172,12 @@ class QuestionReading(Slots):
                 against = None
         elif len(found) == 1:
             version, against = found[0], None
-            if P.THIS.search(self.text) and self.focus.model == model and self.focus.version:
+            subjectless = _COMPARE_WITH.match(self.text) is not None
+            if (
+                (P.THIS.search(self.text) or subjectless)
+                and self.focus.model == model
+                and self.focus.version
+            ):
                 # "compare it with v1": the version under discussion against the one named.
                 if self.focus.version != found[0]:
                     version, against = self.focus.version, found[0]
@@ -247,3 +252,11 @@ class QuestionReading(Slots):
         else:
             version = self.referenced_version(model)
         return ModelDetails(model=model, version=version)
+
+
+#: A comparison naming only the other side ("compare with v1 please", "now compare to v2"):
+#: the version under discussion is the first side.
+_COMPARE_WITH = re.compile(
+    r"^\W*(?:(?:and|so|now|ok|okay|then|please|pls)\W+)*compare\s+(?:with|to|against|vs\.?)\s",
+    re.I,
+)

@@ -43,8 +43,13 @@ CORRECTION = re.compile(
     r"(?:\W+not\s+(?:the\s+)?[\w.\-]+)?\W*$",
     re.I,
 )
-_FILLER = r"(?:(?:and|but|no|ok|okay|so|then|actually|please|pls|now)\W+)*"
-_AFTER = r"(?:\s+(?:specifically|exactly|only|instead|please|pls|then|though|rather|too))*\W*$"
+_FILLER = r"(?:(?:and|but|no|ok|okay|so|then|actually|please|pls|now|hmm+|uh|um|wait)\W+)*"
+_AFTER = (
+    r"(?:\s+(?:specifically|exactly|only|instead|please|pls|then|though|rather|too|"
+    r"i\s+mean|i\s+meant))*"
+    # "to version 1 specifically, not whatever the default target is"
+    r"(?:\s*[,;-]+\s*not\s+[^,.;!?]{1,60})?\W*$"
+)
 _VERSION = r"(?:the\s+)?(?:v|version\s*|ver\.?\s*)\d+\b"
 #: Only a rollback's target: "to v1 specifically", "back to version 2 please".
 _TARGET_ONLY = re.compile(rf"^\W*{_FILLER}(?:back\s+)?(?:to|onto)\s+{_VERSION}{_AFTER}", re.I)
@@ -110,6 +115,11 @@ class RepeatReading(FollowUpReading):
         version = versions[0]
         if topic.kind == "rollback" and _TARGET_ONLY.match(self.text):
             return Rollback(model=topic.model, to_version=version)
+        if topic.kind == "model_info" and against and self.focus.model == topic.model:
+            # "and compared with v2?" right after v4's card: v4 against v2.
+            shown = self.focus.version
+            if shown is not None and shown != version:
+                return CompareVersions(model=topic.model, version=shown, against=version)
         if topic.kind == "compare" and against:
             shown = self.focus.version if self.focus.model == topic.model else None
             if shown is not None and shown != version:

@@ -15,7 +15,7 @@ from agent import entities, numbers
 from agent import phrases as P
 from agent.clauses import asked_about
 from agent.entities import Found
-from agent.focus import ParseContext
+from agent.focus import ParseContext, PartialChange
 from agent.intents import Unclear
 from agent.tool_results import StageName
 from agent.wording import normalise
@@ -88,6 +88,21 @@ FRACTION = re.compile(
 )
 
 
+#: A share said as a ratio of requests: "1 in 20 requests", "one out of ten calls".
+ONE_IN = re.compile(
+    r"\b(\d+)\s+(?:in|out\s+of)\s+(\d+)\s+(?=(?:of\s+)?(?:the\s+|our\s+)?"
+    r"(?:requests|calls|users|predictions|queries)\b)",
+    re.I,
+)
+
+
+def _one_in(match: re.Match[str]) -> str:
+    part, whole = int(match.group(1)), int(match.group(2))
+    if not 0 < part < whole:
+        return match.group(0)
+    return f"{100 * part / whole:g}% of "
+
+
 def names_in(fragment: str, ctx: ParseContext) -> str:
     """The registry names a pasted fragment holds (identifier-like words when the names are
     not known yet): the fragment's other words are not the user's request."""
@@ -114,6 +129,7 @@ class Slots:
         self.pasted = text != (text := without_logs(text, ctx))
         text = FRACTION.sub(lambda m: f"{_FRACTIONS[m.group(1).lower()]}% of ", text)
         text = numbers.with_digits(text)  # "ten percent", "version two", "forty-eight hours"
+        text = ONE_IN.sub(_one_in, text)  # "1 in 20 requests" -> "5% of requests"
         self.text = normalise(text, known)
         self.since = entities.since_minutes(self.text)
         self.text = entities.strip_time(self.text) if self.since else self.text
@@ -241,10 +257,12 @@ class Slots:
             return self.focus.version
         return None
 
-    def needs_model(self, example: str) -> Unclear:
+    def needs_model(self, example: str, partial: PartialChange | None = None) -> Unclear:
+        """Ask which model; ``partial``: the change asked for, which a next message naming
+        only the model completes."""
         if self.unknown is not None:
             return self.no_such_model()
-        return Unclear(reason=f"Which model? e.g. '{example}'.", needs="model")
+        return Unclear(reason=f"Which model? e.g. '{example}'.", needs="model", partial=partial)
 
     def no_such_model(self) -> Unclear:
         assert self.unknown is not None

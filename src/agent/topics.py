@@ -27,6 +27,16 @@ def topic_of(intent: Intent, text: str) -> Topic | None:
     holds nothing to keep (a question back, help, a refusal): the earlier topic stays."""
     if isinstance(intent, Unclear) and intent.unknown is not None:
         return Topic(unknown=intent.unknown)  # "tell me about fraud-detector", then "promote it"
+    if isinstance(intent, Unclear) and (partial := intent.partial) is not None:
+        # "promote v4" -> "which model?": the next message may only name it.
+        return Topic(
+            kind=partial.kind,
+            model=partial.model,
+            stage=partial.stage,
+            percent=partial.percent,
+            canary=partial.kind in ("canary", "stop_canary"),
+            partial=partial,
+        )
     if intent.kind in _NOTHING:
         return None
     model = getattr(intent, "model", None)

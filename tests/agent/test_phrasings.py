@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.focus import Focus, ParseContext
+from agent.focus import Focus, ParseContext, PartialChange
 from agent.intents import AuditLog, ListModels, ModelDetails, Promote, Unclear
 from agent.offline_parser import parse_intent
 from agent.wording import normalise
@@ -58,12 +58,18 @@ def test_model_names_are_never_rewritten_into_command_words() -> None:
 
 
 def test_references_need_a_focus_and_never_invent_a_version() -> None:
+    # The change is kept for a reply naming what is missing, with no version made up.
     assert parse_intent("promote it") == Unclear(
-        reason="Which model? e.g. 'promote digits v3'.", needs="model"
+        reason="Which model? e.g. 'promote digits v3'.",
+        needs="model",
+        partial=PartialChange(kind="promote", missing="model", stage="Production"),
     )
     focused = ParseContext(focus=Focus().on("digits"))  # a model, but no version discussed
     assert parse_intent("promote it", focused) == Unclear(
-        reason="Which version of digits? e.g. 'promote digits v3'."
+        reason="Which version of digits? e.g. 'promote digits v3'.",
+        partial=PartialChange(
+            kind="promote", missing="version", model="digits", stage="Production"
+        ),
     )
     at_v3 = ParseContext(focus=Focus().on("digits", 3))
     assert parse_intent("promote it", at_v3) == Promote(model="digits", version=3)
