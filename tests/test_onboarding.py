@@ -79,8 +79,13 @@ async def test_mcp_config_starts_the_server_of_this_registry_and_stack(
 
 
 def test_mcp_config_merges_into_the_client_file_with_a_backup(
-    seeded: Backend, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    seeded: Backend,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # A terminal narrower than the paths printed: each path stays on one line (pastes whole).
+    monkeypatch.setenv("COLUMNS", "40")
     target = tmp_path / ".vscode" / "mcp.json"
     target.parent.mkdir()
     before = {"servers": {"other": {"type": "stdio", "command": "other"}}, "inputs": []}

@@ -213,4 +213,5 @@ def mcp_config(
         + (f" (the previous file is {backup})" if backup else "")
         + "; restart the client to load it.",
         highlight=False,
+        soft_wrap=True,  # a path broken over two lines does not paste
     )
