@@ -25,6 +25,11 @@ from agent.classifier import corpus, shared  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", type=Path, default=ROOT / "bench/results/chat_understanding.json")
+    parser.add_argument(
+        "--show-misses",
+        action="store_true",
+        help="print each missed message (off by default: a set kept unread stays unread)",
+    )
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -51,7 +56,7 @@ def main() -> None:
             f"(counting any model the label leaves out: {len(score.guessed_by_label)})"
         )
     print(f"classifier trained in {trained_s:.2f} s on {len(pairs)} phrasings")
-    for name, score in held.items():
+    for name, score in held.items() if args.show_misses else ():
         for item, got in score.misses:
             print(f"miss {name} {item.id}: {item.text!r} -> {got}")
     result = {

@@ -73,7 +73,8 @@ HELDOUT14 = DATA / "chat_heldout14.jsonl"
 #: Written by a fifteenth person; scored blind 89/100, then its misses were read and fixed
 #: by class (its README).
 HELDOUT15 = DATA / "chat_heldout15.jsonl"
-#: Written by a sixteenth person; scored blind 87/100; its misses not read (its README).
+#: Written by a sixteenth person; scored blind 87/100, and 89/100 unread after sets 17-19 were
+#: fixed; its misses were shown after that, nothing was changed from them (its README).
 HELDOUT16 = DATA / "chat_heldout16.jsonl"
 #: Written by a seventeenth and an eighteenth person at the same time; each scored blind
 #: 88/100, then their misses were read and fixed by class (their READMEs).
