@@ -10,7 +10,7 @@ from agent.entities import Found, find_models
 from agent.focus import ParseContext
 
 #: A topic before the ask: "URGENT: ...", "mnist classifier - ...".
-TOPIC = re.compile(r"^\W*(?:[\w.\-]+(?:\s+[\w.\-]+){0,3}?)\s*(?::|\s[-\u2013\u2014])\s+")
+TOPIC = re.compile(r"^\W*(?:[\w.\-]+(?:\s+[\w.\-]+){0,5}?)\s*(?::|\s[-\u2013\u2014])\s+")
 
 #: What a part asks for when it only names it ("x card, and pending approvals").
 ASKED_NOUN = re.compile(

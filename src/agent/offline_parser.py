@@ -403,6 +403,9 @@ _IS_IT_GOOD = re.compile(
     r"\b(?:is|looks?|seems?)\s+(?:it\s+)?(?:any\s+)?(?:good|ok|okay|better|fine|ready)\W*$", re.I
 )
 
+#: A route's line as a config or log shows it ("route digits -> mnist-classifier").
+_ROUTE_LINE = re.compile(r"^\W*route\s*[=:]?\s*[\w.\-]+\s*(?:->|=>|\u2192)\s*([\w.\-]+)\W*$", re.I)
+
 #: Parts numbered by the user: each one is asked.
 _NUMBERED = re.compile(r"\(2\)|(?<![\w.])2\)")
 
@@ -420,6 +423,13 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     if (both := _two_models_compared(text, ctx, whole)) is not None:
         return both
     pieces = [p.strip(" ,") for p in _SECOND_PART.split(text) if p.strip(" ,?")]
+    # "route digits -> mnist-classifier. compare v2 with v1 of that model": a pasted line,
+    # whose model "that model" may be.
+    lines = [p for p in pieces if _ROUTE_LINE.match(p)]
+    if lines and len(lines) < len(pieces):
+        pieces = [p for p in pieces if p not in lines]
+        target = _ROUTE_LINE.match(lines[-1])
+        ctx = _leaning(target.group(1), ctx) if target else ctx  # the model it points at
     # "ok, and which version is it serving": an acknowledgement is not a part.
     pieces = [p for p in pieces if not S.GREETING.match(p)] or pieces
     if isinstance(whole, Unclear) and whole.needs in (None, "model"):

@@ -25,7 +25,7 @@ HELP = re.compile(
 #: Plainly not about the registry.
 OFF_TOPIC = re.compile(
     # "before lunch" says when, not what.
-    r"\b(?:weather|joke|poem|recipe|(?<!before\s)(?<!after\s)(?<!since\s)(?:lunch|dinner)|coffee|football|soccer|movie|song|lyrics|"
+    r"\b(?:weather|joke|poem|recipe|(?<!before\s)(?<!after\s)(?<!since\s)(?:lunch|dinner)|coffee|canteen|cafeteria|football|soccer|movie|song|lyrics|"
     r"capital of|translate|stock price|bitcoin|horoscope|email (?:my|the) boss|birthday|"
     r"meaning of life|who are you|how are you|your name|pizza|restaurant|wifi|self-review|"
     r"draft (?:three|two|a few|some)? ?paragraphs|"

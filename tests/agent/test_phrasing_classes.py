@@ -514,3 +514,29 @@ def test_wait_then_a_target_is_the_rollback_target() -> None:
     assert after("roll back mnist-cnn", "no wait - to v1 specifically") == [
         Rollback(model="mnist-cnn", to_version=1)
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        # A longer topic before the colon is still a topic, not the request.
+        (
+            "Quick one before the release call: roll back mnist-cnn, then stop the canary",
+            [Rollback(model="mnist-cnn"), StopCanary(model="mnist-cnn")],
+        ),
+        # A pasted route line says which model "that model" is; it asks nothing.
+        (
+            "route digits -> mnist-cnn. show me v2 of that model",
+            [ModelDetails(model="mnist-cnn", version=2)],
+        ),
+        ("does the cafeteria serve lunch on sundays?", [OutOfScope()]),
+    ],
+)
+def test_topics_pasted_route_lines_and_the_canteen(text: str, meant: list[object]) -> None:
+    assert parse_parts(text, CTX) == meant
+
+
+def test_another_version_against_the_same_keeps_the_baseline() -> None:
+    assert after("compare mnist-cnn v2 with v1", "now v3 against the same") == [
+        CompareVersions(model="mnist-cnn", version=3, against=1)
+    ]
