@@ -362,7 +362,12 @@ def test_a_killed_controller_is_restarted_by_its_watchdog(stack: Stack) -> None:
     process = ControllerProcess(stack.home)
     before = process.pid("run")
     assert before is not None
-    assert process.pid("watchdog") is not None
+    # The controller starts its watchdog once it runs: wait for it (run alone, this test
+    # can start before the watchdog has claimed its pid).
+    deadline = time.monotonic() + DEADLINE_S
+    while process.pid("watchdog") is None:
+        assert time.monotonic() < deadline, "the controller did not start its watchdog"
+        time.sleep(0.1)
     _killed(before)
     deadline = time.monotonic() + DEADLINE_S
     while process.pid("run") in (None, before):

@@ -119,6 +119,9 @@ def stack(
     admin = RouterAdmin(place.url, lambda: read_admin_token(place), http)
     deployment.attach_router(admin, process)
     process.up()
+    # Every test starts from a router holding the registry's table, whichever runs first
+    # (alone, or on another worker under pytest-xdist).
+    _verified(deployment.reconcile_all([ALPHA, BETA]).router)
     try:
         yield Stack(registry, deployment, process, admin)
     finally:
