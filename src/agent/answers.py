@@ -412,7 +412,13 @@ def _change_of(partial: PartialChange) -> str:
     version = f" v{partial.version}" if partial.version else ""
     match partial.kind:
         case "promote":
-            return f"promoting{of}{version or ' a version'} to {partial.stage or 'Production'}"
+            if partial.model and partial.version:
+                what = f"{partial.model} v{partial.version}"
+            elif partial.model:
+                what = f"a version of {partial.model}"
+            else:
+                what = f"v{partial.version}" if partial.version else "a version"
+            return f"promoting {what} to {partial.stage or 'Production'}"
         case "rollback":
             target = f" to v{partial.to_version}" if partial.to_version else ""
             return f"rolling back{of}{target}"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from pydantic import ValidationError
+
 from agent import phrases as P
 from agent.entities import Found
 from agent.focus import PartialChange
@@ -45,28 +47,40 @@ class ChangeReading(Slots):
     def completed(self) -> Intent | None:
         """ "mnist-cnn" after "promote v4" was answered with "which model?", "20 percent,
         real traffic" after "what share?": the change asked for, with what was missing (None
-        unless the message gives only that)."""
+        unless the message gives only that: a question, a negation or any other word makes
+        it a message of its own)."""
         partial = self.focus.topic.partial
-        if partial is None or _LEFT_OVER.search(_slots_removed(self.text, self.found)):
+        t = self.text
+        if partial is None or "?" in t or _LEFT_OVER.search(_slots_removed(t, self.found)):
             return None
-        versions = [int(m.group(1)) for m in P.VERSION.finditer(self.text)]
-        number = re.fullmatch(r"\W*(\d+(?:\.\d+)?)\W*", self.text)
-        percent = P.PERCENT.search(self.text)
+        if re.search(
+            r"\b(?:not|no|never|don'?t)\b(?!\s+(?:in\s+|as\s+)?(?:a\s+)?(?:shadow|mirror))", t, re.I
+        ):
+            return None  # "not mnist-cnn", "no": not an answer (only "not shadow" is a mode)
+        versions = [int(m.group(1)) for m in P.VERSION.finditer(t)]
+        number = re.fullmatch(r"\W*(\d+(?:\.\d+)?)\W*", t)
+        percent = P.PERCENT.search(t)
+        staged = _STAGE_SAID.search(t)
         update: dict[str, object] = {}
         match partial.missing:
             case "model":
-                if len({found.model for found in self.found}) != 1:
+                if len({found.model for found in self.found}) != 1 or len(versions) > 1:
                     return None
                 update["model"] = self.found[0].model
                 if versions:
-                    update["version"] = versions[0]
+                    # "mnist-cnn v1" after "roll back": its target
+                    update["to_version" if partial.kind == "rollback" else "version"] = versions[0]
             case "version":
-                said = versions + ([int(float(number.group(1)))] if number else [])
-                staged = _STAGE_SAID.search(self.text)
-                if not said and staged and partial.model is not None:
-                    # "the staging one": the version the registry (as last read) holds there
+                said = versions
+                if number is not None and "." not in number.group(1):
+                    said = [*said, int(number.group(1))]
+                if not said and staged and partial.model is not None and partial.stage != "Staging":
+                    # "the staging one" for Production: the version the registry (as last
+                    # read) holds there; never the target stage's own version
                     held = self.ctx.stage_version(partial.model, stage_of(staged.group(1)))
-                    said = [held] if held is not None else []
+                    if stage_of(staged.group(1)) == "Staging" and held is not None:
+                        said = [held]
+                    staged = None
                 if self.found or percent or len(said) != 1:
                     return None
                 update["version"] = said[0]
@@ -75,14 +89,29 @@ class ChangeReading(Slots):
                 if self.found or versions or share is None:
                     return None
                 update["percent"] = float(share.group(1))
-        if _SHADOW_SAID.search(self.text):
+        if staged is not None and partial.kind == "promote":
+            target = stage_of(staged.group(1))
+            if target in ("Production", "Staging"):
+                update["stage"] = target  # "mnist-cnn to staging"
+        negated = _MODE_NEGATED.search(t)
+        if negated is not None:
+            update["mode"] = (
+                "split" if negated.group(1).lower() in ("shadow", "mirror") else "shadow"
+            )
+        elif _SHADOW_SAID.search(t):
             update["mode"] = "shadow"
-        elif _SPLIT_SAID.search(self.text):
+        elif _SPLIT_SAID.search(t):
             update["mode"] = "split"
         return self.finish(partial.model_copy(update=update))
 
     def finish(self, partial: PartialChange) -> Intent:
         """The change, once every slot it needs is there; else the next question back."""
+        try:
+            return self._finished(partial)
+        except ValidationError:
+            return Unclear(reason="That names a version or share I cannot use.")
+
+    def _finished(self, partial: PartialChange) -> Intent:
         model = partial.model
         if model is None:
             return Unclear(reason="Which model?", needs="model", partial=partial)
@@ -467,19 +496,18 @@ _CANARY_STATUS = re.compile(
 #: "20 percent, real traffic, not shadow", "v3 i mean").
 _FILL = (
     r"the|a|an|as|for|on|of|to|at|with|in|one|model|version|ver|please|pls|plz|i|mean|meant|"
-    r"it|its|it's|is|ok|okay|yes|yeah|yep|sure|then|just|that|this|sorry|oh|and|do|make|go|"
-    r"real|traffic|not|no|shadow|split|mirror|mode|live|users?|percent|pct|per|cent|share|"
-    r"thanks|thank|you|thx|use|try|instead|let's|lets|say|about|share|only|"
+    r"ok|okay|yes|yeah|yep|sure|then|just|that|sorry|oh|and|"
+    r"real|traffic|not|shadow|split|mirror|mode|live|users?|percent|pct|per|cent|share|"
+    r"thanks|thank|you|thx|instead|only|"
     r"staging|stg|prod|production|current|build"
 )
 _STAGE_SAID = re.compile(r"\b(staging|stg|prod(?:uction)?)\b", re.I)
 #: A word outside those, once the model names, versions and numbers are gone.
 _LEFT_OVER = re.compile(rf"(?!\b(?:{_FILL})\b)\b[a-z']+", re.I)
-_SHADOW_SAID = re.compile(r"(?<!not\s)(?<!no\s)\b(?:shadow|mirror)", re.I)
-_SPLIT_SAID = re.compile(
-    r"\b(?:real|live)\s+(?:traffic|users?|split)|\bsplit\b|\bnot\s+(?:a\s+)?(?:shadow|mirror)",
-    re.I,
-)
+_SHADOW_SAID = re.compile(r"\b(?:shadow|mirror)", re.I)
+_SPLIT_SAID = re.compile(r"\b(?:real|live)\s+(?:traffic|users?|split)|\bsplit\b", re.I)
+#: A mode said not to be wanted: "not shadow", "not in shadow mode", "not a split".
+_MODE_NEGATED = re.compile(r"\bnot\s+(?:in\s+|as\s+)?(?:a\s+)?(shadow|mirror|split|real)\b", re.I)
 
 
 def _slots_removed(text: str, found: list[Found]) -> str:

@@ -101,8 +101,14 @@ class Focus(_Frozen):
         return self.model_copy(update={"asked": kind})
 
     def read(self, topic: Topic | None) -> Focus:
-        """The last request's slots, once read (None: nothing read to keep, e.g. unclear)."""
-        return self if topic is None else self.model_copy(update={"topic": topic})
+        """The last request's slots, once read (None: nothing read to keep, e.g. unclear).
+        A change asked to be completed is kept for the next message only: whatever that
+        message is ("never mind", "help", a question), the change is gone after it."""
+        if topic is not None:
+            return self.model_copy(update={"topic": topic})
+        if self.topic.partial is None:
+            return self
+        return self.model_copy(update={"topic": self.topic.model_copy(update={"partial": None})})
 
     def paged(self, page: NextPage | None) -> Focus:
         return self.model_copy(update={"next_page": page})

@@ -50,6 +50,14 @@ class _Reader(ChangeReading, RepeatReading):
 
     def read(self) -> Intent:
         intent = self._read()
+        if (
+            isinstance(intent, Unclear)
+            and intent.partial is not None
+            and _NOT_A_REQUEST.search(self.text)
+        ):
+            # "how do I promote v4?", "don't kill the canary": asked about or refused, not
+            # asked for; a bare name next must not complete it into a proposal.
+            intent = intent.model_copy(update={"partial": None})
         named = sorted({found.model for found in self.found})
         if intent.kind in CHANGE_KINDS and len(named) > 1:
             # "roll back mnist-cnn or mnist-classifier, whichever is broken": a change is
@@ -89,6 +97,8 @@ class _Reader(ChangeReading, RepeatReading):
         t = self.text
         if not t:
             return Unclear(reason="empty message") if self.since is None else AuditLog()
+        if (completed := self.completed()) is not None:
+            return completed  # "mnist-cnn", "20", "v3" right after the chat asked for it
         if has(S.HELP, t):
             return Help()
         # A pasted trace's own words ("CUDA out of memory") are gone; "here is the stack
@@ -100,8 +110,6 @@ class _Reader(ChangeReading, RepeatReading):
             return OutOfScope()  # "write me a script to train a cnn": whatever it names
         if (unsupported := self.unsupported()) is not None:
             return unsupported
-        if (completed := self.completed()) is not None:
-            return completed
         if self.oncall():
             return self.rollback(None)
         if (reshared := self.reshare()) is not None:
@@ -393,7 +401,7 @@ _PREFACE = re.compile(
 #: A part that asks for what the part before described: "Can you list those?", "show them".
 _ASKS_FOR_THOSE = re.compile(
     r"^\W*(?:(?:so|ok|okay|please|pls)\W+)*(?:(?:can|could|would)\s+you\s+(?:please\s+)?)?"
-    r"(?:list|show|give|send|pull(?:\s+up)?|get)\s+(?:me\s+|us\s+)?(?:those|them|these|that|it)"
+    r"(?:list|show|give|send|pull(?:\s+up)?|get)\s+(?:me\s+|us\s+)?(?:those|them|these)"
     r"(?:\s+(?:please|pls|for\s+me|for\s+us))?\W*$",
     re.I,
 )
@@ -404,7 +412,17 @@ _IS_IT_GOOD = re.compile(
 )
 
 #: A route's line as a config or log shows it ("route digits -> mnist-classifier").
-_ROUTE_LINE = re.compile(r"^\W*route\s*[=:]?\s*[\w.\-]+\s*(?:->|=>|\u2192)\s*([\w.\-]+)\W*$", re.I)
+_ROUTE_LINE = re.compile(r"^\W*route\s*[=:]?\s*([\w.\-]+)\s*(?:->|=>|\u2192)\s*[\w.\-]+\W*$", re.I)
+
+#: A change asked about or refused rather than asked for: a question that is not a polite
+#: request ("how do I ...?", "should we ...?", "why did someone ...?"), or a negation.
+_NOT_A_REQUEST = re.compile(
+    r"^\W*(?:(?:hey|hi|ok|okay|so|and|but)\W+)*(?:how|why|what|when|who|where|which|does|did|is|are|"
+    r"was|were|should|shall|would\s+it|has|have)\b"
+    r"|\b(?:don'?t|do\s+not|never|no\s+need|shouldn'?t|should\s+not|won'?t|must\s+not|mustn'?t)\b"
+    r"|^(?!\W*(?:(?:hey|hi|ok|okay|so|please|pls)\W+)*(?:can|could|would|will)\s+(?:you|u|we)\b)[^?]*\?",
+    re.I,
+)
 
 #: Parts numbered by the user: each one is asked.
 _NUMBERED = re.compile(r"\(2\)|(?<![\w.])2\)")
@@ -414,7 +432,9 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     """One intent, or two for a two-part question ("which version of digits is serving and
     who promoted it?"); the second part may lean on a model the first one names."""
     ctx = context or ParseContext()
-    text = _PREFACE.sub("", text, count=1) or text
+    preface = _PREFACE.match(text)
+    if preface and not _Reader(preface.group(0), ctx).found:
+        text = text[preface.end() :] or text  # "three questions about x:" keeps x
     whole = parse_intent(text, ctx)
     if whole.kind != "unclear" and CORRECTION.match(text.strip()):
         return [whole]  # "sorry, wrong model. x, not y": one correction, not two parts
@@ -423,13 +443,15 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     if (both := _two_models_compared(text, ctx, whole)) is not None:
         return both
     pieces = [p.strip(" ,") for p in _SECOND_PART.split(text) if p.strip(" ,?")]
+    pieces = [re.sub(r"^\W*(?:\(1\)|1\))\s*", "", p) or p for p in pieces]
     # "route digits -> mnist-classifier. compare v2 with v1 of that model": a pasted line,
     # whose model "that model" may be.
     lines = [p for p in pieces if _ROUTE_LINE.match(p)]
     if lines and len(lines) < len(pieces):
         pieces = [p for p in pieces if p not in lines]
-        target = _ROUTE_LINE.match(lines[-1])
-        ctx = _leaning(target.group(1), ctx) if target else ctx  # the model it points at
+        line = _ROUTE_LINE.match(lines[-1])
+        # The route's model as the registry has it, not as the pasted line says.
+        ctx = _leaning(line.group(1), ctx) if line else ctx
     # "ok, and which version is it serving": an acknowledgement is not a part.
     pieces = [p for p in pieces if not S.GREETING.match(p)] or pieces
     if isinstance(whole, Unclear) and whole.needs in (None, "model"):
@@ -465,7 +487,7 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     if len(pieces) != 2:
         return [whole]
     first = parse_intent(pieces[0], ctx)
-    if first.kind != "unclear" and _ASKS_FOR_THOSE.match(pieces[1]):
+    if first.kind in ("list_models", "audit", "pending") and _ASKS_FOR_THOSE.match(pieces[1]):
         return [first]  # "... need everything that does feature extraction. Can you list those?"
     if _NUMBERED.search(text) and "unclear" not in (
         first.kind,

@@ -166,10 +166,10 @@ PROMOTE = re.compile(
     r"|\bmake\b.{1,60}?\b(?:the\s+)?(?:new\s+)?(?:prod(?:uction)?|staging)"
     r"(?:\s+(?:one|version|build|model|release)\b|(?=\s*(?:[.!?,]|$|please|pls|now|thanks)))"
     r"|^\W*(?:(?:please|pls|can you|could you|go ahead and)\s+)?stage\s+(?!is\b|=|:|of\b|for\b)"
-    r"|\b(?:v|version\s*)\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
+    r"|\bv\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
     # "could you prepare the promotion of x v3", "draft a promotion for x"
-    r"|\b(?:prepare|draft|start|open|set\s+up|create|raise|file|request)\s+(?:the\s+|a\s+)?"
-    r"promotion\s+(?:of|for)\b"
+    r"|^\W*(?:(?:please|pls|could you|can you|would you|kindly)\s+)*(?:prepare|draft|start|open|"
+    r"set\s+up|create|raise|file)\s+(?:the\s+|a\s+)?promotion\s+(?:of|for)\b"
     # "can we get v3 of digits promoted?", "I'd like to have v2 promoted"
     r"|\b(?:get|have)\s+(?:[\w.\-]+\s+){1,6}?promoted\b"
     # "can we get v2 of x out to production"
@@ -325,7 +325,8 @@ SERVING = re.compile(
     r"(?:\s+(?:rn|now|right now|currently|today|atm))?\W*$"
     # "what answers the critical header on digits?", "who gets X-Priority: critical?"
     r"|^\W*(?:(?:and|so|ok)\W+)?(?:what|who|which\s+one)\s+(?:answers|handles|serves|takes|gets|receives)\b"
-    r"|\bbehind\s+(?:the\s+)?default\b",
+    r"(?=.{0,40}\b(?:requests?|header|route|traffic|calls|critical|x-[\w\-]+)\b)"
+    r"|\b(?:what|who)(?:'s|s|\s+is)\s+behind\s+(?:the\s+)?default\b",
     re.I,
 )
 LIST = re.compile(

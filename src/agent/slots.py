@@ -90,7 +90,7 @@ FRACTION = re.compile(
 
 #: A share said as a ratio of requests: "1 in 20 requests", "one out of ten calls".
 ONE_IN = re.compile(
-    r"\b(\d+)\s+(?:in|out\s+of)\s+(\d+)\s+(?=(?:of\s+)?(?:the\s+|our\s+)?"
+    r"(?<![\w.])(1)\s+(?:in|out\s+of)\s+(\d+)\s+(?=(?:of\s+)?(?:the\s+|our\s+)?"
     r"(?:requests|calls|users|predictions|queries)\b)",
     re.I,
 )

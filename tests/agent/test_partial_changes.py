@@ -11,8 +11,10 @@ import pytest
 from mcp.server.mcpserver import MCPServer
 
 from agent.decisions import Deny
-from agent.focus import PartialChange
+from agent.focus import Focus, PartialChange
 from agent.intents import (
+    CHANGE_KINDS,
+    Intent,
     ListModels,
     ModelDetails,
     Promote,
@@ -22,6 +24,7 @@ from agent.intents import (
     Unclear,
 )
 from agent.offline_parser import parse_parts
+from agent.topics import topic_of
 from registry_mcp.core.registry import Registry
 from tests.agent.conftest import open_agent
 from tests.agent.test_follow_ups import CTX, after
@@ -161,3 +164,85 @@ async def test_the_chat_asks_which_model_then_proposes_the_completed_change(
         again = await agent.conversation.ask("digits")
         assert again.approval is None
     assert snapshot(registry) == before  # denied: nothing moved
+
+
+def _chain(*messages: str) -> list[object]:
+    """The last message read after the others, as the chat carries its focus from turn to
+    turn (the topic of each reading; nothing kept after a reading that keeps nothing)."""
+    focus = Focus()
+    parts: list[Intent] = []
+    for message in messages:
+        parts = parse_parts(message, CTX.model_copy(update={"focus": focus}))
+        focus = focus.read(topic_of(parts[-1], message))
+        for part in parts:
+            model = getattr(part, "model", None)
+            focus = focus.on(model if isinstance(model, str) else None)
+    return list(parts)
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        # Kept for the next message only: "never mind", help, a greeting end it.
+        ("promote v4", "never mind", "mnist-cnn"),
+        ("promote v4", "help", "mnist-cnn"),
+        ("kill the canary", "hello", "mnist-cnn"),
+        # A question or a negation is not the missing name.
+        ("promote v4", "not mnist-cnn"),
+        ("promote v4", "is it mnist-cnn?"),
+        ("kill the canary", "is mnist-cnn ok?"),
+        ("promote mnist-cnn to production", "is it v3?"),
+        ("I want to canary mnist-cnn v3", "not 20 percent"),
+        # A change asked about or refused leaves nothing to complete.
+        ("how do I promote v4?", "mnist-cnn"),
+        ("do not promote v4", "mnist-cnn"),
+        ("why did someone kill the canary?", "mnist-cnn"),
+        ("never roll back", "mnist-cnn"),
+        ("should we canary mnist-cnn v3?", "20%"),
+        # The version a promotion to Staging takes is never Production's own.
+        ("promote mnist-cnn to staging", "the prod one"),
+        # Versions that cannot exist are asked about, not raised.
+        ("promote v0", "mnist-cnn"),
+        ("promote mnist-cnn", "v99999999999999999999"),
+    ],
+)
+def test_nothing_but_the_missing_thing_said_next_completes_a_change(
+    messages: tuple[str, ...],
+) -> None:
+    read = _chain(*messages)
+    assert not any(part.kind in CHANGE_KINDS for part in read), read
+
+
+@pytest.mark.parametrize(
+    ("messages", "meant"),
+    [
+        # What the reply says besides the missing thing is the user's, not dropped.
+        (("roll back", "mnist-cnn to v1"), Rollback(model="mnist-cnn", to_version=1)),
+        (
+            ("promote v4", "mnist-cnn to staging"),
+            Promote(model="mnist-cnn", version=4, stage="Staging"),
+        ),
+        (
+            ("promote mnist-cnn", "v3 to staging"),
+            Promote(model="mnist-cnn", version=3, stage="Staging"),
+        ),
+        (
+            ("I want to canary mnist-cnn v3", "20% not in shadow mode"),
+            StartCanary(model="mnist-cnn", version=3, percent=20, mode="split"),
+        ),
+        (
+            ("I want to canary mnist-cnn v3", "20"),
+            StartCanary(model="mnist-cnn", version=3, percent=20, mode="split"),
+        ),
+        (("promote mnist-cnn to production", "3"), Promote(model="mnist-cnn", version=3)),
+        # A pasted route line names the route's model as the registry has it.
+        (
+            ("route digits -> mnist-cnn. promote v4",),
+            Promote(model="mnist-classifier", version=4),
+        ),
+    ],
+)
+def test_the_reply_completes_the_change_with_everything_it_says(
+    messages: tuple[str, ...], meant: object
+) -> None:
+    assert _chain(*messages) == [meant]

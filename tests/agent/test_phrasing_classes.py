@@ -524,10 +524,11 @@ def test_wait_then_a_target_is_the_rollback_target() -> None:
             "Quick one before the release call: roll back mnist-cnn, then stop the canary",
             [Rollback(model="mnist-cnn"), StopCanary(model="mnist-cnn")],
         ),
-        # A pasted route line says which model "that model" is; it asks nothing.
+        # A pasted route line says which model "that model" is (the route's, as the registry
+        # has it, whatever the line claims); it asks nothing.
         (
             "route digits -> mnist-cnn. show me v2 of that model",
-            [ModelDetails(model="mnist-cnn", version=2)],
+            [ModelDetails(model="mnist-classifier", version=2)],
         ),
         ("does the cafeteria serve lunch on sundays?", [OutOfScope()]),
     ],
