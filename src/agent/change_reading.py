@@ -161,7 +161,13 @@ class ChangeReading(Slots):
         percent = float(share.group(1))
         if not 0 < percent <= 100:
             return None
-        return StartCanary(model=ref.model, version=ref.version, percent=percent, rationale=why)
+        return StartCanary(
+            model=ref.model,
+            version=ref.version,
+            percent=percent,
+            mode=ref.mode or "split",  # "make it 50%" after a shadow canary: still a shadow
+            rationale=why,
+        )
 
     def rollback(self, found: re.Match[str] | None) -> Intent:
         head, why = split_why(self.text)
@@ -172,7 +178,7 @@ class ChangeReading(Slots):
         # "to v1", "to the version 1", "back to ver. 1"
         target = re.search(
             r"\bto\s+(?:the\s+)?(?:v|ver\.?\s*|version\s*|release\s*)?(\d+)\b", rest, re.I
-        )
+        ) or re.search(r"\bback\s+(?:on|to)\s+(?:v|version\s*)(\d+)\b", head[after:], re.I)
         # No version named ("roll back", "to the previous one"): the registry's rollback target.
         version = int(target.group(1)) if target else None
         if model is None:
@@ -180,7 +186,7 @@ class ChangeReading(Slots):
                 "roll back digits",
                 PartialChange(kind="rollback", missing="model", to_version=version),
             )
-        if version is None and P.PREVIOUS.search(rest):
+        if version is None and P.PREVIOUS.search(head[after:]):
             version = self.replaced_version(model)
         return Rollback(model=model, to_version=version, rationale=why)
 
@@ -226,7 +232,8 @@ class ChangeReading(Slots):
         # is not the target.
         source = P.STAGE_SOURCE.search(head)
         if version is None and source:
-            version = self.ctx.stage_version(model, stage_of(source.group(1) or source.group(2)))
+            said = next(stage for stage in source.groups() if stage)
+            version = self.ctx.stage_version(model, stage_of(said))
         rest = head[found.end() :]
         if source is not None and source.start() >= found.end():
             rest = head[found.end() : source.start()] + " " + head[source.end() :]
@@ -478,7 +485,8 @@ _NEW_SHARE = re.compile(
 #: "make X the production one": the stage the message ends on is where X goes.
 _MAKE_TARGET = re.compile(
     r"\bmake\b.{1,80}\bthe\s+(?:new\s+)?(prod(?:uction)?|staging)"
-    r"(?:\s+(?:one|version|build|model|release))?\W*(?:please|pls|now|thanks)?\W*$",
+    r"(?:\s+(?:one|version|build|model|release))?(?:\s+for\s+[\w.\-]+)?"
+    r"\W*(?:please|pls|now|thanks)?\W*$",
     re.I,
 )
 #: "the staging digits": a model named by the stage its version is in.
@@ -496,7 +504,8 @@ _CANARY_STATUS = re.compile(
 #: "20 percent, real traffic, not shadow", "v3 i mean").
 _FILL = (
     r"the|a|an|as|for|on|of|to|at|with|in|one|model|version|ver|please|pls|plz|i|mean|meant|"
-    r"ok|okay|yes|yeah|yep|sure|then|just|that|sorry|oh|and|"
+    r"ok|okay|yes|yeah|yep|sure|then|just|that|sorry|oh|ah|oops|whoops|er+m?|um+|uh+|wait|"
+    r"actually|and|"
     r"real|traffic|not|shadow|split|mirror|mode|live|users?|percent|pct|per|cent|share|"
     r"thanks|thank|you|thx|instead|only|"
     r"staging|stg|prod|production|current|build"
@@ -508,6 +517,12 @@ _SHADOW_SAID = re.compile(r"\b(?:shadow|mirror)", re.I)
 _SPLIT_SAID = re.compile(r"\b(?:real|live)\s+(?:traffic|users?|split)|\bsplit\b", re.I)
 #: A mode said not to be wanted: "not shadow", "not in shadow mode", "not a split".
 _MODE_NEGATED = re.compile(r"\bnot\s+(?:in\s+|as\s+)?(?:a\s+)?(shadow|mirror|split|real)\b", re.I)
+
+
+def says_only_slots(text: str, found: list[Found]) -> bool:
+    """ "to mnist-cnn v3, shadow only", "mnist-cnn please": names, versions, shares and
+    modes, and nothing else ("mnist-cnn is fine" says more)."""
+    return _LEFT_OVER.search(_slots_removed(text, found)) is None
 
 
 def _slots_removed(text: str, found: list[Found]) -> str:

@@ -15,7 +15,10 @@ TOPIC = re.compile(r"^\W*(?:[\w.\-]+(?:\s+[\w.\-]+){0,5}?)\s*(?::|\s[-\u2013\u20
 #: What a part asks for when it only names it ("x card, and pending approvals").
 ASKED_NOUN = re.compile(
     r"\b(?:card|metrics|details|history|audit(?: log| trail)?|versions|pending|approvals|"
-    r"(?:prod(?:uction)?|staging|archived)\s+models)\W*$",
+    r"(?:prod(?:uction)?|staging|archived)\s+models)\W*$"
+    # "..., and the version which is serving now."
+    r"|^\W*(?:and\s+)?the\s+(?:version|model|build|one)\s+(?:which|that)\s+(?:is|are)\s+"
+    r"(?:serving|live|running|deployed|in\s+prod(?:uction)?)\b",
     re.I,
 )
 
@@ -34,7 +37,7 @@ OPENS_ASK = re.compile(
     r"second(?:ly)?|next|but|if you (?:can|could|may)|if possible)\W+)*"
     r"(?:what|which|who|whose|when|where|why|how|whats|what's|hows|how's|whos|who's|is|are|"
     r"was|were|did|does|do|can|could|would|"
-    r"will|should|has|have|any|show|list|ls|give|tell|compare|get|find|check|display|open|"
+    r"will|should|has|have|any|show|list|ls|give|tell|compare|diff|cmp|get|find|check|display|open|"
     r"describe|see|promote|roll|rollback|revert|undo|stop|kill|end|cancel|canary|send|shadow|"
     r"archive|delete|remove|retrain|rename|tag|approve|deploy|ship|move|make|put|set|bump|"
     r"audit|history|metrics|card|versions?|stage|start|try|run|pick|recommend|suggest|"

@@ -23,6 +23,8 @@ _WORD = re.compile(r"[A-Za-z0-9][\w.\-]*")
 NAME_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)+$|^[A-Za-z]+[0-9]+[a-z]*$")
 _VERSION_WORD = re.compile(r"^(?:v|version|ver)?\d+$", re.I)
 _BEFORE_VERSION = re.compile(r"\b([A-Za-z][\w.\-]*?)(?:\s+|:)(?:v|version\s*)\d+\b", re.I)
+#: Words before a version that say it is not the one meant ("v3 not v4", "rather than v2").
+_NEGATING = frozenset({"not", "than", "never"})
 
 
 @dataclass(frozen=True)
@@ -276,6 +278,8 @@ def unknown_name(
     but matches nothing the registry has; the agent says so instead of guessing."""
     for match in _BEFORE_VERSION.finditer(text) if before_version else ():
         word = match.group(1)
+        if word.lower() in _NEGATING:
+            continue  # "I meant v3 not v4": the version said to be wrong, not a name
         if word.lower() not in skip and not _match(word, ctx)[0]:
             return word
     conditions = _condition_words(ctx)

@@ -7,6 +7,7 @@ registry's structured results set it, never free text from the registry.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -32,6 +33,8 @@ class ProposalRef(_Frozen):
     version: int
     status: str = "waiting"
     """waiting, applied, denied, cancelled, pending, failed, already_done."""
+    mode: Literal["split", "shadow"] | None = None
+    """A canary's mode: "make it 50%" after a shadow canary keeps it a shadow."""
 
 
 class PartialChange(_Frozen):
@@ -134,6 +137,8 @@ class ParseContext(_Frozen):
     """The registry's task names, once looked up: a task outside them is never used."""
     model_tasks: tuple[tuple[str, str], ...] = ()
     """(model, task) as the registry last said: "anything faster for that task?" -> its task."""
+    now: datetime | None = None
+    """When "since Friday" or "over the weekend" is measured back from (None: the clock)."""
 
     def task_of(self, model: str | None) -> str | None:
         return next((task for name, task in self.model_tasks if name == model), None)

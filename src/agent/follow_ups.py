@@ -96,6 +96,8 @@ class FollowUpReading(QuestionReading):
             or _BUDGET_IT.search(self.text)
             or _WHAT_IF.search(self.text)
             or _NARROWED.search(self.text)
+            # "wait no, I meant v3 not v4": a correction of the request before
+            or (_CORRECTION.search(self.text) is not None and len(words) <= 2 * _ELLIPTIC_WORDS)
         )
 
     def kept_follow_up(self) -> Intent | None:
@@ -145,7 +147,14 @@ class FollowUpReading(QuestionReading):
         """ "actually v3", "I meant v3", "make that v3": the request before, with this version."""
         topic = self.focus.topic
         said = _CORRECTION.search(self.text)
-        versions = [int(m.group(1)) for m in P.VERSION.finditer(self.text)]
+        versions = [
+            int(m.group(1))
+            for m in P.VERSION.finditer(self.text)
+            # "I meant v3 not v4": the version meant, not the one named as wrong
+            if not re.search(
+                r"\b(?:not|instead\s+of|rather\s+than)\s*$", self.text[: m.start()], re.I
+            )
+        ]
         if said is None or len(versions) != 1 or topic.model is None:
             return None
         t = self.text

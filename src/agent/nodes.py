@@ -246,7 +246,12 @@ class Nodes:
             note = f"{note}\n{said}" if note else said
         if isinstance(made, Answer):
             return _say(made, parse_note=note)
-        ref = ProposalRef(kind=made.kind, model=made.model, version=made.version)
+        ref = ProposalRef(
+            kind=made.kind,
+            model=made.model,
+            version=made.version,
+            mode=made.mode if made.kind == "canary" else None,
+        )
         focus = state.about.on(made.model, made.version).proposed(ref)
         return {"proposal": made, "focus": focus, "parse_note": note}
 
@@ -369,7 +374,11 @@ class Nodes:
                 }
             )
         ref = ProposalRef(
-            kind=proposal.kind, model=proposal.model, version=proposal.version, status=result.status
+            kind=proposal.kind,
+            model=proposal.model,
+            version=proposal.version,
+            status=result.status,
+            mode=proposal.mode if proposal.kind == "canary" else None,
         )
         return _say(
             answers.result_answer(proposal, result, serving),

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from agent import classifier
 from agent import phrases as P
 from agent import scope_phrases as S
-from agent.change_reading import ChangeReading
+from agent.change_reading import ChangeReading, says_only_slots
 from agent.clauses import OPENS_ASK, remark
 from agent.focus import ParseContext
 from agent.intents import (
@@ -73,6 +73,13 @@ class _Reader(ChangeReading, RepeatReading):
             and re.match(r"^\W*(?:is|are|was|has|did)\s+(?:the\s+)?[\w.\-]+\s", self.text, re.I)
         ):
             return self.no_such_model()  # "is sentiment-bert in staging yet?": no such model
+        if (
+            self.unknown is not None
+            and not self.found
+            and isinstance(intent, ListModels)
+            and re.search(rf"\b{re.escape(self.unknown)}\s+model(?:'?s)?(?!\w)", self.text, re.I)
+        ):
+            return self.no_such_model()  # "show me the digits model's card": which one?
         if self.unknown is not None and not self.found and _MODEL_KINDS.get(intent.kind, False):
             return self.no_such_model()  # never answer about a name the registry lacks
         if (
@@ -150,19 +157,23 @@ class _Reader(ChangeReading, RepeatReading):
             and not (has(P.COMPARE_WORD, t) or has(P.DETAILS, t))
         ):
             return self.serving()  # "is anything else loaded next to it?": what serves
-        if has(P.COMPARE, t) and (
-            self.versions()
-            or P.THIS.search(t)
-            or P.PREVIOUS.search(t)
-            or re.search(r"\b(?:prod(?:uction)?|staging)\b.*\b(?:prod(?:uction)?|staging)\b", t)
+        if (
+            has(P.COMPARE, t)
+            and not _OWN_CHECK.search(t)
+            and (
+                self.versions()
+                or P.THIS.search(t)
+                or P.PREVIOUS.search(t)
+                or re.search(r"\b(?:prod(?:uction)?|staging)\b.*\b(?:prod(?:uction)?|staging)\b", t)
+            )
         ):
             return self.compare()
         if has(P.SYNC, t):
             return self.serving()
         if has(P.AUDIT, P.LOG_VERB.sub(" ", t)):
             model = self.named_model()
-            if model is None and (P.THIS.search(t) or P.FOLLOW_UP.search(t)):
-                model = self.focus.model
+            if model is None and (P.THIS.search(t) or P.FOLLOW_UP.search(t) or _NOW_THE.match(t)):
+                model = self.focus.model  # "now the audit for the past 3 days": its history
             return AuditLog(model=model)
         if not self.found and self.focus.model and _THE_ONE_SERVING.search(t):
             return ServingStatus(model=self.focus.model)  # "is that the one serving?"
@@ -280,11 +291,16 @@ _IN_STAGE_FOR = re.compile(
     r"(?:prod(?:uction)?|staging)\s+(?:for|of|on)\s+\S",
     re.I,
 )
+#: The next thing asked of the model under discussion: "now the audit", "next, its history".
+_NOW_THE = re.compile(r"^\W*(?:(?:and|ok|okay|so)\W+)?(?:now|next)\W+(?:the|its)\b", re.I)
+
 #: Versions or models of a stage, no model named ("any archived versions?", "the production
 #: classifiers"): the registry's list of that stage.
 _STAGE_PLURAL = re.compile(
     r"\b(?:prod(?:uction)?|staging|archived)\s+(?:versions|models|ones|builds|releases|"
-    r"classifiers|regressors|encoders)\b",
+    r"classifiers|regressors|encoders)\b"
+    # "anything sitting in the archive?": the Archived stage as a place
+    r"|\b(?:in|from)\s+the\s+archive\b",
     re.I,
 )
 
@@ -310,7 +326,12 @@ _WHICH_MODEL_TAKES = re.compile(
 #: The version a model is on: "what version is it on", "which build is mnist-cnn running".
 _VERSION_IT_IS_ON = re.compile(
     r"\b(?:what|which)\s+(?:version|build|release)\s+(?:is|'s)\s+(?:it|that|this|[\w.\-]+)\s+"
-    r"(?:on|running|serving|using)\b",
+    r"(?:on|running|serving|using)\b"
+    # "is mnist-cnn still on v1?": the version it serves
+    r"|(?:^|[:;,.!?]\s)\W*(?:(?:and|so|ok)\W+)*is\s+(?:it|that|this|[\w.\-]+)\s+"
+    r"(?:still|currently|now)\s+(?:on|at|serving|running)\s+(?:v|version\s*)\d+\W*$"
+    # "is prod still v1 for mnist-cnn?"
+    r"|^\W*is\s+prod(?:uction)?\s+(?:still|currently|now)\s+(?:on\s+)?(?:v|version\s*)\d+\b",
     re.I,
 )
 #: A purpose clause before a verb ("... so that I may decide which one to propose for
@@ -338,7 +359,12 @@ def _compared_to_stage(text: str, found: re.Match[str]) -> bool:
 
 
 #: Asking whether a model is up ("is x down?", "is x healthy?", "x still working?").
-_UP = re.compile(r"\b(?:down|up|healthy|alive|working|responding|ok|okay|fine)\s*\?", re.I)
+_UP = re.compile(
+    # "x v3 looks ok?" asks about its numbers, not whether it is up
+    r"(?<!looks )(?<!look )(?<!seems )\b(?:down|up|healthy|alive|working|responding|ok|okay|fine)"
+    r"\s*\?",
+    re.I,
+)
 
 #: The classifier's confidence below which the agent asks instead.
 _CONFIDENT = 0.35
@@ -373,6 +399,11 @@ _SECOND_PART = re.compile(
     # "first show x, second: who changed y", "..., then: roll it back"
     r"|,?\s*\b(?:second(?:ly)?|then|after that|next|and then)\s*:\s*"
     r"|,\s*(?:and\s+)?(?:second(?:ly)?|after that)\s*,?\s+"
+    # "compare v3 with v2 and if it looks ok promote v3": the second part is the change
+    r"|,?\s+and\s+if\s+(?:it|that|they|all|everything)\s+(?:looks?|is|are|seems?)\s+"
+    r"(?:ok|okay|good|fine|better)\s*,?\s+(?:then\s+)?"
+    # "..., and the version which is serving now."
+    r"|,\s+and\s+(?=the\s+(?:version|model|build)\s+(?:which|that)\s+(?:is|are)\b)"
     # "(1) all models in production, (2) every change to x"
     r"|[,;]?\s*(?:\(2\)|(?<![\w.])2\))\s*"
     r"|(?<!\bcan)(?<!\bcould)(?<!\bplease),?\s+(?:and|also|plus|then|\+)\s+(?:also\s+|then\s+)?"
@@ -428,6 +459,46 @@ _NOT_A_REQUEST = re.compile(
 _NUMBERED = re.compile(r"\(2\)|(?<![\w.])2\)")
 
 
+#: A request corrected within the message: "mirror traffic to x v1... no wait, to y v3".
+_SAID_AGAIN = re.compile(
+    r"(?:\.{2,}|[,;:\-\u2013\u2014]|\s)\s*\b(?:no+\s*,?\s*wait|wait\s*,?\s*no+|scratch\s+that|"
+    r"sorry\s*,?\s*(?:i\s+)?mean[t]?|(?:no\s*,?\s*)?i\s+mean[t]?|correction)\b\s*[,:\-\u2013\u2014.]*\s*",
+    re.I,
+)
+
+
+def _said_again(text: str, ctx: ParseContext) -> str:
+    """ "mirror traffic to mnist-cnn v1... no wait, to mnist-classifier v3": the request as
+    corrected ("mirror traffic to mnist-classifier v3"); the text itself when the words after
+    the correction name no model, or the words before it name none to replace."""
+    said = list(_SAID_AGAIN.finditer(text))
+    if not said:
+        return text
+    again = said[-1]
+    after = text[again.end() :]
+    before = text[: again.start()]
+    corrected, meant = _Reader(before, ctx).found, _Reader(after, ctx).found
+    if not corrected or not meant:
+        return text
+    # The correction only says the change's names again ("no wait, to y v3, shadow only");
+    # "I mean, y is fine" or "I mean it, y is fine" corrects nothing.
+    if not says_only_slots(after, meant):
+        return text
+    # ... and comes right after the name it corrects: "promote x v3 to staging, sorry, y v3"
+    # leaves open where y goes (both names stay, and the chat asks which one).
+    last = max(corrected, key=lambda f: f.start)
+    tail = before[last.start + len(last.said) :]
+    if not re.fullmatch(
+        r"(?:'s)?\s*(?:(?:v|version\s*)\d+)?\s*(?:card|model|one|details)?\W*", tail, re.I
+    ):
+        return text
+    kept = before[: min(f.start for f in corrected)].rstrip()
+    lead = re.match(r"(to|on|for|of|with|at)\b", after, re.I)
+    if lead and re.search(rf"\b{lead.group(1)}$", kept, re.I):
+        kept = kept[: -len(lead.group(1))].rstrip()  # "... to x v1 ... no wait, to y v3"
+    return f"{kept} {after}".strip()
+
+
 def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     """One intent, or two for a two-part question ("which version of digits is serving and
     who promoted it?"); the second part may lean on a model the first one names."""
@@ -435,6 +506,7 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     preface = _PREFACE.match(text)
     if preface and not _Reader(preface.group(0), ctx).found:
         text = text[preface.end() :] or text  # "three questions about x:" keeps x
+    text = _said_again(text, ctx)
     whole = parse_intent(text, ctx)
     if whole.kind != "unclear" and CORRECTION.match(text.strip()):
         return [whole]  # "sorry, wrong model. x, not y": one correction, not two parts
@@ -444,6 +516,10 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         return both
     pieces = [p.strip(" ,") for p in _SECOND_PART.split(text) if p.strip(" ,?")]
     pieces = [re.sub(r"^\W*(?:\(1\)|1\))\s*", "", p) or p for p in pieces]
+    # "is x up? what version is it serving": a piece asked as a question keeps its "?".
+    pieces = [
+        f"{p}?" if re.match(rf"{re.escape(p)}\s*\?", text[text.find(p) :]) else p for p in pieces
+    ]
     # "route digits -> mnist-classifier. compare v2 with v1 of that model": a pasted line,
     # whose model "that model" may be.
     lines = [p for p in pieces if _ROUTE_LINE.match(p)]
@@ -504,8 +580,11 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     focus = ctx.focus.on(
         model if isinstance(model, str) else None, version if isinstance(version, int) else None
     )
-    # "is x live, and what about y?": the second part may be a follow-up of the first.
-    focus = focus.answered(first.kind).read(topic_of(first, pieces[0]))
+    if not remark(pieces[0], text):
+        # "is x live, and what about y?": the second part may be a follow-up of the first.
+        # ("latency is worse. end it" after a canary question: a remark answers nothing,
+        # and "it" is still the canary.)
+        focus = focus.answered(first.kind).read(topic_of(first, pieces[0]))
     if SAME_FOR.search(pieces[1]) and (pasted := _pasted_change(pieces[0], ctx)) is not None:
         # "log: `promote x v1 -> Production by alice`. do the same for y v2": the change
         # the pasted line shows is what "the same" repeats (for the model the user names);
@@ -540,6 +619,8 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
             and other.kind not in ("unclear", "out_of_scope", "help")
             and remark(piece, text)
         ):
+            if whole.kind == other.kind and _within(other, whole):
+                return [whole]  # "... batch scoring? it's classification": the task said after
             return [other]  # "x v4 failed its canary, we stopped it. what versions ...?"
     if "unclear" in (first.kind, second.kind) or first == second:
         return [whole]
@@ -589,6 +670,10 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         ):
             # "... I just joined the team.", "alerts firing on everything", "nobody uses it":
             # said around the request, asking nothing; the request is the other part.
+            if getattr(other, "model", None) is None and getattr(whole, "model", None) is not None:
+                # "critical traffic goes where right now? X-Priority: critical on digits":
+                # the remark names what the request is about.
+                return [whole]
             return [whole] if whole.kind == other.kind else [other]
     for part, piece, other in ((first, pieces[0], second), (second, pieces[1], first)):
         if (
@@ -598,12 +683,14 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         ):
             # "paged for x p99 alerts. who touched x?": the incident is context, the ask a question.
             return [other]
+    if first.kind == second.kind and first.kind in ("select_model", "list_models", "help"):
+        # "I need a fast model. suggestions?" is one request ("... batch scoring? it's
+        # classification": the whole message says the task)
+        return [whole]
     if first.kind == second.kind and _within(second, first):
         return [first]  # "is v3's card complete? heard prod needs one": a remark, one ask
     if first.kind == second.kind and _within(first, second):
         return [second]  # "every promotion and rollback made this week": one history
-    if first.kind == second.kind and first.kind in ("select_model", "list_models", "help"):
-        return [whole]  # "I need a fast model. suggestions?" is one request
     if whole.kind in CHANGE_KINDS and whole in (first, second):
         other = second if whole == first else first
         asked = pieces[1] if whole == first else pieces[0]
@@ -684,7 +771,7 @@ def _two_models_compared(text: str, ctx: ParseContext, whole: Intent) -> list[In
     (not two versions of one) side by side: each one's details, whose metrics answer it."""
     if whole.kind not in ("model_info", "compare", "select_model") or P.VERSION.search(text):
         return None
-    if not (has(P.COMPARE, text) or _WHICH_OF.search(text)):
+    if not (has(P.COMPARE, text) or _WHICH_OF.search(text)) or _OWN_CHECK.search(text):
         return None
     found = list({f.model: f for f in _Reader(text, ctx).found}.values())
     if len(found) != 2:
@@ -692,6 +779,12 @@ def _two_models_compared(text: str, ctx: ParseContext, whole: Intent) -> list[In
     return [ModelDetails(model=found[0].model), ModelDetails(model=found[1].model)]
 
 
+#: A comparison the asker will make ("I'll check it against y myself"): not asked for.
+_OWN_CHECK = re.compile(
+    r"\b(?:i'll|i\s+will|i'm\s+going\s+to|i\s+am\s+going\s+to|we'll|we\s+will)\s+"
+    r"(?:\w+\s+){0,2}?(?:check|compare|diff|look|verify|test)\b",
+    re.I,
+)
 #: "which is more accurate, x or y?", "x or y - which one is faster?"
 _WHICH_OF = re.compile(
     r"\b(?:which|what)\b.*\b(?:more|less|better|worse|faster|slower|bigger|smaller)\b.*\bor\b"

@@ -80,7 +80,9 @@ PENDING = re.compile(
     r"|\b(?:plans?|changes|requests)\s+(?:still\s+)?(?:open|outstanding|unsigned)\b"
     r"|\boutstanding (?:plans?|changes|requests|proposals?)\b"
     # "I left a proposal hanging", "a change still dangling": one not yet decided.
-    r"|\b(?:proposals?|plans?|changes?|requests?)\s+(?:\w+\s+){0,4}?(?:hanging|dangling|unanswered)\b",
+    r"|\b(?:proposals?|plans?|changes?|requests?)\s+(?:\w+\s+){0,4}?(?:hanging|dangling|unanswered)\b"
+    # "change requests in the queue that nobody has signed off on yet"
+    r"|\b(?:nobody|no\s+one|not|n't)\s+(?:\w+\s+){0,2}?signed\s+off\b|\bsigned\s+off\s+(?:on\s+)?yet\b",
     re.I,
 )
 HISTORY_QUESTION = re.compile(
@@ -110,8 +112,12 @@ ROLLBACK = re.compile(
     # "is possible to go back with x to version 1?"
     r"|\bgo\s+back\b(?=.{0,40}?\bto\s+(?:v|version\s*)\d+\b)"
     # "I want to return x on the old version", "go back to the previous one"
-    r"|\b(?:return|switch\s+back|put)\b.{0,40}?\b(?:to|on|onto)\s+(?:the\s+)?"
-    r"(?:old|previous|prior|last good|earlier)\s+(?:version|one|model|build|release)\b",
+    # "can we go back to the previous production of x?"
+    # "it's mnist-classifier I want back on v1"
+    r"|\b(?:want|need)\s+(?:it\s+|[\w.\-]+\s+)?back\s+(?:on|to)\s+(?:v|version\s*)\d+\b"
+    r"|\b(?:return|switch\s+back|go\s+back|put)\b.{0,40}?\b(?:to|on|onto)\s+(?:the\s+)?"
+    r"(?:old|previous|prior|last good|earlier)\s+(?:prod(?:uction)?\s+)?"
+    r"(?:version|one|model|build|release|prod(?:uction)?)\b",
     re.I,
 )
 #: Who or what a share of traffic is a share of.
@@ -164,7 +170,7 @@ PROMOTE = re.compile(
     r"\b(?:promote|promoting|promoten|deploy|deployen|release|ship|move|push|graduate|bump|roll\s*out|go\s+live"
     r"|queue\s+up|put(?!.{0,40}\b(?:next to|beside|side by side)\b)|make\b.{1,40}\blive)\b"
     r"|\bmake\b.{1,60}?\b(?:the\s+)?(?:new\s+)?(?:prod(?:uction)?|staging)"
-    r"(?:\s+(?:one|version|build|model|release)\b|(?=\s*(?:[.!?,]|$|please|pls|now|thanks)))"
+    r"(?:\s+(?:one|version|build|model|release)\b|(?=\s*(?:[.!?,]|$|please|pls|now|thanks|for\s)))"
     r"|^\W*(?:(?:please|pls|can you|could you|go ahead and)\s+)?stage\s+(?!is\b|=|:|of\b|for\b)"
     r"|\bv\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
     # "could you prepare the promotion of x v3", "draft a promotion for x"
@@ -219,7 +225,9 @@ STAGE_SOURCE = re.compile(
     r"\b(?:whatever|what|whichever(?:\s+version)?|the\s+(?:version|one|build|model))"
     r"\s+(?:that\s+)?(?:is|sits|is\s+sitting)\s+(?:currently\s+|now\s+)?(?:in|on)\s+"
     r"(prod(?:uction)?|staging)\b"
-    r"|\b(?:the\s+)?(?:current\s+)?(staging|prod(?:uction)?)\s+(?:build|version|one|candidate)\b",
+    r"|\b(?:the\s+)?(?:current\s+)?(staging|prod(?:uction)?)\s+(?:build|version|one|candidate)\b"
+    # "make staging the new production for x"
+    r"|^\W*make\s+(staging|prod(?:uction)?)\s+(?=the\s+new\b)",
     re.I,
 )
 COMPARE = re.compile(
@@ -326,7 +334,14 @@ SERVING = re.compile(
     # "what answers the critical header on digits?", "who gets X-Priority: critical?"
     r"|^\W*(?:(?:and|so|ok)\W+)?(?:what|who|which\s+one)\s+(?:answers|handles|serves|takes|gets|receives)\b"
     r"(?=.{0,40}\b(?:requests?|header|route|traffic|calls|critical|x-[\w\-]+)\b)"
-    r"|\b(?:what|who)(?:'s|s|\s+is)\s+behind\s+(?:the\s+)?default\b",
+    r"|\b(?:what|who)(?:'s|s|\s+is)\s+behind\s+(?:the\s+)?default\b"
+    # "what about plain requests on digits, what version?"
+    r"|\b(?:requests|traffic|calls)\s+(?:on|to|via|through|hitting)\s+(?:the\s+)?[\w\-]+"
+    r"(?:\s+route)?\s*,?\s+(?:what|which)\s+(?:version|model|build)\W*$"
+    # "critical traffic goes where right now?", "where do critical requests go on digits"
+    r"|\b(?:traffic|requests|calls)\s+(?:go|goes|going|land|lands|end\s+up)\s+where\b"
+    r"|\bwhere\s+(?:does|do|is|are)\s+(?:the\s+)?(?:[\w\-]+\s+){0,2}?(?:traffic|requests|calls)"
+    r"\s+(?:go|going|land|landing|sent)\b",
     re.I,
 )
 LIST = re.compile(

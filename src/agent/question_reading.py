@@ -59,11 +59,21 @@ class QuestionReading(Slots):
         if not named:
             return None
         versions = self.versions()
-        return Unsupported(
-            action=min(named)[1],
-            model=self.named_model() or (None if self.unknown else self.focus.model),
-            version=versions[0] if versions else None,
-        )
+        model = self.named_model() or (None if self.unknown else self.focus.model)
+        version = versions[0] if versions else None
+        if (
+            version is None
+            and not self.found
+            and model is not None
+            and model == self.focus.model
+            and re.search(
+                r"\b(?:it|that(?:\s+one)?|this(?:\s+one)?)(?:\s+(?:then|instead|too|please|pls))?\W*$",
+                t,
+                re.I,
+            )
+        ):
+            version = self.focus.version  # "ok then just archive it" after "delete x v1"
+        return Unsupported(action=min(named)[1], model=model, version=version)
 
     def serving(self) -> Intent:
         t = self.text

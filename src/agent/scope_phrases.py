@@ -29,6 +29,8 @@ OFF_TOPIC = re.compile(
     r"capital of|translate|stock price|bitcoin|horoscope|email (?:my|the) boss|birthday|"
     r"meaning of life|who are you|how are you|your name|pizza|restaurant|wifi|self-review|"
     r"draft (?:three|two|a few|some)? ?paragraphs|"
+    # "draft the Q1 OKRs for the team": planning documents, not the registry
+    r"okrs?|quarterly goals|slide deck|performance reviews?|"
     # The cluster and the machine, not the registry: pods, nodes, drivers, memory errors.
     r"k8s|kubectl|kubernetes|pods?|nodes?|cluster|cuda|gpu driver|out of memory|oom|"
     r"segfault|stack ?trace|docker(?:file)?|vpn|ssh|pip install|conda|"
@@ -64,7 +66,8 @@ UNSUPPORTED: list[tuple[str, re.Pattern[str]]] = [
     (
         "archive",
         re.compile(
-            r"\barchiv(?:e|ing)\b|\bretire\b|\bdecommission\b"
+            # "what's in the archive": the stage, not the verb
+            r"(?<!the )(?<!in )\barchiv(?:e|ing)\b|\bretire\b|\bdecommission\b"
             # "undeploy x", "unload v1", "take v1 out of service": a version out of use.
             r"|\bun-?deploy\w*|\bunload\w*|\btake\s+(?:\S+\s+){0,3}?out\s+of\s+(?:service|use)\b",
             re.I,

@@ -131,7 +131,7 @@ class Slots:
         text = numbers.with_digits(text)  # "ten percent", "version two", "forty-eight hours"
         text = ONE_IN.sub(_one_in, text)  # "1 in 20 requests" -> "5% of requests"
         self.text = normalise(text, known)
-        self.since = entities.since_minutes(self.text)
+        self.since = entities.since_minutes(self.text, self.ctx.now)
         self.text = entities.strip_time(self.text) if self.since else self.text
         self.text = CLOCK.sub(" ", self.text)  # "at 02:14:07": a time of day, never a version
         self.text = re.sub(r"\s{2,}", " ", self.text).strip()
@@ -261,7 +261,9 @@ class Slots:
         """Ask which model; ``partial``: the change asked for, which a next message naming
         only the model completes."""
         if self.unknown is not None:
-            return self.no_such_model()
+            # "promote fraud-scorer v2": no such model; "sorry, I meant x" next completes the
+            # change with a model the registry has (and still only proposes it).
+            return self.no_such_model().model_copy(update={"partial": partial})
         return Unclear(reason=f"Which model? e.g. '{example}'.", needs="model", partial=partial)
 
     def no_such_model(self) -> Unclear:

@@ -25,11 +25,13 @@ _NOTHING = ("unclear", "question", "help", "out_of_scope", "unsupported")
 def topic_of(intent: Intent, text: str) -> Topic | None:
     """The slots a follow-up of ``text`` (read as ``intent``) keeps; None when the reading
     holds nothing to keep (a question back, help, a refusal): the earlier topic stays."""
-    if isinstance(intent, Unclear) and intent.unknown is not None:
+    if isinstance(intent, Unclear) and intent.unknown is not None and intent.partial is None:
         return Topic(unknown=intent.unknown)  # "tell me about fraud-detector", then "promote it"
     if isinstance(intent, Unclear) and (partial := intent.partial) is not None:
-        # "promote v4" -> "which model?": the next message may only name it.
+        # "promote v4" -> "which model?": the next message may only name it; "promote
+        # fraud-scorer v2" -> "no such model": "sorry, I meant x" may name the right one.
         return Topic(
+            unknown=intent.unknown,
             kind=partial.kind,
             model=partial.model,
             stage=partial.stage,

@@ -13,6 +13,7 @@ from mcp.server.mcpserver import MCPServer
 
 from agent.focus import Focus, ParseContext, ProposalRef, Topic
 from agent.intents import (
+    CHANGE_KINDS,
     AuditLog,
     ListModels,
     ModelDetails,
@@ -45,16 +46,25 @@ CTX = ParseContext(
 _ANSWERED = ("list_models", "model_info", "serving", "audit", "pending", "compare")
 
 
-def after(first: str, second: str) -> list[object]:
-    """``second`` read right after ``first``, as the chat does (focus, then topic)."""
-    parts = parse_parts(first, CTX)
-    focus = Focus().read(topic_of(parts[-1], first))
-    for part in parts:
-        model = getattr(part, "model", None)
-        focus = focus.on(model if isinstance(model, str) else None)
-        if part.kind in _ANSWERED:
-            focus = focus.answered(part.kind)
-    return list(parse_parts(second, CTX.model_copy(update={"focus": focus})))
+def after(*messages: str) -> list[object]:
+    """The last message read right after the others, as the chat carries its focus from turn
+    to turn: the topic of each reading, the model and version it names, the kinds answered,
+    and a change read in full is proposed (so "make it 50%" may lean on it)."""
+    focus = Focus()
+    for message in messages[:-1]:
+        parts = parse_parts(message, CTX.model_copy(update={"focus": focus}))
+        focus = focus.read(topic_of(parts[-1], message))
+        for part in parts:
+            model, version = getattr(part, "model", None), getattr(part, "version", None)
+            model = model if isinstance(model, str) else None
+            focus = focus.on(model, version if isinstance(version, int) else None)
+            if part.kind in _ANSWERED:
+                focus = focus.answered(part.kind)
+            if part.kind in CHANGE_KINDS and model and isinstance(version, int):
+                mode = getattr(part, "mode", None)
+                ref = ProposalRef(kind=part.kind, model=model, version=version, mode=mode)
+                focus = focus.proposed(ref)
+    return list(parse_parts(messages[-1], CTX.model_copy(update={"focus": focus})))
 
 
 # ------------------------------------------------------------ follow-ups keep the topic

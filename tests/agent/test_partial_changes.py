@@ -11,10 +11,9 @@ import pytest
 from mcp.server.mcpserver import MCPServer
 
 from agent.decisions import Deny
-from agent.focus import Focus, PartialChange
+from agent.focus import PartialChange
 from agent.intents import (
     CHANGE_KINDS,
-    Intent,
     ListModels,
     ModelDetails,
     Promote,
@@ -24,7 +23,6 @@ from agent.intents import (
     Unclear,
 )
 from agent.offline_parser import parse_parts
-from agent.topics import topic_of
 from registry_mcp.core.registry import Registry
 from tests.agent.conftest import open_agent
 from tests.agent.test_follow_ups import CTX, after
@@ -166,18 +164,28 @@ async def test_the_chat_asks_which_model_then_proposes_the_completed_change(
     assert snapshot(registry) == before  # denied: nothing moved
 
 
-def _chain(*messages: str) -> list[object]:
-    """The last message read after the others, as the chat carries its focus from turn to
-    turn (the topic of each reading; nothing kept after a reading that keeps nothing)."""
-    focus = Focus()
-    parts: list[Intent] = []
-    for message in messages:
-        parts = parse_parts(message, CTX.model_copy(update={"focus": focus}))
-        focus = focus.read(topic_of(parts[-1], message))
-        for part in parts:
-            model = getattr(part, "model", None)
-            focus = focus.on(model if isinstance(model, str) else None)
-    return list(parts)
+@pytest.mark.anyio
+async def test_a_name_the_registry_lacks_then_the_right_one_proposes_that_change(
+    server: MCPServer, registry: Registry, tmp_path: Path
+) -> None:
+    before = snapshot(registry)
+    async with open_agent(server, tmp_path / "cp.sqlite") as agent:
+        asked = await agent.conversation.ask("promote fraud-scorer v3 to production")
+        assert asked.approval is None
+        assert asked.answer is not None
+        assert "fraud-scorer" in asked.answer.text
+        assert "I will propose promoting v3 to Production" in asked.answer.text
+        proposed = await agent.conversation.ask("sorry, I meant digits")
+        assert proposed.approval is not None
+        plan = proposed.approval.proposal
+        assert (plan.kind, plan.model, plan.version, plan.stage) == (
+            "promote",
+            "digits",
+            3,
+            "Production",
+        )
+        await agent.conversation.decide(Deny(rationale="not now"))
+    assert snapshot(registry) == before  # denied: nothing moved
 
 
 @pytest.mark.parametrize(
@@ -209,7 +217,7 @@ def _chain(*messages: str) -> list[object]:
 def test_nothing_but_the_missing_thing_said_next_completes_a_change(
     messages: tuple[str, ...],
 ) -> None:
-    read = _chain(*messages)
+    read = after(*messages)
     assert not any(part.kind in CHANGE_KINDS for part in read), read
 
 
@@ -245,4 +253,4 @@ def test_nothing_but_the_missing_thing_said_next_completes_a_change(
 def test_the_reply_completes_the_change_with_everything_it_says(
     messages: tuple[str, ...], meant: object
 ) -> None:
-    assert _chain(*messages) == [meant]
+    assert after(*messages) == [meant]

@@ -541,3 +541,191 @@ def test_another_version_against_the_same_keeps_the_baseline() -> None:
     assert after("compare mnist-cnn v2 with v1", "now v3 against the same") == [
         CompareVersions(model="mnist-cnn", version=3, against=1)
     ]
+
+
+# ------------------------------------------------ classes read from sets 20 and 21's misses
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        # "is x still on vN?" asks what serves, not for vN's card.
+        ("is digits-encoder still on v1?", [ServingStatus(model="digits-encoder")]),
+        (
+            "pager is noisy about mnist-cnn but my question: is digits-encoder currently on v1?",
+            [ServingStatus(model="digits-encoder")],
+        ),
+        ("is prod still v2 for mnist-classifier?", [ServingStatus(model="mnist-classifier")]),
+        # Where a route's requests go, asked with "where" last or first.
+        (
+            "critical calls go where at the moment? X-Priority: critical on digits",
+            [ServingStatus(model="mnist-cnn")],
+        ),
+        (
+            "ok, critical is mnist-cnn. and the normal requests on digits, which version?",
+            [ServingStatus(model="mnist-classifier")],
+        ),
+        # The archive as a place is the Archived stage; archiving is still not done here.
+        ("anything sitting in the archive?", [ListModels(stage="Archived")]),
+        # "go back to the previous production", "want it back on vN": a rollback.
+        (
+            "could we go back to the previous prod of mnist-cnn? please do",
+            [Rollback(model="mnist-cnn")],
+        ),
+        (
+            "digits-encoder is fine. it's mnist-cnn we need back on v2",
+            [Rollback(model="mnist-cnn", to_version=2)],
+        ),
+        # "..., and if it looks good, promote ...": a comparison, then the change.
+        (
+            "diff mnist-cnn v4 against v3 and if that looks fine promote v4 to staging",
+            [
+                CompareVersions(model="mnist-cnn", version=4, against=3),
+                Promote(model="mnist-cnn", version=4, stage="Staging"),
+            ],
+        ),
+        # "..., and the version which is live": a second question said as a noun.
+        (
+            "audit of mnist-cnn for the last 2 hours, and the version that is live",
+            [AuditLog(model="mnist-cnn", since_minutes=120), ServingStatus(model="mnist-cnn")],
+        ),
+        # A corrected request within the message: what is said after the correction.
+        (
+            "send 10% to digits-encoder v2... no wait, to mnist-cnn v2",
+            [StartCanary(model="mnist-cnn", version=2, percent=10)],
+        ),
+        (
+            "promote mnist-classifier v3, scratch that, mnist-cnn v3",
+            [Promote(model="mnist-cnn", version=3, stage="Production")],
+        ),
+        # "make staging the new production": the Staging version (as the registry has it).
+        (
+            "make staging the new prod for mnist-classifier",
+            [Promote(model="mnist-classifier", version=2, stage="Production")],
+        ),
+        # A check the asker will make is not a second request.
+        (
+            "show mnist-cnn's card, I will compare it against digits-encoder later",
+            [ModelDetails(model="mnist-cnn")],
+        ),
+        # A question said in two parts about one model's serving.
+        (
+            "is mnist-cnn alive? which version does it serve",
+            [ServingStatus(model="mnist-cnn")],
+        ),
+        (
+            "anything queued that no one has signed off on?",
+            [PendingApprovals()],
+        ),
+        ("please write our team's OKRs for next quarter", [OutOfScope()]),
+        (
+            "what would you pick for overnight batch jobs? feature extraction",
+            [SelectModel(task="feature-extraction", goal="batch")],
+        ),
+    ],
+)
+def test_serving_asked_by_version_corrections_within_a_message_and_places(
+    text: str, meant: list[object]
+) -> None:
+    stages = (("mnist-classifier", "Production", 1), ("mnist-classifier", "Staging", 2))
+    assert parse_parts(text, CTX.model_copy(update={"stages": stages})) == meant
+
+
+@pytest.mark.parametrize(
+    ("messages", "meant"),
+    [
+        # A shadow canary's new share keeps it a shadow.
+        (
+            ("mirror mnist-cnn v2 at 20%", "make it 60%"),
+            StartCanary(model="mnist-cnn", version=2, percent=60, mode="shadow"),
+        ),
+        # "the first one against the second" is not read (left as a question back); the
+        # correction of a version names the version meant, not the one said to be wrong.
+        (
+            ("promote mnist-cnn v2 to staging", "no, sorry, I meant v4 not v2"),
+            Promote(model="mnist-cnn", version=4, stage="Staging"),
+        ),
+        # "archive it" after a refused delete keeps the version.
+        (
+            ("delete digits-encoder v3", "fine, archive it then"),
+            Unsupported(action="archive", model="digits-encoder", version=3),
+        ),
+        # A remark before "stop it" answers nothing: "it" is still the canary.
+        (
+            (
+                "canary mnist-cnn v2 at 10%",
+                "how's the canary doing?",
+                "p99 went up a bit. kill it",
+            ),
+            StopCanary(model="mnist-cnn"),
+        ),
+        # "now the audit" is about the model under discussion.
+        (
+            ("show me digits-encoder's card", "thanks", "now the history for the last day"),
+            AuditLog(model="digits-encoder", since_minutes=1440),
+        ),
+    ],
+)
+def test_follow_ups_keep_the_mode_the_version_and_the_canary(
+    messages: tuple[str, ...], meant: object
+) -> None:
+    assert after(*messages) == [meant]
+
+
+def test_a_change_for_a_name_the_registry_lacks_is_completed_by_the_right_one() -> None:
+    """ "promote fraud-scorer v2" -> "no such model"; "sorry, I meant mnist-cnn" proposes the
+    same change for that model (still only a proposal); anything else starts afresh."""
+    first = parse_parts("promote fraud-scorer v2 to prod", CTX)
+    assert isinstance(first[0], Unclear)
+    assert first[0].unknown == "fraud-scorer"
+    assert after("promote fraud-scorer v2 to prod", "sorry i meant mnist-cnn") == [
+        Promote(model="mnist-cnn", version=2, stage="Production")
+    ]
+    assert after("roll back fraud-scorer", "ah, I mean digits-encoder") == [
+        Rollback(model="digits-encoder")
+    ]
+    # "it" is still the missing name, and a question or a negation completes nothing.
+    assert isinstance(after("promote fraud-scorer v2", "promote it")[0], Unclear)
+    assert not isinstance(after("promote fraud-scorer v2", "not mnist-cnn")[0], Promote)
+    assert not isinstance(after("promote fraud-scorer v2", "is it mnist-cnn?")[0], Promote)
+
+
+def test_time_spans_are_measured_from_the_context_clock() -> None:
+    """The chat measures "since Friday" from now; the held-out sets from their stated day."""
+    sunday = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    ctx = CTX.model_copy(update={"now": sunday})
+    assert parse_parts("who changed anything since friday?", ctx) == [
+        AuditLog(since_minutes=2 * 1440 + 12 * 60)
+    ]
+    assert parse_parts("any changes over the weekend?", ctx) == [
+        AuditLog(since_minutes=1440 + 12 * 60)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        # "I mean" as a filler, or said of a model that is fine, corrects nothing.
+        (
+            "roll back mnist-cnn now. i mean, mnist-classifier is fine",
+            [Rollback(model="mnist-cnn")],
+        ),
+        (
+            "promote mnist-cnn v3, I mean it, mnist-classifier is fine",
+            [Promote(model="mnist-cnn", version=3, stage="Production")],
+        ),
+        # A correction that leaves open where the change goes keeps both names: ask.
+        (
+            "promote mnist-cnn v3 to staging, sorry i mean mnist-classifier v3 instead",
+            [Unclear(reason="", needs="model")],
+        ),
+    ],
+)
+def test_a_correction_within_a_message_never_moves_another_model_than_meant(
+    text: str, meant: list[object]
+) -> None:
+    read = parse_parts(text, CTX)
+    if isinstance(meant[0], Unclear):
+        assert [type(part) for part in read] == [Unclear]
+    else:
+        assert read == meant
