@@ -133,20 +133,33 @@ def test_a_share_out_of_range_is_asked_again_not_proposed() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("asked_for", "question", "reply"),
+    [
+        ("promote v3 to production", "Which model", "digits"),
+        # A name the registry lacks: said so, and the right name next completes the change.
+        ("promote fraud-scorer v3 to production", "'fraud-scorer'", "sorry, I meant digits"),
+    ],
+)
 async def test_the_chat_asks_which_model_then_proposes_the_completed_change(
-    server: MCPServer, registry: Registry, tmp_path: Path
+    server: MCPServer,
+    registry: Registry,
+    tmp_path: Path,
+    asked_for: str,
+    question: str,
+    reply: str,
 ) -> None:
     before = snapshot(registry)
     async with open_agent(server, tmp_path / "cp.sqlite") as agent:
-        asked = await agent.conversation.ask("promote v3 to production")
+        asked = await agent.conversation.ask(asked_for)
         assert asked.approval is None
         assert asked.answer is not None
-        assert "Which model" in asked.answer.text
+        assert question in asked.answer.text
         assert "digits" in asked.answer.text  # the registry's names, to pick from
         assert "Reply with just the name and I will propose promoting v3 to Production" in (
             asked.answer.text
         )
-        proposed = await agent.conversation.ask("digits")
+        proposed = await agent.conversation.ask(reply)
         assert proposed.approval is not None
         plan = proposed.approval.proposal
         assert (plan.kind, plan.model, plan.version, plan.stage) == (
@@ -161,30 +174,6 @@ async def test_the_chat_asks_which_model_then_proposes_the_completed_change(
         # Completed once: the name said again is a question about it, not the change again.
         again = await agent.conversation.ask("digits")
         assert again.approval is None
-    assert snapshot(registry) == before  # denied: nothing moved
-
-
-@pytest.mark.anyio
-async def test_a_name_the_registry_lacks_then_the_right_one_proposes_that_change(
-    server: MCPServer, registry: Registry, tmp_path: Path
-) -> None:
-    before = snapshot(registry)
-    async with open_agent(server, tmp_path / "cp.sqlite") as agent:
-        asked = await agent.conversation.ask("promote fraud-scorer v3 to production")
-        assert asked.approval is None
-        assert asked.answer is not None
-        assert "fraud-scorer" in asked.answer.text
-        assert "I will propose promoting v3 to Production" in asked.answer.text
-        proposed = await agent.conversation.ask("sorry, I meant digits")
-        assert proposed.approval is not None
-        plan = proposed.approval.proposal
-        assert (plan.kind, plan.model, plan.version, plan.stage) == (
-            "promote",
-            "digits",
-            3,
-            "Production",
-        )
-        await agent.conversation.decide(Deny(rationale="not now"))
     assert snapshot(registry) == before  # denied: nothing moved
 
 
