@@ -33,8 +33,10 @@ class ChangeReading(Slots):
         t = self.text
         if has(P.ROLLBACK, t) or has(P.PENDING, t) or has(P.HISTORY_QUESTION, t):
             return False
-        if has(P.CANARY, t):
-            return False  # "kill the canary, it is throwing 500s": the change it names
+        if has(P.CANARY, t) or has(P.PROMOTE, t):
+            # "kill the canary, it is throwing 500s", "make staging the new production
+            # asap": the change it names
+            return False
         if not has(P.ONCALL, t):
             return False
         question = re.match(r"^\s*(?:is|are|was|did|what|which|why|who|when|how)\b", t, re.I)
@@ -151,6 +153,8 @@ class ChangeReading(Slots):
             return None  # "bump it to production", or another model
         if re.search(r"\bshadow|\bmirror", self.text, re.I):
             return None  # "make it shadow mode, same 10%": another mode (canary() reads it)
+        if "?" in self.text or P.HELD.search(self.text):
+            return None  # "make it 50%?", "don't make it 50%": asked about, not asked for
         head, why = split_why(self.text)
         # "bump it to 50", "make it 30": a bare number at the end is the new share.
         share = P.PERCENT.search(head) or re.search(
@@ -165,7 +169,8 @@ class ChangeReading(Slots):
             model=ref.model,
             version=ref.version,
             percent=percent,
-            mode=ref.mode or "split",  # "make it 50%" after a shadow canary: still a shadow
+            # "make it 50%" after a shadow canary: still a shadow; "50% real traffic": a split
+            mode="split" if _SPLIT_SAID.search(self.text) else (ref.mode or "split"),
             rationale=why,
         )
 
@@ -223,8 +228,11 @@ class ChangeReading(Slots):
         # "make the staging digits the production one": the stage it ends on is the target,
         # the stage before the model's name is where the version comes from.
         target = _MAKE_TARGET.search(head)
+        target_said = None
         if target is not None:
-            head = head[: target.start(1)]
+            group = 1 if target.group(1) else 2
+            target_said = target.group(group)
+            head = head[: target.start(group)]
             of_model = _STAGE_OF_MODEL.search(head)
             if version is None and of_model and self.named_model(of_model.end(1), len(head)):
                 version = self.ctx.stage_version(model, stage_of(of_model.group(1)))
@@ -237,13 +245,14 @@ class ChangeReading(Slots):
         rest = head[found.end() :]
         if source is not None and source.start() >= found.end():
             rest = head[found.end() : source.start()] + " " + head[source.end() :]
-        stage = target or P.TO_STAGE.search(found.group(0)) or P.TO_STAGE.search(rest)
+        stage = P.TO_STAGE.search(found.group(0)) or P.TO_STAGE.search(rest)
         stage = stage or P.MAKE_STAGE.search(head)
         # "mnist-classifier v2 nach staging promoten": the stage before a verb said last.
         stage = stage or _STAGE_BEFORE_VERB.search(head[: found.start()])
-        if stage is not None and stage_of(stage.group(1)) == "Archived":
+        said_stage = target_said or (stage.group(1) if stage else None)
+        if said_stage is not None and stage_of(said_stage) == "Archived":
             return Unsupported(action="archive", model=model, version=version)
-        moved_to = stage_of(stage.group(1)) if stage else default_stage(head)
+        moved_to = stage_of(said_stage) if said_stage else default_stage(head)
         if version is None:
             return self.which_version(model, moved_to)
         return Promote(
@@ -484,7 +493,9 @@ _NEW_SHARE = re.compile(
 
 #: "make X the production one": the stage the message ends on is where X goes.
 _MAKE_TARGET = re.compile(
-    r"\bmake\b.{1,80}\bthe\s+(?:new\s+)?(prod(?:uction)?|staging)"
+    # "make staging the new production for x tomorrow": the stage after "the new"
+    r"\bmake\b.{1,80}\bthe\s+new\s+(prod(?:uction)?|staging)\b"
+    r"|\bmake\b.{1,80}\bthe\s+(prod(?:uction)?|staging)"
     r"(?:\s+(?:one|version|build|model|release))?(?:\s+for\s+[\w.\-]+)?"
     r"\W*(?:please|pls|now|thanks)?\W*$",
     re.I,
@@ -504,8 +515,7 @@ _CANARY_STATUS = re.compile(
 #: "20 percent, real traffic, not shadow", "v3 i mean").
 _FILL = (
     r"the|a|an|as|for|on|of|to|at|with|in|one|model|version|ver|please|pls|plz|i|mean|meant|"
-    r"ok|okay|yes|yeah|yep|sure|then|just|that|sorry|oh|ah|oops|whoops|er+m?|um+|uh+|wait|"
-    r"actually|and|"
+    r"ok|okay|yes|yeah|yep|sure|then|just|that|sorry|oh|ah|oops|whoops|and|"
     r"real|traffic|not|shadow|split|mirror|mode|live|users?|percent|pct|per|cent|share|"
     r"thanks|thank|you|thx|instead|only|"
     r"staging|stg|prod|production|current|build"
@@ -514,7 +524,11 @@ _STAGE_SAID = re.compile(r"\b(staging|stg|prod(?:uction)?)\b", re.I)
 #: A word outside those, once the model names, versions and numbers are gone.
 _LEFT_OVER = re.compile(rf"(?!\b(?:{_FILL})\b)\b[a-z']+", re.I)
 _SHADOW_SAID = re.compile(r"\b(?:shadow|mirror)", re.I)
-_SPLIT_SAID = re.compile(r"\b(?:real|live)\s+(?:traffic|users?|split)|\bsplit\b", re.I)
+_SPLIT_SAID = re.compile(
+    r"\b(?:real|live)\s+(?:traffic|users?|split|requests)|\bsplit\b|\bfor\s+real\b"
+    r"|\busers\s+(?:actually\s+)?see\b",
+    re.I,
+)
 #: A mode said not to be wanted: "not shadow", "not in shadow mode", "not a split".
 _MODE_NEGATED = re.compile(r"\bnot\s+(?:in\s+|as\s+)?(?:a\s+)?(shadow|mirror|split|real)\b", re.I)
 

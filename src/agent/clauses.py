@@ -43,7 +43,7 @@ OPENS_ASK = re.compile(
     r"audit|history|metrics|card|versions?|stage|start|try|run|pick|recommend|suggest|"
     r"queue|push|release|graduate|switch|swap|upgrade|downgrade|shift|route|mirror|turn|"
     r"dial|raise|lower|ramp|propose|proposing|its|their|anything|something|"
-    r"pull the plug|begin|kick off|flip|"
+    r"pull the plug|begin|kick off|flip|provide|outline|fetch|"
     # "I need it for the weekly report" states a purpose, not a request (PURPOSE).
     r"(?:i|we)\s+(?:want|need|would like)"
     r"(?!\s+(?:it|this|that|them|these|those|(?:a|an|the)\s+\w+)\s+"
@@ -97,6 +97,10 @@ def remark(piece: str, text: str) -> bool:
         return False
     if ASKED_NOUN.search(piece):
         return False  # "mnist-cnn card", "pending approvals": asked for by naming it
+    if OPENS_ASK.match(piece):
+        return False  # "what serves digits for X-Priority: critical": no topic before it
+    # "If nothing is, start a shadow canary": a condition, then the request
+    piece = re.sub(r"^\W*if\b[^,]{0,60},\s*", "", piece, flags=re.I)
     return OPENS_ASK.match(TOPIC.sub("", piece)) is None
 
 

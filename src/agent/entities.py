@@ -222,6 +222,8 @@ def find_models(
         model, via = _match(word, ctx)
         if via == "route" and _route_or_part(low, model, words[i + 1 : i + 2], ctx):
             continue  # "the digits model": the route's model, or digits-encoder? Ask.
+        if via == "route" and _DATA_VERB.search(text[: start + at]):
+            continue  # "a model to classify digits": what the model reads, not the route
         sentence = _sentence(text, start + at)
         if (
             via == "route"
@@ -233,6 +235,15 @@ def find_models(
             seen.add(model)
             found.append(Found(model=model, said=word, via=via, start=start + at))
     return found
+
+
+#: A verb whose object is data, not a name: "classify digits", "recognise handwritten digits".
+_DATA_VERB = re.compile(
+    r"\b(?:classify|classifying|classifies|recogni[sz]e|recogni[sz]ing|detect|detecting|label|"
+    r"labelling|labeling|read|reading|embed|embedding|encode|encoding)\s+(?:the\s+|handwritten\s+|"
+    r"scanned\s+|our\s+)*$",
+    re.I,
+)
 
 
 #: The route's own path, not a rule's: "the default path on digits", "normal digits traffic",
@@ -269,6 +280,20 @@ def _route_or_part(
     if not following or following[0][0].lower() not in ("model", "models", "one"):
         return False
     return any(low in _segments(m) for m in ctx.models or () if m != routed)
+
+
+def unknown_versioned(text: str, ctx: ParseContext, skip: frozenset[str]) -> str | None:
+    """A model-like name ("mnist-transformer", "resnet50") said right before a version that
+    matches nothing the registry has, next to names that do: "compare mnist-transformer v1
+    against mnist-classifier v2" must not read v1 as mnist-classifier's."""
+    for match in _BEFORE_VERSION.finditer(text):
+        word = match.group(1)
+        low = word.lower()
+        if low in skip or low in _NEGATING or not re.search(r"[-_\d]", word):
+            continue
+        if not _match(word, ctx)[0]:
+            return word
+    return None
 
 
 def unknown_name(
@@ -339,9 +364,10 @@ _UNITS = {"min": 1, "minute": 1, "m": 1, "h": 60, "hr": 60, "hour": 60, "d": 144
 _UNITS |= {"week": 10080, "w": 10080, "month": 43200}
 _NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "few": 3, "couple": 2}
 _NUMBER_WORDS |= {"four": 4, "five": 5, "six": 6, "ten": 10, "twelve": 12, "24": 24}
+_NUMBER_WORDS |= {"seven": 7, "fourteen": 14, "thirty": 30}
 _SPAN = re.compile(
-    r"\b(?:last|past|previous|recent|within|in)\s+(?:the\s+)?(?:last\s+|past\s+)?"
-    r"(\d+|an?|one|two|three|four|five|six|ten|twelve|few|couple(?:\s+of)?)?\s*"
+    r"\b(?:last|past|previous|preceding|prior|recent|within|in)\s+(?:the\s+)?(?:last\s+|past\s+)?"
+    r"(\d+|an?|one|two|three|four|five|six|seven|ten|twelve|fourteen|thirty|few|couple(?:\s+of)?)?\s*"
     r"(min(?:ute)?s?|m|h|hrs?|hours?|d|days?|w|weeks?|months?)\b",
     re.I,
 )
@@ -428,12 +454,42 @@ def _since_clock(match: re.Match[str], now: datetime) -> int | None:
     return int(back if back > 0 else back + 1440) or 1
 
 
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+#: "since 1 December", "since Dec 1st", "after 2026-12-01": a date (UTC), this year's.
+_SINCE_DATE = re.compile(
+    rf"\b(?:since|from|after)\s+(?:the\s+)?(?:(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}"
+    rf"|{_MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?\b|(\d{{4}})-(\d{{2}})-(\d{{2}})\b)",
+    re.I,
+)
+
+
+def _since_date(match: re.Match[str], now: datetime) -> int | None:
+    """Minutes from that date's 00:00 UTC to now (last year's when this year's is ahead)."""
+    day_a, month_a, month_b, day_b, year, month_c, day_c = match.groups()
+    try:
+        if year is not None:
+            then = datetime(int(year), int(month_c), int(day_c), tzinfo=UTC)
+        else:
+            month = _MONTHS.index((month_a or month_b).lower()[:3]) + 1
+            then = datetime(now.year, month, int(day_a or day_b), tzinfo=UTC)
+            if then > now:
+                then = then.replace(year=now.year - 1)
+    except ValueError:
+        return None  # "since 31 February"
+    minutes = int((now - then).total_seconds() // 60)
+    return minutes if minutes > 0 else None
+
+
 def since_minutes(text: str, now: datetime | None = None) -> int | None:
     """How far back a time expression reaches, in minutes ("last hour" -> 60, "since
     yesterday" -> 1440, "past 3 days" -> 4320, "since monday" -> back to Monday 00:00 UTC
     as of ``now``, "since 9am" -> back to 09:00 UTC); None without one."""
     clock = _SINCE_CLOCK.search(text)
     if clock is not None and (minutes := _since_clock(clock, now or datetime.now(UTC))):
+        return minutes
+    dated = _SINCE_DATE.search(text)
+    if dated is not None and (minutes := _since_date(dated, now or datetime.now(UTC))):
         return minutes
     weekday = _WEEKDAY.search(text)
     if weekday is not None:

@@ -157,6 +157,14 @@ class FollowUpReading(QuestionReading):
         ]
         if said is None or len(versions) != 1 or topic.model is None:
             return None
+        if (
+            "?" in self.text
+            or P.HELD.search(self.text)
+            or re.search(r"\b(?:broken|failed|fails|bad|worse|was\s+fine)\b", self.text, re.I)
+        ):
+            # "why v3 not v4?", "I meant v3 not v4, but hold off", "v3 failed, so not v4
+            # either": asked about or held, not a correction to propose
+            return None
         t = self.text
         if any(has(p, t) for p in (P.ROLLBACK, P.STOP, P.COMPARE, P.AUDIT, P.PENDING)) or (
             (has(P.PROMOTE, t) and topic.kind != "promote")
@@ -167,7 +175,11 @@ class FollowUpReading(QuestionReading):
             return None
         model, version = topic.model, versions[0]
         if topic.kind == "promote":
-            stage = stage_of(topic.stage) if topic.stage else "Production"
+            said_stage = P.STAGE_WORD.search(self.text)  # "I meant v3 not v4 on staging"
+            kept = said_stage.group(1) if said_stage else topic.stage
+            stage = stage_of(kept) if kept else "Production"
+            if stage == "Archived":
+                return None
             return Promote(model=model, version=version, stage=stage)
         if topic.kind == "canary" and topic.percent is not None:
             return StartCanary(model=model, version=version, percent=topic.percent)
@@ -182,11 +194,13 @@ class FollowUpReading(QuestionReading):
             return None
         if has(P.CANARY, self.text) or has(P.ROLLBACK, self.text):
             return None  # the message names its own change: the change rules read it
-        if _STOP_IT.search(self.text):
-            return StopCanary(model=model)
+        if _STOP_IT.search(self.text) and not ("?" in self.text or P.HELD.search(self.text)):
+            return StopCanary(model=model)  # never "don't end it yet" or "end it?"
         if _SHARE_ASKED.search(self.text):
             return ServingStatus(model=model)  # "what share does it get?": how it runs
         share = P.PERCENT.search(self.text)
+        if "?" in self.text or P.HELD.search(self.text):
+            return None  # "make it 50%?", "don't make it 50%": asked about, not asked for
         if share is not None and has(P.RESHARE, self.text) and not P.VERSION.search(self.text):
             percent = float(share.group(1))
             if 0 < percent <= 100:

@@ -18,7 +18,7 @@ import re
 
 from pydantic import ValidationError
 
-from agent import classifier
+from agent import classifier, entities
 from agent import phrases as P
 from agent import scope_phrases as S
 from agent.change_reading import ChangeReading, says_only_slots
@@ -37,6 +37,7 @@ from agent.intents import (
     PendingApprovals,
     SelectModel,
     ServingStatus,
+    StartCanary,
     Unclear,
     Unsupported,
 )
@@ -58,6 +59,13 @@ class _Reader(ChangeReading, RepeatReading):
             # "how do I promote v4?", "don't kill the canary": asked about or refused, not
             # asked for; a bare name next must not complete it into a proposal.
             intent = intent.model_copy(update={"partial": None})
+        if intent.kind in CHANGE_KINDS and (held := _held(intent.kind, self.text)) is not None:
+            # "never promote x v3", "promote x v2, not yet though", "should I roll back x?":
+            # refused, held or asked about; nothing is proposed
+            return Unclear(
+                reason=f"That says '{held}', so I propose nothing; say the change "
+                "plainly when you want it proposed (you approve it either way)."
+            )
         named = sorted({found.model for found in self.found})
         if intent.kind in CHANGE_KINDS and len(named) > 1:
             # "roll back mnist-cnn or mnist-classifier, whichever is broken": a change is
@@ -83,6 +91,15 @@ class _Reader(ChangeReading, RepeatReading):
         if self.unknown is not None and not self.found and _MODEL_KINDS.get(intent.kind, False):
             return self.no_such_model()  # never answer about a name the registry lacks
         if (
+            self.found
+            and intent.kind in ("compare", "model_info", *CHANGE_KINDS)
+            and (stray := entities.unknown_versioned(self.text, self.ctx, P.STOPWORDS))
+        ):
+            # "compare mnist-transformer v1 against mnist-classifier v2": a version of a model
+            # the registry lacks is never read as a version of the other one
+            self.unknown = stray
+            return self.no_such_model()
+        if (
             self.unknown is not None
             and not self.found
             and isinstance(intent, Unclear)
@@ -94,8 +111,12 @@ class _Reader(ChangeReading, RepeatReading):
             intent.kind in ("list_models", "model_info")
             or (isinstance(intent, Unclear) and intent.needs is None and not intent.unknown)
         ):
-            # "what did people do over the past 7 days": a time span asks for history.
-            intent = AuditLog(model=self.named_model())
+            # "what did people do over the past 7 days": a time span asks for history ("for
+            # the same model, the preceding thirty days?": the model under discussion's).
+            model = self.named_model()
+            if model is None and _SAME_MODEL.search(self.text):
+                model = self.focus.model
+            intent = AuditLog(model=model)
         if isinstance(intent, AuditLog) and self.since is not None:
             return intent.model_copy(update={"since_minutes": self.since})
         return intent
@@ -111,12 +132,23 @@ class _Reader(ChangeReading, RepeatReading):
         # A pasted trace's own words ("CUDA out of memory") are gone; "here is the stack
         # trace" around it is about the registry's serving, not the machine.
         off_topic = has(S.OFF_TOPIC, t) is not None and not self.pasted
+        if off_topic and self.unknown is not None and _CHANGE_VERB.search(t):
+            # "ROLLBACK digit-segmenter NOW its eating the whole node": a change for a name
+            # the registry lacks, whatever the cluster words around it
+            off_topic = False
         if ((off_topic or has(S.GREETING, t)) and not self.found) or (
             has(S.CODING, t) or (has(S.ARITHMETIC, t) and not P.VERSION.search(t))
         ):
             return OutOfScope()  # "write me a script to train a cnn": whatever it names
         if (unsupported := self.unsupported()) is not None:
             return unsupported
+        if _EITHER_CHANGE.search(t):
+            # "canary or rollback, whichever is safer - you decide": the chat proposes only a
+            # change the user names; it never picks one
+            return Unclear(
+                reason="Which change should I propose? Name one (a rollback, a promotion, a "
+                "canary or stopping one); a human approves it either way."
+            )
         if self.oncall():
             return self.rollback(None)
         if (reshared := self.reshare()) is not None:
@@ -140,7 +172,10 @@ class _Reader(ChangeReading, RepeatReading):
             return self.canary()
         if (found := has(P.PROMOTE, t)) and has(P.GUARD, t):
             return self.promote(found)  # "promote ... with automatic rollback"
-        if found := has(P.ROLLBACK, t):
+        if (found := has(P.ROLLBACK, t)) and not (
+            _ASKED_BACK.search(found.group(0)) and _ASKED.match(t)
+        ):
+            # ("did x go back to the previous version?", "do we need it back on v1?": asked)
             return self.rollback(found)
         if (
             (found := has(P.PROMOTE, t) or self.wished_move())
@@ -172,7 +207,12 @@ class _Reader(ChangeReading, RepeatReading):
             return self.serving()
         if has(P.AUDIT, P.LOG_VERB.sub(" ", t)):
             model = self.named_model()
-            if model is None and (P.THIS.search(t) or P.FOLLOW_UP.search(t) or _NOW_THE.match(t)):
+            if model is None and (
+                P.THIS.search(t)
+                or P.FOLLOW_UP.search(t)
+                or _NOW_THE.match(t)
+                or _SAME_MODEL.search(t)
+            ):
                 model = self.focus.model  # "now the audit for the past 3 days": its history
             return AuditLog(model=model)
         if not self.found and self.focus.model and _THE_ONE_SERVING.search(t):
@@ -291,6 +331,24 @@ _IN_STAGE_FOR = re.compile(
     r"(?:prod(?:uction)?|staging)\s+(?:for|of|on)\s+\S",
     re.I,
 )
+#: Going back said as a state ("go back to the previous ...", "back on v1"), which a question
+#: only asks about.
+_ASKED_BACK = re.compile(r"\bgo(?:ne|es)?\s+back\b|\bback\s+(?:on|to)\b", re.I)
+#: A question that asks how things stand (a polite "can we ...?" still asks for the change).
+_ASKED = re.compile(
+    r"^\W*(?:(?:and|so|ok|okay|hmm+)\W+)*(?:did|do|does|when|why|what|how|has|have|was|were|"
+    r"is(?!\s+(?:(?:it|there)\s+)?(?:possible|a\s+way))|are)\b",
+    re.I,
+)
+#: A verb of a change (for a name said next to it).
+_CHANGE_VERB = re.compile(r"\b(?:roll\s*back|rollback|revert|promote|canary|deploy|ship)\b", re.I)
+#: Two changes offered as alternatives: "canary or rollback, whichever is safer".
+_CHANGE_WORD = r"(?:canary|roll\s*back|rollback|revert|promot\w*|stop\s+(?:it|the\s+canary))"
+_EITHER_CHANGE = re.compile(
+    rf"\b{_CHANGE_WORD}\s*(?:,\s*)?or\s+(?:a\s+|an\s+|the\s+|to\s+)?{_CHANGE_WORD}\b", re.I
+)
+#: The model under discussion, said as such: "for the same model", "the same one".
+_SAME_MODEL = re.compile(r"\b(?:the\s+)?same\s+(?:model|one)\b", re.I)
 #: The next thing asked of the model under discussion: "now the audit", "next, its history".
 _NOW_THE = re.compile(r"^\W*(?:(?:and|ok|okay|so)\W+)?(?:now|next)\W+(?:the|its)\b", re.I)
 
@@ -316,7 +374,13 @@ _THE_ONE_SERVING = re.compile(
 )
 #: A card asked for by name ("the card of whatever gets the normal traffic on digits"):
 #: details, even where the words around it speak of serving.
-_CARD_OF = re.compile(r"\b(?:model\s+)?card\s+(?:of|for)\b", re.I)
+_CARD_OF = re.compile(
+    r"\b(?:model\s+)?card\s+(?:of|for)\b"
+    # "please provide the model card, including ..., for the version that is in Production"
+    r"|\b(?:provide|show|give|send|display|open|pull\s+up)\s+(?:me\s+|us\s+)?(?:also\s+)?"
+    r"(?:the\s+|its\s+)?(?:model\s+)?card\b",
+    re.I,
+)
 #: Which model a route's requests reach: "which model takes the critical requests".
 _WHICH_MODEL_TAKES = re.compile(
     r"\b(?:which|what)\s+(?:model|version|one)\s+(?:takes|handles|gets|serves|answers|receives|"
@@ -395,7 +459,9 @@ _WHOLE_STAGE = re.compile(
 #: Where a second question starts: "...serving? and who promoted it", "...; show the audit",
 #: "... and what changed since yesterday".
 _SECOND_PART = re.compile(
-    r"\?\s*(?:and\s+|also\s+|plus\s+)?(?=[A-Za-z])|;\s*|\.\s+(?=[A-Za-z])"
+    r"\?\s*(?:(?:and|also|plus)\s*,?\s+)?(?=[A-Za-z])|;\s*|\.\s+(?=[A-Za-z])"
+    # "promote x v4 to staging and after that start a canary of it"
+    r"|,?\s+and\s+after\s+that\s*,?\s+"
     # "first show x, second: who changed y", "..., then: roll it back"
     r"|,?\s*\b(?:second(?:ly)?|then|after that|next|and then)\s*:\s*"
     r"|,\s*(?:and\s+)?(?:second(?:ly)?|after that)\s*,?\s+"
@@ -414,7 +480,7 @@ _SECOND_PART = re.compile(
     r"end|promote|roll|rollback|revert|archive|delete|canary|approve|queue|stage|ship|move|make|"
     r"its|their|pending|approvals|history|audit|start|begin|shadow|mirror|put|pull|remove|"
     r"rename|retrain|send|switch|swap|deploy|release|push|drop|bump|raise|set|cancel|undo|"
-    r"recommend|suggest|pick|choose)\b)",
+    r"recommend|suggest|pick|choose|provide)\b)",
     re.I,
 )
 
@@ -459,12 +525,44 @@ _NOT_A_REQUEST = re.compile(
 _NUMBERED = re.compile(r"\(2\)|(?<![\w.])2\)")
 
 
+#: Someone else's words or a pasted line around a correction: "bob said: ...", "ticket: ...".
+_QUOTED = re.compile(r":|\b(?:said|says|wrote|asked|told|log|ticket)\b", re.I)
+#: The one extra word a correction may repeat: "mirror ... no wait, to y v3, shadow only".
+_SAME_MODE = re.compile(
+    r"^(?=.*\b(?:mirror|shadow)\b)(?!.*\b(?:split|real|live|not|no|never|prod\w*|staging|stg)\b)"
+    r"(?!.*(?:\d\s*%|percent))",
+    re.I,
+)
 #: A request corrected within the message: "mirror traffic to x v1... no wait, to y v3".
 _SAID_AGAIN = re.compile(
-    r"(?:\.{2,}|[,;:\-\u2013\u2014]|\s)\s*\b(?:no+\s*,?\s*wait|wait\s*,?\s*no+|scratch\s+that|"
+    r"(?:\.{2,}|[,;:]|\s[\-\u2013\u2014]|\s)\s*\b(?:no+\s*,?\s*wait|wait\s*,?\s*no+|scratch\s+that|"
     r"sorry\s*,?\s*(?:i\s+)?mean[t]?|(?:no\s*,?\s*)?i\s+mean[t]?|correction)\b\s*[,:\-\u2013\u2014.]*\s*",
     re.I,
 )
+
+
+def _asked(pieces: list[str], text: str) -> list[str]:
+    """Each piece with the "?" that follows it in ``text`` ("is x up? what version is it
+    serving": the first piece is a question); pieces are found in order."""
+    out, at = [], 0
+    for piece in pieces:
+        where = text.find(piece, at)
+        if where < 0:
+            out.append(piece)
+            continue
+        at = where + len(piece)
+        out.append(f"{piece}?" if re.match(r"\s*\?", text[at:]) else piece)
+    return out
+
+
+def _held(kind: str, text: str) -> str | None:
+    """The words that refuse, hold or question a change of ``kind`` ("never promote", "not
+    yet", "should I roll back"); None when the change is asked for."""
+    for held_kind, pattern in P.HELD_VERB:
+        if held_kind == kind and (found := pattern.search(text)) is not None:
+            return found.group(0).strip()
+    found = P.HELD_ALL.search(text)
+    return found.group(0) if found is not None else None
 
 
 def _said_again(text: str, ctx: ParseContext) -> str:
@@ -472,17 +570,27 @@ def _said_again(text: str, ctx: ParseContext) -> str:
     corrected ("mirror traffic to mnist-classifier v3"); the text itself when the words after
     the correction name no model, or the words before it name none to replace."""
     said = list(_SAID_AGAIN.finditer(text))
-    if not said:
+    if len(said) != 1 or "?" in text or P.HELD.search(text) or _QUOTED.search(text):
+        # Two corrections, a question ("did you promote x, i mean y?"), a refusal ("never
+        # promote x, no wait, y") or someone else's words ("bob said: ..."): never rewritten
         return text
-    again = said[-1]
+    again = said[0]
     after = text[again.end() :]
     before = text[: again.start()]
     corrected, meant = _Reader(before, ctx).found, _Reader(after, ctx).found
-    if not corrected or not meant:
+    if len({f.model for f in corrected}) != 1 or len(corrected) != 1 or len(meant) != 1:
+        # One name corrected by one other: "start a canary for x v1 and promote y v2, I mean
+        # z v2" leaves open which one z replaces (the names stay, and the chat asks).
         return text
-    # The correction only says the change's names again ("no wait, to y v3, shadow only");
-    # "I mean, y is fine" or "I mean it, y is fine" corrects nothing.
-    if not says_only_slots(after, meant):
+    # The correction only says the name again ("no wait, to y v3"); "I mean, y is fine",
+    # "no wait, not y", or a share, stage or mode said again leaves the text as it is
+    # (whichever was meant, the chat asks rather than picks).
+    more = re.search(
+        r"\b(?:not|no|never|shadow|mirror|split|real|live|prod\w*|staging|stg)\b|\d\s*%|percent",
+        after,
+        re.I,
+    )
+    if (not says_only_slots(after, meant) or more) and not _SAME_MODE.search(f"{before} {after}"):
         return text
     # ... and comes right after the name it corrects: "promote x v3 to staging, sorry, y v3"
     # leaves open where y goes (both names stay, and the chat asks which one).
@@ -506,7 +614,40 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     preface = _PREFACE.match(text)
     if preface and not _Reader(preface.group(0), ctx).found:
         text = text[preface.end() :] or text  # "three questions about x:" keeps x
-    text = _said_again(text, ctx)
+    corrected = _said_again(text, ctx)
+    parts = _parts(corrected, ctx)
+    if (
+        corrected == text
+        and any(part.kind in CHANGE_KINDS for part in parts)
+        and (again := _SAID_AGAIN.search(text)) is not None
+        and not re.match(r"\s*it\b", text[again.end() :], re.I)
+        # the words before the correction name a change and its model (not "to v1 i mean"
+        # after a rollback: that corrects the message before)
+        and _Reader(text[: again.start()], ctx).found
+        and any(has(p, text[: again.start()]) for p in (P.PROMOTE, P.ROLLBACK, P.CANARY, P.STOP))
+    ):
+        # "canary 10% of x v1... no wait, y v3 at 50%", "promote x to staging, no wait, to
+        # prod": a change corrected in a way not read with certainty is asked about, never
+        # proposed as first said.
+        return [
+            Unclear(
+                reason="That message corrects itself; say the change once as you mean it, "
+                "e.g. 'promote mnist-cnn v3 to production'."
+            )
+        ]
+    return parts
+
+
+def _parts(text: str, ctx: ParseContext) -> list[Intent]:
+    topic = ctx.focus.topic
+    if (
+        topic.partial is not None
+        and len([p for p in _SECOND_PART.split(text) if p.strip(" ,?")]) > 1
+    ):
+        # "never mind. mnist-cnn": only a message that is nothing but the missing piece
+        # completes a change; one in parts is read as its own request.
+        focus = ctx.focus.model_copy(update={"topic": topic.model_copy(update={"partial": None})})
+        ctx = ctx.model_copy(update={"focus": focus})
     whole = parse_intent(text, ctx)
     if whole.kind != "unclear" and CORRECTION.match(text.strip()):
         return [whole]  # "sorry, wrong model. x, not y": one correction, not two parts
@@ -517,9 +658,7 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     pieces = [p.strip(" ,") for p in _SECOND_PART.split(text) if p.strip(" ,?")]
     pieces = [re.sub(r"^\W*(?:\(1\)|1\))\s*", "", p) or p for p in pieces]
     # "is x up? what version is it serving": a piece asked as a question keeps its "?".
-    pieces = [
-        f"{p}?" if re.match(rf"{re.escape(p)}\s*\?", text[text.find(p) :]) else p for p in pieces
-    ]
+    pieces = _asked(pieces, text)
     # "route digits -> mnist-classifier. compare v2 with v1 of that model": a pasted line,
     # whose model "that model" may be.
     lines = [p for p in pieces if _ROUTE_LINE.match(p)]
@@ -580,10 +719,10 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     focus = ctx.focus.on(
         model if isinstance(model, str) else None, version if isinstance(version, int) else None
     )
-    if not remark(pieces[0], text):
+    if not remark(pieces[0], text) or _Reader(pieces[0], ctx).found:
         # "is x live, and what about y?": the second part may be a follow-up of the first.
         # ("latency is worse. end it" after a canary question: a remark answers nothing,
-        # and "it" is still the canary.)
+        # and "it" is still the canary; a remark naming a model still moves the focus to it.)
         focus = focus.answered(first.kind).read(topic_of(first, pieces[0]))
     if SAME_FOR.search(pieces[1]) and (pasted := _pasted_change(pieces[0], ctx)) is not None:
         # "log: `promote x v1 -> Production by alice`. do the same for y v2": the change
@@ -594,6 +733,16 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         return [repeated]
     second = parse_intent(pieces[1], ctx.model_copy(update={"focus": focus}))
     if (
+        second.kind in CHANGE_KINDS
+        and not _Reader(pieces[1], ctx).found
+        and len({f.model for f in _Reader(pieces[0], ctx).found}) > 1
+    ):
+        # "compare x v3 with y v2 and if it looks ok promote it": "it" is either model.
+        second = Unclear(
+            reason="The first part names two models; which one should the change be for?",
+            needs="model",
+        )
+    if (
         isinstance(second, Unclear)
         and second.partial is not None
         and second.partial.missing == "model"
@@ -603,6 +752,16 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         # "promote x v2 to production, then start a 10% canary of v3": x's canary.
         partial = second.partial.model_copy(update={"model": model})
         second = _Reader(pieces[1], ctx).finish(partial)
+    if (
+        isinstance(whole, StartCanary)
+        and isinstance(first, StartCanary)
+        and whole.percent != first.percent
+        and P.PERCENT.search(pieces[1])
+        and second.kind not in CHANGE_KINDS
+    ):
+        # "... v4 in shadow mode, so it gets a copy of the traffic. Is possible with 25
+        # percent?": the share said after the change is its share.
+        return [whole]
     if (
         isinstance(first, ModelDetails)
         and isinstance(second, CompareVersions)
@@ -630,6 +789,17 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     if isinstance(first, Unsupported) and first.model is None and len(named) == 1:
         # "delete v3 and canary v4 at 10% on x": the one model the message names.
         first = first.model_copy(update={"model": named.pop()})
+    if (
+        isinstance(second, ListModels)
+        and second.stage == "Production"
+        and second.task is None
+        and isinstance(model, str)
+        and has(P.SERVING, pieces[1])
+        and not re.search(r"\b(?:models|all|every\w*|each|anything)\b", pieces[1], re.I)
+        and not _WHOLE_STAGE.match(pieces[1])
+    ):
+        # "stop the canary on x, then show me what's serving": what serves x now.
+        second = ServingStatus(model=model)
     if isinstance(first, ListModels) and isinstance(second, SelectModel) and second.task is None:
         # "list the feature extraction models and recommend one": one of those.
         second = second.model_copy(update={"task": first.task})
@@ -694,7 +864,16 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     if whole.kind in CHANGE_KINDS and whole in (first, second):
         other = second if whole == first else first
         asked = pieces[1] if whole == first else pieces[0]
-        if other.kind in ("model_info", "serving") and not _SHOW_FIRST.match(asked):
+        if (
+            other.kind in ("model_info", "serving")
+            and not _SHOW_FIRST.match(asked)
+            # "kill the canary on x, then tell me what's live": a question asked after
+            and not (
+                whole == first
+                and other.kind == "serving"
+                and re.match(r"^\W*(?:(?:and|then)\W+)?(?:tell|show|what|which)\b", asked, re.I)
+            )
+        ):
             return [whole]  # "x is throwing 500s. rollback!!!": the incident, then the ask
     return [first, second]
 

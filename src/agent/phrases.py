@@ -144,6 +144,8 @@ STOP = re.compile(
     r"(?:shut|close|wind)\s+(?:it|that|this|the\s+canary)\s+down|"
     r"terminate|(?:get|take)\s+(?:[\w.\-]+\s+){0,3}?off|"
     r"shut\s+down|roll\s*back|revert|undo|scrap|drop)\b"
+    # "CANARY OFF. x. now."
+    r"|\bcanary\s+off\b"
     # The canary stated as a problem: "it should not be running anymore", "not needed now".
     r"|\b(?:should|must)(?:\s*not|nt)\s+(?:be\s+)?(?:running|on|live|there|active|needed)\b"
     r"|\b(?:should|must)(?:\s*not|nt)\s+(?:be\s+)?(?:\w+\s+)?any\s?(?:more|longer)\b"
@@ -331,6 +333,10 @@ SERVING = re.compile(
     r"|\b(?:what|which)\s+(?:version|build|release)\s+(?:is|'s)\s+(?:on|at)\s+(?:the\s+)?"
     r"(?!(?:prod(?:uction)?|staging|stg|archived)\b)[\w.\-]+"
     r"(?:\s+(?:rn|now|right now|currently|today|atm))?\W*$"
+    # "whats on digits rn": what serves there now
+    r"|^\W*(?:what'?s|what\s+is|whats)\s+(?:running\s+|live\s+)?on\s+(?:the\s+)?"
+    r"(?!(?:prod(?:uction)?|staging|stg|archived?|call|deck|the\s+agenda)\b)[\w.\-]+"
+    r"(?:\s+(?:route|endpoint))?\s+(?:rn|now|right\s+now|currently|atm|at\s+the\s+moment)\W*$"
     # "what answers the critical header on digits?", "who gets X-Priority: critical?"
     r"|^\W*(?:(?:and|so|ok)\W+)?(?:what|who|which\s+one)\s+(?:answers|handles|serves|takes|gets|receives)\b"
     r"(?=.{0,40}\b(?:requests?|header|route|traffic|calls|critical|x-[\w\-]+)\b)"
@@ -407,7 +413,8 @@ GOALS: list[tuple[Goal, re.Pattern[str]]] = [
     (
         "latency",
         re.compile(
-            r"\b(?:fast|faster|fastest|quick|quickest|low(?:est)? latency|latency|real[- ]?time|"
+            r"\b(?:fast|faster|fastest|quick(?!\s+(?:one|question|q)\b)|quickest|"
+            r"low(?:est)? latency|latency|real[- ]?time|"
             r"speed|snappy|lightweight|responsive|"
             # "answers in under 20ms": how fast it answers is what is asked for.
             r"(?:answers?|responds?|replies|returns?)\s+(?:in|within)\s+(?:under\s+)?\d[\d.]*\s*"
@@ -444,7 +451,7 @@ FOR_TASK = re.compile(
     re.I,
 )
 #: Words around a task name that are not the task ("for a batch job", "for critical requests").
-NOT_TASK_WORDS = """a an the my our task tasks use work workload workloads job jobs batch
+NOT_TASK_WORDS = """a an the my our task tasks use work workload workloads job jobs batch path paths
     batches bulk critical requests request traffic inference scoring nightly real time
     real-time realtime fast speed latency low production prod me us it this that something
     stuff things everything anything people users clients serving api apis service services
@@ -531,3 +538,32 @@ MULTI_WORD_TASKS = {
     ),
     r"similarity (?:index|search|lookup)": "feature-extraction",
 }
+
+#: Words that turn a change said into one refused, held or asked about: "don't end it yet",
+#: "no need to kill it", "I meant v3 not v4, but hold off", "just kidding" (said of the one
+#: change a follow-up reads).
+HELD = re.compile(
+    r"\b(?:don'?t|do\s+not|doesn'?t|never|no\s+need|shouldn'?t|should\s+(?:i|we)|hold\s+off|"
+    r"not\s+yet|kidding|joking|rather\s+not|let'?s\s+not|wouldn'?t|would\s+not)\b",
+    re.I,
+)
+#: A change verb refused or asked about, and the kind of change it is: "never promote x",
+#: "should I roll back x?", "let's not go back to the previous version".
+_NEGATOR = (
+    r"\b(?:don'?t|do\s+not|never|no\s+need\s+to|shouldn'?t|should\s+(?:i|we)|let'?s\s+not|"
+    r"rather\s+not|wouldn'?t|would\s+not|won'?t|will\s+not|not\s+going\s+to)\s+(?:\w+\s+){0,2}?"
+)
+HELD_VERB: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "rollback",
+        re.compile(_NEGATOR + r"(?:roll|rollback|revert|go\s+back|undo|want|need)\b", re.I),
+    ),
+    (
+        "promote",
+        re.compile(_NEGATOR + r"(?:promote|ship|deploy|move|push|release|make)\b", re.I),
+    ),
+    ("canary", re.compile(_NEGATOR + r"(?:canary|start|mirror|shadow|send|route|bump)\b", re.I)),
+    ("stop_canary", re.compile(_NEGATOR + r"(?:stop|kill|end|cancel|turn\s+off)\b", re.I)),
+]
+#: The whole change put off: "promote x v2, not yet though", "... just kidding".
+HELD_ALL = re.compile(r"\b(?:not\s+yet|hold\s+off|kidding|joking)\b", re.I)

@@ -18,7 +18,10 @@ HELP = re.compile(
     r"|\bwhat (?:can|may|could|should) (?:i|we) ask\b"
     # "explain me which kinds of questions I am allowed to ask you"
     r"|\b(?:which|what)\s+(?:kinds?\s+of\s+|sorts?\s+of\s+|types?\s+of\s+)?(?:questions|things|requests)\s+"
-    r"(?:can|may|could|should)?\s*(?:i|we)\s+(?:am\s+|are\s+)?(?:allowed\s+to\s+|able\s+to\s+)?ask\b",
+    r"(?:can|may|could|should)?\s*(?:i|we)\s+(?:am\s+|are\s+)?(?:allowed\s+to\s+|able\s+to\s+)?ask\b"
+    # "what kinds of questions you are able to answer"
+    r"|\b(?:which|what)\s+(?:kinds?|sorts?|types?)\s+of\s+(?:questions|things|requests)\s+"
+    r"(?:can\s+)?(?:you|u)\s+(?:are\s+)?(?:able\s+to\s+|can\s+)?(?:answer|handle|do|help\s+with)\b",
     re.I,
 )
 
