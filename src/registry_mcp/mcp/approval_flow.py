@@ -9,9 +9,11 @@ plan shown. A client that cannot elicit (or a change that needs a second approve
 pending proposal instead.
 """
 
+import copy
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from mcp.server.mcpserver import (
     AcceptedElicitation,
@@ -23,6 +25,7 @@ from mcp.server.mcpserver import (
 )
 from mcp.types.version import is_version_at_least
 from pydantic import BaseModel, WithJsonSchema
+from pydantic.json_schema import DEFAULT_REF_TEMPLATE, GenerateJsonSchema, JsonSchemaMode
 
 from registry_mcp.core import comparison
 from registry_mcp.core.approvals import Approvals
@@ -62,6 +65,42 @@ class ApprovalForm(BaseModel):
             }
         ),
     ] = ""
+
+    _schemas: ClassVar[dict[tuple[Any, ...], dict[str, Any]]] = {}
+    _schemas_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    @classmethod
+    def model_json_schema(
+        cls,
+        by_alias: bool | None = None,
+        ref_template: str = DEFAULT_REF_TEMPLATE,
+        schema_generator: type[GenerateJsonSchema] = GenerateJsonSchema,
+        mode: JsonSchemaMode = "validation",
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """The form's schema, generated once per way of asking: the SDK renders it on every
+        round of every stage-change call, and generating it costs more than the rest of the
+        round's own work. A fixed class has a fixed schema; each caller gets its own copy."""
+        key = (cls, by_alias, ref_template, schema_generator, mode, *sorted(kwargs.items()))
+        with cls._schemas_lock:
+            schema = cls._schemas.get(key)
+        if schema is None:
+            schema = super().model_json_schema(
+                by_alias=by_alias,
+                ref_template=ref_template,
+                schema_generator=schema_generator,
+                mode=mode,
+                **kwargs,
+            )
+            with cls._schemas_lock:
+                cls._schemas[key] = schema
+        return copy.deepcopy(schema)
+
+
+_ACCEPTED_ANY = AcceptedElicitation[Any]
+"""Held for the server's lifetime: the SDK wraps each resolver's result (every round of a
+stage-change call) in ``AcceptedElicitation[Any]``, and pydantic keeps a parametrised class
+only while something references it, so after each garbage collection it was built again."""
 
 
 @dataclass(frozen=True)

@@ -313,9 +313,11 @@ def declare_tools(
 
     add_release_tools(server, flow)
 
-    def ask_rollback(
+    async def ask_rollback(
         ticket: Annotated[Ticket, Resolve(open_rollback)],
     ) -> Elicit[ApprovalForm] | None:
+        # A rollback's form carries no metric evidence (only promotions to Production read
+        # it), so asking does no I/O: it runs on the event loop, not on a worker thread.
         return flow.ask(ticket)
 
     @server.tool(annotations=READ_ONLY)
