@@ -24,6 +24,24 @@ MOVING_GRACE_S = 60.0
 written (``moving_ms``). Stage changes are now written in one transaction and never set it;
 it is honoured for rows an earlier release left mid-change."""
 
+_STATE_COLUMNS = ("production", "staging", "previous", "audit_id", "updated_ms", "moving_ms")
+
+
+# The statements of every stage change, built once with bound parameters (building and
+# keying a statement with its values inlined costs more than SQLite takes to run it).
+_GET = sa.select(approved_state_table).where(
+    approved_state_table.c.model == sa.bindparam("b_model")
+)
+_UPDATE = (
+    sa.update(approved_state_table)
+    .where(approved_state_table.c.model == sa.bindparam("b_model"))
+    .values({name: sa.bindparam(f"b_{name}") for name in _STATE_COLUMNS})
+)
+_INSERT = sa.insert(approved_state_table)
+_CLEAR_OUT_OF_BAND = sa.delete(out_of_band_table).where(
+    out_of_band_table.c.model == sa.bindparam("b_model")
+)
+
 
 def unapproved_change(
     model: str, approved: AliasState, found: AliasState, moving_ms: int | None = None
@@ -85,9 +103,7 @@ class ApprovedStates:
 
     @staticmethod
     def get_in(conn: Connection, model: str) -> AliasState:
-        row = conn.execute(
-            sa.select(approved_state_table).where(approved_state_table.c.model == model)
-        ).first()
+        row = conn.execute(_GET, {"b_model": model}).first()
         if row is None:
             return AliasState()
         return AliasState(production=row.production, staging=row.staging, previous=row.previous)
@@ -103,11 +119,12 @@ class ApprovedStates:
             "updated_ms": int(time.time() * 1000),
             "moving_ms": None,
         }
-        table = approved_state_table
-        updated = conn.execute(sa.update(table).where(table.c.model == model).values(**values))
+        updated = conn.execute(
+            _UPDATE, {"b_model": model, **{f"b_{name}": value for name, value in values.items()}}
+        )
         if updated.rowcount == 0:
-            conn.execute(sa.insert(table).values(model=model, **values))
-        conn.execute(sa.delete(out_of_band_table).where(out_of_band_table.c.model == model))
+            conn.execute(_INSERT, {"model": model, **values})
+        conn.execute(_CLEAR_OUT_OF_BAND, {"b_model": model})
 
     def already_reported(self, model: str, found: AliasState) -> bool:
         """True if this exact unapproved state was audited before."""

@@ -18,6 +18,9 @@ from registry_mcp.store.database import audit_table, backend_error
 
 MAX_AUDIT_PAGE = 500
 
+_INSERT = sa.insert(audit_table)
+"""Built once: the row's values are bound at execution, not inlined into a new statement."""
+
 
 class AuditRow(TypedDict):
     """One audit row as written: who (actor, client, requested_by), what (model, action,
@@ -73,7 +76,7 @@ class AuditLog:
         values: dict[str, object] = {"at_ms": int(time.time() * 1000), **row}
         values["action"] = row["action"].value
         values["decision"] = row["decision"].value
-        result = conn.execute(sa.insert(audit_table).values(**values))
+        result = conn.execute(_INSERT, values)
         key = result.inserted_primary_key
         assert key is not None
         return int(key[0])

@@ -161,21 +161,31 @@ class ProposalStore:
     ) -> Proposal:
         """The approval form for exactly this request: the undecided one already open, else
         a new one; looked up and created in one transaction."""
-        query = _open_form_query(
-            plan, rationale=rationale, requested_by=requested_by, client=client
-        )
-        values = _new_row(
-            plan,
-            rationale=rationale,
-            requested_by=requested_by,
-            client=client,
-            ttl_s=ttl_s,
-            channel=Channel.FORM,
-        )
+        digest = plan.digest
+        query = _OPEN_FORM[client is None]
+        params = {
+            "b_digest": digest,
+            "b_model": plan.model,
+            "b_rationale": rationale,
+            "b_requested_by": requested_by,
+            "b_now": int(time.time() * 1000),
+            "b_client": client,
+        }
         try:
             with self._engine.begin() as conn:
-                row = conn.execute(query).mappings().first()
-                return _row_to_proposal(row) if row is not None else _insert(conn, values)
+                row = conn.execute(query, params).mappings().first()
+                if row is not None:
+                    return _row_to_proposal(row)
+                values = _new_row(
+                    plan,
+                    rationale=rationale,
+                    requested_by=requested_by,
+                    client=client,
+                    ttl_s=ttl_s,
+                    channel=Channel.FORM,
+                    digest=digest,
+                )
+                return _insert(conn, values)
         except SQLAlchemyError as exc:
             raise backend_error(exc, "opening an approval form") from exc
 
@@ -207,22 +217,17 @@ class ProposalStore:
         self, proposal_id: int, status: ProposalStatus, *, decided_by: str, note: str | None
     ) -> bool:
         """Move a pending proposal to ``status``; False if it was no longer pending."""
-        query = (
-            sa.update(proposals_table)
-            .where(
-                proposals_table.c.id == proposal_id,
-                proposals_table.c.status == ProposalStatus.PENDING.value,
-            )
-            .values(
-                status=status.value,
-                decided_ms=int(time.time() * 1000),
-                decided_by=decided_by,
-                decision_note=note,
-            )
-        )
+        params = {
+            "b_id": proposal_id,
+            "b_pending": ProposalStatus.PENDING.value,
+            "b_status": status.value,
+            "b_decided_ms": int(time.time() * 1000),
+            "b_decided_by": decided_by,
+            "b_note": note,
+        }
         try:
             with self._engine.begin() as conn:
-                return conn.execute(query).rowcount == 1
+                return conn.execute(_SETTLE, params).rowcount == 1
         except SQLAlchemyError as exc:
             raise backend_error(exc, "deciding a proposal") from exc
 
@@ -240,25 +245,46 @@ class ProposalStore:
             raise backend_error(exc, "updating a proposal") from exc
 
 
-def _open_form_query(
-    plan: ChangePlan, *, rationale: str, requested_by: str, client: str | None
-) -> sa.Select[Any]:
+def _open_form_query(*, client_is_none: bool) -> sa.Select[Any]:
+    """The undecided form of one request (bound: ``b_digest``, ``b_model``, ``b_rationale``,
+    ``b_requested_by``, ``b_now``, and ``b_client`` unless ``client_is_none``)."""
     table = proposals_table
     return (
         sa.select(table)
         .where(
             table.c.channel == Channel.FORM.value,
             table.c.status == ProposalStatus.PENDING.value,
-            table.c.digest == plan.digest,
-            table.c.model == plan.model,
-            table.c.rationale == rationale,
-            table.c.requested_by == requested_by,
-            table.c.expires_ms > int(time.time() * 1000),
-            table.c.client == client if client is not None else table.c.client.is_(None),
+            table.c.digest == sa.bindparam("b_digest"),
+            table.c.model == sa.bindparam("b_model"),
+            table.c.rationale == sa.bindparam("b_rationale"),
+            table.c.requested_by == sa.bindparam("b_requested_by"),
+            table.c.expires_ms > sa.bindparam("b_now"),
+            table.c.client.is_(None)
+            if client_is_none
+            else table.c.client == sa.bindparam("b_client"),
         )
         .order_by(table.c.id.desc())
         .limit(1)
     )
+
+
+# Built once with bound parameters: an approval round runs these on every call, and building
+# (and keying) a statement with its values inlined costs more than SQLite takes to run it.
+_OPEN_FORM = {is_none: _open_form_query(client_is_none=is_none) for is_none in (False, True)}
+_SETTLE = (
+    sa.update(proposals_table)
+    .where(
+        proposals_table.c.id == sa.bindparam("b_id"),
+        proposals_table.c.status == sa.bindparam("b_pending"),
+    )
+    .values(
+        status=sa.bindparam("b_status"),
+        decided_ms=sa.bindparam("b_decided_ms"),
+        decided_by=sa.bindparam("b_decided_by"),
+        decision_note=sa.bindparam("b_note"),
+    )
+)
+_INSERT = sa.insert(proposals_table).returning(*proposals_table.c)
 
 
 def _new_row(
@@ -269,9 +295,11 @@ def _new_row(
     client: str | None,
     ttl_s: float,
     channel: Channel,
+    digest: str | None = None,
 ) -> dict[str, Any]:
     now = int(time.time() * 1000)
     holder = plan.replaced_version
+    digest = plan.digest if digest is None else digest
     return {
         "created_ms": now,
         "expires_ms": now + int(ttl_s * 1000),
@@ -286,12 +314,11 @@ def _new_row(
         "summary": plan.describe(),
         "status": ProposalStatus.PENDING.value,
         "plan_json": plan.model_dump_json(),
-        "digest": plan.digest,
+        "digest": digest,
         "channel": channel.value,
     }
 
 
 def _insert(conn: Connection, values: dict[str, Any]) -> Proposal:
     """Insert one proposal row and read it back in the same statement (RETURNING)."""
-    statement = sa.insert(proposals_table).values(**values).returning(*proposals_table.c)
-    return _row_to_proposal(conn.execute(statement).mappings().one())
+    return _row_to_proposal(conn.execute(_INSERT, values).mappings().one())

@@ -99,8 +99,12 @@ def _guard(row: sa.RowMapping) -> Guard:
 # ------------------------------------------------------------------ in a transaction
 
 
+_CANARY = sa.select(canaries_table).where(canaries_table.c.model == sa.bindparam("b_model"))
+"""Built once with a bound model: every stage change reads it, before and under the lock."""
+
+
 def canary_in(conn: Connection, model: str) -> CanaryState | None:
-    row = conn.execute(sa.select(canaries_table).where(canaries_table.c.model == model)).first()
+    row = conn.execute(_CANARY, {"b_model": model}).first()
     if row is None:
         return None
     return CanaryState(version=row.version, percent=row.percent, mode=row.mode)
@@ -164,14 +168,35 @@ def end_guards_in(
 ) -> int:
     """Move the model's guards in ``from_status`` (or only ``guard_id``) to ``status``; the
     count (0 when another writer moved it first)."""
-    table = guards_table
-    query = sa.update(table).where(table.c.model == model, table.c.status == from_status.value)
+    params = {
+        "b_model": model,
+        "b_from": from_status.value,
+        "b_status": status.value,
+        "b_decided_ms": _now_ms(),
+        "b_evidence": evidence,
+    }
     if guard_id is not None:
-        query = query.where(table.c.id == guard_id)
-    result = conn.execute(
-        query.values(status=status.value, decided_ms=_now_ms(), evidence=evidence)
-    )
+        params["b_id"] = guard_id
+    result = conn.execute(_END_GUARDS[guard_id is not None], params)
     return int(result.rowcount)
+
+
+def _end_guards(*, one: bool) -> sa.Update:
+    table = guards_table
+    query = sa.update(table).where(
+        table.c.model == sa.bindparam("b_model"), table.c.status == sa.bindparam("b_from")
+    )
+    if one:
+        query = query.where(table.c.id == sa.bindparam("b_id"))
+    return query.values(
+        status=sa.bindparam("b_status"),
+        decided_ms=sa.bindparam("b_decided_ms"),
+        evidence=sa.bindparam("b_evidence"),
+    )
+
+
+_END_GUARDS = {one: _end_guards(one=one) for one in (False, True)}
+"""Built once with bound values: every Production change ends the model's guards."""
 
 
 # ------------------------------------------------------------------ reads
@@ -185,10 +210,9 @@ class Releases:
         self._engine = engine
 
     def canary(self, model: str) -> RunningCanary | None:
-        table = canaries_table
         try:
             with self._engine.connect() as conn:
-                row = conn.execute(sa.select(table).where(table.c.model == model)).first()
+                row = conn.execute(_CANARY, {"b_model": model}).first()
         except SQLAlchemyError as exc:
             raise backend_error(exc, "reading a canary") from exc
         if row is None:
