@@ -240,11 +240,13 @@ def reconcile(
     only: frozenset[ActionKind] | None = None,
 ) -> ReconcileReport:
     """Run ``plan`` (only the steps of the kinds in ``only``, if given); per-version failures
-    are reported, system failures (UNAVAILABLE...) raise."""
+    are reported, system failures (UNAVAILABLE...) raise. The drift left is read from the
+    backend again after any step ran; when none ran, the reading the plan came from is it."""
     backend = as_backend(client)
     name = served_name(desired.name)
     actions: list[Action] = []
-    for step in plan(desired, describe_or_empty(backend, name)):
+    current = describe_or_empty(backend, name)
+    for step in plan(desired, current):
         if only is not None and step.kind not in only:
             continue
         started = time.perf_counter()
@@ -256,7 +258,7 @@ def reconcile(
             actions.append(_action(step, started, exc))
             continue
         actions.append(_action(step, started, None))
-    remaining = drift(desired, describe_or_empty(backend, name))
+    remaining = drift(desired, describe_or_empty(backend, name) if actions else current)
     return ReconcileReport(
         model=desired.name,
         served_name=name,

@@ -206,8 +206,24 @@ class Registry:
         )
         return ModelDetail(model=summary, versions=versions)
 
+    def model_summary(self, name: str) -> ModelSummary:
+        """The model's row alone (stages, approved state, tags): ``get_model`` without its
+        page of versions, for callers that read only the summary."""
+        return self._require_model(validation.model_name(name))
+
     def get_version(self, name: str, version: int | str) -> VersionInfo:
         return self._require_version(validation.model_name(name), validation.version(version))
+
+    def get_versions(self, name: str, versions: Sequence[int]) -> dict[int, VersionInfo]:
+        """Several versions of one model, read together; NOT_FOUND (as ``get_version``) for
+        the first one that does not exist."""
+        name = validation.model_name(name)
+        numbers = [validation.version(v) for v in versions]
+        found = self._catalog.get_versions(name, numbers)
+        for number in numbers:
+            if number not in found:
+                found[number] = self._require_version(name, number)
+        return found
 
     def list_versions(
         self,

@@ -17,6 +17,16 @@ from registry_mcp.domain.schemas import AuditAction, Decision, VersionInfo
 from registry_mcp.store.audit import AuditLog
 from registry_mcp.store.database import backend_error, trusted_versions_table
 
+_IS_TRUSTED = sa.select(trusted_versions_table.c.version).where(
+    trusted_versions_table.c.model == sa.bindparam("b_model"),
+    trusted_versions_table.c.version == sa.bindparam("b_version"),
+)
+_TRUSTED_AMONG = sa.select(trusted_versions_table.c.version).where(
+    trusted_versions_table.c.model == sa.bindparam("b_model"),
+    trusted_versions_table.c.version.in_(sa.bindparam("b_versions", expanding=True)),
+)
+"""Built once with bound values: serving asks them for the versions it follows."""
+
 
 class TrustedVersions:
     def __init__(
@@ -32,11 +42,21 @@ class TrustedVersions:
 
     def is_trusted(self, name: str, version: int) -> bool:
         """Whether an operator allowed this version's model to run code when loaded."""
-        table = trusted_versions_table
-        query = sa.select(table.c.version).where(table.c.model == name, table.c.version == version)
         try:
             with self._engine.connect() as conn:
-                return conn.execute(query).first() is not None
+                found = conn.execute(_IS_TRUSTED, {"b_model": name, "b_version": version})
+                return found.first() is not None
+        except SQLAlchemyError as exc:
+            raise backend_error(exc, "reading trusted versions") from exc
+
+    def trusted_among(self, name: str, versions: list[int]) -> set[int]:
+        """Which of ``versions`` an operator allowed to run code when loaded (one read)."""
+        if not versions:
+            return set()
+        try:
+            with self._engine.connect() as conn:
+                rows = conn.execute(_TRUSTED_AMONG, {"b_model": name, "b_versions": versions})
+                return {int(version) for (version,) in rows}
         except SQLAlchemyError as exc:
             raise backend_error(exc, "reading trusted versions") from exc
 

@@ -37,6 +37,7 @@ from registry_mcp.deploy.router_settings import RouterPlace
 from registry_mcp.deploy.router_sync import RouterSync, last_write
 from registry_mcp.deploy.routing_table import BuiltTable, TableBuilder
 from registry_mcp.domain.errors import ErrorCode, RegistryError
+from registry_mcp.domain.schemas import VersionInfo
 from registry_mcp.store.models_file import ModelsFile
 from registry_mcp.store.settings import Settings
 from serving.archive import build_archive
@@ -255,12 +256,18 @@ class Deployment:
 
         Serving follows the stage aliases a human approved through modelreg, never aliases
         moved around it (MLflow UI, REST): those are reported and wait for a human."""
-        summary = self._registry.get_model(model, limit=1).model
+        summary = self._registry.model_summary(model)
         approved = summary.approved
-        versions = {
-            v for v in (approved.production, approved.previous, approved.staging) if v is not None
+        versions = sorted(
+            {v for v in (approved.production, approved.previous, approved.staging) if v is not None}
+        )
+        # The versions and their trust in one read each, the archive index read once.
+        infos = self._registry.get_versions(summary.name, versions)
+        trusted = self._registry.trust.trusted_among(summary.name, versions)
+        index = self._read_index()
+        found = {
+            v: self._archive_of(infos[v], v in trusted, build=build, index=index) for v in versions
         }
-        found = {v: self._archive(model, v, build=build) for v in sorted(versions)}
         archives = {v: name for v, name in found.items() if name is not None}
         config = self._models.get(model)
         return DesiredModel(
@@ -281,10 +288,23 @@ class Deployment:
         (INVALID_TRANSITION) rather than reported as a serving failure."""
         info = self._registry.get_version(model, version)
         trusted = self._registry.trust.is_trusted(info.name, info.version)
+        return self._archive_of(info, trusted, build=build, refuse=refuse)
+
+    def _archive_of(
+        self,
+        info: VersionInfo,
+        trusted: bool,
+        *,
+        build: bool,
+        refuse: bool = False,
+        index: dict[str, str] | None = None,
+    ) -> str | None:
+        """``_archive`` of a version already read (``index``: the archive index, if read)."""
+        model, version = info.name, info.version
         task = self._models.get(model).task
         # Trust and task are part of the key: changing either builds a different archive.
         key = f"{model}\t{version}\t{info.source}\t{task}" + ("\ttrusted" if trusted else "")
-        index = self._read_index()
+        index = self._read_index() if index is None else index
         known = index.get(key)
         if known and (self.server.model_store / known).exists():
             return known

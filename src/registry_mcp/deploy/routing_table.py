@@ -92,7 +92,7 @@ class TableBuilder:
         )
 
     def _entry(self, name: str, omitted: list[str]) -> ModelEntry | None:
-        summary = self._registry.get_model(name, limit=1).model
+        summary = self._registry.model_summary(name)
         approved = summary.approved
         served = served_name(summary.name)
         ready = self._ready(name, served)

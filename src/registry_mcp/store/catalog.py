@@ -165,6 +165,21 @@ class Catalog:
         )
 
     @cached_property
+    def _some_versions(self) -> sa.Select[Any]:
+        return sa.select(
+            _versions.c.version,
+            _versions.c.creation_time,
+            _versions.c.description,
+            _versions.c.source,
+            _versions.c.run_id,
+        ).where(
+            self._ws(_versions),
+            _versions.c.name == sa.bindparam("name"),
+            _versions.c.version.in_(sa.bindparam("versions", expanding=True)),
+            _versions.c.current_stage != DELETED_STAGE,
+        )
+
+    @cached_property
     def _aliases_of_model(self) -> sa.Select[Any]:
         return (
             sa.select(_aliases.c.version, _aliases.c.alias)
@@ -415,6 +430,28 @@ class Catalog:
         aliases = self._aliases_by_version(conn, name)
         tags = self._version_tags(conn, name, [version])
         return self._version(name, row, aliases.get(version, []), tags.get(version, {}))
+
+    def get_versions(self, name: str, versions: Sequence[int]) -> dict[int, VersionInfo]:
+        """Several versions of one model in one snapshot (missing ones are left out)."""
+        if not versions:
+            return {}
+        try:
+            with self._connect() as conn, conn.begin():
+                rows = conn.execute(
+                    self._some_versions, {"name": name, "versions": list(versions)}
+                ).all()
+                if not rows:
+                    return {}
+                aliases = self._aliases_by_version(conn, name)
+                tags = self._version_tags(conn, name, [int(row.version) for row in rows])
+        except SQLAlchemyError as exc:
+            raise backend_error(exc, "reading versions") from exc
+        return {
+            int(row.version): self._version(
+                name, row, aliases.get(int(row.version), []), tags.get(int(row.version), {})
+            )
+            for row in rows
+        }
 
     def version_tag_values(
         self, pairs: Sequence[tuple[str, int]], key: str
