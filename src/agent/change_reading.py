@@ -153,8 +153,10 @@ class ChangeReading(Slots):
             return None  # "bump it to production", or another model
         if re.search(r"\bshadow|\bmirror", self.text, re.I):
             return None  # "make it shadow mode, same 10%": another mode (canary() reads it)
-        if "?" in self.text or P.HELD.search(self.text):
-            return None  # "make it 50%?", "don't make it 50%": asked about, not asked for
+        if "?" in self.text or P.HELD.search(self.text) or _NEGATED_WORD.search(self.text):
+            # "make it 50%?", "don't make it 50%", "make it 50%, not real traffic", "50 no
+            # 30": asked about, refused or corrected, not read as one share and mode
+            return None
         head, why = split_why(self.text)
         # "bump it to 50", "make it 30": a bare number at the end is the new share.
         share = P.PERCENT.search(head) or re.search(
@@ -524,6 +526,8 @@ _STAGE_SAID = re.compile(r"\b(staging|stg|prod(?:uction)?)\b", re.I)
 #: A word outside those, once the model names, versions and numbers are gone.
 _LEFT_OVER = re.compile(rf"(?!\b(?:{_FILL})\b)\b[a-z']+", re.I)
 _SHADOW_SAID = re.compile(r"\b(?:shadow|mirror)", re.I)
+#: A word that negates or corrects part of a follow-up ("not real traffic", "50 no 30").
+_NEGATED_WORD = re.compile(r"\b(?:not|no|nothing|without|never|can\s+wait|hold\s+on)\b", re.I)
 _SPLIT_SAID = re.compile(
     r"\b(?:real|live)\s+(?:traffic|users?|split|requests)|\bsplit\b|\bfor\s+real\b"
     r"|\busers\s+(?:actually\s+)?see\b",

@@ -289,8 +289,14 @@ def unknown_versioned(text: str, ctx: ParseContext, skip: frozenset[str]) -> str
     for match in _BEFORE_VERSION.finditer(text):
         word = match.group(1)
         low = word.lower()
-        if low in skip or low in _NEGATING or not re.search(r"[-_\d]", word):
+        if low in skip or low in _NEGATING or not re.search(r"[-_\d]", word) or "." in word:
             continue
+        if re.search(
+            r"\b(?:ticket|issue|bug|jira|pr|on|after|before|cuda|python|py|upgrade)\s*$",
+            text[: match.start(1)],
+            re.I,
+        ):
+            continue  # "(ticket ML-123 v2)", "on cuda-12 v1": not a model
         if not _match(word, ctx)[0]:
             return word
     return None

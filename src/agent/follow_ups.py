@@ -175,7 +175,10 @@ class FollowUpReading(QuestionReading):
             return None
         model, version = topic.model, versions[0]
         if topic.kind == "promote":
-            said_stage = P.STAGE_WORD.search(self.text)  # "I meant v3 not v4 on staging"
+            # "I meant v3 not v4 on staging" (not "..., and keep the prod one")
+            said_stage = re.search(
+                r"\b(?:to|on|in|into|for)\s+(prod(?:uction)?|staging)\b", self.text, re.I
+            )
             kept = said_stage.group(1) if said_stage else topic.stage
             stage = stage_of(kept) if kept else "Production"
             if stage == "Archived":
@@ -199,8 +202,12 @@ class FollowUpReading(QuestionReading):
         if _SHARE_ASKED.search(self.text):
             return ServingStatus(model=model)  # "what share does it get?": how it runs
         share = P.PERCENT.search(self.text)
-        if "?" in self.text or P.HELD.search(self.text):
-            return None  # "make it 50%?", "don't make it 50%": asked about, not asked for
+        if (
+            "?" in self.text
+            or P.HELD.search(self.text)
+            or re.search(r"\b(?:not|no|nothing|without|hold\s+on)\b", self.text, re.I)
+        ):
+            return None  # "make it 50%?", "don't make it 50%", "50 no 30": not one share
         if share is not None and has(P.RESHARE, self.text) and not P.VERSION.search(self.text):
             percent = float(share.group(1))
             if 0 < percent <= 100:

@@ -555,6 +555,48 @@ def _asked(pieces: list[str], text: str) -> list[str]:
     return out
 
 
+def _not_asked_for(changes: list[Intent], text: str) -> str | None:
+    """Why the message does not ask for the change(s) read in it (None when it does)."""
+    for change in changes:
+        if (held := _held(change.kind, text)) is not None:
+            return f"says '{held}'"
+    if _CHOICE.search(text):
+        return "leaves the choice of change to me"
+    # A pasted change (`promote x v3 -> Staging by bob`) is evidence, not the verb asked with.
+    said = CODE.sub(" ", text)
+    verb = next((m for p in _VERBS if (m := p.search(said)) is not None), None)
+    if verb is not None:
+        sentence = re.split(r"[.!?;]\s+", said[: verb.start()])[-1]
+        if _ASKED.match(sentence) or _QUESTION.match(sentence):
+            return "asks about a change"
+        if _REPORTED.search(sentence):
+            return "reports someone else's words"
+    return None
+
+
+#: The change verbs, to find the sentence that says the change.
+_VERBS = (P.PROMOTE, P.ROLLBACK, P.CANARY, P.STOP)
+#: A question about a change ("shall we promote ...", "how do I roll back ...", "what if we
+#: roll back ..."); a polite request ("can you", "could we", "is it possible") still asks.
+_QUESTION = re.compile(
+    r"^\W*(?:(?:hey|hi|ok|okay|so|and|but|hmm+)\W+)*(?:how|who|where|which|shall|should|ought|"
+    r"would\s+it|is\s+it\s+(?:wise|safe|time|a\s+good\s+idea)|any\s+reason|"
+    r"explain|tell\s+me\s+how|to\s+\w+)\b",
+    re.I,
+)
+#: Someone else's words: "someone said to roll back x", "the runbook says roll back x".
+_REPORTED = re.compile(
+    r"\b(?:said|says|suggested|suggests|wants|wanted|wrote|recommends|recommended)\b", re.I
+)
+#: The choice left to the chat: "whichever is safer", "you decide", "v1 or v2", "10% or 20%".
+_CHOICE = re.compile(
+    r"\b(?:whichever|you\s+decide|up\s+to\s+you|your\s+call|you\s+choose|you\s+pick)\b"
+    r"|\b(?:v|version\s*)\d+\s+or\s+(?:v|version\s*)?\d+\b|\d+\s*%\s*or\s*\d+\s*%"
+    rf"|{_CHANGE_WORD}\b.{{0,60}}?\bor\s+(?:\w+\s+){{0,3}}?{_CHANGE_WORD}\b",
+    re.I,
+)
+
+
 def _held(kind: str, text: str) -> str | None:
     """The words that refuse, hold or question a change of ``kind`` ("never promote", "not
     yet", "should I roll back"); None when the change is asked for."""
@@ -616,6 +658,16 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         text = text[preface.end() :] or text  # "three questions about x:" keeps x
     corrected = _said_again(text, ctx)
     parts = _parts(corrected, ctx)
+    changes = [part for part in parts if part.kind in CHANGE_KINDS]
+    if changes and (why := _not_asked_for(changes, text)) is not None:
+        # Whatever part read the change: the whole message refuses, holds, asks about it,
+        # reports someone else's words or leaves the choice to the chat.
+        return [
+            Unclear(
+                reason=f"That {why}, so I propose nothing; say the change plainly when you "
+                "want it proposed (you approve it either way)."
+            )
+        ]
     if (
         corrected == text
         and any(part.kind in CHANGE_KINDS for part in parts)
@@ -795,7 +847,9 @@ def _parts(text: str, ctx: ParseContext) -> list[Intent]:
         and second.task is None
         and isinstance(model, str)
         and has(P.SERVING, pieces[1])
-        and not re.search(r"\b(?:models|all|every\w*|each|anything)\b", pieces[1], re.I)
+        and not re.search(
+            r"\b(?:models|all|every\w*|each|anything)\b|\bin\s+prod(?:uction)?\b", pieces[1], re.I
+        )
         and not _WHOLE_STAGE.match(pieces[1])
     ):
         # "stop the canary on x, then show me what's serving": what serves x now.

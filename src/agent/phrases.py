@@ -566,4 +566,11 @@ HELD_VERB: list[tuple[str, re.Pattern[str]]] = [
     ("stop_canary", re.compile(_NEGATOR + r"(?:stop|kill|end|cancel|turn\s+off)\b", re.I)),
 ]
 #: The whole change put off: "promote x v2, not yet though", "... just kidding".
-HELD_ALL = re.compile(r"\b(?:not\s+yet|hold\s+off|kidding|joking)\b", re.I)
+HELD_ALL = re.compile(
+    r"(?<!not )\b(?:kidding|joking)\b|\b(?:don'?t|do\s+not)\W*$"
+    r"|\b(?:not\s+yet|hold\s+off|hold\s+on|jk|never\s?mind|nvm|nah|lol\s+no|"
+    r"on\s+second\s+thoughts?|not\s+really|or\s+not)\b(?!\s+(?:stable|live|ready|anywhere|around))"
+    r"|\b(?:cancel|ignore|forget|scratch)\s+(?:that|what\s+i\s+said|i\s+said\s+that)\W*$"
+    r"|/s\b|\bactually,?\s+no\W*$|\bmaybe\s+(?:not|later)\b",
+    re.I,
+)

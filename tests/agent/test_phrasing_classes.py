@@ -877,6 +877,26 @@ _STAGES = (("mnist-classifier", "Production", 1), ("mnist-classifier", "Staging"
         # Two changes offered, or "it" after two models.
         "canary or rollback for mnist-cnn, you decide",
         "compare mnist-cnn v3 with mnist-classifier v2 and if it looks ok promote it",
+        # Held or taken back in another sentence of the message.
+        "roll back mnist-cnn. just kidding",
+        "roll back mnist-cnn; hold off",
+        "promote mnist-cnn v2 to production. never mind",
+        "promote mnist-cnn v2 to production - lol no",
+        "start a 10% canary of mnist-cnn v2. stop, don't.",
+        # The choice left to the chat, however it is said.
+        "either a 10% canary of mnist-cnn v2 or a rollback, whichever is safer",
+        "start a 10% canary of mnist-cnn v2 or roll back mnist-cnn, whichever is safer",
+        "promote mnist-cnn v2 or start a 10% canary of it, you decide",
+        "roll back mnist-cnn to v1 or v2, whichever is safer",
+        "start a canary of mnist-cnn v2 at 10% or 20%",
+        # Asked about, or someone else's words.
+        "did we stop the canary on mnist-cnn?",
+        "did someone start a 10% canary of mnist-cnn v2",
+        "how do I roll back mnist-cnn",
+        "shall we promote mnist-cnn v2?",
+        "what if we roll back mnist-cnn",
+        "someone said to roll back mnist-cnn",
+        "the runbook says roll back mnist-cnn",
     ],
 )
 def test_a_change_said_but_not_asked_for_is_never_proposed(text: str) -> None:
@@ -905,6 +925,13 @@ def test_a_change_said_but_not_asked_for_is_never_proposed(text: str) -> None:
         (("how is the mnist-cnn canary doing?", "mnist-classifier latency is worse. end it"), None),
         (("promote fraud-scorer v2 to prod", "mnist-cnn... wait"), None),
         (("promote fraud-scorer v2 to prod", "never mind. mnist-cnn"), None),
+        (("shadow mnist-cnn v2 at 10%", "make it 50%, not real traffic"), None),
+        (("start a 10% canary of mnist-cnn v2", "make it 50 no 30"), None),
+        (("start a 10% canary of mnist-cnn v2", "end it. kidding"), None),
+        (
+            ("promote mnist-cnn v4 to staging", "I meant v3 not v4, and keep the prod one"),
+            Promote(model="mnist-cnn", version=3, stage="Staging"),
+        ),
     ],
 )
 def test_follow_ups_that_hold_ask_or_hesitate_propose_nothing(
@@ -924,3 +951,34 @@ def test_make_staging_the_new_production_targets_production_whatever_follows() -
         assert parse_parts(text, ctx) == [
             Promote(model="mnist-classifier", version=2, stage="Production")
         ], text
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        # Plain requests next to words that only look like holding or asking.
+        ("roll back mnist-cnn now, don't wait", [Rollback(model="mnist-cnn")]),
+        ("rollback mnist-cnn, I'm not kidding", [Rollback(model="mnist-cnn")]),
+        (
+            "end the canary on mnist-cnn, do not roll back prod",
+            [StopCanary(model="mnist-cnn")],
+        ),
+        (
+            "Would you be so kind as to promote version 3 of mnist-classifier to Production?",
+            [Promote(model="mnist-classifier", version=3, stage="Production")],
+        ),
+        (
+            "what is serving? roll back mnist-cnn now!!!",
+            [ListModels(stage="Production"), Rollback(model="mnist-cnn")],
+        ),
+        # A ticket number before a version is not a model the registry lacks.
+        (
+            "promote mnist-cnn v2 to production (ticket ML-123 v2)",
+            [Promote(model="mnist-cnn", version=2, stage="Production")],
+        ),
+    ],
+)
+def test_plain_requests_next_to_words_that_look_like_holding_still_propose(
+    text: str, meant: list[object]
+) -> None:
+    assert parse_parts(text, CTX) == meant
