@@ -10,6 +10,7 @@ from collections.abc import Collection
 from agent import entities
 from agent.focus import Focus, ParseContext
 from agent.intents import CHANGE_KINDS, Intent
+from agent.not_asked import not_asked_for
 from agent.phrases import STOPWORDS
 from agent.wording import normalise
 
@@ -79,6 +80,9 @@ def reading_problem(intent: Intent, text: str, context: ParseContext) -> str | N
     model = getattr(intent, "model", None)
     if isinstance(model, str) and context.models is not None and model not in context.models:
         return f"The language model read a model {model!r} the registry lacks; used the rules."
+    if intent.kind in CHANGE_KINDS and (why := not_asked_for([intent.kind], text)) is not None:
+        # "never promote x v3": the change is named but not asked for, whoever reads it.
+        return f"The language model read a {intent.kind}, but the message {why}; used the rules."
     return None
 
 

@@ -41,6 +41,7 @@ from agent.intents import (
     Unclear,
     Unsupported,
 )
+from agent.not_asked import ASKED, ASKED_BACK, EITHER_CHANGE, held_words, not_asked_for
 from agent.repeats import CORRECTION, SAME_FOR, RepeatReading
 from agent.slots import CODE, has
 from agent.topics import topic_of
@@ -59,7 +60,7 @@ class _Reader(ChangeReading, RepeatReading):
             # "how do I promote v4?", "don't kill the canary": asked about or refused, not
             # asked for; a bare name next must not complete it into a proposal.
             intent = intent.model_copy(update={"partial": None})
-        if intent.kind in CHANGE_KINDS and (held := _held(intent.kind, self.text)) is not None:
+        if intent.kind in CHANGE_KINDS and (held := held_words(intent.kind, self.text)) is not None:
             # "never promote x v3", "promote x v2, not yet though", "should I roll back x?":
             # refused, held or asked about; nothing is proposed
             return Unclear(
@@ -142,7 +143,7 @@ class _Reader(ChangeReading, RepeatReading):
             return OutOfScope()  # "write me a script to train a cnn": whatever it names
         if (unsupported := self.unsupported()) is not None:
             return unsupported
-        if _EITHER_CHANGE.search(t):
+        if EITHER_CHANGE.search(t):
             # "canary or rollback, whichever is safer - you decide": the chat proposes only a
             # change the user names; it never picks one
             return Unclear(
@@ -173,7 +174,7 @@ class _Reader(ChangeReading, RepeatReading):
         if (found := has(P.PROMOTE, t)) and has(P.GUARD, t):
             return self.promote(found)  # "promote ... with automatic rollback"
         if (found := has(P.ROLLBACK, t)) and not (
-            _ASKED_BACK.search(found.group(0)) and _ASKED.match(t)
+            ASKED_BACK.search(found.group(0)) and ASKED.match(t)
         ):
             # ("did x go back to the previous version?", "do we need it back on v1?": asked)
             return self.rollback(found)
@@ -331,22 +332,8 @@ _IN_STAGE_FOR = re.compile(
     r"(?:prod(?:uction)?|staging)\s+(?:for|of|on)\s+\S",
     re.I,
 )
-#: Going back said as a state ("go back to the previous ...", "back on v1"), which a question
-#: only asks about.
-_ASKED_BACK = re.compile(r"\bgo(?:ne|es)?\s+back\b|\bback\s+(?:on|to)\b", re.I)
-#: A question that asks how things stand (a polite "can we ...?" still asks for the change).
-_ASKED = re.compile(
-    r"^\W*(?:(?:and|so|ok|okay|hmm+)\W+)*(?:did|do|does|when|why|what|how|has|have|was|were|"
-    r"is(?!\s+(?:(?:it|there)\s+)?(?:possible|a\s+way))|are)\b",
-    re.I,
-)
 #: A verb of a change (for a name said next to it).
 _CHANGE_VERB = re.compile(r"\b(?:roll\s*back|rollback|revert|promote|canary|deploy|ship)\b", re.I)
-#: Two changes offered as alternatives: "canary or rollback, whichever is safer".
-_CHANGE_WORD = r"(?:canary|roll\s*back|rollback|revert|promot\w*|stop\s+(?:it|the\s+canary))"
-_EITHER_CHANGE = re.compile(
-    rf"\b{_CHANGE_WORD}\s*(?:,\s*)?or\s+(?:a\s+|an\s+|the\s+|to\s+)?{_CHANGE_WORD}\b", re.I
-)
 #: The model under discussion, said as such: "for the same model", "the same one".
 _SAME_MODEL = re.compile(r"\b(?:the\s+)?same\s+(?:model|one)\b", re.I)
 #: The next thing asked of the model under discussion: "now the audit", "next, its history".
@@ -555,58 +542,6 @@ def _asked(pieces: list[str], text: str) -> list[str]:
     return out
 
 
-def _not_asked_for(changes: list[Intent], text: str) -> str | None:
-    """Why the message does not ask for the change(s) read in it (None when it does)."""
-    for change in changes:
-        if (held := _held(change.kind, text)) is not None:
-            return f"says '{held}'"
-    if _CHOICE.search(text):
-        return "leaves the choice of change to me"
-    # A pasted change (`promote x v3 -> Staging by bob`) is evidence, not the verb asked with.
-    said = CODE.sub(" ", text)
-    verb = next((m for p in _VERBS if (m := p.search(said)) is not None), None)
-    if verb is not None:
-        sentence = re.split(r"[.!?;]\s+", said[: verb.start()])[-1]
-        if _ASKED.match(sentence) or _QUESTION.match(sentence):
-            return "asks about a change"
-        if _REPORTED.search(sentence):
-            return "reports someone else's words"
-    return None
-
-
-#: The change verbs, to find the sentence that says the change.
-_VERBS = (P.PROMOTE, P.ROLLBACK, P.CANARY, P.STOP)
-#: A question about a change ("shall we promote ...", "how do I roll back ...", "what if we
-#: roll back ..."); a polite request ("can you", "could we", "is it possible") still asks.
-_QUESTION = re.compile(
-    r"^\W*(?:(?:hey|hi|ok|okay|so|and|but|hmm+)\W+)*(?:how|who|where|which|shall|should|ought|"
-    r"would\s+it|is\s+it\s+(?:wise|safe|time|a\s+good\s+idea)|any\s+reason|"
-    r"explain|tell\s+me\s+how|to\s+\w+)\b",
-    re.I,
-)
-#: Someone else's words: "someone said to roll back x", "the runbook says roll back x".
-_REPORTED = re.compile(
-    r"\b(?:said|says|suggested|suggests|wants|wanted|wrote|recommends|recommended)\b", re.I
-)
-#: The choice left to the chat: "whichever is safer", "you decide", "v1 or v2", "10% or 20%".
-_CHOICE = re.compile(
-    r"\b(?:whichever|you\s+decide|up\s+to\s+you|your\s+call|you\s+choose|you\s+pick)\b"
-    r"|\b(?:v|version\s*)\d+\s+or\s+(?:v|version\s*)?\d+\b|\d+\s*%\s*or\s*\d+\s*%"
-    rf"|{_CHANGE_WORD}\b.{{0,60}}?\bor\s+(?:\w+\s+){{0,3}}?{_CHANGE_WORD}\b",
-    re.I,
-)
-
-
-def _held(kind: str, text: str) -> str | None:
-    """The words that refuse, hold or question a change of ``kind`` ("never promote", "not
-    yet", "should I roll back"); None when the change is asked for."""
-    for held_kind, pattern in P.HELD_VERB:
-        if held_kind == kind and (found := pattern.search(text)) is not None:
-            return found.group(0).strip()
-    found = P.HELD_ALL.search(text)
-    return found.group(0) if found is not None else None
-
-
 def _said_again(text: str, ctx: ParseContext) -> str:
     """ "mirror traffic to mnist-cnn v1... no wait, to mnist-classifier v3": the request as
     corrected ("mirror traffic to mnist-classifier v3"); the text itself when the words after
@@ -659,7 +594,7 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     corrected = _said_again(text, ctx)
     parts = _parts(corrected, ctx)
     changes = [part for part in parts if part.kind in CHANGE_KINDS]
-    if changes and (why := _not_asked_for(changes, text)) is not None:
+    if changes and (why := not_asked_for([change.kind for change in changes], text)) is not None:
         # Whatever part read the change: the whole message refuses, holds, asks about it,
         # reports someone else's words or leaves the choice to the chat.
         return [

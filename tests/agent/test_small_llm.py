@@ -210,6 +210,16 @@ def test_a_route_or_typo_grounds_the_llm_reading_and_a_guess_does_not() -> None:
     assert reading_problem(ghost, "what is serving ghost?", context) == (
         "The language model read a model 'ghost' the registry lacks; used the rules."
     )
+    # A change named but not asked for: whoever reads it, the rules decide (and propose nothing).
+    for text in (
+        "never roll back mnist-classifier",
+        "roll back mnist-classifier. just kidding",
+        "should we roll back mnist-classifier?",
+        "the runbook says roll back mnist-classifier",
+    ):
+        problem = reading_problem(rollback, text, context)
+        assert problem is not None, text
+        assert problem.startswith("The language model read a rollback"), text
 
 
 @pytest.mark.parametrize(

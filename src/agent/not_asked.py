@@ -1,0 +1,79 @@
+"""A change said but not asked for: refused or held ("never promote x", "roll back x. just
+kidding"), asked about ("shall we promote x?", "did we stop the canary?"), someone else's words
+("the runbook says roll back x") or a choice left to the chat ("canary or rollback, whichever is
+safer"). Whichever reader read the change (the rules, a part of a message, an LLM), the chat
+proposes nothing then; a human approves only what was asked for."""
+
+from __future__ import annotations
+
+import re
+
+from agent import phrases as P
+from agent.slots import CODE
+
+
+def not_asked_for(kinds: list[str], text: str) -> str | None:
+    """Why ``text`` does not ask for the change(s) of ``kinds`` read in it, as words that
+    finish "That ..." (None when it does ask)."""
+    for kind in kinds:
+        if (held := held_words(kind, text)) is not None:
+            return f"says '{held}'"
+    if _CHOICE.search(text):
+        return "leaves the choice of change to me"
+    # A pasted change (`promote x v3 -> Staging by bob`) is evidence, not the verb asked with.
+    said = CODE.sub(" ", text)
+    verb = next((m for p in _VERBS if (m := p.search(said)) is not None), None)
+    if verb is not None:
+        sentence = re.split(r"[.!?;]\s+", said[: verb.start()])[-1]
+        if ASKED.match(sentence) or _QUESTION.match(sentence):
+            return "asks about a change"
+        if _REPORTED.search(sentence):
+            return "reports someone else's words"
+    return None
+
+
+def held_words(kind: str, text: str) -> str | None:
+    """The words that refuse, hold or question a change of ``kind`` ("never promote", "not
+    yet", "should I roll back"); None when the change is asked for."""
+    for held_kind, pattern in P.HELD_VERB:
+        if held_kind == kind and (found := pattern.search(text)) is not None:
+            return found.group(0).strip()
+    found = P.HELD_ALL.search(text)
+    return found.group(0) if found is not None else None
+
+
+#: Going back said as a state ("go back to the previous ...", "back on v1"), which a question
+#: only asks about.
+ASKED_BACK = re.compile(r"\bgo(?:ne|es)?\s+back\b|\bback\s+(?:on|to)\b", re.I)
+#: A question that asks how things stand (a polite "can we ...?" still asks for the change).
+ASKED = re.compile(
+    r"^\W*(?:(?:and|so|ok|okay|hmm+)\W+)*(?:did|do|does|when|why|what|how|has|have|was|were|"
+    r"is(?!\s+(?:(?:it|there)\s+)?(?:possible|a\s+way))|are)\b",
+    re.I,
+)
+#: Two changes offered as alternatives: "canary or rollback, whichever is safer".
+_CHANGE_WORD = r"(?:canary|roll\s*back|rollback|revert|promot\w*|stop\s+(?:it|the\s+canary))"
+EITHER_CHANGE = re.compile(
+    rf"\b{_CHANGE_WORD}\s*(?:,\s*)?or\s+(?:a\s+|an\s+|the\s+|to\s+)?{_CHANGE_WORD}\b", re.I
+)
+#: The change verbs, to find the sentence that says the change.
+_VERBS = (P.PROMOTE, P.ROLLBACK, P.CANARY, P.STOP)
+#: A question about a change ("shall we promote ...", "how do I roll back ...", "what if we
+#: roll back ..."); a polite request ("can you", "could we", "is it possible") still asks.
+_QUESTION = re.compile(
+    r"^\W*(?:(?:hey|hi|ok|okay|so|and|but|hmm+)\W+)*(?:how|who|where|which|shall|should|ought|"
+    r"would\s+it|is\s+it\s+(?:wise|safe|time|a\s+good\s+idea)|any\s+reason|"
+    r"explain|tell\s+me\s+how|to\s+\w+)\b",
+    re.I,
+)
+#: Someone else's words: "someone said to roll back x", "the runbook says roll back x".
+_REPORTED = re.compile(
+    r"\b(?:said|says|suggested|suggests|wants|wanted|wrote|recommends|recommended)\b", re.I
+)
+#: The choice left to the chat: "whichever is safer", "you decide", "v1 or v2", "10% or 20%".
+_CHOICE = re.compile(
+    r"\b(?:whichever|you\s+decide|up\s+to\s+you|your\s+call|you\s+choose|you\s+pick)\b"
+    r"|\b(?:v|version\s*)\d+\s+or\s+(?:v|version\s*)?\d+\b|\d+\s*%\s*or\s*\d+\s*%"
+    rf"|{_CHANGE_WORD}\b.{{0,60}}?\bor\s+(?:\w+\s+){{0,3}}?{_CHANGE_WORD}\b",
+    re.I,
+)
