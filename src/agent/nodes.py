@@ -27,7 +27,7 @@ from agent.intents import (
     Unclear,
     Unsupported,
 )
-from agent.offline_parser import parse_intent
+from agent.offline_parser import parse_intent, parse_parts
 from agent.phrases import STOPWORDS
 from agent.state import Answer, ApprovalRequest, ChangeResult, Proposal, State, Turn
 from agent.tool_loop import ToolLoop
@@ -62,9 +62,9 @@ class Nodes:
         if parsed.source == "llm":
             problem = reading_problem(intent, state.request, context)
             if problem is not None:
-                # A change, model or version the user never typed, or a name the registry
-                # lacks: the rules read the user's own words against the registry instead.
-                intent, note = parse_intent(state.request, context), problem
+                # A change, model or version the user never typed, a change not asked for, or
+                # a name the registry lacks: the rules read the whole message instead.
+                intent, note = parse_parts(state.request, context)[0], problem
             elif isinstance(intent, ChangeIntent) and not quoted_from(
                 intent.rationale, state.request
             ):

@@ -60,13 +60,10 @@ class _Reader(ChangeReading, RepeatReading):
             # "how do I promote v4?", "don't kill the canary": asked about or refused, not
             # asked for; a bare name next must not complete it into a proposal.
             intent = intent.model_copy(update={"partial": None})
-        if intent.kind in CHANGE_KINDS and (held := held_words(intent.kind, self.text)) is not None:
-            # "never promote x v3", "promote x v2, not yet though", "should I roll back x?":
-            # refused, held or asked about; nothing is proposed
-            return Unclear(
-                reason=f"That says '{held}', so I propose nothing; say the change "
-                "plainly when you want it proposed (you approve it either way)."
-            )
+        if intent.kind in CHANGE_KINDS and (held := held_words(intent.kind, self.text)):
+            # "never promote x v3", "promote x v2, not yet though": refused or held; the
+            # whole message is checked for the rest in parse_parts
+            return not_asked_answer(f"says '{held}'")
         named = sorted({found.model for found in self.found})
         if intent.kind in CHANGE_KINDS and len(named) > 1:
             # "roll back mnist-cnn or mnist-classifier, whichever is broken": a change is
@@ -528,6 +525,15 @@ _SAID_AGAIN = re.compile(
 )
 
 
+def not_asked_answer(why: str) -> Unclear:
+    """The question back for a change said but not asked for (``why``: "says 'never
+    promote'", "asks about a change", ...)."""
+    return Unclear(
+        reason=f"That {why}, so I propose nothing; say the change plainly when you want it "
+        "proposed (you approve it either way)."
+    )
+
+
 def _asked(pieces: list[str], text: str) -> list[str]:
     """Each piece with the "?" that follows it in ``text`` ("is x up? what version is it
     serving": the first piece is a question); pieces are found in order."""
@@ -597,12 +603,7 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     if changes and (why := not_asked_for([change.kind for change in changes], text)) is not None:
         # Whatever part read the change: the whole message refuses, holds, asks about it,
         # reports someone else's words or leaves the choice to the chat.
-        return [
-            Unclear(
-                reason=f"That {why}, so I propose nothing; say the change plainly when you "
-                "want it proposed (you approve it either way)."
-            )
-        ]
+        return [not_asked_answer(why)]
     if (
         corrected == text
         and any(part.kind in CHANGE_KINDS for part in parts)

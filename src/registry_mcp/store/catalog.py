@@ -151,21 +151,16 @@ class Catalog:
 
     @cached_property
     def _one_version(self) -> sa.Select[Any]:
-        return sa.select(
-            _versions.c.version,
-            _versions.c.creation_time,
-            _versions.c.description,
-            _versions.c.source,
-            _versions.c.run_id,
-        ).where(
-            self._ws(_versions),
-            _versions.c.name == sa.bindparam("name"),
-            _versions.c.version == sa.bindparam("version"),
-            _versions.c.current_stage != DELETED_STAGE,
-        )
+        return self._versions_where(_versions.c.version == sa.bindparam("version"))
 
     @cached_property
     def _some_versions(self) -> sa.Select[Any]:
+        return self._versions_where(
+            _versions.c.version.in_(sa.bindparam("versions", expanding=True))
+        )
+
+    def _versions_where(self, which: sa.ColumnElement[bool]) -> sa.Select[Any]:
+        """A model's live (not deleted) versions that ``which`` picks (bound: ``name``)."""
         return sa.select(
             _versions.c.version,
             _versions.c.creation_time,
@@ -175,7 +170,7 @@ class Catalog:
         ).where(
             self._ws(_versions),
             _versions.c.name == sa.bindparam("name"),
-            _versions.c.version.in_(sa.bindparam("versions", expanding=True)),
+            which,
             _versions.c.current_stage != DELETED_STAGE,
         )
 
