@@ -153,7 +153,8 @@ class ChangeReading(Slots):
             return None  # "bump it to production", or another model
         if re.search(r"\bshadow|\bmirror", self.text, re.I):
             return None  # "make it shadow mode, same 10%": another mode (canary() reads it)
-        if "?" in self.text or P.HELD.search(self.text) or _NEGATED_WORD.search(self.text):
+        asked = "?" in self.text and not P.POLITE_ASK.match(self.text)
+        if asked or P.HELD.search(self.text) or _NEGATED_WORD.search(self.text):
             # "make it 50%?", "don't make it 50%", "make it 50%, not real traffic", "50 no
             # 30": asked about, refused or corrected, not read as one share and mode
             return None
@@ -248,7 +249,7 @@ class ChangeReading(Slots):
         if source is not None and source.start() >= found.end():
             rest = head[found.end() : source.start()] + " " + head[source.end() :]
         stage = P.TO_STAGE.search(found.group(0)) or P.TO_STAGE.search(rest)
-        stage = stage or P.MAKE_STAGE.search(head)
+        stage = stage or P.MAKE_STAGE.search(head) or P.VERSION_THEN_STAGE.search(rest)
         # "mnist-classifier v2 nach staging promoten": the stage before a verb said last.
         stage = stage or _STAGE_BEFORE_VERB.search(head[: found.start()])
         said_stage = target_said or (stage.group(1) if stage else None)
@@ -284,7 +285,11 @@ class ChangeReading(Slots):
         """ "promote v4 to staging": what a promotion naming no model says (its version and
         target stage), kept while the chat asks which model."""
         versions = [int(m.group(1)) for m in P.VERSION.finditer(head)]
-        said = P.TO_STAGE.search(head[found.start() :]) or P.MAKE_STAGE.search(head)
+        said = (
+            P.TO_STAGE.search(head[found.start() :])
+            or P.MAKE_STAGE.search(head)
+            or P.VERSION_THEN_STAGE.search(head[found.start() :])
+        )
         stage = stage_of(said.group(1)) if said else default_stage(head)
         return PartialChange(
             kind="promote",
@@ -325,7 +330,8 @@ class ChangeReading(Slots):
         percent = P.PERCENT.search(head)
         explicit = [int(m.group(1)) for m in P.VERSION.finditer(head)]
         explicit = explicit or self.bare_versions(len(head))  # "canary digits 3 at 50%"
-        shadow = re.search(r"\bshadow|\bmirror", head, re.I) is not None
+        # "a real split, not shadow": a mode said not to be wanted is not the mode.
+        shadow = _SHADOW_SAID.search(_SHADOW_REFUSED.sub(" ", head)) is not None
         version = explicit[0] if explicit else self.referenced_version(model)
         if len(explicit) > 1 and (after := _VERSION_AFTER_VERB.search(head)) is not None:
             version = int(after.group(1))  # "while v2 is in staging, shadow v4 next to prod"
@@ -526,6 +532,11 @@ _STAGE_SAID = re.compile(r"\b(staging|stg|prod(?:uction)?)\b", re.I)
 #: A word outside those, once the model names, versions and numbers are gone.
 _LEFT_OVER = re.compile(rf"(?!\b(?:{_FILL})\b)\b[a-z']+", re.I)
 _SHADOW_SAID = re.compile(r"\b(?:shadow|mirror)", re.I)
+_SHADOW_REFUSED = re.compile(
+    r"\b(?:not|no|without|never|instead\s+of|rather\s+than)\s+(?:in\s+|as\s+|an?\s+|the\s+)?"
+    r"(?:shadow|mirror)\w*",
+    re.I,
+)
 #: A word that negates or corrects part of a follow-up ("not real traffic", "50 no 30").
 _NEGATED_WORD = re.compile(r"\b(?:not|no|nothing|without|never|can\s+wait|hold\s+on)\b", re.I)
 _SPLIT_SAID = re.compile(

@@ -306,13 +306,23 @@ def unknown_name(
     text: str, ctx: ParseContext, skip: frozenset[str] = frozenset(), *, before_version: bool = True
 ) -> str | None:
     """A word that looks like a model name ("mnist-cnn", "resnet50", "nope" in "nope v1")
-    but matches nothing the registry has; the agent says so instead of guessing."""
+    but matches nothing the registry has; the agent says so instead of guessing. A plain
+    word before a version ("pra" in "rollback do cifar-net pra v1") gives way to a word
+    shaped like a name elsewhere in the message."""
+    plain = None
     for match in _BEFORE_VERSION.finditer(text) if before_version else ():
         word = match.group(1)
         if word.lower() in _NEGATING:
             continue  # "I meant v3 not v4": the version said to be wrong, not a name
         if word.lower() not in skip and not _match(word, ctx)[0]:
-            return word
+            if NAME_LIKE.match(word):
+                return word
+            plain = plain or word
+    return _unknown_unversioned(text, ctx, skip) or plain
+
+
+def _unknown_unversioned(text: str, ctx: ParseContext, skip: frozenset[str]) -> str | None:
+    """An unknown name said as a route, or a word shaped like a model name."""
     conditions = _condition_words(ctx)
     for match in _ROUTE_SAID.finditer(text):
         # "the payments route": said as a route, a name the registry's routes lack.
@@ -372,7 +382,9 @@ _NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "few": 3, "cou
 _NUMBER_WORDS |= {"four": 4, "five": 5, "six": 6, "ten": 10, "twelve": 12, "24": 24}
 _NUMBER_WORDS |= {"seven": 7, "fourteen": 14, "thirty": 30}
 _SPAN = re.compile(
-    r"\b(?:last|past|previous|preceding|prior|recent|within|in)\s+(?:the\s+)?(?:last\s+|past\s+)?"
+    # "since 2 hours": how a German or French speaker says "for the last 2 hours".
+    r"\b(?:last|past|previous|preceding|prior|recent|within|in|since)\s+(?:the\s+)?"
+    r"(?:last\s+|past\s+)?"
     r"(\d+|an?|one|two|three|four|five|six|seven|ten|twelve|fourteen|thirty|few|couple(?:\s+of)?)?\s*"
     r"(min(?:ute)?s?|m|h|hrs?|hours?|d|days?|w|weeks?|months?)\b",
     re.I,
@@ -382,6 +394,8 @@ _AGO = re.compile(
     r"(min(?:ute)?s?|h|hrs?|hours?|days?|weeks?)\s+ago\b",
     re.I,
 )
+#: "audit x 30m", "changes 2h": a span written the way a shell or a dashboard writes it.
+_COMPACT = re.compile(r"(?<![\w.:@#-])(\d+)(m|mins?|h|hrs?|d|w)(?![\w%])", re.I)
 _NAMED = [
     # The night just past (at most 12 hours back): "overnight", "last night", "while I slept".
     (
@@ -502,7 +516,7 @@ def since_minutes(text: str, now: datetime | None = None) -> int | None:
         return _since_weekday(weekday.group(1), now or datetime.now(UTC))
     if _WEEKEND.search(text):
         return _since_weekday("sat", now or datetime.now(UTC))  # back to Saturday 00:00
-    for pattern in (_SPAN, _AGO):
+    for pattern in (_SPAN, _AGO, _COMPACT):
         match = pattern.search(text)
         if match is not None:
             return max(1, _amount(match.group(1)) * _unit(match.group(2)))
@@ -514,6 +528,14 @@ def since_minutes(text: str, now: datetime | None = None) -> int | None:
 
 def strip_time(text: str) -> str:
     """The text without its time expression, so "since yesterday" is not read as a reason."""
-    for pattern in (_SINCE_CLOCK, _SPAN, _AGO, _WEEKDAY, _WEEKEND, *(p for p, _ in _NAMED)):
+    for pattern in (
+        _SINCE_CLOCK,
+        _SPAN,
+        _AGO,
+        _COMPACT,
+        _WEEKDAY,
+        _WEEKEND,
+        *(p for p, _ in _NAMED),
+    ):
         text = pattern.sub(" ", text)
     return text

@@ -22,12 +22,16 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
         return "leaves the choice of change to me"
     # A pasted change (`promote x v3 -> Staging by bob`) is evidence, not the verb asked with.
     said = CODE.sub(" ", text)
-    verb = next((m for p in _VERBS if (m := p.search(said)) is not None), None)
+    verbs = [m for p in _VERBS if (m := p.search(said)) is not None]
+    verb = min(verbs, key=lambda m: m.start()) if verbs else None
     if verb is not None:
-        sentence = re.split(r"[.!?;]\s+", said[: verb.start()])[-1]
+        # "what serves critical requests on digits, and roll that model back": the question
+        # is another clause than the change.
+        sentence = re.split(r"[.!?;]\s+|,\s*(?:and|then|also)\s+", said[: verb.start()])[-1]
         if ASKED.match(sentence) or _QUESTION.match(sentence):
             return "asks about a change"
-        if _REPORTED.search(sentence):
+        reported = _REPORTED.search(sentence)
+        if reported is not None and not _OWN_ASK.search(sentence[reported.end() :]):
             return "reports someone else's words"
     return None
 
@@ -69,6 +73,13 @@ _QUESTION = re.compile(
 #: Someone else's words: "someone said to roll back x", "the runbook says roll back x".
 _REPORTED = re.compile(
     r"\b(?:said|says|suggested|suggests|wants|wanted|wrote|recommends|recommended)\b", re.I
+)
+#: The speaker's own request after what was reported: "Log says 503s, kindly stop the canary",
+#: "Alice says it's broken, so roll back x".
+_OWN_ASK = re.compile(
+    r"[,:\-]\s*(?:(?:and|then|now)\s+)?(?:kindly|please|pls|plz|so|hence|therefore|thus)"
+    r"(?:\s+(?:just|now|immediately|asap|go\s+ahead\s+and|please|kindly))*\s*$",
+    re.I,
 )
 #: The choice left to the chat: "whichever is safer", "you decide", "v1 or v2", "10% or 20%".
 _CHOICE = re.compile(

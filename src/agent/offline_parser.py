@@ -478,6 +478,17 @@ _PREFACE = re.compile(
     re.I,
 )
 
+#: A sentence that says a reading is not wanted: "Comparison with mnist-cnn is not needed.",
+#: "No need for the audit." (a canary "not needed" any more is a request to stop it: not here).
+_UNWANTED = re.compile(
+    r"(?:^|(?<=[.!?;]))\s*(?:(?:a|the|any)\s+)?(?:comparison|compare|diff|details|card|model card|"
+    r"audit|history|list|recommendation)\b[^.!?;]{0,60}?\b(?:is|are)\s*(?:not|n't)\s+"
+    r"(?:needed|necessary|required|wanted)\b[^.!?;]*[.!;]+"
+    r"|(?:^|(?<=[.!?;]))\s*no\s+need\s+(?:for|of)\s+(?:a\s+|the\s+|any\s+)?(?:comparison|"
+    r"diff|details|card|audit|history|list|recommendation)\b[^.!?;]*[.!;]+",
+    re.I,
+)
+
 
 #: A part that asks for what the part before described: "Can you list those?", "show them".
 _ASKS_FOR_THOSE = re.compile(
@@ -597,6 +608,8 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     preface = _PREFACE.match(text)
     if preface and not _Reader(preface.group(0), ctx).found:
         text = text[preface.end() :] or text  # "three questions about x:" keeps x
+    if (wanted := _UNWANTED.sub(" ", text).strip()) and wanted != text.strip():
+        text = wanted  # "Comparison with x is not needed. Only show y's card."
     corrected = _said_again(text, ctx)
     parts = _parts(corrected, ctx)
     changes = [part for part in parts if part.kind in CHANGE_KINDS]

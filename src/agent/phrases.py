@@ -10,7 +10,7 @@ from agent.wording import VOCABULARY
 
 TOKEN = re.compile(r"[A-Za-z0-9][\w.\-]*")
 VERSION_WORD = re.compile(r"^(?:v|version|ver)?(\d+)$", re.I)
-VERSION = re.compile(r"(?:\bv|\bversion\s*|\bver\.?\s*|:v?|#)(\d+)\b", re.I)
+VERSION = re.compile(r"(?:\bv|\bversion\s*|\bver\.?\s*|:v?|#|@v?)(\d+)\b", re.I)
 #: Two versions after one plural "versions" ("compare versions 4 and 2").
 VERSION_PAIR = re.compile(
     r"\bversions\s+(\d+)\s*(?:,|and|&|vs\.?|versus|with|to|against)\s*v?(\d+)\b", re.I
@@ -21,6 +21,13 @@ NAME_THEN_VERSION = re.compile(
 TO_STAGE = re.compile(
     r"\b(?:to|into|in|on|onto|as|for|nach|auf)\s+(?:the\s+)?"
     r"(prod(?:uction)?|staging|stage|archived?|none)\b",
+    re.I,
+)
+#: "promote mnist-classifier v3 staging", "x@4 -> prod": a stage right after the version is
+#: where it goes (terse, command-like wording; "to staging" is read first).
+VERSION_THEN_STAGE = re.compile(
+    r"(?:\bv|@v?|:v?|#)\d+\s*(?:->|=>|\u2192)?\s*(prod(?:uction)?|staging|archived?)\b"
+    r"(?!\s*(?:version|model|one|build|'s)\b)",
     re.I,
 )
 STAGE_WORD = re.compile(r"\b(prod(?:uction)?|staging|archived?)\b", re.I)
@@ -95,7 +102,9 @@ HISTORY_QUESTION = re.compile(
     r"revert(?:ed)?|promot(?:e|ed)|chang(?:e|ed)|mov(?:e|ed)|deploy(?:ed)?|releas(?:e|ed)|"
     r"approv(?:e|ed)|touch(?:ed)?|push(?:ed)?|swap(?:ped)?)\b"
     # "who's been changing it", "who keeps promoting x", "who has been touching prod"
-    r"|\bwho(?:s|\s+is|\s+has|\s+have|\s+was|\s+were|\s+keeps|\s+kept)?(?:\s+been)?\s+"
+    # "who did promote the x?" (a learner's "who promoted")
+    r"|\bwho(?:s|\s+is|\s+has|\s+have|\s+was|\s+were|\s+keeps|\s+kept|\s+did|\s+does)?"
+    r"(?:\s+been)?\s+"
     r"(?:chang|promot|mov|touch|roll|deploy|releas|approv|push|revert|edit|mess|tinker|fiddl|"
     r"swap|play)\w*"
     r"\b",
@@ -103,6 +112,9 @@ HISTORY_QUESTION = re.compile(
 )
 ROLLBACK = re.compile(
     r"\b(?:roll\s*back|rollback|revert|undo|zur(?:ü|ue)ck(?:rollen|setzen))\b|\broll\s+(?:[\w.\-]+\s+){1,2}back\b"
+    # "switch it back pls", "flip mnist-cnn back": back to what served before.
+    r"|\b(?:switch|flip|swap|change|put|set|pin)\s+(?:it|that|this|(?:the\s+)?[\w.\-]+)\s+back\b"
+    r"(?!\s+on\b)"
     # "we need the old version back", "bring the previous one back"
     r"|\b(?:need|want|get|bring|put|have)\s+(?:the\s+)?(?:old|previous|prior|last|earlier)\s+"
     r"(?:version|one|model|build|release)\s+back\b"
@@ -123,7 +135,7 @@ ROLLBACK = re.compile(
 #: Who or what a share of traffic is a share of.
 _AUDIENCE = (
     r"(?:traffic|requests|users|calls|load|predictions|customers|people|clients|visitors|"
-    r"sessions|queries)"
+    r"sessions|queries|route)"
 )
 CANARY = re.compile(
     r"\bcanar(?:y|ies)\b|\bshadow(?:ing)?\b|\bsplit\b|\bmirror(?:ing)?\b|\ba\s*/?\s*b[\s-]+test\b|"
@@ -133,7 +145,9 @@ CANARY = re.compile(
     r"|\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)\s*of\s+(?:the\s+|our\s+|all\s+)?"
     rf"(?:\w+\s+){{0,2}}{_AUDIENCE}\b"
     # "with a small part of users", "a slice of the traffic": a share said in words.
-    r"|\b(?:a|some|only\s+a|just\s+a)\s+(?:(?:small|tiny|little|limited)\s+)?(?:part|slice|"
+    # ("on small part of traffic": the article left out)
+    r"|\b(?:(?:a|some|only\s+a|just\s+a)\s+(?:(?:small|tiny|little|limited)\s+)?"
+    r"|(?:small|tiny|little|limited)\s+)(?:part|slice|"
     r"portion|fraction|share|subset|sample|bit|handful|percentage)\s+of\s+(?:the\s+|our\s+)?"
     rf"(?:\w+\s+)?{_AUDIENCE}\b",
     re.I,
@@ -144,8 +158,8 @@ STOP = re.compile(
     r"(?:shut|close|wind)\s+(?:it|that|this|the\s+canary)\s+down|"
     r"terminate|(?:get|take)\s+(?:[\w.\-]+\s+){0,3}?off|"
     r"shut\s+down|roll\s*back|revert|undo|scrap|drop)\b"
-    # "CANARY OFF. x. now."
-    r"|\bcanary\s+off\b"
+    # "CANARY OFF. x. now.", "canary mnist-classifier v2 OFF NOW"
+    r"|\bcanary\s+(?:[\w.\-@:]+\s+){0,3}?off\b(?![\s-]*peak)"
     # The canary stated as a problem: "it should not be running anymore", "not needed now".
     r"|\b(?:should|must)(?:\s*not|nt)\s+(?:be\s+)?(?:running|on|live|there|active|needed)\b"
     r"|\b(?:should|must)(?:\s*not|nt)\s+(?:be\s+)?(?:\w+\s+)?any\s?(?:more|longer)\b"
@@ -160,6 +174,13 @@ INSTEAD = re.compile(r"\binstead\b|\brather\b", re.I)
 RESHARE = re.compile(
     r"\b(?:bump|raise|increase|lower|reduce|decrease|set|change|adjust|ramp|scale|take|dial|"
     r"move|up|drop|cut|trim|shrink|halve|double|throttle|bring|push|open\s+up|make)\b",
+    re.I,
+)
+#: A request said as a polite question ("could you make it 30%?", "is possible to make it
+#: bigger, 30 percent?"), unlike "make it 50%?", which asks whether to.
+POLITE_ASK = re.compile(
+    r"^\W*(?:(?:hi|hello|hey|ok|okay|so|and|also)\W+)*(?:(?:can|could|would|will)\s+(?:you|u|we)"
+    r"|is\s+(?:it\s+)?possible|any\s+chance)\b",
     re.I,
 )
 GUARD = re.compile(r"\bguard(?:ed|s)?\b|\bauto(?:matic(?:ally)?)?[\s-]*roll\s*back\b", re.I)
@@ -345,7 +366,8 @@ SERVING = re.compile(
     r"|\b(?:requests|traffic|calls)\s+(?:on|to|via|through|hitting)\s+(?:the\s+)?[\w\-]+"
     r"(?:\s+route)?\s*,?\s+(?:what|which)\s+(?:version|model|build)\W*$"
     # "critical traffic goes where right now?", "where do critical requests go on digits"
-    r"|\b(?:traffic|requests|calls)\s+(?:go|goes|going|land|lands|end\s+up)\s+where\b"
+    r"|\b(?:traffic|requests|calls)\s+(?:(?:on|to|via|through|for)\s+(?:the\s+)?[\w\-]+\s+"
+    r"(?:route\s+)?)?(?:go|goes|going|land|lands|end\s+up)\s+where\b"
     r"|\bwhere\s+(?:does|do|is|are)\s+(?:the\s+)?(?:[\w\-]+\s+){0,2}?(?:traffic|requests|calls)"
     r"\s+(?:go|going|land|landing|sent)\b",
     re.I,

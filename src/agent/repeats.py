@@ -28,7 +28,9 @@ from agent.slots import stage_of
 #: "do the same for x", "same thing with x", "likewise for x", "repeat that for x".
 SAME_FOR = re.compile(
     r"\b(?:(?:do|repeat|apply)\s+(?:the\s+same|that|this|it)(?:\s+thing)?|(?:the\s+)?same\s+thing"
-    r"|(?:the\s+)?same|likewise|ditto)\s+(?:for|with|on|to)\b",
+    # "see the same information for x", "the same report about x"
+    r"|(?:the\s+)?same\s+(?:info(?:rmation)?|data|details|report|view|overview|question|list)"
+    r"|(?:the\s+)?same|likewise|ditto)\s+(?:for|with|on|to|about)\b",
     re.I,
 )
 #: What takes back the name just said: "cancel that", "scratch that", "wrong model".

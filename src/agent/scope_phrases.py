@@ -30,7 +30,10 @@ OFF_TOPIC = re.compile(
     # "before lunch" says when, not what.
     r"\b(?:weather|joke|poem|recipe|(?<!before\s)(?<!after\s)(?<!since\s)(?:lunch|dinner)|coffee|canteen|cafeteria|football|soccer|movie|song|lyrics|"
     r"capital of|translate|stock price|bitcoin|horoscope|email (?:my|the) boss|birthday|"
-    r"meaning of life|who are you|how are you|your name|pizza|restaurant|wifi|self-review|"
+    r"meaning of life|who are you|how are you|your name|pizza|restaurants?|wifi|self-review|"
+    # Somewhere to go: "a good place near the office", "churrascaria perto da Paulista"
+    r"churrascaria|hotels?|place\s+to\s+(?:eat|stay|go)|nearby|"
+    r"near\s+(?:me|here|the\s+office)|"
     r"draft (?:three|two|a few|some)? ?paragraphs|"
     # "draft the Q1 OKRs for the team": planning documents, not the registry
     r"okrs?|quarterly goals|slide deck|performance reviews?|"

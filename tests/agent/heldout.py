@@ -97,6 +97,8 @@ HELDOUT22 = DATA / "chat_heldout22.jsonl"
 #: and fixed by class; set 23's were not (their READMEs).
 HELDOUT23 = DATA / "chat_heldout23.jsonl"
 HELDOUT24 = DATA / "chat_heldout24.jsonl"
+HELDOUT25 = DATA / "chat_heldout25.jsonl"
+HELDOUT26 = DATA / "chat_heldout26.jsonl"
 SETS = (
     HELDOUT,
     HELDOUT2,
@@ -122,6 +124,8 @@ SETS = (
     HELDOUT22,
     HELDOUT23,
     HELDOUT24,
+    HELDOUT25,
+    HELDOUT26,
 )
 #: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")

@@ -35,6 +35,8 @@ from tests.agent.heldout import (
     HELDOUT22,
     HELDOUT23,
     HELDOUT24,
+    HELDOUT25,
+    HELDOUT26,
     evaluate,
     load,
     matches,
@@ -94,6 +96,8 @@ SETS = [
     (HELDOUT22, 100, 109, 17, 93),
     (HELDOUT23, 100, 109, 19, 92),
     (HELDOUT24, 100, 109, 20, 97),
+    (HELDOUT25, 100, 108, 16, 95),
+    (HELDOUT26, 100, 109, 16, 97),
 ]
 
 

@@ -982,3 +982,126 @@ def test_plain_requests_next_to_words_that_look_like_holding_still_propose(
     text: str, meant: list[object]
 ) -> None:
     assert parse_parts(text, CTX) == meant
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        # A stage said right after the version, the way a command line says it.
+        (
+            "promote mnist-cnn v2 prod",
+            [Promote(model="mnist-cnn", version=2, stage="Production")],
+        ),
+        (
+            "promote digits-encoder@3 staging",
+            [Promote(model="digits-encoder", version=3, stage="Staging")],
+        ),
+        (
+            "promote mnist-cnn v2 -> staging   # not digits-encoder",
+            [Promote(model="mnist-cnn", version=2, stage="Staging")],
+        ),
+        # "canary <model> <version> off": the running canary stopped, not a new one.
+        ("canary mnist-cnn v2 off please", [StopCanary(model="mnist-cnn")]),
+        # Spans as a shell or a German speaker writes them.
+        ("audit mnist-cnn 45m", [AuditLog(model="mnist-cnn", since_minutes=45)]),
+        ("history digits-encoder 3h", [AuditLog(model="digits-encoder", since_minutes=180)]),
+        (
+            "Who has touched digits-encoder since 3 days?",
+            [AuditLog(model="digits-encoder", since_minutes=4320)],
+        ),
+        ("Who did roll back mnist-cnn?", [AuditLog(model="mnist-cnn")]),
+        ("flip mnist-cnn back", [Rollback(model="mnist-cnn")]),
+        # A word shaped like a name is the unknown one, not the preposition before the version.
+        (
+            "bitte rollback von resnet-x auf v1",
+            [Unclear(reason="", unknown="resnet-x")],
+        ),
+        ("any hotels near the office you can recommend?", [OutOfScope()]),
+        # A reading said not to be wanted is not a part of the message.
+        (
+            "No need for the audit. Just show the mnist-cnn card.",
+            [ModelDetails(model="mnist-cnn")],
+        ),
+        # What was reported, then the speaker's own request.
+        (
+            "the alert says error rate 9%, so roll back mnist-cnn",
+            [Rollback(model="mnist-cnn")],
+        ),
+        # A mode said not to be wanted is not the mode.
+        (
+            "canary mnist-cnn v2 at 20%, live traffic, no shadow",
+            [StartCanary(model="mnist-cnn", version=2, percent=20, mode="split")],
+        ),
+        (
+            "canary of mnist-cnn v2 at 5% instead of mirroring",
+            [StartCanary(model="mnist-cnn", version=2, percent=5, mode="split")],
+        ),
+        # A share of a route, a share of traffic said without its article.
+        (
+            "Can 20% of the digits route go to v3?",
+            [StartCanary(model="mnist-classifier", version=3, percent=20, mode="split")],
+        ),
+        (
+            "try mnist-cnn v2 on tiny slice of traffic, say 3 percent",
+            [StartCanary(model="mnist-cnn", version=2, percent=3, mode="split")],
+        ),
+        # A question, then a change in another clause that leans on its model.
+        (
+            "which model takes critical requests on digits, and then roll it back",
+            [Rollback(model="mnist-cnn")],
+        ),
+        ("regular traffic via digits goes where?", [ServingStatus(model="mnist-classifier")]),
+    ],
+)
+def test_terse_non_native_and_reported_wordings(text: str, meant: list[object]) -> None:
+    got = parse_parts(text, CTX)
+    if isinstance(meant[0], Unclear):
+        assert [(g.kind, getattr(g, "unknown", None)) for g in got] == [
+            ("unclear", meant[0].unknown)
+        ], got
+    else:
+        assert got == meant, got
+
+
+def test_a_promotion_naming_no_model_keeps_the_stage_said_after_its_version() -> None:
+    (asked,) = parse_parts("promote v5 staging", CTX)
+    assert isinstance(asked, Unclear)
+    assert asked.partial is not None
+    assert (asked.partial.kind, asked.partial.version, asked.partial.stage) == (
+        "promote",
+        5,
+        "Staging",
+    )
+    (back,) = parse_parts("put it back pls", CTX)
+    assert isinstance(back, Unclear)
+    assert back.partial is not None
+    assert (back.partial.kind, back.partial.missing) == ("rollback", "model")
+
+
+@pytest.mark.parametrize(
+    ("messages", "meant"),
+    [
+        # A polite question asks for the new share; a bare "make it 50%?" still asks whether.
+        (
+            ("canary mnist-cnn v2 at 10%", "could you raise it to 40%?"),
+            StartCanary(model="mnist-cnn", version=2, percent=40, mode="split"),
+        ),
+        (
+            ("shadow mnist-cnn v2 at 10%", "is possible to make it bigger, 30 percent?"),
+            StartCanary(model="mnist-cnn", version=2, percent=30, mode="shadow"),
+        ),
+        (
+            ("what changed on mnist-cnn today", "could I get the same info about digits-encoder?"),
+            AuditLog(model="digits-encoder", since_minutes=1440),
+        ),
+    ],
+)
+def test_polite_follow_ups_ask_for_the_change_or_the_same_reading(
+    messages: tuple[str, ...], meant: object
+) -> None:
+    assert after(*messages) == [meant]
+
+
+def test_a_bare_question_about_a_new_share_still_proposes_nothing() -> None:
+    (got,) = after("canary mnist-cnn v2 at 10%", "make it 50%?")
+    assert got.kind not in CHANGE_KINDS
