@@ -249,10 +249,11 @@ class ChangeReading(Slots):
         if source is not None and source.start() >= found.end():
             rest = head[found.end() : source.start()] + " " + head[source.end() :]
         stage = P.TO_STAGE.search(found.group(0)) or P.TO_STAGE.search(rest)
-        stage = stage or P.MAKE_STAGE.search(head) or P.VERSION_THEN_STAGE.search(rest)
+        stage = stage or P.MAKE_STAGE.search(head)
         # "mnist-classifier v2 nach staging promoten": the stage before a verb said last.
         stage = stage or _STAGE_BEFORE_VERB.search(head[: found.start()])
         said_stage = target_said or (stage.group(1) if stage else None)
+        said_stage = said_stage or _stage_after(rest, version)
         if said_stage is not None and stage_of(said_stage) == "Archived":
             return Unsupported(action="archive", model=model, version=version)
         moved_to = stage_of(said_stage) if said_stage else default_stage(head)
@@ -285,12 +286,10 @@ class ChangeReading(Slots):
         """ "promote v4 to staging": what a promotion naming no model says (its version and
         target stage), kept while the chat asks which model."""
         versions = [int(m.group(1)) for m in P.VERSION.finditer(head)]
-        said = (
-            P.TO_STAGE.search(head[found.start() :])
-            or P.MAKE_STAGE.search(head)
-            or P.VERSION_THEN_STAGE.search(head[found.start() :])
-        )
-        stage = stage_of(said.group(1)) if said else default_stage(head)
+        said = P.TO_STAGE.search(head[found.start() :]) or P.MAKE_STAGE.search(head)
+        after = _stage_after(head[found.start() :], versions[0] if versions else None)
+        named = said.group(1) if said else after
+        stage = stage_of(named) if named else default_stage(head)
         return PartialChange(
             kind="promote",
             missing="model",
@@ -531,10 +530,21 @@ _FILL = (
 _STAGE_SAID = re.compile(r"\b(staging|stg|prod(?:uction)?)\b", re.I)
 #: A word outside those, once the model names, versions and numbers are gone.
 _LEFT_OVER = re.compile(rf"(?!\b(?:{_FILL})\b)\b[a-z']+", re.I)
+
+
+def _stage_after(text: str, version: int | None) -> str | None:
+    """ "promote x v3 staging": a stage said right after the version moved, where the request
+    ends (never one after another version: "promote x v3 over v2 staging")."""
+    said = P.VERSION_THEN_STAGE.search(text)
+    if said is None or version is None or int(said.group(1)) != version:
+        return None
+    return said.group(2)
+
+
 _SHADOW_SAID = re.compile(r"\b(?:shadow|mirror)", re.I)
 _SHADOW_REFUSED = re.compile(
     r"\b(?:not|no|without|never|instead\s+of|rather\s+than)\s+(?:in\s+|as\s+|an?\s+|the\s+)?"
-    r"(?:shadow|mirror)\w*",
+    r"(?:shadow|mirror)\w*(?!\s+(?:risk|impact|effect))",
     re.I,
 )
 #: A word that negates or corrects part of a follow-up ("not real traffic", "50 no 30").

@@ -395,7 +395,7 @@ _AGO = re.compile(
     re.I,
 )
 #: "audit x 30m", "changes 2h": a span written the way a shell or a dashboard writes it.
-_COMPACT = re.compile(r"(?<![\w.:@#-])(\d+)(m|mins?|h|hrs?|d|w)(?![\w%])", re.I)
+_COMPACT = re.compile(r"(?<![\w.:@#-])(\d+)(m|mins?|h|hrs?|d|w)(?=\s*(?:ago\b|[.,;!?)]|$))", re.I)
 _NAMED = [
     # The night just past (at most 12 hours back): "overnight", "last night", "while I slept".
     (

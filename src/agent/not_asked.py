@@ -21,17 +21,19 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
     if _CHOICE.search(text):
         return "leaves the choice of change to me"
     # A pasted change (`promote x v3 -> Staging by bob`) is evidence, not the verb asked with.
-    said = CODE.sub(" ", text)
-    verbs = [m for p in _VERBS if (m := p.search(said)) is not None]
-    verb = min(verbs, key=lambda m: m.start()) if verbs else None
+    said = CODE.sub(" <pasted> ", text)
+    verb = next((m for p in _VERBS if (m := p.search(said)) is not None), None)
     if verb is not None:
-        # "what serves critical requests on digits, and roll that model back": the question
-        # is another clause than the change.
-        sentence = re.split(r"[.!?;]\s+|,\s*(?:and|then|also)\s+", said[: verb.start()])[-1]
+        sentence = re.split(r"[.!?;]\s+", said[: verb.start()])[-1]
+        # "what serves critical requests on digits, and roll that model back": a question,
+        # then the change in a clause of its own (never "what if ..., and we roll back").
+        clause = _THEN_CHANGE.search(sentence)
+        if clause is not None and _WH_QUESTION.match(sentence):
+            sentence = sentence[clause.end() :]
         if ASKED.match(sentence) or _QUESTION.match(sentence):
             return "asks about a change"
         reported = _REPORTED.search(sentence)
-        if reported is not None and not _OWN_ASK.search(sentence[reported.end() :]):
+        if reported is not None and not _OWN_ASK.match(sentence[reported.end() :]):
             return "reports someone else's words"
     return None
 
@@ -61,7 +63,16 @@ EITHER_CHANGE = re.compile(
     rf"\b{_CHANGE_WORD}\s*(?:,\s*)?or\s+(?:a\s+|an\s+|the\s+|to\s+)?{_CHANGE_WORD}\b", re.I
 )
 #: The change verbs, to find the sentence that says the change.
-_VERBS = (P.PROMOTE, P.ROLLBACK, P.CANARY, P.STOP)
+#: ("stop the canary": the verb before the noun)
+_VERBS = (P.PROMOTE, P.ROLLBACK, P.STOP, P.CANARY)
+#: A clause that starts the change right after the question: ", and roll ...", ", then ...".
+_THEN_CHANGE = re.compile(
+    r",\s*(?:and|then|also)\s+(?:(?:then|please|pls|also|just|now)\s+)*$", re.I
+)
+#: A question that asks what is, not what would be ("what serves ...", not "what if ...").
+_WH_QUESTION = re.compile(
+    r"^\W*(?:what|which|who|where)\b(?!\s+(?:if|would|happens|about)\b)(?![^,]*\bif\b)", re.I
+)
 #: A question about a change ("shall we promote ...", "how do I roll back ...", "what if we
 #: roll back ..."); a polite request ("can you", "could we", "is it possible") still asks.
 _QUESTION = re.compile(
@@ -75,9 +86,11 @@ _REPORTED = re.compile(
     r"\b(?:said|says|suggested|suggests|wants|wanted|wrote|recommends|recommended)\b", re.I
 )
 #: The speaker's own request after what was reported: "Log says 503s, kindly stop the canary",
-#: "Alice says it's broken, so roll back x".
+#: "Alice says it's broken, so roll back x" (never a quote: "Bob says: please roll back x",
+#: "the alert says, please stop ...", nor a rule: "the runbook says if ..., please ...").
 _OWN_ASK = re.compile(
-    r"[,:\-]\s*(?:(?:and|then|now)\s+)?(?:kindly|please|pls|plz|so|hence|therefore|thus)"
+    r"\s+(?!(?:if|when|whenever|to|that\s+you)\b)[^,:;\-]*\S[^,:;\-]*,\s*(?:(?:and|then|now)\s+)?"
+    r"(?:kindly|please|pls|plz|so|hence|therefore|thus)"
     r"(?:\s+(?:just|now|immediately|asap|go\s+ahead\s+and|please|kindly))*\s*$",
     re.I,
 )

@@ -481,11 +481,12 @@ _PREFACE = re.compile(
 #: A sentence that says a reading is not wanted: "Comparison with mnist-cnn is not needed.",
 #: "No need for the audit." (a canary "not needed" any more is a request to stop it: not here).
 _UNWANTED = re.compile(
-    r"(?:^|(?<=[.!?;]))\s*(?:(?:a|the|any)\s+)?(?:comparison|compare|diff|details|card|model card|"
-    r"audit|history|list|recommendation)\b[^.!?;]{0,60}?\b(?:is|are)\s*(?:not|n't)\s+"
-    r"(?:needed|necessary|required|wanted)\b[^.!?;]*[.!;]+"
-    r"|(?:^|(?<=[.!?;]))\s*no\s+need\s+(?:for|of)\s+(?:a\s+|the\s+|any\s+)?(?:comparison|"
-    r"diff|details|card|audit|history|list|recommendation)\b[^.!?;]*[.!;]+",
+    r"(?:^|(?<=[.!?]))\s*(?:(?:a|the|any)\s+)?(?:comparison|compare|diff|details|card|model card|"
+    r"audit|history|list|recommendation)\b(?:(?!\s[-\u2013\u2014]\s)[^.!?;,]){0,60}?\b(?:is|are)\s*(?:not|n't)\s+"
+    r"(?:needed|necessary|required|wanted)(?:\s+(?:today|now|here|anymore))?\s*[.!]+(?=\s|$)"
+    r"|(?:^|(?<=[.!?]))\s*no\s+need\s+(?:for|of)\s+(?:a\s+|the\s+|any\s+)?(?:comparison|"
+    r"diff|details|card|audit|history|list|recommendation)\b(?:(?!\s[-\u2013\u2014]\s)[^.!?;,]){0,40}"
+    r"[.!]+(?=\s|$)",
     re.I,
 )
 
@@ -608,7 +609,8 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     preface = _PREFACE.match(text)
     if preface and not _Reader(preface.group(0), ctx).found:
         text = text[preface.end() :] or text  # "three questions about x:" keeps x
-    if (wanted := _UNWANTED.sub(" ", text).strip()) and wanted != text.strip():
+    wanted = _UNWANTED.sub(" ", text).strip()
+    if wanted and wanted != text.strip() and _Reader(wanted, ctx).found:
         text = wanted  # "Comparison with x is not needed. Only show y's card."
     corrected = _said_again(text, ctx)
     parts = _parts(corrected, ctx)

@@ -10,7 +10,7 @@ from agent.wording import VOCABULARY
 
 TOKEN = re.compile(r"[A-Za-z0-9][\w.\-]*")
 VERSION_WORD = re.compile(r"^(?:v|version|ver)?(\d+)$", re.I)
-VERSION = re.compile(r"(?:\bv|\bversion\s*|\bver\.?\s*|:v?|#|@v?)(\d+)\b", re.I)
+VERSION = re.compile(r"(?:\bv|\bversion\s*|\bver\.?\s*|:v?|#|(?<=[\w\-])@v?)(\d+)\b", re.I)
 #: Two versions after one plural "versions" ("compare versions 4 and 2").
 VERSION_PAIR = re.compile(
     r"\bversions\s+(\d+)\s*(?:,|and|&|vs\.?|versus|with|to|against)\s*v?(\d+)\b", re.I
@@ -26,8 +26,8 @@ TO_STAGE = re.compile(
 #: "promote mnist-classifier v3 staging", "x@4 -> prod": a stage right after the version is
 #: where it goes (terse, command-like wording; "to staging" is read first).
 VERSION_THEN_STAGE = re.compile(
-    r"(?:\bv|@v?|:v?|#)\d+\s*(?:->|=>|\u2192)?\s*(prod(?:uction)?|staging|archived?)\b"
-    r"(?!\s*(?:version|model|one|build|'s)\b)",
+    r"(?:\bv|(?<=[\w\-])@v?|:v?|#)(\d+)\s*(?:->|=>|\u2192)?\s*(prod(?:uction)?|staging|archived?)\b"
+    r"(?=\s*(?:(?:now|please|pls|asap)\b\W*)*(?:[#.!,;?]|$))",
     re.I,
 )
 STAGE_WORD = re.compile(r"\b(prod(?:uction)?|staging|archived?)\b", re.I)
@@ -113,8 +113,8 @@ HISTORY_QUESTION = re.compile(
 ROLLBACK = re.compile(
     r"\b(?:roll\s*back|rollback|revert|undo|zur(?:ü|ue)ck(?:rollen|setzen))\b|\broll\s+(?:[\w.\-]+\s+){1,2}back\b"
     # "switch it back pls", "flip mnist-cnn back": back to what served before.
-    r"|\b(?:switch|flip|swap|change|put|set|pin)\s+(?:it|that|this|(?:the\s+)?[\w.\-]+)\s+back\b"
-    r"(?!\s+on\b)"
+    r"|\b(?:switch|flip|put|pin)\s+(?:it|that|this|(?:the\s+)?[\w.\-]+)\s+back\b"
+    r"(?=\s*(?:to\s+(?:v|version\s*)\d+\b|(?:now|asap|please|pls|plz)\b|[.!,;]|$))"
     # "we need the old version back", "bring the previous one back"
     r"|\b(?:need|want|get|bring|put|have)\s+(?:the\s+)?(?:old|previous|prior|last|earlier)\s+"
     r"(?:version|one|model|build|release)\s+back\b"
@@ -135,7 +135,7 @@ ROLLBACK = re.compile(
 #: Who or what a share of traffic is a share of.
 _AUDIENCE = (
     r"(?:traffic|requests|users|calls|load|predictions|customers|people|clients|visitors|"
-    r"sessions|queries|route)"
+    r"sessions|queries)"
 )
 CANARY = re.compile(
     r"\bcanar(?:y|ies)\b|\bshadow(?:ing)?\b|\bsplit\b|\bmirror(?:ing)?\b|\ba\s*/?\s*b[\s-]+test\b|"
@@ -145,11 +145,15 @@ CANARY = re.compile(
     r"|\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)\s*of\s+(?:the\s+|our\s+|all\s+)?"
     rf"(?:\w+\s+){{0,2}}{_AUDIENCE}\b"
     # "with a small part of users", "a slice of the traffic": a share said in words.
-    # ("on small part of traffic": the article left out)
-    r"|\b(?:(?:a|some|only\s+a|just\s+a)\s+(?:(?:small|tiny|little|limited)\s+)?"
-    r"|(?:small|tiny|little|limited)\s+)(?:part|slice|"
+    r"|\b(?:a|some|only\s+a|just\s+a)\s+(?:(?:small|tiny|little|limited)\s+)?(?:part|slice|"
     r"portion|fraction|share|subset|sample|bit|handful|percentage)\s+of\s+(?:the\s+|our\s+)?"
-    rf"(?:\w+\s+)?{_AUDIENCE}\b",
+    rf"(?:\w+\s+)?{_AUDIENCE}\b"
+    # "try it on small part of traffic": the article left out, after a verb of trying
+    r"|\b(?:try|test|run|expose|put)\s+(?:it|that|this|[\w.\-]+(?:\s+v\d+)?)\s+(?:on|to)\s+"
+    r"(?:small|tiny|little|limited)\s+(?:part|slice|portion|fraction|share|subset|sample)\s+of\b"
+    # "could I have 15% of the digits route go to v4": a route's share sent to a version
+    r"|\d+(?:\.\d+)?\s*(?:%|percent\b)\s*of\s+(?:the\s+)?[\w\-]+\s+route\s+"
+    r"(?:(?:go|goes|sent|routed)\s+)?(?:to|on|onto)\s+(?:v|version\s*)\d+\b",
     re.I,
 )
 STOP = re.compile(
@@ -158,8 +162,11 @@ STOP = re.compile(
     r"(?:shut|close|wind)\s+(?:it|that|this|the\s+canary)\s+down|"
     r"terminate|(?:get|take)\s+(?:[\w.\-]+\s+){0,3}?off|"
     r"shut\s+down|roll\s*back|revert|undo|scrap|drop)\b"
-    # "CANARY OFF. x. now.", "canary mnist-classifier v2 OFF NOW"
-    r"|\bcanary\s+(?:[\w.\-@:]+\s+){0,3}?off\b(?![\s-]*peak)"
+    # "CANARY OFF. x. now.", "canary mnist-classifier v2 OFF NOW" (never "canary x off?",
+    # "canary x is off", "canary x kicked off yesterday")
+    r"|\bcanary\s+off\b(?!\s*\?)"
+    r"|\bcanary\s+(?:(?!(?:is|was|went|kicked|set|got|turned|goes|be|been|on)\b)[\w.\-@:]+\s+){0,2}?"
+    r"off\b(?=\s*(?:(?:now|asap|please|pls|immediately)\b\W*)*(?:[.!,;]|$))"
     # The canary stated as a problem: "it should not be running anymore", "not needed now".
     r"|\b(?:should|must)(?:\s*not|nt)\s+(?:be\s+)?(?:running|on|live|there|active|needed)\b"
     r"|\b(?:should|must)(?:\s*not|nt)\s+(?:be\s+)?(?:\w+\s+)?any\s?(?:more|longer)\b"
@@ -179,8 +186,10 @@ RESHARE = re.compile(
 #: A request said as a polite question ("could you make it 30%?", "is possible to make it
 #: bigger, 30 percent?"), unlike "make it 50%?", which asks whether to.
 POLITE_ASK = re.compile(
-    r"^\W*(?:(?:hi|hello|hey|ok|okay|so|and|also)\W+)*(?:(?:can|could|would|will)\s+(?:you|u|we)"
-    r"|is\s+(?:it\s+)?possible|any\s+chance)\b",
+    r"^\W*(?:(?:hi|hello|hey|ok|okay|so|and|also)\W+)*(?:(?:can|could|would|will)\s+(?:you|u)"
+    r"(?:\s+please)?|is\s+(?:it\s+)?possible(?:\s+to)?|any\s+chance\s+(?:you\s+)?(?:could\s+)?)"
+    r"\s+(?:make|set|raise|bump|increase|lower|reduce|change|move|take|put|up|drop|cut)\b"
+    r"(?:(?!\bor\b)[^?])*\?\s*$",
     re.I,
 )
 GUARD = re.compile(r"\bguard(?:ed|s)?\b|\bauto(?:matic(?:ally)?)?[\s-]*roll\s*back\b", re.I)
@@ -578,14 +587,21 @@ _NEGATOR = (
 HELD_VERB: list[tuple[str, re.Pattern[str]]] = [
     (
         "rollback",
-        re.compile(_NEGATOR + r"(?:roll|rollback|revert|go\s+back|undo|want|need)\b", re.I),
+        re.compile(
+            _NEGATOR + r"(?:roll|rollback|revert|go\s+back|undo|want|need|switch|flip|put|pin)\b"
+            r"|\b(?:can'?t|cannot|can\s+not)\s+(?:\w+\s+){0,2}?(?:roll|revert|go\s+back|switch|flip)\b",
+            re.I,
+        ),
     ),
     (
         "promote",
         re.compile(_NEGATOR + r"(?:promote|ship|deploy|move|push|release|make)\b", re.I),
     ),
     ("canary", re.compile(_NEGATOR + r"(?:canary|start|mirror|shadow|send|route|bump)\b", re.I)),
-    ("stop_canary", re.compile(_NEGATOR + r"(?:stop|kill|end|cancel|turn\s+off)\b", re.I)),
+    (
+        "stop_canary",
+        re.compile(_NEGATOR + r"(?:stop|kill|end|cancel|turn\s+(?:[\w.\-]+\s+){0,3}?off)\b", re.I),
+    ),
 ]
 #: The whole change put off: "promote x v2, not yet though", "... just kidding".
 HELD_ALL = re.compile(
@@ -593,6 +609,8 @@ HELD_ALL = re.compile(
     r"|\b(?:not\s+yet|hold\s+off|hold\s+on|jk|never\s?mind|nvm|nah|lol\s+no|"
     r"on\s+second\s+thoughts?|not\s+really|or\s+not)\b(?!\s+(?:stable|live|ready|anywhere|around))"
     r"|\b(?:cancel|ignore|forget|scratch)\s+(?:that|what\s+i\s+said|i\s+said\s+that)\W*$"
-    r"|/s\b|\bactually,?\s+no\W*$|\bmaybe\s+(?:not|later)\b",
+    r"|/s\b|\bactually,?\s+no\W*$|\bmaybe\s+(?:not|later)\b"
+    # "make it 30%? or wait, leave it"
+    r"|\bor\s+wait\b|\bleave\s+it\s*(?:as\s+it\s+is|alone|be)?\W*$",
     re.I,
 )

@@ -11,6 +11,7 @@ import re
 from agent import phrases as P
 from agent.follow_ups import FollowUpReading
 from agent.intents import (
+    CHANGE_KINDS,
     AuditLog,
     CompareVersions,
     Intent,
@@ -28,10 +29,13 @@ from agent.slots import stage_of
 #: "do the same for x", "same thing with x", "likewise for x", "repeat that for x".
 SAME_FOR = re.compile(
     r"\b(?:(?:do|repeat|apply)\s+(?:the\s+same|that|this|it)(?:\s+thing)?|(?:the\s+)?same\s+thing"
-    # "see the same information for x", "the same report about x"
-    r"|(?:the\s+)?same\s+(?:info(?:rmation)?|data|details|report|view|overview|question|list)"
-    r"|(?:the\s+)?same|likewise|ditto)\s+(?:for|with|on|to|about)\b",
+    r"|(?:the\s+)?same|likewise|ditto)\s+(?:for|with|on|to)\b",
     re.I,
+)
+#: "see the same information for x", "the same report about x": the reading before (never a
+#: change) for another model.
+SAME_INFO_FOR = re.compile(
+    r"\b(?:the\s+)?same\s+(?:info(?:rmation)?|details|report|overview)\s+(?:for|on|about)\b", re.I
 )
 #: What takes back the name just said: "cancel that", "scratch that", "wrong model".
 _TAKE_BACK = r"(?:cancel|scratch|ignore|forget)\s+that|wrong\s+(?:model|one|name)"
@@ -89,7 +93,10 @@ class RepeatReading(FollowUpReading):
             return None
         versions = [int(m.group(1)) for m in P.VERSION.finditer(self.text)]
         corrected = CORRECTION.match(self.text) is not None
-        if (SAME_FOR.search(self.text) or corrected) and len({f.model for f in self.found}) == 1:
+        same_info = SAME_INFO_FOR.search(self.text) and topic.kind not in CHANGE_KINDS
+        if (SAME_FOR.search(self.text) or same_info or corrected) and len(
+            {f.model for f in self.found}
+        ) == 1:
             return self.same_for(self.found[0].model, versions[0] if versions else None)
         against = _AGAINST_ONLY.match(self.text)
         if (

@@ -32,7 +32,7 @@ OFF_TOPIC = re.compile(
     r"capital of|translate|stock price|bitcoin|horoscope|email (?:my|the) boss|birthday|"
     r"meaning of life|who are you|how are you|your name|pizza|restaurants?|wifi|self-review|"
     # Somewhere to go: "a good place near the office", "churrascaria perto da Paulista"
-    r"churrascaria|hotels?|place\s+to\s+(?:eat|stay|go)|nearby|"
+    r"churrascaria|place\s+to\s+(?:eat|stay)|"
     r"near\s+(?:me|here|the\s+office)|"
     r"draft (?:three|two|a few|some)? ?paragraphs|"
     # "draft the Q1 OKRs for the team": planning documents, not the registry

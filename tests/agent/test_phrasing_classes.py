@@ -1105,3 +1105,103 @@ def test_polite_follow_ups_ask_for_the_change_or_the_same_reading(
 def test_a_bare_question_about_a_new_share_still_proposes_nothing() -> None:
     (got,) = after("canary mnist-cnn v2 at 10%", "make it 50%?")
     assert got.kind not in CHANGE_KINDS
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        # "canary ... off" only where it ends a request: never refused, asked or another "off".
+        ("don't turn canary mnist-classifier off",),
+        ("never turn canary mnist-classifier off",),
+        ("canary mnist-classifier v3 off? no keep it running",),
+        ("canary mnist-classifier v3 is off, right?",),
+        ("canary mnist-classifier v3 kicked off yesterday, how is it going?",),
+        ("the canary on mnist-cnn set off alarms, show the audit",),
+        # "switch ... back" never refused, asked, or back to a share or a stage.
+        ("don't switch mnist-cnn back",),
+        ("I'd rather not flip mnist-cnn back",),
+        ("we can't switch mnist-cnn back, right?",),
+        ("canary mnist-classifier v3 at 10%", "pin it back to 10 percent"),
+        ("canary mnist-classifier v3 at 10%", "set this back, the share is too high"),
+        ("switch mnist-cnn back online",),
+        ("set mnist-classifier back to staging",),
+        # A question before the change word, in another sentence than a noun "canary".
+        ("The canary on mnist-classifier v3 is green; shall we promote it to production?",),
+        ("The canary looks healthy. Is it time to promote mnist-classifier v3?",),
+        ("What if mnist-cnn breaks, and we roll it back?",),
+        ("Would it be bad if traffic drops, and then we promote mnist-classifier v3?",),
+        # Someone else's words, quoted or as a rule, even with "please" in them.
+        ("Bob says: please roll back mnist-cnn",),
+        ("Alice wrote in the ticket: please canary mnist-classifier v3 at 10%",),
+        ("The alert says, please stop the canary on mnist-classifier",),
+        ("The runbook says if 5xx spike, please roll back mnist-cnn",),
+        ("Bob said, so roll back mnist-cnn?",),
+        # A reading said not needed never takes a hold with it.
+        (
+            "Canary mnist-classifier v3 at 10%. A comparison isn't needed, but please hold off "
+            "until Monday.",
+        ),
+        ("Rollback mnist-cnn. Details aren't needed - just kidding, don't.",),
+        # Polite words around a question are not a request for the share.
+        ("canary mnist-classifier v3 at 10%", "could you tell me what happens if we make it 50%?"),
+        ("canary mnist-classifier v3 at 10%", "will we make it 50% tomorrow?"),
+        ("canary mnist-classifier v3 at 10%", "can you check if it's safe to raise it to 40%?"),
+        ("canary mnist-classifier v3 at 10%", "would you make it 30%? or wait, leave it"),
+        ("canary mnist-classifier v3 at 10%", "could you make it 30%, or is that too much?"),
+        # "the same details for x" after a change asks for details, not the change again.
+        ("roll back mnist-classifier", "give me the same details for mnist-cnn"),
+        ("stop the canary on mnist-classifier", "same info about mnist-cnn please"),
+    ],
+)
+def test_new_wordings_never_propose_what_was_refused_asked_or_reported(
+    messages: tuple[str, ...],
+) -> None:
+    got = after(*messages)
+    assert not [part for part in got if part.kind in CHANGE_KINDS], got
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        # A stage after another version than the one moved is not the target.
+        (
+            "promote mnist-classifier v3 now that v2 staging looks bad",
+            Promote(model="mnist-classifier", version=3, stage="Production"),
+        ),
+        (
+            "promote mnist-classifier v3 over v2 staging",
+            Promote(model="mnist-classifier", version=3, stage="Production"),
+        ),
+        (
+            "promote mnist-classifier v3 staging tests passed",
+            Promote(model="mnist-classifier", version=3, stage="Production"),
+        ),
+        # Requests that must stay what they were.
+        (
+            "No need for the audit, just roll back mnist-cnn. Thanks",
+            Rollback(model="mnist-cnn"),
+        ),
+        (
+            "promote mnist-classifier v3, it has been on small part of traffic for a week",
+            Promote(model="mnist-classifier", version=3, stage="Production"),
+        ),
+        (
+            "roll back mnist-cnn, it gets small part of traffic anyway",
+            Rollback(model="mnist-cnn"),
+        ),
+        (
+            "canary mnist-classifier v3 at 10% with no shadow risk to users, i.e. mirror only",
+            StartCanary(model="mnist-classifier", version=3, percent=10, mode="shadow"),
+        ),
+    ],
+)
+def test_new_wordings_keep_the_plain_reading(text: str, meant: object) -> None:
+    assert parse_parts(text, CTX)[0] == meant
+
+
+def test_a_compact_span_is_a_time_only_where_the_clause_ends() -> None:
+    now = datetime(2026, 12, 6, 12, tzinfo=UTC)
+    assert since_minutes("audit mnist-cnn 45m", now) == 45
+    assert since_minutes("what changed on mnist-cnn in 2h?", now) == 120
+    assert since_minutes("audit mnist-classifier, 10m requests served", now) is None
+    assert since_minutes("audit digits-encoder, model size 3d conv", now) is None
