@@ -350,7 +350,8 @@ _ELSEWHERE: dict[str, tuple[str, str | None]] = {
     "export": ("export model files", None),
     "download": ("download model files", None),
     "predict": ("run predictions", "modelreg predict --help"),
-    "scale": ("scale or restart serving", "modelreg serve --help"),
+    "scale": ("scale serving", "modelreg serve --help"),
+    "restart": ("restart serving", "modelreg serve --help"),
     "other": ("do that", None),
 }
 

@@ -163,9 +163,16 @@ class ChangeReading(Slots):
         share = P.PERCENT.search(head) or re.search(
             r"\b(?:to|it|that|this)\s+(\d+(?:\.\d+)?)\s*\W*$", head
         )
-        if share is None or P.VERSION.search(head):
+        if P.VERSION.search(head):
             return None
-        percent = float(share.group(1))
+        if share is not None:
+            percent = float(share.group(1))
+        elif (scaled := _HALVE_OR_DOUBLE.match(head)) and self.focus.topic.percent is not None:
+            # "halve it" right after a 20 % canary: 10 %
+            factor = 0.5 if scaled.group(1).lower() == "halve" else 2.0
+            percent = self.focus.topic.percent * factor
+        else:
+            return None
         if not 0 < percent <= 100:
             return None
         return StartCanary(
@@ -307,8 +314,13 @@ class ChangeReading(Slots):
         if self.focus.model != model or self.focus.version is None:
             return None
         mode = "split" if said.group(1).lower() == "split" else "shadow"
+        # "make it shadow instead, mirror everything": a copy of all the traffic.
+        whole = mode == "shadow" and _ALL_TRAFFIC.search(head) is not None
         return StartCanary(
-            model=model, version=self.focus.version, percent=topic.percent, mode=mode
+            model=model,
+            version=self.focus.version,
+            percent=100 if whole else topic.percent,
+            mode=mode,
         )
 
     def canary(self) -> Intent:
@@ -503,8 +515,21 @@ _MAKE_TARGET = re.compile(
     # "make staging the new production for x tomorrow": the stage after "the new"
     r"\bmake\b.{1,80}\bthe\s+new\s+(prod(?:uction)?|staging)\b"
     r"|\bmake\b.{1,80}\bthe\s+(prod(?:uction)?|staging)"
-    r"(?:\s+(?:one|version|build|model|release))?(?:\s+for\s+[\w.\-]+)?"
-    r"\W*(?:please|pls|now|thanks)?\W*$",
+    r"(?:\s+(?:one|version|build|model|release))?(?:\s+(?:for|of)\s+[\w.\-]+)?"
+    # (a reason may follow: "... of x - it's been in staging for two weeks")
+    r"\W*(?:please|pls|now|thanks)?(?:\W*$|\s+[-\u2013\u2014]\s|[,;.]\s+(?:it|as|since|because)\b)",
+    re.I,
+)
+#: "halve it", "double the share": the canary's share, scaled.
+_HALVE_OR_DOUBLE = re.compile(
+    r"^\W*(?:(?:ok|okay|so|then|and|now)\W+)*(halve|double)\s+(?:it|that|the\s+(?:share|canary|"
+    r"traffic|percentage))(?:\s+(?:please|pls|now))?\W*$",
+    re.I,
+)
+#: All of the traffic: "mirror everything", "a copy of all requests".
+_ALL_TRAFFIC = re.compile(
+    r"\b(?:mirror|copy|shadow)\s+(?:of\s+)?(?:everything|all(?:\s+(?:the\s+|of\s+the\s+)?"
+    r"(?:traffic|requests|calls))?)\b|\ball\s+(?:the\s+|of\s+the\s+)?(?:traffic|requests)\b",
     re.I,
 )
 #: "the staging digits": a model named by the stage its version is in.

@@ -263,5 +263,33 @@ _WHAT_IF = re.compile(r"^\W*(?:(?:and|but|so|ok)\W+)?(?:what|and|but)\s+if\b", r
 
 #: Words around a time window in a follow-up ("what about the last day?" once stripped).
 _TIME_FILLERS = frozenset(
-    ["the", "then", "for", "over", "in", "and", "same", "thing", "only", "just", "please", "pls"]
+    # ("could you narrow that to the last six hours?", "limit it to today")
+    [
+        "the",
+        "then",
+        "for",
+        "over",
+        "in",
+        "and",
+        "same",
+        "thing",
+        "only",
+        "just",
+        "please",
+        "pls",
+        "could",
+        "can",
+        "you",
+        "narrow",
+        "limit",
+        "restrict",
+        "cut",
+        "that",
+        "it",
+        "this",
+        "to",
+        "down",
+        "those",
+        "them",
+    ]
 )

@@ -489,6 +489,31 @@ _UNWANTED = re.compile(
     r"[.!]+(?=\s|$)",
     re.I,
 )
+#: A thing said not to matter after the request: "roll x back asap, dont care about the canary"
+#: (the canary is not what is asked about).
+_DISMISSED = re.compile(
+    r"[,;]\s*(?:i\s+)?(?:don'?t|do\s+not)\s+care\s+(?:about|for)\s+(?:the\s+)?"
+    r"(?:canary|audit|comparison|details|card|history)\b[^.!?;,]*",
+    re.I,
+)
+
+#: Changes refused before what is asked: "No canary, no promotion - just the card for x",
+#: "do NOT promote anything. I just want to see ...", "Please don't archive anything, but ...".
+_REFUSED_FIRST = re.compile(
+    r"^\W*(?:no\s+(?:canar(?:y|ies)|promotions?|rollbacks?|changes?|moves?|stage\s+changes?)"
+    r"\s*(?:,|;|and|or|nor)?\s*)+(?:[-\u2013\u2014:,]\s*)?(?=(?:just|only)\b)"
+    r"|^\W*(?:please\s+)?(?:do\s+not|don'?t|never)\s+(?:promote|archive|roll\s*back|rollback|"
+    r"touch|change|move|deploy|delete|canary|start)\s+(?:anything|any\s+\w+|a\s+thing)"
+    r"(?:\s+(?:yet|now|today))?\s*(?:[.;!]+|,\s*(?:but|just|only)\b)\s*",
+    re.I,
+)
+#: What the message says it needs, after words around it: "x v2 vs v1 looks off in grafana
+#: but what I actually need right now is the card for y".
+_WHAT_I_NEED = re.compile(
+    r"\b(?:but\s+)?what\s+(?:i|we)\s+(?:actually\s+|really\s+)?(?:need|want)"
+    r"(?:\s+right\s+now|\s+now)?\s+is\s+",
+    re.I,
+)
 
 
 #: A part that asks for what the part before described: "Can you list those?", "show them".
@@ -609,6 +634,12 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     preface = _PREFACE.match(text)
     if preface and not _Reader(preface.group(0), ctx).found:
         text = text[preface.end() :] or text  # "three questions about x:" keeps x
+    if (refused := _REFUSED_FIRST.match(text)) is not None:
+        text = text[refused.end() :]  # "No canary, no promotion - just the card for x"
+    text = _DISMISSED.sub("", text)
+    need = _WHAT_I_NEED.search(text)
+    if need is not None and _Reader(text[need.end() :], ctx).found:
+        text = text[need.end() :]  # "... but what I actually need is the card for y"
     wanted = _UNWANTED.sub(" ", text).strip()
     if wanted and wanted != text.strip() and _Reader(wanted, ctx).found:
         text = wanted  # "Comparison with x is not needed. Only show y's card."

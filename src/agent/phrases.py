@@ -35,7 +35,8 @@ WHY = re.compile(r"\b(?:because|since|reason:|rationale:|why:)\s*(.+)$", re.I | 
 LATENCY = re.compile(
     r"(?:\b(?:under|within|below|less than|at most|faster than|max(?:imum)?|sla(?: of)?|"
     # "budget 20 ms", "a latency budget of 15ms", "p99 of 8 ms": a bound on how long it takes.
-    r"(?:latency\s+)?budget(?:\s+(?:of|is))?|p\d{2,3}\s+(?:of|at)|no (?:more|slower) than)|<=?)"
+    r"(?:latency\s+)?budget(?:\s+(?:of|is))?|p\d{2,3}\s+(?:of|at)|no (?:more|slower) than|"
+    r"(?:hard\s+)?cap(?:\s+(?:of|at))?)|<=?)"
     r"\s*(\d+(?:\.\d+)?)\s*(?:ms|milliseconds?)\b"
     # "20 ms max", "5ms or less", "10 ms tops", "a 20 ms budget"
     r"|\b(\d+(?:\.\d+)?)\s*(?:ms|milliseconds?)\s+(?:max(?:imum)?|or (?:less|under|below|faster)"
@@ -161,7 +162,7 @@ STOP = re.compile(
     r"(?:turn|switch|shut)\s+(?:it|that|this|the\s+canary)\s+off|done with|"
     r"(?:shut|close|wind)\s+(?:it|that|this|the\s+canary)\s+down|"
     r"terminate|(?:get|take)\s+(?:[\w.\-]+\s+){0,3}?off|"
-    r"shut\s+down|roll\s*back|revert|undo|scrap|drop)\b"
+    r"shut\s+down|roll\s*back|revert|undo|scrap|drop|stoppen|beenden|abbrechen)\b"
     # "CANARY OFF. x. now.", "canary mnist-classifier v2 OFF NOW" (never "canary x off?",
     # "canary x is off", "canary x kicked off yesterday")
     r"|\bcanary\s+off\b(?!\s*\?)"
@@ -263,7 +264,8 @@ STAGE_SOURCE = re.compile(
     re.I,
 )
 COMPARE = re.compile(
-    r"\b(?:compare|comparison|cmp|next to|side by side|diff|difference|differences|vs\.?|versus|"
+    r"\b(?:compare[sd]?|comparison|cmp|next to|side by side|diff|difference|differences|vs\.?|"
+    r"versus|"
     r"better than|worse than|beats?|outperforms?|improves? on|regress(?:es|ed)? (?:on|from)|"
     r"changed between|change between|stack up|against)\b"
     # "how much better is the staging version than what's in production?"
@@ -391,7 +393,10 @@ LIST = re.compile(
     r"(?:in |on )?(?:prod(?:uction)?|staging|archived)\b"
     r"|\b(?:the )?(?:prod(?:uction)?|staging|archived) ones\b"
     # "show all the feature extraction ones": every model of a kind.
-    r"|^\W*(?:show|list|give)\s+(?:me\s+)?all\s+(?:the\s+|our\s+)?(?:[a-z]+[\s\-]){1,2}ones\b",
+    r"|^\W*(?:show|list|give)\s+(?:me\s+)?all\s+(?:the\s+|our\s+)?(?:[a-z]+[\s\-]){1,2}ones\b"
+    # A stage said as a heading: "- prod: what's in it", "staging, classification only"
+    r"|^\W*(?:prod(?:uction)?|staging|archived?)\s*[:,\-]\s*(?:what'?s\s+(?:in|on)\s+(?:it|there)"
+    r"|(?:classification|feature[\s\-]extraction)(?:\s+(?:models\s+)?only)?)\W*$",
     re.I,
 )
 #: Another model for the task of the one under discussion ("anything faster for that task?",

@@ -35,7 +35,9 @@ SAME_FOR = re.compile(
 #: "see the same information for x", "the same report about x": the reading before (never a
 #: change) for another model.
 SAME_INFO_FOR = re.compile(
-    r"\b(?:the\s+)?same\s+(?:info(?:rmation)?|details|report|overview)\s+(?:for|on|about)\b", re.I
+    r"\b(?:the\s+)?same\s+(?:info(?:rmation)?|details|report|overview|request|query|question)\s+"
+    r"(?:for|on|about)\b",
+    re.I,
 )
 #: What takes back the name just said: "cancel that", "scratch that", "wrong model".
 _TAKE_BACK = r"(?:cancel|scratch|ignore|forget)\s+that|wrong\s+(?:model|one|name)"

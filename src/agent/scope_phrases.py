@@ -40,6 +40,8 @@ OFF_TOPIC = re.compile(
     # The cluster and the machine, not the registry: pods, nodes, drivers, memory errors.
     r"k8s|kubectl|kubernetes|pods?|nodes?|cluster|cuda|gpu driver|out of memory|oom|"
     r"segfault|stack ?trace|docker(?:file)?|vpn|ssh|pip install|conda|"
+    # Other software: "fix the CI pipeline for the frontend repo"
+    r"ci\s+pipelines?|frontend|front-end|jenkins|github\s+actions|"
     r"write (?:me )?(?:a |an )?"
     r"(?:essay|story|poem|haiku|function|script|code)|python code|sql query)\b",
     re.I,
@@ -131,5 +133,6 @@ UNSUPPORTED: list[tuple[str, re.Pattern[str]]] = [
             re.I,
         ),
     ),
-    ("scale", re.compile(r"\b(?:scale|replicas?|restart|reboot|redeploy the pod)\b", re.I)),
+    ("restart", re.compile(r"\b(?:restart|reboot)\b", re.I)),
+    ("scale", re.compile(r"\b(?:scale|replicas?|redeploy the pod)\b", re.I)),
 ]

@@ -99,6 +99,8 @@ HELDOUT23 = DATA / "chat_heldout23.jsonl"
 HELDOUT24 = DATA / "chat_heldout24.jsonl"
 HELDOUT25 = DATA / "chat_heldout25.jsonl"
 HELDOUT26 = DATA / "chat_heldout26.jsonl"
+HELDOUT27 = DATA / "chat_heldout27.jsonl"
+HELDOUT28 = DATA / "chat_heldout28.jsonl"
 SETS = (
     HELDOUT,
     HELDOUT2,
@@ -126,6 +128,8 @@ SETS = (
     HELDOUT24,
     HELDOUT25,
     HELDOUT26,
+    HELDOUT27,
+    HELDOUT28,
 )
 #: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")

@@ -37,6 +37,8 @@ from tests.agent.heldout import (
     HELDOUT24,
     HELDOUT25,
     HELDOUT26,
+    HELDOUT27,
+    HELDOUT28,
     evaluate,
     load,
     matches,
@@ -98,6 +100,8 @@ SETS = [
     (HELDOUT24, 100, 109, 20, 97),
     (HELDOUT25, 100, 108, 16, 95),
     (HELDOUT26, 100, 109, 16, 97),
+    (HELDOUT27, 100, 108, 18, 86),
+    (HELDOUT28, 100, 108, 20, 87),
 ]
 
 

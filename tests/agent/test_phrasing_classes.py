@@ -1205,3 +1205,81 @@ def test_a_compact_span_is_a_time_only_where_the_clause_ends() -> None:
     assert since_minutes("what changed on mnist-cnn in 2h?", now) == 120
     assert since_minutes("audit mnist-classifier, 10m requests served", now) is None
     assert since_minutes("audit digits-encoder, model size 3d conv", now) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        # A reason after "make x the production version" does not move the target.
+        (
+            "make v3 the production version of mnist-cnn - it passed every check in staging",
+            [Promote(model="mnist-cnn", version=3, stage="Production")],
+        ),
+        # Changes refused first, then what is asked.
+        (
+            "No rollback, no canary: only the card for digits-encoder",
+            [ModelDetails(model="digits-encoder")],
+        ),
+        # A thing said not to matter is not what is asked about.
+        (
+            "roll back mnist-cnn now, I don't care about the audit",
+            [Rollback(model="mnist-cnn")],
+        ),
+        ("Bitte den Canary auf mnist-cnn beenden", [StopCanary(model="mnist-cnn")]),
+        (
+            "fastest classification model, cap 15 ms",
+            [SelectModel(task="classification", goal="latency", max_latency_ms=15)],
+        ),
+        # What the message says it needs, after a remark about other versions.
+        (
+            "digits-encoder v2 vs v1 looks slow in the dashboard but what we really need now is "
+            "the card for mnist-cnn",
+            [ModelDetails(model="mnist-cnn")],
+        ),
+        ("restart the workers of mnist-cnn", [Unsupported(action="restart", model="mnist-cnn")]),
+        ("can someone fix the jenkins pipeline?", [OutOfScope()]),
+        (
+            "staging, feature extraction only",
+            [ListModels(stage="Staging", task="feature-extraction")],
+        ),
+    ],
+)
+def test_fragments_refusals_first_and_what_is_needed(text: str, meant: list[object]) -> None:
+    assert parse_parts(text, CTX) == meant
+
+
+@pytest.mark.parametrize(
+    ("messages", "meant"),
+    [
+        (
+            ("canary mnist-cnn v2 at 10%", "make it shadow instead, mirror all traffic"),
+            StartCanary(model="mnist-cnn", version=2, percent=100, mode="shadow"),
+        ),
+        (
+            ("canary mnist-cnn v2 at 30%", "halve it"),
+            StartCanary(model="mnist-cnn", version=2, percent=15, mode="split"),
+        ),
+        (
+            ("who promoted digits-encoder", "limit it to today"),
+            AuditLog(model="digits-encoder", since_minutes=1440),
+        ),
+    ],
+)
+def test_follow_ups_that_scale_mirror_or_narrow(messages: tuple[str, ...], meant: object) -> None:
+    assert after(*messages) == [meant]
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        ("don't promote anything, but is mnist-cnn v2 ready?",),
+        ("Never roll back anything today. Is mnist-cnn v2 better than v1?",),
+        ("show mnist-cnn v2", "halve it"),
+        ("canary mnist-cnn v2 at 80%", "double it"),
+    ],
+)
+def test_refused_changes_and_scaling_without_a_share_propose_nothing(
+    messages: tuple[str, ...],
+) -> None:
+    got = after(*messages)
+    assert not [part for part in got if part.kind in CHANGE_KINDS], got
