@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from bench.out_path import out_file  # noqa: E402
 from bench.slow_model import SlowClassifier  # noqa: E402
 from registry_mcp.core.approvals import Approvals  # noqa: E402
 from registry_mcp.core.change_requests import Approval  # noqa: E402
@@ -210,8 +211,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=12)
     parser.add_argument("--clients", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="A smoke run: 2 runs, tiny model.")
-    parser.add_argument("--out", type=Path, default=RESULTS / "auto_rollback.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / "auto_rollback.json",
+        help="The JSON to write, or a directory for auto_rollback.json in it.",
+    )
     args = parser.parse_args()
+    args.out = out_file(parser, args.out, "auto_rollback")
     if args.quick:
         args.runs = 2
 

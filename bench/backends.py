@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from bench.out_path import out_file  # noqa: E402
 from bench.router_overhead import pct, save_digits_model  # noqa: E402
 from serving.archive import build_archive  # noqa: E402
 from serving.kserve.backend import KServeBackend  # noqa: E402
@@ -268,8 +269,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 16])
     parser.add_argument("--rounds", type=int, default=3, help="turns of the four paths")
     parser.add_argument("--kserve-python", default=None, help="a Python with kserve")
-    parser.add_argument("--out", type=Path, default=RESULTS / "backends.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / "backends.json",
+        help="The JSON to write, or a directory for backends.json in it.",
+    )
     args = parser.parse_args()
+    args.out = out_file(parser, args.out, "backends")
 
     with tempfile.TemporaryDirectory(prefix="modelreg-backends-bench-") as tmp:
         levels, checks = run(args, Path(tmp))

@@ -53,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from bench.loadgen import NullServer, Spec, run_child  # noqa: E402
+from bench.out_path import out_file  # noqa: E402
 from serving.archive import build_archive  # noqa: E402
 from serving.config import ModelConfig, load_models_config  # noqa: E402
 from serving.keyfile import read_keys  # noqa: E402
@@ -496,8 +497,14 @@ def main() -> None:
         help="Only the configured/before comparison, written into --out's existing results "
         "(after models.yaml was changed to the sweep's knee).",
     )
-    parser.add_argument("--out", type=Path, default=RESULTS / "batching.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / "batching.json",
+        help="The JSON to write, or a directory for batching.json in it.",
+    )
     args = parser.parse_args()
+    args.out = out_file(parser, args.out, "batching")
     if not 0 <= args.tolerance < 1:
         parser.error("--tolerance is a share of the best throughput: 0 <= t < 1 (e.g. 0.1)")
     models = args.model or known

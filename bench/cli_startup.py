@@ -41,6 +41,8 @@ os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.out_path import out_file  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 MODELREG = str(Path(sys.executable).with_name("modelreg"))
 MODEL = "startup-bench"
@@ -175,8 +177,14 @@ def main() -> None:
     parser.add_argument(
         "--compare-src", type=Path, default=None, help="Also run the rollback from this tree."
     )
-    parser.add_argument("--out", type=Path, default=RESULTS / "cli_startup.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / "cli_startup.json",
+        help="The JSON to write, or a directory for cli_startup.json in it.",
+    )
     args = parser.parse_args()
+    args.out = out_file(parser, args.out, "cli_startup")
     if args.quick:
         args.runs, args.no_serving = 1, True
     elif args.runs < 5:

@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from bench.out_path import out_file  # noqa: E402
 from registry_mcp.core.approvals import Approvals  # noqa: E402
 from registry_mcp.core.change_requests import Approval  # noqa: E402
 from registry_mcp.core.registry import Registry  # noqa: E402
@@ -203,8 +204,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--clients", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="A smoke run: 2 runs, tiny model.")
-    parser.add_argument("--out", type=Path, default=RESULTS / "convergence.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / "convergence.json",
+        help="The JSON to write, or a directory for convergence.json in it.",
+    )
     args = parser.parse_args()
+    args.out = out_file(parser, args.out, "convergence")
     if args.quick:
         args.runs = 2
 

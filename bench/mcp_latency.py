@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 import anyio  # noqa: E402
 from mcp import Client, StdioServerParameters  # noqa: E402
 
+from bench.out_path import out_file  # noqa: E402
 from bench.registry_scale import seed  # noqa: E402
 from registry_mcp.core.registry import Registry  # noqa: E402
 from registry_mcp.store.settings import Settings  # noqa: E402
@@ -256,8 +257,14 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="A smoke run: 20 models, 20 calls (not timed)."
     )
-    parser.add_argument("--out", type=Path, default=RESULTS / "mcp_latency.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / "mcp_latency.json",
+        help="The JSON to write, or a directory for mcp_latency.json in it.",
+    )
     args = parser.parse_args()
+    args.out = out_file(parser, args.out, "mcp_latency")
     calls, models, versions = (20, 20, 2) if args.quick else (args.calls, 200, 5)
     starts = 2 if args.quick else args.starts
     with tempfile.TemporaryDirectory(prefix="modelreg-mcp-bench-") as tmp:

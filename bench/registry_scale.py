@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 
+from bench.out_path import out_file  # noqa: E402
 from registry_mcp.core.registry import Registry  # noqa: E402
 from registry_mcp.domain.cards import CARD_TAG, CardView, card_from_tag  # noqa: E402
 from registry_mcp.store.settings import Settings  # noqa: E402
@@ -436,8 +437,14 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="A smoke run: 200 models x 3 versions, 3 repeats."
     )
-    parser.add_argument("--out", type=Path, default=RESULTS / "registry_scale.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / "registry_scale.json",
+        help="The JSON to write, or a directory for registry_scale.json in it.",
+    )
     args = parser.parse_args()
+    args.out = out_file(parser, args.out, "registry_scale")
     if args.quick:
         args.models, args.versions, args.repeat = 200, 3, 3
 

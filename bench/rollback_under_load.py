@@ -47,6 +47,7 @@ from mcp import Client  # noqa: E402
 from mcp.client import ClientRequestContext  # noqa: E402
 from mcp.types import ElicitRequestParams, ElicitResult  # noqa: E402
 
+from bench.out_path import out_file  # noqa: E402
 from registry_mcp.core.approvals import Approvals  # noqa: E402
 from registry_mcp.core.registry import Registry  # noqa: E402
 from registry_mcp.core.stage_changes import StageChanges  # noqa: E402
@@ -256,8 +257,14 @@ def main() -> None:
         default="deferred",
         help="deferred: as `modelreg mcp` runs (default); inline: wait for the reconcile.",
     )
-    parser.add_argument("--out", type=Path, default=RESULTS / "rollback_under_load.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / "rollback_under_load.json",
+        help="The JSON to write, or a directory for rollback_under_load.json in it.",
+    )
     args = parser.parse_args()
+    args.out = out_file(parser, args.out, "rollback_under_load")
     epochs = (1, 1) if args.quick else (5, 10)
     if args.quick:
         args.cycles = 5

@@ -64,6 +64,7 @@ from bench.loadgen import (  # noqa: E402
     summarize,
     wrk_available,
 )
+from bench.out_path import out_file  # noqa: E402
 from serving.archive import build_archive  # noqa: E402
 from serving.keyfile import read_keys  # noqa: E402
 from serving.local import LocalPorts, LocalTorchServe  # noqa: E402
@@ -579,8 +580,14 @@ def main() -> None:
         default=20_000,
         help="requests per round of the in-process measurement of the app alone",
     )
-    parser.add_argument("--out", type=Path, default=RESULTS / "router_overhead.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / "router_overhead.json",
+        help="The JSON to write, or a directory for router_overhead.json in it.",
+    )
     args = parser.parse_args()
+    args.out = out_file(parser, args.out, "router_overhead")
     if args.variants is None:
         args.variants = [SHIPPED] if args.requests is not None else list(VARIANTS)
     variants = [v for v in args.variants if variant_available(v)]

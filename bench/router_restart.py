@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
+from bench.out_path import out_file  # noqa: E402
 from bench.router_overhead import MODEL, pct, save_digits_model  # noqa: E402
 from serving.archive import build_archive  # noqa: E402
 from serving.local import LocalPorts, LocalTorchServe  # noqa: E402
@@ -164,8 +165,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--confirm-after", type=float, default=0.5)
     parser.add_argument("--quick", action="store_true", help="A smoke run: 1 restart per mode.")
-    parser.add_argument("--out", type=Path, default=RESULTS / "router_restart.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / "router_restart.json",
+        help="The JSON to write, or a directory for router_restart.json in it.",
+    )
     args = parser.parse_args()
+    args.out = out_file(parser, args.out, "router_restart")
     if args.quick:
         args.runs = 1
     with tempfile.TemporaryDirectory(prefix="modelreg-router-restart-") as tmp:

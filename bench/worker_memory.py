@@ -36,6 +36,7 @@ os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.out_path import out_file  # noqa: E402
 from registry_mcp.training.trainer import TrainConfig, train  # noqa: E402
 from serving.archive import build_archive  # noqa: E402
 from serving.config import load_models_config  # noqa: E402
@@ -172,8 +173,14 @@ def main() -> None:
     parser.add_argument("--versions", type=int, default=3, help="versions loaded, one by one")
     parser.add_argument("--epochs", type=int, default=3, help="training epochs per version")
     parser.add_argument("--quick", action="store_true", help="A smoke run: one model, 2 versions.")
-    parser.add_argument("--out", type=Path, default=RESULTS / "worker_memory.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / "worker_memory.json",
+        help="The JSON to write, or a directory for worker_memory.json in it.",
+    )
     args = parser.parse_args()
+    args.out = out_file(parser, args.out, "worker_memory")
     models = list(MODELS)
     if args.quick:
         models, args.versions, args.epochs = models[:1], 2, 1
