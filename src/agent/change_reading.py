@@ -167,10 +167,16 @@ class ChangeReading(Slots):
             return None
         if share is not None:
             percent = float(share.group(1))
-        elif (scaled := _HALVE_OR_DOUBLE.match(head)) and self.focus.topic.percent is not None:
-            # "halve it" right after a 20 % canary: 10 %
+        elif (
+            (scaled := _HALVE_OR_DOUBLE.match(head))
+            and self.focus.topic.kind == "canary"
+            and self.focus.topic.percent is not None
+        ):
+            # "halve it" right after a 20 % canary: 10 % (doubled, never all the traffic)
             factor = 0.5 if scaled.group(1).lower() == "halve" else 2.0
             percent = self.focus.topic.percent * factor
+            if percent >= 100:
+                return None
         else:
             return None
         if not 0 < percent <= 100:
@@ -315,7 +321,11 @@ class ChangeReading(Slots):
             return None
         mode = "split" if said.group(1).lower() == "split" else "shadow"
         # "make it shadow instead, mirror everything": a copy of all the traffic.
-        whole = mode == "shadow" and _ALL_TRAFFIC.search(head) is not None
+        whole = (
+            mode == "shadow"
+            and _ALL_TRAFFIC.search(head) is not None
+            and not _SHARE_KEPT.search(head)
+        )
         return StartCanary(
             model=model,
             version=self.focus.version,
@@ -516,8 +526,10 @@ _MAKE_TARGET = re.compile(
     r"\bmake\b.{1,80}\bthe\s+new\s+(prod(?:uction)?|staging)\b"
     r"|\bmake\b.{1,80}\bthe\s+(prod(?:uction)?|staging)"
     r"(?:\s+(?:one|version|build|model|release))?(?:\s+(?:for|of)\s+[\w.\-]+)?"
-    # (a reason may follow: "... of x - it's been in staging for two weeks")
-    r"\W*(?:please|pls|now|thanks)?(?:\W*$|\s+[-\u2013\u2014]\s|[,;.]\s+(?:it|as|since|because)\b)",
+    r"\W*(?:please|pls|now|thanks)?(?:\W*$"
+    # (or how long it has been tested: "... of x - it's been in staging for two weeks")
+    r"|(?:\s+[-\u2013\u2014]\s+|[,;]\s+)(?:it'?s|its|it\s+has|having)\s+been\b"
+    r"(?![^?]*(?:\?|\b(?:but|first|actually|leave|instead|rather|not|so\s+no)\b)))",
     re.I,
 )
 #: "halve it", "double the share": the canary's share, scaled.
@@ -531,6 +543,10 @@ _ALL_TRAFFIC = re.compile(
     r"\b(?:mirror|copy|shadow)\s+(?:of\s+)?(?:everything|all(?:\s+(?:the\s+|of\s+the\s+)?"
     r"(?:traffic|requests|calls))?)\b|\ball\s+(?:the\s+|of\s+the\s+)?(?:traffic|requests)\b",
     re.I,
+)
+#: Words that keep or limit the share, or ask: "but do not copy all requests", "only half".
+_SHARE_KEPT = re.compile(
+    r"\?|\b(?:not|no|don'?t|never|except|but|only|half|keep|same|still|anyway)\b", re.I
 )
 #: "the staging digits": a model named by the stage its version is in.
 _STAGE_OF_MODEL = re.compile(r"\bthe\s+(?:current\s+)?(staging|prod(?:uction)?)\s+(?=\S)", re.I)

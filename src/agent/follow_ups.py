@@ -289,7 +289,5 @@ _TIME_FILLERS = frozenset(
         "this",
         "to",
         "down",
-        "those",
-        "them",
     ]
 )

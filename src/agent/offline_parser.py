@@ -493,7 +493,8 @@ _UNWANTED = re.compile(
 #: (the canary is not what is asked about).
 _DISMISSED = re.compile(
     r"[,;]\s*(?:i\s+)?(?:don'?t|do\s+not)\s+care\s+(?:about|for)\s+(?:the\s+)?"
-    r"(?:canary|audit|comparison|details|card|history)\b[^.!?;,]*",
+    r"(?:canary|audit|comparison|details|card|history)\b"
+    r"(?:(?!\b(?:and|or|unless|then|but|if|so)\b)[^.!?;,])*(?=[.!?;]|$)",
     re.I,
 )
 
@@ -634,15 +635,38 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     preface = _PREFACE.match(text)
     if preface and not _Reader(preface.group(0), ctx).found:
         text = text[preface.end() :] or text  # "three questions about x:" keeps x
-    if (refused := _REFUSED_FIRST.match(text)) is not None:
-        text = text[refused.end() :]  # "No canary, no promotion - just the card for x"
     text = _DISMISSED.sub("", text)
-    need = _WHAT_I_NEED.search(text)
-    if need is not None and _Reader(text[need.end() :], ctx).found:
-        text = text[need.end() :]  # "... but what I actually need is the card for y"
     wanted = _UNWANTED.sub(" ", text).strip()
     if wanted and wanted != text.strip() and _Reader(wanted, ctx).found:
         text = wanted  # "Comparison with x is not needed. Only show y's card."
+    asked = _asked_after(text, ctx)
+    if asked != text:
+        # "No canary, no promotion - just the card for x", "... but what I actually need is
+        # the card for y": the question after the words around it. Words taken out of a
+        # message never let what is left propose a change ("don't promote anything. Not even
+        # x v3 to production"): then the whole message is read.
+        parts = _checked_parts(asked, ctx)
+        if not any(part.kind in CHANGE_KINDS for part in parts):
+            return parts
+    return _checked_parts(text, ctx)
+
+
+def _asked_after(text: str, ctx: ParseContext) -> str:
+    """The message after changes refused first or a remark before "what I need is"."""
+    if (refused := _REFUSED_FIRST.match(text)) is not None:
+        text = text[refused.end() :]
+    need = _WHAT_I_NEED.search(text)
+    if (
+        need is not None
+        and not any(has(p, text[: need.start()]) for p in (P.PROMOTE, P.ROLLBACK, P.STOP))
+        and _Reader(text[need.end() :], ctx).found
+    ):
+        text = text[need.end() :]
+    return text
+
+
+def _checked_parts(text: str, ctx: ParseContext) -> list[Intent]:
+    """The parts of ``text``, a change among them only when the message asks for it."""
     corrected = _said_again(text, ctx)
     parts = _parts(corrected, ctx)
     changes = [part for part in parts if part.kind in CHANGE_KINDS]

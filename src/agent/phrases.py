@@ -605,7 +605,12 @@ HELD_VERB: list[tuple[str, re.Pattern[str]]] = [
     ("canary", re.compile(_NEGATOR + r"(?:canary|start|mirror|shadow|send|route|bump)\b", re.I)),
     (
         "stop_canary",
-        re.compile(_NEGATOR + r"(?:stop|kill|end|cancel|turn\s+(?:[\w.\-]+\s+){0,3}?off)\b", re.I),
+        re.compile(
+            _NEGATOR + r"(?:stop|kill|end|cancel|turn\s+(?:[\w.\-]+\s+){0,3}?off)\b"
+            # "den Canary nicht beenden"
+            r"|\bnicht\s+(?:\w+\s+)?(?:beenden|stoppen|abbrechen)\b",
+            re.I,
+        ),
     ),
 ]
 #: The whole change put off: "promote x v2, not yet though", "... just kidding".
@@ -614,7 +619,7 @@ HELD_ALL = re.compile(
     r"|\b(?:not\s+yet|hold\s+off|hold\s+on|jk|never\s?mind|nvm|nah|lol\s+no|"
     r"on\s+second\s+thoughts?|not\s+really|or\s+not)\b(?!\s+(?:stable|live|ready|anywhere|around))"
     r"|\b(?:cancel|ignore|forget|scratch)\s+(?:that|what\s+i\s+said|i\s+said\s+that)\W*$"
-    r"|/s\b|\bactually,?\s+no\W*$|\bmaybe\s+(?:not|later)\b"
+    r"|/s\b|\bactually,?\s+no\W*$|\bmaybe\s+(?:not|later)\b|\bnein\b"
     # "make it 30%? or wait, leave it"
     r"|\bor\s+wait\b|\bleave\s+it\s*(?:as\s+it\s+is|alone|be)?\W*$",
     re.I,

@@ -1212,7 +1212,7 @@ def test_a_compact_span_is_a_time_only_where_the_clause_ends() -> None:
     [
         # A reason after "make x the production version" does not move the target.
         (
-            "make v3 the production version of mnist-cnn - it passed every check in staging",
+            "make v3 the production version of mnist-cnn - it has been in staging for ten days",
             [Promote(model="mnist-cnn", version=3, stage="Production")],
         ),
         # Changes refused first, then what is asked.
@@ -1283,3 +1283,69 @@ def test_refused_changes_and_scaling_without_a_share_propose_nothing(
 ) -> None:
     got = after(*messages)
     assert not [part for part in got if part.kind in CHANGE_KINDS], got
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        # Words taken out before the request never let what is left propose a change.
+        ("don't promote anything. Not even mnist-classifier v3 to production.",),
+        ("do not promote anything. the team will promote mnist-classifier v3 tomorrow",),
+        ("don't promote anything. if v3 beats v1, promote mnist-classifier v3",),
+        ("what I need is not to promote mnist-classifier v3",),
+        ("what I need is not a rollback of mnist-classifier, just its audit",),
+        ("he said what I need is a rollback of mnist-classifier, but show me its audit",),
+        # German refusals and questions.
+        ("canary von mnist-classifier nicht beenden",),
+        ("soll ich den canary von mnist-classifier beenden?",),
+        ("den canary abbrechen? nein, promote mnist-classifier v3 to production",),
+    ],
+)
+def test_what_is_left_after_a_refusal_or_a_remark_proposes_nothing(
+    messages: tuple[str, ...],
+) -> None:
+    got = after(*messages)
+    assert not [part for part in got if part.kind in CHANGE_KINDS], got
+
+
+@pytest.mark.parametrize(
+    "follow_up",
+    [
+        "make it shadow instead but do not copy all requests",
+        "make it shadow instead, mirror everything but only half",
+        "make it shadow instead; shadow all? no, keep the share",
+    ],
+)
+def test_a_shadow_switch_keeps_the_share_unless_all_traffic_is_plainly_asked(
+    follow_up: str,
+) -> None:
+    assert after("canary mnist-classifier v3 at 20%", follow_up) == [
+        StartCanary(model="mnist-classifier", version=3, percent=20, mode="shadow")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        # A correction or a refusal after "make ... the production version" is not a reason.
+        (
+            "make v3 the production version of mnist-classifier, it should go to staging first",
+            "Staging",
+        ),
+        (
+            "make v3 the production version of mnist-classifier - it's been in staging a week",
+            "Production",
+        ),
+    ],
+)
+def test_only_how_long_it_was_tested_follows_the_production_target(text: str, meant: str) -> None:
+    (got,) = parse_parts(text, CTX)
+    assert isinstance(got, Promote)
+    assert got.stage == meant
+
+
+def test_a_request_before_what_i_need_is_kept() -> None:
+    assert parse_parts("roll back mnist-cnn. what I need now is digits-encoder's card", CTX) == [
+        Rollback(model="mnist-cnn"),
+        ModelDetails(model="digits-encoder"),
+    ]
