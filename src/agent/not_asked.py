@@ -20,6 +20,10 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
             return f"says '{held}'"
     if _CHOICE.search(text):
         return "leaves the choice of change to me"
+    if _SAID_BY.search(text):
+        return "reports someone else's words"  # "switch x back, Bob said."
+    if _CONFIRMING.search(text):
+        return "asks about a change"  # "canary x v3 off, right?"
     # A pasted change (`promote x v3 -> Staging by bob`) is evidence, not the verb asked with.
     said = CODE.sub(" <pasted> ", text)
     verb = next((m for p in _VERBS if (m := p.search(said)) is not None), None)
@@ -28,13 +32,20 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
         # "what serves critical requests on digits, and roll that model back": a question,
         # then the change in a clause of its own (never "what if ..., and we roll back").
         clause = _THEN_CHANGE.search(sentence)
-        if clause is not None and _WH_QUESTION.match(sentence):
+        rest = said[verb.start() :]
+        split = clause is not None and _WH_QUESTION.match(sentence) is not None
+        if split and clause is not None:
+            if _ASKED_OR_HELD_AFTER.search(rest):
+                return "asks about a change"  # "what serves digits, and roll it back?"
             sentence = sentence[clause.end() :]
         if ASKED.match(sentence) or _QUESTION.match(sentence):
             return "asks about a change"
         reported = _REPORTED.search(sentence)
-        if reported is not None and not _OWN_ASK.match(sentence[reported.end() :]):
-            return "reports someone else's words"
+        if reported is not None:
+            if not _OWN_ASK.match(sentence[reported.end() :]):
+                return "reports someone else's words"
+            if _ASKED_OR_HELD_AFTER.search(rest):
+                return "asks about a change"  # "the ticket says v3 is bad, so roll back x?"
     return None
 
 
@@ -58,7 +69,10 @@ ASKED = re.compile(
     re.I,
 )
 #: Two changes offered as alternatives: "canary or rollback, whichever is safer".
-_CHANGE_WORD = r"(?:canary|roll\s*back|rollback|revert|promot\w*|stop\s+(?:it|the\s+canary))"
+_CHANGE_WORD = (
+    r"(?:canary|roll\s*back|rollback|revert|promot\w*|stop\s+(?:it|the\s+canary)|"
+    r"(?:switch|flip|put|pin)\s+(?:\S+\s+)?back)"
+)
 EITHER_CHANGE = re.compile(
     rf"\b{_CHANGE_WORD}\s*(?:,\s*)?or\s+(?:a\s+|an\s+|the\s+|to\s+)?{_CHANGE_WORD}\b", re.I
 )
@@ -85,7 +99,25 @@ _QUESTION = re.compile(
 )
 #: Someone else's words: "someone said to roll back x", "the runbook says roll back x".
 _REPORTED = re.compile(
-    r"\b(?:said|says|suggested|suggests|wants|wanted|wrote|recommends|recommended)\b", re.I
+    r"\b(?:said|says|suggested|suggests|wants|wanted|wrote|recommends|recommended|reads)\b", re.I
+)
+#: Someone else's words, attributed at the end: "switch x back, Bob said.", "..., says Bob".
+_SAID_BY = re.compile(
+    r"[,;\-]\s*(?:(?:says|said|wrote|writes)\s+[A-Za-z]+|[A-Za-z]+\s+(?:says|said|wrote|writes))"
+    r"\W*$",
+    re.I,
+)
+#: A change asked back for confirmation: "canary x v3 off, right?", "... I'm just asking".
+_CONFIRMING = re.compile(
+    r"[,;]\s*(?:right|correct|isn'?t\s+it|no|yes|ok|okay)\s*\?\s*$"
+    r"|\b(?:i'?m|i\s+am)\s+(?:just|only)\s+asking\b",
+    re.I,
+)
+#: After a change read in a clause of its own, or after reported words: a question, a
+#: condition or an exception keeps it from being asked for ("..., and roll it back unless
+#: it's mnist-cnn", "..., so kindly roll back x if she is right").
+_ASKED_OR_HELD_AFTER = re.compile(
+    r"\?|\b(?:if|unless|in\s+case|once|as\s+soon\s+as|provided|when)\b", re.I
 )
 #: The speaker's own request after what was reported: "Log says 503s, kindly stop the canary",
 #: "Alice says it's broken, so roll back x" (never a quote: "Bob says: please roll back x",

@@ -508,6 +508,10 @@ _REFUSED_FIRST = re.compile(
     r"(?:\s+(?:yet|now|today))?\s*(?:[.;!]+|,\s*(?:but|just|only)\b)\s*",
     re.I,
 )
+#: A change only thought of: "I was going to promote x v3", "I wanted to roll back".
+_ONLY_MEANT = re.compile(
+    r"\b(?:was|were)\s+going\s+to\b|\b(?:wanted|planned|meant|thought\s+about|considered)\b", re.I
+)
 #: What the message says it needs, after words around it: "x v2 vs v1 looks off in grafana
 #: but what I actually need right now is the card for y".
 _WHAT_I_NEED = re.compile(
@@ -656,9 +660,14 @@ def _asked_after(text: str, ctx: ParseContext) -> str:
     if (refused := _REFUSED_FIRST.match(text)) is not None:
         text = text[refused.end() :]
     need = _WHAT_I_NEED.search(text)
+    before = text[: need.start()] if need is not None else ""
     if (
         need is not None
-        and not any(has(p, text[: need.start()]) for p in (P.PROMOTE, P.ROLLBACK, P.STOP))
+        and (
+            not any(has(p, before) for p in (P.PROMOTE, P.ROLLBACK, P.STOP))
+            # "I was going to promote x v3 but what I actually need is ..."
+            or _ONLY_MEANT.search(before) is not None
+        )
         and _Reader(text[need.end() :], ctx).found
     ):
         text = text[need.end() :]

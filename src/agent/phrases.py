@@ -114,7 +114,8 @@ HISTORY_QUESTION = re.compile(
 ROLLBACK = re.compile(
     r"\b(?:roll\s*back|rollback|revert|undo|zur(?:ü|ue)ck(?:rollen|setzen))\b|\broll\s+(?:[\w.\-]+\s+){1,2}back\b"
     # "switch it back pls", "flip mnist-cnn back": back to what served before.
-    r"|\b(?:switch|flip|put|pin)\s+(?:it|that|this|(?:the\s+)?[\w.\-]+)\s+back\b"
+    r"|(?:^\W*|[.!?,;:]\s*|\b(?:please|pls|just|now|then|and|so|you|u)\s+)"
+    r"(?:switch|flip|put|pin)\s+(?:it|that|this|(?:the\s+)?[\w.\-]+)\s+back\b"
     r"(?=\s*(?:to\s+(?:v|version\s*)\d+\b|(?:now|asap|please|pls|plz)\b|[.!,;]|$))"
     # "we need the old version back", "bring the previous one back"
     r"|\b(?:need|want|get|bring|put|have)\s+(?:the\s+)?(?:old|previous|prior|last|earlier)\s+"
@@ -190,7 +191,7 @@ POLITE_ASK = re.compile(
     r"^\W*(?:(?:hi|hello|hey|ok|okay|so|and|also)\W+)*(?:(?:can|could|would|will)\s+(?:you|u)"
     r"(?:\s+please)?|is\s+(?:it\s+)?possible(?:\s+to)?|any\s+chance\s+(?:you\s+)?(?:could\s+)?)"
     r"\s+(?:make|set|raise|bump|increase|lower|reduce|change|move|take|put|up|drop|cut)\b"
-    r"(?:(?!\bor\b)[^?])*\?\s*$",
+    r"(?:(?!\b(?:or|if|unless|when|once|tomorrow|later|after)\b)[^?])*\?\s*$",
     re.I,
 )
 GUARD = re.compile(r"\bguard(?:ed|s)?\b|\bauto(?:matic(?:ally)?)?[\s-]*roll\s*back\b", re.I)
@@ -594,15 +595,27 @@ HELD_VERB: list[tuple[str, re.Pattern[str]]] = [
         "rollback",
         re.compile(
             _NEGATOR + r"(?:roll|rollback|revert|go\s+back|undo|want|need|switch|flip|put|pin)\b"
+            r"|^\W*no\s+(?:roll\s*backs?|rollbacks?|reverts?)\b"
             r"|\b(?:can'?t|cannot|can\s+not)\s+(?:\w+\s+){0,2}?(?:roll|revert|go\s+back|switch|flip)\b",
             re.I,
         ),
     ),
     (
         "promote",
-        re.compile(_NEGATOR + r"(?:promote|ship|deploy|move|push|release|make)\b", re.I),
+        re.compile(
+            _NEGATOR + r"(?:promote|ship|deploy|move|push|release|make)\b"
+            r"|^\W*no\s+promotions?\b",
+            re.I,
+        ),
     ),
-    ("canary", re.compile(_NEGATOR + r"(?:canary|start|mirror|shadow|send|route|bump)\b", re.I)),
+    (
+        "canary",
+        re.compile(
+            _NEGATOR + r"(?:canary|start|mirror|shadow|send|route|bump)\b"
+            r"|^\W*(?:no|not\s+the)\s+canar(?:y|ies)\b",
+            re.I,
+        ),
+    ),
     (
         "stop_canary",
         re.compile(

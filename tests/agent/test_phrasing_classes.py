@@ -946,11 +946,14 @@ def test_follow_ups_that_hold_ask_or_hesitate_propose_nothing(
 
 def test_make_staging_the_new_production_targets_production_whatever_follows() -> None:
     ctx = CTX.model_copy(update={"stages": _STAGES})
-    for tail in ("", " tomorrow", ", right?", " asap"):
+    for tail in ("", " tomorrow", " asap"):
         text = f"make staging the new production for mnist-classifier{tail}"
         assert parse_parts(text, ctx) == [
             Promote(model="mnist-classifier", version=2, stage="Production")
         ], text
+    # Asked back for confirmation: nothing is proposed (never Staging).
+    asked = parse_parts("make staging the new production for mnist-classifier, right?", ctx)
+    assert not [part for part in asked if part.kind in CHANGE_KINDS], asked
 
 
 @pytest.mark.parametrize(
@@ -1349,3 +1352,53 @@ def test_a_request_before_what_i_need_is_kept() -> None:
         Rollback(model="mnist-cnn"),
         ModelDetails(model="digits-encoder"),
     ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # After a question in its own clause, or after reported words: a "?", a condition or
+        # an exception after the change.
+        "what serves digits, and roll it back unless it's mnist-cnn",
+        "what serves digits, and roll that model back?",
+        "the ticket says v3 is bad, so roll back mnist-classifier?",
+        "Alice wrote that v2 is better, so kindly roll back mnist-classifier if she is right",
+        # Attributed to someone else, or asked back for confirmation.
+        "canary mnist-classifier v3 off, says Bob",
+        "switch mnist-classifier back, Bob said.",
+        "the runbook line reads canary mnist-classifier v3 off.",
+        "canary mnist-classifier v3 off, right?",
+        "what serves digits, and roll it back? I'm just asking",
+        # Two changes offered, and changes refused by name.
+        "switch mnist-classifier back to v1, or promote v3?",
+        "No rollback - what I need is to promote mnist-classifier v3",
+        "No rollback please, promote mnist-cnn v1",
+        # Someone else put it back: a report, not a request.
+        "Bob put mnist-cnn back.",
+    ],
+)
+def test_changes_questioned_attributed_or_refused_after_the_verb_are_not_proposed(
+    text: str,
+) -> None:
+    got = parse_parts(text, CTX)
+    assert not [part for part in got if part.kind in CHANGE_KINDS], got
+
+
+@pytest.mark.parametrize(
+    "follow_up",
+    [
+        "can you make it 30% tomorrow if error rate stays low?",
+        "could you make it 30% if that's safe?",
+    ],
+)
+def test_a_polite_share_with_a_condition_is_not_proposed(follow_up: str) -> None:
+    got = after("canary mnist-classifier v3 at 20%", follow_up)
+    assert not [part for part in got if part.kind in CHANGE_KINDS], got
+
+
+def test_a_change_only_thought_of_before_what_i_need_is_not_read() -> None:
+    text = (
+        "I was going to promote mnist-classifier v3 but what I actually need is the card for "
+        "mnist-cnn"
+    )
+    assert parse_parts(text, CTX) == [ModelDetails(model="mnist-cnn")]
