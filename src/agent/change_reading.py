@@ -151,7 +151,7 @@ class ChangeReading(Slots):
             return None
         if P.STAGE_WORD.search(self.text) or (self.found and self.named_model() != ref.model):
             return None  # "bump it to production", or another model
-        if re.search(r"\bshadow|\bmirror", self.text, re.I):
+        if _SHADOW_SAID.search(self.text):
             return None  # "make it shadow mode, same 10%": another mode (canary() reads it)
         asked = "?" in self.text and not P.POLITE_ASK.match(self.text)
         if asked or P.HELD.search(self.text) or _NEGATED_WORD.search(self.text):
@@ -352,7 +352,7 @@ class ChangeReading(Slots):
         explicit = [int(m.group(1)) for m in P.VERSION.finditer(head)]
         explicit = explicit or self.bare_versions(len(head))  # "canary digits 3 at 50%"
         # "a real split, not shadow": a mode said not to be wanted is not the mode.
-        shadow = _SHADOW_SAID.search(_SHADOW_REFUSED.sub(" ", head)) is not None
+        shadow = _shadow_said(head)
         version = explicit[0] if explicit else self.referenced_version(model)
         if len(explicit) > 1 and (after := _VERSION_AFTER_VERB.search(head)) is not None:
             version = int(after.group(1))  # "while v2 is in staging, shadow v4 next to prod"
@@ -416,7 +416,7 @@ class ChangeReading(Slots):
         versions = [int(m.group(1)) for m in P.VERSION.finditer(head)]
         percent = P.PERCENT.search(head)
         share = float(percent.group(1)) if percent is not None else None
-        shadow = re.search(r"\bshadow|\bmirror", head, re.I) is not None
+        shadow = _shadow_said(head)
         return PartialChange(
             kind="canary",
             missing="model",
@@ -583,11 +583,6 @@ def _stage_after(text: str, version: int | None) -> str | None:
 
 
 _SHADOW_SAID = re.compile(r"\b(?:shadow|mirror)", re.I)
-_SHADOW_REFUSED = re.compile(
-    r"\b(?:not|no|without|never|instead\s+of|rather\s+than)\s+(?:in\s+|as\s+|an?\s+|the\s+)?"
-    r"(?:shadow|mirror)\w*(?!\s+(?:risk|impact|effect))",
-    re.I,
-)
 #: A word that negates or corrects part of a follow-up ("not real traffic", "50 no 30").
 _NEGATED_WORD = re.compile(r"\b(?:not|no|nothing|without|never|can\s+wait|hold\s+on)\b", re.I)
 _SPLIT_SAID = re.compile(
@@ -595,8 +590,18 @@ _SPLIT_SAID = re.compile(
     r"|\busers\s+(?:actually\s+)?see\b",
     re.I,
 )
-#: A mode said not to be wanted: "not shadow", "not in shadow mode", "not a split".
-_MODE_NEGATED = re.compile(r"\bnot\s+(?:in\s+|as\s+)?(?:a\s+)?(shadow|mirror|split|real)\b", re.I)
+#: A mode said not to be wanted: "not shadow", "not in shadow mode", "not a split", "no
+#: shadow", "instead of mirroring" (never "no shadow risk").
+_MODE_NEGATED = re.compile(
+    r"\b(?:not|no|without|never|instead\s+of|rather\s+than)\s+(?:in\s+|as\s+)?(?:an?\s+|the\s+)?"
+    r"(shadow|mirror|split|real)\w*(?!\s+(?:risk|impact|effect))",
+    re.I,
+)
+
+
+def _shadow_said(text: str) -> bool:
+    """A shadow (mirror) asked for, not one said not to be wanted ("a real split, not shadow")."""
+    return _SHADOW_SAID.search(_MODE_NEGATED.sub(" ", text)) is not None
 
 
 def says_only_slots(text: str, found: list[Found]) -> bool:

@@ -1402,3 +1402,15 @@ def test_a_change_only_thought_of_before_what_i_need_is_not_read() -> None:
         "mnist-cnn"
     )
     assert parse_parts(text, CTX) == [ModelDetails(model="mnist-cnn")]
+
+
+def test_a_refused_shadow_is_not_kept_while_the_model_is_asked_for() -> None:
+    (asked,) = parse_parts("canary v3 at 10%, real split not shadow", CTX)
+    assert isinstance(asked, Unclear)
+    assert asked.partial is not None
+    assert (asked.partial.kind, asked.partial.percent) == ("canary", 10)
+    assert asked.partial.mode != "shadow"
+    (shadowed,) = parse_parts("shadow v3 at 10%", CTX)
+    assert isinstance(shadowed, Unclear)
+    assert shadowed.partial is not None
+    assert shadowed.partial.mode == "shadow"
