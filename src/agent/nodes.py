@@ -9,6 +9,7 @@ from langgraph.types import interrupt
 
 from agent import answers, change_drafts, entities, queries
 from agent.catalog import Catalog
+from agent.conditions import condition_of, condition_warning
 from agent.context import AgentContext, ChangeKind
 from agent.decisions import DecisionKind, EditRationale, form_answer, parse_decision
 from agent.errors import AgentToolError, DecisionRejected
@@ -246,6 +247,11 @@ class Nodes:
             note = f"{note}\n{said}" if note else said
         if isinstance(made, Answer):
             return _say(made, parse_note=note)
+        condition = condition_of(state.request)
+        if condition is not None:
+            # "promote x v3 to staging if tests pass": the human is the one who checks it.
+            warned = [*made.warnings, condition_warning(condition)]
+            made = made.model_copy(update={"warnings": warned})
         ref = ProposalRef(
             kind=made.kind,
             model=made.model,

@@ -23,6 +23,7 @@ from agent import phrases as P
 from agent import scope_phrases as S
 from agent.change_reading import ChangeReading, says_only_slots
 from agent.clauses import OPENS_ASK, remark
+from agent.conditions import condition_span
 from agent.focus import ParseContext
 from agent.intents import (
     CHANGE_KINDS,
@@ -450,7 +451,7 @@ _SECOND_PART = re.compile(
     r"|,?\s*\b(?:second(?:ly)?|then|after that|next|and then)\s*:\s*"
     r"|,\s*(?:and\s+)?(?:second(?:ly)?|after that)\s*,?\s+"
     # "compare v3 with v2 and if it looks ok promote v3": the second part is the change
-    r"|,?\s+and\s+if\s+(?:it|that|they|all|everything)\s+(?:looks?|is|are|seems?)\s+"
+    r"|,?\s+and\s+if\s+(?:it|that|they|all|everything)(?:'s|\s+(?:looks?|is|are|seems?))\s+"
     r"(?:ok|okay|good|fine|better)\s*,?\s+(?:then\s+)?"
     # "..., and the version which is serving now."
     r"|,\s+and\s+(?=the\s+(?:version|model|build)\s+(?:which|that)\s+(?:is|are)\b)"
@@ -652,7 +653,35 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
         parts = _checked_parts(asked, ctx)
         if not any(part.kind in CHANGE_KINDS for part in parts):
             return parts
-    return _checked_parts(text, ctx)
+    return _unconditioned(text, _checked_parts(text, ctx), ctx)
+
+
+def _unconditioned(text: str, parts: list[Intent], ctx: ParseContext) -> list[Intent]:
+    """ "promote x v3 to production once the canary looks good": a change said with a
+    condition is the change the rest of the message says, not what the condition mentions
+    (the canary); "don't roll back x if the canary is fine" refuses. Only where the whole
+    message reads as a change: taking the condition out never makes one."""
+    span = condition_span(text)
+    changes = [p for p in parts if p.kind in CHANGE_KINDS or getattr(p, "partial", None)]
+    if span is None or not changes:
+        return parts
+    rest = f"{text[: span[0]].rstrip()} {text[span[1] :].lstrip(' ,')}".strip()
+    if not rest:
+        return parts
+    again = _checked_parts(rest, ctx)
+    kinds: list[str] = [part.kind for part in again if part.kind in CHANGE_KINDS]
+    if kinds:
+        why = not_asked_for(kinds, text)
+        return again if why is None else [not_asked_answer(why)]
+    if any(getattr(part, "partial", None) for part in again):
+        return again  # "if x's canary is good, promote v3": which model, v3 kept
+    why = not_asked_for(list(CHANGE_KINDS), rest)
+    if why is not None:
+        return [not_asked_answer(why)]  # "don't roll back x if the canary is fine"
+    if not any(has(p, rest) for p in (P.PROMOTE, P.ROLLBACK, P.STOP, P.CANARY)):
+        return again  # "once we promote x v3, what serves?": the change is only supposed
+    # "if there's a canary on x, kill it": the condition says what the change is about.
+    return parts
 
 
 def _asked_after(text: str, ctx: ParseContext) -> str:

@@ -27,7 +27,8 @@ TO_STAGE = re.compile(
 #: where it goes (terse, command-like wording; "to staging" is read first).
 VERSION_THEN_STAGE = re.compile(
     r"(?:\bv|(?<=[\w\-])@v?|:v?|#)(\d+)\s*(?:->|=>|\u2192)?\s*(prod(?:uction)?|staging|archived?)\b"
-    r"(?=\s*(?:(?:now|please|pls|asap)\b\W*)*(?:[#.!,;?]|$))",
+    # ... or where a condition or a reason follows it ("... staging if tests pass")
+    r"(?=\s*(?:(?:now|please|pls|asap)\b\W*)*(?:[#.!,;?]|$|(?:if|once|when|unless|because|since)\b))",
     re.I,
 )
 STAGE_WORD = re.compile(r"\b(prod(?:uction)?|staging|archived?)\b", re.I)

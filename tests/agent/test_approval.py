@@ -300,3 +300,42 @@ async def test_requests_without_a_possible_change_end_without_an_interrupt(
     assert result.answer is not None
     assert fragment in result.answer.text
     assert snapshot(registry) == before
+
+
+@pytest.mark.parametrize(
+    ("request_text", "condition"),
+    [
+        ("promote digits v2 to staging if tests pass", "if tests pass"),
+        ("promote digits v2 staging once the canary is green", "once the canary is green"),
+        ("if it looks ok then promote digits v3", "if it looks ok"),
+    ],
+)
+async def test_a_condition_said_with_a_change_is_quoted_in_the_form_and_moves_nothing(
+    server: MCPServer, registry: Registry, tmp_path: Path, request_text: str, condition: str
+) -> None:
+    before = snapshot(registry)
+    async with open_agent(server, tmp_path / "cp.sqlite") as agent:
+        result = await agent.conversation.ask(request_text)
+        assert result.approval is not None
+        proposal = result.approval.proposal
+        # The stage said after the version is kept when a condition follows it.
+        want = (
+            ("digits", 2, "Staging") if "staging" in request_text else ("digits", 3, "Production")
+        )
+        assert (proposal.model, proposal.version, proposal.stage) == want
+        said = [w for w in proposal.warnings if "nothing here checks that" in w]
+        assert said == [
+            f"You asked for this {condition!r}: nothing here checks that; "
+            "approve only once it holds."
+        ]
+        assert "promote_model" not in agent.tools.calls
+    assert snapshot(registry) == before
+
+
+async def test_a_change_without_a_condition_has_no_condition_warning(
+    server: MCPServer, registry: Registry, tmp_path: Path
+) -> None:
+    async with open_agent(server, tmp_path / "cp.sqlite") as agent:
+        result = await agent.conversation.ask("promote digits v3 to production if you can")
+        assert result.approval is not None
+        assert not [w for w in result.approval.proposal.warnings if "checks that" in w]

@@ -1414,3 +1414,60 @@ def test_a_refused_shadow_is_not_kept_while_the_model_is_asked_for() -> None:
     assert isinstance(shadowed, Unclear)
     assert shadowed.partial is not None
     assert shadowed.partial.mode == "shadow"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "version", "stage"),
+    [
+        # The stage after the version is kept when a condition follows it.
+        ("promote mnist-classifier v3 staging if tests pass", "promote", 3, "Staging"),
+        ("promote mnist-classifier v3 staging once the canary is green", "promote", 3, "Staging"),
+        # A canary the condition mentions is not the change asked for.
+        (
+            "promote mnist-classifier v3 to production if the canary looks good",
+            "promote",
+            3,
+            "Production",
+        ),
+        ("if the canary looks good, promote mnist-classifier v3", "promote", 3, "Production"),
+        (
+            "roll back mnist-classifier if it's still on v3 and the canary is bad",
+            "rollback",
+            None,
+            None,
+        ),
+        # The condition names what the change is about.
+        ("if the canary on mnist-classifier errors, stop it", "stop_canary", None, None),
+    ],
+)
+def test_a_change_said_with_a_condition_is_the_change_not_the_condition(
+    text: str, kind: str, version: int | None, stage: str | None
+) -> None:
+    (got,) = parse_parts(text, CTX)
+    assert got.kind == kind, got
+    assert getattr(got, "model", None) == "mnist-classifier"
+    assert getattr(got, "version", None) == version
+    assert getattr(got, "stage", None) == stage
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "don't roll back mnist-classifier if the canary is fine",
+        "if the canary of mnist-classifier is bad, should we roll back?",
+        "if the canary looks good promote mnist-classifier v3, Bob said",
+        "once we promote mnist-classifier v3, what serves?",
+    ],
+)
+def test_a_condition_never_turns_a_refused_or_supposed_change_into_one(text: str) -> None:
+    got = parse_parts(text, CTX)
+    assert not [part for part in got if part.kind in CHANGE_KINDS], got
+    assert not [part for part in got if getattr(part, "partial", None)], got
+
+
+def test_a_condition_between_a_comparison_and_a_change_keeps_both() -> None:
+    text = "compare v2 and v3 of mnist-classifier, and if that's fine put v3 in staging"
+    compared, promoted = parse_parts(text, CTX)
+    assert (compared.kind, getattr(compared, "version", None)) == ("compare", 2)
+    assert isinstance(promoted, Promote)
+    assert (promoted.version, promoted.stage) == (3, "Staging")
