@@ -10,7 +10,7 @@ import re
 #: case ..." up to the end of its clause; never politeness ("if you can", "if possible") nor
 #: "at once".
 _CONDITION = re.compile(
-    r"(?<!\bat )\b(?:if|once|unless|as\s+soon\s+as|provided(?:\s+that)?|assuming|in\s+case)\b"
+    r"(?<!\bat )\b(?:if|once|unless|as\s+soon\s+as|provided\s+that|assuming|in\s+case)\b"
     r"(?!\s+(?:you\s+(?:can|could|would|will|don'?t\s+mind|do\s+not\s+mind|please|like)|"
     r"possible|so|not|ever|more|again|needed\s+(?:be|to)\b))"
     r"[^.;!?,\n]*[^.;!?,\s]",
@@ -19,8 +19,9 @@ _CONDITION = re.compile(
 
 #: Where the change says itself after its condition when no comma separates them.
 _CHANGE_STARTS = re.compile(
-    r"(?<=\w)(?<!\bwe)(?<!\byou)(?<!\bi)(?<!\bthey)(?<!\bto)\s+(?:then|put|promote|roll|ship|move|make|switch|swap|flip|revert|deploy|release|"
-    r"push|kill|pull|end)\b",
+    r"(?<=\w)(?<!\bwe)(?<!\byou)(?<!\bi)(?<!\bthey)(?<!\bto)(?<!\bthe)(?<!\ba)(?<!\bthis)"
+    r"(?<!\bits)(?<!\bif)(?<![\s:@#]v\d)\s+(?:then|put|promote|promot|roll|ship|move|make|switch|"
+    r"swap|flip|revert|deploy|release|push|kill|pull|end|stop|start|canary|begin)\b",
     re.I,
 )
 

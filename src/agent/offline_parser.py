@@ -660,28 +660,59 @@ def _unconditioned(text: str, parts: list[Intent], ctx: ParseContext) -> list[In
     """ "promote x v3 to production once the canary looks good": a change said with a
     condition is the change the rest of the message says, not what the condition mentions
     (the canary); "don't roll back x if the canary is fine" refuses. Only where the whole
-    message reads as a change: taking the condition out never makes one."""
+    message reads as a change (taking the condition out never makes one), and never where
+    the rest leans on what the condition names ("if mnist-cnn fails, roll it back")."""
     span = condition_span(text)
     changes = [p for p in parts if p.kind in CHANGE_KINDS or getattr(p, "partial", None)]
     if span is None or not changes:
         return parts
+    condition = text[span[0] : span[1]]
     rest = f"{text[: span[0]].rstrip()} {text[span[1] :].lstrip(' ,')}".strip()
     if not rest:
         return parts
     again = _checked_parts(rest, ctx)
     kinds: list[str] = [part.kind for part in again if part.kind in CHANGE_KINDS]
-    if kinds:
-        why = not_asked_for(kinds, text)
-        return again if why is None else [not_asked_answer(why)]
-    if any(getattr(part, "partial", None) for part in again):
-        return again  # "if x's canary is good, promote v3": which model, v3 kept
-    why = not_asked_for(list(CHANGE_KINDS), rest)
+    why = not_asked_for(kinds or list(CHANGE_KINDS), text if kinds else rest)
     if why is not None:
         return [not_asked_answer(why)]  # "don't roll back x if the canary is fine"
     if not any(has(p, rest) for p in (P.PROMOTE, P.ROLLBACK, P.STOP, P.CANARY)):
         return again  # "once we promote x v3, what serves?": the change is only supposed
+    if _leans_on(condition, rest, again, ctx):
+        return parts
+    if kinds or any(getattr(part, "partial", None) for part in again):
+        return again
     # "if there's a canary on x, kill it": the condition says what the change is about.
     return parts
+
+
+def _leans_on(condition: str, rest: str, again: list[Intent], ctx: ParseContext) -> bool:
+    """Whether the rest of a message needs what its condition names: a model ("if mnist-cnn
+    fails, roll it back"), a version ("if v4 is better, promote that"), a share or the
+    critical requests of a route ("roll back whatever serves digits if it is critical")."""
+    if _CONDITION_QUALIFIES.search(condition):
+        return True
+    if has(P.VERSION, condition) and not has(P.VERSION, rest) and _takes_a_version(again):
+        return True
+    if has(P.PERCENT, condition) and not has(P.PERCENT, rest):
+        return True
+    if not _Reader(condition, ctx).found:
+        return False
+    return not _Reader(rest, ctx).found or _POINTS_BACK.search(rest) is not None
+
+
+def _takes_a_version(parts: list[Intent]) -> bool:
+    """A promotion or a canary (read or half read): the version is part of the change."""
+    kinds = ("promote", "canary")
+    return any(
+        part.kind in kinds or (isinstance(part, Unclear) and part.partial is not None)
+        for part in parts
+    )
+
+
+#: Words in a condition that choose among what a route serves.
+_CONDITION_QUALIFIES = re.compile(r"\b(?:critical|priority|header)\b", re.I)
+#: Words in the rest of a message that point at something said elsewhere.
+_POINTS_BACK = re.compile(r"\b(?:it|its|that|this|them|those|these|instead|same)\b", re.I)
 
 
 def _asked_after(text: str, ctx: ParseContext) -> str:

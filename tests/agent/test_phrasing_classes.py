@@ -1471,3 +1471,51 @@ def test_a_condition_between_a_comparison_and_a_change_keeps_both() -> None:
     assert (compared.kind, getattr(compared, "version", None)) == ("compare", 2)
     assert isinstance(promoted, Promote)
     assert (promoted.version, promoted.stage) == (3, "Staging")
+
+
+@pytest.mark.parametrize(
+    ("text", "history", "model", "version"),
+    [
+        # The rest of the message leans on the model, version or route choice the condition
+        # names: the whole message is read, never the conversation's earlier model.
+        (
+            "if mnist-cnn is the one failing, roll it back, not mnist-classifier",
+            ["show mnist-classifier"],
+            "mnist-cnn",
+            None,
+        ),
+        (
+            "if mnist-cnn errors, roll that back",
+            ["tell me about digits-encoder"],
+            "mnist-cnn",
+            None,
+        ),
+        (
+            "once mnist-cnn's canary has run for an hour, stop it",
+            ["canary mnist-classifier v3 at 10%"],
+            "mnist-cnn",
+            None,
+        ),
+        (
+            "sure, if v4 is better promote that instead",
+            ["promote mnist-classifier v3 to staging"],
+            "mnist-classifier",
+            4,
+        ),
+        (
+            "once v3 is green, promote it to production",
+            ["show mnist-classifier v2 details"],
+            "mnist-classifier",
+            3,
+        ),
+        ("roll back whatever serves digits if the request is critical", [], "mnist-cnn", None),
+        ("promote mnist-classifier to production if v3 passes", [], "mnist-classifier", 3),
+    ],
+)
+def test_a_change_leaning_on_its_condition_keeps_what_the_condition_names(
+    text: str, history: list[str], model: str, version: int | None
+) -> None:
+    (got,) = after(*history, text) if history else parse_parts(text, CTX)
+    assert got.kind in CHANGE_KINDS, got
+    assert getattr(got, "model", None) == model
+    assert getattr(got, "version", None) == version
