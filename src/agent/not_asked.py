@@ -24,6 +24,11 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
         return "reports someone else's words"  # "switch x back, Bob said."
     if _CONFIRMING.search(text):
         return "asks about a change"  # "canary x v3 off, right?"
+    if (done := _DONE.search(text)) is not None:
+        after = _CLAUSE_END.search(text, done.end())
+        rest = text[after.end() :] if after is not None else ""
+        if not any(verb.search(rest) for verb in _VERBS):
+            return "reports a change already made"  # "we promoted x v3 to staging yesterday"
     # A pasted change (`promote x v3 -> Staging by bob`) is evidence, not the verb asked with.
     said = CODE.sub(" <pasted> ", text)
     verb = next((m for p in _VERBS if (m := p.search(said)) is not None), None)
@@ -107,6 +112,19 @@ _SAID_BY = re.compile(
     r"\W*$",
     re.I,
 )
+#: A change already made, told in the past tense: "we promoted x v3 yesterday", "Bob rolled
+#: it back", "we put mnist-cnn back to v1 last week" ("put" only with a time in the past).
+_DONE = re.compile(
+    r"\b(?:we|i|they|someone|somebody|he|she|ops|on-?call|(?-i:[A-Z][a-z]+))\s+"
+    r"(?:(?:already|just|had|have|has|then|also)\s+)*"
+    r"(?:promoted|rolled\s+(?:[\w.\-]+\s+){0,3}?back|reverted|switched|stopped|started|shipped|"
+    r"deployed|released|canaried|killed|ended|pinned|flipped|"
+    r"put\b(?=.{0,80}\b(?:yesterday|last\s+(?:week|night|time|friday|monday)|ago|earlier|"
+    r"already|this\s+morning)\b))",
+    re.I,
+)
+#: Where the clause of a report ends: what follows may ask for a change of its own.
+_CLAUSE_END = re.compile(r"[,;.!?]|\b(?:and|so|but|then|now)\b", re.I)
 #: A change asked back for confirmation: "canary x v3 off, right?", "... I'm just asking".
 _CONFIRMING = re.compile(
     r"[,;]\s*(?:right|correct|isn'?t\s+it|no|yes|ok|okay)\s*\?\s*$"

@@ -1519,3 +1519,29 @@ def test_a_change_leaning_on_its_condition_keeps_what_the_condition_names(
     assert got.kind in CHANGE_KINDS, got
     assert getattr(got, "model", None) == model
     assert getattr(got, "version", None) == version
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "we put mnist-cnn back to v1 yesterday",
+        "in case you're wondering, we promoted mnist-classifier v3 to staging yesterday",
+        "someone promoted mnist-classifier v3 to staging last week",
+        "Bob rolled back mnist-cnn this morning",
+    ],
+)
+def test_a_change_told_in_the_past_is_not_proposed(text: str) -> None:
+    got = parse_parts(text, CTX)
+    assert not [part for part in got if part.kind in CHANGE_KINDS], got
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I just promoted v3 of mnist-classifier and it's broken, roll back!",
+        "we promoted mnist-classifier v3, now roll it back",
+    ],
+)
+def test_a_request_after_a_change_told_in_the_past_is_proposed(text: str) -> None:
+    (got,) = parse_parts(text, CTX)
+    assert (got.kind, getattr(got, "model", None)) == ("rollback", "mnist-classifier")
