@@ -14,10 +14,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Each benchmark loads the machine (TorchServe, load threads, many processes): one xdist
-# group, so that --dist loadgroup keeps them on one worker.
+# Each benchmark loads the machine (TorchServe, load threads, many processes); with -n,
+# --dist loadfile runs them on one worker, one after the other.
 # A quick run took up to two minutes on an idle machine: the deadlines only catch a hang.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bench"), pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def quick_run(name: str, out: Path) -> dict[str, Any]:

@@ -48,9 +48,8 @@ def _worker(settings_json: str, version: int, barrier: Any, results: Any) -> Non
         results.put((version, outcome))
 
 
-# Many processes at once: one xdist group for both backends (--dist loadgroup).
+# Many processes at once: with -n, --dist loadfile runs both backends on one worker.
 @pytest.mark.slow
-@pytest.mark.xdist_group("races")
 def test_racing_promotions_leave_one_production_version(
     registry: Registry, backend: Backend
 ) -> None:
