@@ -22,6 +22,8 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
         return "leaves the choice of change to me"
     if _SAID_BY.search(text):
         return "reports someone else's words"  # "switch x back, Bob said."
+    if _only_quoted(text):
+        return "quotes someone else's words"  # 'the ticket says "roll back x if ..."'
     if _CONFIRMING.search(text):
         return "asks about a change"  # "canary x v3 off, right?"
     if (done := _DONE.search(text)) is not None:
@@ -52,6 +54,16 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
             if _ASKED_OR_HELD_AFTER.search(rest):
                 return "asks about a change"  # "the ticket says v3 is bad, so roll back x?"
     return None
+
+
+def _only_quoted(text: str) -> bool:
+    """Whether every change verb of ``text`` is inside quotation marks ("...", “...”, «...»):
+    pasted or forwarded words, not the speaker's request."""
+    spans = [m.span() for m in _QUOTED.finditer(text)]
+    if not spans:
+        return False
+    verbs = [m.start() for verb in _VERBS for m in verb.finditer(text)]
+    return bool(verbs) and all(any(a < at < b for a, b in spans) for at in verbs)
 
 
 def held_words(kind: str, text: str) -> str | None:
@@ -115,7 +127,8 @@ _SAID_BY = re.compile(
 #: A change already made, told in the past tense: "we promoted x v3 yesterday", "Bob rolled
 #: it back", "we put mnist-cnn back to v1 last week" ("put" only with a time in the past).
 _DONE = re.compile(
-    r"\b(?:we|i|they|someone|somebody|he|she|ops|on-?call|(?-i:[A-Z][a-z]+))\s+"
+    r"(?:\b(?:we|i|they|someone|somebody|he|she|ops|on-?call|(?-i:[A-Z][a-z]+))\s+"
+    r"|\b(?:got|was|were|been)\s+)"
     r"(?:(?:already|just|had|have|has|then|also)\s+)*"
     r"(?:promoted|rolled\s+(?:[\w.\-]+\s+){0,3}?back|reverted|switched|stopped|started|shipped|"
     r"deployed|released|canaried|killed|ended|pinned|flipped|"
@@ -125,6 +138,8 @@ _DONE = re.compile(
 )
 #: Where the clause of a report ends: what follows may ask for a change of its own.
 _CLAUSE_END = re.compile(r"[,;.!?]|\b(?:and|so|but|then|now)\b", re.I)
+#: Words in quotation marks (straight, curly or French), at least two words long.
+_QUOTED = re.compile(r'"[^"\n]*\s[^"\n]*"|\u201c[^\u201d\n]*\u201d|\u00ab[^\u00bb\n]*\u00bb')
 #: A change asked back for confirmation: "canary x v3 off, right?", "... I'm just asking".
 _CONFIRMING = re.compile(
     r"[,;]\s*(?:right|correct|isn'?t\s+it|no|yes|ok|okay)\s*\?\s*$"

@@ -25,6 +25,7 @@ from agent.change_reading import ChangeReading, says_only_slots
 from agent.clauses import OPENS_ASK, remark
 from agent.conditions import condition_span
 from agent.focus import ParseContext
+from agent.french import in_english
 from agent.intents import (
     CHANGE_KINDS,
     AuditLog,
@@ -637,6 +638,7 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     """One intent, or two for a two-part question ("which version of digits is serving and
     who promoted it?"); the second part may lean on a model the first one names."""
     ctx = context or ParseContext()
+    text = in_english(text)
     preface = _PREFACE.match(text)
     if preface and not _Reader(preface.group(0), ctx).found:
         text = text[preface.end() :] or text  # "three questions about x:" keeps x

@@ -45,10 +45,11 @@ URL = re.compile(r"\b[a-z][a-z0-9+.\-]*://\S*", re.I)
 #: A pasted fragment between backticks (a log line, a command).
 CODE = re.compile(r"`+([^`]*)`+")
 
-#: A pasted log or stack-trace line: a timestamp, a level, a traceback frame, an exception,
-#: or key=value fields. Evidence, not the request: only the registry names in it are kept.
+#: A pasted log or stack-trace line (or a line quoted with "> "): a timestamp, a level, a
+#: traceback frame, an exception, or key=value fields. Evidence, not the request: only the
+#: registry names in it are kept.
 LOG_LINE = re.compile(
-    r"^\s*(?:\[?\d{4}-\d{2}-\d{2}[T\s]\d{1,2}:\d{2}|\[?\d{1,2}:\d{2}:\d{2}"
+    r"^\s*(?:>\s|\[?\d{4}-\d{2}-\d{2}[T\s]\d{1,2}:\d{2}|\[?\d{1,2}:\d{2}:\d{2}"
     r"|\[?(?:ERROR|WARN(?:ING)?|INFO|DEBUG|FATAL|CRITICAL|TRACE|E|W|I)\]?[\s:|]"
     r"|Traceback \(most recent call last\)|File \"[^\"]*\", line \d+|at [\w.$<>]+\("
     r"|[\w.]*(?:Error|Exception|Warning|Exit)\b:|\S+:\d+:\s)"

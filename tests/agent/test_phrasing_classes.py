@@ -1545,3 +1545,71 @@ def test_a_change_told_in_the_past_is_not_proposed(text: str) -> None:
 def test_a_request_after_a_change_told_in_the_past_is_proposed(text: str) -> None:
     (got,) = parse_parts(text, CTX)
     assert (got.kind, getattr(got, "model", None)) == ("rollback", "mnist-classifier")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'Pasting from the CAB ticket: "roll back mnist-cnn if the critical error rate goes above '
+        "2%\". It's at 0.4% right now, fyi.",
+        'forwarding from #ml-support: "can someone roll back mnist-classifier? our dashboard '
+        'looks off"',
+        "Raj m'a dit : \u00ab on devrait faire un rollback de mnist-classifier vers la v1 \u00bb.",
+        "the runbook line is \u201cpromote mnist-classifier v3 to staging\u201d",
+        # Quoted lines ("> ...") are pasted evidence; the change in them was already made.
+        "This got reverted this morning:\n"
+        "> 2026-12-06T08:14:03Z promote mnist-classifier v2 Staging -> Production by lea\n"
+        "> 2026-12-06T08:21:47Z rollback mnist-classifier v2 -> v1 by raj\n"
+        "Raj fixed the preprocessing.",
+    ],
+)
+def test_a_change_only_in_quoted_or_pasted_words_is_not_proposed(text: str) -> None:
+    got = parse_parts(text, CTX)
+    assert not [part for part in got if part.kind in CHANGE_KINDS], got
+
+
+def test_a_quote_next_to_the_speakers_own_request_keeps_the_request() -> None:
+    (got,) = parse_parts('promote the "new" mnist-classifier v3 to staging please', CTX)
+    assert isinstance(got, Promote)
+    assert (got.model, got.version, got.stage) == ("mnist-classifier", 3, "Staging")
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("Quelle version tourne pour mnist-cnn ?", {"kind": "serving", "model": "mnist-cnn"}),
+        (
+            "Montre-moi l'audit de mnist-cnn de la dernière heure",
+            {"kind": "audit", "model": "mnist-cnn", "since_minutes": 60},
+        ),
+        (
+            "Est-ce qu'il y a des approbations en attente pour digits-encoder ?",
+            {"kind": "pending", "model": "digits-encoder"},
+        ),
+        (
+            "Arrêtez le canary de mnist-classifier s'il vous plaît",
+            {"kind": "stop_canary", "model": "mnist-classifier"},
+        ),
+        (
+            "fais un rollback de mnist-cnn vers la v1 stp",
+            {"kind": "rollback", "model": "mnist-cnn", "to_version": 1},
+        ),
+        ("Qu'est-ce que tu peux faire ?", {"kind": "help"}),
+    ],
+)
+def test_a_message_in_french_is_read_as_its_english_words(
+    text: str, want: dict[str, object]
+) -> None:
+    (got,) = parse_parts(text, CTX)
+    assert got.kind == want["kind"], got
+    for slot, value in want.items():
+        assert getattr(got, slot) == value, got
+
+
+def test_french_words_are_never_read_as_a_model_name() -> None:
+    (got,) = after("show mnist-classifier v2", "Et la v3 ?")
+    assert (got.kind, getattr(got, "model", None), getattr(got, "version", None)) == (
+        "model_info",
+        "mnist-classifier",
+        3,
+    ), got
