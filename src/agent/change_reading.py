@@ -153,7 +153,7 @@ class ChangeReading(Slots):
             return None  # "bump it to production", or another model
         if _SHADOW_SAID.search(self.text):
             return None  # "make it shadow mode, same 10%": another mode (canary() reads it)
-        asked = "?" in self.text and not P.POLITE_ASK.match(self.text)
+        asked = "?" in self.text and not P.polite_ask(self.text)
         if asked or P.HELD.search(self.text) or _NEGATED_WORD.search(self.text):
             # "make it 50%?", "don't make it 50%", "make it 50%, not real traffic", "50 no
             # 30": asked about, refused or corrected, not read as one share and mode

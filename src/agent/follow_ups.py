@@ -158,7 +158,7 @@ class FollowUpReading(QuestionReading):
         if said is None or len(versions) != 1 or topic.model is None:
             return None
         if (
-            ("?" in self.text and not P.POLITE_ASK.match(self.text))
+            ("?" in self.text and not P.polite_ask(self.text))
             or P.HELD.search(self.text)
             or re.search(r"\b(?:broken|failed|fails|bad|worse|was\s+fine)\b", self.text, re.I)
         ):

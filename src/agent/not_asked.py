@@ -108,7 +108,7 @@ _WH_QUESTION = re.compile(
 #: roll back ..."); a polite request ("can you", "could we", "is it possible") still asks.
 _QUESTION = re.compile(
     r"^\W*(?:(?:hey|hi|ok|okay|so|and|but|hmm+)\W+)*(?:how|who|where|which|shall|should|ought|"
-    r"would\s+it|is\s+it\s+(?:wise|safe|time|a\s+good\s+idea)|any\s+reason|"
+    r"would\s+it(?!\s+be\s+possible)|is\s+it\s+(?:wise|safe|time|a\s+good\s+idea)|any\s+reason|"
     # German: "soll ich den Canary beenden?", "wie kann ich ... stoppen?"
     r"soll(?:en|te)?\s+(?:ich|wir)|wie\s+kann|kann\s+(?:ich|man)|"
     r"explain|tell\s+me\s+how|to\s+\w+)\b",

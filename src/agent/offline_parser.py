@@ -691,8 +691,8 @@ def _leans_on(condition: str, rest: str, again: list[Intent], ctx: ParseContext)
     """Whether the rest of a message needs what its condition names: a model ("if mnist-cnn
     fails, roll it back"), a version ("if v4 is better, promote that"), a share or the
     critical requests of a route ("roll back whatever serves digits if it is critical")."""
-    if _CONDITION_QUALIFIES.search(condition):
-        return True
+    if _CONDITION_QUALIFIES.search(condition) or has(P.GUARD, condition):
+        return True  # "..., and I'd feel better if it rolled itself back automatically"
     if has(P.VERSION, condition) and not has(P.VERSION, rest) and _takes_a_version(again):
         return True
     if has(P.PERCENT, condition) and not has(P.PERCENT, rest):

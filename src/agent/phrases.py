@@ -189,13 +189,30 @@ RESHARE = re.compile(
 #: A request said as a polite question ("could you make it 30%?", "is possible to make it
 #: bigger, 30 percent?"), unlike "make it 50%?", which asks whether to.
 POLITE_ASK = re.compile(
-    r"^\W*(?:(?:hi|hello|hey|ok|okay|so|and|also)\W+)*(?:(?:can|could|would|will)\s+(?:you|u)"
+    r"^\W*(?:(?:hi|hello|hey|ok|okay|so|and|also)\W+)*(?:(?:can|could|would|will)\s+(?:you|u|we)"
     r"(?:\s+please)?|is\s+(?:it\s+)?possible(?:\s+to)?|any\s+chance\s+(?:you\s+)?(?:could\s+)?)"
     r"\s+(?:make|set|raise|bump|increase|lower|reduce|change|move|take|put|up|drop|cut)\b"
     r"(?:(?!\b(?:or|if|unless|when|once|tomorrow|later|after)\b)[^?])*\?\s*$",
     re.I,
 )
-GUARD = re.compile(r"\bguard(?:ed|s)?\b|\bauto(?:matic(?:ally)?)?[\s-]*roll\s*back\b", re.I)
+
+
+def polite_ask(text: str) -> bool:
+    """ "could you make it 30%?", or that after a remark ("It holds up well. Could we increase
+    that to 20 percent?"): a request, though it ends with a question mark."""
+    if POLITE_ASK.match(text):
+        return True
+    *before, last = re.split(r"(?<=[.!])\s+", text.strip())
+    return bool(before) and "?" not in " ".join(before) and POLITE_ASK.match(last) is not None
+
+
+GUARD = re.compile(
+    r"\bguard(?:ed|s)?\b|\bauto(?:matic(?:ally)?)?[\s-]*roll\s*back\b"
+    # "... if it rolled itself back automatically should latency degrade"
+    r"|\broll(?:s|ed)?\s+(?:itself|themselves)\s+back\b"
+    r"|\broll(?:s|ed)?\s+back\s+(?:on\s+its\s+own|by\s+itself|automatically)\b",
+    re.I,
+)
 PERCENT = re.compile(
     r"(\d+(?:\.\d+)?)\s*(?:%|percent\b|per\s*cent\b|pct\b|/\s*\d+(?:\.\d+)?\b)", re.I
 )

@@ -1613,3 +1613,60 @@ def test_french_words_are_never_read_as_a_model_name() -> None:
         "mnist-classifier",
         3,
     ), got
+
+
+def test_another_version_against_the_same_baseline_keeps_the_baseline() -> None:
+    first = "could you compare version 3 of mnist-classifier against what's in Production?"
+    (got,) = after(first, "And how does v4 look against the same baseline?")
+    assert (got.kind, getattr(got, "version", None)) == ("compare", 4), got
+    assert getattr(got, "against", None) in (None, 1), got  # None: Production, the default
+    # ... and "it" is then v4, not the version compared first.
+    (moved,) = after(first, "and how does v4 compare to the same one?", "move it to staging please")
+    assert isinstance(moved, Promote)
+    assert (moved.version, moved.stage) == (4, "Staging")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "would it be possible to start a canary of mnist-classifier v4 at 5%?",
+        "Would it be possible to put 5% of the traffic on mnist-classifier v4 for a while?",
+    ],
+)
+def test_would_it_be_possible_asks_for_the_change(text: str) -> None:
+    (got,) = parse_parts(text, CTX)
+    assert (got.kind, getattr(got, "version", None), getattr(got, "percent", None)) == (
+        "canary",
+        4,
+        5,
+    ), got
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "promote mnist-classifier v2 to production, and I'd like it to roll itself back if "
+        "latency degrades",
+        "promote mnist-classifier v2 to production so that it rolls back on its own when it breaks",
+    ],
+)
+def test_a_rollback_on_its_own_asks_for_a_guard(text: str) -> None:
+    (got,) = parse_parts(text, CTX)
+    assert isinstance(got, Promote)
+    assert (got.version, got.stage, got.guard) == (2, "Production", True)
+
+
+@pytest.mark.parametrize(
+    "follow_up",
+    [
+        "Looks healthy. Could we take that up to 25%?",
+        "could we make it 25 percent?",
+    ],
+)
+def test_a_polite_share_after_a_remark_is_the_new_share(follow_up: str) -> None:
+    (got,) = after("canary mnist-classifier v4 at 5%", follow_up)
+    assert (got.kind, getattr(got, "version", None), getattr(got, "percent", None)) == (
+        "canary",
+        4,
+        25,
+    ), got
