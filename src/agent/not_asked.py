@@ -26,11 +26,8 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
         return "quotes someone else's words"  # 'the ticket says "roll back x if ..."'
     if _CONFIRMING.search(text):
         return "asks about a change"  # "canary x v3 off, right?"
-    if (done := _DONE.search(text)) is not None:
-        after = _CLAUSE_END.search(text, done.end())
-        rest = text[after.end() :] if after is not None else ""
-        if not any(verb.search(rest) for verb in _VERBS):
-            return "reports a change already made"  # "we promoted x v3 to staging yesterday"
+    if _only_reported(text):
+        return "reports a change already made"  # "we promoted x v3 to staging yesterday"
     # A pasted change (`promote x v3 -> Staging by bob`) is evidence, not the verb asked with.
     said = CODE.sub(" <pasted> ", text)
     verb = next((m for p in _VERBS if (m := p.search(said)) is not None), None)
@@ -57,13 +54,41 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
 
 
 def _only_quoted(text: str) -> bool:
-    """Whether every change verb of ``text`` is inside quotation marks ("...", “...”, «...»):
-    pasted or forwarded words, not the speaker's request."""
-    spans = [m.span() for m in _QUOTED.finditer(text)]
+    """Whether every change verb of ``text`` is inside a quotation ("...", \u201c...\u201d,
+    \u00ab...\u00bb) of three words or more that the rest of the message says is someone
+    else's ('Pasting from the ticket: "roll back x if ..."', 'forwarding from #support: "..."');
+    a quote of the user's own command ('run this: "roll back x"') or of a word for emphasis
+    ('a \u201cquick rollback\u201d') is the user's request."""
+    spans = [(a, b) for a, b in _quoted_spans(text) if len(text[a:b].split()) >= 3]
     if not spans:
+        return False
+    outside = "".join(ch for i, ch in enumerate(text) if not any(a <= i < b for a, b in spans))
+    if not _CITED.search(outside):
         return False
     verbs = [m.start() for verb in _VERBS for m in verb.finditer(text)]
     return bool(verbs) and all(any(a < at < b for a, b in spans) for at in verbs)
+
+
+def _quoted_spans(text: str) -> list[tuple[int, int]]:
+    """Each quotation's span: straight quotes paired in order, curly and French ones by
+    their own opening and closing marks."""
+    spans = [m.span() for m in _PAIRED.finditer(text)]
+    straight = [i for i, ch in enumerate(text) if ch == '"']
+    spans += [(straight[i], straight[i + 1] + 1) for i in range(0, len(straight) - 1, 2)]
+    return spans
+
+
+def _only_reported(text: str) -> bool:
+    """Whether ``text`` only tells of a change already made: a past-tense change ("we
+    promoted x v3 yesterday", "this got reverted") with no change verb before it or after the
+    clause that tells it ("roll back x, we promoted v3 by mistake" asks)."""
+    done = _DONE.search(text)
+    if done is None or _WANTED_DONE.search(text):
+        return False  # "v3 should be promoted to production"
+    ends = _CLAUSE_END.search(text, done.end())
+    rest = text[ends.end() :] if ends is not None else ""
+    before = text[: done.start()]
+    return not any(verb.search(before) or verb.search(rest) for verb in (*_VERBS, P.RESHARE))
 
 
 def held_words(kind: str, text: str) -> str | None:
@@ -127,7 +152,9 @@ _SAID_BY = re.compile(
 #: A change already made, told in the past tense: "we promoted x v3 yesterday", "Bob rolled
 #: it back", "we put mnist-cnn back to v1 last week" ("put" only with a time in the past).
 _DONE = re.compile(
-    r"(?:\b(?:we|i|they|someone|somebody|he|she|ops|on-?call|(?-i:[A-Z][a-z]+))\s+"
+    r"(?:\b(?:we|i|they|someone|somebody|he|she|ops|on-?call|"
+    r"(?-i:(?!(?:Then|Please|Also|Just|And|So|Now|First|Next|Started|Promoted|Yes|Ok|Okay)\b)"
+    r"[A-Z][a-z]+))\s+"
     r"|\b(?:got|was|were|been)\s+)"
     r"(?:(?:already|just|had|have|has|then|also)\s+)*"
     r"(?:promoted|rolled\s+(?:[\w.\-]+\s+){0,3}?back|reverted|switched|stopped|started|shipped|"
@@ -137,9 +164,24 @@ _DONE = re.compile(
     re.I,
 )
 #: Where the clause of a report ends: what follows may ask for a change of its own.
-_CLAUSE_END = re.compile(r"[,;.!?]|\b(?:and|so|but|then|now)\b", re.I)
+_CLAUSE_END = re.compile(
+    r"[,;.!?:()]|\s[-\u2013\u2014]\s|\b(?:and|so|but|then|now|please|pls)\b", re.I
+)
+#: A change wished for in the passive: "v3 should be promoted", "it needs to be rolled back".
+_WANTED_DONE = re.compile(
+    r"\b(?:should|must|needs?\s+to|has\s+to|have\s+to|want\s+(?:it|them|\w+)|get\s+\S+|to)\s+"
+    r"(?:be\s+|get\s+)?(?:promoted|rolled\s+back|reverted|stopped|canaried|released|shipped)\b",
+    re.I,
+)
 #: Words in quotation marks (straight, curly or French), at least two words long.
-_QUOTED = re.compile(r'"[^"\n]*\s[^"\n]*"|\u201c[^\u201d\n]*\u201d|\u00ab[^\u00bb\n]*\u00bb')
+_PAIRED = re.compile(r"\u201c[^\u201d\n]*\u201d|\u00ab[^\u00bb\n]*\u00bb")
+#: Words outside a quotation that say whose it is: a ticket, a channel, someone who said it.
+_CITED = re.compile(
+    r"\b(?:says?|said|wrote|writes|ticket|runbook|pasting|pasted|forward(?:ing|ed)?|fwd|"
+    r"from|according|quote|quoting|message\s+from|alert|channel|asked|asks|dit|a\s+dit)\b"
+    r"|#[\w\-]+",
+    re.I,
+)
 #: A change asked back for confirmation: "canary x v3 off, right?", "... I'm just asking".
 _CONFIRMING = re.compile(
     r"[,;]\s*(?:right|correct|isn'?t\s+it|no|yes|ok|okay)\s*\?\s*$"

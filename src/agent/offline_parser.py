@@ -25,7 +25,7 @@ from agent.change_reading import ChangeReading, says_only_slots
 from agent.clauses import OPENS_ASK, remark
 from agent.conditions import condition_span
 from agent.focus import ParseContext
-from agent.french import in_english
+from agent.french import UNSURE, in_english, is_french
 from agent.intents import (
     CHANGE_KINDS,
     AuditLog,
@@ -638,7 +638,26 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     """One intent, or two for a two-part question ("which version of digits is serving and
     who promoted it?"); the second part may lean on a model the first one names."""
     ctx = context or ParseContext()
-    text = in_english(text)
+    if not is_french(text):
+        return _parts_of(text, ctx)
+    parts = _parts_of(in_english(text), ctx)
+    if UNSURE.search(text) and any(
+        part.kind in CHANGE_KINDS or getattr(part, "partial", None) for part in parts
+    ):
+        # "ne pas arrêter le canary", "on devrait arrêter le canary ... ?": a refusal, a
+        # question, a condition, a time or a report the French words do not carry over.
+        return [
+            Unclear(
+                reason="In French I read a change only when it is said plainly ('arrête le "
+                "canary sur mnist-classifier', 'fais un rollback de mnist-cnn vers la v1'); "
+                "this one refuses, asks, supposes or reports something, so I propose nothing."
+            )
+        ]
+    return parts
+
+
+def _parts_of(text: str, ctx: ParseContext) -> list[Intent]:
+    """``parse_parts`` of a message in English."""
     preface = _PREFACE.match(text)
     if preface and not _Reader(preface.group(0), ctx).found:
         text = text[preface.end() :] or text  # "three questions about x:" keeps x

@@ -102,6 +102,10 @@ HELDOUT25 = DATA / "chat_heldout25.jsonl"
 HELDOUT26 = DATA / "chat_heldout26.jsonl"
 HELDOUT27 = DATA / "chat_heldout27.jsonl"
 HELDOUT28 = DATA / "chat_heldout28.jsonl"
+#: Written by two more people at the same time; their notes give a day anchor's window as a
+#: range ("any value from 4320 to 5760 is fine"), which ``matches`` reads.
+HELDOUT29 = DATA / "chat_heldout29.jsonl"
+HELDOUT30 = DATA / "chat_heldout30.jsonl"
 SETS = (
     HELDOUT,
     HELDOUT2,
@@ -131,6 +135,8 @@ SETS = (
     HELDOUT26,
     HELDOUT27,
     HELDOUT28,
+    HELDOUT29,
+    HELDOUT30,
 )
 #: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")

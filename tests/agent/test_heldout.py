@@ -39,6 +39,8 @@ from tests.agent.heldout import (
     HELDOUT26,
     HELDOUT27,
     HELDOUT28,
+    HELDOUT29,
+    HELDOUT30,
     evaluate,
     load,
     matches,
@@ -102,6 +104,8 @@ SETS = [
     (HELDOUT26, 100, 109, 16, 97),
     (HELDOUT27, 100, 108, 18, 87),
     (HELDOUT28, 100, 108, 20, 87),
+    (HELDOUT29, 100, 108, 20, 79),
+    (HELDOUT30, 100, 108, 19, 88),
 ]
 
 
@@ -151,3 +155,21 @@ def test_a_change_asked_back_for_its_model_is_both_labels_of_it() -> None:
     assert not matches(share, {"kind": "clarify"})  # the model was read: not a bare question
     assert matches(share, {"kind": "canary", "model": "x", "version": 2})
     assert not matches(reading(Promote(model="x", version=4)), {"kind": "clarify"})
+
+
+@pytest.mark.parametrize(
+    ("got", "right"),
+    [(4320, True), (5040, True), (5760, True), (4319, False), (5761, False), (None, False)],
+)
+def test_a_window_the_note_gives_as_a_range_is_right_only_within_it(
+    got: int | None, right: bool
+) -> None:
+    note = "Thursday 00:00 to now is 3-4 days: any value from 4320 to 5760 is fine."
+    want = {"kind": "audit", "model": "mnist-cnn", "since_minutes": 5760}
+    reading = {"kind": "audit", "model": "mnist-cnn"}
+    if got is not None:
+        reading["since_minutes"] = got
+    assert matches(reading, want, note) is right
+    # Without the note, only the label's own value is right.
+    assert matches({**reading, "since_minutes": 5760}, want) is True
+    assert matches({**reading, "since_minutes": 5040}, want) is False

@@ -1670,3 +1670,58 @@ def test_a_polite_share_after_a_remark_is_the_new_share(follow_up: str) -> None:
         4,
         25,
     ), got
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        # Quotes for names or emphasis, and a quoted command of the user's own: requests.
+        ('the "digits" route is broken; roll back the "classifier" model', "rollback"),
+        ("we need to \u201croll back\u201d mnist-classifier", "rollback"),
+        ('start a "small canary" of mnist-classifier v3 at 10%', "canary"),
+        ('run this: "roll back mnist-cnn to v1"', "rollback"),
+        # A report of a change already made, with the request before or after it.
+        ("roll back mnist-classifier, we promoted v3 by mistake", "rollback"),
+        ("stop the canary we started yesterday on mnist-classifier", "stop_canary"),
+        ("we promoted mnist-classifier v3 yesterday: roll it back", "rollback"),
+        (
+            "we promoted mnist-classifier v3 by mistake - please roll back mnist-classifier",
+            "rollback",
+        ),
+        (
+            "the v3 we released yesterday should be promoted to production for mnist-classifier",
+            "promote",
+        ),
+        ("Then promoted mnist-classifier v3 to staging", "promote"),
+        # German "hier" (here) is not French.
+        ("Bitte den Canary von mnist-classifier hier stoppen", "stop_canary"),
+    ],
+)
+def test_quotes_and_reports_around_a_request_keep_it(text: str, kind: str) -> None:
+    got = parse_parts(text, CTX)
+    assert [part.kind for part in got if part.kind in CHANGE_KINDS] == [kind], got
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ne pas arrêter le canary de mnist-classifier",
+        "est-ce qu'on devrait arrêter le canary sur mnist-classifier ?",
+        "on a arrete le canary sur mnist-classifier hier",
+        "si le canary échoue, arrête le canary sur mnist-classifier",
+        "Alice dit: arrête le canary sur mnist-classifier",
+        "arrête de parler du canary de mnist-classifier",
+        "on pourrait arrêter le canary sur mnist-classifier",
+        "qui a fait le rollback de mnist-classifier ?",
+        "fais un rollback de mnist-classifier vers la v1 ou la v2",
+    ],
+)
+def test_french_that_refuses_asks_supposes_or_reports_proposes_nothing(text: str) -> None:
+    got = parse_parts(text, CTX)
+    assert not [p for p in got if p.kind in CHANGE_KINDS or getattr(p, "partial", None)], got
+
+
+def test_a_french_promotion_keeps_its_stage() -> None:
+    (got,) = parse_parts("fais une promotion de la v3 de mnist-classifier en staging", CTX)
+    assert isinstance(got, Promote)
+    assert (got.version, got.stage) == (3, "Staging")
