@@ -7,14 +7,60 @@ from __future__ import annotations
 
 import re
 
-#: Words that only a French message has (never an English one's).
-_FRENCH = re.compile(
-    r"\b(?:quelle?s?|montre[- ]moi|arr[êe]te[rz]?|fais|tourne|attente|approbations?|derni[èe]re|"
-    r"est-ce|qu'est-ce|stp|s'il\s+(?:te|vous)\s+pla[îi]t|c'est|je\s+veux|sais|faire|depuis|"
-    r"aujourd'hui|vers\s+la|il\s+fait|et\s+la|pour|sur\s+le|le\s+canary|les\s+mod[èe]les|attends|"
-    r"qui|fait|du|les|une|lance[rz]?|trafic|pourrait|faudrait|peut-[êe]tre|maintenant|merci)\b",
+#: French words (function words and the verbs the chat reads) and English ones: a message is
+#: French when it has at least two French words and more French than English ones ("Les asked
+#: me to start a canary", "merci! can you roll back x?" stay English).
+_FRENCH_WORDS = re.compile(
+    r"(?<![\w\-])(?:le|la|les|de|du|des|sur|pour|une?|est|pas|ne|fais|faire|fait|arr[êe]te[rz]?|"
+    r"stoppe[rz]?|tourne|quelle?s?|montre(?:-moi)?|qu'est-ce|est-ce|stp|svp|merci|trafic|lance[rz]?|"
+    r"vers|en|et|c'est|je|tu|on|il|elle|nous|vous|[àa]|au|aux|qui|que|quoi|dans|avec|mais|ou|"
+    r"attends|approbations?|attente|derni[èe]re|depuis|hier|aujourd'hui|maintenant|promeus|"
+    r"version|mod[èe]les?|requ[êe]tes|critiques|s'il|pla[îi]t|peux|veux|sais)(?![\w\-])",
     re.I,
 )
+_ENGLISH_WORDS = re.compile(
+    r"(?<![\w\-])(?:the|to|of|is|are|was|please|can|could|you|me|my|we|it|and|at|for|with|"
+    r"start|stop|roll|back|promote|show|what|which|who|how|why|do|does|did|this|that|from|"
+    r"in|on|an|be|i|asked|now|new|traffic|a)(?![\w\-])",
+    re.I,
+)
+
+
+def is_french(text: str) -> bool:
+    """Whether ``text`` is written in French (more French words than English, two at least)."""
+    french = len(_FRENCH_WORDS.findall(text))
+    return french >= 2 and french > len(_ENGLISH_WORDS.findall(text))
+
+
+#: What a plain French request may say: its verb, the canary, where and how much, politeness.
+#: A French message that proposes a change must say nothing else (a refusal, a question, a
+#: condition, a time, someone else's words or a change already made never reach a proposal).
+_PLAIN = re.compile(
+    r"(?<![\w\-])(?:arr[êe]te[rz]?|stoppe[rz]?|fais|faites|un|une|rollback|promotion|lance[rz]?|"
+    r"promeus(?:-la|-le)?|promote|canary|le|la|les|de|du|des|sur|pour|en|vers|[àa]|au|"
+    r"version|trafic|traffic|route|requ[êe]tes|critiques|prod(?:uction)?|staging|maintenant|"
+    r"stp|svp|merci|s'il|te|vous|pla[îi]t|v\d+|\d+(?:[.,]\d+)?\s*%?)(?![\w\-])",
+    re.I,
+)
+
+
+_CORRECTED = re.compile(
+    r"(?:attends\s*,?\s*non\s*,?\s*|non\s*,?\s*attends\s*,?\s*)?"
+    r"pas\s+la\s+v\d+\s*,?\s*c'est\s+la\s+(v\d+)\s+que\s+je\s+veux",
+    re.I,
+)
+
+
+def says_only_a_plain_change(text: str, names: tuple[str, ...]) -> bool:
+    """Whether a French ``text`` says a change and nothing around it (``names``: the
+    registry's model and route names)."""
+    # "attends non, pas la v3, c'est la v4 que je veux": the version corrected, said plainly.
+    rest = _CORRECTED.sub(r" \1 ", text)
+    for name in sorted(names, key=len, reverse=True):
+        rest = re.sub(rf"(?<![\w\-]){re.escape(name)}(?![\w\-])", " ", rest, flags=re.I)
+    rest = _PLAIN.sub(" ", rest)
+    return re.sub(r"[\s,.!:;\-]+", "", rest) == ""
+
 
 #: French phrasing -> the English the rules read; the longer phrasings first.
 _PHRASES: tuple[tuple[str, str], ...] = (
@@ -39,6 +85,7 @@ _PHRASES: tuple[tuple[str, str], ...] = (
     (r"fais\s+un\s+rollback\s+de", "roll back"),
     (r"fais\s+une\s+promotion\s+de|promeus", "promote"),
     (r"vers\s+la\s+v(\d+)", r"to v\1"),
+    (r"\b(?:[àa]|sur)\s+la\s+v(\d+)", r"to v\1"),
     (r"\bet\s+la\s+v(\d+)", r"and v\1"),
     (r"\bla\s+v(\d+)", r"v\1"),
     (r"\bet\s+apr[èe]s\b", "and then"),
@@ -60,28 +107,8 @@ _PHRASES: tuple[tuple[str, str], ...] = (
 _COMPILED = tuple((re.compile(pattern, re.I), english) for pattern, english in _PHRASES)
 
 
-#: What a French message says around a change that the phrasings above do not carry over:
-#: a refusal ("ne ... pas"), a question, a condition, a time, someone else's words, a change
-#: already made. A message with any of them never proposes a change (the chat says so).
-UNSURE = re.compile(
-    r"\b(?:ne|n'|pas(?!\s+la\s+v\d)|jamais|si|sauf|quand|lorsque|demain|plus\s+tard|dans\s+une?|"
-    r"devrait|devrions|faut|faut-il|doit|dois|pourquoi|dit|veut|voudrait|demande|"
-    r"a|ai|as|avons|avez|ont|[ée]t[ée]|hier|serait|erreur|id[ée]e|rien|ou|peux-tu|pouvez-vous)\b"
-    r"|\barr[êe]té\b|\barr[êe]te[rz]?\s+de\b|\bpourrai[st]?\b|\bpourrions\b|\bfaudrait\b"
-    r"|\bpeut-[êe]tre\b|\?",
-    re.I,
-)
-
-
-def is_french(text: str) -> bool:
-    """Whether ``text`` has words only a French message has."""
-    return _FRENCH.search(text) is not None
-
-
 def in_english(text: str) -> str:
-    """``text`` with its French phrasings in English (unchanged when it has none)."""
-    if _FRENCH.search(text) is None:
-        return text
+    """``text`` with its French phrasings in English."""
     for pattern, english in _COMPILED:
         text = pattern.sub(english, text)
     return text

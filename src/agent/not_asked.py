@@ -86,9 +86,16 @@ def _only_reported(text: str) -> bool:
     if done is None or _WANTED_DONE.search(text):
         return False  # "v3 should be promoted to production"
     ends = _CLAUSE_END.search(text, done.end())
-    rest = text[ends.end() :] if ends is not None else ""
+    # "..., no rollback needed": a change refused after the report asks nothing.
+    rest = _REFUSED_CHANGE.sub(" ", text[ends.end() :]) if ends is not None else ""
     before = text[: done.start()]
-    return not any(verb.search(before) or verb.search(rest) for verb in (*_VERBS, P.RESHARE))
+    if any(verb.search(before) or verb.search(rest) for verb in (*_VERBS, P.RESHARE)):
+        return False
+    # "we promoted v3 by mistake roll back x": a rollback after a promotion told, in the same
+    # clause, is asked for (a promotion's own words, "v3 to staging", are part of the report).
+    told = done.group(0).lower()
+    after = _REFUSED_CHANGE.sub(" ", text[done.end() :])
+    return bool(re.search(r"rolled|reverted", told)) or not P.ROLLBACK.search(after)
 
 
 def held_words(kind: str, text: str) -> str | None:
@@ -166,6 +173,12 @@ _DONE = re.compile(
 #: Where the clause of a report ends: what follows may ask for a change of its own.
 _CLAUSE_END = re.compile(
     r"[,;.!?:()]|\s[-\u2013\u2014]\s|\b(?:and|so|but|then|now|please|pls)\b", re.I
+)
+#: A change refused by name: "no rollback needed", "without a promotion", "not canary it".
+_REFUSED_CHANGE = re.compile(
+    r"\b(?:no|not|without|never|don'?t|do\s+not|nothing\s+to)\s+(?:\w+\s+)?"
+    r"(?:roll\s*back|revert|promot|canar|stop|ship|releas)\w*",
+    re.I,
 )
 #: A change wished for in the passive: "v3 should be promoted", "it needs to be rolled back".
 _WANTED_DONE = re.compile(

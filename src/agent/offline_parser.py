@@ -25,7 +25,7 @@ from agent.change_reading import ChangeReading, says_only_slots
 from agent.clauses import OPENS_ASK, remark
 from agent.conditions import condition_span
 from agent.focus import ParseContext
-from agent.french import UNSURE, in_english, is_french
+from agent.french import in_english, is_french, says_only_a_plain_change
 from agent.intents import (
     CHANGE_KINDS,
     AuditLog,
@@ -641,7 +641,8 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     if not is_french(text):
         return _parts_of(text, ctx)
     parts = _parts_of(in_english(text), ctx)
-    if UNSURE.search(text) and any(
+    names = (*(ctx.models or ()), *(route for route, _ in ctx.routes or ()))
+    if not says_only_a_plain_change(text, names) and any(
         part.kind in CHANGE_KINDS or getattr(part, "partial", None) for part in parts
     ):
         # "ne pas arrêter le canary", "on devrait arrêter le canary ... ?": a refusal, a

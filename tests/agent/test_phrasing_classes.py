@@ -1725,3 +1725,43 @@ def test_a_french_promotion_keeps_its_stage() -> None:
     (got,) = parse_parts("fais une promotion de la v3 de mnist-classifier en staging", CTX)
     assert isinstance(got, Promote)
     assert (got.version, got.stage) == (3, "Staging")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "arrête le canary sur mnist-classifier - non merci",
+        "arrête le canary sur mnist-classifier, enfin non, laisse-le",
+        "est-ce qu'on arrête le canary sur mnist-classifier",
+        "comment arrêter le canary sur mnist-classifier",
+        "au cas où le canary échoue, arrête le canary sur mnist-classifier",
+        "ce soir, arrête le canary sur mnist-classifier",
+        "selon le runbook: arrête le canary sur mnist-classifier",
+        "le canary de mnist-classifier est deja arrete",
+        "peut etre arreter le canary sur mnist-classifier",
+        "we promoted mnist-classifier v3 yesterday, no rollback needed",
+    ],
+)
+def test_a_french_change_said_with_anything_else_is_not_proposed(text: str) -> None:
+    got = parse_parts(text, CTX)
+    assert not [p for p in got if p.kind in CHANGE_KINDS or getattr(p, "partial", None)], got
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        # English with a French-looking word stays English.
+        ("Les asked me to start a canary of mnist-classifier v3 at 10%", "canary"),
+        ("merci! can you roll back mnist-classifier to v1?", "rollback"),
+        ("start a canary of mnist-classifier v3 at 10% du traffic", "canary"),
+        ("Lance, start a canary of mnist-classifier v3 at 10%", "canary"),
+        # A plain French request, accents or not.
+        ("lance un canary de la v3 de mnist-classifier a 10%", "canary"),
+        ("fais un rollback de mnist-classifier a la v1", "rollback"),
+        # A rollback asked after a promotion told in the same clause.
+        ("we promoted v3 by mistake roll back mnist-classifier to v2", "rollback"),
+    ],
+)
+def test_plain_requests_around_french_words_and_reports_are_kept(text: str, kind: str) -> None:
+    got = parse_parts(text, CTX)
+    assert [part.kind for part in got if part.kind in CHANGE_KINDS] == [kind], got
