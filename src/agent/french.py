@@ -27,21 +27,44 @@ _ENGLISH_WORDS = re.compile(
 
 
 def is_french(text: str) -> bool:
-    """Whether ``text`` is written in French (more French words than English, two at least)."""
+    """Whether ``text`` is written in French: a French verb or question word, two French words
+    at least and more French words than English ones ("stop le canary de x", "rollback x svp
+    merci" stay English)."""
     french = len(_FRENCH_WORDS.findall(text))
-    return french >= 2 and french > len(_ENGLISH_WORDS.findall(text))
+    return (
+        _FRENCH_MARK.search(text) is not None
+        and french >= 2
+        and french > len(_ENGLISH_WORDS.findall(text))
+    )
 
 
-#: What a plain French request may say: its verb, the canary, where and how much, politeness.
-#: A French message that proposes a change must say nothing else (a refusal, a question, a
-#: condition, a time, someone else's words or a change already made never reach a proposal).
-_PLAIN = re.compile(
-    r"(?<![\w\-])(?:arr[êe]te[rz]?|stoppe[rz]?|fais|faites|un|une|rollback|promotion|lance[rz]?|"
-    r"promeus(?:-la|-le)?|promote|canary|le|la|les|de|du|des|sur|pour|en|vers|[àa]|au|"
-    r"version|trafic|traffic|route|requ[êe]tes|critiques|prod(?:uction)?|staging|maintenant|"
-    r"stp|svp|merci|s'il|te|vous|pla[îi]t|v\d+|\d+(?:[.,]\d+)?\s*%?)(?![\w\-])",
+#: A French verb or question word the chat reads (never a loanword nor a name: "Le", "Du").
+_FRENCH_MARK = re.compile(
+    r"(?<![\w\-])(?:arr[êe]te[rz]?|stoppe[rz]?|fais|faites|lance[rz]?|promeus|tourne|montre|"
+    r"quelle?s?|qu'est-ce|est-ce|approbations?|attente|derni[èe]re|depuis|c'est|attends|"
+    r"pourquoi|comment|combien|peux|veux|sais|fait|ai|avons|a\s+[ée]t[ée]|et\s+la)(?![\w\-])",
     re.I,
 )
+
+
+#: What a plain French request may say: one verb phrase of a change, where and how much,
+#: politeness. A French message that proposes a change must say nothing else: a refusal, a
+#: question, a condition, a time or date, someone else's words or a change already made never
+#: reach a proposal, nor two versions, two stages or a share next to a promotion.
+_PLAIN_VERB = re.compile(
+    r"(?<![\w\-])(?:(?:arr[êe]te[rz]?|stoppe[rz]?)\s+le\s+canary|fais\s+un\s+rollback|"
+    r"fais\s+une\s+promotion|lance[rz]?\s+(?:un|le)\s+canary|promeus(?:-la|-le)?)(?![\w\-])",
+    re.I,
+)
+_PLAIN_WORDS = re.compile(
+    r"(?<![\w\-])(?:le|la|les|de|du|des|sur|pour|en|vers|[àa]|au|version|trafic|traffic|"
+    r"requ[êe]tes|critiques|prod(?:uction)?|staging|maintenant|stp|svp|merci|s'il|te|vous|"
+    r"pla[îi]t)(?![\w\-])",
+    re.I,
+)
+_VERSION_SAID = re.compile(r"(?<![\w\-])v\d+(?![\w\-])", re.I)
+_SHARE_SAID = re.compile(r"(?<![\w\-.,])\d+(?:[.,]\d+)?\s*%", re.I)
+_STAGE_SAID = re.compile(r"(?<![\w\-])(?:prod(?:uction)?|staging)(?![\w\-])", re.I)
 
 
 _CORRECTED = re.compile(
@@ -52,13 +75,20 @@ _CORRECTED = re.compile(
 
 
 def says_only_a_plain_change(text: str, names: tuple[str, ...]) -> bool:
-    """Whether a French ``text`` says a change and nothing around it (``names``: the
+    """Whether a French ``text`` says one change and nothing around it (``names``: the
     registry's model and route names)."""
     # "attends non, pas la v3, c'est la v4 que je veux": the version corrected, said plainly.
     rest = _CORRECTED.sub(r" \1 ", text)
+    verbs = _PLAIN_VERB.findall(rest)
+    if len(verbs) > 1 or len(_VERSION_SAID.findall(rest)) > 1 or len(_STAGE_SAID.findall(rest)) > 1:
+        return False
+    shares = _SHARE_SAID.findall(rest)
+    if len(shares) > 1 or (shares and not any("canary" in verb.lower() for verb in verbs)):
+        return False
     for name in sorted(names, key=len, reverse=True):
         rest = re.sub(rf"(?<![\w\-]){re.escape(name)}(?![\w\-])", " ", rest, flags=re.I)
-    rest = _PLAIN.sub(" ", rest)
+    for pattern in (_PLAIN_VERB, _SHARE_SAID, _VERSION_SAID, _PLAIN_WORDS):
+        rest = pattern.sub(" ", rest)
     return re.sub(r"[\s,.!:;\-]+", "", rest) == ""
 
 

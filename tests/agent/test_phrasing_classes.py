@@ -1765,3 +1765,37 @@ def test_a_french_change_said_with_anything_else_is_not_proposed(text: str) -> N
 def test_plain_requests_around_french_words_and_reports_are_kept(text: str, kind: str) -> None:
     got = parse_parts(text, CTX)
     assert [part.kind for part in got if part.kind in CHANGE_KINDS] == [kind], got
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "stoppe la promotion de mnist-classifier v3 vers prod",
+        "promeus la v3 de mnist-classifier en prod le 17",
+        "arrête le canary de mnist-classifier à 17",
+        "promeus la v3 de mnist-classifier à 10 %",
+        "promeus la v3 de mnist-classifier en staging, en prod",
+        "promeus mnist-classifier v2 v3 en prod",
+        "stoppe de lancer le canary de la v3 sur mnist-classifier",
+        "promeus mnist-cnn sur la route digits",
+    ],
+)
+def test_a_french_change_with_a_time_a_second_value_or_another_verb_is_not_proposed(
+    text: str,
+) -> None:
+    got = parse_parts(text, CTX)
+    assert not [p for p in got if p.kind in CHANGE_KINDS or getattr(p, "partial", None)], got
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("rollback mnist-classifier to v1 asap svp merci", "rollback"),
+        ("stop le canary de mnist-classifier", "stop_canary"),
+        ("stop the canary sur mnist-classifier stp merci", "stop_canary"),
+        ("Les et Du: rollback mnist-classifier please", "rollback"),
+    ],
+)
+def test_english_with_french_politeness_or_names_stays_english(text: str, kind: str) -> None:
+    got = parse_parts(text, CTX)
+    assert [part.kind for part in got if part.kind in CHANGE_KINDS] == [kind], got
