@@ -171,6 +171,17 @@ class Stack:
             )
             time.sleep(0.05)
 
+    def wait_repair(self, audit_id: int, fragment: str) -> list[str]:
+        """The controller's repairs since ``audit_id``, once one of them says ``fragment`` (a
+        repair's audit row is written right after the switch it records)."""
+        deadline = time.monotonic() + DEADLINE_S
+        while True:
+            repairs = self.repairs_since(audit_id)
+            if any(fragment in text for text in repairs):
+                return repairs
+            assert time.monotonic() < deadline, f"no repair saying {fragment!r}: {repairs}"
+            time.sleep(0.1)
+
     def repairs_since(self, audit_id: int) -> list[str]:
         rows = self.registry.audit_log(limit=200).items
         return [
@@ -262,8 +273,7 @@ def test_a_registry_change_whose_process_died_before_serving_followed_is_converg
         converged = stack.wait_converged()
         _proof(load, converged, 1)
     assert converged - moved < 30, f"took {converged - moved:.1f} s"
-    repairs = stack.repairs_since(mark)
-    assert any("set_default" in text for text in repairs), repairs
+    stack.wait_repair(mark, "set_default")
 
 
 def test_cli_killed_at_random_points_of_a_promotion_leaves_serving_on_the_registry(
@@ -297,8 +307,7 @@ def test_a_hand_made_set_default_is_reverted_and_audited(stack: Stack) -> None:
     while stack.serving()[0] != str(want):
         assert time.monotonic() < deadline, "the hand-made set-default was never reverted"
         time.sleep(0.05)
-    repairs = stack.repairs_since(mark)
-    assert any(f"default is {other}, desired v{want}" in text for text in repairs), repairs
+    stack.wait_repair(mark, f"default is {other}, desired v{want}")
 
 
 def _pid_of(path: Path) -> int:
