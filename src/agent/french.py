@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from agent import phrases as P
+
 #: French words (function words and the verbs the chat reads) and English ones: a message is
 #: French when it has at least two French words and more French than English ones ("Les asked
 #: me to start a canary", "merci! can you roll back x?" stay English).
@@ -62,11 +64,6 @@ _PLAIN_WORDS = re.compile(
     r"pla[îi]t)(?![\w\-])",
     re.I,
 )
-_VERSION_SAID = re.compile(r"(?<![\w\-])v\d+(?![\w\-])", re.I)
-_SHARE_SAID = re.compile(r"(?<![\w\-.,])\d+(?:[.,]\d+)?\s*%", re.I)
-_STAGE_SAID = re.compile(r"(?<![\w\-])(?:prod(?:uction)?|staging)(?![\w\-])", re.I)
-
-
 _CORRECTED = re.compile(
     r"(?:attends\s*,?\s*non\s*,?\s*|non\s*,?\s*attends\s*,?\s*)?"
     r"pas\s+la\s+v\d+\s*,?\s*c'est\s+la\s+(v\d+)\s+que\s+je\s+veux",
@@ -80,14 +77,14 @@ def says_only_a_plain_change(text: str, names: tuple[str, ...]) -> bool:
     # "attends non, pas la v3, c'est la v4 que je veux": the version corrected, said plainly.
     rest = _CORRECTED.sub(r" \1 ", text)
     verbs = _PLAIN_VERB.findall(rest)
-    if len(verbs) > 1 or len(_VERSION_SAID.findall(rest)) > 1 or len(_STAGE_SAID.findall(rest)) > 1:
+    if len(verbs) > 1 or len(P.VERSION.findall(rest)) > 1 or len(P.STAGE_WORD.findall(rest)) > 1:
         return False
-    shares = _SHARE_SAID.findall(rest)
+    shares = P.PERCENT.findall(rest)
     if len(shares) > 1 or (shares and not any("canary" in verb.lower() for verb in verbs)):
         return False
     for name in sorted(names, key=len, reverse=True):
         rest = re.sub(rf"(?<![\w\-]){re.escape(name)}(?![\w\-])", " ", rest, flags=re.I)
-    for pattern in (_PLAIN_VERB, _SHARE_SAID, _VERSION_SAID, _PLAIN_WORDS):
+    for pattern in (_PLAIN_VERB, P.PERCENT, P.VERSION, _PLAIN_WORDS):
         rest = pattern.sub(" ", rest)
     return re.sub(r"[\s,.!:;\-]+", "", rest) == ""
 

@@ -186,7 +186,7 @@ _WANTED_DONE = re.compile(
     r"(?:be\s+|get\s+)?(?:promoted|rolled\s+back|reverted|stopped|canaried|released|shipped)\b",
     re.I,
 )
-#: Words in quotation marks (straight, curly or French), at least two words long.
+#: A quotation in curly or French marks (straight quotes are paired in ``_quoted_spans``).
 _PAIRED = re.compile(r"\u201c[^\u201d\n]*\u201d|\u00ab[^\u00bb\n]*\u00bb")
 #: Words outside a quotation that say whose it is: a ticket, a channel, someone who said it.
 _CITED = re.compile(
