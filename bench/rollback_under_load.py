@@ -2,8 +2,10 @@
 
 Each cycle is one `rollback_model` call over a real MCP client session (the approval form is
 answered "approve"): registry compare-and-set move, serving `set-default`, read-back
-verification and reconcile. Prediction threads keep TorchServe busy the whole time. In the
-same run, the bare `set-default` call is timed on its own as the floor.
+verification and reconcile. Prediction threads keep TorchServe busy the whole time, from a
+process of their own as clients are (``--load threads`` runs them in this process instead,
+where they share the MCP server's interpreter). In the same run, the bare `set-default` call
+is timed on its own as the floor.
 
 Per-step timings: the steps of one rollback are the project's own calls, each wrapped here
 with a timer (nothing in the project changes for the bench): planning (registry read and
@@ -13,19 +15,21 @@ serving lock, set-default + read-back, router push, reconcile) and, as the rest,
 round trips with the approval form. Their p50 per cycle is printed under the end-to-end row.
 
 The deployment is the one `modelreg mcp` opens (``--reconcile deferred``, the default: the
-instant switch in the call, warming and unloading after it in the background);
+instant switch in the call, warming and unloading after it in the background, once for a
+burst of moves of one model);
 ``--reconcile inline`` waits for the reconcile inside the call, as the CLI does.
 
 Prints p50/p95 and request counts; writes JSON under bench/results/.
 
     python bench/rollback_under_load.py [--cycles 100] [--load-threads 2] [--quick]
-        [--reconcile deferred|inline]
+        [--reconcile deferred|inline] [--load process|threads]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import sys
@@ -34,6 +38,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +84,7 @@ async def approve(context: ClientRequestContext, params: ElicitRequestParams) ->
     return ElicitResult(action="accept", content={"approve": True, "rationale": "bench"})
 
 
-class Load:
+class LoadThreads:
     """Prediction threads against the default version; every failure is counted."""
 
     def __init__(self, server: LocalTorchServe, threads: int) -> None:
@@ -106,7 +111,7 @@ class Load:
                     self.sent += 1
                     self.failed += 0 if ok else 1
 
-    def __enter__(self) -> Load:
+    def __enter__(self) -> LoadThreads:
         for thread in self._threads:
             thread.start()
         return self
@@ -115,6 +120,39 @@ class Load:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=30)
+
+
+def _load_child(server: LocalTorchServe, threads: int, conn: Connection) -> None:
+    with LoadThreads(server, threads) as load:
+        conn.send("ready")
+        conn.recv()  # stop
+    conn.send((load.sent, load.failed, load.errors[:5]))
+
+
+class LoadProcess:
+    """The same prediction threads in a process of their own: clients never share the MCP
+    server's interpreter (in this one, their GIL hand-offs would be part of every step)."""
+
+    def __init__(self, server: LocalTorchServe, threads: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_load_child, args=(server, threads, child))
+        self.sent = 0
+        self.failed = 0
+        self.errors: list[str] = []
+
+    def __enter__(self) -> LoadProcess:
+        self._process.start()
+        if not self._conn.poll(120) or self._conn.recv() != "ready":
+            self._process.kill()
+            raise RuntimeError("the load process did not start")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._conn.send("stop")
+        if self._conn.poll(60):
+            self.sent, self.failed, self.errors = self._conn.recv()
+        self._process.join(timeout=30)
 
 
 STEPS: list[tuple[str, Any, str]] = [
@@ -139,6 +177,7 @@ travels back as ``input_responses``), and each round re-validates and re-plans (
 counts only for the question asked), so ``request``, ``plan`` and ``open_form`` (which
 finds the form already open on the second round) run twice a cycle. The audit row is
 written in the registry move's transaction and has no time of its own."""
+BACKGROUND = STEPS[-1][0]
 OUTSIDE = "MCP round trip, approval form, the rest"
 """The end-to-end time not spent inside any step above (background work excluded)."""
 
@@ -152,6 +191,7 @@ class StepTimer:
         self.current: dict[str, float] = {}
         self.cycles: dict[str, list[float]] = {label: [] for label, _, _ in STEPS}
         self.cycles[OUTSIDE] = []
+        self.calls: dict[str, int] = {label: 0 for label, _, _ in STEPS}
         self._saved: list[tuple[Any, str, Any]] = []
 
     def _wrap(self, label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -168,6 +208,7 @@ class StepTimer:
                 self._depth.n = depth
                 with self._lock:
                     self.current[label] = self.current.get(label, 0.0) + spent
+                    self.calls[label] += 1
                     if depth == 0 and not background:
                         self.current[OUTSIDE] = self.current.get(OUTSIDE, 0.0) + spent
 
@@ -224,6 +265,7 @@ async def cycles(registry: Registry, deployment: Deployment, count: int) -> dict
                 verify.append(switch["verify_ms"])
     steps = {label: pct(samples) for label, samples in timer.cycles.items()}
     return {
+        "background_reconciles": timer.calls[BACKGROUND],
         "end_to_end": pct(end_to_end),
         "switch_call": pct(switch_call),
         "switch_verify": pct(verify),
@@ -250,6 +292,13 @@ def main() -> None:
     parser.add_argument("--load-threads", type=int, default=2)
     parser.add_argument(
         "--quick", action="store_true", help="A smoke run: 5 cycles, tiny models (not timed)."
+    )
+    parser.add_argument(
+        "--load",
+        choices=["process", "threads"],
+        default="process",
+        help="process: the prediction threads run in a process of their own (default); "
+        "threads: in this one, beside the MCP server and its client.",
     )
     parser.add_argument(
         "--reconcile",
@@ -302,7 +351,8 @@ def main() -> None:
         )
         try:
             deployment.reconcile([MODEL])
-            with Load(torchserve, args.load_threads) as load:
+            load_class = LoadProcess if args.load == "process" else LoadThreads
+            with load_class(torchserve, args.load_threads) as load:
                 time.sleep(0.2 if args.quick else 1.0)
                 started = time.perf_counter()
                 measured = anyio.run(cycles, registry, deployment, args.cycles)
@@ -330,10 +380,15 @@ def main() -> None:
     print(f"{'path (per cycle)':<46} {'p50 ms':>8} {'p95 ms':>8} {'n':>5}")
     for label, row in rows:
         print(f"{label:<46} {row['p50_ms']:>8.2f} {row['p95_ms']:>8.2f} {row['n']:>5}")
+    if args.reconcile == "deferred":
+        print(
+            f"background reconciles: {measured['background_reconciles']} for {args.cycles} "
+            "moves (a burst of moves of one model shares one)"
+        )
     req = measured["requests"]
     print(
         f"requests during the run: {req['sent']} sent, {req['failed']} failed "
-        f"({req['during_s']} s, {args.load_threads} threads)"
+        f"({req['during_s']} s, {args.load_threads} threads, load in {args.load})"
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
@@ -341,6 +396,7 @@ def main() -> None:
             {
                 "benchmark": "rollback_under_load",
                 "cycles": args.cycles,
+                "load": args.load,
                 "reconcile": args.reconcile,
                 "results": measured,
             },

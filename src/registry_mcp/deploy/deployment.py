@@ -21,7 +21,6 @@ import json
 import logging
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import filelock
@@ -30,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from registry_mcp.core.ports import RouterUpdate, ServingState, ServingUpdate
 from registry_mcp.core.registry import Registry
+from registry_mcp.deploy.coalesced import Coalesced
 from registry_mcp.deploy.kserve_side import KServeSide, open_kserve
 from registry_mcp.deploy.router_client import RouterAdmin
 from registry_mcp.deploy.router_process import RouterProcess, read_admin_token
@@ -60,6 +60,11 @@ from serving.router.table import ModelUpstream
 from serving.torchserve import TorchServeClient
 
 _log = logging.getLogger(__name__)
+
+RECONCILE_SETTLE_S = 0.25
+"""How long a deferred reconcile waits after a move before it starts: the moves of one
+burst (a promotion and its rollback, an agent's retries) share one reconcile, which never
+competes with the next move's switch."""
 
 
 def local_server(settings: Settings) -> LocalTorchServe:
@@ -150,7 +155,9 @@ class Deployment:
         self._defer = defer_reconcile
         self._lock = ServingLock(server.serving_dir / "serving.lock")
         self.models_file: ModelsFile | None = None  # where ``models`` came from, if a file
-        self._executor: ThreadPoolExecutor | None = None
+        self._background = Coalesced(
+            self._reconcile_logged, settle_s=RECONCILE_SETTLE_S, name="reconcile"
+        )
         self.router: RouterSync | None = None
         self.router_process: RouterProcess | None = None
         self.router_problem: str | None = None  # why there is no router (bad settings)
@@ -192,8 +199,7 @@ class Deployment:
         self.router_process = process
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
+        self._background.close()  # what is pending runs now; close waits for it
         self._client.close()
         if self.kserve is not None:
             self.kserve.close()
@@ -446,7 +452,8 @@ class Deployment:
 
         The switch is the instant part (one ``set-default`` plus a read-back); reconciling
         (warm previous, load Staging, scale, unload) runs after it, in the background when
-        this deployment was opened with ``defer_reconcile``.
+        this deployment was opened with ``defer_reconcile`` (once for a burst of moves,
+        ``RECONCILE_SETTLE_S`` after the first).
         """
         try:
             self.backend_for(model)
@@ -478,7 +485,7 @@ class Deployment:
                         switch = switch_default(self.backend_for(model), model, production)
                 router = last_write(router, self.sync_router())  # with what reconcile loaded
             else:
-                self._background().submit(self._reconcile_logged, model)
+                self._background.request(model)
         except (ServingError, RegistryError) as exc:
             router = self.sync_router()
             return ServingUpdate(
@@ -561,11 +568,6 @@ class Deployment:
         router = self.sync_router()  # the versions loaded meanwhile join the table
         if router is not None and not router.updated:
             _log.warning("after the background reconcile of %s: %s", model, router.detail)
-
-    def _background(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reconcile")
-        return self._executor
 
     def status(self, model: str) -> ModelServingStatus:
         try:
