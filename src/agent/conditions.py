@@ -21,7 +21,14 @@ _CONDITION = re.compile(
 _CHANGE_STARTS = re.compile(
     r"(?<=\w)(?<!\bwe)(?<!\byou)(?<!\bi)(?<!\bthey)(?<!\bto)(?<!\bthe)(?<!\ba)(?<!\bthis)"
     r"(?<!\bits)(?<!\bif)(?<![\s:@#]v\d)\s+(?:then|put|promote|promot|roll|ship|move|make|switch|"
-    r"swap|flip|revert|deploy|release|push|kill|pull|end|stop|start|canary|begin)\b",
+    r"swap|flip|revert|deploy|release|push|kill|pull|end|stop|start|begin)\b"
+    # "canary" only as a verb with its object ("if ok canary v3 at 10%"), never the noun of
+    # the condition ("if the shadow canary holds, promote v3")
+    r"|(?<=\w)(?<!\bthe)(?<!\ba)(?<!\bshadow)(?<!\bsplit)(?<!\bif)(?<!\bthis)(?<!\bits)(?<!\bour)"
+    r"(?<!\bonce)(?<!\bwhen)\s+canary\s+"
+    r"(?!(?:v|version\s*)\d+\s+(?:is|was|looks|holds|stays|seems|goes|runs|has|passes|keeps)\b)"
+    r"(?=v\d|version\b|it\b|that\b|"
+    r"[\w.\-]+\s+v\d)",
     re.I,
 )
 

@@ -28,6 +28,17 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
         return "asks about a change"  # "canary x v3 off, right?"
     if _only_reported(text):
         return "reports a change already made"  # "we promoted x v3 to staging yesterday"
+    if CANCELLED.search(text) and not any(
+        verb.search(CANCELLED.sub(" ", text)) for verb in (*_VERBS, P.RESHARE)
+    ):
+        # "cancel the rollback of x", "undo the promotion": not the change it names
+        return (
+            "asks to cancel or undo a change; a pending one is denied at its approval form, "
+            "one already made is undone by asking for the change back (a rollback, or promoting "
+            "the version again)"
+        )
+    if _only_planned_or_standing(text):
+        return "tells of a change planned or ready, not one asked for now"
     # A pasted change (`promote x v3 -> Staging by bob`) is evidence, not the verb asked with.
     said = CODE.sub(" <pasted> ", text)
     verb = next((m for p in _VERBS if (m := p.search(said)) is not None), None)
@@ -96,6 +107,15 @@ def _only_reported(text: str) -> bool:
     told = done.group(0).lower()
     after = _REFUSED_CHANGE.sub(" ", text[done.end() :])
     return bool(re.search(r"rolled|reverted", told)) or not P.ROLLBACK.search(after)
+
+
+def _only_planned_or_standing(text: str) -> bool:
+    """Whether every change ``text`` names is planned for later ("we'll release v3 next week")
+    or a state ("the rollback plan is ready", "rollback is on standby")."""
+    left = _STANDING.sub(" ", _PLANNED.sub(" ", text))
+    if left == text or _GO.search(left):
+        return False  # "the rollback plan is ready, execute it"
+    return not any(verb.search(left) for verb in (*_VERBS, P.RESHARE))
 
 
 def held_words(kind: str, text: str) -> str | None:
@@ -178,6 +198,41 @@ _CLAUSE_END = re.compile(
 _REFUSED_CHANGE = re.compile(
     r"\b(?:no|not|without|never|don'?t|do\s+not|nothing\s+to)\s+(?:\w+\s+)?"
     r"(?:roll\s*back|revert|promot|canar|stop|ship|releas)\w*",
+    re.I,
+)
+#: A change planned for a later time: "we'll release v3 next week", "I will promote mnist-cnn
+#: v2 tomorrow", "we're going to roll back on Monday" (never "roll back now, we'll see").
+_PLANNED = re.compile(
+    r"\b(?:we|i|they|he|she|ops|the\s+team)(?:'ll|\s+will|\s+shall|'re\s+going\s+to|'m\s+going\s+to|"
+    r"\s+(?:are|am|is)\s+going\s+to|\s+plans?\s+to|\s+intends?\s+to)\s+(?:\w+\s+){0,2}?"
+    r"(?:promot|releas|ship|roll|revert|canar|deploy|stop|switch|move|push)\w*\b"
+    r"(?:(?!\b(?:now|asap|immediately|so|but|and|then|for)\b)[^,;.!?])*?"
+    r"\b(?:tomorrow|tonight|next\s+(?:week|month|sprint|release|quarter|(?:mon|tues|wednes|thurs|"
+    r"fri|satur|sun)day)|on\s+(?:mon|tues|wednes|thurs|fri|satur|sun)day|"
+    r"this\s+(?:afternoon|evening|weekend))\b",
+    re.I,
+)
+#: A change said as a state, not asked: "the rollback plan is ready", "rollback is on standby".
+_STANDING = re.compile(
+    r"\b(?:roll\s*back|revert|promotion)(?:\s+(?:plan|path|option|script|procedure|runbook))?"
+    r"(?:\s+(?:of|for|on)\s+[\w.\-]+)?\s+(?:is|are|was|stays|remains|'s)\s+(?:\w+\s+)?"
+    r"(?:ready|prepared|available|on\s+standby|standing\s+by|in\s+place|possible|planned|"
+    r"scheduled|an\s+option|documented)\b",
+    re.I,
+)
+#: Words that ask to go ahead with what is ready: "the rollback plan is ready, execute it".
+_GO = re.compile(
+    r"\b(?:execute|do\s+it|go|go\s+ahead|run\s+it|proceed|now|asap|immediately|please)\b", re.I
+)
+#: A change to cancel, or a rollback to undo: "cancel the rollback of x", "abort that
+#: promotion", "undo the rollback" (French "annule le rollback" reads as its English words);
+#: never "undo the last promotion", which asks for a rollback.
+CANCELLED = re.compile(
+    r"\b(?:(?:cancel|abort|call\s+off|annule[rz]?)\s+(?:the\s+|that\s+|this\s+|my\s+|our\s+|"
+    r"his\s+|her\s+|their\s+|le\s+|la\s+|l')?(?:last\s+|pending\s+|latest\s+)?"
+    r"(?:roll\s*back|promotion|revert)"
+    r"|(?:undo|reverse)\s+(?:the\s+|that\s+|this\s+|my\s+|our\s+)?(?:last\s+|latest\s+)?"
+    r"(?:roll\s*back|revert))\w*(?:\s+(?:of|on|for|de|du|sur)\s+[\w.\-]+)?",
     re.I,
 )
 #: A change wished for in the passive: "v3 should be promoted", "it needs to be rolled back".

@@ -43,7 +43,14 @@ from agent.intents import (
     Unclear,
     Unsupported,
 )
-from agent.not_asked import ASKED, ASKED_BACK, EITHER_CHANGE, held_words, not_asked_for
+from agent.not_asked import (
+    ASKED,
+    ASKED_BACK,
+    CANCELLED,
+    EITHER_CHANGE,
+    held_words,
+    not_asked_for,
+)
 from agent.repeats import CORRECTION, SAME_FOR, RepeatReading
 from agent.slots import CODE, has
 from agent.topics import topic_of
@@ -168,7 +175,7 @@ class _Reader(ChangeReading, RepeatReading):
         if has(P.PENDING, t) and (not has(P.PROMOTE, t) or has(P.STATUS_QUESTION, t)):
             # "did my promotion request go through or is it still waiting?": a status question
             return PendingApprovals(model=self.named_model())
-        if has(P.CANARY, t) and not has(P.HISTORY_QUESTION, t):
+        if has(P.CANARY, t) and not has(P.HISTORY_QUESTION, t) and not _canary_only_supposed(t):
             return self.canary()
         if (found := has(P.PROMOTE, t)) and has(P.GUARD, t):
             return self.promote(found)  # "promote ... with automatic rollback"
@@ -500,6 +507,29 @@ _DISMISSED = re.compile(
     re.I,
 )
 
+#: The canary said to stay as it is, after another change: "roll back x, but leave the canary
+#: alone", "..., keep the canary", "...; don't touch the canary", "..., the canary stays", to
+#: the end of its sentence (never a question, never with "or", "so", "if" ... in it); or first,
+#: joined to the change by "but", "and" or "just" ("keep the canary but roll back x"). "don't
+#: stop the canary or roll back x" and "keep the canary so we can roll back later" keep their
+#: words.
+_KEPT_CANARY = re.compile(
+    r"^\W*(?:please\s+)?(?:leave|keep)\s+the\s+canary(?:\s+(?:alone|running|on|as\s+it\s+is))?"
+    r"\s*,?\s*(?:but|and|just)\s+(?=(?:please\s+)?(?:roll|revert|promote)\b)"
+    r"|(?:[,;]\s*|\s+(?=but\b|and\b|without\b))(?:(?:but|and|while|though|just)\s+)?(?:please\s+)?"
+    r"(?:(?:leave|keep|let)|(?:don'?t|do\s+not)\s+(?:touch|stop|kill|end|cancel)|"
+    r"without\s+(?:touching|stopping|ending))\s+"
+    r"(?:the|that|this|its|any|our)\s+canary\b"
+    r"(?:(?!\b(?:and|or|unless|then|but|if|so|later|tomorrow|maybe)\b)[^.!?;,])*"
+    r"(?=[.!;]*\s*$)"
+    r"|[,;]\s*(?:and\s+)?the\s+canary\s+(?:stays|remains|keeps\s+running|can\s+stay)\b"
+    r"(?:(?!\b(?:and|or|unless|then|but|if|so)\b)[^.!?;,])*(?=[.!;]*\s*$)",
+    re.I,
+)
+
+#: What joins a cancelled change to the one asked after it: ", and", ": instead", " - then".
+_LEADING_JOIN = re.compile(r"^(?:\W|\b(?:and|then|instead|just|so|rather)\b)*", re.I)
+
 #: Changes refused before what is asked: "No canary, no promotion - just the card for x",
 #: "do NOT promote anything. I just want to see ...", "Please don't archive anything, but ...".
 _REFUSED_FIRST = re.compile(
@@ -663,6 +693,17 @@ def _parts_of(text: str, ctx: ParseContext) -> list[Intent]:
     if preface and not _Reader(preface.group(0), ctx).found:
         text = text[preface.end() :] or text  # "three questions about x:" keeps x
     text = _DISMISSED.sub("", text)
+    cancelled = CANCELLED.match(text.lstrip())
+    if cancelled is not None:
+        rest = _LEADING_JOIN.sub("", text.lstrip()[cancelled.end() :])
+        if any(has(verb, rest) for verb in (P.PROMOTE, P.ROLLBACK, P.STOP, P.CANARY)):
+            text = rest  # "cancel the rollback, promote v3 instead": the change asked after it
+    if (clause := _KEPT_CANARY.search(text)) is not None:
+        kept = (text[: clause.start()] + text[clause.end() :]).strip()
+        if (has(P.ROLLBACK, kept) or has(P.PROMOTE, kept)) and not _Reader(
+            clause.group(0), ctx
+        ).found:
+            text = kept  # "roll back x to v1, but leave the canary alone": the canary stays out
     wanted = _UNWANTED.sub(" ", text).strip()
     if wanted and wanted != text.strip() and _Reader(wanted, ctx).found:
         text = wanted  # "Comparison with x is not needed. Only show y's card."
@@ -715,11 +756,32 @@ def _leans_on(condition: str, rest: str, again: list[Intent], ctx: ParseContext)
         return True  # "..., and I'd feel better if it rolled itself back automatically"
     if has(P.VERSION, condition) and not has(P.VERSION, rest) and _takes_a_version(again):
         return True
-    if has(P.PERCENT, condition) and not has(P.PERCENT, rest):
+    if (
+        has(P.PERCENT, condition)
+        and not has(P.PERCENT, rest)
+        and not (has(P.PROMOTE, rest) and has(P.STAGE_WORD, rest))
+    ):
+        # "if 10% holds, bump it": the share of the canary (never "..., promote v3 to
+        # production", a promotion)
         return True
     if not _Reader(condition, ctx).found:
         return False
     return not _Reader(rest, ctx).found or _POINTS_BACK.search(rest) is not None
+
+
+def _canary_only_supposed(text: str) -> bool:
+    """Whether the canary of ``text`` is only in its condition, before a promotion: "if the
+    shadow canary v3 is fine, promote it to production" promotes v3."""
+    span = condition_span(text)
+    if span is None:
+        return False
+    rest = f"{text[: span[0]]} {text[span[1] :]}"
+    promoted = has(P.PROMOTE, rest) and (has(P.STAGE_WORD, rest) or _PROMOTE_WORD.search(rest))
+    return not has(P.CANARY, rest) and not has(P.STOP, rest) and bool(promoted)
+
+
+#: The verb itself (not "bump it", "push it further", which raise a canary's share).
+_PROMOTE_WORD = re.compile(r"\bpromot", re.I)
 
 
 def _takes_a_version(parts: list[Intent]) -> bool:
@@ -760,8 +822,10 @@ def _checked_parts(text: str, ctx: ParseContext) -> list[Intent]:
     """The parts of ``text``, a change among them only when the message asks for it."""
     corrected = _said_again(text, ctx)
     parts = _parts(corrected, ctx)
-    changes = [part for part in parts if part.kind in CHANGE_KINDS]
-    if changes and (why := not_asked_for([change.kind for change in changes], text)) is not None:
+    kinds = [part.kind for part in parts if part.kind in CHANGE_KINDS] + [
+        part.partial.kind for part in parts if isinstance(part, Unclear) and part.partial
+    ]
+    if kinds and (why := not_asked_for(kinds, text)) is not None:
         # Whatever part read the change: the whole message refuses, holds, asks about it,
         # reports someone else's words or leaves the choice to the chat.
         return [not_asked_answer(why)]

@@ -19,6 +19,7 @@ from agent.intents import (
     AuditLog,
     CompareVersions,
     Help,
+    Intent,
     ListModels,
     ModelDetails,
     OutOfScope,
@@ -1799,3 +1800,150 @@ def test_a_french_change_with_a_time_a_second_value_or_another_verb_is_not_propo
 def test_english_with_french_politeness_or_names_stays_english(text: str, kind: str) -> None:
     got = parse_parts(text, CTX)
     assert [part.kind for part in got if part.kind in CHANGE_KINDS] == [kind], got
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        (
+            "roll back mnist-classifier to v1, but leave the canary alone",
+            Rollback(model="mnist-classifier", to_version=1),
+        ),
+        ("roll back mnist-cnn, keep the canary", Rollback(model="mnist-cnn")),
+        ("keep the canary but roll back mnist-cnn", Rollback(model="mnist-cnn")),
+        ("please roll back mnist-cnn; don't touch the canary", Rollback(model="mnist-cnn")),
+        ("roll back mnist-cnn, the canary stays", Rollback(model="mnist-cnn")),
+        (
+            "promote mnist-classifier v3 to staging without touching the canary",
+            Promote(model="mnist-classifier", version=3, stage="Staging"),
+        ),
+    ],
+)
+def test_a_canary_left_as_it_is_beside_another_change_is_not_the_change(
+    text: str, meant: Intent
+) -> None:
+    """ "roll back" also stops a canary ("roll back the canary"): a canary the message keeps
+    was read as the one to stop."""
+    assert parse_parts(text, CTX) == [meant]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "if the 10% canary looks good, promote mnist-classifier v3 to production",
+        "if the shadow canary holds, promote mnist-classifier v3 to production",
+        "once the mnist-classifier canary is green promote mnist-classifier v3 to production",
+    ],
+)
+def test_a_canary_only_in_the_condition_leaves_the_change_a_promotion(text: str) -> None:
+    assert parse_parts(text, CTX) == [
+        Promote(model="mnist-classifier", version=3, stage="Production")
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # reports with a rollback said as a state
+        "we promoted mnist-classifier v3 yesterday and rollback is on standby",
+        "we promoted mnist-cnn v2 on friday, rollback plan is ready if needed",
+        "the rollback of mnist-cnn is on standby",
+        "rollback plan for mnist-cnn is ready",
+        # plans for later
+        "we rolled back mnist-classifier to v1 yesterday, we'll release v3 next week",
+        "we'll release mnist-classifier v3 next week",
+        "we will promote mnist-cnn v2 tomorrow",
+        "I'm going to roll back mnist-cnn on Monday",
+        # a change to cancel, a rollback to undo
+        "cancel the rollback of mnist-classifier",
+        "abort the rollback on mnist-cnn",
+        "undo the rollback of mnist-classifier",
+        "call off the promotion of mnist-classifier v3",
+        "annule le rollback de mnist-classifier",
+    ],
+)
+def test_a_change_planned_standing_by_or_to_cancel_is_not_proposed(text: str) -> None:
+    got = parse_parts(text, CTX)
+    assert not [part for part in got if part.kind in CHANGE_KINDS], got
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        ("undo the last promotion of mnist-classifier", Rollback(model="mnist-classifier")),
+        ("roll back mnist-cnn now, we'll promote v2 again next week", Rollback(model="mnist-cnn")),
+        (
+            "the rollback plan is ready, so roll back mnist-cnn please",
+            Rollback(model="mnist-cnn"),
+        ),
+        ("cancel the canary on mnist-classifier", StopCanary(model="mnist-classifier")),
+    ],
+)
+def test_a_request_beside_a_plan_or_a_ready_rollback_is_still_proposed(
+    text: str, meant: Intent
+) -> None:
+    assert parse_parts(text, CTX) == [meant]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the kept canary only after the change and to the end of its sentence
+        "don't stop the canary or roll back mnist-classifier",
+        "keep the canary or roll back mnist-classifier?",
+        "please don't touch the canary or revert mnist-classifier until I'm back",
+        # a plan after a cancelled change, and a standing rollback that names no model
+        "cancel the rollback, we'll promote mnist-classifier v3 next week",
+        "the rollback plan is ready",
+        "rollback is on standby",
+    ],
+)
+def test_a_kept_canary_a_plan_or_a_ready_rollback_never_becomes_a_request(text: str) -> None:
+    got = parse_parts(text, CTX)
+    assert not [part for part in got if part.kind in CHANGE_KINDS], got
+    assert not [p for p in got if isinstance(p, Unclear) and p.partial is not None], got
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        # a time that is not later, or "now" before the later part
+        (
+            "we'll roll back mnist-cnn in a sec, go ahead and prepare it",
+            Rollback(model="mnist-cnn"),
+        ),
+        ("we'll roll back mnist-cnn immediately and revisit tomorrow", Rollback(model="mnist-cnn")),
+        ("the rollback script is ready so roll back mnist-cnn", Rollback(model="mnist-cnn")),
+        # the change asked after a cancelled one
+        (
+            "cancel the rollback, canary mnist-classifier v3 at 10% instead",
+            StartCanary(model="mnist-classifier", version=3, percent=10),
+        ),
+        (
+            "undo the rollback - promote mnist-classifier v2 back to production",
+            Promote(model="mnist-classifier", version=2, stage="Production"),
+        ),
+        # the canary's version said in the condition
+        (
+            "if the mnist-classifier canary v3 is healthy, promote v3 to production",
+            Promote(model="mnist-classifier", version=3, stage="Production"),
+        ),
+        (
+            "if a shadow canary of mnist-classifier v3 is fine, promote it to production",
+            Promote(model="mnist-classifier", version=3, stage="Production"),
+        ),
+    ],
+)
+def test_requests_next_to_plans_cancels_and_canary_conditions_are_read(
+    text: str, meant: Intent
+) -> None:
+    assert parse_parts(text, CTX) == [meant]
+
+
+@pytest.mark.parametrize(
+    "follow_up",
+    ["if 10% holds, bump it", "if 10% holds, push it to more users", "once 10% is stable, bump it"],
+)
+def test_raising_a_canary_on_a_condition_is_never_a_promotion(follow_up: str) -> None:
+    got = after("canary mnist-classifier v3 at 10%", follow_up)
+    assert [part.kind for part in got] == ["canary"], got  # type: ignore[attr-defined]
