@@ -238,6 +238,7 @@ class ChangeReading(Slots):
             return self.needs_model("promote digits v3", self._promote_of_no_model(head, found))
         explicit = [int(m.group(1)) for m in P.VERSION.finditer(head)]
         explicit = explicit or self.bare_versions(len(head))
+        explicit = [v for v in explicit if v > 0]  # "10:00:00Z" in a pasted record is no v0
         version = explicit[0] if explicit else self.referenced_version(model)
         if version is None and bare and model == self.focus.model:
             version = self.focus.version
@@ -277,7 +278,7 @@ class ChangeReading(Slots):
             version=version,
             stage=moved_to,
             rationale=why,
-            guard=has(P.GUARD, head) is not None,
+            guard=P.wants_guard(head),
         )
 
     def which_version(self, model: str, stage: StageName) -> Unclear:
@@ -349,6 +350,8 @@ class ChangeReading(Slots):
         if stop:
             return StopCanary(model=model, rationale=why)
         percent = P.PERCENT.search(head)
+        if (raised := _RAISED_TO.search(head)) is not None:
+            percent = raised  # "the canary ran at 10% overnight. Bump it to 50%": the new share
         explicit = [int(m.group(1)) for m in P.VERSION.finditer(head)]
         explicit = explicit or self.bare_versions(len(head))  # "canary digits 3 at 50%"
         # "a real split, not shadow": a mode said not to be wanted is not the mode.
@@ -514,6 +517,13 @@ _STAGE_BEFORE_VERB = re.compile(
 )
 
 #: The share a canary is changed to ("down to 2%", "to 5 percent", "at 1%").
+#: A share changed to a new one: "bump it to 50%", "raise the canary up to 25 percent".
+_RAISED_TO = re.compile(
+    r"\b(?:bump|raise|increase|lower|reduce|decrease|ramp|take|dial|drop|cut|bring|set|scale)\s+"
+    r"(?:(?:it|that|this|the\s+canary|the\s+share|traffic|the\s+traffic)\s+)?(?:(?:up|down)\s+)?"
+    r"to\s+(\d+(?:\.\d+)?)\s*(?:%|percent\b|per\s*cent\b|pct\b)",
+    re.I,
+)
 _NEW_SHARE = re.compile(
     r"\b(?:to|at|down\s+to|back\s+to|by)\s+(?:just\s+|only\s+)?(\d+(?:\.\d+)?)\s*"
     r"(?:%|percent\b|per\s*cent\b|pct\b)",

@@ -476,17 +476,21 @@ def _since_clock(match: re.Match[str], now: datetime) -> int | None:
 
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
-#: "since 1 December", "since Dec 1st", "after 2026-12-01": a date (UTC), this year's.
+#: "since 1 December", "since Dec 1st", "after 2026-12-01": a date (UTC), this year's; a
+#: range reaches back to its first day ("between 1 and 3 December": the audit has no end).
 _SINCE_DATE = re.compile(
-    rf"\b(?:since|from|after)\s+(?:the\s+)?(?:(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}"
-    rf"|{_MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?\b|(\d{{4}})-(\d{{2}})-(\d{{2}})\b)",
+    rf"\b(?:since|from|after|between)\s+(?:the\s+)?(?:(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}"
+    rf"|{_MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?\b|(\d{{4}})-(\d{{2}})-(\d{{2}})\b"
+    rf"|(\d{{1,2}})(?:st|nd|rd|th)?\s*(?:and|to|until|-)\s*(?:the\s+)?\d{{1,2}}(?:st|nd|rd|th)?\s+"
+    rf"(?:of\s+)?{_MONTH})",
     re.I,
 )
 
 
 def _since_date(match: re.Match[str], now: datetime) -> int | None:
     """Minutes from that date's 00:00 UTC to now (last year's when this year's is ahead)."""
-    day_a, month_a, month_b, day_b, year, month_c, day_c = match.groups()
+    day_a, month_a, month_b, day_b, year, month_c, day_c, day_d, month_d = match.groups()
+    day_a, month_a = day_a or day_d, month_a or month_d
     try:
         if year is not None:
             then = datetime(int(year), int(month_c), int(day_c), tzinfo=UTC)
@@ -530,6 +534,7 @@ def strip_time(text: str) -> str:
     """The text without its time expression, so "since yesterday" is not read as a reason."""
     for pattern in (
         _SINCE_CLOCK,
+        _SINCE_DATE,
         _SPAN,
         _AGO,
         _COMPACT,

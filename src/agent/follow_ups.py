@@ -56,6 +56,14 @@ _NARROWED = re.compile(
 )
 
 
+#: The list before, for another stage: "same but staging", "same for prod", "likewise, archived".
+_SAME_BUT_STAGE = re.compile(
+    r"^\W*(?:the\s+)?(?:same|likewise|ditto)\W+(?:but|for|with|in)?\s*(?:the\s+)?"
+    r"(prod(?:uction)?|staging|archived?)\W*(?:please|pls|too)?\W*$",
+    re.I,
+)
+
+
 class FollowUpReading(QuestionReading):
     """Follow-ups that keep the slots of the request before them."""
 
@@ -136,6 +144,9 @@ class FollowUpReading(QuestionReading):
             if task is None and stage is not None and topic.task:
                 # "what about staging?" after "only the classification ones": that task still.
                 return ListModels(task=topic.task, stage=stage_of(stage.group(1)))
+        if topic.kind == "list_models" and (same := _SAME_BUT_STAGE.match(self.text)):
+            # "same but staging" after the Production list
+            return ListModels(task=topic.task, stage=stage_of(same.group(1)))
         if topic.kind == "audit" and self.since is not None:
             # "what about the last day?", "just the last 45 minutes": the same history.
             words = P.TOKEN.findall(self.text[lead.end() :] if lead else self.text)
@@ -185,7 +196,16 @@ class FollowUpReading(QuestionReading):
                 return None
             return Promote(model=model, version=version, stage=stage)
         if topic.kind == "canary" and topic.percent is not None:
-            return StartCanary(model=model, version=version, percent=topic.percent)
+            # "actually make it v4" after a shadow canary: still a shadow
+            ref = self.focus.proposal
+            mode = (
+                ref.mode
+                if ref is not None and ref.kind == "canary" and ref.model == model
+                else None
+            )
+            return StartCanary(
+                model=model, version=version, percent=topic.percent, mode=mode or "split"
+            )
         if topic.kind == "model_info":
             return ModelDetails(model=model, version=version)
         return None

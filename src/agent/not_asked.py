@@ -26,6 +26,10 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
         return "quotes someone else's words"  # 'the ticket says "roll back x if ..."'
     if _CONFIRMING.search(text):
         return "asks about a change"  # "canary x v3 off, right?"
+    if _ONLY_ASKING.search(text):
+        return "says it only asks"  # "would a rollback of x even be possible? just asking"
+    if _SUPPOSED.match(text):
+        return "supposes a change"  # "suppose v3 were in shadow at 20%: would users see it?"
     if _only_reported(text):
         return "reports a change already made"  # "we promoted x v3 to staging yesterday"
     if CANCELLED.search(text) and not any(
@@ -112,8 +116,9 @@ def _only_reported(text: str) -> bool:
 def _only_planned_or_standing(text: str) -> bool:
     """Whether every change ``text`` names is planned for later ("we'll release v3 next week")
     or a state ("the rollback plan is ready", "rollback is on standby")."""
-    left = _STANDING.sub(" ", _PLANNED.sub(" ", text))
-    if left == text or _GO.search(left):
+    unplanned = _PLANNED.sub(" ", text)
+    left = _STANDING.sub(" ", unplanned)
+    if left == text or (left != unplanned and _GO.search(left)):
         return False  # "the rollback plan is ready, execute it"
     return not any(verb.search(left) for verb in (*_VERBS, P.RESHARE))
 
@@ -209,7 +214,10 @@ _PLANNED = re.compile(
     r"(?:(?!\b(?:now|asap|immediately|so|but|and|then|for)\b)[^,;.!?])*?"
     r"\b(?:tomorrow|tonight|next\s+(?:week|month|sprint|release|quarter|(?:mon|tues|wednes|thurs|"
     r"fri|satur|sun)day)|on\s+(?:mon|tues|wednes|thurs|fri|satur|sun)day|"
-    r"this\s+(?:afternoon|evening|weekend))\b",
+    r"this\s+(?:afternoon|evening|weekend))\b"
+    # a plan's heading: "Plan for tomorrow: canary x v2 at 10% in the morning"
+    r"|\b(?:plan|todo|to-do|next\s+steps?)\s+for\s+(?:tomorrow|tonight|later|next\s+\w+|"
+    r"(?:mon|tues|wednes|thurs|fri|satur|sun)day)\s*:[^.!?\n]*",
     re.I,
 )
 #: A change said as a state, not asked: "the rollback plan is ready", "rollback is on standby".
@@ -235,6 +243,16 @@ CANCELLED = re.compile(
     r"(?:roll\s*back|revert))\w*(?:\s+(?:of|on|for|de|du|sur)\s+[\w.\-]+)?",
     re.I,
 )
+#: The speaker says the message asks nothing to be done: "just asking", "I am not asking you
+#: to do it", "for the record, I am not requesting that".
+_ONLY_ASKING = re.compile(
+    r"\b(?:just|only)\s+(?:asking|curious|wondering)\b"
+    r"|\b(?:i\s*(?:'?m|\s+am)|we\s*(?:'?re|\s+are))\s+not\s+(?:asking|requesting)\b"
+    r"|\bnot\s+(?:a\s+request|asking\s+(?:you\s+)?to\s+do\s+it)\b",
+    re.I,
+)
+#: A change only supposed: "suppose v3 were in shadow ...", "imagine we rolled back ...".
+_SUPPOSED = re.compile(r"^\W*(?:suppose|supposing|imagine|hypothetically|in\s+theory)\b", re.I)
 #: A change wished for in the passive: "v3 should be promoted", "it needs to be rolled back".
 _WANTED_DONE = re.compile(
     r"\b(?:should|must|needs?\s+to|has\s+to|have\s+to|want\s+(?:it|them|\w+)|get\s+\S+|to)\s+"

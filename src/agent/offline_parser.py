@@ -37,6 +37,7 @@ from agent.intents import (
     OutOfScope,
     Parsed,
     PendingApprovals,
+    Promote,
     SelectModel,
     ServingStatus,
     StartCanary,
@@ -98,6 +99,15 @@ class _Reader(ChangeReading, RepeatReading):
         if self.unknown is not None and not self.found and _MODEL_KINDS.get(intent.kind, False):
             return self.no_such_model()  # never answer about a name the registry lacks
         if (
+            self.unknown is not None
+            and not self.found
+            and not isinstance(intent, Unsupported)  # "register a new model called x"
+            and re.search(
+                rf"\b(?:called|named)\s+['\"`]?{re.escape(self.unknown)}\b", self.text, re.I
+            )
+        ):
+            return self.no_such_model()  # "is there a model called sentiment-bert?"
+        if (
             self.found
             and intent.kind in ("compare", "model_info", *CHANGE_KINDS)
             and (stray := entities.unknown_versioned(self.text, self.ctx, P.STOPWORDS))
@@ -124,9 +134,40 @@ class _Reader(ChangeReading, RepeatReading):
             if model is None and _SAME_MODEL.search(self.text):
                 model = self.focus.model
             intent = AuditLog(model=model)
+        if (
+            isinstance(intent, AuditLog)
+            and intent.model is None
+            and not self.found
+            and self.focus.model is not None
+            and _ABOUT_IT.search(self.text)
+        ):
+            # "anything change on it in the last hour": the model under discussion
+            intent = intent.model_copy(update={"model": self.focus.model})
         if isinstance(intent, AuditLog) and self.since is not None:
+            if (
+                intent.model is None
+                and self.focus.topic.kind == "audit"
+                and _ONLY_FILLER.match(entities.strip_time(self.text))
+            ):
+                # "now 7d" right after the audit of a model: the same model, another window
+                intent = intent.model_copy(update={"model": self.focus.topic.model})
             return intent.model_copy(update={"since_minutes": self.since})
         return intent
+
+    def guard_added(self) -> Intent | None:
+        """The promotion just proposed, again with its guard: "with the auto rollback thing
+        on" right after "promote x v2 to prod" (None when no promotion is under discussion or
+        the message names another model)."""
+        ref = self.focus.proposal
+        if ref is None or ref.kind != "promote" or self.named_model() not in (None, ref.model):
+            return None
+        stage = self.focus.topic.stage if self.focus.topic.kind == "promote" else None
+        return Promote(
+            model=ref.model,
+            version=ref.version,
+            stage="Staging" if stage == "Staging" else "Production",
+            guard=True,
+        )
 
     def _read(self) -> Intent:
         t = self.text
@@ -179,7 +220,16 @@ class _Reader(ChangeReading, RepeatReading):
             return self.canary()
         if (found := has(P.PROMOTE, t)) and has(P.GUARD, t):
             return self.promote(found)  # "promote ... with automatic rollback"
-        if (found := has(P.ROLLBACK, t)) and not (
+        # "the automatic rollback guard" names the guard, not a rollback
+        unguarded = P.GUARD.sub(lambda m: " " * len(m.group(0)), t)
+        if (
+            P.wants_guard(t)
+            and not has(P.ROLLBACK, unguarded)
+            and not has(P.PROMOTE, t)
+            and (guarded := self.guard_added()) is not None
+        ):
+            return guarded  # "add the auto-rollback guard to that" after a promotion
+        if (found := has(P.ROLLBACK, unguarded)) and not (
             ASKED_BACK.search(found.group(0)) and ASKED.match(t)
         ):
             # ("did x go back to the previous version?", "do we need it back on v1?": asked)
@@ -535,9 +585,11 @@ _LEADING_JOIN = re.compile(r"^(?:\W|\b(?:and|then|instead|just|so|rather)\b)*", 
 _REFUSED_FIRST = re.compile(
     r"^\W*(?:no\s+(?:canar(?:y|ies)|promotions?|rollbacks?|changes?|moves?|stage\s+changes?)"
     r"\s*(?:,|;|and|or|nor)?\s*)+(?:[-\u2013\u2014:,]\s*)?(?=(?:just|only)\b)"
-    r"|^\W*(?:please\s+)?(?:do\s+not|don'?t|never)\s+(?:promote|archive|roll\s*back|rollback|"
+    r"|^\W*(?:please\s+)?(?:do\s+not|don'?t|never)\s+(?:(?:promote|archive|roll\s*back|rollback|"
     r"touch|change|move|deploy|delete|canary|start)\s+(?:anything|any\s+\w+|a\s+thing)"
-    r"(?:\s+(?:yet|now|today))?\s*(?:[.;!]+|,\s*(?:but|just|only)\b)\s*",
+    r"|roll\s+(?:anything|any\s+\w+)\s+back)"
+    r"(?:\s+(?:yet|now|today))?\s*(?:[.;!]+|,\s*(?:but|just|only)\b|"
+    r"\s[-\u2013\u2014]\s*(?:first|just|only|but)\b)\s*",
     re.I,
 )
 #: A change only thought of: "I was going to promote x v3", "I wanted to roll back".
@@ -744,6 +796,8 @@ def _unconditioned(text: str, parts: list[Intent], ctx: ParseContext) -> list[In
         return parts
     if kinds or any(getattr(part, "partial", None) for part in again):
         return again
+    if _COMPARED_VERSION.search(condition):
+        return again  # "retrain x and promote it if it beats v1": v1 is only the baseline
     # "if there's a canary on x, kill it": the condition says what the change is about.
     return parts
 
@@ -754,8 +808,12 @@ def _leans_on(condition: str, rest: str, again: list[Intent], ctx: ParseContext)
     critical requests of a route ("roll back whatever serves digits if it is critical")."""
     if _CONDITION_QUALIFIES.search(condition) or has(P.GUARD, condition):
         return True  # "..., and I'd feel better if it rolled itself back automatically"
-    if has(P.VERSION, condition) and not has(P.VERSION, rest) and _takes_a_version(again):
-        return True
+    if (
+        has(P.VERSION, _COMPARED_VERSION.sub(" ", condition))
+        and not has(P.VERSION, rest)
+        and _takes_a_version(again)
+    ):
+        return True  # "if v4 is better, promote that" (never "... if it beats v1": the baseline)
     if (
         has(P.PERCENT, condition)
         and not has(P.PERCENT, rest)
@@ -793,6 +851,22 @@ def _takes_a_version(parts: list[Intent]) -> bool:
     )
 
 
+#: The model under discussion, pointed at: "the audit for it", "anything change on it".
+_ABOUT_IT = re.compile(
+    r"\b(?:for|on|to|of|about|with|touched|changed)\s+(?:it|that\s+(?:one|model)|this\s+(?:one|model))\b",
+    re.I,
+)
+#: Nothing but a window's filler words: "now 7d", "and the last 2 hours?", "ok, past week".
+_ONLY_FILLER = re.compile(
+    r"^\W*(?:(?:and|now|then|ok|okay|so|what|how|about|for|over|in|the|make|it|try|instead)\W+)*"
+    r"(?:and|now|then|ok|okay|instead)?\W*$",
+    re.I,
+)
+#: A version a condition compares with: "if it beats v1", "if it is better than v2".
+_COMPARED_VERSION = re.compile(
+    r"\b(?:beats?|than|outperforms?|over|against|vs\.?|versus)\s+(?:the\s+)?(?:v|version\s*)\d+\b",
+    re.I,
+)
 #: Words in a condition that choose among what a route serves.
 _CONDITION_QUALIFIES = re.compile(r"\b(?:critical|priority|header)\b", re.I)
 #: Words in the rest of a message that point at something said elsewhere.
@@ -822,9 +896,8 @@ def _checked_parts(text: str, ctx: ParseContext) -> list[Intent]:
     """The parts of ``text``, a change among them only when the message asks for it."""
     corrected = _said_again(text, ctx)
     parts = _parts(corrected, ctx)
-    kinds = [part.kind for part in parts if part.kind in CHANGE_KINDS] + [
-        part.partial.kind for part in parts if isinstance(part, Unclear) and part.partial
-    ]
+    kinds: list[str] = [str(part.kind) for part in parts if part.kind in CHANGE_KINDS]
+    kinds += [part.partial.kind for part in parts if isinstance(part, Unclear) and part.partial]
     if kinds and (why := not_asked_for(kinds, text)) is not None:
         # Whatever part read the change: the whole message refuses, holds, asks about it,
         # reports someone else's words or leaves the choice to the chat.

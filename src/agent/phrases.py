@@ -120,7 +120,9 @@ ROLLBACK = re.compile(
     r"(?=\s*(?:to\s+(?:v|version\s*)\d+\b|(?:now|asap|please|pls|plz)\b|[.!,;]|$))"
     # "we need the old version back", "bring the previous one back"
     r"|\b(?:need|want|get|bring|put|have)\s+(?:the\s+)?(?:old|previous|prior|last|earlier)\s+"
-    r"(?:version|one|model|build|release)\s+back\b"
+    r"(?:version|one|model|build|release)\s+"
+    # "put the old version of the mnist classifier back"
+    r"(?:of\s+(?:the\s+)?[\w.\-]+(?:\s+[\w.\-]+)?\s+)?back\b"
     # "restore the previous version of x"
     r"|\brestore\s+(?:the\s+)?(?:old|previous|prior|last good|earlier)\s+"
     r"(?:version|one|build|release)\b"
@@ -207,12 +209,31 @@ def polite_ask(text: str) -> bool:
 
 
 GUARD = re.compile(
-    r"\bguard(?:ed|s)?\b|\bauto(?:matic(?:ally)?)?[\s-]*roll\s*back\b"
+    r"\bguard(?:ed|s)?\b|\bauto(?:matic(?:ally)?)?[\s-]*roll\s*back\b|\broll[\s-]*back\s+guards?\b"
     # "... if it rolled itself back automatically should latency degrade"
     r"|\broll(?:s|ed)?\s+(?:itself|themselves)\s+back\b"
-    r"|\broll(?:s|ed)?\s+back\s+(?:on\s+its\s+own|by\s+itself|automatically)\b",
+    r"|\broll(?:s|ed)?\s+back\s+(?:on\s+its\s+own|by\s+itself|automatically)\b"
+    # "if it gets slow, switch back automatically"
+    r"|\b(?:switch|go|flip|revert)(?:es|ed)?\s+back\s+(?:on\s+its\s+own|by\s+itself|automatically)\b"
+    r"|\bautomatically\s+(?:switch|go|flip|revert|roll)(?:es|s|ed)?\s+back\b",
     re.I,
 )
+#: A guard refused: "no guard needed", "without a guard", "don't add the auto-rollback guard",
+#: "the guard is not needed".
+NO_GUARD = re.compile(
+    r"\b(?:no|without(?:\s+(?:a|an|the|any))?|(?:don'?t|do\s+not)\s+(?:need|want|add|use|set|turn\s+on)"
+    r"(?:\s+(?:a|an|the|any))?|skip(?:\s+the)?|never\s+mind\s+the)\s+"
+    r"(?:auto(?:matic)?[\s-]*)?(?:roll[\s-]*back\s+)?guard"
+    r"|\bguard\s+(?:is\s+)?(?:not|isn'?t|isnt)\s+(?:needed|necessary|required|wanted)\b",
+    re.I,
+)
+
+
+def wants_guard(text: str) -> bool:
+    """Whether ``text`` asks for the automatic-rollback guard (said, and not refused)."""
+    return GUARD.search(text) is not None and NO_GUARD.search(text) is None
+
+
 PERCENT = re.compile(
     r"(\d+(?:\.\d+)?)\s*(?:%|percent\b|per\s*cent\b|pct\b|/\s*\d+(?:\.\d+)?\b)", re.I
 )
@@ -377,6 +398,9 @@ SERVING = re.compile(
     # "which version does the digits route hit by default", "where does the route send people"
     r"|\b(?:route|endpoint)\s+(?:hit|hits|send|sends|go|goes|forward|forwards|use|uses|call|calls)\b"
     r"|\bby default\b"
+    # "is mnist-cnn up", "is digits-encoder even up?", "is it down?": whether it serves
+    r"|\bis\s+(?:it|that|this|[\w.\-]+)\s+(?:even\s+|still\s+|actually\s+)?"
+    r"(?:up|down|alive|healthy|reachable|responding)\b(?!\s+(?:to|for|with|on)\b)"
     # "which version is answering on the digits route", "what does /routes/digits hit"
     r"|\b(?:answering|answers|responding|responds)\s+(?:on|at|behind)\s+(?:the\s+)?\S+\s+route\b"
     r"|\bwhat\s+(?:does|do)\s+(?:the\s+)?\S+\s+(?:route\s+)?hit\b"

@@ -39,6 +39,8 @@ SAME_INFO_FOR = re.compile(
     r"(?:for|on|about)\b",
     re.I,
 )
+#: A read narrowed to one model, said alone: "only mnist-classifier" after "audit --since 24h".
+_ONLY_FOR = re.compile(r"^\W*(?:only|just)\s+(?:for\s+|on\s+)?(?:the\s+)?[\w.\-]+\W*$", re.I)
 #: What takes back the name just said: "cancel that", "scratch that", "wrong model".
 _TAKE_BACK = r"(?:cancel|scratch|ignore|forget)\s+that|wrong\s+(?:model|one|name)"
 #: A correction of the model just named: "no sorry, I meant x", "oops, x", "I mean x v2",
@@ -99,7 +101,9 @@ class RepeatReading(FollowUpReading):
             return None
         versions = [int(m.group(1)) for m in P.VERSION.finditer(self.text)]
         corrected = CORRECTION.match(self.text) is not None
-        same_info = SAME_INFO_FOR.search(self.text) and topic.kind not in CHANGE_KINDS
+        same_info = (
+            SAME_INFO_FOR.search(self.text) or _ONLY_FOR.match(self.text)
+        ) and topic.kind not in CHANGE_KINDS
         if (SAME_FOR.search(self.text) or same_info or corrected) and len(
             {f.model for f in self.found}
         ) == 1:

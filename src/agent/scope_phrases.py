@@ -111,7 +111,10 @@ UNSUPPORTED: list[tuple[str, re.Pattern[str]]] = [
         "edit_card",
         re.compile(
             r"\b(?:edit|update|change|set|fix|rewrite)\s+(?:the\s+)?(?:model\s+)?"
-            r"(?:card|description)\b",
+            r"(?:card|description)\b"
+            # "the card ... has the wrong dataset, can you change the dataset field to ..."
+            r"|\bcard\b.{0,80}?\b(?:edit|update|change|set|fix|correct)\s+(?:the\s+|its\s+)?"
+            r"[\w\s\-]{0,30}?\b(?:field|section|dataset|intended\s+use|limitations)\b",
             re.I,
         ),
     ),

@@ -6,6 +6,7 @@ command words."""
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Iterable
 
@@ -77,8 +78,105 @@ def _fix(word: str, protected: frozenset[str]) -> str:
     return close[0] if close else word
 
 
+#: Command-line habits ("canary x v4 --shadow --percent 50", "audit --since 24h",
+#: "stop_canary x") as the words they stand for; "--expect v2" (the version the change expects
+#: to replace) is no target and goes.
+_FLAGS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"--(?:percent|pct|share)[=\s]+(\d+(?:\.\d+)?)%?", re.I), r" at \1% "),
+    (re.compile(r"--mode[=\s]+(shadow|split)\b", re.I), r" \1 "),
+    (re.compile(r"--(shadow|split|guard(?:ed)?)\b", re.I), r" \1 "),
+    (re.compile(r"--since[=\s]+(\d+)\s*h(?:ours?)?\b", re.I), r" in the last \1 hours "),
+    (re.compile(r"--since[=\s]+(\d+)\s*d(?:ays?)?\b", re.I), r" in the last \1 days "),
+    (re.compile(r"--since[=\s]+(\d+)\s*m(?:in(?:utes?)?)?\b", re.I), r" in the last \1 minutes "),
+    (re.compile(r"--(?:to|stage|to-stage)[=\s]+", re.I), " to "),
+    (re.compile(r"--version[=\s]+v?(\d+)\b", re.I), r" v\1 "),
+    (re.compile(r"--(?:model|name)[=\s]+", re.I), " "),
+    (re.compile(r"--expect(?:ed)?(?:-current)?(?:-version)?[=\s]+v?\d+\b", re.I), " "),
+    (re.compile(r"\bstop_canary\b", re.I), "stop the canary of"),
+    (re.compile(r"\bstart_canary\b", re.I), "canary"),
+    (re.compile(r"\b(promote|rollback)_model\b", re.I), r"\1"),
+]
+
+
+#: Keys of a record (an audit entry, a log line), not of a request.
+_RECORD_KEYS = frozenset(
+    {
+        "at",
+        "by",
+        "actor",
+        "timestamp",
+        "time",
+        "ts",
+        "status",
+        "id",
+        "when",
+        "approved_by",
+        "requested_by",
+        "user",
+        "date",
+        "result",
+        "level",
+        "msg",
+        "message",
+        "event",
+    }
+)
+
+
+def _json_words(text: str) -> str | None:
+    """A request typed as a JSON object ('{"action": "promote", "model": "x", "version": 3,
+    "stage": "Staging"}') in words; None for anything else."""
+    if not (text.startswith("{") and text.endswith("}")):
+        return None
+    try:
+        fields = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(fields, dict):
+        return None
+    if {str(k).lower() for k in fields} & _RECORD_KEYS:
+        return None  # a pasted record of something done ("by", "at", "status"): evidence
+    words = {str(k).lower(): v for k, v in fields.items() if isinstance(v, str | int | float)}
+    action = words.get("action") or words.get("kind") or words.get("tool") or words.get("op")
+    if not isinstance(action, str):
+        return None
+    said = [action.replace("_", " "), str(words.get("model") or words.get("model_name") or "")]
+    if (version := words.get("version")) is not None:
+        said.append(f"v{str(version).lstrip('vV')}")
+    if (stage := words.get("stage")) is not None:
+        said.append(f"to {stage}")
+    if (percent := words.get("percent")) is not None:
+        said.append(f"at {percent}%")
+    if (mode := words.get("mode")) is not None:
+        said.append(str(mode))
+    return " ".join(w for w in said if w)
+
+
+def command_words(text: str) -> str:
+    """``text`` with command-line flags (or a JSON request) said in words (unchanged without
+    any)."""
+    if (from_json := _json_words(text.strip())) is not None:
+        return from_json
+    if "--" not in text and "_" not in text:
+        return text
+    for pattern, words in _FLAGS:
+        text = pattern.sub(words, text)
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
+#: A move into a test stage is a move to Staging: "move v4 into testing", "put it in QA".
+_TEST_STAGE = re.compile(
+    r"\b(move|put|push|promote|ship|send|deploy|get)\b([^.!?]{0,60}?)\s(?:into|to|in|onto)\s+"
+    r"(?:the\s+)?(?:testing|test|qa|pre-?prod(?:uction)?)\b(?:\s+(?:env(?:ironment)?|stage))?",
+    re.I,
+)
+
+
 def normalise(text: str, models: Iterable[str] = ()) -> str:
-    """The text with contractions joined and command-word typos fixed."""
+    """The text with contractions joined, command-line flags said in words and command-word
+    typos fixed."""
+    text = command_words(text)
+    text = _TEST_STAGE.sub(r"\1\2 to staging", text)
     # "v2's card": the version's, not a word "v2s".
     text = re.sub(r"(\b(?:v|version\s*)\d+)['’]s\b", r"\1", text.strip(), flags=re.I)
     text = re.sub(r"(\w)['’](\w)", r"\1\2", text)  # what's -> whats

@@ -289,7 +289,7 @@ def matches(got: dict[str, Any], want: dict[str, Any], note: str = "") -> bool:
         want = {k: v for k, v in want.items() if k != "since_minutes"}
     # "any value from 4320 to 5760 is fine", "2880-4320 fine" (sets 29 and 30): a day anchor
     # with the time of day unknown, the range the note gives around the label's upper bound.
-    ranges = [(int(a), int(b)) for a, b in _RANGE.findall(note)]
+    ranges = [(int(a), int(b)) for pattern in _RANGES for a, b in pattern.findall(note)]
     span = next((r for r in ranges if r[1] == want.get("since_minutes")), None)
     if span is not None and isinstance(got.get("since_minutes"), int):
         if not span[0] <= got["since_minutes"] <= span[1]:
@@ -298,7 +298,13 @@ def matches(got: dict[str, Any], want: dict[str, Any], note: str = "") -> bool:
     return all(_same(got.get(k), v) for k, v in want.items() if k != "kind")
 
 
-_RANGE = re.compile(r"(\d+)\s*(?:to|-)\s*(\d+)\s+(?:is\s+)?fine")
+_RANGES = (
+    re.compile(r"(\d+)\s*(?:to|-)\s*(\d+)\s+(?:is\s+)?fine"),
+    # "7200-8640 minutes depending on the hour; any value in that range is fine"
+    re.compile(
+        r"(\d+)\s*(?:to|-)\s*(\d+)\s+minutes\b[^.]*?\bany\s+value\s+in\s+(?:that|this|the)\s+range\b"
+    ),
+)
 
 
 def _stage_as_version(want: dict[str, Any]) -> dict[str, Any]:

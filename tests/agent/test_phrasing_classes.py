@@ -1947,3 +1947,201 @@ def test_requests_next_to_plans_cancels_and_canary_conditions_are_read(
 def test_raising_a_canary_on_a_condition_is_never_a_promotion(follow_up: str) -> None:
     got = after("canary mnist-classifier v3 at 10%", follow_up)
     assert [part.kind for part in got] == ["canary"], got  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        (
+            "canary mnist-classifier v4 --shadow --percent 50",
+            StartCanary(model="mnist-classifier", version=4, percent=50, mode="shadow"),
+        ),
+        (
+            "canary mnist-classifier v2 --percent 15 --mode split",
+            StartCanary(model="mnist-classifier", version=2, percent=15),
+        ),
+        (
+            "promote mnist-classifier v4 staging --expect v2",
+            Promote(model="mnist-classifier", version=4, stage="Staging"),
+        ),
+        ("stop_canary mnist-classifier", StopCanary(model="mnist-classifier")),
+        (
+            '{"action": "promote", "model": "mnist-classifier", "version": 3, "stage": "Staging"}',
+            Promote(model="mnist-classifier", version=3, stage="Staging"),
+        ),
+        ("audit mnist-cnn --since 24h", AuditLog(model="mnist-cnn", since_minutes=1440)),
+    ],
+)
+def test_command_line_flags_and_a_json_request_read_as_their_words(
+    text: str, meant: Intent
+) -> None:
+    assert parse_parts(text, CTX) == [meant]
+
+
+def test_a_pasted_json_record_is_never_a_request_of_its_own() -> None:
+    got = parse_parts(
+        '{"action": "promote", "model": "mnist-classifier", "version": 3, "stage": '
+        '"Production", "by": "bob", "at": "2026-12-05T10:00:00Z"}',
+        CTX,
+    )
+    assert not [part for part in got if part.kind in CHANGE_KINDS], got
+
+
+@pytest.mark.parametrize(
+    "follow_up",
+    ["with the auto rollback thing on", "wait, add the auto-rollback guard to that"],
+)
+def test_a_guard_added_after_a_promotion_is_that_promotion_guarded(follow_up: str) -> None:
+    assert after("promote mnist-classifier v2 to production", follow_up) == [
+        Promote(model="mnist-classifier", version=2, stage="Production", guard=True)
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Let's make mnist-classifier version 2 the live one, but if it gets slow, switch back "
+        "automatically.",
+        "promote mnist-classifier v2 to production with a rollback guard",
+    ],
+)
+def test_switching_back_automatically_is_the_guard(text: str) -> None:
+    assert parse_parts(text, CTX) == [
+        Promote(model="mnist-classifier", version=2, stage="Production", guard=True)
+    ]
+
+
+def test_a_rollback_guard_in_a_history_question_is_no_rollback() -> None:
+    (got,) = parse_parts(
+        "Since Tuesday, were any promotions approved without a rollback guard?", CTX
+    )
+    assert got.kind == "audit"
+
+
+@pytest.mark.parametrize(
+    ("history", "follow_up", "percent"),
+    [
+        (
+            "shadow mnist-classifier v3 at 100% so i can see if it spikes",
+            "actually no, make it v4",
+            100,
+        ),
+        (
+            "Start a shadow canary of mnist-classifier v3 at 50%",
+            "Actually make it v4, same settings.",
+            50,
+        ),
+    ],
+)
+def test_another_version_of_a_shadow_canary_is_still_a_shadow(
+    history: str, follow_up: str, percent: float
+) -> None:
+    assert after(history, follow_up) == [
+        StartCanary(model="mnist-classifier", version=4, percent=percent, mode="shadow")
+    ]
+
+
+def test_the_share_a_canary_is_bumped_to_is_the_new_share() -> None:
+    got = parse_parts(
+        "Morning handover: the mnist-classifier v2 canary ran at 10% overnight and looked fine. "
+        "Bump it to 50% please.",
+        CTX,
+    )
+    assert got == [StartCanary(model="mnist-classifier", version=2, percent=50)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Would a rollback of mnist-cnn even be possible? It only has v1. Just asking.",
+        "Suppose v3 of mnist-classifier were in shadow at 20%: would any user see its answers?",
+        "retrain mnist-cnn on the december data tomorrow and promote it if it beats v1",
+        "Plan for tomorrow: canary mnist-classifier v2 at 10% in the morning and watch p99.",
+    ],
+)
+def test_only_asking_supposing_or_comparing_with_a_baseline_proposes_nothing(text: str) -> None:
+    got = parse_parts(text, CTX)
+    assert not [part for part in got if part.kind in CHANGE_KINDS], got
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        ("audit between 1 and 3 December", AuditLog(since_minutes=7920)),
+        (
+            "please put the old version of the mnist classifier back",
+            Rollback(model="mnist-classifier"),
+        ),
+        ("put the previous version of mnist-cnn back", Rollback(model="mnist-cnn")),
+        (
+            "move mnist-classifier v4 into testing so the team can try it",
+            Promote(model="mnist-classifier", version=4, stage="Staging"),
+        ),
+    ],
+)
+def test_dates_old_versions_back_and_testing_stages_in_plain_words(
+    text: str, meant: Intent
+) -> None:
+    now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    assert parse_parts(text, CTX.model_copy(update={"now": now})) == [meant]
+
+
+def test_a_read_narrowed_to_one_model_or_another_window_keeps_the_request() -> None:
+    assert after("audit --since 24h", "only mnist-classifier") == [
+        AuditLog(model="mnist-classifier", since_minutes=1440)
+    ]
+    assert after("audit mnist-cnn --since 2h", "same for digits-encoder", "now 7d") == [
+        AuditLog(model="digits-encoder", since_minutes=10080)
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "promote mnist-classifier v2 to Production. No guard needed, we'll watch it ourselves.",
+        "promote mnist-classifier v2 to production without a guard",
+        "promote mnist-classifier v2 to production, the auto-rollback guard is not needed",
+    ],
+)
+def test_a_refused_guard_is_not_added(text: str) -> None:
+    assert parse_parts(text, CTX) == [
+        Promote(model="mnist-classifier", version=2, stage="Production", guard=False)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        ("is mnist-cnn up", [ServingStatus(model="mnist-cnn")]),
+        ("is digits-encoder even up", [ServingStatus(model="digits-encoder")]),
+        (
+            "Please don't roll anything back yet - first show me what's serving for "
+            "mnist-classifier and mnist-cnn.",
+            [ServingStatus(model="mnist-classifier"), ServingStatus(model="mnist-cnn")],
+        ),
+        (
+            "The card for digits-encoder has the wrong dataset, can you change the dataset "
+            "field to digits-2026-11?",
+            [Unsupported(action="edit_card", model="digits-encoder")],
+        ),
+    ],
+)
+def test_up_questions_refusals_before_a_question_and_card_edits(
+    text: str, meant: list[Intent]
+) -> None:
+    assert parse_parts(text, CTX) == meant
+
+
+def test_a_model_called_by_a_name_the_registry_lacks_is_said_not_to_exist() -> None:
+    (got,) = parse_parts("Is there a model called sentiment-bert? It's in an old notebook.", CTX)
+    assert isinstance(got, Unclear)
+    assert got.unknown == "sentiment-bert"
+
+
+def test_it_in_a_history_question_and_same_but_a_stage_follow_the_conversation() -> None:
+    assert after("show me mnist-classifier", "anything change on it in the last hour") == [
+        AuditLog(model="mnist-classifier", since_minutes=60)
+    ]
+    assert after("what's in Production, all models", "same but staging") == [
+        ListModels(stage="Staging")
+    ]
