@@ -349,13 +349,17 @@ def _unknown_unversioned(text: str, ctx: ParseContext, skip: frozenset[str]) -> 
             continue  # "auto-rollback", "real-time": common words joined, not a name
         if DESCRIBING.search(low) or _MEASURE.match(low):
             continue  # "latency-sensitive", "critical-header", "p99", "5xx": what, not which
+        if re.search(rf"\bnew\s+{re.escape(word)}\s+{_PRODUCT_THING}", text, re.I):
+            continue  # "a new digit-recognition endpoint": what it is for, not a model
         if not _match(word, ctx)[0]:
             return word
     return None
 
 
+#: What a product is, after a description of it ("a new digit-recognition endpoint").
+_PRODUCT_THING = r"(?:endpoint|service|app|application|feature|product|project|use\s+case)\b"
 #: A name said as a route ("the payments route", "our fraud endpoint").
-_ROUTE_SAID = re.compile(r"\b([A-Za-z][\w\-]*)\s+(?:route|endpoint)s?\b")
+_ROUTE_SAID = re.compile(r"(?<![\w\-])(?<!\bnew\s)([A-Za-z][\w\-]*)\s+(?:route|endpoint)s?\b")
 #: Words before "route" that say which kind of route, not its name.
 _NOT_ROUTE_WORDS = """default header priority critical main same other new old batch shadow
     split canary prediction predictions predict inference http https rest grpc api that this

@@ -103,7 +103,10 @@ class _Reader(ChangeReading, RepeatReading):
             and not self.found
             and not isinstance(intent, Unsupported)  # "register a new model called x"
             and re.search(
-                rf"\b(?:called|named)\s+['\"`]?{re.escape(self.unknown)}\b", self.text, re.I
+                rf"\b(?:called|named)\s+['\"`]?{re.escape(self.unknown)}\b"
+                rf"|\bis\s+['\"`]?{re.escape(self.unknown)}['\"`]?\s+(?:registered|there|in\s+the\s+registry)\b",
+                self.text,
+                re.I,
             )
         ):
             return self.no_such_model()  # "is there a model called sentiment-bert?"
@@ -213,7 +216,9 @@ class _Reader(ChangeReading, RepeatReading):
             return AuditLog(model=self.named_model() or self.focus.model)
         if has(S.HELP, t):
             return Help()
-        if has(P.PENDING, t) and (not has(P.PROMOTE, t) or has(P.STATUS_QUESTION, t)):
+        purpose = _PURPOSE.search(t)
+        asked = t[: purpose.start()] if purpose and purpose.start() > 0 else t
+        if has(P.PENDING, asked) and (not has(P.PROMOTE, t) or has(P.STATUS_QUESTION, t)):
             # "did my promotion request go through or is it still waiting?": a status question
             return PendingApprovals(model=self.named_model())
         if has(P.CANARY, t) and not has(P.HISTORY_QUESTION, t) and not _canary_only_supposed(t):

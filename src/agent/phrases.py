@@ -400,7 +400,8 @@ SERVING = re.compile(
     r"|\bby default\b"
     # "is mnist-cnn up", "is digits-encoder even up?", "is it down?": whether it serves
     r"|\bis\s+(?:it|that|this|[\w.\-]+)\s+(?:even\s+|still\s+|actually\s+)?"
-    r"(?:up|down|alive|healthy|reachable|responding)\b(?!\s+(?:to|for|with|on)\b)"
+    r"(?:up|down|alive|healthy|reachable|responding|ok|okay|fine|working|broken)\b"
+    r"(?!\s+(?:to|for|with|on|if|that|now\s+to)\b)"
     # "which version is answering on the digits route", "what does /routes/digits hit"
     r"|\b(?:answering|answers|responding|responds)\s+(?:on|at|behind)\s+(?:the\s+)?\S+\s+route\b"
     r"|\bwhat\s+(?:does|do)\s+(?:the\s+)?\S+\s+(?:route\s+)?hit\b"

@@ -2145,3 +2145,19 @@ def test_it_in_a_history_question_and_same_but_a_stage_follow_the_conversation()
     assert after("what's in Production, all models", "same but staging") == [
         ListModels(stage="Staging")
     ]
+
+
+def test_ok_questions_registered_names_new_endpoints_and_a_purpose_after_an_audit() -> None:
+    assert parse_parts("is digits-encoder ok", CTX) == [ServingStatus(model="digits-encoder")]
+    (unknown,) = parse_parts("Also, is sentiment-bert registered? The NLP team asked.", CTX)
+    assert isinstance(unknown, Unclear)
+    assert unknown.unknown == "sentiment-bert"
+    got = parse_parts(
+        "which model should we use for a new digit-recognition endpoint? under 20 ms", CTX
+    )
+    assert not [p for p in got if isinstance(p, Unclear) and p.unknown], got
+    assert parse_parts(
+        "Now the audit for all models over the last 2 hours, so I can confirm the approvals "
+        "went through.",
+        CTX,
+    ) == [AuditLog(since_minutes=120)]
