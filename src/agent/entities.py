@@ -215,7 +215,9 @@ def find_models(
                 seen.add(model)
                 found.append(Found(model=model, said=joined, via="name", start=start + at))
                 continue
-        if _VERSION_WORD.match(word) or (low in skip and low not in exact):
+        if _VERSION_WORD.match(word):
+            continue
+        if low in skip and low not in exact and not _part_said_as_name(text, start, words, i, ctx):
             continue
         if ":" in word:
             word = word.split(":")[0]
@@ -235,6 +237,66 @@ def find_models(
             seen.add(model)
             found.append(Found(model=model, said=word, via=via, start=start + at))
     return found
+
+
+def _part_said_as_name(
+    text: str, start: int, words: list[tuple[str, int]], i: int, ctx: ParseContext
+) -> bool:
+    """A command word that is the part of exactly one registry name, said where a name goes:
+    "rb classifier", "canary classifier v4 10%", "the classifier v2 card" (never "which
+    classifier", "a fast classifier", "classifier models": a kind of model)."""
+    low = words[i][0].lower()
+    owners = [m for m in ctx.models or () if low in _segments(m)]
+    if len(owners) != 1:
+        return False
+    before = words[i - 1][0].lower() if i > 0 else ""
+    after = words[i + 1][0].lower() if i + 1 < len(words) else ""
+    if before in _KIND_BEFORE or after in _KIND_AFTER:
+        return False
+    return not _DATA_VERB.search(text[: start + words[i][1]])
+
+
+#: Words before a command word that make it a kind of model ("which classifier", "a classifier").
+_KIND_BEFORE = frozenset(
+    [
+        "a",
+        "an",
+        "any",
+        "current",
+        "production",
+        "prod",
+        "staging",
+        "live",
+        "deployed",
+        "which",
+        "what",
+        "whatever",
+        "best",
+        "good",
+        "better",
+        "fast",
+        "faster",
+        "fastest",
+        "quick",
+        "new",
+        "another",
+        "other",
+        "some",
+        "each",
+        "every",
+        "one",
+        "no",
+        "cheap",
+        "small",
+        "big",
+        "accurate",
+        "different",
+    ]
+)
+#: Words after it that do the same ("classifier models", "classifier for digits").
+_KIND_AFTER = frozenset(
+    ["models", "model", "ones", "one", "for", "that", "which", "with", "types", "kinds"]
+)
 
 
 #: A verb whose object is data, not a name: "classify digits", "recognise handwritten digits".

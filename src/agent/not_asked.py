@@ -26,6 +26,8 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
         return "quotes someone else's words"  # 'the ticket says "roll back x if ..."'
     if _CONFIRMING.search(text):
         return "asks about a change"  # "canary x v3 off, right?"
+    if _UNSURE.search(text):
+        return "says it is not sure the change should be made"  # "..., but I'm not sure I should"
     if _ONLY_ASKING.search(text):
         return "says it only asks"  # "would a rollback of x even be possible? just asking"
     if _SUPPOSED.match(text):
@@ -173,7 +175,9 @@ _QUESTION = re.compile(
 )
 #: Someone else's words: "someone said to roll back x", "the runbook says roll back x".
 _REPORTED = re.compile(
-    r"\b(?:said|says|suggested|suggests|wants|wanted|wrote|recommends|recommended|reads)\b", re.I
+    r"\b(?:said|says|suggested|suggests|wants|wanted|wrote|recommends|recommended|reads|"
+    r"told\s+(?:me|us|him|her|them)\s+to)\b",
+    re.I,
 )
 #: Someone else's words, attributed at the end: "switch x back, Bob said.", "..., says Bob".
 _SAID_BY = re.compile(
@@ -249,6 +253,11 @@ _ONLY_ASKING = re.compile(
     r"\b(?:just|only)\s+(?:asking|curious|wondering)\b"
     r"|\b(?:i\s*(?:'?m|\s+am)|we\s*(?:'?re|\s+are))\s+not\s+(?:asking|requesting)\b"
     r"|\bnot\s+(?:a\s+request|asking\s+(?:you\s+)?to\s+do\s+it)\b",
+    re.I,
+)
+#: Doubt about the change said: "Ines told me to roll back x, but I'm not sure I should".
+_UNSURE = re.compile(
+    r"\b(?:not\s+sure|unsure|doubt)\s+(?:if\s+|whether\s+|that\s+)?(?:i|we|you)\s+(?:should|ought|need)\b",
     re.I,
 )
 #: A change only supposed: "suppose v3 were in shadow ...", "imagine we rolled back ...".

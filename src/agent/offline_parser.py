@@ -180,6 +180,11 @@ class _Reader(ChangeReading, RepeatReading):
             return completed  # "mnist-cnn", "20", "v3" right after the chat asked for it
         if has(S.HELP, t):
             return Help()
+        if _THE_USUAL.search(t):
+            return Unclear(
+                reason="I do not know what 'the usual' is here; say the request itself, e.g. "
+                "'show the card of mnist-classifier' or 'roll back mnist-cnn'."
+            )
         # A pasted trace's own words ("CUDA out of memory") are gone; "here is the stack
         # trace" around it is about the registry's serving, not the machine.
         off_topic = has(S.OFF_TOPIC, t) is not None and not self.pasted
@@ -726,7 +731,7 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     who promoted it?"); the second part may lean on a model the first one names."""
     ctx = context or ParseContext()
     if not is_french(text):
-        return _parts_of(text, ctx)
+        return _guard_kept(text, _parts_of(text, ctx))
     parts = _parts_of(in_english(text), ctx)
     names = (*(ctx.models or ()), *(route for route, _ in ctx.routes or ()))
     if not says_only_a_plain_change(text, names) and any(
@@ -742,6 +747,16 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
             )
         ]
     return parts
+
+
+def _guard_kept(text: str, parts: list[Intent]) -> list[Intent]:
+    """A promotion read from one part of a message keeps the guard another part asks for:
+    "promote x v2 to production, and have it roll back automatically if p99 goes over 50ms"."""
+    promotions = [part for part in parts if isinstance(part, Promote)]
+    if len(promotions) != 1 or promotions[0].guard or not P.wants_guard(text):
+        return parts
+    guarded = promotions[0].model_copy(update={"guard": True})
+    return [guarded if part is promotions[0] else part for part in parts]
 
 
 def _parts_of(text: str, ctx: ParseContext) -> list[Intent]:
@@ -861,6 +876,8 @@ _ABOUT_IT = re.compile(
     r"\b(?:for|on|to|of|about|with|touched|changed)\s+(?:it|that\s+(?:one|model)|this\s+(?:one|model))\b",
     re.I,
 )
+#: A request by habit, not by its words: "do the usual for the classifier".
+_THE_USUAL = re.compile(r"\b(?:do|run|same\s+as)\s+(?:the\s+)?usual\b", re.I)
 #: Nothing but a window's filler words: "now 7d", "and the last 2 hours?", "ok, past week".
 _ONLY_FILLER = re.compile(
     r"^\W*(?:(?:and|now|then|ok|okay|so|what|how|about|for|over|in|the|make|it|try|instead)\W+)*"

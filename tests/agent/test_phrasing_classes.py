@@ -2161,3 +2161,48 @@ def test_ok_questions_registered_names_new_endpoints_and_a_purpose_after_an_audi
         "went through.",
         CTX,
     ) == [AuditLog(since_minutes=120)]
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        ("rb classifier pls", Rollback(model="mnist-classifier")),
+        (
+            "canary classifier v4 5% split",
+            StartCanary(model="mnist-classifier", version=4, percent=5),
+        ),
+        (
+            "go ahead and put v3 of the classifier into staging",
+            Promote(model="mnist-classifier", version=3, stage="Staging"),
+        ),
+        ("kill the canary on classifier", StopCanary(model="mnist-classifier")),
+    ],
+)
+def test_the_one_models_part_said_where_a_name_goes_is_that_model(text: str, meant: Intent) -> None:
+    assert parse_parts(text, CTX) == [meant]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "which classifier should we use for critical requests?",
+        "recommend a fast classifier under 10 ms",
+        "Is emnist-letters better than our current Production classifier?",
+    ],
+)
+def test_a_classifier_as_a_kind_of_model_names_no_model(text: str) -> None:
+    got = parse_parts(text, CTX)
+    assert not [p for p in got if getattr(p, "model", None) == "mnist-classifier"], got
+
+
+def test_relayed_doubt_the_usual_and_a_guard_in_another_part() -> None:
+    got = parse_parts("Ines told me to roll back mnist-classifier, but I'm not sure I should.", CTX)
+    assert not [part for part in got if part.kind in CHANGE_KINDS], got
+    (usual,) = parse_parts("can you do the usual for the classifier", CTX)
+    assert isinstance(usual, Unclear)
+    promoted = parse_parts(
+        "go ahead and promote mnist-classifier v2 to Production, and have it roll back "
+        "automatically if p99 goes over 50ms",
+        CTX,
+    )[0]
+    assert promoted == Promote(model="mnist-classifier", version=2, stage="Production", guard=True)
