@@ -350,7 +350,9 @@ class ChangeReading(Slots):
         if stop:
             return StopCanary(model=model, rationale=why)
         percent = P.PERCENT.search(head)
-        if (raised := _RAISED_TO.search(head)) is not None:
+        if (raised := _RAISED_TO.search(head)) is not None and not _LATER_OR_NOT.search(
+            _sentence_around(head, raised)
+        ):
             percent = raised  # "the canary ran at 10% overnight. Bump it to 50%": the new share
         explicit = [int(m.group(1)) for m in P.VERSION.finditer(head)]
         explicit = explicit or self.bare_versions(len(head))  # "canary digits 3 at 50%"
@@ -516,14 +518,30 @@ _STAGE_BEFORE_VERB = re.compile(
     r"\b(?:nach|auf|in|to|into|onto)\s+(prod(?:uction)?|staging)\s*$", re.I
 )
 
-#: The share a canary is changed to ("down to 2%", "to 5 percent", "at 1%").
-#: A share changed to a new one: "bump it to 50%", "raise the canary up to 25 percent".
+#: A share changed to a new one, asked in a sentence of its own: "... Bump it to 50%",
+#: "...; please raise the canary up to 25 percent".
 _RAISED_TO = re.compile(
-    r"\b(?:bump|raise|increase|lower|reduce|decrease|ramp|take|dial|drop|cut|bring|set|scale)\s+"
+    r"(?:^|(?<=[.!;:])\s*)(?:(?:please|pls|now|ok|okay|so|and|then|just)\s+)?(?:bump|raise|increase|lower|reduce|decrease|ramp|take|dial|drop|cut|bring|set|scale)\s+"
     r"(?:(?:it|that|this|the\s+canary|the\s+share|traffic|the\s+traffic)\s+)?(?:(?:up|down)\s+)?"
     r"to\s+(\d+(?:\.\d+)?)\s*(?:%|percent\b|per\s*cent\b|pct\b)",
     re.I,
 )
+#: Words that make a share a plan, a condition, a past event or a refusal, not the new one.
+_LATER_OR_NOT = re.compile(
+    r"\b(?:tomorrow|later|after|if|until|unless|once|when|by|next|last|had\s+to|don'?t|do\s+not|"
+    r"not|never|we'?ll|will|going\s+to|could|can)\b",
+    re.I,
+)
+
+
+def _sentence_around(text: str, match: re.Match[str]) -> str:
+    """The sentence ``match`` is in."""
+    start = max(text.rfind(mark, 0, match.end()) for mark in ".!?;")
+    ends = [i for i in (text.find(mark, match.end()) for mark in ".!?;") if i != -1]
+    return text[start + 1 : min(ends) if ends else len(text)]
+
+
+#: The share a canary is changed to ("down to 2%", "to 5 percent", "at 1%").
 _NEW_SHARE = re.compile(
     r"\b(?:to|at|down\s+to|back\s+to|by)\s+(?:just\s+|only\s+)?(\d+(?:\.\d+)?)\s*"
     r"(?:%|percent\b|per\s*cent\b|pct\b)",

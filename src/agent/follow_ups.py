@@ -56,6 +56,12 @@ _NARROWED = re.compile(
 )
 
 
+#: A split canary said, or a shadow refused: "as a real split", "not shadow", "no shadow".
+_SPLIT_SAID = re.compile(
+    r"\bsplit\b|\breal\s+(?:canary|traffic|users)\b|\busers\s+(?:should\s+|can\s+|will\s+)?see\b"
+    r"|\b(?:no|not|without)\s+(?:in\s+)?(?:a\s+|the\s+)?shadow\b",
+    re.I,
+)
 #: The list before, for another stage: "same but staging", "same for prod", "likewise, archived".
 _SAME_BUT_STAGE = re.compile(
     r"^\W*(?:the\s+)?(?:same|likewise|ditto)\W+(?:but|for|with|in)?\s*(?:the\s+)?"
@@ -203,6 +209,10 @@ class FollowUpReading(QuestionReading):
                 if ref is not None and ref.kind == "canary" and ref.model == model
                 else None
             )
+            if _SPLIT_SAID.search(self.text):
+                mode = "split"  # "make it v4, but as a real split", "no shadow this time"
+            elif re.search(r"\bshadow\b", self.text, re.I):
+                mode = "shadow"
             return StartCanary(
                 model=model, version=version, percent=topic.percent, mode=mode or "split"
             )

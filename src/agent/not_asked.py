@@ -26,11 +26,15 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
         return "quotes someone else's words"  # 'the ticket says "roll back x if ..."'
     if _CONFIRMING.search(text):
         return "asks about a change"  # "canary x v3 off, right?"
+    if _NOT_TO_RUN.search(text):
+        return "says not to run it"  # "canary x v3 --percent 10 # just testing, don't run"
+    if _RECORD_LINE.search(text):
+        return "quotes a record of a change"  # "log: 2026-12-05T10:00Z ... promote x v3 user=bob"
     if _UNSURE.search(text):
         return "says it is not sure the change should be made"  # "..., but I'm not sure I should"
     if _ONLY_ASKING.search(text):
         return "says it only asks"  # "would a rollback of x even be possible? just asking"
-    if _SUPPOSED.match(text):
+    if _supposed(text):
         return "supposes a change"  # "suppose v3 were in shadow at 20%: would users see it?"
     if _only_reported(text):
         return "reports a change already made"  # "we promoted x v3 to staging yesterday"
@@ -122,6 +126,8 @@ def _only_planned_or_standing(text: str) -> bool:
     left = _STANDING.sub(" ", unplanned)
     if left == text or (left != unplanned and _GO.search(left)):
         return False  # "the rollback plan is ready, execute it"
+    if unplanned != text and _DO_IT_NOW.search(left):
+        return False  # "plan for tonight: roll back x; do it now actually"
     return not any(verb.search(left) for verb in (*_VERBS, P.RESHARE))
 
 
@@ -221,7 +227,7 @@ _PLANNED = re.compile(
     r"this\s+(?:afternoon|evening|weekend))\b"
     # a plan's heading: "Plan for tomorrow: canary x v2 at 10% in the morning"
     r"|\b(?:plan|todo|to-do|next\s+steps?)\s+for\s+(?:tomorrow|tonight|later|next\s+\w+|"
-    r"(?:mon|tues|wednes|thurs|fri|satur|sun)day)\s*:[^.!?\n]*",
+    r"(?:mon|tues|wednes|thurs|fri|satur|sun)day)\s*:[^.!?;\n]*",
     re.I,
 )
 #: A change said as a state, not asked: "the rollback plan is ready", "rollback is on standby".
@@ -230,6 +236,11 @@ _STANDING = re.compile(
     r"(?:\s+(?:of|for|on)\s+[\w.\-]+)?\s+(?:is|are|was|stays|remains|'s)\s+(?:\w+\s+)?"
     r"(?:ready|prepared|available|on\s+standby|standing\s+by|in\s+place|possible|planned|"
     r"scheduled|an\s+option|documented)\b",
+    re.I,
+)
+#: Words that bring a planned change to now: "do it now", "right now", "go ahead".
+_DO_IT_NOW = re.compile(
+    r"\bdo\s+it\s+(?:now|today|asap)\b|\bright\s+now\b|\bimmediately\b|\basap\b|\bgo\s+ahead\b",
     re.I,
 )
 #: Words that ask to go ahead with what is ready: "the rollback plan is ready, execute it".
@@ -247,20 +258,46 @@ CANCELLED = re.compile(
     r"(?:roll\s*back|revert))\w*(?:\s+(?:of|on|for|de|du|sur)\s+[\w.\-]+)?",
     re.I,
 )
-#: The speaker says the message asks nothing to be done: "just asking", "I am not asking you
-#: to do it", "for the record, I am not requesting that".
+#: The speaker says the message asks nothing to be done: "... Just asking." at its end, "I am
+#: not asking you to do it", "for the record, I am not requesting that" (never "I am not
+#: asking for permission, roll back x").
 _ONLY_ASKING = re.compile(
-    r"\b(?:just|only)\s+(?:asking|curious|wondering)\b"
-    r"|\b(?:i\s*(?:'?m|\s+am)|we\s*(?:'?re|\s+are))\s+not\s+(?:asking|requesting)\b"
-    r"|\bnot\s+(?:a\s+request|asking\s+(?:you\s+)?to\s+do\s+it)\b",
+    r"\b(?:just|only)\s+(?:asking|curious|wondering)\W*$"
+    r"|\b(?:i\s*(?:'?m|\s+am)|we\s*(?:'?re|\s+are))\s+not\s+(?:asking|requesting)\s+"
+    r"(?:(?:you\s+)?to\s+do\s+(?:it|that|this)|for\s+(?:it|that|this|a\s+change)|that|it|this)\b"
+    r"|\bnot\s+a\s+request\b",
+    re.I,
+)
+
+
+def _supposed(text: str) -> bool:
+    """Whether ``text`` opens by supposing the change it names: "suppose v3 were in shadow at
+    20% - would users see it?" (never "imagine my surprise: v3 is broken. roll back x")."""
+    if not _SUPPOSED.match(text):
+        return False
+    first = re.split(r"[.!;:\u2013\u2014]|\s-\s", text, maxsplit=1)[0]
+    named = any(verb.search(first) for verb in _VERBS)
+    return named and bool(re.search(r"\?|\b(?:were|would|could|might)\b", text))
+
+
+#: A command shown, not asked: "# just testing the CLI, don't run", "example only", "dry run".
+_NOT_TO_RUN = re.compile(
+    r"\b(?:don'?t|do\s+not|never)\s+(?:run|apply|execute)\b|\bdry[\s-]?run\b|"
+    r"\bexample\s+only\b|\bjust\s+testing\s+the\s+(?:cli|command|syntax|parser)\b",
+    re.I,
+)
+#: A pasted record: a timestamp and who did it ("2026-12-05T10:00:00Z ... user=bob").
+_RECORD_LINE = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T\s]\d{1,2}:\d{2}\S*.*\b(?:user|by|actor|approver|approved_by)[=:]\s*\S+",
     re.I,
 )
 #: Doubt about the change said: "Ines told me to roll back x, but I'm not sure I should".
 _UNSURE = re.compile(
-    r"\b(?:not\s+sure|unsure|doubt)\s+(?:if\s+|whether\s+|that\s+)?(?:i|we|you)\s+(?:should|ought|need)\b",
+    r"\b(?:not\s+sure|unsure|doubt)\s+(?:if\s+|whether\s+|that\s+)?(?:i|we|you)\s+"
+    r"(?:should|ought|need)\b",
     re.I,
 )
-#: A change only supposed: "suppose v3 were in shadow ...", "imagine we rolled back ...".
+#: A message that opens by supposing: "suppose ...", "imagine ...", "hypothetically ...".
 _SUPPOSED = re.compile(r"^\W*(?:suppose|supposing|imagine|hypothetically|in\s+theory)\b", re.I)
 #: A change wished for in the passive: "v3 should be promoted", "it needs to be rolled back".
 _WANTED_DONE = re.compile(

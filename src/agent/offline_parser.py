@@ -38,6 +38,7 @@ from agent.intents import (
     Parsed,
     PendingApprovals,
     Promote,
+    Rollback,
     SelectModel,
     ServingStatus,
     StartCanary,
@@ -55,6 +56,7 @@ from agent.not_asked import (
 from agent.repeats import CORRECTION, SAME_FOR, RepeatReading
 from agent.slots import CODE, has
 from agent.topics import topic_of
+from agent.wording import command_words
 
 
 class _Reader(ChangeReading, RepeatReading):
@@ -164,6 +166,15 @@ class _Reader(ChangeReading, RepeatReading):
         ref = self.focus.proposal
         if ref is None or ref.kind != "promote" or self.named_model() not in (None, ref.model):
             return None
+        t = self.text
+        if (
+            not _GUARD_ADDED.match(t)
+            or "?" in t
+            or has(P.VERSION, t)
+            or has(P.STAGE_WORD, t)
+            or _NOT_ADDED.search(t)
+        ):
+            return None  # "does it have a guard?", "with a guard, but for v4", "cancel that"
         stage = self.focus.topic.stage if self.focus.topic.kind == "promote" else None
         return Promote(
             model=ref.model,
@@ -231,7 +242,7 @@ class _Reader(ChangeReading, RepeatReading):
         if (found := has(P.PROMOTE, t)) and has(P.GUARD, t):
             return self.promote(found)  # "promote ... with automatic rollback"
         # "the automatic rollback guard" names the guard, not a rollback
-        unguarded = P.GUARD.sub(lambda m: " " * len(m.group(0)), t)
+        unguarded = _GUARD_NOUN.sub(lambda m: " " * len(m.group(0)), t)
         if (
             P.wants_guard(t)
             and not has(P.ROLLBACK, unguarded)
@@ -753,10 +764,15 @@ def _guard_kept(text: str, parts: list[Intent]) -> list[Intent]:
     """A promotion read from one part of a message keeps the guard another part asks for:
     "promote x v2 to production, and have it roll back automatically if p99 goes over 50ms"."""
     promotions = [part for part in parts if isinstance(part, Promote)]
-    if len(promotions) != 1 or promotions[0].guard or not P.wants_guard(text):
+    if len(promotions) != 1 or not P.wants_guard(command_words(text)):
         return parts
     guarded = promotions[0].model_copy(update={"guard": True})
-    return [guarded if part is promotions[0] else part for part in parts]
+    return [
+        guarded if part is promotions[0] else part
+        for part in parts
+        # "... and have it roll back automatically if p99 > 50ms": the guard, no rollback
+        if not (isinstance(part, Rollback) and part.model == guarded.model)
+    ]
 
 
 def _parts_of(text: str, ctx: ParseContext) -> list[Intent]:
@@ -874,6 +890,23 @@ def _takes_a_version(parts: list[Intent]) -> bool:
 #: The model under discussion, pointed at: "the audit for it", "anything change on it".
 _ABOUT_IT = re.compile(
     r"\b(?:for|on|to|of|about|with|touched|changed)\s+(?:it|that\s+(?:one|model)|this\s+(?:one|model))\b",
+    re.I,
+)
+#: A message that only adds the guard: "with the auto rollback thing on", "add the guard".
+_GUARD_ADDED = re.compile(
+    r"^\W*(?:(?:wait|ok|okay|actually|and|also|oh|pls|please|yes|yeah|but|sorry)\W+)*"
+    r"(?:add|put|turn\s+on|enable|include|attach|set|with|plus)\b",
+    re.I,
+)
+#: Words that take the change back or doubt it: never a guard added to it.
+_NOT_ADDED = re.compile(
+    r"\b(?:cancel|forget|never\s*mind|reject|rejected|nervous|wrong|not|no|don'?t|instead)\b", re.I
+)
+#: The guard said as a thing ("the rollback guard", "the auto-rollback feature"): its words
+#: are no rollback verb.
+_GUARD_NOUN = re.compile(
+    r"\b(?:auto(?:matic)?[\s-]*)?roll[\s-]*back\s+(?:guard|thing|feature|option|protection|"
+    r"safety\s+net)s?\b|\bguard(?:ed|s)?\b",
     re.I,
 )
 #: A request by habit, not by its words: "do the usual for the classifier".

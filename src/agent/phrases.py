@@ -122,7 +122,9 @@ ROLLBACK = re.compile(
     r"|\b(?:need|want|get|bring|put|have)\s+(?:the\s+)?(?:old|previous|prior|last|earlier)\s+"
     r"(?:version|one|model|build|release)\s+"
     # "put the old version of the mnist classifier back"
-    r"(?:of\s+(?:the\s+)?[\w.\-]+(?:\s+[\w.\-]+)?\s+)?back\b"
+    r"(?:of\s+(?!(?:the\s+)?(?:model\s+)?(?:card|dashboard|config|doc|docs|readme|file|page|"
+    r"slide|runbook|script)s?\b)(?:the\s+)?[\w.\-]+(?:\s+[\w.\-]+)?\s+)?back\b"
+    r"(?!\s+(?:in|into|to|on)\s+(?:the\s+)?staging\b)"
     # "restore the previous version of x"
     r"|\brestore\s+(?:the\s+)?(?:old|previous|prior|last good|earlier)\s+"
     r"(?:version|one|build|release)\b"
@@ -224,7 +226,16 @@ NO_GUARD = re.compile(
     r"\b(?:no|without(?:\s+(?:a|an|the|any))?|(?:don'?t|do\s+not)\s+(?:need|want|add|use|set|turn\s+on)"
     r"(?:\s+(?:a|an|the|any))?|skip(?:\s+the)?|never\s+mind\s+the)\s+"
     r"(?:auto(?:matic)?[\s-]*)?(?:roll[\s-]*back\s+)?guard"
-    r"|\bguard\s+(?:is\s+)?(?:not|isn'?t|isnt)\s+(?:needed|necessary|required|wanted)\b",
+    r"|\bguard\s+(?:is\s+)?(?:not|isn'?t|isnt)\s+(?:needed|necessary|required|wanted)\b"
+    # "no auto-rollback", "auto-rollback off", "turn off the guard", "no need for a guard"
+    r"|\b(?:no|skip|without|disable)\s+(?:an?\s+|the\s+)?auto(?:matic)?[\s-]*roll[\s-]*back\b"
+    r"|\b(?:auto(?:matic)?[\s-]*roll[\s-]*back|guard)\s+(?:off|disabled)\b"
+    r"|\b(?:turn|switch)\s+off\s+(?:the\s+)?(?:auto(?:matic)?[\s-]*roll[\s-]*back|guard)\b"
+    r"|\bno\s+need\s+for\s+(?:a|an|the)\s+(?:[\w-]+\s+)?guard\b"
+    r"|\bdon'?t\s+bother\s+with\s+(?:a|an|the)\s+(?:[\w-]+\s+)?guard\b"
+    # "it will not switch back automatically", "we won't roll back automatically"
+    r"|\b(?:not|n't|never)\s+(?:\w+\s+)?(?:switch|go|flip|roll|revert)\s+back\s+automatically\b"
+    r"|\bautomatically\?\s*no\b",
     re.I,
 )
 
@@ -240,7 +251,9 @@ PERCENT = re.compile(
 #: Asking for a stage change: a verb of moving ("promote", "ship", "propose promoting"),
 #: "make X the production one", "stage X", "v3 to staging" ("v3->stg" once normalised).
 PROMOTE = re.compile(
-    r"\b(?:promote|promoting|promoten|deploy|deployen|release|ship|move|push|graduate|bump|roll\s*out|go\s+live"
+    r"\b(?:promote|promoting|promoten|deploy|deployen|release|ship|move|push|graduate|roll\s*out|go\s+live"
+    # "bump it to production", never "bump it to 50%" (a canary's share)
+    r"|bump(?!\s+(?:(?:it|that|this|the\s+\w+)\s+)?(?:up\s+)?to\s+\d+(?:\.\d+)?\s*(?:%|percent|pct))"
     r"|queue\s+up|put(?!.{0,40}\b(?:next to|beside|side by side)\b)|make\b.{1,40}\blive)\b"
     r"|\bmake\b.{1,60}?\b(?:the\s+)?(?:new\s+)?(?:prod(?:uction)?|staging)"
     r"(?:\s+(?:one|version|build|model|release)\b|(?=\s*(?:[.!?,]|$|please|pls|now|thanks|for\s)))"

@@ -79,46 +79,54 @@ def _fix(word: str, protected: frozenset[str]) -> str:
 
 
 #: Command-line habits ("canary x v4 --shadow --percent 50", "audit --since 24h",
-#: "stop_canary x") as the words they stand for; "--expect v2" (the version the change expects
-#: to replace) is no target and goes.
+#: "stop_canary x"), read only in a message that starts as a command: a flag in a question,
+#: a log line or a report stays as typed. "--expect v2" (the version the change expects to
+#: replace) is no target and goes; "--no-shadow", "--guard=false" say the opposite.
+_COMMAND_START = re.compile(
+    r"^\s*(?:promote|promote_model|rollback|rollback_model|rb|roll\s+back|canary|start_canary|"
+    r"shadow|stop_canary|stop|audit|get_audit_log|list|list_models|ls|describe|show|"
+    r"get_model_info|pending|compare|serving|get_serving_version)\b",
+    re.I,
+)
 _FLAGS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"--(?:percent|pct|share)[=\s]+(\d+(?:\.\d+)?)%?", re.I), r" at \1% "),
+    (re.compile(r"--no-shadow\b|--shadow[=\s]+(?:false|no|off|0)\b", re.I), " split "),
+    (re.compile(r"--no-guard\b|--guard(?:ed)?[=\s]+(?:false|no|off|0)\b", re.I), " no guard "),
     (re.compile(r"--mode[=\s]+(shadow|split)\b", re.I), r" \1 "),
-    (re.compile(r"--(shadow|split|guard(?:ed)?)\b", re.I), r" \1 "),
+    (re.compile(r"--(shadow|split|guard(?:ed)?)(?:[=\s]+(?:true|yes|on|1))?\b", re.I), r" \1 "),
     (re.compile(r"--since[=\s]+(\d+)\s*h(?:ours?)?\b", re.I), r" in the last \1 hours "),
     (re.compile(r"--since[=\s]+(\d+)\s*d(?:ays?)?\b", re.I), r" in the last \1 days "),
     (re.compile(r"--since[=\s]+(\d+)\s*m(?:in(?:utes?)?)?\b", re.I), r" in the last \1 minutes "),
-    (re.compile(r"--(?:to|stage|to-stage)[=\s]+", re.I), " to "),
+    (re.compile(r"--(?:to|to-stage)[=\s]+", re.I), " to "),
+    (re.compile(r"--stage[=\s]+", re.I), " "),
     (re.compile(r"--version[=\s]+v?(\d+)\b", re.I), r" v\1 "),
     (re.compile(r"--(?:model|name)[=\s]+", re.I), " "),
     (re.compile(r"--expect(?:ed)?(?:-current)?(?:-version)?[=\s]+v?\d+\b", re.I), " "),
-    (re.compile(r"\bstop_canary\b", re.I), "stop the canary of"),
-    (re.compile(r"\bstart_canary\b", re.I), "canary"),
-    (re.compile(r"\b(promote|rollback)_model\b", re.I), r"\1"),
+    (re.compile(r"^\s*stop_canary\b", re.I), "stop the canary of"),
+    (re.compile(r"^\s*start_canary\b", re.I), "canary"),
+    (re.compile(r"^\s*(promote|rollback)_model\b", re.I), r"\1"),
+    (re.compile(r"^\s*list_models\b", re.I), "list models"),
+    (re.compile(r"^\s*get_audit_log\b", re.I), "audit"),
+    (re.compile(r"^\s*get_model_info\b", re.I), "show"),
+    (re.compile(r"^\s*get_serving_version\b", re.I), "what serves"),
 ]
-
-
-#: Keys of a record (an audit entry, a log line), not of a request.
-_RECORD_KEYS = frozenset(
+#: Keys a JSON request may have; any other key ("by", "at", "status", "note", "dry_run") makes
+#: it a record or an example, read as typed.
+_REQUEST_KEYS = frozenset(
     {
-        "at",
-        "by",
-        "actor",
-        "timestamp",
-        "time",
-        "ts",
-        "status",
-        "id",
-        "when",
-        "approved_by",
-        "requested_by",
-        "user",
-        "date",
-        "result",
-        "level",
-        "msg",
-        "message",
-        "event",
+        "action",
+        "kind",
+        "tool",
+        "op",
+        "model",
+        "model_name",
+        "version",
+        "stage",
+        "percent",
+        "mode",
+        "guard",
+        "auto_rollback",
+        "to_version",
     }
 )
 
@@ -132,10 +140,8 @@ def _json_words(text: str) -> str | None:
         fields = json.loads(text)
     except ValueError:
         return None
-    if not isinstance(fields, dict):
+    if not isinstance(fields, dict) or not {str(k).lower() for k in fields} <= _REQUEST_KEYS:
         return None
-    if {str(k).lower() for k in fields} & _RECORD_KEYS:
-        return None  # a pasted record of something done ("by", "at", "status"): evidence
     words = {str(k).lower(): v for k, v in fields.items() if isinstance(v, str | int | float)}
     action = words.get("action") or words.get("kind") or words.get("tool") or words.get("op")
     if not isinstance(action, str):
@@ -143,31 +149,42 @@ def _json_words(text: str) -> str | None:
     said = [action.replace("_", " "), str(words.get("model") or words.get("model_name") or "")]
     if (version := words.get("version")) is not None:
         said.append(f"v{str(version).lstrip('vV')}")
+    if (to_version := words.get("to_version")) is not None:
+        said.append(f"to v{str(to_version).lstrip('vV')}")
     if (stage := words.get("stage")) is not None:
         said.append(f"to {stage}")
     if (percent := words.get("percent")) is not None:
         said.append(f"at {percent}%")
     if (mode := words.get("mode")) is not None:
         said.append(str(mode))
+    guard = fields.get("guard", fields.get("auto_rollback"))
+    if guard is True:
+        said.append("with the guard")
+    elif guard is False:
+        said.append("with no guard")
     return " ".join(w for w in said if w)
 
 
 def command_words(text: str) -> str:
-    """``text`` with command-line flags (or a JSON request) said in words (unchanged without
-    any)."""
+    """``text`` with command-line flags (or a JSON request) said in words, when it starts as a
+    command (unchanged otherwise)."""
     if (from_json := _json_words(text.strip())) is not None:
         return from_json
-    if "--" not in text and "_" not in text:
-        return text
+    if ("--" not in text and "_" not in text) or not _COMMAND_START.match(text) or "?" in text:
+        return text  # a flag in a question ("... --percent 10 failed with 409, why?") as typed
     for pattern, words in _FLAGS:
         text = pattern.sub(words, text)
     return re.sub(r"[ \t]{2,}", " ", text).strip()
 
 
-#: A move into a test stage is a move to Staging: "move v4 into testing", "put it in QA".
+#: A move into a test stage is a move to Staging: "move v4 into testing", "put it in the QA
+#: environment" (never "in testing it beat v1" or "put more effort into testing v3").
 _TEST_STAGE = re.compile(
-    r"\b(move|put|push|promote|ship|send|deploy|get)\b([^.!?]{0,60}?)\s(?:into|to|in|onto)\s+"
-    r"(?:the\s+)?(?:testing|test|qa|pre-?prod(?:uction)?)\b(?:\s+(?:env(?:ironment)?|stage))?",
+    r"\b(move|put|push|promote|ship|send|deploy|get)\b([^.!?]{0,60}?)\s"
+    r"(?:(?:into|to|onto)\s+(?:the\s+)?(?:testing|test|qa|pre-?prod(?:uction)?)"
+    r"(?:\s+(?:env(?:ironment)?|stage))?"
+    r"|in\s+(?:the\s+)?(?:testing|test|qa|pre-?prod(?:uction)?)\s+(?:env(?:ironment)?|stage))"
+    r"(?=\s*(?:$|[.,;!?]|(?:so|and|for|please|pls|now)\b))",
     re.I,
 )
 

@@ -2206,3 +2206,105 @@ def test_relayed_doubt_the_usual_and_a_guard_in_another_part() -> None:
         CTX,
     )[0]
     assert promoted == Promote(model="mnist-classifier", version=2, stage="Production", guard=True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # flags and commands inside questions, logs and examples
+        "can you explain what stop_canary mnist-classifier does before I run it?",
+        "error: stop_canary mnist-classifier returned 500",
+        "log line: 2026-12-05T10:00:00Z INFO cli promote mnist-classifier v3 --to Production "
+        "user=bob",
+        "canary mnist-classifier v3 --percent 10 # just testing the CLI, don't run",
+        "canary mnist-classifier v3 --percent 10 failed with 409, why?",
+        '{"action":"promote","model":"mnist-classifier","version":3,"stage":"Staging",'
+        '"note":"do not apply, example only"}',
+        # asking, supposing, a share said as a plan or a question
+        "Would a rollback of mnist-cnn even be possible? It only has v1. Just asking.",
+        "Suppose v3 of mnist-classifier were in shadow at 20% - would any user see its answers?",
+        "the mnist-classifier v3 canary is at 10%; can we bump it to 50%?",
+    ],
+)
+def test_commands_shown_asked_about_or_supposed_are_not_proposed(text: str) -> None:
+    got = parse_parts(text, CTX)
+    assert not [part for part in got if part.kind in CHANGE_KINDS], got
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        ("describe mnist-classifier --version 3 --stage Staging", None),
+        ("list_models --stage staging", ListModels(stage="Staging")),
+        (
+            "promote mnist-classifier v3 --to production --no-guard",
+            Promote(model="mnist-classifier", version=3, stage="Production", guard=False),
+        ),
+        (
+            '{"action":"promote","model":"mnist-classifier","version":3,"stage":"Production",'
+            '"guard":false}',
+            Promote(model="mnist-classifier", version=3, stage="Production", guard=False),
+        ),
+        (
+            "canary mnist-classifier v3 --no-shadow --percent 10",
+            StartCanary(model="mnist-classifier", version=3, percent=10),
+        ),
+        (
+            "I am not asking for permission, roll back mnist-classifier",
+            Rollback(model="mnist-classifier"),
+        ),
+        (
+            "imagine my surprise: v3 is broken. roll back mnist-classifier",
+            Rollback(model="mnist-classifier"),
+        ),
+        (
+            "plan for tonight: roll back mnist-classifier; do it now actually",
+            Rollback(model="mnist-classifier"),
+        ),
+        ("automatically roll back mnist-classifier now", Rollback(model="mnist-classifier")),
+        (
+            "promote mnist-classifier v3 to production, skip auto-rollback",
+            Promote(model="mnist-classifier", version=3, stage="Production", guard=False),
+        ),
+        (
+            "canary mnist-classifier v3 at 10%, don't raise it to 50% until I say so",
+            StartCanary(model="mnist-classifier", version=3, percent=10),
+        ),
+    ],
+)
+def test_flags_guards_shares_and_plain_requests_after_the_second_review(
+    text: str, meant: Intent | None
+) -> None:
+    got = parse_parts(text, CTX)
+    if meant is None:
+        assert not [part for part in got if part.kind in CHANGE_KINDS], got
+    else:
+        assert got == [meant]
+
+
+@pytest.mark.parametrize(
+    "follow_up",
+    [
+        "does it have a guard?",
+        "what does the guard do?",
+        "cancel that, I'll add the guard myself later",
+        "with a guard, but for v4",
+    ],
+)
+def test_a_guard_mentioned_after_a_promotion_is_not_always_that_promotion_guarded(
+    follow_up: str,
+) -> None:
+    got = after("promote mnist-classifier v3 to production", follow_up)
+    assert (
+        Promote(model="mnist-classifier", version=3, stage="Production", guard=True) not in got
+    ), got
+
+
+@pytest.mark.parametrize(
+    "follow_up",
+    ["make it v4 but as a real split", "make it v4, no shadow", "make it v4, not in shadow"],
+)
+def test_another_version_said_as_a_split_is_a_split(follow_up: str) -> None:
+    assert after("canary mnist-classifier v3 at 10% shadow", follow_up) == [
+        StartCanary(model="mnist-classifier", version=4, percent=10, mode="split")
+    ]
