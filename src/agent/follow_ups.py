@@ -56,6 +56,13 @@ _NARROWED = re.compile(
 )
 
 
+#: Only another stage, as a correction: "wait no. staging first", "to prod instead".
+_STAGE_ONLY = re.compile(
+    r"^\W*(?:(?:wait|no|nope|sorry|actually|oops|hmm+|ah|err?|i\s+mean(?:t)?)\W+)*"
+    r"(?:(?:to|in|into)\s+)?(staging|prod(?:uction)?)"
+    r"(?:\s+(?:first|instead|please|pls|then))*\W*$",
+    re.I,
+)
 #: A split canary said, or a shadow refused: "as a real split", "not shadow", "no shadow".
 _SPLIT_SAID = re.compile(
     r"\bsplit\b|\breal\s+(?:canary|traffic|users)\b|\busers\s+(?:should\s+|can\s+|will\s+)?see\b"
@@ -161,8 +168,19 @@ class FollowUpReading(QuestionReading):
         return None
 
     def correction(self) -> Intent | None:
-        """ "actually v3", "I meant v3", "make that v3": the request before, with this version."""
+        """ "actually v3", "I meant v3", "make that v3": the request before, with this version;
+        "wait no. staging first" right after a promotion: that promotion, to that stage."""
         topic = self.focus.topic
+        ref = self.focus.proposal
+        if (
+            (stage_only := _STAGE_ONLY.match(self.text))
+            and topic.kind == "promote"
+            and ref is not None
+            and ref.kind == "promote"
+        ):
+            return Promote(
+                model=ref.model, version=ref.version, stage=stage_of(stage_only.group(1))
+            )
         said = _CORRECTION.search(self.text)
         versions = [
             int(m.group(1))

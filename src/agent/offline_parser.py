@@ -140,7 +140,7 @@ class _Reader(ChangeReading, RepeatReading):
                 model = self.focus.model
             intent = AuditLog(model=model)
         if (
-            isinstance(intent, AuditLog)
+            isinstance(intent, AuditLog | PendingApprovals)
             and intent.model is None
             and not self.found
             and self.focus.model is not None

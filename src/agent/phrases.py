@@ -67,7 +67,7 @@ NEWER = re.compile(
     re.I,
 )
 FOLLOW_UP = re.compile(
-    r"^(?:and|also|what about|how about|same (?:for|with|thing for|question)|ditto for|"
+    r"^(?:and|und|also|what about|how about|same (?:for|with|thing for|question)|ditto for|"
     r"likewise for|now (?:for|do)|do the same for)\b",
     re.I,
 )
@@ -623,6 +623,7 @@ MULTI_WORD_TASKS = {
     ),
     r"digits? (?:predictions?|recognition|labels?)": "classification",
     "feature extraction": "feature-extraction",
+    r"feature[\s-]extractors?": "feature-extraction",
     "embeddings": "feature-extraction",
     "embedding": "feature-extraction",
     # "a job that embeds 2M digit images", "vectors for a similarity index"

@@ -2308,3 +2308,19 @@ def test_another_version_said_as_a_split_is_a_split(follow_up: str) -> None:
     assert after("canary mnist-classifier v3 at 10% shadow", follow_up) == [
         StartCanary(model="mnist-classifier", version=4, percent=10, mode="split")
     ]
+
+
+def test_a_stage_only_correction_a_german_and_a_pending_question_about_it() -> None:
+    assert after("promote mnist-classifier v4 to production", "wait no. staging first") == [
+        Promote(model="mnist-classifier", version=4, stage="Staging")
+    ]
+    assert after("who changed mnist-cnn this week?", "und digits-encoder?") == [
+        AuditLog(model="digits-encoder", since_minutes=10080)
+    ]
+    assert parse_parts("whats serving on mnist-classifier and anything pending on it?", CTX) == [
+        ServingStatus(model="mnist-classifier"),
+        PendingApprovals(model="mnist-classifier"),
+    ]
+    assert parse_parts("best feature extractor for batch jobs", CTX) == [
+        SelectModel(task="feature-extraction", goal="batch")
+    ]
