@@ -26,6 +26,10 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
         return "quotes someone else's words"  # 'the ticket says "roll back x if ..."'
     if _CONFIRMING.search(text):
         return "asks about a change"  # "canary x v3 off, right?"
+    if _NOT_NOW.search(text):
+        return "says not now"  # "promote x v2 ... After Friday, not now.", "nothing to do now"
+    if _NOBODY.search(text):
+        return "says nobody should make it"  # "lock x so nobody can promote anything"
     if _NOT_TO_RUN.search(text):
         return "says not to run it"  # "canary x v3 --percent 10 # just testing, don't run"
     if _RECORD_LINE.search(text):
@@ -182,7 +186,7 @@ _QUESTION = re.compile(
 #: Someone else's words: "someone said to roll back x", "the runbook says roll back x".
 _REPORTED = re.compile(
     r"\b(?:said|says|suggested|suggests|wants|wanted|wrote|recommends|recommended|reads|"
-    r"told\s+(?:me|us|him|her|them)\s+to)\b",
+    r"mentioned|told\s+(?:me|us|him|her|them)\s+to)\b",
     re.I,
 )
 #: Someone else's words, attributed at the end: "switch x back, Bob said.", "..., says Bob".
@@ -218,8 +222,9 @@ _REFUSED_CHANGE = re.compile(
 #: A change planned for a later time: "we'll release v3 next week", "I will promote mnist-cnn
 #: v2 tomorrow", "we're going to roll back on Monday" (never "roll back now, we'll see").
 _PLANNED = re.compile(
-    r"\b(?:we|i|they|he|she|ops|the\s+team)(?:'ll|\s+will|\s+shall|'re\s+going\s+to|'m\s+going\s+to|"
-    r"\s+(?:are|am|is)\s+going\s+to|\s+plans?\s+to|\s+intends?\s+to)\s+(?:\w+\s+){0,2}?"
+    r"\b(?:we|i|they|he|she|ops|the\s+team|the\s+plan)(?:'ll|\s+will|\s+shall|'re\s+going\s+to|"
+    r"'m\s+going\s+to|\s+(?:are|am|is)\s+going\s+to|\s+plans?\s+to|\s+intends?\s+to|\s+is\s+to)\s+"
+    r"(?:\w+\s+){0,2}?"
     r"(?:promot|releas|ship|roll|revert|canar|deploy|stop|switch|move|push)\w*\b"
     r"(?:(?!\b(?:now|asap|immediately|so|but|and|then|for)\b)[^,;.!?])*?"
     r"\b(?:tomorrow|tonight|next\s+(?:week|month|sprint|release|quarter|(?:mon|tues|wednes|thurs|"
@@ -265,6 +270,7 @@ _ONLY_ASKING = re.compile(
     r"\b(?:just|only)\s+(?:asking|curious|wondering)\W*$"
     r"|\b(?:i\s*(?:'?m|\s+am)|we\s*(?:'?re|\s+are))\s+not\s+(?:asking|requesting)\s+"
     r"(?:(?:you\s+)?to\s+do\s+(?:it|that|this)|for\s+(?:it|that|this|a\s+change)|that|it|this)\b"
+    r"|\bnot\s+asking\s+(?:you\s+)?to\s+do\s+(?:it|that|this)\b"
     r"|\bnot\s+a\s+request\b",
     re.I,
 )
@@ -280,6 +286,19 @@ def _supposed(text: str) -> bool:
     return named and bool(re.search(r"\?|\b(?:were|would|could|might)\b", text))
 
 
+#: The change said, and put off: "After Friday, not now.", "Nothing to do now, just writing
+#: the plan down", "just flagging".
+_NOT_NOW = re.compile(
+    r"\bnot\s+now\b|\bnothing\s+to\s+do\s+(?:now|yet|today)\b|\bjust\s+(?:writing|noting)\s+"
+    r"(?:it|this|that|the\s+plan)\s+down\b|\bjust\s+flagging\b",
+    re.I,
+)
+#: A change nobody should make: "so nobody can promote anything", "no one may roll back".
+_NOBODY = re.compile(
+    r"\b(?:nobody|no\s*one|noone)\s+(?:\w+\s+)?(?:can|could|should|may|will|must)\s+"
+    r"(?:\w+\s+)?(?:promot|roll|revert|canar|stop|change|touch|deploy|ship)\w*",
+    re.I,
+)
 #: A command shown, not asked: "# just testing the CLI, don't run", "example only", "dry run".
 _NOT_TO_RUN = re.compile(
     r"\b(?:don'?t|do\s+not|never)\s+(?:run|apply|execute)\b|\bdry[\s-]?run\b|"

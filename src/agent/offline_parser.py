@@ -391,11 +391,11 @@ class _Reader(ChangeReading, RepeatReading):
                 return self.compare()
             case "select_model":
                 return self.select()
-            case "rollback":
-                return self.rollback(None)
-            case "promote" | "canary" | "stop_canary":
+            case "promote" | "rollback" | "canary" | "stop_canary":
+                # The classifier never proposes a change: no rule read one in these words.
                 example = {
                     "promote": "promote digits v3",
+                    "rollback": "roll back digits",
                     "canary": "canary digits v3 at 10%",
                     "stop_canary": "stop the canary of digits",
                 }[guess.kind]

@@ -2324,3 +2324,32 @@ def test_a_stage_only_correction_a_german_and_a_pending_question_about_it() -> N
     assert parse_parts("best feature extractor for batch jobs", CTX) == [
         SelectModel(task="feature-extraction", goal="batch")
     ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Promote mnist-classifier v2 to Production with a rollback guard. After Friday, not now.",
+        "lock mnist-classifier so nobody can promote anything during the incident",
+        "Maya mentioned that we should roll back mnist-cnn. Just flagging, not asking you to "
+        "do it.",
+        "If v4 passes the checks, the plan is to promote mnist-classifier v4 to Production on "
+        "Monday. Nothing to do now, just writing the plan down here.",
+    ],
+)
+def test_put_off_forbidden_relayed_or_planned_changes_are_not_proposed(text: str) -> None:
+    got = parse_parts(text, CTX)
+    assert not [part for part in got if part.kind in CHANGE_KINDS], got
+
+
+def test_the_classifier_never_proposes_a_change_no_rule_read() -> None:
+    """The classifier placed "prepare the promotion" as a rollback, which the second part of
+    a message then proposed for the model the first part named."""
+    (alone,) = parse_parts("Please prepare the promotion", CTX)
+    assert isinstance(alone, Unclear)
+    assert alone.partial is None
+    assert parse_parts(
+        "Perhaps it is time to move mnist-classifier v2 to Production. Please prepare the "
+        "promotion.",
+        CTX,
+    ) == [Promote(model="mnist-classifier", version=2, stage="Production")]
