@@ -106,6 +106,16 @@ HELDOUT28 = DATA / "chat_heldout28.jsonl"
 #: range ("any value from 4320 to 5760 is fine"), which ``matches`` reads.
 HELDOUT29 = DATA / "chat_heldout29.jsonl"
 HELDOUT30 = DATA / "chat_heldout30.jsonl"
+#: Three sets written at the same time by three writers (31 and 33 from the same brief: a night
+#: on call and its handover; 32: a platform team's week), then two more (34, 35).
+HELDOUT31 = DATA / "chat_heldout31.jsonl"
+HELDOUT32 = DATA / "chat_heldout32.jsonl"
+HELDOUT33 = DATA / "chat_heldout33.jsonl"
+HELDOUT34 = DATA / "chat_heldout34.jsonl"
+HELDOUT35 = DATA / "chat_heldout35.jsonl"
+#: Two more, written at the same time with the chat as it stood after sets 31 to 35.
+HELDOUT36 = DATA / "chat_heldout36.jsonl"
+HELDOUT37 = DATA / "chat_heldout37.jsonl"
 SETS = (
     HELDOUT,
     HELDOUT2,
@@ -137,6 +147,13 @@ SETS = (
     HELDOUT28,
     HELDOUT29,
     HELDOUT30,
+    HELDOUT31,
+    HELDOUT32,
+    HELDOUT33,
+    HELDOUT34,
+    HELDOUT35,
+    HELDOUT36,
+    HELDOUT37,
 )
 #: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")
