@@ -242,60 +242,55 @@ def find_models(
 def _part_said_as_name(
     text: str, start: int, words: list[tuple[str, int]], i: int, ctx: ParseContext
 ) -> bool:
-    """A command word that is the part of exactly one registry name, said where a name goes:
-    "rb classifier", "canary classifier v4 10%", "the classifier v2 card" (never "which
-    classifier", "a fast classifier", "classifier models": a kind of model)."""
+    """A command word that is the part of exactly one registry name, said where only a name
+    goes: right after a command ("rb classifier", "canary classifier v4 10%", "stop the canary
+    on classifier", "v3 of the classifier") and before a version, a share or the end ("the spam
+    classifier", "the classifier serving critical traffic", "which classifier": a kind of model
+    or another one, never this one)."""
     low = words[i][0].lower()
     owners = [m for m in ctx.models or () if low in _segments(m)]
     if len(owners) != 1:
         return False
     before = words[i - 1][0].lower() if i > 0 else ""
-    after = words[i + 1][0].lower() if i + 1 < len(words) else ""
-    if before in _KIND_BEFORE or after in _KIND_AFTER:
-        return False
-    return not _DATA_VERB.search(text[: start + words[i][1]])
+    if before == "the" and i > 1:
+        before = "the" if words[i - 2][0].lower() in {"of", "on", "for"} else "?"
+    if before not in _NAME_SLOT_BEFORE and not re.fullmatch(r"v\d+", before):
+        return False  # "promote v3 classifier staging", "v3 vs v2 classifier" pass
+    after = text[start + words[i][1] + len(words[i][0]) :]
+    return _NAME_SLOT_AFTER.match(after) is not None and not _DATA_VERB.search(
+        text[: start + words[i][1]]
+    )
 
 
-#: Words before a command word that make it a kind of model ("which classifier", "a classifier").
-_KIND_BEFORE = frozenset(
-    [
-        "a",
-        "an",
-        "any",
-        "current",
-        "production",
-        "prod",
-        "staging",
-        "live",
-        "deployed",
-        "which",
-        "what",
-        "whatever",
-        "best",
-        "good",
-        "better",
-        "fast",
-        "faster",
-        "fastest",
-        "quick",
-        "new",
-        "another",
-        "other",
-        "some",
-        "each",
-        "every",
-        "one",
-        "no",
-        "cheap",
-        "small",
-        "big",
-        "accurate",
-        "different",
-    ]
+#: What may come right before such a word: a command, a preposition after one, or nothing.
+_NAME_SLOT_BEFORE = frozenset(
+    {
+        "",
+        "rb",
+        "rollback",
+        "back",
+        "revert",
+        "canary",
+        "shadow",
+        "promote",
+        "ship",
+        "on",
+        "of",
+        "for",
+        "the",
+        "audit",
+        "show",
+        "is",
+        "stop",
+        "describe",
+        "compare",
+    }
 )
-#: Words after it that do the same ("classifier models", "classifier for digits").
-_KIND_AFTER = frozenset(
-    ["models", "model", "ones", "one", "for", "that", "which", "with", "types", "kinds"]
+#: ... and right after it: a version, a share, a window, a stage, a short word of the request.
+_NAME_SLOT_AFTER = re.compile(
+    r"\s*(?:$|[.,;:!?]|(?:v\d+|version|to|at|\d+(?:\.\d+)?\s*(?:%|h|d|m|min)?|pls|please|now|asap|back|"
+    r"card|audit|history|up|down|ok|prod(?:uction)?|staging|shadow|split|with|and|into|traffic|->)\b)",
+    re.I,
 )
 
 

@@ -35,6 +35,8 @@ class ProposalRef(_Frozen):
     """waiting, applied, denied, cancelled, pending, failed, already_done."""
     mode: Literal["split", "shadow"] | None = None
     """A canary's mode: "make it 50%" after a shadow canary keeps it a shadow."""
+    guard: bool = False
+    """A guarded promotion: "staging first" right after it keeps the guard."""
 
 
 class PartialChange(_Frozen):

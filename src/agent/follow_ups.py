@@ -58,9 +58,10 @@ _NARROWED = re.compile(
 
 #: Only another stage, as a correction: "wait no. staging first", "to prod instead".
 _STAGE_ONLY = re.compile(
-    r"^\W*(?:(?:wait|no|nope|sorry|actually|oops|hmm+|ah|err?|i\s+mean(?:t)?)\W+)*"
-    r"(?:(?:to|in|into)\s+)?(staging|prod(?:uction)?)"
-    r"(?:\s+(?:first|instead|please|pls|then))*\W*$",
+    r"^\W*(?:(?:wait|no\s+wait|sorry|actually|oops|i\s+mean(?:t)?)\W+)+(?:no\W+)?"
+    r"(?:(?:to|in|into)\s+)?(staging|prod(?:uction)?)(?:\s+(?:first|instead|please|pls))*[.!\s]*$"
+    r"|^\W*(?:(?:to|in|into)\s+)?(staging|prod(?:uction)?)\s+(?:first|instead)"
+    r"(?:\s+(?:please|pls))?[.!\s]*$",
     re.I,
 )
 #: A split canary said, or a shadow refused: "as a real split", "not shadow", "no shadow".
@@ -179,7 +180,10 @@ class FollowUpReading(QuestionReading):
             and ref.kind == "promote"
         ):
             return Promote(
-                model=ref.model, version=ref.version, stage=stage_of(stage_only.group(1))
+                model=ref.model,
+                version=ref.version,
+                stage=stage_of(stage_only.group(1) or stage_only.group(2)),
+                guard=ref.guard,
             )
         said = _CORRECTION.search(self.text)
         versions = [

@@ -257,6 +257,7 @@ class Nodes:
             model=made.model,
             version=made.version,
             mode=made.mode if made.kind == "canary" else None,
+            guard=made.guard,
         )
         focus = state.about.on(made.model, made.version).proposed(ref)
         return {"proposal": made, "focus": focus, "parse_note": note}
@@ -385,6 +386,7 @@ class Nodes:
             version=proposal.version,
             status=result.status,
             mode=proposal.mode if proposal.kind == "canary" else None,
+            guard=proposal.guard,
         )
         return _say(
             answers.result_answer(proposal, result, serving),

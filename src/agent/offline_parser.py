@@ -767,11 +767,13 @@ def _guard_kept(text: str, parts: list[Intent]) -> list[Intent]:
     if len(promotions) != 1 or not P.wants_guard(command_words(text)):
         return parts
     guarded = promotions[0].model_copy(update={"guard": True})
+    # "... and have it roll back automatically if p99 > 50ms": the guard, no rollback (unless
+    # a rollback is asked beside the guard's words: "roll back x now, then promote v4 ...")
+    only_guard = not has(P.ROLLBACK, P.GUARD.sub(" ", command_words(text)))
     return [
         guarded if part is promotions[0] else part
         for part in parts
-        # "... and have it roll back automatically if p99 > 50ms": the guard, no rollback
-        if not (isinstance(part, Rollback) and part.model == guarded.model)
+        if not (only_guard and isinstance(part, Rollback) and part.model == guarded.model)
     ]
 
 

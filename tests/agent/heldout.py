@@ -257,7 +257,13 @@ def read(item: Item) -> list[dict[str, Any]]:
             if intent.kind in CHANGE_KINDS and isinstance(version, int) and model:
                 # The chat proposes the change: "bump it to 50" may lean on that proposal.
                 mode = getattr(intent, "mode", None)
-                ref = ProposalRef(kind=intent.kind, model=model, version=version, mode=mode)
+                ref = ProposalRef(
+                    kind=intent.kind,
+                    model=model,
+                    version=version,
+                    mode=mode,
+                    guard=getattr(intent, "guard", False) is True,
+                )
                 focus = focus.proposed(ref)
     return [reading(i) for i in parse_parts(item.text, _context(focus))]
 

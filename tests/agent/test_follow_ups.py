@@ -62,7 +62,13 @@ def after(*messages: str) -> list[object]:
                 focus = focus.answered(part.kind)
             if part.kind in CHANGE_KINDS and model and isinstance(version, int):
                 mode = getattr(part, "mode", None)
-                ref = ProposalRef(kind=part.kind, model=model, version=version, mode=mode)
+                ref = ProposalRef(
+                    kind=part.kind,
+                    model=model,
+                    version=version,
+                    mode=mode,
+                    guard=getattr(part, "guard", False) is True,
+                )
                 focus = focus.proposed(ref)
     return list(parse_parts(messages[-1], CTX.model_copy(update={"focus": focus})))
 

@@ -2353,3 +2353,36 @@ def test_the_classifier_never_proposes_a_change_no_rule_read() -> None:
         "promotion.",
         CTX,
     ) == [Promote(model="mnist-classifier", version=2, stage="Production")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "roll back the spam classifier",
+        "promote the sentiment classifier v2 to production",
+        "roll back the classifier serving critical traffic",
+        "revert the classifier PR",
+    ],
+)
+def test_a_classifier_that_may_be_another_model_is_never_mnist_classifier(text: str) -> None:
+    got = parse_parts(text, CTX)
+    assert not [p for p in got if getattr(p, "model", None) == "mnist-classifier"], got
+
+
+@pytest.mark.parametrize("follow_up", ["staging?", "no staging", "hmm, production", "production"])
+def test_a_stage_asked_refused_or_mused_after_a_promotion_is_no_correction(follow_up: str) -> None:
+    got = after("promote mnist-classifier v4 to production", follow_up)
+    assert not [part for part in got if part.kind in CHANGE_KINDS], got
+
+
+def test_a_stage_correction_keeps_the_promotions_guard() -> None:
+    assert after(
+        "promote mnist-classifier v4 to production with auto-rollback", "staging first"
+    ) == [Promote(model="mnist-classifier", version=4, stage="Staging", guard=True)]
+
+
+def test_a_rollback_asked_beside_a_guarded_promotion_is_kept() -> None:
+    got = parse_parts(
+        "roll back mnist-classifier now, then promote v4 to staging with auto-rollback", CTX
+    )
+    assert Rollback(model="mnist-classifier") in got
