@@ -5,6 +5,7 @@ proposal that a human approves."""
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import ValidationError
 
@@ -95,15 +96,8 @@ class ChangeReading(Slots):
             target = stage_of(staged.group(1))
             if target in ("Production", "Staging"):
                 update["stage"] = target  # "mnist-cnn to staging"
-        negated = _MODE_NEGATED.search(t)
-        if negated is not None:
-            update["mode"] = (
-                "split" if negated.group(1).lower() in ("shadow", "mirror") else "shadow"
-            )
-        elif _SHADOW_SAID.search(t):
-            update["mode"] = "shadow"
-        elif _SPLIT_SAID.search(t):
-            update["mode"] = "split"
+        if (mode := mode_said(t)) is not None:
+            update["mode"] = mode
         return self.finish(partial.model_copy(update=update))
 
     def finish(self, partial: PartialChange) -> Intent:
@@ -614,8 +608,8 @@ _SHADOW_SAID = re.compile(r"\b(?:shadow|mirror)", re.I)
 #: A word that negates or corrects part of a follow-up ("not real traffic", "50 no 30").
 _NEGATED_WORD = re.compile(r"\b(?:not|no|nothing|without|never|can\s+wait|hold\s+on)\b", re.I)
 _SPLIT_SAID = re.compile(
-    r"\b(?:real|live)\s+(?:traffic|users?|split|requests)|\bsplit\b|\bfor\s+real\b"
-    r"|\busers\s+(?:actually\s+)?see\b",
+    r"\b(?:real|live)\s+(?:traffic|users?|split|requests|canary)|\bsplit\b|\bfor\s+real\b"
+    r"|\busers\s+(?:actually\s+|should\s+|can\s+|will\s+)?see\b",
     re.I,
 )
 #: A mode said not to be wanted: "not shadow", "not in shadow mode", "not a split", "no
@@ -625,6 +619,19 @@ _MODE_NEGATED = re.compile(
     r"(shadow|mirror|split|real)\w*(?!\s+(?:risk|impact|effect))",
     re.I,
 )
+
+
+def mode_said(text: str) -> Literal["split", "shadow"] | None:
+    """The canary mode ``text`` asks for: a mode said not to be wanted is the other one ("a
+    real split, not shadow", "no shadow"); None when it names none."""
+    negated = _MODE_NEGATED.search(text)
+    if negated is not None:
+        return "split" if negated.group(1).lower() in ("shadow", "mirror") else "shadow"
+    if _SHADOW_SAID.search(text):
+        return "shadow"
+    if _SPLIT_SAID.search(text):
+        return "split"
+    return None
 
 
 def _shadow_said(text: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from agent import phrases as P
+from agent.change_reading import mode_said
 from agent.intents import (
     AuditLog,
     Intent,
@@ -62,12 +63,6 @@ _STAGE_ONLY = re.compile(
     r"(?:(?:to|in|into)\s+)?(staging|prod(?:uction)?)(?:\s+(?:first|instead|please|pls))*[.!\s]*$"
     r"|^\W*(?:(?:to|in|into)\s+)?(staging|prod(?:uction)?)\s+(?:first|instead)"
     r"(?:\s+(?:please|pls))?[.!\s]*$",
-    re.I,
-)
-#: A split canary said, or a shadow refused: "as a real split", "not shadow", "no shadow".
-_SPLIT_SAID = re.compile(
-    r"\bsplit\b|\breal\s+(?:canary|traffic|users)\b|\busers\s+(?:should\s+|can\s+|will\s+)?see\b"
-    r"|\b(?:no|not|without)\s+(?:in\s+)?(?:a\s+|the\s+)?shadow\b",
     re.I,
 )
 #: The list before, for another stage: "same but staging", "same for prod", "likewise, archived".
@@ -231,10 +226,8 @@ class FollowUpReading(QuestionReading):
                 if ref is not None and ref.kind == "canary" and ref.model == model
                 else None
             )
-            if _SPLIT_SAID.search(self.text):
-                mode = "split"  # "make it v4, but as a real split", "no shadow this time"
-            elif re.search(r"\bshadow\b", self.text, re.I):
-                mode = "shadow"
+            # "make it v4, but as a real split", "no shadow this time": the mode said
+            mode = mode_said(self.text) or mode
             return StartCanary(
                 model=model, version=version, percent=topic.percent, mode=mode or "split"
             )

@@ -388,6 +388,54 @@ def test_deferred_reconcile_switches_the_router_first_and_completes_it_after(
     assert state.table == stack.deployment.routing_table().table
 
 
+def test_two_moves_in_a_burst_share_the_background_reconcile_and_serving_ends_on_the_last(
+    stack: Stack, torchserve: LocalTorchServe
+) -> None:
+    """A second operator moves the model while the first move's background reconcile is still
+    pending: one reconcile (two, if the first had started) reads the registry after both, and
+    serving, the router's table and the registry agree on the last move."""
+    deferred = Deployment(
+        stack.registry,
+        torchserve,
+        torchserve.client(),
+        stack.deployment.models_config,
+        defer_reconcile=True,
+    )
+    deferred.attach_router(stack.admin, stack.process)
+    approvals = Approvals.for_registry(stack.registry, after_change=deferred.follow)
+
+    def move(who: str) -> Outcome:
+        summary = stack.registry.get_model(ALPHA).model
+        if summary.previous_production_version is None:
+            req = approvals.request(
+                ChangeKind.PROMOTE,
+                ALPHA,
+                rationale="burst",
+                requested_by=who,
+                client="test",
+                version=2,
+                stage="Production",
+            )
+        else:
+            req = approvals.request(
+                ChangeKind.ROLLBACK, ALPHA, rationale="burst", requested_by=who, client="test"
+            )
+        return approvals.apply(req, approvals.plan(req), Approval(approver=who, via="t"))
+
+    first = move("erin")
+    second = move("frank")  # before the first move's reconcile has run
+    deferred.close()  # runs what is pending and waits
+    assert first.serving is not None
+    assert second.serving is not None
+    assert 1 <= deferred.background_reconciles <= 2
+    production = stack.registry.approved_state(ALPHA).production
+    assert second.serving.switched_to == production
+    status = stack.deployment.status(ALPHA)
+    assert status.serving_default == production
+    assert status.in_sync, status.drift_reasons
+    assert stack.admin.get_table().table == stack.deployment.routing_table().table
+
+
 def test_a_stale_table_never_replaces_a_newer_one(stack: Stack) -> None:
     current = stack.admin.get_table()
     # A writer that read an older generation is refused, and nothing changes.

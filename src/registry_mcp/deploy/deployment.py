@@ -552,6 +552,11 @@ class Deployment:
         return switched.model_copy(update={"actions": [*loaded.actions, *switched.actions]})
 
     @property
+    def background_reconciles(self) -> int:
+        """How many deferred reconciles have started (a burst of moves shares one)."""
+        return self._background.runs
+
+    @property
     def serving_lock(self) -> ServingLock:
         """Held by whoever changes what serves (this process's threads and other processes:
         the CLI, the MCP server, the controller), for milliseconds at a time."""
