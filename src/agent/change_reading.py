@@ -203,6 +203,16 @@ class ChangeReading(Slots):
             )
         if version is None and P.PREVIOUS.search(head[after:]):
             version = self.replaced_version(model)
+        if found is not None and _DEMOTED.match(found.group(0)):
+            # "demote x v2": the version said is the one to take out of Production
+            said = [int(m.group(1)) for m in P.VERSION.finditer(head[found.start() :])]
+            held = self.ctx.stage_version(model, "Production")
+            if said and held is not None and said[0] != held:
+                return Unclear(
+                    reason=f"{model} v{said[0]} is not in Production (v{held} is), so there is "
+                    f"nothing of it to take out of Production. Say 'roll back {model}' to put "
+                    "Production back on its previous version."
+                )
         return Rollback(model=model, to_version=version, rationale=why)
 
     def replaced_version(self, model: str) -> int | None:
@@ -607,6 +617,8 @@ def _stage_after(text: str, version: int | None) -> str | None:
 _SHADOW_SAID = re.compile(r"\b(?:shadow|mirror)", re.I)
 #: A word that negates or corrects part of a follow-up ("not real traffic", "50 no 30").
 _NEGATED_WORD = re.compile(r"\b(?:not|no|nothing|without|never|can\s+wait|hold\s+on)\b", re.I)
+#: Taking a version out of Production: "demote x v1", "unpromote x", "take x v1 out of prod".
+_DEMOTED = re.compile(r"(?:de-?mote|un-?promote|take\b)", re.I)
 _SPLIT_SAID = re.compile(
     r"\b(?:real|live)\s+(?:traffic|users?|split|requests|canary)|\bsplit\b|\bfor\s+real\b"
     r"|\busers\s+(?:actually\s+|should\s+|can\s+|will\s+)?see\b",

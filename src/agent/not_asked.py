@@ -28,7 +28,7 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
         return "asks about a change"  # "canary x v3 off, right?"
     if _NOT_NOW.search(text):
         return "says not now"  # "promote x v2 ... After Friday, not now.", "nothing to do now"
-    if _NOBODY.search(text):
+    if (nobody := _NOBODY.search(text)) and not _THEN_ASKED.search(text, nobody.end()):
         return "says nobody should make it"  # "lock x so nobody can promote anything"
     if _NOT_TO_RUN.search(text):
         return "says not to run it"  # "canary x v3 --percent 10 # just testing, don't run"
@@ -51,8 +51,14 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
             "one already made is undone by asking for the change back (a rollback, or promoting "
             "the version again)"
         )
+    if _CANARY_KEPT_FOR.search(text):
+        return "asks to keep the canary as it is"  # "keep the canary so we can roll back later"
     if _only_planned_or_standing(text):
         return "tells of a change planned or ready, not one asked for now"
+    if CANARY_STATE.search(text) and not any(
+        verb.search(CANARY_STATE.sub(" ", text)) for verb in (*_VERBS, P.RESHARE)
+    ):
+        return "says how a canary stands, not a change to make"  # "the x v3 canary is at 10%"
     # A pasted change (`promote x v3 -> Staging by bob`) is evidence, not the verb asked with.
     said = CODE.sub(" <pasted> ", text)
     verb = next((m for p in _VERBS if (m := p.search(said)) is not None), None)
@@ -69,9 +75,11 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
             sentence = sentence[clause.end() :]
         if ASKED.match(sentence) or _QUESTION.match(sentence):
             return "asks about a change"
-        reported = _REPORTED.search(sentence)
+        reported = _REPORTED.search(_OWN_WORDS.sub(" ", sentence))
         if reported is not None:
-            if not _OWN_ASK.match(sentence[reported.end() :]):
+            if not _OWN_ASK.match(sentence[reported.end() :]) and not (
+                _GO_AHEAD.search(rest) and not _ASKED_OR_HELD_AFTER.search(rest)
+            ):
                 return "reports someone else's words"
             if _ASKED_OR_HELD_AFTER.search(rest):
                 return "asks about a change"  # "the ticket says v3 is bad, so roll back x?"
@@ -189,6 +197,16 @@ _REPORTED = re.compile(
     r"mentioned|told\s+(?:me|us|him|her|them)\s+to)\b",
     re.I,
 )
+#: The speaker takes up the change reported: "Ines told me to roll back x, please do it".
+_GO_AHEAD = re.compile(
+    r"[,;.!]\s*(?:so\s+)?(?:(?:please|pls|plz|kindly|just)\s+)*(?:do\s+(?:it|that|this|so)|"
+    r"go\s+ahead|proceed)\b",
+    re.I,
+)
+#: The speaker's own words said before: "as I mentioned", "like I said".
+_OWN_WORDS = re.compile(
+    r"\b(?:as|like)\s+(?:i|we)(?:'ve|\s+have)?\s+(?:said|mentioned|wrote|told\s+you)\b", re.I
+)
 #: Someone else's words, attributed at the end: "switch x back, Bob said.", "..., says Bob".
 _SAID_BY = re.compile(
     r"[,;\-]\s*(?:(?:says|said|wrote|writes)\s+[A-Za-z]+|[A-Za-z]+\s+(?:says|said|wrote|writes))"
@@ -222,7 +240,7 @@ _REFUSED_CHANGE = re.compile(
 #: A change planned for a later time: "we'll release v3 next week", "I will promote mnist-cnn
 #: v2 tomorrow", "we're going to roll back on Monday" (never "roll back now, we'll see").
 _PLANNED = re.compile(
-    r"\b(?:we|i|they|he|she|ops|the\s+team|the\s+plan)(?:'ll|\s+will|\s+shall|'re\s+going\s+to|"
+    r"\b(?:we|i|they|he|she|ops|the\s+team|(?:the|my|our)\s+plan)(?:'ll|\s+will|\s+shall|'re\s+going\s+to|"
     r"'m\s+going\s+to|\s+(?:are|am|is)\s+going\s+to|\s+plans?\s+to|\s+intends?\s+to|\s+is\s+to)\s+"
     r"(?:\w+\s+){0,2}?"
     r"(?:promot|releas|ship|roll|revert|canar|deploy|stop|switch|move|push)\w*\b"
@@ -241,6 +259,20 @@ _STANDING = re.compile(
     r"(?:\s+(?:of|for|on)\s+[\w.\-]+)?\s+(?:is|are|was|stays|remains|'s)\s+(?:\w+\s+)?"
     r"(?:ready|prepared|available|on\s+standby|standing\s+by|in\s+place|possible|planned|"
     r"scheduled|an\s+option|documented)\b",
+    re.I,
+)
+#: How a running canary stands: "the x v3 canary is at 10%", "canary on x is still running".
+CANARY_STATE = re.compile(
+    r"\b(canar(?:y|ies))(\s+(?:(?:of|on|for)\s+[\w.\-]+(?:\s+v\d+)?\s+)?)((?:is|'s|was|stays|remains|"
+    r"sits|has\s+been|are)\s+(?:still\s+|now\s+|currently\s+|already\s+)?(?:at|on|running|live|"
+    r"up|in\s+(?:shadow|split))\b[^,;.!?]*)",
+    re.I,
+)
+#: The canary kept, and a change named only as what keeping it allows: "keep the canary so we
+#: can roll back later", "leave the canary on x running in case we need to revert".
+_CANARY_KEPT_FOR = re.compile(
+    r"^\W*(?:(?:please|pls|just)\s+)?(?:keep|leave)\s+(?:the|that|this|its|our)\s+canary\b"
+    r"[^,;.!?]*?\b(?:so\s+(?:that\s+)?(?:we|i|you|they)\s+(?:can|could)|in\s+case)\b[^,;.!?]*[.!]*\s*$",
     re.I,
 )
 #: Words that bring a planned change to now: "do it now", "right now", "go ahead".
@@ -289,14 +321,22 @@ def _supposed(text: str) -> bool:
 #: The change said, and put off: "After Friday, not now.", "Nothing to do now, just writing
 #: the plan down", "just flagging".
 _NOT_NOW = re.compile(
-    r"\bnot\s+now\b|\bnothing\s+to\s+do\s+(?:now|yet|today)\b|\bjust\s+(?:writing|noting)\s+"
-    r"(?:it|this|that|the\s+plan)\s+down\b|\bjust\s+flagging\b",
+    r"\bnot\s+(?:now|today|tonight|this\s+week)\b|\bnothing\s+to\s+do\s+(?:now|yet|today)\b"
+    r"|\bjust\s+(?:writing|noting)\s+(?:it|this|that|the\s+plan)\s+down\b"
+    # "just flagging", unless a request follows ("just flagging: x is broken, please roll it back")
+    r"|\bjust\s+flagging\b(?![^?]*\b(?:please|pls|plz|kindly)\b)",
     re.I,
 )
 #: A change nobody should make: "so nobody can promote anything", "no one may roll back".
 _NOBODY = re.compile(
     r"\b(?:nobody|no\s*one|noone)\s+(?:\w+\s+)?(?:can|could|should|may|will|must)\s+"
     r"(?:\w+\s+)?(?:promot|roll|revert|canar|stop|change|touch|deploy|ship)\w*",
+    re.I,
+)
+#: A clause of its own that asks for a change: "..., roll it back", "...; so please revert x".
+_THEN_ASKED = re.compile(
+    r"[,;.!:]\s*(?:(?:so|then|and|now|please|pls|just)\s+)*"
+    r"(?:roll\s+(?:\S+\s+){0,2}?back|rollback|revert|promote|stop|canary|kill|end)\b(?![^?]*\?)",
     re.I,
 )
 #: A command shown, not asked: "# just testing the CLI, don't run", "example only", "dry run".
@@ -312,7 +352,7 @@ _RECORD_LINE = re.compile(
 )
 #: Doubt about the change said: "Ines told me to roll back x, but I'm not sure I should".
 _UNSURE = re.compile(
-    r"\b(?:not\s+sure|unsure|doubt)\s+(?:if\s+|whether\s+|that\s+)?(?:i|we|you)\s+"
+    r"\b(?:not\s+(?:sure|convinced)|unsure|doubt)\s+(?:if\s+|whether\s+|that\s+)?(?:i|we|you)\s+"
     r"(?:should|ought|need)\b",
     re.I,
 )

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from agent import classifier, entities
 from agent import phrases as P
 from agent import scope_phrases as S
-from agent.change_reading import ChangeReading, says_only_slots
+from agent.change_reading import ChangeReading, mode_said, says_only_slots
 from agent.clauses import OPENS_ASK, remark
 from agent.conditions import condition_span
 from agent.focus import ParseContext
@@ -48,6 +48,7 @@ from agent.intents import (
 from agent.not_asked import (
     ASKED,
     ASKED_BACK,
+    CANARY_STATE,
     CANCELLED,
     EITHER_CHANGE,
     held_words,
@@ -742,7 +743,7 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     who promoted it?"); the second part may lean on a model the first one names."""
     ctx = context or ParseContext()
     if not is_french(text):
-        return _guard_kept(text, _parts_of(text, ctx))
+        return _mode_kept(text, _guard_kept(text, _parts_of(text, ctx)))
     parts = _parts_of(in_english(text), ctx)
     names = (*(ctx.models or ()), *(route for route, _ in ctx.routes or ()))
     if not says_only_a_plain_change(text, names) and any(
@@ -758,6 +759,18 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
             )
         ]
     return parts
+
+
+def _mode_kept(text: str, parts: list[Intent]) -> list[Intent]:
+    """A canary read from one part of a message keeps the mode another part says: "make it v4
+    and switch to split" after a shadow canary is a split."""
+    canaries = [part for part in parts if isinstance(part, StartCanary)]
+    mode = mode_said(command_words(text))
+    if len(canaries) != 1 or mode is None or canaries[0].mode == mode:
+        return parts
+    return [
+        part.model_copy(update={"mode": mode}) if part is canaries[0] else part for part in parts
+    ]
 
 
 def _guard_kept(text: str, parts: list[Intent]) -> list[Intent]:
@@ -794,6 +807,7 @@ def _parts_of(text: str, ctx: ParseContext) -> list[Intent]:
             clause.group(0), ctx
         ).found:
             text = kept  # "roll back x to v1, but leave the canary alone": the canary stays out
+    text = _canary_state_left_out(text)
     wanted = _UNWANTED.sub(" ", text).strip()
     if wanted and wanted != text.strip() and _Reader(wanted, ctx).found:
         text = wanted  # "Comparison with x is not needed. Only show y's card."
@@ -807,6 +821,27 @@ def _parts_of(text: str, ctx: ParseContext) -> list[Intent]:
         if not any(part.kind in CHANGE_KINDS for part in parts):
             return parts
     return _unconditioned(text, _checked_parts(text, ctx), ctx)
+
+
+#: A word that can be a model's name or a version ("mnist-cnn", "v3"), kept from a canary's state.
+_NAME_OR_VERSION = re.compile(r"\b(?:[a-z][\w.]*-[\w.\-]+|v\d+)\b", re.I)
+
+
+def _canary_state_left_out(text: str) -> str:
+    """ "the canary on x is at 10%, stop it", "the canary is at 10%, bump it to 50%": how a
+    canary stands is no share or change of its own; the change asked after it is read, on
+    the canary (or, for a promotion or rollback asked after it, on the model it names)."""
+    state = CANARY_STATE.search(text)
+    if state is None:
+        return text
+    rest = text[state.end() :]
+    if not any(has(verb, rest) for verb in (P.PROMOTE, P.ROLLBACK, P.STOP, P.CANARY, P.RESHARE)):
+        return text
+    other_change = not has(P.CANARY, rest) and (has(P.PROMOTE, rest) or has(P.ROLLBACK, rest))
+    subject = "" if other_change else state.group(1)
+    # "canary is live on x v3 at 5%": the names and versions it says stay, the share goes
+    named = " ".join(_NAME_OR_VERSION.findall(state.group(3)))
+    return f"{text[: state.start()]}{subject}{state.group(2)} {named}{rest}"
 
 
 def _unconditioned(text: str, parts: list[Intent], ctx: ParseContext) -> list[Intent]:
@@ -908,7 +943,10 @@ _NOT_ADDED = re.compile(
 #: are no rollback verb.
 _GUARD_NOUN = re.compile(
     r"\b(?:auto(?:matic)?[\s-]*)?roll[\s-]*back\s+(?:guard|thing|feature|option|protection|"
-    r"safety\s+net)s?\b|\bguard(?:ed|s)?\b",
+    r"safety\s+net)s?\b|\bguard(?:ed|s)?\b"
+    # "does mnist-cnn have auto-rollback?", "is it on automatic rollback": the guard
+    r"|\b(?:have|has|had|on|with|without|enable[sd]?)\s+(?:an?\s+|the\s+)?auto(?:matic)?[\s-]*"
+    r"roll[\s-]*backs?\b",
     re.I,
 )
 #: A request by habit, not by its words: "do the usual for the classifier".
@@ -1075,6 +1113,8 @@ def _parts(text: str, ctx: ParseContext) -> list[Intent]:
         repeated = parse_intent(pieces[1], ctx.model_copy(update={"focus": focus}))
         return [repeated]
     second = parse_intent(pieces[1], ctx.model_copy(update={"focus": focus}))
+    if second.kind in CHANGE_KINDS and (why := not_asked_for([second.kind], pieces[1])):
+        second = not_asked_answer(why)  # "ship x v2. is y on auto rollback?": asked about
     if (
         second.kind in CHANGE_KINDS
         and not _Reader(pieces[1], ctx).found

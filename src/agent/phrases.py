@@ -119,6 +119,10 @@ ROLLBACK = re.compile(
     r"(?:switch|flip|put|pin)\s+(?:it|that|this|(?:the\s+)?[\w.\-]+)\s+back\b"
     r"(?=\s*(?:to\s+(?:v|version\s*)\d+\b|(?:now|asap|please|pls|plz)\b|[.!,;]|$))"
     # "we need the old version back", "bring the previous one back"
+    # "demote x", "unpromote x v1", "back out the last release", "take x out of production"
+    # (out of Staging is no rollback: the archive reading says what does that)
+    r"|\b(?:de-?mote|un-?promote)\b(?![^.!?;]*\bstag(?:e|ing)\b)|\bback\s+out\b(?!\s+(?:of|automatically|on\s+its\s+own|by\s+itself)\b)"
+    r"|\btake\s+(?:\S+\s+){0,3}?out\s+of\s+prod(?:uction)?\b"
     r"|\b(?:need|want|get|bring|put|have)\s+(?:the\s+)?(?:old|previous|prior|last|earlier)\s+"
     r"(?:version|one|model|build|release)\s+"
     # "put the old version of the mnist classifier back"
@@ -241,8 +245,19 @@ NO_GUARD = re.compile(
 
 
 def wants_guard(text: str) -> bool:
-    """Whether ``text`` asks for the automatic-rollback guard (said, and not refused)."""
-    return GUARD.search(text) is not None and NO_GUARD.search(text) is None
+    """Whether ``text`` asks for the automatic-rollback guard (said, and not refused, and not
+    only asked about: "promote x v2; is there an auto rollback guard?")."""
+    said = _GUARD_QUESTION.sub(" ", text)
+    return GUARD.search(said) is not None and NO_GUARD.search(text) is None
+
+
+#: A sentence that asks how things are ("is there a guard?", "- does mnist-cnn have a guard?");
+#: a polite request ("can you add a guard?") is no such question.
+_GUARD_QUESTION = re.compile(
+    r"(?:^|[.!?;]\s*|\s[-\u2013\u2014]\s)\W*(?:is|are|does|do|did|has|have|was|were|what|which|how|"
+    r"isn'?t|doesn'?t|any)\b[^.!?;]*\?",
+    re.I,
+)
 
 
 PERCENT = re.compile(

@@ -77,7 +77,10 @@ UNSUPPORTED: list[tuple[str, re.Pattern[str]]] = [
             # "what's in the archive": the stage, not the verb
             r"(?<!the )(?<!in )\barchiv(?:e|ing)\b|\bretire\b|\bdecommission\b"
             # "undeploy x", "unload v1", "take v1 out of service": a version out of use.
-            r"|\bun-?deploy\w*|\bunload\w*|\btake\s+(?:\S+\s+){0,3}?out\s+of\s+(?:service|use)\b",
+            r"|\bun-?deploy\w*|\bunload\w*|\btake\s+(?:\S+\s+){0,3}?out\s+of\s+(?:service|use)\b"
+            # "demote x v2 from staging", "take v2 out of staging": a version out of Staging
+            r"|\b(?:de-?mote|un-?promote)\b(?=[^.!?;]*\bstag(?:e|ing)\b)"
+            r"|\btake\s+(?:\S+\s+){0,3}?out\s+of\s+stag(?:e|ing)\b",
             re.I,
         ),
     ),

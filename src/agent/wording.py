@@ -62,6 +62,8 @@ def _fix(word: str, protected: frozenset[str]) -> str:
         return word
     if any(low.startswith(v) and len(low) - len(v) <= 3 for v in VOCABULARY):
         return word  # an inflection ("recommended", "promotion"), not a typo
+    if low.startswith(("un", "de")) and low[2:].lstrip("-") in VOCABULARY:
+        return word  # "unpromote" is no glued "promote"
     for glued in _GLUE:
         if low.endswith(glued) and len(low) - len(glued) >= 2:
             return glued

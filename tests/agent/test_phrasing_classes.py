@@ -2386,3 +2386,122 @@ def test_a_rollback_asked_beside_a_guarded_promotion_is_kept() -> None:
         "roll back mnist-classifier now, then promote v4 to staging with auto-rollback", CTX
     )
     assert Rollback(model="mnist-classifier") in got
+
+
+STAGED = CTX.model_copy(
+    update={"stages": (("mnist-classifier", "Production", 1), ("mnist-classifier", "Staging", 2))}
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "demote mnist-classifier",
+        "unpromote mnist-classifier v1 please",
+        "un-promote mnist-classifier",
+        "back out the latest release of mnist-classifier",
+        "take mnist-classifier v1 out of prod",
+    ],
+)
+def test_taking_production_back_is_a_rollback_never_a_promotion(text: str) -> None:
+    assert parse_parts(text, STAGED) == [Rollback(model="mnist-classifier")]
+
+
+def test_demoting_a_version_not_in_production_moves_nothing() -> None:
+    got = parse_parts("demote mnist-classifier v3", STAGED)
+    assert len(got) == 1, got
+    assert isinstance(got[0], Unclear), got
+    assert "v3 is not in Production (v1 is)" in got[0].reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["demote mnist-classifier v2 out of staging", "take v2 of mnist-classifier out of staging"],
+)
+def test_taking_a_version_out_of_staging_says_what_does_it(text: str) -> None:
+    got = parse_parts(text, STAGED)
+    assert len(got) == 1, got
+    assert isinstance(got[0], Unsupported), got
+    assert got[0].action == "archive"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "keep the canary running so we can go back to v1 later",
+        "leave the canary on mnist-classifier in case we have to roll back",
+        "mnist-classifier v3's canary is at 25%",
+        "the canary of mnist-classifier is still live at 5 percent",
+        "revert mnist-cnn to v1, but not today",
+        "our plan is to ship mnist-classifier v4 next week",
+        "I'm not convinced we should promote mnist-classifier v2",
+        "nobody should roll back mnist-cnn while the audit runs",
+    ],
+)
+def test_kept_stated_put_off_planned_or_doubted_changes_are_not_proposed(text: str) -> None:
+    got = parse_parts(text, CTX)
+    assert not [p for p in got if p.kind in CHANGE_KINDS or getattr(p, "partial", None)], got
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("like I said, roll back mnist-cnn", Rollback(model="mnist-cnn")),
+        ("Maya told me to revert mnist-cnn, so please do it", Rollback(model="mnist-cnn")),
+        ("just flagging that mnist-cnn is down - please roll it back", Rollback(model="mnist-cnn")),
+        (
+            "no one can ship until mnist-cnn is stable; so revert it",
+            Rollback(model="mnist-cnn"),
+        ),
+    ],
+)
+def test_a_plain_request_beside_a_report_or_a_freeze_is_proposed(text: str, want: Intent) -> None:
+    assert parse_parts(text, CTX) == [want]
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (
+            "the mnist-classifier canary is at 10%, take it to 40%",
+            StartCanary(model="mnist-classifier", percent=40.0),
+        ),
+        (
+            "the canary on mnist-classifier is live at 10%; kill it",
+            StopCanary(model="mnist-classifier"),
+        ),
+        (
+            "the canary's running fine at 5%, promote mnist-classifier v3 to production",
+            Promote(model="mnist-classifier", version=3, stage="Production"),
+        ),
+    ],
+)
+def test_how_a_canary_stands_is_no_share_or_change_of_its_own(text: str, want: Intent) -> None:
+    got = parse_parts(text, CTX)
+    assert len(got) == 1, got
+    if isinstance(want, StartCanary):
+        # no version in the message: the share is the one asked for, never the one it stands at
+        assert got[0].kind in ("canary", "unclear"), got
+        assert "10" not in str(got[0].model_dump()), got
+    else:
+        assert got == [want]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "promote mnist-classifier v2 to production; is there an automatic rollback guard?",
+        "ship mnist-classifier v2 to prod. does mnist-cnn have auto-rollback?",
+    ],
+)
+def test_a_guard_only_asked_about_is_not_set_on_the_promotion(text: str) -> None:
+    assert parse_parts(text, CTX)[0] == Promote(
+        model="mnist-classifier", version=2, stage="Production"
+    )
+    assert not [p for p in parse_parts(text, CTX) if isinstance(p, Rollback)]
+
+
+def test_a_mode_said_in_another_part_is_the_canarys_mode() -> None:
+    assert after(
+        "canary mnist-classifier v3 at 10% in shadow", "make it v4, and switch it to a split"
+    ) == [StartCanary(model="mnist-classifier", version=4, percent=10.0, mode="split")]
