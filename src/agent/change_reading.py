@@ -186,6 +186,10 @@ class ChangeReading(Slots):
 
     def rollback(self, found: re.Match[str] | None) -> Intent:
         head, why = split_why(self.text)
+        if found is not None and found.start() >= len(head):
+            # "odd predictions since the switch. Could you roll x back to v1?": the change is
+            # asked after the reason's words, so they are no reason given for it
+            head, why = self.text, None
         after = found.start() if found is not None else 0
         model = self.named_model(after, len(head)) or self.named_model(0, len(head))
         model = model or self.model(0, 0)
@@ -205,7 +209,8 @@ class ChangeReading(Slots):
             version = self.replaced_version(model)
         if found is not None and _DEMOTED.match(found.group(0)):
             # "demote x v2": the version said is the one to take out of Production
-            said = [int(m.group(1)) for m in P.VERSION.finditer(head[found.start() :])]
+            clause = re.split(r"[,;.!?]", head[found.start() :])[0]  # not "..., v3 was worse"
+            said = [int(m.group(1)) for m in P.VERSION.finditer(clause)]
             held = self.ctx.stage_version(model, "Production")
             if said and held is not None and said[0] != held:
                 return Unclear(
@@ -618,7 +623,7 @@ _SHADOW_SAID = re.compile(r"\b(?:shadow|mirror)", re.I)
 #: A word that negates or corrects part of a follow-up ("not real traffic", "50 no 30").
 _NEGATED_WORD = re.compile(r"\b(?:not|no|nothing|without|never|can\s+wait|hold\s+on)\b", re.I)
 #: Taking a version out of Production: "demote x v1", "unpromote x", "take x v1 out of prod".
-_DEMOTED = re.compile(r"(?:de-?mote|un-?promote|take\b)", re.I)
+_DEMOTED = re.compile(r"(?:de-?mote|un-?promote|take\b|back\s+out)", re.I)
 _SPLIT_SAID = re.compile(
     r"\b(?:real|live)\s+(?:traffic|users?|split|requests|canary)|\bsplit\b|\bfor\s+real\b"
     r"|\busers\s+(?:actually\s+|should\s+|can\s+|will\s+)?see\b",

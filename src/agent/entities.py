@@ -472,10 +472,11 @@ _NAMED = [
     (re.compile(r"\b(?:since\s+)?yesterday\b", re.I), 1440),
     (re.compile(r"\btoday\b|\btonight\b|\bearlier today\b", re.I), 1440),
     (re.compile(r"\bthis week\b|\blast week\b|\bpast week\b", re.I), 10080),
-    (re.compile(r"\bthis month\b|\blast month\b", re.I), 43200),
+    (re.compile(r"\blast month\b", re.I), 43200),
 ]
 
 
+_THIS_MONTH = re.compile(r"\bthis month\b|\bso far this month\b", re.I)
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _WEEKDAY = re.compile(
     r"\b(?:since|from|on|after)\s+(?:last\s+)?(mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)"
@@ -581,6 +582,11 @@ def since_minutes(text: str, now: datetime | None = None) -> int | None:
         return _since_weekday(weekday.group(1), now or datetime.now(UTC))
     if _WEEKEND.search(text):
         return _since_weekday("sat", now or datetime.now(UTC))  # back to Saturday 00:00
+    if _THIS_MONTH.search(text):
+        # "this month": back to the 1st, 00:00 UTC
+        at = now or datetime.now(UTC)
+        first = at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        return max(1, int((at - first).total_seconds() // 60))
     for pattern in (_SPAN, _AGO, _COMPACT):
         match = pattern.search(text)
         if match is not None:
@@ -601,6 +607,7 @@ def strip_time(text: str) -> str:
         _COMPACT,
         _WEEKDAY,
         _WEEKEND,
+        _THIS_MONTH,
         *(p for p, _ in _NAMED),
     ):
         text = pattern.sub(" ", text)

@@ -28,7 +28,11 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
         return "asks about a change"  # "canary x v3 off, right?"
     if _NOT_NOW.search(text):
         return "says not now"  # "promote x v2 ... After Friday, not now.", "nothing to do now"
-    if (nobody := _NOBODY.search(text)) and not _THEN_ASKED.search(text, nobody.end()):
+    if (nobody := _NOBODY.search(text)) and not (
+        _THEN_ASKED.search(text, nobody.end())
+        # "nobody can promote until the freeze ends, then promote x": after the freeze
+        and not re.search(r"\buntil\b[^,;.]*[,;.]\s*then\b", text, re.I)
+    ):
         return "says nobody should make it"  # "lock x so nobody can promote anything"
     if _NOT_TO_RUN.search(text):
         return "says not to run it"  # "canary x v3 --percent 10 # just testing, don't run"
@@ -200,7 +204,7 @@ _REPORTED = re.compile(
 #: The speaker takes up the change reported: "Ines told me to roll back x, please do it".
 _GO_AHEAD = re.compile(
     r"[,;.!]\s*(?:so\s+)?(?:(?:please|pls|plz|kindly|just)\s+)*(?:do\s+(?:it|that|this|so)|"
-    r"go\s+ahead|proceed)\b",
+    r"go\s+ahead|proceed)(?:\s+(?:now|please|pls|asap|then))?\W*$",
     re.I,
 )
 #: The speaker's own words said before: "as I mentioned", "like I said".
@@ -243,12 +247,15 @@ _PLANNED = re.compile(
     r"\b(?:we|i|they|he|she|ops|the\s+team|(?:the|my|our)\s+plan)(?:'ll|\s+will|\s+shall|'re\s+going\s+to|"
     r"'m\s+going\s+to|\s+(?:are|am|is)\s+going\s+to|\s+plans?\s+to|\s+intends?\s+to|\s+is\s+to)\s+"
     r"(?:\w+\s+){0,2}?"
-    r"(?:promot|releas|ship|roll|revert|canar|deploy|stop|switch|move|push)\w*\b"
+    r"(?:promot|releas|ship|roll|revert|canar|deploy|stop|switch|move|push|demot|unpromot|"
+    r"back\s+out)\w*\b"
     r"(?:(?!\b(?:now|asap|immediately|so|but|and|then|for)\b)[^,;.!?])*?"
     r"\b(?:tomorrow|tonight|next\s+(?:week|month|sprint|release|quarter|(?:mon|tues|wednes|thurs|"
     r"fri|satur|sun)day)|on\s+(?:mon|tues|wednes|thurs|fri|satur|sun)day|"
     r"this\s+(?:afternoon|evening|weekend))\b"
     # a plan's heading: "Plan for tomorrow: canary x v2 at 10% in the morning"
+    r"|\b(?:(?:my|our|the)\s+plan|todo|to-do)\s*:[^.!?;\n]*\b(?:tomorrow|tonight|later|next\s+\w+|"
+    r"on\s+(?:mon|tues|wednes|thurs|fri|satur|sun)day)\b[^.!?;\n]*"
     r"|\b(?:plan|todo|to-do|next\s+steps?)\s+for\s+(?:tomorrow|tonight|later|next\s+\w+|"
     r"(?:mon|tues|wednes|thurs|fri|satur|sun)day)\s*:[^.!?;\n]*",
     re.I,
@@ -263,16 +270,19 @@ _STANDING = re.compile(
 )
 #: How a running canary stands: "the x v3 canary is at 10%", "canary on x is still running".
 CANARY_STATE = re.compile(
-    r"\b(canar(?:y|ies))(\s+(?:(?:of|on|for)\s+[\w.\-]+(?:\s+v\d+)?\s+)?)((?:is|'s|was|stays|remains|"
-    r"sits|has\s+been|are)\s+(?:still\s+|now\s+|currently\s+|already\s+)?(?:at|on|running|live|"
+    r"\b(canar(?:y|ies))(\s*(?:(?:of|on|for)\s+[\w.\-]+(?:\s+v\d+)?\s+)?)((?:'s\s+|\u2019s\s+|"
+    r"(?:is|was|stays|remains|sits|has\s+been|are)\s+)(?:still\s+|now\s+|currently\s+|already\s+)?(?:at|on|running|live|"
     r"up|in\s+(?:shadow|split))\b[^,;.!?]*)",
     re.I,
 )
 #: The canary kept, and a change named only as what keeping it allows: "keep the canary so we
 #: can roll back later", "leave the canary on x running in case we need to revert".
 _CANARY_KEPT_FOR = re.compile(
-    r"^\W*(?:(?:please|pls|just)\s+)?(?:keep|leave)\s+(?:the|that|this|its|our)\s+canary\b"
-    r"[^,;.!?]*?\b(?:so\s+(?:that\s+)?(?:we|i|you|they)\s+(?:can|could)|in\s+case)\b[^,;.!?]*[.!]*\s*$",
+    r"^\W*(?:(?:as|like)\s+(?:i|we)\s+(?:said|mentioned)\W+)?(?:(?:we|i'?d|i\s+would|let'?s)\s+)?"
+    r"(?:(?:please|pls|just)\s+)?(?:keep|leave|hold|let)\s+(?:the\s+|that\s+|this\s+|its\s+|our\s+)?"
+    r"(?:[\w.]+-[\w.\-]+\s+)?canary\b[^;.!?]*?(?:\bso\s+(?:that\s+)?(?:we|i|you|they)\s+(?:can|could)|"
+    r"\bin\s+case|,\s*(?:we|i)\s+(?:might|may)|\b(?:until|while)\s+we\s+decide)\b"
+    r"(?:(?!\b(?:but|now|and\s+(?:bump|raise|set|make))\b)[^;!?])*[.!]*\s*(?:thanks?\W*)?$",
     re.I,
 )
 #: Words that bring a planned change to now: "do it now", "right now", "go ahead".
@@ -321,10 +331,12 @@ def _supposed(text: str) -> bool:
 #: The change said, and put off: "After Friday, not now.", "Nothing to do now, just writing
 #: the plan down", "just flagging".
 _NOT_NOW = re.compile(
-    r"\bnot\s+(?:now|today|tonight|this\s+week)\b|\bnothing\s+to\s+do\s+(?:now|yet|today)\b"
+    r"\bnot\s+now\b|(?<!why\s)(?<!if\s)\bnot\s+(?:today|tonight|this\s+week)\b(?=\s*(?:[.!;]|$))"
+    r"|\bnothing\s+to\s+do\s+(?:now|yet|today)\b"
     r"|\bjust\s+(?:writing|noting)\s+(?:it|this|that|the\s+plan)\s+down\b"
     # "just flagging", unless a request follows ("just flagging: x is broken, please roll it back")
-    r"|\bjust\s+flagging\b(?![^?]*\b(?:please|pls|plz|kindly)\b)",
+    r"|\bjust\s+flagging\b(?![^?]*\b(?:please|pls|plz|kindly)\s+(?:roll|revert|promote|stop|kill|"
+    r"end)\b[^?]*$)",
     re.I,
 )
 #: A change nobody should make: "so nobody can promote anything", "no one may roll back".
@@ -336,7 +348,9 @@ _NOBODY = re.compile(
 #: A clause of its own that asks for a change: "..., roll it back", "...; so please revert x".
 _THEN_ASKED = re.compile(
     r"[,;.!:]\s*(?:(?:so|then|and|now|please|pls|just)\s+)*"
-    r"(?:roll\s+(?:\S+\s+){0,2}?back|rollback|revert|promote|stop|canary|kill|end)\b(?![^?]*\?)",
+    r"(?:roll\s+(?:it|that|this|[\w.]+-[\w.\-]+)\s+back|(?:roll\s*back|revert|promote)\s+"
+    r"(?:it|that|this|v\d+|[\w.]+-[\w.\-]+)|(?:stop|kill|end)\s+(?:it|that|the\s+canary))\b"
+    r"(?![^?]*\?)",
     re.I,
 )
 #: A command shown, not asked: "# just testing the CLI, don't run", "example only", "dry run".
@@ -352,7 +366,8 @@ _RECORD_LINE = re.compile(
 )
 #: Doubt about the change said: "Ines told me to roll back x, but I'm not sure I should".
 _UNSURE = re.compile(
-    r"\b(?:not\s+(?:sure|convinced)|unsure|doubt)\s+(?:if\s+|whether\s+|that\s+)?(?:i|we|you)\s+"
+    r"\b(?:not\s+(?:sure|convinced)|unconvinced|unsure|doubt)\s+(?:if\s+|whether\s+|that\s+)?"
+    r"(?![^.!?]*\b(?:anyway|go\s+ahead|do\s+it)\b)(?:i|we|you)\s+"
     r"(?:should|ought|need)\b",
     re.I,
 )

@@ -133,6 +133,11 @@ class _Reader(ChangeReading, RepeatReading):
         if self.since is not None and (
             intent.kind in ("list_models", "model_info")
             or (isinstance(intent, Unclear) and intent.needs is None and not intent.unknown)
+            # "Since Saturday.", "since saturday?": nothing but a window
+            or (
+                intent.kind in ("help", "out_of_scope")
+                and _ONLY_FILLER.match(entities.strip_time(self.text))
+            )
         ):
             # "what did people do over the past 7 days": a time span asks for history ("for
             # the same model, the preceding thirty days?": the model under discussion's).
@@ -537,7 +542,9 @@ _SECOND_PART = re.compile(
     r"|,\s+and\s+(?=the\s+(?:version|model|build)\s+(?:which|that)\s+(?:is|are)\b)"
     # "(1) all models in production, (2) every change to x"
     r"|[,;]?\s*(?:\(2\)|(?<![\w.])2\))\s*"
-    r"|(?<!\bcan)(?<!\bcould)(?<!\bplease),?\s+(?:and|also|plus|then|\+)\s+(?:also\s+|then\s+)?"
+    r"|(?<!\bcan)(?<!\bcould)(?<!\bplease),?\s+(?:and|also|plus|then|\+|"
+    # Spanish: "y", "y después", "y también"
+    r"y(?:\s+(?:despu[e\u00e9]s|tambi[e\u00e9]n|luego))?)\s+(?:also\s+|then\s+)?"
     # "..., and if you can, delete v4", "... and please start a canary"
     r"(?:(?:if you can|if possible|please|pls|maybe|by the way|btw|oh)\s*,?\s+)?"
     r"(?=(?:what|whats|what's|which|who|when|why|how|hows|how's|is|"
@@ -765,7 +772,11 @@ def _mode_kept(text: str, parts: list[Intent]) -> list[Intent]:
     """A canary read from one part of a message keeps the mode another part says: "make it v4
     and switch to split" after a shadow canary is a split."""
     canaries = [part for part in parts if isinstance(part, StartCanary)]
-    mode = mode_said(command_words(text))
+    # a mode only asked about ("Is shadow mode available?") or how a canary stands is none
+    said = " ".join(
+        s for s in re.split(r"(?<=[.!?;])\s+", command_words(text)) if not s.rstrip().endswith("?")
+    )
+    mode = mode_said(CANARY_STATE.sub(" ", said))
     if len(canaries) != 1 or mode is None or canaries[0].mode == mode:
         return parts
     return [
@@ -808,6 +819,13 @@ def _parts_of(text: str, ctx: ParseContext) -> list[Intent]:
         ).found:
             text = kept  # "roll back x to v1, but leave the canary alone": the canary stays out
     text = _canary_state_left_out(text)
+    alert = _ALERT_LINE.match(text)
+    if alert is not None and text[alert.end() :].strip():
+        # "FIRING: AccuracyDrop model=x acc=0.79\nRoll back x. Then audit it": the alert is
+        # evidence; what follows it asks, about the model the alert names if it names none.
+        rest = text[alert.end() :].strip()
+        named = _Reader(alert.group(0), ctx).named_model()
+        text = rest if _Reader(rest, ctx).found or named is None else f"{named}: {rest}"
     wanted = _UNWANTED.sub(" ", text).strip()
     if wanted and wanted != text.strip() and _Reader(wanted, ctx).found:
         text = wanted  # "Comparison with x is not needed. Only show y's card."
@@ -827,6 +845,13 @@ def _parts_of(text: str, ctx: ParseContext) -> list[Intent]:
 _NAME_OR_VERSION = re.compile(r"\b(?:[a-z][\w.]*-[\w.\-]+|v\d+)\b", re.I)
 
 
+#: A pasted alert on a line of its own, before what the message asks: "FIRING: ...", "[FIRING:1]
+#: ...", "ALERT ...", "RESOLVED: ...".
+_ALERT_LINE = re.compile(
+    r"^\W*(?:\[?(?:FIRING|RESOLVED)\b|ALERT\b|PagerDuty\b|PD\s+alert\b)[^\n]*\n", re.I
+)
+
+
 def _canary_state_left_out(text: str) -> str:
     """ "the canary on x is at 10%, stop it", "the canary is at 10%, bump it to 50%": how a
     canary stands is no share or change of its own; the change asked after it is read, on
@@ -837,7 +862,9 @@ def _canary_state_left_out(text: str) -> str:
     rest = text[state.end() :]
     if not any(has(verb, rest) for verb in (P.PROMOTE, P.ROLLBACK, P.STOP, P.CANARY, P.RESHARE)):
         return text
-    other_change = not has(P.CANARY, rest) and (has(P.PROMOTE, rest) or has(P.ROLLBACK, rest))
+    # a promotion (to a stage it says) or a rollback, not a share ("bump it to 50")
+    promoted = has(P.PROMOTE, rest) and has(P.STAGE_WORD, rest)
+    other_change = not has(P.CANARY, rest) and (promoted or has(P.ROLLBACK, rest))
     subject = "" if other_change else state.group(1)
     # "canary is live on x v3 at 5%": the names and versions it says stay, the share goes
     named = " ".join(_NAME_OR_VERSION.findall(state.group(3)))
@@ -968,6 +995,15 @@ _CONDITION_QUALIFIES = re.compile(r"\b(?:critical|priority|header)\b", re.I)
 _POINTS_BACK = re.compile(r"\b(?:it|its|that|this|them|those|these|instead|same)\b", re.I)
 
 
+#: A change the speaker means to make, after a question: "I want to promote x v4 but first,
+#: how does it compare to prod?", "we'd like to roll back x - but first: who promoted v2?".
+_BUT_FIRST = re.compile(
+    r"^\W*(?:(?:i|we)\s*(?:want|'d\s+like|would\s+like|need|plan|intend|am\s+going|'m\s+going|are\s+going|"
+    r"'re\s+going)\s+to\b[^.?!]*?)\bbut\s+first\b\W*",
+    re.I,
+)
+
+
 def _asked_after(text: str, ctx: ParseContext) -> str:
     """The message after changes refused first or a remark before "what I need is"."""
     if (refused := _REFUSED_FIRST.match(text)) is not None:
@@ -984,6 +1020,13 @@ def _asked_after(text: str, ctx: ParseContext) -> str:
         and _Reader(text[need.end() :], ctx).found
     ):
         text = text[need.end() :]
+    first = _BUT_FIRST.search(text)
+    if first is not None and "?" in text[first.end() :]:
+        # "I want to promote x v4 but first, how does it compare to prod?": the question is
+        # asked now, about what the change names; the change waits for its answer.
+        said = _Reader(text[: first.end()], ctx)
+        named = [said.named_model() or "", *(f"v{v}" for v in said.versions()[:1])]
+        text = f"{' '.join(named).strip()}: {text[first.end() :]}".lstrip(": ")
     return text
 
 

@@ -83,6 +83,8 @@ PENDING = re.compile(
     r"|\b(?:been|got|get|gotten)\s+approved\b|\bapproved yet\b"
     r"|\bproposals?\b.*\bopen\b|\bsign[- ]?off\b|\bstill waiting\b"
     r"|\bwaiting (?:for|on) (?:someone|anyone|somebody)\b"
+    # "what's waiting?", "anything waiting?" (never "waiting on the canary")
+    r"|\b(?:what'?s|what\s+is|anything|what)\s+(?:still\s+)?waiting\b(?=\W*$|\s+(?:for|on)\s+me\b)"
     r"|\b(?:requests?|proposals?|promotions?)\s+(?:[\w.\-]+\s+){0,3}?(?:go|gone|went|got)\s+through\b"
     # "what did I leave unapproved?", "any open plans?", "changes nobody signed yet"
     r"|\bunapproved\b|\bnot (?:yet )?approved\b|\bopen (?:plans?|changes|requests)\b"
@@ -121,7 +123,7 @@ ROLLBACK = re.compile(
     # "we need the old version back", "bring the previous one back"
     # "demote x", "unpromote x v1", "back out the last release", "take x out of production"
     # (out of Staging is no rollback: the archive reading says what does that)
-    r"|\b(?:de-?mote|un-?promote)\b(?![^.!?;]*\bstag(?:e|ing)\b)|\bback\s+out\b(?!\s+(?:of|automatically|on\s+its\s+own|by\s+itself)\b)"
+    r"|\b(?:de-?mote|un-?promote)\b(?![^.!?;]*\bstag(?:e|ing)\b)|\bback\s+out\s+(?=(?:the|that|this|it|v\d+|[\w.]+-[\w.\-]+)\b)"
     r"|\btake\s+(?:\S+\s+){0,3}?out\s+of\s+prod(?:uction)?\b"
     r"|\b(?:need|want|get|bring|put|have)\s+(?:the\s+)?(?:old|previous|prior|last|earlier)\s+"
     r"(?:version|one|model|build|release)\s+"
@@ -227,12 +229,12 @@ GUARD = re.compile(
 #: A guard refused: "no guard needed", "without a guard", "don't add the auto-rollback guard",
 #: "the guard is not needed".
 NO_GUARD = re.compile(
-    r"\b(?:no|without(?:\s+(?:a|an|the|any))?|(?:don'?t|do\s+not)\s+(?:need|want|add|use|set|turn\s+on)"
+    r"(?:\b|(?<=\s))(?:no|(?:without|w/o)(?:\s+(?:a|an|the|any))?|(?:don'?t|do\s+not)\s+(?:need|want|add|use|set|turn\s+on)"
     r"(?:\s+(?:a|an|the|any))?|skip(?:\s+the)?|never\s+mind\s+the)\s+"
     r"(?:auto(?:matic)?[\s-]*)?(?:roll[\s-]*back\s+)?guard"
     r"|\bguard\s+(?:is\s+)?(?:not|isn'?t|isnt)\s+(?:needed|necessary|required|wanted)\b"
     # "no auto-rollback", "auto-rollback off", "turn off the guard", "no need for a guard"
-    r"|\b(?:no|skip|without|disable)\s+(?:an?\s+|the\s+)?auto(?:matic)?[\s-]*roll[\s-]*back\b"
+    r"|(?:\b|(?<=\s))(?:no|skip|without|w/o|disable)\s+(?:an?\s+|the\s+)?auto(?:matic)?[\s-]*roll[\s-]*back\b"
     r"|\b(?:auto(?:matic)?[\s-]*roll[\s-]*back|guard)\s+(?:off|disabled)\b"
     r"|\b(?:turn|switch)\s+off\s+(?:the\s+)?(?:auto(?:matic)?[\s-]*roll[\s-]*back|guard)\b"
     r"|\bno\s+need\s+for\s+(?:a|an|the)\s+(?:[\w-]+\s+)?guard\b"
@@ -268,12 +270,16 @@ PERCENT = re.compile(
 PROMOTE = re.compile(
     r"\b(?:promote|promoting|promoten|deploy|deployen|release|ship|move|push|graduate|roll\s*out|go\s+live"
     # "bump it to production", never "bump it to 50%" (a canary's share)
-    r"|bump(?!\s+(?:(?:it|that|this|the\s+\w+)\s+)?(?:up\s+)?to\s+\d+(?:\.\d+)?\s*(?:%|percent|pct))"
-    r"|queue\s+up|put(?!.{0,40}\b(?:next to|beside|side by side)\b)|make\b.{1,40}\blive)\b"
+    r"|bump(?!\s+(?:(?:it|that|this|the\s+\w+)\s+)?(?:up\s+)?to\s+\d+(?:\.\d+)?\s*(?:%|percent|pct|\b))"
+    # "put it at 30": a canary's share, never a move
+    r"|queue\s+up|put(?!.{0,40}\b(?:next to|beside|side by side)\b)(?!\s+(?:\S+\s+){0,2}?at\s+\d)"
+    r"|make\b.{1,40}\blive)\b"
     r"|\bmake\b.{1,60}?\b(?:the\s+)?(?:new\s+)?(?:prod(?:uction)?|staging)"
     r"(?:\s+(?:one|version|build|model|release)\b|(?=\s*(?:[.!?,]|$|please|pls|now|thanks|for\s)))"
     r"|^\W*(?:(?:please|pls|can you|could you|go ahead and)\s+)?stage\s+(?!is\b|=|:|of\b|for\b)"
     r"|\bv\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
+    # "send it to prod", "send mnist-classifier v4 to staging"
+    r"|\bsend\s+(?:it|that|this|[\w.\-]+(?:\s+v\d+)?)\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
     # "could you prepare the promotion of x v3", "draft a promotion for x"
     r"|^\W*(?:(?:please|pls|could you|can you|would you|kindly)\s+)*(?:prepare|draft|start|open|"
     r"set\s+up|create|raise|file)\s+(?:the\s+|a\s+)?promotion\s+(?:of|for)\b"
@@ -659,14 +665,15 @@ HELD = re.compile(
 #: A change verb refused or asked about, and the kind of change it is: "never promote x",
 #: "should I roll back x?", "let's not go back to the previous version".
 _NEGATOR = (
-    r"\b(?:don'?t|do\s+not|never|no\s+need\s+to|shouldn'?t|should\s+(?:i|we)|let'?s\s+not|"
+    r"\b(?:don'?t|do\s+not|never|no\s+need\s+to|shouldn'?t|should\s+not|should\s+(?:i|we)|let'?s\s+not|"
     r"rather\s+not|wouldn'?t|would\s+not|won'?t|will\s+not|not\s+going\s+to)\s+(?:\w+\s+){0,2}?"
 )
 HELD_VERB: list[tuple[str, re.Pattern[str]]] = [
     (
         "rollback",
         re.compile(
-            _NEGATOR + r"(?:roll|rollback|revert|go\s+back|undo|want|need|switch|flip|put|pin)\b"
+            _NEGATOR + r"(?:roll|rollback|revert|go\s+back|undo|want|need|switch|flip|put|pin|"
+            r"de-?mote|un-?promote|back\s+out|take)\b"
             r"|^\W*no\s+(?:roll\s*backs?|rollbacks?|reverts?)\b"
             r"|\b(?:can'?t|cannot|can\s+not)\s+(?:\w+\s+){0,2}?(?:roll|revert|go\s+back|switch|flip)\b",
             re.I,
@@ -705,6 +712,10 @@ HELD_ALL = re.compile(
     r"on\s+second\s+thoughts?|not\s+really|or\s+not)\b(?!\s+(?:stable|live|ready|anywhere|around))"
     r"|\b(?:cancel|ignore|forget|scratch)\s+(?:that|what\s+i\s+said|i\s+said\s+that)\W*$"
     r"|/s\b|\bactually,?\s+no\W*$|\bmaybe\s+(?:not|later)\b|\bnein\b"
+    # Spanish: "no lo hagas todavía" (don't do it yet), "todavía no"
+    r"|\bno\s+lo\s+hag(?:as|an|amos)\b|\btodav[i\u00ed]a\s+no\b"
+    # "Cancel that. Leave it running.": the request before taken back
+    r"|^\W*(?:cancel|scratch|forget|ignore)\s+that\W+(?:leave|keep|let)\b"
     # "make it 30%? or wait, leave it"
     r"|\bor\s+wait\b|\bleave\s+it\s*(?:as\s+it\s+is|alone|be)?\W*$",
     re.I,

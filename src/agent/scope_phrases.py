@@ -8,7 +8,9 @@ import re
 HELP = re.compile(
     r"^/?(?:help|hepl|hlep|halp)\b|\bwhat can (?:you|i) (?:do|ask)\b|^\?+$"
     r"|\bhow do i (?:use (?:this|you)|approve)\b"
-    r"|\bwhat do you (?:do|know)\b|\bcommands?\b.*\?$"
+    r"|\bwhat do you (?:do|know)\b"
+    r"|(?<!kubectl )(?<!docker )(?<!git )(?<!bash )(?<!shell )(?<!linux )\bcommands?\b.*\?$"
+    r"|\bwhat\s+(?:you|u)(?:\s+are|\s+r|'?re)\s+(?:able\s+to\s+do|capable\s+of)\b"
     # "what are you able to do for me", "what are you capable of", "what can this thing do"
     r"|\bwhat (?:are|r) (?:you|u) (?:able to do|capable of|good for|for)\b"
     r"|\bwhat (?:else )?(?:can|does) (?:this|the) (?:thing|tool|bot|chat|assistant) do\b"

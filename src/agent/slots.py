@@ -83,7 +83,7 @@ _FRACTIONS = {"half": 50, "a quarter": 25, "a third": 33, "a tenth": 10, "a fift
 _FRACTIONS |= {"one half": 50, "one quarter": 25, "one third": 33, "one tenth": 10}
 FRACTION = re.compile(
     r"\b(half|(?:a|one) (?:quarter|third|tenth|fifth|half))\s+"
-    r"(?:of\b|(?=(?:the|our|all|its|their)\s+(?:\w+\s+){0,2}?"
+    r"(?:of\b|(?=(?:the|our|all|its|their)\s+(?:[\w.\-]+\s+){0,2}?"
     r"(?:traffic|requests|users|calls|load|predictions)\b))",
     re.I,
 )

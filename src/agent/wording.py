@@ -50,6 +50,7 @@ ABBREVIATIONS = {
     "stging": "staging",
     "prd": "prod",
     "rb": "roll back",
+    "rn": "right now",
 }
 #: A whole word only, never part of a name ("stg-copy" stays).
 _ABBREVIATED = re.compile(r"(?<![\w.\-])(" + "|".join(ABBREVIATIONS) + r")(?![\w\-]|\.\w)", re.I)
@@ -201,6 +202,15 @@ def normalise(text: str, models: Iterable[str] = ()) -> str:
     text = re.sub(r"(\w)['’](\w)", r"\1\2", text)  # what's -> whats
     text = re.sub(r"\bwhats\b", "what is", text, flags=re.I)
     text = _ARROW.sub(" to ", text)  # "v2->prod": a move
+    # Spanish "y la v4?", "y el v3": "and v4?"
+    text = re.sub(
+        r"^\s*y\s+(?:(?:la|el)\s+)?(?=v\d+\b|versi[o\u00f3]n\b)", "and ", text, flags=re.I
+    )
+    # "w/o the guard", "w/ the guard", "w the guard thing": without, with
+    text = re.sub(r"(?<![\w.\-/])w/o(?![\w\-])", "without", text, flags=re.I)
+    text = re.sub(
+        r"(?<![\w.\-/])w/?(?=\s+(?:the|a|an|auto\w*|guard\w*)\b)", "with", text, flags=re.I
+    )
     protected = frozenset(m.lower() for m in models)
     text = _ABBREVIATED.sub(
         lambda m: (

@@ -116,6 +116,8 @@ HELDOUT35 = DATA / "chat_heldout35.jsonl"
 #: Two more, written at the same time with the chat as it stood after sets 31 to 35.
 HELDOUT36 = DATA / "chat_heldout36.jsonl"
 HELDOUT37 = DATA / "chat_heldout37.jsonl"
+HELDOUT38 = DATA / "chat_heldout38.jsonl"
+HELDOUT39 = DATA / "chat_heldout39.jsonl"
 SETS = (
     HELDOUT,
     HELDOUT2,
@@ -154,6 +156,8 @@ SETS = (
     HELDOUT35,
     HELDOUT36,
     HELDOUT37,
+    HELDOUT38,
+    HELDOUT39,
 )
 #: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from agent.focus import Focus, NextPage, ParseContext, Topic
@@ -28,6 +29,7 @@ class Row:
     route_rules: tuple[tuple[str, str, str], ...] = ()
     tasks: tuple[str, ...] | None = None
     model_tasks: tuple[tuple[str, str], ...] = ()
+    now: datetime | None = None
 
 
 def _focus(context: str) -> Focus:
@@ -75,12 +77,15 @@ def _registry(
     tuple[tuple[str, str, str], ...],
     tuple[str, ...] | None,
     tuple[tuple[str, str], ...],
+    datetime | None,
 ]:
     """ "models=a,b;routes=r>a;rules=r>X-Priority: critical>b;tasks=t,u;modeltasks=a>t":
-    what the registry holds (tasks: unknown unless given; modeltasks: each model's task)."""
+    what the registry holds (tasks: unknown unless given; modeltasks: each model's task);
+    "now=2026-12-07T12:00:00+00:00": the moment a window like "this month" is measured from."""
     models, routes, rules = REGISTRY, [], []
     tasks: tuple[str, ...] | None = None
     model_tasks: list[tuple[str, str]] = []
+    now = None
     for part in filter(None, column.split(";")):
         key, _, value = part.partition("=")
         items = [item.split(">") for item in value.split(",")]
@@ -94,9 +99,11 @@ def _registry(
             tasks = tuple(value.split(","))
         elif key == "modeltasks":
             model_tasks = [(model, task) for model, task in items]
+        elif key == "now":
+            now = datetime.fromisoformat(value)
         else:
             raise ValueError(f"unknown registry key {key!r} in {column!r}")
-    return models, tuple(routes), tuple(rules), tasks, tuple(model_tasks)
+    return models, tuple(routes), tuple(rules), tasks, tuple(model_tasks), now
 
 
 def read(row: Row) -> Intent:
@@ -108,6 +115,7 @@ def read(row: Row) -> Intent:
         route_rules=row.route_rules,
         tasks=row.tasks,
         model_tasks=row.model_tasks,
+        now=row.now,
     )
     return parse_intent(row.text, ctx)
 

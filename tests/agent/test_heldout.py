@@ -48,6 +48,8 @@ from tests.agent.heldout import (
     HELDOUT35,
     HELDOUT36,
     HELDOUT37,
+    HELDOUT38,
+    HELDOUT39,
     evaluate,
     load,
     matches,
@@ -120,6 +122,8 @@ SETS = [
     (HELDOUT35, 100, 110, 19, 83),
     (HELDOUT36, 100, 109, 20, 82),
     (HELDOUT37, 100, 110, 20, 73),
+    (HELDOUT38, 100, 109, 19, 90),
+    (HELDOUT39, 100, 109, 20, 85),
 ]
 
 

@@ -2505,3 +2505,158 @@ def test_a_mode_said_in_another_part_is_the_canarys_mode() -> None:
     assert after(
         "canary mnist-classifier v3 at 10% in shadow", "make it v4, and switch it to a split"
     ) == [StartCanary(model="mnist-classifier", version=4, percent=10.0, mode="split")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "we want to roll back mnist-cnn but first, who promoted v1 of it?",
+        "I'd like to promote mnist-classifier v4 - but first: how does it compare with production?",
+    ],
+)
+def test_a_change_meant_after_a_question_first_is_not_proposed(text: str) -> None:
+    got = parse_parts(text, CTX)
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
+    assert got[0].kind in ("audit", "compare"), got
+
+
+def test_a_request_taken_back_with_leave_it_running_stops_nothing() -> None:
+    got = after("stop the canary on mnist-classifier", "scratch that, keep it running")
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
+
+
+def test_spanish_dont_do_it_yet_holds_the_change() -> None:
+    got = parse_parts("promote mnist-classifier v3 to staging, pero no lo hagas todavia", CTX)
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
+
+
+def test_a_reason_said_before_the_request_keeps_the_rollbacks_target() -> None:
+    assert parse_parts(
+        "errors since the deploy this morning. please roll mnist-cnn back to v1", CTX
+    ) == [Rollback(model="mnist-cnn", to_version=1, rationale=None)]
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (
+            "[FIRING:1] HighLatency model=mnist-cnn p99=240ms\nroll back mnist-cnn, then show its "
+            "audit for the last 3 hours",
+            [Rollback(model="mnist-cnn"), AuditLog(model="mnist-cnn", since_minutes=180)],
+        ),
+        (
+            "ALERT pending approval model=mnist-classifier age=2h\nanything waiting?",
+            [PendingApprovals(model="mnist-classifier")],
+        ),
+    ],
+)
+def test_a_pasted_alert_line_is_evidence_for_what_follows(text: str, want: list[Intent]) -> None:
+    assert parse_parts(text, CTX) == want
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (
+            "mirror half of the mnist-classifier traffic to v4",
+            StartCanary(model="mnist-classifier", version=4, percent=50.0, mode="shadow"),
+        ),
+        (
+            "send mnist-classifier v3 to staging",
+            Promote(model="mnist-classifier", version=3, stage="Staging"),
+        ),
+        (
+            "send it to prod w/ the auto-rollback guard, mnist-classifier v3",
+            Promote(model="mnist-classifier", version=3, stage="Production", guard=True),
+        ),
+        (
+            "promote mnist-classifier v3 to prod w/o auto-rollback",
+            Promote(model="mnist-classifier", version=3, stage="Production", guard=False),
+        ),
+    ],
+)
+def test_shorthand_for_a_share_a_move_and_the_guard(text: str, want: Intent) -> None:
+    assert parse_parts(text, CTX) == [want]
+
+
+def test_spanish_and_joins_two_parts_and_a_follow_up() -> None:
+    assert parse_parts("show me mnist-cnn y despues list the production models", CTX) == [
+        ModelDetails(model="mnist-cnn"),
+        ListModels(stage="Production"),
+    ]
+    assert after("tell me about mnist-classifier v2", "y la v3?") == [
+        ModelDetails(model="mnist-classifier", version=3)
+    ]
+
+
+def test_this_month_reaches_back_to_the_first() -> None:
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    assert since_minutes("anything on mnist-cnn this month?", now) == (6 * 24 + 12) * 60
+
+
+@pytest.mark.parametrize("window", ["Since Friday.", "since friday?"])
+def test_a_window_alone_after_an_audit_is_that_audit_again(window: str) -> None:
+    got = after("audit mnist-cnn", window)
+    assert len(got) == 1, got
+    assert isinstance(got[0], AuditLog), got
+    assert got[0].model == "mnist-cnn"
+    assert got[0].since_minutes is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("could you list what you're able to do?", "help"),
+        ("docker command to prune images?", "out_of_scope"),
+    ],
+)
+def test_help_and_other_tools_commands(text: str, kind: str) -> None:
+    assert [p.kind for p in parse_parts(text, CTX)] == [kind]
+
+
+@pytest.mark.parametrize(
+    ("history", "text"),
+    [
+        ((), "please don't demote mnist-cnn"),
+        ((), "we will back out mnist-classifier next week"),
+        ((), "there's a back out plan for mnist-cnn"),
+        ((), "we should not revert mnist-cnn"),
+        ((), "unconvinced that we should revert mnist-cnn"),
+        ((), "our plan: roll back mnist-cnn tomorrow"),
+        ((), "Ines told me to roll back mnist-cnn, please do it on Friday"),
+        ((), "just flagging: mnist-cnn is slow, please check if we need to roll it back"),
+        ((), "nobody should revert mnist-cnn, end of story"),
+        ((), "nobody can promote until the freeze ends, then promote mnist-classifier v2"),
+        (("canary mnist-classifier v3 at 10%",), "hold the canary, we may roll back"),
+        (("canary mnist-classifier v3 at 10%",), "the canary was at 10%, now put it at 30"),
+        (("canary mnist-classifier v3 at 10%",), "put it at 30"),
+    ],
+)
+def test_attacks_on_the_demote_canary_state_and_relayed_rules_propose_nothing_wrong(
+    history: tuple[str, ...], text: str
+) -> None:
+    got = after(*history, text)
+    assert not [p for p in got if p.kind in ("promote", "rollback", "stop_canary")], got
+    assert not [p for p in got if isinstance(p, StartCanary) and p.percent != 30.0], got
+
+
+def test_a_mode_only_asked_about_is_not_the_canarys() -> None:
+    got = parse_parts("canary mnist-classifier v3 at 10% split. Is shadow mode available?", CTX)
+    assert got[0] == StartCanary(model="mnist-classifier", version=3, percent=10.0, mode="split")
+
+
+def test_a_version_in_a_reason_is_not_the_demoted_one() -> None:
+    assert parse_parts("demote mnist-classifier, the v4 build is broken", STAGED) == [
+        Rollback(model="mnist-classifier")
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "roll back mnist-cnn now, not today's build",
+        "I'm unsure we should, but roll back mnist-cnn anyway",
+    ],
+)
+def test_not_today_or_doubt_overridden_still_asks(text: str) -> None:
+    assert parse_parts(text, CTX) == [Rollback(model="mnist-cnn")]
