@@ -43,12 +43,13 @@ OPENS_ASK = re.compile(
     r"audit|history|metrics|card|versions?|stage|start|try|run|pick|recommend|suggest|"
     r"queue|push|release|graduate|switch|swap|upgrade|downgrade|shift|route|mirror|turn|"
     r"dial|raise|lower|ramp|propose|proposing|its|their|anything|something|"
-    r"pull the plug|begin|kick off|flip|provide|outline|fetch|"
+    r"pull the plug|begin|kick off|flip|provide|outline|fetch|pull\s+up|bring\s+up|look\s+up|"
+    r"pending|approvals?|"
     # "I need it for the weekly report" states a purpose, not a request (PURPOSE).
-    r"(?:i|we)\s+(?:want|need|would like)"
+    r"(?:i|we)\s+(?:also\s+|really\s+)?(?:want|need|would\s+(?:also\s+)?like)"
     r"(?!\s+(?:it|this|that|them|these|those|(?:a|an|the)\s+\w+)\s+"
     rf"(?:for|by|before|until|asap|today|tomorrow|soon)\b)(?!\s+to\s+(?!{_ASK_VERBS})\w)"
-    rf"|i'd like(?!\s+to\s+(?!{_ASK_VERBS})\w)|let's|help)\b"
+    rf"|(?:i|we)'?d\s+(?:also\s+)?like(?!\s+to\s+(?!{_ASK_VERBS})\w)|let's|help)\b"
     r"|^\W*(?:v\d+|version\s*\d+)\b",
     re.I,
 )

@@ -784,6 +784,28 @@ def _mode_kept(text: str, parts: list[Intent]) -> list[Intent]:
     ]
 
 
+def _as_sentences(text: str, ctx: ParseContext) -> str:
+    """A request written as a list of two items ("Two things, please:\n- show x\n- the
+    audit for it", "1. list Production\n2. then pending for x"), as two sentences; a heading
+    that names a model stays in front of them, one that only introduces them (and a sign-off
+    after them) goes."""
+    items = _LIST_ITEM.findall(text)
+    if len(items) != 2:
+        return text
+    first = _LIST_ITEM.search(text)
+    heading = text[: first.start()].strip() if first is not None else ""
+    said = [_ITEM_TAIL.sub("", item.strip()) for item in items]
+    lead = heading if heading and _Reader(heading, ctx).found else ""
+    stop = "" if said[0].endswith("?") else "."
+    return f"{lead} {said[0]}{stop} {said[1]}".strip()
+
+
+#: One item of a list, on a line of its own: "- show x", "* audit", "1. list", "2) then ...".
+_LIST_ITEM = re.compile(r"^[ \t]*(?:[-*\u2022]|\d+[.)])[ \t]+(.+)$", re.M)
+#: What ends an item but not its request: ", and", "and", a full stop.
+_ITEM_TAIL = re.compile(r"(?:[,;]?\s*\band\b)?[\s,.;]*$|(?<=\?)[\s,.;]*$", re.I)
+
+
 def _guard_kept(text: str, parts: list[Intent]) -> list[Intent]:
     """A promotion read from one part of a message keeps the guard another part asks for:
     "promote x v2 to production, and have it roll back automatically if p99 goes over 50ms"."""
@@ -803,6 +825,7 @@ def _guard_kept(text: str, parts: list[Intent]) -> list[Intent]:
 
 def _parts_of(text: str, ctx: ParseContext) -> list[Intent]:
     """``parse_parts`` of a message in English."""
+    text = _as_sentences(text, ctx)
     preface = _PREFACE.match(text)
     if preface and not _Reader(preface.group(0), ctx).found:
         text = text[preface.end() :] or text  # "three questions about x:" keeps x
@@ -1234,6 +1257,17 @@ def _parts(text: str, ctx: ParseContext) -> list[Intent]:
     if isinstance(second, AuditLog) and second.model is None and _BARE_AUDIT.match(pieces[1]):
         # "x card and history": the history of the model the first part names.
         second = second.model_copy(update={"model": focus.model})
+    elif (
+        isinstance(second, AuditLog)
+        and second.model is None
+        and isinstance(model, str)
+        and first.kind in (*CHANGE_KINDS, "serving", "model_info")
+        and not _Reader(pieces[1], ctx).found
+        and not _EVERY_MODEL.search(pieces[1])
+    ):
+        # "roll x back to v1 and then show me the audit from the last 30 min", "x up? + audit
+        # last 30m": the history of the model the first part is about
+        second = second.model_copy(update={"model": model})
     if (
         isinstance(first, ServingStatus)
         and isinstance(second, ModelDetails)
@@ -1332,6 +1366,10 @@ _HOW_IT_GOES = re.compile(
 
 
 #: A part that only names the history ("and history", "the audit log please").
+#: Words that ask about every model: "the whole registry", "all models", "anything".
+_EVERY_MODEL = re.compile(
+    r"\b(?:all|every\w*|each|whole|registry|any\s+model|other\s+models?|across)\b", re.I
+)
 _BARE_AUDIT = re.compile(
     r"^\W*(?:the\s+)?(?:history|audit(?:\s+log|\s+trail)?|changelog)\W*(?:please|pls|too)?\W*$",
     re.I,

@@ -432,6 +432,8 @@ SERVING = re.compile(
     # "which version does the digits route hit by default", "where does the route send people"
     r"|\b(?:route|endpoint)\s+(?:hit|hits|send|sends|go|goes|forward|forwards|use|uses|call|calls)\b"
     r"|\bby default\b"
+    # "mnist_cnn status", "status of digits?", "status?": how it serves now
+    r"|^\W*(?:[\w.\-]+\s+)?status\W*$|^\W*status\s+(?:of\s+|on\s+|for\s+)?[\w.\-]+\W*$"
     # "is mnist-cnn up", "is digits-encoder even up?", "is it down?": whether it serves
     r"|\bis\s+(?:it|that|this|[\w.\-]+)\s+(?:even\s+|still\s+|actually\s+)?"
     r"(?:up|down|alive|healthy|reachable|responding|ok|okay|fine|working|broken)\b"

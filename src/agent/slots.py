@@ -223,8 +223,12 @@ class Slots:
         """Versions a message names by stage ("compare staging and prod", "the staging
         build"), in the order it names them, from the registry's stages."""
         found = []
-        for match in re.finditer(r"\b(prod(?:uction)?|staging)\b", self.text, re.I):
-            version = self.ctx.stage_version(model, stage_of(match.group(1)))
+        # "the live one", "what's live now": Production
+        for match in re.finditer(
+            r"\b(prod(?:uction)?|staging)\b|\b(?:the\s+|what\s+is\s+)(live)\b", self.text, re.I
+        ):
+            said = match.group(1) or "production"
+            version = self.ctx.stage_version(model, stage_of(said))
             if version is not None and version not in found:
                 found.append(version)
         return found

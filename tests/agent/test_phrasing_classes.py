@@ -2660,3 +2660,71 @@ def test_a_version_in_a_reason_is_not_the_demoted_one() -> None:
 )
 def test_not_today_or_doubt_overridden_still_asks(text: str) -> None:
     assert parse_parts(text, CTX) == [Rollback(model="mnist-cnn")]
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (
+            "revert mnist-cnn to v1, then pull up the audit for the past 45 minutes",
+            [
+                Rollback(model="mnist-cnn", to_version=1),
+                AuditLog(model="mnist-cnn", since_minutes=45),
+            ],
+        ),
+        (
+            "is digits-encoder up? + history last 2h",
+            [
+                ServingStatus(model="digits-encoder"),
+                AuditLog(model="digits-encoder", since_minutes=120),
+            ],
+        ),
+        (
+            "roll back mnist-cnn and show the audit across all models for the last hour",
+            [Rollback(model="mnist-cnn"), AuditLog(since_minutes=60)],
+        ),
+    ],
+)
+def test_an_audit_asked_after_a_models_request_is_that_models(
+    text: str, want: list[Intent]
+) -> None:
+    assert parse_parts(text, CTX) == want
+
+
+def test_the_live_one_is_the_production_version_in_a_comparison() -> None:
+    staged = STAGED
+    assert parse_parts("how does mnist-classifier v2 stack up against the live one?", staged) == [
+        CompareVersions(model="mnist-classifier", version=2, against=1)
+    ]
+
+
+@pytest.mark.parametrize("text", ["digits-encoder status", "status of digits-encoder?"])
+def test_a_models_status_is_what_serves_it(text: str) -> None:
+    assert parse_parts(text, CTX) == [ServingStatus(model="digits-encoder")]
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (
+            "Two quick asks:\n- what is digits-encoder serving?\n- and we would also like its "
+            "card\n\nCheers",
+            [ServingStatus(model="digits-encoder"), ModelDetails(model="digits-encoder")],
+        ),
+        (
+            "Today:\n1) list the staging models\n2) then pending approvals for mnist-cnn",
+            [ListModels(stage="Staging"), PendingApprovals(model="mnist-cnn")],
+        ),
+        (
+            "Please:\n* promote mnist-classifier v4 to staging, and\n* canary v4 at 5% in shadow",
+            [
+                Promote(model="mnist-classifier", version=4, stage="Staging"),
+                StartCanary(model="mnist-classifier", version=4, percent=5.0, mode="shadow"),
+            ],
+        ),
+    ],
+)
+def test_a_request_written_as_a_list_of_two_items_is_read_item_by_item(
+    text: str, want: list[Intent]
+) -> None:
+    assert parse_parts(text, CTX) == want
