@@ -232,6 +232,10 @@ class ChangeReading(Slots):
 
     def promote(self, found: re.Match[str]) -> Intent:
         head, why = split_why(self.text)
+        if found.start() >= len(head):
+            # "... never happened because its card was incomplete. Card's fixed now, so please
+            # promote x v3 to Staging": the request comes after the reason's words
+            head, why = self.text, None
         model = None
         for match in P.NAME_THEN_VERSION.finditer(head):
             if match.group(1).lower() not in P.STOPWORDS:
@@ -276,7 +280,7 @@ class ChangeReading(Slots):
         # "mnist-classifier v2 nach staging promoten": the stage before a verb said last.
         stage = stage or _STAGE_BEFORE_VERB.search(head[: found.start()])
         said_stage = target_said or (stage.group(1) if stage else None)
-        said_stage = said_stage or _stage_after(rest, version)
+        said_stage = said_stage or _stage_after(rest, version, model)
         if said_stage is not None and stage_of(said_stage) == "Archived":
             return Unsupported(action="archive", model=model, version=version)
         moved_to = stage_of(said_stage) if said_stage else default_stage(head)
@@ -610,13 +614,24 @@ _STAGE_SAID = re.compile(r"\b(staging|stg|prod(?:uction)?)\b", re.I)
 _LEFT_OVER = re.compile(rf"(?!\b(?:{_FILL})\b)\b[a-z']+", re.I)
 
 
-def _stage_after(text: str, version: int | None) -> str | None:
+def _stage_after(text: str, version: int | None, model: str | None = None) -> str | None:
     """ "promote x v3 staging": a stage said right after the version moved, where the request
-    ends (never one after another version: "promote x v3 over v2 staging")."""
+    ends (never one after another version: "promote x v3 over v2 staging"); "promote v3
+    classifier staging": after a part of the model's name."""
     said = P.VERSION_THEN_STAGE.search(text)
+    if said is None and model is not None:
+        named = _VERSION_PART_STAGE.search(text)
+        if named is not None and named.group(2).lower() in model.lower().split("-"):
+            return named.group(3) if int(named.group(1)) == version else None
     if said is None or version is None or int(said.group(1)) != version:
         return None
     return said.group(2)
+
+
+#: "v3 classifier staging" at a request's end: a version, a part of a name, a stage.
+_VERSION_PART_STAGE = re.compile(
+    r"\bv(\d+)\s+([a-z]+)\s+(prod(?:uction)?|staging)\W*(?:please|pls|now)?\W*$", re.I
+)
 
 
 _SHADOW_SAID = re.compile(r"\b(?:shadow|mirror)", re.I)

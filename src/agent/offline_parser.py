@@ -542,6 +542,7 @@ _SECOND_PART = re.compile(
     r"|,\s+and\s+(?=the\s+(?:version|model|build)\s+(?:which|that)\s+(?:is|are)\b)"
     # "(1) all models in production, (2) every change to x"
     r"|[,;]?\s*(?:\(2\)|(?<![\w.])2\))\s*"
+    r"|\s*&&\s*"
     r"|(?<!\bcan)(?<!\bcould)(?<!\bplease),?\s+(?:and|also|plus|then|\+|"
     # Spanish: "y", "y después", "y también"
     r"y(?:\s+(?:despu[e\u00e9]s|tambi[e\u00e9]n|luego))?)\s+(?:also\s+|then\s+)?"
@@ -1133,6 +1134,8 @@ def _parts(text: str, ctx: ParseContext) -> list[Intent]:
     rest = pieces
     while len(rest) > 2 and remark(rest[0], text):
         rest = rest[1:]
+    while len(rest) > 2 and remark(rest[-1], text) and not _Reader(rest[-1], ctx).found:
+        rest = rest[:-1]  # "..., and then promote v4 instead? Sorry for the back and forth."
     if len(rest) == 2 and len(pieces) > 2:
         # "PAGER: p99 > 50ms. what's x serving + any changes?": context, then two requests
         # of different kinds (else the whole message is one request said in several parts).
@@ -1230,6 +1233,18 @@ def _parts(text: str, ctx: ParseContext) -> list[Intent]:
             if whole.kind == other.kind and _within(other, whole):
                 return [whole]  # "... batch scoring? it's classification": the task said after
             return [other]  # "x v4 failed its canary, we stopped it. what versions ...?"
+    if (
+        isinstance(first, Unclear)
+        and first.partial is not None
+        and first.partial.missing == "model"
+        and second.kind in CHANGE_KINDS
+        and isinstance(second_model := getattr(second, "model", None), str)
+        and not _Reader(pieces[0], ctx).found
+    ):
+        # "stop canary and roll back x to 1": the first change is on the model the second names
+        first = _Reader(pieces[0], ctx).finish(
+            first.partial.model_copy(update={"model": second_model})
+        )
     if "unclear" in (first.kind, second.kind) or first == second:
         return [whole]
     if first.kind == "out_of_scope" and second.kind != "out_of_scope" and remark(pieces[0], text):

@@ -2728,3 +2728,48 @@ def test_a_request_written_as_a_list_of_two_items_is_read_item_by_item(
     text: str, want: list[Intent]
 ) -> None:
     assert parse_parts(text, CTX) == want
+
+
+def test_a_promotion_asked_after_its_reason_keeps_its_stage() -> None:
+    assert parse_parts(
+        "the v4 promotion to staging stalled because the card lacked a dataset section. It's "
+        "there now, so please promote mnist-classifier v4 to staging.",
+        CTX,
+    ) == [Promote(model="mnist-classifier", version=4, stage="Staging")]
+
+
+def test_a_stage_after_a_part_of_the_name_is_the_target() -> None:
+    assert parse_parts("promote v4 cnn staging", CTX) == [
+        Promote(model="mnist-cnn", version=4, stage="Staging")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (
+            "kill canary and revert mnist-classifier to 1",
+            [
+                StopCanary(model="mnist-classifier"),
+                Rollback(model="mnist-classifier", to_version=1),
+            ],
+        ),
+        (
+            "stop canary mnist-classifier && promote mnist-classifier v3 staging",
+            [
+                StopCanary(model="mnist-classifier"),
+                Promote(model="mnist-classifier", version=3, stage="Staging"),
+            ],
+        ),
+        (
+            "please end the canary on mnist-classifier, and then promote v4 to Staging "
+            "instead? Apologies for the churn.",
+            [
+                StopCanary(model="mnist-classifier"),
+                Promote(model="mnist-classifier", version=4, stage="Staging"),
+            ],
+        ),
+    ],
+)
+def test_two_changes_in_one_message_are_both_read(text: str, want: list[Intent]) -> None:
+    assert parse_parts(text, CTX) == want
