@@ -40,6 +40,10 @@ class ChangeReading(Slots):
             return False
         if not has(P.ONCALL, t):
             return False
+        said = {int(m.group(1)) for m in P.VERSION.finditer(t)}
+        live = {version for _, stage, version in self.ctx.stages if stage == "Production"}
+        if said and not said & live:
+            return False  # "no, v4 is broken": a version not serving, nothing to roll back
         question = re.match(r"^\s*(?:is|are|was|did|what|which|why|who|when|how)\b", t, re.I)
         if _ASKS_LAST.search(t) or _ASKS_SERVING_LAST.search(t):
             return False  # "PROD IS BROKEN!!! what version is serving??": asked in a panic
@@ -236,6 +240,8 @@ class ChangeReading(Slots):
             # "... never happened because its card was incomplete. Card's fixed now, so please
             # promote x v3 to Staging": the request comes after the reason's words
             head, why = self.text, None
+        # "promote x v2 (currently in Staging, I checked) to Production": where it is now
+        head = _WHERE_IT_IS.sub(lambda m: " " * len(m.group(0)), head)
         model = None
         for match in P.NAME_THEN_VERSION.finditer(head):
             if match.group(1).lower() not in P.STOPWORDS:
@@ -634,6 +640,8 @@ _VERSION_PART_STAGE = re.compile(
 )
 
 
+#: An aside that says where a version is now: "(currently in Staging, I checked twice)".
+_WHERE_IT_IS = re.compile(r"\([^()]*\bin\s+(?:staging|prod(?:uction)?)\b[^()]*\)", re.I)
 _SHADOW_SAID = re.compile(r"\b(?:shadow|mirror)", re.I)
 #: A word that negates or corrects part of a follow-up ("not real traffic", "50 no 30").
 _NEGATED_WORD = re.compile(r"\b(?:not|no|nothing|without|never|can\s+wait|hold\s+on)\b", re.I)

@@ -33,7 +33,7 @@ class Found:
 
     model: str
     said: str
-    via: Literal["name", "typo", "prefix", "route"]
+    via: Literal["name", "typo", "prefix", "route", "sound"]
     start: int
 
 
@@ -206,8 +206,21 @@ def find_models(
     seen: set[str] = set()
     exact = {m.lower() for m in ctx.models or ()} | {r.lower() for r, _ in ctx.routes}
     words = _words(text[start:])
+    heard_until = 0
     for i, (word, at) in enumerate(words):
+        if i < heard_until:
+            continue
         low = word.lower()
+        heard = _heard(words, i, ctx)
+        if heard is not None:
+            model, heard_until = heard
+            if model not in seen:
+                seen.add(model)
+                said = text[
+                    start + at : start + words[heard_until - 1][1] + len(words[heard_until - 1][0])
+                ]
+                found.append(Found(model=model, said=said, via="sound", start=start + at))
+            continue
         if i + 1 < len(words):
             # "mnist classifier" -> mnist-classifier: two words that are one name.
             joined = f"{low}-{words[i + 1][0].lower()}"
@@ -237,6 +250,47 @@ def find_models(
             seen.add(model)
             found.append(Found(model=model, said=word, via=via, start=start + at))
     return found
+
+
+def _heard(words: list[tuple[str, int]], i: int, ctx: ParseContext) -> tuple[str, int] | None:
+    """A registry name said as it sounds, one part of it exact: "amnesty classifier" or "m nist
+    cnn" (voice typing for mnist-classifier, mnist-cnn), "digits in coder" (digits-encoder):
+    each part of the name said exactly or by one or two words with the same consonants (three
+    or more). The model, and the index after its last word; None when no name is heard."""
+    for model in ctx.models or ():
+        parts = _segments(model)
+        if len(parts) < 2:
+            continue
+        j, exact, heard = i, 0, 0
+        for part in parts:
+            if j < len(words) and words[j][0].lower() == part:
+                j, exact = j + 1, exact + 1
+                continue
+            sound = _consonants(part)
+            width = next(
+                (
+                    k
+                    for k in (1, 2)
+                    if j + k <= len(words)
+                    and len(sound) >= 3
+                    and "".join(w.lower() for w, _ in words[j : j + k]).isalpha()
+                    and _consonants("".join(w for w, _ in words[j : j + k])) == sound
+                ),
+                None,
+            )
+            if width is None:
+                break
+            j, heard = j + width, heard + 1
+        else:
+            if exact and heard:
+                return model, j
+    return None
+
+
+def _consonants(word: str) -> str:
+    """The consonants of ``word`` as said, repeats folded: "amnesty" and "mnist" -> "mnst"."""
+    letters = re.sub(r"[aeiouy]", "", word.lower())
+    return re.sub(r"(.)\1+", r"\1", letters)
 
 
 def _part_said_as_name(

@@ -30,9 +30,11 @@ _ELLIPTIC_WORDS = 6
 _TRAILING = re.compile(r"\b(?:though|tho|then|instead|too|as well|please|pls)\W*$", re.I)
 #: Correcting the version of the request before ("actually v3", "no, I meant v3").
 _CORRECTION = re.compile(
-    r"^\W*(?:(?:no|nope|sorry|oops|wait|hm+|ah)\W+)*(?:actually|i\s+meant?|make\s+(?:it|that)|"
-    r"rather|instead|correction|i\s+mean)\b"
-    r"|\b(?:instead|rather|not\s+v\d+)\W*$",
+    r"^\W*(?:(?:no|nope|sorry|oops|wait|hm+|ah|desculpa|perd[o\u00f3]n|pardon)\W+)*(?:actually|"
+    r"i\s+meant?|i\s+wanted|make\s+(?:it|that)|rather|instead|correction|i\s+mean)\b"
+    # "wait no, v4, sorry"
+    r"|^\W*(?:(?:wait|oh|oops|sorry)\W+)*no\W+(?:v|version\s*)\d+\b(?:\W+(?:sorry|pls|please))?\W*$"
+    r"|\b(?:instead|rather|not\s+(?:v|version\s*)?\d+)\W*$",
     re.I,
 )
 #: Asking how much of the traffic the canary gets.

@@ -399,6 +399,7 @@ _VIA = {
     "typo": "a typo",
     "prefix": "the only model starting with it",
     "route": "the route's default model",
+    "sound": "the registry name it sounds like",
 }
 
 

@@ -248,7 +248,7 @@ _PLANNED = re.compile(
     r"'m\s+going\s+to|\s+(?:are|am|is)\s+going\s+to|\s+plans?\s+to|\s+intends?\s+to|\s+is\s+to)\s+"
     r"(?:\w+\s+){0,2}?"
     r"(?:promot|releas|ship|roll|revert|canar|deploy|stop|switch|move|push|demot|unpromot|"
-    r"back\s+out)\w*\b"
+    r"back\s+out|send|take)\w*\b"
     r"(?:(?!\b(?:now|asap|immediately|so|but|and|then|for)\b)[^,;.!?])*?"
     r"\b(?:tomorrow|tonight|next\s+(?:week|month|sprint|release|quarter|(?:mon|tues|wednes|thurs|"
     r"fri|satur|sun)day)|on\s+(?:mon|tues|wednes|thurs|fri|satur|sun)day|"
@@ -256,6 +256,14 @@ _PLANNED = re.compile(
     # a plan's heading: "Plan for tomorrow: canary x v2 at 10% in the morning"
     r"|\b(?:(?:my|our|the)\s+plan|todo|to-do)\s*:[^.!?;\n]*\b(?:tomorrow|tonight|later|next\s+\w+|"
     r"on\s+(?:mon|tues|wednes|thurs|fri|satur|sun)day)\b[^.!?;\n]*"
+    # a command for a later time: "send it to prod tomorrow", "promote x v2 on Monday"
+    r"|^\W*(?:please\s+|pls\s+)?(?:promot|send|ship|roll|revert|canar|stop|deploy|releas|push|move|"
+    r"take|demot|unpromot|back\s+out)\w*"
+    r"\b(?![^.!?;,\n]*\b(?:now|asap|immediately|right\s+away)\b)[^.!?;,\n]*\b(?:tomorrow|tonight|later(?:\s+today)?|next\s+(?:week|month|sprint|release|"
+    r"(?:mon|tues|wednes|thurs|fri|satur|sun)day)|on\s+(?:mon|tues|wednes|thurs|fri|satur|sun)day|"
+    r"this\s+(?:afternoon|evening|weekend))\W*$"
+    # a plan's heading over a list: "Plan for tomorrow:\n- promote ...\n- stop ..."
+    r"|\b(?:plan|todo|to-do|next\s+steps?)\s+for\s+\w+(?:\s+\w+)?\s*:\s*\n[\s\S]*"
     r"|\b(?:plan|todo|to-do|next\s+steps?)\s+for\s+(?:tomorrow|tonight|later|next\s+\w+|"
     r"(?:mon|tues|wednes|thurs|fri|satur|sun)day)\s*:[^.!?;\n]*",
     re.I,
@@ -278,12 +286,14 @@ CANARY_STATE = re.compile(
 #: The canary kept, and a change named only as what keeping it allows: "keep the canary so we
 #: can roll back later", "leave the canary on x running in case we need to revert".
 _CANARY_KEPT_FOR = re.compile(
-    r"^\W*(?:(?:as|like)\s+(?:i|we)\s+(?:said|mentioned)\W+)?(?:(?:we|i'?d|i\s+would|let'?s)\s+)?"
+    r"^\W*(?:[\w.\-]+\s*:\s*)?(?:(?:as|like)\s+(?:i|we)\s+(?:said|mentioned)\W+)?"
+    r"(?:(?:we|i'?d|i\s+would|let'?s)\s+)?"
     r"(?:(?:please|pls|just)\s+)?(?:keep|leave|hold|let)\s+(?:the\s+|that\s+|this\s+|its\s+|our\s+)?"
     r"(?:[\w.]+-[\w.\-]+\s+)?canary\b[^;.!?]*?(?:\bso\s+(?:that\s+)?(?:we|i|you|they)\s+(?:can|could)|"
     r"\bin\s+case|,\s*(?:we|i)\s+(?:might|may)|\b(?:until|while)\s+we\s+decide)\b"
-    r"(?:(?!\b(?:but|now|and\s+(?:bump|raise|set|make))\b)[^;!?])*[.!]*\s*(?:thanks?\W*)?$",
-    re.I,
+    r"(?:(?!\b(?:but|now|and\s+(?:bump|raise|set|make))\b)[^;.!?])*[.!]*\s*"
+    r"(?:(?:thanks?|thank\s+you|ty|cheers)\W*)?$",
+    re.I | re.M,
 )
 #: Words that bring a planned change to now: "do it now", "right now", "go ahead".
 _DO_IT_NOW = re.compile(
@@ -331,12 +341,12 @@ def _supposed(text: str) -> bool:
 #: The change said, and put off: "After Friday, not now.", "Nothing to do now, just writing
 #: the plan down", "just flagging".
 _NOT_NOW = re.compile(
-    r"\bnot\s+now\b|(?<!why\s)(?<!if\s)\bnot\s+(?:today|tonight|this\s+week)\b(?=\s*(?:[.!;]|$))"
+    r"\bnot\s+now\b|(?<!why\s)(?<!if\s)\bnot\s+(?:today|tonight|this\s+week)\b(?!'s|\u2019s)"
     r"|\bnothing\s+to\s+do\s+(?:now|yet|today)\b"
     r"|\bjust\s+(?:writing|noting)\s+(?:it|this|that|the\s+plan)\s+down\b"
     # "just flagging", unless a request follows ("just flagging: x is broken, please roll it back")
     r"|\bjust\s+flagging\b(?![^?]*\b(?:please|pls|plz|kindly)\s+(?:roll|revert|promote|stop|kill|"
-    r"end)\b[^?]*$)",
+    r"end)\w*\b[^?]*$)",
     re.I,
 )
 #: A change nobody should make: "so nobody can promote anything", "no one may roll back".
@@ -367,7 +377,7 @@ _RECORD_LINE = re.compile(
 #: Doubt about the change said: "Ines told me to roll back x, but I'm not sure I should".
 _UNSURE = re.compile(
     r"\b(?:not\s+(?:sure|convinced)|unconvinced|unsure|doubt)\s+(?:if\s+|whether\s+|that\s+)?"
-    r"(?![^.!?]*\b(?:anyway|go\s+ahead|do\s+it)\b)(?:i|we|you)\s+"
+    r"(?![^.!?]*\bbut\b[^.!?]*\b(?:anyway|go\s+ahead|do\s+it)\b)(?:i|we|you)\s+"
     r"(?:should|ought|need)\b",
     re.I,
 )

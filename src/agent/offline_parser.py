@@ -795,12 +795,47 @@ def _as_sentences(text: str, ctx: ParseContext) -> str:
         return text
     first = _LIST_ITEM.search(text)
     heading = text[: first.start()].strip() if first is not None else ""
+    last = list(_LIST_ITEM.finditer(text))[-1]
+    trailer = text[last.end() :].strip()
+    if (
+        (heading and not _LIST_INTRO.match(heading))
+        or (trailer and not _SIGN_OFF.match(trailer))
+        or any(_ITEM_HELD.search(item) for item in items)
+        or any(
+            # "- roll back x?": asked about (unless the heading asks politely: "Could you:")
+            item.rstrip().endswith("?")
+            and not re.match(r"\W*(?:could|can|would)\s+you\b|\W*please\b", heading, re.I)
+            and any(has(p, item) for p in (P.PROMOTE, P.ROLLBACK, P.STOP, P.CANARY))
+            for item in items
+        )
+    ):
+        return text  # a plan, a refusal, options, a question, items done: read as written
     said = [_ITEM_TAIL.sub("", item.strip()) for item in items]
     lead = heading if heading and _Reader(heading, ctx).found else ""
     stop = "" if said[0].endswith("?") else "."
     return f"{lead} {said[0]}{stop} {said[1]}".strip()
 
 
+#: A heading that only introduces the requests below it: "Two things, please:", "Could you
+#: please:", "Release checklist for today:" (never "Plan for tomorrow:", "Don't do these:",
+#: "Options:", "Compare:").
+_LIST_INTRO = re.compile(
+    r"^\W*(?:(?:hi|hello|hey|ok|okay)\W+)?(?:(?:please|pls|could\s+you|can\s+you|would\s+you|"
+    r"kindly)(?:\s+(?:please|also))?|(?:two|2|a\s+couple\s+of|some)\s+(?:quick\s+)?(?:things|asks|"
+    r"requests|items)(?:,?\s+please)?|(?:release\s+)?checklist(?:\s+for\s+today)?|today|now|"
+    r"for\s+[\w.]+-[\w.\-]+)\W*$",
+    re.I,
+)
+#: What may follow a list's items: a thanks and a name.
+_SIGN_OFF = re.compile(
+    r"^\W*(?:thanks?|thank\s+you|cheers|ty|thx|regards|best)\b[^\n]*(?:\n[^\n]{0,40})?\s*$", re.I
+)
+#: An item not asked now: asked about, done, struck, for later or under a condition.
+_ITEM_HELD = re.compile(
+    r"\((?:done|tomorrow|later|maybe)\)|~~|\[[ xX]\]|\b(?:if|once|after|unless|tomorrow|"
+    r"later|next\s+\w+|or)\b",
+    re.I,
+)
 #: One item of a list, on a line of its own: "- show x", "* audit", "1. list", "2) then ...".
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-*\u2022]|\d+[.)])[ \t]+(.+)$", re.M)
 #: What ends an item but not its request: ", and", "and", a full stop.
@@ -846,10 +881,18 @@ def _parts_of(text: str, ctx: ParseContext) -> list[Intent]:
     alert = _ALERT_LINE.match(text)
     if alert is not None and text[alert.end() :].strip():
         # "FIRING: AccuracyDrop model=x acc=0.79\nRoll back x. Then audit it": the alert is
-        # evidence; what follows it asks, about the model the alert names if it names none.
+        # evidence; what follows it asks. A question naming no model is about the one model
+        # the alert names ("...\nWhat's waiting?"); anything else is read with the alert.
         rest = text[alert.end() :].strip()
-        named = _Reader(alert.group(0), ctx).named_model()
-        text = rest if _Reader(rest, ctx).found or named is None else f"{named}: {rest}"
+        named = {f.model for f in _Reader(alert.group(0), ctx).found}
+        if _Reader(rest, ctx).found:
+            text = rest
+        elif (
+            len(named) == 1
+            and "?" in rest
+            and not any(has(p, rest) for p in (P.PROMOTE, P.ROLLBACK, P.STOP, P.CANARY))
+        ):
+            text = f"{named.pop()}: {rest}"
     wanted = _UNWANTED.sub(" ", text).strip()
     if wanted and wanted != text.strip() and _Reader(wanted, ctx).found:
         text = wanted  # "Comparison with x is not needed. Only show y's card."
@@ -862,6 +905,10 @@ def _parts_of(text: str, ctx: ParseContext) -> list[Intent]:
         parts = _checked_parts(asked, ctx)
         if not any(part.kind in CHANGE_KINDS for part in parts):
             return parts
+        if _BUT_FIRST.search(text) and not _BUT_FIRST.search(asked):
+            # "I want to promote x v4 but first, can you promote v3 to staging?": what is
+            # asked first is asked now; the change meant for later is not
+            return parts
     return _unconditioned(text, _checked_parts(text, ctx), ctx)
 
 
@@ -872,7 +919,7 @@ _NAME_OR_VERSION = re.compile(r"\b(?:[a-z][\w.]*-[\w.\-]+|v\d+)\b", re.I)
 #: A pasted alert on a line of its own, before what the message asks: "FIRING: ...", "[FIRING:1]
 #: ...", "ALERT ...", "RESOLVED: ...".
 _ALERT_LINE = re.compile(
-    r"^\W*(?:\[?(?:FIRING|RESOLVED)\b|ALERT\b|PagerDuty\b|PD\s+alert\b)[^\n]*\n", re.I
+    r"^(?:\W*(?:\[?(?:FIRING|RESOLVED)\b|ALERT\b|PagerDuty\b|PD\s+alert\b)[^\n]*\n)+", re.I
 )
 
 
@@ -1023,7 +1070,37 @@ _POINTS_BACK = re.compile(r"\b(?:it|its|that|this|them|those|these|instead|same)
 #: how does it compare to prod?", "we'd like to roll back x - but first: who promoted v2?".
 _BUT_FIRST = re.compile(
     r"^\W*(?:(?:i|we)\s*(?:want|'d\s+like|would\s+like|need|plan|intend|am\s+going|'m\s+going|are\s+going|"
-    r"'re\s+going)\s+to\b[^.?!]*?)\bbut\s+first\b\W*",
+    r"'re\s+going)\s+to\b[^.?!]*?)\bbut\s+(?:first|1st|before\s+that)\b\W*",
+    re.I,
+)
+
+
+def _refusal_left_out(text: str, ctx: ParseContext) -> str:
+    """ "How does x v3 compare with Production? Please do NOT promote it.", "Please do not roll
+    back x. I only need to know whether it is up": a sentence that only refuses a change, beside
+    a question that asks for none, is said so that nothing moves; the question is read (about
+    the model the refusal names, if it names none)."""
+    refusal = _REFUSAL_SENTENCE.search(text)
+    if refusal is None:
+        return text
+    rest = (text[: refusal.start()] + " " + text[refusal.end() :]).strip()
+    if not rest or any(has(p, rest) for p in (P.PROMOTE, P.ROLLBACK)):
+        return text
+    sentences = [re.sub(r"^\W*step\s*\d+\W*", "", s, flags=re.I) for s in _SENTENCE.split(rest)]
+    asks = "?" in rest or any(OPENS_ASK.match(s) for s in sentences)
+    if not asks or ("?" not in rest and any(has(p, rest) for p in (P.STOP, P.CANARY))):
+        return text  # "Test results ...: it fails. Do NOT promote it.": nothing else asked
+    named = _Reader(refusal.group(0), ctx).named_model()
+    if named is not None and not _Reader(rest, ctx).found:
+        return f"{named}: {rest}"
+    return rest
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+#: A sentence that only refuses a change: "Please do NOT promote it.", "Don't approve them."
+_REFUSAL_SENTENCE = re.compile(
+    r"(?:^|(?<=[.!?])\s+)\W*(?:please\s+)?(?:do\s+not|don'?t|never)\s+(?:promote|roll|revert|stop|"
+    r"approve|change|touch|start|proceed|canary|ship|deploy|move|do)\b[^.!?]*(?:[.!]+|$)",
     re.I,
 )
 
@@ -1044,13 +1121,17 @@ def _asked_after(text: str, ctx: ParseContext) -> str:
         and _Reader(text[need.end() :], ctx).found
     ):
         text = text[need.end() :]
+    text = _refusal_left_out(text, ctx)
     first = _BUT_FIRST.search(text)
-    if first is not None and "?" in text[first.end() :]:
+    after = text[first.end() :] if first is not None else ""
+    if first is not None and ("?" in after or OPENS_ASK.match(after)):
         # "I want to promote x v4 but first, how does it compare to prod?": the question is
-        # asked now, about what the change names; the change waits for its answer.
-        said = _Reader(text[: first.end()], ctx)
-        named = [said.named_model() or "", *(f"v{v}" for v in said.versions()[:1])]
-        text = f"{' '.join(named).strip()}: {text[first.end() :]}".lstrip(": ")
+        # asked now, about what the change names (unless it names its own); the change waits.
+        said, own = _Reader(text[: first.end()], ctx), _Reader(after, ctx)
+        named = [] if own.found else [said.named_model() or ""]
+        if not own.versions():
+            named += [f"v{v}" for v in said.versions()[:1]]
+        text = f"{' '.join(named).strip()}: {after}".lstrip(": ")
     return text
 
 
@@ -1234,6 +1315,14 @@ def _parts(text: str, ctx: ParseContext) -> list[Intent]:
                 return [whole]  # "... batch scoring? it's classification": the task said after
             return [other]  # "x v4 failed its canary, we stopped it. what versions ...?"
     if (
+        isinstance(first, Promote)
+        and second.kind not in CHANGE_KINDS
+        and P.wants_guard(pieces[1])
+        and not _Reader(pieces[1], ctx).found
+    ):
+        # "put v2 of x into production and set the auto rollback guard thing on it"
+        return [first.model_copy(update={"guard": True})]
+    if (
         isinstance(first, Unclear)
         and first.partial is not None
         and first.partial.missing == "model"
@@ -1383,7 +1472,9 @@ _HOW_IT_GOES = re.compile(
 #: A part that only names the history ("and history", "the audit log please").
 #: Words that ask about every model: "the whole registry", "all models", "anything".
 _EVERY_MODEL = re.compile(
-    r"\b(?:all|every\w*|each|whole|registry|any\s+model|other\s+models?|across)\b", re.I
+    r"\b(?:all|every\w*|each|whole|registry|any\s+model|other\s+models?|across|else|elsewhere|"
+    r"anywhere|team|anyone|everyone|people|promotions)\b",
+    re.I,
 )
 _BARE_AUDIT = re.compile(
     r"^\W*(?:the\s+)?(?:history|audit(?:\s+log|\s+trail)?|changelog)\W*(?:please|pls|too)?\W*$",

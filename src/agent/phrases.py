@@ -125,6 +125,7 @@ ROLLBACK = re.compile(
     # (out of Staging is no rollback: the archive reading says what does that)
     r"|\b(?:de-?mote|un-?promote)\b(?![^.!?;]*\bstag(?:e|ing)\b)|\bback\s+out\s+(?=(?:the|that|this|it|v\d+|[\w.]+-[\w.\-]+)\b)"
     r"|\btake\s+(?:\S+\s+){0,3}?out\s+of\s+prod(?:uction)?\b"
+    r"(?=\s*(?:[.!,;]|$|now\b|please\b|pls\b|asap\b|immediately\b))"
     r"|\b(?:need|want|get|bring|put|have)\s+(?:the\s+)?(?:old|previous|prior|last|earlier)\s+"
     r"(?:version|one|model|build|release)\s+"
     # "put the old version of the mnist classifier back"
@@ -270,9 +271,12 @@ PERCENT = re.compile(
 PROMOTE = re.compile(
     r"\b(?:promote|promoting|promoten|deploy|deployen|release|ship|move|push|graduate|roll\s*out|go\s+live"
     # "bump it to production", never "bump it to 50%" (a canary's share)
-    r"|bump(?!\s+(?:(?:it|that|this|the\s+\w+)\s+)?(?:up\s+)?to\s+\d+(?:\.\d+)?\s*(?:%|percent|pct|\b))"
+    r"|bump(?!\s+(?:[\w.\-]+\s+){0,3}?(?:up\s+)?to\s+\d+(?:\.\d+)?\s*(?:%|percent|pct|\b))"
     # "put it at 30": a canary's share, never a move
-    r"|queue\s+up|put(?!.{0,40}\b(?:next to|beside|side by side)\b)(?!\s+(?:\S+\s+){0,2}?at\s+\d)"
+    r"|queue\s+up|put(?!.{0,40}\b(?:next to|beside|side by side)\b)"
+    r"(?!\s+(?:\S+\s+){0,2}?(?:at|to|on)\s+\d+(?:\.\d+)?\s*(?:%|percent\b|pct\b)?(?:\W|$))"
+    r"(?!\s+(?:\S+\s+){0,3}?on\s+(?:hold|ice|pause|the\s+agenda|the\s+list|notice)\b)"
+    r"(?!\s+(?:a|the)\s+(?:note|comment|label|tag|reminder)\b)"
     r"|make\b.{1,40}\blive)\b"
     r"|\bmake\b.{1,60}?\b(?:the\s+)?(?:new\s+)?(?:prod(?:uction)?|staging)"
     r"(?:\s+(?:one|version|build|model|release)\b|(?=\s*(?:[.!?,]|$|please|pls|now|thanks|for\s)))"
@@ -280,6 +284,7 @@ PROMOTE = re.compile(
     r"|\bv\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
     # "send it to prod", "send mnist-classifier v4 to staging"
     r"|\bsend\s+(?:it|that|this|[\w.\-]+(?:\s+v\d+)?)\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
+    r"(?!\s+(?:support|folks|team|people|channel|on-?call|ops|eng\w*|review\w*|link)\b)"
     # "could you prepare the promotion of x v3", "draft a promotion for x"
     r"|^\W*(?:(?:please|pls|could you|can you|would you|kindly)\s+)*(?:prepare|draft|start|open|"
     r"set\s+up|create|raise|file)\s+(?:the\s+|a\s+)?promotion\s+(?:of|for)\b"
@@ -433,7 +438,9 @@ SERVING = re.compile(
     r"|\b(?:route|endpoint)\s+(?:hit|hits|send|sends|go|goes|forward|forwards|use|uses|call|calls)\b"
     r"|\bby default\b"
     # "mnist_cnn status", "status of digits?", "status?": how it serves now
-    r"|^\W*(?:[\w.\-]+\s+)?status\W*$|^\W*status\s+(?:of\s+|on\s+|for\s+)?[\w.\-]+\W*$"
+    r"|^\W*(?!(?:the|approval|promotion|incident|rollback|audit|canary|deploy\w*|release|page|"
+    r"report|build|job|my|our|your|ticket|pr)\s)[\w.\-]+\s+status\W*$"
+    r"|^\W*status\s+(?:of|on|for)\s+(?:the\s+)?[\w.\-]+-[\w.\-]+\W*$"
     # "is mnist-cnn up", "is digits-encoder even up?", "is it down?": whether it serves
     r"|\bis\s+(?:it|that|this|[\w.\-]+)\s+(?:even\s+|still\s+|actually\s+)?"
     r"(?:up|down|alive|healthy|reachable|responding|ok|okay|fine|working|broken)\b"
@@ -597,6 +604,7 @@ COMMON_WORDS = """
     try trying test testing expose exposing trial pilot shift first
     shadowing mirroring splitting canarying begin beginning second secondly
     delete remove rename retrain erase purge wipe drop
+    touch touching leave keep hold proceed approve approving wanted wants
     """
 STOPWORDS = frozenset(COMMON_WORDS.split()) | VOCABULARY
 
@@ -675,7 +683,7 @@ HELD_VERB: list[tuple[str, re.Pattern[str]]] = [
         "rollback",
         re.compile(
             _NEGATOR + r"(?:roll|rollback|revert|go\s+back|undo|want|need|switch|flip|put|pin|"
-            r"de-?mote|un-?promote|back\s+out|take)\b"
+            r"de-?mote|un-?promote|back\s+out|take\s+(?:\S+\s+){0,3}?out)\b"
             r"|^\W*no\s+(?:roll\s*backs?|rollbacks?|reverts?)\b"
             r"|\b(?:can'?t|cannot|can\s+not)\s+(?:\w+\s+){0,2}?(?:roll|revert|go\s+back|switch|flip)\b",
             re.I,
@@ -684,7 +692,7 @@ HELD_VERB: list[tuple[str, re.Pattern[str]]] = [
     (
         "promote",
         re.compile(
-            _NEGATOR + r"(?:promote|ship|deploy|move|push|release|make)\b"
+            _NEGATOR + r"(?:promote|ship|deploy|move|push|release|make|send)\b"
             r"|^\W*no\s+promotions?\b",
             re.I,
         ),
@@ -718,6 +726,7 @@ HELD_ALL = re.compile(
     r"|\bno\s+lo\s+hag(?:as|an|amos)\b|\btodav[i\u00ed]a\s+no\b"
     # "Cancel that. Leave it running.": the request before taken back
     r"|^\W*(?:cancel|scratch|forget|ignore)\s+that\W+(?:leave|keep|let)\b"
+    r"(?![^?]*\b(?:roll|revert|promote|canary|stop|instead)\b)"
     # "make it 30%? or wait, leave it"
     r"|\bor\s+wait\b|\bleave\s+it\s*(?:as\s+it\s+is|alone|be)?\W*$",
     re.I,

@@ -15,6 +15,9 @@ HELP = re.compile(
     r"|\bwhat (?:are|r) (?:you|u) (?:able to do|capable of|good for|for)\b"
     r"|\bwhat (?:else )?(?:can|does) (?:this|the) (?:thing|tool|bot|chat|assistant) do\b"
     r"|\bwhat else can (?:you|i) (?:do|ask)\b"
+    # "what cmds do u support?", "which operations are you able to perform"
+    r"|\bwhat\s+(?:cmds|commands|operations|actions)\s+(?:do|can)\s+(?:you|u)\b"
+    r"|\b(?:which|what)\s+(?:operations|actions|commands)\s+(?:you\s+)?(?:are\s+)?(?:able\s+to|can)\b"
     # "how does this chat work and what may I ask it?"
     r"|\bhow does (?:this|the) (?:chat|tool|bot|thing|assistant) work\b"
     r"|\bwhat (?:can|may|could|should) (?:i|we) ask\b"
@@ -44,6 +47,10 @@ OFF_TOPIC = re.compile(
     r"segfault|stack ?trace|docker(?:file)?|vpn|ssh|pip install|conda|"
     # Other software: "fix the CI pipeline for the frontend repo"
     r"ci\s+pipelines?|frontend|front-end|jenkins|github\s+actions|"
+    # the clock, meeting minutes, training recipes: not the registry
+    r"what\s+time\s+is\s+it|time\s+zone|minutes\s+of\b|meeting\s+notes|"
+    r"(?:lr|learning[\s-]rate)\s+(?:warm-?up|schedule|decay)|warm-?up\s+steps|adamw?|optimi[sz]er|"
+    r"weight\s+decay|dropout\s+rate|"
     r"write (?:me )?(?:a |an )?"
     r"(?:essay|story|poem|haiku|function|script|code)|python code|sql query)\b",
     re.I,
@@ -115,7 +122,7 @@ UNSUPPORTED: list[tuple[str, re.Pattern[str]]] = [
     (
         "edit_card",
         re.compile(
-            r"\b(?:edit|update|change|set|fix|rewrite)\s+(?:the\s+)?(?:model\s+)?"
+            r"\b(?:edit|update|change|set|fix|rewrite|amend|correct)\s+(?:the\s+)?(?:model\s+)?"
             r"(?:card|description)\b"
             # "the card ... has the wrong dataset, can you change the dataset field to ..."
             r"|\bcard\b.{0,80}?\b(?:edit|update|change|set|fix|correct)\s+(?:the\s+|its\s+)?"

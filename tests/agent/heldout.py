@@ -118,6 +118,8 @@ HELDOUT36 = DATA / "chat_heldout36.jsonl"
 HELDOUT37 = DATA / "chat_heldout37.jsonl"
 HELDOUT38 = DATA / "chat_heldout38.jsonl"
 HELDOUT39 = DATA / "chat_heldout39.jsonl"
+HELDOUT40 = DATA / "chat_heldout40.jsonl"
+HELDOUT41 = DATA / "chat_heldout41.jsonl"
 SETS = (
     HELDOUT,
     HELDOUT2,
@@ -158,6 +160,8 @@ SETS = (
     HELDOUT37,
     HELDOUT38,
     HELDOUT39,
+    HELDOUT40,
+    HELDOUT41,
 )
 #: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")

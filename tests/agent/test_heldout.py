@@ -50,6 +50,8 @@ from tests.agent.heldout import (
     HELDOUT37,
     HELDOUT38,
     HELDOUT39,
+    HELDOUT40,
+    HELDOUT41,
     evaluate,
     load,
     matches,
@@ -93,7 +95,7 @@ SETS = [
     (HELDOUT6, 100, 109, 17, 98),
     (HELDOUT7, 100, 108, 15, 100),
     (HELDOUT8, 100, 108, 15, 97),
-    (HELDOUT9, 100, 108, 14, 97),
+    (HELDOUT9, 100, 108, 14, 98),
     (HELDOUT10, 100, 108, 16, 100),
     (HELDOUT11, 100, 108, 16, 98),
     (HELDOUT12, 100, 108, 15, 93),
@@ -113,7 +115,7 @@ SETS = [
     (HELDOUT26, 100, 109, 16, 97),
     (HELDOUT27, 100, 108, 18, 91),
     (HELDOUT28, 100, 108, 20, 89),
-    (HELDOUT29, 100, 108, 20, 83),
+    (HELDOUT29, 100, 108, 20, 84),
     (HELDOUT30, 100, 108, 19, 89),
     (HELDOUT31, 100, 109, 19, 85),
     (HELDOUT32, 100, 108, 20, 76),
@@ -124,6 +126,8 @@ SETS = [
     (HELDOUT37, 100, 110, 20, 74),
     (HELDOUT38, 100, 109, 19, 92),
     (HELDOUT39, 100, 109, 20, 85),
+    (HELDOUT40, 100, 109, 18, 77),
+    (HELDOUT41, 100, 109, 19, 84),
 ]
 
 

@@ -2773,3 +2773,121 @@ def test_a_stage_after_a_part_of_the_name_is_the_target() -> None:
 )
 def test_two_changes_in_one_message_are_both_read(text: str, want: list[Intent]) -> None:
     assert parse_parts(text, CTX) == want
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("ship v3 of the amnesty classifier to staging", "mnist-classifier"),
+        ("what does the m nist cnn serve", "mnist-cnn"),
+        ("card for digits in coder please", "digits-encoder"),
+    ],
+)
+def test_a_name_said_as_it_sounds_is_that_model(text: str, want: str) -> None:
+    got = parse_parts(text, CTX)
+    assert [getattr(p, "model", None) for p in got] == [want], got
+
+
+@pytest.mark.parametrize("text", ["the mint classifier", "many sets classifier v2"])
+def test_a_name_that_only_shares_a_word_is_not_heard_as_one(text: str) -> None:
+    got = parse_parts(text, CTX)
+    assert not [p for p in got if getattr(p, "model", None) == "mnist-classifier"], got
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Is mnist-cnn healthy? Please do NOT roll it back.", "serving"),
+        ("Which approvals are pending for mnist-classifier? Don't approve anything.", "pending"),
+        (
+            "Please don't promote anything. I only need to know what is serving mnist-cnn?",
+            "serving",
+        ),
+    ],
+)
+def test_a_refusal_beside_a_question_answers_the_question(text: str, kind: str) -> None:
+    assert [p.kind for p in parse_parts(text, CTX)] == [kind]
+
+
+def test_a_stage_in_an_aside_is_where_the_version_is_not_where_it_goes() -> None:
+    assert parse_parts(
+        "promote mnist-classifier v2 (it is in staging right now) to production", CTX
+    ) == [Promote(model="mnist-classifier", version=2, stage="Production")]
+
+
+def test_a_named_version_that_is_not_serving_is_no_incident_to_roll_back() -> None:
+    got = parse_parts("mnist-classifier v4 is broken!!!", STAGED)
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
+
+
+@pytest.mark.parametrize(
+    ("history", "text"),
+    [
+        (("canary mnist-classifier v3 at 10%",), "oops, I wanted v4, not 3"),
+        (("canary mnist-classifier v3 at 10%",), "wait no, v4, sorry"),
+    ],
+)
+def test_a_version_correction_repeats_the_request(history: tuple[str, ...], text: str) -> None:
+    assert after(*history, text) == [
+        StartCanary(model="mnist-classifier", version=4, percent=10.0, mode="split")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("history", "text"),
+    [
+        ((), "Next steps for tomorrow:\n- roll back mnist-cnn\n- stop the canary"),
+        ((), "Should we:\n- roll back mnist-cnn\n- or stop the canary?"),
+        ((), "- revert mnist-cnn?\n- promote mnist-classifier v2?"),
+        ((), "- roll back mnist-cnn (done)\n- promote mnist-classifier v2 (done)"),
+        ((), "[FIRING:1] Drift mnist-classifier\n[FIRING:1] Drift mnist-cnn\nroll back"),
+        ((), "ALERT model=mnist-classifier canary error 4%\nleave the canary in case we revert"),
+        ((), "ship mnist-classifier v2 to prod on Friday"),
+        (("show mnist-classifier v3",), "don't send it to prod"),
+        (("show mnist-classifier v3",), "send it to prod support for a look"),
+        ((), "I doubt we should revert mnist-cnn anyway"),
+        ((), "put mnist-classifier v3 on ice"),
+        ((), "take mnist-cnn out of production on monday"),
+    ],
+)
+def test_attacks_on_lists_alerts_plans_and_sends_propose_nothing(
+    history: tuple[str, ...], text: str
+) -> None:
+    got = after(*history, text)
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
+
+
+@pytest.mark.parametrize(
+    ("history", "text", "want"),
+    [
+        (
+            ("stop the canary on mnist-classifier",),
+            "Scratch that. Leave it running and roll back mnist-cnn instead.",
+            [Rollback(model="mnist-cnn")],
+        ),
+        ((), "don't take it personally, but revert mnist-cnn", [Rollback(model="mnist-cnn")]),
+        (
+            (),
+            "I want to promote mnist-classifier v4 but first, could you promote v3 to staging?",
+            [Promote(model="mnist-classifier", version=3, stage="Staging")],
+        ),
+        ((), "just flagging mnist-cnn looks off; pls rollback", [Rollback(model="mnist-cnn")]),
+    ],
+)
+def test_requests_near_the_new_rules_are_still_read(
+    history: tuple[str, ...], text: str, want: list[Intent]
+) -> None:
+    assert after(*history, text) == want
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("what time is it in Lagos?", "out_of_scope"),
+        ("can you write up the minutes of today's standup?", "out_of_scope"),
+        ("what commands do you support?", "help"),
+        ("please correct the model card of mnist-cnn, its dataset is wrong", "unsupported"),
+    ],
+)
+def test_the_clock_minutes_help_and_card_edits(text: str, kind: str) -> None:
+    assert [p.kind for p in parse_parts(text, CTX)] == [kind]
