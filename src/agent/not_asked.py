@@ -280,7 +280,7 @@ _STANDING = re.compile(
 CANARY_STATE = re.compile(
     r"\b(canar(?:y|ies))(\s*(?:(?:of|on|for)\s+[\w.\-]+(?:\s+v\d+)?\s+)?)((?:'s\s+|\u2019s\s+|"
     r"(?:is|was|stays|remains|sits|has\s+been|are)\s+)(?:still\s+|now\s+|currently\s+|already\s+)?(?:at|on|running|live|"
-    r"up|in\s+(?:shadow|split))\b[^,;.!?]*)",
+    r"up|in\s+(?:shadow|split))\b(?:(?!\s[-\u2013\u2014]\s|\s+(?:and|but|so)\s)[^,;.!?])*)",
     re.I,
 )
 #: The canary kept, and a change named only as what keeping it allows: "keep the canary so we

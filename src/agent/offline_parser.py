@@ -877,7 +877,7 @@ def _parts_of(text: str, ctx: ParseContext) -> list[Intent]:
             clause.group(0), ctx
         ).found:
             text = kept  # "roll back x to v1, but leave the canary alone": the canary stays out
-    text = _canary_state_left_out(text)
+    text = _canary_state_left_out(text, ctx)
     alert = _ALERT_LINE.match(text)
     if alert is not None and text[alert.end() :].strip():
         # "FIRING: AccuracyDrop model=x acc=0.79\nRoll back x. Then audit it": the alert is
@@ -923,7 +923,7 @@ _ALERT_LINE = re.compile(
 )
 
 
-def _canary_state_left_out(text: str) -> str:
+def _canary_state_left_out(text: str, ctx: ParseContext) -> str:
     """ "the canary on x is at 10%, stop it", "the canary is at 10%, bump it to 50%": how a
     canary stands is no share or change of its own; the change asked after it is read, on
     the canary (or, for a promotion or rollback asked after it, on the model it names)."""
@@ -934,11 +934,18 @@ def _canary_state_left_out(text: str) -> str:
     if not any(has(verb, rest) for verb in (P.PROMOTE, P.ROLLBACK, P.STOP, P.CANARY, P.RESHARE)):
         return text
     # a promotion (to a stage it says) or a rollback, not a share ("bump it to 50")
-    promoted = has(P.PROMOTE, rest) and has(P.STAGE_WORD, rest)
+    promoted = has(P.PROMOTE, rest) and (
+        has(P.STAGE_WORD, rest)
+        or re.search(r"\b(?:promote|ship|deploy|release|graduate)\b", rest, re.I) is not None
+    )
     other_change = not has(P.CANARY, rest) and (promoted or has(P.ROLLBACK, rest))
     subject = "" if other_change else state.group(1)
     # "canary is live on x v3 at 5%": the names and versions it says stay, the share goes
-    named = " ".join(_NAME_OR_VERSION.findall(state.group(3)))
+    # ("canary is running behind the digits route - stop it": the route's model)
+    said = [found.said for found in _Reader(state.group(3), ctx).found]
+    named = " ".join(
+        [*said, *(v for v in _NAME_OR_VERSION.findall(state.group(3)) if v not in said)]
+    )
     return f"{text[: state.start()]}{subject}{state.group(2)} {named}{rest}"
 
 

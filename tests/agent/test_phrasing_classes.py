@@ -2891,3 +2891,9 @@ def test_requests_near_the_new_rules_are_still_read(
 )
 def test_the_clock_minutes_help_and_card_edits(text: str, kind: str) -> None:
     assert [p.kind for p in parse_parts(text, CTX)] == [kind]
+
+
+def test_a_canary_stated_behind_a_route_is_stopped_on_the_routes_model() -> None:
+    assert parse_parts(
+        "whatever canary is running behind the digits route - kill it, we're mid-incident", CTX
+    ) == [StopCanary(model="mnist-classifier")]
