@@ -40,7 +40,7 @@ class ChangeReading(Slots):
             return False
         if not has(P.ONCALL, t):
             return False
-        said = {int(m.group(1)) for m in P.VERSION.finditer(t)}
+        said = {int(v) for v in re.findall(r"\b(?:v|version\s*)(\d+)\b", t, re.I)}
         live = {version for _, stage, version in self.ctx.stages if stage == "Production"}
         if said and not said & live:
             return False  # "no, v4 is broken": a version not serving, nothing to roll back
@@ -641,7 +641,11 @@ _VERSION_PART_STAGE = re.compile(
 
 
 #: An aside that says where a version is now: "(currently in Staging, I checked twice)".
-_WHERE_IT_IS = re.compile(r"\([^()]*\bin\s+(?:staging|prod(?:uction)?)\b[^()]*\)", re.I)
+_WHERE_IT_IS = re.compile(
+    r"\((?=[^()]*\b(?:currently|now|already|still|is|it'?s|sits|checked)\b)"
+    r"(?![^()]*\b(?:put|want|target|to|for|first|only|just)\b)[^()]*\bin\s+(?:staging|prod(?:uction)?)\b[^()]*\)",
+    re.I,
+)
 _SHADOW_SAID = re.compile(r"\b(?:shadow|mirror)", re.I)
 #: A word that negates or corrects part of a follow-up ("not real traffic", "50 no 30").
 _NEGATED_WORD = re.compile(r"\b(?:not|no|nothing|without|never|can\s+wait|hold\s+on)\b", re.I)

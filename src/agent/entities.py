@@ -273,8 +273,7 @@ def _heard(words: list[tuple[str, int]], i: int, ctx: ParseContext) -> tuple[str
                     for k in (1, 2)
                     if j + k <= len(words)
                     and len(sound) >= 3
-                    and "".join(w.lower() for w, _ in words[j : j + k]).isalpha()
-                    and _consonants("".join(w for w, _ in words[j : j + k])) == sound
+                    and _heard_as(words[j : j + k], sound)
                 ),
                 None,
             )
@@ -285,6 +284,20 @@ def _heard(words: list[tuple[str, int]], i: int, ctx: ParseContext) -> tuple[str
             if exact and heard:
                 return model, j
     return None
+
+
+def _heard_as(said: list[tuple[str, int]], sound: str) -> bool:
+    """Whether the words ``said`` (one, or two of which one has at most two letters: "m nist",
+    "in coder"), lower case and next to each other, sound like a part with consonants
+    ``sound``."""
+    texts = [word for word, _ in said]
+    if not all(w.isalpha() and w == w.lower() for w in texts):
+        return False  # "digits in Cedar", "in CDR": a place or a code, not a voice typo
+    if len(texts) == 2 and (
+        min(len(w) for w in texts) > 2 or said[1][1] - said[0][1] != len(texts[0]) + 1
+    ):
+        return False  # "main site", "calls for", "I mean, set": two words of their own
+    return _consonants("".join(texts)) == sound
 
 
 def _consonants(word: str) -> str:

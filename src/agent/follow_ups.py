@@ -31,9 +31,10 @@ _TRAILING = re.compile(r"\b(?:though|tho|then|instead|too|as well|please|pls)\W*
 #: Correcting the version of the request before ("actually v3", "no, I meant v3").
 _CORRECTION = re.compile(
     r"^\W*(?:(?:no|nope|sorry|oops|wait|hm+|ah|desculpa|perd[o\u00f3]n|pardon)\W+)*(?:actually|"
-    r"i\s+meant?|i\s+wanted|make\s+(?:it|that)|rather|instead|correction|i\s+mean)\b"
+    r"i\s+meant?|i\s+wanted(?=\s+(?:the\s+)?(?:v|version\s*)\d)|make\s+(?:it|that)|rather|instead|"
+    r"correction|i\s+mean)\b"
     # "wait no, v4, sorry"
-    r"|^\W*(?:(?:wait|oh|oops|sorry)\W+)*no\W+(?:v|version\s*)\d+\b(?:\W+(?:sorry|pls|please))?\W*$"
+    r"|^\W*(?:(?:wait|oh|oops|sorry)\W+)*no\s*,\s*(?:v|version\s*)\d+\b(?:\W+(?:sorry|pls|please))?\W*$"
     r"|\b(?:instead|rather|not\s+(?:v|version\s*)?\d+)\W*$",
     re.I,
 )

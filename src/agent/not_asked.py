@@ -245,7 +245,8 @@ _REFUSED_CHANGE = re.compile(
 #: v2 tomorrow", "we're going to roll back on Monday" (never "roll back now, we'll see").
 _PLANNED = re.compile(
     r"\b(?:we|i|they|he|she|ops|the\s+team|(?:the|my|our)\s+plan)(?:'ll|\s+will|\s+shall|'re\s+going\s+to|"
-    r"'m\s+going\s+to|\s+(?:are|am|is)\s+going\s+to|\s+plans?\s+to|\s+intends?\s+to|\s+is\s+to)\s+"
+    r"'m\s+going\s+to|\s+(?:are|am|is)\s+going\s+to|\s+plans?\s+to|\s+intends?\s+to|\s+is\s+to|"
+    r"\s+wants?\s+to|'d\s+like\s+to|\s+would\s+like\s+to)\s+"
     r"(?:\w+\s+){0,2}?"
     r"(?:promot|releas|ship|roll|revert|canar|deploy|stop|switch|move|push|demot|unpromot|"
     r"back\s+out|send|take)\w*\b"
@@ -259,11 +260,14 @@ _PLANNED = re.compile(
     # a command for a later time: "send it to prod tomorrow", "promote x v2 on Monday"
     r"|^\W*(?:please\s+|pls\s+)?(?:promot|send|ship|roll|revert|canar|stop|deploy|releas|push|move|"
     r"take|demot|unpromot|back\s+out)\w*"
-    r"\b(?![^.!?;,\n]*\b(?:now|asap|immediately|right\s+away)\b)[^.!?;,\n]*\b(?:tomorrow|tonight|later(?:\s+today)?|next\s+(?:week|month|sprint|release|"
+    r"\b(?![^.!?;,\n]*\b(?:now|asap|immediately|right\s+away)\b)"
+    r"(?:(?!\b(?:for|by|before|so|until|and|we|we'll|check|then|after|till)\b|\s[-\u2013\u2014]\s)[^.!?;,\n])*"
+    r"\b(?:tomorrow|tonight|later(?:\s+today)?|next\s+(?:week|month|sprint|release|"
     r"(?:mon|tues|wednes|thurs|fri|satur|sun)day)|on\s+(?:mon|tues|wednes|thurs|fri|satur|sun)day|"
     r"this\s+(?:afternoon|evening|weekend))\W*$"
     # a plan's heading over a list: "Plan for tomorrow:\n- promote ...\n- stop ..."
-    r"|\b(?:plan|todo|to-do|next\s+steps?)\s+for\s+\w+(?:\s+\w+)?\s*:\s*\n[\s\S]*"
+    r"|\b(?:plan|todo|to-do|next\s+steps?)\s+for\s+(?:tomorrow|tonight|later|next\s+\w+|the\s+weekend|"
+    r"(?:mon|tues|wednes|thurs|fri|satur|sun)day)\s*:\s*\n[\s\S]*"
     r"|\b(?:plan|todo|to-do|next\s+steps?)\s+for\s+(?:tomorrow|tonight|later|next\s+\w+|"
     r"(?:mon|tues|wednes|thurs|fri|satur|sun)day)\s*:[^.!?;\n]*",
     re.I,
@@ -286,14 +290,15 @@ CANARY_STATE = re.compile(
 #: The canary kept, and a change named only as what keeping it allows: "keep the canary so we
 #: can roll back later", "leave the canary on x running in case we need to revert".
 _CANARY_KEPT_FOR = re.compile(
-    r"^\W*(?:[\w.\-]+\s*:\s*)?(?:(?:as|like)\s+(?:i|we)\s+(?:said|mentioned)\W+)?"
+    r"^(?:[^\n]*\b(?:FIRING|RESOLVED|ALERT)\b[^\n]*\n)*"
+    r"\W*(?:[\w.\-]+\s*:\s*)?(?:(?:as|like)\s+(?:i|we)\s+(?:said|mentioned)\W+)?"
     r"(?:(?:we|i'?d|i\s+would|let'?s)\s+)?"
     r"(?:(?:please|pls|just)\s+)?(?:keep|leave|hold|let)\s+(?:the\s+|that\s+|this\s+|its\s+|our\s+)?"
     r"(?:[\w.]+-[\w.\-]+\s+)?canary\b[^;.!?]*?(?:\bso\s+(?:that\s+)?(?:we|i|you|they)\s+(?:can|could)|"
     r"\bin\s+case|,\s*(?:we|i)\s+(?:might|may)|\b(?:until|while)\s+we\s+decide)\b"
     r"(?:(?!\b(?:but|now|and\s+(?:bump|raise|set|make))\b)[^;.!?])*[.!]*\s*"
     r"(?:(?:thanks?|thank\s+you|ty|cheers)\W*)?$",
-    re.I | re.M,
+    re.I,
 )
 #: Words that bring a planned change to now: "do it now", "right now", "go ahead".
 _DO_IT_NOW = re.compile(

@@ -77,6 +77,17 @@ class _Reader(ChangeReading, RepeatReading):
             # "never promote x v3", "promote x v2, not yet though": refused or held; the
             # whole message is checked for the rest in parse_parts
             return not_asked_answer(f"says '{held}'")
+        heard = [
+            f for f in self.found if f.via == "sound" and f.model == getattr(intent, "model", None)
+        ]
+        if intent.kind in CHANGE_KINDS and heard:
+            # "roll back the amnesty classifier": a name only heard (it may be another model
+            # the registry lacks) is answered about, never changed; the change names it
+            return Unclear(
+                reason=f"I read '{heard[0].said}' as {heard[0].model}, by how it sounds; to "
+                f"change it, name it: e.g. '{intent.kind.replace('_', ' ')} {heard[0].model}'.",
+                needs="model",
+            )
         named = sorted({found.model for found in self.found})
         if intent.kind in CHANGE_KINDS and len(named) > 1:
             # "roll back mnist-cnn or mnist-classifier, whichever is broken": a change is
@@ -828,12 +839,16 @@ _LIST_INTRO = re.compile(
 )
 #: What may follow a list's items: a thanks and a name.
 _SIGN_OFF = re.compile(
-    r"^\W*(?:thanks?|thank\s+you|cheers|ty|thx|regards|best)\b[^\n]*(?:\n[^\n]{0,40})?\s*$", re.I
+    r"^\W*(?i:thanks?|thank\s+you|cheers|ty|thx|regards|best)(?i:\s+(?:a\s+lot|so\s+much))?[\s,.!]*"
+    r"(?:\n?\s*[A-Z][a-z]+[\s.!]*)?$"
 )
 #: An item not asked now: asked about, done, struck, for later or under a condition.
 _ITEM_HELD = re.compile(
     r"\((?:done|tomorrow|later|maybe)\)|~~|\[[ xX]\]|\b(?:if|once|after|unless|tomorrow|"
-    r"later|next\s+\w+|or)\b",
+    r"later|next\s+\w+|or|when|before|rolled|promoted|stopped|reverted|started|shipped|no|not)\b"
+    r"|[(\[:\-]\s*(?:done|postponed|cancell?ed|blocked|waiting|pending|skip(?:ped)?|wip)\b"
+    r"|\b(?:done|postponed|cancell?ed|blocked|skip(?:ped)?|wip)\W*$|[\u2705\u2714\u2611]"
+    r"|^\s*[A-Z][a-z]+\s*:",
     re.I,
 )
 #: One item of a list, on a line of its own: "- show x", "* audit", "1. list", "2) then ...".
@@ -1091,7 +1106,7 @@ def _refusal_left_out(text: str, ctx: ParseContext) -> str:
     if refusal is None:
         return text
     rest = (text[: refusal.start()] + " " + text[refusal.end() :]).strip()
-    if not rest or any(has(p, rest) for p in (P.PROMOTE, P.ROLLBACK)):
+    if not rest or any(has(p, rest) for p in (P.PROMOTE, P.ROLLBACK, P.STOP, P.CANARY)):
         return text
     sentences = [re.sub(r"^\W*step\s*\d+\W*", "", s, flags=re.I) for s in _SENTENCE.split(rest)]
     asks = "?" in rest or any(OPENS_ASK.match(s) for s in sentences)
@@ -1107,7 +1122,7 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 #: A sentence that only refuses a change: "Please do NOT promote it.", "Don't approve them."
 _REFUSAL_SENTENCE = re.compile(
     r"(?:^|(?<=[.!?])\s+)\W*(?:please\s+)?(?:do\s+not|don'?t|never)\s+(?:promote|roll|revert|stop|"
-    r"approve|change|touch|start|proceed|canary|ship|deploy|move|do)\b[^.!?]*(?:[.!]+|$)",
+    r"approve|change|touch|start|proceed|canary|ship|deploy|move|do)\b[^.!?,;]*(?:[.!]+|$)",
     re.I,
 )
 
@@ -1326,6 +1341,10 @@ def _parts(text: str, ctx: ParseContext) -> list[Intent]:
         and second.kind not in CHANGE_KINDS
         and P.wants_guard(pieces[1])
         and not _Reader(pieces[1], ctx).found
+        and "?" not in pieces[1]
+        and not re.search(
+            r"\b(?:if|whether|remove|drop|disable|what|does|is|tell|how|why)\b", pieces[1], re.I
+        )
     ):
         # "put v2 of x into production and set the auto rollback guard thing on it"
         return [first.model_copy(update={"guard": True})]

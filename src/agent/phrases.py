@@ -125,7 +125,7 @@ ROLLBACK = re.compile(
     # (out of Staging is no rollback: the archive reading says what does that)
     r"|\b(?:de-?mote|un-?promote)\b(?![^.!?;]*\bstag(?:e|ing)\b)|\bback\s+out\s+(?=(?:the|that|this|it|v\d+|[\w.]+-[\w.\-]+)\b)"
     r"|\btake\s+(?:\S+\s+){0,3}?out\s+of\s+prod(?:uction)?\b"
-    r"(?=\s*(?:[.!,;]|$|now\b|please\b|pls\b|asap\b|immediately\b))"
+    r"(?=\s*(?:[.!?,;]|$|now\b|please\b|pls\b|asap\b|immediately\b|for\s+now\b))"
     r"|\b(?:need|want|get|bring|put|have)\s+(?:the\s+)?(?:old|previous|prior|last|earlier)\s+"
     r"(?:version|one|model|build|release)\s+"
     # "put the old version of the mnist classifier back"
@@ -258,7 +258,9 @@ def wants_guard(text: str) -> bool:
 #: a polite request ("can you add a guard?") is no such question.
 _GUARD_QUESTION = re.compile(
     r"(?:^|[.!?;]\s*|\s[-\u2013\u2014]\s)\W*(?:is|are|does|do|did|has|have|was|were|what|which|how|"
-    r"isn'?t|doesn'?t|any)\b[^.!?;]*\?",
+    r"isn'?t|doesn'?t|any)\b[^.!?;]*\?"
+    # "..., and tell me if the rollback guard is on for v1": asked about, not asked for
+    r"|\b(?:tell\s+me|let\s+me\s+know|check)\s+(?:if|whether)\b[^.!?;]*",
     re.I,
 )
 
@@ -604,7 +606,7 @@ COMMON_WORDS = """
     try trying test testing expose exposing trial pilot shift first
     shadowing mirroring splitting canarying begin beginning second secondly
     delete remove rename retrain erase purge wipe drop
-    touch touching leave keep hold proceed approve approving wanted wants
+    touch touching proceed approve approving wanted wants
     """
 STOPWORDS = frozenset(COMMON_WORDS.split()) | VOCABULARY
 
@@ -692,7 +694,7 @@ HELD_VERB: list[tuple[str, re.Pattern[str]]] = [
     (
         "promote",
         re.compile(
-            _NEGATOR + r"(?:promote|ship|deploy|move|push|release|make|send)\b"
+            _NEGATOR + r"(?:promote|ship|deploy|move|push|release|make|send(?!\s+(?:me|us)\b))\b"
             r"|^\W*no\s+promotions?\b",
             re.I,
         ),
@@ -722,11 +724,14 @@ HELD_ALL = re.compile(
     r"on\s+second\s+thoughts?|not\s+really|or\s+not)\b(?!\s+(?:stable|live|ready|anywhere|around))"
     r"|\b(?:cancel|ignore|forget|scratch)\s+(?:that|what\s+i\s+said|i\s+said\s+that)\W*$"
     r"|/s\b|\bactually,?\s+no\W*$|\bmaybe\s+(?:not|later)\b|\bnein\b"
+    # "rollback: no", "promotion? no" (a checklist's answer)
+    r"|\b(?:roll\s*back|rollback|revert|promot\w*|canary|stop)\s*[:=?]\s*no\b"
     # Spanish: "no lo hagas todavía" (don't do it yet), "todavía no"
     r"|\bno\s+lo\s+hag(?:as|an|amos)\b|\btodav[i\u00ed]a\s+no\b"
     # "Cancel that. Leave it running.": the request before taken back
     r"|^\W*(?:cancel|scratch|forget|ignore)\s+that\W+(?:leave|keep|let)\b"
-    r"(?![^?]*\b(?:roll|revert|promote|canary|stop|instead)\b)"
+    r"(?![^?]*(?:[,.;]\s*|\band\s+)(?:roll\s+back|revert|promote|stop|canary)\s+(?:the\s+canary\s+on\s+)?"
+    r"[\w.]+-[\w.\-]+)"
     # "make it 30%? or wait, leave it"
     r"|\bor\s+wait\b|\bleave\s+it\s*(?:as\s+it\s+is|alone|be)?\W*$",
     re.I,

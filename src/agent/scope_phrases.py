@@ -48,8 +48,10 @@ OFF_TOPIC = re.compile(
     # Other software: "fix the CI pipeline for the frontend repo"
     r"ci\s+pipelines?|frontend|front-end|jenkins|github\s+actions|"
     # the clock, meeting minutes, training recipes: not the registry
-    r"what\s+time\s+is\s+it|time\s+zone|minutes\s+of\b|meeting\s+notes|"
-    r"(?:lr|learning[\s-]rate)\s+(?:warm-?up|schedule|decay)|warm-?up\s+steps|adamw?|optimi[sz]er|"
+    r"what\s+time\s+is\s+it|minutes\s+of\s+(?:the\s+|today'?s\s+|our\s+|\w+day'?s\s+)?(?:[\w-]+\s+){0,3}"
+    r"(?:meeting|committee|standup|stand-up|call|sync)|meeting\s+notes|"
+    r"(?:lr|learning[\s-]rate)\s+(?:warm-?up|schedule|decay)|warm-?up\s+steps|adamw|"
+    r"adam\s+(?:optimi[sz]er|betas?)|optimi[sz]er|"
     r"weight\s+decay|dropout\s+rate|"
     r"write (?:me )?(?:a |an )?"
     r"(?:essay|story|poem|haiku|function|script|code)|python code|sql query)\b",

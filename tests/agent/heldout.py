@@ -120,6 +120,8 @@ HELDOUT38 = DATA / "chat_heldout38.jsonl"
 HELDOUT39 = DATA / "chat_heldout39.jsonl"
 HELDOUT40 = DATA / "chat_heldout40.jsonl"
 HELDOUT41 = DATA / "chat_heldout41.jsonl"
+HELDOUT42 = DATA / "chat_heldout42.jsonl"
+HELDOUT43 = DATA / "chat_heldout43.jsonl"
 SETS = (
     HELDOUT,
     HELDOUT2,
@@ -162,6 +164,8 @@ SETS = (
     HELDOUT39,
     HELDOUT40,
     HELDOUT41,
+    HELDOUT42,
+    HELDOUT43,
 )
 #: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")

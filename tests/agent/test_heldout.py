@@ -52,6 +52,8 @@ from tests.agent.heldout import (
     HELDOUT39,
     HELDOUT40,
     HELDOUT41,
+    HELDOUT42,
+    HELDOUT43,
     evaluate,
     load,
     matches,
@@ -127,7 +129,9 @@ SETS = [
     (HELDOUT38, 100, 109, 19, 92),
     (HELDOUT39, 100, 109, 20, 85),
     (HELDOUT40, 100, 109, 18, 78),
-    (HELDOUT41, 100, 109, 19, 84),
+    (HELDOUT41, 100, 109, 19, 74),
+    (HELDOUT42, 100, 109, 19, 77),
+    (HELDOUT43, 100, 108, 20, 80),
 ]
 
 

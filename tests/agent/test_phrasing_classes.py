@@ -2778,7 +2778,7 @@ def test_two_changes_in_one_message_are_both_read(text: str, want: list[Intent])
 @pytest.mark.parametrize(
     ("text", "want"),
     [
-        ("ship v3 of the amnesty classifier to staging", "mnist-classifier"),
+        ("what is the amnesty classifier serving?", "mnist-classifier"),
         ("what does the m nist cnn serve", "mnist-cnn"),
         ("card for digits in coder please", "digits-encoder"),
     ],
@@ -2786,6 +2786,20 @@ def test_two_changes_in_one_message_are_both_read(text: str, want: list[Intent])
 def test_a_name_said_as_it_sounds_is_that_model(text: str, want: str) -> None:
     got = parse_parts(text, CTX)
     assert [getattr(p, "model", None) for p in got] == [want], got
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ship v3 of the amnesty classifier to staging",
+        "roll back the main site classifier",
+        "roll back mnist, calls for help are piling up",
+        "I mean, set classifier v2 to production",
+    ],
+)
+def test_a_name_only_heard_is_never_changed(text: str) -> None:
+    got = parse_parts(text, CTX)
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
 
 
 @pytest.mark.parametrize("text", ["the mint classifier", "many sets classifier v2"])
@@ -2897,3 +2911,58 @@ def test_a_canary_stated_behind_a_route_is_stopped_on_the_routes_model() -> None
     assert parse_parts(
         "whatever canary is running behind the digits route - kill it, we're mid-incident", CTX
     ) == [StopCanary(model="mnist-classifier")]
+
+
+@pytest.mark.parametrize(
+    ("history", "text"),
+    [
+        (("stop the canary on mnist-classifier",), "Cancel that. Keep the canary going."),
+        (
+            ("stop the canary on mnist-classifier",),
+            "cancel that, leave it - we may roll back later",
+        ),
+        (("promote mnist-classifier v2 to production",), "I wanted to ask about v3"),
+        (("promote mnist-classifier v2 to production",), "no v3 please"),
+        ((), "Plan for tomorrow:\n- roll back mnist-cnn\n- promote mnist-classifier v2"),
+        (
+            (),
+            "Two things:\n- roll back mnist-cnn\n- promote mnist-classifier v2\n"
+            "thanks, but not yet",
+        ),
+        ((), "Today:\n- rolled back mnist-cnn\n- promoted mnist-classifier v2 to production"),
+        ((), "Checklist for mnist-cnn:\n- rollback: no\n- audit: yes"),
+        ((), "I want to promote mnist-classifier v4 but first I want to revert mnist-cnn tomorrow"),
+    ],
+)
+def test_attacks_on_cancels_corrections_and_lists_propose_nothing(
+    history: tuple[str, ...], text: str
+) -> None:
+    got = after(*history, text)
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (
+            "promote mnist-classifier v3 (only in staging for now)",
+            [Promote(model="mnist-classifier", version=3, stage="Staging")],
+        ),
+        (
+            "keep v1 in prod and promote mnist-classifier v3 to staging",
+            [Promote(model="mnist-classifier", version=3, stage="Staging")],
+        ),
+        (
+            "promote mnist-classifier v2 to production for the demo tomorrow",
+            [Promote(model="mnist-classifier", version=2, stage="Production")],
+        ),
+        (
+            "promote mnist-classifier v2 to production, and tell me if the guard is on for v1",
+            [Promote(model="mnist-classifier", version=2, stage="Production")],
+        ),
+    ],
+)
+def test_requests_near_asides_keeps_plans_and_guard_questions(
+    text: str, want: list[Intent]
+) -> None:
+    assert parse_parts(text, CTX)[: len(want)] == want
