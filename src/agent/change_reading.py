@@ -240,8 +240,10 @@ class ChangeReading(Slots):
             # "... never happened because its card was incomplete. Card's fixed now, so please
             # promote x v3 to Staging": the request comes after the reason's words
             head, why = self.text, None
-        # "promote x v2 (currently in Staging, I checked) to Production": where it is now
+        # "promote x v2 (currently in Staging, I checked) to Production": where it is now;
+        # "put v2 on hold and promote v3": the version held is not the one moved
         head = _WHERE_IT_IS.sub(lambda m: " " * len(m.group(0)), head)
+        head = _ON_HOLD.sub(lambda m: " " * len(m.group(0)), head)
         model = None
         for match in P.NAME_THEN_VERSION.finditer(head):
             if match.group(1).lower() not in P.STOPWORDS:
@@ -640,6 +642,10 @@ _VERSION_PART_STAGE = re.compile(
 )
 
 
+#: A version put on hold: "put v2 on hold and", "keep mnist-classifier v2 on ice,".
+_ON_HOLD = re.compile(
+    r"\b(?:put|keep|leave)\s+(?:\S+\s+){0,3}?on\s+(?:hold|ice|pause)\b(?:\s*,|\s+and)?", re.I
+)
 #: An aside that says where a version is now: "(currently in Staging, I checked twice)".
 _WHERE_IT_IS = re.compile(
     r"\((?=[^()]*\b(?:currently|now|already|still|is|it'?s|sits|checked)\b)"

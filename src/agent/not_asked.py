@@ -55,6 +55,8 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
             "one already made is undone by asking for the change back (a rollback, or promoting "
             "the version again)"
         )
+    if _STATUS_OF.search(text):
+        return "asks how a change stands"  # "mnist-cnn rollback status"
     if _CANARY_KEPT_FOR.search(text):
         return "asks to keep the canary as it is"  # "keep the canary so we can roll back later"
     if _only_planned_or_standing(text):
@@ -298,6 +300,12 @@ _CANARY_KEPT_FOR = re.compile(
     r"\bin\s+case|,\s*(?:we|i)\s+(?:might|may)|\b(?:until|while)\s+we\s+decide)\b"
     r"(?:(?!\b(?:but|now|and\s+(?:bump|raise|set|make))\b)[^;.!?])*[.!]*\s*"
     r"(?:(?:thanks?|thank\s+you|ty|cheers)\W*)?$",
+    re.I,
+)
+#: How a change stands: "mnist-cnn rollback status", "status of the x rollback".
+_STATUS_OF = re.compile(
+    r"\b(?:roll\s*back|rollback|promotion|revert)\s+status\b"
+    r"|\bstatus\s+(?:of|on|for)\s+(?:the\s+|that\s+|my\s+)?(?:[\w.\-]+\s+)?(?:roll\s*back|rollback|promotion)\b",
     re.I,
 )
 #: Words that bring a planned change to now: "do it now", "right now", "go ahead".

@@ -924,7 +924,11 @@ def _parts_of(text: str, ctx: ParseContext) -> list[Intent]:
             # "I want to promote x v4 but first, can you promote v3 to staging?": what is
             # asked first is asked now; the change meant for later is not
             return parts
-    return _unconditioned(text, _checked_parts(text, ctx), ctx)
+    parts = _checked_parts(text, ctx)
+    if asked == text and _BUT_FIRST.search(text) and any(p.kind in CHANGE_KINDS for p in parts):
+        # "we're going to promote x v4 but first Ana needs to promote v3": nothing asked now
+        return [not_asked_answer("tells of a change meant for later, after something else")]
+    return _unconditioned(text, parts, ctx)
 
 
 #: A word that can be a model's name or a version ("mnist-cnn", "v3"), kept from a canary's state.

@@ -271,7 +271,10 @@ PERCENT = re.compile(
 #: Asking for a stage change: a verb of moving ("promote", "ship", "propose promoting"),
 #: "make X the production one", "stage X", "v3 to staging" ("v3->stg" once normalised).
 PROMOTE = re.compile(
-    r"\b(?:promote|promoting|promoten|deploy|deployen|release|ship|move|push|graduate|roll\s*out|go\s+live"
+    r"\b(?:promote|promoting|promoten|deploy|deployen|ship|move|push|graduate|roll\s*out|go\s+live"
+    # "release v3", "release it to prod" (never "after the v2 release")
+    r"|release(?=\s+(?!(?:notes?|candidates?|branch|train|date|schedule|process|checklist|is|was|"
+    r"has|had|broke|went|of|for|on|in|and|but)\b)\S)"
     # "bump it to production", never "bump it to 50%" (a canary's share)
     r"|bump(?!\s+(?:[\w.\-]+\s+){0,3}?(?:up\s+)?to\s+\d+(?:\.\d+)?\s*(?:%|percent|pct|\b))"
     # "put it at 30": a canary's share, never a move

@@ -2966,3 +2966,24 @@ def test_requests_near_asides_keeps_plans_and_guard_questions(
     text: str, want: list[Intent]
 ) -> None:
     assert parse_parts(text, CTX)[: len(want)] == want
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "digits-encoder rollback status",
+        "status of the mnist-cnn rollback?",
+        "We're going to promote mnist-classifier v4 but first Bo has to promote v3 to staging",
+        "I'd like to promote mnist-classifier v4 but first, let me read the card",
+        "mnist-cnn answers garbage since the v2 release, fix it now!!!",
+    ],
+)
+def test_a_change_named_in_a_status_a_plan_or_a_release_noun_is_not_proposed(text: str) -> None:
+    got = parse_parts(text, STAGED)
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
+
+
+def test_a_version_put_on_hold_is_not_the_one_promoted() -> None:
+    assert parse_parts("put v2 on hold and promote mnist-classifier v4 to staging", CTX) == [
+        Promote(model="mnist-classifier", version=4, stage="Staging")
+    ]
