@@ -188,12 +188,17 @@ class ChangeReading(Slots):
             rationale=why,
         )
 
-    def rollback(self, found: re.Match[str] | None) -> Intent:
+    def asked_and_why(self, found: re.Match[str] | None) -> tuple[str, str | None]:
+        """The request's words and the reason given for it ("... because v3 is bad"); no
+        reason when the change is asked after the words that looked like one ("odd
+        predictions since the switch. Could you roll x back to v1?")."""
         head, why = split_why(self.text)
         if found is not None and found.start() >= len(head):
-            # "odd predictions since the switch. Could you roll x back to v1?": the change is
-            # asked after the reason's words, so they are no reason given for it
-            head, why = self.text, None
+            return self.text, None
+        return head, why
+
+    def rollback(self, found: re.Match[str] | None) -> Intent:
+        head, why = self.asked_and_why(found)
         after = found.start() if found is not None else 0
         model = self.named_model(after, len(head)) or self.named_model(0, len(head))
         model = model or self.model(0, 0)
@@ -235,11 +240,7 @@ class ChangeReading(Slots):
         return held if held is not None and held != ref.version else None
 
     def promote(self, found: re.Match[str]) -> Intent:
-        head, why = split_why(self.text)
-        if found.start() >= len(head):
-            # "... never happened because its card was incomplete. Card's fixed now, so please
-            # promote x v3 to Staging": the request comes after the reason's words
-            head, why = self.text, None
+        head, why = self.asked_and_why(found)
         # "promote x v2 (currently in Staging, I checked) to Production": where it is now;
         # "put v2 on hold and promote v3": the version held is not the one moved
         head = _WHERE_IT_IS.sub(lambda m: " " * len(m.group(0)), head)
