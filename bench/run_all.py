@@ -35,6 +35,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "convergence": ([], ["--quick"]),
     "backends": ([], ["--requests", "40", "--concurrency", "1", "--rounds", "1"]),
     "batching": ([], ["--quick"]),
+    "coalescing": ([], ["--quick"]),
 }
 
 
@@ -167,6 +168,21 @@ def rows_of(name: str, data: dict[str, Any]) -> list[tuple[str, str, str]]:
                         "c1 p50 <= 3 ms, c16 >= x1.0",
                     )
                 )
+    elif name == "coalescing":
+        for model in results:
+            by = {(r["path"], r["served"], r["concurrency"]): r for r in model["rows"]}
+            before, now = by["merge off", "ts_batching", 1], by["merge, 2 out", "configured", 1]
+            before16 = by["merge off", "ts_batching", 16]
+            now16 = by["merge, 2 out", "configured", 16]
+            rows.append(
+                (
+                    f"{model['model']}: models.yaml (batch 1) with the router merging, against "
+                    "TorchServe's batching, through the router",
+                    f"c1 p50 {now['p50_ms']:.2f} ms (was {before['p50_ms']:.2f}); c16 "
+                    f"{now16['rps']:.0f} req/s (was {before16['rps']:.0f})",
+                    "c1 p50 <= 3 ms, c16 >= was",
+                )
+            )
     elif name == "router_overhead":
         for level in results:
             rows.append(

@@ -128,3 +128,17 @@ def test_batching(tmp_path: Path) -> None:
             for level in ("c1", "c16"):
                 assert compared[label][path][level]["n"] > 0
                 assert compared[label][path][level]["failed"] == 0
+
+
+def test_coalescing(tmp_path: Path) -> None:
+    if subprocess.run(["java", "-version"], capture_output=True, check=False).returncode:
+        pytest.skip("Java 17 is needed for TorchServe")
+    (model,) = quick_run("coalescing", tmp_path)["results"]
+    measured = {(row["path"], row["served"], row["concurrency"]) for row in model["rows"]}
+    assert ("merge, 2 out", "configured", 16) in measured
+    assert ("merge off", "ts_batching", 1) in measured
+    for row in model["rows"]:
+        assert row["n"] > 0, row
+        assert row["failed"] == 0, row
+    assert model["merged"]["merge off"]["merged_upstream_requests_total"] == 0
+    assert model["merged"]["merge, 1 out"]["merged_upstream_requests_total"] > 0

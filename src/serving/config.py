@@ -371,6 +371,12 @@ class ModelDefaults(_Strict):
         return self
 
 
+IN_FLIGHT_PER_WORKER = 2
+"""Measured with one worker (``bench/coalescing.py``): two requests out at once answered more
+per second at concurrency 16 than one (TorchServe idle between answers) or four (smaller
+merged requests), at the same one-client latency."""
+
+
 class ModelConfig(_Strict):
     name: str = Field(min_length=1, max_length=200)
     backend: Backend = Field(default="torchserve", description=_BACKEND_DOC)
@@ -399,6 +405,14 @@ class ModelConfig(_Strict):
     def lower_is_better(self) -> bool:
         """True when a smaller primary metric is better (rmse, loss, ...)."""
         return self.metric_direction == "lower"
+
+    def router_in_flight(self, pods: int = 1) -> int | None:
+        """Requests the router keeps out at once to one version of this model before it
+        merges the next ones (``serving.router.coalesce``): ``IN_FLIGHT_PER_WORKER`` per
+        TorchServe worker of ``pods`` pods; None for a KServe model (never merged)."""
+        if self.backend != "torchserve":
+            return None
+        return IN_FLIGHT_PER_WORKER * max(1, self.torchserve.workers.max) * max(1, pods)
 
     @model_validator(mode="after")
     def _classes_for_classifiers(self) -> Self:

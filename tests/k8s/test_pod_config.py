@@ -86,7 +86,9 @@ def test_everything_else_of_the_shared_config_is_kept() -> None:
     settings = config.torchserve
     production = json.loads(pod["models"])["mnist-classifier"]["1"]
     assert production["batchSize"] == settings.batch_size
-    assert production["maxBatchDelay"] == settings.max_batch_delay_ms
+    # TorchServe's config file reads a delay <= 0 as unset (its 100 ms default): 0 goes as 1,
+    # which batch size 1 never waits for anyway.
+    assert production["maxBatchDelay"] == max(settings.max_batch_delay_ms, 1)
     assert (production["minWorkers"], production["maxWorkers"]) == (
         settings.workers.min,
         settings.workers.max,

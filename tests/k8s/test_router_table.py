@@ -135,6 +135,8 @@ def test_routes_resolve_best_of_task_from_the_cards() -> None:
             "management_url": "http://ts-mnist-cnn-management:8081",
             "backend": "torchserve",
         },
+        # Requests out at once before the router merges: two per worker of 2 pods x 1 worker.
+        "in_flight": 4,
     }
 
 

@@ -350,3 +350,16 @@ def test_torchserve_settings_on_a_kserve_model_are_refused(text: str) -> None:
     message = error_of(text).message
     assert "torchserve settings (workers, batching) do not apply to backend: kserve" in message
     assert "remove the `torchserve:` block" in message
+
+
+def test_the_router_keeps_two_requests_out_per_worker_that_can_answer() -> None:
+    config = parse_models_config(
+        VALID
+        + "    torchserve: {workers: {min: 1, max: 3}, batch_size: 1}\n"
+        + "  k:\n    task: classification\n    primary_metric: accuracy\n"
+        + "    latency_sla_ms: 20\n    backend: kserve\n"
+    )
+    assert config.get("m").router_in_flight() == 6  # 2 x 3 workers on the local TorchServe
+    assert config.get("m").router_in_flight(pods=4) == 24  # x 4 pods behind a Service
+    assert config.get("m").router_in_flight(pods=0) == 6  # a parked model: never below one pod
+    assert config.get("k").router_in_flight() is None  # KServe: requests are never merged

@@ -118,6 +118,7 @@ class TableBuilder:
             pinned_versions=self._config.get(name).pinned_versions,
             canary=self._canary(name, versions, omitted),
             upstream=self._upstream_for(name),
+            in_flight=self._config.get(name).router_in_flight(),
             **versions,
         )
 

@@ -13,6 +13,9 @@
     modelreg_router_shadow_skipped_total{model}                          counter
     modelreg_router_unconfirmed_requests_total{result}                   counter (waited|refused)
     modelreg_router_unconfirmed_waiting                                  gauge
+    modelreg_router_merged_upstream_requests_total                       counter
+    modelreg_router_merged_requests_total                                counter
+    modelreg_router_merged_resent_total                                  counter
 
 While a restarted router's table is unconfirmed (``Tables.confirmed``), a prediction waits
 for the control plane: counted ``result="waited"`` when it then went ahead, ``"refused"``
@@ -21,6 +24,10 @@ when it got 503 UNCONFIRMED (also counted in requests/errors with ``outcome="unc
 
 Mirrored (shadow) requests are counted with ``route="shadow"``; one skipped because too
 many mirrored requests were in flight is counted in ``shadow_skipped`` only.
+
+Merged requests (``serving.router.coalesce``): requests to TorchServe that carried the rows
+of several callers' requests, how many callers' requests they carried, and how many merged
+requests TorchServe did not answer row by row (their callers' requests then sent again alone).
 
 Feedback (``serving.router.feedback``): rows whose true label arrived, and how many of them
 the version that answered got right; their ratio is production accuracy.
@@ -153,6 +160,22 @@ class RouterMetrics:
             "Prediction requests waiting now for an unconfirmed table to be confirmed.",
             registry=self.registry,
         )
+        self._merged_upstream = Counter(
+            "modelreg_router_merged_upstream_requests",
+            "Requests to TorchServe that carried the rows of several callers' requests.",
+            registry=self.registry,
+        )
+        self._merged = Counter(
+            "modelreg_router_merged_requests",
+            "Callers' requests answered through a merged request to TorchServe.",
+            registry=self.registry,
+        )
+        self._merged_resent = Counter(
+            "modelreg_router_merged_resent",
+            "Merged requests TorchServe refused or did not answer row by row; each caller's "
+            "request was then sent again alone.",
+            registry=self.registry,
+        )
         self._canary_labels: set[tuple[str, str]] = set()
         # Label lookups take a lock and hash the tuple; cache the children per label set.
         self._children: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = {}
@@ -202,6 +225,14 @@ class RouterMetrics:
 
     def unconfirmed(self, result: Literal["waited", "refused"]) -> None:
         self._unconfirmed.labels(result).inc()
+
+    def merged(self, requests: int, resent: bool) -> None:
+        """One request to TorchServe carried ``requests`` callers' requests (``resent``: they
+        were then sent again one by one)."""
+        self._merged_upstream.inc()
+        self._merged.inc(requests)
+        if resent:
+            self._merged_resent.inc()
 
     def feedback(self, model: str, version: str, rows: int, correct: int) -> None:
         self._feedback_rows.labels(model, version).inc(rows)

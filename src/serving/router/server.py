@@ -101,6 +101,19 @@ class RouterSettings(BaseModel):
     upstream_timeout_s: float = Field(default=30.0, gt=0, le=3600)
     max_body_bytes: int = Field(default=1 << 20, ge=1024, le=1 << 30)
     max_rows: int = Field(default=1024, ge=1, le=1_000_000)
+    coalesce_rows: int = Field(
+        default=64,
+        ge=0,
+        le=1_000_000,
+        description="Requests to a TorchServe version beyond coalesce_in_flight at once wait "
+        "for a free slot and leave merged, up to this many rows (0: each request alone)",
+    )
+    coalesce_in_flight: int = Field(
+        default=2,
+        ge=1,
+        le=4096,
+        description="Requests to one TorchServe version out at once before more are merged",
+    )
     verify_loaded: bool = Field(
         default=True, description="Refuse a table naming versions TorchServe has not loaded"
     )
@@ -242,18 +255,23 @@ def build_app(
     )
     if not isinstance(management, Managements):
         management = TorchServes(management, settings.management_url)
+    metrics = RouterMetrics()
     return RouterApp(
         upstream=Upstream(
             settings.inference_url,
             token,
             max_connections=settings.upstream_connections,
             timeout_s=settings.upstream_timeout_s,
+            coalesce_rows=settings.coalesce_rows,
+            coalesce_in_flight=settings.coalesce_in_flight,
+            coalesce_bytes=settings.max_body_bytes,
+            on_merged=metrics.merged,
         ),
         management=management,
         state_file=StateFile(settings.state_file),
         admin=AdminAuth(admin_token),
         clients=ClientKeys.load(settings.client_keys_file, required=not is_loopback(settings.host)),
-        metrics=RouterMetrics(),
+        metrics=metrics,
         limits=Limits(max_body_bytes=settings.max_body_bytes, max_rows=settings.max_rows),
         verify_loaded=settings.verify_loaded,
         feedback=FeedbackBook(max_bytes=settings.feedback_store_bytes),

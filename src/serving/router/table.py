@@ -166,6 +166,14 @@ class ModelEntry(_Frozen):
         description="Who may call a version by path: admin (non-Production versions need the "
         "admin token), production (Production only), approved (any version of the entry).",
     )
+    in_flight: int | None = Field(
+        default=None,
+        ge=1,
+        le=4096,
+        description="Requests to one version out at once before the router merges the next "
+        "ones (about two per TorchServe worker that can answer); None: the router's "
+        "--coalesce-in-flight.",
+    )
 
     @model_validator(mode="after")
     def _previous_is_not_production(self) -> Self:
@@ -286,6 +294,7 @@ class Target:
     upstream: str | None = None  # the model's inference base URL; None: the router's default
     pinned: PinnedVersions = "admin"  # who may name this version by path (see ModelEntry)
     backend: Backend = "torchserve"  # what answers at ``upstream`` (kserve: path is OIP v2)
+    in_flight: int | None = None  # requests out at once before merging; None: the router's
     #: X-Model-Name and X-Model-Version of every reply of this target, encoded once.
     reply_headers: tuple[tuple[bytes, bytes], ...] = field(init=False, repr=False, compare=False)
 
@@ -345,6 +354,7 @@ def compile_table(state: TableState) -> CompiledTable:
                 upstream=entry.upstream.inference_url if entry.upstream is not None else None,
                 pinned=entry.pinned_versions,
                 backend=backend,
+                in_flight=entry.in_flight,
             )
             versions[(model, str(version))] = target
             if stage == "production":

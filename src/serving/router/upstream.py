@@ -37,12 +37,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlsplit
 
 from serving.errors import ServingError
 from serving.keyfile import EXPIRY_MARGIN, read_keys
 from serving.router import oip_upstream
+from serving.router.coalesce import Coalescer, Reply
 from serving.router.errors import RouterError, RouterErrorCode, upstream_status_error
 from serving.router.table import Target, base_url
 
@@ -50,10 +51,7 @@ _INVALID_KEY = b"InvalidKeyException"
 _JSON = b"application/json"
 
 
-class UpstreamReply(NamedTuple):
-    status: int
-    body: bytes
-    content_type: bytes
+UpstreamReply = Reply  # status, body, content type: what a backend answered
 
 
 class InferenceToken:
@@ -116,14 +114,32 @@ class Upstream:
         connect_timeout_s: float = 3.0,
         timeout_s: float = 30.0,
         tls: ssl.SSLContext | None = None,
+        coalesce_rows: int = 0,
+        coalesce_in_flight: int = 2,
+        coalesce_bytes: int = 1 << 20,
+        on_merged: Callable[[int, bool], None] = lambda requests, resent: None,
     ) -> None:
         """``inference_url``: the default TorchServe (None: every model names its own);
         ``token`` is sent to it only; ``max_connections`` per base URL; ``tls`` verifies
-        https upstreams (default: the system's trust store)."""
+        https upstreams (default: the system's trust store). ``coalesce_rows`` > 0: requests
+        to a TorchServe version beyond ``coalesce_in_flight`` at once leave merged, up to
+        that many rows and about ``coalesce_bytes`` (``serving.router.coalesce``;
+        ``on_merged`` counts them)."""
         self.url = base_url(inference_url) if inference_url is not None else None
         self._limits = (max_connections, connect_timeout_s, timeout_s)
         self._tls = tls
         self._pools: dict[str, _Pool] = {}
+        self._coalescer = (
+            Coalescer(
+                self._torchserve,
+                max_rows=coalesce_rows,
+                in_flight=coalesce_in_flight,
+                on_merged=on_merged,
+                max_bytes=coalesce_bytes,
+            )
+            if coalesce_rows > 0
+            else None
+        )
         if self.url is not None:
             self._pools[self.url] = self._open(self.url, token, "check --inference-url")
 
@@ -140,14 +156,24 @@ class Upstream:
         """The answer of ``target``'s backend to a request (``raw``, its checked ``rows``),
         in the router's shape whatever the backend; RouterError for every failure."""
         if target.backend == "torchserve":
-            return checked(await self._pool(target.upstream).predict(target.path, raw))
+            if self._coalescer is None:
+                return checked(await self._pool(target.upstream).predict(target.path, raw))
+            reply = await self._coalescer.send(
+                target.upstream, target.path, raw, rows, target.in_flight
+            )
+            return checked(reply)
         body = oip_upstream.request_body(rows, target.schema)
         reply = await self._pool(target.upstream, oip_upstream.SERVER).predict(target.path, body)
         return UpstreamReply(200, oip_upstream.answer(reply.status, reply.body), _JSON)
 
     async def aclose(self) -> None:
+        if self._coalescer is not None:
+            await self._coalescer.aclose()
         for pool in list(self._pools.values()):
             await pool.aclose()
+
+    async def _torchserve(self, base: str | None, path: str, body: bytes) -> Reply:
+        return await self._pool(base).predict(path, body)
 
     def _pool(self, base: str | None, server: str = "TorchServe") -> _Pool:
         key = base if base is not None else self.url

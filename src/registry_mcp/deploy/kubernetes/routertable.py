@@ -116,6 +116,7 @@ def router_table(
             input_schema=config.get(model).input_schema,
             pinned_versions=config.get(model).pinned_versions,
             upstream=model_upstream(model, backend_of(config.get(model))),
+            in_flight=config.get(model).router_in_flight(config.get(model).kubernetes.replicas),
         )
         if backend_of(config.get(model)) != "torchserve":
             backends[model] = backend_of(config.get(model))
