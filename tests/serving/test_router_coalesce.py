@@ -59,6 +59,12 @@ def merging_router(
         yield running
 
 
+def rows_of(body: Any) -> int:
+    if isinstance(body, dict):
+        return len(body.get("inputs", body.get("instances")))
+    return 1  # one bare flat row
+
+
 def merged_so_far(router: RunningRouter) -> tuple[float, float, float]:
     """Merged requests to TorchServe, callers' requests they carried, merged ones resent."""
     text = httpx.get(router.url + "/metrics", trust_env=False).text
@@ -80,7 +86,11 @@ async def at_once(url: str, bodies: list[Any]) -> list[httpx.Response]:
 def test_callers_at_once_get_their_own_answers(
     merging_router: RunningRouter, digits: Digits
 ) -> None:
-    bodies = [{"inputs": digits.x[i : i + 1 + i % 3].tolist()} for i in range(40)]
+    bodies: list[Any] = [{"inputs": digits.x[i : i + 1 + i % 3].tolist()} for i in range(40)]
+    for i in range(0, 40, 5):  # bare flat rows: never merged, the handler reads them alone
+        bodies[i] = digits.x[i].tolist()
+    for i in range(3, 40, 7):
+        bodies[i] = {"instances": digits.x[i : i + 2].tolist()}
     with httpx.Client(base_url=merging_router.url, timeout=60.0, trust_env=False) as c:
         alone = [c.post(f"/predictions/{ROUTER_MODEL}", json=b).json() for b in bodies]
     assert merged_so_far(merging_router) == (0, 0, 0)  # one at a time: nothing to merge
@@ -92,7 +102,7 @@ def test_callers_at_once_get_their_own_answers(
             assert re.fullmatch(r"[0-9a-f]+", reply.headers["x-feedback-token"])
             got = reply.json()
             assert got["model_version"] == own["model_version"] == "1"
-            assert len(got["predictions"]) == len(body["inputs"])
+            assert len(got["predictions"]) == len(own["predictions"]) == rows_of(body)
             for mine, single in zip(got["predictions"], own["predictions"], strict=True):
                 assert mine["class"] == single["class"]
                 assert mine["probabilities"] == pytest.approx(single["probabilities"], abs=1e-5)

@@ -16,6 +16,7 @@ import pytest
 
 from serving.router.coalesce import Coalescer, Reply
 from serving.router.errors import RouterError, RouterErrorCode
+from serving.router.inputs import decode
 
 PATH = "/predictions/m/1"
 
@@ -29,19 +30,35 @@ class Upstream:
         self.gate: asyncio.Event | None = None  # when set: requests wait for it
         self.fail_with: RouterError | None = None
         self.short_by = 0  # answer this many predictions fewer than rows
+        self.status = 200  # of every answer
+        self.extra: dict[str, Any] = {}  # more keys in every answer
+        self.pad = 0  # characters of padding in each prediction
+        self.out = self.most_out = 0  # requests out now, and at most
 
     async def send(self, upstream: str | None, path: str, body: bytes) -> Reply:
         assert path == PATH
-        self.bodies.append(json.loads(body))
-        if self.gate is not None:
-            await self.gate.wait()
+        payload = json.loads(body)
+        self.bodies.append(payload)
+        self.out += 1
+        self.most_out = max(self.most_out, self.out)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            await asyncio.sleep(0)
+        finally:
+            self.out -= 1
         if self.fail_with is not None:
             raise self.fail_with
-        rows = self.bodies[-1]["inputs"]
+        rows = payload["inputs"] if isinstance(payload, dict) else payload
+        if not isinstance(rows[0], list):
+            rows = [rows]  # a bare flat row
         if any(row[0] == -1 for row in rows):
             return Reply(400, b'{"code": 400, "error": "bad row"}', b"application/json")
-        predictions = [{"row": row[0]} for row in rows][: len(rows) - self.short_by]
-        answer = {"model_version": "1", "predictions": predictions}
+        if self.status != 200:
+            return Reply(self.status, b'{"code": 503, "error": "busy"}', b"application/json")
+        predictions = [{"row": row[0], "pad": "x" * self.pad} for row in rows]
+        predictions = predictions[: len(rows) - self.short_by]
+        answer = {"model_version": "1", "predictions": predictions, **self.extra}
         return Reply(200, json.dumps(answer, indent=2).encode(), b"application/json")
 
 
@@ -80,9 +97,11 @@ async def busy_then(
 ) -> tuple[asyncio.Task[Reply], list[asyncio.Task[Reply]]]:
     """One request out (held at the gate), then ``requests`` arriving behind it."""
     upstream.gate = asyncio.Event()
-    first = asyncio.create_task(c.send(None, PATH, *request(0)))
+    first = asyncio.create_task(c.send(None, PATH, *request(0), merges=True))
     await settle()
-    waiting = [asyncio.create_task(c.send(None, PATH, raw, rows)) for raw, rows in requests]
+    waiting = [
+        asyncio.create_task(c.send(None, PATH, raw, rows, merges=True)) for raw, rows in requests
+    ]
     await settle()
     return first, waiting
 
@@ -92,7 +111,7 @@ def test_a_lone_request_leaves_at_once_and_unchanged() -> None:
         upstream, merged = Upstream(), []
         c = coalescer(upstream, merged)
         raw, rows = request(3, 4)
-        reply = await c.send(None, PATH, raw, rows)
+        reply = await c.send(None, PATH, raw, rows, merges=True)
         assert answer_rows(reply) == [3, 4]
         assert reply.body.startswith(b"{\n  ")  # TorchServe's own body, not re-encoded
         assert upstream.bodies == [json.loads(raw)]
@@ -239,3 +258,173 @@ def test_closing_cancels_what_waits() -> None:
             await waiting[0]
 
     asyncio.run(run())
+
+
+def test_a_request_that_does_not_merge_goes_alone_and_unchanged() -> None:
+    async def run() -> None:
+        upstream, merged = Upstream(), []
+        c = coalescer(upstream, merged)
+        first, _ = await busy_then(c, upstream)
+        bare = b"[7, 0.5]"  # a bare flat row: the handler reads it by the model's row shape
+        tasks = [
+            asyncio.create_task(c.send(None, PATH, *request(1), merges=True)),
+            asyncio.create_task(c.send(None, PATH, bare, [[7, 0.5]], merges=False)),
+            asyncio.create_task(c.send(None, PATH, *request(2), merges=True)),
+            asyncio.create_task(c.send(None, PATH, *request(3), merges=True)),
+        ]
+        await settle()
+        assert upstream.gate is not None
+        upstream.gate.set()
+        await first
+        assert [answer_rows(await t) for t in tasks] == [[1], [7], [2], [3]]
+        assert upstream.bodies[1:] == [
+            {"inputs": [[1, 0.5]]},  # alone: the next one does not merge
+            [7, 0.5],  # unchanged
+            {"inputs": [[2, 0.5], [3, 0.5]]},
+        ]
+        assert merged == [(2, False)]
+
+    asyncio.run(run())
+
+
+def test_an_answer_with_other_keys_is_never_copied_to_other_callers() -> None:
+    async def run() -> None:
+        upstream, merged = Upstream(), []
+        c = coalescer(upstream, merged)
+        first, waiting = await busy_then(c, upstream, request(1), request(2))
+        upstream.extra = {"inputs_seen": "per-row data of every caller"}
+        assert upstream.gate is not None
+        upstream.gate.set()
+        await first
+        one, two = [json.loads((await w).body) for w in waiting]
+        # Each went again alone: its own answer, whatever keys its own answer has.
+        assert one["predictions"] == [{"row": 1, "pad": ""}]
+        assert two["predictions"] == [{"row": 2, "pad": ""}]
+        assert [len(body["inputs"]) for body in upstream.bodies[1:]] == [2, 1, 1]
+        assert merged == [(2, True)]
+
+    asyncio.run(run())
+
+
+def test_an_error_status_reaches_every_caller_without_a_resend() -> None:
+    async def run() -> None:
+        upstream, merged = Upstream(), []
+        c = coalescer(upstream, merged)
+        first, waiting = await busy_then(c, upstream, request(1), request(2))
+        upstream.status = 503
+        assert upstream.gate is not None
+        upstream.gate.set()
+        await first
+        assert [(await w).status for w in waiting] == [503, 503]
+        assert len(upstream.bodies) == 2  # TorchServe is overloaded: not N more requests
+
+    asyncio.run(run())
+
+
+def test_resent_requests_use_the_same_slots() -> None:
+    async def run() -> None:
+        upstream, merged = Upstream(), []
+        c = coalescer(upstream, merged)
+        first, waiting = await busy_then(
+            c, upstream, *(request(-1 if i == 3 else i) for i in range(1, 30))
+        )
+        assert upstream.gate is not None
+        upstream.gate.set()
+        await first
+        replies = [await w for w in waiting]
+        assert [r.status for r in replies] == [200, 200, 400] + [200] * 26
+        assert upstream.most_out == 1  # in_flight 1, resends included
+        assert merged == [(29, True)]
+
+    asyncio.run(run())
+
+
+def test_a_larger_in_flight_in_a_new_table_sends_what_waits_at_once() -> None:
+    async def run() -> None:
+        upstream, merged = Upstream(), []
+        c = coalescer(upstream, merged)
+        first, _ = await busy_then(c, upstream)
+        queued = asyncio.create_task(c.send(None, PATH, *request(1), merges=True, in_flight=1))
+        await settle()
+        assert len(upstream.bodies) == 1
+        later = asyncio.create_task(c.send(None, PATH, *request(2), merges=True, in_flight=3))
+        await settle()
+        # Out beside the first, which still waits: the queued one and the newcomer, merged.
+        assert upstream.bodies[1:] == [{"inputs": [[1, 0.5], [2, 0.5]]}]
+        assert upstream.gate is not None
+        upstream.gate.set()
+        assert [answer_rows(await t) for t in (first, queued, later)] == [[0], [1], [2]]
+
+    asyncio.run(run())
+
+
+def test_closing_answers_everything_waiting_and_sends_nothing_more() -> None:
+    async def run() -> None:
+        upstream, merged = Upstream(), []
+        c = coalescer(upstream, merged)
+        first, waiting = await busy_then(c, upstream, request(1), request(2))
+        await c.aclose()
+        for task in waiting:
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        assert upstream.gate is not None
+        upstream.gate.set()
+        assert answer_rows(await first) == [0]
+        await settle()
+        assert len(upstream.bodies) == 1
+        with pytest.raises(RouterError) as refused:
+            await c.send(None, PATH, *request(3), merges=True)
+        assert refused.value.code is RouterErrorCode.UNAVAILABLE
+
+    asyncio.run(run())
+
+
+def test_large_answers_make_smaller_merged_requests() -> None:
+    async def run() -> None:
+        upstream, merged = Upstream(), []
+        upstream.pad = 40_000  # ~40 KB of answer per row: about 3 rows per 128 KiB
+        c = coalescer(upstream, merged)
+        await c.send(None, PATH, *request(0), merges=True)  # the version's answer size
+        assert not c._lanes
+        first, waiting = await busy_then(c, upstream, *(request(i) for i in range(1, 7)))
+        assert upstream.gate is not None
+        upstream.gate.set()
+        await first
+        assert [answer_rows(await w) for w in waiting] == [[i] for i in range(1, 7)]
+        assert [len(body["inputs"]) for body in upstream.bodies[2:]] == [3, 3]
+
+    asyncio.run(run())
+
+
+def test_a_merged_body_grown_by_encoding_is_cut_to_max_bytes() -> None:
+    async def run() -> None:
+        upstream, merged = Upstream(), []
+        raw = b'{"inputs":[[1e15,0.5]]}'  # encoded again: 1000000000000000.0
+        c = coalescer(upstream, merged, max_bytes=4 * len(raw))
+        first, waiting = await busy_then(c, upstream, *[(raw, [[1e15, 0.5]])] * 4)
+        assert upstream.gate is not None
+        upstream.gate.set()
+        await first
+        assert [answer_rows(await w) for w in waiting] == [[1e15]] * 4
+        for body in upstream.bodies[1:]:
+            assert len(json.dumps(body, separators=(",", ":"))) <= 4 * len(raw)
+        assert sum(len(body["inputs"]) for body in upstream.bodies[1:]) == 4
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    ("raw", "merges"),
+    [
+        (b'{"inputs": [[1, 2], [3, 4]]}', True),
+        (b'{"instances": [[1, 2]]}', True),
+        (b"[[1, 2]]", True),
+        (b"[1, 2]", False),  # a bare flat row: read by the model's row shape by the handler
+        (b'{"inputs": [1, 2]}', False),
+        (b'\xef\xbb\xbf{"inputs": [[1, 2]]}', False),  # a byte order mark
+        (b'{"inputs": [[1, 2]], "note": "\xed\xa0\x80"}', False),  # a lone surrogate
+        (b' {"inputs": [[1, 2]]}', False),
+    ],
+)
+def test_only_bodies_the_handler_reads_as_the_router_does_merge(raw: bytes, merges: bool) -> None:
+    assert decode(raw).merges is merges

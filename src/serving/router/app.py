@@ -236,7 +236,7 @@ class RouterApp:
             inputs.check_rows(body.rows, target.schema, self.limits.max_rows)
             if shadow is not None:
                 self._mirror(shadow, raw, body.rows)
-            reply = await self.upstream.forward(target, raw, body.rows)
+            reply = await self.upstream.forward(target, raw, body.rows, merges=body.merges)
             if request is not None:
                 answer = oip.encode_answer(reply.body, request, target)
                 self._oip_outputs[(target.model, target.version)] = answer.outputs

@@ -38,10 +38,16 @@ _RANGE: dict[str, tuple[float, float]] = {
 
 
 class Body(NamedTuple):  # a tuple: built on every request, cheaper than a frozen dataclass
-    """A decoded request: the JSON value and its list of rows."""
+    """A decoded request: the JSON value and its list of rows.
+
+    ``merges``: the handler reads this body's rows exactly as the router does, so they may
+    travel inside a merged request (``serving.router.coalesce``): plain UTF-8 JSON, rows sent
+    as a list of rows (a bare flat row, which the router wraps, the handler reads by the
+    model's row shape instead)."""
 
     payload: Any
     rows: list[Any]
+    merges: bool = False
 
 
 def _invalid(message: str) -> RouterError:
@@ -51,14 +57,23 @@ def _invalid(message: str) -> RouterError:
 def parse_json(raw: bytes, *, empty: str) -> Any:
     """A request body as JSON, or INVALID_INPUT saying what is wrong (``empty``: what to
     send instead of an empty body)."""
+    return _parse_json(raw, empty)[0]
+
+
+def _parse_json(raw: bytes, empty: str) -> tuple[Any, bool]:
+    """The JSON value, and whether the body is plain UTF-8 as the handler decodes it (no
+    byte order mark, no other encoding, no lone surrogate)."""
     if not raw.strip():
         raise _invalid(f"empty body; send {empty}")
     try:
         if raw[:1] in _PLAIN_START and b"\x00" not in raw[:4]:
             # UTF-8 for sure (UTF-16/32 JSON has a BOM or a NUL in its first four bytes):
             # decoded as json.loads decodes it, without its encoding detection.
-            return json.loads(raw.decode("utf-8", "surrogatepass"))
-        return json.loads(raw)
+            try:
+                return json.loads(raw.decode("utf-8")), True
+            except UnicodeDecodeError:
+                return json.loads(raw.decode("utf-8", "surrogatepass")), False
+        return json.loads(raw), False
     except UnicodeDecodeError:
         raise _invalid("body is not UTF-8 text; send JSON") from None
     except json.JSONDecodeError as exc:
@@ -71,7 +86,7 @@ def parse_json(raw: bytes, *, empty: str) -> Any:
 
 def decode(raw: bytes) -> Body:
     """Parse the JSON body and find its rows (shape only; no schema yet)."""
-    payload = parse_json(raw, empty='JSON like {"inputs": [[...], ...]}')
+    payload, plain = _parse_json(raw, 'JSON like {"inputs": [[...], ...]}')
     if isinstance(payload, dict):
         keys = [key for key in ("inputs", "instances") if key in payload]
         if len(keys) != 1:
@@ -84,8 +99,8 @@ def decode(raw: bytes) -> Body:
     if not isinstance(rows, list) or not rows:
         raise _invalid(f"{where} must be a non-empty list of rows")
     if _is_number(rows[0]):
-        rows = [rows]  # one flat row sent without the outer list
-    return Body(payload=payload, rows=rows)
+        return Body(payload=payload, rows=[rows])  # one flat row sent without the outer list
+    return Body(payload=payload, rows=rows, merges=plain)
 
 
 def check_rows(rows: list[Any], schema: InputSchema | None, max_rows: int) -> None:

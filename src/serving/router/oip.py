@@ -142,7 +142,8 @@ def parse_infer(
         raise _invalid('parameters "binary_data_output" must be true or false')
     payload = {"inputs": rows}
     return InferRequest(
-        body=inputs.Body(payload=payload, rows=rows),
+        # The forwarded body is ours, plain JSON: it merges when its rows are lists of rows.
+        body=inputs.Body(payload=payload, rows=rows, merges=bool(rows) and type(rows[0]) is list),
         forward=json.dumps(payload, separators=(",", ":")).encode(),
         id=request_id,
         outputs=_requested(request.get("outputs")),

@@ -152,14 +152,17 @@ class Upstream:
         """POST ``body`` to ``path`` at ``base`` (a table's ``upstream``; None: the default)."""
         return await self._pool(base).predict(path, body)
 
-    async def forward(self, target: Target, raw: bytes, rows: list[Any]) -> UpstreamReply:
-        """The answer of ``target``'s backend to a request (``raw``, its checked ``rows``),
-        in the router's shape whatever the backend; RouterError for every failure."""
+    async def forward(
+        self, target: Target, raw: bytes, rows: list[Any], *, merges: bool = False
+    ) -> UpstreamReply:
+        """The answer of ``target``'s backend to a request (``raw``, its checked ``rows``;
+        ``merges``: it may travel merged with others, ``inputs.Body.merges``), in the
+        router's shape whatever the backend; RouterError for every failure."""
         if target.backend == "torchserve":
             if self._coalescer is None:
                 return checked(await self._pool(target.upstream).predict(target.path, raw))
             reply = await self._coalescer.send(
-                target.upstream, target.path, raw, rows, target.in_flight
+                target.upstream, target.path, raw, rows, merges=merges, in_flight=target.in_flight
             )
             return checked(reply)
         body = oip_upstream.request_body(rows, target.schema)
