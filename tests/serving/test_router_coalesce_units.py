@@ -428,3 +428,49 @@ def test_a_merged_body_grown_by_encoding_is_cut_to_max_bytes() -> None:
 )
 def test_only_bodies_the_handler_reads_as_the_router_does_merge(raw: bytes, merges: bool) -> None:
     assert decode(raw).merges is merges
+
+
+def test_requests_sent_again_keep_their_arrival_order() -> None:
+    async def run() -> None:
+        upstream = Upstream()
+        c = Coalescer(upstream.send, max_rows=3, in_flight=2, on_merged=lambda n, r: None)
+        upstream.gate = asyncio.Event()
+        firsts = [asyncio.create_task(c.send(None, PATH, *request(0), merges=True)) for _ in "ab"]
+        await settle()
+        waiting = [
+            asyncio.create_task(c.send(None, PATH, *request(f), merges=True))
+            for f in (1, 2, -1, 3, 4, -1)
+        ]
+        await settle()
+        upstream.gate.set()  # both merged requests of three are refused, then resent alone
+        await asyncio.gather(*firsts)
+        replies = [await w for w in waiting]
+        assert [r.status for r in replies] == [200, 200, 400, 200, 200, 400]
+        singles = [body["inputs"][0][0] for body in upstream.bodies if len(body["inputs"]) == 1]
+        assert singles == [0, 0, 1, 2, -1, 3, 4, -1]
+
+    asyncio.run(run())
+
+
+def test_a_failing_counter_never_keeps_a_caller_waiting() -> None:
+    async def run() -> None:
+        upstream = Upstream()
+
+        def broken(requests: int, resent: bool) -> None:
+            raise RuntimeError("metrics registry broken")
+
+        c = Coalescer(upstream.send, max_rows=64, in_flight=1, on_merged=broken)
+        upstream.gate = asyncio.Event()
+        first = asyncio.create_task(c.send(None, PATH, *request(0), merges=True))
+        await settle()
+        waiting = [
+            asyncio.create_task(c.send(None, PATH, *request(f), merges=True)) for f in (1, 2)
+        ]
+        await settle()
+        upstream.fail_with = RouterError(RouterErrorCode.TIMEOUT, "no answer within 30 s")
+        upstream.gate.set()
+        for task in (first, *waiting):
+            with pytest.raises(RouterError):
+                await asyncio.wait_for(task, 5)
+
+    asyncio.run(run())

@@ -235,7 +235,7 @@ class RouterApp:
             self._check_ready(target)
             inputs.check_rows(body.rows, target.schema, self.limits.max_rows)
             if shadow is not None:
-                self._mirror(shadow, raw, body.rows)
+                self._mirror(shadow, raw, body)
             reply = await self.upstream.forward(target, raw, body.rows, merges=body.merges)
             if request is not None:
                 answer = oip.encode_answer(reply.body, request, target)
@@ -374,19 +374,19 @@ class RouterApp:
         self.metrics.observe(model, version, route, outcome, seconds)
         self.windows.record(model, version, outcome, seconds)
 
-    def _mirror(self, target: Target, raw: bytes, rows: list[Any]) -> None:
+    def _mirror(self, target: Target, raw: bytes, body: inputs.Body) -> None:
         """Send a copy of the request to a shadow version; its answer is only measured."""
         if len(self._shadows) >= self.limits.max_shadow_in_flight:
             self.metrics.shadow_skipped(target.model)
             return
-        task = asyncio.create_task(self._shadow_call(target, raw, rows))
+        task = asyncio.create_task(self._shadow_call(target, raw, body))
         self._shadows.add(task)
         task.add_done_callback(self._shadows.discard)
 
-    async def _shadow_call(self, target: Target, raw: bytes, rows: list[Any]) -> None:
+    async def _shadow_call(self, target: Target, raw: bytes, body: inputs.Body) -> None:
         started = time.perf_counter()
         try:
-            await self.upstream.forward(target, raw, rows)
+            await self.upstream.forward(target, raw, body.rows, merges=body.merges)
         except RouterError as exc:
             self._observe(target, "shadow", _OUTCOME.get(exc.code, "backend_error"), started)
             return

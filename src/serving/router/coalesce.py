@@ -17,7 +17,7 @@ alone, unchanged. Every caller gets the answer or error its own request gets:
 
 - TorchServe refuses a merged request (400 or 413: one bad request spoils the body), or its
   answer is not one prediction per row with no other key: each request goes again alone,
-  at the head of the queue and through the same slots (never all at once);
+  in its place in the queue (arrival order) and through the same slots (never all at once);
 - any other error status, a timeout or a broken connection: every caller of the merged
   request gets it, as each would have alone.
 """
@@ -25,6 +25,7 @@ alone, unchanged. Every caller gets the answer or error its own request gets:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 from collections import deque
@@ -55,6 +56,7 @@ Send = Callable[[str | None, str, bytes], Awaitable[Reply]]
 
 
 class _Waiting(NamedTuple):
+    arrival: int  # the lane keeps its queue in arrival order, requests sent again included
     raw: bytes
     rows: list[Any]
     merges: bool  # False: goes alone, unchanged
@@ -64,12 +66,17 @@ class _Waiting(NamedTuple):
 class _Lane:
     """One version's requests: how many are out, and who waits for a free slot."""
 
-    __slots__ = ("busy", "in_flight", "queue")
+    __slots__ = ("arrivals", "busy", "in_flight", "queue")
 
     def __init__(self) -> None:
         self.in_flight = 1
         self.busy = 0
         self.queue: deque[_Waiting] = deque()
+        self.arrivals = 0
+
+    def put_back(self, waiting: list[_Waiting]) -> None:
+        """Requests taken from the queue go back to their places in arrival order."""
+        self.queue = deque(sorted((*self.queue, *waiting), key=_arrival))
 
 
 class Coalescer:
@@ -131,7 +138,8 @@ class Coalescer:
             self._note_size(key, reply, len(rows))
             return reply
         answer: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        lane.queue.append(_Waiting(raw, rows, merges, answer))
+        lane.arrivals += 1
+        lane.queue.append(_Waiting(lane.arrivals, raw, rows, merges, answer))
         self._drain(key, lane)  # a larger in_flight may have freed slots
         return await answer  # cancelled (the caller left): never sent, or its answer unused
 
@@ -192,14 +200,13 @@ class Coalescer:
         upstream, path = key
         merged = 0
         try:
-            if len(batch) == 1:
+            if len(batch) > 1:
+                body = self._body(lane, batch)
+                if len(lane.queue) and lane.busy < lane.in_flight:
+                    self._drain(key, lane)  # callers the cut sent back: a slot may be free
+            if len(batch) == 1:  # alone (also when the cut left one): the body unchanged
                 reply = await self._send(upstream, path, batch[0].raw)
                 self._note_size(key, reply, len(batch[0].rows))
-                _answer(batch[0], reply)
-                return
-            body = self._body(lane, batch)
-            if len(batch) == 1:  # the body grew past max_bytes: the rest went back
-                reply = await self._send(upstream, path, batch[0].raw)
                 _answer(batch[0], reply)
                 return
             merged = len(batch)
@@ -207,21 +214,20 @@ class Coalescer:
             self._note_size(key, reply, sum(len(waiting.rows) for waiting in batch))
             answers = _split(reply, batch)
             alone = (answers is None and reply.status in _RETRY_ALONE) or answers == []
-            self._on_merged(len(batch), alone)
-            if alone:  # each again on its own, first in the queue, through the same slots
-                for waiting in reversed(batch):
-                    lane.queue.appendleft(waiting._replace(merges=False))
-                return
-            if answers is None:  # an error status of TorchServe's: every caller's answer
-                answers = [reply] * len(batch)
-            for waiting, answer in zip(batch, answers, strict=True):
-                _answer(waiting, answer)
+            if alone:  # each again on its own, in its place in the queue, through the slots
+                lane.put_back([waiting._replace(merges=False) for waiting in batch])
+            else:
+                if answers is None:  # an error status of TorchServe's: every caller's answer
+                    answers = [reply] * len(batch)
+                for waiting, answer in zip(batch, answers, strict=True):
+                    _answer(waiting, answer)
+            self._count(merged, alone)
         except RouterError as exc:  # no answer at all: the same for each request
-            if merged:
-                self._on_merged(merged, False)
             for waiting in batch:
                 if not waiting.answer.done():
                     waiting.answer.set_exception(exc)
+            if merged:
+                self._count(merged, False)
         except asyncio.CancelledError:  # the router is closing
             _cancel_all(batch)
             raise
@@ -234,12 +240,19 @@ class Coalescer:
             lane.busy -= 1
             self._drain(key, lane)
 
+    def _count(self, requests: int, resent: bool) -> None:
+        with contextlib.suppress(Exception):  # counting never keeps a caller waiting
+            self._on_merged(requests, resent)
+
     def _note_size(self, key: tuple[str | None, str], reply: Reply, rows: int) -> None:
+        """Keep the path's answer size per row: a larger one at once, a smaller one slowly
+        (one large answer does not make every later merged request small)."""
         if 200 <= reply.status < 300 and rows:
             if len(self._answer_sizes) >= 4096 and key not in self._answer_sizes:
                 self._answer_sizes.clear()  # paths of versions long gone: start again
             per_row = len(reply.body) / rows
-            self._answer_sizes[key] = max(self._answer_sizes.get(key, 0.0), per_row)
+            known = self._answer_sizes.get(key, 0.0)
+            self._answer_sizes[key] = per_row if per_row > known else 0.9 * known + 0.1 * per_row
 
     def _body(self, lane: _Lane, batch: list[_Waiting]) -> bytes:
         """The merged request's body; callers beyond ``max_bytes`` once encoded go back to
@@ -251,7 +264,11 @@ class Coalescer:
                 return body
             back = batch[len(batch) // 2 :]
             del batch[len(batch) // 2 :]
-            lane.queue.extendleft(reversed(back))
+            lane.put_back(back)
+
+
+def _arrival(waiting: _Waiting) -> int:
+    return waiting.arrival
 
 
 def _answer(waiting: _Waiting, reply: Reply) -> None:
@@ -262,6 +279,11 @@ def _answer(waiting: _Waiting, reply: Reply) -> None:
 def _cancel_if_cancelled(batch: list[_Waiting], task: asyncio.Task[None]) -> None:
     if task.cancelled():
         _cancel_all(batch)
+    elif task.exception() is not None:  # never expected: still, nobody waits forever
+        error = RouterError(RouterErrorCode.BACKEND, "the merged request failed")
+        for waiting in batch:
+            if not waiting.answer.done():
+                waiting.answer.set_exception(error)
 
 
 def _cancel_all(batch: list[_Waiting]) -> None:
