@@ -341,7 +341,9 @@ class _AnsweringUpstream:
 
         self._reply = UpstreamReply(200, body, b"application/json")
 
-    async def forward(self, target: object, raw: bytes, rows: list[Any]) -> Any:
+    async def forward(
+        self, target: object, raw: bytes, rows: list[Any], *, merges: bool = False
+    ) -> Any:
         return self._reply
 
     async def aclose(self) -> None:

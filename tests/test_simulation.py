@@ -36,7 +36,7 @@ def _env(home: Path, ports: LocalPorts) -> dict[str, str]:
         MODELREG_SERVING_METRICS_PORT=str(ports.metrics),
         MODELREG_SERVING_GRPC_INFERENCE_PORT=str(ports.grpc_inference),
         MODELREG_SERVING_GRPC_MANAGEMENT_PORT=str(ports.grpc_management),
-        MODELREG_ROUTER_PORT=str(free_port()),
+        MODELREG_ROUTER_PORT=str(free_port(avoid=set(ports.model_dump().values()))),
         COLUMNS="160",
     )
     return env
