@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import statistics
 import sys
@@ -167,17 +168,13 @@ def measure(
 
 
 def merged_counts(url: str) -> dict[str, float]:
-    """The router's merged-request counters (upstream requests, callers' requests)."""
+    """The router's merged-request counters, summed over models (upstream requests,
+    callers' requests, merged requests sent again one by one)."""
     text = httpx.get(url + "/metrics", trust_env=False).text
     found: dict[str, float] = {}
-    for line in text.splitlines():
-        for name in (
-            "merged_upstream_requests_total",
-            "merged_requests_total",
-            "merged_resent_total",
-        ):
-            if line.startswith(f"modelreg_router_{name} "):
-                found[name] = float(line.split()[1])
+    for name in ("merged_upstream_requests_total", "merged_requests_total", "merged_resent_total"):
+        values = re.findall(rf"^modelreg_router_{name}\{{[^}}]*\}} (\S+)$", text, re.M)
+        found[name] = sum(float(value) for value in values)
     return found
 
 

@@ -4,6 +4,7 @@ TorchServe and the registry exporter, through traffic, feedback, a promotion and
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import socket
@@ -190,6 +191,21 @@ def test_every_dashboard_and_rule_expression_answers_from_real_series(
     share = f'modelreg_router_canary_percent{{model="{ROUTER_MODEL}",version="2"}}'
     _until(lambda: query(prometheus, share) != [], "the canary share")
     assert float(query(prometheus, share)[0]["value"][1]) == 10.0
+
+    # Callers at once: the router merges requests that arrive while v1 is busy.
+    def burst() -> bool:
+        async def at_once() -> None:
+            async with httpx.AsyncClient(base_url=router.url, trust_env=False, timeout=60) as c:
+                body = {"inputs": digits.x[:1].tolist()}
+                replies = await asyncio.gather(
+                    *(c.post(f"/predictions/{ROUTER_MODEL}", json=body) for _ in range(24))
+                )
+                assert all(r.status_code == 200 for r in replies)
+
+        asyncio.run(at_once())
+        return bool(query(prometheus, "modelreg_router_merged_upstream_requests_total"))
+
+    _until(burst, "a merged request")
 
     recorded = [r for group in _rules("recording.yml") for r in group["rules"]]
     _until(lambda: all(query(prometheus, r["record"]) for r in recorded), "every recording rule")

@@ -70,9 +70,10 @@ def merged_so_far(router: RunningRouter) -> tuple[float, float, float]:
     text = httpx.get(router.url + "/metrics", trust_env=False).text
     found = []
     for name in ("merged_upstream_requests", "merged_requests", "merged_resent"):
-        value = re.search(rf"^modelreg_router_{name}_total (\S+)$", text, re.M)
-        assert value is not None, text
-        found.append(float(value.group(1)))
+        pattern = rf'^modelreg_router_{name}_total\{{model="([^"]*)"\}} (\S+)$'
+        values = re.findall(pattern, text, re.M)
+        assert {model for model, _ in values} <= {ROUTER_MODEL}, values
+        found.append(sum(float(value) for _, value in values))  # no series before a merge
     return found[0], found[1], found[2]
 
 

@@ -79,7 +79,8 @@ def coalescer(
     max_rows: int = 64,
     max_bytes: int = 1 << 20,
 ) -> Coalescer:
-    def told(requests: int, resent: bool) -> None:
+    def told(label: str, requests: int, resent: bool) -> None:
+        assert label == "m"
         merged.append((requests, resent))
 
     return Coalescer(
@@ -97,10 +98,11 @@ async def busy_then(
 ) -> tuple[asyncio.Task[Reply], list[asyncio.Task[Reply]]]:
     """One request out (held at the gate), then ``requests`` arriving behind it."""
     upstream.gate = asyncio.Event()
-    first = asyncio.create_task(c.send(None, PATH, *request(0), merges=True))
+    first = asyncio.create_task(c.send(None, PATH, *request(0), merges=True, label="m"))
     await settle()
     waiting = [
-        asyncio.create_task(c.send(None, PATH, raw, rows, merges=True)) for raw, rows in requests
+        asyncio.create_task(c.send(None, PATH, raw, rows, merges=True, label="m"))
+        for raw, rows in requests
     ]
     await settle()
     return first, waiting
@@ -111,7 +113,7 @@ def test_a_lone_request_leaves_at_once_and_unchanged() -> None:
         upstream, merged = Upstream(), []
         c = coalescer(upstream, merged)
         raw, rows = request(3, 4)
-        reply = await c.send(None, PATH, raw, rows, merges=True)
+        reply = await c.send(None, PATH, raw, rows, merges=True, label="m")
         assert answer_rows(reply) == [3, 4]
         assert reply.body.startswith(b"{\n  ")  # TorchServe's own body, not re-encoded
         assert upstream.bodies == [json.loads(raw)]
@@ -267,10 +269,10 @@ def test_a_request_that_does_not_merge_goes_alone_and_unchanged() -> None:
         first, _ = await busy_then(c, upstream)
         bare = b"[7, 0.5]"  # a bare flat row: the handler reads it by the model's row shape
         tasks = [
-            asyncio.create_task(c.send(None, PATH, *request(1), merges=True)),
-            asyncio.create_task(c.send(None, PATH, bare, [[7, 0.5]], merges=False)),
-            asyncio.create_task(c.send(None, PATH, *request(2), merges=True)),
-            asyncio.create_task(c.send(None, PATH, *request(3), merges=True)),
+            asyncio.create_task(c.send(None, PATH, *request(1), merges=True, label="m")),
+            asyncio.create_task(c.send(None, PATH, bare, [[7, 0.5]], merges=False, label="m")),
+            asyncio.create_task(c.send(None, PATH, *request(2), merges=True, label="m")),
+            asyncio.create_task(c.send(None, PATH, *request(3), merges=True, label="m")),
         ]
         await settle()
         assert upstream.gate is not None
@@ -344,10 +346,14 @@ def test_a_larger_in_flight_in_a_new_table_sends_what_waits_at_once() -> None:
         upstream, merged = Upstream(), []
         c = coalescer(upstream, merged)
         first, _ = await busy_then(c, upstream)
-        queued = asyncio.create_task(c.send(None, PATH, *request(1), merges=True, in_flight=1))
+        queued = asyncio.create_task(
+            c.send(None, PATH, *request(1), merges=True, label="m", in_flight=1)
+        )
         await settle()
         assert len(upstream.bodies) == 1
-        later = asyncio.create_task(c.send(None, PATH, *request(2), merges=True, in_flight=3))
+        later = asyncio.create_task(
+            c.send(None, PATH, *request(2), merges=True, label="m", in_flight=3)
+        )
         await settle()
         # Out beside the first, which still waits: the queued one and the newcomer, merged.
         assert upstream.bodies[1:] == [{"inputs": [[1, 0.5], [2, 0.5]]}]
@@ -373,7 +379,7 @@ def test_closing_answers_everything_waiting_and_sends_nothing_more() -> None:
         await settle()
         assert len(upstream.bodies) == 1
         with pytest.raises(RouterError) as refused:
-            await c.send(None, PATH, *request(3), merges=True)
+            await c.send(None, PATH, *request(3), merges=True, label="m")
         assert refused.value.code is RouterErrorCode.UNAVAILABLE
 
     asyncio.run(run())
@@ -384,7 +390,7 @@ def test_large_answers_make_smaller_merged_requests() -> None:
         upstream, merged = Upstream(), []
         upstream.pad = 40_000  # ~40 KB of answer per row: about 3 rows per 128 KiB
         c = coalescer(upstream, merged)
-        await c.send(None, PATH, *request(0), merges=True)  # the version's answer size
+        await c.send(None, PATH, *request(0), merges=True, label="m")  # the version's answer size
         assert not c._lanes
         first, waiting = await busy_then(c, upstream, *(request(i) for i in range(1, 7)))
         assert upstream.gate is not None
@@ -433,12 +439,15 @@ def test_only_bodies_the_handler_reads_as_the_router_does_merge(raw: bytes, merg
 def test_requests_sent_again_keep_their_arrival_order() -> None:
     async def run() -> None:
         upstream = Upstream()
-        c = Coalescer(upstream.send, max_rows=3, in_flight=2, on_merged=lambda n, r: None)
+        c = Coalescer(upstream.send, max_rows=3, in_flight=2, on_merged=lambda label, n, r: None)
         upstream.gate = asyncio.Event()
-        firsts = [asyncio.create_task(c.send(None, PATH, *request(0), merges=True)) for _ in "ab"]
+        firsts = [
+            asyncio.create_task(c.send(None, PATH, *request(0), merges=True, label="m"))
+            for _ in "ab"
+        ]
         await settle()
         waiting = [
-            asyncio.create_task(c.send(None, PATH, *request(f), merges=True))
+            asyncio.create_task(c.send(None, PATH, *request(f), merges=True, label="m"))
             for f in (1, 2, -1, 3, 4, -1)
         ]
         await settle()
@@ -456,15 +465,16 @@ def test_a_failing_counter_never_keeps_a_caller_waiting() -> None:
     async def run() -> None:
         upstream = Upstream()
 
-        def broken(requests: int, resent: bool) -> None:
+        def broken(label: str, requests: int, resent: bool) -> None:
             raise RuntimeError("metrics registry broken")
 
         c = Coalescer(upstream.send, max_rows=64, in_flight=1, on_merged=broken)
         upstream.gate = asyncio.Event()
-        first = asyncio.create_task(c.send(None, PATH, *request(0), merges=True))
+        first = asyncio.create_task(c.send(None, PATH, *request(0), merges=True, label="m"))
         await settle()
         waiting = [
-            asyncio.create_task(c.send(None, PATH, *request(f), merges=True)) for f in (1, 2)
+            asyncio.create_task(c.send(None, PATH, *request(f), merges=True, label="m"))
+            for f in (1, 2)
         ]
         await settle()
         upstream.fail_with = RouterError(RouterErrorCode.TIMEOUT, "no answer within 30 s")

@@ -11,7 +11,9 @@ Panels (``PANELS`` names them for the README and the tests):
 - Request rate per version; error ratio per version against the model's error budget;
 - p50 and p99 latency per version against the model's latency SLA;
 - Production accuracy per version (from feedback);
-- Registry vs serving: the registry's Production version minus the router's (0 = in sync).
+- Registry vs serving: the registry's Production version minus the router's (0 = in sync);
+- Canary share per version; the router's merging: callers' requests per request it sent to
+  TorchServe (README "Batching").
 
 Annotations mark every change of a Production version (promotion, rollback, automatic).
 """
@@ -58,6 +60,10 @@ PANELS: dict[str, list[str]] = {
     ],
     "Canary share by version (% of Production traffic)": [
         f"max by (model, version) (modelreg_router_canary_percent{{{_SEL}}})"
+    ],
+    "Router merging (callers' requests per request to TorchServe)": [
+        f"sum by (model) (rate(modelreg_router_merged_requests_total{{{_SEL}}}[5m]))"
+        f" / sum by (model) (rate(modelreg_router_merged_upstream_requests_total{{{_SEL}}}[5m]))"
     ],
 }
 ANNOTATION = (
@@ -143,6 +149,10 @@ def build_dashboard(models: ModelsConfig) -> dict[str, Any]:
     for target in _targets(PANELS[titles[7]]):
         canary = canary.with_target(target.legend_format("{{model}} v{{version}}"))
     board = board.with_panel(_place(canary, 8, 0, 28, 24, 6))
+    merging = timeseries.Panel().title(titles[8]).unit("none").min(0)
+    for target in _targets(PANELS[titles[8]]):
+        merging = merging.with_target(target)
+    board = board.with_panel(_place(merging, 9, 0, 34, 24, 6))
     data: dict[str, Any] = json.loads(JSONEncoder(sort_keys=True, indent=2).encode(board.build()))
     return data
 

@@ -66,9 +66,10 @@ class _Waiting(NamedTuple):
 class _Lane:
     """One version's requests: how many are out, and who waits for a free slot."""
 
-    __slots__ = ("arrivals", "busy", "in_flight", "queue")
+    __slots__ = ("arrivals", "busy", "in_flight", "label", "queue")
 
-    def __init__(self) -> None:
+    def __init__(self, label: str) -> None:
+        self.label = label  # what the counts of this path's merged requests are told
         self.in_flight = 1
         self.busy = 0
         self.queue: deque[_Waiting] = deque()
@@ -89,11 +90,12 @@ class Coalescer:
         *,
         max_rows: int,
         in_flight: int,
-        on_merged: Callable[[int, bool], None],
+        on_merged: Callable[[str, int, bool], None],
         max_bytes: int = 1 << 20,
     ) -> None:
-        """``send`` makes one request; ``on_merged(n, resent)`` is told of each request that
-        carried the rows of ``n`` >= 2 callers, ``resent`` when they then went again alone.
+        """``send`` makes one request; ``on_merged(label, n, resent)`` is told of each request
+        that carried the rows of ``n`` >= 2 callers (``label``: the one ``send`` was given
+        for that path, e.g. the model), ``resent`` when they then went again alone.
         A merged request holds at most ``max_rows`` rows and ``max_bytes`` of body (below
         what TorchServe accepts in one body)."""
         self._send = send
@@ -117,16 +119,17 @@ class Coalescer:
         *,
         merges: bool,
         in_flight: int | None = None,
+        label: str = "",
     ) -> Reply:
         """TorchServe's reply to this request (``raw``, whose checked ``rows`` it carries;
         ``merges``: it may travel in a merged request); ``in_flight``: this version's own
-        limit (None: the coalescer's)."""
+        limit (None: the coalescer's); ``label``: what ``on_merged`` is told for this path."""
         if self._closed:
             raise RouterError(RouterErrorCode.UNAVAILABLE, "the router is shutting down")
         key = (upstream, path)
         lane = self._lanes.get(key)
         if lane is None:
-            lane = self._lanes[key] = _Lane()
+            lane = self._lanes[key] = _Lane(label)
         lane.in_flight = in_flight or self.in_flight  # the table in use says it
         if lane.busy < lane.in_flight and not lane.queue:
             lane.busy += 1  # a free slot and nobody ahead: out at once, the body unchanged
@@ -221,13 +224,13 @@ class Coalescer:
                     answers = [reply] * len(batch)
                 for waiting, answer in zip(batch, answers, strict=True):
                     _answer(waiting, answer)
-            self._count(merged, alone)
+            self._count(lane.label, merged, alone)
         except RouterError as exc:  # no answer at all: the same for each request
             for waiting in batch:
                 if not waiting.answer.done():
                     waiting.answer.set_exception(exc)
             if merged:
-                self._count(merged, False)
+                self._count(lane.label, merged, False)
         except asyncio.CancelledError:  # the router is closing
             _cancel_all(batch)
             raise
@@ -240,9 +243,9 @@ class Coalescer:
             lane.busy -= 1
             self._drain(key, lane)
 
-    def _count(self, requests: int, resent: bool) -> None:
+    def _count(self, label: str, requests: int, resent: bool) -> None:
         with contextlib.suppress(Exception):  # counting never keeps a caller waiting
-            self._on_merged(requests, resent)
+            self._on_merged(label, requests, resent)
 
     def _note_size(self, key: tuple[str | None, str], reply: Reply, rows: int) -> None:
         """Keep the path's answer size per row: a larger one at once, a smaller one slowly

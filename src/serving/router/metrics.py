@@ -13,9 +13,9 @@
     modelreg_router_shadow_skipped_total{model}                          counter
     modelreg_router_unconfirmed_requests_total{result}                   counter (waited|refused)
     modelreg_router_unconfirmed_waiting                                  gauge
-    modelreg_router_merged_upstream_requests_total                       counter
-    modelreg_router_merged_requests_total                                counter
-    modelreg_router_merged_resent_total                                  counter
+    modelreg_router_merged_upstream_requests_total{model}                counter
+    modelreg_router_merged_requests_total{model}                         counter
+    modelreg_router_merged_resent_total{model}                           counter
 
 While a restarted router's table is unconfirmed (``Tables.confirmed``), a prediction waits
 for the control plane: counted ``result="waited"`` when it then went ahead, ``"refused"``
@@ -163,17 +163,20 @@ class RouterMetrics:
         self._merged_upstream = Counter(
             "modelreg_router_merged_upstream_requests",
             "Requests to TorchServe that carried the rows of several callers' requests.",
+            ("model",),
             registry=self.registry,
         )
         self._merged = Counter(
             "modelreg_router_merged_requests",
             "Callers' requests answered through a merged request to TorchServe.",
+            ("model",),
             registry=self.registry,
         )
         self._merged_resent = Counter(
             "modelreg_router_merged_resent",
             "Merged requests TorchServe refused or did not answer row by row; each caller's "
             "request was then sent again alone.",
+            ("model",),
             registry=self.registry,
         )
         self._canary_labels: set[tuple[str, str]] = set()
@@ -226,13 +229,13 @@ class RouterMetrics:
     def unconfirmed(self, result: Literal["waited", "refused"]) -> None:
         self._unconfirmed.labels(result).inc()
 
-    def merged(self, requests: int, resent: bool) -> None:
-        """One request to TorchServe carried ``requests`` callers' requests (``resent``: they
-        were then sent again one by one)."""
-        self._merged_upstream.inc()
-        self._merged.inc(requests)
+    def merged(self, model: str, requests: int, resent: bool) -> None:
+        """One request to TorchServe for ``model`` carried ``requests`` callers' requests
+        (``resent``: they were then sent again one by one)."""
+        self._merged_upstream.labels(model).inc()
+        self._merged.labels(model).inc(requests)
         if resent:
-            self._merged_resent.inc()
+            self._merged_resent.labels(model).inc()
 
     def feedback(self, model: str, version: str, rows: int, correct: int) -> None:
         self._feedback_rows.labels(model, version).inc(rows)

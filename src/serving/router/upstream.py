@@ -117,7 +117,7 @@ class Upstream:
         coalesce_rows: int = 0,
         coalesce_in_flight: int = 2,
         coalesce_bytes: int = 1 << 20,
-        on_merged: Callable[[int, bool], None] = lambda requests, resent: None,
+        on_merged: Callable[[str, int, bool], None] = lambda model, requests, resent: None,
     ) -> None:
         """``inference_url``: the default TorchServe (None: every model names its own);
         ``token`` is sent to it only; ``max_connections`` per base URL; ``tls`` verifies
@@ -162,7 +162,13 @@ class Upstream:
             if self._coalescer is None:
                 return checked(await self._pool(target.upstream).predict(target.path, raw))
             reply = await self._coalescer.send(
-                target.upstream, target.path, raw, rows, merges=merges, in_flight=target.in_flight
+                target.upstream,
+                target.path,
+                raw,
+                rows,
+                merges=merges,
+                in_flight=target.in_flight,
+                label=target.model,
             )
             return checked(reply)
         body = oip_upstream.request_body(rows, target.schema)
