@@ -106,8 +106,8 @@ class Coalescer:
         self._lanes: dict[tuple[str | None, str], _Lane] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
-        #: The largest answer per row each path gave: bounds a merged answer's size. Kept
-        #: when a lane goes idle (a handful of floats per version ever served).
+        #: Each path's answer size per row (``_note_size``): bounds a merged answer's size.
+        #: Kept when a lane goes idle (a float per version served, at most 4096).
         self._answer_sizes: dict[tuple[str | None, str], float] = {}
 
     async def send(
