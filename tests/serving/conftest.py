@@ -265,15 +265,26 @@ def router(
     tmp_path: Path,
 ) -> Iterator[RunningRouter]:
     """A fresh router (empty table, own state file) in front of the session's TorchServe."""
+    with router_in_front(torchserve, client, tmp_path) as running:
+        yield running
+
+
+@contextmanager
+def router_in_front(
+    torchserve: LocalTorchServe, client: TorchServeClient, tmp_path: Path, **settings: Any
+) -> Iterator[RunningRouter]:
+    """A router app in front of ``torchserve`` (its own state file under ``tmp_path``;
+    ``settings``: more ``RouterSettings`` fields), served by uvicorn in a thread."""
     from serving.router.server import RouterSettings, build_app
 
-    settings = RouterSettings(
+    config = RouterSettings(
         inference_url=torchserve.endpoints.inference,
         management_url=torchserve.endpoints.management,
         key_file=torchserve.key_file,
         state_file=tmp_path / "router-state.json",
+        **settings,
     )
     token = "admin-" + "x" * 26
-    app = build_app(settings, token, client, refresh_token=client)
+    app = build_app(config, token, client, refresh_token=client)
     with running_router(app, token) as running:
         yield running

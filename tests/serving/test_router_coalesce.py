@@ -13,10 +13,14 @@ import httpx
 import pytest
 
 from serving.local import LocalTorchServe
-from serving.router.server import RouterSettings, build_app
 from serving.torchserve import TorchServeClient
-from tests.serving.conftest import ROUTER_MODEL, Digits, RouterModels, RunningRouter
-from tests.serving.conftest import running_router as serve_router
+from tests.serving.conftest import (
+    ROUTER_MODEL,
+    Digits,
+    RouterModels,
+    RunningRouter,
+    router_in_front,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -29,17 +33,8 @@ def merging_router(
     tmp_path: Path,
 ) -> Iterator[RunningRouter]:
     """One request per version out at once: everything arriving meanwhile is merged."""
-    settings = RouterSettings(
-        inference_url=torchserve.endpoints.inference,
-        management_url=torchserve.endpoints.management,
-        key_file=torchserve.key_file,
-        state_file=tmp_path / "router-state.json",
-        coalesce_rows=64,
-        coalesce_in_flight=1,
-    )
-    token = "admin-" + "x" * 26
-    app = build_app(settings, token, client, refresh_token=client)
-    with serve_router(app, token) as running:
+    merging = {"coalesce_rows": 64, "coalesce_in_flight": 1}
+    with router_in_front(torchserve, client, tmp_path, **merging) as running:
         table: dict[str, Any] = {
             "models": {
                 ROUTER_MODEL: {
