@@ -6,10 +6,17 @@ Rows per tool, measured side by side:
   client_schema_validation  the share of mcp_stdio the SDK client spends validating the
                             result against the output schema (the client's cost, not ours)
   sdk_noop_stdio            a no-op tool on the bare mcp SDK over stdio: the transport floor
+  sdk_same_result_stdio     a tool on the bare mcp SDK over stdio that returns, without any
+                            work, the very result our tool returned (same pydantic model, so
+                            the same output schema as the SDK writes it): the floor of
+                            delivering that result to this client
 
-The three are timed round-robin, one call of each per round, so machine noise hits them
+The four are timed round-robin, one call of each per round, so machine noise hits them
 alike. ``ratio_to_sdk_noop`` is what the tool adds over its core calls divided by the bare
 SDK's no-op round trip from the same rounds (target: at most 1.2).
+``ratio_to_sdk_same_result`` divides the same by the bare SDK's round trip for the same
+result: at most 1.0 means the tool layer costs no more than the SDK itself needs to hand that
+result to the client (its share of ``client_schema_validation`` included).
 
 Start-up, also round-robin: the time from spawning the server to its answer to
 ``initialize`` (what Claude Desktop waits for on every launch), then the latency of the first
@@ -60,6 +67,28 @@ NOOP_SERVER = textwrap.dedent(
     @server.tool()
     def noop() -> str:
         return "ok"
+
+    server.run()
+    """
+)
+SAME_RESULT_SERVER = textwrap.dedent(
+    """
+    import json, sys
+    from mcp.server.mcpserver import MCPServer
+    from registry_mcp.mcp.tool_models import ModelInfo, ModelList
+
+    results = json.loads(open(sys.argv[1], encoding="utf-8").read())
+    listed = ModelList.model_validate(results["list_models"])
+    info = ModelInfo.model_validate(results["get_model_info"])
+    server = MCPServer("same-result", log_level="WARNING")
+
+    @server.tool()
+    def list_models(limit: int = 20) -> ModelList:
+        return listed
+
+    @server.tool()
+    def get_model_info(model_name: str) -> ModelInfo:
+        return info
 
     server.run()
     """
@@ -125,51 +154,87 @@ async def measure(home: Path, calls: int, models: int, versions: int) -> dict[st
     core = core_calls(registry)
     params, noop_params = server_params(home)
     async with Client(params) as session, Client(noop_params) as noop:
-        # The SDK's client validates every structured result against the tool's output
-        # schema with `jsonschema`; time that share separately: it is the client's cost.
-        validation_ms: list[float] = []
-        validate = session.session.validate_tool_result
-
-        async def timed_validate(name: str, result: Any) -> None:
-            started = time.perf_counter()
-            await validate(name, result)
-            validation_ms.append((time.perf_counter() - started) * 1000)
-
-        session.session.validate_tool_result = timed_validate  # type: ignore[method-assign]
-        for tool, args in TOOL_ARGS.items():
-            result = await session.call_tool(tool, args)
+        # What our tools answer, handed to a bare SDK server that returns it as it is.
+        firsts = {tool: await session.call_tool(tool, args) for tool, args in TOOL_ARGS.items()}
+        for result in firsts.values():
             assert not result.is_error, result.content
-
-            async def in_process(fn: Callable[[], object] = core[tool]) -> object:
-                return fn()
-
-            async def via_mcp(tool: str = tool, args: dict[str, Any] = args) -> object:
-                return await session.call_tool(tool, args)
-
-            async def floor() -> object:
-                return await noop.call_tool("noop", {})
-
-            validation_ms.clear()
-            samples = await round_robin(
-                {"core": in_process, "mcp_stdio": via_mcp, "sdk_noop_stdio": floor}, calls
-            )
-            core_row, mcp_row = stats(samples["core"]), stats(samples["mcp_stdio"])
-            client_validation = stats(validation_ms[-calls:])
-            rows[tool] = {
-                "core": core_row,
-                "mcp_stdio": mcp_row,
-                "client_schema_validation": client_validation,
-                "sdk_noop_stdio": stats(samples["sdk_noop_stdio"]),
-                "added_over_core_p50_ms": mcp_row["p50_ms"] - core_row["p50_ms"],
-                "added_over_core_excluding_client_validation_p50_ms": mcp_row["p50_ms"]
-                - core_row["p50_ms"]
-                - client_validation["p50_ms"],
-            }
-            rows[tool]["ratio_to_sdk_noop"] = (
-                rows[tool]["added_over_core_p50_ms"] / rows[tool]["sdk_noop_stdio"]["p50_ms"]
-            )
+        answers = home / "same_result.json"
+        answers.write_text(
+            json.dumps({tool: result.structured_content for tool, result in firsts.items()})
+        )
+        same_params = StdioServerParameters(
+            command=sys.executable, args=["-c", SAME_RESULT_SERVER, str(answers)], env=params.env
+        )
+        async with Client(same_params) as same:
+            await timed_tools(session, noop, same, core, calls, rows)
     registry.close()
     return rows
+
+
+async def timed_tools(
+    session: Client,
+    noop: Client,
+    same: Client,
+    core: dict[str, Callable[[], object]],
+    calls: int,
+    rows: dict[str, Any],
+) -> None:
+    """Each read tool against its core calls and both bare-SDK floors, round-robin."""
+    # The SDK's client validates every structured result against the tool's output
+    # schema with `jsonschema`; time that share separately: it is the client's cost.
+    validation_ms: list[float] = []
+    validate = session.session.validate_tool_result
+
+    async def timed_validate(name: str, result: Any) -> None:
+        started = time.perf_counter()
+        await validate(name, result)
+        validation_ms.append((time.perf_counter() - started) * 1000)
+
+    session.session.validate_tool_result = timed_validate  # type: ignore[method-assign]
+    for tool, args in TOOL_ARGS.items():
+        result = await session.call_tool(tool, args)
+        assert not result.is_error, result.content
+
+        async def in_process(fn: Callable[[], object] = core[tool]) -> object:
+            return fn()
+
+        async def via_mcp(tool: str = tool, args: dict[str, Any] = args) -> object:
+            return await session.call_tool(tool, args)
+
+        async def floor() -> object:
+            return await noop.call_tool("noop", {})
+
+        async def same_result(tool: str = tool, args: dict[str, Any] = args) -> object:
+            return await same.call_tool(tool, args)
+
+        validation_ms.clear()
+        samples = await round_robin(
+            {
+                "core": in_process,
+                "mcp_stdio": via_mcp,
+                "sdk_noop_stdio": floor,
+                "sdk_same_result_stdio": same_result,
+            },
+            calls,
+        )
+        core_row, mcp_row = stats(samples["core"]), stats(samples["mcp_stdio"])
+        client_validation = stats(validation_ms[-calls:])
+        rows[tool] = {
+            "core": core_row,
+            "mcp_stdio": mcp_row,
+            "client_schema_validation": client_validation,
+            "sdk_noop_stdio": stats(samples["sdk_noop_stdio"]),
+            "sdk_same_result_stdio": stats(samples["sdk_same_result_stdio"]),
+            "added_over_core_p50_ms": mcp_row["p50_ms"] - core_row["p50_ms"],
+            "added_over_core_excluding_client_validation_p50_ms": mcp_row["p50_ms"]
+            - core_row["p50_ms"]
+            - client_validation["p50_ms"],
+        }
+        added = rows[tool]["added_over_core_p50_ms"]
+        rows[tool]["ratio_to_sdk_noop"] = added / rows[tool]["sdk_noop_stdio"]["p50_ms"]
+        rows[tool]["ratio_to_sdk_same_result"] = (
+            added / rows[tool]["sdk_same_result_stdio"]["p50_ms"]
+        )
 
 
 LAZY_SERVER = textwrap.dedent(
@@ -272,13 +337,20 @@ def main() -> None:
         startup = anyio.run(startups, Path(tmp), starts)
     print(f"{'tool':<16} {'row':<26} {'p50 ms':>8} {'p95 ms':>8}")
     for tool, row in rows.items():
-        for key in ("core", "mcp_stdio", "client_schema_validation", "sdk_noop_stdio"):
+        for key in (
+            "core",
+            "mcp_stdio",
+            "client_schema_validation",
+            "sdk_noop_stdio",
+            "sdk_same_result_stdio",
+        ):
             print(f"{tool:<16} {key:<26} {row[key]['p50_ms']:>8.2f} {row[key]['p95_ms']:>8.2f}")
         print(
             f"{tool:<16} added over core (p50): {row['added_over_core_p50_ms']:.2f} ms; "
             "without the client's schema validation: "
             f"{row['added_over_core_excluding_client_validation_p50_ms']:.2f} ms; "
-            f"ratio to the SDK no-op round trip: {row['ratio_to_sdk_noop']:.2f}"
+            f"ratio to the SDK no-op round trip: {row['ratio_to_sdk_noop']:.2f}; "
+            f"to the bare SDK returning the same result: {row['ratio_to_sdk_same_result']:.2f}"
         )
     print(f"{'start':<20} {'initialize p50/p95 ms':>22} {'first call p50/p95 ms':>22}")
     for key in STARTS:
