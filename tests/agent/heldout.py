@@ -209,6 +209,8 @@ class Item:
     history: list[str]
     expect: list[dict[str, Any]]
     note: str = ""
+    #: The set's "today" (its README), from which "since Friday" and "last week" are measured.
+    now: datetime | None = None
 
 
 @dataclass
@@ -225,14 +227,37 @@ class Score:
 
 
 def load(path: Path = HELDOUT) -> list[Item]:
+    now = written_for(path)
     items = []
     for line in path.read_text().splitlines():
         if line.strip():
             raw = json.loads(line)
             items.append(
-                Item(raw["id"], raw["text"], raw.get("history", []), raw["expect"], raw["note"])
+                Item(
+                    raw["id"], raw["text"], raw.get("history", []), raw["expect"], raw["note"], now
+                )
             )
     return items
+
+
+#: How a set's README states the day its windows are measured from: "today is Sunday
+#: 2026-12-06", '"Today" is **Monday 2026-12-07**', "Date: Monday 2026-12-07" (the brief's day).
+_TODAY_SAID = re.compile(
+    r"(?:\btoday\b[\"*\s]*(?:in\s+the\s+messages\s+)?is\s+|\bDate:\W*)\**"
+    r"(?:Sunday|Monday)\s+(\d{4})-(\d{2})-(\d{2})",
+    re.I,
+)
+
+
+def written_for(path: Path) -> datetime:
+    """The "today" a set was written for, as its README states it (noon UTC); ``NOW`` when
+    the README states none (the first sets, all written for Sunday 2026-12-06)."""
+    readme = path.with_name(path.name.removesuffix(".jsonl") + ".README.md")
+    said = _TODAY_SAID.search(readme.read_text()) if readme.is_file() else None
+    if said is None:
+        return NOW
+    year, month, day = (int(part) for part in said.groups())
+    return datetime(year, month, day, 12, 0, tzinfo=UTC)
 
 
 #: The slot a change read with one thing missing asks for (the chat asks back, keeping it).
@@ -254,8 +279,9 @@ def reading(intent: Intent) -> dict[str, Any]:
 def read(item: Item) -> list[dict[str, Any]]:
     """As the chat does: earlier messages move the focus, then this message is read."""
     focus = Focus()
+    now = item.now or NOW
     for earlier in item.history:
-        parts = parse_parts(earlier, _context(focus))
+        parts = parse_parts(earlier, _context(focus, now))
         # What a follow-up keeps of it (the chat's understand node does the same).
         focus = focus.read(topic_of(parts[-1], earlier))
         for intent in parts:
@@ -277,15 +303,16 @@ def read(item: Item) -> list[dict[str, Any]]:
                     guard=getattr(intent, "guard", False) is True,
                 )
                 focus = focus.proposed(ref)
-    return [reading(i) for i in parse_parts(item.text, _context(focus))]
+    return [reading(i) for i in parse_parts(item.text, _context(focus, now))]
 
 
-#: The day every set was written for ("today is Sunday 2026-12-06"): "since Friday" and "over
-#: the weekend" are measured from it, whatever day the sets are scored on.
+#: The day the sets were written for unless their README names another ("today is Sunday
+#: 2026-12-06"; sets 38 on say Monday 2026-12-07): "since Friday" and "over the weekend" are
+#: measured from it, whatever day the sets are scored on.
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 
-def _context(focus: Focus) -> ParseContext:
+def _context(focus: Focus, now: datetime = NOW) -> ParseContext:
     return ParseContext(
         focus=focus,
         models=MODELS,
@@ -294,7 +321,7 @@ def _context(focus: Focus) -> ParseContext:
         stages=STAGES,
         tasks=TASKS,
         model_tasks=MODEL_TASKS,
-        now=NOW,
+        now=now,
     )
 
 

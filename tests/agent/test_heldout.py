@@ -4,6 +4,7 @@ entity (heldout.py's definition)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -54,10 +55,12 @@ from tests.agent.heldout import (
     HELDOUT41,
     HELDOUT42,
     HELDOUT43,
+    NOW,
     evaluate,
     load,
     matches,
     reading,
+    written_for,
 )
 
 #: (set, items, expected answers, items with history, right as measured now). Set 1 was read
@@ -199,3 +202,12 @@ def test_a_window_the_note_gives_as_a_range_is_right_only_within_it(
     # Without the note, only the label's own value is right.
     assert matches({**reading, "since_minutes": 5760}, want) is True
     assert matches({**reading, "since_minutes": 5040}, want) is False
+
+
+def test_each_set_is_read_from_the_today_its_readme_states() -> None:
+    """Sets 38 on were written for Monday 2026-12-07; the earlier ones for Sunday (their
+    READMEs): "since Friday" is measured from the day the writer assumed."""
+    monday = {path.name for path, *_ in SETS if written_for(path).day == 7}
+    assert monday == {f"chat_heldout{n}.jsonl" for n in range(38, 44)}
+    assert all(item.now == datetime(2026, 12, 7, 12, 0, tzinfo=UTC) for item in load(HELDOUT42))
+    assert written_for(HELDOUT) == NOW == datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
