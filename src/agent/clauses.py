@@ -44,7 +44,7 @@ OPENS_ASK = re.compile(
     r"queue|push|release|graduate|switch|swap|upgrade|downgrade|shift|route|mirror|turn|"
     r"dial|raise|lower|ramp|propose|proposing|its|their|anything|something|"
     r"pull the plug|begin|kick off|flip|provide|outline|fetch|pull\s+up|bring\s+up|look\s+up|"
-    r"pending|approvals?|"
+    r"pending|approvals?|restart|reboot|scale|verify|review|confirm|extend|"
     # "I need it for the weekly report" states a purpose, not a request (PURPOSE).
     r"(?:i|we)\s+(?:also\s+|really\s+)?(?:want|need|would\s+(?:also\s+)?like)"
     r"(?!\s+(?:it|this|that|them|these|those|(?:a|an|the)\s+\w+)\s+"

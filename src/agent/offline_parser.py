@@ -57,7 +57,7 @@ from agent.not_asked import (
 from agent.repeats import CORRECTION, SAME_FOR, RepeatReading
 from agent.slots import CODE, has
 from agent.topics import topic_of
-from agent.wording import command_words
+from agent.wording import command_words, runbook_words
 
 
 class _Reader(ChangeReading, RepeatReading):
@@ -379,6 +379,12 @@ class _Reader(ChangeReading, RepeatReading):
     def classified(self) -> Intent:
         """No rule placed the message: the classifier names its kind (if confident) and the
         rules read that kind's names and numbers."""
+        if _OPINION.search(self.text):
+            return Unclear(
+                reason="Whether to make a change is yours to decide; I can show what helps: "
+                "e.g. 'compare mnist-classifier v2 with production', 'audit mnist-classifier "
+                "last 24h', or propose the change when you ask for it."
+            )
         guess = classifier.shared().guess(self.text)
         if guess.confidence < _CONFIDENT:
             return Unclear(reason="I did not understand that.")
@@ -539,6 +545,18 @@ _WHOLE_STAGE = re.compile(
 
 #: Where a second question starts: "...serving? and who promoted it", "...; show the audit",
 #: "... and what changed since yesterday".
+#: An opinion asked for, no request placed: "... What do you think?", "your thoughts?"
+_OPINION = re.compile(
+    r"\bwhat\s+do\s+you\s+(?:think|reckon)\b|\byour\s+(?:thoughts|opinion|view|take)\b"
+    r"|^\W*(?:any\s+)?thoughts\W*$",
+    re.I,
+)
+#: A piece that only urges the request before it on: "Do it.", "Now!!", "go ahead, please".
+_URGE = re.compile(
+    r"^\W*(?:(?:please|pls|just|now|then|so)\s+)*(?:do\s+it|go(?:\s+ahead)?|now|asap|proceed|"
+    r"execute|quick(?:ly)?|hurry)(?:\s+(?:now|please|pls|asap|immediately|right\s+away))*\W*$",
+    re.I,
+)
 _SECOND_PART = re.compile(
     r"\?\s*(?:(?:and|also|plus)\s*,?\s+)?(?=[A-Za-z])|;\s*|\.\s+(?=[A-Za-z])"
     # "promote x v4 to staging and after that start a canary of it"
@@ -761,6 +779,7 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     """One intent, or two for a two-part question ("which version of digits is serving and
     who promoted it?"); the second part may lean on a model the first one names."""
     ctx = context or ParseContext()
+    text = runbook_words(text)
     if not is_french(text):
         return _mode_kept(text, _guard_kept(text, _parts_of(text, ctx)))
     parts = _parts_of(in_english(text), ctx)
@@ -1222,8 +1241,9 @@ def _parts(text: str, ctx: ParseContext) -> list[Intent]:
         line = _ROUTE_LINE.match(lines[-1])
         # The route's model as the registry has it, not as the pasted line says.
         ctx = _leaning(line.group(1), ctx) if line else ctx
-    # "ok, and which version is it serving": an acknowledgement is not a part.
-    pieces = [p for p in pieces if not S.GREETING.match(p)] or pieces
+    # "ok, and which version is it serving": an acknowledgement is not a part; nor is an
+    # urge after a request ("Restart x's worker. Do it.", "... Now!!").
+    pieces = [p for p in pieces if not (S.GREETING.match(p) or _URGE.match(p))] or pieces
     if isinstance(whole, Unclear) and whole.needs in (None, "model"):
         # "This is my first time here, my lead told me to use it. What can you do for me?":
         # sentences of context around the one that asks.

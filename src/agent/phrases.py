@@ -100,7 +100,7 @@ HISTORY_QUESTION = re.compile(
     r"\b(?:why|when|who)\b.*\b(?:rolled\s+back|roll\s*back|rollback|reverted|promoted|changed|"
     r"moved|deployed|released|approved|denied|touched|put|pushed|shipped|"
     # "when did v2 go to staging?"
-    r"(?:go|went|get|got|land|landed)\s+(?:to|in|into|on|live))\b"
+    r"(?:go|went|get|got|land|landed)\s+(?:to|in|into|on|live)|signed\s+off|sign\s+off)\b"
     # "did anyone move a version?", "has somebody promoted something?": who did what.
     r"|\b(?:did|has|have)\s+(?:any|some|no)\s*(?:one|body)\s+(?:\w+\s+)?(?:roll(?:ed)?\s*back|"
     r"revert(?:ed)?|promot(?:e|ed)|chang(?:e|ed)|mov(?:e|ed)|deploy(?:ed)?|releas(?:e|ed)|"
@@ -120,6 +120,9 @@ ROLLBACK = re.compile(
     r"|(?:^\W*|[.!?,;:]\s*|\b(?:please|pls|just|now|then|and|so|you|u)\s+)"
     r"(?:switch|flip|put|pin)\s+(?:it|that|this|(?:the\s+)?[\w.\-]+)\s+back\b"
     r"(?=\s*(?:to\s+(?:v|version\s*)\d+\b|(?:now|asap|please|pls|plz)\b|[.!,;]|$))"
+    # "Back to v1 the mnist-classifier, now.", "ok that was a mistake, back to v1"
+    r"|(?:^\W*|[.!?,;:\u2013\u2014]\s*|\b(?:ok|okay|so|then|now|just|and|please|pls)\s+)back\s+to\s+"
+    r"(?:v|version\s*)\d+\b(?!'s|\s+(?:of|in\s+the|card|metrics|details)\b)"
     # "we need the old version back", "bring the previous one back"
     # "demote x", "unpromote x v1", "back out the last release", "take x out of production"
     # (out of Staging is no rollback: the archive reading says what does that)
@@ -681,6 +684,8 @@ HELD = re.compile(
 #: "should I roll back x?", "let's not go back to the previous version".
 _NEGATOR = (
     r"\b(?:don'?t|do\s+not|never|no\s+need\s+to|shouldn'?t|should\s+not|should\s+(?:i|we)|let'?s\s+not|"
+    # "I wonder whether we should roll back x": thought about, not asked for
+    r"(?:whether|if)\s+(?:we|i)\s+(?:should|ought\s+to|might\s+want\s+to)|"
     r"rather\s+not|wouldn'?t|would\s+not|won'?t|will\s+not|not\s+going\s+to)\s+(?:\w+\s+){0,2}?"
 )
 HELD_VERB: list[tuple[str, re.Pattern[str]]] = [

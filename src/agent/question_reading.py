@@ -44,7 +44,8 @@ class QuestionReading(Slots):
         named = [
             (found.start(), action)
             for action, pattern in S.UNSUPPORTED
-            if (found := pattern.search(t)) and not (action == "delete" and has(P.CANARY, t))
+            if not (action == "delete" and has(P.CANARY, t))
+            for found in pattern.finditer(t)
         ]
         # "I retrained the MLP and registered it as v4. ... Can you compare v4 against
         # production?": a sentence that only tells what happened asks for nothing.

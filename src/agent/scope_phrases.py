@@ -15,6 +15,9 @@ HELP = re.compile(
     r"|\bwhat (?:are|r) (?:you|u) (?:able to do|capable of|good for|for)\b"
     r"|\bwhat (?:else )?(?:can|does) (?:this|the) (?:thing|tool|bot|chat|assistant) do\b"
     r"|\bwhat else can (?:you|i) (?:do|ask)\b"
+    # "List available commands.", "Confirm agent capabilities" (a runbook's step)
+    r"|\b(?:list|show)\s+(?:me\s+)?(?:(?:your|the|all|available|supported)\s+)+commands\b"
+    r"|\b(?:agent|chat|bot|assistant|your)\s+capabilities\b"
     # "what cmds do u support?", "which operations are you able to perform"
     r"|\bwhat\s+(?:cmds|commands|operations|actions)\s+(?:do|can)\s+(?:you|u)\b"
     r"|\b(?:which|what)\s+(?:operations|actions|commands)\s+(?:you\s+)?(?:are\s+)?(?:able\s+to|can)\b"
@@ -53,6 +56,8 @@ OFF_TOPIC = re.compile(
     r"(?:lr|learning[\s-]rate)\s+(?:warm-?up|schedule|decay)|warm-?up\s+steps|adamw|"
     r"adam\s+(?:optimi[sz]er|betas?)|optimi[sz]er|"
     r"weight\s+decay|dropout\s+rate|"
+    # "help me draft a polite email to the ministry"
+    r"(?:write|draft|compose)\s+(?:me\s+)?(?:a|an)\s+(?:\w+\s+)?(?:email|e-mail|letter|memo)|"
     r"write (?:me )?(?:a |an )?"
     r"(?:essay|story|poem|haiku|function|script|code)|python code|sql query)\b",
     re.I,

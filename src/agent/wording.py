@@ -168,6 +168,25 @@ def _json_words(text: str) -> str | None:
     return " ".join(w for w in said if w)
 
 
+#: A runbook's step heading ("Step 4 – Verify serving version.", "Step 4b: same check"): the
+#: words after it are the request.
+_RUNBOOK_STEP = re.compile(r"(^|[.!?;]\s+|\n\s*)step\s+\d+[a-z]?\s*[\u2013\u2014:.\-]+\s*", re.I)
+#: "Model: x. Version: 4. Target version: 1." (a runbook's fields): said as "v4", "to v1".
+_VERSION_FIELD = re.compile(r"\b(target\s+)?version\s*[:=]\s*v?(\d+)\b", re.I)
+
+
+#: "Verify serving version. Model: x." (a runbook's model field after its step): "... for x".
+_MODEL_FIELD = re.compile(r"[.;]?\s+model\s*[:=]\s*([A-Za-z0-9][\w.\-]*?)(?=[.;,]?(?:\s|$))", re.I)
+
+
+def runbook_words(text: str) -> str:
+    """``text`` without runbook step headings, its model and version fields said as the chat
+    reads them."""
+    text = _RUNBOOK_STEP.sub(lambda m: m.group(1), text)
+    text = _MODEL_FIELD.sub(lambda m: f" for {m.group(1)}", text)
+    return _VERSION_FIELD.sub(lambda m: f"{'to ' if m.group(1) else ''}v{m.group(2)}", text)
+
+
 def command_words(text: str) -> str:
     """``text`` with command-line flags (or a JSON request) said in words, when it starts as a
     command (unchanged otherwise)."""

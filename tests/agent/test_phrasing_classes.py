@@ -2981,3 +2981,63 @@ def test_a_version_put_on_hold_is_not_the_one_promoted() -> None:
     assert parse_parts("put v2 on hold and promote mnist-classifier v4 to staging", CTX) == [
         Promote(model="mnist-classifier", version=4, stage="Staging")
     ]
+
+
+# Runbook steps, "back to vN", sign-offs, urges after a request, musing about a change and
+# sentences around a retraining (classes of set 42's and 43's misses, in words of our own).
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (
+            "Step 3 – Check serving version. Model: digits-encoder.",
+            [ServingStatus(model="digits-encoder")],
+        ),
+        (
+            "Step 7b: Read the audit trail (last 30 minutes). Model: mnist-cnn.",
+            [AuditLog(model="mnist-cnn", since_minutes=30)],
+        ),
+        (
+            "Step 11 – Roll back. Model: mnist-cnn. Target version: 2.",
+            [Rollback(model="mnist-cnn", to_version=2)],
+        ),
+        (
+            "Step 6 – Move version to Staging. Model: digits-encoder. Version: 3.",
+            [Promote(model="digits-encoder", version=3, stage="Staging")],
+        ),
+        ("Step 1 – List available commands.", [Help()]),
+        ("Reboot the TorchServe worker for digits-encoder. Do it now!", None),
+        ("back to v2 for mnist-cnn, please", [Rollback(model="mnist-cnn", to_version=2)]),
+        ("digits-encoder: back to version 1", [Rollback(model="digits-encoder", to_version=1)]),
+        ("who signed off on the digits-encoder release?", [AuditLog(model="digits-encoder")]),
+        (
+            "The scanner vendor sent 5k more samples, it might pay to retrain mnist-cnn. "
+            "Can you kick off a retraining?",
+            [Unsupported(action="retrain", model="mnist-cnn")],
+        ),
+        ("please write a short email to the vendor about the delay", [OutOfScope()]),
+    ],
+)
+def test_runbook_steps_back_to_a_version_sign_offs_and_urges(
+    text: str, want: list[Intent] | None
+) -> None:
+    got = parse_parts(text, CTX)
+    if want is None:  # the urge after the request is no second request
+        assert [(p.kind, getattr(p, "action", None)) for p in got] == [("unsupported", "restart")]
+    else:
+        assert got == want
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I wonder whether we should roll back mnist-cnn, its accuracy dipped. What do you think?",
+        "I was wondering if we should promote digits-encoder v2 to production",
+        "the error rate on mnist-cnn looked high this morning. Your thoughts?",
+        "Step 2 – Roll back. Model: sentiment-bert. Target version: 1.",
+    ],
+)
+def test_musing_about_a_change_or_a_runbook_naming_no_model_here_proposes_nothing(
+    text: str,
+) -> None:
+    got = parse_parts(text, CTX)
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
