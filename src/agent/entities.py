@@ -355,7 +355,7 @@ _NAME_SLOT_BEFORE = frozenset(
 )
 #: ... and right after it: a version, a share, a window, a stage, a short word of the request.
 _NAME_SLOT_AFTER = re.compile(
-    r"\s*(?:$|[.,;:!?]|(?:v\d+|version|to|at|\d+(?:\.\d+)?\s*(?:%|h|d|m|min)?|pls|please|now|asap|back|"
+    r"\s*(?:$|[.,;:!?+&]|(?:v\d+|version|to|at|\d+(?:\.\d+)?\s*(?:%|h|d|m|min)?|pls|please|now|asap|back|"
     r"card|audit|history|up|down|ok|prod(?:uction)?|staging|shadow|split|with|and|into|traffic|->)\b)",
     re.I,
 )
@@ -546,7 +546,7 @@ _NAMED = [
 _THIS_MONTH = re.compile(r"\bthis month\b|\bso far this month\b", re.I)
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _WEEKDAY = re.compile(
-    r"\b(?:since|from|on|after)\s+(?:last\s+)?(mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)"
+    r"\b(?:since|from|on|after|between)\s+(?:last\s+)?(mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)"
     r"(?:day|nesday|sday|urday)?\b",
     re.I,
 )
@@ -606,9 +606,10 @@ def _since_clock(match: re.Match[str], now: datetime) -> int | None:
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 #: "since 1 December", "since Dec 1st", "after 2026-12-01": a date (UTC), this year's; a
-#: range reaches back to its first day ("between 1 and 3 December": the audit has no end).
+#: range or a day reaches back to its first day ("between 1 and 3 December", "on 3 Dec": the
+#: audit has no end).
 _SINCE_DATE = re.compile(
-    rf"\b(?:since|from|after|between)\s+(?:the\s+)?(?:(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}"
+    rf"\b(?:since|from|after|between|on)\s+(?:the\s+)?(?:(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}"
     rf"|{_MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?\b|(\d{{4}})-(\d{{2}})-(\d{{2}})\b"
     rf"|(\d{{1,2}})(?:st|nd|rd|th)?\s*(?:and|to|until|-)\s*(?:the\s+)?\d{{1,2}}(?:st|nd|rd|th)?\s+"
     rf"(?:of\s+)?{_MONTH})",

@@ -545,6 +545,10 @@ _WHOLE_STAGE = re.compile(
 
 #: Where a second question starts: "...serving? and who promoted it", "...; show the audit",
 #: "... and what changed since yesterday".
+#: Context said first, then a colon and a polite ask: "... where we stand: could you list ...".
+_CONTEXT_THEN_ASK = re.compile(
+    r"^([^:?]{20,300}):\s*(?=(?:please\s+)?(?:could|can|would|will)\s+you\b|please\s+\w)", re.I
+)
 #: An opinion asked for, no request placed: "... What do you think?", "your thoughts?"
 _OPINION = re.compile(
     r"\bwhat\s+do\s+you\s+(?:think|reckon)\b|\byour\s+(?:thoughts|opinion|view|take)\b"
@@ -590,7 +594,10 @@ _SECOND_PART = re.compile(
 #: "Two things for the audit prep: (1) ...", "Two things, if you don't mind: first, ...": what
 #: announces the parts, not one of them.
 _PREFACE = re.compile(
-    r"^\W*(?:(?:ok|okay|hi|hey|so)\W+)?(?:two|2|a\s+couple\s+of|a\s+few|three|3)\s+"
+    r"^\W*(?:(?:ok|okay|hi|hey|so)\W+)?"
+    # "Before the meeting on Thursday I need two things, if you would be so kind: first, ..."
+    r"(?:[^:?.!]{0,80}?\b(?:i|we)\s+(?:need|have|want|would\s+like)\s+)?"
+    r"(?:two|2|a\s+couple\s+of|a\s+few|three|3)\s+"
     r"(?:things|questions|requests|asks|items)\b(?:[^:?]{0,60}:|,)\s*"
     r"(?:first(?:ly)?\s*[,:]?\s*|\(1\)\s*|1\)\s*)?",
     re.I,
@@ -1151,9 +1158,18 @@ _REFUSAL_SENTENCE = re.compile(
 
 
 def _asked_after(text: str, ctx: ParseContext) -> str:
-    """The message after changes refused first or a remark before "what I need is"."""
+    """The message after changes refused first, a remark before "what I need is", or context
+    before a colon that asks ("Before the forms come through this week I should like to know
+    where we stand: could you list the models in Production?")."""
     if (refused := _REFUSED_FIRST.match(text)) is not None:
         text = text[refused.end() :]
+    colon = _CONTEXT_THEN_ASK.match(text)
+    if (
+        colon is not None
+        and not _Reader(colon.group(1), ctx).found
+        and not any(has(p, colon.group(1)) for p in (P.PROMOTE, P.ROLLBACK, P.STOP, P.CANARY))
+    ):
+        text = text[colon.end(1) + 1 :].strip()
     need = _WHAT_I_NEED.search(text)
     before = text[: need.start()] if need is not None else ""
     if (

@@ -10,7 +10,10 @@ from agent.wording import VOCABULARY
 
 TOKEN = re.compile(r"[A-Za-z0-9][\w.\-]*")
 VERSION_WORD = re.compile(r"^(?:v|version|ver)?(\d+)$", re.I)
-VERSION = re.compile(r"(?:\bv|\bversion\s*|\bver\.?\s*|:v?|#|(?<=[\w\-])@v?)(\d+)\b", re.I)
+#: ("#4" is a version; "#88213" an incident's or a ticket's number.)
+VERSION = re.compile(
+    r"(?:\bv|\bversion\s*|\bver\.?\s*|:v?|#(?=\d{1,3}\b)|(?<=[\w\-])@v?)(\d+)\b", re.I
+)
 #: Two versions after one plural "versions" ("compare versions 4 and 2").
 VERSION_PAIR = re.compile(
     r"\bversions\s+(\d+)\s*(?:,|and|&|vs\.?|versus|with|to|against)\s*v?(\d+)\b", re.I
@@ -28,7 +31,9 @@ TO_STAGE = re.compile(
 VERSION_THEN_STAGE = re.compile(
     r"(?:\bv|(?<=[\w\-])@v?|:v?|#)(\d+)\s*(?:->|=>|\u2192)?\s*(prod(?:uction)?|staging|archived?)\b"
     # ... or where a condition or a reason follows it ("... staging if tests pass")
-    r"(?=\s*(?:(?:now|please|pls|asap)\b\W*)*(?:[#.!,;?]|$|(?:if|once|when|unless|because|since)\b))",
+    r"(?=\s*(?:(?:now|please|pls|asap)\b\W*)*(?:[#.!,;?]|$|(?:if|once|when|unless|because|since)\b)"
+    # "promo v4 stg mnist-classifier pls": then only the model's name
+    r"|\s+(?:(?:for|of|on)\s+)?[A-Za-z][\w.]*-[\w.\-]+\W*(?:(?:now|please|pls|asap)\b\W*)*$)",
     re.I,
 )
 STAGE_WORD = re.compile(r"\b(prod(?:uction)?|staging|archived?)\b", re.I)

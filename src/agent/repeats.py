@@ -82,6 +82,21 @@ _AGAINST_ONLY = re.compile(
     re.I,
 )
 
+#: Only whether it serves: "serving?", "and is it live?", "up?".
+_SERVING_ONLY = re.compile(
+    r"^\W*(?:and\s+|but\s+)?(?:is\s+it\s+|is\s+that\s+|it'?s\s+)?(?:serving|live|up|deployed)\W*$",
+    re.I,
+)
+#: Another version for the change just asked: "no wait v3", "sorry v1!! not v2", "make
+#: that version 5".
+_VERSION_CORRECTED = re.compile(
+    # a bare "no v3 please" refuses v3: a correction word must say it is one
+    r"^\W*(?:(?:no|nope)\W+)?(?:(?:wait|sorry|oops|actually|err?m?|hmm+|i\s+mean|i\s+meant|"
+    r"make\s+(?:that|it)|correction|typo)\W+)+(?:(?:no|nope)\W+)?(?:the\s+)?(?:v|version\s*)(\d+)\b"
+    r"(?:\W+not\s+(?:the\s+)?(?:v|version\s*)\d+\b)?(?:\s+(?:instead|please|pls))*\W*$",
+    re.I,
+)
+
 #: Another measure of the comparison just made: "what about latency, is it slower?".
 _MEASURE_ONLY = re.compile(
     rf"^\W*{_FILLER}(?:(?:what|how)\s+about\s+(?:the\s+)?(?:latency|accuracy|speed|p\d+|loss|f1|"
@@ -99,6 +114,20 @@ class RepeatReading(FollowUpReading):
         topic = self.focus.topic
         if topic.kind is None or self.unknown is not None:
             return None
+        if (
+            _SERVING_ONLY.match(self.text)
+            and not self.found
+            and topic.model is not None
+            and topic.kind not in CHANGE_KINDS
+        ):
+            return ServingStatus(model=topic.model)  # "serving?" after x's card: what serves x
+        if (
+            topic.kind in ("promote", "canary", "rollback")
+            and topic.model is not None
+            and not self.found
+            and (other := _VERSION_CORRECTED.match(self.text)) is not None
+        ):
+            return self.corrected_version(topic.kind, topic.model, int(other.group(1)))
         versions = [int(m.group(1)) for m in P.VERSION.finditer(self.text)]
         corrected = CORRECTION.match(self.text) is not None
         same_info = (
@@ -150,6 +179,27 @@ class RepeatReading(FollowUpReading):
             baseline = topic.against if topic.against != version else None
             return CompareVersions(model=topic.model, version=version, against=baseline)
         return None
+
+    def corrected_version(self, kind: str, model: str, version: int) -> Intent:
+        """The change just asked, with the version this message says instead ("no wait v3"
+        after "canary x v4 at 10%": v3 at 10%)."""
+        topic = self.focus.topic
+        if kind == "rollback":
+            return Rollback(model=model, to_version=version)
+        if kind == "promote":
+            return Promote(
+                model=model,
+                version=version,
+                stage=stage_of(topic.stage) if topic.stage else "Production",
+            )
+        if topic.percent is None:
+            return Unclear(
+                reason=f"What share of traffic? e.g. 'canary {model} v{version} at 10%'."
+            )
+        mode = self.focus.proposal.mode if self.focus.proposal is not None else None
+        return StartCanary(
+            model=model, version=version, percent=topic.percent, mode=mode or "split"
+        )
 
     def same_for(self, model: str, version: int | None) -> Intent | None:
         """ "do the same for x v2": the request before (its kind, stage, share, time window),

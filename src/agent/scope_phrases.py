@@ -57,7 +57,7 @@ OFF_TOPIC = re.compile(
     r"adam\s+(?:optimi[sz]er|betas?)|optimi[sz]er|"
     r"weight\s+decay|dropout\s+rate|"
     # "help me draft a polite email to the ministry"
-    r"(?:write|draft|compose)\s+(?:me\s+)?(?:a|an)\s+(?:\w+\s+)?(?:email|e-mail|letter|memo)|"
+    r"(?:write|draft|compose)\s+(?:me\s+|us\s+)?(?:a|an)\s+(?:\w+\s+)?(?:email|e-mail|letter|memo|paragraph)|"
     r"write (?:me )?(?:a |an )?"
     r"(?:essay|story|poem|haiku|function|script|code)|python code|sql query)\b",
     re.I,

@@ -179,9 +179,24 @@ _VERSION_FIELD = re.compile(r"\b(target\s+)?version\s*[:=]\s*v?(\d+)\b", re.I)
 _MODEL_FIELD = re.compile(r"[.;]?\s+model\s*[:=]\s*([A-Za-z0-9][\w.\-]*?)(?=[.;,]?(?:\s|$))", re.I)
 
 
+#: On-call shorthand, written out: "cnry v4 10%", "rb to v1!!", "stg -> prd", "promo v4 stg".
+_SHORTHAND: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\b(?:cnry|canry|cnary)\b", re.I), "canary"),
+    (re.compile(r"\bstg\s*(?:->|=>|\u2192|to)\s*pro?d\b", re.I), "promote to production"),
+    (re.compile(r"\bstg\s+(?=it\b|that\b|this\b)", re.I), "promote to staging "),
+    (re.compile(r"\bpro?d\s+(?=it\b|that\b|this\b)", re.I), "promote to production "),
+    (re.compile(r"\brb\b", re.I), "roll back"),
+    (re.compile(r"\bpromo\b", re.I), "promote"),
+    (re.compile(r"\bprd\b", re.I), "production"),
+    (re.compile(r"\bstg\b", re.I), "staging"),
+)
+
+
 def runbook_words(text: str) -> str:
     """``text`` without runbook step headings, its model and version fields said as the chat
-    reads them."""
+    reads them, on-call shorthand written out."""
+    for pattern, words in _SHORTHAND:
+        text = pattern.sub(words, text)
     text = _RUNBOOK_STEP.sub(lambda m: m.group(1), text)
     text = _MODEL_FIELD.sub(lambda m: f" for {m.group(1)}", text)
     return _VERSION_FIELD.sub(lambda m: f"{'to ' if m.group(1) else ''}v{m.group(2)}", text)

@@ -362,6 +362,8 @@ def matches(got: dict[str, Any], want: dict[str, Any], note: str = "") -> bool:
 
 _RANGES = (
     re.compile(r"(\d+)\s*(?:to|-)\s*(\d+)\s+(?:is\s+)?fine"),
+    # "any value from the minutes since Thu 00:00 (at least 5760) up to 7200 is fine" (set 44)
+    re.compile(r"\bat\s+least\s+(\d+)\b[^.;]*?\bup\s+to\s+(\d+)\s+is\s+fine"),
     # "7200-8640 minutes depending on the hour; any value in that range is fine"
     re.compile(
         r"(\d+)\s*(?:to|-)\s*(\d+)\s+minutes\b[^.]*?\bany\s+value\s+in\s+(?:that|this|the)\s+range\b"

@@ -3041,3 +3041,74 @@ def test_musing_about_a_change_or_a_runbook_naming_no_model_here_proposes_nothin
 ) -> None:
     got = parse_parts(text, CTX)
     assert not [p for p in got if p.kind in CHANGE_KINDS], got
+
+
+# On-call shorthand, a version corrected after a change, "serving?" after a card, a stage
+# said before the model's name, a day or a span of days, context before a colon that asks,
+# an incident number, drafting text (classes of set 44's misses, in words of our own).
+@pytest.mark.parametrize(
+    ("history", "text", "want"),
+    [
+        (
+            (),
+            "cnry digits-encoder v2 at 15%",
+            [StartCanary(model="digits-encoder", version=2, percent=15)],
+        ),
+        ((), "kill the cnry on mnist-cnn!!", [StopCanary(model="mnist-cnn")]),
+        ((), "rb mnist-cnn to v1 asap", [Rollback(model="mnist-cnn", to_version=1)]),
+        (
+            (),
+            "promo v3 stg digits-encoder",
+            [Promote(model="digits-encoder", version=3, stage="Staging")],
+        ),
+        (
+            ("mnist-cnn v2 metrics?",),
+            "fine. prd it",
+            [Promote(model="mnist-cnn", version=2, stage="Production")],
+        ),
+        (
+            ("canary mnist-cnn v3 at 20%",),
+            "oops v2",
+            [StartCanary(model="mnist-cnn", version=2, percent=20)],
+        ),
+        (
+            ("roll back mnist-cnn to v3",),
+            "sorry, v2, not v3",
+            [Rollback(model="mnist-cnn", to_version=2)],
+        ),
+        (("mnist-cnn v2 card",), "live?", [ServingStatus(model="mnist-cnn")]),
+        (
+            (),
+            "stop canary on encoder + rb it",
+            [StopCanary(model="digits-encoder"), Rollback(model="digits-encoder")],
+        ),
+        (
+            (),
+            "Ahead of the inspection visit next week I would like to be prepared: could you list "
+            "the models in Staging?",
+            [ListModels(stage="Staging")],
+        ),
+        ((), "[Opsgenie] CLOSED #40417: mnist-cnn error rate", None),
+        ((), "Would you draft me a paragraph on our retention policy?", [OutOfScope()]),
+    ],
+)
+def test_on_call_shorthand_corrections_and_context_before_a_colon(
+    history: tuple[str, ...], text: str, want: list[Intent] | None
+) -> None:
+    got = after(*history, text)
+    if want is None:  # an incident's number is no version
+        assert all(getattr(p, "version", None) != 40417 for p in got), got
+    else:
+        assert got == want
+
+
+def test_a_day_or_a_span_of_days_reaches_back_to_its_first_day() -> None:
+    monday = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    assert since_minutes("all changes on 3 Dec", monday) == 4 * 1440 + 720
+    assert since_minutes("what happened between Thursday and Saturday", monday) == 4 * 1440 + 720
+    assert since_minutes("who did the rollback on 5 Dec", monday) == 2 * 1440 + 720
+
+
+def test_a_bare_no_before_a_version_is_still_no_correction() -> None:
+    got = after("canary mnist-cnn v3 at 20%", "no v2 please")
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
