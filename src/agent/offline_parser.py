@@ -680,6 +680,8 @@ _ASKS_FOR_THOSE = re.compile(
 )
 
 #: "x v2 is good?", "is it any better": a judgement the comparison after it answers.
+#: The question before, said again in other words: "I mean, which one do requests go to?"
+_RESTATED = re.compile(r"^\W*(?:i\s+mean|that\s+is|i\.e\.|in\s+other\s+words|or\s+rather)\b", re.I)
 _IS_IT_GOOD = re.compile(
     r"\b(?:is|looks?|seems?)\s+(?:it\s+)?(?:any\s+)?(?:good|ok|okay|better|fine|ready)\W*$", re.I
 )
@@ -788,7 +790,7 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
     ctx = context or ParseContext()
     text = runbook_words(text)
     if not is_french(text):
-        return _mode_kept(text, _guard_kept(text, _parts_of(text, ctx)))
+        return _mode_kept(text, _guard_kept(text, _parts_of(_guard_only_words(text), ctx)))
     parts = _parts_of(in_english(text), ctx)
     names = (*(ctx.models or ()), *(route for route, _ in ctx.routes or ()))
     if not says_only_a_plain_change(text, names) and any(
@@ -804,6 +806,17 @@ def parse_parts(text: str, context: ParseContext | None = None) -> list[Intent]:
             )
         ]
     return parts
+
+
+def _guard_only_words(text: str) -> str:
+    """ "v2 go in production with guard for automatic rollback": rollback words that only
+    name the guard are no rollback (``_guard_kept`` then sets the guard on the promotion)."""
+    if not P.wants_guard(text) or not has(P.ROLLBACK, text):
+        return text
+    rest = P.GUARD.sub(" guard ", text)
+    if has(P.ROLLBACK, rest) or not (has(P.PROMOTE, rest) or P.STAGE_WORD.search(rest)):
+        return text  # "automatically roll back x now": a rollback, no promotion to guard
+    return rest
 
 
 def _mode_kept(text: str, parts: list[Intent]) -> list[Intent]:
@@ -1365,6 +1378,16 @@ def _parts(text: str, ctx: ParseContext) -> list[Intent]:
         and _IS_IT_GOOD.search(pieces[0])
     ):
         return [second]  # "x v2 is good? compare with v1 please": one comparison
+    if (
+        isinstance(first, CompareVersions)
+        and isinstance(second, ModelDetails)
+        and first.model == second.model
+        and second.version in (first.version, first.against)
+        and _IS_IT_GOOD.search(pieces[1])
+    ):
+        return [first]  # "difference between v4 and v2 of x? v4 is better?": one comparison
+    if _RESTATED.match(pieces[1]) and first.kind not in ("unclear", *CHANGE_KINDS):
+        return [first]  # "which version of x serves? I mean, which one do requests go to?"
     if first == second and whole.kind == "unclear":
         return [first]  # "what is x serving, and is anything else loaded next to it?"
     for piece, part, other in ((pieces[0], first, second), (pieces[1], second, first)):

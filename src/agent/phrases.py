@@ -42,7 +42,7 @@ LATENCY = re.compile(
     r"(?:\b(?:under|within|below|less than|at most|faster than|max(?:imum)?|sla(?: of)?|"
     # "budget 20 ms", "a latency budget of 15ms", "p99 of 8 ms": a bound on how long it takes.
     r"(?:latency\s+)?budget(?:\s+(?:of|is))?|p\d{2,3}\s+(?:of|at)|no (?:more|slower) than|"
-    r"(?:hard\s+)?cap(?:\s+(?:of|at))?)|<=?)"
+    r"(?:hard\s+)?(?:cap|limit|deadline)(?:\s+(?:of|at|is))?)|<=?)"
     r"\s*(\d+(?:\.\d+)?)\s*(?:ms|milliseconds?)\b"
     # "20 ms max", "5ms or less", "10 ms tops", "a 20 ms budget"
     r"|\b(\d+(?:\.\d+)?)\s*(?:ms|milliseconds?)\s+(?:max(?:imum)?|or (?:less|under|below|faster)"
@@ -202,7 +202,9 @@ INSTEAD = re.compile(r"\binstead\b|\brather\b", re.I)
 #: Changing the share of the canary that runs ("bump the canary to 50%").
 RESHARE = re.compile(
     r"\b(?:bump|raise|increase|lower|reduce|decrease|set|change|adjust|ramp|scale|take|dial|"
-    r"move|up|drop|cut|trim|shrink|halve|double|throttle|bring|push|open\s+up|make)\b",
+    r"move|up|drop|cut|trim|shrink|halve|double|throttle|bring|push|open\s+up|make|"
+    # "is too much, 10% pls", "too little traffic, 30%"
+    r"too\s+(?:much|many|high|big|little|low|small|aggressive))\b",
     re.I,
 )
 #: A request said as a polite question ("could you make it 30%?", "is possible to make it
@@ -484,7 +486,7 @@ SERVING = re.compile(
     re.I,
 )
 LIST = re.compile(
-    r"\bmodels\b|^(?:list|ls)\b|\b(?:every|each|all(?: the)?)\s+models?\b"
+    r"\bmodels\b|^(?:list|ls)\b|\b(?:every|each|all(?: the)?)\s+models?\b|\bhow\s+many\s+models?\b"
     r"|\b(?:what|which) is (?:in|on) (?:prod(?:uction)?|staging)\b"
     r"|\bwhat do we have\b|\beverything\b|\bcatalog(?:ue)?\b|\binventory\b"
     r"|\b(?:anything|what is) (?:in|on) (?:prod(?:uction)?|staging)\b|\bwhat is live\b"
@@ -636,7 +638,8 @@ ONCALL = re.compile(
 #: A hard latency requirement ("p99 must stay below 5 ms", "must be <50 ms", "latency has
 #: to stay under 20ms"): the answer should be the fastest model, not the most accurate one.
 LATENCY_NEED = re.compile(
-    r"\b(?:p\d{2,3}|latency|response time)\b.{0,30}\d[\d.]*\s*(?:ms|milliseconds?)\b"
+    r"\b(?:p\d{2,3}|latency|response time|hard\s+limit)\b"
+    r".{0,30}\d[\d.]*\s*(?:ms|milliseconds?)\b"
     r"|\b(?:must|has to|have to|needs? to|should)\s+(?:be|stay|remain|keep|answer|respond|"
     r"return)\s+(?:\w+\s+)?(?:under|below|within|<=?|less than|at most)\s*\d",
     re.I,
@@ -737,6 +740,8 @@ HELD_ALL = re.compile(
     r"on\s+second\s+thoughts?|not\s+really|or\s+not)\b(?!\s+(?:stable|live|ready|anywhere|around))"
     r"|\b(?:cancel|ignore|forget|scratch)\s+(?:that|what\s+i\s+said|i\s+said\s+that)\W*$"
     r"|/s\b|\bactually,?\s+no\W*$|\bmaybe\s+(?:not|later)\b|\bnein\b"
+    # "but I am not sure, I wait", "is ok like now. nothing to do"
+    r"|\b(?:i|we)\s+(?:will\s+|'ll\s+)?wait\W*$|\bnothing\s+to\s+do\W*$"
     # "rollback: no", "promotion? no" (a checklist's answer)
     r"|\b(?:roll\s*back|rollback|revert|promot\w*|canary|stop)\s*[:=?]\s*no\b"
     # Spanish: "no lo hagas todavía" (don't do it yet), "todavía no"

@@ -34,6 +34,14 @@ _FILLERS = frozenset(
 _SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)")
 
 
+#: Which version holds Staging: "which version of x is in staging?", "what's on staging for x".
+_IN_STAGING = re.compile(
+    r"\b(?:which|what)\s+(?:version|one|build)\b[^.?!]*\b(?:is|'s|sits|sitting)\s+(?:in|on)\s+staging\b"
+    r"|\b(?:what'?s|what\s+is)\s+(?:in|on)\s+staging\s+(?:for|of)\b",
+    re.I,
+)
+
+
 class QuestionReading(Slots):
     """Questions and unsupported requests, on top of the message's slots."""
 
@@ -101,6 +109,10 @@ class QuestionReading(Slots):
             if isinstance(listed, ListModels) and listed.stage is None:
                 return listed.model_copy(update={"stage": "Production"})
             return listed
+        if _IN_STAGING.search(t):
+            # "which version of x is in staging?": the version holding Staging, shown (serving
+            # answers for Production); "promote that one" next means it.
+            return ModelDetails(model=model, version=self.ctx.stage_version(model, "Staging"))
         return ServingStatus(model=model)
 
     def follow_up(self) -> Intent | None:

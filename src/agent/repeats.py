@@ -29,7 +29,9 @@ from agent.slots import stage_of
 #: "do the same for x", "same thing with x", "likewise for x", "repeat that for x".
 SAME_FOR = re.compile(
     r"\b(?:(?:do|repeat|apply)\s+(?:the\s+same|that|this|it)(?:\s+thing)?|(?:the\s+)?same\s+thing"
-    r"|(?:the\s+)?same|likewise|ditto)\s+(?:for|with|on|to)\b",
+    r"|(?:the\s+)?same|likewise|ditto)\s+(?:for|with|on|to)\b"
+    # "and for digits-encoder same", "for mnist-cnn the same pls"
+    r"|^\W*(?:and\s+)?(?:for|with)\s+[\w.\-]+\s+(?:the\s+)?same\b",
     re.I,
 )
 #: "see the same information for x", "the same report about x": the reading before (never a
@@ -93,7 +95,7 @@ _VERSION_CORRECTED = re.compile(
     # a bare "no v3 please" refuses v3: a correction word must say it is one
     r"^\W*(?:(?:no|nope)\W+)?(?:(?:wait|sorry|oops|actually|err?m?|hmm+|i\s+mean|i\s+meant|"
     r"make\s+(?:that|it)|correction|typo)\W+)+(?:(?:no|nope)\W+)?(?:the\s+)?(?:v|version\s*)(\d+)\b"
-    r"(?:\W+not\s+(?:the\s+)?(?:v|version\s*)\d+\b)?(?:\s+(?:instead|please|pls))*\W*$",
+    r"(?:\W+not\s+(?:the\s+)?(?:v|version\s*)\d+\b)?(?:\W+(?:instead|please|pls|sorry))*\W*$",
     re.I,
 )
 

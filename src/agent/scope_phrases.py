@@ -18,6 +18,8 @@ HELP = re.compile(
     # "List available commands.", "Confirm agent capabilities" (a runbook's step)
     r"|\b(?:list|show)\s+(?:me\s+)?(?:(?:your|the|all|available|supported)\s+)+commands\b"
     r"|\b(?:agent|chat|bot|assistant|your)\s+capabilities\b"
+    # "What is your purpose? what are you allowed to do in the registry?"
+    r"|\bwhat\s+is\s+your\s+(?:purpose|job|role)\b|\bwhat\s+are\s+you\s+allowed\s+to\s+do\b"
     # "what cmds do u support?", "which operations are you able to perform"
     r"|\bwhat\s+(?:cmds|commands|operations|actions)\s+(?:do|can)\s+(?:you|u)\b"
     r"|\b(?:which|what)\s+(?:operations|actions|commands)\s+(?:you\s+)?(?:are\s+)?(?:able\s+to|can)\b"

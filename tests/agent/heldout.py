@@ -122,6 +122,8 @@ HELDOUT40 = DATA / "chat_heldout40.jsonl"
 HELDOUT41 = DATA / "chat_heldout41.jsonl"
 HELDOUT42 = DATA / "chat_heldout42.jsonl"
 HELDOUT43 = DATA / "chat_heldout43.jsonl"
+HELDOUT44 = DATA / "chat_heldout44.jsonl"
+HELDOUT45 = DATA / "chat_heldout45.jsonl"
 SETS = (
     HELDOUT,
     HELDOUT2,
@@ -166,6 +168,8 @@ SETS = (
     HELDOUT41,
     HELDOUT42,
     HELDOUT43,
+    HELDOUT44,
+    HELDOUT45,
 )
 #: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")

@@ -55,6 +55,8 @@ from tests.agent.heldout import (
     HELDOUT41,
     HELDOUT42,
     HELDOUT43,
+    HELDOUT44,
+    HELDOUT45,
     NOW,
     evaluate,
     load,
@@ -90,7 +92,10 @@ from tests.agent.heldout import (
 #: misses were fixed by class. Sets 21 and 22 scored blind 88/100 and 92/100 with that chat;
 #: set 21 100/100 after its misses were fixed by class, set 22's misses not read (its
 #: README). Sets 23 and 24 scored blind 89/100 and 80/100 with that chat; set 24 97/100 after
-#: its misses were fixed by class, set 23's misses not read (its README).
+#: its misses were fixed by class, set 23's misses not read (its README). Sets 38-43: their
+#: READMEs. Set 44 scored blind 62/100 with the chat before set 42's fixes and 63/100 after
+#: them, 83/100 after its own misses were fixed by class; set 45 scored blind 75/100 both
+#: before and after sets 42-44 were fixed, 87/100 after its own (their READMEs).
 SETS = [
     (HELDOUT, 120, 127, 12, 120),
     (HELDOUT2, 100, 104, 9, 100),
@@ -102,7 +107,7 @@ SETS = [
     (HELDOUT8, 100, 108, 15, 97),
     (HELDOUT9, 100, 108, 14, 98),
     (HELDOUT10, 100, 108, 16, 100),
-    (HELDOUT11, 100, 108, 16, 98),
+    (HELDOUT11, 100, 108, 16, 99),
     (HELDOUT12, 100, 108, 15, 93),
     (HELDOUT13, 100, 108, 15, 92),
     (HELDOUT14, 100, 108, 16, 98),
@@ -120,21 +125,23 @@ SETS = [
     (HELDOUT26, 100, 109, 16, 97),
     (HELDOUT27, 100, 108, 18, 91),
     (HELDOUT28, 100, 108, 20, 89),
-    (HELDOUT29, 100, 108, 20, 84),
+    (HELDOUT29, 100, 108, 20, 86),
     (HELDOUT30, 100, 108, 19, 89),
-    (HELDOUT31, 100, 109, 19, 85),
+    (HELDOUT31, 100, 109, 19, 86),
     (HELDOUT32, 100, 108, 20, 76),
     (HELDOUT33, 100, 108, 18, 81),
     (HELDOUT34, 100, 109, 19, 83),
-    (HELDOUT35, 100, 110, 19, 84),
-    (HELDOUT36, 100, 109, 20, 82),
+    (HELDOUT35, 100, 110, 19, 85),
+    (HELDOUT36, 100, 109, 20, 83),
     (HELDOUT37, 100, 110, 20, 74),
     (HELDOUT38, 100, 109, 19, 92),
     (HELDOUT39, 100, 109, 20, 85),
     (HELDOUT40, 100, 109, 18, 78),
     (HELDOUT41, 100, 109, 19, 74),
-    (HELDOUT42, 100, 109, 19, 77),
-    (HELDOUT43, 100, 108, 20, 80),
+    (HELDOUT42, 100, 109, 19, 86),
+    (HELDOUT43, 100, 108, 20, 83),
+    (HELDOUT44, 100, 108, 17, 83),
+    (HELDOUT45, 100, 109, 19, 87),
 ]
 
 
@@ -205,9 +212,9 @@ def test_a_window_the_note_gives_as_a_range_is_right_only_within_it(
 
 
 def test_each_set_is_read_from_the_today_its_readme_states() -> None:
-    """Sets 38 on were written for Monday 2026-12-07; the earlier ones for Sunday (their
+    """Sets 38 to 45 were written for Monday 2026-12-07; the earlier ones for Sunday (their
     READMEs): "since Friday" is measured from the day the writer assumed."""
     monday = {path.name for path, *_ in SETS if written_for(path).day == 7}
-    assert monday == {f"chat_heldout{n}.jsonl" for n in range(38, 44)}
+    assert monday == {f"chat_heldout{n}.jsonl" for n in range(38, 46)}
     assert all(item.now == datetime(2026, 12, 7, 12, 0, tzinfo=UTC) for item in load(HELDOUT42))
     assert written_for(HELDOUT) == NOW == datetime(2026, 12, 6, 12, 0, tzinfo=UTC)

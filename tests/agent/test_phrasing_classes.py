@@ -3112,3 +3112,64 @@ def test_a_day_or_a_span_of_days_reaches_back_to_its_first_day() -> None:
 def test_a_bare_no_before_a_version_is_still_no_correction() -> None:
     got = after("canary mnist-cnn v3 at 20%", "no v2 please")
     assert not [p for p in got if p.kind in CHANGE_KINDS], got
+
+
+# Learners' English and follow-ups: someone else's "say", "I wait", "for x same", a limit
+# in ms, "too much, 10%", a guard said with "automatic rollback", "how many model", the
+# version in Staging then "that one", a second question that only restates or judges the
+# first (classes of set 45's misses, in words of our own).
+@pytest.mark.parametrize(
+    ("history", "text", "want"),
+    [
+        ((), "Ana say we must promote mnist-cnn v2, but I wait", [Unclear]),
+        (
+            ("which version of digits-encoder is serving?",),
+            "and for mnist-cnn same",
+            [ServingStatus(model="mnist-cnn")],
+        ),
+        ((), "what is your purpose here?", [Help()]),
+        (
+            (),
+            "which classifier for the sorting line? hard limit 15ms",
+            [SelectModel(task="classification", max_latency_ms=15, goal="latency")],
+        ),
+        (
+            ("canary mnist-cnn v2 at 30%",),
+            "too much, 5% pls",
+            [StartCanary(model="mnist-cnn", version=2, percent=5)],
+        ),
+        (
+            (),
+            "v3 of digits-encoder go in production with automatic rollback guard",
+            [Promote(model="digits-encoder", version=3, stage="Production", guard=True)],
+        ),
+        ((), "automatically roll back digits-encoder now", [Rollback(model="digits-encoder")]),
+        ((), "how many model we have in staging?", [ListModels(stage="Staging")]),
+        (
+            (),
+            "what is serving for mnist-cnn now? I mean, where do its requests go?",
+            [ServingStatus(model="mnist-cnn")],
+        ),
+        (
+            (),
+            "diff v3 and v1 of mnist-classifier? v3 is better?",
+            [CompareVersions(model="mnist-classifier", version=3, against=1)],
+        ),
+    ],
+)
+def test_learners_english_and_follow_ups_of_set_45s_classes(
+    history: tuple[str, ...], text: str, want: list[Intent | type[Unclear]]
+) -> None:
+    got = after(*history, text)
+    if want == [Unclear]:
+        assert [p.kind for p in got] == ["unclear"], got
+    else:
+        assert got == want
+
+
+def test_that_one_after_asking_which_version_is_in_staging_is_the_staging_version() -> None:
+    asked = parse_parts("which version of mnist-classifier is in staging?", STAGED)
+    assert asked == [ModelDetails(model="mnist-classifier", version=2)]
+    focus = Focus().read(topic_of(asked[0], "")).on("mnist-classifier", 2)
+    got = parse_parts("ok ship that one to prod", STAGED.model_copy(update={"focus": focus}))
+    assert got == [Promote(model="mnist-classifier", version=2, stage="Production")]
