@@ -124,6 +124,7 @@ HELDOUT42 = DATA / "chat_heldout42.jsonl"
 HELDOUT43 = DATA / "chat_heldout43.jsonl"
 HELDOUT44 = DATA / "chat_heldout44.jsonl"
 HELDOUT45 = DATA / "chat_heldout45.jsonl"
+HELDOUT46 = DATA / "chat_heldout46.jsonl"
 SETS = (
     HELDOUT,
     HELDOUT2,
@@ -170,6 +171,7 @@ SETS = (
     HELDOUT43,
     HELDOUT44,
     HELDOUT45,
+    HELDOUT46,
 )
 #: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")

@@ -57,6 +57,7 @@ from tests.agent.heldout import (
     HELDOUT43,
     HELDOUT44,
     HELDOUT45,
+    HELDOUT46,
     NOW,
     evaluate,
     load,
@@ -95,7 +96,8 @@ from tests.agent.heldout import (
 #: its misses were fixed by class, set 23's misses not read (its README). Sets 38-43: their
 #: READMEs. Set 44 scored blind 62/100 with the chat before set 42's fixes and 63/100 after
 #: them, 83/100 after its own misses were fixed by class; set 45 scored blind 75/100 both
-#: before and after sets 42-44 were fixed, 87/100 after its own (their READMEs).
+#: before and after sets 42-44 were fixed, 87/100 after its own; set 46 blind 64/100 with the
+#: chat after all of those, as with the chat before them (its misses not read; their READMEs).
 SETS = [
     (HELDOUT, 120, 127, 12, 120),
     (HELDOUT2, 100, 104, 9, 100),
@@ -142,6 +144,7 @@ SETS = [
     (HELDOUT43, 100, 108, 20, 83),
     (HELDOUT44, 100, 108, 17, 83),
     (HELDOUT45, 100, 109, 19, 87),
+    (HELDOUT46, 100, 108, 19, 64),
 ]
 
 
@@ -212,9 +215,9 @@ def test_a_window_the_note_gives_as_a_range_is_right_only_within_it(
 
 
 def test_each_set_is_read_from_the_today_its_readme_states() -> None:
-    """Sets 38 to 45 were written for Monday 2026-12-07; the earlier ones for Sunday (their
+    """Sets 38 to 46 were written for Monday 2026-12-07; the earlier ones for Sunday (their
     READMEs): "since Friday" is measured from the day the writer assumed."""
     monday = {path.name for path, *_ in SETS if written_for(path).day == 7}
-    assert monday == {f"chat_heldout{n}.jsonl" for n in range(38, 46)}
+    assert monday == {f"chat_heldout{n}.jsonl" for n in range(38, 47)}
     assert all(item.now == datetime(2026, 12, 7, 12, 0, tzinfo=UTC) for item in load(HELDOUT42))
     assert written_for(HELDOUT) == NOW == datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
