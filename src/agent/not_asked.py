@@ -200,8 +200,8 @@ _QUESTION = re.compile(
 #: Someone else's words: "someone said to roll back x", "the runbook says roll back x".
 _REPORTED = re.compile(
     r"\b(?:said|says|suggested|suggests|wants|wanted|wrote|recommends|recommended|reads|"
-    # a learner's "Giulia say we must roll back x"
-    r"(?-i:(?<=[A-Z][a-z]\s)|(?<=[A-Z][a-z]{2}\s)|(?<=[A-Z][a-z]{3}\s)|(?<=[A-Z][a-z]{4}\s)|(?<=[A-Z][a-z]{5}\s))say|"
+    # a learner's "Giulia say we must roll back x", "my boss say ..."
+    r"(?<=\s)(?<!\bI\s)(?<!\bi\s)say(?=\s+(?:we|to|that|i|you)\b)|"
     r"mentioned|told\s+(?:me|us|him|her|them)\s+to)\b",
     re.I,
 )

@@ -549,6 +549,10 @@ _WHOLE_STAGE = re.compile(
 _CONTEXT_THEN_ASK = re.compile(
     r"^([^:?]{20,300}):\s*(?=(?:please\s+)?(?:could|can|would|will)\s+you\b|please\s+\w)", re.I
 )
+#: "v2 of x go in production": a promotion said with "go".
+_GOES_TO_STAGE = re.compile(
+    r"\b(?:go|goes|going)\s+(?:in|into|to|on)\s+(?:prod(?:uction)?|staging)\b", re.I
+)
 #: An opinion asked for, no request placed: "... What do you think?", "your thoughts?"
 _OPINION = re.compile(
     r"\bwhat\s+do\s+you\s+(?:think|reckon)\b|\byour\s+(?:thoughts|opinion|view|take)\b"
@@ -596,7 +600,7 @@ _SECOND_PART = re.compile(
 _PREFACE = re.compile(
     r"^\W*(?:(?:ok|okay|hi|hey|so)\W+)?"
     # "Before the meeting on Thursday I need two things, if you would be so kind: first, ..."
-    r"(?:[^:?.!]{0,80}?\b(?:i|we)\s+(?:need|have|want|would\s+like)\s+)?"
+    r"(?:(?:(?:before|ahead\s+of|for|after)\s+[^:?.!]{0,60}?\s+)?(?:i|we)\s+(?:need|want|would\s+like)\s+)?"
     r"(?:two|2|a\s+couple\s+of|a\s+few|three|3)\s+"
     r"(?:things|questions|requests|asks|items)\b(?:[^:?]{0,60}:|,)\s*"
     r"(?:first(?:ly)?\s*[,:]?\s*|\(1\)\s*|1\)\s*)?",
@@ -814,7 +818,8 @@ def _guard_only_words(text: str) -> str:
     if not P.wants_guard(text) or not has(P.ROLLBACK, text):
         return text
     rest = P.GUARD.sub(" guard ", text)
-    if has(P.ROLLBACK, rest) or not (has(P.PROMOTE, rest) or P.STAGE_WORD.search(rest)):
+    promoted = has(P.PROMOTE, rest) or _GOES_TO_STAGE.search(rest)
+    if has(P.ROLLBACK, rest) or not promoted:
         return text  # "automatically roll back x now": a rollback, no promotion to guard
     return rest
 
@@ -1181,6 +1186,7 @@ def _asked_after(text: str, ctx: ParseContext) -> str:
         colon is not None
         and not _Reader(colon.group(1), ctx).found
         and not any(has(p, colon.group(1)) for p in (P.PROMOTE, P.ROLLBACK, P.STOP, P.CANARY))
+        and not re.search(r"\d|percent|\bprod|\bstag|\bversion|\bnot\b|n't\b", colon.group(1), re.I)
     ):
         text = text[colon.end(1) + 1 :].strip()
     need = _WHAT_I_NEED.search(text)
@@ -1386,7 +1392,11 @@ def _parts(text: str, ctx: ParseContext) -> list[Intent]:
         and _IS_IT_GOOD.search(pieces[1])
     ):
         return [first]  # "difference between v4 and v2 of x? v4 is better?": one comparison
-    if _RESTATED.match(pieces[1]) and first.kind not in ("unclear", *CHANGE_KINDS):
+    if (
+        _RESTATED.match(pieces[1])
+        and first.kind not in ("unclear", *CHANGE_KINDS)
+        and second.kind in ("serving", "model_info", "list_models", "select_model")
+    ):
         return [first]  # "which version of x serves? I mean, which one do requests go to?"
     if first == second and whole.kind == "unclear":
         return [first]  # "what is x serving, and is anything else loaded next to it?"

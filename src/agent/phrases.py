@@ -12,7 +12,9 @@ TOKEN = re.compile(r"[A-Za-z0-9][\w.\-]*")
 VERSION_WORD = re.compile(r"^(?:v|version|ver)?(\d+)$", re.I)
 #: ("#4" is a version; "#88213" an incident's or a ticket's number.)
 VERSION = re.compile(
-    r"(?:\bv|\bversion\s*|\bver\.?\s*|:v?|#(?=\d{1,3}\b)|(?<=[\w\-])@v?)(\d+)\b", re.I
+    r"(?:\bv|\bversion\s*|\bver\.?\s*|:v?|(?<!ticket\s)(?<!issue\s)(?<!incident\s)(?<!case\s)"
+    r"(?<!bug\s)(?<!pr\s)#(?=\d{1,3}\b)|(?<=[\w\-])@v?)(\d+)\b",
+    re.I,
 )
 #: Two versions after one plural "versions" ("compare versions 4 and 2").
 VERSION_PAIR = re.compile(
@@ -105,7 +107,7 @@ HISTORY_QUESTION = re.compile(
     r"\b(?:why|when|who)\b.*\b(?:rolled\s+back|roll\s*back|rollback|reverted|promoted|changed|"
     r"moved|deployed|released|approved|denied|touched|put|pushed|shipped|"
     # "when did v2 go to staging?"
-    r"(?:go|went|get|got|land|landed)\s+(?:to|in|into|on|live)|signed\s+off|sign\s+off)\b"
+    r"(?:go|went|get|got|land|landed)\s+(?:to|in|into|on|live)|signed\s+off)\b"
     # "did anyone move a version?", "has somebody promoted something?": who did what.
     r"|\b(?:did|has|have)\s+(?:any|some|no)\s*(?:one|body)\s+(?:\w+\s+)?(?:roll(?:ed)?\s*back|"
     r"revert(?:ed)?|promot(?:e|ed)|chang(?:e|ed)|mov(?:e|ed)|deploy(?:ed)?|releas(?:e|ed)|"
@@ -127,7 +129,12 @@ ROLLBACK = re.compile(
     r"(?=\s*(?:to\s+(?:v|version\s*)\d+\b|(?:now|asap|please|pls|plz)\b|[.!,;]|$))"
     # "Back to v1 the mnist-classifier, now.", "ok that was a mistake, back to v1"
     r"|(?:^\W*|[.!?,;:\u2013\u2014]\s*|\b(?:ok|okay|so|then|now|just|and|please|pls)\s+)back\s+to\s+"
-    r"(?:v|version\s*)\d+\b(?!'s|\s+(?:of|in\s+the|card|metrics|details)\b)"
+    r"(?:v|version\s*)\d+\b"
+    # ... and nothing after it but the model, "please" or "now": never "back to v1 accuracy",
+    # "back to v1, how does it compare", "... and then back to v1 on Tuesday"
+    r"(?=(?:\s+(?:the\s+|for\s+|on\s+|of\s+)?[A-Za-z][\w.]*-[\w.\-]+)?"
+    r"(?:\s*,?\s*(?:please|pls|now|asap|immediately|thx))*\s*[.!]*"
+    r"(?:\s*(?:now|asap|please|pls)\W*)?\s*$)"
     # "we need the old version back", "bring the previous one back"
     # "demote x", "unpromote x v1", "back out the last release", "take x out of production"
     # (out of Staging is no rollback: the archive reading says what does that)
@@ -202,9 +209,10 @@ INSTEAD = re.compile(r"\binstead\b|\brather\b", re.I)
 #: Changing the share of the canary that runs ("bump the canary to 50%").
 RESHARE = re.compile(
     r"\b(?:bump|raise|increase|lower|reduce|decrease|set|change|adjust|ramp|scale|take|dial|"
-    r"move|up|drop|cut|trim|shrink|halve|double|throttle|bring|push|open\s+up|make|"
-    # "is too much, 10% pls", "too little traffic, 30%"
-    r"too\s+(?:much|many|high|big|little|low|small|aggressive))\b",
+    r"move|up|drop|cut|trim|shrink|halve|double|throttle|bring|push|open\s+up|make)\b"
+    # "is too much, 10% pls", "too little traffic, 30%": a share said after it, and no more
+    r"|\btoo\s+(?:much|high|big|little|low|small|aggressive)(?:\s+traffic)?\W*"
+    r"\d+(?:\.\d+)?\s*%(?:\s*(?:pls|please|now|instead|then|thx))*\W*$",
     re.I,
 )
 #: A request said as a polite question ("could you make it 30%?", "is possible to make it
@@ -693,7 +701,7 @@ HELD = re.compile(
 _NEGATOR = (
     r"\b(?:don'?t|do\s+not|never|no\s+need\s+to|shouldn'?t|should\s+not|should\s+(?:i|we)|let'?s\s+not|"
     # "I wonder whether we should roll back x": thought about, not asked for
-    r"(?:whether|if)\s+(?:we|i)\s+(?:should|ought\s+to|might\s+want\s+to)|"
+    r"wonder(?:ing|ed)?\s+(?:whether|if)\s+(?:we|i)\s+(?:should|ought\s+to|might\s+want\s+to)|"
     r"rather\s+not|wouldn'?t|would\s+not|won'?t|will\s+not|not\s+going\s+to)\s+(?:\w+\s+){0,2}?"
 )
 HELD_VERB: list[tuple[str, re.Pattern[str]]] = [
@@ -741,7 +749,7 @@ HELD_ALL = re.compile(
     r"|\b(?:cancel|ignore|forget|scratch)\s+(?:that|what\s+i\s+said|i\s+said\s+that)\W*$"
     r"|/s\b|\bactually,?\s+no\W*$|\bmaybe\s+(?:not|later)\b|\bnein\b"
     # "but I am not sure, I wait", "is ok like now. nothing to do"
-    r"|\b(?:i|we)\s+(?:will\s+|'ll\s+)?wait\W*$|\bnothing\s+to\s+do\W*$"
+    r"|\b(?:not\s+sure|unsure|maybe|doubt\w*)\b[^.!?]*\b(?:i|we)\s+(?:will\s+|'ll\s+)?wait\W*$"
     # "rollback: no", "promotion? no" (a checklist's answer)
     r"|\b(?:roll\s*back|rollback|revert|promot\w*|canary|stop)\s*[:=?]\s*no\b"
     # Spanish: "no lo hagas todavía" (don't do it yet), "todavía no"

@@ -31,7 +31,7 @@ SAME_FOR = re.compile(
     r"\b(?:(?:do|repeat|apply)\s+(?:the\s+same|that|this|it)(?:\s+thing)?|(?:the\s+)?same\s+thing"
     r"|(?:the\s+)?same|likewise|ditto)\s+(?:for|with|on|to)\b"
     # "and for digits-encoder same", "for mnist-cnn the same pls"
-    r"|^\W*(?:and\s+)?(?:for|with)\s+[\w.\-]+\s+(?:the\s+)?same\b",
+    r"|^\W*(?:and\s+)?(?:for|with)\s+[\w.\-]+\s+(?:the\s+)?same(?:\s+(?:please|pls))?\W*$",
     re.I,
 )
 #: "see the same information for x", "the same report about x": the reading before (never a
@@ -95,7 +95,7 @@ _VERSION_CORRECTED = re.compile(
     # a bare "no v3 please" refuses v3: a correction word must say it is one
     r"^\W*(?:(?:no|nope)\W+)?(?:(?:wait|sorry|oops|actually|err?m?|hmm+|i\s+mean|i\s+meant|"
     r"make\s+(?:that|it)|correction|typo)\W+)+(?:(?:no|nope)\W+)?(?:the\s+)?(?:v|version\s*)(\d+)\b"
-    r"(?:\W+not\s+(?:the\s+)?(?:v|version\s*)\d+\b)?(?:\W+(?:instead|please|pls|sorry))*\W*$",
+    r"(?:\W+not\s+(?:the\s+)?(?:v|version\s*)\d+\b)?(?:\W+(?:instead|please|pls|sorry))*[\s.!,]*$",
     re.I,
 )
 
@@ -187,6 +187,13 @@ class RepeatReading(FollowUpReading):
         after "canary x v4 at 10%": v3 at 10%)."""
         topic = self.focus.topic
         if kind == "rollback":
+            held = self.ctx.stage_version(model, "Production")
+            if held is not None and version > held:
+                return Unclear(
+                    reason=f"v{version} of {model} is newer than Production's v{held}: a "
+                    f"rollback goes back to an earlier version. Say e.g. 'roll back {model} "
+                    f"to v{max(1, held - 1)}'."
+                )
             return Rollback(model=model, to_version=version)
         if kind == "promote":
             return Promote(

@@ -17,6 +17,7 @@ from agent.intents import (
     StopCanary,
     Unclear,
 )
+from agent.wording import runbook_words
 
 #: Readings that ask or request nothing a follow-up could build on.
 _NOTHING = ("unclear", "question", "help", "out_of_scope", "unsupported")
@@ -25,6 +26,7 @@ _NOTHING = ("unclear", "question", "help", "out_of_scope", "unsupported")
 def topic_of(intent: Intent, text: str) -> Topic | None:
     """The slots a follow-up of ``text`` (read as ``intent``) keeps; None when the reading
     holds nothing to keep (a question back, help, a refusal): the earlier topic stays."""
+    text = runbook_words(text)  # "cnry status x?" is about a canary, as it was read
     if isinstance(intent, Unclear) and intent.unknown is not None and intent.partial is None:
         return Topic(unknown=intent.unknown)  # "tell me about fraud-detector", then "promote it"
     if isinstance(intent, Unclear) and (partial := intent.partial) is not None:

@@ -172,7 +172,7 @@ def _json_words(text: str) -> str | None:
 #: words after it are the request.
 _RUNBOOK_STEP = re.compile(r"(^|[.!?;]\s+|\n\s*)step\s+\d+[a-z]?\s*[\u2013\u2014:.\-]+\s*", re.I)
 #: "Model: x. Version: 4. Target version: 1." (a runbook's fields): said as "v4", "to v1".
-_VERSION_FIELD = re.compile(r"\b(target\s+)?version\s*[:=]\s*v?(\d+)\b", re.I)
+_VERSION_FIELD = re.compile(r"(?:[.;]?\s+|\b)(target\s+|to\s+)?version\s*[:=]\s*v?(\d+)\b", re.I)
 
 
 #: "Verify serving version. Model: x." (a runbook's model field after its step): "... for x".
@@ -180,15 +180,40 @@ _MODEL_FIELD = re.compile(r"[.;]?\s+model\s*[:=]\s*([A-Za-z0-9][\w.\-]*?)(?=[.;,
 
 
 #: On-call shorthand, written out: "cnry v4 10%", "rb to v1!!", "stg -> prd", "promo v4 stg".
+#: A clause's start (or a model's name before it) and its end: "stg -> prd for x", "ok. stg it".
+_CLAUSE_START = (
+    r"(^|[.!?;:,]\s*|\b(?:ok|okay|fine|so|then|pls|please)\s+|[A-Za-z][\w.]*-[\w.\-]+\s+)"
+)
+_CLAUSE_END = (
+    r"(?=(?:\s+(?:for|of|on)\s+[\w.\-]+)?(?:\s*,?\s*(?:pls|please|now|asap|thx))*\s*[.!]*\s*$)"
+)
 _SHORTHAND: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(?:cnry|canry|cnary)\b", re.I), "canary"),
-    (re.compile(r"\bstg\s*(?:->|=>|\u2192|to)\s*pro?d\b", re.I), "promote to production"),
-    (re.compile(r"\bstg\s+(?=it\b|that\b|this\b)", re.I), "promote to staging "),
-    (re.compile(r"\bpro?d\s+(?=it\b|that\b|this\b)", re.I), "promote to production "),
-    (re.compile(r"\brb\b", re.I), "roll back"),
+    (
+        re.compile(_CLAUSE_START + r"stg\s*(?:->|=>|\u2192|to)\s*pro?d\b" + _CLAUSE_END, re.I),
+        r"\1promote to production",
+    ),
+    (
+        re.compile(_CLAUSE_START + r"stg\s+(it|that|this)\b" + _CLAUSE_END, re.I),
+        r"\1promote \2 to staging",
+    ),
+    (
+        re.compile(_CLAUSE_START + r"pro?d\s+(it|that|this)\b" + _CLAUSE_END, re.I),
+        r"\1promote \2 to production",
+    ),
+    (re.compile(r"(?<![\w./])rb\b(?!\.\w)", re.I), "roll back"),
     (re.compile(r"\bpromo\b", re.I), "promote"),
     (re.compile(r"\bprd\b", re.I), "production"),
     (re.compile(r"\bstg\b", re.I), "staging"),
+)
+
+
+#: "Target stage: Staging", "Stage: Production", "Traffic: 10%" (a runbook's fields).
+_STAGE_FIELD = re.compile(
+    r"(?:[.;]?\s+|\b)(?:target\s+)?stage\s*[:=]\s*(production|prod|staging)\b", re.I
+)
+_TRAFFIC_FIELD = re.compile(
+    r"(?:[.;]?\s+|\b)(?:traffic|share|percent(?:age)?)\s*[:=]\s*(\d+(?:\.\d+)?)\s*%?", re.I
 )
 
 
@@ -199,7 +224,9 @@ def runbook_words(text: str) -> str:
         text = pattern.sub(words, text)
     text = _RUNBOOK_STEP.sub(lambda m: m.group(1), text)
     text = _MODEL_FIELD.sub(lambda m: f" for {m.group(1)}", text)
-    return _VERSION_FIELD.sub(lambda m: f"{'to ' if m.group(1) else ''}v{m.group(2)}", text)
+    text = _STAGE_FIELD.sub(lambda m: f" to {m.group(1)}", text)
+    text = _TRAFFIC_FIELD.sub(lambda m: f" at {m.group(1)}%", text)
+    return _VERSION_FIELD.sub(lambda m: f" {'to ' if m.group(1) else ''}v{m.group(2)}", text)
 
 
 def command_words(text: str) -> str:

@@ -3173,3 +3173,74 @@ def test_that_one_after_asking_which_version_is_in_staging_is_the_staging_versio
     focus = Focus().read(topic_of(asked[0], "")).on("mnist-classifier", 2)
     got = parse_parts("ok ship that one to prod", STAGED.model_copy(update={"focus": focus}))
     assert got == [Promote(model="mnist-classifier", version=2, stage="Production")]
+
+
+# Attacks on this round's rules (a review by someone who had not written them): shorthand
+# inside a report, "back to vN" in a question, a judgement or a timeline, a reported
+# preface, "for x same" with more after it, a metric said "too high", a correction asked as
+# a question, a version newer than Production as a rollback's correction.
+@pytest.mark.parametrize(
+    ("history", "text"),
+    [
+        ((), "mnist-cnn v1 on prd it seems broken"),
+        ((), "in prd it's v1 of mnist-cnn right?"),
+        ((), "looked at stg it is fine for digits-encoder v2"),
+        ((), "the stg -> prd promotion of mnist-cnn v2 failed yesterday, why?"),
+        ((), "stg -> prd checklist for digits-encoder v2 please"),
+        (("show mnist-cnn v3",), "ok, back to v1, how does it compare with v3?"),
+        ((), "back to v1 would be a mistake for mnist-cnn"),
+        ((), "we promoted v2 on Monday and then back to v1 on Tuesday for digits-encoder"),
+        (("show mnist-cnn v2",), "Back to v1? No, keep v2"),
+        (
+            (),
+            "Ana says we need two things: first, roll back mnist-cnn to v1, second, stop it.",
+        ),
+        ((), "Do we need two things: a rollback of mnist-cnn to v1 and a stop of the canary?"),
+        (
+            ("roll back mnist-classifier to v1",),
+            "with mnist-cnn the same problem happened last week",
+        ),
+        (("roll back mnist-classifier to v1",), "and for mnist-cnn same, but don't do it yet"),
+        (("canary mnist-cnn v2 at 10%",), "too many errors, 5% failed"),
+        (("promote mnist-cnn v3 to staging",), "wait, v2?"),
+        ((), "the issue is in deploy.rb, not the model"),
+    ],
+)
+def test_attacks_on_shorthand_back_to_prefaces_and_corrections_propose_nothing(
+    history: tuple[str, ...], text: str
+) -> None:
+    got = after(*history, text)
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("Please roll back mnist-cnn to v1. I wait.", [Rollback(model="mnist-cnn", to_version=1)]),
+        (
+            "mnist-cnn v2 in production is failing, do an automatic rollback to v1",
+            [Rollback(model="mnist-cnn", to_version=1)],
+        ),
+        (
+            "Let me know if I should also stop the canary; roll back mnist-cnn to v1 now",
+            [Rollback(model="mnist-cnn", to_version=1)],
+        ),
+        (
+            "Step 1 – Start canary. Model: digits-encoder. Version: 2. Traffic: 15%.",
+            [StartCanary(model="digits-encoder", version=2, percent=15)],
+        ),
+        (
+            "Step 2 – Promote. Model: mnist-cnn. Version: 3. Target stage: Staging.",
+            [Promote(model="mnist-cnn", version=3, stage="Staging")],
+        ),
+    ],
+)
+def test_requests_beside_the_new_words_still_read_as_asked(text: str, want: list[Intent]) -> None:
+    assert parse_parts(text, CTX) == want
+
+
+def test_a_rollback_corrected_to_a_version_newer_than_production_is_no_rollback() -> None:
+    asked = parse_parts("roll back mnist-classifier", STAGED)
+    focus = Focus().read(topic_of(asked[0], "roll back mnist-classifier")).on("mnist-classifier")
+    got = parse_parts("oops v3", STAGED.model_copy(update={"focus": focus}))
+    assert [p.kind for p in got] == ["unclear"], got
