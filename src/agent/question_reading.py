@@ -34,6 +34,10 @@ _FILLERS = frozenset(
 _SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)")
 
 
+#: A negation right before an action: "don't delete", "we can't retrain now", "no need to restart".
+_REFUSED_BEFORE = re.compile(
+    r"\b(?:don'?t|do\s+not|no\s+need\s+to|can'?t|cannot|won'?t|never|not)\s+(?:\w+\s+){0,2}$", re.I
+)
 #: Which version holds Staging: "which version of x is in staging?", "what's on staging for x".
 _IN_STAGING = re.compile(
     r"\b(?:which|what)\s+(?:version|one|build)\b[^.?!]*\b(?:is|'s|sits|sitting)\s+(?:in|on)\s+staging\b"
@@ -54,6 +58,8 @@ class QuestionReading(Slots):
             for action, pattern in S.UNSUPPORTED
             if not (action == "delete" and has(P.CANARY, t))
             for found in pattern.finditer(t)
+            # "don't delete anything, just roll back x": refused, not asked
+            if not _REFUSED_BEFORE.search(t[: found.start()])
         ]
         # "I retrained the MLP and registered it as v4. ... Can you compare v4 against
         # production?": a sentence that only tells what happened asks for nothing.

@@ -3244,3 +3244,24 @@ def test_a_rollback_corrected_to_a_version_newer_than_production_is_no_rollback(
     focus = Focus().read(topic_of(asked[0], "roll back mnist-classifier")).on("mnist-classifier")
     got = parse_parts("oops v3", STAGED.model_copy(update={"focus": focus}))
     assert [p.kind for p in got] == ["unclear"], got
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("Roll back mnist-cnn? what do you think?", []),
+        (
+            "don't delete anything, just roll back mnist-cnn to v1",
+            [Rollback(model="mnist-cnn", to_version=1)],
+        ),
+        ("we can't retrain now, so roll back digits-encoder", [Rollback(model="digits-encoder")]),
+    ],
+)
+def test_opinions_asked_tickets_reported_and_refused_unsupported_actions(
+    text: str, want: list[Intent]
+) -> None:
+    got = parse_parts(text, CTX)
+    if want:
+        assert got == want
+    else:
+        assert not [p for p in got if p.kind in CHANGE_KINDS], got
