@@ -143,7 +143,13 @@ class _Reader(ChangeReading, RepeatReading):
             return self.no_such_model()  # "what's on the billing route": say what is not there
         if self.since is not None and (
             intent.kind in ("list_models", "model_info")
-            or (isinstance(intent, Unclear) and intent.needs is None and not intent.unknown)
+            or (
+                isinstance(intent, Unclear)
+                and intent.needs is None
+                and not intent.unknown
+                # "which model for re-scoring last month's cheques overnight?": a pick asked
+                and not has(P.SELECT, self.text)
+            )
             # "Since Saturday.", "since saturday?": nothing but a window
             or (
                 intent.kind in ("help", "out_of_scope")

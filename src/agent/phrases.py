@@ -211,7 +211,8 @@ RESHARE = re.compile(
     r"\b(?:bump|raise|increase|lower|reduce|decrease|set|change|adjust|ramp|scale|take|dial|"
     r"move|up|drop|cut|trim|shrink|halve|double|throttle|bring|push|open\s+up|make)\b"
     # "is too much, 10% pls", "too little traffic, 30%": a share said after it, and no more
-    r"|\btoo\s+(?:much|high|big|little|low|small|aggressive)(?:\s+traffic)?\W*"
+    r"|(?:\btoo\s+(?:much|high|big|little|low|small|aggressive)|\b(?:is|'s)\s+a\s+lot)"
+    r"(?:\s+traffic)?\W*"
     r"\d+(?:\.\d+)?\s*%(?:\s*(?:pls|please|now|instead|then|thx))*\W*$",
     re.I,
 )

@@ -89,6 +89,14 @@ _SERVING_ONLY = re.compile(
     r"^\W*(?:and\s+|but\s+)?(?:is\s+it\s+|is\s+that\s+|it'?s\s+)?(?:serving|live|up|deployed)\W*$",
     re.I,
 )
+#: Another stage for the promotion just asked: "Wait. Not Production, Staging.", "not to prod,
+#: staging please".
+_STAGE_CORRECTED = re.compile(
+    r"^\W*(?:(?:wait|sorry|oops|no|nope|actually|hmm+|err?m?)\W+)*not\s+(?:to\s+|in\s+|into\s+)?"
+    r"(?:prod(?:uction)?|staging)\W+(?:(?:but|i\s+mean|rather)\s+)?(?:to\s+|in\s+|into\s+)?"
+    r"(prod(?:uction)?|staging)(?:\s+(?:please|pls|instead))*[\s.!]*$",
+    re.I,
+)
 #: Another version for the change just asked: "no wait v3", "sorry v1!! not v2", "make
 #: that version 5".
 _VERSION_CORRECTED = re.compile(
@@ -123,6 +131,20 @@ class RepeatReading(FollowUpReading):
             and topic.kind not in CHANGE_KINDS
         ):
             return ServingStatus(model=topic.model)  # "serving?" after x's card: what serves x
+        if (
+            topic.kind == "promote"
+            and topic.model is not None
+            and not self.found
+            and (stage := _STAGE_CORRECTED.match(self.text)) is not None
+        ):
+            ref = self.focus.proposal
+            version = ref.version if ref is not None and ref.model == topic.model else None
+            if version is None:
+                return Unclear(
+                    reason=f"Which version of {topic.model}? e.g. 'promote "
+                    f"{topic.model} v3 to {stage_of(stage.group(1))}'."
+                )
+            return Promote(model=topic.model, version=version, stage=stage_of(stage.group(1)))
         if (
             topic.kind in ("promote", "canary", "rollback")
             and topic.model is not None

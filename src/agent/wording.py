@@ -101,6 +101,7 @@ _FLAGS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"--since[=\s]+(\d+)\s*d(?:ays?)?\b", re.I), r" in the last \1 days "),
     (re.compile(r"--since[=\s]+(\d+)\s*m(?:in(?:utes?)?)?\b", re.I), r" in the last \1 minutes "),
     (re.compile(r"--(?:to|to-stage)[=\s]+", re.I), " to "),
+    (re.compile(r"^(\s*promote\b.*?)--stage[=\s]+", re.I), r"\1 to "),
     (re.compile(r"--stage[=\s]+", re.I), " "),
     (re.compile(r"--version[=\s]+v?(\d+)\b", re.I), r" v\1 "),
     (re.compile(r"--(?:model|name)[=\s]+", re.I), " "),
@@ -180,6 +181,25 @@ _MODEL_FIELD = re.compile(r"[.;]?\s+model\s*[:=]\s*([A-Za-z0-9][\w.\-]*?)(?=[.;,
 
 
 #: On-call shorthand, written out: "cnry v4 10%", "rb to v1!!", "stg -> prd", "promo v4 stg".
+#: Words of other languages in an English message, and shell habits, in English words: "5%
+#: por favor", "e v3?", "subito", "obrigada"; "rm -rf x v4", "mv x/v2 production",
+#: "select * from production".
+_MIXED_IN: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\bpor\s+favor\b", re.I), "please"),
+    (re.compile(r"\b(?:obrigad[oa]|grazie|gracias|danke)\b", re.I), "thanks"),
+    (re.compile(r"\b(?:agora|subito|ahora|sofort)\b", re.I), "now"),
+    (re.compile(r"\b(?:hoje|hoy|oggi)\b", re.I), "today"),
+    (re.compile(r"\b(?:desculp[ae]|scusa(?:mi)?|perd[oó]n)\b", re.I), "sorry"),
+    (re.compile(r"\b(?:e\s+depois|e\s+poi|y\s+luego)\b", re.I), "and then"),
+    (re.compile(r"(?<![\w.])e(?=\s+(?!\.)\S)(?<!\be\.g)", re.I), "and"),
+    (re.compile(r"(?<!\w)só(?!\w)", re.I), "only"),
+    (re.compile(r"^\s*select\s+\*\s+from\s+(?=prod|staging|archived|models)", re.I), "list "),
+    (re.compile(r"(?<![\w-])rm\s+(?:-\w+\s+)*(?=[A-Za-z])", re.I), "delete "),
+    (
+        re.compile(r"(?<![\w-])mv\s+([\w.\-]+)/v?(\d+)\s+(?=prod|staging)", re.I),
+        r"promote \1 v\2 to ",
+    ),
+)
 #: A clause's start (or a model's name before it) and its end: "stg -> prd for x", "ok. stg it".
 _CLAUSE_START = (
     r"(^|[.!?;:,]\s*|\b(?:ok|okay|fine|so|then|pls|please)\s+|[A-Za-z][\w.]*-[\w.\-]+\s+)"
@@ -220,7 +240,7 @@ _TRAFFIC_FIELD = re.compile(
 def runbook_words(text: str) -> str:
     """``text`` without runbook step headings, its model and version fields said as the chat
     reads them, on-call shorthand written out."""
-    for pattern, words in _SHORTHAND:
+    for pattern, words in (*_MIXED_IN, *_SHORTHAND):
         text = pattern.sub(words, text)
     text = _RUNBOOK_STEP.sub(lambda m: m.group(1), text)
     text = _MODEL_FIELD.sub(lambda m: f" for {m.group(1)}", text)

@@ -3265,3 +3265,54 @@ def test_opinions_asked_tickets_reported_and_refused_unsupported_actions(
         assert got == want
     else:
         assert not [p for p in got if p.kind in CHANGE_KINDS], got
+
+
+# Words of other languages and shell habits in an English message, a stage corrected after a
+# promotion, a pick asked with a time in it (classes of set 46's misses, in words of our own).
+@pytest.mark.parametrize(
+    ("history", "text", "want"),
+    [
+        ((), "select * from staging", [ListModels(stage="Staging")]),
+        ((), "rm mnist-cnn v1 pls", [Unsupported(action="delete", model="mnist-cnn", version=1)]),
+        (
+            (),
+            "mv digits-encoder/v2 staging",
+            [Promote(model="digits-encoder", version=2, stage="Staging")],
+        ),
+        (("show mnist-cnn v2",), "e v1?", [ModelDetails(model="mnist-cnn", version=1)]),
+        (
+            ("canary digits-encoder v2 at 20%",),
+            "hmm, 20 is a lot. 10% por favor",
+            [StartCanary(model="digits-encoder", version=2, percent=10)],
+        ),
+        (
+            (),
+            "digits-encoder: promote v2 to staging e depois start a canary of v2 at 5%, obrigado",
+            [
+                Promote(model="digits-encoder", version=2, stage="Staging"),
+                StartCanary(model="digits-encoder", version=2, percent=5),
+            ],
+        ),
+        ((), "man modelreg", [Help()]),
+        (
+            (),
+            "promote mnist-cnn v2 --stage staging",
+            [Promote(model="mnist-cnn", version=2, stage="Staging")],
+        ),
+        (
+            ("promote digits-encoder v2 to production",),
+            "Wait. Not Production, Staging.",
+            [Promote(model="digits-encoder", version=2, stage="Staging")],
+        ),
+    ],
+)
+def test_mixed_in_words_shell_habits_and_a_corrected_stage(
+    history: tuple[str, ...], text: str, want: list[Intent]
+) -> None:
+    assert after(*history, text) == want
+
+
+def test_a_pick_asked_with_a_time_in_it_is_no_history() -> None:
+    got = parse_parts("Which model would you recommend for re-scoring last month's scans?", CTX)
+    assert [p.kind for p in got] != ["audit"], got
+    assert "re-scoring" not in str(got)
