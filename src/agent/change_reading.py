@@ -216,6 +216,20 @@ class ChangeReading(Slots):
             )
         if version is None and P.PREVIOUS.search(head[after:]):
             version = self.replaced_version(model)
+        held = self.ctx.stage_version(model, "Production")
+        if (
+            found is not None
+            and re.search(r"\bback\s+to\b", found.group(0), re.I)
+            and not re.search(r"\broll", found.group(0), re.I)
+            and version is not None
+            and held is not None
+            and version > held
+        ):
+            # "ok back to v2" with v1 in Production: going forward is no rollback
+            return Unclear(
+                reason=f"v{version} of {model} is newer than Production's v{held}; to move "
+                f"Production to it, say 'promote {model} v{version} to production'."
+            )
         if found is not None and _DEMOTED.match(found.group(0)):
             # "demote x v2": the version said is the one to take out of Production
             clause = re.split(r"[,;.!?]", head[found.start() :])[0]  # not "..., v3 was worse"

@@ -209,7 +209,8 @@ _OPINION_ASKED = re.compile(
 _REPORTED = re.compile(
     r"\b(?:said|says|suggested|suggests|wants|wanted|wrote|recommends|recommended|reads|"
     # a learner's "Giulia say we must roll back x", "my boss say ..."
-    r"(?<=\s)(?<!\bI\s)(?<!\bi\s)say(?=\s+(?:we|to|that|i|you)\b)|"
+    r"(?-i:\b(?!(?:We|I|They|You|People|Metrics|Numbers|Logs|Dashboards)\b)[A-Z][a-z]+)\s+say(?=\s*[:,]|\s+\w)|"
+    r"\b(?:boss|lead|manager|colleague)\s+say(?=\s*[:,]|\s+\w)|"
     r"mentioned|told\s+(?:me|us|him|her|them)\s+to)\b",
     re.I,
 )

@@ -606,7 +606,7 @@ _SECOND_PART = re.compile(
 _PREFACE = re.compile(
     r"^\W*(?:(?:ok|okay|hi|hey|so)\W+)?"
     # "Before the meeting on Thursday I need two things, if you would be so kind: first, ..."
-    r"(?:(?:(?:before|ahead\s+of|for|after)\s+[^:?.!]{0,60}?\s+)?(?:i|we)\s+(?:need|want|would\s+like)\s+)?"
+    r"(?:(?:(?:before|ahead\s+of)\s+[^:?.!]{0,60}?\s+)?(?:i|we)\s+(?:need|want|would\s+like)\s+)?"
     r"(?:two|2|a\s+couple\s+of|a\s+few|three|3)\s+"
     r"(?:things|questions|requests|asks|items)\b(?:[^:?]{0,60}:|,)\s*"
     r"(?:first(?:ly)?\s*[,:]?\s*|\(1\)\s*|1\)\s*)?",
@@ -825,8 +825,10 @@ def _guard_only_words(text: str) -> str:
         return text
     rest = P.GUARD.sub(" guard ", text)
     promoted = has(P.PROMOTE, rest) or _GOES_TO_STAGE.search(rest)
-    if has(P.ROLLBACK, rest) or not promoted:
-        return text  # "automatically roll back x now": a rollback, no promotion to guard
+    if has(P.ROLLBACK, rest) or not promoted or "?" in text:
+        return text
+    if not_asked_for(["promote", "rollback"], _GOES_TO_STAGE.sub(" promote to ", rest)):
+        return text  # "Marco said v4 should go to production with auto-rollback": reported
     return rest
 
 
@@ -1402,6 +1404,7 @@ def _parts(text: str, ctx: ParseContext) -> list[Intent]:
         _RESTATED.match(pieces[1])
         and first.kind not in ("unclear", *CHANGE_KINDS)
         and second.kind in ("serving", "model_info", "list_models", "select_model")
+        and getattr(second, "model", None) in (None, getattr(first, "model", None))
     ):
         return [first]  # "which version of x serves? I mean, which one do requests go to?"
     if first == second and whole.kind == "unclear":

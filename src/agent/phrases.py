@@ -10,10 +10,9 @@ from agent.wording import VOCABULARY
 
 TOKEN = re.compile(r"[A-Za-z0-9][\w.\-]*")
 VERSION_WORD = re.compile(r"^(?:v|version|ver)?(\d+)$", re.I)
-#: ("#4" is a version; "#88213" an incident's or a ticket's number.)
+#: ("#2" is an item's, a ticket's or an incident's number, never a version.)
 VERSION = re.compile(
-    r"(?:\bv|\bversion\s*|\bver\.?\s*|:v?|(?<!ticket\s)(?<!issue\s)(?<!incident\s)(?<!case\s)"
-    r"(?<!bug\s)(?<!pr\s)#(?=\d{1,3}\b)|(?<=[\w\-])@v?)(\d+)\b",
+    r"(?:\bv|\bversion\s*|\bver\.?\s*|:v?|(?<=[\w\-])@v?)(\d+)\b",
     re.I,
 )
 #: Two versions after one plural "versions" ("compare versions 4 and 2").
@@ -128,13 +127,15 @@ ROLLBACK = re.compile(
     r"(?:switch|flip|put|pin)\s+(?:it|that|this|(?:the\s+)?[\w.\-]+)\s+back\b"
     r"(?=\s*(?:to\s+(?:v|version\s*)\d+\b|(?:now|asap|please|pls|plz)\b|[.!,;]|$))"
     # "Back to v1 the mnist-classifier, now.", "ok that was a mistake, back to v1"
-    r"|(?:^\W*|[.!?,;:\u2013\u2014]\s*|\b(?:ok|okay|so|then|now|just|and|please|pls)\s+)back\s+to\s+"
+    r"|(?:^\W*(?:(?:ok|okay|so|then|now|just|and|please|pls|no|sorry|oops|right)\W+)*"
+    r"|^\W*[A-Za-z][\w.]*-[\w.\-]+\s*:\s*"
+    r"|\b(?:mistake|wrong|bad|broken|failing|garbage)\W*[,;.!\u2013\u2014-]\s*)back\s+to\s+"
     r"(?:v|version\s*)\d+\b"
     # ... and nothing after it but the model, "please" or "now": never "back to v1 accuracy",
     # "back to v1, how does it compare", "... and then back to v1 on Tuesday"
     r"(?=(?:\s+(?:the\s+|for\s+|on\s+|of\s+)?[A-Za-z][\w.]*-[\w.\-]+)?"
     r"(?:\s*,?\s*(?:please|pls|now|asap|immediately|thx))*\s*[.!]*"
-    r"(?:\s*(?:now|asap|please|pls)\W*)?\s*$)"
+    r"(?:\s*(?:now|asap|please|pls)[\s.!]*)?$)"
     # "we need the old version back", "bring the previous one back"
     # "demote x", "unpromote x v1", "back out the last release", "take x out of production"
     # (out of Staging is no rollback: the archive reading says what does that)
@@ -211,7 +212,8 @@ RESHARE = re.compile(
     r"\b(?:bump|raise|increase|lower|reduce|decrease|set|change|adjust|ramp|scale|take|dial|"
     r"move|up|drop|cut|trim|shrink|halve|double|throttle|bring|push|open\s+up|make)\b"
     # "is too much, 10% pls", "too little traffic, 30%": a share said after it, and no more
-    r"|(?:\btoo\s+(?:much|high|big|little|low|small|aggressive)|\b(?:is|'s)\s+a\s+lot)"
+    r"|(?:^|[.!?;,]\s*)(?:hmm+\W+)?(?:(?:it|that|this|the\s+share|the\s+traffic|\d+\s*%?)\s+)?"
+    r"(?:is|'s)?\s*(?:too\s+(?:much|high|big|little|low|small|aggressive)|a\s+lot)"
     r"(?:\s+traffic)?\W*"
     r"\d+(?:\.\d+)?\s*%(?:\s*(?:pls|please|now|instead|then|thx))*\W*$",
     re.I,
@@ -749,8 +751,6 @@ HELD_ALL = re.compile(
     r"on\s+second\s+thoughts?|not\s+really|or\s+not)\b(?!\s+(?:stable|live|ready|anywhere|around))"
     r"|\b(?:cancel|ignore|forget|scratch)\s+(?:that|what\s+i\s+said|i\s+said\s+that)\W*$"
     r"|/s\b|\bactually,?\s+no\W*$|\bmaybe\s+(?:not|later)\b|\bnein\b"
-    # "but I am not sure, I wait", "is ok like now. nothing to do"
-    r"|\b(?:not\s+sure|unsure|maybe|doubt\w*)\b[^.!?]*\b(?:i|we)\s+(?:will\s+|'ll\s+)?wait\W*$"
     # "rollback: no", "promotion? no" (a checklist's answer)
     r"|\b(?:roll\s*back|rollback|revert|promot\w*|canary|stop)\s*[:=?]\s*no\b"
     # Spanish: "no lo hagas todavía" (don't do it yet), "todavía no"

@@ -31,7 +31,7 @@ SAME_FOR = re.compile(
     r"\b(?:(?:do|repeat|apply)\s+(?:the\s+same|that|this|it)(?:\s+thing)?|(?:the\s+)?same\s+thing"
     r"|(?:the\s+)?same|likewise|ditto)\s+(?:for|with|on|to)\b"
     # "and for digits-encoder same", "for mnist-cnn the same pls"
-    r"|^\W*(?:and\s+)?(?:for|with)\s+[\w.\-]+\s+(?:the\s+)?same(?:\s+(?:please|pls))?\W*$",
+    r"|^\W*(?:and\s+)?(?:for|with)\s+[\w.\-]+\s+(?:the\s+)?same(?:\s+(?:please|pls))?[\s.!]*$",
     re.I,
 )
 #: "see the same information for x", "the same report about x": the reading before (never a
@@ -102,7 +102,7 @@ _STAGE_CORRECTED = re.compile(
 _VERSION_CORRECTED = re.compile(
     # a bare "no v3 please" refuses v3: a correction word must say it is one
     r"^\W*(?:(?:no|nope)\W+)?(?:(?:wait|sorry|oops|actually|err?m?|hmm+|i\s+mean|i\s+meant|"
-    r"make\s+(?:that|it)|correction|typo)\W+)+(?:(?:no|nope)\W+)?(?:the\s+)?(?:v|version\s*)(\d+)\b"
+    r"make\s+(?:that|it)|correction|typo)\W+)+(?:the\s+)?(?:v|version\s*)(\d+)\b"
     r"(?:\W+not\s+(?:the\s+)?(?:v|version\s*)\d+\b)?(?:\W+(?:instead|please|pls|sorry))*[\s.!,]*$",
     re.I,
 )
@@ -144,7 +144,12 @@ class RepeatReading(FollowUpReading):
                     reason=f"Which version of {topic.model}? e.g. 'promote "
                     f"{topic.model} v3 to {stage_of(stage.group(1))}'."
                 )
-            return Promote(model=topic.model, version=version, stage=stage_of(stage.group(1)))
+            return Promote(
+                model=topic.model,
+                version=version,
+                stage=stage_of(stage.group(1)),
+                guard=ref is not None and ref.guard,
+            )
         if (
             topic.kind in ("promote", "canary", "rollback")
             and topic.model is not None
@@ -218,10 +223,12 @@ class RepeatReading(FollowUpReading):
                 )
             return Rollback(model=model, to_version=version)
         if kind == "promote":
+            ref = self.focus.proposal
             return Promote(
                 model=model,
                 version=version,
                 stage=stage_of(topic.stage) if topic.stage else "Production",
+                guard=ref is not None and ref.kind == "promote" and ref.guard,
             )
         if topic.percent is None:
             return Unclear(

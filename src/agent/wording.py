@@ -173,7 +173,7 @@ def _json_words(text: str) -> str | None:
 #: words after it are the request.
 _RUNBOOK_STEP = re.compile(r"(^|[.!?;]\s+|\n\s*)step\s+\d+[a-z]?\s*[\u2013\u2014:.\-]+\s*", re.I)
 #: "Model: x. Version: 4. Target version: 1." (a runbook's fields): said as "v4", "to v1".
-_VERSION_FIELD = re.compile(r"(?:[.;]?\s+|\b)(target\s+|to\s+)?version\s*[:=]\s*v?(\d+)\b", re.I)
+_VERSION_FIELD = re.compile(r"(?:[.;]?\s+|^)(target\s+|to\s+)?version\s*[:=]\s*v?(\d+)\b", re.I)
 
 
 #: "Verify serving version. Model: x." (a runbook's model field after its step): "... for x".
@@ -202,7 +202,7 @@ _MIXED_IN: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 #: A clause's start (or a model's name before it) and its end: "stg -> prd for x", "ok. stg it".
 _CLAUSE_START = (
-    r"(^|[.!?;:,]\s*|\b(?:ok|okay|fine|so|then|pls|please)\s+|[A-Za-z][\w.]*-[\w.\-]+\s+)"
+    r"(^\s*(?:[A-Za-z][\w.]*-[\w.\-]+\s+)?|[.!?;]\s*|^\W*(?:ok|okay|fine|so|then|pls|please)\W+)"
 )
 _CLAUSE_END = (
     r"(?=(?:\s+(?:for|of|on)\s+[\w.\-]+)?(?:\s*,?\s*(?:pls|please|now|asap|thx))*\s*[.!]*\s*$)"
@@ -230,7 +230,7 @@ _SHORTHAND: tuple[tuple[re.Pattern[str], str], ...] = (
 
 #: "Target stage: Staging", "Stage: Production", "Traffic: 10%" (a runbook's fields).
 _STAGE_FIELD = re.compile(
-    r"(?:[.;]?\s+|\b)(?:target\s+)?stage\s*[:=]\s*(production|prod|staging)\b", re.I
+    r"(?:[.;]?\s+|^)target\s+stage\s*[:=]\s*(production|prod|staging)\b", re.I
 )
 _TRAFFIC_FIELD = re.compile(
     r"(?:[.;]?\s+|\b)(?:traffic|share|percent(?:age)?)\s*[:=]\s*(\d+(?:\.\d+)?)\s*%?", re.I
@@ -242,6 +242,8 @@ def runbook_words(text: str) -> str:
     reads them, on-call shorthand written out."""
     for pattern, words in (*_MIXED_IN, *_SHORTHAND):
         text = pattern.sub(words, text)
+    if _RUNBOOK_STEP.search(text) is None:
+        return text  # fields ("Version: 2", "Stage: Production") only in a runbook's step
     text = _RUNBOOK_STEP.sub(lambda m: m.group(1), text)
     text = _MODEL_FIELD.sub(lambda m: f" for {m.group(1)}", text)
     text = _STAGE_FIELD.sub(lambda m: f" to {m.group(1)}", text)

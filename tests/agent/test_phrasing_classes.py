@@ -3316,3 +3316,35 @@ def test_a_pick_asked_with_a_time_in_it_is_no_history() -> None:
     got = parse_parts("Which model would you recommend for re-scoring last month's scans?", CTX)
     assert [p.kind for p in got] != ["audit"], got
     assert "re-scoring" not in str(got)
+
+
+# Attacks of a second review on this round's rules: fields outside a runbook step, a metric
+# said "too high", "back to vN" in narration, options, quotes, questions or forward, a guard
+# reported or asked about, a correction that refuses, shorthand after a colon, a "#N" item.
+@pytest.mark.parametrize(
+    ("history", "text"),
+    [
+        ((), "Audit entry: Model: mnist-cnn. Version: 2. Stage: Production. By: ana."),
+        (("canary digits-encoder v2 at 10%",), "accuracy too low, 80%"),
+        (("canary digits-encoder v2 at 10%",), "cpu usage too high, 85%"),
+        ((), "We promoted v2 of mnist-cnn on Monday, then back to v1."),
+        ((), "Option A: keep v2. Option B: back to v1 mnist-cnn."),
+        (("show mnist-cnn v2",), "so back to v1 now?"),
+        ((), "Ana: back to v1 mnist-cnn."),
+        ((), "Marco said v2 of mnist-cnn should go to production with auto-rollback"),
+        ((), "should v2 of digits-encoder go to staging with automatic rollback?"),
+        (("promote mnist-cnn v3 to staging",), "sorry, no v3"),
+        (("show mnist-cnn v3",), "Marco: prd it"),
+        ((), "FYI: stg -> prd for mnist-cnn."),
+    ],
+)
+def test_second_review_attacks_propose_nothing(history: tuple[str, ...], text: str) -> None:
+    got = after(*history, text)
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
+
+
+def test_a_correction_keeps_the_guard_and_back_to_a_newer_version_is_no_rollback() -> None:
+    guarded = after("promote mnist-cnn v4 to production with auto-rollback", "sorry, v3")
+    assert guarded == [Promote(model="mnist-cnn", version=3, stage="Production", guard=True)]
+    assert [p.kind for p in parse_parts("ok back to v3 mnist-classifier", STAGED)] == ["unclear"]
+    assert parse_parts("re: item #2, promote mnist-cnn to production", CTX)[0].kind == "unclear"
