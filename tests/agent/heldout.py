@@ -125,6 +125,7 @@ HELDOUT43 = DATA / "chat_heldout43.jsonl"
 HELDOUT44 = DATA / "chat_heldout44.jsonl"
 HELDOUT45 = DATA / "chat_heldout45.jsonl"
 HELDOUT46 = DATA / "chat_heldout46.jsonl"
+HELDOUT47 = DATA / "chat_heldout47.jsonl"
 SETS = (
     HELDOUT,
     HELDOUT2,
@@ -172,6 +173,7 @@ SETS = (
     HELDOUT44,
     HELDOUT45,
     HELDOUT46,
+    HELDOUT47,
 )
 #: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")

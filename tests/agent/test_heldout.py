@@ -58,6 +58,7 @@ from tests.agent.heldout import (
     HELDOUT44,
     HELDOUT45,
     HELDOUT46,
+    HELDOUT47,
     NOW,
     evaluate,
     load,
@@ -97,7 +98,9 @@ from tests.agent.heldout import (
 #: READMEs. Set 44 scored blind 62/100 with the chat before set 42's fixes and 63/100 after
 #: them, 83/100 after its own misses were fixed by class; set 45 scored blind 75/100 both
 #: before and after sets 42-44 were fixed, 87/100 after its own; set 46 blind 64/100 with the
-#: chat after all of those, as with the chat before them, 76/100 after its own (their READMEs).
+#: chat after all of those, as with the chat before them, 76/100 after its own; set 47 blind
+#: 72/100 after set 46's fixes and two attack reviews, 70/100 with the chat before sets 42-46
+#: (their READMEs).
 SETS = [
     (HELDOUT, 120, 127, 12, 120),
     (HELDOUT2, 100, 104, 9, 100),
@@ -145,6 +148,7 @@ SETS = [
     (HELDOUT44, 100, 108, 17, 84),
     (HELDOUT45, 100, 109, 19, 87),
     (HELDOUT46, 100, 108, 19, 76),
+    (HELDOUT47, 100, 109, 19, 72),
 ]
 
 
@@ -215,9 +219,9 @@ def test_a_window_the_note_gives_as_a_range_is_right_only_within_it(
 
 
 def test_each_set_is_read_from_the_today_its_readme_states() -> None:
-    """Sets 38 to 46 were written for Monday 2026-12-07; the earlier ones for Sunday (their
+    """Sets 38 to 47 were written for Monday 2026-12-07; the earlier ones for Sunday (their
     READMEs): "since Friday" is measured from the day the writer assumed."""
     monday = {path.name for path, *_ in SETS if written_for(path).day == 7}
-    assert monday == {f"chat_heldout{n}.jsonl" for n in range(38, 47)}
+    assert monday == {f"chat_heldout{n}.jsonl" for n in range(38, 48)}
     assert all(item.now == datetime(2026, 12, 7, 12, 0, tzinfo=UTC) for item in load(HELDOUT42))
     assert written_for(HELDOUT) == NOW == datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
