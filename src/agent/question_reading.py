@@ -38,6 +38,10 @@ _SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)")
 _REFUSED_BEFORE = re.compile(
     r"\b(?:don'?t|do\s+not|no\s+need\s+to|can'?t|cannot|won'?t|never|not)\s+(?:\w+\s+){0,2}$", re.I
 )
+#: A past or ongoing activity's verb right before an action: "finished retraining".
+_DONE_BEFORE = re.compile(
+    r"\b(?:finished|finishing|done|completed|after|while|since|started)\s+(?:\w+\s+){0,1}$", re.I
+)
 #: Which version holds Staging: "which version of x is in staging?", "what's on staging for x".
 _IN_STAGING = re.compile(
     r"\b(?:which|what)\s+(?:version|one|build)\b[^.?!]*\b(?:is|'s|sits|sitting)\s+(?:in|on)\s+staging\b"
@@ -58,8 +62,10 @@ class QuestionReading(Slots):
             for action, pattern in S.UNSUPPORTED
             if not (action == "delete" and has(P.CANARY, t))
             for found in pattern.finditer(t)
-            # "don't delete anything, just roll back x": refused, not asked
+            # "don't delete anything, just roll back x": refused, not asked; "I just finished
+            # retraining overnight and logged v4": done, not asked
             if not _REFUSED_BEFORE.search(t[: found.start()])
+            and not _DONE_BEFORE.search(t[: found.start()])
         ]
         # "I retrained the MLP and registered it as v4. ... Can you compare v4 against
         # production?": a sentence that only tells what happened asks for nothing.

@@ -101,7 +101,7 @@ _STAGE_CORRECTED = re.compile(
 #: that version 5".
 _VERSION_CORRECTED = re.compile(
     # a bare "no v3 please" refuses v3: a correction word must say it is one
-    r"^\W*(?:(?:no|nope)\W+)?(?:(?:wait|sorry|oops|actually|err?m?|hmm+|i\s+mean|i\s+meant|"
+    r"^\W*(?:(?:no|nope)\W+)?(?:(?:wait|sorry|oops|actually|err?m?|hmm+|i\s+mean|i\s+meant|on\s+reflection|"
     r"make\s+(?:that|it)|correction|typo)\W+)+(?:the\s+)?(?:v|version\s*)(\d+)\b"
     r"(?:\W+not\s+(?:the\s+)?(?:v|version\s*)\d+\b)?(?:\W+(?:instead|please|pls|sorry))*[\s.!,]*$",
     re.I,

@@ -16,6 +16,8 @@ HELP = re.compile(
     r"|\bwhat (?:are|r) (?:you|u) (?:able to do|capable of|good for|for)\b"
     r"|\bwhat (?:else )?(?:can|does) (?:this|the) (?:thing|tool|bot|chat|assistant) do\b"
     r"|\bwhat else can (?:you|i) (?:do|ask)\b"
+    # "what stuff can you actually do for me?"
+    r"|\bwhat\s+(?:stuff|things|else)\s+can\s+(?:you|u)\s+(?:actually\s+|really\s+)?do\b"
     # "List available commands.", "Confirm agent capabilities" (a runbook's step)
     r"|\b(?:list|show)\s+(?:me\s+)?(?:(?:your|the|all|available|supported)\s+)+commands\b"
     r"|\b(?:agent|chat|bot|assistant|your)\s+capabilities\b"

@@ -185,6 +185,12 @@ _MODEL_FIELD = re.compile(r"[.;]?\s+model\s*[:=]\s*([A-Za-z0-9][\w.\-]*?)(?=[.;,
 #: por favor", "e v3?", "subito", "obrigada"; "rm -rf x v4", "mv x/v2 production",
 #: "select * from production".
 _MIXED_IN: tuple[tuple[re.Pattern[str], str], ...] = (
+    # emoji and pictographs say a mood, nothing the chat reads
+    (re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d]+"), " "),
+    # "Kindly stop it": a polite please
+    (re.compile(r"\bkindly\b", re.I), "please"),
+    # a commit message's or an issue title's type: "chore: promote x v3 -> staging", "q: ..."
+    (re.compile(r"(^|;\s*)(?:feat|fix|chore|q|ask|ops|docs)(?:\([\w\-]+\))?\s*:\s*", re.I), r"\1"),
     (re.compile(r"\bpor\s+favor\b", re.I), "please"),
     (re.compile(r"\b(?:obrigad[oa]|grazie|gracias|danke)\b", re.I), "thanks"),
     (re.compile(r"\b(?:agora|subito|ahora|sofort)\b", re.I), "now"),

@@ -3348,3 +3348,42 @@ def test_a_correction_keeps_the_guard_and_back_to_a_newer_version_is_no_rollback
     assert guarded == [Promote(model="mnist-cnn", version=3, stage="Production", guard=True)]
     assert [p.kind for p in parse_parts("ok back to v3 mnist-classifier", STAGED)] == ["unclear"]
     assert parse_parts("re: item #2, promote mnist-cnn to production", CTX)[0].kind == "unclear"
+
+
+# Emoji, "kindly", commit-message prefixes, "what stuff can you do", an action narrated as done,
+# "on reflection, make that v4" (classes of set 47's misses, in words of our own).
+@pytest.mark.parametrize(
+    ("history", "text", "want"),
+    [
+        (
+            (),
+            "Kindly delete mnist-cnn version 1 🙏",
+            [Unsupported(action="delete", model="mnist-cnn", version=1)],
+        ),
+        (
+            (),
+            "chore: promote digits-encoder v2 -> staging",
+            [Promote(model="digits-encoder", version=2, stage="Staging")],
+        ),
+        (
+            ("q: which version serves mnist-cnn?",),
+            "q: and digits-encoder?",
+            [ServingStatus(model="digits-encoder")],
+        ),
+        ((), "what stuff can you actually do? 🤔", [Help()]),
+        (
+            (),
+            "I finished retraining and logged v3 of mnist-cnn 🎉 how does v3 compare to v1?",
+            [CompareVersions(model="mnist-cnn", version=3, against=1)],
+        ),
+        (
+            ("Please promote digits-encoder version 2 to Staging.",),
+            "On reflection, make that version 3.",
+            [Promote(model="digits-encoder", version=3, stage="Staging")],
+        ),
+    ],
+)
+def test_emoji_kindly_commit_prefixes_and_narrated_actions(
+    history: tuple[str, ...], text: str, want: list[Intent]
+) -> None:
+    assert after(*history, text) == want
