@@ -99,8 +99,8 @@ from tests.agent.heldout import (
 #: them, 83/100 after its own misses were fixed by class; set 45 scored blind 75/100 both
 #: before and after sets 42-44 were fixed, 87/100 after its own; set 46 blind 64/100 with the
 #: chat after all of those, as with the chat before them, 76/100 after its own; set 47 blind
-#: 72/100 after set 46's fixes and two attack reviews, 70/100 with the chat before sets 42-46
-#: (their READMEs).
+#: 72/100 after set 46's fixes and two attack reviews, 70/100 with the chat before sets 42-46,
+#: 80/100 after its own (their READMEs).
 SETS = [
     (HELDOUT, 120, 127, 12, 120),
     (HELDOUT2, 100, 104, 9, 100),
@@ -148,7 +148,7 @@ SETS = [
     (HELDOUT44, 100, 108, 17, 84),
     (HELDOUT45, 100, 109, 19, 87),
     (HELDOUT46, 100, 108, 19, 76),
-    (HELDOUT47, 100, 109, 19, 72),
+    (HELDOUT47, 100, 109, 19, 80),
 ]
 
 
