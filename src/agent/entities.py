@@ -501,7 +501,7 @@ DESCRIBING = re.compile(
     # "fat-fingered", "hand-picked", "half-baked": a participle compound says how, not which.
     r"|^[a-z]+-[a-z]+(?:ed|en)$"
     # "re-scoring", "pre-check", "non-critical", "co-owner": an English prefix, then a word
-    r"|^(?:re|pre|post|non|co|multi|semi|self|over|under|anti|sub|inter|de|un)-[a-z]+$"
+    r"|^(?:re|pre|post|non|multi|semi|self|over|under|anti|sub|inter|de|un)-[a-z]+(?:ing|ed)$"
 )
 #: A measurement, not a name: p50/p95/p99, 5xx, 20ms.
 _MEASURE = re.compile(r"^(?:p\d{2,3}(?:\.\d+)?|\d+xx|\d+(?:\.\d+)?(?:ms|s|m|h|%))$")

@@ -224,7 +224,7 @@ POLITE_ASK = re.compile(
     r"^\W*(?:(?:hi|hello|hey|ok|okay|so|and|also)\W+)*(?:(?:can|could|would|will)\s+(?:you|u|we)"
     r"(?:\s+please)?|is\s+(?:it\s+)?possible(?:\s+to)?|any\s+chance\s+(?:you\s+)?(?:could\s+)?)"
     r"\s+(?:make|set|raise|bump|increase|lower|reduce|change|move|take|put|up|drop|cut)\b"
-    r"(?:(?!\b(?:or|if|unless|when|once|tomorrow|later|after)\b)[^?])*\?+\s*$",
+    r"(?:(?!\b(?:or|if|unless|when|once|tomorrow|later|after)\b)[^?])*\?\s*$",
     re.I,
 )
 

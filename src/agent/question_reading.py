@@ -40,7 +40,7 @@ _REFUSED_BEFORE = re.compile(
 )
 #: A past or ongoing activity's verb right before an action: "finished retraining".
 _DONE_BEFORE = re.compile(
-    r"\b(?:finished|finishing|done|completed|after|while|since|started)\s+(?:\w+\s+){0,1}$", re.I
+    r"\b(?:i|we|i've|we've|just|already)\s+(?:finished|completed|done)\s+$", re.I
 )
 #: Which version holds Staging: "which version of x is in staging?", "what's on staging for x".
 _IN_STAGING = re.compile(

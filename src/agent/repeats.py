@@ -92,8 +92,8 @@ _SERVING_ONLY = re.compile(
 #: Another stage for the promotion just asked: "Wait. Not Production, Staging.", "not to prod,
 #: staging please".
 _STAGE_CORRECTED = re.compile(
-    r"^\W*(?:(?:wait|sorry|oops|no|nope|actually|hmm+|err?m?)\W+)*not\s+(?:to\s+|in\s+|into\s+)?"
-    r"(?:prod(?:uction)?|staging)\W+(?:(?:but|i\s+mean|rather)\s+)?(?:to\s+|in\s+|into\s+)?"
+    r"^\W*(?:(?:wait|sorry|oops|no|nope|actually|hmm+|err?m?)\W+)*not\s+(?:to\s+)?"
+    r"(prod(?:uction)?|staging)\W+(?:(?:but|i\s+mean|rather)\s+)?(?:to\s+|in\s+|into\s+)?"
     r"(prod(?:uction)?|staging)(?:\s+(?:please|pls|instead))*[\s.!]*$",
     re.I,
 )
@@ -139,15 +139,17 @@ class RepeatReading(FollowUpReading):
         ):
             ref = self.focus.proposal
             version = ref.version if ref is not None and ref.model == topic.model else None
+            if stage_of(stage.group(1)) != stage_of(topic.stage or "Production"):
+                return None  # "no, not staging, production" after a move to Production: no news
             if version is None:
                 return Unclear(
                     reason=f"Which version of {topic.model}? e.g. 'promote "
-                    f"{topic.model} v3 to {stage_of(stage.group(1))}'."
+                    f"{topic.model} v3 to {stage_of(stage.group(2))}'."
                 )
             return Promote(
                 model=topic.model,
                 version=version,
-                stage=stage_of(stage.group(1)),
+                stage=stage_of(stage.group(2)),
                 guard=ref is not None and ref.guard,
             )
         if (

@@ -185,7 +185,8 @@ _MODEL_FIELD = re.compile(r"[.;]?\s+model\s*[:=]\s*([A-Za-z0-9][\w.\-]*?)(?=[.;,
 #: por favor", "e v3?", "subito", "obrigada"; "rm -rf x v4", "mv x/v2 production",
 #: "select * from production".
 _MIXED_IN: tuple[tuple[re.Pattern[str], str], ...] = (
-    # emoji and pictographs say a mood, nothing the chat reads
+    # a refusing sign is a "don't"; other emoji and pictographs say a mood the chat does not read
+    (re.compile("[\U0001f44e\u274c\U0001f6ab\u2717\u2718\u26d4\U0001f645]\ufe0f?"), " don't "),
     (re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d]+"), " "),
     # "Kindly stop it": a polite please
     (re.compile(r"\bkindly\b", re.I), "please"),
@@ -193,17 +194,24 @@ _MIXED_IN: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(^|;\s*)(?:feat|fix|chore|q|ask|ops|docs)(?:\([\w\-]+\))?\s*:\s*", re.I), r"\1"),
     (re.compile(r"\bpor\s+favor\b", re.I), "please"),
     (re.compile(r"\b(?:obrigad[oa]|grazie|gracias|danke)\b", re.I), "thanks"),
-    (re.compile(r"\b(?:agora|subito|ahora|sofort)\b", re.I), "now"),
     (re.compile(r"\b(?:hoje|hoy|oggi)\b", re.I), "today"),
     (re.compile(r"\b(?:desculp[ae]|scusa(?:mi)?|perd[oó]n)\b", re.I), "sorry"),
     (re.compile(r"\b(?:e\s+depois|e\s+poi|y\s+luego)\b", re.I), "and then"),
+    # "mas não agora", "ma non subito", "aber nicht sofort", "ahora no": not now
+    (re.compile(r"(?<![\w-])(?:não|nao)(?![\w-])", re.I), "not"),
+    (re.compile(r"\bnon\s+(?:subito|adesso|ora)\b", re.I), "not now"),
+    (re.compile(r"\bnicht\s+(?:sofort|jetzt)\b", re.I), "not now"),
+    (re.compile(r"(?<![\w-])(?:mas|aber)(?![\w-])", re.I), "but"),
+    (re.compile(r"\b(?:agora|subito|ahora|sofort)\b(?!\s+(?:no|not|não|nicht)\b)", re.I), "now"),
+    (re.compile(r"\b(?:ahora|agora|hoje|hoy|subito|sofort)\s+(?:no|not)\b", re.I), "not now"),
     (re.compile(r"(?<![\w.])e(?=\s+(?!\.)\S)(?<!\be\.g)", re.I), "and"),
     (re.compile(r"(?<!\w)só(?!\w)", re.I), "only"),
     (re.compile(r"^\s*select\s+\*\s+from\s+(?=prod|staging|archived|models)", re.I), "list "),
     (re.compile(r"(?<![\w-])rm\s+(?:-\w+\s+)*(?=[A-Za-z])", re.I), "delete "),
     (
-        re.compile(r"(?<![\w-])mv\s+([\w.\-]+)/v?(\d+)\s+(?=prod|staging)", re.I),
-        r"promote \1 v\2 to ",
+        # only the whole message: never "git mv", "yesterday I ran mv", "mv ... production-backup/"
+        re.compile(r"^\s*mv\s+([\w.\-]+)/v?(\d+)\s+(prod(?:uction)?|staging)/?\s*$", re.I),
+        r"promote \1 v\2 to \3",
     ),
 )
 #: A clause's start (or a model's name before it) and its end: "stg -> prd for x", "ok. stg it".

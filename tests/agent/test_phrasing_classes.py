@@ -3387,3 +3387,27 @@ def test_emoji_kindly_commit_prefixes_and_narrated_actions(
     history: tuple[str, ...], text: str, want: list[Intent]
 ) -> None:
     assert after(*history, text) == want
+
+
+# Attacks of a third review: shell lines that are no request, an action said to come first,
+# unknown names with an English prefix, a refusing emoji, "not now" in other languages.
+@pytest.mark.parametrize(
+    ("history", "text"),
+    [
+        ((), "mv mnist-cnn/v2 production-backup/"),
+        ((), "git mv mnist-cnn/v2 production"),
+        ((), "yesterday I ran mv mnist-cnn/v2 production"),
+        ((), "mv mnist-cnn/v2 production?"),
+        ((), "after retraining, promote mnist-cnn v2 to production"),
+        (("what's serving mnist-cnn?",), "roll back co-pilot to v1"),
+        (("promote mnist-cnn v2 to production",), "not in production, staging"),
+        ((), "👎 promote mnist-cnn v2 to production"),
+        ((), "❌ rollback digits-encoder to v1"),
+        ((), "promote mnist-cnn v2 to staging, mas não agora"),
+        ((), "rollback digits-encoder to v1, aber nicht sofort"),
+        ((), "promote mnist-cnn v2 agora não"),
+    ],
+)
+def test_third_review_attacks_propose_nothing(history: tuple[str, ...], text: str) -> None:
+    got = after(*history, text)
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
