@@ -42,7 +42,7 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
         return "says it is not sure the change should be made"  # "..., but I'm not sure I should"
     if _ONLY_ASKING.search(text):
         return "says it only asks"  # "would a rollback of x even be possible? just asking"
-    if _OPINION_ASKED.search(text):
+    if P.OPINION.search(text):
         return "asks what I think of it"  # "Roll back x? what do you think?"
     if _supposed(text):
         return "supposes a change"  # "suppose v3 were in shadow at 20%: would users see it?"
@@ -197,12 +197,6 @@ _QUESTION = re.compile(
     # German: "soll ich den Canary beenden?", "wie kann ich ... stoppen?"
     r"soll(?:en|te)?\s+(?:ich|wir)|wie\s+kann|kann\s+(?:ich|man)|"
     r"explain|tell\s+me\s+how|to\s+\w+)\b",
-    re.I,
-)
-#: An opinion asked of the chat about the change: "Roll back x? what do you think?".
-_OPINION_ASKED = re.compile(
-    r"\bwhat\s+do\s+you\s+(?:think|reckon)\b|\byour\s+(?:thoughts|opinion|view|take)\b"
-    r"|\b(?:good|bad)\s+idea\s*\?",
     re.I,
 )
 #: Someone else's words: "someone said to roll back x", "the runbook says roll back x".

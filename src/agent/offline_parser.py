@@ -385,7 +385,7 @@ class _Reader(ChangeReading, RepeatReading):
     def classified(self) -> Intent:
         """No rule placed the message: the classifier names its kind (if confident) and the
         rules read that kind's names and numbers."""
-        if _OPINION.search(self.text):
+        if P.OPINION.search(self.text):  # an opinion asked for, no request placed
             return Unclear(
                 reason="Whether to make a change is yours to decide; I can show what helps: "
                 "e.g. 'compare mnist-classifier v2 with production', 'audit mnist-classifier "
@@ -558,12 +558,6 @@ _CONTEXT_THEN_ASK = re.compile(
 #: "v2 of x go in production": a promotion said with "go".
 _GOES_TO_STAGE = re.compile(
     r"\b(?:go|goes|going)\s+(?:in|into|to|on)\s+(?:prod(?:uction)?|staging)\b", re.I
-)
-#: An opinion asked for, no request placed: "... What do you think?", "your thoughts?"
-_OPINION = re.compile(
-    r"\bwhat\s+do\s+you\s+(?:think|reckon)\b|\byour\s+(?:thoughts|opinion|view|take)\b"
-    r"|^\W*(?:any\s+)?thoughts\W*$",
-    re.I,
 )
 #: A piece that only urges the request before it on: "Do it.", "Now!!", "go ahead, please".
 _URGE = re.compile(

@@ -655,6 +655,12 @@ LATENCY_NEED = re.compile(
     r"return)\s+(?:\w+\s+)?(?:under|below|within|<=?|less than|at most)\s*\d",
     re.I,
 )
+#: The chat's opinion asked: "Roll back x? what do you think?", "your thoughts?", "good idea?".
+OPINION = re.compile(
+    r"\bwhat\s+do\s+you\s+(?:think|reckon)\b|\byour\s+(?:thoughts|opinion|view|take)\b"
+    r"|^\W*(?:any\s+)?thoughts\W*$|\b(?:good|bad)\s+idea\s*\?",
+    re.I,
+)
 #: A plea to act on an incident (with ONCALL words above: "undo it now", "fix it!!!").
 ACT_NOW = re.compile(r"\b(?:now|immediately|right away|asap|fix it|fix this)\b|!{2,}", re.I)
 SYNC = re.compile(
