@@ -220,8 +220,9 @@ class RepeatReading(FollowUpReading):
             if held is not None and version > held:
                 return Unclear(
                     reason=f"v{version} of {model} is newer than Production's v{held}: a "
-                    f"rollback goes back to an earlier version. Say e.g. 'roll back {model} "
-                    f"to v{max(1, held - 1)}'."
+                    f"rollback goes back to an earlier version: say 'roll back {model}' for "
+                    "the version before it, or 'promote "
+                    f"{model} v{version} to production' to move forward."
                 )
             return Rollback(model=model, to_version=version)
         if kind == "promote":
