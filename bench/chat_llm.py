@@ -45,8 +45,16 @@ from agent.classifier import shared  # noqa: E402
 from agent.focus import Focus, ParseContext  # noqa: E402
 from agent.grounding import reading_problem  # noqa: E402
 from agent.intents import Parsed  # noqa: E402
-from agent.llm import LLMSettings, build_intent_parser  # noqa: E402
-from agent.llm_kind import KIND_MAX_TOKENS, KINDS, LLMKindParser, combine  # noqa: E402
+from agent.llm import LLMSettings, build_chat_model, build_intent_parser, token_cap  # noqa: E402
+from agent.llm_kind import (  # noqa: E402
+    KIND_MAX_TOKENS,
+    KINDS,
+    Examples,
+    LLMKindParser,
+    candidates,
+    combine,
+    placed_kind,
+)
 from agent.offline_parser import OfflineParser, parse_intent, parse_parts  # noqa: E402
 from bench import llm_server  # noqa: E402
 
@@ -69,12 +77,17 @@ class Turn:
     agreed: bool | None
     """Reading the kind: the LLM named the kind the rules read (None: whole intents)."""
     llm_kind: str | None
+    offered: list[str] | None
+    """The kinds the reply could name (nearest examples), None: every kind."""
+    label_kind: str
+    always_right_used: bool
+    """A reader that always names the label's kind would be used here (the same policy)."""
     reason: str | None
     reading: dict[str, Any]
 
 
-def turns(path: Path, every: int) -> list[heldout.Item]:
-    return heldout.load(path)[::every]
+def turns(paths: list[Path], every: int) -> list[heldout.Item]:
+    return [item for path in paths for item in heldout.load(path)[::every]]
 
 
 def context(focus: Focus) -> ParseContext:
@@ -126,10 +139,13 @@ async def read_turn(parser: Any, item: heldout.Item) -> Turn:
     history = [f"user: {text}" for text in item.history]
     started = time.perf_counter()
     llm_kind: str | None = None
+    offered: list[str] | None = None
     if isinstance(parser, LLMKindParser):
         # What LLMKindParser.parse does, with the LLM's kind kept for the report.
         rules = await OfflineParser().parse(item.text, history, ctx)
-        llm_kind = await parser.kind(item.text)
+        llm_kind = await parser.kind(item.text, placed_kind(rules))
+        if parser.examples != "fixed":
+            offered = list(candidates(item.text, placed_kind(rules), shared()))
         if llm_kind in KINDS:
             parsed = combine(llm_kind, rules, item.text, ctx)
         else:
@@ -143,8 +159,10 @@ async def read_turn(parser: Any, item: heldout.Item) -> Turn:
     intent = parsed.intent if used or parsed.source == "offline" else parse_intent(item.text, ctx)
     got = heldout.reading(intent)
     right = heldout.matches(got, item.expect[0], item.note)
-    alone = (await OfflineParser().parse(item.text, history, ctx)).intent
+    rules = await OfflineParser().parse(item.text, history, ctx)
+    alone = rules.intent
     rules_right = heldout.matches(heldout.reading(alone), item.expect[0], item.note)
+    label_kind = str(item.expect[0].get("kind"))
     agreed = None if llm_kind is None else llm_kind == alone.kind
     return Turn(
         id=item.id,
@@ -156,9 +174,21 @@ async def read_turn(parser: Any, item: heldout.Item) -> Turn:
         rules_right=rules_right,
         agreed=agreed,
         llm_kind=llm_kind,
+        offered=offered,
+        label_kind=label_kind,
+        always_right_used=always_right_used(label_kind, rules, item.text, ctx),
         reason=reason_of(parsed, problem),
         reading=got,
     )
+
+
+def always_right_used(label_kind: str, rules: Parsed, text: str, ctx: ParseContext) -> bool:
+    """Whether the chat would use a reading naming the label's kind: the fewest fallbacks
+    any reader can reach while a kind other than the rules' never overrides them."""
+    if label_kind not in KINDS:
+        return False  # "question", "unclear": no kind the LLM can name
+    parsed = combine(label_kind, rules, text, ctx)
+    return parsed.source == "llm" and reading_problem(parsed.intent, text, ctx) is None
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -167,7 +197,13 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def summary(
-    done: list[Turn], settings: LLMSettings, model: str, wall_s: float, every: int, name: str
+    done: list[Turn],
+    settings: LLMSettings,
+    model: str,
+    wall_s: float,
+    every: int,
+    name: str,
+    examples: Examples,
 ) -> dict[str, Any]:
     latencies = [t.latency_s for t in done]
     used = [t for t in done if t.used]
@@ -179,6 +215,7 @@ def summary(
         "model": model,
         "set": name,
         "reads": settings.reading,
+        "examples": examples,
         "turns": len(done),
         "every": every,
         "p50_turn_s": round(p50, 2),
@@ -194,6 +231,11 @@ def summary(
         "decided_alone_rules_were_right": sum(t.rules_right for t in overrode),
         "llm_kind_same_as_rules": sum(t.agreed is True for t in kinds),
         "llm_kind_answered": len(kinds),
+        "always_right_fallback_rate": round(
+            1 - sum(t.always_right_used for t in done) / len(done), 3
+        ),
+        "label_kind_offered": sum(t.label_kind in (t.offered or KINDS) for t in done),
+        "llm_kind_same_as_label": sum(t.llm_kind == t.label_kind for t in kinds),
         "chat_right": sum(t.right for t in done),
         "rules_alone_right": sum(t.rules_right for t in done),
         "fallback_reasons": dict(Counter(t.reason for t in done if t.reason)),
@@ -214,7 +256,10 @@ def summary(
 def table(result: dict[str, Any]) -> str:
     used = result["llm_used"]
     rows = [
-        ("model, what it reads", f"{result['model']}, {result['reads']}"),
+        (
+            "model, what it reads, examples",
+            f"{result['model']}, {result['reads']}, {result['examples']}",
+        ),
         (f"turns ({result['set']})", f"{result['turns']} (every {result['every']}th message)"),
         (
             "turn latency p50 / p95 / max",
@@ -226,6 +271,10 @@ def table(result: dict[str, Any]) -> str:
             "fell back to the rules",
             f"{result['fell_back']} ({result['fallback_rate']:.0%}, "
             f"target <= {TARGET_FALLBACK:.0%})",
+        ),
+        (
+            "fallback of a reader always right",
+            f"{result['always_right_fallback_rate']:.0%} (the rules' kind is never overridden)",
         ),
         (
             "fallback reasons",
@@ -241,8 +290,13 @@ def table(result: dict[str, Any]) -> str:
         ("chat's readings right (LLM or rules)", f"{result['chat_right']} / {result['turns']}"),
         ("the rules alone, same turns", f"{result['rules_alone_right']} / {result['turns']}"),
         (
-            "LLM's kind = the rules' kind",
-            f"{result['llm_kind_same_as_rules']} / {result['llm_kind_answered']} replies",
+            "LLM's kind = the rules' kind / = the label's",
+            f"{result['llm_kind_same_as_rules']} / {result['llm_kind_same_as_label']} of "
+            f"{result['llm_kind_answered']} replies",
+        ),
+        (
+            "label's kind among those offered",
+            f"{result['label_kind_offered']} / {result['turns']}",
         ),
         (
             "machine load (1 min average, cores)",
@@ -259,7 +313,12 @@ def table(result: dict[str, Any]) -> str:
 
 
 async def run(
-    base_url: str, model: str, every: int, env: dict[str, str], path: Path
+    base_url: str,
+    model: str,
+    every: int,
+    env: dict[str, str],
+    paths: list[Path],
+    examples: Examples,
 ) -> dict[str, Any]:
     settings = LLMSettings.from_env(
         {
@@ -270,6 +329,17 @@ async def run(
         }
     )
     parser = build_intent_parser(settings)
+    chat_model = build_chat_model(settings)
+    if examples != "nearest" and chat_model is not None:
+        parser = LLMKindParser(
+            chat_model,
+            OfflineParser(),
+            shared(),
+            deadline_s=settings.turn_budget_s,
+            options=token_cap(KIND_MAX_TOKENS, local=True),
+            constrain=settings.constrain,
+            examples=examples,
+        )
     shared()  # the rules' classifier, trained once per process (as in a chat)
     # Load the weights and fill the server's prompt cache before timing; on a loaded machine
     # the first (uncached) call can outlast the turn budget, so try a few times.
@@ -279,7 +349,7 @@ async def run(
             break
     started = time.perf_counter()
     done: list[Turn] = []
-    for item in turns(path, every):
+    for item in turns(paths, every):
         turn = await read_turn(parser, item)
         done.append(turn)
         mark = "used" if turn.used else f"fallback ({turn.reason})"
@@ -287,7 +357,8 @@ async def run(
         print(
             f"{turn.id} {turn.latency_s:6.2f} s  {mark:38} {right}  {turn.text[:60]!r}", flush=True
         )
-    return summary(done, settings, model, time.perf_counter() - started, every, path.stem)
+    name = "+".join(path.stem for path in paths)
+    return summary(done, settings, model, time.perf_counter() - started, every, name, examples)
 
 
 def main() -> None:
@@ -299,9 +370,17 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=5, help="every Nth message of the set")
     parser.add_argument(
         "--set",
+        action="append",
         choices=[p.stem for p in heldout.SETS],
-        default=heldout.HELDOUT3.stem,
-        help="the held-out set read (tests/agent/data/<set>.jsonl)",
+        help="a held-out set read (tests/agent/data/<set>.jsonl; repeatable; default "
+        f"{heldout.HELDOUT3.stem})",
+    )
+    parser.add_argument(
+        "--examples",
+        choices=["nearest", "fixed"],
+        default="nearest",
+        help="nearest: each message's nearest corpus phrasings and a few candidate kinds (the "
+        "chat's); fixed: the fixed examples and every kind",
     )
     parser.add_argument("--json", type=Path, default=ROOT / "bench/results/chat_llm.json")
     parser.add_argument(
@@ -313,14 +392,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     env = dict(pair.split("=", 1) for pair in args.env)
-    path = heldout.DATA / f"{args.set}.jsonl"
+    paths = [heldout.DATA / f"{name}.jsonl" for name in args.set or [heldout.HELDOUT3.stem]]
+    run_args = (args.model, args.every, env, paths, args.examples)
     if args.base_url:
-        result = anyio.run(run, args.base_url.rstrip("/"), args.model, args.every, env, path)
+        result = anyio.run(run, args.base_url.rstrip("/"), *run_args)
     else:
         log = args.json.with_suffix(".server.log")
         log.parent.mkdir(parents=True, exist_ok=True)
         with llm_server.start(args.model, venv=args.venv, port=args.port, log=log) as url:
-            result = anyio.run(run, url, args.model, args.every, env, path)
+            result = anyio.run(run, url, *run_args)
     print(table(result))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -25,16 +25,24 @@ class Guess:
     confidence: float
 
 
-def corpus() -> list[tuple[Kind, str]]:
-    """(kind, text) pairs, with ``{m}`` filled by each sample name."""
+def templates() -> list[tuple[Kind, str]]:
+    """The corpus as written: (kind, text) pairs, a model's name as ``{m}``."""
     text = resources.files("agent").joinpath("data/intent_corpus.tsv").read_text("utf-8")
     pairs: list[tuple[Kind, str]] = []
     for line in text.splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         kind, phrase = line.split("\t", 1)
+        pairs.append((cast(Kind, kind), phrase))
+    return pairs
+
+
+def corpus() -> list[tuple[Kind, str]]:
+    """(kind, text) pairs, with ``{m}`` filled by each sample name."""
+    pairs: list[tuple[Kind, str]] = []
+    for kind, phrase in templates():
         names = SAMPLE_NAMES if "{m}" in phrase else ("",)
-        pairs += [(cast(Kind, kind), phrase.replace("{m}", name)) for name in names]
+        pairs += [(kind, phrase.replace("{m}", name)) for name in names]
     return pairs
 
 
@@ -59,15 +67,41 @@ class IntentClassifier:
         model = SGDClassifier(loss="log_loss", alpha=1e-4, random_state=0)
         self._pipeline: Any = make_pipeline(features, model)
         self._pipeline.fit([text for _, text in pairs], [kind for kind, _ in pairs])
+        self._examples: list[tuple[Kind, str]] = []
+        self._vectors: Any = None
 
     def guess(self, text: str) -> Guess:
+        return self.ranked(text)[0]
+
+    def ranked(self, text: str) -> list[Guess]:
+        """Every kind, most likely first."""
         probabilities = self._pipeline.predict_proba([text])[0]
-        best = int(probabilities.argmax())
-        kind = cast(Kind, str(self._pipeline.classes_[best]))
-        return Guess(kind=kind, confidence=float(probabilities[best]))
+        order = probabilities.argsort()[::-1]
+        classes = self._pipeline.classes_
+        return [Guess(cast(Kind, str(classes[i])), float(probabilities[i])) for i in order]
+
+    def index(self, examples: list[tuple[Kind, str]]) -> None:
+        """The examples ``nearest`` picks from (the same features as the kinds)."""
+        self._examples = examples
+        self._vectors = self._pipeline[0].transform([text for _, text in examples])
+
+    def nearest(self, text: str, k: int) -> list[tuple[Kind, str]]:
+        """The ``k`` indexed examples most like ``text`` (cosine of the features), most
+        alike first."""
+        if self._vectors is None:
+            return []
+        scores = (self._vectors @ self._pipeline[0].transform([text]).T).toarray().ravel()
+        return [self._examples[i] for i in scores.argsort()[::-1][:k]]
 
 
 @functools.cache
 def shared() -> IntentClassifier:
-    """The classifier trained on the shipped corpus (once per process)."""
-    return IntentClassifier(corpus())
+    """The classifier trained on the shipped corpus (once per process); its examples
+    indexed once each, a model's name filled by turns."""
+    classifier = IntentClassifier(corpus())
+    examples = [
+        (kind, phrase.replace("{m}", SAMPLE_NAMES[i % len(SAMPLE_NAMES)]))
+        for i, (kind, phrase) in enumerate(templates())
+    ]
+    classifier.index(examples)
+    return classifier

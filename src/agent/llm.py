@@ -376,12 +376,17 @@ def build_intent_parser(settings: LLMSettings) -> IntentParser:
         return offline
     local = settings.base_url is not None
     if settings.reading == "kind":
-        from agent.llm_kind import KIND_MAX_TOKENS, LLMKindParser, kind_schema
+        from agent.classifier import shared
+        from agent.llm_kind import KIND_MAX_TOKENS, LLMKindParser
 
-        options = token_cap(KIND_MAX_TOKENS, local=local)
-        if (shape := response_format(settings.constrain, schema=kind_schema())) is not None:
-            options["response_format"] = shape
-        return LLMKindParser(model, offline, deadline_s=settings.turn_budget_s, options=options)
+        return LLMKindParser(
+            model,
+            offline,
+            shared(),
+            deadline_s=settings.turn_budget_s,
+            options=token_cap(KIND_MAX_TOKENS, local=local),
+            constrain=settings.constrain,
+        )
     return LLMIntentParser(
         model,
         offline,

@@ -12,6 +12,7 @@ from mcp.server.mcpserver import MCPServer
 from rich.console import Console
 
 from agent.chat import chat_command, run_chat
+from agent.classifier import shared
 from agent.focus import Focus, ParseContext
 from agent.grounding import reading_problem
 from agent.intents import (
@@ -23,28 +24,36 @@ from agent.intents import (
     Parsed,
     Rollback,
     ServingStatus,
+    StopCanary,
     Unclear,
 )
 from agent.llm import (
     ANSWER_MAX_TOKENS,
     INTENT_MAX_TOKENS,
     LLMSettings,
+    build_chat_model,
     build_intent_parser,
     intent_schema,
     read_intent,
     response_format,
 )
 from agent.llm_kind import (
+    KIND_CHOICES,
     KIND_MAX_TOKENS,
+    KIND_NEIGHBOURS,
     KINDS,
+    Examples,
     LLMKind,
     LLMKindParser,
+    candidates,
     kind_schema,
+    neighbours,
     read_kind,
     reading_of_kind,
 )
 from agent.mcp_tools import open_registry
-from agent.prompts import INTENT_SYSTEM, KIND_EXAMPLES, KIND_SYSTEM
+from agent.offline_parser import OfflineParser
+from agent.prompts import INTENT_SYSTEM, KIND_EXAMPLES, KIND_SYSTEM, kind_request
 from tests.agent.conftest import llm_model, llm_parser, open_agent
 from tests.agent.fake_openai import Reply, ScriptedLLM
 
@@ -251,31 +260,91 @@ KIND_CONTEXT = ParseContext(
 )
 
 
-def kind_parser(llm: ScriptedLLM, **settings: float) -> IntentParser:
+def kind_parser(
+    llm: ScriptedLLM, examples: Examples = "nearest", **settings: float
+) -> IntentParser:
     env = {"OPENAI_BASE_URL": llm.base_url, "MODELREG_AGENT_LLM_READS": "kind"}
     update = {"model": "fake-model", "timeout_s": 5.0, "max_retries": 0, **settings}
-    return build_intent_parser(LLMSettings.from_env(env).model_copy(update=update))
+    chosen = LLMSettings.from_env(env).model_copy(update=update)
+    parser = build_intent_parser(chosen)
+    assert isinstance(parser, LLMKindParser)
+    if examples == "nearest":
+        return parser  # what the chat builds
+    model = build_chat_model(chosen)
+    assert model is not None
+    return LLMKindParser(
+        model,
+        OfflineParser(),
+        shared(),
+        deadline_s=chosen.turn_budget_s,
+        options={"max_tokens": KIND_MAX_TOKENS},
+        constrain=chosen.constrain,
+        examples=examples,
+    )
 
 
-async def test_reading_the_kind_asks_for_one_enum_and_the_rules_read_the_names(
+async def test_reading_the_kind_asks_to_choose_among_a_few_after_the_nearest_examples(
     scripted_llm: ScriptedLLM,
 ) -> None:
     scripted_llm.script += [Reply(content='{"kind": "serving"}')] * 2
     parser = kind_parser(scripted_llm)
-    assert isinstance(parser, LLMKindParser)
-    parsed = await parser.parse("which version of digits is live?", [], KIND_CONTEXT)
+    text = "which version of digits is live?"
+    parsed = await parser.parse(text, [], KIND_CONTEXT)
     assert parsed == Parsed(intent=ServingStatus(model="mnist-classifier"), source="llm")
     first = scripted_llm.requests[0]
     assert first["max_tokens"] == KIND_MAX_TOKENS
+    offered = candidates(text, "serving", shared())
+    assert first["response_format"] == {"type": "json_object", "schema": kind_schema(offered)}
+    # The rules' kind first, then the classifier's likeliest: a few kinds, not fourteen.
+    assert offered[0] == "serving"
+    assert len(offered) == len(set(offered)) == KIND_CHOICES
+    assert set(offered) <= set(KINDS)
+    await parser.parse("is mnist-cnn serving", [], KIND_CONTEXT)
+    one, two = (r["messages"] for r in scripted_llm.requests[:2])
+    # The instructions are the same prefix every turn (the server reuses its cache); the
+    # examples are the corpus's phrasings nearest each message, most alike last.
+    assert one[0] == two[0] == {"role": "system", "content": KIND_SYSTEM}
+    assert len(one) == 2 + 2 * KIND_NEIGHBOURS
+    shown = [(q["content"], a["content"]) for q, a in zip(one[1:-1:2], one[2:-1:2], strict=True)]
+    assert shown == [
+        (kind_request(example), json.dumps({"kind": kind}))
+        for example, kind in neighbours(text, shared())
+    ]
+    assert one[1:-1] != two[1:-1]
+    assert one[-1]["content"] == '<user_message>"which version of digits is live?"</user_message>'
+
+
+def test_the_nearest_examples_are_from_the_corpus_and_most_alike_last() -> None:
+    classifier = shared()
+    near = neighbours("roll back fraud-detector right now", classifier)
+    assert len(near) == KIND_NEIGHBOURS
+    assert near[-1][1] == "rollback"
+    ((kind, best),) = classifier.nearest("roll back fraud-detector right now", 1)
+    assert near[-1] == (best, kind)
+    assert all(kind in KINDS for _, kind in near)  # the corpus's "clarify" is no reply
+    corpus = {text for _, text in classifier.nearest("roll back", 10_000)}
+    assert {text for text, _ in near} <= corpus
+    # Without a kind from the rules, the classifier's three likeliest.
+    assert (
+        candidates("blah blah", None, classifier)
+        == [g.kind for g in classifier.ranked("blah blah") if g.kind in KINDS][:KIND_CHOICES]
+    )
+    assert candidates("blah", "unclear", classifier, n=1) != ["unclear"]
+
+
+async def test_fixed_examples_offer_every_kind_after_the_same_prefix(
+    scripted_llm: ScriptedLLM,
+) -> None:
+    scripted_llm.script += [Reply(content='{"kind": "serving"}')] * 2
+    parser = kind_parser(scripted_llm, examples="fixed")
+    await parser.parse("which version of digits is live?", [], KIND_CONTEXT)
+    await parser.parse("is mnist-cnn serving", [], KIND_CONTEXT)
+    first = scripted_llm.requests[0]
     assert first["response_format"] == {"type": "json_object", "schema": kind_schema()}
     assert kind_schema()["properties"]["kind"]["enum"] == list(KINDS)
-    await parser.parse("is mnist-cnn serving", [], KIND_CONTEXT)
-    # The same prefix every turn (the server reuses its cache); only the message differs.
     one, two = (r["messages"] for r in scripted_llm.requests[:2])
     assert one[:-1] == two[:-1]
-    assert one[0] == {"role": "system", "content": KIND_SYSTEM}
     assert len(one) == 2 + 2 * len(KIND_EXAMPLES)
-    assert one[-1]["content"] == '<user_message>"which version of digits is live?"</user_message>'
 
 
 async def test_a_kind_reply_names_no_entity_and_registry_text_never_reaches_it(
@@ -289,6 +358,19 @@ async def test_a_kind_reply_names_no_entity_and_registry_text_never_reaches_it(
     sent = json.dumps(scripted_llm.requests[0]["messages"])
     assert "registry_data" not in sent
     assert "mnist-cnn" not in sent
+
+
+async def test_an_agreeing_kind_keeps_the_rules_reading_whole_where_its_words_are_shorthand(
+    scripted_llm: ScriptedLLM,
+) -> None:
+    # The rules read on-call shorthand the LLM's grounding check does not know; checked as
+    # the LLM's reading it would be read again, one part only (the rollback lost).
+    scripted_llm.script += [Reply(content='{"kind": "stop_canary"}')]
+    text = "stop cnry on mnist-classifier + rb to v1!!"
+    parsed = await kind_parser(scripted_llm).parse(text, [], KIND_CONTEXT)
+    assert parsed.source == "offline"
+    assert parsed.intent == StopCanary(model="mnist-classifier")
+    assert parsed.also == Rollback(model="mnist-classifier", to_version=1)
 
 
 async def test_a_kind_other_than_the_rules_reading_is_not_used(scripted_llm: ScriptedLLM) -> None:
@@ -305,7 +387,7 @@ async def test_where_the_rules_cannot_place_a_message_the_kind_decides_but_never
     scripted_llm: ScriptedLLM,
 ) -> None:
     scripted_llm.script += [Reply(content='{"kind": "help"}')]
-    parser = kind_parser(scripted_llm)
+    parser = kind_parser(scripted_llm, examples="fixed")
     parsed = await parser.parse("blah blah", [], KIND_CONTEXT)
     assert (parsed.intent, parsed.source) == (Help(), "llm")
     assert parsed.note == "the language model read it as help; the rules could not place it"
@@ -322,7 +404,8 @@ async def test_a_kind_whose_slots_the_message_lacks_is_not_used(
     scripted_llm: ScriptedLLM,
 ) -> None:
     scripted_llm.script += [Reply(content='{"kind": "compare"}')]
-    parsed = await kind_parser(scripted_llm).parse("blah blah", [], KIND_CONTEXT)
+    parser = kind_parser(scripted_llm, examples="fixed")
+    parsed = await parser.parse("blah blah", [], KIND_CONTEXT)
     assert parsed.source == "offline"
     assert parsed.note == (
         "the language model read it as compare, which the message does not complete, so used "
@@ -335,7 +418,7 @@ async def test_a_kind_whose_slots_the_message_lacks_is_not_used(
     [
         (
             [Reply(content='{"kind": "archive"}'), Reply(content="list_models")],
-            "the language model named no kind (not a kind: 'archive'); retried once",
+            "the language model named no kind (not a kind offered: 'archive'); retried once",
         ),
         (
             [Reply(content='{"kind": "help"}', delay_s=20.0)] * 2,
@@ -363,8 +446,11 @@ def test_the_reading_setting_is_checked() -> None:
     with pytest.raises(ValueError, match="MODELREG_AGENT_LLM_READS='slots': use intent or kind"):
         LLMSettings.from_env({"MODELREG_AGENT_LLM_READS": "slots"})
     assert read_kind('```json\n{"kind": "audit"}\n```') == "audit"
-    with pytest.raises(ValueError, match="not a kind"):
+    with pytest.raises(ValueError, match="not a kind offered: 'question'"):
         read_kind('{"kind": "question"}')
+    # A server that ignores the schema can name a kind that was not offered: not read.
+    with pytest.raises(ValueError, match="not a kind offered: 'audit'"):
+        read_kind('{"kind": "audit"}', ["serving", "model_info"])
 
 
 async def test_a_chat_turn_reading_the_kind_answers_from_the_registry(
