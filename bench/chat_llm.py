@@ -126,6 +126,8 @@ def reason_of(parsed: Parsed, problem: str | None) -> str | None:
             return "a change the rules did not read"
         if "does not complete" in note:
             return "kind the message does not complete"
+        if "reads no earlier message" in note:
+            return "a follow-up the rules could not place"
         if "did not match" in note or "lacks" in note:
             return "not grounded in the words"
         return "off-format or failed reply"
@@ -147,7 +149,7 @@ async def read_turn(parser: Any, item: heldout.Item) -> Turn:
         if parser.examples != "fixed":
             offered = list(candidates(item.text, placed_kind(rules), shared()))
         if llm_kind in KINDS:
-            parsed = combine(llm_kind, rules, item.text, ctx)
+            parsed = combine(llm_kind, rules, item.text, ctx, follows=bool(history))
         else:
             parsed, llm_kind = rules.model_copy(update={"note": llm_kind}), None
     else:
@@ -176,18 +178,22 @@ async def read_turn(parser: Any, item: heldout.Item) -> Turn:
         llm_kind=llm_kind,
         offered=offered,
         label_kind=label_kind,
-        always_right_used=always_right_used(label_kind, rules, item.text, ctx),
+        always_right_used=always_right_used(
+            label_kind, rules, item.text, ctx, follows=bool(history)
+        ),
         reason=reason_of(parsed, problem),
         reading=got,
     )
 
 
-def always_right_used(label_kind: str, rules: Parsed, text: str, ctx: ParseContext) -> bool:
+def always_right_used(
+    label_kind: str, rules: Parsed, text: str, ctx: ParseContext, *, follows: bool
+) -> bool:
     """Whether the chat would use a reading naming the label's kind: the fewest fallbacks
     any reader can reach while a kind other than the rules' never overrides them."""
     if label_kind not in KINDS:
         return False  # "question", "unclear": no kind the LLM can name
-    parsed = combine(label_kind, rules, text, ctx)
+    parsed = combine(label_kind, rules, text, ctx, follows=follows)
     return parsed.source == "llm" and reading_problem(parsed.intent, text, ctx) is None
 
 

@@ -84,7 +84,7 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
         if ASKED.match(sentence) or _QUESTION.match(sentence):
             return "asks about a change"
         reported = _REPORTED.search(_OWN_WORDS.sub(" ", sentence))
-        if reported is not None:
+        if reported is not None and _DASH_ASK.search(sentence, reported.end()) is None:
             if not _OWN_ASK.match(sentence[reported.end() :]) and not (
                 _GO_AHEAD.search(rest) and not _ASKED_OR_HELD_AFTER.search(rest)
             ):
@@ -114,6 +114,7 @@ def _quoted_spans(text: str) -> list[tuple[int, int]]:
     """Each quotation's span: straight quotes paired in order, curly and French ones by
     their own opening and closing marks."""
     spans = [m.span() for m in _PAIRED.finditer(text)]
+    spans += [m.span() for m in _SINGLE.finditer(text)]
     straight = [i for i, ch in enumerate(text) if ch == '"']
     spans += [(straight[i], straight[i + 1] + 1) for i in range(0, len(straight) - 1, 2)]
     return spans
@@ -409,6 +410,9 @@ _WANTED_DONE = re.compile(
 )
 #: A quotation in curly or French marks (straight quotes are paired in ``_quoted_spans``).
 _PAIRED = re.compile(r"\u201c[^\u201d\n]*\u201d|\u00ab[^\u00bb\n]*\u00bb")
+#: A quotation in single quotes: "fwd from #ml: '@sam can u rollback x' thoughts?" (an
+#: apostrophe inside a word, "can't", neither opens nor closes one).
+_SINGLE = re.compile(r"(?<!\w)'(?=\S)[^'\n]*?(?<=\S)'(?!\w)")
 #: Words outside a quotation that say whose it is: a ticket, a channel, someone who said it.
 _CITED = re.compile(
     r"\b(?:says?|said|wrote|writes|ticket|runbook|pasting|pasted|forward(?:ing|ed)?|fwd|"
@@ -435,6 +439,12 @@ _OWN_ASK = re.compile(
     r"\s+(?!(?:if|when|whenever|to|that\s+you)\b)[^,:;\-]*\S[^,:;\-]*,\s*(?:(?:and|then|now)\s+)?"
     r"(?:kindly|please|pls|plz|so|hence|therefore|thus)"
     r"(?:\s+(?:just|now|immediately|asap|go\s+ahead\s+and|please|kindly))*\s*$",
+    re.I,
+)
+#: The speaker's own ask after a dash, past what was reported: "the search team says the
+#: results look off - can we undo the last change to x please?".
+_DASH_ASK = re.compile(
+    r"\s[-\u2013\u2014]+\s+(?:(?:so|ok|okay)\s+)?(?:(?:can|could|would|will)\s+(?:we|you)|please|pls|plz)\b",
     re.I,
 )
 #: The choice left to the chat: "whichever is safer", "you decide", "v1 or v2", "10% or 20%".

@@ -245,7 +245,9 @@ GUARD = re.compile(
     r"|\broll(?:s|ed)?\s+back\s+(?:on\s+its\s+own|by\s+itself|automatically)\b"
     # "if it gets slow, switch back automatically"
     r"|\b(?:switch|go|flip|revert)(?:es|ed)?\s+back\s+(?:on\s+its\s+own|by\s+itself|automatically)\b"
-    r"|\bautomatically\s+(?:switch|go|flip|revert|roll)(?:es|s|ed)?\s+back\b",
+    r"|\bautomatically\s+(?:switch|go|flip|revert|roll)(?:es|s|ed)?\s+back\b"
+    # "with that automatic switch-back safety thing"
+    r"|\bauto(?:matic)?[\s-]*(?:switch|flip|fall)[\s-]*back\b",
     re.I,
 )
 #: A guard refused: "no guard needed", "without a guard", "don't add the auto-rollback guard",
@@ -307,7 +309,10 @@ PROMOTE = re.compile(
     r"|\bmake\b.{1,60}?\b(?:the\s+)?(?:new\s+)?(?:prod(?:uction)?|staging)"
     r"(?:\s+(?:one|version|build|model|release)\b|(?=\s*(?:[.!?,]|$|please|pls|now|thanks|for\s)))"
     r"|^\W*(?:(?:please|pls|can you|could you|go ahead and)\s+)?stage\s+(?!is\b|=|:|of\b|for\b)"
-    r"|\bv\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
+    r"|\b(?:v|version\s*)\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
+    # "bring x version 2 into Production" (never "bring the old one back")
+    r"|\bbring\s+(?!(?:\S+\s+){0,4}?back\b)(?:\S+\s+){1,6}?(?:to|into)\s+"
+    r"(?:prod(?:uction)?|staging)\b"
     # "send it to prod", "send mnist-classifier v4 to staging"
     r"|\bsend\s+(?:it|that|this|[\w.\-]+(?:\s+v\d+)?)\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
     r"(?!\s+(?:support|folks|team|people|channel|on-?call|ops|eng\w*|review\w*|link)\b)"
@@ -462,6 +467,9 @@ SERVING = re.compile(
     r"|\b(?:which|what) (?:version|build)\b.{1,40}\b(?:in|on) (?:prod(?:uction)?|staging)\b"
     # "which version does the digits route hit by default", "where does the route send people"
     r"|\b(?:route|endpoint)\s+(?:hit|hits|send|sends|go|goes|forward|forwards|use|uses|call|calls)\b"
+    # "where do critical reqs on the digits route end up": what answers them
+    r"|\bwhere\s+(?:do|does|will|would)\b.{0,80}?\b(?:requests?|reqs|traffic|calls)\b.{0,40}?"
+    r"\b(?:end\s+up|go|land|get\s+(?:sent|routed))\b"
     r"|\bby default\b"
     # "mnist_cnn status", "status of digits?", "status?": how it serves now
     r"|^\W*(?!(?:the|approval|promotion|incident|rollback|audit|canary|deploy\w*|release|page|"
@@ -630,7 +638,7 @@ COMMON_WORDS = """
     try trying test testing expose exposing trial pilot shift first
     shadowing mirroring splitting canarying begin beginning second secondly
     delete remove rename retrain erase purge wipe drop
-    touch touching proceed approve approving wanted wants
+    touch touching proceed approve approving wanted wants switch flip fall safety
     """
 STOPWORDS = frozenset(COMMON_WORDS.split()) | VOCABULARY
 

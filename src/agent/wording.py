@@ -188,11 +188,48 @@ _MIXED_IN: tuple[tuple[re.Pattern[str], str], ...] = (
     # a refusing sign is a "don't"; other emoji and pictographs say a mood the chat does not read
     (re.compile("[\U0001f44e\u274c\U0001f6ab\u2717\u2718\u26d4\U0001f645]\ufe0f?"), " don't "),
     (re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d]+"), " "),
+    # a header in code marks: "where do `X-Priority: critical` requests go" (a pasted
+    # command in them stays marked: it is evidence, not the request)
+    (re.compile(r"`([A-Za-z][\w\-]*\s*[:=]\s*[\w\-]+)`"), r"\1"),
     # "Kindly stop it": a polite please
     (re.compile(r"\bkindly\b", re.I), "please"),
     # a commit message's or an issue title's type: "chore: promote x v3 -> staging", "q: ..."
     (re.compile(r"(^|;\s*)(?:feat|fix|chore|q|ask|ops|docs)(?:\([\w\-]+\))?\s*:\s*", re.I), r"\1"),
-    (re.compile(r"\bpor\s+favor\b", re.I), "please"),
+    # a product's words for the stages: "live for customers", "what customers have today",
+    # "which ones are still in testing?" (never "in testing it beat v1")
+    (
+        re.compile(
+            r"\blive\s+(?:for|to)\s+(?:(?:our|the|all)\s+)?(?:customers|users|clients)\b", re.I
+        ),
+        "live",
+    ),
+    (
+        re.compile(
+            r"\bwhat\s+(?:our\s+|the\s+)?(?:customers|users|clients)\s+(?:have|get|see|use)"
+            r"(?:\s+(?:today|now|right\s+now))?\b",
+            re.I,
+        ),
+        "production",
+    ),
+    (
+        re.compile(
+            r"\bin\s+(?:the\s+)?testing(?=\s*(?:[?.!,;]|$)|\s+(?:right\s+now|now|yet|stage)\b)",
+            re.I,
+        ),
+        "in staging",
+    ),
+    # "stop the experiment where some customers get the new x": its canary
+    (
+        re.compile(
+            r"\bthe\s+(?:experiment|test|trial)\s+(?:where|in\s+which)\s+(?:only\s+)?"
+            r"(?:some|a\s+few|a\s+(?:share|slice|part)\s+of(?:\s+the)?|\d+\s*%\s+of(?:\s+the)?)\s+"
+            r"(?:customers|users|clients|people|requests|traffic)\s+(?:get|gets|see|sees|use|uses|hit|hits)"
+            r"\s+(?:the\s+new\s+|the\s+)?",
+            re.I,
+        ),
+        "the canary on ",
+    ),
+    (re.compile(r"\b(?:por\s+favor|bitte)\b", re.I), "please"),
     (re.compile(r"\b(?:obrigad[oa]|grazie|gracias|danke)\b", re.I), "thanks"),
     (re.compile(r"\b(?:hoje|hoy|oggi)\b", re.I), "today"),
     (re.compile(r"\b(?:desculp[ae]|scusa(?:mi)?|perd[oó]n)\b", re.I), "sorry"),
@@ -202,7 +239,11 @@ _MIXED_IN: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bnon\s+(?:subito|adesso|ora)\b", re.I), "not now"),
     (re.compile(r"\bnicht\s+(?:sofort|jetzt)\b", re.I), "not now"),
     (re.compile(r"(?<![\w-])(?:mas|aber)(?![\w-])", re.I), "but"),
-    (re.compile(r"\b(?:agora|subito|ahora|sofort)\b(?!\s+(?:no|not|não|nicht)\b)", re.I), "now"),
+    (
+        re.compile(r"\b(?:agora|subito|ahora|sofort|jetzt)\b(?!\s+(?:no|not|não|nicht)\b)", re.I),
+        "now",
+    ),
+    (re.compile(r"\bnoch\s+nicht\b", re.I), "not yet"),
     (re.compile(r"\b(?:ahora|agora|hoje|hoy|subito|sofort)\s+(?:no|not)\b", re.I), "not now"),
     (re.compile(r"(?<![\w.])e(?=\s+(?!\.)\S)(?<!\be\.g)", re.I), "and"),
     (re.compile(r"(?<!\w)só(?!\w)", re.I), "only"),

@@ -126,6 +126,7 @@ HELDOUT44 = DATA / "chat_heldout44.jsonl"
 HELDOUT45 = DATA / "chat_heldout45.jsonl"
 HELDOUT46 = DATA / "chat_heldout46.jsonl"
 HELDOUT47 = DATA / "chat_heldout47.jsonl"
+HELDOUT48 = DATA / "chat_heldout48.jsonl"
 SETS = (
     HELDOUT,
     HELDOUT2,
@@ -174,6 +175,7 @@ SETS = (
     HELDOUT45,
     HELDOUT46,
     HELDOUT47,
+    HELDOUT48,
 )
 #: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")

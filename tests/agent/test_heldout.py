@@ -59,6 +59,7 @@ from tests.agent.heldout import (
     HELDOUT45,
     HELDOUT46,
     HELDOUT47,
+    HELDOUT48,
     NOW,
     evaluate,
     load,
@@ -117,14 +118,14 @@ SETS = [
     (HELDOUT13, 100, 108, 15, 92),
     (HELDOUT14, 100, 108, 16, 98),
     (HELDOUT15, 100, 108, 17, 96),
-    (HELDOUT16, 100, 108, 15, 92),
+    (HELDOUT16, 100, 108, 15, 93),
     (HELDOUT17, 100, 108, 16, 98),
     (HELDOUT18, 100, 108, 17, 100),
     (HELDOUT19, 100, 108, 18, 97),
     (HELDOUT20, 100, 108, 16, 99),
     (HELDOUT21, 100, 108, 16, 100),
     (HELDOUT22, 100, 109, 17, 93),
-    (HELDOUT23, 100, 109, 19, 92),
+    (HELDOUT23, 100, 109, 19, 93),
     (HELDOUT24, 100, 109, 20, 97),
     (HELDOUT25, 100, 108, 16, 95),
     (HELDOUT26, 100, 109, 16, 97),
@@ -135,7 +136,7 @@ SETS = [
     (HELDOUT31, 100, 109, 19, 86),
     (HELDOUT32, 100, 108, 20, 76),
     (HELDOUT33, 100, 108, 18, 81),
-    (HELDOUT34, 100, 109, 19, 83),
+    (HELDOUT34, 100, 109, 19, 84),
     (HELDOUT35, 100, 110, 19, 85),
     (HELDOUT36, 100, 109, 20, 83),
     (HELDOUT37, 100, 110, 20, 74),
@@ -145,10 +146,11 @@ SETS = [
     (HELDOUT41, 100, 109, 19, 74),
     (HELDOUT42, 100, 109, 19, 86),
     (HELDOUT43, 100, 108, 20, 83),
-    (HELDOUT44, 100, 108, 17, 84),
+    (HELDOUT44, 100, 108, 17, 85),
     (HELDOUT45, 100, 109, 19, 87),
-    (HELDOUT46, 100, 108, 19, 76),
+    (HELDOUT46, 100, 108, 19, 77),
     (HELDOUT47, 100, 109, 19, 80),
+    (HELDOUT48, 100, 109, 20, 93),
 ]
 
 
@@ -219,9 +221,9 @@ def test_a_window_the_note_gives_as_a_range_is_right_only_within_it(
 
 
 def test_each_set_is_read_from_the_today_its_readme_states() -> None:
-    """Sets 38 to 47 were written for Monday 2026-12-07; the earlier ones for Sunday (their
+    """Sets 38 to 48 were written for Monday 2026-12-07; the earlier ones for Sunday (their
     READMEs): "since Friday" is measured from the day the writer assumed."""
     monday = {path.name for path, *_ in SETS if written_for(path).day == 7}
-    assert monday == {f"chat_heldout{n}.jsonl" for n in range(38, 48)}
+    assert monday == {f"chat_heldout{n}.jsonl" for n in range(38, 49)}
     assert all(item.now == datetime(2026, 12, 7, 12, 0, tzinfo=UTC) for item in load(HELDOUT42))
     assert written_for(HELDOUT) == NOW == datetime(2026, 12, 6, 12, 0, tzinfo=UTC)

@@ -3411,3 +3411,79 @@ def test_emoji_kindly_commit_prefixes_and_narrated_actions(
 def test_third_review_attacks_propose_nothing(history: tuple[str, ...], text: str) -> None:
     got = after(*history, text)
     assert not [p for p in got if p.kind in CHANGE_KINDS], got
+
+
+# A product's words for the stages, German words mixed in, a promotion said with "bring",
+# a canary kept as the subject across a question about its model, a quote in single marks,
+# inline code marks, an own ask after a report, a canary said as "the experiment where some
+# users get ...", and where requests "end up".
+@pytest.mark.parametrize(
+    ("history", "text", "want"),
+    [
+        ((), "which models are live for our users?", [ListModels(stage="Production")]),
+        (
+            ("what is live for customers?",),
+            "and what's still in testing?",
+            [ListModels(stage="Staging")],
+        ),
+        (
+            (),
+            "does digits-encoder v2 beat what users see today?",
+            [CompareVersions(model="digits-encoder", version=2)],
+        ),
+        (
+            (),
+            "put mnist-cnn v2 live for clients, with the auto fall-back thing",
+            [Promote(model="mnist-cnn", version=2, stage="Production", guard=True)],
+        ),
+        (
+            (),
+            "could you bring digits-encoder version 3 into staging",
+            [Promote(model="digits-encoder", version=3, stage="Staging")],
+        ),
+        (
+            (),
+            "Could you bitte bring digits-encoder version 2 jetzt into Staging?",
+            [Promote(model="digits-encoder", version=2, stage="Staging")],
+        ),
+        (
+            ("canary mnist-cnn v2 at 15%", "how is it doing?"),
+            "ok end it",
+            [StopCanary(model="mnist-cnn")],
+        ),
+        (
+            (),
+            "please stop the test where a few users get the new mnist-cnn",
+            [StopCanary(model="mnist-cnn")],
+        ),
+        (
+            (),
+            "support says mnist-cnn answers look wrong - could you roll it back please?",
+            [Rollback(model="mnist-cnn")],
+        ),
+        (
+            (),
+            "where does `X-Priority: critical` traffic on digits go?",
+            [ServingStatus(model="mnist-cnn")],
+        ),
+    ],
+)
+def test_product_words_german_words_and_an_ask_after_a_report(
+    history: tuple[str, ...], text: str, want: list[Intent]
+) -> None:
+    assert after(*history, text) == want
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "fw from #ops-alerts: 'pls roll back digits-encoder asap' - what do we think?",
+        "Ana wrote 'promote mnist-cnn v2 to production' in the doc",
+        "bring the old mnist-cnn back to production? no, leave it",
+        "the ticket says roll back mnist-cnn - could we?",
+        "stop the experiment where users of the old app see mnist-cnn? no",
+    ],
+)
+def test_quoted_and_reported_changes_in_these_forms_propose_nothing(text: str) -> None:
+    got = after(text)
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got

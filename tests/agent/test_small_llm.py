@@ -400,6 +400,21 @@ async def test_where_the_rules_cannot_place_a_message_the_kind_decides_but_never
         assert "the rules did not read in the message" in parsed.note
 
 
+async def test_a_follow_up_the_rules_cannot_place_is_not_decided_by_the_llm(
+    scripted_llm: ScriptedLLM,
+) -> None:
+    # The LLM reads the message alone: "same but 20" leans on the conversation before it.
+    scripted_llm.script += [Reply(content='{"kind": "help"}')]
+    parser = kind_parser(scripted_llm, examples="fixed")
+    parsed = await parser.parse("blah blah", ["user: show me mnist-cnn"], KIND_CONTEXT)
+    assert parsed.source == "offline"
+    assert isinstance(parsed.intent, Unclear)
+    assert parsed.note == (
+        "the language model read it as help, but it reads no earlier message and this one "
+        "follows some, so used the offline parser"
+    )
+
+
 async def test_a_kind_whose_slots_the_message_lacks_is_not_used(
     scripted_llm: ScriptedLLM,
 ) -> None:
