@@ -126,6 +126,8 @@ def reason_of(parsed: Parsed, problem: str | None) -> str | None:
             return "a change the rules did not read"
         if "does not complete" in note:
             return "kind the message does not complete"
+        if "the rules' reading stands" in note:
+            return "same kind, the rules' own reading kept"
         if "reads no earlier message" in note:
             return "a follow-up the rules could not place"
         if "did not match" in note or "lacks" in note:

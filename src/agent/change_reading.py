@@ -34,6 +34,8 @@ class ChangeReading(Slots):
         t = self.text
         if has(P.ROLLBACK, t) or has(P.PENDING, t) or has(P.HISTORY_QUESTION, t):
             return False
+        if has(P.AUDIT, t):
+            return False  # "change history of x for the incident report": history asked
         if has(P.CANARY, t) or has(P.PROMOTE, t):
             # "kill the canary, it is throwing 500s", "make staging the new production
             # asap": the change it names

@@ -182,9 +182,9 @@ def combine(
     said = f"the language model read it as {kind}"
     if kind == rules.intent.kind:
         if reading_problem(rules.intent, text, context) is not None:
-            # Words the rules read that the LLM's check does not know ("stop cnry"): the
-            # reading is the rules' own, and checked as the LLM's it would be read again.
-            return rules
+            # Words the rules read that the LLM's check does not know ("stop cnry", "roll it
+            # back"): the reading is the rules' own; checked as the LLM's it would be read again.
+            return rules.model_copy(update={"note": f"{said} too; the rules' reading stands"})
         return rules.model_copy(update={"source": "llm"})
     if placed_kind(rules) is not None:
         return _rules(rules, f"{said}, the rules as {rules.intent.kind}")

@@ -84,7 +84,7 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
         if ASKED.match(sentence) or _QUESTION.match(sentence):
             return "asks about a change"
         reported = _REPORTED.search(_OWN_WORDS.sub(" ", sentence))
-        if reported is not None and _DASH_ASK.search(sentence, reported.end()) is None:
+        if reported is not None:
             if not _OWN_ASK.match(sentence[reported.end() :]) and not (
                 _GO_AHEAD.search(rest) and not _ASKED_OR_HELD_AFTER.search(rest)
             ):
@@ -439,12 +439,6 @@ _OWN_ASK = re.compile(
     r"\s+(?!(?:if|when|whenever|to|that\s+you)\b)[^,:;\-]*\S[^,:;\-]*,\s*(?:(?:and|then|now)\s+)?"
     r"(?:kindly|please|pls|plz|so|hence|therefore|thus)"
     r"(?:\s+(?:just|now|immediately|asap|go\s+ahead\s+and|please|kindly))*\s*$",
-    re.I,
-)
-#: The speaker's own ask after a dash, past what was reported: "the search team says the
-#: results look off - can we undo the last change to x please?".
-_DASH_ASK = re.compile(
-    r"\s[-\u2013\u2014]+\s+(?:(?:so|ok|okay)\s+)?(?:(?:can|could|would|will)\s+(?:we|you)|please|pls|plz)\b",
     re.I,
 )
 #: The choice left to the chat: "whichever is safer", "you decide", "v1 or v2", "10% or 20%".

@@ -104,9 +104,12 @@ PENDING = re.compile(
 )
 HISTORY_QUESTION = re.compile(
     r"\b(?:why|when|who)\b.*\b(?:rolled\s+back|roll\s*back|rollback|reverted|promoted|changed|"
-    r"moved|deployed|released|approved|denied|touched|put|pushed|shipped|"
+    r"moved|deployed|released|approved|denied|touched|put|pushed|shipped|started|kicked\s+off|"
+    r"launched|"
     # "when did v2 go to staging?"
     r"(?:go|went|get|got|land|landed)\s+(?:to|in|into|on|live)|signed\s+off)\b"
+    # "who did the canary", "who ran that rollback"
+    r"|\bwho\s+(?:did|ran)\s+(?:the|that|this)\b"
     # "did anyone move a version?", "has somebody promoted something?": who did what.
     r"|\b(?:did|has|have)\s+(?:any|some|no)\s*(?:one|body)\s+(?:\w+\s+)?(?:roll(?:ed)?\s*back|"
     r"revert(?:ed)?|promot(?:e|ed)|chang(?:e|ed)|mov(?:e|ed)|deploy(?:ed)?|releas(?:e|ed)|"
@@ -265,7 +268,12 @@ NO_GUARD = re.compile(
     r"|\bdon'?t\s+bother\s+with\s+(?:a|an|the)\s+(?:[\w-]+\s+)?guard\b"
     # "it will not switch back automatically", "we won't roll back automatically"
     r"|\b(?:not|n't|never)\s+(?:\w+\s+)?(?:switch|go|flip|roll|revert)\s+back\s+automatically\b"
-    r"|\bautomatically\?\s*no\b",
+    r"|\bautomatically\?\s*no\b"
+    # "without the automatic switch-back", "no auto fall-back needed", "disable the auto flip-back"
+    r"|(?:\b|(?<=\s))(?:no|skip|without|w/o|disable|never\s+mind)\s+(?:an?\s+|the\s+|any\s+)?"
+    r"auto(?:matic)?[\s-]*(?:switch|flip|fall)[\s-]*back\b"
+    r"|\bauto(?:matic)?[\s-]*(?:switch|flip|fall)[\s-]*back\s+(?:off|disabled|not\s+needed)\b"
+    r"|\b(?:turn|switch)\s+off\s+(?:the\s+)?auto(?:matic)?[\s-]*(?:switch|flip|fall)[\s-]*back\b",
     re.I,
 )
 
@@ -309,10 +317,13 @@ PROMOTE = re.compile(
     r"|\bmake\b.{1,60}?\b(?:the\s+)?(?:new\s+)?(?:prod(?:uction)?|staging)"
     r"(?:\s+(?:one|version|build|model|release)\b|(?=\s*(?:[.!?,]|$|please|pls|now|thanks|for\s)))"
     r"|^\W*(?:(?:please|pls|can you|could you|go ahead and)\s+)?stage\s+(?!is\b|=|:|of\b|for\b)"
-    r"|\b(?:v|version\s*)\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
-    # "bring x version 2 into Production" (never "bring the old one back")
-    r"|\bbring\s+(?!(?:\S+\s+){0,4}?back\b)(?:\S+\s+){1,6}?(?:to|into)\s+"
-    r"(?:prod(?:uction)?|staging)\b"
+    r"|\bv\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
+    # "please bring x version 2 into Production", "I'd like to bring ..." (asked, at a clause's
+    # start; never "bring the old one back", "don't bring", "bring it to prod support")
+    r"|(?:^\W*|[.!?;,]\s*|\b(?:please|pls|could\s+you|can\s+you|would\s+you|"
+    r"i\s+would\s+like\s+to|i'?d\s+like\s+to|i\s+want\s+to|let'?s|we\s+(?:need|want)\s+to)\s+)"
+    r"bring\s+(?!(?:\S+\s+){0,4}?back\b)(?:\S+\s+){1,6}?(?:to|into)\s+"
+    r"(?:prod(?:uction)?|staging)(?=\s*(?:$|[.!?,;]|(?:now|please|pls|with|today|asap)\b))"
     # "send it to prod", "send mnist-classifier v4 to staging"
     r"|\bsend\s+(?:it|that|this|[\w.\-]+(?:\s+v\d+)?)\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
     r"(?!\s+(?:support|folks|team|people|channel|on-?call|ops|eng\w*|review\w*|link)\b)"
@@ -395,6 +406,8 @@ AUDIT = re.compile(
     r"\baudit\b|\bhistory\b|(?<!\bdid\s)(?<!\bdoes\s)(?<!\bto\s)\blog\b(?!ged\b)|\bwho\s+(?:changed|promoted|moved|rolled|approved|denied)\b"
     r"|\bwhat happened\b|\brecent (?:changes|activity)\b|\bchangelog\b|\bwhat changed\b"
     r"|\bwho (?:did|done|made|approved|asked for|requested) (?:it|that|this)\b"
+    # "who started that canary?", "who did the canary", "who broke it"
+    r"|\bwho\s+(?:started|ran|kicked\s+off|launched|broke|did)\s+(?:it|that|this|the)\b"
     # "somebody deployed x v2 ten minutes ago. who was it?": who made the change just told.
     r"|\bwho\s+(?:was|is)\s+(?:it|that|this)\b|\bwho\s+was\s+(?:that|it)\s+done\s+by\b"
     r"|\b(?:show|list|see|any|all)\s+(?:me\s+)?(?:all\s+)?(?:the\s+)?(?:recent\s+)?changes\b"

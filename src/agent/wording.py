@@ -190,7 +190,7 @@ _MIXED_IN: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d]+"), " "),
     # a header in code marks: "where do `X-Priority: critical` requests go" (a pasted
     # command in them stays marked: it is evidence, not the request)
-    (re.compile(r"`([A-Za-z][\w\-]*\s*[:=]\s*[\w\-]+)`"), r"\1"),
+    (re.compile(r"`(X-[\w\-]+\s*:\s*[\w\-]+)`", re.I), r"\1"),
     # "Kindly stop it": a polite please
     (re.compile(r"\bkindly\b", re.I), "please"),
     # a commit message's or an issue title's type: "chore: promote x v3 -> staging", "q: ..."
@@ -212,22 +212,26 @@ _MIXED_IN: tuple[tuple[re.Pattern[str], str], ...] = (
         "production",
     ),
     (
+        # only a question of what is there: never "promote v3, which did well in testing"
         re.compile(
-            r"\bin\s+(?:the\s+)?testing(?=\s*(?:[?.!,;]|$)|\s+(?:right\s+now|now|yet|stage)\b)",
+            r"^(\W*(?:(?:and|so|ok|okay)\W+)?(?:which|what|anything|any)\b[^.!?,;]*?)"
+            r"\bin\s+(?:the\s+)?(?:testing|uat|qa)"
+            r"(?=\s*(?:right\s+now|now|yet|at\s+the\s+moment|currently)?\s*\?*\s*$)",
             re.I,
         ),
-        "in staging",
+        r"\1in staging",
     ),
     # "stop the experiment where some customers get the new x": its canary
     (
         re.compile(
-            r"\bthe\s+(?:experiment|test|trial)\s+(?:where|in\s+which)\s+(?:only\s+)?"
+            r"\b(stop|end|kill|halt|cancel|pull|abort|wind\s+down|shut\s+down)\s+"
+            r"the\s+(?:experiment|test|trial)\s+(?:where|in\s+which)\s+(?:only\s+)?"
             r"(?:some|a\s+few|a\s+(?:share|slice|part)\s+of(?:\s+the)?|\d+\s*%\s+of(?:\s+the)?)\s+"
             r"(?:customers|users|clients|people|requests|traffic)\s+(?:get|gets|see|sees|use|uses|hit|hits)"
             r"\s+(?:the\s+new\s+|the\s+)?",
             re.I,
         ),
-        "the canary on ",
+        r"\1 the canary on ",
     ),
     (re.compile(r"\b(?:por\s+favor|bitte)\b", re.I), "please"),
     (re.compile(r"\b(?:obrigad[oa]|grazie|gracias|danke)\b", re.I), "thanks"),
@@ -244,7 +248,19 @@ _MIXED_IN: tuple[tuple[re.Pattern[str], str], ...] = (
         "now",
     ),
     (re.compile(r"\bnoch\s+nicht\b", re.I), "not yet"),
-    (re.compile(r"\b(?:ahora|agora|hoje|hoy|subito|sofort)\s+(?:no|not)\b", re.I), "not now"),
+    (
+        re.compile(r"\b(?:ahora|agora|hoje|hoy|subito|sofort|jetzt)\s+(?:no|not|nicht)\b", re.I),
+        "not now",
+    ),
+    # "bitte nicht promote x", "nicht rollback x": a refusal
+    (
+        re.compile(
+            r"(?<![\w-])nicht\s+(?=(?:promote|promoten|roll|rollback|revert|canary|stop|deploy|"
+            r"ship|move|bring|start|end|kill)\b)",
+            re.I,
+        ),
+        "don't ",
+    ),
     (re.compile(r"(?<![\w.])e(?=\s+(?!\.)\S)(?<!\be\.g)", re.I), "and"),
     (re.compile(r"(?<!\w)só(?!\w)", re.I), "only"),
     (re.compile(r"^\s*select\s+\*\s+from\s+(?=prod|staging|archived|models)", re.I), "list "),
@@ -322,9 +338,9 @@ def command_words(text: str) -> str:
 #: environment" (never "in testing it beat v1" or "put more effort into testing v3").
 _TEST_STAGE = re.compile(
     r"\b(move|put|push|promote|ship|send|deploy|get)\b([^.!?]{0,60}?)\s"
-    r"(?:(?:into|to|onto)\s+(?:the\s+)?(?:testing|test|qa|pre-?prod(?:uction)?)"
+    r"(?:(?:into|to|onto)\s+(?:the\s+)?(?:testing|test|qa|uat|pre-?prod(?:uction)?)"
     r"(?:\s+(?:env(?:ironment)?|stage))?"
-    r"|in\s+(?:the\s+)?(?:testing|test|qa|pre-?prod(?:uction)?)\s+(?:env(?:ironment)?|stage))"
+    r"|in\s+(?:the\s+)?(?:testing|test|qa|uat|pre-?prod(?:uction)?)\s+(?:env(?:ironment)?|stage))"
     r"(?=\s*(?:$|[.,;!?]|(?:so|and|for|please|pls|now)\b))",
     re.I,
 )

@@ -127,6 +127,7 @@ HELDOUT45 = DATA / "chat_heldout45.jsonl"
 HELDOUT46 = DATA / "chat_heldout46.jsonl"
 HELDOUT47 = DATA / "chat_heldout47.jsonl"
 HELDOUT48 = DATA / "chat_heldout48.jsonl"
+HELDOUT49 = DATA / "chat_heldout49.jsonl"
 SETS = (
     HELDOUT,
     HELDOUT2,
@@ -176,6 +177,7 @@ SETS = (
     HELDOUT46,
     HELDOUT47,
     HELDOUT48,
+    HELDOUT49,
 )
 #: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")
@@ -253,7 +255,7 @@ def load(path: Path = HELDOUT) -> list[Item]:
 #: How a set's README states the day its windows are measured from: "today is Sunday
 #: 2026-12-06", '"Today" is **Monday 2026-12-07**', "Date: Monday 2026-12-07" (the brief's day).
 _TODAY_SAID = re.compile(
-    r"(?:\btoday\b[\"*\s]*(?:in\s+the\s+messages\s+)?is\s+|\bDate:\W*)\**"
+    r"(?:\btoday\b[\"*\s]*(?:in\s+the\s+messages\s+)?(?:is\s+)?|\bDate:\W*)\**"
     r"(?:Sunday|Monday)\s+(\d{4})-(\d{2})-(\d{2})",
     re.I,
 )

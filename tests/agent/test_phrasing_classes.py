@@ -3414,9 +3414,8 @@ def test_third_review_attacks_propose_nothing(history: tuple[str, ...], text: st
 
 
 # A product's words for the stages, German words mixed in, a promotion said with "bring",
-# a canary kept as the subject across a question about its model, a quote in single marks,
-# inline code marks, an own ask after a report, a canary said as "the experiment where some
-# users get ...", and where requests "end up".
+# a canary kept as the subject across a question about its model, a header in code marks, a
+# canary stopped as "the experiment where some users get ...", and where requests "end up".
 @pytest.mark.parametrize(
     ("history", "text", "want"),
     [
@@ -3458,17 +3457,12 @@ def test_third_review_attacks_propose_nothing(history: tuple[str, ...], text: st
         ),
         (
             (),
-            "support says mnist-cnn answers look wrong - could you roll it back please?",
-            [Rollback(model="mnist-cnn")],
-        ),
-        (
-            (),
             "where does `X-Priority: critical` traffic on digits go?",
             [ServingStatus(model="mnist-cnn")],
         ),
     ],
 )
-def test_product_words_german_words_and_an_ask_after_a_report(
+def test_product_words_german_words_and_a_canary_said_as_an_experiment(
     history: tuple[str, ...], text: str, want: list[Intent]
 ) -> None:
     assert after(*history, text) == want
@@ -3486,4 +3480,75 @@ def test_product_words_german_words_and_an_ask_after_a_report(
 )
 def test_quoted_and_reported_changes_in_these_forms_propose_nothing(text: str) -> None:
     got = after(text)
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
+
+
+# Attacks on the rules above: a pasted field in code marks, "version N to production" in a
+# comparison, "bring" refused, told or in another sense, a guard refused in the new words, a
+# test stage said beside a target stage, "stop it" as an idiom, an experiment promoted, German
+# refusals.
+@pytest.mark.parametrize(
+    ("history", "text"),
+    [
+        ((), "saw `action: rollback` in the log for mnist-cnn, what happened?"),
+        ((), "compare digits-encoder version 2 to production"),
+        ((), "don't bring mnist-cnn version 2 to production"),
+        ((), "we brought mnist-cnn version 2 into production last week"),
+        (("tell me about mnist-cnn",), "bring it to prod support"),
+        (("tell me about digits-encoder",), "bring the v2 numbers to production review"),
+        (("canary mnist-cnn v2 at 10%", "how is it looking?"), "stop it with the jokes"),
+        (("canary mnist-cnn v2 at 10%", "how is it looking?"), "let's end it there, thanks"),
+        ((), "bitte nicht promote mnist-cnn v2"),
+        ((), "promote mnist-cnn v2 jetzt nicht"),
+        ((), "Sam wrote: canary mnist-cnn v2 at 10% - could you stop him?"),
+    ],
+)
+def test_attacks_on_product_words_and_bring_propose_nothing(
+    history: tuple[str, ...], text: str
+) -> None:
+    got = after(*history, text)
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
+
+
+def test_new_guard_words_refused_and_a_test_stage_beside_a_target() -> None:
+    for said in ("without the automatic switch-back", "no auto fall-back needed"):
+        (got,) = after(f"promote mnist-cnn v2 to production {said}")
+        assert got == Promote(model="mnist-cnn", version=2, stage="Production", guard=False)
+    (got,) = after("promote digits-encoder v2, which did well in testing, to production")
+    assert got == Promote(model="digits-encoder", version=2, stage="Production")
+    (got,) = after("promote the experiment where some users get mnist-cnn v2 to production")
+    assert got == Promote(model="mnist-cnn", version=2, stage="Production")
+
+
+# Autocorrect in a spaced name ("mist classifier", "digits encoded": one letter off, read for
+# questions, asked back for a change), the QA/UAT stage as Staging, history asked "for the
+# incident" (never an on-call rollback), "who started the canary".
+@pytest.mark.parametrize(
+    ("history", "text", "want"),
+    [
+        ((), "which version of the mist cnn is serving?", [ServingStatus(model="mnist-cnn")]),
+        (
+            (),
+            "who touched digits encodr today",
+            [AuditLog(model="digits-encoder", since_minutes=1440)],
+        ),
+        ((), "what is in UAT right now?", [ListModels(stage="Staging")]),
+        (
+            (),
+            "UAT passed for digits-encoder v2, please move it into UAT",
+            [Promote(model="digits-encoder", version=2, stage="Staging")],
+        ),
+        ((), "history of mnist-cnn for the outage report", [AuditLog(model="mnist-cnn")]),
+        ((), "who kicked off the canary on mnist-cnn?", [AuditLog(model="mnist-cnn")]),
+    ],
+)
+def test_autocorrected_names_uat_and_history_for_an_incident(
+    history: tuple[str, ...], text: str, want: list[Intent]
+) -> None:
+    assert after(*history, text) == want
+
+
+def test_a_name_one_letter_off_never_drives_a_change_alone() -> None:
+    # "roll back the mist cnn": heard, not typed; the chat asks which model is meant.
+    got = after("roll back the mist cnn")
     assert not [p for p in got if p.kind in CHANGE_KINDS], got

@@ -369,6 +369,7 @@ async def test_an_agreeing_kind_keeps_the_rules_reading_whole_where_its_words_ar
     text = "stop cnry on mnist-classifier + rb to v1!!"
     parsed = await kind_parser(scripted_llm).parse(text, [], KIND_CONTEXT)
     assert parsed.source == "offline"
+    assert parsed.note == "the language model read it as stop_canary too; the rules' reading stands"
     assert parsed.intent == StopCanary(model="mnist-classifier")
     assert parsed.also == Rollback(model="mnist-classifier", to_version=1)
 
