@@ -110,15 +110,6 @@ class Focus(_Frozen):
         A change asked to be completed is kept for the next message only: whatever that
         message is ("never mind", "help", a question), the change is gone after it."""
         if topic is not None:
-            if (
-                self.topic.canary
-                and self.topic.kind == "canary"
-                and topic.kind in _ABOUT_IT
-                and topic.model == self.topic.model
-            ):
-                # "canary x v3 at 10%", "how's it looking?", "stop it": still that canary (one
-                # question on; never after more, or after a question about another model).
-                topic = topic.model_copy(update={"canary": True})
             return self.model_copy(update={"topic": topic})
         if self.topic.partial is None:
             return self
@@ -129,10 +120,6 @@ class Focus(_Frozen):
 
     def proposed(self, ref: ProposalRef | None) -> Focus:
         return self.model_copy(update={"proposal": ref})
-
-
-#: Questions about the model of the canary just discussed, which keep it the topic.
-_ABOUT_IT = ("model_info", "serving")
 
 
 class ParseContext(_Frozen):

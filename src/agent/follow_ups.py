@@ -45,7 +45,7 @@ _SHARE_ASKED = re.compile(
 #: Stopping the canary just asked about, said of "it" ("stop it", "kill that", "pull it").
 _STOP_IT = re.compile(
     r"\b(?:stop|kill|end|cancel|halt|abort|pull|scrap|disable|drop|terminate)\s+"
-    r"(?:it|that|this|that one|this one)\b(?!\s+(?:with|here|there)\b)"
+    r"(?:it|that|this|that one|this one)\b"
     r"|\b(?:turn|switch|shut|call)\s+(?:it|that|this)\s+off\b|\bshut\s+(?:it|that|this)\s+down\b",
     re.I,
 )

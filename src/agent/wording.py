@@ -221,18 +221,6 @@ _MIXED_IN: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         r"\1in staging",
     ),
-    # "stop the experiment where some customers get the new x": its canary
-    (
-        re.compile(
-            r"\b(stop|end|kill|halt|cancel|pull|abort|wind\s+down|shut\s+down)\s+"
-            r"the\s+(?:experiment|test|trial)\s+(?:where|in\s+which)\s+(?:only\s+)?"
-            r"(?:some|a\s+few|a\s+(?:share|slice|part)\s+of(?:\s+the)?|\d+\s*%\s+of(?:\s+the)?)\s+"
-            r"(?:customers|users|clients|people|requests|traffic)\s+(?:get|gets|see|sees|use|uses|hit|hits)"
-            r"\s+(?:the\s+new\s+|the\s+)?",
-            re.I,
-        ),
-        r"\1 the canary on ",
-    ),
     (re.compile(r"\b(?:por\s+favor|bitte)\b", re.I), "please"),
     (re.compile(r"\b(?:obrigad[oa]|grazie|gracias|danke)\b", re.I), "thanks"),
     (re.compile(r"\b(?:hoje|hoy|oggi)\b", re.I), "today"),

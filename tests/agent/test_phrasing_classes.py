@@ -3413,9 +3413,8 @@ def test_third_review_attacks_propose_nothing(history: tuple[str, ...], text: st
     assert not [p for p in got if p.kind in CHANGE_KINDS], got
 
 
-# A product's words for the stages, German words mixed in, a promotion said with "bring",
-# a canary kept as the subject across a question about its model, a header in code marks, a
-# canary stopped as "the experiment where some users get ...", and where requests "end up".
+# A product's words for the stages, German words mixed in, a promotion said with "bring", a
+# header in code marks, and where requests "end up".
 @pytest.mark.parametrize(
     ("history", "text", "want"),
     [
@@ -3446,23 +3445,13 @@ def test_third_review_attacks_propose_nothing(history: tuple[str, ...], text: st
             [Promote(model="digits-encoder", version=2, stage="Staging")],
         ),
         (
-            ("canary mnist-cnn v2 at 15%", "how is it doing?"),
-            "ok end it",
-            [StopCanary(model="mnist-cnn")],
-        ),
-        (
-            (),
-            "please stop the test where a few users get the new mnist-cnn",
-            [StopCanary(model="mnist-cnn")],
-        ),
-        (
             (),
             "where does `X-Priority: critical` traffic on digits go?",
             [ServingStatus(model="mnist-cnn")],
         ),
     ],
 )
-def test_product_words_german_words_and_a_canary_said_as_an_experiment(
+def test_product_words_german_words_and_bring(
     history: tuple[str, ...], text: str, want: list[Intent]
 ) -> None:
     assert after(*history, text) == want
@@ -3520,18 +3509,11 @@ def test_new_guard_words_refused_and_a_test_stage_beside_a_target() -> None:
     assert got == Promote(model="mnist-cnn", version=2, stage="Production")
 
 
-# Autocorrect in a spaced name ("mist classifier", "digits encoded": one letter off, read for
-# questions, asked back for a change), the QA/UAT stage as Staging, history asked "for the
-# incident" (never an on-call rollback), "who started the canary".
+# The QA/UAT stage as Staging, history asked "for the incident" (never an on-call rollback),
+# "who started the canary".
 @pytest.mark.parametrize(
     ("history", "text", "want"),
     [
-        ((), "which version of the mist cnn is serving?", [ServingStatus(model="mnist-cnn")]),
-        (
-            (),
-            "who touched digits encodr today",
-            [AuditLog(model="digits-encoder", since_minutes=1440)],
-        ),
         ((), "what is in UAT right now?", [ListModels(stage="Staging")]),
         (
             (),
@@ -3542,13 +3524,7 @@ def test_new_guard_words_refused_and_a_test_stage_beside_a_target() -> None:
         ((), "who kicked off the canary on mnist-cnn?", [AuditLog(model="mnist-cnn")]),
     ],
 )
-def test_autocorrected_names_uat_and_history_for_an_incident(
+def test_uat_and_history_for_an_incident(
     history: tuple[str, ...], text: str, want: list[Intent]
 ) -> None:
     assert after(*history, text) == want
-
-
-def test_a_name_one_letter_off_never_drives_a_change_alone() -> None:
-    # "roll back the mist cnn": heard, not typed; the chat asks which model is meant.
-    got = after("roll back the mist cnn")
-    assert not [p for p in got if p.kind in CHANGE_KINDS], got
