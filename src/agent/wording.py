@@ -221,6 +221,17 @@ _MIXED_IN: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         r"\1in staging",
     ),
+    # "not v2, promote x v3", "not the rollback, promote x v3": the alternative refused first
+    (
+        re.compile(
+            r"^\W*(?:no\W+)?not\s+(?:v\d+|version\s*\d+|(?:the\s+|a\s+)?(?:rollback|roll\s*back|"
+            r"promotion|canary))\s*[,;:\-]\s*"
+            r"(?=(?:please\s+|pls\s+|just\s+)?(?:promote|roll\s*back|rollback|canary|stop|revert|ship|"
+            r"deploy|move)\b)",
+            re.I,
+        ),
+        "",
+    ),
     (re.compile(r"\b(?:por\s+favor|bitte)\b", re.I), "please"),
     (re.compile(r"\b(?:obrigad[oa]|grazie|gracias|danke)\b", re.I), "thanks"),
     (re.compile(r"\b(?:hoje|hoy|oggi)\b", re.I), "today"),
@@ -239,6 +250,15 @@ _MIXED_IN: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(r"\b(?:ahora|agora|hoje|hoy|subito|sofort|jetzt)\s+(?:no|not|nicht)\b", re.I),
         "not now",
+    ),
+    # "promote x v3 nicht", "rollback x bitte nicht": a refusal said last
+    (re.compile(r"[\s,;.\-]+(?:please\s+|bitte\s+)?nicht\s*[.!]*\s*$", re.I), ", please don't"),
+    # "kein rollback für x", "keine promotion": no change of that kind
+    (
+        re.compile(
+            r"(?<![\w-])kein(?:e|en)?\s+(?=(?:rollback|promotion|canary|roll\s*back)\b)", re.I
+        ),
+        "no ",
     ),
     # "bitte nicht promote x", "nicht rollback x": a refusal
     (

@@ -3528,3 +3528,36 @@ def test_uat_and_history_for_an_incident(
     history: tuple[str, ...], text: str, want: list[Intent]
 ) -> None:
     assert after(*history, text) == want
+
+
+# The alternative refused first is not the change ("not v2, promote x v3"), and a German
+# refusal said last or as "kein ..." proposes nothing.
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (
+            "not v1, promote digits-encoder v2 to staging",
+            [Promote(model="digits-encoder", version=2, stage="Staging")],
+        ),
+        (
+            "not the rollback, promote mnist-cnn v2 to production",
+            [Promote(model="mnist-cnn", version=2, stage="Production")],
+        ),
+    ],
+)
+def test_an_alternative_refused_first_is_not_the_change(text: str, want: list[Intent]) -> None:
+    assert after(text) == want
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "promote mnist-cnn v2 nicht",
+        "rollback digits-encoder bitte nicht",
+        "promote mnist-cnn v2 to staging, bitte nicht.",
+        "kein rollback für digits-encoder",
+    ],
+)
+def test_a_german_refusal_said_last_proposes_nothing(text: str) -> None:
+    got = after(text)
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
