@@ -45,7 +45,7 @@ from agent.classifier import shared  # noqa: E402
 from agent.focus import Focus, ParseContext  # noqa: E402
 from agent.grounding import reading_problem  # noqa: E402
 from agent.intents import Parsed  # noqa: E402
-from agent.llm import LLMSettings, build_chat_model, build_intent_parser, token_cap  # noqa: E402
+from agent.llm import LLMSettings, build_intent_parser  # noqa: E402
 from agent.llm_kind import (  # noqa: E402
     KIND_MAX_TOKENS,
     KINDS,
@@ -336,18 +336,7 @@ async def run(
             **env,
         }
     )
-    parser = build_intent_parser(settings)
-    chat_model = build_chat_model(settings)
-    if examples != "nearest" and chat_model is not None:
-        parser = LLMKindParser(
-            chat_model,
-            OfflineParser(),
-            shared(),
-            deadline_s=settings.turn_budget_s,
-            options=token_cap(KIND_MAX_TOKENS, local=True),
-            constrain=settings.constrain,
-            examples=examples,
-        )
+    parser = build_intent_parser(settings, kind_examples=examples)
     shared()  # the rules' classifier, trained once per process (as in a chat)
     # Load the weights and fill the server's prompt cache before timing; on a loaded machine
     # the first (uncached) call can outlast the turn budget, so try a few times.

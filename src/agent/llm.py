@@ -368,8 +368,11 @@ class LLMIntentParser:
         return parsed.model_copy(update={"note": f"{why}, then used the offline parser"})
 
 
-def build_intent_parser(settings: LLMSettings) -> IntentParser:
-    """The LLM parser when an endpoint is configured, else the offline parser."""
+def build_intent_parser(
+    settings: LLMSettings, *, kind_examples: Literal["nearest", "fixed"] = "nearest"
+) -> IntentParser:
+    """The LLM parser when an endpoint is configured, else the offline parser.
+    ``kind_examples``: what a kind reading is sent with (``llm_kind.Examples``)."""
     model = build_chat_model(settings)
     offline = OfflineParser()
     if model is None:
@@ -386,6 +389,7 @@ def build_intent_parser(settings: LLMSettings) -> IntentParser:
             deadline_s=settings.turn_budget_s,
             options=token_cap(KIND_MAX_TOKENS, local=local),
             constrain=settings.constrain,
+            examples=kind_examples,
         )
     return LLMIntentParser(
         model,

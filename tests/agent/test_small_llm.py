@@ -31,7 +31,6 @@ from agent.llm import (
     ANSWER_MAX_TOKENS,
     INTENT_MAX_TOKENS,
     LLMSettings,
-    build_chat_model,
     build_intent_parser,
     intent_schema,
     read_intent,
@@ -52,7 +51,6 @@ from agent.llm_kind import (
     reading_of_kind,
 )
 from agent.mcp_tools import open_registry
-from agent.offline_parser import OfflineParser
 from agent.prompts import INTENT_SYSTEM, KIND_EXAMPLES, KIND_SYSTEM, kind_request
 from tests.agent.conftest import llm_model, llm_parser, open_agent
 from tests.agent.fake_openai import Reply, ScriptedLLM
@@ -266,21 +264,10 @@ def kind_parser(
     env = {"OPENAI_BASE_URL": llm.base_url, "MODELREG_AGENT_LLM_READS": "kind"}
     update = {"model": "fake-model", "timeout_s": 5.0, "max_retries": 0, **settings}
     chosen = LLMSettings.from_env(env).model_copy(update=update)
-    parser = build_intent_parser(chosen)
+    parser = build_intent_parser(chosen, kind_examples=examples)
     assert isinstance(parser, LLMKindParser)
-    if examples == "nearest":
-        return parser  # what the chat builds
-    model = build_chat_model(chosen)
-    assert model is not None
-    return LLMKindParser(
-        model,
-        OfflineParser(),
-        shared(),
-        deadline_s=chosen.turn_budget_s,
-        options={"max_tokens": KIND_MAX_TOKENS},
-        constrain=chosen.constrain,
-        examples=examples,
-    )
+    assert parser.examples == examples
+    return parser
 
 
 async def test_reading_the_kind_asks_to_choose_among_a_few_after_the_nearest_examples(
