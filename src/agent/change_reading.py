@@ -669,7 +669,18 @@ _WHERE_IT_IS = re.compile(
     r"(?![^()]*\b(?:put|want|target|to|for|first|only|just)\b)[^()]*\bin\s+(?:staging|prod(?:uction)?)\b[^()]*\)",
     re.I,
 )
-_SHADOW_SAID = re.compile(r"\b(?:shadow|mirror)", re.I)
+_SHADOW_SAID = re.compile(
+    r"\b(?:shadow|mirror)"
+    # "copy the requests over to it": v4 sees them, the users never see its answers
+    r"|\b(?:copy|copies|copying|duplicate|duplicating|clone|cloning|tee)\s+(?:the\s+|all\s+|our\s+)?"
+    r"(?:(?:real|live|incoming|production|prod)\s+)?(?:requests|traffic|calls)\b"
+    # "on real traffic, but without it actually answering", "so no customers ever see it"
+    r"|\bwithout\s+(?:it|v\d+|the\s+new\s+(?:one|version))\s+(?:actually\s+|really\s+)?"
+    r"(?:answering|responding|replying)\b"
+    r"|\bno\s+(?:customers?|users?|stores?|one)\s+(?:ever\s+|actually\s+)?(?:sees?|gets?)\s+"
+    r"(?:its|the\s+new|v\d+)",
+    re.I,
+)
 #: A word that negates or corrects part of a follow-up ("not real traffic", "50 no 30").
 _NEGATED_WORD = re.compile(r"\b(?:not|no|nothing|without|never|can\s+wait|hold\s+on)\b", re.I)
 #: Taking a version out of Production: "demote x v1", "unpromote x", "take x v1 out of prod".

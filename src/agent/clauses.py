@@ -102,6 +102,8 @@ def remark(piece: str, text: str) -> bool:
         return False  # "what serves digits for X-Priority: critical": no topic before it
     # "If nothing is, start a shadow canary": a condition, then the request
     piece = re.sub(r"^\W*if\b[^,]{0,60},\s*", "", piece, flags=re.I)
+    # "is the canary still on? if so turn it off": the answer, then the request
+    piece = re.sub(r"^\W*if\s+(?:so|yes|it\s+is|they\s+are)\b\W*", "", piece, flags=re.I)
     return OPENS_ASK.match(TOPIC.sub("", piece)) is None
 
 

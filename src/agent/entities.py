@@ -23,6 +23,16 @@ _WORD = re.compile(r"[A-Za-z0-9][\w.\-]*")
 NAME_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)+$|^[A-Za-z]+[0-9]+[a-z]*$")
 _VERSION_WORD = re.compile(r"^(?:v|version|ver)?\d+$", re.I)
 _BEFORE_VERSION = re.compile(r"\b([A-Za-z][\w.\-]*?)(?:\s+|:)(?:v|version\s*)\d+\b", re.I)
+#: A version and at most one word right before a plain word ("v4 actually beat v3"): the word
+#: says how the two versions relate; it never names a model.
+_AFTER_A_VERSION = re.compile(
+    r"\bv(?:ersion\s*)?\d+\s+(?:(?!(?:against|with|to|vs|versus|than|and|or|over|from|of|on)\s)"
+    r"[a-z]+\s+)?$",
+    re.I,
+)
+#: An indefinite article and at most two describing words before a part of a name ("a CNN",
+#: "a small cnn", "an ordinary classifier"): what kind of model, never the registry's one.
+A_KIND_OF = re.compile(r"\b(?:a|an)\s+(?:[a-z]+\s+){0,2}$", re.I)
 #: Words before a version that say it is not the one meant ("v3 not v4", "rather than v2").
 _NEGATING = frozenset({"not", "than", "never"})
 
@@ -441,6 +451,8 @@ def unknown_name(
         if word.lower() not in skip and not _match(word, ctx)[0]:
             if NAME_LIKE.match(word):
                 return word
+            if _AFTER_A_VERSION.search(text[: match.start(1)]):
+                continue  # "does v4 actually beat v3": a word between versions relates them
             plain = plain or word
     return _unknown_unversioned(text, ctx, skip) or plain
 

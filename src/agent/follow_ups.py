@@ -50,6 +50,15 @@ _STOP_IT = re.compile(
     re.I,
 )
 
+#: "stop it" as the message's last clause, after what made the user ask ("latency climbing on
+#: the dashboard, stop it now").
+_STOP_IT_LAST = re.compile(
+    r"(?:^|[,.;:!\u2013\u2014]\s*|\s-\s*)(?:(?:so|just|pls|please|then)\s+)?(?:"
+    + _STOP_IT.pattern
+    + r")"
+    r"(?:\s+(?:now|asap|please|pls|right\s+now|immediately))?\W*$",
+    re.I,
+)
 
 #: Narrowing the list just shown: "just the classification ones", "only feature-extraction
 #: please", "ok and which of those are classification ones".
@@ -118,6 +127,8 @@ class FollowUpReading(QuestionReading):
             or _NARROWED.search(self.text)
             # "wait no, I meant v3 not v4": a correction of the request before
             or (_CORRECTION.search(self.text) is not None and len(words) <= 2 * _ELLIPTIC_WORDS)
+            # "p99 climbing on the dashboard, stop it": a reason, then the ask on its own
+            or _STOP_IT_LAST.search(self.text) is not None
         )
 
     def kept_follow_up(self) -> Intent | None:

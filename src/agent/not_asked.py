@@ -158,8 +158,23 @@ def held_words(kind: str, text: str) -> str | None:
     for held_kind, pattern in P.HELD_VERB:
         if held_kind == kind and (found := pattern.search(text)) is not None:
             return found.group(0).strip()
+    if kind == "stop_canary" and not _STOP_SAID.search(text):
+        # "don't roll back yet. first tell me ... whether a canary is on": the only words a
+        # stop could be read from are a refused rollback
+        refused = dict(P.HELD_VERB)["rollback"].search(text)
+        if refused is not None:
+            return refused.group(0).strip()
     found = P.HELD_ALL.search(text)
     return found.group(0) if found is not None else None
+
+
+#: A canary's stop said in words of its own, not only as a rollback ("end the canary, do NOT
+#: roll back prod" asks for the stop).
+_STOP_SAID = re.compile(
+    r"\b(?:stop|end|kill|cancel|halt|abort|terminate|disable|pull|scrap|finish|"
+    r"(?:turn|switch|shut)\s+(?:\S+\s+){0,3}?(?:off|down))\b",
+    re.I,
+)
 
 
 #: Going back said as a state ("go back to the previous ...", "back on v1"), which a question

@@ -226,7 +226,13 @@ class _Reader(ChangeReading, RepeatReading):
             # "ROLLBACK digit-segmenter NOW its eating the whole node": a change for a name
             # the registry lacks, whatever the cluster words around it
             off_topic = False
-        if ((off_topic or has(S.GREETING, t)) and not self.found) or (
+        # "a learning-rate schedule for a small CNN": a kind of model, not the registry's
+        named = [
+            f
+            for f in self.found
+            if not (f.via == "prefix" and entities.A_KIND_OF.search(t[: f.start]))
+        ]
+        if ((off_topic or has(S.GREETING, t)) and not named) or (
             has(S.CODING, t) or (has(S.ARITHMETIC, t) and not P.VERSION.search(t))
         ):
             return OutOfScope()  # "write me a script to train a cnn": whatever it names
@@ -251,7 +257,11 @@ class _Reader(ChangeReading, RepeatReading):
             return kept
         if has(P.MORE, t):
             return self.more()
-        if has(P.HISTORY_QUESTION, t) or self.changes_made():
+        if (
+            has(P.HISTORY_QUESTION, t)
+            or self.changes_made()
+            or (self.since is not None and has(P.DECIDED_IN_WINDOW, t))
+        ):
             return AuditLog(model=self.named_model() or self.focus.model)
         if has(S.HELP, t):
             return Help()
@@ -364,6 +374,9 @@ class _Reader(ChangeReading, RepeatReading):
             and (has(P.ONCALL, t) or _UP.search(t))
         ):
             return self.serving()  # "is mnist-cnn broken?", "is x down?": how it serves
+        if not self.found and not has(P.VERSION, t) and has(P.WITHDRAWN, t):
+            # "nvm false alarm, dashboard was stale. leave it": taken back, not a question
+            return Unclear(reason="OK, nothing done: I proposed nothing and changed nothing.")
         details = self.details()
         return details if details is not None else self.classified()
 
@@ -511,8 +524,18 @@ _VERSION_TO_STAGE = re.compile(r"v\d+\s+(?:to|into)\s", re.I)
 def _compared_to_stage(text: str, found: re.Match[str]) -> bool:
     """ "compare mnist-classifier v3 to production": the stage is what v3 is compared with,
     not where it moves; a move needs its own verb ("compare them, then promote v3")."""
+    if not _VERSION_TO_STAGE.match(found.group(0)):
+        return False
     clause = re.split(r"[,;.!?]|\band\b|\bthen\b", text[: found.start()])[-1]
-    return bool(_VERSION_TO_STAGE.match(found.group(0))) and bool(_COMPARE_FIRST.search(clause))
+    if _COMPARE_FIRST.search(clause):
+        return True
+    # "compare x v2 and v3 to staging": "and" joins the versions compared, no verb moves one
+    sentence = re.split(r"[,;.!?]|\bthen\b", text[: found.start()])[-1]
+    return bool(_COMPARE_FIRST.search(sentence)) and not re.search(
+        r"\band\s+(?:then\s+)?(?:promote|move|push|ship|deploy|put|send|release|stage|take)\b",
+        sentence,
+        re.I,
+    )
 
 
 #: Asking whether a model is up ("is x down?", "is x healthy?", "x still working?").
@@ -590,7 +613,7 @@ _SECOND_PART = re.compile(
     r"end|promote|roll|rollback|revert|archive|delete|canary|approve|queue|stage|ship|move|make|"
     r"its|their|pending|approvals|history|audit|start|begin|shadow|mirror|put|pull|remove|"
     r"rename|retrain|send|switch|swap|deploy|release|push|drop|bump|raise|set|cancel|undo|"
-    r"recommend|suggest|pick|choose|provide)\b)",
+    r"recommend|suggest|pick|choose|provide|whether)\b)",
     re.I,
 )
 
@@ -1249,6 +1272,32 @@ def _checked_parts(text: str, ctx: ParseContext) -> list[Intent]:
     return parts
 
 
+#: "promote x v2 to Production and v3 to Staging": one model, two versions each to a stage.
+_TWO_PROMOTIONS = re.compile(
+    r"^(?P<first>.*\bv\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging))\s*,?\s+and\s+"
+    r"(?P<second>v\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging))\W*$",
+    re.I,
+)
+
+
+def _two_promotions(text: str, ctx: ParseContext, whole: Intent) -> list[Intent] | None:
+    """ "promote x v2 to Production and v3 to Staging": two promotions of the model the first
+    names (None when the message is not one promotion followed by another version's)."""
+    said = _TWO_PROMOTIONS.match(text.strip())
+    if said is None or not isinstance(whole, Promote):
+        return None
+    first = parse_intent(said.group("first"), ctx)
+    if not isinstance(first, Promote) or first.model != whole.model:
+        return None
+    focus = ctx.focus.on(first.model, first.version).read(topic_of(first, said.group("first")))
+    second = parse_intent(
+        f"promote {said.group('second')}", ctx.model_copy(update={"focus": focus})
+    )
+    if not isinstance(second, Promote) or second.model != first.model:
+        return None
+    return [first, second]
+
+
 def _parts(text: str, ctx: ParseContext) -> list[Intent]:
     topic = ctx.focus.topic
     if (
@@ -1265,6 +1314,8 @@ def _parts(text: str, ctx: ParseContext) -> list[Intent]:
     if (both := _each_model(text, ctx, whole)) is not None:
         return both
     if (both := _two_models_compared(text, ctx, whole)) is not None:
+        return both
+    if (both := _two_promotions(text, ctx, whole)) is not None:
         return both
     pieces = [p.strip(" ,") for p in _SECOND_PART.split(text) if p.strip(" ,?")]
     pieces = [re.sub(r"^\W*(?:\(1\)|1\))\s*", "", p) or p for p in pieces]
@@ -1535,6 +1586,8 @@ def _parts(text: str, ctx: ParseContext) -> list[Intent]:
         if (
             other.kind in ("model_info", "serving")
             and not _SHOW_FIRST.match(asked)
+            # "is the canary on x still on? if so turn it off": a question, then the change
+            and not (whole == second and _IF_SO.match(pieces[1]) and asked.rstrip().endswith("?"))
             # "kill the canary on x, then tell me what's live": a question asked after
             and not (
                 whole == first
@@ -1556,6 +1609,9 @@ def _asks_in_a_clause(piece: str) -> bool:
     """A clause of ``piece`` opens with a request ("x is junk, delete it")."""
     return any(OPENS_ASK.match(clause) for clause in re.split(r",\s*", piece)[1:])
 
+
+#: A change asked for on the answer to the question before it: "if so, turn it off".
+_IF_SO = re.compile(r"^\W*if\s+(?:so|yes|it\s+is|they\s+are)\b", re.I)
 
 #: "show me x v2's card and then put it in Production": a view asked for before the change.
 _SHOW_FIRST = re.compile(

@@ -45,9 +45,9 @@ LATENCY = re.compile(
     r"(?:latency\s+)?budget(?:\s+(?:of|is))?|p\d{2,3}\s+(?:of|at)|no (?:more|slower) than|"
     r"(?:hard\s+)?(?:cap|limit|deadline)(?:\s+(?:of|at|is))?)|<=?)"
     r"\s*(\d+(?:\.\d+)?)\s*(?:ms|milliseconds?)\b"
-    # "20 ms max", "5ms or less", "10 ms tops", "a 20 ms budget"
+    # "20 ms max", "5ms or less", "10 ms tops", "a 20 ms budget", "a 10 ms latency budget"
     r"|\b(\d+(?:\.\d+)?)\s*(?:ms|milliseconds?)\s+(?:max(?:imum)?|or (?:less|under|below|faster)"
-    r"|tops|at most|budget|sla|limit|ceiling)\b",
+    r"|tops|at most|(?:(?:latency|response[- ]time)\s+)?(?:budget|sla|limit|ceiling))\b",
     re.I,
 )
 THIS = re.compile(
@@ -123,6 +123,23 @@ HISTORY_QUESTION = re.compile(
     r"\b",
     re.I,
 )
+#: A message that only takes back what was asked ("nvm, false alarm. leave it", "forget it"):
+#: nothing to do, said so.
+WITHDRAWN = re.compile(
+    r"\b(?:nvm|never\s?mind|forget\s+(?:it|that|about\s+it)|false\s+alarm|scratch\s+that|"
+    r"cancel\s+that|disregard|ignore\s+(?:that|me|my\s+last(?:\s+message)?)|no\s+need|"
+    r"leave\s+it(?:\s+(?:alone|as\s+(?:it\s+)?is|be|there|running|for\s+now))?|let\s+it\s+be)\b",
+    re.I,
+)
+#: Changes decided, asked for with a window the message gives ("what's been approved in the
+#: last 24 hours?", "what got promoted since friday"): the history, never what still waits
+#: ("has it been approved yet?").
+DECIDED_IN_WINDOW = re.compile(
+    r"\b(?:what|which\s+(?:ones?|versions?|models?|changes?|promotions?))"
+    r"(?:'s|\s+is|\s+has|\s+have|\s+was|\s+were|\s+got)\s+(?:been\s+|got\s+)?"
+    r"(?:approved|denied|rejected|promoted|rolled\s+back|deployed)\b",
+    re.I,
+)
 ROLLBACK = re.compile(
     r"\b(?:roll\s*back|rollback|revert|undo|zur(?:ü|ue)ck(?:rollen|setzen))\b|\broll\s+(?:[\w.\-]+\s+){1,2}back\b"
     # "switch it back pls", "flip mnist-cnn back": back to what served before.
@@ -162,7 +179,11 @@ ROLLBACK = re.compile(
     r"|\b(?:want|need)\s+(?:it\s+|[\w.\-]+\s+)?back\s+(?:on|to)\s+(?:v|version\s*)\d+\b"
     r"|\b(?:return|switch\s+back|go\s+back|put)\b.{0,40}?\b(?:to|on|onto)\s+(?:the\s+)?"
     r"(?:old|previous|prior|last good|earlier)\s+(?:prod(?:uction)?\s+)?"
-    r"(?:version|one|model|build|release|prod(?:uction)?)\b",
+    r"(?:version|one|model|build|release|prod(?:uction)?)\b"
+    # "could we go back to the one we had before?", "switch back to what was live yesterday"
+    r"|\b(?:return|switch\s+back|go\s+back)\s+to\s+(?:the\s+(?:one|version|build|model)|what)\s+"
+    r"(?:we\s+had|that\s+was\s+(?:live|serving|there|running)|was\s+(?:live|serving|there|running))"
+    r"\s+(?:before|earlier|previously|yesterday|last\s+week)\b",
     re.I,
 )
 #: Who or what a share of traffic is a share of.
@@ -173,6 +194,13 @@ _AUDIENCE = (
 CANARY = re.compile(
     r"\bcanar(?:y|ies)\b|\bshadow(?:ing)?\b|\bsplit\b|\bmirror(?:ing)?\b|\ba\s*/?\s*b[\s-]+test\b|"
     r"\b(?:send|route|give)\s+\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)"
+    # "send a small slice, maybe 5 percent, of the x traffic to v2": the share said inside
+    r"|\b(?:send|route|give|divert|shift)\s+(?:a\s+)?(?:(?:small|tiny|little)\s+)?(?:slice|part|"
+    r"portion|share|fraction|bit)\W+(?:(?:maybe|about|around|roughly|say|like)\s+)?"
+    r"\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)"
+    # "copy the requests over to it", "duplicate live traffic to v4": a shadow
+    r"|\b(?:copy|copies|copying|duplicate|duplicating|clone|cloning|tee)\s+(?:the\s+|all\s+|our\s+)?"
+    r"(?:(?:real|live|incoming|production|prod)\s+)?(?:requests|traffic|calls)\s+(?:over\s+)?(?:to|onto)\b"
     # "try v4 on 5% of real traffic", "expose v3 to 10 percent of users": a share of traffic.
     r"|\b(?:stop|quit|cease)\s+(?:sending|routing|splitting|mirroring|shadowing)\b"
     r"|\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)\s*of\s+(?:the\s+|our\s+|all\s+)?"
@@ -324,8 +352,9 @@ PROMOTE = re.compile(
     r"i\s+would\s+like\s+to|i'?d\s+like\s+to|i\s+want\s+to|let'?s|we\s+(?:need|want)\s+to)\s+)"
     r"bring\s+(?!(?:\S+\s+){0,4}?back\b)(?:\S+\s+){1,6}?(?:to|into)\s+"
     r"(?:prod(?:uction)?|staging)(?=\s*(?:$|[.!?,;]|(?:now|please|pls|with|today|asap)\b))"
-    # "send it to prod", "send mnist-classifier v4 to staging"
-    r"|\bsend\s+(?:it|that|this|[\w.\-]+(?:\s+v\d+)?)\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
+    # "send it to prod", "send mnist-classifier v4 to staging", "let's take it to Production"
+    r"|\b(?:send|take)\s+(?:it|that|this|[\w.\-]+(?:\s+v\d+)?)\s+(?:to|into)\s+"
+    r"(?:prod(?:uction)?|staging)\b"
     r"(?!\s+(?:support|folks|team|people|channel|on-?call|ops|eng\w*|review\w*|link)\b)"
     # "could you prepare the promotion of x v3", "draft a promotion for x"
     r"|^\W*(?:(?:please|pls|could you|can you|would you|kindly)\s+)*(?:prepare|draft|start|open|"
@@ -479,11 +508,18 @@ SERVING = re.compile(
     r"\s+(?:\w+\s+)?(?:handles?|serves?|answers?|takes?|gets?|receives?|processes)\b"
     r"|\b(?:which|what) (?:version|build)\b.{1,40}\b(?:in|on) (?:prod(?:uction)?|staging)\b"
     # "which version does the digits route hit by default", "where does the route send people"
-    r"|\b(?:route|endpoint)\s+(?:hit|hits|send|sends|go|goes|forward|forwards|use|uses|call|calls)\b"
+    r"|\b(?:route|endpoint)\s+(?:is\s+)?(?:hit|hits|hitting|send|sends|sending|go|goes|going|"
+    r"forward|forwards|forwarding|use|uses|using|call|calls|calling)\b"
     # "where do critical reqs on the digits route end up": what answers them
     r"|\bwhere\s+(?:do|does|will|would)\b.{0,80}?\b(?:requests?|reqs|traffic|calls)\b.{0,40}?"
     r"\b(?:end\s+up|go|land|get\s+(?:sent|routed))\b"
     r"|\bby default\b"
+    # "is it back on the old one?", "check it's actually up", "what's routing on digits"
+    r"|\b(?:is|are)\s+(?:it|that|this|they|[\w.]+-[\w.\-]+)\s+back\s+on\s+(?:the\s+)?(?:old|previous|"
+    r"prior|earlier)\s+(?:one|version|build)\b"
+    r"|\bcheck\s+(?:that\s+)?(?:it|that|this|they)(?:\s+is|s|\s+are)\s+(?:actually\s+|really\s+)?"
+    r"(?:up|live|back|working)\b"
+    r"|\b(?:what|which\s+(?:model|version))\s+is\s+routing\s+(?:on|for)\b"
     # "mnist_cnn status", "status of digits?", "status?": how it serves now
     r"|^\W*(?!(?:the|approval|promotion|incident|rollback|audit|canary|deploy\w*|release|page|"
     r"report|build|job|my|our|your|ticket|pr)\s)[\w.\-]+\s+status\W*$"
@@ -652,6 +688,7 @@ COMMON_WORDS = """
     shadowing mirroring splitting canarying begin beginning second secondly
     delete remove rename retrain erase purge wipe drop
     touch touching proceed approve approving wanted wants switch flip fall safety
+    take taking bring bringing
     """
 STOPWORDS = frozenset(COMMON_WORDS.split()) | VOCABULARY
 
@@ -748,7 +785,11 @@ HELD_VERB: list[tuple[str, re.Pattern[str]]] = [
     (
         "promote",
         re.compile(
-            _NEGATOR + r"(?:promote|ship|deploy|move|push|release|make|send(?!\s+(?:me|us)\b))\b"
+            _NEGATOR + r"(?:promote|ship|deploy|move|push|release|make|send(?!\s+(?:me|us)\b)|"
+            # "don't put v4 in QA", "never bring it to prod", "don't take it to staging"
+            r"put(?!\s+(?:\S+\s+){0,2}?back\b)|bring(?!\s+(?:\S+\s+){0,2}?back\b)|take|graduate|"
+            r"roll\s*out|bump|queue|stage|go\s+live|get\s+(?:\S+\s+){1,4}?(?:promoted|to\s+prod\w*|"
+            r"to\s+staging|live))\b"
             r"|^\W*no\s+promotions?\b",
             re.I,
         ),

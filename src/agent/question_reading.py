@@ -80,21 +80,32 @@ class QuestionReading(Slots):
         if not named:
             return None
         versions = self.versions()
-        model = self.named_model() or (None if self.unknown else self.focus.model)
+        at, action = min(named)
+        # "rename it to mnist-classifier-legacy": the new name is not a model asked about
+        renamed = (
+            action == "rename"
+            and self.unknown is not None
+            and re.search(rf"\b(?:to|as|into)\s+['\"`]?{re.escape(self.unknown)}\b", t, re.I)
+        )
+        model = self.named_model() or (None if self.unknown and not renamed else self.focus.model)
         version = versions[0] if versions else None
         if (
             version is None
             and not self.found
             and model is not None
             and model == self.focus.model
-            and re.search(
-                r"\b(?:it|that(?:\s+one)?|this(?:\s+one)?)(?:\s+(?:then|instead|too|please|pls))?\W*$",
-                t,
-                re.I,
+            and (
+                re.search(
+                    r"\b(?:it|that(?:\s+one)?|this(?:\s+one)?)(?:\s+(?:then|instead|too|please|pls))?\W*$",
+                    t,
+                    re.I,
+                )
+                # "can we rename it to ...", "archive that one, nobody uses it"
+                or re.match(r"\w+\s+(?:it|that(?:\s+one)?|this(?:\s+one)?)\b", t[at:], re.I)
             )
         ):
             version = self.focus.version  # "ok then just archive it" after "delete x v1"
-        return Unsupported(action=min(named)[1], model=model, version=version)
+        return Unsupported(action=action, model=model, version=version)
 
     def serving(self) -> Intent:
         t = self.text

@@ -46,6 +46,8 @@ OFF_TOPIC = re.compile(
     r"meaning of life|who are you|how are you|your name|pizza|restaurants?|wifi|self-review|"
     # Somewhere to go: "a good place near the office", "churrascaria perto da Paulista"
     r"churrascaria|place\s+to\s+(?:eat|stay)|"
+    # "who's on call after me tonight": the rota, not the registry
+    r"who(?:s|\s+is|\s+will\s+be)\s+on[\s-]?call|on[\s-]?call\s+(?:rota|rotation|schedule)|"
     r"near\s+(?:me|here|the\s+office)|"
     r"draft (?:three|two|a few|some)? ?paragraphs|"
     # "draft the Q1 OKRs for the team": planning documents, not the registry
@@ -63,6 +65,9 @@ OFF_TOPIC = re.compile(
     r"weight\s+decay|dropout\s+rate|"
     # "help me draft a polite email to the ministry"
     r"(?:write|draft|compose)\s+(?:me\s+|us\s+)?(?:a|an)\s+(?:\w+\s+)?(?:email|e-mail|letter|memo|paragraph)|"
+    # "write the release notes for the 3.2 app release": a document, not the registry
+    r"(?:write|draft|compose|prepare)\s+(?:me\s+|us\s+)?(?:the|a|an|some|our)\s+(?:\w+\s+)?"
+    r"(?:release\s+notes|blog\s+post|press\s+release|newsletter|announcement)|"
     r"write (?:me )?(?:a |an )?"
     r"(?:essay|story|poem|haiku|function|script|code)|python code|sql query)\b",
     re.I,

@@ -353,12 +353,35 @@ _TEST_STAGE = re.compile(
     re.I,
 )
 
+#: The test stage described as a place: "put it somewhere the QA folks can test it before it
+#: goes live", "move v4 where testers can try it".
+_TEST_PLACE = re.compile(
+    r"\b(move|put|push|promote|ship|send|deploy|get)\b([^.!?]{0,60}?)\s+"
+    r"(?:somewhere\s+(?:where\s+)?|where\s+)(?:the\s+|our\s+)?"
+    r"(?:qa|uat|test(?:ers?|ing)?|reviewers?)(?:\s+(?:folks|team|people|guys|crew))?\s+"
+    r"(?:can|could|will|would)\s+(?:test|try|check|look\s+at|poke\s+at)\s+(?:it|them|that)\b"
+    r"(?:\s+before\s+(?:it|they)\s+goes?\s+(?:live|to\s+prod(?:uction)?))?",
+    re.I,
+)
+
+#: "put v4 in QA", "move mnist-cnn v2 in UAT please": the test stage with "in", right after
+#: what moves (never "promote x v2, which did well in testing, to production").
+_IN_TEST_STAGE = re.compile(
+    r"\b(move|put|push|promote|ship|send|deploy|get)\b"
+    r"((?:\s+(?:it|that|this|them|v\d+|version\s*\d+|[\w.]+-[\w.\-]+(?:\s+v\d+)?)){1,2})"
+    r"\s+in\s+(?:the\s+)?(?:testing|test|qa|uat|pre-?prod(?:uction)?)\b"
+    r"(?=\s*(?:$|[.,;!?]|(?:so|and|for|please|pls|now)\b))",
+    re.I,
+)
+
 
 def normalise(text: str, models: Iterable[str] = ()) -> str:
     """The text with contractions joined, command-line flags said in words and command-word
     typos fixed."""
     text = command_words(text)
     text = _TEST_STAGE.sub(r"\1\2 to staging", text)
+    text = _TEST_PLACE.sub(r"\1\2 to staging", text)
+    text = _IN_TEST_STAGE.sub(r"\1\2 to staging", text)
     # "v2's card": the version's, not a word "v2s".
     text = re.sub(r"(\b(?:v|version\s*)\d+)['’]s\b", r"\1", text.strip(), flags=re.I)
     text = re.sub(r"(\w)['’](\w)", r"\1\2", text)  # what's -> whats

@@ -128,6 +128,8 @@ HELDOUT46 = DATA / "chat_heldout46.jsonl"
 HELDOUT47 = DATA / "chat_heldout47.jsonl"
 HELDOUT48 = DATA / "chat_heldout48.jsonl"
 HELDOUT49 = DATA / "chat_heldout49.jsonl"
+HELDOUT50 = DATA / "chat_heldout50.jsonl"
+HELDOUT51 = DATA / "chat_heldout51.jsonl"
 SETS = (
     HELDOUT,
     HELDOUT2,
@@ -178,6 +180,8 @@ SETS = (
     HELDOUT47,
     HELDOUT48,
     HELDOUT49,
+    HELDOUT50,
+    HELDOUT51,
 )
 #: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")
@@ -373,7 +377,8 @@ def matches(got: dict[str, Any], want: dict[str, Any], note: str = "") -> bool:
 
 
 _RANGES = (
-    re.compile(r"(\d+)\s*(?:to|-)\s*(\d+)\s+(?:is\s+)?fine"),
+    # "any value from 1440 to 2880 is right" (set 50)
+    re.compile(r"(\d+)\s*(?:to|-)\s*(\d+)\s+(?:is\s+)?(?:fine|right|correct|ok)\b"),
     # "any value from the minutes since Thu 00:00 (at least 5760) up to 7200 is fine" (set 44)
     re.compile(r"\bat\s+least\s+(\d+)\b[^.;]*?\bup\s+to\s+(\d+)\s+is\s+fine"),
     # "7200-8640 minutes depending on the hour; any value in that range is fine"

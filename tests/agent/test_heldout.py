@@ -61,6 +61,8 @@ from tests.agent.heldout import (
     HELDOUT47,
     HELDOUT48,
     HELDOUT49,
+    HELDOUT50,
+    HELDOUT51,
     NOW,
     evaluate,
     load,
@@ -125,7 +127,7 @@ SETS = [
     (HELDOUT19, 100, 108, 18, 97),
     (HELDOUT20, 100, 108, 16, 99),
     (HELDOUT21, 100, 108, 16, 100),
-    (HELDOUT22, 100, 109, 17, 93),
+    (HELDOUT22, 100, 109, 17, 94),
     (HELDOUT23, 100, 109, 19, 92),
     (HELDOUT24, 100, 109, 20, 97),
     (HELDOUT25, 100, 108, 16, 95),
@@ -140,19 +142,21 @@ SETS = [
     (HELDOUT34, 100, 109, 19, 84),
     (HELDOUT35, 100, 110, 19, 85),
     (HELDOUT36, 100, 109, 20, 83),
-    (HELDOUT37, 100, 110, 20, 75),
+    (HELDOUT37, 100, 110, 20, 76),
     (HELDOUT38, 100, 109, 19, 92),
     (HELDOUT39, 100, 109, 20, 85),
-    (HELDOUT40, 100, 109, 18, 78),
+    (HELDOUT40, 100, 109, 18, 82),
     (HELDOUT41, 100, 109, 19, 74),
     (HELDOUT42, 100, 109, 19, 86),
     (HELDOUT43, 100, 108, 20, 83),
-    (HELDOUT44, 100, 108, 17, 84),
+    (HELDOUT44, 100, 108, 17, 85),
     (HELDOUT45, 100, 109, 19, 87),
     (HELDOUT46, 100, 108, 19, 76),
     (HELDOUT47, 100, 109, 19, 80),
     (HELDOUT48, 100, 109, 20, 89),
     (HELDOUT49, 100, 108, 20, 81),
+    (HELDOUT50, 100, 108, 20, 100),
+    (HELDOUT51, 100, 108, 20, 96),
 ]
 
 
@@ -223,9 +227,9 @@ def test_a_window_the_note_gives_as_a_range_is_right_only_within_it(
 
 
 def test_each_set_is_read_from_the_today_its_readme_states() -> None:
-    """Sets 38 to 49 were written for Monday 2026-12-07; the earlier ones for Sunday (their
+    """Sets 38 to 51 were written for Monday 2026-12-07; the earlier ones for Sunday (their
     READMEs): "since Friday" is measured from the day the writer assumed."""
     monday = {path.name for path, *_ in SETS if written_for(path).day == 7}
-    assert monday == {f"chat_heldout{n}.jsonl" for n in range(38, 50)}
+    assert monday == {f"chat_heldout{n}.jsonl" for n in range(38, 52)}
     assert all(item.now == datetime(2026, 12, 7, 12, 0, tzinfo=UTC) for item in load(HELDOUT42))
     assert written_for(HELDOUT) == NOW == datetime(2026, 12, 6, 12, 0, tzinfo=UTC)

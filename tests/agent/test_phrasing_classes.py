@@ -3561,3 +3561,179 @@ def test_an_alternative_refused_first_is_not_the_change(text: str, want: list[In
 def test_a_german_refusal_said_last_proposes_nothing(text: str) -> None:
     got = after(text)
     assert not [p for p in got if p.kind in CHANGE_KINDS], got
+
+
+# A route said to send traffic, changes decided in a window, a budget named "latency budget",
+# "take it to <stage>", a word between two versions, a withdrawal, "<reason>, stop it" after a
+# canary, an unsupported action on "it", a kind of model in an off-topic question.
+@pytest.mark.parametrize(
+    ("history", "text", "want"),
+    [
+        (
+            (),
+            "where's the digits route sending requests",
+            [ServingStatus(model="mnist-classifier")],
+        ),
+        ((), "what's been rolled back in the last 3 hours?", [AuditLog(since_minutes=180)]),
+        (
+            ("promote mnist-cnn v2 to production",),
+            "has it been approved yet?",
+            [PendingApprovals()],
+        ),
+        (
+            (),
+            "which model for classification with a 25 ms latency budget?",
+            [SelectModel(task="classification", max_latency_ms=25.0, goal="latency")],
+        ),
+        (
+            (),
+            "take digits-encoder v2 to staging",
+            [Promote(model="digits-encoder", version=2, stage="Staging")],
+        ),
+        (
+            ("show mnist-cnn",),
+            "does v2 actually outperform v1?",
+            [CompareVersions(model="mnist-cnn", version=2, against=1)],
+        ),
+        (
+            ("canary mnist-cnn v2 at 10%",),
+            "error rate spiking in grafana, kill it",
+            [StopCanary(model="mnist-cnn")],
+        ),
+        (
+            ("show digits-encoder v1",),
+            "can we archive that one?",
+            [Unsupported(action="archive", model="digits-encoder", version=1)],
+        ),
+        (
+            ("show digits-encoder v1",),
+            "rename it to digits-encoder-old",
+            [Unsupported(action="rename", model="digits-encoder", version=1)],
+        ),
+        ((), "what optimizer should I use for a small CNN?", [OutOfScope()]),
+        ((), "could you draft the release notes for the mobile app?", [OutOfScope()]),
+        ((), "do we have a cnn for digits?", [ModelDetails(model="mnist-cnn")]),
+    ],
+)
+def test_route_traffic_windows_budgets_take_to_and_unsupported_on_it(
+    history: tuple[str, ...], text: str, want: list[Intent]
+) -> None:
+    assert after(*history, text) == want
+
+
+@pytest.mark.parametrize(
+    ("history", "text"),
+    [
+        (("roll back mnist-cnn",), "nvm, false alarm - leave it"),
+        (("show mnist-cnn",), "forget it"),
+        ((), "false alarm"),
+        (("canary mnist-cnn v2 at 10%",), "the dashboard says p99 is fine, don't stop it"),
+        (("canary mnist-cnn v2 at 10%",), "latency looks odd on the dashboard, stop it?"),
+        (("show mnist-cnn",), "take that to the prod channel"),
+    ],
+)
+def test_a_withdrawal_or_a_refused_stop_proposes_nothing_and_says_so(
+    history: tuple[str, ...], text: str
+) -> None:
+    got = after(*history, text)
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
+    if "alarm" in text or "forget" in text:
+        assert got == [Unclear(reason="OK, nothing done: I proposed nothing and changed nothing.")]
+
+
+# A share said inside "a small share, about N percent, of ...", requests copied over (a
+# shadow), the test stage as a place or "in QA", going back to "the version we had before",
+# "is it back on the previous version?", "routing for", the on-call rota, two promotions of
+# one model, "..., and whether ...", "if so, stop it" after a question.
+@pytest.mark.parametrize(
+    ("history", "text", "want"),
+    [
+        (
+            (),
+            "could we route a small share, about 10 percent, of the mnist-cnn traffic to v2?",
+            [StartCanary(model="mnist-cnn", version=2, percent=10.0, mode="split")],
+        ),
+        (
+            (),
+            "is there a way to copy the live requests over to digits-encoder v2 without it "
+            "answering anyone? could you set that up?",
+            [StartCanary(model="digits-encoder", version=2, percent=100.0, mode="shadow")],
+        ),
+        (
+            (),
+            "put mnist-cnn v2 somewhere the testers can try it before it goes live",
+            [Promote(model="mnist-cnn", version=2, stage="Staging")],
+        ),
+        (
+            (),
+            "put digits-encoder v2 in QA",
+            [Promote(model="digits-encoder", version=2, stage="Staging")],
+        ),
+        (
+            ("show digits-encoder",),
+            "please go back to the version we had before",
+            [Rollback(model="digits-encoder")],
+        ),
+        (
+            ("roll back mnist-cnn",),
+            "is it back on the previous version?",
+            [ServingStatus(model="mnist-cnn")],
+        ),
+        (
+            (),
+            "which model is routing for digits right now?",
+            [ServingStatus(model="mnist-classifier")],
+        ),
+        ((), "who is on call this weekend?", [OutOfScope()]),
+        (
+            (),
+            "promote digits-encoder v2 to production and v3 to staging",
+            [
+                Promote(model="digits-encoder", version=2, stage="Production"),
+                Promote(model="digits-encoder", version=3, stage="Staging"),
+            ],
+        ),
+        (
+            (),
+            "what is mnist-cnn serving, and whether anyone changed it in the last 2 hours?",
+            [ServingStatus(model="mnist-cnn"), AuditLog(model="mnist-cnn", since_minutes=120)],
+        ),
+        (
+            (),
+            "is the canary on mnist-cnn still running? if so, stop it",
+            [ServingStatus(model="mnist-cnn"), StopCanary(model="mnist-cnn")],
+        ),
+        (
+            (),
+            "compare digits-encoder v2 and v3 to production",
+            [CompareVersions(model="digits-encoder", version=2, against=3)],
+        ),
+        (
+            (),
+            "end the canary on mnist-cnn, do not roll back production",
+            [StopCanary(model="mnist-cnn")],
+        ),
+    ],
+)
+def test_shares_in_words_copies_test_places_and_second_parts(
+    history: tuple[str, ...], text: str, want: list[Intent]
+) -> None:
+    assert after(*history, text) == want
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "don't put mnist-cnn v2 in production",
+        "please don't put digits-encoder v2 in QA",
+        "never take digits-encoder v2 to staging",
+        "don't bring mnist-cnn v2 to production",
+        "don't roll back yet. first tell me what mnist-cnn is serving and whether a canary is on",
+        "compare mnist-cnn v1 and v2 to staging",
+    ],
+)
+def test_refused_moves_in_these_verbs_and_a_comparison_to_a_stage_propose_nothing(
+    text: str,
+) -> None:
+    got = after(text)
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
