@@ -265,8 +265,9 @@ def find_models(
 def _heard(words: list[tuple[str, int]], i: int, ctx: ParseContext) -> tuple[str, int] | None:
     """A registry name said as it sounds, one part of it exact: "amnesty classifier" or "m nist
     cnn" (voice typing for mnist-classifier, mnist-cnn), "digits in coder" (digits-encoder):
-    each part of the name said exactly or by one or two words with the same consonants (three
-    or more). The model, and the index after its last word; None when no name is heard."""
+    each part of the name said exactly, by one or two words with the same consonants (three
+    or more) or one letter off ("mist classifier", "digits encoded"); at least one part exact.
+    The model, and the index after its last word; None when no name is heard."""
     for model in ctx.models or ():
         parts = _segments(model)
         if len(parts) < 2:
@@ -287,6 +288,8 @@ def _heard(words: list[tuple[str, int]], i: int, ctx: ParseContext) -> tuple[str
                 ),
                 None,
             )
+            if width is None and j < len(words) and _slipped_part(words[j][0], part):
+                width = 1  # "mist classifier", "digits encoded": autocorrect, one letter off
             if width is None:
                 break
             j, heard = j + width, heard + 1
@@ -294,6 +297,19 @@ def _heard(words: list[tuple[str, int]], i: int, ctx: ParseContext) -> tuple[str
             if exact and heard:
                 return model, j
     return None
+
+
+def _slipped_part(word: str, part: str) -> bool:
+    """``word`` (lower case, as typed) is a name's ``part`` of four letters or more with one
+    letter missing, added or changed, the first one kept ("mist" of "mnist")."""
+    return (
+        word.isalpha()
+        and word == word.lower()
+        and len(part) >= 4
+        and word[0] == part[0]
+        and word != part
+        and _edits(word, part) == 1
+    )
 
 
 def _heard_as(said: list[tuple[str, int]], sound: str) -> bool:

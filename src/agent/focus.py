@@ -76,6 +76,9 @@ class Topic(_Frozen):
     that name (said not to exist), never about a model discussed before it."""
     partial: PartialChange | None = None
     """The change the chat just asked to complete; only the next message can complete it."""
+    heard: bool | None = None
+    """The request said its model only as it sounds ("the amnesty classifier"): True; by
+    name, typo, part or route: False; not at all (None)."""
 
 
 class Focus(_Frozen):
@@ -89,6 +92,13 @@ class Focus(_Frozen):
     """The kind of the last question answered ("list_models"): "and production?" repeats it."""
     topic: Topic = Topic()
     """The slots of the last request read (see ``Topic``)."""
+    heard_model: str | None = None
+    """A model the conversation only heard by its sound, until a message names it: a change
+    that leans on it asks for the name instead of proposing."""
+
+    def only_heard(self, model: str | None) -> bool:
+        """``model`` is the one under discussion and was only heard by its sound."""
+        return model is not None and model == self.model == self.heard_model
 
     def on(self, model: str | None, version: int | None = None) -> Focus:
         """The focus moved to ``model`` (and ``version``, if known)."""
@@ -110,7 +120,10 @@ class Focus(_Frozen):
         A change asked to be completed is kept for the next message only: whatever that
         message is ("never mind", "help", a question), the change is gone after it."""
         if topic is not None:
-            return self.model_copy(update={"topic": topic})
+            heard = self.heard_model
+            if topic.model is not None and topic.heard is not None:
+                heard = topic.model if topic.heard else None
+            return self.model_copy(update={"topic": topic, "heard_model": heard})
         if self.topic.partial is None:
             return self
         return self.model_copy(update={"topic": self.topic.model_copy(update={"partial": None})})

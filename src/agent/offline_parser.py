@@ -88,6 +88,15 @@ class _Reader(ChangeReading, RepeatReading):
                 f"change it, name it: e.g. '{intent.kind.replace('_', ' ')} {heard[0].model}'.",
                 needs="model",
             )
+        model = getattr(intent, "model", None)
+        if intent.kind in CHANGE_KINDS and not self.found and self.focus.only_heard(model):
+            # "is the amnesty classifier ok?" then "promote v2": the model was only heard by
+            # its sound; a change on it names it first
+            return Unclear(
+                reason=f"I read the model we are talking about, {model}, only by how its name "
+                f"sounded; to change it, name it: e.g. '{intent.kind.replace('_', ' ')} {model}'.",
+                needs="model",
+            )
         named = sorted({found.model for found in self.found})
         if intent.kind in CHANGE_KINDS and len(named) > 1:
             # "roll back mnist-cnn or mnist-classifier, whichever is broken": a change is
@@ -369,9 +378,8 @@ class _Reader(ChangeReading, RepeatReading):
             return self.listing()
         if (
             self.found
-            and "?" in t
             and not has(P.DETAILS, t)
-            and (has(P.ONCALL, t) or _UP.search(t))
+            and (("?" in t and (has(P.ONCALL, t) or _UP.search(t))) or _IS_IT_UP.match(t))
         ):
             return self.serving()  # "is mnist-cnn broken?", "is x down?": how it serves
         if not self.found and not has(P.VERSION, t) and has(P.WITHDRAWN, t):
@@ -543,6 +551,15 @@ _UP = re.compile(
     # "x v3 looks ok?" asks about its numbers, not whether it is up
     r"(?<!looks )(?<!look )(?<!seems )\b(?:down|up|healthy|alive|working|responding|ok|okay|fine)"
     r"\s*\?",
+    re.I,
+)
+
+#: "is the mist classifier fixed", "is digits-encoder ok": whether it serves, asked without a
+#: question mark.
+_IS_IT_UP = re.compile(
+    r"^\W*(?:is|are)\s+(?![^?]*\b(?:numbers|metrics|accuracy|scores?|results|card|docs?|"
+    r"latency|tests?)\b)(?:the\s+)?[^?]{1,60}?\s+(?:still\s+)?(?:fixed|ok|okay|fine|up|down|working|"
+    r"healthy|alive|broken|back\s+up)\W*$",
     re.I,
 )
 

@@ -4,7 +4,8 @@ budget, time window, stage, model) and whether it was about a canary."""
 from __future__ import annotations
 
 from agent import phrases as P
-from agent.focus import Topic
+from agent.entities import find_models
+from agent.focus import ParseContext, Topic
 from agent.intents import (
     AuditLog,
     CompareVersions,
@@ -47,6 +48,7 @@ def topic_of(intent: Intent, text: str) -> Topic | None:
     topic = Topic(
         kind=intent.kind,
         model=model if isinstance(model, str) else None,
+        heard=_heard(model, text) if isinstance(model, str) else None,
         canary=isinstance(intent, StartCanary | StopCanary)
         or (isinstance(intent, ServingStatus) and P.CANARY.search(text) is not None),
     )
@@ -64,3 +66,12 @@ def topic_of(intent: Intent, text: str) -> Topic | None:
         case StartCanary(percent=percent):
             return topic.model_copy(update={"percent": percent})
     return topic
+
+
+def _heard(model: str, text: str) -> bool | None:
+    """Whether ``text`` says ``model`` only as it sounds ("the amnesty classifier": True), by
+    its name, a typo, a part or a route (False), or not at all (None)."""
+    found = [f for f in find_models(text, ParseContext(models=(model,))) if f.model == model]
+    if not found:
+        return None
+    return all(f.via == "sound" for f in found)

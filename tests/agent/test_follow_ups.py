@@ -458,7 +458,9 @@ async def test_the_chat_keeps_the_task_and_the_time_window_of_the_last_request(
     assert other.answer is not None
     assert other.answer.title == "Audit: mnist-classifier, the last day"
     assert "promoted mnist-classifier v1" in other.answer.text
-    assert state.about.topic == Topic(kind="audit", model="mnist-classifier", since_minutes=1440)
+    assert state.about.topic == Topic(
+        kind="audit", model="mnist-classifier", since_minutes=1440, heard=False
+    )
     assert snapshot(registry) == before
 
 

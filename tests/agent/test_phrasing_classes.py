@@ -3737,3 +3737,46 @@ def test_refused_moves_in_these_verbs_and_a_comparison_to_a_stage_propose_nothin
 ) -> None:
     got = after(text)
     assert not [p for p in got if p.kind in CHANGE_KINDS], got
+
+
+# A name heard by its sound or autocorrected one letter off ("mist classifier", "digits
+# encoded") is answered about; a change asked next, leaning on it, asks for the name.
+@pytest.mark.parametrize(
+    ("history", "text", "want"),
+    [
+        ((), "is the mist cnn fixed", [ServingStatus(model="mnist-cnn")]),
+        (
+            (),
+            "who touched digits encoded today",
+            [AuditLog(model="digits-encoder", since_minutes=1440)],
+        ),
+        ((), "are the numbers of mnist-cnn fine", [ModelDetails(model="mnist-cnn")]),
+        (
+            ("is the amnesty cnn ok?", "show mnist-cnn"),
+            "promote v2",
+            [Promote(model="mnist-cnn", version=2, stage="Production")],
+        ),
+    ],
+)
+def test_names_heard_or_one_letter_off_are_answered_about(
+    history: tuple[str, ...], text: str, want: list[Intent]
+) -> None:
+    assert after(*history, text) == want
+
+
+@pytest.mark.parametrize(
+    ("history", "text"),
+    [
+        (("is the mist cnn fixed",), "promote v2 to production"),
+        (("is the amnesty cnn ok?",), "roll it back"),
+        (("how is the digits encoded doing",), "canary v2 at 10%"),
+        (("is the mist cnn fixed", "who touched it today"), "stop the canary"),
+        ((), "roll back the mist cnn"),
+    ],
+)
+def test_a_change_on_a_name_only_heard_asks_for_the_name(
+    history: tuple[str, ...], text: str
+) -> None:
+    got = after(*history, text)
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
+    assert all(isinstance(p, Unclear) and p.needs == "model" for p in got), got
