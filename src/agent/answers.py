@@ -341,6 +341,10 @@ _ELSEWHERE: dict[str, tuple[str, str | None]] = {
     "delete": ("delete models or versions (the registry keeps every version)", None),
     "retrain": ("train or retrain models", "modelreg train --name {model}"),
     "rename": ("rename models", None),
+    "approve": (
+        "approve changes: a human approves each one (here, on its form)",
+        "modelreg approvals list",
+    ),
     "tag": ("set tags", "modelreg models tag {model} key=value"),
     "register": ("register new versions", "modelreg models register --help"),
     "edit_card": (

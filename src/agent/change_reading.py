@@ -672,13 +672,19 @@ _WHERE_IT_IS = re.compile(
 _SHADOW_SAID = re.compile(
     r"\b(?:shadow|mirror)"
     # "copy the requests over to it": v4 sees them, the users never see its answers
-    r"|\b(?:copy|copies|copying|duplicate|duplicating|clone|cloning|tee)\s+(?:the\s+|all\s+|our\s+)?"
-    r"(?:(?:real|live|incoming|production|prod)\s+)?(?:requests|traffic|calls)\b"
-    # "on real traffic, but without it actually answering", "so no customers ever see it"
-    r"|\bwithout\s+(?:it|v\d+|the\s+new\s+(?:one|version))\s+(?:actually\s+|really\s+)?"
-    r"(?:answering|responding|replying)\b"
+    r"|\b(?:copy|duplicate|clone|tee)\s+(?:the\s+|all\s+|our\s+)?"
+    r"(?:(?:real|live|incoming|production|prod)\s+)?(?:requests|traffic|calls)\b",
+    re.I,
+)
+#: A shadow described by what users never get, only where no share is said (a share is a
+#: split's): "on real traffic, but without it actually answering", "so no customers ever see
+#: its answers".
+_SHADOW_DESCRIBED = re.compile(
+    r"\bwithout\s+(?:it|v\d+|the\s+new\s+(?:one|version))\s+(?:actually\s+|really\s+)?"
+    r"(?:answering|responding|replying)\s*(?:$|[.!?,;]|(?:any|anyone|anybody|customers?|users?|"
+    r"stores?|requests?)\b)"
     r"|\bno\s+(?:customers?|users?|stores?|one)\s+(?:ever\s+|actually\s+)?(?:sees?|gets?)\s+"
-    r"(?:its|the\s+new|v\d+)",
+    r"(?:its|the\s+new)\s+(?:answers?|responses?|predictions?|results?|replies)\b",
     re.I,
 )
 #: A word that negates or corrects part of a follow-up ("not real traffic", "50 no 30").
@@ -707,14 +713,20 @@ def mode_said(text: str) -> Literal["split", "shadow"] | None:
         return "split" if negated.group(1).lower() in ("shadow", "mirror") else "shadow"
     if _SHADOW_SAID.search(text):
         return "shadow"
+    if _SHADOW_DESCRIBED.search(text) and not P.PERCENT.search(text) and not _WAIT_NO.search(text):
+        return "shadow"
     if _SPLIT_SAID.search(text):
         return "split"
     return None
 
 
+#: A correction after the words it takes back: "..., wait no, let it answer".
+_WAIT_NO = re.compile(r"\b(?:wait|actually|scratch\s+that)\W+(?:no\b|let\s+it)", re.I)
+
+
 def _shadow_said(text: str) -> bool:
     """A shadow (mirror) asked for, not one said not to be wanted ("a real split, not shadow")."""
-    return _SHADOW_SAID.search(_MODE_NEGATED.sub(" ", text)) is not None
+    return mode_said(_MODE_NEGATED.sub(" ", text)) == "shadow"
 
 
 def says_only_slots(text: str, found: list[Found]) -> bool:

@@ -35,7 +35,7 @@ _ASK_VERBS = (
 OPENS_ASK = re.compile(
     r"^\W*(?:(?:and|also|then|plus|so|ok|okay|please|pls|now|hey|hi|hello|first(?:ly)?|"
     r"second(?:ly)?|next|but|if you (?:can|could|may)|if possible)\W+)*"
-    r"(?:what|which|who|whose|when|where|why|how|whats|what's|hows|how's|whos|who's|is|are|"
+    r"(?:what|which|who|whose|when|where|why|how|whether|whats|what's|hows|how's|whos|who's|is|are|"
     r"was|were|did|does|do|can|could|would|"
     r"will|should|has|have|any|show|list|ls|give|tell|compare|diff|cmp|get|find|check|display|open|"
     r"describe|see|promote|roll|rollback|revert|undo|stop|kill|end|cancel|canary|send|shadow|"
@@ -103,7 +103,12 @@ def remark(piece: str, text: str) -> bool:
     # "If nothing is, start a shadow canary": a condition, then the request
     piece = re.sub(r"^\W*if\b[^,]{0,60},\s*", "", piece, flags=re.I)
     # "is the canary still on? if so turn it off": the answer, then the request
-    piece = re.sub(r"^\W*if\s+(?:so|yes|it\s+is|they\s+are)\b\W*", "", piece, flags=re.I)
+    piece = re.sub(
+        r"^\W*if\s+(?:so|yes|it\s+is)\W+(?=(?:(?:turn|switch|shut)\s+it\s+off|(?:stop|kill|end)\s+it)\W*$)",
+        "",
+        piece,
+        flags=re.I,
+    )
     return OPENS_ASK.match(TOPIC.sub("", piece)) is None
 
 

@@ -33,6 +33,19 @@ _AFTER_A_VERSION = re.compile(
 #: An indefinite article and at most two describing words before a part of a name ("a CNN",
 #: "a small cnn", "an ordinary classifier"): what kind of model, never the registry's one.
 A_KIND_OF = re.compile(r"\b(?:a|an)\s+(?:[a-z]+\s+){0,2}$", re.I)
+#: How one version stands against another, said between them ("v4 beats v3").
+_COMPARING = re.compile(
+    r"beat|beats|beating|outperform\w*|outscor\w*|outdo\w*|outdid|tops?|edges?|edged|trails?|"
+    r"trailed|loses?|lost|wins?|won|match(?:es)?|exceed\w*|surpass\w*|underperform\w*",
+    re.I,
+)
+#: A change asked in the same message: the comparison word then never hides an unknown name
+#: (the message is asked back, as before).
+_CHANGE_SAID = re.compile(
+    r"\b(?:promot\w*|roll\s*back|rollback|revert|canary|ship|deploy|push|move|put|take|send|"
+    r"release|stop|kill)\b",
+    re.I,
+)
 #: Words before a version that say it is not the one meant ("v3 not v4", "rather than v2").
 _NEGATING = frozenset({"not", "than", "never"})
 
@@ -467,7 +480,11 @@ def unknown_name(
         if word.lower() not in skip and not _match(word, ctx)[0]:
             if NAME_LIKE.match(word):
                 return word
-            if _AFTER_A_VERSION.search(text[: match.start(1)]):
+            if (
+                _COMPARING.fullmatch(word)
+                and _AFTER_A_VERSION.search(text[: match.start(1)])
+                and not _CHANGE_SAID.search(text)
+            ):
                 continue  # "does v4 actually beat v3": a word between versions relates them
             plain = plain or word
     return _unknown_unversioned(text, ctx, skip) or plain

@@ -21,6 +21,7 @@ from agent.intents import (
     StartCanary,
     StopCanary,
 )
+from agent.not_asked import plainly_said
 from agent.question_reading import QuestionReading
 from agent.slots import has, stage_of, task_said
 
@@ -57,6 +58,13 @@ _STOP_IT_LAST = re.compile(
     + _STOP_IT.pattern
     + r")"
     r"(?:\s+(?:now|asap|please|pls|right\s+now|immediately))?\W*$",
+    re.I,
+)
+
+#: What a user sees going wrong with a canary: "p99 climbing", "errors up on the dashboard".
+_SEEN_GOING_WRONG = re.compile(
+    r"\b(?:latency|p\d{2,3}|errors?|error\s+rate|5xx|5\d\d|timeouts?|spik\w*|climb\w*|"
+    r"dashboard|grafana|slow\w*|degrad\w*|regress\w*)\b",
     re.I,
 )
 
@@ -127,8 +135,12 @@ class FollowUpReading(QuestionReading):
             or _NARROWED.search(self.text)
             # "wait no, I meant v3 not v4": a correction of the request before
             or (_CORRECTION.search(self.text) is not None and len(words) <= 2 * _ELLIPTIC_WORDS)
-            # "p99 climbing on the dashboard, stop it": a reason, then the ask on its own
-            or _STOP_IT_LAST.search(self.text) is not None
+            # "p99 climbing on the dashboard, stop it": what the user sees, then the ask
+            or (
+                _STOP_IT_LAST.search(self.text) is not None
+                and _SEEN_GOING_WRONG.search(self.text) is not None
+                and plainly_said(self.text)
+            )
         )
 
     def kept_follow_up(self) -> Intent | None:
@@ -307,7 +319,7 @@ _ELSEWHERE = re.compile(
 #: A latency budget said of the model to be picked ("if I need it under 5 ms", "what if it
 #: has to answer within 3ms"): a refinement, not a question about a model named before.
 _BUDGET_IT = re.compile(
-    r"^\W*(?:and\s+|but\s+)?(?:what\s+)?if\s+(?:i|we|you)?\s*(?:need|want|require|has\s+to|"
+    r"^\W*(?:(?:ok|okay|so|hmm)\W+)?(?:and\s+|but\s+)?(?:what\s+)?if\s+(?:i|we|you)?\s*(?:need|want|require|has\s+to|"
     r"must|should)?\s*(?:it|that|this)\b.*\d"
     # "same question, but it has to answer in under 15 ms"
     r"|^\W*(?:(?:same\s+(?:question|thing)|and|but|ok|so)\W+)*(?:it|that|this)\s+"

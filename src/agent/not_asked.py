@@ -18,6 +18,8 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
     for kind in kinds:
         if (held := held_words(kind, text)) is not None:
             return f"says '{held}'"
+    if (unplain := described_not_plain(text)) is not None:
+        return f"describes a change and says '{unplain}'"
     if _CHOICE.search(text):
         return "leaves the choice of change to me"
     if _SAID_BY.search(text):
@@ -152,6 +154,57 @@ def _only_planned_or_standing(text: str) -> bool:
     return not any(verb.search(left) for verb in (*_VERBS, P.RESHARE))
 
 
+#: What makes a change described without a verb of its own ("take it to prod", "copy the
+#: requests over to v4", "send a small slice, maybe 5 percent, of ... to v2", "go back to the
+#: one we had before") anything but a plain request now: a refusal, a condition or a time, a
+#: report, a past or a supposition, a question answered no, a correction.
+_NOT_PLAIN = re.compile(
+    r"\b(?:not|no|never|don'?t|dont|do\s+not|can'?t|cant|cannot|won'?t|wont|wouldn'?t|"
+    r"shouldn'?t|isn'?t|aren'?t|rather|nah|nope|instead|unless|until|till|"
+    r"if(?!\s+(?:possible|you\s+can|you\s+could)\b)|when|once|after|later|tomorrow|tonight|"
+    r"eventually|someday|used\s+to|was|were|did|had|ago|yesterday|last\s+(?:week|night|month|time)|"
+    r"asked|said|says|told|tells|thinks?|wants?|suggest(?:s|ed)|mentioned|according|might|"
+    r"probably|plan(?:s|ned|ning)?|thinking|going\s+to|gonna|will|"
+    r"(?:we|i|you|they|he|she|it|ci|pipeline)\s+(?:could|would|should|can|will|might|may)|"
+    r"we'?d|i'?d(?!\s+(?:like|love))|(?:is|are|was|were|been)\s+\w+ing|"
+    r"actually|wait|make\s+(?:that|it)\s+\d)\b"
+    r"|\?\s*(?:no|nope|nah)\b",
+    re.I,
+)
+#: What is not a supposition in a described change: "so we can see how it does" (a purpose),
+#: "without it actually answering" (what a shadow is), "before it goes live" (the test stage).
+_PLAIN_ASIDE = re.compile(
+    r"\b(?:so|to)\s+(?:that\s+)?(?:we|i|you|they)\s+(?:can|could)\b[^.?!,;]*"
+    r"|\bwithout\s+(?:it|v\d+)\s+(?:actually\s+|really\s+)?(?:answering|responding)\b[^.?!,;]*"
+    r"|\bno\s+(?:customers?|users?|one)\s+(?:ever\s+)?(?:sees?|gets?)\b[^.?!,;]*"
+    r"|\bbefore\s+it\s+goes\s+(?:live|to\s+prod\w*)\b",
+    re.I,
+)
+
+
+def plainly_said(text: str) -> bool:
+    """No refusal, condition, time, report, past or supposition in ``text``."""
+    return _NOT_PLAIN.search(_PLAIN_ASIDE.sub(" ", text)) is None
+
+
+def described_not_plain(text: str) -> str | None:
+    """The words that keep a change described without a change verb ("take it to prod",
+    "copy the requests over to v4") from being asked for now; None when the message says
+    such a change plainly, names its change with a verb of its own, or describes none."""
+    if not P.DESCRIBED_CHANGE.search(text):
+        return None
+    rest = P.DESCRIBED_CHANGE.sub(" ", text)
+    if any(has_verb.search(rest) for has_verb in (P.PROMOTE, P.ROLLBACK, P.CANARY, P.STOP)):
+        return None  # the change has a verb of its own; the other checks read it
+    versions = {v.lower() for v in re.findall(r"\bv\d+\b", text, re.I)}
+    if len(versions) > 1:
+        return "names more than one version"
+    if P.PERCENT.search(rest) and not re.search(P.SLICE_TO, text, re.I):
+        return "gives a share of traffic"  # "take v3 to prod at 10%": a canary, not a move
+    found = _NOT_PLAIN.search(_PLAIN_ASIDE.sub(" ", rest))
+    return found.group(0) if found is not None else None
+
+
 def held_words(kind: str, text: str) -> str | None:
     """The words that refuse, hold or question a change of ``kind`` ("never promote", "not
     yet", "should I roll back"); None when the change is asked for."""
@@ -171,7 +224,7 @@ def held_words(kind: str, text: str) -> str | None:
 #: A canary's stop said in words of its own, not only as a rollback ("end the canary, do NOT
 #: roll back prod" asks for the stop).
 _STOP_SAID = re.compile(
-    r"\b(?:stop|end|kill|cancel|halt|abort|terminate|disable|pull|scrap|finish|"
+    r"\b(?:stop|end|kill|cancel|halt|abort|terminate|disable|pull|scrap|finish|drop|remove|"
     r"(?:turn|switch|shut)\s+(?:\S+\s+){0,3}?(?:off|down))\b",
     re.I,
 )

@@ -42,6 +42,7 @@ from agent.intents import (
     SelectModel,
     ServingStatus,
     StartCanary,
+    StopCanary,
     Unclear,
     Unsupported,
 )
@@ -53,6 +54,7 @@ from agent.not_asked import (
     EITHER_CHANGE,
     held_words,
     not_asked_for,
+    plainly_said,
 )
 from agent.repeats import CORRECTION, SAME_FOR, RepeatReading
 from agent.slots import CODE, has
@@ -382,7 +384,7 @@ class _Reader(ChangeReading, RepeatReading):
             and (("?" in t and (has(P.ONCALL, t) or _UP.search(t))) or _IS_IT_UP.match(t))
         ):
             return self.serving()  # "is mnist-cnn broken?", "is x down?": how it serves
-        if not self.found and not has(P.VERSION, t) and has(P.WITHDRAWN, t):
+        if not self.found and not has(P.VERSION, t) and has(P.WITHDRAWN, t) and "?" not in t:
             # "nvm false alarm, dashboard was stale. leave it": taken back, not a question
             return Unclear(reason="OK, nothing done: I proposed nothing and changed nothing.")
         details = self.details()
@@ -559,7 +561,10 @@ _UP = re.compile(
 _IS_IT_UP = re.compile(
     r"^\W*(?:is|are)\s+(?![^?]*\b(?:numbers|metrics|accuracy|scores?|results|card|docs?|"
     r"latency|tests?)\b)(?:the\s+)?[^?]{1,60}?\s+(?:still\s+)?(?:fixed|ok|okay|fine|up|down|working|"
-    r"healthy|alive|broken|back\s+up)\W*$",
+    r"healthy|alive|broken|back\s+up)\W*$"
+    # "..., and also whether mnist-cnn is up"
+    r"|^\W*(?:whether|if)\s+(?:the\s+)?[\w.\-]+\s+(?:is|are)\s+(?:still\s+)?(?:up|down|ok|okay|fine|"
+    r"working|healthy|serving|live)\W*$",
     re.I,
 )
 
@@ -1297,11 +1302,24 @@ _TWO_PROMOTIONS = re.compile(
 )
 
 
+#: A message that opens with the move it asks for ("promote ...", "please move ...").
+_PROMOTE_FIRST = re.compile(
+    r"^\W*(?:(?:please|pls|can\s+you|could\s+you|ok|so)\W+)*(?:promote|move|push|ship|deploy|put)\b",
+    re.I,
+)
+
+
 def _two_promotions(text: str, ctx: ParseContext, whole: Intent) -> list[Intent] | None:
     """ "promote x v2 to Production and v3 to Staging": two promotions of the model the first
     names (None when the message is not one promotion followed by another version's)."""
     said = _TWO_PROMOTIONS.match(text.strip())
-    if said is None or not isinstance(whole, Promote):
+    if (
+        said is None
+        or not isinstance(whole, Promote)
+        or len(re.findall(r"\bv\d+\b", text, re.I)) != 2
+        or not _PROMOTE_FIRST.match(text)
+        or not plainly_said(text)
+    ):
         return None
     first = parse_intent(said.group("first"), ctx)
     if not isinstance(first, Promote) or first.model != whole.model:
@@ -1373,12 +1391,14 @@ def _parts(text: str, ctx: ParseContext) -> list[Intent]:
         # of different kinds (else the whole message is one request said in several parts).
         # (the second may lean on a model the first names: "... x went through. Which
         # version is serving it now?")
-        kinds = {
-            parse_intent(rest[0], ctx).kind,
-            parse_intent(rest[1], _leaning(rest[0], ctx)).kind,
-        }
+        one, other = parse_intent(rest[0], ctx), parse_intent(rest[1], _leaning(rest[0], ctx))
+        kinds = {one.kind, other.kind}
         if len(kinds) == 2 and "unclear" not in kinds:
             pieces = rest
+        elif one == other and isinstance(one, ServingStatus) and one.model is not None:
+            # "don't roll back yet. first tell me what x is serving and whether a canary is
+            # on": context, then one question asked twice
+            return [one]
     if len(pieces) == 1 and len(pieces[0]) < len(text.strip(" ,?")):
         return [parse_intent(pieces[0], ctx)]
     if len(pieces) != 2:
@@ -1604,7 +1624,13 @@ def _parts(text: str, ctx: ParseContext) -> list[Intent]:
             other.kind in ("model_info", "serving")
             and not _SHOW_FIRST.match(asked)
             # "is the canary on x still on? if so turn it off": a question, then the change
-            and not (whole == second and _IF_SO.match(pieces[1]) and asked.rstrip().endswith("?"))
+            and not (
+                whole == second
+                and isinstance(second, StopCanary)
+                and _IF_SO.match(pieces[1])
+                and asked.rstrip().endswith("?")
+                and has(P.CANARY, asked)
+            )
             # "kill the canary on x, then tell me what's live": a question asked after
             and not (
                 whole == first

@@ -128,7 +128,9 @@ HISTORY_QUESTION = re.compile(
 WITHDRAWN = re.compile(
     r"\b(?:nvm|never\s?mind|forget\s+(?:it|that|about\s+it)|false\s+alarm|scratch\s+that|"
     r"cancel\s+that|disregard|ignore\s+(?:that|me|my\s+last(?:\s+message)?)|no\s+need|"
-    r"leave\s+it(?:\s+(?:alone|as\s+(?:it\s+)?is|be|there|running|for\s+now))?|let\s+it\s+be)\b",
+    r"leave\s+it(?:\s+(?:alone|as\s+(?:it\s+)?is|be|there|running|for\s+now))?|let\s+it\s+be|"
+    # "don't change anything yet", "do nothing for now"
+    r"(?:don'?t|do\s+not)\s+(?:change|touch|do|move)\s+anything|do\s+nothing)\b",
     re.I,
 )
 #: Changes decided, asked for with a window the message gives ("what's been approved in the
@@ -140,6 +142,37 @@ DECIDED_IN_WINDOW = re.compile(
     r"(?:approved|denied|rejected|promoted|rolled\s+back|deployed)\b",
     re.I,
 )
+#: Changes described without a change verb of their own; each is proposed only when asked
+#: plainly (``not_asked.described_not_plain``).
+#: "could we go back to the one we had before?", asked at a clause's start.
+BACK_TO_BEFORE = (
+    r"(?:^\W*|[.!?;,]\s*|\b(?:please|pls|could\s+we|can\s+we|could\s+you|can\s+you|let'?s|"
+    r"we\s+(?:need|want)\s+to|i\s+want\s+to|just)\s+)"
+    r"(?:return|switch\s+back|go\s+back)\s+to\s+(?:the\s+(?:one|version|build|model)|what)\s+"
+    r"(?:we\s+had|that\s+was\s+(?:live|serving|there|running)|was\s+(?:live|serving|there|running))"
+    r"\s+(?:before|earlier|previously)\b"
+)
+#: "send a small slice, maybe 5 percent, of the x traffic to v2": the share said inside.
+SLICE_TO = (
+    r"\b(?:send|route|give|divert|shift)\s+(?:a\s+)?(?:(?:small|tiny|little)\s+)?(?:slice|part|"
+    r"portion|share|fraction|bit)\W+(?:(?:maybe|about|around|roughly|say|like)\s+)?"
+    r"\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)"
+)
+#: "copy the requests over to it", "duplicate live traffic to v4": a shadow (never to a
+#: dashboard, logs or a harness).
+COPY_TO = (
+    r"\b(?:copy|duplicate|clone|tee)\s+(?:the\s+|all\s+|our\s+)?"
+    r"(?:(?:real|live|incoming|production|prod)\s+)?(?:requests|traffic|calls)\s+(?:over\s+)?"
+    r"(?:to|onto)\s+(?:it|them|that|this|v\d+|version\s*\d+|the\s+new\s+(?:one|version)|"
+    r"[\w.]+-[\w.\-]+(?:\s+v\d+)?)\b(?!\W*(?:s\s+)?(?:dashboard|logs?|harness|test|metrics|bucket|file))"
+)
+#: "let's take it to Production", "take mnist-cnn v2 to staging" (never "take it to prod
+#: slack", "take this to staging discussion").
+TAKE_SAID = (
+    r"\btake\s+(?:it|that|this|[\w.\-]+(?:\s+v\d+)?)\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
+)
+TAKE_TO = TAKE_SAID + r"(?=\s*(?:$|[.!?,;]|(?:now|please|pls|today|asap|with|but|and)\b))"
+DESCRIBED_CHANGE = re.compile("|".join((BACK_TO_BEFORE, SLICE_TO, COPY_TO, TAKE_SAID)), re.I)
 ROLLBACK = re.compile(
     r"\b(?:roll\s*back|rollback|revert|undo|zur(?:ü|ue)ck(?:rollen|setzen))\b|\broll\s+(?:[\w.\-]+\s+){1,2}back\b"
     # "switch it back pls", "flip mnist-cnn back": back to what served before.
@@ -180,10 +213,7 @@ ROLLBACK = re.compile(
     r"|\b(?:return|switch\s+back|go\s+back|put)\b.{0,40}?\b(?:to|on|onto)\s+(?:the\s+)?"
     r"(?:old|previous|prior|last good|earlier)\s+(?:prod(?:uction)?\s+)?"
     r"(?:version|one|model|build|release|prod(?:uction)?)\b"
-    # "could we go back to the one we had before?", "switch back to what was live yesterday"
-    r"|\b(?:return|switch\s+back|go\s+back)\s+to\s+(?:the\s+(?:one|version|build|model)|what)\s+"
-    r"(?:we\s+had|that\s+was\s+(?:live|serving|there|running)|was\s+(?:live|serving|there|running))"
-    r"\s+(?:before|earlier|previously|yesterday|last\s+week)\b",
+    r"|" + BACK_TO_BEFORE,
     re.I,
 )
 #: Who or what a share of traffic is a share of.
@@ -194,13 +224,7 @@ _AUDIENCE = (
 CANARY = re.compile(
     r"\bcanar(?:y|ies)\b|\bshadow(?:ing)?\b|\bsplit\b|\bmirror(?:ing)?\b|\ba\s*/?\s*b[\s-]+test\b|"
     r"\b(?:send|route|give)\s+\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)"
-    # "send a small slice, maybe 5 percent, of the x traffic to v2": the share said inside
-    r"|\b(?:send|route|give|divert|shift)\s+(?:a\s+)?(?:(?:small|tiny|little)\s+)?(?:slice|part|"
-    r"portion|share|fraction|bit)\W+(?:(?:maybe|about|around|roughly|say|like)\s+)?"
-    r"\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)"
-    # "copy the requests over to it", "duplicate live traffic to v4": a shadow
-    r"|\b(?:copy|copies|copying|duplicate|duplicating|clone|cloning|tee)\s+(?:the\s+|all\s+|our\s+)?"
-    r"(?:(?:real|live|incoming|production|prod)\s+)?(?:requests|traffic|calls)\s+(?:over\s+)?(?:to|onto)\b"
+    r"|" + SLICE_TO + "|" + COPY_TO +
     # "try v4 on 5% of real traffic", "expose v3 to 10 percent of users": a share of traffic.
     r"|\b(?:stop|quit|cease)\s+(?:sending|routing|splitting|mirroring|shadowing)\b"
     r"|\d+(?:\.\d+)?\s*(?:%|percent\b|per\s*cent\b)\s*of\s+(?:the\s+|our\s+|all\s+)?"
@@ -352,9 +376,9 @@ PROMOTE = re.compile(
     r"i\s+would\s+like\s+to|i'?d\s+like\s+to|i\s+want\s+to|let'?s|we\s+(?:need|want)\s+to)\s+)"
     r"bring\s+(?!(?:\S+\s+){0,4}?back\b)(?:\S+\s+){1,6}?(?:to|into)\s+"
     r"(?:prod(?:uction)?|staging)(?=\s*(?:$|[.!?,;]|(?:now|please|pls|with|today|asap)\b))"
-    # "send it to prod", "send mnist-classifier v4 to staging", "let's take it to Production"
-    r"|\b(?:send|take)\s+(?:it|that|this|[\w.\-]+(?:\s+v\d+)?)\s+(?:to|into)\s+"
-    r"(?:prod(?:uction)?|staging)\b"
+    r"|" + TAKE_TO +
+    # "send it to prod", "send mnist-classifier v4 to staging"
+    r"|\bsend\s+(?:it|that|this|[\w.\-]+(?:\s+v\d+)?)\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
     r"(?!\s+(?:support|folks|team|people|channel|on-?call|ops|eng\w*|review\w*|link)\b)"
     # "could you prepare the promotion of x v3", "draft a promotion for x"
     r"|^\W*(?:(?:please|pls|could you|can you|would you|kindly)\s+)*(?:prepare|draft|start|open|"
@@ -787,9 +811,12 @@ HELD_VERB: list[tuple[str, re.Pattern[str]]] = [
         re.compile(
             _NEGATOR + r"(?:promote|ship|deploy|move|push|release|make|send(?!\s+(?:me|us)\b)|"
             # "don't put v4 in QA", "never bring it to prod", "don't take it to staging"
-            r"put(?!\s+(?:\S+\s+){0,2}?back\b)|bring(?!\s+(?:\S+\s+){0,2}?back\b)|take|graduate|"
-            r"roll\s*out|bump|queue|stage|go\s+live|get\s+(?:\S+\s+){1,4}?(?:promoted|to\s+prod\w*|"
-            r"to\s+staging|live))\b"
+            r"put(?!\s+(?:\S+\s+){0,2}?back\b)|graduate|roll\s*out|bump|go\s+live|"
+            r"(?:take|bring)\s+(?:[^\s,;.]+\s+){1,3}?(?:to|into|in)\s+(?:prod\w*|staging|qa|uat|testing)|"
+            r"get\s+(?:\S+\s+){1,4}?(?:promoted|to\s+prod\w*|to\s+staging|live))\b"
+            # "can't put v4 in QA until the fix lands"
+            r"|\b(?:can'?t|cannot|can\s+not)\s+(?:\w+\s+){0,2}?(?:promote|put|move|push|ship|deploy|"
+            r"release|send|take|bring)\b"
             r"|^\W*no\s+promotions?\b",
             re.I,
         ),

@@ -21,6 +21,9 @@ HELP = re.compile(
     # "List available commands.", "Confirm agent capabilities" (a runbook's step)
     r"|\b(?:list|show)\s+(?:me\s+)?(?:(?:your|the|all|available|supported)\s+)+commands\b"
     r"|\b(?:agent|chat|bot|assistant|your)\s+capabilities\b"
+    # "What requests do you support?", "which commands do you understand"
+    r"|\b(?:what|which)\s+(?:kinds?\s+of\s+)?(?:requests|commands|questions|things)\s+"
+    r"(?:do|can)\s+(?:you|u)\s+(?:support|understand|handle|take|answer)\b"
     # "What is your purpose? what are you allowed to do in the registry?"
     r"|\bwhat\s+is\s+your\s+(?:purpose|job|role)\b|\bwhat\s+are\s+you\s+allowed\s+to\s+do\b"
     # "what cmds do u support?", "which operations are you able to perform"
@@ -48,6 +51,9 @@ OFF_TOPIC = re.compile(
     r"churrascaria|place\s+to\s+(?:eat|stay)|"
     # "who's on call after me tonight": the rota, not the registry
     r"who(?:s|\s+is|\s+will\s+be)\s+on[\s-]?call|on[\s-]?call\s+(?:rota|rotation|schedule)|"
+    # "book a room for the model review tomorrow": the calendar, not the registry
+    r"book\s+(?:a|the|us\s+a|me\s+a)\s+(?:meeting\s+)?room|calendar\s+invite|"
+    r"(?:schedule|set\s+up)\s+(?:a|the)\s+(?:meeting|call)\b(?!.{0,40}\bcanary)|"
     r"near\s+(?:me|here|the\s+office)|"
     r"draft (?:three|two|a few|some)? ?paragraphs|"
     # "draft the Q1 OKRs for the team": planning documents, not the registry
@@ -67,7 +73,8 @@ OFF_TOPIC = re.compile(
     r"(?:write|draft|compose)\s+(?:me\s+|us\s+)?(?:a|an)\s+(?:\w+\s+)?(?:email|e-mail|letter|memo|paragraph)|"
     # "write the release notes for the 3.2 app release": a document, not the registry
     r"(?:write|draft|compose|prepare)\s+(?:me\s+|us\s+)?(?:the|a|an|some|our)\s+(?:\w+\s+)?"
-    r"(?:release\s+notes|blog\s+post|press\s+release|newsletter|announcement)|"
+    r"(?:release\s+notes|blog\s+post|press\s+release|newsletter|announcement)"
+    r"(?![^.?!]*\b(?:promot|roll|chang|deploy|audit|histor|canar|model))|"
     r"write (?:me )?(?:a |an )?"
     r"(?:essay|story|poem|haiku|function|script|code)|python code|sql query)\b",
     re.I,
@@ -127,6 +134,17 @@ UNSUPPORTED: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
     ("rename", re.compile(r"\brenam\w+\b", re.I)),
+    (
+        # "can you just approve the pending promotion for me?": approvals are a human's
+        "approve",
+        re.compile(
+            r"^\W*(?:(?:please|pls|ok|so)\W+)*(?:(?:can|could|would)\s+(?:you|u)\s+(?:just\s+)?|just\s+)?"
+            r"(?:approve|sign\s+off(?:\s+on)?|accept)\s+(?:the|that|this|it|my|all|every|both|"
+            r"them|those)\b(?!.{0,40}\bmyself\b)"
+            r"|\bapprove\s+(?:\S+\s+){0,5}?(?:for\s+me|on\s+my\s+behalf|in\s+my\s+name)\b",
+            re.I,
+        ),
+    ),
     (
         "tag",
         re.compile(

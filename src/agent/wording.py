@@ -368,9 +368,9 @@ _TEST_PLACE = re.compile(
 #: what moves (never "promote x v2, which did well in testing, to production").
 _IN_TEST_STAGE = re.compile(
     r"\b(move|put|push|promote|ship|send|deploy|get)\b"
-    r"((?:\s+(?:it|that|this|them|v\d+|version\s*\d+|[\w.]+-[\w.\-]+(?:\s+v\d+)?)){1,2})"
+    r"((?:\s+(?:it|that|this|them|v\d+|version\s*\d+|(?-i:[a-z][\w.]*-[\w.\-]+)(?:\s+v\d+)?)){1,2})"
     r"\s+in\s+(?:the\s+)?(?:testing|test|qa|uat|pre-?prod(?:uction)?)\b"
-    r"(?=\s*(?:$|[.,;!?]|(?:so|and|for|please|pls|now)\b))",
+    r"(?=\s*(?:$|[.,;!?]|(?:so|and|for|please|pls|now|today|first|then|asap|tomorrow)\b))",
     re.I,
 )
 

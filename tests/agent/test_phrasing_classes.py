@@ -3780,3 +3780,114 @@ def test_a_change_on_a_name_only_heard_asks_for_the_name(
     got = after(*history, text)
     assert not [p for p in got if p.kind in CHANGE_KINDS], got
     assert all(isinstance(p, Unclear) and p.needs == "model" for p in got), got
+
+
+# Held-out set 52: a budget follow-up opened by "ok", "don't change anything yet", a room
+# booked, "what requests do you support", the chat asked to approve on someone's behalf.
+@pytest.mark.parametrize(
+    ("history", "text", "want"),
+    [
+        (
+            ("which model is the most accurate for classification?",),
+            "ok and what if it has to answer within 15ms?",
+            [SelectModel(task="classification", max_latency_ms=15.0, goal="accuracy")],
+        ),
+        ((), "please book a meeting room for the release review", [OutOfScope()]),
+        ((), "which commands do you understand?", [Help()]),
+        (
+            (),
+            "could you approve the promotion of mnist-cnn for me?",
+            [Unsupported(action="approve", model="mnist-cnn")],
+        ),
+        ((), "approve it on my behalf please", [Unsupported(action="approve")]),
+        (
+            (),
+            "what's been promoted in the last 2 hours, and also whether digits-encoder is up",
+            [AuditLog(since_minutes=120), ServingStatus(model="digits-encoder")],
+        ),
+    ],
+)
+def test_budget_follow_ups_rooms_help_and_approving_for_someone(
+    history: tuple[str, ...], text: str, want: list[Intent]
+) -> None:
+    assert after(*history, text) == want
+
+
+# Changes described without a verb of their own ("take it to", "copy the requests over to",
+# "send a small slice, maybe N percent, of", "go back to the one we had before") are proposed
+# only when asked plainly; found by an attack review of these rules.
+@pytest.mark.parametrize(
+    ("history", "text"),
+    [
+        (("show mnist-cnn",), "don't copy the requests over to v2"),
+        (("show mnist-cnn",), "Ana is copying the traffic over to v2 right now"),
+        (("show mnist-cnn",), "copy the requests to the v2 dashboard"),
+        (("show mnist-cnn",), "not v1, copy the requests over to v2"),
+        ((), "we used to send a small slice, about 5 percent, of mnist-cnn traffic to v2"),
+        ((), "we could send a small part, maybe 2 percent, of mnist-cnn traffic to v2"),
+        ((), "send a small slice, maybe 5 percent, of the mnist-cnn v1 traffic to v2"),
+        ((), "send a small slice, maybe 5 percent, of mnist-cnn traffic to v2 - no, make that 10"),
+        (("show digits-encoder v2",), "the pipeline will take it to prod tonight"),
+        (("show digits-encoder v2",), "can't take it to prod yet"),
+        (("show digits-encoder v2",), "take it to prod slack"),
+        (("show digits-encoder",), "not v1, take v2 to prod"),
+        (("show digits-encoder",), "take v2 to prod at 10%"),
+        (("show digits-encoder",), "if v2 fails, go back to the one we had before"),
+        (("show mnist-cnn",), "v2 beat v1 but v1 is cheaper, promote v1"),
+        ((), "is mnist-cnn v2 healthy? if so promote it to staging"),
+        ((), "is digits-encoder up? if yes roll back mnist-cnn"),
+        (
+            ("canary mnist-cnn v2 at 10%",),
+            "if latency on the dashboard keeps climbing past 200 ms over the weekend, stop it",
+        ),
+        (("canary mnist-cnn v2 at 10%",), "the staging job for v2 keeps failing, kill it"),
+    ],
+)
+def test_described_changes_not_asked_plainly_propose_nothing(
+    history: tuple[str, ...], text: str
+) -> None:
+    got = after(*history, text)
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
+
+
+@pytest.mark.parametrize(
+    ("history", "text", "want"),
+    [
+        (
+            ("show mnist-cnn",),
+            "canary v2 at 5%, without it answering the critical header",
+            [StartCanary(model="mnist-cnn", version=2, percent=5.0, mode="split")],
+        ),
+        (
+            ("show mnist-cnn",),
+            "we can go back to the one we had before later, for now promote v2",
+            [Promote(model="mnist-cnn", version=2, stage="Production")],
+        ),
+        (
+            ("show mnist-cnn",),
+            "we shouldn't take chances, promote v2 to staging",
+            [Promote(model="mnist-cnn", version=2, stage="Staging")],
+        ),
+        (
+            ("canary mnist-cnn v2 at 10%",),
+            "don't roll back, drop the canary",
+            [StopCanary(model="mnist-cnn")],
+        ),
+        (
+            (),
+            "don't roll back yet. first tell me what mnist-cnn is serving and whether a canary "
+            "is on",
+            [ServingStatus(model="mnist-cnn")],
+        ),
+    ],
+)
+def test_what_the_attack_review_kept_asked_or_answered(
+    history: tuple[str, ...], text: str, want: list[Intent]
+) -> None:
+    assert after(*history, text) == want
+
+
+def test_a_word_between_versions_never_hides_a_name_the_registry_lacks() -> None:
+    (got,) = after("show mnist-cnn", "does v2 beat resnet v1?")
+    assert isinstance(got, Unclear)
+    assert got.unknown == "resnet"

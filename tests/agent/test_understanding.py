@@ -319,6 +319,10 @@ async def test_the_last_hour_reaches_the_audit_tool_as_a_time(
             ["I cannot download model files from the chat; nothing was changed."],
         ),
         ("what's the weather like?", ["That is outside this model registry.", "show me digits v3"]),
+        (
+            "can you just approve the pending promotion for me?",
+            ["I cannot approve changes: a human approves each one", "modelreg approvals list"],
+        ),
     ],
 )
 async def test_requests_are_answered_without_guessing_or_moving(
