@@ -130,6 +130,8 @@ HELDOUT48 = DATA / "chat_heldout48.jsonl"
 HELDOUT49 = DATA / "chat_heldout49.jsonl"
 HELDOUT50 = DATA / "chat_heldout50.jsonl"
 HELDOUT51 = DATA / "chat_heldout51.jsonl"
+HELDOUT52 = DATA / "chat_heldout52.jsonl"
+HELDOUT53 = DATA / "chat_heldout53.jsonl"
 SETS = (
     HELDOUT,
     HELDOUT2,
@@ -182,6 +184,8 @@ SETS = (
     HELDOUT49,
     HELDOUT50,
     HELDOUT51,
+    HELDOUT52,
+    HELDOUT53,
 )
 #: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")
@@ -264,12 +268,16 @@ _TODAY_SAID = re.compile(
     re.I,
 )
 
+#: "Date: 2026-12-07 (Monday)" (set 53): the date, then its day.
+_DATE_THEN_DAY = re.compile(r"\bDate:\W*(\d{4})-(\d{2})-(\d{2})\s*\((?:Sunday|Monday)\)", re.I)
+
 
 def written_for(path: Path) -> datetime:
     """The "today" a set was written for, as its README states it (noon UTC); ``NOW`` when
     the README states none (the first sets, all written for Sunday 2026-12-06)."""
     readme = path.with_name(path.name.removesuffix(".jsonl") + ".README.md")
-    said = _TODAY_SAID.search(readme.read_text()) if readme.is_file() else None
+    text = readme.read_text() if readme.is_file() else ""
+    said = _TODAY_SAID.search(text) or _DATE_THEN_DAY.search(text)
     if said is None:
         return NOW
     year, month, day = (int(part) for part in said.groups())

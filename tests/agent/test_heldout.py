@@ -63,6 +63,8 @@ from tests.agent.heldout import (
     HELDOUT49,
     HELDOUT50,
     HELDOUT51,
+    HELDOUT52,
+    HELDOUT53,
     NOW,
     evaluate,
     load,
@@ -120,7 +122,7 @@ SETS = [
     (HELDOUT12, 100, 108, 15, 93),
     (HELDOUT13, 100, 108, 15, 92),
     (HELDOUT14, 100, 108, 16, 98),
-    (HELDOUT15, 100, 108, 17, 96),
+    (HELDOUT15, 100, 108, 17, 97),
     (HELDOUT16, 100, 108, 15, 92),
     (HELDOUT17, 100, 108, 16, 98),
     (HELDOUT18, 100, 108, 17, 100),
@@ -146,7 +148,7 @@ SETS = [
     (HELDOUT38, 100, 109, 19, 92),
     (HELDOUT39, 100, 109, 20, 85),
     (HELDOUT40, 100, 109, 18, 82),
-    (HELDOUT41, 100, 109, 19, 74),
+    (HELDOUT41, 100, 109, 19, 75),
     (HELDOUT42, 100, 109, 19, 86),
     (HELDOUT43, 100, 108, 20, 83),
     (HELDOUT44, 100, 108, 17, 85),
@@ -154,9 +156,11 @@ SETS = [
     (HELDOUT46, 100, 108, 19, 76),
     (HELDOUT47, 100, 109, 19, 80),
     (HELDOUT48, 100, 109, 20, 89),
-    (HELDOUT49, 100, 108, 20, 81),
+    (HELDOUT49, 100, 108, 20, 87),
     (HELDOUT50, 100, 108, 20, 100),
     (HELDOUT51, 100, 108, 20, 96),
+    (HELDOUT52, 100, 108, 19, 94),
+    (HELDOUT53, 100, 108, 19, 88),
 ]
 
 
@@ -227,9 +231,9 @@ def test_a_window_the_note_gives_as_a_range_is_right_only_within_it(
 
 
 def test_each_set_is_read_from_the_today_its_readme_states() -> None:
-    """Sets 38 to 51 were written for Monday 2026-12-07; the earlier ones for Sunday (their
+    """Sets 38 to 53 were written for Monday 2026-12-07; the earlier ones for Sunday (their
     READMEs): "since Friday" is measured from the day the writer assumed."""
     monday = {path.name for path, *_ in SETS if written_for(path).day == 7}
-    assert monday == {f"chat_heldout{n}.jsonl" for n in range(38, 52)}
+    assert monday == {f"chat_heldout{n}.jsonl" for n in range(38, 54)}
     assert all(item.now == datetime(2026, 12, 7, 12, 0, tzinfo=UTC) for item in load(HELDOUT42))
     assert written_for(HELDOUT) == NOW == datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
