@@ -147,6 +147,30 @@ class ChangeReading(Slots):
         """ "looks fine so far, bump it to 50" right after a canary was proposed: that
         canary's new share, not a promotion (None when the message is not that)."""
         ref = self.focus.proposal
+        if (
+            ref is not None
+            and ref.kind == "canary"
+            and (fixed := _SHARE_CORRECTED.match(self.text)) is not None
+            and 0 < float(fixed.group(1)) <= 100
+        ):
+            # "sorry, 15 not 20" right after "bump it to 20%": the share meant
+            return StartCanary(
+                model=ref.model, version=ref.version, percent=float(fixed.group(1)), mode=ref.mode
+            )
+        if (
+            ref is not None
+            and ref.kind == "canary"
+            and (same := _SAME_BUT_MODE.match(self.text)) is not None
+            and self.focus.topic.kind == "canary"
+            and self.focus.topic.percent is not None
+        ):
+            # "same but shadow" right after a 15% split canary: 15%, shadowed
+            mode: Literal["split", "shadow"] = (
+                "split" if same.group(1).lower() == "split" else "shadow"
+            )
+            return StartCanary(
+                model=ref.model, version=ref.version, percent=self.focus.topic.percent, mode=mode
+            )
         if ref is None or ref.kind != "canary" or has(P.RESHARE, self.text) is None:
             return None
         if P.STAGE_WORD.search(self.text) or (self.found and self.named_model() != ref.model):
@@ -669,10 +693,22 @@ _WHERE_IT_IS = re.compile(
     r"(?![^()]*\b(?:put|want|target|to|for|first|only|just)\b)[^()]*\bin\s+(?:staging|prod(?:uction)?)\b[^()]*\)",
     re.I,
 )
+#: The canary just asked, in the other mode: "same but shadow", "the same, but as a split".
+_SAME_BUT_MODE = re.compile(
+    r"^\W*(?:the\s+)?same(?:\s+thing)?\W+but\s+(?:in\s+|as\s+(?:a\s+)?)?(shadow|split|mirror)"
+    r"(?:\s+mode)?\W*$",
+    re.I,
+)
+#: A share said instead of the one just asked: "sorry, 15 not 20", "10%, not 25%".
+_SHARE_CORRECTED = re.compile(
+    r"^\W*(?:(?:sorry|oops|no|wait|actually|ah)\W+)*(\d+(?:\.\d+)?)\s*(?:%|percent)?\s*,?\s*"
+    r"(?:not|instead\s+of|rather\s+than)\s+\d+(?:\.\d+)?\s*(?:%|percent)?\W*$",
+    re.I,
+)
 _SHADOW_SAID = re.compile(
     r"\b(?:shadow|mirror)"
     # "copy the requests over to it": v4 sees them, the users never see its answers
-    r"|\b(?:copy|duplicate|clone|tee)\s+(?:the\s+|all\s+|our\s+)?"
+    r"|\b(?:copy|copies|copying|duplicate|duplicating|clone|cloning|tee)\s+(?:the\s+|all\s+|our\s+)?"
     r"(?:(?:real|live|incoming|production|prod)\s+)?(?:requests|traffic|calls)\b",
     re.I,
 )
@@ -682,9 +718,9 @@ _SHADOW_SAID = re.compile(
 _SHADOW_DESCRIBED = re.compile(
     r"\bwithout\s+(?:it|v\d+|the\s+new\s+(?:one|version))\s+(?:actually\s+|really\s+)?"
     r"(?:answering|responding|replying)\s*(?:$|[.!?,;]|(?:any|anyone|anybody|customers?|users?|"
-    r"stores?|requests?)\b)"
+    r"stores?|requests?|yet|in\s+prod\w*|for\s+real)\b)"
     r"|\bno\s+(?:customers?|users?|stores?|one)\s+(?:ever\s+|actually\s+)?(?:sees?|gets?)\s+"
-    r"(?:its|the\s+new)\s+(?:answers?|responses?|predictions?|results?|replies)\b",
+    r"(?:(?:its|the\s+new)\s+(?:answers?|responses?|predictions?|results?|replies)|v\d+)\b",
     re.I,
 )
 #: A word that negates or corrects part of a follow-up ("not real traffic", "50 no 30").
@@ -713,7 +749,7 @@ def mode_said(text: str) -> Literal["split", "shadow"] | None:
         return "split" if negated.group(1).lower() in ("shadow", "mirror") else "shadow"
     if _SHADOW_SAID.search(text):
         return "shadow"
-    if _SHADOW_DESCRIBED.search(text) and not P.PERCENT.search(text) and not _WAIT_NO.search(text):
+    if _SHADOW_DESCRIBED.search(text) and not _WAIT_NO.search(text):
         return "shadow"
     if _SPLIT_SAID.search(text):
         return "split"

@@ -35,7 +35,7 @@ _ASK_VERBS = (
 OPENS_ASK = re.compile(
     r"^\W*(?:(?:and|also|then|plus|so|ok|okay|please|pls|now|hey|hi|hello|first(?:ly)?|"
     r"second(?:ly)?|next|but|if you (?:can|could|may)|if possible)\W+)*"
-    r"(?:what|which|who|whose|when|where|why|how|whether|whats|what's|hows|how's|whos|who's|is|are|"
+    r"(?:what|which|who|whose|when|where|why|how|whats|what's|hows|how's|whos|who's|is|are|"
     r"was|were|did|does|do|can|could|would|"
     r"will|should|has|have|any|show|list|ls|give|tell|compare|diff|cmp|get|find|check|display|open|"
     r"describe|see|promote|roll|rollback|revert|undo|stop|kill|end|cancel|canary|send|shadow|"

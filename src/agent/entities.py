@@ -272,6 +272,10 @@ def find_models(
         if model and model not in seen:
             seen.add(model)
             found.append(Found(model=model, said=word, via=via, start=start + at))
+    if any(f.via == "name" for f in found):
+        # "are digits encoded before they hit mnist-cnn?": a name said exactly is the one
+        # meant; words that only sound like another name are words
+        found = [f for f in found if f.via != "sound"]
     return found
 
 
@@ -322,6 +326,7 @@ def _slipped_part(word: str, part: str) -> bool:
         and word[0] == part[0]
         and word != part
         and _edits(word, part) == 1
+        and word not in (part + "s", part[:-1])  # "mnist classifiers": a plural, not a slip
     )
 
 
@@ -540,6 +545,8 @@ _NOT_ROUTE = frozenset(_NOT_ROUTE_WORDS.split())
 #: An English compound that describes rather than names ("latency-sensitive", "cpu-bound",
 #: "mission-critical", "the critical-header route"): never a model name.
 DESCRIBING = re.compile(
+    # "mid-demo", "pre-launch", "post-incident": when, never a name
+    r"^(?:mid|pre|post|non|semi|multi|cross|self)-[a-z]+$|"
     r"^[a-z]+-(?:sensitive|critical|bound|heavy|intensive|friendly|aware|based|ready|safe|"
     r"free|first|only|optimi[sz]ed|tolerant|facing|grade|level|class|header|priority|related|"
     r"driven|style|like|wide|specific|sized?|scale|time|latency|throughput)$"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 
 class _Frozen(BaseModel):
@@ -76,9 +76,17 @@ class Topic(_Frozen):
     that name (said not to exist), never about a model discussed before it."""
     partial: PartialChange | None = None
     """The change the chat just asked to complete; only the next message can complete it."""
-    heard: bool | None = None
-    """The request said its model only as it sounds ("the amnesty classifier"): True; by
-    name, typo, part or route: False; not at all (None)."""
+    heard: tuple[str, ...] = ()
+    """Models the message said only as they sound ("the amnesty classifier")."""
+
+    @field_validator("heard", mode="before")
+    @classmethod
+    def _older_checkpoint(cls, value: object) -> object:
+        """A conversation checkpointed by an earlier release kept a flag here: no names."""
+        return () if isinstance(value, bool) or value is None else value
+
+    named: tuple[str, ...] = ()
+    """Models the message said by name, typo, part or route."""
 
 
 class Focus(_Frozen):
@@ -121,8 +129,10 @@ class Focus(_Frozen):
         message is ("never mind", "help", a question), the change is gone after it."""
         if topic is not None:
             heard = self.heard_model
-            if topic.model is not None and topic.heard is not None:
-                heard = topic.model if topic.heard else None
+            if topic.heard:
+                heard = topic.heard[-1]
+            elif heard in topic.named:
+                heard = None
             return self.model_copy(update={"topic": topic, "heard_model": heard})
         if self.topic.partial is None:
             return self

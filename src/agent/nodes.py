@@ -93,7 +93,7 @@ class Nodes:
             "intent": intent,
             "also": also,
             # What a follow-up keeps ("and for regression?", "stop it" after a canary question).
-            "focus": focus.read(topic_of(also or intent, state.request)),
+            "focus": focus.read(topic_of(also or intent, state.request, context)),
             "parsed_by": parsed.source,
             "parse_note": note,
             "proposal": None,

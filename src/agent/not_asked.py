@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from agent import phrases as P
+from agent.conditions import condition_span
 from agent.slots import CODE
 
 
@@ -18,6 +19,8 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
     for kind in kinds:
         if (held := held_words(kind, text)) is not None:
             return f"says '{held}'"
+    if _ASK_LATER.search(text):
+        return "tells of a change to be asked for later"  # "before I ask for v4 to go to prod: ..."
     if (unplain := described_not_plain(text)) is not None:
         return f"describes a change and says '{unplain}'"
     if _CHOICE.search(text):
@@ -154,6 +157,14 @@ def _only_planned_or_standing(text: str) -> bool:
     return not any(verb.search(left) for verb in (*_VERBS, P.RESHARE))
 
 
+#: A change the user will ask for after something else: "Before I ask for v4 to go to prod:
+#: is its card complete?", "before we promote it, ...".
+_ASK_LATER = re.compile(
+    r"\bbefore\s+(?:i|we)\s+(?:(?:ask|request|propose)\b(?=[^.?!:;,]*\b(?:v\d+|promot\w*|prod\w*|"
+    r"staging|roll\w*|canary|revert\w*)\b)|(?:move|promote|push|ship|roll|release|deploy|put|send)\b)"
+    r"[^.?!:;,]*[:,;.]",
+    re.I,
+)
 #: What makes a change described without a verb of its own ("take it to prod", "copy the
 #: requests over to v4", "send a small slice, maybe 5 percent, of ... to v2", "go back to the
 #: one we had before") anything but a plain request now: a refusal, a condition or a time, a
@@ -166,9 +177,13 @@ _NOT_PLAIN = re.compile(
     r"asked|said|says|told|tells|thinks?|wants?|suggest(?:s|ed)|mentioned|according|might|"
     r"probably|plan(?:s|ned|ning)?|thinking|going\s+to|gonna|will|"
     r"(?:we|i|you|they|he|she|it|ci|pipeline)\s+(?:could|would|should|can|will|might|may)|"
-    r"we'?d|i'?d(?!\s+(?:like|love))|(?:is|are|was|were|been)\s+\w+ing|"
-    r"actually|wait|make\s+(?:that|it)\s+\d)\b"
-    r"|\?\s*(?:no|nope|nah)\b",
+    r"we'?d|i'?d(?!\s+(?:like|love))|(?:is|are|was|were|been)\s+(?:\w+\s+)?(?:copying|sending|taking|"
+    r"going|rolling|moving|promoting|routing|duplicating|cloning|switching|returning|making)|"
+    r"actually|wait|make\s+(?:that|it)\s+\d|soon|remind|maybe|perhaps|time\s+to|"
+    r"next\s+(?:week|month|time|sprint|release|\w+day)|on\s+(?:mon|tues|wednes|thurs|fri|satur|sun)day)\b"
+    r"|\?\s*(?:no|nope|nah)\b"
+    # "Dana: take it to prod": someone's words pasted with their name
+    r"|^\W*[A-Z][a-z]+\s*:",
     re.I,
 )
 #: What is not a supposition in a described change: "so we can see how it does" (a purpose),
@@ -193,6 +208,8 @@ def described_not_plain(text: str) -> str | None:
     such a change plainly, names its change with a verb of its own, or describes none."""
     if not P.DESCRIBED_CHANGE.search(text):
         return None
+    if condition_span(text) is not None:
+        return "sets a condition"  # "copy the requests over to v4 if the canary is fine"
     rest = P.DESCRIBED_CHANGE.sub(" ", text)
     if any(has_verb.search(rest) for has_verb in (P.PROMOTE, P.ROLLBACK, P.CANARY, P.STOP)):
         return None  # the change has a verb of its own; the other checks read it
@@ -224,7 +241,8 @@ def held_words(kind: str, text: str) -> str | None:
 #: A canary's stop said in words of its own, not only as a rollback ("end the canary, do NOT
 #: roll back prod" asks for the stop).
 _STOP_SAID = re.compile(
-    r"\b(?:stop|end|kill|cancel|halt|abort|terminate|disable|pull|scrap|finish|drop|remove|"
+    r"\b(?:(?:drop|remove)\s+(?:the\s+)?(?:canary|shadow|split|experiment)|"
+    r"stop|end|kill|cancel|halt|abort|terminate|disable|pull|scrap|finish|"
     r"(?:turn|switch|shut)\s+(?:\S+\s+){0,3}?(?:off|down))\b",
     re.I,
 )

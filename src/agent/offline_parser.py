@@ -75,6 +75,17 @@ class _Reader(ChangeReading, RepeatReading):
             # "how do I promote v4?", "don't kill the canary": asked about or refused, not
             # asked for; a bare name next must not complete it into a proposal.
             intent = intent.model_copy(update={"partial": None})
+        if (
+            isinstance(intent, SelectModel)
+            and intent.task is None
+            and self.focus.topic.kind == "list_models"
+            and self.focus.topic.task is not None
+            and _ONE_OF_THOSE.search(self.text)
+        ):
+            # "which one should I use in the app?" right after the classification models
+            intent = intent.model_copy(update={"task": self.focus.topic.task})
+        if isinstance(intent, Promote) and (gradual := self.gradual(intent)) is not None:
+            intent = gradual
         if intent.kind in CHANGE_KINDS and (held := held_words(intent.kind, self.text)):
             # "never promote x v3", "promote x v2, not yet though": refused or held; the
             # whole message is checked for the rest in parse_parts
@@ -160,6 +171,8 @@ class _Reader(ChangeReading, RepeatReading):
                 and not intent.unknown
                 # "which model for re-scoring last month's cheques overnight?": a pick asked
                 and not has(P.SELECT, self.text)
+                # "what would happen if we promoted x v4 today?": a change supposed
+                and not _WHAT_IF_CHANGED.search(self.text)
             )
             # "Since Saturday.", "since saturday?": nothing but a window
             or (
@@ -193,6 +206,26 @@ class _Reader(ChangeReading, RepeatReading):
             return intent.model_copy(update={"since_minutes": self.since})
         return intent
 
+    def gradual(self, intent: Promote) -> Intent | None:
+        """ "a gradual rollout of x v4, start at 1%", "promote v3 to prod at 10%": a share of
+        Production's traffic first, which is a canary, never the whole promotion (None when
+        the promotion says no share and nothing gradual)."""
+        share = _ROLLOUT_SHARE.search(self.text)
+        if share is None and not _GRADUAL.search(self.text):
+            return None
+        if not plainly_said(self.text):
+            return not_asked_answer("describes a gradual rollout, but not as a plain request")
+        example = f"canary {intent.model} v{intent.version} at 5%"
+        if intent.stage != "Production" or share is None:
+            return Unclear(
+                reason="A gradual rollout is a canary on Production's traffic; say the share to "
+                f"start with, e.g. '{example}'."
+            )
+        percent = float(share.group(1) or share.group(2))
+        if not 0 < percent < 100:
+            return Unclear(reason=f"A canary takes a share between 0 and 100%, e.g. '{example}'.")
+        return StartCanary(model=intent.model, version=intent.version, percent=percent)
+
     def guard_added(self) -> Intent | None:
         """The promotion just proposed, again with its guard: "with the auto rollback thing
         on" right after "promote x v2 to prod" (None when no promotion is under discussion or
@@ -225,6 +258,22 @@ class _Reader(ChangeReading, RepeatReading):
             return completed  # "mnist-cnn", "20", "v3" right after the chat asked for it
         if has(S.HELP, t):
             return Help()
+        if has(S.WRITE_DOCUMENT, t):
+            if not any(
+                has(p, t) for p in (P.PROMOTE, P.ROLLBACK, P.CANARY, P.STOP, P.AUDIT)
+            ) and not (self.found or self.unknown):
+                return OutOfScope()  # "write the release notes for the 3.2 app release"
+            return Unclear(
+                reason="I do not write documents, and a change named in one is not asked for; "
+                "what happened is in the history: e.g. 'audit mnist-classifier last 7 days'."
+            )
+        if _WHAT_IF_CHANGED.search(t):
+            return Unclear(
+                reason="That asks what a change would do, so I propose nothing. Here a change is "
+                "proposed, you approve or deny it on its form, and only then is it applied and "
+                "recorded in the audit trail; to see what would differ, ask e.g. 'compare "
+                "mnist-classifier v3 with production'."
+            )
         if _THE_USUAL.search(t):
             return Unclear(
                 reason="I do not know what 'the usual' is here; say the request itself, e.g. "
@@ -281,7 +330,11 @@ class _Reader(ChangeReading, RepeatReading):
         if has(P.PENDING, asked) and (not has(P.PROMOTE, t) or has(P.STATUS_QUESTION, t)):
             # "did my promotion request go through or is it still waiting?": a status question
             return PendingApprovals(model=self.named_model())
-        if has(P.CANARY, t) and not has(P.HISTORY_QUESTION, t) and not _canary_only_supposed(t):
+        if (
+            has(P.CANARY, asked)  # "show me x's log ..., want to see if the canary was on"
+            and not has(P.HISTORY_QUESTION, t)
+            and not _canary_only_supposed(t)
+        ):
             return self.canary()
         if (found := has(P.PROMOTE, t)) and has(P.GUARD, t):
             return self.promote(found)  # "promote ... with automatic rollback"
@@ -518,7 +571,7 @@ _VERSION_IT_IS_ON = re.compile(
 #: staging"): the move is what the asker will decide, not a request.
 _PURPOSE = re.compile(
     r"\b(?:so\s+that|so\s+(?:i|we)\s+can|in\s+order\s+to|to\s+(?:help\s+(?:me|us)\s+)?decide|"
-    r"before\s+(?:i|we)\s+decide)\b",
+    r"before\s+(?:i|we)\s+decide|(?:i\s+)?(?:want|wanna|need)\s+to\s+(?:see|check|know)\s+(?:if|whether))\b",
     re.I,
 )
 #: A number asked about as moving ("did accuracy move at all?"): a comparison, not a move.
@@ -548,6 +601,28 @@ def _compared_to_stage(text: str, found: re.Match[str]) -> bool:
     )
 
 
+#: One of the models just listed: "which one should I use?", "which of those is fastest?".
+_ONE_OF_THOSE = re.compile(r"\bwhich\s+one\b|\b(?:of|among)\s+(?:those|them|these)\b", re.I)
+#: "what would happen if we rolled back x right now?": a change supposed, to learn about it.
+_WHAT_IF_CHANGED = re.compile(
+    r"\bwhat\s+(?:would|will|could|might)\s+happen\s+if\s+(?:we|i|you|someone|somebody|they)\s+"
+    r"(?:\w+\s+){0,2}?(?:promot|roll|revert|canar|stop|kill|mov|push|ship|deploy|put|switch)\w*",
+    re.I,
+)
+#: A share of traffic to start a move with: "start at 1%", "at 10%", "10% first".
+_ROLLOUT_SHARE = re.compile(
+    r"\b(?:at|start(?:ing)?\s+(?:at|with)|begin(?:ning)?\s+(?:at|with))\s+(\d+(?:\.\d+)?)\s*"
+    r"(?:%|percent\b|pct\b)"
+    r"|\b(\d+(?:\.\d+)?)\s*(?:%|percent\b|pct\b)\s+(?:first|to\s+start|at\s+first|of\s+(?:the\s+)?"
+    r"(?:traffic|users|requests|customers))",
+    re.I,
+)
+#: A move said to happen by steps: "a gradual rollout", "roll it out progressively".
+_GRADUAL = re.compile(
+    r"\b(?:gradual(?:ly)?|progressive(?:ly)?|phased|incremental(?:ly)?|step\s+by\s+step|bit\s+by\s+bit|"
+    r"little\s+by\s+little|ramp(?:ing)?\s+up)\b",
+    re.I,
+)
 #: Asking whether a model is up ("is x down?", "is x healthy?", "x still working?").
 _UP = re.compile(
     # "x v3 looks ok?" asks about its numbers, not whether it is up
@@ -560,7 +635,7 @@ _UP = re.compile(
 #: question mark.
 _IS_IT_UP = re.compile(
     r"^\W*(?:is|are)\s+(?![^?]*\b(?:numbers|metrics|accuracy|scores?|results|card|docs?|"
-    r"latency|tests?)\b)(?:the\s+)?[^?]{1,60}?\s+(?:still\s+)?(?:fixed|ok|okay|fine|up|down|working|"
+    r"latency|tests?|v\d+|version|roll\w*|promot\w*|canar\w*|revert\w*|rollback)\b)(?:the\s+)?[^?]{1,60}?\s+(?:still\s+)?(?:fixed|ok|okay|fine|up|down|working|"
     r"healthy|alive|broken|back\s+up)\W*$"
     # "..., and also whether mnist-cnn is up"
     r"|^\W*(?:whether|if)\s+(?:the\s+)?[\w.\-]+\s+(?:is|are)\s+(?:still\s+)?(?:up|down|ok|okay|fine|"
@@ -972,6 +1047,9 @@ def _parts_of(text: str, ctx: ParseContext) -> list[Intent]:
     if preface and not _Reader(preface.group(0), ctx).found:
         text = text[preface.end() :] or text  # "three questions about x:" keeps x
     text = _DISMISSED.sub("", text)
+    later = _ASK_LATER_FIRST.match(text)
+    if later is not None and text[later.end() :].strip():
+        text = text[later.end() :]  # "Before I ask for v4 to go to prod: is its card complete?"
     cancelled = CANCELLED.match(text.lstrip())
     if cancelled is not None:
         rest = _LEADING_JOIN.sub("", text.lstrip()[cancelled.end() :])
@@ -1169,7 +1247,7 @@ _THE_USUAL = re.compile(r"\b(?:do|run|same\s+as)\s+(?:the\s+)?usual\b", re.I)
 #: Nothing but a window's filler words: "now 7d", "and the last 2 hours?", "ok, past week".
 _ONLY_FILLER = re.compile(
     r"^\W*(?:(?:and|now|then|ok|okay|so|what|how|about|for|over|in|the|make|it|try|instead)\W+)*"
-    r"(?:and|now|then|ok|okay|instead)?\W*$",
+    r"(?:and|now|then|ok|okay|instead|it|that|the)?\W*$",
     re.I,
 )
 #: A version a condition compares with: "if it beats v1", "if it is better than v2".
@@ -1528,6 +1606,17 @@ def _parts(text: str, ctx: ParseContext) -> list[Intent]:
         return [whole]
     if first.kind == "out_of_scope" and second.kind != "out_of_scope" and remark(pieces[0], text):
         return [second]  # "Hello, I am new in the team. Which questions can I ask you?"
+    for part, other in ((first, second), (second, first)):
+        if (
+            isinstance(part, Unsupported)
+            and part.action == "other"
+            and other.kind in ("help", "out_of_scope")
+        ):
+            # "I'm new to this tool. What kinds of things can I ask you?", "draft a tweet
+            # about the demo? Something upbeat.": a remark around the one request
+            return [other]
+    if _ANYTHING_AT_ALL.match(pieces[1]) and first.kind in ("audit", "list_models", "pending"):
+        return [first]  # "What changed over the weekend? Anything at all."
     named = {f.model for f in _Reader(text, ctx).found}
     if isinstance(first, Unsupported) and first.model is None and len(named) == 1:
         # "delete v3 and canary v4 at 10% on x": the one model the message names.
@@ -1609,6 +1698,14 @@ def _parts(text: str, ctx: ParseContext) -> list[Intent]:
         ):
             # "paged for x p99 alerts. who touched x?": the incident is context, the ask a question.
             return [other]
+    if (
+        isinstance(first, ListModels)
+        and isinstance(second, ListModels)
+        and None not in (first.stage, second.stage)
+        and first.stage != second.stage
+        and first.task == second.task
+    ):
+        return [first, second]  # "what's in prod and what's in staging?": both lists
     if first.kind == second.kind and first.kind in ("select_model", "list_models", "help"):
         # "I need a fast model. suggestions?" is one request ("... batch scoring? it's
         # classification": the whole message says the task)
@@ -1652,6 +1749,19 @@ def _asks_in_a_clause(piece: str) -> bool:
     """A clause of ``piece`` opens with a request ("x is junk, delete it")."""
     return any(OPENS_ASK.match(clause) for clause in re.split(r",\s*", piece)[1:])
 
+
+#: A change the user will ask for later, said before what they ask now: "Before I ask for v4
+#: to go to prod: ...", "before we promote it, ...".
+_ASK_LATER_FIRST = re.compile(
+    r"^\W*before\s+(?:i|we)\s+(?:(?:ask|request|propose)\b(?=[^.?!:;,]*\b(?:v\d+|promot\w*|prod\w*|"
+    r"staging|roll\w*|canary|revert\w*)\b)|(?:move|promote|push|ship|roll|release|deploy|put|send)\b)"
+    r"[^.?!:;,]*[:,;.]\s*",
+    re.I,
+)
+#: "Anything at all." after a question: the same question, said wider.
+_ANYTHING_AT_ALL = re.compile(
+    r"^\W*(?:anything|something|any\s+changes?)\s+at\s+all\b(?:\s+in\s+the\s+registry)?\W*$", re.I
+)
 
 #: A change asked for on the answer to the question before it: "if so, turn it off".
 _IF_SO = re.compile(r"^\W*if\s+(?:so|yes|it\s+is|they\s+are)\b", re.I)

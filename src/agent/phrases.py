@@ -42,7 +42,10 @@ WHY = re.compile(r"\b(?:because|since|reason:|rationale:|why:)\s*(.+)$", re.I | 
 LATENCY = re.compile(
     r"(?:\b(?:under|within|below|less than|at most|faster than|max(?:imum)?|sla(?: of)?|"
     # "budget 20 ms", "a latency budget of 15ms", "p99 of 8 ms": a bound on how long it takes.
-    r"(?:latency\s+)?budget(?:\s+(?:of|is))?|p\d{2,3}\s+(?:of|at)|no (?:more|slower) than|"
+    r"(?:latency\s+)?budget(?:\s+(?:of|is|were|was|at))?|p\d{2,3}\s+(?:of|at)|"
+    r"no (?:more|slower) than|"
+    # "the whole request has to come back in about 20 ms"
+    r"(?:answer|respond|reply|come\s+back|return|finish|complete)\w*\s+in\s+(?:about|around|roughly|~)|"
     r"(?:hard\s+)?(?:cap|limit|deadline)(?:\s+(?:of|at|is))?)|<=?)"
     r"\s*(\d+(?:\.\d+)?)\s*(?:ms|milliseconds?)\b"
     # "20 ms max", "5ms or less", "10 ms tops", "a 20 ms budget", "a 10 ms latency budget"
@@ -74,6 +77,7 @@ NEWER = re.compile(
 )
 FOLLOW_UP = re.compile(
     r"^(?:and|und|also|what about|how about|same (?:for|with|thing for|question)|ditto for|"
+    r"same\s+(?:comparison|check|thing|again)\s+(?:for|with|on)|"
     r"likewise for|now (?:for|do)|do the same for)\b",
     re.I,
 )
@@ -130,7 +134,8 @@ WITHDRAWN = re.compile(
     r"cancel\s+that|disregard|ignore\s+(?:that|me|my\s+last(?:\s+message)?)|no\s+need|"
     r"leave\s+it(?:\s+(?:alone|as\s+(?:it\s+)?is|be|there|running|for\s+now))?|let\s+it\s+be|"
     # "don't change anything yet", "do nothing for now"
-    r"(?:don'?t|do\s+not)\s+(?:change|touch|do|move)\s+anything|do\s+nothing)\b",
+    r"(?:don'?t|do\s+not)\s+(?:change|touch|do|move)\s+anything|do\s+nothing|hold\s+off|"
+    r"(?:don'?t|do\s+not)\s+do\s+(?:that|it|this)(?:\s+yet)?)\b",
     re.I,
 )
 #: Changes decided, asked for with a window the message gives ("what's been approved in the
@@ -145,12 +150,15 @@ DECIDED_IN_WINDOW = re.compile(
 #: Changes described without a change verb of their own; each is proposed only when asked
 #: plainly (``not_asked.described_not_plain``).
 #: "could we go back to the one we had before?", asked at a clause's start.
+BACK_TO_BEFORE_SAID = (
+    r"(?:return|switch\s+back|go\s+back|take\s+(?:it|[\w.]+-[\w.\-]+)\s+back)\s+to\s+"
+    r"(?:the\s+(?:one|version|build|model)|what)\s+(?:we\s+had\s+(?:before|earlier|previously)|"
+    r"(?:that\s+)?was\s+(?:live|serving|there|running)\s+(?:before|earlier|previously)|"
+    r"(?:that\s+)?was\s+(?:working|fine|good|ok|okay)(?:\s+(?:before|earlier|previously))?)\b"
+)
 BACK_TO_BEFORE = (
     r"(?:^\W*|[.!?;,]\s*|\b(?:please|pls|could\s+we|can\s+we|could\s+you|can\s+you|let'?s|"
-    r"we\s+(?:need|want)\s+to|i\s+want\s+to|just)\s+)"
-    r"(?:return|switch\s+back|go\s+back)\s+to\s+(?:the\s+(?:one|version|build|model)|what)\s+"
-    r"(?:we\s+had|that\s+was\s+(?:live|serving|there|running)|was\s+(?:live|serving|there|running))"
-    r"\s+(?:before|earlier|previously)\b"
+    r"we\s+(?:need|want)\s+to|i\s+want\s+to|just)\s+)" + BACK_TO_BEFORE_SAID
 )
 #: "send a small slice, maybe 5 percent, of the x traffic to v2": the share said inside.
 SLICE_TO = (
@@ -172,7 +180,14 @@ TAKE_SAID = (
     r"\btake\s+(?:it|that|this|[\w.\-]+(?:\s+v\d+)?)\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
 )
 TAKE_TO = TAKE_SAID + r"(?=\s*(?:$|[.!?,;]|(?:now|please|pls|today|asap|with|but|and)\b))"
-DESCRIBED_CHANGE = re.compile("|".join((BACK_TO_BEFORE, SLICE_TO, COPY_TO, TAKE_SAID)), re.I)
+#: "make v4 the default for mnist-classifier": what serves by default is Production's.
+MAKE_DEFAULT = (
+    r"\bmake\s+(?:it|that|this|v\d+|version\s*\d+|[\w.]+-[\w.\-]+\s+v\d+)\s+the\s+default"
+    r"(?:\s+(?:version|model|one|build))?\b(?!\s+(?:route|header|path|for\s+(?:the\s+)?(?:critical|header)))"
+)
+DESCRIBED_CHANGE = re.compile(
+    "|".join((BACK_TO_BEFORE_SAID, SLICE_TO, COPY_TO, TAKE_SAID, MAKE_DEFAULT)), re.I
+)
 ROLLBACK = re.compile(
     r"\b(?:roll\s*back|rollback|revert|undo|zur(?:ü|ue)ck(?:rollen|setzen))\b|\broll\s+(?:[\w.\-]+\s+){1,2}back\b"
     # "switch it back pls", "flip mnist-cnn back": back to what served before.
@@ -368,7 +383,8 @@ PROMOTE = re.compile(
     r"|make\b.{1,40}\blive)\b"
     r"|\bmake\b.{1,60}?\b(?:the\s+)?(?:new\s+)?(?:prod(?:uction)?|staging)"
     r"(?:\s+(?:one|version|build|model|release)\b|(?=\s*(?:[.!?,]|$|please|pls|now|thanks|for\s)))"
-    r"|^\W*(?:(?:please|pls|can you|could you|go ahead and)\s+)?stage\s+(?!is\b|=|:|of\b|for\b)"
+    r"|^\W*(?:[\w.]+-[\w.\-]+\s*:\s*)?(?:(?:please|pls|can you|could you|go ahead and)\s+)?"
+    r"stage\s+(?!is\b|=|:|of\b|for\b)"
     r"|\bv\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
     # "please bring x version 2 into Production", "I'd like to bring ..." (asked, at a clause's
     # start; never "bring the old one back", "don't bring", "bring it to prod support")
@@ -376,7 +392,7 @@ PROMOTE = re.compile(
     r"i\s+would\s+like\s+to|i'?d\s+like\s+to|i\s+want\s+to|let'?s|we\s+(?:need|want)\s+to)\s+)"
     r"bring\s+(?!(?:\S+\s+){0,4}?back\b)(?:\S+\s+){1,6}?(?:to|into)\s+"
     r"(?:prod(?:uction)?|staging)(?=\s*(?:$|[.!?,;]|(?:now|please|pls|with|today|asap)\b))"
-    r"|" + TAKE_TO +
+    r"|" + TAKE_TO + "|" + MAKE_DEFAULT +
     # "send it to prod", "send mnist-classifier v4 to staging"
     r"|\bsend\s+(?:it|that|this|[\w.\-]+(?:\s+v\d+)?)\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
     r"(?!\s+(?:support|folks|team|people|channel|on-?call|ops|eng\w*|review\w*|link)\b)"
@@ -421,7 +437,10 @@ CHANGE_ASK = re.compile(
 STATUS_QUESTION = re.compile(r"^\W*(?:did|is|are|has|have|was|were)\b", re.I)
 #: A promotion aimed at Staging by its verb ("stage mnist v4").
 STAGE_VERB = re.compile(
-    r"^\W*(?:(?:please|pls|can you|could you|go ahead and)\s+)?stage\s+(?!is\b|=|:)", re.I
+    # "mnist-classifier: stage v4": a name as the topic, then the verb
+    r"^\W*(?:[\w.]+-[\w.\-]+\s*:\s*)?(?:(?:please|pls|can you|could you|go ahead and)\s+)?"
+    r"stage\s+(?!is\b|=|:)",
+    re.I,
 )
 #: "make v2 the production one": the stage a "make" names.
 MAKE_STAGE = re.compile(
@@ -463,6 +482,9 @@ AUDIT = re.compile(
     r"|\bwho\s+(?:started|ran|kicked\s+off|launched|broke|did)\s+(?:it|that|this|the)\b"
     # "somebody deployed x v2 ten minutes ago. who was it?": who made the change just told.
     r"|\bwho\s+(?:was|is)\s+(?:it|that|this)\b|\bwho\s+was\s+(?:that|it)\s+done\s+by\b"
+    # "who was the last person to change it?"
+    r"|\bwho\s+(?:was\s+)?(?:the\s+)?last\s+(?:person|one)\s+(?:to\s+|who\s+)?(?:change|touch|promot|"
+    r"modif|edit|mov|deploy)\w*"
     r"|\b(?:show|list|see|any|all)\s+(?:me\s+)?(?:all\s+)?(?:the\s+)?(?:recent\s+)?changes\b"
     r"|\b(?:any|the|recent|last) (?:promotions|rollbacks|changes|deployments)\b"
     r"|\b(?:anything|something|what)\s+(?:(?:has|have|did)\s+)?(?:happen(?:ed|ing)?|went on|"
@@ -538,6 +560,10 @@ SERVING = re.compile(
     r"|\bwhere\s+(?:do|does|will|would)\b.{0,80}?\b(?:requests?|reqs|traffic|calls)\b.{0,40}?"
     r"\b(?:end\s+up|go|land|get\s+(?:sent|routed))\b"
     r"|\bby default\b"
+    # "which model is it actually hitting", "what version is the endpoint using"
+    r"|\b(?:which|what)\s+(?:model|version|build)\s+(?:is|are)\s+(?:it|they|that|this|the\s+route|"
+    r"the\s+endpoint|[\w.\-]+)\s+(?:actually\s+|really\s+)?(?:hitting|using|calling|going\s+to|"
+    r"sending\s+to|routing\s+to|pointing\s+(?:at|to))\b"
     # "is it back on the old one?", "check it's actually up", "what's routing on digits"
     r"|\b(?:is|are)\s+(?:it|that|this|they|[\w.]+-[\w.\-]+)\s+back\s+on\s+(?:the\s+)?(?:old|previous|"
     r"prior|earlier)\s+(?:one|version|build)\b"
@@ -637,7 +663,9 @@ GOALS: list[tuple[Goal, re.Pattern[str]]] = [
     (
         "critical",
         re.compile(
-            r"\b(?:critical|high[- ]stakes|must not fail|important requests|safety)\b", re.I
+            r"\b(?:critical|high[- ]stakes|must not fail|important requests|safety|"
+            r"high[- ]priority|dependable|most reliable)\b",
+            re.I,
         ),
     ),
     (
@@ -811,9 +839,11 @@ HELD_VERB: list[tuple[str, re.Pattern[str]]] = [
         re.compile(
             _NEGATOR + r"(?:promote|ship|deploy|move|push|release|make|send(?!\s+(?:me|us)\b)|"
             # "don't put v4 in QA", "never bring it to prod", "don't take it to staging"
-            r"put(?!\s+(?:\S+\s+){0,2}?back\b)|graduate|roll\s*out|bump|go\s+live|"
+            r"put(?!\s+(?:\S+\s+){0,2}?back\b)|graduate|roll\s*out|bump|go\s+live|stage|queue|"
             r"(?:take|bring)\s+(?:[^\s,;.]+\s+){1,3}?(?:to|into|in)\s+(?:prod\w*|staging|qa|uat|testing)|"
             r"get\s+(?:\S+\s+){1,4}?(?:promoted|to\s+prod\w*|to\s+staging|live))\b"
+            # "not taking mnist-classifier v3 to prod"
+            r"|\bnot\s+(?:taking|putting|moving|pushing|promoting|shipping|sending|bringing|staging)\b"
             # "can't put v4 in QA until the fix lands"
             r"|\b(?:can'?t|cannot|can\s+not)\s+(?:\w+\s+){0,2}?(?:promote|put|move|push|ship|deploy|"
             r"release|send|take|bring)\b"

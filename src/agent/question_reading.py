@@ -26,9 +26,43 @@ from agent.slots import Slots, has, stage_of
 
 #: Words a bare follow-up may carry around its one slot ("and for the production ones?").
 _FILLERS = frozenset(
-    ["the", "for", "in", "on", "one", "ones", "then", "what", "about", "how", "is", "are", "there"]
+    [
+        "the",
+        "for",
+        "in",
+        "on",
+        "one",
+        "ones",
+        "then",
+        "what",
+        "about",
+        "how",
+        "is",
+        "are",
+        "there",
+        "just",
+        "only",
+        "specifically",
+        "alone",
+        "too",
+        "please",
+        "pls",
+    ]
 )
 
+
+#: A message that is only a registry-shaped name and a question mark ("digits-encoder?"),
+#: right after a question: the same question about it.
+_BARE_NAME = re.compile(r"^\W*(?=[\w.]+-[\w.\-]+\s*\?\s*$)", re.I)
+
+#: A goal said not to matter: "don't care (much) about accuracy", "accuracy doesn't matter".
+_GOAL_UNWANTED = re.compile(
+    r"\b(?:do\s*n[o']?t|dont|doesn'?t|does\s+not)\s+care\s+(?:much\s+|too\s+much\s+)?about\s+"
+    r"(?:the\s+)?(?:accuracy|latency|speed)\b"
+    r"|\b(?:accuracy|latency|speed)\s+(?:doesn'?t|does\s+not|isn'?t|is\s+not)\s+(?:matter|important|"
+    r"a\s+concern)\w*",
+    re.I,
+)
 
 #: A sentence: up to its full stop, question or exclamation mark.
 _SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)")
@@ -40,7 +74,11 @@ _REFUSED_BEFORE = re.compile(
 )
 #: A past or ongoing activity's verb right before an action: "finished retraining".
 _DONE_BEFORE = re.compile(
-    r"\b(?:i|we|i've|we've|just|already)\s+(?:finished|completed|done)\s+$", re.I
+    r"\b(?:i|we|i've|we've|just|already)\s+(?:finished|completed|done)\s+$"
+    # "did we ever register the baseline?": asked whether it was done
+    r"|\b(?:did|have|has|had)\s+(?:we|you|they|anyone|someone|somebody|i)\s+(?:ever\s+|already\s+|"
+    r"actually\s+)?$",
+    re.I,
 )
 #: Which version holds Staging: "which version of x is in staging?", "what's on staging for x".
 _IN_STAGING = re.compile(
@@ -141,7 +179,7 @@ class QuestionReading(Slots):
     def follow_up(self) -> Intent | None:
         """ "and production?" after "what's in staging?", "what about mnist-cnn?" after a
         serving question: the last question again, with only the slot this one names."""
-        lead = P.FOLLOW_UP.search(self.text)
+        lead = P.FOLLOW_UP.search(self.text) or _BARE_NAME.match(self.text)
         asked = self.focus.asked
         if lead is None or asked is None:
             return None
@@ -237,7 +275,8 @@ class QuestionReading(Slots):
         return CompareVersions(model=model, version=version, against=against)
 
     def select(self) -> Intent:
-        t = self.text
+        # "don't care much about accuracy for this one": a goal said not to matter
+        t = _GOAL_UNWANTED.sub(" ", self.text)
         latency = P.LATENCY.search(t)
         goal: Goal = "accuracy"
         if not re.search(r"\bmost accurate\b|\baccura\w*\b", t, re.I):

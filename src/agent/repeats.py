@@ -67,7 +67,8 @@ _VERSION = r"(?:the\s+)?(?:v|version\s*|ver\.?\s*)\d+\b"
 _TARGET_ONLY = re.compile(rf"^\W*{_FILLER}(?:back\s+)?(?:to|onto)\s+{_VERSION}{_AFTER}", re.I)
 #: Only another version: "what about v4?", "and version 5?", "v6 then?".
 _VERSION_ONLY = re.compile(
-    rf"^\W*{_FILLER}(?:(?:what|how)\s+about\s+|same\s+(?:with|for)\s+|with\s+|try\s+|"
+    rf"^\W*{_FILLER}(?:(?:what|how)\s+about\s+|same\s+(?:(?:comparison|check|thing)\s+)?(?:with|for)\s+|"
+    r"with\s+|try\s+|"
     # "and how does v4 look against the same baseline?"
     r"how\s+(?:does|do|did|would)\s+)?"
     rf"{_VERSION}(?:\s+(?:look|do|fare|compare)s?)?"

@@ -51,6 +51,7 @@ OFF_TOPIC = re.compile(
     r"churrascaria|place\s+to\s+(?:eat|stay)|"
     # "who's on call after me tonight": the rota, not the registry
     r"who(?:s|\s+is|\s+will\s+be)\s+on[\s-]?call|on[\s-]?call\s+(?:rota|rotation|schedule)|"
+    r"page\s+(?:whoever|someone|somebody|the\s+on[\s-]?call|on[\s-]?call)|whoever(?:s|\s+is)\s+on[\s-]?call|"
     # "book a room for the model review tomorrow": the calendar, not the registry
     r"book\s+(?:a|the|us\s+a|me\s+a)\s+(?:meeting\s+)?room|calendar\s+invite|"
     r"(?:schedule|set\s+up)\s+(?:a|the)\s+(?:meeting|call)\b(?!.{0,40}\bcanary)|"
@@ -73,8 +74,8 @@ OFF_TOPIC = re.compile(
     r"(?:write|draft|compose)\s+(?:me\s+|us\s+)?(?:a|an)\s+(?:\w+\s+)?(?:email|e-mail|letter|memo|paragraph)|"
     # "write the release notes for the 3.2 app release": a document, not the registry
     r"(?:write|draft|compose|prepare)\s+(?:me\s+|us\s+)?(?:the|a|an|some|our)\s+(?:\w+\s+)?"
-    r"(?:release\s+notes|blog\s+post|press\s+release|newsletter|announcement)"
-    r"(?![^.?!]*\b(?:promot|roll|chang|deploy|audit|histor|canar|model))|"
+    r"(?:release\s+notes|blog\s+post|press\s+release|newsletter|announcement|tweet|"
+    r"linkedin\s+post|social\s+media\s+post)|"
     r"write (?:me )?(?:a |an )?"
     r"(?:essay|story|poem|haiku|function|script|code)|python code|sql query)\b",
     re.I,
@@ -92,13 +93,22 @@ GREETING = re.compile(
 ARITHMETIC = re.compile(r"^\W*(?:what is|calculate|compute)?\s*[\d\s+\-*/x().^=]+\??\s*$", re.I)
 
 #: Writing code or prose for someone: out of scope whatever model it mentions.
+#: A document asked to be written ("draft the announcement for the rollback", "write the
+#: release notes"): the chat writes none, and the change it is about is never asked by it.
+WRITE_DOCUMENT = re.compile(
+    r"\b(?:write|draft|compose|prepare)\s+(?:me\s+|us\s+)?(?:the|a|an|some|our)\s+(?:\w+\s+)?"
+    r"(?:release\s+notes|blog\s+post|press\s+release|newsletter|announcement|tweet|linkedin\s+post|"
+    r"social\s+media\s+post|post-?mortem|incident\s+report|changelog\s+entry|summary)\b",
+    re.I,
+)
 CODING = re.compile(
     r"\b(?:write|generate|give me)\s+(?:me\s+)?(?:a\s+|an\s+|some\s+)?(?:\w+\s+){0,2}"
     r"(?:script|code|function|notebook|snippet|class|program|essay|poem)\b"
     r"|\b(?:python|bash|sql|pytorch)\s+(?:code|script|snippet)\b"
     # Debugging someone's own code: a data library, or "my script / my notebook".
     r"|\b(?:pandas|numpy|dataframes?|groupby|matplotlib|sklearn|scikit-learn|regex|"
-    r"my (?:\w+ )?(?:code|script|notebook|function|loop|query|jupyter))\b",
+    r"my (?:\w+ )?(?:code|script|notebook|function|loop|query|jupyter))\b"
+    r"(?![^?]*\b(?:compare|against|vs|versus)\b[^?]*\b(?:prod\w*|staging|v\d+)\b)",
     re.I,
 )
 
@@ -140,7 +150,7 @@ UNSUPPORTED: list[tuple[str, re.Pattern[str]]] = [
         re.compile(
             r"^\W*(?:(?:please|pls|ok|so)\W+)*(?:(?:can|could|would)\s+(?:you|u)\s+(?:just\s+)?|just\s+)?"
             r"(?:approve|sign\s+off(?:\s+on)?|accept)\s+(?:the|that|this|it|my|all|every|both|"
-            r"them|those)\b(?!.{0,40}\bmyself\b)"
+            r"them|those|whatever|everything|anything)\b(?!.{0,40}\bmyself\b)"
             r"|\bapprove\s+(?:\S+\s+){0,5}?(?:for\s+me|on\s+my\s+behalf|in\s+my\s+name)\b",
             re.I,
         ),
@@ -159,6 +169,9 @@ UNSUPPORTED: list[tuple[str, re.Pattern[str]]] = [
         re.compile(
             r"\b(?:edit|update|change|set|fix|rewrite|amend|correct)\s+(?:the\s+)?(?:model\s+)?"
             r"(?:card|description)\b"
+            # "can you change the owner field to Mei?"
+            r"|\b(?:edit|update|change|set|fix|correct)\s+(?:the\s+|its\s+)?(?:owner|author|license|"
+            r"intended[\s-]use|limitations|dataset|metrics?)\s+(?:field|section|entry)\b"
             # "the card ... has the wrong dataset, can you change the dataset field to ..."
             r"|\bcard\b.{0,80}?\b(?:edit|update|change|set|fix|correct)\s+(?:the\s+|its\s+)?"
             r"[\w\s\-]{0,30}?\b(?:field|section|dataset|intended\s+use|limitations)\b",

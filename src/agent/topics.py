@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from agent import phrases as P
 from agent.entities import find_models
-from agent.focus import ParseContext, Topic
+from agent.focus import Focus, ParseContext, Topic
 from agent.intents import (
     AuditLog,
     CompareVersions,
@@ -24,7 +24,7 @@ from agent.wording import runbook_words
 _NOTHING = ("unclear", "question", "help", "out_of_scope", "unsupported")
 
 
-def topic_of(intent: Intent, text: str) -> Topic | None:
+def topic_of(intent: Intent, text: str, ctx: ParseContext | None = None) -> Topic | None:
     """The slots a follow-up of ``text`` (read as ``intent``) keeps; None when the reading
     holds nothing to keep (a question back, help, a refusal): the earlier topic stays."""
     text = runbook_words(text)  # "cnry status x?" is about a canary, as it was read
@@ -48,7 +48,7 @@ def topic_of(intent: Intent, text: str) -> Topic | None:
     topic = Topic(
         kind=intent.kind,
         model=model if isinstance(model, str) else None,
-        heard=_heard(model, text) if isinstance(model, str) else None,
+        **_said(text, ctx or ParseContext(models=(model,) if isinstance(model, str) else ())),
         canary=isinstance(intent, StartCanary | StopCanary)
         or (isinstance(intent, ServingStatus) and P.CANARY.search(text) is not None),
     )
@@ -68,10 +68,10 @@ def topic_of(intent: Intent, text: str) -> Topic | None:
     return topic
 
 
-def _heard(model: str, text: str) -> bool | None:
-    """Whether ``text`` says ``model`` only as it sounds ("the amnesty classifier": True), by
-    its name, a typo, a part or a route (False), or not at all (None)."""
-    found = [f for f in find_models(text, ParseContext(models=(model,))) if f.model == model]
-    if not found:
-        return None
-    return all(f.via == "sound" for f in found)
+def _said(text: str, ctx: ParseContext) -> dict[str, tuple[str, ...]]:
+    """The registry models ``text`` says only as they sound ("the amnesty classifier") and
+    those it says otherwise (name, typo, part, route): every part of a message counts."""
+    found = find_models(text, ctx.model_copy(update={"focus": Focus()}))
+    heard = tuple(f.model for f in found if f.via == "sound")
+    named = tuple(f.model for f in found if f.via != "sound")
+    return {"heard": heard, "named": named}

@@ -368,9 +368,18 @@ _TEST_PLACE = re.compile(
 #: what moves (never "promote x v2, which did well in testing, to production").
 _IN_TEST_STAGE = re.compile(
     r"\b(move|put|push|promote|ship|send|deploy|get)\b"
-    r"((?:\s+(?:it|that|this|them|v\d+|version\s*\d+|(?-i:[a-z][\w.]*-[\w.\-]+)(?:\s+v\d+)?)){1,2})"
+    r"((?:\s+(?:it|that|this|them|v\d+|version\s*\d+|(?!x-)[a-z][\w.]*-[\w.\-]+(?:\s+v\d+)?)){1,2})"
     r"\s+in\s+(?:the\s+)?(?:testing|test|qa|uat|pre-?prod(?:uction)?)\b"
     r"(?=\s*(?:$|[.,;!?]|(?:so|and|for|please|pls|now|today|first|then|asap|tomorrow)\b))",
+    re.I,
+)
+
+#: What a stage holds, said as the baseline of a comparison: "against what's actually in
+#: production" -> "against production", "better than what's live" -> "than production".
+_WHAT_IS_IN_STAGE = re.compile(
+    r"(\b(?:against|vs\.?|versus|with|than|to)\s+)what(?:'s|s|\s+is)\s+(?:actually\s+|currently\s+|"
+    r"really\s+|now\s+)?(?:(?:live|running|serving)\s+)?(?:in|on)\s+(prod(?:uction)?|staging)\b"
+    r"|(\b(?:than|against|vs\.?|versus)\s+)what(?:'s|s|\s+is)\s+(?:actually\s+|currently\s+)?(live)\b",
     re.I,
 )
 
@@ -381,6 +390,9 @@ def normalise(text: str, models: Iterable[str] = ()) -> str:
     text = command_words(text)
     text = _TEST_STAGE.sub(r"\1\2 to staging", text)
     text = _TEST_PLACE.sub(r"\1\2 to staging", text)
+    text = _WHAT_IS_IN_STAGE.sub(
+        lambda m: f"{m.group(1)}{m.group(2)}" if m.group(1) else f"{m.group(3)}production", text
+    )
     text = _IN_TEST_STAGE.sub(r"\1\2 to staging", text)
     # "v2's card": the version's, not a word "v2s".
     text = re.sub(r"(\b(?:v|version\s*)\d+)['’]s\b", r"\1", text.strip(), flags=re.I)

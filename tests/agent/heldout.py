@@ -307,7 +307,7 @@ def read(item: Item) -> list[dict[str, Any]]:
     for earlier in item.history:
         parts = parse_parts(earlier, _context(focus, now))
         # What a follow-up keeps of it (the chat's understand node does the same).
-        focus = focus.read(topic_of(parts[-1], earlier))
+        focus = focus.read(topic_of(parts[-1], earlier, _context(focus, now)))
         for intent in parts:
             model, version = getattr(intent, "model", None), getattr(intent, "version", None)
             focus = focus.on(

@@ -53,7 +53,7 @@ def after(*messages: str) -> list[object]:
     focus = Focus()
     for message in messages[:-1]:
         parts = parse_parts(message, CTX.model_copy(update={"focus": focus}))
-        focus = focus.read(topic_of(parts[-1], message))
+        focus = focus.read(topic_of(parts[-1], message, CTX.model_copy(update={"focus": focus})))
         for part in parts:
             model, version = getattr(part, "model", None), getattr(part, "version", None)
             model = model if isinstance(model, str) else None
@@ -459,7 +459,7 @@ async def test_the_chat_keeps_the_task_and_the_time_window_of_the_last_request(
     assert other.answer.title == "Audit: mnist-classifier, the last day"
     assert "promoted mnist-classifier v1" in other.answer.text
     assert state.about.topic == Topic(
-        kind="audit", model="mnist-classifier", since_minutes=1440, heard=False
+        kind="audit", model="mnist-classifier", since_minutes=1440, named=("mnist-classifier",)
     )
     assert snapshot(registry) == before
 

@@ -3800,11 +3800,6 @@ def test_a_change_on_a_name_only_heard_asks_for_the_name(
             [Unsupported(action="approve", model="mnist-cnn")],
         ),
         ((), "approve it on my behalf please", [Unsupported(action="approve")]),
-        (
-            (),
-            "what's been promoted in the last 2 hours, and also whether digits-encoder is up",
-            [AuditLog(since_minutes=120), ServingStatus(model="digits-encoder")],
-        ),
     ],
 )
 def test_budget_follow_ups_rooms_help_and_approving_for_someone(
@@ -3891,3 +3886,194 @@ def test_a_word_between_versions_never_hides_a_name_the_registry_lacks() -> None
     (got,) = after("show mnist-cnn", "does v2 beat resnet v1?")
     assert isinstance(got, Unclear)
     assert got.unknown == "resnet"
+
+
+# Held-out sets 53 and 55: two stage lists, "which model is it using", a pick after a task's
+# list, a share corrected ("30 not 40"), "make v2 the default", a gradual rollout as a
+# canary, "make it 12h", a change only supposed ("what would happen if ..."), a purpose after
+# a request, budgets in words, a goal said not to matter, follow-ups on a bare name, "hold
+# off", "did we ever register", "same comparison for v3", "same but shadow", "x: stage v2",
+# "take x back to the version that was working", the owner field, a change asked later.
+@pytest.mark.parametrize(
+    ("history", "text", "want"),
+    [
+        (
+            (),
+            "what's in production and what's in staging?",
+            [ListModels(stage="Production"), ListModels(stage="Staging")],
+        ),
+        (
+            ("is the digits route up?",),
+            "which model is it actually using",
+            [ServingStatus(model="mnist-classifier")],
+        ),
+        (
+            ("which models do feature extraction?",),
+            "ok which one should I pick? it has to answer in under 40ms",
+            [SelectModel(task="feature-extraction", max_latency_ms=40.0, goal="latency")],
+        ),
+        (
+            ("canary mnist-cnn v2 at 5%", "bump it to 40%"),
+            "sorry, 30 not 40",
+            [StartCanary(model="mnist-cnn", version=2, percent=30.0)],
+        ),
+        ((), "can you page whoever is on call for billing", [OutOfScope()]),
+        (
+            (),
+            "make v2 the default for mnist-cnn",
+            [Promote(model="mnist-cnn", version=2, stage="Production")],
+        ),
+        (
+            (),
+            "can we do a gradual rollout of mnist-cnn v2? start at 2%",
+            [StartCanary(model="mnist-cnn", version=2, percent=2.0)],
+        ),
+        (
+            ("changes to digits-encoder in the last hour",),
+            "make it 12h",
+            [AuditLog(model="digits-encoder", since_minutes=720)],
+        ),
+        (
+            (),
+            "show me the mnist-cnn log for the last 2 hours, want to see if the canary was on",
+            [AuditLog(model="mnist-cnn", since_minutes=120)],
+        ),
+        (
+            (),
+            "the answer has to come back in about 15 ms. which classifier should we use?",
+            [SelectModel(task="classification", max_latency_ms=15.0, goal="accuracy")],
+        ),
+        (
+            ("which classifier is the most accurate under 20 ms?",),
+            "and if the budget were 8 ms instead?",
+            [SelectModel(task="classification", max_latency_ms=8.0, goal="accuracy")],
+        ),
+        (
+            (),
+            "what's our fastest classifier? don't care much about accuracy",
+            [SelectModel(task="classification", goal="latency")],
+        ),
+        (
+            (),
+            "for the high-priority requests we need the most dependable model, which one?",
+            [SelectModel(goal="critical")],
+        ),
+        (
+            ("what's pending across all models?",),
+            "and just for mnist-cnn?",
+            [PendingApprovals(model="mnist-cnn")],
+        ),
+        (("is digits-encoder up",), "mnist-cnn?", [ServingStatus(model="mnist-cnn")]),
+        ((), "I'm new here. What kinds of things can I ask you?", [Help()]),
+        (
+            (),
+            "what changed on the registry this week? anything at all.",
+            [AuditLog(since_minutes=10080)],
+        ),
+        (
+            ("how does digits-encoder v2 compare with v1?",),
+            "same comparison for v3 please",
+            [CompareVersions(model="digits-encoder", version=3, against=1)],
+        ),
+        (
+            ("canary mnist-cnn v2 20% split",),
+            "same but shadow",
+            [StartCanary(model="mnist-cnn", version=2, percent=20.0, mode="shadow")],
+        ),
+        ((), "mnist-cnn: stage v2", [Promote(model="mnist-cnn", version=2, stage="Staging")]),
+        (
+            (),
+            "take mnist-cnn back to the version that was working before",
+            [Rollback(model="mnist-cnn")],
+        ),
+        (
+            (),
+            "can you change the owner field of the mnist-cnn v1 card to Mei?",
+            [Unsupported(action="edit_card", model="mnist-cnn", version=1)],
+        ),
+        ((), "approve whatever is pending", [Unsupported(action="approve")]),
+        (
+            (),
+            "is mnist-cnn live, and who was the last person to change it?",
+            [ServingStatus(model="mnist-cnn"), AuditLog(model="mnist-cnn")],
+        ),
+        (
+            (),
+            "before I ask for v2 to go to prod: is the card for mnist-cnn v2 complete?",
+            [ModelDetails(model="mnist-cnn", version=2)],
+        ),
+    ],
+)
+def test_everyday_phrasings_of_sets_53_and_55(
+    history: tuple[str, ...], text: str, want: list[Intent]
+) -> None:
+    assert after(*history, text) == want
+
+
+@pytest.mark.parametrize(
+    ("history", "text"),
+    [
+        ((), "what would happen if we promoted mnist-cnn v2 right now? just curious"),
+        ((), "hypothetically, what would happen if we rolled back mnist-cnn?"),
+        (("roll back mnist-cnn",), "hold off, don't do that yet"),
+        ((), "did we ever register the fraud baseline? I think I called it fraud-detector"),
+        ((), "don't do a gradual rollout of mnist-cnn v2, start at 2%"),
+        ((), "promote mnist-cnn v2 to staging at 10%"),
+        # the second attack review of these rules
+        (("what's the mist cnn serving, and what's pending?",), "promote v2"),
+        (("is the amnesty cnn canary on? and what's pending",), "stop the canary"),
+        (("what's mnist-cnn serving?",), "Dana wants to go back to the one we had before"),
+        (("what's mnist-cnn serving?",), "nobody wants to go back to the one we had before"),
+        ((), "don't stage mnist-cnn v2 to production"),
+        ((), "never queue digits-encoder v2 for production"),
+        ((), "not taking mnist-cnn v2 to prod"),
+        ((), "don't roll back the canary on mnist-cnn, let the errors drop first"),
+        (("what's mnist-cnn serving?",), "draft the announcement for the rollback"),
+        (
+            ("show mnist-cnn",),
+            "copy the requests over to v2 if the canary on digits-encoder is fine",
+        ),
+        (("show mnist-cnn v2",), "Dana: take it to prod"),
+    ],
+)
+def test_supposed_held_and_reported_changes_in_these_forms_propose_nothing(
+    history: tuple[str, ...], text: str
+) -> None:
+    got = after(*history, text)
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (
+            "canary mnist-cnn v2 without it answering, at 100%",
+            [StartCanary(model="mnist-cnn", version=2, percent=100.0, mode="shadow")],
+        ),
+        (
+            "promote mnist-cnn v2 to staging. show me the card and whether a shadow is running",
+            [
+                Promote(model="mnist-cnn", version=2, stage="Staging"),
+                ModelDetails(model="mnist-cnn"),
+            ],
+        ),
+        (
+            "roll back mnist-cnn. first tell me what it is serving and whether a canary is on",
+            [Rollback(model="mnist-cnn"), ServingStatus(model="mnist-cnn")],
+        ),
+        ("put MNIST-cnn v2 in QA", [Promote(model="mnist-cnn", version=2, stage="Staging")]),
+        ("are digits encoded before they hit mnist-cnn?", [ModelDetails(model="mnist-cnn")]),
+        ("how many mnist classifiers do we have?", [ListModels(task="classification")]),
+    ],
+)
+def test_what_the_second_attack_review_found_now_reads_as_asked(
+    text: str, want: list[Intent]
+) -> None:
+    assert after(text) == want
+
+
+def test_a_topic_checkpointed_with_the_earlier_heard_flag_still_loads() -> None:
+    """A conversation saved by the release that kept "heard" as a flag resumes."""
+    topic = Topic.model_validate({"kind": "promote", "model": "mnist-cnn", "heard": False})
+    assert topic.heard == ()
+    assert Focus.model_validate({"topic": {"kind": "audit", "heard": None}}).topic.heard == ()
