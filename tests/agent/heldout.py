@@ -132,6 +132,8 @@ HELDOUT50 = DATA / "chat_heldout50.jsonl"
 HELDOUT51 = DATA / "chat_heldout51.jsonl"
 HELDOUT52 = DATA / "chat_heldout52.jsonl"
 HELDOUT53 = DATA / "chat_heldout53.jsonl"
+HELDOUT54 = DATA / "chat_heldout54.jsonl"
+HELDOUT55 = DATA / "chat_heldout55.jsonl"
 SETS = (
     HELDOUT,
     HELDOUT2,
@@ -186,6 +188,8 @@ SETS = (
     HELDOUT51,
     HELDOUT52,
     HELDOUT53,
+    HELDOUT54,
+    HELDOUT55,
 )
 #: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")

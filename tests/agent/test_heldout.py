@@ -65,6 +65,8 @@ from tests.agent.heldout import (
     HELDOUT51,
     HELDOUT52,
     HELDOUT53,
+    HELDOUT54,
+    HELDOUT55,
     NOW,
     evaluate,
     load,
@@ -139,28 +141,30 @@ SETS = [
     (HELDOUT29, 100, 108, 20, 86),
     (HELDOUT30, 100, 108, 19, 89),
     (HELDOUT31, 100, 109, 19, 86),
-    (HELDOUT32, 100, 108, 20, 76),
-    (HELDOUT33, 100, 108, 18, 81),
+    (HELDOUT32, 100, 108, 20, 77),
+    (HELDOUT33, 100, 108, 18, 82),
     (HELDOUT34, 100, 109, 19, 84),
     (HELDOUT35, 100, 110, 19, 85),
-    (HELDOUT36, 100, 109, 20, 83),
-    (HELDOUT37, 100, 110, 20, 76),
+    (HELDOUT36, 100, 109, 20, 84),
+    (HELDOUT37, 100, 110, 20, 77),
     (HELDOUT38, 100, 109, 19, 92),
     (HELDOUT39, 100, 109, 20, 85),
     (HELDOUT40, 100, 109, 18, 82),
-    (HELDOUT41, 100, 109, 19, 75),
-    (HELDOUT42, 100, 109, 19, 86),
+    (HELDOUT41, 100, 109, 19, 76),
+    (HELDOUT42, 100, 109, 19, 87),
     (HELDOUT43, 100, 108, 20, 83),
-    (HELDOUT44, 100, 108, 17, 85),
+    (HELDOUT44, 100, 108, 17, 86),
     (HELDOUT45, 100, 109, 19, 87),
-    (HELDOUT46, 100, 108, 19, 76),
+    (HELDOUT46, 100, 108, 19, 78),
     (HELDOUT47, 100, 109, 19, 80),
-    (HELDOUT48, 100, 109, 20, 89),
-    (HELDOUT49, 100, 108, 20, 87),
+    (HELDOUT48, 100, 109, 20, 90),
+    (HELDOUT49, 100, 108, 20, 88),
     (HELDOUT50, 100, 108, 20, 100),
-    (HELDOUT51, 100, 108, 20, 96),
-    (HELDOUT52, 100, 108, 19, 94),
-    (HELDOUT53, 100, 108, 19, 88),
+    (HELDOUT51, 100, 108, 20, 98),
+    (HELDOUT52, 100, 108, 19, 96),
+    (HELDOUT53, 100, 108, 19, 98),
+    (HELDOUT54, 100, 108, 19, 85),
+    (HELDOUT55, 100, 108, 19, 88),
 ]
 
 
@@ -231,9 +235,9 @@ def test_a_window_the_note_gives_as_a_range_is_right_only_within_it(
 
 
 def test_each_set_is_read_from_the_today_its_readme_states() -> None:
-    """Sets 38 to 53 were written for Monday 2026-12-07; the earlier ones for Sunday (their
+    """Sets 38 to 55 were written for Monday 2026-12-07; the earlier ones for Sunday (their
     READMEs): "since Friday" is measured from the day the writer assumed."""
     monday = {path.name for path, *_ in SETS if written_for(path).day == 7}
-    assert monday == {f"chat_heldout{n}.jsonl" for n in range(38, 54)}
+    assert monday == {f"chat_heldout{n}.jsonl" for n in range(38, 56)}
     assert all(item.now == datetime(2026, 12, 7, 12, 0, tzinfo=UTC) for item in load(HELDOUT42))
     assert written_for(HELDOUT) == NOW == datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
