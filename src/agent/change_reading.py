@@ -147,11 +147,17 @@ class ChangeReading(Slots):
         """ "looks fine so far, bump it to 50" right after a canary was proposed: that
         canary's new share, not a promotion (None when the message is not that)."""
         ref = self.focus.proposal
+        topic = self.focus.topic
         if (
             ref is not None
             and ref.kind == "canary"
+            and ref.status == "waiting"
+            and topic.kind == "canary"
+            and topic.model == ref.model
             and (fixed := _SHARE_CORRECTED.match(self.text)) is not None
-            and 0 < float(fixed.group(1)) <= 100
+            and topic.percent is not None
+            and float(fixed.group(2)) == topic.percent
+            and 0 < float(fixed.group(1)) < 100
         ):
             # "sorry, 15 not 20" right after "bump it to 20%": the share meant
             return StartCanary(
@@ -160,9 +166,12 @@ class ChangeReading(Slots):
         if (
             ref is not None
             and ref.kind == "canary"
+            and ref.status == "waiting"
             and (same := _SAME_BUT_MODE.match(self.text)) is not None
-            and self.focus.topic.kind == "canary"
-            and self.focus.topic.percent is not None
+            and topic.kind == "canary"
+            and topic.model == ref.model
+            and topic.percent is not None
+            and (same.group(1).lower() != "split" or topic.percent < 100)
         ):
             # "same but shadow" right after a 15% split canary: 15%, shadowed
             mode: Literal["split", "shadow"] = (
@@ -696,19 +705,20 @@ _WHERE_IT_IS = re.compile(
 #: The canary just asked, in the other mode: "same but shadow", "the same, but as a split".
 _SAME_BUT_MODE = re.compile(
     r"^\W*(?:the\s+)?same(?:\s+thing)?\W+but\s+(?:in\s+|as\s+(?:a\s+)?)?(shadow|split|mirror)"
-    r"(?:\s+mode)?\W*$",
+    r"(?:\s+mode)?[.!\s]*$",
     re.I,
 )
 #: A share said instead of the one just asked: "sorry, 15 not 20", "10%, not 25%".
 _SHARE_CORRECTED = re.compile(
     r"^\W*(?:(?:sorry|oops|no|wait|actually|ah)\W+)*(\d+(?:\.\d+)?)\s*(?:%|percent)?\s*,?\s*"
-    r"(?:not|instead\s+of|rather\s+than)\s+\d+(?:\.\d+)?\s*(?:%|percent)?\W*$",
+    r"(?:not|instead\s+of|rather\s+than)\s+(\d+(?:\.\d+)?)\s*(?:%|percent)?[.!\s]*$",
     re.I,
 )
 _SHADOW_SAID = re.compile(
     r"\b(?:shadow|mirror)"
     # "copy the requests over to it": v4 sees them, the users never see its answers
-    r"|\b(?:copy|copies|copying|duplicate|duplicating|clone|cloning|tee)\s+(?:the\s+|all\s+|our\s+)?"
+    r"|(?<!\bwere\s)(?<!\bwas\s)(?<!\bbeen\s)(?<!\bnot\s)(?<!\bstop\s)(?<!\bquit\s)"
+    r"\b(?:copy|copies|copying|duplicate|duplicating|clone|cloning|tee)\s+(?:the\s+|all\s+|our\s+)?"
     r"(?:(?:real|live|incoming|production|prod)\s+)?(?:requests|traffic|calls)\b",
     re.I,
 )
@@ -718,9 +728,9 @@ _SHADOW_SAID = re.compile(
 _SHADOW_DESCRIBED = re.compile(
     r"\bwithout\s+(?:it|v\d+|the\s+new\s+(?:one|version))\s+(?:actually\s+|really\s+)?"
     r"(?:answering|responding|replying)\s*(?:$|[.!?,;]|(?:any|anyone|anybody|customers?|users?|"
-    r"stores?|requests?|yet|in\s+prod\w*|for\s+real)\b)"
+    r"stores?|requests?|yet|in\s+prod\w*)\b)"
     r"|\bno\s+(?:customers?|users?|stores?|one)\s+(?:ever\s+|actually\s+)?(?:sees?|gets?)\s+"
-    r"(?:(?:its|the\s+new)\s+(?:answers?|responses?|predictions?|results?|replies)|v\d+)\b",
+    r"(?:its|the\s+new)\s+(?:answers?|responses?|predictions?|results?|replies)\b",
     re.I,
 )
 #: A word that negates or corrects part of a follow-up ("not real traffic", "50 no 30").
@@ -747,15 +757,24 @@ def mode_said(text: str) -> Literal["split", "shadow"] | None:
     negated = _MODE_NEGATED.search(text)
     if negated is not None:
         return "split" if negated.group(1).lower() in ("shadow", "mirror") else "shadow"
-    if _SHADOW_SAID.search(text):
+    if _SHADOW_SAID.search(text) and not (
+        _SPLIT_WORD.search(text) and not _SHADOW_WORD.search(text)
+    ):
         return "shadow"
-    if _SHADOW_DESCRIBED.search(text) and not _WAIT_NO.search(text):
+    if (
+        _SHADOW_DESCRIBED.search(text)
+        and not _WAIT_NO.search(text)
+        and not _SPLIT_WORD.search(text)
+    ):
         return "shadow"
     if _SPLIT_SAID.search(text):
         return "split"
     return None
 
 
+#: The modes said by name: "split canary ...", "a shadow of ...".
+_SPLIT_WORD = re.compile(r"\bsplit\b", re.I)
+_SHADOW_WORD = re.compile(r"\b(?:shadow|mirror)", re.I)
 #: A correction after the words it takes back: "..., wait no, let it answer".
 _WAIT_NO = re.compile(r"\b(?:wait|actually|scratch\s+that)\W+(?:no\b|let\s+it)", re.I)
 

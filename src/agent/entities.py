@@ -272,10 +272,6 @@ def find_models(
         if model and model not in seen:
             seen.add(model)
             found.append(Found(model=model, said=word, via=via, start=start + at))
-    if any(f.via == "name" for f in found):
-        # "are digits encoded before they hit mnist-cnn?": a name said exactly is the one
-        # meant; words that only sound like another name are words
-        found = [f for f in found if f.via != "sound"]
     return found
 
 

@@ -49,8 +49,14 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
         return "says it only asks"  # "would a rollback of x even be possible? just asking"
     if P.OPINION.search(text):
         return "asks what I think of it"  # "Roll back x? what do you think?"
-    if _supposed(text):
-        return "supposes a change"  # "suppose v3 were in shadow at 20%: would users see it?"
+    if _supposed(text) or _HYPOTHETICAL.search(text):
+        return "supposes a change"
+    if (asked := _WHETHER_TO.search(text)) is not None and not _ASKED_AFTER.search(
+        text, asked.end()
+    ):
+        return "asks whether to make it"  # "whether we should roll back x is the question"
+    if _DELEGATED.search(text):
+        return "asks someone else to make it"  # "ask Dana to promote x v4 to prod"
     if _only_reported(text):
         return "reports a change already made"  # "we promoted x v3 to staging yesterday"
     if CANCELLED.search(text) and not any(
@@ -160,7 +166,7 @@ def _only_planned_or_standing(text: str) -> bool:
 #: A change the user will ask for after something else: "Before I ask for v4 to go to prod:
 #: is its card complete?", "before we promote it, ...".
 _ASK_LATER = re.compile(
-    r"\bbefore\s+(?:i|we)\s+(?:(?:ask|request|propose)\b(?=[^.?!:;,]*\b(?:v\d+|promot\w*|prod\w*|"
+    r"^\W*before\s+(?:i|we)\s+(?:(?:ask|request|propose)\b(?=[^.?!:;,]*\b(?:v\d+|promot\w*|prod\w*|"
     r"staging|roll\w*|canary|revert\w*)\b)|(?:move|promote|push|ship|roll|release|deploy|put|send)\b)"
     r"[^.?!:;,]*[:,;.]",
     re.I,
@@ -180,10 +186,15 @@ _NOT_PLAIN = re.compile(
     r"we'?d|i'?d(?!\s+(?:like|love))|(?:is|are|was|were|been)\s+(?:\w+\s+)?(?:copying|sending|taking|"
     r"going|rolling|moving|promoting|routing|duplicating|cloning|switching|returning|making)|"
     r"actually|wait|make\s+(?:that|it)\s+\d|soon|remind|maybe|perhaps|time\s+to|"
-    r"next\s+(?:week|month|time|sprint|release|\w+day)|on\s+(?:mon|tues|wednes|thurs|fri|satur|sun)day)\b"
+    r"next\s+(?:week|month|time|sprint|release|\w+day)|on\s+(?:mon|tues|wednes|thurs|fri|satur|sun)day|"
+    r"this\s+(?:weekend|evening|afternoon|week)|first\s+thing|in\s+(?:\d+|a|an|two|few)\s+(?:hours?|"
+    r"minutes?|days?)|at\s+\d{1,2}(?::\d\d\s*(?:am|pm)?|\s*(?:am|pm))|in\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|"
+    r"oct|nov|dec)\w*|or\s+(?:keep|is\s+that|should|would|not|leave))\b"
     r"|\?\s*(?:no|nope|nah)\b"
-    # "Dana: take it to prod": someone's words pasted with their name
-    r"|^\W*[A-Z][a-z]+\s*:",
+    # "Dana: take it to prod", "Ops-Team: ...", "the ticket: ...": someone's words pasted
+    r"|^\W*(?-i:[A-Z][\w.\-]*)\s*:|^\W*(?:the\s+)?(?:ticket|runbook|plan|jira|issue|doc|note|todo|to-do)\s*:"
+    # "take it to prod, is that safe?": asked about
+    r"|\bis\s+(?:that|it|this)\s+(?:safe|ok|okay|wise|fine|a\s+good\s+idea|risky)\b",
     re.I,
 )
 #: What is not a supposition in a described change: "so we can see how it does" (a purpose),
@@ -431,6 +442,26 @@ _ONLY_ASKING = re.compile(
     r"|\bnot\s+a\s+request\b",
     re.I,
 )
+
+
+#: "hypothetically, roll back x", "in theory we could promote v4": a change supposed.
+_HYPOTHETICAL = re.compile(r"\b(?:hypothetical(?:ly)?|in\s+theory|theoretically)\b", re.I)
+#: A change asked about: "whether we should roll back x", "I want to see if we should canary".
+_WHETHER_TO = re.compile(
+    r"\b(?:whether|if)\s+(?:or\s+not\s+)?(?:(?:we|i|you)\s+(?:should|could|can|need\s+to|ought\s+to)\s+|"
+    r"to\s+)(?:\w+\s+){0,2}?(?:roll|promot|revert|canar|stop|move|push|put|ship|deploy|send|take|"
+    r"go\s+back|switch)\w*",
+    re.I,
+)
+#: A change asked for in a clause after the question: "let me know if I should also stop the
+#: canary; roll back x to v1 now".
+_ASKED_AFTER = re.compile(
+    r"[;.!?]\s*(?:(?:and|then|but|now|so|just|please|pls)\W+)*(?:roll|promote|revert|canary|stop|"
+    r"kill|move|push|ship|deploy|put|send|switch)\b",
+    re.I,
+)
+#: A change someone else is to make: "ask Dana to promote x v4", "tell Bob to roll back x".
+_DELEGATED = re.compile(r"\b(?:ask|tell|get|have|remind)\s+(?-i:[A-Z][a-z]+)\s+to\b", re.I)
 
 
 def _supposed(text: str) -> bool:

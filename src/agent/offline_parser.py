@@ -211,7 +211,10 @@ class _Reader(ChangeReading, RepeatReading):
         Production's traffic first, which is a canary, never the whole promotion (None when
         the promotion says no share and nothing gradual)."""
         share = _ROLLOUT_SHARE.search(self.text)
-        if share is None and not _GRADUAL.search(self.text):
+        gradual = _GRADUAL.search(self.text)
+        if gradual is not None and _NOT_GRADUAL.search(self.text[: gradual.start()]):
+            gradual = None  # "no need for a gradual rollout, promote it"
+        if share is None and gradual is None:
             return None
         if not plainly_said(self.text):
             return not_asked_answer("describes a gradual rollout, but not as a plain request")
@@ -258,7 +261,11 @@ class _Reader(ChangeReading, RepeatReading):
             return completed  # "mnist-cnn", "20", "v3" right after the chat asked for it
         if has(S.HELP, t):
             return Help()
-        if has(S.WRITE_DOCUMENT, t):
+        if (document := has(S.WRITE_DOCUMENT, t)) is not None and not any(
+            # "roll back x and draft the announcement": the change is asked before it
+            has(p, t[: document.start()])
+            for p in (P.PROMOTE, P.ROLLBACK, P.CANARY, P.STOP)
+        ):
             if not any(
                 has(p, t) for p in (P.PROMOTE, P.ROLLBACK, P.CANARY, P.STOP, P.AUDIT)
             ) and not (self.found or self.unknown):
@@ -611,10 +618,12 @@ _WHAT_IF_CHANGED = re.compile(
 )
 #: A share of traffic to start a move with: "start at 1%", "at 10%", "10% first".
 _ROLLOUT_SHARE = re.compile(
-    r"\b(?:at|start(?:ing)?\s+(?:at|with)|begin(?:ning)?\s+(?:at|with))\s+(\d+(?:\.\d+)?)\s*"
-    r"(?:%|percent\b|pct\b)"
-    r"|\b(\d+(?:\.\d+)?)\s*(?:%|percent\b|pct\b)\s+(?:first|to\s+start|at\s+first|of\s+(?:the\s+)?"
-    r"(?:traffic|users|requests|customers))",
+    r"(?:\b(?:start(?:ing)?\s+(?:at|with)|begin(?:ning)?\s+(?:at|with))|"
+    # "promote v3 to prod at 10%": the share right after the move
+    r"\b(?:prod(?:uction)?|v\d+)\s+at)\s+(\d+(?:\.\d+)?)\s*(?:%|percent\b|pct\b)"
+    r"(?!\s*(?:accuracy|error|errors|latency|cpu|memory|load|f1|precision|recall)\b)"
+    r"|\b(?:to|at|with|on|for)\s+(\d+(?:\.\d+)?)\s*(?:%|percent\b|pct\b)\s+of\s+(?:the\s+|our\s+)?"
+    r"(?:traffic|users|requests|customers)\b",
     re.I,
 )
 #: A move said to happen by steps: "a gradual rollout", "roll it out progressively".
@@ -622,6 +631,10 @@ _GRADUAL = re.compile(
     r"\b(?:gradual(?:ly)?|progressive(?:ly)?|phased|incremental(?:ly)?|step\s+by\s+step|bit\s+by\s+bit|"
     r"little\s+by\s+little|ramp(?:ing)?\s+up)\b",
     re.I,
+)
+#: A gradual move said not to be wanted: "no need for a gradual rollout", "skip the ramp".
+_NOT_GRADUAL = re.compile(
+    r"\b(?:no\s+need\s+for|without|skip|not|no|instead\s+of)\s+(?:\w+\s+){0,2}$", re.I
 )
 #: Asking whether a model is up ("is x down?", "is x healthy?", "x still working?").
 _UP = re.compile(

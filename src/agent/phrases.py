@@ -151,10 +151,8 @@ DECIDED_IN_WINDOW = re.compile(
 #: plainly (``not_asked.described_not_plain``).
 #: "could we go back to the one we had before?", asked at a clause's start.
 BACK_TO_BEFORE_SAID = (
-    r"(?:return|switch\s+back|go\s+back|take\s+(?:it|[\w.]+-[\w.\-]+)\s+back)\s+to\s+"
-    r"(?:the\s+(?:one|version|build|model)|what)\s+(?:we\s+had\s+(?:before|earlier|previously)|"
-    r"(?:that\s+)?was\s+(?:live|serving|there|running)\s+(?:before|earlier|previously)|"
-    r"(?:that\s+)?was\s+(?:working|fine|good|ok|okay)(?:\s+(?:before|earlier|previously))?)\b"
+    r"(?:return|switch\s+back|go\s+back)\s+to\s+(?:the\s+(?:one|version|build|model)|what)\s+"
+    r"(?:we\s+had|(?:that\s+)?was\s+(?:live|serving|there|running))\s+(?:before|earlier|previously)\b"
 )
 BACK_TO_BEFORE = (
     r"(?:^\W*|[.!?;,]\s*|\b(?:please|pls|could\s+we|can\s+we|could\s+you|can\s+you|let'?s|"
@@ -180,14 +178,7 @@ TAKE_SAID = (
     r"\btake\s+(?:it|that|this|[\w.\-]+(?:\s+v\d+)?)\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
 )
 TAKE_TO = TAKE_SAID + r"(?=\s*(?:$|[.!?,;]|(?:now|please|pls|today|asap|with|but|and)\b))"
-#: "make v4 the default for mnist-classifier": what serves by default is Production's.
-MAKE_DEFAULT = (
-    r"\bmake\s+(?:it|that|this|v\d+|version\s*\d+|[\w.]+-[\w.\-]+\s+v\d+)\s+the\s+default"
-    r"(?:\s+(?:version|model|one|build))?\b(?!\s+(?:route|header|path|for\s+(?:the\s+)?(?:critical|header)))"
-)
-DESCRIBED_CHANGE = re.compile(
-    "|".join((BACK_TO_BEFORE_SAID, SLICE_TO, COPY_TO, TAKE_SAID, MAKE_DEFAULT)), re.I
-)
+DESCRIBED_CHANGE = re.compile("|".join((BACK_TO_BEFORE_SAID, SLICE_TO, COPY_TO, TAKE_SAID)), re.I)
 ROLLBACK = re.compile(
     r"\b(?:roll\s*back|rollback|revert|undo|zur(?:ü|ue)ck(?:rollen|setzen))\b|\broll\s+(?:[\w.\-]+\s+){1,2}back\b"
     # "switch it back pls", "flip mnist-cnn back": back to what served before.
@@ -383,8 +374,7 @@ PROMOTE = re.compile(
     r"|make\b.{1,40}\blive)\b"
     r"|\bmake\b.{1,60}?\b(?:the\s+)?(?:new\s+)?(?:prod(?:uction)?|staging)"
     r"(?:\s+(?:one|version|build|model|release)\b|(?=\s*(?:[.!?,]|$|please|pls|now|thanks|for\s)))"
-    r"|^\W*(?:[\w.]+-[\w.\-]+\s*:\s*)?(?:(?:please|pls|can you|could you|go ahead and)\s+)?"
-    r"stage\s+(?!is\b|=|:|of\b|for\b)"
+    r"|^\W*(?:(?:please|pls|can you|could you|go ahead and)\s+)?stage\s+(?!is\b|=|:|of\b|for\b)"
     r"|\bv\d+\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
     # "please bring x version 2 into Production", "I'd like to bring ..." (asked, at a clause's
     # start; never "bring the old one back", "don't bring", "bring it to prod support")
@@ -392,7 +382,7 @@ PROMOTE = re.compile(
     r"i\s+would\s+like\s+to|i'?d\s+like\s+to|i\s+want\s+to|let'?s|we\s+(?:need|want)\s+to)\s+)"
     r"bring\s+(?!(?:\S+\s+){0,4}?back\b)(?:\S+\s+){1,6}?(?:to|into)\s+"
     r"(?:prod(?:uction)?|staging)(?=\s*(?:$|[.!?,;]|(?:now|please|pls|with|today|asap)\b))"
-    r"|" + TAKE_TO + "|" + MAKE_DEFAULT +
+    r"|" + TAKE_TO +
     # "send it to prod", "send mnist-classifier v4 to staging"
     r"|\bsend\s+(?:it|that|this|[\w.\-]+(?:\s+v\d+)?)\s+(?:to|into)\s+(?:prod(?:uction)?|staging)\b"
     r"(?!\s+(?:support|folks|team|people|channel|on-?call|ops|eng\w*|review\w*|link)\b)"
@@ -437,10 +427,7 @@ CHANGE_ASK = re.compile(
 STATUS_QUESTION = re.compile(r"^\W*(?:did|is|are|has|have|was|were)\b", re.I)
 #: A promotion aimed at Staging by its verb ("stage mnist v4").
 STAGE_VERB = re.compile(
-    # "mnist-classifier: stage v4": a name as the topic, then the verb
-    r"^\W*(?:[\w.]+-[\w.\-]+\s*:\s*)?(?:(?:please|pls|can you|could you|go ahead and)\s+)?"
-    r"stage\s+(?!is\b|=|:)",
-    re.I,
+    r"^\W*(?:(?:please|pls|can you|could you|go ahead and)\s+)?stage\s+(?!is\b|=|:)", re.I
 )
 #: "make v2 the production one": the stage a "make" names.
 MAKE_STAGE = re.compile(
@@ -843,7 +830,8 @@ HELD_VERB: list[tuple[str, re.Pattern[str]]] = [
             r"(?:take|bring)\s+(?:[^\s,;.]+\s+){1,3}?(?:to|into|in)\s+(?:prod\w*|staging|qa|uat|testing)|"
             r"get\s+(?:\S+\s+){1,4}?(?:promoted|to\s+prod\w*|to\s+staging|live))\b"
             # "not taking mnist-classifier v3 to prod"
-            r"|\bnot\s+(?:taking|putting|moving|pushing|promoting|shipping|sending|bringing|staging)\b"
+            r"|\bnot\s+(?:taking|putting|moving|pushing|promoting|shipping|sending|bringing)\s+"
+            r"(?:[^\s,;.]+\s+){1,3}?(?:to|into|in)\s+(?:prod\w*|staging|qa|uat)\b"
             # "can't put v4 in QA until the fix lands"
             r"|\b(?:can'?t|cannot|can\s+not)\s+(?:\w+\s+){0,2}?(?:promote|put|move|push|ship|deploy|"
             r"release|send|take|bring)\b"
@@ -878,6 +866,10 @@ HELD_ALL = re.compile(
     r"|/s\b|\bactually,?\s+no\W*$|\bmaybe\s+(?:not|later)\b|\bnein\b"
     # "rollback: no", "promotion? no" (a checklist's answer)
     r"|\b(?:roll\s*back|rollback|revert|promot\w*|canary|stop)\s*[:=?]\s*no\b"
+    # "canary x v3 at 40%? no", "roll back x? no, the other one": asked, then answered no
+    r"|\?\s*(?:no|nope|nah)\W*$"
+    r"|^[^?]*\b(?:roll\s*back|rollback|promote|canary|stop)\b[^?]*\?\s*(?:no|nope|nah)\s*,\s*(?:the\s+)?"
+    r"[\w.\-]+(?:\s+[\w.\-]+)?\W*$"
     # Spanish: "no lo hagas todavía" (don't do it yet), "todavía no"
     r"|\bno\s+lo\s+hag(?:as|an|amos)\b|\btodav[i\u00ed]a\s+no\b"
     # "Cancel that. Leave it running.": the request before taken back

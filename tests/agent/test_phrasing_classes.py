@@ -3920,11 +3920,6 @@ def test_a_word_between_versions_never_hides_a_name_the_registry_lacks() -> None
         ((), "can you page whoever is on call for billing", [OutOfScope()]),
         (
             (),
-            "make v2 the default for mnist-cnn",
-            [Promote(model="mnist-cnn", version=2, stage="Production")],
-        ),
-        (
-            (),
             "can we do a gradual rollout of mnist-cnn v2? start at 2%",
             [StartCanary(model="mnist-cnn", version=2, percent=2.0)],
         ),
@@ -3980,12 +3975,6 @@ def test_a_word_between_versions_never_hides_a_name_the_registry_lacks() -> None
             "same but shadow",
             [StartCanary(model="mnist-cnn", version=2, percent=20.0, mode="shadow")],
         ),
-        ((), "mnist-cnn: stage v2", [Promote(model="mnist-cnn", version=2, stage="Staging")]),
-        (
-            (),
-            "take mnist-cnn back to the version that was working before",
-            [Rollback(model="mnist-cnn")],
-        ),
         (
             (),
             "can you change the owner field of the mnist-cnn v1 card to Mei?",
@@ -4018,7 +4007,6 @@ def test_everyday_phrasings_of_sets_53_and_55(
         (("roll back mnist-cnn",), "hold off, don't do that yet"),
         ((), "did we ever register the fraud baseline? I think I called it fraud-detector"),
         ((), "don't do a gradual rollout of mnist-cnn v2, start at 2%"),
-        ((), "promote mnist-cnn v2 to staging at 10%"),
         # the second attack review of these rules
         (("what's the mist cnn serving, and what's pending?",), "promote v2"),
         (("is the amnesty cnn canary on? and what's pending",), "stop the canary"),
@@ -4062,7 +4050,6 @@ def test_supposed_held_and_reported_changes_in_these_forms_propose_nothing(
             [Rollback(model="mnist-cnn"), ServingStatus(model="mnist-cnn")],
         ),
         ("put MNIST-cnn v2 in QA", [Promote(model="mnist-cnn", version=2, stage="Staging")]),
-        ("are digits encoded before they hit mnist-cnn?", [ModelDetails(model="mnist-cnn")]),
         ("how many mnist classifiers do we have?", [ListModels(task="classification")]),
     ],
 )
@@ -4077,3 +4064,95 @@ def test_a_topic_checkpointed_with_the_earlier_heard_flag_still_loads() -> None:
     topic = Topic.model_validate({"kind": "promote", "model": "mnist-cnn", "heard": False})
     assert topic.heard == ()
     assert Focus.model_validate({"topic": {"kind": "audit", "heard": None}}).topic.heard == ()
+
+
+# The third attack review: a percentage that is no traffic share, a correction of another
+# number, a mode said as a question or after the canary stopped, a split said by name, a
+# change supposed, delegated, asked whether, answered "no", or pasted with a name.
+@pytest.mark.parametrize(
+    ("history", "text"),
+    [
+        (("canary mnist-cnn v2 at 20%",), "sorry, 3 not 4"),
+        (("canary mnist-cnn v2 at 20%",), "100 not 20"),
+        (("canary mnist-cnn v2 at 20%",), "same but shadow?"),
+        (("canary mnist-cnn v2 at 20%", "stop the canary on mnist-cnn"), "same but shadow"),
+        (("copy the requests over to mnist-cnn v2",), "same but split"),
+        ((), "hypothetically, roll back mnist-cnn"),
+        ((), "in theory, promote mnist-cnn v2 to prod"),
+        ((), "ask Dana to promote mnist-cnn v2 to prod"),
+        ((), "canary mnist-cnn v2 at 40%? no"),
+        ((), "roll back mnist-cnn? no, the mist classifier"),
+        ((), "whether we should roll back mnist-cnn is the question"),
+        ((), "I want to see if we should canary mnist-cnn v2 at 10%"),
+        ((), "Dana-Lee: copy the requests over to mnist-cnn v2"),
+        ((), "the ticket: copy the requests over to mnist-cnn v2"),
+        (("compare mnist-cnn v1 with v2",), "take it to prod, is that safe?"),
+        # rules taken out after that review ("make v4 the default" for any default and any
+        # time, "x: stage v4" for any prefix, "take x back to the version that was working")
+        ((), "make v2 the default for mnist-cnn"),
+        ((), "follow-up: stage mnist-cnn v2"),
+    ],
+)
+def test_third_review_attacks_propose_nothing_or_no_other_change(
+    history: tuple[str, ...], text: str
+) -> None:
+    got = after(*history, text)
+    changes = [p for p in got if p.kind in CHANGE_KINDS]
+    if "same but split" in text:
+        assert not [c for c in changes if getattr(c, "mode", None) == "split"], got
+    else:
+        assert not changes, got
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (
+            "split canary mnist-cnn v2 at 10%; right now no users see v2",
+            [StartCanary(model="mnist-cnn", version=2, percent=10.0, mode="split")],
+        ),
+        (
+            "canary mnist-cnn v2 at 10% - we were copying requests to v1 last week, that's over",
+            [StartCanary(model="mnist-cnn", version=2, percent=10.0, mode="split")],
+        ),
+        (
+            "promote mnist-cnn v2 to prod, begin with 5% of the traffic",
+            [StartCanary(model="mnist-cnn", version=2, percent=5.0)],
+        ),
+        (
+            "promote mnist-cnn v2 to prod, no need for a gradual rollout",
+            [Promote(model="mnist-cnn", version=2, stage="Production")],
+        ),
+        # a percentage that is no share of traffic leaves the promotion whole
+        (
+            "promote mnist-cnn v2 to prod, it scored 97% accuracy at 10% noise",
+            [Promote(model="mnist-cnn", version=2, stage="Production")],
+        ),
+        (
+            "promote mnist-cnn v2 to prod, CPU sits at 40% on it",
+            [Promote(model="mnist-cnn", version=2, stage="Production")],
+        ),
+        (
+            "promote mnist-cnn v2 to prod fully - skip the 10% first step",
+            [Promote(model="mnist-cnn", version=2, stage="Production")],
+        ),
+        (
+            "it's been at 10% for a week - promote mnist-cnn v2 to prod please",
+            [Promote(model="mnist-cnn", version=2, stage="Production")],
+        ),
+        (
+            "roll back mnist-cnn and draft the announcement",
+            [Rollback(model="mnist-cnn")],
+        ),
+        (
+            "roll back mnist-cnn now, before we push the app update.",
+            [Rollback(model="mnist-cnn")],
+        ),
+        (
+            "promote mnist-cnn v2 to production, not staging",
+            [Promote(model="mnist-cnn", version=2, stage="Production")],
+        ),
+    ],
+)
+def test_third_review_requests_read_as_asked(text: str, want: list[Intent]) -> None:
+    assert after(text) == want
