@@ -55,6 +55,9 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
         text, asked.end()
     ):
         return "asks whether to make it"  # "whether we should roll back x is the question"
+    if _PROCESS_QUESTION.search(text):
+        return "asks how changes are made"  # "can I promote x v3 straight to production or
+        # does it have to go through staging first?"
     if _DELEGATED.search(text):
         return "asks someone else to make it"  # "ask Dana to promote x v4 to prod"
     if _only_reported(text):
@@ -458,6 +461,13 @@ _WHETHER_TO = re.compile(
 _ASKED_AFTER = re.compile(
     r"[;.!?]\s*(?:(?:and|then|but|now|so|just|please|pls)\W+)*(?:roll|promote|revert|canary|stop|"
     r"kill|move|push|ship|deploy|put|send|switch)\b",
+    re.I,
+)
+#: A question about the rules a change follows: "... or does it have to go through staging
+#: first?", "or do we need an approval?".
+_PROCESS_QUESTION = re.compile(
+    r"\bor\s+(?:does|do|is|must|should|has|have|would)\s+(?:it|we|i|that|this|one)\s+"
+    r"(?:have\s+to|has\s+to|need|needs|go|goes|require|got\s+to)\b[^?]*\?",
     re.I,
 )
 #: A change someone else is to make: "ask Dana to promote x v4", "tell Bob to roll back x".

@@ -86,6 +86,18 @@ class _Reader(ChangeReading, RepeatReading):
             intent = intent.model_copy(update={"task": self.focus.topic.task})
         if isinstance(intent, Promote) and (gradual := self.gradual(intent)) is not None:
             intent = gradual
+        if (
+            isinstance(intent, StartCanary)
+            and (metric := _METRIC_PERCENT.search(self.text)) is not None
+            and float(metric.group(1)) == intent.percent
+        ):
+            # "error rate on the canary just jumped to 4%, stop it": a measure, not a share
+            if has(P.STOP, self.text) or _STOP_WORD.search(self.text):
+                return StopCanary(model=intent.model)
+            return Unclear(
+                reason=f"{metric.group(1)}% there is a measure, not a share of traffic; say the "
+                f"share, e.g. 'canary {intent.model} v2 at 10%'."
+            )
         if intent.kind in CHANGE_KINDS and (held := held_words(intent.kind, self.text)):
             # "never promote x v3", "promote x v2, not yet though": refused or held; the
             # whole message is checked for the rest in parse_parts
@@ -631,6 +643,16 @@ _GRADUAL = re.compile(
     r"\b(?:gradual(?:ly)?|progressive(?:ly)?|phased|incremental(?:ly)?|step\s+by\s+step|bit\s+by\s+bit|"
     r"little\s+by\s+little|ramp(?:ing)?\s+up)\b",
     re.I,
+)
+#: A percentage said of a measure ("error rate ... jumped to 4%", "5xx at 2%"), not of traffic.
+_METRIC_PERCENT = re.compile(
+    r"\b(?:error(?:s|\s+rate)?|5xx(?:\s+rate)?|4xx|latency|p\d{2,3}|cpu|memory|load|accuracy|"
+    r"failures?|failure\s+rate|timeouts?)\b(?:\s+[\w-]+){0,5}?\s+(?:(?:to|at|of|is|hit|hits|reached|"
+    r"over|above)\s+)?(\d+(?:\.\d+)?)\s*(?:%|percent\b)",
+    re.I,
+)
+_STOP_WORD = re.compile(
+    r"\b(?:stop|kill|end|pull|halt|abort)\s+(?:it|that|this|the\s+canary)\b", re.I
 )
 #: A gradual move said not to be wanted: "no need for a gradual rollout", "skip the ramp".
 _NOT_GRADUAL = re.compile(

@@ -4156,3 +4156,43 @@ def test_third_review_attacks_propose_nothing_or_no_other_change(
 )
 def test_third_review_requests_read_as_asked(text: str, want: list[Intent]) -> None:
     assert after(text) == want
+
+
+# Held-out set 56 (pre-existing, high): a measure's percentage read as the canary's new share
+# ("error rate ... jumped to 4%, stop it" had proposed a 4% canary), and a question about the
+# process ("... or does it have to go through staging first?") had proposed the promotion.
+@pytest.mark.parametrize(
+    ("history", "text", "want"),
+    [
+        (
+            ("start a canary for mnist-cnn v2, 10% of live traffic",),
+            "error rate on the canary just jumped to 4%, stop it",
+            [StopCanary(model="mnist-cnn")],
+        ),
+        (
+            ("canary digits-encoder v2 at 10%",),
+            "latency went up to 30%, stop it",
+            [StopCanary(model="digits-encoder")],
+        ),
+        (
+            ("canary digits-encoder v2 at 10%",),
+            "bump it to 30%",
+            [StartCanary(model="digits-encoder", version=2, percent=30.0)],
+        ),
+    ],
+)
+def test_a_measure_s_percentage_is_no_share(
+    history: tuple[str, ...], text: str, want: list[Intent]
+) -> None:
+    assert after(*history, text) == want
+
+
+def test_a_question_about_how_changes_go_proposes_nothing() -> None:
+    got = after(
+        "can I promote mnist-cnn v2 straight to production or does it have to go through "
+        "staging first?"
+    )
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
+    assert after("can I promote mnist-cnn v2 to staging?") == [
+        Promote(model="mnist-cnn", version=2, stage="Staging")
+    ]
