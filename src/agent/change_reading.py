@@ -773,7 +773,7 @@ def mode_said(text: str) -> Literal["split", "shadow"] | None:
 
 
 #: The modes said by name: "split canary ...", "a shadow of ...".
-_SPLIT_WORD = re.compile(r"\bsplit\b", re.I)
+_SPLIT_WORD = re.compile(r"\bsplit\b(?!\s+(?:the|by|it|them|this|that|up|out|into)\b)", re.I)
 _SHADOW_WORD = re.compile(r"\b(?:shadow|mirror)", re.I)
 #: A correction after the words it takes back: "..., wait no, let it answer".
 _WAIT_NO = re.compile(r"\b(?:wait|actually|scratch\s+that)\W+(?:no\b|let\s+it)", re.I)

@@ -19,7 +19,7 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
     for kind in kinds:
         if (held := held_words(kind, text)) is not None:
             return f"says '{held}'"
-    if _ASK_LATER.search(text):
+    if _ASK_LATER.search(text) or _CHANGE_LATER.search(text):
         return "tells of a change to be asked for later"  # "before I ask for v4 to go to prod: ..."
     if (unplain := described_not_plain(text)) is not None:
         return f"describes a change and says '{unplain}'"
@@ -55,6 +55,8 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
         text, asked.end()
     ):
         return "asks whether to make it"  # "whether we should roll back x is the question"
+    if _IS_IT_SAFE.search(text):
+        return "asks whether the change is safe"  # "promote x v4 to prod, is that safe?"
     if _PROCESS_QUESTION.search(text):
         return "asks how changes are made"  # "can I promote x v3 straight to production or
         # does it have to go through staging first?"
@@ -172,6 +174,13 @@ _ASK_LATER = re.compile(
     r"^\W*before\s+(?:i|we)\s+(?:(?:ask|request|propose)\b(?=[^.?!:;,]*\b(?:v\d+|promot\w*|prod\w*|"
     r"staging|roll\w*|canary|revert\w*)\b)|(?:move|promote|push|ship|roll|release|deploy|put|send)\b)"
     r"[^.?!:;,]*[:,;.]",
+    re.I,
+)
+#: The change itself said as what comes after something else, anywhere: "quick question -
+#: before we promote x v3 to prod, is its card complete?".
+_CHANGE_LATER = re.compile(
+    r"\bbefore\s+(?:i|we)\s+(?:ask\s+for|request|promote|roll\s*back|move|push|ship|deploy|put|send|"
+    r"canary|release)\b[^.?!,;:]*\b(?:v\d+|prod\w*|staging)\b",
     re.I,
 )
 #: What makes a change described without a verb of its own ("take it to prod", "copy the
@@ -451,7 +460,8 @@ _ONLY_ASKING = re.compile(
 _HYPOTHETICAL = re.compile(r"\b(?:hypothetical(?:ly)?|in\s+theory|theoretically)\b", re.I)
 #: A change asked about: "whether we should roll back x", "I want to see if we should canary".
 _WHETHER_TO = re.compile(
-    r"\b(?:whether|if)\s+(?:or\s+not\s+)?(?:(?:we|i|you)\s+(?:should|could|can|need\s+to|ought\s+to)\s+|"
+    r"\b(?:whether|if)\s+(?:or\s+not\s+)?(?:(?:we|i)\s+(?:should|could|can|need\s+to|ought\s+to)\s+|"
+    r"you\s+(?:should|need\s+to|ought\s+to)\s+|"
     r"to\s+)(?:\w+\s+){0,2}?(?:roll|promot|revert|canar|stop|move|push|put|ship|deploy|send|take|"
     r"go\s+back|switch)\w*",
     re.I,
@@ -463,6 +473,11 @@ _ASKED_AFTER = re.compile(
     r"kill|move|push|ship|deploy|put|send|switch)\b",
     re.I,
 )
+#: Asked whether a change is safe: "promote x v4 to prod, is that safe?".
+_IS_IT_SAFE = re.compile(
+    r"\b(?:is|would)\s+(?:that|it|this)\s+(?:be\s+)?(?:safe|ok|okay|wise|fine|a\s+good\s+idea|risky)\W*\?",
+    re.I,
+)
 #: A question about the rules a change follows: "... or does it have to go through staging
 #: first?", "or do we need an approval?".
 _PROCESS_QUESTION = re.compile(
@@ -470,8 +485,12 @@ _PROCESS_QUESTION = re.compile(
     r"(?:have\s+to|has\s+to|need|needs|go|goes|require|got\s+to)\b[^?]*\?",
     re.I,
 )
-#: A change someone else is to make: "ask Dana to promote x v4", "tell Bob to roll back x".
-_DELEGATED = re.compile(r"\b(?:ask|tell|get|have|remind)\s+(?-i:[A-Z][a-z]+)\s+to\b", re.I)
+#: A change someone else is to make: "ask Dana to promote x v4", "tell bob to roll back x".
+_DELEGATED = re.compile(
+    r"\b(?:ask|tell|get|have|remind)\s+(?!(?:me|us|you|it|them|him|her)\b)[A-Za-z]+\s+to\s+(?:\w+\s+){0,2}?"
+    r"(?:promot|roll|revert|canar|stop|move|push|ship|deploy|put|send|switch|take|go\s+back|copy)\w*",
+    re.I,
+)
 
 
 def _supposed(text: str) -> bool:

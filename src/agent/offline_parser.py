@@ -223,6 +223,8 @@ class _Reader(ChangeReading, RepeatReading):
         Production's traffic first, which is a canary, never the whole promotion (None when
         the promotion says no share and nothing gradual)."""
         share = _ROLLOUT_SHARE.search(self.text)
+        if share is not None and _NOT_GRADUAL.search(self.text[: share.start()]):
+            share = None  # "skip the 10% first step", "not at 10%"
         gradual = _GRADUAL.search(self.text)
         if gradual is not None and _NOT_GRADUAL.search(self.text[: gradual.start()]):
             gradual = None  # "no need for a gradual rollout, promote it"
@@ -236,7 +238,7 @@ class _Reader(ChangeReading, RepeatReading):
                 reason="A gradual rollout is a canary on Production's traffic; say the share to "
                 f"start with, e.g. '{example}'."
             )
-        percent = float(share.group(1) or share.group(2))
+        percent = float(next(g for g in share.groups() if g))
         if not 0 < percent < 100:
             return Unclear(reason=f"A canary takes a share between 0 and 100%, e.g. '{example}'.")
         return StartCanary(model=intent.model, version=intent.version, percent=percent)
@@ -273,10 +275,8 @@ class _Reader(ChangeReading, RepeatReading):
             return completed  # "mnist-cnn", "20", "v3" right after the chat asked for it
         if has(S.HELP, t):
             return Help()
-        if (document := has(S.WRITE_DOCUMENT, t)) is not None and not any(
-            # "roll back x and draft the announcement": the change is asked before it
-            has(p, t[: document.start()])
-            for p in (P.PROMOTE, P.ROLLBACK, P.CANARY, P.STOP)
+        if (document := has(S.WRITE_DOCUMENT, t)) is not None and not _ASKED_FIRST.match(
+            t[: document.start()]
         ):
             if not any(
                 has(p, t) for p in (P.PROMOTE, P.ROLLBACK, P.CANARY, P.STOP, P.AUDIT)
@@ -632,16 +632,26 @@ _WHAT_IF_CHANGED = re.compile(
 _ROLLOUT_SHARE = re.compile(
     r"(?:\b(?:start(?:ing)?\s+(?:at|with)|begin(?:ning)?\s+(?:at|with))|"
     # "promote v3 to prod at 10%": the share right after the move
-    r"\b(?:prod(?:uction)?|v\d+)\s+at)\s+(\d+(?:\.\d+)?)\s*(?:%|percent\b|pct\b)"
+    r"\b(?:prod(?:uction)?|staging|v\d+)\s+at)\s+(\d+(?:\.\d+)?)\s*(?:%|percent\b|pct\b)"
     r"(?!\s*(?:accuracy|error|errors|latency|cpu|memory|load|f1|precision|recall)\b)"
     r"|\b(?:to|at|with|on|for)\s+(\d+(?:\.\d+)?)\s*(?:%|percent\b|pct\b)\s+of\s+(?:the\s+|our\s+)?"
-    r"(?:traffic|users|requests|customers)\b",
+    r"(?:traffic|users|requests|customers)\b"
+    # "promote x v4 to prod, 10% first", "..., 5% to start"
+    r"|(?<![\w.])(\d+(?:\.\d+)?)\s*(?:%|percent\b|pct\b)\s+(?:first|to\s+start(?:\s+with)?)\b"
+    r"(?!\s+(?:step|stage|phase))",
     re.I,
 )
 #: A move said to happen by steps: "a gradual rollout", "roll it out progressively".
 _GRADUAL = re.compile(
     r"\b(?:gradual(?:ly)?|progressive(?:ly)?|phased|incremental(?:ly)?|step\s+by\s+step|bit\s+by\s+bit|"
     r"little\s+by\s+little|ramp(?:ing)?\s+up)\b",
+    re.I,
+)
+#: A change asked at the message's start ("roll back x and draft the announcement"), before a
+#: document to write (never "the rollback of x went fine, draft the announcement").
+_ASKED_FIRST = re.compile(
+    r"^\W*(?:(?:please|pls|ok|so|now)\W+)*(?:roll\s*back|rollback|revert|promote|stop|kill|move|push|"
+    r"ship|deploy|put|send|switch)\b",
     re.I,
 )
 #: A percentage said of a measure ("error rate ... jumped to 4%", "5xx at 2%"), not of traffic.
@@ -656,7 +666,8 @@ _STOP_WORD = re.compile(
 )
 #: A gradual move said not to be wanted: "no need for a gradual rollout", "skip the ramp".
 _NOT_GRADUAL = re.compile(
-    r"\b(?:no\s+need\s+for|without|skip|not|no|instead\s+of)\s+(?:\w+\s+){0,2}$", re.I
+    r"\b(?:no\s+need\s+for|without|skip|not|no|instead\s+of)\s+(?:(?:a|an|the|any|that)\s+)?$",
+    re.I,
 )
 #: Asking whether a model is up ("is x down?", "is x healthy?", "x still working?").
 _UP = re.compile(

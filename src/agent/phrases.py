@@ -829,6 +829,10 @@ HELD_VERB: list[tuple[str, re.Pattern[str]]] = [
             r"put(?!\s+(?:\S+\s+){0,2}?back\b)|graduate|roll\s*out|bump|go\s+live|stage|queue|"
             r"(?:take|bring)\s+(?:[^\s,;.]+\s+){1,3}?(?:to|into|in)\s+(?:prod\w*|staging|qa|uat|testing)|"
             r"get\s+(?:\S+\s+){1,4}?(?:promoted|to\s+prod\w*|to\s+staging|live))\b"
+            # "I'm not promoting x v3 yet", "not promoting x v4 - too risky"
+            r"|\b(?:i'?m|im|we'?re|were|i\s+am|we\s+are)\s+not\s+(?:promoting|rolling|moving|pushing|shipping|"
+            r"deploying|putting|taking|sending|canarying|stopping)\b"
+            r"|^\W*not\s+(?:promoting|rolling|moving|pushing|shipping|deploying|putting|taking|sending)\b"
             # "not taking mnist-classifier v3 to prod"
             r"|\bnot\s+(?:taking|putting|moving|pushing|promoting|shipping|sending|bringing)\s+"
             r"(?:[^\s,;.]+\s+){1,3}?(?:to|into|in)\s+(?:prod\w*|staging|qa|uat)\b"
@@ -867,7 +871,7 @@ HELD_ALL = re.compile(
     # "rollback: no", "promotion? no" (a checklist's answer)
     r"|\b(?:roll\s*back|rollback|revert|promot\w*|canary|stop)\s*[:=?]\s*no\b"
     # "canary x v3 at 40%? no", "roll back x? no, the other one": asked, then answered no
-    r"|\?\s*(?:no|nope|nah)\W*$"
+    r"|\?\s*(?:no|nope|nah)(?:\s+thanks?|\s+thx)?\W*$"
     r"|^[^?]*\b(?:roll\s*back|rollback|promote|canary|stop)\b[^?]*\?\s*(?:no|nope|nah)\s*,\s*(?:the\s+)?"
     r"[\w.\-]+(?:\s+[\w.\-]+)?\W*$"
     # Spanish: "no lo hagas todavía" (don't do it yet), "todavía no"

@@ -134,6 +134,8 @@ HELDOUT52 = DATA / "chat_heldout52.jsonl"
 HELDOUT53 = DATA / "chat_heldout53.jsonl"
 HELDOUT54 = DATA / "chat_heldout54.jsonl"
 HELDOUT55 = DATA / "chat_heldout55.jsonl"
+HELDOUT56 = DATA / "chat_heldout56.jsonl"
+HELDOUT57 = DATA / "chat_heldout57.jsonl"
 SETS = (
     HELDOUT,
     HELDOUT2,
@@ -190,6 +192,8 @@ SETS = (
     HELDOUT53,
     HELDOUT54,
     HELDOUT55,
+    HELDOUT56,
+    HELDOUT57,
 )
 #: The registry the sets assume (their READMEs): three models and the `digits` route.
 MODELS = ("digits-encoder", "mnist-classifier", "mnist-cnn")

@@ -67,6 +67,8 @@ from tests.agent.heldout import (
     HELDOUT53,
     HELDOUT54,
     HELDOUT55,
+    HELDOUT56,
+    HELDOUT57,
     NOW,
     evaluate,
     load,
@@ -165,6 +167,8 @@ SETS = [
     (HELDOUT53, 100, 108, 19, 97),
     (HELDOUT54, 100, 108, 19, 85),
     (HELDOUT55, 100, 108, 19, 86),
+    (HELDOUT56, 100, 109, 19, 84),
+    (HELDOUT57, 100, 108, 20, 84),
 ]
 
 
@@ -235,9 +239,9 @@ def test_a_window_the_note_gives_as_a_range_is_right_only_within_it(
 
 
 def test_each_set_is_read_from_the_today_its_readme_states() -> None:
-    """Sets 38 to 55 were written for Monday 2026-12-07; the earlier ones for Sunday (their
+    """Sets 38 to 57 were written for Monday 2026-12-07; the earlier ones for Sunday (their
     READMEs): "since Friday" is measured from the day the writer assumed."""
     monday = {path.name for path, *_ in SETS if written_for(path).day == 7}
-    assert monday == {f"chat_heldout{n}.jsonl" for n in range(38, 56)}
+    assert monday == {f"chat_heldout{n}.jsonl" for n in range(38, 58)}
     assert all(item.now == datetime(2026, 12, 7, 12, 0, tzinfo=UTC) for item in load(HELDOUT42))
     assert written_for(HELDOUT) == NOW == datetime(2026, 12, 6, 12, 0, tzinfo=UTC)

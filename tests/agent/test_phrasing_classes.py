@@ -4196,3 +4196,50 @@ def test_a_question_about_how_changes_go_proposes_nothing() -> None:
     assert after("can I promote mnist-cnn v2 to staging?") == [
         Promote(model="mnist-cnn", version=2, stage="Staging")
     ]
+
+
+# The fourth attack review: a document after a change told (not asked), a change said after
+# "before we ..." anywhere, shares said as "10% first" / "5% to start", "not ... but gradually",
+# first-person refusals in -ing, "split" in another sense, delegation in lower case, "is that
+# safe?" and "? no thanks" after any change.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the rollback of mnist-cnn went fine, draft the announcement",
+        "if v2 passes, promote mnist-cnn v2 to prod and draft the announcement",
+        "quick question - before we promote mnist-cnn v2 to prod, is its model card complete?",
+        "promote mnist-cnn v2 to staging at 10%",
+        "promote mnist-cnn v2 to prod not instantly but gradually",
+        "I'm not promoting mnist-cnn v2 yet",
+        "not promoting mnist-cnn v2 - too risky",
+        "ask dana to promote mnist-cnn v2 to prod",
+        "promote mnist-cnn v2 to prod, is that safe?",
+        "promote mnist-cnn v2 to prod? no thanks",
+    ],
+)
+def test_fourth_review_attacks_propose_nothing(text: str) -> None:
+    got = after(text)
+    assert not [p for p in got if p.kind in CHANGE_KINDS], got
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (
+            "promote mnist-cnn v2 to prod, 10% first",
+            [StartCanary(model="mnist-cnn", version=2, percent=10.0)],
+        ),
+        (
+            "promote mnist-cnn v2 to prod, 5% to start",
+            [StartCanary(model="mnist-cnn", version=2, percent=5.0)],
+        ),
+        (
+            "copy the requests over to mnist-cnn v2, split the metrics by version",
+            [StartCanary(model="mnist-cnn", version=2, percent=100.0, mode="shadow")],
+        ),
+        ("see if you can roll back mnist-cnn", [Rollback(model="mnist-cnn")]),
+        ("roll back mnist-cnn and draft the announcement", [Rollback(model="mnist-cnn")]),
+    ],
+)
+def test_fourth_review_requests_read_as_asked(text: str, want: list[Intent]) -> None:
+    assert after(text) == want
