@@ -19,7 +19,7 @@ def not_asked_for(kinds: list[str], text: str) -> str | None:
     for kind in kinds:
         if (held := held_words(kind, text)) is not None:
             return f"says '{held}'"
-    if _ASK_LATER.search(text) or _CHANGE_LATER.search(text):
+    if ASK_LATER.search(text) or _CHANGE_LATER.search(text):
         return "tells of a change to be asked for later"  # "before I ask for v4 to go to prod: ..."
     if (unplain := described_not_plain(text)) is not None:
         return f"describes a change and says '{unplain}'"
@@ -170,10 +170,10 @@ def _only_planned_or_standing(text: str) -> bool:
 
 #: A change the user will ask for after something else: "Before I ask for v4 to go to prod:
 #: is its card complete?", "before we promote it, ...".
-_ASK_LATER = re.compile(
+ASK_LATER = re.compile(
     r"^\W*before\s+(?:i|we)\s+(?:(?:ask|request|propose)\b(?=[^.?!:;,]*\b(?:v\d+|promot\w*|prod\w*|"
     r"staging|roll\w*|canary|revert\w*)\b)|(?:move|promote|push|ship|roll|release|deploy|put|send)\b)"
-    r"[^.?!:;,]*[:,;.]",
+    r"[^.?!:;,]*[:,;.]\s*",
     re.I,
 )
 #: The change itself said as what comes after something else, anywhere: "quick question -

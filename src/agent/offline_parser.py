@@ -47,6 +47,7 @@ from agent.intents import (
     Unsupported,
 )
 from agent.not_asked import (
+    ASK_LATER,
     ASKED,
     ASKED_BACK,
     CANARY_STATE,
@@ -1093,7 +1094,7 @@ def _parts_of(text: str, ctx: ParseContext) -> list[Intent]:
     if preface and not _Reader(preface.group(0), ctx).found:
         text = text[preface.end() :] or text  # "three questions about x:" keeps x
     text = _DISMISSED.sub("", text)
-    later = _ASK_LATER_FIRST.match(text)
+    later = ASK_LATER.match(text)
     if later is not None and text[later.end() :].strip():
         text = text[later.end() :]  # "Before I ask for v4 to go to prod: is its card complete?"
     cancelled = CANCELLED.match(text.lstrip())
@@ -1796,14 +1797,6 @@ def _asks_in_a_clause(piece: str) -> bool:
     return any(OPENS_ASK.match(clause) for clause in re.split(r",\s*", piece)[1:])
 
 
-#: A change the user will ask for later, said before what they ask now: "Before I ask for v4
-#: to go to prod: ...", "before we promote it, ...".
-_ASK_LATER_FIRST = re.compile(
-    r"^\W*before\s+(?:i|we)\s+(?:(?:ask|request|propose)\b(?=[^.?!:;,]*\b(?:v\d+|promot\w*|prod\w*|"
-    r"staging|roll\w*|canary|revert\w*)\b)|(?:move|promote|push|ship|roll|release|deploy|put|send)\b)"
-    r"[^.?!:;,]*[:,;.]\s*",
-    re.I,
-)
 #: "Anything at all." after a question: the same question, said wider.
 _ANYTHING_AT_ALL = re.compile(
     r"^\W*(?:anything|something|any\s+changes?)\s+at\s+all\b(?:\s+in\s+the\s+registry)?\W*$", re.I
